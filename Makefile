@@ -1,0 +1,60 @@
+# mncni — two commands on a fresh machine (as root): `make lab` and `make test`.
+SHELL := /bin/bash
+BUN := node_modules/.bin/bun
+TSC := node_modules/.bin/tsc
+DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine
+SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
+
+.PHONY: all build deps root npm-deps debs typecheck test lab lab-down bench clean
+
+all: build
+
+root:
+	@if [ "$$(id -u)" != "0" ]; then echo "mncni: this target needs root (network namespaces, netlink, nftables): run it with sudo" >&2; exit 1; fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+npm-deps: node_modules/.installed
+
+# Installs only what is missing, so a prepared machine does not need the package mirror.
+debs: root
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps: root debs npm-deps
+
+dist/mncni: node_modules/.installed $(SOURCES)
+	@mkdir -p dist
+	$(BUN) build --compile --minify --bytecode src/main.ts --outfile dist/mncni
+	ln -sf mncni dist/mncni-ipam
+
+build: dist/mncni
+
+typecheck: npm-deps
+	$(TSC) --noEmit -p .
+
+test: deps build typecheck
+	bash scripts/test.sh
+
+lab: deps build
+	./dist/mncni lab down || true
+	./dist/mncni lab up --nodes 3 --pods-per-node 2
+	./dist/mncni lab check
+	./dist/mncni lab status
+	@echo
+	@echo "Explore: ./dist/mncni lab exec mnlab-node1-pod1 -- ip addr"
+	@echo "         ./dist/mncni lab status | check | down"
+
+lab-down: build
+	./dist/mncni lab down
+
+bench: deps build
+	$(BUN) bench/startup.ts
+
+clean:
+	rm -rf dist

@@ -1,0 +1,206 @@
+// IPv4/IPv6 address and CIDR parsing/formatting, written once with the family as a
+// parameter. Bytes are in network order, ready to be put into netlink attributes.
+// Formatting follows glibc's inet_ntop so our output compares equal to `ip -j`.
+
+export type Family = 4 | 6;
+
+export interface IP {
+  family: Family;
+  bytes: Uint8Array; // 4 or 16 bytes, network order
+}
+
+export interface CIDR extends IP {
+  prefixLen: number;
+}
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const AF_BRIDGE = 7;
+
+export function afOf(family: Family): number {
+  return family === 4 ? AF_INET : AF_INET6;
+}
+
+export function familyOfAf(af: number): Family | undefined {
+  return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
+}
+
+export function byteLen(family: Family): number {
+  return family === 4 ? 4 : 16;
+}
+
+function parseV4(s: string, out: Uint8Array, at: number): boolean {
+  const parts = s.split(".");
+  if (parts.length !== 4) return false;
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p[0] === "0")) return false;
+    const v = Number(p);
+    if (v > 255) return false;
+    out[at + i] = v;
+  }
+  return true;
+}
+
+function parseV6(s: string, out: Uint8Array): boolean {
+  const dbl = s.indexOf("::");
+  if (dbl !== s.lastIndexOf("::")) return false;
+  const head = dbl < 0 ? s : s.slice(0, dbl);
+  const tail = dbl < 0 ? "" : s.slice(dbl + 2);
+  const words = (part: string): string[] => (part === "" ? [] : part.split(":"));
+  const hw = words(head);
+  const tw = words(tail);
+  const groups: number[] = [];
+  const all = dbl < 0 ? hw : [...hw, "::", ...tw];
+  let v4: Uint8Array | undefined;
+  for (let i = 0; i < all.length; i++) {
+    const w = all[i];
+    if (w === "::") {
+      groups.push(-1);
+      continue;
+    }
+    if (i === all.length - 1 && w.includes(".")) {
+      v4 = new Uint8Array(4);
+      if (!parseV4(w, v4, 0)) return false;
+      groups.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      continue;
+    }
+    if (!/^[0-9a-fA-F]{1,4}$/.test(w)) return false;
+    groups.push(parseInt(w, 16));
+  }
+  const explicit = groups.filter((g) => g >= 0).length;
+  if (dbl < 0 ? explicit !== 8 : explicit > 7) return false;
+  let o = 0;
+  for (const g of groups) {
+    if (g < 0) {
+      for (let k = 0; k < 8 - explicit; k++, o += 2) out[o] = out[o + 1] = 0;
+    } else {
+      out[o++] = g >> 8;
+      out[o++] = g & 0xff;
+    }
+  }
+  return o === 16;
+}
+
+/** Parses an address, or returns undefined when it is neither IPv4 nor IPv6. */
+export function tryParseIP(s: string): IP | undefined {
+  if (s.includes(":")) {
+    const bytes = new Uint8Array(16);
+    return parseV6(s, bytes) ? { family: 6, bytes } : undefined;
+  }
+  const bytes = new Uint8Array(4);
+  return parseV4(s, bytes, 0) ? { family: 4, bytes } : undefined;
+}
+
+export function parseIP(s: string, want?: Family): IP {
+  const ip = tryParseIP(s);
+  if (!ip) throw new TypeError(`cannot parse IP address "${s}": not an IPv4 or IPv6 address`);
+  if (want !== undefined && ip.family !== want) {
+    throw new TypeError(`cannot use IP address "${s}": expected an IPv${want} address`);
+  }
+  return ip;
+}
+
+/** Parses "addr/len"; a bare address gets the full prefix length. */
+export function parseCIDR(s: string, want?: Family): CIDR {
+  const slash = s.indexOf("/");
+  const ip = parseIP(slash < 0 ? s : s.slice(0, slash), want);
+  const max = ip.family === 4 ? 32 : 128;
+  let prefixLen = max;
+  if (slash >= 0) {
+    const p = s.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(p) || Number(p) > max) {
+      throw new TypeError(`cannot parse CIDR "${s}": bad prefix length`);
+    }
+    prefixLen = Number(p);
+  }
+  return { ...ip, prefixLen };
+}
+
+/** A copy of the CIDR with the host bits cleared (the network). */
+export function maskCIDR(c: CIDR): CIDR {
+  const bytes = new Uint8Array(c.bytes);
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, c.prefixLen - i * 8));
+    bytes[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  return { family: c.family, bytes, prefixLen: c.prefixLen };
+}
+
+/** IPv4 broadcast address of a CIDR (all host bits set). */
+export function broadcastOf(c: CIDR): Uint8Array {
+  const bytes = new Uint8Array(c.bytes);
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, c.prefixLen - i * 8));
+    bytes[i] |= ~(0xff << (8 - keep)) & 0xff;
+  }
+  return bytes;
+}
+
+function formatV4(b: Uint8Array, at = 0): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+}
+
+function formatV6(b: Uint8Array): string {
+  const w: number[] = [];
+  for (let i = 0; i < 16; i += 2) w.push((b[i] << 8) | b[i + 1]);
+  // Longest run of zero words (length >= 2) becomes "::", as glibc inet_ntop does.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) best = -1;
+  // glibc prints IPv4-compatible and IPv4-mapped addresses with a dotted tail.
+  const v4Tail =
+    best === 0 && (bestLen === 6 || (bestLen === 7 && w[7] !== 1) || (bestLen === 5 && w[5] === 0xffff));
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += i === 0 ? "::" : ":";
+      i += bestLen - 1;
+      continue;
+    }
+    if (v4Tail && i === 6) {
+      out += formatV4(b, 12);
+      break;
+    }
+    out += w[i].toString(16) + (i < 7 ? ":" : "");
+  }
+  return out;
+}
+
+export function formatIP(bytes: Uint8Array, family: Family = bytes.length === 4 ? 4 : 6): string {
+  return family === 4 ? formatV4(bytes) : formatV6(bytes);
+}
+
+export function formatCIDR(bytes: Uint8Array, prefixLen: number, family?: Family): string {
+  return `${formatIP(bytes, family)}/${prefixLen}`;
+}
+
+/** "aa:bb:cc:dd:ee:ff" -> 6 bytes (any hardware address length is accepted). */
+export function parseMAC(s: string): Uint8Array {
+  const parts = s.split(":");
+  if (parts.length < 1 || !parts.every((p) => /^[0-9a-fA-F]{1,2}$/.test(p))) {
+    throw new TypeError(`cannot parse MAC address "${s}": expected hex bytes separated by ":"`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+export function formatMAC(b: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < b.length; i++) out += (i ? ":" : "") + HEX[b[i]];
+  return out;
+}

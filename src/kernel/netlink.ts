@@ -1,0 +1,58 @@
+// The rtnetlink handle the rest of mncni uses: one socket, bound to one namespace.
+import * as addr from "./addr.ts";
+import * as link from "./link.ts";
+import * as neigh from "./neigh.ts";
+import * as route from "./route.ts";
+import { withNetns } from "./netns.ts";
+import { NetlinkSocket } from "./socket.ts";
+import type { Family } from "./ip.ts";
+
+export class Netlink {
+  private constructor(private readonly sock: NetlinkSocket) {}
+
+  /**
+   * A NETLINK_ROUTE socket. With netnsPath the socket is created inside that namespace and
+   * stays bound to it: every later call acts there, with no further setns.
+   */
+  static open(netnsPath?: string): Netlink {
+    const sock = netnsPath === undefined ? NetlinkSocket.open() : withNetns(netnsPath, () => NetlinkSocket.open());
+    return new Netlink(sock);
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // links
+  links(): link.Link[] { return link.links(this.sock); }
+  link(nameOrIndex: string | number): link.Link | undefined { return link.link(this.sock, nameOrIndex); }
+  addVeth(o: link.VethOpts): void { link.addVeth(this.sock, o); }
+  addBridge(o: link.BridgeOpts): void { link.addBridge(this.sock, o); }
+  addVxlan(o: link.VxlanOpts): void { link.addVxlan(this.sock, o); }
+  setLink(index: number, o: link.SetLinkOpts): void { link.setLink(this.sock, index, o); }
+  /** Throws NetlinkError ENODEV when the link does not exist. */
+  delLink(nameOrIndex: string | number): void { link.delLink(this.sock, nameOrIndex); }
+  setBridgePort(index: number, o: link.BridgePortOpts): void { link.setBridgePort(this.sock, index, o); }
+
+  // addresses
+  addAddr(index: number, cidr: string, o?: addr.AddAddrOpts): void { addr.addAddr(this.sock, index, cidr, o); }
+  delAddr(index: number, cidr: string): void { addr.delAddr(this.sock, index, cidr); }
+  addrs(o?: { index?: number; family?: Family }): addr.Addr[] { return addr.addrs(this.sock, o); }
+
+  // routes
+  addRoute(r: route.RouteSpec): void { route.addRoute(this.sock, r); }
+  replaceRoute(r: route.RouteSpec): void { route.replaceRoute(this.sock, r); }
+  delRoute(r: route.RouteSpec): void { route.delRoute(this.sock, r); }
+  /** Default: the main table, both families. */
+  routes(o?: route.RouteFilter): route.RouteInfo[] { return route.routes(this.sock, o); }
+
+  // neighbours and FDB
+  addNeigh(n: neigh.NeighSpec & neigh.AddNeighOpts): void { neigh.addNeigh(this.sock, n); }
+  delNeigh(n: neigh.NeighSpec): void { neigh.delNeigh(this.sock, n); }
+  /** Default: IPv4 and IPv6 neighbours; family "bridge" lists the FDB. */
+  neighs(o?: { index?: number; family?: neigh.NeighFamily }): neigh.NeighInfo[] { return neigh.neighs(this.sock, o); }
+}

@@ -1,0 +1,171 @@
+// A NETLINK_ROUTE socket: sequence numbers, send, and a receive loop that turns
+// NLMSG_ERROR into NetlinkError and follows multi-part dumps until NLMSG_DONE.
+// Every call is a synchronous syscall on the JS thread; buffers are reused across calls.
+import { errno, sym } from "../sys/libc.ts";
+import {
+  Attrs, LE, NLMSG, NLMSG_HDRLEN, NLMSGERR_ATTR, NLM_F, Writer, align4, type Msg,
+} from "./codec.ts";
+import { NetlinkError } from "./errors.ts";
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const MSG_PEEK = 0x2;
+const MSG_TRUNC = 0x20;
+const EINTR = 4;
+const RECV_SIZE = 64 * 1024;
+const DUMP_RETRIES = 5;
+
+export class NetlinkSocket {
+  /** The request being built; begin() resets it. */
+  readonly w = new Writer();
+  private rbuf = Buffer.alloc(RECV_SIZE);
+  private rdv = new DataView(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.byteLength);
+  private seq = Math.floor(Math.random() * 0x7fffffff);
+  private closed = false;
+
+  private constructor(private fd: number) {}
+
+  /** Opens a socket in the calling thread's current network namespace. */
+  static open(): NetlinkSocket {
+    const fd = sym.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw new NetlinkError("open netlink socket", errno());
+    try {
+      const sa = Buffer.alloc(12); // sockaddr_nl with nl_pid 0: the kernel picks our port id
+      sa.writeUInt16LE(AF_NETLINK, 0);
+      if (sym.bind(fd, sa, sa.length) < 0) throw new NetlinkError("bind netlink socket", errno());
+      const one = Buffer.alloc(4);
+      one.writeInt32LE(1, 0);
+      // Optional: errors carry the kernel's explanation, and do not echo our request back.
+      sym.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
+      sym.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
+    } catch (e) {
+      sym.close(fd);
+      throw e;
+    }
+    return new NetlinkSocket(fd);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    sym.close(this.fd);
+  }
+
+  /** Starts a request in this.w; NLM_F_REQUEST is added. */
+  begin(type: number, flags: number): Writer {
+    if (this.closed) throw new NetlinkError("use netlink socket", 9 /* EBADF */);
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    return this.w.begin(type, flags | NLM_F.REQUEST, this.seq);
+  }
+
+  /**
+   * Sends the request in this.w and reads until it completes: the ACK (NLM_F_ACK), NLMSG_DONE
+   * (dumps) or the single reply (plain gets). onMsg sees every data message in between;
+   * the Msg views the receive buffer and is only valid during the callback.
+   * Returns true when a dump was marked inconsistent (NLM_F_DUMP_INTR).
+   */
+  exec(op: string, onMsg?: (m: Msg) => void): boolean {
+    const len = this.w.finish();
+    const flags = this.w.buf.readUInt16LE(6);
+    const seq = this.seq;
+    const isDump = (flags & NLM_F.DUMP) === NLM_F.DUMP && !(flags & (NLM_F.CREATE | NLM_F.APPEND));
+    const wantAck = (flags & NLM_F.ACK) !== 0;
+    for (;;) {
+      const n = sym.sendto(this.fd, this.w.buf, len, 0, null, 0);
+      if (n >= 0) break;
+      if (errno() !== EINTR) throw new NetlinkError(`${op} (send)`, errno());
+    }
+    let intr = false;
+    const msg: Msg = { type: 0, flags: 0, buf: this.rbuf, dv: this.rdv, start: 0, end: 0 };
+    for (;;) {
+      const n = this.recv(op);
+      const dv = this.rdv;
+      msg.buf = this.rbuf;
+      msg.dv = dv;
+      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+        const mlen = dv.getUint32(off, LE);
+        if (mlen < NLMSG_HDRLEN || off + mlen > n) throw new NetlinkError(`${op} (malformed reply)`, 71 /* EPROTO */);
+        const type = dv.getUint16(off + 4, LE);
+        const mflags = dv.getUint16(off + 6, LE);
+        const mseq = dv.getUint32(off + 8, LE);
+        const next = off + align4(mlen);
+        if (mseq !== seq) {
+          off = next; // a late reply to an earlier request that we gave up on
+          continue;
+        }
+        if (mflags & NLM_F.DUMP_INTR) intr = true;
+        if (type === NLMSG.ERROR) {
+          const err = -dv.getInt32(off + NLMSG_HDRLEN, LE);
+          if (err === 0) return intr; // ACK
+          throw new NetlinkError(op, err, { extack: this.extack(off, mlen, mflags) });
+        }
+        if (type === NLMSG.DONE) {
+          const err = mlen >= NLMSG_HDRLEN + 4 ? -dv.getInt32(off + NLMSG_HDRLEN, LE) : 0;
+          if (err > 0) throw new NetlinkError(op, err, { extack: this.extack(off, mlen, mflags) });
+          return intr;
+        }
+        if (type !== NLMSG.NOOP && type !== NLMSG.OVERRUN && onMsg) {
+          msg.type = type;
+          msg.flags = mflags;
+          msg.start = off + NLMSG_HDRLEN;
+          msg.end = off + mlen;
+          onMsg(msg);
+        }
+        if (!isDump && !wantAck && !(mflags & NLM_F.MULTI)) return intr;
+        off = next;
+      }
+    }
+  }
+
+  /**
+   * A dump (NLM_F_DUMP) collecting what parse returns; restarted from scratch when the
+   * kernel reports that the table changed under it (NLM_F_DUMP_INTR).
+   */
+  dump<T>(op: string, type: number, build: (w: Writer) => void, parse: (m: Msg) => T | undefined): T[] {
+    for (let attempt = 0; ; attempt++) {
+      const out: T[] = [];
+      build(this.begin(type, NLM_F.DUMP));
+      const intr = this.exec(op, (m) => {
+        const v = parse(m);
+        if (v !== undefined) out.push(v);
+      });
+      if (!intr || attempt >= DUMP_RETRIES) return out;
+    }
+  }
+
+  /** Reads one datagram, growing the buffer first when it would not fit (MSG_TRUNC). */
+  private recv(op: string): number {
+    for (;;) {
+      const n = sym.recv(this.fd, this.rbuf, this.rbuf.length, MSG_PEEK | MSG_TRUNC);
+      if (n < 0) {
+        if (errno() === EINTR) continue;
+        throw new NetlinkError(`${op} (receive)`, errno());
+      }
+      if (n > this.rbuf.length) {
+        this.rbuf = Buffer.alloc(align4(n) + 4096);
+        this.rdv = new DataView(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.byteLength);
+        continue;
+      }
+      // The datagram is already in rbuf: drop it from the queue without copying it again.
+      if (sym.recv(this.fd, this.rbuf, 0, MSG_TRUNC) < 0 && errno() !== EINTR) {
+        throw new NetlinkError(`${op} (receive)`, errno());
+      }
+      return n;
+    }
+  }
+
+  /** The NLMSGERR_ATTR_MSG text of an error message, if the kernel attached one. */
+  private extack(off: number, mlen: number, mflags: number): string | undefined {
+    if (!(mflags & NLM_F.ACK_TLVS)) return undefined;
+    const errStart = off + NLMSG_HDRLEN;
+    const origLen = this.rdv.getUint32(errStart + 4, LE);
+    const tlvStart = errStart + 4 + (mflags & NLM_F.CAPPED ? NLMSG_HDRLEN : align4(origLen));
+    if (tlvStart >= off + mlen) return undefined;
+    return new Attrs(this.rbuf, this.rdv, tlvStart, off + mlen).str(NLMSGERR_ATTR.MSG) || undefined;
+  }
+}

@@ -1,0 +1,71 @@
+// The traffic pair of `lab check`: a TCP server that answers every connection with the source
+// address it sees, and a probe that connects to targets and reports those answers. Both run
+// as hidden subcommands of the mncni executable inside a namespace (ip netns exec).
+import { connect } from "node:net";
+
+/** "::ffff:10.0.0.1" (a v4 client on a dual-stack socket) -> "10.0.0.1". */
+export function plainAddress(a: string | undefined): string {
+  return (a ?? "").replace(/^::ffff:/, "");
+}
+
+export function serveEcho(opts: { port: number; hostname?: string }): { stop(): void } {
+  const server = Bun.listen({
+    hostname: opts.hostname ?? "0.0.0.0",
+    port: opts.port,
+    socket: {
+      open(sock) {
+        sock.end(`${plainAddress(sock.remoteAddress)}\n`);
+      },
+      data() {},
+    },
+  });
+  return { stop: () => server.stop(true) };
+}
+
+export interface ProbeResult {
+  target: string;
+  ok: boolean;
+  /** The source address the echo server saw. */
+  seen?: string;
+  error?: string;
+  ms: number;
+}
+
+function splitHostPort(target: string): { host: string; port: number } {
+  const i = target.lastIndexOf(":");
+  return { host: target.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(target.slice(i + 1)) };
+}
+
+function probeOnce(target: string, timeoutMs: number): Promise<ProbeResult> {
+  const started = performance.now();
+  const { host, port } = splitHostPort(target);
+  return new Promise((resolve) => {
+    let buf = "";
+    let done = false;
+    const finish = (r: Omit<ProbeResult, "target" | "ms">) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      resolve({ target, ...r, ms: Math.round((performance.now() - started) * 10) / 10 });
+    };
+    const sock = connect({ host, port });
+    sock.setTimeout(timeoutMs, () => finish({ ok: false, error: "timeout" }));
+    sock.on("data", (d) => (buf += d.toString()));
+    sock.on("end", () => finish(buf.includes("\n") ? { ok: true, seen: buf.trim() } : { ok: false, error: "no answer" }));
+    sock.on("error", (e: NodeJS.ErrnoException) => finish({ ok: false, error: e.code ?? e.message }));
+  });
+}
+
+/** Connects to every target at once; a refused connection is retried (the server may be starting). */
+export async function probe(targets: string[], timeoutMs = 2000): Promise<ProbeResult[]> {
+  return Promise.all(
+    targets.map(async (t) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = await probeOnce(t, timeoutMs);
+        if (r.ok || r.error !== "ECONNREFUSED" || Date.now() > deadline) return r;
+        await Bun.sleep(50);
+      }
+    }),
+  );
+}

@@ -1,0 +1,157 @@
+// Bring-up, change and tear-down of a lab. Every creation is recorded in the state file first,
+// so `down` removes a half-built lab as well as a complete one.
+import { mkdirSync, rmSync } from "node:fs";
+import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
+import { addPod, removePod, startEcho, stopEcho } from "./pods.ts";
+import type { Progress } from "./progress.ts";
+import { netnsPids, pool, stopProcess } from "./sh.ts";
+import { allPods, findNode, loadState, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
+import { labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
+import { startAgent } from "./wiring-agent.ts";
+import { wiringFor } from "./wiring.ts";
+
+export interface UpOptions extends LabOptions {
+  name: string;
+  nodes: number;
+  podsPerNode: number;
+}
+
+/** How many CNI ADDs run at once (the machine has few cores; plugins are short-lived). */
+const ADD_PARALLELISM = 4;
+
+export function validateOptions(o: UpOptions): void {
+  const why = nameProblem(o.name, 10);
+  if (why) throw new Error(`cannot use lab name "${o.name}": ${why}`);
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 200) throw new Error(`cannot use --nodes "${o.nodes}": must be 1..200`);
+  if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 200) throw new Error(`cannot use --pods-per-node "${o.podsPerNode}": must be 0..200`);
+  const { prefix } = parseCidr(o.clusterCidr);
+  if (o.nodeCidrSize <= prefix || o.nodeCidrSize > 28) throw new Error(`cannot use --node-cidr-size "${o.nodeCidrSize}": must be in (${prefix}, 28]`);
+}
+
+function newNode(s: LabState, name: string): NodeState {
+  const why = nameProblem(name);
+  if (why) throw new Error(`cannot add node "${name}": name ${why}`);
+  if (findNode(s, name)) throw new Error(`cannot add node "${name}": already in lab "${s.name}"`);
+  const used = (k: "index" | "cidrIndex") => new Set(s.nodes.map((n) => n[k]));
+  const firstFree = (set: Set<number>) => {
+    let i = 1;
+    while (set.has(i)) i++;
+    return i;
+  };
+  const m = /^node(\d+)$/.exec(name);
+  const index = m && !used("index").has(Number(m[1])) ? Number(m[1]) : firstFree(used("index"));
+  // The lab is the node IPAM: the lowest free /nodeCidrSize of the cluster CIDR (index 0 unused).
+  const cidrIndex = firstFree(used("cidrIndex"));
+  const podCidr = subnet(s.options.clusterCidr, s.options.nodeCidrSize, cidrIndex);
+  return { name, index, ns: ns.node(s.name, name), address: nodeAddress(index), podCidrs: [podCidr], cidrIndex, pods: [] };
+}
+
+export function nextNodeName(s: LabState): string {
+  for (let i = 1; ; i++) if (!findNode(s, `node${i}`)) return `node${i}`;
+}
+
+/** Creates a node: namespace, underlay port, directories, Node manifest, wiring (agent). */
+async function createNode(s: LabState, name: string, p: Progress): Promise<NodeState> {
+  const node = newNode(s, name);
+  s.nodes.push(node);
+  saveState(s);
+  createNodeNetwork(s, node);
+  const paths = nodePaths(s.name, node.name);
+  for (const d of [paths.confDir, paths.binDir, paths.ipamDir, paths.cacheDir]) mkdirSync(d, { recursive: true });
+  writeNode(manifestsDir(s.name), node);
+  p.step(`${node.name}: ${node.address}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
+  await wiringFor(s.options.wiring).start(s, node);
+  saveState(s);
+  return node;
+}
+
+async function addPods(s: LabState, nodes: NodeState[], perNode: number, p: Progress): Promise<void> {
+  const jobs = nodes.flatMap((n) => Array.from({ length: perNode }, () => n));
+  let done = 0;
+  // Names are picked before the parallel ADDs so two jobs never choose the same one.
+  const named = jobs.map((n, i) => ({ n, name: `pod${n.pods.length + 1 + jobs.slice(0, i).filter((m) => m === n).length}` }));
+  await pool(named, ADD_PARALLELISM, async ({ n, name }) => {
+    await addPod(s, n, name);
+    p.step(`pods: ${++done}/${jobs.length}`);
+  });
+}
+
+export async function up(o: UpOptions, p: Progress): Promise<LabState> {
+  validateOptions(o);
+  const existing = loadState(o.name);
+  if (existing) throw new Error(`cannot create lab "${o.name}": it exists (run \`mncni lab down --name ${o.name}\` first)`);
+  const { name, nodes, podsPerNode, ...options } = o;
+  const s: LabState = { name, createdAt: new Date().toISOString(), options, namespaces: [], nodes: [] };
+  mkdirSync(manifestsDir(name), { recursive: true });
+  saveState(s);
+  p.step("underlay: switch, router, external host");
+  createUnderlay(s);
+  s.extEchoPid = startEcho(s, ns.external(name));
+  saveState(s);
+  await Promise.all(Array.from({ length: nodes }, (_, i) => `node${i + 1}`).map(async (n) => {
+    // Node creation is serialised on the state; agents start in parallel.
+    await createNode(s, n, p);
+  }));
+  p.step("host-gw routes: converging");
+  await wiringFor(s.options.wiring).converge(s);
+  await addPods(s, s.nodes, podsPerNode, p);
+  saveState(s);
+  return s;
+}
+
+export async function addNode(s: LabState, name: string, pods: number, p: Progress): Promise<NodeState> {
+  const node = await createNode(s, name, p);
+  await wiringFor(s.options.wiring).converge(s);
+  await addPods(s, [node], pods, p);
+  return node;
+}
+
+/** Pods are deleted through CNI first, as a drained node would; then the node goes. */
+export async function removeNode(s: LabState, node: NodeState, p: Progress): Promise<void> {
+  for (const pod of [...node.pods]) {
+    p.step(`${node.name}: removing ${pod.name}`);
+    await removePod(s, node, pod);
+  }
+  removeNodeManifest(manifestsDir(s.name), node.name);
+  await wiringFor(s.options.wiring).stop(s, node);
+  for (const pid of netnsPids(node.ns)) await stopProcess(pid, "");
+  deleteNetns(node.ns);
+  rmSync(nodePaths(s.name, node.name).dir, { recursive: true, force: true });
+  s.nodes = s.nodes.filter((n) => n !== node);
+  s.namespaces = s.namespaces.filter((n) => n !== node.ns);
+  saveState(s);
+  // The switch port went with the node's namespace (its veth peer).
+  p.step("host-gw routes: converging");
+  await wiringFor(s.options.wiring).converge(s);
+}
+
+/** Restarts a node's agent (after a crash or a kill); pods must keep working meanwhile. */
+export async function restartAgent(s: LabState, node: NodeState): Promise<number> {
+  if (s.options.wiring !== "agent") throw new Error(`cannot restart agent of "${node.name}": lab "${s.name}" uses ${s.options.wiring} wiring`);
+  await wiringFor("agent").stop(s, node);
+  const pid = startAgent(s, node);
+  saveState(s);
+  return pid;
+}
+
+/** Removes everything of a lab, complete or half-built. Idempotent. */
+export async function down(name: string, p: Progress): Promise<boolean> {
+  const s = loadState(name);
+  if (!s) {
+    rmSync(labDir(name), { recursive: true, force: true });
+    return false;
+  }
+  p.step(`stopping processes of lab "${name}"`);
+  const pids = [s.extEchoPid, ...s.nodes.map((n) => n.agentPid), ...allPods(s).map((x) => x.echoPid)];
+  await Promise.all(pids.map(async (pid) => pid && (await stopEcho(s, pid))));
+  await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
+  // Anything else still inside a lab namespace (an exec'd shell, an agent started by hand).
+  await Promise.all(s.namespaces.flatMap((n) => netnsPids(n)).map((pid) => stopProcess(pid, "", 1000)));
+  p.step(`deleting ${s.namespaces.length} namespaces`);
+  for (const n of [...s.namespaces].reverse()) deleteNetns(n);
+  rmSync(labDir(name), { recursive: true, force: true });
+  return true;
+}
+
+export { findNode, allPods };

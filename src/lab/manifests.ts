@@ -1,0 +1,58 @@
+// The lab's side of the cluster state: it is the node IPAM and the scheduler, so it writes the
+// Node and Pod objects the agents read from the shared manifests directory.
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { NodeState, PodState } from "./state.ts";
+
+/** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
+function writeManifest(dir: string, file: string, obj: unknown): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${file}.tmp`);
+  writeFileSync(tmp, stringify(obj));
+  renameSync(tmp, join(dir, file));
+}
+
+const nodeFile = (node: string) => `node-${node}.yaml`;
+const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
+
+export function nodeManifest(node: NodeState): object {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name, "mncni.dev/lab": "true" } },
+    spec: { podCIDR: node.podCidrs[0], podCIDRs: node.podCidrs },
+    status: {
+      addresses: [
+        { type: "InternalIP", address: node.address },
+        { type: "Hostname", address: node.name },
+      ],
+    },
+  };
+}
+
+export function podManifest(pod: PodState, hostIP: string): object {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `${pod.node}-${pod.name}`, namespace: pod.namespace, labels: { app: "echo", node: pod.node } },
+    spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }] }] },
+    status: { phase: "Running", hostIP, podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
+  };
+}
+
+export function writeNode(dir: string, node: NodeState): void {
+  writeManifest(dir, nodeFile(node.name), nodeManifest(node));
+}
+
+export function removeNode(dir: string, node: string): void {
+  rmSync(join(dir, nodeFile(node)), { force: true });
+}
+
+export function writePod(dir: string, pod: PodState, hostIP: string): void {
+  writeManifest(dir, podFile(pod), podManifest(pod, hostIP));
+}
+
+export function removePod(dir: string, pod: PodState): void {
+  rmSync(join(dir, podFile(pod)), { force: true });
+}

@@ -1,0 +1,86 @@
+// Pods the way a container runtime makes them: a namespace, the node's CNI chain run by the
+// executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
+import { join } from "node:path";
+import { CniExecutor } from "./executor.ts";
+import { removePod as removePodManifest, writePod } from "./manifests.ts";
+import { inNetns, spawnDetached, stopProcess } from "./sh.ts";
+import { saveState, type LabState, type NodeState, type PodState } from "./state.ts";
+import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
+import { createPodNetns, deleteNetns } from "./underlay.ts";
+
+export const POD_IFNAME = "eth0";
+
+export function executorFor(s: LabState, node: NodeState): CniExecutor {
+  const p = nodePaths(s.name, node.name);
+  return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: inNetns(node.ns, []) });
+}
+
+function attachment(pod: PodState) {
+  return {
+    containerId: pod.containerId,
+    netns: `/run/netns/${pod.ns}`,
+    ifname: pod.ifname,
+    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: `${pod.node}-${pod.name}`, K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
+  };
+}
+
+const echoMarker = (lab: string) => `--lab ${lab} `;
+
+export function startEcho(s: LabState, netns: string): number {
+  return spawnDetached(inNetns(netns, [...s.options.selfCmd, "lab", "_echo", "--port", String(ECHO_PORT), "--lab", s.name]), join(labDir(s.name), "echo.log"));
+}
+
+export async function stopEcho(s: LabState, pid: number | undefined): Promise<void> {
+  if (pid) await stopProcess(pid, echoMarker(s.name));
+}
+
+export function nextPodName(node: NodeState): string {
+  for (let j = 1; ; j++) if (!node.pods.some((p) => p.name === `pod${j}`)) return `pod${j}`;
+}
+
+export async function addPod(s: LabState, node: NodeState, name = nextPodName(node)): Promise<PodState> {
+  const why = nameProblem(name);
+  if (why) throw new Error(`cannot add pod "${name}": name ${why}`);
+  if (node.pods.some((p) => p.name === name)) throw new Error(`cannot add pod "${name}": node "${node.name}" already has it`);
+  const pod: PodState = {
+    name,
+    node: node.name,
+    ns: ns.pod(s.name, node.name, name),
+    namespace: "default",
+    containerId: `${s.name}-${node.name}-${name}`,
+    ifname: POD_IFNAME,
+    ips: [],
+  };
+  node.pods.push(pod);
+  createPodNetns(s, pod.ns);
+  const exec = executorFor(s, node);
+  try {
+    const result = await exec.add(attachment(pod));
+    pod.addMs = Math.round(exec.calls.reduce((a, c) => a + c.ms, 0) * 10) / 10;
+    pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
+    if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
+    writePod(manifestsDir(s.name), pod, node.address);
+    pod.echoPid = startEcho(s, pod.ns);
+    saveState(s);
+    return pod;
+  } catch (e) {
+    await exec.del(attachment(pod)).catch(() => {});
+    deleteNetns(pod.ns);
+    node.pods = node.pods.filter((p) => p !== pod);
+    saveState(s);
+    throw e;
+  }
+}
+
+/** DEL through the plugins (so IPAM releases the address), then the namespace and manifest. */
+export async function removePod(s: LabState, node: NodeState, pod: PodState): Promise<void> {
+  await stopEcho(s, pod.echoPid);
+  let delError: Error | undefined;
+  await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));
+  deleteNetns(pod.ns);
+  removePodManifest(manifestsDir(s.name), pod);
+  node.pods = node.pods.filter((p) => p !== pod);
+  s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
+  saveState(s);
+  if (delError) throw delError;
+}

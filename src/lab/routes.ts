@@ -1,0 +1,37 @@
+// What host-gw routing should look like on every node, and whether the kernel agrees. Used to
+// program routes (static wiring) and to wait for the agents to converge (agent wiring).
+import { ipJson } from "./sh.ts";
+import type { LabState, NodeState } from "./state.ts";
+import { cidrContains } from "./topology.ts";
+
+export interface GatewayRoute {
+  dst: string;
+  gateway: string;
+}
+
+export function desiredRoutes(s: LabState, node: NodeState): GatewayRoute[] {
+  return s.nodes.filter((n) => n !== node && n.name !== node.name).flatMap((n) => n.podCidrs.map((dst) => ({ dst, gateway: n.address })));
+}
+
+/** Routes through a gateway into the cluster CIDR: the ones host-gw routing owns. */
+export function gatewayRoutes(s: LabState, node: NodeState): GatewayRoute[] {
+  const routes = ipJson<{ dst: string; gateway?: string }[]>(node.ns, ["-4", "route", "show"]);
+  return routes
+    .filter((r) => r.gateway && r.dst !== "default" && cidrContains(s.options.clusterCidr, r.dst.split("/")[0]!))
+    .map((r) => ({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, gateway: r.gateway! }));
+}
+
+/** Differences between desired and actual routes on a node; empty when converged. */
+export function routeDiff(s: LabState, node: NodeState): { missing: GatewayRoute[]; stale: GatewayRoute[] } {
+  const want = desiredRoutes(s, node);
+  const have = gatewayRoutes(s, node);
+  const key = (r: GatewayRoute) => `${r.dst} via ${r.gateway}`;
+  const haveKeys = new Set(have.map(key));
+  const wantKeys = new Set(want.map(key));
+  return { missing: want.filter((r) => !haveKeys.has(key(r))), stale: have.filter((r) => !wantKeys.has(key(r))) };
+}
+
+export function describeDiff(d: { missing: GatewayRoute[]; stale: GatewayRoute[] }): string {
+  const f = (r: GatewayRoute) => `${r.dst} via ${r.gateway}`;
+  return [...d.missing.map((r) => `missing ${f(r)}`), ...d.stale.map((r) => `stale ${f(r)}`)].join(", ");
+}

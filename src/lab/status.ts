@@ -1,0 +1,86 @@
+// `lab status`: what the lab is made of, read from its state and checked against the kernel.
+import { firstConfFile } from "./executor.ts";
+import { pidAlive } from "./sh.ts";
+import type { LabState } from "./state.ts";
+import { EXTERNAL, UNDERLAY, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
+
+export interface LabStatus {
+  name: string;
+  mode: string;
+  wiring: string;
+  clusterCidr: string;
+  binary?: string;
+  nodes: {
+    name: string;
+    namespace: string;
+    address: string;
+    podCIDRs: string[];
+    agentPid?: number;
+    agentAlive?: boolean;
+    /** Has a CNI config (and, with an agent, the agent is alive). */
+    ready: boolean;
+    cniConfig: string | null;
+    dir: string;
+  }[];
+  pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number; echoPid?: number }[];
+  external: { namespace: string; address: string; router: string };
+  underlay: { switch: string; router: string; cidr: string; routerAddress: string };
+  dirs: { lab: string; manifests: string };
+}
+
+export function labStatus(s: LabState): LabStatus {
+  return {
+    name: s.name,
+    mode: s.options.mode,
+    wiring: s.options.wiring,
+    clusterCidr: s.options.clusterCidr,
+    binary: s.options.binary,
+    nodes: s.nodes.map((n) => {
+      const p = nodePaths(s.name, n.name);
+      const conf = firstConfFile(p.confDir);
+      const agentAlive = n.agentPid ? pidAlive(n.agentPid) : undefined;
+      return {
+        name: n.name,
+        namespace: n.ns,
+        address: n.address,
+        podCIDRs: n.podCidrs,
+        agentPid: n.agentPid,
+        agentAlive,
+        ready: conf !== null && (s.options.wiring !== "agent" || agentAlive === true),
+        cniConfig: conf,
+        dir: p.dir,
+      };
+    }),
+    pods: s.nodes.flatMap((n) =>
+      n.pods.map((p) => ({ name: p.name, node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, addMs: p.addMs, echoPid: p.echoPid })),
+    ),
+    external: { namespace: ns.external(s.name), address: EXTERNAL.host, router: EXTERNAL.router },
+    underlay: { switch: ns.switch(s.name), router: ns.router(s.name), cidr: UNDERLAY.cidr, routerAddress: UNDERLAY.router },
+    dirs: { lab: labDir(s.name), manifests: manifestsDir(s.name) },
+  };
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+export function formatStatus(st: LabStatus): string {
+  return [
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, cluster CIDR ${st.clusterCidr}`,
+    "",
+    ...table(
+      ["NODE", "NAMESPACE", "ADDRESS", "POD CIDRS", "AGENT", "READY"],
+      st.nodes.map((n) => [n.name, n.namespace, n.address, n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+    ),
+    "",
+    ...table(
+      ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
+      st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
+    ),
+    "",
+    `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.underlay.routerAddress} on ${st.underlay.cidr}, ${st.external.router})`,
+    `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,agent.log})`,
+  ].join("\n");
+}

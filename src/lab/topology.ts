@@ -1,0 +1,111 @@
+// Names, addresses and directories of a lab: the one place that knows the address plan.
+//
+//   <name>-ext 203.0.113.10 ── <name>-rtr 203.0.113.1 / 10.224.0.1 ── <name>-sw (bridge)
+//                                                                    ├── <name>-node1 10.224.0.11
+//                                                                    └── <name>-node2 10.224.0.12 ...
+// The router has no route to pod CIDRs: pods reach the external host only through the
+// masquerade of their node.
+import { join } from "node:path";
+
+export const LAB_ROOT = process.env.MNCNI_LAB_ROOT ?? "/run/mncni-lab";
+export const DEFAULT_LAB = "mnlab";
+export const ECHO_PORT = 7777;
+
+export const UNDERLAY = { cidr: "10.224.0.0/16", prefix: 16, router: "10.224.0.1" };
+export const EXTERNAL = { host: "203.0.113.10", router: "203.0.113.1", prefix: 24 };
+
+export function labDir(lab: string): string {
+  return join(LAB_ROOT, lab);
+}
+
+export function nodeDir(lab: string, node: string): string {
+  return join(labDir(lab), "nodes", node);
+}
+
+export interface NodePaths {
+  dir: string;
+  confDir: string;
+  binDir: string;
+  ipamDir: string;
+  cacheDir: string;
+  cniLog: string;
+  agentLog: string;
+  agentPid: string;
+}
+
+export function nodePaths(lab: string, node: string): NodePaths {
+  const dir = nodeDir(lab, node);
+  return {
+    dir,
+    confDir: join(dir, "net.d"),
+    binDir: join(dir, "bin"),
+    ipamDir: join(dir, "ipam"),
+    cacheDir: join(dir, "results"),
+    cniLog: join(dir, "cni.log"),
+    agentLog: join(dir, "agent.log"),
+    agentPid: join(dir, "agent.pid"),
+  };
+}
+
+export const manifestsDir = (lab: string) => join(labDir(lab), "manifests");
+export const stateFile = (lab: string) => join(labDir(lab), "state.json");
+
+export const ns = {
+  switch: (lab: string) => `${lab}-sw`,
+  router: (lab: string) => `${lab}-rtr`,
+  external: (lab: string) => `${lab}-ext`,
+  node: (lab: string, node: string) => `${lab}-${node}`,
+  pod: (lab: string, node: string, pod: string) => `${lab}-${node}-${pod}`,
+};
+
+/** Node index n (1-based, < 245) gets 10.224.0.(10+n). */
+export function nodeAddress(index: number): string {
+  if (index < 1 || index > 244) throw new Error(`cannot address node index "${index}": must be 1..244`);
+  return `10.224.0.${10 + index}`;
+}
+
+/** Lab, node and pod names become namespace and interface names: keep them short and plain. */
+export function nameProblem(name: string, max = 15): string | null {
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) return "must be lowercase letters, digits and inner dashes";
+  if (name.length > max) return `must be at most ${max} characters`;
+  return null;
+}
+
+// --- IPv4 CIDR arithmetic for the node IPAM ---
+
+export function ipToInt(ip: string): number {
+  return ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+}
+
+export function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+export function parseCidr(cidr: string): { base: number; prefix: number } {
+  const [ip, p] = cidr.split("/");
+  const prefix = Number(p);
+  if (!ip || !/^\d+\.\d+\.\d+\.\d+$/.test(ip) || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
+    throw new Error(`cannot parse CIDR "${cidr}": expected a.b.c.d/len (IPv4)`);
+  }
+  const size = 2 ** (32 - prefix);
+  return { base: Math.floor(ipToInt(ip) / size) * size, prefix };
+}
+
+/** The index-th subnet of size /nodePrefix inside the cluster CIDR. */
+export function subnet(clusterCidr: string, nodePrefix: number, index: number): string {
+  const { base, prefix } = parseCidr(clusterCidr);
+  if (nodePrefix < prefix || nodePrefix > 30) throw new Error(`cannot split "${clusterCidr}" into /${nodePrefix}`);
+  if (index >= 2 ** (nodePrefix - prefix)) throw new Error(`cannot allocate pod CIDR: "${clusterCidr}" has no /${nodePrefix} left`);
+  return `${intToIp(base + index * 2 ** (32 - nodePrefix))}/${nodePrefix}`;
+}
+
+/** The first usable address of a subnet (the bridge gateway in bridge mode). */
+export function firstHost(cidr: string): string {
+  return intToIp(parseCidr(cidr).base + 1);
+}
+
+export function cidrContains(cidr: string, ip: string): boolean {
+  const { base, prefix } = parseCidr(cidr);
+  const n = ipToInt(ip);
+  return n >= base && n < base + 2 ** (32 - prefix);
+}

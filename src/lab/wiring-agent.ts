@@ -1,0 +1,88 @@
+// Agent wiring: one `mncni agent` per node, inside the node namespace, reading the lab's
+// manifests directory. The agent installs the plugin, programs routes and masquerade, and
+// writes the conflist once it can serve ADD; the lab only waits for it.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { describeDiff, routeDiff } from "./routes.ts";
+import { firstConfFile } from "./executor.ts";
+import { inNetns, pidAlive, spawnDetached, stopProcess, waitFor } from "./sh.ts";
+import type { LabState, NodeState } from "./state.ts";
+import { manifestsDir, nodePaths } from "./topology.ts";
+import type { NodeWiring } from "./wiring.ts";
+
+const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+
+export function agentArgv(s: LabState, node: NodeState): string[] {
+  const p = nodePaths(s.name, node.name);
+  if (!s.options.binary) throw new Error("cannot start agent: no mncni executable (pass --binary)");
+  return inNetns(node.ns, [
+    s.options.binary, "agent",
+    "--node-name", node.name,
+    "--source", `dir:${manifestsDir(s.name)}`,
+    "--cni-conf-dir", p.confDir,
+    "--cni-bin-dir", p.binDir,
+    "--mode", s.options.mode,
+    "--routing", s.options.routing,
+    "--cluster-cidr", s.options.clusterCidr,
+    "--ipam-data-dir", p.ipamDir,
+    "--cni-log-file", p.cniLog,
+    "--resync", "2",
+    "--log-file", p.agentLog,
+  ]);
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/** Starts the node's agent (again: after a kill, to test restarts) and records its PID. */
+export function startAgent(s: LabState, node: NodeState): number {
+  const p = nodePaths(s.name, node.name);
+  for (const d of [p.confDir, p.binDir, p.ipamDir]) mkdirSync(d, { recursive: true });
+  const pid = spawnDetached(agentArgv(s, node), `${p.agentLog}.out`);
+  node.agentPid = pid;
+  writeFileSync(p.agentPid, `${pid}\n`);
+  return pid;
+}
+
+export const agentWiring: NodeWiring = {
+  kind: "agent",
+
+  async start(s, node) {
+    const p = nodePaths(s.name, node.name);
+    const pid = startAgent(s, node);
+    await waitFor(
+      `the agent of node "${node.name}" to write its CNI config`,
+      () => {
+        if (!pidAlive(pid)) {
+          throw new Error(`cannot start agent on node "${node.name}": exited; last log lines:\n${tail(`${p.agentLog}.out`)}\n${tail(p.agentLog)}`);
+        }
+        return firstConfFile(p.confDir) !== null && existsSync(p.binDir);
+      },
+      READY_TIMEOUT_MS,
+    );
+  },
+
+  async converge(s) {
+    let last = "";
+    await waitFor(
+      "agents to converge host-gw routes",
+      () => {
+        last = s.nodes.map((n) => ({ n, d: describeDiff(routeDiff(s, n)) })).filter((x) => x.d).map((x) => `${x.n.name}: ${x.d}`).join("; ");
+        return last === "";
+      },
+      READY_TIMEOUT_MS,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message} (${last})`);
+    });
+  },
+
+  async stop(s, node) {
+    if (node.agentPid) await stopProcess(node.agentPid, nodePaths(s.name, node.name).dir);
+    node.agentPid = undefined;
+  },
+};

@@ -1,0 +1,20 @@
+// One executable, three roles: invoked as `mncni-ipam` it is the IPAM plugin; with
+// CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
+// Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
+import { basename } from "node:path";
+
+async function main(): Promise<number> {
+  const invokedAs = basename(process.argv0 || "");
+  if (invokedAs.startsWith("mncni-ipam")) {
+    const [{ runPluginProcess }, { ipamHandlers }] = await Promise.all([import("./cni/process.ts"), import("./ipam/index.ts")]);
+    return runPluginProcess({ name: "mncni-ipam", handlers: ipamHandlers });
+  }
+  if (process.env.CNI_COMMAND) {
+    const [{ runPluginProcess }, { pluginHandlers }] = await Promise.all([import("./cni/process.ts"), import("./plugin/handlers.ts")]);
+    return runPluginProcess({ name: "mncni", handlers: pluginHandlers });
+  }
+  const { runCli } = await import("./cli/index.ts");
+  return runCli(process.argv.slice(2));
+}
+
+process.exitCode = await main();

@@ -1,0 +1,39 @@
+// One JSON line per CNI call, appended to a size-capped file with one rotated copy.
+// Logging must never fail a CNI call: every error here is swallowed (and noted on stderr).
+import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+
+export const DEFAULT_LOG_FILE = "/var/log/mncni/cni.log";
+export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+
+export interface InvocationRecord {
+  time: string;
+  plugin: string;
+  command: string;
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  network?: string;
+  podNamespace?: string;
+  podName?: string;
+  durationMs: number;
+  outcome: "ok" | "error";
+  code?: number;
+  msg?: string;
+  ips?: string[];
+}
+
+export function appendInvocation(file: string, rec: InvocationRecord, maxBytes = DEFAULT_MAX_BYTES): void {
+  try {
+    const line = JSON.stringify(rec) + "\n";
+    try {
+      if (statSync(file).size + line.length > maxBytes) renameSync(file, file + ".1");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      mkdirSync(dirname(file), { recursive: true });
+    }
+    appendFileSync(file, line, { mode: 0o640 });
+  } catch (e) {
+    process.stderr.write(`mncni: cannot write invocation log "${file}": ${(e as Error).message}\n`);
+  }
+}

@@ -1,0 +1,115 @@
+// ADD, shared by both modes: IPAM, a veth pair with the pod end created directly in the
+// pod's namespace, addresses and routes inside, then whatever the mode wires on the host.
+// Every step registers its undo, so a failure anywhere leaves host and pod as they were.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import type { CallContext } from "../cni/skel.ts";
+import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
+import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
+import { antiSpoofFor } from "./antispoof.ts";
+import { addrOf, familyOf } from "./family.ts";
+import { hostVethAlias, hostVethName } from "./hostveth.ts";
+import { ipamClient } from "./ipam-client.ts";
+import { ensureMasquerade } from "./masquerade.ts";
+import type { ModePolicy } from "./mode.ts";
+import type { PluginConf } from "./netconf.ts";
+import { closeContainerNetns, openContainerNetns } from "./netns.ts";
+import { UndoStack } from "./undo.ts";
+
+export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {
+  const { env } = ctx;
+  const pod = openContainerNetns(env.netns);
+  const host = Netlink.open();
+  const undo = new UndoStack();
+  try {
+    if (pod.nl.link(env.ifname)) {
+      throw new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists`);
+    }
+    const ipam = ipamClient(ctx);
+    const allocated = await ipam.add();
+    undo.push("release addresses", () => ipam.del());
+    const ips = allocated.ips ?? [];
+    if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
+
+    const hostIfaces = mode.prepareHost({ conf, host, undo }, ips);
+    const veth = createVeth(ctx, conf, host, pod.fd, undo);
+    mode.wireHostVeth({ conf, host, undo }, veth, ips);
+
+    const podIf = pod.nl.link(env.ifname);
+    if (!podIf) throw new CniError(ErrorCode.IOFailure, `cannot find "${env.ifname}" in "${env.netns}" after creating it`);
+    const { podIps, routes } = configurePod(pod.nl, podIf, veth, ips, allocated.routes ?? [], mode);
+    enableForwarding(ips);
+
+    if (conf.antiSpoofing) {
+      const guard = antiSpoofFor(conf.mode);
+      guard.attach({ hostIfname: veth.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
+      undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
+    }
+    if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
+
+    const interfaces: Interface[] = [
+      ...hostIfaces,
+      { name: veth.name, mac: veth.mac },
+      { name: env.ifname, mac: podIf.mac, mtu: podIf.mtu, sandbox: env.netns },
+    ];
+    const podIndex = interfaces.length - 1;
+    return {
+      cniVersion: ctx.conf.cniVersion,
+      interfaces,
+      ips: podIps.map((ip) => ({ ...ip, interface: podIndex })),
+      routes,
+      dns: allocated.dns ?? conf.dns,
+    };
+  } catch (e) {
+    await undo.run();
+    throw e;
+  } finally {
+    closeContainerNetns(pod);
+    host.close();
+  }
+}
+
+function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {
+  const { network, containerId, ifname } = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
+  const name = hostVethName(network, containerId, ifname);
+  // A host veth under our derived name can only be a leftover of this same attachment
+  // (an ADD killed before it could roll back): replace it.
+  if (host.link(name)) host.delLink(name);
+  host.addVeth({ name, peerName: ifname, peerNetnsFd: podNetnsFd, mtu: conf.mtu, peerMac: conf.mac });
+  undo.push(`delete host veth "${name}"`, () => host.delLink(name));
+  const veth = host.link(name);
+  if (!veth) throw new CniError(ErrorCode.IOFailure, `cannot find host veth "${name}" after creating it`);
+  host.setLink(veth.index, { alias: hostVethAlias(network, containerId, ifname) });
+  return veth;
+}
+
+/** Addresses, link up, gateway neighbours and routes inside the pod. */
+function configurePod(pod: Netlink, podIf: Link, hostVeth: Link, ips: IPConfig[], ipamRoutes: Route[], mode: ModePolicy) {
+  const podIps: IPConfig[] = [];
+  const gateways = new Map<4 | 6, string>();
+  for (const ip of ips) {
+    const family = familyOf(ip.address);
+    const address = mode.podAddress(ip);
+    pod.addAddr(podIf.index, address, { noDad: family === 6 });
+    const g = mode.gateway(family, ip, hostVeth);
+    gateways.set(family, g.gw);
+    podIps.push({ address, gateway: g.gw });
+  }
+  pod.setLink(podIf.index, { up: true });
+  const routes: Route[] = [];
+  for (const r of ipamRoutes) {
+    const family = familyOf(r.dst);
+    const ip = ips.find((i) => familyOf(i.address) === family);
+    if (!ip) continue; // a route for a family this pod has no address in
+    const g = mode.gateway(family, ip, hostVeth);
+    const gw = r.gw ?? g.gw;
+    if (g.neighMac && gw === g.gw) pod.addNeigh({ index: podIf.index, ip: gw, mac: g.neighMac, state: "permanent", replace: true });
+    pod.addRoute({ dst: r.dst, gw, oif: podIf.index, onlink: gw === g.gw && g.onlink, mtu: r.mtu, advmss: r.advmss, priority: r.priority, table: r.table });
+    routes.push({ ...r, gw });
+  }
+  return { podIps, routes };
+}
+
+function enableForwarding(ips: IPConfig[]): void {
+  if (ips.some((i) => familyOf(i.address) === 4)) sysctlSet("net.ipv4.ip_forward", 1);
+  if (ips.some((i) => familyOf(i.address) === 6)) sysctlSet("net.ipv6.conf.all.forwarding", 1);
+}

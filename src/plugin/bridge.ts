@@ -1,0 +1,81 @@
+// Bridge mode (kubenet style): pods' host veths are ports of one bridge (cbr0) that holds
+// each range's gateway address; pods reach the gateway and each other on layer 2.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import type { Interface, IPConfig } from "../cni/types.ts";
+import type { Link, Netlink } from "../kernel/index.ts";
+import { familyOf } from "./family.ts";
+import type { Family, Gateway, HostSide, ModePolicy } from "./mode.ts";
+import type { PluginConf } from "./netconf.ts";
+
+/** "10.244.1.0/24" style prefix of a pod address, applied to its gateway. */
+function gatewayCidr(ip: IPConfig): string | undefined {
+  if (!ip.gateway) return undefined;
+  return `${ip.gateway}/${ip.address.split("/")[1]}`;
+}
+
+export function ensureBridge(host: Netlink, conf: PluginConf): Link {
+  let br = host.link(conf.bridge);
+  if (!br) {
+    try {
+      host.addBridge({ name: conf.bridge, mtu: conf.mtu });
+    } catch (e) {
+      // Another ADD running in parallel created it first.
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+    }
+    br = host.link(conf.bridge);
+  }
+  if (!br) throw new CniError(ErrorCode.IOFailure, `cannot create bridge "${conf.bridge}"`);
+  if (br.kind !== "bridge") {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `cannot use "${conf.bridge}" as bridge: it exists and is a ${br.kind ?? "non-bridge"} device`);
+  }
+  if (!br.up || (conf.promiscMode && !br.promisc)) host.setLink(br.index, { up: true, ...(conf.promiscMode ? { promisc: true } : {}) });
+  return br;
+}
+
+export const bridgeMode: ModePolicy = {
+  prepareHost(h: HostSide, ips: IPConfig[]): Interface[] {
+    const br = ensureBridge(h.host, h.conf);
+    const present = new Set(h.host.addrs({ index: br.index }).map((a) => a.cidr));
+    for (const ip of ips) {
+      const gw = gatewayCidr(ip);
+      if (!gw || present.has(gw)) continue;
+      try {
+        h.host.addAddr(br.index, gw, { noDad: familyOf(ip.address) === 6 });
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw e;
+      }
+    }
+    return [{ name: br.name, mac: br.mac }];
+  },
+
+  wireHostVeth(h: HostSide, veth: Link): void {
+    const br = h.host.link(h.conf.bridge)!;
+    h.host.setLink(veth.index, { master: br.index, up: true });
+    if (h.conf.hairpinMode) h.host.setBridgePort(veth.index, { hairpin: true });
+  },
+
+  podAddress: (ip) => ip.address,
+
+  gateway(_family: Family, ip: IPConfig): Gateway {
+    if (!ip.gateway) throw new CniError(ErrorCode.InvalidNetworkConfig, `cannot route pod traffic: IPAM returned no gateway for ${ip.address}`);
+    return { gw: ip.gateway, onlink: false };
+  },
+
+  checkHost(h, veth, ips): void {
+    const br = h.host.link(h.conf.bridge);
+    if (!br || br.kind !== "bridge") throw new CniError(ErrorCode.Internal, `bridge "${h.conf.bridge}" is missing`);
+    if (veth.master !== br.index) throw new CniError(ErrorCode.Internal, `host veth "${veth.name}" is not attached to bridge "${br.name}"`);
+    const present = new Set(h.host.addrs({ index: br.index }).map((a) => a.cidr));
+    for (const ip of ips) {
+      const gw = gatewayCidr(ip);
+      if (gw && !present.has(gw)) throw new CniError(ErrorCode.Internal, `bridge "${br.name}" lacks gateway address ${gw}`);
+    }
+  },
+
+  status(h): void {
+    const br = h.host.link(h.conf.bridge);
+    if (br && br.kind !== "bridge") {
+      throw new CniError(ErrorCode.PluginNotAvailable, `cannot create bridge "${h.conf.bridge}": a ${br.kind ?? "non-bridge"} device has that name`);
+    }
+  },
+};

@@ -1,0 +1,33 @@
+// DEL, shared by both modes. Idempotent: everything already gone counts as done, and it
+// needs neither the namespace nor prevResult (the host veth name is derived).
+import type { CallContext } from "../cni/skel.ts";
+import { isErrno, Netlink } from "../kernel/index.ts";
+import { antiSpoofFor } from "./antispoof.ts";
+import { hostVethName } from "./hostveth.ts";
+import { ipamClient, IN_PROCESS_IPAM } from "./ipam-client.ts";
+import { releaseMasqueradeIfUnused } from "./masquerade.ts";
+import type { PluginConf } from "./netconf.ts";
+import { DEFAULT_DATA_DIR } from "../ipam/index.ts";
+
+export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> {
+  const name = hostVethName(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
+  const host = Netlink.open();
+  try {
+    // Deleting the host end removes the pod end (and routed mode's host routes) with it.
+    try {
+      host.delLink(name);
+    } catch (e) {
+      if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
+    }
+  } finally {
+    host.close();
+  }
+  if (conf.antiSpoofing) antiSpoofFor(conf.mode).detach(name);
+  await ipamClient(ctx).del();
+  if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, ipamDataDir(conf));
+}
+
+function ipamDataDir(conf: PluginConf): string {
+  const d = conf.ipam.dataDir;
+  return conf.ipam.type === IN_PROCESS_IPAM || conf.ipam.type === "host-local" ? (typeof d === "string" ? d : DEFAULT_DATA_DIR) : DEFAULT_DATA_DIR;
+}

@@ -1,0 +1,23 @@
+// Host-side veth names are derived, not stored: DEL and GC can find the interface of an
+// attachment without prevResult, the namespace, or any state file.
+import { createHash } from "node:crypto";
+
+export const HOST_VETH_PREFIX = "mnc";
+
+/** "mnc" + 12 hex chars of sha256(network/containerID/ifname): stable, unique, 15 bytes. */
+export function hostVethName(network: string, containerId: string, ifname: string): string {
+  const h = createHash("sha256").update(`${network}/${containerId}/${ifname}`).digest("hex");
+  return HOST_VETH_PREFIX + h.slice(0, 12);
+}
+
+/** The alias written on the host veth so GC can tell which attachment it belongs to. */
+export function hostVethAlias(network: string, containerId: string, ifname: string): string {
+  return `mncni/${network}/${containerId}/${ifname}`;
+}
+
+export function parseHostVethAlias(alias: string | undefined): { network: string; containerId: string; ifname: string } | undefined {
+  if (!alias?.startsWith("mncni/")) return undefined;
+  const [, network, containerId, ifname] = alias.split("/");
+  if (!network || !containerId || !ifname) return undefined;
+  return { network, containerId, ifname };
+}

@@ -1,0 +1,44 @@
+// IPAM for the interface plugin: mncni-ipam runs in-process (no exec on the hot path);
+// any other ipam.type is a delegated plugin run over the CNI protocol.
+import { delegate } from "../cni/delegate.ts";
+import type { CallContext } from "../cni/skel.ts";
+import type { Result } from "../cni/types.ts";
+import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../ipam/index.ts";
+
+export interface IpamClient {
+  add(): Promise<Result>;
+  del(): Promise<void>;
+  check(expected: string[]): Promise<void>;
+  gc(): Promise<void>;
+  status(): Promise<void>;
+}
+
+export const IN_PROCESS_IPAM = "mncni-ipam";
+
+function inProcess(ctx: CallContext): IpamClient {
+  const conf = parseIpamConfig(ctx.conf.ipam);
+  const key = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
+  return {
+    add: async () => ipamAdd(conf, { ...key, requestedIps: requestedIpsFrom(ctx.conf, ctx.env) }),
+    del: async () => ipamDel(conf, key),
+    check: async (expected) => ipamCheck(conf, key, expected),
+    gc: async () => void ipamGc(conf, ctx.conf.name, ctx.conf["cni.dev/valid-attachments"] ?? []),
+    status: async () => ipamStatus(conf, ctx.conf.name),
+  };
+}
+
+function delegated(ctx: CallContext, type: string): IpamClient {
+  const run = (command: "ADD" | "DEL" | "CHECK" | "GC" | "STATUS") => delegate({ type, command, env: ctx.env, stdin: ctx.stdin });
+  return {
+    add: async () => (await run("ADD"))!,
+    del: async () => void (await run("DEL")),
+    check: async () => void (await run("CHECK")),
+    gc: async () => void (await run("GC")),
+    status: async () => void (await run("STATUS")),
+  };
+}
+
+export function ipamClient(ctx: CallContext): IpamClient {
+  const type = ctx.conf.ipam!.type;
+  return type === IN_PROCESS_IPAM ? inProcess(ctx) : delegated(ctx, type);
+}

@@ -1,0 +1,75 @@
+// The mncni plugin config: parsed once, defaults applied, validated, frozen.
+import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/errors.ts";
+import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
+import { ifnameProblem } from "../cni/names.ts";
+
+export type Mode = "bridge" | "routed";
+
+export interface PluginConf {
+  readonly net: NetConf;
+  readonly mode: Mode;
+  readonly bridge: string;
+  readonly mtu: number;
+  readonly hairpinMode: boolean;
+  readonly promiscMode: boolean;
+  readonly ipMasq: boolean;
+  readonly antiSpoofing: boolean;
+  readonly ipam: IPAMConfig;
+  readonly dns?: DNS;
+  /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
+  readonly mac?: string;
+}
+
+/** Fields defined by the spec (or libcni) that any plugin config may carry. */
+const RESERVED = new Set(["cniVersion", "name", "type", "capabilities", "ipam", "dns", "args", "runtimeConfig", "prevResult", "logFile"]);
+
+const KNOWN: Record<string, "string" | "number" | "boolean"> = {
+  mode: "string",
+  bridge: "string",
+  mtu: "number",
+  hairpinMode: "boolean",
+  promiscMode: "boolean",
+  ipMasq: "boolean",
+  antiSpoofing: "boolean",
+};
+
+const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
+
+export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): PluginConf {
+  for (const [key, value] of Object.entries(net)) {
+    if (RESERVED.has(key) || key.startsWith("cni.dev/")) continue;
+    const type = KNOWN[key];
+    if (!type) throw unsupportedField(key, value);
+    if (typeof value !== type) throw invalidConfig(key, `must be a ${type}, got ${JSON.stringify(value)}`);
+  }
+  const mode = (net.mode as string | undefined) ?? "bridge";
+  if (mode !== "bridge" && mode !== "routed") throw invalidConfig("mode", `"${mode}" is not one of "bridge", "routed"`);
+  const bridge = (net.bridge as string | undefined) ?? "cbr0";
+  const why = ifnameProblem(bridge);
+  if (why) throw invalidConfig("bridge", `"${bridge}" ${why}`);
+  const mtu = (net.mtu as number | undefined) ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw invalidConfig("mtu", `${mtu} is not an integer between 576 and 65535`);
+  if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
+  const mac = macFrom(net, cniArgs);
+  return Object.freeze({
+    net,
+    mode,
+    bridge,
+    mtu,
+    hairpinMode: (net.hairpinMode as boolean | undefined) ?? true,
+    promiscMode: (net.promiscMode as boolean | undefined) ?? false,
+    ipMasq: (net.ipMasq as boolean | undefined) ?? false,
+    antiSpoofing: (net.antiSpoofing as boolean | undefined) ?? true,
+    ipam: net.ipam,
+    dns: net.dns,
+    mac,
+  });
+}
+
+function macFrom(net: NetConf, cniArgs: Record<string, string>): string | undefined {
+  const fromRuntime = net.runtimeConfig?.mac;
+  const mac = typeof fromRuntime === "string" ? fromRuntime : cniArgs.MAC;
+  if (mac === undefined) return undefined;
+  if (!MAC.test(mac)) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network config: runtimeConfig.mac: "${mac}" is not a MAC address`);
+  return mac.toLowerCase();
+}

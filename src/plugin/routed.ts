@@ -1,0 +1,46 @@
+// Routed mode (Azure transparent / Calico style): no bridge. The host reaches each pod
+// through a /32 (/128) route on the pod's host veth; the pod sends everything to a
+// link-local gateway whose MAC is pinned to the host veth, so it never ARPs for it.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import type { IPConfig } from "../cni/types.ts";
+import { RTPROT_MNCNI, sysctlSet, type Link } from "../kernel/index.ts";
+import { addrOf, familyOf, hostPrefix } from "./family.ts";
+import type { Family, Gateway, HostSide, ModePolicy } from "./mode.ts";
+
+export const ROUTED_GATEWAY: Record<Family, string> = { 4: "169.254.1.1", 6: "fe80::1" };
+
+const hostRoute = (ip: IPConfig, veth: Link) => {
+  const family = familyOf(ip.address);
+  return { dst: `${addrOf(ip.address)}/${hostPrefix(family)}`, oif: veth.index, scope: "link" as const, protocol: RTPROT_MNCNI };
+};
+
+export const routedMode: ModePolicy = {
+  prepareHost: () => [],
+
+  wireHostVeth(h: HostSide, veth: Link, ips: IPConfig[]): void {
+    // The host veth's link-local address must be usable at once for neighbour discovery.
+    if (ips.some((i) => familyOf(i.address) === 6)) sysctlSet(`net.ipv6.conf.${veth.name}.accept_dad`, 0);
+    h.host.setLink(veth.index, { up: true });
+    // Routes go away with the veth, so the veth's own undo covers them.
+    for (const ip of ips) h.host.replaceRoute(hostRoute(ip, veth));
+  },
+
+  podAddress: (ip) => `${addrOf(ip.address)}/${hostPrefix(familyOf(ip.address))}`,
+
+  gateway(family: Family, _ip: IPConfig, hostVeth: Link): Gateway {
+    return { gw: ROUTED_GATEWAY[family], onlink: family === 4, neighMac: hostVeth.mac };
+  },
+
+  checkHost(h, veth, ips): void {
+    if (!veth.up) throw new CniError(ErrorCode.Internal, `host veth "${veth.name}" is down`);
+    const routes = h.host.routes({ oif: veth.index });
+    for (const ip of ips) {
+      const want = hostRoute(ip, veth).dst;
+      if (!routes.some((r) => r.dst === want && r.oif === veth.index)) {
+        throw new CniError(ErrorCode.Internal, `host route ${want} dev ${veth.name} is missing`);
+      }
+    }
+  },
+
+  status: () => {},
+};

@@ -1,0 +1,49 @@
+// CHECK, shared by both modes: what prevResult says we created must still be there.
+// Routes added by later plugins in a chain are tolerated: only ours are required.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import type { CallContext } from "../cni/skel.ts";
+import { Netlink } from "../kernel/index.ts";
+import { antiSpoofFor } from "./antispoof.ts";
+import { addrOf } from "./family.ts";
+import { hostVethName } from "./hostveth.ts";
+import { ipamClient } from "./ipam-client.ts";
+import type { ModePolicy } from "./mode.ts";
+import type { PluginConf } from "./netconf.ts";
+import { closeContainerNetns, openContainerNetns } from "./netns.ts";
+
+const fail = (msg: string) => new CniError(ErrorCode.Internal, msg);
+
+export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+  const { env } = ctx;
+  const prev = ctx.conf.prevResult;
+  if (!prev) throw new CniError(ErrorCode.InvalidNetworkConfig, "invalid network config: prevResult: required for CHECK");
+  const podIndex = (prev.interfaces ?? []).findIndex((i) => i.name === env.ifname && i.sandbox === env.netns);
+  if (podIndex < 0) throw fail(`prevResult has no interface "${env.ifname}" in sandbox "${env.netns}"`);
+  const podIf = prev.interfaces![podIndex]!;
+  const ips = (prev.ips ?? []).filter((i) => i.interface === podIndex);
+
+  const pod = openContainerNetns(env.netns);
+  const host = Netlink.open();
+  try {
+    const link = pod.nl.link(env.ifname);
+    if (!link) throw fail(`interface "${env.ifname}" is missing in "${env.netns}"`);
+    if (podIf.mac && link.mac !== podIf.mac.toLowerCase()) throw fail(`interface "${env.ifname}" has MAC ${link.mac}, expected ${podIf.mac}`);
+    if (!link.up) throw fail(`interface "${env.ifname}" is down`);
+    const have = new Set(pod.nl.addrs({ index: link.index }).map((a) => a.cidr));
+    for (const ip of ips) if (!have.has(ip.address)) throw fail(`address ${ip.address} is missing on "${env.ifname}"`);
+    const routes = pod.nl.routes();
+    for (const r of prev.routes ?? []) {
+      const found = routes.some((k) => k.dst === r.dst && (r.gw === undefined || k.gw === r.gw));
+      if (!found) throw fail(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in "${env.netns}"`);
+    }
+    const vethName = hostVethName(ctx.conf.name, env.containerId, env.ifname);
+    const veth = host.link(vethName);
+    if (!veth) throw fail(`host veth "${vethName}" is missing`);
+    mode.checkHost({ conf, host }, veth, ips);
+    if (conf.antiSpoofing) antiSpoofFor(conf.mode).check(vethName);
+  } finally {
+    closeContainerNetns(pod);
+    host.close();
+  }
+  await ipamClient(ctx).check(ips.map((i) => addrOf(i.address)));
+}

@@ -1,0 +1,72 @@
+// The only place that binds libc through bun:ffi. Every call here is synchronous and
+// runs on the calling (JS) thread, which is what makes setns() + netlink safe to use.
+import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
+
+const { i32, u32, u64, ptr, cstring } = FFIType;
+
+const lib = dlopen("libc.so.6", {
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, ptr, u32], returns: i32 },
+  sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i32 },
+  recv: { args: [i32, ptr, u64, i32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
+  open: { args: [cstring, i32, i32], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  flock: { args: [i32, i32], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+});
+
+export const sym = lib.symbols;
+
+/** errno of the last failed libc call on this thread. */
+export function errno(): number {
+  return read.i32(sym.__errno_location() as Pointer, 0);
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN",
+  12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL",
+  23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 34: "ERANGE", 36: "ENAMETOOLONG", 61: "ENODATA",
+  64: "ENONET", 71: "EPROTO", 75: "EOVERFLOW", 90: "EMSGSIZE", 93: "EPROTONOSUPPORT",
+  95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
+  100: "ENETDOWN", 101: "ENETUNREACH", 105: "ENOBUFS", 110: "ETIMEDOUT", 113: "EHOSTUNREACH",
+};
+
+export function errnoName(n: number): string {
+  return ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+/** An error from a libc call, carrying the errno and its symbolic name. */
+export class SysError extends Error {
+  constructor(readonly op: string, readonly errno: number) {
+    super(`${op}: ${errnoName(errno)}`);
+    this.name = "SysError";
+  }
+  get code(): string {
+    return errnoName(this.errno);
+  }
+}
+
+export const O_RDONLY = 0;
+export const O_RDWR = 2;
+export const O_CREAT = 0o100;
+export const O_CLOEXEC = 0o2000000;
+export const LOCK_EX = 2;
+export const LOCK_UN = 8;
+export const CLONE_NEWNET = 0x40000000;
+
+export function cstr(s: string): Buffer {
+  return Buffer.from(s + "\0");
+}
+
+/** open(2) returning the fd or throwing a SysError. */
+export function openFd(path: string, flags: number, mode = 0o600): number {
+  const fd = sym.open(cstr(path), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new SysError(`open ${path}`, errno());
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  sym.close(fd);
+}
