@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
-DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine
+DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine strace
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
 .PHONY: all build deps root npm-deps debs typecheck test lab lab-down bench clean

@@ -17,4 +17,10 @@ async function main(): Promise<number> {
   return runCli(process.argv.slice(2));
 }
 
-process.exitCode = await main();
+main().then(
+  (code) => (process.exitCode = code),
+  (err) => {
+    process.stderr.write(`mncni: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

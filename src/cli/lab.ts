@@ -2,10 +2,11 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { withNetns } from "../kernel/netns.ts";
 import { check, formatReport } from "../lab/check.ts";
 import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
 import { addNode, down, nextNodeName, removeNode, restartAgent, up } from "../lab/lab.ts";
-import { addPod, removePod } from "../lab/pods.ts";
+import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { findNode, requireState, type Mode, type WiringKind } from "../lab/state.ts";
@@ -185,6 +186,7 @@ async function cmdPod(argv: string[]): Promise<number> {
   if (!node) throw new Error(`cannot find node "${nodeName}" in lab "${s.name}"`);
   if (verb === "add") {
     const pod = await addPod(s, node, podName);
+    await refreshNodeEcho(s, node);
     console.log(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns})`);
     return 0;
   }
@@ -198,14 +200,19 @@ async function cmdPod(argv: string[]): Promise<number> {
   return usage(2);
 }
 
-/** Hidden: the echo server of `lab check`, run inside a pod or the external host. */
+/** Hidden: the echo servers of `lab check`, one listener in each --netns (pods, external host). */
 async function cmdEcho(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({ args: argv, options: { port: { type: "string", default: String(ECHO_PORT) }, lab: { type: "string" }, hostname: { type: "string" } } });
-  const server = serveEcho({ port: Number(v.port), hostname: v.hostname });
+  const { values: v } = parseArgs({
+    args: argv,
+    options: { port: { type: "string", default: String(ECHO_PORT) }, lab: { type: "string" }, netns: { type: "string", multiple: true, default: [] } },
+  });
+  const port = Number(v.port);
+  // The listening socket belongs to the namespace it was created in; Bun.listen creates it synchronously.
+  const servers = v.netns.length ? v.netns.map((n) => withNetns(`/run/netns/${n}`, () => serveEcho({ port }))) : [serveEcho({ port })];
   await new Promise<void>((res) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => res());
   });
-  server.stop();
+  for (const s of servers) s.stop();
   return 0;
 }
 

@@ -56,7 +56,7 @@ export function parseNetConf(bytes: Uint8Array, command: CniCommand): NetConf {
     throw invalidConfig("ipam.type", "missing or not a string");
   }
   const out: NetConf = { ...(conf as NetConf) };
-  if (conf.prevResult !== undefined && conf.prevResult !== null) out.prevResult = fromWire(conf.prevResult, "prevResult");
+  if (conf.prevResult !== undefined && conf.prevResult !== null) out.prevResult = fromWire(conf.prevResult, "prevResult", conf.cniVersion);
   else delete out.prevResult;
   const va = conf["cni.dev/valid-attachments"];
   if (va !== undefined) out["cni.dev/valid-attachments"] = parseAttachments(va);

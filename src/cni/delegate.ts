@@ -1,6 +1,6 @@
 // Runs another CNI plugin (delegated IPAM, or a chained plugin for the lab's executor)
 // from CNI_PATH with the caller's environment and the full config on stdin.
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "./errors.ts";
 import type { CniCommand, CniEnv, Result } from "./types.ts";
@@ -13,8 +13,9 @@ export function findPlugin(type: string, path: readonly string[]): string {
   for (const dir of path) {
     const candidate = join(dir, type);
     try {
+      // A directory is "executable" too; only a file can be the plugin.
       accessSync(candidate, constants.X_OK);
-      return candidate;
+      if (statSync(candidate).isFile()) return candidate;
     } catch {
       /* try the next directory */
     }
@@ -64,7 +65,17 @@ export async function delegate(o: DelegateOptions): Promise<Result | undefined> 
   } catch {
     throw new CniError(ErrorCode.DecodingFailure, `cannot decode result of plugin "${o.type}": ${JSON.stringify(out.slice(0, 200))}`);
   }
-  return fromWire(parsed, `result of ${o.type}`);
+  return fromWire(parsed, `result of ${o.type}`, configVersion(o.stdin));
+}
+
+/** The version the plugin was asked for: a result that omits cniVersion is in that version. */
+function configVersion(stdin: Uint8Array): string | undefined {
+  try {
+    const v = (JSON.parse(Buffer.from(stdin).toString("utf8")) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function errorFromOutput(file: string, exitCode: number, out: string): CniError {

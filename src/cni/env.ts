@@ -52,7 +52,8 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
       if (v.requiredFor.includes(cmd)) problems.push(`required env variable ${v.name} is missing`);
       continue;
     }
-    const why = v.validate?.(value);
+    // VERSION uses nothing but the command (the reference skel validates nothing else for it).
+    const why = cmd === "VERSION" ? undefined : v.validate?.(value);
     if (why) problems.push(`invalid env variable ${v.name} "${value}": ${why}`);
   }
   if (problems.length > 0) throw new CniError(ErrorCode.InvalidEnv, problems.join("; "));

@@ -12,6 +12,8 @@ export interface PluginIO {
   env: Record<string, string | undefined>;
   stdin: Uint8Array;
   stdout: (text: string) => void;
+  /** Diagnostics (stack traces of internal errors); process.stderr when absent. */
+  stderr?: (text: string) => void;
 }
 
 export interface PluginSpec {
@@ -20,18 +22,25 @@ export interface PluginSpec {
   handlers: Handlers;
 }
 
-/** Best effort: the version to answer errors in, even when the config is invalid. */
-function requestedVersion(stdin: Uint8Array): string {
+/**
+ * Best effort, for calls that fail before the config is validated (bad env, bad config):
+ * the raw config still says which version to answer in and where to log the failure.
+ */
+function peekConf(stdin: Uint8Array): Record<string, unknown> {
   try {
-    const v = (JSON.parse(Buffer.from(stdin).toString("utf8")) as { cniVersion?: unknown }).cniVersion;
-    return isSupported(v) ? v : CURRENT_VERSION;
+    const v: unknown = JSON.parse(Buffer.from(stdin).toString("utf8"));
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   } catch {
-    return CURRENT_VERSION;
+    return {};
   }
 }
 
-function logFileOf(conf: NetConf | undefined): string {
-  const f = conf?.logFile;
+function answerVersion(conf: Record<string, unknown>): string {
+  return isSupported(conf.cniVersion) ? conf.cniVersion : CURRENT_VERSION;
+}
+
+function logFileOf(conf: Record<string, unknown>): string {
+  const f = conf.logFile;
   return typeof f === "string" && f !== "" ? f : DEFAULT_LOG_FILE;
 }
 
@@ -70,17 +79,17 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
     if (result) io.stdout(JSON.stringify(toWire(result, conf.cniVersion)) + "\n");
   } catch (e) {
     failure = CniError.from(e);
-    const out: ErrorResult = { cniVersion: conf?.cniVersion ?? requestedVersion(io.stdin), code: failure.code, msg: failure.message };
+    const out: ErrorResult = { cniVersion: conf?.cniVersion ?? answerVersion(peekConf(io.stdin)), code: failure.code, msg: failure.message };
     if (failure.details) out.details = failure.details;
     io.stdout(JSON.stringify(out) + "\n");
     if (failure.code === ErrorCode.Internal && failure.cause instanceof Error && failure.cause.stack) {
-      process.stderr.write(`${spec.name}: ${failure.cause.stack}\n`);
+      (io.stderr ?? ((t: string) => process.stderr.write(t)))(`${spec.name}: ${failure.cause.stack}\n`);
     }
   }
   if (command !== "VERSION") {
     const args = io.env.CNI_ARGS ?? "";
     const arg = (k: string) => new RegExp(`(?:^|;)${k}=([^;]*)`).exec(args)?.[1];
-    appendInvocation(logFileOf(conf), {
+    appendInvocation(logFileOf(conf ?? peekConf(io.stdin)), {
       time: new Date().toISOString(),
       plugin: spec.name,
       command,

@@ -139,10 +139,14 @@ function parseDns(v: unknown, field: string): DNS | undefined {
   return Object.keys(dns).length ? dns : undefined;
 }
 
-/** Decodes a result of any supported version (a prevResult or a delegated plugin's output). */
-export function fromWire(v: unknown, field = "prevResult"): Result {
+/**
+ * Decodes a result of any supported version (a prevResult or a delegated plugin's output).
+ * Results before 1.0.0 may omit cniVersion; like libcni, such a result takes the version of
+ * the config it came with (`configVersion`).
+ */
+export function fromWire(v: unknown, field = "prevResult", configVersion?: string): Result {
   const o = obj(v, field);
-  const version = o.cniVersion;
+  const version = o.cniVersion === undefined || o.cniVersion === "" ? configVersion : o.cniVersion;
   if (!isSupported(version)) throw unsupportedVersion(version);
   const dns = parseDns(o.dns, `${field}.dns`);
   if (compareVersions(version, "0.3.0") < 0) {

@@ -3,7 +3,7 @@
 // a reservation file is never visible half-written: its content goes to a temp file first
 // which is then link(2)ed to the address name (atomic, EEXIST when taken). See README.md.
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { networkNameProblem, safeJoin } from "../cni/names.ts";
 import { closeFd, errno, errnoName, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
@@ -163,7 +163,7 @@ export class DiskStore implements Store {
   }
 
   private writeTemp(content: string): string {
-    const tmp = this.path(`${TEMP_PREFIX}${process.pid}.${randomBytes(6).toString("hex")}`);
+    const tmp = this.path(`${TEMP_PREFIX}${process.pid}.${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`);
     try {
       writeFileSync(tmp, content, { flag: "wx", mode: 0o644 });
     } catch (e) {

@@ -40,12 +40,12 @@ function writeAddr(sock: NetlinkSocket, type: number, flags: number, index: numb
 export function addAddr(sock: NetlinkSocket, index: number, cidr: string, o: AddAddrOpts = {}): void {
   const flags = NLM_F.CREATE | NLM_F.ACK | (o.replace ? NLM_F.REPLACE : NLM_F.EXCL);
   writeAddr(sock, RTM.NEWADDR, flags, index, cidr, o);
-  sock.exec(`add address "${cidr}" to link ${index}`);
+  sock.exec(`add address "${cidr}" to link "${index}"`);
 }
 
 export function delAddr(sock: NetlinkSocket, index: number, cidr: string): void {
   writeAddr(sock, RTM.DELADDR, NLM_F.ACK, index, cidr);
-  sock.exec(`delete address "${cidr}" from link ${index}`);
+  sock.exec(`delete address "${cidr}" from link "${index}"`);
 }
 
 export function parseAddr(m: Msg): Addr | undefined {

@@ -167,7 +167,7 @@ export function setLink(sock: NetlinkSocket, index: number, o: SetLinkOpts): voi
   if (o.master !== undefined) w.attrU32(IFLA.MASTER, o.master);
   // Sent without a NUL, as iproute2 does: an empty attribute removes the alias.
   if (o.alias !== undefined) w.attrBytes(IFLA.IFALIAS, Buffer.from(o.alias));
-  sock.exec(`set link ${index}`);
+  sock.exec(`set link "${index}"`);
 }
 
 export function delLink(sock: NetlinkSocket, nameOrIndex: string | number): void {
@@ -183,7 +183,7 @@ export function setBridgePort(sock: NetlinkSocket, index: number, o: BridgePortO
   if (o.hairpin !== undefined) w.attrU8(IFLA_BRPORT.MODE, o.hairpin ? 1 : 0);
   if (o.learning !== undefined) w.attrU8(IFLA_BRPORT.LEARNING, o.learning ? 1 : 0);
   w.nestEnd(p);
-  sock.exec(`set bridge port ${index}`);
+  sock.exec(`set bridge port "${index}"`);
 }
 
 function parseVxlan(d: Attrs): VxlanInfo {

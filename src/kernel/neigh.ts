@@ -49,7 +49,7 @@ function familyOf(n: NeighSpec): NeighFamily {
 const afOfNeigh = (f: NeighFamily): number => (f === "bridge" ? AF_BRIDGE : afOf(f));
 
 function describe(n: NeighSpec): string {
-  return `neighbour "${n.ip ?? n.mac ?? ""}"${n.dst ? ` dst ${n.dst}` : ""} on link ${n.index}`;
+  return `neighbour "${n.ip ?? n.mac ?? ""}"${n.dst ? ` dst ${n.dst}` : ""} on link "${n.index}"`;
 }
 
 function writeNeigh(sock: NetlinkSocket, type: number, nlFlags: number, n: NeighSpec): void {

@@ -23,15 +23,21 @@ const DUMP_RETRIES = 5;
 export class NetlinkSocket {
   /** The request being built; begin() resets it. */
   readonly w = new Writer();
-  private rbuf = Buffer.alloc(RECV_SIZE);
-  private rdv = new DataView(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.byteLength);
+  private rbuf: Buffer;
+  private rdv: DataView;
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
 
-  private constructor(private fd: number) {}
+  private constructor(private fd: number, recvSize: number) {
+    this.rbuf = Buffer.alloc(recvSize);
+    this.rdv = new DataView(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.byteLength);
+  }
 
-  /** Opens a socket in the calling thread's current network namespace. */
-  static open(): NetlinkSocket {
+  /**
+   * Opens a socket in the calling thread's current network namespace. recvSize is the
+   * initial receive buffer; it grows when a datagram does not fit (tests make it tiny).
+   */
+  static open(o: { recvSize?: number } = {}): NetlinkSocket {
     const fd = sym.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw new NetlinkError("open netlink socket", errno());
     try {
@@ -47,7 +53,7 @@ export class NetlinkSocket {
       sym.close(fd);
       throw e;
     }
-    return new NetlinkSocket(fd);
+    return new NetlinkSocket(fd, o.recvSize ?? RECV_SIZE);
   }
 
   close(): void {
@@ -71,9 +77,12 @@ export class NetlinkSocket {
    */
   exec(op: string, onMsg?: (m: Msg) => void): boolean {
     const len = this.w.finish();
+    const reqType = this.w.buf.readUInt16LE(4);
     const flags = this.w.buf.readUInt16LE(6);
     const seq = this.seq;
-    const isDump = (flags & NLM_F.DUMP) === NLM_F.DUMP && !(flags & (NLM_F.CREATE | NLM_F.APPEND));
+    // rtnetlink numbers requests NEW, DEL, GET, SET per object, so GETs are 2 mod 4; the
+    // DUMP bits mean REPLACE/EXCL on the other requests.
+    const isDump = (reqType & 3) === 2 && (flags & NLM_F.DUMP) === NLM_F.DUMP;
     const wantAck = (flags & NLM_F.ACK) !== 0;
     for (;;) {
       const n = sym.sendto(this.fd, this.w.buf, len, 0, null, 0);
@@ -81,6 +90,13 @@ export class NetlinkSocket {
       if (errno() !== EINTR) throw new NetlinkError(`${op} (send)`, errno());
     }
     let intr = false;
+    // A callback that throws must not abandon a dump half-read: the kernel would refuse the
+    // socket's next dump (EBUSY). Keep reading to the end, then rethrow.
+    let failure: { error: unknown } | undefined;
+    const done = (): boolean => {
+      if (failure) throw failure.error;
+      return intr;
+    };
     const msg: Msg = { type: 0, flags: 0, buf: this.rbuf, dv: this.rdv, start: 0, end: 0 };
     for (;;) {
       const n = this.recv(op);
@@ -101,22 +117,26 @@ export class NetlinkSocket {
         if (mflags & NLM_F.DUMP_INTR) intr = true;
         if (type === NLMSG.ERROR) {
           const err = -dv.getInt32(off + NLMSG_HDRLEN, LE);
-          if (err === 0) return intr; // ACK
+          if (err === 0) return done(); // ACK
           throw new NetlinkError(op, err, { extack: this.extack(off, mlen, mflags) });
         }
         if (type === NLMSG.DONE) {
           const err = mlen >= NLMSG_HDRLEN + 4 ? -dv.getInt32(off + NLMSG_HDRLEN, LE) : 0;
           if (err > 0) throw new NetlinkError(op, err, { extack: this.extack(off, mlen, mflags) });
-          return intr;
+          return done();
         }
-        if (type !== NLMSG.NOOP && type !== NLMSG.OVERRUN && onMsg) {
+        if (type !== NLMSG.NOOP && type !== NLMSG.OVERRUN && onMsg && !failure) {
           msg.type = type;
           msg.flags = mflags;
           msg.start = off + NLMSG_HDRLEN;
           msg.end = off + mlen;
-          onMsg(msg);
+          try {
+            onMsg(msg);
+          } catch (error) {
+            failure = { error };
+          }
         }
-        if (!isDump && !wantAck && !(mflags & NLM_F.MULTI)) return intr;
+        if (!isDump && !wantAck && !(mflags & NLM_F.MULTI)) return done();
         off = next;
       }
     }

@@ -2,7 +2,7 @@
 // so `down` removes a half-built lab as well as a complete one.
 import { mkdirSync, rmSync } from "node:fs";
 import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
-import { addPod, removePod, startEcho, stopEcho } from "./pods.ts";
+import { addPod, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
 import { netnsPids, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
@@ -75,6 +75,7 @@ async function addPods(s: LabState, nodes: NodeState[], perNode: number, p: Prog
     await addPod(s, n, name);
     p.step(`pods: ${++done}/${jobs.length}`);
   });
+  for (const n of nodes) await refreshNodeEcho(s, n);
 }
 
 export async function up(o: UpOptions, p: Progress): Promise<LabState> {
@@ -87,7 +88,7 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   saveState(s);
   p.step("underlay: switch, router, external host");
   createUnderlay(s);
-  s.extEchoPid = startEcho(s, ns.external(name));
+  s.extEchoPid = startEcho(s, ns.external(name), [ns.external(name)]);
   saveState(s);
   await Promise.all(Array.from({ length: nodes }, (_, i) => `node${i + 1}`).map(async (n) => {
     // Node creation is serialised on the state; agents start in parallel.
@@ -109,9 +110,11 @@ export async function addNode(s: LabState, name: string, pods: number, p: Progre
 
 /** Pods are deleted through CNI first, as a drained node would; then the node goes. */
 export async function removeNode(s: LabState, node: NodeState, p: Progress): Promise<void> {
+  await stopEcho(s, node.echoPid);
+  node.echoPid = undefined;
   for (const pod of [...node.pods]) {
     p.step(`${node.name}: removing ${pod.name}`);
-    await removePod(s, node, pod);
+    await removePod(s, node, pod, { refreshEcho: false });
   }
   removeNodeManifest(manifestsDir(s.name), node.name);
   await wiringFor(s.options.wiring).stop(s, node);
@@ -143,8 +146,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
     return false;
   }
   p.step(`stopping processes of lab "${name}"`);
-  const pids = [s.extEchoPid, ...s.nodes.map((n) => n.agentPid), ...allPods(s).map((x) => x.echoPid)];
-  await Promise.all(pids.map(async (pid) => pid && (await stopEcho(s, pid))));
+  await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
   await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
   // Anything else still inside a lab namespace (an exec'd shell, an agent started by hand).
   await Promise.all(s.namespaces.flatMap((n) => netnsPids(n)).map((pid) => stopProcess(pid, "", 1000)));

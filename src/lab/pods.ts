@@ -24,14 +24,27 @@ function attachment(pod: PodState) {
   };
 }
 
-const echoMarker = (lab: string) => `--lab ${lab} `;
+const echoMarker = (lab: string) => `_echo --lab ${lab} `;
 
-export function startEcho(s: LabState, netns: string): number {
-  return spawnDetached(inNetns(netns, [...s.options.selfCmd, "lab", "_echo", "--port", String(ECHO_PORT), "--lab", s.name]), join(labDir(s.name), "echo.log"));
+/**
+ * One echo server process per node (and one for the external host) listens inside each of
+ * the given namespaces: a process per pod would cost ~40 MB each.
+ */
+export function startEcho(s: LabState, inside: string, netnsList: string[]): number | undefined {
+  if (netnsList.length === 0) return undefined;
+  const argv = [...s.options.selfCmd, "lab", "_echo", "--lab", s.name, "--port", String(ECHO_PORT), ...netnsList.flatMap((n) => ["--netns", n])];
+  return spawnDetached(inNetns(inside, argv), join(labDir(s.name), "echo.log"));
 }
 
 export async function stopEcho(s: LabState, pid: number | undefined): Promise<void> {
   if (pid) await stopProcess(pid, echoMarker(s.name));
+}
+
+/** Restarts the node's echo server for its current pods (it must not hold a removed pod's namespace). */
+export async function refreshNodeEcho(s: LabState, node: NodeState): Promise<void> {
+  await stopEcho(s, node.echoPid);
+  node.echoPid = startEcho(s, node.ns, node.pods.filter((p) => p.ips.length > 0).map((p) => p.ns));
+  saveState(s);
 }
 
 export function nextPodName(node: NodeState): string {
@@ -60,7 +73,6 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
     if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
     writePod(manifestsDir(s.name), pod, node.address);
-    pod.echoPid = startEcho(s, pod.ns);
     saveState(s);
     return pod;
   } catch (e) {
@@ -72,9 +84,13 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   }
 }
 
-/** DEL through the plugins (so IPAM releases the address), then the namespace and manifest. */
-export async function removePod(s: LabState, node: NodeState, pod: PodState): Promise<void> {
-  await stopEcho(s, pod.echoPid);
+/**
+ * DEL through the plugins (so IPAM releases the address), then the namespace and manifest.
+ * The node's echo server is restarted first so that nothing holds the namespace open.
+ */
+export async function removePod(s: LabState, node: NodeState, pod: PodState, opts: { refreshEcho?: boolean } = {}): Promise<void> {
+  node.pods = node.pods.filter((p) => p !== pod);
+  if (opts.refreshEcho ?? true) await refreshNodeEcho(s, node);
   let delError: Error | undefined;
   await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));
   deleteNetns(pod.ns);

@@ -27,7 +27,6 @@ export interface PodState {
   containerId: string;
   ifname: string;
   ips: string[];
-  echoPid?: number;
   addMs?: number;
 }
 
@@ -40,6 +39,8 @@ export interface NodeState {
   /** Index of the pod CIDR inside the cluster CIDR (the lab's node IPAM). */
   cidrIndex: number;
   agentPid?: number;
+  /** The echo server listening in this node's pods. */
+  echoPid?: number;
   pods: PodState[];
 }
 

@@ -17,12 +17,13 @@ export interface LabStatus {
     podCIDRs: string[];
     agentPid?: number;
     agentAlive?: boolean;
+    echoPid?: number;
     /** Has a CNI config (and, with an agent, the agent is alive). */
     ready: boolean;
     cniConfig: string | null;
     dir: string;
   }[];
-  pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number; echoPid?: number }[];
+  pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number }[];
   external: { namespace: string; address: string; router: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string };
   dirs: { lab: string; manifests: string };
@@ -46,13 +47,14 @@ export function labStatus(s: LabState): LabStatus {
         podCIDRs: n.podCidrs,
         agentPid: n.agentPid,
         agentAlive,
+        echoPid: n.echoPid,
         ready: conf !== null && (s.options.wiring !== "agent" || agentAlive === true),
         cniConfig: conf,
         dir: p.dir,
       };
     }),
     pods: s.nodes.flatMap((n) =>
-      n.pods.map((p) => ({ name: p.name, node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, addMs: p.addMs, echoPid: p.echoPid })),
+      n.pods.map((p) => ({ name: p.name, node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, addMs: p.addMs })),
     ),
     external: { namespace: ns.external(s.name), address: EXTERNAL.host, router: EXTERNAL.router },
     underlay: { switch: ns.switch(s.name), router: ns.router(s.name), cidr: UNDERLAY.cidr, routerAddress: UNDERLAY.router },

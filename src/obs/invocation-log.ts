@@ -27,7 +27,7 @@ export function appendInvocation(file: string, rec: InvocationRecord, maxBytes =
   try {
     const line = JSON.stringify(rec) + "\n";
     try {
-      if (statSync(file).size + line.length > maxBytes) renameSync(file, file + ".1");
+      if (statSync(file).size + Buffer.byteLength(line) > maxBytes) renameSync(file, file + ".1");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       mkdirSync(dirname(file), { recursive: true });

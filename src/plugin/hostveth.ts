@@ -1,12 +1,12 @@
 // Host-side veth names are derived, not stored: DEL and GC can find the interface of an
 // attachment without prevResult, the namespace, or any state file.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../sys/hash.ts";
 
 export const HOST_VETH_PREFIX = "mnc";
 
 /** "mnc" + 12 hex chars of sha256(network/containerID/ifname): stable, unique, 15 bytes. */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
-  const h = createHash("sha256").update(`${network}/${containerId}/${ifname}`).digest("hex");
+  const h = sha256Hex(`${network}/${containerId}/${ifname}`);
   return HOST_VETH_PREFIX + h.slice(0, 12);
 }
 

@@ -1,17 +1,16 @@
 // ipMasq for standalone hosts (in a cluster the agent masquerades): traffic from the pod
 // ranges to anywhere outside them leaves with the host's address. One table per network,
 // removed by the DEL that releases the network's last address.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../sys/hash.ts";
 import { readdirSync } from "node:fs";
-import { isIP } from "node:net";
 import type { IPConfig } from "../cni/types.ts";
 import { safeJoin } from "../cni/names.ts";
-import { formatCIDR, maskCIDR, parseCIDR } from "../kernel/index.ts";
+import { formatCIDR, maskCIDR, parseCIDR, tryParseIP } from "../kernel/index.ts";
 import { familyOf } from "./family.ts";
 import { nftApply, nftJson } from "./nft.ts";
 
 export function masqueradeTable(network: string): string {
-  return "mncni-masq-" + createHash("sha256").update(network).digest("hex").slice(0, 8);
+  return "mncni-masq-" + sha256Hex(network).slice(0, 8);
 }
 
 /** The subnet of "10.244.1.5/24": "10.244.1.0/24". */
@@ -38,7 +37,7 @@ export function ensureMasquerade(network: string, ips: IPConfig[]): void {
 export function releaseMasqueradeIfUnused(network: string, dataDir: string): void {
   let inUse = false;
   try {
-    inUse = readdirSync(safeJoin(dataDir, network)).some((f) => isIP(f) !== 0);
+    inUse = readdirSync(safeJoin(dataDir, network)).some((f) => tryParseIP(f) !== undefined);
   } catch {
     inUse = false;
   }

@@ -5,7 +5,7 @@ import { allocate, check, gc, IPAM_CHECK_FAILED, release, status } from "../../s
 import { parseIpamConfig, type RangeSet } from "../../src/ipam/config.ts";
 import { DiskStore } from "../../src/ipam/disk-store.ts";
 import { MemoryStore } from "../../src/ipam/memory-store.ts";
-import type { Store } from "../../src/ipam/store.ts";
+import { withLock, type Store } from "../../src/ipam/store.ts";
 import { cleanupDataDirs, tempDataDir } from "./tmp.ts";
 
 afterAll(cleanupDataDirs);
@@ -142,7 +142,7 @@ for (const [name, makeStore] of stores) {
       expect(differs.code).toBe(IPAM_CHECK_FAILED);
       expect(differs.message).toContain("reserved [10.9.9.2, fd00:99::2], expected [10.9.9.3, fd00:99::2]");
       expect(thrown(() => check({ store, ranges: rs, network: "net1", key: key("zz") })).message).toContain("no address is reserved");
-      withLockDo(store, () => store.release({ family: 6, value: 0xfd000099000000000000000000000002n }));
+      withLock(store, () => store.release({ family: 6, value: 0xfd000099000000000000000000000002n }));
       expect(thrown(() => check({ store, ranges: rs, network: "net1", key: key("a") })).message).toContain("in range set 1");
     });
 
@@ -172,22 +172,13 @@ for (const [name, makeStore] of stores) {
     test("a large IPv6 range is never walked address by address", () => {
       const store = makeStore();
       const rs = ranges([{ subnet: "fd00:12::/64" }]);
-      withLockDo(store, () => store.setLastReserved(0, { family: 6, value: 0xfd000012000000000000000000000000n | 0xffffffffffffffffn }));
+      withLock(store, () => store.setLastReserved(0, { family: 6, value: 0xfd000012000000000000000000000000n | 0xffffffffffffffffn }));
       // Wraps from the last address of the range to its start.
       expect(add(store, rs, "a")[0].address).toBe("fd00:12::2/64");
     });
   });
 }
 
-function withLockDo<T>(store: Store, fn: () => T): T {
-  store.lock();
-  try {
-    return fn();
-  } finally {
-    store.unlock();
-  }
-}
-
 function withLockList(store: Store) {
-  return withLockDo(store, () => store.list().reservations);
+  return withLock(store, () => store.list().reservations);
 }

@@ -1,0 +1,50 @@
+// The CNI network configuration the agent writes for the runtime: the mncni plugin with
+// mncni-ipam ranges set to this node's pod CIDRs (dual-stack when the Node has two).
+import { familyOf } from "../cluster/cidr.ts";
+
+export const CONFLIST_NAME = "10-mncni.conflist";
+export const NETWORK_NAME = "mncni";
+
+export interface ConflistOptions {
+  podCIDRs: string[];
+  mode: "bridge" | "routed";
+  bridge: string;
+  mtu: number;
+  ipamDataDir: string;
+  cniLogFile: string;
+  chainPortmap: boolean;
+}
+
+export interface Conflist {
+  cniVersion: string;
+  name: string;
+  plugins: Record<string, unknown>[];
+}
+
+export function renderConflist(o: ConflistOptions): Conflist {
+  const plugins: Record<string, unknown>[] = [
+    {
+      type: "mncni",
+      mode: o.mode,
+      bridge: o.bridge,
+      mtu: o.mtu,
+      // The agent masquerades for the whole node; the plugin's own ipMasq is for standalone hosts.
+      ipMasq: false,
+      hairpinMode: true,
+      antiSpoofing: true,
+      ipam: {
+        type: "mncni-ipam",
+        ranges: o.podCIDRs.map((subnet) => [{ subnet }]),
+        routes: [...new Set(o.podCIDRs.map(familyOf))].map((f) => ({ dst: f === 4 ? "0.0.0.0/0" : "::/0" })),
+        dataDir: o.ipamDataDir,
+      },
+      logFile: o.cniLogFile,
+    },
+  ];
+  if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });
+  return { cniVersion: "1.1.0", name: NETWORK_NAME, plugins };
+}
+
+export function conflistText(o: ConflistOptions): string {
+  return JSON.stringify(renderConflist(o), null, 2) + "\n";
+}

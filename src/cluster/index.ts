@@ -1,0 +1,7 @@
+// Public entry of src/cluster: the typed cluster-state view and its sources.
+export type * from "./types.ts";
+export { parseManifests, type ParsedManifests } from "./manifests.ts";
+export { buildClusterState, nodeInfo } from "./state.ts";
+export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
+export { openSource } from "./source.ts";
+export { cidrContains, cidrsOverlap, collapseCIDRs, familyOf, normalizeCIDR, normalizeIP } from "./cidr.ts";

@@ -1,0 +1,64 @@
+// Builds the typed, immutable ClusterState from parsed Kubernetes objects.
+import { normalizeCIDR, normalizeIP } from "./cidr.ts";
+import type {
+  ClusterState, InvalidManifest, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
+} from "./types.ts";
+
+export function nodeInfo(n: KubeNode): NodeInfo {
+  const problems: string[] = [];
+  const internalIPs: string[] = [];
+  for (const a of n.status?.addresses ?? []) {
+    if (a?.type !== "InternalIP") continue;
+    const ip = typeof a.address === "string" ? normalizeIP(a.address) : undefined;
+    if (ip) internalIPs.push(ip);
+    else problems.push(`InternalIP "${a.address}" is not an IP address`);
+  }
+  const raw = n.spec?.podCIDRs?.length ? n.spec.podCIDRs : n.spec?.podCIDR ? [n.spec.podCIDR] : [];
+  const podCIDRs: string[] = [];
+  for (const c of raw) {
+    try {
+      podCIDRs.push(normalizeCIDR(String(c)));
+    } catch (e) {
+      problems.push(`podCIDR "${c}": ${(e as Error).message}`);
+    }
+  }
+  return { name: n.metadata.name, internalIPs, podCIDRs, problems };
+}
+
+function podInfo(p: KubePod): PodInfo {
+  const ips = p.status?.podIPs?.length ? p.status.podIPs.map((x) => x?.ip) : p.status?.podIP ? [p.status.podIP] : [];
+  return {
+    namespace: p.metadata.namespace ?? "default",
+    name: p.metadata.name,
+    labels: { ...p.metadata.labels },
+    nodeName: p.spec?.nodeName,
+    podIPs: ips.map((ip) => (typeof ip === "string" ? normalizeIP(ip) : undefined)).filter((ip): ip is string => !!ip),
+    hostNetwork: p.spec?.hostNetwork === true,
+  };
+}
+
+export function buildClusterState(objects: Iterable<KubeObject>, invalid: InvalidManifest[] = []): ClusterState {
+  const nodes = new Map<string, NodeInfo>();
+  const pods = new Map<string, PodInfo>();
+  const namespaces = new Map<string, NamespaceInfo>();
+  const networkPolicies = new Map<string, KubeNetworkPolicy>();
+  const problems = [...invalid];
+  const seen = new Set<string>();
+  for (const o of objects) {
+    const ns = o.metadata.namespace ?? "default";
+    const key = o.kind === "Node" || o.kind === "Namespace" ? o.metadata.name : `${ns}/${o.metadata.name}`;
+    // The same object in two files is ambiguous; the first one read wins, the clash is reported.
+    if (seen.has(`${o.kind}/${key}`)) {
+      problems.push({ file: "", error: `duplicate ${o.kind} "${key}": later copies ignored` });
+      continue;
+    }
+    seen.add(`${o.kind}/${key}`);
+    switch (o.kind) {
+      case "Node": nodes.set(key, nodeInfo(o)); break;
+      case "Pod": pods.set(key, podInfo(o)); break;
+      case "Namespace": namespaces.set(key, { name: key, labels: { ...o.metadata.labels } }); break;
+      case "NetworkPolicy": networkPolicies.set(key, o); break;
+    }
+  }
+  return { nodes, pods, namespaces, networkPolicies, invalid: problems };
+}

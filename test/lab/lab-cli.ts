@@ -1,0 +1,52 @@
+// Driving `mncni lab` from tests: the compiled executable when there is one ($MNCNI_BIN or
+// dist/mncni), else the sources through bun. Every lab a test makes is removed by downAll().
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { MNCNI_BIN } from "../helpers/binary.ts";
+import { run, uniqueName, type RunResult } from "../helpers/netns.ts";
+import { LAB_ROOT } from "../../src/lab/topology.ts";
+
+export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, resolve(import.meta.dir, "../../src/main.ts")];
+/** auto: the agent when the executable has one, else static wiring (see docs/lab.md). */
+export const WIRING = process.env.MNCNI_LAB_WIRING ?? "auto";
+
+const labs = new Set<string>();
+
+export function newLabName(): string {
+  // Namespace names are <lab>-<node>-<pod>: keep the lab name short.
+  const name = uniqueName("mnl").slice(0, 10).replace(/-$/, "");
+  labs.add(name);
+  return name;
+}
+
+/** `mncni lab <sub> --name <lab> <rest...>`; throws on failure unless allowFail. */
+export function lab(name: string, argv: string[], opts: { allowFail?: boolean } = {}): RunResult {
+  const [sub, ...rest] = argv;
+  return run([...LAB_CMD, "lab", sub!, "--name", name, ...rest], { allowFail: opts.allowFail });
+}
+
+export function labJson<T = any>(name: string, argv: string[], opts: { allowFail?: boolean } = {}): T {
+  return JSON.parse(lab(name, [...argv, "--json"], opts).stdout) as T;
+}
+
+/** What of the lab is still on the machine: namespaces, processes, files. */
+export function leftovers(name: string): string[] {
+  const out: string[] = [];
+  const nets = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
+  out.push(...nets.filter((n) => n.startsWith(`${name}-`)).map((n) => `netns ${n}`));
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      continue;
+    }
+    if (cmd.includes(`--lab ${name} `) || cmd.includes(`${LAB_ROOT}/${name}/`)) out.push(`process ${pid}: ${cmd}`);
+  }
+  if (existsSync(`${LAB_ROOT}/${name}`)) out.push(`dir ${LAB_ROOT}/${name}`);
+  return out;
+}
+
+export function downAll(): void {
+  for (const name of labs) lab(name, ["down", "-q"], { allowFail: true });
+}

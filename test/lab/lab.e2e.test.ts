@@ -1,0 +1,182 @@
+// `mncni lab` end to end, in both modes: bring-up, the network model check (and that it can
+// fail), pods and nodes added and removed, the agent killed and restarted, tear-down that
+// leaves nothing behind. Kernel state is checked independently with `ip -j` and `nft -j`.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { parse } from "yaml";
+import type { CheckReport } from "../../src/lab/check.ts";
+import type { LabStatus } from "../../src/lab/status.ts";
+import { LAB_ROOT } from "../../src/lab/topology.ts";
+import { ipJson, run } from "../helpers/netns.ts";
+import { WIRING, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+
+setDefaultTimeout(60_000);
+afterAll(downAll);
+
+const nft = (netns: string, script: string) => run(["ip", "netns", "exec", netns, "nft", "-f", "-"], { stdin: script });
+const routeDsts = (netns: string) => ipJson<{ dst: string; gateway?: string }[]>(netns, ["-4", "route", "show"]).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}`);
+
+for (const mode of ["bridge", "routed"] as const) {
+  describe(`lab in ${mode} mode`, () => {
+    const name = newLabName();
+    let st: LabStatus;
+    const status = () => (st = labJson<LabStatus>(name, ["status"]));
+    const checkReport = (timeoutMs = 2000) => labJson<CheckReport>(name, ["check", "--timeout", String(timeoutMs)], { allowFail: true });
+
+    beforeAll(() => {
+      lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
+      status();
+    });
+
+    afterAll(() => {
+      lab(name, ["down", "-q"], { allowFail: true });
+      expect(leftovers(name)).toEqual([]);
+    });
+
+    test("status: nodes with pod CIDRs and ready, pods with addresses in their node's CIDR", () => {
+      expect(st.mode).toBe(mode);
+      expect(st.nodes.map((n) => [n.name, n.address, n.podCIDRs, n.ready])).toEqual([
+        ["node1", "10.224.0.11", ["10.244.1.0/24"], true],
+        ["node2", "10.224.0.12", ["10.244.2.0/24"], true],
+      ]);
+      expect(st.pods.length).toBe(4);
+      for (const p of st.pods) expect(p.ips[0]).toStartWith(p.node === "node1" ? "10.244.1." : "10.244.2.");
+      // The pod's eth0 really holds the address.
+      const p = st.pods[0]!;
+      const addrs = ipJson<{ addr_info: { local: string }[] }[]>(p.namespace, ["addr", "show", "dev", "eth0"]);
+      expect(addrs[0]!.addr_info.map((a) => a.local)).toContain(p.ips[0]!);
+    });
+
+    test("manifests: Node objects with podCIDR and InternalIP, Pod objects with podIPs", () => {
+      const dir = `${LAB_ROOT}/${name}/manifests`;
+      const node1 = parse(readFileSync(`${dir}/node-node1.yaml`, "utf8"));
+      expect(node1).toMatchObject({ kind: "Node", metadata: { name: "node1" }, spec: { podCIDR: "10.244.1.0/24" } });
+      expect(node1.status.addresses).toContainEqual({ type: "InternalIP", address: "10.224.0.11" });
+      const pods = readdirSync(dir).filter((f) => f.startsWith("pod-")).map((f) => parse(readFileSync(`${dir}/${f}`, "utf8")));
+      expect(pods.length).toBe(4);
+      expect(pods.map((p) => p.status.podIPs[0].ip).sort()).toEqual(st.pods.map((p) => p.ips[0]).sort());
+      expect(pods.every((p) => p.kind === "Pod" && ["node1", "node2"].includes(p.spec.nodeName))).toBe(true);
+    });
+
+    test("underlay: the router has no route to pod CIDRs; nodes route each other's pod CIDR", () => {
+      expect(routeDsts(`${name}-rtr`).some((r) => r.startsWith("10.244."))).toBe(false);
+      expect(routeDsts(`${name}-node1`)).toContain("10.244.2.0/24 via 10.224.0.12");
+      expect(routeDsts(`${name}-node2`)).toContain("10.244.1.0/24 via 10.224.0.11");
+    });
+
+    test("check: every pod and node reaches every pod without NAT; pods reach ext as their node", () => {
+      const rep = checkReport();
+      expect(rep.results.filter((r) => !r.ok)).toEqual([]);
+      expect(rep.results.length).toBe(4 * 4 + 2 * 4 + 4);
+      for (const r of rep.results.filter((x) => x.kind === "pod-ext")) expect(r.seen).toBe(r.from.startsWith("node1") ? "10.224.0.11" : "10.224.0.12");
+      for (const r of rep.results.filter((x) => x.kind === "pod-pod")) {
+        const from = st.pods.find((p) => `${p.node}/${p.name}` === r.from)!;
+        expect(r.seen).toBe(from.ips[0]);
+      }
+      const text = lab(name, ["check"]).stdout;
+      expect(text).toContain("PASS: 28/28");
+    });
+
+    test("check fails (exit 1) on an unreachable pod and on NAT between pods", () => {
+      const victim = st.pods.find((p) => p.node === "node2")!;
+      nft(victim.namespace, "table inet mnltest {\n chain in {\n type filter hook input priority 0;\n tcp dport 7777 drop\n }\n}\n");
+      nft(`${name}-node1`, "table ip mnltest {\n chain post {\n type nat hook postrouting priority 50;\n ip saddr 10.244.1.0/24 ip daddr 10.244.2.0/24 masquerade\n }\n}\n");
+      try {
+        expect(lab(name, ["check", "--timeout", "500"], { allowFail: true }).code).toBe(1);
+        const rep = checkReport(500);
+        const bad = rep.results.filter((r) => !r.ok);
+        const victimLabel = `${victim.node}/${victim.name}`;
+        // Nobody reaches the victim's port: 4 pods + 2 nodes.
+        expect(bad.filter((r) => r.to === victimLabel && !r.reachable).length).toBe(6);
+        // node1's pods reach the other node2 pod, but seen as node1's address.
+        const natted = bad.filter((r) => r.reachable);
+        expect(natted.length).toBe(2);
+        for (const r of natted) expect(r.seen).toBe("10.224.0.11");
+      } finally {
+        run(["ip", "netns", "exec", victim.namespace, "nft", "delete", "table", "inet", "mnltest"]);
+        run(["ip", "netns", "exec", `${name}-node1`, "nft", "delete", "table", "ip", "mnltest"]);
+      }
+      expect(checkReport().ok).toBe(true);
+    });
+
+    test("pod add and remove: the new pod is reachable; removal frees its namespace, manifest and address", () => {
+      const added = lab(name, ["pod", "add", "node2", "extra"]).stdout;
+      expect(added).toContain("node2/extra");
+      status();
+      const pod = st.pods.find((p) => p.name === "extra")!;
+      expect(pod.ips[0]).toStartWith("10.244.2.");
+      const rep = checkReport();
+      expect(rep.ok).toBe(true);
+      expect(rep.results.filter((r) => r.to === "node2/extra").length).toBe(5 + 2);
+      lab(name, ["pod", "remove", "node2", "extra"]);
+      expect(existsSync(`/run/netns/${pod.namespace}`)).toBe(false);
+      expect(readdirSync(`${LAB_ROOT}/${name}/manifests`).some((f) => f.includes("extra"))).toBe(false);
+      // The runtime forgot it (result cache) and IPAM released it (no reservation file left).
+      const nodeDir = `${LAB_ROOT}/${name}/nodes/node2`;
+      expect(readdirSync(`${nodeDir}/results`).some((f) => f.includes("extra"))).toBe(false);
+      const files = readdirSync(`${nodeDir}/ipam`, { recursive: true }) as string[];
+      expect(files.some((f) => f.endsWith(pod.ips[0]!))).toBe(false);
+      expect(status().pods.some((p) => p.name === "extra")).toBe(false);
+    });
+
+    test("node add and remove: the new node's pods are reachable from all; its routes go away with it", () => {
+      lab(name, ["node", "add", "node3", "--pods", "1", "-q"]);
+      status();
+      expect(st.nodes.find((n) => n.name === "node3")).toMatchObject({ address: "10.224.0.13", podCIDRs: ["10.244.3.0/24"], ready: true });
+      expect(routeDsts(`${name}-node1`)).toContain("10.244.3.0/24 via 10.224.0.13");
+      const rep = checkReport();
+      expect(rep.results.filter((r) => !r.ok)).toEqual([]);
+      expect(rep.results.filter((r) => r.to === "node3/pod1").length).toBe(5 + 3);
+      lab(name, ["node", "remove", "node3", "-q"]);
+      expect(existsSync(`/run/netns/${name}-node3`)).toBe(false);
+      expect(routeDsts(`${name}-node1`).some((r) => r.startsWith("10.244.3."))).toBe(false);
+      expect(routeDsts(`${name}-node2`).some((r) => r.startsWith("10.244.3."))).toBe(false);
+      expect(checkReport().ok).toBe(true);
+    });
+
+    test("agent killed: pods keep working; restarted: ready again and pods can be added", () => {
+      if (st.wiring !== "agent") {
+        console.warn(`skipped: lab runs ${st.wiring} wiring (no usable mncni agent in ${WIRING} mode)`);
+        return;
+      }
+      const node1 = st.nodes.find((n) => n.name === "node1")!;
+      process.kill(node1.agentPid!, "SIGKILL");
+      expect(status().nodes.find((n) => n.name === "node1")!.ready).toBe(false);
+      expect(checkReport().ok).toBe(true);
+      lab(name, ["node", "restart-agent", "node1", "-q"]);
+      const again = status().nodes.find((n) => n.name === "node1")!;
+      expect(again.agentPid).not.toBe(node1.agentPid);
+      expect(again.ready).toBe(true);
+      lab(name, ["pod", "add", "node1", "after"]);
+      expect(checkReport().ok).toBe(true);
+    });
+  });
+}
+
+describe("down", () => {
+  test("is idempotent and removes a half-built lab (up killed midway)", async () => {
+    const name = newLabName();
+    expect(lab(name, ["down", "-q"]).code).toBe(0);
+    const proc = Bun.spawn([...(await import("./lab-cli.ts")).LAB_CMD, "lab", "up", "--name", name, "-q", "--nodes", "4", "--pods-per-node", "3", "--wiring", WIRING], { stdout: "ignore", stderr: "ignore" });
+    // Kill once something exists but before it is complete.
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(`/run/netns/${name}-node2`) && Date.now() < deadline) await Bun.sleep(5);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    expect(leftovers(name).length).toBeGreaterThan(0);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a second lab with the same name is refused while the first exists", () => {
+    const name = newLabName();
+    lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]);
+    const r = lab(name, ["up", "-q", "--nodes", "1"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("exists");
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+  });
+});
