@@ -6,12 +6,13 @@ import { basename } from "node:path";
 async function main(): Promise<number> {
   const invokedAs = basename(process.argv0 || "");
   if (invokedAs.startsWith("mncni-ipam")) {
-    const [{ runPluginProcess }, { ipamHandlers }] = await Promise.all([import("./cni/process.ts"), import("./ipam/index.ts")]);
-    return runPluginProcess({ name: "mncni-ipam", handlers: ipamHandlers });
+    const { runPluginProcess } = await import("./cni/process.ts");
+    return runPluginProcess({ name: "mncni-ipam", handlers: async () => (await import("./ipam/index.ts")).ipamHandlers });
   }
   if (process.env.CNI_COMMAND) {
-    const [{ runPluginProcess }, { pluginHandlers }] = await Promise.all([import("./cni/process.ts"), import("./plugin/handlers.ts")]);
-    return runPluginProcess({ name: "mncni", handlers: pluginHandlers });
+    // Handlers load lazily: VERSION and bad input are answered without evaluating them.
+    const { runPluginProcess } = await import("./cni/process.ts");
+    return runPluginProcess({ name: "mncni", handlers: async () => (await import("./plugin/handlers.ts")).pluginHandlers });
   }
   const { runCli } = await import("./cli/index.ts");
   return runCli(process.argv.slice(2));

@@ -3,7 +3,7 @@
 // Ownership: a route is mncni's host-gw route when it carries RTPROT_MNCNI *and* a gateway,
 // in the main table. The plugin's routed mode tags per-pod routes with the same protocol but
 // never with a gateway, so the two never touch each other's routes.
-import { cidrContains, cidrsOverlap, familyOf } from "../cluster/cidr.ts";
+import { CIDRIndex, familyOf } from "../cluster/cidr.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import { RTPROT_MNCNI, isErrno, type Family, type Netlink, type RouteInfo } from "../kernel/index.ts";
 
@@ -38,8 +38,11 @@ export interface Desired<T> {
 
 const RT_SCOPE_HOST = 254;
 
-function onLink(gw: string, addrs: LocalAddr[]): boolean {
-  return addrs.some((a) => a.scope !== RT_SCOPE_HOST && a.prefixLen < (a.family === 4 ? 32 : 128) && cidrContains(a.cidr, gw));
+/** Subnets of this node's addresses (not host-scoped, not /32 or /128): where on-link peers live. */
+function connectedSubnets(addrs: LocalAddr[]): CIDRIndex<string> {
+  const idx = new CIDRIndex<string>();
+  for (const a of addrs) if (a.scope !== RT_SCOPE_HOST && a.prefixLen < (a.family === 4 ? 32 : 128)) idx.add(a.cidr, a.cidr);
+  return idx;
 }
 
 export function desiredHostGwRoutes({ self, state, localAddrs }: HostGwInput): Desired<DesiredRoute> {
@@ -47,14 +50,16 @@ export function desiredHostGwRoutes({ self, state, localAddrs }: HostGwInput): D
   const items: DesiredRoute[] = [];
   const me = state.nodes.get(self);
   if (!me) problems.push(`node "${self}" is not in the cluster state: its own pod CIDRs are unknown`);
-  const claimed: { cidr: string; node: string }[] = (me?.podCIDRs ?? []).map((cidr) => ({ cidr, node: self }));
+  const claimed = new CIDRIndex<{ cidr: string; node: string }>();
+  for (const cidr of me?.podCIDRs ?? []) claimed.add(cidr, { cidr, node: self });
   const own = new Set(localAddrs.map((a) => a.address));
+  const subnets = connectedSubnets(localAddrs);
   for (const name of [...state.nodes.keys()].sort()) {
     if (name === self) continue;
     const node = state.nodes.get(name)!;
     for (const dst of node.podCIDRs) {
       const family = familyOf(dst);
-      const clash = claimed.find((c) => cidrsOverlap(c.cidr, dst));
+      const clash = claimed.overlapping(dst);
       if (clash) {
         problems.push(`cannot route pod CIDR "${dst}" of node "${name}": overlaps "${clash.cidr}" of node "${clash.node}"`);
         continue;
@@ -68,11 +73,11 @@ export function desiredHostGwRoutes({ self, state, localAddrs }: HostGwInput): D
         problems.push(`cannot route pod CIDR "${dst}" of node "${name}": its InternalIP "${gw}" is an address of this node`);
         continue;
       }
-      if (!onLink(gw, localAddrs)) {
+      if (subnets.container(gw) === undefined) {
         problems.push(`cannot route pod CIDR "${dst}" of node "${name}" via "${gw}": not on-link (no local subnet contains it; host-gw needs nodes on one L2 network)`);
         continue;
       }
-      claimed.push({ cidr: dst, node: name });
+      claimed.add(dst, { cidr: dst, node: name });
       items.push({ dst, gw, family, node: name });
     }
   }

@@ -120,7 +120,7 @@ async function cmdCheck(argv: string[]): Promise<number> {
 async function cmdStatus(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({ args: argv, options: { ...COMMON, json: { type: "boolean", default: false } } });
   if (v.help) return usage(0);
-  const st = labStatus(requireState(v.name));
+  const st = await labStatus(requireState(v.name));
   console.log(v.json ? JSON.stringify(st, null, 2) : formatStatus(st));
   return 0;
 }
@@ -229,6 +229,20 @@ async function cmdProbe(argv: string[]): Promise<number> {
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
+/** Hidden: GET a URL from inside a namespace (the agent's /readyz); exit 0 on 2xx. */
+async function cmdHttp(argv: string[]): Promise<number> {
+  const [url] = argv;
+  if (!url) return usage(2);
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    console.log(`${res.status} ${(await res.text()).trim().slice(0, 200)}`);
+    return res.ok ? 0 : 1;
+  } catch (e) {
+    console.log(`error ${(e as Error).message}`);
+    return 1;
+  }
+}
+
 function usage(code: number): number {
   (code === 0 ? console.log : console.error)(USAGE);
   return code;
@@ -244,6 +258,7 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   pod: cmdPod,
   _echo: cmdEcho,
   _probe: cmdProbe,
+  _http: cmdHttp,
 };
 
 export async function labCommand(argv: string[]): Promise<number> {
@@ -258,6 +273,7 @@ export async function labCommand(argv: string[]): Promise<number> {
     return await fn(rest);
   } catch (e) {
     console.error(`\nmncni lab ${sub}: ${(e as Error).message}`);
+    if (sub === "up") console.error("the lab is left as it is for inspection: remove it with `mncni lab down` (same --name)");
     return 1;
   }
 }

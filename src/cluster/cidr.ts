@@ -1,5 +1,5 @@
 // CIDR arithmetic the cluster view and the reconcilers share, on top of src/kernel's parser.
-import { formatCIDR, formatIP, maskCIDR, parseCIDR, tryParseIP, type Family } from "../kernel/index.ts";
+import { formatCIDR, formatIP, maskCIDR, parseCIDR, tryParseIP, type CIDR, type Family } from "../kernel/index.ts";
 
 /** "10.244.1.7/24" -> "10.244.1.0/24"; throws on anything that is not a CIDR. */
 export function normalizeCIDR(s: string): string {
@@ -36,9 +36,90 @@ export function cidrsOverlap(a: string, b: string): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
 }
 
+/** The network of c cut to len bits, as a map key. */
+function keyAt(c: CIDR, len: number): string {
+  let k = `${c.family}/${len}`;
+  for (let i = 0; i * 8 < len; i += 4) {
+    // 32 bits at a time: cheap keys matter with thousands of CIDRs per pass.
+    let word = 0;
+    for (let j = i; j < i + 4; j++) {
+      const keep = Math.max(0, Math.min(8, len - j * 8));
+      word = word * 256 + ((c.bytes[j] ?? 0) & ((0xff << (8 - keep)) & 0xff));
+    }
+    k += `/${word}`;
+  }
+  return k;
+}
+
+/**
+ * CIDRs indexed for overlap queries in O(distinct prefix lengths) instead of a scan of every
+ * member: with a thousand Nodes the reconcilers ask this for every pod CIDR on every pass.
+ */
+export class CIDRIndex<T> {
+  private readonly members: { c: CIDR; value: T }[] = [];
+  private readonly exact = new Map<string, T>();
+  private readonly lengths: Record<Family, Set<number>> = { 4: new Set(), 6: new Set() };
+  /** Per query prefix length: every member at least that long, keyed by its network cut to that length. */
+  private readonly cut = new Map<string, Map<string, T>>();
+
+  add(cidr: string, value: T): void {
+    const c = parseCIDR(cidr);
+    this.members.push({ c, value });
+    const k = keyAt(c, c.prefixLen);
+    if (!this.exact.has(k)) this.exact.set(k, value);
+    this.lengths[c.family].add(c.prefixLen);
+    for (const [id, m] of this.cut) {
+      const [fam, len] = id.split("/").map(Number) as [number, number];
+      if (fam === c.family && len <= c.prefixLen) {
+        const ck = keyAt(c, len);
+        if (!m.has(ck)) m.set(ck, value);
+      }
+    }
+  }
+
+  private cutAt(c: CIDR): Map<string, T> {
+    const id = `${c.family}/${c.prefixLen}`;
+    let m = this.cut.get(id);
+    if (!m) {
+      m = new Map();
+      for (const e of this.members) {
+        if (e.c.family !== c.family || e.c.prefixLen < c.prefixLen) continue;
+        const ck = keyAt(e.c, c.prefixLen);
+        if (!m.has(ck)) m.set(ck, e.value);
+      }
+      this.cut.set(id, m);
+    }
+    return m;
+  }
+
+  /** A member that contains cidr (or equals it). */
+  container(cidr: string): T | undefined {
+    const c = parseCIDR(cidr);
+    for (const l of this.lengths[c.family]) {
+      if (l > c.prefixLen) continue;
+      const v = this.exact.get(keyAt(c, l));
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** A member that overlaps cidr (contains it or lies inside it). */
+  overlapping(cidr: string): T | undefined {
+    const c = parseCIDR(cidr);
+    return this.container(cidr) ?? this.cutAt(c).get(keyAt(c, c.prefixLen));
+  }
+}
+
 /** Normalised, deduplicated, without CIDRs covered by others, sorted: stable text for rulesets. */
 export function collapseCIDRs(list: Iterable<string>): string[] {
-  const all = [...new Set([...list].map(normalizeCIDR))];
-  const kept = all.filter((c) => !all.some((o) => o !== c && cidrContains(o, c)));
+  const all = [...new Set([...list].map(normalizeCIDR))].map((s) => ({ s, len: Number(s.slice(s.indexOf("/") + 1)) }));
+  all.sort((a, b) => a.len - b.len);
+  const idx = new CIDRIndex<string>();
+  const kept: string[] = [];
+  for (const { s } of all) {
+    if (idx.container(s) !== undefined) continue;
+    idx.add(s, s);
+    kept.push(s);
+  }
   return kept.sort((a, b) => familyOf(a) - familyOf(b) || a.localeCompare(b, "en", { numeric: true }));
 }

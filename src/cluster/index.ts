@@ -4,4 +4,4 @@ export { parseManifests, type ParsedManifests } from "./manifests.ts";
 export { buildClusterState, nodeInfo } from "./state.ts";
 export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
 export { openSource } from "./source.ts";
-export { cidrContains, cidrsOverlap, collapseCIDRs, familyOf, normalizeCIDR, normalizeIP } from "./cidr.ts";
+export { CIDRIndex, cidrContains, cidrsOverlap, collapseCIDRs, familyOf, normalizeCIDR, normalizeIP } from "./cidr.ts";

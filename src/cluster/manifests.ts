@@ -43,9 +43,11 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     const v: unknown = doc.toJS();
     if (v === null || v === undefined) return; // an empty document
     const items = isList(v) ? v.items : [v];
+    // API-server lists (NodeList, ...) omit kind on their items: it is implied by the list's kind.
+    const implied = isList(v) && v.kind !== "List" ? v.kind.slice(0, -"List".length) : undefined;
     if (!Array.isArray(items)) return bad(`cannot read manifest "${file}" (document ${i + 1}): ${(v as { kind: string }).kind} without items`);
     for (const item of items) {
-      const r = checkObject(item);
+      const r = checkObject(implied && isRecord(item) && item.kind === undefined ? { ...item, kind: implied } : item);
       if (typeof r === "string") bad(`cannot read manifest "${file}" (document ${i + 1}): ${r}`);
       else if (r) out.objects.push(r);
     }

@@ -42,7 +42,7 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
   const command = env.CNI_COMMAND ?? "";
   if (!command) throw new CniError(ErrorCode.InvalidEnv, "required env variable CNI_COMMAND is missing");
   if (!(COMMANDS as readonly string[]).includes(command)) {
-    throw new CniError(ErrorCode.InvalidEnv, `invalid env variable CNI_COMMAND "${command}": must be one of ${COMMANDS.join(", ")}`);
+    throw new CniError(ErrorCode.InvalidEnv, `invalid env variable CNI_COMMAND ${JSON.stringify(command)}: must be one of ${COMMANDS.join(", ")}`);
   }
   const cmd = command as CniCommand;
   const problems: string[] = [];
@@ -54,7 +54,7 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     }
     // VERSION uses nothing but the command (the reference skel validates nothing else for it).
     const why = cmd === "VERSION" ? undefined : v.validate?.(value);
-    if (why) problems.push(`invalid env variable ${v.name} "${value}": ${why}`);
+    if (why) problems.push(`invalid env variable ${v.name} ${JSON.stringify(value)}: ${why}`); // untrusted: quote and escape
   }
   if (problems.length > 0) throw new CniError(ErrorCode.InvalidEnv, problems.join("; "));
   const rawArgs = env.CNI_ARGS ?? "";

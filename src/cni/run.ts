@@ -19,7 +19,11 @@ export interface PluginIO {
 export interface PluginSpec {
   /** Name written to the invocation log ("mncni", "mncni-ipam"). */
   name: string;
-  handlers: Handlers;
+  /**
+   * The handlers, or a loader for them: VERSION and calls with bad input are then answered
+   * without loading (and evaluating) the plugin's code, which is most of the start-up.
+   */
+  handlers: Handlers | (() => Promise<Handlers>);
 }
 
 /**
@@ -39,9 +43,11 @@ function answerVersion(conf: Record<string, unknown>): string {
   return isSupported(conf.cniVersion) ? conf.cniVersion : CURRENT_VERSION;
 }
 
-function logFileOf(conf: Record<string, unknown>): string {
+/** The config's logFile; else $MNCNI_LOG_FILE (for calls whose config is unreadable); else the default. */
+function logFileOf(conf: Record<string, unknown>, env: PluginIO["env"]): string {
   const f = conf.logFile;
-  return typeof f === "string" && f !== "" ? f : DEFAULT_LOG_FILE;
+  if (typeof f === "string" && f !== "") return f;
+  return env.MNCNI_LOG_FILE || DEFAULT_LOG_FILE;
 }
 
 async function dispatch(command: CniCommand, h: Handlers, ctx: CallContext): Promise<Result | undefined> {
@@ -75,7 +81,8 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
       return 0;
     }
     conf = parseNetConf(io.stdin, env.command);
-    result = await dispatch(env.command, spec.handlers, { env, conf, stdin: io.stdin });
+    const handlers = typeof spec.handlers === "function" ? await spec.handlers() : spec.handlers;
+    result = await dispatch(env.command, handlers, { env, conf, stdin: io.stdin });
     if (result) io.stdout(JSON.stringify(toWire(result, conf.cniVersion)) + "\n");
   } catch (e) {
     failure = CniError.from(e);
@@ -89,7 +96,7 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
   if (command !== "VERSION") {
     const args = io.env.CNI_ARGS ?? "";
     const arg = (k: string) => new RegExp(`(?:^|;)${k}=([^;]*)`).exec(args)?.[1];
-    appendInvocation(logFileOf(conf ?? peekConf(io.stdin)), {
+    appendInvocation(logFileOf(conf ?? peekConf(io.stdin), io.env), {
       time: new Date().toISOString(),
       plugin: spec.name,
       command,

@@ -48,6 +48,9 @@ function legacyRoute(r: Route) {
   return stripUndefined({ dst: r.dst, gw: r.gw });
 }
 
+/** Empty lists are left out, as the reference types do (`omitempty`). */
+const nonEmpty = <T>(a: T[] | undefined): T[] | undefined => (a && a.length > 0 ? a : undefined);
+
 /** Encodes a Result for the wire in the requested version. */
 export function toWire(result: Result, version: string): Obj {
   if (!isSupported(version)) throw unsupportedVersion(version);
@@ -55,20 +58,20 @@ export function toWire(result: Result, version: string): Obj {
   if (compareVersions(version, "1.0.0") >= 0) {
     return stripUndefined({
       cniVersion: version,
-      interfaces: result.interfaces,
-      ips: result.ips,
-      routes: result.routes,
+      interfaces: nonEmpty(result.interfaces),
+      ips: nonEmpty(result.ips),
+      routes: nonEmpty(result.routes),
       dns,
     });
   }
   if (compareVersions(version, "0.3.0") >= 0) {
     return stripUndefined({
       cniVersion: version,
-      interfaces: result.interfaces?.map((i) => stripUndefined({ name: i.name, mac: i.mac, sandbox: i.sandbox })),
-      ips: result.ips?.map((ip) =>
+      interfaces: nonEmpty(result.interfaces)?.map((i) => stripUndefined({ name: i.name, mac: i.mac, sandbox: i.sandbox })),
+      ips: nonEmpty(result.ips)?.map((ip) =>
         stripUndefined({ version: isV6(ip.address) ? "6" : "4", address: ip.address, gateway: ip.gateway, interface: ip.interface }),
       ),
-      routes: result.routes?.map(legacyRoute),
+      routes: nonEmpty(result.routes)?.map(legacyRoute),
       dns,
     });
   }
@@ -158,7 +161,7 @@ export function fromWire(v: unknown, field = "prevResult", configVersion?: strin
       ips.push(stripUndefined({ address: str(b, "ip", `${field}.${fam}`, true)!, gateway: str(b, "gateway", `${field}.${fam}`) }));
       arr(b, "routes", `${field}.${fam}`).forEach((r, i) => routes.push(parseRoute(r, `${field}.${fam}.routes[${i}]`)));
     }
-    return stripUndefined({ cniVersion: version, ips, routes: routes.length ? routes : undefined, dns });
+    return stripUndefined({ cniVersion: version, ips: ips.length ? ips : undefined, routes: routes.length ? routes : undefined, dns });
   }
   const interfaces: Interface[] = arr(o, "interfaces", field).map((x, i) => {
     const f = `${field}.interfaces[${i}]`;

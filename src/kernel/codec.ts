@@ -1,6 +1,7 @@
 // Netlink message encoding and decoding: nlmsghdr, the rtnetlink family headers
-// (ifinfomsg, ifaddrmsg, rtmsg, ndmsg) and nested route attributes, all 4-byte aligned
-// and in host byte order (except where the kernel wants network order: addresses, ports).
+// (ifinfomsg, ifaddrmsg, rtmsg, ndmsg), nfnetlink's nfgenmsg and nested attributes, all
+// 4-byte aligned and in host byte order (except where the kernel wants network order:
+// addresses, ports, and every nftables integer).
 // One Writer is reused per socket so building a request allocates nothing.
 import { endianness } from "node:os";
 
@@ -24,6 +25,10 @@ export const NLM_F = {
   CAPPED: 0x100, ACK_TLVS: 0x200,
 } as const;
 export const NLMSGERR_ATTR = { MSG: 1, OFFS: 2 } as const;
+/** The first message type free for protocols (linux/netlink.h NLMSG_MIN_TYPE). */
+export const NLMSG_MIN_TYPE = 0x10;
+export const NFNETLINK_V0 = 0;
+export const NFGENMSG_LEN = 4;
 
 export const RTM = {
   NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19,
@@ -83,6 +88,8 @@ export class Writer {
   buf: Buffer;
   private dv: DataView;
   pos = 0;
+  /** Where the message being built starts: 0, or later in a batch (next()). */
+  private msgStart = 0;
 
   constructor(size = 4096) {
     this.buf = Buffer.alloc(size);
@@ -100,19 +107,36 @@ export class Writer {
   /** Starts a message: writes nlmsghdr with a zero length, to be patched by finish(). */
   begin(type: number, flags: number, seq: number): this {
     this.pos = 0;
+    this.msgStart = 0;
+    return this.header(type, flags, seq);
+  }
+
+  /**
+   * Closes the current message and starts another one behind it in the same buffer, so
+   * several messages go to the kernel in one datagram (an nfnetlink batch).
+   */
+  next(type: number, flags: number, seq: number): this {
+    this.finish();
+    this.pos = align4(this.pos);
+    this.msgStart = this.pos;
+    return this.header(type, flags, seq);
+  }
+
+  private header(type: number, flags: number, seq: number): this {
+    const at = this.pos;
     this.ensure(NLMSG_HDRLEN);
-    this.dv.setUint32(0, 0, LE);
-    this.dv.setUint16(4, type, LE);
-    this.dv.setUint16(6, flags, LE);
-    this.dv.setUint32(8, seq, LE);
-    this.dv.setUint32(12, 0, LE);
-    this.pos = NLMSG_HDRLEN;
+    this.dv.setUint32(at, 0, LE);
+    this.dv.setUint16(at + 4, type, LE);
+    this.dv.setUint16(at + 6, flags, LE);
+    this.dv.setUint32(at + 8, seq, LE);
+    this.dv.setUint32(at + 12, 0, LE);
+    this.pos = at + NLMSG_HDRLEN;
     return this;
   }
 
-  /** Patches nlmsg_len and returns the message length. */
+  /** Patches nlmsg_len of the current message and returns the length of the whole buffer. */
   finish(): number {
-    this.dv.setUint32(0, this.pos, LE);
+    this.dv.setUint32(this.msgStart, this.pos - this.msgStart, LE);
     return this.pos;
   }
 
@@ -136,6 +160,14 @@ export class Writer {
   }
   ndmsg(o: { family: number; index?: number; state?: number; flags?: number; type?: number }): this {
     return this.u8(o.family).u8(0).u16(0).i32(o.index ?? 0).u16(o.state ?? 0).u8(o.flags ?? 0).u8(o.type ?? 0);
+  }
+  /** nfnetlink's header: family, version 0, and res_id in network order. */
+  nfgenmsg(o: { family: number; resId?: number }): this {
+    this.u8(o.family).u8(NFNETLINK_V0);
+    this.ensure(2);
+    this.dv.setUint16(this.pos, o.resId ?? 0, false);
+    this.pos += 2;
+    return this;
   }
 
   private attrHeader(type: number, payloadLen: number): void {
@@ -180,6 +212,8 @@ export class Writer {
     return at;
   }
   nestEnd(at: number): this {
+    // nla_len is 16 bits: a longer nest would silently wrap and corrupt the message.
+    if (this.pos - at > 0xffff) throw new RangeError(`netlink attribute too long: ${this.pos - at} bytes`);
     this.dv.setUint16(at, this.pos - at, LE);
     return this;
   }
@@ -212,6 +246,8 @@ export class Attrs {
   be16(t: number): number | undefined { return this.has(t) && this.len[t] >= 2 ? this.dv.getUint16(this.off[t], false) : undefined; }
   u32(t: number): number | undefined { return this.has(t) && this.len[t] >= 4 ? this.dv.getUint32(this.off[t], LE) : undefined; }
   i32(t: number): number | undefined { return this.has(t) && this.len[t] >= 4 ? this.dv.getInt32(this.off[t], LE) : undefined; }
+  be32(t: number): number | undefined { return this.has(t) && this.len[t] >= 4 ? this.dv.getUint32(this.off[t], false) : undefined; }
+  be64(t: number): bigint | undefined { return this.has(t) && this.len[t] >= 8 ? this.dv.getBigUint64(this.off[t], false) : undefined; }
   /** A copy of the payload (safe to keep after the buffer is reused). */
   bytes(t: number): Uint8Array | undefined {
     return this.has(t) ? Uint8Array.prototype.slice.call(this.buf, this.off[t], this.off[t] + this.len[t]) : undefined;
@@ -224,6 +260,22 @@ export class Attrs {
   }
   nested(t: number, skip = 0): Attrs | undefined {
     return this.has(t) ? new Attrs(this.buf, this.dv, this.off[t] + skip, this.off[t] + this.len[t]) : undefined;
+  }
+  /**
+   * Every attribute inside nest t, each parsed as a nest of its own: for lists whose
+   * items repeat one type (NFTA_LIST_ELEM), which the type index would collapse.
+   */
+  items(t: number): Attrs[] {
+    const out: Attrs[] = [];
+    if (!this.has(t)) return out;
+    const end = this.off[t] + this.len[t];
+    for (let p = this.off[t]; p + NLA_HDRLEN <= end; ) {
+      const l = this.dv.getUint16(p, LE);
+      if (l < NLA_HDRLEN || p + l > end) break;
+      out.push(new Attrs(this.buf, this.dv, p + NLA_HDRLEN, p + l));
+      p += align4(l);
+    }
+    return out;
   }
 }
 

@@ -1,4 +1,4 @@
-// Public entry of src/kernel: rtnetlink, network namespaces and sysctls.
+// Public entry of src/kernel: rtnetlink, nftables set elements, network namespaces and sysctls.
 export { Netlink } from "./netlink.ts";
 export { NetlinkError, isErrno } from "./errors.ts";
 export { withNetns, openNetnsFd } from "./netns.ts";
@@ -12,3 +12,7 @@ export {
   parseIP, tryParseIP, parseCIDR, maskCIDR, formatIP, formatCIDR, parseMAC, formatMAC,
   type Family, type IP, type CIDR,
 } from "./ip.ts";
+export {
+  Nftables, encodeKey, decodeKey, keyLength, keyHasPrefix, NFPROTO,
+  NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
+} from "./nftables.ts";

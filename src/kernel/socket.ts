@@ -1,5 +1,6 @@
-// A NETLINK_ROUTE socket: sequence numbers, send, and a receive loop that turns
-// NLMSG_ERROR into NetlinkError and follows multi-part dumps until NLMSG_DONE.
+// A netlink socket (NETLINK_ROUTE unless told otherwise): sequence numbers, send, and a
+// receive loop that turns NLMSG_ERROR into NetlinkError and follows multi-part dumps until
+// NLMSG_DONE; batches of several messages in one datagram wait for every ACK.
 // Every call is a synchronous syscall on the JS thread; buffers are reused across calls.
 import { errno, sym } from "../sys/libc.ts";
 import {
@@ -10,7 +11,8 @@ import { NetlinkError } from "./errors.ts";
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
@@ -28,7 +30,7 @@ export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
 
-  private constructor(private fd: number, recvSize: number) {
+  private constructor(private fd: number, recvSize: number, private readonly protocol: number) {
     this.rbuf = Buffer.alloc(recvSize);
     this.rdv = new DataView(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.byteLength);
   }
@@ -36,9 +38,11 @@ export class NetlinkSocket {
   /**
    * Opens a socket in the calling thread's current network namespace. recvSize is the
    * initial receive buffer; it grows when a datagram does not fit (tests make it tiny).
+   * protocol: NETLINK_ROUTE (default) or NETLINK_NETFILTER.
    */
-  static open(o: { recvSize?: number } = {}): NetlinkSocket {
-    const fd = sym.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  static open(o: { recvSize?: number; protocol?: number } = {}): NetlinkSocket {
+    const protocol = o.protocol ?? NETLINK_ROUTE;
+    const fd = sym.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw new NetlinkError("open netlink socket", errno());
     try {
       const sa = Buffer.alloc(12); // sockaddr_nl with nl_pid 0: the kernel picks our port id
@@ -53,7 +57,7 @@ export class NetlinkSocket {
       sym.close(fd);
       throw e;
     }
-    return new NetlinkSocket(fd, o.recvSize ?? RECV_SIZE);
+    return new NetlinkSocket(fd, o.recvSize ?? RECV_SIZE, protocol);
   }
 
   close(): void {
@@ -65,8 +69,17 @@ export class NetlinkSocket {
   /** Starts a request in this.w; NLM_F_REQUEST is added. */
   begin(type: number, flags: number): Writer {
     if (this.closed) throw new NetlinkError("use netlink socket", 9 /* EBADF */);
+    return this.w.begin(type, flags | NLM_F.REQUEST, this.nextSeq());
+  }
+
+  /** Starts another message behind the current one in this.w, for execBatch(). */
+  append(type: number, flags: number): Writer {
+    return this.w.next(type, flags | NLM_F.REQUEST, this.nextSeq());
+  }
+
+  private nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0 || 1;
-    return this.w.begin(type, flags | NLM_F.REQUEST, this.seq);
+    return this.seq;
   }
 
   /**
@@ -74,21 +87,19 @@ export class NetlinkSocket {
    * (dumps) or the single reply (plain gets). onMsg sees every data message in between;
    * the Msg views the receive buffer and is only valid during the callback.
    * Returns true when a dump was marked inconsistent (NLM_F_DUMP_INTR).
+   * o.dump says whether the request is a dump; by default that is read from rtnetlink's
+   * numbering, so other protocols say it (dump() does).
    */
-  exec(op: string, onMsg?: (m: Msg) => void): boolean {
+  exec(op: string, onMsg?: (m: Msg) => void, o: { dump?: boolean } = {}): boolean {
     const len = this.w.finish();
     const reqType = this.w.buf.readUInt16LE(4);
     const flags = this.w.buf.readUInt16LE(6);
     const seq = this.seq;
     // rtnetlink numbers requests NEW, DEL, GET, SET per object, so GETs are 2 mod 4; the
     // DUMP bits mean REPLACE/EXCL on the other requests.
-    const isDump = (reqType & 3) === 2 && (flags & NLM_F.DUMP) === NLM_F.DUMP;
+    const isDump = o.dump ?? (this.protocol === NETLINK_ROUTE && (reqType & 3) === 2 && (flags & NLM_F.DUMP) === NLM_F.DUMP);
     const wantAck = (flags & NLM_F.ACK) !== 0;
-    for (;;) {
-      const n = sym.sendto(this.fd, this.w.buf, len, 0, null, 0);
-      if (n >= 0) break;
-      if (errno() !== EINTR) throw new NetlinkError(`${op} (send)`, errno());
-    }
+    this.send(op, len);
     let intr = false;
     // A callback that throws must not abandon a dump half-read: the kernel would refuse the
     // socket's next dump (EBUSY). Keep reading to the end, then rethrow.
@@ -153,8 +164,62 @@ export class NetlinkSocket {
       const intr = this.exec(op, (m) => {
         const v = parse(m);
         if (v !== undefined) out.push(v);
-      });
+      }, { dump: true });
       if (!intr || attempt >= DUMP_RETRIES) return out;
+    }
+  }
+
+  /**
+   * Sends every message in this.w (begin() then append()) as one datagram and waits for the
+   * reply to each message that asked for an ACK. ops[i] names message i for its error. The
+   * first failure is thrown once every ACK is in, so no late reply is left behind. An error
+   * answering a message that asked for no ACK ends the wait at once: nfnetlink sends one,
+   * first, when it rejects the batch as a whole (bad batch header, commit failure, out of
+   * memory); ACKs that may still follow are skipped later by their sequence numbers.
+   * Messages that ask for no ACK report nothing on success, so flag every one inside.
+   */
+  execBatch(ops: string[]): void {
+    const len = this.w.finish();
+    const buf = this.w.buf;
+    const index = new Map<number, number>(); // seq -> message index
+    const pending = new Set<number>(); // seqs still owed an ACK
+    for (let off = 0, i = 0; off + NLMSG_HDRLEN <= len; i++) {
+      const seq = buf.readUInt32LE(off + 8);
+      index.set(seq, i);
+      if (buf.readUInt16LE(off + 6) & NLM_F.ACK) pending.add(seq);
+      off += align4(buf.readUInt32LE(off));
+    }
+    const opOf = (seq: number) => ops[index.get(seq)!] ?? ops[ops.length - 1] ?? "send netlink batch";
+    this.send(opOf(this.seq), len);
+    let first: NetlinkError | undefined;
+    while (pending.size > 0) {
+      const n = this.recv(opOf(this.seq));
+      const dv = this.rdv;
+      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+        const mlen = dv.getUint32(off, LE);
+        if (mlen < NLMSG_HDRLEN || off + mlen > n) throw new NetlinkError(`${opOf(this.seq)} (malformed reply)`, 71 /* EPROTO */);
+        const seq = dv.getUint32(off + 8, LE);
+        if (dv.getUint16(off + 4, LE) === NLMSG.ERROR && index.has(seq)) {
+          const err = -dv.getInt32(off + NLMSG_HDRLEN, LE);
+          const failure = err === 0 ? undefined : new NetlinkError(opOf(seq), err, { extack: this.extack(off, mlen, dv.getUint16(off + 6, LE)) });
+          if (!pending.has(seq)) {
+            if (failure) throw failure;
+          } else {
+            pending.delete(seq);
+            first ??= failure;
+          }
+        }
+        off += align4(mlen);
+      }
+    }
+    if (first) throw first;
+  }
+
+  private send(op: string, len: number): void {
+    for (;;) {
+      const n = sym.sendto(this.fd, this.w.buf, len, 0, null, 0);
+      if (n >= 0) return;
+      if (errno() !== EINTR) throw new NetlinkError(`${op} (send)`, errno());
     }
   }
 

@@ -56,16 +56,29 @@ function probeOnce(target: string, timeoutMs: number): Promise<ProbeResult> {
   });
 }
 
-/** Connects to every target at once; a refused connection is retried (the server may be starting). */
-export async function probe(targets: string[], timeoutMs = 2000): Promise<ProbeResult[]> {
-  return Promise.all(
-    targets.map(async (t) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const r = await probeOnce(t, timeoutMs);
-        if (r.ok || r.error !== "ECONNREFUSED" || Date.now() > deadline) return r;
-        await Bun.sleep(50);
+/**
+ * Connects to the targets, a few at a time: a burst of SYNs to many unresolved neighbours
+ * overflows the ARP queue and turns into false timeouts. A refused connection is retried
+ * until the deadline (the server may be starting); `lab check` retries timeouts itself.
+ */
+export async function probe(targets: string[], timeoutMs = 2000, parallel = 16): Promise<ProbeResult[]> {
+  const out: ProbeResult[] = new Array(targets.length);
+  let next = 0;
+  const one = async (t: string): Promise<ProbeResult> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await probeOnce(t, timeoutMs);
+      if (r.ok || r.error !== "ECONNREFUSED" || Date.now() > deadline) return r;
+      await Bun.sleep(50);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, targets.length) }, async () => {
+      while (next < targets.length) {
+        const i = next++;
+        out[i] = await one(targets[i]!);
       }
     }),
   );
+  return out;
 }

@@ -205,7 +205,7 @@ export class CniExecutor {
     prevResult: Result | undefined,
     validAttachments?: Attachment[],
   ): Promise<Result | undefined> {
-    const bin = this.findPlugin(plugin.type);
+    const bin = this.findPlugin(plugin.type, command);
     const stdin: Record<string, unknown> = { ...plugin, cniVersion: list.cniVersion, name: list.name };
     delete stdin.runtimeConfig;
     const runtimeConfig = this.runtimeConfig(plugin, att);
@@ -255,13 +255,13 @@ export class CniExecutor {
     return Object.keys(rc).length ? rc : undefined;
   }
 
-  private findPlugin(type: string): string {
+  private findPlugin(type: string, command: CniCommand): string {
     if (type.includes("/")) throw new Error(`cannot find plugin "${type}": type must be a plain name`);
     for (const dir of this.opts.binDirs) {
       const p = join(dir, type);
       if (existsSync(p)) return p;
     }
-    throw new CniPluginError(type, "ADD", 999, `cannot find plugin "${type}" in ${this.opts.binDirs.join(":")}`);
+    throw new CniPluginError(type, command, 999, `cannot find plugin "${type}" in ${this.opts.binDirs.join(":")}`);
   }
 
   private cacheName(network: string, containerId: string, ifname: string): string {

@@ -8,7 +8,7 @@ import { netnsPids, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
 import { labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
-import { startAgent } from "./wiring-agent.ts";
+import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
 
 export interface UpOptions extends LabOptions {
@@ -135,6 +135,7 @@ export async function restartAgent(s: LabState, node: NodeState): Promise<number
   await wiringFor("agent").stop(s, node);
   const pid = startAgent(s, node);
   saveState(s);
+  await waitAgentReady(s, node);
   return pid;
 }
 

@@ -1,6 +1,6 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel.
 import { firstConfFile } from "./executor.ts";
-import { pidAlive } from "./sh.ts";
+import { inNetns, pidAlive, runAsync } from "./sh.ts";
 import type { LabState } from "./state.ts";
 import { EXTERNAL, UNDERLAY, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
 
@@ -17,8 +17,10 @@ export interface LabStatus {
     podCIDRs: string[];
     agentPid?: number;
     agentAlive?: boolean;
+    /** The agent's own answer on /readyz (127.0.0.1:9099 in the node), when it runs. */
+    agentReadyz?: string;
     echoPid?: number;
-    /** Has a CNI config (and, with an agent, the agent is alive). */
+    /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
     ready: boolean;
     cniConfig: string | null;
     dir: string;
@@ -29,14 +31,22 @@ export interface LabStatus {
   dirs: { lab: string; manifests: string };
 }
 
-export function labStatus(s: LabState): LabStatus {
+const AGENT_READYZ = "http://127.0.0.1:9099/readyz";
+
+async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answer: string }> {
+  const r = await runAsync(inNetns(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
+  return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
+}
+
+export async function labStatus(s: LabState): Promise<LabStatus> {
+  const agentAnswers = s.options.wiring === "agent" ? await Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [];
   return {
     name: s.name,
     mode: s.options.mode,
     wiring: s.options.wiring,
     clusterCidr: s.options.clusterCidr,
     binary: s.options.binary,
-    nodes: s.nodes.map((n) => {
+    nodes: s.nodes.map((n, i) => {
       const p = nodePaths(s.name, n.name);
       const conf = firstConfFile(p.confDir);
       const agentAlive = n.agentPid ? pidAlive(n.agentPid) : undefined;
@@ -48,7 +58,8 @@ export function labStatus(s: LabState): LabStatus {
         agentPid: n.agentPid,
         agentAlive,
         echoPid: n.echoPid,
-        ready: conf !== null && (s.options.wiring !== "agent" || agentAlive === true),
+        agentReadyz: agentAnswers[i]?.answer,
+        ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
         cniConfig: conf,
         dir: p.dir,
       };

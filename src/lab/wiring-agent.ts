@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describeDiff, routeDiff } from "./routes.ts";
 import { firstConfFile } from "./executor.ts";
-import { inNetns, pidAlive, spawnDetached, stopProcess, waitFor } from "./sh.ts";
+import { inNetns, pidAlive, runAsync, spawnDetached, stopProcess, waitFor } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./wiring.ts";
@@ -46,6 +46,20 @@ export function startAgent(s: LabState, node: NodeState): number {
   node.agentPid = pid;
   writeFileSync(p.agentPid, `${pid}\n`);
   return pid;
+}
+
+/** Polls the agent's /readyz inside the node until it answers 2xx. */
+export async function waitAgentReady(s: LabState, node: NodeState): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    const r = await runAsync(inNetns(node.ns, [...s.options.selfCmd, "lab", "_http", "http://127.0.0.1:9099/readyz"]), { timeoutMs: 5000 });
+    if (r.code === 0) return;
+    last = r.stdout.trim();
+    if (node.agentPid && !pidAlive(node.agentPid)) break;
+    await Bun.sleep(100);
+  }
+  throw new Error(`cannot get agent of node "${node.name}" ready: /readyz answered "${last}"; last log lines:\n${tail(nodePaths(s.name, node.name).agentLog)}`);
 }
 
 export const agentWiring: NodeWiring = {

@@ -46,8 +46,9 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
 
+    // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [
-      ...hostIfaces,
+      ...hostIfaces.map((i) => ({ ...i, mac: host.link(i.name)?.mac ?? i.mac })),
       { name: veth.name, mac: veth.mac },
       { name: env.ifname, mac: podIf.mac, mtu: podIf.mtu, sandbox: env.netns },
     ];

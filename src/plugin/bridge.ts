@@ -1,5 +1,6 @@
 // Bridge mode (kubenet style): pods' host veths are ports of one bridge (cbr0) that holds
 // each range's gateway address; pods reach the gateway and each other on layer 2.
+import { randomBytes } from "node:crypto";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { Interface, IPConfig } from "../cni/types.ts";
 import type { Link, Netlink } from "../kernel/index.ts";
@@ -13,11 +14,22 @@ function gatewayCidr(ip: IPConfig): string | undefined {
   return `${ip.gateway}/${ip.address.split("/")[1]}`;
 }
 
+/**
+ * A random locally administered unicast MAC. A bridge created without one takes the lowest
+ * MAC of its ports and changes it as pods come and go: the Result would report a stale MAC
+ * and pods would keep sending to a gateway MAC that no longer exists. Set, it stays.
+ */
+function bridgeMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
 export function ensureBridge(host: Netlink, conf: PluginConf): Link {
   let br = host.link(conf.bridge);
   if (!br) {
     try {
-      host.addBridge({ name: conf.bridge, mtu: conf.mtu });
+      host.addBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac() });
     } catch (e) {
       // Another ADD running in parallel created it first.
       if ((e as { code?: string }).code !== "EEXIST") throw e;

@@ -1,6 +1,6 @@
 // The mncni interface plugin: the protocol handlers, with the mode chosen from config.
 // Modes are registered here, in plain sight.
-import { CniError, ErrorCode } from "../cni/errors.ts";
+import { CniError, ErrorCode, invalidConfig } from "../cni/errors.ts";
 import type { CallContext, Handlers } from "../cni/skel.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
@@ -67,6 +67,8 @@ export const pluginHandlers: Handlers = {
   },
   async gc(ctx) {
     const { conf } = load(ctx);
+    // Without the list every attachment would look stale: refuse rather than remove them all.
+    if (ctx.conf["cni.dev/valid-attachments"] === undefined) throw invalidConfig("cni.dev/valid-attachments", "missing (required by GC)");
     // Keep going on errors and report them all at the end, as the spec asks of GC.
     const problems = collectVeths(ctx, conf.antiSpoofing, conf.mode);
     try {

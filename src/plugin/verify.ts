@@ -2,9 +2,10 @@
 // Routes added by later plugins in a chain are tolerated: only ours are required.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/skel.ts";
-import { Netlink } from "../kernel/index.ts";
+import type { IPConfig, Route } from "../cni/types.ts";
+import { Netlink, NUD, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
-import { addrOf } from "./family.ts";
+import { addrOf, familyOf } from "./family.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import type { ModePolicy } from "./mode.ts";
@@ -40,10 +41,29 @@ export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolic
     const veth = host.link(vethName);
     if (!veth) throw fail(`host veth "${vethName}" is missing`);
     mode.checkHost({ conf, host }, veth, ips);
+    checkPinnedGateways({ pod: pod.nl, podIf: link, hostVeth: veth, ips, routes: prev.routes ?? [], mode });
     if (conf.antiSpoofing) antiSpoofFor(conf.mode).check(vethName);
   } finally {
     closeContainerNetns(pod);
     host.close();
   }
   await ipamClient(ctx).check(ips.map((i) => addrOf(i.address)));
+}
+
+/**
+ * A mode that pins its gateway's MAC (routed) needs that neighbour entry, or nothing answers
+ * ARP/ND for the gateway. ADD pins it only when a route uses the gateway, so only then.
+ */
+function checkPinnedGateways(o: { pod: Netlink; podIf: Link; hostVeth: Link; ips: IPConfig[]; routes: Route[]; mode: ModePolicy }): void {
+  const present = o.pod.neighs({ index: o.podIf.index });
+  for (const ip of o.ips) {
+    // No gateway in prevResult: nothing was pinned for it (and bridge mode's gateway() would throw).
+    if (!ip.gateway) continue;
+    const g = o.mode.gateway(familyOf(ip.address), ip, o.hostVeth);
+    if (!g.neighMac || !o.routes.some((r) => r.gw === g.gw)) continue;
+    const n = present.find((x) => x.ip === g.gw);
+    if (!n || n.mac !== g.neighMac || !(n.state & NUD.PERMANENT)) {
+      throw fail(`permanent neighbour entry ${g.gw} lladdr ${g.neighMac} is missing on "${o.podIf.name}"`);
+    }
+  }
 }

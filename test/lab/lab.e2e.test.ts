@@ -64,6 +64,15 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(routeDsts(`${name}-node2`)).toContain("10.244.1.0/24 via 10.224.0.11");
     });
 
+    test("exec runs a command in a pod, a node or the external host, with its exit code", () => {
+      const p = st.pods[0]!;
+      const out = lab(name, ["exec", `${p.node}/${p.name}`, "--", "ip", "-j", "-4", "addr", "show", "dev", "eth0"]).stdout;
+      expect(JSON.parse(out)[0].addr_info[0].local).toBe(p.ips[0]);
+      expect(lab(name, ["exec", "ext", "--", "ip", "-br", "-4", "addr", "show", "dev", "eth0"]).stdout).toContain("203.0.113.10/24");
+      expect(lab(name, ["exec", "node1", "--", "sh", "-c", "exit 3"], { allowFail: true }).code).toBe(3);
+      expect(lab(name, ["exec", "nosuch", "--", "true"], { allowFail: true }).stderr).toContain('cannot find "nosuch"');
+    });
+
     test("check: every pod and node reaches every pod without NAT; pods reach ext as their node", () => {
       const rep = checkReport();
       expect(rep.results.filter((r) => !r.ok)).toEqual([]);
@@ -82,8 +91,9 @@ for (const mode of ["bridge", "routed"] as const) {
       nft(victim.namespace, "table inet mnltest {\n chain in {\n type filter hook input priority 0;\n tcp dport 7777 drop\n }\n}\n");
       nft(`${name}-node1`, "table ip mnltest {\n chain post {\n type nat hook postrouting priority 50;\n ip saddr 10.244.1.0/24 ip daddr 10.244.2.0/24 masquerade\n }\n}\n");
       try {
-        expect(lab(name, ["check", "--timeout", "500"], { allowFail: true }).code).toBe(1);
-        const rep = checkReport(500);
+        const r = lab(name, ["check", "--json", "--timeout", "300"], { allowFail: true });
+        expect(r.code).toBe(1);
+        const rep = JSON.parse(r.stdout) as CheckReport;
         const bad = rep.results.filter((r) => !r.ok);
         const victimLabel = `${victim.node}/${victim.name}`;
         // Nobody reaches the victim's port: 4 pods + 2 nodes.

@@ -1,0 +1,107 @@
+// The agent process: a cluster source, a reconciler, a loop that runs it on change and on a
+// resync timer (never two passes at once), health and metrics. Stopping leaves the data
+// plane as it is; starting adopts it (every apply step is a diff, so nothing is flushed).
+import { openSource } from "../cluster/source.ts";
+import type { ClusterSource } from "../cluster/types.ts";
+import { Netlink, sysctlGet, sysctlSet } from "../kernel/index.ts";
+import type { AgentConfig } from "./config.ts";
+import { selfExecutable } from "./install.ts";
+import type { Logger } from "./log.ts";
+import { AgentMetrics } from "./metrics.ts";
+import { systemNft } from "./nft.ts";
+import { Reconciler, type ReconcileReport } from "./reconciler.ts";
+import { startHealthServer, type HealthServer } from "./server.ts";
+
+export class Agent {
+  readonly metrics = new AgentMetrics();
+  private readonly source: ClusterSource;
+  private readonly reconciler: Reconciler;
+  private readonly nl: Netlink;
+  private running = false;
+  private again = false;
+  private lastProblems = "";
+  private resyncTimer?: ReturnType<typeof setInterval>;
+  private server?: HealthServer;
+
+  constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.source = openSource(cfg.source);
+    this.nl = Netlink.open();
+    const binary = selfExecutable(cfg.binary);
+    if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+  }
+
+  /** One full pass: re-read the source, reconcile, record metrics and logs. */
+  syncOnce(): ReconcileReport {
+    const t0 = performance.now();
+    const state = this.source.refresh();
+    const rep = this.reconciler.reconcile(state);
+    const seconds = (performance.now() - t0) / 1000;
+    const m = this.metrics;
+    m.observeRun(seconds);
+    m.nodesKnown = state.nodes.size;
+    m.invalidManifests = state.invalid.length;
+    m.routesProgrammed = rep.routesProgrammed;
+    m.problems = rep.problems.length;
+    m.kernelWrites += rep.writes;
+    m.ready = rep.converged;
+    for (const s of ["forwarding", "routes", "nftables", "binaries", "conflist"]) m.count(m.runs, s);
+    for (const e of rep.errors) m.count(m.errors, e.step);
+    if (rep.errors.length === 0) m.lastSuccessSeconds = Date.now() / 1000;
+    for (const c of rep.changes) this.log.info(c);
+    for (const e of rep.errors) this.log.error(e.message, { step: e.step });
+    // Problems and invalid manifests persist across passes: log them when they change, not every resync.
+    const problems = JSON.stringify([rep.problems, state.invalid]);
+    if (problems !== this.lastProblems) {
+      for (const p of rep.problems) this.log.warn(p);
+      for (const i of state.invalid) this.log.warn("skipping invalid manifest", { file: i.file, error: i.error });
+      this.lastProblems = problems;
+    }
+    this.log.debug("reconciled", { ms: +(seconds * 1000).toFixed(2), writes: rep.writes, nodes: state.nodes.size, converged: rep.converged });
+    return rep;
+  }
+
+  /** Runs a pass now, or right after the one in progress (coalescing bursts of events). */
+  private kick = (): void => {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        try {
+          this.syncOnce();
+        } catch (e) {
+          this.log.error(`cannot reconcile: ${(e as Error).message}`);
+        }
+      } while (this.again);
+    } finally {
+      this.running = false;
+    }
+  };
+
+  start(): void {
+    if (this.cfg.metricsAddr !== "off") {
+      this.server = startHealthServer(this.cfg.metricsAddr, this.metrics);
+      this.log.info("serving health and metrics", { addr: this.cfg.metricsAddr });
+    }
+    this.log.info("agent started", { node: this.cfg.nodeName, source: this.source.description, mode: this.cfg.mode, routing: this.cfg.routing });
+    this.kick();
+    try {
+      this.source.watch(() => this.kick());
+    } catch (e) {
+      this.log.warn(`cannot watch ${this.source.description}: ${(e as Error).message}; relying on the resync timer`);
+    }
+    this.resyncTimer = setInterval(this.kick, this.cfg.resync * 1000);
+  }
+
+  stop(): void {
+    clearInterval(this.resyncTimer);
+    this.source.close();
+    this.server?.stop();
+    this.nl.close();
+    this.log.info("agent stopped; data plane left in place");
+  }
+}

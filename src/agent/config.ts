@@ -1,0 +1,179 @@
+// Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
+// Parsed once into a frozen object.
+import { readFileSync } from "node:fs";
+import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
+
+export interface AgentConfig {
+  nodeName: string;
+  source: string;
+  cniConfDir: string;
+  cniBinDir: string;
+  mode: "bridge" | "routed";
+  routing: "host-gw" | "none";
+  clusterCidr: string[];
+  nonMasqueradeCidr: string[];
+  ipamDataDir: string;
+  cniLogFile: string;
+  metricsAddr: string;
+  resync: number;
+  logFile?: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  binary?: string;
+  bridge: string;
+  mtu: number;
+  chainPortmap: boolean;
+  uninstall: boolean;
+  once: boolean;
+}
+
+type Kind = "string" | "number" | "list" | "bool";
+interface Flag {
+  key: keyof AgentConfig | "config" | "help";
+  kind: Kind;
+  arg?: string;
+  help: string;
+}
+
+const FLAGS: Record<string, Flag> = {
+  "--node-name": { key: "nodeName", kind: "string", arg: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
+  "--source": { key: "source", kind: "string", arg: "dir:PATH", help: "cluster state source: a directory of Kubernetes manifests" },
+  "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
+  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni and mncni-ipam (default /opt/cni/bin)" },
+  "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
+  "--routing": { key: "routing", kind: "string", arg: "host-gw|none", help: "how pod CIDRs of other nodes are reached (default host-gw)" },
+  "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
+  "--non-masquerade-cidr": { key: "nonMasqueradeCidr", kind: "list", arg: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
+  "--ipam-data-dir": { key: "ipamDataDir", kind: "string", arg: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
+  "--cni-log-file": { key: "cniLogFile", kind: "string", arg: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
+  "--metrics-addr": { key: "metricsAddr", kind: "string", arg: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
+  "--resync": { key: "resync", kind: "number", arg: "SECONDS", help: "full resync period (default 10)" },
+  "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "JSON log lines go here (default stderr)" },
+  "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
+  "--binary": { key: "binary", kind: "string", arg: "PATH", help: "the executable to install (default: this one, when compiled)" },
+  "--bridge": { key: "bridge", kind: "string", arg: "NAME", help: "bridge name in bridge mode (default cbr0)" },
+  "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default 1500)" },
+  "--chain-portmap": { key: "chainPortmap", kind: "bool", help: "chain the portmap plugin (hostPort) in the conflist" },
+  "--config": { key: "config", kind: "string", arg: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
+  "--uninstall": { key: "uninstall", kind: "bool", help: "remove everything mncni created on this node, then exit" },
+  "--once": { key: "once", kind: "bool", help: "reconcile once and exit (0 when converged)" },
+  "--help": { key: "help", kind: "bool", help: "show this help" },
+};
+
+export function agentHelp(): string {
+  const rows = Object.entries(FLAGS).map(([f, d]) => `  ${`${f}${d.arg ? ` ${d.arg}` : ""}`.padEnd(38)} ${d.help}`);
+  return ["Usage: mncni agent --node-name NAME --source dir:PATH [flags]", "", "Runs the node agent: host-gw routes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
+}
+
+export class ConfigError extends Error {}
+
+const DEFAULTS = {
+  cniConfDir: "/etc/cni/net.d",
+  cniBinDir: "/opt/cni/bin",
+  mode: "bridge",
+  routing: "host-gw",
+  clusterCidr: [],
+  nonMasqueradeCidr: [],
+  ipamDataDir: "/var/lib/cni/networks",
+  cniLogFile: "/var/log/mncni/cni.log",
+  metricsAddr: "127.0.0.1:9099",
+  resync: 10,
+  logLevel: "info",
+  bridge: "cbr0",
+  mtu: 1500,
+  chainPortmap: false,
+  uninstall: false,
+  once: false,
+} satisfies Partial<AgentConfig>;
+
+const splitList = (v: unknown): string[] =>
+  (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(",")).map((s) => s.trim()).filter(Boolean);
+
+/** Returns the config, or "help" when --help was given. Throws ConfigError on bad input. */
+export function parseAgentArgs(argv: string[], env: Record<string, string | undefined> = process.env): AgentConfig | "help" {
+  const raw: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i]!.includes("=") ? argv[i]!.split(/=(.*)/s, 2) as [string, string] : [argv[i]!, undefined];
+    const flag = FLAGS[name];
+    if (!flag) throw new ConfigError(`cannot parse flag "${argv[i]}": unknown flag (see --help)`);
+    if (flag.kind === "bool") {
+      raw[flag.key] = inline === undefined ? true : inline !== "false";
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`cannot parse flag "${name}": missing value`);
+    raw[flag.key] = flag.kind === "list" ? [...((raw[flag.key] as string[]) ?? []), ...splitList(value)] : value;
+  }
+  if (raw.help) return "help";
+  let file: Record<string, unknown> = {};
+  if (typeof raw.config === "string") {
+    try {
+      file = JSON.parse(readFileSync(raw.config, "utf8"));
+    } catch (e) {
+      throw new ConfigError(`cannot read config file "${raw.config}": ${(e as Error).message}`);
+    }
+    const known = new Set(Object.values(FLAGS).map((f) => f.key));
+    for (const k of Object.keys(file)) if (!known.has(k as Flag["key"]) || k === "config") throw new ConfigError(`cannot use config file "${raw.config}": unknown key "${k}"`);
+  }
+  delete raw.config;
+  return validate({ ...DEFAULTS, nodeName: env.NODE_NAME, ...file, ...raw });
+}
+
+function validate(m: Record<string, unknown>): AgentConfig {
+  const str = (k: string) => {
+    const v = m[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") throw new ConfigError(`cannot use ${k} ${JSON.stringify(v)}: must be a string`);
+    return v;
+  };
+  const num = (k: string) => {
+    const v = Number(m[k]);
+    if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`cannot use ${k} "${m[k]}": must be a positive number`);
+    return v;
+  };
+  const cidrs = (k: string) =>
+    splitList(m[k] ?? []).map((c) => {
+      try {
+        return normalizeCIDR(c);
+      } catch (e) {
+        throw new ConfigError(`cannot use ${k} "${c}": ${(e as Error).message}`);
+      }
+    });
+  const oneOf = <T extends string>(k: string, options: readonly T[]): T => {
+    const v = str(k) as T;
+    if (!options.includes(v)) throw new ConfigError(`cannot use ${k} "${v}": must be one of ${options.join(", ")}`);
+    return v;
+  };
+  const uninstall = m.uninstall === true;
+  const nodeName = str("nodeName") ?? "";
+  const source = str("source") ?? "";
+  if (!uninstall && !nodeName) throw new ConfigError("cannot start agent: --node-name is required (or $NODE_NAME)");
+  if (!uninstall && !source) throw new ConfigError("cannot start agent: --source is required (dir:PATH)");
+  const metricsAddr = str("metricsAddr")!;
+  if (metricsAddr !== "off" && !/^.+:\d+$/.test(metricsAddr)) throw new ConfigError(`cannot use metricsAddr "${metricsAddr}": expected HOST:PORT or "off"`);
+  const mtu = num("mtu");
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
+  const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
+  const nonMasq = cidrs("nonMasqueradeCidr");
+  return Object.freeze({
+    nodeName,
+    source,
+    cniConfDir: str("cniConfDir")!,
+    cniBinDir: str("cniBinDir")!,
+    mode: oneOf("mode", ["bridge", "routed"] as const),
+    routing: oneOf("routing", ["host-gw", "none"] as const),
+    clusterCidr,
+    nonMasqueradeCidr: nonMasq.length ? nonMasq : clusterCidr,
+    ipamDataDir: str("ipamDataDir")!,
+    cniLogFile: str("cniLogFile")!,
+    metricsAddr,
+    resync: num("resync"),
+    logFile: str("logFile"),
+    logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
+    binary: str("binary"),
+    bridge: str("bridge")!,
+    mtu,
+    chainPortmap: m.chainPortmap === true,
+    uninstall,
+    once: m.once === true,
+  });
+}

@@ -1,0 +1,54 @@
+// `mncni agent`: flags -> config, then run the agent (or --once / --uninstall).
+import { Agent } from "../agent/agent.ts";
+import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
+import { fileLogger } from "../agent/log.ts";
+import { systemNft } from "../agent/nft.ts";
+import { uninstall } from "../agent/uninstall.ts";
+import { Netlink } from "../kernel/index.ts";
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  let cfg;
+  try {
+    cfg = parseAgentArgs(argv);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(`mncni agent: ${e.message}`);
+    return 2;
+  }
+  if (cfg === "help") {
+    console.log(agentHelp());
+    return 0;
+  }
+  const log = fileLogger(cfg.logFile, cfg.logLevel, { component: "agent", node: cfg.nodeName || undefined });
+  if (cfg.uninstall) {
+    using nl = Netlink.open();
+    const rep = uninstall(cfg, { nl, nft: systemNft });
+    for (const r of rep.removed) log.info(`removed ${r}`);
+    for (const e of rep.errors) log.error(e);
+    log.info("uninstall finished", { removed: rep.removed.length, errors: rep.errors.length });
+    return rep.errors.length ? 1 : 0;
+  }
+  let agent: Agent;
+  try {
+    agent = new Agent(cfg, log);
+  } catch (e) {
+    log.error(`cannot start agent: ${(e as Error).message}`);
+    return 1;
+  }
+  if (cfg.once) {
+    const rep = agent.syncOnce();
+    agent.stop();
+    return rep.converged ? 0 : 1;
+  }
+  agent.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info("stopping", { signal });
+      resolve();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  agent.stop();
+  return 0;
+}

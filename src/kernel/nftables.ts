@@ -1,0 +1,329 @@
+// nftables over nfnetlink (NETLINK_NETFILTER, subsystem NFNL_SUBSYS_NFTABLES): look up a
+// table, list a set's elements, and add or delete elements of several sets in one atomic
+// transaction (an nfnetlink batch). Rulesets themselves are written with `nft -f`; this is
+// the per-object hot path that must not pay for starting a process.
+//
+// Wire format: nlmsghdr, nfgenmsg {family, version, res_id}, then NFTA_* attributes whose
+// integers are in network order. A set element key is the raw bytes nft's datatype uses;
+// a concatenation is its components one after the other, each padded to 4 bytes (the
+// width of an nftables register).
+import { NFGENMSG_LEN, NLMSG_MIN_TYPE, NLM_F, msgAttrs, type Attrs, type Msg, type Writer } from "./codec.ts";
+import { isErrno } from "./errors.ts";
+import { formatIP, formatMAC, parseIP, parseMAC } from "./ip.ts";
+import { withNetns } from "./netns.ts";
+import { NETLINK_NETFILTER, NetlinkSocket } from "./socket.ts";
+
+/** nfgen_family values (linux/netfilter.h NFPROTO_*), by nft's family names. */
+export const NFPROTO = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 } as const;
+export type NftFamily = keyof typeof NFPROTO;
+
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFNL_MSG_BATCH_BEGIN = NLMSG_MIN_TYPE;
+const NFNL_MSG_BATCH_END = NLMSG_MIN_TYPE + 1;
+/** linux/netfilter/nf_tables.h enum nf_tables_msg_types (the ones used here). */
+export const NFT_MSG = { NEWTABLE: 0, GETTABLE: 1, DELTABLE: 2, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
+export const NFTA_TABLE = { NAME: 1, FLAGS: 2, USE: 3, HANDLE: 4, USERDATA: 6 } as const;
+export const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
+export const NFTA_LIST_ELEM = 1;
+export const NFTA_SET_ELEM = { KEY: 1, DATA: 2, FLAGS: 3, USERDATA: 6 } as const;
+export const NFTA_DATA_VALUE = 1;
+/**
+ * libnftnl's udata TLV type of the comment of a table and of a set element (what nft's
+ * `comment "..."` stores): {u8 type, u8 length, text with its NUL}.
+ */
+const NFTNL_UDATA_COMMENT = 0;
+/** nft refuses longer comments. */
+export const NFT_COMMENT_MAXLEN = 128;
+
+const msgType = (t: number) => (NFNL_SUBSYS_NFTABLES << 8) | t;
+/** Keeps an element list (at most 64 bytes of key and 134 of comment each) under 64 KiB. */
+const ELEMS_PER_MSG = 256;
+const LIST_ATTEMPTS = 5;
+
+export interface NftTable {
+  family: NftFamily;
+  name: string;
+  /** Unique in its namespace, never reused: a re-created table gets a new handle. */
+  handle: bigint;
+  flags: number;
+  /** How many chains and sets it holds. */
+  use: number;
+  comment?: string;
+}
+
+/** A set, named as nft names it: `bridge mncni-antispoof ports`. */
+export interface SetRef {
+  family: NftFamily;
+  table: string;
+  set: string;
+}
+
+export interface SetElement {
+  /** As encodeKey() builds it. */
+  key: Uint8Array;
+  /** Shown by `nft list` as `comment "..."`; at most NFT_COMMENT_MAXLEN bytes. */
+  comment?: string;
+}
+
+export interface SetElemChange extends SetRef {
+  op: "add" | "del";
+  elements: SetElement[];
+}
+
+const setName = (r: SetRef) => `${r.family} ${r.table} ${r.set}`;
+
+export class Nftables {
+  private constructor(private readonly sock: NetlinkSocket) {}
+
+  /** A NETLINK_NETFILTER socket; with netnsPath it acts in that namespace for its whole life. */
+  static open(netnsPath?: string): Nftables {
+    const open = () => NetlinkSocket.open({ protocol: NETLINK_NETFILTER });
+    return new Nftables(netnsPath === undefined ? open() : withNetns(netnsPath, open));
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The table, or undefined when it does not exist. */
+  table(family: NftFamily, name: string): NftTable | undefined {
+    let found: NftTable | undefined;
+    const w = this.sock.begin(msgType(NFT_MSG.GETTABLE), 0).nfgenmsg({ family: NFPROTO[family] });
+    w.attrStr(NFTA_TABLE.NAME, name);
+    try {
+      this.sock.exec(`get table "${family} ${name}"`, (m) => {
+        const a = msgAttrs(m, NFGENMSG_LEN);
+        found = {
+          family,
+          name: a.str(NFTA_TABLE.NAME) ?? name,
+          handle: a.be64(NFTA_TABLE.HANDLE) ?? 0n,
+          flags: a.be32(NFTA_TABLE.FLAGS) ?? 0,
+          use: a.be32(NFTA_TABLE.USE) ?? 0,
+        };
+        const comment = parseComment(a.bytes(NFTA_TABLE.USERDATA));
+        if (comment !== undefined) found.comment = comment;
+      });
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return undefined;
+      throw e;
+    }
+    return found;
+  }
+
+  /**
+   * Every element of a set (NFT_MSG_GETSETELEM dump); ENOENT when the set or table is missing.
+   * A dump that spans several messages resumes by counting elements, so a hash set that the
+   * kernel resizes meanwhile (one created without `size`) can repeat some and skip others,
+   * with no NLM_F_DUMP_INTR to say so. A listing that repeats a key is therefore redone;
+   * sets declared with a `size` are never resized and list consistently.
+   */
+  setElements(ref: SetRef): SetElement[] {
+    for (let attempt = 1; ; attempt++) {
+      const out = this.sock
+        .dump(`list elements of set "${setName(ref)}"`, msgType(NFT_MSG.GETSETELEM), (w) => setHeader(w, ref), parseElements)
+        .flat();
+      if (attempt >= LIST_ATTEMPTS || !hasRepeatedKey(out)) return out;
+    }
+  }
+
+  /**
+   * The element with exactly this key (a single-element get, no dump); undefined when the
+   * set, or its table, holds none (the kernel says ENOENT for all three).
+   */
+  setElement(ref: SetRef, key: Uint8Array): SetElement | undefined {
+    const w = this.sock.begin(msgType(NFT_MSG.GETSETELEM), 0);
+    setHeader(w, ref);
+    writeElements(w, [{ key }]);
+    let found: SetElement | undefined;
+    try {
+      this.sock.exec(`get element of set "${setName(ref)}"`, (m) => {
+        found = parseElements(m)[0];
+      });
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return undefined;
+      throw e;
+    }
+    return found;
+  }
+
+  hasSetElement(ref: SetRef, key: Uint8Array): boolean {
+    return this.setElement(ref, key) !== undefined;
+  }
+
+  /**
+   * Applies every change in one transaction: all of them or, when one fails, none (the
+   * kernel aborts the whole batch). Adding an element that exists is not an error; deleting
+   * one that does not is (ENOENT), as is naming a missing set or table.
+   */
+  apply(changes: SetElemChange[]): void {
+    const todo = changes.filter((c) => c.elements.length > 0);
+    if (todo.length === 0) return;
+    // The batch header and trailer carry the whole transaction's name: the kernel answers
+    // them when it rejects the batch as a whole (e.g. the commit fails).
+    const ops: string[] = [""];
+    this.sock.begin(NFNL_MSG_BATCH_BEGIN, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
+    for (const c of todo) {
+      const type = c.op === "add" ? NFT_MSG.NEWSETELEM : NFT_MSG.DELSETELEM;
+      // The element list is one attribute, whose length is 16 bits: spread big lists.
+      for (let i = 0; i < c.elements.length; i += ELEMS_PER_MSG) {
+        const w = this.sock.append(msgType(type), NLM_F.ACK | (c.op === "add" ? NLM_F.CREATE : 0));
+        setHeader(w, c);
+        writeElements(w, c.elements.slice(i, i + ELEMS_PER_MSG));
+        ops.push(`${c.op === "add" ? "add elements to" : "delete elements from"} set "${setName(c)}"`);
+      }
+    }
+    this.sock.append(NFNL_MSG_BATCH_END, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
+    ops[0] = todo.length === 1 ? ops[1]! : `apply ${todo.length} set element changes`;
+    ops.push(ops[0]);
+    this.sock.execBatch(ops);
+  }
+
+  addSetElements(ref: SetRef, keys: Uint8Array[]): void {
+    this.apply([{ ...ref, op: "add", elements: keys.map((key) => ({ key })) }]);
+  }
+
+  delSetElements(ref: SetRef, keys: Uint8Array[]): void {
+    this.apply([{ ...ref, op: "del", elements: keys.map((key) => ({ key })) }]);
+  }
+}
+
+function setHeader(w: Writer, ref: SetRef): void {
+  w.nfgenmsg({ family: NFPROTO[ref.family] });
+  w.attrStr(NFTA_SET_ELEM_LIST.TABLE, ref.table);
+  w.attrStr(NFTA_SET_ELEM_LIST.SET, ref.set);
+}
+
+function writeElements(w: Writer, elements: SetElement[]): void {
+  const list = w.nestStart(NFTA_SET_ELEM_LIST.ELEMENTS);
+  for (const e of elements) {
+    const elem = w.nestStart(NFTA_LIST_ELEM);
+    const k = w.nestStart(NFTA_SET_ELEM.KEY);
+    w.attrBytes(NFTA_DATA_VALUE, e.key);
+    w.nestEnd(k);
+    if (e.comment !== undefined) w.attrBytes(NFTA_SET_ELEM.USERDATA, encodeComment(e.comment));
+    w.nestEnd(elem);
+  }
+  w.nestEnd(list);
+}
+
+function parseElements(m: Msg): SetElement[] {
+  const list = msgAttrs(m, NFGENMSG_LEN).items(NFTA_SET_ELEM_LIST.ELEMENTS);
+  return list.flatMap((e: Attrs) => {
+    const key = e.nested(NFTA_SET_ELEM.KEY)?.bytes(NFTA_DATA_VALUE);
+    if (!key) return [];
+    const comment = parseComment(e.bytes(NFTA_SET_ELEM.USERDATA));
+    return [comment === undefined ? { key } : { key, comment }];
+  });
+}
+
+function hasRepeatedKey(elements: SetElement[]): boolean {
+  const seen = new Set<string>();
+  for (const e of elements) {
+    const k = Buffer.from(e.key.buffer, e.key.byteOffset, e.key.byteLength).toString("latin1");
+    if (seen.has(k)) return true;
+    seen.add(k);
+  }
+  return false;
+}
+
+function encodeComment(text: string): Uint8Array {
+  const b = Buffer.from(text, "utf8");
+  if (b.length > NFT_COMMENT_MAXLEN) throw new TypeError(`invalid comment "${text}": longer than ${NFT_COMMENT_MAXLEN} bytes`);
+  const out = new Uint8Array(b.length + 3);
+  out[0] = NFTNL_UDATA_COMMENT;
+  out[1] = b.length + 1;
+  out.set(b, 2);
+  return out;
+}
+
+/** The comment among a table's or element's userdata TLVs, if there is one. */
+function parseComment(ud: Uint8Array | undefined): string | undefined {
+  if (!ud) return undefined;
+  for (let p = 0; p + 2 <= ud.length; p += 2 + ud[p + 1]!) {
+    const len = ud[p + 1]!;
+    if (ud[p] !== NFTNL_UDATA_COMMENT || p + 2 + len > ud.length) continue;
+    let end = p + 2 + len;
+    while (end > p + 2 && ud[end - 1] === 0) end--;
+    return Buffer.from(ud.subarray(p + 2, end)).toString("utf8");
+  }
+  return undefined;
+}
+
+// ---- keys ------------------------------------------------------------------------------
+
+/** The nft datatypes mncni puts in set keys, with their width on the wire. */
+const KEY_TYPES = {
+  ifname: { len: 16, encode: encodeIfname, decode: decodeIfname },
+  ether_addr: { len: 6, encode: parseMAC, decode: formatMAC },
+  ipv4_addr: { len: 4, encode: (s: string) => parseIP(s, 4).bytes, decode: (b: Uint8Array) => formatIP(b, 4) },
+  ipv6_addr: { len: 16, encode: (s: string) => parseIP(s, 6).bytes, decode: (b: Uint8Array) => formatIP(b, 6) },
+} as const;
+export type NftKeyType = keyof typeof KEY_TYPES;
+
+const IFNAMSIZ = 16;
+const pad4 = (n: number) => (n + 3) & ~3;
+
+function encodeIfname(name: string): Uint8Array {
+  const b = Buffer.from(name, "utf8");
+  if (b.length === 0 || b.length >= IFNAMSIZ) throw new TypeError(`invalid interface name "${name}": must be 1-15 bytes`);
+  const out = new Uint8Array(IFNAMSIZ);
+  out.set(b);
+  return out;
+}
+
+function decodeIfname(b: Uint8Array): string {
+  const nul = b.indexOf(0);
+  return Buffer.from(b.subarray(0, nul < 0 ? b.length : nul)).toString("utf8");
+}
+
+/** Length of a key of these types: a lone type is unpadded, a concatenation pads each part. */
+export function keyLength(types: readonly NftKeyType[]): number {
+  if (types.length === 1) return KEY_TYPES[types[0]!].len;
+  return types.reduce((n, t) => n + pad4(KEY_TYPES[t].len), 0);
+}
+
+/**
+ * The key of a set whose type is `types` (nft's `type ifname . ether_addr` is
+ * ["ifname", "ether_addr"]) holding `values` ("veth0", "02:00:00:00:00:01").
+ * Invalid values throw a TypeError.
+ */
+export function encodeKey(types: readonly NftKeyType[], values: readonly string[]): Uint8Array {
+  if (types.length !== values.length || types.length === 0) {
+    throw new TypeError(`cannot encode set key "${values.join(" . ")}": expected ${types.length} values (${types.join(" . ")})`);
+  }
+  const out = new Uint8Array(keyLength(types));
+  let at = 0;
+  types.forEach((t, i) => {
+    const part = KEY_TYPES[t].encode(values[i]!);
+    if (part.length !== KEY_TYPES[t].len) throw new TypeError(`invalid ${t} "${values[i]}": expected ${KEY_TYPES[t].len} bytes`);
+    out.set(part, at);
+    at += types.length === 1 ? part.length : pad4(part.length);
+  });
+  return out;
+}
+
+/** The values of a key built for `types`, formatted as nft prints them. */
+export function decodeKey(types: readonly NftKeyType[], key: Uint8Array): string[] {
+  if (key.length !== keyLength(types)) {
+    throw new TypeError(`cannot decode set key of ${key.length} bytes as ${types.join(" . ")} (${keyLength(types)} bytes)`);
+  }
+  const out: string[] = [];
+  let at = 0;
+  for (const t of types) {
+    const { len, decode } = KEY_TYPES[t];
+    out.push(decode(key.subarray(at, at + len)));
+    at += types.length === 1 ? len : pad4(len);
+  }
+  return out;
+}
+
+/** Whether key starts with prefix: finds a concatenation's elements by its first part(s). */
+export function keyHasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (key.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
+  return true;
+}

@@ -1,0 +1,135 @@
+// The agent for real: node namespaces on a shared bridge, agents running inside them, checked
+// with `ip -j`, `nft -j`, the files they write, /metrics, and real traffic between pods and to
+// an external host.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { inNetns, ipJson, run } from "../helpers/netns.ts";
+import {
+  BUN, EXT_IP, agentArgs, buildCluster, destroyCluster, removeNode, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
+} from "./lab.ts";
+
+const WHOAMI = join(import.meta.dir, "whoami.ts");
+let c: TestCluster;
+let n1: TestNode;
+let n2: TestNode;
+const servers: Subprocess[] = [];
+
+type R = { dst: string; gateway?: string; protocol?: string };
+const mncniRoutes = (n: TestNode) => ipJson<R[]>(n.ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
+const curl = (n: TestNode, path: string) => inNetns(n.ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const metric = (n: TestNode, name: string) => Number(curl(n, "/metrics").match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+const ask = (from: string, host: string) => inNetns(from, [BUN, WHOAMI, "ask", host, "7777"], { allowFail: true }).stdout.trim();
+
+beforeAll(async () => {
+  c = buildCluster(3);
+  [n1, n2] = c.nodes as [TestNode, TestNode];
+  // n3 runs no agent: it is the peer the tests add and remove.
+  removeNode(c, "n3");
+  for (const ns of [n2.podNs, c.ext]) servers.push(spawn(["ip", "netns", "exec", ns, BUN, WHOAMI, "serve", "7777"], { stdout: "ignore", stderr: "ignore" }));
+  // A foreign route inside the pod network, and one elsewhere: the agents must never touch them.
+  run(["ip", "-n", n1.ns, "route", "add", "10.244.77.0/24", "via", "10.99.0.13", "proto", "static"]);
+  run(["ip", "-n", n1.ns, "route", "add", "10.250.0.0/24", "via", "10.99.0.13"]);
+  for (const n of [n1, n2]) startAgent(c, n);
+  await waitFor("both agents to write their conflist", () => [n1, n2].every((n) => existsSync(join(n.dir, "conf/10-mncni.conflist"))));
+}, 30_000);
+
+afterAll(async () => {
+  for (const p of servers) p.kill("SIGKILL");
+  await destroyCluster(c);
+});
+
+describe("mncni agent in node namespaces", () => {
+  test("converges: host-gw routes, conflist, binaries, forwarding, ready", async () => {
+    await waitFor("routes", () => mncniRoutes(n1).includes("10.244.2.0/24 via 10.99.0.12") && mncniRoutes(n2).includes("10.244.1.0/24 via 10.99.0.11"));
+    expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
+    const conf = JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8"));
+    expect(conf.plugins[0].ipam.ranges).toEqual([[{ subnet: "10.244.1.0/24" }]]);
+    for (const b of ["mncni", "mncni-ipam"]) expect(readFileSync(join(n1.dir, "bin", b))).toEqual(readFileSync(c.fakeBinary));
+    expect(inNetns(n1.ns, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim()).toBe("1");
+    await waitFor("readyz", () => curl(n1, "/readyz").endsWith("200"));
+    expect(curl(n1, "/healthz")).toBe("ok\n\n200");
+    expect(metric(n1, "mncni_agent_nodes_known")).toBe(2);
+    expect(metric(n1, "mncni_agent_routes_programmed")).toBe(1);
+    const log = readFileSync(join(n1.dir, "agent.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(log.some((l) => l.msg === "add route 10.244.2.0/24 via 10.99.0.12 (node n2)")).toBe(true);
+  });
+
+  test("pod to pod across nodes keeps the pod address; pod to outside is masqueraded to the node address", async () => {
+    expect(ask(n1.podNs, n2.podIP)).toBe(n1.podIP);
+    expect(ask(n1.podNs, EXT_IP)).toBe(n1.ip);
+    const nat = JSON.parse(inNetns(n1.ns, ["nft", "-j", "list", "chain", "inet", "mncni", "postrouting"]).stdout);
+    const rule = nat.nftables.find((o: any) => o.rule?.comment === "pod egress").rule;
+    expect(rule.expr.find((e: any) => e.counter).counter.packets).toBeGreaterThan(0);
+  });
+
+  test("node add and remove converge; not-on-link peers are reported; foreign routes survive", async () => {
+    writeNode(c, "n3", "10.99.0.13", ["10.244.3.0/24"]);
+    writeNode(c, "n4", "10.98.0.4", ["10.244.4.0/24"]);
+    await waitFor("n3's route", () => mncniRoutes(n1).includes("10.244.3.0/24 via 10.99.0.13") && mncniRoutes(n2).includes("10.244.3.0/24 via 10.99.0.13"));
+    await waitFor("the n4 problem in metrics", () => metric(n1, "mncni_agent_problems") === 1);
+    expect(curl(n1, "/readyz")).toEndWith("503");
+    expect(readFileSync(join(n1.dir, "agent.log"), "utf8")).toContain('of node \\"n4\\" via \\"10.98.0.4\\": not on-link');
+    removeNode(c, "n3");
+    removeNode(c, "n4");
+    await waitFor("n3's route to go", () => !mncniRoutes(n1).some((r) => r.startsWith("10.244.3.")) && !mncniRoutes(n2).some((r) => r.startsWith("10.244.3.")));
+    await waitFor("readyz again", () => curl(n1, "/readyz").endsWith("200"));
+    const all = ipJson<R[]>(n1.ns, ["route", "show"]).map((r) => `${r.dst} via ${r.gateway}`);
+    expect(all).toContain("10.244.77.0/24 via 10.99.0.13");
+    expect(all).toContain("10.250.0.0/24 via 10.99.0.13");
+  });
+
+  test("malformed manifests are reported and skipped", async () => {
+    const bad = join(c.manifests, "broken.yaml");
+    await Bun.write(bad, "kind: Node\nmetadata: [\n");
+    await waitFor("invalid manifest metric", () => metric(n1, "mncni_agent_invalid_manifests") === 1);
+    expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
+    run(["rm", bad]);
+    await waitFor("invalid manifest metric to clear", () => metric(n1, "mncni_agent_invalid_manifests") === 0);
+  });
+
+  test("a foreign forward chain with policy drop does not cut pod traffic", async () => {
+    inNetns(n2.ns, ["nft", "add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }"]);
+    await waitFor("accept rules in the foreign chain", () => inNetns(n2.ns, ["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]).stdout.includes("mncni-agent forward-accept"));
+    expect(ask(n1.podNs, n2.podIP)).toBe(n1.podIP);
+  });
+
+  test("restarting the agents interrupts neither a ping nor a TCP stream, and writes nothing", async () => {
+    const iperfSrv = spawn(["ip", "netns", "exec", n2.podNs, "iperf3", "-s", "-1", "-p", "5201"], { stdout: "ignore", stderr: "ignore" });
+    await Bun.sleep(300);
+    const ping = spawn(["ip", "netns", "exec", n1.podNs, "ping", "-i", "0.02", "-c", "150", "-W", "1", n2.podIP], { stdout: "pipe" });
+    const iperf = spawn(["ip", "netns", "exec", n1.podNs, "iperf3", "-c", n2.podIP, "-p", "5201", "-t", "3", "-b", "20M", "-J"], { stdout: "pipe", stderr: "pipe" });
+    await Bun.sleep(300);
+    for (const n of [n1, n2]) await stopAgent(n);
+    expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
+    for (const n of [n1, n2]) startAgent(c, n);
+    await waitFor("agents to answer again", () => [n1, n2].every((n) => curl(n, "/readyz").endsWith("200")));
+    expect([n1, n2].map((n) => metric(n, "mncni_agent_kernel_writes_total"))).toEqual([0, 0]);
+    const pingOut = await new Response(ping.stdout).text();
+    expect(await ping.exited).toBe(0);
+    expect(pingOut).toContain("150 received");
+    const iperfOut = await new Response(iperf.stdout).text();
+    expect(await iperf.exited).toBe(0);
+    expect(JSON.parse(iperfOut).end.sum_received.bytes).toBeGreaterThan(1_000_000);
+    iperfSrv.kill("SIGKILL");
+  }, 20_000);
+
+  test("--uninstall leaves the node clean, and only what mncni made is gone", async () => {
+    await stopAgent(n2);
+    run(["ip", "-n", n2.ns, "link", "add", "cbr0", "type", "bridge"]);
+    run(["ip", "-n", n2.ns, "route", "add", "10.244.88.0/24", "via", "10.99.0.11", "proto", "static"]);
+    const args = agentArgs(c, n2, ["--uninstall"]).filter((a) => a !== "--binary" && a !== c.fakeBinary);
+    const r = run(args);
+    expect(r.code).toBe(0);
+    expect(mncniRoutes(n2)).toEqual([]);
+    expect(ipJson<R[]>(n2.ns, ["route", "show", "10.244.88.0/24"])).toHaveLength(1);
+    const tables = JSON.parse(inNetns(n2.ns, ["nft", "-j", "list", "tables"]).stdout).nftables.filter((o: any) => o.table).map((o: any) => `${o.table.family} ${o.table.name}`);
+    expect(tables).toEqual(["ip filter"]);
+    expect(inNetns(n2.ns, ["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]).stdout).not.toContain("mncni");
+    expect(ipJson<{ ifname: string }[]>(n2.ns, ["link", "show"]).map((l) => l.ifname)).not.toContain("cbr0");
+    for (const f of ["conf/10-mncni.conflist", "bin/mncni", "bin/mncni-ipam"]) expect(existsSync(join(n2.dir, f))).toBe(false);
+    // The other node is untouched.
+    expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
+  });
+});

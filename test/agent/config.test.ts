@@ -1,0 +1,66 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAgentArgs, agentHelp } from "../../src/agent/config.ts";
+import { AgentMetrics } from "../../src/agent/metrics.ts";
+
+const dir = mkdtempSync(`/tmp/mna-config-${process.pid}-`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const req = ["--node-name", "n1", "--source", "dir:/m"];
+
+describe("parseAgentArgs", () => {
+  test("defaults", () => {
+    const c = parseAgentArgs(req, {});
+    expect(c).toMatchObject({
+      nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "host-gw",
+      clusterCidr: [], nonMasqueradeCidr: [], ipamDataDir: "/var/lib/cni/networks", cniLogFile: "/var/log/mncni/cni.log",
+      metricsAddr: "127.0.0.1:9099", resync: 10, uninstall: false, once: false,
+    });
+  });
+
+  test("lists: comma-separated and repeatable; non-masquerade defaults to the cluster CIDRs", () => {
+    const c = parseAgentArgs([...req, "--cluster-cidr", "10.244.0.0/16,fd00::/48"], {}) as any;
+    expect(c.clusterCidr).toEqual(["10.244.0.0/16", "fd00::/48"]);
+    expect(c.nonMasqueradeCidr).toEqual(["10.244.0.0/16", "fd00::/48"]);
+    const d = parseAgentArgs([...req, "--non-masquerade-cidr", "10.0.0.0/8", "--non-masquerade-cidr=192.168.0.0/16"], {}) as any;
+    expect(d.nonMasqueradeCidr).toEqual(["10.0.0.0/8", "192.168.0.0/16"]);
+  });
+
+  test("config file in camelCase, flags override it; $NODE_NAME", () => {
+    const f = join(dir, "c.json");
+    writeFileSync(f, JSON.stringify({ source: "dir:/x", mode: "routed", resync: 3, clusterCidr: "10.244.0.0/16" }));
+    const c = parseAgentArgs(["--config", f, "--resync", "5"], { NODE_NAME: "env-node" }) as any;
+    expect(c).toMatchObject({ nodeName: "env-node", source: "dir:/x", mode: "routed", resync: 5, clusterCidr: ["10.244.0.0/16"] });
+    writeFileSync(f, JSON.stringify({ bogus: 1 }));
+    expect(() => parseAgentArgs(["--config", f], {})).toThrow(/unknown key "bogus"/);
+  });
+
+  test("errors and help", () => {
+    expect(parseAgentArgs(["--help"], {})).toBe("help");
+    expect(agentHelp()).toContain("--non-masquerade-cidr CIDR");
+    expect(() => parseAgentArgs(["--source", "dir:/m"], {})).toThrow(/--node-name is required/);
+    expect(() => parseAgentArgs([...req, "--mode", "vxlan"], {})).toThrow(/must be one of bridge, routed/);
+    expect(() => parseAgentArgs([...req, "--cluster-cidr", "10.244.0.0"], {})).toThrow(/no prefix length/);
+    expect(() => parseAgentArgs([...req, "--bogus"], {})).toThrow(/unknown flag/);
+    expect(() => parseAgentArgs([...req, "--resync", "0"], {})).toThrow(/positive number/);
+    expect(parseAgentArgs(["--uninstall"], {})).toMatchObject({ uninstall: true });
+  });
+});
+
+describe("AgentMetrics", () => {
+  test("Prometheus text with gauges, counters and a histogram", () => {
+    const m = new AgentMetrics();
+    m.nodesKnown = 3;
+    m.observeRun(0.003);
+    m.observeRun(0.2);
+    m.count(m.runs, "routes");
+    m.count(m.errors, "routes");
+    const t = m.render();
+    expect(t).toContain("mncni_agent_nodes_known 3\n");
+    expect(t).toContain('mncni_agent_reconcile_errors_total{reconciler="routes"} 1\n');
+    expect(t).toContain('mncni_agent_reconcile_duration_seconds_bucket{le="0.005"} 1\n');
+    expect(t).toContain('mncni_agent_reconcile_duration_seconds_bucket{le="0.25"} 2\n');
+    expect(t).toContain("mncni_agent_reconcile_duration_seconds_count 2\n");
+    for (const line of t.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [0-9.e+-]+)$/);
+  });
+});

@@ -1,0 +1,141 @@
+// A small cluster for agent integration tests: a switch namespace with a bridge, node
+// namespaces on it (10.99.0.1N/24), a router (10.99.0.254) to an "external" host
+// (203.0.113.10), and one pod per node (a namespace behind a veth, made by hand with `ip`).
+import { spawn, type Subprocess } from "bun";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { createNetns, inNetns, run, cleanupNetns } from "../helpers/netns.ts";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BUN = join(ROOT, "node_modules/.bin/bun");
+export const EXT_IP = "203.0.113.10";
+
+export interface TestNode {
+  name: string;
+  ns: string;
+  ip: string;
+  podCIDR: string;
+  podIP: string;
+  podNs: string;
+  dir: string;
+  agent?: Subprocess;
+}
+
+export interface TestCluster {
+  sw: string;
+  router: string;
+  ext: string;
+  nodes: TestNode[];
+  manifests: string;
+  tmp: string;
+  fakeBinary: string;
+}
+
+const sh = (ns: string, cmd: string) => inNetns(ns, ["sh", "-c", cmd]);
+
+export function nodeManifest(name: string, ip: string, cidrs: string[]): object {
+  return { apiVersion: "v1", kind: "Node", metadata: { name }, spec: { podCIDRs: cidrs }, status: { addresses: [{ type: "InternalIP", address: ip }] } };
+}
+
+export function writeNode(c: TestCluster, name: string, ip: string, cidrs: string[]): void {
+  const tmp = join(c.manifests, `.${name}.tmp`);
+  writeFileSync(tmp, stringify(nodeManifest(name, ip, cidrs)));
+  run(["mv", tmp, join(c.manifests, `node-${name}.yaml`)]);
+}
+
+export function removeNode(c: TestCluster, name: string): void {
+  rmSync(join(c.manifests, `node-${name}.yaml`), { force: true });
+}
+
+function link(a: string, aIf: string, b: string, bIf: string): void {
+  run(["ip", "-n", a, "link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b]);
+  run(["ip", "-n", a, "link", "set", aIf, "up"]);
+  run(["ip", "-n", b, "link", "set", bIf, "up"]);
+}
+
+export function buildCluster(count: number): TestCluster {
+  const tmp = mkdtempSync(`/tmp/mna-agent-${process.pid}-`);
+  const manifests = join(tmp, "manifests");
+  mkdirSync(manifests);
+  const fakeBinary = join(tmp, "mncni-fake");
+  writeFileSync(fakeBinary, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  const sw = createNetns("mna-sw");
+  run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
+  run(["ip", "-n", sw, "link", "set", "br0", "up"]);
+  const attach = (ns: string, port: string, ip: string) => {
+    link(sw, port, ns, "eth0");
+    run(["ip", "-n", sw, "link", "set", port, "master", "br0"]);
+    run(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+  };
+  const router = createNetns("mna-rt");
+  attach(router, "p-rt", "10.99.0.254");
+  const ext = createNetns("mna-ext");
+  link(router, "ext0", ext, "eth0");
+  run(["ip", "-n", router, "addr", "add", "203.0.113.1/24", "dev", "ext0"]);
+  run(["ip", "-n", ext, "addr", "add", `${EXT_IP}/24`, "dev", "eth0"]);
+  run(["ip", "-n", ext, "route", "add", "10.99.0.0/24", "via", "203.0.113.1"]);
+  sh(router, "sysctl -qw net.ipv4.ip_forward=1");
+  const nodes: TestNode[] = [];
+  for (let i = 1; i <= count; i++) {
+    const ns = createNetns(`mna-n${i}`);
+    const ip = `10.99.0.${10 + i}`;
+    attach(ns, `p-n${i}`, ip);
+    run(["ip", "-n", ns, "route", "add", "default", "via", "10.99.0.254"]);
+    const podNs = createNetns(`mna-p${i}`);
+    link(ns, "vpod", podNs, "eth0");
+    run(["ip", "-n", ns, "addr", "add", `10.244.${i}.1/24`, "dev", "vpod"]);
+    run(["ip", "-n", podNs, "addr", "add", `10.244.${i}.2/24`, "dev", "eth0"]);
+    run(["ip", "-n", podNs, "route", "add", "default", "via", `10.244.${i}.1`]);
+    const dir = join(tmp, `n${i}`);
+    mkdirSync(dir);
+    nodes.push({ name: `n${i}`, ns, ip, podCIDR: `10.244.${i}.0/24`, podIP: `10.244.${i}.2`, podNs, dir });
+  }
+  const c = { sw, router, ext, nodes, manifests, tmp, fakeBinary };
+  for (const n of nodes) writeNode(c, n.name, n.ip, [n.podCIDR]);
+  return c;
+}
+
+export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): string[] {
+  return [
+    "ip", "netns", "exec", n.ns, BUN, join(ROOT, "src/main.ts"), "agent",
+    "--node-name", n.name, "--source", `dir:${c.manifests}`,
+    "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
+    "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"),
+    "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--binary", c.fakeBinary, ...extra,
+  ];
+}
+
+export function startAgent(c: TestCluster, n: TestNode): void {
+  n.agent = spawn(agentArgs(c, n), { stdout: "ignore", stderr: "pipe" });
+}
+
+export async function stopAgent(n: TestNode): Promise<void> {
+  if (!n.agent) return;
+  n.agent.kill("SIGTERM");
+  await n.agent.exited;
+  n.agent = undefined;
+}
+
+export async function waitFor(what: string, fn: () => boolean, timeoutMs = 8000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (fn()) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+export async function destroyCluster(c: TestCluster | undefined): Promise<void> {
+  if (c) {
+    for (const n of c.nodes) {
+      // The agent runs under `ip netns exec`, which execs: the PID is the agent's.
+      if (n.agent) {
+        n.agent.kill("SIGKILL");
+        await n.agent.exited;
+      }
+    }
+    rmSync(c.tmp, { recursive: true, force: true });
+  }
+  cleanupNetns();
+}

@@ -1,0 +1,122 @@
+// ADD failures in bridge mode: the call fails with a CNI error that says what, and leaves
+// the pod and the node as they were (no pod interface, no host veth, no reservation, no
+// anti-spoofing state). The bridge itself may stay: other pods may already be using it.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { netnsPath, run } from "../helpers/netns.ts";
+import { addrs, antiSpoofVeths, destroyAllNodes, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./bridge-fixture.ts";
+
+afterEach(destroyAllNodes);
+
+const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
+
+/** The node holds no trace of any attachment; the pod has only what the test put there. */
+function expectNothingLeft(node: TestNode, pod: string, podLinks: string[] = ["lo"]): void {
+  expect(hostVeths(node.ns)).toEqual([]);
+  expect(reservations(node.dataDir).size).toBe(0);
+  expect(antiSpoofVeths(node.ns)).toEqual([]);
+  expect(links(pod).map((l) => l.ifname).sort()).toEqual([...podLinks].sort());
+}
+
+describe("bridge ADD failure", () => {
+  test("interface name already taken in the pod: error, the existing interface untouched, nothing reserved", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    ip(pod, "link", "add", "eth0", "type", "veth", "peer", "name", "mnbpeer0");
+    const before = link(pod, "eth0")!;
+    const r = node.call("ADD", node.conf(), { pod, id: "taken" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.msg).toMatch(/"eth0".*already exists/);
+    expectNothingLeft(node, pod, ["lo", "eth0", "mnbpeer0"]);
+    const after = link(pod, "eth0")!;
+    expect(after.address).toBe(before.address);
+    expect(after.linkinfo?.info_kind).toBe("veth");
+    expect(addrs(pod, "eth0")).toEqual([]);
+  });
+
+  test("pod namespace path missing: error naming CNI_NETNS, nothing created", () => {
+    const node = new TestNode();
+    const missing = netnsPath("mnb-no-such-ns");
+    expect(existsSync(missing)).toBe(false);
+    const r = node.call("ADD", node.conf(), { id: "nons", env: { CNI_NETNS: missing } });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(4);
+    expect(r.json.msg).toContain("CNI_NETNS");
+    expect(r.json.msg).toContain(missing);
+    expect(hostVeths(node.ns)).toEqual([]);
+    expect(reservations(node.dataDir).size).toBe(0);
+  });
+
+  test("IPAM exhausted: the 3rd ADD on a 2-address range fails and leaves nothing of itself", () => {
+    const node = new TestNode();
+    // host-local semantics: a /30 holds a single pod address once network, gateway and
+    // broadcast are excluded, so two /30 ranges make a two-address range set.
+    const conf = node.conf({ ranges: [[{ subnet: "10.9.0.0/30" }, { subnet: "10.9.0.4/30" }]], routes: [V4_DEFAULT] });
+    const [a, b, c] = [node.pod(), node.pod(), node.pod()];
+    node.add(conf, { pod: a, id: "one" });
+    node.add(conf, { pod: b, id: "two" });
+    const veths = hostVeths(node.ns).map((l) => l.ifname).sort();
+    const reserved = new Map(reservations(node.dataDir));
+    expect([...reserved.keys()].sort()).toEqual(["10.9.0.2", "10.9.0.6"]);
+
+    const r = node.call("ADD", conf, { pod: c, id: "three" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(11);
+    expect(r.json.msg).toMatch(/no free address/);
+    expect(links(c).map((l) => l.ifname)).toEqual(["lo"]);
+    expect(hostVeths(node.ns).map((l) => l.ifname).sort()).toEqual(veths);
+    expect(reservations(node.dataDir)).toEqual(reserved);
+  });
+
+  test("an existing non-bridge device named like the bridge: clear error, nothing left, the device untouched", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    ip(node.ns, "link", "add", "cbr0", "type", "veth", "peer", "name", "cbr0peer");
+    const r = node.call("ADD", node.conf(), { pod, id: "notabridge" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(7);
+    expect(r.json.msg).toMatch(/cannot use "cbr0" as bridge: it exists and is a veth device/);
+    expectNothingLeft(node, pod);
+    expect(link(node.ns, "cbr0")!.linkinfo?.info_kind).toBe("veth");
+    expect(addrs(node.ns, "cbr0")).toEqual([]);
+  });
+
+  test("a failure after the veth and addresses exist rolls all of it back", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    // The second route's gateway is on no connected network: adding it fails only after
+    // the reservation, the veth pair and the pod's addresses are in place.
+    const conf = node.conf({ ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [V4_DEFAULT, { dst: "192.168.50.0/24", gw: "10.77.0.1" }] });
+    const r = node.call("ADD", conf, { pod, id: "late" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.msg).toMatch(/cannot add route "192\.168\.50\.0\/24" via 10\.77\.0\.1.*ENETUNREACH/);
+    expectNothingLeft(node, pod);
+    // The node is still usable: a correct ADD for the same pod succeeds afterwards.
+    const ok = node.add(node.conf({ ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [V4_DEFAULT] }), { pod, id: "late" });
+    expect(ok.ips).toHaveLength(1);
+  });
+});
+
+describe("bridge ADD config errors: nothing is created", () => {
+  test("an unknown field: code 2 naming it", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    const r = node.call("ADD", node.conf({ extra: { hairpinModes: true } }), { pod, id: "unknown" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(2);
+    expect(r.json.msg).toContain("hairpinModes");
+    expectNothingLeft(node, pod);
+    expect(link(node.ns, "cbr0")).toBeUndefined();
+  });
+
+  test("a bad mode: code 7 naming the field and value", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    const r = node.call("ADD", node.conf({ extra: { mode: "vxlan" } }), { pod, id: "badmode" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(7);
+    expect(r.json.msg).toMatch(/mode.*"vxlan"/);
+    expectNothingLeft(node, pod);
+    expect(link(node.ns, "cbr0")).toBeUndefined();
+  });
+});
