@@ -42,13 +42,14 @@ test: deps build typecheck
 	bash scripts/test.sh
 
 lab: deps build
-	./dist/mncni lab down || true
+	./dist/mncni lab down
 	./dist/mncni lab up --nodes 3 --pods-per-node 2
 	./dist/mncni lab check
 	./dist/mncni lab status
 	@echo
-	@echo "Explore: ./dist/mncni lab exec mnlab-node1-pod1 -- ip addr"
-	@echo "         ./dist/mncni lab status | check | down"
+	@echo 'Explore: ./dist/mncni lab exec node1/pod1 -- ip addr   |  ./dist/mncni lab exec node1 -- ip route  |  ./dist/mncni lab exec ext -- sh'
+	@echo 'Change:  ./dist/mncni lab pod add node2  |  ./dist/mncni lab node add node4 --pods 2  |  ./dist/mncni lab check'
+	@echo 'Remove:  ./dist/mncni lab down'
 
 lab-down: build
 	./dist/mncni lab down

@@ -1,6 +1,6 @@
 // Files written the way readers expect: a temporary dotfile in the same directory, renamed
 // into place, so a runtime scanning the directory never sees half a config or binary.
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 const tmpName = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
@@ -37,14 +37,21 @@ export function writeFileIfChanged(path: string, content: string, mode = 0o644):
 export function copyFileIfChanged(src: string, dst: string): boolean {
   let same = false;
   try {
-    same = statSync(src).size === statSync(dst).size && readFileSync(src).equals(readFileSync(dst));
+    const [a, b] = [statSync(src), statSync(dst)];
+    same = (a.ino === b.ino && a.dev === b.dev) || (a.size === b.size && readFileSync(src).equals(readFileSync(dst)));
   } catch {
     same = false;
   }
   if (same) return false;
   replaceWith(dst, (tmp) => {
-    copyFileSync(src, tmp);
-    chmodSync(tmp, 0o755);
+    // A hard link when src is on the same filesystem: no 100 MB copy per node (the lab
+    // runs many nodes on one disk); a copy otherwise, as in a container image.
+    try {
+      linkSync(src, tmp);
+    } catch {
+      copyFileSync(src, tmp);
+      chmodSync(tmp, 0o755);
+    }
   });
   return true;
 }

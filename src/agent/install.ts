@@ -1,5 +1,6 @@
 // install-cni: the agent's own executable is the plugin, copied into the CNI bin dir under
 // both names (main.ts picks the IPAM role from the name it is invoked as).
+import { isCompiled } from "../sys/self.ts";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { copyFileIfChanged } from "./atomic-file.ts";
@@ -10,7 +11,7 @@ export const PLUGIN_NAMES = ["mncni", "mncni-ipam"] as const;
 export function selfExecutable(explicit?: string): string | undefined {
   if (explicit) return explicit;
   // In a `bun build --compile` executable the entry point lives in the embedded /$bunfs/.
-  return Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/") ? process.execPath : undefined;
+  return isCompiled() ? process.execPath : undefined;
 }
 
 const statKey = (path: string) => {

@@ -1,4 +1,5 @@
 // `mncni lab ...`: argument parsing and output of the lab subcommands; the work is in src/lab/.
+import { isCompiled, selfCommand } from "../sys/self.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -29,15 +30,8 @@ Pods are named <node>/<pod> (e.g. node1/pod2) or by namespace (${DEFAULT_LAB}-no
 
 const COMMON = { name: { type: "string", default: DEFAULT_LAB }, help: { type: "boolean", short: "h" } } as const;
 
-/** A compiled executable carries its sources in Bun's virtual filesystem. */
-function isCompiled(): boolean {
-  return import.meta.path.startsWith("/$bunfs/") || import.meta.path.includes("~BUN");
-}
-
 /** The command that runs this CLI again (for the echo servers and probes inside namespaces). */
-function selfCmd(): string[] {
-  return isCompiled() ? [process.execPath] : [process.execPath, resolve(import.meta.dir, "../main.ts")];
-}
+const selfCmd = selfCommand;
 
 function resolveBinary(flag: string | undefined): string | undefined {
   if (flag) {

@@ -11,6 +11,9 @@ import { DEFAULT_DATA_DIR } from "../ipam/index.ts";
 
 export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> {
   const name = hostVethName(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
+  // Anti-spoofing first: the kernel frees the deleted set elements while the veth is being
+  // deleted, instead of making this process wait for it on exit.
+  if (conf.antiSpoofing) antiSpoofFor(conf.mode).detach(name);
   const host = Netlink.open();
   try {
     // Deleting the host end removes the pod end (and routed mode's host routes) with it.
@@ -22,7 +25,6 @@ export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> 
   } finally {
     host.close();
   }
-  if (conf.antiSpoofing) antiSpoofFor(conf.mode).detach(name);
   await ipamClient(ctx).del();
   if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, ipamDataDir(conf));
 }

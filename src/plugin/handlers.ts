@@ -31,8 +31,8 @@ function collectVeths(ctx: CallContext, antiSpoofing: boolean, mode: Mode): stri
       if (!link.name.startsWith(HOST_VETH_PREFIX) || link.kind !== "veth" || valid.has(link.name)) continue;
       if (parseHostVethAlias(link.alias)?.network !== ctx.conf.name) continue;
       try {
-        host.delLink(link.index);
         if (antiSpoofing) antiSpoofFor(mode).detach(link.name);
+        host.delLink(link.index);
       } catch (e) {
         if (!isErrno(e, "ENODEV")) problems.push(`cannot delete stale host veth "${link.name}": ${(e as Error).message}`);
       }

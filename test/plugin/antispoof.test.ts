@@ -163,7 +163,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
   // Known bug (src/plugin/antispoof.ts, detach): DEL returns early when the pod's element of
   // the `ports` set is missing, so its address (and MAC) elements stay in the table for good;
   // GC only looks at host veths that still exist, so it never removes them either.
-  test.failing("DEL removes the pod's remaining elements when its port element was removed by hand", () => {
+  test("DEL removes the pod's remaining elements when its port element was removed by hand", () => {
     const p = node.addPod(conf, "s4");
     const veth = hostVethOf(node.ns, "s4")!.ifname;
     run(["ip", "netns", "exec", node.ns, "nft", "delete", "element", nftFamily, "mncni-antispoof", "ports", `{ "${veth}" }`]);
