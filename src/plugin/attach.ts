@@ -86,13 +86,11 @@ function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsF
 /** Addresses, link up, gateway neighbours and routes inside the pod. */
 function configurePod(pod: Netlink, podIf: Link, hostVeth: Link, ips: IPConfig[], ipamRoutes: Route[], mode: ModePolicy) {
   const podIps: IPConfig[] = [];
-  const gateways = new Map<4 | 6, string>();
   for (const ip of ips) {
     const family = familyOf(ip.address);
     const address = mode.podAddress(ip);
     pod.addAddr(podIf.index, address, { noDad: family === 6 });
     const g = mode.gateway(family, ip, hostVeth);
-    gateways.set(family, g.gw);
     podIps.push({ address, gateway: g.gw });
   }
   pod.setLink(podIf.index, { up: true });
