@@ -9,16 +9,17 @@ import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
 import { addNode, down, nextNodeName, removeNode, restartAgent, up } from "../lab/lab.ts";
 import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { progress } from "../lab/progress.ts";
-import { run } from "../lab/sh.ts";
+import { inNetns, run } from "../lab/sh.ts";
 import { findNode, requireState, type Mode, type WiringKind } from "../lab/state.ts";
 import { formatStatus, labStatus } from "../lab/status.ts";
-import { DEFAULT_LAB, ECHO_PORT, ns } from "../lab/topology.ts";
+import { CLUSTER_CIDR6, DEFAULT_LAB, ECHO_PORT, ns } from "../lab/topology.ts";
 
 const USAGE = `Usage: mncni lab <command> [--name ${DEFAULT_LAB}] [flags]
 
   up      [--nodes 3] [--pods-per-node 2] [--mode bridge|routed] [--routing host-gw]
           [--cluster-cidr 10.244.0.0/16] [--node-cidr-size 24] [--wiring auto|agent|static]
           [--binary PATH]          build the lab (agent wiring needs a compiled mncni)
+          [--ipv6 [--cluster-cidr6 ${CLUSTER_CIDR6}]]   dual-stack: IPv6 underlay, pods, check
   check   [--json] [--timeout MS]  TCP from every pod/node to every pod and the external host
   status  [--json]                 nodes, pods, external host, directories
   exec    <pod|node|ext|rtr|sw> [-- command...]   run a command (default: sh) in a namespace
@@ -58,6 +59,7 @@ async function cmdUp(argv: string[]): Promise<number> {
       "cluster-cidr": { type: "string", default: "10.244.0.0/16" },
       "node-cidr-size": { type: "string", default: "24" },
       ipv6: { type: "boolean", default: false },
+      "cluster-cidr6": { type: "string", default: CLUSTER_CIDR6 },
       wiring: { type: "string", default: "auto" },
       binary: { type: "string" },
       quiet: { type: "boolean", short: "q", default: false },
@@ -66,7 +68,6 @@ async function cmdUp(argv: string[]): Promise<number> {
   if (v.help) return usage(0);
   if (v.mode !== "bridge" && v.mode !== "routed") throw new Error(`cannot use --mode "${v.mode}": must be bridge or routed`);
   if (v.routing !== "host-gw") throw new Error(`cannot use --routing "${v.routing}": the lab supports host-gw only`);
-  if (v.ipv6) throw new Error("cannot use --ipv6: the lab's address plan is IPv4-only for now");
   const binary = resolveBinary(v.binary);
   let wiring: WiringKind;
   if (v.wiring === "auto") wiring = agentAvailable(binary) ? "agent" : "static";
@@ -84,13 +85,14 @@ async function cmdUp(argv: string[]): Promise<number> {
       routing: "host-gw",
       clusterCidr: v["cluster-cidr"],
       nodeCidrSize: Number(v["node-cidr-size"]),
+      ...(v.ipv6 ? { clusterCidr6: v["cluster-cidr6"] } : {}),
       wiring,
       binary,
       selfCmd: selfCmd(),
     },
     p,
   );
-  p.done(`lab "${s.name}" up: ${s.nodes.length} nodes, ${s.nodes.reduce((a, n) => a + n.pods.length, 0)} pods (${s.options.mode}, ${wiring} wiring)`);
+  p.done(`lab "${s.name}" up: ${s.nodes.length} nodes, ${s.nodes.reduce((a, n) => a + n.pods.length, 0)} pods (${s.options.mode}, ${wiring} wiring${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
   return 0;
 }
 
@@ -137,7 +139,7 @@ async function cmdExec(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs({ args: own, options: COMMON, allowPositionals: true });
   if (v.help || positionals.length !== 1) return usage(v.help ? 0 : 2);
   const netns = resolveTarget(v.name, positionals[0]!);
-  const p = Bun.spawn(["ip", "netns", "exec", netns, ...(command.length ? command : ["sh"])], { stdio: ["inherit", "inherit", "inherit"] });
+  const p = Bun.spawn(inNetns(netns, command.length ? command : ["sh"]), { stdio: ["inherit", "inherit", "inherit"] });
   return await p.exited;
 }
 
@@ -153,7 +155,7 @@ async function cmdNode(argv: string[]): Promise<number> {
   const p = progress({ quiet: v.quiet });
   if (verb === "add") {
     const node = await addNode(s, name ?? nextNodeName(s), Number(v.pods), p);
-    p.done(`node ${node.name} added: ${node.address}, pods ${node.podCidrs.join(",")}, ${node.pods.length} pods`);
+    p.done(`node ${node.name} added: ${[node.address, ...(node.address6 ? [node.address6] : [])].join(",")}, pods ${node.podCidrs.join(",")}, ${node.pods.length} pods`);
     return 0;
   }
   const node = name ? findNode(s, name) : undefined;
@@ -198,11 +200,18 @@ async function cmdPod(argv: string[]): Promise<number> {
 async function cmdEcho(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
-    options: { port: { type: "string", default: String(ECHO_PORT) }, lab: { type: "string" }, netns: { type: "string", multiple: true, default: [] } },
+    options: {
+      port: { type: "string", default: String(ECHO_PORT) },
+      lab: { type: "string" },
+      ipv6: { type: "boolean", default: false },
+      netns: { type: "string", multiple: true, default: [] },
+    },
   });
   const port = Number(v.port);
+  // "::" takes both families (v4 clients arrive as ::ffff:a.b.c.d); a v4-only lab keeps 0.0.0.0.
+  const hostname = v.ipv6 ? "::" : "0.0.0.0";
   // The listening socket belongs to the namespace it was created in; Bun.listen creates it synchronously.
-  const servers = v.netns.length ? v.netns.map((n) => withNetns(`/run/netns/${n}`, () => serveEcho({ port }))) : [serveEcho({ port })];
+  const servers = v.netns.length ? v.netns.map((n) => withNetns(`/run/netns/${n}`, () => serveEcho({ port, hostname }))) : [serveEcho({ port, hostname })];
   await new Promise<void>((res) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => res());
   });

@@ -1,9 +1,11 @@
 // `lab check`: the Kubernetes network model, tested with real TCP. Every pod reaches every pod
 // without NAT, every node reaches every pod, every pod reaches the external host as its node.
-import { ECHO_PORT, EXTERNAL } from "./topology.ts";
+// A dual-stack lab runs every pair over both families, with the same expectations.
+import { familyOf } from "../cluster/cidr.ts";
+import { ECHO_PORT, plan } from "./topology.ts";
 import type { ProbeResult } from "./echo.ts";
 import { inNetns, pool, run, runAsync } from "./sh.ts";
-import { allPods, type LabState } from "./state.ts";
+import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
 
 export type CheckKind = "pod-pod" | "node-pod" | "pod-ext";
 
@@ -11,7 +13,9 @@ export interface CheckResult {
   kind: CheckKind;
   from: string;
   to: string;
+  /** host:port probed; in a dual-stack lab each pair is probed once per family. */
   target: string;
+  family: 4 | 6;
   ok: boolean;
   reachable: boolean;
   seen?: string;
@@ -35,13 +39,14 @@ interface Source {
   label: string;
   node: string;
   netns: string;
-  targets: { label: string; ip: string; kind: CheckKind; expected?: string }[];
+  targets: { label: string; ip: string; family: 4 | 6; kind: CheckKind; expected?: string }[];
 }
+
+const hostPort = (ip: string) => (ip.includes(":") ? `[${ip}]:${ECHO_PORT}` : `${ip}:${ECHO_PORT}`);
 
 function sources(s: LabState): Source[] {
   const pods = allPods(s);
-  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: `${p.node}/${p.name}`, ip })));
-  const ext = { label: "ext", ip: EXTERNAL.host };
+  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: `${p.node}/${p.name}`, ip, family: familyOf(ip) })));
   const out: Source[] = [];
   for (const node of s.nodes) {
     for (const pod of node.pods) {
@@ -50,8 +55,8 @@ function sources(s: LabState): Source[] {
         node: node.name,
         netns: pod.ns,
         targets: [
-          ...podTargets.map((t) => ({ ...t, kind: "pod-pod" as const, expected: pod.ips[0] })),
-          { ...ext, kind: "pod-ext" as const, expected: node.address },
+          ...podTargets.map((t) => ({ ...t, kind: "pod-pod" as const, expected: pod.ips.find((ip) => familyOf(ip) === t.family) })),
+          ...families(s).map((family) => ({ label: "ext", ip: plan(family).external.host, family, kind: "pod-ext" as const, expected: nodeAddressOf(node, family) })),
         ],
       });
     }
@@ -61,7 +66,7 @@ function sources(s: LabState): Source[] {
 }
 
 async function probeFrom(s: LabState, src: Source, timeoutMs: number): Promise<CheckResult[]> {
-  const targets = src.targets.map((t) => `${t.ip}:${ECHO_PORT}`);
+  const targets = src.targets.map((t) => hostPort(t.ip));
   const r = await runAsync(inNetns(src.netns, [...s.options.selfCmd, "lab", "_probe", "--json", "--timeout", String(timeoutMs), ...targets]), {
     timeoutMs: timeoutMs * 3 + 10_000,
   });
@@ -80,6 +85,7 @@ async function probeFrom(s: LabState, src: Source, timeoutMs: number): Promise<C
       from: src.label,
       to: t.label,
       target: a.target,
+      family: t.family,
       ok: a.ok && natOk,
       reachable: a.ok,
       seen: a.seen,
@@ -115,15 +121,15 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     results.push(...(await pool(mine, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout))).flat());
     forgetNeighbours(node.pods.map((p) => p.ns));
   }
-  const failedKeys = new Set(results.filter((r) => !r.ok).map((r) => `${r.from}>${r.to}`));
+  const failedKeys = new Set(results.filter((r) => !r.ok).map((r) => `${r.from}>${r.target}`));
   let retried = 0;
   if (failedKeys.size > 0) {
     const again = all
-      .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${t.label}`)) }))
+      .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${hostPort(t.ip)}`)) }))
       .filter((src) => src.targets.length > 0);
     const second = (await pool(again, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout * 3))).flat();
     for (const r of second) {
-      const i = results.findIndex((x) => x.from === r.from && x.to === r.to);
+      const i = results.findIndex((x) => x.from === r.from && x.target === r.target);
       if (r.ok) retried++;
       results[i] = r;
     }
@@ -143,8 +149,10 @@ export function formatReport(rep: CheckReport): string {
     lines.push(`${"from \\ to".padEnd(w)} ${cols.map((c) => c.padStart(cw)).join("")}`);
     for (const row of rows) {
       const cells = cols.map((c) => {
-        const r = rep.results.find((x) => x.from === row && x.to === c);
-        return (!r ? "·" : r.ok ? "✓" : r.reachable ? "NAT" : "✗").padStart(cw);
+        // One mark per cell: a dual-stack pair is ✓ only when both families pass.
+        const rs = rep.results.filter((x) => x.from === row && x.to === c);
+        const mark = rs.length === 0 ? "·" : rs.every((r) => r.ok) ? "✓" : rs.every((r) => r.reachable) ? "NAT" : "✗";
+        return mark.padStart(cw);
       });
       lines.push(`${row.padEnd(w)} ${cells.join("")}`);
     }

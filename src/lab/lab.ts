@@ -5,8 +5,9 @@ import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
 import { addPod, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
 import { netnsPids, pool, stopProcess } from "./sh.ts";
-import { allPods, findNode, loadState, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
-import { labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
+import { NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { parseCIDR } from "../kernel/index.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
@@ -27,6 +28,15 @@ export function validateOptions(o: UpOptions): void {
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 200) throw new Error(`cannot use --pods-per-node "${o.podsPerNode}": must be 0..200`);
   const { prefix } = parseCidr(o.clusterCidr);
   if (o.nodeCidrSize <= prefix || o.nodeCidrSize > 28) throw new Error(`cannot use --node-cidr-size "${o.nodeCidrSize}": must be in (${prefix}, 28]`);
+  if (o.clusterCidr6 !== undefined) {
+    let c6;
+    try {
+      c6 = parseCIDR(o.clusterCidr6, 6);
+    } catch (e) {
+      throw new Error(`cannot use IPv6 cluster CIDR "${o.clusterCidr6}": ${(e as Error).message}`);
+    }
+    if (c6.prefixLen >= NODE_CIDR_SIZE6) throw new Error(`cannot use IPv6 cluster CIDR "${o.clusterCidr6}": must be wider than /${NODE_CIDR_SIZE6}`);
+  }
 }
 
 function newNode(s: LabState, name: string): NodeState {
@@ -43,8 +53,10 @@ function newNode(s: LabState, name: string): NodeState {
   const index = m && !used("index").has(Number(m[1])) ? Number(m[1]) : firstFree(used("index"));
   // The lab is the node IPAM: the lowest free /nodeCidrSize of the cluster CIDR (index 0 unused).
   const cidrIndex = firstFree(used("cidrIndex"));
-  const podCidr = subnet(s.options.clusterCidr, s.options.nodeCidrSize, cidrIndex);
-  return { name, index, ns: ns.node(s.name, name), address: nodeAddress(index), podCidrs: [podCidr], cidrIndex, pods: [] };
+  const podCidrs = [subnet(s.options.clusterCidr, s.options.nodeCidrSize, cidrIndex)];
+  const c6 = s.options.clusterCidr6;
+  if (c6) podCidrs.push(subnet(c6, NODE_CIDR_SIZE6, cidrIndex));
+  return { name, index, ns: ns.node(s.name, name), address: nodeAddress(index), ...(c6 ? { address6: nodeAddress(index, 6) } : {}), podCidrs, cidrIndex, pods: [] };
 }
 
 export function nextNodeName(s: LabState): string {
@@ -60,7 +72,7 @@ async function createNode(s: LabState, name: string, p: Progress): Promise<NodeS
   const paths = nodePaths(s.name, node.name);
   for (const d of [paths.confDir, paths.binDir, paths.ipamDir, paths.cacheDir]) mkdirSync(d, { recursive: true });
   writeNode(manifestsDir(s.name), node);
-  p.step(`${node.name}: ${node.address}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
+  p.step(`${node.name}: ${nodeAddresses(node).join(",")}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
   await wiringFor(s.options.wiring).start(s, node);
   saveState(s);
   return node;

@@ -3,7 +3,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import type { NodeState, PodState } from "./state.ts";
+import { nodeAddresses, type NodeState, type PodState } from "./state.ts";
 
 /** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
 function writeManifest(dir: string, file: string, obj: unknown): void {
@@ -24,20 +24,20 @@ export function nodeManifest(node: NodeState): object {
     spec: { podCIDR: node.podCidrs[0], podCIDRs: node.podCidrs },
     status: {
       addresses: [
-        { type: "InternalIP", address: node.address },
+        ...nodeAddresses(node).map((address) => ({ type: "InternalIP", address })),
         { type: "Hostname", address: node.name },
       ],
     },
   };
 }
 
-export function podManifest(pod: PodState, hostIP: string): object {
+export function podManifest(pod: PodState, hostIPs: string[]): object {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: `${pod.node}-${pod.name}`, namespace: pod.namespace, labels: { app: "echo", node: pod.node } },
     spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }] }] },
-    status: { phase: "Running", hostIP, podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
+    status: { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
   };
 }
 
@@ -49,8 +49,8 @@ export function removeNode(dir: string, node: string): void {
   rmSync(join(dir, nodeFile(node)), { force: true });
 }
 
-export function writePod(dir: string, pod: PodState, hostIP: string): void {
-  writeManifest(dir, podFile(pod), podManifest(pod, hostIP));
+export function writePod(dir: string, pod: PodState, hostIPs: string[]): void {
+  writeManifest(dir, podFile(pod), podManifest(pod, hostIPs));
 }
 
 export function removePod(dir: string, pod: PodState): void {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { CniExecutor } from "./executor.ts";
 import { removePod as removePodManifest, writePod } from "./manifests.ts";
 import { inNetns, spawnDetached, stopProcess } from "./sh.ts";
-import { saveState, type LabState, type NodeState, type PodState } from "./state.ts";
+import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
 import { createPodNetns, deleteNetns } from "./underlay.ts";
 
@@ -32,7 +32,11 @@ const echoMarker = (lab: string) => `_echo --lab ${lab} `;
  */
 export function startEcho(s: LabState, inside: string, netnsList: string[]): number | undefined {
   if (netnsList.length === 0) return undefined;
-  const argv = [...s.options.selfCmd, "lab", "_echo", "--lab", s.name, "--port", String(ECHO_PORT), ...netnsList.flatMap((n) => ["--netns", n])];
+  const argv = [
+    ...s.options.selfCmd, "lab", "_echo", "--lab", s.name, "--port", String(ECHO_PORT),
+    ...(s.options.clusterCidr6 ? ["--ipv6"] : []),
+    ...netnsList.flatMap((n) => ["--netns", n]),
+  ];
   return spawnDetached(inNetns(inside, argv), join(labDir(s.name), "echo.log"));
 }
 
@@ -72,7 +76,7 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     pod.addMs = Math.round(exec.calls.reduce((a, c) => a + c.ms, 0) * 10) / 10;
     pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
     if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
-    writePod(manifestsDir(s.name), pod, node.address);
+    writePod(manifestsDir(s.name), pod, nodeAddresses(node));
     saveState(s);
     return pod;
   } catch (e) {

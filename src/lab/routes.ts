@@ -1,8 +1,8 @@
 // What host-gw routing should look like on every node, and whether the kernel agrees. Used to
 // program routes (static wiring) and to wait for the agents to converge (agent wiring).
 import { ipJson } from "./sh.ts";
-import type { LabState, NodeState } from "./state.ts";
-import { cidrContains } from "./topology.ts";
+import { cidrContains, familyOf, normalizeCIDR } from "../cluster/cidr.ts";
+import { families, nodeAddressOf, type LabState, type NodeState } from "./state.ts";
 
 export interface GatewayRoute {
   dst: string;
@@ -10,15 +10,19 @@ export interface GatewayRoute {
 }
 
 export function desiredRoutes(s: LabState, node: NodeState): GatewayRoute[] {
-  return s.nodes.filter((n) => n !== node && n.name !== node.name).flatMap((n) => n.podCidrs.map((dst) => ({ dst, gateway: n.address })));
+  return s.nodes
+    .filter((n) => n !== node && n.name !== node.name)
+    .flatMap((n) => n.podCidrs.map((dst) => ({ dst: normalizeCIDR(dst), gateway: nodeAddressOf(n, familyOf(dst)) ?? n.address })));
 }
 
 /** Routes through a gateway into the cluster CIDR: the ones host-gw routing owns. */
 export function gatewayRoutes(s: LabState, node: NodeState): GatewayRoute[] {
-  const routes = ipJson<{ dst: string; gateway?: string }[]>(node.ns, ["-4", "route", "show"]);
-  return routes
-    .filter((r) => r.gateway && r.dst !== "default" && cidrContains(s.options.clusterCidr, r.dst.split("/")[0]!))
-    .map((r) => ({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, gateway: r.gateway! }));
+  const clusterCidrs = [s.options.clusterCidr, ...(s.options.clusterCidr6 ? [s.options.clusterCidr6] : [])];
+  return families(s).flatMap((f) =>
+    ipJson<{ dst: string; gateway?: string }[]>(node.ns, [`-${f}`, "route", "show"])
+      .filter((r) => r.gateway && r.dst !== "default" && clusterCidrs.some((c) => familyOf(c) === f && cidrContains(c, r.dst.split("/")[0]!)))
+      .map((r) => ({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/${f === 4 ? 32 : 128}`, gateway: r.gateway! })),
+  );
 }
 
 /** Differences between desired and actual routes on a node; empty when converged. */

@@ -11,6 +11,8 @@ export interface LabOptions {
   routing: "host-gw";
   clusterCidr: string;
   nodeCidrSize: number;
+  /** Set in a dual-stack lab (--ipv6): the IPv6 cluster CIDR, split into /64 per node. */
+  clusterCidr6?: string;
   wiring: WiringKind;
   /** The mncni executable the agents run (required for agent wiring). */
   binary?: string;
@@ -35,6 +37,9 @@ export interface NodeState {
   index: number;
   ns: string;
   address: string;
+  /** The node's IPv6 underlay address in a dual-stack lab. */
+  address6?: string;
+  /** IPv4 first, then IPv6 in a dual-stack lab. */
   podCidrs: string[];
   /** Index of the pod CIDR inside the cluster CIDR (the lab's node IPAM). */
   cidrIndex: number;
@@ -86,6 +91,21 @@ export function noteNamespace(s: LabState, name: string): void {
     s.namespaces.push(name);
     saveState(s);
   }
+}
+
+/** The address families the lab runs: [4], or [4, 6] with --ipv6. */
+export function families(s: LabState): (4 | 6)[] {
+  return s.options.clusterCidr6 ? [4, 6] : [4];
+}
+
+/** A node's underlay addresses, one per family of the lab. */
+export function nodeAddresses(node: NodeState): string[] {
+  return node.address6 ? [node.address, node.address6] : [node.address];
+}
+
+/** The node's underlay address of a family (the host-gw gateway, the masquerade source). */
+export function nodeAddressOf(node: NodeState, family: 4 | 6): string | undefined {
+  return family === 4 ? node.address : node.address6;
 }
 
 export function findNode(s: LabState, name: string): NodeState | undefined {

@@ -1,19 +1,23 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel.
 import { firstConfFile } from "./executor.ts";
 import { inNetns, pidAlive, runAsync } from "./sh.ts";
-import type { LabState } from "./state.ts";
-import { EXTERNAL, UNDERLAY, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
+import { nodeAddresses, type LabState } from "./state.ts";
+import { EXTERNAL, EXTERNAL6, UNDERLAY, UNDERLAY6, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
 
 export interface LabStatus {
   name: string;
   mode: string;
   wiring: string;
   clusterCidr: string;
+  /** Dual-stack labs only. */
+  clusterCidr6?: string;
   binary?: string;
   nodes: {
     name: string;
     namespace: string;
     address: string;
+    /** Every underlay address (IPv4, then IPv6 in a dual-stack lab). */
+    addresses: string[];
     podCIDRs: string[];
     agentPid?: number;
     agentAlive?: boolean;
@@ -26,8 +30,8 @@ export interface LabStatus {
     dir: string;
   }[];
   pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number }[];
-  external: { namespace: string; address: string; router: string };
-  underlay: { switch: string; router: string; cidr: string; routerAddress: string };
+  external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
+  underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
   dirs: { lab: string; manifests: string };
 }
 
@@ -45,6 +49,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     mode: s.options.mode,
     wiring: s.options.wiring,
     clusterCidr: s.options.clusterCidr,
+    ...(s.options.clusterCidr6 ? { clusterCidr6: s.options.clusterCidr6 } : {}),
     binary: s.options.binary,
     nodes: s.nodes.map((n, i) => {
       const p = nodePaths(s.name, n.name);
@@ -54,6 +59,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         name: n.name,
         namespace: n.ns,
         address: n.address,
+        addresses: nodeAddresses(n),
         podCIDRs: n.podCidrs,
         agentPid: n.agentPid,
         agentAlive,
@@ -67,8 +73,19 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     pods: s.nodes.flatMap((n) =>
       n.pods.map((p) => ({ name: p.name, node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, addMs: p.addMs })),
     ),
-    external: { namespace: ns.external(s.name), address: EXTERNAL.host, router: EXTERNAL.router },
-    underlay: { switch: ns.switch(s.name), router: ns.router(s.name), cidr: UNDERLAY.cidr, routerAddress: UNDERLAY.router },
+    external: {
+      namespace: ns.external(s.name),
+      address: EXTERNAL.host,
+      router: EXTERNAL.router,
+      ...(s.options.clusterCidr6 ? { address6: EXTERNAL6.host, router6: EXTERNAL6.router } : {}),
+    },
+    underlay: {
+      switch: ns.switch(s.name),
+      router: ns.router(s.name),
+      cidr: UNDERLAY.cidr,
+      routerAddress: UNDERLAY.router,
+      ...(s.options.clusterCidr6 ? { cidr6: UNDERLAY6.cidr, routerAddress6: UNDERLAY6.router } : {}),
+    },
     dirs: { lab: labDir(s.name), manifests: manifestsDir(s.name) },
   };
 }
@@ -81,11 +98,11 @@ function table(header: string[], rows: string[][]): string[] {
 
 export function formatStatus(st: LabStatus): string {
   return [
-    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, cluster CIDR ${st.clusterCidr}`,
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
     "",
     ...table(
       ["NODE", "NAMESPACE", "ADDRESS", "POD CIDRS", "AGENT", "READY"],
-      st.nodes.map((n) => [n.name, n.namespace, n.address, n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+      st.nodes.map((n) => [n.name, n.namespace, n.addresses.join(","), n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
     ),
     "",
     ...table(
@@ -94,6 +111,9 @@ export function formatStatus(st: LabStatus): string {
     ),
     "",
     `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.underlay.routerAddress} on ${st.underlay.cidr}, ${st.external.router})`,
+    ...(st.external.address6
+      ? [`               ${st.external.address6} (router ${st.underlay.routerAddress6} on ${st.underlay.cidr6}, ${st.external.router6})`]
+      : []),
     `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,agent.log})`,
   ].join("\n");
 }

@@ -4,8 +4,10 @@
 //                                                                    ├── <name>-node1 10.224.0.11
 //                                                                    └── <name>-node2 10.224.0.12 ...
 // The router has no route to pod CIDRs: pods reach the external host only through the
-// masquerade of their node.
+// masquerade of their node. A dual-stack lab (--ipv6) adds the IPv6 plan alongside:
+// underlay fd00:224::/64 (router ::1, node N fd00:224::(10+N)), ext 2001:db8::10.
 import { join } from "node:path";
+import { formatCIDR, parseCIDR, type Family } from "../kernel/index.ts";
 
 export const LAB_ROOT = process.env.MNCNI_LAB_ROOT ?? "/run/mncni-lab";
 export const DEFAULT_LAB = "mnlab";
@@ -13,6 +15,16 @@ export const ECHO_PORT = 7777;
 
 export const UNDERLAY = { cidr: "10.224.0.0/16", prefix: 16, router: "10.224.0.1" };
 export const EXTERNAL = { host: "203.0.113.10", router: "203.0.113.1", prefix: 24 };
+export const UNDERLAY6 = { cidr: "fd00:224::/64", prefix: 64, router: "fd00:224::1" };
+export const EXTERNAL6 = { host: "2001:db8::10", router: "2001:db8::1", prefix: 64 };
+/** The IPv6 cluster CIDR of a dual-stack lab and the size of each node's share of it. */
+export const CLUSTER_CIDR6 = "fd00:10:244::/56";
+export const NODE_CIDR_SIZE6 = 64;
+
+/** The underlay and external host plan of one address family. */
+export function plan(family: Family) {
+  return family === 4 ? { underlay: UNDERLAY, external: EXTERNAL } : { underlay: UNDERLAY6, external: EXTERNAL6 };
+}
 
 export function labDir(lab: string): string {
   return join(LAB_ROOT, lab);
@@ -58,10 +70,10 @@ export const ns = {
   pod: (lab: string, node: string, pod: string) => `${lab}-${node}-${pod}`,
 };
 
-/** Node index n (1-based, < 245) gets 10.224.0.(10+n). */
-export function nodeAddress(index: number): string {
+/** Node index n (1-based, < 245) gets 10.224.0.(10+n), and fd00:224::(10+n) in a dual-stack lab. */
+export function nodeAddress(index: number, family: Family = 4): string {
   if (index < 1 || index > 244) throw new Error(`cannot address node index "${index}": must be 1..244`);
-  return `10.224.0.${10 + index}`;
+  return family === 4 ? `10.224.0.${10 + index}` : `fd00:224::${10 + index}`;
 }
 
 /** Lab, node and pod names become namespace and interface names: keep them short and plain. */
@@ -91,12 +103,18 @@ export function parseCidr(cidr: string): { base: number; prefix: number } {
   return { base: Math.floor(ipToInt(ip) / size) * size, prefix };
 }
 
-/** The index-th subnet of size /nodePrefix inside the cluster CIDR. */
+/** The index-th subnet of size /nodePrefix inside the cluster CIDR (either family). */
 export function subnet(clusterCidr: string, nodePrefix: number, index: number): string {
-  const { base, prefix } = parseCidr(clusterCidr);
-  if (nodePrefix < prefix || nodePrefix > 30) throw new Error(`cannot split "${clusterCidr}" into /${nodePrefix}`);
-  if (index >= 2 ** (nodePrefix - prefix)) throw new Error(`cannot allocate pod CIDR: "${clusterCidr}" has no /${nodePrefix} left`);
-  return `${intToIp(base + index * 2 ** (32 - nodePrefix))}/${nodePrefix}`;
+  const c = parseCIDR(clusterCidr);
+  const bits = c.bytes.length * 8;
+  if (nodePrefix < c.prefixLen || nodePrefix > bits - 2) throw new Error(`cannot split "${clusterCidr}" into /${nodePrefix}`);
+  if (BigInt(index) >= 1n << BigInt(nodePrefix - c.prefixLen)) throw new Error(`cannot allocate pod CIDR: "${clusterCidr}" has no /${nodePrefix} left`);
+  const toBig = (b: Uint8Array) => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
+  const base = (toBig(c.bytes) >> BigInt(bits - c.prefixLen)) << BigInt(bits - c.prefixLen);
+  let n = base + (BigInt(index) << BigInt(bits - nodePrefix));
+  const out = new Uint8Array(c.bytes.length);
+  for (let i = out.length - 1; i >= 0; i--, n >>= 8n) out[i] = Number(n & 0xffn);
+  return formatCIDR(out, nodePrefix, c.family);
 }
 
 /** The first usable address of a subnet (the bridge gateway in bridge mode). */

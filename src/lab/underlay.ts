@@ -1,7 +1,7 @@
 // The simulated data-center network: a switch namespace holding one bridge, a router between
 // the node network and the external host's network, and one veth per node. Nothing here
 // touches the machine's root namespace.
-import { EXTERNAL, UNDERLAY, ns } from "./topology.ts";
+import { EXTERNAL, EXTERNAL6, UNDERLAY, UNDERLAY6, ns } from "./topology.ts";
 import { ipBatch, netnsExists, run } from "./sh.ts";
 import { noteNamespace, type LabState, type NodeState } from "./state.ts";
 
@@ -11,9 +11,15 @@ function addNetns(s: LabState, name: string): void {
   ipBatch(name, ["link set lo up"]);
 }
 
-function enableForwarding(netns: string): void {
-  run(["ip", "netns", "exec", netns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+function enableForwarding(s: LabState, netns: string): void {
+  const v6 = dualStack(s) ? " && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding" : "";
+  run(["ip", "netns", "exec", netns, "sh", "-c", `echo 1 > /proc/sys/net/ipv4/ip_forward${v6}`]);
 }
+
+const dualStack = (s: LabState) => s.options.clusterCidr6 !== undefined;
+
+/** IPv6 lines of a dual-stack lab (none otherwise); nodad: usable at once, no DAD wait. */
+const v6 = (s: LabState, lines: string[]) => (dualStack(s) ? lines : []);
 
 export function createUnderlay(s: LabState): void {
   const sw = ns.switch(s.name);
@@ -27,9 +33,16 @@ export function createUnderlay(s: LabState): void {
     `link add ext0 type veth peer name eth0 netns ${ext}`,
     `addr add ${EXTERNAL.router}/${EXTERNAL.prefix} dev ext0`,
     "link set ext0 up",
+    ...v6(s, [`addr add ${UNDERLAY6.router}/${UNDERLAY6.prefix} dev eth0 nodad`, `addr add ${EXTERNAL6.router}/${EXTERNAL6.prefix} dev ext0 nodad`]),
   ]);
-  enableForwarding(rtr);
-  ipBatch(ext, [`addr add ${EXTERNAL.host}/${EXTERNAL.prefix} dev eth0`, "link set eth0 up", `route add default via ${EXTERNAL.router}`]);
+  enableForwarding(s, rtr);
+  ipBatch(ext, [
+    `addr add ${EXTERNAL.host}/${EXTERNAL.prefix} dev eth0`,
+    ...v6(s, [`addr add ${EXTERNAL6.host}/${EXTERNAL6.prefix} dev eth0 nodad`]),
+    "link set eth0 up",
+    `route add default via ${EXTERNAL.router}`,
+    ...v6(s, [`route add ::/0 via ${EXTERNAL6.router}`]),
+  ]);
 }
 
 /** A node namespace plugged into the switch, with a default route through the router. */
@@ -37,8 +50,14 @@ export function createNodeNetwork(s: LabState, node: NodeState): void {
   addNetns(s, node.ns);
   const sw = ns.switch(s.name);
   ipBatch(sw, [`link add ${node.name} type veth peer name eth0 netns ${node.ns}`, `link set ${node.name} master br0 up`]);
-  ipBatch(node.ns, [`addr add ${node.address}/${UNDERLAY.prefix} dev eth0`, "link set eth0 up", `route add default via ${UNDERLAY.router}`]);
-  enableForwarding(node.ns);
+  ipBatch(node.ns, [
+    `addr add ${node.address}/${UNDERLAY.prefix} dev eth0`,
+    ...(node.address6 ? [`addr add ${node.address6}/${UNDERLAY6.prefix} dev eth0 nodad`] : []),
+    "link set eth0 up",
+    `route add default via ${UNDERLAY.router}`,
+    ...(node.address6 ? [`route add ::/0 via ${UNDERLAY6.router}`] : []),
+  ]);
+  enableForwarding(s, node.ns);
 }
 
 export function createPodNetns(s: LabState, name: string): void {

@@ -22,7 +22,7 @@ export function agentArgv(s: LabState, node: NodeState): string[] {
     "--cni-bin-dir", p.binDir,
     "--mode", s.options.mode,
     "--routing", s.options.routing,
-    "--cluster-cidr", s.options.clusterCidr,
+    "--cluster-cidr", [s.options.clusterCidr, ...(s.options.clusterCidr6 ? [s.options.clusterCidr6] : [])].join(","),
     "--ipam-data-dir", p.ipamDir,
     "--cni-log-file", p.cniLog,
     "--resync", "2",

@@ -16,7 +16,7 @@ export function referenceConflist(s: LabState, node: NodeState): object {
   const ipam = {
     type: "host-local",
     ranges: node.podCidrs.map((subnet) => [{ subnet }]),
-    routes: [{ dst: "0.0.0.0/0" }],
+    routes: node.podCidrs.map((c) => ({ dst: c.includes(":") ? "::/0" : "0.0.0.0/0" })),
     dataDir: paths.ipamDir,
   };
   const main =
@@ -27,14 +27,18 @@ export function referenceConflist(s: LabState, node: NodeState): object {
 }
 
 function masquerade(s: LabState, node: NodeState): void {
-  const c = s.options.clusterCidr;
-  const rules = `table ip mncni-lab {
+  const cidrs = [{ f: "ip", c: s.options.clusterCidr }, ...(s.options.clusterCidr6 ? [{ f: "ip6", c: s.options.clusterCidr6 }] : [])];
+  const rules = cidrs
+    .map(
+      ({ f, c }) => `table ${f} mncni-lab {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr ${c} ip daddr != ${c} masquerade
+    ${f} saddr ${c} ${f} daddr != ${c} masquerade
   }
 }
-`;
+`,
+    )
+    .join("");
   run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], { stdin: rules });
 }
 
