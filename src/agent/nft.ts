@@ -1,6 +1,6 @@
 // nftables access for the agent: read the ruleset as JSON, apply scripts with `nft -f -`
 // (one transaction each). Spawning nft is fine here; the CNI plugin path never does it.
-import { spawnSync } from "bun";
+import { runNft as nft } from "../sys/nft.ts";
 
 /** The parts of `nft -j list ruleset` the agent reads. */
 export interface NftChain {
@@ -52,11 +52,6 @@ export function parseNftJson(json: unknown): NftRuleset {
     }
   }
   return out;
-}
-
-function nft(args: string[], stdin?: string): { code: number; stdout: string; stderr: string } {
-  const p = spawnSync(["nft", ...args], { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
-  return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
 /** nft in the current network namespace. */

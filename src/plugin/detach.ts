@@ -4,7 +4,7 @@ import type { CallContext } from "../cni/skel.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { hostVethName } from "./hostveth.ts";
-import { ipamClient, IN_PROCESS_IPAM } from "./ipam-client.ts";
+import { ipamClient } from "./ipam-client.ts";
 import { releaseMasqueradeIfUnused } from "./masquerade.ts";
 import type { PluginConf } from "./netconf.ts";
 import { DEFAULT_DATA_DIR } from "../ipam/index.ts";
@@ -29,7 +29,8 @@ export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> 
   if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, ipamDataDir(conf));
 }
 
+/** Where host-local style reservations of this network live (mncni-ipam and host-local alike). */
 function ipamDataDir(conf: PluginConf): string {
   const d = conf.ipam.dataDir;
-  return conf.ipam.type === IN_PROCESS_IPAM || conf.ipam.type === "host-local" ? (typeof d === "string" ? d : DEFAULT_DATA_DIR) : DEFAULT_DATA_DIR;
+  return typeof d === "string" ? d : DEFAULT_DATA_DIR;
 }

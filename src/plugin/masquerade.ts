@@ -5,9 +5,9 @@ import { sha256Hex } from "../sys/hash.ts";
 import { readdirSync } from "node:fs";
 import type { IPConfig } from "../cni/types.ts";
 import { safeJoin } from "../cni/names.ts";
-import { formatCIDR, maskCIDR, parseCIDR, tryParseIP } from "../kernel/index.ts";
+import { formatCIDR, maskCIDR, Nftables, parseCIDR, tryParseIP } from "../kernel/index.ts";
 import { familyOf } from "./family.ts";
-import { nftApply, nftJson } from "./nft.ts";
+import { nftApply } from "./nft.ts";
 
 export function masqueradeTable(network: string): string {
   return "mncni-masq-" + sha256Hex(network).slice(0, 8);
@@ -43,6 +43,11 @@ export function releaseMasqueradeIfUnused(network: string, dataDir: string): voi
   }
   if (inUse) return;
   const table = masqueradeTable(network);
-  if (nftJson(["list", "table", "inet", table]) === undefined) return;
+  const nft = Nftables.open();
+  try {
+    if (!nft.table("inet", table)) return;
+  } finally {
+    nft.close();
+  }
   nftApply(`delete table inet ${table}\n`, `remove masquerade table of network "${network}"`);
 }
