@@ -2,6 +2,8 @@
 // and plugin processes SIGKILLed in the middle of ADD: addresses stay unique, every pod
 // is reachable, and DEL of every container ID leaves the node clean.
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import {
   addrs,
   antiSpoofVeths,
@@ -98,6 +100,9 @@ describe("plugin killed in the middle of ADDs", () => {
     let killed = 0;
     let completed = 0;
     for (let round = 0; round < ROUNDS; round++) {
+      // Hold the network's IPAM lock for a moment, as a slow concurrent ADD would: the ADDs
+      // spawned now cannot finish before the random-moment kills below, however fast they are.
+      const holder = await holdIpamLock(`${conf.ipam.dataDir}/${conf.name}/lock`, 200);
       const batch = Array.from({ length: PER_ROUND }, (_, i) => {
         const pod = node.pod();
         const id = `crash${round}x${i}`;
@@ -116,6 +121,7 @@ describe("plugin killed in the middle of ADDs", () => {
           b.proc.kill("SIGKILL");
         }),
       );
+      await holder.exited;
       for (const r of await Promise.all(batch.map((b) => b.done))) {
         if (r.signal === "SIGKILL") killed++;
         else if (r.code === 0) completed++;
@@ -160,3 +166,13 @@ describe("plugin killed in the middle of ADDs", () => {
     expectNodeClean(node, pods);
   }, 60_000);
 });
+
+/** Takes an exclusive flock on the file (as mncni-ipam does) and keeps it for ms. */
+async function holdIpamLock(file: string, ms: number) {
+  mkdirSync(dirname(file), { recursive: true });
+  const p = Bun.spawn(["flock", file, "sh", "-c", `echo held; sleep ${ms / 1000}`], { stdout: "pipe" });
+  const reader = p.stdout.getReader();
+  await reader.read(); // "held": the lock is taken
+  reader.releaseLock();
+  return p;
+}
