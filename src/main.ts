@@ -2,6 +2,9 @@
 // CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
 // Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
 import { basename } from "node:path";
+import { phase } from "./obs/phases.ts";
+
+phase("runtime");
 
 async function main(): Promise<number> {
   const invokedAs = basename(process.argv0 || "");
@@ -12,7 +15,10 @@ async function main(): Promise<number> {
   if (process.env.CNI_COMMAND) {
     // Handlers load lazily: VERSION and bad input are answered without evaluating them.
     const { runPluginProcess } = await import("./cni/process.ts");
-    return runPluginProcess({ name: "mncni", handlers: async () => (await import("./plugin/handlers.ts")).pluginHandlers });
+    return runPluginProcess(
+      { name: "mncni", handlers: async () => (await import("./plugin/handlers.ts")).pluginHandlers },
+      () => import("./serve/client.ts"),
+    );
   }
   const { runCli } = await import("./cli/index.ts");
   return runCli(process.argv.slice(2));

@@ -11,6 +11,8 @@ import { AgentMetrics } from "./metrics.ts";
 import { systemNft } from "./nft.ts";
 import { Reconciler, type ReconcileReport } from "./reconciler.ts";
 import { startHealthServer, type HealthServer } from "./server.ts";
+import { startCniServer, type CniServer } from "../serve/server.ts";
+import { pluginHandlers } from "../plugin/handlers.ts";
 
 export class Agent {
   readonly metrics = new AgentMetrics();
@@ -22,6 +24,7 @@ export class Agent {
   private lastProblems = "";
   private resyncTimer?: ReturnType<typeof setInterval>;
   private server?: HealthServer;
+  private cni?: CniServer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.source = openSource(cfg.source);
@@ -83,6 +86,17 @@ export class Agent {
   };
 
   start(): void {
+    // Before the first pass writes the conflist that names it: plugins then find it listening.
+    if (this.cfg.cniSocket !== "off") {
+      try {
+        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: { name: "mncni", handlers: pluginHandlers }, log: (m) => this.log.error(m) });
+        this.metrics.cniServer = this.cni;
+        this.log.info("serving CNI calls", { socket: this.cfg.cniSocket });
+      } catch (e) {
+        // Plugins fall back to running calls themselves: slower, still correct.
+        this.log.error(`cannot serve CNI calls on ${this.cfg.cniSocket}: ${(e as Error).message}`);
+      }
+    }
     if (this.cfg.metricsAddr !== "off") {
       this.server = startHealthServer(this.cfg.metricsAddr, this.metrics);
       this.log.info("serving health and metrics", { addr: this.cfg.metricsAddr });
@@ -97,10 +111,12 @@ export class Agent {
     this.resyncTimer = setInterval(this.kick, this.cfg.resync * 1000);
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
     this.source.close();
     this.server?.stop();
+    // Waits for the call in progress; then the socket is gone and plugins work alone.
+    await this.cni?.stop();
     this.nl.close();
     this.log.info("agent stopped; data plane left in place");
   }

@@ -2,6 +2,7 @@
 // Parsed once into a frozen object.
 import { readFileSync } from "node:fs";
 import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
+import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -15,6 +16,8 @@ export interface AgentConfig {
   ipamDataDir: string;
   cniLogFile: string;
   metricsAddr: string;
+  /** Unix socket on which the agent executes CNI calls for plugin processes, or "off". */
+  cniSocket: string;
   resync: number;
   logFile?: string;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -46,6 +49,7 @@ const FLAGS: Record<string, Flag> = {
   "--ipam-data-dir": { key: "ipamDataDir", kind: "string", arg: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
   "--cni-log-file": { key: "cniLogFile", kind: "string", arg: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
   "--metrics-addr": { key: "metricsAddr", kind: "string", arg: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
+  "--cni-socket": { key: "cniSocket", kind: "string", arg: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
   "--resync": { key: "resync", kind: "number", arg: "SECONDS", help: "full resync period (default 10)" },
   "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "JSON log lines go here (default stderr)" },
   "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
@@ -76,6 +80,7 @@ const DEFAULTS = {
   ipamDataDir: "/var/lib/cni/networks",
   cniLogFile: "/var/log/mncni/cni.log",
   metricsAddr: "127.0.0.1:9099",
+  cniSocket: DEFAULT_CNI_SOCKET,
   resync: 10,
   logLevel: "info",
   bridge: "cbr0",
@@ -150,6 +155,10 @@ function validate(m: Record<string, unknown>): AgentConfig {
   if (!uninstall && !source) throw new ConfigError("cannot start agent: --source is required (dir:PATH)");
   const metricsAddr = str("metricsAddr")!;
   if (metricsAddr !== "off" && !/^.+:\d+$/.test(metricsAddr)) throw new ConfigError(`cannot use metricsAddr "${metricsAddr}": expected HOST:PORT or "off"`);
+  const cniSocket = str("cniSocket")!;
+  if (cniSocket !== "off" && (!cniSocket.startsWith("/") || Buffer.byteLength(cniSocket) > MAX_SOCKET_PATH)) {
+    throw new ConfigError(`cannot use cniSocket "${cniSocket}": expected an absolute path of at most ${MAX_SOCKET_PATH} bytes, or "off"`);
+  }
   const mtu = num("mtu");
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
@@ -166,6 +175,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     ipamDataDir: str("ipamDataDir")!,
     cniLogFile: str("cniLogFile")!,
     metricsAddr,
+    cniSocket,
     resync: num("resync"),
     logFile: str("logFile"),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),

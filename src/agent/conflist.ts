@@ -13,6 +13,8 @@ export interface ConflistOptions {
   ipamDataDir: string;
   cniLogFile: string;
   chainPortmap: boolean;
+  /** The agent's CNI server socket, named as agentSocket; undefined: the plugin works alone. */
+  cniSocket?: string;
 }
 
 export interface Conflist {
@@ -39,6 +41,7 @@ export function renderConflist(o: ConflistOptions): Conflist {
         dataDir: o.ipamDataDir,
       },
       logFile: o.cniLogFile,
+      ...(o.cniSocket ? { agentSocket: o.cniSocket } : {}),
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });

@@ -10,6 +10,8 @@ export class AgentMetrics {
   lastSuccessSeconds = 0;
   kernelWrites = 0;
   ready = false;
+  /** The CNI server, when the agent runs one: its call count is exported. */
+  cniServer?: { readonly served: number };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
   private readonly bucketCounts = BUCKETS.map(() => 0);
@@ -42,6 +44,7 @@ export class AgentMetrics {
     gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", this.ready ? 1 : 0);
     gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", this.lastSuccessSeconds);
     out.push("# HELP mncni_agent_kernel_writes_total Route, nftables, sysctl and file writes made by reconciles.", "# TYPE mncni_agent_kernel_writes_total counter", `mncni_agent_kernel_writes_total ${this.kernelWrites}`);
+    out.push("# HELP mncni_agent_cni_calls_served_total CNI calls executed for plugin processes over the agent socket.", "# TYPE mncni_agent_cni_calls_served_total counter", `mncni_agent_cni_calls_served_total ${this.cniServer?.served ?? 0}`);
     counter("mncni_agent_reconcile_runs_total", "Reconciler runs.", this.runs);
     counter("mncni_agent_reconcile_errors_total", "Reconciler runs that failed.", this.errors);
     const h = "mncni_agent_reconcile_duration_seconds";

@@ -44,7 +44,8 @@ export interface ReconcileReport {
 export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "mtu" | "chainPortmap"
->;
+> &
+  Partial<Pick<AgentConfig, "cniSocket">>;
 
 export class Reconciler {
   private installer?: BinaryInstaller;
@@ -143,6 +144,7 @@ export class Reconciler {
       ipamDataDir: this.cfg.ipamDataDir,
       cniLogFile: this.cfg.cniLogFile,
       chainPortmap: this.cfg.chainPortmap,
+      cniSocket: this.cfg.cniSocket === "off" ? undefined : this.cfg.cniSocket,
     });
     const path = join(this.cfg.cniConfDir, CONFLIST_NAME);
     if (writeFileIfChanged(path, text)) {

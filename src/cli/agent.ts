@@ -37,9 +37,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   if (cfg.once) {
     const rep = agent.syncOnce();
-    agent.stop();
+    await agent.stop();
     return rep.converged ? 0 : 1;
   }
+  Bun.unsafe.setJITPolicy?.(1);
   agent.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -49,6 +50,6 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
-  agent.stop();
+  await agent.stop();
   return 0;
 }

@@ -1,22 +1,43 @@
-// Binds the dispatcher to the real process: environment, stdin, stdout.
-import { readFileSync, writeSync } from "node:fs";
-import { runPlugin, type PluginSpec } from "./run.ts";
+// Binds the dispatcher to the real process: environment, stdin, stdout. stdin and stdout
+// go through libc: node:fs costs ~0.6 ms of start-up and process.stdout several ms.
+import { readAll, writeAll } from "../sys/libc.ts";
+import type { PluginSpec } from "./run.ts";
+
+/** The resident-server client (src/serve/client.ts), loaded only when the config names a socket. */
+type ServerClient = typeof import("../serve/client.ts");
 
 function readStdin(): Uint8Array {
   try {
-    return readFileSync(0);
+    return readAll(0);
   } catch {
     return new Uint8Array();
   }
 }
 
-export async function runPluginProcess(spec: PluginSpec): Promise<number> {
+const print = (text: string) => writeAll(1, Buffer.from(text));
+
+export async function runPluginProcess(spec: PluginSpec, server?: () => Promise<ServerClient>): Promise<number> {
+  const env = process.env;
   // VERSION needs no config, and a terminal on stdin must not block it.
-  const stdin = process.env.CNI_COMMAND === "VERSION" ? new Uint8Array() : readStdin();
-  return runPlugin(spec, {
-    env: process.env,
-    stdin,
-    // writeSync: process.stdout costs ~2 ms of start-up to initialise, for one small write.
-    stdout: (text) => void writeSync(1, text),
-  });
+  const stdin = env.CNI_COMMAND === "VERSION" ? new Uint8Array() : readStdin();
+  if (server && env.CNI_COMMAND !== "VERSION") {
+    const client = await server();
+    const socket = client.agentSocketOf(stdin);
+    if (socket) {
+      try {
+        const out = client.forward(socket, env, stdin);
+        if (out) {
+          print(out.stdout);
+          return out.code;
+        }
+      } catch (e) {
+        // A server took the call and did not answer: it may have done part of it, so running
+        // it again here could do it twice. The runtime retries (and DELs first).
+        const { failWith } = await import("./run.ts");
+        return failWith(spec, { env, stdin, stdout: print }, 11, `mncni agent at ${socket}: ${(e as Error).message}; try again`);
+      }
+    }
+  }
+  const { runPlugin } = await import("./run.ts");
+  return runPlugin(spec, { env, stdin, stdout: print });
 }

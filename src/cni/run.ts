@@ -1,6 +1,7 @@
 // The protocol dispatcher: environment and stdin in, one JSON document out, exit code.
 // It takes its streams as parameters so it can be exercised without a process.
 import { appendInvocation, DEFAULT_LOG_FILE } from "../obs/invocation-log.ts";
+import { phase, phaseDurations, resetPhases } from "../obs/phases.ts";
 import { parseNetConf } from "./config.ts";
 import { parseEnv } from "./env.ts";
 import { CniError, ErrorCode } from "./errors.ts";
@@ -14,6 +15,8 @@ export interface PluginIO {
   stdout: (text: string) => void;
   /** Diagnostics (stack traces of internal errors); process.stderr when absent. */
   stderr?: (text: string) => void;
+  /** Set when a resident server runs the call for a plugin process (src/serve). */
+  served?: { queueMs: number };
 }
 
 export interface PluginSpec {
@@ -69,6 +72,8 @@ async function dispatch(command: CniCommand, h: Handlers, ctx: CallContext): Pro
 
 export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number> {
   const started = performance.now();
+  if (io.served) resetPhases();
+  else phase("protocol");
   let conf: NetConf | undefined;
   let command = io.env.CNI_COMMAND ?? "";
   let result: Result | undefined;
@@ -81,9 +86,12 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
       return 0;
     }
     conf = parseNetConf(io.stdin, env.command);
+    phase("config");
     const handlers = typeof spec.handlers === "function" ? await spec.handlers() : spec.handlers;
+    phase("load");
     result = await dispatch(env.command, handlers, { env, conf, stdin: io.stdin });
     if (result) io.stdout(JSON.stringify(toWire(result, conf.cniVersion)) + "\n");
+    phase("result");
   } catch (e) {
     failure = CniError.from(e);
     const out: ErrorResult = { cniVersion: conf?.cniVersion ?? answerVersion(peekConf(io.stdin)), code: failure.code, msg: failure.message };
@@ -111,7 +119,15 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
       code: failure?.code,
       msg: failure?.message,
       ips: result?.ips?.map((i) => i.address),
+      phases: phaseDurations(),
+      served: io.served ? { queueMs: Math.round(io.served.queueMs * 100) / 100 } : undefined,
     });
   }
+  resetPhases(); // a process running several calls (tests) starts each one afresh
   return failure ? 1 : 0;
+}
+
+/** Answers a call with an error without running it (logged like any other call). */
+export function failWith(spec: PluginSpec, io: PluginIO, code: number, msg: string): Promise<number> {
+  return runPlugin({ ...spec, handlers: () => Promise.reject(new CniError(code, msg)) }, io);
 }

@@ -43,6 +43,7 @@ export interface NodePaths {
   cniLog: string;
   agentLog: string;
   agentPid: string;
+  cniSocket: string;
 }
 
 export function nodePaths(lab: string, node: string): NodePaths {
@@ -56,6 +57,7 @@ export function nodePaths(lab: string, node: string): NodePaths {
     cniLog: join(dir, "cni.log"),
     agentLog: join(dir, "agent.log"),
     agentPid: join(dir, "agent.pid"),
+    cniSocket: join(dir, "cni.sock"),
   };
 }
 

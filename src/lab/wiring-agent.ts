@@ -25,6 +25,7 @@ export function agentArgv(s: LabState, node: NodeState): string[] {
     "--cluster-cidr", [s.options.clusterCidr, ...(s.options.clusterCidr6 ? [s.options.clusterCidr6] : [])].join(","),
     "--ipam-data-dir", p.ipamDir,
     "--cni-log-file", p.cniLog,
+    "--cni-socket", p.cniSocket,
     "--resync", "2",
     "--log-file", p.agentLog,
   ]);

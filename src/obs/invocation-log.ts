@@ -21,6 +21,10 @@ export interface InvocationRecord {
   code?: number;
   msg?: string;
   ips?: string[];
+  /** Milliseconds per phase of the call, from the process start (see phases.ts). */
+  phases?: Record<string, number>;
+  /** Present when a resident server ran the call for the plugin process: its queue wait. */
+  served?: { queueMs: number };
 }
 
 export function appendInvocation(file: string, rec: InvocationRecord, maxBytes = DEFAULT_MAX_BYTES): void {

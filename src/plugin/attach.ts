@@ -14,12 +14,14 @@ import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./netns.ts";
 import { UndoStack } from "./undo.ts";
+import { phase } from "../obs/phases.ts";
 
 export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {
   const { env } = ctx;
   const pod = openContainerNetns(env.netns);
   const host = Netlink.open();
   const undo = new UndoStack();
+  phase("open");
   try {
     if (pod.nl.link(env.ifname)) {
       throw new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists`);
@@ -27,17 +29,22 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     const ipam = ipamClient(ctx);
     const allocated = await ipam.add();
     undo.push("release addresses", () => ipam.del());
+    phase("ipam");
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
 
     const hostIfaces = mode.prepareHost({ conf, host, undo }, ips);
+    phase("host");
     const veth = createVeth(ctx, conf, host, pod.fd, undo);
+    phase("veth");
     mode.wireHostVeth({ conf, host, undo }, veth, ips);
+    phase("wire");
 
     const podIf = pod.nl.link(env.ifname);
     if (!podIf) throw new CniError(ErrorCode.IOFailure, `cannot find "${env.ifname}" in "${env.netns}" after creating it`);
     const { podIps, routes } = configurePod(pod.nl, podIf, veth, ips, allocated.routes ?? [], mode);
     enableForwarding(ips);
+    phase("pod");
 
     if (conf.antiSpoofing) {
       const guard = antiSpoofFor(conf.mode);
@@ -45,6 +52,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
+    phase("guard");
 
     // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [

@@ -2,6 +2,7 @@
 import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/errors.ts";
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
+import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
 
 export type Mode = "bridge" | "routed";
 
@@ -31,6 +32,7 @@ const KNOWN: Record<string, "string" | "number" | "boolean"> = {
   promiscMode: "boolean",
   ipMasq: "boolean",
   antiSpoofing: "boolean",
+  agentSocket: "string",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
@@ -49,6 +51,10 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   if (why) throw invalidConfig("bridge", `"${bridge}" ${why}`);
   const mtu = (net.mtu as number | undefined) ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw invalidConfig("mtu", `${mtu} is not an integer between 576 and 65535`);
+  const socket = net.agentSocket as string | undefined;
+  if (socket !== undefined && (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_SOCKET_PATH)) {
+    throw invalidConfig("agentSocket", `"${socket}" is not an absolute path of at most ${MAX_SOCKET_PATH} bytes`);
+  }
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
   const mac = macFrom(net, cniArgs);
   return Object.freeze({

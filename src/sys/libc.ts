@@ -2,7 +2,7 @@
 // runs on the calling (JS) thread, which is what makes setns() + netlink safe to use.
 import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 
-const { i32, u32, u64, ptr, cstring } = FFIType;
+const { i32, u32, u64, i64, ptr, cstring } = FFIType;
 
 const lib = dlopen("libc.so.6", {
   socket: { args: [i32, i32, i32], returns: i32 },
@@ -14,6 +14,11 @@ const lib = dlopen("libc.so.6", {
   open: { args: [cstring, i32, i32], returns: i32 },
   close: { args: [i32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  connect: { args: [i32, ptr, u32], returns: i32 },
+  shutdown: { args: [i32, i32], returns: i32 },
+  read: { args: [i32, ptr, u64], returns: i64 },
+  write: { args: [i32, ptr, u64], returns: i64 },
+  readlink: { args: [cstring, ptr, u64], returns: i64 },
   __errno_location: { args: [], returns: ptr },
 });
 
@@ -69,4 +74,43 @@ export function openFd(path: string, flags: number, mode = 0o600): number {
 
 export function closeFd(fd: number): void {
   sym.close(fd);
+}
+
+/** Reads fd to its end (retrying EINTR). */
+export function readAll(fd: number, op = "read"): Uint8Array {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(total < 65536 ? 65536 : total);
+    const n = Number(sym.read(fd, buf, buf.length));
+    if (n < 0) {
+      if (errno() === 4) continue;
+      throw new SysError(op, errno());
+    }
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+/** Writes all of data to fd (retrying EINTR and short writes). */
+export function writeAll(fd: number, data: Uint8Array, op = "write"): void {
+  let off = 0;
+  while (off < data.length) {
+    const n = Number(sym.write(fd, data.subarray(off), data.length - off));
+    if (n < 0) {
+      if (errno() === 4) continue;
+      throw new SysError(op, errno());
+    }
+    off += n;
+  }
+}
+
+/** readlink(2) as a string. */
+export function readLink(path: string): string {
+  const buf = Buffer.allocUnsafe(256);
+  const n = Number(sym.readlink(cstr(path), buf, buf.length));
+  if (n < 0) throw new SysError(`readlink ${path}`, errno());
+  return buf.toString("utf8", 0, n);
 }

@@ -102,7 +102,7 @@ export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): st
     "--node-name", n.name, "--source", `dir:${c.manifests}`,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
     "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"),
-    "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--binary", c.fakeBinary, ...extra,
+    "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "cni.sock"), "--binary", c.fakeBinary, ...extra,
   ];
 }
 

@@ -51,8 +51,11 @@ describe("the log line", () => {
     const [rec, ...rest] = readLines(logFile);
     expect(rest).toEqual([]);
     expect(Object.keys(rec!).sort()).toEqual(
-      ["time", "plugin", "command", "containerId", "netns", "ifname", "network", "podNamespace", "podName", "durationMs", "outcome", "ips"].sort(),
+      ["time", "plugin", "command", "containerId", "netns", "ifname", "network", "podNamespace", "podName", "durationMs", "outcome", "ips", "phases"].sort(),
     );
+    // Where the time went, phase by phase, in call order.
+    expect(Object.keys(rec!.phases!)).toEqual(["protocol", "config", "load", "result"]);
+    for (const ms of Object.values(rec!.phases!)) expect(ms).toBeGreaterThanOrEqual(0);
     expect(rec).toMatchObject({
       plugin: "mncni",
       command: "ADD",

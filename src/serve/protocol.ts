@@ -1,0 +1,32 @@
+// The wire format between the plugin process and a resident mncni (the agent or `mncni
+// serve`) that executes CNI calls for it: one JSON request, one JSON response, one
+// connection per call over a unix stream socket. The plugin half-closes after its request;
+// the server closes after its response.
+
+/** Bumped on any incompatible change; a server answers a mismatch with `fallback`. */
+export const SERVE_PROTOCOL = 1;
+
+/** Where the agent listens unless told otherwise (`--cni-socket`). */
+export const DEFAULT_CNI_SOCKET = "/run/mncni/cni.sock";
+
+/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+export interface ServeRequest {
+  protocol: number;
+  /** The plugin's build; a server of another build declines (see `fallback`). */
+  build: string;
+  /** readlink of the caller's /proc/thread-self/ns/net, e.g. "net:[4026531840]". */
+  netns: string;
+  /** CNI_* variables (and MNCNI_LOG_FILE) exactly as the runtime set them. */
+  env: Record<string, string>;
+  /** The network configuration from stdin, as text. */
+  stdin: string;
+}
+
+/**
+ * Either the call's outcome (what the plugin prints and its exit code), or `fallback`:
+ * the server did not run the call (other build, other network namespace, shutting down)
+ * and the plugin runs it itself.
+ */
+export type ServeResponse = { code: number; stdout: string } | { fallback: string };

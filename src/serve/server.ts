@@ -1,0 +1,124 @@
+// The resident side: executes CNI calls handed over by plugin processes, one at a time, with
+// the same dispatcher a plugin process uses. A resident process has its code loaded and
+// compiled already, so a call costs the kernel work and little else.
+import { chmodSync, mkdirSync, readlinkSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Socket, UnixSocketListener } from "bun";
+import { runPlugin, type PluginSpec } from "../cni/run.ts";
+import { BUILD } from "../version.ts";
+import { SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
+
+export interface CniServer {
+  readonly socket: string;
+  /** Calls answered since start (forwarded calls only; declined ones not counted). */
+  readonly served: number;
+  /** Stops accepting, waits for the call in progress, removes the socket file. */
+  stop(): Promise<void>;
+}
+
+interface Conn {
+  chunks: Buffer[];
+  pending?: Buffer;
+}
+
+/** Our own network namespace: calls from another one are declined (their host is not ours). */
+function ownNetns(): string {
+  return readlinkSync("/proc/thread-self/ns/net");
+}
+
+export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg: string) => void }): CniServer {
+  const log = o.log ?? ((m: string) => process.stderr.write(`mncni serve: ${m}\n`));
+  mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
+  rmSync(o.socket, { force: true }); // a socket file left by a previous run refuses connections
+  let queue: Promise<void> = Promise.resolve();
+  let stopping = false;
+  let served = 0;
+
+  async function answer(req: ServeRequest, receivedAt: number): Promise<ServeResponse> {
+    if (stopping) return { fallback: "server stopping" };
+    if (req.protocol !== SERVE_PROTOCOL) return { fallback: `protocol ${req.protocol}, server speaks ${SERVE_PROTOCOL}` };
+    if (req.build !== BUILD) return { fallback: `plugin build ${req.build}, server build ${BUILD}` };
+    if (req.netns !== ownNetns()) return { fallback: `plugin in ${req.netns}, server in ${ownNetns()}` };
+    let stdout = "";
+    const code = await runPlugin(o.spec, {
+      env: req.env,
+      stdin: Buffer.from(req.stdin, "utf8"),
+      stdout: (t) => void (stdout += t),
+      served: { queueMs: performance.now() - receivedAt },
+    });
+    served++;
+    return { code, stdout };
+  }
+
+  function send(sock: Socket<Conn>, res: ServeResponse): void {
+    sock.data.pending = Buffer.from(JSON.stringify(res));
+    flush(sock);
+  }
+
+  function flush(sock: Socket<Conn>): void {
+    const p = sock.data.pending;
+    if (!p) return;
+    const n = sock.write(p);
+    if (n < p.length) sock.data.pending = p.subarray(Math.max(n, 0));
+    else {
+      sock.data.pending = undefined;
+      sock.end();
+    }
+  }
+
+  const listener: UnixSocketListener<Conn> = Bun.listen<Conn>({
+    unix: o.socket,
+    allowHalfOpen: true,
+    socket: {
+      open(sock) {
+        sock.data = { chunks: [] };
+      },
+      data(sock, chunk) {
+        sock.data.chunks.push(Buffer.from(chunk));
+      },
+      drain(sock) {
+        flush(sock);
+      },
+      end(sock) {
+        // The plugin half-closed: its request is complete. Calls run strictly one after the
+        // other: IPAM locks and namespace switches are per process, not per call.
+        const receivedAt = performance.now();
+        let req: ServeRequest;
+        try {
+          req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
+        } catch (e) {
+          send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
+          return;
+        }
+        queue = queue.then(async () => {
+          let res: ServeResponse;
+          try {
+            res = await answer(req, receivedAt);
+          } catch (e) {
+            // runPlugin turns every handler failure into a CNI error; this is a server bug.
+            log(`call failed: ${(e as Error).stack ?? e}`);
+            res = { code: 1, stdout: JSON.stringify({ cniVersion: "1.1.0", code: 999, msg: `mncni server: ${(e as Error).message}` }) + "\n" };
+          }
+          send(sock, res);
+        });
+      },
+      error(_sock, e) {
+        log(`connection error: ${e.message}`);
+      },
+    },
+  });
+  chmodSync(o.socket, 0o600);
+
+  return {
+    socket: o.socket,
+    get served() {
+      return served;
+    },
+    async stop() {
+      stopping = true;
+      listener.stop(true);
+      await queue;
+      rmSync(o.socket, { force: true });
+    },
+  };
+}

@@ -1,0 +1,237 @@
+// The resident CNI server (`mncni serve`, also run by the agent): plugin processes whose
+// config names its socket hand their calls over. Checked as a runtime sees it (the compiled
+// plugin in a node namespace) and with independent views: the wiring in the kernel, the
+// IPAM files, and the invocation log telling which process ran each call.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import type { Subprocess } from "bun";
+import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
+import { createNetns, deleteNetns } from "../helpers/netns.ts";
+
+const servers = new Set<Subprocess>();
+
+afterEach(async () => {
+  for (const s of servers) {
+    s.kill("SIGKILL");
+    await s.exited;
+  }
+  servers.clear();
+});
+afterAll(destroyAllNodes);
+
+/** Starts `mncni serve` inside a namespace and waits until its socket accepts connections. */
+async function startServer(bin: string, ns: string, socket: string): Promise<Subprocess> {
+  const p = Bun.spawn(["ip", "netns", "exec", ns, bin, "serve", "--socket", socket], { stdout: "ignore", stderr: "pipe" });
+  servers.add(p);
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(socket)) return p;
+    if (p.exitCode !== null) break;
+    await Bun.sleep(20);
+  }
+  throw new Error(`mncni serve did not come up on ${socket}: ${await new Response(p.stderr as ReadableStream).text()}`);
+}
+
+interface LogLine {
+  command: string;
+  containerId?: string;
+  outcome: string;
+  code?: number;
+  served?: { queueMs: number };
+  phases?: Record<string, number>;
+}
+
+function logLines(node: TestNode): LogLine[] {
+  return readFileSync(node.logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+const lastFor = (node: TestNode, id: string, command: string) => logLines(node).filter((l) => l.containerId === id && l.command === command).pop();
+
+describe("mncni serve", () => {
+  test("served ADD, CHECK, STATUS, DEL wire and unwire the pod exactly as the plugin alone does", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    await startServer(node.bin, node.ns, socket);
+    const conf = node.conf({ extra: { agentSocket: socket } });
+    const alone = node.conf();
+    const [p1, p2] = [node.pod(), node.pod()];
+
+    const r1 = node.add(conf, { pod: p1, id: "served1" });
+    const r2 = node.add(alone, { pod: p2, id: "alone1" });
+    // The log says which process ran each call: the server (queue wait recorded) or the plugin.
+    expect(lastFor(node, "served1", "ADD")?.served).toBeDefined();
+    expect(lastFor(node, "alone1", "ADD")?.served).toBeUndefined();
+    expect(lastFor(node, "alone1", "ADD")?.phases?.runtime).toBeGreaterThan(0);
+
+    // Same shape of result, addresses really configured, veth on the bridge, traffic flows.
+    expect(r1.interfaces.map((i: { name: string }) => i.name)).toEqual(["cbr0", hostVethOf(node.ns, "mnbnet", "served1")!.ifname, "eth0"]);
+    expect(Object.keys(r1).sort()).toEqual(Object.keys(r2).sort());
+    const a1 = r1.ips.map((i: { address: string }) => i.address);
+    expect(addrs(p1, "eth0").sort()).toEqual([...a1].sort());
+    expect(hostVethOf(node.ns, "mnbnet", "served1")?.master).toBe("cbr0");
+    expect(reservedFor(node.dataDir, "served1")).toHaveLength(2);
+    expect(ping(p2, a1[0].split("/")[0])).toBe(true);
+
+    expect(node.check(conf, r1, { pod: p1, id: "served1" }).code).toBe(0);
+    expect(lastFor(node, "served1", "CHECK")?.served).toBeDefined();
+    expect(node.call("STATUS", conf).code).toBe(0);
+
+    const del = node.del(conf, { pod: p1, id: "served1" });
+    expect(del.code).toBe(0);
+    expect(lastFor(node, "served1", "DEL")?.served).toBeDefined();
+    expect(hostVethOf(node.ns, "mnbnet", "served1")).toBeUndefined();
+    expect(link(p1, "eth0")).toBeUndefined();
+    expect(reservedFor(node.dataDir, "served1")).toEqual([]);
+    node.destroy();
+  });
+
+  test("errors come back with the plugin's codes; rollback happens in the server", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    await startServer(node.bin, node.ns, socket);
+    const pod = node.pod();
+    const bad = node.call("ADD", node.conf({ extra: { agentSocket: socket, bogus: 1 } }), { pod, id: "bad1" });
+    expect(bad.code).toBe(1);
+    expect(bad.json).toMatchObject({ code: 2, msg: expect.stringContaining('"bogus"') });
+    expect(lastFor(node, "bad1", "ADD")).toMatchObject({ outcome: "error", code: 2, served: expect.anything() });
+
+    // An exhausted range after the veth would be created: nothing is left behind.
+    const tiny = node.conf({ extra: { agentSocket: socket }, ranges: [[{ subnet: "10.99.0.0/30" }]], routes: [] });
+    node.add(tiny, { pod, id: "fill1" });
+    const other = node.pod();
+    const full = node.call("ADD", tiny, { pod: other, id: "fill2" });
+    expect(full.json?.code).toBe(11);
+    expect(link(other, "eth0")).toBeUndefined();
+    expect(hostVethOf(node.ns, "mnbnet", "fill2")).toBeUndefined();
+    node.destroy();
+  });
+
+  test("a relative or too long agentSocket is a config error naming the field", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    for (const agentSocket of ["run/cni.sock", `/${"x".repeat(120)}`]) {
+      const r = node.call("ADD", node.conf({ extra: { agentSocket } }), { pod, id: "badsock" });
+      expect(r.json).toMatchObject({ code: 7, msg: expect.stringContaining("agentSocket") });
+    }
+    expect(link(pod, "eth0")).toBeUndefined();
+    node.destroy();
+  });
+
+  test("with no server (no socket file, or a stale one) the plugin does the call itself", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    const pod = node.pod();
+    node.add(node.conf({ extra: { agentSocket: socket } }), { pod, id: "nosrv" });
+    expect(lastFor(node, "nosrv", "ADD")?.served).toBeUndefined();
+    expect(addrs(pod, "eth0")).toHaveLength(2);
+
+    // A server killed with SIGKILL leaves its socket file: connecting is refused.
+    const srv = await startServer(node.bin, node.ns, socket);
+    srv.kill("SIGKILL");
+    await srv.exited;
+    expect(existsSync(socket)).toBe(true);
+    const pod2 = node.pod();
+    node.add(node.conf({ extra: { agentSocket: socket } }), { pod: pod2, id: "stale" });
+    expect(lastFor(node, "stale", "ADD")?.served).toBeUndefined();
+    expect(addrs(pod2, "eth0")).toHaveLength(2);
+    node.destroy();
+  });
+
+  test("a server in another network namespace declines: the pod is wired from the caller's node", async () => {
+    const node = new TestNode();
+    const elsewhere = createNetns("mnv");
+    try {
+      const socket = `${node.dir}/cni.sock`;
+      await startServer(node.bin, elsewhere, socket);
+      const pod = node.pod();
+      node.add(node.conf({ extra: { agentSocket: socket } }), { pod, id: "foreign" });
+      expect(lastFor(node, "foreign", "ADD")?.served).toBeUndefined();
+      expect(hostVethOf(node.ns, "mnbnet", "foreign")).toBeDefined();
+      expect(hostVeths(elsewhere)).toEqual([]);
+      expect(link(elsewhere, "cbr0")).toBeUndefined();
+    } finally {
+      deleteNetns(elsewhere);
+      node.destroy();
+    }
+  });
+
+  test("a request from another build or protocol is declined, not run", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    await startServer(node.bin, node.ns, socket);
+    // node:net: end() half-closes the way the plugin does (shutdown SHUT_WR).
+    const ask = (req: object) =>
+      new Promise<any>((resolve, reject) => {
+        let got = "";
+        const c = createConnection(socket, () => c.end(JSON.stringify(req)));
+        c.on("data", (d) => (got += d.toString()));
+        c.on("end", () => resolve(JSON.parse(got)));
+        c.on("error", reject);
+      });
+    const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "x", CNI_NETNS: "/run/netns/none", CNI_IFNAME: "eth0" };
+    const stdin = JSON.stringify(node.conf());
+    expect(await ask({ protocol: 1, build: "another-build", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("another-build") });
+    expect(await ask({ protocol: 99, build: "x", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("protocol 99") });
+    expect(await ask({ garbage: true }).catch(() => ({}))).toEqual({ fallback: expect.any(String) });
+    expect(hostVeths(node.ns)).toEqual([]);
+    node.destroy();
+  });
+
+  test("20 plugin processes at once get unique addresses through one server", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    await startServer(node.bin, node.ns, socket);
+    const conf = node.conf({ extra: { agentSocket: socket } });
+    const pods = Array.from({ length: 20 }, () => node.pod());
+    const adds = await Promise.all(pods.map((pod, i) => node.spawn("ADD", conf, { pod, id: `par${i}` }).done));
+    for (const r of adds) expect(r.code).toBe(0);
+    const v4 = pods.map((p) => addrs(p, "eth0").find((a) => !a.includes(":")));
+    expect(new Set(v4).size).toBe(20);
+    expect(reservations(node.dataDir).size).toBe(40);
+    expect(logLines(node).filter((l) => l.command === "ADD" && l.served)).toHaveLength(20);
+    const dels = await Promise.all(pods.map((pod, i) => node.spawn("DEL", conf, { pod, id: `par${i}` }).done));
+    for (const r of dels) expect(r.code).toBe(0);
+    expect(hostVeths(node.ns)).toEqual([]);
+    expect(reservations(node.dataDir).size).toBe(0);
+    node.destroy();
+  });
+
+  test("a server that dies mid-call gets the call answered with code 11, not run twice", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    const srv = await startServer(node.bin, node.ns, socket);
+    const conf = node.conf({ extra: { agentSocket: socket } });
+    const pod = node.pod();
+    // Hold the IPAM lock so the served ADD waits inside the server, then kill the server.
+    const lockFile = `${node.dataDir}/mnbnet/lock`;
+    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
+    const holder = Bun.spawn(["flock", lockFile, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
+    await holder.stdout.getReader().read();
+    const call = node.spawn("ADD", conf, { pod, id: "cut" });
+    await Bun.sleep(300);
+    srv.kill("SIGKILL");
+    const r = await call.done;
+    await holder.exited; // the lock is free again
+    expect(r.code).toBe(1);
+    expect(r.json).toMatchObject({ code: 11, msg: expect.stringContaining("try again") });
+    expect(reservedFor(node.dataDir, "cut")).toEqual([]);
+    expect(hostVethOf(node.ns, "mnbnet", "cut")).toBeUndefined();
+    // The runtime retries: with the server gone, the plugin does it itself.
+    node.add(conf, { pod, id: "cut" });
+    expect(addrs(pod, "eth0")).toHaveLength(2);
+    node.destroy();
+  }, 20_000);
+
+  test("the server removes its socket on SIGTERM and plugins then work alone", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    const srv = await startServer(node.bin, node.ns, socket);
+    srv.kill("SIGTERM");
+    expect(await srv.exited).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+    const pod = node.pod();
+    node.add(node.conf({ extra: { agentSocket: socket } }), { pod, id: "after" });
+    expect(lastFor(node, "after", "ADD")?.served).toBeUndefined();
+    node.destroy();
+  });
+});
