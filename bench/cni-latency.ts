@@ -2,8 +2,10 @@
 // runtime sees it (process start included). Run as root:
 //   node_modules/.bin/bun bench/cni-latency.ts [--pods 100] [--parallel 20] [--no-write]
 // Setups, each in its own throwaway node namespace, IPv4, cniVersion 1.0.0:
-//   mncni bridge + mncni-ipam (antiSpoofing on / off)  vs  reference bridge + host-local
-//   mncni routed + mncni-ipam (antiSpoofing on / off)  vs  reference ptp + host-local
+//   mncni bridge + mncni-ipam (served by `mncni serve` / plugin alone)  vs  reference bridge + host-local
+//   mncni routed + mncni-ipam (served / plugin alone)  vs  reference ptp + host-local
+// "Served": the config names the socket of a `mncni serve` running in the node namespace (what
+// the agent does on a cluster node); the plugin process hands the call over.
 // Every plugin is started the same way (`ip netns exec NODE /path/plugin`, same env), and
 // the setups are interleaved: pod i is added by every setup before pod i+1, so a slow
 // moment of the shared machine hits all of them alike. Then the same with `--parallel`
@@ -11,7 +13,7 @@
 // maxRSS of a few extra ADD/DEL calls run under /usr/bin/time (not part of the timings).
 // Prints a markdown table and writes it to docs/benchmarks.md (unless --no-write).
 import { spawnSync } from "bun";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 
@@ -43,7 +45,10 @@ function netns(name: string): string {
   return name;
 }
 
+const servers: ReturnType<typeof Bun.spawn>[] = [];
+
 function cleanup(): void {
+  for (const p of servers.splice(0)) p.kill();
   for (const n of namespaces.splice(0)) spawnSync(["ip", "netns", "del", n]);
   rmSync(tmp, { recursive: true, force: true });
 }
@@ -66,18 +71,21 @@ interface Setup {
   parAdd: number[];
   parDel: number[];
   maxRss: number;
+  /** The socket of the `mncni serve` this setup's calls are handed to. */
+  socket?: string;
 }
 
 let setupCount = 0;
 
-function setup(label: string, o: { baseline?: string; bin: string; cniPath: string; conf: (dir: string) => Record<string, unknown> }): Setup {
+function setup(label: string, o: { baseline?: string; bin: string; cniPath: string; served?: boolean; conf: (dir: string) => Record<string, unknown> }): Setup {
   const id = `s${setupCount++}`;
   const dir = `${tmp}/${id}`;
   sh(["mkdir", "-p", dir]);
   const node = netns(`${tag}-${id}`);
   const pods = Array.from({ length: PODS }, (_, i) => netns(`${tag}-${id}p${i}`));
-  const conf = { cniVersion: "1.0.0", name: `bench${id}`, ...o.conf(dir) };
-  return { label, baseline: o.baseline, bin: o.bin, cniPath: o.cniPath, conf, node, pods, add: [], del: [], parAdd: [], parDel: [], maxRss: 0 };
+  const socket = o.served ? `${dir}/cni.sock` : undefined;
+  const conf = { cniVersion: "1.0.0", name: `bench${id}`, ...o.conf(dir), ...(socket ? { agentSocket: socket } : {}) };
+  return { label, baseline: o.baseline, bin: o.bin, cniPath: o.cniPath, conf, node, pods, add: [], del: [], parAdd: [], parDel: [], maxRss: 0, socket };
 }
 
 async function call(s: Setup, command: "ADD" | "DEL" | "VERSION", i: number, o: { rss?: boolean } = {}): Promise<number> {
@@ -116,20 +124,25 @@ async function main(): Promise<void> {
   symlinkSync(MNCNI, `${mncniDir}/mncni-ipam`);
   const mncniIpam = (dir: string) => ({ type: "mncni-ipam", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: `${dir}/ipam` });
   const hostLocal = (dir: string) => ({ type: "host-local", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: `${dir}/ipam` });
-  const mncni = (mode: string, antiSpoofing: boolean) => (dir: string) => ({
-    type: "mncni", mode, antiSpoofing, logFile: `${dir}/cni.log`, ipam: mncniIpam(dir),
-  });
+  const mncni = (mode: string) => (dir: string) => ({ type: "mncni", mode, logFile: `${dir}/cni.log`, ipam: mncniIpam(dir) });
   const mn = { bin: `${mncniDir}/mncni`, cniPath: mncniDir };
   const ref = (type: string) => ({ bin: `${REF_DIR}/${type}`, cniPath: REF_DIR });
 
   const setups = [
     setup("reference bridge + host-local", { ...ref("bridge"), conf: (d) => ({ type: "bridge", bridge: "cbr0", isGateway: true, hairpinMode: true, ipam: hostLocal(d) }) }),
-    setup("mncni bridge, antiSpoofing on", { ...mn, baseline: "reference bridge + host-local", conf: mncni("bridge", true) }),
-    setup("mncni bridge, antiSpoofing off", { ...mn, baseline: "reference bridge + host-local", conf: mncni("bridge", false) }),
+    setup("mncni bridge, served", { ...mn, served: true, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
+    setup("mncni bridge, plugin alone", { ...mn, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
     setup("reference ptp + host-local", { ...ref("ptp"), conf: (d) => ({ type: "ptp", ipam: hostLocal(d) }) }),
-    setup("mncni routed, antiSpoofing on", { ...mn, baseline: "reference ptp + host-local", conf: mncni("routed", true) }),
-    setup("mncni routed, antiSpoofing off", { ...mn, baseline: "reference ptp + host-local", conf: mncni("routed", false) }),
+    setup("mncni routed, served", { ...mn, served: true, baseline: "reference ptp + host-local", conf: mncni("routed") }),
+    setup("mncni routed, plugin alone", { ...mn, baseline: "reference ptp + host-local", conf: mncni("routed") }),
   ];
+  // One `mncni serve` per served setup, inside its node namespace, as the agent runs on a node.
+  for (const s of setups) {
+    if (!s.socket) continue;
+    servers.push(Bun.spawn(["ip", "netns", "exec", s.node, MNCNI, "serve", "--socket", s.socket], { stdout: "ignore", stderr: "inherit" }));
+    for (let i = 0; i < 200 && !existsSync(s.socket); i++) await Bun.sleep(10);
+    if (!existsSync(s.socket)) throw new Error(`mncni serve did not come up for ${s.label}`);
+  }
 
   const t0 = performance.now();
   // Sequential: one call at a time, setups interleaved per pod.
@@ -150,6 +163,20 @@ async function main(): Promise<void> {
   for (let i = 0; i < Math.min(5, PODS); i++) for (const s of setups) await call(s, "ADD", i, { rss: true });
   for (let i = 0; i < Math.min(5, PODS); i++) for (const s of setups) await call(s, "DEL", i, { rss: true });
   const seconds = (performance.now() - t0) / 1000;
+
+  // The servers' own side: peak RSS (resident, so counted once per node, not per call) and
+  // where a served ADD spends its time inside the server (from the invocation log).
+  const serverNotes: string[] = [];
+  for (const [i, s] of setups.filter((x) => x.socket).entries()) {
+    const status = readFileSync(`/proc/${servers[i]!.pid}/status`, "utf8");
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const lines = readFileSync(`${tmp}/${String(s.conf.name).replace("bench", "")}/cni.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const adds = lines.filter((l) => l.command === "ADD" && l.outcome === "ok" && l.served);
+    const med = (xs: number[]) => percentile(xs, 50);
+    const phases = Object.keys(adds[0]?.phases ?? {}).map((k) => `${k} ${med(adds.map((l) => l.phases[k] ?? 0)).toFixed(2)}`);
+    const client = med(adds.map((l) => l.served.clientMs ?? 0));
+    serverNotes.push(`- ${s.label}: \`mncni serve\` peak RSS ${hwm.toFixed(1)} MiB. A served ADD: the plugin process hands it over ${client.toFixed(2)} ms after its runtime's clock starts (p50); inside the server p50 ${med(adds.map((l) => l.durationMs)).toFixed(2)} ms (phases p50, ms: ${phases.join(", ")}).`);
+  }
 
   const ratio = (s: Setup, pick: (x: Setup) => number[]) => {
     const b = setups.find((x) => x.label === s.baseline);
@@ -174,32 +201,34 @@ async function main(): Promise<void> {
     `${PODS} pods per setup, IPv4, cniVersion 1.0.0, every call \`ip netns exec NODE plugin\` (process start included); total ${seconds.toFixed(0)} s.`,
   ].join("\n");
   const report = `${header}\n\n${table}\n`;
-  process.stdout.write(`${report}\n`);
+  process.stdout.write(`${report}\n${serverNotes.join("\n")}\n`);
 
   if (WRITE) {
-    const doc = `# Benchmarks
-
-## CNI ADD / DEL latency (\`bench/cni-latency.ts\`)
-
-Run as root: \`node_modules/.bin/bun bench/cni-latency.ts\` (\`MNCNI_BIN=...\` to measure another build,
-\`--pods N --parallel N\`, \`--no-write\` to leave this file alone).
-
+    const section = `<!-- cni-latency:begin (written by bench/cni-latency.ts) -->
 Each setup runs in its own throwaway node namespace with ${PODS} pod namespaces. The setups
 are interleaved in one run (pod *i* is added by every setup before pod *i+1*; in the parallel
 phase, rounds of ${PARALLEL} calls in flight, setups taking turns), so a slow moment of the shared
 machine hits all of them alike: compare the ratios, not the absolute numbers. The mncni rows
 are compared with the reference setup doing the same job: bridge with \`bridge\` (\`isGateway\`,
-\`hairpinMode\`) + \`host-local\`, routed with \`ptp\` + \`host-local\`. "VERSION" is the same
-exec path answering VERSION: the process-start floor. Peak RSS is the largest maxRSS of 5 extra
-ADD and 5 DEL calls run under \`/usr/bin/time -f %M\` (not part of the timings; for the
-reference it includes host-local, which bridge/ptp run as a child).
+\`hairpinMode\`) + \`host-local\`, routed with \`ptp\` + \`host-local\`. "served" rows: the config
+names the socket of a \`mncni serve\` running in the node namespace (what the agent does on a
+node), and the plugin process hands the call over; "plugin alone": no server, the plugin
+process does everything itself. "VERSION" is the same exec path answering VERSION: the
+process-start floor. Peak RSS is the largest maxRSS of 5 extra ADD and 5 DEL calls run
+under \`/usr/bin/time -f %M\` (not part of the timings; for the reference it includes
+host-local, which bridge/ptp run as a child).
 
 Targets (issue 4): mncni ADD p50 at most 0.7x the reference (stretch 0.5x), DEL p50 at most
-1.0x, peak RSS at most 50 MB. antiSpoofing is on by default; the "off" rows show what it
-costs (the numbers are of the implementation in the measured binary).
+1.0x, peak RSS at most 50 MB.
 
-${report}`;
-    writeFileSync(resolve(import.meta.dir, "../docs/benchmarks.md"), doc);
+${report}
+${serverNotes.join("\n")}
+<!-- cni-latency:end -->`;
+    const file = resolve(import.meta.dir, "../docs/benchmarks.md");
+    const doc = readFileSync(file, "utf8");
+    const re = /<!-- cni-latency:begin[\s\S]*?<!-- cni-latency:end -->/;
+    if (!re.test(doc)) throw new Error(`${file} has no cni-latency markers`);
+    writeFileSync(file, doc.replace(re, section));
   }
 }
 

@@ -16,7 +16,7 @@ export interface PluginIO {
   /** Diagnostics (stack traces of internal errors); process.stderr when absent. */
   stderr?: (text: string) => void;
   /** Set when a resident server runs the call for a plugin process (src/serve). */
-  served?: { queueMs: number };
+  served?: { queueMs: number; clientMs?: number };
 }
 
 export interface PluginSpec {
@@ -120,12 +120,14 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
       msg: failure?.message,
       ips: result?.ips?.map((i) => i.address),
       phases: phaseDurations(),
-      served: io.served ? { queueMs: Math.round(io.served.queueMs * 100) / 100 } : undefined,
+      served: io.served ? { queueMs: round2(io.served.queueMs), clientMs: io.served.clientMs === undefined ? undefined : round2(io.served.clientMs) } : undefined,
     });
   }
   resetPhases(); // a process running several calls (tests) starts each one afresh
   return failure ? 1 : 0;
 }
+
+const round2 = (ms: number) => Math.round(ms * 100) / 100;
 
 /** Answers a call with an error without running it (logged like any other call). */
 export function failWith(spec: PluginSpec, io: PluginIO, code: number, msg: string): Promise<number> {

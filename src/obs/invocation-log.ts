@@ -23,8 +23,11 @@ export interface InvocationRecord {
   ips?: string[];
   /** Milliseconds per phase of the call, from the process start (see phases.ts). */
   phases?: Record<string, number>;
-  /** Present when a resident server ran the call for the plugin process: its queue wait. */
-  served?: { queueMs: number };
+  /**
+   * Present when a resident server ran the call for the plugin process: how long the call
+   * waited in the server's queue, and the plugin process's time from its start to handing over.
+   */
+  served?: { queueMs: number; clientMs?: number };
 }
 
 export function appendInvocation(file: string, rec: InvocationRecord, maxBytes = DEFAULT_MAX_BYTES): void {

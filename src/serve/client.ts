@@ -55,7 +55,7 @@ export function forward(socketPath: string, env: Record<string, string | undefin
     }
     const vars: Record<string, string> = {};
     for (const k of CNI_VARS) if (env[k] !== undefined) vars[k] = env[k]!;
-    const req: ServeRequest = { protocol: SERVE_PROTOCOL, build: BUILD, netns: readLink("/proc/thread-self/ns/net"), env: vars, stdin: Buffer.from(stdin).toString("utf8") };
+    const req: ServeRequest = { protocol: SERVE_PROTOCOL, build: BUILD, netns: readLink("/proc/thread-self/ns/net"), env: vars, stdin: Buffer.from(stdin).toString("utf8"), clientMs: performance.now() };
     writeAll(fd, Buffer.from(JSON.stringify(req)), `send to ${socketPath}`);
     sym.shutdown(fd, SHUT_WR);
     const raw = readAll(fd, `receive from ${socketPath}`);

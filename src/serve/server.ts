@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { runPlugin, type PluginSpec } from "../cni/run.ts";
+import { enableListingCache } from "../ipam/listing-cache.ts";
 import { BUILD } from "../version.ts";
 import { SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
 
@@ -30,6 +31,8 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
   const log = o.log ?? ((m: string) => process.stderr.write(`mncni serve: ${m}\n`));
   mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
   rmSync(o.socket, { force: true }); // a socket file left by a previous run refuses connections
+  // Calls stay in this process: remember IPAM listings between them (see listing-cache.ts).
+  enableListingCache();
   let queue: Promise<void> = Promise.resolve();
   let stopping = false;
   let served = 0;
@@ -44,7 +47,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       env: req.env,
       stdin: Buffer.from(req.stdin, "utf8"),
       stdout: (t) => void (stdout += t),
-      served: { queueMs: performance.now() - receivedAt },
+      served: { queueMs: performance.now() - receivedAt, clientMs: req.clientMs },
     });
     served++;
     return { code, stdout };

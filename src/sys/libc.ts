@@ -19,6 +19,8 @@ const lib = dlopen("libc.so.6", {
   read: { args: [i32, ptr, u64], returns: i64 },
   write: { args: [i32, ptr, u64], returns: i64 },
   readlink: { args: [cstring, ptr, u64], returns: i64 },
+  inotify_init1: { args: [i32], returns: i32 },
+  inotify_add_watch: { args: [i32, cstring, u32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
 });
 

