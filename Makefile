@@ -38,7 +38,7 @@ BUILD_FLAGS = --compile --minify --bytecode --format=esm --splitting \
 
 dist/mncni: node_modules/.installed $(SOURCES)
 	@mkdir -p dist
-	$(BUN) build $(BUILD_FLAGS) src/main.ts --outfile dist/mncni
+	$(BUN) build $(BUILD_FLAGS) src/main.ts src/serve/reaper-worker.ts --outfile dist/mncni
 	ln -sf mncni dist/mncni-ipam
 
 build: dist/mncni

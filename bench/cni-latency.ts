@@ -174,8 +174,9 @@ async function main(): Promise<void> {
     const adds = lines.filter((l) => l.command === "ADD" && l.outcome === "ok" && l.served);
     const med = (xs: number[]) => percentile(xs, 50);
     const phases = Object.keys(adds[0]?.phases ?? {}).map((k) => `${k} ${med(adds.map((l) => l.phases[k] ?? 0)).toFixed(2)}`);
-    const client = med(adds.map((l) => l.served.clientMs ?? 0));
-    serverNotes.push(`- ${s.label}: \`mncni serve\` peak RSS ${hwm.toFixed(1)} MiB. A served ADD: the plugin process hands it over ${client.toFixed(2)} ms after its runtime's clock starts (p50); inside the server p50 ${med(adds.map((l) => l.durationMs)).toFixed(2)} ms (phases p50, ms: ${phases.join(", ")}).`);
+    const clientKeys = Object.keys(adds[0]?.served.client ?? {});
+    const client = clientKeys.map((k) => `${k} ${med(adds.map((l) => l.served.client?.[k] ?? 0)).toFixed(2)}`);
+    serverNotes.push(`- ${s.label}: \`mncni serve\` peak RSS ${hwm.toFixed(1)} MiB. A served ADD in the plugin process until handed over (phases p50, ms, from the runtime's clock origin): ${client.join(", ")}; inside the server p50 ${med(adds.map((l) => l.durationMs)).toFixed(2)} ms (${phases.join(", ")}).`);
   }
 
   const ratio = (s: Setup, pick: (x: Setup) => number[]) => {

@@ -1,13 +1,13 @@
 // One executable, three roles: invoked as `mncni-ipam` it is the IPAM plugin; with
 // CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
 // Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
-import { basename } from "node:path";
 import { phase } from "./obs/phases.ts";
 
 phase("runtime");
 
 async function main(): Promise<number> {
-  const invokedAs = basename(process.argv0 || "");
+  const argv0 = process.argv0 || "";
+  const invokedAs = argv0.slice(argv0.lastIndexOf("/") + 1);
   if (invokedAs.startsWith("mncni-ipam")) {
     const { runPluginProcess } = await import("./cni/process.ts");
     return runPluginProcess({ name: "mncni-ipam", handlers: async () => (await import("./ipam/index.ts")).ipamHandlers });

@@ -1,7 +1,9 @@
 // Binds the dispatcher to the real process: environment, stdin, stdout. stdin and stdout
 // go through libc: node:fs costs ~0.6 ms of start-up and process.stdout several ms.
+import { phase } from "../obs/phases.ts";
 import { readAll, writeAll } from "../sys/libc.ts";
 import type { PluginSpec } from "./run.ts";
+import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "./types.ts";
 
 /** The resident-server client (src/serve/client.ts), loaded only when the config names a socket. */
 type ServerClient = typeof import("../serve/client.ts");
@@ -18,10 +20,16 @@ const print = (text: string) => writeAll(1, Buffer.from(text));
 
 export async function runPluginProcess(spec: PluginSpec, server?: () => Promise<ServerClient>): Promise<number> {
   const env = process.env;
-  // VERSION needs no config, and a terminal on stdin must not block it.
-  const stdin = env.CNI_COMMAND === "VERSION" ? new Uint8Array() : readStdin();
-  if (server && env.CNI_COMMAND !== "VERSION") {
+  // VERSION needs no config, and a terminal on stdin must not block it; nor is it logged.
+  if (env.CNI_COMMAND === "VERSION") {
+    print(JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + "\n");
+    return 0;
+  }
+  const stdin = readStdin();
+  phase("stdin");
+  if (server) {
     const client = await server();
+    phase("client");
     const socket = client.agentSocketOf(stdin);
     if (socket) {
       try {

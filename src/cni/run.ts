@@ -5,7 +5,7 @@ import { phase, phaseDurations, resetPhases } from "../obs/phases.ts";
 import { parseNetConf } from "./config.ts";
 import { parseEnv } from "./env.ts";
 import { CniError, ErrorCode } from "./errors.ts";
-import type { CallContext, Handlers } from "./skel.ts";
+import type { CallContext, Handlers, Later } from "./skel.ts";
 import { SUPPORTED_VERSIONS, type CniCommand, type ErrorResult, type NetConf, type Result } from "./types.ts";
 import { CURRENT_VERSION, isSupported, toWire } from "./version.ts";
 
@@ -16,7 +16,9 @@ export interface PluginIO {
   /** Diagnostics (stack traces of internal errors); process.stderr when absent. */
   stderr?: (text: string) => void;
   /** Set when a resident server runs the call for a plugin process (src/serve). */
-  served?: { queueMs: number; clientMs?: number };
+  served?: { queueMs: number; clientPhases?: Record<string, number> };
+  /** Passed to handlers as ctx.later (a resident server). */
+  later?: Later;
 }
 
 export interface PluginSpec {
@@ -89,7 +91,7 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
     phase("config");
     const handlers = typeof spec.handlers === "function" ? await spec.handlers() : spec.handlers;
     phase("load");
-    result = await dispatch(env.command, handlers, { env, conf, stdin: io.stdin });
+    result = await dispatch(env.command, handlers, { env, conf, stdin: io.stdin, later: io.later });
     if (result) io.stdout(JSON.stringify(toWire(result, conf.cniVersion)) + "\n");
     phase("result");
   } catch (e) {
@@ -120,7 +122,7 @@ export async function runPlugin(spec: PluginSpec, io: PluginIO): Promise<number>
       msg: failure?.message,
       ips: result?.ips?.map((i) => i.address),
       phases: phaseDurations(),
-      served: io.served ? { queueMs: round2(io.served.queueMs), clientMs: io.served.clientMs === undefined ? undefined : round2(io.served.clientMs) } : undefined,
+      served: io.served ? { queueMs: round2(io.served.queueMs), client: io.served.clientPhases } : undefined,
     });
   }
   resetPhases(); // a process running several calls (tests) starts each one afresh

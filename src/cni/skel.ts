@@ -9,6 +9,14 @@ export interface CallContext {
   conf: NetConf;
   /** The exact stdin bytes, forwarded unchanged to delegated plugins. */
   stdin: Uint8Array;
+  /** In a resident server: work the handler may leave to be finished after it returns. */
+  later?: Later;
+}
+
+/** Work a resident server finishes after the handler returned, before it answers the call. */
+export interface Later {
+  /** Delete this link (by index) off the main thread; the handler has unplugged it. */
+  deleteLink(index: number): void;
 }
 
 export interface Handlers {

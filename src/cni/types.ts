@@ -3,6 +3,8 @@
 
 export const SUPPORTED_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
+/** The version mncni speaks natively (and answers VERSION with). */
+export const CURRENT_VERSION: CniVersion = "1.1.0";
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" | "VERSION";
 

@@ -3,7 +3,7 @@
 import { CniError, ErrorCode } from "./errors.ts";
 import { SUPPORTED_VERSIONS, type CniVersion, type DNS, type IPConfig, type Interface, type Result, type Route } from "./types.ts";
 
-export const CURRENT_VERSION: CniVersion = "1.1.0";
+export { CURRENT_VERSION } from "./types.ts";
 
 export function isSupported(v: unknown): v is CniVersion {
   return typeof v === "string" && (SUPPORTED_VERSIONS as readonly string[]).includes(v);

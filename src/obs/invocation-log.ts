@@ -25,9 +25,9 @@ export interface InvocationRecord {
   phases?: Record<string, number>;
   /**
    * Present when a resident server ran the call for the plugin process: how long the call
-   * waited in the server's queue, and the plugin process's time from its start to handing over.
+   * waited in the server's queue, and the plugin process's phases up to handing it over.
    */
-  served?: { queueMs: number; clientMs?: number };
+  served?: { queueMs: number; client?: Record<string, number> };
 }
 
 export function appendInvocation(file: string, rec: InvocationRecord, maxBytes = DEFAULT_MAX_BYTES): void {

@@ -16,11 +16,21 @@ export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> 
   if (conf.antiSpoofing) antiSpoofFor(conf.mode).detach(name);
   const host = Netlink.open();
   try {
-    // Deleting the host end removes the pod end (and routed mode's host routes) with it.
-    try {
-      host.delLink(name);
-    } catch (e) {
-      if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
+    if (ctx.later) {
+      // In a server: unplug now (off the bridge, down: the pod is cut off before its
+      // address is released), delete off the main thread; the call is answered after.
+      const veth = host.link(name);
+      if (veth) {
+        host.setLink(veth.index, { up: false, ...(veth.master ? { master: 0 } : {}) });
+        ctx.later.deleteLink(veth.index);
+      }
+    } else {
+      // Deleting the host end removes the pod end (and routed mode's host routes) with it.
+      try {
+        host.delLink(name);
+      } catch (e) {
+        if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
+      }
     }
   } finally {
     host.close();

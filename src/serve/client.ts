@@ -1,6 +1,7 @@
 // The plugin side of the CNI server: hand the call to a resident mncni and print its answer.
 // This is the hot path of every CNI call when an agent runs, so it loads nothing but libc:
 // no node:fs, no node:net (each costs a millisecond or more of start-up).
+import { phase, phaseDurations } from "../obs/phases.ts";
 import { BUILD } from "../version.ts";
 import { closeFd, errno, readAll, readLink, sym, SysError, writeAll } from "../sys/libc.ts";
 import { MAX_SOCKET_PATH, SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
@@ -55,7 +56,9 @@ export function forward(socketPath: string, env: Record<string, string | undefin
     }
     const vars: Record<string, string> = {};
     for (const k of CNI_VARS) if (env[k] !== undefined) vars[k] = env[k]!;
-    const req: ServeRequest = { protocol: SERVE_PROTOCOL, build: BUILD, netns: readLink("/proc/thread-self/ns/net"), env: vars, stdin: Buffer.from(stdin).toString("utf8"), clientMs: performance.now() };
+    const req: ServeRequest = { protocol: SERVE_PROTOCOL, build: BUILD, netns: readLink("/proc/thread-self/ns/net"), env: vars, stdin: Buffer.from(stdin).toString("utf8") };
+    phase("connect");
+    req.clientPhases = phaseDurations();
     writeAll(fd, Buffer.from(JSON.stringify(req)), `send to ${socketPath}`);
     sym.shutdown(fd, SHUT_WR);
     const raw = readAll(fd, `receive from ${socketPath}`);

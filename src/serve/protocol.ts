@@ -22,8 +22,8 @@ export interface ServeRequest {
   env: Record<string, string>;
   /** The network configuration from stdin, as text. */
   stdin: string;
-  /** Milliseconds from the plugin process's start to sending this request (for the log). */
-  clientMs?: number;
+  /** The plugin process's phases up to sending this request, ms (for the log; see phases.ts). */
+  clientPhases?: Record<string, number>;
 }
 
 /**

@@ -5,9 +5,11 @@ import { chmodSync, mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { runPlugin, type PluginSpec } from "../cni/run.ts";
+import { CURRENT_VERSION } from "../cni/types.ts";
 import { enableListingCache } from "../ipam/listing-cache.ts";
 import { BUILD } from "../version.ts";
 import { SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
+import { LinkReaper } from "./reaper.ts";
 
 export interface CniServer {
   readonly socket: string;
@@ -20,6 +22,18 @@ export interface CniServer {
 interface Conn {
   chunks: Buffer[];
   pending?: Buffer;
+}
+
+/** An error answer in the version the call's config asked for. */
+function failure(req: ServeRequest, code: number, msg: string): ServeResponse {
+  let cniVersion = CURRENT_VERSION as string;
+  try {
+    const v = (JSON.parse(req.stdin) as { cniVersion?: unknown }).cniVersion;
+    if (typeof v === "string") cniVersion = v;
+  } catch {
+    // keep the current version
+  }
+  return { code: 1, stdout: JSON.stringify({ cniVersion, code, msg }) + "\n" };
 }
 
 /** Our own network namespace: calls from another one are declined (their host is not ours). */
@@ -36,8 +50,11 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
   let queue: Promise<void> = Promise.resolve();
   let stopping = false;
   let served = 0;
+  const reaper = new LinkReaper();
+  /** Calls whose handler returned, waiting for links to be deleted before they are answered. */
+  const finishing = new Set<Promise<void>>();
 
-  async function answer(req: ServeRequest, receivedAt: number): Promise<ServeResponse> {
+  async function answer(req: ServeRequest, receivedAt: number, later: number[]): Promise<ServeResponse> {
     if (stopping) return { fallback: "server stopping" };
     if (req.protocol !== SERVE_PROTOCOL) return { fallback: `protocol ${req.protocol}, server speaks ${SERVE_PROTOCOL}` };
     if (req.build !== BUILD) return { fallback: `plugin build ${req.build}, server build ${BUILD}` };
@@ -47,7 +64,8 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       env: req.env,
       stdin: Buffer.from(req.stdin, "utf8"),
       stdout: (t) => void (stdout += t),
-      served: { queueMs: performance.now() - receivedAt, clientMs: req.clientMs },
+      served: { queueMs: performance.now() - receivedAt, clientPhases: req.clientPhases },
+      later: { deleteLink: (index) => void later.push(index) },
     });
     served++;
     return { code, stdout };
@@ -95,14 +113,25 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
         }
         queue = queue.then(async () => {
           let res: ServeResponse;
+          const later: number[] = [];
           try {
-            res = await answer(req, receivedAt);
+            res = await answer(req, receivedAt, later);
           } catch (e) {
             // runPlugin turns every handler failure into a CNI error; this is a server bug.
             log(`call failed: ${(e as Error).stack ?? e}`);
-            res = { code: 1, stdout: JSON.stringify({ cniVersion: "1.1.0", code: 999, msg: `mncni server: ${(e as Error).message}` }) + "\n" };
+            res = failure(req, 999, `mncni server: ${(e as Error).message}`);
           }
-          send(sock, res);
+          if (later.length === 0) return send(sock, res);
+          // The next call need not wait for these deletions; this one is answered after them.
+          const done = Promise.all(later.map((i) => reaper.delete(i))).then(
+            () => send(sock, res),
+            (e) => {
+              log(`cannot delete link: ${(e as Error).message}`);
+              send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
+            },
+          );
+          finishing.add(done);
+          void done.finally(() => finishing.delete(done));
         });
       },
       error(_sock, e) {
@@ -121,6 +150,8 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       stopping = true;
       listener.stop(true);
       await queue;
+      await Promise.all(finishing);
+      reaper.close();
       rmSync(o.socket, { force: true });
     },
   };

@@ -196,6 +196,33 @@ describe("mncni serve", () => {
     node.destroy();
   });
 
+  test("an ADD right behind a DEL of the same attachment gets a working veth (deletions go by index)", async () => {
+    const node = new TestNode();
+    const socket = `${node.dir}/cni.sock`;
+    await startServer(node.bin, node.ns, socket);
+    const conf = node.conf({ extra: { agentSocket: socket } });
+    const pod = node.pod();
+    for (let round = 0; round < 5; round++) {
+      node.add(conf, { pod, id: "again" });
+      // The DEL is logged before its veth is gone; start the ADD the moment it is.
+      const before = logLines(node).length;
+      const del = node.spawn("DEL", conf, { pod, id: "again" });
+      while (logLines(node).length === before) await Bun.sleep(1);
+      const add = node.spawn("ADD", conf, { pod, id: "again" });
+      const [d, a] = await Promise.all([del.done, add.done]);
+      expect(d.code).toBe(0);
+      // The ADD may find eth0 still there (the DEL not finished yet): the runtime retries.
+      if (a.code !== 0) {
+        expect(a.json?.code).toBe(4);
+        node.add(conf, { pod, id: "again" });
+      }
+      expect(hostVethOf(node.ns, "mnbnet", "again")?.master).toBe("cbr0");
+      expect(addrs(pod, "eth0")).toHaveLength(2);
+      expect(node.del(conf, { pod, id: "again" }).code).toBe(0);
+    }
+    node.destroy();
+  }, 30_000);
+
   test("a server that dies mid-call gets the call answered with code 11, not run twice", async () => {
     const node = new TestNode();
     const socket = `${node.dir}/cni.sock`;
