@@ -14,8 +14,15 @@ describe("parseAgentArgs", () => {
     expect(c).toMatchObject({
       nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "host-gw",
       clusterCidr: [], nonMasqueradeCidr: [], ipamDataDir: "/var/lib/cni/networks", cniLogFile: "/var/log/mncni/cni.log",
-      metricsAddr: "127.0.0.1:9099", resync: 10, uninstall: false, once: false,
+      metricsAddr: "127.0.0.1:9099", cniSocket: "/run/mncni/cni.sock", resync: 10, uninstall: false, once: false,
     });
+  });
+
+  test("--cni-socket: a path, or off; relative or too long paths are refused", () => {
+    expect(parseAgentArgs([...req, "--cni-socket", "off"], {})).toMatchObject({ cniSocket: "off" });
+    expect(parseAgentArgs([...req, "--cni-socket=/run/x/cni.sock"], {})).toMatchObject({ cniSocket: "/run/x/cni.sock" });
+    expect(() => parseAgentArgs([...req, "--cni-socket", "cni.sock"], {})).toThrow(/cniSocket "cni.sock": expected an absolute path/);
+    expect(() => parseAgentArgs([...req, "--cni-socket", `/${"s".repeat(110)}`], {})).toThrow(/at most 107 bytes/);
   });
 
   test("lists: comma-separated and repeatable; non-masquerade defaults to the cluster CIDRs", () => {
@@ -55,7 +62,10 @@ describe("AgentMetrics", () => {
     m.observeRun(0.2);
     m.count(m.runs, "routes");
     m.count(m.errors, "routes");
+    expect(m.render()).toContain("mncni_agent_cni_calls_served_total 0\n");
+    m.cniServer = { served: 7 };
     const t = m.render();
+    expect(t).toContain("mncni_agent_cni_calls_served_total 7\n");
     expect(t).toContain("mncni_agent_nodes_known 3\n");
     expect(t).toContain('mncni_agent_reconcile_errors_total{reconciler="routes"} 1\n');
     expect(t).toContain('mncni_agent_reconcile_duration_seconds_bucket{le="0.005"} 1\n');

@@ -23,4 +23,11 @@ describe("renderConflist", () => {
     expect(c.plugins[0]!.mode).toBe("routed");
     expect(c.plugins[1]).toEqual({ type: "portmap", capabilities: { portMappings: true }, snat: true });
   });
+
+  test("names the agent's CNI socket when it serves one, and the plugin accepts the field", () => {
+    expect(renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"] }).plugins[0]).not.toHaveProperty("agentSocket");
+    const c = renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"], cniSocket: "/run/mncni/cni.sock" });
+    expect(c.plugins[0]!.agentSocket).toBe("/run/mncni/cni.sock");
+    expect(() => parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...c.plugins[0]! } as any, {})).not.toThrow();
+  });
 });

@@ -150,14 +150,24 @@ for (const mode of ["bridge", "routed"] as const) {
         return;
       }
       const node1 = st.nodes.find((n) => n.name === "node1")!;
+      // The agent ran node1's CNI calls (the plugin handed them over its socket).
+      const cniLog = () =>
+        readFileSync(`${LAB_ROOT}/${name}/nodes/node1/cni.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { command: string; podName?: string; served?: object });
+      const addOf = (pod: string) => cniLog().filter((l) => l.command === "ADD" && l.podName === `node1-${pod}`).pop();
+      expect(cniLog().filter((l) => l.command === "ADD").every((l) => l.served)).toBe(true);
       process.kill(node1.agentPid!, "SIGKILL");
       expect(status().nodes.find((n) => n.name === "node1")!.ready).toBe(false);
       expect(checkReport().ok).toBe(true);
+      // With the agent dead (its socket file left behind), the plugin does the call itself.
+      lab(name, ["pod", "add", "node1", "alone"]);
+      expect(addOf("alone")).toBeDefined();
+      expect(addOf("alone")!.served).toBeUndefined();
       lab(name, ["node", "restart-agent", "node1", "-q"]);
       const again = status().nodes.find((n) => n.name === "node1")!;
       expect(again.agentPid).not.toBe(node1.agentPid);
       expect(again.ready).toBe(true);
       lab(name, ["pod", "add", "node1", "after"]);
+      expect(addOf("after")?.served).toBeDefined();
       expect(checkReport().ok).toBe(true);
     });
   });
