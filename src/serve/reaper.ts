@@ -3,7 +3,7 @@
 import { isCompiled } from "../sys/self.ts";
 import type { ReapReply, ReapRequest } from "./reaper-worker.ts";
 
-const WORKERS = 4;
+const WORKERS = 8;
 
 /**
  * The worker's entry point: next to this file when run from source; in the executable, the
@@ -37,7 +37,8 @@ export class LinkReaper {
 
   private worker(): Worker {
     if (this.workers.length < WORKERS) {
-      const w = new Worker(workerUrl());
+      // smol: a smaller heap per worker thread; each only deletes links.
+      const w = new Worker(workerUrl(), { smol: true });
       w.onmessage = (e: MessageEvent<ReapReply>) => {
         const p = this.waiting.get(e.data.id);
         this.waiting.delete(e.data.id);
