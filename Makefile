@@ -30,10 +30,12 @@ deps: root debs npm-deps
 
 # The build ID is a digest of the sources: a resident CNI server (agent) serves only plugin
 # processes of the same build. Start-up flags (measured in docs/benchmarks.md): bytecode,
-# code splitting (a CNI call loads only its own modules), and no .env/bunfig.toml autoload
-# (a plugin must not read files from whatever directory the runtime runs it in).
+# code splitting (a CNI call loads only its own modules), a JIT policy that keeps a
+# short-lived plugin process in the interpreter (the CLI's long-running commands reset it),
+# and no .env/bunfig.toml autoload (a plugin must not read files from whatever directory
+# the runtime runs it in). The second entry point is the link reaper's worker thread.
 BUILD_ID = $(shell cat $(SOURCES) package-lock.json | sha256sum | cut -c1-16)
-BUILD_FLAGS = --compile --minify --bytecode --format=esm --splitting \
+BUILD_FLAGS = --compile --minify --bytecode --format=esm --splitting --compile-jit-policy=100 \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig --define 'MNCNI_BUILD="$(BUILD_ID)"'
 
 dist/mncni: node_modules/.installed $(SOURCES)

@@ -107,7 +107,7 @@ const VARIANTS: Variant[] = [
   { name: "--minify --bytecode", flags: ["--minify", "--bytecode"] },
   {
     name: "as built (Makefile)",
-    flags: ["--minify", "--bytecode", "--format=esm", "--splitting", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"],
+    flags: ["--minify", "--bytecode", "--format=esm", "--splitting", "--compile-jit-policy=100", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"],
   },
 ];
 

@@ -40,7 +40,6 @@ export async function agentCommand(argv: string[]): Promise<number> {
     await agent.stop();
     return rep.converged ? 0 : 1;
   }
-  Bun.unsafe.setJITPolicy?.(1);
   agent.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

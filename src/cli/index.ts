@@ -25,6 +25,9 @@ function usage(): string {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
+  // The executable starts with JIT tier-up deferred (Makefile: a CNI call is over before the
+  // JIT would pay back); the agent, the server and the lab run long: normal policy.
+  Bun.unsafe.setJITPolicy?.(1);
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());

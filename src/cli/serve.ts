@@ -26,7 +26,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  Bun.unsafe.setJITPolicy?.(1);
   const { pluginHandlers } = await import("../plugin/handlers.ts");
   const server = startCniServer({ socket, spec: { name: "mncni", handlers: pluginHandlers } });
   process.stderr.write(`mncni serve: listening on ${socket}\n`);

@@ -32,6 +32,14 @@ async function startServer(bin: string, ns: string, socket: string): Promise<Sub
   throw new Error(`mncni serve did not come up on ${socket}: ${await new Response(p.stderr as ReadableStream).text()}`);
 }
 
+/** A node with `mncni serve` running in it, and a config that names its socket. */
+async function servedNode() {
+  const node = new TestNode();
+  const socket = `${node.dir}/cni.sock`;
+  const server = await startServer(node.bin, node.ns, socket);
+  return { node, socket, server, conf: node.conf({ extra: { agentSocket: socket } }) };
+}
+
 interface LogLine {
   command: string;
   containerId?: string;
@@ -49,10 +57,7 @@ const lastFor = (node: TestNode, id: string, command: string) => logLines(node).
 
 describe("mncni serve", () => {
   test("served ADD, CHECK, STATUS, DEL wire and unwire the pod exactly as the plugin alone does", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    await startServer(node.bin, node.ns, socket);
-    const conf = node.conf({ extra: { agentSocket: socket } });
+    const { node, conf } = await servedNode();
     const alone = node.conf();
     const [p1, p2] = [node.pod(), node.pod()];
 
@@ -86,9 +91,7 @@ describe("mncni serve", () => {
   });
 
   test("errors come back with the plugin's codes; rollback happens in the server", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    await startServer(node.bin, node.ns, socket);
+    const { node, socket } = await servedNode();
     const pod = node.pod();
     const bad = node.call("ADD", node.conf({ extra: { agentSocket: socket, bogus: 1 } }), { pod, id: "bad1" });
     expect(bad.code).toBe(1);
@@ -156,9 +159,7 @@ describe("mncni serve", () => {
   });
 
   test("a request from another build or protocol is declined, not run", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    await startServer(node.bin, node.ns, socket);
+    const { node, socket } = await servedNode();
     // node:net: end() half-closes the way the plugin does (shutdown SHUT_WR).
     const ask = (req: object) =>
       new Promise<any>((resolve, reject) => {
@@ -178,10 +179,7 @@ describe("mncni serve", () => {
   });
 
   test("20 plugin processes at once get unique addresses through one server", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    await startServer(node.bin, node.ns, socket);
-    const conf = node.conf({ extra: { agentSocket: socket } });
+    const { node, conf } = await servedNode();
     const pods = Array.from({ length: 20 }, () => node.pod());
     const adds = await Promise.all(pods.map((pod, i) => node.spawn("ADD", conf, { pod, id: `par${i}` }).done));
     for (const r of adds) expect(r.code).toBe(0);
@@ -197,10 +195,7 @@ describe("mncni serve", () => {
   });
 
   test("an ADD right behind a DEL of the same attachment gets a working veth (deletions go by index)", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    await startServer(node.bin, node.ns, socket);
-    const conf = node.conf({ extra: { agentSocket: socket } });
+    const { node, conf } = await servedNode();
     const pod = node.pod();
     for (let round = 0; round < 5; round++) {
       node.add(conf, { pod, id: "again" });
@@ -224,10 +219,7 @@ describe("mncni serve", () => {
   }, 30_000);
 
   test("a server that dies mid-call gets the call answered with code 11, not run twice", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    const srv = await startServer(node.bin, node.ns, socket);
-    const conf = node.conf({ extra: { agentSocket: socket } });
+    const { node, conf, server: srv } = await servedNode();
     const pod = node.pod();
     // Hold the IPAM lock so the served ADD waits inside the server, then kill the server.
     const lockFile = `${node.dataDir}/mnbnet/lock`;
@@ -250,9 +242,7 @@ describe("mncni serve", () => {
   }, 20_000);
 
   test("the server removes its socket on SIGTERM and plugins then work alone", async () => {
-    const node = new TestNode();
-    const socket = `${node.dir}/cni.sock`;
-    const srv = await startServer(node.bin, node.ns, socket);
+    const { node, socket, server: srv } = await servedNode();
     srv.kill("SIGTERM");
     expect(await srv.exited).toBe(0);
     expect(existsSync(socket)).toBe(false);
