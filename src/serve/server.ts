@@ -1,9 +1,9 @@
 // The resident side: executes CNI calls handed over by plugin processes, one at a time, with
 // the same dispatcher a plugin process uses. A resident process has its code loaded and
 // compiled already, so a call costs the kernel work and little else.
-import { chmodSync, mkdirSync, readlinkSync, rmSync } from "node:fs";
+import { mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Socket, UnixSocketListener } from "bun";
+import type { Socket, SocketHandler, UnixSocketListener } from "bun";
 import { runPlugin, type PluginSpec } from "../cni/run.ts";
 import { CURRENT_VERSION } from "../cni/types.ts";
 import { enableListingCache } from "../ipam/listing-cache.ts";
@@ -87,59 +87,64 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     }
   }
 
-  const listener: UnixSocketListener<Conn> = Bun.listen<Conn>({
-    unix: o.socket,
-    allowHalfOpen: true,
-    socket: {
-      open(sock) {
-        sock.data = { chunks: [] };
-      },
-      data(sock, chunk) {
-        sock.data.chunks.push(Buffer.from(chunk));
-      },
-      drain(sock) {
-        flush(sock);
-      },
-      end(sock) {
-        // The plugin half-closed: its request is complete. Calls run strictly one after the
-        // other: IPAM locks and namespace switches are per process, not per call.
-        const receivedAt = performance.now();
-        let req: ServeRequest;
-        try {
-          req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
-        } catch (e) {
-          send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
-          return;
-        }
-        queue = queue.then(async () => {
-          let res: ServeResponse;
-          const later: number[] = [];
-          try {
-            res = await answer(req, receivedAt, later);
-          } catch (e) {
-            // runPlugin turns every handler failure into a CNI error; this is a server bug.
-            log(`call failed: ${(e as Error).stack ?? e}`);
-            res = failure(req, 999, `mncni server: ${(e as Error).message}`);
-          }
-          if (later.length === 0) return send(sock, res);
-          // The next call need not wait for these deletions; this one is answered after them.
-          const done = Promise.all(later.map((i) => reaper.delete(i))).then(
-            () => send(sock, res),
-            (e) => {
-              log(`cannot delete link: ${(e as Error).message}`);
-              send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
-            },
-          );
-          finishing.add(done);
-          void done.finally(() => finishing.delete(done));
-        });
-      },
-      error(_sock, e) {
-        log(`connection error: ${e.message}`);
-      },
+  const handlers: SocketHandler<Conn> = {
+    open(sock) {
+      sock.data = { chunks: [] };
     },
-  });
-  chmodSync(o.socket, 0o600);
+    data(sock, chunk) {
+      sock.data.chunks.push(Buffer.from(chunk));
+    },
+    drain(sock) {
+      flush(sock);
+    },
+    end(sock) {
+      // The plugin half-closed: its request is complete. Calls run strictly one after the
+      // other: IPAM locks and namespace switches are per process, not per call.
+      const receivedAt = performance.now();
+      let req: ServeRequest;
+      try {
+        req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
+      } catch (e) {
+        send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
+        return;
+      }
+      queue = queue.then(async () => {
+        let res: ServeResponse;
+        const later: number[] = [];
+        try {
+          res = await answer(req, receivedAt, later);
+        } catch (e) {
+          // runPlugin turns every handler failure into a CNI error; this is a server bug.
+          log(`call failed: ${(e as Error).stack ?? e}`);
+          res = failure(req, 999, `mncni server: ${(e as Error).message}`);
+        }
+        if (later.length === 0) return send(sock, res);
+        // The next call need not wait for these deletions; this one is answered after them.
+        const done = Promise.all(later.map((i) => reaper.delete(i))).then(
+          () => send(sock, res),
+          (e) => {
+            log(`cannot delete link: ${(e as Error).message}`);
+            send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
+          },
+        );
+        finishing.add(done);
+        void done.finally(() => finishing.delete(done));
+      });
+    },
+    error(_sock, e) {
+      log(`connection error: ${e.message}`);
+    },
+  };
+
+  // Whoever can connect gets calls run as root: the socket is created owner-only (umask), not
+  // chmod-ed after the fact.
+  const umask = process.umask(0o077);
+  let listener: UnixSocketListener<Conn>;
+  try {
+    listener = Bun.listen<Conn>({ unix: o.socket, allowHalfOpen: true, socket: handlers });
+  } finally {
+    process.umask(umask);
+  }
 
   return {
     socket: o.socket,
@@ -147,8 +152,10 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       return served;
     },
     async stop() {
+      // New connections are refused; queued calls are declined (their plugins run them); the
+      // call in progress and pending deletions finish and are answered.
       stopping = true;
-      listener.stop(true);
+      listener.stop();
       await queue;
       await Promise.all(finishing);
       reaper.close();

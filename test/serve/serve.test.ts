@@ -3,7 +3,7 @@
 // plugin in a node namespace) and with independent views: the wiring in the kernel, the
 // IPAM files, and the invocation log telling which process ran each call.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import type { Subprocess } from "bun";
 import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
@@ -241,14 +241,25 @@ describe("mncni serve", () => {
     node.destroy();
   }, 20_000);
 
-  test("the server removes its socket on SIGTERM and plugins then work alone", async () => {
-    const { node, socket, server: srv } = await servedNode();
+  test("the socket is root's alone; SIGTERM finishes the call in progress, removes the socket, and plugins then work alone", async () => {
+    const { node, socket, conf, server: srv } = await servedNode();
+    expect(statSync(socket).mode & 0o077).toBe(0); // no access for group or others
+    // A call in progress (waiting for the IPAM lock) when SIGTERM arrives is still answered.
+    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
+    const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 0.5"], { stdout: "pipe" });
+    await holder.stdout.getReader().read();
+    const pod = node.pod();
+    const inFlight = node.spawn("ADD", conf, { pod, id: "inflight" });
+    await Bun.sleep(200);
     srv.kill("SIGTERM");
+    const r = await inFlight.done;
+    expect(r.code).toBe(0);
+    expect(lastFor(node, "inflight", "ADD")?.served).toBeDefined();
     expect(await srv.exited).toBe(0);
     expect(existsSync(socket)).toBe(false);
-    const pod = node.pod();
-    node.add(node.conf({ extra: { agentSocket: socket } }), { pod, id: "after" });
+    const pod2 = node.pod();
+    node.add(conf, { pod: pod2, id: "after" });
     expect(lastFor(node, "after", "ADD")?.served).toBeUndefined();
     node.destroy();
-  });
+  }, 20_000);
 });
