@@ -90,6 +90,23 @@ describe("mncni serve", () => {
     node.destroy();
   });
 
+  test("served DEL is idempotent (pod namespace gone, no CNI_NETNS, twice) and GC sweeps stale attachments", async () => {
+    const { node, conf } = await servedNode();
+    const [gone, kept, stale] = [node.pod(), node.pod(), node.pod()];
+    for (const [pod, id] of [[gone, "gone"], [kept, "kept"], [stale, "stale"]] as const) node.add(conf, { pod, id });
+    node.deletePod(gone); // the runtime removed the namespace first: the veth pair went with it
+    expect(node.del(conf, { pod: gone, id: "gone" }).code).toBe(0);
+    expect(node.del(conf, { id: "gone" }).code).toBe(0);
+    expect(reservedFor(node.dataDir, "gone")).toEqual([]);
+    const gc = node.call("GC", { ...conf, "cni.dev/valid-attachments": [{ containerID: "kept", ifname: "eth0" }] });
+    expect(gc.code).toBe(0);
+    expect(logLines(node).filter((l) => l.command === "GC").pop()?.served).toBeDefined();
+    expect(hostVeths(node.ns).map((l) => l.ifalias)).toEqual(["mncni/mnbnet/kept/eth0"]);
+    expect([...reservations(node.dataDir).values()].every((owner) => owner.startsWith("kept"))).toBe(true);
+    expect(reservedFor(node.dataDir, "kept")).toHaveLength(2);
+    node.destroy();
+  });
+
   test("errors come back with the plugin's codes; rollback happens in the server", async () => {
     const { node, socket } = await servedNode();
     const pod = node.pod();
