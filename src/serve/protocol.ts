@@ -1,7 +1,7 @@
 // The wire format between the plugin process and a resident mncni (the agent or `mncni
-// serve`) that executes CNI calls for it: one JSON request, one JSON response, one
-// connection per call over a unix stream socket. The plugin half-closes after its request;
-// the server closes after its response.
+// serve`) that executes CNI calls for it: one connection per call over a unix stream
+// socket, the request as one line of JSON, the response as JSON up to the server's close.
+// The plugin keeps its side open until the answer, so the server can tell when it went away.
 
 /** Bumped on any incompatible change; a server answers a mismatch with `fallback`. */
 export const SERVE_PROTOCOL = 1;

@@ -22,6 +22,10 @@ export interface CniServer {
 interface Conn {
   chunks: Buffer[];
   pending?: Buffer;
+  /** The request line arrived (or the client half-closed): nothing more is read. */
+  requested?: boolean;
+  /** The plugin went away (gave up waiting, or was killed): its call is not started. */
+  closed?: boolean;
 }
 
 /** An error answer in the version the call's config asked for. */
@@ -72,6 +76,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
   }
 
   function send(sock: Socket<Conn>, res: ServeResponse): void {
+    if (sock.data.closed) return;
     sock.data.pending = Buffer.from(JSON.stringify(res));
     flush(sock);
   }
@@ -87,49 +92,71 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     }
   }
 
+  /** The request is complete: parse it and queue the call. */
+  function request(sock: Socket<Conn>): void {
+    sock.data.requested = true;
+    const receivedAt = performance.now();
+    let req: ServeRequest;
+    try {
+      req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
+    } catch (e) {
+      send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
+      return;
+    }
+    // Calls run strictly one after the other: IPAM locks and namespace switches are per
+    // process, not per call.
+    queue = queue.then(async () => {
+      // Let pending socket events in first: the previous call may have kept this thread busy
+      // (a blocking lock) while this plugin gave up and closed its connection.
+      await new Promise((r) => setImmediate(r));
+      if (sock.data.closed) {
+        log(`skipping ${req.env?.CNI_COMMAND} of ${req.env?.CNI_CONTAINERID}: its plugin process went away before the call started`);
+        return;
+      }
+      let res: ServeResponse;
+      const later: number[] = [];
+      try {
+        res = await answer(req, receivedAt, later);
+      } catch (e) {
+        // runPlugin turns every handler failure into a CNI error; this is a server bug.
+        log(`call failed: ${(e as Error).stack ?? e}`);
+        res = failure(req, 999, `mncni server: ${(e as Error).message}`);
+      }
+      if (later.length === 0) return send(sock, res);
+      // The next call need not wait for these deletions; this one is answered after them.
+      const done = Promise.all(later.map((i) => reaper.delete(i))).then(
+        () => send(sock, res),
+        (e) => {
+          log(`cannot delete link: ${(e as Error).message}`);
+          send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
+        },
+      );
+      finishing.add(done);
+      void done.finally(() => finishing.delete(done));
+    });
+  }
+
   const handlers: SocketHandler<Conn> = {
     open(sock) {
       sock.data = { chunks: [] };
     },
     data(sock, chunk) {
+      if (sock.data.requested) return; // one request per connection
       sock.data.chunks.push(Buffer.from(chunk));
+      // A request is one line of JSON (JSON.stringify never writes a raw newline).
+      if (chunk.includes(0x0a)) request(sock);
     },
     drain(sock) {
       flush(sock);
     },
     end(sock) {
-      // The plugin half-closed: its request is complete. Calls run strictly one after the
-      // other: IPAM locks and namespace switches are per process, not per call.
-      const receivedAt = performance.now();
-      let req: ServeRequest;
-      try {
-        req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
-      } catch (e) {
-        send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
-        return;
-      }
-      queue = queue.then(async () => {
-        let res: ServeResponse;
-        const later: number[] = [];
-        try {
-          res = await answer(req, receivedAt, later);
-        } catch (e) {
-          // runPlugin turns every handler failure into a CNI error; this is a server bug.
-          log(`call failed: ${(e as Error).stack ?? e}`);
-          res = failure(req, 999, `mncni server: ${(e as Error).message}`);
-        }
-        if (later.length === 0) return send(sock, res);
-        // The next call need not wait for these deletions; this one is answered after them.
-        const done = Promise.all(later.map((i) => reaper.delete(i))).then(
-          () => send(sock, res),
-          (e) => {
-            log(`cannot delete link: ${(e as Error).message}`);
-            send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
-          },
-        );
-        finishing.add(done);
-        void done.finally(() => finishing.delete(done));
-      });
+      // Before its request line: a client that half-closes instead (its request ends here).
+      // After it: the plugin went away (gave up waiting, or was killed).
+      if (!sock.data.requested) request(sock);
+      else sock.data.closed = true;
+    },
+    close(sock) {
+      sock.data.closed = true;
     },
     error(_sock, e) {
       log(`connection error: ${e.message}`);

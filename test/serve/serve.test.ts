@@ -235,6 +235,29 @@ describe("mncni serve", () => {
     node.destroy();
   }, 30_000);
 
+  test("no answer in time: code 11; a call still queued when its plugin gave up is never run", async () => {
+    const { node, conf } = await servedNode();
+    const [p1, p2] = [node.pod(), node.pod()];
+    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
+    const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
+    await holder.stdout.getReader().read();
+    // The first ADD waits for the lock inside the server; the second waits in its queue.
+    const first = node.spawn("ADD", conf, { pod: p1, id: "slow1" });
+    await Bun.sleep(200);
+    const second = node.spawn("ADD", conf, { pod: p2, id: "slow2", env: { MNCNI_AGENT_TIMEOUT_MS: "300" } });
+    const r2 = await second.done;
+    expect(r2.code).toBe(1);
+    expect(r2.json).toMatchObject({ code: 11, msg: expect.stringContaining("no answer") });
+    await holder.exited;
+    expect((await first.done).code).toBe(0);
+    await Bun.sleep(200);
+    expect(link(p2, "eth0")).toBeUndefined();
+    expect(hostVethOf(node.ns, "mnbnet", "slow2")).toBeUndefined();
+    expect(reservedFor(node.dataDir, "slow2")).toEqual([]);
+    expect(addrs(p1, "eth0")).toHaveLength(2);
+    node.destroy();
+  }, 20_000);
+
   test("a server that dies mid-call gets the call answered with code 11, not run twice", async () => {
     const { node, conf, server: srv } = await servedNode();
     const pod = node.pod();
