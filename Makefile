@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
-DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine strace
-SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
+DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine strace gcc libc6-dev
+SOURCES := $(shell find src -name '*.ts' -o -name '*.c' 2>/dev/null) package.json
+CC ?= cc
 
 .PHONY: all build deps root npm-deps debs typecheck test lab lab-down bench clean
 
@@ -42,8 +43,15 @@ dist/mncni: node_modules/.installed $(SOURCES)
 	@mkdir -p dist
 	$(BUN) build $(BUILD_FLAGS) src/main.ts src/serve/reaper-worker.ts --outfile dist/mncni
 	ln -sf mncni dist/mncni-ipam
+	ln -sf mncni dist/mncni-core
 
-build: dist/mncni
+# The native forwarder (src/forward/forward.c): what the agent installs as the plugin, so a
+# CNI call handed to the agent does not pay for starting the Bun runtime. Same build ID.
+dist/mncni-forward: src/forward/forward.c $(SOURCES)
+	@mkdir -p dist
+	$(CC) -O2 -static -Wall -Wextra -Werror -DMNCNI_BUILD='"$(BUILD_ID)"' -o $@ src/forward/forward.c
+
+build: dist/mncni dist/mncni-forward
 
 typecheck: npm-deps
 	$(TSC) --noEmit -p .

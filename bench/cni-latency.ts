@@ -15,10 +15,12 @@
 import { spawnSync } from "bun";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(process.env.MNCNI_BIN ?? resolve(import.meta.dir, "../dist/mncni"));
+/** The native forwarder built beside it (make build), with mncni-core beside both. */
+const FORWARDER = resolve(dirname(MNCNI), "mncni-forward");
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -126,14 +128,23 @@ async function main(): Promise<void> {
   const hostLocal = (dir: string) => ({ type: "host-local", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: `${dir}/ipam` });
   const mncni = (mode: string) => (dir: string) => ({ type: "mncni", mode, logFile: `${dir}/cni.log`, ipam: mncniIpam(dir) });
   const mn = { bin: `${mncniDir}/mncni`, cniPath: mncniDir };
+  // As the agent installs it when the native forwarder is built: the forwarder as `mncni`,
+  // running `mncni-core` (next to its real file: dist/) when no server takes the call.
+  const fwdDir = `${tmp}/fwd`;
+  sh(["mkdir", "-p", fwdDir]);
+  symlinkSync(FORWARDER, `${fwdDir}/mncni`);
+  symlinkSync(MNCNI, `${fwdDir}/mncni-ipam`);
+  const fw = { bin: `${fwdDir}/mncni`, cniPath: fwdDir };
   const ref = (type: string) => ({ bin: `${REF_DIR}/${type}`, cniPath: REF_DIR });
 
   const setups = [
     setup("reference bridge + host-local", { ...ref("bridge"), conf: (d) => ({ type: "bridge", bridge: "cbr0", isGateway: true, hairpinMode: true, ipam: hostLocal(d) }) }),
-    setup("mncni bridge, served", { ...mn, served: true, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
+    setup("mncni bridge, served via the native forwarder", { ...fw, served: true, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
+    setup("mncni bridge, served, Bun plugin process", { ...mn, served: true, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
     setup("mncni bridge, plugin alone", { ...mn, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
+    setup("mncni bridge, forwarder with no server", { ...fw, baseline: "reference bridge + host-local", conf: mncni("bridge") }),
     setup("reference ptp + host-local", { ...ref("ptp"), conf: (d) => ({ type: "ptp", ipam: hostLocal(d) }) }),
-    setup("mncni routed, served", { ...mn, served: true, baseline: "reference ptp + host-local", conf: mncni("routed") }),
+    setup("mncni routed, served via the native forwarder", { ...fw, served: true, baseline: "reference ptp + host-local", conf: mncni("routed") }),
     setup("mncni routed, plugin alone", { ...mn, baseline: "reference ptp + host-local", conf: mncni("routed") }),
   ];
   // One `mncni serve` per served setup, inside its node namespace, as the agent runs on a node.
@@ -171,7 +182,7 @@ async function main(): Promise<void> {
   const med = (xs: number[]) => percentile(xs, 50);
   const phaseList = (rows: Record<string, number>[]) =>
     Object.keys(rows[0] ?? {}).map((k) => `${k} ${med(rows.map((r) => r[k] ?? 0)).toFixed(2)}`).join(", ");
-  for (const s of setups.filter((x) => x.cniPath === mncniDir)) {
+  for (const s of setups.filter((x) => x.cniPath === mncniDir || x.cniPath === fwdDir)) {
     const lines = readFileSync(`${tmp}/${String(s.conf.name).replace("bench", "")}/cni.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     const adds = lines.filter((l) => l.command === "ADD" && l.outcome === "ok");
     if (!s.socket) {
@@ -221,9 +232,12 @@ machine hits all of them alike: compare the ratios, not the absolute numbers. Th
 are compared with the reference setup doing the same job: bridge with \`bridge\` (\`isGateway\`,
 \`hairpinMode\`) + \`host-local\`, routed with \`ptp\` + \`host-local\`. "served" rows: the config
 names the socket of a \`mncni serve\` running in the node namespace (what the agent does on a
-node), and the plugin process hands the call over; "plugin alone": no server, the plugin
-process does everything itself. "VERSION" is the same exec path answering VERSION: the
-process-start floor. Peak RSS is the largest maxRSS of 5 extra ADD and 5 DEL calls run
+node), and the plugin process hands the call over: "via the native forwarder" is what the
+agent installs as \`mncni\` (src/forward/forward.c), "Bun plugin process" is the Bun executable
+doing the hand-over itself. "plugin alone": no server, the Bun executable does everything;
+"forwarder with no server": the same, started through the forwarder (an agent-installed node
+whose agent is down). "VERSION" is the same exec path answering VERSION: the process-start
+floor (the forwarder hands VERSION to the Bun executable). Peak RSS is the largest maxRSS of 5 extra ADD and 5 DEL calls run
 under \`/usr/bin/time -f %M\` (not part of the timings; for the reference it includes
 host-local, which bridge/ptp run as a child).
 

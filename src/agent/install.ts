@@ -1,11 +1,23 @@
 // install-cni: the agent's own executable is the plugin, copied into the CNI bin dir under
-// both names (main.ts picks the IPAM role from the name it is invoked as).
+// its names (main.ts picks the IPAM role from the name it is invoked as). When the native
+// forwarder (src/forward/forward.c) was built next to it, that becomes `mncni` and the
+// executable `mncni-core`, which the forwarder runs whenever it does not hand a call over.
 import { isCompiled } from "../sys/self.ts";
-import { statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { copyFileIfChanged } from "./atomic-file.ts";
 
-export const PLUGIN_NAMES = ["mncni", "mncni-ipam"] as const;
+export const PLUGIN_NAMES = ["mncni", "mncni-ipam", "mncni-core"] as const;
+/** The forwarder's file name next to the executable (make build: dist/mncni-forward). */
+export const FORWARDER_NAME = "mncni-forward";
+
+/** Which file goes under which name in the CNI bin dir. */
+export function installPlan(executable: string): Record<string, string> {
+  const forwarder = join(dirname(executable), FORWARDER_NAME);
+  return existsSync(forwarder)
+    ? { mncni: forwarder, "mncni-core": executable, "mncni-ipam": executable }
+    : { mncni: executable, "mncni-ipam": executable };
+}
 
 /** The executable to install: --binary, or this process when it is a compiled mncni. */
 export function selfExecutable(explicit?: string): string | undefined {
@@ -35,12 +47,12 @@ export class BinaryInstaller {
   /** Returns the paths it (re)wrote. */
   ensure(): string[] {
     const wrote: string[] = [];
-    const srcKey = statKey(this.src);
-    for (const name of PLUGIN_NAMES) {
+    for (const [name, src] of Object.entries(installPlan(this.src))) {
       const dst = join(this.binDir, name);
+      const srcKey = statKey(src);
       const key = `${srcKey}|${statKey(dst)}`;
       if (this.verified.get(dst) === key) continue;
-      if (copyFileIfChanged(this.src, dst)) wrote.push(dst);
+      if (copyFileIfChanged(src, dst)) wrote.push(dst);
       this.verified.set(dst, `${srcKey}|${statKey(dst)}`);
     }
     return wrote;

@@ -27,7 +27,13 @@ export async function runPluginProcess(spec: PluginSpec, server?: () => Promise<
   }
   const stdin = readStdin();
   phase("stdin");
-  if (server) {
+  // Run by the native forwarder (src/forward/forward.c): a server took the call and did not
+  // answer, so answer "try again" without running it; or the server was tried already.
+  if (env.MNCNI_AGENT_FAILED) {
+    const { failWith } = await import("./run.ts");
+    return failWith(spec, { env, stdin, stdout: print }, 11, env.MNCNI_AGENT_FAILED);
+  }
+  if (server && !env.MNCNI_NO_AGENT) {
     const client = await server();
     phase("client");
     const socket = client.agentSocketOf(stdin);

@@ -24,6 +24,11 @@ export interface ServeRequest {
   stdin: string;
   /** The plugin process's phases up to sending this request, ms (for the log; see phases.ts). */
   clientPhases?: Record<string, number>;
+  /**
+   * "raw" (the native forwarder, src/forward/forward.c): the answer is "answer <exit code>\n"
+   * followed by what to print, or "fallback\n<reason>"; otherwise a ServeResponse as JSON.
+   */
+  reply?: "raw";
 }
 
 /**

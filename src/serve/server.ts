@@ -22,6 +22,8 @@ export interface CniServer {
 interface Conn {
   chunks: Buffer[];
   pending?: Buffer;
+  /** The client asked for the native forwarder's reply format. */
+  raw?: boolean;
   /** The request line arrived (or the client half-closed): nothing more is read. */
   requested?: boolean;
   /** The plugin went away (gave up waiting, or was killed): its call is not started. */
@@ -38,6 +40,20 @@ function failure(req: ServeRequest, code: number, msg: string): ServeResponse {
     // keep the current version
   }
   return { code: 1, stdout: JSON.stringify({ cniVersion, code, msg }) + "\n" };
+}
+
+function rawReply(res: ServeResponse): string {
+  return "fallback" in res ? `fallback\n${res.fallback}` : `answer ${res.code}\n${res.stdout}`;
+}
+
+/** The config's top-level agentSocket, undefined when it has none or cannot be read. */
+function agentSocketOf(stdin: string): string | undefined {
+  try {
+    const v = (JSON.parse(stdin) as { agentSocket?: unknown } | null)?.agentSocket;
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Our own network namespace: calls from another one are declined (their host is not ours). */
@@ -63,6 +79,9 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     if (req.protocol !== SERVE_PROTOCOL) return { fallback: `protocol ${req.protocol}, server speaks ${SERVE_PROTOCOL}` };
     if (req.build !== BUILD) return { fallback: `plugin build ${req.build}, server build ${BUILD}` };
     if (req.netns !== ownNetns()) return { fallback: `plugin in ${req.netns}, server in ${ownNetns()}` };
+    // The native forwarder finds the socket by a plain text search: the config must really
+    // name this one (an unreadable config is left to the plugin, which reports it).
+    if (agentSocketOf(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
     let stdout = "";
     const code = await runPlugin(o.spec, {
       env: req.env,
@@ -77,7 +96,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
 
   function send(sock: Socket<Conn>, res: ServeResponse): void {
     if (sock.data.closed) return;
-    sock.data.pending = Buffer.from(JSON.stringify(res));
+    sock.data.pending = Buffer.from(sock.data.raw ? rawReply(res) : JSON.stringify(res));
     flush(sock);
   }
 
@@ -99,6 +118,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     let req: ServeRequest;
     try {
       req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
+      sock.data.raw = req.reply === "raw";
     } catch (e) {
       send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
       return;

@@ -2,7 +2,7 @@
 // fail), pods and nodes added and removed, the agent killed and restarted, tear-down that
 // leaves nothing behind. Kernel state is checked independently with `ip -j` and `nft -j`.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { parse } from "yaml";
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
@@ -155,6 +155,10 @@ for (const mode of ["bridge", "routed"] as const) {
         readFileSync(`${LAB_ROOT}/${name}/nodes/node1/cni.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { command: string; podName?: string; served?: object });
       const addOf = (pod: string) => cniLog().filter((l) => l.command === "ADD" && l.podName === `node1-${pod}`).pop();
       expect(cniLog().filter((l) => l.command === "ADD").every((l) => l.served)).toBe(true);
+      // ...through the native forwarder the agent installed as the plugin (mncni-core beside it).
+      expect(statSync(`${LAB_ROOT}/${name}/nodes/node1/bin/mncni`).size).toBeLessThan(4 << 20);
+      expect(existsSync(`${LAB_ROOT}/${name}/nodes/node1/bin/mncni-core`)).toBe(true);
+      expect(cniLog().filter((l) => l.command === "ADD").every((l) => (l.served as { client?: { native?: number } }).client?.native !== undefined)).toBe(true);
       process.kill(node1.agentPid!, "SIGKILL");
       expect(status().nodes.find((n) => n.name === "node1")!.ready).toBe(false);
       expect(checkReport().ok).toBe(true);

@@ -52,8 +52,9 @@ export class TestNode {
   readonly bin: string;
   private readonly pods = new Set<string>();
 
-  constructor() {
-    this.bin = resolve(requireBinary());
+  /** bin: the plugin executable to run (default: the compiled mncni under test). */
+  constructor(o: { bin?: string } = {}) {
+    this.bin = resolve(o.bin ?? requireBinary());
     this.dir = mkdtempSync(`/tmp/${PREFIX}-test-${process.pid}-`);
     this.dataDir = `${this.dir}/ipam`;
     this.logFile = `${this.dir}/cni.log`;

@@ -3,57 +3,14 @@
 // plugin in a node namespace) and with independent views: the wiring in the kernel, the
 // IPAM files, and the invocation log telling which process ran each call.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
-import type { Subprocess } from "bun";
 import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
+import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
 
-const servers = new Set<Subprocess>();
-
-afterEach(async () => {
-  for (const s of servers) {
-    s.kill("SIGKILL");
-    await s.exited;
-  }
-  servers.clear();
-});
+afterEach(stopServers);
 afterAll(destroyAllNodes);
-
-/** Starts `mncni serve` inside a namespace and waits until its socket accepts connections. */
-async function startServer(bin: string, ns: string, socket: string): Promise<Subprocess> {
-  const p = Bun.spawn(["ip", "netns", "exec", ns, bin, "serve", "--socket", socket], { stdout: "ignore", stderr: "pipe" });
-  servers.add(p);
-  for (let i = 0; i < 100; i++) {
-    if (existsSync(socket)) return p;
-    if (p.exitCode !== null) break;
-    await Bun.sleep(20);
-  }
-  throw new Error(`mncni serve did not come up on ${socket}: ${await new Response(p.stderr as ReadableStream).text()}`);
-}
-
-/** A node with `mncni serve` running in it, and a config that names its socket. */
-async function servedNode() {
-  const node = new TestNode();
-  const socket = `${node.dir}/cni.sock`;
-  const server = await startServer(node.bin, node.ns, socket);
-  return { node, socket, server, conf: node.conf({ extra: { agentSocket: socket } }) };
-}
-
-interface LogLine {
-  command: string;
-  containerId?: string;
-  outcome: string;
-  code?: number;
-  served?: { queueMs: number };
-  phases?: Record<string, number>;
-}
-
-function logLines(node: TestNode): LogLine[] {
-  return readFileSync(node.logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-}
-
-const lastFor = (node: TestNode, id: string, command: string) => logLines(node).filter((l) => l.containerId === id && l.command === command).pop();
 
 describe("mncni serve", () => {
   test("served ADD, CHECK, STATUS, DEL wire and unwire the pod exactly as the plugin alone does", async () => {

@@ -1,0 +1,36 @@
+// The agent's install step: the executable under its plugin names, or, when the native
+// forwarder was built next to it, the forwarder as `mncni` and the executable as
+// `mncni-core` (which the forwarder runs) and `mncni-ipam`. Real files in a temp dir.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { BinaryInstaller, installPlan } from "../../src/agent/install.ts";
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(`/tmp/mncni-install-test-${process.pid}-`);
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("install", () => {
+  test("without a forwarder: the executable as mncni and mncni-ipam", () => {
+    const src = tmp();
+    writeFileSync(`${src}/mncni`, "core");
+    expect(installPlan(`${src}/mncni`)).toEqual({ mncni: `${src}/mncni`, "mncni-ipam": `${src}/mncni` });
+  });
+
+  test("with dist/mncni-forward beside it: forwarder as mncni, executable as mncni-core and mncni-ipam; idempotent", () => {
+    const src = tmp();
+    const bin = tmp();
+    writeFileSync(`${src}/mncni`, "core");
+    writeFileSync(`${src}/mncni-forward`, "forwarder");
+    const inst = new BinaryInstaller(`${src}/mncni`, bin);
+    expect(inst.ensure().sort()).toEqual([`${bin}/mncni`, `${bin}/mncni-core`, `${bin}/mncni-ipam`]);
+    expect(readdirSync(bin).sort()).toEqual(["mncni", "mncni-core", "mncni-ipam"]);
+    expect(readFileSync(`${bin}/mncni`, "utf8")).toBe("forwarder");
+    expect(readFileSync(`${bin}/mncni-core`, "utf8")).toBe("core");
+    expect(readFileSync(`${bin}/mncni-ipam`, "utf8")).toBe("core");
+    expect(inst.ensure()).toEqual([]);
+  });
+});

@@ -1,0 +1,57 @@
+// Shared by the server tests: `mncni serve` started inside a test node namespace (killed
+// after each test), a node with a config naming its socket, and the invocation log.
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { requireBinary } from "../helpers/binary.ts";
+import { TestNode } from "../plugin/bridge-fixture.ts";
+
+const servers = new Set<Subprocess>();
+
+/** For afterEach: kills every server a test started. */
+export async function stopServers(): Promise<void> {
+  for (const s of servers) {
+    s.kill("SIGKILL");
+    await s.exited;
+  }
+  servers.clear();
+}
+
+/** Starts `mncni serve` inside a namespace and waits until its socket accepts connections. */
+export async function startServer(bin: string, ns: string, socket: string): Promise<Subprocess> {
+  const p = Bun.spawn(["ip", "netns", "exec", ns, bin, "serve", "--socket", socket], { stdout: "ignore", stderr: "pipe" });
+  servers.add(p);
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(socket)) return p;
+    if (p.exitCode !== null) break;
+    await Bun.sleep(20);
+  }
+  throw new Error(`mncni serve did not come up on ${socket}: ${await new Response(p.stderr as ReadableStream).text()}`);
+}
+
+/**
+ * A node with `mncni serve` running in it, and a config that names its socket. plugin: the
+ * executable the runtime runs (default: the compiled mncni; the server is always that one).
+ */
+export async function servedNode(o: { plugin?: string } = {}) {
+  const node = new TestNode({ bin: o.plugin });
+  const socket = `${node.dir}/cni.sock`;
+  const server = await startServer(resolve(requireBinary()), node.ns, socket);
+  return { node, socket, server, conf: node.conf({ extra: { agentSocket: socket } }) };
+}
+
+export interface LogLine {
+  command: string;
+  containerId?: string;
+  outcome: string;
+  code?: number;
+  served?: { queueMs: number; client?: Record<string, number> };
+  phases?: Record<string, number>;
+}
+
+export function logLines(node: TestNode): LogLine[] {
+  return readFileSync(node.logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+export const lastFor = (node: TestNode, id: string, command: string) => logLines(node).filter((l) => l.containerId === id && l.command === command).pop();
+
