@@ -203,6 +203,7 @@ int main(int argc, char **argv) {
     if (w <= 0) run_core("the mncni agent closed the connection while taking the call; try again");
     off += (size_t)w;
   }
+  free(req.p);
   struct buf res = {0};
   for (;;) {
     char chunk[65536];
@@ -223,11 +224,17 @@ int main(int argc, char **argv) {
   int code = atoi(res.p + 7);
   const char *out = eol + 1;
   size_t out_len = res.len - (size_t)(out - res.p);
+  int status = code;
   for (size_t off = 0; off < out_len;) {
     ssize_t w = write(1, out + off, out_len - off);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return 1;
+    if (w <= 0) {
+      status = 1;
+      break;
+    }
     off += (size_t)w;
   }
-  return code;
+  free(res.p);
+  free(stdin_buf.p);
+  return status;
 }
