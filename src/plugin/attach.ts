@@ -4,13 +4,13 @@
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/skel.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
-import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
+import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { addrOf, familyOf } from "./family.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./masquerade.ts";
-import type { ModePolicy } from "./mode.ts";
+import type { HostSide, ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./netns.ts";
 import { UndoStack } from "./undo.ts";
@@ -33,11 +33,12 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
 
-    const hostIfaces = mode.prepareHost({ conf, host, undo }, ips);
+    const side: HostSide = { conf, host, undo };
+    const hostIfaces = mode.prepareHost(side, ips);
     phase("host");
     const veth = createVeth(ctx, conf, host, pod.fd, undo);
     phase("veth");
-    mode.wireHostVeth({ conf, host, undo }, veth, ips);
+    mode.wireHostVeth(side, veth, ips);
     phase("wire");
 
     const podIf = pod.nl.link(env.ifname);
@@ -80,10 +81,16 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
 function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {
   const { network, containerId, ifname } = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
   const name = hostVethName(network, containerId, ifname);
-  // A host veth under our derived name can only be a leftover of this same attachment
-  // (an ADD killed before it could roll back): replace it.
-  if (host.link(name)) host.delLink(name);
-  host.addVeth({ name, peerName: ifname, peerNetnsFd: podNetnsFd, mtu: conf.mtu, peerMac: conf.mac });
+  const add = () => host.addVeth({ name, peerName: ifname, peerNetnsFd: podNetnsFd, mtu: conf.mtu, peerMac: conf.mac });
+  try {
+    add();
+  } catch (e) {
+    // A host veth under our derived name can only be a leftover of this same attachment
+    // (an ADD killed before it could roll back): replace it.
+    if (!isErrno(e, "EEXIST") || !host.link(name)) throw e;
+    host.delLink(name);
+    add();
+  }
   undo.push(`delete host veth "${name}"`, () => host.delLink(name));
   const veth = host.link(name);
   if (!veth) throw new CniError(ErrorCode.IOFailure, `cannot find host veth "${name}" after creating it`);

@@ -47,10 +47,12 @@ export function ensureBridge(host: Netlink, conf: PluginConf): Link {
 export const bridgeMode: ModePolicy = {
   prepareHost(h: HostSide, ips: IPConfig[]): Interface[] {
     const br = ensureBridge(h.host, h.conf);
-    const present = new Set(h.host.addrs({ index: br.index }).map((a) => a.cidr));
+    h.bridge = br;
+    // Adding what is there already fails with EEXIST: one request per gateway, where listing
+    // the bridge's addresses would dump every address on the node (a link-local per veth).
     for (const ip of ips) {
       const gw = gatewayCidr(ip);
-      if (!gw || present.has(gw)) continue;
+      if (!gw) continue;
       try {
         h.host.addAddr(br.index, gw, { noDad: familyOf(ip.address) === 6 });
       } catch (e) {
@@ -61,7 +63,7 @@ export const bridgeMode: ModePolicy = {
   },
 
   wireHostVeth(h: HostSide, veth: Link): void {
-    const br = h.host.link(h.conf.bridge)!;
+    const br = h.bridge ?? h.host.link(h.conf.bridge)!;
     h.host.setLink(veth.index, { master: br.index, up: true });
     if (h.conf.hairpinMode) h.host.setBridgePort(veth.index, { hairpin: true });
   },

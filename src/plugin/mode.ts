@@ -11,6 +11,8 @@ export interface HostSide {
   conf: PluginConf;
   host: Netlink;
   undo: UndoStack;
+  /** Set by a mode's prepareHost for its wireHostVeth (bridge mode: the bridge). */
+  bridge?: Link;
 }
 
 export interface Gateway {

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { netnsPath, run } from "../helpers/netns.ts";
-import { addrs, antiSpoofVeths, destroyAllNodes, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./bridge-fixture.ts";
+import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./bridge-fixture.ts";
 
 afterEach(destroyAllNodes);
 
@@ -32,6 +32,24 @@ describe("bridge ADD failure", () => {
     expect(after.address).toBe(before.address);
     expect(after.linkinfo?.info_kind).toBe("veth");
     expect(addrs(pod, "eth0")).toEqual([]);
+  });
+
+  test("a host veth left by a killed ADD of the same attachment is replaced", () => {
+    const node = new TestNode();
+    const conf = node.conf();
+    const first = node.pod();
+    node.add(conf, { pod: first, id: "again" });
+    const name = hostVethOf(node.ns, "mnbnet", "again")!.ifname;
+    expect(node.del(conf, { pod: first, id: "again" }).code).toBe(0);
+    // What an ADD killed after creating its veth leaves: the host end, its peer elsewhere.
+    ip(node.ns, "link", "add", name, "type", "veth", "peer", "name", "mnbstale0");
+    const pod = node.pod();
+    node.add(conf, { pod, id: "again" });
+    const veth = hostVethOf(node.ns, "mnbnet", "again")!;
+    expect(veth.ifname).toBe(name);
+    expect(veth.master).toBe("cbr0");
+    expect(link(node.ns, "mnbstale0")).toBeUndefined(); // the old pair went with its host end
+    expect(addrs(pod, "eth0")).toHaveLength(2);
   });
 
   test("pod namespace path missing: error naming CNI_NETNS, nothing created", () => {
