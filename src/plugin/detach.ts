@@ -21,8 +21,13 @@ export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> 
       // address is released), delete off the main thread; the call is answered after.
       const veth = host.link(name);
       if (veth) {
-        host.setLink(veth.index, { up: false, ...(veth.master ? { master: 0 } : {}) });
-        ctx.later.deleteLink(veth.index);
+        try {
+          host.setLink(veth.index, { up: false, ...(veth.master ? { master: 0 } : {}) });
+          ctx.later.deleteLink(veth.index);
+        } catch (e) {
+          // Going already: the pod's namespace was deleted and the kernel is tearing the pair down.
+          if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
+        }
       }
     } else {
       // Deleting the host end removes the pod end (and routed mode's host routes) with it.
