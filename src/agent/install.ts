@@ -4,17 +4,23 @@
 // executable `mncni-core`, which the forwarder runs whenever it does not hand a call over.
 import { isCompiled } from "../sys/self.ts";
 import { existsSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { copyFileIfChanged } from "./atomic-file.ts";
 
 export const PLUGIN_NAMES = ["mncni", "mncni-ipam", "mncni-core"] as const;
 /** The forwarder's file name next to the executable (make build: dist/mncni-forward). */
 export const FORWARDER_NAME = "mncni-forward";
 
-/** Which file goes under which name in the CNI bin dir. */
+/**
+ * Which file goes under which name in the CNI bin dir. The forwarder is found beside the
+ * executable: as built (dist/mncni-forward), or as installed (the executable is mncni-core
+ * and mncni beside it is the forwarder, e.g. an agent run from a bin dir it installed).
+ */
 export function installPlan(executable: string): Record<string, string> {
-  const forwarder = join(dirname(executable), FORWARDER_NAME);
-  return existsSync(forwarder)
+  const dir = dirname(executable);
+  const candidates = [join(dir, FORWARDER_NAME), ...(basename(executable) === "mncni-core" ? [join(dir, "mncni")] : [])];
+  const forwarder = candidates.find((f) => existsSync(f));
+  return forwarder
     ? { mncni: forwarder, "mncni-core": executable, "mncni-ipam": executable }
     : { mncni: executable, "mncni-ipam": executable };
 }

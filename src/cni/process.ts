@@ -5,7 +5,7 @@ import { readAll, writeAll } from "../sys/libc.ts";
 import type { PluginSpec } from "./run.ts";
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "./types.ts";
 
-/** The resident-server client (src/serve/client.ts), loaded only when the config names a socket. */
+/** The resident-server client (src/serve/client.ts): small, it loads nothing but libc. */
 type ServerClient = typeof import("../serve/client.ts");
 
 function readStdin(): Uint8Array {

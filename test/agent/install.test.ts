@@ -33,4 +33,13 @@ describe("install", () => {
     expect(readFileSync(`${bin}/mncni-ipam`, "utf8")).toBe("core");
     expect(inst.ensure()).toEqual([]);
   });
+
+  test("an agent run from a bin dir it installed (as mncni-core) keeps the forwarder as mncni", () => {
+    const bin = tmp();
+    writeFileSync(`${bin}/mncni-core`, "core");
+    writeFileSync(`${bin}/mncni`, "forwarder");
+    expect(installPlan(`${bin}/mncni-core`)).toEqual({ mncni: `${bin}/mncni`, "mncni-core": `${bin}/mncni-core`, "mncni-ipam": `${bin}/mncni-core` });
+    expect(new BinaryInstaller(`${bin}/mncni-core`, bin).ensure()).toEqual([`${bin}/mncni-ipam`]);
+    expect(readFileSync(`${bin}/mncni`, "utf8")).toBe("forwarder");
+  });
 });
