@@ -114,6 +114,6 @@ export function formatStatus(st: LabStatus): string {
     ...(st.external.address6
       ? [`               ${st.external.address6} (router ${st.underlay.routerAddress6} on ${st.underlay.cidr6}, ${st.external.router6})`]
       : []),
-    `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,agent.log})`,
+    `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,cni.sock,agent.log})`,
   ].join("\n");
 }
