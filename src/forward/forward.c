@@ -80,6 +80,9 @@ static void run_core(const char *failure) {
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof CORE_NAME - 1);
   if (n > 0) {
     self[n] = 0;
+    // Replaced while running (an upgrade installs by rename): the link names the old file.
+    static const char deleted[] = " (deleted)";
+    if ((size_t)n > sizeof deleted - 1 && !strcmp(self + n - (sizeof deleted - 1), deleted)) self[n - (sizeof deleted - 1)] = 0;
     char *slash = strrchr(self, '/');
     if (slash) {
       strcpy(slash + 1, CORE_NAME);
