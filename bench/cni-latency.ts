@@ -2,8 +2,9 @@
 // runtime sees it (process start included). Run as root:
 //   node_modules/.bin/bun bench/cni-latency.ts [--pods 100] [--parallel 20] [--no-write]
 // Setups, each in its own throwaway node namespace, IPv4, cniVersion 1.0.0:
-//   mncni bridge + mncni-ipam (served by `mncni serve` / plugin alone)  vs  reference bridge + host-local
-//   mncni routed + mncni-ipam (served / plugin alone)  vs  reference ptp + host-local
+//   mncni bridge + mncni-ipam: served via the native forwarder / served, Bun plugin process /
+//     plugin alone / forwarder with no server   vs  reference bridge + host-local
+//   mncni routed + mncni-ipam: served via the native forwarder / plugin alone  vs  reference ptp + host-local
 // "Served": the config names the socket of a `mncni serve` running in the node namespace (what
 // the agent does on a cluster node); the plugin process hands the call over.
 // Every plugin is started the same way (`ip netns exec NODE /path/plugin`, same env), and
@@ -237,9 +238,10 @@ agent installs as \`mncni\` (src/forward/forward.c), "Bun plugin process" is the
 doing the hand-over itself. "plugin alone": no server, the Bun executable does everything;
 "forwarder with no server": the same, started through the forwarder (an agent-installed node
 whose agent is down). "VERSION" is the same exec path answering VERSION: the process-start
-floor (the forwarder hands VERSION to the Bun executable). Peak RSS is the largest maxRSS of 5 extra ADD and 5 DEL calls run
-under \`/usr/bin/time -f %M\` (not part of the timings; for the reference it includes
-host-local, which bridge/ptp run as a child).
+floor (the forwarder hands VERSION to the Bun executable). Peak RSS is the largest maxRSS
+of 5 extra ADD and 5 DEL calls run under \`/usr/bin/time -f %M\` (not part of the timings;
+for the reference it includes host-local, which bridge/ptp run as a child; a server's own
+RSS is in the notes below the table).
 
 Targets (issue 4): mncni ADD p50 at most 0.7x the reference (stretch 0.5x), DEL p50 at most
 1.0x, peak RSS at most 50 MB.
