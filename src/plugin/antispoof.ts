@@ -17,7 +17,7 @@
 import { statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import {
-  encodeKey, isErrno, keyHasPrefix, Nftables, NFT_COMMENT_MAXLEN,
+  decodeKey, encodeKey, isErrno, keyHasPrefix, Nftables, NFT_COMMENT_MAXLEN,
   type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef,
 } from "../kernel/index.ts";
 import { familyOf } from "./family.ts";
@@ -43,6 +43,8 @@ export interface AntiSpoof {
   detach(hostIfname: string): void;
   /** Throws when the pod's set elements (or the table) are missing. */
   check(hostIfname: string): void;
+  /** Host veth names that have elements (none when there is no table). */
+  guarded(): string[];
 }
 
 /** A set keyed by host veth name (first) and what that pod may use as a source. */
@@ -256,6 +258,16 @@ export function antiSpoofFor(mode: Mode): AntiSpoof {
             // comment was stale. List what is there and try again.
             if (!isErrno(e, "ENOENT") || attempt >= DETACH_ATTEMPTS) throw e;
           }
+        }
+      });
+    },
+    guarded() {
+      return withNftables(`list anti-spoofing ports`, (nft) => {
+        try {
+          return nft.setElements(setRef(l, portsSet)).map((e) => decodeKey(portsSet.type, e.key)[0]!);
+        } catch (e) {
+          if (isErrno(e, "ENOENT")) return [];
+          throw e;
         }
       });
     },

@@ -21,20 +21,37 @@ const load = (ctx: CallContext) => {
   return { conf, mode: MODES[conf.mode] };
 };
 
-/** Removes host veths of this network whose attachment is no longer valid. */
+/**
+ * Removes host veths of this network whose attachment is no longer valid, and anti-spoofing
+ * elements of host veths that no longer exist (an attachment whose DEL never ran, its veth
+ * gone with its pod's namespace). Elements are added after their veth exists and removed
+ * before it is deleted, so one without its veth is a leftover, whatever its network.
+ */
 function collectVeths(ctx: CallContext, antiSpoofing: boolean, mode: Mode): string[] {
   const valid = new Set((ctx.conf["cni.dev/valid-attachments"] ?? []).map((a) => hostVethName(ctx.conf.name, a.containerID, a.ifname)));
   const problems: string[] = [];
+  const guard = antiSpoofFor(mode);
   const host = Netlink.open();
   try {
-    for (const link of host.links()) {
+    const links = host.links();
+    for (const link of links) {
       if (!link.name.startsWith(HOST_VETH_PREFIX) || link.kind !== "veth" || valid.has(link.name)) continue;
       if (parseHostVethAlias(link.alias)?.network !== ctx.conf.name) continue;
       try {
-        if (antiSpoofing) antiSpoofFor(mode).detach(link.name);
+        if (antiSpoofing) guard.detach(link.name);
         host.delLink(link.index);
       } catch (e) {
         if (!isErrno(e, "ENODEV")) problems.push(`cannot delete stale host veth "${link.name}": ${(e as Error).message}`);
+      }
+    }
+    if (antiSpoofing) {
+      const present = new Set(links.map((l) => l.name));
+      try {
+        for (const name of guard.guarded()) {
+          if (name.startsWith(HOST_VETH_PREFIX) && !present.has(name) && !valid.has(name)) guard.detach(name);
+        }
+      } catch (e) {
+        problems.push((e as Error).message);
       }
     }
   } finally {

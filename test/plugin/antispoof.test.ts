@@ -160,9 +160,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     }
   });
 
-  // Known bug (src/plugin/antispoof.ts, detach): DEL returns early when the pod's element of
-  // the `ports` set is missing, so its address (and MAC) elements stay in the table for good;
-  // GC only looks at host veths that still exist, so it never removes them either.
+  // DEL finds a pod's elements by its port element's comment; without it, by listing the sets.
   test("DEL removes the pod's remaining elements when its port element was removed by hand", () => {
     const p = node.addPod(conf, "s4");
     const veth = hostVethOf(node.ns, "s4")!.ifname;
@@ -193,6 +191,20 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     for (const [name, elems] of table.sets) expect({ name, n: elems.length }).toEqual({ name, n: elems.filter((e) => e[0] === hostVethOf(node.ns, "s2")!.ifname).length });
     expect(node.check(conf, p2.result, p2).code).toBe(0);
     void p5;
+  });
+
+  test("GC removes the elements of a host veth that is gone (its DEL never ran), and only those", () => {
+    node.addPod(conf, "s6");
+    const v6 = hostVethOf(node.ns, "s6")!.ifname;
+    const p2Entries = entriesOf("s2");
+    // The pod's namespace went away without a DEL: the veth pair with it, the elements stay.
+    run(["ip", "-n", node.ns, "link", "del", v6]);
+    expect(antiSpoofEntries(antiSpoofTable(node.ns, nftFamily), v6).length).toBeGreaterThan(0);
+    expect(node.gc(conf, [p2]).code).toBe(0);
+    const table = antiSpoofTable(node.ns, nftFamily)!;
+    expect(antiSpoofEntries(table, v6)).toEqual([]);
+    expect(antiSpoofEntries(table, hostVethOf(node.ns, "s2")!.ifname)).toEqual(p2Entries);
+    expect(node.check(conf, p2.result, p2).code).toBe(0);
   });
 });
 
