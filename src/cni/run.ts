@@ -48,6 +48,12 @@ function answerVersion(conf: Record<string, unknown>): string {
   return isSupported(conf.cniVersion) ? conf.cniVersion : CURRENT_VERSION;
 }
 
+/** The CNI error JSON for a call that did not run, in the version its config asks for. */
+export function errorAnswer(stdin: Uint8Array, code: number, msg: string): string {
+  const out: ErrorResult = { cniVersion: answerVersion(peekConf(stdin)), code, msg };
+  return JSON.stringify(out) + "\n";
+}
+
 /** The config's logFile; else $MNCNI_LOG_FILE (for calls whose config is unreadable); else the default. */
 function logFileOf(conf: Record<string, unknown>, env: PluginIO["env"]): string {
   const f = conf.logFile;

@@ -4,7 +4,7 @@
 import { phase, phaseDurations } from "../obs/phases.ts";
 import { BUILD } from "../version.ts";
 import { closeFd, readAll, readLink, sym, type SysError, writeAll } from "../sys/libc.ts";
-import { MAX_SOCKET_PATH, SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
+import { configAgentSocket, SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -27,13 +27,7 @@ export interface Forwarded {
 
 /** The `agentSocket` of the config, if the config names one (anything odd: not forwarded). */
 export function agentSocketOf(stdin: Uint8Array): string | undefined {
-  try {
-    const conf: unknown = JSON.parse(Buffer.from(stdin).toString("utf8"));
-    const path = (conf as { agentSocket?: unknown } | null)?.agentSocket;
-    return typeof path === "string" && path.startsWith("/") && Buffer.byteLength(path) <= MAX_SOCKET_PATH ? path : undefined;
-  } catch {
-    return undefined;
-  }
+  return configAgentSocket(Buffer.from(stdin).toString("utf8"));
 }
 
 function sockaddrUn(path: string): Buffer {

@@ -37,3 +37,16 @@ export interface ServeRequest {
  * and the plugin runs it itself.
  */
 export type ServeResponse = { code: number; stdout: string } | { fallback: string };
+
+/**
+ * The config's top-level `agentSocket`, when it is an absolute path that fits a socket
+ * address; undefined otherwise (no field, odd value, unreadable config).
+ */
+export function configAgentSocket(configText: string): string | undefined {
+  try {
+    const path = (JSON.parse(configText) as { agentSocket?: unknown } | null)?.agentSocket;
+    return typeof path === "string" && path.startsWith("/") && Buffer.byteLength(path) <= MAX_SOCKET_PATH ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}

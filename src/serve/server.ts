@@ -4,11 +4,10 @@
 import { mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, SocketHandler, UnixSocketListener } from "bun";
-import { runPlugin, type PluginSpec } from "../cni/run.ts";
-import { CURRENT_VERSION } from "../cni/types.ts";
+import { errorAnswer, runPlugin, type PluginSpec } from "../cni/run.ts";
 import { enableListingCache } from "../ipam/listing-cache.ts";
 import { BUILD } from "../version.ts";
-import { SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
+import { configAgentSocket, SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
 import { LinkReaper } from "./reaper.ts";
 
 export interface CniServer {
@@ -30,30 +29,13 @@ interface Conn {
   closed?: boolean;
 }
 
-/** An error answer in the version the call's config asked for. */
+/** An error answer to a call the server could not finish (see errorAnswer). */
 function failure(req: ServeRequest, code: number, msg: string): ServeResponse {
-  let cniVersion = CURRENT_VERSION as string;
-  try {
-    const v = (JSON.parse(req.stdin) as { cniVersion?: unknown }).cniVersion;
-    if (typeof v === "string") cniVersion = v;
-  } catch {
-    // keep the current version
-  }
-  return { code: 1, stdout: JSON.stringify({ cniVersion, code, msg }) + "\n" };
+  return { code: 1, stdout: errorAnswer(Buffer.from(req.stdin, "utf8"), code, msg) };
 }
 
 function rawReply(res: ServeResponse): string {
   return "fallback" in res ? `fallback\n${res.fallback}` : `answer ${res.code}\n${res.stdout}`;
-}
-
-/** The config's top-level agentSocket, undefined when it has none or cannot be read. */
-function agentSocketOf(stdin: string): string | undefined {
-  try {
-    const v = (JSON.parse(stdin) as { agentSocket?: unknown } | null)?.agentSocket;
-    return typeof v === "string" ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Our own network namespace: calls from another one are declined (their host is not ours). */
@@ -81,7 +63,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     if (req.netns !== ownNetns()) return { fallback: `plugin in ${req.netns}, server in ${ownNetns()}` };
     // The native forwarder finds the socket by a plain text search: the config must really
     // name this one (an unreadable config is left to the plugin, which reports it).
-    if (agentSocketOf(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
+    if (configAgentSocket(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
     let stdout = "";
     const code = await runPlugin(o.spec, {
       env: req.env,
