@@ -50,7 +50,7 @@ describe("label selector semantics", () => {
   });
 
   test("selectNames gives a Set, e.g. the namespaces a namespaceSelector covers", () => {
-    const namespaces = [
+    const namespaces: { name: string; labels: Record<string, string> }[] = [
       { name: "prod", labels: { env: "prod" } },
       { name: "dev", labels: { env: "dev" } },
       { name: "kube-system", labels: { "kubernetes.io/metadata.name": "kube-system" } },
