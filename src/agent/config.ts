@@ -2,6 +2,7 @@
 // Parsed once into a frozen object.
 import { readFileSync } from "node:fs";
 import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
+import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
 
 export interface AgentConfig {
@@ -25,6 +26,8 @@ export interface AgentConfig {
   bridge: string;
   mtu: number;
   chainPortmap: boolean;
+  /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports. */
+  cniVersion?: string;
   uninstall: boolean;
   once: boolean;
 }
@@ -57,6 +60,7 @@ const FLAGS: Record<string, Flag> = {
   "--bridge": { key: "bridge", kind: "string", arg: "NAME", help: "bridge name in bridge mode (default cbr0)" },
   "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default 1500)" },
   "--chain-portmap": { key: "chainPortmap", kind: "bool", help: "chain the portmap plugin (hostPort) in the conflist" },
+  "--cni-version": { key: "cniVersion", kind: "string", arg: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
   "--config": { key: "config", kind: "string", arg: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
   "--uninstall": { key: "uninstall", kind: "bool", help: "remove everything mncni created on this node, then exit" },
   "--once": { key: "once", kind: "bool", help: "reconcile once and exit (0 when converged)" },
@@ -161,6 +165,8 @@ function validate(m: Record<string, unknown>): AgentConfig {
   }
   const mtu = num("mtu");
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
+  const cniVersion = str("cniVersion");
+  if (cniVersion !== undefined && !CONFLIST_VERSIONS.includes(cniVersion)) throw new ConfigError(`cannot use cniVersion "${cniVersion}": must be one of ${CONFLIST_VERSIONS.join(", ")}`);
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
   const nonMasq = cidrs("nonMasqueradeCidr");
   return Object.freeze({
@@ -183,6 +189,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     bridge: str("bridge")!,
     mtu,
     chainPortmap: m.chainPortmap === true,
+    cniVersion,
     uninstall,
     once: m.once === true,
   });
