@@ -42,7 +42,7 @@ function agentOnce(bin: string, conf: string, extra: string[]): { code: number; 
     [
       "ip", "netns", "exec", node, requireBinary(), "agent", "--once", "--node-name", "n1", "--source", `dir:${join(tmp, "manifests")}`,
       "--cni-conf-dir", conf, "--cni-bin-dir", bin, "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(tmp, "ipam"),
-      "--cni-log-file", join(tmp, "cni.log"), "--metrics-addr", "off", "--cni-socket", "off", "--log-file", logFile, ...extra,
+      "--cni-log-file", join(tmp, "cni.log"), "--metrics-addr", "off", "--cni-socket", "off", "--state-file", join(tmp, "agent-run.json"), "--log-file", logFile, ...extra,
     ],
     { allowFail: true },
   );
