@@ -3,9 +3,9 @@
 // `{"cniVersion": ...}` on stdin). A runtime rejects the whole list when one plugin does
 // not support its version, e.g. Debian 12's reference plugins (1.1.1) stop at 1.0.0.
 import { spawnSync } from "bun";
-import { statSync } from "node:fs";
 import { join } from "node:path";
 import { SUPPORTED_VERSIONS } from "../cni/types.ts";
+import { fileVersionKey } from "./atomic-file.ts";
 
 /** The version VERSION is asked in: every spec version accepts the question. */
 const ASK_VERSION = "0.4.0";
@@ -59,15 +59,6 @@ export function chainPluginTypes(plugins: readonly Record<string, unknown>[]): s
 
 export type VersionChoice = { version: string } | { problem: string };
 
-const statKey = (path: string): string | undefined => {
-  try {
-    const s = statSync(path);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch {
-    return undefined;
-  }
-};
-
 /**
  * Picks the conflist's version for a chain of plugins in binDir. Answers are cached per file
  * (inode, size, mtime), so a resync execs nothing unless a plugin was replaced.
@@ -86,7 +77,7 @@ export class ChainVersionPicker {
     const lists: string[][] = [];
     for (const type of types) {
       const path = join(this.binDir, type);
-      const key = statKey(path);
+      const key = fileVersionKey(path);
       if (key === undefined) {
         if (this.own.includes(type)) {
           lists.push([...SUPPORTED_VERSIONS]);
