@@ -34,7 +34,11 @@ export class Agent {
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
     this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
-    writeRunRecord(cfg.stateFile, cfg);
+    try {
+      writeRunRecord(cfg.stateFile, cfg);
+    } catch (e) {
+      log.warn(`cannot write run record "${cfg.stateFile}": ${(e as Error).message}; --uninstall will need this run's directories`);
+    }
   }
 
   /** One full pass: re-read the source, reconcile, record metrics and logs. */
