@@ -51,7 +51,7 @@ const FLAGS: Record<string, Flag> = {
   "--node-name": { key: "nodeName", kind: "string", arg: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
   "--source": { key: "source", kind: "string", arg: "dir:PATH", help: "cluster state source: a directory of Kubernetes manifests" },
   "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
-  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni and mncni-ipam (default /opt/cni/bin)" },
+  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
   "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
   "--routing": { key: "routing", kind: "string", arg: "host-gw|none", help: "how pod CIDRs of other nodes are reached (default host-gw)" },
   "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
