@@ -10,7 +10,8 @@ import type { Logger } from "./log.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { systemNft } from "./nft.ts";
 import { Reconciler, type ReconcileReport } from "./reconciler.ts";
-import { startHealthServer, type HealthServer } from "./server.ts";
+import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
+import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
 import { pluginHandlers } from "../plugin/handlers.ts";
 
@@ -32,6 +33,12 @@ export class Agent {
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
     this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    // Before anything is installed, so --uninstall finds every directory this run writes to.
+    try {
+      writeRunRecord(cfg.stateFile, cfg);
+    } catch (e) {
+      log.warn(`cannot write run record "${cfg.stateFile}": ${(e as Error).message}; --uninstall will need this run's directories`);
+    }
   }
 
   /** One full pass: re-read the source, reconcile, record metrics and logs. */
@@ -48,6 +55,7 @@ export class Agent {
     m.problems = rep.problems.length;
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;
+    m.notReady = readinessReasons(rep);
     for (const s of ["forwarding", "routes", "nftables", "binaries", "conflist"]) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);
     if (rep.errors.length === 0) m.lastSuccessSeconds = Date.now() / 1000;

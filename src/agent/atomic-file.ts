@@ -55,3 +55,16 @@ export function copyFileIfChanged(src: string, dst: string): boolean {
   });
   return true;
 }
+
+/**
+ * Identifies one version of a file cheaply (inode, size, mtime): a replaced or rewritten file
+ * gets a new key. undefined when the file is missing.
+ */
+export function fileVersionKey(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,6 +2,8 @@
 // Parsed once into a frozen object.
 import { readFileSync } from "node:fs";
 import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
+import { CONFLIST_VERSIONS } from "./cni-version.ts";
+import { defaultStateFile } from "./run-record.ts";
 import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
 
 export interface AgentConfig {
@@ -21,11 +23,19 @@ export interface AgentConfig {
   resync: number;
   logFile?: string;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** undefined: text on a terminal, JSON otherwise. */
+  logFormat?: "text" | "json";
+  /** Where the agent records the directories it installs into, for --uninstall. */
+  stateFile: string;
   binary?: string;
   bridge: string;
   mtu: number;
   chainPortmap: boolean;
+  /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports. */
+  cniVersion?: string;
   uninstall: boolean;
+  /** With uninstall: also delete a bridge that still has pods attached. */
+  force: boolean;
   once: boolean;
 }
 
@@ -41,7 +51,7 @@ const FLAGS: Record<string, Flag> = {
   "--node-name": { key: "nodeName", kind: "string", arg: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
   "--source": { key: "source", kind: "string", arg: "dir:PATH", help: "cluster state source: a directory of Kubernetes manifests" },
   "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
-  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni and mncni-ipam (default /opt/cni/bin)" },
+  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
   "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
   "--routing": { key: "routing", kind: "string", arg: "host-gw|none", help: "how pod CIDRs of other nodes are reached (default host-gw)" },
   "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
@@ -51,14 +61,18 @@ const FLAGS: Record<string, Flag> = {
   "--metrics-addr": { key: "metricsAddr", kind: "string", arg: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
   "--cni-socket": { key: "cniSocket", kind: "string", arg: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
   "--resync": { key: "resync", kind: "number", arg: "SECONDS", help: "full resync period (default 10)" },
-  "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "JSON log lines go here (default stderr)" },
+  "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "log lines go here (default stderr)" },
+  "--log-format": { key: "logFormat", kind: "string", arg: "text|json", help: "log line format (default: text on a terminal, json otherwise)" },
   "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
   "--binary": { key: "binary", kind: "string", arg: "PATH", help: "the executable to install (default: this one, when compiled)" },
   "--bridge": { key: "bridge", kind: "string", arg: "NAME", help: "bridge name in bridge mode (default cbr0)" },
   "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default 1500)" },
   "--chain-portmap": { key: "chainPortmap", kind: "bool", help: "chain the portmap plugin (hostPort) in the conflist" },
+  "--cni-version": { key: "cniVersion", kind: "string", arg: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
   "--config": { key: "config", kind: "string", arg: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
-  "--uninstall": { key: "uninstall", kind: "bool", help: "remove everything mncni created on this node, then exit" },
+  "--state-file": { key: "stateFile", kind: "string", arg: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
+  "--uninstall": { key: "uninstall", kind: "bool", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },
+  "--force": { key: "force", kind: "bool", help: "with --uninstall: also delete the bridge when pods are still attached to it" },
   "--once": { key: "once", kind: "bool", help: "reconcile once and exit (0 when converged)" },
   "--help": { key: "help", kind: "bool", help: "show this help" },
 };
@@ -87,6 +101,7 @@ const DEFAULTS = {
   mtu: 1500,
   chainPortmap: false,
   uninstall: false,
+  force: false,
   once: false,
 } satisfies Partial<AgentConfig>;
 
@@ -161,6 +176,8 @@ function validate(m: Record<string, unknown>): AgentConfig {
   }
   const mtu = num("mtu");
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
+  const cniVersion = str("cniVersion");
+  if (cniVersion !== undefined && !CONFLIST_VERSIONS.includes(cniVersion)) throw new ConfigError(`cannot use cniVersion "${cniVersion}": must be one of ${CONFLIST_VERSIONS.join(", ")}`);
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
   const nonMasq = cidrs("nonMasqueradeCidr");
   return Object.freeze({
@@ -179,11 +196,15 @@ function validate(m: Record<string, unknown>): AgentConfig {
     resync: num("resync"),
     logFile: str("logFile"),
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
+    logFormat: m.logFormat === undefined ? undefined : oneOf("logFormat", ["text", "json"] as const),
+    stateFile: str("stateFile") ?? defaultStateFile(cniSocket),
     binary: str("binary"),
     bridge: str("bridge")!,
     mtu,
     chainPortmap: m.chainPortmap === true,
+    cniVersion,
     uninstall,
+    force: m.force === true,
     once: m.once === true,
   });
 }

@@ -1,11 +1,14 @@
 // The CNI network configuration the agent writes for the runtime: the mncni plugin with
-// mncni-ipam ranges set to this node's pod CIDRs (dual-stack when the Node has two).
+// mncni-ipam ranges set to this node's pod CIDRs (dual-stack when the Node has two), in the
+// highest cniVersion every plugin of the chain supports (or the one --cni-version pins).
 import { familyOf } from "../cluster/cidr.ts";
+import { chainPluginTypes, type ChainVersionPicker } from "./cni-version.ts";
 
 export const CONFLIST_NAME = "10-mncni.conflist";
 export const NETWORK_NAME = "mncni";
 
 export interface ConflistOptions {
+  cniVersion: string;
   podCIDRs: string[];
   mode: "bridge" | "routed";
   bridge: string;
@@ -45,9 +48,19 @@ export function renderConflist(o: ConflistOptions): Conflist {
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });
-  return { cniVersion: "1.1.0", name: NETWORK_NAME, plugins };
+  return { cniVersion: o.cniVersion, name: NETWORK_NAME, plugins };
 }
 
 export function conflistText(o: ConflistOptions): string {
   return JSON.stringify(renderConflist(o), null, 2) + "\n";
+}
+
+/**
+ * The conflist's text with its version: `pinned` (--cni-version) as given, otherwise the one
+ * the picker finds for the chain's plugins; or why no version can be picked.
+ */
+export function conflistFor(o: Omit<ConflistOptions, "cniVersion">, pinned: string | undefined, picker: ChainVersionPicker): { text: string } | { problem: string } {
+  if (pinned) return { text: conflistText({ ...o, cniVersion: pinned }) };
+  const choice = picker.pick(chainPluginTypes(renderConflist({ ...o, cniVersion: "" }).plugins));
+  return "problem" in choice ? choice : { text: conflistText({ ...o, cniVersion: choice.version }) };
 }

@@ -5,7 +5,8 @@ export { Reconciler, type ReconcileReport, type ReconcilerDeps, type AgentSettin
 export { desiredHostGwRoutes, diffRoutes, applyRouteDiff, ownedRoutes, type DesiredRoute, type RouteDiff } from "./hostgw.ts";
 export { planMasquerade, planMasqueradeRemoval, NAT_TABLE, NAT_FAMILY, type MasqueradeInput } from "./masquerade.ts";
 export { renderConflist, conflistText, CONFLIST_NAME, type ConflistOptions } from "./conflist.ts";
-export { uninstall, type UninstallReport } from "./uninstall.ts";
+export { uninstall, runUninstall, uninstallTargets, type UninstallReport, type UninstallTargets } from "./uninstall.ts";
 export { AgentMetrics } from "./metrics.ts";
-export { jsonLogger, fileLogger, type Logger } from "./log.ts";
+export { jsonLogger, textLogger, fileLogger, type Logger, type LogFormat } from "./log.ts";
 export { systemNft, parseNftJson, type Nft, type NftRuleset } from "./nft.ts";
+export { ChainVersionPicker, askPluginVersions, highestCommonVersion } from "./cni-version.ts";

@@ -3,9 +3,9 @@
 // forwarder (src/forward/forward.c) was built next to it, that becomes `mncni` and the
 // executable `mncni-core`, which the forwarder runs whenever it does not hand a call over.
 import { isCompiled } from "../sys/self.ts";
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { copyFileIfChanged } from "./atomic-file.ts";
+import { copyFileIfChanged, fileVersionKey } from "./atomic-file.ts";
 
 export const PLUGIN_NAMES = ["mncni", "mncni-ipam", "mncni-core"] as const;
 /** The forwarder's file name next to the executable (make build: dist/mncni-forward). */
@@ -32,14 +32,7 @@ export function selfExecutable(explicit?: string): string | undefined {
   return isCompiled() ? process.execPath : undefined;
 }
 
-const statKey = (path: string) => {
-  try {
-    const s = statSync(path);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch {
-    return "missing";
-  }
-};
+const statKey = (path: string) => fileVersionKey(path) ?? "missing";
 
 /**
  * Installs src into binDir. Comparing 100 MB executables byte by byte on every resync would

@@ -10,6 +10,8 @@ export class AgentMetrics {
   lastSuccessSeconds = 0;
   kernelWrites = 0;
   ready = false;
+  /** Why the node is not ready (served on /readyz). */
+  notReady: string[] = ["no reconcile pass has finished yet"];
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
   readonly runs = new Map<string, number>();

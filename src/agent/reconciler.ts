@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { familyOf } from "../cluster/cidr.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import type { AgentConfig } from "./config.ts";
-import { CONFLIST_NAME, conflistText } from "./conflist.ts";
+import { CONFLIST_NAME, conflistFor } from "./conflist.ts";
+import { ChainVersionPicker } from "./cni-version.ts";
 import { writeFileIfChanged } from "./atomic-file.ts";
 import { applyRouteDiff, desiredHostGwRoutes, diffRoutes, ownedRoutes, type RouteKernel } from "./hostgw.ts";
 import { BinaryInstaller } from "./install.ts";
@@ -45,14 +46,16 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "mtu" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion">>;
 
 export class Reconciler {
   private installer?: BinaryInstaller;
   private conflistDone = false;
+  private versions: ChainVersionPicker;
 
   constructor(private readonly cfg: AgentSettings, private readonly deps: ReconcilerDeps) {
     if (deps.binary) this.installer = new BinaryInstaller(deps.binary, cfg.cniBinDir);
+    this.versions = new ChainVersionPicker(cfg.cniBinDir);
   }
 
   reconcile(state: ClusterState): ReconcileReport {
@@ -135,7 +138,7 @@ export class Reconciler {
       return;
     }
     if (!routesOk) return;
-    const text = conflistText({
+    const out = conflistFor({
       // The Node's order is kept: it says which family is primary.
       podCIDRs: own,
       mode: this.cfg.mode,
@@ -145,7 +148,9 @@ export class Reconciler {
       cniLogFile: this.cfg.cniLogFile,
       chainPortmap: this.cfg.chainPortmap,
       cniSocket: this.cfg.cniSocket === "off" ? undefined : this.cfg.cniSocket,
-    });
+    }, this.cfg.cniVersion, this.versions);
+    if ("problem" in out) return void r.problems.push(out.problem);
+    const text = out.text;
     const path = join(this.cfg.cniConfDir, CONFLIST_NAME);
     if (writeFileIfChanged(path, text)) {
       r.writes++;

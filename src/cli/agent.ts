@@ -2,9 +2,7 @@
 import { Agent } from "../agent/agent.ts";
 import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
 import { fileLogger } from "../agent/log.ts";
-import { systemNft } from "../agent/nft.ts";
-import { uninstall } from "../agent/uninstall.ts";
-import { Netlink } from "../kernel/index.ts";
+import { runUninstall } from "../agent/uninstall.ts";
 
 export async function agentCommand(argv: string[]): Promise<number> {
   let cfg;
@@ -19,15 +17,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
     console.log(agentHelp());
     return 0;
   }
-  const log = fileLogger(cfg.logFile, cfg.logLevel, { component: "agent", node: cfg.nodeName || undefined });
-  if (cfg.uninstall) {
-    using nl = Netlink.open();
-    const rep = uninstall(cfg, { nl, nft: systemNft });
-    for (const r of rep.removed) log.info(`removed ${r}`);
-    for (const e of rep.errors) log.error(e);
-    log.info("uninstall finished", { removed: rep.removed.length, errors: rep.errors.length });
-    return rep.errors.length ? 1 : 0;
-  }
+  const log = fileLogger(cfg.logFile, cfg.logLevel, { component: "agent", node: cfg.nodeName || undefined }, cfg.logFormat);
+  if (cfg.uninstall) return runUninstall(cfg, log);
   let agent: Agent;
   try {
     agent = new Agent(cfg, log);

@@ -1,13 +1,16 @@
-// The agent for real: node namespaces on a shared bridge, agents running inside them, checked
-// with `ip -j`, `nft -j`, the files they write, /metrics, and real traffic between pods and to
-// an external host.
+// The agent for real: node namespaces on a shared bridge, the compiled agent running inside
+// each, pods added through the plugin it installed (as a runtime does), checked with `ip -j`,
+// `nft -j`, the files it writes, /readyz and /metrics, and real traffic between pods and to
+// an external host. --uninstall then runs against the plugin's own state.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { requireBinary } from "../helpers/binary.ts";
 import { inNetns, ipJson, run } from "../helpers/netns.ts";
+import { waitListening } from "../plugin/routed-fixture.ts";
 import {
-  BUN, EXT_IP, agentArgs, buildCluster, destroyCluster, removeNode, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
+  BUN, EXT_IP, addPod, agentArgs, buildCluster, destroyCluster, removeNode, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
 } from "./lab.ts";
 
 const WHOAMI = join(import.meta.dir, "whoami.ts");
@@ -18,22 +21,33 @@ const servers: Subprocess[] = [];
 
 type R = { dst: string; gateway?: string; protocol?: string };
 const mncniRoutes = (n: TestNode) => ipJson<R[]>(n.ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
-const curl = (n: TestNode, path: string) => inNetns(n.ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const curl = (n: TestNode, path: string, headers: string[] = []) =>
+  inNetns(n.ns, ["curl", "-s", ...headers.flatMap((h) => ["-H", h]), "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const same = (a: string, b: string) => run(["cmp", "-s", a, b], { allowFail: true }).code === 0;
+const DIST = resolve(import.meta.dir, "../../dist");
+const nftTables = (n: TestNode) =>
+  JSON.parse(inNetns(n.ns, ["nft", "-j", "list", "tables"]).stdout).nftables.filter((o: any) => o.table).map((o: any) => `${o.table.family} ${o.table.name}`).sort();
 const metric = (n: TestNode, name: string) => Number(curl(n, "/metrics").match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
 const ask = (from: string, host: string) => inNetns(from, [BUN, WHOAMI, "ask", host, "7777"], { allowFail: true }).stdout.trim();
 
 beforeAll(async () => {
+  requireBinary();
   c = buildCluster(3);
   [n1, n2] = c.nodes as [TestNode, TestNode];
   // n3 runs no agent: it is the peer the tests add and remove.
   removeNode(c, "n3");
-  for (const ns of [n2.podNs, c.ext]) servers.push(spawn(["ip", "netns", "exec", ns, BUN, WHOAMI, "serve", "7777"], { stdout: "ignore", stderr: "ignore" }));
   // A foreign route inside the pod network, and one elsewhere: the agents must never touch them.
   run(["ip", "-n", n1.ns, "route", "add", "10.244.77.0/24", "via", "10.99.0.13", "proto", "static"]);
   run(["ip", "-n", n1.ns, "route", "add", "10.250.0.0/24", "via", "10.99.0.13"]);
   for (const n of [n1, n2]) startAgent(c, n);
   await waitFor("both agents to write their conflist", () => [n1, n2].every((n) => existsSync(join(n.dir, "conf/10-mncni.conflist"))));
-}, 30_000);
+  // Pods exist only once the node has a CNI config, as on a real node.
+  for (const n of [n1, n2]) await addPod(n);
+  for (const ns of [n2.podNs, c.ext]) {
+    servers.push(spawn(["ip", "netns", "exec", ns, BUN, WHOAMI, "serve", "7777"], { stdout: "ignore", stderr: "ignore" }));
+    await waitListening(ns, 7777, 10_000);
+  }
+}, 60_000);
 
 afterAll(async () => {
   for (const p of servers) p.kill("SIGKILL");
@@ -41,17 +55,28 @@ afterAll(async () => {
 });
 
 describe("mncni agent in node namespaces", () => {
-  test("converges: host-gw routes, conflist, binaries, forwarding, ready", async () => {
+  test("converges: host-gw routes, conflist, the real plugin installed, forwarding, ready", async () => {
     await waitFor("routes", () => mncniRoutes(n1).includes("10.244.2.0/24 via 10.99.0.12") && mncniRoutes(n2).includes("10.244.1.0/24 via 10.99.0.11"));
     expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
     const conf = JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8"));
     expect(conf.plugins[0].ipam.ranges).toEqual([[{ subnet: "10.244.1.0/24" }]]);
-    for (const b of ["mncni", "mncni-ipam"]) expect(readFileSync(join(n1.dir, "bin", b))).toEqual(readFileSync(c.fakeBinary));
+    expect(conf.plugins[0].agentSocket).toBe(join(n1.dir, "run/cni.sock"));
+    expect(same(join(n1.dir, "bin/mncni"), join(DIST, "mncni-forward"))).toBe(true);
+    for (const b of ["mncni-core", "mncni-ipam"]) expect(same(join(n1.dir, "bin", b), join(DIST, "mncni"))).toBe(true);
     expect(inNetns(n1.ns, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim()).toBe("1");
     await waitFor("readyz", () => curl(n1, "/readyz").endsWith("200"));
+    expect(curl(n1, "/readyz")).toBe("ready\n\n200");
     expect(curl(n1, "/healthz")).toBe("ok\n\n200");
     expect(metric(n1, "mncni_agent_nodes_known")).toBe(2);
     expect(metric(n1, "mncni_agent_routes_programmed")).toBe(1);
+    // The pod's ADD went through the forwarder to this agent.
+    expect(metric(n1, "mncni_agent_cni_calls_served_total")).toBeGreaterThanOrEqual(1);
+    // The pod is the plugin's: on the bridge, inside the node's CIDR, guarded by anti-spoofing.
+    expect(n1.podIP).toMatch(/^10\.244\.1\.\d+$/);
+    expect(ipJson<{ ifname: string; master?: string }[]>(n1.ns, ["link", "show", "master", "cbr0"])).toHaveLength(1);
+    expect(nftTables(n1)).toContain("inet mncni");
+    expect(nftTables(n1).some((t: string) => t.startsWith("bridge mncni"))).toBe(true);
+    // A log file is not a terminal: JSON lines.
     const log = readFileSync(join(n1.dir, "agent.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(log.some((l) => l.msg === "add route 10.244.2.0/24 via 10.99.0.12 (node n2)")).toBe(true);
   });
@@ -69,7 +94,15 @@ describe("mncni agent in node namespaces", () => {
     writeNode(c, "n4", "10.98.0.4", ["10.244.4.0/24"]);
     await waitFor("n3's route", () => mncniRoutes(n1).includes("10.244.3.0/24 via 10.99.0.13") && mncniRoutes(n2).includes("10.244.3.0/24 via 10.99.0.13"));
     await waitFor("the n4 problem in metrics", () => metric(n1, "mncni_agent_problems") === 1);
-    expect(curl(n1, "/readyz")).toEndWith("503");
+    // /readyz says why: as text, and as JSON when asked for.
+    const text = curl(n1, "/readyz");
+    expect(text).toStartWith("not ready:\n- ");
+    expect(text).toContain('of node "n4" via "10.98.0.4": not on-link');
+    expect(text).toEndWith("503");
+    const json = JSON.parse(curl(n1, "/readyz", ["Accept: application/json"]).replace(/\n\d+$/, ""));
+    expect(json.ready).toBe(false);
+    expect(json.reasons).toHaveLength(1);
+    expect(json.reasons[0]).toContain('"n4"');
     expect(readFileSync(join(n1.dir, "agent.log"), "utf8")).toContain('of node \\"n4\\" via \\"10.98.0.4\\": not on-link');
     removeNode(c, "n3");
     removeNode(c, "n4");
@@ -97,10 +130,11 @@ describe("mncni agent in node namespaces", () => {
 
   test("restarting the agents interrupts neither a ping nor a TCP stream, and writes nothing", async () => {
     const iperfSrv = spawn(["ip", "netns", "exec", n2.podNs, "iperf3", "-s", "-1", "-p", "5201"], { stdout: "ignore", stderr: "ignore" });
-    await Bun.sleep(300);
+    await waitListening(n2.podNs, 5201, 10_000);
     const ping = spawn(["ip", "netns", "exec", n1.podNs, "ping", "-i", "0.02", "-c", "150", "-W", "1", n2.podIP], { stdout: "pipe" });
     const iperf = spawn(["ip", "netns", "exec", n1.podNs, "iperf3", "-c", n2.podIP, "-p", "5201", "-t", "3", "-b", "20M", "-J"], { stdout: "pipe", stderr: "pipe" });
-    await Bun.sleep(300);
+    // The restart happens while the stream is up.
+    await waitFor("the TCP stream", () => inNetns(n2.podNs, ["ss", "-Htn", "state", "established", "sport = :5201"]).stdout.trim() !== "");
     for (const n of [n1, n2]) await stopAgent(n);
     expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
     for (const n of [n1, n2]) startAgent(c, n);
@@ -115,21 +149,42 @@ describe("mncni agent in node namespaces", () => {
     iperfSrv.kill("SIGKILL");
   }, 20_000);
 
-  test("--uninstall leaves the node clean, and only what mncni made is gone", async () => {
+  test("--uninstall finds the run's directories, keeps a bridge with pods unless --force, leaves only what is not mncni's", async () => {
     await stopAgent(n2);
-    run(["ip", "-n", n2.ns, "link", "add", "cbr0", "type", "bridge"]);
     run(["ip", "-n", n2.ns, "route", "add", "10.244.88.0/24", "via", "10.99.0.11", "proto", "static"]);
-    const args = agentArgs(c, n2, ["--uninstall"]).filter((a) => a !== "--binary" && a !== c.fakeBinary);
-    const r = run(args);
-    expect(r.code).toBe(0);
+    // The plugin's state on n2 before: its pod on cbr0, anti-spoofing and masquerade tables, protocol-77 routes.
+    expect(ipJson<unknown[]>(n2.ns, ["link", "show", "master", "cbr0"])).toHaveLength(1);
+    expect(nftTables(n2).filter((t: string) => t.includes("mncni")).length).toBeGreaterThanOrEqual(2);
+    expect(mncniRoutes(n2)).toEqual(["10.244.1.0/24 via 10.99.0.11"]);
+    // Only the state file (not the directories of the run) is given; text logs to stderr on request.
+    const uninstallArgs = ["ip", "netns", "exec", n2.ns, requireBinary(), "agent", "--uninstall", "--state-file", join(n2.dir, "run/agent-run.json"), "--log-format", "text"];
+    const first = run(uninstallArgs, { allowFail: true });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/^\S+Z WARN  not removed: bridge cbr0: 1 pod interface\(s\) still attached \(\S+\); delete the pods first, or pass --force/m);
+    expect(ipJson<{ ifname: string }[]>(n2.ns, ["link", "show"]).map((l) => l.ifname)).toContain("cbr0");
     expect(mncniRoutes(n2)).toEqual([]);
-    expect(ipJson<R[]>(n2.ns, ["route", "show", "10.244.88.0/24"])).toHaveLength(1);
-    const tables = JSON.parse(inNetns(n2.ns, ["nft", "-j", "list", "tables"]).stdout).nftables.filter((o: any) => o.table).map((o: any) => `${o.table.family} ${o.table.name}`);
-    expect(tables).toEqual(["ip filter"]);
-    expect(inNetns(n2.ns, ["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]).stdout).not.toContain("mncni");
+    expect(nftTables(n2)).toEqual(["ip filter"]);
+    for (const f of ["conf/10-mncni.conflist", "bin/mncni", "bin/mncni-core", "bin/mncni-ipam"]) expect(existsSync(join(n2.dir, f))).toBe(false);
+    expect(existsSync(join(n2.dir, "run/agent-run.json"))).toBe(true);
+
+    const forced = run([...uninstallArgs, "--force"], { allowFail: true });
+    expect(forced.stderr).toContain("WARN  removed bridge cbr0 with 1 pod interface(s) attached");
+    expect(forced.code).toBe(0);
     expect(ipJson<{ ifname: string }[]>(n2.ns, ["link", "show"]).map((l) => l.ifname)).not.toContain("cbr0");
-    for (const f of ["conf/10-mncni.conflist", "bin/mncni", "bin/mncni-ipam"]) expect(existsSync(join(n2.dir, f))).toBe(false);
+    expect(existsSync(join(n2.dir, "run/agent-run.json"))).toBe(false);
+    expect(ipJson<R[]>(n2.ns, ["route", "show", "10.244.88.0/24"])).toHaveLength(1);
+    expect(inNetns(n2.ns, ["nft", "-j", "list", "chain", "ip", "filter", "FORWARD"]).stdout).not.toContain("mncni");
     // The other node is untouched.
     expect(mncniRoutes(n1)).toEqual(["10.244.2.0/24 via 10.99.0.12"]);
+    expect(ipJson<unknown[]>(n1.ns, ["link", "show", "master", "cbr0"])).toHaveLength(1);
+  });
+
+  test("logs are readable lines on a terminal, JSON otherwise", () => {
+    // `script` gives the agent a pseudo-terminal as stderr; --help-free, quick: an uninstall of nothing.
+    const argv = ["ip", "netns", "exec", n2.ns, requireBinary(), "agent", "--uninstall", "--state-file", join(n2.dir, "none.json"), "--cni-conf-dir", join(n2.dir, "none"), "--cni-bin-dir", join(n2.dir, "none"), "--bridge", "nobr0"];
+    const tty = run(["script", "-qec", argv.join(" "), "/dev/null"], { allowFail: true }).stdout;
+    expect(tty).toMatch(/^\S+Z INFO  uninstall finished component=agent removed=\d+ kept=0 errors=0\r?$/m);
+    const pipe = run(argv, { allowFail: true }).stderr.trim().split("\n").map((l) => JSON.parse(l));
+    expect(pipe.at(-1)).toMatchObject({ level: "info", msg: "uninstall finished", component: "agent", kept: 0, errors: 0 });
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseAgentArgs, agentHelp } from "../../src/agent/config.ts";
 import { AgentMetrics } from "../../src/agent/metrics.ts";
 
@@ -52,6 +52,16 @@ describe("parseAgentArgs", () => {
     expect(() => parseAgentArgs([...req, "--resync", "0"], {})).toThrow(/positive number/);
     expect(parseAgentArgs(["--uninstall"], {})).toMatchObject({ uninstall: true });
   });
+
+  test("--log-format, --cni-version, --force; the run record sits beside the CNI socket unless --state-file says otherwise", () => {
+    expect(parseAgentArgs(req, {})).toMatchObject({ logFormat: undefined, cniVersion: undefined, force: false, stateFile: "/run/mncni/agent-run.json" });
+    expect(parseAgentArgs([...req, "--cni-socket", "/x/y/cni.sock"], {})).toMatchObject({ stateFile: "/x/y/agent-run.json" });
+    expect(parseAgentArgs([...req, "--cni-socket", "off"], {})).toMatchObject({ stateFile: "/run/mncni/agent-run.json" });
+    expect(parseAgentArgs(["--uninstall", "--force", "--state-file", "/s.json", "--log-format", "text"], {})).toMatchObject({ force: true, stateFile: "/s.json", logFormat: "text" });
+    expect(parseAgentArgs([...req, "--cni-version", "1.0.0"], {})).toMatchObject({ cniVersion: "1.0.0" });
+    expect(() => parseAgentArgs([...req, "--log-format", "xml"], {})).toThrow('cannot use logFormat "xml": must be one of text, json');
+    expect(() => parseAgentArgs([...req, "--cni-version", "0.2.0"], {})).toThrow('cannot use cniVersion "0.2.0": must be one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0');
+  });
 });
 
 describe("AgentMetrics", () => {
@@ -72,5 +82,12 @@ describe("AgentMetrics", () => {
     expect(t).toContain('mncni_agent_reconcile_duration_seconds_bucket{le="0.25"} 2\n');
     expect(t).toContain("mncni_agent_reconcile_duration_seconds_count 2\n");
     for (const line of t.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [0-9.e+-]+)$/);
+  });
+
+  test("docs/agent.md lists every metric the agent exports", () => {
+    const names = [...new AgentMetrics().render().matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(10);
+    const doc = readFileSync(resolve(import.meta.dir, "../../docs/agent.md"), "utf8");
+    expect(names.filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);
   });
 });

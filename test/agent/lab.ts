@@ -1,11 +1,16 @@
 // A small cluster for agent integration tests: a switch namespace with a bridge, node
 // namespaces on it (10.99.0.1N/24), a router (10.99.0.254) to an "external" host
-// (203.0.113.10), and one pod per node (a namespace behind a veth, made by hand with `ip`).
+// (203.0.113.10), and an empty namespace per node for its pod. The agents are the compiled
+// `dist/mncni agent`, which installs the real plugin (the forwarder as mncni, the executable
+// as mncni-core and mncni-ipam); pods are added through that plugin by a runtime (libcni's
+// steps, src/lab/executor.ts), so the kernel state is the plugin's own.
 import { spawn, type Subprocess } from "bun";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
-import { createNetns, inNetns, run, cleanupNetns } from "../helpers/netns.ts";
+import { CniExecutor, type RuntimeAttachment } from "../../src/lab/executor.ts";
+import { requireBinary } from "../helpers/binary.ts";
+import { createNetns, inNetns, netnsPath, run, cleanupNetns } from "../helpers/netns.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -16,6 +21,7 @@ export interface TestNode {
   ns: string;
   ip: string;
   podCIDR: string;
+  /** Set by addPod. */
   podIP: string;
   podNs: string;
   dir: string;
@@ -29,7 +35,6 @@ export interface TestCluster {
   nodes: TestNode[];
   manifests: string;
   tmp: string;
-  fakeBinary: string;
 }
 
 const sh = (ns: string, cmd: string) => inNetns(ns, ["sh", "-c", cmd]);
@@ -58,8 +63,6 @@ export function buildCluster(count: number): TestCluster {
   const tmp = mkdtempSync(`/tmp/mna-agent-${process.pid}-`);
   const manifests = join(tmp, "manifests");
   mkdirSync(manifests);
-  const fakeBinary = join(tmp, "mncni-fake");
-  writeFileSync(fakeBinary, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
   const sw = createNetns("mna-sw");
   run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
   run(["ip", "-n", sw, "link", "set", "br0", "up"]);
@@ -83,31 +86,41 @@ export function buildCluster(count: number): TestCluster {
     attach(ns, `p-n${i}`, ip);
     run(["ip", "-n", ns, "route", "add", "default", "via", "10.99.0.254"]);
     const podNs = createNetns(`mna-p${i}`);
-    link(ns, "vpod", podNs, "eth0");
-    run(["ip", "-n", ns, "addr", "add", `10.244.${i}.1/24`, "dev", "vpod"]);
-    run(["ip", "-n", podNs, "addr", "add", `10.244.${i}.2/24`, "dev", "eth0"]);
-    run(["ip", "-n", podNs, "route", "add", "default", "via", `10.244.${i}.1`]);
     const dir = join(tmp, `n${i}`);
     mkdirSync(dir);
-    nodes.push({ name: `n${i}`, ns, ip, podCIDR: `10.244.${i}.0/24`, podIP: `10.244.${i}.2`, podNs, dir });
+    nodes.push({ name: `n${i}`, ns, ip, podCIDR: `10.244.${i}.0/24`, podIP: "", podNs, dir });
   }
-  const c = { sw, router, ext, nodes, manifests, tmp, fakeBinary };
+  const c = { sw, router, ext, nodes, manifests, tmp };
   for (const n of nodes) writeNode(c, n.name, n.ip, [n.podCIDR]);
   return c;
 }
 
+/** The compiled agent inside the node: it installs itself (and the forwarder beside it). */
 export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): string[] {
   return [
-    "ip", "netns", "exec", n.ns, BUN, join(ROOT, "src/main.ts"), "agent",
+    "ip", "netns", "exec", n.ns, requireBinary(), "agent",
     "--node-name", n.name, "--source", `dir:${c.manifests}`,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
-    "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"),
-    "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "cni.sock"), "--binary", c.fakeBinary, ...extra,
+    "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"), "--cni-log-file", join(n.dir, "cni.log"),
+    "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "run/cni.sock"), ...extra,
   ];
 }
 
 export function startAgent(c: TestCluster, n: TestNode): void {
   n.agent = spawn(agentArgs(c, n), { stdout: "ignore", stderr: "pipe" });
+}
+
+/** The runtime of a node: the conflist and binaries its agent installed. */
+export function runtimeOf(n: TestNode): CniExecutor {
+  return new CniExecutor({ confDir: join(n.dir, "conf"), binDirs: [join(n.dir, "bin")], cacheDir: join(n.dir, "results"), execPrefix: ["ip", "netns", "exec", n.ns] });
+}
+
+export const podAttachment = (n: TestNode): RuntimeAttachment => ({ containerId: `pod-${n.name}`, netns: netnsPath(n.podNs), ifname: "eth0" });
+
+/** ADD of the node's pod through the installed plugin; sets n.podIP from the result. */
+export async function addPod(n: TestNode): Promise<void> {
+  const result = (await runtimeOf(n).add(podAttachment(n))) as { ips: { address: string }[] };
+  n.podIP = result.ips[0]!.address.split("/")[0]!;
 }
 
 export async function stopAgent(n: TestNode): Promise<void> {

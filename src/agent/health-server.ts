@@ -1,0 +1,47 @@
+// The agent's HTTP endpoints: /healthz (the process serves), /readyz (converged and conflist
+// written; otherwise why not), /metrics (Prometheus text).
+import type { AgentMetrics } from "./metrics.ts";
+import type { ReconcileReport } from "./reconciler.ts";
+
+export interface HealthServer {
+  port: number;
+  stop(): void;
+}
+
+/** Why a pass leaves the node not ready, one line each; empty when it is ready. */
+export function readinessReasons(rep: Pick<ReconcileReport, "errors" | "problems" | "conflistWritten">): string[] {
+  return [
+    ...rep.errors.map((e) => `${e.step}: ${e.message}`),
+    ...rep.problems,
+    ...(rep.conflistWritten ? [] : ["conflist not written yet"]),
+  ];
+}
+
+/** The /readyz body: text (a line per reason), or JSON when asked for with Accept or ?format=json. */
+export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady">): Response {
+  const status = metrics.ready ? 200 : 503;
+  const reasons = metrics.ready ? [] : metrics.notReady;
+  const url = new URL(req.url);
+  if (url.searchParams.get("format") === "json" || (req.headers.get("accept") ?? "").includes("application/json")) {
+    return Response.json({ ready: metrics.ready, reasons }, { status });
+  }
+  const text = metrics.ready ? "ready\n" : `not ready:\n${reasons.map((r) => `- ${r}\n`).join("")}`;
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+export function startHealthServer(addr: string, metrics: AgentMetrics): HealthServer {
+  const colon = addr.lastIndexOf(":");
+  const hostname = addr.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const server = Bun.serve({
+    hostname,
+    port: Number(addr.slice(colon + 1)),
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/healthz") return new Response("ok\n");
+      if (path === "/readyz") return readyzResponse(req, metrics);
+      if (path === "/metrics") return new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      return new Response("not found\n", { status: 404 });
+    },
+  });
+  return { port: server.port ?? 0, stop: () => server.stop(true) };
+}
