@@ -3,7 +3,7 @@
 // gets no route back to the pods, so a reply can only arrive if the node masqueraded.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { run } from "../helpers/netns.ts";
-import { destroyAllNodes, reaches, TestNode, UPLINK } from "./routed-fixture.ts";
+import { destroyAllNodes, reaches, TestNode, UPLINK } from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 setDefaultTimeout(30_000);
@@ -16,7 +16,7 @@ function masqTables(ns: string): string[] {
 describe.each(["bridge", "routed"] as const)("ipMasq, %s mode", (mode) => {
   let node: TestNode;
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
     run(["ip", "-n", node.client, "route", "del", "10.244.0.0/16"]);
   });
 

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { netnsPath, run } from "../helpers/netns.ts";
-import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./bridge-fixture.ts";
+import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./fixture.ts";
 
 afterEach(destroyAllNodes);
 
