@@ -23,9 +23,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
   const undo = new UndoStack();
   phase("open");
   try {
-    if (pod.nl.link(env.ifname)) {
-      throw new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists`);
-    }
+    if (pod.nl.link(env.ifname)) throw interfaceExists(ctx, host);
     const ipam = ipamClient(ctx);
     const allocated = await ipam.add();
     undo.push("release addresses", () => ipam.del());
@@ -76,6 +74,19 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     closeContainerNetns(pod);
     host.close();
   }
+}
+
+/**
+ * ADD does not converge on what an earlier ADD of the same attachment left (a server killed
+ * mid-ADD): like the reference plugins it fails and leaves it alone, and the runtime DELs
+ * first. When our host veth for this attachment is there, the pod's interface is that
+ * ADD's, and the error says so.
+ */
+function interfaceExists(ctx: CallContext, host: Netlink): CniError {
+  const { env } = ctx;
+  const ours = host.link(hostVethName(ctx.conf.name, env.containerId, env.ifname))?.alias === hostVethAlias(ctx.conf.name, env.containerId, env.ifname);
+  const why = ours ? " (left by an earlier ADD of this attachment: DEL it first)" : "";
+  return new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists${why}`);
 }
 
 function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { netnsPath, run } from "../helpers/netns.ts";
-import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./fixture.ts";
+import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, reservedFor, TestNode, V4_DEFAULT } from "./fixture.ts";
 
 afterEach(destroyAllNodes);
 
@@ -112,6 +112,57 @@ describe("bridge ADD failure", () => {
     // The node is still usable: a correct ADD for the same pod succeeds afterwards.
     const ok = node.add(node.conf({ ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [V4_DEFAULT] }), { pod, id: "late" });
     expect(ok.ips).toHaveLength(1);
+  });
+});
+
+// An ADD repeated without DEL, as after a server killed mid-ADD (issue 18, defect 9). Like the
+// reference bridge and host-local plugins, mncni does not converge: the retry fails, says to
+// DEL first, and leaves what is there alone; DEL then ADD gives a working pod (what runtimes
+// do: containerd and CRI-O send DEL after a failed ADD).
+describe("ADD retried without DEL", () => {
+  test("with the pod's eth0, host veth and reservation left: code 4, DEL named, nothing touched; DEL then ADD works", () => {
+    const node = new TestNode();
+    const conf = node.conf();
+    const pod = node.pod();
+    const first = node.add(conf, { pod, id: "retry" });
+    const veth = hostVethOf(node.ns, "mnbnet", "retry")!;
+    const before = { eth0: link(pod, "eth0")!.address, addrs: addrs(pod, "eth0").sort(), reserved: reservedFor(node.dataDir, "retry").sort(), guard: antiSpoofVeths(node.ns) };
+
+    const r = node.call("ADD", conf, { pod, id: "retry" });
+    expect(r.json.code).toBe(4);
+    expect(r.json.msg).toContain(`cannot create interface "eth0" in "${netnsPath(pod)}": it already exists`);
+    expect(r.json.msg).toContain("DEL it first");
+    expect({ eth0: link(pod, "eth0")!.address, addrs: addrs(pod, "eth0").sort(), reserved: reservedFor(node.dataDir, "retry").sort(), guard: antiSpoofVeths(node.ns) }).toEqual(before);
+    expect(hostVethOf(node.ns, "mnbnet", "retry")!.ifindex).toBe(veth.ifindex);
+    expect(node.check(conf, first, { pod, id: "retry" }).code).toBe(0);
+
+    expect(node.del(conf, { pod, id: "retry" }).code).toBe(0);
+    const again = node.add(conf, { pod, id: "retry" });
+    expect(node.check(conf, again, { pod, id: "retry" }).code).toBe(0);
+    expect(reservedFor(node.dataDir, "retry")).toHaveLength(2);
+  });
+
+  test("with only the reservation left (killed before the veth): code 11, DEL named, no veth created; DEL then ADD works", () => {
+    const node = new TestNode();
+    const conf = node.conf();
+    const pod = node.pod();
+    node.add(conf, { pod, id: "retry" });
+    // The pair goes with its pod end: what an ADD killed between IPAM and the veth leaves.
+    run(["ip", "-n", pod, "link", "del", "eth0"]);
+    const reserved = reservedFor(node.dataDir, "retry").sort();
+
+    const r = node.call("ADD", conf, { pod, id: "retry" });
+    expect(r.json.code).toBe(11);
+    expect(r.json.msg).toContain("DEL it first");
+    expect(hostVeths(node.ns)).toEqual([]);
+    expect(link(pod, "eth0")).toBeUndefined();
+    expect(reservedFor(node.dataDir, "retry").sort()).toEqual(reserved);
+
+    expect(node.del(conf, { pod, id: "retry" }).code).toBe(0);
+    const again = node.add(conf, { pod, id: "retry" });
+    expect(node.check(conf, again, { pod, id: "retry" }).code).toBe(0);
+    expect(reservedFor(node.dataDir, "retry")).toHaveLength(2);
+    expect(antiSpoofVeths(node.ns)).toEqual([hostVethOf(node.ns, "mnbnet", "retry")!.ifname]);
   });
 });
 
