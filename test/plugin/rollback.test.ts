@@ -1,10 +1,26 @@
-// ADD failures in bridge mode: the call fails with a CNI error that says what, and leaves
-// the pod and the node as they were (no pod interface, no host veth, no reservation, no
-// anti-spoofing state). The bridge itself may stay: other pods may already be using it.
+// ADD failures: the call fails with a CNI error that says what, and leaves the pod and the
+// node as they were (no pod interface, no host veth, no reservation, no anti-spoofing state,
+// in routed mode no host route). In bridge mode the bridge itself may stay: other pods may
+// already be using it.
 import { afterEach, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { netnsPath, run } from "../helpers/netns.ts";
-import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, reservedFor, TestNode, V4_DEFAULT } from "./fixture.ts";
+import {
+  addrs,
+  antiSpoofVeths,
+  destroyAllNodes,
+  hostVethOf,
+  hostVeths,
+  link,
+  links,
+  mncniRoutes,
+  reservations,
+  reservedFor,
+  TestNode,
+  V4_DEFAULT,
+  V6_DEFAULT,
+} from "./fixture.ts";
 
 afterEach(destroyAllNodes);
 
@@ -112,6 +128,47 @@ describe("bridge ADD failure", () => {
     // The node is still usable: a correct ADD for the same pod succeeds afterwards.
     const ok = node.add(node.conf({ ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [V4_DEFAULT] }), { pod, id: "late" });
     expect(ok.ips).toHaveLength(1);
+  });
+});
+
+describe("routed ADD failure", () => {
+  /** Nothing of any attachment on the node (no veth, no protocol-77 route, no reservation, no element); the pod has only lo. */
+  function expectRoutedNothingLeft(node: TestNode, pod: string): void {
+    expect(hostVeths(node.ns)).toEqual([]);
+    expect(mncniRoutes(node.ns)).toEqual([]);
+    expect(reservations(node.dataDir).size).toBe(0);
+    expect(antiSpoofVeths(node.ns, "inet")).toEqual([]);
+    expect(links(pod).map((l) => l.ifname)).toEqual(["lo"]);
+  }
+
+  test("a failure inside the pod, after the veth and its host routes exist, rolls all of it back", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    const routes = [V4_DEFAULT, V6_DEFAULT, { dst: "192.168.50.0/24", gw: "10.77.0.1" }];
+    const r = node.call("ADD", node.conf({ mode: "routed", routes }), { pod, id: "late" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.msg).toMatch(/cannot add route "192\.168\.50\.0\/24" via 10\.77\.0\.1/);
+    expectRoutedNothingLeft(node, pod);
+    const ok = node.add(node.conf({ mode: "routed" }), { pod, id: "late" });
+    expect(ok.ips).toHaveLength(2);
+    expect(mncniRoutes(node.ns)).toHaveLength(2);
+  });
+
+  test("a failure after the anti-spoofing elements exist (ipMasq cannot be set up) rolls them back too", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    // A chain of another type under the name the network's masquerade table uses: nft refuses to make it a nat chain.
+    const table = `mncni-masq-${createHash("sha256").update("mnbnet").digest("hex").slice(0, 8)}`;
+    run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], {
+      stdin: `table inet ${table} {\n  chain postrouting {\n    type filter hook postrouting priority 0; policy accept;\n  }\n}\n`,
+    });
+    const r = node.call("ADD", node.conf({ mode: "routed", extra: { ipMasq: true } }), { pod, id: "masqfail" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(5);
+    expect(r.json.msg).toContain("cannot set up masquerade for network \"mnbnet\"");
+    expectRoutedNothingLeft(node, pod);
+    // The anti-spoofing table was created by this ADD and stays (empty): other pods would use it.
+    expect(run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", "mncni-antispoof"], { allowFail: true }).code).toBe(0);
   });
 });
 
