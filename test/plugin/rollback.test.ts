@@ -20,18 +20,23 @@ import {
   TestNode,
   V4_DEFAULT,
   V6_DEFAULT,
+  type Mode,
 } from "./fixture.ts";
 
 afterEach(destroyAllNodes);
 
 const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
 
-/** The node holds no trace of any attachment; the pod has only what the test put there. */
-function expectNothingLeft(node: TestNode, pod: string, podLinks: string[] = ["lo"]): void {
+/**
+ * The node holds no trace of any attachment (host veth, reservation, anti-spoofing element of
+ * the mode's table, protocol-77 route); the pod has only what the test put there.
+ */
+function expectNothingLeft(node: TestNode, pod: string, o: { podLinks?: string[]; mode?: Mode } = {}): void {
   expect(hostVeths(node.ns)).toEqual([]);
   expect(reservations(node.dataDir).size).toBe(0);
-  expect(antiSpoofVeths(node.ns)).toEqual([]);
-  expect(links(pod).map((l) => l.ifname).sort()).toEqual([...podLinks].sort());
+  expect(antiSpoofVeths(node.ns, o.mode === "routed" ? "inet" : "bridge")).toEqual([]);
+  expect(mncniRoutes(node.ns)).toEqual([]);
+  expect(links(pod).map((l) => l.ifname).sort()).toEqual([...(o.podLinks ?? ["lo"])].sort());
 }
 
 describe("bridge ADD failure", () => {
@@ -43,7 +48,7 @@ describe("bridge ADD failure", () => {
     const r = node.call("ADD", node.conf(), { pod, id: "taken" });
     expect(r.code).not.toBe(0);
     expect(r.json.msg).toMatch(/"eth0".*already exists/);
-    expectNothingLeft(node, pod, ["lo", "eth0", "mnbpeer0"]);
+    expectNothingLeft(node, pod, { podLinks: ["lo", "eth0", "mnbpeer0"] });
     const after = link(pod, "eth0")!;
     expect(after.address).toBe(before.address);
     expect(after.linkinfo?.info_kind).toBe("veth");
@@ -132,15 +137,6 @@ describe("bridge ADD failure", () => {
 });
 
 describe("routed ADD failure", () => {
-  /** Nothing of any attachment on the node (no veth, no protocol-77 route, no reservation, no element); the pod has only lo. */
-  function expectRoutedNothingLeft(node: TestNode, pod: string): void {
-    expect(hostVeths(node.ns)).toEqual([]);
-    expect(mncniRoutes(node.ns)).toEqual([]);
-    expect(reservations(node.dataDir).size).toBe(0);
-    expect(antiSpoofVeths(node.ns, "inet")).toEqual([]);
-    expect(links(pod).map((l) => l.ifname)).toEqual(["lo"]);
-  }
-
   test("a failure inside the pod, after the veth and its host routes exist, rolls all of it back", () => {
     const node = new TestNode();
     const pod = node.pod();
@@ -148,7 +144,7 @@ describe("routed ADD failure", () => {
     const r = node.call("ADD", node.conf({ mode: "routed", routes }), { pod, id: "late" });
     expect(r.code).not.toBe(0);
     expect(r.json.msg).toMatch(/cannot add route "192\.168\.50\.0\/24" via 10\.77\.0\.1/);
-    expectRoutedNothingLeft(node, pod);
+    expectNothingLeft(node, pod, { mode: "routed" });
     const ok = node.add(node.conf({ mode: "routed" }), { pod, id: "late" });
     expect(ok.ips).toHaveLength(2);
     expect(mncniRoutes(node.ns)).toHaveLength(2);
@@ -166,7 +162,7 @@ describe("routed ADD failure", () => {
     expect(r.code).not.toBe(0);
     expect(r.json.code).toBe(5);
     expect(r.json.msg).toContain("cannot set up masquerade for network \"mnbnet\"");
-    expectRoutedNothingLeft(node, pod);
+    expectNothingLeft(node, pod, { mode: "routed" });
     // The anti-spoofing table was created by this ADD and stays (empty): other pods would use it.
     expect(run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", "mncni-antispoof"], { allowFail: true }).code).toBe(0);
   });
