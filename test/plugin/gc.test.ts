@@ -4,12 +4,12 @@
 // checked with real traffic: a B pod's forged source does not reach its neighbour.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { run } from "../helpers/netns.ts";
-import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, hostVethOf, plain, TestNode } from "./fixture.ts";
+import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, hostVethOf, NET, plain, TestNode } from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 setDefaultTimeout(120_000);
 
-describe("GC concurrent with another network's ADDs", () => {
+describe("GC alongside other networks", () => {
   test("a GC of A with no valid attachment, during 10 ADDs on B, leaves every B pod its elements and its protection", async () => {
     const node = new TestNode();
     const a = node.conf({ mode: "bridge", name: "mngca", stack: "v4" });
@@ -47,6 +47,30 @@ describe("GC concurrent with another network's ADDs", () => {
     run(["ip", "-n", bPods[0]!, "addr", "add", "10.245.0.200/32", "dev", "eth0"]);
     expect(await echoesDelivered({ from: bPods[0]!, target: bPods[1]!, dst: ip1!, source: ip0!, real: ip0!, arrive: true })).toBe(3);
     expect(await echoesDelivered({ from: bPods[0]!, target: bPods[1]!, dst: ip1!, source: "10.245.0.200", real: ip0!, arrive: false })).toBe(0);
+    node.destroy();
+  });
+
+  test("leftover elements (veth gone) are removed only when they record this network, or none", () => {
+    const node = new TestNode();
+    const conf = node.conf({ stack: "v4" });
+    const kept = node.addPod(conf, "kept");
+    // Elements of veths that do not exist: one recording another network, one written by an
+    // mncni that recorded none, one recording this network.
+    const leftovers = { other: "mnc00000000000a", legacy: "mnc00000000000b", mine: "mnc00000000000c" };
+    const comments = { other: "net=othernet 02:00:00:00:00:0a 10.244.1.250", legacy: "02:00:00:00:00:0b 10.244.1.251", mine: `net=${NET} 02:00:00:00:00:0c 10.244.1.252` };
+    const script = Object.entries(leftovers)
+      .map(([k, veth], i) =>
+        `add element bridge mncni-antispoof ports { "${veth}" comment "${comments[k as keyof typeof comments]}" }\n` +
+        `add element bridge mncni-antispoof addr4 { "${veth}" . 10.244.1.${250 + i} }\n`,
+      )
+      .join("");
+    run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], { stdin: script });
+    expect(node.gc(conf, [kept]).code).toBe(0);
+    const table = antiSpoofTable(node.ns, "bridge");
+    expect(antiSpoofEntries(table, leftovers.other)).toEqual([`addr4: ${leftovers.other} . 10.244.1.250`, `ports: ${leftovers.other}`]);
+    expect(antiSpoofEntries(table, leftovers.legacy)).toEqual([]);
+    expect(antiSpoofEntries(table, leftovers.mine)).toEqual([]);
+    expect(node.check(conf, kept.result, kept).code).toBe(0);
     node.destroy();
   });
 });
