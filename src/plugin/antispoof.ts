@@ -1,6 +1,7 @@
 // Anti-spoofing: a pod may only send from its own addresses (and, on a bridge, its own
-// MAC). One table per mode owned by mncni, written once per node with `nft -f`: a base
-// chain that checks every packet from a pod against sets keyed by the host veth's name.
+// MAC). One table per mode owned by mncni (each mode declares its layout: bridge.ts,
+// routed.ts), written once per node with `nft -f`: a base chain that checks every packet
+// from a pod against sets keyed by the host veth's name.
 // ADD and DEL then only add or remove that pod's set elements, in one nfnetlink
 // transaction (tens of microseconds) instead of running nft (~15 ms) every time.
 //
@@ -70,7 +71,6 @@ export interface AntiSpoofLayout {
   sets: PodSet[];
   rules: string[];
 }
-type Layout = AntiSpoofLayout;
 
 export const FAMILIES: Family[] = [4, 6];
 
@@ -98,7 +98,7 @@ export function sourceRule(f: Family, match: Record<Family, string>): string {
  */
 const SET_SIZE = 4096;
 
-function tableScript(l: Layout): string {
+function tableScript(l: AntiSpoofLayout): string {
   const t = `${l.family} ${ANTISPOOF_TABLE}`;
   const sets = l.sets.map((s) => `  set ${s.name} {\n    type ${s.type.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("");
   const rules = l.rules.map((r) => `    ${r}\n`).join("");
@@ -109,7 +109,7 @@ function tableScript(l: Layout): string {
 }
 
 /** Creates the table when missing, replaces it when it has an older layout (see top). */
-function ensureTable(nft: Nftables, l: Layout): void {
+function ensureTable(nft: Nftables, l: AntiSpoofLayout): void {
   const current = nft.table(l.family, ANTISPOOF_TABLE);
   if (current?.comment === LAYOUT_VERSION) return;
   if (current && layoutOf(current.comment) > LAYOUT) {
@@ -126,7 +126,7 @@ function ensureTable(nft: Nftables, l: Layout): void {
   }
 }
 
-const setRef = (l: Layout, s: PodSet): SetRef => ({ family: l.family, table: ANTISPOOF_TABLE, set: s.name });
+const setRef = (l: AntiSpoofLayout, s: PodSet): SetRef => ({ family: l.family, table: ANTISPOOF_TABLE, set: s.name });
 const portKey = (hostIfname: string) => encodeKey(["ifname"], [hostIfname]);
 
 /**
@@ -149,7 +149,7 @@ function parsePortComment(comment: string | undefined): { network?: string; word
 }
 
 /** The pod's elements, set by set, as its port's comment records them; undefined when it does not. */
-function recordedElements(l: Layout, hostIfname: string, comment: string | undefined): SetElement[][] | undefined {
+function recordedElements(l: AntiSpoofLayout, hostIfname: string, comment: string | undefined): SetElement[][] | undefined {
   const { network, words: [mac, ...ips] } = parsePortComment(comment);
   if (!mac) return undefined;
   try {
