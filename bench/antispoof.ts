@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { antiSpoofFor, type GuardedPod } from "../src/plugin/antispoof.ts";
+import { MODES } from "../src/plugin/modes.ts";
 
 const INSIDE = "--inside";
 
@@ -81,7 +82,7 @@ function measure(impl: { attach(p: GuardedPod): void; detach(n: string): void },
 }
 
 function inside(n: number, others: number): void {
-  const guard = antiSpoofFor("bridge");
+  const guard = antiSpoofFor(MODES.bridge.antiSpoof);
   const old = legacy("bridge");
   const first = time(() => guard.attach(pod(0))); // creates the table with nft, once per node
   guard.detach(pod(0).hostIfname);

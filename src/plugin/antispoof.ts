@@ -1,6 +1,7 @@
 // Anti-spoofing: a pod may only send from its own addresses (and, on a bridge, its own
-// MAC). One table per mode owned by mncni, written once per node with `nft -f`: a base
-// chain that checks every packet from a pod against sets keyed by the host veth's name.
+// MAC). One table per mode owned by mncni (each mode declares its layout: bridge.ts,
+// routed.ts), written once per node with `nft -f`: a base chain that checks every packet
+// from a pod against sets keyed by the host veth's name.
 // ADD and DEL then only add or remove that pod's set elements, in one nfnetlink
 // transaction (tens of microseconds) instead of running nft (~15 ms) every time.
 //
@@ -22,17 +23,18 @@ import {
 } from "../kernel/index.ts";
 import { familyOf } from "./family.ts";
 import type { Family } from "./mode.ts";
-import type { Mode } from "./netconf.ts";
-import { nftApply } from "./nft.ts";
+import { nftApply } from "./nft-apply.ts";
 
 export const ANTISPOOF_TABLE = "mncni-antispoof";
-/** The table comment naming this layout of sets and rules; raise it when they change. */
+/** The table comment naming this layout of sets and rules; raise it when they (or a mode's, in bridge.ts / routed.ts) change. */
 const LAYOUT = 2;
 const LAYOUT_VERSION = `mncni anti-spoofing v${LAYOUT}`;
 const layoutOf = (comment: string | undefined) => Number(/^mncni anti-spoofing v(\d+)$/.exec(comment ?? "")?.[1] ?? 1);
 
 export interface GuardedPod {
   hostIfname: string;
+  /** The network the attachment belongs to, recorded so GC can tell whose elements it sees. */
+  network?: string;
   mac: string;
   /** Plain addresses (no prefix). */
   ips: string[];
@@ -43,12 +45,18 @@ export interface AntiSpoof {
   detach(hostIfname: string): void;
   /** Throws when the pod's set elements (or the table) are missing. */
   check(hostIfname: string): void;
-  /** Host veth names that have elements (none when there is no table). */
-  guarded(): string[];
+  /** The ports that have elements, with the network recorded for each (none when there is no table). */
+  guarded(): GuardedPort[];
+}
+
+export interface GuardedPort {
+  hostIfname: string;
+  /** Undefined when the port element does not record it (written by an older mncni, or no room). */
+  network?: string;
 }
 
 /** A set keyed by host veth name (first) and what that pod may use as a source. */
-interface PodSet {
+export interface PodSet {
   name: string;
   /** What CHECK requires: the port itself, its MAC, and at least one address (any family). */
   holds: "port" | "mac" | "addr";
@@ -56,17 +64,19 @@ interface PodSet {
   keys(p: GuardedPod): string[][];
 }
 
-interface Layout {
+/** One mode's table (each mode declares its own, see bridge.ts and routed.ts). */
+export interface AntiSpoofLayout {
   family: NftFamily;
+  /** The first is portsSet: a port element marks a veth as guarded and records its pod. */
   sets: PodSet[];
   rules: string[];
 }
 
-const FAMILIES: Family[] = [4, 6];
+export const FAMILIES: Family[] = [4, 6];
 
-const portsSet: PodSet = { name: "ports", holds: "port", type: ["ifname"], keys: (p) => [[p.hostIfname]] };
-const macsSet: PodSet = { name: "macs", holds: "mac", type: ["ifname", "ether_addr"], keys: (p) => [[p.hostIfname, p.mac]] };
-const addrSet = (f: Family): PodSet => ({
+export const portsSet: PodSet = { name: "ports", holds: "port", type: ["ifname"], keys: (p) => [[p.hostIfname]] };
+export const macsSet: PodSet = { name: "macs", holds: "mac", type: ["ifname", "ether_addr"], keys: (p) => [[p.hostIfname, p.mac]] };
+export const addrSet = (f: Family): PodSet => ({
   name: `addr${f}`,
   holds: "addr",
   type: ["ifname", f === 4 ? "ipv4_addr" : "ipv6_addr"],
@@ -74,33 +84,12 @@ const addrSet = (f: Family): PodSet => ({
 });
 
 /** Drops a pod's packets whose L3 source is not its own; `match` selects the family. */
-function sourceRule(f: Family, match: Record<Family, string>): string {
+export function sourceRule(f: Family, match: Record<Family, string>): string {
   const proto = f === 4 ? "ip" : "ip6";
   // Duplicate address detection sends from ::, and link-local sources are the pod's own business.
   const anyPod = f === 6 ? "ip6 saddr != { ::, fe80::/10 } " : "";
   return `${match[f]} ${anyPod}iifname . ${proto} saddr != @addr${f} drop`;
 }
-
-const LAYOUTS: Record<Mode, Layout> = {
-  bridge: {
-    family: "bridge",
-    sets: [portsSet, macsSet, ...FAMILIES.map(addrSet)],
-    rules: [
-      "iifname != @ports accept",
-      "iifname . ether saddr != @macs drop",
-      "ether type vlan drop",
-      "ether type arp iifname . arp saddr ether != @macs drop",
-      // An ARP probe announces 0.0.0.0 as its sender.
-      "ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @addr4 drop",
-      ...FAMILIES.map((f) => sourceRule(f, { 4: "ether type ip", 6: "ether type ip6" })),
-    ],
-  },
-  routed: {
-    family: "inet",
-    sets: [portsSet, ...FAMILIES.map(addrSet)],
-    rules: ["iifname != @ports accept", ...FAMILIES.map((f) => sourceRule(f, { 4: "meta nfproto ipv4", 6: "meta nfproto ipv6" }))],
-  },
-};
 
 /**
  * Elements per set, far above any node's pods. With a size the kernel picks a hash that is
@@ -109,7 +98,7 @@ const LAYOUTS: Record<Mode, Layout> = {
  */
 const SET_SIZE = 4096;
 
-function tableScript(l: Layout): string {
+function tableScript(l: AntiSpoofLayout): string {
   const t = `${l.family} ${ANTISPOOF_TABLE}`;
   const sets = l.sets.map((s) => `  set ${s.name} {\n    type ${s.type.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("");
   const rules = l.rules.map((r) => `    ${r}\n`).join("");
@@ -120,7 +109,7 @@ function tableScript(l: Layout): string {
 }
 
 /** Creates the table when missing, replaces it when it has an older layout (see top). */
-function ensureTable(nft: Nftables, l: Layout): void {
+function ensureTable(nft: Nftables, l: AntiSpoofLayout): void {
   const current = nft.table(l.family, ANTISPOOF_TABLE);
   if (current?.comment === LAYOUT_VERSION) return;
   if (current && layoutOf(current.comment) > LAYOUT) {
@@ -137,25 +126,34 @@ function ensureTable(nft: Nftables, l: Layout): void {
   }
 }
 
-const setRef = (l: Layout, s: PodSet): SetRef => ({ family: l.family, table: ANTISPOOF_TABLE, set: s.name });
+const setRef = (l: AntiSpoofLayout, s: PodSet): SetRef => ({ family: l.family, table: ANTISPOOF_TABLE, set: s.name });
 const portKey = (hostIfname: string) => encodeKey(["ifname"], [hostIfname]);
 
 /**
  * The port element's comment records the pod's MAC and addresses, so DEL, which is given
- * only the veth name, can name the pod's other elements without listing every set (and
- * `nft list set ... ports` shows whose port it is).
+ * only the veth name, can name the pod's other elements without listing every set, and
+ * the network, so GC can tell whose element it is once the veth is gone (and
+ * `nft list set ... ports` shows whose port it is): "net=NAME MAC IP...". An older mncni
+ * wrote "MAC IP..."; both are read.
  */
 function portComment(p: GuardedPod): string | undefined {
-  const text = [p.mac, ...p.ips].join(" ");
+  const text = [...(p.network ? [`${NET_TAG}${p.network}`] : []), p.mac, ...p.ips].join(" ");
   return Buffer.byteLength(text) <= NFT_COMMENT_MAXLEN ? text : undefined;
 }
 
+const NET_TAG = "net=";
+
+function parsePortComment(comment: string | undefined): { network?: string; words: string[] } {
+  const words = (comment ?? "").split(" ").filter((w) => w !== "");
+  return words[0]?.startsWith(NET_TAG) ? { network: words[0].slice(NET_TAG.length), words: words.slice(1) } : { words };
+}
+
 /** The pod's elements, set by set, as its port's comment records them; undefined when it does not. */
-function recordedElements(l: Layout, hostIfname: string, comment: string | undefined): SetElement[][] | undefined {
-  const [mac, ...ips] = (comment ?? "").split(" ");
+function recordedElements(l: AntiSpoofLayout, hostIfname: string, comment: string | undefined): SetElement[][] | undefined {
+  const { network, words: [mac, ...ips] } = parsePortComment(comment);
   if (!mac) return undefined;
   try {
-    return l.sets.map((s) => elementsOf(s, { hostIfname, mac, ips }));
+    return l.sets.map((s) => elementsOf(s, { hostIfname, network, mac, ips }));
   } catch (e) {
     if (e instanceof TypeError) return undefined; // not a comment we wrote
     throw e;
@@ -213,8 +211,9 @@ function withNftables<T>(what: string, fn: (nft: Nftables) => T): T {
 
 const DETACH_ATTEMPTS = 3;
 
-export function antiSpoofFor(mode: Mode): AntiSpoof {
-  const l = LAYOUTS[mode];
+const ATTACH_ATTEMPTS = 3;
+
+export function antiSpoofFor(l: AntiSpoofLayout): AntiSpoof {
   const table = `${l.family} ${ANTISPOOF_TABLE}`;
   const missing = (hostIfname: string, why: string) =>
     new CniError(ErrorCode.Internal, `anti-spoofing rules for "${hostIfname}" are missing in table ${table}: ${why}`);
@@ -227,13 +226,21 @@ export function antiSpoofFor(mode: Mode): AntiSpoof {
         // its port element the veth has none (the common case: one lookup, no listing).
         // With it, they are leftovers of an attachment that died before it could roll
         // back: replace them all, in the same transaction as the new ones.
-        const leftovers = nft.hasSetElement(setRef(l, portsSet), portKey(p.hostIfname));
-        nft.apply(
-          l.sets.flatMap((s): SetElemChange[] => [
-            { ...setRef(l, s), op: "del", elements: leftovers ? listedElements(nft, setRef(l, s), p.hostIfname) : [] },
-            { ...setRef(l, s), op: "add", elements: elementsOf(s, p) },
-          ]),
-        );
+        for (let attempt = 1; ; attempt++) {
+          const leftovers = nft.hasSetElement(setRef(l, portsSet), portKey(p.hostIfname));
+          try {
+            nft.apply(
+              l.sets.flatMap((s): SetElemChange[] => [
+                { ...setRef(l, s), op: "del", elements: leftovers ? listedElements(nft, setRef(l, s), p.hostIfname) : [] },
+                { ...setRef(l, s), op: "add", elements: elementsOf(s, p) },
+              ]),
+            );
+            return;
+          } catch (e) {
+            // ENOENT: a GC removed the leftovers between listing and deleting them. Again.
+            if (!isErrno(e, "ENOENT") || attempt >= ATTACH_ATTEMPTS) throw e;
+          }
+        }
       });
     },
     detach(hostIfname) {
@@ -264,7 +271,11 @@ export function antiSpoofFor(mode: Mode): AntiSpoof {
     guarded() {
       return withNftables(`list anti-spoofing ports`, (nft) => {
         try {
-          return nft.setElements(setRef(l, portsSet)).map((e) => decodeKey(portsSet.type, e.key)[0]!);
+          return nft.setElements(setRef(l, portsSet)).map((e) => {
+            const network = parsePortComment(e.comment).network;
+            const hostIfname = decodeKey(portsSet.type, e.key)[0]!;
+            return network === undefined ? { hostIfname } : { hostIfname, network };
+          });
         } catch (e) {
           if (isErrno(e, "ENOENT")) return [];
           throw e;

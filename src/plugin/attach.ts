@@ -9,7 +9,7 @@ import { antiSpoofFor } from "./antispoof.ts";
 import { addrOf, familyOf } from "./family.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
-import { ensureMasquerade } from "./masquerade.ts";
+import { ensureMasquerade } from "./ip-masq.ts";
 import type { HostSide, ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./netns.ts";
@@ -23,9 +23,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
   const undo = new UndoStack();
   phase("open");
   try {
-    if (pod.nl.link(env.ifname)) {
-      throw new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists`);
-    }
+    if (pod.nl.link(env.ifname)) throw interfaceExists(ctx, host);
     const ipam = ipamClient(ctx);
     const allocated = await ipam.add();
     undo.push("release addresses", () => ipam.del());
@@ -34,11 +32,11 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
 
     const side: HostSide = { conf, host, undo };
-    const hostIfaces = mode.prepareHost(side, ips);
+    const prepared = mode.prepareHost(side, ips);
     phase("host");
     const veth = createVeth(ctx, conf, host, pod.fd, undo);
     phase("veth");
-    mode.wireHostVeth(side, veth, ips);
+    prepared.wireHostVeth(veth, ips);
     phase("wire");
 
     const podIf = pod.nl.link(env.ifname);
@@ -48,8 +46,8 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     phase("pod");
 
     if (conf.antiSpoofing) {
-      const guard = antiSpoofFor(conf.mode);
-      guard.attach({ hostIfname: veth.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
+      const guard = antiSpoofFor(mode.antiSpoof);
+      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
@@ -57,7 +55,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
 
     // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [
-      ...hostIfaces.map((i) => ({ ...i, mac: host.link(i.name)?.mac ?? i.mac })),
+      ...prepared.interfaces.map((i) => ({ ...i, mac: host.link(i.name)?.mac ?? i.mac })),
       { name: veth.name, mac: veth.mac },
       { name: env.ifname, mac: podIf.mac, mtu: podIf.mtu, sandbox: env.netns },
     ];
@@ -76,6 +74,19 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     closeContainerNetns(pod);
     host.close();
   }
+}
+
+/**
+ * ADD does not converge on what an earlier ADD of the same attachment left (a server killed
+ * mid-ADD): like the reference plugins it fails and leaves it alone, and the runtime DELs
+ * first. When our host veth for this attachment is there, the pod's interface is that
+ * ADD's, and the error says so.
+ */
+function interfaceExists(ctx: CallContext, host: Netlink): CniError {
+  const { env } = ctx;
+  const ours = host.link(hostVethName(ctx.conf.name, env.containerId, env.ifname))?.alias === hostVethAlias(ctx.conf.name, env.containerId, env.ifname);
+  const why = ours ? " (left by an earlier ADD of this attachment: DEL it first)" : "";
+  return new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists${why}`);
 }
 
 function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {

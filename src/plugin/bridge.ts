@@ -1,11 +1,11 @@
 // Bridge mode (kubenet style): pods' host veths are ports of one bridge (cbr0) that holds
 // each range's gateway address; pods reach the gateway and each other on layer 2.
-import { randomBytes } from "node:crypto";
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import type { Interface, IPConfig } from "../cni/types.ts";
+import type { IPConfig } from "../cni/types.ts";
 import type { Link, Netlink } from "../kernel/index.ts";
+import { addrSet, FAMILIES, macsSet, portsSet, sourceRule, type AntiSpoofLayout } from "./antispoof.ts";
 import { familyOf } from "./family.ts";
-import type { Family, Gateway, HostSide, ModePolicy } from "./mode.ts";
+import type { Family, Gateway, HostSide, ModePolicy, PreparedHost } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 
 /** "10.244.1.0/24" style prefix of a pod address, applied to its gateway. */
@@ -20,7 +20,8 @@ function gatewayCidr(ip: IPConfig): string | undefined {
  * and pods would keep sending to a gateway MAC that no longer exists. Set, it stays.
  */
 function bridgeMac(): string {
-  const b = randomBytes(6);
+  // Web Crypto is a global: no node:crypto module to load on the ADD path.
+  const b = crypto.getRandomValues(new Uint8Array(6));
   b[0] = (b[0]! & 0xfe) | 0x02;
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
@@ -44,10 +45,27 @@ export function ensureBridge(host: Netlink, conf: PluginConf): Link {
   return br;
 }
 
+/**
+ * Layer 2 as well as layer 3: a pod may only send from its own MAC (Ethernet source and ARP
+ * sender), not VLAN-tag, and only from its own addresses (ARP sender IP included).
+ */
+const antiSpoof: AntiSpoofLayout = {
+  family: "bridge",
+  sets: [portsSet, macsSet, ...FAMILIES.map(addrSet)],
+  rules: [
+    "iifname != @ports accept",
+    "iifname . ether saddr != @macs drop",
+    "ether type vlan drop",
+    "ether type arp iifname . arp saddr ether != @macs drop",
+    // An ARP probe announces 0.0.0.0 as its sender.
+    "ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @addr4 drop",
+    ...FAMILIES.map((f) => sourceRule(f, { 4: "ether type ip", 6: "ether type ip6" })),
+  ],
+};
+
 export const bridgeMode: ModePolicy = {
-  prepareHost(h: HostSide, ips: IPConfig[]): Interface[] {
+  prepareHost(h: HostSide, ips: IPConfig[]): PreparedHost {
     const br = ensureBridge(h.host, h.conf);
-    h.bridge = br;
     // Adding what is there already fails with EEXIST: one request per gateway, where listing
     // the bridge's addresses would dump every address on the node (a link-local per veth).
     for (const ip of ips) {
@@ -59,13 +77,13 @@ export const bridgeMode: ModePolicy = {
         if ((e as { code?: string }).code !== "EEXIST") throw e;
       }
     }
-    return [{ name: br.name, mac: br.mac }];
-  },
-
-  wireHostVeth(h: HostSide, veth: Link): void {
-    const br = h.bridge ?? h.host.link(h.conf.bridge)!;
-    h.host.setLink(veth.index, { master: br.index, up: true });
-    if (h.conf.hairpinMode) h.host.setBridgePort(veth.index, { hairpin: true });
+    return {
+      interfaces: [{ name: br.name, mac: br.mac }],
+      wireHostVeth(veth: Link): void {
+        h.host.setLink(veth.index, { master: br.index, up: true });
+        if (h.conf.hairpinMode) h.host.setBridgePort(veth.index, { hairpin: true });
+      },
+    };
   },
 
   podAddress: (ip) => ip.address,
@@ -92,4 +110,6 @@ export const bridgeMode: ModePolicy = {
       throw new CniError(ErrorCode.PluginNotAvailable, `cannot create bridge "${h.conf.bridge}": a ${br.kind ?? "non-bridge"} device has that name`);
     }
   },
+
+  antiSpoof,
 };

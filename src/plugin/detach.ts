@@ -5,15 +5,15 @@ import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
-import { releaseMasqueradeIfUnused } from "./masquerade.ts";
+import { releaseMasqueradeIfUnused } from "./ip-masq.ts";
+import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
-import { DEFAULT_DATA_DIR } from "../ipam/index.ts";
 
-export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> {
+export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
   const name = hostVethName(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
   // Anti-spoofing first: the kernel frees the deleted set elements while the veth is being
   // deleted, instead of making this process wait for it on exit.
-  if (conf.antiSpoofing) antiSpoofFor(conf.mode).detach(name);
+  if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).detach(name);
   const host = Netlink.open();
   try {
     if (ctx.later) {
@@ -41,11 +41,6 @@ export async function detach(ctx: CallContext, conf: PluginConf): Promise<void> 
     host.close();
   }
   await ipamClient(ctx).del();
-  if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, ipamDataDir(conf));
-}
-
-/** Where host-local style reservations of this network live (mncni-ipam and host-local alike). */
-function ipamDataDir(conf: PluginConf): string {
-  const d = conf.ipam.dataDir;
-  return typeof d === "string" ? d : DEFAULT_DATA_DIR;
+  // The veth being deleted (off the main thread when served) is not a user any more.
+  if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, name);
 }

@@ -1,5 +1,6 @@
 // Host-side veth names are derived, not stored: DEL and GC can find the interface of an
 // attachment without prevResult, the namespace, or any state file.
+import type { Link, Netlink } from "../kernel/index.ts";
 import { sha256Hex } from "../sys/hash.ts";
 
 export const HOST_VETH_PREFIX = "mnc";
@@ -20,4 +21,9 @@ export function parseHostVethAlias(alias: string | undefined): { network: string
   const [, network, containerId, ifname] = alias.split("/");
   if (!network || !containerId || !ifname) return undefined;
   return { network, containerId, ifname };
+}
+
+/** The host veths of a network on this host, found by their alias (what GC and ipMasq's release go by). */
+export function hostVethsOf(host: Netlink, network: string): Link[] {
+  return host.links().filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && l.kind === "veth" && parseHostVethAlias(l.alias)?.network === network);
 }

@@ -1,18 +1,28 @@
 // What varies between bridge and routed mode. The shared mechanism (veth, IPAM, addresses,
-// routes, rollback) lives in attach.ts / detach.ts / verify.ts and asks the mode only this.
+// routes, rollback, anti-spoofing sets, GC) lives in attach.ts / detach.ts / verify.ts /
+// gc.ts / antispoof.ts and asks the mode only this; the modes themselves are listed in
+// modes.ts.
 import type { Interface, IPConfig } from "../cni/types.ts";
-import type { Link, Netlink } from "../kernel/index.ts";
+import type { Family, Link, Netlink } from "../kernel/index.ts";
+import type { AntiSpoofLayout } from "./antispoof.ts";
 import type { PluginConf } from "./netconf.ts";
 import type { UndoStack } from "./undo.ts";
 
-export type Family = 4 | 6;
+export type { Family };
 
+/** What an ADD gives a mode to work on the host with. */
 export interface HostSide {
   conf: PluginConf;
   host: Netlink;
   undo: UndoStack;
-  /** Set by a mode's prepareHost for its wireHostVeth (bridge mode: the bridge). */
-  bridge?: Link;
+}
+
+/** The host made ready for one attachment (by ModePolicy.prepareHost). */
+export interface PreparedHost {
+  /** Host interfaces reported before the veth (the bridge). */
+  interfaces: Interface[];
+  /** Wires the host end of the fresh veth (enslave to the bridge, or host routes). */
+  wireHostVeth(veth: Link, ips: IPConfig[]): void;
 }
 
 export interface Gateway {
@@ -25,10 +35,8 @@ export interface Gateway {
 }
 
 export interface ModePolicy {
-  /** Host interfaces reported before the veth (the bridge), after making sure they exist. */
-  prepareHost(h: HostSide, ips: IPConfig[]): Interface[];
-  /** Wires the host end of a fresh veth (enslave to the bridge, or host routes). */
-  wireHostVeth(h: HostSide, veth: Link, ips: IPConfig[]): void;
+  /** Makes sure what the mode needs on the host exists (the bridge and its gateway addresses). */
+  prepareHost(h: HostSide, ips: IPConfig[]): PreparedHost;
   /** The address as configured inside the pod (routed mode uses /32 and /128). */
   podAddress(ip: IPConfig): string;
   gateway(family: Family, ip: IPConfig, hostVeth: Link): Gateway;
@@ -36,4 +44,6 @@ export interface ModePolicy {
   checkHost(h: { conf: PluginConf; host: Netlink }, veth: Link, ips: IPConfig[]): void;
   /** STATUS: throws CniError 50 when ADD cannot be served. */
   status(h: { conf: PluginConf; host: Netlink }): void;
+  /** The anti-spoofing table of this mode: its nftables family, sets and rules. */
+  antiSpoof: AntiSpoofLayout;
 }

@@ -3,8 +3,7 @@ import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/err
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
-
-export type Mode = "bridge" | "routed";
+import { isMode, MODE_NAMES, type Mode } from "./modes.ts";
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -45,7 +44,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     if (typeof value !== type) throw invalidConfig(key, `must be a ${type}, got ${JSON.stringify(value)}`);
   }
   const mode = (net.mode as string | undefined) ?? "bridge";
-  if (mode !== "bridge" && mode !== "routed") throw invalidConfig("mode", `"${mode}" is not one of "bridge", "routed"`);
+  if (!isMode(mode)) throw invalidConfig("mode", `"${mode}" is not one of ${MODE_NAMES.map((m) => `"${m}"`).join(", ")}`);
   const bridge = (net.bridge as string | undefined) ?? "cbr0";
   const why = ifnameProblem(bridge);
   if (why) throw invalidConfig("bridge", `"${bridge}" ${why}`);

@@ -4,8 +4,9 @@
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { IPConfig } from "../cni/types.ts";
 import { RTPROT_MNCNI, sysctlSet, type Link } from "../kernel/index.ts";
+import { addrSet, FAMILIES, portsSet, sourceRule, type AntiSpoofLayout } from "./antispoof.ts";
 import { addrOf, familyOf, hostPrefix } from "./family.ts";
-import type { Family, Gateway, HostSide, ModePolicy } from "./mode.ts";
+import type { Family, Gateway, HostSide, ModePolicy, PreparedHost } from "./mode.ts";
 
 export const ROUTED_GATEWAY: Record<Family, string> = { 4: "169.254.1.1", 6: "fe80::1" };
 
@@ -14,16 +15,24 @@ const hostRoute = (ip: IPConfig, veth: Link) => {
   return { dst: `${addrOf(ip.address)}/${hostPrefix(family)}`, oif: veth.index, scope: "link" as const, protocol: RTPROT_MNCNI };
 };
 
-export const routedMode: ModePolicy = {
-  prepareHost: () => [],
+/** Layer 3 only (every packet is routed by the node, no layer 2 to guard): the pod's own addresses. */
+const antiSpoof: AntiSpoofLayout = {
+  family: "inet",
+  sets: [portsSet, ...FAMILIES.map(addrSet)],
+  rules: ["iifname != @ports accept", ...FAMILIES.map((f) => sourceRule(f, { 4: "meta nfproto ipv4", 6: "meta nfproto ipv6" }))],
+};
 
-  wireHostVeth(h: HostSide, veth: Link, ips: IPConfig[]): void {
-    // The host veth's link-local address must be usable at once for neighbour discovery.
-    if (ips.some((i) => familyOf(i.address) === 6)) sysctlSet(`net.ipv6.conf.${veth.name}.accept_dad`, 0);
-    h.host.setLink(veth.index, { up: true });
-    // Routes go away with the veth, so the veth's own undo covers them.
-    for (const ip of ips) h.host.replaceRoute(hostRoute(ip, veth));
-  },
+export const routedMode: ModePolicy = {
+  prepareHost: (h: HostSide): PreparedHost => ({
+    interfaces: [],
+    wireHostVeth(veth: Link, ips: IPConfig[]): void {
+      // The host veth's link-local address must be usable at once for neighbour discovery.
+      if (ips.some((i) => familyOf(i.address) === 6)) sysctlSet(`net.ipv6.conf.${veth.name}.accept_dad`, 0);
+      h.host.setLink(veth.index, { up: true });
+      // Routes go away with the veth, so the veth's own undo covers them.
+      for (const ip of ips) h.host.replaceRoute(hostRoute(ip, veth));
+    },
+  }),
 
   podAddress: (ip) => `${addrOf(ip.address)}/${hostPrefix(familyOf(ip.address))}`,
 
@@ -43,4 +52,6 @@ export const routedMode: ModePolicy = {
   },
 
   status: () => {},
+
+  antiSpoof,
 };

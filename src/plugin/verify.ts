@@ -42,7 +42,7 @@ export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolic
     if (!veth) throw fail(`host veth "${vethName}" is missing`);
     mode.checkHost({ conf, host }, veth, ips);
     checkPinnedGateways({ pod: pod.nl, podIf: link, hostVeth: veth, ips, routes: prev.routes ?? [], mode });
-    if (conf.antiSpoofing) antiSpoofFor(conf.mode).check(vethName);
+    if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).check(vethName);
   } finally {
     closeContainerNetns(pod);
     host.close();

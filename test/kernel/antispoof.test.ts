@@ -5,6 +5,7 @@
 // forged source address or MAC is dropped, the real one passes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
+import type { Mode } from "../../src/plugin/modes.ts";
 import { cleanupNetns, createNetns, inNetns, run } from "../helpers/netns.ts";
 
 setDefaultTimeout(30_000);
@@ -13,7 +14,6 @@ afterAll(() => cleanupNetns());
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const SCRIPT = resolve(import.meta.dir, "scripts/antispoof.ts");
 const TABLE = "mncni-antispoof";
-type Mode = "bridge" | "routed";
 const FAMILY = { bridge: "bridge", routed: "inet" } as const;
 
 const argv = (mode: Mode, op: string, args: string[]) => ["ip", "netns", "exec", "", BUN, SCRIPT, mode, op, ...args];

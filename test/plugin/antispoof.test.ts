@@ -11,19 +11,20 @@ import {
   antiSpoofEntries,
   antiSpoofTable,
   destroyAllNodes,
+  echoesDelivered,
   echoRequestsIn,
   familyOf,
   hostVethOf,
-  ping,
+  NET,
+  pingOnce,
   plain,
   reaches,
   TestNode,
   UPLINK,
   type Fam,
+  type Mode,
   type PodRef,
-} from "./routed-fixture.ts";
-
-type Mode = "bridge" | "routed";
+} from "./fixture.ts";
 
 const FORGED = { 4: "10.244.1.200", 6: "fd00:10:244:1::200" } as const;
 const FORGED_MAC = "02:00:5e:00:53:99";
@@ -40,27 +41,6 @@ function addForgedAddresses(pod: string): void {
   run(["ip", "-n", pod, "addr", "add", `${FORGED[6]}/128`, "dev", "eth0", "nodad"]);
 }
 
-/**
- * How many of three echo requests reach `target` when `from` pings `dst` (optionally from a
- * given source). The path is primed first with the pod's real address (neighbour entries
- * resolved), so what is counted is only the source check. When arrivals are expected the
- * counter is polled (a loaded machine can be slow); otherwise it is read after a pause
- * long enough for the primed path.
- */
-async function echoesDelivered(o: { from: string; target: string; dst: string; source?: string; real: string; arrive: boolean }): Promise<number> {
-  const f = familyOf(o.dst);
-  expect(await reaches(o.from, o.dst, { from: o.real })).toBe(true);
-  const before = echoRequestsIn(o.target, f);
-  ping(o.from, o.dst, { from: o.source, count: 3, wait: 0.3 });
-  const until = Date.now() + (o.arrive ? 3000 : 300);
-  let delta = echoRequestsIn(o.target, f) - before;
-  while (Date.now() < until && !(o.arrive && delta >= 3)) {
-    await Bun.sleep(50);
-    delta = echoRequestsIn(o.target, f) - before;
-  }
-  return delta;
-}
-
 describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) => {
   let node: TestNode;
   let conf: Record<string, any>;
@@ -69,7 +49,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
   const nftFamily = TABLE_FAMILY[mode];
 
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
     conf = node.conf({ extra: { mode } });
     p1 = node.addPod(conf, "s1");
     p2 = node.addPod(conf, "s2");
@@ -87,7 +67,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     );
     if (script.length) run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], { stdin: script.join("") });
   };
-  const entriesOf = (id: string) => antiSpoofEntries(antiSpoofTable(node.ns, nftFamily), hostVethOf(node.ns, id)!.ifname);
+  const entriesOf = (id: string) => antiSpoofEntries(antiSpoofTable(node.ns, nftFamily), hostVethOf(node.ns, NET, id)!.ifname);
   const eth0Mac = (result: any) => result.interfaces.find((i: any) => i.name === "eth0").mac;
 
   test("the table holds each pod's host veth with its addresses (and MAC on a bridge), and nothing else of it", () => {
@@ -95,7 +75,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     expect(table).toBeDefined();
     expect(table.rules).toBeGreaterThan(0);
     for (const p of [p1, p2]) {
-      const veth = hostVethOf(node.ns, p.id)!.ifname;
+      const veth = hostVethOf(node.ns, NET, p.id)!.ifname;
       const want = [`ports: ${veth}`, `addr4: ${veth} . ${ipOf(p.result, 4)}`, `addr6: ${veth} . ${ipOf(p.result, 6)}`];
       if (mode === "bridge") want.push(`macs: ${veth} . ${eth0Mac(p.result)}`);
       expect(antiSpoofEntries(table, veth)).toEqual(want.sort());
@@ -125,7 +105,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
       try {
         for (const f of [4, 6] as Fam[]) {
           const before = echoRequestsIn(p2.pod, f);
-          ping(p1.pod, ipOf(p2.result, f), { from: ipOf(p1.result, f), count: 3, wait: 0.3 });
+          pingOnce(p1.pod, ipOf(p2.result, f), { from: ipOf(p1.result, f), count: 3, wait: 0.3 });
           await Bun.sleep(300);
           expect(echoRequestsIn(p2.pod, f) - before).toBe(0);
         }
@@ -148,7 +128,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     if (mode === "bridge") removers.mac = (veth, p) => `delete element bridge mncni-antispoof macs { "${veth}" . ${eth0Mac(p.result)} }\n`;
     for (const [what, script] of Object.entries(removers)) {
       const p = node.addPod(conf, `s3${what}`);
-      const veth = hostVethOf(node.ns, p.id)!.ifname;
+      const veth = hostVethOf(node.ns, NET, p.id)!.ifname;
       expect(node.check(conf, p.result, p).code).toBe(0);
       run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], { stdin: script(veth, p) });
       const r = node.check(conf, p.result, p);
@@ -163,7 +143,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
   // DEL finds a pod's elements by its port element's comment; without it, by listing the sets.
   test("DEL removes the pod's remaining elements when its port element was removed by hand", () => {
     const p = node.addPod(conf, "s4");
-    const veth = hostVethOf(node.ns, "s4")!.ifname;
+    const veth = hostVethOf(node.ns, NET, "s4")!.ifname;
     run(["ip", "netns", "exec", node.ns, "nft", "delete", "element", nftFamily, "mncni-antispoof", "ports", `{ "${veth}" }`]);
     try {
       expect(node.del(conf, p).code).toBe(0);
@@ -175,7 +155,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
 
   test("DEL and GC remove the pod's elements, and only those", () => {
     const p5 = node.addPod(conf, "s5");
-    const [v1, v5] = ["s1", "s5"].map((id) => hostVethOf(node.ns, id)!.ifname);
+    const [v1, v5] = ["s1", "s5"].map((id) => hostVethOf(node.ns, NET, id)!.ifname);
     expect(entriesOf("s5").length).toBeGreaterThan(0);
     const p2Entries = entriesOf("s2");
 
@@ -185,17 +165,17 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     expect(node.gc(conf, [p2]).code).toBe(0);
     const table = antiSpoofTable(node.ns, nftFamily)!;
     expect(antiSpoofEntries(table, v5)).toEqual([]);
-    expect(hostVethOf(node.ns, "s5")).toBeUndefined();
+    expect(hostVethOf(node.ns, NET, "s5")).toBeUndefined();
     // Only p2 is left in every set.
-    expect(antiSpoofEntries(table, hostVethOf(node.ns, "s2")!.ifname)).toEqual(p2Entries);
-    for (const [name, elems] of table.sets) expect({ name, n: elems.length }).toEqual({ name, n: elems.filter((e) => e[0] === hostVethOf(node.ns, "s2")!.ifname).length });
+    expect(antiSpoofEntries(table, hostVethOf(node.ns, NET, "s2")!.ifname)).toEqual(p2Entries);
+    for (const [name, elems] of table.sets) expect({ name, n: elems.length }).toEqual({ name, n: elems.filter((e) => e[0] === hostVethOf(node.ns, NET, "s2")!.ifname).length });
     expect(node.check(conf, p2.result, p2).code).toBe(0);
     void p5;
   });
 
   test("GC removes the elements of a host veth that is gone (its DEL never ran), and only those", () => {
     node.addPod(conf, "s6");
-    const v6 = hostVethOf(node.ns, "s6")!.ifname;
+    const v6 = hostVethOf(node.ns, NET, "s6")!.ifname;
     const p2Entries = entriesOf("s2");
     // The pod's namespace went away without a DEL: the veth pair with it, the elements stay.
     run(["ip", "-n", node.ns, "link", "del", v6]);
@@ -203,7 +183,7 @@ describe.each(["bridge", "routed"] as Mode[])("anti-spoofing, %s mode", (mode) =
     expect(node.gc(conf, [p2]).code).toBe(0);
     const table = antiSpoofTable(node.ns, nftFamily)!;
     expect(antiSpoofEntries(table, v6)).toEqual([]);
-    expect(antiSpoofEntries(table, hostVethOf(node.ns, "s2")!.ifname)).toEqual(p2Entries);
+    expect(antiSpoofEntries(table, hostVethOf(node.ns, NET, "s2")!.ifname)).toEqual(p2Entries);
     expect(node.check(conf, p2.result, p2).code).toBe(0);
   });
 });
@@ -214,7 +194,7 @@ describe.each(["bridge", "routed"] as Mode[])("antiSpoofing: false, %s mode (con
   let p2: PodRef & { result: any };
 
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
     const conf = node.conf({ extra: { mode, antiSpoofing: false } });
     p1 = node.addPod(conf, "c1");
     p2 = node.addPod(conf, "c2");

@@ -14,7 +14,7 @@ import {
   reservedFor,
   TestNode,
   V4_DEFAULT,
-} from "./bridge-fixture.ts";
+} from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 

@@ -22,7 +22,7 @@ import {
   V4_RANGES,
   V6_DEFAULT,
   V6_RANGES,
-} from "./bridge-fixture.ts";
+} from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 

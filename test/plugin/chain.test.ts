@@ -14,6 +14,7 @@ import {
   destroyAllNodes,
   familyOf,
   hostVethOf,
+  NET,
   plain,
   reaches,
   reservedIps,
@@ -22,7 +23,7 @@ import {
   TestNode,
   UPLINK,
   type Fam,
-} from "./routed-fixture.ts";
+} from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 setDefaultTimeout(30_000);
@@ -45,7 +46,7 @@ describe.each(["bridge", "routed"] as const)("conflist [mncni (%s), portmap, tun
   let result: any;
 
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
     const confDir = `${node.dir}/net.d`;
     mkdirSync(confDir);
     const mncni = node.conf({ stack: "dual", extra: { mode } });
@@ -54,7 +55,7 @@ describe.each(["bridge", "routed"] as const)("conflist [mncni (%s), portmap, tun
     // The reference plugins speak CNI up to 1.0.0, so the list does too.
     const list = {
       cniVersion: "1.0.0",
-      name: "mnrnet",
+      name: NET,
       plugins: [
         mncni,
         { type: "portmap", capabilities: { portMappings: true }, snat: true },
@@ -100,7 +101,7 @@ describe.each(["bridge", "routed"] as const)("conflist [mncni (%s), portmap, tun
     const tuning = exec.loadNetwork().plugins[2]!;
     const r = cni({
       command: "CHECK",
-      conf: { ...tuning, cniVersion: "1.0.0", name: "mnrnet", prevResult: result },
+      conf: { ...tuning, cniVersion: "1.0.0", name: NET, prevResult: result },
       bin: `${REF_CNI_DIR}/tuning`,
       nodeNs: node.ns,
       containerId: att.containerId,
@@ -114,7 +115,7 @@ describe.each(["bridge", "routed"] as const)("conflist [mncni (%s), portmap, tun
 
   test("ADD runs the chain; portmap and tuning accept mncni's result and apply on top of it", async () => {
     result = await exec.add(att);
-    const veth = hostVethOf(node.ns, "chain1")!;
+    const veth = hostVethOf(node.ns, NET, "chain1")!;
     expect(veth).toBeDefined();
     // The final result still describes mncni's interfaces and addresses.
     const names = result.interfaces.map((i: any) => i.name);
@@ -157,7 +158,7 @@ describe.each(["bridge", "routed"] as const)("conflist [mncni (%s), portmap, tun
   test("DEL runs the chain in reverse and removes everything; a second DEL without a cached result succeeds", async () => {
     const ips = result.ips.map((i: any) => plain(i.address));
     await exec.del(att);
-    expect(hostVethOf(node.ns, "chain1")).toBeUndefined();
+    expect(hostVethOf(node.ns, NET, "chain1")).toBeUndefined();
     for (const f of [4, 6] as Fam[]) expect(dnatRules(node.ns, f)).toEqual([]);
     expect(reservedIps(node.dataDir).filter((ip) => ips.includes(ip))).toEqual([]);
     await exec.del(att);

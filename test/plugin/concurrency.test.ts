@@ -8,33 +8,19 @@ import {
   addrs,
   antiSpoofVeths,
   destroyAllNodes,
+  familyOf,
   hostVethOf,
   hostVeths,
+  limited,
   link,
   pingAsync,
   plain,
   reservations,
   reservedFor,
   TestNode,
-} from "./bridge-fixture.ts";
+} from "./fixture.ts";
 
 afterAll(destroyAllNodes);
-
-const familyOf = (a: string) => (a.includes(":") ? 6 : 4);
-
-/** Runs fns with at most `limit` in flight (the machine has 2 cores and ping waits). */
-async function limited<T>(limit: number, fns: (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = new Array(fns.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < fns.length) {
-      const i = next++;
-      out[i] = await fns[i]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, fns.length) }, worker));
-  return out;
-}
 
 function expectNodeClean(node: TestNode, pods: string[]): void {
   expect(hostVeths(node.ns)).toEqual([]);

@@ -19,7 +19,7 @@ import {
   TestNode,
   V4_DEFAULT,
   V6_DEFAULT,
-} from "./bridge-fixture.ts";
+} from "./fixture.ts";
 
 afterAll(destroyAllNodes);
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { netnsPath, run, type RunResult } from "../helpers/netns.ts";
-import { destroyAllNodes, familyOf, hostVethOf, reservedIps, TestNode, UPLINK, type Fam } from "./routed-fixture.ts";
+import { destroyAllNodes, familyOf, hostVethOf, reservedIps, TestNode, UPLINK, type Fam } from "./fixture.ts";
 
 setDefaultTimeout(60_000);
 
@@ -78,7 +78,7 @@ function addressesOf(name: string): Record<Fam, string> {
 
 describe.skipIf(missing.length > 0)(`podman (CNI backend) on an mncni network${missing.length ? ` — skipped: missing ${missing.join(", ")}` : ""}`, () => {
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
     dir = `${node.dir}/podman`;
     mkdirSync(`${dir}/tmp`, { recursive: true });
     writeConfig();
@@ -107,7 +107,7 @@ describe.skipIf(missing.length > 0)(`podman (CNI backend) on an mncni network${m
       "sh", "-c", "while true; do echo hello-from-b | nc -l -p 8080; done",
     ]).stdout.trim();
     // mncni did the wiring: one host veth per container, named after podman's container ID.
-    for (const id of [ids.a, ids.b]) expect(hostVethOf(node.ns, id, NETWORK)).toBeDefined();
+    for (const id of [ids.a, ids.b]) expect(hostVethOf(node.ns, NETWORK, id)).toBeDefined();
     const b = addressesOf("mnrb");
     expect(familyOf(b[4])).toBe(4);
     expect(familyOf(b[6])).toBe(6);
@@ -130,7 +130,7 @@ describe.skipIf(missing.length > 0)(`podman (CNI backend) on an mncni network${m
   test("removing the containers runs DEL: host veths and reservations are gone", () => {
     expect(reservedIps(node.dataDir, NETWORK).length).toBe(4);
     podman(["rm", "-f", "-t", "0", "mnra", "mnrb"]);
-    for (const id of [ids.a, ids.b]) expect(hostVethOf(node.ns, id, NETWORK)).toBeUndefined();
+    for (const id of [ids.a, ids.b]) expect(hostVethOf(node.ns, NETWORK, id)).toBeUndefined();
     expect(reservedIps(node.dataDir, NETWORK)).toEqual([]);
     const nat = run(["ip", "netns", "exec", node.ns, "iptables-save", "-t", "nat"]).stdout;
     expect(nat).not.toContain(`--dport ${HOST_PORT}`);

@@ -1,21 +1,42 @@
-// ADD failures in bridge mode: the call fails with a CNI error that says what, and leaves
-// the pod and the node as they were (no pod interface, no host veth, no reservation, no
-// anti-spoofing state). The bridge itself may stay: other pods may already be using it.
+// ADD failures: the call fails with a CNI error that says what, and leaves the pod and the
+// node as they were (no pod interface, no host veth, no reservation, no anti-spoofing state,
+// in routed mode no host route). In bridge mode the bridge itself may stay: other pods may
+// already be using it.
 import { afterEach, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { netnsPath, run } from "../helpers/netns.ts";
-import { addrs, antiSpoofVeths, destroyAllNodes, hostVethOf, hostVeths, link, links, reservations, TestNode, V4_DEFAULT } from "./bridge-fixture.ts";
+import {
+  addrs,
+  antiSpoofVeths,
+  destroyAllNodes,
+  hostVethOf,
+  hostVeths,
+  link,
+  links,
+  mncniRoutes,
+  reservations,
+  reservedFor,
+  TestNode,
+  V4_DEFAULT,
+  V6_DEFAULT,
+  type Mode,
+} from "./fixture.ts";
 
 afterEach(destroyAllNodes);
 
 const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
 
-/** The node holds no trace of any attachment; the pod has only what the test put there. */
-function expectNothingLeft(node: TestNode, pod: string, podLinks: string[] = ["lo"]): void {
+/**
+ * The node holds no trace of any attachment (host veth, reservation, anti-spoofing element of
+ * the mode's table, protocol-77 route); the pod has only what the test put there.
+ */
+function expectNothingLeft(node: TestNode, pod: string, o: { podLinks?: string[]; mode?: Mode } = {}): void {
   expect(hostVeths(node.ns)).toEqual([]);
   expect(reservations(node.dataDir).size).toBe(0);
-  expect(antiSpoofVeths(node.ns)).toEqual([]);
-  expect(links(pod).map((l) => l.ifname).sort()).toEqual([...podLinks].sort());
+  expect(antiSpoofVeths(node.ns, o.mode === "routed" ? "inet" : "bridge")).toEqual([]);
+  expect(mncniRoutes(node.ns)).toEqual([]);
+  expect(links(pod).map((l) => l.ifname).sort()).toEqual([...(o.podLinks ?? ["lo"])].sort());
 }
 
 describe("bridge ADD failure", () => {
@@ -27,7 +48,7 @@ describe("bridge ADD failure", () => {
     const r = node.call("ADD", node.conf(), { pod, id: "taken" });
     expect(r.code).not.toBe(0);
     expect(r.json.msg).toMatch(/"eth0".*already exists/);
-    expectNothingLeft(node, pod, ["lo", "eth0", "mnbpeer0"]);
+    expectNothingLeft(node, pod, { podLinks: ["lo", "eth0", "mnbpeer0"] });
     const after = link(pod, "eth0")!;
     expect(after.address).toBe(before.address);
     expect(after.linkinfo?.info_kind).toBe("veth");
@@ -112,6 +133,89 @@ describe("bridge ADD failure", () => {
     // The node is still usable: a correct ADD for the same pod succeeds afterwards.
     const ok = node.add(node.conf({ ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [V4_DEFAULT] }), { pod, id: "late" });
     expect(ok.ips).toHaveLength(1);
+  });
+});
+
+describe("routed ADD failure", () => {
+  test("a failure inside the pod, after the veth and its host routes exist, rolls all of it back", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    const routes = [V4_DEFAULT, V6_DEFAULT, { dst: "192.168.50.0/24", gw: "10.77.0.1" }];
+    const r = node.call("ADD", node.conf({ mode: "routed", routes }), { pod, id: "late" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.msg).toMatch(/cannot add route "192\.168\.50\.0\/24" via 10\.77\.0\.1/);
+    expectNothingLeft(node, pod, { mode: "routed" });
+    const ok = node.add(node.conf({ mode: "routed" }), { pod, id: "late" });
+    expect(ok.ips).toHaveLength(2);
+    expect(mncniRoutes(node.ns)).toHaveLength(2);
+  });
+
+  test("a failure after the anti-spoofing elements exist (ipMasq cannot be set up) rolls them back too", () => {
+    const node = new TestNode();
+    const pod = node.pod();
+    // A chain of another type under the name the network's masquerade table uses: nft refuses to make it a nat chain.
+    const table = `mncni-masq-${createHash("sha256").update("mnbnet").digest("hex").slice(0, 8)}`;
+    run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], {
+      stdin: `table inet ${table} {\n  chain postrouting {\n    type filter hook postrouting priority 0; policy accept;\n  }\n}\n`,
+    });
+    const r = node.call("ADD", node.conf({ mode: "routed", extra: { ipMasq: true } }), { pod, id: "masqfail" });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(5);
+    expect(r.json.msg).toContain("cannot set up masquerade for network \"mnbnet\"");
+    expectNothingLeft(node, pod, { mode: "routed" });
+    // The anti-spoofing table was created by this ADD and stays (empty): other pods would use it.
+    expect(run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", "mncni-antispoof"], { allowFail: true }).code).toBe(0);
+  });
+});
+
+// An ADD repeated without DEL, as after a server killed mid-ADD (issue 18, defect 9). Like the
+// reference bridge and host-local plugins, mncni does not converge: the retry fails, says to
+// DEL first, and leaves what is there alone; DEL then ADD gives a working pod (what runtimes
+// do: containerd and CRI-O send DEL after a failed ADD).
+describe("ADD retried without DEL", () => {
+  test("with the pod's eth0, host veth and reservation left: code 4, DEL named, nothing touched; DEL then ADD works", () => {
+    const node = new TestNode();
+    const conf = node.conf();
+    const pod = node.pod();
+    const first = node.add(conf, { pod, id: "retry" });
+    const veth = hostVethOf(node.ns, "mnbnet", "retry")!;
+    const before = { eth0: link(pod, "eth0")!.address, addrs: addrs(pod, "eth0").sort(), reserved: reservedFor(node.dataDir, "retry").sort(), guard: antiSpoofVeths(node.ns) };
+
+    const r = node.call("ADD", conf, { pod, id: "retry" });
+    expect(r.json.code).toBe(4);
+    expect(r.json.msg).toContain(`cannot create interface "eth0" in "${netnsPath(pod)}": it already exists`);
+    expect(r.json.msg).toContain("DEL it first");
+    expect({ eth0: link(pod, "eth0")!.address, addrs: addrs(pod, "eth0").sort(), reserved: reservedFor(node.dataDir, "retry").sort(), guard: antiSpoofVeths(node.ns) }).toEqual(before);
+    expect(hostVethOf(node.ns, "mnbnet", "retry")!.ifindex).toBe(veth.ifindex);
+    expect(node.check(conf, first, { pod, id: "retry" }).code).toBe(0);
+
+    expect(node.del(conf, { pod, id: "retry" }).code).toBe(0);
+    const again = node.add(conf, { pod, id: "retry" });
+    expect(node.check(conf, again, { pod, id: "retry" }).code).toBe(0);
+    expect(reservedFor(node.dataDir, "retry")).toHaveLength(2);
+  });
+
+  test("with only the reservation left (killed before the veth): code 11, DEL named, no veth created; DEL then ADD works", () => {
+    const node = new TestNode();
+    const conf = node.conf();
+    const pod = node.pod();
+    node.add(conf, { pod, id: "retry" });
+    // The pair goes with its pod end: what an ADD killed between IPAM and the veth leaves.
+    run(["ip", "-n", pod, "link", "del", "eth0"]);
+    const reserved = reservedFor(node.dataDir, "retry").sort();
+
+    const r = node.call("ADD", conf, { pod, id: "retry" });
+    expect(r.json.code).toBe(11);
+    expect(r.json.msg).toContain("DEL it first");
+    expect(hostVeths(node.ns)).toEqual([]);
+    expect(link(pod, "eth0")).toBeUndefined();
+    expect(reservedFor(node.dataDir, "retry").sort()).toEqual(reserved);
+
+    expect(node.del(conf, { pod, id: "retry" }).code).toBe(0);
+    const again = node.add(conf, { pod, id: "retry" });
+    expect(node.check(conf, again, { pod, id: "retry" }).code).toBe(0);
+    expect(reservedFor(node.dataDir, "retry")).toHaveLength(2);
+    expect(antiSpoofVeths(node.ns)).toEqual([hostVethOf(node.ns, "mnbnet", "retry")!.ifname]);
   });
 });
 

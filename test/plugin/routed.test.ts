@@ -10,6 +10,7 @@ import {
   destroyAllNodes,
   familyOf,
   hostVethOf,
+  NET,
   links,
   mncniRoutes,
   neighbours,
@@ -24,7 +25,7 @@ import {
   type Fam,
   type PodRef,
   type Stack,
-} from "./routed-fixture.ts";
+} from "./fixture.ts";
 
 const GATEWAY = { 4: "169.254.1.1", 6: "fe80::1" } as const;
 
@@ -43,8 +44,8 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
   let p2: PodRef & { result: any };
 
   beforeAll(() => {
-    node = new TestNode();
-    conf = node.conf({ stack });
+    node = new TestNode({ uplink: true });
+    conf = node.conf({ mode: "routed", stack });
     p1 = node.addPod(conf, "r1");
     p2 = node.addPod(conf, "r2");
   });
@@ -52,7 +53,7 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
 
   test("ADD wires a veth with host routes and a pinned link-local gateway, and no bridge", () => {
     const r = p1.result;
-    const veth = hostVethOf(node.ns, "r1")!;
+    const veth = hostVethOf(node.ns, NET, "r1")!;
     expect(veth).toBeDefined();
     expect(r.interfaces).toEqual([
       { name: veth.ifname, mac: veth.address },
@@ -102,7 +103,7 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
 
   test("CHECK passes, and fails when a host route or the gateway neighbour entry is gone", () => {
     expect(node.check(conf, p1.result, p1).code).toBe(0);
-    const veth = hostVethOf(node.ns, "r1")!.ifname;
+    const veth = hostVethOf(node.ns, NET, "r1")!.ifname;
     for (const f of families) {
       const ip = ipOf(p1.result, f);
       const dst = `${ip}/${f === 4 ? 32 : 128}`;
@@ -130,13 +131,13 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
   });
 
   test("DEL removes the veth, its host routes, its anti-spoofing entries and its reservation; twice is fine", async () => {
-    const veth = hostVethOf(node.ns, "r2")!.ifname;
+    const veth = hostVethOf(node.ns, NET, "r2")!.ifname;
     const ips = p2.result.ips.map((i: any) => plain(i.address));
     expect(reservedIps(node.dataDir)).toEqual(expect.arrayContaining(ips));
     expect(antiSpoofEntries(antiSpoofTable(node.ns, "inet"), veth).length).toBeGreaterThan(0);
 
     expect(node.del(conf, p2).code).toBe(0);
-    expect(hostVethOf(node.ns, "r2")).toBeUndefined();
+    expect(hostVethOf(node.ns, NET, "r2")).toBeUndefined();
     expect(mncniRoutes(node.ns).filter((r) => ips.includes(r.dst))).toEqual([]);
     expect(reservedIps(node.dataDir).filter((ip) => ips.includes(ip))).toEqual([]);
     expect(antiSpoofEntries(antiSpoofTable(node.ns, "inet"), veth)).toEqual([]);
@@ -151,17 +152,17 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
   test("GC removes what belongs to attachments that are no longer valid", async () => {
     const p3 = node.addPod(conf, "r3");
     const p4 = node.addPod(conf, "r4");
-    const stale = hostVethOf(node.ns, "r4")!.ifname;
+    const stale = hostVethOf(node.ns, NET, "r4")!.ifname;
     const staleIps = p4.result.ips.map((i: any) => plain(i.address));
     expect(mncniRoutes(node.ns).filter((r) => staleIps.includes(r.dst)).length).toBe(families.length);
 
     const gc = node.gc(conf, [p1, p3]);
     expect(gc.code).toBe(0);
-    expect(hostVethOf(node.ns, "r4")).toBeUndefined();
+    expect(hostVethOf(node.ns, NET, "r4")).toBeUndefined();
     expect(mncniRoutes(node.ns).filter((r) => staleIps.includes(r.dst))).toEqual([]);
     expect(reservedIps(node.dataDir).filter((ip) => staleIps.includes(ip))).toEqual([]);
     expect(antiSpoofEntries(antiSpoofTable(node.ns, "inet"), stale)).toEqual([]);
-    expect(antiSpoofEntries(antiSpoofTable(node.ns, "inet"), hostVethOf(node.ns, "r3")!.ifname).length).toBeGreaterThan(0);
+    expect(antiSpoofEntries(antiSpoofTable(node.ns, "inet"), hostVethOf(node.ns, NET, "r3")!.ifname).length).toBeGreaterThan(0);
 
     for (const p of [p1, p3]) {
       expect(node.check(conf, p.result, p).code).toBe(0);
@@ -175,12 +176,12 @@ describe.each(["v4", "v6", "dual"] as Stack[])("routed mode, %s", (stack) => {
 describe("routed mode without IPAM routes", () => {
   let node: TestNode;
   beforeAll(() => {
-    node = new TestNode();
+    node = new TestNode({ uplink: true });
   });
   afterAll(() => node?.destroy());
 
   test("ADD pins no gateway and sets no default route, and CHECK does not ask for one", () => {
-    const conf = node.conf({ stack: "dual" });
+    const conf = node.conf({ mode: "routed", stack: "dual" });
     conf.ipam.routes = [];
     const p = node.addPod(conf, "nr1");
     expect(p.result.routes ?? []).toEqual([]);

@@ -9,7 +9,7 @@ import { createConnection } from "node:net";
 import { resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run } from "../helpers/netns.ts";
-import { destroyAllNodes, hostVeths, type TestNode } from "../plugin/bridge-fixture.ts";
+import { destroyAllNodes, hostVeths, type TestNode } from "../plugin/fixture.ts";
 import { servedNode, stopServers } from "./serve-fixture.ts";
 
 const SOURCE = resolve(import.meta.dir, "../../src/forward/forward.c");

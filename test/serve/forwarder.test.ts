@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
-import { addrs, destroyAllNodes, hostVethOf, link, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
+import { addrs, destroyAllNodes, hostVethOf, link, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns, run } from "../helpers/netns.ts";
 import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { requireBinary } from "../helpers/binary.ts";
-import { TestNode } from "../plugin/bridge-fixture.ts";
+import { TestNode } from "../plugin/fixture.ts";
 
 const servers = new Set<Subprocess>();
 

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
-import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
+import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
 import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
 

@@ -2,10 +2,10 @@
 // plugin would be: `antispoof.ts MODE attach IFNAME MAC IP...`, `... detach IFNAME`,
 // `... check IFNAME`. Exits 0 on success; prints the error message and exits 1 otherwise.
 import { antiSpoofFor } from "../../../src/plugin/antispoof.ts";
-import type { Mode } from "../../../src/plugin/netconf.ts";
+import { MODES, type Mode } from "../../../src/plugin/modes.ts";
 
 const [mode, op, hostIfname, mac, ...ips] = process.argv.slice(2) as [Mode, string, string, string, ...string[]];
-const guard = antiSpoofFor(mode);
+const guard = antiSpoofFor(MODES[mode].antiSpoof);
 try {
   if (op === "attach") guard.attach({ hostIfname, mac, ips });
   else if (op === "detach") guard.detach(hostIfname);

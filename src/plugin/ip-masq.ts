@@ -1,13 +1,12 @@
-// ipMasq for standalone hosts (in a cluster the agent masquerades): traffic from the pod
-// ranges to anywhere outside them leaves with the host's address. One table per network,
-// removed by the DEL that releases the network's last address.
-import { sha256Hex } from "../sys/hash.ts";
-import { readdirSync } from "node:fs";
+// The plugin's ipMasq, for standalone hosts (in a cluster the agent masquerades): traffic
+// from the pod ranges to anywhere outside them leaves with the host's address. One table
+// per network, removed by the DEL of the network's last host veth.
 import type { IPConfig } from "../cni/types.ts";
-import { safeJoin } from "../cni/names.ts";
-import { formatCIDR, maskCIDR, Nftables, parseCIDR, tryParseIP } from "../kernel/index.ts";
+import { formatCIDR, maskCIDR, Netlink, Nftables, parseCIDR } from "../kernel/index.ts";
+import { sha256Hex } from "../sys/hash.ts";
 import { familyOf } from "./family.ts";
-import { nftApply } from "./nft.ts";
+import { hostVethsOf } from "./hostveth.ts";
+import { nftApply } from "./nft-apply.ts";
 
 export function masqueradeTable(network: string): string {
   return "mncni-masq-" + sha256Hex(network).slice(0, 8);
@@ -33,15 +32,18 @@ export function ensureMasquerade(network: string, ips: IPConfig[]): void {
   nftApply(script, `set up masquerade for network "${network}"`);
 }
 
-/** Removes the network's table when no address of it is reserved any more. */
-export function releaseMasqueradeIfUnused(network: string, dataDir: string): void {
-  let inUse = false;
+/**
+ * Removes the network's table when no host veth of the network is left but `leaving` (the
+ * one DEL is deleting). Host veths, found by their alias as GC finds them, count the
+ * network's attachments whatever IPAM plugin (and dataDir) holds their addresses.
+ */
+export function releaseMasqueradeIfUnused(network: string, leaving: string): void {
+  const host = Netlink.open();
   try {
-    inUse = readdirSync(safeJoin(dataDir, network)).some((f) => tryParseIP(f) !== undefined);
-  } catch {
-    inUse = false;
+    if (hostVethsOf(host, network).some((l) => l.name !== leaving)) return;
+  } finally {
+    host.close();
   }
-  if (inUse) return;
   const table = masqueradeTable(network);
   const nft = Nftables.open();
   try {
