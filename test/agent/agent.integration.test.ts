@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { requireBinary } from "../helpers/binary.ts";
 import { inNetns, ipJson, run } from "../helpers/netns.ts";
-import { waitListening } from "../plugin/routed-fixture.ts";
+import { waitListening } from "../plugin/fixture.ts";
 import {
   BUN, EXT_IP, addPod, agentArgs, buildCluster, destroyCluster, removeNode, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
 } from "./lab.ts";
