@@ -24,7 +24,8 @@ export const DEFAULT_OPTIONS: Readonly<ManifestOptions> = Object.freeze({
   clusterCidr: Object.freeze(["10.244.0.0/16"]),
   mode: "bridge",
   routing: "host-gw",
-  image: `mncni:${VERSION}`,
+  // What `make image` produces (podman names it localhost/...); a registry image is given with --image.
+  image: `localhost/mncni:${VERSION}`,
   namespace: "kube-system",
   controller: true,
   nodeCidrMaskSizeIPv4: 24,
