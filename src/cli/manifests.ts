@@ -17,6 +17,9 @@ DaemonSet and (unless --no-controller) the node IPAM controller Deployment.
                                        (--allocate-node-cidrs, e.g. kubeadm --pod-network-cidr)
   --node-cidr-mask-size-ipv4 N         controller: IPv4 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4})
   --node-cidr-mask-size-ipv6 N         controller: IPv6 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6})
+  --cni-bin-dir DIR, --cni-conf-dir DIR
+                                       the runtime's CNI directories on the nodes (default
+                                       ${DEFAULT_OPTIONS.cniBinDir}, ${DEFAULT_OPTIONS.cniConfDir}; k3s, for one, uses others)
   --uninstall                          print instead a DaemonSet that runs \`mncni agent --uninstall\` on every node`;
 
 type Parsed = { raw: RawOptions; uninstall: boolean } | "help";
@@ -29,6 +32,8 @@ const VALUE_FLAGS: Record<string, (r: RawOptions, v: string) => void> = {
   "--namespace": (r, v) => (r.namespace = v),
   "--node-cidr-mask-size-ipv4": (r, v) => (r.nodeCidrMaskSizeIPv4 = v),
   "--node-cidr-mask-size-ipv6": (r, v) => (r.nodeCidrMaskSizeIPv6 = v),
+  "--cni-bin-dir": (r, v) => (r.cniBinDir = v),
+  "--cni-conf-dir": (r, v) => (r.cniConfDir = v),
 };
 
 function parse(argv: string[]): Parsed {

@@ -2,7 +2,7 @@
 // same image with the same host access and `mncni agent --uninstall`.
 import type { V1Container, V1DaemonSet, V1DaemonSetUpdateStrategy, V1PodSpec, V1Probe } from "@kubernetes/client-node";
 import type { Explained, Note } from "./explained.ts";
-import { AGENT_HOST_PATHS, hostPathMounts, hostPathVolumes } from "./host-paths.ts";
+import { agentHostPaths, hostPathMounts, hostPathVolumes } from "./host-paths.ts";
 import { meta, METRICS_PORT, NAMES, selectorLabels, type Component } from "./meta.ts";
 import type { ManifestOptions } from "./options.ts";
 
@@ -20,6 +20,8 @@ function agentArgs(o: ManifestOptions): string[] {
     "--cluster-cidr", o.clusterCidr.join(","),
     "--mode", o.mode,
     "--routing", o.routing,
+    "--cni-bin-dir", o.cniBinDir,
+    "--cni-conf-dir", o.cniConfDir,
     "--metrics-addr", `${METRICS_HOST}:${METRICS_PORT.agent}`,
   ];
 }
@@ -40,7 +42,7 @@ function nodeContainer(name: string, o: ManifestOptions, args: string[]): V1Cont
     args,
     env: [{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }],
     securityContext: { privileged: true },
-    volumeMounts: hostPathMounts(AGENT_HOST_PATHS),
+    volumeMounts: hostPathMounts(agentHostPaths(o)),
   };
 }
 
@@ -50,7 +52,7 @@ const PRIVILEGED_NOTE =
   "unprivileged containers (checked with runc: EROFS), and the agent writes net.ipv4.ip_forward\n" +
   "and, for the CNI calls it serves, per-interface sysctls inside pod namespaces.";
 
-function nodePodSpec(component: Component, containers: V1Container[], initContainers?: V1Container[]): V1PodSpec {
+function nodePodSpec(o: ManifestOptions, component: Component, containers: V1Container[], initContainers?: V1Container[]): V1PodSpec {
   return {
     hostNetwork: true,
     serviceAccountName: NAMES[component],
@@ -58,7 +60,7 @@ function nodePodSpec(component: Component, containers: V1Container[], initContai
     tolerations: [{ operator: "Exists" }],
     ...(initContainers ? { initContainers } : {}),
     containers,
-    volumes: hostPathVolumes(AGENT_HOST_PATHS),
+    volumes: hostPathVolumes(agentHostPaths(o)),
   };
 }
 
@@ -84,7 +86,7 @@ export function agentDaemonSet(o: ManifestOptions): Explained<V1DaemonSet> {
     livenessProbe: { ...httpProbe("/healthz", METRICS_PORT.agent, { period: 10, failures: 6 }), initialDelaySeconds: 10 },
     resources: { requests: { cpu: "50m", memory: "64Mi" } },
   };
-  const object = daemonSet("agent", o, nodePodSpec("agent", [container]), { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+  const object = daemonSet("agent", o, nodePodSpec(o, "agent", [container]), { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
   const notes: Note[] = [
     {
       path: ["spec", "updateStrategy"],
@@ -108,7 +110,7 @@ export function agentDaemonSet(o: ManifestOptions): Explained<V1DaemonSet> {
  * run a pod to completion). Needs no API access.
  */
 export function uninstallDaemonSet(o: ManifestOptions): Explained<V1DaemonSet> {
-  const pod = nodePodSpec("uninstall", [{ name: "done", image: PAUSE_IMAGE, imagePullPolicy: "IfNotPresent" }], [nodeContainer("uninstall", o, ["agent", "--uninstall"])]);
+  const pod = nodePodSpec(o, "uninstall", [{ name: "done", image: PAUSE_IMAGE, imagePullPolicy: "IfNotPresent" }], [nodeContainer("uninstall", o, ["agent", "--uninstall", "--cni-bin-dir", o.cniBinDir, "--cni-conf-dir", o.cniConfDir])]);
   delete pod.serviceAccountName;
   pod.automountServiceAccountToken = false;
   const object = daemonSet("uninstall", o, pod);

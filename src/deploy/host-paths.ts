@@ -3,6 +3,7 @@
 // writes into the conflist (binaries, ipam.dataDir, logFile, agentSocket) is valid on both
 // sides and a call gives the same result whether the agent or the plugin runs it.
 import type { V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type { ManifestOptions } from "./options.ts";
 
 interface HostPath {
   name: string;
@@ -11,9 +12,9 @@ interface HostPath {
   propagation?: "HostToContainer";
 }
 
-export const AGENT_HOST_PATHS: readonly HostPath[] = [
-  { name: "cni-bin", path: "/opt/cni/bin" }, // mncni, mncni-ipam, mncni-core installed here
-  { name: "cni-conf", path: "/etc/cni/net.d" }, // 10-mncni.conflist
+export const agentHostPaths = (o: ManifestOptions): HostPath[] => [
+  { name: "cni-bin", path: o.cniBinDir }, // mncni, mncni-ipam, mncni-core installed here
+  { name: "cni-conf", path: o.cniConfDir }, // 10-mncni.conflist
   { name: "run-mncni", path: "/run/mncni" }, // the CNI socket plugin processes connect to
   { name: "ipam-data", path: "/var/lib/cni/networks" }, // one IPAM store for served and plugin-run calls
   { name: "log", path: "/var/log/mncni" }, // the plugin's log file

@@ -18,6 +18,9 @@ export interface ManifestOptions {
   controller: boolean;
   nodeCidrMaskSizeIPv4: number;
   nodeCidrMaskSizeIPv6: number;
+  /** The runtime's CNI directories on the nodes (k3s and some distributions move them). */
+  cniBinDir: string;
+  cniConfDir: string;
 }
 
 export const DEFAULT_OPTIONS: Readonly<ManifestOptions> = Object.freeze({
@@ -30,6 +33,8 @@ export const DEFAULT_OPTIONS: Readonly<ManifestOptions> = Object.freeze({
   controller: true,
   nodeCidrMaskSizeIPv4: 24,
   nodeCidrMaskSizeIPv6: 64,
+  cniBinDir: "/opt/cni/bin",
+  cniConfDir: "/etc/cni/net.d",
 });
 
 export class OptionError extends Error {}
@@ -44,6 +49,8 @@ export interface RawOptions {
   controller?: boolean;
   nodeCidrMaskSizeIPv4?: string | number;
   nodeCidrMaskSizeIPv6?: string | number;
+  cniBinDir?: string;
+  cniConfDir?: string;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -85,6 +92,11 @@ function maskSize(flag: string, value: string | number, family: 4 | 6, cidrs: re
   return n;
 }
 
+function absoluteDir(flag: string, value: string): string {
+  if (!/^\/[^\s]*$/.test(value)) throw new OptionError(`cannot use ${flag} "${value}": not an absolute path`);
+  return value.length > 1 ? value.replace(/\/+$/, "") : value;
+}
+
 /** Defaults applied, every field checked; throws OptionError naming the flag. */
 export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
   const clusterCidr = clusterCidrs(raw.clusterCidr?.length ? raw.clusterCidr : DEFAULT_OPTIONS.clusterCidr);
@@ -101,5 +113,7 @@ export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
     controller: raw.controller ?? DEFAULT_OPTIONS.controller,
     nodeCidrMaskSizeIPv4: maskSize("--node-cidr-mask-size-ipv4", raw.nodeCidrMaskSizeIPv4 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4, 4, clusterCidr),
     nodeCidrMaskSizeIPv6: maskSize("--node-cidr-mask-size-ipv6", raw.nodeCidrMaskSizeIPv6 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6, 6, clusterCidr),
+    cniBinDir: absoluteDir("--cni-bin-dir", raw.cniBinDir ?? DEFAULT_OPTIONS.cniBinDir),
+    cniConfDir: absoluteDir("--cni-conf-dir", raw.cniConfDir ?? DEFAULT_OPTIONS.cniConfDir),
   });
 }

@@ -92,7 +92,7 @@ describe("agent DaemonSet", () => {
   });
 
   test("the agent's flags, NODE_NAME from the downward API", () => {
-    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "host-gw", "--metrics-addr", "127.0.0.1:9099"]);
+    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "host-gw", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9099"]);
     expect(c.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }]);
   });
 
@@ -167,6 +167,19 @@ describe("flags", () => {
     expect(d.image).toBe("registry.example/mncni:1.2.3");
   });
 
+  test("--cni-bin-dir/--cni-conf-dir: the agent, the uninstaller and their host paths agree", () => {
+    const dirs = ["--cni-bin-dir", "/var/lib/rancher/k3s/data/current/bin/", "--cni-conf-dir", "/var/lib/rancher/k3s/agent/etc/cni/net.d"];
+    for (const [set, name] of [[[], "mncni-agent"], [["--uninstall"], "mncni-uninstall"]] as const) {
+      const pod = find<V1DaemonSet>(objects([...set, ...dirs]), "DaemonSet", name)!.spec!.template.spec!;
+      const c = (pod.initContainers ?? pod.containers)[0]!;
+      expect(c.args!.join(" ")).toContain("--cni-bin-dir /var/lib/rancher/k3s/data/current/bin --cni-conf-dir /var/lib/rancher/k3s/agent/etc/cni/net.d");
+      const vols = Object.fromEntries(pod.volumes!.map((v) => [v.name, v.hostPath!.path]));
+      const mounted = Object.fromEntries(c.volumeMounts!.map((m) => [m.mountPath, vols[m.name]]));
+      expect(mounted["/var/lib/rancher/k3s/data/current/bin"]).toBe("/var/lib/rancher/k3s/data/current/bin");
+      expect(mounted["/var/lib/rancher/k3s/agent/etc/cni/net.d"]).toBe("/var/lib/rancher/k3s/agent/etc/cni/net.d");
+    }
+  });
+
   test("--no-controller leaves out the controller and its RBAC", () => {
     const objs = objects(["--no-controller"]);
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
@@ -183,6 +196,7 @@ describe("flags", () => {
     [["--namespace", "Kube_System"], "--namespace \"Kube_System\""],
     [["--image", "my image"], "--image \"my image\""],
     [["--image"], "\"--image\": missing value"],
+    [["--cni-bin-dir", "opt/cni/bin"], "--cni-bin-dir \"opt/cni/bin\""],
     [["--bogus"], "\"--bogus\": unknown flag"],
   ])("refuses %p naming the flag", (args, fragment) => {
     const r = manifests(args);
