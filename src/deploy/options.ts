@@ -83,12 +83,19 @@ function clusterCidrs(list: readonly string[]): string[] {
   return [4, 6].flatMap((f) => (byFamily.has(f as 4 | 6) ? [byFamily.get(f as 4 | 6)!] : []));
 }
 
-function maskSize(flag: string, value: string | number, family: 4 | 6, cidrs: readonly string[]): number {
+// As kube-controller-manager and `mncni controller`: at most 2^16 node CIDRs per cluster CIDR.
+const MAX_MASK_STEP = 16;
+
+function maskSize(flag: string, value: string | number, family: 4 | 6, cidrs: readonly string[], controller: boolean): number {
   const n = Number(value);
   const max = family === 4 ? 32 : 128;
   if (!Number.isInteger(n) || n < 1 || n > max) throw new OptionError(`cannot use ${flag} "${value}": must be an integer between 1 and ${max}`);
   const cidr = cidrs.find((c) => c.includes(":") === (family === 6));
-  if (cidr && n <= Number(cidr.split("/")[1])) throw new OptionError(`cannot use ${flag} "${value}": must be longer than the cluster CIDR's prefix (${cidr})`);
+  // Only the controller uses the mask sizes: without it they cannot make the manifests fail.
+  if (!cidr || !controller) return n;
+  const prefix = Number(cidr.split("/")[1]);
+  if (n < prefix) throw new OptionError(`cannot use ${flag} "${value}": shorter than the cluster CIDR ${cidr}`);
+  if (n - prefix > MAX_MASK_STEP) throw new OptionError(`cannot use ${flag} "${value}": more than 2^${MAX_MASK_STEP} node CIDRs in ${cidr} (the controller refuses it)`);
   return n;
 }
 
@@ -104,15 +111,16 @@ export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
   if (!IMAGE_REF.test(image)) throw new OptionError(`cannot use --image "${image}": not an image reference`);
   const namespace = raw.namespace ?? DEFAULT_OPTIONS.namespace;
   if (!DNS1123_LABEL.test(namespace)) throw new OptionError(`cannot use --namespace "${namespace}": not a DNS-1123 label`);
+  const controller = raw.controller ?? DEFAULT_OPTIONS.controller;
   return Object.freeze({
     clusterCidr: Object.freeze(clusterCidr),
     mode: oneOf("--mode", raw.mode ?? DEFAULT_OPTIONS.mode, ["bridge", "routed"] as const),
     routing: oneOf("--routing", raw.routing ?? DEFAULT_OPTIONS.routing, ["host-gw", "none"] as const),
     image,
     namespace,
-    controller: raw.controller ?? DEFAULT_OPTIONS.controller,
-    nodeCidrMaskSizeIPv4: maskSize("--node-cidr-mask-size-ipv4", raw.nodeCidrMaskSizeIPv4 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4, 4, clusterCidr),
-    nodeCidrMaskSizeIPv6: maskSize("--node-cidr-mask-size-ipv6", raw.nodeCidrMaskSizeIPv6 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6, 6, clusterCidr),
+    controller,
+    nodeCidrMaskSizeIPv4: maskSize("--node-cidr-mask-size-ipv4", raw.nodeCidrMaskSizeIPv4 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4, 4, clusterCidr, controller),
+    nodeCidrMaskSizeIPv6: maskSize("--node-cidr-mask-size-ipv6", raw.nodeCidrMaskSizeIPv6 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6, 6, clusterCidr, controller),
     cniBinDir: absoluteDir("--cni-bin-dir", raw.cniBinDir ?? DEFAULT_OPTIONS.cniBinDir),
     cniConfDir: absoluteDir("--cni-conf-dir", raw.cniConfDir ?? DEFAULT_OPTIONS.cniConfDir),
   });

@@ -180,6 +180,10 @@ describe("flags", () => {
     }
   });
 
+  test("without the controller, mask sizes do not matter", () => {
+    expect(objects(["--no-controller", "--cluster-cidr", "fd00::/32"]).length).toBe(4);
+  });
+
   test("--no-controller leaves out the controller and its RBAC", () => {
     const objs = objects(["--no-controller"]);
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
@@ -191,7 +195,8 @@ describe("flags", () => {
     [["--cluster-cidr", "10.0.0.0"], "--cluster-cidr \"10.0.0.0\""],
     [["--cluster-cidr", "10.0.0.0/33"], "--cluster-cidr \"10.0.0.0/33\""],
     [["--cluster-cidr", "10.0.0.0/16,10.1.0.0/16"], "--cluster-cidr \"10.1.0.0/16\""],
-    [["--node-cidr-mask-size-ipv4", "16"], "--node-cidr-mask-size-ipv4 \"16\""],
+    [["--node-cidr-mask-size-ipv4", "15"], "--node-cidr-mask-size-ipv4 \"15\": shorter than the cluster CIDR"],
+    [["--cluster-cidr", "fd00::/32"], "--node-cidr-mask-size-ipv6 \"64\": more than 2^16 node CIDRs"],
     [["--node-cidr-mask-size-ipv6", "x"], "--node-cidr-mask-size-ipv6 \"x\""],
     [["--namespace", "Kube_System"], "--namespace \"Kube_System\""],
     [["--image", "my image"], "--image \"my image\""],
