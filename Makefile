@@ -77,3 +77,16 @@ bench: deps build
 
 clean:
 	rm -rf dist
+
+# The container image (docs/install.md): FROM scratch with this build's executables, nft and
+# the libraries they link, staged from this machine, so it builds offline. PODMAN can carry
+# storage options and IMAGE_CONTEXT move the staging dir (the image test uses its own).
+VERSION := $(shell grep -m1 '"version"' package.json | cut -d'"' -f4)
+IMAGE ?= mncni:$(VERSION)
+IMAGE_CONTEXT ?= dist/image
+PODMAN ?= podman
+.PHONY: image
+image: build
+	bash deploy/image/stage-rootfs.sh $(IMAGE_CONTEXT)/rootfs
+	$(PODMAN) build --quiet --build-arg VERSION=$(VERSION) --tag $(IMAGE) --file Containerfile $(IMAGE_CONTEXT)
+	@$(PODMAN) image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' $(IMAGE)

@@ -1,0 +1,65 @@
+// ServiceAccounts and least-privilege RBAC: every rule names its verbs and resources
+// (never "*"), and each grant is there because the agent or the controller calls it.
+import type {
+  V1ClusterRole, V1ClusterRoleBinding, V1PolicyRule, V1Role, V1RoleBinding, V1ServiceAccount,
+} from "@kubernetes/client-node";
+import { meta, NAMES, type Component } from "./meta.ts";
+import type { ManifestOptions } from "./options.ts";
+
+const READ = ["get", "list", "watch"];
+
+/** What the agent reads (its cluster state) and the one thing it writes. */
+export const AGENT_RULES: readonly V1PolicyRule[] = [
+  { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: READ },
+  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
+  // The policy API's CRD may be absent; the agent tolerates that, the grant is harmless then.
+  { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
+  // The Node's NetworkUnavailable condition, set to False once routes and conflist are in place.
+  { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+];
+
+/** Node IPAM: patches spec.podCIDR(s); reports conflicts and exhaustion as Events. */
+export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
+  { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
+  { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+];
+
+/** Leader election, only in the controller's own namespace. */
+export const LEASE_RULES: readonly V1PolicyRule[] = [
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+];
+
+function serviceAccount(component: Component, namespace: string): V1ServiceAccount {
+  return { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(component, NAMES[component], namespace) };
+}
+
+function clusterRole(component: Component, rules: readonly V1PolicyRule[]): V1ClusterRole {
+  return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: meta(component, NAMES[component]), rules: rules.map((r) => ({ ...r })) };
+}
+
+function clusterRoleBinding(component: Component, namespace: string): V1ClusterRoleBinding {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: meta(component, NAMES[component]),
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAMES[component] },
+    subjects: [{ kind: "ServiceAccount", name: NAMES[component], namespace }],
+  };
+}
+
+export function agentRbac(o: ManifestOptions): [V1ServiceAccount, V1ClusterRole, V1ClusterRoleBinding] {
+  return [serviceAccount("agent", o.namespace), clusterRole("agent", AGENT_RULES), clusterRoleBinding("agent", o.namespace)];
+}
+
+export function controllerRbac(o: ManifestOptions): [V1ServiceAccount, V1ClusterRole, V1ClusterRoleBinding, V1Role, V1RoleBinding] {
+  const name = NAMES.controller;
+  const role: V1Role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta("controller", name, o.namespace), rules: LEASE_RULES.map((r) => ({ ...r })) };
+  const binding: V1RoleBinding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: meta("controller", name, o.namespace),
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+    subjects: [{ kind: "ServiceAccount", name, namespace: o.namespace }],
+  };
+  return [serviceAccount("controller", o.namespace), clusterRole("controller", CONTROLLER_RULES), clusterRoleBinding("controller", o.namespace), role, binding];
+}

@@ -1,0 +1,233 @@
+// `mncni manifests` as shipped (dist/mncni): deploy/*.yaml are its default output, the flags
+// shape the objects, bad flags are refused naming the flag, and the workloads carry what the
+// agent and the controller need (checked on the parsed YAML, not on the builders).
+import { describe, expect, test } from "bun:test";
+import { spawnSync } from "bun";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { V1ClusterRole, V1DaemonSet, V1Deployment, V1PolicyRule, V1Role } from "@kubernetes/client-node";
+import { requireBinary } from "../helpers/binary.ts";
+
+const DEPLOY = resolve(import.meta.dir, "../../deploy");
+
+function manifests(args: string[]): { code: number; stdout: string; stderr: string } {
+  const p = spawnSync([requireBinary(), "manifests", ...args], { stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<string, unknown>;
+
+function objects(args: string[]): Obj[] {
+  const r = manifests(args);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  const docs = parseAllDocuments(r.stdout);
+  if (!Array.isArray(docs)) throw new Error("no documents");
+  for (const d of docs) expect(d.errors).toEqual([]);
+  return docs.map((d) => d.toJS() as Obj);
+}
+
+const find = <T>(objs: Obj[], kind: string, name: string) => objs.find((o) => o.kind === kind && o.metadata.name === name) as T | undefined;
+const flagsOf = (args: string[]) => args.filter((a) => a.startsWith("--"));
+
+describe("deploy/ is the generator's output", () => {
+  test("deploy/mncni.yaml == mncni manifests", () => {
+    expect(manifests([]).stdout).toBe(readFileSync(`${DEPLOY}/mncni.yaml`, "utf8"));
+  });
+  test("deploy/mncni-uninstall.yaml == mncni manifests --uninstall", () => {
+    expect(manifests(["--uninstall"]).stdout).toBe(readFileSync(`${DEPLOY}/mncni-uninstall.yaml`, "utf8"));
+  });
+});
+
+describe("RBAC", () => {
+  const objs = objects([]);
+  const rules = (kind: string, name: string) => find<V1ClusterRole | V1Role>(objs, kind, name)!.rules!;
+  const flat = (rs: V1PolicyRule[]) =>
+    rs.flatMap((r) => r.apiGroups!.flatMap((g) => r.resources!.flatMap((res) => r.verbs.map((v) => `${g || "core"}/${res}:${v}`)))).sort();
+
+  test("no wildcard anywhere", () => {
+    for (const o of objs.filter((o) => o.kind.endsWith("Role"))) {
+      for (const r of (o as V1Role).rules!) for (const list of [r.apiGroups, r.resources, r.verbs, r.resourceNames]) expect(list ?? []).not.toContain("*");
+    }
+  });
+
+  test("agent: reads what it watches, patches only nodes/status", () => {
+    const read = (g: string, r: string) => ["get", "list", "watch"].map((v) => `${g}/${r}:${v}`);
+    expect(flat(rules("ClusterRole", "mncni-agent"))).toEqual(
+      [...read("core", "nodes"), ...read("core", "pods"), ...read("core", "namespaces"), ...read("networking.k8s.io", "networkpolicies"),
+        ...read("policy.networking.k8s.io", "clusternetworkpolicies"), "core/nodes/status:patch"].sort(),
+    );
+  });
+
+  test("controller: nodes read+patch, events, and leases only in its namespace", () => {
+    expect(flat(rules("ClusterRole", "mncni-controller"))).toEqual(
+      ["core/nodes:get", "core/nodes:list", "core/nodes:watch", "core/nodes:patch", "core/events:create", "core/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch"].sort(),
+    );
+    const role = find<V1Role>(objs, "Role", "mncni-controller")!;
+    expect(role.metadata!.namespace).toBe("kube-system");
+    expect(flat(role.rules!)).toEqual(["coordination.k8s.io/leases:create", "coordination.k8s.io/leases:get", "coordination.k8s.io/leases:update"]);
+  });
+
+  test("each binding names its own role and ServiceAccount", () => {
+    for (const o of objs.filter((o) => o.kind.endsWith("Binding"))) {
+      const b = o as unknown as { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] };
+      expect(b.roleRef).toMatchObject({ kind: o.kind.replace("Binding", ""), name: o.metadata.name });
+      expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: o.metadata.name, namespace: "kube-system" }]);
+      expect(find(objs, "ServiceAccount", o.metadata.name)).toBeDefined();
+    }
+  });
+});
+
+describe("agent DaemonSet", () => {
+  const ds = find<V1DaemonSet>(objects([]), "DaemonSet", "mncni-agent")!;
+  const pod = ds.spec!.template.spec!;
+  const c = pod.containers[0]!;
+
+  test("host network, every taint tolerated, node-critical, its own ServiceAccount", () => {
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+    expect(pod.priorityClassName).toBe("system-node-critical");
+    expect(pod.serviceAccountName).toBe("mncni-agent");
+  });
+
+  test("the agent's flags, NODE_NAME from the downward API", () => {
+    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "host-gw", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9099"]);
+    expect(c.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }]);
+  });
+
+  test("host paths mounted at the same path, /run/netns with HostToContainer", () => {
+    const vols = Object.fromEntries(pod.volumes!.map((v) => [v.name, v.hostPath!.path]));
+    const mounts = c.volumeMounts!.map((m) => [vols[m.name], m.mountPath, m.mountPropagation ?? ""]);
+    expect(mounts).toEqual([
+      ["/opt/cni/bin", "/opt/cni/bin", ""], ["/etc/cni/net.d", "/etc/cni/net.d", ""], ["/run/mncni", "/run/mncni", ""],
+      ["/var/lib/cni/networks", "/var/lib/cni/networks", ""], ["/var/log/mncni", "/var/log/mncni", ""], ["/run/netns", "/run/netns", "HostToContainer"],
+    ]);
+  });
+
+  test("probes reach the metrics listener on the host's loopback", () => {
+    expect(c.readinessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/readyz", port: 9099 });
+    expect(c.livenessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/healthz", port: 9099 });
+    expect(c.args).toContain("127.0.0.1:9099");
+  });
+
+  test("one node at a time, never two agents on a node", () => {
+    expect(ds.spec!.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+  });
+
+  test("privileged, and the reason is in the file", () => {
+    expect(c.securityContext).toEqual({ privileged: true });
+    expect(readFileSync(`${DEPLOY}/mncni.yaml`, "utf8")).toContain("runtimes mount /proc/sys read-only");
+  });
+});
+
+describe("controller Deployment", () => {
+  const d = find<V1Deployment>(objects([]), "Deployment", "mncni-controller")!;
+  const pod = d.spec!.template.spec!;
+  const c = pod.containers[0]!;
+
+  test("two replicas, leader election in its namespace, preferred anti-affinity", () => {
+    expect(d.spec!.replicas).toBe(2);
+    expect(c.args).toEqual(["controller", "--cluster-cidr", "10.244.0.0/16", "--node-cidr-mask-size-ipv4", "24", "--leader-elect", "--lease-namespace", "kube-system", "--metrics-addr", "127.0.0.1:9098"]);
+    const term = pod.affinity!.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.podAffinityTerm;
+    expect(term.topologyKey).toBe("kubernetes.io/hostname");
+    expect(term.labelSelector!.matchLabels).toEqual(d.spec!.selector.matchLabels!);
+  });
+
+  test("runs before pod networking exists: host network, scheduled on NotReady and control-plane nodes", () => {
+    expect(pod.hostNetwork).toBe(true);
+    const keys = pod.tolerations!.map((t) => t.key);
+    for (const k of ["node-role.kubernetes.io/control-plane", "node.kubernetes.io/not-ready", "node.kubernetes.io/network-unavailable"]) expect(keys).toContain(k);
+  });
+
+  test("no privileges", () => {
+    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(c.securityContext!.privileged).toBeUndefined();
+  });
+});
+
+describe("flags", () => {
+  test("dual-stack cluster CIDR reaches the agent and the controller", () => {
+    const objs = objects(["--cluster-cidr", "10.10.0.0/16", "--cluster-cidr=fd00:10::/56", "--node-cidr-mask-size-ipv6", "72", "--mode", "routed", "--routing", "none"]);
+    const agent = find<V1DaemonSet>(objs, "DaemonSet", "mncni-agent")!.spec!.template.spec!.containers[0]!.args!;
+    expect(agent.join(" ")).toContain("--cluster-cidr 10.10.0.0/16,fd00:10::/56 --mode routed --routing none");
+    const ctrl = find<V1Deployment>(objs, "Deployment", "mncni-controller")!.spec!.template.spec!.containers[0]!.args!;
+    expect(ctrl.join(" ")).toContain("--cluster-cidr 10.10.0.0/16,fd00:10::/56 --node-cidr-mask-size-ipv4 24 --node-cidr-mask-size-ipv6 72");
+  });
+
+  test("--namespace moves every namespaced object, binding subject and the Lease", () => {
+    const objs = objects(["--namespace", "mncni-system", "--image", "registry.example/mncni:1.2.3"]);
+    for (const o of objs) {
+      if (["ServiceAccount", "Role", "RoleBinding", "DaemonSet", "Deployment"].includes(o.kind)) expect(o.metadata.namespace).toBe("mncni-system");
+      else expect(o.metadata.namespace).toBeUndefined();
+      for (const s of (o.subjects as { namespace: string }[] | undefined) ?? []) expect(s.namespace).toBe("mncni-system");
+    }
+    const d = find<V1Deployment>(objs, "Deployment", "mncni-controller")!.spec!.template.spec!.containers[0]!;
+    expect(d.args!.join(" ")).toContain("--lease-namespace mncni-system");
+    expect(d.image).toBe("registry.example/mncni:1.2.3");
+  });
+
+  test("--cni-bin-dir/--cni-conf-dir: the agent, the uninstaller and their host paths agree", () => {
+    const dirs = ["--cni-bin-dir", "/var/lib/rancher/k3s/data/current/bin/", "--cni-conf-dir", "/var/lib/rancher/k3s/agent/etc/cni/net.d"];
+    for (const [set, name] of [[[], "mncni-agent"], [["--uninstall"], "mncni-uninstall"]] as const) {
+      const pod = find<V1DaemonSet>(objects([...set, ...dirs]), "DaemonSet", name)!.spec!.template.spec!;
+      const c = (pod.initContainers ?? pod.containers)[0]!;
+      expect(c.args!.join(" ")).toContain("--cni-bin-dir /var/lib/rancher/k3s/data/current/bin --cni-conf-dir /var/lib/rancher/k3s/agent/etc/cni/net.d");
+      const vols = Object.fromEntries(pod.volumes!.map((v) => [v.name, v.hostPath!.path]));
+      const mounted = Object.fromEntries(c.volumeMounts!.map((m) => [m.mountPath, vols[m.name]]));
+      expect(mounted["/var/lib/rancher/k3s/data/current/bin"]).toBe("/var/lib/rancher/k3s/data/current/bin");
+      expect(mounted["/var/lib/rancher/k3s/agent/etc/cni/net.d"]).toBe("/var/lib/rancher/k3s/agent/etc/cni/net.d");
+    }
+  });
+
+  test("without the controller, mask sizes do not matter", () => {
+    expect(objects(["--no-controller", "--cluster-cidr", "fd00::/32"]).length).toBe(4);
+  });
+
+  test("--no-controller leaves out the controller and its RBAC", () => {
+    const objs = objects(["--no-controller"]);
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
+  });
+
+  test.each([
+    [["--mode", "overlay"], "--mode \"overlay\""],
+    [["--routing", "vxlan"], "--routing \"vxlan\""],
+    [["--cluster-cidr", "10.0.0.0"], "--cluster-cidr \"10.0.0.0\""],
+    [["--cluster-cidr", "10.0.0.0/33"], "--cluster-cidr \"10.0.0.0/33\""],
+    [["--cluster-cidr", "10.0.0.0/16,10.1.0.0/16"], "--cluster-cidr \"10.1.0.0/16\""],
+    [["--node-cidr-mask-size-ipv4", "15"], "--node-cidr-mask-size-ipv4 \"15\": shorter than the cluster CIDR"],
+    [["--cluster-cidr", "fd00::/32"], "--node-cidr-mask-size-ipv6 \"64\": more than 2^16 node CIDRs"],
+    [["--node-cidr-mask-size-ipv6", "x"], "--node-cidr-mask-size-ipv6 \"x\""],
+    [["--namespace", "Kube_System"], "--namespace \"Kube_System\""],
+    [["--image", "my image"], "--image \"my image\""],
+    [["--image"], "\"--image\": missing value"],
+    [["--cni-bin-dir", "opt/cni/bin"], "--cni-bin-dir \"opt/cni/bin\""],
+    [["--bogus"], "\"--bogus\": unknown flag"],
+  ])("refuses %p naming the flag", (args, fragment) => {
+    const r = manifests(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toStartWith("mncni manifests: cannot ");
+    expect(r.stderr).toContain(fragment);
+  });
+});
+
+describe("the generated command lines are accepted by the commands they run", () => {
+  const help = (cmd: string) => spawnSync([requireBinary(), cmd, "--help"], { stdout: "pipe", stderr: "pipe" });
+  const objs = objects(["--cluster-cidr", "10.10.0.0/16,fd00:10::/56"]);
+
+  test("every agent flag is one `mncni agent` knows", () => {
+    const h = help("agent").stdout.toString();
+    const args = find<V1DaemonSet>(objs, "DaemonSet", "mncni-agent")!.spec!.template.spec!.containers[0]!.args!;
+    for (const f of flagsOf(args)) expect(h).toContain(`${f} `);
+  });
+
+  // The controller is built on another branch; until it is in this build the check says so.
+  const ctrlHelp = help("controller");
+  const hasController = ctrlHelp.exitCode === 0;
+  test.skipIf(!hasController)(`every controller flag is one \`mncni controller\` knows${hasController ? "" : " — skipped: this build has no `mncni controller`"}`, () => {
+    const h = ctrlHelp.stdout.toString() + ctrlHelp.stderr.toString();
+    const args = find<V1Deployment>(objs, "Deployment", "mncni-controller")!.spec!.template.spec!.containers[0]!.args!;
+    for (const f of flagsOf(args)) expect(h).toContain(f);
+  });
+});
