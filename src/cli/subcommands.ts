@@ -41,8 +41,18 @@ const verbList = (g: Group) => {
   return `${vs.slice(0, -1).join(", ")} or ${vs[vs.length - 1]}`;
 };
 
+/**
+ * Flags may come before the verb (`mncni lab node --name x add node4`): they are handed to
+ * the verb's own parser, after it. The verb is the first argument that names one.
+ */
+function verbFirst(g: Group, argv: string[]): string[] {
+  if (!argv[0]?.startsWith("-") || argv[0] === "--help" || argv[0] === "-h") return argv;
+  const i = argv.findIndex((a) => Object.hasOwn(g.verbs, a));
+  return i < 0 ? argv : [argv[i]!, ...argv.slice(0, i), ...argv.slice(i + 1)];
+}
+
 export async function dispatch(g: Group, argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
+  const [verb, ...rest] = verbFirst(g, argv);
   if (verb === "--help" || verb === "-h" || verb === "help" || (verb === undefined && g.bareIsHelp)) {
     console.log(groupHelp(g));
     return 0;
