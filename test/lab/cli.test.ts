@@ -99,6 +99,36 @@ describe("not root: every command says root is needed", () => {
   });
 });
 
+describe("up", () => {
+  test("--cluster-cidr6 alone implies --ipv6 (never silently ignored)", () => {
+    const name = newLabName();
+    lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "1", "--cluster-cidr6", "fd00:99::/56", "--wiring", WIRING]);
+    const st = JSON.parse(lab(name, ["status", "--json"]).stdout);
+    expect(st.clusterCidr6).toBe("fd00:99::/56");
+    expect(st.nodes[0].podCIDRs).toEqual(["10.244.1.0/24", "fd00:99:0:1::/64"]);
+    expect(st.pods[0].ips.length).toBe(2);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a lab that exists is refused without saying anything was left", () => {
+    const name = newLabName();
+    lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]);
+    const r = lab(name, ["up", "-q", "--nodes", "1"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("exists");
+    expect(r.stderr).not.toContain("left as it is");
+    lab(name, ["down", "-q"]);
+  });
+
+  test("check's legend reads as separate entries", () => {
+    const name = newLabName();
+    lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "1", "--wiring", WIRING]);
+    expect(lab(name, ["check"]).stdout).toContain("legend: ✓ reached, seen from the expected source address | NAT reached, but seen from another source address | ✗ unreachable");
+    lab(name, ["down", "-q"]);
+  });
+});
+
 describe("finding labs", () => {
   test("lab list shows a lab; status of a missing lab lists the ones that exist", () => {
     const name = newLabName();
