@@ -25,7 +25,7 @@ const LAB: Group = {
     _probe: { hidden: true, summary: "", run: cmdProbe },
     _http: { hidden: true, summary: "", run: cmdHttp },
   },
-  outro: `Every command takes --name (default: $MNCNI_LAB, else mnlab; now ${DEFAULT_LAB}). Pods are named
+  outro: `Every command but list takes --name (default: $MNCNI_LAB, else mnlab; now ${DEFAULT_LAB}). Pods are named
 <node>/<pod> (e.g. node1/pod2) or by namespace (${DEFAULT_LAB}-node1-pod2). See docs/lab.md.`,
 };
 
