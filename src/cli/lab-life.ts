@@ -97,7 +97,9 @@ export async function cmdDown(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const v = p0.flags;
   const p = progress({ quiet: v.quiet });
-  const existed = await locked(v.name, true, () => down(v.name, p));
+  // No directory here, nothing to lock: a lab only its namespaces are left of (or another
+  // root's) is not given a directory by its removal.
+  const existed = await locked(v.name, false, () => down(v.name, p));
   p.done(existed ? `lab "${v.name}" removed` : `lab "${v.name}" not running: nothing to remove`);
   return 0;
 }

@@ -4,7 +4,7 @@
 // finds them by the names the lab gives them.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { listNetns } from "./sh.ts";
+import { cmdline, listNetns } from "./sh.ts";
 import type { LabState } from "./state.ts";
 import { DEFAULT_LAB_ROOT, LAB_ROOT, ns } from "./topology.ts";
 
@@ -50,11 +50,27 @@ function labsUnder(root: string): LabEntry[] {
 }
 
 /**
- * Labs under this process's root and the default root, and labs known only by their switch
- * namespace (<name>-sw): created under another MNCNI_LAB_ROOT, or with their state removed.
+ * Roots of labs whose agents run, read from the agents' command lines
+ * (`--cni-conf-dir <root>/<lab>/nodes/<node>/net.d`): how a lab made under another
+ * MNCNI_LAB_ROOT is found. (A static-wiring lab runs no agent: found by its namespaces only.)
+ */
+function rootsOfRunningAgents(): string[] {
+  const roots = new Set<string>();
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const m = /--cni-conf-dir (\/\S+)\/[a-z0-9-]+\/nodes\/[^/\s]+\/net\.d/.exec(cmdline(Number(pid)));
+    if (m) roots.add(m[1]!);
+  }
+  return [...roots];
+}
+
+/**
+ * Labs under this process's root, the default root and the roots of running agents, and
+ * labs known only by their switch namespace (<name>-sw): made under another MNCNI_LAB_ROOT
+ * without agents, or with their state removed.
  */
 export function listLabs(): LabEntry[] {
-  const roots = [...new Set([LAB_ROOT, DEFAULT_LAB_ROOT])];
+  const roots = [...new Set([LAB_ROOT, DEFAULT_LAB_ROOT, ...rootsOfRunningAgents()])];
   const found = roots.flatMap(labsUnder);
   const known = new Set(found.map((l) => l.name));
   const nets = listNetns();
@@ -65,6 +81,11 @@ export function listLabs(): LabEntry[] {
     .sort()
     .map((name) => ({ name, root: null, current: false }));
   return [...found, ...orphans];
+}
+
+/** Where a lab lives when not under this process's root (null: here, or nowhere found). */
+export function elsewhere(lab: string): string | null {
+  return listLabs().find((l) => l.name === lab && l.root !== null && !l.current)?.root ?? null;
 }
 
 /**

@@ -1,13 +1,13 @@
 // Bring-up, change and tear-down of a lab. Every creation is recorded in the state file first,
 // so `down` removes a half-built lab as well as a complete one.
 import { mkdirSync, rmSync } from "node:fs";
-import { strayNamespaces } from "./inventory.ts";
+import { elsewhere, strayNamespaces } from "./inventory.ts";
 import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
 import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
-import { NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
 import { parseCIDR } from "../kernel/index.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
@@ -160,6 +160,9 @@ export async function restartAgent(s: LabState, node: NodeState): Promise<number
  */
 export async function down(name: string, p: Progress): Promise<boolean> {
   const s = loadState(name);
+  // Without a state here, the namespaces may be a live lab of another root: not ours to take.
+  const other = s ? null : elsewhere(name);
+  if (other) throw new Error(`cannot remove lab "${name}": it lives under ${other}, not ${LAB_ROOT} (run it with MNCNI_LAB_ROOT=${other})`);
   if (s) {
     p.step(`stopping processes of lab "${name}"`);
     await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));

@@ -158,10 +158,23 @@ describe("finding labs", () => {
     const env = { MNCNI_LAB_ROOT: root };
     try {
       labRaw(["up", "--name", name, "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING], { env });
-      // From the default root: the lab's namespaces are found, its state is not.
+      const wiring = JSON.parse(labRaw(["status", "--name", name, "--json"], { env }).stdout).wiring;
       const fromDefault = (JSON.parse(labRaw(["list", "--json"]).stdout) as any[]).find((l) => l.name === name);
-      expect(fromDefault).toMatchObject({ name, root: null });
-      expect(labRaw(["status", "--name", name], { allowFail: true }).stderr).toContain(`  ${name} (namespaces only`);
+      const status = labRaw(["status", "--name", name], { allowFail: true }).stderr;
+      if (wiring === "agent") {
+        // From the default root: found through its agents, with the root to use.
+        expect(fromDefault).toMatchObject({ name, root, current: false, nodes: 1 });
+        expect(status).toContain(`  ${name} (${root}: use MNCNI_LAB_ROOT=${root})`);
+        // ...and not taken down from here: it is another root's lab.
+        const down = labRaw(["down", "--name", name], { allowFail: true });
+        expect(down.code).toBe(1);
+        expect(down.stderr).toContain(`it lives under ${root}`);
+        expect(existsSync(`/run/netns/${name}-sw`)).toBe(true);
+      } else {
+        // Static wiring runs no agent: its namespaces are found, its state is not.
+        expect(fromDefault).toMatchObject({ name, root: null });
+        expect(status).toContain(`  ${name} (namespaces only`);
+      }
       // From its own root: found with its root.
       const fromOwn = (JSON.parse(labRaw(["list", "--json"], { env }).stdout) as any[]).find((l) => l.name === name);
       expect(fromOwn).toMatchObject({ name, root, current: true, nodes: 1 });
