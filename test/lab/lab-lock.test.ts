@@ -65,13 +65,13 @@ describe("concurrent lab commands", () => {
 });
 
 describe("an interrupted up", () => {
-  test("shows as incomplete in status and list, and down removes it", async () => {
+  test.each(["SIGINT", "SIGKILL"] as const)("(%s) shows as incomplete in status and list, and down removes it", async (signal) => {
     const name = newLabName();
     const proc = Bun.spawn([...LAB_CMD, "lab", "up", "--name", name, "-q", "--nodes", "4", "--pods-per-node", "3", "--wiring", WIRING], { stdout: "ignore", stderr: "ignore" });
     const deadline = Date.now() + 20_000;
     while (!existsSync(`/run/netns/${name}-node2`) && Date.now() < deadline) await Bun.sleep(5);
     expect(existsSync(`/run/netns/${name}-node2`)).toBe(true);
-    proc.kill("SIGKILL");
+    proc.kill(signal);
     await proc.exited;
     const st = labJson<LabStatus>(name, ["status"]);
     expect(st.complete).toBe(false);
