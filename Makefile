@@ -2,11 +2,21 @@
 SHELL := /bin/bash
 BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
-DEB_PACKAGES := iproute2 nftables iperf3 iputils-ping containernetworking-plugins podman runc busybox-static hyperfine strace gcc libc6-dev
+# Debian packages by purpose: `make lab` installs what the lab and the build need, `make
+# test` and `make bench` everything (podman/runc/busybox: the runtime tests; strace,
+# hyperfine: tests and benchmarks).
+LAB_DEBS := iproute2 nftables containernetworking-plugins
+BUILD_DEBS := gcc libc6-dev
+TEST_DEBS := iperf3 iputils-ping podman runc busybox-static strace hyperfine
+DEB_PACKAGES := $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
+# `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
+# NAME counts only from make's command line (an unrelated NAME in the environment does not).
+LAB_NAME := $(if $(filter command line,$(origin NAME)),$(NAME),$(or $(MNCNI_LAB),mnlab))
+LAB_FLAGS ?= --nodes 3 --pods-per-node 2
 SOURCES := $(shell find src -name '*.ts' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps root npm-deps debs typecheck test lab lab-down bench clean
+.PHONY: all build deps lab-deps root npm-deps debs lab-debs typecheck test lab lab-down bench clean
 
 all: build
 
@@ -20,14 +30,20 @@ node_modules/.installed: package.json package-lock.json
 npm-deps: node_modules/.installed
 
 # Installs only what is missing, so a prepared machine does not need the package mirror.
-debs: root
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+install_debs = @missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+debs: root
+	$(call install_debs,$(DEB_PACKAGES))
+
+lab-debs: root
+	$(call install_debs,$(LAB_DEBS) $(BUILD_DEBS))
+
 deps: root debs npm-deps
+lab-deps: root lab-debs npm-deps
 
 # The build ID is a digest of the sources: a resident CNI server (agent) serves only plugin
 # processes of the same build. Start-up flags (measured in docs/benchmarks.md): bytecode,
@@ -59,18 +75,19 @@ typecheck: npm-deps
 test: deps build typecheck
 	bash scripts/test.sh
 
-lab: deps build
-	./dist/mncni lab down
-	./dist/mncni lab up --nodes 3 --pods-per-node 2
-	./dist/mncni lab check
-	./dist/mncni lab status
+# Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone
+# else's); `make lab-down NAME=...` removes it.
+lab: lab-deps build
+	./dist/mncni lab up --name $(LAB_NAME) $(LAB_FLAGS)
+	./dist/mncni lab check --name $(LAB_NAME)
+	./dist/mncni lab status --name $(LAB_NAME)
 	@echo
-	@echo 'Explore: ./dist/mncni lab exec node1/pod1 -- ip addr   |  ./dist/mncni lab exec node1 -- ip route  |  ./dist/mncni lab exec ext -- sh'
-	@echo 'Change:  ./dist/mncni lab pod add node2  |  ./dist/mncni lab node add node4 --pods 2  |  ./dist/mncni lab check'
-	@echo 'Remove:  ./dist/mncni lab down'
+	@echo 'Explore: ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- ip addr   |  ./dist/mncni lab exec --name $(LAB_NAME) node1 -- ip route  |  ./dist/mncni lab exec --name $(LAB_NAME) ext -- sh'
+	@echo 'Change:  ./dist/mncni lab pod add --name $(LAB_NAME) node2  |  ./dist/mncni lab node add --name $(LAB_NAME) --pods 2  |  ./dist/mncni lab check --name $(LAB_NAME)'
+	@echo 'Remove:  make lab-down NAME=$(LAB_NAME)   (or ./dist/mncni lab down --name $(LAB_NAME))'
 
-lab-down: build
-	./dist/mncni lab down
+lab-down: root build
+	./dist/mncni lab down --name $(LAB_NAME)
 
 bench: deps build
 	$(BUN) bench/startup.ts

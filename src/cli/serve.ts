@@ -2,30 +2,28 @@
 // processes whose config names this socket in `agentSocket` hand their calls to it.
 import { startCniServer } from "../serve/server.ts";
 import { DEFAULT_CNI_SOCKET } from "../serve/protocol.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 
-const HELP = `Usage: mncni serve [--socket PATH]
-
-Executes CNI calls for mncni plugin processes whose network config has
+const SERVE = {
+  name: "mncni serve",
+  summary: `Executes CNI calls for mncni plugin processes whose network config has
 "agentSocket": PATH, in this process (code loaded once, calls one at a time).
-A plugin falls back to doing the call itself when nothing listens on PATH.
-
-  --socket PATH   unix socket to listen on (default ${DEFAULT_CNI_SOCKET})`;
+A plugin falls back to doing the call itself when nothing listens on PATH.`,
+  flags: {
+    socket: {
+      type: "string",
+      value: "PATH",
+      default: DEFAULT_CNI_SOCKET,
+      help: "unix socket to listen on",
+      check: (v: string) => (v.startsWith("/") ? null : "must be an absolute path"),
+    },
+  },
+} satisfies CommandSpec<FlagTable>;
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  let socket = DEFAULT_CNI_SOCKET;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--help" || a === "-h") return (console.log(HELP), 0);
-    const [flag, inline] = a.split("=", 2) as [string, string | undefined];
-    if (flag === "--socket") {
-      const v = inline ?? argv[++i];
-      if (!v || !v.startsWith("/")) return (console.error("mncni serve: --socket needs an absolute path"), 2);
-      socket = v;
-    } else {
-      console.error(`mncni serve: unknown flag "${a}"\n\n${HELP}`);
-      return 2;
-    }
-  }
+  const p = parseOrExit(SERVE, argv);
+  if (typeof p === "number") return p;
+  const { socket } = p.flags;
   const { pluginHandlers } = await import("../plugin/handlers.ts");
   const server = startCniServer({ socket, spec: { name: "mncni", handlers: pluginHandlers } });
   process.stderr.write(`mncni serve: listening on ${socket}\n`);

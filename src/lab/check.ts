@@ -4,7 +4,7 @@
 import { familyOf } from "../cluster/cidr.ts";
 import { ECHO_PORT, plan } from "./topology.ts";
 import type { ProbeResult } from "./echo.ts";
-import { inNetns, pool, run, runAsync } from "./sh.ts";
+import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
 
 export type CheckKind = "pod-pod" | "node-pod" | "pod-ext";
@@ -67,7 +67,7 @@ function sources(s: LabState): Source[] {
 
 async function probeFrom(s: LabState, src: Source, timeoutMs: number): Promise<CheckResult[]> {
   const targets = src.targets.map((t) => hostPort(t.ip));
-  const r = await runAsync(inNetns(src.netns, [...s.options.selfCmd, "lab", "_probe", "--json", "--timeout", String(timeoutMs), ...targets]), {
+  const r = await runAsync(netnsExecArgv(src.netns, [...s.options.selfCmd, "lab", "_probe", "--json", "--timeout", String(timeoutMs), ...targets]), {
     timeoutMs: timeoutMs * 3 + 10_000,
   });
   let answers: ProbeResult[] = [];
@@ -156,7 +156,7 @@ export function formatReport(rep: CheckReport): string {
       });
       lines.push(`${row.padEnd(w)} ${cells.join("")}`);
     }
-    lines.push("", "✓ reachable with the expected source address   NAT wrong source address   ✗ unreachable   · not checked");
+    lines.push("", "legend: ✓ reached, seen from the expected source address | NAT reached, but seen from another source address | ✗ unreachable | · not checked");
   }
   const byKind = (k: CheckKind) => {
     const rs = rep.results.filter((r) => r.kind === k);

@@ -1,12 +1,13 @@
 // Bring-up, change and tear-down of a lab. Every creation is recorded in the state file first,
 // so `down` removes a half-built lab as well as a complete one.
 import { mkdirSync, rmSync } from "node:fs";
+import { elsewhere, strayNamespaces } from "./inventory.ts";
 import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
-import { addPod, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
+import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
-import { netnsPids, pool, stopProcess } from "./sh.ts";
+import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
-import { NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
 import { parseCIDR } from "../kernel/index.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
@@ -95,7 +96,7 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   const existing = loadState(o.name);
   if (existing) throw new Error(`cannot create lab "${o.name}": it exists (run \`mncni lab down --name ${o.name}\` first)`);
   const { name, nodes, podsPerNode, ...options } = o;
-  const s: LabState = { name, createdAt: new Date().toISOString(), options, namespaces: [], nodes: [] };
+  const s: LabState = { name, createdAt: new Date().toISOString(), complete: false, options, namespaces: [], nodes: [] };
   mkdirSync(manifestsDir(name), { recursive: true });
   saveState(s);
   p.step("underlay: switch, router, external host");
@@ -109,6 +110,7 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   p.step("host-gw routes: converging");
   await wiringFor(s.options.wiring).converge(s);
   await addPods(s, s.nodes, podsPerNode, p);
+  s.complete = true;
   saveState(s);
   return s;
 }
@@ -151,22 +153,37 @@ export async function restartAgent(s: LabState, node: NodeState): Promise<number
   return pid;
 }
 
-/** Removes everything of a lab, complete or half-built. Idempotent. */
+/**
+ * Removes everything of a lab, complete or half-built, including what its state file missed:
+ * namespaces named <lab>-..., and processes started with the lab's markers. Idempotent.
+ * Returns whether there was anything to remove.
+ */
 export async function down(name: string, p: Progress): Promise<boolean> {
   const s = loadState(name);
-  if (!s) {
-    rmSync(labDir(name), { recursive: true, force: true });
-    return false;
+  // Without a state here, the namespaces may be a live lab of another root: not ours to take.
+  const other = s ? null : elsewhere(name);
+  if (other) throw new Error(`cannot remove lab "${name}": it lives under ${other}, not ${LAB_ROOT} (run it with MNCNI_LAB_ROOT=${other})`);
+  if (s) {
+    p.step(`stopping processes of lab "${name}"`);
+    await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
+    await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
   }
-  p.step(`stopping processes of lab "${name}"`);
-  await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
-  await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
-  // Anything else still inside a lab namespace (an exec'd shell, an agent started by hand).
-  await Promise.all(s.namespaces.flatMap((n) => netnsPids(n)).map((pid) => stopProcess(pid, "", 1000)));
-  p.step(`deleting ${s.namespaces.length} namespaces`);
-  for (const n of [...s.namespaces].reverse()) deleteNetns(n);
+  const listed = s?.namespaces ?? [];
+  const stray = strayNamespaces(name, listed);
+  const all = [...listed, ...stray];
+  // Anything else still inside a lab namespace (an exec'd shell, an agent started by hand),
+  // and the lab's own processes wherever they run.
+  const pids = new Set([...all.flatMap((n) => netnsPids(n)), ...labMarkers(name).flatMap(pidsMentioning)]);
+  await Promise.all([...pids].map((pid) => stopProcess(pid, "", 1000)));
+  if (all.length) p.step(`deleting ${all.length} namespaces${stray.length ? ` (${stray.length} not in the state file)` : ""}`);
+  for (const n of [...stray, ...[...listed].reverse()]) deleteNetns(n);
   rmSync(labDir(name), { recursive: true, force: true });
-  return true;
+  return s !== null || stray.length > 0 || pids.size > 0;
+}
+
+/** Command-line fragments only the lab's own processes carry: its node directories, its echo servers. */
+function labMarkers(name: string): string[] {
+  return [`${labDir(name)}/nodes/`, echoMarker(name)];
 }
 
 export { findNode, allPods };

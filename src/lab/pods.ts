@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { CniExecutor } from "./executor.ts";
 import { removePod as removePodManifest, writePod } from "./manifests.ts";
-import { inNetns, spawnDetached, stopProcess } from "./sh.ts";
+import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
 import { createPodNetns, deleteNetns } from "./underlay.ts";
@@ -12,7 +12,7 @@ export const POD_IFNAME = "eth0";
 
 export function executorFor(s: LabState, node: NodeState): CniExecutor {
   const p = nodePaths(s.name, node.name);
-  return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: inNetns(node.ns, []) });
+  return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: netnsExecArgv(node.ns, []) });
 }
 
 function attachment(pod: PodState) {
@@ -24,7 +24,7 @@ function attachment(pod: PodState) {
   };
 }
 
-const echoMarker = (lab: string) => `_echo --lab ${lab} `;
+export const echoMarker = (lab: string) => `_echo --lab ${lab} `;
 
 /**
  * One echo server process per node (and one for the external host) listens inside each of
@@ -37,7 +37,7 @@ export function startEcho(s: LabState, inside: string, netnsList: string[]): num
     ...(s.options.clusterCidr6 ? ["--ipv6"] : []),
     ...netnsList.flatMap((n) => ["--netns", n]),
   ];
-  return spawnDetached(inNetns(inside, argv), join(labDir(s.name), "echo.log"));
+  return spawnDetached(netnsExecArgv(inside, argv), join(labDir(s.name), "echo.log"));
 }
 
 export async function stopEcho(s: LabState, pid: number | undefined): Promise<void> {

@@ -1,7 +1,7 @@
 // Running the tools the lab drives (ip, nft, sh) and the processes it leaves running.
 // The lab is not on the CNI plugin path, so plain subprocesses are fine here.
 import { spawn as spawnChild } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 
 export interface RunResult {
   code: number;
@@ -38,12 +38,30 @@ export function ipJson<T = unknown>(netns: string, args: string[]): T {
   return (out ? JSON.parse(out) : []) as T;
 }
 
-export function inNetns(netns: string, argv: string[]): string[] {
+/** argv that runs `argv` inside a named namespace in a child process (the kernel layer's withNetns switches this thread instead). */
+export function netnsExecArgv(netns: string, argv: string[]): string[] {
   return ["ip", "netns", "exec", netns, ...argv];
 }
 
 export function netnsExists(name: string): boolean {
   return existsSync(`/run/netns/${name}`);
+}
+
+/** Names of the namespaces `ip netns` knows (/run/netns). */
+export function listNetns(): string[] {
+  try {
+    return readdirSync("/run/netns");
+  } catch {
+    return [];
+  }
+}
+
+/** PIDs whose command line contains `text` (processes the lab started, found by a path or marker of the lab). */
+export function pidsMentioning(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+    .map(Number)
+    .filter((pid) => cmdline(pid).includes(text));
 }
 
 /** Starts a long-running process that outlives the lab command; returns its PID. */

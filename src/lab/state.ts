@@ -1,7 +1,8 @@
 // The lab's record of what it created, written ahead of each creation so `lab down` can undo
 // a half-built lab. One JSON file per lab, replaced atomically.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { labDir, stateFile } from "./topology.ts";
+import { listLabs, type LabEntry } from "./inventory.ts";
+import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
 export type Mode = "bridge" | "routed";
 export type WiringKind = "agent" | "static";
@@ -52,6 +53,11 @@ export interface NodeState {
 export interface LabState {
   name: string;
   createdAt: string;
+  /**
+   * false from the start of `up` until it finished: a lab whose `up` was interrupted shows as
+   * incomplete. Absent in states written before the marker existed (complete).
+   */
+  complete?: boolean;
   options: LabOptions;
   /** Every namespace created or about to be created, in creation order. */
   namespaces: string[];
@@ -70,8 +76,16 @@ export function loadState(lab: string): LabState | null {
 
 export function requireState(lab: string): LabState {
   const s = loadState(lab);
-  if (!s) throw new Error(`cannot find lab "${lab}": not running (start it with \`mncni lab up --name ${lab}\`)`);
+  if (!s) throw new Error(`cannot find lab "${lab}" under ${LAB_ROOT}: not running (start it with \`mncni lab up --name ${lab}\`)\n${describeLabs(listLabs())}`);
   return s;
+}
+
+/** One line per lab that exists, saying where; for "cannot find lab" messages. */
+export function describeLabs(labs: LabEntry[]): string {
+  if (labs.length === 0) return "no lab exists on this machine";
+  const where = (l: LabEntry) =>
+    l.root === null ? "namespaces only: created under another MNCNI_LAB_ROOT, or its state was removed" : l.current ? l.root : `${l.root}: use MNCNI_LAB_ROOT=${l.root}`;
+  return ["labs that exist:", ...labs.map((l) => `  ${l.name} (${where(l)})`)].join("\n");
 }
 
 export function saveState(s: LabState): void {

@@ -1,11 +1,13 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel.
 import { firstConfFile } from "./executor.ts";
-import { inNetns, pidAlive, runAsync } from "./sh.ts";
+import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, UNDERLAY, UNDERLAY6, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
 
 export interface LabStatus {
   name: string;
+  /** false while `up` runs or after it was interrupted: parts may be missing. */
+  complete: boolean;
   mode: string;
   wiring: string;
   clusterCidr: string;
@@ -38,7 +40,7 @@ export interface LabStatus {
 const AGENT_READYZ = "http://127.0.0.1:9099/readyz";
 
 async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answer: string }> {
-  const r = await runAsync(inNetns(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
+  const r = await runAsync(netnsExecArgv(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
   return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
 }
 
@@ -46,6 +48,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
   const agentAnswers = s.options.wiring === "agent" ? await Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [];
   return {
     name: s.name,
+    complete: s.complete !== false,
     mode: s.options.mode,
     wiring: s.options.wiring,
     clusterCidr: s.options.clusterCidr,
@@ -99,6 +102,7 @@ function table(header: string[], rows: string[][]): string[] {
 export function formatStatus(st: LabStatus): string {
   return [
     `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
     "",
     ...table(
       ["NODE", "NAMESPACE", "ADDRESS", "POD CIDRS", "AGENT", "READY"],

@@ -9,8 +9,11 @@
 import { join } from "node:path";
 import { formatCIDR, parseCIDR, type Family } from "../kernel/index.ts";
 
-export const LAB_ROOT = process.env.MNCNI_LAB_ROOT ?? "/run/mncni-lab";
-export const DEFAULT_LAB = "mnlab";
+/** Where labs live unless MNCNI_LAB_ROOT says otherwise (`lab list` looks here too). */
+export const DEFAULT_LAB_ROOT = "/run/mncni-lab";
+export const LAB_ROOT = process.env.MNCNI_LAB_ROOT || DEFAULT_LAB_ROOT;
+/** The lab every command means without --name: $MNCNI_LAB, else mnlab. */
+export const DEFAULT_LAB = process.env.MNCNI_LAB || "mnlab";
 export const ECHO_PORT = 7777;
 
 export const UNDERLAY = { cidr: "10.224.0.0/16", prefix: 16, router: "10.224.0.1" };
@@ -85,14 +88,12 @@ export function nameProblem(name: string, max = 15): string | null {
   return null;
 }
 
-// --- IPv4 CIDR arithmetic for the node IPAM ---
+// --- IPv4 CIDR arithmetic for validating --cluster-cidr ---
+// Left here on purpose: they go with the one IP module of issue 11 (item 2), which replaces
+// them with its parser; only parseCidr (via ipToInt) is used.
 
 export function ipToInt(ip: string): number {
   return ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
-}
-
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
 export function parseCidr(cidr: string): { base: number; prefix: number } {
@@ -117,15 +118,4 @@ export function subnet(clusterCidr: string, nodePrefix: number, index: number): 
   const out = new Uint8Array(c.bytes.length);
   for (let i = out.length - 1; i >= 0; i--, n >>= 8n) out[i] = Number(n & 0xffn);
   return formatCIDR(out, nodePrefix, c.family);
-}
-
-/** The first usable address of a subnet (the bridge gateway in bridge mode). */
-export function firstHost(cidr: string): string {
-  return intToIp(parseCidr(cidr).base + 1);
-}
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  const { base, prefix } = parseCidr(cidr);
-  const n = ipToInt(ip);
-  return n >= base && n < base + 2 ** (32 - prefix);
 }

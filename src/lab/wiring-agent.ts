@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describeDiff, routeDiff } from "./routes.ts";
 import { firstConfFile } from "./executor.ts";
-import { inNetns, pidAlive, runAsync, spawnDetached, stopProcess, waitFor } from "./sh.ts";
+import { netnsExecArgv, pidAlive, runAsync, spawnDetached, stopProcess, waitFor } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./wiring.ts";
@@ -14,7 +14,7 @@ const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000
 export function agentArgv(s: LabState, node: NodeState): string[] {
   const p = nodePaths(s.name, node.name);
   if (!s.options.binary) throw new Error("cannot start agent: no mncni executable (pass --binary)");
-  return inNetns(node.ns, [
+  return netnsExecArgv(node.ns, [
     s.options.binary, "agent",
     "--node-name", node.name,
     "--source", `dir:${manifestsDir(s.name)}`,
@@ -54,7 +54,7 @@ export async function waitAgentReady(s: LabState, node: NodeState): Promise<void
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
-    const r = await runAsync(inNetns(node.ns, [...s.options.selfCmd, "lab", "_http", "http://127.0.0.1:9099/readyz"]), { timeoutMs: 5000 });
+    const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", "http://127.0.0.1:9099/readyz"]), { timeoutMs: 5000 });
     if (r.code === 0) return;
     last = r.stdout.trim();
     if (node.agentPid && !pidAlive(node.agentPid)) break;

@@ -61,6 +61,7 @@ export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
+export const LOCK_NB = 4;
 export const CLONE_NEWNET = 0x40000000;
 
 export function cstr(s: string): Buffer {

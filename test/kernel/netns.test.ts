@@ -68,6 +68,9 @@ describe("withNetns", () => {
 describe("sysctl", () => {
   test("get and set inside a namespace only", () => {
     const rootForward = sysctlGet("net.ipv4.ip_forward");
+    // A new namespace starts with the root's IPv4 forwarding (on, on any Kubernetes node):
+    // start both from 0, set inside them, never in the root namespace.
+    for (const n of [A, B]) inNetns(n, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
     expect(withNetns(netnsPath(A), () => sysctlGet("net.ipv4.ip_forward"))).toBe("0");
     withNetns(netnsPath(A), () => sysctlSet("net.ipv4.ip_forward", 1));
     expect(inNetns(A, ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim()).toBe("1");
@@ -97,6 +100,8 @@ describe("sysctl", () => {
 test("works from a process that itself runs in a non-root namespace", () => {
   const node = createNetns("mnk");
   const pod = createNetns("mnk");
+  // The pod's forwarding must not follow the node's (whatever the root's start value is).
+  inNetns(pod, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
   const bun = resolve(import.meta.dir, "../../node_modules/.bin/bun");
   const out = JSON.parse(inNetns(node, [bun, resolve(import.meta.dir, "scripts/node-ns.ts"), netnsPath(pod)]).stdout);
   expect(out.before).toBe(inoOf(node));

@@ -19,6 +19,17 @@ export function newLabName(): string {
   return name;
 }
 
+/** `mncni lab <argv...>` as given (no --name added); env is added to this process's. */
+export function labRaw(argv: string[], opts: { env?: Record<string, string>; allowFail?: boolean } = {}): RunResult {
+  return run([...LAB_CMD, "lab", ...argv], { env: { ...(process.env as Record<string, string>), ...opts.env }, allowFail: opts.allowFail });
+}
+
+/** Marks a lab name as this run's, so downAll() removes it. */
+export function ownLab(name: string): string {
+  labs.add(name);
+  return name;
+}
+
 /** `mncni lab <sub> --name <lab> <rest...>`; throws on failure unless allowFail. */
 export function lab(name: string, argv: string[], opts: { allowFail?: boolean } = {}): RunResult {
   const [sub, ...rest] = argv;

@@ -144,11 +144,10 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(checkReport().ok).toBe(true);
     });
 
-    test("agent killed: pods keep working; restarted: ready again and pods can be added", () => {
-      if (st.wiring !== "agent") {
-        console.warn(`skipped: lab runs ${st.wiring} wiring (no usable mncni agent in ${WIRING} mode)`);
-        return;
-      }
+    // Static wiring has no agent: skipped (and reported as a skip) only when asked for;
+    // otherwise a lab without agents means the set-up is missing, which fails.
+    test.skipIf(WIRING === "static")("agent killed: pods keep working; restarted: ready again and pods can be added", () => {
+      if (st.wiring !== "agent") throw new Error(`set-up missing: the lab runs ${st.wiring} wiring (MNCNI_LAB_WIRING=${WIRING}); build dist/mncni (make build) or set MNCNI_LAB_WIRING=static to skip this test`);
       const node1 = st.nodes.find((n) => n.name === "node1")!;
       // The agent ran node1's CNI calls (the plugin handed them over its socket).
       const cniLog = () =>

@@ -1,0 +1,147 @@
+// `mncni lab node ...` and `mncni lab pod ...`: changing a running lab, under its lock.
+import { addNode, nextNodeName, removeNode, restartAgent } from "../lab/lab.ts";
+import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
+import { plural, progress } from "../lab/progress.ts";
+import { findNode, requireState } from "../lab/state.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { NAME, QUIET, locked, parse } from "./lab-common.ts";
+import type { Group } from "./subcommands.ts";
+
+const NODE_ADD = {
+  name: "mncni lab node add",
+  args: "[<name>]",
+  summary: "Adds a node (default name: the first free nodeN) and its pods; the other nodes converge.",
+  flags: { name: NAME, pods: { type: "int", default: 0, min: 0, max: 200, help: "pods on the new node" }, quiet: QUIET },
+  positionals: { max: 1, names: ["<name>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const NODE_REMOVE = {
+  name: "mncni lab node remove",
+  args: "<node>",
+  summary: "Deletes the node's pods through CNI, then the node; the other nodes converge.",
+  flags: { name: NAME, quiet: QUIET },
+  positionals: { min: 1, max: 1, names: ["<node>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const NODE_RESTART = {
+  name: "mncni lab node restart-agent",
+  args: "<node>",
+  summary: "Restarts the node's agent (agent wiring) and waits until it is ready.",
+  flags: { name: NAME, quiet: QUIET },
+  positionals: { min: 1, max: 1, names: ["<node>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const POD_ADD = {
+  name: "mncni lab pod add",
+  args: "<node> [<name>]",
+  summary: "Adds a pod on a node through CNI ADD (default name: the node's first free podN).",
+  flags: { name: NAME },
+  positionals: { min: 1, max: 2, names: ["<node>", "<name>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const POD_REMOVE = {
+  name: "mncni lab pod remove",
+  args: "<node> <pod>",
+  summary: "Removes a pod through CNI DEL, then its namespace and manifest.",
+  flags: { name: NAME },
+  positionals: { min: 2, max: 2, names: ["<node>", "<pod>"] },
+} satisfies CommandSpec<FlagTable>;
+
+function nodeOf(lab: string, name: string) {
+  const s = requireState(lab);
+  const node = findNode(s, name);
+  if (!node) throw new Error(`cannot find node "${name}" in lab "${s.name}" (nodes: ${s.nodes.map((n) => n.name).join(", ") || "none"})`);
+  return { s, node };
+}
+
+export const NODE: Group = {
+  name: "mncni lab node",
+  verbs: {
+    add: {
+      args: "[<name>] [--pods N]",
+      summary: "add a node",
+      run: async (argv) => {
+        const p0 = parse(NODE_ADD, argv);
+        if (typeof p0 === "number") return p0;
+        const v = p0.flags;
+        const p = progress({ quiet: v.quiet });
+        const node = await locked(v.name, false, async () => {
+          const s = requireState(v.name);
+          return await addNode(s, p0.positionals[0] ?? nextNodeName(s), v.pods, p);
+        });
+        p.done(`node ${node.name} added: ${[node.address, ...(node.address6 ? [node.address6] : [])].join(",")}, pods ${node.podCidrs.join(",")}, ${plural(node.pods.length, "pod")}`);
+        return 0;
+      },
+    },
+    remove: {
+      args: "<node>",
+      summary: "remove a node and its pods",
+      run: async (argv) => {
+        const p0 = parse(NODE_REMOVE, argv);
+        if (typeof p0 === "number") return p0;
+        const p = progress({ quiet: p0.flags.quiet });
+        await locked(p0.flags.name, false, async () => {
+          const { s, node } = nodeOf(p0.flags.name, p0.positionals[0]!);
+          await removeNode(s, node, p);
+        });
+        p.done(`node ${p0.positionals[0]} removed`);
+        return 0;
+      },
+    },
+    "restart-agent": {
+      args: "<node>",
+      summary: "restart a node's agent",
+      run: async (argv) => {
+        const p0 = parse(NODE_RESTART, argv);
+        if (typeof p0 === "number") return p0;
+        const p = progress({ quiet: p0.flags.quiet });
+        const pid = await locked(p0.flags.name, false, async () => {
+          const { s, node } = nodeOf(p0.flags.name, p0.positionals[0]!);
+          return await restartAgent(s, node);
+        });
+        p.done(`node ${p0.positionals[0]}: agent restarted (pid ${pid})`);
+        return 0;
+      },
+    },
+  },
+};
+
+export const POD: Group = {
+  name: "mncni lab pod",
+  verbs: {
+    add: {
+      args: "<node> [<name>]",
+      summary: "add a pod through CNI ADD",
+      run: async (argv) => {
+        const p0 = parse(POD_ADD, argv);
+        if (typeof p0 === "number") return p0;
+        const [nodeName, podName] = p0.positionals;
+        const { node, pod } = await locked(p0.flags.name, false, async () => {
+          const { s, node } = nodeOf(p0.flags.name, nodeName!);
+          const pod = await addPod(s, node, podName);
+          await refreshNodeEcho(s, node);
+          return { node, pod };
+        });
+        console.log(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns})`);
+        return 0;
+      },
+    },
+    remove: {
+      args: "<node> <pod>",
+      summary: "remove a pod through CNI DEL",
+      run: async (argv) => {
+        const p0 = parse(POD_REMOVE, argv);
+        if (typeof p0 === "number") return p0;
+        const [nodeName, podName] = p0.positionals;
+        await locked(p0.flags.name, false, async () => {
+          const { s, node } = nodeOf(p0.flags.name, nodeName!);
+          const pod = node.pods.find((x) => x.name === podName);
+          if (!pod) throw new Error(`cannot find pod "${podName}" on node "${node.name}" (pods: ${node.pods.map((x) => x.name).join(", ") || "none"})`);
+          await removePod(s, node, pod);
+        });
+        console.log(`pod ${nodeName}/${podName} removed`);
+        return 0;
+      },
+    },
+  },
+};

@@ -1,0 +1,74 @@
+// Hidden `mncni lab` subcommands the lab runs inside its namespaces: the echo servers and
+// probes of `lab check`, and a GET of the agent's /readyz for `lab status`.
+import { withNetns } from "../kernel/netns.ts";
+import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
+import { ECHO_PORT } from "../lab/topology.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { JSON_OUT, TIMEOUT } from "./lab-common.ts";
+
+/** Hidden: the echo servers of `lab check`, one listener in each --netns (pods, external host). */
+const ECHO = {
+  name: "mncni lab _echo",
+  summary: "internal: echo servers of `lab check`",
+  flags: {
+    port: { type: "int", default: ECHO_PORT, min: 1, max: 65535, help: "port" },
+    lab: { type: "string", help: "the lab (a marker for finding the process)" },
+    ipv6: { type: "boolean", help: "listen on :: (both families)" },
+    netns: { type: "list", value: "NAME", help: "namespace to listen in" },
+  },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdEcho(argv: string[]): Promise<number> {
+  const p0 = parseOrExit(ECHO, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  // "::" takes both families (v4 clients arrive as ::ffff:a.b.c.d); a v4-only lab keeps 0.0.0.0.
+  const hostname = v.ipv6 ? "::" : "0.0.0.0";
+  // The listening socket belongs to the namespace it was created in; Bun.listen creates it synchronously.
+  const servers = v.netns.length ? v.netns.map((n) => withNetns(`/run/netns/${n}`, () => serveEcho({ port: v.port, hostname }))) : [serveEcho({ port: v.port, hostname })];
+  await new Promise<void>((res) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => res());
+  });
+  for (const s of servers) s.stop();
+  return 0;
+}
+
+/** Hidden: connects to each host:port and prints the source address each echo server saw. */
+const PROBE = {
+  name: "mncni lab _probe",
+  args: "<host:port>...",
+  summary: "internal: probes of `lab check`",
+  flags: { json: JSON_OUT, timeout: TIMEOUT },
+  positionals: { min: 1, max: Infinity, names: ["<host:port>"] },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdProbe(argv: string[]): Promise<number> {
+  const p0 = parseOrExit(PROBE, argv);
+  if (typeof p0 === "number") return p0;
+  const results = await probe(p0.positionals, p0.flags.timeout);
+  if (p0.flags.json) console.log(JSON.stringify(results));
+  else for (const r of results) console.log(`${r.target}\t${r.ok ? `seen as ${plainAddress(r.seen)}` : `FAIL ${r.error}`}\t${r.ms} ms`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/** Hidden: GET a URL from inside a namespace (the agent's /readyz); exit 0 on 2xx. */
+const HTTP = {
+  name: "mncni lab _http",
+  args: "<url>",
+  summary: "internal: GET a URL (the agent's /readyz)",
+  flags: {},
+  positionals: { min: 1, max: 1, names: ["<url>"] },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdHttp(argv: string[]): Promise<number> {
+  const p0 = parseOrExit(HTTP, argv);
+  if (typeof p0 === "number") return p0;
+  try {
+    const res = await fetch(p0.positionals[0]!, { signal: AbortSignal.timeout(2000) });
+    console.log(`${res.status} ${(await res.text()).trim().slice(0, 200)}`);
+    return res.ok ? 0 : 1;
+  } catch (e) {
+    console.log(`error ${(e as Error).message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,105 @@
+// `mncni lab up` and `mncni lab down`: a lab's life.
+import { existsSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { strayNamespaces } from "../lab/inventory.ts";
+import { down, up, validateOptions, type UpOptions } from "../lab/lab.ts";
+import { plural, progress } from "../lab/progress.ts";
+import { run } from "../lab/sh.ts";
+import { labExists, type Mode, type WiringKind } from "../lab/state.ts";
+import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
+import { isCompiled, selfCommand } from "../sys/self.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { NAME, QUIET, locked, parse } from "./lab-common.ts";
+
+function resolveBinary(flag: string | undefined): string | undefined {
+  if (flag) {
+    if (!existsSync(flag)) throw new Error(`cannot use --binary "${flag}": no such file`);
+    return resolve(flag);
+  }
+  if (isCompiled()) return process.execPath;
+  return process.env.MNCNI_BIN && existsSync(process.env.MNCNI_BIN) ? resolve(process.env.MNCNI_BIN) : undefined;
+}
+
+function agentAvailable(binary: string | undefined): boolean {
+  return !!binary && run([binary, "agent", "--help"], { allowFail: true }).code === 0;
+}
+
+const UP = {
+  name: "mncni lab up",
+  summary: "Builds a lab: an underlay switch, a router, an external host, nodes and pods (agent wiring needs a compiled mncni).",
+  flags: {
+    name: NAME,
+    nodes: { type: "int", default: 3, min: 1, max: 200, help: "nodes" },
+    "pods-per-node": { type: "int", default: 2, min: 0, max: 200, help: "pods on each node" },
+    mode: { type: "string", default: "bridge", choices: ["bridge", "routed"], help: "the plugin's mode" },
+    routing: { type: "string", default: "host-gw", choices: ["host-gw"], help: "how nodes reach each other's pods" },
+    "cluster-cidr": { type: "string", value: "CIDR", default: "10.244.0.0/16", help: "IPv4 cluster CIDR, split into one pod CIDR per node" },
+    "node-cidr-size": { type: "int", default: 24, min: 1, max: 32, help: "prefix length of each node's IPv4 pod CIDR" },
+    ipv6: { type: "boolean", help: "dual-stack: IPv6 underlay, pods and checks beside IPv4" },
+    "cluster-cidr6": { type: "string", value: "CIDR", help: `IPv6 cluster CIDR (implies --ipv6; default ${CLUSTER_CIDR6})` },
+    wiring: { type: "string", default: "auto", choices: ["auto", "agent", "static"], help: "mncni agents, or the Go reference plugins with routes by the lab" },
+    binary: { type: "string", value: "PATH", help: "the mncni executable the agents run (default: this one, or $MNCNI_BIN)" },
+    quiet: QUIET,
+  },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdUp(argv: string[]): Promise<number> {
+  const p0 = parse(UP, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  const binary = resolveBinary(v.binary);
+  let wiring: WiringKind;
+  if (v.wiring === "auto") wiring = agentAvailable(binary) ? "agent" : "static";
+  else wiring = v.wiring as WiringKind;
+  if (wiring === "agent" && !binary) throw new Error("cannot use agent wiring: run a compiled mncni or pass --binary PATH");
+  const dualStack = v.ipv6 || v["cluster-cidr6"] !== undefined;
+  const options: UpOptions = {
+    name: v.name,
+    nodes: v.nodes,
+    podsPerNode: v["pods-per-node"],
+    mode: v.mode as Mode,
+    routing: "host-gw",
+    clusterCidr: v["cluster-cidr"],
+    nodeCidrSize: v["node-cidr-size"],
+    ...(dualStack ? { clusterCidr6: v["cluster-cidr6"] ?? CLUSTER_CIDR6 } : {}),
+    wiring,
+    binary,
+    selfCmd: selfCommand(),
+  };
+  validateOptions(options); // before anything exists, so a refusal leaves nothing
+  const existed = labExists(v.name);
+  const p = progress({ quiet: v.quiet });
+  try {
+    const s = await locked(v.name, true, async () => {
+      if (v.wiring === "auto" && wiring === "static") p.step("no usable `mncni agent`: static wiring (Go reference plugins, routes by the lab)");
+      return await up(options, p);
+    });
+    const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    return 0;
+  } catch (e) {
+    // Say "left for inspection" only when this `up` left something (not when it refused to start).
+    const left = !existed && (labExists(v.name) || strayNamespaces(v.name, []).length > 0);
+    if (left) (e as Error).message += `\nthe lab is left as it is for inspection: remove it with \`mncni lab down --name ${v.name}\``;
+    else if (!existed) rmSync(labDir(v.name), { recursive: true, force: true }); // only its lock file
+    throw e;
+  }
+}
+
+const DOWN = {
+  name: "mncni lab down",
+  summary: "Removes every namespace, process and file of the lab, also of a half-built one and what its state file missed (idempotent).",
+  flags: { name: NAME, quiet: QUIET },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdDown(argv: string[]): Promise<number> {
+  const p0 = parse(DOWN, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  const p = progress({ quiet: v.quiet });
+  // No directory here, nothing to lock: a lab only its namespaces are left of (or another
+  // root's) is not given a directory by its removal.
+  const existed = await locked(v.name, false, () => down(v.name, p));
+  p.done(existed ? `lab "${v.name}" removed` : `lab "${v.name}" not running: nothing to remove`);
+  return 0;
+}
