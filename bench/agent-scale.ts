@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { Reconciler } from "../src/agent/reconciler.ts";
-import { systemNft } from "../src/agent/nft.ts";
+import { systemNft } from "../src/agent/nft-ruleset.ts";
 import { ManifestsDirSource } from "../src/cluster/manifests-dir.ts";
 import { Netlink, RTPROT_MNCNI, sysctlGet, sysctlSet } from "../src/kernel/index.ts";
 

@@ -8,7 +8,7 @@ import type { AgentConfig } from "./config.ts";
 import { selfExecutable } from "./install.ts";
 import type { Logger } from "./log.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { systemNft } from "./nft.ts";
+import { systemNft } from "./nft-ruleset.ts";
 import { Reconciler, type ReconcileReport } from "./reconciler.ts";
 import { startHealthServer, type HealthServer } from "./server.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";

@@ -8,4 +8,4 @@ export { renderConflist, conflistText, CONFLIST_NAME, type ConflistOptions } fro
 export { uninstall, type UninstallReport } from "./uninstall.ts";
 export { AgentMetrics } from "./metrics.ts";
 export { jsonLogger, fileLogger, type Logger } from "./log.ts";
-export { systemNft, parseNftJson, type Nft, type NftRuleset } from "./nft.ts";
+export { systemNft, parseNftJson, type Nft, type NftRuleset } from "./nft-ruleset.ts";

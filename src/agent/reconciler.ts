@@ -10,7 +10,7 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { applyRouteDiff, desiredHostGwRoutes, diffRoutes, ownedRoutes, type RouteKernel } from "./hostgw.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
-import type { Nft } from "./nft.ts";
+import type { Nft } from "./nft-ruleset.ts";
 
 export interface Sysctl {
   get(name: string): string;

@@ -9,7 +9,7 @@ import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
-import type { Nft } from "./nft.ts";
+import type { Nft } from "./nft-ruleset.ts";
 
 export interface UninstallReport {
   removed: string[];

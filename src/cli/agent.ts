@@ -2,7 +2,7 @@
 import { Agent } from "../agent/agent.ts";
 import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
 import { fileLogger } from "../agent/log.ts";
-import { systemNft } from "../agent/nft.ts";
+import { systemNft } from "../agent/nft-ruleset.ts";
 import { uninstall } from "../agent/uninstall.ts";
 import { Netlink } from "../kernel/index.ts";
 
