@@ -1,0 +1,117 @@
+// Which pod CIDRs of the Nodes the agent uses: a Node's spec is not trusted (issue 18). Every
+// later step (routes, masquerade, forward accepts, the conflist) sees only what passes here.
+// Refused, each reported as a problem (not ready, mncni_agent_problems):
+// - a CIDR outside the cluster CIDR of its family (when one is configured), and a default route;
+// - a CIDR overlapping a connected subnet of this node's underlay (the route would cut the node
+//   off from its neighbours);
+// - a second CIDR of one family on a Node (pods would get two addresses of the family);
+// - a CIDR that replaces, in place, one in use (its pods would be stranded): the old one stays;
+// - a CIDR overlapping another Node's: established Nodes are never displaced by a newcomer.
+// "Established" is the same on every agent as far as the cluster state tells: Nodes whose CIDR
+// is already in use here come first, then older Nodes (metadata.creationTimestamp), then names.
+import { CIDRIndex, cidrContains, familyOf, normalizeCIDR } from "../cluster/cidr.ts";
+import type { NodeInfo } from "../cluster/types.ts";
+import type { Family } from "../kernel/index.ts";
+import type { LocalAddr } from "./routing/backend.ts";
+
+export interface AdmissionInput {
+  self: string;
+  nodes: ReadonlyMap<string, NodeInfo>;
+  clusterCidr: readonly string[];
+  /** This node's addresses: their subnets outside the pod network are the underlay. */
+  localAddrs: readonly LocalAddr[];
+  /** Pod CIDRs in use per node: admitted by the last pass (peers), written in the conflist (this node). */
+  inUse: ReadonlyMap<string, readonly string[]>;
+}
+
+export interface Admission {
+  /** Admitted pod CIDRs of every node in the state (at most one per family, the Node's order kept). */
+  podCIDRs: Map<string, string[]>;
+  problems: string[];
+}
+
+const RT_SCOPE_HOST = 254;
+const byFamily = (cidrs: readonly string[], f: Family) => cidrs.find((c) => familyOf(c) === f);
+
+/**
+ * Subnets of this node's addresses that are underlay, not pod side: a bridge gateway (inside
+ * the cluster CIDR or the node's own pod CIDR) is not underlay; the subnet of an InternalIP is.
+ */
+function underlaySubnets(i: AdmissionInput): string[] {
+  const me = i.nodes.get(i.self);
+  const ips = me?.internalIPs ?? [];
+  const podSide = [...i.clusterCidr, ...(me?.podCIDRs ?? []), ...(i.inUse.get(i.self) ?? [])];
+  const out: string[] = [];
+  for (const a of i.localAddrs) {
+    if (a.scope === RT_SCOPE_HOST || a.prefixLen >= (a.family === 4 ? 32 : 128)) continue;
+    const subnet = normalizeCIDR(a.cidr);
+    if (ips.some((ip) => cidrContains(subnet, ip)) || !podSide.some((p) => cidrContains(p, subnet))) out.push(subnet);
+  }
+  return out;
+}
+
+/** A CIDR's own faults, whatever the other Nodes claim; undefined when it is usable. */
+function fault(cidr: string, i: AdmissionInput, underlay: string[]): string | undefined {
+  const f = familyOf(cidr);
+  if (cidr.endsWith("/0")) return "a default route cannot be a pod CIDR";
+  const cluster = i.clusterCidr.filter((c) => familyOf(c) === f);
+  if (cluster.length && !cluster.some((c) => cidrContains(c, cidr))) return `outside the cluster CIDR (${cluster.join(", ")})`;
+  const hit = underlay.find((s) => cidrContains(s, cidr) || cidrContains(cidr, s));
+  if (hit) return `overlaps the connected subnet "${hit}" of this node's underlay`;
+  return undefined;
+}
+
+/** Seconds since the epoch of a creationTimestamp; unknown sorts last (the newest). */
+const age = (n: NodeInfo) => {
+  const t = n.created ? Date.parse(n.created) : NaN;
+  return Number.isNaN(t) ? Infinity : t;
+};
+
+export function admitPodCIDRs(i: AdmissionInput): Admission {
+  const problems: string[] = [];
+  const podCIDRs = new Map<string, string[]>();
+  const underlay = underlaySubnets(i);
+  const refuse = (cidr: string, node: string, why: string) => problems.push(`cannot use pod CIDR "${cidr}" of node "${node}": ${why}`);
+  // Each node's candidates, its own faults checked; overlaps between nodes come after.
+  const candidates: { node: NodeInfo; cidrs: string[]; established: boolean }[] = [];
+  for (const node of i.nodes.values()) {
+    for (const p of node.problems) problems.push(`cannot use node "${node.name}": ${p}`);
+    const inUse = i.inUse.get(node.name) ?? [];
+    const cidrs: string[] = [];
+    for (const cidr of node.podCIDRs) {
+      const f = familyOf(cidr);
+      const first = byFamily(node.podCIDRs, f)!;
+      if (first !== cidr) {
+        refuse(cidr, node.name, `the node already has IPv${f} pod CIDR "${first}" (one per family)`);
+        continue;
+      }
+      const used = byFamily(inUse, f);
+      if (used !== undefined && used !== cidr) {
+        refuse(cidr, node.name, `changed in place from "${used}", which is in use (its pods would be stranded); keeping "${used}"`);
+        cidrs.push(used);
+        continue;
+      }
+      const why = fault(cidr, i, underlay);
+      if (why) refuse(cidr, node.name, why);
+      else cidrs.push(cidr);
+    }
+    candidates.push({ node, cidrs, established: inUse.length > 0 });
+  }
+  candidates.sort((a, b) =>
+    Number(b.established) - Number(a.established) || age(a.node) - age(b.node) || (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
+  const claimed = new CIDRIndex<{ cidr: string; node: string }>();
+  for (const { node, cidrs } of candidates) {
+    const ok: string[] = [];
+    for (const cidr of cidrs) {
+      const clash = claimed.overlapping(cidr);
+      if (clash) {
+        refuse(cidr, node.name, `overlaps "${clash.cidr}" of node "${clash.node}", which was there first; skipping it`);
+        continue;
+      }
+      claimed.add(cidr, { cidr, node: node.name });
+      ok.push(cidr);
+    }
+    podCIDRs.set(node.name, ok);
+  }
+  return { podCIDRs, problems };
+}
