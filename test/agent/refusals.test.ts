@@ -41,7 +41,7 @@ type R = { dst: string; gateway?: string };
 const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
 const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
 const metric = (name: string) => Number(curl("/metrics").match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
-const ruleset = () => inNetns(ns, ["nft", "list", "ruleset"]).stdout;
+const ruleset = () => inNetns(ns, ["nft", "-s", "list", "ruleset"]).stdout;
 const conflistRanges = () => JSON.parse(readFileSync(join(tmp, "conf/10-mncni.conflist"), "utf8")).plugins[0].ipam.ranges;
 const log = () => readFileSync(join(tmp, "agent.log"), "utf8");
 
