@@ -9,10 +9,10 @@
 // - a CIDR overlapping another Node's: established Nodes are never displaced by a newcomer.
 // "Established" is the same on every agent as far as the cluster state tells: Nodes whose CIDR
 // is already in use here come first, then older Nodes (metadata.creationTimestamp), then names.
-import { CIDRIndex, cidrContains, familyOf, normalizeCIDR } from "../cluster/cidr.ts";
+import { CIDRIndex, cidrContains, familyOf } from "../cluster/cidr.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { Family } from "../kernel/index.ts";
-import type { LocalAddr } from "./routing/backend.ts";
+import { connectedSubnets, type LocalAddr } from "./routing/backend.ts";
 
 export interface AdmissionInput {
   self: string;
@@ -30,7 +30,6 @@ export interface Admission {
   problems: string[];
 }
 
-const RT_SCOPE_HOST = 254;
 const byFamily = (cidrs: readonly string[], f: Family) => cidrs.find((c) => familyOf(c) === f);
 
 /**
@@ -41,13 +40,7 @@ function underlaySubnets(i: AdmissionInput): string[] {
   const me = i.nodes.get(i.self);
   const ips = me?.internalIPs ?? [];
   const podSide = [...i.clusterCidr, ...(me?.podCIDRs ?? []), ...(i.inUse.get(i.self) ?? [])];
-  const out: string[] = [];
-  for (const a of i.localAddrs) {
-    if (a.scope === RT_SCOPE_HOST || a.prefixLen >= (a.family === 4 ? 32 : 128)) continue;
-    const subnet = normalizeCIDR(a.cidr);
-    if (ips.some((ip) => cidrContains(subnet, ip)) || !podSide.some((p) => cidrContains(p, subnet))) out.push(subnet);
-  }
-  return out;
+  return connectedSubnets(i.localAddrs).filter((s) => ips.some((ip) => cidrContains(s, ip)) || !podSide.some((p) => cidrContains(p, s)));
 }
 
 /** A CIDR's own faults, whatever the other Nodes claim; undefined when it is usable. */
@@ -61,7 +54,7 @@ function fault(cidr: string, i: AdmissionInput, underlay: string[]): string | un
   return undefined;
 }
 
-/** Seconds since the epoch of a creationTimestamp; unknown sorts last (the newest). */
+/** When a Node was created (ms since the epoch); unknown sorts last, as the newest. */
 const age = (n: NodeInfo) => {
   const t = n.created ? Date.parse(n.created) : NaN;
   return Number.isNaN(t) ? Infinity : t;

@@ -3,6 +3,7 @@
 // A backend is told which peers and pod CIDRs were admitted (src/agent/pod-cidrs.ts decides
 // that, the same for every backend), owns a set of kernel objects recognised by its own rule,
 // and says how many bytes of encapsulation it adds so the pod MTU leaves room for them.
+import { normalizeCIDR } from "../../cluster/cidr.ts";
 import type { Family, Netlink, RouteInfo } from "../../kernel/index.ts";
 
 /** Another node as a backend sees it: only admitted pod CIDRs, at most one per family. */
@@ -20,6 +21,13 @@ export interface LocalAddr {
   address: string;
   prefixLen: number;
   scope: number;
+}
+
+const RT_SCOPE_HOST = 254;
+
+/** Subnets of this node's addresses (not host-scoped, not /32 or /128): what is directly connected. */
+export function connectedSubnets(addrs: readonly LocalAddr[]): string[] {
+  return addrs.filter((a) => a.scope !== RT_SCOPE_HOST && a.prefixLen < (a.family === 4 ? 32 : 128)).map((a) => normalizeCIDR(a.cidr));
 }
 
 export interface RoutingInput {

@@ -6,18 +6,10 @@
 // touch each other's routes.
 import { CIDRIndex, familyOf } from "../../cluster/cidr.ts";
 import { RTPROT_MNCNI, type RouteInfo } from "../../kernel/index.ts";
-import { emptyReport, type LocalAddr, type RoutingBackend, type RoutingInput } from "./backend.ts";
+import { connectedSubnets, emptyReport, type RoutingBackend, type RoutingInput } from "./backend.ts";
 import { syncRoutes, type DesiredRoute } from "./routes.ts";
 
-const RT_SCOPE_HOST = 254;
 const MAIN_TABLE = 254;
-
-/** Subnets of this node's addresses (not host-scoped, not /32 or /128): where on-link peers live. */
-export function connectedSubnets(addrs: LocalAddr[]): CIDRIndex<string> {
-  const idx = new CIDRIndex<string>();
-  for (const a of addrs) if (a.scope !== RT_SCOPE_HOST && a.prefixLen < (a.family === 4 ? 32 : 128)) idx.add(a.cidr, a.cidr);
-  return idx;
-}
 
 export interface Desired<T> {
   items: T[];
@@ -30,7 +22,9 @@ export function desiredHostGwRoutes({ peers, localAddrs }: RoutingInput): Desire
   const problems: string[] = [];
   const items: DesiredRoute[] = [];
   const own = new Set(localAddrs.map((a) => a.address));
-  const subnets = connectedSubnets(localAddrs);
+  // Where on-link peers live.
+  const subnets = new CIDRIndex<string>();
+  for (const s of connectedSubnets(localAddrs)) subnets.add(s, s);
   for (const { name, podCIDRs, internalIPs } of peers) {
     for (const dst of podCIDRs) {
       const family = familyOf(dst);

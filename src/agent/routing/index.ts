@@ -15,6 +15,6 @@ export const ROUTING_BACKENDS = { "host-gw": hostGw, none } as const satisfies R
 export type RoutingName = keyof typeof ROUTING_BACKENDS;
 export const ROUTING_NAMES = Object.keys(ROUTING_BACKENDS) as RoutingName[];
 
-export type { LocalAddr, Peer, RoutingBackend, RoutingInput, RoutingKernel, RoutingReport } from "./backend.ts";
-export { desiredHostGwRoutes, connectedSubnets, hostGw } from "./hostgw.ts";
+export { connectedSubnets, type LocalAddr, type Peer, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
+export { desiredHostGwRoutes, hostGw } from "./hostgw.ts";
 export { applyRouteDiff, diffRoutes, syncRoutes, type DesiredRoute, type RouteDiff } from "./routes.ts";
