@@ -36,20 +36,30 @@ const byFamily = (cidrs: readonly string[], f: Family) => cidrs.find((c) => fami
  * Subnets of this node's addresses that are underlay, not pod side: a bridge gateway (inside
  * the cluster CIDR or the node's own pod CIDR) is not underlay; the subnet of an InternalIP is.
  */
-function underlaySubnets(i: AdmissionInput): string[] {
+function underlaySubnets(i: AdmissionInput): CIDRIndex<string> {
   const me = i.nodes.get(i.self);
   const ips = me?.internalIPs ?? [];
   const podSide = [...i.clusterCidr, ...(me?.podCIDRs ?? []), ...(i.inUse.get(i.self) ?? [])];
-  return connectedSubnets(i.localAddrs).filter((s) => ips.some((ip) => cidrContains(s, ip)) || !podSide.some((p) => cidrContains(p, s)));
+  const idx = new CIDRIndex<string>();
+  for (const s of connectedSubnets(i.localAddrs)) {
+    if (ips.some((ip) => cidrContains(s, ip)) || !podSide.some((p) => cidrContains(p, s))) idx.add(s, s);
+  }
+  return idx;
 }
 
-/** A CIDR's own faults, whatever the other Nodes claim; undefined when it is usable. */
-function fault(cidr: string, i: AdmissionInput, underlay: string[]): string | undefined {
-  const f = familyOf(cidr);
+/** What a CIDR is checked against, whatever the other Nodes claim; indexed once per pass (a thousand Nodes). */
+interface Limits {
+  cluster: CIDRIndex<string>;
+  clusterText: Record<Family, string>;
+  underlay: CIDRIndex<string>;
+}
+
+/** A CIDR's own faults; undefined when it is usable. */
+function fault(cidr: string, l: Limits): string | undefined {
   if (cidr.endsWith("/0")) return "a default route cannot be a pod CIDR";
-  const cluster = i.clusterCidr.filter((c) => familyOf(c) === f);
-  if (cluster.length && !cluster.some((c) => cidrContains(c, cidr))) return `outside the cluster CIDR (${cluster.join(", ")})`;
-  const hit = underlay.find((s) => cidrContains(s, cidr) || cidrContains(cidr, s));
+  const f = familyOf(cidr);
+  if (l.clusterText[f] && l.cluster.container(cidr) === undefined) return `outside the cluster CIDR (${l.clusterText[f]})`;
+  const hit = l.underlay.overlapping(cidr);
   if (hit) return `overlaps the connected subnet "${hit}" of this node's underlay`;
   return undefined;
 }
@@ -63,7 +73,10 @@ const age = (n: NodeInfo) => {
 export function admitPodCIDRs(i: AdmissionInput): Admission {
   const problems: string[] = [];
   const podCIDRs = new Map<string, string[]>();
-  const underlay = underlaySubnets(i);
+  const cluster = new CIDRIndex<string>();
+  for (const c of i.clusterCidr) cluster.add(c, c);
+  const ofFamily = (f: Family) => i.clusterCidr.filter((c) => familyOf(c) === f).join(", ");
+  const limits: Limits = { cluster, clusterText: { 4: ofFamily(4), 6: ofFamily(6) }, underlay: underlaySubnets(i) };
   const refuse = (cidr: string, node: string, why: string) => problems.push(`cannot use pod CIDR "${cidr}" of node "${node}": ${why}`);
   // Each node's candidates, its own faults checked; overlaps between nodes come after.
   const candidates: { node: NodeInfo; cidrs: string[]; established: boolean }[] = [];
@@ -84,7 +97,7 @@ export function admitPodCIDRs(i: AdmissionInput): Admission {
         cidrs.push(used);
         continue;
       }
-      const why = fault(cidr, i, underlay);
+      const why = fault(cidr, limits);
       if (why) refuse(cidr, node.name, why);
       else cidrs.push(cidr);
     }
