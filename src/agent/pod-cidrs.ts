@@ -8,7 +8,8 @@
 // - a CIDR that replaces, in place, one in use (its pods would be stranded): the old one stays;
 // - a CIDR overlapping another Node's: established Nodes are never displaced by a newcomer.
 // "Established" is the same on every agent as far as the cluster state tells: Nodes whose CIDR
-// is already in use here come first, then older Nodes (metadata.creationTimestamp), then names.
+// is already in use here (routed, or this node's conflist) come first, then older Nodes
+// (metadata.creationTimestamp), then names.
 import { CIDRIndex, cidrContains, familyOf } from "../cluster/cidr.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { Family } from "../kernel/index.ts";

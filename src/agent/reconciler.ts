@@ -70,8 +70,12 @@ export class Reconciler {
   private readonly installer?: BinaryInstaller;
   private readonly backend: RoutingBackend;
   private conflistDone = false;
-  /** Pod CIDRs admitted by the last pass, per peer: a later change of one is a change in place. */
-  private peersInUse = new Map<string, string[]>();
+  /**
+   * Pod CIDRs admitted by the last pass, per peer: a later change of one is a change in place.
+   * Undefined until the first pass seeds it from the routes the backend has in the kernel, so a
+   * restarted agent still knows which Nodes were established.
+   */
+  private peersInUse?: Map<string, string[]>;
   /** This node's pod CIDRs its pods have addresses from: the conflist's, read once from disk. */
   private ownInUse?: string[];
   /** The last admission and what it was made from: a no-change pass reuses it (a thousand Nodes). */
@@ -110,6 +114,7 @@ export class Reconciler {
     const self = this.cfg.nodeName;
     p.localAddrs = this.deps.nl.addrs();
     this.ownInUse ??= conflistSubnets(join(this.cfg.cniConfDir, CONFLIST_NAME));
+    this.peersInUse ??= this.routedPeers(p.state);
     const addrs = JSON.stringify(p.localAddrs);
     const own = this.ownInUse.join();
     const m = this.admission;
@@ -130,6 +135,17 @@ export class Reconciler {
     if (!p.state.nodes.has(self)) p.r.problems.push(`node "${self}" is not in the cluster state: its own pod CIDRs are unknown`);
     p.admitted = a;
     p.own = a.podCIDRs.get(self) ?? [];
+  }
+
+  /** Peers whose pod CIDRs the backend already routes (an earlier run of this agent admitted them). */
+  private routedPeers(state: ClusterState): Map<string, string[]> {
+    const routed = new Set(this.deps.nl.routes().filter((r) => this.backend.ownsRoute(r)).map((r) => r.dst));
+    const out = new Map<string, string[]>();
+    for (const n of state.nodes.values()) {
+      const used = n.podCIDRs.filter((c) => routed.has(c));
+      if (n.name !== this.cfg.nodeName && used.length) out.set(n.name, used);
+    }
+    return out;
   }
 
   private forwarding(p: Pass): void {

@@ -109,8 +109,11 @@ describe("an unusable source at start-up is a refusal to start", () => {
 });
 
 describe("the running agent refuses pod CIDRs it must not trust", () => {
-  beforeAll(async () => {
+  const startAgent = () => {
     agent = spawn(["ip", "netns", "exec", ns, ...args(`dir:${manifests}`, ["--metrics-addr", "127.0.0.1:9099"])], { stdout: "ignore", stderr: "pipe" });
+  };
+  beforeAll(async () => {
+    startAgent();
     await baseline();
   });
 
@@ -166,6 +169,18 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
     expect(conflistRanges()).toEqual([[{ subnet: "10.244.1.0/24" }]]);
     expect(log()).toContain('cannot use pod CIDR \\"10.244.2.0/25\\" of node \\"aaa\\": overlaps \\"10.244.2.0/24\\" of node \\"n2\\"');
+  });
+
+  test("an agent restarted while an overlapping newcomer exists still knows which Node was established", async () => {
+    await baseline();
+    writeNode("aaa", "10.224.0.5", ["10.244.2.0/25"]);
+    await waitFor("the newcomer to be reported", () => metric("mncni_agent_problems") >= 1);
+    agent!.kill("SIGTERM");
+    await agent!.exited;
+    startAgent();
+    // The metrics server answers once the first pass is done.
+    await waitFor("the restarted agent to report the newcomer", () => metric("mncni_agent_problems") >= 1);
+    expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
   });
 
   test("a source that becomes unreadable keeps the last good state: not ready, reported, routes kept", async () => {
