@@ -108,6 +108,23 @@ describe("an unusable source at start-up is a refusal to start", () => {
   });
 });
 
+describe("routing backends own their routes by their own rule", () => {
+  test("switching to --routing none removes host-gw's routes only; a device route with protocol 77 stays", () => {
+    const once = (routing: string) => inNetns(ns, args(`dir:${manifests}`, ["--once", "--metrics-addr", "off", "--routing", routing]), { allowFail: true });
+    expect(once("host-gw").code).toBe(0);
+    // What a device backend (VXLAN) or the plugin's routed mode has: protocol 77, no gateway.
+    run(["ip", "-n", ns, "route", "add", "10.244.50.0/24", "dev", "eth0", "proto", "77"]);
+    try {
+      once("none");
+      expect(routes()).toEqual(["10.244.50.0/24 via undefined"]);
+      expect(once("host-gw").code).toBe(0);
+      expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2", "10.244.50.0/24 via undefined"]);
+    } finally {
+      run(["ip", "-n", ns, "route", "del", "10.244.50.0/24", "dev", "eth0", "proto", "77"]);
+    }
+  });
+});
+
 describe("the running agent refuses pod CIDRs it must not trust", () => {
   const startAgent = () => {
     agent = spawn(["ip", "netns", "exec", ns, ...args(`dir:${manifests}`, ["--metrics-addr", "127.0.0.1:9099"])], { stdout: "ignore", stderr: "pipe" });
