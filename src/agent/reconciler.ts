@@ -63,7 +63,8 @@ interface Pass {
   admitted?: Admission;
   /** This node's admitted pod CIDRs, in the Node's order (it says which family is primary). */
   own: string[];
-  routesOk: boolean;
+  /** Steps that reported an error this pass. */
+  failed: Set<Step>;
 }
 
 export class Reconciler {
@@ -96,13 +97,14 @@ export class Reconciler {
 
   reconcile(state: ClusterState): ReconcileReport {
     const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, conflistWritten: false, converged: false };
-    const p: Pass = { state, r, localAddrs: [], own: [], routesOk: true };
+    const p: Pass = { state, r, localAddrs: [], own: [], failed: new Set() };
     for (const name of STEPS) {
       if (NEEDS_ADMISSION.has(name) && !p.admitted) continue;
       try {
         this.steps[name](p);
       } catch (e) {
         r.errors.push({ step: name, message: (e as Error).message });
+        p.failed.add(name);
       }
     }
     r.conflistWritten = this.conflistDone;
@@ -171,7 +173,7 @@ export class Reconciler {
       p.r.changes.push(...rep.changes);
       p.r.problems.push(...rep.problems);
       for (const message of rep.errors) p.r.errors.push({ step: "routes", message });
-      if (rep.errors.length) p.routesOk = false;
+      if (rep.errors.length) p.failed.add("routes");
     };
     // Objects of a backend this node no longer uses (--routing changed) go first.
     for (const other of Object.values(ROUTING_BACKENDS)) if (other !== this.backend) merge(other.remove(this.deps.nl));
@@ -203,7 +205,8 @@ export class Reconciler {
       if (!this.conflistDone) p.r.problems.push(`node "${this.cfg.nodeName}" has no pod CIDR yet: not writing ${CONFLIST_NAME}`);
       return;
     }
-    if (!p.routesOk || p.r.errors.some((e) => e.step === "routes")) return;
+    // Pods on a node whose routes are not in place could not reach the others yet.
+    if (p.failed.has("routes")) return;
     const underlay = familyOf(p.state.nodes.get(this.cfg.nodeName)?.internalIPs[0] ?? "0.0.0.0");
     const text = conflistText({
       podCIDRs: p.own,
