@@ -46,6 +46,14 @@ describe("admitPodCIDRs", () => {
     expect(u.problems).toEqual(['cannot use pod CIDR "10.224.0.0/24" of node "n3": overlaps the connected subnet "10.224.0.0/24" of this node\'s underlay']);
   });
 
+  test("a pod CIDR or InternalIP that does not parse is reported", () => {
+    const bad: KubeNode = { kind: "Node", metadata: { name: "n3" }, spec: { podCIDRs: ["10.244.3.0/33"] }, status: { addresses: [{ type: "InternalIP", address: "nope" }] } };
+    const a = admit([...base, bad]);
+    expect(a.podCIDRs.get("n3")).toEqual([]);
+    expect(a.problems).toHaveLength(2);
+    expect(a.problems.every((p) => p.startsWith('cannot use node "n3": '))).toBe(true);
+  });
+
   test("a second CIDR of one family is refused, the first kept", () => {
     const a = admit([...base, node("n3", ["10.244.3.0/24", "10.244.4.0/24", "fd00:0:0:3::/64"], "10.224.0.3")]);
     expect(a.podCIDRs.get("n3")).toEqual(["10.244.3.0/24", "fd00:0:0:3::/64"]);

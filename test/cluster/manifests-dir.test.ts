@@ -84,6 +84,27 @@ describe("ManifestsDirSource", () => {
     }
   });
 
+  test("a directory replaced by another is followed (re-list, and a watch on the new one)", async () => {
+    const d = join(dir, "replaced");
+    mkdirSync(d);
+    writeFileSync(join(d, "a.yaml"), nodeYaml("a", "10.244.1.0/24"));
+    const src = new ManifestsDirSource(d, { debounceMs: 20, relistMs: 50 });
+    await src.start();
+    const names = () => [...src.snapshot().state.nodes.keys()].join();
+    src.watch(() => {});
+    try {
+      renameSync(d, `${d}.old`);
+      mkdirSync(d);
+      writeFileSync(join(d, "b.yaml"), nodeYaml("b", "10.244.2.0/24"));
+      await waitFor("the new directory's Node", () => names() === "b" && src.snapshot().stale === undefined);
+      // Later changes in the new directory are seen too.
+      writeFileSync(join(d, "c.yaml"), nodeYaml("c", "10.244.3.0/24"));
+      await waitFor("a Node written into the new directory", () => names() === "b,c");
+    } finally {
+      src.close();
+    }
+  });
+
   test("openSource parses the spec", () => {
     expect(openSource(`dir:${dir}`).description).toBe(`dir:${dir}`);
     expect(() => openSource("kube:")).toThrow(/cannot use cluster source/);
