@@ -7,9 +7,9 @@
 // - a second CIDR of one family on a Node (pods would get two addresses of the family);
 // - a CIDR that replaces, in place, one in use (its pods would be stranded): the old one stays;
 // - a CIDR overlapping another Node's: established Nodes are never displaced by a newcomer.
-// "Established" is the same on every agent as far as the cluster state tells: Nodes whose CIDR
-// is already in use here (routed, or this node's conflist) come first, then older Nodes
-// (metadata.creationTimestamp), then names.
+// "Established" is the same on every agent as far as the cluster state tells: CIDRs already in
+// use here (routed, or this node's conflist) are claimed first, then those of older Nodes
+// (metadata.creationTimestamp), then by Node name.
 import { CIDRIndex, cidrContains, familyOf } from "../cluster/cidr.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { Family } from "../kernel/index.ts";
@@ -71,18 +71,23 @@ const age = (n: NodeInfo) => {
   return Number.isNaN(t) ? Infinity : t;
 };
 
+/**
+ * Idempotent: given its own result as the pod CIDRs in use, it returns that result again (what
+ * it admitted never overlaps, and is claimed first), so a pass may reuse it while nothing changed.
+ */
 export function admitPodCIDRs(i: AdmissionInput): Admission {
-  const problems: string[] = [];
-  const podCIDRs = new Map<string, string[]>();
   const cluster = new CIDRIndex<string>();
   for (const c of i.clusterCidr) cluster.add(c, c);
   const ofFamily = (f: Family) => i.clusterCidr.filter((c) => familyOf(c) === f).join(", ");
   const limits: Limits = { cluster, clusterText: { 4: ofFamily(4), 6: ofFamily(6) }, underlay: underlaySubnets(i) };
-  const refuse = (cidr: string, node: string, why: string) => problems.push(`cannot use pod CIDR "${cidr}" of node "${node}": ${why}`);
+  // Problems are kept per node and listed in the state's order: the same text on every pass.
+  const problemsOf = new Map<string, string[]>();
+  const refuse = (cidr: string, node: string, why: string) => problemsOf.get(node)!.push(`cannot use pod CIDR "${cidr}" of node "${node}": ${why}`);
   // Each node's candidates, its own faults checked; overlaps between nodes come after.
-  const candidates: { node: NodeInfo; cidrs: string[]; established: boolean }[] = [];
+  const candidates: { node: NodeInfo; cidrs: string[] }[] = [];
+  const entries: { node: NodeInfo; cidr: string; established: boolean }[] = [];
   for (const node of i.nodes.values()) {
-    for (const p of node.problems) problems.push(`cannot use node "${node.name}": ${p}`);
+    problemsOf.set(node.name, node.problems.map((p) => `cannot use node "${node.name}": ${p}`));
     const inUse = i.inUse.get(node.name) ?? [];
     const cidrs: string[] = [];
     for (const cidr of node.podCIDRs) {
@@ -102,23 +107,25 @@ export function admitPodCIDRs(i: AdmissionInput): Admission {
       if (why) refuse(cidr, node.name, why);
       else cidrs.push(cidr);
     }
-    candidates.push({ node, cidrs, established: inUse.length > 0 });
+    candidates.push({ node, cidrs });
+    for (const cidr of cidrs) entries.push({ node, cidr, established: inUse.includes(cidr) });
   }
-  candidates.sort((a, b) =>
+  // Per CIDR, not per Node: a Node established in one family does not jump the queue in another.
+  entries.sort((a, b) =>
     Number(b.established) - Number(a.established) || age(a.node) - age(b.node) || (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
   const claimed = new CIDRIndex<{ cidr: string; node: string }>();
-  for (const { node, cidrs } of candidates) {
-    const ok: string[] = [];
-    for (const cidr of cidrs) {
-      const clash = claimed.overlapping(cidr);
-      if (clash) {
-        refuse(cidr, node.name, `overlaps "${clash.cidr}" of node "${clash.node}", which was there first; skipping it`);
-        continue;
-      }
-      claimed.add(cidr, { cidr, node: node.name });
-      ok.push(cidr);
+  const accepted = new Set<string>();
+  for (const { node, cidr } of entries) {
+    const clash = claimed.overlapping(cidr);
+    if (clash) {
+      refuse(cidr, node.name, `overlaps "${clash.cidr}" of node "${clash.node}", which was there first; skipping it`);
+      continue;
     }
-    podCIDRs.set(node.name, ok);
+    claimed.add(cidr, { cidr, node: node.name });
+    accepted.add(`${node.name}\0${cidr}`);
   }
+  const podCIDRs = new Map<string, string[]>();
+  for (const { node, cidrs } of candidates) podCIDRs.set(node.name, cidrs.filter((c) => accepted.has(`${node.name}\0${c}`)));
+  const problems = [...problemsOf.values()].flat();
   return { podCIDRs, problems };
 }

@@ -80,7 +80,7 @@ export class Reconciler {
   /** This node's pod CIDRs its pods have addresses from: the conflist's, read once from disk. */
   private ownInUse?: string[];
   /** The last admission and what it was made from: a no-change pass reuses it (a thousand Nodes). */
-  private admission?: { nodes: ClusterState["nodes"]; addrs: string; own: string; result: Admission; settled: boolean };
+  private admission?: { nodes: ClusterState["nodes"]; addrs: string; own: string; result: Admission };
   private readonly steps: Record<Step, (p: Pass) => void> = {
     "pod-cidrs": (p) => this.admit(p),
     forwarding: (p) => this.forwarding(p),
@@ -121,17 +121,15 @@ export class Reconciler {
     const own = this.ownInUse.join();
     const m = this.admission;
     let a: Admission;
-    if (m?.settled && m.nodes === p.state.nodes && m.addrs === addrs && m.own === own) {
+    // Admission is idempotent: with the peers it admitted as in use, the same input gives the same result.
+    if (m && m.nodes === p.state.nodes && m.addrs === addrs && m.own === own) {
       a = m.result;
     } else {
       const inUse = new Map(this.peersInUse);
       inUse.set(self, this.ownInUse);
       a = admitPodCIDRs({ self, nodes: p.state.nodes, clusterCidr: this.cfg.clusterCidr, localAddrs: p.localAddrs, inUse });
-      const peers = new Map([...a.podCIDRs].filter(([name, cidrs]) => name !== self && cidrs.length > 0));
-      // Reusable once what it admitted is what it was given as in use (a fixed point).
-      const settled = inUseKey(peers) === inUseKey(this.peersInUse);
-      this.peersInUse = peers;
-      this.admission = { nodes: p.state.nodes, addrs, own, result: a, settled };
+      this.peersInUse = new Map([...a.podCIDRs].filter(([name, cidrs]) => name !== self && cidrs.length > 0));
+      this.admission = { nodes: p.state.nodes, addrs, own, result: a };
     }
     p.r.problems.push(...a.problems);
     if (!p.state.nodes.has(self)) p.r.problems.push(`node "${self}" is not in the cluster state: its own pod CIDRs are unknown`);
@@ -228,8 +226,6 @@ export class Reconciler {
     this.conflistDone = true;
   }
 }
-
-const inUseKey = (m: ReadonlyMap<string, readonly string[]>) => [...m].map(([n, c]) => `${n}=${c.join()}`).join(";");
 
 /** The subnets of the mncni-ipam ranges in a conflist this agent wrote; none when absent or unreadable. */
 function conflistSubnets(path: string): string[] {

@@ -85,4 +85,18 @@ describe("admitPodCIDRs", () => {
     expect(fresh.podCIDRs.get("zzz")).toEqual(["10.244.5.0/24"]);
     expect(fresh.podCIDRs.get("aaa")).toEqual([]);
   });
+
+  test("established per CIDR: a Node in use in one family does not displace another's CIDR in the other", () => {
+    const nodes = [...base, node("aaa", ["10.244.3.0/24", "fd00:0:0:9::/64"], "10.224.0.3"), node("zzz", ["fd00:0:0:9::/64"], "10.224.0.4")];
+    const a = admit(nodes, { inUse: [["aaa", ["10.244.3.0/24"]], ["zzz", ["fd00:0:0:9::/64"]]] });
+    expect(a.podCIDRs.get("zzz")).toEqual(["fd00:0:0:9::/64"]);
+    expect(a.podCIDRs.get("aaa")).toEqual(["10.244.3.0/24"]);
+  });
+
+  test("idempotent: its own result as the CIDRs in use gives the same result and the same problems", () => {
+    const nodes = [...base, node("aaa", ["10.244.1.0/25"], "10.224.0.9"), node("n3", ["10.244.3.0/24", "10.244.4.0/24"], "10.224.0.3"), node("n4", ["0.0.0.0/0"], "10.224.0.4")];
+    const first = admit(nodes);
+    const again = admit(nodes, { inUse: [...first.podCIDRs].filter(([, c]) => c.length > 0) });
+    expect(again).toEqual(first);
+  });
 });
