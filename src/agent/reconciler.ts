@@ -121,8 +121,10 @@ export class Reconciler {
     const own = this.ownInUse.join();
     const m = this.admission;
     let a: Admission;
-    // Admission is idempotent: with the peers it admitted as in use, the same input gives the same result.
-    if (m && m.nodes === p.state.nodes && m.addrs === addrs && m.own === own) {
+    // Admission is idempotent: with what it admitted as in use (the peers it keeps, the conflist
+    // written from it), the same input gives the same result.
+    const sameOwn = m && (m.own === own || m.result.podCIDRs.get(self)?.join() === own);
+    if (m && sameOwn && m.nodes === p.state.nodes && m.addrs === addrs) {
       a = m.result;
     } else {
       const inUse = new Map(this.peersInUse);
