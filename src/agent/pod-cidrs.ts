@@ -23,6 +23,17 @@ export interface AdmissionInput {
   localAddrs: readonly LocalAddr[];
   /** Pod CIDRs in use per node: admitted by the last pass (peers), written in the conflist (this node). */
   inUse: ReadonlyMap<string, readonly string[]>;
+  /** Kept by the caller from pass to pass; optional. */
+  memo?: FaultMemo;
+}
+
+/**
+ * Faults found by earlier passes, per CIDR, valid while the limits (cluster CIDRs, underlay)
+ * are the same: a change of one Node among a thousand re-checks one CIDR.
+ */
+export interface FaultMemo {
+  limits?: string;
+  faults: Map<string, string | undefined>;
 }
 
 export interface Admission {
@@ -37,15 +48,11 @@ const byFamily = (cidrs: readonly string[], f: Family) => cidrs.find((c) => fami
  * Subnets of this node's addresses that are underlay, not pod side: a bridge gateway (inside
  * the cluster CIDR or the node's own pod CIDR) is not underlay; the subnet of an InternalIP is.
  */
-function underlaySubnets(i: AdmissionInput): CIDRIndex<string> {
+function underlaySubnets(i: AdmissionInput): string[] {
   const me = i.nodes.get(i.self);
   const ips = me?.internalIPs ?? [];
   const podSide = [...i.clusterCidr, ...(me?.podCIDRs ?? []), ...(i.inUse.get(i.self) ?? [])];
-  const idx = new CIDRIndex<string>();
-  for (const s of connectedSubnets(i.localAddrs)) {
-    if (ips.some((ip) => cidrContains(s, ip)) || !podSide.some((p) => cidrContains(p, s))) idx.add(s, s);
-  }
-  return idx;
+  return connectedSubnets(i.localAddrs).filter((s) => ips.some((ip) => cidrContains(s, ip)) || !podSide.some((p) => cidrContains(p, s)));
 }
 
 /** What a CIDR is checked against, whatever the other Nodes claim; indexed once per pass (a thousand Nodes). */
@@ -53,6 +60,15 @@ interface Limits {
   cluster: CIDRIndex<string>;
   clusterText: Record<Family, string>;
   underlay: CIDRIndex<string>;
+}
+
+function makeLimits(clusterCidr: readonly string[], underlay: string[]): Limits {
+  const cluster = new CIDRIndex<string>();
+  for (const c of clusterCidr) cluster.add(c, c);
+  const idx = new CIDRIndex<string>();
+  for (const u of underlay) idx.add(u, u);
+  const ofFamily = (f: Family) => clusterCidr.filter((c) => familyOf(c) === f).join(", ");
+  return { cluster, clusterText: { 4: ofFamily(4), 6: ofFamily(6) }, underlay: idx };
 }
 
 /** A CIDR's own faults; undefined when it is usable. */
@@ -76,16 +92,21 @@ const age = (n: NodeInfo) => {
  * it admitted never overlaps, and is claimed first), so a pass may reuse it while nothing changed.
  */
 export function admitPodCIDRs(i: AdmissionInput): Admission {
-  const cluster = new CIDRIndex<string>();
-  for (const c of i.clusterCidr) cluster.add(c, c);
-  const ofFamily = (f: Family) => i.clusterCidr.filter((c) => familyOf(c) === f).join(", ");
-  const limits: Limits = { cluster, clusterText: { 4: ofFamily(4), 6: ofFamily(6) }, underlay: underlaySubnets(i) };
+  const underlay = underlaySubnets(i);
+  const key = JSON.stringify([i.clusterCidr, underlay]);
+  const memo = i.memo?.limits === key ? i.memo.faults : new Map<string, string | undefined>();
+  const seen = new Map<string, string | undefined>();
+  let limits: Limits | undefined;
+  const faultOf = (cidr: string) => {
+    if (!seen.has(cidr)) seen.set(cidr, memo.has(cidr) ? memo.get(cidr) : fault(cidr, (limits ??= makeLimits(i.clusterCidr, underlay))));
+    return seen.get(cidr);
+  };
   // Problems are kept per node and listed in the state's order: the same text on every pass.
   const problemsOf = new Map<string, string[]>();
   const refuse = (cidr: string, node: string, why: string) => problemsOf.get(node)!.push(`cannot use pod CIDR "${cidr}" of node "${node}": ${why}`);
   // Each node's candidates, its own faults checked; overlaps between nodes come after.
   const candidates: { node: NodeInfo; cidrs: string[] }[] = [];
-  const entries: { node: NodeInfo; cidr: string; established: boolean }[] = [];
+  const entries: { node: NodeInfo; cidr: string; established: boolean; age: number }[] = [];
   for (const node of i.nodes.values()) {
     problemsOf.set(node.name, node.problems.map((p) => `cannot use node "${node.name}": ${p}`));
     const inUse = i.inUse.get(node.name) ?? [];
@@ -103,16 +124,17 @@ export function admitPodCIDRs(i: AdmissionInput): Admission {
         cidrs.push(used);
         continue;
       }
-      const why = fault(cidr, limits);
+      const why = faultOf(cidr);
       if (why) refuse(cidr, node.name, why);
       else cidrs.push(cidr);
     }
     candidates.push({ node, cidrs });
-    for (const cidr of cidrs) entries.push({ node, cidr, established: inUse.includes(cidr) });
+    const created = age(node);
+    for (const cidr of cidrs) entries.push({ node, cidr, established: inUse.includes(cidr), age: created });
   }
   // Per CIDR, not per Node: a Node established in one family does not jump the queue in another.
   entries.sort((a, b) =>
-    Number(b.established) - Number(a.established) || age(a.node) - age(b.node) || (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
+    Number(b.established) - Number(a.established) || a.age - b.age || (a.node.name < b.node.name ? -1 : a.node.name > b.node.name ? 1 : 0));
   const claimed = new CIDRIndex<{ cidr: string; node: string }>();
   const accepted = new Set<string>();
   for (const { node, cidr } of entries) {
@@ -127,5 +149,6 @@ export function admitPodCIDRs(i: AdmissionInput): Admission {
   const podCIDRs = new Map<string, string[]>();
   for (const { node, cidrs } of candidates) podCIDRs.set(node.name, cidrs.filter((c) => accepted.has(`${node.name}\0${c}`)));
   const problems = [...problemsOf.values()].flat();
+  if (i.memo) Object.assign(i.memo, { limits: key, faults: seen });
   return { podCIDRs, problems };
 }

@@ -12,7 +12,7 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
-import { admitPodCIDRs, type Admission } from "./pod-cidrs.ts";
+import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 
 export interface Sysctl {
@@ -81,6 +81,7 @@ export class Reconciler {
   private ownInUse?: string[];
   /** The last admission and what it was made from: a no-change pass reuses it (a thousand Nodes). */
   private admission?: { nodes: ClusterState["nodes"]; addrs: string; own: string; result: Admission };
+  private readonly faults: FaultMemo = { faults: new Map() };
   private readonly steps: Record<Step, (p: Pass) => void> = {
     "pod-cidrs": (p) => this.admit(p),
     forwarding: (p) => this.forwarding(p),
@@ -129,7 +130,7 @@ export class Reconciler {
     } else {
       const inUse = new Map(this.peersInUse);
       inUse.set(self, this.ownInUse);
-      a = admitPodCIDRs({ self, nodes: p.state.nodes, clusterCidr: this.cfg.clusterCidr, localAddrs: p.localAddrs, inUse });
+      a = admitPodCIDRs({ self, nodes: p.state.nodes, clusterCidr: this.cfg.clusterCidr, localAddrs: p.localAddrs, inUse, memo: this.faults });
       this.peersInUse = new Map([...a.podCIDRs].filter(([name, cidrs]) => name !== self && cidrs.length > 0));
       this.admission = { nodes: p.state.nodes, addrs, own, result: a };
     }

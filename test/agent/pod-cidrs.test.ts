@@ -99,4 +99,13 @@ describe("admitPodCIDRs", () => {
     const again = admit(nodes, { inUse: [...first.podCIDRs].filter(([, c]) => c.length > 0) });
     expect(again).toEqual(first);
   });
+
+  test("faults remembered between passes are forgotten when the underlay changes", () => {
+    const memo = { faults: new Map<string, string | undefined>() };
+    const nodes = buildClusterState([...base, node("n3", ["10.224.0.0/24"], "10.224.0.3")]).nodes;
+    const run = (addrs: typeof localAddrs) => admitPodCIDRs({ self: "node1", nodes, clusterCidr: ["10.0.0.0/8"], localAddrs: addrs, inUse: new Map(), memo });
+    expect(run(localAddrs).podCIDRs.get("n3")).toEqual([]);
+    expect(run(localAddrs).podCIDRs.get("n3")).toEqual([]);
+    expect(run([addr("10.225.0.1/24"), addr("10.244.1.1/24")]).podCIDRs.get("n3")).toEqual(["10.224.0.0/24"]);
+  });
 });
