@@ -1,6 +1,9 @@
-// The agent process: a cluster source, a reconciler, a loop that runs it on change and on a
-// resync timer (never two passes at once), health and metrics. Stopping leaves the data
-// plane as it is; starting adopts it (every apply step is a diff, so nothing is flushed).
+// The agent process: a cluster source, a reconciler, a loop that runs it on the source's
+// changes and on a resync timer (never two passes at once), health and metrics. Each pass
+// reconciles the source's cached snapshot; a source that cannot vouch for it (stale) keeps the
+// last good state and makes the agent not ready. An unusable source at start-up is a refusal
+// to start (Agent.open rejects before anything is changed). Stopping leaves the data plane as
+// it is; starting adopts it (every apply step is a diff, so nothing is flushed).
 import { openSource } from "../cluster/source.ts";
 import type { ClusterSource } from "../cluster/types.ts";
 import { Netlink, sysctlGet, sysctlSet } from "../kernel/index.ts";
@@ -8,8 +11,8 @@ import type { AgentConfig } from "./config.ts";
 import { selfExecutable } from "./install.ts";
 import type { Logger } from "./log.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { systemNft } from "./nft.ts";
-import { Reconciler, type ReconcileReport } from "./reconciler.ts";
+import { systemNft } from "./nft-ruleset.ts";
+import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
 import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
@@ -27,8 +30,21 @@ export class Agent {
   private server?: HealthServer;
   private cni?: CniServer;
 
-  constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
-    this.source = openSource(cfg.source);
+  /** An agent whose source has a first snapshot; rejects (having changed nothing) when the source is unusable. */
+  static async open(cfg: AgentConfig, log: Logger): Promise<Agent> {
+    const agent = new Agent(cfg, log);
+    try {
+      await agent.source.start();
+    } catch (e) {
+      agent.source.close();
+      agent.nl.close();
+      throw e;
+    }
+    return agent;
+  }
+
+  private constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.source = openSource(cfg.source, { resyncSeconds: cfg.resync });
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
@@ -41,11 +57,15 @@ export class Agent {
     }
   }
 
-  /** One full pass: re-read the source, reconcile, record metrics and logs. */
+  /** One full pass: reconcile the source's snapshot, record metrics and logs. */
   syncOnce(): ReconcileReport {
     const t0 = performance.now();
-    const state = this.source.refresh();
+    const { state, stale } = this.source.snapshot();
     const rep = this.reconciler.reconcile(state);
+    if (stale) {
+      rep.problems.push(`${stale}: keeping the last state read from ${this.source.description}`);
+      rep.converged = false;
+    }
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
     m.observeRun(seconds);
@@ -56,7 +76,7 @@ export class Agent {
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;
     m.notReady = readinessReasons(rep);
-    for (const s of ["forwarding", "routes", "nftables", "binaries", "conflist"]) m.count(m.runs, s);
+    for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);
     if (rep.errors.length === 0) m.lastSuccessSeconds = Date.now() / 1000;
     for (const c of rep.changes) this.log.info(c);

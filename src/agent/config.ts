@@ -5,6 +5,7 @@ import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { defaultStateFile } from "./run-record.ts";
 import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
+import { ROUTING_NAMES, type RoutingName } from "./routing/index.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -12,7 +13,7 @@ export interface AgentConfig {
   cniConfDir: string;
   cniBinDir: string;
   mode: "bridge" | "routed";
-  routing: "host-gw" | "none";
+  routing: RoutingName;
   clusterCidr: string[];
   nonMasqueradeCidr: string[];
   ipamDataDir: string;
@@ -53,7 +54,7 @@ const FLAGS: Record<string, Flag> = {
   "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
   "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
   "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
-  "--routing": { key: "routing", kind: "string", arg: "host-gw|none", help: "how pod CIDRs of other nodes are reached (default host-gw)" },
+  "--routing": { key: "routing", kind: "string", arg: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached (default host-gw)" },
   "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
   "--non-masquerade-cidr": { key: "nonMasqueradeCidr", kind: "list", arg: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
   "--ipam-data-dir": { key: "ipamDataDir", kind: "string", arg: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
@@ -186,7 +187,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     cniConfDir: str("cniConfDir")!,
     cniBinDir: str("cniBinDir")!,
     mode: oneOf("mode", ["bridge", "routed"] as const),
-    routing: oneOf("routing", ["host-gw", "none"] as const),
+    routing: oneOf("routing", ROUTING_NAMES),
     clusterCidr,
     nonMasqueradeCidr: nonMasq.length ? nonMasq : clusterCidr,
     ipamDataDir: str("ipamDataDir")!,

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { collapseCIDRs, familyOf } from "../cluster/cidr.ts";
 import type { Family } from "../kernel/index.ts";
-import type { NftRuleset } from "./nft.ts";
+import type { NftRuleset } from "./nft-ruleset.ts";
 
 export const NAT_TABLE = "mncni";
 export const NAT_FAMILY = "inet";

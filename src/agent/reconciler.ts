@@ -1,6 +1,8 @@
 // One reconcile pass: desired state from the cluster state, diffed against the kernel and
-// the filesystem, only the differences applied. Each step's errors are collected (never
-// swallowed) and the pass goes on, so one broken peer does not block the rest.
+// the filesystem, only the differences applied. The steps run in the order of STEPS; each
+// step's errors are collected (never swallowed) and the pass goes on, so one broken peer does
+// not block the rest.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { familyOf } from "../cluster/cidr.ts";
 import type { ClusterState } from "../cluster/types.ts";
@@ -8,10 +10,11 @@ import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME, conflistFor } from "./conflist.ts";
 import { ChainVersionPicker } from "./cni-version.ts";
 import { writeFileIfChanged } from "./atomic-file.ts";
-import { applyRouteDiff, desiredHostGwRoutes, diffRoutes, ownedRoutes, type RouteKernel } from "./hostgw.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
-import type { Nft } from "./nft.ts";
+import type { Nft } from "./nft-ruleset.ts";
+import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
+import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 
 export interface Sysctl {
   get(name: string): string;
@@ -19,18 +22,23 @@ export interface Sysctl {
 }
 
 export interface ReconcilerDeps {
-  nl: RouteKernel;
+  nl: RoutingKernel;
   nft: Nft;
   sysctl: Sysctl;
   /** The executable to install, undefined to skip installing (running from source). */
   binary?: string;
 }
 
-export type Step = "forwarding" | "routes" | "nftables" | "binaries" | "conflist";
+/** The steps of a pass, in order: metrics and logs name them the same. */
+export const STEPS = ["pod-cidrs", "forwarding", "routes", "masquerade", "binaries", "conflist"] as const;
+export type Step = (typeof STEPS)[number];
+
+/** Steps that act on the admitted pod CIDRs: skipped when admission failed (acting on none would remove every route). */
+const NEEDS_ADMISSION: ReadonlySet<Step> = new Set<Step>(["forwarding", "routes", "masquerade", "conflist"]);
 
 export interface ReconcileReport {
   errors: { step: Step; message: string }[];
-  /** Things the cluster state asks for that cannot be done (a peer not on-link, ...). */
+  /** Things the cluster state asks for that cannot (or must not) be done, each a complete sentence. */
   problems: string[];
   /** What changed, for logs; empty on a no-change pass. */
   changes: string[];
@@ -48,114 +56,192 @@ export type AgentSettings = Pick<
 > &
   Partial<Pick<AgentConfig, "cniSocket" | "cniVersion">>;
 
+/** What the steps of one pass share. */
+interface Pass {
+  state: ClusterState;
+  r: ReconcileReport;
+  localAddrs: LocalAddr[];
+  admitted?: Admission;
+  /** This node's admitted pod CIDRs, in the Node's order (it says which family is primary). */
+  own: string[];
+  /** Steps that reported an error this pass. */
+  failed: Set<Step>;
+}
+
 export class Reconciler {
-  private installer?: BinaryInstaller;
+  private readonly installer?: BinaryInstaller;
+  private readonly backend: RoutingBackend;
   private conflistDone = false;
+  /**
+   * Pod CIDRs admitted by the last pass, per peer: a later change of one is a change in place.
+   * Undefined until the first pass seeds it from the routes the backend has in the kernel, so a
+   * restarted agent still knows which Nodes were established.
+   */
+  private peersInUse?: Map<string, string[]>;
+  /** This node's pod CIDRs its pods have addresses from: the conflist's, read once from disk. */
+  private ownInUse?: string[];
+  /** The last admission and what it was made from: a no-change pass reuses it (a thousand Nodes). */
+  private admission?: { nodes: ClusterState["nodes"]; addrs: string; own: string; result: Admission };
   private versions: ChainVersionPicker;
+  private readonly faults: FaultMemo = { faults: new Map() };
+  private readonly steps: Record<Step, (p: Pass) => void> = {
+    "pod-cidrs": (p) => this.admit(p),
+    forwarding: (p) => this.forwarding(p),
+    routes: (p) => this.routes(p),
+    masquerade: (p) => this.masquerade(p),
+    binaries: (p) => this.binaries(p),
+    conflist: (p) => this.conflist(p),
+  };
 
   constructor(private readonly cfg: AgentSettings, private readonly deps: ReconcilerDeps) {
     if (deps.binary) this.installer = new BinaryInstaller(deps.binary, cfg.cniBinDir);
+    this.backend = ROUTING_BACKENDS[cfg.routing];
     this.versions = new ChainVersionPicker(cfg.cniBinDir);
   }
 
   reconcile(state: ClusterState): ReconcileReport {
     const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, conflistWritten: false, converged: false };
-    const me = state.nodes.get(this.cfg.nodeName);
-    const ownCIDRs = me?.podCIDRs ?? [];
-    const step = (name: Step, fn: () => void) => {
+    const p: Pass = { state, r, localAddrs: [], own: [], failed: new Set() };
+    for (const name of STEPS) {
+      if (NEEDS_ADMISSION.has(name) && !p.admitted) continue;
       try {
-        fn();
+        this.steps[name](p);
       } catch (e) {
         r.errors.push({ step: name, message: (e as Error).message });
+        p.failed.add(name);
       }
-    };
-    step("forwarding", () => this.forwarding(ownCIDRs, r));
-    let routesOk = true;
-    step("routes", () => {
-      routesOk = this.routes(state, r);
-    });
-    if (r.errors.some((e) => e.step === "routes")) routesOk = false;
-    step("nftables", () => this.nftables(state, ownCIDRs, r));
-    step("binaries", () => this.binaries(r));
-    step("conflist", () => this.conflist(ownCIDRs, routesOk, r));
+    }
     r.conflistWritten = this.conflistDone;
     r.converged = r.errors.length === 0 && r.problems.length === 0 && r.conflistWritten;
     return r;
   }
 
-  private forwarding(own: string[], r: ReconcileReport): void {
-    const v6 = [...own, ...this.cfg.clusterCidr].some((c) => familyOf(c) === 6);
+  private admit(p: Pass): void {
+    const self = this.cfg.nodeName;
+    p.localAddrs = this.deps.nl.addrs();
+    this.ownInUse ??= conflistSubnets(join(this.cfg.cniConfDir, CONFLIST_NAME));
+    this.peersInUse ??= this.routedPeers(p.state);
+    const addrs = JSON.stringify(p.localAddrs);
+    const own = this.ownInUse.join();
+    const m = this.admission;
+    let a: Admission;
+    // Admission is idempotent: with what it admitted as in use (the peers it keeps, the conflist
+    // written from it), the same input gives the same result.
+    const sameOwn = m && (m.own === own || m.result.podCIDRs.get(self)?.join() === own);
+    if (m && sameOwn && m.nodes === p.state.nodes && m.addrs === addrs) {
+      a = m.result;
+    } else {
+      const inUse = new Map(this.peersInUse);
+      inUse.set(self, this.ownInUse);
+      a = admitPodCIDRs({ self, nodes: p.state.nodes, clusterCidr: this.cfg.clusterCidr, localAddrs: p.localAddrs, inUse, memo: this.faults });
+      this.peersInUse = new Map([...a.podCIDRs].filter(([name, cidrs]) => name !== self && cidrs.length > 0));
+      this.admission = { nodes: p.state.nodes, addrs, own, result: a };
+    }
+    p.r.problems.push(...a.problems);
+    if (!p.state.nodes.has(self)) p.r.problems.push(`node "${self}" is not in the cluster state: its own pod CIDRs are unknown`);
+    p.admitted = a;
+    p.own = a.podCIDRs.get(self) ?? [];
+  }
+
+  /** Peers whose pod CIDRs the backend already routes (an earlier run of this agent admitted them). */
+  private routedPeers(state: ClusterState): Map<string, string[]> {
+    const routed = new Set(this.deps.nl.routes().filter((r) => this.backend.ownsRoute(r)).map((r) => r.dst));
+    const out = new Map<string, string[]>();
+    for (const n of state.nodes.values()) {
+      const used = n.podCIDRs.filter((c) => routed.has(c));
+      if (n.name !== this.cfg.nodeName && used.length) out.set(n.name, used);
+    }
+    return out;
+  }
+
+  private forwarding(p: Pass): void {
+    const v6 = [...p.own, ...this.cfg.clusterCidr].some((c) => familyOf(c) === 6);
     const want = ["net.ipv4.ip_forward", ...(v6 ? ["net.ipv6.conf.all.forwarding"] : [])];
     for (const name of want) {
       if (this.deps.sysctl.get(name) === "1") continue;
       this.deps.sysctl.set(name, "1");
-      r.writes++;
-      r.changes.push(`set ${name}=1`);
+      p.r.writes++;
+      p.r.changes.push(`set ${name}=1`);
     }
   }
 
-  /** Returns false when the node's routes are not in place (kernel errors). */
-  private routes(state: ClusterState, r: ReconcileReport): boolean {
-    const nl = this.deps.nl;
-    const desired =
-      this.cfg.routing === "host-gw"
-        ? desiredHostGwRoutes({ self: this.cfg.nodeName, state, localAddrs: nl.addrs() })
-        : { items: [], problems: [] };
-    r.problems.push(...desired.problems);
-    const current = nl.routes();
-    const diff = diffRoutes(desired.items, current);
-    const res = applyRouteDiff(nl, diff);
-    r.writes += res.writes;
-    for (const d of diff.add) r.changes.push(`add route ${d.dst} via ${d.gw} (node ${d.node})`);
-    for (const d of diff.change) r.changes.push(`change route ${d.dst} via ${d.gw} (node ${d.node})`);
-    for (const d of diff.remove) r.changes.push(`remove route ${d.dst} via ${d.gw}`);
-    for (const message of res.errors) r.errors.push({ step: "routes", message });
-    r.routesProgrammed = res.writes === 0 ? ownedRoutes(current).length : ownedRoutes(nl.routes()).length;
-    return res.errors.length === 0;
+  private routes(p: Pass): void {
+    const self = this.cfg.nodeName;
+    const peers: Peer[] = [];
+    for (const name of [...p.state.nodes.keys()].sort()) {
+      if (name === self) continue;
+      peers.push({ name, internalIPs: p.state.nodes.get(name)!.internalIPs, podCIDRs: p.admitted!.podCIDRs.get(name) ?? [] });
+    }
+    const merge = (rep: RoutingReport) => {
+      p.r.writes += rep.writes;
+      p.r.changes.push(...rep.changes);
+      p.r.problems.push(...rep.problems);
+      for (const message of rep.errors) p.r.errors.push({ step: "routes", message });
+      if (rep.errors.length) p.failed.add("routes");
+    };
+    // Objects of a backend this node no longer uses (--routing changed) go first.
+    for (const other of Object.values(ROUTING_BACKENDS)) if (other !== this.backend) merge(other.remove(this.deps.nl));
+    const rep = this.backend.reconcile({ self, peers, localAddrs: p.localAddrs }, this.deps.nl);
+    merge(rep);
+    p.r.routesProgrammed = rep.routes;
   }
 
-  private nftables(state: ClusterState, own: string[], r: ReconcileReport): void {
-    const podNetworks = [...this.cfg.clusterCidr, ...[...state.nodes.values()].flatMap((n) => n.podCIDRs)];
-    const plan = planMasquerade({ podCIDRs: own, podNetworks, nonMasquerade: this.cfg.nonMasqueradeCidr }, this.deps.nft.list());
+  private masquerade(p: Pass): void {
+    const podNetworks = [...this.cfg.clusterCidr, ...[...p.admitted!.podCIDRs.values()].flat()];
+    const plan = planMasquerade({ podCIDRs: p.own, podNetworks, nonMasquerade: this.cfg.nonMasqueradeCidr }, this.deps.nft.list());
     if (!plan.script) return;
     this.deps.nft.apply(plan.script, "apply nftables ruleset");
-    r.writes++;
-    r.changes.push(...plan.changes);
+    p.r.writes++;
+    p.r.changes.push(...plan.changes);
   }
 
-  private binaries(r: ReconcileReport): void {
+  private binaries(p: Pass): void {
     if (!this.installer) return;
     for (const path of this.installer.ensure()) {
-      r.writes++;
-      r.changes.push(`install ${path}`);
+      p.r.writes++;
+      p.r.changes.push(`install ${path}`);
     }
   }
 
-  private conflist(own: string[], routesOk: boolean, r: ReconcileReport): void {
+  private conflist(p: Pass): void {
     // Kubernetes treats a node with a CNI config as Ready: only write it once pods can work.
-    if (!own.length) {
-      if (!this.conflistDone) r.problems.push(`node "${this.cfg.nodeName}" has no pod CIDR yet: not writing ${CONFLIST_NAME}`);
+    if (!p.own.length) {
+      if (!this.conflistDone) p.r.problems.push(`node "${this.cfg.nodeName}" has no pod CIDR yet: not writing ${CONFLIST_NAME}`);
       return;
     }
-    if (!routesOk) return;
+    // Pods on a node whose routes are not in place could not reach the others yet.
+    if (p.failed.has("routes")) return;
+    const underlay = familyOf(p.state.nodes.get(this.cfg.nodeName)?.internalIPs[0] ?? "0.0.0.0");
     const out = conflistFor({
-      // The Node's order is kept: it says which family is primary.
-      podCIDRs: own,
+      podCIDRs: p.own,
       mode: this.cfg.mode,
       bridge: this.cfg.bridge,
-      mtu: this.cfg.mtu,
+      // Encapsulation, if the backend adds any, comes out of the pod's MTU.
+      mtu: this.cfg.mtu - this.backend.mtuOverhead(underlay),
       ipamDataDir: this.cfg.ipamDataDir,
       cniLogFile: this.cfg.cniLogFile,
       chainPortmap: this.cfg.chainPortmap,
       cniSocket: this.cfg.cniSocket === "off" ? undefined : this.cfg.cniSocket,
     }, this.cfg.cniVersion, this.versions);
-    if ("problem" in out) return void r.problems.push(out.problem);
+    if ("problem" in out) return void p.r.problems.push(out.problem);
     const text = out.text;
     const path = join(this.cfg.cniConfDir, CONFLIST_NAME);
     if (writeFileIfChanged(path, text)) {
-      r.writes++;
-      r.changes.push(`write ${path}`);
+      p.r.writes++;
+      p.r.changes.push(`write ${path}`);
     }
+    if (this.ownInUse?.join() !== p.own.join()) this.ownInUse = p.own;
     this.conflistDone = true;
+  }
+}
+
+/** The subnets of the mncni-ipam ranges in a conflist this agent wrote; none when absent or unreadable. */
+function conflistSubnets(path: string): string[] {
+  try {
+    const c = JSON.parse(readFileSync(path, "utf8")) as { plugins?: { ipam?: { ranges?: { subnet?: unknown }[][] } }[] };
+    return (c.plugins?.[0]?.ipam?.ranges ?? []).flat().map((r) => r.subnet).filter((s): s is string => typeof s === "string");
+  } catch {
+    // No conflist yet (a new node) or not one we can read: no pod CIDR is in use.
+    return [];
   }
 }

@@ -11,7 +11,7 @@ import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
 import type { Logger } from "./log.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
-import { systemNft, type Nft } from "./nft.ts";
+import { systemNft, type Nft } from "./nft-ruleset.ts";
 import { readRunRecord, type RunRecord } from "./run-record.ts";
 
 export interface UninstallReport {

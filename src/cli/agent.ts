@@ -24,7 +24,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   if (cfg.uninstall) return runUninstall(cfg, log);
   let agent: Agent;
   try {
-    agent = new Agent(cfg, log);
+    agent = await Agent.open(cfg, log);
   } catch (e) {
     log.error(`cannot start agent: ${(e as Error).message}`);
     return 1;

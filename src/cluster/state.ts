@@ -22,7 +22,8 @@ export function nodeInfo(n: KubeNode): NodeInfo {
       problems.push(`podCIDR "${c}": ${(e as Error).message}`);
     }
   }
-  return { name: n.metadata.name, internalIPs, podCIDRs, problems };
+  const created = typeof n.metadata.creationTimestamp === "string" ? n.metadata.creationTimestamp : undefined;
+  return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), problems };
 }
 
 function podInfo(p: KubePod): PodInfo {

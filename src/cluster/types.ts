@@ -8,6 +8,8 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   uid?: string;
   resourceVersion?: string;
+  /** RFC 3339, set by the API server: which of two Nodes came first. */
+  creationTimestamp?: string;
 }
 
 export interface TypeMeta {
@@ -78,6 +80,8 @@ export interface NodeInfo {
   internalIPs: string[];
   /** spec.podCIDRs (or the legacy spec.podCIDR), normalised to their network address. */
   podCIDRs: string[];
+  /** metadata.creationTimestamp, when the source has one. */
+  created?: string;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
 }
@@ -111,15 +115,37 @@ export interface ClusterState {
   invalid: readonly InvalidManifest[];
 }
 
-/** Where cluster state comes from: a manifests directory, or (later) the Kubernetes API. */
+/** What a source has cached: the state, and whether it can vouch for it now. */
+export interface SourceSnapshot {
+  state: ClusterState;
+  /**
+   * Why the source cannot confirm this state now (directory unreadable, API unreachable): the
+   * state is then the last good one, never an empty cluster. Undefined when it is current.
+   */
+  stale?: string;
+}
+
+/**
+ * Where cluster state comes from: a manifests directory, or (later) the Kubernetes API. The
+ * contract is an informer's: the source keeps a cache (filled by start(), kept current by its
+ * own events and re-lists once watching) and hands out snapshots of it; asking never reads.
+ */
 export interface ClusterSource {
   /** A human-readable description for logs, e.g. `dir:/etc/mncni/manifests`. */
   readonly description: string;
-  /** Reads everything now (a full resync) and returns the snapshot. */
-  refresh(): ClusterState;
-  /** The last snapshot (refresh() first). */
-  current(): ClusterState;
-  /** Starts watching; onChange runs (debounced) when state may have changed. */
+  /**
+   * Fills the cache for the first time. Rejects when the source cannot be used at all (a
+   * mistyped directory, no API access): the agent then refuses to start, having changed nothing.
+   */
+  start(): Promise<void>;
+  /** The cached state (start() first). Cheap: the agent asks on every pass. */
+  snapshot(): SourceSnapshot;
+  /** Keeps the cache current from now on; onChange runs (coalesced) after it changed. */
   watch(onChange: () => void): void;
   close(): void;
+}
+
+export interface SourceOptions {
+  /** How often a source without reliable events re-lists everything, in seconds. */
+  resyncSeconds?: number;
 }

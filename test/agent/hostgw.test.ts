@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { desiredHostGwRoutes, diffRoutes, type DesiredRoute } from "../../src/agent/hostgw.ts";
+import { admitPodCIDRs } from "../../src/agent/pod-cidrs.ts";
+import { desiredHostGwRoutes, diffRoutes, hostGw, type DesiredRoute } from "../../src/agent/routing/index.ts";
 import { buildClusterState } from "../../src/cluster/index.ts";
 import type { KubeNode } from "../../src/cluster/types.ts";
 import { RTPROT_MNCNI, type RouteInfo } from "../../src/kernel/index.ts";
@@ -17,9 +18,17 @@ const localAddrs = [
   { family: 4 as const, cidr: "127.0.0.1/8", address: "127.0.0.1", prefixLen: 8, scope: 254 },
 ];
 
-const desired = (nodes: KubeNode[]) => desiredHostGwRoutes({ self: "me", state: buildClusterState(nodes), localAddrs });
+/** The reconciler's path: pod CIDRs admitted first, then the backend's desired routes. */
+function desired(nodes: KubeNode[]) {
+  const state = buildClusterState(nodes);
+  const a = admitPodCIDRs({ self: "me", nodes: state.nodes, clusterCidr: [], localAddrs, inUse: new Map() });
+  const peers = [...state.nodes.values()].filter((n) => n.name !== "me").sort((x, y) => x.name.localeCompare(y.name))
+    .map((n) => ({ name: n.name, internalIPs: n.internalIPs, podCIDRs: a.podCIDRs.get(n.name)! }));
+  const d = desiredHostGwRoutes({ self: "me", peers, localAddrs });
+  return { items: d.items, problems: [...a.problems, ...d.problems] };
+}
 
-describe("desiredHostGwRoutes", () => {
+describe("host-gw: desired routes", () => {
   test("IPv4, IPv6 and dual-stack peers; self skipped; sorted by node", () => {
     const d = desired([
       node("me", ["10.244.1.0/24", "fd00:1::/64"], ["10.99.0.1", "fd99::1"]),
@@ -56,10 +65,9 @@ describe("desiredHostGwRoutes", () => {
     expect(d.problems.join("\n")).toContain("is an address of this node");
   });
 
-  test("this node missing from the state is a problem; peers are still routed", () => {
+  test("this node missing from the state: peers are still routed", () => {
     const d = desired([node("peer", ["10.244.2.0/24"], ["10.99.0.2"])]);
     expect(d.items).toHaveLength(1);
-    expect(d.problems[0]).toContain('node "me" is not in the cluster state');
   });
 });
 
@@ -70,7 +78,7 @@ const want = (dst: string, gw: string, node = "n"): DesiredRoute => ({ dst, gw, 
 
 describe("diffRoutes", () => {
   test("no change: nothing to do", () => {
-    const d = diffRoutes([want("10.244.2.0/24", "10.99.0.2")], [route("10.244.2.0/24", "10.99.0.2")]);
+    const d = diffRoutes([want("10.244.2.0/24", "10.99.0.2")], [route("10.244.2.0/24", "10.99.0.2")], hostGw.ownsRoute);
     expect(d).toEqual({ add: [], change: [], remove: [] });
   });
 
@@ -78,6 +86,7 @@ describe("diffRoutes", () => {
     const d = diffRoutes(
       [want("10.244.2.0/24", "10.99.0.22"), want("fd00:3::/64", "fd99::3")],
       [route("10.244.2.0/24", "10.99.0.2"), route("10.244.9.0/24", "10.99.0.9")],
+      hostGw.ownsRoute,
     );
     expect(d.add.map((r) => r.dst)).toEqual(["fd00:3::/64"]);
     expect(d.change.map((r) => r.gw)).toEqual(["10.99.0.22"]);
@@ -89,12 +98,12 @@ describe("diffRoutes", () => {
       route("10.244.2.0/24", "10.99.0.2", 3 /* boot: `ip route add` */),
       route("10.244.1.5/32", undefined, RTPROT_MNCNI, { oif: 7, scope: 253 }),
       route("10.244.4.0/24", "10.99.0.4", RTPROT_MNCNI, { table: 100 }),
-    ]);
+    ], hostGw.ownsRoute);
     expect(d).toEqual({ add: [], change: [], remove: [] });
   });
 
   test("a duplicate owned route to one destination is removed", () => {
-    const d = diffRoutes([want("10.244.2.0/24", "10.99.0.2")], [route("10.244.2.0/24", "10.99.0.2"), route("10.244.2.0/24", "10.99.0.3", RTPROT_MNCNI, { priority: 5 })]);
+    const d = diffRoutes([want("10.244.2.0/24", "10.99.0.2")], [route("10.244.2.0/24", "10.99.0.2"), route("10.244.2.0/24", "10.99.0.3", RTPROT_MNCNI, { priority: 5 })], hostGw.ownsRoute);
     expect(d.remove).toHaveLength(1);
     expect(d.remove[0]!.priority).toBe(5);
   });

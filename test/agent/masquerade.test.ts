@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { planMasquerade, planMasqueradeRemoval } from "../../src/agent/masquerade.ts";
-import type { NftRuleset } from "../../src/agent/nft.ts";
+import type { NftRuleset } from "../../src/agent/nft-ruleset.ts";
 
 const empty: NftRuleset = { tables: [], chains: [], rules: [] };
 const input = { podCIDRs: ["10.244.1.0/24", "fd00:0:0:1::/64"], podNetworks: ["10.244.0.0/16", "fd00::/48", "10.244.2.0/24"], nonMasquerade: ["10.244.0.0/16", "192.168.0.0/16"] };

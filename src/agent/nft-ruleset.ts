@@ -1,5 +1,6 @@
-// nftables access for the agent: read the ruleset as JSON, apply scripts with `nft -f -`
-// (one transaction each). Spawning nft is fine here; the CNI plugin path never does it.
+// The agent's view of the nftables ruleset: read as JSON (`nft -j list ruleset`), changed by
+// scripts applied with `nft -f -` (one transaction each). Spawning nft is fine here; the CNI
+// plugin path never does it.
 import { runNft as nft } from "../sys/nft.ts";
 
 /** The parts of `nft -j list ruleset` the agent reads. */
@@ -22,13 +23,14 @@ export interface NftRule {
   comment?: string;
 }
 
-export interface NftTable {
+/** A table as listed in the ruleset (src/kernel/nftables.ts's NftTable is the netlink one). */
+export interface RulesetTable {
   family: string;
   name: string;
 }
 
 export interface NftRuleset {
-  tables: NftTable[];
+  tables: RulesetTable[];
   chains: NftChain[];
   rules: NftRule[];
 }
@@ -38,7 +40,7 @@ export interface Nft {
   apply(script: string, what: string): void;
 }
 
-type NftJsonItem = { table?: NftTable; chain?: NftChain; rule?: NftRule };
+type NftJsonItem = { table?: RulesetTable; chain?: NftChain; rule?: NftRule };
 
 export function parseNftJson(json: unknown): NftRuleset {
   const items = ((json as { nftables?: NftJsonItem[] })?.nftables ?? []) as NftJsonItem[];

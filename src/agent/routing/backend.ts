@@ -1,0 +1,73 @@
+// The seam between the reconciler and a routing backend: how this node reaches the pod CIDRs
+// of the others (Flannel's backend registry is the model; README.md says how to add one).
+// A backend is told which peers and pod CIDRs were admitted (src/agent/pod-cidrs.ts decides
+// that, the same for every backend), owns a set of kernel objects recognised by its own rule,
+// and says how many bytes of encapsulation it adds so the pod MTU leaves room for them.
+import { normalizeCIDR } from "../../cluster/cidr.ts";
+import type { Family, Netlink, RouteInfo } from "../../kernel/index.ts";
+
+/** Another node as a backend sees it: only admitted pod CIDRs, at most one per family. */
+export interface Peer {
+  name: string;
+  /** InternalIP addresses, in manifest order: the underlay endpoints. */
+  internalIPs: string[];
+  podCIDRs: string[];
+}
+
+/** An address of this node (the netlink dump's shape). */
+export interface LocalAddr {
+  family: Family;
+  cidr: string;
+  address: string;
+  prefixLen: number;
+  scope: number;
+}
+
+const RT_SCOPE_HOST = 254;
+
+/** Subnets of this node's addresses (not host-scoped, not /32 or /128): what is directly connected. */
+export function connectedSubnets(addrs: readonly LocalAddr[]): string[] {
+  return addrs.filter((a) => a.scope !== RT_SCOPE_HOST && a.prefixLen < (a.family === 4 ? 32 : 128)).map((a) => normalizeCIDR(a.cidr));
+}
+
+export interface RoutingInput {
+  self: string;
+  /** Every other node, sorted by name; those without admitted pod CIDRs included (empty list). */
+  peers: Peer[];
+  /** This node's addresses: on-link checks, the underlay endpoint. */
+  localAddrs: LocalAddr[];
+}
+
+/**
+ * The kernel calls backends may make. host-gw needs routes only; a VXLAN backend widens this
+ * with the link, neighbour and FDB calls of src/kernel's Netlink (the agent passes the whole
+ * Netlink; tests pass fakes of this subset).
+ */
+export type RoutingKernel = Pick<Netlink, "routes" | "addRoute" | "replaceRoute" | "delRoute" | "addrs">;
+
+export interface RoutingReport {
+  writes: number;
+  /** What changed, for logs. */
+  changes: string[];
+  /** Kernel calls that failed, each a complete sentence. */
+  errors: string[];
+  /** Peers that cannot be served (not on-link, no address of the family, ...). */
+  problems: string[];
+  /** Routes to other nodes' pod CIDRs this backend has in the kernel after the pass. */
+  routes: number;
+}
+
+export interface RoutingBackend {
+  /** The --routing value that selects it. */
+  readonly name: string;
+  /** Bytes each pod packet gains on the underlay (0 for host-gw; VXLAN: 50 over IPv4, 70 over IPv6). */
+  mtuOverhead(underlay: Family): number;
+  /** Whether a kernel route is this backend's: the only routes its passes may change or delete. */
+  ownsRoute(r: RouteInfo): boolean;
+  /** One pass: desired objects from the input, diffed against the kernel, differences applied. */
+  reconcile(input: RoutingInput, kernel: RoutingKernel): RoutingReport;
+  /** Deletes every object it owns: the node now uses another backend. */
+  remove(kernel: RoutingKernel): RoutingReport;
+}
+
+export const emptyReport = (): RoutingReport => ({ writes: 0, changes: [], errors: [], problems: [], routes: 0 });
