@@ -5,6 +5,7 @@ type Command = { summary: string; load: () => Promise<(argv: string[]) => Promis
 
 const COMMANDS: Record<string, Command> = {
   agent: { summary: "run the node agent (routes, masquerade, conflist, metrics)", load: async () => (await import("./agent.ts")).agentCommand },
+  controller: { summary: "node IPAM: give every Node pod CIDRs from the cluster CIDR (leader-elected)", load: async () => (await import("./controller.ts")).controllerCommand },
   lab: { summary: "a multi-node cluster in network namespaces (up, check, status, exec, down)", load: async () => (await import("./lab.ts")).labCommand },
   serve: { summary: "only execute CNI calls for plugin processes (the agent does too)", load: async () => (await import("./serve.ts")).serveCommand },
   version: { summary: "print the version", load: async () => async () => (console.log(`mncni ${VERSION}`), 0) },
