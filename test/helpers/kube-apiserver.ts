@@ -30,6 +30,9 @@ const KINDS: Record<string, Kind> = {
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
 };
 
+/** Go's strconv.ParseBool, as the API server parses query booleans (python sends "True"). */
+const truthy = (v: string | null) => v !== null && ["1", "t", "T", "true", "TRUE", "True"].includes(v);
+
 const apiVersionOf = (k: Kind) => (k.group ? `${k.group}/${k.version}` : k.version);
 
 export interface RecordedRequest {
@@ -385,8 +388,7 @@ export class FakeApiServer {
     if (!route || this.hidden.has(route.plural)) return this.reply(rec, 404, status(404, "NotFound", "the server could not find the requested resource"));
     const { plural, namespace, name, sub } = route;
     const k = KINDS[plural]!;
-    const watch = url.searchParams.get("watch");
-    if (req.method === "GET" && !name && (watch === "1" || watch === "true")) {
+    if (req.method === "GET" && !name && truthy(url.searchParams.get("watch"))) {
       rec.status = 200;
       return this.startWatch(plural, namespace, url.searchParams);
     }
@@ -504,7 +506,7 @@ export class FakeApiServer {
   private startWatch(plural: string, namespace: string | undefined, q: URLSearchParams): Response {
     this.watchCount++;
     const from = q.get("resourceVersion") ?? "";
-    const bookmarks = q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1";
+    const bookmarks = truthy(q.get("allowWatchBookmarks"));
     const timeoutSeconds = Number(q.get("timeoutSeconds") ?? 0);
     let self: Watcher;
     const stream = new ReadableStream<Uint8Array>({
