@@ -40,6 +40,7 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   contentType?: string;
+  userAgent?: string;
   body?: any;
   status: number;
   /** The object as stored after a successful write. */
@@ -163,6 +164,14 @@ export class FakeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly faults: Fault[] = [];
   private readonly snapshots = new Map<string, Obj[]>();
+  /** Pod CIDR -> the Node holding it (exact CIDR text), kept on every Node write. */
+  private readonly cidrOwner = new Map<string, string>();
+  private readonly nodeCIDRs = new Map<string, string[]>();
+  /**
+   * Writes through the API that gave a Node a pod CIDR another existing Node held: the
+   * invariant "never hand out a CIDR in use", checked at every write, not only at the end.
+   */
+  readonly podCIDRConflicts: string[] = [];
   private compactedRv = 0;
   private rv = 1;
   private uid = 0;
@@ -297,7 +306,7 @@ export class FakeApiServer {
     const old = this.store.get(plural)!.get(key);
     o.metadata.uid ??= old?.metadata?.uid ?? `uid-${++this.uid}`;
     o.metadata.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    this.commit(plural, key, old ? "MODIFIED" : "ADDED", o);
+    this.commit(plural, key, old ? "MODIFIED" : "ADDED", o, false);
     return clone(o);
   }
 
@@ -306,7 +315,7 @@ export class FakeApiServer {
     const key = this.keyOf(k, namespace, name);
     const old = this.store.get(plural)!.get(key);
     if (!old) return false;
-    this.commit(plural, key, "DELETED", clone(old));
+    this.commit(plural, key, "DELETED", clone(old), false);
     return true;
   }
 
@@ -321,7 +330,22 @@ export class FakeApiServer {
     return k.namespaced ? `${ns ?? "default"}/${name}` : name;
   }
 
-  private commit(plural: string, key: string, type: HistoryEntry["type"], obj: Obj): void {
+  private trackPodCIDRs(type: HistoryEntry["type"], obj: Obj, viaApi: boolean): void {
+    const name = obj.metadata!.name as string;
+    for (const c of this.nodeCIDRs.get(name) ?? []) if (this.cidrOwner.get(c) === name) this.cidrOwner.delete(c);
+    this.nodeCIDRs.delete(name);
+    if (type === "DELETED") return;
+    const cidrs = (obj.spec?.podCIDRs ?? []) as string[];
+    this.nodeCIDRs.set(name, cidrs);
+    for (const c of cidrs) {
+      const other = this.cidrOwner.get(c);
+      if (other !== undefined && other !== name && viaApi) this.podCIDRConflicts.push(`${c}: ${other} and ${name}`);
+      this.cidrOwner.set(c, name);
+    }
+  }
+
+  private commit(plural: string, key: string, type: HistoryEntry["type"], obj: Obj, viaApi = true): void {
+    if (plural === "nodes") this.trackPodCIDRs(type, obj, viaApi);
     const rv = ++this.rv;
     obj.metadata!.resourceVersion = String(rv);
     if (type === "DELETED") this.store.get(plural)!.delete(key);
@@ -375,7 +399,7 @@ export class FakeApiServer {
         body = text;
       }
     }
-    const rec: RecordedRequest = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), contentType, body, status: 0 };
+    const rec: RecordedRequest = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), contentType, userAgent: req.headers.get("user-agent") ?? undefined, body, status: 0 };
     this.requests.push(rec);
     const fault = this.faults.find((f) => f.count > 0 && (!f.match || f.match(req.method, url.pathname, url.searchParams)));
     if (fault) {
