@@ -14,16 +14,26 @@ afterEach(async () => {
   for (const s of servers.splice(0)) s.close();
 });
 
+function server(): FakeApiServer {
+  const s = FakeApiServer.start({ bookmarkIntervalMs: 500 });
+  servers.push(s);
+  return s;
+}
+
+function controller(api: FakeApiServer, name: string): ControllerProcess {
+  const c = ControllerProcess.start(api, ARGS, name);
+  procs.push(c);
+  return c;
+}
+
 const ARGS = ["--cluster-cidr", "10.244.0.0/16,fd00:10:244::/56", "--leader-elect", "--lease-namespace", "kube-system", "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms"];
 const allAssigned = (api: FakeApiServer) => () => Object.values(podCIDRs(api)).every((c) => c.length > 0);
 
 describe("mncni controller --leader-elect", () => {
   test("one leader; SIGKILL of the leader: the other takes over, no CIDR handed out twice", async () => {
-    const api = FakeApiServer.start({ bookmarkIntervalMs: 500 });
-    servers.push(api);
+    const api = server();
     for (let i = 0; i < 20; i++) api.put("nodes", { metadata: { name: `a${i}` } });
-    const [c1, c2] = [ControllerProcess.start(api, ARGS, "one"), ControllerProcess.start(api, ARGS, "two")];
-    procs.push(c1, c2);
+    const [c1, c2] = [controller(api, "one"), controller(api, "two")];
     const leaderOf = async () => [(await c1.metric("mncni_controller_leader")) === 1, (await c2.metric("mncni_controller_leader")) === 1];
     await until("a leader", async () => (await leaderOf()).some(Boolean));
     await until("first Nodes assigned", allAssigned(api));
@@ -60,14 +70,11 @@ describe("mncni controller --leader-elect", () => {
   }, 60_000);
 
   test("a candidate never takes a Lease renewed by someone else; SIGTERM hands it over at once", async () => {
-    const api = FakeApiServer.start({ bookmarkIntervalMs: 500 });
-    servers.push(api);
+    const api = server();
     api.put("nodes", { metadata: { name: "n" } });
-    const c1 = ControllerProcess.start(api, ARGS, "first");
-    procs.push(c1);
+    const c1 = controller(api, "first");
     await until("first leads", async () => (await c1.metric("mncni_controller_leader")) === 1);
-    const c2 = ControllerProcess.start(api, ARGS, "second");
-    procs.push(c2);
+    const c2 = controller(api, "second");
     // Several lease durations: c1 renews, c2 keeps trying and keeps failing.
     await Bun.sleep(4000);
     expect(await c2.metric("mncni_controller_leader")).toBe(0);
@@ -78,11 +85,9 @@ describe("mncni controller --leader-elect", () => {
   }, 60_000);
 
   test("a leader that cannot renew within the renew deadline stops (exit 1) instead of writing on", async () => {
-    const api = FakeApiServer.start({ bookmarkIntervalMs: 500 });
-    servers.push(api);
+    const api = server();
     api.put("nodes", { metadata: { name: "n" } });
-    const c = ControllerProcess.start(api, ARGS, "lonely");
-    procs.push(c);
+    const c = controller(api, "lonely");
     await until("leads", async () => (await c.metric("mncni_controller_leader")) === 1);
     api.stop();
     expect(await c.proc.exited).toBe(1);
