@@ -140,6 +140,41 @@ export function strategicPatch(target: any, patch: any, key = ""): any {
   return out;
 }
 
+/** RFC 6902 JSON patch: add, remove, replace and test; a failed op or test is an error. */
+export function jsonPatch(target: any, ops: any): any {
+  if (!Array.isArray(ops)) throw new Error("a JSON patch is a list of operations");
+  const doc = clone(target);
+  for (const op of ops) {
+    const parts = String(op.path).split("/").slice(1).map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const last = parts.pop()!;
+    let parent: any = doc;
+    for (const t of parts) {
+      parent = parent?.[Array.isArray(parent) ? Number(t) : t];
+      if (parent === undefined) throw new Error(`path "${op.path}" does not exist`);
+    }
+    const idx = Array.isArray(parent) ? (last === "-" ? parent.length : Number(last)) : last;
+    switch (op.op) {
+      case "add":
+        if (Array.isArray(parent)) parent.splice(idx as number, 0, clone(op.value));
+        else parent[idx] = clone(op.value);
+        break;
+      case "replace":
+      case "remove":
+        if (!(idx in parent)) throw new Error(`path "${op.path}" does not exist`);
+        if (op.op === "replace") parent[idx] = clone(op.value);
+        else if (Array.isArray(parent)) parent.splice(idx as number, 1);
+        else delete parent[idx];
+        break;
+      case "test":
+        if (JSON.stringify(parent[idx]) !== JSON.stringify(op.value)) throw new Error(`test of "${op.path}" failed`);
+        break;
+      default:
+        throw new Error(`unsupported op "${op.op}"`);
+    }
+  }
+  return doc;
+}
+
 function validateNode(old: Obj | undefined, next: Obj): string | undefined {
   const cidrs: string[] = next.spec?.podCIDRs ?? [];
   if (next.spec?.podCIDR && cidrs.length && next.spec.podCIDR !== cidrs[0]) return "spec.podCIDR: must equal spec.podCIDRs[0]";
@@ -416,7 +451,10 @@ export class FakeApiServer {
       rec.status = 200;
       return this.startWatch(plural, namespace, url.searchParams);
     }
-    if (req.method === "GET" && !name) return this.reply(rec, 200, this.list(plural, namespace, url.searchParams));
+    if (req.method === "GET" && !name) {
+      const list = this.list(plural, namespace, url.searchParams);
+      return this.reply(rec, list.kind === "Status" ? list.code : 200, list);
+    }
     const store = this.store.get(plural)!;
     if (req.method === "POST" && !name) {
       if (!body?.metadata?.name && !body?.metadata?.generateName) return this.reply(rec, 422, status(422, "Invalid", "metadata.name: Required value"));
@@ -451,7 +489,13 @@ export class FakeApiServer {
     } else if (req.method === "PATCH") {
       if (contentType?.startsWith("application/merge-patch+json")) next = mergePatch(cur, body);
       else if (contentType?.startsWith("application/strategic-merge-patch+json")) next = strategicPatch(cur, body);
-      else return this.reply(rec, 415, status(415, "UnsupportedMediaType", `the body of the request was in an unknown format: ${contentType}`));
+      else if (contentType?.startsWith("application/json-patch+json")) {
+        try {
+          next = jsonPatch(cur, body);
+        } catch (e) {
+          return this.reply(rec, 422, status(422, "Invalid", `cannot apply JSON patch: ${(e as Error).message}`));
+        }
+      } else return this.reply(rec, 415, status(415, "UnsupportedMediaType", `the body of the request was in an unknown format: ${contentType}`));
     } else {
       return this.reply(rec, 405, status(405, "MethodNotAllowed", "method not allowed"));
     }

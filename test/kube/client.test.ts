@@ -116,6 +116,12 @@ describe("requests", () => {
     expect(n.metadata!.labels).toEqual({ a: "1" });
     expect(n.spec.podCIDRs).toEqual(["10.1.0.0/24"]);
     expect(n.status.conditions.map((c: { type: string }) => c.type)).toEqual(["Ready", "NetworkUnavailable"]);
+    // JSON patch: a test op guards the change.
+    await client.patch(RESOURCES.nodes, { name: "p1" }, [{ op: "test", path: "/metadata/labels/a", value: "1" }, { op: "add", path: "/metadata/labels/b", value: "2" }], "json");
+    expect(api.getObject("nodes", "p1")!.metadata!.labels).toEqual({ a: "1", b: "2" });
+    const failed = await client.patch(RESOURCES.nodes, { name: "p1" }, [{ op: "test", path: "/metadata/labels/a", value: "9" }, { op: "remove", path: "/metadata/labels/b" }], "json").catch((x) => x);
+    expect((failed as KubeApiError).status).toBe(422);
+    expect(api.getObject("nodes", "p1")!.metadata!.labels).toEqual({ a: "1", b: "2" });
     // As the real API server: pod CIDRs are set once.
     const e = await client.patch(RESOURCES.nodes, { name: "p1" }, { spec: { podCIDR: "10.2.0.0/24", podCIDRs: ["10.2.0.0/24"] } }, "merge").catch((x) => x);
     expect((e as KubeApiError).status).toBe(422);
