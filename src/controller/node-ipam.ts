@@ -5,7 +5,7 @@
 // occupied when the watch shows them, ours are occupied before the patch is sent, and a
 // Node's are released only when the Node is deleted. Nodes whose CIDRs lie outside the cluster
 // CIDR or overlap another Node's are reported (Event, metric) once and left alone.
-import { isNotFound, KubeApiError, type EventRecorder, type Informer, type KubeClient, type V1Node } from "../kube/index.ts";
+import { Backoff, isNotFound, KubeApiError, type EventRecorder, type Informer, type KubeClient, type V1Node } from "../kube/index.ts";
 import { RESOURCES } from "../kube/index.ts";
 import type { NodeCIDRAllocator } from "./allocator.ts";
 import type { ControllerMetrics, RejectReason } from "./metrics.ts";
@@ -25,7 +25,7 @@ export interface NodeIpamDeps {
   metrics: ControllerMetrics;
   log: Log;
   workers: number;
-  /** Delay before a failed patch is tried again. */
+  /** First delay before a failed patch is tried again (doubling per failure, with jitter, up to a minute). */
   retryMs?: number;
 }
 
@@ -55,6 +55,8 @@ export class NodeIpam {
   private started = false;
   private stopped = false;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Per Node whose patch failed: when to try again. */
+  private readonly retries = new Map<string, Backoff>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly d: NodeIpamDeps) {
@@ -186,6 +188,7 @@ export class NodeIpam {
     const name = n.metadata?.name;
     if (!name) return;
     this.queue.delete(name);
+    this.retries.delete(name);
     this.setRejected(name, undefined);
     this.setWaiting(name, false);
     if (this.held.has(name)) {
@@ -228,9 +231,14 @@ export class NodeIpam {
       this.d.metrics.patchErrors++;
       this.d.log.warn(`cannot patch node "${name}" with pod CIDRs ${got.join(",")}: ${(e as Error).message}`);
       // 422: someone else set podCIDRs meanwhile; the watch brings them and they are adopted.
-      if (!(e instanceof KubeApiError && e.status === 422)) this.later(name, this.d.retryMs ?? 1000);
+      if (!(e instanceof KubeApiError && e.status === 422)) {
+        let b = this.retries.get(name);
+        if (!b) this.retries.set(name, (b = new Backoff({ initialMs: this.d.retryMs ?? 1000, maxMs: 60_000 })));
+        this.later(name, b.next());
+      }
       return;
     }
+    this.retries.delete(name);
     this.setWaiting(name, false);
     this.d.metrics.allocations++;
     this.d.log.info("pod CIDRs assigned", { node: name, podCIDRs: got });

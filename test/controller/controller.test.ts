@@ -183,6 +183,19 @@ describe("mncni controller", () => {
     expect(alive(c)).toBe(true);
   }, 30_000);
 
+  test("a patch that fails past the client's retries is tried again later, and counted", async () => {
+    const api = server();
+    api.fail({ status: 500, count: 7, match: (m, p) => m === "PATCH" && p === "/api/v1/nodes/stubborn" });
+    api.put("nodes", { metadata: { name: "stubborn" } });
+    const c = controller(api, ["--cluster-cidr", "10.244.0.0/16"]);
+    await until("assigned in the end", allAssigned(api));
+    const statuses = api.requestsTo("PATCH", "/api/v1/nodes/stubborn").map((r) => r.status);
+    expect(statuses).toEqual([500, 500, 500, 500, 500, 500, 500, 200]);
+    expect(await c.metric("mncni_controller_patch_errors_total")).toBe(1);
+    expect(await c.metric("mncni_controller_cidrs_allocated", '{family="ipv4",cluster_cidr="10.244.0.0/16"}')).toBe(1);
+    expect(api.podCIDRConflicts).toEqual([]);
+  }, 30_000);
+
   test("bad flags: exit 2 with the flag named; an unreadable kubeconfig: exit 1 with the path", async () => {
     const p = Bun.spawnSync([ControllerProcess.binary(), "controller", "--cluster-cidr", "10.0.0.0/16", "--node-cidr-mask-size-ipv4", "8"], { stderr: "pipe" });
     expect(p.exitCode).toBe(2);

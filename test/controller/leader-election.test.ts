@@ -26,7 +26,7 @@ function controller(api: FakeApiServer, name: string): ControllerProcess {
   return c;
 }
 
-const ARGS = ["--cluster-cidr", "10.244.0.0/16,fd00:10:244::/56", "--leader-elect", "--lease-namespace", "kube-system", "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms"];
+const ARGS = ["--cluster-cidr", "10.244.0.0/16,fd00:10:244::/56", "--leader-elect", "--lease-namespace", "kube-system", "--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms"];
 const allAssigned = (api: FakeApiServer) => () => Object.values(podCIDRs(api)).every((c) => c.length > 0);
 
 describe("mncni controller --leader-elect", () => {
@@ -43,7 +43,7 @@ describe("mncni controller --leader-elect", () => {
     const [leader, standby] = flags[0] ? [c1, c2] : [c2, c1];
     const lease = api.getObject("leases", "mncni-controller", "kube-system")!;
     expect(lease.spec.holderIdentity).toBe(leader.identity);
-    expect(lease.spec.leaseDurationSeconds).toBe(3);
+    expect(lease.spec.leaseDurationSeconds).toBe(4);
     expect(lease.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect((await fetch(`http://127.0.0.1:${standby.port}/readyz`)).status).toBe(200);
     const byStandby = () => api.requests.filter((r) => r.method === "PATCH" && r.userAgent?.includes(standby.identity));
@@ -75,8 +75,8 @@ describe("mncni controller --leader-elect", () => {
     const c1 = controller(api, "first");
     await until("first leads", async () => (await c1.metric("mncni_controller_leader")) === 1);
     const c2 = controller(api, "second");
-    // Several lease durations: c1 renews, c2 keeps trying and keeps failing.
-    await Bun.sleep(4000);
+    // Longer than a lease duration: c1 renews, c2 keeps trying and keeps failing.
+    await Bun.sleep(5000);
     expect(await c2.metric("mncni_controller_leader")).toBe(0);
     expect(api.requests.filter((r) => r.method === "PUT" && r.path.endsWith("/leases/mncni-controller") && r.userAgent?.includes(c2.identity))).toEqual([]);
     expect(await c1.stop("SIGTERM")).toBe(0);
