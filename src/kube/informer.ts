@@ -152,7 +152,9 @@ export class Informer<T extends KubeObject> {
           this.opts.metrics?.watchRestart(this.kind, "expired");
           continue;
         }
-        if (isNotFound(e) && needList) {
+        if (isNotFound(e)) {
+          // Gone from the server (a CRD removed) while watched, or never there: the same slow path.
+          needList = true;
           if (!this.reportedMissing) this.opts.log?.warn(`${this.kind}: resource ${this.resource.group || "core"}/${this.resource.version}/${this.resource.plural} is not served (404); looking again every ${Math.round(this.missingRetryMs / 1000)} s`);
           this.reportedMissing = true;
           this.opts.metrics?.missing(this.kind, true);

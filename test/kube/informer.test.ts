@@ -130,4 +130,20 @@ describe("informer", () => {
     await until("synced once served", () => inf.synced && log.includes("add np"));
     expect(metrics.render()).not.toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
   });
+
+  test("a resource removed from the server while watched: reported once, not retried in a loop", async () => {
+    api.put("networkpolicies", { metadata: { name: "np2", namespace: "e" } });
+    const warnings: string[] = [];
+    const { inf } = start(RESOURCES.networkPolicies, { missingRetryMs: 400, log: { warn: (m: string) => warnings.push(m), info: () => {} } });
+    await inf.waitForSync();
+    const asked = () => api.requests.filter((r) => r.path === "/apis/networking.k8s.io/v1/networkpolicies").length;
+    api.hidden.add("networkpolicies");
+    api.dropWatches("networkpolicies");
+    await until("reported missing", () => warnings.some((w) => w.includes("404")));
+    const n = asked();
+    await Bun.sleep(1000);
+    expect(asked() - n).toBeLessThan(5);
+    expect(warnings.filter((w) => w.includes("404")).length).toBe(1);
+    api.hidden.delete("networkpolicies");
+  });
 });
