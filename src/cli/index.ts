@@ -11,6 +11,7 @@ const CLI: Group = {
   bareIsHelp: true,
   verbs: {
     agent: { summary: "run the node agent (routes, masquerade, conflist, metrics)", run: lazy(async () => (await import("./agent.ts")).agentCommand) },
+    controller: { summary: "node IPAM: give every Node pod CIDRs from the cluster CIDR (leader-elected)", run: lazy(async () => (await import("./controller.ts")).controllerCommand) },
     lab: { summary: "a multi-node cluster in network namespaces (up, check, status, list, exec, down)", run: lazy(async () => (await import("./lab.ts")).labCommand) },
     manifests: { summary: "print the Kubernetes install manifests (kubectl apply -f -)", run: lazy(async () => (await import("./manifests.ts")).manifestsCommand) },
     serve: { summary: "only execute CNI calls for plugin processes (the agent does too)", run: lazy(async () => (await import("./serve.ts")).serveCommand) },

@@ -1,0 +1,265 @@
+// List + watch of one resource into a cache keyed by namespace/name, with add/update/delete
+// handlers: what client-go's reflector + informer do. The first list sets `synced`; the watch
+// resumes from the last resourceVersion seen (bookmarks keep it fresh); 410 Gone relists and
+// hands the difference to the handlers; a dropped stream reconnects after a backoff; a
+// resource the server does not have (404, e.g. a CRD not installed) is reported once and
+// retried slowly.
+import { Backoff, sleep, type BackoffOpts } from "./backoff.ts";
+import { isGone, isNotFound, KubeApiError, type KubeClient } from "./client.ts";
+import type { Resource } from "./resources.ts";
+import { objectKey, type KubeObject } from "./types.ts";
+
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(old: T, obj: T): void;
+  delete?(obj: T): void;
+  /** After the initial list (and after every relist) has been applied. */
+  synced?(): void;
+}
+
+/** Why a watch was started again. */
+export type RestartReason = "closed" | "expired" | "error" | "missing";
+
+/** What an informer reports; KubeMetrics implements it. */
+export interface InformerMetrics {
+  watchRestart(kind: string, reason: RestartReason): void;
+  listed(kind: string, atSeconds: number): void;
+  objects(kind: string, count: number): void;
+  /** The resource does not exist on the server (true) or appeared again (false). */
+  missing(kind: string, missing: boolean): void;
+}
+
+export interface InformerLog {
+  warn(msg: string, f?: Record<string, unknown>): void;
+  info(msg: string, f?: Record<string, unknown>): void;
+}
+
+export interface InformerOpts<T> {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Applied to every object before it is stored (trim Pods to the fields used). */
+  transform?: (obj: T) => T;
+  pageSize?: number;
+  /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
+  watchTimeoutSeconds?: number;
+  backoff?: BackoffOpts;
+  /** How often a missing resource (404) is looked for again. */
+  missingRetryMs?: number;
+  metrics?: InformerMetrics;
+  log?: InformerLog;
+}
+
+export class Informer<T extends KubeObject> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private readonly abort = new AbortController();
+  private readonly backoff: Backoff;
+  private running?: Promise<void>;
+  private rv = "";
+  private reportedMissing = false;
+  private syncWaiters: (() => void)[] = [];
+  /** True once the first list has been applied. */
+  synced = false;
+  /** The last error of the list/watch loop, cleared by the next success (readiness, logs). */
+  lastError?: unknown;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly resource: Resource,
+    private readonly opts: InformerOpts<T> = {},
+  ) {
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...opts.backoff });
+  }
+
+  on(h: InformerHandlers<T>): this {
+    this.handlers.push(h);
+    return this;
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  /** The resourceVersion the watch resumes from. */
+  get resourceVersion(): string {
+    return this.rv;
+  }
+
+  start(): this {
+    this.running ??= this.loop();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  /** Resolves after the initial list (or when stopped). */
+  waitForSync(): Promise<void> {
+    if (this.synced || this.abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  private get kind(): string {
+    return this.resource.kind;
+  }
+
+  private emit<K extends keyof InformerHandlers<T>>(k: K, ...args: Parameters<NonNullable<InformerHandlers<T>[K]>>): void {
+    for (const h of this.handlers) {
+      const f = h[k] as ((...a: unknown[]) => void) | undefined;
+      if (!f) continue;
+      try {
+        f.apply(h, args);
+      } catch (e) {
+        // A handler's bug must not stop the watch of everyone else.
+        this.opts.log?.warn(`${this.kind} ${String(k)} handler failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private prepare(obj: T): T {
+    return this.opts.transform ? this.opts.transform(obj) : obj;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.abort.signal;
+    let needList = true;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        const expired = await this.watchOnce();
+        if (expired) needList = true;
+        this.opts.metrics?.watchRestart(this.kind, expired ? "expired" : "closed");
+      } catch (e) {
+        if (signal.aborted) break;
+        this.lastError = e;
+        if (isGone(e)) {
+          // The resourceVersion (or a continue token) is too old: list again, now.
+          needList = true;
+          this.opts.metrics?.watchRestart(this.kind, "expired");
+          continue;
+        }
+        if (isNotFound(e)) {
+          // Gone from the server (a CRD removed) while watched, or never there: the same slow path.
+          needList = true;
+          if (!this.reportedMissing) this.opts.log?.warn(`${this.kind}: resource ${this.resource.group || "core"}/${this.resource.version}/${this.resource.plural} is not served (404); looking again every ${Math.round(this.missingRetryMs / 1000)} s`);
+          this.reportedMissing = true;
+          this.opts.metrics?.missing(this.kind, true);
+          this.opts.metrics?.watchRestart(this.kind, "missing");
+          await sleep(this.missingRetryMs, signal);
+          continue;
+        }
+        const delay = this.backoff.next();
+        this.opts.log?.warn(`${this.kind}: ${needList ? "list" : "watch"} failed, retrying in ${Math.round(delay)} ms: ${(e as Error).message}`);
+        this.opts.metrics?.watchRestart(this.kind, "error");
+        await sleep(delay, signal);
+      }
+    }
+    this.releaseWaiters();
+  }
+
+  private get missingRetryMs(): number {
+    return this.opts.missingRetryMs ?? 60_000;
+  }
+
+  private releaseWaiters(): void {
+    const w = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Lists every page and applies the difference to the cache (and handlers). */
+  private async relist(): Promise<void> {
+    const o = this.opts;
+    const { items, resourceVersion } = await this.client.listAll<T>(this.resource, {
+      namespace: o.namespace,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      limit: o.pageSize ?? 500,
+      signal: this.abort.signal,
+    });
+    if (this.reportedMissing) {
+      this.opts.log?.info(`${this.kind}: resource is served again`);
+      this.reportedMissing = false;
+      this.opts.metrics?.missing(this.kind, false);
+    }
+    const seen = new Set<string>();
+    for (const raw of items) {
+      const obj = this.prepare(raw);
+      const key = objectKey(obj);
+      seen.add(key);
+      this.upsert(key, obj);
+    }
+    for (const [key, old] of this.store) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit("delete", old);
+      }
+    }
+    this.rv = resourceVersion;
+    this.lastError = undefined;
+    this.backoff.reset();
+    this.opts.metrics?.objects(this.kind, this.store.size);
+    this.opts.metrics?.listed(this.kind, Date.now() / 1000);
+    this.synced = true;
+    this.emit("synced");
+    this.releaseWaiters();
+  }
+
+  private upsert(key: string, obj: T): void {
+    const old = this.store.get(key);
+    this.store.set(key, obj);
+    if (!old) this.emit("add", obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit("update", old, obj);
+  }
+
+  /** Watches until the stream ends; true when it ended because the resourceVersion expired. */
+  private async watchOnce(): Promise<boolean> {
+    const o = this.opts;
+    const events = this.client.watch<T>(this.resource, {
+      namespace: o.namespace,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      resourceVersion: this.rv,
+      // client-go picks 5-10 minutes at random so watches of many clients do not end together.
+      timeoutSeconds: o.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300),
+      signal: this.abort.signal,
+    });
+    for await (const ev of events) {
+      if (ev.type === "ERROR") {
+        if (ev.object.code === 410) return true;
+        throw new KubeApiError("WATCH", this.resource.plural, ev.object.code ?? 500, ev.object.reason ?? "Error", ev.object);
+      }
+      const rv = ev.object.metadata?.resourceVersion;
+      if (ev.type !== "BOOKMARK") {
+        const obj = this.prepare(ev.object);
+        const key = objectKey(obj);
+        if (ev.type === "DELETED") {
+          const old = this.store.get(key);
+          this.store.delete(key);
+          this.emit("delete", old ?? obj);
+        } else {
+          this.upsert(key, obj);
+        }
+        this.opts.metrics?.objects(this.kind, this.store.size);
+      }
+      if (rv) this.rv = rv;
+      this.lastError = undefined;
+      this.backoff.reset();
+    }
+    return false;
+  }
+}

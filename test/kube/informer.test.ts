@@ -1,0 +1,149 @@
+// The informer against the fake API server: initial sync, handlers, resume, 410 relist,
+// dropped streams, the server away for a while, a resource the server does not serve.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { Informer, KubeClient, KubeMetrics, loadKubeconfig, RESOURCES, type Resource, type V1Node, type V1Pod } from "../../src/kube/index.ts";
+import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { until } from "./until.ts";
+
+let api: FakeApiServer;
+let client: KubeClient;
+const running: Informer<any>[] = [];
+
+beforeAll(() => {
+  api = FakeApiServer.start({ bookmarkIntervalMs: 200 });
+  client = new KubeClient(loadKubeconfig(api.writeKubeconfig()), { backoff: { initialMs: 20, maxMs: 200 } });
+});
+afterEach(async () => {
+  for (const i of running.splice(0)) await i.stop();
+});
+afterAll(() => api.close());
+
+function start<T extends object>(r: Resource, opts: ConstructorParameters<typeof Informer<T>>[2] = {}) {
+  const log: string[] = [];
+  const inf = new Informer<T & { metadata?: { name?: string } }>(client, r, { backoff: { initialMs: 20, maxMs: 200 }, ...opts } as never);
+  inf.on({
+    add: (o) => log.push(`add ${o.metadata?.name}`),
+    update: (_, o) => log.push(`update ${o.metadata?.name}`),
+    delete: (o) => log.push(`delete ${o.metadata?.name}`),
+  });
+  running.push(inf);
+  inf.start();
+  return { inf, log };
+}
+
+const names = (inf: Informer<any>) => inf.list().map((o) => o.metadata.name).sort();
+
+describe("informer", () => {
+  test("initial list sets synced, then watch events reach the cache and handlers; bookmarks advance the resourceVersion", async () => {
+    api.put("nodes", { metadata: { name: "a" } });
+    api.put("nodes", { metadata: { name: "b" } });
+    const metrics = new KubeMetrics("t");
+    const { inf, log } = start<V1Node>(RESOURCES.nodes, { metrics });
+    expect(inf.synced).toBe(false);
+    await inf.waitForSync();
+    expect(inf.synced).toBe(true);
+    expect(names(inf)).toEqual(["a", "b"]);
+    api.put("nodes", { metadata: { name: "c" } });
+    api.put("nodes", { metadata: { name: "a", labels: { x: "1" } } });
+    api.remove("nodes", "b");
+    await until("watch events applied", () => log.length === 5);
+    expect(log).toEqual(["add a", "add b", "add c", "update a", "delete b"]);
+    expect(names(inf)).toEqual(["a", "c"]);
+    api.put("pods", { metadata: { name: "unrelated", namespace: "x" } });
+    await until("bookmark carries the newer resourceVersion", () => inf.resourceVersion === String(api.resourceVersion));
+    expect(metrics.render()).toMatch(/t_objects\{kind="Node"\} 2/);
+    expect(metrics.render()).toMatch(/t_last_sync_timestamp_seconds\{kind="Node"\} \d+/);
+  });
+
+  test("a dropped stream reconnects from the last resourceVersion: nothing missed, nothing listed again", async () => {
+    const { inf, log } = start<V1Node>(RESOURCES.nodes);
+    await inf.waitForSync();
+    const lists = () => api.requests.filter((r) => r.path === "/api/v1/nodes" && !r.query.watch).length;
+    const listsBefore = lists();
+    const watchesBefore = api.watchCount;
+    log.length = 0;
+    api.dropWatches("nodes");
+    api.put("nodes", { metadata: { name: "during-drop" } });
+    await until("reconnected and caught up", () => log.includes("add during-drop"));
+    expect(api.watchCount).toBeGreaterThan(watchesBefore);
+    expect(lists()).toBe(listsBefore);
+    const resumed = api.requests.filter((r) => r.query.watch && r.path === "/api/v1/nodes").at(-1)!;
+    expect(Number(resumed.query.resourceVersion)).toBeGreaterThan(0);
+  });
+
+  test("410 Gone: relists, and the handlers get the difference (deletes missed while away included)", async () => {
+    api.put("nodes", { metadata: { name: "stay" } });
+    api.put("nodes", { metadata: { name: "go" } });
+    const metrics = new KubeMetrics("t");
+    const { inf, log } = start<V1Node>(RESOURCES.nodes, { metrics });
+    await inf.waitForSync();
+    log.length = 0;
+    // The informer is cut off while things change, and the server forgets that history.
+    api.stop();
+    api.remove("nodes", "go");
+    api.put("nodes", { metadata: { name: "new" } });
+    api.put("nodes", { metadata: { name: "stay", labels: { v: "2" } } });
+    api.compact();
+    api.start();
+    await until("relisted", () => log.includes("delete go") && log.includes("add new") && log.includes("update stay"));
+    expect(names(inf)).not.toContain("go");
+    expect(names(inf)).toContain("new");
+    expect(metrics.render()).toMatch(/t_watch_restarts_total\{kind="Node",reason="expired"\} [1-9]/);
+  });
+
+  test("API server down for a while: the cache is kept, and it catches up when the server is back", async () => {
+    const { inf, log } = start<V1Node>(RESOURCES.nodes);
+    await inf.waitForSync();
+    const before = names(inf);
+    api.stop();
+    await Bun.sleep(1500);
+    expect(names(inf)).toEqual(before);
+    expect(inf.lastError).toBeDefined();
+    api.put("nodes", { metadata: { name: "after-outage" } });
+    api.start();
+    await until("caught up", () => log.includes("add after-outage"));
+    expect(inf.lastError).toBeUndefined();
+  });
+
+  test("transform trims objects before they are stored", async () => {
+    api.put("pods", { metadata: { name: "fat", namespace: "t", annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n1", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.0.0.5" } });
+    const { inf } = start<V1Pod>(RESOURCES.pods, { namespace: "t", transform: (p: V1Pod) => ({ metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, resourceVersion: p.metadata?.resourceVersion }, spec: { nodeName: p.spec?.nodeName, containers: [] }, status: { podIP: p.status?.podIP } }) });
+    await inf.waitForSync();
+    expect(inf.get("t/fat")).toEqual({ metadata: { name: "fat", namespace: "t", resourceVersion: expect.any(String) }, spec: { nodeName: "n1", containers: [] }, status: { podIP: "10.0.0.5" } });
+  });
+
+  test("a resource the server does not serve (404): reported once, retried slowly, picked up when it appears", async () => {
+    api.hidden.add("networkpolicies");
+    const warnings: string[] = [];
+    const metrics = new KubeMetrics("t");
+    const { inf, log } = start(RESOURCES.networkPolicies, { missingRetryMs: 300, metrics, log: { warn: (m: string) => warnings.push(m), info: () => {} } });
+    const asked = () => api.requests.filter((r) => r.path === "/apis/networking.k8s.io/v1/networkpolicies").length;
+    await until("looked for twice", () => asked() >= 2);
+    await Bun.sleep(300);
+    // Slow retries (every missingRetryMs), not a loop: a handful of requests, one warning.
+    expect(asked()).toBeLessThan(8);
+    expect(warnings.filter((w) => w.includes("404")).length).toBe(1);
+    expect(inf.synced).toBe(false);
+    expect(metrics.render()).toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
+    api.put("networkpolicies", { metadata: { name: "np", namespace: "d" } });
+    api.hidden.delete("networkpolicies");
+    await until("synced once served", () => inf.synced && log.includes("add np"));
+    expect(metrics.render()).not.toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
+  });
+
+  test("a resource removed from the server while watched: reported once, not retried in a loop", async () => {
+    api.put("networkpolicies", { metadata: { name: "np2", namespace: "e" } });
+    const warnings: string[] = [];
+    const { inf } = start(RESOURCES.networkPolicies, { missingRetryMs: 400, log: { warn: (m: string) => warnings.push(m), info: () => {} } });
+    await inf.waitForSync();
+    const asked = () => api.requests.filter((r) => r.path === "/apis/networking.k8s.io/v1/networkpolicies").length;
+    api.hidden.add("networkpolicies");
+    api.dropWatches("networkpolicies");
+    await until("reported missing", () => warnings.some((w) => w.includes("404")));
+    const n = asked();
+    await Bun.sleep(1000);
+    expect(asked() - n).toBeLessThan(5);
+    expect(warnings.filter((w) => w.includes("404")).length).toBe(1);
+    api.hidden.delete("networkpolicies");
+  });
+});
