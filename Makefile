@@ -8,7 +8,7 @@ TSC := node_modules/.bin/tsc
 LAB_DEBS := iproute2 nftables containernetworking-plugins
 BUILD_DEBS := gcc libc6-dev
 TEST_DEBS := iperf3 iputils-ping podman runc busybox-static strace hyperfine
-DEB_PACKAGES := $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
+DEB_PACKAGES := python3-kubernetes $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
 # `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
 # NAME counts only from make's command line (an unrelated NAME in the environment does not).
 LAB_NAME := $(if $(filter command line,$(origin NAME)),$(NAME),$(or $(MNCNI_LAB),mnlab))
