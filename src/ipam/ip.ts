@@ -1,8 +1,9 @@
-// IP addresses as (family, bigint) so IPv4 and IPv6 share one code path for parsing,
-// arithmetic and formatting. Text output matches Go's net.IP.String(), because host-local
+// The IPAM's view of addresses: (family, bigint), for range arithmetic, parsed by the one
+// parser (src/net/ip.ts). Text output matches Go's net.IP.String(), not glibc's: host-local
 // uses that text as the reservation file name and both must agree byte for byte.
+import { parseCIDR, toBigInt, tryParseIP, type Family } from "../net/ip.ts";
 
-export type Family = 4 | 6;
+export type { Family };
 
 export interface Ip {
   readonly family: Family;
@@ -17,71 +18,22 @@ export interface Cidr {
 
 export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
-const V4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
-
-function parseV4Value(text: string): bigint | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    // Leading zeros are refused, as Go does: "010" would mean octal to some tools.
-    if (!V4_OCTET.test(p) || Number(p) > 255) return undefined;
-    v = (v << 8n) | BigInt(p);
-  }
-  return v;
-}
-
-function parseV6Groups(text: string): bigint[] | undefined {
-  if (text === "") return [];
-  const parts = text.split(":");
-  const groups: bigint[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i];
-    if (i === parts.length - 1 && p.includes(".")) {
-      const v4 = parseV4Value(p);
-      if (v4 === undefined) return undefined;
-      groups.push(v4 >> 16n, v4 & 0xffffn);
-    } else if (V6_GROUP.test(p)) {
-      groups.push(BigInt(parseInt(p, 16)));
-    } else {
-      return undefined;
-    }
-  }
-  return groups;
-}
-
-function parseV6Value(text: string): bigint | undefined {
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const head = parseV6Groups(halves[0]);
-  const tail = halves.length === 2 ? parseV6Groups(halves[1]) : [];
-  if (!head || !tail) return undefined;
-  const given = head.length + tail.length;
-  if (halves.length === 2 ? given > 7 : given !== 8) return undefined;
-  const groups = [...head, ...Array<bigint>(8 - given).fill(0n), ...tail];
-  return groups.reduce((acc, g) => (acc << 16n) | g, 0n);
-}
-
 /** Parses a bare address ("10.0.0.1", "fd00::1"); undefined when it is not one. */
 export function parseIp(text: string): Ip | undefined {
-  if (text.includes(":")) {
-    const value = parseV6Value(text);
-    return value === undefined ? undefined : { family: 6, value };
-  }
-  const value = parseV4Value(text);
-  return value === undefined ? undefined : { family: 4, value };
+  const ip = tryParseIP(text);
+  return ip && { family: ip.family, value: toBigInt(ip.bytes) };
 }
 
-/** Parses "addr/prefix"; undefined when it is not a CIDR. */
+/** Parses "addr/prefix" (the prefix is required here); undefined when it is not a CIDR. */
 export function parseCidr(text: string): Cidr | undefined {
-  const slash = text.indexOf("/");
-  if (slash < 0) return undefined;
-  const ip = parseIp(text.slice(0, slash));
-  const len = text.slice(slash + 1);
-  if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(len)) return undefined;
-  const prefix = Number(len);
-  return prefix > bitsOf(ip.family) ? undefined : { ip, prefix };
+  if (!text.includes("/")) return undefined;
+  let c;
+  try {
+    c = parseCIDR(text);
+  } catch {
+    return undefined;
+  }
+  return { ip: { family: c.family, value: toBigInt(c.bytes) }, prefix: c.prefixLen };
 }
 
 /** Accepts "addr" or "addr/prefix" (the `ips` capability uses CIDRs) and returns the address. */

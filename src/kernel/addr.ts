@@ -1,6 +1,8 @@
 // Interface addresses (RTM_*ADDR), IPv4 and IPv6 through the same code.
 import { IFA, IFA_F, IFADDRMSG_LEN, NLM_F, RTM, msgAttrs, u8At, u32At, type Msg } from "./codec.ts";
-import { afOf, broadcastOf, familyOfAf, formatCIDR, formatIP, parseCIDR, type Family } from "./ip.ts";
+import { afOf, familyOfAf } from "./constants.ts";
+import { broadcastOf } from "../net/cidr.ts";
+import { formatCIDR, formatIP, parseCIDR, type Family } from "../net/ip.ts";
 import type { NetlinkSocket } from "./socket.ts";
 
 export interface Addr {

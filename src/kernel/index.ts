@@ -9,10 +9,6 @@ export type { Addr, AddAddrOpts } from "./addr.ts";
 export type { RouteSpec, RouteInfo, RouteFilter, RouteType, ScopeName } from "./route.ts";
 export type { NeighSpec, NeighInfo, NeighFamily, AddNeighOpts } from "./neigh.ts";
 export {
-  parseIP, tryParseIP, parseCIDR, maskCIDR, formatIP, formatCIDR, parseMAC, formatMAC,
-  type Family, type IP, type CIDR,
-} from "./ip.ts";
-export {
   Nftables, encodeKey, decodeKey, keyLength, keyHasPrefix, NFPROTO,
   NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";

@@ -4,7 +4,8 @@ import {
   RTM, VETH_INFO_PEER, i32At, msgAttrs, u32At, type Attrs, type Msg, type Writer,
 } from "./codec.ts";
 import { isErrno } from "./errors.ts";
-import { AF_BRIDGE, formatIP, formatMAC, parseIP, parseMAC } from "./ip.ts";
+import { AF_BRIDGE } from "./constants.ts";
+import { formatIP, formatMAC, parseIP, parseMAC } from "../net/ip.ts";
 import type { NetlinkSocket } from "./socket.ts";
 
 export interface VxlanInfo {

@@ -1,6 +1,7 @@
 // Neighbours (ARP/NDP, RTM_*NEIGH) and bridge/VXLAN forwarding entries (AF_BRIDGE FDB).
 import { NDA, NDMSG_LEN, NLM_F, NTF, NUD, RTM, i32At, msgAttrs, u8At, u16At, type Msg } from "./codec.ts";
-import { AF_BRIDGE, afOf, familyOfAf, formatIP, formatMAC, parseIP, parseMAC, type Family } from "./ip.ts";
+import { AF_BRIDGE, afOf, familyOfAf } from "./constants.ts";
+import { formatIP, formatMAC, parseIP, parseMAC, type Family } from "../net/ip.ts";
 import type { NetlinkSocket } from "./socket.ts";
 
 export type NeighFamily = Family | "bridge";

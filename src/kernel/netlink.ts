@@ -5,7 +5,7 @@ import * as neigh from "./neigh.ts";
 import * as route from "./route.ts";
 import { withNetns } from "./netns.ts";
 import { NetlinkSocket } from "./socket.ts";
-import type { Family } from "./ip.ts";
+import type { Family } from "../net/ip.ts";
 
 export class Netlink {
   private constructor(private readonly sock: NetlinkSocket) {}

@@ -9,7 +9,7 @@
 // width of an nftables register).
 import { NFGENMSG_LEN, NLMSG_MIN_TYPE, NLM_F, msgAttrs, type Attrs, type Msg, type Writer } from "./codec.ts";
 import { isErrno } from "./errors.ts";
-import { formatIP, formatMAC, parseIP, parseMAC } from "./ip.ts";
+import { formatIP, formatMAC, parseIP, parseMAC } from "../net/ip.ts";
 import { withNetns } from "./netns.ts";
 import { NETLINK_NETFILTER, NetlinkSocket } from "./socket.ts";
 

@@ -3,7 +3,9 @@ import {
   RTA, RTAX, RTMSG_LEN, RTM_F_CLONED, RTN_NAMES, RTNH_F_ONLINK, RTPROT, RT_SCOPE, RT_TABLE, NLM_F, RTM,
   msgAttrs, u8At, u32At, type Msg,
 } from "./codec.ts";
-import { afOf, familyOfAf, formatCIDR, formatIP, maskCIDR, parseCIDR, parseIP, type Family } from "./ip.ts";
+import { afOf, familyOfAf } from "./constants.ts";
+import { maskCIDR } from "../net/cidr.ts";
+import { formatCIDR, formatIP, parseCIDR, parseIP, type Family } from "../net/ip.ts";
 import type { NetlinkSocket } from "./socket.ts";
 
 export type RouteType = (typeof RTN_NAMES)[number];

@@ -3,9 +3,7 @@
 // library, and the other way round.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cleanupNetns, createNetns, inNetns, netnsPath } from "../helpers/netns.ts";
-import {
-  decodeKey, encodeKey, keyHasPrefix, keyLength, Nftables, type NftKeyType, type SetRef,
-} from "../../src/kernel/index.ts";
+import { decodeKey, encodeKey, keyHasPrefix, keyLength, Nftables, type NftKeyType, type SetRef } from "../../src/kernel/index.ts";
 import { netlinkError } from "./fixture.ts";
 
 const TABLE = "mnn-test";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { formatCIDR, formatIP, formatMAC, maskCIDR, parseCIDR, parseIP, parseMAC, tryParseIP } from "../../src/kernel/index.ts";
-import { broadcastOf } from "../../src/kernel/ip.ts";
 import { Attrs, Writer } from "../../src/kernel/codec.ts";
+import { formatCIDR, formatIP, formatMAC, parseCIDR, parseIP, parseMAC, tryParseIP } from "../../src/net/ip.ts";
+import { broadcastOf, maskCIDR } from "../../src/net/cidr.ts";
 
 describe("addresses", () => {
   test.each([

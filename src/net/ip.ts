@@ -1,5 +1,6 @@
-// IPv4/IPv6 address and CIDR parsing/formatting, written once with the family as a
-// parameter. Bytes are in network order, ready to be put into netlink attributes.
+// The one IP parser of mncni: IPv4/IPv6 addresses, CIDRs and MAC addresses, written once
+// with the family as a parameter. Bytes are in network order, ready for netlink attributes;
+// the IPAM's bigint view (src/ipam/ip.ts) and the CIDR operations (./cidr.ts) build on it.
 // Formatting follows glibc's inet_ntop so our output compares equal to `ip -j`.
 
 export type Family = 4 | 6;
@@ -13,21 +14,14 @@ export interface CIDR extends IP {
   prefixLen: number;
 }
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const AF_BRIDGE = 7;
+/** The family of an address or CIDR already known to be valid (by its text). */
+export const familyOf = (addrOrCidr: string): Family => (addrOrCidr.includes(":") ? 6 : 4);
 
-export function afOf(family: Family): number {
-  return family === 4 ? AF_INET : AF_INET6;
-}
+/** Bits in an address of the family: the prefix length of a host route. */
+export const hostPrefix = (family: Family): number => (family === 4 ? 32 : 128);
 
-export function familyOfAf(af: number): Family | undefined {
-  return af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
-}
-
-export function byteLen(family: Family): number {
-  return family === 4 ? 4 : 16;
-}
+/** "10.244.1.5/24" -> "10.244.1.5" */
+export const addrOf = (cidr: string): string => cidr.split("/")[0]!;
 
 function parseV4(s: string, out: Uint8Array, at: number): boolean {
   const parts = s.split(".");
@@ -109,32 +103,12 @@ export function parseCIDR(s: string, want?: Family): CIDR {
   let prefixLen = max;
   if (slash >= 0) {
     const p = s.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p) || Number(p) > max) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > max) {
       throw new TypeError(`cannot parse CIDR "${s}": bad prefix length`);
     }
     prefixLen = Number(p);
   }
   return { ...ip, prefixLen };
-}
-
-/** A copy of the CIDR with the host bits cleared (the network). */
-export function maskCIDR(c: CIDR): CIDR {
-  const bytes = new Uint8Array(c.bytes);
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, c.prefixLen - i * 8));
-    bytes[i] &= (0xff << (8 - keep)) & 0xff;
-  }
-  return { family: c.family, bytes, prefixLen: c.prefixLen };
-}
-
-/** IPv4 broadcast address of a CIDR (all host bits set). */
-export function broadcastOf(c: CIDR): Uint8Array {
-  const bytes = new Uint8Array(c.bytes);
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, c.prefixLen - i * 8));
-    bytes[i] |= ~(0xff << (8 - keep)) & 0xff;
-  }
-  return bytes;
 }
 
 function formatV4(b: Uint8Array, at = 0): string {
@@ -202,5 +176,19 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"
 export function formatMAC(b: Uint8Array): string {
   let out = "";
   for (let i = 0; i < b.length; i++) out += (i ? ":" : "") + HEX[b[i]];
+  return out;
+}
+
+/** The address as an unsigned integer (for arithmetic over ranges). */
+export function toBigInt(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** The inverse of toBigInt: the family's bytes, network order. */
+export function fromBigInt(value: bigint, family: Family): Uint8Array {
+  const out = new Uint8Array(family === 4 ? 4 : 16);
+  for (let i = out.length - 1; i >= 0; i--, value >>= 8n) out[i] = Number(value & 0xffn);
   return out;
 }
