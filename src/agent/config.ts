@@ -1,18 +1,19 @@
 // Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
 // Parsed once into a frozen object.
+import type { Mode } from "../plugin/modes.ts";
 import { readFileSync } from "node:fs";
-import { collapseCIDRs, normalizeCIDR } from "../cluster/cidr.ts";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { defaultStateFile } from "./run-record.ts";
 import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
 import { ROUTING_NAMES, type RoutingName } from "./routing/index.ts";
+import { collapseCIDRs, normalizeCIDR } from "../net/cidr.ts";
 
 export interface AgentConfig {
   nodeName: string;
   source: string;
   cniConfDir: string;
   cniBinDir: string;
-  mode: "bridge" | "routed";
+  mode: Mode;
   routing: RoutingName;
   clusterCidr: string[];
   nonMasqueradeCidr: string[];

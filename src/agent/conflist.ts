@@ -1,8 +1,9 @@
 // The CNI network configuration the agent writes for the runtime: the mncni plugin with
 // mncni-ipam ranges set to this node's pod CIDRs (dual-stack when the Node has two), in the
 // highest cniVersion every plugin of the chain supports (or the one --cni-version pins).
-import { familyOf } from "../cluster/cidr.ts";
+import type { Mode } from "../plugin/modes.ts";
 import { chainPluginTypes, type ChainVersionPicker } from "./cni-version.ts";
+import { familyOf } from "../net/ip.ts";
 
 export const CONFLIST_NAME = "10-mncni.conflist";
 export const NETWORK_NAME = "mncni";
@@ -10,7 +11,7 @@ export const NETWORK_NAME = "mncni";
 export interface ConflistOptions {
   cniVersion: string;
   podCIDRs: string[];
-  mode: "bridge" | "routed";
+  mode: Mode;
   bridge: string;
   mtu: number;
   ipamDataDir: string;

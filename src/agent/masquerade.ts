@@ -9,9 +9,9 @@
 // same, tagged with a comment so they can be found, updated and removed (by handle) without
 // touching anything else in those tables.
 import { createHash } from "node:crypto";
-import { collapseCIDRs, familyOf } from "../cluster/cidr.ts";
-import type { Family } from "../kernel/index.ts";
 import type { NftRuleset } from "./nft-ruleset.ts";
+import { type Family, familyOf } from "../net/ip.ts";
+import { collapseCIDRs } from "../net/cidr.ts";
 
 export const NAT_TABLE = "mncni";
 export const NAT_FAMILY = "inet";

@@ -10,10 +10,10 @@
 // "Established" is the same on every agent as far as the cluster state tells: CIDRs already in
 // use here (routed, or this node's conflist) are claimed first, then those of older Nodes
 // (metadata.creationTimestamp), then by Node name.
-import { CIDRIndex, cidrContains, familyOf } from "../cluster/cidr.ts";
 import type { NodeInfo } from "../cluster/types.ts";
-import type { Family } from "../kernel/index.ts";
 import { connectedSubnets, type LocalAddr } from "./routing/backend.ts";
+import { type Family, familyOf } from "../net/ip.ts";
+import { cidrContains, CIDRIndex } from "../net/cidr.ts";
 
 export interface AdmissionInput {
   self: string;

@@ -4,7 +4,6 @@
 // not block the rest.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { familyOf } from "../cluster/cidr.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME, conflistFor } from "./conflist.ts";
@@ -15,6 +14,7 @@ import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
+import { familyOf } from "../net/ip.ts";
 
 export interface Sysctl {
   get(name: string): string;

@@ -4,5 +4,4 @@ export { parseManifests, type ParsedManifests } from "./manifests.ts";
 export { buildClusterState, nodeInfo } from "./state.ts";
 export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
 export { openSource } from "./source.ts";
-export { CIDRIndex, cidrContains, cidrsOverlap, collapseCIDRs, familyOf, normalizeCIDR, normalizeIP } from "./cidr.ts";
 export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";

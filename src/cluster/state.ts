@@ -1,8 +1,8 @@
 // Builds the typed, immutable ClusterState from parsed Kubernetes objects.
-import { normalizeCIDR, normalizeIP } from "./cidr.ts";
 import type {
   ClusterState, InvalidManifest, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
 } from "./types.ts";
+import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
   const problems: string[] = [];

@@ -1,6 +1,7 @@
+import { type CIDR, type Family, formatCIDR, parseCIDR } from "../net/ip.ts";
+import { maskCIDR } from "../net/cidr.ts";
 // Node pod-CIDR allocation: a bitmap per family over the cluster CIDR, one bit per node-sized
 // subnet. Pure (no I/O, no clock), so the controller and the lab share one implementation.
-import { formatCIDR, maskCIDR, parseCIDR, type CIDR, type Family } from "../kernel/index.ts";
 
 /** As kube-controller-manager's cidrset: more than 2^16 node subnets per family is refused. */
 export const MAX_SUBNET_BITS = 16;

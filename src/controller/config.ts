@@ -1,7 +1,7 @@
 // `mncni controller` flags -> a frozen, validated config. Pure: no files read, no network.
-import { normalizeCIDR, familyOf } from "../cluster/cidr.ts";
-import type { Family } from "../kernel/index.ts";
 import type { FamilyPool } from "./allocator.ts";
+import { type Family, familyOf } from "../net/ip.ts";
+import { normalizeCIDR } from "../net/cidr.ts";
 
 export interface ControllerConfig {
   pools: FamilyPool[];

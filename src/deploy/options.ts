@@ -1,9 +1,10 @@
 // What `mncni manifests` is configured with: one validated, frozen object the builders read.
 // Pure (no I/O), so the CLI, the tests and deploy/mncni.yaml share one set of defaults.
-import { formatCIDR, maskCIDR, parseCIDR } from "../kernel/ip.ts";
 import { VERSION } from "../version.ts";
+import type { Mode } from "../plugin/modes.ts";
+import { formatCIDR, parseCIDR } from "../net/ip.ts";
+import { maskCIDR } from "../net/cidr.ts";
 
-export type Mode = "bridge" | "routed";
 /** Only the routings the agent implements today (vxlan comes with the overlay). */
 export type Routing = "host-gw" | "none";
 

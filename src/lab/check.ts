@@ -1,11 +1,11 @@
 // `lab check`: the Kubernetes network model, tested with real TCP. Every pod reaches every pod
 // without NAT, every node reaches every pod, every pod reaches the external host as its node.
 // A dual-stack lab runs every pair over both families, with the same expectations.
-import { familyOf } from "../cluster/cidr.ts";
 import { ECHO_PORT, plan } from "./topology.ts";
 import type { ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
+import { familyOf } from "../net/ip.ts";
 
 export type CheckKind = "pod-pod" | "node-pod" | "pod-ext";
 

@@ -8,10 +8,10 @@ import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
 import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
-import { parseCIDR } from "../kernel/index.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
+import { parseCIDR } from "../net/ip.ts";
 
 export interface UpOptions extends LabOptions {
   name: string;

@@ -1,8 +1,9 @@
 // What host-gw routing should look like on every node, and whether the kernel agrees. Used to
 // program routes (static wiring) and to wait for the agents to converge (agent wiring).
 import { ipJson } from "./sh.ts";
-import { cidrContains, familyOf, normalizeCIDR } from "../cluster/cidr.ts";
 import { families, nodeAddressOf, type LabState, type NodeState } from "./state.ts";
+import { familyOf } from "../net/ip.ts";
+import { cidrContains, normalizeCIDR } from "../net/cidr.ts";
 
 export interface GatewayRoute {
   dst: string;

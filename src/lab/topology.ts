@@ -7,7 +7,7 @@
 // masquerade of their node. A dual-stack lab (--ipv6) adds the IPv6 plan alongside:
 // underlay fd00:224::/64 (router ::1, node N fd00:224::(10+N)), ext 2001:db8::10.
 import { join } from "node:path";
-import { formatCIDR, parseCIDR, type Family } from "../kernel/index.ts";
+import { type Family, formatCIDR, parseCIDR } from "../net/ip.ts";
 
 /** Where labs live unless MNCNI_LAB_ROOT says otherwise (`lab list` looks here too). */
 export const DEFAULT_LAB_ROOT = "/run/mncni-lab";

@@ -17,13 +17,10 @@
 // are re-created. A table of a newer layout is left alone and ADD fails.
 import { statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import {
-  decodeKey, encodeKey, isErrno, keyHasPrefix, Nftables, NFT_COMMENT_MAXLEN,
-  type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef,
-} from "../kernel/index.ts";
-import { familyOf } from "./family.ts";
+import { decodeKey, encodeKey, isErrno, keyHasPrefix, Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import type { Family } from "./mode.ts";
 import { nftApply } from "./nft-apply.ts";
+import { familyOf } from "../net/ip.ts";
 
 export const ANTISPOOF_TABLE = "mncni-antispoof";
 /** The table comment naming this layout of sets and rules; raise it when they (or a mode's, in bridge.ts / routed.ts) change. */

@@ -6,7 +6,6 @@ import type { CallContext } from "../cni/skel.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
-import { addrOf, familyOf } from "./family.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
@@ -15,6 +14,7 @@ import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./netns.ts";
 import { UndoStack } from "./undo.ts";
 import { phase } from "../obs/phases.ts";
+import { addrOf, familyOf } from "../net/ip.ts";
 
 export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {
   const { env } = ctx;

@@ -4,9 +4,9 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { IPConfig } from "../cni/types.ts";
 import type { Link, Netlink } from "../kernel/index.ts";
 import { addrSet, FAMILIES, macsSet, portsSet, sourceRule, type AntiSpoofLayout } from "./antispoof.ts";
-import { familyOf } from "./family.ts";
 import type { Family, Gateway, HostSide, ModePolicy, PreparedHost } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
+import { familyOf } from "../net/ip.ts";
 
 /** "10.244.1.0/24" style prefix of a pod address, applied to its gateway. */
 function gatewayCidr(ip: IPConfig): string | undefined {

@@ -2,11 +2,12 @@
 // from the pod ranges to anywhere outside them leaves with the host's address. One table
 // per network, removed by the DEL of the network's last host veth.
 import type { IPConfig } from "../cni/types.ts";
-import { formatCIDR, maskCIDR, Netlink, Nftables, parseCIDR } from "../kernel/index.ts";
+import { Netlink, Nftables } from "../kernel/index.ts";
 import { sha256Hex } from "../sys/hash.ts";
-import { familyOf } from "./family.ts";
 import { hostVethsOf } from "./hostveth.ts";
 import { nftApply } from "./nft-apply.ts";
+import { familyOf, formatCIDR, parseCIDR } from "../net/ip.ts";
+import { maskCIDR } from "../net/cidr.ts";
 
 export function masqueradeTable(network: string): string {
   return "mncni-masq-" + sha256Hex(network).slice(0, 8);

@@ -3,10 +3,11 @@
 // gc.ts / antispoof.ts and asks the mode only this; the modes themselves are listed in
 // modes.ts.
 import type { Interface, IPConfig } from "../cni/types.ts";
-import type { Family, Link, Netlink } from "../kernel/index.ts";
+import type { Link, Netlink } from "../kernel/index.ts";
 import type { AntiSpoofLayout } from "./antispoof.ts";
 import type { PluginConf } from "./netconf.ts";
 import type { UndoStack } from "./undo.ts";
+import type { Family } from "../net/ip.ts";
 
 export type { Family };
 

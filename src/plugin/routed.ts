@@ -5,8 +5,8 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { IPConfig } from "../cni/types.ts";
 import { RTPROT_MNCNI, sysctlSet, type Link } from "../kernel/index.ts";
 import { addrSet, FAMILIES, portsSet, sourceRule, type AntiSpoofLayout } from "./antispoof.ts";
-import { addrOf, familyOf, hostPrefix } from "./family.ts";
 import type { Family, Gateway, HostSide, ModePolicy, PreparedHost } from "./mode.ts";
+import { addrOf, familyOf, hostPrefix } from "../net/ip.ts";
 
 export const ROUTED_GATEWAY: Record<Family, string> = { 4: "169.254.1.1", 6: "fe80::1" };
 

@@ -5,12 +5,12 @@ import type { CallContext } from "../cni/skel.ts";
 import type { IPConfig, Route } from "../cni/types.ts";
 import { Netlink, NUD, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
-import { addrOf, familyOf } from "./family.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./netns.ts";
+import { addrOf, familyOf } from "../net/ip.ts";
 
 const fail = (msg: string) => new CniError(ErrorCode.Internal, msg);
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { CIDRIndex, buildClusterState, collapseCIDRs, parseManifests } from "../../src/cluster/index.ts";
+import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
+import { CIDRIndex, collapseCIDRs } from "../../src/net/cidr.ts";
 
 const node = (name: string, cidrs: string[] | undefined, ips: string[]) => ({
   apiVersion: "v1",

@@ -2,10 +2,10 @@
 // the server's objects and request log (every accepted patch), what it reports in its Events
 // and /metrics.
 import { afterEach, describe, expect, test } from "bun:test";
-import { cidrContains } from "../../src/cluster/cidr.ts";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../kube/until.ts";
 import { acceptedAssignments, ControllerProcess, doubleAssignments, podCIDRs } from "./fixture.ts";
+import { cidrContains } from "../../src/net/cidr.ts";
 
 const servers: FakeApiServer[] = [];
 const procs: ControllerProcess[] = [];

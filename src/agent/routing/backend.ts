@@ -3,8 +3,9 @@
 // A backend is told which peers and pod CIDRs were admitted (src/agent/pod-cidrs.ts decides
 // that, the same for every backend), owns a set of kernel objects recognised by its own rule,
 // and says how many bytes of encapsulation it adds so the pod MTU leaves room for them.
-import { normalizeCIDR } from "../../cluster/cidr.ts";
-import type { Family, Netlink, RouteInfo } from "../../kernel/index.ts";
+import type { Netlink, RouteInfo } from "../../kernel/index.ts";
+import type { Family } from "../../net/ip.ts";
+import { normalizeCIDR } from "../../net/cidr.ts";
 
 /** Another node as a backend sees it: only admitted pod CIDRs, at most one per family. */
 export interface Peer {

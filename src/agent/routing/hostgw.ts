@@ -4,10 +4,11 @@
 // table. The plugin's routed mode tags per-pod routes with the same protocol but never with a
 // gateway, and a device backend (VXLAN) routes through its device without one, so none of them
 // touch each other's routes.
-import { CIDRIndex, familyOf } from "../../cluster/cidr.ts";
 import { RTPROT_MNCNI, type RouteInfo } from "../../kernel/index.ts";
 import { connectedSubnets, emptyReport, type RoutingBackend, type RoutingInput } from "./backend.ts";
 import { syncRoutes, type DesiredRoute } from "./routes.ts";
+import { familyOf } from "../../net/ip.ts";
+import { CIDRIndex } from "../../net/cidr.ts";
 
 const MAIN_TABLE = 254;
 

@@ -1,8 +1,9 @@
 // The route mechanism routing backends share: desired routes keyed by destination, diffed
 // against the routes a backend owns (its own rule decides which), and the difference applied.
 // host-gw routes carry a gateway; a device backend's carry an output link instead.
-import { RTPROT_MNCNI, isErrno, type Family, type RouteInfo } from "../../kernel/index.ts";
+import { RTPROT_MNCNI, isErrno, type RouteInfo } from "../../kernel/index.ts";
 import type { RoutingKernel, RoutingReport } from "./backend.ts";
+import type { Family } from "../../net/ip.ts";
 
 export interface DesiredRoute {
   dst: string;
