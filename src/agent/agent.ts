@@ -12,7 +12,7 @@ import { systemNft } from "./nft.ts";
 import { Reconciler, type ReconcileReport } from "./reconciler.ts";
 import { startHealthServer, type HealthServer } from "./server.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
-import { pluginHandlers } from "../plugin/handlers.ts";
+import { mncniSpec } from "../plugin-specs.ts";
 
 export class Agent {
   readonly metrics = new AgentMetrics();
@@ -89,7 +89,7 @@ export class Agent {
     // Before the first pass writes the conflist that names it: plugins then find it listening.
     if (this.cfg.cniSocket !== "off") {
       try {
-        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: { name: "mncni", handlers: pluginHandlers }, log: (m) => this.log.error(m) });
+        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m) });
         this.metrics.cniServer = this.cni;
         this.log.info("serving CNI calls", { socket: this.cfg.cniSocket });
       } catch (e) {

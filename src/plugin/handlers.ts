@@ -1,7 +1,7 @@
 // The mncni interface plugin: the protocol handlers, with the mode chosen from config.
 // Modes are registered here, in plain sight.
 import { CniError, ErrorCode, invalidConfig } from "../cni/errors.ts";
-import type { CallContext, Handlers } from "../cni/skel.ts";
+import type { CallContext, Handlers } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { attach } from "./attach.ts";

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { CniError, ErrorCode } from "../../src/cni/errors.ts";
 import { runPlugin } from "../../src/cni/run.ts";
-import type { CallContext, Handlers } from "../../src/cni/skel.ts";
+import type { CallContext, Handlers } from "../../src/cni/plugin-spec.ts";
 import { SUPPORTED_VERSIONS, type CniCommand, type Result } from "../../src/cni/types.ts";
 import { toWire } from "../../src/cni/version.ts";
 import { bytes, cleanupTempDirs, tempDir } from "./helpers.ts";

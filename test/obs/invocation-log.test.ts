@@ -4,7 +4,7 @@ import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { CniError } from "../../src/cni/errors.ts";
 import { runPlugin } from "../../src/cni/run.ts";
-import type { Handlers } from "../../src/cni/skel.ts";
+import type { Handlers } from "../../src/cni/plugin-spec.ts";
 import { appendInvocation, type InvocationRecord } from "../../src/obs/invocation-log.ts";
 import { bytes, cleanupTempDirs, tempDir } from "../cni/helpers.ts";
 

@@ -1,5 +1,6 @@
-// The protocol dispatcher (the shape of the reference plugins' pkg/skel): it owns the
-// environment, stdin, stdout and the exit code. Plugins only provide Handlers.
+// What a plugin gives the protocol dispatcher (run.ts): its handlers, the context each call
+// gets, and the hooks of a process that runs many calls. The dispatcher owns the
+// environment, stdin, stdout and the exit code (the shape of the reference plugins' pkg/skel).
 import type { CniEnv, NetConf, Result } from "./types.ts";
 
 /** Everything a handler gets for one invocation. */
@@ -25,4 +26,20 @@ export interface Handlers {
   check(ctx: CallContext): Promise<void> | void;
   status(ctx: CallContext): Promise<void> | void;
   gc(ctx: CallContext): Promise<void> | void;
+}
+
+export interface PluginSpec {
+  /** Name written to the invocation log ("mncni", "mncni-ipam"). */
+  name: string;
+  /**
+   * The handlers, or a loader for them: VERSION and calls with bad input are then answered
+   * without loading (and evaluating) the plugin's code, which is most of the start-up.
+   */
+  handlers: Handlers | (() => Promise<Handlers>);
+  /**
+   * Called once by a process that will run many calls (a resident server) before the first:
+   * what the plugin may keep between calls, and how long a call may wait, is the plugin's
+   * business, not the server's.
+   */
+  resident?(): void | Promise<void>;
 }
