@@ -1,7 +1,7 @@
 // The resident side: executes CNI calls handed over by plugin processes, one at a time, with
 // the same dispatcher a plugin process uses. A resident process has its code loaded and
 // compiled already, so a call costs the kernel work and little else.
-import { lstatSync, mkdirSync, readlinkSync, rmSync, type Stats } from "node:fs";
+import { lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, SocketHandler, UnixSocketListener } from "bun";
 import type { PluginSpec } from "../cni/plugin-spec.ts";
@@ -65,7 +65,7 @@ function claimSocketPath(path: string): void {
     throw new Error(`cannot listen on socket "${path}": another server answers on it; nothing was removed`);
   }
   if (probe.errno !== ECONNREFUSED) throw new Error(`cannot listen on socket "${path}": cannot tell whether a server answers on it (connect: ${errnoName(probe.errno)}); nothing was removed`);
-  rmSync(path); // a socket file left by a server that died refuses connections
+  // A socket file left by a server that died refuses connections: the rename replaces it.
 }
 
 /** The identity of the file at path now, or undefined (gone). */
@@ -205,14 +205,24 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     },
   };
 
-  // Whoever can connect gets calls run as root: the socket is created owner-only (umask), not
-  // chmod-ed after the fact.
+  // Bun's listener unlinks the path it bound when it stops, whatever is there by then (another
+  // server's socket, after an upgrade replaced ours): bind a name of our own and rename it
+  // into place, which also replaces a dead server's socket atomically. Whoever can connect
+  // gets calls run as root: the socket is created owner-only (umask), not chmod-ed after.
+  const bound = `${dirname(o.socket)}/.mncni-serve-${process.pid}.sock`;
+  rmSync(bound, { force: true });
   const umask = process.umask(0o077);
   let listener: UnixSocketListener<Conn>;
   try {
-    listener = Bun.listen<Conn>({ unix: o.socket, allowHalfOpen: true, socket: handlers });
+    listener = Bun.listen<Conn>({ unix: bound, allowHalfOpen: true, socket: handlers });
   } finally {
     process.umask(umask);
+  }
+  try {
+    renameSync(bound, o.socket);
+  } catch (e) {
+    listener.stop(true);
+    throw new Error(`cannot listen on socket "${o.socket}": ${(e as Error).message}`);
   }
   // Removed on stop only if still ours: another server may have replaced it since.
   const ownSocket = fileId(o.socket);

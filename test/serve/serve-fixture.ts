@@ -1,6 +1,8 @@
 // Shared by the server tests: `mncni serve` started inside a test node namespace (killed
 // after each test), a node with a config naming its socket, and the invocation log.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { connectUnix } from "../../src/serve/client.ts";
+import { closeFd } from "../../src/sys/libc.ts";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { requireBinary } from "../helpers/binary.ts";
@@ -17,12 +19,20 @@ export async function stopServers(): Promise<void> {
   servers.clear();
 }
 
+/** True when something accepts connections on the socket (a file alone may be a dead server's). */
+export function accepts(socket: string): boolean {
+  const c = connectUnix(socket);
+  if (!("fd" in c)) return false;
+  closeFd(c.fd);
+  return true;
+}
+
 /** Starts `mncni serve` inside a namespace and waits until its socket accepts connections. */
 export async function startServer(bin: string, ns: string, socket: string): Promise<Subprocess> {
   const p = Bun.spawn(["ip", "netns", "exec", ns, bin, "serve", "--socket", socket], { stdout: "ignore", stderr: "pipe" });
   servers.add(p);
-  for (let i = 0; i < 100; i++) {
-    if (existsSync(socket)) return p;
+  for (let i = 0; i < 250; i++) {
+    if (accepts(socket)) return p;
     if (p.exitCode !== null) break;
     await Bun.sleep(20);
   }

@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/bridge-fixture.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
+import { parseReply, SERVE_PROTOCOL } from "../../src/serve/protocol.ts";
 import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
 
 afterEach(stopServers);
@@ -142,12 +143,12 @@ describe("mncni serve", () => {
         let got = "";
         const c = createConnection(socket, () => c.end(JSON.stringify(req)));
         c.on("data", (d) => (got += d.toString()));
-        c.on("end", () => resolve(JSON.parse(got)));
+        c.on("end", () => resolve(parseReply(got) ?? got));
         c.on("error", reject);
       });
     const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "x", CNI_NETNS: "/run/netns/none", CNI_IFNAME: "eth0" };
     const stdin = JSON.stringify(node.conf());
-    expect(await ask({ protocol: 1, build: "another-build", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("another-build") });
+    expect(await ask({ protocol: SERVE_PROTOCOL, build: "another-build", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("another-build") });
     expect(await ask({ protocol: 99, build: "x", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("protocol 99") });
     expect(await ask({ garbage: true }).catch(() => ({}))).toEqual({ fallback: expect.any(String) });
     expect(hostVeths(node.ns)).toEqual([]);
