@@ -176,8 +176,13 @@ describe("errors", () => {
     const bad = await call({ command: "ADD", conf: conf({ cniVersion: "0.9.9" }) });
     expect(bad.json.details).toBe("supported versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
   });
-  test("calls that fail before the config is readable log to $MNCNI_LOG_FILE", () => {
-    const lines = readFileSync(`${logDir}/fallback.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  test("calls that fail before the config is readable log to $MNCNI_LOG_FILE", async () => {
+    // Its own log file and its own calls: the test does not depend on the ones above.
+    const log = `${tempDir("fallback")}/fallback.log`;
+    for (const c of ["{", "[1]", "", { name: "n", type: "t" }, { cniVersion: "3.0.0", name: "n", type: "t" }]) {
+      await call({ command: "ADD", conf: c, env: { MNCNI_LOG_FILE: log } });
+    }
+    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.code)).toEqual([6, 6, 6, 7, 1]);
   });
 });

@@ -70,8 +70,9 @@ describe("the log line", () => {
     });
     expect(Date.parse(rec!.time)).toBeGreaterThanOrEqual(before - 1000);
     expect(rec!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // Its shape only: how long a call takes belongs in bench/, not in a test.
+    expect(typeof rec!.durationMs).toBe("number");
     expect(rec!.durationMs).toBeGreaterThanOrEqual(0);
-    expect(rec!.durationMs).toBeLessThan(5000);
   });
 
   test("a failed CHECK records the code and message", async () => {
