@@ -41,5 +41,17 @@ export interface PluginSpec {
    * what the plugin may keep between calls, and how long a call may wait, is the plugin's
    * business, not the server's.
    */
-  resident?(): void | Promise<void>;
+  resident?(): Resident | void | Promise<Resident | void>;
+}
+
+/** A plugin's side of running in a resident server. */
+export interface Resident {
+  /**
+   * Asked after each call. undefined: its answer stands. Otherwise the call stopped at
+   * something it must not wait for on the server's thread (a lock held by another process):
+   * the promise settles when that may be free, and true means run the call again (it rolled
+   * back, so running it again is what a runtime's retry would do). The plugin bounds how long
+   * one call may be retried.
+   */
+  again?(): Promise<boolean> | undefined;
 }

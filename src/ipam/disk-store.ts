@@ -22,9 +22,12 @@ const LOCK_NB = 4;
 
 /** undefined: wait for a lock as long as it takes (a plugin process); else ms (see resident.ts). */
 let lockWaitMs: number | undefined;
+/** Told the lock file of every lock given up on (see resident.ts). */
+let onBusy: ((lockFile: string) => void) | undefined;
 
-export function setLockWait(ms: number | undefined): void {
+export function setLockWait(ms: number | undefined, busy?: (lockFile: string) => void): void {
   lockWaitMs = ms;
+  onBusy = busy;
 }
 
 /**
@@ -99,7 +102,10 @@ export class DiskStore implements Store {
     const err = flockWithin(fd);
     if (err !== 0) {
       closeFd(fd);
-      if (err === EWOULDBLOCK) throw new CniError(ErrorCode.TryAgainLater, `cannot lock IPAM state "${path}": held by another process for more than ${lockWaitMs} ms; try again`);
+      if (err === EWOULDBLOCK) {
+        onBusy?.(path);
+        throw new CniError(ErrorCode.TryAgainLater, `cannot lock IPAM state "${path}": held by another process; try again`);
+      }
       throw new CniError(ErrorCode.IOFailure, `cannot lock IPAM state "${path}": flock: ${errnoName(err)}`);
     }
     this.fd = fd;

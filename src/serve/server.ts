@@ -4,7 +4,7 @@
 import { lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, SocketHandler, UnixSocketListener } from "bun";
-import type { PluginSpec } from "../cni/plugin-spec.ts";
+import type { PluginSpec, Resident } from "../cni/plugin-spec.ts";
 import { errorAnswer, runPlugin } from "../cni/run.ts";
 import { BUILD } from "../version.ts";
 import { connectUnix } from "./client.ts";
@@ -88,8 +88,9 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
   mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
   claimSocketPath(o.socket);
   // Calls stay in this process: the plugin sets up what it keeps between them, before the first.
+  let resident: Resident | void = undefined;
   let queue: Promise<void> = Promise.resolve()
-    .then(() => o.spec.resident?.())
+    .then(async () => void (resident = await o.spec.resident?.()))
     .catch((e) => log(`cannot prepare ${o.spec.name} for serving: ${(e as Error).message}`));
   let stopping = false;
   let served = 0;
@@ -97,7 +98,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
   /** Calls whose handler returned, waiting for links to be deleted before they are answered. */
   const finishing = new Set<Promise<void>>();
 
-  async function answer(req: ServeRequest, receivedAt: number, later: number[]): Promise<ServeReply> {
+  async function answer(req: ServeRequest, receivedAt: number, later: Set<number>, gone: () => boolean): Promise<ServeReply> {
     if (stopping) return { fallback: "server stopping" };
     if (req.protocol !== SERVE_PROTOCOL) return { fallback: `protocol ${req.protocol}, server speaks ${SERVE_PROTOCOL}` };
     if (req.build !== BUILD) return { fallback: `plugin build ${req.build}, server build ${BUILD}` };
@@ -105,16 +106,23 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     // The native forwarder finds the socket by a plain text search: the config must really
     // name this one (an unreadable config is left to the plugin, which reports it).
     if (configAgentSocket(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
-    let stdout = "";
-    const code = await runPlugin(o.spec, {
-      env: req.env,
-      stdin: Buffer.from(req.stdin, "utf8"),
-      stdout: (t) => void (stdout += t),
-      served: { queueMs: performance.now() - receivedAt, clientPhases: req.clientPhases },
-      later: { deleteLink: (index) => void later.push(index) },
-    });
-    served++;
-    return { code, stdout };
+    for (;;) {
+      let stdout = "";
+      const code = await runPlugin(o.spec, {
+        env: req.env,
+        stdin: Buffer.from(req.stdin, "utf8"),
+        stdout: (t) => void (stdout += t),
+        served: { queueMs: performance.now() - receivedAt, clientPhases: req.clientPhases },
+        // A set: a DEL run again unplugs (and hands over) the same link again.
+        later: { deleteLink: (index) => void later.add(index) },
+      });
+      // Stopped by something the plugin will not wait for on this thread: wait here, with
+      // the thread free for other work, and run the call again (see Resident.again).
+      const again = resident?.again?.();
+      if (again && (await again) && !gone() && !stopping) continue;
+      served++;
+      return { code, stdout };
+    }
   }
 
   function send(sock: Socket<Conn>, res: ServeReply): void {
@@ -156,17 +164,17 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
         return;
       }
       let res: ServeReply;
-      const later: number[] = [];
+      const later = new Set<number>();
       try {
-        res = await answer(req, receivedAt, later);
+        res = await answer(req, receivedAt, later, () => sock.data.closed === true);
       } catch (e) {
         // runPlugin turns every handler failure into a CNI error; this is a server bug.
         log(`call failed: ${(e as Error).stack ?? e}`);
         res = failure(req, 999, `mncni server: ${(e as Error).message}`);
       }
-      if (later.length === 0) return send(sock, res);
+      if (later.size === 0) return send(sock, res);
       // The next call need not wait for these deletions; this one is answered after them.
-      const done = Promise.all(later.map((i) => reaper.delete(i))).then(
+      const done = Promise.all([...later].map((i) => reaper.delete(i))).then(
         () => send(sock, res),
         (e) => {
           log(`cannot delete link: ${(e as Error).message}`);

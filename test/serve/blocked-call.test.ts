@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { addrs, destroyAllNodes, link, reservedFor } from "../plugin/bridge-fixture.ts";
-import { lastFor, servedNode, stopServers } from "./serve-fixture.ts";
+import { lastFor, servedNode, stopServers, untilConnected } from "./serve-fixture.ts";
 
 afterEach(stopServers);
 afterAll(destroyAllNodes);
@@ -43,8 +43,8 @@ describe("a served call that cannot proceed", () => {
     node.destroy();
   }, 30_000);
 
-  test("an IPAM lock held by another process: code 11 while it is still held, and calls on another network are served meanwhile", async () => {
-    const { node, conf, socket } = await servedNode();
+  test("an IPAM lock held by another process: the server stays live, answers code 11 while it is still held, and serves another network", async () => {
+    const { node, conf, socket, server } = await servedNode();
     mkdirSync(`${node.dataDir}/mnbnet`, { recursive: true });
     // Held far longer than the server's bound and the plugin's patience (-o: by flock itself,
     // so killing it frees the lock).
@@ -52,17 +52,26 @@ describe("a served call that cannot proceed", () => {
     try {
       await holder.stdout.getReader().read();
       const pod = node.pod();
-      const r = await node.spawn("ADD", conf, { pod, id: "locked", env: PATIENCE }).done;
+      const locked = node.spawn("ADD", conf, { pod, id: "locked", env: PATIENCE });
+      await untilConnected(node.ns, server);
+      // While that call waits, the server's thread is free: it accepts the next connection
+      // (what a thread blocked in flock cannot do; an agent's health checks and reconciles
+      // run on the same thread).
+      const other = node.conf({ name: "mnbother", ranges: [[{ subnet: "10.98.0.0/24" }]], routes: [], extra: { agentSocket: socket, bridge: "cbr1" } });
+      const pod2 = node.pod();
+      const elsewhere = node.spawn("ADD", other, { pod: pod2, id: "elsewhere", env: PATIENCE });
+      await untilConnected(node.ns, server, 2);
+      expect(locked.proc.exitCode).toBeNull(); // the locked call is still waiting meanwhile
+
+      const r = await locked.done;
       expect(holder.exitCode).toBeNull(); // answered while the lock is still held
       expect(r.code).toBe(1);
       expect(r.json).toMatchObject({ code: 11, msg: expect.stringContaining("cannot lock IPAM state") });
       expect(lastFor(node, "locked", "ADD")?.served).toBeDefined();
       expect(link(pod, "eth0")).toBeUndefined(); // rolled back
 
-      // Another network (its own IPAM directory and bridge) is served while the lock is held.
-      const other = node.conf({ name: "mnbother", ranges: [[{ subnet: "10.98.0.0/24" }]], routes: [], extra: { agentSocket: socket, bridge: "cbr1" } });
-      const pod2 = node.pod();
-      const r2 = await node.spawn("ADD", other, { pod: pod2, id: "elsewhere", env: PATIENCE }).done;
+      // The other network (its own IPAM directory and bridge) is served while the lock is held.
+      const r2 = await elsewhere.done;
       expect(holder.exitCode).toBeNull();
       expect(r2.code).toBe(0);
       expect(lastFor(node, "elsewhere", "ADD")?.served).toBeDefined();
@@ -75,6 +84,23 @@ describe("a served call that cannot proceed", () => {
     const pod3 = node.pod();
     node.add(conf, { pod: pod3, id: "locked" });
     expect(addrs(pod3, "eth0")).toHaveLength(2);
+    node.destroy();
+  }, 40_000);
+
+  test("a lock freed while a served call waits: the call goes through", async () => {
+    const { node, conf, server } = await servedNode();
+    mkdirSync(`${node.dataDir}/mnbnet`, { recursive: true });
+    const holder = Bun.spawn(["flock", "-o", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 60"], { stdout: "pipe" });
+    await holder.stdout.getReader().read();
+    const pod = node.pod();
+    const call = node.spawn("ADD", conf, { pod, id: "freed", env: PATIENCE });
+    await untilConnected(node.ns, server);
+    holder.kill("SIGKILL");
+    await holder.exited;
+    const r = await call.done;
+    expect(r.code).toBe(0);
+    expect(addrs(pod, "eth0")).toHaveLength(2);
+    expect(lastFor(node, "freed", "ADD")).toMatchObject({ outcome: "ok", served: expect.anything() });
     node.destroy();
   }, 40_000);
 });
