@@ -119,7 +119,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       // Stopped by something the plugin will not wait for on this thread: wait here, with
       // the thread free for other work, and run the call again (see Resident.again).
       const again = resident?.again?.();
-      if (again && (await again) && !gone() && !stopping) continue;
+      if (again && (await again) && !gone()) continue;
       served++;
       return { code, stdout };
     }
