@@ -51,7 +51,7 @@ export interface Resident {
    * something it must not wait for on the server's thread (a lock held by another process):
    * the promise settles when that may be free, and true means run the call again (it rolled
    * back, so running it again is what a runtime's retry would do). The plugin bounds how long
-   * one call may be retried.
+   * one call may be retried, counted from startedAt (performance.now() at its first run).
    */
-  again?(): Promise<boolean> | undefined;
+  again?(startedAt: number): Promise<boolean> | undefined;
 }

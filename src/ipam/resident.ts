@@ -42,26 +42,16 @@ async function untilFree(lockFile: string, ms: number): Promise<void> {
 
 export function becomeResident(lockWaitMs = RESIDENT_LOCK_WAIT_MS): Resident {
   enableListingCache();
-  /** The lock the current call gave up on, if any. */
+  /** The lock the last call gave up on, if any (calls run one at a time). */
   let busy: string | undefined;
-  /** When the current call first found a lock busy (calls run one at a time). */
-  let waitingSince: number | undefined;
   setLockWait(0, (lockFile) => (busy = lockFile));
   return {
-    again() {
+    again(startedAt) {
       const lockFile = busy;
       busy = undefined;
-      if (lockFile === undefined) {
-        waitingSince = undefined;
-        return undefined;
-      }
-      const now = performance.now();
-      waitingSince ??= now;
-      const left = waitingSince + lockWaitMs - now;
-      if (left <= 0) {
-        waitingSince = undefined;
-        return undefined; // its code 11 stands
-      }
+      if (lockFile === undefined) return undefined;
+      const left = startedAt + lockWaitMs - performance.now();
+      if (left <= 0) return undefined; // its code 11 stands
       return untilFree(lockFile, left).then(() => true);
     },
   };

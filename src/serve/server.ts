@@ -106,6 +106,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     // The native forwarder finds the socket by a plain text search: the config must really
     // name this one (an unreadable config is left to the plugin, which reports it).
     if (configAgentSocket(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
+    const startedAt = performance.now();
     for (;;) {
       let stdout = "";
       const code = await runPlugin(o.spec, {
@@ -118,7 +119,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       });
       // Stopped by something the plugin will not wait for on this thread: wait here, with
       // the thread free for other work, and run the call again (see Resident.again).
-      const again = resident?.again?.();
+      const again = resident?.again?.(startedAt);
       if (again && (await again) && !gone()) continue;
       served++;
       return { code, stdout };
