@@ -2,6 +2,7 @@
 // CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
 // Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
 import { phase } from "./obs/phases.ts";
+import { ipamSpec, mncniSpec } from "./plugin-specs.ts";
 
 phase("runtime");
 
@@ -10,15 +11,12 @@ async function main(): Promise<number> {
   const invokedAs = argv0.slice(argv0.lastIndexOf("/") + 1);
   if (invokedAs.startsWith("mncni-ipam")) {
     const { runPluginProcess } = await import("./cni/process.ts");
-    return runPluginProcess({ name: "mncni-ipam", handlers: async () => (await import("./ipam/index.ts")).ipamHandlers });
+    return runPluginProcess(ipamSpec);
   }
   if (process.env.CNI_COMMAND) {
-    // Handlers load lazily: VERSION and bad input are answered without evaluating them.
+    // The interface plugin hands its call to a resident server when its config names one.
     const { runPluginProcess } = await import("./cni/process.ts");
-    return runPluginProcess(
-      { name: "mncni", handlers: async () => (await import("./plugin/handlers.ts")).pluginHandlers },
-      () => import("./serve/client.ts"),
-    );
+    return runPluginProcess(mncniSpec, async (io) => (await import("./serve/hand-off.ts")).handOff(mncniSpec, io));
   }
   const { runCli } = await import("./cli/index.ts");
   return runCli(process.argv.slice(2));

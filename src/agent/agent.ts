@@ -16,7 +16,7 @@ import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
 import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
-import { pluginHandlers } from "../plugin/handlers.ts";
+import { mncniSpec } from "../plugin-specs.ts";
 
 export class Agent {
   readonly metrics = new AgentMetrics();
@@ -117,7 +117,7 @@ export class Agent {
     // Before the first pass writes the conflist that names it: plugins then find it listening.
     if (this.cfg.cniSocket !== "off") {
       try {
-        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: { name: "mncni", handlers: pluginHandlers }, log: (m) => this.log.error(m) });
+        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m) });
         this.metrics.cniServer = this.cni;
         this.log.info("serving CNI calls", { socket: this.cfg.cniSocket });
       } catch (e) {

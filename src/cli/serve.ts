@@ -24,8 +24,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const p = parseOrExit(SERVE, argv);
   if (typeof p === "number") return p;
   const { socket } = p.flags;
-  const { pluginHandlers } = await import("../plugin/handlers.ts");
-  const server = startCniServer({ socket, spec: { name: "mncni", handlers: pluginHandlers } });
+  const { mncniSpec } = await import("../plugin-specs.ts");
+  let server;
+  try {
+    server = startCniServer({ socket, spec: mncniSpec });
+  } catch (e) {
+    console.error(`mncni serve: ${(e as Error).message}`);
+    return 1;
+  }
   process.stderr.write(`mncni serve: listening on ${socket}\n`);
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());

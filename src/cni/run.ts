@@ -5,7 +5,7 @@ import { phase, phaseDurations, resetPhases } from "../obs/phases.ts";
 import { parseNetConf } from "./config.ts";
 import { parseEnv } from "./env.ts";
 import { CniError, ErrorCode } from "./errors.ts";
-import type { CallContext, Handlers, Later } from "./skel.ts";
+import type { CallContext, Handlers, Later, PluginSpec } from "./plugin-spec.ts";
 import { SUPPORTED_VERSIONS, type CniCommand, type ErrorResult, type NetConf, type Result } from "./types.ts";
 import { CURRENT_VERSION, isSupported, toWire } from "./version.ts";
 
@@ -19,16 +19,6 @@ export interface PluginIO {
   served?: { queueMs: number; clientPhases?: Record<string, number> };
   /** Passed to handlers as ctx.later (a resident server). */
   later?: Later;
-}
-
-export interface PluginSpec {
-  /** Name written to the invocation log ("mncni", "mncni-ipam"). */
-  name: string;
-  /**
-   * The handlers, or a loader for them: VERSION and calls with bad input are then answered
-   * without loading (and evaluating) the plugin's code, which is most of the start-up.
-   */
-  handlers: Handlers | (() => Promise<Handlers>);
 }
 
 /**

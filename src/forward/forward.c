@@ -24,6 +24,16 @@
 
 #define CORE_NAME "mncni-core"
 #define ANSWER_TIMEOUT_MS 120000L
+// Repeated from src/serve/protocol.ts (SERVE_PROTOCOL, FORWARDED_VARS, FLAGS) and
+// src/cni/types.ts (SUPPORTED_VERSIONS, CURRENT_VERSION); test/serve/forwarder-source.test.ts
+// checks them against those.
+#define SERVE_PROTOCOL "2"
+static const char *const FORWARDED_VARS[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", "MNCNI_LOG_FILE"};
+#define FLAG_NO_AGENT "MNCNI_NO_AGENT"
+#define FLAG_AGENT_FAILED "MNCNI_AGENT_FAILED"
+#define FLAG_TIMEOUT_MS "MNCNI_AGENT_TIMEOUT_MS"
+static const char *const SUPPORTED_VERSIONS[] = {"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+#define CURRENT_VERSION "1.1.0"
 
 static char **args;
 static const char *in;
@@ -36,6 +46,7 @@ struct buf {
 };
 
 static void run_core(const char *failure);
+static const char *answer_version(void);
 
 static void put(struct buf *b, const void *s, size_t n) {
   if (b->len + n > b->cap) {
@@ -98,38 +109,74 @@ static void run_core(const char *failure) {
         if (lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, 0) < 0) goto fail;
         close(fd);
       }
-      setenv("MNCNI_NO_AGENT", "1", 1);
-      if (failure) setenv("MNCNI_AGENT_FAILED", failure, 1);
+      setenv(FLAG_NO_AGENT, "1", 1);
+      if (failure) setenv(FLAG_AGENT_FAILED, failure, 1);
       execv(self, args);
     }
   }
 fail:;
-  // Nothing else can answer: say so in the CNI error format.
+  // Nothing else can answer: say so in the CNI error format, in the config's version when
+  // this plugin supports it (as src/cni/run.ts's errorAnswer does).
+  const char *why = strerror(errno);
   char msg[512];
-  int len = snprintf(msg, sizeof msg, "{\"cniVersion\":\"1.1.0\",\"code\":999,\"msg\":\"mncni: cannot run %s next to this executable: %s\"}\n", CORE_NAME, strerror(errno));
+  int len = snprintf(msg, sizeof msg, "{\"cniVersion\":\"%s\",\"code\":999,\"msg\":\"mncni: cannot run %s next to this executable: %s\"}\n", answer_version(), CORE_NAME, why);
   if (len > 0 && write(1, msg, (size_t)len) < 0) _exit(1);
   _exit(1);
 }
 
-// The value of the first "agentSocket" key, if it is a plain string (no escapes) that fits a
-// socket address. Only a hint: the server declines calls whose config does not name it.
-static int socket_hint(struct sockaddr_un *addr) {
-  static const char key[] = "\"agentSocket\"";
+// The value of the first `key` (quoted) in the config, if it is a plain string (no escapes):
+// a text search, not a parse. Only hints: the server declines calls whose config does not
+// name its socket at top level, and mncni-core answers every other error itself.
+static int string_value(const char *key, size_t key_len, const char **value, size_t *value_len) {
+  if (!in) return 0;
   const char *end = in + in_len;
-  const char *k = memmem(in, in_len, key, sizeof key - 1);
+  const char *k = memmem(in, in_len, key, key_len);
   if (!k) return 0;
-  const char *p = k + sizeof key - 1;
+  const char *p = k + key_len;
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
   if (p >= end || *p++ != ':') return 0;
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
   if (p >= end || *p++ != '"') return 0;
   const char *q = p;
   while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
-  if (q >= end || *q != '"' || q == p || *p != '/' || (size_t)(q - p) >= sizeof addr->sun_path) return 0;
+  if (q >= end || *q != '"') return 0;
+  *value = p;
+  *value_len = (size_t)(q - p);
+  return 1;
+}
+
+// The config's "agentSocket", if it is an absolute path that fits a socket address.
+static int socket_hint(struct sockaddr_un *addr) {
+  static const char key[] = "\"agentSocket\"";
+  const char *p;
+  size_t n;
+  if (!string_value(key, sizeof key - 1, &p, &n) || n == 0 || *p != '/' || n >= sizeof addr->sun_path) return 0;
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
-  memcpy(addr->sun_path, p, (size_t)(q - p));
+  memcpy(addr->sun_path, p, n);
   return 1;
+}
+
+// The version to answer an error in: the config's cniVersion when supported, else the current.
+static const char *answer_version(void) {
+  static const char key[] = "\"cniVersion\"";
+  const char *p;
+  size_t n;
+  if (string_value(key, sizeof key - 1, &p, &n))
+    for (size_t i = 0; i < sizeof SUPPORTED_VERSIONS / sizeof *SUPPORTED_VERSIONS; i++)
+      if (strlen(SUPPORTED_VERSIONS[i]) == n && !memcmp(SUPPORTED_VERSIONS[i], p, n)) return SUPPORTED_VERSIONS[i];
+  return CURRENT_VERSION;
+}
+
+// The listener gets the whole config and environment, and its answer is printed as the
+// call's outcome: it must be root's (the agent) or this process's own user's.
+static int trusted_peer(int fd, const char *path) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return 0;
+  if (cred.uid == 0 || cred.uid == geteuid()) return 1;
+  fprintf(stderr, "mncni: not handing the call to %s: it runs as uid %u (pid %d), neither root nor this plugin's uid %u; doing it here\n", path, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+  return 0;
 }
 
 static double now_ms(void) {
@@ -148,7 +195,7 @@ int main(int argc, char **argv) {
   // Only the interface plugin's calls are handed over: not the CLI, not VERSION, not the IPAM
   // plugin (invoked as mncni-ipam), not a call the core was asked to run itself.
   int plugin = !strcmp(name, "mncni") || !strcmp(name, "mncni-forward");
-  if (!plugin || !command || !*command || !strcmp(command, "VERSION") || getenv("MNCNI_NO_AGENT")) run_core(NULL);
+  if (!plugin || !command || !*command || !strcmp(command, "VERSION") || getenv(FLAG_NO_AGENT)) run_core(NULL);
 
   // All of stdin: the config is small. (Should this fail half-way, the core gets the rest
   // and reports the config as unreadable, which it then is.)
@@ -168,23 +215,26 @@ int main(int argc, char **argv) {
   if (!socket_hint(&addr)) run_core(NULL);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) run_core(NULL);
+  if (!trusted_peer(fd, addr.sun_path)) {
+    close(fd);
+    run_core(NULL);
+  }
 
   char netns[128];
   ssize_t nl = readlink("/proc/thread-self/ns/net", netns, sizeof netns - 1);
   if (nl <= 0) run_core(NULL);
 
   struct buf req = {0};
-  puts_(&req, "{\"protocol\":1,\"reply\":\"raw\",\"build\":\"" MNCNI_BUILD "\",\"netns\":");
+  puts_(&req, "{\"protocol\":" SERVE_PROTOCOL ",\"build\":\"" MNCNI_BUILD "\",\"netns\":");
   put_json(&req, netns, (size_t)nl);
   puts_(&req, ",\"env\":{");
-  static const char *vars[] = {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", "MNCNI_LOG_FILE"};
   int first = 1;
-  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
-    const char *v = getenv(vars[i]);
+  for (size_t i = 0; i < sizeof FORWARDED_VARS / sizeof *FORWARDED_VARS; i++) {
+    const char *v = getenv(FORWARDED_VARS[i]);
     if (!v) continue;
     if (!first) put(&req, ",", 1);
     first = 0;
-    put_json(&req, vars[i], strlen(vars[i]));
+    put_json(&req, FORWARDED_VARS[i], strlen(FORWARDED_VARS[i]));
     put(&req, ":", 1);
     put_json(&req, v, strlen(v));
   }
@@ -194,7 +244,7 @@ int main(int argc, char **argv) {
   snprintf(phases, sizeof phases, ",\"clientPhases\":{\"native\":%.2f}}\n", now_ms() - started);
   puts_(&req, phases);
 
-  const char *timeout_env = getenv("MNCNI_AGENT_TIMEOUT_MS");
+  const char *timeout_env = getenv(FLAG_TIMEOUT_MS);
   long timeout_ms = timeout_env && atol(timeout_env) > 0 ? atol(timeout_env) : ANSWER_TIMEOUT_MS;
   struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

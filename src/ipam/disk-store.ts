@@ -17,6 +17,36 @@ export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
 /** Temp files exist only while their writer holds the lock; any seen under the lock are stale. */
 export const TEMP_PREFIX = ".mncni-tmp.";
 const EINTR = 4;
+const EWOULDBLOCK = 11;
+const LOCK_NB = 4;
+
+/** undefined: wait for a lock as long as it takes (a plugin process); else ms (see resident.ts). */
+let lockWaitMs: number | undefined;
+/** Told the lock file of every lock given up on (see resident.ts). */
+let onBusy: ((lockFile: string) => void) | undefined;
+
+export function setLockWait(ms: number | undefined, busy?: (lockFile: string) => void): void {
+  lockWaitMs = ms;
+  onBusy = busy;
+}
+
+/**
+ * Takes the flock, waiting at most lockWaitMs when set: non-blocking attempts, the pause
+ * between them growing from 1 ms to 20 ms. Returns the errno that stopped it, 0 when taken,
+ * or EWOULDBLOCK after the deadline.
+ */
+function flockWithin(fd: number): number {
+  const deadline = lockWaitMs === undefined ? undefined : performance.now() + lockWaitMs;
+  for (let pause = 1; ; ) {
+    if (sym.flock(fd, deadline === undefined ? LOCK_EX : LOCK_EX | LOCK_NB) === 0) return 0;
+    const err = errno();
+    if (err === EINTR) continue;
+    if (err !== EWOULDBLOCK || deadline === undefined) return err;
+    if (performance.now() >= deadline) return EWOULDBLOCK;
+    Bun.sleepSync(pause);
+    pause = Math.min(pause * 2, 20);
+  }
+}
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
 
@@ -69,11 +99,13 @@ export class DiskStore implements Store {
     } catch (e) {
       throw ioError(`open IPAM lock "${path}"`, e);
     }
-    for (;;) {
-      if (sym.flock(fd, LOCK_EX) === 0) break;
-      const err = errno();
-      if (err === EINTR) continue;
+    const err = flockWithin(fd);
+    if (err !== 0) {
       closeFd(fd);
+      if (err === EWOULDBLOCK) {
+        onBusy?.(path);
+        throw new CniError(ErrorCode.TryAgainLater, `cannot lock IPAM state "${path}": held by another process; try again`);
+      }
       throw new CniError(ErrorCode.IOFailure, `cannot lock IPAM state "${path}": flock: ${errnoName(err)}`);
     }
     this.fd = fd;

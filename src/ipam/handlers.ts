@@ -1,7 +1,7 @@
 // The standalone IPAM plugin (the executable invoked as mncni-ipam): the protocol is the
 // dispatcher's job, these handlers only map a call onto the IPAM verbs.
 import { invalidConfig } from "../cni/errors.ts";
-import type { CallContext, Handlers } from "../cni/skel.ts";
+import type { CallContext, Handlers } from "../cni/plugin-spec.ts";
 import type { Result } from "../cni/types.ts";
 import { parseIpamConfig } from "./config.ts";
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from "./ipam.ts";

@@ -4,6 +4,11 @@
 // directory, drained of this process's own changes before each unlock. Any event it did
 // not cause (another process, an admin, a queue overflow) drops what it remembered and the
 // next operation reads the directory again. A plugin process never uses it (one call each).
+//
+// Directories are told apart by device and inode, as inotify does: two spellings of one
+// directory (a symlink, /var/run and /run) share one watch, so they must share one memory,
+// or a change made through one spelling would leave the other's memory stale.
+import { statSync } from "node:fs";
 import { closeFd, cstr, errno, sym, SysError } from "../sys/libc.ts";
 import type { Ip } from "./ip.ts";
 import type { Reservation } from "./store.ts";
@@ -30,6 +35,7 @@ export interface DirMemory {
 }
 
 export class ListingCache {
+  /** By directory identity (see dirKey). */
   private readonly dirs = new Map<string, { wd: number; memory: DirMemory }>();
   private readonly buf = Buffer.alloc(64 * 1024);
   /** Operations served from memory, and full reads of a directory (for tests and metrics). */
@@ -46,7 +52,8 @@ export class ListingCache {
   /** Under the directory's lock: what is remembered of it, if nobody changed it since. */
   recall(dir: string): DirMemory | undefined {
     this.consume(undefined);
-    const memory = this.dirs.get(dir)?.memory;
+    const key = dirKey(dir);
+    const memory = key === undefined ? undefined : this.dirs.get(key)?.memory;
     if (memory) this.stats.recalled++;
     return memory;
   }
@@ -59,19 +66,22 @@ export class ListingCache {
     const wd = sym.inotify_add_watch(this.fd, cstr(dir), WATCH_MASK);
     if (wd < 0) throw new SysError(`inotify_add_watch ${dir}`, errno());
     const memory: DirMemory = { reservations: [], lastReserved: new Map() };
-    this.dirs.set(dir, { wd, memory });
+    const key = dirKey(dir);
+    if (key !== undefined) this.dirs.set(key, { wd, memory });
     this.stats.read++;
     return memory;
   }
 
   /** A read found something it cannot remember safely (an unreadable file): forget the dir. */
   forget(dir: string): void {
-    this.dirs.delete(dir);
+    const key = dirKey(dir);
+    if (key !== undefined) this.dirs.delete(key);
   }
 
   /** Still under the lock, after this process's own changes to dir: those events are ours. */
   settle(dir: string): void {
-    this.consume(this.dirs.get(dir)?.wd);
+    const key = dirKey(dir);
+    this.consume(key === undefined ? undefined : this.dirs.get(key)?.wd);
   }
 
   close(): void {
@@ -100,6 +110,16 @@ export class ListingCache {
         for (const [dir, e] of this.dirs) if (e.wd === wd) this.dirs.delete(dir);
       }
     }
+  }
+}
+
+/** The directory's identity (device and inode, whatever the spelling), or undefined: gone. */
+function dirKey(dir: string): string | undefined {
+  try {
+    const st = statSync(dir);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,20 +7,61 @@
 // which never left the original namespace. So fn must be synchronous and must not start
 // work that completes later; a returned Promise is rejected with a TypeError (after
 // restoring) because its continuation would silently run in the wrong namespace.
-import { CLONE_NEWNET, O_RDONLY, SysError, errno, openFd, sym } from "../sys/libc.ts";
+import { CLONE_NEWNET, O_NONBLOCK, O_RDONLY, SysError, cstr, errno, openFd, sym } from "../sys/libc.ts";
 import { NetlinkError } from "./errors.ts";
 
 /** The current thread's namespace: /proc/self would name the main thread's instead. */
 const SELF_NETNS = "/proc/thread-self/ns/net";
 
-/** An O_RDONLY|O_CLOEXEC fd of a namespace file (/run/netns/NAME, /proc/PID/ns/net, ...). */
+const AT_FDCWD = -100;
+const STATX_TYPE = 1;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const FILE_TYPES: Record<number, string> = { 0o140000: "a socket", 0o120000: "a symbolic link", 0o060000: "a block device", 0o040000: "a directory", 0o020000: "a character device", 0o010000: "a FIFO" };
+const NSFS_MAGIC = 0x6e736673;
+const NS_GET_NSTYPE = 0xb703;
+const EINVAL = 22;
+
+/** Why path cannot be a namespace file, judged without opening it (a FIFO would block open). */
+function notRegular(path: string): NetlinkError | undefined {
+  const stx = Buffer.alloc(256); // struct statx; stx_mode is the u16 at offset 28 on every arch
+  if (sym.statx(AT_FDCWD, cstr(path), 0, STATX_TYPE, stx) < 0) return new NetlinkError(`open network namespace "${path}"`, errno());
+  const type = stx.readUInt16LE(28) & S_IFMT;
+  if (type === S_IFREG) return undefined;
+  return new NetlinkError(`open network namespace "${path}"`, EINVAL, { extack: `it is ${FILE_TYPES[type] ?? "not a regular file"}, not a network namespace` });
+}
+
+/** Why the open fd is not a network namespace (nsfs, of type CLONE_NEWNET), or undefined. */
+function notNetns(fd: number, path: string): NetlinkError | undefined {
+  const fs = Buffer.alloc(128); // struct statfs; f_type is the first field (a long)
+  if (sym.fstatfs(fd, fs) < 0) return new NetlinkError(`open network namespace "${path}"`, errno());
+  if (Number(fs.readBigInt64LE(0)) !== NSFS_MAGIC) return new NetlinkError(`open network namespace "${path}"`, EINVAL, { extack: "it is a file, not a namespace" });
+  const type = sym.ioctl(fd, NS_GET_NSTYPE);
+  if (type !== CLONE_NEWNET) return new NetlinkError(`open network namespace "${path}"`, EINVAL, { extack: "it is a namespace of another type" });
+  return undefined;
+}
+
+/**
+ * An O_RDONLY|O_CLOEXEC fd of a network namespace file (/run/netns/NAME, /proc/PID/ns/net,
+ * ...). Anything else is refused, and a path is never opened for reading unless it is a
+ * regular file: a FIFO or a device could block the open (and a resident server with it).
+ */
 export function openNetnsFd(path: string): number {
+  const bad = notRegular(path);
+  if (bad) throw bad;
+  let fd: number;
   try {
-    return openFd(path, O_RDONLY);
+    fd = openFd(path, O_RDONLY | O_NONBLOCK);
   } catch (e) {
     if (e instanceof SysError) throw new NetlinkError(`open network namespace "${path}"`, e.errno, { cause: e });
     throw e;
   }
+  const wrong = notNetns(fd, path);
+  if (wrong) {
+    sym.close(fd);
+    throw wrong;
+  }
+  return fd;
 }
 
 function enter(fd: number, what: string): void {

@@ -2,7 +2,7 @@
 // pod's namespace, addresses and routes inside, then whatever the mode wires on the host.
 // Every step registers its undo, so a failure anywhere leaves host and pod as they were.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import type { CallContext } from "../cni/skel.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";

@@ -1,6 +1,6 @@
 // DEL, shared by both modes. Idempotent: everything already gone counts as done, and it
 // needs neither the namespace nor prevResult (the host veth name is derived).
-import type { CallContext } from "../cni/skel.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { hostVethName } from "./hostveth.ts";

@@ -16,7 +16,7 @@
 // - and a leftover is removed only when its port element records this network (or records
 //   none: written by an mncni before it recorded networks).
 import { CniError, ErrorCode, invalidConfig } from "../cni/errors.ts";
-import type { CallContext } from "../cni/skel.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor, type AntiSpoof } from "./antispoof.ts";
 import { HOST_VETH_PREFIX, hostVethName, hostVethsOf } from "./hostveth.ts";

@@ -1,6 +1,6 @@
 // The mncni interface plugin: the protocol handlers, with the mode chosen from config (the
 // modes are listed in modes.ts).
-import type { CallContext, Handlers } from "../cni/skel.ts";
+import type { CallContext, Handlers } from "../cni/plugin-spec.ts";
 import { Netlink } from "../kernel/index.ts";
 import { attach } from "./attach.ts";
 import { detach } from "./detach.ts";

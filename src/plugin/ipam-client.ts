@@ -1,7 +1,7 @@
 // IPAM for the interface plugin: mncni-ipam runs in-process (no exec on the hot path);
 // any other ipam.type is a delegated plugin run over the CNI protocol.
 import { delegate } from "../cni/delegate.ts";
-import type { CallContext } from "../cni/skel.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Result } from "../cni/types.ts";
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../ipam/index.ts";
 

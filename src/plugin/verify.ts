@@ -1,7 +1,7 @@
 // CHECK, shared by both modes: what prevResult says we created must still be there.
 // Routes added by later plugins in a chain are tolerated: only ours are required.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import type { CallContext } from "../cni/skel.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
 import type { IPConfig, Route } from "../cni/types.ts";
 import { Netlink, NUD, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";

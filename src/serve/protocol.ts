@@ -1,10 +1,26 @@
 // The wire format between the plugin process and a resident mncni (the agent or `mncni
 // serve`) that executes CNI calls for it: one connection per call over a unix stream
-// socket, the request as one line of JSON, the response as JSON up to the server's close.
-// The plugin keeps its side open until the answer, so the server can tell when it went away.
+// socket, the request as one line of JSON, the reply as text up to the server's close (see
+// ServeReply). The plugin keeps its side open until the answer, so the server can tell when
+// it went away. The native forwarder (src/forward/forward.c) speaks it too and repeats
+// SERVE_PROTOCOL, FORWARDED_VARS and the FLAGS it uses: test/serve/forwarder-source.test.ts
+// checks those against this file.
 
 /** Bumped on any incompatible change; a server answers a mismatch with `fallback`. */
-export const SERVE_PROTOCOL = 1;
+export const SERVE_PROTOCOL = 2;
+
+/** The environment a plugin process hands over: CNI_* as the runtime set them, and the log file. */
+export const FORWARDED_VARS = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", "MNCNI_LOG_FILE"] as const;
+
+/** Environment variables of the hand-off between a plugin process and a server. */
+export const FLAGS = {
+  /** Set by the forwarder when it runs mncni-core: do the call here, never try the server. */
+  noAgent: "MNCNI_NO_AGENT",
+  /** Set by the forwarder: a server took the call and did not answer; answer code 11 with this. */
+  agentFailed: "MNCNI_AGENT_FAILED",
+  /** How long to wait for a server's answer, ms. */
+  timeoutMs: "MNCNI_AGENT_TIMEOUT_MS",
+} as const;
 
 /** Where the agent listens unless told otherwise (`--cni-socket`). */
 export const DEFAULT_CNI_SOCKET = "/run/mncni/cni.sock";
@@ -24,11 +40,6 @@ export interface ServeRequest {
   stdin: string;
   /** The plugin process's phases up to sending this request, ms (for the log; see phases.ts). */
   clientPhases?: Record<string, number>;
-  /**
-   * "raw" (the native forwarder, src/forward/forward.c): the answer is "answer <exit code>\n"
-   * followed by what to print, or "fallback\n<reason>"; otherwise a ServeResponse as JSON.
-   */
-  reply?: "raw";
 }
 
 /**
@@ -36,7 +47,25 @@ export interface ServeRequest {
  * the server did not run the call (other build, other network namespace, shutting down)
  * and the plugin runs it itself.
  */
-export type ServeResponse = { code: number; stdout: string } | { fallback: string };
+export type ServeReply = { code: number; stdout: string } | { fallback: string };
+
+/**
+ * On the wire: "answer <exit code>\n" followed by what to print, or "fallback\n<reason>".
+ * Text rather than JSON so the native forwarder prints the answer without parsing it.
+ */
+export function formatReply(r: ServeReply): string {
+  return "fallback" in r ? `fallback\n${r.fallback}` : `answer ${r.code}\n${r.stdout}`;
+}
+
+/** undefined: not a reply (a server cut short, or something else on the socket). */
+export function parseReply(text: string): ServeReply | undefined {
+  const eol = text.indexOf("\n");
+  if (eol < 0) return undefined;
+  const head = text.slice(0, eol);
+  if (head === "fallback") return { fallback: text.slice(eol + 1) };
+  const m = /^answer (\d+)$/.exec(head);
+  return m ? { code: Number(m[1]), stdout: text.slice(eol + 1) } : undefined;
+}
 
 /**
  * The config's top-level `agentSocket`, when it is an absolute path that fits a socket

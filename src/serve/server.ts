@@ -1,14 +1,18 @@
 // The resident side: executes CNI calls handed over by plugin processes, one at a time, with
 // the same dispatcher a plugin process uses. A resident process has its code loaded and
 // compiled already, so a call costs the kernel work and little else.
-import { mkdirSync, readlinkSync, rmSync } from "node:fs";
+import { lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, SocketHandler, UnixSocketListener } from "bun";
-import { errorAnswer, runPlugin, type PluginSpec } from "../cni/run.ts";
-import { enableListingCache } from "../ipam/listing-cache.ts";
+import type { PluginSpec, Resident } from "../cni/plugin-spec.ts";
+import { errorAnswer, runPlugin } from "../cni/run.ts";
 import { BUILD } from "../version.ts";
-import { configAgentSocket, SERVE_PROTOCOL, type ServeRequest, type ServeResponse } from "./protocol.ts";
+import { connectUnix } from "./client.ts";
+import { configAgentSocket, formatReply, SERVE_PROTOCOL, type ServeReply, type ServeRequest } from "./protocol.ts";
 import { LinkReaper } from "./reaper.ts";
+import { errnoName, sym } from "../sys/libc.ts";
+
+const ECONNREFUSED = 111;
 
 export interface CniServer {
   readonly socket: string;
@@ -21,8 +25,6 @@ export interface CniServer {
 interface Conn {
   chunks: Buffer[];
   pending?: Buffer;
-  /** The client asked for the native forwarder's reply format. */
-  raw?: boolean;
   /** The request line arrived (or the client half-closed): nothing more is read. */
   requested?: boolean;
   /** The plugin went away (gave up waiting, or was killed): its call is not started. */
@@ -30,12 +32,50 @@ interface Conn {
 }
 
 /** An error answer to a call the server could not finish (see errorAnswer). */
-function failure(req: ServeRequest, code: number, msg: string): ServeResponse {
+function failure(req: ServeRequest, code: number, msg: string): ServeReply {
   return { code: 1, stdout: errorAnswer(Buffer.from(req.stdin, "utf8"), code, msg) };
 }
 
-function rawReply(res: ServeResponse): string {
-  return "fallback" in res ? `fallback\n${res.fallback}` : `answer ${res.code}\n${res.stdout}`;
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFile()) return "a regular file";
+  if (st.isSymbolicLink()) return "a symbolic link";
+  if (st.isFIFO()) return "a FIFO";
+  return "not a socket";
+}
+
+/**
+ * Makes the path free for this server's socket, or throws without touching it: only a
+ * socket nobody answers on (left by a server that died) is removed. Anything else at the
+ * path is somebody's: a file or directory, or the socket of a live server (during a rolling
+ * update the new agent starts while the old one still serves).
+ */
+function claimSocketPath(path: string): void {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new Error(`cannot listen on socket "${path}": ${(e as Error).message}`);
+  }
+  if (!st.isSocket()) throw new Error(`cannot listen on socket "${path}": it is ${kindOf(st)}; nothing was removed`);
+  const probe = connectUnix(path);
+  if ("fd" in probe) {
+    sym.close(probe.fd);
+    throw new Error(`cannot listen on socket "${path}": another server answers on it; nothing was removed`);
+  }
+  if (probe.errno !== ECONNREFUSED) throw new Error(`cannot listen on socket "${path}": cannot tell whether a server answers on it (connect: ${errnoName(probe.errno)}); nothing was removed`);
+  // A socket file left by a server that died refuses connections: the rename replaces it.
+}
+
+/** The identity of the file at path now, or undefined (gone). */
+function fileId(path: string): string | undefined {
+  try {
+    const st = lstatSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Our own network namespace: calls from another one are declined (their host is not ours). */
@@ -46,17 +86,19 @@ function ownNetns(): string {
 export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg: string) => void }): CniServer {
   const log = o.log ?? ((m: string) => process.stderr.write(`mncni serve: ${m}\n`));
   mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
-  rmSync(o.socket, { force: true }); // a socket file left by a previous run refuses connections
-  // Calls stay in this process: remember IPAM listings between them (see listing-cache.ts).
-  enableListingCache();
-  let queue: Promise<void> = Promise.resolve();
+  claimSocketPath(o.socket);
+  // Calls stay in this process: the plugin sets up what it keeps between them, before the first.
+  let resident: Resident | void = undefined;
+  let queue: Promise<void> = Promise.resolve()
+    .then(async () => void (resident = await o.spec.resident?.()))
+    .catch((e) => log(`cannot prepare ${o.spec.name} for serving: ${(e as Error).message}`));
   let stopping = false;
   let served = 0;
   const reaper = new LinkReaper();
   /** Calls whose handler returned, waiting for links to be deleted before they are answered. */
   const finishing = new Set<Promise<void>>();
 
-  async function answer(req: ServeRequest, receivedAt: number, later: number[]): Promise<ServeResponse> {
+  async function answer(req: ServeRequest, receivedAt: number, later: Set<number>, gone: () => boolean): Promise<ServeReply> {
     if (stopping) return { fallback: "server stopping" };
     if (req.protocol !== SERVE_PROTOCOL) return { fallback: `protocol ${req.protocol}, server speaks ${SERVE_PROTOCOL}` };
     if (req.build !== BUILD) return { fallback: `plugin build ${req.build}, server build ${BUILD}` };
@@ -64,21 +106,29 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     // The native forwarder finds the socket by a plain text search: the config must really
     // name this one (an unreadable config is left to the plugin, which reports it).
     if (configAgentSocket(req.stdin) !== o.socket) return { fallback: `the config does not name ${o.socket} as its agentSocket` };
-    let stdout = "";
-    const code = await runPlugin(o.spec, {
-      env: req.env,
-      stdin: Buffer.from(req.stdin, "utf8"),
-      stdout: (t) => void (stdout += t),
-      served: { queueMs: performance.now() - receivedAt, clientPhases: req.clientPhases },
-      later: { deleteLink: (index) => void later.push(index) },
-    });
-    served++;
-    return { code, stdout };
+    const startedAt = performance.now();
+    for (;;) {
+      let stdout = "";
+      const code = await runPlugin(o.spec, {
+        env: req.env,
+        stdin: Buffer.from(req.stdin, "utf8"),
+        stdout: (t) => void (stdout += t),
+        served: { queueMs: performance.now() - receivedAt, clientPhases: req.clientPhases },
+        // A set: a DEL run again unplugs (and hands over) the same link again.
+        later: { deleteLink: (index) => void later.add(index) },
+      });
+      // Stopped by something the plugin will not wait for on this thread: wait here, with
+      // the thread free for other work, and run the call again (see Resident.again).
+      const again = resident?.again?.(startedAt);
+      if (again && (await again) && !gone()) continue;
+      served++;
+      return { code, stdout };
+    }
   }
 
-  function send(sock: Socket<Conn>, res: ServeResponse): void {
+  function send(sock: Socket<Conn>, res: ServeReply): void {
     if (sock.data.closed) return;
-    sock.data.pending = Buffer.from(sock.data.raw ? rawReply(res) : JSON.stringify(res));
+    sock.data.pending = Buffer.from(formatReply(res));
     flush(sock);
   }
 
@@ -100,7 +150,6 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     let req: ServeRequest;
     try {
       req = JSON.parse(Buffer.concat(sock.data.chunks).toString("utf8")) as ServeRequest;
-      sock.data.raw = req.reply === "raw";
     } catch (e) {
       send(sock, { fallback: `unreadable request: ${(e as Error).message}` });
       return;
@@ -115,18 +164,18 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
         log(`skipping ${req.env?.CNI_COMMAND} of ${req.env?.CNI_CONTAINERID}: its plugin process went away before the call started`);
         return;
       }
-      let res: ServeResponse;
-      const later: number[] = [];
+      let res: ServeReply;
+      const later = new Set<number>();
       try {
-        res = await answer(req, receivedAt, later);
+        res = await answer(req, receivedAt, later, () => sock.data.closed === true);
       } catch (e) {
         // runPlugin turns every handler failure into a CNI error; this is a server bug.
         log(`call failed: ${(e as Error).stack ?? e}`);
         res = failure(req, 999, `mncni server: ${(e as Error).message}`);
       }
-      if (later.length === 0) return send(sock, res);
+      if (later.size === 0) return send(sock, res);
       // The next call need not wait for these deletions; this one is answered after them.
-      const done = Promise.all(later.map((i) => reaper.delete(i))).then(
+      const done = Promise.all([...later].map((i) => reaper.delete(i))).then(
         () => send(sock, res),
         (e) => {
           log(`cannot delete link: ${(e as Error).message}`);
@@ -165,15 +214,27 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
     },
   };
 
-  // Whoever can connect gets calls run as root: the socket is created owner-only (umask), not
-  // chmod-ed after the fact.
+  // Bun's listener unlinks the path it bound when it stops, whatever is there by then (another
+  // server's socket, after an upgrade replaced ours): bind a name of our own and rename it
+  // into place, which also replaces a dead server's socket atomically. Whoever can connect
+  // gets calls run as root: the socket is created owner-only (umask), not chmod-ed after.
+  const bound = `${dirname(o.socket)}/.mncni-serve-${process.pid}.sock`;
+  rmSync(bound, { force: true });
   const umask = process.umask(0o077);
   let listener: UnixSocketListener<Conn>;
   try {
-    listener = Bun.listen<Conn>({ unix: o.socket, allowHalfOpen: true, socket: handlers });
+    listener = Bun.listen<Conn>({ unix: bound, allowHalfOpen: true, socket: handlers });
   } finally {
     process.umask(umask);
   }
+  try {
+    renameSync(bound, o.socket);
+  } catch (e) {
+    listener.stop(true);
+    throw new Error(`cannot listen on socket "${o.socket}": ${(e as Error).message}`);
+  }
+  // Removed on stop only if still ours: another server may have replaced it since.
+  const ownSocket = fileId(o.socket);
 
   return {
     socket: o.socket,
@@ -188,7 +249,7 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       await queue;
       await Promise.all(finishing);
       reaper.close();
-      rmSync(o.socket, { force: true });
+      if (ownSocket !== undefined && fileId(o.socket) === ownSocket) rmSync(o.socket, { force: true });
     },
   };
 }

@@ -10,6 +10,11 @@ const lib = dlopen("libc.so.6", {
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i32 },
   recv: { args: [i32, ptr, u64, i32], returns: i32 },
   setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, ptr, ptr], returns: i32 },
+  geteuid: { args: [], returns: u32 },
+  fstatfs: { args: [i32, ptr], returns: i32 },
+  statx: { args: [i32, cstring, i32, u32, ptr], returns: i32 },
+  ioctl: { args: [i32, u64], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   open: { args: [cstring, i32, i32], returns: i32 },
   close: { args: [i32], returns: i32 },
@@ -37,7 +42,7 @@ const ERRNO_NAMES: Record<number, string> = {
   23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 34: "ERANGE", 36: "ENAMETOOLONG", 61: "ENODATA",
   64: "ENONET", 71: "EPROTO", 75: "EOVERFLOW", 90: "EMSGSIZE", 93: "EPROTONOSUPPORT",
   95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
-  100: "ENETDOWN", 101: "ENETUNREACH", 105: "ENOBUFS", 110: "ETIMEDOUT", 113: "EHOSTUNREACH",
+  100: "ENETDOWN", 101: "ENETUNREACH", 105: "ENOBUFS", 110: "ETIMEDOUT", 111: "ECONNREFUSED", 113: "EHOSTUNREACH",
 };
 
 export function errnoName(n: number): string {
@@ -59,6 +64,7 @@ export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
+export const O_NONBLOCK = 0o4000;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
 export const LOCK_NB = 4;

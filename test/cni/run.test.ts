@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { CniError, ErrorCode } from "../../src/cni/errors.ts";
 import { runPlugin } from "../../src/cni/run.ts";
-import type { CallContext, Handlers } from "../../src/cni/skel.ts";
+import type { CallContext, Handlers } from "../../src/cni/plugin-spec.ts";
 import { SUPPORTED_VERSIONS, type CniCommand, type Result } from "../../src/cni/types.ts";
 import { toWire } from "../../src/cni/version.ts";
 import { bytes, cleanupTempDirs, tempDir } from "./helpers.ts";
@@ -176,8 +176,13 @@ describe("errors", () => {
     const bad = await call({ command: "ADD", conf: conf({ cniVersion: "0.9.9" }) });
     expect(bad.json.details).toBe("supported versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
   });
-  test("calls that fail before the config is readable log to $MNCNI_LOG_FILE", () => {
-    const lines = readFileSync(`${logDir}/fallback.log`, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  test("calls that fail before the config is readable log to $MNCNI_LOG_FILE", async () => {
+    // Its own log file and its own calls: the test does not depend on the ones above.
+    const log = `${tempDir("fallback")}/fallback.log`;
+    for (const c of ["{", "[1]", "", { name: "n", type: "t" }, { cniVersion: "3.0.0", name: "n", type: "t" }]) {
+      await call({ command: "ADD", conf: c, env: { MNCNI_LOG_FILE: log } });
+    }
+    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.code)).toEqual([6, 6, 6, 7, 1]);
   });
 });

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { CniError } from "../../src/cni/errors.ts";
-import type { CallContext } from "../../src/cni/skel.ts";
+import type { CallContext } from "../../src/cni/plugin-spec.ts";
 import type { CniEnv, NetConf } from "../../src/cni/types.ts";
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamHandlers, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../../src/ipam/index.ts";
 import { cleanupDataDirs, tempDataDir } from "./tmp.ts";

@@ -3,7 +3,7 @@
 // running alone, host-local, an admin) makes the next operation read the directory again.
 // Other processes are real ones (sh), the changes real files, the watch real inotify.
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, symlinkSync } from "node:fs";
 import { spawnSync } from "bun";
 import { CniError } from "../../src/cni/errors.ts";
 import { ipamAdd, ipamCheck, ipamDel, parseIpamConfig } from "../../src/ipam/index.ts";
@@ -81,5 +81,21 @@ describe("IPAM listing memory", () => {
     sh(`printf 'bZ\\r\\neth0' > ${b}/pods/10.30.0.7`);
     add(a, "a2"); // drains b's event: b must still be read again
     expect(() => add(b, "bZ")).toThrow(/already holds 10\.30\.0\.7/);
+  });
+
+  test("two spellings of one directory (a symlink) share one memory: a DEL through either releases", () => {
+    // As the issue found it: ADD x1 via ipam/, ADD x2 via ipamlink/, DEL x2 via ipam/.
+    const root = tempDataDir();
+    const real = `${root}/ipam`;
+    const link = `${root}/ipamlink`;
+    sh(`mkdir ${real}`);
+    symlinkSync(real, link);
+    add(real, "x1");
+    add(link, "x2");
+    del(real, "x2");
+    const owners = readdirSync(`${real}/pods`).filter((n) => n.startsWith("10."));
+    expect(owners).toEqual(["10.30.0.2"]); // x1's only: x2's file was removed
+    // And a later ADD through the link does not hand out x1's address again.
+    expect(add(link, "x3")).not.toBe("10.30.0.2/24");
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { CniError } from "../../src/cni/errors.ts";
 import { runPlugin } from "../../src/cni/run.ts";
-import type { Handlers } from "../../src/cni/skel.ts";
+import type { Handlers } from "../../src/cni/plugin-spec.ts";
 import { appendInvocation, type InvocationRecord } from "../../src/obs/invocation-log.ts";
 import { bytes, cleanupTempDirs, tempDir } from "../cni/helpers.ts";
 
@@ -70,8 +70,9 @@ describe("the log line", () => {
     });
     expect(Date.parse(rec!.time)).toBeGreaterThanOrEqual(before - 1000);
     expect(rec!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // Its shape only: how long a call takes belongs in bench/, not in a test.
+    expect(typeof rec!.durationMs).toBe("number");
     expect(rec!.durationMs).toBeGreaterThanOrEqual(0);
-    expect(rec!.durationMs).toBeLessThan(5000);
   });
 
   test("a failed CHECK records the code and message", async () => {

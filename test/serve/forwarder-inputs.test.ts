@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { createConnection } from "node:net";
+import { parseReply, SERVE_PROTOCOL } from "../../src/serve/protocol.ts";
 import { resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run } from "../helpers/netns.ts";
@@ -21,9 +22,12 @@ let socket = "";
 function serverBuild(path: string): Promise<string> {
   return new Promise((ok, fail) => {
     let got = "";
-    const c = createConnection(path, () => c.end(JSON.stringify({ protocol: 1, build: "probe", netns: "", env: {}, stdin: "{}" })));
+    const c = createConnection(path, () => c.end(JSON.stringify({ protocol: SERVE_PROTOCOL, build: "probe", netns: "", env: {}, stdin: "{}" })));
     c.on("data", (d) => (got += d.toString()));
-    c.on("end", () => ok(/server build (\S+)/.exec(JSON.parse(got).fallback)?.[1] ?? ""));
+    c.on("end", () => {
+      const reply = parseReply(got);
+      ok(reply && "fallback" in reply ? (/server build (\S+)/.exec(reply.fallback)?.[1] ?? "") : "");
+    });
     c.on("error", fail);
   });
 }

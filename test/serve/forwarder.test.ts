@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { addrs, destroyAllNodes, hostVethOf, link, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns, run } from "../helpers/netns.ts";
-import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
+import { lastFor, logLines, servedNode, startServer, stopServers, untilConnected } from "./serve-fixture.ts";
 
 const FORWARDER = resolve(dirname(MNCNI_BIN), "mncni-forward");
 
@@ -119,7 +119,7 @@ describe("native forwarder", () => {
     const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 1"], { stdout: "pipe" });
     await holder.stdout.getReader().read();
     const call = node.spawn("ADD", conf, { pod, id: "cut" });
-    await Bun.sleep(300);
+    await untilConnected(node.ns, server);
     server.kill("SIGKILL");
     const r = await call.done;
     await holder.exited;

@@ -7,7 +7,8 @@ import { existsSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
-import { lastFor, logLines, servedNode, startServer, stopServers } from "./serve-fixture.ts";
+import { parseReply, SERVE_PROTOCOL } from "../../src/serve/protocol.ts";
+import { lastFor, logLines, servedNode, startServer, stopServers, untilConnected, untilLogged } from "./serve-fixture.ts";
 
 afterEach(stopServers);
 afterAll(destroyAllNodes);
@@ -142,12 +143,12 @@ describe("mncni serve", () => {
         let got = "";
         const c = createConnection(socket, () => c.end(JSON.stringify(req)));
         c.on("data", (d) => (got += d.toString()));
-        c.on("end", () => resolve(JSON.parse(got)));
+        c.on("end", () => resolve(parseReply(got) ?? got));
         c.on("error", reject);
       });
     const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "x", CNI_NETNS: "/run/netns/none", CNI_IFNAME: "eth0" };
     const stdin = JSON.stringify(node.conf());
-    expect(await ask({ protocol: 1, build: "another-build", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("another-build") });
+    expect(await ask({ protocol: SERVE_PROTOCOL, build: "another-build", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("another-build") });
     expect(await ask({ protocol: 99, build: "x", netns: "net:[1]", env, stdin })).toEqual({ fallback: expect.stringContaining("protocol 99") });
     expect(await ask({ garbage: true }).catch(() => ({}))).toEqual({ fallback: expect.any(String) });
     expect(hostVeths(node.ns)).toEqual([]);
@@ -195,21 +196,21 @@ describe("mncni serve", () => {
   }, 30_000);
 
   test("no answer in time: code 11; a call still queued when its plugin gave up is never run", async () => {
-    const { node, conf } = await servedNode();
+    const { node, conf, server } = await servedNode();
     const [p1, p2] = [node.pod(), node.pod()];
     Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
     const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
     await holder.stdout.getReader().read();
     // The first ADD waits for the lock inside the server; the second waits in its queue.
     const first = node.spawn("ADD", conf, { pod: p1, id: "slow1" });
-    await Bun.sleep(200);
+    await untilConnected(node.ns, server);
     const second = node.spawn("ADD", conf, { pod: p2, id: "slow2", env: { MNCNI_AGENT_TIMEOUT_MS: "300" } });
     const r2 = await second.done;
     expect(r2.code).toBe(1);
     expect(r2.json).toMatchObject({ code: 11, msg: expect.stringContaining("no answer") });
     await holder.exited;
     expect((await first.done).code).toBe(0);
-    await Bun.sleep(200);
+    await untilLogged(server, "skipping ADD of slow2");
     expect(link(p2, "eth0")).toBeUndefined();
     expect(hostVethOf(node.ns, "mnbnet", "slow2")).toBeUndefined();
     expect(reservedFor(node.dataDir, "slow2")).toEqual([]);
@@ -226,7 +227,7 @@ describe("mncni serve", () => {
     const holder = Bun.spawn(["flock", lockFile, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
     await holder.stdout.getReader().read();
     const call = node.spawn("ADD", conf, { pod, id: "cut" });
-    await Bun.sleep(300);
+    await untilConnected(node.ns, srv);
     srv.kill("SIGKILL");
     const r = await call.done;
     await holder.exited; // the lock is free again
@@ -249,7 +250,7 @@ describe("mncni serve", () => {
     await holder.stdout.getReader().read();
     const pod = node.pod();
     const inFlight = node.spawn("ADD", conf, { pod, id: "inflight" });
-    await Bun.sleep(200);
+    await untilConnected(node.ns, srv);
     srv.kill("SIGTERM");
     const r = await inFlight.done;
     expect(r.code).toBe(0);
