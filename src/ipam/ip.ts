@@ -1,7 +1,7 @@
 // The IPAM's view of addresses: (family, bigint), for range arithmetic, parsed by the one
 // parser (src/net/ip.ts). Text output matches Go's net.IP.String(), not glibc's: host-local
 // uses that text as the reservation file name and both must agree byte for byte.
-import { parseCIDR, toBigInt, tryParseIP, type Family } from "../net/ip.ts";
+import { formatIP, fromBigInt, parseCIDR, toBigInt, tryParseIP, type Family } from "../net/ip.ts";
 
 export type { Family };
 
@@ -55,30 +55,8 @@ export function lastOf(ip: Ip, prefix: number): bigint {
   return networkOf(ip, prefix) | hostMask(ip.family, prefix);
 }
 
-function formatV6(value: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
-  // Longest run of zero groups, first one on a tie, only if at least two long (RFC 5952, Go).
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
-  if (bestLen < 2) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
-
 export function formatIp(ip: Ip): string {
-  if (ip.family === 6) return formatV6(ip.value);
-  return [24n, 16n, 8n, 0n].map((s) => ((ip.value >> s) & 0xffn).toString()).join(".");
+  return formatIP(fromBigInt(ip.value, ip.family), ip.family, "go");
 }
 
 export const ipOf = (family: Family, value: bigint): Ip => ({ family, value });

@@ -115,7 +115,7 @@ function formatV4(b: Uint8Array, at = 0): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
-function formatV6(b: Uint8Array): string {
+function formatV6(b: Uint8Array, style: TextStyle): string {
   const w: number[] = [];
   for (let i = 0; i < 16; i += 2) w.push((b[i] << 8) | b[i + 1]);
   // Longest run of zero words (length >= 2) becomes "::", as glibc inet_ntop does.
@@ -135,8 +135,9 @@ function formatV6(b: Uint8Array): string {
     i = j;
   }
   if (bestLen < 2) best = -1;
-  // glibc prints IPv4-compatible and IPv4-mapped addresses with a dotted tail.
+  // glibc prints IPv4-compatible and IPv4-mapped addresses with a dotted tail; Go does not.
   const v4Tail =
+    style === "glibc" &&
     best === 0 && (bestLen === 6 || (bestLen === 7 && w[7] !== 1) || (bestLen === 5 && w[5] === 0xffff));
   let out = "";
   for (let i = 0; i < 8; i++) {
@@ -154,8 +155,15 @@ function formatV6(b: Uint8Array): string {
   return out;
 }
 
-export function formatIP(bytes: Uint8Array, family: Family = bytes.length === 4 ? 4 : 6): string {
-  return family === 4 ? formatV4(bytes) : formatV6(bytes);
+/**
+ * How IPv6 text is written: "glibc" (inet_ntop, what `ip -j` prints) or "go" (net.IP.String,
+ * what host-local names its reservation files: no dotted IPv4 tail). Both compress the first
+ * longest run of two or more zero groups (RFC 5952).
+ */
+export type TextStyle = "glibc" | "go";
+
+export function formatIP(bytes: Uint8Array, family: Family = bytes.length === 4 ? 4 : 6, style: TextStyle = "glibc"): string {
+  return family === 4 ? formatV4(bytes) : formatV6(bytes, style);
 }
 
 export function formatCIDR(bytes: Uint8Array, prefixLen: number, family?: Family): string {

@@ -73,3 +73,17 @@ test("attributes are 4-byte aligned, nested, and read back", () => {
   expect(buf.readUInt16BE(16 + 12 + 4 + 8 + 4)).toBe(4789);
   expect(a.u32(99)).toBeUndefined();
 });
+
+describe("text styles", () => {
+  // host-local names reservation files with Go's net.IP.String(): no dotted IPv4 tail.
+  test.each([
+    ["::1.2.3.4", "::1.2.3.4", "::102:304"],
+    ["::ffff:10.1.2.3", "::ffff:10.1.2.3", "::ffff:a01:203"],
+    ["fd00::5", "fd00::5", "fd00::5"],
+    ["1:0:0:2:0:0:0:3", "1:0:0:2::3", "1:0:0:2::3"],
+  ] as const)("%s", (input, glibc, go) => {
+    const ip = parseIP(input);
+    expect(formatIP(ip.bytes, 6)).toBe(glibc);
+    expect(formatIP(ip.bytes, 6, "go")).toBe(go);
+  });
+});
