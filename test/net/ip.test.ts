@@ -75,10 +75,10 @@ test("attributes are 4-byte aligned, nested, and read back", () => {
 });
 
 describe("text styles", () => {
-  // host-local names reservation files with Go's net.IP.String(): no dotted IPv4 tail.
+  // host-local names reservation files with Go's net.IP.String(): no dotted IPv4 tail. (Go prints
+  // an IPv4-mapped address as IPv4; the IPAM turns those into IPv4 before it formats them.)
   test.each([
     ["::1.2.3.4", "::1.2.3.4", "::102:304"],
-    ["::ffff:10.1.2.3", "::ffff:10.1.2.3", "::ffff:a01:203"],
     ["fd00::5", "fd00::5", "fd00::5"],
     ["1:0:0:2:0:0:0:3", "1:0:0:2::3", "1:0:0:2::3"],
   ] as const)("%s", (input, glibc, go) => {
