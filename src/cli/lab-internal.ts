@@ -1,6 +1,6 @@
 // Hidden `mncni lab` subcommands the lab runs inside its namespaces: the echo servers and
 // probes of `lab check`, and a GET of the agent's /readyz for `lab status`.
-import { withNetns } from "../kernel/netns.ts";
+import { withNetns } from "../kernel/index.ts";
 import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
 import { ECHO_PORT } from "../lab/topology.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
