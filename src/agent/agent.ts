@@ -44,7 +44,8 @@ export class Agent {
   }
 
   private constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
-    this.source = openSource(cfg.source, { resyncSeconds: cfg.resync });
+    this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName });
+    this.metrics.source = this.source;
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
@@ -75,6 +76,8 @@ export class Agent {
     m.problems = rep.problems.length;
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;
+    // Routes and conflist in place: a source that reports it back (the Node's condition) does.
+    this.source.dataPlaneReady?.(rep.converged);
     m.notReady = readinessReasons(rep);
     for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);

@@ -51,7 +51,7 @@ interface Flag {
 
 const FLAGS: Record<string, Flag> = {
   "--node-name": { key: "nodeName", kind: "string", arg: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
-  "--source": { key: "source", kind: "string", arg: "dir:PATH", help: "cluster state source: a directory of Kubernetes manifests" },
+  "--source": { key: "source", kind: "string", arg: "SOURCE", help: "cluster state source: dir:PATH (a directory of Kubernetes manifests), kubernetes (the API server, in-cluster service account) or kubernetes:KUBECONFIG" },
   "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
   "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
   "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
@@ -81,7 +81,7 @@ const FLAGS: Record<string, Flag> = {
 
 export function agentHelp(): string {
   const rows = Object.entries(FLAGS).map(([f, d]) => `  ${`${f}${d.arg ? ` ${d.arg}` : ""}`.padEnd(38)} ${d.help}`);
-  return ["Usage: mncni agent --node-name NAME --source dir:PATH [flags]", "", "Runs the node agent: host-gw routes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
+  return ["Usage: mncni agent --node-name NAME --source dir:PATH|kubernetes[:KUBECONFIG] [flags]", "", "Runs the node agent: host-gw routes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
 }
 
 export class ConfigError extends Error {}
@@ -169,7 +169,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
   const nodeName = str("nodeName") ?? "";
   const source = str("source") ?? "";
   if (!uninstall && !nodeName) throw new ConfigError("cannot start agent: --node-name is required (or $NODE_NAME)");
-  if (!uninstall && !source) throw new ConfigError("cannot start agent: --source is required (dir:PATH)");
+  if (!uninstall && !source) throw new ConfigError("cannot start agent: --source is required (dir:PATH, kubernetes or kubernetes:KUBECONFIG)");
   const metricsAddr = str("metricsAddr")!;
   if (metricsAddr !== "off" && !/^.+:\d+$/.test(metricsAddr)) throw new ConfigError(`cannot use metricsAddr "${metricsAddr}": expected HOST:PORT or "off"`);
   const cniSocket = str("cniSocket")!;

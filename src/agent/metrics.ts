@@ -14,6 +14,8 @@ export class AgentMetrics {
   notReady: string[] = ["no reconcile pass has finished yet"];
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
+  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches). */
+  source?: { renderMetrics?(): string };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
   private readonly bucketCounts = BUCKETS.map(() => 0);
@@ -53,6 +55,6 @@ export class AgentMetrics {
     out.push(`# HELP ${h} Duration of a full reconcile pass.`, `# TYPE ${h} histogram`);
     BUCKETS.forEach((b, i) => out.push(`${h}_bucket{le="${b}"} ${this.bucketCounts[i]}`));
     out.push(`${h}_bucket{le="+Inf"} ${this.durationCount}`, `${h}_sum ${this.durationSum}`, `${h}_count ${this.durationCount}`);
-    return out.join("\n") + "\n";
+    return out.join("\n") + "\n" + (this.source?.renderMetrics?.() ?? "");
   }
 }

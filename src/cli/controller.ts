@@ -3,12 +3,14 @@ import { fileLogger } from "../agent/log.ts";
 import { ConfigError, controllerHelp, parseControllerArgs } from "../controller/config.ts";
 import { runController } from "../controller/controller.ts";
 import { hostname } from "node:os";
+import { reportUsageError, UsageError } from "./flags.ts";
 
 export async function controllerCommand(argv: string[]): Promise<number> {
   let cfg;
   try {
     cfg = parseControllerArgs(argv, hostname());
   } catch (e) {
+    if (e instanceof UsageError) return reportUsageError(e);
     if (!(e instanceof ConfigError)) throw e;
     console.error(`mncni controller: ${e.message}`);
     return 2;

@@ -1,74 +1,54 @@
 // `mncni manifests`: prints the install manifests (or the uninstall DaemonSet) for a
 // configuration, ready for `kubectl apply -f -`. deploy/mncni.yaml is its output with defaults.
+import { parseOrExit, type CommandSpec, type FlagTable, type FlagValues } from "./flags.ts";
 import { DEFAULT_OPTIONS, installObjects, OptionError, renderYaml, resolveOptions, uninstallObjects, type RawOptions } from "../deploy/manifests.ts";
 
-const HELP = `Usage: mncni manifests [flags] | kubectl apply -f -
+const COMMAND = {
+  name: "mncni manifests",
+  args: "| kubectl apply -f -",
+  summary: "Prints the Kubernetes objects that install mncni: ServiceAccounts, RBAC, the agent\nDaemonSet and (unless --no-controller) the node IPAM controller Deployment.",
+  flags: {
+    "cluster-cidr": { type: "list", value: "CIDR[,CIDR6]", help: `the pod network(s) (default ${DEFAULT_OPTIONS.clusterCidr.join(",")})` },
+    mode: { type: "string", value: "bridge|routed", help: `pod network mode (default ${DEFAULT_OPTIONS.mode})` },
+    routing: { type: "string", value: "host-gw|none", help: `how other nodes' pod CIDRs are reached (default ${DEFAULT_OPTIONS.routing})` },
+    image: { type: "string", value: "REF", help: `the mncni image (default ${DEFAULT_OPTIONS.image})` },
+    namespace: { type: "string", value: "NS", help: `where the agent, controller and Lease live (default ${DEFAULT_OPTIONS.namespace})` },
+    controller: { type: "boolean", help: "include the node IPAM controller (the default)" },
+    "no-controller": { type: "boolean", help: "leave the controller out: kube-controller-manager allocates pod CIDRs (--allocate-node-cidrs, e.g. kubeadm --pod-network-cidr)" },
+    "node-cidr-mask-size-ipv4": { type: "string", value: "N", help: `controller: IPv4 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4})` },
+    "node-cidr-mask-size-ipv6": { type: "string", value: "N", help: `controller: IPv6 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6})` },
+    "cni-bin-dir": { type: "string", value: "DIR", help: `the runtime's CNI binary directory on the nodes (default ${DEFAULT_OPTIONS.cniBinDir}; k3s, for one, uses another)` },
+    "cni-conf-dir": { type: "string", value: "DIR", help: `the runtime's CNI config directory on the nodes (default ${DEFAULT_OPTIONS.cniConfDir})` },
+    uninstall: { type: "boolean", help: "print instead a DaemonSet that runs `mncni agent --uninstall` on every node" },
+  },
+} satisfies CommandSpec<FlagTable>;
 
-Prints the Kubernetes objects that install mncni: ServiceAccounts, RBAC, the agent
-DaemonSet and (unless --no-controller) the node IPAM controller Deployment.
-
-  --cluster-cidr CIDR[,CIDR6]          the pod network(s) (default ${DEFAULT_OPTIONS.clusterCidr.join(",")})
-  --mode bridge|routed                 pod network mode (default ${DEFAULT_OPTIONS.mode})
-  --routing host-gw|none               how other nodes' pod CIDRs are reached (default ${DEFAULT_OPTIONS.routing})
-  --image REF                          the mncni image (default ${DEFAULT_OPTIONS.image})
-  --namespace NS                       where the agent, controller and Lease live (default ${DEFAULT_OPTIONS.namespace})
-  --controller, --no-controller        include the node IPAM controller (default: included); leave it
-                                       out when kube-controller-manager allocates pod CIDRs
-                                       (--allocate-node-cidrs, e.g. kubeadm --pod-network-cidr)
-  --node-cidr-mask-size-ipv4 N         controller: IPv4 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv4})
-  --node-cidr-mask-size-ipv6 N         controller: IPv6 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6})
-  --cni-bin-dir DIR, --cni-conf-dir DIR
-                                       the runtime's CNI directories on the nodes (default
-                                       ${DEFAULT_OPTIONS.cniBinDir}, ${DEFAULT_OPTIONS.cniConfDir}; k3s, for one, uses others)
-  --uninstall                          print instead a DaemonSet that runs \`mncni agent --uninstall\` on every node`;
-
-type Parsed = { raw: RawOptions; uninstall: boolean } | "help";
-
-const VALUE_FLAGS: Record<string, (r: RawOptions, v: string) => void> = {
-  "--cluster-cidr": (r, v) => (r.clusterCidr = [...(r.clusterCidr ?? []), ...v.split(",").map((s) => s.trim()).filter(Boolean)]),
-  "--mode": (r, v) => (r.mode = v),
-  "--routing": (r, v) => (r.routing = v),
-  "--image": (r, v) => (r.image = v),
-  "--namespace": (r, v) => (r.namespace = v),
-  "--node-cidr-mask-size-ipv4": (r, v) => (r.nodeCidrMaskSizeIPv4 = v),
-  "--node-cidr-mask-size-ipv6": (r, v) => (r.nodeCidrMaskSizeIPv6 = v),
-  "--cni-bin-dir": (r, v) => (r.cniBinDir = v),
-  "--cni-conf-dir": (r, v) => (r.cniConfDir = v),
-};
-
-function parse(argv: string[]): Parsed {
+/** The flags as the option resolver takes them (it checks the values and words their errors). */
+function rawOptions(f: FlagValues<typeof COMMAND.flags>): RawOptions {
   const raw: RawOptions = {};
-  let uninstall = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") return "help";
-    if (arg === "--controller" || arg === "--no-controller") {
-      raw.controller = arg === "--controller";
-      continue;
-    }
-    if (arg === "--uninstall") {
-      uninstall = true;
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const set = VALUE_FLAGS[flag];
-    if (!set) throw new OptionError(`cannot parse flag "${arg}": unknown flag (see --help)`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new OptionError(`cannot parse flag "${flag}": missing value`);
-    set(raw, value);
-  }
-  return { raw, uninstall };
+  const cidrs = f["cluster-cidr"].flatMap((v) => v.split(",")).map((s) => s.trim()).filter(Boolean);
+  if (cidrs.length) raw.clusterCidr = cidrs;
+  if (f.mode !== undefined) raw.mode = f.mode;
+  if (f.routing !== undefined) raw.routing = f.routing;
+  if (f.image !== undefined) raw.image = f.image;
+  if (f.namespace !== undefined) raw.namespace = f.namespace;
+  if (f["node-cidr-mask-size-ipv4"] !== undefined) raw.nodeCidrMaskSizeIPv4 = f["node-cidr-mask-size-ipv4"];
+  if (f["node-cidr-mask-size-ipv6"] !== undefined) raw.nodeCidrMaskSizeIPv6 = f["node-cidr-mask-size-ipv6"];
+  if (f["cni-bin-dir"] !== undefined) raw.cniBinDir = f["cni-bin-dir"];
+  if (f["cni-conf-dir"] !== undefined) raw.cniConfDir = f["cni-conf-dir"];
+  if (f["no-controller"]) raw.controller = false;
+  else if (f.controller) raw.controller = true;
+  return raw;
 }
 
 const quote = (a: string) => (/^[\w./:,=@-]+$/.test(a) ? a : JSON.stringify(a));
 
 export async function manifestsCommand(argv: string[]): Promise<number> {
+  const parsed = parseOrExit(COMMAND, argv);
+  if (typeof parsed === "number") return parsed;
   try {
-    const parsed = parse(argv);
-    if (parsed === "help") return (console.log(HELP), 0);
-    const o = resolveOptions(parsed.raw);
-    const objects = parsed.uninstall ? uninstallObjects(o) : installObjects(o);
+    const o = resolveOptions(rawOptions(parsed.flags));
+    const objects = parsed.flags.uninstall ? uninstallObjects(o) : installObjects(o);
     const header = [`Generated by: mncni ${["manifests", ...argv].map(quote).join(" ")}`, "Regenerate with other flags rather than editing (see docs/install.md)."].join("\n");
     process.stdout.write(renderYaml(objects, header));
     return 0;

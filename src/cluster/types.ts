@@ -143,9 +143,18 @@ export interface ClusterSource {
   /** Keeps the cache current from now on; onChange runs (coalesced) after it changed. */
   watch(onChange: () => void): void;
   close(): void;
+  /**
+   * Told after every pass whether this node's data plane (routes, conflist) is in place, for a
+   * source that reports it back (the Kubernetes source: the Node's NetworkUnavailable condition).
+   */
+  dataPlaneReady?(ready: boolean): void;
+  /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
+  renderMetrics?(): string;
 }
 
 export interface SourceOptions {
   /** How often a source without reliable events re-lists everything, in seconds. */
   resyncSeconds?: number;
+  /** This node's name (the Kubernetes source patches its Node's status). */
+  nodeName?: string;
 }

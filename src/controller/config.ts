@@ -2,6 +2,7 @@
 import type { FamilyPool } from "./allocator.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { normalizeCIDR } from "../net/cidr.ts";
+import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../cli/flags.ts";
 
 export interface ControllerConfig {
   pools: FamilyPool[];
@@ -23,26 +24,33 @@ export interface ControllerConfig {
 
 export class ConfigError extends Error {}
 
-const FLAGS: [string, string, string][] = [
-  ["--cluster-cidr CIDR[,CIDR6]", "required", "the pod network(s), at most one per family"],
-  ["--node-cidr-mask-size-ipv4 N", "24", "size of each Node's IPv4 pod CIDR"],
-  ["--node-cidr-mask-size-ipv6 N", "64", "size of each Node's IPv6 pod CIDR"],
-  ["--kubeconfig PATH", "in-cluster", "kubeconfig file (current context); default: the pod's service account"],
-  ["--leader-elect", "off", "run only while holding the Lease (for more than one replica)"],
-  ["--lease-namespace NS", "kube-system", "namespace of the Lease"],
-  ["--lease-name NAME", "mncni-controller", "name of the Lease"],
-  ["--leader-elect-lease-duration D", "15s", "how long a Lease not renewed blocks other candidates"],
-  ["--leader-elect-renew-deadline D", "10s", "the leader stops when it could not renew for this long"],
-  ["--leader-elect-retry-period D", "2s", "how often candidates try and the leader renews"],
-  ["--identity ID", "hostname_random", "this candidate's holderIdentity"],
-  ["--metrics-addr HOST:PORT", "127.0.0.1:9098", "/healthz, /readyz and /metrics; `off` disables"],
-  ["--workers N", "10", "Node patches in flight at once"],
-  ["--log-file FILE", "stderr", "JSON log lines"],
-  ["--log-level LEVEL", "info", "debug, info, warn or error"],
-];
+const DURATION = (s: string) => (/^(\d+(?:\.\d+)?)(ms|s|m)$/.test(s) ? null : "expected a duration such as 15s or 500ms");
+
+/** The flags of `mncni controller`, on the CLI's one parser (src/cli/flags.ts). */
+export const CONTROLLER_COMMAND = {
+  name: "mncni controller",
+  summary: "Allocates a pod CIDR per family to every Node without spec.podCIDRs.",
+  flags: {
+    "cluster-cidr": { type: "string", value: "CIDR[,CIDR6]", help: "the pod network(s), at most one per family (required)" },
+    "node-cidr-mask-size-ipv4": { type: "int", help: "size of each Node's IPv4 pod CIDR", default: 24, min: 1, max: 30 },
+    "node-cidr-mask-size-ipv6": { type: "int", help: "size of each Node's IPv6 pod CIDR", default: 64, min: 1, max: 126 },
+    kubeconfig: { type: "string", value: "PATH", help: "kubeconfig file (current context); default: the pod's service account" },
+    "leader-elect": { type: "boolean", help: "run only while holding the Lease (for more than one replica)" },
+    "lease-namespace": { type: "string", value: "NS", help: "namespace of the Lease", default: "kube-system" },
+    "lease-name": { type: "string", value: "NAME", help: "name of the Lease", default: "mncni-controller" },
+    "leader-elect-lease-duration": { type: "string", value: "D", help: "how long a Lease not renewed blocks other candidates", default: "15s", check: DURATION },
+    "leader-elect-renew-deadline": { type: "string", value: "D", help: "the leader stops when it could not renew for this long", default: "10s", check: DURATION },
+    "leader-elect-retry-period": { type: "string", value: "D", help: "how often candidates try and the leader renews", default: "2s", check: DURATION },
+    identity: { type: "string", value: "ID", help: "this candidate's holderIdentity (default: hostname_random)" },
+    "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz, /readyz and /metrics; `off` disables", default: "127.0.0.1:9098", check: (v) => (v === "off" || /^.+:\d+$/.test(v) ? null : "expected HOST:PORT or off") },
+    workers: { type: "int", help: "Node patches in flight at once", default: 10, min: 1, max: 1000 },
+    "log-file": { type: "string", value: "FILE", help: "JSON log lines (default stderr)" },
+    "log-level": { type: "string", help: "log level", default: "info", choices: ["debug", "info", "warn", "error"] },
+  },
+} satisfies CommandSpec<FlagTable>;
 
 export function controllerHelp(): string {
-  return ["Usage: mncni controller --cluster-cidr CIDR[,CIDR6] [flags]", "", "Allocates a pod CIDR per family to every Node without spec.podCIDRs.", "", ...FLAGS.map(([f, d, m]) => `  ${f.padEnd(36)} ${m} (default ${d})`)].join("\n");
+  return helpText(CONTROLLER_COMMAND);
 }
 
 /** "15s", "500ms", "1m", "1.5s" -> milliseconds. */
@@ -52,11 +60,6 @@ export function parseDuration(flag: string, s: string): number {
   const v = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
   if (v <= 0) throw new ConfigError(`cannot use ${flag} "${s}": must be positive`);
   return v;
-}
-
-function parseInt10(flag: string, s: string, min: number, max: number): number {
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new ConfigError(`cannot use ${flag} "${s}": expected an integer from ${min} to ${max}`);
-  return Number(s);
 }
 
 function parsePools(cidrs: string, mask: Record<Family, number>): FamilyPool[] {
@@ -79,49 +82,31 @@ function parsePools(cidrs: string, mask: Record<Family, number>): FamilyPool[] {
   return pools;
 }
 
+/**
+ * The controller's configuration, "help" for --help. A wrong flag is a UsageError (the CLI's
+ * parser); a wrong combination of values a ConfigError.
+ */
 export function parseControllerArgs(argv: string[], hostname = "controller"): ControllerConfig | "help" {
-  const v: Record<string, string> = {};
-  let leaderElect = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--help" || a === "-h") return "help";
-    if (a === "--leader-elect" || a === "--leader-elect=true") {
-      leaderElect = true;
-      continue;
-    }
-    if (a === "--leader-elect=false") {
-      leaderElect = false;
-      continue;
-    }
-    const eq = a.indexOf("=");
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    if (!FLAGS.some(([f]) => f.split(" ")[0] === name) || name === "--leader-elect") throw new ConfigError(`cannot parse flag "${a}": unknown flag (see --help)`);
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`cannot parse flag "${name}": needs a value`);
-    v[name.slice(2)] = value;
-  }
-  const mask = {
-    4: parseInt10("--node-cidr-mask-size-ipv4", v["node-cidr-mask-size-ipv4"] ?? "24", 1, 30),
-    6: parseInt10("--node-cidr-mask-size-ipv6", v["node-cidr-mask-size-ipv6"] ?? "64", 1, 126),
-  };
-  const logLevel = (v["log-level"] ?? "info") as ControllerConfig["logLevel"];
-  if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new ConfigError(`cannot use --log-level "${logLevel}": expected debug, info, warn or error`);
-  const metricsAddr = v["metrics-addr"] ?? "127.0.0.1:9098";
-  if (metricsAddr !== "off" && !/^.+:\d+$/.test(metricsAddr)) throw new ConfigError(`cannot use --metrics-addr "${metricsAddr}": expected HOST:PORT or off`);
+  // kube-controller-manager's spelling of the switch, kept working.
+  const args = argv.flatMap((a) => (a === "--leader-elect=true" ? ["--leader-elect"] : a === "--leader-elect=false" ? [] : [a]));
+  const p = parseFlags(CONTROLLER_COMMAND, args);
+  if (p === HELP) return "help";
+  const v = p.flags;
+  const mask = { 4: v["node-cidr-mask-size-ipv4"], 6: v["node-cidr-mask-size-ipv6"] };
   const cfg: ControllerConfig = {
     pools: parsePools(v["cluster-cidr"] ?? "", mask),
     kubeconfig: v.kubeconfig,
-    leaderElect,
-    leaseNamespace: v["lease-namespace"] ?? "kube-system",
-    leaseName: v["lease-name"] ?? "mncni-controller",
-    leaseDurationMs: parseDuration("--leader-elect-lease-duration", v["leader-elect-lease-duration"] ?? "15s"),
-    renewDeadlineMs: parseDuration("--leader-elect-renew-deadline", v["leader-elect-renew-deadline"] ?? "10s"),
-    retryPeriodMs: parseDuration("--leader-elect-retry-period", v["leader-elect-retry-period"] ?? "2s"),
+    leaderElect: v["leader-elect"],
+    leaseNamespace: v["lease-namespace"],
+    leaseName: v["lease-name"],
+    leaseDurationMs: parseDuration("--leader-elect-lease-duration", v["leader-elect-lease-duration"]),
+    renewDeadlineMs: parseDuration("--leader-elect-renew-deadline", v["leader-elect-renew-deadline"]),
+    retryPeriodMs: parseDuration("--leader-elect-retry-period", v["leader-elect-retry-period"]),
     // client-go's default: unique per process, so a restarted pod is a new candidate.
     identity: v.identity ?? `${hostname}_${crypto.randomUUID()}`,
-    metricsAddr: metricsAddr === "off" ? undefined : metricsAddr,
-    workers: parseInt10("--workers", v.workers ?? "10", 1, 1000),
-    logLevel,
+    metricsAddr: v["metrics-addr"] === "off" ? undefined : v["metrics-addr"],
+    workers: v.workers,
+    logLevel: v["log-level"] as ControllerConfig["logLevel"],
     logFile: v["log-file"],
   };
   if (!(cfg.retryPeriodMs < cfg.renewDeadlineMs && cfg.renewDeadlineMs < cfg.leaseDurationMs)) {

@@ -75,6 +75,8 @@ export interface WatchOpts {
   /** Server-side end of the watch; the caller watches again from the last resourceVersion. */
   timeoutSeconds?: number;
   signal?: AbortSignal;
+  /** Called once the server accepted the watch (200), before any event arrives. */
+  onOpen?: () => void;
 }
 
 function queryString(q: Query | undefined): string {
@@ -196,6 +198,7 @@ export class KubeClient {
       throw wrapNetwork("GET", path, e);
     }
     if (!res.ok) throw await KubeClient.errorOf("WATCH", path, res);
+    o.onOpen?.();
     if (!res.body) return;
     const decoder = new TextDecoder();
     let buf = "";

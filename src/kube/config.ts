@@ -128,7 +128,8 @@ export interface InClusterOpts {
 
 export function loadInCluster(opts: InClusterOpts = {}): KubeConfig {
   const env = opts.env ?? process.env;
-  const dir = opts.dir ?? SERVICE_ACCOUNT_DIR;
+  // MNCNI_SERVICE_ACCOUNT_DIR: the files somewhere else (tests; a runtime mounting them elsewhere).
+  const dir = opts.dir ?? (env.MNCNI_SERVICE_ACCOUNT_DIR || SERVICE_ACCOUNT_DIR);
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) fail("use in-cluster config", dir, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set (or pass --kubeconfig)");

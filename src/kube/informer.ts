@@ -237,6 +237,11 @@ export class Informer<T extends KubeObject> {
       // client-go picks 5-10 minutes at random so watches of many clients do not end together.
       timeoutSeconds: o.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300),
       signal: this.abort.signal,
+      // A watch resumed after an outage replays what it missed: the cache is current again
+      // from here, even when nothing changed (no event would clear the error otherwise).
+      onOpen: () => {
+        this.lastError = undefined;
+      },
     });
     for await (const ev of events) {
       if (ev.type === "ERROR") {

@@ -16,6 +16,9 @@ export const RESOURCES = {
   pods: { kind: "Pod", group: "", version: "v1", plural: "pods", namespaced: true },
   namespaces: { kind: "Namespace", group: "", version: "v1", plural: "namespaces", namespaced: false },
   networkPolicies: { kind: "NetworkPolicy", group: "networking.k8s.io", version: "v1", plural: "networkpolicies", namespaced: true },
+  // A CRD (policy.networking.k8s.io, the network-policy API's cluster-scoped policies): many
+  // clusters do not have it, which the informer takes as a missing resource, not an error.
+  clusterNetworkPolicies: { kind: "ClusterNetworkPolicy", group: "policy.networking.k8s.io", version: "v1alpha2", plural: "clusternetworkpolicies", namespaced: false },
   leases: { kind: "Lease", group: "coordination.k8s.io", version: "v1", plural: "leases", namespaced: true },
   events: { kind: "Event", group: "", version: "v1", plural: "events", namespaced: true },
 } as const satisfies Record<string, Resource>;

@@ -7,7 +7,8 @@ import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } f
 import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
-import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, parseCidr, subnet } from "./topology.ts";
+import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns } from "./topology.ts";
+import { NodeCIDRAllocator, type FamilyPool } from "../controller/allocator.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
@@ -27,7 +28,12 @@ export function validateOptions(o: UpOptions): void {
   if (why) throw new Error(`cannot use lab name "${o.name}": ${why}`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 200) throw new Error(`cannot use --nodes "${o.nodes}": must be 1..200`);
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 200) throw new Error(`cannot use --pods-per-node "${o.podsPerNode}": must be 0..200`);
-  const { prefix } = parseCidr(o.clusterCidr);
+  let prefix: number;
+  try {
+    prefix = parseCIDR(o.clusterCidr, 4).prefixLen;
+  } catch (e) {
+    throw new Error(`cannot use cluster CIDR "${o.clusterCidr}": ${(e as Error).message}`);
+  }
   if (o.nodeCidrSize <= prefix || o.nodeCidrSize > 28) throw new Error(`cannot use --node-cidr-size "${o.nodeCidrSize}": must be in (${prefix}, 28]`);
   if (o.clusterCidr6 !== undefined) {
     let c6;
@@ -38,6 +44,35 @@ export function validateOptions(o: UpOptions): void {
     }
     if (c6.prefixLen >= NODE_CIDR_SIZE6) throw new Error(`cannot use IPv6 cluster CIDR "${o.clusterCidr6}": must be wider than /${NODE_CIDR_SIZE6}`);
   }
+  // What the controller's allocator refuses (more than 2^16 node subnets), refused here too.
+  try {
+    new NodeCIDRAllocator(nodePools(o));
+  } catch (e) {
+    throw new Error(`cannot use --node-cidr-size "${o.nodeCidrSize}": ${(e as Error).message}`);
+  }
+}
+
+function nodePools(o: Pick<UpOptions, "clusterCidr" | "clusterCidr6" | "nodeCidrSize">): FamilyPool[] {
+  return [
+    { family: 4, clusterCIDR: o.clusterCidr, nodeMaskSize: o.nodeCidrSize },
+    ...(o.clusterCidr6 ? [{ family: 6 as const, clusterCIDR: o.clusterCidr6, nodeMaskSize: NODE_CIDR_SIZE6 }] : []),
+  ];
+}
+
+/**
+ * The lab is the node IPAM, with the controller's allocator (one implementation): subnet 0 of
+ * each cluster CIDR is left unused, so node k gets the k-th /size; the lowest free one after a
+ * node was removed.
+ */
+export function allocatePodCidrs(s: Pick<LabState, "options" | "nodes">): string[] {
+  const alloc = new NodeCIDRAllocator(nodePools(s.options));
+  alloc.allocate(); // a fresh allocator hands out subnet 0 first: taken, never given to a node
+  for (const n of s.nodes) for (const c of n.podCidrs) alloc.occupy(c);
+  const got = alloc.allocate();
+  if (got) return got;
+  const full = alloc.usage().find((u) => u.allocated >= u.size)!;
+  const size = full.family === 4 ? s.options.nodeCidrSize : NODE_CIDR_SIZE6;
+  throw new Error(`cannot allocate pod CIDR: "${full.clusterCIDR}" has no /${size} left`);
 }
 
 function newNode(s: LabState, name: string): NodeState {
@@ -52,11 +87,10 @@ function newNode(s: LabState, name: string): NodeState {
   };
   const m = /^node(\d+)$/.exec(name);
   const index = m && !used("index").has(Number(m[1])) ? Number(m[1]) : firstFree(used("index"));
-  // The lab is the node IPAM: the lowest free /nodeCidrSize of the cluster CIDR (index 0 unused).
+  // Recorded for the state file; the CIDRs themselves come from the allocator (the same slot).
   const cidrIndex = firstFree(used("cidrIndex"));
-  const podCidrs = [subnet(s.options.clusterCidr, s.options.nodeCidrSize, cidrIndex)];
+  const podCidrs = allocatePodCidrs(s);
   const c6 = s.options.clusterCidr6;
-  if (c6) podCidrs.push(subnet(c6, NODE_CIDR_SIZE6, cidrIndex));
   return { name, index, ns: ns.node(s.name, name), address: nodeAddress(index), ...(c6 ? { address6: nodeAddress(index, 6) } : {}), podCidrs, cidrIndex, pods: [] };
 }
 

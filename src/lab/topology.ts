@@ -7,7 +7,7 @@
 // masquerade of their node. A dual-stack lab (--ipv6) adds the IPv6 plan alongside:
 // underlay fd00:224::/64 (router ::1, node N fd00:224::(10+N)), ext 2001:db8::10.
 import { join } from "node:path";
-import { type Family, formatCIDR, parseCIDR } from "../net/ip.ts";
+import { type Family } from "../net/ip.ts";
 
 /** Where labs live unless MNCNI_LAB_ROOT says otherwise (`lab list` looks here too). */
 export const DEFAULT_LAB_ROOT = "/run/mncni-lab";
@@ -86,36 +86,4 @@ export function nameProblem(name: string, max = 15): string | null {
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) return "must be lowercase letters, digits and inner dashes";
   if (name.length > max) return `must be at most ${max} characters`;
   return null;
-}
-
-// --- IPv4 CIDR arithmetic for validating --cluster-cidr ---
-// Left here on purpose: they go with the one IP module of issue 11 (item 2), which replaces
-// them with its parser; only parseCidr (via ipToInt) is used.
-
-export function ipToInt(ip: string): number {
-  return ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
-}
-
-export function parseCidr(cidr: string): { base: number; prefix: number } {
-  const [ip, p] = cidr.split("/");
-  const prefix = Number(p);
-  if (!ip || !/^\d+\.\d+\.\d+\.\d+$/.test(ip) || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
-    throw new Error(`cannot parse CIDR "${cidr}": expected a.b.c.d/len (IPv4)`);
-  }
-  const size = 2 ** (32 - prefix);
-  return { base: Math.floor(ipToInt(ip) / size) * size, prefix };
-}
-
-/** The index-th subnet of size /nodePrefix inside the cluster CIDR (either family). */
-export function subnet(clusterCidr: string, nodePrefix: number, index: number): string {
-  const c = parseCIDR(clusterCidr);
-  const bits = c.bytes.length * 8;
-  if (nodePrefix < c.prefixLen || nodePrefix > bits - 2) throw new Error(`cannot split "${clusterCidr}" into /${nodePrefix}`);
-  if (BigInt(index) >= 1n << BigInt(nodePrefix - c.prefixLen)) throw new Error(`cannot allocate pod CIDR: "${clusterCidr}" has no /${nodePrefix} left`);
-  const toBig = (b: Uint8Array) => b.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
-  const base = (toBig(c.bytes) >> BigInt(bits - c.prefixLen)) << BigInt(bits - c.prefixLen);
-  let n = base + (BigInt(index) << BigInt(bits - nodePrefix));
-  const out = new Uint8Array(c.bytes.length);
-  for (let i = out.length - 1; i >= 0; i--, n >>= 8n) out[i] = Number(n & 0xffn);
-  return formatCIDR(out, nodePrefix, c.family);
 }

@@ -30,13 +30,18 @@ describe("controller flags", () => {
       [["--cluster-cidr", "10.0.0.0/16,10.1.0.0/16"], /more than one IPv4 CIDR/],
       [["--cluster-cidr", "10.0.0.0/16", "--node-cidr-mask-size-ipv4", "8"], /--node-cidr-mask-size-ipv4 "8": shorter than the cluster CIDR/],
       [["--cluster-cidr", "10.0.0.0/8", "--node-cidr-mask-size-ipv4", "26"], /more than 2\^16/],
-      [["--cluster-cidr", "10.0.0.0/16", "--leader-elect-retry-period", "soon"], /cannot parse --leader-elect-retry-period "soon"/],
+      [["--cluster-cidr", "10.0.0.0/16", "--leader-elect-retry-period", "soon"], /cannot use --leader-elect-retry-period "soon": expected a duration/],
       [["--cluster-cidr", "10.0.0.0/16", "--leader-elect-renew-deadline", "20s"], /retry period < renew deadline < lease duration/],
-      [["--cluster-cidr", "10.0.0.0/16", "--bogus"], /cannot parse flag "--bogus": unknown flag/],
-      [["--cluster-cidr"], /needs a value/],
+      [["--cluster-cidr", "10.0.0.0/16", "--bogus"], /unknown flag "--bogus"/],
+      [["--cluster-cidr"], /--cluster-cidr needs a value/],
+      [["--cluster-cidr", "10.0.0.0/16", "--workers", "0"], /cannot use --workers "0": must be 1..1000/],
+      [["--cluster-cidr", "10.0.0.0/16", "--log-level", "loud"], /cannot use --log-level "loud"/],
     ];
     for (const [argv, re] of bad) expect(() => parseControllerArgs(argv)).toThrow(re);
     expect(() => parseControllerArgs([])).toThrow(ConfigError);
     expect(parseControllerArgs(["--help"])).toBe("help");
+    // kube-controller-manager's spelling of the switch.
+    const c = parseControllerArgs(["--cluster-cidr", "10.0.0.0/16", "--leader-elect=true"]);
+    expect(c !== "help" && c.leaderElect).toBe(true);
   });
 });

@@ -200,15 +200,25 @@ describe("flags", () => {
     [["--node-cidr-mask-size-ipv6", "x"], "--node-cidr-mask-size-ipv6 \"x\""],
     [["--namespace", "Kube_System"], "--namespace \"Kube_System\""],
     [["--image", "my image"], "--image \"my image\""],
-    [["--image"], "\"--image\": missing value"],
     [["--cni-bin-dir", "opt/cni/bin"], "--cni-bin-dir \"opt/cni/bin\""],
-    [["--bogus"], "\"--bogus\": unknown flag"],
   ])("refuses %p naming the flag", (args, fragment) => {
     const r = manifests(args);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toStartWith("mncni manifests: cannot ");
     expect(r.stderr).toContain(fragment);
+  });
+
+  // Usage errors come from the CLI's one flag parser, worded as for every command.
+  test.each([
+    [["--image"], "--image needs a value"],
+    [["--bogus"], 'unknown flag "--bogus"'],
+  ])("refuses the command line %p", (args, fragment) => {
+    const r = manifests(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toStartWith(`mncni manifests: ${fragment}`);
+    expect(r.stderr).toContain("mncni manifests --help");
   });
 });
 

@@ -11,6 +11,7 @@
 import { spawnSync, type Server } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withNetns } from "../../src/kernel/netns.ts";
 
 type Obj = { apiVersion?: string; kind?: string; metadata?: Record<string, any>; spec?: any; status?: any; [k: string]: any };
 
@@ -76,6 +77,12 @@ export interface FakeApiServerOpts {
   historySize?: number;
   bookmarkIntervalMs?: number;
   token?: string;
+  /**
+   * A network namespace (/run/netns/NAME) to listen in: an agent under test runs in its own
+   * node namespace, where the test's 127.0.0.1 is not reachable. The socket is made there and
+   * keeps that namespace; the test process stays where it is.
+   */
+  netns?: string;
 }
 
 const enc = new TextEncoder();
@@ -243,6 +250,11 @@ export class FakeApiServer {
   }
 
   private listen(): void {
+    if (this.opts.netns) withNetns(this.opts.netns, () => this.bind());
+    else this.bind();
+  }
+
+  private bind(): void {
     this.server = Bun.serve({
       hostname: "127.0.0.1",
       port: this.portNumber,

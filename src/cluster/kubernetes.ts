@@ -1,0 +1,174 @@
+// Cluster state from the Kubernetes API: one informer (list + watch, src/kube) per kind mncni
+// reads, feeding the same state builder the manifests directory feeds. The contract is the
+// manifests source's: start() fills the cache (the initial list of every kind) or rejects;
+// snapshot() hands out the cached state, marked stale while a list or watch is failing (the
+// last good state is kept, so routes stay); watch() tells the agent about changes.
+//
+// Scale (1,000 Nodes, 30,000 Pods): watch events only mark the cache dirty; the state is
+// rebuilt at most once per agent pass (snapshot() after a change), and change notifications
+// are coalesced over a short window, so a burst of Pod events costs one rebuild, not one each.
+// Pods are trimmed to the fields mncni uses before they are stored.
+import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
+import { NodeCondition } from "./node-condition.ts";
+import { buildClusterState } from "./state.ts";
+import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
+
+/** What is watched, and the trim applied to each object before it is cached. */
+const WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
+  { resource: RESOURCES.nodes, trim: trimNode },
+  { resource: RESOURCES.pods, trim: trimPod },
+  { resource: RESOURCES.namespaces, trim: trimMeta },
+  { resource: RESOURCES.networkPolicies },
+  { resource: RESOURCES.clusterNetworkPolicies },
+];
+
+type Wire = WireObject & { spec?: any; status?: any };
+
+function meta(o: Wire) {
+  const m = o.metadata ?? {};
+  return {
+    name: m.name,
+    ...(m.namespace ? { namespace: m.namespace } : {}),
+    ...(m.labels ? { labels: m.labels } : {}),
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    // A string on the wire (the package types it as a Date it would have parsed).
+    ...(m.creationTimestamp ? { creationTimestamp: m.creationTimestamp } : {}),
+  };
+}
+
+function trimMeta(o: Wire): Wire {
+  return { kind: o.kind, metadata: meta(o) };
+}
+
+/** A Pod as mncni reads it: where it runs, its IPs, its labels (policy). */
+export function trimPod(o: Wire): Wire {
+  const s = o.status ?? {};
+  return {
+    kind: o.kind,
+    metadata: meta(o),
+    spec: { nodeName: o.spec?.nodeName, ...(o.spec?.hostNetwork ? { hostNetwork: true } : {}) },
+    status: { phase: s.phase, ...(s.podIP ? { podIP: s.podIP } : {}), ...(s.podIPs?.length ? { podIPs: s.podIPs.map((p: { ip: string }) => ({ ip: p.ip })) } : {}) },
+  };
+}
+
+/** A Node as mncni reads it: addresses, pod CIDRs, and its NetworkUnavailable condition (ours to set). */
+function trimNode(o: Wire): Wire {
+  const sp = o.spec ?? {};
+  const st = o.status ?? {};
+  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NodeCondition.TYPE);
+  return {
+    kind: o.kind,
+    metadata: meta(o),
+    spec: { ...(sp.podCIDR ? { podCIDR: sp.podCIDR } : {}), ...(sp.podCIDRs ? { podCIDRs: sp.podCIDRs } : {}) },
+    status: { addresses: st.addresses ?? [], ...(cond.length ? { conditions: cond } : {}) },
+  };
+}
+
+export interface KubernetesSourceOptions extends SourceOptions {
+  /** How long start() waits for the initial list of every kind before refusing. */
+  startTimeoutMs?: number;
+  /** Quiet period that coalesces change notifications. */
+  debounceMs?: number;
+}
+
+export class KubernetesSource implements ClusterSource {
+  readonly description: string;
+  readonly metrics = new KubeMetrics("mncni_agent_kube");
+  private readonly missing = new Set<string>();
+  private informers: Informer<Wire>[] = [];
+  private client?: KubeClient;
+  private condition?: NodeCondition;
+  private state: ClusterState = buildClusterState([]);
+  private dirty = true;
+  private onChange?: () => void;
+  private timer?: ReturnType<typeof setTimeout>;
+
+  /** kubeconfig: a kubeconfig file; undefined: the in-cluster service account. */
+  constructor(private readonly kubeconfig: string | undefined, private readonly opts: KubernetesSourceOptions = {}) {
+    this.description = kubeconfig ? `kubernetes:${kubeconfig}` : "kubernetes";
+  }
+
+  async start(): Promise<void> {
+    const cfg: KubeConfig = loadKubeConfig(this.kubeconfig);
+    this.client = new KubeClient(cfg, { userAgent: "mncni-agent", onRetry: ({ method }) => this.metrics.retry(method) });
+    const report = this.informerMetrics();
+    for (const { resource, trim } of WATCHED) {
+      const kind = resource.kind;
+      const inf = new Informer<Wire>(this.client, resource, {
+        // Lists omit kind on their items; the state builder reads it.
+        transform: (o) => (trim ? trim({ ...o, kind }) : { ...o, kind }),
+        metrics: report,
+        log: { warn: (m) => console.error(`mncni agent: ${m}`), info: () => {} },
+      });
+      inf.on({ add: this.changed, update: this.changed, delete: this.changed, synced: this.changed });
+      this.informers.push(inf);
+    }
+    if (this.opts.nodeName) this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => this.informers[0]!.get(name));
+    for (const i of this.informers) i.start();
+    // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
+    const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
+    const t0 = Date.now();
+    while (!this.informers.every((i) => i.synced || this.missing.has(i.resource.kind))) {
+      if (Date.now() - t0 > timeoutMs) {
+        const why = this.informers.filter((i) => !i.synced && !this.missing.has(i.resource.kind)).map((i) => `${i.resource.kind}: ${(i.lastError as Error | undefined)?.message ?? "no answer"}`);
+        this.close();
+        throw new Error(`cannot list cluster state from ${cfg.server} within ${Math.round(timeoutMs / 1000)} s: ${why.join("; ")}`);
+      }
+      await Bun.sleep(50);
+    }
+  }
+
+  /** Forwards to the exported metrics and notes which kinds the server does not serve. */
+  private informerMetrics(): InformerMetrics {
+    const m = this.metrics;
+    return {
+      watchRestart: (kind: string, reason: RestartReason) => m.watchRestart(kind, reason),
+      listed: (kind: string, at: number) => m.listed(kind, at),
+      objects: (kind: string, n: number) => m.objects(kind, n),
+      missing: (kind: string, missing: boolean) => {
+        m.missing(kind, missing);
+        if (missing) this.missing.add(kind);
+        else this.missing.delete(kind);
+      },
+    };
+  }
+
+  private changed = (): void => {
+    this.dirty = true;
+    if (!this.onChange || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onChange?.();
+    }, this.opts.debounceMs ?? 100);
+  };
+
+  snapshot(): SourceSnapshot {
+    if (this.dirty) {
+      this.dirty = false;
+      this.state = buildClusterState(this.informers.flatMap((i) => i.list()) as unknown as KubeObject[]);
+    }
+    const failing = this.informers.filter((i) => i.lastError !== undefined && !isNotFound(i.lastError));
+    if (!failing.length) return { state: this.state };
+    return { state: this.state, stale: failing.map((i) => `cannot watch ${i.resource.plural}: ${(i.lastError as Error).message}`).join("; ") };
+  }
+
+  watch(onChange: () => void): void {
+    this.onChange = onChange;
+  }
+
+  dataPlaneReady(ready: boolean): void {
+    if (ready) this.condition?.ensure();
+  }
+
+  renderMetrics(): string {
+    return this.metrics.render() + (this.condition?.renderMetrics() ?? "");
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.onChange = undefined;
+    this.condition?.close();
+    for (const i of this.informers) void i.stop();
+  }
+}

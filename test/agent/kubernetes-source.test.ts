@@ -1,0 +1,169 @@
+// The agent fed by the Kubernetes API (issue 12, item 1 and 2), run for real: the compiled
+// agent with --source kubernetes:KUBECONFIG in a node namespace (underlay 10.224.0.0/24, peers
+// on-link), the fake API server listening inside that namespace. Checked with `ip -j route`,
+// /readyz, /metrics, and the requests the server recorded.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const MNCNI = join(ROOT, "dist/mncni");
+const CLUSTER = "10.0.0.0/8";
+
+let ns = "";
+let peer = "";
+let tmp = "";
+let api: FakeApiServer;
+let kubeconfig = "";
+let agent: Subprocess | undefined;
+setDefaultTimeout(60_000);
+
+const node = (name: string, ip: string, cidrs: string[]) => ({
+  metadata: { name },
+  spec: { podCIDRs: cidrs },
+  status: { addresses: [{ type: "InternalIP", address: ip }], images: [{ names: ["big"], sizeBytes: 1 }] },
+});
+const putNode = (name: string, ip: string, cidrs: string[]) => api.put("nodes", node(name, ip, cidrs));
+
+const args = (source: string, extra: string[] = []) => [
+  MNCNI, "agent", "--node-name", "me", "--source", source, "--cluster-cidr", CLUSTER,
+  "--cni-conf-dir", join(tmp, "conf"), "--cni-bin-dir", join(tmp, "bin"), "--ipam-data-dir", join(tmp, "ipam"),
+  "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--cni-socket", "off", "--resync", "1", ...extra,
+];
+type R = { dst: string; gateway?: string };
+const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
+const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const ready = () => curl("/readyz").endsWith("200");
+const metric = (name: string, labels: string) => Number(curl("/metrics").match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, "m"))?.[1] ?? NaN);
+const nodeLists = () => api.requests.filter((r) => r.method === "GET" && r.path === "/api/v1/nodes" && !r.query.watch).length;
+
+async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!fn()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
+  tmp = mkdtempSync(`/tmp/mna-kube-${process.pid}-`);
+  ns = createNetns("mna-ku");
+  peer = createNetns("mna-kup");
+  run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer]);
+  run(["ip", "-n", ns, "addr", "add", "10.224.0.1/24", "dev", "eth0"]);
+  run(["ip", "-n", peer, "addr", "add", "10.224.0.254/24", "dev", "eth0"]);
+  for (const n of [ns, peer]) run(["ip", "-n", n, "link", "set", "eth0", "up"]);
+  api = FakeApiServer.start({ netns: netnsPath(ns), bookmarkIntervalMs: 500 });
+  kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+  putNode("me", "10.224.0.1", ["10.244.1.0/24"]);
+  putNode("n2", "10.224.0.2", ["10.244.2.0/24"]);
+  api.put("namespaces", { metadata: { name: "default", labels: { a: "b" } } });
+  api.put("pods", { metadata: { name: "p1", namespace: "default", labels: { app: "x" }, annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n2", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.244.2.5", podIPs: [{ ip: "10.244.2.5" }] } });
+});
+
+afterAll(async () => {
+  if (agent) {
+    agent.kill("SIGKILL");
+    await agent.exited;
+  }
+  api?.close();
+  cleanupNetns();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("--source kubernetes:KUBECONFIG", () => {
+  test("the initial list programs routes, /readyz turns ready, the Node's NetworkUnavailable is set to False", async () => {
+    agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
+    await waitFor("ready", ready);
+    expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
+    await waitFor("the status patch", () => api.requestsTo("PATCH", "/api/v1/nodes/me/status").some((r) => r.status === 200));
+    const patches = api.requestsTo("PATCH", "/api/v1/nodes/me/status");
+    expect(patches[0]!.contentType).toBe("application/strategic-merge-patch+json");
+    const cond = api.getObject("nodes", "me")!.status.conditions.find((c: { type: string }) => c.type === "NetworkUnavailable");
+    expect(cond).toMatchObject({ status: "False", reason: "MncniIsUp" });
+    expect(typeof cond.message).toBe("string");
+    expect(Number.isNaN(Date.parse(cond.lastTransitionTime))).toBe(false);
+    // Only when it changes: passes every second do not patch again.
+    await Bun.sleep(3000);
+    expect(api.requestsTo("PATCH", "/api/v1/nodes/me/status").length).toBe(1);
+    // Objects per kind; ClusterNetworkPolicy is not served by this server: reported, not fatal.
+    expect(metric("mncni_agent_kube_objects", 'kind="Node"')).toBe(2);
+    expect(metric("mncni_agent_kube_objects", 'kind="Pod"')).toBe(1);
+    expect(metric("mncni_agent_kube_resource_missing", 'kind="ClusterNetworkPolicy"')).toBe(1);
+    expect(metric("mncni_agent_kube_last_sync_timestamp_seconds", 'kind="Node"')).toBeGreaterThan(0);
+  });
+
+  test("a NetworkUnavailable condition set back to True by someone else is set to False again", async () => {
+    api.put("nodes", { ...api.getObject("nodes", "me")!, status: { ...api.getObject("nodes", "me")!.status, conditions: [{ type: "NetworkUnavailable", status: "True", reason: "NoRouteCreated" }] } });
+    await waitFor("the second patch", () => api.getObject("nodes", "me")!.status.conditions.some((c: { reason: string }) => c.reason === "MncniIsUp"));
+  });
+
+  test("routes follow Node add, change and delete through the watch", async () => {
+    putNode("n3", "10.224.0.3", ["10.244.3.0/24"]);
+    await waitFor("n3's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.3");
+    putNode("n3", "10.224.0.33", ["10.244.3.0/24"]);
+    await waitFor("n3's new gateway", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.33");
+    api.remove("nodes", "n3");
+    await waitFor("n3's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+  });
+
+  test("a resourceVersion too old (410 Gone) relists", async () => {
+    const lists = nodeLists();
+    // Away for a moment; meanwhile a change, and the history it would resume from is compacted.
+    api.stop();
+    putNode("n4", "10.224.0.4", ["10.244.4.0/24"]);
+    api.compact();
+    api.start();
+    await waitFor("n4's route", () => routes().includes("10.244.4.0/24 via 10.224.0.4"));
+    await waitFor("a relist", () => nodeLists() > lists);
+    expect(metric("mncni_agent_kube_watch_restarts_total", 'kind="Node",reason="expired"')).toBeGreaterThanOrEqual(1);
+    api.remove("nodes", "n4");
+    await waitFor("n4's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+  });
+
+  test("a dropped stream is resumed from the last resourceVersion", async () => {
+    const lists = nodeLists();
+    // Nodes, Pods, Namespaces, NetworkPolicies (the previous test's outage may still be healing).
+    await waitFor("four open watches", () => api.openWatches >= 4);
+    expect(api.dropWatches()).toBeGreaterThanOrEqual(4);
+    putNode("n5", "10.224.0.5", ["10.244.5.0/24"]);
+    await waitFor("n5's route", () => routes().includes("10.244.5.0/24 via 10.224.0.5"));
+    expect(nodeLists()).toBe(lists); // resumed, not relisted
+    api.remove("nodes", "n5");
+    await waitFor("n5's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+  });
+
+  test("the API server down for a minute changes nothing on the node; it is picked up again after", async () => {
+    api.stop();
+    await waitFor("not ready", () => !ready(), 30_000);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60_000) {
+      expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
+      expect(ready()).toBe(false);
+      await Bun.sleep(2000);
+    }
+    expect(agent!.exitCode).toBeNull();
+    // A change made while it was away arrives once it is back.
+    putNode("n6", "10.224.0.6", ["10.244.6.0/24"]);
+    api.start();
+    await waitFor("n6's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.6.0/24 via 10.224.0.6", 45_000);
+    await waitFor("ready again", ready, 45_000);
+  }, 180_000);
+});
+
+describe("--source kubernetes (in-cluster service account)", () => {
+  test("the service-account files and KUBERNETES_SERVICE_* lead to the API server", async () => {
+    const sa = api.writeServiceAccountDir(join(tmp, "sa"));
+    const env = { ...process.env, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(api.port), MNCNI_SERVICE_ACCOUNT_DIR: sa } as Record<string, string>;
+    const before = api.requests.length;
+    // Not spawnSync: the API server answers from this process's event loop.
+    const p = spawn(["ip", "netns", "exec", ns, ...args("kubernetes", ["--once", "--metrics-addr", "off", "--log-file", join(tmp, "once.log")])], { env, stdout: "ignore", stderr: "ignore" });
+    expect(await p.exited).toBe(0);
+    expect(api.requests.slice(before).some((q) => q.path === "/api/v1/nodes" && q.status === 200)).toBe(true);
+    expect(routes()).toContain("10.244.2.0/24 via 10.224.0.2");
+  });
+});
