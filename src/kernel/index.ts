@@ -13,3 +13,4 @@ export {
   NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";
 export { Conntrack, type CtEntry } from "./conntrack.ts";
+export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo } from "./tc.ts";

@@ -3,7 +3,7 @@
 // anti-spoofing table is: see antispoof.ts) and holding no per-pod rule: ADD and DEL add
 // and remove map elements over nfnetlink, one transaction each.
 //
-// - maps any4/any6 (protocol . host port) and ip4/ip6 (host address . protocol . host
+// - maps port4/port6 (protocol . host port) and addr4/addr6 (host address . protocol . host
 //   port) give the pod's address and port: traffic to any local address (prerouting: from
 //   other hosts and from pods; output: from the node itself, localhost included) is DNATed;
 //   an element records "net=NETWORK HOSTVETH" so DEL and GC find a pod's elements.
@@ -16,11 +16,12 @@
 // - Same host address, protocol and port twice is a conflict: elements are added with
 //   NLM_F_EXCL, so of two racing ADDs one fails, and the error names the port.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { decodeKey, encodeKey, isErrno, sysctlSet, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
+import { decodeKey, encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
+import type { UndoStack } from "./undo.ts";
 
 export const HOSTPORT_TABLE = "mncni-hostport";
 const FAMILY = "inet";
@@ -40,8 +41,8 @@ interface MapSpec {
 
 const addrType = (f: Family): NftKeyType => (f === 4 ? "ipv4_addr" : "ipv6_addr");
 const MAPS: MapSpec[] = ([4, 6] as Family[]).flatMap((f) => [
-  { name: `ip${f}`, family: f, byAddr: true, key: [addrType(f), "inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
-  { name: `any${f}`, family: f, byAddr: false, key: ["inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
+  { name: `addr${f}`, family: f, byAddr: true, key: [addrType(f), "inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
+  { name: `port${f}`, family: f, byAddr: false, key: ["inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
 ]);
 const HAIRPIN: NftKeyType[] = ["ifname", "ifname"];
 
@@ -146,6 +147,16 @@ const hairpinElement = (p: HostPortPod): SetElement => {
   return p.podFacing === p.hostIfname ? { key, comment: ownerComment(p.network, p.hostIfname) } : { key };
 };
 
+/** ADD: maps the pod's host ports, its undo registered. */
+export function attachHostPorts(o: { host: Netlink; network: string; veth: Link; ips: string[]; mappings: readonly PortMapping[]; undo: UndoStack }): void {
+  if (o.mappings.length === 0) return;
+  // A bridge port's traffic reaches the node on the bridge: that is the pod-facing interface.
+  const master = o.host.link(o.veth.index)?.master;
+  const podFacing = master ? (o.host.link(master)?.name ?? o.veth.name) : o.veth.name;
+  mapHostPorts({ network: o.network, hostIfname: o.veth.name, podFacing, ips: o.ips, mappings: o.mappings });
+  o.undo.push(`unmap host ports of "${o.veth.name}"`, () => unmapHostPorts(o.veth.name));
+}
+
 /** Adds the pod's DNAT elements (and the route_localnet that localhost needs); throws a conflict naming the port. */
 export function mapHostPorts(p: HostPortPod): void {
   if (p.mappings.length === 0) return;
@@ -203,10 +214,7 @@ export function unmapHostPorts(hostIfname: string): void {
   removeWhere(`unmap host ports of "${hostIfname}"`, (o) => o.hostIfname === hostIfname);
 }
 
-/** GC: removes the elements of this network whose host veth is not in `keep`. */
-export function unmapHostPortsExcept(network: string, keep: Set<string>): void {
-  removeWhere(`remove stale host ports of network "${network}"`, (o) => o.network === network && !keep.has(o.hostIfname));
-}
+
 
 /** The host veths with elements, and their networks (for GC). */
 export function hostPortOwners(): { network: string; hostIfname: string }[] {
