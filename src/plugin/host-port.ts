@@ -9,9 +9,13 @@
 //   an element records "net=NETWORK HOSTVETH" so DEL and GC find a pod's elements.
 // - Masquerade only where the reply would otherwise miss the node's conntrack: sources on
 //   127.0.0.0/8 (the node's localhost, with route_localnet on the pod-facing interface,
-//   as portmap does), and connections that arrive on the very interface they leave by
-//   (set `hairpin`, iifname . oifname): a pod reaching itself, or a pod on the same bridge.
-//   Other connections keep their source address. Only connections this table DNATed are
+//   as portmap does); a pod reaching itself (sets self4/self6: its address as source and,
+//   after DNAT, destination; this is also what works when br_netfilter passes bridged
+//   packets through these hooks, where the input interface is not known at postrouting);
+//   and connections that arrive on the very interface they leave by (set `sameif`,
+//   iifname . oifname: another pod on the same bridge, routed up to the node and back
+//   down, whose reply would otherwise go straight back over the bridge). Other
+//   connections keep their source address. Only connections this table DNATed are
 //   touched (a ct mark bit set with the DNAT).
 // - Same host address, protocol and port twice is a conflict: elements are added with
 //   NLM_F_EXCL, so of two racing ADDs one fails, and the error names the port.
@@ -44,7 +48,10 @@ const MAPS: MapSpec[] = ([4, 6] as Family[]).flatMap((f) => [
   { name: `addr${f}`, family: f, byAddr: true, key: [addrType(f), "inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
   { name: `port${f}`, family: f, byAddr: false, key: ["inet_proto", "inet_service"], data: [addrType(f), "inet_service"] },
 ]);
-const HAIRPIN: NftKeyType[] = ["ifname", "ifname"];
+const SAMEIF: NftKeyType[] = ["ifname", "ifname"];
+/** Sets of (address . address): a pod's own address twice, what a pod reaching itself looks like after DNAT. */
+const SELF = ([4, 6] as Family[]).map((f) => ({ name: `self${f}`, family: f, type: [addrType(f), addrType(f)] }));
+const OWNED_SETS = [...MAPS.map((m) => m.name), ...SELF.map((s) => s.name), "sameif"];
 
 function tableScript(): string {
   const t = `${FAMILY} ${HOSTPORT_TABLE}`;
@@ -58,13 +65,16 @@ function tableScript(): string {
   return (
     `create table ${t} { comment "${LAYOUT_VERSION}"; }\n` +
     `table ${t} {\n${maps}` +
-    `  set hairpin {\n    type ${HAIRPIN.join(" . ")}\n    size ${SET_SIZE}\n  }\n` +
+    SELF.map((x) => `  set ${x.name} {\n    type ${x.type.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("") +
+    `  set sameif {\n    type ${SAMEIF.join(" . ")}\n    size ${SET_SIZE}\n  }\n` +
     `  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump hostports\n  }\n` +
     `  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump hostports\n  }\n` +
     `  chain hostports {\n${dnat}  }\n` +
     `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n` +
     `    ct mark & ${mark} == ${mark} ip saddr 127.0.0.0/8 masquerade\n` +
-    `    ct mark & ${mark} == ${mark} iifname . oifname @hairpin masquerade\n  }\n}\n`
+    `    ct mark & ${mark} == ${mark} ip saddr . ip daddr @self4 masquerade\n` +
+    `    ct mark & ${mark} == ${mark} ip6 saddr . ip6 daddr @self6 masquerade\n` +
+    `    ct mark & ${mark} == ${mark} iifname . oifname @sameif masquerade\n  }\n}\n`
   );
 }
 
@@ -85,7 +95,7 @@ const ref = (set: string): SetRef => ({ family: FAMILY, table: HOSTPORT_TABLE, s
 const NET_TAG = "net=";
 const ownerComment = (network: string, hostIfname: string) => `${NET_TAG}${network} ${hostIfname}`;
 
-/** The owner an element's comment records; undefined for elements no pod owns (a bridge's hairpin pair). */
+/** The owner an element's comment records; undefined for elements no pod owns (a bridge's sameif pair). */
 export function ownerOf(comment: string | undefined): { network: string; hostIfname: string } | undefined {
   const [net, hostIfname] = (comment ?? "").split(" ");
   if (!net?.startsWith(NET_TAG) || !hostIfname) return undefined;
@@ -141,8 +151,8 @@ function plan(p: HostPortPod): Planned[] {
 
 const conflict = (label: string, why: string) => new CniError(ErrorCode.InvalidNetworkConfig, `cannot map host port "${label}": ${why}`);
 
-const hairpinElement = (p: HostPortPod): SetElement => {
-  const key = encodeKey(HAIRPIN, [p.podFacing, p.podFacing]);
+const sameIfElement = (p: HostPortPod): SetElement => {
+  const key = encodeKey(SAMEIF, [p.podFacing, p.podFacing]);
   // A bridge's pair serves every pod on it: no owner, so no pod's DEL removes it.
   return p.podFacing === p.hostIfname ? { key, comment: ownerComment(p.network, p.hostIfname) } : { key };
 };
@@ -164,7 +174,11 @@ export function mapHostPorts(p: HostPortPod): void {
   withNftables(`map host ports of "${p.hostIfname}"`, (nft) => {
     ensureTable(nft);
     const changes: SetElemChange[] = MAPS.map((m) => ({ ...ref(m.name), op: "add", exclusive: true, elements: planned.filter((x) => x.map === m).map((x) => x.element) }));
-    changes.push({ ...ref("hairpin"), op: "add", elements: [hairpinElement(p)] });
+    const comment = ownerComment(p.network, p.hostIfname);
+    for (const x of SELF) {
+      changes.push({ ...ref(x.name), op: "add", elements: p.ips.filter((ip) => familyOf(ip) === x.family).map((ip) => ({ key: encodeKey(x.type, [ip, ip]), comment })) });
+    }
+    changes.push({ ...ref("sameif"), op: "add", elements: [sameIfElement(p)] });
     try {
       nft.apply(changes);
     } catch (e) {
@@ -180,10 +194,10 @@ export function mapHostPorts(p: HostPortPod): void {
   }
 }
 
-/** Every element (maps and hairpin set) a host veth owns, by the comments; none without the table. */
+/** Every element (maps and masquerade sets) a host veth owns, by the comments; none without the table. */
 function ownedElements(nft: Nftables, keep: (owner: { network: string; hostIfname: string }) => boolean): SetElemChange[] {
   if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];
-  return [...MAPS.map((m) => m.name), "hairpin"].map((set) => ({
+  return OWNED_SETS.map((set) => ({
     ...ref(set),
     op: "del" as const,
     elements: nft.setElements(ref(set)).filter((e) => {

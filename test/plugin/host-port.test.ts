@@ -41,6 +41,12 @@ async function udpExchange(o: { server: string; client: string; addr: string; po
   }
 }
 
+/** Up to three tries: a fresh namespace's first exchange can fail for reasons not under test (DAD). */
+async function settled(fn: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 2; i++) if (await fn()) return true;
+  return fn();
+}
+
 const pm = (hostPort: number, containerPort: number, protocol = "tcp", hostIP?: string) => ({ hostPort, containerPort, protocol, ...(hostIP ? { hostIP } : {}) });
 
 for (const mode of ["bridge", "routed"] as Mode[]) {
@@ -76,7 +82,8 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
 
     test("TCP from another host, IPv4 and IPv6", async () => {
       for (const f of [4, 6] as const) {
-        expect(await tcpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[f], port: 80, connectPort: 18080 })).toBe(true);
+        // The first exchange may meet the bridge's IPv6 addresses still in duplicate address detection.
+        expect(await settled(() => tcpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[f], port: 80, connectPort: 18080 }))).toBe(true);
       }
     });
 
