@@ -1,6 +1,6 @@
 // Traffic control over rtnetlink (RTM_NEWQDISC / RTM_NEWTFILTER), the few shapes mncni
-// uses: a tbf root qdisc (rate, burst, queue limit), the ingress qdisc, and a matchall
-// filter whose one action redirects every packet to another device (mirred egress
+// uses: a tbf root qdisc (rate, burst, queue limit), the ingress qdisc, and a match-all
+// u32 filter whose one action redirects every packet to another device (mirred egress
 // redirect, how ingress traffic is shaped: on an ifb device's egress).
 //
 // tcmsg: {u8 family, u8 pad, u16 pad, i32 ifindex, u32 handle, u32 parent, u32 info};
@@ -17,7 +17,8 @@ export const TC_H_INGRESS = 0xfffffff1;
 export const INGRESS_HANDLE = 0xffff0000;
 const TCA_TBF = { PARMS: 1, RATE64: 4, BURST: 6 } as const;
 const TC_LINKLAYER_ETHERNET = 1;
-const TCA_MATCHALL_ACT = 2;
+const TCA_U32 = { SEL: 5, ACT: 7 } as const;
+const TC_U32_TERMINAL = 1;
 const TCA_ACT = { KIND: 1, OPTIONS: 2 } as const;
 const TCA_MIRRED_PARMS = 2;
 const TC_ACT_STOLEN = 4;
@@ -73,14 +74,24 @@ export function addIngressQdisc(sock: NetlinkSocket, index: number): void {
   sock.exec(`add ingress qdisc to link ${index}`);
 }
 
-/** A matchall filter on the ingress qdisc redirecting every packet to the egress of `to`. */
+/**
+ * A u32 filter matching every packet (one key: mask 0 at offset 0) on the ingress qdisc,
+ * redirecting it to the egress of `to`. u32, not matchall: kernels without cls_matchall
+ * are common, and u32 is what the reference bandwidth plugin relies on.
+ */
 export function addRedirect(sock: NetlinkSocket, o: { index: number; to: number; priority?: number }): void {
   const w = sock.begin(RTM_TC.NEWTFILTER, CREATE);
   const proto = ((ETH_P_ALL & 0xff) << 8) | (ETH_P_ALL >> 8); // htons on little-endian
   tcmsg(w, { index: o.index, parent: INGRESS_HANDLE, info: ((o.priority ?? 1) << 16) | proto });
-  w.attrStr(TCA.KIND, "matchall");
+  w.attrStr(TCA.KIND, "u32");
   const opts = w.nestStart(TCA.OPTIONS | NLA_F_NESTED);
-  const acts = w.nestStart(TCA_MATCHALL_ACT | NLA_F_NESTED);
+  // tc_u32_sel {flags, offshift, nkeys, pad, offmask, off, offoff, hoff, hmask} and one
+  // tc_u32_key {mask, val, off, offmask}, all zero: matches anything.
+  const sel = Buffer.alloc(16 + 16);
+  sel.writeUInt8(TC_U32_TERMINAL, 0);
+  sel.writeUInt8(1, 2);
+  w.attrBytes(TCA_U32.SEL, sel);
+  const acts = w.nestStart(TCA_U32.ACT | NLA_F_NESTED);
   const act = w.nestStart(1 | NLA_F_NESTED);
   w.attrStr(TCA_ACT.KIND, "mirred");
   const aopts = w.nestStart(TCA_ACT.OPTIONS | NLA_F_NESTED);
