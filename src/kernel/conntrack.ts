@@ -15,7 +15,7 @@ const IPCTNL_MSG = { GET: 1, DELETE: 2 } as const;
 const CTA = { TUPLE_ORIG: 1, TUPLE_REPLY: 2, ID: 12, ZONE: 18 } as const;
 const CTA_TUPLE_IP = 1;
 const CTA_TUPLE_PROTO = 2;
-const CTA_PROTO_NUM = 1;
+const CTA_PROTO = { NUM: 1, SRC_PORT: 2, DST_PORT: 3 } as const;
 const CTA_IP = { V4_SRC: 1, V4_DST: 2, V6_SRC: 3, V6_DST: 4 } as const;
 
 const msgType = (t: number) => (NFNL_SUBSYS_CTNETLINK << 8) | t;
@@ -25,7 +25,7 @@ export interface CtEntry {
   family: Family;
   protocol: number;
   /** Addresses of the original and reply directions. */
-  orig: { src: string; dst: string };
+  orig: { src: string; dst: string; dport?: number };
   reply: { src: string; dst: string };
   /** The raw CTA_TUPLE_ORIG payload, sent back to delete the entry. */
   tuple: Uint8Array;
@@ -63,18 +63,24 @@ export class Conntrack {
     for (const family of [4, 6] as Family[]) {
       const mine = new Set(addrs.filter((a) => familyOf(a) === family).map((a) => formatIP(parseAny(a), family)));
       if (mine.size === 0) continue;
-      for (const e of this.entries(family)) {
-        if (![e.orig.src, e.orig.dst, e.reply.src, e.reply.dst].some((a) => mine.has(a))) continue;
-        const w = this.sock.begin(msgType(IPCTNL_MSG.DELETE), NLM_F.ACK).nfgenmsg({ family: afOf(family) });
-        w.attrBytes(CTA.TUPLE_ORIG | NLA_F_NESTED, e.tuple);
-        if (e.id !== undefined) w.attrBytes(CTA.ID, be32(e.id));
-        if (e.zone !== undefined) w.attrBytes(CTA.ZONE, be16(e.zone));
-        try {
-          this.sock.exec(`delete conntrack entry ${e.orig.src} -> ${e.orig.dst} (protocol ${e.protocol})`);
-          n++;
-        } catch (err) {
-          if (!isErrno(err, "ENOENT")) throw err;
-        }
+      n += this.deleteWhere(family, (e) => [e.orig.src, e.orig.dst, e.reply.src, e.reply.dst].some((a) => mine.has(a)));
+    }
+    return n;
+  }
+
+  /** Deletes the entries of one family that `match` selects; returns how many went. */
+  deleteWhere(family: Family, match: (e: CtEntry) => boolean): number {
+    let n = 0;
+    for (const e of this.entries(family).filter(match)) {
+      const w = this.sock.begin(msgType(IPCTNL_MSG.DELETE), NLM_F.ACK).nfgenmsg({ family: afOf(family) });
+      w.attrBytes(CTA.TUPLE_ORIG | NLA_F_NESTED, e.tuple);
+      if (e.id !== undefined) w.attrBytes(CTA.ID, be32(e.id));
+      if (e.zone !== undefined) w.attrBytes(CTA.ZONE, be16(e.zone));
+      try {
+        this.sock.exec(`delete conntrack entry ${e.orig.src} -> ${e.orig.dst} (protocol ${e.protocol})`);
+        n++;
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
       }
     }
     return n;
@@ -98,7 +104,8 @@ function parseEntry(m: Msg, family: Family): CtEntry | undefined {
     const dst = ip?.bytes(d);
     return { src: src ? formatIP(src, family) : "", dst: dst ? formatIP(dst, family) : "" };
   };
-  const e: CtEntry = { family, protocol: orig.nested(CTA_TUPLE_PROTO)?.u8(CTA_PROTO_NUM) ?? 0, orig: addrs(orig), reply: addrs(reply), tuple };
+  const proto = orig.nested(CTA_TUPLE_PROTO);
+  const e: CtEntry = { family, protocol: proto?.u8(CTA_PROTO.NUM) ?? 0, orig: { ...addrs(orig), dport: proto?.be16(CTA_PROTO.DST_PORT) }, reply: addrs(reply), tuple };
   const id = a.be32(CTA.ID);
   if (id !== undefined) e.id = id;
   const zone = a.be16(CTA.ZONE);

@@ -5,17 +5,37 @@
 // the addresses it releases, in the node's namespace, over ctnetlink.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
-import { Conntrack, Netlink, RT_SCOPE } from "../kernel/index.ts";
+import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtEntry } from "../kernel/index.ts";
+import type { PortMapping } from "./capabilities.ts";
 import { addrOf } from "../net/ip.ts";
 
 export function forgetConntrack(addrs: string[]): void {
   if (addrs.length === 0) return;
+  withConntrack(`delete conntrack entries of "${addrs.join(", ")}"`, (ct) => ct.deleteByAddress(addrs));
+}
+
+/**
+ * UDP flows to a host port that was just mapped: a client that kept sending while nothing
+ * was mapped (or while another pod was) has an entry without (or with the old) DNAT, which
+ * its next datagrams keep following; deleting it lets them meet the new mapping (what the
+ * reference portmap does for UDP).
+ */
+export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
+  const udp = mappings.filter((m) => m.protocol === "udp");
+  if (udp.length === 0) return;
+  const hits = (e: CtEntry) => e.protocol === IPPROTO.udp && udp.some((m) => m.hostPort === e.orig.dport && (!m.hostIP || m.hostIP === "0.0.0.0" || m.hostIP === "::" || m.hostIP === e.orig.dst));
+  withConntrack(`delete conntrack entries of host ports ${udp.map((m) => `${m.hostPort}/udp`).join(", ")}`, (ct) => {
+    for (const f of [4, 6] as const) ct.deleteWhere(f, hits);
+  });
+}
+
+function withConntrack(what: string, fn: (ct: Conntrack) => unknown): void {
   let ct: Conntrack | undefined;
   try {
     ct = Conntrack.open();
-    ct.deleteByAddress(addrs);
+    fn(ct);
   } catch (e) {
-    throw new CniError(ErrorCode.IOFailure, `cannot delete conntrack entries of "${addrs.join(", ")}": ${(e as Error).message}`, "", { cause: e });
+    throw new CniError(ErrorCode.IOFailure, `cannot ${what}: ${(e as Error).message}`, "", { cause: e });
   } finally {
     ct?.close();
   }

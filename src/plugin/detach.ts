@@ -6,6 +6,7 @@ import { antiSpoofFor } from "./antispoof.ts";
 import { removeBandwidth } from "./bandwidth.ts";
 import { addressesAtDel, forgetConntrack } from "./conntrack.ts";
 import { unmapHostPorts } from "./host-port.ts";
+import { forgetNeighbours } from "./neighbours.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { releaseMasqueradeIfUnused } from "./ip-masq.ts";
@@ -44,6 +45,7 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       }
     }
     removeBandwidth(host, name);
+    forgetNeighbours(host, podAddrs);
   } finally {
     host.close();
   }

@@ -23,6 +23,7 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import { decodeKey, encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
+import { forgetHostPortFlows } from "./conntrack.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import type { UndoStack } from "./undo.ts";
@@ -165,6 +166,7 @@ export function attachHostPorts(o: { host: Netlink; network: string; veth: Link;
   const podFacing = master ? (o.host.link(master)?.name ?? o.veth.name) : o.veth.name;
   mapHostPorts({ network: o.network, hostIfname: o.veth.name, podFacing, ips: o.ips, mappings: o.mappings });
   o.undo.push(`unmap host ports of "${o.veth.name}"`, () => unmapHostPorts(o.veth.name));
+  forgetHostPortFlows(o.mappings);
 }
 
 /** Adds the pod's DNAT elements (and the route_localnet that localhost needs); throws a conflict naming the port. */
