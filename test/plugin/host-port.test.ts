@@ -55,7 +55,7 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
     let a: { pod: string; id: string; result: any };
     let b: { pod: string; id: string; result: any };
     const base = () => node.conf({ mode, stack: "dual", extra: { bridge: "mnhp0" } });
-    const withPorts = (ports: object[]) => ({ ...base(), runtimeConfig: { portMappings: ports } });
+    const withPorts = (ports: object[]) => ({ ...base(), runtimeConfig: { portMappings: ports } as Record<string, unknown> });
     const addrOf = (r: any, f: 4 | 6) => r.ips.map((i: any) => i.address.split("/")[0]).find((x: string) => x.includes(":") === (f === 6));
 
     beforeAll(() => {
@@ -127,10 +127,15 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
     test("a host port already taken: ADD fails with the port named, and leaves nothing", () => {
       const before = reservedIps(node.dataDir).length;
       const pod = node.pod();
-      const r = node.call("ADD", withPorts([pm(18090, 90), pm(18080, 8080)]), { pod, id: "hp-c" });
+      // With a bandwidth limit too: its ifb, made before the ports are mapped, is rolled back.
+      const ifbs = () => run(["ip", "-n", node.ns, "-o", "link", "show", "type", "ifb"]).stdout.trim();
+      const conf = { ...withPorts([pm(18090, 90), pm(18080, 8080)]) };
+      conf.runtimeConfig.bandwidth = { egressRate: 1_000_000, egressBurst: 100_000 };
+      const r = node.call("ADD", conf, { pod, id: "hp-c" });
       expect(r.json.code).toBe(7);
-      expect(r.json.msg).toContain(`cannot map host port "18080/tcp": already mapped`);
+      expect(r.json.msg).toContain(`cannot map host port "18080/tcp": already mapped to the pod of host veth "${hostVethOf(node.ns, NET, a.id)!.ifname}"`);
       expect(hostVethOf(node.ns, NET, "hp-c")).toBeUndefined();
+      expect(ifbs()).toBe("");
       expect(reservedIps(node.dataDir)).toHaveLength(before);
       expect(elements(node).join("\n")).not.toContain("18090");
       // The same port twice in one request.
