@@ -48,6 +48,20 @@ export function shapeBandwidth(host: Netlink, network: string, veth: Link, bw: B
   }
 }
 
+/** CHECK: the qdiscs (and ifb) the limits need are there; throws a CniError naming the first missing. */
+export function checkBandwidth(host: Netlink, veth: Link, bw: Bandwidth | undefined): void {
+  if (!bw) return;
+  const missing = (what: string) => new CniError(ErrorCode.Internal, `bandwidth limit of "${veth.name}": ${what} is missing`);
+  const has = (index: number, kind: string) => host.qdiscs(index).some((q) => q.kind === kind);
+  if (bw.ingressRate && !has(veth.index, "tbf")) throw missing(`tbf qdisc on "${veth.name}"`);
+  if (bw.egressRate) {
+    const ifb = host.link(ifbName(veth.name));
+    if (!ifb) throw missing(`ifb "${ifbName(veth.name)}"`);
+    if (!has(ifb.index, "tbf")) throw missing(`tbf qdisc on "${ifb.name}"`);
+    if (!has(veth.index, "ingress")) throw missing(`ingress qdisc on "${veth.name}"`);
+  }
+}
+
 /** Deletes the ifb of a host veth, if it has one (the veth's own qdiscs go with it). */
 export function removeBandwidth(host: Netlink, hostIfname: string): void {
   try {

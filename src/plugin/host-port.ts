@@ -196,6 +196,19 @@ export function mapHostPorts(p: HostPortPod): void {
   }
 }
 
+/** CHECK: every mapping of the pod is in the table, to the pod's address; throws a CniError naming the first missing. */
+export function checkHostPorts(p: Omit<HostPortPod, "podFacing">): void {
+  if (p.mappings.length === 0) return;
+  const planned = plan({ ...p, podFacing: p.hostIfname });
+  withNftables(`check host ports of "${p.hostIfname}"`, (nft) => {
+    for (const x of planned) {
+      const e = nft.setElement(ref(x.map.name), x.element.key);
+      const same = e?.data && Buffer.from(e.data).equals(Buffer.from(x.element.data!));
+      if (!same) throw new CniError(ErrorCode.Internal, `host port "${x.label}" of "${p.hostIfname}" is missing in table ${FAMILY} ${HOSTPORT_TABLE} (map ${x.map.name})`);
+    }
+  });
+}
+
 /** Every element (maps and masquerade sets) a host veth owns, by the comments; none without the table. */
 function ownedElements(nft: Nftables, keep: (owner: { network: string; hostIfname: string }) => boolean): SetElemChange[] {
   if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];

@@ -52,6 +52,8 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
       const filters = run(["ip", "netns", "exec", node.ns, "tc", "filter", "show", "dev", veth.ifname, "ingress"]).stdout;
       expect(filters).toContain("u32");
       expect(filters).toContain(`Redirect to device ${ifb}`);
+      const conf = shaped({ ingressRate: INGRESS, ingressBurst: BURST, egressRate: EGRESS, egressBurst: BURST });
+      expect(node.check(conf, a.result, a).code).toBe(0);
     });
 
     test("iperf3 measures each direction within 10 % of its rate", () => {

@@ -144,6 +144,16 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
       expect(twice.json.msg).toContain(`"18091/tcp": it is given twice`);
     });
 
+    test("CHECK finds the mappings, and names one that is missing", () => {
+      const conf = withPorts([pm(18097, 97)]);
+      const c = node.addPod(conf, "hp-g");
+      expect(node.check(conf, c.result, c).code).toBe(0);
+      run(["ip", "netns", "exec", node.ns, "nft", "delete", "element", "inet", TABLE, "port4", `{ tcp . 18097 }`]);
+      const r = node.check(conf, c.result, c);
+      expect(r.json.msg).toContain(`host port "18097/tcp" of "${hostVethOf(node.ns, NET, "hp-g")!.ifname}" is missing`);
+      expect(node.del(conf, c).code).toBe(0);
+    });
+
     test("DEL removes the pod's elements, and the port answers no more; GC removes a leftover's", async () => {
       const c = node.addPod(withPorts([pm(18095, 95)]), "hp-e");
       expect(elements(node).join("\n")).toContain("18095");
