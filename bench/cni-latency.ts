@@ -291,7 +291,10 @@ for the reference it includes host-local, which bridge/ptp run as a child; a ser
 RSS is in the notes below the table).
 
 Targets (issue 4): mncni ADD p50 at most 0.7x the reference (stretch 0.5x), DEL p50 at most
-1.0x, peak RSS at most 50 MB.
+1.0x, peak RSS at most 50 MB. Issue 16: with one port mapping and a bandwidth limit each way
+(built in), ADD p50 at most 0.5x the chain reference \`bridge\` + \`host-local\`, \`portmap\`
+(\`snat\`), \`bandwidth\` doing the same (each pod its own host port; the chain's time is the
+sum of its three plugin calls, as libcni runs them).
 
 ${report}
 ${notes.join("\n")}
