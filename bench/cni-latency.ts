@@ -5,6 +5,8 @@
 //   mncni bridge + mncni-ipam: served via the native forwarder / served, Bun plugin process /
 //     plugin alone / forwarder with no server   vs  reference bridge + host-local
 //   mncni routed + mncni-ipam: served via the native forwarder / plugin alone  vs  reference ptp + host-local
+//   mncni bridge with one port mapping and a bandwidth limit (runtimeConfig; built in): served via
+//     the native forwarder / plugin alone  vs  the chain reference bridge + host-local, portmap, bandwidth
 // "Served": the config names the socket of a `mncni serve` running in the node namespace (what
 // the agent does on a cluster node); the plugin process hands the call over.
 // Every plugin is started the same way (`ip netns exec NODE /path/plugin`, same env), and
@@ -50,6 +52,12 @@ function netns(name: string): string {
 
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 
+const CHAIN = "reference bridge + host-local, portmap, bandwidth (chain)";
+const capabilities = (i: number) => ({
+  portMappings: [{ hostPort: 20000 + i, containerPort: 80, protocol: "tcp" }],
+  bandwidth: { ingressRate: 100_000_000, ingressBurst: 1_000_000, egressRate: 100_000_000, egressBurst: 1_000_000 },
+});
+
 function cleanup(): void {
   for (const p of servers.splice(0)) p.kill();
   for (const n of namespaces.splice(0)) spawnSync(["ip", "netns", "del", n]);
@@ -76,11 +84,20 @@ interface Setup {
   maxRss: number;
   /** The socket of the `mncni serve` this setup's calls are handed to. */
   socket?: string;
+  /** runtimeConfig of pod i (capabilities), given to every plugin of the setup. */
+  runtime?: (i: number) => Record<string, unknown>;
+  /** Further plugins run after the first as a chain, as libcni does (prevResult; DEL in reverse). */
+  chain?: { bin: string; conf: Record<string, unknown> }[];
+  /** Each pod's ADD result (a chain's DEL passes it as prevResult). */
+  results: Map<number, unknown>;
 }
 
 let setupCount = 0;
 
-function setup(label: string, o: { baseline?: string; bin: string; cniPath: string; served?: boolean; conf: (dir: string) => Record<string, unknown> }): Setup {
+function setup(label: string, o: {
+  baseline?: string; bin: string; cniPath: string; served?: boolean; conf: (dir: string) => Record<string, unknown>;
+  runtime?: (i: number) => Record<string, unknown>; chain?: { bin: string; conf: Record<string, unknown> }[];
+}): Setup {
   const id = `s${setupCount++}`;
   const dir = `${tmp}/${id}`;
   sh(["mkdir", "-p", dir]);
@@ -88,10 +105,27 @@ function setup(label: string, o: { baseline?: string; bin: string; cniPath: stri
   const pods = Array.from({ length: PODS }, (_, i) => netns(`${tag}-${id}p${i}`));
   const socket = o.served ? `${dir}/cni.sock` : undefined;
   const conf = { cniVersion: "1.0.0", name: `bench${id}`, ...o.conf(dir), ...(socket ? { agentSocket: socket } : {}) };
-  return { label, baseline: o.baseline, bin: o.bin, cniPath: o.cniPath, conf, node, pods, add: [], del: [], parAdd: [], parDel: [], maxRss: 0, socket };
+  return { label, baseline: o.baseline, bin: o.bin, cniPath: o.cniPath, conf, node, pods, add: [], del: [], parAdd: [], parDel: [], maxRss: 0, socket, runtime: o.runtime, chain: o.chain, results: new Map() };
 }
 
 async function call(s: Setup, command: "ADD" | "DEL" | "VERSION", i: number, o: { rss?: boolean } = {}): Promise<number> {
+  if (!s.chain || command === "VERSION") return callOne(s, s.bin, s.conf, command, i, o);
+  // A chain: every plugin in turn (DEL in reverse), each ADD given the previous one's result.
+  const plugins = [{ bin: s.bin, conf: s.conf }, ...s.chain];
+  let ms = 0;
+  let prev: unknown = command === "DEL" ? s.results.get(i) : undefined;
+  for (const p of command === "DEL" ? plugins.reverse() : plugins) {
+    const conf = { ...p.conf, cniVersion: s.conf.cniVersion, name: s.conf.name, ...(prev ? { prevResult: prev } : {}) };
+    const out: { result?: unknown } = {};
+    ms += await callOne(s, p.bin, conf, command, i, { ...o, out });
+    if (command === "ADD") prev = out.result;
+  }
+  if (command === "ADD") s.results.set(i, prev);
+  return ms;
+}
+
+async function callOne(s: Setup, bin: string, baseConf: Record<string, unknown>, command: "ADD" | "DEL" | "VERSION", i: number, o: { rss?: boolean; out?: { result?: unknown } } = {}): Promise<number> {
+  const conf = s.runtime ? { ...baseConf, runtimeConfig: s.runtime(i) } : baseConf;
   const env = {
     PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
     CNI_COMMAND: command,
@@ -104,12 +138,13 @@ async function call(s: Setup, command: "ADD" | "DEL" | "VERSION", i: number, o: 
   // The RSS pass wraps the plugin in time(1): getrusage of our own child would report this
   // process's RSS (the child shares our memory until exec, and exec records its high-water mark).
   const rssFile = `${tmp}/rss`;
-  const argv = o.rss ? ["/usr/bin/time", "-f", "%M", "-o", rssFile, s.bin] : [s.bin];
-  const p = Bun.spawn(["ip", "netns", "exec", s.node, ...argv], { env, stdin: Buffer.from(JSON.stringify(s.conf)), stdout: "pipe", stderr: "pipe" });
+  const argv = o.rss ? ["/usr/bin/time", "-f", "%M", "-o", rssFile, bin] : [bin];
+  const p = Bun.spawn(["ip", "netns", "exec", s.node, ...argv], { env, stdin: Buffer.from(JSON.stringify(conf)), stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const ms = performance.now() - started;
   if (code !== 0) throw new Error(`${s.label}: ${command} of pod ${i} failed (${code}): ${out}${err}`);
   if (o.rss) s.maxRss = Math.max(s.maxRss, Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) * 1024);
+  if (o.out && out.trim()) o.out.result = JSON.parse(out);
   return ms;
 }
 
@@ -147,6 +182,18 @@ async function main(): Promise<void> {
     setup("reference ptp + host-local", { ...ref("ptp"), conf: (d) => ({ type: "ptp", ipam: hostLocal(d) }) }),
     setup("mncni routed, served via the native forwarder", { ...fw, served: true, baseline: "reference ptp + host-local", conf: mncni("routed") }),
     setup("mncni routed, plugin alone", { ...mn, baseline: "reference ptp + host-local", conf: mncni("routed") }),
+    // One host port per pod and a limit each way, as a pod with a hostPort and both bandwidth annotations.
+    setup(CHAIN, {
+      ...ref("bridge"),
+      runtime: capabilities,
+      conf: (d) => ({ type: "bridge", bridge: "cbr0", isGateway: true, hairpinMode: true, ipam: hostLocal(d) }),
+      chain: [
+        { bin: `${REF_DIR}/portmap`, conf: { type: "portmap", capabilities: { portMappings: true }, snat: true } },
+        { bin: `${REF_DIR}/bandwidth`, conf: { type: "bandwidth", capabilities: { bandwidth: true } } },
+      ],
+    }),
+    setup("mncni bridge + hostPort + bandwidth, served via the native forwarder", { ...fw, served: true, baseline: CHAIN, runtime: capabilities, conf: mncni("bridge") }),
+    setup("mncni bridge + hostPort + bandwidth, plugin alone", { ...mn, baseline: CHAIN, runtime: capabilities, conf: mncni("bridge") }),
   ];
   // One `mncni serve` per served setup, inside its node namespace, as the agent runs on a node.
   for (const s of setups) {
@@ -244,7 +291,10 @@ for the reference it includes host-local, which bridge/ptp run as a child; a ser
 RSS is in the notes below the table).
 
 Targets (issue 4): mncni ADD p50 at most 0.7x the reference (stretch 0.5x), DEL p50 at most
-1.0x, peak RSS at most 50 MB.
+1.0x, peak RSS at most 50 MB. Issue 16: with one port mapping and a bandwidth limit each way
+(built in), ADD p50 at most 0.5x the chain reference \`bridge\` + \`host-local\`, \`portmap\`
+(\`snat\`), \`bandwidth\` doing the same (each pod its own host port; the chain's time is the
+sum of its three plugin calls, as libcni runs them).
 
 ${report}
 ${notes.join("\n")}

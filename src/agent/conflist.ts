@@ -46,6 +46,9 @@ export function renderConflist(o: ConflistOptions): Conflist {
       },
       logFile: o.cniLogFile,
       ...(o.cniSocket ? { agentSocket: o.cniSocket } : {}),
+      // What the runtime passes as runtimeConfig: hostPorts (unless the chained portmap maps them), the
+      // bandwidth annotations, requested addresses and MAC.
+      capabilities: { portMappings: !o.chainPortmap, bandwidth: true, ips: true, mac: true },
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });

@@ -130,6 +130,11 @@ export function addBridge(sock: NetlinkSocket, o: BridgeOpts): void {
   newLink(sock, "bridge", o);
 }
 
+/** An ifb device: what it is sent it passes back into the stack, after its qdisc (shaping of what another device receives). */
+export function addIfb(sock: NetlinkSocket, o: BridgeOpts): void {
+  newLink(sock, "ifb", o);
+}
+
 export function addVxlan(sock: NetlinkSocket, o: VxlanOpts): void {
   newLink(sock, "vxlan", o, (w) => {
     w.attrU32(IFLA_VXLAN.ID, o.vni);

@@ -3,6 +3,7 @@ import * as addr from "./addr.ts";
 import * as link from "./link.ts";
 import * as neigh from "./neigh.ts";
 import * as route from "./route.ts";
+import * as tc from "./tc.ts";
 import { withNetns } from "./netns.ts";
 import { NetlinkSocket } from "./socket.ts";
 import type { Family } from "../net/ip.ts";
@@ -33,6 +34,7 @@ export class Netlink {
   addVeth(o: link.VethOpts): void { link.addVeth(this.sock, o); }
   addBridge(o: link.BridgeOpts): void { link.addBridge(this.sock, o); }
   addVxlan(o: link.VxlanOpts): void { link.addVxlan(this.sock, o); }
+  addIfb(o: link.BridgeOpts): void { link.addIfb(this.sock, o); }
   setLink(index: number, o: link.SetLinkOpts): void { link.setLink(this.sock, index, o); }
   /** Throws NetlinkError ENODEV when the link does not exist. */
   delLink(nameOrIndex: string | number): void { link.delLink(this.sock, nameOrIndex); }
@@ -49,6 +51,13 @@ export class Netlink {
   delRoute(r: route.RouteSpec): void { route.delRoute(this.sock, r); }
   /** Default: the main table, both families. */
   routes(o?: route.RouteFilter): route.RouteInfo[] { return route.routes(this.sock, o); }
+
+  // traffic control
+  addTbf(o: tc.TbfOpts): void { tc.addTbf(this.sock, o); }
+  addIngressQdisc(index: number): void { tc.addIngressQdisc(this.sock, index); }
+  addRedirect(o: { index: number; to: number; priority?: number }): void { tc.addRedirect(this.sock, o); }
+  qdiscs(index?: number): tc.QdiscInfo[] { return tc.qdiscs(this.sock, index); }
+  delQdisc(index: number, parent?: number): void { tc.delQdisc(this.sock, index, parent); }
 
   // neighbours and FDB
   addNeigh(n: neigh.NeighSpec & neigh.AddNeighOpts): void { neigh.addNeigh(this.sock, n); }

@@ -61,6 +61,8 @@ export interface SetRef {
 export interface SetElement {
   /** As encodeKey() builds it. */
   key: Uint8Array;
+  /** A map element's value, encoded like a key (encodeKey of the map's data types). */
+  data?: Uint8Array;
   /** Shown by `nft list` as `comment "..."`; at most NFT_COMMENT_MAXLEN bytes. */
   comment?: string;
 }
@@ -68,6 +70,8 @@ export interface SetElement {
 export interface SetElemChange extends SetRef {
   op: "add" | "del";
   elements: SetElement[];
+  /** add only: an element whose key exists already fails the transaction (EEXIST). */
+  exclusive?: boolean;
 }
 
 const setName = (r: SetRef) => `${r.family} ${r.table} ${r.set}`;
@@ -170,7 +174,7 @@ export class Nftables {
       const type = c.op === "add" ? NFT_MSG.NEWSETELEM : NFT_MSG.DELSETELEM;
       // The element list is one attribute, whose length is 16 bits: spread big lists.
       for (let i = 0; i < c.elements.length; i += ELEMS_PER_MSG) {
-        const w = this.sock.append(msgType(type), NLM_F.ACK | (c.op === "add" ? NLM_F.CREATE : 0));
+        const w = this.sock.append(msgType(type), NLM_F.ACK | (c.op === "add" ? NLM_F.CREATE | (c.exclusive ? NLM_F.EXCL : 0) : 0));
         setHeader(w, c);
         writeElements(w, c.elements.slice(i, i + ELEMS_PER_MSG));
         ops.push(`${c.op === "add" ? "add elements to" : "delete elements from"} set "${setName(c)}"`);
@@ -204,6 +208,11 @@ function writeElements(w: Writer, elements: SetElement[]): void {
     const k = w.nestStart(NFTA_SET_ELEM.KEY);
     w.attrBytes(NFTA_DATA_VALUE, e.key);
     w.nestEnd(k);
+    if (e.data !== undefined) {
+      const d = w.nestStart(NFTA_SET_ELEM.DATA);
+      w.attrBytes(NFTA_DATA_VALUE, e.data);
+      w.nestEnd(d);
+    }
     if (e.comment !== undefined) w.attrBytes(NFTA_SET_ELEM.USERDATA, encodeComment(e.comment));
     w.nestEnd(elem);
   }
@@ -216,7 +225,10 @@ function parseElements(m: Msg): SetElement[] {
     const key = e.nested(NFTA_SET_ELEM.KEY)?.bytes(NFTA_DATA_VALUE);
     if (!key) return [];
     const comment = parseComment(e.bytes(NFTA_SET_ELEM.USERDATA));
-    return [comment === undefined ? { key } : { key, comment }];
+    const data = e.nested(NFTA_SET_ELEM.DATA)?.bytes(NFTA_DATA_VALUE);
+    const out: SetElement = comment === undefined ? { key } : { key, comment };
+    if (data) out.data = data;
+    return [out];
   });
 }
 
@@ -261,7 +273,25 @@ const KEY_TYPES = {
   ether_addr: { len: 6, encode: parseMAC, decode: formatMAC },
   ipv4_addr: { len: 4, encode: (s: string) => parseIP(s, 4).bytes, decode: (b: Uint8Array) => formatIP(b, 4) },
   ipv6_addr: { len: 16, encode: (s: string) => parseIP(s, 6).bytes, decode: (b: Uint8Array) => formatIP(b, 6) },
+  inet_proto: { len: 1, encode: encodeProto, decode: (b: Uint8Array) => PROTO_NAMES[b[0]!] ?? String(b[0]) },
+  inet_service: { len: 2, encode: encodePort, decode: (b: Uint8Array) => String((b[0]! << 8) | b[1]!) },
 } as const;
+
+/** IP protocol numbers by the names nft prints. */
+export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
+const PROTO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(IPPROTO).map(([n, v]) => [v, n]));
+
+function encodeProto(name: string): Uint8Array {
+  const n = IPPROTO[name as keyof typeof IPPROTO] ?? (/^\d+$/.test(name) ? Number(name) : NaN);
+  if (!(n >= 0 && n <= 255)) throw new TypeError(`invalid protocol "${name}"`);
+  return Uint8Array.of(n);
+}
+
+function encodePort(port: string): Uint8Array {
+  const n = /^\d+$/.test(port) ? Number(port) : NaN;
+  if (!(n >= 0 && n <= 65535)) throw new TypeError(`invalid port "${port}"`);
+  return Uint8Array.of(n >> 8, n & 0xff);
+}
 export type NftKeyType = keyof typeof KEY_TYPES;
 
 const IFNAMSIZ = 16;

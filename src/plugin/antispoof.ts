@@ -15,11 +15,11 @@
 // way, deleting it by handle in the replacing transaction, so only the first of racing
 // replacers succeeds; pods attached under the old layout lose their checks until they
 // are re-created. A table of a newer layout is left alone and ADD fails.
-import { statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { decodeKey, encodeKey, isErrno, keyHasPrefix, Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
+import { decodeKey, encodeKey, isErrno, keyHasPrefix, type Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import type { Family } from "./mode.ts";
 import { nftApply } from "./nft-apply.ts";
+import { withNftables } from "./nft-socket.ts";
 import { familyOf } from "../net/ip.ts";
 
 export const ANTISPOOF_TABLE = "mncni-antispoof";
@@ -174,35 +174,6 @@ function listedElements(nft: Nftables, ref: SetRef, hostIfname: string): SetElem
   } catch (e) {
     if (isErrno(e, "ENOENT")) return [];
     throw e;
-  }
-}
-
-/**
- * The process keeps one nftables socket, for the namespace it was opened in, and leaves
- * closing it to process exit. Closing a NETLINK_NETFILTER socket waits until the kernel
- * has freed what transactions in its namespace deleted (an RCU grace period, 5-20 ms
- * measured here; every `nft` run pays it on exit). Left to exit, that wait overlaps with
- * the work that follows the change instead of adding to it: for DEL, deleting the veth.
- */
-let cached: { netns: number; nft: Nftables } | undefined;
-
-function nftables(): Nftables {
-  // The socket pins its namespace, so an inode seen here cannot be reused by another one.
-  const netns = statSync("/proc/thread-self/ns/net").ino;
-  if (cached?.netns !== netns) {
-    cached?.nft.close();
-    cached = { netns, nft: Nftables.open() };
-  }
-  return cached.nft;
-}
-
-/** Runs fn on the socket and turns kernel errors into CNI errors naming what was attempted. */
-function withNftables<T>(what: string, fn: (nft: Nftables) => T): T {
-  try {
-    return fn(nftables());
-  } catch (e) {
-    if (e instanceof CniError) throw e;
-    throw new CniError(ErrorCode.IOFailure, `cannot ${what}: ${(e as Error).message}`, "", { cause: e });
   }
 }
 

@@ -6,6 +6,9 @@ import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
+import { shapeBandwidth } from "./bandwidth.ts";
+import { forgetConntrack } from "./conntrack.ts";
+import { attachHostPorts } from "./host-port.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
@@ -30,6 +33,8 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     phase("ipam");
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
+    // A reused address must not inherit its previous pod's flows.
+    forgetConntrack(ips.map((i) => addrOf(i.address)));
 
     const side: HostSide = { conf, host, undo };
     const prepared = mode.prepareHost(side, ips);
@@ -52,6 +57,11 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
     phase("guard");
+
+    // The built-in capabilities: bandwidth and hostPort.
+    shapeBandwidth(host, ctx.conf.name, veth, conf.bandwidth, undo);
+    attachHostPorts({ host, network: ctx.conf.name, veth, ips: podIps.map((i) => addrOf(i.address)), mappings: conf.portMappings, undo });
+    phase("capabilities");
 
     // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [

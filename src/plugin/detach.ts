@@ -3,6 +3,10 @@
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
+import { removeBandwidth } from "./bandwidth.ts";
+import { addressesAtDel, forgetConntrack } from "./conntrack.ts";
+import { unmapHostPorts } from "./host-port.ts";
+import { forgetNeighbours } from "./neighbours.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { releaseMasqueradeIfUnused } from "./ip-masq.ts";
@@ -14,6 +18,9 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
   // Anti-spoofing first: the kernel frees the deleted set elements while the veth is being
   // deleted, instead of making this process wait for it on exit.
   if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).detach(name);
+  // The built-in capabilities: the pod's addresses read while its interface is there.
+  const podAddrs = addressesAtDel(ctx);
+  unmapHostPorts(name);
   const host = Netlink.open();
   try {
     if (ctx.later) {
@@ -37,9 +44,13 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
         if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
       }
     }
+    removeBandwidth(host, name);
+    forgetNeighbours(host, podAddrs);
   } finally {
     host.close();
   }
+  // The pod is cut off: its flows go before its addresses can be handed out again.
+  forgetConntrack(podAddrs);
   await ipamClient(ctx).del();
   // The veth being deleted (off the main thread when served) is not a user any more.
   if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, name);

@@ -23,6 +23,8 @@ import { HOST_VETH_PREFIX, hostVethName, hostVethsOf } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
+import { removeBandwidth, staleIfbs } from "./bandwidth.ts";
+import { hostPortOwners, unmapHostPorts } from "./host-port.ts";
 
 export async function collectGarbage(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
   const attachments = ctx.conf["cni.dev/valid-attachments"];
@@ -36,6 +38,7 @@ export async function collectGarbage(ctx: CallContext, conf: PluginConf, mode: M
   try {
     removeStaleVeths(host, network, valid, guard, problems);
     if (guard) removeLeftoverElements(host, network, valid, guard, problems);
+    removeLeftoverCapabilities(host, network, valid, problems);
   } finally {
     host.close();
   }
@@ -53,7 +56,9 @@ function removeStaleVeths(host: Netlink, network: string, valid: Set<string>, gu
     if (valid.has(link.name)) continue;
     try {
       guard?.detach(link.name);
+      unmapHostPorts(link.name);
       host.delLink(link.index);
+      removeBandwidth(host, link.name);
     } catch (e) {
       if (!isErrno(e, "ENODEV")) problems.push(`cannot delete stale host veth "${link.name}": ${(e as Error).message}`);
     }
@@ -74,6 +79,36 @@ function removeLeftoverElements(host: Netlink, network: string, valid: Set<strin
         guard.detach(name);
       } catch (e) {
         problems.push((e as Error).message);
+      }
+    }
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+}
+
+/**
+ * hostPort elements and ifbs of this network whose host veth is gone (the same ordering as
+ * for anti-spoofing elements: the elements are listed before the links; an ifb is created
+ * after its veth, so one listing of links that has the ifb and not its veth shows a leftover).
+ */
+function removeLeftoverCapabilities(host: Netlink, network: string, valid: Set<string>, problems: string[]): void {
+  try {
+    const owners = hostPortOwners();
+    const links = host.links();
+    const present = new Set(links.map((l) => l.name));
+    for (const o of owners) {
+      if (o.network !== network || present.has(o.hostIfname) || valid.has(o.hostIfname)) continue;
+      try {
+        unmapHostPorts(o.hostIfname);
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+    }
+    for (const ifb of staleIfbs(links, network, (veth) => !present.has(veth) && !valid.has(veth))) {
+      try {
+        host.delLink(ifb.index);
+      } catch (e) {
+        if (!isErrno(e, "ENODEV")) problems.push(`cannot delete stale ifb "${ifb.name}": ${(e as Error).message}`);
       }
     }
   } catch (e) {

@@ -4,6 +4,7 @@ import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
 import { isMode, MODE_NAMES, type Mode } from "./modes.ts";
+import { parseBandwidth, parsePortMappings, type Bandwidth, type PortMapping } from "./capabilities.ts";
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -18,6 +19,10 @@ export interface PluginConf {
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
   readonly mac?: string;
+  /** hostPorts from the `portMappings` capability (none when absent). */
+  readonly portMappings: readonly PortMapping[];
+  /** Shaping from the `bandwidth` capability; undefined: none. */
+  readonly bandwidth?: Bandwidth;
 }
 
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
@@ -68,6 +73,8 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     ipam: net.ipam,
     dns: net.dns,
     mac,
+    portMappings: parsePortMappings(net.runtimeConfig?.portMappings),
+    bandwidth: parseBandwidth(net.runtimeConfig?.bandwidth),
   });
 }
 

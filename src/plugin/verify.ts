@@ -5,6 +5,8 @@ import type { CallContext } from "../cni/plugin-spec.ts";
 import type { IPConfig, Route } from "../cni/types.ts";
 import { Netlink, NUD, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
+import { checkBandwidth } from "./bandwidth.ts";
+import { checkHostPorts } from "./host-port.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import type { ModePolicy } from "./mode.ts";
@@ -43,6 +45,8 @@ export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolic
     mode.checkHost({ conf, host }, veth, ips);
     checkPinnedGateways({ pod: pod.nl, podIf: link, hostVeth: veth, ips, routes: prev.routes ?? [], mode });
     if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).check(vethName);
+    checkBandwidth(host, veth, conf.bandwidth);
+    checkHostPorts({ network: ctx.conf.name, hostIfname: vethName, ips: ips.map((i) => addrOf(i.address)), mappings: conf.portMappings });
   } finally {
     closeContainerNetns(pod);
     host.close();

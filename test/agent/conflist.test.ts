@@ -16,6 +16,8 @@ describe("renderConflist", () => {
     const parsed = parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...p } as any, {});
     expect(parsed.mode).toBe("bridge");
     expect(parsed.ipMasq).toBe(false);
+    // Built in: the runtime passes hostPorts, bandwidth annotations, requested IPs and MAC.
+    expect(p.capabilities).toEqual({ portMappings: true, bandwidth: true, ips: true, mac: true });
   });
 
   test("dual-stack keeps the Node's order; routed mode; portmap chained on request", () => {
@@ -24,6 +26,8 @@ describe("renderConflist", () => {
     expect((c.plugins[0]!.ipam as any).routes).toEqual([{ dst: "::/0" }, { dst: "0.0.0.0/0" }]);
     expect(c.plugins[0]!.mode).toBe("routed");
     expect(c.plugins[1]).toEqual({ type: "portmap", capabilities: { portMappings: true }, snat: true });
+    // The chained portmap maps the ports: mncni does not ask for them too.
+    expect(c.plugins[0]!.capabilities).toEqual({ portMappings: false, bandwidth: true, ips: true, mac: true });
   });
 
   test("names the agent's CNI socket when it serves one, and the plugin accepts the field", () => {

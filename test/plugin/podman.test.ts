@@ -1,7 +1,8 @@
 // A real runtime in front of mncni: podman 4 with its CNI backend (libcni) runs two
 // containers on an mncni network inside a throwaway node namespace; they reach each other,
-// and a port published with -p (through the chained reference portmap) answers a client
-// outside the node. Everything podman keeps lives under the test's temp dir (its own
+// and a port published with -p answers a client outside the node and the node itself
+// through localhost: mncni's built-in hostPort (the reference portmap is not on the
+// plugin path at all). Everything podman keeps lives under the test's temp dir (its own
 // containers.conf, storage, run root, file locks, events log), and is removed afterwards.
 // podman runs via `nsenter --net=...` (`ip netns exec` would remount /sys and hide cgroups).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -53,7 +54,8 @@ function writeConfig(): void {
       `tmp_dir = "${dir}/tmp"`,
       "[network]",
       'network_backend = "cni"',
-      `cni_plugin_dirs = ["${node.binDir}", "/usr/lib/cni"]`,
+      // mncni and mncni-ipam only: nothing else (portmap) could do the port mapping.
+      `cni_plugin_dirs = ["${node.binDir}"]`,
       `network_config_dir = "${dir}/net.d"`,
       "",
     ].join("\n"),
@@ -63,7 +65,7 @@ function writeConfig(): void {
   delete mncni.name;
   writeFileSync(
     `${dir}/net.d/${NETWORK}.conflist`,
-    JSON.stringify({ cniVersion: "1.0.0", name: NETWORK, plugins: [mncni, { type: "portmap", capabilities: { portMappings: true } }] }),
+    JSON.stringify({ cniVersion: "1.0.0", name: NETWORK, plugins: [{ ...mncni, capabilities: { portMappings: true } }] }),
   );
 }
 
@@ -119,12 +121,17 @@ describe.skipIf(missing.length > 0)(`podman (CNI backend) on an mncni network${m
     expect(tcp.stdout).toContain("hello-from-b");
   });
 
-  test("the published port (-p, chained portmap) answers a client outside the node", () => {
-    const r = run(["ip", "netns", "exec", node.client, "timeout", "5", "busybox", "nc", "-w", "3", UPLINK.node[4], String(HOST_PORT)], {
-      stdin: "hi\n",
-      allowFail: true,
-    });
-    expect(r.stdout).toContain("hello-from-b");
+  test("the published port (-p, mncni's hostPort) answers a client outside the node, and the node via localhost", () => {
+    expect(existsSync(`${node.binDir}/portmap`)).toBe(false);
+    for (const [ns, addr] of [[node.client, UPLINK.node[4]], [node.client, UPLINK.node[6]], [node.ns, "127.0.0.1"]] as const) {
+      const r = run(["ip", "netns", "exec", ns, "timeout", "5", "busybox", "nc", "-w", "3", addr, String(HOST_PORT)], {
+        stdin: "hi\n",
+        allowFail: true,
+      });
+      expect(r.stdout).toContain("hello-from-b");
+    }
+    const map = run(["ip", "netns", "exec", node.ns, "nft", "list", "map", "inet", "mncni-hostport", "port4"]).stdout;
+    expect(map).toContain(`tcp . ${HOST_PORT}`);
   });
 
   test("removing the containers runs DEL: host veths and reservations are gone", () => {
@@ -132,7 +139,7 @@ describe.skipIf(missing.length > 0)(`podman (CNI backend) on an mncni network${m
     podman(["rm", "-f", "-t", "0", "mnra", "mnrb"]);
     for (const id of [ids.a, ids.b]) expect(hostVethOf(node.ns, NETWORK, id)).toBeUndefined();
     expect(reservedIps(node.dataDir, NETWORK)).toEqual([]);
-    const nat = run(["ip", "netns", "exec", node.ns, "iptables-save", "-t", "nat"]).stdout;
-    expect(nat).not.toContain(`--dport ${HOST_PORT}`);
+    const map = run(["ip", "netns", "exec", node.ns, "nft", "list", "map", "inet", "mncni-hostport", "port4"]).stdout;
+    expect(map).not.toContain(`${HOST_PORT}`);
   });
 });

@@ -1,0 +1,62 @@
+// Conntrack cleanup: a pod's addresses must not inherit the flows of the pod that had them
+// before (a UDP "connection" lives as long as packets keep coming, so a client that keeps
+// sending would keep reaching a dead pod's DNAT target, or a new pod would get replies it
+// never asked for). ADD forgets the entries of the addresses it was given, DEL those of
+// the addresses it releases, in the node's namespace, over ctnetlink.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import type { CallContext } from "../cni/plugin-spec.ts";
+import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtEntry } from "../kernel/index.ts";
+import type { PortMapping } from "./capabilities.ts";
+import { addrOf } from "../net/ip.ts";
+
+export function forgetConntrack(addrs: string[]): void {
+  if (addrs.length === 0) return;
+  withConntrack(`delete conntrack entries of "${addrs.join(", ")}"`, (ct) => ct.deleteByAddress(addrs));
+}
+
+/**
+ * UDP flows to a host port that was just mapped: a client that kept sending while nothing
+ * was mapped (or while another pod was) has an entry without (or with the old) DNAT, which
+ * its next datagrams keep following; deleting it lets them meet the new mapping (what the
+ * reference portmap does for UDP).
+ */
+export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
+  const udp = mappings.filter((m) => m.protocol === "udp");
+  if (udp.length === 0) return;
+  const hits = (e: CtEntry) => e.protocol === IPPROTO.udp && udp.some((m) => m.hostPort === e.orig.dport && (!m.hostIP || m.hostIP === "0.0.0.0" || m.hostIP === "::" || m.hostIP === e.orig.dst));
+  withConntrack(`delete conntrack entries of host ports ${udp.map((m) => `${m.hostPort}/udp`).join(", ")}`, (ct) => {
+    for (const f of [4, 6] as const) ct.deleteWhere(f, hits);
+  });
+}
+
+function withConntrack(what: string, fn: (ct: Conntrack) => unknown): void {
+  let ct: Conntrack | undefined;
+  try {
+    ct = Conntrack.open();
+    fn(ct);
+  } catch (e) {
+    throw new CniError(ErrorCode.IOFailure, `cannot ${what}: ${(e as Error).message}`, "", { cause: e });
+  } finally {
+    ct?.close();
+  }
+}
+
+/**
+ * The addresses a DEL releases: prevResult's, or, without one, those on the pod's interface
+ * while its namespace still exists. None when neither is there (nothing to go by).
+ */
+export function addressesAtDel(ctx: CallContext): string[] {
+  const prev = ctx.conf.prevResult?.ips?.map((i) => addrOf(i.address));
+  if (prev?.length) return prev;
+  if (!ctx.env.netns) return [];
+  let pod: Netlink | undefined;
+  try {
+    pod = Netlink.open(ctx.env.netns);
+    const link = pod.link(ctx.env.ifname);
+    return link ? pod.addrs({ index: link.index }).filter((a) => a.scope === RT_SCOPE.UNIVERSE).map((a) => a.address) : [];
+  } catch {
+    return []; // the namespace is gone: so are the pod's own sockets
+  } finally {
+    pod?.close();
+  }
+}

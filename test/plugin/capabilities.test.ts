@@ -1,0 +1,45 @@
+// runtimeConfig capabilities as the plugin reads them: defaults, and bad values refused
+// with code 7 naming the field (before anything is created: ADD parses the config first).
+import { describe, expect, test } from "bun:test";
+import { CniError } from "../../src/cni/errors.ts";
+import { parseBandwidth, parsePortMappings } from "../../src/plugin/capabilities.ts";
+
+function refusal(fn: () => unknown): { code: number; msg: string } {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof CniError) return { code: e.code, msg: e.message };
+    throw e;
+  }
+  throw new Error("not refused");
+}
+
+describe("portMappings", () => {
+  test("protocol defaults to tcp, case-insensitive; an empty hostIP means every address", () => {
+    expect(parsePortMappings([{ hostPort: 80, containerPort: 8080 }, { hostPort: 53, containerPort: 53, protocol: "UDP", hostIP: "" }])).toEqual([
+      { hostPort: 80, containerPort: 8080, protocol: "tcp" },
+      { hostPort: 53, containerPort: 53, protocol: "udp" },
+    ]);
+    expect(parsePortMappings([{ hostPort: 1, containerPort: 2, protocol: "sctp", hostIP: "::" }])[0]!.hostIP).toBe("::");
+    expect(parsePortMappings(undefined)).toEqual([]);
+  });
+
+  test("bad values name their field", () => {
+    expect(refusal(() => parsePortMappings([{ hostPort: 80, containerPort: 80 }, { hostPort: 0, containerPort: 80 }]))).toEqual({
+      code: 7,
+      msg: "invalid network config: runtimeConfig.portMappings[1].hostPort: 0 is not a port (1-65535)",
+    });
+    expect(refusal(() => parsePortMappings([{ hostPort: 80, containerPort: 80, protocol: "icmp" }])).msg).toContain("runtimeConfig.portMappings[0].protocol");
+    expect(refusal(() => parsePortMappings([{ hostPort: 80, containerPort: 80, hostIP: "nope" }])).msg).toContain("runtimeConfig.portMappings[0].hostIP");
+    expect(refusal(() => parsePortMappings({ hostPort: 80 })).msg).toContain("runtimeConfig.portMappings: must be a list");
+  });
+});
+
+describe("bandwidth", () => {
+  test("zero rates mean no shaping; a rate needs its burst", () => {
+    expect(parseBandwidth({ ingressRate: 0, ingressBurst: 0 })).toBeUndefined();
+    expect(parseBandwidth({ ingressRate: 1000, ingressBurst: 100 })).toEqual({ ingressRate: 1000, ingressBurst: 100 });
+    expect(refusal(() => parseBandwidth({ ingressRate: 1000 })).msg).toContain("runtimeConfig.bandwidth.ingressBurst: missing");
+    expect(refusal(() => parseBandwidth({ egressRate: -1, egressBurst: 1 })).msg).toContain("runtimeConfig.bandwidth.egressRate");
+  });
+});

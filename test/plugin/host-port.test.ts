@@ -1,0 +1,172 @@
+// hostPort built in (the `portMappings` capability), in both modes: a TCP port published
+// on the node answers from a namespace outside the node (IPv4 and IPv6), from the node
+// itself (its own address and localhost), from the pod itself (hairpin) and from another
+// pod on the node; UDP the same way; a host port taken is a clear error at ADD that leaves
+// nothing behind; DEL and GC remove the pod's map elements. Independent views: real
+// traffic (busybox nc, python UDP sockets) and `nft -j list`.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { run } from "../helpers/netns.ts";
+import { destroyAllNodes, hostVethOf, NET, reservedIps, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
+
+setDefaultTimeout(60_000);
+
+const TABLE = "mncni-hostport";
+
+function elements(node: TestNode): string[] {
+  const r = run(["ip", "netns", "exec", node.ns, "nft", "-j", "list", "table", "inet", TABLE], { allowFail: true });
+  if (r.code !== 0) return [];
+  const out: string[] = [];
+  for (const o of JSON.parse(r.stdout).nftables) {
+    if (!o.map || !o.map.elem) continue;
+    for (const e of o.map.elem) out.push(`${o.map.name} ${JSON.stringify(e)}`);
+  }
+  return out;
+}
+
+/** A UDP datagram from `client` to addr:port answered by a python echo server in `server` on `port`. */
+async function udpExchange(o: { server: string; client: string; addr: string; port: number; connectPort: number }): Promise<boolean> {
+  const fam = o.addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const srv = Bun.spawn(["ip", "netns", "exec", o.server, "timeout", "5", "python3", "-c",
+    `import socket;s=socket.socket(socket.${fam},socket.SOCK_DGRAM);s.bind(("",${o.port}));print("up",flush=True);d,a=s.recvfrom(100);s.sendto(b"pong:"+d,a)`], { stdout: "pipe" });
+  try {
+    const reader = srv.stdout.getReader();
+    await reader.read(); // "up"
+    reader.releaseLock();
+    const cli = run(["ip", "netns", "exec", o.client, "timeout", "5", "python3", "-c",
+      `import socket;s=socket.socket(socket.${fam},socket.SOCK_DGRAM);s.settimeout(2);s.sendto(b"ping",("${o.addr}",${o.connectPort}));print(s.recv(100).decode())`], { allowFail: true });
+    return cli.stdout.includes("pong:ping");
+  } finally {
+    srv.kill();
+    await srv.exited;
+  }
+}
+
+/** Up to three tries: a fresh namespace's first exchange can fail for reasons not under test (DAD). */
+async function settled(fn: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 2; i++) if (await fn()) return true;
+  return fn();
+}
+
+const pm = (hostPort: number, containerPort: number, protocol = "tcp", hostIP?: string) => ({ hostPort, containerPort, protocol, ...(hostIP ? { hostIP } : {}) });
+
+for (const mode of ["bridge", "routed"] as Mode[]) {
+  describe(`hostPort (${mode} mode)`, () => {
+    let node: TestNode;
+    let a: { pod: string; id: string; result: any };
+    let b: { pod: string; id: string; result: any };
+    const base = () => node.conf({ mode, stack: "dual", extra: { bridge: "mnhp0" } });
+    const withPorts = (ports: object[]) => ({ ...base(), runtimeConfig: { portMappings: ports } as Record<string, unknown> });
+    const addrOf = (r: any, f: 4 | 6) => r.ips.map((i: any) => i.address.split("/")[0]).find((x: string) => x.includes(":") === (f === 6));
+
+    beforeAll(() => {
+      node = new TestNode({ uplink: true });
+      a = node.addPod(withPorts([pm(18080, 80), pm(18053, 53, "udp"), pm(18132, 132, "sctp"), pm(18081, 81, "tcp", UPLINK.node[4])]), "hp-a");
+      b = node.addPod(base(), "hp-b");
+    });
+    afterAll(() => destroyAllNodes());
+
+    test("the pod's mappings are map elements of the hostPort table, every protocol and family", () => {
+      const els = elements(node).join("\n");
+      const v4 = addrOf(a.result, 4);
+      const v6 = addrOf(a.result, 6);
+      for (const [port, to] of [[18080, 80], [18053, 53], [18132, 132]]) {
+        expect(els).toContain(`"${port}"`.slice(1, -1));
+        expect(els).toContain(v4);
+        expect(els).toContain(v6);
+        void to;
+      }
+      expect(elements(node).filter((e) => e.startsWith("port4 "))).toHaveLength(3);
+      expect(elements(node).filter((e) => e.startsWith("port6 "))).toHaveLength(3);
+      expect(elements(node).filter((e) => e.startsWith("addr4 "))).toHaveLength(1);
+    });
+
+    test("TCP from another host, IPv4 and IPv6", async () => {
+      for (const f of [4, 6] as const) {
+        // The first exchange may meet the bridge's IPv6 addresses still in duplicate address detection.
+        expect(await settled(() => tcpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[f], port: 80, connectPort: 18080 }))).toBe(true);
+      }
+    });
+
+    test("TCP from the node itself and via localhost", async () => {
+      expect(await tcpExchange({ server: a.pod, client: node.ns, addr: UPLINK.node[4], port: 80, connectPort: 18080 })).toBe(true);
+      expect(await tcpExchange({ server: a.pod, client: node.ns, addr: UPLINK.node[6], port: 80, connectPort: 18080 })).toBe(true);
+      expect(await tcpExchange({ server: a.pod, client: node.ns, addr: "127.0.0.1", port: 80, connectPort: 18080 })).toBe(true);
+    });
+
+    test("hairpin: the pod reaches itself, and another pod reaches it, through the host port", async () => {
+      expect(await tcpExchange({ server: a.pod, client: a.pod, addr: UPLINK.node[4], port: 80, connectPort: 18080 })).toBe(true);
+      expect(await tcpExchange({ server: a.pod, client: b.pod, addr: UPLINK.node[4], port: 80, connectPort: 18080 })).toBe(true);
+      expect(await tcpExchange({ server: a.pod, client: b.pod, addr: UPLINK.node[6], port: 80, connectPort: 18080 })).toBe(true);
+    });
+
+    test("UDP from another host and from the node", async () => {
+      expect(await udpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[4], port: 53, connectPort: 18053 })).toBe(true);
+      expect(await udpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[6], port: 53, connectPort: 18053 })).toBe(true);
+      expect(await udpExchange({ server: a.pod, client: node.ns, addr: UPLINK.node[4], port: 53, connectPort: 18053 })).toBe(true);
+    });
+
+    test("hostIP: only that address answers", async () => {
+      expect(await tcpExchange({ server: a.pod, client: node.client, addr: UPLINK.node[4], port: 81, connectPort: 18081 })).toBe(true);
+      const gw = addrOf(b.result, 4).replace(/\.\d+$/, ".1");
+      // Another local address of the node (routed mode has none on the pod side: the pod's own /32 route is not local).
+      if (mode === "bridge") expect(await tcpExchange({ server: a.pod, client: b.pod, addr: gw, port: 81, connectPort: 18081 })).toBe(false);
+    });
+
+    test("only connections that need it are masqueraded: a client outside keeps its address", async () => {
+      const srv = Bun.spawn(["ip", "netns", "exec", a.pod, "timeout", "5", "python3", "-c",
+        `import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("",80));s.listen();print("up",flush=True);c,a=s.accept();print(a[0],flush=True)`], { stdout: "pipe" });
+      const reader = srv.stdout.getReader();
+      await reader.read();
+      run(["ip", "netns", "exec", node.client, "timeout", "3", "busybox", "nc", "-w", "1", UPLINK.node[4], "18080"], { stdin: "x\n", allowFail: true });
+      const seen = new TextDecoder().decode((await reader.read()).value);
+      srv.kill();
+      await srv.exited;
+      expect(seen).toContain(UPLINK.client[4]);
+    });
+
+    test("a host port already taken: ADD fails with the port named, and leaves nothing", () => {
+      const before = reservedIps(node.dataDir).length;
+      const pod = node.pod();
+      // With a bandwidth limit too: its ifb, made before the ports are mapped, is rolled back.
+      const ifbs = () => run(["ip", "-n", node.ns, "-o", "link", "show", "type", "ifb"]).stdout.trim();
+      const conf = { ...withPorts([pm(18090, 90), pm(18080, 8080)]) };
+      conf.runtimeConfig.bandwidth = { egressRate: 1_000_000, egressBurst: 100_000 };
+      const r = node.call("ADD", conf, { pod, id: "hp-c" });
+      expect(r.json.code).toBe(7);
+      expect(r.json.msg).toContain(`cannot map host port "18080/tcp": already mapped to the pod of host veth "${hostVethOf(node.ns, NET, a.id)!.ifname}"`);
+      expect(hostVethOf(node.ns, NET, "hp-c")).toBeUndefined();
+      expect(ifbs()).toBe("");
+      expect(reservedIps(node.dataDir)).toHaveLength(before);
+      expect(elements(node).join("\n")).not.toContain("18090");
+      // The same port twice in one request.
+      const twice = node.call("ADD", withPorts([pm(18091, 90), pm(18091, 91)]), { pod, id: "hp-d" });
+      expect(twice.json.code).toBe(7);
+      expect(twice.json.msg).toContain(`"18091/tcp": it is given twice`);
+    });
+
+    test("CHECK finds the mappings, and names one that is missing", () => {
+      const conf = withPorts([pm(18097, 97)]);
+      const c = node.addPod(conf, "hp-g");
+      expect(node.check(conf, c.result, c).code).toBe(0);
+      run(["ip", "netns", "exec", node.ns, "nft", "delete", "element", "inet", TABLE, "port4", `{ tcp . 18097 }`]);
+      const r = node.check(conf, c.result, c);
+      expect(r.json.msg).toContain(`host port "18097/tcp" of "${hostVethOf(node.ns, NET, "hp-g")!.ifname}" is missing`);
+      expect(node.del(conf, c).code).toBe(0);
+    });
+
+    test("DEL removes the pod's elements, and the port answers no more; GC removes a leftover's", async () => {
+      const c = node.addPod(withPorts([pm(18095, 95)]), "hp-e");
+      expect(elements(node).join("\n")).toContain("18095");
+      expect(node.del(base(), c).code).toBe(0);
+      expect(elements(node).join("\n")).not.toContain("18095");
+      // A pod whose DEL never ran, its namespace (and veth) gone: GC removes its elements.
+      const d = node.addPod(withPorts([pm(18096, 96)]), "hp-f");
+      node.deletePod(d.pod);
+      for (let i = 0; i < 50 && hostVethOf(node.ns, NET, "hp-f"); i++) await Bun.sleep(50);
+      expect(elements(node).join("\n")).toContain("18096");
+      expect(node.gc(base(), [a, b]).code).toBe(0);
+      expect(elements(node).join("\n")).not.toContain("18096");
+      expect(elements(node).join("\n")).toContain("18080");
+    });
+  });
+}
