@@ -1,5 +1,6 @@
 // The rtnetlink handle the rest of mncni uses: one socket, bound to one namespace.
 import * as addr from "./addr.ts";
+import * as ethtool from "./ethtool.ts";
 import * as link from "./link.ts";
 import * as neigh from "./neigh.ts";
 import * as route from "./route.ts";
@@ -8,7 +9,7 @@ import { NetlinkSocket } from "./socket.ts";
 import type { Family } from "../net/ip.ts";
 
 export class Netlink {
-  private constructor(private readonly sock: NetlinkSocket) {}
+  private constructor(private readonly sock: NetlinkSocket, private readonly netnsPath?: string) {}
 
   /**
    * A NETLINK_ROUTE socket. With netnsPath the socket is created inside that namespace and
@@ -16,7 +17,7 @@ export class Netlink {
    */
   static open(netnsPath?: string): Netlink {
     const sock = netnsPath === undefined ? NetlinkSocket.open() : withNetns(netnsPath, () => NetlinkSocket.open());
-    return new Netlink(sock);
+    return new Netlink(sock, netnsPath);
   }
 
   close(): void {
@@ -49,6 +50,11 @@ export class Netlink {
   delRoute(r: route.RouteSpec): void { route.delRoute(this.sock, r); }
   /** Default: the main table, both families. */
   routes(o?: route.RouteFilter): route.RouteInfo[] { return route.routes(this.sock, o); }
+
+  // offloads (an ioctl socket, opened in the namespace this handle is bound to)
+  txChecksumOn(ifname: string): boolean { return this.inNetns(() => ethtool.txChecksumOn(ifname)); }
+  setTxChecksum(ifname: string, on: boolean): void { this.inNetns(() => ethtool.setTxChecksum(ifname, on)); }
+  private inNetns<T>(fn: () => T): T { return this.netnsPath === undefined ? fn() : withNetns(this.netnsPath, fn); }
 
   // neighbours and FDB
   addNeigh(n: neigh.NeighSpec & neigh.AddNeighOpts): void { neigh.addNeigh(this.sock, n); }
