@@ -188,8 +188,10 @@ export class Reconciler {
     };
     // Objects of a backend this node no longer uses (--routing changed) go first; the parts of
     // the active one (auto's host-gw and VXLAN) are its own.
-    const active = new Set([this.backend, ...(this.backend.parts ?? [])]);
-    for (const other of this.backends) if (!active.has(other)) merge(other.remove(this.deps.nl));
+    // Composites (auto) are removed through their parts, so one never removes a part in use.
+    const leaves = (b: RoutingBackend): RoutingBackend[] => (b.parts ? b.parts.flatMap(leaves) : [b]);
+    const active = new Set(leaves(this.backend));
+    for (const other of new Set(this.backends.flatMap(leaves))) if (!active.has(other)) merge(other.remove(this.deps.nl));
     const rep = this.backend.reconcile({ self, peers, localAddrs: p.localAddrs, selfIPs: this.selfIPs(p), families: this.families(p) }, this.deps.nl);
     merge(rep);
     p.r.routesProgrammed = rep.routes;

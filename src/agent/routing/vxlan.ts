@@ -58,13 +58,16 @@ export function desiredVxlan(input: RoutingInput, s: VxlanSettings): DesiredVxla
   const selfIPs = input.selfIPs ?? [];
   const families = new Set<Family>(input.families ?? []);
   for (const p of input.peers) for (const c of p.podCIDRs) families.add(familyOf(c));
+  // Why a family has no device: said for each peer that would need it (none: no problem).
+  const missing: Record<Family, string> = { 4: "", 6: "" };
   for (const family of [4, 6] as const) {
     if (!families.has(family)) continue;
     const local = selfIPs.find((ip) => familyOf(ip) === family);
+    missing[family] = `this node has no IPv${family} InternalIP to tunnel from`;
     if (!local) continue;
     const addr = input.localAddrs.find((a) => a.address === local);
     if (!addr || addr.index === undefined) {
-      problems.push(`cannot create VXLAN device "${VXLAN_DEVICES[family]}": this node's InternalIP "${local}" is not an address of this node`);
+      missing[family] = `this node's InternalIP "${local}" is not an address of this node (no device "${VXLAN_DEVICES[family]}")`;
       continue;
     }
     devices.push({ family, name: VXLAN_DEVICES[family], vni: s.vni, port: s.port, local, underlay: addr.index, mac: vtepMAC(local) });
@@ -84,7 +87,7 @@ export function desiredVxlan(input: RoutingInput, s: VxlanSettings): DesiredVxla
         continue;
       }
       if (!devices.some((d) => d.family === family)) {
-        problems.push(`cannot tunnel to pod CIDR "${podCIDR}" of node "${name}": this node has no IPv${family} InternalIP to tunnel from`);
+        problems.push(`cannot tunnel to pod CIDR "${podCIDR}" of node "${name}": ${missing[family] || `this node has no IPv${family} InternalIP to tunnel from`}`);
         continue;
       }
       entries.push({ node: name, family, podCIDR, remote, mac: vtepMAC(remote), gateway: vtepGateway(podCIDR) });
