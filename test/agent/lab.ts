@@ -66,7 +66,7 @@ function link(a: string, aIf: string, b: string, bIf: string): void {
 }
 
 export interface ClusterOpts {
-  /** Underlay subnets, each its own switch (10.99.S.0/24, fd99:S::/64), joined by the router. Default 1. */
+  /** Underlay subnets, each its own switch (10.99.S.0/24, fd99:S+1::/64), joined by the router. Default 1. */
   segments?: number;
   /** Nodes get an IPv6 InternalIP and pod CIDR too. */
   dualStack?: boolean;
@@ -98,7 +98,7 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
     link(sw, port, router, `eth${k}`);
     run(["ip", "-n", sw, "link", "set", port, "master", "br0"]);
     run(["ip", "-n", router, "addr", "add", `10.99.${k}.254/24`, "dev", `eth${k}`]);
-    if (o.dualStack) run(["ip", "-n", router, "addr", "add", `fd99:${k}::fe/64`, "dev", `eth${k}`, "nodad"]);
+    if (o.dualStack) run(["ip", "-n", router, "addr", "add", `fd99:${k + 1}::fe/64`, "dev", `eth${k}`, "nodad"]);
   }
   const ext = createNetns("mna-ext");
   link(router, "ext0", ext, "eth0");
@@ -112,14 +112,14 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
     const k = segmentOf(i, count, segments);
     const ns = createNetns(`mna-n${i}`);
     const ip = `10.99.${k}.${10 + i}`;
-    const ip6 = o.dualStack ? `fd99:${k}::${10 + i}` : undefined;
+    const ip6 = o.dualStack ? `fd99:${k + 1}::${10 + i}` : undefined;
     attach(switches[k]!, ns, `p-n${i}`, ip, ip6);
     run(["ip", "-n", ns, "route", "add", "default", "via", `10.99.${k}.254`]);
-    if (ip6) run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd99:${k}::fe`]);
+    if (ip6) run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd99:${k + 1}::fe`]);
     const podNs = createNetns(`mna-p${i}`);
     const dir = join(tmp, `n${i}`);
     mkdirSync(dir);
-    nodes.push({ name: `n${i}`, ns, ip, ...(ip6 ? { ip6, podCIDR6: `fd00:244:${i}::/64` } : {}), podCIDR: `10.244.${i}.0/24`, podIP: "", podNs, dir });
+    nodes.push({ name: `n${i}`, ns, ip, ...(ip6 ? { ip6, podCIDR6: `fd00:244:0:${i}::/64` } : {}), podCIDR: `10.244.${i}.0/24`, podIP: "", podNs, dir });
   }
   const c = { sw: switches[0]!, switches, router, ext, nodes, manifests, tmp };
   for (const n of nodes) writeNode(c, n.name, n.ip, [n.podCIDR, ...(n.podCIDR6 ? [n.podCIDR6] : [])], n.ip6);
