@@ -76,14 +76,15 @@ for (const mode of ["bridge", "routed"] as const) {
     test("check: every pod and node reaches every pod without NAT; pods reach ext as their node", () => {
       const rep = checkReport();
       expect(rep.results.filter((r) => !r.ok)).toEqual([]);
-      expect(rep.results.length).toBe(4 * 4 + 2 * 4 + 4);
+      // pod-pod, node-pod, pod-ext, and a full-MTU DF probe between the first pods of the two nodes, each way.
+      expect(rep.results.length).toBe(4 * 4 + 2 * 4 + 4 + 2);
       for (const r of rep.results.filter((x) => x.kind === "pod-ext")) expect(r.seen).toBe(r.from.startsWith("node1") ? "10.224.0.11" : "10.224.0.12");
       for (const r of rep.results.filter((x) => x.kind === "pod-pod")) {
         const from = st.pods.find((p) => `${p.node}/${p.name}` === r.from)!;
         expect(r.seen).toBe(from.ips[0]);
       }
       const text = lab(name, ["check"]).stdout;
-      expect(text).toContain("PASS: 28/28");
+      expect(text).toContain("PASS: 30/30");
     });
 
     test("check fails (exit 1) on an unreachable pod and on NAT between pods", () => {
