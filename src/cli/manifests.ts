@@ -9,7 +9,8 @@ DaemonSet and (unless --no-controller) the node IPAM controller Deployment.
 
   --cluster-cidr CIDR[,CIDR6]          the pod network(s) (default ${DEFAULT_OPTIONS.clusterCidr.join(",")})
   --mode bridge|routed                 pod network mode (default ${DEFAULT_OPTIONS.mode})
-  --routing host-gw|none               how other nodes' pod CIDRs are reached (default ${DEFAULT_OPTIONS.routing})
+  --routing auto|host-gw|vxlan|none   how other nodes' pod CIDRs are reached: auto (direct on a shared subnet, VXLAN
+                                       otherwise), vxlan (always tunnel), host-gw (one L2 segment), none (default ${DEFAULT_OPTIONS.routing})
   --image REF                          the mncni image (default ${DEFAULT_OPTIONS.image})
   --namespace NS                       where the agent, controller and Lease live (default ${DEFAULT_OPTIONS.namespace})
   --controller, --no-controller        include the node IPAM controller (default: included); leave it
