@@ -13,7 +13,7 @@ import { inNetns, ipJson, run } from "../helpers/netns.ts";
 import { waitListening } from "../plugin/fixture.ts";
 import { vtepMAC } from "../../src/agent/routing/index.ts";
 import {
-  BUN, EXT_IP, buildCluster, destroyCluster, podAttachment, removeNode, runtimeOf, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
+  BUN, EXT_IP, agentArgs, buildCluster, destroyCluster, podAttachment, removeNode, runtimeOf, startAgent, stopAgent, waitFor, writeNode, type TestCluster, type TestNode,
 } from "./lab.ts";
 
 const WHOAMI = join(import.meta.dir, "whoami.ts");
@@ -174,5 +174,12 @@ for (const [routing, mode] of [["auto", "bridge"], ["vxlan", "routed"]] as const
       expect(metric(n1, "mncni_agent_kernel_writes_total")).toBe(0);
       expect(snapshot(n1)).toEqual(before);
     }, 30_000);
+
+    test("--uninstall removes the VXLAN devices (their FDB entries and neighbours with them) and the routes", async () => {
+      await stopAgent(n1);
+      run(agentArgs(c, n1, [...extra, "--uninstall", "--force"]));
+      expect(ipJson<{ ifname: string }[]>(n1.ns, ["link", "show"]).map((l) => l.ifname).filter((n) => n.startsWith("mncni."))).toEqual([]);
+      expect(routesOf(n1)).toEqual([]);
+    });
   });
 }
