@@ -73,6 +73,8 @@ export class Agent {
     m.nodesKnown = state.nodes.size;
     m.invalidManifests = state.invalid.length;
     m.routesProgrammed = rep.routesProgrammed;
+    m.peerPaths = rep.paths;
+    if (rep.podMTU !== undefined) m.podMTU = rep.podMTU;
     m.problems = rep.problems.length;
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;

@@ -31,7 +31,11 @@ export interface AgentConfig {
   stateFile: string;
   binary?: string;
   bridge: string;
-  mtu: number;
+  /** The pod MTU as given; undefined: the underlay's minus the routing backend's encapsulation. */
+  mtu?: number;
+  /** VXLAN network identifier and UDP port of the vxlan and auto backends. */
+  vxlanVni: number;
+  vxlanPort: number;
   chainPortmap: boolean;
   /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports. */
   cniVersion?: string;
@@ -55,7 +59,9 @@ const FLAGS: Record<string, Flag> = {
   "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
   "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
   "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
-  "--routing": { key: "routing", kind: "string", arg: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached (default host-gw)" },
+  "--routing": { key: "routing", kind: "string", arg: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached: host-gw (one L2 segment), vxlan (tunnel to every node), auto (direct on a connected subnet, tunnel otherwise; default)" },
+  "--vxlan-vni": { key: "vxlanVni", kind: "number", arg: "N", help: "VXLAN network identifier of the vxlan and auto backends (default 1)" },
+  "--vxlan-port": { key: "vxlanPort", kind: "number", arg: "PORT", help: "VXLAN UDP port (default 4789, the IANA port)" },
   "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
   "--non-masquerade-cidr": { key: "nonMasqueradeCidr", kind: "list", arg: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
   "--ipam-data-dir": { key: "ipamDataDir", kind: "string", arg: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
@@ -68,7 +74,7 @@ const FLAGS: Record<string, Flag> = {
   "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
   "--binary": { key: "binary", kind: "string", arg: "PATH", help: "the executable to install (default: this one, when compiled)" },
   "--bridge": { key: "bridge", kind: "string", arg: "NAME", help: "bridge name in bridge mode (default cbr0)" },
-  "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default 1500)" },
+  "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default: the MTU of the link holding the node's InternalIP, minus 50 (IPv4) or 70 (IPv6) with VXLAN)" },
   "--chain-portmap": { key: "chainPortmap", kind: "bool", help: "chain the portmap plugin (hostPort) in the conflist" },
   "--cni-version": { key: "cniVersion", kind: "string", arg: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
   "--config": { key: "config", kind: "string", arg: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
@@ -81,7 +87,7 @@ const FLAGS: Record<string, Flag> = {
 
 export function agentHelp(): string {
   const rows = Object.entries(FLAGS).map(([f, d]) => `  ${`${f}${d.arg ? ` ${d.arg}` : ""}`.padEnd(38)} ${d.help}`);
-  return ["Usage: mncni agent --node-name NAME --source dir:PATH|kubernetes[:KUBECONFIG] [flags]", "", "Runs the node agent: host-gw routes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
+  return ["Usage: mncni agent --node-name NAME --source dir:PATH|kubernetes[:KUBECONFIG] [flags]", "", "Runs the node agent: routes or VXLAN tunnels to the other nodes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
 }
 
 export class ConfigError extends Error {}
@@ -90,7 +96,9 @@ const DEFAULTS = {
   cniConfDir: "/etc/cni/net.d",
   cniBinDir: "/opt/cni/bin",
   mode: "bridge",
-  routing: "host-gw",
+  routing: "auto",
+  vxlanVni: 1,
+  vxlanPort: 4789,
   clusterCidr: [],
   nonMasqueradeCidr: [],
   ipamDataDir: "/var/lib/cni/networks",
@@ -100,7 +108,6 @@ const DEFAULTS = {
   resync: 10,
   logLevel: "info",
   bridge: "cbr0",
-  mtu: 1500,
   chainPortmap: false,
   uninstall: false,
   force: false,
@@ -176,8 +183,12 @@ function validate(m: Record<string, unknown>): AgentConfig {
   if (cniSocket !== "off" && (!cniSocket.startsWith("/") || Buffer.byteLength(cniSocket) > MAX_SOCKET_PATH)) {
     throw new ConfigError(`cannot use cniSocket "${cniSocket}": expected an absolute path of at most ${MAX_SOCKET_PATH} bytes, or "off"`);
   }
-  const mtu = num("mtu");
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
+  const mtu = m.mtu === undefined ? undefined : num("mtu");
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535)) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
+  const vxlanVni = num("vxlanVni");
+  if (!Number.isInteger(vxlanVni) || vxlanVni > 0xffffff) throw new ConfigError(`cannot use vxlanVni "${m.vxlanVni}": must be an integer between 1 and 16777215`);
+  const vxlanPort = num("vxlanPort");
+  if (!Number.isInteger(vxlanPort) || vxlanPort > 65535) throw new ConfigError(`cannot use vxlanPort "${m.vxlanPort}": must be an integer between 1 and 65535`);
   const cniVersion = str("cniVersion");
   if (cniVersion !== undefined && !CONFLIST_VERSIONS.includes(cniVersion)) throw new ConfigError(`cannot use cniVersion "${cniVersion}": must be one of ${CONFLIST_VERSIONS.join(", ")}`);
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
@@ -203,6 +214,8 @@ function validate(m: Record<string, unknown>): AgentConfig {
     binary: str("binary"),
     bridge: str("bridge")!,
     mtu,
+    vxlanVni,
+    vxlanPort,
     chainPortmap: m.chainPortmap === true,
     cniVersion,
     uninstall,

@@ -5,6 +5,10 @@ const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 export class AgentMetrics {
   nodesKnown = 0;
   routesProgrammed = 0;
+  /** How each peer is reached (auto decides per peer): exported so `lab status` and operators can see it. */
+  peerPaths = new Map<string, string>();
+  /** The pod MTU in the conflist; 0 until written. */
+  podMTU = 0;
   invalidManifests = 0;
   problems = 0;
   lastSuccessSeconds = 0;
@@ -42,7 +46,10 @@ export class AgentMetrics {
       for (const [k, v] of [...m].sort()) out.push(`${name}{reconciler="${k}"} ${v}`);
     };
     gauge("mncni_agent_nodes_known", "Nodes in the cluster state.", this.nodesKnown);
-    gauge("mncni_agent_routes_programmed", "host-gw routes to other nodes' pod CIDRs in the kernel.", this.routesProgrammed);
+    gauge("mncni_agent_routes_programmed", "Routes to other nodes' pod CIDRs in the kernel (host-gw and VXLAN).", this.routesProgrammed);
+    gauge("mncni_agent_pod_mtu", "The pod interface MTU written to the conflist (underlay MTU minus encapsulation).", this.podMTU);
+    out.push("# HELP mncni_agent_peer_path 1 for each peer node and the path its pod CIDRs are reached by (direct: host-gw route, tunnel: VXLAN).", "# TYPE mncni_agent_peer_path gauge");
+    for (const [node, path] of [...this.peerPaths].sort()) out.push(`mncni_agent_peer_path{node="${node}",path="${path}"} 1`);
     gauge("mncni_agent_invalid_manifests", "Manifests (or documents) skipped in the last read because they are malformed.", this.invalidManifests);
     gauge("mncni_agent_problems", "Peers or objects the last reconcile could not serve (e.g. a peer not on-link).", this.problems);
     gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", this.ready ? 1 : 0);

@@ -13,7 +13,7 @@ import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
-import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
+import { podMTU, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 import { familyOf } from "../net/ip.ts";
 
 export interface Sysctl {
@@ -45,6 +45,10 @@ export interface ReconcileReport {
   /** Kernel and file writes this pass made (0 on a no-change resync). */
   writes: number;
   routesProgrammed: number;
+  /** How each peer is reached after the pass, by node name (auto: direct or tunnel). */
+  paths: Map<string, PeerPath>;
+  /** The pod MTU written to the conflist (undefined until it is written). */
+  podMTU?: number;
   conflistWritten: boolean;
   /** No errors, no problems, and the conflist is in place. */
   converged: boolean;
@@ -52,9 +56,9 @@ export interface ReconcileReport {
 
 export type AgentSettings = Pick<
   AgentConfig,
-  "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "mtu" | "chainPortmap"
+  "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "vxlanVni" | "vxlanPort">>;
 
 /** What the steps of one pass share. */
 interface Pass {
@@ -71,6 +75,7 @@ interface Pass {
 export class Reconciler {
   private readonly installer?: BinaryInstaller;
   private readonly backend: RoutingBackend;
+  private readonly backends: RoutingBackend[];
   private conflistDone = false;
   /**
    * Pod CIDRs admitted by the last pass, per peer: a later change of one is a change in place.
@@ -95,12 +100,14 @@ export class Reconciler {
 
   constructor(private readonly cfg: AgentSettings, private readonly deps: ReconcilerDeps) {
     if (deps.binary) this.installer = new BinaryInstaller(deps.binary, cfg.cniBinDir);
-    this.backend = ROUTING_BACKENDS[cfg.routing];
+    const all = routingBackends({ vxlan: { vni: cfg.vxlanVni ?? 1, port: cfg.vxlanPort ?? 4789 } });
+    this.backend = all[cfg.routing];
+    this.backends = Object.values(all);
     this.versions = new ChainVersionPicker(cfg.cniBinDir);
   }
 
   reconcile(state: ClusterState): ReconcileReport {
-    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, conflistWritten: false, converged: false };
+    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), conflistWritten: false, converged: false };
     const p: Pass = { state, r, localAddrs: [], own: [], failed: new Set() };
     for (const name of STEPS) {
       if (NEEDS_ADMISSION.has(name) && !p.admitted) continue;
@@ -179,11 +186,25 @@ export class Reconciler {
       for (const message of rep.errors) p.r.errors.push({ step: "routes", message });
       if (rep.errors.length) p.failed.add("routes");
     };
-    // Objects of a backend this node no longer uses (--routing changed) go first.
-    for (const other of Object.values(ROUTING_BACKENDS)) if (other !== this.backend) merge(other.remove(this.deps.nl));
-    const rep = this.backend.reconcile({ self, peers, localAddrs: p.localAddrs }, this.deps.nl);
+    // Objects of a backend this node no longer uses (--routing changed) go first; the parts of
+    // the active one (auto's host-gw and VXLAN) are its own.
+    // Composites (auto) are removed through their parts, so one never removes a part in use.
+    const leaves = (b: RoutingBackend): RoutingBackend[] => (b.parts ? b.parts.flatMap(leaves) : [b]);
+    const active = new Set(leaves(this.backend));
+    for (const other of new Set(this.backends.flatMap(leaves))) if (!active.has(other)) merge(other.remove(this.deps.nl));
+    const rep = this.backend.reconcile({ self, peers, localAddrs: p.localAddrs, selfIPs: this.selfIPs(p), families: this.families(p) }, this.deps.nl);
     merge(rep);
     p.r.routesProgrammed = rep.routes;
+    p.r.paths = rep.paths;
+  }
+
+  private selfIPs(p: Pass): string[] {
+    return p.state.nodes.get(this.cfg.nodeName)?.internalIPs ?? [];
+  }
+
+  /** Pod address families in use on this node: its own pod CIDRs' and the cluster's. */
+  private families(p: Pass): (4 | 6)[] {
+    return [...new Set([...p.own, ...this.cfg.clusterCidr].map(familyOf))];
   }
 
   private masquerade(p: Pass): void {
@@ -211,13 +232,21 @@ export class Reconciler {
     }
     // Pods on a node whose routes are not in place could not reach the others yet.
     if (p.failed.has("routes")) return;
-    const underlay = familyOf(p.state.nodes.get(this.cfg.nodeName)?.internalIPs[0] ?? "0.0.0.0");
+    const selfIPs = this.selfIPs(p);
+    const nl = this.deps.nl;
+    // Encapsulation, if the backend adds any, comes out of the underlay's MTU.
+    const mtu = podMTU({
+      underlay: underlayMTU(selfIPs, p.localAddrs, (i) => nl.link(i)?.mtu),
+      overhead: (f) => this.backend.mtuOverhead(f),
+      selfIPs,
+      explicit: this.cfg.mtu,
+    });
+    if (mtu.problem) p.r.problems.push(mtu.problem);
     const out = conflistFor({
       podCIDRs: p.own,
       mode: this.cfg.mode,
       bridge: this.cfg.bridge,
-      // Encapsulation, if the backend adds any, comes out of the pod's MTU.
-      mtu: this.cfg.mtu - this.backend.mtuOverhead(underlay),
+      mtu: mtu.mtu,
       ipamDataDir: this.cfg.ipamDataDir,
       cniLogFile: this.cfg.cniLogFile,
       chainPortmap: this.cfg.chainPortmap,
@@ -232,6 +261,7 @@ export class Reconciler {
     }
     if (this.ownInUse?.join() !== p.own.join()) this.ownInUse = p.own;
     this.conflistDone = true;
+    p.r.podMTU = mtu.mtu;
   }
 }
 

@@ -1,11 +1,12 @@
 // `mncni agent --uninstall`: removes what mncni created on this node (routes tagged with
 // RTPROT_MNCNI, every nftables table named mncni*, our rules in foreign chains, the conflist,
-// the installed binaries, the bridge). Sysctls are left as they are: their previous values
+// the installed binaries, the bridge, the VXLAN devices). Sysctls are left as they are: their previous values
 // are unknown, and other software may rely on forwarding. The directories are those of the
 // run recorded in the state file (see run-record.ts) and those given to this command.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Netlink, RTPROT_MNCNI, isErrno } from "../kernel/index.ts";
+import { VXLAN_DEVICES } from "./routing/vtep.ts";
 import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
@@ -61,6 +62,14 @@ export function uninstall(t: UninstallTargets, deps: { nl: UninstallKernel; nft:
       } catch (e) {
         if (!isErrno(e, "ESRCH")) throw e;
       }
+    });
+  }
+  // The VXLAN devices (their FDB entries and neighbours go with them).
+  for (const name of Object.values(VXLAN_DEVICES)) {
+    attempt(`device ${name}`, () => {
+      const l = deps.nl.link(name);
+      if (!l || l.kind !== "vxlan") return false;
+      deps.nl.delLink(l.index);
     });
   }
   attempt("nftables tables mncni* and mncni rules in other tables", () => {

@@ -5,7 +5,7 @@ import { strayNamespaces } from "../lab/inventory.ts";
 import { down, up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
-import { labExists, type WiringKind } from "../lab/state.ts";
+import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
 import type { Mode } from "../plugin/modes.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
@@ -33,7 +33,8 @@ const UP = {
     nodes: { type: "int", default: 3, min: 1, max: 200, help: "nodes" },
     "pods-per-node": { type: "int", default: 2, min: 0, max: 200, help: "pods on each node" },
     mode: { type: "string", default: "bridge", choices: ["bridge", "routed"], help: "the plugin's mode" },
-    routing: { type: "string", default: "host-gw", choices: ["host-gw"], help: "how nodes reach each other's pods" },
+    routing: { type: "string", choices: ["host-gw", "vxlan", "auto"], help: "how nodes reach each other's pods, passed to the agents (default auto; static wiring: host-gw)" },
+    segments: { type: "int", default: 1, min: 1, max: 16, help: "underlay subnets, each its own switch, joined by the router (nodes round robin)" },
     "cluster-cidr": { type: "string", value: "CIDR", default: "10.244.0.0/16", help: "IPv4 cluster CIDR, split into one pod CIDR per node" },
     "node-cidr-size": { type: "int", default: 24, min: 1, max: 32, help: "prefix length of each node's IPv4 pod CIDR" },
     ipv6: { type: "boolean", help: "dual-stack: IPv6 underlay, pods and checks beside IPv4" },
@@ -59,7 +60,8 @@ export async function cmdUp(argv: string[]): Promise<number> {
     nodes: v.nodes,
     podsPerNode: v["pods-per-node"],
     mode: v.mode as Mode,
-    routing: "host-gw",
+    routing: (v.routing ?? (wiring === "agent" ? "auto" : "host-gw")) as LabRouting,
+    ...(v.segments > 1 ? { segments: v.segments } : {}),
     clusterCidr: v["cluster-cidr"],
     nodeCidrSize: v["node-cidr-size"],
     ...(dualStack ? { clusterCidr6: v["cluster-cidr6"] ?? CLUSTER_CIDR6 } : {}),
@@ -76,7 +78,8 @@ export async function cmdUp(argv: string[]): Promise<number> {
       return await up(options, p);
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
-    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
     return 0;
   } catch (e) {
     // Say "left for inspection" only when this `up` left something (not when it refused to start).

@@ -10,7 +10,7 @@ const COMMAND = {
   flags: {
     "cluster-cidr": { type: "list", value: "CIDR[,CIDR6]", help: `the pod network(s) (default ${DEFAULT_OPTIONS.clusterCidr.join(",")})` },
     mode: { type: "string", value: "bridge|routed", help: `pod network mode (default ${DEFAULT_OPTIONS.mode})` },
-    routing: { type: "string", value: "host-gw|none", help: `how other nodes' pod CIDRs are reached (default ${DEFAULT_OPTIONS.routing})` },
+    routing: { type: "string", value: "auto|host-gw|vxlan|none", help: `how other nodes' pod CIDRs are reached: auto (direct on a shared subnet, VXLAN otherwise), vxlan (always tunnel), host-gw (one L2 segment), none (default ${DEFAULT_OPTIONS.routing})` },
     image: { type: "string", value: "REF", help: `the mncni image (default ${DEFAULT_OPTIONS.image})` },
     namespace: { type: "string", value: "NS", help: `where the agent, controller and Lease live (default ${DEFAULT_OPTIONS.namespace})` },
     controller: { type: "boolean", help: "include the node IPAM controller (the default)" },

@@ -5,8 +5,8 @@ import type { Mode } from "../plugin/modes.ts";
 import { formatCIDR, parseCIDR } from "../net/ip.ts";
 import { maskCIDR } from "../net/cidr.ts";
 
-/** Only the routings the agent implements today (vxlan comes with the overlay). */
-export type Routing = "host-gw" | "none";
+/** The agent's --routing values (docs/routing.md). */
+export type Routing = "auto" | "host-gw" | "vxlan" | "none";
 
 export interface ManifestOptions {
   /** One CIDR per family, normalised, IPv4 first. */
@@ -27,7 +27,7 @@ export interface ManifestOptions {
 export const DEFAULT_OPTIONS: Readonly<ManifestOptions> = Object.freeze({
   clusterCidr: Object.freeze(["10.244.0.0/16"]),
   mode: "bridge",
-  routing: "host-gw",
+  routing: "auto",
   // What `make image` produces (podman names it localhost/...); a registry image is given with --image.
   image: `localhost/mncni:${VERSION}`,
   namespace: "kube-system",
@@ -116,7 +116,7 @@ export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
   return Object.freeze({
     clusterCidr: Object.freeze(clusterCidr),
     mode: oneOf("--mode", raw.mode ?? DEFAULT_OPTIONS.mode, ["bridge", "routed"] as const),
-    routing: oneOf("--routing", raw.routing ?? DEFAULT_OPTIONS.routing, ["host-gw", "none"] as const),
+    routing: oneOf("--routing", raw.routing ?? DEFAULT_OPTIONS.routing, ["auto", "host-gw", "vxlan", "none"] as const),
     image,
     namespace,
     controller,

@@ -1,5 +1,6 @@
 // The rtnetlink handle the rest of mncni uses: one socket, bound to one namespace.
 import * as addr from "./addr.ts";
+import * as ethtool from "./ethtool.ts";
 import * as link from "./link.ts";
 import * as neigh from "./neigh.ts";
 import * as route from "./route.ts";
@@ -9,7 +10,7 @@ import { NetlinkSocket } from "./socket.ts";
 import type { Family } from "../net/ip.ts";
 
 export class Netlink {
-  private constructor(private readonly sock: NetlinkSocket) {}
+  private constructor(private readonly sock: NetlinkSocket, private readonly netnsPath?: string) {}
 
   /**
    * A NETLINK_ROUTE socket. With netnsPath the socket is created inside that namespace and
@@ -17,7 +18,7 @@ export class Netlink {
    */
   static open(netnsPath?: string): Netlink {
     const sock = netnsPath === undefined ? NetlinkSocket.open() : withNetns(netnsPath, () => NetlinkSocket.open());
-    return new Netlink(sock);
+    return new Netlink(sock, netnsPath);
   }
 
   close(): void {
@@ -58,6 +59,10 @@ export class Netlink {
   addRedirect(o: { index: number; to: number; priority?: number }): void { tc.addRedirect(this.sock, o); }
   qdiscs(index?: number): tc.QdiscInfo[] { return tc.qdiscs(this.sock, index); }
   delQdisc(index: number, parent?: number): void { tc.delQdisc(this.sock, index, parent); }
+  // offloads (an ioctl socket, opened in the namespace this handle is bound to)
+  txChecksumOn(ifname: string): boolean { return this.inNetns(() => ethtool.txChecksumOn(ifname)); }
+  setTxChecksum(ifname: string, on: boolean): void { this.inNetns(() => ethtool.setTxChecksum(ifname, on)); }
+  private inNetns<T>(fn: () => T): T { return this.netnsPath === undefined ? fn() : withNetns(this.netnsPath, fn); }
 
   // neighbours and FDB
   addNeigh(n: neigh.NeighSpec & neigh.AddNeighOpts): void { neigh.addNeigh(this.sock, n); }

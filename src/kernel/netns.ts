@@ -36,7 +36,7 @@ function notNetns(fd: number, path: string): NetlinkError | undefined {
   const fs = Buffer.alloc(128); // struct statfs; f_type is the first field (a long)
   if (sym.fstatfs(fd, fs) < 0) return new NetlinkError(`open network namespace "${path}"`, errno());
   if (Number(fs.readBigInt64LE(0)) !== NSFS_MAGIC) return new NetlinkError(`open network namespace "${path}"`, EINVAL, { extack: "it is a file, not a namespace" });
-  const type = sym.ioctl(fd, NS_GET_NSTYPE);
+  const type = sym.ioctl(fd, NS_GET_NSTYPE, null);
   if (type !== CLONE_NEWNET) return new NetlinkError(`open network namespace "${path}"`, EINVAL, { extack: "it is a namespace of another type" });
   return undefined;
 }

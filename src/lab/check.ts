@@ -1,13 +1,15 @@
 // `lab check`: the Kubernetes network model, tested with real TCP. Every pod reaches every pod
 // without NAT, every node reaches every pod, every pod reaches the external host as its node.
-// A dual-stack lab runs every pair over both families, with the same expectations.
+// A dual-stack lab runs every pair over both families, with the same expectations. Between
+// the first pods of every two nodes, a ping of the full pod MTU with DF set must pass (through
+// the tunnel when the path is one) and one byte more must be refused: the MTU is right.
 import { ECHO_PORT, plan } from "./topology.ts";
 import type { ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
 
-export type CheckKind = "pod-pod" | "node-pod" | "pod-ext";
+export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu";
 
 export interface CheckResult {
   kind: CheckKind;
@@ -134,8 +136,42 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
       results[i] = r;
     }
   }
+  results.push(...(await mtuProbes(s)));
   const failed = results.filter((r) => !r.ok).length;
   return { ok: failed === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results };
+}
+
+/** The pod's interface MTU (what the conflist gave it). */
+async function podMTU(s: LabState, podNs: string): Promise<number | undefined> {
+  const r = await runAsync(netnsExecArgv(podNs, ["ip", "-j", "link", "show", "eth0"]), { timeoutMs: 5000 });
+  try {
+    return (JSON.parse(r.stdout) as { mtu: number }[])[0]?.mtu;
+  } catch {
+    return undefined;
+  }
+}
+
+const IP_ICMP_HEADERS = { 4: 28, 6: 48 } as const;
+
+/** Full-MTU DF pings between the first pods of every two nodes, and one byte more refused. */
+async function mtuProbes(s: LabState): Promise<CheckResult[]> {
+  const firsts = s.nodes.map((n) => n.pods[0]).filter((p) => p !== undefined);
+  const pairs = firsts.flatMap((a) => firsts.filter((b) => b.node !== a.node).flatMap((b) => b.ips.map((ip) => ({ a, b, ip, family: familyOf(ip) }))));
+  const mtus = new Map(await Promise.all(firsts.map(async (p) => [p.ns, await podMTU(s, p.ns)] as const)));
+  return pool(pairs, 4, async ({ a, b, ip, family }): Promise<CheckResult> => {
+    const started = performance.now();
+    const mtu = mtus.get(a.ns);
+    const base = { kind: "pod-mtu" as const, from: `${a.node}/${a.name}`, to: `${b.node}/${b.name}`, family, reachable: false };
+    if (!mtu) return { ...base, target: ip, ok: false, error: "cannot read the pod's MTU", ms: 0 };
+    const size = mtu - IP_ICMP_HEADERS[family];
+    const ping = (n: number) => runAsync(netnsExecArgv(a.ns, ["ping", "-c", "1", "-W", "2", "-M", "do", "-s", String(n), ip]), { timeoutMs: 10_000 });
+    const full = await ping(size);
+    const over = await ping(size + 1);
+    const overText = over.stdout + over.stderr;
+    const refused = over.code !== 0 && /message too long|Frag needed|Packet too big/i.test(overText);
+    const error = full.code !== 0 ? `${mtu}-byte DF packet lost` : !refused ? `${mtu + 1}-byte DF packet not refused: ${overText.trim().split("\n").pop()}` : undefined;
+    return { ...base, target: `${ip} (${mtu} B DF)`, reachable: full.code === 0, ok: !error, ...(error ? { error } : {}), ms: Math.round(performance.now() - started) };
+  });
 }
 
 /** A matrix (rows: sources, columns: targets) when it fits, then the summary and the failures. */
@@ -162,8 +198,8 @@ export function formatReport(rep: CheckReport): string {
     const rs = rep.results.filter((r) => r.kind === k);
     return `${k}: ${rs.filter((r) => r.ok).length}/${rs.length}`;
   };
-  lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${(["pod-pod", "node-pod", "pod-ext"] as const).map(byKind).join(", ")})`);
-  lines.push("  pod-pod: source address kept (no NAT); pod-ext: seen as the node's address (masquerade)");
+  lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${(["pod-pod", "node-pod", "pod-ext", "pod-mtu"] as const).map(byKind).join(", ")})`);
+  lines.push("  pod-pod: source address kept (no NAT); pod-ext: seen as the node's address (masquerade); pod-mtu: a full pod-MTU DF ping passes, one byte more is refused");
   for (const r of rep.results.filter((x) => !x.ok).slice(0, 30)) lines.push(`  ✗ ${r.from} -> ${r.to} (${r.target}): ${r.error}`);
   return lines.join("\n");
 }

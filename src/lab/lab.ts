@@ -7,7 +7,7 @@ import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } f
 import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
-import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns } from "./topology.ts";
+import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, segmentOf } from "./topology.ts";
 import { NodeCIDRAllocator, type FamilyPool } from "../controller/allocator.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
@@ -28,6 +28,10 @@ export function validateOptions(o: UpOptions): void {
   if (why) throw new Error(`cannot use lab name "${o.name}": ${why}`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 200) throw new Error(`cannot use --nodes "${o.nodes}": must be 1..200`);
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 200) throw new Error(`cannot use --pods-per-node "${o.podsPerNode}": must be 0..200`);
+  const segments = o.segments ?? 1;
+  if (!Number.isInteger(segments) || segments < 1 || segments > 16) throw new Error(`cannot use --segments "${segments}": must be 1..16`);
+  if (o.wiring === "static" && o.routing !== "host-gw") throw new Error(`cannot use --routing "${o.routing}" with static wiring: the lab programs host-gw routes itself (use agent wiring)`);
+  if (o.wiring === "static" && segments > 1) throw new Error(`cannot use --segments "${segments}" with static wiring: host-gw routes cannot cross segments (use agent wiring)`);
   let prefix: number;
   try {
     prefix = parseCIDR(o.clusterCidr, 4).prefixLen;
@@ -91,7 +95,11 @@ function newNode(s: LabState, name: string): NodeState {
   const cidrIndex = firstFree(used("cidrIndex"));
   const podCidrs = allocatePodCidrs(s);
   const c6 = s.options.clusterCidr6;
-  return { name, index, ns: ns.node(s.name, name), address: nodeAddress(index), ...(c6 ? { address6: nodeAddress(index, 6) } : {}), podCidrs, cidrIndex, pods: [] };
+  const segment = segmentOf(index, s.options.segments ?? 1);
+  return {
+    name, index, ns: ns.node(s.name, name), address: nodeAddress(index, 4, segment), ...(c6 ? { address6: nodeAddress(index, 6, segment) } : {}),
+    ...(segment ? { segment } : {}), podCidrs, cidrIndex, pods: [],
+  };
 }
 
 export function nextNodeName(s: LabState): string {
@@ -133,7 +141,7 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   const s: LabState = { name, createdAt: new Date().toISOString(), complete: false, options, namespaces: [], nodes: [] };
   mkdirSync(manifestsDir(name), { recursive: true });
   saveState(s);
-  p.step("underlay: switch, router, external host");
+  p.step(`underlay: ${(s.options.segments ?? 1) > 1 ? `${s.options.segments} switches` : "switch"}, router, external host`);
   createUnderlay(s);
   s.extEchoPid = startEcho(s, ns.external(name), [ns.external(name)]);
   saveState(s);
@@ -141,7 +149,7 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
     // Node creation is serialised on the state; agents start in parallel.
     await createNode(s, n, p);
   }));
-  p.step("host-gw routes: converging");
+  p.step(`${s.options.routing} routes: converging`);
   await wiringFor(s.options.wiring).converge(s);
   await addPods(s, s.nodes, podsPerNode, p);
   s.complete = true;
@@ -173,7 +181,7 @@ export async function removeNode(s: LabState, node: NodeState, p: Progress): Pro
   s.namespaces = s.namespaces.filter((n) => n !== node.ns);
   saveState(s);
   // The switch port went with the node's namespace (its veth peer).
-  p.step("host-gw routes: converging");
+  p.step(`${s.options.routing} routes: converging`);
   await wiringFor(s.options.wiring).converge(s);
 }
 

@@ -1,5 +1,8 @@
-// What host-gw routing should look like on every node, and whether the kernel agrees. Used to
-// program routes (static wiring) and to wait for the agents to converge (agent wiring).
+// What routing should look like on every node, and whether the kernel agrees. Used to program
+// routes (static wiring, host-gw) and to wait for the agents to converge (agent wiring). A peer
+// is reached directly (a route via its address: host-gw, or auto on the same segment) or
+// through the tunnel (via its pod CIDR's network address, onlink on mncni.vxlan: vxlan, or
+// auto across segments).
 import { ipJson } from "./sh.ts";
 import { families, nodeAddressOf, type LabState, type NodeState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
@@ -10,10 +13,34 @@ export interface GatewayRoute {
   gateway: string;
 }
 
+export type PeerPath = "direct" | "tunnel";
+
+/** How `node` should reach `peer` under the lab's routing. */
+export function expectedPath(s: LabState, node: NodeState, peer: NodeState): PeerPath {
+  if (s.options.routing === "host-gw") return "direct";
+  if (s.options.routing === "vxlan") return "tunnel";
+  return (node.segment ?? 0) === (peer.segment ?? 0) ? "direct" : "tunnel";
+}
+
 export function desiredRoutes(s: LabState, node: NodeState): GatewayRoute[] {
   return s.nodes
     .filter((n) => n !== node && n.name !== node.name)
-    .flatMap((n) => n.podCidrs.map((dst) => ({ dst: normalizeCIDR(dst), gateway: nodeAddressOf(n, familyOf(dst)) ?? n.address })));
+    .flatMap((n) => n.podCidrs.map((dst) => ({
+      dst: normalizeCIDR(dst),
+      gateway: expectedPath(s, node, n) === "tunnel" ? normalizeCIDR(dst).split("/")[0]! : nodeAddressOf(n, familyOf(dst)) ?? n.address,
+    })));
+}
+
+/** The path the kernel of `node` actually takes to each peer's pod CIDRs (a route on a VXLAN device is the tunnel). */
+export function actualPaths(s: LabState, node: NodeState): Map<string, PeerPath | "none"> {
+  const routes = families(s).flatMap((f) => ipJson<{ dst: string; dev?: string }[]>(node.ns, [`-${f}`, "route", "show"]));
+  const out = new Map<string, PeerPath | "none">();
+  for (const peer of s.nodes) {
+    if (peer === node) continue;
+    const mine = peer.podCidrs.map((c) => routes.find((r) => r.dst === normalizeCIDR(c)));
+    out.set(peer.name, mine.some((r) => !r) ? "none" : mine.some((r) => r!.dev?.startsWith("mncni.vxlan")) ? "tunnel" : "direct");
+  }
+  return out;
 }
 
 /** Routes through a gateway into the cluster CIDR: the ones host-gw routing owns. */

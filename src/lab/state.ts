@@ -6,10 +6,14 @@ import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
 export type WiringKind = "agent" | "static";
+export type LabRouting = "host-gw" | "vxlan" | "auto";
 
 export interface LabOptions {
   mode: Mode;
-  routing: "host-gw";
+  /** Passed to the agents (--routing); static wiring is host-gw. */
+  routing: LabRouting;
+  /** Underlay subnets (each its own switch) joined by the router; absent: 1. */
+  segments?: number;
   clusterCidr: string;
   nodeCidrSize: number;
   /** Set in a dual-stack lab (--ipv6): the IPv6 cluster CIDR, split into /64 per node. */
@@ -38,6 +42,8 @@ export interface NodeState {
   index: number;
   ns: string;
   address: string;
+  /** The underlay segment (switch) the node is on; absent: 0. */
+  segment?: number;
   /** The node's IPv6 underlay address in a dual-stack lab. */
   address6?: string;
   /** IPv4 first, then IPv6 in a dual-stack lab. */

@@ -2,7 +2,8 @@
 import { firstConfFile } from "./executor.ts";
 import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
-import { EXTERNAL, EXTERNAL6, UNDERLAY, UNDERLAY6, labDir, manifestsDir, nodePaths, ns } from "./topology.ts";
+import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
+import { actualPaths, expectedPath, type PeerPath } from "./routes.ts";
 
 export interface LabStatus {
   name: string;
@@ -10,6 +11,8 @@ export interface LabStatus {
   complete: boolean;
   mode: string;
   wiring: string;
+  /** What the agents were told (--routing). */
+  routing: string;
   clusterCidr: string;
   /** Dual-stack labs only. */
   clusterCidr6?: string;
@@ -21,6 +24,10 @@ export interface LabStatus {
     /** Every underlay address (IPv4, then IPv6 in a dual-stack lab). */
     addresses: string[];
     podCIDRs: string[];
+    /** The underlay segment (switch) the node is on. */
+    segment: number;
+    /** Per peer: the path its pod CIDRs take from this node, read from the node's routes ("none": a route missing), and the path expected. */
+    paths: { peer: string; path: PeerPath | "none"; expected: PeerPath }[];
     agentPid?: number;
     agentAlive?: boolean;
     /** The agent's own answer on /readyz (127.0.0.1:9099 in the node), when it runs. */
@@ -34,10 +41,23 @@ export interface LabStatus {
   pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number }[];
   external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
+  /** Every segment: its switch and subnets (the first is `underlay`'s). */
+  segments: { segment: number; switch: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string }[];
   dirs: { lab: string; manifests: string };
 }
 
 const AGENT_READYZ = "http://127.0.0.1:9099/readyz";
+
+function segmentInfo(s: LabState, k: number) {
+  const u = segmentPlan(k, s.options.segments ?? 1, 4);
+  const u6 = segmentPlan(k, s.options.segments ?? 1, 6);
+  return {
+    switch: ns.switch(s.name, k),
+    cidr: u.cidr,
+    routerAddress: u.router,
+    ...(s.options.clusterCidr6 ? { cidr6: u6.cidr, routerAddress6: u6.router } : {}),
+  };
+}
 
 async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answer: string }> {
   const r = await runAsync(netnsExecArgv(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
@@ -51,6 +71,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     complete: s.complete !== false,
     mode: s.options.mode,
     wiring: s.options.wiring,
+    routing: s.options.routing,
     clusterCidr: s.options.clusterCidr,
     ...(s.options.clusterCidr6 ? { clusterCidr6: s.options.clusterCidr6 } : {}),
     binary: s.options.binary,
@@ -64,6 +85,8 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         address: n.address,
         addresses: nodeAddresses(n),
         podCIDRs: n.podCidrs,
+        segment: n.segment ?? 0,
+        paths: [...actualPaths(s, n)].map(([peer, path]) => ({ peer, path, expected: expectedPath(s, n, s.nodes.find((x) => x.name === peer)!) })),
         agentPid: n.agentPid,
         agentAlive,
         echoPid: n.echoPid,
@@ -82,13 +105,8 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       router: EXTERNAL.router,
       ...(s.options.clusterCidr6 ? { address6: EXTERNAL6.host, router6: EXTERNAL6.router } : {}),
     },
-    underlay: {
-      switch: ns.switch(s.name),
-      router: ns.router(s.name),
-      cidr: UNDERLAY.cidr,
-      routerAddress: UNDERLAY.router,
-      ...(s.options.clusterCidr6 ? { cidr6: UNDERLAY6.cidr, routerAddress6: UNDERLAY6.router } : {}),
-    },
+    underlay: { router: ns.router(s.name), ...segmentInfo(s, 0) },
+    segments: Array.from({ length: s.options.segments ?? 1 }, (_, k) => ({ segment: k, ...segmentInfo(s, k) })),
     dirs: { lab: labDir(s.name), manifests: manifestsDir(s.name) },
   };
 }
@@ -101,12 +119,18 @@ function table(header: string[], rows: string[][]): string[] {
 
 export function formatStatus(st: LabStatus): string {
   return [
-    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
     ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
     "",
     ...table(
-      ["NODE", "NAMESPACE", "ADDRESS", "POD CIDRS", "AGENT", "READY"],
-      st.nodes.map((n) => [n.name, n.namespace, n.addresses.join(","), n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+      ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "AGENT", "READY"],
+      st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+    ),
+    "",
+    // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
+    ...table(
+      ["FROM", "TO", "PATH"],
+      st.nodes.flatMap((n) => n.paths.map((p) => [n.name, p.peer, p.path === p.expected ? p.path : `${p.path} (expected ${p.expected})`])),
     ),
     "",
     ...table(
@@ -114,7 +138,7 @@ export function formatStatus(st: LabStatus): string {
       st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
     ),
     "",
-    `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.underlay.routerAddress} on ${st.underlay.cidr}, ${st.external.router})`,
+    `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.segments.map((g) => `${g.routerAddress} on ${g.cidr}`).join(", ")}, ${st.external.router})`,
     ...(st.external.address6
       ? [`               ${st.external.address6} (router ${st.underlay.routerAddress6} on ${st.underlay.cidr6}, ${st.external.router6})`]
       : []),

@@ -6,6 +6,11 @@
 // The router has no route to pod CIDRs: pods reach the external host only through the
 // masquerade of their node. A dual-stack lab (--ipv6) adds the IPv6 plan alongside:
 // underlay fd00:224::/64 (router ::1, node N fd00:224::(10+N)), ext 2001:db8::10.
+// A lab of several segments (--segments S) puts the nodes on S underlay subnets, one switch
+// namespace each (<name>-sw, <name>-sw1, ...), all joined by the router: segment k is
+// 10.224.k.0/24 (router 10.224.k.1, node N 10.224.k.(10+N)) and fd00:224:0:k::/64; node N is
+// on segment (N-1) mod S. Nodes of one segment reach each other directly, the others only
+// through the router (which has no route to pod CIDRs): host-gw cannot cross, VXLAN must.
 import { join } from "node:path";
 import { type Family } from "../net/ip.ts";
 
@@ -67,18 +72,29 @@ export function nodePaths(lab: string, node: string): NodePaths {
 export const manifestsDir = (lab: string) => join(labDir(lab), "manifests");
 export const stateFile = (lab: string) => join(labDir(lab), "state.json");
 
+/** The underlay subnet of one segment and family: the one /16 (/64) of a single-segment lab, else a /24 (/64) each. */
+export function segmentPlan(segment: number, segments: number, family: Family): { cidr: string; prefix: number; router: string } {
+  if (family === 6) return segment === 0 ? UNDERLAY6 : { cidr: `fd00:224:0:${segment}::/64`, prefix: 64, router: `fd00:224:0:${segment}::1` };
+  return segments <= 1 ? UNDERLAY : { cidr: `10.224.${segment}.0/24`, prefix: 24, router: `10.224.${segment}.1` };
+}
+
+/** The segment of node index n (1-based): round robin, so consecutive nodes land on different segments. */
+export const segmentOf = (index: number, segments: number): number => (index - 1) % Math.max(1, segments);
+
 export const ns = {
-  switch: (lab: string) => `${lab}-sw`,
+  /** The switch of segment k (the first keeps the single-segment name). */
+  switch: (lab: string, segment = 0) => (segment === 0 ? `${lab}-sw` : `${lab}-sw${segment}`),
   router: (lab: string) => `${lab}-rtr`,
   external: (lab: string) => `${lab}-ext`,
   node: (lab: string, node: string) => `${lab}-${node}`,
   pod: (lab: string, node: string, pod: string) => `${lab}-${node}-${pod}`,
 };
 
-/** Node index n (1-based, < 245) gets 10.224.0.(10+n), and fd00:224::(10+n) in a dual-stack lab. */
-export function nodeAddress(index: number, family: Family = 4): string {
+/** Node index n (1-based, < 245) on segment k gets 10.224.k.(10+n), and fd00:224:0:k::(10+n) in a dual-stack lab (fd00:224:: on segment 0). */
+export function nodeAddress(index: number, family: Family = 4, segment = 0): string {
   if (index < 1 || index > 244) throw new Error(`cannot address node index "${index}": must be 1..244`);
-  return family === 4 ? `10.224.0.${10 + index}` : `fd00:224::${10 + index}`;
+  if (family === 4) return `10.224.${segment}.${10 + index}`;
+  return segment === 0 ? `fd00:224::${10 + index}` : `fd00:224:0:${segment}::${10 + index}`;
 }
 
 /** Lab, node and pod names become namespace and interface names: keep them short and plain. */

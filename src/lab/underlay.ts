@@ -1,7 +1,7 @@
-// The simulated data-center network: a switch namespace holding one bridge, a router between
-// the node network and the external host's network, and one veth per node. Nothing here
+// The simulated data-center network: a switch namespace holding one bridge per underlay
+// segment, a router between the segments and the external host's network, and one veth per node. Nothing here
 // touches the machine's root namespace.
-import { EXTERNAL, EXTERNAL6, UNDERLAY, UNDERLAY6, ns } from "./topology.ts";
+import { EXTERNAL, EXTERNAL6, ns, segmentPlan } from "./topology.ts";
 import { ipBatch, netnsExists, run } from "./sh.ts";
 import { noteNamespace, type LabState, type NodeState } from "./state.ts";
 
@@ -21,19 +21,25 @@ const dualStack = (s: LabState) => s.options.clusterCidr6 !== undefined;
 /** IPv6 lines of a dual-stack lab (none otherwise); nodad: usable at once, no DAD wait. */
 const v6 = (s: LabState, lines: string[]) => (dualStack(s) ? lines : []);
 
+const segmentCount = (s: LabState) => s.options.segments ?? 1;
+
 export function createUnderlay(s: LabState): void {
-  const sw = ns.switch(s.name);
   const rtr = ns.router(s.name);
   const ext = ns.external(s.name);
-  for (const n of [sw, rtr, ext]) addNetns(s, n);
-  ipBatch(sw, ["link add br0 type bridge", "link set br0 up", `link add rtr type veth peer name eth0 netns ${rtr}`, "link set rtr master br0 up"]);
+  const segments = Array.from({ length: segmentCount(s) }, (_, k) => k);
+  for (const n of [...segments.map((k) => ns.switch(s.name, k)), rtr, ext]) addNetns(s, n);
+  // One switch per segment; the router's port on segment k is its eth<k>.
+  for (const k of segments) {
+    const u = segmentPlan(k, segmentCount(s), 4);
+    const u6 = segmentPlan(k, segmentCount(s), 6);
+    ipBatch(ns.switch(s.name, k), ["link add br0 type bridge", "link set br0 up", `link add rtr type veth peer name eth${k} netns ${rtr}`, "link set rtr master br0 up"]);
+    ipBatch(rtr, [`addr add ${u.router}/${u.prefix} dev eth${k}`, `link set eth${k} up`, ...v6(s, [`addr add ${u6.router}/${u6.prefix} dev eth${k} nodad`])]);
+  }
   ipBatch(rtr, [
-    `addr add ${UNDERLAY.router}/${UNDERLAY.prefix} dev eth0`,
-    "link set eth0 up",
     `link add ext0 type veth peer name eth0 netns ${ext}`,
     `addr add ${EXTERNAL.router}/${EXTERNAL.prefix} dev ext0`,
     "link set ext0 up",
-    ...v6(s, [`addr add ${UNDERLAY6.router}/${UNDERLAY6.prefix} dev eth0 nodad`, `addr add ${EXTERNAL6.router}/${EXTERNAL6.prefix} dev ext0 nodad`]),
+    ...v6(s, [`addr add ${EXTERNAL6.router}/${EXTERNAL6.prefix} dev ext0 nodad`]),
   ]);
   enableForwarding(s, rtr);
   ipBatch(ext, [
@@ -48,14 +54,16 @@ export function createUnderlay(s: LabState): void {
 /** A node namespace plugged into the switch, with a default route through the router. */
 export function createNodeNetwork(s: LabState, node: NodeState): void {
   addNetns(s, node.ns);
-  const sw = ns.switch(s.name);
-  ipBatch(sw, [`link add ${node.name} type veth peer name eth0 netns ${node.ns}`, `link set ${node.name} master br0 up`]);
+  const k = node.segment ?? 0;
+  const u = segmentPlan(k, segmentCount(s), 4);
+  const u6 = segmentPlan(k, segmentCount(s), 6);
+  ipBatch(ns.switch(s.name, k), [`link add ${node.name} type veth peer name eth0 netns ${node.ns}`, `link set ${node.name} master br0 up`]);
   ipBatch(node.ns, [
-    `addr add ${node.address}/${UNDERLAY.prefix} dev eth0`,
-    ...(node.address6 ? [`addr add ${node.address6}/${UNDERLAY6.prefix} dev eth0 nodad`] : []),
+    `addr add ${node.address}/${u.prefix} dev eth0`,
+    ...(node.address6 ? [`addr add ${node.address6}/${u6.prefix} dev eth0 nodad`] : []),
     "link set eth0 up",
-    `route add default via ${UNDERLAY.router}`,
-    ...(node.address6 ? [`route add ::/0 via ${UNDERLAY6.router}`] : []),
+    `route add default via ${u.router}`,
+    ...(node.address6 ? [`route add ::/0 via ${u6.router}`] : []),
   ]);
   enableForwarding(s, node.ns);
 }

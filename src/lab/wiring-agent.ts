@@ -84,7 +84,7 @@ export const agentWiring: NodeWiring = {
   async converge(s) {
     let last = "";
     await waitFor(
-      "agents to converge host-gw routes",
+      `agents to converge ${s.options.routing} routes`,
       () => {
         last = s.nodes.map((n) => ({ n, d: describeDiff(routeDiff(s, n)) })).filter((x) => x.d).map((x) => `${x.n.name}: ${x.d}`).join("; ");
         return last === "";

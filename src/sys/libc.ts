@@ -14,7 +14,8 @@ const lib = dlopen("libc.so.6", {
   geteuid: { args: [], returns: u32 },
   fstatfs: { args: [i32, ptr], returns: i32 },
   statx: { args: [i32, cstring, i32, u32, ptr], returns: i32 },
-  ioctl: { args: [i32, u64], returns: i32 },
+  // The third argument is a pointer (ifreq for SIOCETHTOOL) or null when the request takes none.
+  ioctl: { args: [i32, u64, ptr], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   open: { args: [cstring, i32, i32], returns: i32 },
   close: { args: [i32], returns: i32 },

@@ -12,10 +12,19 @@ describe("parseAgentArgs", () => {
   test("defaults", () => {
     const c = parseAgentArgs(req, {});
     expect(c).toMatchObject({
-      nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "host-gw",
+      nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "auto", vxlanVni: 1, vxlanPort: 4789,
       clusterCidr: [], nonMasqueradeCidr: [], ipamDataDir: "/var/lib/cni/networks", cniLogFile: "/var/log/mncni/cni.log",
       metricsAddr: "127.0.0.1:9099", cniSocket: "/run/mncni/cni.sock", resync: 10, uninstall: false, once: false,
     });
+    // No --mtu: the agent computes it from the underlay.
+    expect(c).toHaveProperty("mtu", undefined);
+  });
+
+  test("--routing, --vxlan-vni, --vxlan-port: checked, the flag named", () => {
+    expect(parseAgentArgs([...req, "--routing", "vxlan", "--vxlan-vni", "42", "--vxlan-port", "8472"], {})).toMatchObject({ routing: "vxlan", vxlanVni: 42, vxlanPort: 8472 });
+    expect(() => parseAgentArgs([...req, "--routing", "ipip"], {})).toThrow('cannot use routing "ipip": must be one of auto, host-gw, vxlan, none');
+    expect(() => parseAgentArgs([...req, "--vxlan-vni", "16777216"], {})).toThrow("cannot use vxlanVni");
+    expect(() => parseAgentArgs([...req, "--vxlan-port", "70000"], {})).toThrow("cannot use vxlanPort");
   });
 
   test("--cni-socket: a path, or off; relative or too long paths are refused", () => {

@@ -20,6 +20,9 @@ export interface TestNode {
   name: string;
   ns: string;
   ip: string;
+  /** Dual-stack clusters: the IPv6 InternalIP and pod CIDR. */
+  ip6?: string;
+  podCIDR6?: string;
   podCIDR: string;
   /** Set by addPod. */
   podIP: string;
@@ -29,7 +32,9 @@ export interface TestNode {
 }
 
 export interface TestCluster {
+  /** The first segment's switch. */
   sw: string;
+  switches: string[];
   router: string;
   ext: string;
   nodes: TestNode[];
@@ -39,13 +44,14 @@ export interface TestCluster {
 
 const sh = (ns: string, cmd: string) => inNetns(ns, ["sh", "-c", cmd]);
 
-export function nodeManifest(name: string, ip: string, cidrs: string[]): object {
-  return { apiVersion: "v1", kind: "Node", metadata: { name }, spec: { podCIDRs: cidrs }, status: { addresses: [{ type: "InternalIP", address: ip }] } };
+export function nodeManifest(name: string, ip: string, cidrs: string[], ip6?: string): object {
+  const addresses = [ip, ...(ip6 ? [ip6] : [])].map((address) => ({ type: "InternalIP", address }));
+  return { apiVersion: "v1", kind: "Node", metadata: { name }, spec: { podCIDRs: cidrs }, status: { addresses } };
 }
 
-export function writeNode(c: TestCluster, name: string, ip: string, cidrs: string[]): void {
+export function writeNode(c: TestCluster, name: string, ip: string, cidrs: string[], ip6?: string): void {
   const tmp = join(c.manifests, `.${name}.tmp`);
-  writeFileSync(tmp, stringify(nodeManifest(name, ip, cidrs)));
+  writeFileSync(tmp, stringify(nodeManifest(name, ip, cidrs, ip6)));
   run(["mv", tmp, join(c.manifests, `node-${name}.yaml`)]);
 }
 
@@ -59,39 +65,64 @@ function link(a: string, aIf: string, b: string, bIf: string): void {
   run(["ip", "-n", b, "link", "set", bIf, "up"]);
 }
 
-export function buildCluster(count: number): TestCluster {
+export interface ClusterOpts {
+  /** Underlay subnets, each its own switch (10.99.S.0/24, fd99:S+1::/64), joined by the router. Default 1. */
+  segments?: number;
+  /** Nodes get an IPv6 InternalIP and pod CIDR too. */
+  dualStack?: boolean;
+}
+
+/** The segment of node i (1-based) of count: consecutive nodes share one. */
+export const segmentOf = (i: number, count: number, segments: number): number => Math.floor(((i - 1) * segments) / count);
+
+export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
+  const segments = o.segments ?? 1;
   const tmp = mkdtempSync(`/tmp/mna-agent-${process.pid}-`);
   const manifests = join(tmp, "manifests");
   mkdirSync(manifests);
-  const sw = createNetns("mna-sw");
-  run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
-  run(["ip", "-n", sw, "link", "set", "br0", "up"]);
-  const attach = (ns: string, port: string, ip: string) => {
+  const switches: string[] = [];
+  const router = createNetns("mna-rt");
+  const attach = (sw: string, ns: string, port: string, ip: string, ip6?: string) => {
     link(sw, port, ns, "eth0");
     run(["ip", "-n", sw, "link", "set", port, "master", "br0"]);
     run(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+    if (ip6) run(["ip", "-n", ns, "addr", "add", `${ip6}/64`, "dev", "eth0", "nodad"]);
   };
-  const router = createNetns("mna-rt");
-  attach(router, "p-rt", "10.99.0.254");
+  for (let k = 0; k < segments; k++) {
+    const sw = createNetns("mna-sw");
+    run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
+    run(["ip", "-n", sw, "link", "set", "br0", "up"]);
+    switches.push(sw);
+    // The router's port on the first segment keeps the name it always had.
+    const port = k === 0 ? "p-rt" : `p-rt${k}`;
+    link(sw, port, router, `eth${k}`);
+    run(["ip", "-n", sw, "link", "set", port, "master", "br0"]);
+    run(["ip", "-n", router, "addr", "add", `10.99.${k}.254/24`, "dev", `eth${k}`]);
+    if (o.dualStack) run(["ip", "-n", router, "addr", "add", `fd99:${k + 1}::fe/64`, "dev", `eth${k}`, "nodad"]);
+  }
   const ext = createNetns("mna-ext");
   link(router, "ext0", ext, "eth0");
   run(["ip", "-n", router, "addr", "add", "203.0.113.1/24", "dev", "ext0"]);
   run(["ip", "-n", ext, "addr", "add", `${EXT_IP}/24`, "dev", "eth0"]);
-  run(["ip", "-n", ext, "route", "add", "10.99.0.0/24", "via", "203.0.113.1"]);
+  run(["ip", "-n", ext, "route", "add", "10.99.0.0/16", "via", "203.0.113.1"]);
   sh(router, "sysctl -qw net.ipv4.ip_forward=1");
+  if (o.dualStack) sh(router, "sysctl -qw net.ipv6.conf.all.forwarding=1");
   const nodes: TestNode[] = [];
   for (let i = 1; i <= count; i++) {
+    const k = segmentOf(i, count, segments);
     const ns = createNetns(`mna-n${i}`);
-    const ip = `10.99.0.${10 + i}`;
-    attach(ns, `p-n${i}`, ip);
-    run(["ip", "-n", ns, "route", "add", "default", "via", "10.99.0.254"]);
+    const ip = `10.99.${k}.${10 + i}`;
+    const ip6 = o.dualStack ? `fd99:${k + 1}::${10 + i}` : undefined;
+    attach(switches[k]!, ns, `p-n${i}`, ip, ip6);
+    run(["ip", "-n", ns, "route", "add", "default", "via", `10.99.${k}.254`]);
+    if (ip6) run(["ip", "-n", ns, "-6", "route", "add", "default", "via", `fd99:${k + 1}::fe`]);
     const podNs = createNetns(`mna-p${i}`);
     const dir = join(tmp, `n${i}`);
     mkdirSync(dir);
-    nodes.push({ name: `n${i}`, ns, ip, podCIDR: `10.244.${i}.0/24`, podIP: "", podNs, dir });
+    nodes.push({ name: `n${i}`, ns, ip, ...(ip6 ? { ip6, podCIDR6: `fd00:244:0:${i}::/64` } : {}), podCIDR: `10.244.${i}.0/24`, podIP: "", podNs, dir });
   }
-  const c = { sw, router, ext, nodes, manifests, tmp };
-  for (const n of nodes) writeNode(c, n.name, n.ip, [n.podCIDR]);
+  const c = { sw: switches[0]!, switches, router, ext, nodes, manifests, tmp };
+  for (const n of nodes) writeNode(c, n.name, n.ip, [n.podCIDR, ...(n.podCIDR6 ? [n.podCIDR6] : [])], n.ip6);
   return c;
 }
 
@@ -106,8 +137,8 @@ export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): st
   ];
 }
 
-export function startAgent(c: TestCluster, n: TestNode): void {
-  n.agent = spawn(agentArgs(c, n), { stdout: "ignore", stderr: "pipe" });
+export function startAgent(c: TestCluster, n: TestNode, extra: string[] = []): void {
+  n.agent = spawn(agentArgs(c, n, extra), { stdout: "ignore", stderr: "pipe" });
 }
 
 /** The runtime of a node: the conflist and binaries its agent installed. */

@@ -92,7 +92,7 @@ describe("agent DaemonSet", () => {
   });
 
   test("the agent's flags, NODE_NAME from the downward API", () => {
-    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "host-gw", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9099"]);
+    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "auto", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9099"]);
     expect(c.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }]);
   });
 
@@ -191,7 +191,7 @@ describe("flags", () => {
 
   test.each([
     [["--mode", "overlay"], "--mode \"overlay\""],
-    [["--routing", "vxlan"], "--routing \"vxlan\""],
+    [["--routing", "ipip"], "--routing \"ipip\""],
     [["--cluster-cidr", "10.0.0.0"], "--cluster-cidr \"10.0.0.0\""],
     [["--cluster-cidr", "10.0.0.0/33"], "--cluster-cidr \"10.0.0.0/33\""],
     [["--cluster-cidr", "10.0.0.0/16,10.1.0.0/16"], "--cluster-cidr \"10.1.0.0/16\""],

@@ -78,9 +78,9 @@ for (const mode of ["bridge", "routed"] as const) {
       const rep = JSON.parse(r.stdout) as CheckReport;
       expect(rep.results.filter((x) => !x.ok)).toEqual([]);
       expect(r.code).toBe(0);
-      // (4 pods x 4 pods + 2 nodes x 4 pods + 4 pods x ext) per family.
-      expect(rep.results.length).toBe(2 * (4 * 4 + 2 * 4 + 4));
-      for (const f of [4, 6] as const) expect(rep.results.filter((x) => x.family === f).length).toBe(28);
+      // (4 pods x 4 pods + 2 nodes x 4 pods + 4 pods x ext + 2 MTU probes between the first pods) per family.
+      expect(rep.results.length).toBe(2 * (4 * 4 + 2 * 4 + 4 + 2));
+      for (const f of [4, 6] as const) expect(rep.results.filter((x) => x.family === f).length).toBe(30);
       for (const x of rep.results.filter((x) => x.kind === "pod-ext")) {
         const node = st.nodes.find((n) => x.from.startsWith(`${n.name}/`))!;
         expect(x.seen).toBe(node.addresses[x.family === 4 ? 0 : 1]);

@@ -76,14 +76,15 @@ for (const mode of ["bridge", "routed"] as const) {
     test("check: every pod and node reaches every pod without NAT; pods reach ext as their node", () => {
       const rep = checkReport();
       expect(rep.results.filter((r) => !r.ok)).toEqual([]);
-      expect(rep.results.length).toBe(4 * 4 + 2 * 4 + 4);
+      // pod-pod, node-pod, pod-ext, and a full-MTU DF probe between the first pods of the two nodes, each way.
+      expect(rep.results.length).toBe(4 * 4 + 2 * 4 + 4 + 2);
       for (const r of rep.results.filter((x) => x.kind === "pod-ext")) expect(r.seen).toBe(r.from.startsWith("node1") ? "10.224.0.11" : "10.224.0.12");
       for (const r of rep.results.filter((x) => x.kind === "pod-pod")) {
         const from = st.pods.find((p) => `${p.node}/${p.name}` === r.from)!;
         expect(r.seen).toBe(from.ips[0]);
       }
       const text = lab(name, ["check"]).stdout;
-      expect(text).toContain("PASS: 28/28");
+      expect(text).toContain("PASS: 30/30");
     });
 
     test("check fails (exit 1) on an unreachable pod and on NAT between pods", () => {
@@ -136,7 +137,8 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(routeDsts(`${name}-node1`)).toContain("10.244.3.0/24 via 10.224.0.13");
       const rep = checkReport();
       expect(rep.results.filter((r) => !r.ok)).toEqual([]);
-      expect(rep.results.filter((r) => r.to === "node3/pod1").length).toBe(5 + 3);
+      // 5 pods and 3 nodes, and the MTU probes from the first pods of the 2 other nodes.
+      expect(rep.results.filter((r) => r.to === "node3/pod1").length).toBe(5 + 3 + 2);
       lab(name, ["node", "remove", "node3", "-q"]);
       expect(existsSync(`/run/netns/${name}-node3`)).toBe(false);
       expect(routeDsts(`${name}-node1`).some((r) => r.startsWith("10.244.3."))).toBe(false);

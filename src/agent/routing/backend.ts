@@ -17,6 +17,8 @@ export interface Peer {
 
 /** An address of this node (the netlink dump's shape). */
 export interface LocalAddr {
+  /** The link holding it (the underlay device of a tunnel). */
+  index?: number;
   family: Family;
   cidr: string;
   address: string;
@@ -37,14 +39,21 @@ export interface RoutingInput {
   peers: Peer[];
   /** This node's addresses: on-link checks, the underlay endpoint. */
   localAddrs: LocalAddr[];
+  /** This node's InternalIPs: the local end of its tunnels (VXLAN). */
+  selfIPs?: string[];
+  /** Pod address families in use (this node's pod CIDRs and the cluster CIDRs): a device per family. */
+  families?: Family[];
 }
 
 /**
- * The kernel calls backends may make. host-gw needs routes only; a VXLAN backend widens this
- * with the link, neighbour and FDB calls of src/kernel's Netlink (the agent passes the whole
- * Netlink; tests pass fakes of this subset).
+ * The kernel calls backends may make: routes (host-gw), and the link, neighbour, FDB and
+ * offload calls of a device backend (VXLAN). The agent passes the whole Netlink.
  */
-export type RoutingKernel = Pick<Netlink, "routes" | "addRoute" | "replaceRoute" | "delRoute" | "addrs">;
+export type RoutingKernel = Pick<
+  Netlink,
+  "routes" | "addRoute" | "replaceRoute" | "delRoute" | "addrs" | "links" | "link" | "addVxlan" | "setLink" | "delLink"
+  | "addNeigh" | "delNeigh" | "neighs" | "txChecksumOn" | "setTxChecksum"
+>;
 
 export interface RoutingReport {
   writes: number;
@@ -56,7 +65,11 @@ export interface RoutingReport {
   problems: string[];
   /** Routes to other nodes' pod CIDRs this backend has in the kernel after the pass. */
   routes: number;
+  /** How each peer's pod CIDRs are reached, by node name: "direct" (host-gw) or "tunnel" (VXLAN). */
+  paths: Map<string, PeerPath>;
 }
+
+export type PeerPath = "direct" | "tunnel";
 
 export interface RoutingBackend {
   /** The --routing value that selects it. */
@@ -69,6 +82,8 @@ export interface RoutingBackend {
   reconcile(input: RoutingInput, kernel: RoutingKernel): RoutingReport;
   /** Deletes every object it owns: the node now uses another backend. */
   remove(kernel: RoutingKernel): RoutingReport;
+  /** Backends it is composed of (auto: host-gw and VXLAN): their objects are its own, never removed as another backend's. */
+  readonly parts?: readonly RoutingBackend[];
 }
 
-export const emptyReport = (): RoutingReport => ({ writes: 0, changes: [], errors: [], problems: [], routes: 0 });
+export const emptyReport = (): RoutingReport => ({ writes: 0, changes: [], errors: [], problems: [], routes: 0, paths: new Map() });

@@ -1,9 +1,9 @@
 // host-gw: every other node's pod CIDRs are reached through that node's InternalIP, which must
 // be on a directly connected subnet (the nodes share an L2 underlay). No encapsulation.
 // Ownership: a route is host-gw's when it carries RTPROT_MNCNI *and* a gateway, in the main
-// table. The plugin's routed mode tags per-pod routes with the same protocol but never with a
-// gateway, and a device backend (VXLAN) routes through its device without one, so none of them
-// touch each other's routes.
+// table, and is not "onlink". The plugin's routed mode tags per-pod routes with the same
+// protocol but never with a gateway, and VXLAN's routes name an onlink gateway on its device,
+// so none of them touch each other's routes.
 import { RTPROT_MNCNI, type RouteInfo } from "../../kernel/index.ts";
 import { connectedSubnets, emptyReport, type RoutingBackend, type RoutingInput } from "./backend.ts";
 import { syncRoutes, type DesiredRoute } from "./routes.ts";
@@ -48,7 +48,7 @@ export function desiredHostGwRoutes({ peers, localAddrs }: RoutingInput): Desire
   return { items, problems };
 }
 
-const owns = (r: RouteInfo) => r.protocol === RTPROT_MNCNI && r.gw !== undefined && r.table === MAIN_TABLE && r.type === "unicast";
+const owns = (r: RouteInfo) => r.protocol === RTPROT_MNCNI && r.gw !== undefined && !r.onlink && r.table === MAIN_TABLE && r.type === "unicast";
 
 export const hostGw: RoutingBackend = {
   name: "host-gw",
@@ -59,6 +59,7 @@ export const hostGw: RoutingBackend = {
     const desired = desiredHostGwRoutes(input);
     rep.problems.push(...desired.problems);
     syncRoutes(nl, desired.items, owns, rep);
+    for (const d of desired.items) rep.paths.set(d.node, "direct");
     return rep;
   },
   remove(nl) {

@@ -10,6 +10,8 @@ export interface DesiredRoute {
   gw?: string;
   /** Output link index, for routes through a device (no gateway). */
   oif?: number;
+  /** The gateway is reached through oif without a subnet containing it (VXLAN's VTEP gateway). */
+  onlink?: boolean;
   family: Family;
   /** The Node the pod CIDR belongs to, for logs. */
   node: string;
@@ -22,7 +24,7 @@ export interface RouteDiff {
   remove: RouteInfo[];
 }
 
-const nextHop = (r: { gw?: string; oif?: number }) => (r.gw !== undefined ? `via ${r.gw}` : `dev #${r.oif}`);
+const nextHop = (r: { gw?: string; oif?: number; onlink?: boolean }) => (r.gw !== undefined ? `via ${r.gw}${r.onlink ? ` dev #${r.oif} onlink` : ""}` : `dev #${r.oif}`);
 const quotedHop = (r: { gw?: string; oif?: number }) => (r.gw !== undefined ? `via "${r.gw}"` : `dev #${r.oif}`);
 
 export function diffRoutes(desired: DesiredRoute[], current: RouteInfo[], owns: (r: RouteInfo) => boolean): RouteDiff {
@@ -65,13 +67,13 @@ export function applyRouteDiff(nl: RoutingKernel, diff: RouteDiff, rep: RoutingR
   }
   for (const d of diff.add) {
     const where = `route "${d.dst}" ${quotedHop(d)} (node "${d.node}")`;
-    attempt(`add route "${d.dst}" ${quotedHop(d)}`, () => nl.addRoute({ dst: d.dst, gw: d.gw, oif: d.oif, protocol: RTPROT_MNCNI }), (e) =>
+    attempt(`add route "${d.dst}" ${quotedHop(d)}`, () => nl.addRoute({ dst: d.dst, gw: d.gw, oif: d.oif, onlink: d.onlink, protocol: RTPROT_MNCNI }), (e) =>
       isErrno(e, "EEXIST") ? `cannot add ${where}: a route to "${d.dst}" not owned by mncni exists; leaving it alone`
       : isErrno(e, "ENETUNREACH") ? `cannot add ${where}: gateway not reachable (not on-link)`
       : undefined);
   }
   for (const d of diff.change) {
-    attempt(`replace route "${d.dst}" ${quotedHop(d)}`, () => nl.replaceRoute({ dst: d.dst, gw: d.gw, oif: d.oif, protocol: RTPROT_MNCNI }));
+    attempt(`replace route "${d.dst}" ${quotedHop(d)}`, () => nl.replaceRoute({ dst: d.dst, gw: d.gw, oif: d.oif, onlink: d.onlink, protocol: RTPROT_MNCNI }));
   }
   for (const d of diff.add) rep.changes.push(`add route ${d.dst} ${nextHop(d)} (node ${d.node})`);
   for (const d of diff.change) rep.changes.push(`change route ${d.dst} ${nextHop(d)} (node ${d.node})`);

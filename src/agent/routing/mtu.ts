@@ -1,0 +1,42 @@
+// The pod MTU: the underlay's (the link holding this node's InternalIP, through which the
+// peers are reached) minus what the backend adds per packet. A pod interface larger than that
+// would send packets the tunnel must fragment or drop; smaller wastes throughput.
+import { familyOf, type Family } from "../../net/ip.ts";
+import type { LocalAddr } from "./backend.ts";
+
+const FALLBACK_MTU = 1500;
+
+/** The smallest MTU among the links holding this node's InternalIPs; undefined when none is local. Pure. */
+export function underlayMTU(selfIPs: readonly string[], localAddrs: readonly LocalAddr[], mtuOf: (index: number) => number | undefined): number | undefined {
+  const mtus = selfIPs
+    .map((ip) => localAddrs.find((a) => a.address === ip)?.index)
+    .map((i) => (i === undefined ? undefined : mtuOf(i)))
+    .filter((m): m is number => m !== undefined);
+  return mtus.length ? Math.min(...mtus) : undefined;
+}
+
+export interface PodMTU {
+  mtu: number;
+  /** Set when the MTU could not be chosen as it should: a sentence for the node's problems. */
+  problem?: string;
+}
+
+/**
+ * Pure. underlay: the underlay MTU (undefined: no link holds the InternalIP, 1500 assumed); overhead: the
+ * backend's bytes per underlay family; families: the underlay families in use (the largest
+ * overhead wins: one pod interface carries both); explicit: --mtu, taken as given, with a
+ * problem when it leaves no room for the encapsulation.
+ */
+export function podMTU(o: { underlay?: number; overhead: (f: Family) => number; selfIPs: readonly string[]; explicit?: number }): PodMTU {
+  const families = [...new Set(o.selfIPs.map(familyOf))];
+  const overhead = Math.max(0, ...families.map(o.overhead));
+  const fits = (o.underlay ?? FALLBACK_MTU) - overhead;
+  if (o.explicit !== undefined) {
+    if (o.underlay !== undefined && o.explicit > fits) {
+      return { mtu: o.explicit, problem: `cannot use pod MTU ${o.explicit}: the underlay MTU is ${o.underlay} and the encapsulation takes ${overhead} bytes, so packets above ${fits} bytes are dropped or fragmented` };
+    }
+    return { mtu: o.explicit };
+  }
+  // No link holds the InternalIP (a test's or a NATed node's): 1500 is what the kernel gives a new device.
+  return { mtu: fits };
+}
