@@ -12,3 +12,5 @@ export {
   Nftables, encodeKey, decodeKey, keyLength, keyHasPrefix, NFPROTO,
   NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";
+export { TraceListener, type TraceEvent } from "./nftrace.ts";
+export type { RouteQuery } from "./route.ts";
