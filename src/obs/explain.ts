@@ -45,6 +45,8 @@ export interface Hop {
   /** Where policy enforcement names its verdict (EXPLAIN_POLICY_HOOK). */
   policy?: string;
   delivered?: boolean;
+  /** Switched by this bridge, not routed. */
+  bridged?: string;
   error?: string;
 }
 
@@ -199,7 +201,10 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
       }
       let r: RouteInfo;
       try {
-        r = cur.nl.getRoute({ dst, ...(source ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: PROTO_NUM[proto], ...(proto !== "icmp" ? { dport: port } : {}) });
+        // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
+        // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
+        const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: PROTO_NUM[proto], ...(proto !== "icmp" ? { dport: port } : {}) });
       } catch (e) {
         hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
         break;
@@ -227,9 +232,11 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
       }
       if (cur.place.kind === "node") {
         const masq = masqueradeOf(cur, source, dst);
-        if (masq && r.src) {
-          hop.masquerade = { to: r.src, rule: masq };
-          source = r.src;
+        // A forwarded packet's route carries no source: masquerade takes the one the node would send with.
+        const to = masq ? (r.src ?? cur.nl.getRoute({ dst }).src) : undefined;
+        if (masq && to) {
+          hop.masquerade = { to, rule: masq };
+          source = to;
         }
       }
       // The next namespace: whoever owns the next hop; else the far end of the veth.
@@ -238,7 +245,29 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
       const peer: { s: PlaceState; link: Link } | undefined = viaPort ? world.peer(cur, viaPort) : undefined;
       const sendingPod = cur.place.kind === "pod";
       port_ = sendingPod && peer ? peer.link.name : undefined;
-      if (own) {
+      if (own && peer && peer.s !== own.s) {
+        // Bridged on the way: the veth's far end is a bridge port of another namespace (a node),
+        // which switches the frame by its FDB without routing it.
+        hop.next = peer.s.place.name;
+        const b: Hop = { place: peer.s.place.name, kind: peer.s.place.kind, iif: peer.link.name, source };
+        if (port_) b.port = port_;
+        hops.push(b);
+        const drop = port_ ? antiSpoofVerdict(peer.s, port_, source) : undefined;
+        if (drop) {
+          b.dropped = drop;
+          outcome = "dropped";
+          break;
+        }
+        const bridge = peer.s.links.find((l) => l.index === peer.link.master);
+        const f = n?.mac ? peer.s.nl.neighs({ family: "bridge" }).find((x) => x.mac === n.mac && x.index !== peer.link.index) : undefined;
+        if (f) b.fdb = { mac: n!.mac!, port: name(peer.s, f.index)! };
+        b.bridged = bridge?.name ?? "?";
+        b.via = "direct";
+        b.next = own.s.place.name;
+        port_ = undefined;
+        iif = own.index;
+        cur = own.s;
+      } else if (own) {
         hop.next = own.s.place.name;
         iif = own.index;
         // A gateway address on a bridge: the packet arrives on the bridge, entered by the pod's port.
@@ -285,7 +314,7 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
   const byName = new Map(places.map((p) => [p.name, p]));
   const onPath = [...new Set(ex.hops.map((h) => h.place))].map((n) => byName.get(n)!).filter(Boolean);
   // Namespaces next to the path too: a packet that goes where it was not expected shows up there.
-  const watched = places.filter((p) => p.kind !== "host");
+  const watched = [...onPath, ...places.filter((p) => p.kind !== "host" && !onPath.includes(p))];
   const script = traceScript(ex.dst, ex.proto, ex.port);
   const installed: Place[] = [];
   const listeners = new Map<string, TraceListener>();
@@ -302,7 +331,9 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
       const events = new Map<string, TraceEvent[]>();
       for (const [n, l] of listeners) events.set(n, l.read(250));
       for (const p of watched) {
-        const evs = (events.get(p.name) ?? []).filter((e) => e.table !== TRACE_TABLE || e.type === "rule");
+        // Retransmissions are traced too: keep the first packet's events.
+        const all = (events.get(p.name) ?? []).filter((e) => e.table !== TRACE_TABLE || e.type === "rule");
+        const evs = all.filter((e) => e.id === all[0]?.id);
         const drop = evs.find((e) => e.verdict === "drop");
         const tp: TracedPlace = {
           place: p.name,
@@ -350,7 +381,7 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
 }
 
 function hopLine(h: Hop): string[] {
-  const head = `${bold(h.place)} ${dim(`(${h.kind})`)}${h.iif ? ` in ${h.iif}` : ""}${h.port ? ` from port ${h.port}` : ""}  src ${h.source}`;
+  const head = `${bold(h.place)} ${dim(`(${h.kind})`)}${h.iif ? ` in ${h.iif}` : ""}${h.port && h.port !== h.iif ? ` from port ${h.port}` : ""}  src ${h.source}`;
   const lines = [head];
   if (h.dropped) lines.push(`  ${red(`dropped: ${h.dropped}`)}`);
   if (h.policy && !h.dropped) lines.push(`  policy: ${h.policy}`);
@@ -360,6 +391,7 @@ function hopLine(h: Hop): string[] {
     lines.push(`  route: ${r.type}${r.gw ? ` via ${r.gw}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.table !== 254 ? ` table ${r.table}` : ""}`);
   }
   if (h.neighbour) lines.push(`  neighbour: ${h.neighbour.ip} lladdr ${h.neighbour.mac ?? "-"} ${h.neighbour.state}`);
+  if (h.bridged) lines.push(`  bridged on ${h.bridged}`);
   if (h.fdb) lines.push(`  fdb: ${h.fdb.mac} on port ${h.fdb.port}`);
   if (h.masquerade) lines.push(`  ${yellow(`masquerade to ${h.masquerade.to}`)} (${h.masquerade.rule})`);
   if (h.delivered) lines.push(`  ${green("delivered (local address)")}`);
