@@ -8,6 +8,7 @@
 import { encodeKey, Netlink, NetlinkError, Nftables, TraceListener, type Link, type NeighInfo, type RouteInfo, type TraceEvent } from "../kernel/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { formatIP } from "../net/ip.ts";
+import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { nftIn, ruleText } from "./nft-in.ts";
 import { sendProbe, type ProbeProto } from "./probe.ts";
 import { bold, dim, green, red, yellow } from "./render.ts";
@@ -105,9 +106,13 @@ class World {
   /** The other end of veth `l` of place `from`: a veth elsewhere whose peer is l and whose index is l's peer. */
   peer(from: PlaceState, l: Link): { s: PlaceState; link: Link } | undefined {
     if (l.kind !== "veth" || l.peerIndex === undefined) return undefined;
+    // Interface indexes are per namespace and small: two unrelated veths can point at each
+    // other's numbers. Only a pod and its node's host veth (mncni's name) are paired.
+    const isPod = from.place.kind === "pod";
+    if (!isPod && !l.name.startsWith(HOST_VETH_PREFIX)) return undefined;
     for (const s of this.states.values()) {
-      if (s === from) continue;
-      const link = s.links.find((x) => x.kind === "veth" && x.index === l.peerIndex && x.peerIndex === l.index);
+      if (s === from || (s.place.kind === "pod") === isPod) continue;
+      const link = s.links.find((x) => x.kind === "veth" && x.index === l.peerIndex && x.peerIndex === l.index && (!isPod || x.name.startsWith(HOST_VETH_PREFIX)));
       if (link) return { s, link };
     }
     return undefined;

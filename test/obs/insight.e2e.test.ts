@@ -1,0 +1,133 @@
+// The insight commands against a lab, through the compiled binary as an operator runs them:
+// inspect against `ip -j` and `nft -j` read independently; inspect finding an attachment
+// broken behind mncni's back; explain for each kind of path, each confirmed by its probe
+// (the kernel's nftables trace of a real packet); trace showing calls made while it runs.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { unlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Attachment, NodeAttachments } from "../../src/obs/attachments.ts";
+import type { Explanation } from "../../src/obs/explain.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
+import { ipJson, run } from "../helpers/netns.ts";
+import { LAB_CMD, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+
+setDefaultTimeout(60_000);
+afterAll(downAll);
+
+const name = newLabName();
+const explain = (src: string, dst: string, ...extra: string[]) => {
+  const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
+  return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
+};
+const places = (ex: Explanation) => ex.hops.map((h) => h.place);
+
+describe("insight commands in a lab", () => {
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--wiring", WIRING]);
+  });
+
+  test("inspect of a healthy pod shows what ip -j and nft -j show", () => {
+    const r = lab(name, ["inspect", "node1/pod1", "--json"]);
+    const a = JSON.parse(r.stdout) as Attachment;
+    const podNs = `${name}-node1-pod1`;
+    const nodeNs = `${name}-node1`;
+    const eth0 = ipJson<any[]>(podNs, ["link", "show", "eth0"])[0];
+    expect(a.podInterface).toMatchObject({ name: "eth0", index: eth0.ifindex, mac: eth0.address, mtu: eth0.mtu });
+    const addrs = ipJson<any[]>(podNs, ["-4", "addr", "show", "eth0"])[0].addr_info.filter((x: any) => x.scope === "global").map((x: any) => `${x.local}/${x.prefixlen}`);
+    expect(a.podAddresses.filter((x) => !x.includes(":"))).toEqual(addrs);
+    const routes = ipJson<any[]>(podNs, ["-4", "route", "show"]).map((x) => (x.dst === "default" ? "0.0.0.0/0" : x.dst.includes("/") ? x.dst : `${x.dst}/32`) + (x.gateway ? ` via ${x.gateway}` : ""));
+    expect(a.podRoutes.filter((x) => !x.dst.includes(":")).map((x) => x.dst + (x.gw ? ` via ${x.gw}` : "")).sort()).toEqual(routes.sort());
+    const veth = ipJson<any[]>(nodeNs, ["link", "show", a.hostVeth!.name])[0];
+    expect(a.hostVeth).toMatchObject({ index: veth.ifindex, mac: veth.address, mtu: veth.mtu });
+    const set = JSON.parse(run(["ip", "netns", "exec", nodeNs, "nft", "-j", "list", "set", "bridge", "mncni-antispoof", "addr4"]).stdout).nftables.find((x: any) => x.set).set;
+    const mine = (set.elem ?? []).map((e: any) => e.concat).filter((c: string[]) => c[0] === a.hostVeth!.name).map((c: string[]) => c[1]);
+    expect(a.antiSpoofing.filter((x) => x.includes("addr4")).map((x) => x.split(": ")[1])).toEqual(mine);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(a.history.ADD?.outcome).toBe("ok");
+    expect(a.problems).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  test("explain: same node, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "node1/pod2");
+    expect(ex.outcome).toBe("delivered");
+    expect(places(ex)).toEqual(["node1/pod1", "node1", "node1/pod2"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: across nodes, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "node2/pod2", "--proto", "tcp");
+    expect(places(ex)).toEqual(["node1/pod1", "node1", "node2", "node2/pod2"]);
+    expect(ex.hops[1]!.route!.gw).toBe(ipJson<any[]>(`${name}-node1`, ["route", "get", ex.dst])[0].gateway);
+    expect(ex.hops.some((h) => h.masquerade)).toBe(false);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: pod to the external host is masqueraded, and the probe sees the node's address arrive", () => {
+    const { code, ex } = explain("node1/pod1", "ext", "--proto", "icmp");
+    const node = ex.hops.find((h) => h.place === "node1")!;
+    expect(node.masquerade?.to).toBe("10.224.0.11");
+    expect(ex.hops.at(-1)).toMatchObject({ place: "ext", delivered: true, source: "10.224.0.11" });
+    const seenAtExt = ex.probe!.places.find((p) => p.place === "ext")!.events.find((e) => e.saddr)!;
+    expect(seenAtExt.saddr).toBe("10.224.0.11");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: node to pod, confirmed by the probe", () => {
+    const { code, ex } = explain("node2", "node1/pod2");
+    expect(places(ex)).toEqual(["node2", "node1", "node1/pod2"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: a spoofed source is dropped by anti-spoofing, and the probe is dropped by that rule", () => {
+    const { code, ex } = explain("node1/pod1", "node2/pod1", "--spoof-src", "10.244.1.200");
+    expect(ex.outcome).toBe("dropped");
+    expect(ex.hops.at(-1)!.dropped).toContain("anti-spoofing");
+    const traced = ex.probe!.places.find((p) => p.verdict === "dropped")!;
+    expect(traced.place).toBe("node1");
+    expect(traced.droppedBy).toContain("mncni-antispoof");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(1);
+  });
+
+  test("trace shows the calls made while it runs", async () => {
+    const proc = Bun.spawn([...LAB_CMD, "lab", "trace", "--name", name, "node1", "--follow", "--json", "--last", "0"], { stdout: "pipe", stderr: "pipe" });
+    try {
+      await Bun.sleep(500);
+      lab(name, ["pod", "add", "node1", "pod9"]);
+      lab(name, ["pod", "remove", "node1", "pod9"]);
+      await Bun.sleep(800);
+    } finally {
+      proc.kill("SIGINT");
+    }
+    await proc.exited;
+    const lines = (await new Response(proc.stdout).text()).trim().split("\n").map((l) => JSON.parse(l));
+    const calls = lines.filter((l) => l.call).map((l) => l.call);
+    expect(calls.map((c) => `${c.command} ${c.podName}`)).toEqual(expect.arrayContaining(["ADD node1-pod9", "DEL node1-pod9"]));
+    expect(calls.every((c) => c.podName === "node1-pod9")).toBe(true);
+    const summary = lines.at(-1).summary;
+    expect(summary.ADD.calls).toBeGreaterThanOrEqual(3);
+    expect(summary.ADD.p99Ms).toBeGreaterThanOrEqual(summary.ADD.p50Ms);
+  });
+
+  test("inspect finds a veth deleted behind mncni's back and a reservation file removed", () => {
+    const before = JSON.parse(lab(name, ["inspect", "node2", "--json"]).stdout) as NodeAttachments;
+    const [p1, p2] = before.attachments;
+    run(["ip", "-n", `${name}-node2`, "link", "del", p1!.hostVeth!.name]);
+    unlinkSync(join(nodePaths(name, "node2").ipamDir, "mncni", p2!.reservations[0]!));
+    const r = lab(name, ["inspect", "node2", "--json"], { allowFail: true });
+    expect(r.code).toBe(1);
+    const after = JSON.parse(r.stdout) as NodeAttachments;
+    const a1 = after.attachments.find((a) => a.containerId === p1!.containerId)!;
+    const a2 = after.attachments.find((a) => a.containerId === p2!.containerId)!;
+    expect(a1.problems).toContain(`host veth "${p1!.hostVeth!.name}" missing`);
+    expect(a2.problems).toContain(`host veth "${p2!.hostVeth!.name}" has no IPAM reservation`);
+    const text = lab(name, ["inspect", "node2"], { allowFail: true }).stdout;
+    expect(text).toContain("problems:");
+    expect(text).toContain("missing");
+  });
+});
