@@ -15,6 +15,7 @@ const CLI: Group = {
     inspect: { summary: "how this node's pods are wired, and problems found", run: lazy(async () => (await import("./inspect.ts")).inspectCommand) },
     explain: { summary: "why a packet from SRC reaches DST (or not), hop by hop", run: lazy(async () => (await import("./explain.ts")).explainCommand) },
 
+    status: { summary: "agent health, peers, conflist, served calls, problems", run: lazy(async () => (await import("./status.ts")).statusCommand) },
     ipam: { summary: "IPAM ranges, use and leaks (ipam show)", run: lazy(async () => (await import("./ipam.ts")).ipamCommand) },
     trace: { summary: "the CNI calls of this node, live with --follow", run: lazy(async () => (await import("./trace.ts")).traceCommand) },
     lab: { summary: "a multi-node cluster in network namespaces (up, check, status, list, exec, down)", run: lazy(async () => (await import("./lab.ts")).labCommand) },

@@ -3,7 +3,9 @@
 // broken behind mncni's back; explain for each kind of path, each confirmed by its probe
 // (the kernel's nftables trace of a real packet); trace showing calls made while it runs.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { unlinkSync } from "node:fs";
+import { readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import type { IpamReport } from "../../src/obs/ipam-show.ts";
+import type { NodeStatus } from "../../src/obs/status.ts";
 import { join } from "node:path";
 import type { Attachment, NodeAttachments } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
@@ -114,6 +116,18 @@ describe("insight commands in a lab", () => {
     expect(summary.ADD.p99Ms).toBeGreaterThanOrEqual(summary.ADD.p50Ms);
   });
 
+  test("status on a node: the agent ready, the peer's route as `ip -j route` has it, calls counted", () => {
+    const p = nodePaths(name, "node1");
+    const r = run(["ip", "netns", "exec", `${name}-node1`, LAB_CMD[0]!, ...LAB_CMD.slice(1), "status", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir]);
+    const st = JSON.parse(r.stdout) as NodeStatus;
+    expect(st.agent).toMatchObject({ reachable: true, ready: true, reasons: [] });
+    const kernel = ipJson<any[]>(`${name}-node1`, ["-4", "route", "show", "proto", "77"]).filter((x) => x.gateway).map((x) => ({ podCidr: x.dst, via: x.gateway, dev: x.dev, path: "direct" }));
+    expect(st.peers).toEqual(kernel);
+    expect(kernel.length).toBe(1);
+    expect(st.calls.ADD!.calls).toBeGreaterThanOrEqual(2);
+    expect(st.problems).toEqual([]);
+  });
+
   test("inspect finds a veth deleted behind mncni's back and a reservation file removed", () => {
     const before = JSON.parse(lab(name, ["inspect", "node2", "--json"]).stdout) as NodeAttachments;
     const [p1, p2] = before.attachments;
@@ -126,6 +140,16 @@ describe("insight commands in a lab", () => {
     const a2 = after.attachments.find((a) => a.containerId === p2!.containerId)!;
     expect(a1.problems).toContain(`host veth "${p1!.hostVeth!.name}" missing`);
     expect(a2.problems).toContain(`host veth "${p2!.hostVeth!.name}" has no IPAM reservation`);
+    // ipam show, run on the node: the removed reservation and a leaked one.
+    const p = nodePaths(name, "node2");
+    writeFileSync(join(p.ipamDir, "mncni", "10.244.2.200"), "gone-container\r\neth0");
+    const ipam = run(["ip", "netns", "exec", `${name}-node2`, ...LAB_CMD, "ipam", "show", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
+    expect(ipam.code).toBe(1);
+    const rep = JSON.parse(ipam.stdout) as IpamReport;
+    expect(rep.leaks).toEqual([{ ip: "10.244.2.200", containerId: "gone-container", ifname: "eth0" }]);
+    expect(rep.unreserved.map((u) => u.containerId)).toContain(p2!.containerId);
+    const files = readdirSync(join(p.ipamDir, "mncni")).filter((f) => /^\d/.test(f));
+    expect(rep.ranges).toEqual([{ range: expect.stringContaining("10.244.2.0/24"), used: files.length, free: 253 - files.length }]);
     const text = lab(name, ["inspect", "node2"], { allowFail: true }).stdout;
     expect(text).toContain("problems:");
     expect(text).toContain("missing");
