@@ -1,4 +1,5 @@
 // The agent's metrics, rendered in the Prometheus text exposition format (0.0.4).
+import { CNI_BUCKETS, type RangeUse } from "../obs/cni-metrics.ts";
 
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -16,6 +17,9 @@ export class AgentMetrics {
   cniServer?: { readonly served: number };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
+  /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
+  ipamUsage?: () => RangeUse[];
+  private readonly cniCalls = new Map<string, { buckets: number[]; sum: number; count: number }>();
   private readonly bucketCounts = BUCKETS.map(() => 0);
   private durationSum = 0;
   private durationCount = 0;
@@ -26,6 +30,17 @@ export class AgentMetrics {
     });
     this.durationSum += seconds;
     this.durationCount++;
+  }
+
+  observeCniCall(verb: string, outcome: string, seconds: number): void {
+    const k = `verb="${verb}",outcome="${outcome}"`;
+    const h = this.cniCalls.get(k) ?? { buckets: CNI_BUCKETS.map(() => 0), sum: 0, count: 0 };
+    CNI_BUCKETS.forEach((b, i) => {
+      if (seconds <= b) h.buckets[i]!++;
+    });
+    h.sum += seconds;
+    h.count++;
+    this.cniCalls.set(k, h);
   }
 
   count(map: Map<string, number>, reconciler: string): void {
@@ -53,6 +68,25 @@ export class AgentMetrics {
     out.push(`# HELP ${h} Duration of a full reconcile pass.`, `# TYPE ${h} histogram`);
     BUCKETS.forEach((b, i) => out.push(`${h}_bucket{le="${b}"} ${this.bucketCounts[i]}`));
     out.push(`${h}_bucket{le="+Inf"} ${this.durationCount}`, `${h}_sum ${this.durationSum}`, `${h}_count ${this.durationCount}`);
+    const c = "mncni_cni_call_duration_seconds";
+    out.push(`# HELP ${c} Duration of CNI calls on this node (served or run by the plugin), per verb and outcome.`, `# TYPE ${c} histogram`);
+    for (const [k, v] of [...this.cniCalls].sort()) {
+      CNI_BUCKETS.forEach((b, i) => out.push(`${c}_bucket{${k},le="${b}"} ${v.buckets[i]}`));
+      out.push(`${c}_bucket{${k},le="+Inf"} ${v.count}`, `${c}_sum{${k}} ${v.sum}`, `${c}_count{${k}} ${v.count}`);
+    }
+    let usage: RangeUse[] = [];
+    try {
+      usage = this.ipamUsage?.() ?? [];
+    } catch {
+      usage = []; // no conflist yet, or its data directory unreadable: /readyz says why
+    }
+    for (const [name, help, pick] of [
+      ["mncni_ipam_addresses_used", "Addresses reserved per IPAM range set.", (u: RangeUse) => u.used],
+      ["mncni_ipam_addresses_free", "Addresses still free per IPAM range set.", (u: RangeUse) => u.free],
+    ] as const) {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const u of usage) out.push(`${name}{range="${u.range}"} ${pick(u)}`);
+    }
     return out.join("\n") + "\n";
   }
 }

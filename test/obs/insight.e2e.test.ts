@@ -121,11 +121,30 @@ describe("insight commands in a lab", () => {
     const r = run(["ip", "netns", "exec", `${name}-node1`, LAB_CMD[0]!, ...LAB_CMD.slice(1), "status", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir]);
     const st = JSON.parse(r.stdout) as NodeStatus;
     expect(st.agent).toMatchObject({ reachable: true, ready: true, reasons: [] });
-    const kernel = ipJson<any[]>(`${name}-node1`, ["-4", "route", "show", "proto", "77"]).filter((x) => x.gateway).map((x) => ({ podCidr: x.dst, via: x.gateway, dev: x.dev, path: "direct" }));
+    const kernel = ipJson<any[]>(`${name}-node1`, ["-4", "route", "show", "proto", "77"]).filter((x) => x.gateway).map((x) => ({ podCidr: x.dst, via: x.gateway, dev: x.dev, path: "direct" as const }));
     expect(st.peers).toEqual(kernel);
     expect(kernel.length).toBe(1);
     expect(st.calls.ADD!.calls).toBeGreaterThanOrEqual(2);
     expect(st.problems).toEqual([]);
+  });
+
+  test("the agent's /metrics: CNI call durations per verb and outcome, IPAM use per range", async () => {
+    const metrics = () => run(["ip", "netns", "exec", `${name}-node1`, "curl", "-sf", "http://127.0.0.1:9099/metrics"]).stdout;
+    const value = (text: string, series: string) => Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.split(" ")[1] ?? NaN);
+    lab(name, ["pod", "add", "node1", "pod8"]);
+    let text = "";
+    for (let i = 0; i < 50; i++) {
+      text = metrics();
+      if (value(text, 'mncni_cni_call_duration_seconds_count{verb="ADD",outcome="ok"}') >= 1) break;
+      await Bun.sleep(200);
+    }
+    expect(value(text, 'mncni_cni_call_duration_seconds_count{verb="ADD",outcome="ok"}')).toBeGreaterThanOrEqual(1);
+    expect(text).toContain('mncni_cni_call_duration_seconds_bucket{verb="ADD",outcome="ok",le="+Inf"}');
+    const files = readdirSync(join(nodePaths(name, "node1").ipamDir, "mncni")).filter((f) => /^\d/.test(f));
+    const range = text.split("\n").find((l) => l.startsWith("mncni_ipam_addresses_used{"))!;
+    expect(range).toContain("10.244.1.0/24");
+    expect(Number(range.split(" ").at(-1))).toBe(files.length);
+    lab(name, ["pod", "remove", "node1", "pod8"]);
   });
 
   test("inspect finds a veth deleted behind mncni's back and a reservation file removed", () => {
