@@ -32,7 +32,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const n = collectAttachments(v);
   const node: Place = { name: v.name, kind: "node", ...(v.netns ? { netns: v.netns } : {}) };
   const pods = n.attachments.filter((a) => a.netns && a.podAddresses.length);
-  const places: Place[] = [node, ...pods.map((a) => ({ name: a.podName ? `${a.podNamespace}/${a.podName}` : a.containerId.slice(0, 12), netns: a.netns!, kind: "pod" as const }))];
+  const places: Place[] = [node, ...pods.map((a) => ({ name: a.podName ? `${a.podNamespace}/${a.podName}` : a.containerId.slice(0, 12), netns: a.netns!, kind: "pod" as const, node: v.name, ...(a.hostVeth ? { hostVeth: a.hostVeth.name } : {}) }))];
   const resolve = (what: string, role: string): Endpoint => {
     if (what === "node") return { place: node, ip: "" };
     const a = findAttachment(pods, what);

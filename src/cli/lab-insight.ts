@@ -2,6 +2,7 @@
 // lab's directories and namespaces (the work is in src/obs/, as for a real node).
 import { EXTERNAL, nodePaths, ns } from "../lab/topology.ts";
 import { addrOf } from "../net/ip.ts";
+import { hostVethName } from "../plugin/hostveth.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import type { ProbeProto } from "../obs/probe.ts";
 import { EXPLAIN_FLAGS, runExplain } from "./explain.ts";
@@ -62,7 +63,10 @@ function labPlaces(s: LabState): Place[] {
   const at = (n: string) => `/run/netns/${n}`;
   return [
     ...s.nodes.map((n) => ({ name: n.name, netns: at(n.ns), kind: "node" as const })),
-    ...s.nodes.flatMap((n) => n.pods.map((p) => ({ name: `${n.name}/${p.name}`, netns: at(p.ns), kind: "pod" as const }))),
+    ...s.nodes.flatMap((n) => {
+      const network = labNodeView(s, n.name).network;
+      return n.pods.map((p) => ({ name: `${n.name}/${p.name}`, netns: at(p.ns), kind: "pod" as const, node: n.name, hostVeth: hostVethName(network, p.containerId, p.ifname) }));
+    }),
     { name: "rtr", netns: at(ns.router(s.name)), kind: "router" as const },
     { name: "ext", netns: at(ns.external(s.name)), kind: "external" as const },
   ];

@@ -18,6 +18,9 @@ export interface Place {
   /** Namespace path; undefined: this process's. */
   netns?: string;
   kind: "pod" | "node" | "router" | "external" | "host";
+  /** A pod's node and the name of its host veth there: how its veth pair is recognised. */
+  node?: string;
+  hostVeth?: string;
 }
 
 export interface Endpoint {
@@ -112,6 +115,11 @@ class World {
     if (!isPod && !l.name.startsWith(HOST_VETH_PREFIX)) return undefined;
     for (const s of this.states.values()) {
       if (s === from || (s.place.kind === "pod") === isPod) continue;
+      // Known pods are paired by name: their node and host veth, never by indexes alone.
+      const pod = isPod ? from.place : s.place;
+      const node = isPod ? s.place : from.place;
+      if (pod.node !== undefined && pod.node !== node.name) continue;
+      if (pod.hostVeth !== undefined && pod.hostVeth !== (isPod ? l.peerIndex && s.links.find((x) => x.index === l.peerIndex)?.name : l.name)) continue;
       const link = s.links.find((x) => x.kind === "veth" && x.index === l.peerIndex && x.peerIndex === l.index && (!isPod || x.name.startsWith(HOST_VETH_PREFIX)));
       if (link) return { s, link };
     }
