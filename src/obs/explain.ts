@@ -346,11 +346,20 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
       for (const p of watched) {
         // Retransmissions are traced too: keep the first packet's events.
         const all = (events.get(p.name) ?? []).filter((e) => e.table !== TRACE_TABLE || e.type === "rule");
-        const evs = all.filter((e) => e.id === all[0]?.id);
+        // (Ids differ between the bridge and IP layers of one packet: a repeat of an event ends it.)
+        const seenKeys = new Set<string>();
+        const firstRepeat = all.findIndex((e) => {
+          const k = `${e.family} ${e.table} ${e.chain} ${e.type} ${e.handle}`;
+          if (seenKeys.has(k)) return true;
+          seenKeys.add(k);
+          return false;
+        });
+        const evs = firstRepeat < 0 ? all : all.slice(0, firstRepeat);
         const drop = evs.find((e) => e.verdict === "drop");
         const tp: TracedPlace = {
           place: p.name,
-          events: evs.filter((e) => e.table !== TRACE_TABLE).map((e) => ({
+          // A "continue" with no rule is the kernel noting the packet went on: nothing decided.
+          events: evs.filter((e) => e.table !== TRACE_TABLE && !(e.type === "rule" && e.handle === undefined && e.verdict === "continue")).map((e) => ({
             table: `${e.family} ${e.table}`,
             chain: e.chain,
             type: e.type,
