@@ -96,6 +96,22 @@ describe("insight commands in a lab", () => {
     expect(code).toBe(1);
   });
 
+  test("explain on a node (not the lab's view): pods by namespace/name, the path leaving the node, probe-confirmed", () => {
+    const p = nodePaths(name, "node1");
+    const onNode = (...args: string[]) => run(["ip", "netns", "exec", `${name}-node1`, ...LAB_CMD, "explain", ...args, "--probe", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
+    const same = onNode("default/node1-pod1", "default/node1-pod2");
+    const ex = JSON.parse(same.stdout) as Explanation;
+    expect(ex.hops.map((h) => h.kind)).toEqual(["pod", "node", "pod"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(same.code).toBe(0);
+    const away = onNode("default/node1-pod1", "10.244.2.2");
+    const ex2 = JSON.parse(away.stdout) as Explanation;
+    expect(ex2.outcome).toBe("leaves");
+    expect(ex2.hops.at(-1)!.route!.gw).toBe("10.224.0.12");
+    expect(ex2.probe!.mismatches).toEqual([]);
+    expect(away.code).toBe(0);
+  });
+
   test("trace shows the calls made while it runs", async () => {
     const proc = Bun.spawn([...LAB_CMD, "lab", "trace", "--name", name, "node1", "--follow", "--json", "--last", "0"], { stdout: "pipe", stderr: "pipe" });
     try {
