@@ -3,6 +3,7 @@
 // the plugin ran it alone), and addresses used/free per range of the conflist in use.
 import { parseIpamConfig } from "../ipam/config.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
+import type { Ip } from "../ipam/ip.ts";
 import { describeRangeSet, freeCount, spanContains, spansOf } from "../ipam/range.ts";
 import type { InvocationRecord } from "./invocation-log.ts";
 import { followInvocations } from "./log-reader.ts";
@@ -17,16 +18,20 @@ export interface RangeUse {
   free: number;
 }
 
-/** Per range set of the mncni conflist in confDir: reserved and free addresses. */
-export function ipamUsage(confDir: string): RangeUse[] {
-  const v = nodeView({ name: "", confDir });
-  if (v.ipam === undefined) return [];
-  const reserved = new DiskStore(v.dataDir, v.network).list().reservations.map((r) => r.ip);
-  return parseIpamConfig(v.ipam).ranges.map((set) => {
+/** Per range set of an ipam config (as the conflist holds it): reserved and free addresses. */
+export function rangeUsage(ipam: unknown, reserved: Ip[]): RangeUse[] {
+  return parseIpamConfig(ipam).ranges.map((set) => {
     const spans = spansOf(set);
     const used = reserved.filter((ip) => spans.some((s) => spanContains(s, ip)));
     return { range: describeRangeSet(set), used: used.length, free: Number(freeCount(set, used)) };
   });
+}
+
+/** Range usage of the mncni conflist in confDir, from its IPAM directory. */
+export function ipamUsage(confDir: string): RangeUse[] {
+  const v = nodeView({ name: "", confDir });
+  if (v.ipam === undefined) return [];
+  return rangeUsage(v.ipam, new DiskStore(v.dataDir, v.network).list().reservations.map((r) => r.ip));
 }
 
 /** Feeds every call appended to the log from now on to observe; returns the stop function. */

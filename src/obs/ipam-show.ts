@@ -1,24 +1,17 @@
 // `mncni ipam show`: per range set of the conflist, addresses used and free, and the two
 // kinds of disagreement between the IPAM and the node: reservations without a live
 // attachment (leaks) and attachments without a reservation.
-import { parseIpamConfig } from "../ipam/config.ts";
 import { parseIp, type Ip } from "../ipam/ip.ts";
-import { freeCount, spansOf, spanContains, describeRangeSet } from "../ipam/range.ts";
+import { rangeUsage, type RangeUse } from "./cni-metrics.ts";
 import { addrOf } from "../net/ip.ts";
 import type { NodeAttachments } from "./attachments.ts";
 import type { NodeView } from "./node-view.ts";
 import { bold, red, table } from "./render.ts";
 
-export interface RangeUsage {
-  range: string;
-  used: number;
-  free: number;
-}
-
 export interface IpamReport {
   node: string;
   dataDir: string;
-  ranges: RangeUsage[];
+  ranges: RangeUse[];
   /** Reserved addresses with no host veth and no cached result, with their owner. */
   leaks: { ip: string; containerId: string; ifname: string }[];
   /** Live attachments (host veth or result) without a reservation for their address. */
@@ -29,15 +22,11 @@ export interface IpamReport {
 export function ipamReport(v: NodeView, n: NodeAttachments): IpamReport {
   const problems: string[] = [];
   const reserved: Ip[] = n.attachments.flatMap((a) => a.reservations.map((r) => parseIp(r)!).filter(Boolean));
-  const ranges: RangeUsage[] = [];
+  let ranges: RangeUse[] = [];
   if (v.ipam === undefined) problems.push(`no ipam section in the conflist of "${v.confDir}"`);
   else {
     try {
-      for (const set of parseIpamConfig(v.ipam).ranges) {
-        const spans = spansOf(set);
-        const used = reserved.filter((ip) => spans.some((s) => spanContains(s, ip)));
-        ranges.push({ range: describeRangeSet(set), used: used.length, free: Number(freeCount(set, used)) });
-      }
+      ranges = rangeUsage(v.ipam, reserved);
     } catch (e) {
       problems.push(`cannot read the conflist's ipam section: ${(e as Error).message}`);
     }

@@ -146,20 +146,32 @@ describe("insight commands in a lab", () => {
 
   test("the agent's /metrics: CNI call durations per verb and outcome, IPAM use per range", async () => {
     const metrics = () => run(["ip", "netns", "exec", `${name}-node1`, "curl", "-sf", "http://127.0.0.1:9099/metrics"]).stdout;
-    const value = (text: string, series: string) => Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.split(" ")[1] ?? NaN);
+    // A series by name and labels, in whatever order the renderer writes the labels.
+    const value = (text: string, metric: string, labels: Record<string, string>) => {
+      const line = text.split("\n").find((l) => {
+        const m = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(l);
+        if (!m || m[1] !== metric) return false;
+        const got = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        return Object.entries(labels).every(([k, v]) => got[k] === v) && Object.keys(got).length === Object.keys(labels).length;
+      });
+      return Number(line?.split(" ").at(-1) ?? NaN);
+    };
+    const addOk = { verb: "ADD", outcome: "ok" };
     lab(name, ["pod", "add", "node1", "pod8"]);
     let text = "";
     for (let i = 0; i < 50; i++) {
       text = metrics();
-      if (value(text, 'mncni_cni_call_duration_seconds_count{verb="ADD",outcome="ok"}') >= 1) break;
+      if (value(text, "mncni_cni_call_duration_seconds_count", addOk) >= 1) break;
       await Bun.sleep(200);
     }
-    expect(value(text, 'mncni_cni_call_duration_seconds_count{verb="ADD",outcome="ok"}')).toBeGreaterThanOrEqual(1);
-    expect(text).toContain('mncni_cni_call_duration_seconds_bucket{verb="ADD",outcome="ok",le="+Inf"}');
+    const count = value(text, "mncni_cni_call_duration_seconds_count", addOk);
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(value(text, "mncni_cni_call_duration_seconds_bucket", { ...addOk, le: "+Inf" })).toBe(count);
     const files = readdirSync(join(nodePaths(name, "node1").ipamDir, "mncni")).filter((f) => /^\d/.test(f));
     const range = text.split("\n").find((l) => l.startsWith("mncni_ipam_addresses_used{"))!;
     expect(range).toContain("10.244.1.0/24");
     expect(Number(range.split(" ").at(-1))).toBe(files.length);
+    expect(value(text, "mncni_ipam_addresses_free", { range: /range="([^"]*)"/.exec(range)![1]! })).toBe(253 - files.length);
     lab(name, ["pod", "remove", "node1", "pod8"]);
   });
 
