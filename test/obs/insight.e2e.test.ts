@@ -16,16 +16,19 @@ import { LAB_CMD, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
 setDefaultTimeout(60_000);
 afterAll(downAll);
 
-const name = newLabName();
-const explain = (src: string, dst: string, ...extra: string[]) => {
-  const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
-  return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
-};
 const places = (ex: Explanation) => ex.hops.map((h) => h.place);
 
-describe("insight commands in a lab", () => {
+for (const mode of ["bridge", "routed"] as const) describe(`insight commands in a lab (${mode} mode)`, () => {
+  const name = newLabName();
+  const explain = (src: string, dst: string, ...extra: string[]) => {
+    const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
+    return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
+  };
+  // Each mode's anti-spoofing table (src/plugin/bridge.ts, routed.ts).
+  const guardFamily = mode === "bridge" ? "bridge" : "inet";
+
   beforeAll(() => {
-    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--wiring", WIRING]);
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
   });
 
   test("inspect of a healthy pod shows what ip -j and nft -j show", () => {
@@ -41,7 +44,7 @@ describe("insight commands in a lab", () => {
     expect(a.podRoutes.filter((x) => !x.dst.includes(":")).map((x) => x.dst + (x.gw ? ` via ${x.gw}` : "")).sort()).toEqual(routes.sort());
     const veth = ipJson<any[]>(nodeNs, ["link", "show", a.hostVeth!.name])[0];
     expect(a.hostVeth).toMatchObject({ index: veth.ifindex, mac: veth.address, mtu: veth.mtu });
-    const set = JSON.parse(run(["ip", "netns", "exec", nodeNs, "nft", "-j", "list", "set", "bridge", "mncni-antispoof", "addr4"]).stdout).nftables.find((x: any) => x.set).set;
+    const set = JSON.parse(run(["ip", "netns", "exec", nodeNs, "nft", "-j", "list", "set", guardFamily, "mncni-antispoof", "addr4"]).stdout).nftables.find((x: any) => x.set).set;
     const mine = (set.elem ?? []).map((e: any) => e.concat).filter((c: string[]) => c[0] === a.hostVeth!.name).map((c: string[]) => c[1]);
     expect(a.antiSpoofing.filter((x) => x.includes("addr4")).map((x) => x.split(": ")[1])).toEqual(mine);
     expect(mine.length).toBeGreaterThan(0);
