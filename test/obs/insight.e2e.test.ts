@@ -183,6 +183,8 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     const [p1, p2] = before.attachments;
     run(["ip", "-n", `${name}-node2`, "link", "del", p1!.hostVeth!.name]);
     unlinkSync(join(nodePaths(name, "node2").ipamDir, "mncni", p2!.reservations[0]!));
+    const gw = p2!.resultRoutes.find((r) => r.dst === "0.0.0.0/0")!.gw!;
+    run(["ip", "-n", p2!.netns!.split("/").at(-1)!, "route", "del", "default"]);
     const r = lab(name, ["inspect", "node2", "--json"], { allowFail: true });
     expect(r.code).toBe(1);
     const after = JSON.parse(r.stdout) as NodeAttachments;
@@ -190,6 +192,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     const a2 = after.attachments.find((a) => a.containerId === p2!.containerId)!;
     expect(a1.problems).toContain(`host veth "${p1!.hostVeth!.name}" missing`);
     expect(a2.problems).toContain(`host veth "${p2!.hostVeth!.name}" has no IPAM reservation`);
+    expect(a2.problems).toContain(`pod routes differ from its result: missing 0.0.0.0/0 via ${gw}`);
     // ipam show, run on the node: the removed reservation and a leaked one.
     const p = nodePaths(name, "node2");
     writeFileSync(join(p.ipamDir, "mncni", "10.244.2.200"), "gone-container\r\neth0");
