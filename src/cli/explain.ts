@@ -1,7 +1,9 @@
 // `mncni explain SRC DST`: the path of a packet on this node, hop by hop (src/obs/explain.ts).
 // SRC and DST: a pod (namespace/name), an IP, or "node" (this node's namespace).
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
-import { computePath, formatExplanation, probePath, type Endpoint, type Place } from "../obs/explain.ts";
+import { computePath, type Endpoint, type Place } from "../obs/explain.ts";
+import { formatExplanation } from "../obs/explain-format.ts";
+import { probePath } from "../obs/explain-probe.ts";
 import type { ProbeProto } from "../obs/probe.ts";
 import { json } from "../obs/render.ts";
 import { addrOf } from "../net/ip.ts";
