@@ -11,6 +11,7 @@ import type { AgentConfig } from "./config.ts";
 import { selfExecutable } from "./install.ts";
 import type { Logger } from "./log.ts";
 import { AgentMetrics } from "./metrics.ts";
+import { ipamUsage, watchCalls } from "../obs/cni-metrics.ts";
 import { systemNft } from "./nft-ruleset.ts";
 import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
 import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
@@ -28,6 +29,7 @@ export class Agent {
   private lastProblems = "";
   private resyncTimer?: ReturnType<typeof setInterval>;
   private server?: HealthServer;
+  private stopCallWatch?: () => void;
   private cni?: CniServer;
 
   /** An agent whose source has a first snapshot; rejects (having changed nothing) when the source is unusable. */
@@ -131,6 +133,8 @@ export class Agent {
       }
     }
     if (this.cfg.metricsAddr !== "off") {
+      this.stopCallWatch = watchCalls(this.cfg.cniLogFile, (verb, outcome, s) => this.metrics.observeCniCall(verb, outcome, s));
+      this.metrics.ipamUsage = () => ipamUsage(this.cfg.cniConfDir);
       this.server = startHealthServer(this.cfg.metricsAddr, this.metrics);
       this.log.info("serving health and metrics", { addr: this.cfg.metricsAddr });
     }
@@ -148,6 +152,7 @@ export class Agent {
     clearInterval(this.resyncTimer);
     this.source.close();
     this.server?.stop();
+    this.stopCallWatch?.();
     // Waits for the call in progress; then the socket is gone and plugins work alone.
     await this.cni?.stop();
     this.nl.close();

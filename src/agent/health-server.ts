@@ -1,5 +1,5 @@
 // The agent's HTTP endpoints: /healthz (the process serves), /readyz (converged and conflist
-// written; otherwise why not), /metrics (Prometheus text).
+// written; otherwise why not), /metrics (Prometheus text, rendered by prom-client).
 import type { AgentMetrics } from "./metrics.ts";
 import type { ReconcileReport } from "./reconciler.ts";
 
@@ -39,7 +39,7 @@ export function startHealthServer(addr: string, metrics: AgentMetrics): HealthSe
       const path = new URL(req.url).pathname;
       if (path === "/healthz") return new Response("ok\n");
       if (path === "/readyz") return readyzResponse(req, metrics);
-      if (path === "/metrics") return new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      if (path === "/metrics") return metrics.render().then((text) => new Response(text, { headers: { "content-type": metrics.contentType } }));
       return new Response("not found\n", { status: 404 });
     },
   });

@@ -1,4 +1,8 @@
-// The agent's metrics, rendered in the Prometheus text exposition format (0.0.4).
+// The agent's metrics, rendered by prom-client (the Prometheus text exposition format 0.0.4).
+// The agent sets plain fields and calls observe*; what the fields hold is read at each
+// scrape by the metrics' collect() callbacks, so a scrape always shows the last pass.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { CNI_BUCKETS, type RangeUse } from "../obs/cni-metrics.ts";
 
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -18,50 +22,98 @@ export class AgentMetrics {
   notReady: string[] = ["no reconcile pass has finished yet"];
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
-  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches). */
+  /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
+  ipamUsage?: () => RangeUse[];
+  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches): appended as text. */
   source?: { renderMetrics?(): string };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
-  private readonly bucketCounts = BUCKETS.map(() => 0);
-  private durationSum = 0;
-  private durationCount = 0;
+  readonly registry = new Registry();
+  private readonly runDuration: Histogram;
+  private readonly cniCalls: Histogram<"verb" | "outcome">;
+
+  constructor() {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    gauge("mncni_agent_nodes_known", "Nodes in the cluster state.", () => this.nodesKnown);
+    gauge("mncni_agent_routes_programmed", "Routes to other nodes' pod CIDRs in the kernel (host-gw and VXLAN).", () => this.routesProgrammed);
+    gauge("mncni_agent_pod_mtu", "The pod interface MTU written to the conflist (underlay MTU minus encapsulation).", () => this.podMTU);
+    const paths = () => this.peerPaths; // replaced whole by each pass
+    new Gauge({
+      name: "mncni_agent_peer_path",
+      help: "1 for each peer node and the path its pod CIDRs are reached by (direct: host-gw route, tunnel: VXLAN).",
+      labelNames: ["node", "path"], registers,
+      collect() {
+        this.reset();
+        for (const [node, path] of paths()) this.set({ node, path }, 1);
+      },
+    });
+    gauge("mncni_agent_invalid_manifests", "Manifests (or documents) skipped in the last read because they are malformed.", () => this.invalidManifests);
+    gauge("mncni_agent_problems", "Peers or objects the last reconcile could not serve (e.g. a peer not on-link).", () => this.problems);
+    gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", () => (this.ready ? 1 : 0));
+    gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", () => this.lastSuccessSeconds);
+    // Counters kept by the agent as plain numbers: re-set from them at each scrape.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    counter("mncni_agent_kernel_writes_total", "Route, nftables, sysctl and file writes made by reconciles.", () => this.kernelWrites);
+    counter("mncni_agent_cni_calls_served_total", "CNI calls executed for plugin processes over the agent socket.", () => this.cniServer?.served ?? 0);
+    const perReconciler = (name: string, help: string, m: Map<string, number>) =>
+      new Counter({
+        name, help, labelNames: ["reconciler"], registers,
+        collect() {
+          this.reset();
+          for (const [reconciler, v] of m) this.inc({ reconciler }, v);
+        },
+      });
+    perReconciler("mncni_agent_reconcile_runs_total", "Reconciler runs.", this.runs);
+    perReconciler("mncni_agent_reconcile_errors_total", "Reconciler runs that failed.", this.errors);
+    this.runDuration = new Histogram({ name: "mncni_agent_reconcile_duration_seconds", help: "Duration of a full reconcile pass.", buckets: BUCKETS, registers });
+    this.cniCalls = new Histogram({
+      name: "mncni_cni_call_duration_seconds",
+      help: "Duration of CNI calls on this node (served or run by the plugin), per verb and outcome.",
+      labelNames: ["verb", "outcome"], buckets: CNI_BUCKETS, registers,
+    });
+    const usage = (): RangeUse[] => {
+      try {
+        return this.ipamUsage?.() ?? [];
+      } catch {
+        return []; // no conflist yet, or its data directory unreadable: /readyz says why
+      }
+    };
+    for (const [name, help, pick] of [
+      ["mncni_ipam_addresses_used", "Addresses reserved per IPAM range set.", (u: RangeUse) => u.used],
+      ["mncni_ipam_addresses_free", "Addresses still free per IPAM range set.", (u: RangeUse) => u.free],
+    ] as const) {
+      new Gauge({
+        name, help, labelNames: ["range"], registers,
+        collect() {
+          this.reset();
+          for (const u of usage()) this.set({ range: u.range }, pick(u));
+        },
+      });
+    }
+  }
 
   observeRun(seconds: number): void {
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) this.bucketCounts[i]!++;
-    });
-    this.durationSum += seconds;
-    this.durationCount++;
+    this.runDuration.observe(seconds);
+  }
+
+  observeCniCall(verb: string, outcome: string, seconds: number): void {
+    this.cniCalls.observe({ verb, outcome }, seconds);
   }
 
   count(map: Map<string, number>, reconciler: string): void {
     map.set(reconciler, (map.get(reconciler) ?? 0) + 1);
   }
 
-  render(): string {
-    const out: string[] = [];
-    const gauge = (name: string, help: string, v: number) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${v}`);
-    const counter = (name: string, help: string, m: Map<string, number>) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const [k, v] of [...m].sort()) out.push(`${name}{reconciler="${k}"} ${v}`);
-    };
-    gauge("mncni_agent_nodes_known", "Nodes in the cluster state.", this.nodesKnown);
-    gauge("mncni_agent_routes_programmed", "Routes to other nodes' pod CIDRs in the kernel (host-gw and VXLAN).", this.routesProgrammed);
-    gauge("mncni_agent_pod_mtu", "The pod interface MTU written to the conflist (underlay MTU minus encapsulation).", this.podMTU);
-    out.push("# HELP mncni_agent_peer_path 1 for each peer node and the path its pod CIDRs are reached by (direct: host-gw route, tunnel: VXLAN).", "# TYPE mncni_agent_peer_path gauge");
-    for (const [node, path] of [...this.peerPaths].sort()) out.push(`mncni_agent_peer_path{node="${node}",path="${path}"} 1`);
-    gauge("mncni_agent_invalid_manifests", "Manifests (or documents) skipped in the last read because they are malformed.", this.invalidManifests);
-    gauge("mncni_agent_problems", "Peers or objects the last reconcile could not serve (e.g. a peer not on-link).", this.problems);
-    gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", this.ready ? 1 : 0);
-    gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", this.lastSuccessSeconds);
-    out.push("# HELP mncni_agent_kernel_writes_total Route, nftables, sysctl and file writes made by reconciles.", "# TYPE mncni_agent_kernel_writes_total counter", `mncni_agent_kernel_writes_total ${this.kernelWrites}`);
-    out.push("# HELP mncni_agent_cni_calls_served_total CNI calls executed for plugin processes over the agent socket.", "# TYPE mncni_agent_cni_calls_served_total counter", `mncni_agent_cni_calls_served_total ${this.cniServer?.served ?? 0}`);
-    counter("mncni_agent_reconcile_runs_total", "Reconciler runs.", this.runs);
-    counter("mncni_agent_reconcile_errors_total", "Reconciler runs that failed.", this.errors);
-    const h = "mncni_agent_reconcile_duration_seconds";
-    out.push(`# HELP ${h} Duration of a full reconcile pass.`, `# TYPE ${h} histogram`);
-    BUCKETS.forEach((b, i) => out.push(`${h}_bucket{le="${b}"} ${this.bucketCounts[i]}`));
-    out.push(`${h}_bucket{le="+Inf"} ${this.durationCount}`, `${h}_sum ${this.durationSum}`, `${h}_count ${this.durationCount}`);
-    return out.join("\n") + "\n" + (this.source?.renderMetrics?.() ?? "");
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text; prom-client's blank lines between metrics are dropped (one line per sample or comment, as before). */
+  async render(): Promise<string> {
+    const text = (await this.registry.metrics()).replace(/\n{2,}/g, "\n");
+    return text + (this.source?.renderMetrics?.() ?? "");
   }
 }

@@ -12,6 +12,12 @@ const CLI: Group = {
   verbs: {
     agent: { summary: "run the node agent (routes, masquerade, conflist, metrics)", run: lazy(async () => (await import("./agent.ts")).agentCommand) },
     controller: { summary: "node IPAM: give every Node pod CIDRs from the cluster CIDR (leader-elected)", run: lazy(async () => (await import("./controller.ts")).controllerCommand) },
+    inspect: { summary: "how this node's pods are wired, and problems found", run: lazy(async () => (await import("./inspect.ts")).inspectCommand) },
+    explain: { summary: "why a packet from SRC reaches DST (or not), hop by hop", run: lazy(async () => (await import("./explain.ts")).explainCommand) },
+
+    status: { summary: "agent health, peers, conflist, served calls, problems", run: lazy(async () => (await import("./status.ts")).statusCommand) },
+    ipam: { summary: "IPAM ranges, use and leaks (ipam show)", run: lazy(async () => (await import("./ipam.ts")).ipamCommand) },
+    trace: { summary: "the CNI calls of this node, live with --follow", run: lazy(async () => (await import("./trace.ts")).traceCommand) },
     lab: { summary: "a multi-node cluster in network namespaces (up, check, status, list, exec, down)", run: lazy(async () => (await import("./lab.ts")).labCommand) },
     manifests: { summary: "print the Kubernetes install manifests (kubectl apply -f -)", run: lazy(async () => (await import("./manifests.ts")).manifestsCommand) },
     serve: { summary: "only execute CNI calls for plugin processes (the agent does too)", run: lazy(async () => (await import("./serve.ts")).serveCommand) },

@@ -5,6 +5,7 @@ import { NODE, POD } from "./lab-change.ts";
 import { reported } from "./lab-common.ts";
 import { cmdCheck, cmdExec, cmdList, cmdStatus } from "./lab-inspect.ts";
 import { cmdEcho, cmdHttp, cmdProbe } from "./lab-internal.ts";
+import { cmdExplain, cmdInspect, cmdTrace } from "./lab-insight.ts";
 import { cmdDown, cmdUp } from "./lab-life.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
@@ -20,6 +21,9 @@ const LAB: Group = {
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
     node: { args: "add|remove|restart-agent", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
+    inspect: { args: "<node>[/<pod>]", summary: "how a node's pods are wired, and problems found", run: reported("inspect", cmdInspect) },
+    explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },
+    trace: { args: "<node>", summary: "a node's CNI calls (--follow: live) with p50/p99 per verb", run: reported("trace", cmdTrace) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },

@@ -14,3 +14,5 @@ export {
 } from "./nftables.ts";
 export { Conntrack, type CtEntry } from "./conntrack.ts";
 export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo } from "./tc.ts";
+export { TraceListener, type TraceEvent } from "./nftrace.ts";
+export type { RouteQuery } from "./route.ts";

@@ -50,6 +50,8 @@ export class Netlink {
   addRoute(r: route.RouteSpec): void { route.addRoute(this.sock, r); }
   replaceRoute(r: route.RouteSpec): void { route.replaceRoute(this.sock, r); }
   delRoute(r: route.RouteSpec): void { route.delRoute(this.sock, r); }
+  /** The route the kernel picks for one packet (`ip route get`). */
+  getRoute(q: route.RouteQuery): route.RouteInfo { return route.getRoute(this.sock, q); }
   /** Default: the main table, both families. */
   routes(o?: route.RouteFilter): route.RouteInfo[] { return route.routes(this.sock, o); }
 

@@ -125,10 +125,11 @@ export const addRoute = (sock: NetlinkSocket, r: RouteSpec): void => writeRoute(
 export const replaceRoute = (sock: NetlinkSocket, r: RouteSpec): void => writeRoute(sock, "replace", r);
 export const delRoute = (sock: NetlinkSocket, r: RouteSpec): void => writeRoute(sock, "delete", r);
 
-export function parseRoute(m: Msg): RouteInfo | undefined {
+/** cloned: keep a route the kernel computed for one flow (the answer to RTM_GETROUTE). */
+export function parseRoute(m: Msg, o: { cloned?: boolean } = {}): RouteInfo | undefined {
   if (m.type !== RTM.NEWROUTE) return undefined;
   const family = familyOfAf(u8At(m, 0));
-  if (!family || u32At(m, 8) & RTM_F_CLONED) return undefined;
+  if (!family || (!o.cloned && u32At(m, 8) & RTM_F_CLONED)) return undefined;
   const a = msgAttrs(m, RTMSG_LEN);
   const dstLen = u8At(m, 1);
   const dst = a.bytes(RTA.DST) ?? new Uint8Array(family === 4 ? 4 : 16);
@@ -170,4 +171,49 @@ export function routes(sock: NetlinkSocket, o: RouteFilter = {}): RouteInfo[] {
     if (o.oif !== undefined && r.oif !== o.oif) return undefined;
     return r;
   });
+}
+
+/** A flow to look up as the kernel would route it (`ip route get`). */
+export interface RouteQuery {
+  dst: string;
+  /** The packet's source address (a forwarded packet's, with iif). */
+  src?: string;
+  /** Set: the packet arrives on this interface (forwarding lookup, rp_filter applies); else it is sent locally. */
+  iif?: number;
+  oif?: number;
+  /** IPPROTO number, and ports, for policy routing on them. */
+  proto?: number;
+  dport?: number;
+  sport?: number;
+  mark?: number;
+}
+
+const RTA_MARK = 16;
+const RTA_IP_PROTO = 27;
+const RTA_SPORT = 28;
+const RTA_DPORT = 29;
+
+/**
+ * The route the kernel picks for one packet (RTM_GETROUTE, not a re-implementation of the
+ * lookup): its type ("unicast", "local", "unreachable"...), device, gateway and preferred
+ * source. A lookup that fails (no route, rp_filter) throws NetlinkError with the errno.
+ */
+export function getRoute(sock: NetlinkSocket, q: RouteQuery): RouteInfo {
+  const dst = parseIP(q.dst);
+  const src = q.src !== undefined ? parseIP(q.src, dst.family) : undefined;
+  const w = sock.begin(RTM.GETROUTE, 0).rtmsg({ family: afOf(dst.family), dstLen: dst.bytes.length * 8, srcLen: src ? src.bytes.length * 8 : 0 });
+  w.attrBytes(RTA.DST, dst.bytes);
+  if (src) w.attrBytes(RTA.SRC, src.bytes);
+  if (q.iif !== undefined) w.attrU32(RTA.IIF, q.iif);
+  if (q.oif !== undefined) w.attrU32(RTA.OIF, q.oif);
+  if (q.mark !== undefined) w.attrU32(RTA_MARK, q.mark);
+  if (q.proto !== undefined) w.attrU8(RTA_IP_PROTO, q.proto);
+  if (q.sport !== undefined) w.attrBe16(RTA_SPORT, q.sport);
+  if (q.dport !== undefined) w.attrBe16(RTA_DPORT, q.dport);
+  let out: RouteInfo | undefined;
+  sock.exec(`get route to "${q.dst}"${q.src ? ` from ${q.src}` : ""}${q.iif !== undefined ? ` iif ${q.iif}` : ""}`, (m) => {
+    out = parseRoute(m, { cloned: true });
+  });
+  if (!out) throw new Error(`cannot get route to "${q.dst}": no answer from the kernel`);
+  return out;
 }

@@ -16,6 +16,11 @@ export const NETLINK_NETFILTER = 12;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
+const NETLINK_ADD_MEMBERSHIP = 1;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
+const EAGAIN = 11;
+const ENOBUFS = 105;
 const MSG_PEEK = 0x2;
 const MSG_TRUNC = 0x20;
 const EINTR = 4;
@@ -213,6 +218,50 @@ export class NetlinkSocket {
       }
     }
     if (first) throw first;
+  }
+
+  /** Joins a multicast group (NETLINK_ADD_MEMBERSHIP): the kernel's events of that group arrive on this socket. */
+  joinGroup(group: number): void {
+    const g = Buffer.alloc(4);
+    g.writeUInt32LE(group, 0);
+    if (sym.setsockopt(this.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, 4) < 0) throw new NetlinkError(`join netlink group ${group}`, errno());
+  }
+
+  /**
+   * Reads the events that arrive within timeoutMs (SO_RCVTIMEO bounds each wait), handing
+   * each message to onMsg; returns when a wait ends with nothing new. For sockets that
+   * joined a group: unsolicited messages, no sequence numbers.
+   */
+  receiveEvents(timeoutMs: number, onMsg: (m: Msg) => void): void {
+    const tv = Buffer.alloc(16);
+    tv.writeBigInt64LE(BigInt(Math.floor(timeoutMs / 1000)), 0);
+    tv.writeBigInt64LE(BigInt((timeoutMs % 1000) * 1000), 8);
+    if (sym.setsockopt(this.fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) < 0) throw new NetlinkError("set netlink receive timeout", errno());
+    const msg: Msg = { type: 0, flags: 0, buf: this.rbuf, dv: this.rdv, start: 0, end: 0 };
+    for (;;) {
+      let n: number;
+      try {
+        n = this.recv("receive netlink events");
+      } catch (e) {
+        if (e instanceof NetlinkError && (e.errno === EAGAIN || e.errno === ENOBUFS)) {
+          if (e.errno === ENOBUFS) continue; // events were lost to overflow: read on
+          return;
+        }
+        throw e;
+      }
+      msg.buf = this.rbuf;
+      msg.dv = this.rdv;
+      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+        const mlen = this.rdv.getUint32(off, LE);
+        if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
+        msg.type = this.rdv.getUint16(off + 4, LE);
+        msg.flags = this.rdv.getUint16(off + 6, LE);
+        msg.start = off + NLMSG_HDRLEN;
+        msg.end = off + mlen;
+        onMsg(msg);
+        off += align4(mlen);
+      }
+    }
   }
 
   private send(op: string, len: number): void {

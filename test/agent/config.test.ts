@@ -74,16 +74,16 @@ describe("parseAgentArgs", () => {
 });
 
 describe("AgentMetrics", () => {
-  test("Prometheus text with gauges, counters and a histogram", () => {
+  test("Prometheus text with gauges, counters and a histogram", async () => {
     const m = new AgentMetrics();
     m.nodesKnown = 3;
     m.observeRun(0.003);
     m.observeRun(0.2);
     m.count(m.runs, "routes");
     m.count(m.errors, "routes");
-    expect(m.render()).toContain("mncni_agent_cni_calls_served_total 0\n");
+    expect(await m.render()).toContain("mncni_agent_cni_calls_served_total 0\n");
     m.cniServer = { served: 7 };
-    const t = m.render();
+    const t = await m.render();
     expect(t).toContain("mncni_agent_cni_calls_served_total 7\n");
     expect(t).toContain("mncni_agent_nodes_known 3\n");
     expect(t).toContain('mncni_agent_reconcile_errors_total{reconciler="routes"} 1\n');
@@ -93,8 +93,8 @@ describe("AgentMetrics", () => {
     for (const line of t.trim().split("\n")) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [0-9.e+-]+)$/);
   });
 
-  test("docs/agent.md lists every metric the agent exports", () => {
-    const names = [...new AgentMetrics().render().matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!);
+  test("docs/agent.md lists every metric the agent exports", async () => {
+    const names = [...(await new AgentMetrics().render()).matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(10);
     const doc = readFileSync(resolve(import.meta.dir, "../../docs/agent.md"), "utf8");
     expect(names.filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);

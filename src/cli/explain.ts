@@ -1,0 +1,60 @@
+// `mncni explain SRC DST`: the path of a packet on this node, hop by hop (src/obs/explain.ts).
+// SRC and DST: a pod (namespace/name), an IP, or "node" (this node's namespace).
+import { collectAttachments, findAttachment } from "../obs/attachments.ts";
+import { computePath, type Endpoint, type Place } from "../obs/explain.ts";
+import { formatExplanation } from "../obs/explain-format.ts";
+import { probePath } from "../obs/explain-probe.ts";
+import type { ProbeProto } from "../obs/probe.ts";
+import { json } from "../obs/render.ts";
+import { addrOf } from "../net/ip.ts";
+import { parseOrExit, UsageError, type CommandSpec } from "./flags.ts";
+import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+
+export const EXPLAIN_FLAGS = {
+  proto: { type: "string", value: "PROTO", default: "udp", choices: ["tcp", "udp", "icmp"], help: "the packet's protocol" },
+  port: { type: "int", value: "N", default: 7777, min: 1, max: 65535, help: "destination port (tcp, udp)" },
+  "spoof-src": { type: "string", value: "IP", help: "send from this source address instead of SRC's own (a spoofing pod)" },
+  json: { type: "boolean", help: "machine-readable output" },
+} as const;
+
+const FLAGS = { ...NODE_FLAGS, ...EXPLAIN_FLAGS, probe: { type: "boolean", help: "confirm with a real packet traced by nftables" } } as const;
+
+const EXPLAIN = {
+  name: "mncni explain",
+  args: "<src> <dst>",
+  summary: "The path of one packet from SRC to DST on this node: in each namespace the route the kernel picks, the neighbour or FDB entry, the device, where it goes next, masquerade, anti-spoofing. --probe sends a real packet traced by nftables and reports any difference. Exit 1 when the packet is not delivered or the probe disagrees.",
+  flags: FLAGS,
+  positionals: { min: 2, max: 2, names: ["source (pod namespace/name, IP or node)", "destination (pod namespace/name, IP or node)"] },
+} satisfies CommandSpec<typeof FLAGS>;
+
+export async function explainCommand(argv: string[]): Promise<number> {
+  const p = parseOrExit(EXPLAIN, argv);
+  if (typeof p === "number") return p;
+  const v = viewFromFlags(p.flags);
+  const n = collectAttachments(v);
+  const node: Place = { name: v.name, kind: "node", ...(v.netns ? { netns: v.netns } : {}) };
+  const pods = n.attachments.filter((a) => a.netns && a.podAddresses.length);
+  const places: Place[] = [node, ...pods.map((a) => ({ name: a.podName ? `${a.podNamespace}/${a.podName}` : a.containerId.slice(0, 12), netns: a.netns!, kind: "pod" as const, node: v.name, ...(a.hostVeth ? { hostVeth: a.hostVeth.name } : {}) }))];
+  const resolve = (what: string, role: string): Endpoint => {
+    if (what === "node") return { place: node, ip: "" };
+    const a = findAttachment(pods, what);
+    if (a) return { place: places.find((pl) => pl.netns === a.netns)!, ip: addrOf(a.podAddresses.find((x) => !x.includes(":")) ?? a.podAddresses[0]!) };
+    if (/^[0-9a-f.:]+$/i.test(what)) return { ip: what };
+    throw new UsageError(EXPLAIN.name, `cannot find ${role} "${what}": not a pod on this node, an IP or "node"`);
+  };
+  const src = resolve(p.positionals[0]!, "source");
+  const dst = resolve(p.positionals[1]!, "destination");
+  if (!src.place) src.place = node;
+  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, json: p.flags.json, spoofSrc: p.flags["spoof-src"] });
+}
+
+/** Shared with `mncni lab explain`. */
+export function runExplain(places: Place[], src: Endpoint, dst: string, o: { proto: ProbeProto; port: number; probe: boolean; json: boolean; spoofSrc?: string }): number {
+  const from: Endpoint = o.spoofSrc ? { ...src, ip: o.spoofSrc } : src;
+  const ex = computePath(places, from, dst, o.proto, o.port);
+  if (o.probe) ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
+  console.log(o.json ? json(ex) : formatExplanation(ex));
+  const ok = ex.probe ? ex.probe.mismatches.length === 0 : true;
+  // Leaving the namespaces this command sees (another node, on a node) is a path, not a failure.
+  return ok && (ex.outcome === "delivered" || ex.outcome === "leaves") ? 0 : 1;
+}

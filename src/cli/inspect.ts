@@ -1,0 +1,36 @@
+// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/inspect.ts).
+import { collectAttachments, findAttachment } from "../obs/attachments.ts";
+import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
+import { json } from "../obs/render.ts";
+import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+
+const INSPECT = {
+  name: "mncni inspect",
+  args: "[POD|IP|CONTAINER_ID]",
+  summary: "Every attachment of this node (pod, veths, IPs, routes, neighbours, anti-spoofing, CNI history) and the problems found; with an argument, one attachment in full. Exit 1 when problems are found.",
+  flags: NODE_FLAGS,
+  positionals: { max: 1, names: ["pod (namespace/name), IP or container ID"] },
+} satisfies CommandSpec<typeof NODE_FLAGS>;
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const p = parseOrExit(INSPECT, argv);
+  if (typeof p === "number") return p;
+  const n = collectAttachments(viewFromFlags(p.flags));
+  return printInspect(n, p.positionals[0], p.flags.json);
+}
+
+/** Shared with `mncni lab inspect`. */
+export function printInspect(n: ReturnType<typeof collectAttachments>, what: string | undefined, asJson: boolean): number {
+  if (what !== undefined) {
+    const a = findAttachment(n.attachments, what);
+    if (!a) {
+      console.error(`mncni inspect: cannot find attachment "${what}" on ${n.node}: no pod, address or container ID matches`);
+      return 1;
+    }
+    console.log(asJson ? json(a) : formatAttachment(a));
+    return a.problems.length ? 1 : 0;
+  }
+  console.log(asJson ? json(n) : formatAttachmentTable(n));
+  return n.problems.length || n.attachments.some((a) => a.problems.length) ? 1 : 0;
+}

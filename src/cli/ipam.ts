@@ -1,0 +1,26 @@
+// `mncni ipam show`: the IPAM's ranges, use and leaks on this node (src/obs/ipam-show.ts).
+import { collectAttachments } from "../obs/attachments.ts";
+import { formatIpamReport, ipamReport } from "../obs/ipam-show.ts";
+import { json } from "../obs/render.ts";
+import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+import { dispatch, type Group } from "./subcommands.ts";
+
+const SHOW = {
+  name: "mncni ipam show",
+  summary: "Per range: addresses used and free; reservations without a live attachment (leaks) and attachments without a reservation. Exit 1 when there are any.",
+  flags: NODE_FLAGS,
+} satisfies CommandSpec<typeof NODE_FLAGS>;
+
+async function cmdShow(argv: string[]): Promise<number> {
+  const p = parseOrExit(SHOW, argv);
+  if (typeof p === "number") return p;
+  const v = viewFromFlags(p.flags);
+  const r = ipamReport(v, collectAttachments(v));
+  console.log(p.flags.json ? json(r) : formatIpamReport(r));
+  return r.leaks.length || r.unreserved.length || r.problems.length ? 1 : 0;
+}
+
+const IPAM: Group = { name: "mncni ipam", bareIsHelp: true, verbs: { show: { summary: "ranges, use, leaks", run: cmdShow } } };
+
+export const ipamCommand = (argv: string[]) => dispatch(IPAM, argv);

@@ -1,0 +1,26 @@
+// `mncni status`: the node's CNI at a glance (src/obs/status.ts).
+import { collectAttachments } from "../obs/attachments.ts";
+import { json } from "../obs/render.ts";
+import { formatStatus, nodeStatus } from "../obs/status.ts";
+import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+
+const FLAGS = {
+  ...NODE_FLAGS,
+  "agent-addr": { type: "string", value: "HOST:PORT", default: "127.0.0.1:9099", help: "the agent's health and metrics address (its --metrics-addr)" },
+} as const;
+
+const STATUS = {
+  name: "mncni status",
+  summary: "Agent health with the reasons when not ready, the path to each peer, the conflist in use, CNI calls and their latency, version, problems found. Exit 1 when not ready or problems are found.",
+  flags: FLAGS,
+} satisfies CommandSpec<typeof FLAGS>;
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const p = parseOrExit(STATUS, argv);
+  if (typeof p === "number") return p;
+  const v = viewFromFlags(p.flags, { healthAddr: p.flags["agent-addr"] });
+  const s = await nodeStatus(v, collectAttachments(v));
+  console.log(p.flags.json ? json(s) : formatStatus(s));
+  return s.problems.length || !s.agent.ready ? 1 : 0;
+}

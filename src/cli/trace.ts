@@ -1,0 +1,59 @@
+// `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
+import { followInvocations, readInvocations } from "../obs/log-reader.ts";
+import type { InvocationRecord } from "../obs/invocation-log.ts";
+import { formatCall, formatSummary, TraceSummary } from "../obs/trace.ts";
+import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+
+export const TRACE_FLAGS = {
+  ...NODE_FLAGS,
+  follow: { type: "boolean", short: "f", help: "keep printing calls as they are made, with the running summary (Ctrl-C ends)" },
+  last: { type: "int", value: "N", default: 50, min: 0, help: "calls shown from before (0: only new ones with --follow)" },
+} as const;
+
+const TRACE = {
+  name: "mncni trace",
+  summary: "The CNI calls of this node from the invocation log: time, verb, pod, duration, result or error; then calls, errors and p50/p99 per verb. --json prints one JSON object per call and a final summary object.",
+  flags: TRACE_FLAGS,
+} satisfies CommandSpec<typeof TRACE_FLAGS>;
+
+export async function traceCommand(argv: string[]): Promise<number> {
+  const p = parseOrExit(TRACE, argv);
+  if (typeof p === "number") return p;
+  return runTrace(viewFromFlags(p.flags).logFile, p.flags);
+}
+
+/** Shared with `mncni lab trace`. */
+export async function runTrace(logFile: string, o: { follow: boolean; json: boolean; last: number }): Promise<number> {
+  const summary = new TraceSummary();
+  const show = (r: InvocationRecord) => {
+    summary.add(r);
+    console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
+  };
+  const past = readInvocations(logFile);
+  for (const r of past) summary.add(r);
+  for (const r of o.last ? past.slice(-o.last) : []) console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
+  const printSummary = () => console.log(o.json ? JSON.stringify({ summary: summary.get() }) : `\n${formatSummary(summary.get())}\n`);
+  if (!o.follow) {
+    if (o.json) printSummary();
+    else console.log(`\n${formatSummary(summary.get())}`);
+    return 0;
+  }
+  if (!o.json) console.log(`-- following ${logFile} (Ctrl-C ends) --`);
+  let sinceSummary = 0;
+  const stop = followInvocations(logFile, (recs) => {
+    for (const r of recs) show(r);
+    sinceSummary += recs.length;
+    // The summary every 20 calls keeps a busy node readable; the final one comes at the end.
+    if (sinceSummary >= 20) {
+      sinceSummary = 0;
+      printSummary();
+    }
+  });
+  await new Promise<void>((res) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => res());
+  });
+  stop();
+  printSummary();
+  return 0;
+}

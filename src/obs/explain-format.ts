@@ -1,0 +1,39 @@
+// The terminal form of an explanation: the path as a chain of hops, then the probe's account.
+import type { Explanation, Hop } from "./explain.ts";
+import { bold, dim, green, red, yellow } from "./render.ts";
+
+function hopLine(h: Hop): string[] {
+  const head = `${bold(h.place)} ${dim(`(${h.kind})`)}${h.iif ? ` in ${h.iif}` : ""}${h.port && h.port !== h.iif ? ` from port ${h.port}` : ""}  src ${h.source}`;
+  const lines = [head];
+  if (h.dropped) lines.push(`  ${red(`dropped: ${h.dropped}`)}`);
+  if (h.policy && !h.dropped) lines.push(`  policy: ${h.policy}`);
+  if (h.error) lines.push(`  ${red(h.error)}`);
+  if (h.route) {
+    const r = h.route;
+    lines.push(`  route: ${r.type}${r.gw ? ` via ${r.gw}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${r.prefsrc ? ` src ${r.prefsrc}` : ""}${r.table !== 254 ? ` table ${r.table}` : ""}`);
+  }
+  if (h.neighbour) lines.push(`  neighbour: ${h.neighbour.ip} lladdr ${h.neighbour.mac ?? "-"} ${h.neighbour.state}`);
+  if (h.bridged) lines.push(`  bridged on ${h.bridged}`);
+  if (h.fdb) lines.push(`  fdb: ${h.fdb.mac} on port ${h.fdb.port}`);
+  if (h.masquerade) lines.push(`  ${yellow(`masquerade to ${h.masquerade.to}`)} (${h.masquerade.rule})`);
+  if (h.delivered) lines.push(`  ${green("delivered (local address)")}`);
+  if (h.next) lines.push(`  ${h.via === "tunnel" ? "==tunnel==>" : "-->"} ${h.next}`);
+  return lines;
+}
+
+export function formatExplanation(ex: Explanation): string {
+  const out = [`${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}`, ""];
+  for (const h of ex.hops) out.push(...hopLine(h));
+  const oc = ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
+  out.push("", `computed: ${oc}`);
+  if (ex.probe) {
+    out.push(bold("probe (nftables trace)"));
+    for (const t of ex.probe.places) {
+      out.push(`  ${t.place}: ${t.verdict === "dropped" ? red(`dropped by ${t.droppedBy}`) : t.verdict === "accepted" ? green("seen") : red("not seen")}`);
+      for (const e of t.events) out.push(`    ${e.table} ${e.chain} ${e.type}${e.verdict ? ` ${e.verdict}` : ""}${e.rule ? `: ${e.rule}` : ""}${e.saddr ? dim(` [${e.saddr} > ${e.daddr}]`) : ""}`);
+    }
+    out.push(`traced: ${ex.probe.outcome}`);
+    out.push(ex.probe.mismatches.length ? red(`MISMATCH between computed and traced path:\n${ex.probe.mismatches.map((m) => `  - ${m}`).join("\n")}`) : green("computed and traced paths agree"));
+  }
+  return out.join("\n");
+}

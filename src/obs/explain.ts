@@ -1,0 +1,300 @@
+// `mncni explain SRC DST`: the path of one packet, hop by hop. In each namespace the route is
+// the kernel's answer to RTM_GETROUTE for that packet (real source, arriving interface), not
+// a re-implementation of routing; the next namespace is the one owning the next hop's
+// address (or the other end of the veth). Anti-spoofing and masquerade are read from the
+// sets and rules mncni owns. With a probe, a real packet marked for nftables tracing is sent
+// and the kernel's trace events in every namespace of the path are compared with the
+// computed path (explain-probe.ts); any difference is reported. Output: explain-format.ts.
+import { encodeKey, Netlink, NetlinkError, Nftables, type Link, type NeighInfo, type RouteInfo } from "../kernel/index.ts";
+import { cidrContains } from "../net/cidr.ts";
+import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
+import { nftIn } from "./nft-in.ts";
+import type { ProbeProto } from "./probe.ts";
+
+export interface Place {
+  name: string;
+  /** Namespace path; undefined: this process's. */
+  netns?: string;
+  kind: "pod" | "node" | "router" | "external" | "host";
+  /** A pod's node and the name of its host veth there: how its veth pair is recognised. */
+  node?: string;
+  hostVeth?: string;
+}
+
+export interface Endpoint {
+  /** undefined: outside every known namespace (explain stops where the packet leaves). */
+  place?: Place;
+  ip: string;
+}
+
+export interface Hop {
+  place: string;
+  kind: Place["kind"];
+  /** The interface the packet arrives on (absent where it is sent). */
+  iif?: string;
+  /** For a packet from a pod: the host port it entered the node by. */
+  port?: string;
+  source: string;
+  route?: { type: string; dev?: string; gw?: string; prefsrc?: string; table: number };
+  neighbour?: { ip: string; mac?: string; state: string };
+  fdb?: { mac: string; port: string };
+  /** How it reaches the next namespace: over a link, or through a tunnel device. */
+  via?: "direct" | "tunnel";
+  next?: string;
+  masquerade?: { to: string; rule: string };
+  /** nftables decisions that stop it here (anti-spoofing, a policy). */
+  dropped?: string;
+  /** Where policy enforcement names its verdict (EXPLAIN_POLICY_HOOK). */
+  policy?: string;
+  delivered?: boolean;
+  /** Switched by this bridge, not routed. */
+  bridged?: string;
+  error?: string;
+}
+
+export interface TracedPlace {
+  place: string;
+  events: { table: string; chain: string; type: string; verdict?: string; rule?: string; saddr?: string; daddr?: string }[];
+  verdict: "accepted" | "dropped" | "not seen";
+  droppedBy?: string;
+}
+
+export interface Explanation {
+  src: string;
+  dst: string;
+  proto: ProbeProto;
+  port: number;
+  hops: Hop[];
+  outcome: "delivered" | "dropped" | "leaves" | "unreachable";
+  probe?: { places: TracedPlace[]; outcome: string; mismatches: string[] };
+}
+
+/**
+ * Where a policy engine names its verdict for a packet entering a namespace. Policy
+ * enforcement is built separately: it sets verdictFor; explain shows what it returns.
+ */
+export const EXPLAIN_POLICY_HOOK: { verdictFor?: (p: { place: Place; src: string; dst: string; proto: ProbeProto; port: number }) => { drop: boolean; policy: string } | undefined } = {};
+
+const PROTO_NUM: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17 };
+const NUD_NAMES: Record<number, string> = { 1: "incomplete", 2: "reachable", 4: "stale", 8: "delay", 16: "probe", 32: "failed", 64: "noarp", 128: "permanent" };
+
+interface PlaceState {
+  place: Place;
+  nl: Netlink;
+  links: Link[];
+  addrs: { ip: string; index: number }[];
+}
+
+class World {
+  readonly states = new Map<string, PlaceState>();
+  constructor(places: Place[]) {
+    for (const p of places) {
+      const nl = Netlink.open(p.netns);
+      this.states.set(p.name, { place: p, nl, links: nl.links(), addrs: nl.addrs().map((a) => ({ ip: a.address, index: a.index })) });
+    }
+  }
+  close(): void {
+    for (const s of this.states.values()) s.nl.close();
+  }
+  owner(ip: string, not: string): { s: PlaceState; index: number } | undefined {
+    for (const s of this.states.values()) {
+      if (s.place.name === not) continue;
+      const a = s.addrs.find((x) => x.ip === ip);
+      if (a) return { s, index: a.index };
+    }
+    return undefined;
+  }
+  /** The other end of veth `l` of place `from`: a veth elsewhere whose peer is l and whose index is l's peer. */
+  peer(from: PlaceState, l: Link): { s: PlaceState; link: Link } | undefined {
+    if (l.kind !== "veth" || l.peerIndex === undefined) return undefined;
+    // Interface indexes are per namespace and small: two unrelated veths can point at each
+    // other's numbers. Only a pod and its node's host veth (mncni's name) are paired.
+    const isPod = from.place.kind === "pod";
+    if (!isPod && !l.name.startsWith(HOST_VETH_PREFIX)) return undefined;
+    for (const s of this.states.values()) {
+      if (s === from || (s.place.kind === "pod") === isPod) continue;
+      // Known pods are paired by name: their node and host veth, never by indexes alone.
+      const pod = isPod ? from.place : s.place;
+      const node = isPod ? s.place : from.place;
+      if (pod.node !== undefined && pod.node !== node.name) continue;
+      if (pod.hostVeth !== undefined && pod.hostVeth !== (isPod ? l.peerIndex && s.links.find((x) => x.index === l.peerIndex)?.name : l.name)) continue;
+      const link = s.links.find((x) => x.kind === "veth" && x.index === l.peerIndex && x.peerIndex === l.index && (!isPod || x.name.startsWith(HOST_VETH_PREFIX)));
+      if (link) return { s, link };
+    }
+    return undefined;
+  }
+}
+
+const name = (s: PlaceState, index: number | undefined) => (index === undefined ? undefined : (s.links.find((l) => l.index === index)?.name ?? String(index)));
+
+/** Anti-spoofing as the node's own sets say: is `src` allowed from `port`? */
+function antiSpoofVerdict(s: PlaceState, port: string, src: string): string | undefined {
+  const nft = Nftables.open(s.place.netns);
+  try {
+    return antiSpoofIn(nft, port, src);
+  } finally {
+    nft.close();
+  }
+}
+
+function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefined {
+  for (const family of ["bridge", "inet", "netdev"] as const) {
+    if (!nft.table(family, "mncni-antispoof")) continue;
+    const guarded = nft.hasSetElement({ family, table: "mncni-antispoof", set: "ports" }, encodeKey(["ifname"], [port]));
+    if (!guarded) return undefined;
+    const v6 = src.includes(":");
+    const ok = nft.hasSetElement({ family, table: "mncni-antispoof", set: v6 ? "addr6" : "addr4" }, encodeKey(["ifname", v6 ? "ipv6_addr" : "ipv4_addr"], [port, src]));
+    return ok ? undefined : `anti-spoofing (${family} mncni-antispoof): source ${src} is not in @${v6 ? "addr6" : "addr4"} for port ${port}`;
+  }
+  return undefined;
+}
+
+interface NftJsonRule { rule: { comment?: string; expr: Record<string, any>[] } }
+
+/** Does one payload match of mncni's masquerade rule hold for ip? (prefix, set of prefixes/addresses, address) */
+function matchRight(right: any, ip: string): boolean {
+  if (typeof right === "string") return right === ip || (right.includes("/") && cidrContains(right, ip));
+  if (right?.prefix) return cidrContains(`${right.prefix.addr}/${right.prefix.len}`, ip);
+  if (right?.set) return right.set.some((x: any) => matchRight(x, ip));
+  return false;
+}
+
+/** The node's masquerade decision for a packet leaving it, from its `inet mncni` postrouting rules. */
+function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefined {
+  const r = nftIn(s.place.netns, ["-j", "list", "chain", "inet", "mncni", "postrouting"]);
+  if (r.code !== 0) return undefined;
+  const rules = (JSON.parse(r.stdout).nftables as (NftJsonRule | object)[]).filter((x): x is NftJsonRule => "rule" in x);
+  for (const rule of rules) {
+    if (!rule.rule.expr.some((e) => "masquerade" in e)) continue;
+    const holds = rule.rule.expr.every((e) => {
+      if (!e.match) return true;
+      const field = e.match.left?.payload?.field;
+      if (field !== "saddr" && field !== "daddr") return true;
+      const hit = matchRight(e.match.right, field === "saddr" ? src : dst);
+      return e.match.op === "!=" ? !hit : hit;
+    });
+    if (holds) return rule.rule.comment ? `inet mncni postrouting "${rule.rule.comment}"` : "inet mncni postrouting masquerade";
+  }
+  return undefined;
+}
+
+export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number): Explanation {
+  const world = new World(places);
+  const hops: Hop[] = [];
+  let outcome: Explanation["outcome"] = "unreachable";
+  try {
+    let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
+    if (!cur) throw new Error(`cannot explain from "${src.ip}": not in a namespace this command knows`);
+    let iif: number | undefined;
+    let port_: string | undefined;
+    let source = src.ip;
+    for (let step = 0; step < 16 && cur; step++) {
+      const hop: Hop = { place: cur.place.name, kind: cur.place.kind, source };
+      hops.push(hop);
+      if (iif !== undefined) hop.iif = name(cur, iif);
+      if (port_) hop.port = port_;
+      if (port_) {
+        const drop = antiSpoofVerdict(cur, port_, source);
+        if (drop) {
+          hop.dropped = drop;
+          outcome = "dropped";
+          break;
+        }
+      }
+      const pol = EXPLAIN_POLICY_HOOK.verdictFor?.({ place: cur.place, src: source, dst, proto, port });
+      if (pol) {
+        hop.policy = pol.policy;
+        if (pol.drop) {
+          hop.dropped = `policy ${pol.policy}`;
+          outcome = "dropped";
+          break;
+        }
+      }
+      let r: RouteInfo;
+      try {
+        // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
+        // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
+        const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: PROTO_NUM[proto], ...(proto !== "icmp" ? { dport: port } : {}) });
+      } catch (e) {
+        hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
+        break;
+      }
+      // A node as the source: the kernel's choice of source address for this destination.
+      if (!source && r.src) source = hop.source = r.src;
+      hop.route = { type: r.type, table: r.table, ...(r.oif !== undefined ? { dev: name(cur, r.oif) } : {}), ...(r.gw ? { gw: r.gw } : {}), ...(r.src ? { prefsrc: r.src } : {}) };
+      if (r.type === "local") {
+        hop.delivered = true;
+        outcome = "delivered";
+        break;
+      }
+      if (r.type !== "unicast" || r.oif === undefined) {
+        hop.error = `route type ${r.type}`;
+        break;
+      }
+      const nh: string = r.gw ?? dst;
+      const n: NeighInfo | undefined = cur.nl.neighs({ index: r.oif }).find((x) => x.ip === nh);
+      if (n) hop.neighbour = { ip: nh, ...(n.mac ? { mac: n.mac } : {}), state: NUD_NAMES[n.state] ?? String(n.state) };
+      const out: Link = cur.links.find((l) => l.index === r.oif)!;
+      hop.via = out.kind === "vxlan" || out.kind === "geneve" || out.kind === "wireguard" ? "tunnel" : "direct";
+      if (out.kind === "bridge" && n?.mac) {
+        const f: NeighInfo | undefined = cur.nl.neighs({ family: "bridge" }).find((x) => x.mac === n.mac && x.index !== out.index);
+        if (f) hop.fdb = { mac: n.mac, port: name(cur, f.index)! };
+      }
+      if (cur.place.kind === "node") {
+        const masq = masqueradeOf(cur, source, dst);
+        // A forwarded packet's route carries no source: masquerade takes the one the node would send with.
+        const to = masq ? (r.src ?? cur.nl.getRoute({ dst }).src) : undefined;
+        if (masq && to) {
+          hop.masquerade = { to, rule: masq };
+          source = to;
+        }
+      }
+      // The next namespace: whoever owns the next hop; else the far end of the veth.
+      const own = world.owner(nh, cur.place.name);
+      const viaPort: Link | undefined = hop.fdb ? cur.links.find((l) => l.name === hop.fdb!.port) : out;
+      const peer: { s: PlaceState; link: Link } | undefined = viaPort ? world.peer(cur, viaPort) : undefined;
+      const sendingPod = cur.place.kind === "pod";
+      port_ = sendingPod && peer ? peer.link.name : undefined;
+      if (own && peer && peer.s !== own.s) {
+        // Bridged on the way: the veth's far end is a bridge port of another namespace (a node),
+        // which switches the frame by its FDB without routing it.
+        hop.next = peer.s.place.name;
+        const b: Hop = { place: peer.s.place.name, kind: peer.s.place.kind, iif: peer.link.name, source };
+        if (port_) b.port = port_;
+        hops.push(b);
+        const drop = port_ ? antiSpoofVerdict(peer.s, port_, source) : undefined;
+        if (drop) {
+          b.dropped = drop;
+          outcome = "dropped";
+          break;
+        }
+        const bridge = peer.s.links.find((l) => l.index === peer.link.master);
+        const f = n?.mac ? peer.s.nl.neighs({ family: "bridge" }).find((x) => x.mac === n.mac && x.index !== peer.link.index) : undefined;
+        if (f) b.fdb = { mac: n!.mac!, port: name(peer.s, f.index)! };
+        b.bridged = bridge?.name ?? "?";
+        b.via = "direct";
+        b.next = own.s.place.name;
+        port_ = undefined;
+        iif = own.index;
+        cur = own.s;
+      } else if (own) {
+        hop.next = own.s.place.name;
+        iif = own.index;
+        // A gateway address on a bridge: the packet arrives on the bridge, entered by the pod's port.
+        cur = own.s;
+      } else if (peer) {
+        hop.next = peer.s.place.name;
+        iif = peer.link.index;
+        cur = peer.s;
+      } else {
+        hop.next = "outside";
+        outcome = "leaves";
+        break;
+      }
+    }
+  } finally {
+    world.close();
+  }
+  return { src: src.ip, dst, proto, port, hops, outcome };
+}

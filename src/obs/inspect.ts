@@ -1,0 +1,57 @@
+// `mncni inspect`: how the pods of a node are wired, as a table of all attachments (with
+// their problems) or every detail of one.
+import { type Attachment, type NodeAttachments } from "./attachments.ts";
+import { bold, dim, fields, green, red, table } from "./render.ts";
+
+const state = (a: Attachment) => (a.problems.length ? red(`${a.problems.length} problem${a.problems.length > 1 ? "s" : ""}`) : green("ok"));
+const podOf = (a: Attachment) => (a.podName ? `${a.podNamespace ?? "?"}/${a.podName}` : dim("(unknown pod)"));
+
+export function formatAttachmentTable(n: NodeAttachments): string {
+  const rows = n.attachments.map((a) => [
+    podOf(a),
+    a.containerId.slice(0, 12),
+    a.ifname,
+    a.hostVeth?.name ?? red("-"),
+    (a.resultIps.length ? a.resultIps : a.reservations).join(","),
+    a.history.ADD ? `${a.history.ADD.outcome} ${a.history.ADD.durationMs.toFixed(1)}ms` : "-",
+    state(a),
+  ]);
+  const problems = [...n.problems, ...n.attachments.flatMap((a) => a.problems.map((p) => `${podOf(a)} (${a.containerId.slice(0, 12)}): ${p}`))];
+  return [
+    `${bold(n.node)}: ${n.attachments.length} attachment(s) on network "${n.network}"`,
+    n.attachments.length ? table(["POD", "CONTAINER", "IF", "HOST VETH", "IPS", "LAST ADD", "STATE"], rows) : "",
+    ...(problems.length ? ["", red("problems:"), ...problems.map((p) => `  - ${p}`)] : []),
+  ].filter((l) => l !== "").join("\n");
+}
+
+const linkLine = (l: Attachment["hostVeth"]) => (l ? `${l.name} (index ${l.index}, ${l.mac}, mtu ${l.mtu}${l.up ? "" : ", DOWN"})` : red("missing"));
+
+export function formatAttachment(a: Attachment): string {
+  const lines: string[] = [
+    bold(`${podOf(a)}  container ${a.containerId}`),
+    fields([
+      ["netns", a.netns ?? "-"],
+      ["interface", `${a.ifname}: ${linkLine(a.podInterface)}`],
+      ["host veth", linkLine(a.hostVeth)],
+      ["result IPs", a.resultIps.join(", ") || "-"],
+      ["pod addresses", a.podAddresses.join(", ") || "-"],
+      ["reserved", a.reservations.join(", ") || red("none")],
+    ]),
+    bold("routes in the pod"),
+    ...(a.podRoutes.length ? a.podRoutes.map((r) => `  ${r.dst}${r.gw ? ` via ${r.gw}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`) : ["  -"]),
+    bold("host routes and neighbours serving it"),
+    ...a.hostRoutes.map((r) => `  route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} dev ${r.dev}`),
+    ...a.hostNeighbours.map((n) => `  neighbour ${n.ip} lladdr ${n.mac ?? "-"} dev ${n.dev}`),
+    ...(a.hostRoutes.length + a.hostNeighbours.length === 0 ? ["  - (bridge mode: the pod is reached on the bridge; no per-pod route)"] : []),
+    bold("anti-spoofing"),
+    ...(a.antiSpoofing.length ? a.antiSpoofing.map((e) => `  ${e}`) : ["  -"]),
+    bold("policies selecting it"),
+    `  ${a.policies.length ? a.policies.join(", ") : dim("(none known: policy enforcement not present)")}`,
+    bold("CNI history (last call per verb)"),
+    ...(Object.keys(a.history).length
+      ? Object.entries(a.history).map(([verb, c]) => `  ${verb.padEnd(6)} ${c.time}  ${c.durationMs.toFixed(1)} ms  ${c.outcome === "ok" ? green("ok") : red(`error: ${c.msg ?? ""}`)}`)
+      : ["  -"]),
+  ];
+  if (a.problems.length) lines.push(red("problems"), ...a.problems.map((p) => `  - ${p}`));
+  return lines.join("\n");
+}

@@ -1,0 +1,86 @@
+// The probe packet of `explain --probe`: one UDP datagram, TCP SYN or ICMP echo sent from
+// inside a namespace, with a source chosen by the caller (a spoofed one is sent with
+// IP_TRANSPARENT, as a compromised pod could). Raw libc sockets, so the packet leaves from
+// exactly the namespace the socket was made in. IPv4 only.
+import { withNetns } from "../kernel/index.ts";
+import { parseIP } from "../net/ip.ts";
+import { errno, errnoName, sym } from "../sys/libc.ts";
+
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_RAW = 3;
+const SOCK_NONBLOCK = 0o4000;
+const IPPROTO_ICMP = 1;
+const SOL_IP = 0;
+const IP_TRANSPARENT = 19;
+
+export type ProbeProto = "udp" | "tcp" | "icmp";
+
+export interface ProbeSpec {
+  netns?: string;
+  src?: string;
+  /** The source is not the namespace's own address: allow binding it anyway. */
+  spoof?: boolean;
+  dst: string;
+  proto: ProbeProto;
+  port: number;
+}
+
+function sockaddr(ip: string, port: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(AF_INET, 0);
+  b.writeUInt16BE(port, 2);
+  Buffer.from(parseIP(ip, 4).bytes).copy(b, 4);
+  return b;
+}
+
+function icmpEcho(): Buffer {
+  const b = Buffer.alloc(16);
+  b[0] = 8; // echo request
+  b.writeUInt16BE(process.pid & 0xffff, 4);
+  b.writeUInt16BE(1, 6);
+  b.write("mncni-ex", 8);
+  let sum = 0;
+  for (let i = 0; i < b.length; i += 2) sum += b.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  b.writeUInt16BE(~sum & 0xffff, 2);
+  return b;
+}
+
+/** Sends the packet; returns a function that closes the socket (after the trace was read). */
+export function sendProbe(p: ProbeSpec): () => void {
+  const fail = (what: string): never => {
+    throw new Error(`cannot send probe ${p.proto} to "${p.dst}": ${what}: ${errnoName(errno())}`);
+  };
+  const make = () => {
+    const type = p.proto === "tcp" ? SOCK_STREAM : p.proto === "udp" ? SOCK_DGRAM : SOCK_RAW;
+    const fd = sym.socket(AF_INET, type | SOCK_NONBLOCK, p.proto === "icmp" ? IPPROTO_ICMP : 0);
+    if (fd < 0) fail("socket");
+    return fd;
+  };
+  const fd = p.netns ? withNetns(p.netns, make) : make();
+  try {
+    if (p.src) {
+      if (p.spoof) {
+        const one = Buffer.alloc(4);
+        one.writeInt32LE(1, 0);
+        if (sym.setsockopt(fd, SOL_IP, IP_TRANSPARENT, one, 4) < 0) fail("IP_TRANSPARENT");
+      }
+      const sa = sockaddr(p.src, 0);
+      if (sym.bind(fd, sa, sa.length) < 0) fail(`bind ${p.src}`);
+    }
+    const to = sockaddr(p.dst, p.proto === "icmp" ? 0 : p.port);
+    if (p.proto === "tcp") {
+      // Non-blocking: the SYN is sent, EINPROGRESS is the expected answer.
+      if (sym.connect(fd, to, to.length) < 0 && errno() !== 115) fail("connect");
+    } else {
+      const payload = p.proto === "icmp" ? icmpEcho() : Buffer.from("mncni explain probe\n");
+      if (sym.sendto(fd, payload, payload.length, 0, to, to.length) < 0) fail("sendto");
+    }
+  } catch (e) {
+    sym.close(fd);
+    throw e;
+  }
+  return () => sym.close(fd);
+}

@@ -1,0 +1,89 @@
+// `mncni status`: one screen on a node's CNI — agent health with its reasons (its /readyz,
+// the same reasons), the path to each peer node (mncni's routes), the conflist in use, calls
+// and their latency (invocation log; the agent's served count), build, problems found.
+import { Netlink, RTPROT_MNCNI } from "../kernel/index.ts";
+import { BUILD, VERSION } from "../version.ts";
+import type { NodeAttachments } from "./attachments.ts";
+import { readInvocations } from "./log-reader.ts";
+import type { NodeView } from "./node-view.ts";
+import { bold, fields, green, red, table } from "./render.ts";
+import { formatSummary, TraceSummary, type VerbSummary } from "./trace.ts";
+
+export interface NodeStatus {
+  node: string;
+  version: string;
+  build: string;
+  agent: { addr?: string; reachable: boolean; ready?: boolean; reasons: string[]; servedCalls?: number; error?: string };
+  conflist?: string;
+  network: string;
+  mode: string;
+  peers: { podCidr: string; via?: string; dev: string; path: "direct" | "tunnel" }[];
+  calls: Record<string, VerbSummary>;
+  problems: string[];
+}
+
+async function agentHealth(addr: string | undefined): Promise<NodeStatus["agent"]> {
+  if (!addr) return { reachable: false, reasons: [], error: "no agent address (--agent-addr)" };
+  const base = `http://${addr}`;
+  try {
+    const r = await fetch(`${base}/readyz?format=json`, { signal: AbortSignal.timeout(2000) });
+    const body = (await r.json()) as { ready: boolean; reasons: string[] };
+    let servedCalls: number | undefined;
+    try {
+      const m = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+      const line = /^mncni_agent_cni_calls_served_total\s+(\d+)/m.exec(m);
+      if (line) servedCalls = Number(line[1]);
+    } catch {
+      // health without metrics is still worth showing
+    }
+    return { addr, reachable: true, ready: body.ready, reasons: body.reasons, ...(servedCalls !== undefined ? { servedCalls } : {}) };
+  } catch (e) {
+    return { addr, reachable: false, reasons: [], error: `cannot reach the agent at ${addr}: ${(e as Error).message}` };
+  }
+}
+
+export async function nodeStatus(v: NodeView, n: NodeAttachments): Promise<NodeStatus> {
+  const nl = Netlink.open(v.netns);
+  let peers: NodeStatus["peers"];
+  try {
+    const links = new Map(nl.links().map((l) => [l.index, l]));
+    peers = nl.routes({ protocol: RTPROT_MNCNI }).filter((r) => r.gw !== undefined || links.get(r.oif ?? -1)?.kind === "vxlan").map((r) => {
+      const dev = links.get(r.oif ?? -1);
+      return { podCidr: r.dst, ...(r.gw ? { via: r.gw } : {}), dev: dev?.name ?? String(r.oif), path: dev?.kind === "vxlan" ? ("tunnel" as const) : ("direct" as const) };
+    });
+  } finally {
+    nl.close();
+  }
+  const summary = new TraceSummary();
+  for (const r of readInvocations(v.logFile)) summary.add(r);
+  const agent = await agentHealth(v.healthAddr);
+  const problems = [
+    ...n.problems,
+    ...n.attachments.flatMap((a) => a.problems.map((p) => `${a.podName ?? a.containerId}: ${p}`)),
+    ...(agent.reachable ? [] : [agent.error!]),
+    ...(agent.ready === false ? agent.reasons.map((r) => `agent not ready: ${r}`) : []),
+  ];
+  return { node: v.name, version: VERSION, build: BUILD, agent, ...(v.conflist ? { conflist: v.conflist } : {}), network: v.network, mode: v.mode, peers, calls: summary.get(), problems };
+}
+
+export function formatStatus(s: NodeStatus): string {
+  const health = !s.agent.reachable ? red("unreachable") : s.agent.ready ? green("ready") : red("not ready");
+  return [
+    bold(`${s.node}: mncni ${s.version} (build ${s.build})`),
+    fields([
+      ["agent", `${health}${s.agent.addr ? ` (${s.agent.addr})` : ""}`],
+      ...(s.agent.reasons.length ? s.agent.reasons.map((r) => ["  reason", r] as [string, string]) : []),
+      ["served calls", s.agent.servedCalls === undefined ? "-" : String(s.agent.servedCalls)],
+      ["conflist", s.conflist ?? red("none")],
+      ["network", `${s.network} (${s.mode} mode)`],
+    ]),
+    "",
+    bold("peers"),
+    s.peers.length ? table(["POD CIDR", "VIA", "DEV", "PATH"], s.peers.map((p) => [p.podCidr, p.via ?? "-", p.dev, p.path])) : "  none",
+    "",
+    bold("CNI calls"),
+    formatSummary(s.calls),
+    "",
+    s.problems.length ? red(`problems:\n${s.problems.map((p) => `  - ${p}`).join("\n")}`) : green("no problems found"),
+  ].join("\n");
+}

@@ -1,0 +1,45 @@
+// `mncni trace`: the invocation log as one line per CNI call, and a running summary
+// (calls, errors, p50/p99 duration per verb) — what strace on the runtime was used for.
+import type { InvocationRecord } from "./invocation-log.ts";
+import { dim, green, red, table } from "./render.ts";
+
+export interface VerbSummary {
+  calls: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Durations kept per verb so percentiles are exact (a node makes a few thousand calls a day). */
+export class TraceSummary {
+  private readonly durations = new Map<string, number[]>();
+  private readonly errors = new Map<string, number>();
+
+  add(r: InvocationRecord): void {
+    const d = this.durations.get(r.command) ?? [];
+    d.push(r.durationMs);
+    this.durations.set(r.command, d);
+    if (r.outcome === "error") this.errors.set(r.command, (this.errors.get(r.command) ?? 0) + 1);
+  }
+
+  get(): Record<string, VerbSummary> {
+    const out: Record<string, VerbSummary> = {};
+    for (const [verb, ds] of [...this.durations].sort()) {
+      const s = [...ds].sort((a, b) => a - b);
+      const pct = (p: number) => s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+      out[verb] = { calls: s.length, errors: this.errors.get(verb) ?? 0, p50Ms: pct(50), p99Ms: pct(99) };
+    }
+    return out;
+  }
+}
+
+export function formatCall(r: InvocationRecord): string {
+  const pod = r.podName ? `${r.podNamespace ?? "?"}/${r.podName}` : (r.containerId ?? "-");
+  const result = r.outcome === "ok" ? green(`ok ${r.ips?.join(",") ?? ""}`.trim()) : red(`error ${r.code ?? ""}: ${r.msg ?? ""}`);
+  return `${r.time}  ${r.command.padEnd(6)} ${pod.padEnd(28)} ${`${r.durationMs.toFixed(1)}ms`.padStart(9)}  ${result}${r.plugin !== "mncni" ? dim(` (${r.plugin})`) : ""}`;
+}
+
+export function formatSummary(s: Record<string, VerbSummary>): string {
+  const rows = Object.entries(s).map(([verb, v]) => [verb, String(v.calls), v.errors ? red(String(v.errors)) : "0", v.p50Ms.toFixed(1), v.p99Ms.toFixed(1)]);
+  return rows.length ? table(["VERB", "CALLS", "ERRORS", "P50 MS", "P99 MS"], rows) : "no CNI calls";
+}

@@ -1,0 +1,210 @@
+// The insight commands against a lab, through the compiled binary as an operator runs them:
+// inspect against `ip -j` and `nft -j` read independently; inspect finding an attachment
+// broken behind mncni's back; explain for each kind of path, each confirmed by its probe
+// (the kernel's nftables trace of a real packet); trace showing calls made while it runs.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import type { IpamReport } from "../../src/obs/ipam-show.ts";
+import type { NodeStatus } from "../../src/obs/status.ts";
+import { join } from "node:path";
+import type { Attachment, NodeAttachments } from "../../src/obs/attachments.ts";
+import type { Explanation } from "../../src/obs/explain.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
+import { ipJson, run } from "../helpers/netns.ts";
+import { LAB_CMD, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+
+setDefaultTimeout(60_000);
+afterAll(downAll);
+
+const places = (ex: Explanation) => ex.hops.map((h) => h.place);
+
+for (const mode of ["bridge", "routed"] as const) describe(`insight commands in a lab (${mode} mode)`, () => {
+  const name = newLabName();
+  const explain = (src: string, dst: string, ...extra: string[]) => {
+    const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
+    return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
+  };
+  // Each mode's anti-spoofing table (src/plugin/bridge.ts, routed.ts).
+  const guardFamily = mode === "bridge" ? "bridge" : "inet";
+
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
+  });
+
+  test("inspect of a healthy pod shows what ip -j and nft -j show", () => {
+    const r = lab(name, ["inspect", "node1/pod1", "--json"]);
+    const a = JSON.parse(r.stdout) as Attachment;
+    const podNs = `${name}-node1-pod1`;
+    const nodeNs = `${name}-node1`;
+    const eth0 = ipJson<any[]>(podNs, ["link", "show", "eth0"])[0];
+    expect(a.podInterface).toMatchObject({ name: "eth0", index: eth0.ifindex, mac: eth0.address, mtu: eth0.mtu });
+    const addrs = ipJson<any[]>(podNs, ["-4", "addr", "show", "eth0"])[0].addr_info.filter((x: any) => x.scope === "global").map((x: any) => `${x.local}/${x.prefixlen}`);
+    expect(a.podAddresses.filter((x) => !x.includes(":"))).toEqual(addrs);
+    const routes = ipJson<any[]>(podNs, ["-4", "route", "show"]).map((x) => (x.dst === "default" ? "0.0.0.0/0" : x.dst.includes("/") ? x.dst : `${x.dst}/32`) + (x.gateway ? ` via ${x.gateway}` : ""));
+    expect(a.podRoutes.filter((x) => !x.dst.includes(":")).map((x) => x.dst + (x.gw ? ` via ${x.gw}` : "")).sort()).toEqual(routes.sort());
+    const veth = ipJson<any[]>(nodeNs, ["link", "show", a.hostVeth!.name])[0];
+    expect(a.hostVeth).toMatchObject({ index: veth.ifindex, mac: veth.address, mtu: veth.mtu });
+    const set = JSON.parse(run(["ip", "netns", "exec", nodeNs, "nft", "-j", "list", "set", guardFamily, "mncni-antispoof", "addr4"]).stdout).nftables.find((x: any) => x.set).set;
+    const mine = (set.elem ?? []).map((e: any) => e.concat).filter((c: string[]) => c[0] === a.hostVeth!.name).map((c: string[]) => c[1]);
+    expect(a.antiSpoofing.filter((x) => x.includes("addr4")).map((x) => x.split(": ")[1])).toEqual(mine);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(a.history.ADD?.outcome).toBe("ok");
+    expect(a.problems).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  test("explain: same node, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "node1/pod2");
+    expect(ex.outcome).toBe("delivered");
+    expect(places(ex)).toEqual(["node1/pod1", "node1", "node1/pod2"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: across nodes, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "node2/pod2", "--proto", "tcp");
+    expect(places(ex)).toEqual(["node1/pod1", "node1", "node2", "node2/pod2"]);
+    expect(ex.hops[1]!.route!.gw).toBe(ipJson<any[]>(`${name}-node1`, ["route", "get", ex.dst])[0].gateway);
+    expect(ex.hops.some((h) => h.masquerade)).toBe(false);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: pod to the external host is masqueraded, and the probe sees the node's address arrive", () => {
+    const { code, ex } = explain("node1/pod1", "ext", "--proto", "icmp");
+    const node = ex.hops.find((h) => h.place === "node1")!;
+    expect(node.masquerade?.to).toBe("10.224.0.11");
+    expect(ex.hops.at(-1)).toMatchObject({ place: "ext", delivered: true, source: "10.224.0.11" });
+    const seenAtExt = ex.probe!.places.find((p) => p.place === "ext")!.events.find((e) => e.saddr)!;
+    expect(seenAtExt.saddr).toBe("10.224.0.11");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: node to pod, confirmed by the probe", () => {
+    const { code, ex } = explain("node2", "node1/pod2");
+    expect(places(ex)).toEqual(["node2", "node1", "node1/pod2"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("explain: a spoofed source is dropped by anti-spoofing, and the probe is dropped by that rule", () => {
+    const { code, ex } = explain("node1/pod1", "node2/pod1", "--spoof-src", "10.244.1.200");
+    expect(ex.outcome).toBe("dropped");
+    expect(ex.hops.at(-1)!.dropped).toContain("anti-spoofing");
+    const traced = ex.probe!.places.find((p) => p.verdict === "dropped")!;
+    expect(traced.place).toBe("node1");
+    expect(traced.droppedBy).toContain("mncni-antispoof");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(1);
+  });
+
+  test("explain on a node (not the lab's view): pods by namespace/name, the path leaving the node, probe-confirmed", () => {
+    const p = nodePaths(name, "node1");
+    const onNode = (...args: string[]) => run(["ip", "netns", "exec", `${name}-node1`, ...LAB_CMD, "explain", ...args, "--probe", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
+    const same = onNode("default/node1-pod1", "default/node1-pod2");
+    const ex = JSON.parse(same.stdout) as Explanation;
+    expect(ex.hops.map((h) => h.kind)).toEqual(["pod", "node", "pod"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(same.code).toBe(0);
+    const away = onNode("default/node1-pod1", "10.244.2.2");
+    const ex2 = JSON.parse(away.stdout) as Explanation;
+    expect(ex2.outcome).toBe("leaves");
+    expect(ex2.hops.at(-1)!.route!.gw).toBe("10.224.0.12");
+    expect(ex2.probe!.mismatches).toEqual([]);
+    expect(away.code).toBe(0);
+  });
+
+  test("trace shows the calls made while it runs", async () => {
+    const proc = Bun.spawn([...LAB_CMD, "lab", "trace", "--name", name, "node1", "--follow", "--json", "--last", "0"], { stdout: "pipe", stderr: "pipe" });
+    try {
+      await Bun.sleep(500);
+      lab(name, ["pod", "add", "node1", "pod9"]);
+      lab(name, ["pod", "remove", "node1", "pod9"]);
+      await Bun.sleep(800);
+    } finally {
+      proc.kill("SIGINT");
+    }
+    await proc.exited;
+    const lines = (await new Response(proc.stdout).text()).trim().split("\n").map((l) => JSON.parse(l));
+    const calls = lines.filter((l) => l.call).map((l) => l.call);
+    expect(calls.map((c) => `${c.command} ${c.podName}`)).toEqual(expect.arrayContaining(["ADD node1-pod9", "DEL node1-pod9"]));
+    expect(calls.every((c) => c.podName === "node1-pod9")).toBe(true);
+    const summary = lines.at(-1).summary;
+    expect(summary.ADD.calls).toBeGreaterThanOrEqual(3);
+    expect(summary.ADD.p99Ms).toBeGreaterThanOrEqual(summary.ADD.p50Ms);
+  });
+
+  test("status on a node: the agent ready, the peer's route as `ip -j route` has it, calls counted", () => {
+    const p = nodePaths(name, "node1");
+    const r = run(["ip", "netns", "exec", `${name}-node1`, LAB_CMD[0]!, ...LAB_CMD.slice(1), "status", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir]);
+    const st = JSON.parse(r.stdout) as NodeStatus;
+    expect(st.agent).toMatchObject({ reachable: true, ready: true, reasons: [] });
+    const kernel = ipJson<any[]>(`${name}-node1`, ["-4", "route", "show", "proto", "77"]).filter((x) => x.gateway).map((x) => ({ podCidr: x.dst, via: x.gateway, dev: x.dev, path: "direct" as const }));
+    expect(st.peers).toEqual(kernel);
+    expect(kernel.length).toBe(1);
+    expect(st.calls.ADD!.calls).toBeGreaterThanOrEqual(2);
+    expect(st.problems).toEqual([]);
+  });
+
+  test("the agent's /metrics: CNI call durations per verb and outcome, IPAM use per range", async () => {
+    const metrics = () => run(["ip", "netns", "exec", `${name}-node1`, "curl", "-sf", "http://127.0.0.1:9099/metrics"]).stdout;
+    // A series by name and labels, in whatever order the renderer writes the labels.
+    const value = (text: string, metric: string, labels: Record<string, string>) => {
+      const line = text.split("\n").find((l) => {
+        const m = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(l);
+        if (!m || m[1] !== metric) return false;
+        const got = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        return Object.entries(labels).every(([k, v]) => got[k] === v) && Object.keys(got).length === Object.keys(labels).length;
+      });
+      return Number(line?.split(" ").at(-1) ?? NaN);
+    };
+    const addOk = { verb: "ADD", outcome: "ok" };
+    lab(name, ["pod", "add", "node1", "pod8"]);
+    let text = "";
+    for (let i = 0; i < 50; i++) {
+      text = metrics();
+      if (value(text, "mncni_cni_call_duration_seconds_count", addOk) >= 1) break;
+      await Bun.sleep(200);
+    }
+    const count = value(text, "mncni_cni_call_duration_seconds_count", addOk);
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(value(text, "mncni_cni_call_duration_seconds_bucket", { ...addOk, le: "+Inf" })).toBe(count);
+    const files = readdirSync(join(nodePaths(name, "node1").ipamDir, "mncni")).filter((f) => /^\d/.test(f));
+    const range = text.split("\n").find((l) => l.startsWith("mncni_ipam_addresses_used{"))!;
+    expect(range).toContain("10.244.1.0/24");
+    expect(Number(range.split(" ").at(-1))).toBe(files.length);
+    expect(value(text, "mncni_ipam_addresses_free", { range: /range="([^"]*)"/.exec(range)![1]! })).toBe(253 - files.length);
+    lab(name, ["pod", "remove", "node1", "pod8"]);
+  });
+
+  test("inspect finds a veth deleted behind mncni's back and a reservation file removed", () => {
+    const before = JSON.parse(lab(name, ["inspect", "node2", "--json"]).stdout) as NodeAttachments;
+    const [p1, p2] = before.attachments;
+    run(["ip", "-n", `${name}-node2`, "link", "del", p1!.hostVeth!.name]);
+    unlinkSync(join(nodePaths(name, "node2").ipamDir, "mncni", p2!.reservations[0]!));
+    const gw = p2!.resultRoutes.find((r) => r.dst === "0.0.0.0/0")!.gw!;
+    run(["ip", "-n", p2!.netns!.split("/").at(-1)!, "route", "del", "default"]);
+    const r = lab(name, ["inspect", "node2", "--json"], { allowFail: true });
+    expect(r.code).toBe(1);
+    const after = JSON.parse(r.stdout) as NodeAttachments;
+    const a1 = after.attachments.find((a) => a.containerId === p1!.containerId)!;
+    const a2 = after.attachments.find((a) => a.containerId === p2!.containerId)!;
+    expect(a1.problems).toContain(`host veth "${p1!.hostVeth!.name}" missing`);
+    expect(a2.problems).toContain(`host veth "${p2!.hostVeth!.name}" has no IPAM reservation`);
+    expect(a2.problems).toContain(`pod routes differ from its result: missing 0.0.0.0/0 via ${gw}`);
+    // ipam show, run on the node: the removed reservation and a leaked one.
+    const p = nodePaths(name, "node2");
+    writeFileSync(join(p.ipamDir, "mncni", "10.244.2.200"), "gone-container\r\neth0");
+    const ipam = run(["ip", "netns", "exec", `${name}-node2`, ...LAB_CMD, "ipam", "show", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
+    expect(ipam.code).toBe(1);
+    const rep = JSON.parse(ipam.stdout) as IpamReport;
+    expect(rep.leaks).toEqual([{ ip: "10.244.2.200", containerId: "gone-container", ifname: "eth0" }]);
+    expect(rep.unreserved.map((u) => u.containerId)).toContain(p2!.containerId);
+    const files = readdirSync(join(p.ipamDir, "mncni")).filter((f) => /^\d/.test(f));
+    expect(rep.ranges).toEqual([{ range: expect.stringContaining("10.244.2.0/24"), used: files.length, free: 253 - files.length }]);
+    const text = lab(name, ["inspect", "node2"], { allowFail: true }).stdout;
+    expect(text).toContain("problems:");
+    expect(text).toContain("missing");
+  });
+});
