@@ -599,6 +599,10 @@ export class FakeApiServer {
           return;
         }
         this.watchers.add(self);
+        // The real server flushes the 200 and its headers at once (a client knows its watch is
+        // established); Bun sends nothing of a response before its first byte, so send one
+        // byte of whitespace, which JSON stream decoders skip.
+        ctrl.enqueue(enc.encode("\n"));
         if (fromRv === undefined) {
           for (const o of this.sorted(plural, namespace)) this.send(self, { type: "ADDED", object: o });
         } else {

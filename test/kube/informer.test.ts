@@ -147,3 +147,26 @@ describe("informer", () => {
     api.hidden.delete("networkpolicies");
   });
 });
+
+describe("informer errors", () => {
+  test("a watch resumed after an outage clears the last error at once, without waiting for an event or a bookmark", async () => {
+    // Bookmarks a minute apart, as a real API server sends them: none arrives during the test.
+    const quiet = FakeApiServer.start({ bookmarkIntervalMs: 60_000 });
+    const c = new KubeClient(loadKubeconfig(quiet.writeKubeconfig()), { attempts: 1 });
+    const inf = new Informer<V1Node>(c, RESOURCES.nodes, { backoff: { initialMs: 20, maxMs: 200 } });
+    try {
+      quiet.put("nodes", { metadata: { name: "a" } });
+      inf.start();
+      await inf.waitForSync();
+      quiet.stop();
+      await until("the failure seen", () => inf.lastError !== undefined);
+      quiet.start();
+      await until("the watch open again", () => quiet.openWatches === 1);
+      await until("the error cleared", () => inf.lastError === undefined);
+      expect(names(inf)).toEqual(["a"]);
+    } finally {
+      await inf.stop();
+      quiet.close();
+    }
+  }, 60_000);
+});
