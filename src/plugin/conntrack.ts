@@ -3,6 +3,7 @@
 // sending would keep reaching a dead pod's DNAT target, or a new pod would get replies it
 // never asked for). ADD forgets the entries of the addresses it was given, DEL those of
 // the addresses it releases, in the node's namespace, over ctnetlink.
+import { statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtEntry } from "../kernel/index.ts";
@@ -29,15 +30,23 @@ export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
   });
 }
 
+/**
+ * One ctnetlink socket per namespace for the process, left open (a server handles many
+ * calls; closing a NETLINK_NETFILTER socket can wait for an RCU grace period, see
+ * nft-socket.ts).
+ */
+let cached: { netns: number; ct: Conntrack } | undefined;
+
 function withConntrack(what: string, fn: (ct: Conntrack) => unknown): void {
-  let ct: Conntrack | undefined;
   try {
-    ct = Conntrack.open();
-    fn(ct);
+    const netns = statSync("/proc/thread-self/ns/net").ino;
+    if (cached?.netns !== netns) {
+      cached?.ct.close();
+      cached = { netns, ct: Conntrack.open() };
+    }
+    fn(cached.ct);
   } catch (e) {
     throw new CniError(ErrorCode.IOFailure, `cannot ${what}: ${(e as Error).message}`, "", { cause: e });
-  } finally {
-    ct?.close();
   }
 }
 

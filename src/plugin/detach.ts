@@ -45,12 +45,13 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       }
     }
     removeBandwidth(host, name);
+    // The pod is cut off: its flows go before its addresses can be handed out again, then
+    // its neighbour entries (after the flows, which could otherwise make new ones).
+    forgetConntrack(podAddrs);
     forgetNeighbours(host, podAddrs);
   } finally {
     host.close();
   }
-  // The pod is cut off: its flows go before its addresses can be handed out again.
-  forgetConntrack(podAddrs);
   await ipamClient(ctx).del();
   // The veth being deleted (off the main thread when served) is not a user any more.
   if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, name);

@@ -14,10 +14,10 @@ const PORT = 18053;
 
 const conntrack = (node: TestNode) => run(["ip", "netns", "exec", node.ns, "conntrack", "-L", "-p", "udp"], { allowFail: true }).stdout;
 
-/** Whether a UDP socket on port 53 in `pod` receives a datagram within 3 s. */
+/** Whether a UDP socket on port 53 in `pod` receives a datagram within 5 s (the client sends every 50 ms). */
 function receives(pod: string): boolean {
-  const r = run(["ip", "netns", "exec", pod, "timeout", "5", "python3", "-c",
-    `import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("",53));s.settimeout(3)\ntry:\n  s.recv(100);print("got")\nexcept Exception:\n  print("none")`], { allowFail: true });
+  const r = run(["ip", "netns", "exec", pod, "timeout", "15", "python3", "-c",
+    `import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("",53));s.settimeout(5)\ntry:\n  s.recv(100);print("got")\nexcept Exception:\n  print("none")`], { allowFail: true });
   return r.stdout.includes("got");
 }
 
@@ -33,7 +33,8 @@ describe("conntrack cleanup", () => {
     // One flow: the same source port all along, a datagram every 50 ms.
     sender = Bun.spawn(["ip", "netns", "exec", node.client, "timeout", "40", "python3", "-c",
       `import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("",40053))\nwhile True:\n  s.sendto(b"x",("${UPLINK.node[4]}",${PORT}));time.sleep(0.05)`], { stdout: "ignore", stderr: "ignore" });
-    for (let i = 0; i < 40 && !conntrack(node).includes(`dport=${PORT}`); i++) await Bun.sleep(50);
+    // Until the sender is running (python starts slowly on a loaded machine).
+    for (let i = 0; i < 200 && !conntrack(node).includes(`dport=${PORT}`); i++) await Bun.sleep(50);
   });
   afterAll(() => {
     sender.kill();
