@@ -1,7 +1,7 @@
 // The pure parts of the overlay: VTEP MAC and gateway derivation, auto's per-peer path, the
 // VXLAN backend's desired objects, the pod MTU.
 import { describe, expect, test } from "bun:test";
-import { desiredVxlan, pathTo, podMTU, splitPeers, underlayMTU, vtepGateway, vtepMAC, vxlanOverhead, type LocalAddr } from "../../src/agent/routing/index.ts";
+import { desiredVxlan, txChecksumBroken, pathTo, podMTU, splitPeers, underlayMTU, vtepGateway, vtepMAC, vxlanOverhead, type LocalAddr } from "../../src/agent/routing/index.ts";
 
 const localAddrs: LocalAddr[] = [
   { index: 2, family: 4, cidr: "10.99.0.11/24", address: "10.99.0.11", prefixLen: 24, scope: 0 },
@@ -96,5 +96,12 @@ describe("pod MTU", () => {
     const p = podMTU({ underlay: 1500, overhead: vxlanOverhead, selfIPs: ["10.99.0.11"], explicit: 1500 });
     expect(p.mtu).toBe(1500);
     expect(p.problem).toContain("cannot use pod MTU 1500: the underlay MTU is 1500 and the encapsulation takes 50 bytes");
+  });
+});
+
+describe("VXLAN transmit checksum offload", () => {
+  test("broken before 5.7 (and when the release cannot be read): turned off there only", () => {
+    for (const r of ["4.19.0-26-amd64", "5.4.0-1109-azure", "5.6.19", "", "garbage"]) expect(txChecksumBroken(r)).toBe(true);
+    for (const r of ["5.7.0", "5.15.0-1057-azure", "6.18.44-fc-v657", "10.0"]) expect(txChecksumBroken(r)).toBe(false);
   });
 });

@@ -8,6 +8,7 @@
 // Ownership: the devices by name (their FDB entries and neighbours are all mncni's); a route is
 // VXLAN's when it carries RTPROT_MNCNI and an onlink gateway, which neither host-gw (gateway on
 // a connected subnet) nor the plugin's routed mode (no gateway) ever writes.
+import { readFileSync } from "node:fs";
 import { NUD, RTPROT_MNCNI, isErrno, type Link, type RouteInfo } from "../../kernel/index.ts";
 import { familyOf, type Family } from "../../net/ip.ts";
 import { emptyReport, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
@@ -18,6 +19,25 @@ export interface VxlanSettings {
   vni: number;
   /** UDP destination port (IANA: 4789; the Linux default 8472 is Flannel's). */
   port: number;
+  /** Turn transmit checksum offload off on the devices (default: on kernels where it is broken). */
+  txChecksumOff?: boolean;
+}
+
+/** Kernels before 5.7 corrupt the inner checksum of NATed packets with VXLAN offload on (Calico's rule). Pure. */
+export function txChecksumBroken(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return true; // unknown: the safe side
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major < 5 || (major === 5 && minor < 7);
+}
+
+/** This kernel's release (uname -r). */
+export function kernelRelease(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  } catch {
+    return "";
+  }
 }
 
 export const DEFAULT_VXLAN: VxlanSettings = { vni: 1, port: 4789 };
@@ -111,7 +131,7 @@ function attempt(rep: RoutingReport, what: string, fn: () => void): boolean {
 }
 
 /** The device as desired: recreated when an attribute the kernel cannot change in place differs. */
-function syncDevice(nl: RoutingKernel, d: DesiredDevice, mtu: number, rep: RoutingReport): Link | undefined {
+function syncDevice(nl: RoutingKernel, d: DesiredDevice, mtu: number, s: VxlanSettings, rep: RoutingReport): Link | undefined {
   let l = nl.link(d.name);
   const v = l?.vxlan;
   if (l && (l.kind !== "vxlan" || !v || v.vni !== d.vni || v.port !== d.port || v.local !== d.local || v.device !== d.underlay || v.learning !== false)) {
@@ -130,18 +150,21 @@ function syncDevice(nl: RoutingKernel, d: DesiredDevice, mtu: number, rep: Routi
   if (l.mtu !== mtu || l.mac !== d.mac) {
     if (attempt(rep, `set MTU ${mtu} and MAC ${d.mac} of "${d.name}"`, () => nl.setLink(l!.index, { mtu, mac: d.mac }))) rep.changes.push(`set ${d.name} mtu ${mtu} mac ${d.mac}`);
   }
-  // Transmit checksum offload off, as Flannel (always) and Calico (on kernels before 5.7) do:
-  // with it on, the kernel leaves the inner UDP/TCP checksum to be completed on transmit
-  // (CHECKSUM_PARTIAL), and on affected kernels a packet that was NATed on its way into the
-  // tunnel (a Service's DNAT, kube-proxy's SNAT) leaves with a wrong inner checksum, which the
-  // receiver drops: Service traffic over VXLAN stalls (kubernetes#88986, flannel#1279,
-  // calico#3145). Computing the checksum in software costs little next to the encapsulation.
-  try {
-    if (nl.txChecksumOn(d.name) && attempt(rep, `turn off tx checksum offload of "${d.name}"`, () => nl.setTxChecksum(d.name, false))) {
-      rep.changes.push(`set ${d.name} tx-checksumming off`);
+  // Transmit checksum offload off on kernels that mishandle it, as Calico does (before 5.7;
+  // Flannel turns it off on every kernel): with it on, the inner checksum is left to be
+  // completed on transmit (CHECKSUM_PARTIAL), and on those kernels a packet NATed on its way
+  // into the tunnel (a Service's DNAT, kube-proxy's SNAT) leaves with a wrong inner checksum
+  // that the receiver drops, so Service traffic over VXLAN stalls (kubernetes#88986,
+  // flannel#1279). Later kernels get it right, and there the offload is left on: turning it
+  // off also turns off TSO on the device, so every segment is encapsulated on its own.
+  if (s.txChecksumOff) {
+    try {
+      if (nl.txChecksumOn(d.name) && attempt(rep, `turn off tx checksum offload of "${d.name}"`, () => nl.setTxChecksum(d.name, false))) {
+        rep.changes.push(`set ${d.name} tx-checksumming off`);
+      }
+    } catch (e) {
+      rep.errors.push(`cannot read tx checksum offload of "${d.name}": ${(e as Error).message}`);
     }
-  } catch (e) {
-    rep.errors.push(`cannot read tx checksum offload of "${d.name}": ${(e as Error).message}`);
   }
   if (!l.up && attempt(rep, `set "${d.name}" up`, () => nl.setLink(l!.index, { up: true }))) rep.changes.push(`set ${d.name} up`);
   return l;
@@ -199,7 +222,8 @@ function removeDevices(nl: RoutingKernel, keep: ReadonlySet<string>, rep: Routin
   }
 }
 
-export function vxlanBackend(s: VxlanSettings = DEFAULT_VXLAN): RoutingBackend {
+export function vxlanBackend(settings: VxlanSettings = DEFAULT_VXLAN): RoutingBackend {
+  const s = { ...settings, txChecksumOff: settings.txChecksumOff ?? txChecksumBroken(kernelRelease()) };
   return {
     name: "vxlan",
     mtuOverhead: vxlanOverhead,
@@ -210,7 +234,7 @@ export function vxlanBackend(s: VxlanSettings = DEFAULT_VXLAN): RoutingBackend {
       rep.problems.push(...want.problems);
       const routes: DesiredRoute[] = [];
       for (const d of want.devices) {
-        const dev = syncDevice(nl, d, underlayMTU(nl, d.underlay) - vxlanOverhead(d.family), rep);
+        const dev = syncDevice(nl, d, underlayMTU(nl, d.underlay) - vxlanOverhead(d.family), s, rep);
         if (!dev) continue;
         const entries = want.entries.filter((e) => e.family === d.family);
         syncEntries(nl, dev, d.family, entries, rep);
