@@ -12,6 +12,7 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
+import { compilePolicy, planPolicy } from "./policy/index.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 import { familyOf } from "../net/ip.ts";
@@ -30,7 +31,7 @@ export interface ReconcilerDeps {
 }
 
 /** The steps of a pass, in order: metrics and logs name them the same. */
-export const STEPS = ["pod-cidrs", "forwarding", "routes", "masquerade", "binaries", "conflist"] as const;
+export const STEPS = ["pod-cidrs", "forwarding", "routes", "masquerade", "policy", "binaries", "conflist"] as const;
 export type Step = (typeof STEPS)[number];
 
 /** Steps that act on the admitted pod CIDRs: skipped when admission failed (acting on none would remove every route). */
@@ -89,6 +90,7 @@ export class Reconciler {
     forwarding: (p) => this.forwarding(p),
     routes: (p) => this.routes(p),
     masquerade: (p) => this.masquerade(p),
+    policy: (p) => this.policy(p),
     binaries: (p) => this.binaries(p),
     conflist: (p) => this.conflist(p),
   };
@@ -191,6 +193,37 @@ export class Reconciler {
     const plan = planMasquerade({ podCIDRs: p.own, podNetworks, nonMasquerade: this.cfg.nonMasqueradeCidr }, this.deps.nft.list());
     if (!plan.script) return;
     this.deps.nft.apply(plan.script, "apply nftables ruleset");
+    p.r.writes++;
+    p.r.changes.push(...plan.changes);
+  }
+
+  /**
+   * NetworkPolicy and ClusterNetworkPolicy for this node's pods, in `inet mncni-policy`. In
+   * bridge mode, same-node traffic is bridged, not routed: the bridge hands it to the inet
+   * forward hook (and conntrack) only with bridge-nf-call-iptables/ip6tables, so they are
+   * required (docs/policy.md, the hook choice).
+   */
+  private policy(p: Pass): void {
+    const compiled = compilePolicy({ state: p.state, nodeName: this.cfg.nodeName });
+    const selects = compiled.selected.ingress.length + compiled.selected.egress.length > 0;
+    if (selects && this.cfg.mode === "bridge") {
+      for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
+        let v: string;
+        try {
+          v = this.deps.sysctl.get(name);
+        } catch {
+          p.r.problems.push(`cannot read ${name} (is br_netfilter loaded?): same-node pod traffic in bridge mode is not subject to policy`);
+          continue;
+        }
+        if (v === "1") continue;
+        this.deps.sysctl.set(name, "1");
+        p.r.writes++;
+        p.r.changes.push(`set ${name}=1`);
+      }
+    }
+    const plan = planPolicy(compiled, this.deps.nft.list());
+    if (!plan.script) return;
+    this.deps.nft.apply(plan.script, "apply policy ruleset");
     p.r.writes++;
     p.r.changes.push(...plan.changes);
   }
