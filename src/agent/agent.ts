@@ -16,6 +16,9 @@ import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
 import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
+import { systemHold } from "./policy/hold.ts";
+import { parseCniArgs } from "../cni/env.ts";
+import type { Result } from "../cni/types.ts";
 import { mncniSpec } from "../plugin-specs.ts";
 
 export class Agent {
@@ -48,7 +51,7 @@ export class Agent {
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
-    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
     try {
       writeRunRecord(cfg.stateFile, cfg);
@@ -92,6 +95,20 @@ export class Agent {
     return rep;
   }
 
+  /**
+   * A served ADD succeeded: the pod (K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS) gets its
+   * policy programmed, and its hold released, before the runtime hears back.
+   */
+  private attachedPod(env: Record<string, string>, stdout: string): void {
+    const args = parseCniArgs(env.CNI_ARGS ?? "");
+    const ns = args.K8S_POD_NAMESPACE;
+    const name = args.K8S_POD_NAME;
+    if (!ns || !name) return;
+    const ips = ((JSON.parse(stdout) as Result).ips ?? []).map((i) => i.address.split("/")[0]!);
+    const changes = this.reconciler.programAttachedPod(this.source.snapshot().state, ns, name, ips);
+    for (const c of changes) this.log.info(c, { pod: `${ns}/${name}` });
+  }
+
   /** Runs a pass now, or right after the one in progress (coalescing bursts of events). */
   private kick = (): void => {
     if (this.running) {
@@ -117,7 +134,7 @@ export class Agent {
     // Before the first pass writes the conflist that names it: plugins then find it listening.
     if (this.cfg.cniSocket !== "off") {
       try {
-        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m) });
+        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m), afterAdd: (env, out) => this.attachedPod(env, out) });
         this.metrics.cniServer = this.cni;
         this.log.info("serving CNI calls", { socket: this.cfg.cniSocket });
       } catch (e) {

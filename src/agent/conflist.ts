@@ -19,6 +19,8 @@ export interface ConflistOptions {
   chainPortmap: boolean;
   /** The agent's CNI server socket, named as agentSocket; undefined: the plugin works alone. */
   cniSocket?: string;
+  /** The cluster has network policies: new pods are held until programmed (docs/policy.md). */
+  policyHold?: boolean;
 }
 
 export interface Conflist {
@@ -46,6 +48,7 @@ export function renderConflist(o: ConflistOptions): Conflist {
       },
       logFile: o.cniLogFile,
       ...(o.cniSocket ? { agentSocket: o.cniSocket } : {}),
+      ...(o.policyHold ? { policyHold: true } : {}),
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });

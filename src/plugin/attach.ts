@@ -6,6 +6,7 @@ import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
+import { holdPod, releasePod } from "./policy-hold.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
@@ -49,6 +50,11 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       const guard = antiSpoofFor(mode.antiSpoof);
       guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
+    }
+    if (conf.policyHold) {
+      const addrs = podIps.map((i) => addrOf(i.address));
+      holdPod(addrs);
+      undo.push("release policy hold", () => releasePod(addrs));
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
     phase("guard");

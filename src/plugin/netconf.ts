@@ -18,6 +18,8 @@ export interface PluginConf {
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
   readonly mac?: string;
+  /** The cluster has network policies: hold the pod's traffic until the agent programmed it (policy-hold.ts). */
+  readonly policyHold: boolean;
 }
 
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
@@ -32,6 +34,7 @@ const KNOWN: Record<string, "string" | "number" | "boolean"> = {
   ipMasq: "boolean",
   antiSpoofing: "boolean",
   agentSocket: "string",
+  policyHold: "boolean",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
@@ -68,6 +71,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     ipam: net.ipam,
     dns: net.dns,
     mac,
+    policyHold: (net.policyHold as boolean | undefined) ?? false,
   });
 }
 

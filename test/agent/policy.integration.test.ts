@@ -5,11 +5,10 @@
 // The kernel's table is waited for through its marker hash, then traffic decides.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
-import { readdirSync, readFileSync } from "node:fs";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
@@ -82,7 +81,13 @@ function suite(mode: "bridge" | "routed") {
       expect(await matrix(Object.keys(want))).toEqual(want);
     };
 
-    async function addPod(node: TestNode, ns: string, name: string, labels: Record<string, string>, ports: { name: string; containerPort: number; protocol?: string }[] = []) {
+    type Port = { name: string; containerPort: number; protocol?: string };
+    const writePod = (pod: Pod, ports: Port[]) => write(`pod-${pod.ns}-${pod.name}.yaml`, [{
+      apiVersion: "v1", kind: "Pod", metadata: { name: pod.name, namespace: pod.ns, labels: pod.labels },
+      spec: { nodeName: pod.node.name, containers: [{ name: "c", ports }] }, status: { podIP: pod.ip, podIPs: [{ ip: pod.ip }] },
+    }]);
+
+    async function addPod(node: TestNode, ns: string, name: string, labels: Record<string, string>, ports: Port[] = [], o = { manifest: true }) {
       const netns = createNetns("mnp-pod");
       const res = (await runtimeOf(node).add({
         containerId: `${ns}-${name}`, netns: netnsPath(netns), ifname: "eth0",
@@ -91,10 +96,7 @@ function suite(mode: "bridge" | "routed") {
       const ip = res.ips[0]!.address.split("/")[0]!;
       const pod: Pod = { ns, name, node, netns, ip, labels };
       pods[name] = pod;
-      write(`pod-${ns}-${name}.yaml`, [{
-        apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, labels },
-        spec: { nodeName: node.name, containers: [{ name: "c", ports }] }, status: { podIP: ip, podIPs: [{ ip }] },
-      }]);
+      if (o.manifest) writePod(pod, ports);
       const server = spawn(["ip", "netns", "exec", netns, PY, PROBE, "serve", "80", "81"], { stdout: "pipe", stderr: "ignore" });
       pod.server = server;
       const reader = server.stdout.getReader();
@@ -195,6 +197,35 @@ function suite(mode: "bridge" | "routed") {
         podSelector: { matchLabels: { app: "a" } }, ingress: [{ from: [{ namespaceSelector: {} , podSelector: { matchLabels: { app: "c" } } }] }],
       } }]);
       await expectMatrix({ "c->a:80": "ok", "b->a:80": "no", "c->b:80": "no" });
+    });
+
+    const setElems = (n: TestNode, kind: "map" | "set", table: string, name: string): string[] => {
+      const r = inNetns(n.ns, ["nft", "-j", "list", kind, "inet", table, name], { allowFail: true });
+      if (r.code !== 0) return [];
+      const o = JSON.parse(r.stdout).nftables.find((x: any) => x[kind])[kind];
+      return (o.elem ?? []).map((e: any) => (Array.isArray(e) ? e[0] : e));
+    };
+
+    t("a pod added while a policy is in force is isolated before its served ADD answers", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
+      expect(JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8")).plugins[0].policyHold).toBe(true);
+      // Not in the manifests yet: the agent knows the pod from CNI_ARGS alone.
+      await addPod(n1, "x", "d", { app: "d" }, [], { manifest: false });
+      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.d!.ip);
+      expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.d!.ip);
+      await expectMatrix({ "c->d:80": "no", "d->c:80": "ok" });
+    });
+
+    t("with no agent answering, a new pod is held (both ways) until the agent has programmed it", async () => {
+      await stopAgent(n1);
+      await addPod(n1, "x", "e", { app: "e" }, [], { manifest: false });
+      expect(setElems(n1, "set", "mncni-hold", "held_4")).toContain(pods.e!.ip);
+      await expectMatrix({ "c->e:80": "no", "e->c:80": "no", "b->a:80": "no", "a->c:80": "ok" });
+      n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      writePod(pods.e!, []);
+      await waitFor("the hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.e!.ip), 15_000);
+      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.e!.ip);
+      await expectMatrix({ "c->e:80": "no", "e->c:80": "ok" });
     });
 
     t("an agent restart keeps the rules in force and rewrites nothing", async () => {
