@@ -17,6 +17,9 @@ import { readinessReasons, startHealthServer, type HealthServer } from "./health
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
 import { systemHold } from "./policy/hold.ts";
+import { FlowLog } from "./policy/flows.ts";
+import { NFLOG_GROUP } from "./policy/compile.ts";
+import { NflogReader } from "../kernel/nflog.ts";
 import { parseCniArgs } from "../cni/env.ts";
 import type { Result } from "../cni/types.ts";
 import { mncniSpec } from "../plugin-specs.ts";
@@ -32,6 +35,9 @@ export class Agent {
   private resyncTimer?: ReturnType<typeof setInterval>;
   private server?: HealthServer;
   private cni?: CniServer;
+  private readonly flows: FlowLog;
+  private nflog?: NflogReader;
+  private flowTimer?: ReturnType<typeof setInterval>;
 
   /** An agent whose source has a first snapshot; rejects (having changed nothing) when the source is unusable. */
   static async open(cfg: AgentConfig, log: Logger): Promise<Agent> {
@@ -47,11 +53,12 @@ export class Agent {
   }
 
   private constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.flows = new FlowLog(cfg.flowLog);
     this.source = openSource(cfg.source, { resyncSeconds: cfg.resync });
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
-    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
     try {
       writeRunRecord(cfg.stateFile, cfg);
@@ -154,10 +161,31 @@ export class Agent {
       this.log.warn(`cannot watch ${this.source.description}: ${(e as Error).message}; relying on the resync timer`);
     }
     this.resyncTimer = setInterval(this.kick, this.cfg.resync * 1000);
+    this.startVerdictLog();
+  }
+
+  /** Reads the policy table's NFLOG group into the verdict log (polled: the read never waits). */
+  private startVerdictLog(): void {
+    try {
+      this.nflog = NflogReader.open(NFLOG_GROUP);
+    } catch (e) {
+      this.log.warn(`cannot read policy verdicts (NFLOG group ${NFLOG_GROUP}): ${(e as Error).message}; no verdict log`);
+      return;
+    }
+    this.metrics.verdicts = this.flows;
+    this.flowTimer = setInterval(() => {
+      try {
+        this.flows.record(this.nflog!.read());
+      } catch (e) {
+        this.log.error(`cannot write verdict log "${this.cfg.flowLog}": ${(e as Error).message}`);
+      }
+    }, 200);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
+    clearInterval(this.flowTimer);
+    this.nflog?.close();
     this.source.close();
     this.server?.stop();
     // Waits for the call in progress; then the socket is gone and plugins work alone.

@@ -12,6 +12,8 @@ export class AgentMetrics {
   ready = false;
   /** Why the node is not ready (served on /readyz). */
   notReady: string[] = ["no reconcile pass has finished yet"];
+  /** The verdict log's counts per policy, when it runs. */
+  verdicts?: { readonly counts: ReadonlyMap<string, number> };
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
   readonly runs = new Map<string, number>();
@@ -47,6 +49,12 @@ export class AgentMetrics {
     gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", this.lastSuccessSeconds);
     out.push("# HELP mncni_agent_kernel_writes_total Route, nftables, sysctl and file writes made by reconciles.", "# TYPE mncni_agent_kernel_writes_total counter", `mncni_agent_kernel_writes_total ${this.kernelWrites}`);
     out.push("# HELP mncni_agent_cni_calls_served_total CNI calls executed for plugin processes over the agent socket.", "# TYPE mncni_agent_cni_calls_served_total counter", `mncni_agent_cni_calls_served_total ${this.cniServer?.served ?? 0}`);
+    const v = "mncni_agent_policy_verdicts_total";
+    out.push(`# HELP ${v} Flows logged by policy verdict rules (denied; accepted with --policy-log-accepts), per deciding policy.`, `# TYPE ${v} counter`);
+    for (const [k, n] of [...(this.verdicts?.counts ?? [])].sort()) {
+      const [kind, namespace, name, verdict] = k.split("|");
+      out.push(`${v}{kind="${kind}",namespace="${namespace}",name="${name}",verdict="${verdict}"} ${n}`);
+    }
     counter("mncni_agent_reconcile_runs_total", "Reconciler runs.", this.runs);
     counter("mncni_agent_reconcile_errors_total", "Reconciler runs that failed.", this.errors);
     const h = "mncni_agent_reconcile_duration_seconds";

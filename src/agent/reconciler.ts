@@ -12,7 +12,7 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
-import { AttachedPods, compilePolicy, HOLD_TABLE_SCRIPT, planPolicy, policyPods } from "./policy/index.ts";
+import { AttachedPods, compilePolicy, type CompiledPolicy, HOLD_TABLE_SCRIPT, planPolicy, policyPods } from "./policy/index.ts";
 import { HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { ROUTING_BACKENDS, type LocalAddr, type Peer, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
@@ -34,6 +34,8 @@ export interface ReconcilerDeps {
   nft: Nft;
   /** Absent: no hold (tests and benchmarks without the plugin). */
   hold?: HoldKernel;
+  /** Told each compile's deciders and the state (the verdict log names policies and pods from them). */
+  onPolicy?: (deciders: CompiledPolicy["deciders"], state: ClusterState) => void;
   sysctl: Sysctl;
   /** The executable to install, undefined to skip installing (running from source). */
   binary?: string;
@@ -64,7 +66,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "mtu" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "policyLogAccepts">>;
 
 /** What the steps of one pass share. */
 interface Pass {
@@ -218,7 +220,8 @@ export class Reconciler {
   private policy(p: Pass): void {
     const state = this.attached.overlay(p.state, this.cfg.nodeName);
     p.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
-    const compiled = compilePolicy({ state, nodeName: this.cfg.nodeName });
+    const compiled = compilePolicy({ state, nodeName: this.cfg.nodeName, logAccepts: this.cfg.policyLogAccepts });
+    this.deps.onPolicy?.(compiled.deciders, state);
     const selects = compiled.selected.ingress.length + compiled.selected.egress.length > 0;
     if (selects && this.cfg.mode === "bridge") {
       for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {

@@ -13,6 +13,7 @@ const CLI: Group = {
     agent: { summary: "run the node agent (routes, masquerade, conflist, metrics)", run: lazy(async () => (await import("./agent.ts")).agentCommand) },
     controller: { summary: "node IPAM: give every Node pod CIDRs from the cluster CIDR (leader-elected)", run: lazy(async () => (await import("./controller.ts")).controllerCommand) },
     lab: { summary: "a multi-node cluster in network namespaces (up, check, status, list, exec, down)", run: lazy(async () => (await import("./lab.ts")).labCommand) },
+    flows: { summary: "show this node's policy verdict log (--follow, --json)", run: lazy(async () => (await import("./flows.ts")).flowsCommand) },
     manifests: { summary: "print the Kubernetes install manifests (kubectl apply -f -)", run: lazy(async () => (await import("./manifests.ts")).manifestsCommand) },
     serve: { summary: "only execute CNI calls for plugin processes (the agent does too)", run: lazy(async () => (await import("./serve.ts")).serveCommand) },
     version: { summary: "print the version", run: version },

@@ -20,6 +20,7 @@ const LAB: Group = {
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
     node: { args: "add|remove|restart-agent", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
+    flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },

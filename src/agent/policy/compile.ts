@@ -48,13 +48,34 @@ type PortMatch =
 
 type Verdict = "return" | "drop" | "next";
 
+/** The policy and rule that decided a flow: what a verdict log line names. */
+export interface Decider {
+  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  namespace?: string;
+  name: string;
+  /** The rule's name (ClusterNetworkPolicy) or "ingress[i]"/"egress[i]"; "default-deny" when a NetworkPolicy isolates and no rule allows. */
+  rule: string;
+  tier?: "Admin" | "Baseline";
+  direction: Direction;
+}
+
 interface Rule {
   peers: Peer[];
   ports: PortMatch[];
   verdict: Verdict;
   /** Names the deciding policy and rule, kept in the nft comment. */
   tag: string;
+  who: Decider;
 }
+
+/** NFLOG group the verdict log rules send to (the agent reads it). */
+export const NFLOG_GROUP = 1713;
+/** Log prefix: `mncni <D|A> <id>`, the id keys CompiledPolicy.deciders (nft allows 127 bytes: names do not fit). */
+export const logPrefix = (verdict: "D" | "A", id: string) => `mncni ${verdict} ${id}`;
+/** At most this many log lines per second per rule from the kernel (the writer caps the total too). */
+const LOG_LIMIT = "limit rate 10/second burst 20 packets";
+
+const deciderId = (d: Decider) => createHash("sha256").update(JSON.stringify(d)).digest("hex").slice(0, 12);
 
 export interface CompiledPolicy {
   /** The table body (without `table ... { }`), stable for equal input. */
@@ -65,11 +86,15 @@ export interface CompiledPolicy {
   selected: Record<Direction, string[]>;
   /** Rules in the per-pod chains (the ruleset's size, for logs and the benchmark). */
   rules: number;
+  /** Log prefix id -> the policy and rule it names. */
+  deciders: Map<string, Decider>;
 }
 
 export interface CompileInput {
   state: ClusterState;
   nodeName: string;
+  /** Log accepted flows too (denied ones always are). */
+  logAccepts?: boolean;
 }
 
 const DEFAULT_PROTOCOL: Protocol = "TCP";
@@ -141,6 +166,7 @@ function cnpRules(cnp: KubeClusterNetworkPolicy, dir: Direction): Rule[] {
       ports: r.protocols?.length ? r.protocols.map(cnpPort) : [{ kind: "any" }],
       verdict: ACTION_VERDICT[cnp.spec.tier][r.action],
       tag: `cnp ${cnp.spec.tier} ${cnp.metadata.name} ${dir}[${i}]${r.name ? ` ${r.name}` : ""}`,
+      who: { kind: "ClusterNetworkPolicy" as const, name: cnp.metadata.name, rule: r.name || `${dir}[${i}]`, tier: cnp.spec.tier, direction: dir },
     };
   });
 }
@@ -154,6 +180,7 @@ function npRules(np: KubeNetworkPolicy, dir: Direction): Rule[] {
       ports: r.ports?.length ? r.ports.map(npPort) : [{ kind: "any" }],
       verdict: "return" as const,
       tag: `np ${np.metadata.namespace}/${np.metadata.name} ${dir}[${i}]`,
+      who: { kind: "NetworkPolicy" as const, namespace: np.metadata.namespace, name: np.metadata.name, rule: `${dir}[${i}]`, direction: dir },
     };
   });
 }
@@ -253,10 +280,19 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
     ruleCount += lines.length;
     chains.push(`  chain ${name} {\n${lines.map((l) => `    ${l}\n`).join("")}  }`);
   };
+  const deciders = new Map<string, Decider>();
+  /** The log rule before a verdict (drops always, accepts when asked), or nothing. */
+  const logRule = (m: string, verdict: string, who: Decider): string[] => {
+    const v = verdict === "drop" ? "D" : verdict === "return" && input.logAccepts ? "A" : undefined;
+    if (!v) return [];
+    const id = deciderId(who);
+    deciders.set(id, who);
+    return [`${m ? `${m} ` : ""}${LOG_LIMIT} log prefix "${logPrefix(v, id)}" group ${NFLOG_GROUP}`];
+  };
   const emit = (rules: Rule[], dir: Direction, pod: PodInfo, next: string): string[] =>
     rules.flatMap((rule) => {
       const verdict = rule.verdict === "next" ? `goto ${next}` : rule.verdict;
-      return r.matches(rule, dir, pod).map((m) => `${m ? `${m} ` : ""}counter ${verdict} ${comment(rule.tag)}`);
+      return r.matches(rule, dir, pod).flatMap((m) => [...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${comment(rule.tag)}`]);
     });
 
   for (const pod of local) {
@@ -270,8 +306,10 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
       const npChain = chainName(dir, pod, "np");
       const baseChain = chainName(dir, pod, "base");
       chain(chainName(dir, pod), [...emit(admin.flatMap((c) => cnpRules(c, dir)), dir, pod, npChain), `goto ${npChain}`]);
+      // Isolated and no rule allowed: the log names the first isolating policy.
+      const isolatedBy: Decider = { kind: "NetworkPolicy", namespace: pod.namespace, name: isolating[0]?.metadata.name ?? "", rule: "default-deny", direction: dir };
       chain(npChain, isolating.length
-        ? [...emit(isolating.flatMap((np) => npRules(np, dir)), dir, pod, baseChain), `counter drop ${comment(`np ${pod.namespace} ${dir} isolated: no rule allows`)}`]
+        ? [...emit(isolating.flatMap((np) => npRules(np, dir)), dir, pod, baseChain), ...logRule("", "drop", isolatedBy), `counter drop ${comment(`np ${pod.namespace} ${dir} isolated: no rule allows`)}`]
         : [`goto ${baseChain}`]);
       chain(baseChain, [...emit(baseline.flatMap((c) => cnpRules(c, dir)), dir, pod, baseChain), "return"]);
       for (const a of pod.podIPs) maps[`${dir}_${familyOf(a)}`]!.push(`${a} : jump ${chainName(dir, pod)}`);
@@ -296,5 +334,5 @@ export function compilePolicy(input: CompileInput): CompiledPolicy {
   ].join("\n");
   const body = [...setLines, ...chains, ...mapLines, forward].join("\n");
   const hash = createHash("sha256").update(body).digest("hex").slice(0, 16);
-  return { body, hash, selected, rules: ruleCount };
+  return { body, hash, selected, rules: ruleCount, deciders };
 }
