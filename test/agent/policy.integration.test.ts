@@ -11,6 +11,7 @@ import { stringify } from "yaml";
 import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
+import { requireBinary } from "../helpers/binary.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
 
 const PROBE = join(import.meta.dir, "policy-probe.py");
@@ -184,6 +185,30 @@ function suite(mode: "bridge" | "routed") {
           ingress: [{ action: "Deny", from: [{ namespaces: { matchLabels: { team: "y" } } }] }],
         } }]);
       await expectMatrix({ "c->a:80": "ok", "c->a:81": "no", "b->a:81": "ok" });
+    });
+
+    t("verdict log: a denied flow is a JSON line naming the pods and the deciding policy; /metrics counts it; mncni flows shows it", async () => {
+      await policies([{ kind: "ClusterNetworkPolicy", metadata: { name: "deny-y" }, spec: {
+        tier: "Admin", priority: 10, subject: { namespaces: { matchLabels: { team: "x" } } },
+        ingress: [{ name: "no-y", action: "Deny", from: [{ namespaces: { matchLabels: { team: "y" } } }] }],
+      } }]);
+      const file = join(n1.dir, "flows.log");
+      // Earlier tests denied c->a too: only lines from now on count.
+      const skip = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0;
+      await expectMatrix({ "c->a:81": "no" });
+      const denied = () => (existsSync(file) ? readFileSync(file, "utf8") : "").split("\n").filter(Boolean).slice(skip).map((l) => JSON.parse(l))
+        .filter((r: any) => r.dst.pod === "a" && r.dst.port === 81 && r.protocol === "TCP");
+      await waitFor("the verdict log line", () => denied().length > 0, 10_000);
+      expect(denied()[0]).toMatchObject({
+        verdict: "deny",
+        src: { ip: pods.c!.ip, namespace: "y", pod: "c" },
+        dst: { ip: pods.a!.ip, namespace: "x", pod: "a", port: 81 },
+        policy: { kind: "ClusterNetworkPolicy", name: "deny-y", rule: "no-y", tier: "Admin", direction: "ingress" },
+      });
+      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+      expect(metrics).toMatch(/mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} [1-9]/);
+      const shown = run([requireBinary(), "flows", "--file", file]).stdout;
+      expect(shown).toMatch(/DENY\s+TCP\s+y\/c:\d+\s+-> x\/a:81\s+ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
     });
 
     t("Baseline deny is overridden by a NetworkPolicy for the pods it selects", async () => {
