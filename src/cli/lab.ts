@@ -6,6 +6,7 @@ import { reported } from "./lab-common.ts";
 import { cmdCheck, cmdExec, cmdList, cmdStatus } from "./lab-inspect.ts";
 import { cmdEcho, cmdHttp, cmdProbe } from "./lab-internal.ts";
 import { cmdDown, cmdUp } from "./lab-life.ts";
+import { LABEL, cmdApply, cmdDelete } from "./lab-policy.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -14,12 +15,15 @@ const LAB: Group = {
   bareIsHelp: true,
   verbs: {
     up: { summary: "build a lab (nodes, pods, external host)", run: reported("up", cmdUp) },
-    check: { summary: "TCP from every pod/node to every pod and the external host", run: reported("check", cmdCheck) },
+    check: { summary: "TCP from every pod/node to every pod and the external host; with --policy-ports, the policy truth table", run: reported("check", cmdCheck) },
     status: { summary: "nodes, pods, external host, directories", run: reported("status", cmdStatus) },
     list: { summary: "the labs on this machine", run: reported("list", cmdList) },
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
     node: { args: "add|remove|restart-agent", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
+    label: { args: "pod|namespace", summary: "set and remove labels of pods and namespaces (as kubectl label)", run: reported("label", (argv) => dispatch(LABEL, argv)) },
+    apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
+    delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
