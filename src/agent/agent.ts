@@ -17,6 +17,12 @@ import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
 import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
+import { systemHold } from "./policy/hold.ts";
+import { FlowLog } from "./policy/flows.ts";
+import { NFLOG_GROUP } from "./policy/compile.ts";
+import { NflogReader } from "../kernel/nflog.ts";
+import { parseCniArgs } from "../cni/env.ts";
+import type { Result } from "../cni/types.ts";
 import { mncniSpec } from "../plugin-specs.ts";
 
 export class Agent {
@@ -31,6 +37,9 @@ export class Agent {
   private server?: HealthServer;
   private stopCallWatch?: () => void;
   private cni?: CniServer;
+  private readonly flows: FlowLog;
+  private nflog?: NflogReader;
+  private flowTimer?: ReturnType<typeof setInterval>;
 
   /** An agent whose source has a first snapshot; rejects (having changed nothing) when the source is unusable. */
   static async open(cfg: AgentConfig, log: Logger): Promise<Agent> {
@@ -46,12 +55,13 @@ export class Agent {
   }
 
   private constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.flows = new FlowLog(cfg.flowLog);
     this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName });
     this.metrics.source = this.source;
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
-    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
     try {
       writeRunRecord(cfg.stateFile, cfg);
@@ -99,6 +109,20 @@ export class Agent {
     return rep;
   }
 
+  /**
+   * A served ADD succeeded: the pod (K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS) gets its
+   * policy programmed, and its hold released, before the runtime hears back.
+   */
+  private attachedPod(env: Record<string, string>, stdout: string): void {
+    const args = parseCniArgs(env.CNI_ARGS ?? "");
+    const ns = args.K8S_POD_NAMESPACE;
+    const name = args.K8S_POD_NAME;
+    if (!ns || !name) return;
+    const ips = ((JSON.parse(stdout) as Result).ips ?? []).map((i) => i.address.split("/")[0]!);
+    const changes = this.reconciler.programAttachedPod(this.source.snapshot().state, ns, name, ips);
+    for (const c of changes) this.log.info(c, { pod: `${ns}/${name}` });
+  }
+
   /** Runs a pass now, or right after the one in progress (coalescing bursts of events). */
   private kick = (): void => {
     if (this.running) {
@@ -124,7 +148,7 @@ export class Agent {
     // Before the first pass writes the conflist that names it: plugins then find it listening.
     if (this.cfg.cniSocket !== "off") {
       try {
-        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m) });
+        this.cni = startCniServer({ socket: this.cfg.cniSocket, spec: mncniSpec, log: (m) => this.log.error(m), afterAdd: (env, out) => this.attachedPod(env, out) });
         this.metrics.cniServer = this.cni;
         this.log.info("serving CNI calls", { socket: this.cfg.cniSocket });
       } catch (e) {
@@ -146,10 +170,31 @@ export class Agent {
       this.log.warn(`cannot watch ${this.source.description}: ${(e as Error).message}; relying on the resync timer`);
     }
     this.resyncTimer = setInterval(this.kick, this.cfg.resync * 1000);
+    this.startVerdictLog();
+  }
+
+  /** Reads the policy table's NFLOG group into the verdict log (polled: the read never waits). */
+  private startVerdictLog(): void {
+    try {
+      this.nflog = NflogReader.open(NFLOG_GROUP);
+    } catch (e) {
+      this.log.warn(`cannot read policy verdicts (NFLOG group ${NFLOG_GROUP}): ${(e as Error).message}; no verdict log`);
+      return;
+    }
+    this.metrics.verdicts = this.flows;
+    this.flowTimer = setInterval(() => {
+      try {
+        this.flows.record(this.nflog!.read());
+      } catch (e) {
+        this.log.error(`cannot write verdict log "${this.cfg.flowLog}": ${(e as Error).message}`);
+      }
+    }, 200);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
+    clearInterval(this.flowTimer);
+    this.nflog?.close();
     this.source.close();
     this.server?.stop();
     this.stopCallWatch?.();

@@ -1,5 +1,6 @@
 // Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
 // Parsed once into a frozen object.
+import { dirname, join } from "node:path";
 import type { Mode } from "../plugin/modes.ts";
 import { readFileSync } from "node:fs";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
@@ -24,6 +25,9 @@ export interface AgentConfig {
   cniSocket: string;
   resync: number;
   logFile?: string;
+  /** Verdict log (JSON lines): denied flows, and accepted ones with policyLogAccepts. */
+  flowLog: string;
+  policyLogAccepts: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
   /** undefined: text on a terminal, JSON otherwise. */
   logFormat?: "text" | "json";
@@ -70,6 +74,8 @@ const FLAGS: Record<string, Flag> = {
   "--cni-socket": { key: "cniSocket", kind: "string", arg: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
   "--resync": { key: "resync", kind: "number", arg: "SECONDS", help: "full resync period (default 10)" },
   "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "log lines go here (default stderr)" },
+  "--flow-log": { key: "flowLog", kind: "string", arg: "FILE", help: "policy verdict log, JSON lines (default flows.log beside --log-file, else /var/log/mncni/flows.log)" },
+  "--policy-log-accepts": { key: "policyLogAccepts", kind: "bool", help: "log flows that policies accept too (denied ones always are)" },
   "--log-format": { key: "logFormat", kind: "string", arg: "text|json", help: "log line format (default: text on a terminal, json otherwise)" },
   "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
   "--binary": { key: "binary", kind: "string", arg: "PATH", help: "the executable to install (default: this one, when compiled)" },
@@ -208,6 +214,8 @@ function validate(m: Record<string, unknown>): AgentConfig {
     cniSocket,
     resync: num("resync"),
     logFile: str("logFile"),
+    flowLog: str("flowLog") ?? join(str("logFile") ? dirname(str("logFile")!) : "/var/log/mncni", "flows.log"),
+    policyLogAccepts: m.policyLogAccepts === true,
     logLevel: oneOf("logLevel", ["debug", "info", "warn", "error"] as const),
     logFormat: m.logFormat === undefined ? undefined : oneOf("logFormat", ["text", "json"] as const),
     stateFile: str("stateFile") ?? defaultStateFile(cniSocket),

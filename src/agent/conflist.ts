@@ -19,6 +19,8 @@ export interface ConflistOptions {
   chainPortmap: boolean;
   /** The agent's CNI server socket, named as agentSocket; undefined: the plugin works alone. */
   cniSocket?: string;
+  /** The cluster has network policies: new pods are held until programmed (docs/policy.md). */
+  policyHold?: boolean;
 }
 
 export interface Conflist {
@@ -49,6 +51,7 @@ export function renderConflist(o: ConflistOptions): Conflist {
       // What the runtime passes as runtimeConfig: hostPorts (unless the chained portmap maps them), the
       // bandwidth annotations, requested addresses and MAC.
       capabilities: { portMappings: !o.chainPortmap, bandwidth: true, ips: true, mac: true },
+      ...(o.policyHold ? { policyHold: true } : {}),
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });

@@ -20,6 +20,8 @@ export class AgentMetrics {
   ready = false;
   /** Why the node is not ready (served on /readyz). */
   notReady: string[] = ["no reconcile pass has finished yet"];
+  /** The verdict log's counts per policy, when it runs. */
+  verdicts?: { readonly counts: ReadonlyMap<string, number> };
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
   /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
@@ -58,6 +60,19 @@ export class AgentMetrics {
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     counter("mncni_agent_kernel_writes_total", "Route, nftables, sysctl and file writes made by reconciles.", () => this.kernelWrites);
     counter("mncni_agent_cni_calls_served_total", "CNI calls executed for plugin processes over the agent socket.", () => this.cniServer?.served ?? 0);
+    const verdicts = () => this.verdicts?.counts ?? new Map<string, number>();
+    new Counter({
+      name: "mncni_agent_policy_verdicts_total",
+      help: "Flows logged by policy verdict rules (denied; accepted with --policy-log-accepts), per deciding policy.",
+      labelNames: ["kind", "namespace", "name", "verdict"], registers,
+      collect() {
+        this.reset();
+        for (const [k, n] of verdicts()) {
+          const [kind = "", namespace = "", name = "", verdict = ""] = k.split("|");
+          this.inc({ kind, namespace, name, verdict }, n);
+        }
+      },
+    });
     const perReconciler = (name: string, help: string, m: Map<string, number>) =>
       new Counter({
         name, help, labelNames: ["reconciler"], registers,

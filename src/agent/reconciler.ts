@@ -12,6 +12,8 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft } from "./nft-ruleset.ts";
+import { AttachedPods, compilePolicy, type CompiledPolicy, HOLD_TABLE_SCRIPT, planPolicy, policyPods } from "./policy/index.ts";
+import { HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { podMTU, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 import { familyOf } from "../net/ip.ts";
@@ -21,16 +23,26 @@ export interface Sysctl {
   set(name: string, value: string): void;
 }
 
+/** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
+export interface HoldKernel {
+  held(): string[];
+  release(ips: string[]): void;
+}
+
 export interface ReconcilerDeps {
   nl: RoutingKernel;
   nft: Nft;
+  /** Absent: no hold (tests and benchmarks without the plugin). */
+  hold?: HoldKernel;
+  /** Told each compile's deciders and the state (the verdict log names policies and pods from them). */
+  onPolicy?: (deciders: CompiledPolicy["deciders"], state: ClusterState) => void;
   sysctl: Sysctl;
   /** The executable to install, undefined to skip installing (running from source). */
   binary?: string;
 }
 
 /** The steps of a pass, in order: metrics and logs name them the same. */
-export const STEPS = ["pod-cidrs", "forwarding", "routes", "masquerade", "binaries", "conflist"] as const;
+export const STEPS = ["pod-cidrs", "forwarding", "routes", "masquerade", "policy", "binaries", "conflist"] as const;
 export type Step = (typeof STEPS)[number];
 
 /** Steps that act on the admitted pod CIDRs: skipped when admission failed (acting on none would remove every route). */
@@ -58,7 +70,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "vxlanVni" | "vxlanPort">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "vxlanVni" | "vxlanPort" | "policyLogAccepts">>;
 
 /** What the steps of one pass share. */
 interface Pass {
@@ -70,6 +82,8 @@ interface Pass {
   own: string[];
   /** Steps that reported an error this pass. */
   failed: Set<Step>;
+  /** The cluster has policies: the conflist asks the plugin to hold new pods. */
+  policyHold?: boolean;
 }
 
 export class Reconciler {
@@ -89,11 +103,13 @@ export class Reconciler {
   private admission?: { nodes: ClusterState["nodes"]; addrs: string; own: string; result: Admission };
   private versions: ChainVersionPicker;
   private readonly faults: FaultMemo = { faults: new Map() };
+  private readonly attached = new AttachedPods();
   private readonly steps: Record<Step, (p: Pass) => void> = {
     "pod-cidrs": (p) => this.admit(p),
     forwarding: (p) => this.forwarding(p),
     routes: (p) => this.routes(p),
     masquerade: (p) => this.masquerade(p),
+    policy: (p) => this.policy(p),
     binaries: (p) => this.binaries(p),
     conflist: (p) => this.conflist(p),
   };
@@ -216,6 +232,77 @@ export class Reconciler {
     p.r.changes.push(...plan.changes);
   }
 
+  /**
+   * NetworkPolicy and ClusterNetworkPolicy for this node's pods, in `inet mncni-policy`. In
+   * bridge mode, same-node traffic is bridged, not routed: the bridge hands it to the inet
+   * forward hook (and conntrack) only with bridge-nf-call-iptables/ip6tables, so they are
+   * required (docs/policy.md, the hook choice).
+   */
+  private policy(p: Pass): void {
+    const state = this.attached.overlay(p.state, this.cfg.nodeName);
+    p.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
+    const compiled = compilePolicy({ state, nodeName: this.cfg.nodeName, logAccepts: this.cfg.policyLogAccepts });
+    this.deps.onPolicy?.(compiled.deciders, state);
+    const selects = compiled.selected.ingress.length + compiled.selected.egress.length > 0;
+    if (selects && this.cfg.mode === "bridge") {
+      for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
+        let v: string;
+        try {
+          v = this.deps.sysctl.get(name);
+        } catch {
+          p.r.problems.push(`cannot read ${name} (is br_netfilter loaded?): same-node pod traffic in bridge mode is not subject to policy`);
+          continue;
+        }
+        if (v === "1") continue;
+        this.deps.sysctl.set(name, "1");
+        p.r.writes++;
+        p.r.changes.push(`set ${name}=1`);
+      }
+    }
+    const current = this.deps.nft.list();
+    // The hold table is created once and never replaced: it holds the plugin's elements.
+    const createHold = !!this.deps.hold && p.policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE);
+    const plan = planPolicy(compiled, current);
+    const script = (createHold ? HOLD_TABLE_SCRIPT : "") + plan.script;
+    if (script) {
+      this.deps.nft.apply(script, "apply policy ruleset");
+      p.r.writes++;
+      p.r.changes.push(...(createHold ? [`create table inet ${HOLD_TABLE}`] : []), ...plan.changes);
+    }
+    // Programmed: this node's pods in the state are no longer held (with no policy, none is).
+    const held = this.holdRelease(state, p.policyHold);
+    if (held.length) {
+      p.r.writes++;
+      p.r.changes.push(`release policy hold of ${held.join(", ")}`);
+    }
+  }
+
+  private holdRelease(state: ClusterState, policies: boolean): string[] {
+    if (!this.deps.hold) return [];
+    let held: string[];
+    try {
+      held = this.deps.hold.held();
+    } catch {
+      return []; // no hold table: nothing is held
+    }
+    if (!held.length) return [];
+    const programmed = new Set(policyPods(state).filter((q) => q.nodeName === this.cfg.nodeName).flatMap((q) => q.podIPs));
+    const release = held.filter((ip) => !policies || programmed.has(ip));
+    if (release.length) this.deps.hold.release(release);
+    return release;
+  }
+
+  /**
+   * A served ADD's pod, before the ADD is answered: its addresses laid over the state, its
+   * policy programmed, its hold released. Returns what changed.
+   */
+  programAttachedPod(state: ClusterState, namespace: string, name: string, ips: string[]): string[] {
+    this.attached.remember(namespace, name, ips);
+    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), conflistWritten: false, converged: false };
+    this.policy({ state, r, localAddrs: [], own: [], failed: new Set() });
+    return r.changes;
+  }
+
   private binaries(p: Pass): void {
     if (!this.installer) return;
     for (const path of this.installer.ensure()) {
@@ -251,6 +338,7 @@ export class Reconciler {
       cniLogFile: this.cfg.cniLogFile,
       chainPortmap: this.cfg.chainPortmap,
       cniSocket: this.cfg.cniSocket === "off" ? undefined : this.cfg.cniSocket,
+      policyHold: p.policyHold,
     }, this.cfg.cniVersion, this.versions);
     if ("problem" in out) return void p.r.problems.push(out.problem);
     const text = out.text;

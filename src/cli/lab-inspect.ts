@@ -21,6 +21,12 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   const v = p0.flags;
   const s = requireState(v.name);
   if (s.complete === false) console.error(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
+  if (s.options.policyPorts) {
+    const { formatPolicyReport, policyCheck } = await import("../lab/policy-check.ts");
+    const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
+    console.log(v.json ? JSON.stringify(rep, null, 2) : formatPolicyReport(rep));
+    return rep.ok ? 0 : 1;
+  }
   const rep = await check(s, { timeoutMs: v.timeout });
   console.log(v.json ? JSON.stringify(rep, null, 2) : formatReport(rep));
   return rep.ok ? 0 : 1;

@@ -41,6 +41,7 @@ const UP = {
     "cluster-cidr6": { type: "string", value: "CIDR", help: `IPv6 cluster CIDR (implies --ipv6; default ${CLUSTER_CIDR6})` },
     wiring: { type: "string", default: "auto", choices: ["auto", "agent", "static"], help: "mncni agents, or the Go reference plugins with routes by the lab" },
     binary: { type: "string", value: "PATH", help: "the mncni executable the agents run (default: this one, or $MNCNI_BIN)" },
+    "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
     quiet: QUIET,
   },
 } satisfies CommandSpec<FlagTable>;
@@ -68,6 +69,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     wiring,
     binary,
     selfCmd: selfCommand(),
+    ...(v["policy-ports"] ? { policyPorts: true } : {}),
   };
   validateOptions(options); // before anything exists, so a refusal leaves nothing
   const existed = labExists(v.name);

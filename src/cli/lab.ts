@@ -7,6 +7,7 @@ import { cmdCheck, cmdExec, cmdList, cmdStatus } from "./lab-inspect.ts";
 import { cmdEcho, cmdHttp, cmdProbe } from "./lab-internal.ts";
 import { cmdExplain, cmdInspect, cmdTrace } from "./lab-insight.ts";
 import { cmdDown, cmdUp } from "./lab-life.ts";
+import { LABEL, cmdApply, cmdDelete } from "./lab-policy.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -15,7 +16,7 @@ const LAB: Group = {
   bareIsHelp: true,
   verbs: {
     up: { summary: "build a lab (nodes, pods, external host)", run: reported("up", cmdUp) },
-    check: { summary: "TCP from every pod/node to every pod and the external host", run: reported("check", cmdCheck) },
+    check: { summary: "TCP from every pod/node to every pod and the external host; with --policy-ports, the policy truth table", run: reported("check", cmdCheck) },
     status: { summary: "nodes, pods, external host, directories", run: reported("status", cmdStatus) },
     list: { summary: "the labs on this machine", run: reported("list", cmdList) },
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
@@ -24,6 +25,10 @@ const LAB: Group = {
     inspect: { args: "<node>[/<pod>]", summary: "how a node's pods are wired, and problems found", run: reported("inspect", cmdInspect) },
     explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },
     trace: { args: "<node>", summary: "a node's CNI calls (--follow: live) with p50/p99 per verb", run: reported("trace", cmdTrace) },
+    label: { args: "pod|namespace", summary: "set and remove labels of pods and namespaces (as kubectl label)", run: reported("label", (argv) => dispatch(LABEL, argv)) },
+    apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
+    delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
+    flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },

@@ -3,6 +3,7 @@
 // bad file never hides the good ones.
 import { parseAllDocuments } from "yaml";
 import { KINDS, type InvalidManifest, type KubeObject } from "./types.ts";
+import { policyProblem } from "./policy-validation.ts";
 
 export interface ParsedManifests {
   objects: KubeObject[];
@@ -19,7 +20,13 @@ function checkObject(v: unknown): KubeObject | string | undefined {
   if (!(KINDS as readonly string[]).includes(kind)) return undefined; // kinds mncni does not read
   const meta = v.metadata;
   if (!isRecord(meta) || typeof meta.name !== "string" || meta.name === "") return `${kind} without metadata.name`;
-  if (kind === "NetworkPolicy" && !isRecord(v.spec)) return `NetworkPolicy "${meta.name}" without spec`;
+  if (kind === "NetworkPolicy" || kind === "ClusterNetworkPolicy") {
+    if (!isRecord(v.spec)) return `${kind} "${meta.name}" without spec`;
+    // An invalid policy is skipped whole (and reported): half a policy could allow too much.
+    const problem = policyProblem(kind, v.spec);
+    const id = kind === "NetworkPolicy" ? `${typeof meta.namespace === "string" ? meta.namespace : "default"}/${meta.name}` : meta.name;
+    if (problem) return `invalid ${kind} "${id}": ${problem}`;
+  }
   return v as unknown as KubeObject;
 }
 

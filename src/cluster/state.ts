@@ -1,6 +1,6 @@
 // Builds the typed, immutable ClusterState from parsed Kubernetes objects.
 import type {
-  ClusterState, InvalidManifest, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
+  ClusterState, InvalidManifest, KubeClusterNetworkPolicy, KubeNetworkPolicy, NamedPort, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
 } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 
@@ -26,6 +26,20 @@ export function nodeInfo(n: KubeNode): NodeInfo {
   return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), problems };
 }
 
+/** Named container ports; an unnamed or malformed port cannot be referred to and is skipped. */
+function namedPorts(p: KubePod): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]) {
+    for (const port of Array.isArray(c?.ports) ? c.ports : []) {
+      const n = Number(port?.containerPort);
+      if (typeof port?.name !== "string" || port.name === "" || !Number.isInteger(n) || n < 1 || n > 65535) continue;
+      const protocol = port.protocol === "UDP" || port.protocol === "SCTP" ? port.protocol : "TCP";
+      out.push({ name: port.name, port: n, protocol });
+    }
+  }
+  return out;
+}
+
 function podInfo(p: KubePod): PodInfo {
   const ips = p.status?.podIPs?.length ? p.status.podIPs.map((x) => x?.ip) : p.status?.podIP ? [p.status.podIP] : [];
   return {
@@ -35,6 +49,7 @@ function podInfo(p: KubePod): PodInfo {
     nodeName: p.spec?.nodeName,
     podIPs: ips.map((ip) => (typeof ip === "string" ? normalizeIP(ip) : undefined)).filter((ip): ip is string => !!ip),
     hostNetwork: p.spec?.hostNetwork === true,
+    namedPorts: namedPorts(p),
   };
 }
 
@@ -43,11 +58,12 @@ export function buildClusterState(objects: Iterable<KubeObject>, invalid: Invali
   const pods = new Map<string, PodInfo>();
   const namespaces = new Map<string, NamespaceInfo>();
   const networkPolicies = new Map<string, KubeNetworkPolicy>();
+  const clusterNetworkPolicies = new Map<string, KubeClusterNetworkPolicy>();
   const problems = [...invalid];
   const seen = new Set<string>();
   for (const o of objects) {
     const ns = o.metadata.namespace ?? "default";
-    const key = o.kind === "Node" || o.kind === "Namespace" ? o.metadata.name : `${ns}/${o.metadata.name}`;
+    const key = o.kind === "Node" || o.kind === "Namespace" || o.kind === "ClusterNetworkPolicy" ? o.metadata.name : `${ns}/${o.metadata.name}`;
     // The same object in two files is ambiguous; the first one read wins, the clash is reported.
     if (seen.has(`${o.kind}/${key}`)) {
       problems.push({ file: "", error: `duplicate ${o.kind} "${key}": later copies ignored` });
@@ -58,8 +74,9 @@ export function buildClusterState(objects: Iterable<KubeObject>, invalid: Invali
       case "Node": nodes.set(key, nodeInfo(o)); break;
       case "Pod": pods.set(key, podInfo(o)); break;
       case "Namespace": namespaces.set(key, { name: key, labels: { ...o.metadata.labels } }); break;
-      case "NetworkPolicy": networkPolicies.set(key, o); break;
+      case "NetworkPolicy": networkPolicies.set(key, { ...o, metadata: { ...o.metadata, namespace: ns } }); break;
+      case "ClusterNetworkPolicy": clusterNetworkPolicies.set(key, o); break;
     }
   }
-  return { nodes, pods, namespaces, networkPolicies, invalid: problems };
+  return { nodes, pods, namespaces, networkPolicies, clusterNetworkPolicies, invalid: problems };
 }

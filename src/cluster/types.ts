@@ -29,10 +29,24 @@ export interface KubeNode extends TypeMeta {
   status?: { addresses?: NodeAddress[] };
 }
 
+export type Protocol = "TCP" | "UDP" | "SCTP";
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: Protocol;
+}
+
 export interface KubePod extends TypeMeta {
   kind: "Pod";
   metadata: ObjectMeta;
-  spec?: { nodeName?: string; hostNetwork?: boolean };
+  spec?: {
+    nodeName?: string;
+    hostNetwork?: boolean;
+    /** Only the ports: named ports in policies resolve through them. */
+    containers?: { name?: string; ports?: ContainerPort[] }[];
+    initContainers?: { name?: string; ports?: ContainerPort[] }[];
+  };
   status?: { phase?: string; hostIP?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
 
@@ -53,24 +67,125 @@ export interface NetworkPolicyPeer {
 }
 
 export interface NetworkPolicyPort {
-  protocol?: "TCP" | "UDP" | "SCTP";
+  /** Defaults to TCP. */
+  protocol?: Protocol;
+  /** A number, or the name of a container port of the selected pods; absent: every port. */
   port?: number | string;
+  /** With a numeric port: the range port..endPort. */
   endPort?: number;
 }
 
+export interface NetworkPolicyIngressRule {
+  /** Absent or empty: every source. */
+  from?: NetworkPolicyPeer[];
+  /** Absent or empty: every port. */
+  ports?: NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyEgressRule {
+  to?: NetworkPolicyPeer[];
+  ports?: NetworkPolicyPort[];
+}
+
+export type PolicyType = "Ingress" | "Egress";
+
+/** networking.k8s.io/v1 NetworkPolicy (https://kubernetes.io/docs/reference/kubernetes-api/policy-resources/network-policy-v1/). */
 export interface KubeNetworkPolicy extends TypeMeta {
   kind: "NetworkPolicy";
   metadata: ObjectMeta;
   spec: {
+    /** Empty: every pod of the policy's namespace. */
     podSelector: LabelSelector;
-    policyTypes?: ("Ingress" | "Egress")[];
-    ingress?: { from?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
-    egress?: { to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
+    /** Absent: Ingress, plus Egress when egress rules are given. */
+    policyTypes?: PolicyType[];
+    ingress?: NetworkPolicyIngressRule[];
+    egress?: NetworkPolicyEgressRule[];
   };
 }
 
-export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy;
-export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy"] as const;
+// ClusterNetworkPolicy, policy.networking.k8s.io/v1alpha2, from the Network Policy API project
+// (github.com/kubernetes-sigs/network-policy-api, apis/v1alpha2/clusternetworkpolicy_types.go).
+
+export type CNPTier = "Admin" | "Baseline";
+export type CNPAction = "Accept" | "Deny" | "Pass";
+
+/** Pods in the namespaces namespaceSelector selects (empty: all) that podSelector selects. */
+export interface CNPNamespacedPod {
+  namespaceSelector?: LabelSelector;
+  podSelector: LabelSelector;
+}
+
+/** Exactly one field. Host-network pods are never subjects. */
+export interface CNPSubject {
+  namespaces?: LabelSelector;
+  pods?: CNPNamespacedPod;
+}
+
+/** Exactly one field. */
+export interface CNPIngressPeer {
+  namespaces?: LabelSelector;
+  pods?: CNPNamespacedPod;
+}
+
+/** Exactly one field. */
+export interface CNPEgressPeer {
+  namespaces?: LabelSelector;
+  pods?: CNPNamespacedPod;
+  /** Nodes by label: their status.addresses IPs (experimental channel). */
+  nodes?: LabelSelector;
+  /** CIDRs, IPv4 or IPv6 (cluster-internal traffic matches them too). */
+  networks?: string[];
+  /** Experimental, Accept rules only; mncni reads it but does not enforce it (validation says so). */
+  domainNames?: string[];
+}
+
+/** Exactly one of number and range. */
+export interface CNPPort {
+  number?: number;
+  range?: { start: number; end: number };
+}
+
+/** Exactly one field. */
+export interface CNPProtocol {
+  tcp?: { destinationPort?: CNPPort };
+  udp?: { destinationPort?: CNPPort };
+  sctp?: { destinationPort?: CNPPort };
+  destinationNamedPort?: string;
+}
+
+export interface CNPIngressRule {
+  name?: string;
+  action: CNPAction;
+  from: CNPIngressPeer[];
+  /** Absent: every protocol and port. */
+  protocols?: CNPProtocol[];
+}
+
+export interface CNPEgressRule {
+  name?: string;
+  action: CNPAction;
+  to: CNPEgressPeer[];
+  protocols?: CNPProtocol[];
+}
+
+export interface KubeClusterNetworkPolicy extends TypeMeta {
+  kind: "ClusterNetworkPolicy";
+  metadata: ObjectMeta;
+  spec: {
+    tier: CNPTier;
+    /** 0..1000, lower first. */
+    priority: number;
+    subject: CNPSubject;
+    /** In order: the first matching rule decides (at most 25). */
+    ingress?: CNPIngressRule[];
+    egress?: CNPEgressRule[];
+  };
+}
+
+export const CNP_API_VERSION = "policy.networking.k8s.io/v1alpha2";
+
+export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
+export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
@@ -86,6 +201,13 @@ export interface NodeInfo {
   problems: string[];
 }
 
+/** A container port with a name, which policies may refer to instead of the number. */
+export interface NamedPort {
+  name: string;
+  port: number;
+  protocol: Protocol;
+}
+
 export interface PodInfo {
   namespace: string;
   name: string;
@@ -93,6 +215,8 @@ export interface PodInfo {
   nodeName?: string;
   podIPs: string[];
   hostNetwork: boolean;
+  /** The named container ports of all containers (init containers included), in manifest order. */
+  namedPorts: NamedPort[];
 }
 
 export interface NamespaceInfo {
@@ -111,7 +235,10 @@ export interface ClusterState {
   nodes: ReadonlyMap<string, NodeInfo>;
   pods: ReadonlyMap<string, PodInfo>;
   namespaces: ReadonlyMap<string, NamespaceInfo>;
+  /** Valid ones only (an invalid policy is listed in `invalid`), keyed "namespace/name". */
   networkPolicies: ReadonlyMap<string, KubeNetworkPolicy>;
+  /** Valid ones only, keyed by name (cluster-scoped). */
+  clusterNetworkPolicies: ReadonlyMap<string, KubeClusterNetworkPolicy>;
   invalid: readonly InvalidManifest[];
 }
 

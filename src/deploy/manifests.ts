@@ -3,6 +3,7 @@
 import { Document, isMap, isScalar, type Node } from "yaml";
 import { agentDaemonSet, uninstallDaemonSet } from "./agent.ts";
 import { controllerDeployment } from "./controller.ts";
+import { clusterNetworkPolicyCRD } from "./crd.ts";
 import { plain, type Explained } from "./explained.ts";
 import type { ManifestOptions } from "./options.ts";
 import { agentRbac, controllerRbac } from "./rbac.ts";
@@ -13,6 +14,8 @@ export type { Explained } from "./explained.ts";
 /** In apply order: identities and permissions before the workloads that use them. */
 export function installObjects(o: ManifestOptions): Explained[] {
   return [
+    // The resource the agent watches, before the agent.
+    clusterNetworkPolicyCRD(),
     ...agentRbac(o).map(plain),
     ...(o.controller ? controllerRbac(o).map(plain) : []),
     agentDaemonSet(o),

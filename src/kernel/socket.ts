@@ -19,11 +19,12 @@ const NETLINK_EXT_ACK = 11;
 const NETLINK_ADD_MEMBERSHIP = 1;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 const MSG_PEEK = 0x2;
 const MSG_TRUNC = 0x20;
+const MSG_DONTWAIT = 0x40;
 const EINTR = 4;
+const EAGAIN = 11;
+const ENOBUFS = 105;
 const RECV_SIZE = 64 * 1024;
 const DUMP_RETRIES = 5;
 
@@ -290,6 +291,40 @@ export class NetlinkSocket {
         throw new NetlinkError(`${op} (receive)`, errno());
       }
       return n;
+    }
+  }
+
+  /**
+   * Reads every datagram already queued (a subscription's messages, e.g. NFLOG), without
+   * waiting: onMsg sees each message (valid during the callback). Returns how many it saw.
+   */
+  drain(onMsg: (m: Msg) => void): number {
+    let count = 0;
+    const msg: Msg = { type: 0, flags: 0, buf: this.rbuf, dv: this.rdv, start: 0, end: 0 };
+    for (;;) {
+      const peek = sym.recv(this.fd, this.rbuf, this.rbuf.length, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+      if (peek < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        if (e === EAGAIN) return count;
+        // ENOBUFS: the kernel dropped messages we were too slow for; the rest still come.
+        if (e === ENOBUFS) continue;
+        throw new NetlinkError("receive netlink messages", e);
+      }
+      const n = this.recv("receive netlink messages");
+      msg.buf = this.rbuf;
+      msg.dv = this.rdv;
+      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+        const mlen = this.rdv.getUint32(off, LE);
+        if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
+        msg.type = this.rdv.getUint16(off + 4, LE);
+        msg.flags = this.rdv.getUint16(off + 6, LE);
+        msg.start = off + NLMSG_HDRLEN;
+        msg.end = off + mlen;
+        count++;
+        onMsg(msg);
+        off += align4(mlen);
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 import { nodeAddresses, type NodeState, type PodState } from "./state.ts";
 
 /** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
-function writeManifest(dir: string, file: string, obj: unknown): void {
+export function writeManifest(dir: string, file: string, obj: unknown): void {
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${file}.tmp`);
   writeFileSync(tmp, stringify(obj));
@@ -14,6 +14,9 @@ function writeManifest(dir: string, file: string, obj: unknown): void {
 }
 
 const nodeFile = (node: string) => `node-${node}.yaml`;
+export const namespaceFile = (name: string) => `namespace-${name}.yaml`;
+/** Policies the lab applied (`lab apply`): one file per object. */
+export const policyFile = (kind: string, name: string, namespace?: string) => `policy-${kind.toLowerCase()}-${namespace ? `${namespace}.` : ""}${name}.yaml`;
 const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
 
 export function nodeManifest(node: NodeState): object {
@@ -31,12 +34,19 @@ export function nodeManifest(node: NodeState): object {
   };
 }
 
+/** The Pod's name in Kubernetes: node and lab name, so pods of different nodes never clash. */
+export const k8sPodName = (pod: PodState) => `${pod.node}-${pod.name}`;
+
+export function podLabels(pod: PodState): Record<string, string> {
+  return { app: "echo", node: pod.node, ...pod.labels };
+}
+
 export function podManifest(pod: PodState, hostIPs: string[]): object {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: `${pod.node}-${pod.name}`, namespace: pod.namespace, labels: { app: "echo", node: pod.node } },
-    spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }] }] },
+    metadata: { name: k8sPodName(pod), namespace: pod.namespace, labels: podLabels(pod) },
+    spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }, ...(pod.ports ?? [])] }] },
     status: { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
   };
 }

@@ -7,6 +7,16 @@ import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
 import { createPodNetns, deleteNetns } from "./underlay.ts";
+import { ensureNamespace } from "./k8s-objects.ts";
+import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
+
+/** What `lab pod add` may say about a pod beyond its node and name. */
+export interface PodSpecOptions {
+  /** Kubernetes namespace (default: default); created on first use. */
+  namespace?: string;
+  labels?: Record<string, string>;
+  ports?: PodState["ports"];
+}
 
 export const POD_IFNAME = "eth0";
 
@@ -55,7 +65,7 @@ export function nextPodName(node: NodeState): string {
   for (let j = 1; ; j++) if (!node.pods.some((p) => p.name === `pod${j}`)) return `pod${j}`;
 }
 
-export async function addPod(s: LabState, node: NodeState, name = nextPodName(node)): Promise<PodState> {
+export async function addPod(s: LabState, node: NodeState, name = nextPodName(node), spec: PodSpecOptions = {}): Promise<PodState> {
   const why = nameProblem(name);
   if (why) throw new Error(`cannot add pod "${name}": name ${why}`);
   if (node.pods.some((p) => p.name === name)) throw new Error(`cannot add pod "${name}": node "${node.name}" already has it`);
@@ -63,11 +73,15 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     name,
     node: node.name,
     ns: ns.pod(s.name, node.name, name),
-    namespace: "default",
+    namespace: spec.namespace ?? "default",
+    ...(spec.labels && Object.keys(spec.labels).length ? { labels: spec.labels } : {}),
+    ...(spec.ports?.length ? { ports: spec.ports } : {}),
     containerId: `${s.name}-${node.name}-${name}`,
     ifname: POD_IFNAME,
     ips: [],
   };
+  // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
+  if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
   node.pods.push(pod);
   createPodNetns(s, pod.ns);
   const exec = executorFor(s, node);
@@ -77,6 +91,7 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
     if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
     writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+    if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
     saveState(s);
     return pod;
   } catch (e) {
@@ -94,6 +109,7 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
  */
 export async function removePod(s: LabState, node: NodeState, pod: PodState, opts: { refreshEcho?: boolean } = {}): Promise<void> {
   node.pods = node.pods.filter((p) => p !== pod);
+  await stopPolicyServer(s, pod);
   if (opts.refreshEcho ?? true) await refreshNodeEcho(s, node);
   let delError: Error | undefined;
   await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));

@@ -23,6 +23,8 @@ export interface LabOptions {
   binary?: string;
   /** argv prefix that runs this program's CLI (echo server, probe). */
   selfCmd: string[];
+  /** `lab up --policy-ports`: every pod serves ports 80 and 81 over TCP, UDP and SCTP (the upstream policy model). */
+  policyPorts?: boolean;
 }
 
 export interface PodState {
@@ -35,6 +37,12 @@ export interface PodState {
   ifname: string;
   ips: string[];
   addMs?: number;
+  /** Labels of the Pod manifest beyond the lab's own (app, node); `lab label pod` changes them. */
+  labels?: Record<string, string>;
+  /** Named container ports of the Pod manifest (`--ports NAME=PORT/PROTO`), for named ports in policies. */
+  ports?: { name: string; containerPort: number; protocol: "TCP" | "UDP" | "SCTP" }[];
+  /** The policy-ports server of this pod (policyPorts labs). */
+  serverPid?: number;
 }
 
 export interface NodeState {

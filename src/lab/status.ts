@@ -1,5 +1,6 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel.
 import { firstConfFile } from "./executor.ts";
+import { k8sPodName, podLabels } from "./manifests.ts";
 import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
@@ -38,7 +39,8 @@ export interface LabStatus {
     cniConfig: string | null;
     dir: string;
   }[];
-  pods: { name: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; addMs?: number }[];
+  /** name: the lab's pod name; k8sName: the Pod's name in Kubernetes; namespace: its network namespace. */
+  pods: { name: string; k8sName: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; labels: Record<string, string>; addMs?: number }[];
   external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
   /** Every segment: its switch and subnets (the first is `underlay`'s). */
@@ -97,7 +99,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       };
     }),
     pods: s.nodes.flatMap((n) =>
-      n.pods.map((p) => ({ name: p.name, node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, addMs: p.addMs })),
+      n.pods.map((p) => ({ name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, labels: podLabels(p), addMs: p.addMs })),
     ),
     external: {
       namespace: ns.external(s.name),

@@ -9,6 +9,7 @@ import { antiSpoofFor } from "./antispoof.ts";
 import { shapeBandwidth } from "./bandwidth.ts";
 import { forgetConntrack } from "./conntrack.ts";
 import { attachHostPorts } from "./host-port.ts";
+import { holdPod, releasePod } from "./policy-hold.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
@@ -54,6 +55,11 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       const guard = antiSpoofFor(mode.antiSpoof);
       guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
+    }
+    if (conf.policyHold) {
+      const addrs = podIps.map((i) => addrOf(i.address));
+      holdPod(addrs);
+      undo.push("release policy hold", () => releasePod(addrs));
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
     phase("guard");

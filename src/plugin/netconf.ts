@@ -23,6 +23,8 @@ export interface PluginConf {
   readonly portMappings: readonly PortMapping[];
   /** Shaping from the `bandwidth` capability; undefined: none. */
   readonly bandwidth?: Bandwidth;
+  /** The cluster has network policies: hold the pod's traffic until the agent programmed it (policy-hold.ts). */
+  readonly policyHold: boolean;
 }
 
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
@@ -37,6 +39,7 @@ const KNOWN: Record<string, "string" | "number" | "boolean"> = {
   ipMasq: "boolean",
   antiSpoofing: "boolean",
   agentSocket: "string",
+  policyHold: "boolean",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
@@ -75,6 +78,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     mac,
     portMappings: parsePortMappings(net.runtimeConfig?.portMappings),
     bandwidth: parseBandwidth(net.runtimeConfig?.bandwidth),
+    policyHold: (net.policyHold as boolean | undefined) ?? false,
   });
 }
 

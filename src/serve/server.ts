@@ -83,7 +83,18 @@ function ownNetns(): string {
   return readlinkSync("/proc/thread-self/ns/net");
 }
 
-export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg: string) => void }): CniServer {
+export interface CniServerOptions {
+  socket: string;
+  spec: PluginSpec;
+  log?: (msg: string) => void;
+  /**
+   * Runs after a successful ADD, before it is answered (the agent programs the new pod's
+   * policy there: in force before the pod starts). Its failure is logged; the answer stands.
+   */
+  afterAdd?: (env: Record<string, string>, stdout: string) => void | Promise<void>;
+}
+
+export function startCniServer(o: CniServerOptions): CniServer {
   const log = o.log ?? ((m: string) => process.stderr.write(`mncni serve: ${m}\n`));
   mkdirSync(dirname(o.socket), { recursive: true, mode: 0o700 });
   claimSocketPath(o.socket);
@@ -121,6 +132,13 @@ export function startCniServer(o: { socket: string; spec: PluginSpec; log?: (msg
       // the thread free for other work, and run the call again (see Resident.again).
       const again = resident?.again?.(startedAt);
       if (again && (await again) && !gone()) continue;
+      if (code === 0 && req.env.CNI_COMMAND === "ADD" && o.afterAdd) {
+        try {
+          await o.afterAdd(req.env, stdout);
+        } catch (e) {
+          log(`cannot finish ADD of ${req.env.CNI_CONTAINERID ?? "?"}: ${(e as Error).message}`);
+        }
+      }
       served++;
       return { code, stdout };
     }

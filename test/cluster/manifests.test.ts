@@ -96,7 +96,7 @@ kind: Namespace
 metadata: {name: prod}
 `, "x.yaml").objects;
     const s = buildClusterState(objs);
-    expect(s.pods.get("prod/p")).toEqual({ namespace: "prod", name: "p", labels: { app: "web" }, nodeName: "a", podIPs: ["10.244.1.5", "fd00::5"], hostNetwork: false });
+    expect(s.pods.get("prod/p")).toEqual({ namespace: "prod", name: "p", labels: { app: "web" }, nodeName: "a", podIPs: ["10.244.1.5", "fd00::5"], hostNetwork: false, namedPorts: [] });
     expect(s.pods.get("default/q")!.podIPs).toEqual(["10.244.1.6"]);
     expect(s.networkPolicies.has("prod/deny")).toBe(true);
     expect(s.namespaces.size).toBe(1);

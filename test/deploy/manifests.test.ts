@@ -181,12 +181,25 @@ describe("flags", () => {
   });
 
   test("without the controller, mask sizes do not matter", () => {
-    expect(objects(["--no-controller", "--cluster-cidr", "fd00::/32"]).length).toBe(4);
+    expect(objects(["--no-controller", "--cluster-cidr", "fd00::/32"]).length).toBe(5);
+  });
+
+  test("the ClusterNetworkPolicy CRD comes first: v1alpha2, cluster-scoped, the API's tiers, actions and bounds", () => {
+    const [crd] = objects([]) as any[];
+    expect(crd.kind).toBe("CustomResourceDefinition");
+    expect(crd.spec.scope).toBe("Cluster");
+    const v = crd.spec.versions[0];
+    expect([v.name, v.served, v.storage]).toEqual(["v1alpha2", true, true]);
+    const spec = v.schema.openAPIV3Schema.properties.spec;
+    expect(spec.properties.tier.enum).toEqual(["Admin", "Baseline"]);
+    expect([spec.properties.priority.minimum, spec.properties.priority.maximum]).toEqual([0, 1000]);
+    expect(spec.properties.ingress.items.properties.action.enum).toEqual(["Accept", "Deny", "Pass"]);
+    expect(Object.keys(spec.properties.egress.items.properties.to.items.properties)).toEqual(["namespaces", "pods", "nodes", "networks", "domainNames"]);
   });
 
   test("--no-controller leaves out the controller and its RBAC", () => {
     const objs = objects(["--no-controller"]);
-    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["CustomResourceDefinition/clusternetworkpolicies.policy.networking.k8s.io", "ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
   });
 
   test.each([

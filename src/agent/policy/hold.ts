@@ -1,0 +1,41 @@
+// The agent's side of the fail-closed hold (the plugin's side: src/plugin/policy-hold.ts):
+// the table, created once (never replaced: it holds the plugin's elements), and its sets
+// read and released over netlink.
+import { decodeKey, encodeKey, Nftables } from "../../kernel/index.ts";
+import { familyOf } from "../../net/ip.ts";
+import { heldSet, HOLD_TABLE } from "../../plugin/policy-hold.ts";
+import type { HoldKernel } from "../reconciler.ts";
+
+export const HOLD_TABLE_SCRIPT = `table inet ${HOLD_TABLE} {
+  set held_4 { type ipv4_addr; }
+  set held_6 { type ipv6_addr; }
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ip saddr @held_4 counter drop comment "held until its policy is programmed"
+    ip daddr @held_4 counter drop comment "held until its policy is programmed"
+    ip6 saddr @held_6 counter drop comment "held until its policy is programmed"
+    ip6 daddr @held_6 counter drop comment "held until its policy is programmed"
+  }
+}
+`;
+
+const TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
+
+export const systemHold: HoldKernel = {
+  held() {
+    const nft = Nftables.open();
+    try {
+      return ([4, 6] as const).flatMap((f) => nft.setElements(heldSet(f)).map((e) => decodeKey([TYPE[f]], e.key)[0]!));
+    } finally {
+      nft.close();
+    }
+  },
+  release(ips) {
+    const nft = Nftables.open();
+    try {
+      nft.apply(([4, 6] as const).map((f) => ({ ...heldSet(f), op: "del" as const, elements: ips.filter((ip) => familyOf(ip) === f).map((ip) => ({ key: encodeKey([TYPE[f]], [ip]) })) })));
+    } finally {
+      nft.close();
+    }
+  },
+};

@@ -1,0 +1,277 @@
+// Policy enforcement for real, in both modes: node namespaces with the compiled agent, pods
+// added through the plugin it installed (served ADDs), Pod/NetworkPolicy/ClusterNetworkPolicy
+// manifests in the agents' manifests directory, and real TCP/UDP probes between pods (same
+// node, bridged in bridge mode; and across nodes) and from the node itself (kubelet probes).
+// The kernel's table is waited for through its marker hash, then traffic decides.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
+import { compilePolicy } from "../../src/agent/policy/index.ts";
+import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
+import { requireBinary } from "../helpers/binary.ts";
+import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
+
+const PROBE = join(import.meta.dir, "policy-probe.py");
+const PY = "/usr/bin/python3";
+
+interface Pod {
+  ns: string;
+  name: string;
+  node: TestNode;
+  netns: string;
+  ip: string;
+  labels: Record<string, string>;
+  server?: Subprocess;
+}
+
+function suite(mode: "bridge" | "routed") {
+  describe(`policy enforcement (${mode} mode)`, () => {
+    let c: TestCluster;
+    let n1: TestNode;
+    let n2: TestNode;
+    const pods: Record<string, Pod> = {};
+    const t = (name: string, fn: () => Promise<void>) => test(name, fn, 60_000);
+
+    const write = (file: string, docs: object[]) => {
+      const tmp = join(c.manifests, `.${file}.tmp`);
+      writeFileSync(tmp, docs.map((d) => stringify(d)).join("---\n"));
+      run(["mv", tmp, join(c.manifests, file)]);
+    };
+    const stateNow = () => {
+      const objs = readdirSync(c.manifests).filter((f) => /^[^.].*\.yaml$/.test(f))
+        .flatMap((f) => parseManifests(readFileSync(join(c.manifests, f), "utf8"), f).objects);
+      return buildClusterState(objs);
+    };
+    const marker = (n: TestNode) => {
+      const r = inNetns(n.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"], { allowFail: true });
+      if (r.code !== 0) return "absent";
+      const rule = JSON.parse(r.stdout).nftables.find((o: any) => o.rule?.comment?.startsWith("mncni-policy ruleset "));
+      return rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none";
+    };
+    /** Waits until each agent has programmed the state now in the directory. */
+    const programmed = async () => {
+      const s = stateNow();
+      for (const n of [n1, n2]) {
+        const want = compilePolicy({ state: s, nodeName: n.name });
+        const selects = want.selected.ingress.length + want.selected.egress.length > 0;
+        await waitFor(`${n.name} to program the policies`, () => marker(n) === (selects ? want.hash : "absent"), 15_000);
+      }
+    };
+    const policies = async (docs: object[]) => {
+      if (docs.length) write("policies.yaml", docs);
+      else rmSync(join(c.manifests, "policies.yaml"), { force: true });
+      await programmed();
+    };
+    const probe = (from: string, to: string, port: number, proto = "tcp") =>
+      inNetns(pods[from]?.netns ?? from, [PY, PROBE, "probe", pods[to]!.ip, String(port), proto], { allowFail: true }).stdout.trim();
+    /** Probes in parallel: "from->to:port/proto" -> ok|no. */
+    const matrix = async (probes: string[]) => {
+      const out: Record<string, string> = {};
+      await Promise.all(probes.map(async (p) => {
+        const [, from, to, port, proto] = p.match(/^(\S+)->(\S+):(\d+)(?:\/(\w+))?$/)!;
+        const netns = pods[from!]?.netns ?? from!;
+        const proc = spawn(["ip", "netns", "exec", netns, PY, PROBE, "probe", pods[to!]!.ip, port!, proto ?? "tcp"], { stdout: "pipe", stderr: "ignore" });
+        out[p] = (await new Response(proc.stdout).text()).trim();
+      }));
+      return out;
+    };
+    const expectMatrix = async (want: Record<string, "ok" | "no">) => {
+      expect(await matrix(Object.keys(want))).toEqual(want);
+    };
+
+    type Port = { name: string; containerPort: number; protocol?: string };
+    const writePod = (pod: Pod, ports: Port[]) => write(`pod-${pod.ns}-${pod.name}.yaml`, [{
+      apiVersion: "v1", kind: "Pod", metadata: { name: pod.name, namespace: pod.ns, labels: pod.labels },
+      spec: { nodeName: pod.node.name, containers: [{ name: "c", ports }] }, status: { podIP: pod.ip, podIPs: [{ ip: pod.ip }] },
+    }]);
+
+    async function addPod(node: TestNode, ns: string, name: string, labels: Record<string, string>, ports: Port[] = [], o = { manifest: true }) {
+      const netns = createNetns("mnp-pod");
+      const res = (await runtimeOf(node).add({
+        containerId: `${ns}-${name}`, netns: netnsPath(netns), ifname: "eth0",
+        args: { K8S_POD_NAMESPACE: ns, K8S_POD_NAME: name },
+      })) as { ips: { address: string }[] };
+      const ip = res.ips[0]!.address.split("/")[0]!;
+      const pod: Pod = { ns, name, node, netns, ip, labels };
+      pods[name] = pod;
+      if (o.manifest) writePod(pod, ports);
+      const server = spawn(["ip", "netns", "exec", netns, PY, PROBE, "serve", "80", "81"], { stdout: "pipe", stderr: "ignore" });
+      pod.server = server;
+      const reader = server.stdout.getReader();
+      await reader.read(); // "listening"
+      reader.releaseLock();
+    }
+
+    beforeAll(async () => {
+      c = buildCluster(2);
+      [n1, n2] = c.nodes as [TestNode, TestNode];
+      for (const n of [n1, n2]) n.agent = spawn(agentArgs(c, n, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      await waitFor("both agents to write their conflist", () => [n1, n2].every((n) => existsSync(join(n.dir, "conf/10-mncni.conflist"))), 20_000);
+      write("ns.yaml", [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "x", labels: { "kubernetes.io/metadata.name": "x", team: "x" } } },
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "y", labels: { "kubernetes.io/metadata.name": "y", team: "y" } } },
+      ]);
+      await addPod(n1, "x", "a", { app: "a" }, [{ name: "http", containerPort: 81 }, { name: "dns", containerPort: 80, protocol: "UDP" }]);
+      await addPod(n1, "x", "b", { app: "b" });
+      await addPod(n2, "y", "c", { app: "c" });
+      await programmed();
+    }, 90_000);
+
+    afterAll(async () => {
+      for (const p of Object.values(pods)) p.server?.kill("SIGKILL");
+      await destroyCluster(c);
+    });
+
+    t("no policy: every pod reaches every pod; no policy table", async () => {
+      expect(marker(n1)).toBe("absent");
+      await expectMatrix({ "b->a:80": "ok", "c->a:80": "ok", "a->c:81/udp": "ok" });
+    });
+
+    t("default deny ingress isolates x's pods for ingress only; the node still reaches them; replies pass", async () => {
+      await policies([{ apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
+      await expectMatrix({ "b->a:80": "no", "c->a:80": "no", "c->a:81/udp": "no", "a->c:80": "ok", "a->c:80/udp": "ok", "b->c:81": "ok" });
+      // The node itself (kubelet probes) always reaches its pods.
+      expect(probe(n1.ns, "a", 80)).toBe("ok");
+    });
+
+    t("podSelector peer and port: only b, only TCP 80", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "from-b", namespace: "x" }, spec: {
+        podSelector: { matchLabels: { app: "a" } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: "b" } } }], ports: [{ port: 80 }] }],
+      } }]);
+      await expectMatrix({ "b->a:80": "ok", "b->a:81": "no", "b->a:80/udp": "no", "c->a:80": "no", "a->b:80": "ok" });
+    });
+
+    t("named port resolved on the pod; namespaceSelector peer across nodes", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "http-from-y", namespace: "x" }, spec: {
+        podSelector: { matchLabels: { app: "a" } },
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: "y" } } }], ports: [{ port: "http" }, { port: "dns", protocol: "UDP" }] }],
+      } }]);
+      await expectMatrix({ "c->a:81": "ok", "c->a:80": "no", "c->a:80/udp": "ok", "c->a:81/udp": "no", "b->a:81": "no" });
+    });
+
+    t("endPort and ipBlock with except", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "block", namespace: "x" }, spec: {
+        podSelector: { matchLabels: { app: "a" } },
+        ingress: [{ from: [{ ipBlock: { cidr: "10.244.0.0/16", except: ["10.244.2.0/24"] } }], ports: [{ port: 79, endPort: 81 }] }],
+      } }]);
+      await expectMatrix({ "b->a:80": "ok", "b->a:81": "ok", "b->a:80/udp": "no", "c->a:80": "no" });
+    });
+
+    t("default deny egress: b reaches nobody, the others are untouched", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "no-egress", namespace: "x" }, spec: {
+        podSelector: { matchLabels: { app: "b" } }, policyTypes: ["Egress"],
+      } }]);
+      await expectMatrix({ "b->a:80": "no", "b->c:80": "no", "b->c:80/udp": "no", "a->b:80": "ok", "c->b:80": "ok" });
+    });
+
+    t("ClusterNetworkPolicy: Admin Deny wins over a NetworkPolicy allow; Pass hands over to the NetworkPolicy", async () => {
+      const allowAll = { kind: "NetworkPolicy", metadata: { name: "allow-all", namespace: "x" }, spec: { podSelector: {}, ingress: [{}] } };
+      await policies([allowAll, { apiVersion: "policy.networking.k8s.io/v1alpha2", kind: "ClusterNetworkPolicy", metadata: { name: "deny-y" }, spec: {
+        tier: "Admin", priority: 10, subject: { namespaces: { matchLabels: { team: "x" } } },
+        ingress: [{ name: "no-y", action: "Deny", from: [{ namespaces: { matchLabels: { team: "y" } } }] }],
+      } }]);
+      await expectMatrix({ "c->a:80": "no", "c->b:81/udp": "no", "b->a:80": "ok" });
+      // A higher-precedence Pass for port 80 skips the Deny: the NetworkPolicy then allows it.
+      await policies([allowAll,
+        { kind: "ClusterNetworkPolicy", metadata: { name: "pass-80" }, spec: {
+          tier: "Admin", priority: 5, subject: { namespaces: {} },
+          ingress: [{ action: "Pass", from: [{ pods: { podSelector: { matchLabels: { app: "c" } } } }], protocols: [{ tcp: { destinationPort: { number: 80 } } }] }],
+        } },
+        { kind: "ClusterNetworkPolicy", metadata: { name: "deny-y" }, spec: {
+          tier: "Admin", priority: 10, subject: { namespaces: { matchLabels: { team: "x" } } },
+          ingress: [{ action: "Deny", from: [{ namespaces: { matchLabels: { team: "y" } } }] }],
+        } }]);
+      await expectMatrix({ "c->a:80": "ok", "c->a:81": "no", "b->a:81": "ok" });
+    });
+
+    t("verdict log: a denied flow is a JSON line naming the pods and the deciding policy; /metrics counts it; mncni flows shows it", async () => {
+      await policies([{ kind: "ClusterNetworkPolicy", metadata: { name: "deny-y" }, spec: {
+        tier: "Admin", priority: 10, subject: { namespaces: { matchLabels: { team: "x" } } },
+        ingress: [{ name: "no-y", action: "Deny", from: [{ namespaces: { matchLabels: { team: "y" } } }] }],
+      } }]);
+      const file = join(n1.dir, "flows.log");
+      // Earlier tests denied c->a too: only lines from now on count.
+      const skip = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0;
+      await expectMatrix({ "c->a:81": "no" });
+      const denied = () => (existsSync(file) ? readFileSync(file, "utf8") : "").split("\n").filter(Boolean).slice(skip).map((l) => JSON.parse(l))
+        .filter((r: any) => r.dst.pod === "a" && r.dst.port === 81 && r.protocol === "TCP");
+      await waitFor("the verdict log line", () => denied().length > 0, 10_000);
+      expect(denied()[0]).toMatchObject({
+        verdict: "deny",
+        src: { ip: pods.c!.ip, namespace: "y", pod: "c" },
+        dst: { ip: pods.a!.ip, namespace: "x", pod: "a", port: 81 },
+        policy: { kind: "ClusterNetworkPolicy", name: "deny-y", rule: "no-y", tier: "Admin", direction: "ingress" },
+      });
+      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+      expect(metrics).toMatch(/mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} [1-9]/);
+      const shown = run([requireBinary(), "flows", "--file", file]).stdout;
+      expect(shown).toMatch(/DENY\s+TCP\s+y\/c:\d+\s+-> x\/a:81\s+ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
+    });
+
+    t("Baseline deny is overridden by a NetworkPolicy for the pods it selects", async () => {
+      const baseline = { kind: "ClusterNetworkPolicy", metadata: { name: "baseline" }, spec: {
+        tier: "Baseline", priority: 1, subject: { namespaces: {} },
+        ingress: [{ action: "Deny", from: [{ namespaces: {} }] }],
+      } };
+      await policies([baseline]);
+      await expectMatrix({ "b->a:80": "no", "c->b:80": "no", "a->c:80": "no" });
+      await policies([baseline, { kind: "NetworkPolicy", metadata: { name: "a-from-c", namespace: "x" }, spec: {
+        podSelector: { matchLabels: { app: "a" } }, ingress: [{ from: [{ namespaceSelector: {} , podSelector: { matchLabels: { app: "c" } } }] }],
+      } }]);
+      await expectMatrix({ "c->a:80": "ok", "b->a:80": "no", "c->b:80": "no" });
+    });
+
+    const setElems = (n: TestNode, kind: "map" | "set", table: string, name: string): string[] => {
+      const r = inNetns(n.ns, ["nft", "-j", "list", kind, "inet", table, name], { allowFail: true });
+      if (r.code !== 0) return [];
+      const o = JSON.parse(r.stdout).nftables.find((x: any) => x[kind])[kind];
+      return (o.elem ?? []).map((e: any) => (Array.isArray(e) ? e[0] : e));
+    };
+
+    t("a pod added while a policy is in force is isolated before its served ADD answers", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
+      expect(JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8")).plugins[0].policyHold).toBe(true);
+      // Not in the manifests yet: the agent knows the pod from CNI_ARGS alone.
+      await addPod(n1, "x", "d", { app: "d" }, [], { manifest: false });
+      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.d!.ip);
+      expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.d!.ip);
+      await expectMatrix({ "c->d:80": "no", "d->c:80": "ok" });
+    });
+
+    t("with no agent answering, a new pod is held (both ways) until the agent has programmed it", async () => {
+      await stopAgent(n1);
+      await addPod(n1, "x", "e", { app: "e" }, [], { manifest: false });
+      expect(setElems(n1, "set", "mncni-hold", "held_4")).toContain(pods.e!.ip);
+      await expectMatrix({ "c->e:80": "no", "e->c:80": "no", "b->a:80": "no", "a->c:80": "ok" });
+      n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      writePod(pods.e!, []);
+      await waitFor("the hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.e!.ip), 15_000);
+      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.e!.ip);
+      await expectMatrix({ "c->e:80": "no", "e->c:80": "ok" });
+    });
+
+    t("an agent restart keeps the rules in force and rewrites nothing", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
+      const handle = () => JSON.parse(inNetns(n1.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"]).stdout).nftables.find((o: any) => o.table).table.handle;
+      const before = handle();
+      await stopAgent(n1);
+      await expectMatrix({ "c->a:80": "no", "b->a:80": "no", "a->c:80": "ok" });
+      n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout === "200", 15_000);
+      expect(handle()).toBe(before);
+      await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
+    });
+
+    t("policies removed: the table goes, every pod reaches every pod again", async () => {
+      await policies([]);
+      expect(marker(n1)).toBe("absent");
+      await expectMatrix({ "b->a:80": "ok", "c->a:81/udp": "ok" });
+    });
+  });
+}
+
+suite("bridge");
+suite("routed");
