@@ -94,7 +94,7 @@ for (const mode of ["bridge", "routed"] as const) {
     test("the check names a flow the dataplane treats differently from the policies (it can fail)", async () => {
       // A drop no policy asks for, inside one pod: the check must report exactly those flows.
       const pod = labJson<LabStatus>(name, ["status"]).pods.find((p) => p.k8sNamespace === "y" && p.labels.pod === "c")!;
-      run(["ip", "netns", "exec", pod.namespace, "nft", "-f", "-"], { stdin: "table inet mnltest { chain in { type filter hook input priority 0; tcp dport 81 drop } }" });
+      run(["ip", "netns", "exec", pod.namespace, "nft", "-f", "-"], { stdin: "table inet mnltest { chain in { type filter hook input priority 0; tcp dport 81 drop; }; }\n" });
       try {
         const r = check();
         expect(r.ok).toBe(false);
