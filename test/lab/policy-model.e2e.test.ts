@@ -5,12 +5,17 @@
 // compares the probes with the truth table of the evaluator (src/cluster/evaluate-policy.ts);
 // the case also states how many flows it expects denied, so a case that denies nothing fails.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { PolicyReport } from "../../src/lab/policy-check.ts";
+import type { LabStatus } from "../../src/lab/status.ts";
+import { run } from "../helpers/netns.ts";
 import { WIRING, downAll, lab, labJson, newLabName } from "./lab-cli.ts";
+
+type PodRow = LabStatus["pods"][number];
+const ipOf = (pods: PodRow[], ns: string, pod: string) => pods.find((p) => p.k8sNamespace === ns && p.labels.pod === pod)!.ips[0]!;
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -25,7 +30,8 @@ const nsSel = (ns: string) => ({ matchLabels: { "kubernetes.io/metadata.name": n
 
 interface Case {
   name: string;
-  objects: object[];
+  /** The policies, or a function of the lab's pods (for ipBlock: their addresses). */
+  objects: object[] | ((pods: PodRow[]) => object[]);
   /** Runs after the apply (label changes). */
   then?: (lab: string) => void;
 }
@@ -36,6 +42,7 @@ const CASES: Case[] = [
   { name: "podSelector AND namespaceSelector", objects: [np("and", "x", { podSelector: podSel("a"), ingress: [{ from: [{ namespaceSelector: nsSel("y"), podSelector: podSel("b") }] }] })] },
   { name: "podSelector OR namespaceSelector", objects: [np("or", "x", { podSelector: podSel("a"), ingress: [{ from: [{ namespaceSelector: nsSel("y") }, { podSelector: podSel("b") }] }] })] },
   { name: "matchExpressions", objects: [np("expr", "x", { podSelector: { matchExpressions: [{ key: "pod", operator: "In", values: ["a", "b"] }] }, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["y"] }] } }] }] })] },
+  { name: "ipBlock with except", objects: (pods) => [np("ipblock", "x", { podSelector: podSel("a"), policyTypes: ["Egress"], egress: [{ to: [{ ipBlock: { cidr: "10.244.0.0/16", except: [`${ipOf(pods, "y", "b")}/32`, `${ipOf(pods, "z", "c")}/32`] } }] }] })] },
   { name: "numeric port and endPort", objects: [np("ports", "x", { podSelector: {}, ingress: [{ ports: [{ port: 80, protocol: "TCP" }, { port: 79, endPort: 81, protocol: "UDP" }] }] })] },
   { name: "named port", objects: [np("named", "z", { podSelector: {}, ingress: [{ ports: [{ port: "serve-81-udp", protocol: "UDP" }] }] })] },
   { name: "multiple policies", objects: [np("m1", "y", { podSelector: podSel("c"), ingress: [{ from: [{ podSelector: podSel("a") }] }] }), np("m2", "y", { podSelector: podSel("c"), ingress: [{ from: [{ namespaceSelector: nsSel("z") }] }] })] },
@@ -84,11 +91,46 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(r.cells.filter((c) => c.expected === "denied")).toEqual([]);
     });
 
+    test("the check names a flow the dataplane treats differently from the policies (it can fail)", async () => {
+      // A drop no policy asks for, inside one pod: the check must report exactly those flows.
+      const pod = labJson<LabStatus>(name, ["status"]).pods.find((p) => p.k8sNamespace === "y" && p.labels.pod === "c")!;
+      run(["ip", "netns", "exec", pod.namespace, "nft", "-f", "-"], { stdin: "table inet mnltest { chain in { type filter hook input priority 0; tcp dport 81 drop; }; }\n" });
+      try {
+        const r = check();
+        expect(r.ok).toBe(false);
+        expect(new Set(r.mismatches.map((m) => `${m.dst} ${m.port}/${m.protocol} ${m.expected}->${m.observed}`))).toEqual(new Set([`y/${pod.k8sName} 81/TCP allowed->denied`]));
+        expect(r.mismatches.length).toBe(8);
+      } finally {
+        run(["ip", "netns", "exec", pod.namespace, "nft", "delete", "table", "inet", "mnltest"]);
+      }
+    });
+
+    test("apply refuses an invalid document naming it and the field; label says what it changed", () => {
+      mkdirSync(dir, { recursive: true });
+      const bad = join(dir, "bad.yaml");
+      writeFileSync(bad, [stringify(np("good", "x", { podSelector: {} })), stringify(np("bad", "x", { podSelector: { matchExpressions: [{ key: "pod", operator: "Near" }] } }))].join("---\n"));
+      const r = lab(name, ["apply", "-f", bad], { allowFail: true });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("document 2");
+      expect(r.stderr).toContain("matchExpressions[0].operator");
+      // Nothing of the file was applied: the good document neither.
+      const after = check();
+      expect(after.cells.filter((x) => x.expected === "denied")).toEqual([]);
+      const k = lab(name, ["apply", "-f", join(dir, "none.yaml")], { allowFail: true });
+      expect(k.code).toBe(1);
+      expect(lab(name, ["label", "namespace", "z", "team=red"]).stdout).toContain("team=red added");
+      expect(lab(name, ["label", "namespace", "z", "team=blue"]).stdout).toContain("team overwritten (red -> blue)");
+      expect(lab(name, ["label", "namespace", "z", "team-"]).stdout).toContain("team removed");
+      const st = labJson<LabStatus>(name, ["status"]);
+      expect(st.pods.filter((p) => p.k8sNamespace === "x").map((p) => p.labels.pod).sort()).toEqual(["a", "b", "c"]);
+    });
+
     for (const c of CASES) {
       test(c.name, async () => {
         const file = join(dir, `${c.name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
-        require("node:fs").mkdirSync(dir, { recursive: true });
-        writeFileSync(file, c.objects.map((o) => stringify(o)).join("---\n"));
+        mkdirSync(dir, { recursive: true });
+        const objects = typeof c.objects === "function" ? c.objects(labJson<LabStatus>(name, ["status"]).pods) : c.objects;
+        writeFileSync(file, objects.map((o) => stringify(o)).join("---\n"));
         lab(name, ["apply", "-f", file]);
         try {
           c.then?.(name);
