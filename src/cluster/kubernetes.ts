@@ -104,7 +104,8 @@ export class KubernetesSource implements ClusterSource {
       inf.on({ add: this.changed, update: this.changed, delete: this.changed, synced: this.changed });
       this.informers.push(inf);
     }
-    if (this.opts.nodeName) this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => this.informers[0]!.get(name));
+    const nodes = this.informers.find((i) => i.resource === RESOURCES.nodes)!;
+    if (this.opts.nodeName) this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
     for (const i of this.informers) i.start();
     // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
     const timeoutMs = this.opts.startTimeoutMs ?? 60_000;

@@ -109,5 +109,11 @@ describe("ManifestsDirSource", () => {
     expect(openSource(`dir:${dir}`).description).toBe(`dir:${dir}`);
     expect(() => openSource("kube:")).toThrow(/cannot use cluster source/);
     expect(() => openSource("dir:")).toThrow(/cannot use cluster source/);
+    expect(() => openSource("dir")).toThrow(/expected one of dir:PATH, kubernetes\[:KUBECONFIG\]/);
+    // The Kubernetes source: in-cluster without an argument, a kubeconfig with one; nothing read yet.
+    expect(openSource("kubernetes").description).toBe("kubernetes");
+    expect(openSource("kubernetes:/etc/kubeconfig").description).toBe("kubernetes:/etc/kubeconfig");
+    expect(() => openSource("kubernetes:")).toThrow(/cannot use cluster source "kubernetes:"/);
+    expect(() => openSource("toString")).toThrow(/cannot use cluster source/);
   });
 });
