@@ -8,6 +8,7 @@ import { defaultStateFile } from "./run-record.ts";
 import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
 import { ROUTING_NAMES, type RoutingName } from "./routing/index.ts";
 import { collapseCIDRs, normalizeCIDR } from "../net/cidr.ts";
+import { helpText, HELP, parseFlags, UsageError, type CommandSpec, type FlagTable } from "../cli/flags.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -49,51 +50,56 @@ export interface AgentConfig {
   once: boolean;
 }
 
-type Kind = "string" | "number" | "list" | "bool";
-interface Flag {
-  key: keyof AgentConfig | "config" | "help";
-  kind: Kind;
-  arg?: string;
-  help: string;
-}
+/**
+ * The agent's flags, on the CLI's one flag parser (src/cli/flags.ts). Numbers stay strings
+ * here: validate() checks them with the config file's values alike. Each flag's key in the
+ * config file is its camelCase name.
+ */
+const FLAGS = {
+  "node-name": { type: "string", value: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
+  "source": { type: "string", value: "SOURCE", help: "cluster state source: dir:PATH (a directory of Kubernetes manifests), kubernetes (the API server, in-cluster service account) or kubernetes:KUBECONFIG" },
+  "cni-conf-dir": { type: "string", value: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
+  "cni-bin-dir": { type: "string", value: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
+  "mode": { type: "string", value: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
+  "routing": { type: "string", value: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached: host-gw (one L2 segment), vxlan (tunnel to every node), auto (direct on a connected subnet, tunnel otherwise; default)" },
+  "vxlan-vni": { type: "string", value: "N", help: "VXLAN network identifier of the vxlan and auto backends (default 1)" },
+  "cluster-cidr": { type: "list", value: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
+  "vxlan-port": { type: "string", value: "PORT", help: "VXLAN UDP port (default 4789, the IANA port)" },
+  "non-masquerade-cidr": { type: "list", value: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
+  "ipam-data-dir": { type: "string", value: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
+  "cni-log-file": { type: "string", value: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
+  "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
+  "cni-socket": { type: "string", value: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
+  "resync": { type: "string", value: "SECONDS", help: "full resync period (default 10)" },
+  "log-file": { type: "string", value: "FILE", help: "log lines go here (default stderr)" },
+  "flow-log": { type: "string", value: "FILE", help: "policy verdict log, JSON lines (default flows.log beside --log-file, else /var/log/mncni/flows.log)" },
+  "policy-log-accepts": { type: "boolean", help: "log flows that policies accept too (denied ones always are)" },
+  "log-format": { type: "string", value: "text|json", help: "log line format (default: text on a terminal, json otherwise)" },
+  "log-level": { type: "string", value: "LEVEL", help: "debug, info, warn or error (default info)" },
+  "binary": { type: "string", value: "PATH", help: "the executable to install (default: this one, when compiled)" },
+  "bridge": { type: "string", value: "NAME", help: "bridge name in bridge mode (default cbr0)" },
+  "mtu": { type: "string", value: "N", help: "pod interface MTU (default: the MTU of the link holding the node's InternalIP, minus 50 (IPv4) or 70 (IPv6) with VXLAN)" },
+  "chain-portmap": { type: "boolean", help: "chain the portmap plugin (hostPort) in the conflist" },
+  "cni-version": { type: "string", value: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
+  "config": { type: "string", value: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
+  "state-file": { type: "string", value: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
+  "uninstall": { type: "boolean", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },
+  "force": { type: "boolean", help: "with --uninstall: also delete the bridge when pods are still attached to it" },
+  "once": { type: "boolean", help: "reconcile once and exit (0 when converged)" },
+} satisfies FlagTable;
 
-const FLAGS: Record<string, Flag> = {
-  "--node-name": { key: "nodeName", kind: "string", arg: "NAME", help: "this node's Node name (default: $NODE_NAME)" },
-  "--source": { key: "source", kind: "string", arg: "SOURCE", help: "cluster state source: dir:PATH (a directory of Kubernetes manifests), kubernetes (the API server, in-cluster service account) or kubernetes:KUBECONFIG" },
-  "--cni-conf-dir": { key: "cniConfDir", kind: "string", arg: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
-  "--cni-bin-dir": { key: "cniBinDir", kind: "string", arg: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
-  "--mode": { key: "mode", kind: "string", arg: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
-  "--routing": { key: "routing", kind: "string", arg: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached: host-gw (one L2 segment), vxlan (tunnel to every node), auto (direct on a connected subnet, tunnel otherwise; default)" },
-  "--vxlan-vni": { key: "vxlanVni", kind: "number", arg: "N", help: "VXLAN network identifier of the vxlan and auto backends (default 1)" },
-  "--vxlan-port": { key: "vxlanPort", kind: "number", arg: "PORT", help: "VXLAN UDP port (default 4789, the IANA port)" },
-  "--cluster-cidr": { key: "clusterCidr", kind: "list", arg: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
-  "--non-masquerade-cidr": { key: "nonMasqueradeCidr", kind: "list", arg: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
-  "--ipam-data-dir": { key: "ipamDataDir", kind: "string", arg: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
-  "--cni-log-file": { key: "cniLogFile", kind: "string", arg: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
-  "--metrics-addr": { key: "metricsAddr", kind: "string", arg: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
-  "--cni-socket": { key: "cniSocket", kind: "string", arg: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
-  "--resync": { key: "resync", kind: "number", arg: "SECONDS", help: "full resync period (default 10)" },
-  "--log-file": { key: "logFile", kind: "string", arg: "FILE", help: "log lines go here (default stderr)" },
-  "--flow-log": { key: "flowLog", kind: "string", arg: "FILE", help: "policy verdict log, JSON lines (default flows.log beside --log-file, else /var/log/mncni/flows.log)" },
-  "--policy-log-accepts": { key: "policyLogAccepts", kind: "bool", help: "log flows that policies accept too (denied ones always are)" },
-  "--log-format": { key: "logFormat", kind: "string", arg: "text|json", help: "log line format (default: text on a terminal, json otherwise)" },
-  "--log-level": { key: "logLevel", kind: "string", arg: "LEVEL", help: "debug, info, warn or error (default info)" },
-  "--binary": { key: "binary", kind: "string", arg: "PATH", help: "the executable to install (default: this one, when compiled)" },
-  "--bridge": { key: "bridge", kind: "string", arg: "NAME", help: "bridge name in bridge mode (default cbr0)" },
-  "--mtu": { key: "mtu", kind: "number", arg: "N", help: "pod interface MTU (default: the MTU of the link holding the node's InternalIP, minus 50 (IPv4) or 70 (IPv6) with VXLAN)" },
-  "--chain-portmap": { key: "chainPortmap", kind: "bool", help: "chain the portmap plugin (hostPort) in the conflist" },
-  "--cni-version": { key: "cniVersion", kind: "string", arg: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
-  "--config": { key: "config", kind: "string", arg: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
-  "--state-file": { key: "stateFile", kind: "string", arg: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
-  "--uninstall": { key: "uninstall", kind: "bool", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },
-  "--force": { key: "force", kind: "bool", help: "with --uninstall: also delete the bridge when pods are still attached to it" },
-  "--once": { key: "once", kind: "bool", help: "reconcile once and exit (0 when converged)" },
-  "--help": { key: "help", kind: "bool", help: "show this help" },
+const AGENT_COMMAND: CommandSpec<typeof FLAGS> = {
+  name: "mncni agent",
+  args: "--node-name NAME --source dir:PATH|kubernetes[:KUBECONFIG]",
+  summary: "Runs the node agent: routes or VXLAN tunnels to the other nodes, egress masquerade, policy, CNI config and binaries, /metrics.",
+  flags: FLAGS,
 };
 
+/** "--cni-conf-dir" -> "cniConfDir": the config file's key of a flag. */
+const keyOf = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
 export function agentHelp(): string {
-  const rows = Object.entries(FLAGS).map(([f, d]) => `  ${`${f}${d.arg ? ` ${d.arg}` : ""}`.padEnd(38)} ${d.help}`);
-  return ["Usage: mncni agent --node-name NAME --source dir:PATH|kubernetes[:KUBECONFIG] [flags]", "", "Runs the node agent: routes or VXLAN tunnels to the other nodes, egress masquerade, CNI config and binaries, /metrics.", "", ...rows].join("\n");
+  return helpText(AGENT_COMMAND);
 }
 
 export class ConfigError extends Error {}
@@ -125,20 +131,24 @@ const splitList = (v: unknown): string[] =>
 
 /** Returns the config, or "help" when --help was given. Throws ConfigError on bad input. */
 export function parseAgentArgs(argv: string[], env: Record<string, string | undefined> = process.env): AgentConfig | "help" {
-  const raw: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i]!.includes("=") ? argv[i]!.split(/=(.*)/s, 2) as [string, string] : [argv[i]!, undefined];
-    const flag = FLAGS[name];
-    if (!flag) throw new ConfigError(`cannot parse flag "${argv[i]}": unknown flag (see --help)`);
-    if (flag.kind === "bool") {
-      raw[flag.key] = inline === undefined ? true : inline !== "false";
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`cannot parse flag "${name}": missing value`);
-    raw[flag.key] = flag.kind === "list" ? [...((raw[flag.key] as string[]) ?? []), ...splitList(value)] : value;
+  // Switches also take "=true" / "=false", as the agent's flags always have.
+  const args = argv.flatMap((a) => {
+    const m = /^--([a-z0-9-]+)=(true|false)$/.exec(a);
+    return m && FLAGS[m[1] as keyof typeof FLAGS]?.type === "boolean" ? (m[2] === "true" ? [`--${m[1]}`] : []) : [a];
+  });
+  let parsed;
+  try {
+    parsed = parseFlags(AGENT_COMMAND, args);
+  } catch (e) {
+    if (e instanceof UsageError) throw new ConfigError(`${e.message} (see --help)`);
+    throw e;
   }
-  if (raw.help) return "help";
+  if (parsed === HELP) return "help";
+  const raw: Record<string, unknown> = {};
+  for (const [flag, v] of Object.entries(parsed.flags)) {
+    if (v === undefined || v === false || (Array.isArray(v) && !v.length)) continue;
+    raw[keyOf(flag)] = Array.isArray(v) ? splitList(v) : v;
+  }
   let file: Record<string, unknown> = {};
   if (typeof raw.config === "string") {
     try {
@@ -146,8 +156,8 @@ export function parseAgentArgs(argv: string[], env: Record<string, string | unde
     } catch (e) {
       throw new ConfigError(`cannot read config file "${raw.config}": ${(e as Error).message}`);
     }
-    const known = new Set(Object.values(FLAGS).map((f) => f.key));
-    for (const k of Object.keys(file)) if (!known.has(k as Flag["key"]) || k === "config") throw new ConfigError(`cannot use config file "${raw.config}": unknown key "${k}"`);
+    const known = new Set(Object.keys(FLAGS).map(keyOf));
+    for (const k of Object.keys(file)) if (!known.has(k) || k === "config") throw new ConfigError(`cannot use config file "${raw.config}": unknown key "${k}"`);
   }
   delete raw.config;
   return validate({ ...DEFAULTS, nodeName: env.NODE_NAME, ...file, ...raw });

@@ -1,7 +1,5 @@
 // `mncni agent`: flags -> config, then run the agent (or --once / --uninstall).
-// Not yet on the CLI's shared parser (src/cli/flags.ts): the agent's flag table, with its
-// config-file keys and environment defaults, lives in src/agent/config.ts, which has to move
-// to a FlagTable there (its own owner's change) before this file can use parseOrExit.
+
 import { Agent } from "../agent/agent.ts";
 import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
 import { fileLogger } from "../agent/log.ts";
