@@ -10,17 +10,17 @@
 // - Masquerade only where the reply would otherwise miss the node's conntrack: sources on
 //   127.0.0.0/8 (the node's localhost, with route_localnet on the pod-facing interface,
 //   as portmap does); a pod reaching itself (sets self4/self6: its address as source and,
-//   after DNAT, destination; this is also what works when br_netfilter passes bridged
-//   packets through these hooks, where the input interface is not known at postrouting);
-//   and connections that arrive on the very interface they leave by (set `sameif`,
-//   iifname . oifname: another pod on the same bridge, routed up to the node and back
-//   down, whose reply would otherwise go straight back over the bridge). Other
+//   after DNAT, destination, whatever interfaces the packet passed); and connections that
+//   arrive on the very interface they leave by (set `sameif`, iifname . oifname: another
+//   pod on the same bridge, sent up to the node and back down, whose reply would otherwise
+//   go straight back over the bridge; the tests show it needed with and without
+//   br_netfilter). Other
 //   connections keep their source address. Only connections this table DNATed are
 //   touched (a ct mark bit set with the DNAT).
 // - Same host address, protocol and port twice is a conflict: elements are added with
 //   NLM_F_EXCL, so of two racing ADDs one fails, and the error names the port.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { decodeKey, encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
+import { encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
 import { forgetHostPortFlows } from "./conntrack.ts";
@@ -32,7 +32,7 @@ export const HOSTPORT_TABLE = "mncni-hostport";
 const FAMILY = "inet";
 const LAYOUT_VERSION = "mncni hostport v1";
 /** The ct mark bit of connections this table DNATed (what postrouting masquerades among). */
-export const HOSTPORT_CT_MARK = 0x00400000;
+const HOSTPORT_CT_MARK = 0x00400000;
 const SET_SIZE = 8192;
 
 interface MapSpec {
@@ -257,15 +257,5 @@ export function hostPortOwners(): { network: string; hostIfname: string }[] {
       }
     }
     return [...found.values()];
-  });
-}
-
-/** The mappings in the table, as nft would print them (CHECK, tests). */
-export function hostPortsOf(hostIfname: string): string[] {
-  return withNftables(`list host ports of "${hostIfname}"`, (nft) => {
-    if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];
-    return MAPS.flatMap((m) =>
-      nft.setElements(ref(m.name)).filter((e) => ownerOf(e.comment)?.hostIfname === hostIfname).map((e) => `${decodeKey(m.key, e.key).join(" . ")} : ${decodeKey(m.data, e.data!).join(" . ")}`),
-    );
   });
 }

@@ -49,8 +49,18 @@ async function settled(fn: () => Promise<boolean>): Promise<boolean> {
 
 const pm = (hostPort: number, containerPort: number, protocol = "tcp", hostIP?: string) => ({ hostPort, containerPort, protocol, ...(hostIP ? { hostIP } : {}) });
 
-for (const mode of ["bridge", "routed"] as Mode[]) {
-  describe(`hostPort (${mode} mode)`, () => {
+// Bridge mode twice: with br_netfilter handing bridged packets to the inet hooks (the
+// machine's default here, and a Kubernetes node's) and without it (set in the node
+// namespace only), where a pod's connection to another pod's host port is routed up to the
+// node and back down the bridge and needs the `sameif` masquerade.
+const VARIANTS: { mode: Mode; brNetfilter: boolean }[] = [
+  { mode: "bridge", brNetfilter: true },
+  { mode: "bridge", brNetfilter: false },
+  { mode: "routed", brNetfilter: true },
+];
+
+for (const { mode, brNetfilter } of VARIANTS) {
+  describe(`hostPort (${mode} mode${brNetfilter ? "" : ", no br_netfilter"})`, () => {
     let node: TestNode;
     let a: { pod: string; id: string; result: any };
     let b: { pod: string; id: string; result: any };
@@ -60,6 +70,9 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
 
     beforeAll(() => {
       node = new TestNode({ uplink: true });
+      if (!brNetfilter) {
+        for (const f of ["iptables", "ip6tables"]) run(["ip", "netns", "exec", node.ns, "sysctl", "-qw", `net.bridge.bridge-nf-call-${f}=0`]);
+      }
       a = node.addPod(withPorts([pm(18080, 80), pm(18053, 53, "udp"), pm(18132, 132, "sctp"), pm(18081, 81, "tcp", UPLINK.node[4])]), "hp-a");
       b = node.addPod(base(), "hp-b");
     });
