@@ -8,7 +8,7 @@
 // and throughput with / without policies (same run, same namespaces).
 // Targets (issue 13): full <= 1 s, pod <= 5 ms, policy <= 50 ms, throughput within 5 %.
 import { spawn, spawnSync } from "bun";
-import { buildClusterState } from "../src/cluster/state.ts";
+import { buildClusterState } from "../src/cluster/build-state.ts";
 import type { KubeObject } from "../src/cluster/types.ts";
 import { compilePolicy } from "../src/agent/policy/compile.ts";
 import { planPolicy } from "../src/agent/policy/plan.ts";

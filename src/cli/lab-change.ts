@@ -4,7 +4,7 @@ import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { findNode, requireState } from "../lab/state.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
-import { k8sPodName } from "../lab/manifests.ts";
+import { k8sPodName } from "../lab/write-manifests.ts";
 import type { PodState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, QUIET, locked, parse } from "./lab-common.ts";

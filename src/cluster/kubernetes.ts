@@ -10,7 +10,7 @@
 // Pods are trimmed to the fields mncni uses before they are stored.
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NodeCondition } from "./node-condition.ts";
-import { buildClusterState } from "./state.ts";
+import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
 /** What is watched, and the trim applied to each object before it is cached. */

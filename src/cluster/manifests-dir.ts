@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { parseManifests, type ParsedManifests } from "./manifests.ts";
-import { buildClusterState } from "./state.ts";
+import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, SourceSnapshot } from "./types.ts";
 
 const MANIFEST = /^[^.].*\.(ya?ml|json)$/;

@@ -1,5 +1,5 @@
 // `mncni controller` flags -> a frozen, validated config. Pure: no files read, no network.
-import type { FamilyPool } from "./allocator.ts";
+import type { FamilyPool } from "./cidr-allocator.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { normalizeCIDR } from "../net/cidr.ts";
 import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../cli/flags.ts";

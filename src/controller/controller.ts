@@ -4,7 +4,7 @@
 // a clean state (the allocation map is rebuilt from the Nodes anyway).
 import type { Logger } from "../agent/log.ts";
 import { EventRecorder, Informer, KubeClient, KubeConfigError, KubeMetrics, LeaderElector, loadKubeConfig, RESOURCES, type KubeConfig, type V1Node } from "../kube/index.ts";
-import { NodeCIDRAllocator } from "./allocator.ts";
+import { NodeCIDRAllocator } from "./cidr-allocator.ts";
 import type { ControllerConfig } from "./config.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { NodeIpam } from "./node-ipam.ts";

@@ -1,6 +1,6 @@
 // The controller's metrics (Prometheus text format 0.0.4), next to the client layer's.
 import type { KubeMetrics } from "../kube/index.ts";
-import type { NodeCIDRAllocator } from "./allocator.ts";
+import type { NodeCIDRAllocator } from "./cidr-allocator.ts";
 
 export type RejectReason = "outside" | "overlap";
 

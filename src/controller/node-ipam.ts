@@ -7,7 +7,7 @@
 // CIDR or overlap another Node's are reported (Event, metric) once and left alone.
 import { Backoff, isNotFound, KubeApiError, type EventRecorder, type Informer, type KubeClient, type V1Node } from "../kube/index.ts";
 import { RESOURCES } from "../kube/index.ts";
-import type { NodeCIDRAllocator } from "./allocator.ts";
+import type { NodeCIDRAllocator } from "./cidr-allocator.ts";
 import type { ControllerMetrics, RejectReason } from "./metrics.ts";
 
 export interface Log {

@@ -3,7 +3,7 @@
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { IPConfig } from "../cni/types.ts";
 import type { RangeSet } from "./config.ts";
-import { formatIp, parseIpOrCidr, sameIp, type Ip } from "./ip.ts";
+import { formatIp, parseIpOrCidr, sameIp, type Ip } from "./ip-bigint.ts";
 import { addressWithPrefix, candidates, describeRangeSet, findSpan, freeCount, unusableReason } from "./range.ts";
 import { ownedBy, withLock, type AttachmentKey, type Store } from "./store.ts";
 

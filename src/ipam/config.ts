@@ -2,7 +2,7 @@
 // that name the offending field, returned frozen. Unknown fields are ignored like host-local.
 import { invalidConfig } from "../cni/errors.ts";
 import type { DNS, Route } from "../cni/types.ts";
-import { formatIp, ipOf, isV4Mapped, lastOf, networkOf, parseCidr, parseIp, type Ip } from "./ip.ts";
+import { formatIp, ipOf, isV4Mapped, lastOf, networkOf, parseCidr, parseIp, type Ip } from "./ip-bigint.ts";
 
 /** One range with every default filled in; addresses in canonical text. */
 export interface Range {

@@ -7,7 +7,7 @@ import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync,
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { networkNameProblem, safeJoin } from "../cni/names.ts";
 import { closeFd, errno, errnoName, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym, type SysError } from "../sys/libc.ts";
-import { formatIp, parseIp, sameIp, type Ip } from "./ip.ts";
+import { formatIp, parseIp, sameIp, type Ip } from "./ip-bigint.ts";
 import { listingCache, type DirMemory } from "./listing-cache.ts";
 import { ownedBy, type AttachmentKey, type Listing, type Reservation, type Store } from "./store.ts";
 

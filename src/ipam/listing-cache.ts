@@ -10,7 +10,7 @@
 // or a change made through one spelling would leave the other's memory stale.
 import { statSync } from "node:fs";
 import { closeFd, cstr, errno, sym, SysError } from "../sys/libc.ts";
-import type { Ip } from "./ip.ts";
+import type { Ip } from "./ip-bigint.ts";
 import type { Reservation } from "./store.ts";
 
 const IN_NONBLOCK = 0o4000;

@@ -1,5 +1,5 @@
 // An in-memory Store for fast allocator tests (host-local's backend/testing fake).
-import { formatIp, type Ip } from "./ip.ts";
+import { formatIp, type Ip } from "./ip-bigint.ts";
 import { ownedBy, type AttachmentKey, type Listing, type Reservation, type Store } from "./store.ts";
 
 export class MemoryStore implements Store {

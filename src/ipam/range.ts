@@ -1,7 +1,7 @@
 // Range arithmetic on the parsed config: membership, addresses that are never handed out,
 // free-address counting and host-local's round-robin iteration order.
 import type { Range, RangeSet } from "./config.ts";
-import { formatIp, ipOf, lastOf, parseCidr, parseIp, type Family, type Ip } from "./ip.ts";
+import { formatIp, ipOf, lastOf, parseCidr, parseIp, type Family, type Ip } from "./ip-bigint.ts";
 
 export interface Span {
   readonly range: Range;

@@ -3,7 +3,7 @@
 // (runtimeConfig.ips). host-local takes all of them together; so do we.
 import { CniError, ErrorCode, invalidConfig } from "../cni/errors.ts";
 import type { CniEnv, NetConf } from "../cni/types.ts";
-import { formatIp, parseIpOrCidr } from "./ip.ts";
+import { formatIp, parseIpOrCidr } from "./ip-bigint.ts";
 
 function fromList(v: unknown, field: string): string[] {
   if (v === undefined || v === null) return [];

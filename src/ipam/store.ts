@@ -1,6 +1,6 @@
 // The state behind the allocator, kept small (the shape of host-local's backend.Store) so
 // the allocator can be tested against an in-memory fake and run for real on disk.
-import type { Ip } from "./ip.ts";
+import type { Ip } from "./ip-bigint.ts";
 
 /** The attachment that owns a reservation: (container ID, interface name). */
 export interface AttachmentKey {

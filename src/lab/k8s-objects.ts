@@ -7,7 +7,7 @@ import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { parseManifests } from "../cluster/manifests.ts";
 import { compileSelector } from "../cluster/selector.ts";
 import type { KubeObject } from "../cluster/types.ts";
-import { k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./manifests.ts";
+import { k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 

@@ -2,13 +2,13 @@
 // so `down` removes a half-built lab as well as a complete one.
 import { mkdirSync, rmSync } from "node:fs";
 import { elsewhere, strayNamespaces } from "./inventory.ts";
-import { writeNode, removeNode as removeNodeManifest } from "./manifests.ts";
+import { writeNode, removeNode as removeNodeManifest } from "./write-manifests.ts";
 import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
 import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions, type LabState, type NodeState } from "./state.ts";
 import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, segmentOf } from "./topology.ts";
-import { NodeCIDRAllocator, type FamilyPool } from "../controller/allocator.ts";
+import { NodeCIDRAllocator, type FamilyPool } from "../controller/cidr-allocator.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";

@@ -2,7 +2,7 @@
 // executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
 import { join } from "node:path";
 import { CniExecutor } from "./executor.ts";
-import { removePod as removePodManifest, writePod } from "./manifests.ts";
+import { removePod as removePodManifest, writePod } from "./write-manifests.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";

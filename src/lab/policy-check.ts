@@ -3,7 +3,7 @@
 // specifications) against what it reaches (real probes from every pod, in parallel).
 import { ManifestsDirSource } from "../cluster/manifests-dir.ts";
 import { PolicyEvaluator, type Decider } from "../cluster/evaluate-policy.ts";
-import { k8sPodName } from "./manifests.ts";
+import { k8sPodName } from "./write-manifests.ts";
 import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome, type ProbeProtocol } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";

@@ -1,10 +1,10 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel.
 import { firstConfFile } from "./executor.ts";
-import { k8sPodName, podLabels } from "./manifests.ts";
+import { k8sPodName, podLabels } from "./write-manifests.ts";
 import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
-import { actualPaths, expectedPath, type PeerPath } from "./routes.ts";
+import { actualPaths, expectedPath, type PeerPath } from "./expected-routes.ts";
 
 export interface LabStatus {
   name: string;

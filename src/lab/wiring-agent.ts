@@ -2,7 +2,7 @@
 // manifests directory. The agent installs the plugin, programs routes and masquerade, and
 // writes the conflist once it can serve ADD; the lab only waits for it.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { describeDiff, routeDiff } from "./routes.ts";
+import { describeDiff, routeDiff } from "./expected-routes.ts";
 import { firstConfFile } from "./executor.ts";
 import { netnsExecArgv, pidAlive, runAsync, spawnDetached, stopProcess, waitFor } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";

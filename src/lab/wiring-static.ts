@@ -2,7 +2,7 @@
 // host-local), programs host-gw routes and the masquerade rule itself. No agent runs.
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { desiredRoutes, routeDiff } from "./routes.ts";
+import { desiredRoutes, routeDiff } from "./expected-routes.ts";
 import { ipBatch, run } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { nodePaths } from "./topology.ts";

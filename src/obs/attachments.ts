@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeKey, Netlink, Nftables, type Link, type NeighInfo, type NftFamily, type NftKeyType, type RouteInfo } from "../kernel/index.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
-import { formatIp } from "../ipam/ip.ts";
+import { formatIp } from "../ipam/ip-bigint.ts";
 import { addrOf } from "../net/ip.ts";
 import { HOST_VETH_PREFIX, hostVethName, parseHostVethAlias } from "../plugin/hostveth.ts";
 import type { InvocationRecord } from "./invocation-log.ts";

@@ -3,7 +3,7 @@
 // the plugin ran it alone), and addresses used/free per range of the conflist in use.
 import { parseIpamConfig } from "../ipam/config.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
-import type { Ip } from "../ipam/ip.ts";
+import type { Ip } from "../ipam/ip-bigint.ts";
 import { describeRangeSet, freeCount, spanContains, spansOf } from "../ipam/range.ts";
 import type { InvocationRecord } from "./invocation-log.ts";
 import { followInvocations } from "./log-reader.ts";

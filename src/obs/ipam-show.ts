@@ -1,7 +1,7 @@
 // `mncni ipam show`: per range set of the conflist, addresses used and free, and the two
 // kinds of disagreement between the IPAM and the node: reservations without a live
 // attachment (leaks) and attachments without a reservation.
-import { parseIp, type Ip } from "../ipam/ip.ts";
+import { parseIp, type Ip } from "../ipam/ip-bigint.ts";
 import { rangeUsage, type RangeUse } from "./cni-metrics.ts";
 import { addrOf } from "../net/ip.ts";
 import type { NodeAttachments } from "./attachments.ts";

@@ -4,7 +4,7 @@ import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { removeBandwidth } from "./bandwidth.ts";
-import { addressesAtDel, forgetConntrack } from "./conntrack.ts";
+import { addressesAtDel, forgetConntrack } from "./conntrack-cleanup.ts";
 import { unmapHostPorts } from "./host-port.ts";
 import { forgetNeighbours } from "./neighbours.ts";
 import { hostVethName } from "./hostveth.ts";

@@ -23,7 +23,7 @@ import { CniError, ErrorCode } from "../cni/errors.ts";
 import { encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
-import { forgetHostPortFlows } from "./conntrack.ts";
+import { forgetHostPortFlows } from "./conntrack-cleanup.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import type { UndoStack } from "./undo.ts";

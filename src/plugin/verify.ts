@@ -11,7 +11,7 @@ import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
-import { closeContainerNetns, openContainerNetns } from "./netns.ts";
+import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
 import { addrOf, familyOf } from "../net/ip.ts";
 
 const fail = (msg: string) => new CniError(ErrorCode.Internal, msg);

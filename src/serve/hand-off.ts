@@ -4,7 +4,7 @@
 import type { PluginSpec } from "../cni/plugin-spec.ts";
 import type { PluginIO } from "../cni/run.ts";
 import { phase } from "../obs/phases.ts";
-import { agentSocketOf, forward } from "./client.ts";
+import { agentSocketOf, forward } from "./hand-off-client.ts";
 import { FLAGS } from "./protocol.ts";
 
 async function failWith(spec: PluginSpec, io: PluginIO, code: number, msg: string): Promise<number> {

@@ -2,7 +2,7 @@
 // engine does not enforce come out, and when the kernel is left alone. (The traffic tests in
 // policy.integration.test.ts show the rules doing what they say.)
 import { describe, expect, test } from "bun:test";
-import { buildClusterState } from "../../src/cluster/state.ts";
+import { buildClusterState } from "../../src/cluster/build-state.ts";
 import type { KubeObject } from "../../src/cluster/types.ts";
 import { compilePolicy, planPolicy } from "../../src/agent/policy/index.ts";
 import type { NftRuleset } from "../../src/agent/nft-ruleset.ts";

@@ -3,7 +3,7 @@
 // (source, destination), independent of the evaluator's code.
 import { describe, expect, test } from "bun:test";
 import { PolicyEvaluator, type Flow } from "../../src/cluster/evaluate-policy.ts";
-import { buildClusterState } from "../../src/cluster/state.ts";
+import { buildClusterState } from "../../src/cluster/build-state.ts";
 import type { KubeObject, Protocol } from "../../src/cluster/types.ts";
 
 const NSS = ["x", "y", "z"];

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { ipamAdd, parseIpamConfig } from "../../src/ipam/index.ts";
-import { parseIp } from "../../src/ipam/ip.ts";
+import { parseIp } from "../../src/ipam/ip-bigint.ts";
 import { ALLOCATE, BUN, finish, reservationFiles, spawnAllocator } from "./processes.ts";
 import { cleanupDataDirs, tempDataDir } from "./tmp.ts";
 

@@ -1,7 +1,7 @@
 // Helpers for tests that run allocators as separate processes (ours and host-local).
 import { readdirSync, readFileSync } from "node:fs";
 import { REF_CNI_DIR } from "../helpers/binary.ts";
-import { parseIp, formatIp } from "../../src/ipam/ip.ts";
+import { parseIp, formatIp } from "../../src/ipam/ip-bigint.ts";
 
 export const BUN = process.execPath;
 export const ALLOCATE = `${import.meta.dir}/fixtures/allocate.ts`;

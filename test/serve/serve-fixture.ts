@@ -1,7 +1,7 @@
 // Shared by the server tests: `mncni serve` started inside a test node namespace (killed
 // after each test), a node with a config naming its socket, and the invocation log.
 import { readFileSync } from "node:fs";
-import { connectUnix } from "../../src/serve/client.ts";
+import { connectUnix } from "../../src/serve/hand-off-client.ts";
 import { closeFd } from "../../src/sys/libc.ts";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";

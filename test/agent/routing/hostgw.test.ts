@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { admitPodCIDRs } from "../../src/agent/pod-cidrs.ts";
-import { desiredHostGwRoutes, diffRoutes, hostGw, type DesiredRoute } from "../../src/agent/routing/index.ts";
-import { buildClusterState } from "../../src/cluster/index.ts";
-import type { KubeNode } from "../../src/cluster/types.ts";
-import { RTPROT_MNCNI, type RouteInfo } from "../../src/kernel/index.ts";
+import { admitPodCIDRs } from "../../../src/agent/pod-cidrs.ts";
+import { desiredHostGwRoutes, diffRoutes, hostGw, type DesiredRoute } from "../../../src/agent/routing/index.ts";
+import { buildClusterState } from "../../../src/cluster/index.ts";
+import type { KubeNode } from "../../../src/cluster/types.ts";
+import { RTPROT_MNCNI, type RouteInfo } from "../../../src/kernel/index.ts";
 
 const node = (name: string, cidrs: string[], ips: string[]): KubeNode => ({
   kind: "Node",

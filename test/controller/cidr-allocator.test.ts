@@ -1,6 +1,6 @@
 // The pure node CIDR allocator: no I/O, so every edge is checked directly.
 import { describe, expect, test } from "bun:test";
-import { NodeCIDRAllocator } from "../../src/controller/allocator.ts";
+import { NodeCIDRAllocator } from "../../src/controller/cidr-allocator.ts";
 
 const v4 = (cidr: string, mask: number) => ({ family: 4 as const, clusterCIDR: cidr, nodeMaskSize: mask });
 const v6 = (cidr: string, mask: number) => ({ family: 6 as const, clusterCIDR: cidr, nodeMaskSize: mask });

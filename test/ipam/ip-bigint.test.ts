@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatIp, lastOf, networkOf, parseCidr, parseIp } from "../../src/ipam/ip.ts";
+import { formatIp, lastOf, networkOf, parseCidr, parseIp } from "../../src/ipam/ip-bigint.ts";
 
 describe("ip", () => {
   test("round-trips to Go's canonical text (host-local file names)", () => {
