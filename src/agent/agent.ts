@@ -4,7 +4,7 @@
 // last good state and makes the agent not ready. An unusable source at start-up is a refusal
 // to start (Agent.open rejects before anything is changed). Stopping leaves the data plane as
 // it is; starting adopts it (every apply step is a diff, so nothing is flushed).
-import { openSource } from "../cluster/source.ts";
+import { openSource } from "../cluster/index.ts";
 import type { ClusterSource } from "../cluster/types.ts";
 import { Netlink, sysctlGet, sysctlSet } from "../kernel/index.ts";
 import type { AgentConfig } from "./config.ts";

@@ -1,7 +1,9 @@
-// Public entry of src/cluster: the typed cluster-state view and its sources.
+// Public entry of src/cluster: the typed cluster-state view, its sources, selectors and the
+// policy evaluator. Other folders import values from here (type-only imports may name a file).
 export type * from "./types.ts";
 export { parseManifests, type ParsedManifests } from "./manifests.ts";
 export { buildClusterState, nodeInfo } from "./build-state.ts";
 export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
 export { openSource } from "./source.ts";
 export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";
+export { PolicyEvaluator, type Decider, type Flow, type Verdict } from "./evaluate-policy.ts";

@@ -4,8 +4,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { parseManifests } from "../cluster/manifests.ts";
-import { compileSelector } from "../cluster/selector.ts";
+import { compileSelector, parseManifests } from "../cluster/index.ts";
 import type { KubeObject } from "../cluster/types.ts";
 import { k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";

@@ -1,8 +1,7 @@
 // `lab check` in a lab that serves the policy ports: what every pod should reach on ports 80
 // and 81 over TCP, UDP and SCTP under the policies in force (the evaluator, from the API
 // specifications) against what it reaches (real probes from every pod, in parallel).
-import { ManifestsDirSource } from "../cluster/manifests-dir.ts";
-import { PolicyEvaluator, type Decider } from "../cluster/evaluate-policy.ts";
+import { ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome, type ProbeProtocol } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";

@@ -20,7 +20,7 @@ import type {
   CNPAction, CNPEgressPeer, CNPIngressPeer, CNPProtocol, ClusterState, KubeClusterNetworkPolicy, KubeNetworkPolicy,
   NetworkPolicyPeer, NetworkPolicyPort, PodInfo, Protocol,
 } from "../../cluster/types.ts";
-import { compileSelector } from "../../cluster/selector.ts";
+import { compileSelector } from "../../cluster/index.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { normalizeCIDR } from "../../net/cidr.ts";
 import { PodIndex, policyPods, queryKey, type PodQuery } from "./peers.ts";

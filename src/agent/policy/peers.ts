@@ -5,7 +5,7 @@
 // namespaceSelector in one peer are ANDed); ClusterNetworkPolicy (network-policy-api
 // v1alpha2: `namespaces` = every pod of the selected namespaces, `pods` = namespaceSelector
 // (empty: all) AND podSelector; host-network pods are never subjects or peers).
-import { compileSelector, type LabelMatcher } from "../../cluster/selector.ts";
+import { compileSelector, type LabelMatcher } from "../../cluster/index.ts";
 import type { ClusterState, LabelSelector, PodInfo } from "../../cluster/types.ts";
 
 /** Pods by namespace selector (or one namespace by name) AND pod selector. */
