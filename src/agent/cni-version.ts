@@ -12,7 +12,7 @@ const ASK_VERSION = "0.4.0";
 const ASK_TIMEOUT_MS = 5000;
 
 /** The supportedVersions a plugin executable reports. Throws when it does not answer as the spec says. */
-export function askPluginVersions(path: string): string[] {
+function askPluginVersions(path: string): string[] {
   const p = spawnSync([path], {
     env: { CNI_COMMAND: "VERSION", PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
     stdin: Buffer.from(JSON.stringify({ cniVersion: ASK_VERSION })),

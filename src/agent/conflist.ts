@@ -58,7 +58,7 @@ export function renderConflist(o: ConflistOptions): Conflist {
   return { cniVersion: o.cniVersion, name: NETWORK_NAME, plugins };
 }
 
-export function conflistText(o: ConflistOptions): string {
+function conflistText(o: ConflistOptions): string {
   return JSON.stringify(renderConflist(o), null, 2) + "\n";
 }
 

@@ -9,7 +9,7 @@ import { copyFileIfChanged, fileVersionKey } from "./atomic-file.ts";
 
 export const PLUGIN_NAMES = ["mncni", "mncni-ipam", "mncni-core"] as const;
 /** The forwarder's file name next to the executable (make build: dist/mncni-forward). */
-export const FORWARDER_NAME = "mncni-forward";
+const FORWARDER_NAME = "mncni-forward";
 
 /**
  * Which file goes under which name in the CNI bin dir. The forwarder is found beside the

@@ -13,8 +13,8 @@ import type { NftRuleset } from "./nft-ruleset.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { collapseCIDRs } from "../net/cidr.ts";
 
-export const NAT_TABLE = "mncni";
-export const NAT_FAMILY = "inet";
+const NAT_TABLE = "mncni";
+const NAT_FAMILY = "inet";
 const MARKER = "mncni-agent ruleset ";
 const FOREIGN_MARKER = "mncni-agent forward-accept ";
 /** Never masqueraded (ip-masq-agent's default without masqLinkLocal). */

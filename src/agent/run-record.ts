@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { writeFileIfChanged } from "./atomic-file.ts";
 import type { AgentConfig } from "./config.ts";
 
-export const RUN_RECORD_NAME = "agent-run.json";
+const RUN_RECORD_NAME = "agent-run.json";
 
 /**
  * Beside the CNI socket by default (/run/mncni/agent-run.json): a directory the agent owns
@@ -26,7 +26,7 @@ export interface RunRecord {
   bridge?: string;
 }
 
-export function runRecordOf(cfg: Pick<AgentConfig, "cniConfDir" | "cniBinDir" | "mode" | "bridge">): RunRecord {
+function runRecordOf(cfg: Pick<AgentConfig, "cniConfDir" | "cniBinDir" | "mode" | "bridge">): RunRecord {
   return { version: 1, cniConfDir: cfg.cniConfDir, cniBinDir: cfg.cniBinDir, mode: cfg.mode, ...(cfg.mode === "bridge" ? { bridge: cfg.bridge } : {}) };
 }
 

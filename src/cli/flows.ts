@@ -28,7 +28,7 @@ export function formatFlow(r: FlowRecord, json: boolean): string {
 }
 
 /** Formats every complete line of `text`; malformed lines are shown as they are. */
-export function flowsOutput(text: string, json: boolean): string[] {
+function flowsOutput(text: string, json: boolean): string[] {
   return text.split("\n").filter(Boolean).map((l) => {
     try {
       return formatFlow(JSON.parse(l) as FlowRecord, json);
@@ -39,7 +39,7 @@ export function flowsOutput(text: string, json: boolean): string[] {
 }
 
 /** Prints the file, then (follow) what is appended to it, until interrupted. */
-export async function showFlows(file: string, o: { follow: boolean; json: boolean }): Promise<number> {
+async function showFlows(file: string, o: { follow: boolean; json: boolean }): Promise<number> {
   if (!existsSync(file) && !o.follow) {
     console.error(`mncni flows: no verdict log at "${file}" yet (nothing was denied, or the agent writes elsewhere: --file)`);
     return 1;

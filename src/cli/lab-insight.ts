@@ -14,7 +14,7 @@ import { printInspect } from "./inspect.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";
 import { runTrace } from "./trace.ts";
 
-export function labNodeView(s: LabState, node: string): NodeView {
+function labNodeView(s: LabState, node: string): NodeView {
   if (!s.nodes.some((n) => n.name === node)) throw new Error(`cannot find node "${node}" in lab "${s.name}": nodes are ${s.nodes.map((n) => n.name).join(", ")}`);
   const p = nodePaths(s.name, node);
   return nodeView({ name: node, netns: `/run/netns/${ns.node(s.name, node)}`, confDir: p.confDir, cacheDir: p.cacheDir, logFile: p.cniLog });

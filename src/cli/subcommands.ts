@@ -21,7 +21,7 @@ export interface Group {
   bareIsHelp?: boolean;
 }
 
-export function groupHelp(g: Group): string {
+function groupHelp(g: Group): string {
   const shown = Object.entries(g.verbs).filter(([, c]) => !c.hidden);
   const left = shown.map(([verb, c]) => `${verb}${c.args ? ` ${c.args}` : ""}`);
   const w = Math.max(...left.map((l) => l.length)) + 2;

@@ -5,7 +5,7 @@ import { formatCall, formatSummary, TraceSummary } from "../obs/trace.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
-export const TRACE_FLAGS = {
+const TRACE_FLAGS = {
   ...NODE_FLAGS,
   follow: { type: "boolean", short: "f", help: "keep printing calls as they are made, with the running summary (Ctrl-C ends)" },
   last: { type: "int", value: "N", default: 50, min: 0, help: "calls shown from before (0: only new ones with --follow)" },

@@ -42,7 +42,7 @@ function trimMeta(o: Wire): Wire {
 }
 
 /** A Pod as mncni reads it: where it runs, its IPs, its labels (policy). */
-export function trimPod(o: Wire): Wire {
+function trimPod(o: Wire): Wire {
   const s = o.status ?? {};
   return {
     kind: o.kind,

@@ -182,7 +182,6 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
   };
 }
 
-export const CNP_API_VERSION = "policy.networking.k8s.io/v1alpha2";
 
 export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
 export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;

@@ -5,7 +5,7 @@ import { containerIdProblem, ifnameProblem, networkNameProblem } from "./names.t
 import type { Attachment, CniCommand, NetConf } from "./types.ts";
 import { compareVersions, fromWire, isSupported, unsupportedVersion } from "./version.ts";
 
-export function decodeJson(bytes: Uint8Array, what = "network config"): unknown {
+function decodeJson(bytes: Uint8Array, what = "network config"): unknown {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
   if (text.trim() === "") throw new CniError(ErrorCode.DecodingFailure, `cannot decode ${what}: empty input on stdin`);
   try {

@@ -78,7 +78,7 @@ function configVersion(stdin: Uint8Array): string | undefined {
   }
 }
 
-export function errorFromOutput(file: string, exitCode: number, out: string): CniError {
+function errorFromOutput(file: string, exitCode: number, out: string): CniError {
   try {
     const e = JSON.parse(out) as { code?: unknown; msg?: unknown; details?: unknown };
     if (typeof e.code === "number" && typeof e.msg === "string") {

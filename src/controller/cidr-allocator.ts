@@ -4,7 +4,7 @@ import { maskCIDR } from "../net/cidr.ts";
 // subnet. Pure (no I/O, no clock), so the controller and the lab share one implementation.
 
 /** As kube-controller-manager's cidrset: more than 2^16 node subnets per family is refused. */
-export const MAX_SUBNET_BITS = 16;
+const MAX_SUBNET_BITS = 16;
 
 export type OccupyResult = "ok" | "outside" | "overlap";
 

@@ -27,7 +27,7 @@ export class ConfigError extends Error {}
 const DURATION = (s: string) => (/^(\d+(?:\.\d+)?)(ms|s|m)$/.test(s) ? null : "expected a duration such as 15s or 500ms");
 
 /** The flags of `mncni controller`, on the CLI's one parser (src/cli/flags.ts). */
-export const CONTROLLER_COMMAND = {
+const CONTROLLER_COMMAND = {
   name: "mncni controller",
   summary: "Allocates a pod CIDR per family to every Node without spec.podCIDRs.",
   flags: {

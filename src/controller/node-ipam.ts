@@ -29,7 +29,7 @@ export interface NodeIpamDeps {
   retryMs?: number;
 }
 
-export const EVENT_REASONS = {
+const EVENT_REASONS = {
   outside: "CIDROutsideClusterCIDR",
   overlap: "CIDROverlap",
   exhausted: "CIDRNotAvailable",

@@ -9,7 +9,7 @@ import type { ManifestOptions } from "./options.ts";
 /** Where the Containerfile puts the executable (the forwarder, mncni-forward, lies beside it). */
 export const IMAGE_BINARY = "/usr/local/bin/mncni";
 /** Already on every node as the runtime's sandbox image; only keeps the uninstall pod alive. */
-export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
+const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
 
 const METRICS_HOST = "127.0.0.1";
 

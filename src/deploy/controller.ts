@@ -5,7 +5,7 @@ import type { Explained } from "./explained.ts";
 import { meta, METRICS_PORT, NAMES, selectorLabels } from "./meta.ts";
 import type { ManifestOptions } from "./options.ts";
 
-export const CONTROLLER_REPLICAS = 2;
+const CONTROLLER_REPLICAS = 2;
 
 function controllerArgs(o: ManifestOptions): string[] {
   const args = ["controller", "--cluster-cidr", o.clusterCidr.join(",")];

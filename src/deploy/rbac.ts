@@ -9,7 +9,7 @@ import type { ManifestOptions } from "./options.ts";
 const READ = ["get", "list", "watch"];
 
 /** What the agent reads (its cluster state) and the one thing it writes. */
-export const AGENT_RULES: readonly V1PolicyRule[] = [
+const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: READ },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
   // The policy API's CRD may be absent; the agent tolerates that, the grant is harmless then.
@@ -19,13 +19,13 @@ export const AGENT_RULES: readonly V1PolicyRule[] = [
 ];
 
 /** Node IPAM: patches spec.podCIDR(s); reports conflicts and exhaustion as Events. */
-export const CONTROLLER_RULES: readonly V1PolicyRule[] = [
+const CONTROLLER_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
   { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
 ];
 
 /** Leader election, only in the controller's own namespace. */
-export const LEASE_RULES: readonly V1PolicyRule[] = [
+const LEASE_RULES: readonly V1PolicyRule[] = [
   { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
 ];
 

@@ -11,11 +11,11 @@ import { formatIp, parseIp, sameIp, type Ip } from "./ip-bigint.ts";
 import { listingCache, type DirMemory } from "./listing-cache.ts";
 import { ownedBy, type AttachmentKey, type Listing, type Reservation, type Store } from "./store.ts";
 
-export const LINE_BREAK = "\r\n";
-export const LOCK_FILE = "lock";
-export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
+const LINE_BREAK = "\r\n";
+const LOCK_FILE = "lock";
+const LAST_RESERVED_PREFIX = "last_reserved_ip.";
 /** Temp files exist only while their writer holds the lock; any seen under the lock are stale. */
-export const TEMP_PREFIX = ".mncni-tmp.";
+const TEMP_PREFIX = ".mncni-tmp.";
 const EINTR = 4;
 const EWOULDBLOCK = 11;
 const LOCK_NB = 4;
@@ -55,7 +55,7 @@ function ioError(what: string, e: unknown): CniError {
 }
 
 /** Parses a reservation file; host-local trims whitespace around the whole content. */
-export function parseReservation(ip: Ip, content: string): Reservation | undefined {
+function parseReservation(ip: Ip, content: string): Reservation | undefined {
   const text = content.trim();
   if (text === "") return undefined;
   const nl = text.indexOf("\n");
@@ -63,7 +63,7 @@ export function parseReservation(ip: Ip, content: string): Reservation | undefin
   return { ip, containerId: text.slice(0, nl).trim(), ifname: text.slice(nl + 1).trim() };
 }
 
-export function formatReservation(key: AttachmentKey): string {
+function formatReservation(key: AttachmentKey): string {
   return key.containerId.trim() + LINE_BREAK + key.ifname;
 }
 

@@ -16,7 +16,7 @@ export interface Cidr {
   readonly prefix: number;
 }
 
-export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
+const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
 /** Parses a bare address ("10.0.0.1", "fd00::1"); undefined when it is not one. */
 export function parseIp(text: string): Ip | undefined {

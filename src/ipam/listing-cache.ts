@@ -34,7 +34,7 @@ export interface DirMemory {
   lastReserved: Map<number, Ip | undefined>;
 }
 
-export class ListingCache {
+class ListingCache {
   /** By directory identity (see dirKey). */
   private readonly dirs = new Map<string, { wd: number; memory: DirMemory }>();
   private readonly buf = Buffer.alloc(64 * 1024);

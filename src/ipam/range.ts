@@ -17,7 +17,7 @@ export interface Span {
 // Configs are frozen, so the numeric form can be cached per range object.
 const cache = new WeakMap<Range, Span>();
 
-export function spanOf(range: Range): Span {
+function spanOf(range: Range): Span {
   let s = cache.get(range);
   if (!s) {
     const { ip, prefix } = parseCidr(range.subnet)!;
@@ -55,7 +55,7 @@ export function unusableReason(s: Span, value: bigint): string | undefined {
 }
 
 /** How many addresses of the span can be allocated at all. */
-export function usableCount(s: Span): bigint {
+function usableCount(s: Span): bigint {
   const special = new Set<bigint>([s.network, ...(s.gateway === undefined ? [] : [s.gateway]), ...(s.family === 4 ? [s.last] : [])]);
   let n = s.end - s.start + 1n;
   for (const v of special) if (v >= s.start && v <= s.end) n--;

@@ -12,7 +12,7 @@ import { setLockWait } from "./disk-store.ts";
 import { enableListingCache } from "./listing-cache.ts";
 
 /** How long one served call may wait for a network's IPAM lock before answering code 11. */
-export const RESIDENT_LOCK_WAIT_MS = 3000;
+const RESIDENT_LOCK_WAIT_MS = 3000;
 
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { DNS } from "../cni/types.ts";
 
-export function parseResolvConfText(text: string): DNS {
+function parseResolvConfText(text: string): DNS {
   const dns: DNS = {};
   for (const raw of text.split("\n")) {
     const line = raw.trim();

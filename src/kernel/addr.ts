@@ -50,7 +50,7 @@ export function delAddr(sock: NetlinkSocket, index: number, cidr: string): void 
   sock.exec(`delete address "${cidr}" from link "${index}"`);
 }
 
-export function parseAddr(m: Msg): Addr | undefined {
+function parseAddr(m: Msg): Addr | undefined {
   if (m.type !== RTM.NEWADDR) return undefined;
   const family = familyOfAf(u8At(m, 0));
   if (!family) return undefined;

@@ -8,7 +8,7 @@ import { endianness } from "node:os";
 const LE = endianness() === "LE";
 
 export const NLMSG_HDRLEN = 16;
-export const NLA_HDRLEN = 4;
+const NLA_HDRLEN = 4;
 export const NLA_F_NESTED = 0x8000;
 const NLA_TYPE_MASK = 0x3fff;
 
@@ -27,7 +27,7 @@ export const NLM_F = {
 export const NLMSGERR_ATTR = { MSG: 1, OFFS: 2 } as const;
 /** The first message type free for protocols (linux/netlink.h NLMSG_MIN_TYPE). */
 export const NLMSG_MIN_TYPE = 0x10;
-export const NFNETLINK_V0 = 0;
+const NFNETLINK_V0 = 0;
 export const NFGENMSG_LEN = 4;
 
 export const RTM = {

@@ -205,7 +205,7 @@ function parseVxlan(d: Attrs): VxlanInfo {
   return v;
 }
 
-export function parseLink(m: Msg): Link | undefined {
+function parseLink(m: Msg): Link | undefined {
   if (m.type !== RTM.NEWLINK) return undefined;
   const flags = u32At(m, 8);
   const a = msgAttrs(m, IFINFOMSG_LEN);

@@ -76,7 +76,7 @@ export function delNeigh(sock: NetlinkSocket, n: NeighSpec): void {
   sock.exec(`delete ${describe(n)}`);
 }
 
-export function parseNeigh(m: Msg): NeighInfo | undefined {
+function parseNeigh(m: Msg): NeighInfo | undefined {
   if (m.type !== RTM.NEWNEIGH) return undefined;
   const af = u8At(m, 0);
   const family: NeighFamily | undefined = af === AF_BRIDGE ? "bridge" : familyOfAf(af);

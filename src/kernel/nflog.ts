@@ -32,7 +32,7 @@ export interface LoggedPacket {
 }
 
 /** The L3/L4 fields of an IP packet's first bytes; undefined for anything else. */
-export function decodePacket(p: Uint8Array): Pick<LoggedPacket, "src" | "dst" | "protocol" | "srcPort" | "dstPort"> | undefined {
+function decodePacket(p: Uint8Array): Pick<LoggedPacket, "src" | "dst" | "protocol" | "srcPort" | "dstPort"> | undefined {
   if (p.length < 1) return undefined;
   const v = p[0]! >> 4;
   let proto: number;

@@ -21,12 +21,12 @@ const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = NLMSG_MIN_TYPE;
 const NFNL_MSG_BATCH_END = NLMSG_MIN_TYPE + 1;
 /** linux/netfilter/nf_tables.h enum nf_tables_msg_types (the ones used here). */
-export const NFT_MSG = { NEWTABLE: 0, GETTABLE: 1, DELTABLE: 2, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
-export const NFTA_TABLE = { NAME: 1, FLAGS: 2, USE: 3, HANDLE: 4, USERDATA: 6 } as const;
-export const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
+const NFT_MSG = { NEWTABLE: 0, GETTABLE: 1, DELTABLE: 2, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
+const NFTA_TABLE = { NAME: 1, FLAGS: 2, USE: 3, HANDLE: 4, USERDATA: 6 } as const;
+const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 export const NFTA_LIST_ELEM = 1;
-export const NFTA_SET_ELEM = { KEY: 1, DATA: 2, FLAGS: 3, USERDATA: 6 } as const;
-export const NFTA_DATA_VALUE = 1;
+const NFTA_SET_ELEM = { KEY: 1, DATA: 2, FLAGS: 3, USERDATA: 6 } as const;
+const NFTA_DATA_VALUE = 1;
 /**
  * libnftnl's udata TLV type of the comment of a table and of a set element (what nft's
  * `comment "..."` stores): {u8 type, u8 length, text with its NUL}.

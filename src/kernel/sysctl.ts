@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { NetlinkError } from "./errors.ts";
 
 /** "net.ipv4.ip_forward" or "net/ipv4/conf/eth0/rp_filter" -> its /proc/sys path. */
-export function sysctlPath(name: string): string {
+function sysctlPath(name: string): string {
   // Dotted names cannot express interface names containing dots: use the slash form for those.
   const rel = name.includes("/") ? name.replace(/^\/?(proc\/sys\/)?/, "") : name.replaceAll(".", "/");
   if (rel.split("/").some((p) => p === "" || p === "." || p === "..")) {

@@ -14,7 +14,7 @@ const TCA = { KIND: 1, OPTIONS: 2 } as const;
 export const TC_H_ROOT = 0xffffffff;
 export const TC_H_INGRESS = 0xfffffff1;
 /** The ingress qdisc's handle, ffff:. */
-export const INGRESS_HANDLE = 0xffff0000;
+const INGRESS_HANDLE = 0xffff0000;
 const TCA_TBF = { PARMS: 1, RATE64: 4, BURST: 6 } as const;
 const TC_LINKLAYER_ETHERNET = 1;
 const TCA_U32 = { SEL: 5, ACT: 7 } as const;

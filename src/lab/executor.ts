@@ -69,7 +69,7 @@ export class CniPluginError extends Error {
 const CONF_EXTS = [".conflist", ".conf", ".json"];
 
 /** Reads one config file into a list (a single-plugin .conf becomes a one-element list). */
-export function parseNetConfFile(file: string): NetConfList {
+function parseNetConfFile(file: string): NetConfList {
   const raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   if (Array.isArray(raw.plugins)) {
     const list = raw as unknown as NetConfList;

@@ -44,7 +44,7 @@ export function actualPaths(s: LabState, node: NodeState): Map<string, PeerPath 
 }
 
 /** Routes through a gateway into the cluster CIDR: the ones host-gw routing owns. */
-export function gatewayRoutes(s: LabState, node: NodeState): GatewayRoute[] {
+function gatewayRoutes(s: LabState, node: NodeState): GatewayRoute[] {
   const clusterCidrs = [s.options.clusterCidr, ...(s.options.clusterCidr6 ? [s.options.clusterCidr6] : [])];
   return families(s).flatMap((f) =>
     ipJson<{ dst: string; gateway?: string }[]>(node.ns, [`-${f}`, "route", "show"])

@@ -10,7 +10,7 @@ import { k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 
-export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
+const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy"];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -19,7 +19,7 @@ function namespaceManifest(name: string, labels: Record<string, string>): object
   return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { ...labels, [NS_NAME_LABEL]: name } } };
 }
 
-export function namespaceLabels(s: LabState, name: string): Record<string, string> | undefined {
+function namespaceLabels(s: LabState, name: string): Record<string, string> | undefined {
   const path = join(manifestsDir(s.name), namespaceFile(name));
   if (!existsSync(path)) return undefined;
   const doc = parseYaml(readFileSync(path, "utf8")) as { metadata?: { labels?: Record<string, string> } };
@@ -83,7 +83,7 @@ export function labelNamespace(s: LabState, name: string, c: LabelChanges): stri
 }
 
 /** A pod by "namespace/name": the Kubernetes name (node-pod) or the lab's pod name when that is unique. */
-export function findPodByRef(s: LabState, ref: string): PodState {
+function findPodByRef(s: LabState, ref: string): PodState {
   const slash = ref.indexOf("/");
   if (slash <= 0) throw new Error(`cannot find pod "${ref}": expected NAMESPACE/NAME`);
   const [ns, name] = [ref.slice(0, slash), ref.slice(slash + 1)];

@@ -18,9 +18,9 @@ export interface PodSpecOptions {
   ports?: PodState["ports"];
 }
 
-export const POD_IFNAME = "eth0";
+const POD_IFNAME = "eth0";
 
-export function executorFor(s: LabState, node: NodeState): CniExecutor {
+function executorFor(s: LabState, node: NodeState): CniExecutor {
   const p = nodePaths(s.name, node.name);
   return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: netnsExecArgv(node.ns, []) });
 }
@@ -61,7 +61,7 @@ export async function refreshNodeEcho(s: LabState, node: NodeState): Promise<voi
   saveState(s);
 }
 
-export function nextPodName(node: NodeState): string {
+function nextPodName(node: NodeState): string {
   for (let j = 1; ; j++) if (!node.pods.some((p) => p.name === `pod${j}`)) return `pod${j}`;
 }
 

@@ -76,7 +76,7 @@ else: probe(float(sys.argv[3]), sys.argv[4:])
 `;
 
 /** Marks the lab's policy servers in their command lines (for stopProcess and `lab down`). */
-export const serverMarker = (lab: string) => `mncni-lab-policy-ports:${lab}`;
+const serverMarker = (lab: string) => `mncni-lab-policy-ports:${lab}`;
 
 export function startPolicyServer(s: LabState, pod: PodState): number {
   const argv = ["python3", "-c", SCRIPT, "serve", serverMarker(s.name), ...POLICY_PORTS.map(String)];

@@ -95,7 +95,7 @@ export function requireState(lab: string): LabState {
 }
 
 /** One line per lab that exists, saying where; for "cannot find lab" messages. */
-export function describeLabs(labs: LabEntry[]): string {
+function describeLabs(labs: LabEntry[]): string {
   if (labs.length === 0) return "no lab exists on this machine";
   const where = (l: LabEntry) =>
     l.root === null ? "namespaces only: created under another MNCNI_LAB_ROOT, or its state was removed" : l.current ? l.root : `${l.root}: use MNCNI_LAB_ROOT=${l.root}`;

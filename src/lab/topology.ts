@@ -21,9 +21,9 @@ export const LAB_ROOT = process.env.MNCNI_LAB_ROOT || DEFAULT_LAB_ROOT;
 export const DEFAULT_LAB = process.env.MNCNI_LAB || "mnlab";
 export const ECHO_PORT = 7777;
 
-export const UNDERLAY = { cidr: "10.224.0.0/16", prefix: 16, router: "10.224.0.1" };
+const UNDERLAY = { cidr: "10.224.0.0/16", prefix: 16, router: "10.224.0.1" };
 export const EXTERNAL = { host: "203.0.113.10", router: "203.0.113.1", prefix: 24 };
-export const UNDERLAY6 = { cidr: "fd00:224::/64", prefix: 64, router: "fd00:224::1" };
+const UNDERLAY6 = { cidr: "fd00:224::/64", prefix: 64, router: "fd00:224::1" };
 export const EXTERNAL6 = { host: "2001:db8::10", router: "2001:db8::1", prefix: 64 };
 /** The IPv6 cluster CIDR of a dual-stack lab and the size of each node's share of it. */
 export const CLUSTER_CIDR6 = "fd00:10:244::/56";

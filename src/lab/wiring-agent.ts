@@ -11,7 +11,7 @@ import type { NodeWiring } from "./wiring.ts";
 
 const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
 
-export function agentArgv(s: LabState, node: NodeState): string[] {
+function agentArgv(s: LabState, node: NodeState): string[] {
   const p = nodePaths(s.name, node.name);
   if (!s.options.binary) throw new Error("cannot start agent: no mncni executable (pass --binary)");
   return netnsExecArgv(node.ns, [

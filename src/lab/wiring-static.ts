@@ -8,10 +8,10 @@ import type { LabState, NodeState } from "./state.ts";
 import { nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./wiring.ts";
 
-export const REF_PLUGIN_DIR = "/usr/lib/cni";
+const REF_PLUGIN_DIR = "/usr/lib/cni";
 const REF_PLUGINS = ["bridge", "ptp", "host-local", "loopback", "portmap"];
 
-export function referenceConflist(s: LabState, node: NodeState): object {
+function referenceConflist(s: LabState, node: NodeState): object {
   const paths = nodePaths(s.name, node.name);
   const ipam = {
     type: "host-local",

@@ -41,7 +41,7 @@ export function podLabels(pod: PodState): Record<string, string> {
   return { app: "echo", node: pod.node, ...pod.labels };
 }
 
-export function podManifest(pod: PodState, hostIPs: string[]): object {
+function podManifest(pod: PodState, hostIPs: string[]): object {
   return {
     apiVersion: "v1",
     kind: "Pod",

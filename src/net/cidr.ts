@@ -1,5 +1,5 @@
 // The CIDR operations of mncni (every part uses these), on top of the one parser in ./ip.ts.
-import { familyOf, formatCIDR, formatIP, fromBigInt, parseCIDR, toBigInt, tryParseIP, type CIDR, type Family } from "./ip.ts";
+import { familyOf, formatCIDR, formatIP, parseCIDR, tryParseIP, type CIDR, type Family } from "./ip.ts";
 
 /** The CIDR with its host bits cleared (set, with `fill`): the network (or broadcast) address. */
 function withHostBits(c: CIDR, fill: boolean): Uint8Array {
@@ -49,9 +49,6 @@ export function cidrContains(outer: string, inner: string): boolean {
   return true;
 }
 
-export function cidrsOverlap(a: string, b: string): boolean {
-  return cidrContains(a, b) || cidrContains(b, a);
-}
 
 /** The network of c cut to len bits, as a map key. */
 function keyAt(c: CIDR, len: number): string {
@@ -141,14 +138,3 @@ export function collapseCIDRs(list: Iterable<string>): string[] {
   return kept.sort((a, b) => familyOf(a) - familyOf(b) || a.localeCompare(b, "en", { numeric: true }));
 }
 
-/** The index-th subnet of length /len inside cidr (either family): node pod CIDRs. */
-export function nthSubnet(cidr: string, len: number, index: number): string {
-  const c = parseCIDR(cidr);
-  const bits = c.bytes.length * 8;
-  if (len < c.prefixLen || len > bits) throw new RangeError(`cannot split "${cidr}" into /${len}`);
-  if (index < 0 || BigInt(index) >= 1n << BigInt(len - c.prefixLen)) {
-    throw new RangeError(`cannot take subnet ${index} of "${cidr}": it has ${2n ** BigInt(len - c.prefixLen)} of /${len}`);
-  }
-  const base = toBigInt(maskCIDR(c).bytes);
-  return formatCIDR(fromBigInt(base + (BigInt(index) << BigInt(bits - len)), c.family), len, c.family);
-}

@@ -68,7 +68,7 @@ export interface Attachment {
  * it registers a function here (from the policy module) that maps an attachment to the
  * policies that select it; until then the list stays empty.
  */
-export const POLICY_HOOK: { policiesFor?: (a: Pick<Attachment, "podNamespace" | "podName" | "resultIps">) => string[] } = {};
+const POLICY_HOOK: { policiesFor?: (a: Pick<Attachment, "podNamespace" | "podName" | "resultIps">) => string[] } = {};
 
 export interface NodeAttachments {
   node: string;

@@ -73,7 +73,7 @@ export interface Explanation {
  * Where a policy engine names its verdict for a packet entering a namespace. Policy
  * enforcement is built separately: it sets verdictFor; explain shows what it returns.
  */
-export const EXPLAIN_POLICY_HOOK: { verdictFor?: (p: { place: Place; src: string; dst: string; proto: ProbeProto; port: number }) => { drop: boolean; policy: string } | undefined } = {};
+const EXPLAIN_POLICY_HOOK: { verdictFor?: (p: { place: Place; src: string; dst: string; proto: ProbeProto; port: number }) => { drop: boolean; policy: string } | undefined } = {};
 
 const PROTO_NUM: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17 };
 const NUD_NAMES: Record<number, string> = { 1: "incomplete", 2: "reachable", 4: "stale", 8: "delay", 16: "probe", 32: "failed", 64: "noarp", 128: "permanent" };

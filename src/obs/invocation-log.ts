@@ -4,7 +4,7 @@ import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 
 export const DEFAULT_LOG_FILE = "/var/log/mncni/cni.log";
-export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 
 export interface InvocationRecord {
   time: string;

@@ -22,7 +22,7 @@ import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import { familyOf } from "../net/ip.ts";
 
-export const ANTISPOOF_TABLE = "mncni-antispoof";
+const ANTISPOOF_TABLE = "mncni-antispoof";
 /** The table comment naming this layout of sets and rules; raise it when they (or a mode's, in bridge.ts / routed.ts) change. */
 const LAYOUT = 2;
 const LAYOUT_VERSION = `mncni anti-spoofing v${LAYOUT}`;

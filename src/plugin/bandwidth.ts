@@ -12,14 +12,14 @@ import type { Bandwidth } from "./capabilities.ts";
 import { HOST_VETH_PREFIX } from "./hostveth.ts";
 import type { UndoStack } from "./undo.ts";
 
-export const IFB_PREFIX = "mnb";
+const IFB_PREFIX = "mnb";
 /** How long a full queue may delay a packet before tbf drops (the reference plugin's 25 ms). */
 const LATENCY_S = 0.025;
 
 /** The ifb of a host veth: the veth's name with another prefix. */
-export const ifbName = (hostIfname: string) => IFB_PREFIX + hostIfname.slice(HOST_VETH_PREFIX.length);
+const ifbName = (hostIfname: string) => IFB_PREFIX + hostIfname.slice(HOST_VETH_PREFIX.length);
 /** And back: the host veth an ifb belongs to. */
-export const vethOfIfb = (ifb: string) => HOST_VETH_PREFIX + ifb.slice(IFB_PREFIX.length);
+const vethOfIfb = (ifb: string) => HOST_VETH_PREFIX + ifb.slice(IFB_PREFIX.length);
 
 function tbf(rateBits: number, burstBits: number) {
   const rate = Math.max(1, Math.floor(rateBits / 8));

@@ -26,7 +26,7 @@ function bridgeMac(): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-export function ensureBridge(host: Netlink, conf: PluginConf): Link {
+function ensureBridge(host: Netlink, conf: PluginConf): Link {
   let br = host.link(conf.bridge);
   if (!br) {
     try {

@@ -28,7 +28,7 @@ import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import type { UndoStack } from "./undo.ts";
 
-export const HOSTPORT_TABLE = "mncni-hostport";
+const HOSTPORT_TABLE = "mncni-hostport";
 const FAMILY = "inet";
 const LAYOUT_VERSION = "mncni hostport v1";
 /** The ct mark bit of connections this table DNATed (what postrouting masquerades among). */
@@ -97,7 +97,7 @@ const NET_TAG = "net=";
 const ownerComment = (network: string, hostIfname: string) => `${NET_TAG}${network} ${hostIfname}`;
 
 /** The owner an element's comment records; undefined for elements no pod owns (a bridge's sameif pair). */
-export function ownerOf(comment: string | undefined): { network: string; hostIfname: string } | undefined {
+function ownerOf(comment: string | undefined): { network: string; hostIfname: string } | undefined {
   const [net, hostIfname] = (comment ?? "").split(" ");
   if (!net?.startsWith(NET_TAG) || !hostIfname) return undefined;
   return { network: net.slice(NET_TAG.length), hostIfname };
@@ -170,7 +170,7 @@ export function attachHostPorts(o: { host: Netlink; network: string; veth: Link;
 }
 
 /** Adds the pod's DNAT elements (and the route_localnet that localhost needs); throws a conflict naming the port. */
-export function mapHostPorts(p: HostPortPod): void {
+function mapHostPorts(p: HostPortPod): void {
   if (p.mappings.length === 0) return;
   const planned = plan(p);
   withNftables(`map host ports of "${p.hostIfname}"`, (nft) => {

@@ -9,7 +9,7 @@ import { nftApply } from "./nft-apply.ts";
 import { familyOf, formatCIDR, parseCIDR } from "../net/ip.ts";
 import { maskCIDR } from "../net/cidr.ts";
 
-export function masqueradeTable(network: string): string {
+function masqueradeTable(network: string): string {
   return "mncni-masq-" + sha256Hex(network).slice(0, 8);
 }
 

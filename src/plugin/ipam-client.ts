@@ -13,7 +13,7 @@ export interface IpamClient {
   status(): Promise<void>;
 }
 
-export const IN_PROCESS_IPAM = "mncni-ipam";
+const IN_PROCESS_IPAM = "mncni-ipam";
 
 function inProcess(ctx: CallContext): IpamClient {
   const conf = parseIpamConfig(ctx.conf.ipam);

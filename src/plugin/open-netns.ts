@@ -24,7 +24,7 @@ export function openContainerNetns(path: string): ContainerNetns {
   }
 }
 
-export function closeFdQuietly(fd: number): void {
+function closeFdQuietly(fd: number): void {
   try {
     closeFd(fd);
   } catch {

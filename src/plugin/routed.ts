@@ -8,7 +8,7 @@ import { addrSet, FAMILIES, portsSet, sourceRule, type AntiSpoofLayout } from ".
 import type { Family, Gateway, HostSide, ModePolicy, PreparedHost } from "./mode.ts";
 import { addrOf, familyOf, hostPrefix } from "../net/ip.ts";
 
-export const ROUTED_GATEWAY: Record<Family, string> = { 4: "169.254.1.1", 6: "fe80::1" };
+const ROUTED_GATEWAY: Record<Family, string> = { 4: "169.254.1.1", 6: "fe80::1" };
 
 const hostRoute = (ip: IPConfig, veth: Link) => {
   const family = familyOf(ip.address);

@@ -18,7 +18,7 @@ const EAGAIN = 11;
  * How long to wait for the answer. A server runs calls one at a time, each a few ms; this
  * bounds what a hung server can do to pod creation. $MNCNI_AGENT_TIMEOUT_MS overrides it.
  */
-export const ANSWER_TIMEOUT_MS = 120_000;
+const ANSWER_TIMEOUT_MS = 120_000;
 
 /**
  * What became of the hand-off: the server's reply, `untrusted` (something not ours listens
@@ -44,7 +44,7 @@ function sockaddrUn(path: string): Buffer {
  * gets the whole config and environment and its answer is printed as the call's outcome: it
  * must be root's (the agent) or our own user's (a server we could have started ourselves).
  */
-export function untrustedPeer(fd: number): string | undefined {
+function untrustedPeer(fd: number): string | undefined {
   const cred = Buffer.alloc(12);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(cred.length, 0);

@@ -62,12 +62,10 @@ export class SysError extends Error {
 }
 
 export const O_RDONLY = 0;
-export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = 0o4000;
 export const LOCK_EX = 2;
-export const LOCK_UN = 8;
 export const LOCK_NB = 4;
 export const CLONE_NEWNET = 0x40000000;
 

@@ -71,7 +71,7 @@ interface Rule {
 /** NFLOG group the verdict log rules send to (the agent reads it). */
 export const NFLOG_GROUP = 1713;
 /** Log prefix: `mncni <D|A> <id>`, the id keys CompiledPolicy.deciders (nft allows 127 bytes: names do not fit). */
-export const logPrefix = (verdict: "D" | "A", id: string) => `mncni ${verdict} ${id}`;
+const logPrefix = (verdict: "D" | "A", id: string) => `mncni ${verdict} ${id}`;
 /** At most this many log lines per second per rule from the kernel (the writer caps the total too). */
 const LOG_LIMIT = "limit rate 10/second burst 20 packets";
 
