@@ -3,7 +3,8 @@ import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/err
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
-import { isMode, MODE_NAMES, type Mode } from "./modes.ts";
+import { isMode, MODE_NAMES, MODES, type Mode } from "./modes.ts";
+import { POD_DEVICES, type PodDevice } from "./pod-device.ts";
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -14,6 +15,8 @@ export interface PluginConf {
   readonly promiscMode: boolean;
   readonly ipMasq: boolean;
   readonly antiSpoofing: boolean;
+  /** The pod's device: "veth" (default) or "netkit" (routed mode; veth where the kernel lacks it). */
+  readonly podDevice: PodDevice;
   readonly ipam: IPAMConfig;
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
@@ -32,6 +35,7 @@ const KNOWN: Record<string, "string" | "number" | "boolean"> = {
   ipMasq: "boolean",
   antiSpoofing: "boolean",
   agentSocket: "string",
+  podDevice: "string",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
@@ -54,6 +58,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   if (socket !== undefined && (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_SOCKET_PATH)) {
     throw invalidConfig("agentSocket", `"${socket}" is not an absolute path of at most ${MAX_SOCKET_PATH} bytes`);
   }
+  const podDevice = podDeviceOf(net, mode);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
   const mac = macFrom(net, cniArgs);
   return Object.freeze({
@@ -65,10 +70,19 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     promiscMode: (net.promiscMode as boolean | undefined) ?? false,
     ipMasq: (net.ipMasq as boolean | undefined) ?? false,
     antiSpoofing: (net.antiSpoofing as boolean | undefined) ?? true,
+    podDevice,
     ipam: net.ipam,
     dns: net.dns,
     mac,
   });
+}
+
+function podDeviceOf(net: NetConf, mode: Mode): PodDevice {
+  const d = (net.podDevice as string | undefined) ?? "veth";
+  if (!(POD_DEVICES as readonly string[]).includes(d)) throw invalidConfig("podDevice", `"${d}" is not one of ${POD_DEVICES.map((x) => `"${x}"`).join(", ")}`);
+  // Bridge ports need an Ethernet device; netkit's L2 mode as a bridge port is unmeasured.
+  if (d === "netkit" && !MODES[mode].netkitMode) throw invalidConfig("podDevice", `"netkit" is not offered in ${mode} mode (use routed mode, or "veth")`);
+  return d as PodDevice;
 }
 
 function macFrom(net: NetConf, cniArgs: Record<string, string>): string | undefined {
