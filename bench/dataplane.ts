@@ -342,7 +342,8 @@ async function main(): Promise<void> {
   const paths = buildPaths((k) => !only || only.includes(k));
   const live = paths.filter((p) => !p.unavailable);
   const servers = [...new Set(live.map((p) => p.server!))];
-  for (const s of servers) started.push(Bun.spawn(inNs(s, ["iperf3", "-s", "-p", "5201"]), { stdout: "ignore", stderr: "ignore" }));
+  // The pid file names the run: a server left behind would be found by its command line.
+  for (const s of servers) started.push(Bun.spawn(inNs(s, ["iperf3", "-s", "-p", "5201", "-I", `/tmp/${s}.iperf3.pid`]), { stdout: "ignore", stderr: "ignore" }));
   started.push(Bun.spawn([BIN, "lab", "_rr", "--serve", "--port", String(RR_PORT), ...servers.flatMap((s) => ["--netns", s])], { stdout: "ignore", stderr: "inherit" }));
   await Bun.sleep(500);
   const samples = new Map<string, Sample[]>(live.map((p) => [p.key, []]));
