@@ -19,8 +19,16 @@ const { values: v } = parseArgs({
     paths: { type: "string" },
     "no-write": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
   },
 });
+if (v.help) {
+  console.log(`usage: bun bench/dataplane.ts [--rounds 3] [--duration 2] [--paths KEY,...] [--no-write] [--json]
+  paths: raw-veth node-to-node bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
+         bridge-nooffload policies hostgw vxlan (default: all)
+  --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
+  process.exit(0);
+}
 const ROUNDS = Number(v.rounds);
 const DUR = Number(v.duration);
 const ROOT = resolve(import.meta.dir, "..");
