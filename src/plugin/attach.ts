@@ -7,7 +7,7 @@ import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
-import { createPodDevice } from "./pod-device.ts";
+import { createPodDevice, NO_MAC } from "./pod-device.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
 import type { HostSide, ModePolicy } from "./mode.ts";
@@ -47,7 +47,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
 
     if (conf.antiSpoofing) {
       const guard = antiSpoofFor(mode.antiSpoof);
-      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
+      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac || NO_MAC, ips: podIps.map((i) => addrOf(i.address)) });
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
     }
     if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);

@@ -17,6 +17,12 @@ export type PodDevice = (typeof POD_DEVICES)[number];
 /** The kinds a host end of ours can have (GC and DEL look for both). */
 export const POD_DEVICE_KINDS: ReadonlySet<string> = new Set(POD_DEVICES);
 
+/**
+ * What stands for the MAC of a pod device that has none (netkit L3) where one is recorded:
+ * the anti-spoofing port comment is "net=NAME MAC IP...", read back by position at DEL.
+ */
+export const NO_MAC = "00:00:00:00:00:00";
+
 export function createPodDevice(ctx: CallContext, conf: PluginConf, mode: ModePolicy, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {
   const network = ctx.conf.name;
   const { containerId, ifname } = ctx.env;
