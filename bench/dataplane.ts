@@ -3,7 +3,7 @@
 // Run as root: node_modules/.bin/bun bench/dataplane.ts [--rounds 5] [--duration 2]
 //   [--paths raw-veth,...] [--no-write] [--json]. Everything it creates (a lab, namespaces
 //   named <id>-..., servers) is removed at the end, also on failure or Ctrl-C.
-// All paths are measured interleaved, round after round, so a slow moment of a shared
+// All paths are measured interleaved (each test on every path in turn, round after round), so a slow moment of a shared
 // machine hits them alike: compare the per-round ratios, not the absolute numbers.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -219,19 +219,30 @@ function iperf(p: Path, args: string[], seconds: number): any {
 
 const gbps = (bps: number) => bps / 1e9;
 
-function measure(p: Path): Sample {
-  const t1 = iperf(p, [], DUR);
-  const tcp1 = gbps(t1.sum_received.bits_per_second);
-  const cpu = (t1.cpu_utilization_percent?.host_total ?? 0) + (t1.cpu_utilization_percent?.remote_total ?? 0);
-  const tcp4 = gbps(iperf(p, ["-P", "4"], DUR).sum_received.bits_per_second);
-  const udp = (len: number) => {
-    const e = iperf(p, ["-u", "-b", "0", "-l", String(len)], Math.max(1, DUR / 2));
-    return gbps(e.sum_received?.bits_per_second ?? e.sum.bits_per_second * (1 - (e.sum.lost_percent ?? 0) / 100));
-  };
-  const [udp64, udp512, udp1400] = [udp(64), udp(512), udp(1400)];
-  const rr = JSON.parse(sh(inNs(p.client!, [BIN, "lab", "_rr", `${p.dst}:${RR_PORT}`, "--count", String(Math.max(500, DUR * 1000))])).out);
-  return { tcp1, tcp4, udp64, udp512, udp1400, cpuPerGbps: cpu / tcp1, rrP50: rr.p50, rrP99: rr.p99 };
-}
+/**
+ * One measurement of every metric, as steps: a round runs each step on every path before the
+ * next step, so a path and its baseline are measured seconds apart, not a whole round apart.
+ */
+const STEPS: ((p: Path) => Partial<Sample>)[] = [
+  (p) => {
+    const t1 = iperf(p, [], DUR);
+    const tcp1 = gbps(t1.sum_received.bits_per_second);
+    const cpu = (t1.cpu_utilization_percent?.host_total ?? 0) + (t1.cpu_utilization_percent?.remote_total ?? 0);
+    return { tcp1, cpuPerGbps: cpu / tcp1 };
+  },
+  (p) => ({ tcp4: gbps(iperf(p, ["-P", "4"], DUR).sum_received.bits_per_second) }),
+  (p) => {
+    const udp = (len: number) => {
+      const e = iperf(p, ["-u", "-b", "0", "-l", String(len)], Math.max(1, DUR / 2));
+      return gbps(e.sum_received?.bits_per_second ?? e.sum.bits_per_second * (1 - (e.sum.lost_percent ?? 0) / 100));
+    };
+    return { udp64: udp(64), udp512: udp(512), udp1400: udp(1400) };
+  },
+  (p) => {
+    const rr = JSON.parse(sh(inNs(p.client!, [BIN, "lab", "_rr", `${p.dst}:${RR_PORT}`, "--count", String(Math.max(500, DUR * 1000))])).out);
+    return { rrP50: rr.p50, rrP99: rr.p99 };
+  },
+];
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -360,10 +371,12 @@ async function main(): Promise<void> {
   await Bun.sleep(500);
   const samples = new Map<string, Sample[]>(live.map((p) => [p.key, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const p of live) {
-      log(`round ${round}/${ROUNDS}: ${p.label}`);
-      samples.get(p.key)!.push(measure(p));
+    const parts = new Map<string, Partial<Sample>>(live.map((p) => [p.key, {}]));
+    for (const [i, step] of STEPS.entries()) {
+      log(`round ${round}/${ROUNDS}, step ${i + 1}/${STEPS.length} on ${live.length} paths`);
+      for (const p of live) Object.assign(parts.get(p.key)!, step(p));
     }
+    for (const p of live) samples.get(p.key)!.push(parts.get(p.key) as Sample);
   }
   const rows = summarize(paths, samples);
   const seconds = (performance.now() - t0) / 1000;
@@ -373,7 +386,7 @@ async function main(): Promise<void> {
   const meta = [
     `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}, ${ipf}; load average at the end ${la}` +
       (loadavg()[0]! > 1 ? " (**a loaded, shared machine**: other engineers' tests ran meanwhile; re-measure on a quiet one with the same command)." : "."),
-    `${ROUNDS} rounds, every path once per round in the order of the table; TCP ${DUR} s per test, UDP ${Math.max(1, DUR / 2)} s per payload size (\`-b 0\`, received rate), request/response ${Math.max(500, DUR * 1000)} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); total ${seconds.toFixed(0)} s.`,
+    `${ROUNDS} rounds; in each, every test runs on every path (in the order of the table) before the next test; TCP ${DUR} s per test, UDP ${Math.max(1, DUR / 2)} s per payload size (\`-b 0\`, received rate), request/response ${Math.max(500, DUR * 1000)} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); total ${seconds.toFixed(0)} s.`,
     "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
   ].join("\n");
   const section = markdown(rows, meta);
