@@ -287,8 +287,10 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
 /** A horizontal bar chart: one group of bars per path, values with their labels at the end. */
 function barChart(o: { title: string; unit: string; rows: { label: string; bars: { value: number; lo?: number; hi?: number; color: string }[]; note?: string }[]; legend: { name: string; color: string }[]; mark?: { at: number; label: string }[] }): string {
   const W = 900, LEFT = 330, RIGHT = 90, BAR = 14, GAP = 10, TOP = 50;
-  const max = Math.max(1e-9, ...o.rows.flatMap((r) => r.bars.map((b) => b.hi ?? b.value)).filter(Number.isFinite), ...(o.mark ?? []).map((m) => m.at));
-  const x = (val: number) => LEFT + (val / max) * (W - LEFT - RIGHT);
+  // The scale follows the medians: one wild round on a busy machine must not squash every
+  // bar; its whisker is clipped at the edge instead.
+  const max = 1.15 * Math.max(1e-9, ...o.rows.flatMap((r) => r.bars.map((b) => b.value)).filter(Number.isFinite), ...(o.mark ?? []).map((m) => m.at));
+  const x = (val: number) => LEFT + (Math.min(val, max) / max) * (W - LEFT - RIGHT);
   let y = TOP;
   const parts: string[] = [];
   for (const r of o.rows) {
@@ -300,7 +302,7 @@ function barChart(o: { title: string; unit: string; rows: { label: string; bars:
         const by = y + i * BAR;
         parts.push(`<rect x="${LEFT}" y="${by + 1}" width="${Math.max(0, x(b.value) - LEFT).toFixed(1)}" height="${BAR - 2}" fill="${b.color}"/>`);
         if (b.lo !== undefined && b.hi !== undefined) parts.push(`<line x1="${x(b.lo).toFixed(1)}" x2="${x(b.hi).toFixed(1)}" y1="${by + BAR / 2}" y2="${by + BAR / 2}" stroke="#333"/>`);
-        parts.push(`<text x="${(x(b.hi ?? b.value) + 4).toFixed(1)}" y="${by + BAR - 3}" font-size="11">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(2)}</text>`);
+        parts.push(`<text x="${(Math.min(x(b.hi ?? b.value), W - RIGHT) + 4).toFixed(1)}" y="${by + BAR - 3}" font-size="11">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(2)}</text>`);
       });
     y += h + GAP;
   }
@@ -342,7 +344,7 @@ function charts(rows: Row[]): { throughput: string; latency: string } {
   return { throughput, latency };
 }
 
-function writeDocs(section: string, c: { throughput: string; latency: string }): void {
+function writeDocs(section: string, c: { throughput: string; latency: string }, raw: unknown): void {
   const file = `${ROOT}/docs/benchmarks.md`;
   const begin = "<!-- dataplane:begin (written by bench/dataplane.ts) -->";
   const end = "<!-- dataplane:end -->";
@@ -350,6 +352,8 @@ function writeDocs(section: string, c: { throughput: string; latency: string }):
   const block = `${begin}\n${section}${end}`;
   const i = doc.indexOf(begin), j = doc.indexOf(end);
   writeFileSync(file, i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n## Data plane (\`bench/dataplane.ts\`)\n\n${block}\n`);
+  // The samples behind the table and charts, for anyone who wants to plot them differently.
+  writeFileSync(`${ROOT}/docs/dataplane.json`, JSON.stringify(raw, null, 1) + "\n");
   writeFileSync(`${ROOT}/docs/dataplane-throughput.svg`, c.throughput);
   writeFileSync(`${ROOT}/docs/dataplane-latency.svg`, c.latency);
 }
@@ -390,11 +394,12 @@ async function main(): Promise<void> {
     "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
   ].join("\n");
   const section = markdown(rows, meta);
-  if (v.json) console.log(JSON.stringify({ seconds, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, median: r.med, min: r.min, max: r.max, ratio: r.ratio, samples: r.samples })) }));
+  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, samples: r.samples })) };
+  if (v.json) console.log(JSON.stringify(raw));
   else console.log(section);
   if (!v["no-write"]) {
-    writeDocs(section, charts(rows));
-    log("wrote docs/benchmarks.md (data plane section), docs/dataplane-throughput.svg, docs/dataplane-latency.svg");
+    writeDocs(section, charts(rows), raw);
+    log("wrote docs/benchmarks.md (data plane section), docs/dataplane.json, docs/dataplane-throughput.svg, docs/dataplane-latency.svg");
   }
 }
 
