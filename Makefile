@@ -4,11 +4,11 @@ BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 # Debian packages by purpose: `make lab` installs what the lab and the build need, `make
 # test` and `make bench` everything (podman/runc/busybox: the runtime tests; conntrack: the
-# independent view of conntrack cleanup; strace,
-# hyperfine: tests and benchmarks).
+# independent view of conntrack cleanup; strace, hyperfine: tests and benchmarks; iperf3,
+# ethtool: the data-plane benchmark and the overlay's offload check).
 LAB_DEBS := iproute2 nftables containernetworking-plugins
 BUILD_DEBS := gcc libc6-dev
-TEST_DEBS := iperf3 iputils-ping podman runc busybox-static strace hyperfine conntrack
+TEST_DEBS := iperf3 iputils-ping podman runc busybox-static strace hyperfine conntrack ethtool
 DEB_PACKAGES := python3-kubernetes $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
 # `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
 # NAME counts only from make's command line (an unrelated NAME in the environment does not).
@@ -17,7 +17,7 @@ LAB_FLAGS ?= --nodes 3 --pods-per-node 2
 SOURCES := $(shell find src -name '*.ts' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps lab-deps root npm-deps debs lab-debs typecheck test lab lab-down bench clean
+.PHONY: all build deps lab-deps root npm-deps debs lab-debs typecheck test lab lab-down bench bench-dataplane clean
 
 all: build
 
@@ -92,6 +92,11 @@ lab-down: root build
 
 bench: deps build
 	$(BUN) bench/startup.ts
+
+# Throughput, latency and CPU of pod traffic per path; rewrites its section of
+# docs/benchmarks.md and docs/dataplane-*.svg (bench/dataplane.ts --help for its flags).
+bench-dataplane: deps build
+	$(BUN) bench/dataplane.ts
 
 clean:
 	rm -rf dist

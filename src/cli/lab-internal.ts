@@ -1,7 +1,9 @@
 // Hidden `mncni lab` subcommands the lab runs inside its namespaces: the echo servers and
-// probes of `lab check`, and a GET of the agent's /readyz for `lab status`.
+// probes of `lab check`, a GET of the agent's /readyz for `lab status`, and the
+// request/response pair of bench/dataplane.ts (`_rr`).
 import { withNetns } from "../kernel/index.ts";
 import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
+import { runRr, serveRr } from "../lab/rr.ts";
 import { ECHO_PORT } from "../lab/topology.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { JSON_OUT, TIMEOUT } from "./lab-common.ts";
@@ -69,6 +71,48 @@ export async function cmdHttp(argv: string[]): Promise<number> {
     return res.ok ? 0 : 1;
   } catch (e) {
     console.log(`error ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+/** Hidden: request/response latency (bench/dataplane.ts): --serve in each --netns, or a client of host:port. */
+const RR = {
+  name: "mncni lab _rr",
+  args: "[<host:port>]",
+  summary: "internal: TCP request/response latency (server with --serve, else client)",
+  flags: {
+    serve: { type: "boolean", help: "echo server in each --netns" },
+    port: { type: "int", default: 7878, min: 1, max: 65535, help: "server port" },
+    netns: { type: "list", value: "NAME", help: "namespace to listen in" },
+    count: { type: "int", default: 2000, min: 1, max: 10_000_000, help: "timed round trips" },
+    size: { type: "int", default: 1, min: 1, max: 65536, help: "request and reply size, bytes" },
+  },
+  positionals: { min: 0, max: 1, names: ["<host:port>"] },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdRr(argv: string[]): Promise<number> {
+  const p0 = parseOrExit(RR, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  if (v.serve) {
+    const s = serveRr({ port: v.port, netns: v.netns });
+    await new Promise<void>((res) => {
+      for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => res());
+    });
+    s.stop();
+    return 0;
+  }
+  const target = p0.positionals[0];
+  if (!target) {
+    console.error("mncni lab _rr: give <host:port>, or --serve");
+    return 2;
+  }
+  const i = target.lastIndexOf(":");
+  try {
+    console.log(JSON.stringify(await runRr({ host: target.slice(0, i), port: Number(target.slice(i + 1)), count: v.count, size: v.size })));
+    return 0;
+  } catch (e) {
+    console.error(`mncni lab _rr: cannot measure "${target}": ${(e as Error).message}`);
     return 1;
   }
 }

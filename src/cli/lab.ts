@@ -4,7 +4,7 @@ import { DEFAULT_LAB } from "../lab/topology.ts";
 import { NODE, POD } from "./lab-change.ts";
 import { reported } from "./lab-common.ts";
 import { cmdCheck, cmdExec, cmdList, cmdStatus } from "./lab-inspect.ts";
-import { cmdEcho, cmdHttp, cmdProbe } from "./lab-internal.ts";
+import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
 import { cmdExplain, cmdInspect, cmdTrace } from "./lab-insight.ts";
 import { cmdDown, cmdUp } from "./lab-life.ts";
 import { LABEL, cmdApply, cmdDelete } from "./lab-policy.ts";
@@ -33,6 +33,7 @@ const LAB: Group = {
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },
     _http: { hidden: true, summary: "", run: cmdHttp },
+    _rr: { hidden: true, summary: "", run: cmdRr },
   },
   outro: `Every command but list takes --name (default: $MNCNI_LAB, else mnlab; now ${DEFAULT_LAB}). Pods are named
 <node>/<pod> (e.g. node1/pod2) or by namespace (${DEFAULT_LAB}-node1-pod2). See docs/lab.md.`,

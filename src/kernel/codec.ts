@@ -44,6 +44,8 @@ export const IFLA = {
 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 export const VETH_INFO_PEER = 1;
+/** linux/if_link.h IFLA_NETKIT_*: the peer's ifinfomsg, default policies, L2/L3 mode. */
+export const IFLA_NETKIT = { PEER_INFO: 1, PRIMARY: 2, POLICY: 3, PEER_POLICY: 4, MODE: 5 } as const;
 export const IFLA_VXLAN = { ID: 1, GROUP: 2, LINK: 3, LOCAL: 4, LEARNING: 7, PORT: 15, GROUP6: 16, LOCAL6: 17 } as const;
 export const IFLA_BRPORT = { MODE: 4, LEARNING: 8 } as const;
 export const IFF = { UP: 0x1, PROMISC: 0x100 } as const;

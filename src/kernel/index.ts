@@ -4,7 +4,7 @@ export { NetlinkError, isErrno } from "./errors.ts";
 export { withNetns, openNetnsFd } from "./netns.ts";
 export { sysctlGet, sysctlSet } from "./sysctl.ts";
 export { RTPROT_MNCNI, RTPROT, RT_SCOPE, RT_TABLE, NUD, NTF, IFA_F } from "./constants.ts";
-export type { Link, VxlanInfo, VethOpts, BridgeOpts, VxlanOpts, SetLinkOpts, BridgePortOpts } from "./link.ts";
+export type { Link, VxlanInfo, VethOpts, NetkitOpts, BridgeOpts, VxlanOpts, SetLinkOpts, BridgePortOpts } from "./link.ts";
 export type { Addr, AddAddrOpts } from "./addr.ts";
 export type { RouteSpec, RouteInfo, RouteFilter, RouteType, ScopeName } from "./route.ts";
 export type { NeighSpec, NeighInfo, NeighFamily, AddNeighOpts } from "./neigh.ts";

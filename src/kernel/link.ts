@@ -1,6 +1,6 @@
-// Links (RTM_*LINK): list, look up, create veth/bridge/vxlan, change, delete, bridge ports.
+// Links (RTM_*LINK): list, look up, create veth/netkit/bridge/vxlan, change, delete, bridge ports.
 import {
-  IFF, IFLA, IFLA_BRPORT, IFLA_INFO, IFLA_VXLAN, IFINFOMSG_LEN, NLA_F_NESTED, NLM_F, RTEXT_FILTER_SKIP_STATS,
+  IFF, IFLA, IFLA_BRPORT, IFLA_INFO, IFLA_NETKIT, IFLA_VXLAN, IFINFOMSG_LEN, NLA_F_NESTED, NLM_F, RTEXT_FILTER_SKIP_STATS,
   RTM, VETH_INFO_PEER, i32At, msgAttrs, u32At, type Attrs, type Msg, type Writer,
 } from "./codec.ts";
 import { isErrno } from "./errors.ts";
@@ -36,6 +36,9 @@ export interface Link {
   /** IFLA_LINK: for a veth, the peer's index (in linkNetnsId's namespace when set). */
   peerIndex?: number;
   vxlan?: VxlanInfo;
+  /** netkit only: its mode, and whether this is the primary (host) end. */
+  netkitMode?: "l2" | "l3";
+  netkitPrimary?: boolean;
 }
 
 /** Attributes every new link may carry. */
@@ -51,6 +54,16 @@ export interface VethOpts extends CommonLinkOpts {
   /** Create the peer directly in this namespace (an fd from openNetnsFd). */
   peerNetnsFd?: number;
   peerMac?: string;
+}
+
+/**
+ * netkit: a veth replacement for container data paths (Linux 6.7+). The primary end stays in
+ * the requesting namespace; a packet sent by the peer (the pod end) is handed to the primary's
+ * stack without a backlog queue. L3 mode has no MAC and no ARP (routed pods); L2 mode is
+ * Ethernet. Both ends forward by default (policy "pass").
+ */
+export interface NetkitOpts extends VethOpts {
+  mode: "l2" | "l3";
 }
 
 export interface BridgeOpts {
@@ -122,6 +135,24 @@ export function addVeth(sock: NetlinkSocket, o: VethOpts): void {
     w.ifinfomsg({});
     // The peer gets the same MTU and queue length: a mismatched pair drops large frames.
     writeCommon(w, { name: o.peerName, mtu: o.mtu, mac: o.peerMac, txqlen: o.txqlen, netnsFd: o.peerNetnsFd });
+    w.nestEnd(peer);
+  });
+}
+
+const NETKIT_MODE = { l2: 0, l3: 1 } as const;
+const NETKIT_PASS = 0;
+
+export function addNetkit(sock: NetlinkSocket, o: NetkitOpts): void {
+  // An L3 device has no hardware address: the kernel refuses IFLA_ADDRESS for it.
+  const mac = o.mode === "l2" ? o.mac : undefined;
+  const peerMac = o.mode === "l2" ? o.peerMac : undefined;
+  newLink(sock, "netkit", { ...o, mac }, (w) => {
+    w.attrU32(IFLA_NETKIT.MODE, NETKIT_MODE[o.mode]);
+    w.attrU32(IFLA_NETKIT.POLICY, NETKIT_PASS);
+    w.attrU32(IFLA_NETKIT.PEER_POLICY, NETKIT_PASS);
+    const peer = w.nestStart(IFLA_NETKIT.PEER_INFO);
+    w.ifinfomsg({});
+    writeCommon(w, { name: o.peerName, mtu: o.mtu, mac: peerMac, txqlen: o.txqlen, netnsFd: o.peerNetnsFd });
     w.nestEnd(peer);
   });
 }
@@ -233,6 +264,12 @@ function parseLink(m: Msg): Link | undefined {
     if (kind) link.kind = kind;
     const data = info.nested(IFLA_INFO.DATA);
     if (kind === "vxlan" && data) link.vxlan = parseVxlan(data);
+    if (kind === "netkit" && data) {
+      const mode = data.u32(IFLA_NETKIT.MODE);
+      if (mode !== undefined) link.netkitMode = mode === NETKIT_MODE.l3 ? "l3" : "l2";
+      const primary = data.u8(IFLA_NETKIT.PRIMARY);
+      if (primary !== undefined) link.netkitPrimary = primary !== 0;
+    }
   }
   return link;
 }

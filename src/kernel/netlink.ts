@@ -33,6 +33,7 @@ export class Netlink {
   links(): link.Link[] { return link.links(this.sock); }
   link(nameOrIndex: string | number): link.Link | undefined { return link.link(this.sock, nameOrIndex); }
   addVeth(o: link.VethOpts): void { link.addVeth(this.sock, o); }
+  addNetkit(o: link.NetkitOpts): void { link.addNetkit(this.sock, o); }
   addBridge(o: link.BridgeOpts): void { link.addBridge(this.sock, o); }
   addVxlan(o: link.VxlanOpts): void { link.addVxlan(this.sock, o); }
   addIfb(o: link.BridgeOpts): void { link.addIfb(this.sock, o); }

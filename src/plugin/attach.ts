@@ -1,16 +1,17 @@
-// ADD, shared by both modes: IPAM, a veth pair with the pod end created directly in the
-// pod's namespace, addresses and routes inside, then whatever the mode wires on the host.
+// ADD, shared by both modes: IPAM, the pod device (a veth or netkit pair, pod-device.ts) with
+// the pod end created directly in the pod's namespace, addresses and routes inside, then whatever the mode wires on the host.
 // Every step registers its undo, so a failure anywhere leaves host and pod as they were.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
-import { isErrno, Netlink, sysctlSet, type Link } from "../kernel/index.ts";
+import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { antiSpoofFor } from "./antispoof.ts";
 import { shapeBandwidth } from "./bandwidth.ts";
 import { forgetConntrack } from "./conntrack-cleanup.ts";
 import { attachHostPorts } from "./host-port.ts";
 import { holdPod, releasePod } from "./policy-hold.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
+import { createPodDevice, NO_MAC } from "./pod-device.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { ensureMasquerade } from "./ip-masq.ts";
 import type { HostSide, ModePolicy } from "./mode.ts";
@@ -40,8 +41,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     const side: HostSide = { conf, host, undo };
     const prepared = mode.prepareHost(side, ips);
     phase("host");
-    const veth = createVeth(ctx, conf, host, pod.fd, undo);
-    phase("veth");
+    const veth = createPodDevice(ctx, conf, mode, host, pod.fd, undo);
     prepared.wireHostVeth(veth, ips);
     phase("wire");
 
@@ -53,7 +53,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
 
     if (conf.antiSpoofing) {
       const guard = antiSpoofFor(mode.antiSpoof);
-      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac, ips: podIps.map((i) => addrOf(i.address)) });
+      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac || NO_MAC, ips: podIps.map((i) => addrOf(i.address)) });
       undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
     }
     if (conf.policyHold) {
@@ -72,8 +72,9 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [
       ...prepared.interfaces.map((i) => ({ ...i, mac: host.link(i.name)?.mac ?? i.mac })),
-      { name: veth.name, mac: veth.mac },
-      { name: env.ifname, mac: podIf.mac, mtu: podIf.mtu, sandbox: env.netns },
+      // A netkit in L3 mode has no MAC: the spec makes mac optional.
+      { name: veth.name, ...(veth.mac ? { mac: veth.mac } : {}) },
+      { name: env.ifname, ...(podIf.mac ? { mac: podIf.mac } : {}), mtu: podIf.mtu, sandbox: env.netns },
     ];
     const podIndex = interfaces.length - 1;
     return {
@@ -103,26 +104,6 @@ function interfaceExists(ctx: CallContext, host: Netlink): CniError {
   const ours = host.link(hostVethName(ctx.conf.name, env.containerId, env.ifname))?.alias === hostVethAlias(ctx.conf.name, env.containerId, env.ifname);
   const why = ours ? " (left by an earlier ADD of this attachment: DEL it first)" : "";
   return new CniError(ErrorCode.InvalidEnv, `cannot create interface "${env.ifname}" in "${env.netns}": it already exists${why}`);
-}
-
-function createVeth(ctx: CallContext, conf: PluginConf, host: Netlink, podNetnsFd: number, undo: UndoStack): Link {
-  const { network, containerId, ifname } = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
-  const name = hostVethName(network, containerId, ifname);
-  const add = () => host.addVeth({ name, peerName: ifname, peerNetnsFd: podNetnsFd, mtu: conf.mtu, peerMac: conf.mac });
-  try {
-    add();
-  } catch (e) {
-    // A host veth under our derived name can only be a leftover of this same attachment
-    // (an ADD killed before it could roll back): replace it.
-    if (!isErrno(e, "EEXIST") || !host.link(name)) throw e;
-    host.delLink(name);
-    add();
-  }
-  undo.push(`delete host veth "${name}"`, () => host.delLink(name));
-  const veth = host.link(name);
-  if (!veth) throw new CniError(ErrorCode.IOFailure, `cannot find host veth "${name}" after creating it`);
-  host.setLink(veth.index, { alias: hostVethAlias(network, containerId, ifname) });
-  return veth;
 }
 
 /** Addresses, link up, gateway neighbours and routes inside the pod. */

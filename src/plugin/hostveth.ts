@@ -1,4 +1,4 @@
-// Host-side veth names are derived, not stored: DEL and GC can find the interface of an
+// Host-side veth names (of a netkit host end too) are derived, not stored: DEL and GC can find the interface of an
 // attachment without prevResult, the namespace, or any state file.
 import type { Link, Netlink } from "../kernel/index.ts";
 import { sha256Hex } from "../sys/hash.ts";
@@ -25,5 +25,5 @@ export function parseHostVethAlias(alias: string | undefined): { network: string
 
 /** The host veths of a network on this host, found by their alias (what GC and ipMasq's release go by). */
 export function hostVethsOf(host: Netlink, network: string): Link[] {
-  return host.links().filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && l.kind === "veth" && parseHostVethAlias(l.alias)?.network === network);
+  return host.links().filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && (l.kind === "veth" || l.kind === "netkit") && parseHostVethAlias(l.alias)?.network === network);
 }

@@ -45,6 +45,8 @@ export interface ModePolicy {
   checkHost(h: { conf: PluginConf; host: Netlink }, veth: Link, ips: IPConfig[]): void;
   /** STATUS: throws CniError 50 when ADD cannot be served. */
   status(h: { conf: PluginConf; host: Netlink }): void;
+  /** The netkit mode this mode's pods get with `podDevice: netkit`; absent: netkit not offered. */
+  netkitMode?: "l2" | "l3";
   /** The anti-spoofing table of this mode: its nftables family, sets and rules. */
   antiSpoof: AntiSpoofLayout;
 }

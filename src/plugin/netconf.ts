@@ -3,8 +3,9 @@ import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/err
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
-import { isMode, MODE_NAMES, type Mode } from "./modes.ts";
 import { parseBandwidth, parsePortMappings, type Bandwidth, type PortMapping } from "./capabilities.ts";
+import { isMode, MODE_NAMES, MODES, type Mode } from "./modes.ts";
+import { POD_DEVICES, type PodDevice } from "./pod-device.ts";
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -15,6 +16,8 @@ export interface PluginConf {
   readonly promiscMode: boolean;
   readonly ipMasq: boolean;
   readonly antiSpoofing: boolean;
+  /** The pod's device: "veth" (default) or "netkit" (routed mode; veth where the kernel lacks it). */
+  readonly podDevice: PodDevice;
   readonly ipam: IPAMConfig;
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
@@ -40,6 +43,7 @@ const KNOWN: Record<string, "string" | "number" | "boolean"> = {
   antiSpoofing: "boolean",
   agentSocket: "string",
   policyHold: "boolean",
+  podDevice: "string",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
@@ -62,6 +66,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   if (socket !== undefined && (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_SOCKET_PATH)) {
     throw invalidConfig("agentSocket", `"${socket}" is not an absolute path of at most ${MAX_SOCKET_PATH} bytes`);
   }
+  const podDevice = podDeviceOf(net, mode);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
   const mac = macFrom(net, cniArgs);
   return Object.freeze({
@@ -73,6 +78,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     promiscMode: (net.promiscMode as boolean | undefined) ?? false,
     ipMasq: (net.ipMasq as boolean | undefined) ?? false,
     antiSpoofing: (net.antiSpoofing as boolean | undefined) ?? true,
+    podDevice,
     ipam: net.ipam,
     dns: net.dns,
     mac,
@@ -80,6 +86,14 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     bandwidth: parseBandwidth(net.runtimeConfig?.bandwidth),
     policyHold: (net.policyHold as boolean | undefined) ?? false,
   });
+}
+
+function podDeviceOf(net: NetConf, mode: Mode): PodDevice {
+  const d = (net.podDevice as string | undefined) ?? "veth";
+  if (!(POD_DEVICES as readonly string[]).includes(d)) throw invalidConfig("podDevice", `"${d}" is not one of ${POD_DEVICES.map((x) => `"${x}"`).join(", ")}`);
+  // Bridge ports need an Ethernet device; netkit's L2 mode as a bridge port is unmeasured.
+  if (d === "netkit" && !MODES[mode].netkitMode) throw invalidConfig("podDevice", `"netkit" is not offered in ${mode} mode (use routed mode, or "veth")`);
+  return d as PodDevice;
 }
 
 function macFrom(net: NetConf, cniArgs: Record<string, string>): string | undefined {

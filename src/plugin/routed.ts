@@ -37,7 +37,8 @@ export const routedMode: ModePolicy = {
   podAddress: (ip) => `${addrOf(ip.address)}/${hostPrefix(familyOf(ip.address))}`,
 
   gateway(family: Family, _ip: IPConfig, hostVeth: Link): Gateway {
-    return { gw: ROUTED_GATEWAY[family], onlink: family === 4, neighMac: hostVeth.mac };
+    // A netkit (L3) host end has no MAC and the pod end does no neighbour resolution at all.
+    return { gw: ROUTED_GATEWAY[family], onlink: family === 4, ...(hostVeth.mac ? { neighMac: hostVeth.mac } : {}) };
   },
 
   checkHost(h, veth, ips): void {
@@ -52,6 +53,9 @@ export const routedMode: ModePolicy = {
   },
 
   status: () => {},
+
+  // Routed pods need no layer 2: netkit's L3 mode (no MAC, no ARP) fits them.
+  netkitMode: "l3",
 
   antiSpoof,
 };

@@ -1,0 +1,410 @@
+// Data-plane benchmark: throughput, latency and CPU of pod traffic on every path mncni offers,
+// against the floor of the machine (a raw veth pair) and the reference bridge plugin.
+// Run as root: node_modules/.bin/bun bench/dataplane.ts [--rounds 5] [--duration 2]
+//   [--paths raw-veth,...] [--no-write] [--json]. Everything it creates (a lab, namespaces
+//   named <id>-..., servers) is removed at the end, also on failure or Ctrl-C.
+// All paths are measured interleaved (each test on every path in turn, round after round), so a slow moment of a shared
+// machine hits them alike: compare the per-round ratios, not the absolute numbers.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { LabStatus } from "../src/lab/status.ts";
+
+const { values: v } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    rounds: { type: "string", default: "5" },
+    duration: { type: "string", default: "2" },
+    paths: { type: "string" },
+    "no-write": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (v.help) {
+  console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
+  paths: raw-veth node-to-node bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
+         bridge-nooffload policies hostgw vxlan (default: all)
+  --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
+  process.exit(0);
+}
+const ROUNDS = Number(v.rounds);
+const DUR = Number(v.duration);
+const ROOT = resolve(import.meta.dir, "..");
+const BIN = resolve(process.env.MNCNI_BIN ?? `${ROOT}/dist/mncni`);
+const REF = "/usr/lib/cni";
+const ID = `dp${process.pid.toString(36)}`.slice(0, 8);
+const RR_PORT = 7878;
+const log = (s: string) => console.error(`[dataplane] ${s}`);
+
+// ---- processes -------------------------------------------------------------------------
+function sh(argv: string[], o: { allowFail?: boolean; env?: Record<string, string>; stdin?: string } = {}): { code: number; out: string; err: string } {
+  const p = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", env: o.env ?? (process.env as Record<string, string>), stdin: o.stdin === undefined ? "ignore" : Buffer.from(o.stdin) });
+  const r = { code: p.exitCode ?? -1, out: p.stdout.toString(), err: p.stderr.toString() };
+  if (r.code !== 0 && !o.allowFail) throw new Error(`cannot run "${argv.join(" ")}": exit ${r.code}: ${r.err.trim() || r.out.trim()}`);
+  return r;
+}
+const inNs = (ns: string, argv: string[]) => ["ip", "netns", "exec", ns, ...argv];
+const started: Bun.Subprocess[] = [];
+const namespaces: string[] = [];
+const dirs: string[] = [];
+const labs: string[] = [];
+
+function netns(suffix: string): string {
+  const name = `${ID}-${suffix}`;
+  sh(["ip", "netns", "add", name]);
+  namespaces.push(name);
+  sh(["ip", "-n", name, "link", "set", "lo", "up"]);
+  return name;
+}
+
+function cleanup(): void {
+  for (const p of started) if (p.exitCode === null) p.kill("SIGTERM");
+  for (const l of labs) sh([BIN, "lab", "down", "--name", l, "-q"], { allowFail: true });
+  for (const n of namespaces.reverse()) sh(["ip", "netns", "del", n], { allowFail: true });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  namespaces.length = labs.length = dirs.length = 0;
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (cleanup(), process.exit(130)));
+
+// ---- paths ---------------------------------------------------------------------------
+interface Path {
+  key: string;
+  label: string;
+  /** What the path is compared with for its target: the floor or node-to-node. */
+  baseline?: string;
+  target?: number;
+  client?: string;
+  server?: string;
+  dst?: string;
+  /** Why it is not measured in this build / kernel. */
+  unavailable?: string;
+}
+
+function rawVeth(): Path {
+  const a = netns("va");
+  const b = netns("vb");
+  sh(["ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b]);
+  for (const [ns, ip] of [[a, "10.250.0.1"], [b, "10.250.0.2"]] as const) {
+    sh(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+    sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+  }
+  return { key: "raw-veth", label: "raw veth pair (the floor)", client: a, server: b, dst: "10.250.0.2" };
+}
+
+let nodeCount = 0;
+
+/** A node namespace with two pods attached by a CNI plugin (mncni or a reference one), as a runtime would. */
+function cniNode(key: string, conf: (dataDir: string) => Record<string, unknown>): { node: string; pods: [string, string]; ips: [string, string]; hostIfs: string[] } {
+  const node = netns(`n${++nodeCount}`);
+  const dir = mkdtempSync(`/tmp/${ID}-${key}-`);
+  dirs.push(dir);
+  mkdirSync(`${dir}/bin`);
+  for (const n of ["mncni", "mncni-ipam"]) symlinkSync(BIN, `${dir}/bin/${n}`);
+  const c = conf(`${dir}/ipam`);
+  const plugin = c.type === "mncni" ? BIN : `${REF}/${c.type}`;
+  const pods: string[] = [];
+  const ips: string[] = [];
+  for (const i of [1, 2]) {
+    const pod = netns(`n${nodeCount}-p${i}`);
+    const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", CNI_COMMAND: "ADD", CNI_CONTAINERID: `${ID}${key}${i}`, CNI_NETNS: `/run/netns/${pod}`, CNI_IFNAME: "eth0", CNI_PATH: `${dir}/bin:${REF}` };
+    const r = sh(inNs(node, [plugin]), { env, stdin: JSON.stringify(c), allowFail: true });
+    if (r.code !== 0) throw new Error(`cannot add pod ${i} of "${key}": ${r.out}${r.err}`);
+    pods.push(pod);
+    ips.push(JSON.parse(r.out).ips[0].address.split("/")[0]);
+  }
+  const hostIfs = (JSON.parse(sh(["ip", "-j", "-n", node, "link", "show"]).out) as { ifname: string; link_type?: string }[]).filter((l) => l.ifname !== "lo" && !["cbr0", "cni0"].includes(l.ifname)).map((l) => l.ifname);
+  return { node, pods: pods as [string, string], ips: ips as [string, string], hostIfs };
+}
+
+const mncniConf = (mode: string, extra: Record<string, unknown> = {}) => (dataDir: string) => ({
+  cniVersion: "1.0.0", name: "dpnet", type: "mncni", mode, ...extra,
+  ipam: { type: "mncni-ipam", ranges: [[{ subnet: "10.251.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir },
+});
+const refBridgeConf = (dataDir: string) => ({
+  cniVersion: "1.0.0", name: "dpref", type: "bridge", bridge: "cni0", isGateway: true, hairpinMode: true,
+  ipam: { type: "host-local", ranges: [[{ subnet: "10.251.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir },
+});
+
+const SAME_NODE = { baseline: "raw-veth", target: 0.95 };
+
+function sameNode(key: string, label: string, conf: (d: string) => Record<string, unknown>, o: { target?: boolean; tweak?: (n: ReturnType<typeof cniNode>) => void; kind?: string } = {}): Path {
+  const n = cniNode(key, conf);
+  if (o.kind) {
+    const got = (JSON.parse(sh(["ip", "-j", "-d", "-n", n.pods[0], "link", "show", "eth0"]).out)[0] as { linkinfo?: { info_kind?: string } }).linkinfo?.info_kind;
+    if (got !== o.kind) return { key, label, unavailable: `not available on this kernel (the plugin fell back to ${got})` };
+  }
+  o.tweak?.(n);
+  return { key, label, ...(o.target ? SAME_NODE : { baseline: "raw-veth" }), client: n.pods[0], server: n.pods[1], dst: n.ips[1] };
+}
+
+/** ethtool on every veth end of a same-node setup (pods' eth0 and their host ends). */
+const ethtool = (features: string[]) => (n: ReturnType<typeof cniNode>) => {
+  for (const pod of n.pods) sh(inNs(pod, ["ethtool", "-K", "eth0", ...features]));
+  for (const h of n.hostIfs) sh(inNs(n.node, ["ethtool", "-K", h, ...features]));
+};
+
+function agentHelp(): string {
+  return sh([BIN, "agent", "--help"], { allowFail: true }).out;
+}
+
+function labPaths(name: string, routing: string): { status: LabStatus } {
+  labs.push(name);
+  sh([BIN, "lab", "down", "--name", name, "-q"], { allowFail: true });
+  sh([BIN, "lab", "up", "--name", name, "-q", "--nodes", "2", "--pods-per-node", "2", "--routing", routing]);
+  return { status: JSON.parse(sh([BIN, "lab", "status", "--name", name, "--json"]).out) as LabStatus };
+}
+
+function buildPaths(want: (k: string) => boolean): Path[] {
+  const paths: Path[] = [];
+  if (want("raw-veth")) paths.push(rawVeth());
+  const help = agentHelp();
+  if (["node-to-node", "hostgw", "lab-bridge"].some(want)) {
+    const { status: s } = labPaths(`${ID}h`, "host-gw");
+    const n1 = s.nodes[0]!, n2 = s.nodes[1]!;
+    const pod = (node: string, i: number) => s.pods.filter((p) => p.node === node)[i]!;
+    if (want("node-to-node")) paths.push({ key: "node-to-node", label: "node to node (underlay)", client: n1.namespace, server: n2.namespace, dst: n2.address });
+    if (want("lab-bridge")) paths.push({ key: "lab-bridge", label: "same node, lab pods (agent-served bridge)", ...SAME_NODE, client: pod(n1.name, 0).namespace, server: pod(n1.name, 1).namespace, dst: pod(n1.name, 1).ips[0]! });
+    if (want("hostgw")) paths.push({ key: "hostgw", label: "cross node, host-gw (bridge)", baseline: "node-to-node", target: 0.9, client: pod(n1.name, 0).namespace, server: pod(n2.name, 0).namespace, dst: pod(n2.name, 0).ips[0]! });
+  }
+  if (want("vxlan")) {
+    if (!/--routing[^\n]*vxlan/.test(help)) paths.push({ key: "vxlan", label: "cross node, VXLAN", unavailable: "not available in this build (mncni agent --routing has no vxlan)" });
+    else {
+      const { status: s } = labPaths(`${ID}x`, "vxlan");
+      const p1 = s.pods.find((p) => p.node === s.nodes[0]!.name)!, p2 = s.pods.find((p) => p.node === s.nodes[1]!.name)!;
+      paths.push({ key: "vxlan", label: "cross node, VXLAN", baseline: "node-to-node", client: p1.namespace, server: p2.namespace, dst: p2.ips[0]! });
+    }
+  }
+  if (want("policies")) {
+    paths.push({ key: "policies", label: "same node, 1,000 policies loaded", unavailable: /polic/i.test(help) ? "policy support detected, but this benchmark does not load policies yet" : "not available in this build (no policy support in mncni agent)" });
+  }
+  if (want("bridge")) paths.push(sameNode("bridge", "same node, mncni bridge", mncniConf("bridge"), { target: true }));
+  if (want("routed")) paths.push(sameNode("routed", "same node, mncni routed", mncniConf("routed"), { target: true }));
+  if (want("routed-netkit")) paths.push(sameNode("routed-netkit", "same node, mncni routed, netkit", mncniConf("routed", { podDevice: "netkit" }), { kind: "netkit" }));
+  if (want("ref-bridge")) paths.push(sameNode("ref-bridge", "same node, reference bridge + host-local", refBridgeConf));
+  const hasEthtool = sh(["sh", "-c", "command -v ethtool"], { allowFail: true }).code === 0;
+  for (const [key, label, features] of [
+    ["bridge-gro", "same node, mncni bridge, GRO on (veth)", ["gro", "on"]],
+    ["bridge-nooffload", "same node, mncni bridge, TSO/GSO/GRO off", ["tso", "off", "gso", "off", "gro", "off"]],
+  ] as const) {
+    if (!want(key)) continue;
+    paths.push(hasEthtool ? sameNode(key, label, mncniConf("bridge"), { tweak: ethtool([...features]) }) : { key, label, unavailable: "ethtool not installed" });
+  }
+  return paths.sort((a, b) => ORDER.indexOf(a.key) - ORDER.indexOf(b.key));
+}
+
+/** The order of the table and charts (and of measuring within a round). */
+export const ORDER = ["raw-veth", "node-to-node", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "bridge-gro", "bridge-nooffload", "policies", "hostgw", "vxlan"];
+
+// ---- measurements --------------------------------------------------------------------
+interface Sample {
+  tcp1: number; tcp4: number; udp64: number; udp512: number; udp1400: number;
+  /** iperf3's own CPU use (sender + receiver, % of one CPU) per Gbit/s of the single stream. */
+  cpuPerGbps: number;
+  rrP50: number; rrP99: number;
+}
+type Metric = keyof Sample;
+const METRICS: Metric[] = ["tcp1", "tcp4", "udp64", "udp512", "udp1400", "cpuPerGbps", "rrP50", "rrP99"];
+
+function iperf(p: Path, args: string[], seconds: number): any {
+  for (let attempt = 0; ; attempt++) {
+    const r = sh(inNs(p.client!, ["iperf3", "-J", "-c", p.dst!, "-t", String(seconds), ...args]), { allowFail: true });
+    if (r.code === 0) return JSON.parse(r.out).end;
+    // The server may be between two tests still: try again once.
+    if (attempt > 1) throw new Error(`cannot run iperf3 on "${p.key}": ${r.out.slice(0, 300)}${r.err}`);
+    Bun.sleepSync(300);
+  }
+}
+
+const gbps = (bps: number) => bps / 1e9;
+
+/**
+ * One measurement of every metric, as steps: a round runs each step on every path before the
+ * next step, so a path and its baseline are measured seconds apart, not a whole round apart.
+ */
+const STEPS: ((p: Path) => Partial<Sample>)[] = [
+  (p) => {
+    const t1 = iperf(p, [], DUR);
+    const tcp1 = gbps(t1.sum_received.bits_per_second);
+    const cpu = (t1.cpu_utilization_percent?.host_total ?? 0) + (t1.cpu_utilization_percent?.remote_total ?? 0);
+    return { tcp1, cpuPerGbps: cpu / tcp1 };
+  },
+  (p) => ({ tcp4: gbps(iperf(p, ["-P", "4"], DUR).sum_received.bits_per_second) }),
+  (p) => {
+    const udp = (len: number) => {
+      const e = iperf(p, ["-u", "-b", "0", "-l", String(len)], Math.max(1, DUR / 2));
+      return gbps(e.sum_received?.bits_per_second ?? e.sum.bits_per_second * (1 - (e.sum.lost_percent ?? 0) / 100));
+    };
+    return { udp64: udp(64), udp512: udp(512), udp1400: udp(1400) };
+  },
+  (p) => {
+    const rr = JSON.parse(sh(inNs(p.client!, [BIN, "lab", "_rr", `${p.dst}:${RR_PORT}`, "--count", String(Math.max(500, DUR * 1000))])).out);
+    return { rrP50: rr.p50, rrP99: rr.p99 };
+  },
+];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+// ---- output ----------------------------------------------------------------------------
+interface Row { path: Path; samples: Sample[]; med: Record<Metric, number>; min: Record<Metric, number>; max: Record<Metric, number>; ratio?: { med: number; min: number; max: number } }
+
+function summarize(paths: Path[], samples: Map<string, Sample[]>): Row[] {
+  return paths.map((path) => {
+    const ss = samples.get(path.key) ?? [];
+    const by = (f: (xs: number[]) => number) => Object.fromEntries(METRICS.map((m) => [m, ss.length ? f(ss.map((s) => s[m])) : NaN])) as Record<Metric, number>;
+    const row: Row = { path, samples: ss, med: by(median), min: by((x) => Math.min(...x)), max: by((x) => Math.max(...x)) };
+    const base = path.baseline ? samples.get(path.baseline) : undefined;
+    if (base && ss.length) {
+      // Per round: both measured within seconds of each other.
+      const rs = ss.map((s, i) => s.tcp1 / base[i]!.tcp1);
+      row.ratio = { med: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
+    }
+    return row;
+  });
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "—");
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "—");
+const spread = (r: Row, m: Metric, f = f2) => `${f(r.med[m])} (${f(r.min[m])}–${f(r.max[m])})`;
+
+function markdown(rows: Row[], meta: string): string {
+  const head = "| path | TCP 1 stream Gbit/s | ratio of TCP 1 stream to baseline (target) | TCP 4 streams Gbit/s | UDP 64 B / 512 B / 1400 B Gbit/s | RR p50 / p99 µs | CPU % per Gbit/s |\n|---|---|---|---|---|---|---|";
+  const lines = rows.map((r) => {
+    if (r.path.unavailable) return `| ${r.path.label} | ${r.path.unavailable} | | | | | |`;
+    const ratio = r.ratio ? `${f2(r.ratio.med)} (${f2(r.ratio.min)}–${f2(r.ratio.max)}) of ${r.path.baseline}${r.path.target ? ` (≥ ${r.path.target}: ${r.ratio.med >= r.path.target ? "met" : "**not met**"})` : ""}` : "—";
+    return `| ${r.path.label} | ${spread(r, "tcp1")} | ${ratio} | ${spread(r, "tcp4")} | ${f2(r.med.udp64)} / ${f2(r.med.udp512)} / ${f2(r.med.udp1400)} | ${f1(r.med.rrP50)} / ${f1(r.med.rrP99)} | ${f1(r.med.cpuPerGbps)} |`;
+  });
+  return `${meta}\n\n${head}\n${lines.join("\n")}\n\n![TCP single-stream throughput per path, as a ratio to the raw veth pair](dataplane-throughput.svg)\n\n![Request/response latency per path](dataplane-latency.svg)\n`;
+}
+
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+
+/** A horizontal bar chart: one group of bars per path, values with their labels at the end. */
+function barChart(o: { title: string; unit: string; rows: { label: string; bars: { value: number; lo?: number; hi?: number; color: string }[]; note?: string }[]; legend: { name: string; color: string }[]; mark?: { at: number; label: string }[] }): string {
+  const W = 900, LEFT = 330, RIGHT = 90, BAR = 14, GAP = 10, TOP = 50;
+  // The scale follows the medians: one wild round on a busy machine must not squash every
+  // bar; its whisker is clipped at the edge instead.
+  const max = 1.15 * Math.max(1e-9, ...o.rows.flatMap((r) => r.bars.map((b) => b.value)).filter(Number.isFinite), ...(o.mark ?? []).map((m) => m.at));
+  const x = (val: number) => LEFT + (Math.min(val, max) / max) * (W - LEFT - RIGHT);
+  let y = TOP;
+  const parts: string[] = [];
+  for (const r of o.rows) {
+    const h = Math.max(1, r.bars.length) * BAR;
+    parts.push(`<text x="${LEFT - 8}" y="${y + h / 2 + 4}" text-anchor="end">${esc(r.label)}</text>`);
+    if (r.note) parts.push(`<text x="${LEFT + 4}" y="${y + h / 2 + 4}" fill="#888">${esc(r.note)}</text>`);
+    else
+      r.bars.forEach((b, i) => {
+        const by = y + i * BAR;
+        parts.push(`<rect x="${LEFT}" y="${by + 1}" width="${Math.max(0, x(b.value) - LEFT).toFixed(1)}" height="${BAR - 2}" fill="${b.color}"/>`);
+        if (b.lo !== undefined && b.hi !== undefined) parts.push(`<line x1="${x(b.lo).toFixed(1)}" x2="${x(b.hi).toFixed(1)}" y1="${by + BAR / 2}" y2="${by + BAR / 2}" stroke="#333"/>`);
+        parts.push(`<text x="${(Math.min(x(b.hi ?? b.value), W - RIGHT) + 4).toFixed(1)}" y="${by + BAR - 3}" font-size="11">${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(2)}</text>`);
+      });
+    y += h + GAP;
+  }
+  // Neighbouring marks (1.0 and 0.95) label to either side of their line.
+  (o.mark ?? []).forEach((m, i) => {
+    const anchor = i % 2 ? "end" : "start";
+    parts.push(`<line x1="${x(m.at)}" x2="${x(m.at)}" y1="${TOP - 6}" y2="${y}" stroke="#c00" stroke-dasharray="4 3"/><text x="${x(m.at) + (i % 2 ? -3 : 3)}" y="${TOP - 8}" font-size="11" fill="#c00" text-anchor="${anchor}">${esc(m.label)}</text>`);
+  });
+  const legend = o.legend.map((l, i) => `<rect x="${LEFT + i * 160}" y="${y + 6}" width="12" height="12" fill="${l.color}"/><text x="${LEFT + i * 160 + 16}" y="${y + 16}" font-size="12">${esc(l.name)}</text>`).join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 30}" font-family="sans-serif" font-size="13">\n<rect width="100%" height="100%" fill="#fff"/>\n<text x="10" y="22" font-size="15" font-weight="bold">${esc(o.title)}</text><text x="10" y="38" font-size="11" fill="#666">${esc(o.unit)}</text>\n${parts.join("\n")}\n${legend}\n</svg>\n`;
+}
+
+function charts(rows: Row[]): { throughput: string; latency: string } {
+  const floor = rows.find((r) => r.path.key === "raw-veth");
+  const base = (m: Metric, i: number) => floor?.samples[i]?.[m] ?? NaN;
+  const ratioOf = (r: Row, m: Metric) => {
+    const rs = r.samples.map((s, i) => s[m] / base(m, i));
+    return rs.length ? { value: median(rs), lo: Math.min(...rs), hi: Math.max(...rs) } : { value: NaN };
+  };
+  const throughput = barChart({
+    title: "Throughput per path, as a ratio to the raw veth pair (median, min–max of rounds)",
+    unit: "ratio to the floor (1.0 = raw veth)",
+    legend: [{ name: "TCP 1 stream", color: "#3b6fb6" }, { name: "TCP 4 streams", color: "#8fb3e0" }, { name: "UDP 1400 B", color: "#e0a040" }],
+    mark: [{ at: 1, label: "floor" }, { at: 0.95, label: "0.95" }],
+    rows: rows.map((r) => r.path.unavailable ? { label: r.path.label, bars: [], note: r.path.unavailable } : {
+      label: r.path.label,
+      bars: [{ ...ratioOf(r, "tcp1"), color: "#3b6fb6" }, { ...ratioOf(r, "tcp4"), color: "#8fb3e0" }, { ...ratioOf(r, "udp1400"), color: "#e0a040" }],
+    }),
+  });
+  const latency = barChart({
+    title: "TCP request/response latency per path (1-byte request, median of rounds)",
+    unit: "microseconds",
+    legend: [{ name: "p50", color: "#3b8f5a" }, { name: "p99", color: "#a3d4b3" }],
+    rows: rows.map((r) => r.path.unavailable ? { label: r.path.label, bars: [], note: r.path.unavailable } : {
+      label: r.path.label,
+      bars: [{ value: r.med.rrP50, lo: r.min.rrP50, hi: r.max.rrP50, color: "#3b8f5a" }, { value: r.med.rrP99, lo: r.min.rrP99, hi: r.max.rrP99, color: "#a3d4b3" }],
+    }),
+  });
+  return { throughput, latency };
+}
+
+function writeDocs(section: string, c: { throughput: string; latency: string }, raw: unknown): void {
+  const file = `${ROOT}/docs/benchmarks.md`;
+  const begin = "<!-- dataplane:begin (written by bench/dataplane.ts) -->";
+  const end = "<!-- dataplane:end -->";
+  const doc = readFileSync(file, "utf8");
+  const block = `${begin}\n${section}${end}`;
+  const i = doc.indexOf(begin), j = doc.indexOf(end);
+  writeFileSync(file, i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n## Data plane (\`bench/dataplane.ts\`)\n\n${block}\n`);
+  // The samples behind the table and charts, for anyone who wants to plot them differently.
+  writeFileSync(`${ROOT}/docs/dataplane.json`, JSON.stringify(raw, null, 1) + "\n");
+  writeFileSync(`${ROOT}/docs/dataplane-throughput.svg`, c.throughput);
+  writeFileSync(`${ROOT}/docs/dataplane-latency.svg`, c.latency);
+}
+
+// ---- main ------------------------------------------------------------------------------
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("run as root");
+  if (!existsSync(BIN)) throw new Error(`no ${BIN}: run make -o node_modules/.installed build first`);
+  if (sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code !== 0) throw new Error("iperf3 is not installed (apt-get install -y iperf3)");
+  const only = v.paths?.split(",");
+  const t0 = performance.now();
+  log(`setting up (id ${ID})`);
+  const paths = buildPaths((k) => !only || only.includes(k));
+  const live = paths.filter((p) => !p.unavailable);
+  const servers = [...new Set(live.map((p) => p.server!))];
+  // The pid file names the run: a server left behind would be found by its command line.
+  for (const s of servers) started.push(Bun.spawn(inNs(s, ["iperf3", "-s", "-p", "5201", "-I", `/tmp/${s}.iperf3.pid`]), { stdout: "ignore", stderr: "ignore" }));
+  started.push(Bun.spawn([BIN, "lab", "_rr", "--serve", "--port", String(RR_PORT), ...servers.flatMap((s) => ["--netns", s])], { stdout: "ignore", stderr: "inherit" }));
+  await Bun.sleep(500);
+  const samples = new Map<string, Sample[]>(live.map((p) => [p.key, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    const parts = new Map<string, Partial<Sample>>(live.map((p) => [p.key, {}]));
+    for (const [i, step] of STEPS.entries()) {
+      log(`round ${round}/${ROUNDS}, step ${i + 1}/${STEPS.length} on ${live.length} paths`);
+      for (const p of live) Object.assign(parts.get(p.key)!, step(p));
+    }
+    for (const p of live) samples.get(p.key)!.push(parts.get(p.key) as Sample);
+  }
+  const rows = summarize(paths, samples);
+  const seconds = (performance.now() - t0) / 1000;
+  const kernel = sh(["uname", "-r"]).out.trim();
+  const ipf = sh(["iperf3", "--version"]).out.split("\n")[0]!.split(" ").slice(0, 2).join(" ");
+  const la = loadavg().map((x) => x.toFixed(2)).join(" ");
+  const meta = [
+    `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}, ${ipf}; load average at the end ${la}` +
+      (loadavg()[0]! > 1 ? " (**a loaded, shared machine**: other engineers' tests ran meanwhile; re-measure on a quiet one with the same command)." : "."),
+    `${ROUNDS} rounds; in each, every test runs on every path (in the order of the table) before the next test; TCP ${DUR} s per test, UDP ${Math.max(1, DUR / 2)} s per payload size (\`-b 0\`, received rate), request/response ${Math.max(500, DUR * 1000)} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); total ${seconds.toFixed(0)} s.`,
+    "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
+  ].join("\n");
+  const section = markdown(rows, meta);
+  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, samples: r.samples })) };
+  if (v.json) console.log(JSON.stringify(raw));
+  else console.log(section);
+  if (!v["no-write"]) {
+    writeDocs(section, charts(rows), raw);
+    log("wrote docs/benchmarks.md (data plane section), docs/dataplane.json, docs/dataplane-throughput.svg, docs/dataplane-latency.svg");
+  }
+}
+
+try {
+  await main();
+} finally {
+  cleanup();
+}

@@ -1,0 +1,36 @@
+// Keeps bench/dataplane.ts working: a tiny run (one mncni path and the floor it is compared
+// with, one round, 1 s tests) through the compiled binary, checked for real measurements
+// and for nothing left behind (namespaces, servers).
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { resolve } from "node:path";
+import { MNCNI_BIN, requireBinary } from "../helpers/binary.ts";
+import { run } from "../helpers/netns.ts";
+
+setDefaultTimeout(120_000);
+
+test("a one-round run of the floor and same-node mncni bridge measures both and cleans up", () => {
+  requireBinary();
+  const p = Bun.spawnSync([process.execPath, resolve(import.meta.dir, "../../bench/dataplane.ts"), "--paths", "raw-veth,bridge", "--rounds", "1", "--duration", "1", "--no-write", "--json"], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, MNCNI_BIN },
+  });
+  const err = p.stderr.toString();
+  expect(p.exitCode, err).toBe(0);
+  const id = /\(id (dp[0-9a-z]+)\)/.exec(err)?.[1];
+  expect(id).toBeDefined();
+  const out = JSON.parse(p.stdout.toString());
+  expect(out.rows.map((r: any) => r.key)).toEqual(["raw-veth", "bridge"]);
+  for (const r of out.rows) {
+    expect(r.samples).toHaveLength(1);
+    expect(r.median.tcp1).toBeGreaterThan(0);
+    expect(r.median.tcp4).toBeGreaterThan(0);
+    expect(r.median.udp1400).toBeGreaterThan(0);
+    expect(r.median.rrP50).toBeGreaterThan(0);
+    expect(r.median.rrP99).toBeGreaterThanOrEqual(r.median.rrP50);
+  }
+  // The bridge row is compared with the floor of the same round.
+  expect(out.rows[1].ratio.med).toBeCloseTo(out.rows[1].median.tcp1 / out.rows[0].median.tcp1, 5);
+  expect(run(["ip", "netns", "list"]).stdout.split("\n").filter((l) => l.startsWith(`${id}-`))).toEqual([]);
+  expect(run(["pgrep", "-f", `${id}-`], { allowFail: true }).stdout.trim()).toBe("");
+});
