@@ -3,7 +3,7 @@
 // sending would keep reaching a dead pod's DNAT target, or a new pod would get replies it
 // never asked for). ADD forgets the entries of the addresses it was given, DEL those of
 // the addresses it releases, in the node's namespace, over ctnetlink.
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtEntry } from "../kernel/index.ts";
@@ -37,7 +37,22 @@ export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
  */
 let cached: { netns: number; ct: Conntrack } | undefined;
 
+/**
+ * False when this namespace tracks no connection at all (conntrack unused here, or not even
+ * loaded): nothing to forget, and a dump would cost ~10 ms for nothing — the kernel walks its
+ * whole hash table (262,144 buckets here, shared by every namespace) to answer even an empty
+ * one. The count is per network namespace.
+ */
+function anythingTracked(): boolean {
+  try {
+    return readFileSync("/proc/sys/net/netfilter/nf_conntrack_count", "utf8").trim() !== "0";
+  } catch {
+    return false;
+  }
+}
+
 function withConntrack(what: string, fn: (ct: Conntrack) => unknown): void {
+  if (!anythingTracked()) return;
   try {
     const netns = statSync("/proc/thread-self/ns/net").ino;
     if (cached?.netns !== netns) {
