@@ -109,7 +109,7 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
 
   test("its own annotation changed by someone else is set back", async () => {
     const me = api.getObject("nodes", "me")!;
-    api.put("nodes", { ...me, metadata: { ...me.metadata, annotations: { ...me.metadata.annotations, [ANNOTATION]: "9000" } } });
+    api.put("nodes", { ...me, metadata: { ...me.metadata!, annotations: { ...me.metadata!.annotations, [ANNOTATION]: "9000" } } });
     await waitFor("the annotation set back", () => myAnnotation() === String(own));
   });
 });
