@@ -86,7 +86,11 @@ export class Agent {
     m.invalidManifests = state.invalid.length;
     m.routesProgrammed = rep.routesProgrammed;
     m.peerPaths = rep.paths;
-    if (rep.podMTU !== undefined) m.podMTU = rep.podMTU;
+    if (rep.podMTU !== undefined) {
+      m.podMTU = rep.podMTU;
+      this.source.publishPodMTU?.(rep.podMTU);
+    }
+    m.podMTUMismatch = rep.podMTUMismatch;
     m.problems = rep.problems.length;
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;

@@ -13,6 +13,8 @@ export class AgentMetrics {
   peerPaths = new Map<string, string>();
   /** The pod MTU in the conflist; 0 until written. */
   podMTU = 0;
+  /** Peers publishing another pod MTU than this node's, with theirs. */
+  podMTUMismatch = new Map<string, number>();
   invalidManifests = 0;
   problems = 0;
   lastSuccessSeconds = 0;
@@ -41,6 +43,16 @@ export class AgentMetrics {
     gauge("mncni_agent_nodes_known", "Nodes in the cluster state.", () => this.nodesKnown);
     gauge("mncni_agent_routes_programmed", "Routes to other nodes' pod CIDRs in the kernel (host-gw and VXLAN).", () => this.routesProgrammed);
     gauge("mncni_agent_pod_mtu", "The pod interface MTU written to the conflist (underlay MTU minus encapsulation).", () => this.podMTU);
+    const mismatch = () => this.podMTUMismatch; // replaced whole by each pass
+    new Gauge({
+      name: "mncni_agent_pod_mtu_mismatch",
+      help: "The pod MTU a peer node published (annotation mncni.io/pod-mtu), for each peer whose MTU differs from this node's.",
+      labelNames: ["node"], registers,
+      collect() {
+        this.reset();
+        for (const [node, mtu] of mismatch()) this.set({ node }, mtu);
+      },
+    });
     const paths = () => this.peerPaths; // replaced whole by each pass
     new Gauge({
       name: "mncni_agent_peer_path",

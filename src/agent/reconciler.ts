@@ -15,7 +15,7 @@ import type { Nft } from "./nft-ruleset.ts";
 import { AttachedPods, compilePolicy, type CompiledPolicy, HOLD_TABLE_SCRIPT, planPolicy, policyPods } from "./policy/index.ts";
 import { HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
-import { podMTU, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
+import { podMTU, podMTUMismatches, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 import { familyOf } from "../net/ip.ts";
 
 export interface Sysctl {
@@ -61,6 +61,8 @@ export interface ReconcileReport {
   paths: Map<string, PeerPath>;
   /** The pod MTU written to the conflist (undefined until it is written). */
   podMTU?: number;
+  /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */
+  podMTUMismatch: Map<string, number>;
   conflistWritten: boolean;
   /** No errors, no problems, and the conflist is in place. */
   converged: boolean;
@@ -123,7 +125,7 @@ export class Reconciler {
   }
 
   reconcile(state: ClusterState): ReconcileReport {
-    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), conflistWritten: false, converged: false };
+    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false };
     const p: Pass = { state, r, localAddrs: [], own: [], failed: new Set() };
     for (const name of STEPS) {
       if (NEEDS_ADMISSION.has(name) && !p.admitted) continue;
@@ -298,7 +300,7 @@ export class Reconciler {
    */
   programAttachedPod(state: ClusterState, namespace: string, name: string, ips: string[]): string[] {
     this.attached.remember(namespace, name, ips);
-    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), conflistWritten: false, converged: false };
+    const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false };
     this.policy({ state, r, localAddrs: [], own: [], failed: new Set() });
     return r.changes;
   }
@@ -350,6 +352,10 @@ export class Reconciler {
     if (this.ownInUse?.join() !== p.own.join()) this.ownInUse = p.own;
     this.conflistDone = true;
     p.r.podMTU = mtu.mtu;
+    p.r.podMTUMismatch = podMTUMismatches(this.cfg.nodeName, mtu.mtu, p.state.nodes.values());
+    for (const [node, theirs] of p.r.podMTUMismatch) {
+      p.r.problems.push(`node "${node}" publishes pod MTU ${theirs}, this node's is ${mtu.mtu}: packets larger than the smaller one may be dropped between their pods`);
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 import type {
   ClusterState, InvalidManifest, KubeClusterNetworkPolicy, KubeNetworkPolicy, NamedPort, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
 } from "./types.ts";
+import { POD_MTU_ANNOTATION } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
@@ -23,7 +24,15 @@ export function nodeInfo(n: KubeNode): NodeInfo {
     }
   }
   const created = typeof n.metadata.creationTimestamp === "string" ? n.metadata.creationTimestamp : undefined;
-  return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), problems };
+  const rawMTU = n.metadata.annotations?.[POD_MTU_ANNOTATION];
+  let podMTU: number | undefined;
+  if (rawMTU !== undefined) {
+    const v = Number(rawMTU);
+    // 68 is the smallest MTU IPv4 allows; an unparsable value is reported, never compared.
+    if (/^\d+$/.test(String(rawMTU)) && v >= 68 && v <= 65535) podMTU = v;
+    else problems.push(`annotation ${POD_MTU_ANNOTATION} "${rawMTU}" is not an MTU (68..65535)`);
+  }
+  return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), ...(podMTU !== undefined ? { podMTU } : {}), problems };
 }
 
 /** Named container ports; an unnamed or malformed port cannot be referred to and is skipped. */

@@ -10,6 +10,8 @@
 // Pods are trimmed to the fields mncni uses before they are stored.
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NodeCondition } from "./node-condition.ts";
+import { NodePodMTU } from "./node-pod-mtu.ts";
+import { POD_MTU_ANNOTATION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
@@ -52,14 +54,15 @@ function trimPod(o: Wire): Wire {
   };
 }
 
-/** A Node as mncni reads it: addresses, pod CIDRs, and its NetworkUnavailable condition (ours to set). */
+/** A Node as mncni reads it: addresses, pod CIDRs, its published pod MTU, and its NetworkUnavailable condition (ours to set). */
 function trimNode(o: Wire): Wire {
   const sp = o.spec ?? {};
   const st = o.status ?? {};
   const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NodeCondition.TYPE);
+  const mtu = o.metadata?.annotations?.[POD_MTU_ANNOTATION];
   return {
     kind: o.kind,
-    metadata: meta(o),
+    metadata: { ...meta(o), ...(mtu !== undefined ? { annotations: { [POD_MTU_ANNOTATION]: mtu } } : {}) },
     spec: { ...(sp.podCIDR ? { podCIDR: sp.podCIDR } : {}), ...(sp.podCIDRs ? { podCIDRs: sp.podCIDRs } : {}) },
     status: { addresses: st.addresses ?? [], ...(cond.length ? { conditions: cond } : {}) },
   };
@@ -79,6 +82,7 @@ export class KubernetesSource implements ClusterSource {
   private informers: Informer<Wire>[] = [];
   private client?: KubeClient;
   private condition?: NodeCondition;
+  private podMTU?: NodePodMTU;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
   private onChange?: () => void;
@@ -105,7 +109,10 @@ export class KubernetesSource implements ClusterSource {
       this.informers.push(inf);
     }
     const nodes = this.informers.find((i) => i.resource === RESOURCES.nodes)!;
-    if (this.opts.nodeName) this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
+    if (this.opts.nodeName) {
+      this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.podMTU = new NodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
+    }
     for (const i of this.informers) i.start();
     // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
     const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
@@ -162,14 +169,19 @@ export class KubernetesSource implements ClusterSource {
     if (ready) this.condition?.ensure();
   }
 
+  publishPodMTU(mtu: number): void {
+    this.podMTU?.ensure(mtu);
+  }
+
   renderMetrics(): string {
-    return this.metrics.render() + (this.condition?.renderMetrics() ?? "");
+    return this.metrics.render() + (this.condition?.renderMetrics() ?? "") + (this.podMTU?.renderMetrics() ?? "");
   }
 
   close(): void {
     clearTimeout(this.timer);
     this.onChange = undefined;
     this.condition?.close();
+    this.podMTU?.close();
     for (const i of this.informers) void i.stop();
   }
 }

@@ -196,6 +196,8 @@ export interface NodeInfo {
   podCIDRs: string[];
   /** metadata.creationTimestamp, when the source has one. */
   created?: string;
+  /** The pod MTU the node's agent published (annotation mncni.io/pod-mtu), when it has. */
+  podMTU?: number;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
 }
@@ -256,6 +258,9 @@ export interface SourceSnapshot {
  * contract is an informer's: the source keeps a cache (filled by start(), kept current by its
  * own events and re-lists once watching) and hands out snapshots of it; asking never reads.
  */
+/** The Node annotation where each agent publishes its pod MTU, for the others to compare. */
+export const POD_MTU_ANNOTATION = "mncni.io/pod-mtu";
+
 export interface ClusterSource {
   /** A human-readable description for logs, e.g. `dir:/etc/mncni/manifests`. */
   readonly description: string;
@@ -274,6 +279,8 @@ export interface ClusterSource {
    * source that reports it back (the Kubernetes source: the Node's NetworkUnavailable condition).
    */
   dataPlaneReady?(ready: boolean): void;
+  /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_ANNOTATION). */
+  publishPodMTU?(mtu: number): void;
   /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
   renderMetrics?(): string;
 }

@@ -16,6 +16,8 @@ const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
   // The Node's NetworkUnavailable condition, set to False once routes and conflist are in place.
   { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+  // The Node's mncni.io/pod-mtu annotation: this node's pod MTU, compared by the other agents.
+  { apiGroups: [""], resources: ["nodes"], verbs: ["patch"] },
 ];
 
 /** Node IPAM: patches spec.podCIDR(s); reports conflicts and exhaustion as Events. */

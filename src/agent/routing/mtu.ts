@@ -40,3 +40,17 @@ export function podMTU(o: { underlay?: number; overhead: (f: Family) => number; 
   // No link holds the InternalIP (a test's or a NATed node's): 1500 is what the kernel gives a new device.
   return { mtu: fits };
 }
+
+/**
+ * Pure. The peers whose published pod MTU differs from this node's, by name (sorted), with
+ * theirs. A peer that has published none (an older agent, a manifests directory nobody wrote it
+ * into) is not compared. Pods on two nodes with different MTUs black-hole the larger packets of
+ * one direction when PMTU discovery cannot help (ICMP filtered, UDP), so it is reported, not refused.
+ */
+export function podMTUMismatches(self: string, own: number, nodes: Iterable<{ name: string; podMTU?: number }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const n of [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (n.name !== self && n.podMTU !== undefined && n.podMTU !== own) out.set(n.name, n.podMTU);
+  }
+  return out;
+}

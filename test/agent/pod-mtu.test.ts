@@ -1,0 +1,115 @@
+// Pod MTU compared between nodes (issue 14): the compiled agent with --source kubernetes in a
+// node namespace publishes its pod MTU on its Node (annotation mncni.io/pod-mtu, a merge patch
+// of the Node), reads the peers' from the watch, and reports a peer with another MTU as a
+// problem (/readyz) and a metric, changing nothing on the node. Checked with the requests and
+// objects of the fake API server, /readyz, /metrics and `ip -j route`.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const MNCNI = join(ROOT, "dist/mncni");
+const ANNOTATION = "mncni.io/pod-mtu";
+
+let ns = "";
+let peer = "";
+let tmp = "";
+let api: FakeApiServer;
+let agent: Subprocess | undefined;
+setDefaultTimeout(60_000);
+
+const node = (name: string, ip: string, cidrs: string[], mtu?: string) => ({
+  metadata: { name, ...(mtu !== undefined ? { annotations: { [ANNOTATION]: mtu, other: "x" } } : {}) },
+  spec: { podCIDRs: cidrs },
+  status: { addresses: [{ type: "InternalIP", address: ip }] },
+});
+const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const readyz = () => curl("/readyz");
+const metric = (name: string, labels = "") => Number(curl("/metrics").match(new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ""} (\\S+)$`, "m"))?.[1] ?? NaN);
+const hasMetric = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} `, "m").test(curl("/metrics"));
+const routes = () => ipJson<{ dst: string; gateway?: string }[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
+const myAnnotation = () => api.getObject("nodes", "me")?.metadata?.annotations?.[ANNOTATION] as string | undefined;
+
+async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!fn()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
+beforeAll(() => {
+  if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
+  tmp = mkdtempSync(`/tmp/mna-mtu-${process.pid}-`);
+  ns = createNetns("mna-mtu");
+  peer = createNetns("mna-mtp");
+  run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer]);
+  run(["ip", "-n", ns, "addr", "add", "10.225.0.1/24", "dev", "eth0"]);
+  run(["ip", "-n", peer, "addr", "add", "10.225.0.254/24", "dev", "eth0"]);
+  for (const n of [ns, peer]) run(["ip", "-n", n, "link", "set", "eth0", "up"]);
+  api = FakeApiServer.start({ netns: netnsPath(ns) });
+  api.put("nodes", node("me", "10.225.0.1", ["10.244.1.0/24"]));
+  api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"]));
+});
+
+afterAll(async () => {
+  if (agent) {
+    agent.kill("SIGKILL");
+    await agent.exited;
+  }
+  api?.close();
+  cleanupNetns();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("pod MTU published and compared (--source kubernetes)", () => {
+  let own = 0;
+
+  test("the agent annotates its Node with the pod MTU of its conflist, once", async () => {
+    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+    agent = spawn(["ip", "netns", "exec", ns, MNCNI, "agent", "--node-name", "me", "--source", `kubernetes:${kubeconfig}`, "--cluster-cidr", "10.0.0.0/8",
+      "--cni-conf-dir", join(tmp, "conf"), "--cni-bin-dir", join(tmp, "bin"), "--ipam-data-dir", join(tmp, "ipam"),
+      "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--cni-socket", "off", "--resync", "1"], { stdout: "ignore", stderr: "pipe" });
+    await waitFor("ready", () => readyz().endsWith("200"));
+    own = metric("mncni_agent_pod_mtu");
+    expect(own).toBeGreaterThan(0);
+    await waitFor("the annotation", () => myAnnotation() !== undefined);
+    expect(myAnnotation()).toBe(String(own));
+    const patches = api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => !r.path.endsWith("/status"));
+    expect(patches.length).toBe(1);
+    expect(patches[0]!.contentType).toBe("application/merge-patch+json");
+    // Passes every second do not patch again while the Node carries it.
+    await Bun.sleep(3000);
+    expect(api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => !r.path.endsWith("/status")).length).toBe(1);
+    expect(metric("mncni_agent_pod_mtu_patches_total")).toBe(1);
+    expect(hasMetric("mncni_agent_pod_mtu_mismatch", 'node="n2"')).toBe(false);
+  });
+
+  test("a peer that publishes another MTU is a problem and a metric; nothing is refused", async () => {
+    api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"], String(own - 100)));
+    await waitFor("the mismatch metric", () => metric("mncni_agent_pod_mtu_mismatch", 'node="n2"') === own - 100);
+    const body = readyz();
+    expect(body.endsWith("503")).toBe(true);
+    expect(body).toContain(`node "n2" publishes pod MTU ${own - 100}, this node's is ${own}`);
+    expect(metric("mncni_agent_problems")).toBeGreaterThanOrEqual(1);
+    // The route to the peer stays, and this node's MTU is its own.
+    expect(routes()).toBe("10.244.2.0/24 via 10.225.0.2");
+    expect(metric("mncni_agent_pod_mtu")).toBe(own);
+    expect(myAnnotation()).toBe(String(own));
+  });
+
+  test("the peer publishing the same MTU clears it", async () => {
+    api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"], String(own)));
+    await waitFor("ready", () => readyz().endsWith("200"));
+    expect(hasMetric("mncni_agent_pod_mtu_mismatch", 'node="n2"')).toBe(false);
+  });
+
+  test("its own annotation changed by someone else is set back", async () => {
+    const me = api.getObject("nodes", "me")!;
+    api.put("nodes", { ...me, metadata: { ...me.metadata!, annotations: { ...me.metadata!.annotations, [ANNOTATION]: "9000" } } });
+    await waitFor("the annotation set back", () => myAnnotation() === String(own));
+  });
+});
