@@ -1,6 +1,7 @@
 // `mncni lab inspect | explain | trace`: the insight commands against a lab node, with the
 // lab's directories and namespaces (the work is in src/obs/, as for a real node).
-import { EXTERNAL, nodePaths, ns } from "../lab/topology.ts";
+import { EXTERNAL, manifestsDir, nodePaths, ns } from "../lab/topology.ts";
+import { readClusterState } from "../obs/policy-view.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
@@ -33,7 +34,8 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const [node, pod] = p.positionals[0]!.split("/", 2);
   const s = requireState(p.flags.name);
-  const n = collectAttachments(labNodeView(s, node!));
+  // The cluster state the lab's agents read: their manifests directory.
+  const n = collectAttachments(labNodeView(s, node!), await readClusterState(`dir:${manifestsDir(s.name)}`));
   // The lab names pods "<node>-<pod>" in the Kubernetes sense.
   return printInspect(n, pod === undefined ? undefined : `${node}-${pod}`, p.flags.json);
 }
