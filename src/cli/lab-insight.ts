@@ -110,5 +110,5 @@ export async function cmdExplain(argv: string[]): Promise<number> {
   const places = labPlaces(s);
   const src = labEndpoint(s, places, p.positionals[0]!);
   const dst = labEndpoint(s, places, p.positionals[1]!);
-  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"] });
+  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"], cluster: await readClusterState(`dir:${manifestsDir(s.name)}`) });
 }

@@ -10,6 +10,7 @@ import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
+import type { PolicyExpectation, TracedPolicy } from "./explain-policy.ts";
 
 export interface Place {
   name: string;
@@ -44,7 +45,7 @@ export interface Hop {
   masquerade?: { to: string; rule: string };
   /** nftables decisions that stop it here (anti-spoofing, a policy). */
   dropped?: string;
-  /** Where policy enforcement names its verdict (EXPLAIN_POLICY_HOOK). */
+  /** The policy verdict expected at this node (explain-policy.ts). */
   policy?: string;
   delivered?: boolean;
   /** Switched by this bridge, not routed. */
@@ -67,13 +68,12 @@ export interface Explanation {
   hops: Hop[];
   outcome: "delivered" | "dropped" | "leaves" | "unreachable";
   probe?: { places: TracedPlace[]; outcome: string; mismatches: string[] };
+  /** The evaluator's verdict, and the one the probe met in the policy table. */
+  policy?: { expected?: PolicyExpectation; traced?: TracedPolicy };
 }
 
-/**
- * Where a policy engine names its verdict for a packet entering a namespace. Policy
- * enforcement is built separately: it sets verdictFor; explain shows what it returns.
- */
-const EXPLAIN_POLICY_HOOK: { verdictFor?: (p: { place: Place; src: string; dst: string; proto: ProbeProto; port: number }) => { drop: boolean; policy: string } | undefined } = {};
+/** The policy verdict a node gives the packet (explain-policy.ts policyAt), if it judges it. */
+export type PolicyAt = (place: Place) => { drop: boolean; policy: string } | undefined;
 
 const PROTO_NUM: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17 };
 const NUD_NAMES: Record<number, string> = { 1: "incomplete", 2: "reachable", 4: "stale", 8: "delay", 16: "probe", 32: "failed", 64: "noarp", 128: "permanent" };
@@ -178,9 +178,17 @@ function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefin
   return undefined;
 }
 
-export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number): Explanation {
+export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt): Explanation {
   const world = new World(places);
   const hops: Hop[] = [];
+  /** Notes the policy verdict at this hop; true when it drops the packet. */
+  const policyVerdict = (hop: Hop, place: Place): boolean => {
+    const pol = policyAt?.(place);
+    if (!pol) return false;
+    hop.policy = pol.policy;
+    if (pol.drop) hop.dropped = `policy: ${pol.policy}`;
+    return pol.drop;
+  };
   let outcome: Explanation["outcome"] = "unreachable";
   try {
     let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
@@ -201,14 +209,9 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
           break;
         }
       }
-      const pol = EXPLAIN_POLICY_HOOK.verdictFor?.({ place: cur.place, src: source, dst, proto, port });
-      if (pol) {
-        hop.policy = pol.policy;
-        if (pol.drop) {
-          hop.dropped = `policy ${pol.policy}`;
-          outcome = "dropped";
-          break;
-        }
+      if (policyVerdict(hop, cur.place)) {
+        outcome = "dropped";
+        break;
       }
       let r: RouteInfo;
       try {
@@ -266,6 +269,10 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         const drop = port_ ? antiSpoofVerdict(peer.s, port_, source) : undefined;
         if (drop) {
           b.dropped = drop;
+          outcome = "dropped";
+          break;
+        }
+        if (policyVerdict(b, peer.s.place)) {
           outcome = "dropped";
           break;
         }
