@@ -35,7 +35,7 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   const [node, pod] = p.positionals[0]!.split("/", 2);
   const s = requireState(p.flags.name);
   // The cluster state the lab's agents read: their manifests directory.
-  const n = collectAttachments(labNodeView(s, node!), await readClusterState(`dir:${manifestsDir(s.name)}`));
+  const n = collectAttachments(labNodeView(s, node!), await labCluster(s));
   // The lab names pods "<node>-<pod>" in the Kubernetes sense.
   return printInspect(n, pod === undefined ? undefined : `${node}-${pod}`, p.flags.json);
 }
@@ -58,6 +58,16 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const v = labNodeView(requireState(p.flags.name), p.positionals[0]!);
   return runTrace(v.logFile, { follow: p.flags.follow, json: p.flags.json, last: p.flags.last });
+}
+
+/** The cluster state the lab's agents read (their manifests directory); none when it cannot be read. */
+async function labCluster(s: LabState) {
+  try {
+    return await readClusterState(`dir:${manifestsDir(s.name)}`);
+  } catch {
+    // A lab without manifests (static wiring): no policy to name, as on a node without --source.
+    return undefined;
+  }
 }
 
 /** Every namespace of the lab a packet can be in (the switch only bridges: left out). */
@@ -110,5 +120,6 @@ export async function cmdExplain(argv: string[]): Promise<number> {
   const places = labPlaces(s);
   const src = labEndpoint(s, places, p.positionals[0]!);
   const dst = labEndpoint(s, places, p.positionals[1]!);
-  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"], cluster: await readClusterState(`dir:${manifestsDir(s.name)}`) });
+  const cluster = await labCluster(s);
+  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
 }
