@@ -15,6 +15,9 @@ export interface PolicyExpectation {
   /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
   by?: string;
   decider?: Decider;
+  /** What decided each direction (absent: no policy selects that end in that direction). */
+  egressBy?: string;
+  ingressBy?: string;
   /** The nodes whose policy table judges each direction (the pods' nodes). */
   egressNode?: string;
   ingressNode?: string;
@@ -45,6 +48,8 @@ export function expectPolicy(state: ClusterState, src: string, dst: string, prot
     allowed: v.allowed,
     ...(v.deniedIn ? { deniedIn: v.deniedIn } : {}),
     ...(v.by ? { by: formatDecider(v.by), decider: v.by } : {}),
+    ...(v.egress.by ? { egressBy: formatDecider(v.egress.by) } : {}),
+    ...(v.ingress.by ? { ingressBy: formatDecider(v.ingress.by) } : {}),
     ...(sp?.nodeName ? { egressNode: sp.nodeName } : {}),
     ...(dp?.nodeName ? { ingressNode: dp.nodeName } : {}),
   };
@@ -58,8 +63,9 @@ export function policyAt(e: PolicyExpectation): (place: Place) => { drop: boolea
     for (const dir of ["egress", "ingress"] as const) {
       if ((dir === "egress" ? e.egressNode : e.ingressNode) !== place.name || done.has(dir)) continue;
       done.add(dir);
-      if (e.deniedIn === dir) return { drop: true, policy: `${dir} denied by ${e.by ?? "?"}` };
-      if (e.by && e.decider && (e.deniedIn === undefined)) return { drop: false, policy: `allowed (${e.by})` };
+      const by = dir === "egress" ? e.egressBy : e.ingressBy;
+      if (e.deniedIn === dir) return { drop: true, policy: `${dir} denied by ${by ?? "?"}` };
+      if (by) return { drop: false, policy: `${dir} allowed by ${by}` };
     }
     return undefined;
   };

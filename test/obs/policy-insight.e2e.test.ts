@@ -68,6 +68,8 @@ describe.skipIf(WIRING === "static")("explain and inspect name policies (routed 
     const { code, ex } = explain("node1/xc", "node2/xb");
     expect(ex.outcome).toBe("delivered");
     expect(ex.policy!.expected).toMatchObject({ allowed: true, by: "NetworkPolicy x/allow-c rule ingress[0]" });
+    // Only the destination's node judges (ingress); no policy selects xc for egress.
+    expect(ex.hops.filter((h) => h.policy).map((h) => [h.place, h.policy])).toEqual([["node2", "ingress allowed by NetworkPolicy x/allow-c rule ingress[0]"]]);
     expect(ex.policy!.traced).toMatchObject({ place: "node2", verdict: "allowed", by: "NetworkPolicy x/allow-c rule ingress[0]" });
     expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
