@@ -16,6 +16,7 @@ import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 export const EXPLAIN_FLAGS = {
   proto: { type: "string", value: "PROTO", default: "udp", choices: ["tcp", "udp", "icmp"], help: "the packet's protocol" },
   port: { type: "int", value: "N", default: 7777, min: 1, max: 65535, help: "destination port (tcp, udp)" },
+  ipv6: { type: "boolean", short: "6", help: "between the endpoints' IPv6 addresses (a pod named by name; an address given is used as it is)" },
   "spoof-src": { type: "string", value: "IP", help: "send from this source address instead of SRC's own (a spoofing pod)" },
   json: { type: "boolean", help: "machine-readable output" },
 } as const;
@@ -46,7 +47,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const resolve = (what: string, role: string): Endpoint => {
     if (what === "node") return { place: node, ip: "" };
     const a = findAttachment(pods, what);
-    if (a) return { place: places.find((pl) => pl.netns === a.netns)!, ip: addrOf(a.podAddresses.find((x) => !x.includes(":")) ?? a.podAddresses[0]!) };
+    if (a) return { place: places.find((pl) => pl.netns === a.netns)!, ip: pickAddr(a.podAddresses, p.flags.ipv6) };
     if (/^[0-9a-f.:]+$/i.test(what)) return { ip: what };
     throw new UsageError(EXPLAIN.name, `cannot find ${role} "${what}": not a pod on this node, an IP or "node"`);
   };
@@ -56,6 +57,9 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
   return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, json: p.flags.json, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
 }
+
+/** A pod's address of the family asked for (the other one when it has none: the error then names it). */
+export const pickAddr = (addrs: string[], v6: boolean): string => addrOf(addrs.find((x) => x.includes(":") === v6) ?? addrs[0]!);
 
 /** Shared with `mncni lab explain`. */
 export function runExplain(places: Place[], src: Endpoint, dst: string, o: { proto: ProbeProto; port: number; probe: boolean; json: boolean; spoofSrc?: string; cluster?: ClusterState }): number {

@@ -6,7 +6,7 @@ import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import type { ProbeProto } from "../obs/probe.ts";
-import { EXPLAIN_FLAGS, runExplain } from "./explain.ts";
+import { EXPLAIN_FLAGS, pickAddr, runExplain } from "./explain.ts";
 import { requireState, type LabState } from "../lab/state.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import { nodeView, type NodeView } from "../obs/node-view.ts";
@@ -85,15 +85,16 @@ function labPlaces(s: LabState): Place[] {
 }
 
 /** node1/pod2, node1, ext, or an address of one of them. */
-function labEndpoint(s: LabState, places: Place[], what: string): Endpoint {
+function labEndpoint(s: LabState, places: Place[], what: string, v6 = false): Endpoint {
   const place = places.find((p) => p.name === what);
   if (place) {
     if (place.kind === "pod") {
       const [node, pod] = what.split("/");
       const ips = s.nodes.find((n) => n.name === node)!.pods.find((p) => p.name === pod)!.ips;
-      return { place, ip: addrOf(ips.find((i) => !i.includes(":")) ?? ips[0]!) };
+      return { place, ip: pickAddr(ips, v6) };
     }
-    if (place.kind === "node") return { place, ip: s.nodes.find((n) => n.name === what)!.address };
+    // A node's IPv6 source: the kernel's choice (the lab records its IPv4 address only).
+    if (place.kind === "node") return { place, ip: v6 ? "" : s.nodes.find((n) => n.name === what)!.address };
     if (place.kind === "external") return { place, ip: EXTERNAL.host };
     return { place, ip: "" };
   }
@@ -118,8 +119,8 @@ export async function cmdExplain(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const s = requireState(p.flags.name);
   const places = labPlaces(s);
-  const src = labEndpoint(s, places, p.positionals[0]!);
-  const dst = labEndpoint(s, places, p.positionals[1]!);
+  const src = labEndpoint(s, places, p.positionals[0]!, p.flags.ipv6);
+  const dst = labEndpoint(s, places, p.positionals[1]!, p.flags.ipv6);
   const cluster = await labCluster(s);
   return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
 }

@@ -76,6 +76,8 @@ export interface Explanation {
 export type PolicyAt = (place: Place) => { drop: boolean; policy: string } | undefined;
 
 const PROTO_NUM: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17 };
+/** The protocol number of the probe in the destination's family (ICMPv6 for IPv6). */
+const protoNum = (proto: ProbeProto, dst: string) => (proto === "icmp" && dst.includes(":") ? 58 : PROTO_NUM[proto]);
 const NUD_NAMES: Record<number, string> = { 1: "incomplete", 2: "reachable", 4: "stale", 8: "delay", 16: "probe", 32: "failed", 64: "noarp", 128: "permanent" };
 
 interface PlaceState {
@@ -152,9 +154,12 @@ function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefin
 interface NftJsonRule { rule: { comment?: string; expr: Record<string, any>[] } }
 
 /** Does one payload match of mncni's masquerade rule hold for ip? (prefix, set of prefixes/addresses, address) */
+/** A prefix of the other family never holds the address (an `ip saddr` match on an IPv6 packet). */
+const within = (cidr: string, ip: string) => cidr.includes(":") === ip.includes(":") && cidrContains(cidr, ip);
+
 function matchRight(right: any, ip: string): boolean {
-  if (typeof right === "string") return right === ip || (right.includes("/") && cidrContains(right, ip));
-  if (right?.prefix) return cidrContains(`${right.prefix.addr}/${right.prefix.len}`, ip);
+  if (typeof right === "string") return right === ip || (right.includes("/") && within(right, ip));
+  if (right?.prefix) return within(`${right.prefix.addr}/${right.prefix.len}`, ip);
   if (right?.set) return right.set.some((x: any) => matchRight(x, ip));
   return false;
 }
@@ -218,7 +223,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
         // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
         const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
-        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: PROTO_NUM[proto], ...(proto !== "icmp" ? { dport: port } : {}) });
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" ? { dport: port } : {}) });
       } catch (e) {
         hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
         break;
