@@ -4,6 +4,9 @@ import { collectAttachments, findAttachment } from "../obs/attachments.ts";
 import { computePath, type Endpoint, type Place } from "../obs/explain.ts";
 import { formatExplanation } from "../obs/explain-format.ts";
 import { probePath } from "../obs/explain-probe.ts";
+import { expectPolicy, policyAt, policyMismatches, tracedPolicy } from "../obs/explain-policy.ts";
+import type { ClusterState } from "../cluster/types.ts";
+import { readClusterState } from "../obs/policy-view.ts";
 import type { ProbeProto } from "../obs/probe.ts";
 import { json } from "../obs/render.ts";
 import { addrOf } from "../net/ip.ts";
@@ -13,11 +16,17 @@ import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 export const EXPLAIN_FLAGS = {
   proto: { type: "string", value: "PROTO", default: "udp", choices: ["tcp", "udp", "icmp"], help: "the packet's protocol" },
   port: { type: "int", value: "N", default: 7777, min: 1, max: 65535, help: "destination port (tcp, udp)" },
+  ipv6: { type: "boolean", short: "6", help: "between the endpoints' IPv6 addresses (a pod named by name; an address given is used as it is)" },
   "spoof-src": { type: "string", value: "IP", help: "send from this source address instead of SRC's own (a spoofing pod)" },
   json: { type: "boolean", help: "machine-readable output" },
 } as const;
 
-const FLAGS = { ...NODE_FLAGS, ...EXPLAIN_FLAGS, probe: { type: "boolean", help: "confirm with a real packet traced by nftables" } } as const;
+const FLAGS = {
+  ...NODE_FLAGS,
+  ...EXPLAIN_FLAGS,
+  probe: { type: "boolean", help: "confirm with a real packet traced by nftables" },
+  source: { type: "string", value: "SPEC", help: "the cluster source the agent reads (as its --source): the policy verdict the evaluator expects, checked against the probe" },
+} as const;
 
 const EXPLAIN = {
   name: "mncni explain",
@@ -38,21 +47,33 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const resolve = (what: string, role: string): Endpoint => {
     if (what === "node") return { place: node, ip: "" };
     const a = findAttachment(pods, what);
-    if (a) return { place: places.find((pl) => pl.netns === a.netns)!, ip: addrOf(a.podAddresses.find((x) => !x.includes(":")) ?? a.podAddresses[0]!) };
+    if (a) return { place: places.find((pl) => pl.netns === a.netns)!, ip: pickAddr(a.podAddresses, p.flags.ipv6) };
     if (/^[0-9a-f.:]+$/i.test(what)) return { ip: what };
     throw new UsageError(EXPLAIN.name, `cannot find ${role} "${what}": not a pod on this node, an IP or "node"`);
   };
   const src = resolve(p.positionals[0]!, "source");
   const dst = resolve(p.positionals[1]!, "destination");
   if (!src.place) src.place = node;
-  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, json: p.flags.json, spoofSrc: p.flags["spoof-src"] });
+  const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
+  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, json: p.flags.json, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
 }
 
+/** A pod's address of the family asked for (the other one when it has none: the error then names it). */
+export const pickAddr = (addrs: string[], v6: boolean): string => addrOf(addrs.find((x) => x.includes(":") === v6) ?? addrs[0]!);
+
 /** Shared with `mncni lab explain`. */
-export function runExplain(places: Place[], src: Endpoint, dst: string, o: { proto: ProbeProto; port: number; probe: boolean; json: boolean; spoofSrc?: string }): number {
+export function runExplain(places: Place[], src: Endpoint, dst: string, o: { proto: ProbeProto; port: number; probe: boolean; json: boolean; spoofSrc?: string; cluster?: ClusterState }): number {
   const from: Endpoint = o.spoofSrc ? { ...src, ip: o.spoofSrc } : src;
-  const ex = computePath(places, from, dst, o.proto, o.port);
-  if (o.probe) ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
+  // A node as the source has no address until the kernel picks one: the evaluator needs it.
+  const expected = o.cluster && from.ip ? expectPolicy(o.cluster, from.ip, dst, o.proto, o.port) : undefined;
+  const ex = computePath(places, from, dst, o.proto, o.port, expected ? policyAt(expected) : undefined);
+  if (expected) ex.policy = { expected };
+  if (o.probe) {
+    ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
+    const traced = tracedPolicy(ex.probe.places);
+    if (traced) ex.policy = { ...ex.policy, traced };
+    ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped")));
+  }
   console.log(o.json ? json(ex) : formatExplanation(ex));
   const ok = ex.probe ? ex.probe.mismatches.length === 0 : true;
   // Leaving the namespaces this command sees (another node, on a node) is a path, not a failure.

@@ -2,21 +2,26 @@
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
 import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
 import { json } from "../obs/render.ts";
-import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
 const INSPECT = {
   name: "mncni inspect",
   args: "[POD|IP|CONTAINER_ID]",
   summary: "Every attachment of this node (pod, veths, IPs, routes, neighbours, anti-spoofing, CNI history) and the problems found; with an argument, one attachment in full. Exit 1 when problems are found.",
-  flags: NODE_FLAGS,
+  flags: {
+    ...NODE_FLAGS,
+    source: { type: "string", value: "SPEC", help: "the cluster source the agent reads (as its --source: dir:PATH, kubernetes, ...): names the policies selecting each pod" },
+  },
   positionals: { max: 1, names: ["pod (namespace/name), IP or container ID"] },
-} satisfies CommandSpec<typeof NODE_FLAGS>;
+} satisfies CommandSpec<FlagTable>;
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const p = parseOrExit(INSPECT, argv);
   if (typeof p === "number") return p;
-  const n = collectAttachments(viewFromFlags(p.flags));
+  const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
+  const n = collectAttachments(viewFromFlags(p.flags), cluster);
   return printInspect(n, p.positionals[0], p.flags.json);
 }
 

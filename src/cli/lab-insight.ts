@@ -1,11 +1,12 @@
 // `mncni lab inspect | explain | trace`: the insight commands against a lab node, with the
 // lab's directories and namespaces (the work is in src/obs/, as for a real node).
-import { EXTERNAL, nodePaths, ns } from "../lab/topology.ts";
+import { EXTERNAL, manifestsDir, nodePaths, ns } from "../lab/topology.ts";
+import { readClusterState } from "../obs/policy-view.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import type { ProbeProto } from "../obs/probe.ts";
-import { EXPLAIN_FLAGS, runExplain } from "./explain.ts";
+import { EXPLAIN_FLAGS, pickAddr, runExplain } from "./explain.ts";
 import { requireState, type LabState } from "../lab/state.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import { nodeView, type NodeView } from "../obs/node-view.ts";
@@ -33,7 +34,8 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const [node, pod] = p.positionals[0]!.split("/", 2);
   const s = requireState(p.flags.name);
-  const n = collectAttachments(labNodeView(s, node!));
+  // The cluster state the lab's agents read: their manifests directory.
+  const n = collectAttachments(labNodeView(s, node!), await labCluster(s));
   // The lab names pods "<node>-<pod>" in the Kubernetes sense.
   return printInspect(n, pod === undefined ? undefined : `${node}-${pod}`, p.flags.json);
 }
@@ -58,6 +60,16 @@ export async function cmdTrace(argv: string[]): Promise<number> {
   return runTrace(v.logFile, { follow: p.flags.follow, json: p.flags.json, last: p.flags.last });
 }
 
+/** The cluster state the lab's agents read (their manifests directory); none when it cannot be read. */
+async function labCluster(s: LabState) {
+  try {
+    return await readClusterState(`dir:${manifestsDir(s.name)}`);
+  } catch {
+    // A lab without manifests (static wiring): no policy to name, as on a node without --source.
+    return undefined;
+  }
+}
+
 /** Every namespace of the lab a packet can be in (the switch only bridges: left out). */
 function labPlaces(s: LabState): Place[] {
   const at = (n: string) => `/run/netns/${n}`;
@@ -73,15 +85,16 @@ function labPlaces(s: LabState): Place[] {
 }
 
 /** node1/pod2, node1, ext, or an address of one of them. */
-function labEndpoint(s: LabState, places: Place[], what: string): Endpoint {
+function labEndpoint(s: LabState, places: Place[], what: string, v6 = false): Endpoint {
   const place = places.find((p) => p.name === what);
   if (place) {
     if (place.kind === "pod") {
       const [node, pod] = what.split("/");
       const ips = s.nodes.find((n) => n.name === node)!.pods.find((p) => p.name === pod)!.ips;
-      return { place, ip: addrOf(ips.find((i) => !i.includes(":")) ?? ips[0]!) };
+      return { place, ip: pickAddr(ips, v6) };
     }
-    if (place.kind === "node") return { place, ip: s.nodes.find((n) => n.name === what)!.address };
+    // A node's IPv6 source: the kernel's choice (the lab records its IPv4 address only).
+    if (place.kind === "node") return { place, ip: v6 ? "" : s.nodes.find((n) => n.name === what)!.address };
     if (place.kind === "external") return { place, ip: EXTERNAL.host };
     return { place, ip: "" };
   }
@@ -106,7 +119,8 @@ export async function cmdExplain(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const s = requireState(p.flags.name);
   const places = labPlaces(s);
-  const src = labEndpoint(s, places, p.positionals[0]!);
-  const dst = labEndpoint(s, places, p.positionals[1]!);
-  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"] });
+  const src = labEndpoint(s, places, p.positionals[0]!, p.flags.ipv6);
+  const dst = labEndpoint(s, places, p.positionals[1]!, p.flags.ipv6);
+  const cluster = await labCluster(s);
+  return runExplain(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], json: p.flags.json, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
 }

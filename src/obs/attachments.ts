@@ -12,6 +12,8 @@ import { addrOf } from "../net/ip.ts";
 import { HOST_VETH_PREFIX, hostVethName, parseHostVethAlias } from "../plugin/hostveth.ts";
 import type { InvocationRecord } from "./invocation-log.ts";
 import { readInvocations } from "./log-reader.ts";
+import { selectingPolicies, type SelectingPolicy } from "./policy-view.ts";
+import type { ClusterState } from "../cluster/types.ts";
 import { netnsExists, type NodeView } from "./node-view.ts";
 
 export interface LinkView {
@@ -56,19 +58,15 @@ export interface Attachment {
   hostNeighbours: { ip?: string; mac?: string; dev: string; state: number }[];
   /** Anti-spoofing set elements keyed by the host veth: "set: value". */
   antiSpoofing: string[];
-  /** The policies that select this pod: filled in once policy enforcement exists (see POLICY_HOOK). */
-  policies: string[];
+  /**
+   * The policies that select this pod, from the cluster state the agent reads; undefined when
+   * no cluster state was given (the command cannot know, rather than "none").
+   */
+  policies?: SelectingPolicy[];
   /** The last call of each verb from the invocation log. */
   history: Record<string, CallSummary>;
   problems: string[];
 }
-
-/**
- * Where inspect names the policies selecting a pod. Policy enforcement is built separately:
- * it registers a function here (from the policy module) that maps an attachment to the
- * policies that select it; until then the list stays empty.
- */
-const POLICY_HOOK: { policiesFor?: (a: Pick<Attachment, "podNamespace" | "podName" | "resultIps">) => string[] } = {};
 
 export interface NodeAttachments {
   node: string;
@@ -179,7 +177,8 @@ function missingRoutes(a: Attachment): string[] {
     .map((r) => `${r.dst}${r.gw ? ` via ${r.gw}` : ""}`);
 }
 
-export function collectAttachments(v: NodeView): NodeAttachments {
+/** With a cluster state, each pod's selecting policies are named too. */
+export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAttachments {
   const problems: string[] = [];
   if (!netnsExists(v.netns)) return { node: v.name, network: v.network, attachments: [], problems: [`node namespace "${v.netns}" is gone`] };
   if (!v.conflist) problems.push(`no mncni conflist in "${v.confDir}"`);
@@ -188,7 +187,7 @@ export function collectAttachments(v: NodeView): NodeAttachments {
     const k = key(containerId, ifname);
     let a = byKey.get(k);
     if (!a) {
-      a = { containerId, ifname, resultIps: [], resultRoutes: [], reservations: [], podAddresses: [], podRoutes: [], hostRoutes: [], hostNeighbours: [], antiSpoofing: [], policies: [], history: {}, problems: [] };
+      a = { containerId, ifname, resultIps: [], resultRoutes: [], reservations: [], podAddresses: [], podRoutes: [], hostRoutes: [], hostNeighbours: [], antiSpoofing: [], history: {}, problems: [] };
       byKey.set(k, a);
     }
     return a;
@@ -239,7 +238,7 @@ export function collectAttachments(v: NodeView): NodeAttachments {
         a.antiSpoofing = guards.get(veth.name) ?? [];
       }
       a.hostNeighbours = neighs.filter((n) => n.ip !== undefined && plain.includes(n.ip)).map((n) => ({ ip: n.ip, mac: n.mac, dev: linkName.get(n.index) ?? String(n.index), state: n.state }));
-      a.policies = POLICY_HOOK.policiesFor?.(a) ?? [];
+      if (cluster && a.podNamespace && a.podName) a.policies = selectingPolicies(cluster, `${a.podNamespace}/${a.podName}`);
       // What disagrees.
       const live = a.resultIps.length > 0 || !!veth;
       if (!veth && (a.resultIps.length || a.reservations.length)) a.problems.push(`host veth "${vethName}" missing`);

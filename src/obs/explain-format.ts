@@ -26,6 +26,8 @@ export function formatExplanation(ex: Explanation): string {
   for (const h of ex.hops) out.push(...hopLine(h));
   const oc = ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
   out.push("", `computed: ${oc}`);
+  const pol = ex.policy;
+  if (pol?.expected) out.push(`policy (evaluator): ${pol.expected.allowed ? green("allowed") : red(`denied in ${pol.expected.deniedIn}`)}${pol.expected.by ? ` by ${pol.expected.by}` : " (selected by no policy)"}`);
   if (ex.probe) {
     out.push(bold("probe (nftables trace)"));
     for (const t of ex.probe.places) {
@@ -33,6 +35,7 @@ export function formatExplanation(ex: Explanation): string {
       for (const e of t.events) out.push(`    ${e.table} ${e.chain} ${e.type}${e.verdict ? ` ${e.verdict}` : ""}${e.rule ? `: ${e.rule}` : ""}${e.saddr ? dim(` [${e.saddr} > ${e.daddr}]`) : ""}`);
     }
     out.push(`traced: ${ex.probe.outcome}`);
+    if (pol?.traced) out.push(`policy (traced): ${pol.traced.verdict === "dropped" ? red("dropped") : green("allowed")} in ${pol.traced.place} by ${pol.traced.by} ${dim(`[rule comment "${pol.traced.rule}"]`)}`);
     out.push(ex.probe.mismatches.length ? red(`MISMATCH between computed and traced path:\n${ex.probe.mismatches.map((m) => `  - ${m}`).join("\n")}`) : green("computed and traced paths agree"));
   }
   return out.join("\n");

@@ -7,13 +7,20 @@ import type { Explanation, Place, TracedPlace } from "./explain.ts";
 import { nftIn, ruleText } from "./nft-in.ts";
 import { sendProbe, type ProbeProto } from "./probe.ts";
 
-const v4addr = (h: Uint8Array | undefined, off: number) => (h && h.length >= 20 && h[0]! >> 4 === 4 ? formatIP(h.slice(off, off + 4), 4) : undefined);
+/** Source (which "src") or destination of the traced packet's IPv4 or IPv6 header. */
+function hdrAddr(h: Uint8Array | undefined, which: "src" | "dst"): string | undefined {
+  if (h && h.length >= 20 && h[0]! >> 4 === 4) return formatIP(h.slice(which === "src" ? 12 : 16, which === "src" ? 16 : 20), 4);
+  if (h && h.length >= 40 && h[0]! >> 4 === 6) return formatIP(h.slice(which === "src" ? 8 : 24, which === "src" ? 24 : 40), 6);
+  return undefined;
+}
 
 const TRACE_TABLE = "mncni-trace";
 
 /** The rules that set nftrace on the probe's packets, in the families its hooks see first. */
 function traceScript(dst: string, proto: ProbeProto, port: number): string {
-  const match = `ip daddr ${dst} meta l4proto ${proto}${proto === "icmp" ? "" : ` th dport ${port}`} meta nftrace set 1`;
+  const v6 = dst.includes(":");
+  const l4 = proto === "icmp" && v6 ? "ipv6-icmp" : proto;
+  const match = `${v6 ? "ip6" : "ip"} daddr ${dst} meta l4proto ${l4}${proto === "icmp" ? "" : ` th dport ${port}`} meta nftrace set 1`;
   return [
     `table inet ${TRACE_TABLE} {`,
     `  chain pre { type filter hook prerouting priority -450; ${match}; }`,
@@ -71,13 +78,13 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
             type: e.type,
             ...(e.verdict ? { verdict: e.verdict } : {}),
             ...(e.handle !== undefined ? { rule: ruleText(p.netns, String(e.family), e.table, e.chain, e.handle) ?? `handle ${e.handle}` } : {}),
-            ...(v4addr(e.network, 12) ? { saddr: v4addr(e.network, 12), daddr: v4addr(e.network, 16) } : {}),
+            ...(hdrAddr(e.network, "src") ? { saddr: hdrAddr(e.network, "src"), daddr: hdrAddr(e.network, "dst") } : {}),
           })),
           verdict: evs.length === 0 ? "not seen" : drop ? "dropped" : "accepted",
         };
         if (drop) tp.droppedBy = `${drop.family} ${drop.table} ${drop.chain}: ${drop.handle !== undefined ? (ruleText(p.netns, String(drop.family), drop.table, drop.chain, drop.handle) ?? `handle ${drop.handle}`) : "chain policy"}`;
         const first = evs.find((e) => e.network);
-        if (first && !tp.events.some((e) => e.saddr)) tp.events.unshift({ table: `${first.family} ${TRACE_TABLE}`, chain: first.chain, type: "seen", saddr: v4addr(first.network, 12)!, daddr: v4addr(first.network, 16)! });
+        if (first && !tp.events.some((e) => e.saddr)) tp.events.unshift({ table: `${first.family} ${TRACE_TABLE}`, chain: first.chain, type: "seen", saddr: hdrAddr(first.network, "src")!, daddr: hdrAddr(first.network, "dst")! });
         traced.push(tp);
       }
     } finally {

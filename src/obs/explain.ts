@@ -10,6 +10,7 @@ import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
+import type { PolicyExpectation, TracedPolicy } from "./explain-policy.ts";
 
 export interface Place {
   name: string;
@@ -44,7 +45,7 @@ export interface Hop {
   masquerade?: { to: string; rule: string };
   /** nftables decisions that stop it here (anti-spoofing, a policy). */
   dropped?: string;
-  /** Where policy enforcement names its verdict (EXPLAIN_POLICY_HOOK). */
+  /** The policy verdict expected at this node (explain-policy.ts). */
   policy?: string;
   delivered?: boolean;
   /** Switched by this bridge, not routed. */
@@ -67,15 +68,16 @@ export interface Explanation {
   hops: Hop[];
   outcome: "delivered" | "dropped" | "leaves" | "unreachable";
   probe?: { places: TracedPlace[]; outcome: string; mismatches: string[] };
+  /** The evaluator's verdict, and the one the probe met in the policy table. */
+  policy?: { expected?: PolicyExpectation; traced?: TracedPolicy };
 }
 
-/**
- * Where a policy engine names its verdict for a packet entering a namespace. Policy
- * enforcement is built separately: it sets verdictFor; explain shows what it returns.
- */
-const EXPLAIN_POLICY_HOOK: { verdictFor?: (p: { place: Place; src: string; dst: string; proto: ProbeProto; port: number }) => { drop: boolean; policy: string } | undefined } = {};
+/** The policy verdict a node gives the packet (explain-policy.ts policyAt), if it judges it. */
+export type PolicyAt = (place: Place) => { drop: boolean; policy: string } | undefined;
 
 const PROTO_NUM: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17 };
+/** The protocol number of the probe in the destination's family (ICMPv6 for IPv6). */
+const protoNum = (proto: ProbeProto, dst: string) => (proto === "icmp" && dst.includes(":") ? 58 : PROTO_NUM[proto]);
 const NUD_NAMES: Record<number, string> = { 1: "incomplete", 2: "reachable", 4: "stale", 8: "delay", 16: "probe", 32: "failed", 64: "noarp", 128: "permanent" };
 
 interface PlaceState {
@@ -152,9 +154,12 @@ function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefin
 interface NftJsonRule { rule: { comment?: string; expr: Record<string, any>[] } }
 
 /** Does one payload match of mncni's masquerade rule hold for ip? (prefix, set of prefixes/addresses, address) */
+/** A prefix of the other family never holds the address (an `ip saddr` match on an IPv6 packet). */
+const within = (cidr: string, ip: string) => cidr.includes(":") === ip.includes(":") && cidrContains(cidr, ip);
+
 function matchRight(right: any, ip: string): boolean {
-  if (typeof right === "string") return right === ip || (right.includes("/") && cidrContains(right, ip));
-  if (right?.prefix) return cidrContains(`${right.prefix.addr}/${right.prefix.len}`, ip);
+  if (typeof right === "string") return right === ip || (right.includes("/") && within(right, ip));
+  if (right?.prefix) return within(`${right.prefix.addr}/${right.prefix.len}`, ip);
   if (right?.set) return right.set.some((x: any) => matchRight(x, ip));
   return false;
 }
@@ -178,9 +183,17 @@ function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefin
   return undefined;
 }
 
-export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number): Explanation {
+export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt): Explanation {
   const world = new World(places);
   const hops: Hop[] = [];
+  /** Notes the policy verdict at this hop; true when it drops the packet. */
+  const policyVerdict = (hop: Hop, place: Place): boolean => {
+    const pol = policyAt?.(place);
+    if (!pol) return false;
+    hop.policy = pol.policy;
+    if (pol.drop) hop.dropped = `policy: ${pol.policy}`;
+    return pol.drop;
+  };
   let outcome: Explanation["outcome"] = "unreachable";
   try {
     let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
@@ -201,21 +214,16 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
           break;
         }
       }
-      const pol = EXPLAIN_POLICY_HOOK.verdictFor?.({ place: cur.place, src: source, dst, proto, port });
-      if (pol) {
-        hop.policy = pol.policy;
-        if (pol.drop) {
-          hop.dropped = `policy ${pol.policy}`;
-          outcome = "dropped";
-          break;
-        }
+      if (policyVerdict(hop, cur.place)) {
+        outcome = "dropped";
+        break;
       }
       let r: RouteInfo;
       try {
         // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
         // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
         const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
-        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: PROTO_NUM[proto], ...(proto !== "icmp" ? { dport: port } : {}) });
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" ? { dport: port } : {}) });
       } catch (e) {
         hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
         break;
@@ -266,6 +274,10 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         const drop = port_ ? antiSpoofVerdict(peer.s, port_, source) : undefined;
         if (drop) {
           b.dropped = drop;
+          outcome = "dropped";
+          break;
+        }
+        if (policyVerdict(b, peer.s.place)) {
           outcome = "dropped";
           break;
         }

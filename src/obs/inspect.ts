@@ -1,5 +1,6 @@
 // `mncni inspect`: how the pods of a node are wired, as a table of all attachments (with
 // their problems) or every detail of one.
+import { formatSelecting } from "./policy-view.ts";
 import { type Attachment, type NodeAttachments } from "./attachments.ts";
 import { bold, dim, fields, green, red, table } from "./render.ts";
 
@@ -46,7 +47,11 @@ export function formatAttachment(a: Attachment): string {
     bold("anti-spoofing"),
     ...(a.antiSpoofing.length ? a.antiSpoofing.map((e) => `  ${e}`) : ["  -"]),
     bold("policies selecting it"),
-    `  ${a.policies.length ? a.policies.join(", ") : dim("(none known: policy enforcement not present)")}`,
+    ...(a.policies === undefined
+      ? [`  ${dim("(unknown: no cluster state read; pass --source as the agent's)")}`]
+      : a.policies.length
+        ? a.policies.map((p) => `  ${formatSelecting(p)}`)
+        : ["  - (selected by no policy: all traffic allowed)"]),
     bold("CNI history (last call per verb)"),
     ...(Object.keys(a.history).length
       ? Object.entries(a.history).map(([verb, c]) => `  ${verb.padEnd(6)} ${c.time}  ${c.durationMs.toFixed(1)} ms  ${c.outcome === "ok" ? green("ok") : red(`error: ${c.msg ?? ""}`)}`)

@@ -1,12 +1,16 @@
 // The probe packet of `explain --probe`: one UDP datagram, TCP SYN or ICMP echo sent from
 // inside a namespace, with a source chosen by the caller (a spoofed one is sent with
 // IP_TRANSPARENT, as a compromised pod could). Raw libc sockets, so the packet leaves from
-// exactly the namespace the socket was made in. IPv4 only.
+// exactly the namespace the socket was made in. IPv4 or IPv6, as the destination is.
 import { withNetns } from "../kernel/index.ts";
 import { parseIP } from "../net/ip.ts";
 import { errno, errnoName, sym } from "../sys/libc.ts";
 
 const AF_INET = 2;
+const AF_INET6 = 10;
+const IPPROTO_ICMPV6 = 58;
+const SOL_IPV6 = 41;
+const IPV6_TRANSPARENT = 75;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
@@ -28,6 +32,14 @@ export interface ProbeSpec {
 }
 
 function sockaddr(ip: string, port: number): Buffer {
+  if (ip.includes(":")) {
+    // sockaddr_in6: family, port, flowinfo, address, scope id.
+    const b = Buffer.alloc(28);
+    b.writeUInt16LE(AF_INET6, 0);
+    b.writeUInt16BE(port, 2);
+    Buffer.from(parseIP(ip, 6).bytes).copy(b, 8);
+    return b;
+  }
   const b = Buffer.alloc(16);
   b.writeUInt16LE(AF_INET, 0);
   b.writeUInt16BE(port, 2);
@@ -35,16 +47,17 @@ function sockaddr(ip: string, port: number): Buffer {
   return b;
 }
 
-function icmpEcho(): Buffer {
+/** An echo request; for ICMPv6 the kernel fills in the checksum (it covers a pseudo-header). */
+function icmpEcho(v6: boolean): Buffer {
   const b = Buffer.alloc(16);
-  b[0] = 8; // echo request
+  b[0] = v6 ? 128 : 8; // echo request
   b.writeUInt16BE(process.pid & 0xffff, 4);
   b.writeUInt16BE(1, 6);
   b.write("mncni-ex", 8);
   let sum = 0;
   for (let i = 0; i < b.length; i += 2) sum += b.readUInt16BE(i);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  b.writeUInt16BE(~sum & 0xffff, 2);
+  if (!v6) b.writeUInt16BE(~sum & 0xffff, 2);
   return b;
 }
 
@@ -53,9 +66,10 @@ export function sendProbe(p: ProbeSpec): () => void {
   const fail = (what: string): never => {
     throw new Error(`cannot send probe ${p.proto} to "${p.dst}": ${what}: ${errnoName(errno())}`);
   };
+  const v6 = p.dst.includes(":");
   const make = () => {
     const type = p.proto === "tcp" ? SOCK_STREAM : p.proto === "udp" ? SOCK_DGRAM : SOCK_RAW;
-    const fd = sym.socket(AF_INET, type | SOCK_NONBLOCK, p.proto === "icmp" ? IPPROTO_ICMP : 0);
+    const fd = sym.socket(v6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK, p.proto === "icmp" ? (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) : 0);
     if (fd < 0) fail("socket");
     return fd;
   };
@@ -65,7 +79,7 @@ export function sendProbe(p: ProbeSpec): () => void {
       if (p.spoof) {
         const one = Buffer.alloc(4);
         one.writeInt32LE(1, 0);
-        if (sym.setsockopt(fd, SOL_IP, IP_TRANSPARENT, one, 4) < 0) fail("IP_TRANSPARENT");
+        if (sym.setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, one, 4) < 0) fail(v6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
       }
       const sa = sockaddr(p.src, 0);
       if (sym.bind(fd, sa, sa.length) < 0) fail(`bind ${p.src}`);
@@ -75,7 +89,7 @@ export function sendProbe(p: ProbeSpec): () => void {
       // Non-blocking: the SYN is sent, EINPROGRESS is the expected answer.
       if (sym.connect(fd, to, to.length) < 0 && errno() !== 115) fail("connect");
     } else {
-      const payload = p.proto === "icmp" ? icmpEcho() : Buffer.from("mncni explain probe\n");
+      const payload = p.proto === "icmp" ? icmpEcho(v6) : Buffer.from("mncni explain probe\n");
       if (sym.sendto(fd, payload, payload.length, 0, to, to.length) < 0) fail("sendto");
     }
   } catch (e) {

@@ -1,0 +1,41 @@
+// explain between IPv6 addresses in a dual-stack lab, through the compiled binary: the path
+// the kernel picks for the IPv6 packet, confirmed by an IPv6 probe traced by nftables.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { Explanation } from "../../src/obs/explain.ts";
+import { ipJson } from "../helpers/netns.ts";
+import { WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+
+setDefaultTimeout(60_000);
+afterAll(downAll);
+
+for (const mode of ["bridge", "routed"] as const) describe(`explain over IPv6 (${mode} mode)`, () => {
+  const name = newLabName();
+  const explain = (...argv: string[]) => {
+    const r = lab(name, ["explain", ...argv, "--json", "-6"], { allowFail: true });
+    return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
+  };
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--ipv6", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
+  });
+
+  test("across nodes over TCP, confirmed by the IPv6 probe", () => {
+    const { code, ex } = explain("node1/pod1", "node2/pod2", "--proto", "tcp");
+    expect(ex.dst).toContain(":");
+    expect(ex.src).toContain(":");
+    expect(ex.hops.map((h) => h.place)).toEqual(["node1/pod1", "node1", "node2", "node2/pod2"]);
+    expect(ex.hops[1]!.route!.gw).toBe(ipJson<any[]>(`${name}-node1`, ["-6", "route", "get", ex.dst])[0].gateway);
+    // The probe's trace saw the IPv6 packet in every namespace of the path.
+    expect(ex.probe!.places.filter((p) => p.events.some((e) => e.saddr === ex.src)).map((p) => p.place)).toEqual(["node1/pod1", "node1", "node2", "node2/pod2"]);
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test("same node over ICMPv6, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "node1/pod2", "--proto", "icmp");
+    expect(ex.outcome).toBe("delivered");
+    expect(ex.hops.map((h) => h.place)).toEqual(["node1/pod1", "node1", "node1/pod2"]);
+    expect(ex.probe!.places.find((p) => p.place === "node1/pod2")!.verdict).toBe("accepted");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+});
