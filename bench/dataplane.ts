@@ -234,7 +234,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
   if (["vxlan", "vxlan-auto"].some(want) && !/--routing[^\n]*vxlan/.test(help)) {
     for (const key of ["vxlan", "vxlan-auto"].filter(want)) paths.push({ key, label: "cross node, VXLAN", unavailable: "not available in this build (mncni agent --routing has no vxlan)" });
   } else {
-    // Overlay target (issue 13): VXLAN ≥ 0.80 of host-gw, both lab pod to lab pod across nodes.
+    // Overlay target (issue 14): VXLAN ≥ 0.80 of host-gw, both lab pod to lab pod across nodes.
     const OVERLAY = { baseline: "hostgw", target: 0.8 };
     if (want("vxlan")) {
       const { status: s } = labPaths(`${ID}x`, "vxlan");
@@ -256,7 +256,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
       const { status: s, rules } = policyLab(`${ID}p`);
       const pod = (node: string, i: number) => s.pods.filter((p) => p.node === node)[i]!;
       const n1 = s.nodes[0]!.name, n2 = s.nodes[1]!.name;
-      // Issue 15's target: throughput with the policies within 5 % of the same path without them.
+      // Issue 13's target: throughput with the policies within 5 % of the same path without them.
       const note = `${POLICY_COUNT.toLocaleString("en")} policies (${rules} rules)`;
       if (want("policies")) paths.push({ key: "policies", label: `same node, lab pods, ${note}`, baseline: "lab-bridge", target: 0.95, client: pod(n1, 0).namespace, server: pod(n1, 1).namespace, dst: pod(n1, 1).ips[0]! });
       if (want("policies-hostgw")) paths.push({ key: "policies-hostgw", label: `cross node, host-gw, ${note}`, baseline: "hostgw", target: 0.95, client: pod(n1, 0).namespace, server: pod(n2, 0).namespace, dst: pod(n2, 0).ips[0]! });
