@@ -404,7 +404,9 @@ function barChart(o: { title: string; unit: string; rows: { label: string; bars:
     parts.push(`<line x1="${x(m.at)}" x2="${x(m.at)}" y1="${TOP - 6}" y2="${y}" stroke="#c00" stroke-dasharray="4 3"/><text x="${x(m.at) + (i % 2 ? -3 : 3)}" y="${TOP - 8}" font-size="11" fill="#c00" text-anchor="${anchor}">${esc(m.label)}</text>`);
   });
   const legend = o.legend.map((l, i) => `<rect x="${LEFT + i * 160}" y="${y + 6}" width="12" height="12" fill="${l.color}"/><text x="${LEFT + i * 160 + 16}" y="${y + 16}" font-size="12">${esc(l.name)}</text>`).join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 30}" font-family="sans-serif" font-size="13">\n<rect width="100%" height="100%" fill="#fff"/>\n<text x="10" y="22" font-size="15" font-weight="bold">${esc(o.title)}</text><text x="10" y="38" font-size="11" fill="#666">${esc(o.unit)}</text>\n${parts.join("\n")}\n${legend}\n</svg>\n`;
+  // A label longer than the left margin (~7 px a character) widens the picture to the left instead of being cut.
+  const over = Math.max(0, Math.ceil(Math.max(...o.rows.map((r) => r.label.length)) * 7 - (LEFT - 8) - 10));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W + over}" height="${y + 30}" viewBox="${-over} 0 ${W + over} ${y + 30}" font-family="sans-serif" font-size="13">\n<rect x="${-over}" width="${W + over}" height="100%" fill="#fff"/>\n<text x="10" y="22" font-size="15" font-weight="bold">${esc(o.title)}</text><text x="10" y="38" font-size="11" fill="#666">${esc(o.unit)}</text>\n${parts.join("\n")}\n${legend}\n</svg>\n`;
 }
 
 function charts(rows: Row[]): { throughput: string; latency: string } {
