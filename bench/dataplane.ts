@@ -254,8 +254,8 @@ function buildPaths(want: (k: string) => boolean): Path[] {
     if (!/polic/i.test(help)) for (const key of ["policies", "policies-hostgw", "policies-few"].filter(want)) paths.push({ key, label: "1,000 policies loaded", unavailable: "not available in this build (no policy support in mncni agent)" });
     else {
       if (want("policies-few")) {
-        // Only the allowing policies: in bridge mode they alone turn on bridge-nf-call-iptables, so this row
-        // tells the cost of sending bridged packets through netfilter from the cost of 1,000 policies.
+        // Only the allowing policies: the policy table and its hook without the 1,000, so this row tells what
+        // enforcing any policy costs from what the number of policies costs.
         const { status: s, rules } = policyLab(`${ID}q`, 0);
         const on1 = s.pods.filter((p) => p.node === s.nodes[0]!.name);
         paths.push({ key: "policies-few", label: `same node, lab pods, ${ALLOW_POLICIES} policies (${rules} rules)`, baseline: "lab-bridge", client: on1[0]!.namespace, server: on1[1]!.namespace, dst: on1[1]!.ips[0]! });
