@@ -9,8 +9,8 @@
 // are coalesced over a short window, so a burst of Pod events costs one rebuild, not one each.
 // Pods are trimmed to the fields mncni uses before they are stored.
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
-import { NodeCondition } from "./node-condition.ts";
-import { NodePodMTU } from "./node-pod-mtu.ts";
+import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
+import { nodePodMTU } from "./node-pod-mtu.ts";
 import { POD_MTU_ANNOTATION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
@@ -58,7 +58,7 @@ function trimPod(o: Wire): Wire {
 function trimNode(o: Wire): Wire {
   const sp = o.spec ?? {};
   const st = o.status ?? {};
-  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NodeCondition.TYPE);
+  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NETWORK_UNAVAILABLE);
   const mtu = o.metadata?.annotations?.[POD_MTU_ANNOTATION];
   return {
     kind: o.kind,
@@ -81,8 +81,8 @@ export class KubernetesSource implements ClusterSource {
   private readonly missing = new Set<string>();
   private informers: Informer<Wire>[] = [];
   private client?: KubeClient;
-  private condition?: NodeCondition;
-  private podMTU?: NodePodMTU;
+  private condition?: ReturnType<typeof nodeCondition>;
+  private podMTU?: ReturnType<typeof nodePodMTU>;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
   private onChange?: () => void;
@@ -110,8 +110,8 @@ export class KubernetesSource implements ClusterSource {
     }
     const nodes = this.informers.find((i) => i.resource === RESOURCES.nodes)!;
     if (this.opts.nodeName) {
-      this.condition = new NodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
-      this.podMTU = new NodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.condition = nodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
     // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
@@ -166,11 +166,11 @@ export class KubernetesSource implements ClusterSource {
   }
 
   dataPlaneReady(ready: boolean): void {
-    if (ready) this.condition?.ensure();
+    if (ready) this.condition?.ensure("False");
   }
 
   publishPodMTU(mtu: number): void {
-    this.podMTU?.ensure(mtu);
+    this.podMTU?.ensure(String(mtu));
   }
 
   renderMetrics(): string {

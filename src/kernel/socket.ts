@@ -250,19 +250,27 @@ export class NetlinkSocket {
         }
         throw e;
       }
-      msg.buf = this.rbuf;
-      msg.dv = this.rdv;
-      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
-        const mlen = this.rdv.getUint32(off, LE);
-        if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
-        msg.type = this.rdv.getUint16(off + 4, LE);
-        msg.flags = this.rdv.getUint16(off + 6, LE);
-        msg.start = off + NLMSG_HDRLEN;
-        msg.end = off + mlen;
-        onMsg(msg);
-        off += align4(mlen);
-      }
+      this.eachMessage(n, msg, onMsg);
     }
+  }
+
+  /** Hands each message of the datagram in rbuf (n bytes) to onMsg, through one reused Msg. */
+  private eachMessage(n: number, msg: Msg, onMsg: (m: Msg) => void): number {
+    let count = 0;
+    msg.buf = this.rbuf;
+    msg.dv = this.rdv;
+    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+      const mlen = this.rdv.getUint32(off, LE);
+      if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
+      msg.type = this.rdv.getUint16(off + 4, LE);
+      msg.flags = this.rdv.getUint16(off + 6, LE);
+      msg.start = off + NLMSG_HDRLEN;
+      msg.end = off + mlen;
+      count++;
+      onMsg(msg);
+      off += align4(mlen);
+    }
+    return count;
   }
 
   private send(op: string, len: number): void {
@@ -311,20 +319,7 @@ export class NetlinkSocket {
         if (e === ENOBUFS) continue;
         throw new NetlinkError("receive netlink messages", e);
       }
-      const n = this.recv("receive netlink messages");
-      msg.buf = this.rbuf;
-      msg.dv = this.rdv;
-      for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
-        const mlen = this.rdv.getUint32(off, LE);
-        if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
-        msg.type = this.rdv.getUint16(off + 4, LE);
-        msg.flags = this.rdv.getUint16(off + 6, LE);
-        msg.start = off + NLMSG_HDRLEN;
-        msg.end = off + mlen;
-        count++;
-        onMsg(msg);
-        off += align4(mlen);
-      }
+      count += this.eachMessage(this.recv("receive netlink messages"), msg, onMsg);
     }
   }
 

@@ -1,0 +1,88 @@
+// One value this agent keeps on its own Node (a status condition, an annotation): patched only
+// when the cached Node does not already carry it, one patch at a time, a failed one tried again
+// with capped exponential backoff and jitter. The watch brings the patched Node back, so
+// "done" is read from the cache, or from the resourceVersion our last patch produced until the
+// watch shows a newer one.
+import { Backoff, RESOURCES, type KubeClient, type KubeObject, type PatchType } from "../kube/index.ts";
+
+export interface NodeValue<N extends KubeObject> {
+  /** For messages: what is patched, e.g. `status condition NetworkUnavailable`. */
+  what: string;
+  /** Whether the Node already carries value. */
+  carries(node: N, value: string): boolean;
+  /** The patch that sets value, and where it goes. */
+  patch(value: string): { body: unknown; type: PatchType; subresource?: string };
+  /** Metric name prefix and what its patches are, for renderMetrics(). */
+  metric: { name: string; help: string };
+}
+
+export class NodePatch<N extends KubeObject> {
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private inFlight = false;
+  private retry?: ReturnType<typeof setTimeout>;
+  private patched?: { value: string; rv?: string };
+  private want?: string;
+  private closed = false;
+  patches = 0;
+  failures = 0;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly nodeName: string,
+    private readonly cachedNode: (name: string) => N | undefined,
+    private readonly value: NodeValue<N>,
+  ) {}
+
+  private isSet(value: string): boolean {
+    const node = this.cachedNode(this.nodeName);
+    if (!node) return true; // no Node to patch (yet): its ADDED event brings another pass
+    if (this.patched?.value === value && node.metadata?.resourceVersion === this.patched.rv) return true;
+    return this.value.carries(node, value);
+  }
+
+  /** Sets value unless the Node carries it, or a patch (or its retry) is already under way. */
+  ensure(value: string): void {
+    this.want = value;
+    if (this.closed || this.inFlight || this.retry || this.isSet(value)) return;
+    this.inFlight = true;
+    const p = this.value.patch(value);
+    this.client
+      .patch(RESOURCES.nodes, { name: this.nodeName, ...(p.subresource ? { subresource: p.subresource } : {}) }, p.body, p.type)
+      .then((n) => {
+        this.patches++;
+        this.patched = { value, rv: n.metadata?.resourceVersion };
+        this.backoff.reset();
+      })
+      .catch((e: Error) => {
+        this.failures++;
+        console.error(`mncni agent: cannot patch node "${this.nodeName}" ${this.value.what}="${value}": ${e.message}`);
+        if (this.closed) return;
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          if (this.want !== undefined) this.ensure(this.want);
+        }, this.backoff.next());
+      })
+      .finally(() => {
+        this.inFlight = false;
+      });
+  }
+
+  renderMetrics(): string {
+    const { name, help } = this.value.metric;
+    return [
+      `# HELP ${name}_patches_total ${help} that succeeded.`,
+      `# TYPE ${name}_patches_total counter`,
+      `${name}_patches_total ${this.patches}`,
+      `# HELP ${name}_patch_failures_total ${help} that failed (retried with backoff).`,
+      `# TYPE ${name}_patch_failures_total counter`,
+      `${name}_patch_failures_total ${this.failures}`,
+      "",
+    ].join("\n");
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+}
