@@ -7,6 +7,8 @@ import { spawn, type Subprocess } from "bun";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { until } from "../helpers/until.ts";
+import { agentArgv, agentHttp } from "./agent-process.ts";
 import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -28,25 +30,14 @@ const node = (name: string, ip: string, cidrs: string[]) => ({
 });
 const putNode = (name: string, ip: string, cidrs: string[]) => api.put("nodes", node(name, ip, cidrs));
 
-const args = (source: string, extra: string[] = []) => [
-  MNCNI, "agent", "--node-name", "me", "--source", source, "--cluster-cidr", CLUSTER,
-  "--cni-conf-dir", join(tmp, "conf"), "--cni-bin-dir", join(tmp, "bin"), "--ipam-data-dir", join(tmp, "ipam"),
-  "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--cni-socket", "off", "--resync", "1", ...extra,
-];
+const args = (source: string, extra: string[] = []) => agentArgv({ mncni: MNCNI, tmp, node: "me", source, clusterCidr: CLUSTER }, extra);
 type R = { dst: string; gateway?: string };
 const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
-const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const curl = (path: string) => agentHttp(ns, path);
 const ready = () => curl("/readyz").endsWith("200");
 const metric = (name: string, labels: string) => Number(curl("/metrics").match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, "m"))?.[1] ?? NaN);
 const nodeLists = () => api.requests.filter((r) => r.method === "GET" && r.path === "/api/v1/nodes" && !r.query.watch).length;
 
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!fn()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
 
 beforeAll(async () => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
@@ -78,9 +69,9 @@ afterAll(async () => {
 describe("--source kubernetes:KUBECONFIG", () => {
   test("the initial list programs routes, /readyz turns ready, the Node's NetworkUnavailable is set to False", async () => {
     agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
-    await waitFor("ready", ready);
+    await until("ready", ready);
     expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
-    await waitFor("the status patch", () => api.requestsTo("PATCH", "/api/v1/nodes/me/status").some((r) => r.status === 200));
+    await until("the status patch", () => api.requestsTo("PATCH", "/api/v1/nodes/me/status").some((r) => r.status === 200));
     const patches = api.requestsTo("PATCH", "/api/v1/nodes/me/status");
     expect(patches[0]!.contentType).toBe("application/strategic-merge-patch+json");
     const cond = api.getObject("nodes", "me")!.status.conditions.find((c: { type: string }) => c.type === "NetworkUnavailable");
@@ -99,16 +90,16 @@ describe("--source kubernetes:KUBECONFIG", () => {
 
   test("a NetworkUnavailable condition set back to True by someone else is set to False again", async () => {
     api.put("nodes", { ...api.getObject("nodes", "me")!, status: { ...api.getObject("nodes", "me")!.status, conditions: [{ type: "NetworkUnavailable", status: "True", reason: "NoRouteCreated" }] } });
-    await waitFor("the second patch", () => api.getObject("nodes", "me")!.status.conditions.some((c: { reason: string }) => c.reason === "MncniIsUp"));
+    await until("the second patch", () => api.getObject("nodes", "me")!.status.conditions.some((c: { reason: string }) => c.reason === "MncniIsUp"));
   });
 
   test("routes follow Node add, change and delete through the watch", async () => {
     putNode("n3", "10.224.0.3", ["10.244.3.0/24"]);
-    await waitFor("n3's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.3");
+    await until("n3's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.3");
     putNode("n3", "10.224.0.33", ["10.244.3.0/24"]);
-    await waitFor("n3's new gateway", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.33");
+    await until("n3's new gateway", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.3.0/24 via 10.224.0.33");
     api.remove("nodes", "n3");
-    await waitFor("n3's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+    await until("n3's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
   });
 
   test("a resourceVersion too old (410 Gone) relists", async () => {
@@ -118,28 +109,28 @@ describe("--source kubernetes:KUBECONFIG", () => {
     putNode("n4", "10.224.0.4", ["10.244.4.0/24"]);
     api.compact();
     api.start();
-    await waitFor("n4's route", () => routes().includes("10.244.4.0/24 via 10.224.0.4"));
-    await waitFor("a relist", () => nodeLists() > lists);
+    await until("n4's route", () => routes().includes("10.244.4.0/24 via 10.224.0.4"));
+    await until("a relist", () => nodeLists() > lists);
     expect(metric("mncni_agent_kube_watch_restarts_total", 'kind="Node",reason="expired"')).toBeGreaterThanOrEqual(1);
     api.remove("nodes", "n4");
-    await waitFor("n4's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+    await until("n4's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
   });
 
   test("a dropped stream is resumed from the last resourceVersion", async () => {
     const lists = nodeLists();
     // Nodes, Pods, Namespaces, NetworkPolicies (the previous test's outage may still be healing).
-    await waitFor("four open watches", () => api.openWatches >= 4);
+    await until("four open watches", () => api.openWatches >= 4);
     expect(api.dropWatches()).toBeGreaterThanOrEqual(4);
     putNode("n5", "10.224.0.5", ["10.244.5.0/24"]);
-    await waitFor("n5's route", () => routes().includes("10.244.5.0/24 via 10.224.0.5"));
+    await until("n5's route", () => routes().includes("10.244.5.0/24 via 10.224.0.5"));
     expect(nodeLists()).toBe(lists); // resumed, not relisted
     api.remove("nodes", "n5");
-    await waitFor("n5's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
+    await until("n5's route gone", () => routes() === "10.244.2.0/24 via 10.224.0.2");
   });
 
   test("the API server down for a minute changes nothing on the node; it is picked up again after", async () => {
     api.stop();
-    await waitFor("not ready", () => !ready(), 30_000);
+    await until("not ready", () => !ready(), 30_000);
     const t0 = Date.now();
     while (Date.now() - t0 < 60_000) {
       expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
@@ -150,8 +141,8 @@ describe("--source kubernetes:KUBECONFIG", () => {
     // A change made while it was away arrives once it is back.
     putNode("n6", "10.224.0.6", ["10.244.6.0/24"]);
     api.start();
-    await waitFor("n6's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.6.0/24 via 10.224.0.6", 45_000);
-    await waitFor("ready again", ready, 45_000);
+    await until("n6's route", () => routes() === "10.244.2.0/24 via 10.224.0.2, 10.244.6.0/24 via 10.224.0.6", 45_000);
+    await until("ready again", ready, 45_000);
   }, 180_000);
 });
 

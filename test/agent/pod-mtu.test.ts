@@ -8,6 +8,8 @@ import { spawn, type Subprocess } from "bun";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { until } from "../helpers/until.ts";
+import { agentArgv, agentHttp } from "./agent-process.ts";
 import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -26,20 +28,13 @@ const node = (name: string, ip: string, cidrs: string[], mtu?: string) => ({
   spec: { podCIDRs: cidrs },
   status: { addresses: [{ type: "InternalIP", address: ip }] },
 });
-const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const curl = (path: string) => agentHttp(ns, path);
 const readyz = () => curl("/readyz");
 const metric = (name: string, labels = "") => Number(curl("/metrics").match(new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ""} (\\S+)$`, "m"))?.[1] ?? NaN);
 const hasMetric = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} `, "m").test(curl("/metrics"));
 const routes = () => ipJson<{ dst: string; gateway?: string }[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
 const myAnnotation = () => api.getObject("nodes", "me")?.metadata?.annotations?.[ANNOTATION] as string | undefined;
 
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!fn()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
 
 beforeAll(() => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
@@ -70,13 +65,11 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
 
   test("the agent annotates its Node with the pod MTU of its conflist, once", async () => {
     const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
-    agent = spawn(["ip", "netns", "exec", ns, MNCNI, "agent", "--node-name", "me", "--source", `kubernetes:${kubeconfig}`, "--cluster-cidr", "10.0.0.0/8",
-      "--cni-conf-dir", join(tmp, "conf"), "--cni-bin-dir", join(tmp, "bin"), "--ipam-data-dir", join(tmp, "ipam"),
-      "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--cni-socket", "off", "--resync", "1"], { stdout: "ignore", stderr: "pipe" });
-    await waitFor("ready", () => readyz().endsWith("200"));
+    agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: MNCNI, tmp, node: "me", source: `kubernetes:${kubeconfig}`, clusterCidr: "10.0.0.0/8" })], { stdout: "ignore", stderr: "pipe" });
+    await until("ready", () => readyz().endsWith("200"));
     own = metric("mncni_agent_pod_mtu");
     expect(own).toBeGreaterThan(0);
-    await waitFor("the annotation", () => myAnnotation() !== undefined);
+    await until("the annotation", () => myAnnotation() !== undefined);
     expect(myAnnotation()).toBe(String(own));
     const patches = api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => !r.path.endsWith("/status"));
     expect(patches.length).toBe(1);
@@ -90,7 +83,7 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
 
   test("a peer that publishes another MTU is a problem and a metric; nothing is refused", async () => {
     api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"], String(own - 100)));
-    await waitFor("the mismatch metric", () => metric("mncni_agent_pod_mtu_mismatch", 'node="n2"') === own - 100);
+    await until("the mismatch metric", () => metric("mncni_agent_pod_mtu_mismatch", 'node="n2"') === own - 100);
     const body = readyz();
     expect(body.endsWith("503")).toBe(true);
     expect(body).toContain(`node "n2" publishes pod MTU ${own - 100}, this node's is ${own}`);
@@ -103,13 +96,13 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
 
   test("the peer publishing the same MTU clears it", async () => {
     api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"], String(own)));
-    await waitFor("ready", () => readyz().endsWith("200"));
+    await until("ready", () => readyz().endsWith("200"));
     expect(hasMetric("mncni_agent_pod_mtu_mismatch", 'node="n2"')).toBe(false);
   });
 
   test("its own annotation changed by someone else is set back", async () => {
     const me = api.getObject("nodes", "me")!;
     api.put("nodes", { ...me, metadata: { ...me.metadata!, annotations: { ...me.metadata!.annotations, [ANNOTATION]: "9000" } } });
-    await waitFor("the annotation set back", () => myAnnotation() === String(own));
+    await until("the annotation set back", () => myAnnotation() === String(own));
   });
 });

@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { cleanupNetns, createNetns, inNetns, ipJson, run } from "../helpers/netns.ts";
+import { until } from "../helpers/until.ts";
+import { agentArgv, agentHttp } from "./agent-process.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const MNCNI = join(ROOT, "dist/mncni");
@@ -32,33 +34,22 @@ function writeNode(name: string, ip: string, cidrs: string[], created?: string):
 }
 const removeNode = (name: string) => rmSync(join(manifests, `node-${name}.yaml`), { force: true });
 
-const args = (source: string, extra: string[] = []) => [
-  MNCNI, "agent", "--node-name", ME.name, "--source", source, "--cluster-cidr", CLUSTER,
-  "--cni-conf-dir", join(tmp, "conf"), "--cni-bin-dir", join(tmp, "bin"), "--ipam-data-dir", join(tmp, "ipam"),
-  "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--cni-socket", "off", "--resync", "1", ...extra,
-];
+const args = (source: string, extra: string[] = []) => agentArgv({ mncni: MNCNI, tmp, node: ME.name, source, clusterCidr: CLUSTER }, extra);
 type R = { dst: string; gateway?: string };
 const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
-const curl = (path: string) => inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+const curl = (path: string) => agentHttp(ns, path);
 const metric = (name: string) => Number(curl("/metrics").match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
 const ruleset = () => inNetns(ns, ["nft", "-s", "list", "ruleset"]).stdout;
 const conflistRanges = () => JSON.parse(readFileSync(join(tmp, "conf/10-mncni.conflist"), "utf8")).plugins[0].ipam.ranges;
 const log = () => readFileSync(join(tmp, "agent.log"), "utf8");
 
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!fn()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
 
 /** Back to two good Nodes, converged and ready. */
 async function baseline(): Promise<void> {
   for (const f of ["n3", "n4", "aaa"]) removeNode(f);
   writeNode(ME.name, ME.ip, ME.cidrs);
   writeNode(N2.name, N2.ip, N2.cidrs);
-  await waitFor("the baseline to converge", () => curl("/readyz").endsWith("200") && routes().join() === "10.244.2.0/24 via 10.224.0.2");
+  await until("the baseline to converge", () => curl("/readyz").endsWith("200") && routes().join() === "10.244.2.0/24 via 10.224.0.2");
 }
 
 beforeAll(async () => {
@@ -138,20 +129,20 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
     await baseline();
     const before = ruleset();
     writeNode("n3", "10.224.0.3", ["0.0.0.0/0"]);
-    await waitFor("the problem to be reported", () => metric("mncni_agent_problems") >= 1);
+    await until("the problem to be reported", () => metric("mncni_agent_problems") >= 1);
     expect(curl("/readyz")).toEndWith("503");
     expect(ruleset()).toBe(before);
     expect(ruleset()).not.toContain("0.0.0.0/0");
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
     expect(log()).toContain('pod CIDR \\"0.0.0.0/0\\" of node \\"n3\\"');
     removeNode("n3");
-    await waitFor("ready again", () => curl("/readyz").endsWith("200") && metric("mncni_agent_problems") === 0);
+    await until("ready again", () => curl("/readyz").endsWith("200") && metric("mncni_agent_problems") === 0);
   });
 
   test("the underlay's own subnet as a pod CIDR is refused: the node keeps its route to the router", async () => {
     await baseline();
     writeNode("n3", "10.224.0.3", ["10.224.0.0/24"]);
-    await waitFor("the problem to be reported", () => metric("mncni_agent_problems") >= 1);
+    await until("the problem to be reported", () => metric("mncni_agent_problems") >= 1);
     expect(curl("/readyz")).toEndWith("503");
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
     expect(ipJson<R[]>(ns, ["route", "get", "10.224.0.254"])[0]!.gateway).toBeUndefined();
@@ -161,7 +152,7 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
   test("two IPv4 pod CIDRs on one Node: only the first is used, the rest reported", async () => {
     await baseline();
     writeNode("n4", "10.224.0.4", ["10.244.4.0/24", "10.244.5.0/24"]);
-    await waitFor("the first CIDR routed and the second reported", () => routes().includes("10.244.4.0/24 via 10.224.0.4") && metric("mncni_agent_problems") >= 1);
+    await until("the first CIDR routed and the second reported", () => routes().includes("10.244.4.0/24 via 10.224.0.4") && metric("mncni_agent_problems") >= 1);
     expect(routes()).not.toContain("10.244.5.0/24 via 10.224.0.4");
     expect(curl("/readyz")).toEndWith("503");
   });
@@ -170,7 +161,7 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
     await baseline();
     writeNode(ME.name, ME.ip, ["10.244.9.0/24"]);
     writeNode(N2.name, N2.ip, ["10.244.8.0/24"]);
-    await waitFor("both changes to be reported", () => metric("mncni_agent_problems") >= 2);
+    await until("both changes to be reported", () => metric("mncni_agent_problems") >= 2);
     expect(curl("/readyz")).toEndWith("503");
     expect(conflistRanges()).toEqual([[{ subnet: "10.244.1.0/24" }]]);
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
@@ -182,7 +173,7 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
     await baseline();
     writeNode("aaa", "10.224.0.5", ["10.244.2.0/25"]);
     writeNode("n3", "10.224.0.3", ["10.244.1.128/25"]);
-    await waitFor("both newcomers to be reported", () => metric("mncni_agent_problems") >= 2);
+    await until("both newcomers to be reported", () => metric("mncni_agent_problems") >= 2);
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
     expect(conflistRanges()).toEqual([[{ subnet: "10.244.1.0/24" }]]);
     expect(log()).toContain('cannot use pod CIDR \\"10.244.2.0/25\\" of node \\"aaa\\": overlaps \\"10.244.2.0/24\\" of node \\"n2\\"');
@@ -191,12 +182,12 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
   test("an agent restarted while an overlapping newcomer exists still knows which Node was established", async () => {
     await baseline();
     writeNode("aaa", "10.224.0.5", ["10.244.2.0/25"]);
-    await waitFor("the newcomer to be reported", () => metric("mncni_agent_problems") >= 1);
+    await until("the newcomer to be reported", () => metric("mncni_agent_problems") >= 1);
     agent!.kill("SIGTERM");
     await agent!.exited;
     startAgent();
     // The metrics server answers once the first pass is done.
-    await waitFor("the restarted agent to report the newcomer", () => metric("mncni_agent_problems") >= 1);
+    await until("the restarted agent to report the newcomer", () => metric("mncni_agent_problems") >= 1);
     expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
   });
 
@@ -205,13 +196,13 @@ describe("the running agent refuses pod CIDRs it must not trust", () => {
     const moved = `${manifests}.away`;
     renameSync(manifests, moved);
     try {
-      await waitFor("not ready", () => curl("/readyz").endsWith("503") && metric("mncni_agent_problems") >= 1);
+      await until("not ready", () => curl("/readyz").endsWith("503") && metric("mncni_agent_problems") >= 1);
       expect(routes()).toEqual(["10.244.2.0/24 via 10.224.0.2"]);
       expect(conflistRanges()).toEqual([[{ subnet: "10.244.1.0/24" }]]);
       expect(log()).toContain("cannot read manifests directory");
     } finally {
       renameSync(moved, manifests);
     }
-    await waitFor("ready again", () => curl("/readyz").endsWith("200"));
+    await until("ready again", () => curl("/readyz").endsWith("200"));
   });
 });

@@ -3,7 +3,7 @@
 // and /metrics.
 import { afterEach, describe, expect, test } from "bun:test";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
-import { until } from "../kube/until.ts";
+import { until } from "../helpers/until.ts";
 import { acceptedAssignments, ControllerProcess, doubleAssignments, podCIDRs } from "./fixture.ts";
 import { cidrContains } from "../../src/net/cidr.ts";
 

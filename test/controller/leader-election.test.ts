@@ -3,7 +3,7 @@
 // patch the server accepted, no CIDR was ever given to two Nodes.
 import { afterEach, describe, expect, test } from "bun:test";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
-import { until } from "../kube/until.ts";
+import { until } from "../helpers/until.ts";
 import { acceptedAssignments, ControllerProcess, doubleAssignments, podCIDRs } from "./fixture.ts";
 
 const servers: FakeApiServer[] = [];

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Informer, KubeClient, KubeMetrics, loadKubeconfig, RESOURCES, type Resource, type V1Node, type V1Pod } from "../../src/kube/index.ts";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
-import { until } from "./until.ts";
+import { until } from "../helpers/until.ts";
 
 let api: FakeApiServer;
 let client: KubeClient;
