@@ -11,8 +11,8 @@ import { ChainVersionPicker } from "./cni-version.ts";
 import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
-import type { Nft } from "./nft-ruleset.ts";
-import { AttachedPods, compilePolicy, type CompiledPolicy, HOLD_TABLE_SCRIPT, planPolicy, policyPods } from "./policy/index.ts";
+import type { Nft, NftRuleset } from "./nft-ruleset.ts";
+import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, type PolicyStructure, policyPods } from "./policy/index.ts";
 import { HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { podMTU, podMTUMismatches, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
@@ -35,7 +35,7 @@ export interface ReconcilerDeps {
   /** Absent: no hold (tests and benchmarks without the plugin). */
   hold?: HoldKernel;
   /** Told each compile's deciders and the state (the verdict log names policies and pods from them). */
-  onPolicy?: (deciders: CompiledPolicy["deciders"], state: ClusterState) => void;
+  onPolicy?: (deciders: PolicyStructure["deciders"], state: ClusterState) => void;
   sysctl: Sysctl;
   /** The executable to install, undefined to skip installing (running from source). */
   binary?: string;
@@ -86,6 +86,8 @@ interface Pass {
   failed: Set<Step>;
   /** The cluster has policies: the conflist asks the plugin to hold new pods. */
   policyHold?: boolean;
+  /** The nftables ruleset (terse), once listed in this pass. */
+  ruleset?: NftRuleset;
 }
 
 export class Reconciler {
@@ -106,6 +108,7 @@ export class Reconciler {
   private versions: ChainVersionPicker;
   private readonly faults: FaultMemo = { faults: new Map() };
   private readonly attached = new AttachedPods();
+  private readonly policyEngine: PolicyEngine;
   private readonly steps: Record<Step, (p: Pass) => void> = {
     "pod-cidrs": (p) => this.admit(p),
     forwarding: (p) => this.forwarding(p),
@@ -122,6 +125,7 @@ export class Reconciler {
     this.backend = all[cfg.routing];
     this.backends = Object.values(all);
     this.versions = new ChainVersionPicker(cfg.cniBinDir);
+    this.policyEngine = new PolicyEngine({ nodeName: cfg.nodeName, nft: deps.nft, ...(cfg.policyLogAccepts ? { logAccepts: true } : {}) });
   }
 
   reconcile(state: ClusterState): ReconcileReport {
@@ -227,7 +231,7 @@ export class Reconciler {
 
   private masquerade(p: Pass): void {
     const podNetworks = [...this.cfg.clusterCidr, ...[...p.admitted!.podCIDRs.values()].flat()];
-    const plan = planMasquerade({ podCIDRs: p.own, podNetworks, nonMasquerade: this.cfg.nonMasqueradeCidr }, this.deps.nft.list());
+    const plan = planMasquerade({ podCIDRs: p.own, podNetworks, nonMasquerade: this.cfg.nonMasqueradeCidr }, this.listed(p));
     if (!plan.script) return;
     this.deps.nft.apply(plan.script, "apply nftables ruleset");
     p.r.writes++;
@@ -240,13 +244,22 @@ export class Reconciler {
    * forward hook (and conntrack) only with bridge-nf-call-iptables/ip6tables, so they are
    * required (docs/policy.md, the hook choice).
    */
-  private policy(p: Pass): void {
+  private policy(p: Pass, fast = false): void {
     const state = this.attached.overlay(p.state, this.cfg.nodeName);
     p.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
-    const compiled = compilePolicy({ state, nodeName: this.cfg.nodeName, logAccepts: this.cfg.policyLogAccepts });
-    this.deps.onPolicy?.(compiled.deciders, state);
-    const selects = compiled.selected.ingress.length + compiled.selected.egress.length > 0;
-    if (selects && this.cfg.mode === "bridge") {
+    // The served ADD's fast path trusts the engine's memory; a pass checks the kernel.
+    const current = fast ? undefined : this.listed(p);
+    // The hold table is created once and never replaced: it holds the plugin's elements.
+    if (current && this.deps.hold && p.policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE)) {
+      this.deps.nft.apply(HOLD_TABLE_SCRIPT, "create the policy hold table");
+      p.r.writes++;
+      p.r.changes.push(`create table inet ${HOLD_TABLE}`);
+    }
+    const sync = this.policyEngine.sync(state, !fast);
+    this.deps.onPolicy?.(sync.structure.deciders, state);
+    p.r.writes += sync.writes;
+    p.r.changes.push(...sync.changes);
+    if (sync.anySelected && this.cfg.mode === "bridge") {
       for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
         let v: string;
         try {
@@ -261,22 +274,18 @@ export class Reconciler {
         p.r.changes.push(`set ${name}=1`);
       }
     }
-    const current = this.deps.nft.list();
-    // The hold table is created once and never replaced: it holds the plugin's elements.
-    const createHold = !!this.deps.hold && p.policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE);
-    const plan = planPolicy(compiled, current);
-    const script = (createHold ? HOLD_TABLE_SCRIPT : "") + plan.script;
-    if (script) {
-      this.deps.nft.apply(script, "apply policy ruleset");
-      p.r.writes++;
-      p.r.changes.push(...(createHold ? [`create table inet ${HOLD_TABLE}`] : []), ...plan.changes);
-    }
     // Programmed: this node's pods in the state are no longer held (with no policy, none is).
     const held = this.holdRelease(state, p.policyHold);
     if (held.length) {
       p.r.writes++;
       p.r.changes.push(`release policy hold of ${held.join(", ")}`);
     }
+  }
+
+  /** The ruleset (terse), listed once per pass. */
+  private listed(p: Pass): NftRuleset {
+    p.ruleset ??= this.deps.nft.list();
+    return p.ruleset;
   }
 
   private holdRelease(state: ClusterState, policies: boolean): string[] {
@@ -301,7 +310,7 @@ export class Reconciler {
   programAttachedPod(state: ClusterState, namespace: string, name: string, ips: string[]): string[] {
     this.attached.remember(namespace, name, ips);
     const r: ReconcileReport = { errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false };
-    this.policy({ state, r, localAddrs: [], own: [], failed: new Set() });
+    this.policy({ state, r, localAddrs: [], own: [], failed: new Set() }, true);
     return r.changes;
   }
 

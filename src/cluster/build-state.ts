@@ -62,6 +62,18 @@ function podInfo(p: KubePod): PodInfo {
   };
 }
 
+/**
+ * The typed view of each object, kept while the object lives: sources keep unchanged objects
+ * from one snapshot to the next, so their views are the same objects too, and the policy
+ * engine tells what changed by identity instead of comparing thousands of pods.
+ */
+const views = new WeakMap<object, PodInfo | KubeNetworkPolicy>();
+function view<T extends PodInfo | KubeNetworkPolicy>(o: object, make: () => T): T {
+  let v = views.get(o) as T | undefined;
+  if (!v) views.set(o, (v = make()));
+  return v;
+}
+
 export function buildClusterState(objects: Iterable<KubeObject>, invalid: InvalidManifest[] = []): ClusterState {
   const nodes = new Map<string, NodeInfo>();
   const pods = new Map<string, PodInfo>();
@@ -81,9 +93,9 @@ export function buildClusterState(objects: Iterable<KubeObject>, invalid: Invali
     seen.add(`${o.kind}/${key}`);
     switch (o.kind) {
       case "Node": nodes.set(key, nodeInfo(o)); break;
-      case "Pod": pods.set(key, podInfo(o)); break;
+      case "Pod": pods.set(key, view(o, () => podInfo(o))); break;
       case "Namespace": namespaces.set(key, { name: key, labels: { ...o.metadata.labels } }); break;
-      case "NetworkPolicy": networkPolicies.set(key, { ...o, metadata: { ...o.metadata, namespace: ns } }); break;
+      case "NetworkPolicy": networkPolicies.set(key, view(o, () => ({ ...o, metadata: { ...o.metadata, namespace: ns } }))); break;
       case "ClusterNetworkPolicy": clusterNetworkPolicies.set(key, o); break;
     }
   }

@@ -27,6 +27,10 @@ const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 export const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM = { KEY: 1, DATA: 2, FLAGS: 3, USERDATA: 6 } as const;
 const NFTA_DATA_VALUE = 1;
+const NFTA_DATA_VERDICT = 2;
+const NFTA_VERDICT = { CODE: 1, CHAIN: 2 } as const;
+/** linux/netfilter/nf_tables.h enum nft_verdicts: negative codes, sent as big-endian u32. */
+const NFT_VERDICT_CODE = { jump: -3, goto: -4 } as const;
 /**
  * libnftnl's udata TLV type of the comment of a table and of a set element (what nft's
  * `comment "..."` stores): {u8 type, u8 length, text with its NUL}.
@@ -63,6 +67,8 @@ export interface SetElement {
   key: Uint8Array;
   /** A map element's value, encoded like a key (encodeKey of the map's data types). */
   data?: Uint8Array;
+  /** A verdict map element's value: jump or goto a chain of the same table. */
+  verdict?: { code: "jump" | "goto"; chain: string };
   /** Shown by `nft list` as `comment "..."`; at most NFT_COMMENT_MAXLEN bytes. */
   comment?: string;
 }
@@ -212,6 +218,15 @@ function writeElements(w: Writer, elements: SetElement[]): void {
       const d = w.nestStart(NFTA_SET_ELEM.DATA);
       w.attrBytes(NFTA_DATA_VALUE, e.data);
       w.nestEnd(d);
+    } else if (e.verdict !== undefined) {
+      const d = w.nestStart(NFTA_SET_ELEM.DATA);
+      const v = w.nestStart(NFTA_DATA_VERDICT);
+      const code = new Uint8Array(4);
+      new DataView(code.buffer).setInt32(0, NFT_VERDICT_CODE[e.verdict.code], false);
+      w.attrBytes(NFTA_VERDICT.CODE, code);
+      w.attrStr(NFTA_VERDICT.CHAIN, e.verdict.chain);
+      w.nestEnd(v);
+      w.nestEnd(d);
     }
     if (e.comment !== undefined) w.attrBytes(NFTA_SET_ELEM.USERDATA, encodeComment(e.comment));
     w.nestEnd(elem);
@@ -225,9 +240,18 @@ function parseElements(m: Msg): SetElement[] {
     const key = e.nested(NFTA_SET_ELEM.KEY)?.bytes(NFTA_DATA_VALUE);
     if (!key) return [];
     const comment = parseComment(e.bytes(NFTA_SET_ELEM.USERDATA));
-    const data = e.nested(NFTA_SET_ELEM.DATA)?.bytes(NFTA_DATA_VALUE);
+    const d = e.nested(NFTA_SET_ELEM.DATA);
+    const data = d?.bytes(NFTA_DATA_VALUE);
     const out: SetElement = comment === undefined ? { key } : { key, comment };
     if (data) out.data = data;
+    const v = d?.nested(NFTA_DATA_VERDICT);
+    const code = v?.be32(NFTA_VERDICT.CODE);
+    const chain = v?.str(NFTA_VERDICT.CHAIN);
+    if (code !== undefined && chain !== undefined) {
+      const signed = code | 0;
+      const name = signed === NFT_VERDICT_CODE.jump ? "jump" : signed === NFT_VERDICT_CODE.goto ? "goto" : undefined;
+      if (name) out.verdict = { code: name, chain };
+    }
     return [out];
   });
 }

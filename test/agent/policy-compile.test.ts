@@ -1,16 +1,28 @@
-// The compiler and the plan, pure: which pods get chains, how named ports and peers the
-// engine does not enforce come out, and when the kernel is left alone. (The traffic tests in
-// policy.integration.test.ts show the rules doing what they say.)
+// The compiler, the set membership and the scripts, pure: which pods are selected, how named
+// ports and peers the engine does not enforce come out, that keeping members incrementally
+// gives exactly what computing them from scratch gives, and what the scripts write. (The
+// traffic tests in policy.integration.test.ts show the rules doing what they say.)
 import { describe, expect, test } from "bun:test";
 import { buildClusterState } from "../../src/cluster/build-state.ts";
 import type { KubeObject } from "../../src/cluster/types.ts";
-import { compilePolicy, planPolicy } from "../../src/agent/policy/index.ts";
-import type { NftRuleset } from "../../src/agent/nft-ruleset.ts";
+import { compilePolicy } from "../../src/agent/policy/index.ts";
+import { Members } from "../../src/agent/policy/members.ts";
+import { deltaScript, tableScript } from "../../src/agent/policy/plan.ts";
 
 const pod = (ns: string, name: string, node: string, ip: string, labels: Record<string, string> = {}, ports: { name: string; containerPort: number; protocol?: "TCP" | "UDP" }[] = []): KubeObject => ({
   kind: "Pod", metadata: { name, namespace: ns, labels }, spec: { nodeName: node, containers: [{ ports }] }, status: { podIP: ip },
 });
-const EMPTY: NftRuleset = { tables: [], chains: [], rules: [] };
+const np = (ns: string, name: string, spec: object): KubeObject => ({ kind: "NetworkPolicy", metadata: { name, namespace: ns }, spec } as KubeObject);
+
+/** Elements of every set whose description matches, for readable assertions. */
+function elementsOf(objs: KubeObject[], node: string) {
+  const state = buildClusterState(objs);
+  const s = compilePolicy({ state });
+  const m = new Members(node);
+  m.update(s, state);
+  const byKind = (kind: string) => [...s.sets].filter(([, d]) => d.kind === kind).flatMap(([n]) => [...(m.elements.get(n)?.keys() ?? [])]).sort();
+  return { s, m, byKind };
+}
 
 describe("policy compiler", () => {
   const base = [
@@ -20,46 +32,93 @@ describe("policy compiler", () => {
     pod("y", "d", "n2", "fd00::2", { app: "c" }, [{ name: "http", containerPort: 9090 }]),
   ];
 
-  test("only pods a policy selects get chains, and only on their node", () => {
-    const s = buildClusterState([...base, { kind: "NetworkPolicy", metadata: { name: "p", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "a" } } } }]);
-    const n1 = compilePolicy({ state: s, nodeName: "n1" });
-    expect(n1.selected).toEqual({ ingress: ["x/a"], egress: [] });
-    expect(n1.body).toContain("10.0.1.2 : jump ingress/x/a");
-    expect(n1.body).not.toContain("ingress/x/b");
-    expect(compilePolicy({ state: s, nodeName: "n2" }).selected).toEqual({ ingress: [], egress: [] });
+  test("only pods a policy selects are selected, and only on their node", () => {
+    const objs = [...base, np("x", "p", { podSelector: { matchLabels: { app: "a" } } })];
+    const n1 = elementsOf(objs, "n1");
+    expect(n1.m.selected()).toEqual({ ingress: ["x/a"], egress: [] });
+    expect(n1.byKind("selected")).toEqual(["10.0.1.2"]);
+    // Both pods of namespace x go to its chain; only a is isolated there.
+    expect(n1.byKind("dispatch")).toEqual(["10.0.1.2 : goto ingress-np/x", "10.0.1.3 : goto ingress-np/x"]);
+    expect(n1.s.chains.get("ingress-np/x")!.rules.join("\n")).toContain('counter drop comment "np x ingress isolated: no rule allows (p)"');
+    expect(elementsOf(objs, "n2").m.selected()).toEqual({ ingress: [], egress: [] });
   });
 
   test("an egress named port resolves on each destination pod, per family", () => {
-    const s = buildClusterState([...base, { kind: "NetworkPolicy", metadata: { name: "p", namespace: "x" }, spec: {
-      podSelector: {}, policyTypes: ["Egress"], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: "http" }] }],
-    } }]);
-    const body = compilePolicy({ state: s, nodeName: "n1" }).body;
-    expect(body).toContain("ip daddr { 10.0.2.2 } meta l4proto tcp th dport 8080 counter return");
-    expect(body).toContain("ip6 daddr { fd00::2 } meta l4proto tcp th dport 9090 counter return");
+    const objs = [...base, np("x", "p", { podSelector: {}, policyTypes: ["Egress"], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: "http" }] }] })];
+    const { s, byKind } = elementsOf(objs, "n1");
+    expect(byKind("ports")).toEqual(["10.0.2.2 . tcp . 8080", "fd00::2 . tcp . 9090"]);
+    const rules = s.chains.get("np/x/p/egress")!.rules;
+    expect(rules.some((r) => /^ip daddr \. meta l4proto \. th dport @n_\w+_4 counter accept/.test(r))).toBe(true);
+    expect(rules.some((r) => /^ip6 daddr \. meta l4proto \. th dport @n_\w+_6 counter accept/.test(r))).toBe(true);
   });
 
   test("unenforced CNP peers fail closed: Accept matches nothing, Deny matches everything", () => {
     const cnp = (action: "Accept" | "Deny"): KubeObject => ({ kind: "ClusterNetworkPolicy", metadata: { name: `n-${action}` }, spec: {
       tier: "Admin", priority: 1, subject: { namespaces: {} }, egress: [{ action, to: [{ nodes: {} }] }],
-    } });
-    const accept = compilePolicy({ state: buildClusterState([...base, cnp("Accept")]), nodeName: "n1" }).body;
-    expect(accept).not.toContain("counter return comment");
-    const deny = compilePolicy({ state: buildClusterState([...base, cnp("Deny")]), nodeName: "n1" }).body;
-    expect(deny).toMatch(/^\s+counter drop comment "cnp Admin n-Deny egress\[0\]"$/m);
+    } } as KubeObject);
+    expect(compilePolicy({ state: buildClusterState([...base, cnp("Accept")]) }).chains.get("cnp/n-Accept/egress")!.rules).toEqual([]);
+    const deny = compilePolicy({ state: buildClusterState([...base, cnp("Deny")]) }).chains.get("cnp/n-Deny/egress")!.rules;
+    expect(deny).toContain('counter drop comment "cnp Admin n-Deny egress[0]"');
   });
 
-  test("plan: the same result again writes nothing; nothing selected removes the table", () => {
-    const s = buildClusterState([...base, { kind: "NetworkPolicy", metadata: { name: "p", namespace: "x" }, spec: { podSelector: {} } }]);
-    const c = compilePolicy({ state: s, nodeName: "n1" });
-    const first = planPolicy(c, EMPTY);
-    expect(first.script).toStartWith("table inet mncni-policy {}\ndelete table inet mncni-policy\ntable inet mncni-policy {");
-    const installed: NftRuleset = {
-      tables: [{ family: "inet", name: "mncni-policy" }], chains: [],
-      rules: [{ family: "inet", table: "mncni-policy", chain: "forward", handle: 3, comment: `mncni-policy ruleset ${c.hash}` }],
-    };
-    expect(planPolicy(c, installed).script).toBe("");
-    const none = compilePolicy({ state: buildClusterState(base), nodeName: "n1" });
-    expect(planPolicy(none, installed).script).toBe("delete table inet mncni-policy\n");
-    expect(planPolicy(none, EMPTY).script).toBe("");
+  test("the structure does not depend on pods: a pod coming or going changes elements only", () => {
+    const p = np("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: "c" } }, namespaceSelector: {} }] }] });
+    const before = compilePolicy({ state: buildClusterState([...base, p]) });
+    const after = compilePolicy({ state: buildClusterState([...base, p, pod("y", "e", "n3", "10.0.3.2", { app: "c" })]) });
+    expect(after.hash).toBe(before.hash);
+  });
+
+  test("members kept incrementally equal members computed from scratch", () => {
+    // A pseudo-random walk over pods, labels, namespaces and policies.
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const objs = new Map<string, KubeObject>();
+    const policies: KubeObject[] = [
+      np("x", "a-in", { podSelector: { matchLabels: { app: "a" } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: "b" } } }], ports: [{ port: "http" }] }] }),
+      np("y", "all-eg", { podSelector: {}, policyTypes: ["Egress"], egress: [{ to: [{ namespaceSelector: { matchLabels: { team: "t1" } } }], ports: [{ port: "http", protocol: "UDP" }] }] }),
+      { kind: "ClusterNetworkPolicy", metadata: { name: "c1" }, spec: { tier: "Admin", priority: 3, subject: { pods: { namespaceSelector: { matchLabels: { team: "t1" } }, podSelector: { matchLabels: { app: "a" } } } }, ingress: [{ action: "Deny", from: [{ namespaces: { matchLabels: { team: "t2" } } }] }] } } as KubeObject,
+    ];
+    const incremental = new Members("n1");
+    for (let step = 0; step < 300; step++) {
+      const r = rnd(10);
+      const ns = ["x", "y", "z"][rnd(3)]!;
+      if (r < 6) {
+        const name = `p${rnd(12)}`;
+        const ports = rnd(2) ? [{ name: "http", containerPort: 80 + rnd(3), protocol: (rnd(2) ? "TCP" : "UDP") as "TCP" | "UDP" }] : [];
+        const ip = rnd(4) ? `10.1.${rnd(3)}.${rnd(200) + 1}` : `fd00::${rnd(200) + 1}`;
+        objs.set(`Pod/${ns}/${name}`, pod(ns, name, `n${rnd(2) + 1}`, ip, { app: ["a", "b", "c"][rnd(3)]! }, ports));
+      } else if (r < 7) objs.delete([...objs.keys()].filter((k) => k.startsWith("Pod/"))[0] ?? "");
+      else if (r < 8) objs.set(`Namespace/${ns}`, { kind: "Namespace", metadata: { name: ns, labels: { team: `t${rnd(3)}` } } } as KubeObject);
+      else {
+        const p = policies[rnd(policies.length)]!;
+        const k = `${p.kind}/${p.metadata.name}`;
+        if (objs.has(k)) objs.delete(k);
+        else objs.set(k, p);
+      }
+      const state = buildClusterState([...objs.values()]);
+      const s = compilePolicy({ state });
+      incremental.update(s, state);
+      const fresh = new Members("n1");
+      fresh.update(s, state);
+      const dump = (m: Members) => Object.fromEntries([...s.sets.keys()].map((n) => [n, [...(m.elements.get(n)?.keys() ?? [])].sort()]));
+      expect(dump(incremental)).toEqual(dump(fresh));
+      expect(incremental.selected()).toEqual(fresh.selected());
+    }
+  });
+
+  test("scripts: the whole table, and a change that removes a policy", () => {
+    const p = np("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: "b" } } }] }] });
+    const { s, m } = elementsOf([...base, p], "n1");
+    const whole = tableScript(s, m.elements);
+    expect(whole).toStartWith("table inet mncni-policy {}\ndelete table inet mncni-policy\ntable inet mncni-policy {");
+    expect(whole).toContain(`counter comment "mncni-policy ruleset ${s.hash}"`);
+    const state = buildClusterState(base);
+    const none = compilePolicy({ state });
+    const delta = m.update(none, state);
+    const d = deltaScript(s, none, m.elements, delta).script;
+    // The dispatch elements go before the chain they point at.
+    expect(d.indexOf("delete element inet mncni-policy np_ingress_4")).toBeLessThan(d.indexOf("delete chain inet mncni-policy ingress-np/x"));
+    expect(d).toContain("delete chain inet mncni-policy np/x/p/ingress");
+    expect(d).toContain(`mncni-policy ruleset ${none.hash}`);
   });
 });

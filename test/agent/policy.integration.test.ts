@@ -2,7 +2,8 @@
 // added through the plugin it installed (served ADDs), Pod/NetworkPolicy/ClusterNetworkPolicy
 // manifests in the agents' manifests directory, and real TCP/UDP probes between pods (same
 // node, bridged in bridge mode; and across nodes) and from the node itself (kubelet probes).
-// The kernel's table is waited for through its marker hash, then traffic decides.
+// The kernel's table is waited for through its marker hash and every set's elements (what a
+// fresh compile of the manifests says), then traffic decides.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
+import { Members } from "../../src/agent/policy/members.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
@@ -45,19 +47,39 @@ function suite(mode: "bridge" | "routed") {
         .flatMap((f) => parseManifests(readFileSync(join(c.manifests, f), "utf8"), f).objects);
       return buildClusterState(objs);
     };
-    const marker = (n: TestNode) => {
+    /** The table's marker hash and its sets' elements, as nft lists them, in the compiler's notation. */
+    const kernelTable = (n: TestNode): { hash: string; sets: Record<string, string[]> } => {
       const r = inNetns(n.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"], { allowFail: true });
-      if (r.code !== 0) return "absent";
-      const rule = JSON.parse(r.stdout).nftables.find((o: any) => o.rule?.comment?.startsWith("mncni-policy ruleset "));
-      return rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none";
+      if (r.code !== 0) return { hash: "absent", sets: {} };
+      const items = JSON.parse(r.stdout).nftables as any[];
+      const rule = items.find((o) => o.rule?.comment?.startsWith("mncni-policy ruleset "));
+      const text = (v: any): string => (typeof v === "object" && v?.concat ? v.concat.map(String).join(" . ") : String(v));
+      const sets: Record<string, string[]> = {};
+      for (const o of items) {
+        const s = o.set ?? o.map;
+        if (!s) continue;
+        sets[s.name] = (s.elem ?? []).map((e: any) => (Array.isArray(e) ? `${text(e[0])} : goto ${e[1].goto.target}` : text(e))).sort();
+      }
+      return { hash: rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none", sets };
     };
+    const marker = (n: TestNode) => kernelTable(n).hash;
     /** Waits until each agent has programmed the state now in the directory. */
     const programmed = async () => {
       const s = stateNow();
       for (const n of [n1, n2]) {
-        const want = compilePolicy({ state: s, nodeName: n.name });
-        const selects = want.selected.ingress.length + want.selected.egress.length > 0;
-        await waitFor(`${n.name} to program the policies`, () => marker(n) === (selects ? want.hash : "absent"), 15_000);
+        const want = compilePolicy({ state: s });
+        if (!want.any) {
+          await waitFor(`${n.name} to remove the policy table`, () => marker(n) === "absent", 15_000);
+          continue;
+        }
+        const members = new Members(n.name);
+        members.update(want, s);
+        const sets = Object.fromEntries([...want.sets.keys()].map((k) => [k, [...(members.elements.get(k)?.keys() ?? [])].sort()]));
+        await waitFor(`${n.name} to program the policies`, () => {
+          const k = kernelTable(n);
+          const sorted = (o: Record<string, string[]>) => JSON.stringify(Object.keys(o).sort().map((x) => [x, o[x]]));
+          return k.hash === want.hash && sorted(k.sets) === sorted(sets);
+        }, 15_000);
       }
     };
     const policies = async (docs: object[]) => {
@@ -237,7 +259,7 @@ function suite(mode: "bridge" | "routed") {
       expect(JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8")).plugins[0].policyHold).toBe(true);
       // Not in the manifests yet: the agent knows the pod from CNI_ARGS alone.
       await addPod(n1, "x", "d", { app: "d" }, [], { manifest: false });
-      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.d!.ip);
+      expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.d!.ip);
       expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.d!.ip);
       await expectMatrix({ "c->d:80": "no", "d->c:80": "ok" });
     });
@@ -250,7 +272,7 @@ function suite(mode: "bridge" | "routed") {
       n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
       writePod(pods.e!, []);
       await waitFor("the hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.e!.ip), 15_000);
-      expect(setElems(n1, "map", "mncni-policy", "ingress_4")).toContain(pods.e!.ip);
+      expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.e!.ip);
       await expectMatrix({ "c->e:80": "no", "e->c:80": "ok" });
     });
 

@@ -1,29 +1,34 @@
-// The policy compiler: cluster state -> the nftables table `inet mncni-policy` for this node's
-// pods. Pure. Layout (docs/policy.md has the diagram):
+// The policy compiler, structure half: policies -> the chains and named sets of table
+// `inet mncni-policy`. Pure, and independent of pods: which pods are in which set is
+// members.ts's job, so a pod coming or going changes set elements only. Layout (docs/policy.md
+// has the diagram), per direction DIR (egress: the subject is the source address; ingress: the
+// destination):
 //
-//   chain forward (hook forward): ct established,related accept; then the source pod's egress
-//     chain through the verdict map egress_4/6 (pod IP -> jump), then the destination pod's
-//     ingress chain through ingress_4/6. A pod in neither map is selected by no policy and
-//     passes untouched.
-//   chain DIR/NS/POD       the Admin tier: CNPs selecting the pod, by priority, rules in order;
-//                          Accept -> return (allowed in this direction), Deny -> drop,
-//                          Pass -> goto DIR/NS/POD/np; at the end goto DIR/NS/POD/np.
-//   chain DIR/NS/POD/np    NetworkPolicy: when a policy isolates the pod in DIR, the union of
-//                          their rules -> return, else drop; not isolated: goto .../base.
-//   chain DIR/NS/POD/base  the Baseline tier: Accept or Pass -> return, Deny -> drop; then return.
+//   chain DIR (hook forward)  ct established,related accept; a subject in set sel_DIR_4/6
+//                             (some policy selects it in DIR) goes to DIR-admin; others pass.
+//   chain DIR-admin           the Admin tier: per CNP by priority, `subject in s_X jump cnp/NAME/DIR`;
+//                             then goto DIR-np.
+//   chain cnp/NAME/DIR        one CNP's rules in order: Accept -> accept, Deny -> drop,
+//                             Pass -> goto DIR-np (Admin) / accept (Baseline); no match: return.
+//   chain DIR-np              vmap np_DIR_4/6: subject -> goto DIR-np/NS (its namespace has
+//                             NetworkPolicies for DIR); others goto DIR-baseline.
+//   chain DIR-np/NS           per policy: `subject in s_Y jump np/NS/NAME/DIR` (its rules accept);
+//                             then a subject an isolating policy selects is dropped; the rest
+//                             goto DIR-baseline.
+//   chain DIR-baseline        the Baseline tier like the Admin one; then accept.
 //
-// `return` ends the per-pod chain and goes back to the forward chain, so an egress allow still
-// meets the destination's ingress chain. Peers that are pods are named sets (pods_N_4/6), one
-// per distinct selector pair, so a pod coming or going changes set elements only.
+// `accept` ends one base chain only: egress runs at priority filter+10 and ingress at +11, so an
+// egress allow still meets the destination's ingress chain, and a drop in either is final. The
+// chains are shared by every pod a policy selects, and sets are named by what defines them
+// (two policies with the same peer share one set), so names stay put from one compile to the next.
 import { createHash } from "node:crypto";
 import type {
   CNPAction, CNPEgressPeer, CNPIngressPeer, CNPProtocol, ClusterState, KubeClusterNetworkPolicy, KubeNetworkPolicy,
-  NetworkPolicyPeer, NetworkPolicyPort, PodInfo, Protocol,
+  NetworkPolicyPeer, NetworkPolicyPort, Protocol,
 } from "../../cluster/types.ts";
-import { compileSelector } from "../../cluster/index.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { normalizeCIDR } from "../../net/cidr.ts";
-import { PodIndex, policyPods, queryKey, type PodQuery } from "./peers.ts";
+import { queryKey, type PodQuery } from "./peers.ts";
 
 export const POLICY_TABLE = "mncni-policy";
 export const POLICY_FAMILY = "inet";
@@ -77,26 +82,6 @@ const LOG_LIMIT = "limit rate 10/second burst 20 packets";
 
 const deciderId = (d: Decider) => createHash("sha256").update(JSON.stringify(d)).digest("hex").slice(0, 12);
 
-export interface CompiledPolicy {
-  /** The table body (without `table ... { }`), stable for equal input. */
-  body: string;
-  /** Hash of the body, kept in the marker comment: tells whether the kernel has it. */
-  hash: string;
-  /** This node's pods that some policy selects, per direction ("ns/name"). */
-  selected: Record<Direction, string[]>;
-  /** Rules in the per-pod chains (the ruleset's size, for logs and the benchmark). */
-  rules: number;
-  /** Log prefix id -> the policy and rule it names. */
-  deciders: Map<string, Decider>;
-}
-
-export interface CompileInput {
-  state: ClusterState;
-  nodeName: string;
-  /** Log accepted flows too (denied ones always are). */
-  logAccepts?: boolean;
-}
-
 const DEFAULT_PROTOCOL: Protocol = "TCP";
 
 function npPeer(np: KubeNetworkPolicy, p: NetworkPolicyPeer): Peer {
@@ -146,10 +131,9 @@ export function npTypes(np: KubeNetworkPolicy): Direction[] {
   return np.spec.egress?.length ? ["ingress", "egress"] : ["ingress"];
 }
 
-function cnpSelects(index: PodIndex, cnp: KubeClusterNetworkPolicy): Set<PodInfo> {
+function cnpSubject(cnp: KubeClusterNetworkPolicy): PodQuery {
   const s = cnp.spec.subject;
-  const q: PodQuery = s.namespaces ? { namespaces: s.namespaces, pods: {} } : { namespaces: s.pods!.namespaceSelector ?? {}, pods: s.pods!.podSelector };
-  return new Set(index.select(q));
+  return s.namespaces ? { namespaces: s.namespaces, pods: {} } : { namespaces: s.pods!.namespaceSelector ?? {}, pods: s.pods!.podSelector };
 }
 
 const ACTION_VERDICT: Record<"Admin" | "Baseline", Record<CNPAction, Verdict>> = {
@@ -186,153 +170,287 @@ function npRules(np: KubeNetworkPolicy, dir: Direction): Rule[] {
 }
 
 const ip = (f: Family) => (f === 4 ? "ip" : "ip6");
-const addrField = (dir: Direction) => (dir === "ingress" ? "saddr" : "daddr");
+const peerField = (dir: Direction) => (dir === "ingress" ? "saddr" : "daddr");
+const subjectField = (dir: Direction) => (dir === "ingress" ? "daddr" : "saddr");
 const l4 = (p: Protocol) => p.toLowerCase();
+const FAMILIES: readonly Family[] = [4, 6];
 
-/** Renders the compiled rules of one chain; named sets are registered in `sets` as needed. */
-class Renderer {
-  /** Set name -> its elements, per family: `pods_N_4`. */
-  readonly sets = new Map<string, { family: Family; elements: string[] }>();
-  private readonly setOf = new Map<string, string>();
+/**
+ * What a named set holds (members.ts computes its elements from the pods):
+ * - peers: addresses of every pod (any node) the query selects;
+ * - subjects: addresses of this node's pods the query selects;
+ * - ports: `address . protocol . port` of the named container port of the pods in scope
+ *   (this node's pods for ingress, where the port is the subject's; the peers for egress);
+ * - dispatch (a verdict map): this node's pods of a namespace with NetworkPolicies for dir ->
+ *   goto DIR-np/NS;
+ * - selected: this node's pods some policy selects in dir.
+ */
+export type SetDef =
+  | { kind: "peers"; family: Family; query: PodQuery }
+  | { kind: "subjects"; family: Family; query: PodQuery }
+  | { kind: "ports"; family: Family; scope: PodQuery | "local" | "all"; port: string; protocol?: Protocol }
+  | { kind: "dispatch"; family: Family; dir: Direction }
+  | { kind: "selected"; family: Family; dir: Direction };
 
-  constructor(private readonly index: PodIndex) {}
-
-  private podSet(q: PodQuery, f: Family): string {
-    const k = queryKey(q);
-    let base = this.setOf.get(k);
-    if (!base) {
-      base = `pods_${this.setOf.size}`;
-      this.setOf.set(k, base);
-      const pods = this.index.select(q);
-      for (const fam of [4, 6] as const) {
-        this.sets.set(`${base}_${fam}`, { family: fam, elements: pods.flatMap((p) => p.podIPs.filter((a) => familyOf(a) === fam)) });
-      }
-    }
-    return `${base}_${f}`;
-  }
-
-  /** Port matches, with the owner pod resolving named ports (ingress); undefined: no match. */
-  private portExpr(m: PortMatch, pod?: PodInfo): string[] {
-    if (m.kind === "any") return [""];
-    if (m.kind === "proto") {
-      const range = m.from === undefined ? "" : m.from === m.to ? ` th dport ${m.from}` : ` th dport ${m.from}-${m.to}`;
-      return [`meta l4proto ${l4(m.protocol)}${range}`];
-    }
-    if (!pod) return [];
-    return pod.namedPorts.filter((n) => n.name === m.name && (!m.protocol || n.protocol === m.protocol))
-      .map((n) => `meta l4proto ${l4(n.protocol)} th dport ${n.port}`);
-  }
-
-  /** The match expressions (each one nft rule's matches) of a rule, for the pod owning the chain. */
-  matches(rule: Rule, dir: Direction, owner: PodInfo): string[] {
-    const out: string[] = [];
-    const field = addrField(dir);
-    for (const peer of rule.peers) {
-      if (peer.kind === "none") continue;
-      for (const port of rule.ports) {
-        // A named port is the destination's: the owner's for ingress, each peer pod's for egress.
-        if (port.kind === "named" && dir === "egress") {
-          if (peer.kind !== "pods") continue; // an address block has no container ports
-          const byPort = new Map<string, string[]>();
-          for (const p of this.index.select(peer.query)) {
-            for (const e of this.portExpr(port, p)) for (const a of p.podIPs) byPort.set(`${familyOf(a)} ${e}`, [...(byPort.get(`${familyOf(a)} ${e}`) ?? []), a]);
-          }
-          for (const [k, addrs] of byPort) {
-            const [f, ...e] = k.split(" ");
-            out.push(`${ip(Number(f) as Family)} ${field} { ${addrs.join(", ")} } ${e.join(" ")}`);
-          }
-          continue;
-        }
-        for (const pe of this.portExpr(port, owner)) {
-          if (peer.kind === "any") out.push(pe);
-          else if (peer.kind === "cidr") {
-            const p = ip(peer.family);
-            const except = peer.except.length ? ` ${p} ${field} != { ${peer.except.join(", ")} }` : "";
-            out.push(`${p} ${field} ${peer.cidr}${except}${pe ? ` ${pe}` : ""}`);
-          } else {
-            for (const f of [4, 6] as const) out.push(`${ip(f)} ${field} @${this.podSet(peer.query, f)}${pe ? ` ${pe}` : ""}`);
-          }
-        }
-      }
-    }
-    return out;
-  }
+/** A chain: its rules, and for a base chain its hook line. */
+export interface ChainDef {
+  hook?: string;
+  rules: string[];
 }
 
-const chainName = (dir: Direction, p: PodInfo, stage?: "np" | "base") => `${dir}/${p.namespace}/${p.name}${stage ? `/${stage}` : ""}`;
+/** Set names: short (nft keeps 255 bytes, but they appear in every rule) and fixed by what defines the set. */
+const digest = (s: string) => Bun.hash(s).toString(36).padStart(13, "0").slice(0, 10);
+const setName = (def: SetDef): string => {
+  switch (def.kind) {
+    case "peers": return `p_${digest(queryKey(def.query))}_${def.family}`;
+    case "subjects": return `s_${digest(queryKey(def.query))}_${def.family}`;
+    case "ports": return `n_${digest(JSON.stringify([typeof def.scope === "string" ? def.scope : queryKey(def.scope), def.port, def.protocol ?? ""]))}_${def.family}`;
+    case "dispatch": return `np_${def.dir}_${def.family}`;
+    case "selected": return `sel_${def.dir}_${def.family}`;
+  }
+};
+
+/** What a set's elements look like to nft: its key types, and whether it maps to verdicts. */
+export function setType(def: SetDef): { key: ("ipv4_addr" | "ipv6_addr" | "inet_proto" | "inet_service")[]; verdict: boolean } {
+  const addr = def.family === 4 ? "ipv4_addr" : "ipv6_addr";
+  if (def.kind === "ports") return { key: [addr, "inet_proto", "inet_service"], verdict: false };
+  return { key: [addr], verdict: def.kind === "dispatch" };
+}
+
+/** A human description of the set, kept as its comment (`nft list` shows it). */
+export function describeSet(def: SetDef): string {
+  const q = (x: PodQuery) => `${typeof x.namespaces === "string" ? `ns ${x.namespaces}` : `ns ${JSON.stringify(x.namespaces)}`} pods ${JSON.stringify(x.pods)}`;
+  const text = def.kind === "peers" ? `peers: ${q(def.query)}`
+    : def.kind === "subjects" ? `subjects on this node: ${q(def.query)}`
+    : def.kind === "ports" ? `named port ${def.port}${def.protocol ? `/${def.protocol}` : ""} of ${typeof def.scope === "string" ? `${def.scope} pods` : q(def.scope)}`
+    : def.kind === "dispatch" ? `${def.dir}: pods of namespaces with NetworkPolicies`
+    : `${def.dir}: pods some policy selects`;
+  return text.replace(/"/g, "'").slice(0, 120);
+}
+
+export interface PolicyStructure {
+  sets: Map<string, SetDef>;
+  chains: Map<string, ChainDef>;
+  /** Hash of the sets' definitions and the chains: tells whether the kernel has this structure. */
+  hash: string;
+  /** Rules in the policy chains (the ruleset's size, for logs and the benchmark). */
+  rules: number;
+  /** Log prefix id -> the policy and rule it names. */
+  deciders: Map<string, Decider>;
+  /** Namespaces with a NetworkPolicy for each direction. */
+  npNamespaces: Record<Direction, Set<string>>;
+  /** Names of the subject sets, per direction and family, whose pods count as selected. */
+  subjectSets: Record<Direction, Record<Family, Set<string>>>;
+  /** Whether any policy exists (no policy: no table). */
+  any: boolean;
+}
+
+export interface CompileInput {
+  state: Pick<ClusterState, "networkPolicies" | "clusterNetworkPolicies">;
+  /** Log accepted flows too (denied ones always are). */
+  logAccepts?: boolean;
+}
+
 const comment = (tag: string) => `comment "${tag.replace(/"/g, "'").slice(0, 120)}"`;
+const cnpChain = (c: KubeClusterNetworkPolicy, dir: Direction) => `cnp/${c.metadata.name}/${dir}`;
+const npChain = (np: KubeNetworkPolicy, dir: Direction) => `np/${np.metadata.namespace}/${np.metadata.name}/${dir}`;
+export const npNamespaceChain = (dir: Direction, ns: string) => `${dir}-np/${ns}`;
 
-/** Compiles the state's policies for this node's pods. Throws only on a selector the validation let through. */
-export function compilePolicy(input: CompileInput): CompiledPolicy {
-  const { state, nodeName } = input;
-  const index = new PodIndex(state);
-  const r = new Renderer(index);
-  const local = policyPods(state).filter((p) => p.nodeName === nodeName).sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
-  const cnps = [...state.clusterNetworkPolicies.values()].sort((a, b) => a.spec.priority - b.spec.priority || (a.metadata.name < b.metadata.name ? -1 : 1));
-  const cnpSubjects = new Map(cnps.map((c) => [c, cnpSelects(index, c)]));
-  const nps = [...state.networkPolicies.values()].map((np) => ({ np, match: compileSelector(np.spec.podSelector), types: npTypes(np) }));
+/** One policy's part of the structure: compiled once per policy object (a source keeps unchanged ones). */
+interface Fragment {
+  sets: [string, SetDef][];
+  chains: [string, ChainDef][];
+  deciders: [string, Decider][];
+  /** Per direction the policy acts in: its subject sets and its lines in the stage chain. */
+  dirs: Partial<Record<Direction, { subjects: Record<Family, string>; jumps: string[]; denies: string[] }>>;
+  hash: string;
+}
 
-  const chains: string[] = [];
-  const maps: Record<string, string[]> = { ingress_4: [], ingress_6: [], egress_4: [], egress_6: [] };
-  const selected: Record<Direction, string[]> = { ingress: [], egress: [] };
-  let ruleCount = 0;
-  const chain = (name: string, lines: string[]) => {
-    ruleCount += lines.length;
-    chains.push(`  chain ${name} {\n${lines.map((l) => `    ${l}\n`).join("")}  }`);
-  };
+const fragments = { plain: new WeakMap<object, Fragment>(), logAccepts: new WeakMap<object, Fragment>() };
+
+function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, logAccepts: boolean): Fragment {
+  const sets = new Map<string, SetDef>();
+  const chains: [string, ChainDef][] = [];
   const deciders = new Map<string, Decider>();
+  const set = (def: SetDef): string => {
+    const name = setName(def);
+    sets.set(name, def);
+    return name;
+  };
   /** The log rule before a verdict (drops always, accepts when asked), or nothing. */
   const logRule = (m: string, verdict: string, who: Decider): string[] => {
-    const v = verdict === "drop" ? "D" : verdict === "return" && input.logAccepts ? "A" : undefined;
+    const v = verdict === "drop" ? "D" : verdict === "accept" && logAccepts ? "A" : undefined;
     if (!v) return [];
     const id = deciderId(who);
     deciders.set(id, who);
     return [`${m ? `${m} ` : ""}${LOG_LIMIT} log prefix "${logPrefix(v, id)}" group ${NFLOG_GROUP}`];
   };
-  const emit = (rules: Rule[], dir: Direction, pod: PodInfo, next: string): string[] =>
-    rules.flatMap((rule) => {
-      const verdict = rule.verdict === "next" ? `goto ${next}` : rule.verdict;
-      return r.matches(rule, dir, pod).flatMap((m) => [...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${comment(rule.tag)}`]);
-    });
+  /** Port matches; a named port goes through a ports set of the given scope. */
+  const portExprs = (m: PortMatch, f: Family, dir: Direction, scope: PodQuery | "all"): string[] => {
+    if (m.kind === "any") return [""];
+    if (m.kind === "proto") {
+      const range = m.from === undefined ? "" : m.from === m.to ? ` th dport ${m.from}` : ` th dport ${m.from}-${m.to}`;
+      return [`meta l4proto ${l4(m.protocol)}${range}`];
+    }
+    // A named port is the destination's: the subject's for ingress, the peer's for egress.
+    const s = set({ kind: "ports", family: f, scope: dir === "ingress" ? "local" : scope, port: m.name, ...(m.protocol ? { protocol: m.protocol } : {}) });
+    return [`${ip(f)} daddr . meta l4proto . th dport @${s}`];
+  };
+  /** One compiled rule's nft rules. */
+  const ruleLines = (rule: Rule, dir: Direction, verdict: string): string[] => {
+    const out: string[] = [];
+    const field = peerField(dir);
+    const emit = (m: string) => out.push(...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${comment(rule.tag)}`);
+    for (const peer of rule.peers) {
+      if (peer.kind === "none") continue;
+      for (const port of rule.ports) {
+        if (peer.kind === "cidr") {
+          // An address block has no container ports: an egress named port to it matches nothing.
+          if (port.kind === "named" && dir === "egress") continue;
+          const p = ip(peer.family);
+          const except = peer.except.length ? ` ${p} ${field} != { ${peer.except.join(", ")} }` : "";
+          for (const pe of portExprs(port, peer.family, dir, "all")) emit(`${p} ${field} ${peer.cidr}${except}${pe ? ` ${pe}` : ""}`);
+          continue;
+        }
+        if (peer.kind === "any" && port.kind !== "named") {
+          // Any peer, no named port: one rule for both families.
+          for (const pe of portExprs(port, 4, dir, "all")) emit(pe);
+          continue;
+        }
+        for (const f of FAMILIES) {
+          // An egress named port's set holds exactly the peers' ports: it is the whole match.
+          if (peer.kind === "any" || (port.kind === "named" && dir === "egress")) {
+            for (const pe of portExprs(port, f, dir, peer.kind === "any" ? "all" : peer.query)) emit(pe);
+            continue;
+          }
+          const peers = `${ip(f)} ${field} @${set({ kind: "peers", family: f, query: peer.query })}`;
+          for (const pe of portExprs(port, f, dir, "all")) emit(`${peers}${pe ? ` ${pe}` : ""}`);
+        }
+      }
+    }
+    return out;
+  };
+  const subjects = (q: PodQuery): Record<Family, string> => ({ 4: set({ kind: "subjects", family: 4, query: q }), 6: set({ kind: "subjects", family: 6, query: q }) });
+  const guard = (dir: Direction, s: Record<Family, string>, then: string) => FAMILIES.map((f) => `${ip(f)} ${subjectField(dir)} @${s[f]} ${then}`);
+  const dirs: Fragment["dirs"] = {};
 
-  for (const pod of local) {
+  if ("priority" in policy.spec) {
+    const c = policy as KubeClusterNetworkPolicy;
+    const t = c.spec.tier;
     for (const dir of DIRECTIONS) {
-      const has = (c: KubeClusterNetworkPolicy) => cnpSubjects.get(c)!.has(pod) && (dir === "ingress" ? c.spec.ingress : c.spec.egress)?.length;
-      const admin = cnps.filter((c) => c.spec.tier === "Admin" && has(c));
-      const baseline = cnps.filter((c) => c.spec.tier === "Baseline" && has(c));
-      const isolating = nps.filter((n) => n.np.metadata.namespace === pod.namespace && n.types.includes(dir) && n.match(pod.labels)).map((n) => n.np);
-      if (!admin.length && !baseline.length && !isolating.length) continue;
-      selected[dir].push(`${pod.namespace}/${pod.name}`);
-      const npChain = chainName(dir, pod, "np");
-      const baseChain = chainName(dir, pod, "base");
-      chain(chainName(dir, pod), [...emit(admin.flatMap((c) => cnpRules(c, dir)), dir, pod, npChain), `goto ${npChain}`]);
-      // Isolated and no rule allowed: the log names the first isolating policy.
-      const isolatedBy: Decider = { kind: "NetworkPolicy", namespace: pod.namespace, name: isolating[0]?.metadata.name ?? "", rule: "default-deny", direction: dir };
-      chain(npChain, isolating.length
-        ? [...emit(isolating.flatMap((np) => npRules(np, dir)), dir, pod, baseChain), ...logRule("", "drop", isolatedBy), `counter drop ${comment(`np ${pod.namespace} ${dir} isolated: no rule allows`)}`]
-        : [`goto ${baseChain}`]);
-      chain(baseChain, [...emit(baseline.flatMap((c) => cnpRules(c, dir)), dir, pod, baseChain), "return"]);
-      for (const a of pod.podIPs) maps[`${dir}_${familyOf(a)}`]!.push(`${a} : jump ${chainName(dir, pod)}`);
+      if (!(dir === "ingress" ? c.spec.ingress : c.spec.egress)?.length) continue;
+      const name = cnpChain(c, dir);
+      // Accept ends the direction; Pass leaves the Admin tier for the NetworkPolicy stage, and in the Baseline tier allows.
+      chains.push([name, { rules: cnpRules(c, dir).flatMap((r) => ruleLines(r, dir, r.verdict === "return" ? "accept" : r.verdict === "drop" ? "drop" : t === "Admin" ? `goto ${dir}-np` : "accept")) }]);
+      const s = subjects(cnpSubject(c));
+      dirs[dir] = { subjects: s, jumps: guard(dir, s, `jump ${name}`), denies: [] };
+    }
+  } else {
+    const np = policy as KubeNetworkPolicy;
+    const ns = np.metadata.namespace!;
+    for (const dir of npTypes(np)) {
+      const s = subjects({ namespaces: ns, pods: np.spec.podSelector });
+      const rules = npRules(np, dir);
+      const jumps: string[] = [];
+      if (rules.length) {
+        chains.push([npChain(np, dir), { rules: rules.flatMap((r) => ruleLines(r, dir, "accept")) }]);
+        jumps.push(...guard(dir, s, `jump ${npChain(np, dir)}`));
+      }
+      // Isolated and no rule allowed: the log names the first isolating policy (by name).
+      const who: Decider = { kind: "NetworkPolicy", namespace: ns, name: np.metadata.name, rule: "default-deny", direction: dir };
+      const denies = FAMILIES.flatMap((f) => {
+        const m = `${ip(f)} ${subjectField(dir)} @${s[f]}`;
+        return [...logRule(m, "drop", who), `${m} counter drop ${comment(`np ${ns} ${dir} isolated: no rule allows (${np.metadata.name})`)}`];
+      });
+      dirs[dir] = { subjects: s, jumps, denies };
     }
   }
+  const text = JSON.stringify([[...sets.keys()], chains, dirs]);
+  return { sets: [...sets], chains, deciders: [...deciders], dirs, hash: Bun.hash(text).toString(36) };
+}
 
-  const type = (f: Family) => (f === 4 ? "ipv4_addr" : "ipv6_addr");
-  const setLines = [...r.sets].map(([name, s]) =>
-    `  set ${name} {\n    type ${type(s.family)}\n${s.elements.length ? `    elements = { ${s.elements.join(", ")} }\n` : ""}  }`);
-  const mapLines = Object.entries(maps).map(([name, els]) =>
-    `  map ${name} {\n    type ${type(name.endsWith("4") ? 4 : 6)} : verdict\n${els.length ? `    elements = { ${els.join(", ")} }\n` : ""}  }`);
-  const forward = [
-    "  chain forward {",
-    "    type filter hook forward priority filter + 10; policy accept;",
-    // Replies of allowed connections: the first packet was checked both ways.
-    "    ct state established,related accept",
-    "    ip saddr vmap @egress_4",
-    "    ip6 saddr vmap @egress_6",
-    "    ip daddr vmap @ingress_4",
-    "    ip6 daddr vmap @ingress_6",
-    "  }",
-  ].join("\n");
-  const body = [...setLines, ...chains, ...mapLines, forward].join("\n");
-  const hash = createHash("sha256").update(body).digest("hex").slice(0, 16);
-  return { body, hash, selected, rules: ruleCount, deciders };
+/** Compiles the policies' chains and set definitions. Throws only on a selector the validation let through. */
+export function compilePolicy(input: CompileInput): PolicyStructure {
+  const { state } = input;
+  const cache = input.logAccepts ? fragments.logAccepts : fragments.plain;
+  const fragment = (p: KubeNetworkPolicy | KubeClusterNetworkPolicy) => {
+    let f = cache.get(p);
+    if (!f) cache.set(p, (f = compileFragment(p, !!input.logAccepts)));
+    return f;
+  };
+  const sets = new Map<string, SetDef>();
+  const chains = new Map<string, ChainDef>();
+  const deciders = new Map<string, Decider>();
+  const h = new Bun.CryptoHasher("sha256");
+  let ruleCount = 0;
+  const use = (f: Fragment) => {
+    for (const [n, d] of f.sets) sets.set(n, d);
+    for (const [n, c] of f.chains) {
+      chains.set(n, c);
+      ruleCount += c.rules.length;
+    }
+    for (const [id, d] of f.deciders) deciders.set(id, d);
+    h.update(f.hash);
+  };
+  const chain = (name: string, rules: string[], hook?: string) => {
+    if (!hook) ruleCount += rules.length;
+    chains.set(name, hook ? { hook, rules } : { rules });
+    h.update(`chain ${name} ${hook ?? ""}\n${rules.join("\n")}\n`);
+  };
+  const set = (def: SetDef): string => {
+    const name = setName(def);
+    sets.set(name, def);
+    return name;
+  };
+
+  const cnps = [...state.clusterNetworkPolicies.values()].sort((a, b) => a.spec.priority - b.spec.priority || (a.metadata.name < b.metadata.name ? -1 : 1));
+  const nps = [...state.networkPolicies.values()].sort((a, b) => {
+    const x = `${a.metadata.namespace}/${a.metadata.name}`;
+    const y = `${b.metadata.namespace}/${b.metadata.name}`;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  for (const p of cnps) use(fragment(p));
+  for (const p of nps) use(fragment(p));
+  const npNamespaces: Record<Direction, Set<string>> = { ingress: new Set(), egress: new Set() };
+  const subjectSets: Record<Direction, Record<Family, Set<string>>> = { ingress: { 4: new Set(), 6: new Set() }, egress: { 4: new Set(), 6: new Set() } };
+  const subject = (dir: Direction, s: Record<Family, string>) => {
+    for (const f of FAMILIES) subjectSets[dir][f].add(s[f]);
+  };
+  const guard = (dir: Direction, s: Record<Family, string>, then: string) => FAMILIES.map((f) => `${ip(f)} ${subjectField(dir)} @${s[f]} ${then}`);
+
+  for (const dir of DIRECTIONS) {
+    const tier = (t: "Admin" | "Baseline") => cnps.filter((c) => c.spec.tier === t).flatMap((c) => {
+      const d = fragment(c).dirs[dir];
+      if (!d) return [];
+      subject(dir, d.subjects);
+      return d.jumps;
+    });
+    chain(`${dir}-admin`, [...tier("Admin"), `goto ${dir}-np`]);
+    chain(`${dir}-baseline`, [...tier("Baseline"), "accept"]);
+    const byNs = new Map<string, { jumps: string[]; denies: string[] }>();
+    for (const np of nps) {
+      const d = fragment(np).dirs[dir];
+      if (!d) continue;
+      subject(dir, d.subjects);
+      const ns = np.metadata.namespace!;
+      let g = byNs.get(ns);
+      if (!g) byNs.set(ns, (g = { jumps: [], denies: [] }));
+      g.jumps.push(...d.jumps);
+      g.denies.push(...d.denies);
+    }
+    for (const [ns, g] of byNs) {
+      npNamespaces[dir].add(ns);
+      chain(npNamespaceChain(dir, ns), [...g.jumps, ...g.denies, `goto ${dir}-baseline`]);
+    }
+    const dispatch = { 4: set({ kind: "dispatch", family: 4, dir }), 6: set({ kind: "dispatch", family: 6, dir }) };
+    chain(`${dir}-np`, [...FAMILIES.map((f) => `${ip(f)} ${subjectField(dir)} vmap @${dispatch[f]}`), `goto ${dir}-baseline`]);
+    const sel = { 4: set({ kind: "selected", family: 4, dir }), 6: set({ kind: "selected", family: 6, dir }) };
+    chain(dir, [
+      // Replies of allowed connections: the first packet was checked both ways.
+      "ct state established,related accept",
+      ...guard(dir, sel, `goto ${dir}-admin`),
+    ], `type filter hook forward priority filter + ${dir === "egress" ? 10 : 11}; policy accept;`);
+  }
+  const any = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
+  return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, npNamespaces, subjectSets, any };
 }

@@ -1,5 +1,4 @@
-// Who a policy selects and who its peers are, from the cluster state: pod sets keyed by the
-// selector pair that defines them, so two policies with the same peer share one nft set.
+// Who a policy selects and who its peers are: pod queries and how a pod matches one.
 // Semantics: NetworkPolicy (kubernetes.io/docs/concepts/services-networking/network-policies:
 // a peer without namespaceSelector means the policy's own namespace; podSelector and
 // namespaceSelector in one peer are ANDed); ClusterNetworkPolicy (network-policy-api
@@ -15,23 +14,27 @@ export interface PodQuery {
   pods: LabelSelector;
 }
 
-const queryKey = (q: PodQuery) => JSON.stringify([q.namespaces, q.pods]);
+export const queryKey = (q: PodQuery) => JSON.stringify([q.namespaces, q.pods]);
 
 /** Pods that take part in policy: not host-network, with at least one address. */
-export const policyPods = (state: ClusterState): PodInfo[] => [...state.pods.values()].filter((p) => !p.hostNetwork && p.podIPs.length > 0);
+export const isPolicyPod = (p: PodInfo) => !p.hostNetwork && p.podIPs.length > 0;
+export const policyPods = (state: ClusterState): PodInfo[] => [...state.pods.values()].filter(isPolicyPod);
 
-export class PodIndex {
-  private readonly byNamespace = new Map<string, PodInfo[]>();
-  private readonly cache = new Map<string, PodInfo[]>();
+/**
+ * A namespace's labels as selectors see them: its Namespace object's, plus the
+ * `kubernetes.io/metadata.name` label the API server sets on every namespace (so namespaces
+ * that only have pods, as in a manifests source, are selectable by name too).
+ */
+export function namespaceLabels(state: Pick<ClusterState, "namespaces">, ns: string): Record<string, string> {
+  return { ...state.namespaces.get(ns)?.labels, "kubernetes.io/metadata.name": ns };
+}
+
+/** Matches pods against queries; selectors are compiled once per distinct selector. */
+export class QueryMatcher {
   private readonly matchers = new Map<string, LabelMatcher>();
+  private readonly nsLabels = new Map<string, Record<string, string>>();
 
-  constructor(private readonly state: ClusterState) {
-    for (const p of policyPods(state)) {
-      const list = this.byNamespace.get(p.namespace) ?? [];
-      list.push(p);
-      this.byNamespace.set(p.namespace, list);
-    }
-  }
+  constructor(private readonly state: Pick<ClusterState, "namespaces">) {}
 
   private matcher(sel: LabelSelector): LabelMatcher {
     const k = JSON.stringify(sel);
@@ -40,29 +43,21 @@ export class PodIndex {
     return m;
   }
 
-  /** The pods a query selects, in a stable order (namespace/name). Cached per query. */
-  select(q: PodQuery): PodInfo[] {
-    const k = queryKey(q);
-    const hit = this.cache.get(k);
-    if (hit) return hit;
-    const namespaces = typeof q.namespaces === "string" ? [q.namespaces] : this.namespacesMatching(q.namespaces);
-    const podMatch = this.matcher(q.pods);
-    const out = namespaces.flatMap((ns) => (this.byNamespace.get(ns) ?? []).filter((p) => podMatch(p.labels)));
-    out.sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
-    this.cache.set(k, out);
-    return out;
+  namespaceMatches(q: PodQuery, ns: string): boolean {
+    if (typeof q.namespaces === "string") return q.namespaces === ns;
+    let labels = this.nsLabels.get(ns);
+    if (!labels) this.nsLabels.set(ns, (labels = namespaceLabels(this.state, ns)));
+    return this.matcher(q.namespaces)(labels);
   }
 
-  /**
-   * Namespaces a selector covers: those with a Namespace object whose labels match, plus, for
-   * namespaces that only have pods (no Namespace object in a manifests source), the implied
-   * `kubernetes.io/metadata.name` label the API server sets on every namespace.
-   */
-  private namespacesMatching(sel: LabelSelector): string[] {
-    const m = this.matcher(sel);
-    const names = new Set([...this.state.namespaces.keys(), ...this.byNamespace.keys()]);
-    return [...names].sort().filter((n) => m({ ...this.state.namespaces.get(n)?.labels, "kubernetes.io/metadata.name": n }));
+  matches(q: PodQuery, p: PodInfo): boolean {
+    return this.namespaceMatches(q, p.namespace) && this.matcher(q.pods)(p.labels);
+  }
+
+  /** The pods of `byNamespace` a query selects: the namespaces first, then the pod selector. */
+  select(q: PodQuery, byNamespace: ReadonlyMap<string, PodInfo[]>): PodInfo[] {
+    const namespaces = typeof q.namespaces === "string" ? [q.namespaces] : [...byNamespace.keys()].filter((ns) => this.namespaceMatches(q, ns));
+    const m = this.matcher(q.pods);
+    return namespaces.flatMap((ns) => (byNamespace.get(ns) ?? []).filter((p) => m(p.labels)));
   }
 }
-
-export { queryKey };
