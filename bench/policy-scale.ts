@@ -25,6 +25,7 @@ const NPS = arg("--nps", 1000);
 const CNPS = arg("--cnps", 50);
 const NODES = 20;
 const ROUNDS = arg("--rounds", 5);
+const REPEAT = 9;
 const NAMESPACES = 100;
 const SELF = "node-0";
 const tag = `pb${process.pid.toString(36)}`;
@@ -90,7 +91,7 @@ function changedPolicy(o: KubeObject): KubeObject {
 }
 
 interface InnerResult {
-  full: number; pod: number; podDel: number; change: number; restart: number; restartWrites: number;
+  full: number; pod: number; podDel: number; podMax: number; change: number; changeMax: number; restart: number; restartWrites: number;
   build: number; list: number; rules: number; sets: number; elements: number; size: number; rss: number;
 }
 
@@ -116,14 +117,28 @@ function inner(): void {
     if (!r.writes) throw new Error("the engine wrote nothing");
     return ms(t);
   };
-  // Warm once (first use of the netlink socket), then measure.
+  // Warm once (first use of the netlink socket), then measure: the median of REPEAT
+  // alternations (a pod in, out; a policy changed, back).
+  const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)]!;
   time(withPod);
   time(buildClusterState(objs));
-  const pod = time(withPod);
-  const podDel = time(buildClusterState(objs));
+  const adds: number[] = [];
+  const dels: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    adds.push(time(withPod));
+    dels.push(time(buildClusterState(objs)));
+  }
   const changed = objs.map((o) => (o.kind === "NetworkPolicy" && o.metadata.name === "np0" ? changedPolicy(o) : o));
-  const change = time(buildClusterState(changed));
-  time(base);
+  const changes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    changes.push(time(buildClusterState(changed)));
+    changes.push(time(base));
+  }
+  const pod = median(adds);
+  const podDel = median(dels);
+  const change = median(changes);
+  const podMax = Math.max(...adds, ...dels);
+  const changeMax = Math.max(...changes);
   t0 = performance.now();
   const listed = systemNft.list();
   const list = ms(t0);
@@ -140,7 +155,7 @@ function inner(): void {
   // evaluating the chains, not a drop: port 5201 from everyone to ns-20's pods.
   const iperfObjs = [...objs, { kind: "NetworkPolicy", metadata: { name: "iperf", namespace: "ns-20" }, spec: { podSelector: {}, ingress: [{ ports: [{ port: 5201 }] }] } } as KubeObject];
   e.sync(buildClusterState(iperfObjs));
-  const r: InnerResult = { full, pod, podDel, change, restart, restartWrites: again.writes, build, list, rules: first.structure.rules, sets: first.structure.sets.size, elements, size, rss };
+  const r: InnerResult = { full, pod, podDel, podMax, change, changeMax, restart, restartWrites: again.writes, build, list, rules: first.structure.rules, sets: first.structure.sets.size, elements, size, rss };
   console.log(JSON.stringify(r));
 }
 
@@ -205,14 +220,16 @@ async function main(): Promise<void> {
       const ratios = withs.map((w, i) => w / nones[i]!);
       const withPolicies = median(withs);
       const none = median(nones);
-      const row = (what: string, value: string, target: string) => console.log(`| ${what.padEnd(44)} | ${value.padStart(12)} | ${target.padEnd(12)} |`);
+      const row = (what: string, value: string, target: string) => console.log(`| ${what.padEnd(52)} | ${value.padStart(12)} | ${target.padEnd(12)} |`);
       console.log(`\npolicy-scale: ${PODS} pods (${PODS / NODES} on this node), ${NPS} NetworkPolicies, ${CNPS} ClusterNetworkPolicies\n`);
-      console.log(`| ${"measure".padEnd(44)} | ${"value".padStart(12)} | ${"target".padEnd(12)} |`);
-      console.log(`|${"-".repeat(46)}|${"-".repeat(14)}|${"-".repeat(14)}|`);
+      console.log(`| ${"measure".padEnd(52)} | ${"value".padStart(12)} | ${"target".padEnd(12)} |`);
+      console.log(`|${"-".repeat(54)}|${"-".repeat(14)}|${"-".repeat(14)}|`);
       row("full compile + apply (first write)", `${r.full.toFixed(0)} ms`, "<= 1000 ms");
-      row("one pod added, to programmed", `${r.pod.toFixed(2)} ms`, "<= 5 ms");
-      row("one pod removed, to programmed", `${r.podDel.toFixed(2)} ms`, "<= 5 ms");
-      row("one policy changed, to programmed", `${r.change.toFixed(1)} ms`, "<= 50 ms");
+      row(`one pod added, to programmed (median of ${REPEAT})`, `${r.pod.toFixed(2)} ms`, "<= 5 ms");
+      row(`one pod removed, to programmed (median of ${REPEAT})`, `${r.podDel.toFixed(2)} ms`, "<= 5 ms");
+      row("  slowest of those", `${r.podMax.toFixed(2)} ms`, "");
+      row("one policy changed, to programmed (median of 6)", `${r.change.toFixed(1)} ms`, "<= 50 ms");
+      row("  slowest of those", `${r.changeMax.toFixed(1)} ms`, "");
       row("agent restart: adopt the table", `${r.restart.toFixed(0)} ms`, `${r.restartWrites} writes`);
       row("source: state rebuild after one pod", `${r.build.toFixed(1)} ms`, "");
       row("ruleset listing (once per pass)", `${r.list.toFixed(1)} ms`, "");

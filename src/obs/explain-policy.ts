@@ -3,7 +3,7 @@
 // (egress on the source pod's node, ingress on the destination pod's), and the verdict the
 // traced probe met in table `inet mncni-policy`, named from the rule's comment, which the
 // compiler (src/agent/policy/compile.ts) writes as "np NS/NAME DIR[i]", "np NS DIR isolated:
-// ..." or "cnp TIER NAME DIR[i] [RULE]". A disagreement between the two is a mismatch.
+// no rule allows (NAME)" or "cnp TIER NAME DIR[i] [RULE]"; the allowing rule's verdict is accept. A disagreement between the two is a mismatch.
 import { PolicyEvaluator, type Decider, type Verdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
 import type { Place, TracedPlace } from "./explain.ts";
@@ -75,6 +75,8 @@ export function policyAt(e: PolicyExpectation): (place: Place) => { drop: boolea
 export function ruleToPolicy(tag: string): string {
   let m = /^np (\S+)\/(\S+) (ingress|egress)\[(\d+)\]/.exec(tag);
   if (m) return `NetworkPolicy ${m[1]}/${m[2]} rule ${m[3]}[${m[4]}]`;
+  m = /^np (\S+) (ingress|egress) isolated: no rule allows \((\S+)\)/.exec(tag);
+  if (m) return `NetworkPolicy ${m[1]}/${m[3]} rule default-deny (${m[2]}: isolated, no rule allows)`;
   m = /^np (\S+) (ingress|egress) isolated/.exec(tag);
   if (m) return `NetworkPolicy in namespace ${m[1]} rule default-deny (${m[2]}: isolated, no rule allows)`;
   m = /^cnp (Admin|Baseline) (\S+) (ingress|egress)\[(\d+)\](?: (\S+))?/.exec(tag);
@@ -88,7 +90,8 @@ export function tracedPolicy(places: TracedPlace[]): TracedPolicy | undefined {
     for (const e of t.events) {
       if (e.table !== POLICY_TABLE_TRACED || !e.rule) continue;
       const c = /comment "([^"]*)"/.exec(e.rule)?.[1];
-      if (!c || (e.verdict !== "drop" && e.verdict !== "return")) continue;
+      // A policy chain's allow is `accept` (it ends that direction's base chain only).
+      if (!c || (e.verdict !== "drop" && e.verdict !== "accept")) continue;
       return { place: t.place, verdict: e.verdict === "drop" ? "dropped" : "allowed", rule: c, by: ruleToPolicy(c) };
     }
   }
