@@ -8,6 +8,7 @@ import { addressesAtDel, forgetConntrack } from "./conntrack-cleanup.ts";
 import { unmapHostPorts } from "./host-port.ts";
 import { forgetNeighbours } from "./neighbours.ts";
 import { hostVethName } from "./hostveth.ts";
+import { releasePod } from "./policy-hold.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { releaseMasqueradeIfUnused } from "./ip-masq.ts";
 import type { ModePolicy } from "./mode.ts";
@@ -52,6 +53,9 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
   } finally {
     host.close();
   }
+  // A pod held (no agent answered its ADD) and deleted before the agent programmed it: its
+  // addresses leave the hold with it, before IPAM can hand them to another pod.
+  if (conf.policyHold && podAddrs.length) releasePod(podAddrs);
   await ipamClient(ctx).del();
   // The veth being deleted (off the main thread when served) is not a user any more.
   if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, name);

@@ -276,6 +276,20 @@ function suite(mode: "bridge" | "routed") {
       await expectMatrix({ "c->e:80": "no", "e->c:80": "ok" });
     });
 
+    t("a held pod deleted before the agent programmed it leaves the hold with its DEL", async () => {
+      await stopAgent(n1);
+      try {
+        await addPod(n1, "x", "f", { app: "f" }, [], { manifest: false });
+        expect(setElems(n1, "set", "mncni-hold", "held_4")).toContain(pods.f!.ip);
+        pods.f!.server?.kill("SIGKILL");
+        await runtimeOf(n1).del({ containerId: "x-f", netns: netnsPath(pods.f!.netns), ifname: "eth0", args: { K8S_POD_NAMESPACE: "x", K8S_POD_NAME: "f" } });
+        expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.f!.ip);
+        delete pods.f;
+      } finally {
+        n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      }
+    });
+
     t("an agent restart keeps the rules in force and rewrites nothing", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
       const handle = () => JSON.parse(inNetns(n1.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"]).stdout).nftables.find((o: any) => o.table).table.handle;
