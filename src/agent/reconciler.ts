@@ -6,7 +6,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ClusterState } from "../cluster/types.ts";
 import type { AgentConfig } from "./config.ts";
-import { CONFLIST_NAME, conflistFor } from "./conflist.ts";
+import { CONFLIST_NAME, conflistFor, NETWORK_NAME } from "./conflist.ts";
+import { DiskStore } from "../ipam/disk-store.ts";
+import { formatIp } from "../ipam/ip-bigint.ts";
+import { normalizeIP } from "../net/cidr.ts";
 import { ChainVersionPicker } from "./cni-version.ts";
 import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
@@ -288,6 +291,17 @@ export class Reconciler {
     return p.ruleset;
   }
 
+  /** The addresses this node's IPAM has reserved; undefined when its store cannot be read. */
+  private reservedAddresses(): Set<string> | undefined {
+    try {
+      const l = new DiskStore(this.cfg.ipamDataDir, NETWORK_NAME).list();
+      if (l.unreadable.length) return undefined;
+      return new Set(l.reservations.map((r) => normalizeIP(formatIp(r.ip)) ?? ""));
+    } catch {
+      return undefined;
+    }
+  }
+
   private holdRelease(state: ClusterState, policies: boolean): string[] {
     if (!this.deps.hold) return [];
     let held: string[];
@@ -298,7 +312,11 @@ export class Reconciler {
     }
     if (!held.length) return [];
     const programmed = new Set(policyPods(state).filter((q) => q.nodeName === this.cfg.nodeName).flatMap((q) => q.podIPs));
-    const release = held.filter((ip) => !policies || programmed.has(ip));
+    // An address IPAM no longer has belongs to no pod (its DEL did not know the pod's
+    // addresses, e.g. the namespace was gone): the plugin reserves before it holds and
+    // releases the hold before the reservation, so this never frees a pod being added.
+    const reserved = this.reservedAddresses();
+    const release = held.filter((ip) => !policies || programmed.has(ip) || (reserved !== undefined && !reserved.has(normalizeIP(ip) ?? ip)));
     if (release.length) this.deps.hold.release(release);
     return release;
   }

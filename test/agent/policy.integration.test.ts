@@ -290,6 +290,22 @@ function suite(mode: "bridge" | "routed") {
       }
     });
 
+    t("the agent releases a held address no pod has any more (IPAM released it)", async () => {
+      await stopAgent(n1);
+      try {
+        await addPod(n1, "x", "g", { app: "g" }, [], { manifest: false });
+        pods.g!.server?.kill("SIGKILL");
+        expect(setElems(n1, "set", "mncni-hold", "held_4")).toContain(pods.g!.ip);
+        // What a DEL leaves when it cannot learn the pod's addresses (namespace gone, no
+        // prevResult): the reservation released, the hold not.
+        rmSync(join(n1.dir, "ipam", "mncni", pods.g!.ip));
+      } finally {
+        n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      }
+      await waitFor("the stale hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.g!.ip), 15_000);
+      delete pods.g;
+    });
+
     t("an agent restart keeps the rules in force and rewrites nothing", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
       const handle = () => JSON.parse(inNetns(n1.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"]).stdout).nftables.find((o: any) => o.table).table.handle;
