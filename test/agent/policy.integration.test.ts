@@ -323,6 +323,13 @@ function suite(mode: "bridge" | "routed") {
       expect(marker(n1)).toBe("absent");
       await expectMatrix({ "b->a:80": "ok", "c->a:81/udp": "ok" });
     });
+
+    t("no pass of either agent failed in the policy step (every change above was written as planned)", async () => {
+      for (const n of [n1, n2]) {
+        const errors = readFileSync(join(n.dir, "agent.log"), "utf8").split("\n").filter((l) => l.includes('"step":"policy"'));
+        expect(errors).toEqual([]);
+      }
+    });
   });
 }
 

@@ -113,7 +113,8 @@ export class PolicyEngine {
       this.appliedHandle = "none";
       return;
     }
-    if (this.applied === undefined) {
+    // No table (the last state had no policy): the whole table, as on a first write.
+    if (this.applied === undefined || this.applied === "none") {
       const present = this.kernelHandle() !== "none";
       const marker = present ? installedHash(this.o.nft.listChain(POLICY_FAMILY, POLICY_TABLE, MARKER_CHAIN).map((r) => ({ ...r, family: POLICY_FAMILY, table: POLICY_TABLE }))) : undefined;
       if (marker === s.hash) {
