@@ -37,6 +37,16 @@ export interface Flow {
 
 export type Direction = "ingress" | "egress";
 
+/** A policy selecting a pod in one direction. */
+export interface SelectingPolicy {
+  direction: Direction;
+  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  /** NetworkPolicy: "namespace/name"; ClusterNetworkPolicy: its name. */
+  name: string;
+  tier: CNPTier | "NetworkPolicy";
+  priority?: number;
+}
+
 /** The policy (and rule) that decided a direction; absent when nothing selected it. */
 export interface Decider {
   kind: "NetworkPolicy" | "ClusterNetworkPolicy";
@@ -201,6 +211,32 @@ export class PolicyEvaluator {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The policies selecting a pod, per direction, in evaluation order (Admin tier by
+   * priority, NetworkPolicies, Baseline tier): what `inspect` shows. Host-network pods are
+   * selected by nothing.
+   */
+  selecting(pod: PodInfo): SelectingPolicy[] {
+    if (pod.hostNetwork) return [];
+    const out: SelectingPolicy[] = [];
+    const cnp = (list: KubeClusterNetworkPolicy[], tier: CNPTier) => {
+      for (const p of list) {
+        if (!this.cnpSubject(p, pod)) continue;
+        for (const direction of ["ingress", "egress"] as const) {
+          if (p.spec[direction]?.length) out.push({ direction, kind: "ClusterNetworkPolicy", name: p.metadata.name, tier, priority: p.spec.priority });
+        }
+      }
+    };
+    cnp(this.admin, "Admin");
+    for (const p of this.state.networkPolicies.values()) {
+      const ns = p.metadata.namespace ?? "default";
+      if (ns !== pod.namespace || !this.match(p.spec.podSelector ?? {}, pod.labels)) continue;
+      for (const direction of this.types(p)) out.push({ direction, kind: "NetworkPolicy", name: `${ns}/${p.metadata.name}`, tier: "NetworkPolicy" });
+    }
+    cnp(this.baseline, "Baseline");
+    return out;
   }
 
   // ---- NetworkPolicy

@@ -7,4 +7,4 @@ export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts
 export { openSource } from "./source.ts";
 export { POD_MTU_ANNOTATION } from "./types.ts";
 export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";
-export { PolicyEvaluator, type Decider, type Flow, type Verdict } from "./evaluate-policy.ts";
+export { PolicyEvaluator, type Decider, type Flow, type SelectingPolicy, type Verdict } from "./evaluate-policy.ts";
