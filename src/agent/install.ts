@@ -46,8 +46,14 @@ export class BinaryInstaller {
   /** Returns the paths it (re)wrote. */
   ensure(): string[] {
     const wrote: string[] = [];
-    for (const [name, src] of Object.entries(installPlan(this.src))) {
+    // One file under two names (mncni-core, mncni-ipam): the second is linked to the first
+    // one's installed copy, so an agent installing from its image to the host copies ~110 MB
+    // once, not twice.
+    const installed = new Map<string, string>();
+    for (const [name, planned] of Object.entries(installPlan(this.src))) {
       const dst = join(this.binDir, name);
+      const src = installed.get(planned) ?? planned;
+      installed.set(planned, dst);
       const srcKey = statKey(src);
       const key = `${srcKey}|${statKey(dst)}`;
       if (this.verified.get(dst) === key) continue;

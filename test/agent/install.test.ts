@@ -2,7 +2,7 @@
 // forwarder was built next to it, the forwarder as `mncni` and the executable as
 // `mncni-core` (which the forwarder runs) and `mncni-ipam`. Real files in a temp dir.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { BinaryInstaller, installPlan } from "../../src/agent/install.ts";
 
 const dirs: string[] = [];
@@ -41,5 +41,19 @@ describe("install", () => {
     expect(installPlan(`${bin}/mncni-core`)).toEqual({ mncni: `${bin}/mncni`, "mncni-core": `${bin}/mncni-core`, "mncni-ipam": `${bin}/mncni-core` });
     expect(new BinaryInstaller(`${bin}/mncni-core`, bin).ensure()).toEqual([`${bin}/mncni-ipam`]);
     expect(readFileSync(`${bin}/mncni`, "utf8")).toBe("forwarder");
+  });
+
+  test("from another filesystem (a container image): the executable is copied once, its second name is a hard link to the copy", () => {
+    // /dev/shm is a tmpfs, /tmp is not on it here: link() across them fails, as from an image to a host path.
+    const src = mkdtempSync(`/dev/shm/mncni-install-test-${process.pid}-`);
+    dirs.push(src);
+    const bin = tmp();
+    if (statSync(src).dev === statSync(bin).dev) return; // one filesystem: nothing to show
+    writeFileSync(`${src}/mncni`, "core");
+    writeFileSync(`${src}/mncni-forward`, "forwarder");
+    expect(new BinaryInstaller(`${src}/mncni`, bin).ensure().sort()).toEqual([`${bin}/mncni`, `${bin}/mncni-core`, `${bin}/mncni-ipam`]);
+    expect(statSync(`${bin}/mncni-ipam`).ino).toBe(statSync(`${bin}/mncni-core`).ino);
+    expect(statSync(`${bin}/mncni-core`).ino).not.toBe(statSync(`${src}/mncni`).ino);
+    expect(readFileSync(`${bin}/mncni-ipam`, "utf8")).toBe("core");
   });
 });
