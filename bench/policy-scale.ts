@@ -2,7 +2,8 @@
 // NetworkPolicies and 50 ClusterNetworkPolicies, programmed by the agent's policy engine into
 // a throwaway namespace that is the node (the engine runs in a child process inside it, as the
 // agent runs in its node's namespace); then single-stream TCP (iperf3) between two pods of
-// that node, through the node, with those policies loaded vs none.
+// that node, through the node, with those policies loaded vs none (the node's masquerade
+// table in place in both, as on every mncni node).
 //   node_modules/.bin/bun bench/policy-scale.ts [--pods 5000] [--nps 1000] [--cnps 50]
 // Measures: full compile + apply (first write), one pod added / removed and one policy changed
 // (engine sync to programmed, from the new state; what a served ADD or a pass does), an agent
@@ -14,6 +15,7 @@ import { buildClusterState } from "../src/cluster/build-state.ts";
 import type { KubeObject } from "../src/cluster/types.ts";
 import { PolicyEngine } from "../src/agent/policy/engine.ts";
 import { systemNft } from "../src/agent/nft-ruleset.ts";
+import { planMasquerade } from "../src/agent/masquerade.ts";
 import { runNft } from "../src/sys/nft.ts";
 
 const arg = (name: string, def: number) => {
@@ -192,6 +194,10 @@ async function main(): Promise<void> {
       inNs(node, ["sysctl", "-qw", `net.ipv4.conf.${ifname}.proxy_arp=1`]);
     };
     inNs(node, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    // What every mncni node has whatever its policies: the agent's masquerade table, which
+    // (like kube-proxy) turns conntrack on for forwarded traffic. Without it the "none"
+    // baseline would also measure conntrack being off, which no real node has.
+    inNs(node, ["nft", "-f", "-"], planMasquerade({ podCIDRs: ["10.100.0.0/24"], podNetworks: ["10.100.0.0/16"], nonMasquerade: [] }, { tables: [], chains: [], rules: [] }).script);
     wire(a, "va", "10.100.0.1"); // p0
     wire(b, "vb", "10.100.0.2"); // p20
     const server = spawn(["ip", "netns", "exec", b, "iperf3", "-s"], { stdout: "ignore", stderr: "ignore" });

@@ -3,7 +3,8 @@
 // (egress on the source pod's node, ingress on the destination pod's), and the verdict the
 // traced probe met in table `inet mncni-policy`, named from the rule's comment, which the
 // compiler (src/agent/policy/compile.ts) writes as "np NS/NAME DIR[i]", "np NS DIR isolated:
-// no rule allows (NAME)" or "cnp TIER NAME DIR[i] [RULE]"; the allowing rule's verdict is accept. A disagreement between the two is a mismatch.
+// no rule allows (NAME)" or "cnp TIER NAME DIR[i] [RULE]"; an allowing rule's verdict is accept
+// (ingress) or goto ingress (egress). A disagreement between the two is a mismatch.
 import { PolicyEvaluator, type Decider, type Verdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
 import type { Place, TracedPlace } from "./explain.ts";
@@ -90,8 +91,10 @@ export function tracedPolicy(places: TracedPlace[]): TracedPolicy | undefined {
     for (const e of t.events) {
       if (e.table !== POLICY_TABLE_TRACED || !e.rule) continue;
       const c = /comment "([^"]*)"/.exec(e.rule)?.[1];
-      // A policy chain's allow is `accept` (it ends that direction's base chain only).
-      if (!c || (e.verdict !== "drop" && e.verdict !== "accept")) continue;
+      // A policy rule allows with `accept` (ingress) or `goto ingress` (egress, which goes on
+      // to the destination's checks); its other goto is an Admin tier Pass, which decides nothing.
+      const allows = e.verdict === "accept" || (e.verdict === "goto" && / goto ingress /.test(`${e.rule} `));
+      if (!c || (e.verdict !== "drop" && !allows)) continue;
       return { place: t.place, verdict: e.verdict === "drop" ? "dropped" : "allowed", rule: c, by: ruleToPolicy(c) };
     }
   }

@@ -48,8 +48,8 @@ describe("policy compiler", () => {
     const { s, byKind } = elementsOf(objs, "n1");
     expect(byKind("ports")).toEqual(["10.0.2.2 . tcp . 8080", "fd00::2 . tcp . 9090"]);
     const rules = s.chains.get("np/x/p/egress")!.rules;
-    expect(rules.some((r) => /^ip daddr \. meta l4proto \. th dport @n_\w+_4 counter accept/.test(r))).toBe(true);
-    expect(rules.some((r) => /^ip6 daddr \. meta l4proto \. th dport @n_\w+_6 counter accept/.test(r))).toBe(true);
+    expect(rules.some((r) => /^ip daddr \. meta l4proto \. th dport @n_\w+_4 counter goto ingress /.test(r))).toBe(true);
+    expect(rules.some((r) => /^ip6 daddr \. meta l4proto \. th dport @n_\w+_6 counter goto ingress /.test(r))).toBe(true);
   });
 
   test("unenforced CNP peers fail closed: Accept matches nothing, Deny matches everything", () => {

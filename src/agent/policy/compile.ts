@@ -4,23 +4,27 @@
 // has the diagram), per direction DIR (egress: the subject is the source address; ingress: the
 // destination):
 //
-//   chain DIR (hook forward)  ct established,related accept; a subject in set sel_DIR_4/6
-//                             (some policy selects it in DIR) goes to DIR-admin; others pass.
+//   chain forward (hook forward) ct established,related accept; a source in set sel_egress_4/6
+//                             (some policy selects it for egress) goes to egress-admin; the
+//                             rest to chain ingress.
+//   chain ingress             a destination in sel_ingress_4/6 goes to ingress-admin; the rest
+//                             is accepted.
 //   chain DIR-admin           the Admin tier: per CNP by priority, `subject in s_X jump cnp/NAME/DIR`;
 //                             then goto DIR-np.
-//   chain cnp/NAME/DIR        one CNP's rules in order: Accept -> accept, Deny -> drop,
-//                             Pass -> goto DIR-np (Admin) / accept (Baseline); no match: return.
+//   chain cnp/NAME/DIR        one CNP's rules in order: Accept -> allow, Deny -> drop,
+//                             Pass -> goto DIR-np (Admin) / allow (Baseline); no match: return.
 //   chain DIR-np              vmap np_DIR_4/6: subject -> goto DIR-np/NS (its namespace has
 //                             NetworkPolicies for DIR); others goto DIR-baseline.
-//   chain DIR-np/NS           per policy: `subject in s_Y jump np/NS/NAME/DIR` (its rules accept);
+//   chain DIR-np/NS           per policy: `subject in s_Y jump np/NS/NAME/DIR` (its rules allow);
 //                             then a subject an isolating policy selects is dropped; the rest
 //                             goto DIR-baseline.
-//   chain DIR-baseline        the Baseline tier like the Admin one; then accept.
+//   chain DIR-baseline        the Baseline tier like the Admin one; then allow.
 //
-// `accept` ends one base chain only: egress runs at priority filter+10 and ingress at +11, so an
-// egress allow still meets the destination's ingress chain, and a drop in either is final. The
-// chains are shared by every pod a policy selects, and sets are named by what defines them
-// (two policies with the same peer share one set), so names stay put from one compile to the next.
+// "Allow" is `goto ingress` in the egress chains (an egress allow still meets the destination's
+// ingress policy) and `accept` in the ingress ones: every path ends in a verdict, so one base
+// chain suffices and a packet of an established flow meets one hook and one rule. The chains
+// are shared by every pod a policy selects, and sets are named by what defines them (two
+// policies with the same peer share one set), so names stay put from one compile to the next.
 import { createHash } from "node:crypto";
 import type {
   CNPAction, CNPEgressPeer, CNPIngressPeer, CNPProtocol, ClusterState, KubeClusterNetworkPolicy, KubeNetworkPolicy,
@@ -255,6 +259,8 @@ const comment = (tag: string) => `comment "${tag.replace(/"/g, "'").slice(0, 120
 const cnpChain = (c: KubeClusterNetworkPolicy, dir: Direction) => `cnp/${c.metadata.name}/${dir}`;
 const npChain = (np: KubeNetworkPolicy, dir: Direction) => `np/${np.metadata.namespace}/${np.metadata.name}/${dir}`;
 export const npNamespaceChain = (dir: Direction, ns: string) => `${dir}-np/${ns}`;
+/** What allows a flow in a direction: egress goes on to the ingress checks, ingress accepts. */
+const ALLOW: Record<Direction, string> = { egress: "goto ingress", ingress: "accept" };
 
 /** One policy's part of the structure: compiled once per policy object (a source keeps unchanged ones). */
 interface Fragment {
@@ -279,7 +285,7 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
   };
   /** The log rule before a verdict (drops always, accepts when asked), or nothing. */
   const logRule = (m: string, verdict: string, who: Decider): string[] => {
-    const v = verdict === "drop" ? "D" : verdict === "accept" && logAccepts ? "A" : undefined;
+    const v = verdict === "drop" ? "D" : (verdict === "accept" || verdict === ALLOW.egress) && logAccepts ? "A" : undefined;
     if (!v) return [];
     const id = deciderId(who);
     deciders.set(id, who);
@@ -341,7 +347,7 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
       if (!(dir === "ingress" ? c.spec.ingress : c.spec.egress)?.length) continue;
       const name = cnpChain(c, dir);
       // Accept ends the direction; Pass leaves the Admin tier for the NetworkPolicy stage, and in the Baseline tier allows.
-      chains.push([name, { rules: cnpRules(c, dir).flatMap((r) => ruleLines(r, dir, r.verdict === "return" ? "accept" : r.verdict === "drop" ? "drop" : t === "Admin" ? `goto ${dir}-np` : "accept")) }]);
+      chains.push([name, { rules: cnpRules(c, dir).flatMap((r) => ruleLines(r, dir, r.verdict === "return" ? ALLOW[dir] : r.verdict === "drop" ? "drop" : t === "Admin" ? `goto ${dir}-np` : ALLOW[dir])) }]);
       const s = subjects(cnpSubject(c));
       dirs[dir] = { subjects: s, jumps: guard(dir, s, `jump ${name}`), denies: [] };
     }
@@ -353,7 +359,7 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
       const rules = npRules(np, dir);
       const jumps: string[] = [];
       if (rules.length) {
-        chains.push([npChain(np, dir), { rules: rules.flatMap((r) => ruleLines(r, dir, "accept")) }]);
+        chains.push([npChain(np, dir), { rules: rules.flatMap((r) => ruleLines(r, dir, ALLOW[dir])) }]);
         jumps.push(...guard(dir, s, `jump ${npChain(np, dir)}`));
       }
       // Isolated and no rule allowed: the log names the first isolating policy (by name).
@@ -426,7 +432,7 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
       return d.jumps;
     });
     chain(`${dir}-admin`, [...tier("Admin"), `goto ${dir}-np`]);
-    chain(`${dir}-baseline`, [...tier("Baseline"), "accept"]);
+    chain(`${dir}-baseline`, [...tier("Baseline"), ALLOW[dir]]);
     const byNs = new Map<string, { jumps: string[]; denies: string[] }>();
     for (const np of nps) {
       const d = fragment(np).dirs[dir];
@@ -445,11 +451,15 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
     const dispatch = { 4: set({ kind: "dispatch", family: 4, dir }), 6: set({ kind: "dispatch", family: 6, dir }) };
     chain(`${dir}-np`, [...FAMILIES.map((f) => `${ip(f)} ${subjectField(dir)} vmap @${dispatch[f]}`), `goto ${dir}-baseline`]);
     const sel = { 4: set({ kind: "selected", family: 4, dir }), 6: set({ kind: "selected", family: 6, dir }) };
-    chain(dir, [
-      // Replies of allowed connections: the first packet was checked both ways.
-      "ct state established,related accept",
-      ...guard(dir, sel, `goto ${dir}-admin`),
-    ], `type filter hook forward priority filter + ${dir === "egress" ? 10 : 11}; policy accept;`);
+    if (dir === "ingress") chain("ingress", [...guard(dir, sel, "goto ingress-admin"), "accept"]);
+    else {
+      chain("forward", [
+        // Replies of allowed connections: the first packet was checked both ways.
+        "ct state established,related accept",
+        ...guard(dir, sel, "goto egress-admin"),
+        "goto ingress",
+      ], "type filter hook forward priority filter + 10; policy accept;");
+    }
   }
   const any = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
   return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, npNamespaces, subjectSets, any };
