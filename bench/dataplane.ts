@@ -472,10 +472,12 @@ function gaps(rows: Row[]): string {
     const below = mine.filter((r) => r.handRatio!.med < PARITY);
     const within = mine.filter((r) => r.handRatio!.med >= PARITY);
     const pct = `${Math.round((1 - PARITY) * 100)} %`;
-    if (below.length === 0) return `${mine.length > 1 ? "every mncni path here is" : "that is"} within ${pct} of it, so what the target misses is ${hop}, not mncni's setup: a CNI that keeps this topology cannot do better on this kernel.`;
+    const names = (rs: Row[]) => rs.map(short).join(", ");
+    if (below.length === 0) return `Of the mncni paths, ${mine.length > 1 ? "every one is" : `${names(mine)} is`} within ${pct} of it, so what the target misses is ${hop}, not mncni's setup: a CNI that keeps this topology cannot do better on this kernel.`;
     return (
-      (within.length ? `${within.map(short).join(", ")} ${within.length > 1 ? "are" : "is"} within ${pct} of it (the gap is ${hop}); ` : "") +
-      `${below.map(short).join(", ")} ${below.length > 1 ? "stay" : "stays"} more than ${pct} below it: that part of the gap comes from what mncni adds to the hand-built topology (its nftables tables: anti-spoofing, and masquerade in the lab${below.some((r) => /bridge/.test(r.path.label)) ? "; the bridge instead of /32 routes" : ""}), beyond ${hop}.`
+      "Of the mncni paths, " +
+      (within.length ? `${names(within)} ${within.length > 1 ? "are" : "is"} within ${pct} of it (the gap is ${hop}); ` : "") +
+      `${names(below)} ${below.length > 1 ? "stay" : "stays"} more than ${pct} below it: that part of the gap comes from what mncni adds to the hand-built topology (its nftables tables: anti-spoofing, and masquerade in the lab${below.some((r) => /bridge/.test(r.path.label)) ? "; the bridge instead of /32 routes" : ""}), beyond ${hop}.`
     );
   };
   const hand = get("hand-routed");
