@@ -622,7 +622,7 @@ async function main(): Promise<void> {
     "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
   ].join("\n");
   const section = markdown(rows, meta);
-  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, policyPackets, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, samples: r.samples })) };
+  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, policyPackets, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, handBuilt: r.path.handBuilt, handRatio: r.handRatio, reduced: r.path.reduced, samples: r.samples })) };
   if (v.json) console.log(JSON.stringify(raw));
   else console.log(section);
   if (!v["no-write"]) {

@@ -14,7 +14,7 @@ import { AgentMetrics } from "./metrics.ts";
 import { ipamUsage, watchCalls } from "../obs/cni-metrics.ts";
 import { systemNft } from "./nft-ruleset.ts";
 import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
-import { readinessReasons, readinessWarnings, startHealthServer, type HealthServer } from "./health-server.ts";
+import { podMTUWarnings, readinessReasons, readinessWarnings, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
 import { systemHold } from "./policy/hold.ts";
@@ -98,6 +98,7 @@ export class Agent {
     this.source.dataPlaneReady?.(rep.converged);
     m.notReady = readinessReasons(rep);
     m.warnings = readinessWarnings(rep);
+    if (rep.podMTU !== undefined) this.source.reportPodMTUMismatch?.(podMTUWarnings(rep));
     for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);
     if (rep.errors.length === 0) m.lastSuccessSeconds = Date.now() / 1000;

@@ -19,9 +19,14 @@ export function readinessReasons(rep: Pick<ReconcileReport, "errors" | "problems
   ];
 }
 
-/** What a pass reports without making the node not ready (a peer's other pod MTU), one line each. */
-export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
+/** The peers publishing another pod MTU than this node's, one sentence each. */
+export function podMTUWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
   return [...rep.podMTUMismatch].map(([peer, theirs]) => podMTUMismatchWarning(peer, theirs, rep.podMTU!));
+}
+
+/** What a pass reports without making the node not ready, one line each. */
+export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
+  return [...podMTUWarnings(rep)];
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */
