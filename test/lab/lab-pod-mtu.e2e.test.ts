@@ -4,15 +4,18 @@
 // gives node2 a smaller underlay: its agent writes a smaller pod MTU, the lab publishes it,
 // and both agents report the mismatch as a warning on /readyz and in
 // mncni_agent_pod_mtu_mismatch while staying ready; back to the same MTU, the warnings go.
-// Checked against the Node manifests, the conflists, `ip -j link` and the agents' /metrics.
+// Checked against the Node manifests, the conflists, `ip -j link` and the agents' /metrics;
+// `mncni status` on the node lists the warning as well.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import type { LabStatus } from "../../src/lab/status.ts";
+import type { NodeStatus } from "../../src/obs/status.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
 import { inNetns, ipJson } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { downAll, LAB_CMD, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(90_000);
 afterAll(downAll);
@@ -68,6 +71,12 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
     const text = lab(name, ["status"]).stdout;
     expect(text).toContain(`warning: node1: node "node2" publishes pod MTU ${small}`);
     expect(text).toMatch(/POD MTU/);
+    // On the node itself, `mncni status` shows it too, and no problem.
+    const p = nodePaths(name, "node1");
+    const ns = JSON.parse(inNetns(node("node1").namespace, [...LAB_CMD, "status", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir]).stdout) as NodeStatus;
+    expect(ns.agent).toMatchObject({ reachable: true, ready: true, reasons: [] });
+    expect(ns.agent.warnings).toEqual([node("node1").warnings[0]!]);
+    expect(ns.problems).toEqual([]);
   });
 
   test("the same MTU again: the warnings go", async () => {
