@@ -99,7 +99,7 @@ function rawVeth(): Path {
 
 // ---- hand-built baselines ---------------------------------------------------------------
 // The topology pod traffic crosses, built with plain `ip` commands and nothing else: no CNI,
-// no nftables, no conntrack, no bridge. The gap between the raw veth pair and these is what
+// no nftables, no conntrack, no bridge on the node. The gap between the raw veth pair and these is what
 // the kernel's extra forwarding hop costs on this machine; the gap between these and mncni's
 // paths is what mncni's own setup costs.
 
@@ -115,17 +115,18 @@ function handPod(pod: string, host: string, hostIf: string, ip: string): void {
   sh(["ip", "-n", host, "route", "add", `${ip}/32`, "dev", hostIf, "scope", "link"]);
 }
 
-/** A namespace that forwards, with an address of its own for its ARP requests (a node has its InternalIP). */
-function handNode(suffix: string, address: string, prefix = 32, dev = "lo"): string {
+/** A node namespace that forwards (ip_forward starts at 0 in a new namespace). */
+function handNode(suffix: string): string {
   const n = netns(suffix);
   sh(["ip", "netns", "exec", n, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
-  sh(["ip", "-n", n, "addr", "add", `${address}/${prefix}`, "dev", dev]);
   return n;
 }
 
 /** Same node: pod - veth - a middle namespace that routes by /32 routes - veth - pod. */
 function handRouted(): Path {
-  const node = handNode("hm", "10.252.255.1");
+  const node = handNode("hm");
+  // An address of its own for its ARP requests, as a node has its InternalIP.
+  sh(["ip", "-n", node, "addr", "add", "10.252.255.1/32", "dev", "lo"]);
   const a = netns("ha"), b = netns("hb");
   handPod(a, node, "va", "10.252.0.2");
   handPod(b, node, "vb", "10.252.0.3");
@@ -141,10 +142,9 @@ function handHostGw(): Path {
   sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
   sh(["ip", "-n", sw, "link", "set", "br0", "up"]);
   const nodes = [1, 2].map((i) => {
-    const n = netns(`hn${i}`);
+    const n = handNode(`hn${i}`);
     sh(["ip", "-n", sw, "link", "add", `n${i}`, "type", "veth", "peer", "name", "eth0", "netns", n]);
     sh(["ip", "-n", sw, "link", "set", `n${i}`, "master", "br0", "up"]);
-    sh(["ip", "netns", "exec", n, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
     sh(["ip", "-n", n, "addr", "add", `10.253.0.${i}/24`, "dev", "eth0"]);
     sh(["ip", "-n", n, "link", "set", "eth0", "up"]);
     const pod = netns(`hn${i}-p`);
