@@ -14,7 +14,7 @@ import { AgentMetrics } from "./metrics.ts";
 import { ipamUsage, watchCalls } from "../obs/cni-metrics.ts";
 import { systemNft } from "./nft-ruleset.ts";
 import { Reconciler, STEPS, type ReconcileReport } from "./reconciler.ts";
-import { readinessReasons, startHealthServer, type HealthServer } from "./health-server.ts";
+import { podMTUWarnings, readinessReasons, readinessWarnings, startHealthServer, type HealthServer } from "./health-server.ts";
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
 import { systemHold } from "./policy/hold.ts";
@@ -97,15 +97,17 @@ export class Agent {
     // Routes and conflist in place: a source that reports it back (the Node's condition) does.
     this.source.dataPlaneReady?.(rep.converged);
     m.notReady = readinessReasons(rep);
+    m.warnings = readinessWarnings(rep);
+    if (rep.podMTU !== undefined) this.source.reportPodMTUMismatch?.(podMTUWarnings(rep));
     for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);
     if (rep.errors.length === 0) m.lastSuccessSeconds = Date.now() / 1000;
     for (const c of rep.changes) this.log.info(c);
     for (const e of rep.errors) this.log.error(e.message, { step: e.step });
     // Problems and invalid manifests persist across passes: log them when they change, not every resync.
-    const problems = JSON.stringify([rep.problems, state.invalid]);
+    const problems = JSON.stringify([rep.problems, state.invalid, m.warnings]);
     if (problems !== this.lastProblems) {
-      for (const p of rep.problems) this.log.warn(p);
+      for (const p of [...rep.problems, ...m.warnings]) this.log.warn(p);
       for (const i of state.invalid) this.log.warn("skipping invalid manifest", { file: i.file, error: i.error });
       this.lastProblems = problems;
     }

@@ -1,7 +1,9 @@
 // The agent's HTTP endpoints: /healthz (the process serves), /readyz (converged and conflist
-// written; otherwise why not), /metrics (Prometheus text, rendered by prom-client).
+// written; otherwise why not; and what is worth knowing but does not make it not ready),
+// /metrics (Prometheus text, rendered by prom-client).
 import type { AgentMetrics } from "./metrics.ts";
 import type { ReconcileReport } from "./reconciler.ts";
+import { podMTUMismatchWarning } from "./routing/index.ts";
 
 export interface HealthServer {
   port: number;
@@ -17,15 +19,27 @@ export function readinessReasons(rep: Pick<ReconcileReport, "errors" | "problems
   ];
 }
 
-/** The /readyz body: text (a line per reason), or JSON when asked for with Accept or ?format=json. */
-export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady">): Response {
+/** The peers publishing another pod MTU than this node's, one sentence each. */
+export function podMTUWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
+  return [...rep.podMTUMismatch].map(([peer, theirs]) => podMTUMismatchWarning(peer, theirs, rep.podMTU!));
+}
+
+/** What a pass reports without making the node not ready, one line each. */
+export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
+  return [...podMTUWarnings(rep)];
+}
+
+/** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */
+export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady" | "warnings">): Response {
   const status = metrics.ready ? 200 : 503;
   const reasons = metrics.ready ? [] : metrics.notReady;
+  const warnings = metrics.warnings;
   const url = new URL(req.url);
   if (url.searchParams.get("format") === "json" || (req.headers.get("accept") ?? "").includes("application/json")) {
-    return Response.json({ ready: metrics.ready, reasons }, { status });
+    return Response.json({ ready: metrics.ready, reasons, warnings }, { status });
   }
-  const text = metrics.ready ? "ready\n" : `not ready:\n${reasons.map((r) => `- ${r}\n`).join("")}`;
+  const lines = (xs: string[]) => xs.map((r) => `- ${r}\n`).join("");
+  const text = (metrics.ready ? "ready\n" : `not ready:\n${lines(reasons)}`) + (warnings.length ? `warnings:\n${lines(warnings)}` : "");
   return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
 }
 

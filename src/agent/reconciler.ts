@@ -379,10 +379,8 @@ export class Reconciler {
     if (this.ownInUse?.join() !== p.own.join()) this.ownInUse = p.own;
     this.conflistDone = true;
     p.r.podMTU = mtu.mtu;
+    // Not a problem (the node stays ready): the agent reports each as a warning.
     p.r.podMTUMismatch = podMTUMismatches(this.cfg.nodeName, mtu.mtu, p.state.nodes.values());
-    for (const [node, theirs] of p.r.podMTUMismatch) {
-      p.r.problems.push(`node "${node}" publishes pod MTU ${theirs}, this node's is ${mtu.mtu}: packets larger than the smaller one may be dropped between their pods`);
-    }
   }
 }
 

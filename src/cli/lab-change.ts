@@ -1,8 +1,9 @@
 // `mncni lab node ...` and `mncni lab pod ...`: changing a running lab, under its lock.
 import { addNode, nextNodeName, removeNode, restartAgent } from "../lab/lab.ts";
 import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
+import { setUnderlayMTU } from "../lab/pod-mtu.ts";
 import { plural, progress } from "../lab/progress.ts";
-import { findNode, requireState } from "../lab/state.ts";
+import { findNode, requireState, saveState } from "../lab/state.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
 import type { PodState } from "../lab/state.ts";
@@ -32,6 +33,14 @@ const NODE_RESTART = {
   summary: "Restarts the node's agent (agent wiring) and waits until it is ready.",
   flags: { name: NAME, quiet: QUIET },
   positionals: { min: 1, max: 1, names: ["<node>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const NODE_MTU = {
+  name: "mncni lab node mtu",
+  args: "<node> <mtu>",
+  summary: "Sets the MTU of the node's underlay link (its eth0 and its switch port), waits for its agent's new pod MTU and publishes it on the Node (mncni.io/pod-mtu).",
+  flags: { name: NAME, quiet: QUIET },
+  positionals: { min: 2, max: 2, names: ["<node>", "<mtu>"] },
 } satisfies CommandSpec<FlagTable>;
 
 const POD_ADD = {
@@ -108,6 +117,25 @@ export const NODE: Group = {
           return await restartAgent(s, node);
         });
         p.done(`node ${p0.positionals[0]}: agent restarted (pid ${pid})`);
+        return 0;
+      },
+    },
+    mtu: {
+      args: "<node> <mtu>",
+      summary: "set a node's underlay MTU (agent wiring)",
+      run: async (argv) => {
+        const p0 = parse(NODE_MTU, argv);
+        if (typeof p0 === "number") return p0;
+        const [nodeName, value] = p0.positionals;
+        if (!/^\d+$/.test(value!)) throw new Error(`cannot use MTU "${value}": not a number`);
+        const p = progress({ quiet: p0.flags.quiet });
+        const podMTU = await locked(p0.flags.name, false, async () => {
+          const { s, node } = nodeOf(p0.flags.name, nodeName!);
+          const mtu = await setUnderlayMTU(s, node, Number(value));
+          saveState(s);
+          return mtu;
+        });
+        p.done(`node ${nodeName}: underlay MTU ${value}, pod MTU ${podMTU} (published on its Node)`);
         return 0;
       },
     },

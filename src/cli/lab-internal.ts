@@ -67,7 +67,8 @@ export async function cmdHttp(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   try {
     const res = await fetch(p0.positionals[0]!, { signal: AbortSignal.timeout(2000) });
-    console.log(`${res.status} ${(await res.text()).trim().slice(0, 200)}`);
+    // Long enough for an agent's /readyz with its warnings (lab status lists them).
+    console.log(`${res.status} ${(await res.text()).trim().slice(0, 4000)}`);
     return res.ok ? 0 : 1;
   } catch (e) {
     console.log(`error ${(e as Error).message}`);

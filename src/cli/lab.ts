@@ -20,7 +20,7 @@ const LAB: Group = {
     status: { summary: "nodes, pods, external host, directories", run: reported("status", cmdStatus) },
     list: { summary: "the labs on this machine", run: reported("list", cmdList) },
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
-    node: { args: "add|remove|restart-agent", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
+    node: { args: "add|remove|restart-agent|mtu", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
     inspect: { args: "<node>[/<pod>]", summary: "how a node's pods are wired, and problems found", run: reported("inspect", cmdInspect) },
     explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },

@@ -10,7 +10,7 @@
 // Pods are trimmed to the fields mncni uses before they are stored.
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
-import { nodePodMTU } from "./node-pod-mtu.ts";
+import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
 import { POD_MTU_ANNOTATION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
@@ -83,6 +83,7 @@ export class KubernetesSource implements ClusterSource {
   private client?: KubeClient;
   private condition?: ReturnType<typeof nodeCondition>;
   private podMTU?: ReturnType<typeof nodePodMTU>;
+  private mtuEvents?: PodMTUMismatchEvents;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
   private onChange?: () => void;
@@ -112,6 +113,7 @@ export class KubernetesSource implements ClusterSource {
     if (this.opts.nodeName) {
       this.condition = nodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
     // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
@@ -171,6 +173,10 @@ export class KubernetesSource implements ClusterSource {
 
   publishPodMTU(mtu: number): void {
     this.podMTU?.ensure(String(mtu));
+  }
+
+  reportPodMTUMismatch(mismatches: readonly string[]): void {
+    this.mtuEvents?.report(mismatches);
   }
 
   renderMetrics(): string {

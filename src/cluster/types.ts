@@ -281,6 +281,11 @@ export interface ClusterSource {
   dataPlaneReady?(ready: boolean): void;
   /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_ANNOTATION). */
   publishPodMTU?(mtu: number): void;
+  /**
+   * Told after each pass the peers whose published pod MTU differs from this node's, one
+   * sentence each (empty when they agree), for a source that reports it on the Node (an Event).
+   */
+  reportPodMTUMismatch?(mismatches: readonly string[]): void;
   /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
   renderMetrics?(): string;
 }

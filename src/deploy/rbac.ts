@@ -8,7 +8,7 @@ import type { ManifestOptions } from "./options.ts";
 
 const READ = ["get", "list", "watch"];
 
-/** What the agent reads (its cluster state) and the one thing it writes. */
+/** What the agent reads (its cluster state) and what it writes about its own Node. */
 const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: READ },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
@@ -18,6 +18,8 @@ const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
   // The Node's mncni.io/pod-mtu annotation: this node's pod MTU, compared by the other agents.
   { apiGroups: [""], resources: ["nodes"], verbs: ["patch"] },
+  // A Warning Event on the Node when a peer publishes another pod MTU.
+  { apiGroups: [""], resources: ["events"], verbs: ["create"] },
 ];
 
 /** Node IPAM: patches spec.podCIDR(s); reports conflicts and exhaustion as Events. */

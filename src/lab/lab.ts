@@ -10,6 +10,7 @@ import { allPods, findNode, loadState, nodeAddresses, saveState, type LabOptions
 import { LAB_ROOT, NODE_CIDR_SIZE6, labDir, manifestsDir, nameProblem, nodeAddress, nodePaths, ns, segmentOf } from "./topology.ts";
 import { NodeCIDRAllocator, type FamilyPool } from "../controller/cidr-allocator.ts";
 import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
+import { publishPodMTU } from "./pod-mtu.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
 import { parseCIDR } from "../net/ip.ts";
@@ -117,6 +118,8 @@ async function createNode(s: LabState, name: string, p: Progress): Promise<NodeS
   writeNode(manifestsDir(s.name), node);
   p.step(`${node.name}: ${nodeAddresses(node).join(",")}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
   await wiringFor(s.options.wiring).start(s, node);
+  // The agent has written its conflist: its pod MTU goes on the Node, for the peers to compare.
+  publishPodMTU(s, node);
   saveState(s);
   return node;
 }
@@ -192,6 +195,8 @@ export async function restartAgent(s: LabState, node: NodeState): Promise<number
   const pid = startAgent(s, node);
   saveState(s);
   await waitAgentReady(s, node);
+  publishPodMTU(s, node);
+  saveState(s);
   return pid;
 }
 

@@ -58,6 +58,11 @@ export interface NodeState {
   podCidrs: string[];
   /** Index of the pod CIDR inside the cluster CIDR (the lab's node IPAM). */
   cidrIndex: number;
+  /**
+   * The pod MTU the node's agent wrote into its conflist, which the lab publishes on the Node
+   * manifest (mncni.io/pod-mtu) as the agent does on a Kubernetes Node; absent until known.
+   */
+  podMTU?: number;
   agentPid?: number;
   /** The echo server listening in this node's pods. */
   echoPid?: number;

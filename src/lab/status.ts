@@ -33,6 +33,10 @@ export interface LabStatus {
     agentAlive?: boolean;
     /** The agent's own answer on /readyz (127.0.0.1:9099 in the node), when it runs. */
     agentReadyz?: string;
+    /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
+    warnings: string[];
+    /** The pod MTU published on the node's Node manifest (mncni.io/pod-mtu): what its agent wrote into its conflist. */
+    podMTU?: number;
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
     ready: boolean;
@@ -66,6 +70,13 @@ async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answe
   return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
 }
 
+/** The "- ..." lines under "warnings:" of a /readyz text body. */
+export function readyzWarnings(answer: string | undefined): string[] {
+  const lines = (answer ?? "").split("\n");
+  const at = lines.indexOf("warnings:");
+  return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));
+}
+
 export async function labStatus(s: LabState): Promise<LabStatus> {
   const agentAnswers = s.options.wiring === "agent" ? await Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [];
   return {
@@ -93,6 +104,8 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         agentAlive,
         echoPid: n.echoPid,
         agentReadyz: agentAnswers[i]?.answer,
+        warnings: readyzWarnings(agentAnswers[i]?.answer),
+        ...(n.podMTU !== undefined ? { podMTU: n.podMTU } : {}),
         ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
         cniConfig: conf,
         dir: p.dir,
@@ -125,9 +138,11 @@ export function formatStatus(st: LabStatus): string {
     ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
     "",
     ...table(
-      ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "AGENT", "READY"],
-      st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+      ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
+      st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
     ),
+    // What the agents report without being not ready (a peer's other pod MTU), one line each.
+    ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
     "",
     // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
     ...table(

@@ -3,6 +3,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { POD_MTU_ANNOTATION } from "../cluster/types.ts";
 import { nodeAddresses, type NodeState, type PodState } from "./state.ts";
 
 /** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
@@ -23,7 +24,11 @@ export function nodeManifest(node: NodeState): object {
   return {
     apiVersion: "v1",
     kind: "Node",
-    metadata: { name: node.name, labels: { "kubernetes.io/hostname": node.name, "mncni.dev/lab": "true" } },
+    metadata: {
+      name: node.name,
+      labels: { "kubernetes.io/hostname": node.name, "mncni.dev/lab": "true" },
+      ...(node.podMTU !== undefined ? { annotations: { [POD_MTU_ANNOTATION]: String(node.podMTU) } } : {}),
+    },
     spec: { podCIDR: node.podCidrs[0], podCIDRs: node.podCidrs },
     status: {
       addresses: [

@@ -13,7 +13,8 @@ export interface NodeStatus {
   node: string;
   version: string;
   build: string;
-  agent: { addr?: string; reachable: boolean; ready?: boolean; reasons: string[]; servedCalls?: number; error?: string };
+  /** warnings: what the agent reports on /readyz without being not ready (a peer's other pod MTU). */
+  agent: { addr?: string; reachable: boolean; ready?: boolean; reasons: string[]; warnings?: string[]; servedCalls?: number; error?: string };
   conflist?: string;
   network: string;
   mode: string;
@@ -27,7 +28,7 @@ async function agentHealth(addr: string | undefined): Promise<NodeStatus["agent"
   const base = `http://${addr}`;
   try {
     const r = await fetch(`${base}/readyz?format=json`, { signal: AbortSignal.timeout(2000) });
-    const body = (await r.json()) as { ready: boolean; reasons: string[] };
+    const body = (await r.json()) as { ready: boolean; reasons: string[]; warnings?: string[] };
     let servedCalls: number | undefined;
     try {
       const m = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
@@ -36,7 +37,7 @@ async function agentHealth(addr: string | undefined): Promise<NodeStatus["agent"
     } catch {
       // health without metrics is still worth showing
     }
-    return { addr, reachable: true, ready: body.ready, reasons: body.reasons, ...(servedCalls !== undefined ? { servedCalls } : {}) };
+    return { addr, reachable: true, ready: body.ready, reasons: body.reasons, ...(body.warnings?.length ? { warnings: body.warnings } : {}), ...(servedCalls !== undefined ? { servedCalls } : {}) };
   } catch (e) {
     return { addr, reachable: false, reasons: [], error: `cannot reach the agent at ${addr}: ${(e as Error).message}` };
   }
@@ -73,6 +74,7 @@ export function formatStatus(s: NodeStatus): string {
     fields([
       ["agent", `${health}${s.agent.addr ? ` (${s.agent.addr})` : ""}`],
       ...(s.agent.reasons.length ? s.agent.reasons.map((r) => ["  reason", r] as [string, string]) : []),
+      ...(s.agent.warnings ?? []).map((w) => ["  warning", w] as [string, string]),
       ["served calls", s.agent.servedCalls === undefined ? "-" : String(s.agent.servedCalls)],
       ["conflist", s.conflist ?? red("none")],
       ["network", `${s.network} (${s.mode} mode)`],

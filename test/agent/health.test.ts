@@ -1,6 +1,6 @@
 // /readyz answers and the two log formats, on the agent's own types (no kernel involved).
 import { describe, expect, test } from "bun:test";
-import { readinessReasons, readyzResponse } from "../../src/agent/health-server.ts";
+import { readinessReasons, readinessWarnings, readyzResponse } from "../../src/agent/health-server.ts";
 import { defaultLogFormat, fileLogger, jsonLogger, textLogger } from "../../src/agent/log.ts";
 import { AgentMetrics } from "../../src/agent/metrics.ts";
 import { uninstallTargets } from "../../src/agent/uninstall.ts";
@@ -20,13 +20,29 @@ describe("/readyz", () => {
     expect(await readyzResponse(req(), m).text()).toBe('not ready:\n- routes: cannot add route: EPERM\n- node "n1" has no pod CIDR yet\n- conflist not written yet\n');
     for (const r of [readyzResponse(req("", "application/json"), m), readyzResponse(req("?format=json"), m)]) {
       expect(r.status).toBe(503);
-      expect(await r.json()).toEqual({ ready: false, reasons: ["routes: cannot add route: EPERM", 'node "n1" has no pod CIDR yet', "conflist not written yet"] });
+      expect(await r.json()).toEqual({ ready: false, reasons: ["routes: cannot add route: EPERM", 'node "n1" has no pod CIDR yet', "conflist not written yet"], warnings: [] });
     }
     m.ready = true;
     m.notReady = readinessReasons({ errors: [], problems: [], conflistWritten: true });
     expect(m.notReady).toEqual([]);
     expect(await readyzResponse(req(), m).text()).toBe("ready\n");
-    expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [] });
+    expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [], warnings: [] });
+  });
+
+  test("a peer's other pod MTU is a warning: listed, still ready (200)", async () => {
+    const m = new AgentMetrics();
+    m.ready = true;
+    m.notReady = [];
+    m.warnings = readinessWarnings({ podMTU: 1450, podMTUMismatch: new Map([["n2", 1400]]) });
+    const want = 'node "n2" publishes pod MTU 1400, this node\'s is 1450: packets larger than the smaller one may be dropped between their pods';
+    const r = readyzResponse(req(), m);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe(`ready\nwarnings:\n- ${want}\n`);
+    expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [], warnings: [want] });
+    // Not ready for another reason: both lists.
+    m.ready = false;
+    m.notReady = ["conflist not written yet"];
+    expect(await readyzResponse(req(), m).text()).toBe(`not ready:\n- conflist not written yet\nwarnings:\n- ${want}\n`);
   });
 });
 

@@ -1,6 +1,7 @@
 // Keeps bench/dataplane.ts working: a tiny run (one mncni path and the floor it is compared
 // with, one round, 1 s tests) through the compiled binary, checked for real measurements
-// and for nothing left behind (namespaces, servers).
+// and for nothing left behind (namespaces, servers); and the hand-built baselines (plain `ip`,
+// no CNI) with their reduced tests and the ratio of an mncni path to them.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
 import { MNCNI_BIN, requireBinary } from "../helpers/binary.ts";
@@ -8,9 +9,10 @@ import { run } from "../helpers/netns.ts";
 
 setDefaultTimeout(120_000);
 
-test("a one-round run of the floor and same-node mncni bridge measures both and cleans up", () => {
+/** One round of 1 s tests on the given paths; checks that nothing of the run is left behind. */
+function oneRound(paths: string): any {
   requireBinary();
-  const p = Bun.spawnSync([process.execPath, resolve(import.meta.dir, "../../bench/dataplane.ts"), "--paths", "raw-veth,bridge", "--rounds", "1", "--duration", "1", "--no-write", "--json"], {
+  const p = Bun.spawnSync([process.execPath, resolve(import.meta.dir, "../../bench/dataplane.ts"), "--paths", paths, "--rounds", "1", "--duration", "1", "--no-write", "--json"], {
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, MNCNI_BIN },
@@ -19,7 +21,13 @@ test("a one-round run of the floor and same-node mncni bridge measures both and 
   expect(p.exitCode, err).toBe(0);
   const id = /\(id (dp[0-9a-z]+)\)/.exec(err)?.[1];
   expect(id).toBeDefined();
-  const out = JSON.parse(p.stdout.toString());
+  expect(run(["ip", "netns", "list"]).stdout.split("\n").filter((l) => l.startsWith(`${id}-`))).toEqual([]);
+  expect(run(["pgrep", "-f", `${id}-`], { allowFail: true }).stdout.trim()).toBe("");
+  return JSON.parse(p.stdout.toString());
+}
+
+test("a one-round run of the floor and same-node mncni bridge measures both and cleans up", () => {
+  const out = oneRound("raw-veth,bridge");
   expect(out.rows.map((r: any) => r.key)).toEqual(["raw-veth", "bridge"]);
   for (const r of out.rows) {
     expect(r.samples).toHaveLength(1);
@@ -31,6 +39,20 @@ test("a one-round run of the floor and same-node mncni bridge measures both and 
   }
   // The bridge row is compared with the floor of the same round.
   expect(out.rows[1].ratio.med).toBeCloseTo(out.rows[1].median.tcp1 / out.rows[0].median.tcp1, 5);
-  expect(run(["ip", "netns", "list"]).stdout.split("\n").filter((l) => l.startsWith(`${id}-`))).toEqual([]);
-  expect(run(["pgrep", "-f", `${id}-`], { allowFail: true }).stdout.trim()).toBe("");
+});
+
+test("the hand-built baselines carry traffic with the reduced tests, and mncni's path gets its ratio to them", () => {
+  const out = oneRound("hand-routed,routed,hand-hostgw");
+  const row = (k: string) => out.rows.find((r: any) => r.key === k);
+  expect(out.rows.map((r: any) => r.key)).toEqual(["hand-routed", "routed", "hand-hostgw"]);
+  for (const k of ["hand-routed", "hand-hostgw"]) {
+    expect(row(k).reduced).toBe(true);
+    expect(row(k).median.tcp1).toBeGreaterThan(0);
+    expect(row(k).median.rrP50).toBeGreaterThan(0);
+    // Not run on a reduced path: NaN in the run, null in JSON.
+    expect(row(k).median.tcp4).toBeNull();
+    expect(row(k).median.udp1400).toBeNull();
+  }
+  expect(row("routed").handBuilt).toBe("hand-routed");
+  expect(row("routed").handRatio.med).toBeCloseTo(row("routed").median.tcp1 / row("hand-routed").median.tcp1, 5);
 });

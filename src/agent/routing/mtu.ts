@@ -45,7 +45,7 @@ export function podMTU(o: { underlay?: number; overhead: (f: Family) => number; 
  * Pure. The peers whose published pod MTU differs from this node's, by name (sorted), with
  * theirs. A peer that has published none (an older agent, a manifests directory nobody wrote it
  * into) is not compared. Pods on two nodes with different MTUs black-hole the larger packets of
- * one direction when PMTU discovery cannot help (ICMP filtered, UDP), so it is reported, not refused.
+ * one direction when PMTU discovery cannot help (ICMP filtered, UDP), so it is reported (a warning), not refused.
  */
 export function podMTUMismatches(self: string, own: number, nodes: Iterable<{ name: string; podMTU?: number }>): Map<string, number> {
   const out = new Map<string, number>();
@@ -53,4 +53,13 @@ export function podMTUMismatches(self: string, own: number, nodes: Iterable<{ na
     if (n.name !== self && n.podMTU !== undefined && n.podMTU !== own) out.set(n.name, n.podMTU);
   }
   return out;
+}
+
+/**
+ * The /readyz warning for a peer with another pod MTU. A warning, not a readiness failure: a
+ * rolling change of the underlay MTU or of --mtu passes through a mismatch on every node, and
+ * failing readiness there would take every node out of service at once (docs/routing.md, MTU).
+ */
+export function podMTUMismatchWarning(peer: string, theirs: number, own: number): string {
+  return `node "${peer}" publishes pod MTU ${theirs}, this node's is ${own}: packets larger than the smaller one may be dropped between their pods`;
 }
