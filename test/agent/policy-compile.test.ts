@@ -122,3 +122,12 @@ describe("policy compiler", () => {
     expect(d).toContain(`mncni-policy ruleset ${none.hash}`);
   });
 });
+
+test("a policy with a 253-character name gets a chain name nft accepts (under 256 bytes)", () => {
+  const long = `p${"x".repeat(252)}`;
+  const s = compilePolicy({ state: buildClusterState([np("some-namespace-with-a-long-name", long, { podSelector: {}, ingress: [{}] })]) });
+  const names = [...s.chains.keys()].filter((n) => n.startsWith("np/"));
+  expect(names.length).toBe(1);
+  expect(Buffer.byteLength(names[0]!)).toBeLessThan(256);
+  expect(s.chains.get("ingress-np/some-namespace-with-a-long-name")!.rules.some((r) => r.includes(`jump ${names[0]}`))).toBe(true);
+});

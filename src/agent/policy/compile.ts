@@ -256,8 +256,10 @@ export interface CompileInput {
 }
 
 const comment = (tag: string) => `comment "${tag.replace(/"/g, "'").slice(0, 120)}"`;
-const cnpChain = (c: KubeClusterNetworkPolicy, dir: Direction) => `cnp/${c.metadata.name}/${dir}`;
-const npChain = (np: KubeNetworkPolicy, dir: Direction) => `np/${np.metadata.namespace}/${np.metadata.name}/${dir}`;
+/** nft keeps chain names under 256 bytes; a name from long Kubernetes names keeps its start and gets a hash. */
+const chainName = (name: string) => (name.length <= 200 ? name : `${name.slice(0, 180)}-${digest(name)}`);
+const cnpChain = (c: KubeClusterNetworkPolicy, dir: Direction) => chainName(`cnp/${c.metadata.name}/${dir}`);
+const npChain = (np: KubeNetworkPolicy, dir: Direction) => chainName(`np/${np.metadata.namespace}/${np.metadata.name}/${dir}`);
 export const npNamespaceChain = (dir: Direction, ns: string) => `${dir}-np/${ns}`;
 /** What allows a flow in a direction: egress goes on to the ingress checks, ingress accepts. */
 const ALLOW: Record<Direction, string> = { egress: "goto ingress", ingress: "accept" };
