@@ -499,7 +499,7 @@ function gaps(rows: Row[]): string {
   if (handX?.ratio && hostgw?.handRatio) {
     out.push(
       `**Cross node, where the gap to node to node is.** Hand-built routes (pod, veth, node A routing the peer's pod subnet via node B's address, the same kind of switch namespace and bridge as the lab's underlay, node B, veth, pod) reach ${r2(handX.ratio)} of node to node: two veth crossings and two forwarding decisions more than node to node has. ` +
-        `mncni's host-gw path (bridge mode, the lab's agents) reaches ${r2(hostgw.handRatio)} of them: ` +
+        `mncni's host-gw path (bridge mode, the lab's agents) reaches ${r2(hostgw.handRatio)} of them. ` +
         verdict([hostgw], "the kernel's two extra forwarding hops"),
     );
   }
