@@ -4,7 +4,7 @@
 // path and answers a forged result; the plugin (Bun client and native forwarder alike) must
 // do the call itself, and the listener must have received no request.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { addrs, destroyAllNodes, TestNode } from "../plugin/fixture.ts";
@@ -41,7 +41,15 @@ async function forgedListener() {
   chmodSync(`${dir}/listener.ts`, 0o644);
   const socket = `${dir}/agent.sock`;
   const record = `${dir}/received`;
-  const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", resolve(BUN), `${dir}/listener.ts`, socket, record, JSON.stringify(FORGED)], { stdout: "ignore", stderr: "pipe" });
+  // nobody may not traverse the checkout (a clone in a 0700 directory): run bun from here.
+  const bun = `${dir}/bun`;
+  try {
+    linkSync(realpathSync(BUN), bun);
+  } catch {
+    copyFileSync(realpathSync(BUN), bun);
+  }
+  chmodSync(bun, 0o755);
+  const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", bun, `${dir}/listener.ts`, socket, record, JSON.stringify(FORGED)], { stdout: "ignore", stderr: "pipe" });
   for (let i = 0; i < 250 && !accepts(socket); i++) {
     if (p.exitCode !== null) throw new Error(`listener exited: ${await new Response(p.stderr).text()}`);
     await Bun.sleep(20);
