@@ -129,9 +129,19 @@ for (const { mode, brNetfilter } of VARIANTS) {
       const srv = Bun.spawn(["ip", "netns", "exec", a.pod, "timeout", "5", "python3", "-c",
         `import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("",80));s.listen();print("up",flush=True);c,a=s.accept();print(a[0],flush=True)`], { stdout: "pipe" });
       const reader = srv.stdout.getReader();
-      await reader.read();
+      // The pipe hands out whatever was written so far: read whole lines, not chunks.
+      let out = "";
+      const line = async (n: number) => {
+        while (out.split("\n").length <= n) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          out += new TextDecoder().decode(value);
+        }
+        return out.split("\n")[n - 1] ?? "";
+      };
+      await line(1); // "up"
       run(["ip", "netns", "exec", node.client, "timeout", "3", "busybox", "nc", "-w", "1", UPLINK.node[4], "18080"], { stdin: "x\n", allowFail: true });
-      const seen = new TextDecoder().decode((await reader.read()).value);
+      const seen = await line(2);
       srv.kill();
       await srv.exited;
       expect(seen).toContain(UPLINK.client[4]);
