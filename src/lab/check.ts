@@ -3,10 +3,16 @@
 // A dual-stack lab runs every pair over both families, with the same expectations. Between
 // the first pods of every two nodes, a ping of the full pod MTU with DF set must pass (through
 // the tunnel when the path is one) and one byte more must be refused: the MTU is right.
-import { ECHO_PORT, plan } from "./topology.ts";
+// When the lab's manifests hold policies, the expectation of each TCP pair is the policy
+// evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
+// own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
+// not what policies are written for).
+import { ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
+import { k8sPodName } from "./write-manifests.ts";
 import type { ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
-import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
+import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
 
 export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu";
@@ -23,6 +29,8 @@ export interface CheckResult {
   seen?: string;
   /** The source address the server must see; absent when any address will do. */
   expected?: string;
+  /** The policy that denies this pair: the probe must not get through. */
+  deniedBy?: string;
   error?: string;
   ms: number;
 }
@@ -35,16 +43,64 @@ export interface CheckReport {
   retried: number;
   ms: number;
   results: CheckResult[];
+  /** How many policies are in force (their verdicts are the expectations), and MTU pairs left out for them. */
+  policies?: { count: number; mtuSkipped: number };
+}
+
+interface Target {
+  label: string;
+  ip: string;
+  family: 4 | 6;
+  kind: CheckKind;
+  expected?: string;
+  deniedBy?: string;
 }
 
 interface Source {
   label: string;
   node: string;
   netns: string;
-  targets: { label: string; ip: string; family: 4 | 6; kind: CheckKind; expected?: string }[];
+  targets: Target[];
+}
+
+const describe = (d?: Decider) => (d ? `${d.kind} ${d.name} rule ${d.rule} (${d.tier})` : "a policy");
+
+/** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
+function policyView(s: LabState): { ev: PolicyEvaluator; count: number } | undefined {
+  const source = new ManifestsDirSource(manifestsDir(s.name));
+  source.rescan();
+  const { state } = source.snapshot();
+  const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
+  return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
 
 const hostPort = (ip: string) => (ip.includes(":") ? `[${ip}]:${ECHO_PORT}` : `${ip}:${ECHO_PORT}`);
+
+/** Marks the targets the policies deny (TCP to the echo port); a pod's own node is never denied. */
+function withPolicies(s: LabState, srcs: Source[], ev: PolicyEvaluator): Source[] {
+  const pods = allPods(s);
+  const podOf = (label: string) => pods.find((p) => `${p.node}/${p.name}` === label);
+  const key = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
+  return srcs.map((src) => {
+    const from = podOf(src.label);
+    return {
+      ...src,
+      targets: src.targets.map((t) => {
+        const to = podOf(t.label);
+        // The pod's own node, and a pod to itself (loopback): not forwarded, never judged.
+        if ((!from && to?.node === src.node) || (from && from === to)) return t;
+        const fromIP = from ? from.ips.find((ip) => familyOf(ip) === t.family) : nodeAddressOf(s.nodes.find((n) => n.name === src.node)!, t.family);
+        const v = ev.evaluate({
+          src: from ? { pod: key(from), ...(fromIP ? { ip: fromIP } : {}) } : { ip: fromIP ?? "" },
+          dst: to ? { pod: key(to), ip: t.ip } : { ip: t.ip },
+          port: ECHO_PORT,
+          protocol: "TCP",
+        });
+        return v.allowed ? t : { ...t, deniedBy: describe(v.by) };
+      }),
+    };
+  });
+}
 
 function sources(s: LabState): Source[] {
   const pods = allPods(s);
@@ -81,19 +137,14 @@ async function probeFrom(s: LabState, src: Source, timeoutMs: number): Promise<C
   }
   return src.targets.map((t, i) => {
     const a = answers[i]!;
+    const base = { kind: t.kind, from: src.label, to: t.label, target: a.target, family: t.family, reachable: a.ok, seen: a.seen, ms: a.ms };
+    if (t.deniedBy) return { ...base, deniedBy: t.deniedBy, ok: !a.ok, ...(a.ok ? { error: `reached, but ${t.deniedBy} denies it` } : {}) };
     const natOk = t.expected === undefined || a.seen === t.expected;
     return {
-      kind: t.kind,
-      from: src.label,
-      to: t.label,
-      target: a.target,
-      family: t.family,
+      ...base,
       ok: a.ok && natOk,
-      reachable: a.ok,
-      seen: a.seen,
       expected: t.expected,
       error: a.ok && !natOk ? `seen as ${a.seen}, expected ${t.expected}` : a.error,
-      ms: a.ms,
     };
   });
 }
@@ -116,7 +167,8 @@ function forgetNeighbours(netnsList: string[]): void {
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const all = sources(s);
+  const policies = policyView(s);
+  const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
   const results: CheckResult[] = [];
   for (const node of s.nodes) {
     const mine = all.filter((src) => src.node === node.name);
@@ -136,9 +188,13 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
       results[i] = r;
     }
   }
-  results.push(...(await mtuProbes(s)));
+  const mtu = await mtuProbes(s, policies?.ev);
+  results.push(...mtu.results);
   const failed = results.filter((r) => !r.ok).length;
-  return { ok: failed === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results };
+  return {
+    ok: failed === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results,
+    ...(policies ? { policies: { count: policies.count, mtuSkipped: mtu.skipped } } : {}),
+  };
 }
 
 /** The pod's interface MTU (what the conflist gave it). */
@@ -154,9 +210,22 @@ async function podMTU(s: LabState, podNs: string): Promise<number | undefined> {
 const IP_ICMP_HEADERS = { 4: 28, 6: 48 } as const;
 
 /** Full-MTU DF pings between the first pods of every two nodes, and one byte more refused. */
-async function mtuProbes(s: LabState): Promise<CheckResult[]> {
+async function mtuProbes(s: LabState, ev?: PolicyEvaluator): Promise<{ results: CheckResult[]; skipped: number }> {
   const firsts = s.nodes.map((n) => n.pods[0]).filter((p) => p !== undefined);
-  const pairs = firsts.flatMap((a) => firsts.filter((b) => b.node !== a.node).flatMap((b) => b.ips.map((ip) => ({ a, b, ip, family: familyOf(ip) }))));
+  const all = firsts.flatMap((a) => firsts.filter((b) => b.node !== a.node).flatMap((b) => b.ips.map((ip) => ({ a, b, ip, family: familyOf(ip) }))));
+  // A pair an end of which some policy selects is left out: whether ICMP passes depends on rules written for ports.
+  const key = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
+  const free = (x: (typeof all)[number]) => {
+    if (!ev) return true;
+    const v = ev.evaluate({ src: { pod: key(x.a) }, dst: { pod: key(x.b), ip: x.ip }, port: ECHO_PORT, protocol: "TCP" });
+    return !v.egress.by && !v.ingress.by;
+  };
+  const pairs = all.filter(free);
+  return { results: await mtuPings(s, pairs), skipped: all.length - pairs.length };
+}
+
+async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: string; family: 4 | 6 }[]): Promise<CheckResult[]> {
+  const firsts = [...new Set(pairs.map((x) => x.a))];
   const mtus = new Map(await Promise.all(firsts.map(async (p) => [p.ns, await podMTU(s, p.ns)] as const)));
   return pool(pairs, 4, async ({ a, b, ip, family }): Promise<CheckResult> => {
     const started = performance.now();
@@ -187,12 +256,12 @@ export function formatReport(rep: CheckReport): string {
       const cells = cols.map((c) => {
         // One mark per cell: a dual-stack pair is ✓ only when both families pass.
         const rs = rep.results.filter((x) => x.from === row && x.to === c);
-        const mark = rs.length === 0 ? "·" : rs.every((r) => r.ok) ? "✓" : rs.every((r) => r.reachable) ? "NAT" : "✗";
+        const mark = rs.length === 0 ? "·" : rs.every((r) => r.ok && r.deniedBy) ? "x" : rs.every((r) => r.ok) ? "✓" : rs.every((r) => r.reachable || r.deniedBy) ? (rs.some((r) => r.deniedBy && r.reachable) ? "!" : "NAT") : "✗";
         return mark.padStart(cw);
       });
       lines.push(`${row.padEnd(w)} ${cells.join("")}`);
     }
-    lines.push("", "legend: ✓ reached, seen from the expected source address | NAT reached, but seen from another source address | ✗ unreachable | · not checked");
+    lines.push("", `legend: ✓ reached, seen from the expected source address | NAT reached, but seen from another source address | ✗ unreachable | · not checked${rep.policies ? " | x denied by a policy, as expected | ! reached, but a policy denies it" : ""}`);
   }
   const byKind = (k: CheckKind) => {
     const rs = rep.results.filter((r) => r.kind === k);
@@ -200,6 +269,10 @@ export function formatReport(rep: CheckReport): string {
   };
   lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${(["pod-pod", "node-pod", "pod-ext", "pod-mtu"] as const).map(byKind).join(", ")})`);
   lines.push("  pod-pod: source address kept (no NAT); pod-ext: seen as the node's address (masquerade); pod-mtu: a full pod-MTU DF ping passes, one byte more is refused");
+  if (rep.policies) {
+    const denied = rep.results.filter((r) => r.deniedBy).length;
+    lines.push(`  ${rep.policies.count} ${rep.policies.count === 1 ? "policy" : "policies"} in force: ${denied} probe(s) expected denied (the policy evaluator, TCP port ${ECHO_PORT}; a pod's own node and the pod itself always reach it)${rep.policies.mtuSkipped ? `; ${rep.policies.mtuSkipped} MTU pair(s) not checked (a policy selects an end)` : ""}`);
+  }
   for (const r of rep.results.filter((x) => !x.ok).slice(0, 30)) lines.push(`  ✗ ${r.from} -> ${r.to} (${r.target}): ${r.error}`);
   return lines.join("\n");
 }

@@ -2,7 +2,7 @@
 // fail), pods and nodes added and removed, the agent killed and restarted, tear-down that
 // leaves nothing behind. Kernel state is checked independently with `ip -j` and `nft -j`.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
@@ -107,6 +107,39 @@ for (const mode of ["bridge", "routed"] as const) {
         run(["ip", "netns", "exec", victim.namespace, "nft", "delete", "table", "inet", "mnltest"]);
         run(["ip", "netns", "exec", `${name}-node1`, "nft", "delete", "table", "ip", "mnltest"]);
       }
+      expect(checkReport().ok).toBe(true);
+    });
+
+    test.skipIf(WIRING === "static")("with a policy in force, check expects the evaluator's verdicts, and fails on a flow the policy denies that gets through", () => {
+      const policy = `${LAB_ROOT}/${name}/deny-all.yaml`;
+      writeFileSync(policy, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: default}\nspec: {podSelector: {}}\n");
+      lab(name, ["apply", "-f", policy]);
+      try {
+        let rep = checkReport(1000);
+        expect(rep.results.filter((r) => !r.ok)).toEqual([]);
+        // Every pod to every other pod, and every node to the other node's pods, is denied as expected;
+        // a node reaches its own pods and a pod itself.
+        expect(rep.results.filter((r) => r.deniedBy).length).toBe(4 * 3 + 2 * 2);
+        expect(rep.results.filter((r) => r.kind === "node-pod" && !r.deniedBy).every((r) => r.reachable && r.to.startsWith(`${r.from}/`))).toBe(true);
+        expect(rep.policies).toEqual({ count: 1, mtuSkipped: 2 });
+        // node2 stops enforcing (its agent killed, its table deleted): node1's pods now reach node2's, which the policy denies.
+        const node2 = st.nodes.find((n) => n.name === "node2")!;
+        process.kill(node2.agentPid!, "SIGKILL");
+        run(["ip", "netns", "exec", `${name}-node2`, "nft", "delete", "table", "inet", "mncni-policy"]);
+        const r = lab(name, ["check", "--json", "--timeout", "1000"], { allowFail: true });
+        expect(r.code).toBe(1);
+        rep = JSON.parse(r.stdout) as CheckReport;
+        const through = rep.results.filter((x) => !x.ok);
+        expect(through.length).toBeGreaterThan(0);
+        for (const x of through) {
+          expect(x.to).toStartWith("node2/");
+          expect(x.error).toContain("reached, but NetworkPolicy default/deny-all");
+        }
+      } finally {
+        lab(name, ["node", "restart-agent", "node2", "-q"], { allowFail: true });
+        lab(name, ["delete", "-f", policy], { allowFail: true });
+      }
+      status();
       expect(checkReport().ok).toBe(true);
     });
 
