@@ -1,7 +1,7 @@
 // The agent's side of the fail-closed hold (the plugin's side: src/plugin/policy-hold.ts):
 // the table, created once (never replaced: it holds the plugin's elements), and its sets
 // read and released over netlink.
-import { decodeKey, encodeKey, Nftables } from "../../kernel/index.ts";
+import { decodeKey, encodeKey, isErrno, Nftables } from "../../kernel/index.ts";
 import { familyOf } from "../../net/ip.ts";
 import { heldSet, HOLD_TABLE } from "../../plugin/policy-hold.ts";
 import type { HoldKernel } from "../reconciler.ts";
@@ -32,8 +32,20 @@ export const systemHold: HoldKernel = {
   },
   release(ips) {
     const nft = Nftables.open();
+    const del = (list: string[]) =>
+      nft.apply(([4, 6] as const).map((f) => ({ ...heldSet(f), op: "del" as const, elements: list.filter((ip) => familyOf(ip) === f).map((ip) => ({ key: encodeKey([TYPE[f]], [ip]) })) })));
     try {
-      nft.apply(([4, 6] as const).map((f) => ({ ...heldSet(f), op: "del" as const, elements: ips.filter((ip) => familyOf(ip) === f).map((ip) => ({ key: encodeKey([TYPE[f]], [ip]) })) })));
+      del(ips);
+    } catch (e) {
+      // One of them went meanwhile (the plugin's DEL releases its pod's): the rest one by one.
+      if (!isErrno(e, "ENOENT")) throw e;
+      for (const ip of ips) {
+        try {
+          del([ip]);
+        } catch (e2) {
+          if (!isErrno(e2, "ENOENT")) throw e2;
+        }
+      }
     } finally {
       nft.close();
     }
