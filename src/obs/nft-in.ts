@@ -1,12 +1,11 @@
 // Running nft inside a namespace (the trace tables of `explain --probe`, rule text by handle).
 // Not on any CNI call's path: the insight commands are run by a person.
-import { basename } from "node:path";
+import { withNetns } from "../kernel/index.ts";
 import { runNft, type NftRun } from "../sys/nft.ts";
 
+/** nft in the namespace at path `netns`: spawned while this thread is in it (setns), so the child is too. */
 export function nftIn(netns: string | undefined, args: string[], stdin?: string): NftRun {
-  if (netns === undefined) return runNft(args, stdin);
-  const p = Bun.spawnSync(["ip", "netns", "exec", basename(netns), "nft", ...args], { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
-  return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+  return netns === undefined ? runNft(args, stdin) : withNetns(netns, () => runNft(args, stdin));
 }
 
 /** The text of rule `handle` in a chain (as `nft -a list chain` prints it), without its handle. */
