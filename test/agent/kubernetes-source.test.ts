@@ -4,19 +4,18 @@
 // /readyz, /metrics, and the requests the server recorded.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
-import { agentArgv, agentHttp } from "./agent-process.ts";
-import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
+import { agentArgv, agentHttp, agentMetric, agentNode, removeAgentNode } from "./agent-process.ts";
+import { ipJson, netnsPath } from "../helpers/netns.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const MNCNI = join(ROOT, "dist/mncni");
 const CLUSTER = "10.0.0.0/8";
 
 let ns = "";
-let peer = "";
 let tmp = "";
 let api: FakeApiServer;
 let kubeconfig = "";
@@ -35,19 +34,13 @@ type R = { dst: string; gateway?: string };
 const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
 const curl = (path: string) => agentHttp(ns, path);
 const ready = () => curl("/readyz").endsWith("200");
-const metric = (name: string, labels: string) => Number(curl("/metrics").match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, "m"))?.[1] ?? NaN);
+const metric = (name: string, labels: string) => agentMetric(ns, name, labels);
 const nodeLists = () => api.requests.filter((r) => r.method === "GET" && r.path === "/api/v1/nodes" && !r.query.watch).length;
 
 
 beforeAll(async () => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
-  tmp = mkdtempSync(`/tmp/mna-kube-${process.pid}-`);
-  ns = createNetns("mna-ku");
-  peer = createNetns("mna-kup");
-  run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer]);
-  run(["ip", "-n", ns, "addr", "add", "10.224.0.1/24", "dev", "eth0"]);
-  run(["ip", "-n", peer, "addr", "add", "10.224.0.254/24", "dev", "eth0"]);
-  for (const n of [ns, peer]) run(["ip", "-n", n, "link", "set", "eth0", "up"]);
+  ({ ns, tmp } = agentNode("ku", "10.224.0"));
   api = FakeApiServer.start({ netns: netnsPath(ns), bookmarkIntervalMs: 500 });
   kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
   putNode("me", "10.224.0.1", ["10.244.1.0/24"]);
@@ -57,13 +50,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (agent) {
-    agent.kill("SIGKILL");
-    await agent.exited;
-  }
   api?.close();
-  cleanupNetns();
-  rmSync(tmp, { recursive: true, force: true });
+  await removeAgentNode(tmp, agent);
 });
 
 describe("--source kubernetes:KUBECONFIG", () => {

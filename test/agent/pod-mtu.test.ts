@@ -6,19 +6,18 @@
 // objects of the fake API server, /readyz, /metrics and `ip -j route`.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
-import { agentArgv, agentHttp } from "./agent-process.ts";
-import { cleanupNetns, createNetns, inNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";
+import { agentArgv, agentHttp, agentMetric, agentNode, removeAgentNode } from "./agent-process.ts";
+import { ipJson, netnsPath } from "../helpers/netns.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const MNCNI = join(ROOT, "dist/mncni");
 const ANNOTATION = "mncni.io/pod-mtu";
 
 let ns = "";
-let peer = "";
 let tmp = "";
 let api: FakeApiServer;
 let agent: Subprocess | undefined;
@@ -31,7 +30,7 @@ const node = (name: string, ip: string, cidrs: string[], mtu?: string) => ({
 });
 const curl = (path: string) => agentHttp(ns, path);
 const readyz = () => curl("/readyz");
-const metric = (name: string, labels = "") => Number(curl("/metrics").match(new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ""} (\\S+)$`, "m"))?.[1] ?? NaN);
+const metric = (name: string, labels = "") => agentMetric(ns, name, labels);
 const hasMetric = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} `, "m").test(curl("/metrics"));
 const routes = () => ipJson<{ dst: string; gateway?: string }[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
 const mtuEvents = () => api.objects("events").filter((e) => e.reason === "PodMTUMismatch") as unknown as { type: string; message: string; involvedObject: { kind: string; name: string }; source: { component: string } }[];
@@ -40,26 +39,15 @@ const myAnnotation = () => api.getObject("nodes", "me")?.metadata?.annotations?.
 
 beforeAll(() => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
-  tmp = mkdtempSync(`/tmp/mna-mtu-${process.pid}-`);
-  ns = createNetns("mna-mtu");
-  peer = createNetns("mna-mtp");
-  run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer]);
-  run(["ip", "-n", ns, "addr", "add", "10.225.0.1/24", "dev", "eth0"]);
-  run(["ip", "-n", peer, "addr", "add", "10.225.0.254/24", "dev", "eth0"]);
-  for (const n of [ns, peer]) run(["ip", "-n", n, "link", "set", "eth0", "up"]);
+  ({ ns, tmp } = agentNode("mtu", "10.225.0"));
   api = FakeApiServer.start({ netns: netnsPath(ns) });
   api.put("nodes", node("me", "10.225.0.1", ["10.244.1.0/24"]));
   api.put("nodes", node("n2", "10.225.0.2", ["10.244.2.0/24"]));
 });
 
 afterAll(async () => {
-  if (agent) {
-    agent.kill("SIGKILL");
-    await agent.exited;
-  }
   api?.close();
-  cleanupNetns();
-  rmSync(tmp, { recursive: true, force: true });
+  await removeAgentNode(tmp, agent);
 });
 
 describe("pod MTU published and compared (--source kubernetes)", () => {

@@ -4,12 +4,12 @@
 // `nft -j`, the conflist it writes, /readyz and /metrics.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
-import { cleanupNetns, createNetns, inNetns, ipJson, run } from "../helpers/netns.ts";
+import { inNetns, ipJson, run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { agentArgv, agentHttp } from "./agent-process.ts";
+import { agentArgv, agentHttp, agentMetric, agentNode, removeAgentNode } from "./agent-process.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const MNCNI = join(ROOT, "dist/mncni");
@@ -18,7 +18,6 @@ const ME = { name: "me", ip: "10.224.0.1", cidrs: ["10.244.1.0/24"] };
 const N2 = { name: "n2", ip: "10.224.0.2", cidrs: ["10.244.2.0/24"] };
 
 let ns = "";
-let peer = "";
 let tmp = "";
 let manifests = "";
 let agent: Subprocess | undefined;
@@ -38,7 +37,7 @@ const args = (source: string, extra: string[] = []) => agentArgv({ mncni: MNCNI,
 type R = { dst: string; gateway?: string };
 const routes = () => ipJson<R[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
 const curl = (path: string) => agentHttp(ns, path);
-const metric = (name: string) => Number(curl("/metrics").match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+const metric = (name: string) => agentMetric(ns, name);
 const ruleset = () => inNetns(ns, ["nft", "-s", "list", "ruleset"]).stdout;
 const conflistRanges = () => JSON.parse(readFileSync(join(tmp, "conf/10-mncni.conflist"), "utf8")).plugins[0].ipam.ranges;
 const log = () => readFileSync(join(tmp, "agent.log"), "utf8");
@@ -54,15 +53,9 @@ async function baseline(): Promise<void> {
 
 beforeAll(async () => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
-  tmp = mkdtempSync(`/tmp/mna-refuse-${process.pid}-`);
+  ({ ns, tmp } = agentNode("rf", "10.224.0"));
   manifests = join(tmp, "manifests");
   mkdirSync(manifests);
-  ns = createNetns("mna-rf");
-  peer = createNetns("mna-rfp");
-  run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer]);
-  run(["ip", "-n", ns, "addr", "add", `${ME.ip}/24`, "dev", "eth0"]);
-  run(["ip", "-n", peer, "addr", "add", "10.224.0.254/24", "dev", "eth0"]);
-  for (const n of [ns, peer]) run(["ip", "-n", n, "link", "set", "eth0", "up"]);
   run(["ip", "-n", ns, "route", "add", "default", "via", "10.224.0.254"]);
   // The host firewall the agent must not open up: a foreign forward chain with policy drop.
   inNetns(ns, ["nft", "add table ip filter; add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }"]);
@@ -71,12 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (agent) {
-    agent.kill("SIGKILL");
-    await agent.exited;
-  }
-  cleanupNetns();
-  rmSync(tmp, { recursive: true, force: true });
+  await removeAgentNode(tmp, agent);
 });
 
 describe("an unusable source at start-up is a refusal to start", () => {
