@@ -57,12 +57,12 @@ export class Members {
     }
     if (structure !== prev) this.restructure(prev, structure);
     // Pods: only the ones that came, went or changed.
-    for (const [k, old] of this.pods) if (!pods.has(k)) this.remove(k, old);
+    for (const k of this.pods.keys()) if (!pods.has(k)) this.remove(k);
     for (const [k, p] of pods) {
       const old = this.pods.get(k);
       if (old === p || (old && this.fp(old) === this.fp(p))) continue;
-      if (old) this.remove(k, old);
-      this.add(k, p, this.contribution(p, [...this.setsFor(p)]));
+      if (old) this.remove(k);
+      this.add(k, this.contribution(p, [...this.setsFor(p)]));
     }
     this.pods = pods;
     return this.delta;
@@ -134,15 +134,18 @@ export class Members {
     const redo = [...next.sets].filter(([s, d]) => prev.sets.has(s) && (
       (d.kind === "dispatch" && !sameSet(prev.npNamespaces[d.dir], next.npNamespaces[d.dir])) ||
       (d.kind === "selected" && !sameSet(prev.subjectSets[d.dir][d.family], next.subjectSets[d.dir][d.family])))).map(([s]) => s);
-    for (const s of [...gone, ...redo]) {
+    // A set that goes takes its elements with it; one redone gives them back one by one (the delta).
+    const drop = (s: string, count: boolean) => {
       for (const [k, sets] of this.byPod) {
         const els = sets.get(s);
         if (!els) continue;
         sets.delete(s);
-        if (s !== undefined && redo.includes(s)) for (const e of els) this.dec(s, e);
+        if (count) for (const e of els) this.dec(s, e);
         if (sets.size === 0) this.byPod.delete(k);
       }
-    }
+    };
+    for (const s of gone) drop(s, false);
+    for (const s of redo) drop(s, true);
     for (const s of gone) {
       this.elements.delete(s);
       this.delta.delete(s);
@@ -167,9 +170,7 @@ export class Members {
       if (p.nodeName === this.nodeName) push(local, p);
     }
     const all = (m: Map<string, PodInfo[]>) => [...m.values()].flat();
-    // selected depends on the subject sets: fill it last.
-    const ordered = [...sets.filter((n) => s.sets.get(n)!.kind !== "selected"), ...sets.filter((n) => s.sets.get(n)!.kind === "selected")];
-    for (const name of ordered) {
+    for (const name of this.selectedLast(sets)) {
       const def = s.sets.get(name)!;
       this.elements.set(name, this.elements.get(name) ?? new Map());
       const candidates = def.kind === "peers" ? this.matcher.select(def.query, byNs)
@@ -179,9 +180,15 @@ export class Members {
       for (const p of candidates) {
         const k = keys.get(p)!;
         const els = this.contribution(p, [name], this.byPod.get(k))[0]?.[1];
-        if (els?.length) this.add(k, p, [[name, els]], true);
+        if (els?.length) this.add(k, [[name, els]], true);
       }
     }
+  }
+
+  /** `sets` with the selected sets last: their members are derived from the subject sets'. */
+  private selectedLast(sets: string[]): string[] {
+    const isSel = (n: string) => this.structure!.sets.get(n)?.kind === "selected";
+    return [...sets.filter((n) => !isSel(n)), ...sets.filter(isSel)];
   }
 
   /** The elements a pod puts in each of `sets` (only the non-empty ones). */
@@ -191,8 +198,7 @@ export class Members {
     const out: [string, string[]][] = [];
     const mine = new Map(already);
     const ips = (f: Family) => p.podIPs.filter((a) => familyOf(a) === f);
-    const selectedLast = [...sets.filter((n) => s.sets.get(n)?.kind !== "selected"), ...sets.filter((n) => s.sets.get(n)?.kind === "selected")];
-    for (const name of selectedLast) {
+    for (const name of this.selectedLast(sets)) {
       const def: SetDef | undefined = s.sets.get(name);
       if (!def) continue;
       let els: string[] = [];
@@ -226,7 +232,7 @@ export class Members {
     return out;
   }
 
-  private add(k: string, p: PodInfo, parts: [string, string[]][], merge = false): void {
+  private add(k: string, parts: [string, string[]][], merge = false): void {
     let sets = this.byPod.get(k);
     if (!sets) this.byPod.set(k, (sets = new Map()));
     for (const [s, els] of parts) {
@@ -235,10 +241,9 @@ export class Members {
       for (const e of els) this.inc(s, e);
     }
     if (sets.size === 0) this.byPod.delete(k);
-    void p;
   }
 
-  private remove(k: string, _old: PodInfo): void {
+  private remove(k: string): void {
     const sets = this.byPod.get(k);
     if (!sets) return;
     for (const [s, els] of sets) for (const e of els) this.dec(s, e);

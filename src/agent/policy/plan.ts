@@ -40,7 +40,9 @@ export function tableScript(s: PolicyStructure, elements: ReadonlyMap<string, Re
   return `table ${T} {}\ndelete table ${T}\ntable ${T} {\n${lines.join("\n")}\n}\n`;
 }
 
-const sameChain = (a: ChainDef, b: ChainDef) => a === b || a.rules === b.rules && a.hook === b.hook || a.hook === b.hook && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
+/** Cached fragments hand out the same rule arrays: compared by reference first. */
+const sameChain = (a: ChainDef, b: ChainDef) =>
+  a.hook === b.hook && (a.rules === b.rules || (a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i])));
 
 /**
  * From the structure in the kernel to the next, with the element changes of the sets both
