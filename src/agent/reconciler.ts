@@ -15,8 +15,8 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft, NftRuleset } from "./nft-ruleset.ts";
-import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, type PolicyStructure, policyPods } from "./policy/index.ts";
-import { HOLD_TABLE } from "../plugin/policy-hold.ts";
+import { AttachedPods, PolicyEngine, type PolicyStructure, policyPods } from "./policy/index.ts";
+import { HOLD } from "../firewall/names.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { podMTU, podMTUMismatches, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
 import { familyOf } from "../net/ip.ts";
@@ -28,6 +28,8 @@ export interface Sysctl {
 
 /** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
 export interface HoldKernel {
+  /** Creates the table when missing; returns whether it wrote. */
+  ensure(apply: (script: string, what: string) => void): boolean;
   held(): string[];
   release(ips: string[]): void;
 }
@@ -67,6 +69,8 @@ export interface ReconcileReport {
   /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */
   podMTUMismatch: Map<string, number>;
   conflistWritten: boolean;
+  /** Policy objects the kernel refused, left out while the rest is programmed (a warning, not a readiness failure). */
+  policyRejected?: string[];
   /** No errors, no problems, and the conflist is in place. */
   converged: boolean;
 }
@@ -250,18 +254,17 @@ export class Reconciler {
   private policy(p: Pass, fast = false): void {
     const state = this.attached.overlay(p.state, this.cfg.nodeName);
     p.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
-    // The served ADD's fast path trusts the engine's memory; a pass checks the kernel.
-    const current = fast ? undefined : this.listed(p);
     // The hold table is created once and never replaced: it holds the plugin's elements.
-    if (current && this.deps.hold && p.policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE)) {
-      this.deps.nft.apply(HOLD_TABLE_SCRIPT, "create the policy hold table");
+    // The served ADD's fast path trusts that a pass made it.
+    if (!fast && this.deps.hold && p.policyHold && this.deps.hold.ensure((script, what) => this.deps.nft.apply(script, what))) {
       p.r.writes++;
-      p.r.changes.push(`create table inet ${HOLD_TABLE}`);
+      p.r.changes.push(`create table ${HOLD.family} ${HOLD.name}`);
     }
     const sync = this.policyEngine.sync(state, !fast);
     this.deps.onPolicy?.(sync.structure.deciders, state);
     p.r.writes += sync.writes;
     p.r.changes.push(...sync.changes);
+    p.r.policyRejected = sync.rejected;
     if (sync.anySelected && this.cfg.mode === "bridge") {
       for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
         let v: string;

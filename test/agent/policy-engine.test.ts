@@ -1,0 +1,92 @@
+// The policy engine (src/agent/policy/engine.ts) on the owned-table engine
+// (src/firewall/table-engine.ts) against the kernel of a throwaway namespace, each sync in a
+// process of its own (a restarted agent), checked with nft:
+// - a restarted engine adopts a table it wrote without rewriting it, but repairs a
+//   hand-edited chain and says so (#24.14; before, adoption went by the marker alone);
+// - two pods with one address in two namespaces with policies: the clashing element is
+//   reported and the rest of the pass is written (#24.5; before, EEXIST failed every pass);
+// - an object nft refuses is left out, the rest programmed, and the policy named (#24.6);
+// - the table engine names the chain and rule of a structural failure.
+import { afterAll, expect, test } from "bun:test";
+import { spawnSync } from "bun";
+import { join } from "node:path";
+import { createNetns, inNetns } from "../helpers/netns.ts";
+
+const ns = createNetns("mnpeng");
+afterAll(() => spawnSync(["ip", "netns", "del", ns]));
+
+const src = (p: string) => JSON.stringify(join(import.meta.dir, "..", "..", "src", p));
+const pod = (namespace: string, name: string, ip: string, labels: Record<string, string> = {}) =>
+  ({ kind: "Pod", metadata: { name, namespace, labels }, spec: { nodeName: "n1", containers: [] }, status: { podIP: ip } });
+const np = (namespace: string, name: string, spec: object) => ({ kind: "NetworkPolicy", metadata: { name, namespace }, spec });
+const ns_ = (name: string) => ({ kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } });
+
+/** One engine sync in a fresh process in the namespace (as a restarted agent does): its result. */
+function sync(objects: object[]): { changes: string[]; writes: number; rejected: string[] } {
+  const code = `const { PolicyEngine } = require(${src("agent/policy/engine.ts")}); const { buildClusterState } = require(${src("cluster/build-state.ts")});
+    const { systemNft } = require(${src("agent/nft-ruleset.ts")});
+    const e = new PolicyEngine({ nodeName: "n1", nft: systemNft });
+    const r = e.sync(buildClusterState(${JSON.stringify(objects)}));
+    console.log(JSON.stringify({ changes: r.changes, writes: r.writes, rejected: r.rejected }));`;
+  const r = spawnSync(["ip", "netns", "exec", ns, process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
+  expect(r.stderr.toString()).toBe("");
+  expect(r.exitCode).toBe(0);
+  return JSON.parse(r.stdout.toString());
+}
+const chain = (name: string) => inNetns(ns, ["nft", "list", "chain", "inet", "mncni-policy", name]).stdout;
+const elems = (set: string) => {
+  const r = inNetns(ns, ["nft", "-j", "list", "map", "inet", "mncni-policy", set]);
+  return JSON.stringify(JSON.parse(r.stdout).nftables.find((o: any) => o.map)?.map.elem ?? []);
+};
+
+const base = [ns_("a"), ns_("b"), pod("a", "web", "10.1.0.2", { app: "web" }), pod("b", "db", "10.1.0.3", { app: "db" }),
+  np("a", "only-web", { podSelector: { matchLabels: { app: "web" } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }] }),
+  np("b", "deny", { podSelector: {}, policyTypes: ["Ingress"] })];
+
+test("a restarted engine adopts its table as it is, and repairs a hand-edited chain, saying so", () => {
+  expect(sync(base).changes.join("\n")).toContain("create table inet mncni-policy");
+  // Restart: nothing to write.
+  expect(sync(base)).toEqual({ changes: [], writes: 0, rejected: [] });
+  // Someone lets everything through the namespace's chain.
+  const before = chain("ingress-np/b");
+  inNetns(ns, ["nft", "insert", "rule", "inet", "mncni-policy", "ingress-np/b", "accept"]);
+  expect(chain("ingress-np/b")).not.toBe(before);
+  const r = sync(base);
+  expect(r.changes.join("\n")).toMatch(/repair table inet mncni-policy: its chains differ from what was written/);
+  expect(chain("ingress-np/b").replace(/handle \d+/g, "")).toBe(before.replace(/handle \d+/g, ""));
+  expect(sync(base).writes).toBe(0);
+});
+
+test("two pods with one address in two namespaces with policies: the clash is reported, the rest is written", () => {
+  sync(base);
+  const twin = pod("a", "twin", "10.1.0.3", { app: "web" });
+  const extra = pod("b", "other", "10.1.0.4", { app: "x" });
+  const r = sync([...base, twin, extra]);
+  expect(r.rejected.join("\n")).toMatch(/element "10\.1\.0\.3 : goto ingress-np\/[ab]" of set np_ingress_4 refused/);
+  // The pass went on: the other new pod is in the dispatch map.
+  expect(elems("np_ingress_4")).toContain("10.1.0.4");
+  // And again on the next pass (a restart adopts and corrects): still reported, not an error.
+  const again = sync([...base, twin, extra]);
+  expect(again.rejected.length).toBeGreaterThan(0);
+});
+
+test("a policy whose rule nft refuses is left out, the others programmed, and it is named", () => {
+  // A rule name of 60 two-byte characters: its comment is over nft's 128 bytes.
+  const bad = { kind: "ClusterNetworkPolicy", metadata: { name: "bad" }, spec: { tier: "Admin", priority: 5, subject: { namespaces: {} },
+    ingress: [{ name: "é".repeat(70), action: "Deny", from: [{ namespaces: { matchLabels: { "kubernetes.io/metadata.name": "zzz" } } }] }] } };
+  const good = np("a", "more", { podSelector: { matchLabels: { app: "web" } }, ingress: [{ from: [{ podSelector: {} }] }] });
+  const r = sync([...base, bad, good]);
+  expect(r.rejected.join("\n")).toContain("ClusterNetworkPolicy bad is not programmed");
+  expect(chain("ingress-np/a")).toContain("np/a/more/ingress");
+});
+
+test("the table engine names the chain and rule of a refused structure", () => {
+  const code = `const { TableEngine, StructureRejected } = require(${src("firewall/table-engine.ts")}); const { Nftables } = require(${src("kernel/index.ts")});
+    const { systemNft } = require(${src("agent/nft-ruleset.ts")});
+    const e = new TableEngine({ table: { family: "inet", name: "mncni-enginetest" }, apply: systemNft.apply, netlink: () => Nftables.open(), markerChain: "marker", markerPrefix: "m ", stateSet: "engine_state" });
+    const s = { hash: "h1", sets: new Map(), chains: new Map([["ok", { rules: ["counter"] }], ["bad", { rules: ["counter", "jump nowhere"] }]]) };
+    try { e.sync(s, new Map(), new Map()); console.log("no error"); } catch (x) { console.log(JSON.stringify(x instanceof StructureRejected ? x.rejected.map((r) => [r.kind, r.name, r.rule]) : String(x))); }`;
+  const r = spawnSync(["ip", "netns", "exec", ns, process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
+  expect(r.stderr.toString()).toBe("");
+  expect(JSON.parse(r.stdout.toString())).toEqual([["chain", "bad", "jump nowhere"]]);
+});
