@@ -15,7 +15,7 @@ import { writeFileIfChanged } from "./atomic-file.ts";
 import { BinaryInstaller } from "./install.ts";
 import { planMasquerade } from "./masquerade.ts";
 import type { Nft, NftRuleset } from "./nft-ruleset.ts";
-import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, type PolicyStructure, policyPods } from "./policy/index.ts";
+import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, type HoldKernel, type PolicyStructure, policyPods } from "./policy/index.ts";
 import { HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { admitPodCIDRs, type Admission, type FaultMemo } from "./pod-cidrs.ts";
 import { podMTU, podMTUMismatches, routingBackends, underlayMTU, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingKernel, type RoutingReport } from "./routing/index.ts";
@@ -24,12 +24,6 @@ import { familyOf } from "../net/ip.ts";
 export interface Sysctl {
   get(name: string): string;
   set(name: string, value: string): void;
-}
-
-/** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
-export interface HoldKernel {
-  held(): string[];
-  release(ips: string[]): void;
 }
 
 export interface ReconcilerDeps {

@@ -1,9 +1,9 @@
 // `mncni controller`: flags -> config, then run node IPAM until SIGTERM/SIGINT.
-import { fileLogger } from "../agent/log.ts";
+import { fileLogger } from "../base/log.ts";
 import { ConfigError, controllerHelp, parseControllerArgs } from "../controller/config.ts";
 import { runController } from "../controller/controller.ts";
 import { hostname } from "node:os";
-import { reportUsageError, UsageError } from "./flags.ts";
+import { reportUsageError, UsageError } from "../base/flags.ts";
 
 export async function controllerCommand(argv: string[]): Promise<number> {
   let cfg;

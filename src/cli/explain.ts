@@ -10,7 +10,7 @@ import { readClusterState } from "../obs/policy-view.ts";
 import type { ProbeProto } from "../obs/probe.ts";
 import { json } from "../obs/render.ts";
 import { addrOf } from "../net/ip.ts";
-import { parseOrExit, UsageError, type CommandSpec } from "./flags.ts";
+import { parseOrExit, UsageError, type CommandSpec } from "../base/flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
 export const EXPLAIN_FLAGS = {

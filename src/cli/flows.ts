@@ -3,7 +3,7 @@
 // `mncni lab flows` uses flowsOutput() on a lab node's file.
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { FlowRecord } from "../agent/policy/flows.ts";
-import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 const SPEC = {
   name: "mncni flows",

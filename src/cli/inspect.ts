@@ -2,7 +2,7 @@
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
 import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
 import { json } from "../obs/render.ts";
-import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "../base/flags.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 

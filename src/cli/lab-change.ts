@@ -7,7 +7,7 @@ import { findNode, requireState, saveState } from "../lab/state.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
 import type { PodState } from "../lab/state.ts";
-import type { CommandSpec, FlagTable } from "./flags.ts";
+import type { CommandSpec, FlagTable } from "../base/flags.ts";
 import { NAME, QUIET, locked, parse } from "./lab-common.ts";
 import type { Group } from "./subcommands.ts";
 

@@ -2,7 +2,7 @@
 // the lab's lock, and how errors end a command.
 import { lockLab } from "../lab/lock.ts";
 import { DEFAULT_LAB } from "../lab/topology.ts";
-import { parseOrExit, UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
+import { parseOrExit, UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 export const NAME = { type: "string", value: "NAME", default: DEFAULT_LAB, help: "the lab to act on ($MNCNI_LAB sets the default)" } as const;
 export const QUIET = { type: "boolean", short: "q", help: "no progress lines (the result line is still printed)" } as const;

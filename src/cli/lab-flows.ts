@@ -7,7 +7,7 @@ import { nodePaths } from "../lab/topology.ts";
 import type { FlowRecord } from "../agent/policy/flows.ts";
 import { formatFlow } from "./flows.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";
-import { UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
+import { UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 const FLOWS = {
   name: "mncni lab flows",

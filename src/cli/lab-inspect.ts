@@ -5,7 +5,7 @@ import { netnsExecArgv } from "../lab/sh.ts";
 import { requireState } from "../lab/state.ts";
 import { formatStatus, labStatus } from "../lab/status.ts";
 import { LAB_ROOT, ns } from "../lab/topology.ts";
-import { UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
+import { UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
 import { JSON_OUT, NAME, TIMEOUT, parse } from "./lab-common.ts";
 
 const CHECK = {

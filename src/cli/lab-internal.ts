@@ -5,7 +5,7 @@ import { withNetns } from "../kernel/index.ts";
 import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
 import { runRr, serveRr } from "../lab/rr.ts";
 import { ECHO_PORT } from "../lab/topology.ts";
-import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "../base/flags.ts";
 import { JSON_OUT, TIMEOUT } from "./lab-common.ts";
 
 /** Hidden: the echo servers of `lab check`, one listener in each --netns (pods, external host). */

@@ -2,7 +2,7 @@
 // objects for policy (labels, Namespaces, NetworkPolicy, ClusterNetworkPolicy), under its lock.
 import { applyObjects, deleteObjects, labelNamespace, labelPod, parseLabelArgs, readAppliable } from "../lab/k8s-objects.ts";
 import { requireState } from "../lab/state.ts";
-import type { CommandSpec, FlagTable } from "./flags.ts";
+import type { CommandSpec, FlagTable } from "../base/flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
 import type { Group } from "./subcommands.ts";
 

@@ -1,6 +1,6 @@
 // `mncni manifests`: prints the install manifests (or the uninstall DaemonSet) for a
 // configuration, ready for `kubectl apply -f -`. deploy/mncni.yaml is its output with defaults.
-import { parseOrExit, type CommandSpec, type FlagTable, type FlagValues } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable, type FlagValues } from "../base/flags.ts";
 import { DEFAULT_OPTIONS, installObjects, OptionError, renderYaml, resolveOptions, uninstallObjects, type RawOptions } from "../deploy/install-objects.ts";
 
 const COMMAND = {

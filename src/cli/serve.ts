@@ -2,7 +2,7 @@
 // processes whose config names this socket in `agentSocket` hand their calls to it.
 import { startCniServer } from "../serve/server.ts";
 import { DEFAULT_CNI_SOCKET } from "../serve/protocol.ts";
-import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
+import { parseOrExit, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 const SERVE = {
   name: "mncni serve",

@@ -2,7 +2,7 @@
 import { collectAttachments } from "../obs/attachments.ts";
 import { json } from "../obs/render.ts";
 import { formatStatus, nodeStatus } from "../obs/status.ts";
-import { parseOrExit, type CommandSpec } from "./flags.ts";
+import { parseOrExit, type CommandSpec } from "../base/flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
 const FLAGS = {

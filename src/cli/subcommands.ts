@@ -1,6 +1,6 @@
 // Commands made of subcommands (`mncni`, `mncni lab`, `mncni lab node`): one dispatcher, so
 // every level answers --help, names an unknown verb and reports usage errors the same way.
-import { reportUsageError, UsageError } from "./flags.ts";
+import { reportUsageError, UsageError } from "../base/flags.ts";
 
 export interface Subcommand {
   summary: string;
