@@ -1,7 +1,9 @@
-// The one flag parser of the CLI: each subcommand declares a typed flag table, and gets its
-// values typed from it, its `--help` generated from it, and numbers checked with plain
-// messages. (node:util parseArgs had no numbers, read `--timeout -5` as an unknown flag and
-// left every subcommand to word its own errors.)
+// The one flag parser (of the CLI, and of the agent's and controller's configs): each
+// command declares a typed flag table, and gets its values typed from it, its `--help`
+// generated from it, and numbers checked with plain messages. It prints nothing: the CLI's
+// side (src/cli/flags.ts) reports help and usage errors. (node:util parseArgs had no
+// numbers, read `--timeout -5` as an unknown flag and left every subcommand to word its own
+// errors.)
 
 export type FlagSpec =
   | { type: "string"; help: string; value?: string; default?: string; short?: string; choices?: readonly string[]; check?: (v: string) => string | null }
@@ -155,28 +157,4 @@ export function helpText<T extends FlagTable>(spec: CommandSpec<T>): string {
     ...rows.map(([l, r]) => `${l.padEnd(w)}${r}`),
     ...(spec.notes ? ["", spec.notes] : []),
   ].join("\n");
-}
-
-/** Prints a usage error the same way for every command; the exit status of a usage error. */
-export function reportUsageError(e: UsageError): number {
-  console.error(`${e.command}: ${e.message}\nRun \`${e.command} --help\` for its usage.`);
-  return 2;
-}
-
-/**
- * The whole cycle for a command: parse, print --help, report a usage error. Returns either
- * the parsed arguments or the exit status to end with.
- */
-export function parseOrExit<T extends FlagTable>(spec: CommandSpec<T>, argv: string[]): Parsed<T> | number {
-  try {
-    const p = parseFlags(spec, argv);
-    if (p === HELP) {
-      console.log(helpText(spec));
-      return 0;
-    }
-    return p;
-  } catch (e) {
-    if (e instanceof UsageError) return reportUsageError(e);
-    throw e;
-  }
 }

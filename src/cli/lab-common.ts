@@ -1,8 +1,9 @@
 // What every `mncni lab` subcommand shares: the common flags, parsing with the root check,
 // the lab's lock, and how errors end a command.
+import { sayError } from "./output.ts";
 import { lockLab } from "../lab/lock.ts";
 import { DEFAULT_LAB } from "../lab/topology.ts";
-import { parseOrExit, UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
+import { parseOrExit, UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
 
 export const NAME = { type: "string", value: "NAME", default: DEFAULT_LAB, help: "the lab to act on ($MNCNI_LAB sets the default)" } as const;
 export const QUIET = { type: "boolean", short: "q", help: "no progress lines (the result line is still printed)" } as const;
@@ -35,7 +36,7 @@ export function reported(verb: string, fn: (argv: string[]) => Promise<number>):
       return await fn(argv);
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      console.error(`\nmncni lab ${verb}: ${(e as Error).message}`);
+      sayError(`\nmncni lab ${verb}: ${(e as Error).message}`);
       return 1;
     }
   };

@@ -9,7 +9,7 @@ import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
 import type { Mode } from "../plugin/netconf.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
-import type { CommandSpec, FlagTable } from "../base/flags.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, QUIET, locked, parse } from "./lab-common.ts";
 
 function resolveBinary(flag: string | undefined): string | undefined {
