@@ -3,4 +3,4 @@ export { compilePolicy, npTypes, POLICY_FAMILY, POLICY_TABLE, type PolicyStructu
 export { PolicyEngine, type PolicySync } from "./engine.ts";
 export { AttachedPods } from "./overlay.ts";
 export { policyPods } from "./peers.ts";
-export { HOLD_TABLE_SCRIPT } from "./hold.ts";
+export { HOLD_TABLE_SCRIPT, type HoldKernel } from "./hold.ts";
