@@ -1,5 +1,6 @@
 // `mncni explain SRC DST`: the path of a packet on this node, hop by hop (src/obs/explain.ts).
 // SRC and DST: a pod (namespace/name), an IP, or "node" (this node's namespace).
+import { say, sayJson } from "./output.ts";
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
 import { computePath, type Endpoint, type Place } from "../obs/explain.ts";
 import { formatExplanation } from "../obs/explain-format.ts";
@@ -8,7 +9,6 @@ import { expectPolicy, policyAt, policyMismatches, tracedPolicy } from "../obs/e
 import type { ClusterState } from "../cluster/types.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import type { ProbeProto } from "../obs/probe.ts";
-import { json } from "../obs/render.ts";
 import { addrOf } from "../net/ip.ts";
 import { parseOrExit, UsageError, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
@@ -74,7 +74,8 @@ export function runExplain(places: Place[], src: Endpoint, dst: string, o: { pro
     if (traced) ex.policy = { ...ex.policy, traced };
     ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped")));
   }
-  console.log(o.json ? json(ex) : formatExplanation(ex));
+  if (o.json) sayJson(ex);
+  else say(formatExplanation(ex));
   const ok = ex.probe ? ex.probe.mismatches.length === 0 : true;
   // Leaving the namespaces this command sees (another node, on a node) is a path, not a failure.
   return ok && (ex.outcome === "delivered" || ex.outcome === "leaves") ? 0 : 1;

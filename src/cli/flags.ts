@@ -3,6 +3,7 @@
 // messages. (node:util parseArgs had no numbers, read `--timeout -5` as an unknown flag and
 // left every subcommand to word its own errors.)
 
+import { say, sayError } from "./output.ts";
 export type FlagSpec =
   | { type: "string"; help: string; value?: string; default?: string; short?: string; choices?: readonly string[]; check?: (v: string) => string | null }
   | { type: "int"; help: string; value?: string; default?: number; min?: number; max?: number }
@@ -159,7 +160,7 @@ export function helpText<T extends FlagTable>(spec: CommandSpec<T>): string {
 
 /** Prints a usage error the same way for every command; the exit status of a usage error. */
 export function reportUsageError(e: UsageError): number {
-  console.error(`${e.command}: ${e.message}\nRun \`${e.command} --help\` for its usage.`);
+  sayError(`${e.command}: ${e.message}\nRun \`${e.command} --help\` for its usage.`);
   return 2;
 }
 
@@ -171,7 +172,7 @@ export function parseOrExit<T extends FlagTable>(spec: CommandSpec<T>, argv: str
   try {
     const p = parseFlags(spec, argv);
     if (p === HELP) {
-      console.log(helpText(spec));
+      say(helpText(spec));
       return 0;
     }
     return p;

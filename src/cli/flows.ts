@@ -1,6 +1,7 @@
 // `mncni flows`: the policy verdict log of this node (the agent writes it, JSON lines; see
 // docs/policy.md), as a table or as the JSON lines, optionally following new ones.
 // `mncni lab flows` uses flowsOutput() on a lab node's file.
+import { say, sayError } from "./output.ts";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { FlowRecord } from "../agent/policy/flows.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
@@ -41,7 +42,7 @@ function flowsOutput(text: string, json: boolean): string[] {
 /** Prints the file, then (follow) what is appended to it, until interrupted. */
 async function showFlows(file: string, o: { follow: boolean; json: boolean }): Promise<number> {
   if (!existsSync(file) && !o.follow) {
-    console.error(`mncni flows: no verdict log at "${file}" yet (nothing was denied, or the agent writes elsewhere: --file)`);
+    sayError(`mncni flows: no verdict log at "${file}" yet (nothing was denied, or the agent writes elsewhere: --file)`);
     return 1;
   }
   let pos = 0;
@@ -59,7 +60,7 @@ async function showFlows(file: string, o: { follow: boolean; json: boolean }): P
       const text = rest + buf.toString("utf8");
       const cut = text.lastIndexOf("\n") + 1;
       rest = text.slice(cut);
-      for (const l of flowsOutput(text.slice(0, cut), o.json)) console.log(l);
+      for (const l of flowsOutput(text.slice(0, cut), o.json)) say(l);
     } finally {
       closeSync(fd);
     }

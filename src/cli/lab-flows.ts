@@ -1,5 +1,6 @@
 // `mncni lab flows`: the policy verdict logs of a lab's nodes (each node's agent writes
 // flows.log beside its agent.log), merged in time order; --node picks one.
+import { say, sayJsonLine } from "./output.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { requireState } from "../lab/state.ts";
@@ -35,7 +36,7 @@ export async function cmdFlows(argv: string[]): Promise<number> {
     }
   }
   records.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-  for (const r of records) console.log(p.flags.json ? JSON.stringify(r) : `${r.node.padEnd(8)} ${formatFlow(r, false)}`);
-  if (!records.length && !p.flags.json) console.log("no verdicts logged (nothing denied yet)");
+  for (const r of records) p.flags.json ? sayJsonLine(r) : say(`${r.node.padEnd(8)} ${formatFlow(r, false)}`);
+  if (!records.length && !p.flags.json) say("no verdicts logged (nothing denied yet)");
   return 0;
 }

@@ -1,4 +1,5 @@
 // `mncni lab check | status | list | exec`: looking at labs (they take no lock).
+import { say, sayError, sayJson } from "./output.ts";
 import { check, formatReport } from "../lab/check.ts";
 import { listLabs, type LabEntry } from "../lab/inventory.ts";
 import { netnsExecArgv } from "../lab/sh.ts";
@@ -20,15 +21,17 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const v = p0.flags;
   const s = requireState(v.name);
-  if (s.complete === false) console.error(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
+  if (s.complete === false) sayError(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
   if (s.options.policyPorts) {
     const { formatPolicyReport, policyCheck } = await import("../lab/policy-check.ts");
     const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
-    console.log(v.json ? JSON.stringify(rep, null, 2) : formatPolicyReport(rep));
+    if (v.json) sayJson(rep);
+    else say(formatPolicyReport(rep));
     return rep.ok ? 0 : 1;
   }
   const rep = await check(s, { timeoutMs: v.timeout });
-  console.log(v.json ? JSON.stringify(rep, null, 2) : formatReport(rep));
+  if (v.json) sayJson(rep);
+  else say(formatReport(rep));
   return rep.ok ? 0 : 1;
 }
 
@@ -43,7 +46,8 @@ export async function cmdStatus(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const v = p0.flags;
   const st = await labStatus(requireState(v.name));
-  console.log(v.json ? JSON.stringify(st, null, 2) : formatStatus(st));
+  if (v.json) sayJson(st);
+  else say(formatStatus(st));
   return 0;
 }
 
@@ -80,7 +84,8 @@ export async function cmdList(argv: string[]): Promise<number> {
   const p0 = parse(LIST, argv);
   if (typeof p0 === "number") return p0;
   const labs = listLabs();
-  console.log(p0.flags.json ? JSON.stringify(labs, null, 2) : formatList(labs));
+  if (p0.flags.json) sayJson(labs);
+  else say(formatList(labs));
   return 0;
 }
 

@@ -1,4 +1,5 @@
 // `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
+import { say, sayJsonLine } from "./output.ts";
 import { followInvocations, readInvocations } from "../obs/log-reader.ts";
 import type { InvocationRecord } from "../obs/invocation-log.ts";
 import { formatCall, formatSummary, TraceSummary } from "../obs/trace.ts";
@@ -28,18 +29,19 @@ export async function runTrace(logFile: string, o: { follow: boolean; json: bool
   const summary = new TraceSummary();
   const show = (r: InvocationRecord) => {
     summary.add(r);
-    console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
+    if (o.json) sayJsonLine({ call: r });
+    else say(formatCall(r));
   };
   const past = readInvocations(logFile);
   for (const r of past) summary.add(r);
-  for (const r of o.last ? past.slice(-o.last) : []) console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
-  const printSummary = () => console.log(o.json ? JSON.stringify({ summary: summary.get() }) : `\n${formatSummary(summary.get())}\n`);
+  for (const r of o.last ? past.slice(-o.last) : []) o.json ? sayJsonLine({ call: r }) : say(formatCall(r));
+  const printSummary = () => (o.json ? sayJsonLine({ summary: summary.get() }) : say(`\n${formatSummary(summary.get())}\n`));
   if (!o.follow) {
     if (o.json) printSummary();
-    else console.log(`\n${formatSummary(summary.get())}`);
+    else say(`\n${formatSummary(summary.get())}`);
     return 0;
   }
-  if (!o.json) console.log(`-- following ${logFile} (Ctrl-C ends) --`);
+  if (!o.json) say(`-- following ${logFile} (Ctrl-C ends) --`);
   let sinceSummary = 0;
   const stop = followInvocations(logFile, (recs) => {
     for (const r of recs) show(r);

@@ -1,7 +1,7 @@
 // `mncni trace`: the invocation log as one line per CNI call, and a running summary
 // (calls, errors, p50/p99 duration per verb) — what strace on the runtime was used for.
 import type { InvocationRecord } from "./invocation-log.ts";
-import { dim, green, red, table } from "./render.ts";
+import { dim, green, oneLine, red, table } from "./render.ts";
 
 export interface VerbSummary {
   calls: number;
@@ -34,9 +34,10 @@ export class TraceSummary {
 }
 
 export function formatCall(r: InvocationRecord): string {
-  const pod = r.podName ? `${r.podNamespace ?? "?"}/${r.podName}` : (r.containerId ?? "-");
-  const result = r.outcome === "ok" ? green(`ok ${r.ips?.join(",") ?? ""}`.trim()) : red(`error ${r.code ?? ""}: ${r.msg ?? ""}`);
-  return `${r.time}  ${r.command.padEnd(6)} ${pod.padEnd(28)} ${`${r.durationMs.toFixed(1)}ms`.padStart(9)}  ${result}${r.plugin !== "mncni" ? dim(` (${r.plugin})`) : ""}`;
+  // Every field is what a runtime passed or a plugin wrote: one line each, controls escaped.
+  const pod = oneLine(r.podName ? `${r.podNamespace ?? "?"}/${r.podName}` : (r.containerId ?? "-"));
+  const result = r.outcome === "ok" ? green(oneLine(`ok ${r.ips?.join(",") ?? ""}`.trim())) : red(oneLine(`error ${r.code ?? ""}: ${r.msg ?? ""}`));
+  return `${oneLine(r.time)}  ${oneLine(r.command).padEnd(6)} ${pod.padEnd(28)} ${`${r.durationMs.toFixed(1)}ms`.padStart(9)}  ${result}${r.plugin !== "mncni" ? dim(oneLine(` (${r.plugin})`)) : ""}`;
 }
 
 export function formatSummary(s: Record<string, VerbSummary>): string {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Attachment } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
-import { WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+import { NEEDS_AGENT, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -27,7 +27,7 @@ const POLICIES = [
 ];
 
 // The static wiring runs no agent: nothing enforces policies there.
-describe.skipIf(WIRING === "static")("explain and inspect name policies (routed mode)", () => {
+describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed mode)${NEEDS_AGENT}`, () => {
   const name = newLabName();
   const dir = mkdtempSync(join(tmpdir(), `${name}-pol-`));
   const explain = (src: string, dst: string) => {
