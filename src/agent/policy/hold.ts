@@ -5,6 +5,12 @@ import { decodeKey, encodeKey, isErrno, Nftables } from "../../kernel/index.ts";
 import { familyOf } from "../../net/ip.ts";
 import { heldSet, HOLD_TABLE } from "../../plugin/policy-hold.ts";
 
+/** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
+export interface HoldKernel {
+  held(): string[];
+  release(ips: string[]): void;
+}
+
 export const HOLD_TABLE_SCRIPT = `table inet ${HOLD_TABLE} {
   set held_4 { type ipv4_addr; }
   set held_6 { type ipv6_addr; }
@@ -17,12 +23,6 @@ export const HOLD_TABLE_SCRIPT = `table inet ${HOLD_TABLE} {
   }
 }
 `;
-
-/** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
-export interface HoldKernel {
-  held(): string[];
-  release(ips: string[]): void;
-}
 
 const TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
 
