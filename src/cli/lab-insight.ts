@@ -9,7 +9,7 @@ import type { ProbeProto } from "../obs/probe.ts";
 import { EXPLAIN_FLAGS, pickAddr, runExplain } from "./explain.ts";
 import { requireState, type LabState } from "../lab/state.ts";
 import { collectAttachments } from "../obs/attachments.ts";
-import { nodeView, type NodeView } from "../obs/node-view.ts";
+import { nodeView, type NodeView } from "../cni/node-view.ts";
 import { type CommandSpec, type FlagTable } from "./flags.ts";
 import { printInspect } from "./inspect.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";

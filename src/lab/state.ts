@@ -1,7 +1,7 @@
 // The lab's record of what it created, written ahead of each creation so `lab down` can undo
 // a half-built lab. One JSON file per lab, replaced atomically.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { Mode } from "../plugin/modes.ts";
+import type { Mode } from "../plugin/netconf.ts";
 import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
