@@ -1,7 +1,7 @@
 // `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
 import { say, sayJsonLine } from "./output.ts";
-import { followInvocations } from "../obs/log-reader.ts";
-import type { InvocationRecord } from "../obs/invocation-log.ts";
+import { followInvocations } from "../cni/log-reader.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
 import { formatCall, formatSummary, readTrace } from "../obs/trace.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";

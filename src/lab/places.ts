@@ -5,7 +5,7 @@
 import { readClusterState } from "../obs/policy-view.ts";
 import { pickAddr } from "../obs/explain-places.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
-import { nodeView, type NodeView } from "../obs/node-view.ts";
+import { nodeView, type NodeView } from "../cni/node-view.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";

@@ -4,7 +4,7 @@
 import { addrOf } from "../net/ip.ts";
 import { findAttachment, type NodeAttachments } from "./attachments.ts";
 import type { Endpoint, Place } from "./explain.ts";
-import type { NodeView } from "./node-view.ts";
+import type { NodeView } from "../cni/node-view.ts";
 
 /** A pod's address of the family asked for (the other one when it has none: the error then names it). */
 export const pickAddr = (addrs: string[], v6: boolean): string => addrOf(addrs.find((x) => x.includes(":") === v6) ?? addrs[0]!);

@@ -11,7 +11,7 @@ import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { heldSet, HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
-import type { PolicyExpectation, TracedPolicy } from "./explain-policy.ts";
+import type { Decider } from "../cluster/index.ts";
 
 export interface Place {
   name: string;
@@ -64,6 +64,31 @@ export interface TracedPlace {
   events: { table: string; chain: string; type: string; verdict?: string; rule?: string; saddr?: string; daddr?: string }[];
   verdict: "accepted" | "dropped" | "not seen";
   droppedBy?: string;
+}
+
+/** The verdict the policy evaluator expects for the packet (explain-policy.ts expectPolicy). */
+export interface PolicyExpectation {
+  allowed: boolean;
+  deniedIn?: "ingress" | "egress";
+  /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
+  by?: string;
+  decider?: Decider;
+  /** What decided each direction (absent: no policy selects that end in that direction). */
+  egressBy?: string;
+  ingressBy?: string;
+  /** The nodes whose policy table judges each direction (the pods' nodes). */
+  egressNode?: string;
+  ingressNode?: string;
+}
+
+/** The verdict the traced probe met in the policy table (explain-policy.ts tracedPolicy). */
+export interface TracedPolicy {
+  place: string;
+  verdict: "dropped" | "allowed";
+  /** The deciding rule's comment, as the compiler wrote it. */
+  rule: string;
+  /** The same, as a policy name: kind, namespace/name, rule, tier. */
+  by: string;
 }
 
 export interface Explanation {

@@ -1,7 +1,7 @@
 // `mncni trace`: the invocation log as one line per CNI call, and a running summary
 // (calls, errors, p50/p99 duration per verb) — what strace on the runtime was used for.
-import type { InvocationRecord } from "./invocation-log.ts";
-import { readInvocations } from "./log-reader.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { readInvocations } from "../cni/log-reader.ts";
 import { dim, green, oneLine, red, table } from "./render.ts";
 
 export interface VerbSummary {

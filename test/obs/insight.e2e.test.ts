@@ -12,7 +12,7 @@ import type { Explanation } from "../../src/obs/explain.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { LAB_CMD, WIRING, downAll, lab, labRaw, newLabName } from "../lab/lab-cli.ts";
-import type { InvocationRecord } from "../../src/obs/invocation-log.ts";
+import type { InvocationRecord } from "../../src/cni/invocation-log.ts";
 import type { LabEntry } from "../../src/lab/inventory.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 
