@@ -67,6 +67,12 @@ export interface NodeState {
   /** The echo server listening in this node's pods. */
   echoPid?: number;
   pods: PodState[];
+  /**
+   * Pods whose ADD failed and whose rollback DEL failed too: their addresses stay reserved
+   * until a DEL succeeds, which the lab tries again before each pod add or remove on the node
+   * (a runtime retries a failed DEL the same way). Absent: none.
+   */
+  pendingDel?: (PodState & { delError: string })[];
 }
 
 export interface LabState {
