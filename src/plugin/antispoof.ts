@@ -13,10 +13,9 @@
 // fails.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { decodeKey, encodeKey, isErrno, keyHasPrefix, type Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
-import type { Family } from "./mode.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
-import { familyOf } from "../net/ip.ts";
+import { familyOf, type Family } from "../net/ip.ts";
 import { ANTISPOOF } from "../firewall/names.ts";
 import { ensureTable as ensureOwnedTable, type WholeTable } from "../firewall/owned-table.ts";
 

@@ -2,7 +2,14 @@
 // create the table, read and release what the plugin held, one netlink socket per call.
 import { ensureHoldTable, held, release } from "../../firewall/hold.ts";
 import { Nftables } from "../../kernel/index.ts";
-import type { HoldKernel } from "../reconciler.ts";
+
+/** The fail-closed hold's table (inet mncni-hold, filled by the plugin): create, read and release. */
+export interface HoldKernel {
+  /** Creates the table when missing; returns whether it wrote. */
+  ensure(apply: (script: string, what: string) => void): boolean;
+  held(): string[];
+  release(ips: string[]): void;
+}
 
 function withSocket<T>(fn: (nft: Nftables) => T): T {
   const nft = Nftables.open();
