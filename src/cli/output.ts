@@ -1,7 +1,7 @@
 // Where every command's output goes out: text through the one escape of control characters
 // (src/base/text.ts: a pod name or message cannot drive the operator's terminal), JSON as
 // JSON (which escapes them itself). No command prints with console.log directly.
-import { humanText, json } from "../obs/render.ts";
+import { humanText, json } from "./text/render.ts";
 import { escapeControls } from "../base/text.ts";
 
 /** Human text on stdout. */
