@@ -12,7 +12,7 @@ import { stringify } from "yaml";
 import type { PolicyReport } from "../../src/lab/policy-check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { run } from "../helpers/netns.ts";
-import { WIRING, downAll, lab, labJson, newLabName } from "./lab-cli.ts";
+import { NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "./lab-cli.ts";
 
 import { CASES, np, NSS, PODS } from "./policy-cases.ts";
 
@@ -21,7 +21,7 @@ afterAll(downAll);
 
 for (const mode of ["bridge", "routed"] as const) {
   // The engine (branch policy) enforces; the static wiring has no agent, so nothing to check against.
-  describe.skipIf(WIRING === "static")(`upstream policy model in ${mode} mode`, () => {
+  describe.skipIf(WIRING === "static")(`upstream policy model in ${mode} mode${NEEDS_AGENT}`, () => {
     const name = newLabName();
     const dir = join(tmpdir(), `${name}-policies`);
     const check = () => labJson<PolicyReport>(name, ["check"], { allowFail: true });
