@@ -3,7 +3,7 @@
 // structure as a minimal `nft -f` delta, adoption verified by fingerprint). This side
 // compiles the policies, keeps set membership, and owns what the table engine cannot know:
 // which policy produced an object the kernel refused. Such a policy is left out (the rest is
-// programmed) and reported until it changes.
+// programmed) and reported until it changes, or for RETRY_MS, after which it is tried again.
 import type { ClusterState } from "../../cluster/types.ts";
 import { POLICY } from "../../firewall/names.ts";
 import { type Rejected, StructureRejected, type TableStructure, TableEngine, type SetSpec } from "../../firewall/table-engine.ts";
@@ -32,8 +32,10 @@ export interface PolicyEngineOptions {
   netlink?: () => Nftables;
 }
 
-/** How many policies one sync may leave out, one structural retry each. */
+/** How many structural retries one sync may make, each leaving out the policies at fault. */
 const MAX_REJECTED_PER_SYNC = 8;
+/** A policy left out is tried again after this long (the cause may have been the kernel's state). */
+const RETRY_MS = 60_000;
 
 type PolicyKey = `${"NetworkPolicy" | "ClusterNetworkPolicy"} ${string}`;
 
@@ -43,7 +45,7 @@ export class PolicyEngine {
   private structure?: PolicyStructure;
   private policies?: [unknown, unknown];
   /** Policies left out, with the object (spec) that was refused and why: kept out until the object changes. */
-  private excluded = new Map<PolicyKey, { object: unknown; why: string }>();
+  private excluded = new Map<PolicyKey, { object: unknown; why: string; until: number }>();
 
   constructor(private readonly o: PolicyEngineOptions) {
     this.members = new Members(o.nodeName);
@@ -89,7 +91,8 @@ export class PolicyEngine {
         if (!(e instanceof StructureRejected) || attempt >= MAX_REJECTED_PER_SYNC) throw e;
         const owners = this.owners(effective, e.rejected);
         if (!owners.length) throw e;
-        for (const [k, object] of owners) this.excluded.set(k, { object, why: e.rejected.map(describeRejected).join("; ") });
+        const until = Date.now() + RETRY_MS;
+        for (const [k, object] of owners) this.excluded.set(k, { object, why: e.rejected.map(describeRejected).join("; "), until });
         // Members were updated for a structure the kernel does not have: the table engine
         // rewrites from scratch (it forgot what it applied when the write failed).
       }
@@ -105,7 +108,7 @@ export class PolicyEngine {
       const [kind, id] = splitKey(key);
       const m: Map<string, unknown> = kind === "NetworkPolicy" ? np : cnp;
       const now = m.get(id);
-      if (now === undefined || (now !== x.object && JSON.stringify(now) !== JSON.stringify(x.object))) this.excluded.delete(key);
+      if (now === undefined || x.until <= Date.now() || (now !== x.object && JSON.stringify(now) !== JSON.stringify(x.object))) this.excluded.delete(key);
       else m.delete(id);
     }
     return this.excluded.size ? { ...state, networkPolicies: np as ClusterState["networkPolicies"], clusterNetworkPolicies: cnp as ClusterState["clusterNetworkPolicies"] } : state;
