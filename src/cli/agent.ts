@@ -3,7 +3,7 @@
 import { say, sayError } from "./output.ts";
 import { Agent } from "../agent/agent.ts";
 import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
-import { fileLogger } from "../agent/log.ts";
+import { fileLogger } from "../base/log.ts";
 import { runUninstall } from "../agent/uninstall.ts";
 
 export async function agentCommand(argv: string[]): Promise<number> {

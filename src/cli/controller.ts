@@ -1,6 +1,6 @@
 // `mncni controller`: flags -> config, then run node IPAM until SIGTERM/SIGINT.
 import { say, sayError } from "./output.ts";
-import { fileLogger } from "../agent/log.ts";
+import { fileLogger } from "../base/log.ts";
 import { ConfigError, controllerHelp, parseControllerArgs } from "../controller/config.ts";
 import { runController } from "../controller/controller.ts";
 import { hostname } from "node:os";

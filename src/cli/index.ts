@@ -1,6 +1,6 @@
 // Subcommand table of the CLI. Each subcommand lives in its own file and is loaded on demand.
 import { say } from "./output.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../base/version.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const lazy = (load: () => Promise<(argv: string[]) => Promise<number>>) => async (argv: string[]) => (await load())(argv);

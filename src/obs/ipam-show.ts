@@ -2,10 +2,10 @@
 // kinds of disagreement between the IPAM and the node: reservations without a live
 // attachment (leaks) and attachments without a reservation.
 import { parseIp, type Ip } from "../ipam/ip-bigint.ts";
-import { rangeUsage, type RangeUse } from "./cni-metrics.ts";
+import { rangeUsage, type RangeUse } from "../ipam/usage.ts";
 import { addrOf } from "../net/ip.ts";
 import type { NodeAttachments } from "./attachments.ts";
-import type { NodeView } from "./node-view.ts";
+import type { NodeView } from "../cni/node-view.ts";
 import { bold, red, table } from "./render.ts";
 
 export interface IpamReport {

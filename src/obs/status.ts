@@ -2,10 +2,10 @@
 // the same reasons), the path to each peer node (mncni's routes), the conflist in use, calls
 // and their latency (invocation log; the agent's served count), build, problems found.
 import { Netlink, RTPROT_MNCNI } from "../kernel/index.ts";
-import { BUILD, VERSION } from "../version.ts";
+import { BUILD, VERSION } from "../base/version.ts";
 import type { NodeAttachments } from "./attachments.ts";
-import { readInvocations } from "./log-reader.ts";
-import type { NodeView } from "./node-view.ts";
+import { readInvocations } from "../cni/log-reader.ts";
+import type { NodeView } from "../cni/node-view.ts";
 import { bold, fields, green, red, table } from "./render.ts";
 import { formatSummary, TraceSummary, type VerbSummary } from "./trace.ts";
 

@@ -1,6 +1,7 @@
 // `mncni trace`: the invocation log as one line per CNI call, and a running summary
 // (calls, errors, p50/p99 duration per verb) — what strace on the runtime was used for.
-import type { InvocationRecord } from "./invocation-log.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { readInvocations } from "../cni/log-reader.ts";
 import { dim, green, oneLine, red, table } from "./render.ts";
 
 export interface VerbSummary {
@@ -31,6 +32,21 @@ export class TraceSummary {
     }
     return out;
   }
+}
+
+export interface TraceReport {
+  /** The last calls of the log (all of them when last is undefined). */
+  calls: InvocationRecord[];
+  /** Over every call in the log, not only those shown. */
+  summary: Record<string, VerbSummary>;
+}
+
+/** The node's CNI calls from its invocation log (and the running summary, for following it). */
+export function readTrace(logFile: string, last?: number): TraceReport & { running: TraceSummary } {
+  const all = readInvocations(logFile);
+  const running = new TraceSummary();
+  for (const r of all) running.add(r);
+  return { calls: last === undefined ? all : last ? all.slice(-last) : [], summary: running.get(), running };
 }
 
 export function formatCall(r: InvocationRecord): string {
