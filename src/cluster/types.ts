@@ -1,5 +1,6 @@
 // The Kubernetes objects mncni reads (only the fields it uses, plus metadata), and the typed
 // view of cluster state the agent's reconcilers work on.
+import type { Registry } from "prom-client";
 
 export interface ObjectMeta {
   name: string;
@@ -286,8 +287,8 @@ export interface ClusterSource {
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).
    */
   reportPodMTUMismatch?(mismatches: readonly string[]): void;
-  /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
-  renderMetrics?(): string;
+  /** The source's own metrics (prom-client), merged into the agent's /metrics. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface SourceOptions {
