@@ -4,12 +4,12 @@
 // compiles the policies, keeps set membership, and owns what the table engine cannot know:
 // which policy produced an object the kernel refused. Such a policy is left out (the rest is
 // programmed) and reported until it changes, or for RETRY_MS, after which it is tried again.
-import type { ClusterState } from "../../cluster/types.ts";
+import type { ClusterState, Direction } from "../../cluster/types.ts";
 import { POLICY } from "../../firewall/names.ts";
 import { type Rejected, StructureRejected, type TableStructure, TableEngine, type SetSpec } from "../../firewall/table-engine.ts";
 import { Nftables } from "../../kernel/index.ts";
 import type { Nft } from "../nft-ruleset.ts";
-import { compilePolicy, type Direction, type PolicyStructure, describeSet, setType } from "./compile.ts";
+import { compilePolicy, type PolicyStructure, describeSet, setType } from "./compile.ts";
 import { Members } from "./members.ts";
 
 export interface PolicySync {
