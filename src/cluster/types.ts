@@ -213,7 +213,6 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
 
 export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
 export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
-export type Kind = (typeof KINDS)[number];
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
 export interface NodeInfo {
