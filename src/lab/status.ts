@@ -35,7 +35,7 @@ export interface LabStatus {
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
-    /** The pod MTU published on the node's Node manifest (mncni.io/pod-mtu): what its agent wrote into its conflist. */
+    /** The pod MTU published on the node's Node manifest (status condition MncniPodMTU): what its agent wrote into its conflist. */
     podMTU?: number;
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
