@@ -1,7 +1,7 @@
-// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/inspect.ts).
+// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/attachments.ts).
 import { say, sayError, sayJson } from "./output.ts";
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
-import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
+import { formatAttachment, formatAttachmentTable } from "./text/inspect.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
@@ -22,11 +22,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
   const n = collectAttachments(viewFromFlags(p.flags), cluster);
-  return printInspect(n, p.positionals[0], p.flags.json);
+  return renderInspect(n, p.positionals[0], p.flags.json);
 }
 
 /** Shared with `mncni lab inspect`. */
-export function printInspect(n: ReturnType<typeof collectAttachments>, what: string | undefined, asJson: boolean): number {
+export function renderInspect(n: ReturnType<typeof collectAttachments>, what: string | undefined, asJson: boolean): number {
   if (what !== undefined) {
     const a = findAttachment(n.attachments, what);
     if (!a) {

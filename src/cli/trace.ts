@@ -1,8 +1,9 @@
 // `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
 import { say, sayJsonLine } from "./output.ts";
-import { followInvocations, readInvocations } from "../cni/log-reader.ts";
+import { followInvocations } from "../cni/log-reader.ts";
 import type { InvocationRecord } from "../cni/invocation-log.ts";
-import { formatCall, formatSummary, TraceSummary } from "../obs/trace.ts";
+import { readTrace } from "../obs/trace.ts";
+import { formatCall, formatSummary } from "./text/trace.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
@@ -26,15 +27,13 @@ export async function traceCommand(argv: string[]): Promise<number> {
 
 /** Shared with `mncni lab trace`. */
 export async function runTrace(logFile: string, o: { follow: boolean; json: boolean; last: number }): Promise<number> {
-  const summary = new TraceSummary();
+  const { calls, running: summary } = readTrace(logFile, o.last);
   const show = (r: InvocationRecord) => {
     summary.add(r);
     if (o.json) sayJsonLine({ call: r });
     else say(formatCall(r));
   };
-  const past = readInvocations(logFile);
-  for (const r of past) summary.add(r);
-  for (const r of o.last ? past.slice(-o.last) : []) o.json ? sayJsonLine({ call: r }) : say(formatCall(r));
+  for (const r of calls) o.json ? sayJsonLine({ call: r }) : say(formatCall(r));
   const printSummary = () => (o.json ? sayJsonLine({ summary: summary.get() }) : say(`\n${formatSummary(summary.get())}\n`));
   if (!o.follow) {
     if (o.json) printSummary();

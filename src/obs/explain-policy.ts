@@ -78,9 +78,12 @@ export function tracedPolicy(places: TracedPlace[]): TracedPolicy | undefined {
   return undefined;
 }
 
-/** Where the evaluator and the kernel's account disagree. */
-export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPolicy | undefined, dropped: boolean): string[] {
-  if (!e) return [];
+/**
+ * Where the evaluator and the kernel's account disagree. A packet the hold dropped (its pod
+ * not yet programmed) never reached a policy chain: nothing to compare.
+ */
+export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPolicy | undefined, dropped: boolean, held = false): string[] {
+  if (!e || held) return [];
   const out: string[] = [];
   if (!e.allowed && !t) out.push(`the policy evaluator denies it (${e.deniedIn}: ${e.by}); the traced packet met no policy drop`);
   if (!e.allowed && t?.verdict === "allowed" && !dropped) out.push(`the policy evaluator denies it (${e.by}); the traced packet was allowed by ${t.by}`);
