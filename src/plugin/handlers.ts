@@ -10,8 +10,9 @@ import { MODES } from "./modes.ts";
 import { parsePluginConf } from "./netconf.ts";
 import { verify } from "./verify.ts";
 
-const load = (ctx: CallContext) => {
-  const conf = parsePluginConf(ctx.conf, ctx.env.args);
+/** cleanup (DEL, GC): runtimeConfig is not needed, so not validated (DEL cleans up whatever it says). */
+const load = (ctx: CallContext, o: { cleanup?: boolean } = {}) => {
+  const conf = parsePluginConf(ctx.conf, ctx.env.args, o);
   return { conf, mode: MODES[conf.mode] };
 };
 
@@ -21,7 +22,7 @@ export const pluginHandlers: Handlers = {
     return attach(ctx, conf, mode);
   },
   del(ctx) {
-    const { conf, mode } = load(ctx);
+    const { conf, mode } = load(ctx, { cleanup: true });
     return detach(ctx, conf, mode);
   },
   check(ctx) {
@@ -39,7 +40,7 @@ export const pluginHandlers: Handlers = {
     await ipamClient(ctx).status();
   },
   gc(ctx) {
-    const { conf, mode } = load(ctx);
+    const { conf, mode } = load(ctx, { cleanup: true });
     return collectGarbage(ctx, conf, mode);
   },
 };

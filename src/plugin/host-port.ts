@@ -245,12 +245,13 @@ export function unmapHostPorts(hostIfname: string): void {
 
 
 
-/** The host veths with elements, and their networks (for GC). */
-export function hostPortOwners(): { network: string; hostIfname: string }[] {
+/** The host veths with elements, and their networks (for GC); `family`: only those with host ports of that family. */
+export function hostPortOwners(family?: Family): { network: string; hostIfname: string }[] {
   return withNftables("list host port owners", (nft) => {
     const found = new Map<string, { network: string; hostIfname: string }>();
     if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];
     for (const m of MAPS) {
+      if (family !== undefined && m.family !== family) continue;
       for (const e of nft.setElements(ref(m.name))) {
         const o = ownerOf(e.comment);
         if (o) found.set(o.hostIfname, o);

@@ -3,7 +3,8 @@ import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/err
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
-import { parseBandwidth, parsePortMappings, type Bandwidth, type PortMapping } from "./capabilities.ts";
+import type { ConfiguredFeature, FeatureKeyType } from "./feature.ts";
+import { featuresUnder } from "./features/list.ts";
 import { isMode, MODE_NAMES, MODES, type Mode } from "./modes.ts";
 import { POD_DEVICES, type PodDevice } from "./pod-device.ts";
 
@@ -14,49 +15,51 @@ export interface PluginConf {
   readonly mtu: number;
   readonly hairpinMode: boolean;
   readonly promiscMode: boolean;
-  readonly ipMasq: boolean;
-  readonly antiSpoofing: boolean;
   /** The pod's device: "veth" (default) or "netkit" (routed mode; veth where the kernel lacks it). */
   readonly podDevice: PodDevice;
   readonly ipam: IPAMConfig;
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
   readonly mac?: string;
-  /** hostPorts from the `portMappings` capability (none when absent). */
-  readonly portMappings: readonly PortMapping[];
-  /** Shaping from the `bandwidth` capability; undefined: none. */
-  readonly bandwidth?: Bandwidth;
-  /** The cluster has network policies: hold the pod's traffic until the agent programmed it (policy-hold.ts). */
-  readonly policyHold: boolean;
+  /** The per-pod features on for this call, in the order their hooks run (features/list.ts, under the mode's overrides). */
+  readonly features: readonly ConfiguredFeature[];
+}
+
+/** How a call uses the config: `cleanup` (DEL, GC) needs no per-pod runtime values and does not validate them. */
+export interface ParseOpts {
+  cleanup?: boolean;
 }
 
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
 const RESERVED = new Set(["cniVersion", "name", "type", "capabilities", "ipam", "dns", "args", "runtimeConfig", "prevResult", "logFile"]);
 
-const KNOWN: Record<string, "string" | "number" | "boolean"> = {
+/** The plugin's own keys; the features add theirs (Feature.keys). */
+const KNOWN: Record<string, FeatureKeyType> = {
   mode: "string",
   bridge: "string",
   mtu: "number",
   hairpinMode: "boolean",
   promiscMode: "boolean",
-  ipMasq: "boolean",
-  antiSpoofing: "boolean",
   agentSocket: "string",
-  policyHold: "boolean",
   podDevice: "string",
 };
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
-export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): PluginConf {
+export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>, o: ParseOpts = {}): PluginConf {
+  // The keys a config may have depend on the features, which depend on the mode.
+  const named = typeof net.mode === "string" && isMode(net.mode) ? net.mode : "bridge";
+  const features = featuresUnder(MODES[named].features);
+  const known: Record<string, FeatureKeyType> = Object.assign({}, KNOWN, ...features.map((f) => f.keys ?? {}));
   for (const [key, value] of Object.entries(net)) {
     if (RESERVED.has(key) || key.startsWith("cni.dev/")) continue;
-    const type = KNOWN[key];
+    const type = known[key];
     if (!type) throw unsupportedField(key, value);
     if (typeof value !== type) throw invalidConfig(key, `must be a ${type}, got ${JSON.stringify(value)}`);
   }
   const mode = (net.mode as string | undefined) ?? "bridge";
   if (!isMode(mode)) throw invalidConfig("mode", `"${mode}" is not one of ${MODE_NAMES.map((m) => `"${m}"`).join(", ")}`);
+  const cleanup = o.cleanup === true;
   const bridge = (net.bridge as string | undefined) ?? "cbr0";
   const why = ifnameProblem(bridge);
   if (why) throw invalidConfig("bridge", `"${bridge}" ${why}`);
@@ -68,7 +71,8 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   }
   const podDevice = podDeviceOf(net, mode);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
-  const mac = macFrom(net, cniArgs);
+  // DEL and GC create no device: a MAC they are given is not needed, nor checked.
+  const mac = cleanup ? undefined : macFrom(net, cniArgs);
   return Object.freeze({
     net,
     mode,
@@ -76,15 +80,14 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     mtu,
     hairpinMode: (net.hairpinMode as boolean | undefined) ?? true,
     promiscMode: (net.promiscMode as boolean | undefined) ?? false,
-    ipMasq: (net.ipMasq as boolean | undefined) ?? false,
-    antiSpoofing: (net.antiSpoofing as boolean | undefined) ?? true,
     podDevice,
     ipam: net.ipam,
     dns: net.dns,
     mac,
-    portMappings: parsePortMappings(net.runtimeConfig?.portMappings),
-    bandwidth: parseBandwidth(net.runtimeConfig?.bandwidth),
-    policyHold: (net.policyHold as boolean | undefined) ?? false,
+    features: Object.freeze(features.flatMap((f) => {
+      const on = f.configure(net, { cleanup });
+      return on ? [Object.freeze({ ...on, name: f.name })] : [];
+    })),
   });
 }
 

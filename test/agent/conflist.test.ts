@@ -15,7 +15,7 @@ describe("renderConflist", () => {
     expect(p.ipam).toEqual({ type: "mncni-ipam", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: "/d" });
     const parsed = parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...p } as any, {});
     expect(parsed.mode).toBe("bridge");
-    expect(parsed.ipMasq).toBe(false);
+    expect(parsed.features.map((f) => f.name)).not.toContain("ipMasq");
     // Built in: the runtime passes hostPorts, bandwidth annotations, requested IPs and MAC.
     expect(p.capabilities).toEqual({ portMappings: true, bandwidth: true, ips: true, mac: true });
   });
