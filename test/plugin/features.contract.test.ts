@@ -150,14 +150,16 @@ const CONTRACTS: Record<string, Contract> = {
       expect(setElems(node.ns, "inet", "mncni-hostport", "port4", "map").join("\n")).toContain(`${port}`);
       expect(setElems(node.ns, "inet", "mncni-hostport", "port4", "map").join("\n")).toContain(p.addr);
       expect(await tcpExchange({ server: p.pod, client: node.client, addr: UPLINK.node[4], port: 80, connectPort: port })).toBe(true);
-      // localhost reaches it (route_localnet on the pod-facing interface).
+      // localhost reaches it (route_localnet on the pod-facing interface), under the guard.
       expect(sysctl(node.ns, `net.ipv4.conf.${mode === "bridge" ? BRIDGE : p.veth}.route_localnet`)).toBe("1");
+      expect(nftJson(node.ns, ["list", "table", "inet", "mncni-localnet"]).some((o) => o.rule)).toBe(true);
       expect(await tcpExchange({ server: p.pod, client: node.ns, addr: "127.0.0.1", port: 80, connectPort: port })).toBe(true);
     },
     tamper: (node, p) => void nft(node.ns, ["delete", "element", "inet", "mncni-hostport", "port4", `{ tcp . ${hostPortOf(Number(p.id.split("-").pop()))} }`]),
     gone(node, p, mode) {
       expect(setElems(node.ns, "inet", "mncni-hostport", "port4", "map").join("\n")).not.toContain(p.addr);
-      void mode;
+      // The last hostPort pod behind the bridge is gone: route_localnet with it.
+      if (mode === "bridge") expect(sysctl(node.ns, `net.ipv4.conf.${BRIDGE}.route_localnet`)).toBe("0");
     },
     noLaterFailure: "hostPort is the last feature that can fail (conntrack cleanup after it fails only when the kernel does)",
   },

@@ -1,0 +1,85 @@
+// route_localnet for hostPort, and its guard (CVE-2020-8558). A host port reached through
+// the node's 127.0.0.1 is DNATed to the pod with 127.0.0.1 as source (then masqueraded),
+// and its replies come back to 127.0.0.1 on the pod-facing interface: the kernel routes
+// 127.0.0.0/8 to and from an interface only with route_localnet on it. Left alone, that
+// also lets any pod behind the interface reach the node's 127.0.0.1-only listeners. So:
+// - before route_localnet goes on, a guard drops what arrives on any interface but lo for
+//   127.0.0.0/8 and was not DNATed (the hostPort replies were), as kube-proxy does;
+// - it goes off again when the last hostPort pod behind the interface is gone (a bridge
+//   stays; a routed pod's host veth goes with its pod, and the setting with it).
+//
+// The guard is a table mncni owns, written once per node and race-safe exactly as the
+// anti-spoofing table is (antispoof.ts): `create table` in one transaction.
+import { CniError, ErrorCode } from "../cni/errors.ts";
+import { sysctlGet, sysctlSet, type Netlink } from "../kernel/index.ts";
+import { nftApply } from "./nft-apply.ts";
+import { withNftables } from "./nft-socket.ts";
+
+export const LOCALNET_TABLE = "mncni-localnet";
+const FAMILY = "inet";
+const LAYOUT_VERSION = "mncni localnet guard v1";
+
+/** `ct status & dnat == 0`: the connection's destination was not translated (nft lists it as `ct status ! dnat`). */
+const SCRIPT =
+  `create table ${FAMILY} ${LOCALNET_TABLE} { comment "${LAYOUT_VERSION}"; }\n` +
+  `table ${FAMILY} ${LOCALNET_TABLE} {\n  chain input {\n    type filter hook input priority filter; policy accept;\n` +
+  `    iifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n  }\n}\n`;
+
+/** Creates the guard table when missing; throws when a table of that name has another layout. */
+export function guardLocalnet(): void {
+  withNftables(`guard 127.0.0.0/8`, (nft) => {
+    const current = nft.table(FAMILY, LOCALNET_TABLE);
+    if (current?.comment === LAYOUT_VERSION) return;
+    if (current) throw new CniError(ErrorCode.Internal, `cannot use table ${FAMILY} ${LOCALNET_TABLE}: it has another layout ("${current.comment ?? ""}") than this mncni writes ("${LAYOUT_VERSION}")`);
+    try {
+      nftApply(SCRIPT, `create table ${FAMILY} ${LOCALNET_TABLE}`);
+    } catch (e) {
+      // Another ADD won the race and our transaction was rejected whole: use its table.
+      if (nft.table(FAMILY, LOCALNET_TABLE)?.comment === LAYOUT_VERSION) return;
+      throw e;
+    }
+  });
+}
+
+const key = (iface: string) => `net/ipv4/conf/${iface}/route_localnet`;
+
+/** Turns route_localnet on for a pod-facing interface, the guard first. */
+export function openLocalnet(iface: string): void {
+  guardLocalnet();
+  sysctlSet(key(iface), 1);
+}
+
+/**
+ * Turns route_localnet off on `iface` unless a hostPort pod behind it still needs it.
+ * `owners`: the host veths that have IPv4 host ports now. Against an ADD racing this one
+ * (which maps its ports, then turns the setting on): after turning it off, looked at
+ * again, and on again when a pod appeared meanwhile.
+ */
+export function closeLocalnet(host: Netlink, iface: string, owners: () => string[]): void {
+  let on: string;
+  try {
+    on = sysctlGet(key(iface));
+  } catch {
+    return; // the interface is gone, and its setting with it
+  }
+  if (on !== "1") return;
+  const needed = () => {
+    const facing = podFacingOf(host);
+    return owners().some((veth) => facing(veth) === iface);
+  };
+  if (needed()) return;
+  sysctlSet(key(iface), 0);
+  if (needed()) sysctlSet(key(iface), 1);
+}
+
+/** The interface a host veth's pod traffic reaches the node on: its bridge, or itself (routed). */
+function podFacingOf(host: Netlink): (hostIfname: string) => string | undefined {
+  const links = host.links();
+  const byIndex = new Map(links.map((l) => [l.index, l.name]));
+  const byName = new Map(links.map((l) => [l.name, l]));
+  return (name) => {
+    const l = byName.get(name);
+    if (!l) return undefined;
+    return l.master ? byIndex.get(l.master) : l.name;
+  };
+}
