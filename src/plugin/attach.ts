@@ -9,14 +9,15 @@ import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { createPodDevice, NO_MAC } from "./pod-device.ts";
 import { ipamClient } from "./ipam-client.ts";
+import type { ConfiguredFeature } from "./feature.ts";
 import type { HostSide, ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
 import { UndoStack } from "./undo.ts";
-import { phase } from "../obs/phases.ts";
+import { phase } from "../base/phases.ts";
 import { addrOf, familyOf } from "../net/ip.ts";
 
-export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {
+export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<Result> {
   const { env } = ctx;
   const pod = openContainerNetns(env.netns);
   const host = Netlink.open();
@@ -31,7 +32,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
     const common = { network: ctx.conf.name, bridge: conf.bridge, mode, host };
-    for (const f of conf.features) f.addressed?.({ ...common, ips });
+    for (const f of features) f.addressed?.({ ...common, ips });
 
     const side: HostSide = { conf, host, undo };
     const prepared = mode.prepareHost(side, ips);
@@ -47,7 +48,7 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     phase("pod");
 
     const attaching = { ...common, veth, podMac: podIf.mac || NO_MAC, ips, podAddrs: podIps.map((i) => addrOf(i.address)), undo };
-    for (const f of conf.features) {
+    for (const f of features) {
       if (!f.attach) continue;
       f.attach(attaching);
       phase(f.name);

@@ -7,17 +7,17 @@ import { isErrno, Netlink } from "../kernel/index.ts";
 import { addressesAtDel } from "./conntrack-cleanup.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
-import type { Detaching } from "./feature.ts";
+import type { ConfiguredFeature, Detaching } from "./feature.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 
-export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<void> {
   const name = hostVethName(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
   const host = Netlink.open();
   try {
     // The pod's addresses, read while its interface is there.
     const detaching: Detaching = { network: ctx.conf.name, bridge: conf.bridge, mode, host, hostIfname: name, addrs: addressesAtDel(ctx) };
-    for (const f of conf.features) f.detach?.(detaching);
+    for (const f of features) f.detach?.(detaching);
     if (ctx.later) {
       // In a server: unplug now (off the bridge, down: the pod is cut off before its
       // address is released), delete off the main thread; the call is answered after.
@@ -39,9 +39,9 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
         if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
       }
     }
-    for (const f of conf.features) f.detached?.(detaching);
+    for (const f of features) f.detached?.(detaching);
     await ipamClient(ctx).del();
-    for (const f of conf.features) f.released?.(detaching);
+    for (const f of features) f.released?.(detaching);
   } finally {
     host.close();
   }

@@ -19,10 +19,11 @@ import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
 import { hostVethName, hostVethsOf } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
+import type { ConfiguredFeature } from "./feature.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 
-export async function collectGarbage(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+export async function collectGarbage(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<void> {
   const attachments = ctx.conf["cni.dev/valid-attachments"];
   // Without the list every attachment would look stale: refuse rather than remove them all.
   if (attachments === undefined) throw invalidConfig("cni.dev/valid-attachments", "missing (required by GC)");
@@ -37,14 +38,14 @@ export async function collectGarbage(ctx: CallContext, conf: PluginConf, mode: M
       if (valid.has(link.name)) continue;
       const detaching = { ...common, hostIfname: link.name, addrs: [] };
       try {
-        for (const f of conf.features) f.detach?.(detaching);
+        for (const f of features) f.detach?.(detaching);
         host.delLink(link.index);
-        for (const f of conf.features) f.detached?.(detaching);
+        for (const f of features) f.detached?.(detaching);
       } catch (e) {
         if (!isErrno(e, "ENODEV")) problems.push(`cannot delete stale host veth "${link.name}": ${(e as Error).message}`);
       }
     }
-    for (const f of conf.features) f.collect?.({ ...common, valid, problems });
+    for (const f of features) f.collect?.({ ...common, valid, problems });
   } finally {
     host.close();
   }

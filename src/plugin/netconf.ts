@@ -2,11 +2,21 @@
 import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/errors.ts";
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
-import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
-import type { ConfiguredFeature, FeatureKeyType } from "./feature.ts";
-import { featuresUnder } from "./features/list.ts";
-import { isMode, MODE_NAMES, MODES, type Mode } from "./modes.ts";
-import { POD_DEVICES, type PodDevice } from "./pod-device.ts";
+import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
+import type { FeatureKeyType } from "./feature.ts";
+import { FEATURES } from "./features/list.ts";
+
+/**
+ * The modes a config can name. The config schema owns the names; modes.ts maps each to its
+ * implementation (and fails to type-check when one is missing).
+ */
+export const MODE_NAMES = ["bridge", "routed"] as const;
+export type Mode = (typeof MODE_NAMES)[number];
+export const isMode = (name: string): name is Mode => (MODE_NAMES as readonly string[]).includes(name);
+
+/** The pod's device kinds a config can name (pod-device.ts creates them). */
+export const POD_DEVICES = ["veth", "netkit"] as const;
+export type PodDevice = (typeof POD_DEVICES)[number];
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -21,8 +31,6 @@ export interface PluginConf {
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
   readonly mac?: string;
-  /** The per-pod features on for this call, in the order their hooks run (features/list.ts, under the mode's overrides). */
-  readonly features: readonly ConfiguredFeature[];
 }
 
 /** How a call uses the config: `cleanup` (DEL, GC) needs no per-pod runtime values and does not validate them. */
@@ -33,33 +41,31 @@ export interface ParseOpts {
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
 const RESERVED = new Set(["cniVersion", "name", "type", "capabilities", "ipam", "dns", "args", "runtimeConfig", "prevResult", "logFile"]);
 
-/** The plugin's own keys; the features add theirs (Feature.keys). */
-const KNOWN: Record<string, FeatureKeyType> = {
-  mode: "string",
-  bridge: "string",
-  mtu: "number",
-  hairpinMode: "boolean",
-  promiscMode: "boolean",
-  agentSocket: "string",
-  podDevice: "string",
-};
+/** The plugin's own keys and the per-pod features' (Feature.keys; a mode's replacement of a feature reads the same keys). */
+const KNOWN: Readonly<Record<string, FeatureKeyType>> = Object.assign(
+  {
+    mode: "string",
+    bridge: "string",
+    mtu: "number",
+    hairpinMode: "boolean",
+    promiscMode: "boolean",
+    agentSocket: "string",
+    podDevice: "string",
+  },
+  ...FEATURES.map((f) => f.keys ?? {}),
+);
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
 export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>, o: ParseOpts = {}): PluginConf {
-  // The keys a config may have depend on the features, which depend on the mode.
-  const named = typeof net.mode === "string" && isMode(net.mode) ? net.mode : "bridge";
-  const features = featuresUnder(MODES[named].features);
-  const known: Record<string, FeatureKeyType> = Object.assign({}, KNOWN, ...features.map((f) => f.keys ?? {}));
   for (const [key, value] of Object.entries(net)) {
     if (RESERVED.has(key) || key.startsWith("cni.dev/")) continue;
-    const type = known[key];
+    const type = KNOWN[key];
     if (!type) throw unsupportedField(key, value);
     if (typeof value !== type) throw invalidConfig(key, `must be a ${type}, got ${JSON.stringify(value)}`);
   }
   const mode = (net.mode as string | undefined) ?? "bridge";
   if (!isMode(mode)) throw invalidConfig("mode", `"${mode}" is not one of ${MODE_NAMES.map((m) => `"${m}"`).join(", ")}`);
-  const cleanup = o.cleanup === true;
   const bridge = (net.bridge as string | undefined) ?? "cbr0";
   const why = ifnameProblem(bridge);
   if (why) throw invalidConfig("bridge", `"${bridge}" ${why}`);
@@ -69,10 +75,10 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>, o
   if (socket !== undefined && (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_SOCKET_PATH)) {
     throw invalidConfig("agentSocket", `"${socket}" is not an absolute path of at most ${MAX_SOCKET_PATH} bytes`);
   }
-  const podDevice = podDeviceOf(net, mode);
+  const podDevice = podDeviceOf(net);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
   // DEL and GC create no device: a MAC they are given is not needed, nor checked.
-  const mac = cleanup ? undefined : macFrom(net, cniArgs);
+  const mac = o.cleanup ? undefined : macFrom(net, cniArgs);
   return Object.freeze({
     net,
     mode,
@@ -84,18 +90,12 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>, o
     ipam: net.ipam,
     dns: net.dns,
     mac,
-    features: Object.freeze(features.flatMap((f) => {
-      const on = f.configure(net, { cleanup });
-      return on ? [Object.freeze({ ...on, name: f.name })] : [];
-    })),
   });
 }
 
-function podDeviceOf(net: NetConf, mode: Mode): PodDevice {
+function podDeviceOf(net: NetConf): PodDevice {
   const d = (net.podDevice as string | undefined) ?? "veth";
   if (!(POD_DEVICES as readonly string[]).includes(d)) throw invalidConfig("podDevice", `"${d}" is not one of ${POD_DEVICES.map((x) => `"${x}"`).join(", ")}`);
-  // Bridge ports need an Ethernet device; netkit's L2 mode as a bridge port is unmeasured.
-  if (d === "netkit" && !MODES[mode].netkitMode) throw invalidConfig("podDevice", `"netkit" is not offered in ${mode} mode (use routed mode, or "veth")`);
   return d as PodDevice;
 }
 

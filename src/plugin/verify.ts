@@ -7,6 +7,7 @@ import type { IPConfig, Route } from "../cni/types.ts";
 import { Netlink, NUD, type Link } from "../kernel/index.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
+import type { ConfiguredFeature } from "./feature.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
@@ -14,7 +15,7 @@ import { addrOf, familyOf } from "../net/ip.ts";
 
 const fail = (msg: string) => new CniError(ErrorCode.Internal, msg);
 
-export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<void> {
   const { env } = ctx;
   const prev = ctx.conf.prevResult;
   if (!prev) throw new CniError(ErrorCode.InvalidNetworkConfig, "invalid network config: prevResult: required for CHECK");
@@ -43,7 +44,7 @@ export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolic
     mode.checkHost({ conf, host }, veth, ips);
     checkPinnedGateways({ pod: pod.nl, podIf: link, hostVeth: veth, ips, routes: prev.routes ?? [], mode });
     const verifying = { network: ctx.conf.name, bridge: conf.bridge, mode, host, veth, podAddrs: ips.map((i) => addrOf(i.address)) };
-    for (const f of conf.features) f.verify?.(verifying);
+    for (const f of features) f.verify?.(verifying);
   } finally {
     closeContainerNetns(pod);
     host.close();

@@ -9,6 +9,8 @@ import { LAB_ROOT } from "../../src/lab/topology.ts";
 export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, resolve(import.meta.dir, "../../src/main.ts")];
 /** auto: the agent when the executable has one, else static wiring (see docs/lab.md). */
 export const WIRING = process.env.MNCNI_LAB_WIRING ?? "auto";
+/** Appended to the name of a test that needs the agent, so that its skip says why (scripts/test.sh). */
+export const NEEDS_AGENT = WIRING === "static" ? " — skipped: static wiring has no agent (MNCNI_LAB_WIRING=static)" : "";
 
 const labs = new Set<string>();
 

@@ -8,7 +8,7 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
-import { WIRING, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { NEEDS_AGENT, WIRING, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -110,7 +110,7 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(checkReport().ok).toBe(true);
     });
 
-    test.skipIf(WIRING === "static")("with a policy in force, check expects the evaluator's verdicts, and fails on a flow the policy denies that gets through", () => {
+    test.skipIf(WIRING === "static")(`with a policy in force, check expects the evaluator's verdicts, and fails on a flow the policy denies that gets through${NEEDS_AGENT}`, () => {
       const policy = `${LAB_ROOT}/${name}/deny-all.yaml`;
       writeFileSync(policy, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: default}\nspec: {podSelector: {}}\n");
       lab(name, ["apply", "-f", policy]);
@@ -181,7 +181,7 @@ for (const mode of ["bridge", "routed"] as const) {
 
     // Static wiring has no agent: skipped (and reported as a skip) only when asked for;
     // otherwise a lab without agents means the set-up is missing, which fails.
-    test.skipIf(WIRING === "static")("agent killed: pods keep working; restarted: ready again and pods can be added", () => {
+    test.skipIf(WIRING === "static")(`agent killed: pods keep working; restarted: ready again and pods can be added${NEEDS_AGENT}`, () => {
       if (st.wiring !== "agent") throw new Error(`set-up missing: the lab runs ${st.wiring} wiring (MNCNI_LAB_WIRING=${WIRING}); build dist/mncni (make build) or set MNCNI_LAB_WIRING=static to skip this test`);
       const node1 = st.nodes.find((n) => n.name === "node1")!;
       // The agent ran node1's CNI calls (the plugin handed them over its socket).

@@ -1,6 +1,7 @@
 // The per-pod features, in the order their hooks run at each point of ADD, DEL, CHECK and
 // GC (feature.ts). Adding a feature: one file in this folder, one entry here.
-import type { Feature, FeatureOverrides } from "../feature.ts";
+import type { NetConf } from "../../cni/types.ts";
+import type { ConfiguredFeature, Feature, FeatureOverrides } from "../feature.ts";
 import { antiSpoofing } from "./anti-spoofing.ts";
 import { bandwidth } from "./bandwidth.ts";
 import { conntrackCleanup } from "./conntrack-cleanup.ts";
@@ -22,3 +23,12 @@ export function featuresUnder(overrides: FeatureOverrides | undefined): readonly
   });
 }
 
+
+/** The features on for one call, in list order, each with its settings bound (see Feature.configure). */
+export function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): readonly ConfiguredFeature[] {
+  const cleanup = o.cleanup === true;
+  return featuresUnder(overrides).flatMap((f) => {
+    const on = f.configure(net, { cleanup });
+    return on ? [Object.freeze({ ...on, name: f.name })] : [];
+  });
+}
