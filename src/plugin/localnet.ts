@@ -62,24 +62,11 @@ export function closeLocalnet(host: Netlink, iface: string, owners: () => string
   } catch {
     return; // the interface is gone, and its setting with it
   }
-  if (on !== "1") return;
-  const needed = () => {
-    const facing = podFacingOf(host);
-    return owners().some((veth) => facing(veth) === iface);
-  };
+  const index = on === "1" ? host.link(iface)?.index : undefined;
+  if (index === undefined) return;
+  const needed = () => owners().some((veth) => veth === iface || host.link(veth)?.master === index);
   if (needed()) return;
   sysctlSet(key(iface), 0);
   if (needed()) sysctlSet(key(iface), 1);
 }
 
-/** The interface a host veth's pod traffic reaches the node on: its bridge, or itself (routed). */
-function podFacingOf(host: Netlink): (hostIfname: string) => string | undefined {
-  const links = host.links();
-  const byIndex = new Map(links.map((l) => [l.index, l.name]));
-  const byName = new Map(links.map((l) => [l.name, l]));
-  return (name) => {
-    const l = byName.get(name);
-    if (!l) return undefined;
-    return l.master ? byIndex.get(l.master) : l.name;
-  };
-}
