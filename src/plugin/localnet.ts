@@ -8,37 +8,23 @@
 // - it goes off again when the last hostPort pod behind the interface is gone (a bridge
 //   stays; a routed pod's host veth goes with its pod, and the setting with it).
 //
-// The guard is a table mncni owns, written once per node and race-safe exactly as the
-// anti-spoofing table is (antispoof.ts): `create table` in one transaction.
+// The guard is a table mncni owns (firewall/names.ts LOCALNET), written whole once per node
+// (firewall/owned-table.ts: race-safe, one lookup when present).
 import { CniError, ErrorCode } from "../cni/errors.ts";
+import { LOCALNET } from "../firewall/names.ts";
+import { ensureTable } from "../firewall/owned-table.ts";
 import { sysctlGet, sysctlSet, type Netlink } from "../kernel/index.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 
-export const LOCALNET_TABLE = "mncni-localnet";
-const FAMILY = "inet";
-const LAYOUT_VERSION = "mncni localnet guard v1";
-
-/** `ct status & dnat == 0`: the connection's destination was not translated (nft lists it as `ct status ! dnat`). */
-const SCRIPT =
-  `create table ${FAMILY} ${LOCALNET_TABLE} { comment "${LAYOUT_VERSION}"; }\n` +
-  `table ${FAMILY} ${LOCALNET_TABLE} {\n  chain input {\n    type filter hook input priority filter; policy accept;\n` +
-  `    iifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n  }\n}\n`;
+/** `ct status & dnat == 0`: the connection's destination was not translated (nft lists it as `ct status ! dnat`; `!= dnat` would compare the whole word). */
+const BODY = `  chain ${LOCALNET.chain} {\n    type filter hook input priority filter; policy accept;\n    iifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop\n  }\n`;
 
 /** Creates the guard table when missing; throws when a table of that name has another layout. */
 export function guardLocalnet(): void {
-  withNftables(`guard 127.0.0.0/8`, (nft) => {
-    const current = nft.table(FAMILY, LOCALNET_TABLE);
-    if (current?.comment === LAYOUT_VERSION) return;
-    if (current) throw new CniError(ErrorCode.Internal, `cannot use table ${FAMILY} ${LOCALNET_TABLE}: it has another layout ("${current.comment ?? ""}") than this mncni writes ("${LAYOUT_VERSION}")`);
-    try {
-      nftApply(SCRIPT, `create table ${FAMILY} ${LOCALNET_TABLE}`);
-    } catch (e) {
-      // Another ADD won the race and our transaction was rejected whole: use its table.
-      if (nft.table(FAMILY, LOCALNET_TABLE)?.comment === LAYOUT_VERSION) return;
-      throw e;
-    }
-  });
+  withNftables("guard 127.0.0.0/8", (nft) =>
+    ensureTable(nft, { family: LOCALNET.family, name: LOCALNET.name, comment: LOCALNET.layout, body: BODY }, nftApply, (current) =>
+      new CniError(ErrorCode.Internal, `cannot use table ${LOCALNET.family} ${LOCALNET.name}: it has another layout ("${current.comment ?? ""}") than this mncni writes ("${LOCALNET.layout}")`)));
 }
 
 const key = (iface: string) => `net/ipv4/conf/${iface}/route_localnet`;
