@@ -1,5 +1,5 @@
-// The pod MTU annotation in the lab. On Kubernetes each agent patches its own Node with the pod
-// MTU it wrote into its conflist (mncni.io/pod-mtu) and compares the peers'; a `dir:` source is
+// The published pod MTU in the lab. On Kubernetes each agent patches its own Node's status with
+// the pod MTU it wrote into its conflist (condition MncniPodMTU) and compares the peers'; a `dir:` source is
 // read-only to the agents, and the lab stands in for the API server, so the lab copies each
 // agent's own number — the `mtu` of the conflist the agent wrote, the value it would publish —
 // into that node's Node manifest whenever the lab does something that can change it (a node
