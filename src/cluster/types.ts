@@ -115,13 +115,16 @@ export type CNPAction = "Accept" | "Deny" | "Pass";
 /** The direction of a policy rule, from the selected pod's point of view. */
 export type Direction = "ingress" | "egress";
 
+/** The two kinds of policy mncni enforces. */
+export type PolicyKind = "NetworkPolicy" | "ClusterNetworkPolicy";
+
 /**
  * The policy and rule that decided a flow in one direction: what the evaluator returns, the
  * compiler keeps for each logging rule (the verdict log names it) and explain and the lab's
  * checks print (policyName() for the name).
  */
 export interface Decider {
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  kind: PolicyKind;
   /** A NetworkPolicy's namespace (name is then its name within it). */
   namespace?: string;
   name: string;
