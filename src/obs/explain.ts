@@ -11,7 +11,7 @@ import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { heldSet, HOLD } from "../firewall/names.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
-import type { Decider } from "../cluster/index.ts";
+import type { Decider, Direction } from "../cluster/index.ts";
 
 export interface Place {
   name: string;
@@ -69,7 +69,7 @@ export interface TracedPlace {
 /** The verdict the policy evaluator expects for the packet (explain-policy.ts expectPolicy). */
 export interface PolicyExpectation {
   allowed: boolean;
-  deniedIn?: "ingress" | "egress";
+  deniedIn?: Direction;
   /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
   by?: string;
   decider?: Decider;
