@@ -12,6 +12,7 @@ import type { Registry } from "prom-client";
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
 import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
+import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
 import { POD_MTU_ANNOTATION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
@@ -77,7 +78,8 @@ function trimPod(o: Wire): Wire {
 function trimNode(o: Wire): Wire {
   const sp = o.spec ?? {};
   const st = o.status ?? {};
-  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NETWORK_UNAVAILABLE);
+  // NetworkUnavailable is ours to set; MncniRouting is what a node's routing backend publishes.
+  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NETWORK_UNAVAILABLE || c?.type === ROUTING_CONDITION);
   const mtu = o.metadata?.annotations?.[POD_MTU_ANNOTATION];
   return {
     kind: o.kind,
@@ -102,6 +104,7 @@ export class KubernetesSource implements ClusterSource {
   private client?: KubeClient;
   private condition?: ReturnType<typeof nodeCondition>;
   private podMTU?: ReturnType<typeof nodePodMTU>;
+  private routing?: ReturnType<typeof nodeRoutingData>;
   private mtuEvents?: PodMTUMismatchEvents;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
@@ -134,6 +137,8 @@ export class KubernetesSource implements ClusterSource {
       this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.condition.register(this.metrics.registry);
       this.podMTU.register(this.metrics.registry);
+      this.routing = nodeRoutingData(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.routing.register(this.metrics.registry);
       this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
@@ -196,6 +201,10 @@ export class KubernetesSource implements ClusterSource {
     this.podMTU?.ensure(String(mtu));
   }
 
+  publishRouting(data: Readonly<Record<string, string>>): void {
+    this.routing?.ensure(encodeRoutingData(data));
+  }
+
   reportPodMTUMismatch(mismatches: readonly string[]): void {
     this.mtuEvents?.report(mismatches);
   }
@@ -210,6 +219,7 @@ export class KubernetesSource implements ClusterSource {
     this.onChange = undefined;
     this.condition?.close();
     this.podMTU?.close();
+    this.routing?.close();
     for (const i of this.informers) void i.stop();
   }
 }
