@@ -40,7 +40,7 @@ const NODE_RESTART = {
 const NODE_MTU = {
   name: "mncni lab node mtu",
   args: "<node> <mtu>",
-  summary: "Sets the MTU of the node's underlay link (its eth0 and its switch port), waits for its agent's new pod MTU and publishes it on the Node (mncni.io/pod-mtu).",
+  summary: "Sets the MTU of the node's underlay link (its eth0 and its switch port), waits for its agent's new pod MTU and publishes it on the Node (status condition MncniPodMTU).",
   flags: { name: NAME, quiet: QUIET },
   positionals: { min: 2, max: 2, names: ["<node>", "<mtu>"] },
 } satisfies CommandSpec<FlagTable>;

@@ -13,7 +13,7 @@ import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFoun
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
 import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
 import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
-import { POD_MTU_ANNOTATION } from "./types.ts";
+import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
@@ -74,16 +74,17 @@ function trimPod(o: Wire): Wire {
   };
 }
 
-/** A Node as mncni reads it: addresses, pod CIDRs, its published pod MTU, and its NetworkUnavailable condition (ours to set). */
+/** The Node conditions mncni sets (and reads back): NetworkUnavailable, the published pod MTU, the routing backend's data. */
+const OWN_CONDITIONS: ReadonlySet<string> = new Set([NETWORK_UNAVAILABLE, POD_MTU_CONDITION, ROUTING_CONDITION]);
+
+/** A Node as mncni reads it: addresses, pod CIDRs, and the conditions mncni sets (its pod MTU among them). */
 function trimNode(o: Wire): Wire {
   const sp = o.spec ?? {};
   const st = o.status ?? {};
-  // NetworkUnavailable is ours to set; MncniRouting is what a node's routing backend publishes.
-  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NETWORK_UNAVAILABLE || c?.type === ROUTING_CONDITION);
-  const mtu = o.metadata?.annotations?.[POD_MTU_ANNOTATION];
+  const cond = (st.conditions ?? []).filter((c: { type?: string }) => OWN_CONDITIONS.has(c?.type ?? ""));
   return {
     kind: o.kind,
-    metadata: { ...meta(o), ...(mtu !== undefined ? { annotations: { [POD_MTU_ANNOTATION]: mtu } } : {}) },
+    metadata: meta(o),
     spec: { ...(sp.podCIDR ? { podCIDR: sp.podCIDR } : {}), ...(sp.podCIDRs ? { podCIDRs: sp.podCIDRs } : {}) },
     status: { addresses: st.addresses ?? [], ...(cond.length ? { conditions: cond } : {}) },
   };

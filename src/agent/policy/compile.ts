@@ -120,7 +120,7 @@ function cnpPort(p: CNPProtocol): PortMatch {
 }
 
 /** policyTypes as the API defaults them: Ingress always, Egress when egress rules are given. */
-export function npTypes(np: KubeNetworkPolicy): Direction[] {
+function npTypes(np: KubeNetworkPolicy): Direction[] {
   const t = np.spec.policyTypes;
   if (t?.length) return DIRECTIONS.filter((d) => t.includes(d === "ingress" ? "Ingress" : "Egress"));
   return np.spec.egress?.length ? ["ingress", "egress"] : ["ingress"];
