@@ -31,8 +31,8 @@ export class AgentMetrics {
   cniServer?: { readonly served: number };
   /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
   ipamUsage?: () => RangeUse[];
-  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches): appended as text. */
-  source?: { renderMetrics?(): string };
+  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches): merged in. */
+  source?: { readonly metricsRegistry?: Registry };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
   readonly registry = new Registry();
@@ -144,7 +144,8 @@ export class AgentMetrics {
 
   /** The exposition text; prom-client's blank lines between metrics are dropped (one line per sample or comment, as before). */
   async render(): Promise<string> {
-    const text = (await this.registry.metrics()).replace(/\n{2,}/g, "\n");
-    return text + (this.source?.renderMetrics?.() ?? "");
+    const own = this.source?.metricsRegistry;
+    const registry = own ? Registry.merge([this.registry, own]) : this.registry;
+    return (await registry.metrics()).replace(/\n{2,}/g, "\n");
   }
 }

@@ -5,7 +5,7 @@ import { collectAttachments } from "../obs/attachments.ts";
 import type { Endpoint, Explanation } from "../obs/explain.ts";
 import { explainOk, explainPacket } from "../obs/explain-packet.ts";
 import { nodeEndpoint, nodePlaces } from "../obs/explain-places.ts";
-import { formatExplanation } from "../obs/explain-format.ts";
+import { formatExplanation } from "./text/explain.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import type { ProbeProto } from "../obs/probe.ts";
 import { parseOrExit, UsageError, type CommandSpec } from "./flags.ts";

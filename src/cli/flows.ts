@@ -1,9 +1,10 @@
 // `mncni flows`: the policy verdict log of this node (the agent writes it, JSON lines; see
 // docs/policy.md), as a table or as the JSON lines, optionally following new ones.
-// `mncni lab flows` renders a lab's records with formatFlow. Reading: src/obs/flows.ts.
+// Reading: src/obs/flows.ts; a record as a row: cli/text/flows.ts (`mncni lab flows` too).
 import { say, sayError, sayJsonLine } from "./output.ts";
 import { existsSync } from "node:fs";
-import { followFlows, type FlowRecord } from "../obs/flows.ts";
+import { followFlows } from "../obs/flows.ts";
+import { formatFlow } from "./text/flows.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 
 const SPEC = {
@@ -16,16 +17,6 @@ const SPEC = {
   },
   positionals: { max: 0 },
 } satisfies CommandSpec<FlagTable>;
-
-const end = (e: FlowRecord["src"]) => `${e.namespace ? `${e.namespace}/${e.pod}` : e.ip}${e.port !== undefined ? `:${e.port}` : ""}`;
-
-/** One record as a table row. */
-export function formatFlow(r: FlowRecord): string {
-  if (r.suppressed) return `${r.time}  (${r.suppressed} more lines left out by the rate cap)`;
-  const p = r.policy;
-  const who = p ? `${p.kind}${p.tier ? ` ${p.tier}` : ""} ${p.namespace ? `${p.namespace}/` : ""}${p.name} ${p.rule} (${p.direction})` : "unknown policy";
-  return `${r.time}  ${r.verdict.toUpperCase().padEnd(6)} ${r.protocol.padEnd(5)} ${end(r.src).padEnd(28)} -> ${end(r.dst).padEnd(28)} ${who}`;
-}
 
 /** Prints the file, then (follow) what is appended to it, until interrupted. */
 async function showFlows(file: string, o: { follow: boolean; json: boolean }): Promise<number> {

@@ -1,7 +1,7 @@
-// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/inspect.ts).
+// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/attachments.ts).
 import { say, sayError, sayJson } from "./output.ts";
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
-import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
+import { formatAttachment, formatAttachmentTable } from "./text/inspect.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";

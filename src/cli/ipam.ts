@@ -1,7 +1,8 @@
 // `mncni ipam show`: the IPAM's ranges, use and leaks on this node (src/obs/ipam-show.ts).
 import { say, sayJson } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
-import { formatIpamReport, ipamReport } from "../obs/ipam-show.ts";
+import { ipamReport } from "../obs/ipam-show.ts";
+import { formatIpamReport } from "./text/ipam.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 import { dispatch, type Group } from "./subcommands.ts";

@@ -3,7 +3,7 @@
 import { say, sayJsonLine } from "./output.ts";
 import { requireState } from "../lab/state.ts";
 import { labFlows } from "../lab/flows.ts";
-import { formatFlow } from "./flows.ts";
+import { formatFlow } from "./text/flows.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";
 import { UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
 

@@ -1,8 +1,8 @@
 // Where every command's output goes out: text through the one escape of control characters
-// (src/sys/text.ts: a pod name or message cannot drive the operator's terminal), JSON as
+// (src/base/text.ts: a pod name or message cannot drive the operator's terminal), JSON as
 // JSON (which escapes them itself). No command prints with console.log directly.
-import { humanText, json } from "../obs/render.ts";
-import { escapeControls } from "../sys/text.ts";
+import { humanText, json } from "./text/render.ts";
+import { escapeControls } from "../base/text.ts";
 
 /** Human text on stdout. */
 export const say = (text: string): void => console.log(humanText(text));

@@ -1,7 +1,8 @@
 // `mncni status`: the node's CNI at a glance (src/obs/status.ts).
 import { say, sayJson } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
-import { formatStatus, nodeStatus } from "../obs/status.ts";
+import { nodeStatus } from "../obs/status.ts";
+import { formatStatus } from "./text/status.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 

@@ -2,7 +2,8 @@
 import { say, sayJsonLine } from "./output.ts";
 import { followInvocations } from "../cni/log-reader.ts";
 import type { InvocationRecord } from "../cni/invocation-log.ts";
-import { formatCall, formatSummary, readTrace } from "../obs/trace.ts";
+import { readTrace } from "../obs/trace.ts";
+import { formatCall, formatSummary } from "./text/trace.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 

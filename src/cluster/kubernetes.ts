@@ -8,6 +8,7 @@
 // rebuilt at most once per agent pass (snapshot() after a change), and change notifications
 // are coalesced over a short window, so a burst of Pod events costs one rebuild, not one each.
 // Pods are trimmed to the fields mncni uses before they are stored.
+import type { Registry } from "prom-client";
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
 import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
@@ -131,6 +132,8 @@ export class KubernetesSource implements ClusterSource {
     if (this.opts.nodeName) {
       this.condition = nodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.condition.register(this.metrics.registry);
+      this.podMTU.register(this.metrics.registry);
       this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
@@ -197,8 +200,9 @@ export class KubernetesSource implements ClusterSource {
     this.mtuEvents?.report(mismatches);
   }
 
-  renderMetrics(): string {
-    return this.metrics.render() + (this.condition?.renderMetrics() ?? "") + (this.podMTU?.renderMetrics() ?? "");
+  /** The informers' metrics and the Node patches' counts (the agent merges it into its /metrics). */
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 // The Kubernetes objects mncni reads (only the fields it uses, plus metadata), and the typed
 // view of cluster state the agent's reconcilers work on.
+import type { Registry } from "prom-client";
 
 export interface ObjectMeta {
   name: string;
@@ -29,7 +30,9 @@ export interface KubeNode extends TypeMeta {
   status?: { addresses?: NodeAddress[] };
 }
 
-export type Protocol = "TCP" | "UDP" | "SCTP";
+/** The protocols a Kubernetes port, NetworkPolicy port and ClusterNetworkPolicy rule name. */
+export const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface ContainerPort {
   name?: string;
@@ -108,6 +111,31 @@ export interface KubeNetworkPolicy extends TypeMeta {
 
 export type CNPTier = "Admin" | "Baseline";
 export type CNPAction = "Accept" | "Deny" | "Pass";
+
+/** The direction of a policy rule, from the selected pod's point of view. */
+export type Direction = "ingress" | "egress";
+
+/**
+ * The policy and rule that decided a flow in one direction: what the evaluator returns, the
+ * compiler keeps for each logging rule (the verdict log names it) and explain and the lab's
+ * checks print (policyName() for the name).
+ */
+export interface Decider {
+  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  /** A NetworkPolicy's namespace (name is then its name within it). */
+  namespace?: string;
+  name: string;
+  /**
+   * ClusterNetworkPolicy: the rule's name, else "ingress[i]"/"egress[i]"; NetworkPolicy: the
+   * allowing rule as "ingress[i]"/"egress[i]", or "default-deny" when it isolates and no rule allows.
+   */
+  rule: string;
+  /** A ClusterNetworkPolicy's tier (absent: a NetworkPolicy). */
+  tier?: CNPTier;
+  /** The ClusterNetworkPolicy rule's action, where the evaluator decided by it. */
+  action?: CNPAction;
+  direction: Direction;
+}
 
 /** Pods in the namespaces namespaceSelector selects (empty: all) that podSelector selects. */
 export interface CNPNamespacedPod {
@@ -290,8 +318,8 @@ export interface ClusterSource {
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).
    */
   reportPodMTUMismatch?(mismatches: readonly string[]): void;
-  /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
-  renderMetrics?(): string;
+  /** The source's own metrics (prom-client), merged into the agent's /metrics. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface SourceOptions {

@@ -27,7 +27,7 @@ function serveMetrics(addr: string, metrics: ControllerMetrics, ready: () => boo
       port: Number(addr.slice(i + 1)),
       fetch(req) {
         const path = new URL(req.url).pathname;
-        if (path === "/metrics") return new Response(metrics.render(), { headers: { "Content-Type": "text/plain; version=0.0.4" } });
+        if (path === "/metrics") return metrics.render().then((text) => new Response(text, { headers: { "Content-Type": metrics.contentType } }));
         if (path === "/healthz") return new Response("ok\n");
         if (path === "/readyz") return ready() ? new Response("ok\n") : new Response("not ready\n", { status: 503 });
         return new Response("not found\n", { status: 404 });

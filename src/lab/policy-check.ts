@@ -1,9 +1,9 @@
 // `lab check` in a lab that serves the policy ports: what every pod should reach on ports 80
 // and 81 over TCP, UDP and SCTP under the policies in force (the evaluator, from the API
 // specifications) against what it reaches (real probes from every pod, in parallel).
-import { ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider, type Protocol } from "../cluster/index.ts";
 import { k8sPodName } from "./write-manifests.ts";
-import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome, type ProbeProtocol } from "./policy-ports.ts";
+import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 
@@ -11,7 +11,7 @@ export interface PolicyCell {
   src: string;
   dst: string;
   port: number;
-  protocol: ProbeProtocol;
+  protocol: Protocol;
   expected: "allowed" | "denied";
   observed: ProbeOutcome;
   /** The policy that decided the expectation, "kind namespace/name rule (tier)". */
@@ -22,7 +22,7 @@ export interface PolicyReport {
   ok: boolean;
   pods: string[];
   /** Protocols probed; SCTP is left out (and said so) when the kernel has no SCTP. */
-  protocols: ProbeProtocol[];
+  protocols: Protocol[];
   notes: string[];
   /** Policies the manifests source refused (they are not in force). */
   invalid: string[];
@@ -31,9 +31,9 @@ export interface PolicyReport {
 }
 
 const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
-const describe = (d?: Decider) => (d ? `${d.kind} ${d.name} ${d.rule} (${d.tier}${d.action ? ` ${d.action}` : ""})` : undefined);
+const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} ${d.rule} (${d.tier ?? "NetworkPolicy"}${d.action ? ` ${d.action}` : ""})` : undefined);
 
-export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: ProbeProtocol[] }): Promise<PolicyReport> {
+export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[] }): Promise<PolicyReport> {
   // The same view the agents have: the manifests directory through the manifests source.
   const source = new ManifestsDirSource(manifestsDir(s.name));
   source.rescan();
@@ -41,7 +41,7 @@ export async function policyCheck(s: LabState, opts: { timeoutMs: number; protoc
   const ev = new PolicyEvaluator(state);
   const pods = s.nodes.flatMap((n) => n.pods).filter((p) => p.ips.length > 0);
   const v4 = (p: PodState) => p.ips.find((ip) => !ip.includes(":")) ?? p.ips[0]!;
-  const protocols = opts.protocols ?? PROBE_PROTOCOLS;
+  const protocols = opts.protocols ?? [...PROBE_PROTOCOLS];
   const plans = pods.map((src) => {
     const cells: PolicyCell[] = [];
     const targets: PortProbe[] = [];
@@ -75,32 +75,3 @@ export async function policyCheck(s: LabState, opts: { timeoutMs: number; protoc
 }
 
 /** One truth table per port and protocol: rows are sources, columns destinations. */
-export function formatPolicyReport(r: PolicyReport): string {
-  const out: string[] = [];
-  const idx = r.pods.map((_, i) => String(i + 1));
-  out.push("pods: " + r.pods.map((p, i) => `${i + 1}=${p}`).join("  "));
-  out.push("cells: . allowed as expected, x denied as expected, A allowed but expected denied, D denied but expected allowed, ? not probed");
-  for (const port of POLICY_PORTS) for (const protocol of r.protocols) {
-    const at = new Map(r.cells.filter((c) => c.port === port && c.protocol === protocol).map((c) => [`${c.src}>${c.dst}`, c]));
-    out.push("", `${port}/${protocol}`, "    " + idx.map((i) => i.padStart(3)).join(""));
-    r.pods.forEach((src, i) => {
-      const row = r.pods.map((dst) => {
-        const c = at.get(`${src}>${dst}`);
-        if (!c) return "-";
-        if (c.observed === "unavailable") return "?";
-        if (c.observed === c.expected) return c.expected === "allowed" ? "." : "x";
-        return c.observed === "allowed" ? "A" : "D";
-      });
-      out.push(String(i + 1).padStart(3) + " " + row.map((ch) => ch.padStart(3)).join(""));
-    });
-  }
-  out.push("");
-  for (const n of r.notes) out.push(`note: ${n}`);
-  for (const i of r.invalid) out.push(`not in force (invalid): ${i}`);
-  for (const m of r.mismatches) {
-    out.push(`MISMATCH ${m.src} -> ${m.dst} ${m.port}/${m.protocol}: expected ${m.expected}${m.by ? ` by ${m.by}` : ""}, observed ${m.observed}`);
-  }
-  const judged = r.cells.filter((c) => c.observed !== "unavailable").length;
-  out.push(r.ok ? `policy check: all ${judged} probes as the policies say` : `policy check: ${r.mismatches.length} of ${judged} probes differ from what the policies say`);
-  return out.join("\n");
-}

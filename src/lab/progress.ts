@@ -1,7 +1,7 @@
 // Progress of a lab operation on stderr (one rewritten line on a terminal, plain lines
 // otherwise), and its result: one line on stdout, the same stream for every command.
-// Messages name pods, nodes and files: their control characters are escaped (src/sys/text.ts).
-import { escapeControls } from "../sys/text.ts";
+// Messages name pods, nodes and files: their control characters are escaped (src/base/text.ts).
+import { escapeControls } from "../base/text.ts";
 
 export interface Progress {
   step(msg: string): void;

@@ -52,7 +52,10 @@ function podManifest(pod: PodState, hostIPs: string[]): object {
     kind: "Pod",
     metadata: { name: k8sPodName(pod), namespace: pod.namespace, labels: podLabels(pod) },
     spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }, ...(pod.ports ?? [])] }] },
-    status: { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
+    // Before its ADD a pod has no address yet (Pending), as the API shows it.
+    status: pod.ips.length
+      ? { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) }
+      : { phase: "Pending" },
   };
 }
 

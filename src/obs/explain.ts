@@ -4,7 +4,7 @@
 // address (or the other end of the veth). Anti-spoofing and masquerade are read from the
 // sets and rules mncni owns. With a probe, a real packet marked for nftables tracing is sent
 // and the kernel's trace events in every namespace of the path are compared with the
-// computed path (explain-probe.ts); any difference is reported. Output: explain-format.ts.
+// computed path (explain-probe.ts); any difference is reported. Text: src/cli/text/explain.ts.
 import { encodeKey, Netlink, NetlinkError, Nftables, type Link, type NeighInfo, type RouteInfo } from "../kernel/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireBinary } from "../helpers/binary.ts";
 import { run } from "../helpers/netns.ts";
-import { escapeControls } from "../../src/sys/text.ts";
+import { textLogger } from "../../src/base/log.ts";
+import { escapeControls } from "../../src/base/text.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mncni-human-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +58,15 @@ describe("a hostile pod name in the invocation log", () => {
     expect(r.stderr).toContain('cannot find source "pod\\x1b[2J"');
     expect(r.stderr).not.toMatch(CONTROLS);
   });
+});
+
+test("the agent's text log (for a person at a terminal) escapes them, one line per entry", () => {
+  const lines: string[] = [];
+  textLogger((l) => void lines.push(l)).warn(`cannot program pod "${HOSTILE}"`, { pod: HOSTILE });
+  expect(lines.length).toBe(1);
+  expect(lines[0]!.trimEnd()).not.toMatch(CONTROLS);
+  expect(lines[0]!.trimEnd()).not.toContain("\n");
+  expect(lines[0]).toContain('cannot program pod "evil\\x1b[2J');
 });
 
 describe("escapeControls", () => {

@@ -7,10 +7,10 @@
 // - the kernel's table is not the one this engine last wrote (first pass, a failed write, a
 //   table changed behind its back): a table with this structure is adopted (its elements
 //   corrected over netlink); any other is replaced whole in one transaction.
-import type { ClusterState } from "../../cluster/types.ts";
+import type { ClusterState, Direction } from "../../cluster/types.ts";
 import { decodeKey, encodeKey, Nftables, type NftKeyType, type SetElement, type SetElemChange } from "../../kernel/index.ts";
 import type { Nft } from "../nft-ruleset.ts";
-import { compilePolicy, type Direction, POLICY_FAMILY, POLICY_TABLE, type PolicyStructure, setType } from "./compile.ts";
+import { compilePolicy, POLICY_FAMILY, POLICY_TABLE, type PolicyStructure, setType } from "./compile.ts";
 import { type ElementDelta, Members } from "./members.ts";
 import { deltaScript, installedHash, MARKER_CHAIN, T, tableScript } from "./plan.ts";
 

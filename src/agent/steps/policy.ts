@@ -55,6 +55,7 @@ class PolicyStep {
     const { cfg, deps } = this.ctx;
     const { r } = out;
     const state = this.attached.overlay(state0, cfg.nodeName);
+    const unlabelled = this.attached.unlabelledIPs(state0);
     const policyHold = (out.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0);
     const current = listed?.();
     // The hold table is created once and never replaced: it holds the plugin's elements.
@@ -83,7 +84,7 @@ class PolicyStep {
       }
     }
     // Programmed: this node's pods in the state are no longer held (with no policy, none is).
-    const held = this.holdRelease(state, policyHold);
+    const held = this.holdRelease(state, policyHold, unlabelled);
     if (held.length) {
       r.writes++;
       r.changes.push(`release policy hold of ${held.join(", ")}`);
@@ -101,7 +102,8 @@ class PolicyStep {
     }
   }
 
-  private holdRelease(state: ClusterState, policies: boolean): string[] {
+  /** Releases the held addresses of this node's programmed pods, except those whose labels are unknown (`unlabelled`). */
+  private holdRelease(state: ClusterState, policies: boolean, unlabelled: readonly string[]): string[] {
     const hold = this.ctx.deps.hold;
     if (!hold) return [];
     let held: string[];
@@ -112,6 +114,9 @@ class PolicyStep {
     }
     if (!held.length) return [];
     const programmed = new Set(policyPods(state).filter((q) => q.nodeName === this.ctx.cfg.nodeName).flatMap((q) => q.podIPs));
+    // A served pod the state does not know yet was programmed without its labels: only
+    // namespace-wide policies apply to it, so it is not released until the watch shows it.
+    for (const ip of unlabelled) programmed.delete(ip);
     // An address IPAM no longer has belongs to no pod (its DEL did not know the pod's
     // addresses, e.g. the namespace was gone): the plugin reserves before it holds and
     // releases the hold before the reservation, so this never frees a pod being added.

@@ -1,5 +1,5 @@
 // The terminal form of an explanation: the path as a chain of hops, then the probe's account.
-import type { Explanation, Hop } from "./explain.ts";
+import type { Explanation, Hop } from "../../obs/explain.ts";
 import { bold, dim, green, red, yellow } from "./render.ts";
 
 function hopLine(h: Hop): string[] {

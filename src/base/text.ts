@@ -7,7 +7,7 @@
 
 /** C0 and C1 controls, DEL, and the bidi controls that reorder what follows them. */
 const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-/** The colour codes the renderers add themselves (src/obs/render.ts paint()), and nothing else. */
+/** The colour codes the renderers add themselves (src/cli/text/render.ts paint()), and nothing else. */
 const OWN_SGR = /\x1b\[(?:0|1|2|31|32|33)m/;
 const SCAN_SGR = new RegExp(`${OWN_SGR.source}|${CONTROL.source}`, "g");
 const SCAN = new RegExp(CONTROL.source, "g");

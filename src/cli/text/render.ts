@@ -1,8 +1,8 @@
 // Terminal output of the insight commands: aligned tables, and colour only on a TTY when
 // NO_COLOR is not set (https://no-color.org), so piped output stays plain text. Control
-// characters in data never reach the terminal (src/sys/text.ts): cells and fields are
+// characters in data never reach the terminal (src/base/text.ts): cells and fields are
 // escaped as one line here, and cli/output.ts escapes every text it prints.
-import { escapeControls } from "../sys/text.ts";
+import { escapeControls } from "../../base/text.ts";
 
 const useColour = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
 
