@@ -7,7 +7,7 @@
 const FLOORS = [
   ["base", "sys", "net"],
   ["kernel", "kube"],
-  ["cni"],
+  ["cni", "firewall"],
   ["ipam", "cluster"],
   ["plugin"],
   ["serve", "plugin-specs.ts"],

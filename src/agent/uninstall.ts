@@ -1,8 +1,8 @@
 // `mncni agent --uninstall`: removes what mncni created on this node (routes tagged with
-// RTPROT_MNCNI, every nftables table named mncni*, our rules in foreign chains, the conflist,
-// the installed binaries, the bridge, and what each routing backend owns, through its
-// remove()). Sysctls are left as they are: their previous values are unknown, and other
-// software may rely on forwarding. The directories are those of the
+// RTPROT_MNCNI, every nftables table mncni owns (src/firewall/names.ts), our rules in foreign
+// chains, the conflist, the installed binaries, the bridge, and what each routing backend
+// owns, through its remove()). Sysctls are left as they are: their previous values are
+// unknown, and other software may rely on forwarding. The directories are those of the
 // run recorded in the state file (see run-record.ts) and those given to this command.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
 import type { Logger } from "../base/log.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
+import { ownsTable } from "../firewall/names.ts";
 import { systemNft, type Nft } from "./nft-ruleset.ts";
 import { readRunRecord, type RunRecord } from "./run-record.ts";
 
@@ -80,9 +81,9 @@ export function uninstall(t: UninstallTargets, deps: { nl: UninstallKernel; nft:
   attempt("nftables tables mncni* and mncni rules in other tables", () => {
     const current = deps.nft.list();
     let script = planMasqueradeRemoval(current);
-    // The plugin's own tables (anti-spoofing, standalone ipMasq) go too.
+    // Every table mncni owns (src/firewall/names.ts), the plugin's too (anti-spoofing, hostPort, standalone ipMasq).
     for (const t of current.tables) {
-      if (t.name.startsWith("mncni") && !script.includes(`delete table ${t.family} ${t.name}\n`)) script += `delete table ${t.family} ${t.name}\n`;
+      if (ownsTable(t.family, t.name) && !script.includes(`delete table ${t.family} ${t.name}\n`)) script += `delete table ${t.family} ${t.name}\n`;
     }
     if (!script) return false;
     deps.nft.apply(script, "remove mncni nftables state");

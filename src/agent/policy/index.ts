@@ -3,5 +3,5 @@ export { compilePolicy, NFLOG_GROUP, npTypes, POLICY_FAMILY, POLICY_TABLE, type 
 export { PolicyEngine, type PolicySync } from "./engine.ts";
 export { AttachedPods } from "./overlay.ts";
 export { policyPods } from "./peers.ts";
-export { HOLD_TABLE_SCRIPT, systemHold, type HoldKernel } from "./hold.ts";
+export { systemHold, type HoldKernel } from "./hold.ts";
 export { FlowLog, type FlowRecord } from "./flows.ts";

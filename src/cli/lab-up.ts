@@ -1,8 +1,8 @@
-// `mncni lab up` and `mncni lab down`: a lab's life.
+// `mncni lab up`: build a lab (the work: src/lab/lab.ts up()).
 import { existsSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { strayNamespaces } from "../lab/inventory.ts";
-import { down, up, validateOptions, type UpOptions } from "../lab/lab.ts";
+import { up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
@@ -90,22 +90,4 @@ export async function cmdUp(argv: string[]): Promise<number> {
     else if (!existed) rmSync(labDir(v.name), { recursive: true, force: true }); // only its lock file
     throw e;
   }
-}
-
-const DOWN = {
-  name: "mncni lab down",
-  summary: "Removes every namespace, process and file of the lab, also of a half-built one and what its state file missed (idempotent).",
-  flags: { name: NAME, quiet: QUIET },
-} satisfies CommandSpec<FlagTable>;
-
-export async function cmdDown(argv: string[]): Promise<number> {
-  const p0 = parse(DOWN, argv);
-  if (typeof p0 === "number") return p0;
-  const v = p0.flags;
-  const p = progress({ quiet: v.quiet });
-  // No directory here, nothing to lock: a lab only its namespaces are left of (or another
-  // root's) is not given a directory by its removal.
-  const existed = await locked(v.name, false, () => down(v.name, p));
-  p.done(existed ? `lab "${v.name}" removed` : `lab "${v.name}" not running: nothing to remove`);
-  return 0;
 }
