@@ -10,7 +10,7 @@ import { escapeControls } from "../base/text.ts";
 import { json, useColour } from "./text/render.ts";
 
 /** A copy of a result with every string (and key) escaped as one line: data, not terminal commands. */
-export function escapedData<T>(v: T): T {
+function escapedData<T>(v: T): T {
   if (typeof v === "string") return escapeControls(v) as T;
   if (Array.isArray(v)) return v.map(escapedData) as T;
   if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
