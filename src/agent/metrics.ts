@@ -51,7 +51,7 @@ export class AgentMetrics {
     const mismatch = () => this.podMTUMismatch; // replaced whole by each pass
     new Gauge({
       name: "mncni_agent_pod_mtu_mismatch",
-      help: "The pod MTU a peer node published (annotation mncni.io/pod-mtu), for each peer whose MTU differs from this node's.",
+      help: "The pod MTU a peer node published (its Node status condition MncniPodMTU), for each peer whose MTU differs from this node's.",
       labelNames: ["node"], registers,
       collect() {
         this.reset();

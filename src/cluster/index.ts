@@ -5,7 +5,7 @@ export { parseManifests, type ParsedManifests } from "./manifests.ts";
 export { buildClusterState, nodeInfo } from "./build-state.ts";
 export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
 export { openSource } from "./source.ts";
-export { POD_MTU_ANNOTATION, PROTOCOLS } from "./types.ts";
+export { POD_MTU_CONDITION, PROTOCOLS } from "./types.ts";
 export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";
 export { PolicyEvaluator, policyName, type Flow, type SelectingPolicy, type Verdict } from "./evaluate-policy.ts";
 export { addressOwners, addressPods, isTerminal, ownsAddresses } from "./pod-addresses.ts";

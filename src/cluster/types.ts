@@ -27,7 +27,7 @@ export interface KubeNode extends TypeMeta {
   kind: "Node";
   metadata: ObjectMeta;
   spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean };
-  status?: { addresses?: NodeAddress[] };
+  status?: { addresses?: NodeAddress[]; conditions?: NodeCondition[] };
 }
 
 /** The protocols a Kubernetes port, NetworkPolicy port and ClusterNetworkPolicy rule name. */
@@ -115,13 +115,16 @@ export type CNPAction = "Accept" | "Deny" | "Pass";
 /** The direction of a policy rule, from the selected pod's point of view. */
 export type Direction = "ingress" | "egress";
 
+/** The two kinds of policy mncni enforces. */
+export type PolicyKind = "NetworkPolicy" | "ClusterNetworkPolicy";
+
 /**
  * The policy and rule that decided a flow in one direction: what the evaluator returns, the
  * compiler keeps for each logging rule (the verdict log names it) and explain and the lab's
  * checks print (policyName() for the name).
  */
 export interface Decider {
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  kind: PolicyKind;
   /** A NetworkPolicy's namespace (name is then its name within it). */
   namespace?: string;
   name: string;
@@ -213,7 +216,6 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
 
 export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
 export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
-export type Kind = (typeof KINDS)[number];
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
 export interface NodeInfo {
@@ -224,8 +226,10 @@ export interface NodeInfo {
   podCIDRs: string[];
   /** metadata.creationTimestamp, when the source has one. */
   created?: string;
-  /** The pod MTU the node's agent published (annotation mncni.io/pod-mtu), when it has. */
+  /** The pod MTU the node's agent published (its Node's MncniPodMTU status condition), when it has. */
   podMTU?: number;
+  /** What the node's routing backend published for its peers (status condition MncniRouting), when it has. */
+  routing?: Record<string, string>;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
 }
@@ -290,8 +294,23 @@ export interface SourceSnapshot {
  * contract is an informer's: the source keeps a cache (filled by start(), kept current by its
  * own events and re-lists once watching) and hands out snapshots of it; asking never reads.
  */
-/** The Node annotation where each agent publishes its pod MTU, for the others to compare. */
-export const POD_MTU_ANNOTATION = "mncni.io/pod-mtu";
+/**
+ * The Node status condition where each agent publishes its pod MTU (the number is its message),
+ * for the others to compare: on the status, because the agent may patch only nodes/status
+ * (RBAC cannot limit a token to its own Node, and a patch of Nodes would let one node taint,
+ * cordon or relabel every other).
+ */
+export const POD_MTU_CONDITION = "MncniPodMTU";
+
+/** A Node status condition (the fields mncni reads and writes). */
+export interface NodeCondition {
+  type: string;
+  status: "True" | "False" | "Unknown" | string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  lastHeartbeatTime?: string;
+}
 
 export interface ClusterSource {
   /** A human-readable description for logs, e.g. `dir:/etc/mncni/manifests`. */
@@ -311,8 +330,10 @@ export interface ClusterSource {
    * source that reports it back (the Kubernetes source: the Node's NetworkUnavailable condition).
    */
   dataPlaneReady?(ready: boolean): void;
-  /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_ANNOTATION). */
+  /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_CONDITION). */
   publishPodMTU?(mtu: number): void;
+  /** Told after each routes step what this node's routing backend publishes for its peers (MncniRouting), for a source that publishes it. */
+  publishRouting?(data: Readonly<Record<string, string>>): void;
   /**
    * Told after each pass the peers whose published pod MTU differs from this node's, one
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).

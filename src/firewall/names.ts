@@ -44,7 +44,8 @@ export const MASQUERADE = {
 /** Anti-spoofing (plugin): one table per mode, of the mode's family (bridge or inet). */
 export const ANTISPOOF = {
   name: "mncni-antispoof",
-  families: ["bridge", "inet"] as const,
+  /** netdev: an earlier layout's, still recognised. */
+  families: ["bridge", "inet", "netdev"] as const,
   chain: "prerouting",
   ports: "ports",
   macs: "macs",
@@ -58,6 +59,14 @@ export const HOSTPORT = {
   layout: "mncni hostport v1",
 } as const;
 
+/** `inet mncni-localnet`: drops what reaches 127.0.0.0/8 on any interface but lo and was not DNATed, before hostPort turns route_localnet on (plugin). */
+export const LOCALNET = {
+  family: "inet",
+  name: "mncni-localnet",
+  chain: "input",
+  layout: "mncni localnet guard v1",
+} as const;
+
 /** The plugin's ipMasq for standalone hosts: one `inet` table per network, this prefix and a hash of the network's name. */
 export const IPMASQ = { family: "inet", prefix: "mncni-masq-" } as const;
 
@@ -67,6 +76,7 @@ export function ownsTable(family: string, name: string): boolean {
   if (family === HOLD.family && name === HOLD.name) return true;
   if (family === MASQUERADE.family && name === MASQUERADE.name) return true;
   if (family === HOSTPORT.family && name === HOSTPORT.name) return true;
+  if (family === LOCALNET.family && name === LOCALNET.name) return true;
   if ((ANTISPOOF.families as readonly string[]).includes(family) && name === ANTISPOOF.name) return true;
   return family === IPMASQ.family && name.startsWith(IPMASQ.prefix);
 }

@@ -61,7 +61,7 @@ export interface NodeState {
   cidrIndex: number;
   /**
    * The pod MTU the node's agent wrote into its conflist, which the lab publishes on the Node
-   * manifest (mncni.io/pod-mtu) as the agent does on a Kubernetes Node; absent until known.
+   * manifest (status condition MncniPodMTU) as the agent does on a Kubernetes Node; absent until known.
    */
   podMTU?: number;
   agentPid?: number;

@@ -36,7 +36,7 @@ export interface LabStatus {
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
-    /** The pod MTU published on the node's Node manifest (mncni.io/pod-mtu): what its agent wrote into its conflist. */
+    /** The pod MTU published on the node's Node manifest (status condition MncniPodMTU): what its agent wrote into its conflist. */
     podMTU?: number;
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
@@ -72,7 +72,7 @@ async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answe
 }
 
 /** The "- ..." lines under "warnings:" of a /readyz text body. */
-export function readyzWarnings(answer: string | undefined): string[] {
+function readyzWarnings(answer: string | undefined): string[] {
   const lines = (answer ?? "").split("\n");
   const at = lines.indexOf("warnings:");
   return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));

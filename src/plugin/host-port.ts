@@ -20,10 +20,11 @@
 // - Same host address, protocol and port twice is a conflict: elements are added with
 //   NLM_F_EXCL, so of two racing ADDs one fails, and the error names the port.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
+import { encodeKey, isErrno, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
 import { forgetHostPortFlows } from "./conntrack-cleanup.ts";
+import { openLocalnet } from "./localnet.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import type { UndoStack } from "./undo.ts";
@@ -182,10 +183,9 @@ function mapHostPorts(p: HostPortPod): void {
       throw conflict(taken?.label ?? p.mappings.map((m) => `${m.hostPort}/${m.protocol}`).join(", "), `already mapped${owner ? ` to the pod of host veth "${owner.hostIfname}" (network "${owner.network}")` : ""}`);
     }
   });
-  // Packets from 127.0.0.1 may only be routed out of an interface that allows it.
-  if (p.mappings.some((m) => m.hostIP === undefined || familyOf(m.hostIP) === 4) && p.ips.some((ip) => familyOf(ip) === 4)) {
-    sysctlSet(`net.ipv4.conf.${p.podFacing}.route_localnet`, 1);
-  }
+  // Packets from 127.0.0.1 may only be routed out of an interface that allows it (and
+  // then need the guard: localnet.ts).
+  if (p.mappings.some((m) => m.hostIP === undefined || familyOf(m.hostIP) === 4) && p.ips.some((ip) => familyOf(ip) === 4)) openLocalnet(p.podFacing);
 }
 
 /** CHECK: every mapping of the pod is in the table, to the pod's address; throws a CniError naming the first missing. */
@@ -237,12 +237,13 @@ export function unmapHostPorts(hostIfname: string): void {
 
 
 
-/** The host veths with elements, and their networks (for GC). */
-export function hostPortOwners(): { network: string; hostIfname: string }[] {
+/** The host veths with elements, and their networks (for GC); `family`: only those with host ports of that family. */
+export function hostPortOwners(family?: Family): { network: string; hostIfname: string }[] {
   return withNftables("list host port owners", (nft) => {
     const found = new Map<string, { network: string; hostIfname: string }>();
     if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];
     for (const m of MAPS) {
+      if (family !== undefined && m.family !== family) continue;
       for (const e of nft.setElements(ref(m.name))) {
         const o = ownerOf(e.comment);
         if (o) found.set(o.hostIfname, o);
