@@ -4,7 +4,7 @@
 // must not: kube-controller-manager allocates pod CIDRs there).
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "bun";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { requireBinary } from "../helpers/binary.ts";
@@ -73,4 +73,13 @@ describe("the guides' mncni manifests commands", () => {
     expect(md).toContain("rollout status ds/mncni-agent");
     expect(md).toContain("rollout status deploy/mncni-controller");
   });
+});
+
+// A reader has no access to the project's issue tracker or its internal notes.
+test("the docs name no internal references (issue numbers, seed notes)", () => {
+  const files = ["README.md", ...readdirSync(resolve(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const found = files.flatMap((f) =>
+    readFileSync(resolve(ROOT, f), "utf8").split("\n").flatMap((line, i) => (/\bissues? *#?\d|shared\/seeds|\bseed \d|\(seed\b|\bthe seed's\b|(?<!dev)[\s(]#\d+\b/i.test(line) ? [`${f}:${i + 1}: ${line.trim()}`] : [])),
+  );
+  expect(found).toEqual([]);
 });
