@@ -3,6 +3,7 @@
 import type { Server } from "bun";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withNetns } from "../../kernel/netns.ts";
 import { ensureCerts, kubeconfigText, Tokens, type Certs } from "./credentials.ts";
 import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX } from "./discovery.ts";
 import { kindByPlural, kindOf, type Kind, type Obj } from "./kinds.ts";
@@ -18,6 +19,8 @@ export interface ApiServerOptions {
   /** Where state.json, the CA, the server certificate and tokens.json live. */
   dir: string;
   hostname?: string;
+  /** A network namespace (/run/netns/NAME) to listen in; the caller stays where it is. */
+  netns?: string;
   /** 0: any free port. */
   port?: number;
   /** Changes kept for resuming watches (older: 410 Gone). */
@@ -98,6 +101,12 @@ export class ApiServer {
   }
 
   listen(): this {
+    if (this.o.netns) withNetns(this.o.netns, () => this.bind());
+    else this.bind();
+    return this;
+  }
+
+  private bind(): void {
     this.server = Bun.serve({
       hostname: this.o.hostname ?? "127.0.0.1",
       port: this.portNumber,
@@ -107,7 +116,6 @@ export class ApiServer {
       fetch: (req) => this.handle(req),
     });
     this.portNumber = this.server.port!;
-    return this;
   }
 
   /** Connections refused and open watches cut, until listen() again (same port). */
