@@ -45,6 +45,8 @@ export class Containerd {
   readonly socket: string;
   private proc?: ReturnType<typeof Bun.spawn>;
   readonly log: string;
+  /** containerd's --log-level (debug: the CRI plugin logs each sandbox's steps with times). */
+  logLevel = "info";
 
   constructor(
     readonly dir: string,
@@ -101,7 +103,7 @@ export class Containerd {
     const cfg = join(this.dir, "config.toml");
     writeFileSync(cfg, this.config());
     const out = openSync(this.log, "a");
-    this.proc = Bun.spawn(["nsenter", `--net=/run/netns/${this.node}`, "containerd", "--config", cfg], { stdout: out, stderr: out, stdin: "ignore" });
+    this.proc = Bun.spawn(["nsenter", `--net=/run/netns/${this.node}`, "containerd", "--config", cfg, "--log-level", this.logLevel], { stdout: out, stderr: out, stdin: "ignore" });
     for (let i = 0; i < 500; i++) {
       if (existsSync(this.socket) && run(["ctr", "--address", this.socket, "version"], { allowFail: true }).code === 0) return;
       if (this.proc.exitCode !== null) break;

@@ -22,6 +22,9 @@ let cri: CriClient | undefined;
 const bin = () => join(tmp, "bin");
 const conf = () => join(tmp, "net.d");
 const conf11 = () => join(tmp, "net.d-1.1.0");
+const confServed = () => join(tmp, "net.d-served");
+const serveSocket = () => join(tmp, "cni.sock");
+let server: ReturnType<typeof Bun.spawn> | undefined;
 
 /** `mncni agent --once` in the node namespace: writes the conflist into confDir. */
 function agentOnce(confDir: string, extra: string[] = []): void {
@@ -60,8 +63,13 @@ beforeAll(async () => {
   symlinkSync(join(REF_CNI_DIR, "loopback"), join(bin(), "loopback"));
   agentOnce(conf());
   agentOnce(conf11(), ["--cni-version", "1.1.0"]);
+  // The conflist of an agent that serves the plugin's calls (the server: `mncni serve`, as in
+  // the agent; nsenter, as containerd, so both see the sandboxes' netns mounts alike).
+  agentOnce(confServed(), ["--cni-socket", serveSocket()]);
+  server = Bun.spawn(["nsenter", `--net=/run/netns/${node}`, requireBinary(), "serve", "--socket", serveSocket()], { stdout: "ignore", stderr: "ignore" });
   const image = buildPauseImage(join(tmp, "image"));
-  ctd = new Containerd(join(tmp, "containerd"), node, bin(), conf(), [{ name: "mncni11", cniConfDir: conf11() }]);
+  for (let i = 0; i < 500 && !existsSync(serveSocket()); i++) await Bun.sleep(20);
+  ctd = new Containerd(join(tmp, "containerd"), node, bin(), conf(), [{ name: "mncni11", cniConfDir: conf11() }, { name: "served", cniConfDir: confServed() }]);
   await ctd.start();
   ctd.importImage(image);
   cri = new CriClient(ctd.socket);
@@ -70,6 +78,8 @@ beforeAll(async () => {
 afterAll(async () => {
   cri?.close();
   await ctd?.stop();
+  server?.kill();
+  await server?.exited;
   cleanupNetns();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -101,6 +111,23 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     expect(vethsOf(id)).toEqual([]);
     expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
     expect(existsSync(netns!)).toBe(false);
+  });
+
+  test("served: containerd's plugin process hands the call to the server, which wires the sandbox", async () => {
+    expect(JSON.parse(readFileSync(join(confServed(), "10-mncni.conflist"), "utf8")).plugins[0].agentSocket).toBe(serveSocket());
+    const id = await cri!.runPodSandbox(pod("served"), "served");
+    const { status, netns } = await cri!.podSandboxStatus(id);
+    const ip = status.network!.ip;
+    expect(ip).toMatch(/^10\.244\.1\.\d+$/);
+    const addrs = ipJson<{ addr_info: { local: string }[] }[]>(basename(netns!), ["addr", "show", "eth0"]).flatMap((l) => l.addr_info.map((a) => a.local));
+    expect(addrs).toContain(ip);
+    expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", ip], { allowFail: true }).code).toBe(0);
+    // The invocation log: the server ran the ADD (it records the plugin's queue time).
+    const add = readFileSync(join(tmp, "cni.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.containerId === id && l.command === "ADD").pop();
+    expect(add?.served).toBeDefined();
+    await cri!.stopPodSandbox(id);
+    await cri!.removePodSandbox(id);
+    expect(vethsOf(id)).toEqual([]);
   });
 
   test("a cniVersion 1.1.0 conflist (what the agent wrote before #29) fails every sandbox", async () => {
