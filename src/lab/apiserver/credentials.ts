@@ -5,8 +5,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { NAMES } from "../../deploy/meta.ts";
-import { resolveOptions } from "../../deploy/install-objects.ts";
-import type { User } from "./rbac.ts";
+import { LAB_INSTALL, type User } from "./rbac.ts";
 
 export interface Certs {
   ca: string;
@@ -34,7 +33,7 @@ export function ensureCerts(dir: string, ips: string[] = ["127.0.0.1"]): Certs {
 
 /** Who each lab component is to the API server. */
 export function identity(component: string): User {
-  const ns = resolveOptions({}).namespace;
+  const ns = LAB_INSTALL.namespace;
   if (component === "admin" || component === "lab") return { name: `lab:${component}`, groups: ["system:masters", "system:authenticated"] };
   if (component === "controller") return { name: `system:serviceaccount:${ns}:${NAMES.controller}`, groups: ["system:serviceaccounts", "system:authenticated"] };
   if (component.startsWith("agent")) return { name: `system:serviceaccount:${ns}:${NAMES.agent}`, groups: ["system:serviceaccounts", "system:authenticated"] };
