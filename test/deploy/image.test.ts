@@ -107,7 +107,8 @@ describe.skipIf(missing.length > 0 || !usesDist)(`image (make image, podman)${sk
         for (let i = 0; i < 40; i++) {
           const r = podman(["exec", name, "mncni", "status", "--json"], { allowFail: true });
           s = r.stdout ? JSON.parse(r.stdout) : undefined;
-          if (s?.agent.ready) break;
+          // The conflist is read before the agent is asked: wait for a snapshot after both.
+          if (s?.agent.ready && s.conflist && s.problems.length === 0) break;
           await Bun.sleep(250);
         }
         expect(s!.node).toBe("n1");
