@@ -165,6 +165,23 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     expect(await tcpExchange({ server: node, client, addr: "192.168.77.1", port: 18091, connectPort: 18090 })).toBe(false);
   });
 
+  test("containerd restarted with a sandbox running: its network survives, and Stop/Remove after the restart clean up", async () => {
+    const id = await cri!.runPodSandbox(pod("survivor"));
+    const { status } = await cri!.podSandboxStatus(id);
+    const ip = status.network!.ip;
+    await ctd!.restart();
+    cri!.close();
+    cri = new CriClient(ctd!.socket);
+    const after = await cri.podSandboxStatus(id);
+    expect(after.status.state).toBe("SANDBOX_READY");
+    expect(after.status.network!.ip).toBe(ip);
+    expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", ip], { allowFail: true }).code).toBe(0);
+    await cri.stopPodSandbox(id);
+    await cri.removePodSandbox(id);
+    expect(vethsOf(id)).toEqual([]);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
+  });
+
   test("a cniVersion 1.1.0 conflist (what the agent wrote before #29) fails every sandbox", async () => {
     expect(JSON.parse(readFileSync(join(conf11(), "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.1.0");
     const err = await cri!.runPodSandbox(pod("old"), "mncni11").then(() => undefined, (e: Error) => e);
