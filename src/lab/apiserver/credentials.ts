@@ -18,15 +18,20 @@ function openssl(args: string[], cwd: string): void {
   if (p.exitCode !== 0) throw new Error(`cannot make the lab CA: openssl ${args[0]}: ${p.stderr.toString().trim()}`);
 }
 
-/** A CA and a server certificate for the addresses given, made once per directory. */
+/**
+ * A CA (made once per directory: every kubeconfig names it) and a server certificate for the
+ * addresses given (made again when they change).
+ */
 export function ensureCerts(dir: string, ips: string[] = ["127.0.0.1"]): Certs {
   const c = { ca: join(dir, "ca.crt"), cert: join(dir, "apiserver.crt"), key: join(dir, "apiserver.key") };
-  if (existsSync(c.cert)) return c;
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=mncni-lab-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-  openssl(["req", ...ec, "-keyout", "apiserver.key", "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver"], dir);
   const san = [...ips.map((ip) => `IP:${ip}`), "DNS:localhost", "DNS:kubernetes.default.svc"].join(",");
-  writeFileSync(join(dir, "apiserver.ext"), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  const ext = `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`;
+  const extFile = join(dir, "apiserver.ext");
+  if (existsSync(c.cert) && existsSync(extFile) && readFileSync(extFile, "utf8") === ext) return c;
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  if (!existsSync(c.ca)) openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=mncni-lab-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+  openssl(["req", ...ec, "-keyout", "apiserver.key", "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver"], dir);
+  writeFileSync(extFile, ext);
   openssl(["x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "apiserver.crt", "-days", "3650", "-extfile", "apiserver.ext"], dir);
   return c;
 }
