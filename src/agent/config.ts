@@ -1,7 +1,8 @@
 // Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
 // Parsed once into a frozen object.
 import { dirname, join } from "node:path";
-import type { Mode } from "../plugin/netconf.ts";
+import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
+import { DEFAULT_DATA_DIR } from "../cni/node-view.ts";
 import { readFileSync } from "node:fs";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { defaultStateFile } from "./run-record.ts";
@@ -60,13 +61,13 @@ const FLAGS = {
   "source": { type: "string", value: "SOURCE", help: "cluster state source: dir:PATH (a directory of Kubernetes manifests), kubernetes (the API server, in-cluster service account) or kubernetes:KUBECONFIG" },
   "cni-conf-dir": { type: "string", value: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
   "cni-bin-dir": { type: "string", value: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
-  "mode": { type: "string", value: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
+  "mode": { type: "string", value: MODE_NAMES.join("|"), help: "pod network mode written to the conflist (default bridge)" },
   "routing": { type: "string", value: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached: host-gw (one L2 segment), vxlan (tunnel to every node), auto (direct on a connected subnet, tunnel otherwise; default)" },
   // The routing backends' own flags (vxlan-vni, vxlan-port), declared by each backend.
   ...ROUTING_FLAGS,
   "cluster-cidr": { type: "list", value: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
   "non-masquerade-cidr": { type: "list", value: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
-  "ipam-data-dir": { type: "string", value: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
+  "ipam-data-dir": { type: "string", value: "DIR", help: `mncni-ipam state directory (default ${DEFAULT_DATA_DIR})` },
   "cni-log-file": { type: "string", value: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
   "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
   "cni-socket": { type: "string", value: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
@@ -111,7 +112,7 @@ const DEFAULTS = {
   routing: "auto",
   clusterCidr: [],
   nonMasqueradeCidr: [],
-  ipamDataDir: "/var/lib/cni/networks",
+  ipamDataDir: DEFAULT_DATA_DIR,
   cniLogFile: "/var/log/mncni/cni.log",
   metricsAddr: "127.0.0.1:9099",
   cniSocket: DEFAULT_CNI_SOCKET,
@@ -214,7 +215,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     source,
     cniConfDir: str("cniConfDir")!,
     cniBinDir: str("cniBinDir")!,
-    mode: oneOf("mode", ["bridge", "routed"] as const),
+    mode: oneOf("mode", MODE_NAMES),
     routing: oneOf("routing", ROUTING_NAMES),
     clusterCidr,
     nonMasqueradeCidr: nonMasq.length ? nonMasq : clusterCidr,

@@ -6,7 +6,7 @@ import { up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
-import type { Mode } from "../plugin/netconf.ts";
+import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
@@ -32,7 +32,7 @@ const UP = {
     name: NAME,
     nodes: { type: "int", default: 3, min: 1, max: 200, help: "nodes" },
     "pods-per-node": { type: "int", default: 2, min: 0, max: 200, help: "pods on each node" },
-    mode: { type: "string", default: "bridge", choices: ["bridge", "routed"], help: "the plugin's mode" },
+    mode: { type: "string", default: "bridge", choices: MODE_NAMES, help: "the plugin's mode" },
     routing: { type: "string", choices: ["host-gw", "vxlan", "auto"], help: "how nodes reach each other's pods, passed to the agents (default auto; static wiring: host-gw)" },
     segments: { type: "int", default: 1, min: 1, max: 16, help: "underlay subnets, each its own switch, joined by the router (nodes round robin)" },
     "cluster-cidr": { type: "string", value: "CIDR", default: "10.244.0.0/16", help: "IPv4 cluster CIDR, split into one pod CIDR per node" },

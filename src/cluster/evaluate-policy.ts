@@ -27,7 +27,7 @@ import { familyOf } from "../net/ip.ts";
 import { compileSelector, type LabelMatcher } from "./selector.ts";
 import type {
   CNPEgressPeer, CNPNamespacedPod, CNPProtocol, CNPTier, ClusterState, Decider, Direction, KubeClusterNetworkPolicy, KubeNetworkPolicy,
-  LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, Protocol,
+  LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, PolicyKind, Protocol,
 } from "./types.ts";
 
 /** A decider's policy as people name it: "namespace/name" for a NetworkPolicy, the name for a ClusterNetworkPolicy. */
@@ -46,7 +46,7 @@ export interface Flow {
 /** A policy selecting a pod in one direction. */
 export interface SelectingPolicy {
   direction: Direction;
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  kind: PolicyKind;
   /** NetworkPolicy: "namespace/name"; ClusterNetworkPolicy: its name. */
   name: string;
   tier: CNPTier | "NetworkPolicy";

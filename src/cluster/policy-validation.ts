@@ -10,7 +10,7 @@
 import { compileSelector, SelectorError } from "./selector.ts";
 import { cidrContains, normalizeCIDR } from "../net/cidr.ts";
 import { familyOf } from "../net/ip.ts";
-import { PROTOCOLS, type LabelSelector } from "./types.ts";
+import { PROTOCOLS, type LabelSelector, type PolicyKind } from "./types.ts";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -189,7 +189,7 @@ function clusterNetworkPolicySpec(spec: unknown): void {
 }
 
 /** Why the policy object is invalid (naming the field), or undefined when it is valid. */
-export function policyProblem(kind: "NetworkPolicy" | "ClusterNetworkPolicy", spec: unknown): string | undefined {
+export function policyProblem(kind: PolicyKind, spec: unknown): string | undefined {
   try {
     if (kind === "NetworkPolicy") networkPolicySpec(spec);
     else clusterNetworkPolicySpec(spec);

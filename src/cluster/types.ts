@@ -115,13 +115,16 @@ export type CNPAction = "Accept" | "Deny" | "Pass";
 /** The direction of a policy rule, from the selected pod's point of view. */
 export type Direction = "ingress" | "egress";
 
+/** The two kinds of policy mncni enforces. */
+export type PolicyKind = "NetworkPolicy" | "ClusterNetworkPolicy";
+
 /**
  * The policy and rule that decided a flow in one direction: what the evaluator returns, the
  * compiler keeps for each logging rule (the verdict log names it) and explain and the lab's
  * checks print (policyName() for the name).
  */
 export interface Decider {
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  kind: PolicyKind;
   /** A NetworkPolicy's namespace (name is then its name within it). */
   namespace?: string;
   name: string;
@@ -213,7 +216,6 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
 
 export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
 export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
-export type Kind = (typeof KINDS)[number];
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
 export interface NodeInfo {
@@ -226,6 +228,8 @@ export interface NodeInfo {
   created?: string;
   /** The pod MTU the node's agent published (its Node's MncniPodMTU status condition), when it has. */
   podMTU?: number;
+  /** What the node's routing backend published for its peers (status condition MncniRouting), when it has. */
+  routing?: Record<string, string>;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
 }
@@ -334,6 +338,8 @@ export interface ClusterSource {
   dataPlaneReady?(ready: boolean): void;
   /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_CONDITION). */
   publishPodMTU?(mtu: number): void;
+  /** Told after each routes step what this node's routing backend publishes for its peers (MncniRouting), for a source that publishes it. */
+  publishRouting?(data: Readonly<Record<string, string>>): void;
   /**
    * Told after each pass the peers whose published pod MTU differs from this node's, one
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).

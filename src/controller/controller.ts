@@ -10,7 +10,7 @@ import { ControllerMetrics } from "./metrics.ts";
 import { NodeIpam } from "./node-ipam.ts";
 
 /** Only what the controller reads of a Node: a 5,000-Node cache stays small. */
-export function trimNode(n: V1Node): V1Node {
+function trimNode(n: V1Node): V1Node {
   const m = n.metadata ?? {};
   return {
     metadata: { name: m.name, uid: m.uid, resourceVersion: m.resourceVersion },

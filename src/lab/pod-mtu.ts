@@ -15,7 +15,7 @@ import { writeNode } from "./write-manifests.ts";
 const WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
 
 /** The pod MTU of the conflist the node's agent wrote; undefined without one (or without an mtu). */
-export function conflistPodMTU(s: LabState, node: NodeState): number | undefined {
+function conflistPodMTU(s: LabState, node: NodeState): number | undefined {
   const file = firstConfFile(nodePaths(s.name, node.name).confDir);
   if (!file) return undefined;
   try {

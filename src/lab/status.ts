@@ -72,7 +72,7 @@ async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answe
 }
 
 /** The "- ..." lines under "warnings:" of a /readyz text body. */
-export function readyzWarnings(answer: string | undefined): string[] {
+function readyzWarnings(answer: string | undefined): string[] {
   const lines = (answer ?? "").split("\n");
   const at = lines.indexOf("warnings:");
   return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));

@@ -20,7 +20,7 @@ export const namespaceFile = (name: string) => `namespace-${name}.yaml`;
 export const policyFile = (kind: string, name: string, namespace?: string) => `policy-${kind.toLowerCase()}-${namespace ? `${namespace}.` : ""}${name}.yaml`;
 const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
 
-export function nodeManifest(node: NodeState): object {
+function nodeManifest(node: NodeState): object {
   return {
     apiVersion: "v1",
     kind: "Node",
