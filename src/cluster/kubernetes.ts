@@ -15,7 +15,7 @@ import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
 import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
-import type { ClusterSource, ClusterState, Kind, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
+import type { ClusterSource, ClusterState, KINDS, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
 /** What is watched, and the trim applied to each object before it is cached. */
 const WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
@@ -193,7 +193,7 @@ export class KubernetesSource implements ClusterSource {
       const built = buildClusterState(this.informers.flatMap((i) => i.list()) as unknown as KubeObject[]);
       // Never listed: unknown, not empty (the state has none of its objects, which proves nothing).
       const unknown = this.informers.filter((i) => !i.synced).map((i) => ({
-        kind: i.resource.kind as Kind,
+        kind: i.resource.kind as (typeof KINDS)[number],
         why: i.lastError === undefined ? "not listed yet" : isNotFound(i.lastError) ? `${i.resource.group || "core"}/${i.resource.version} ${i.resource.plural} is not served (404)` : (i.lastError as Error).message,
       }));
       this.state = unknown.length ? { ...built, unknown } : built;

@@ -282,7 +282,7 @@ export interface ClusterState {
    * objects are unknown, not absent, so what depends on them keeps what the kernel has.
    * Absent when every kind was read.
    */
-  unknown?: readonly { kind: Kind; why: string }[];
+  unknown?: readonly { kind: (typeof KINDS)[number]; why: string }[];
 }
 
 /** What a source has cached: the state, and whether it can vouch for it now. */
