@@ -126,10 +126,10 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
   return c;
 }
 
-/** The compiled agent inside the node: it installs itself (and the forwarder beside it). */
-export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): string[] {
+/** The compiled agent inside the node (`bin`, default the build under test): it installs itself (and the forwarder beside it). */
+export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], bin = requireBinary()): string[] {
   return [
-    "ip", "netns", "exec", n.ns, requireBinary(), "agent",
+    "ip", "netns", "exec", n.ns, bin, "agent",
     "--node-name", n.name, "--source", `dir:${c.manifests}`,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
     "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"), "--cni-log-file", join(n.dir, "cni.log"),

@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
@@ -16,6 +16,7 @@ import { Members } from "../../src/agent/policy/members.ts";
 import { POLICY } from "../../src/firewall/names.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
+import { UNKNOWN_POD_WAIT_MS } from "../../src/agent/agent.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
 
 const PROBE = join(import.meta.dir, "policy-probe.py");
@@ -350,6 +351,27 @@ function suite(mode: "bridge" | "routed") {
       await waitFor("the hold of k to be released", () => !heldNow().has(pods.k!.ip), 15_000);
       expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.k!.ip);
       await expectMatrix({ "c->k:80": "no", "k->c:80": "ok" });
+    });
+
+    t("with the source stale, a served ADD for a pod it does not know does not wait: held at once, reported", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-m", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "m" } } } }]);
+      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout;
+      const away = `${c.manifests}.away`;
+      renameSync(c.manifests, away);
+      try {
+        await waitFor("the source to be stale (not ready)", () => readyz() === "503", 15_000);
+        const t0 = Date.now();
+        await addPod(n1, "x", "m", { app: "m" }, [], { manifest: false });
+        expect(Date.now() - t0).toBeLessThan(UNKNOWN_POD_WAIT_MS);
+        expect(heldNow().has(pods.m!.ip)).toBe(true);
+        expect(readFileSync(join(n1.dir, "agent.log"), "utf8")).toContain("pod x/m is not in the cluster state at its ADD (the source is stale)");
+      } finally {
+        renameSync(away, c.manifests);
+      }
+      await expectMatrix({ "c->m:80": "no", "m->c:80": "no" });
+      writePod(pods.m!, []);
+      await waitFor("the hold of m to be released", () => !heldNow().has(pods.m!.ip), 15_000);
+      await expectMatrix({ "c->m:80": "no", "m->c:80": "ok" });
     });
 
     t("an agent restart keeps the rules in force and rewrites nothing", async () => {
