@@ -5,15 +5,16 @@ import { nodeStatus } from "../obs/status.ts";
 import { formatStatus } from "./text/status.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 const FLAGS = {
   ...NODE_FLAGS,
-  "agent-addr": { type: "string", value: "HOST:PORT", default: "127.0.0.1:9099", help: "the agent's health and metrics address (its --metrics-addr)" },
+  "agent-addr": { type: "string", value: "HOST:PORT", default: `127.0.0.1:${AGENT_HEALTH_PORT}`, help: "the agent's health and metrics address (its --metrics-addr)" },
 } as const;
 
 const STATUS = {
   name: "mncni status",
-  summary: "Agent health with the reasons when not ready, the path to each peer, the conflist in use, CNI calls and their latency, version, problems found. Exit 1 when not ready or problems are found.",
+  summary: "Agent health with the reasons when not ready, the path to each peer, the conflist in use, CNI calls and their latency, version, problems found. The node is named by $NODE_NAME (set in the agent's pod), else the host name. Exit 1 when not ready or problems are found.",
   flags: FLAGS,
 } satisfies CommandSpec<typeof FLAGS>;
 

@@ -94,14 +94,35 @@ export interface TracedPolicy {
   decider?: Decider;
 }
 
+export type PathOutcome = "delivered" | "dropped" | "leaves" | "unreachable";
+
+export interface ProbeAccount {
+  places: TracedPlace[];
+  outcome: string;
+  mismatches: string[];
+  /** Why the probe packet could not be sent (the kernel's errno): nothing was traced. */
+  notSent?: string;
+}
+
+/** The way back of a TCP connection: the SYN-ACK, from the destination to the source it saw. */
+export interface ReplyPath {
+  src: string;
+  dst: string;
+  hops: Hop[];
+  outcome: PathOutcome;
+  probe?: ProbeAccount;
+}
+
 export interface Explanation {
   src: string;
   dst: string;
   proto: ProbeProto;
   port: number;
   hops: Hop[];
-  outcome: "delivered" | "dropped" | "leaves" | "unreachable";
-  probe?: { places: TracedPlace[]; outcome: string; mismatches: string[] };
+  outcome: PathOutcome;
+  probe?: ProbeAccount;
+  /** TCP only, when the packet is delivered: the reply's path (a connection needs both ways). */
+  reply?: ReplyPath;
   /** The evaluator's verdict, and the one the probe met in the policy table. */
   policy?: { expected?: PolicyExpectation; traced?: TracedPolicy };
 }
@@ -240,7 +261,8 @@ function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefin
   return undefined;
 }
 
-export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt): Explanation {
+/** reply: the packet answers a connection (policy does not judge it, its destination port is the peer's, unknown). */
+export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt, o: { reply?: boolean } = {}): Explanation {
   const world = new World(places);
   const hops: Hop[] = [];
   /** Notes the policy verdict at this hop; true when it drops the packet. */
@@ -261,7 +283,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
     hop.dropped = `held: ${pod?.kind === "pod" ? `pod ${pod.name} (${ip})` : ip} is not yet programmed by the agent (inet ${HOLD.name} drops its traffic until the agent has programmed its policy)`;
     return true;
   };
-  let outcome: Explanation["outcome"] = "unreachable";
+  let outcome: PathOutcome = "unreachable";
   try {
     let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
     if (!cur) throw new Error(`cannot explain from "${src.ip}": not in a namespace this command knows`);
@@ -295,7 +317,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
         // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
         const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
-        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" ? { dport: port } : {}) });
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" && !o.reply ? { dport: port } : {}) });
       } catch (e) {
         hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
         break;
@@ -321,7 +343,8 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         const f: NeighInfo | undefined = cur.nl.neighs({ family: "bridge" }).find((x) => x.mac === n.mac && x.index !== out.index);
         if (f) hop.fdb = { mac: n.mac, port: name(cur, f.index)! };
       }
-      if (cur.place.kind === "node") {
+      // NAT decides on a connection's first packet only: a reply is never masqueraded.
+      if (cur.place.kind === "node" && !o.reply) {
         const masq = masqueradeOf(cur, source, dst);
         // A forwarded packet's route carries no source: masquerade takes the one the node would send with.
         const to = masq ? (r.src ?? cur.nl.getRoute({ dst }).src) : undefined;

@@ -238,7 +238,7 @@ function suite(mode: "bridge" | "routed") {
         dst: { ip: pods.a!.ip, namespace: "x", pod: "a", port: 81 },
         policy: { kind: "ClusterNetworkPolicy", name: "deny-y", rule: "no-y", tier: "Admin", direction: "ingress" },
       });
-      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
       expect(metrics).toMatch(/mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} [1-9]/);
       const shown = run([requireBinary(), "flows", "--file", file]).stdout;
       expect(shown).toMatch(/DENY\s+UDP\s+y\/c:\d+\s+-> x\/a:81\s+ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
@@ -355,7 +355,7 @@ function suite(mode: "bridge" | "routed") {
 
     t("with the source stale, a served ADD for a pod it does not know does not wait: held at once, reported", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-m", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "m" } } } }]);
-      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout;
+      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout;
       const away = `${c.manifests}.away`;
       renameSync(c.manifests, away);
       try {
@@ -381,7 +381,7 @@ function suite(mode: "bridge" | "routed") {
       await stopAgent(n1);
       await expectMatrix({ "c->a:80": "no", "b->a:80": "no", "a->c:80": "ok" });
       n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
-      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout === "200", 15_000);
+      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout === "200", 15_000);
       expect(handle()).toBe(before);
       await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
     });

@@ -22,6 +22,13 @@ function hopLine(h: Hop): string[] {
   return lines;
 }
 
+/** Where a path that did not arrive ends, and why: " in node1/pod1 (no route: ENETUNREACH)". */
+function whereItEnds(hops: Hop[], outcome: string): string {
+  const last = hops[hops.length - 1];
+  if (!last || outcome === "delivered" || outcome === "leaves") return "";
+  return ` in ${last.place}${last.error ? ` (${last.error})` : ""}`;
+}
+
 export function formatExplanation(ex: Explanation): string {
   const out = [`${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}`, ""];
   for (const h of ex.hops) out.push(...hopLine(h));
@@ -29,7 +36,13 @@ export function formatExplanation(ex: Explanation): string {
   const oc = held
     ? yellow(`held (${held.pod ?? held.ip} is not yet programmed by the agent; its next pass releases it)`)
     : ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
-  out.push("", `computed: ${oc}`);
+  out.push("", `computed: ${oc}${whereItEnds(ex.hops, ex.outcome)}`);
+  if (ex.reply) {
+    const r = ex.reply;
+    out.push("", bold(`reply ${r.src} -> ${r.dst} (the SYN-ACK: a connection needs both ways)`));
+    for (const h of r.hops) out.push(...hopLine(h));
+    out.push(`computed reply: ${r.outcome === "delivered" ? green(r.outcome) : r.outcome === "leaves" ? yellow("leaves the known namespaces") : red(r.outcome)}${whereItEnds(r.hops, r.outcome)}`);
+  }
   const pol = ex.policy;
   if (pol?.expected) out.push(`policy (evaluator): ${pol.expected.allowed ? green("allowed") : red(`denied in ${pol.expected.deniedIn}`)}${pol.expected.by ? ` by ${pol.expected.by}` : " (selected by no policy)"}`);
   if (ex.probe) {
@@ -38,9 +51,11 @@ export function formatExplanation(ex: Explanation): string {
       out.push(`  ${t.place}: ${t.verdict === "dropped" ? red(`dropped by ${t.droppedBy}`) : t.verdict === "accepted" ? green("seen") : red("not seen")}`);
       for (const e of t.events) out.push(`    ${e.table} ${e.chain} ${e.type}${e.verdict ? ` ${e.verdict}` : ""}${e.rule ? `: ${e.rule}` : ""}${e.saddr ? dim(` [${e.saddr} > ${e.daddr}]`) : ""}`);
     }
-    out.push(`traced: ${ex.probe.outcome}`);
+    out.push(`traced: ${ex.probe.notSent ? red(ex.probe.outcome) : ex.probe.outcome}`);
+    if (ex.reply?.probe) out.push(`traced reply: ${ex.reply.probe.outcome}${ex.reply.probe.places.filter((t) => t.verdict !== "not seen").length ? ` (seen in ${ex.reply.probe.places.filter((t) => t.verdict !== "not seen").map((t) => t.place).join(", ")})` : ""}`);
     if (pol?.traced) out.push(`policy (traced): ${pol.traced.verdict === "dropped" ? red("dropped") : green("allowed")} in ${pol.traced.place} by ${pol.traced.by} ${dim(`[rule comment "${pol.traced.rule}"]`)}`);
-    out.push(ex.probe.mismatches.length ? red(`MISMATCH between computed and traced path:\n${ex.probe.mismatches.map((m) => `  - ${m}`).join("\n")}`) : green("computed and traced paths agree"));
+    const mismatches = [...ex.probe.mismatches, ...(ex.reply?.probe?.mismatches ?? []).map((m) => `reply: ${m}`)];
+    out.push(mismatches.length ? red(`MISMATCH between computed and traced path:\n${mismatches.map((m) => `  - ${m}`).join("\n")}`) : green(`computed and traced paths agree${ex.reply?.probe ? " (both ways)" : ""}`));
   }
   return out.join("\n");
 }

@@ -1,0 +1,102 @@
+// The insight tools find the cause when a lab is broken on purpose (#26 "The tools must not
+// mislead"): each test breaks one thing behind mncni's back, checks with an independent view
+// that it really is broken (traffic, ip -j), and that the tool names the cause.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { Attachment } from "../../src/obs/attachments.ts";
+import type { Explanation } from "../../src/obs/explain.ts";
+import { run } from "../helpers/netns.ts";
+import { WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+
+setDefaultTimeout(90_000);
+afterAll(downAll);
+
+const inspect = (name: string, what: string) => {
+  const r = lab(name, ["inspect", what, "--json"], { allowFail: true });
+  return { code: r.code, a: JSON.parse(r.stdout) as Attachment };
+};
+const pings = (netns: string, ip: string) => run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip], { allowFail: true }).code === 0;
+
+for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken lab (${mode} mode)`, () => {
+  const name = newLabName();
+  const family = mode === "bridge" ? "bridge" : "inet";
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1", "--mode", mode, "--wiring", WIRING]);
+  });
+
+  test("a flushed anti-spoofing address set: the pod's address is named as missing", () => {
+    const pod = `${name}-node1-pod1`;
+    const peer = inspect(name, "node2/pod1").a.resultIps[0]!.split("/")[0]!;
+    expect(inspect(name, "node1/pod1").code).toBe(0);
+    const mine = inspect(name, "node1/pod1").a.resultIps[0]!.split("/")[0]!;
+    run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr4"]);
+    // Independently: the pod's traffic is really dropped now.
+    expect(pings(pod, peer)).toBe(false);
+    const { code, a } = inspect(name, "node1/pod1");
+    expect(code).toBe(1);
+    expect(a.problems.join("\n")).toContain(`address ${mine} of the pod missing from set addr4`);
+    const text = lab(name, ["inspect", "node1"], { allowFail: true }).stdout;
+    expect(text).toContain("missing from set addr4");
+  });
+
+  test("a pod whose MTU is above the node's pod MTU is a problem", () => {
+    const pod = `${name}-node2-pod1`;
+    const before = inspect(name, "node2/pod1").a.podInterface!.mtu;
+    run(["ip", "-n", pod, "link", "set", "eth0", "mtu", String(before + 50)]);
+    try {
+      const { code, a } = inspect(name, "node2/pod1");
+      expect(code).toBe(1);
+      expect(a.problems.join("\n")).toContain(`pod MTU ${before + 50} is above this node's pod MTU ${before}`);
+    } finally {
+      run(["ip", "-n", pod, "link", "set", "eth0", "mtu", String(before)]);
+    }
+    expect(inspect(name, "node2/pod1").code).toBe(0);
+  });
+});
+
+describe("explain on a broken lab", () => {
+  const name = newLabName();
+  const explain = (src: string, dst: string, ...extra: string[]) => {
+    const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
+    return { code: r.code, ex: JSON.parse(r.stdout) as Explanation, stderr: r.stderr };
+  };
+  const tcpWorks = (netns: string, ip: string) =>
+    run(["ip", "netns", "exec", netns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${ip}/7777 && head -c 1 <&3`], { allowFail: true }).code === 0;
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1", "--wiring", WIRING]);
+  });
+
+  test("a pod without a default route: TCP is traced both ways, the reply ends there; a probe that cannot leave still shows the path", () => {
+    const pod = `${name}-node1-pod1`;
+    const podIP = (ns: string) => JSON.parse(run(["ip", "-n", ns, "-j", "-4", "addr", "show", "dev", "eth0"]).stdout)[0].addr_info[0].local as string;
+    const [ip1, ip2] = [podIP(pod), podIP(`${name}-node2-pod1`)];
+    const healthy = explain("node2/pod1", "node1/pod1", "--proto", "tcp");
+    expect(healthy.code).toBe(0);
+    expect(healthy.ex.reply?.outcome).toBe("delivered");
+    expect(healthy.ex.reply?.probe?.mismatches).toEqual([]);
+    expect(healthy.ex.reply?.probe?.places.filter((t) => t.verdict !== "not seen").map((t) => t.place)).toEqual(healthy.ex.reply!.hops.map((h) => h.place));
+    const gw = (JSON.parse(run(["ip", "-n", pod, "-j", "route", "show", "default"]).stdout) as { gateway: string }[])[0]!.gateway;
+    run(["ip", "-n", pod, "route", "del", "default"]);
+    try {
+      // Independently: the SYN gets there, the connection does not.
+      expect(tcpWorks(`${name}-node2-pod1`, ip1)).toBe(false);
+      const { code, ex } = explain("node2/pod1", "node1/pod1", "--proto", "tcp");
+      expect(code).toBe(1);
+      expect(ex.outcome).toBe("delivered");
+      expect(ex.reply?.dst).toBe(ip2);
+      expect(ex.reply?.outcome).toBe("unreachable");
+      expect(ex.reply?.hops.map((h) => h.place)).toEqual(["node1/pod1"]);
+      expect(ex.reply?.hops[0]!.error).toContain("ENETUNREACH");
+      const text = lab(name, ["explain", "node2/pod1", "node1/pod1", "--proto", "tcp"], { allowFail: true }).stdout;
+      expect(text).toContain("computed reply: unreachable in node1/pod1 (no route: ENETUNREACH)");
+      // From the pod: the probe cannot be sent; the computed path is still there, and where it ends.
+      const out = explain("node1/pod1", "node2/pod1", "--proto", "tcp");
+      expect(out.code).toBe(1);
+      expect(out.ex.hops.map((h) => h.place)).toEqual(["node1/pod1"]);
+      expect(out.ex.outcome).toBe("unreachable");
+      expect(out.ex.probe?.notSent).toContain("Network is unreachable");
+    } finally {
+      run(["ip", "-n", pod, "route", "add", "default", "via", gw, "dev", "eth0"], { allowFail: true });
+    }
+    expect(tcpWorks(`${name}-node2-pod1`, ip1)).toBe(true);
+  });
+});
