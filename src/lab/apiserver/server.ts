@@ -7,7 +7,7 @@ import { withNetns } from "../../kernel/netns.ts";
 import { ensureCerts, kubeconfigText, Tokens, type Certs } from "./credentials.ts";
 import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX } from "./discovery.ts";
 import { kindByPlural, kindOf, type Kind, type Obj } from "./kinds.ts";
-import { Authorizer, forbiddenMessage, type Attributes, type User } from "./rbac.ts";
+import { Authorizer, forbiddenMessage, type Attributes } from "./rbac.ts";
 import { Resources, type Result, type Target } from "./resources.ts";
 import { fieldSelector, labelSelector, SelectorError } from "./selectors.ts";
 import { badRequest, status, unknownPath } from "./status.ts";
@@ -191,7 +191,7 @@ export class ApiServer {
     if (!this.authz.allows(user, attrs)) {
       return this.answer(req, url, body, { code: 403, body: status(403, "Forbidden", forbiddenMessage(user, attrs), { ...(r.name ? { name: r.name } : {}), ...(r.group ? { group: r.group } : {}), kind: r.kind.plural }) });
     }
-    return this.serve(req, url, r, verb, body, user);
+    return this.serve(req, url, r, verb, body);
   }
 
   private answer(req: Request, url: URL, body: unknown, result: Result): Response {
@@ -199,7 +199,7 @@ export class ApiServer {
     return json(result.code, result.body);
   }
 
-  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown, _user: User): Response {
+  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown): Response {
     const q = url.searchParams;
     const dryRun = q.getAll("dryRun").includes("All");
     const asTable = wantsTable(req.headers.get("accept"));
