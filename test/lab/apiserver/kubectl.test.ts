@@ -32,6 +32,7 @@ spec:
 `;
 
 beforeAll(() => {
+  if (!Bun.which("kubectl")) throw new Error("kubectl is missing: these tests use it as the client (1.32 on the test machines, /usr/bin/kubectl)");
   dir = mkdtempSync("/tmp/mncni-labapi-test-");
   srv = new ApiServer({ dir }).listen();
   admin = srv.writeKubeconfig("admin");
