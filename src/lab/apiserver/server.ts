@@ -268,6 +268,8 @@ export class ApiServer {
     const meta: Record<string, unknown> = { resourceVersion: rv };
     if (end < items.length) {
       this.snapshots.set(id, items);
+      // A client that stops paging leaves its snapshot: the oldest go (their continue: 410).
+      for (const old of this.snapshots.keys()) if (this.snapshots.size > 64) this.snapshots.delete(old);
       meta.continue = Buffer.from(JSON.stringify({ id, offset: end, rv })).toString("base64");
       meta.remainingItemCount = items.length - end;
     } else this.snapshots.delete(id);
