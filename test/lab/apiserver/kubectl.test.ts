@@ -140,6 +140,12 @@ describe("RBAC of deploy/ per token", () => {
     const raw = await kubectl(["get", "--raw", "/api/v1/nodes/node1"], nobody);
     expect(raw.err).toContain("Forbidden");
     expect((await kubectl(["get", "--raw", "/version"], nobody)).code).toBe(0);
+    // No token: 401, except what kube-apiserver shows anyone.
+    const tls = { ca: Bun.file(srv.certs.ca) };
+    expect((await fetch(`${srv.url}/api/v1/nodes`, { tls })).status).toBe(401);
+    expect((await fetch(`${srv.url}/api`, { tls })).status).toBe(401);
+    expect(await (await fetch(`${srv.url}/version`, { tls })).json()).toMatchObject({ major: "1", minor: "32" });
+    expect(await (await fetch(`${srv.url}/readyz`, { tls })).text()).toBe("ok");
   });
 
   test("the agent's token reads, patches its Node's status, and cannot patch Nodes", async () => {
