@@ -40,6 +40,8 @@ export interface Hop {
   route?: { type: string; dev?: string; gw?: string; prefsrc?: string; table: number };
   neighbour?: { ip: string; mac?: string; state: string };
   fdb?: { mac: string; port: string };
+  /** Through a VXLAN device: the peer's VTEP the FDB sends the inner frame's MAC to, and the VNI. */
+  tunnel?: { vtep: string; vni?: number; dev: string };
   /** How it reaches the next namespace: over a link, or through a tunnel device. */
   via?: "direct" | "tunnel";
   next?: string;
@@ -351,6 +353,30 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         if (masq && to) {
           hop.masquerade = { to, rule: masq };
           source = to;
+        }
+      }
+      // Into a VXLAN device: the FDB names the peer's VTEP for the next hop's MAC; the inner
+      // packet comes out of that node's device of the same VNI (the underlay in between carries
+      // it encapsulated, unseen by a trace of the inner addresses).
+      if (out.kind === "vxlan" && n?.mac) {
+        const f = cur.nl.neighs({ family: "bridge" }).find((x) => x.index === out.index && x.mac === n.mac && x.dst);
+        if (!f) {
+          hop.error = `no FDB entry on ${out.name} for ${n.mac}: the tunnel has no VTEP to send it to`;
+          break;
+        }
+        hop.tunnel = { vtep: f.dst!, dev: out.name, ...(out.vxlan ? { vni: out.vxlan.vni } : {}) };
+        const vtep = world.owner(f.dst!, cur.place.name);
+        const dev = vtep?.s.links.find((l) => l.kind === "vxlan" && (out.vxlan === undefined || l.vxlan?.vni === out.vxlan.vni));
+        if (vtep && dev) {
+          hop.next = vtep.s.place.name;
+          iif = dev.index;
+          port_ = undefined;
+          cur = vtep.s;
+          continue;
+        }
+        if (vtep) {
+          hop.error = `${vtep.s.place.name} owns VTEP ${f.dst} but has no VXLAN device of VNI ${out.vxlan?.vni ?? "?"}`;
+          break;
         }
       }
       // The next namespace: whoever owns the next hop; else the far end of the veth.

@@ -100,3 +100,46 @@ describe("explain on a broken lab", () => {
     expect(tcpWorks(`${name}-node2-pod1`, ip1)).toBe(true);
   });
 });
+
+for (const routing of [["--routing", "vxlan"], ["--segments", "2"]]) describe(`explain across a tunnel (${routing.join(" ")})`, () => {
+  const name = newLabName();
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1", "--wiring", WIRING, ...routing]);
+  });
+  const explain = (src: string, dst: string, ...extra: string[]) => {
+    const r = lab(name, ["explain", src, dst, "--json", ...extra], { allowFail: true });
+    return { code: r.code, ex: JSON.parse(r.stdout) as Explanation };
+  };
+
+  test("the path follows the FDB to the peer's VTEP and goes on there, both ways, as the trace saw it", () => {
+    const node2 = JSON.parse(lab(name, ["status", "--json"]).stdout).nodes.find((n: { name: string }) => n.name === "node2").address as string;
+    const { code, ex } = explain("node1/pod1", "node2/pod1", "--proto", "tcp");
+    expect(ex.hops.map((h) => h.place)).toEqual(["node1/pod1", "node1", "node2", "node2/pod1"]);
+    expect(ex.hops[1]!.tunnel?.vtep).toBe(node2);
+    expect(ex.hops[2]!.iif).toBe(ex.hops[1]!.tunnel!.dev);
+    expect(ex.outcome).toBe("delivered");
+    expect(ex.reply?.outcome).toBe("delivered");
+    expect(ex.probe?.mismatches).toEqual([]);
+    expect(ex.reply?.probe?.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  test.skipIf(WIRING === "static")("with the peer's FDB entry gone (agent stopped), explain names it and the packet really is lost", () => {
+    const st = JSON.parse(lab(name, ["status", "--json"]).stdout) as { nodes: { name: string; agentPid: number }[] };
+    const agent = st.nodes.find((n) => n.name === "node1")!.agentPid;
+    const dev = explain("node1/pod1", "node2/pod1").ex.hops[1]!.tunnel!.dev;
+    const fdb = JSON.parse(run(["bridge", "-n", `${name}-node1`, "-j", "fdb", "show", "dev", dev]).stdout) as { mac: string; dst?: string }[];
+    const peer = fdb.find((f) => f.dst && f.mac !== "00:00:00:00:00:00")!;
+    const ip2 = explain("node1/pod1", "node2/pod1").ex.dst;
+    process.kill(agent, "SIGSTOP");
+    try {
+      run(["bridge", "-n", `${name}-node1`, "fdb", "del", peer.mac, "dev", dev, "dst", peer.dst!, "self"]);
+      expect(pings(`${name}-node1-pod1`, ip2)).toBe(false);
+      const { code, ex } = explain("node1/pod1", "node2/pod1");
+      expect(code).toBe(1);
+      expect(ex.hops[1]!.error).toContain(`no FDB entry on ${dev} for ${peer.mac}`);
+    } finally {
+      process.kill(agent, "SIGCONT");
+    }
+  });
+});

@@ -16,6 +16,7 @@ function hopLine(h: Hop): string[] {
   if (h.neighbour) lines.push(`  neighbour: ${h.neighbour.ip} lladdr ${h.neighbour.mac ?? "-"} ${h.neighbour.state}`);
   if (h.bridged) lines.push(`  bridged on ${h.bridged}`);
   if (h.fdb) lines.push(`  fdb: ${h.fdb.mac} on port ${h.fdb.port}`);
+  if (h.tunnel) lines.push(`  tunnel: ${h.tunnel.dev}${h.tunnel.vni !== undefined ? ` vni ${h.tunnel.vni}` : ""}, fdb sends ${h.neighbour?.mac ?? "it"} to VTEP ${h.tunnel.vtep}`);
   if (h.masquerade) lines.push(`  ${yellow(`masquerade to ${h.masquerade.to}`)} (${h.masquerade.rule})`);
   if (h.delivered) lines.push(`  ${green("delivered (local address)")}`);
   if (h.next) lines.push(`  ${h.via === "tunnel" ? "==tunnel==>" : "-->"} ${h.next}`);
