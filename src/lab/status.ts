@@ -39,6 +39,8 @@ export interface LabStatus {
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
+    /** Pods whose ADD failed and whose rollback DEL failed too (address still reserved; the DEL is tried again), with its error. */
+    pendingDel?: { pod: string; error: string }[];
     /** The pod MTU published on the node's Node manifest (status condition MncniPodMTU): what its agent wrote into its conflist. */
     podMTU?: number;
     /** Why the pod MTU is what it is: "1450 = 1500 underlay − 50 VXLAN headroom kept by auto (...)". */
@@ -124,6 +126,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         echoPid: n.echoPid,
         agentReadyz: agentAnswers[i]?.answer,
         warnings: readyzWarnings(agentAnswers[i]?.answer),
+        ...(n.pendingDel?.length ? { pendingDel: n.pendingDel.map((p) => ({ pod: p.name, error: p.delError })) } : {}),
         ...(n.podMTU !== undefined ? { podMTU: n.podMTU, podMTUWhy: mtuWhy(s, n, n.podMTU) } : {}),
         ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
         cniConfig: conf,

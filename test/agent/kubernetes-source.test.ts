@@ -71,10 +71,11 @@ describe("--source kubernetes:KUBECONFIG", () => {
     // Only when it changes: passes every second do not patch again.
     await Bun.sleep(3000);
     expect(conditionPatches().length).toBe(1);
-    // Objects per kind; ClusterNetworkPolicy is not served by this server: reported, not fatal.
+    // Objects per kind, the ClusterNetworkPolicy CRD's too (served, none yet).
     expect(metric("mncni_agent_kube_objects", 'kind="Node"')).toBe(2);
     expect(metric("mncni_agent_kube_objects", 'kind="Pod"')).toBe(1);
-    expect(metric("mncni_agent_kube_resource_missing", 'kind="ClusterNetworkPolicy"')).toBe(1);
+    expect(metric("mncni_agent_kube_objects", 'kind="ClusterNetworkPolicy"')).toBe(0);
+    expect(metric("mncni_agent_kube_resource_missing", 'kind="ClusterNetworkPolicy"')).toBeNaN();
     expect(metric("mncni_agent_kube_last_sync_timestamp_seconds", 'kind="Node"')).toBeGreaterThan(0);
   });
 
@@ -108,9 +109,9 @@ describe("--source kubernetes:KUBECONFIG", () => {
 
   test("a dropped stream is resumed from the last resourceVersion", async () => {
     const lists = nodeLists();
-    // Nodes, Pods, Namespaces, NetworkPolicies (the previous test's outage may still be healing).
-    await until("four open watches", () => api.openWatches >= 4);
-    expect(api.dropWatches()).toBeGreaterThanOrEqual(4);
+    // Nodes, Pods, Namespaces, NetworkPolicies, ClusterNetworkPolicies.
+    await until("five open watches", () => api.openWatches >= 5);
+    expect(api.dropWatches()).toBeGreaterThanOrEqual(5);
     putNode("n5", "10.224.0.5", ["10.244.5.0/24"]);
     await until("n5's route", () => routes().includes("10.244.5.0/24 via 10.224.0.5"));
     expect(nodeLists()).toBe(lists); // resumed, not relisted

@@ -28,6 +28,7 @@ const KINDS: Record<string, Kind> = {
   namespaces: { group: "", version: "v1", kind: "Namespace", namespaced: false },
   events: { group: "", version: "v1", kind: "Event", namespaced: true },
   networkpolicies: { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", namespaced: true },
+  clusternetworkpolicies: { group: "policy.networking.k8s.io", version: "v1alpha2", kind: "ClusterNetworkPolicy", namespaced: false },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
 };
 

@@ -22,6 +22,8 @@ export function formatLabStatus(st: LabStatus): string {
     ),
     // What the agents report without being not ready (a peer's other pod MTU), one line each.
     ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
+    // A failed ADD whose rollback DEL failed too: its address stays reserved until a DEL works.
+    ...st.nodes.flatMap((n) => (n.pendingDel ?? []).map((p) => `pending DEL: ${n.name}/${p.pod} (tried again before the next pod add or remove on ${n.name}): ${p.error}`)),
     "",
     // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
     ...table(

@@ -44,7 +44,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  srv.stop();
+  srv?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -120,6 +120,31 @@ describe("kubectl against the lab API server", () => {
     const e = await kubectl(["get", "events"]);
     expect(e.out.split("\n")[0]!.split(/\s{2,}/)).toEqual(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
     expect(e.out).toMatch(/Warning\s+MTUMismatch\s+node\/node1\s+peer publishes another pod MTU/);
+  });
+
+  test("a watch with a label selector sees a pod leave (DELETED) and enter (ADDED) its selection", async () => {
+    const rv = srv.store.resourceVersion;
+    const ac = new AbortController();
+    const res = await fetch(`${srv.url}/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb&resourceVersion=${rv}`, { headers: { Authorization: `Bearer ${srv.tokens.tokenOf("admin")}` }, tls: { ca: Bun.file(srv.certs.ca) }, signal: ac.signal });
+    const events: string[] = [];
+    const reading = (async () => {
+      let buf = "";
+      for await (const chunk of res.body as ReadableStream<Uint8Array>) {
+        buf += new TextDecoder().decode(chunk);
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        for (const l of parts) if (l.trim()) events.push(`${JSON.parse(l).type} ${JSON.parse(l).object.metadata.labels.app}`);
+      }
+    })();
+    await kubectl(["label", "pod", "web", "app=other", "--overwrite"]);
+    await kubectl(["label", "pod", "web", "tier=x"]);
+    await kubectl(["label", "pod", "web", "app=web", "--overwrite"]);
+    await until("both transitions", () => events.length >= 2);
+    ac.abort();
+    await reading.catch(() => {});
+    // The label change outside the selection is not sent.
+    expect(events).toEqual(["DELETED other", "ADDED web"]);
+    await kubectl(["label", "pod", "web", "tier-"]);
   });
 
   test("a stale write gets 409", async () => {
