@@ -44,7 +44,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  srv.stop();
+  srv?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
