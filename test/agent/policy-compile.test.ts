@@ -11,6 +11,7 @@ import { deltaScript, tableScript } from "../../src/firewall/table-engine.ts";
 import { POLICY_TARGET, policyTable } from "../../src/agent/policy/engine.ts";
 import { MAX_POLICY_RULES, nftComment } from "../../src/agent/policy/compile.ts";
 import { disagreements } from "./nft-model.ts";
+import { AddressClaims, addressPods } from "../../src/cluster/index.ts";
 
 const pod = (ns: string, name: string, node: string, ip: string, labels: Record<string, string> = {}, ports: { name: string; containerPort: number; protocol?: "TCP" | "UDP" }[] = [], phase?: string): KubeObject => ({
   kind: "Pod", metadata: { name, namespace: ns, labels }, spec: { nodeName: node, containers: [{ ports }] }, status: { podIP: ip, ...(phase ? { phase } : {}) },
@@ -139,6 +140,36 @@ describe("policy compiler", () => {
       // And the rules those members fill agree with the evaluator on every flow.
       if (step % 20 === 19) expect(disagreements(state, { ports: [80, 81, 82] })).toEqual([]);
     }
+  });
+
+  test("address owners kept incrementally equal addressPods computed whole, through shared addresses", () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const objs = new Map<string, KubeObject>();
+    const claims = new AddressClaims();
+    let view = new Map<string, unknown>();
+    let incremental = 0;
+    for (let step = 0; step < 400; step++) {
+      const name = `p${rnd(10)}`;
+      // Few addresses for many pods: sharing comes and goes.
+      if (rnd(5)) objs.set(name, pod("x", name, "n1", `10.1.0.${rnd(12) + 1}`, {}, [], ["Running", "Pending", "Succeeded"][rnd(3)]));
+      else objs.delete(name);
+      const state = buildClusterState([...objs.values()]);
+      const whole = addressPods(state.pods);
+      const changes = claims.changes(state.pods);
+      if (changes) {
+        incremental++;
+        for (const [k, p] of changes) {
+          if (p) view.set(k, p);
+          else view.delete(k);
+        }
+      } else view = new Map(whole);
+      expect([...view.entries()].sort()).toEqual([...whole.entries()].sort());
+      // Identity is kept (the members tell changes by it).
+      for (const [k, p] of whole) expect(view.get(k)).toBe(p);
+    }
+    expect(incremental).toBeGreaterThan(20);
+    expect(incremental).toBeLessThan(400);
   });
 
   test("scripts: the whole table, and a change that removes a policy", () => {
