@@ -33,11 +33,8 @@ export function validateOptions(o: UpOptions): void {
   if (!Number.isInteger(segments) || segments < 1 || segments > 16) throw new Error(`cannot use --segments "${segments}": must be 1..16`);
   if (o.wiring === "static" && o.routing !== "host-gw") throw new Error(`cannot use --routing "${o.routing}" with static wiring: the lab programs host-gw routes itself (use agent wiring)`);
   if (o.wiring === "static" && segments > 1) throw new Error(`cannot use --segments "${segments}" with static wiring: host-gw routes cannot cross segments (use agent wiring)`);
-  // Nodes go round robin over the segments: two of them are on different subnets, which a
-  // host-gw route (next hop: the peer's own address) cannot reach. Refused before anything is made.
-  if (o.routing === "host-gw" && segments > 1 && o.nodes > 1) {
-    throw new Error(`cannot use --routing host-gw with --segments "${segments}": nodes on different segments are on different subnets, and host-gw reaches only peers on the node's own subnet (use --routing auto, which tunnels to those, or vxlan)`);
-  }
+  // host-gw needs every peer on a connected subnet: across segments no node could reach the others' pods.
+  if (o.wiring === "agent" && o.routing === "host-gw" && segments > 1) throw new Error(`cannot use --segments "${segments}" with --routing "host-gw": host-gw routes only reach nodes on the same segment (use --routing auto or --routing vxlan)`);
   let prefix: number;
   try {
     prefix = parseCIDR(o.clusterCidr, 4).prefixLen;
@@ -166,10 +163,6 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
 }
 
 export async function addNode(s: LabState, name: string, pods: number, p: Progress): Promise<NodeState> {
-  // A second node of a segmented lab lands on another segment (round robin): host-gw cannot reach it.
-  if (s.options.routing === "host-gw" && (s.options.segments ?? 1) > 1 && s.nodes.length > 0) {
-    throw new Error(`cannot add node "${name}" to lab "${s.name}": it uses --routing host-gw over ${s.options.segments} segments, and a node on another segment's subnet cannot be reached by host-gw routes`);
-  }
   const node = await createNode(s, name, p);
   await wiringFor(s.options.wiring).converge(s);
   await addPods(s, [node], pods, p);

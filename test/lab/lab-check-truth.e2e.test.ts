@@ -2,11 +2,11 @@
 // (ENETUNREACH, not the ECONNREFUSED Bun reports for every failed connect), what ping was
 // told for a lost MTU probe, and a check that checked nothing or ran on an INCOMPLETE lab fails.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { CheckReport } from "../../src/lab/check.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { run } from "../helpers/netns.ts";
-import { WIRING, downAll, lab, leftovers, newLabName } from "./lab-cli.ts";
+import { WIRING, downAll, lab, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(90_000);
 afterAll(downAll);
@@ -90,16 +90,3 @@ test("a lab without pods: the check checked nothing, so it fails (never PASS 0/0
 });
 
 
-test("an impossible combination is refused up front (#26.5): host-gw across segments, at up and at node add", () => {
-  const name = newLabName();
-  const r = lab(name, ["up", "-q", "--nodes", "3", "--segments", "2", "--routing", "host-gw", "--wiring", "agent"], { allowFail: true });
-  expect(r.code).not.toBe(0);
-  expect(r.stderr).toContain('cannot use --routing host-gw with --segments "2"');
-  expect(leftovers(name)).toEqual([]);
-  // One node is possible; a second lands on the other segment and is refused before anything is made.
-  lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--segments", "2", "--routing", "host-gw", "--wiring", "agent"]);
-  const add = lab(name, ["node", "add", "node2"], { allowFail: true });
-  expect(add.code).not.toBe(0);
-  expect(add.stderr).toContain("cannot add node \"node2\"");
-  expect(existsSync(`/run/netns/${name}-node2`)).toBe(false);
-});
