@@ -48,6 +48,8 @@ export interface LabStatus {
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
     ready: boolean;
+    /** Why it is not ready, one sentence each (the agent's own /readyz reasons when it answers): empty when ready. */
+    notReady: string[];
     cniConfig: string | null;
     dir: string;
   }[];
@@ -76,6 +78,34 @@ function segmentInfo(s: LabState, k: number) {
 async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answer: string }> {
   const r = await runAsync(netnsExecArgv(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
   return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
+}
+
+/** The "- ..." lines under "not ready:" of a /readyz text body (the agent's reasons). */
+function readyzReasons(answer: string | undefined): string[] {
+  const lines = (answer ?? "").split("\n");
+  // The first line carries the HTTP status ("503 not ready:").
+  const at = lines.findIndex((l) => l.trimEnd().endsWith("not ready:"));
+  if (at < 0) return [];
+  const out: string[] = [];
+  for (const l of lines.slice(at + 1)) {
+    if (!l.startsWith("- ")) break;
+    out.push(l.slice(2));
+  }
+  return out;
+}
+
+/** Why a node is not ready, one line each (empty when it is): what READY "no" means. */
+function notReadyReasons(s: LabState, conf: string | null, agentPid: number | undefined, agentAlive: boolean | undefined, answer: { ok: boolean; answer: string } | undefined): string[] {
+  const out: string[] = [];
+  if (conf === null) out.push("no CNI config in its net.d yet (the agent writes it once the node can run pods)");
+  if (s.options.wiring !== "agent") return out;
+  if (!agentPid) out.push("no agent started");
+  else if (agentAlive !== true) out.push(`agent ${agentPid} is not running (see its agent.log)`);
+  else if (answer && !answer.ok) {
+    const reasons = readyzReasons(answer.answer);
+    out.push(...(reasons.length ? reasons : [`/readyz: ${answer.answer.split("\n")[0] || "no answer"}`]));
+  }
+  return out;
 }
 
 /** The "- ..." lines under "warnings:" of a /readyz text body. */
@@ -129,6 +159,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         ...(n.pendingDel?.length ? { pendingDel: n.pendingDel.map((p) => ({ pod: p.name, error: p.delError })) } : {}),
         ...(n.podMTU !== undefined ? { podMTU: n.podMTU, podMTUWhy: mtuWhy(s, n, n.podMTU) } : {}),
         ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
+        notReady: notReadyReasons(s, conf, n.agentPid, agentAlive, agentAnswers[i]),
         cniConfig: conf,
         dir: p.dir,
       };

@@ -20,6 +20,8 @@ export function formatLabStatus(st: LabStatus): string {
     ...[...new Set(st.nodes.map((n) => n.podMTUWhy).filter((w): w is string => w !== undefined))].map(
       (w) => `pod MTU ${w} (${st.nodes.filter((n) => n.podMTUWhy === w).map((n) => n.name).join(", ")})`,
     ),
+    // Why a node is not ready (READY "no"), one line each.
+    ...st.nodes.flatMap((n) => (n.ready ? [] : n.notReady.map((r) => `not ready: ${n.name}: ${r}`))),
     // What the agents report without being not ready (a peer's other pod MTU), one line each.
     ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
     // A failed ADD whose rollback DEL failed too: its address stays reserved until a DEL works.
