@@ -89,3 +89,4 @@ test("a lab without pods: the check checked nothing, so it fails (never PASS 0/0
   expect(r.stdout).toContain("nothing was checked");
 });
 
+
