@@ -30,7 +30,7 @@ function attachment(pod: PodState) {
     containerId: pod.containerId,
     netns: `/run/netns/${pod.ns}`,
     ifname: pod.ifname,
-    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: `${pod.node}-${pod.name}`, K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
+    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: k8sPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
   };
 }
 

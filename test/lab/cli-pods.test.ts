@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { run } from "../helpers/netns.ts";
-import { WIRING, downAll, lab, labJson, labRaw, leftovers, newLabName } from "./lab-cli.ts";
+import { LAB_CMD, WIRING, downAll, lab, labJson, labRaw, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 
@@ -38,10 +38,17 @@ describe("lab pods", () => {
       expect(text).toMatch(/^NAMESPACE +NAME +NODE +LAB POD +IPS +LABELS$/m);
       expect(text).toMatch(new RegExp(`^z +node1-web +node1 +node1/web +${web.ips[0].replaceAll(".", "\\.")} +app=echo,node=node1,tier=db$`, "m"));
       expect(labRaw(["pods", "--help"]).stdout).toContain("Usage: mncni lab pods");
+      expect(labRaw(["--help"]).stdout).toMatch(/^ +pods +the lab's pods/m);
     } finally {
       lab(name, ["pod", "remove", "node1", "web"], { allowFail: true });
     }
   });
+});
+
+test("lab pods needs root, as every lab command", () => {
+  const r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...LAB_CMD, "lab", "pods", "--name", name], { allowFail: true });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("as uid 65534: lab commands need root");
 });
 
 describe("lab pod add / remove", () => {
