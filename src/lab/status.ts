@@ -1,7 +1,7 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel
 // (as data; cli/text/lab-status.ts renders it).
 import { firstConfFile } from "./executor.ts";
-import { k8sPodName, podLabels } from "./write-manifests.ts";
+import { listPods, type LabPod } from "./pod-list.ts";
 import { ipJson, netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
@@ -54,7 +54,7 @@ export interface LabStatus {
     dir: string;
   }[];
   /** name: the lab's pod name; k8sName: the Pod's name in Kubernetes; namespace: its network namespace. */
-  pods: { name: string; k8sName: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; labels: Record<string, string>; addMs?: number }[];
+  pods: LabPod[];
   external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
   /** Every segment: its switch and subnets (the first is `underlay`'s). */
@@ -157,9 +157,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         dir: p.dir,
       };
     }),
-    pods: s.nodes.flatMap((n) =>
-      n.pods.map((p) => ({ name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, labels: podLabels(p), addMs: p.addMs })),
-    ),
+    pods: listPods(s),
     external: {
       namespace: ns.external(s.name),
       address: EXTERNAL.host,
