@@ -16,12 +16,12 @@ export function formatLabStatus(st: LabStatus): string {
       ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
       st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
     ),
+    // Why a node is not ready, one line per reason (its agent's /readyz reasons when it answers).
+    ...st.nodes.flatMap((n) => n.notReady.map((r) => `not ready: ${n.name}: ${r}`)),
     // Why each pod MTU is what it is, one line per distinct reason.
     ...[...new Set(st.nodes.map((n) => n.podMTUWhy).filter((w): w is string => w !== undefined))].map(
       (w) => `pod MTU ${w} (${st.nodes.filter((n) => n.podMTUWhy === w).map((n) => n.name).join(", ")})`,
     ),
-    // Why a node is not ready (READY "no"), one line each.
-    ...st.nodes.flatMap((n) => (n.ready ? [] : n.notReady.map((r) => `not ready: ${n.name}: ${r}`))),
     // What the agents report without being not ready (a peer's other pod MTU), one line each.
     ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
     // A failed ADD whose rollback DEL failed too: its address stays reserved until a DEL works.
