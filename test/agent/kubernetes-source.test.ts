@@ -42,11 +42,15 @@ beforeAll(async () => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
   ({ ns, tmp } = agentNode("ku", "10.224.0"));
   api = FakeApiServer.start({ netns: netnsPath(ns), bookmarkIntervalMs: 500 });
-  kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+  // The agent's own ServiceAccount: what deploy/ grants it, enforced by the server (403 otherwise).
+  kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
   putNode("me", "10.224.0.1", ["10.244.1.0/24"]);
   putNode("n2", "10.224.0.2", ["10.244.2.0/24"]);
   api.put("namespaces", { metadata: { name: "default", labels: { a: "b" } } });
   api.put("pods", { metadata: { name: "p1", namespace: "default", labels: { app: "x" }, annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n2", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.244.2.5", podIPs: [{ ip: "10.244.2.5" }] } });
+  // Every test below starts from a running, ready agent: none depends on another having started it.
+  agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
+  await until("ready", ready);
 });
 
 afterAll(async () => {
@@ -56,8 +60,6 @@ afterAll(async () => {
 
 describe("--source kubernetes:KUBECONFIG", () => {
   test("the initial list programs routes, /readyz turns ready, the Node's NetworkUnavailable is set to False", async () => {
-    agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
-    await until("ready", ready);
     expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
     await until("the status patch", () => api.requestsTo("PATCH", "/api/v1/nodes/me/status").some((r) => r.status === 200));
     const patches = api.requestsTo("PATCH", "/api/v1/nodes/me/status");
@@ -69,10 +71,11 @@ describe("--source kubernetes:KUBECONFIG", () => {
     // Only when it changes: passes every second do not patch again.
     await Bun.sleep(3000);
     expect(api.requestsTo("PATCH", "/api/v1/nodes/me/status").length).toBe(1);
-    // Objects per kind; ClusterNetworkPolicy is not served by this server: reported, not fatal.
+    // Objects per kind, the ClusterNetworkPolicy CRD's too (served, none yet).
     expect(metric("mncni_agent_kube_objects", 'kind="Node"')).toBe(2);
     expect(metric("mncni_agent_kube_objects", 'kind="Pod"')).toBe(1);
-    expect(metric("mncni_agent_kube_resource_missing", 'kind="ClusterNetworkPolicy"')).toBe(1);
+    expect(metric("mncni_agent_kube_objects", 'kind="ClusterNetworkPolicy"')).toBe(0);
+    expect(metric("mncni_agent_kube_resource_missing", 'kind="ClusterNetworkPolicy"')).toBeNaN();
     expect(metric("mncni_agent_kube_last_sync_timestamp_seconds", 'kind="Node"')).toBeGreaterThan(0);
   });
 
@@ -106,9 +109,9 @@ describe("--source kubernetes:KUBECONFIG", () => {
 
   test("a dropped stream is resumed from the last resourceVersion", async () => {
     const lists = nodeLists();
-    // Nodes, Pods, Namespaces, NetworkPolicies (the previous test's outage may still be healing).
-    await until("four open watches", () => api.openWatches >= 4);
-    expect(api.dropWatches()).toBeGreaterThanOrEqual(4);
+    // Nodes, Pods, Namespaces, NetworkPolicies, ClusterNetworkPolicies.
+    await until("five open watches", () => api.openWatches >= 5);
+    expect(api.dropWatches()).toBeGreaterThanOrEqual(5);
     putNode("n5", "10.224.0.5", ["10.244.5.0/24"]);
     await until("n5's route", () => routes().includes("10.244.5.0/24 via 10.224.0.5"));
     expect(nodeLists()).toBe(lists); // resumed, not relisted
@@ -136,7 +139,7 @@ describe("--source kubernetes:KUBECONFIG", () => {
 
 describe("--source kubernetes (in-cluster service account)", () => {
   test("the service-account files and KUBERNETES_SERVICE_* lead to the API server", async () => {
-    const sa = api.writeServiceAccountDir(join(tmp, "sa"));
+    const sa = api.writeServiceAccountDir(join(tmp, "sa"), "kube-system", { as: "mncni-agent" });
     const env = { ...process.env, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(api.port), MNCNI_SERVICE_ACCOUNT_DIR: sa } as Record<string, string>;
     const before = api.requests.length;
     // Not spawnSync: the API server answers from this process's event loop.
@@ -144,5 +147,12 @@ describe("--source kubernetes (in-cluster service account)", () => {
     expect(await p.exited).toBe(0);
     expect(api.requests.slice(before).some((q) => q.path === "/api/v1/nodes" && q.status === 200)).toBe(true);
     expect(routes()).toContain("10.244.2.0/24 via 10.224.0.2");
+  });
+});
+
+describe("RBAC", () => {
+  test("every request the agent made above was one deploy/'s role for it allows (the server answers 403 otherwise)", () => {
+    expect(api.requests.filter((r) => r.user === "system:serviceaccount:kube-system:mncni-agent").length).toBeGreaterThan(0);
+    expect(api.forbiddenRequests().map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
 });

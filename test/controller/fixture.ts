@@ -33,7 +33,7 @@ export class ControllerProcess {
     const logFile = join(api.dir, `${name}-${process.pid}.log`);
     const identity = `${name}-${process.pid}`;
     const proc = Bun.spawn(
-      [requireBinary(), "controller", "--kubeconfig", api.writeKubeconfig(), "--metrics-addr", `127.0.0.1:${port}`, "--log-file", logFile, "--identity", identity, ...args],
+      [requireBinary(), "controller", "--kubeconfig", api.writeKubeconfig(join(api.dir, "kubeconfig-controller"), { as: "mncni-controller" }), "--metrics-addr", `127.0.0.1:${port}`, "--log-file", logFile, "--identity", identity, ...args],
       { stdout: "ignore", stderr: "pipe" },
     );
     return new ControllerProcess(proc, logFile, port, identity);
