@@ -126,11 +126,11 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
   return c;
 }
 
-/** The compiled agent inside the node: it installs itself (and the forwarder beside it). */
-export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = []): string[] {
+/** The compiled agent inside the node: it installs itself (and the forwarder beside it). Source: the manifests directory unless given. */
+export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], source = `dir:${c.manifests}`): string[] {
   return [
     "ip", "netns", "exec", n.ns, requireBinary(), "agent",
-    "--node-name", n.name, "--source", `dir:${c.manifests}`,
+    "--node-name", n.name, "--source", source,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
     "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"), "--cni-log-file", join(n.dir, "cni.log"),
     "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "run/cni.sock"), ...extra,

@@ -1,20 +1,21 @@
-// Policy enforcement for real, in both modes: node namespaces with the compiled agent, pods
-// added through the plugin it installed (served ADDs), Pod/NetworkPolicy/ClusterNetworkPolicy
-// manifests in the agents' manifests directory, and real TCP/UDP probes between pods (same
-// node, bridged in bridge mode; and across nodes) and from the node itself (kubelet probes).
-// The kernel's table is waited for through its marker hash and every set's elements (what a
-// fresh compile of the manifests says), then traffic decides.
+// Policy enforcement for real, in both modes and through both sources: node namespaces with
+// the compiled agent, pods added through the plugin it installed (served ADDs),
+// Pod/NetworkPolicy/ClusterNetworkPolicy objects in the agents' manifests directory or served
+// by the (fake) Kubernetes API under deploy/'s RBAC (policy-source.ts), and real TCP/UDP
+// probes between pods (same node, bridged in bridge mode; and across nodes) and from the node
+// itself (kubelet probes). The kernel's table is waited for through its marker hash and every
+// set's elements (what a fresh compile of the source's objects says), then traffic decides.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { stringify } from "yaml";
-import { buildClusterState, parseManifests } from "../../src/cluster/index.ts";
+import { buildClusterState, PolicyEvaluator, type Protocol } from "../../src/cluster/index.ts";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { Members } from "../../src/agent/policy/members.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
+import { policySource, type PolicySource, type SourceName } from "./policy-source.ts";
 
 const PROBE = join(import.meta.dir, "policy-probe.py");
 const PY = "/usr/bin/python3";
@@ -29,23 +30,19 @@ interface Pod {
   server?: Subprocess;
 }
 
-function suite(mode: "bridge" | "routed") {
-  describe(`policy enforcement (${mode} mode)`, () => {
+function suite(mode: "bridge" | "routed", sourceName: SourceName) {
+  describe(`policy enforcement (${mode} mode, ${sourceName} source)`, () => {
     let c: TestCluster;
     let n1: TestNode;
     let n2: TestNode;
+    let source: PolicySource;
     const pods: Record<string, Pod> = {};
     const t = (name: string, fn: () => Promise<void>) => test(name, fn, 60_000);
 
-    const write = (file: string, docs: object[]) => {
-      const tmp = join(c.manifests, `.${file}.tmp`);
-      writeFileSync(tmp, docs.map((d) => stringify(d)).join("---\n"));
-      run(["mv", tmp, join(c.manifests, file)]);
-    };
-    const stateNow = () => {
-      const objs = readdirSync(c.manifests).filter((f) => /^[^.].*\.yaml$/.test(f))
-        .flatMap((f) => parseManifests(readFileSync(join(c.manifests, f), "utf8"), f).objects);
-      return buildClusterState(objs);
+    const write = (file: string, docs: object[]) => source.write(file, docs);
+    const stateNow = () => buildClusterState(source.objects());
+    const startAgent = (n: TestNode) => {
+      n.agent = spawn(agentArgs(c, n, ["--mode", mode], source.arg), { stdout: "ignore", stderr: "pipe" });
     };
     /** The table's marker hash and its sets' elements, as nft lists them, in the compiler's notation. */
     const kernelTable = (n: TestNode): { hash: string; sets: Record<string, string[]> } => {
@@ -84,7 +81,7 @@ function suite(mode: "bridge" | "routed") {
     };
     const policies = async (docs: object[]) => {
       if (docs.length) write("policies.yaml", docs);
-      else rmSync(join(c.manifests, "policies.yaml"), { force: true });
+      else source.remove("policies.yaml");
       await programmed();
     };
     const probe = (from: string, to: string, port: number, proto = "tcp") =>
@@ -100,7 +97,29 @@ function suite(mode: "bridge" | "routed") {
       }));
       return out;
     };
+    /**
+     * What the evaluator (src/cluster/evaluate-policy.ts, written from the API specs) says of
+     * the same probes, for pod-to-pod flows between pods the source knows (a probe from a node,
+     * or from or to a pod not yet in the source, is judged by traffic alone).
+     */
+    const verdicts = (probes: string[]) => {
+      const state = stateNow();
+      const ev = new PolicyEvaluator(state);
+      const known = (p: Pod | undefined): p is Pod => !!p && state.pods.has(`${p.ns}/${p.name}`);
+      const out: Record<string, string> = {};
+      for (const p of probes) {
+        const [, from, to, port, proto] = p.match(/^(\S+)->(\S+):(\d+)(?:\/(\w+))?$/)!;
+        const [src, dst] = [pods[from!], pods[to!]];
+        if (!known(src) || !known(dst)) continue;
+        const v = ev.evaluate({ src: { pod: `${src.ns}/${src.name}`, ip: src.ip }, dst: { pod: `${dst.ns}/${dst.name}`, ip: dst.ip }, port: Number(port), protocol: (proto ?? "tcp").toUpperCase() as Protocol });
+        out[p] = v.allowed ? "ok" : "no";
+      }
+      return out;
+    };
+    /** Traffic AND the evaluator's verdict give the expected answer for every probe. */
     const expectMatrix = async (want: Record<string, "ok" | "no">) => {
+      const judged = verdicts(Object.keys(want));
+      expect(judged).toEqual(Object.fromEntries(Object.entries(want).filter(([p]) => p in judged)));
       expect(await matrix(Object.keys(want))).toEqual(want);
     };
 
@@ -130,7 +149,8 @@ function suite(mode: "bridge" | "routed") {
     beforeAll(async () => {
       c = buildCluster(2);
       [n1, n2] = c.nodes as [TestNode, TestNode];
-      for (const n of [n1, n2]) n.agent = spawn(agentArgs(c, n, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      source = policySource(sourceName, c);
+      for (const n of [n1, n2]) startAgent(n);
       await waitFor("both agents to write their conflist", () => [n1, n2].every((n) => existsSync(join(n.dir, "conf/10-mncni.conflist"))), 20_000);
       write("ns.yaml", [
         { apiVersion: "v1", kind: "Namespace", metadata: { name: "x", labels: { "kubernetes.io/metadata.name": "x", team: "x" } } },
@@ -145,9 +165,11 @@ function suite(mode: "bridge" | "routed") {
     afterAll(async () => {
       for (const p of Object.values(pods)) p.server?.kill("SIGKILL");
       await destroyCluster(c);
+      source?.close();
     });
 
     t("no policy: every pod reaches every pod; no policy table", async () => {
+      await policies([]);
       expect(marker(n1)).toBe("absent");
       await expectMatrix({ "b->a:80": "ok", "c->a:80": "ok", "a->c:81/udp": "ok" });
     });
@@ -166,13 +188,15 @@ function suite(mode: "bridge" | "routed") {
       await expectMatrix({ "b->a:80": "ok", "b->a:81": "no", "b->a:80/udp": "no", "c->a:80": "no", "a->b:80": "ok" });
     });
 
-    t("named port resolved on the pod; namespaceSelector peer across nodes", async () => {
+    // Defect #24.3 (kubesec's): the Kubernetes source drops the pods' container ports.
+    const namedPortsGap = sourceName === "kubernetes" ? " — skipped: named ports do not resolve through the Kubernetes source yet (#24.3)" : "";
+    test.skipIf(!!namedPortsGap)(`named port resolved on the pod; namespaceSelector peer across nodes${namedPortsGap}`, async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "http-from-y", namespace: "x" }, spec: {
         podSelector: { matchLabels: { app: "a" } },
         ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: "y" } } }], ports: [{ port: "http" }, { port: "dns", protocol: "UDP" }] }],
       } }]);
       await expectMatrix({ "c->a:81": "ok", "c->a:80": "no", "c->a:80/udp": "ok", "c->a:81/udp": "no", "b->a:81": "no" });
-    });
+    }, 60_000);
 
     t("endPort and ipBlock with except", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "block", namespace: "x" }, spec: {
@@ -262,14 +286,17 @@ function suite(mode: "bridge" | "routed") {
       expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.d!.ip);
       expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.d!.ip);
       await expectMatrix({ "c->d:80": "no", "d->c:80": "ok" });
+      // The API catches up: the source knows d from now on, as the agent does.
+      writePod(pods.d!, []);
     });
 
     t("with no agent answering, a new pod is held (both ways) until the agent has programmed it", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
       await stopAgent(n1);
       await addPod(n1, "x", "e", { app: "e" }, [], { manifest: false });
       expect(setElems(n1, "set", "mncni-hold", "held_4")).toContain(pods.e!.ip);
       await expectMatrix({ "c->e:80": "no", "e->c:80": "no", "b->a:80": "no", "a->c:80": "ok" });
-      n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      startAgent(n1);
       writePod(pods.e!, []);
       await waitFor("the hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.e!.ip), 15_000);
       expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.e!.ip);
@@ -286,7 +313,7 @@ function suite(mode: "bridge" | "routed") {
         expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.f!.ip);
         delete pods.f;
       } finally {
-        n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+        startAgent(n1);
       }
     });
 
@@ -300,7 +327,7 @@ function suite(mode: "bridge" | "routed") {
         // prevResult): the reservation released, the hold not.
         rmSync(join(n1.dir, "ipam", "mncni", pods.g!.ip));
       } finally {
-        n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+        startAgent(n1);
       }
       await waitFor("the stale hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.g!.ip), 15_000);
       delete pods.g;
@@ -312,7 +339,7 @@ function suite(mode: "bridge" | "routed") {
       const before = handle();
       await stopAgent(n1);
       await expectMatrix({ "c->a:80": "no", "b->a:80": "no", "a->c:80": "ok" });
-      n1.agent = spawn(agentArgs(c, n1, ["--mode", mode]), { stdout: "ignore", stderr: "pipe" });
+      startAgent(n1);
       await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout === "200", 15_000);
       expect(handle()).toBe(before);
       await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
@@ -329,9 +356,13 @@ function suite(mode: "bridge" | "routed") {
         const errors = readFileSync(join(n.dir, "agent.log"), "utf8").split("\n").filter((l) => l.includes('"step":"policy"'));
         expect(errors).toEqual([]);
       }
+      // Through the API, every request was one deploy/'s role for the agent allows.
+      expect(source.forbidden()).toEqual([]);
     });
   });
 }
 
-suite("bridge");
-suite("routed");
+for (const source of ["directory", "kubernetes"] as const) {
+  suite("bridge", source);
+  suite("routed", source);
+}
