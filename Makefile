@@ -17,7 +17,7 @@ LAB_FLAGS ?= --nodes 3 --pods-per-node 2
 SOURCES := $(shell find src -name '*.ts' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps lab-deps root npm-deps debs lab-debs typecheck test lab lab-down bench bench-dataplane clean
+.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test lab lab-down bench bench-dataplane clean
 
 all: build
 
@@ -28,7 +28,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-npm-deps: node_modules/.installed
+# dependency-cruiser in its own package: it parses TypeScript only below 7 (with the
+# repository's TypeScript 7 it cruised 0 modules and reported nothing), so it has its own
+# pinned TypeScript 5 (tools/depcruise/package.json and its lock).
+DEPCRUISE := tools/depcruise
+$(DEPCRUISE)/node_modules/.installed: $(DEPCRUISE)/package.json $(DEPCRUISE)/package-lock.json
+	cd $(DEPCRUISE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+depcruise-deps: $(DEPCRUISE)/node_modules/.installed
+
+npm-deps: node_modules/.installed depcruise-deps
 
 # Installs only what is missing, so a prepared machine does not need the package mirror.
 install_debs = @missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -73,7 +83,12 @@ build: dist/mncni dist/mncni-forward
 typecheck: npm-deps
 	$(TSC) --noEmit -p .
 
-test: deps build typecheck
+# The import rules of src/ (.dependency-cruiser.cjs: the layer order of docs/architecture.md,
+# no circle, agent/policy's one way in); fails when it cruised no module.
+depcheck: npm-deps
+	$(BUN) $(DEPCRUISE)/check.mjs
+
+test: deps build typecheck depcheck
 	bash scripts/test.sh
 
 # Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone

@@ -223,7 +223,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < Math.min(5, PODS); i++) for (const s of setups) await call(s, "DEL", i, { rss: true });
   const seconds = (performance.now() - t0) / 1000;
 
-  // Where the time goes, from the invocation logs (phases, see src/obs/phases.ts): for the
+  // Where the time goes, from the invocation logs (phases, see src/base/phases.ts): for the
   // plugin alone, from its runtime's clock origin; for served calls, the plugin process up to
   // the hand-over and the server's side; and the servers' peak RSS (resident: once per node).
   const notes: string[] = [];

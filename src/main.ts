@@ -1,7 +1,7 @@
 // One executable, three roles: invoked as `mncni-ipam` it is the IPAM plugin; with
 // CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
 // Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
-import { phase } from "./obs/phases.ts";
+import { phase } from "./base/phases.ts";
 import { ipamSpec, mncniSpec } from "./plugin-specs.ts";
 
 phase("runtime");

@@ -1,14 +1,15 @@
 // Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
 // Parsed once into a frozen object.
 import { dirname, join } from "node:path";
-import type { Mode } from "../plugin/modes.ts";
+import type { Mode } from "../plugin/netconf.ts";
 import { readFileSync } from "node:fs";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { defaultStateFile } from "./run-record.ts";
-import { DEFAULT_CNI_SOCKET, MAX_SOCKET_PATH } from "../serve/protocol.ts";
+import { DEFAULT_CNI_SOCKET } from "../serve/protocol.ts";
+import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
 import { ROUTING_NAMES, type RoutingName } from "./routing/index.ts";
 import { collapseCIDRs, normalizeCIDR } from "../net/cidr.ts";
-import { helpText, HELP, parseFlags, UsageError, type CommandSpec, type FlagTable } from "../cli/flags.ts";
+import { helpText, HELP, parseFlags, UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -51,7 +52,7 @@ export interface AgentConfig {
 }
 
 /**
- * The agent's flags, on the CLI's one flag parser (src/cli/flags.ts). Numbers stay strings
+ * The agent's flags, on the CLI's one flag parser (src/base/flags.ts). Numbers stay strings
  * here: validate() checks them with the config file's values alike. Each flag's key in the
  * config file is its camelCase name.
  */

@@ -2,7 +2,8 @@
 // The agent sets plain fields and calls observe*; what the fields hold is read at each
 // scrape by the metrics' collect() callbacks, so a scrape always shows the last pass.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { CNI_BUCKETS, type RangeUse } from "../obs/cni-metrics.ts";
+import type { RangeUse } from "../ipam/usage.ts";
+import { CNI_BUCKETS } from "./cni-metrics.ts";
 
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileIfChanged } from "./atomic-file.ts";
-import type { AgentConfig } from "./config.ts";
+import type { Mode } from "../plugin/netconf.ts";
 
 const RUN_RECORD_NAME = "agent-run.json";
 
@@ -21,17 +21,25 @@ export interface RunRecord {
   version: 1;
   cniConfDir: string;
   cniBinDir: string;
-  mode: AgentConfig["mode"];
+  mode: Mode;
   /** The bridge the conflist names (bridge mode only). */
   bridge?: string;
 }
 
-function runRecordOf(cfg: Pick<AgentConfig, "cniConfDir" | "cniBinDir" | "mode" | "bridge">): RunRecord {
+/** What the record is made of (fields of the agent's config). */
+export interface RunRecordSource {
+  cniConfDir: string;
+  cniBinDir: string;
+  mode: Mode;
+  bridge: string;
+}
+
+function runRecordOf(cfg: RunRecordSource): RunRecord {
   return { version: 1, cniConfDir: cfg.cniConfDir, cniBinDir: cfg.cniBinDir, mode: cfg.mode, ...(cfg.mode === "bridge" ? { bridge: cfg.bridge } : {}) };
 }
 
 /** Writes the record unless it already says the same; true when it wrote. */
-export function writeRunRecord(path: string, cfg: Parameters<typeof runRecordOf>[0]): boolean {
+export function writeRunRecord(path: string, cfg: RunRecordSource): boolean {
   return writeFileIfChanged(path, JSON.stringify(runRecordOf(cfg), null, 2) + "\n");
 }
 

@@ -10,7 +10,7 @@ import { VXLAN_DEVICES } from "./routing/vtep.ts";
 import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../base/log.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
 import { systemNft, type Nft } from "./nft-ruleset.ts";
 import { readRunRecord, type RunRecord } from "./run-record.ts";

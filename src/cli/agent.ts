@@ -1,8 +1,9 @@
 // `mncni agent`: flags -> config, then run the agent (or --once / --uninstall).
 
+import { say, sayError } from "./output.ts";
 import { Agent } from "../agent/agent.ts";
 import { agentHelp, ConfigError, parseAgentArgs } from "../agent/config.ts";
-import { fileLogger } from "../agent/log.ts";
+import { fileLogger } from "../base/log.ts";
 import { runUninstall } from "../agent/uninstall.ts";
 
 export async function agentCommand(argv: string[]): Promise<number> {
@@ -11,11 +12,11 @@ export async function agentCommand(argv: string[]): Promise<number> {
     cfg = parseAgentArgs(argv);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    console.error(`mncni agent: ${e.message}`);
+    sayError(`mncni agent: ${e.message}`);
     return 2;
   }
   if (cfg === "help") {
-    console.log(agentHelp());
+    say(agentHelp());
     return 0;
   }
   const log = fileLogger(cfg.logFile, cfg.logLevel, { component: "agent", node: cfg.nodeName || undefined }, cfg.logFormat);

@@ -1,5 +1,6 @@
 // `mncni controller`: flags -> config, then run node IPAM until SIGTERM/SIGINT.
-import { fileLogger } from "../agent/log.ts";
+import { say, sayError } from "./output.ts";
+import { fileLogger } from "../base/log.ts";
 import { ConfigError, controllerHelp, parseControllerArgs } from "../controller/config.ts";
 import { runController } from "../controller/controller.ts";
 import { hostname } from "node:os";
@@ -12,11 +13,11 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) return reportUsageError(e);
     if (!(e instanceof ConfigError)) throw e;
-    console.error(`mncni controller: ${e.message}`);
+    sayError(`mncni controller: ${e.message}`);
     return 2;
   }
   if (cfg === "help") {
-    console.log(controllerHelp());
+    say(controllerHelp());
     return 0;
   }
   const log = fileLogger(cfg.logFile, cfg.logLevel, { component: "controller" });

@@ -1,9 +1,10 @@
 // Subcommand table of the CLI. Each subcommand lives in its own file and is loaded on demand.
-import { VERSION } from "../version.ts";
+import { say } from "./output.ts";
+import { VERSION } from "../base/version.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const lazy = (load: () => Promise<(argv: string[]) => Promise<number>>) => async (argv: string[]) => (await load())(argv);
-const version = async () => (console.log(`mncni ${VERSION}`), 0);
+const version = async () => (say(`mncni ${VERSION}`), 0);
 
 const CLI: Group = {
   name: "mncni",

@@ -1,7 +1,7 @@
-// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/inspect.ts).
+// `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/attachments.ts).
+import { say, sayError, sayJson } from "./output.ts";
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
-import { formatAttachment, formatAttachmentTable } from "../obs/inspect.ts";
-import { json } from "../obs/render.ts";
+import { formatAttachment, formatAttachmentTable } from "./text/inspect.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
@@ -22,20 +22,22 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
   const n = collectAttachments(viewFromFlags(p.flags), cluster);
-  return printInspect(n, p.positionals[0], p.flags.json);
+  return renderInspect(n, p.positionals[0], p.flags.json);
 }
 
 /** Shared with `mncni lab inspect`. */
-export function printInspect(n: ReturnType<typeof collectAttachments>, what: string | undefined, asJson: boolean): number {
+export function renderInspect(n: ReturnType<typeof collectAttachments>, what: string | undefined, asJson: boolean): number {
   if (what !== undefined) {
     const a = findAttachment(n.attachments, what);
     if (!a) {
-      console.error(`mncni inspect: cannot find attachment "${what}" on ${n.node}: no pod, address or container ID matches`);
+      sayError(`mncni inspect: cannot find attachment "${what}" on ${n.node}: no pod, address or container ID matches`);
       return 1;
     }
-    console.log(asJson ? json(a) : formatAttachment(a));
+    if (asJson) sayJson(a);
+    else say(formatAttachment(a));
     return a.problems.length ? 1 : 0;
   }
-  console.log(asJson ? json(n) : formatAttachmentTable(n));
+  if (asJson) sayJson(n);
+  else say(formatAttachmentTable(n));
   return n.problems.length || n.attachments.some((a) => a.problems.length) ? 1 : 0;
 }

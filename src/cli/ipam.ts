@@ -1,7 +1,8 @@
 // `mncni ipam show`: the IPAM's ranges, use and leaks on this node (src/obs/ipam-show.ts).
+import { say, sayJson } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
-import { formatIpamReport, ipamReport } from "../obs/ipam-show.ts";
-import { json } from "../obs/render.ts";
+import { ipamReport } from "../obs/ipam-show.ts";
+import { formatIpamReport } from "./text/ipam.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 import { dispatch, type Group } from "./subcommands.ts";
@@ -17,7 +18,8 @@ async function cmdShow(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const v = viewFromFlags(p.flags);
   const r = ipamReport(v, collectAttachments(v));
-  console.log(p.flags.json ? json(r) : formatIpamReport(r));
+  if (p.flags.json) sayJson(r);
+  else say(formatIpamReport(r));
   return r.leaks.length || r.unreserved.length || r.problems.length ? 1 : 0;
 }
 

@@ -1,4 +1,5 @@
 // `mncni lab node ...` and `mncni lab pod ...`: changing a running lab, under its lock.
+import { say } from "./output.ts";
 import { addNode, nextNodeName, removeNode, restartAgent } from "../lab/lab.ts";
 import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { setUnderlayMTU } from "../lab/pod-mtu.ts";
@@ -162,7 +163,7 @@ export const POD: Group = {
           await refreshNodeEcho(s, node);
           return { node, pod };
         });
-        console.log(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
+        say(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
         return 0;
       },
     },
@@ -179,7 +180,7 @@ export const POD: Group = {
           if (!pod) throw new Error(`cannot find pod "${podName}" on node "${node.name}" (pods: ${node.pods.map((x) => x.name).join(", ") || "none"})`);
           await removePod(s, node, pod);
         });
-        console.log(`pod ${nodeName}/${podName} removed`);
+        say(`pod ${nodeName}/${podName} removed`);
         return 0;
       },
     },

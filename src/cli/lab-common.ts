@@ -1,5 +1,6 @@
 // What every `mncni lab` subcommand shares: the common flags, parsing with the root check,
 // the lab's lock, and how errors end a command.
+import { sayError } from "./output.ts";
 import { lockLab } from "../lab/lock.ts";
 import { DEFAULT_LAB } from "../lab/topology.ts";
 import { parseOrExit, UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
@@ -35,7 +36,7 @@ export function reported(verb: string, fn: (argv: string[]) => Promise<number>):
       return await fn(argv);
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      console.error(`\nmncni lab ${verb}: ${(e as Error).message}`);
+      sayError(`\nmncni lab ${verb}: ${(e as Error).message}`);
       return 1;
     }
   };

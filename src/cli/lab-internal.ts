@@ -1,6 +1,7 @@
 // Hidden `mncni lab` subcommands the lab runs inside its namespaces: the echo servers and
 // probes of `lab check`, a GET of the agent's /readyz for `lab status`, and the
 // request/response pair of bench/dataplane.ts (`_rr`).
+import { say, sayError, sayJsonLine } from "./output.ts";
 import { withNetns } from "../kernel/index.ts";
 import { plainAddress, probe, serveEcho } from "../lab/echo.ts";
 import { runRr, serveRr } from "../lab/rr.ts";
@@ -48,8 +49,8 @@ export async function cmdProbe(argv: string[]): Promise<number> {
   const p0 = parseOrExit(PROBE, argv);
   if (typeof p0 === "number") return p0;
   const results = await probe(p0.positionals, p0.flags.timeout);
-  if (p0.flags.json) console.log(JSON.stringify(results));
-  else for (const r of results) console.log(`${r.target}\t${r.ok ? `seen as ${plainAddress(r.seen)}` : `FAIL ${r.error}`}\t${r.ms} ms`);
+  if (p0.flags.json) sayJsonLine(results);
+  else for (const r of results) say(`${r.target}\t${r.ok ? `seen as ${plainAddress(r.seen)}` : `FAIL ${r.error}`}\t${r.ms} ms`);
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
@@ -68,10 +69,10 @@ export async function cmdHttp(argv: string[]): Promise<number> {
   try {
     const res = await fetch(p0.positionals[0]!, { signal: AbortSignal.timeout(2000) });
     // Long enough for an agent's /readyz with its warnings (lab status lists them).
-    console.log(`${res.status} ${(await res.text()).trim().slice(0, 4000)}`);
+    say(`${res.status} ${(await res.text()).trim().slice(0, 4000)}`);
     return res.ok ? 0 : 1;
   } catch (e) {
-    console.log(`error ${(e as Error).message}`);
+    say(`error ${(e as Error).message}`);
     return 1;
   }
 }
@@ -105,15 +106,15 @@ export async function cmdRr(argv: string[]): Promise<number> {
   }
   const target = p0.positionals[0];
   if (!target) {
-    console.error("mncni lab _rr: give <host:port>, or --serve");
+    sayError("mncni lab _rr: give <host:port>, or --serve");
     return 2;
   }
   const i = target.lastIndexOf(":");
   try {
-    console.log(JSON.stringify(await runRr({ host: target.slice(0, i), port: Number(target.slice(i + 1)), count: v.count, size: v.size })));
+    sayJsonLine(await runRr({ host: target.slice(0, i), port: Number(target.slice(i + 1)), count: v.count, size: v.size }));
     return 0;
   } catch (e) {
-    console.error(`mncni lab _rr: cannot measure "${target}": ${(e as Error).message}`);
+    sayError(`mncni lab _rr: cannot measure "${target}": ${(e as Error).message}`);
     return 1;
   }
 }

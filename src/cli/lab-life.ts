@@ -6,7 +6,7 @@ import { down, up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
-import type { Mode } from "../plugin/modes.ts";
+import type { Mode } from "../plugin/netconf.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";

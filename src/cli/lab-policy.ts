@@ -1,5 +1,6 @@
 // `mncni lab label ...`, `mncni lab apply -f`, `mncni lab delete -f`: the lab's Kubernetes
 // objects for policy (labels, Namespaces, NetworkPolicy, ClusterNetworkPolicy), under its lock.
+import { say } from "./output.ts";
 import { applyObjects, deleteObjects, labelNamespace, labelPod, parseLabelArgs, readAppliable } from "../lab/k8s-objects.ts";
 import { requireState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
@@ -49,7 +50,7 @@ function label(kind: "pod" | "namespace") {
       const s = requireState(p0.flags.name);
       return kind === "pod" ? labelPod(s, target!, c) : labelNamespace(s, target!, c);
     });
-    for (const line of said) console.log(line);
+    for (const line of said) say(line);
     return 0;
   };
 }
@@ -64,7 +65,7 @@ function objects(verb: "apply" | "delete") {
       const s = requireState(p0.flags.name);
       return verb === "apply" ? applyObjects(s, objs) : deleteObjects(s, objs);
     });
-    for (const line of said) console.log(line);
+    for (const line of said) say(line);
     return 0;
   };
 }

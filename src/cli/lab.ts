@@ -3,9 +3,14 @@
 import { DEFAULT_LAB } from "../lab/topology.ts";
 import { NODE, POD } from "./lab-change.ts";
 import { reported } from "./lab-common.ts";
-import { cmdCheck, cmdExec, cmdList, cmdStatus } from "./lab-inspect.ts";
+import { cmdCheck } from "./lab-check.ts";
+import { cmdExec } from "./lab-exec.ts";
+import { cmdExplain } from "./lab-explain.ts";
+import { cmdInspect } from "./lab-inspect.ts";
+import { cmdList } from "./lab-list.ts";
+import { cmdStatus } from "./lab-status.ts";
+import { cmdTrace } from "./lab-trace.ts";
 import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
-import { cmdExplain, cmdInspect, cmdTrace } from "./lab-insight.ts";
 import { cmdDown, cmdUp } from "./lab-life.ts";
 import { LABEL, cmdApply, cmdDelete } from "./lab-policy.ts";
 import { dispatch, type Group } from "./subcommands.ts";

@@ -1,5 +1,6 @@
 // `mncni manifests`: prints the install manifests (or the uninstall DaemonSet) for a
 // configuration, ready for `kubectl apply -f -`. deploy/mncni.yaml is its output with defaults.
+import { sayError } from "./output.ts";
 import { parseOrExit, type CommandSpec, type FlagTable, type FlagValues } from "./flags.ts";
 import { DEFAULT_OPTIONS, installObjects, OptionError, renderYaml, resolveOptions, uninstallObjects, type RawOptions } from "../deploy/install-objects.ts";
 
@@ -54,7 +55,7 @@ export async function manifestsCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (!(e instanceof OptionError)) throw e;
-    console.error(`mncni manifests: ${e.message}`);
+    sayError(`mncni manifests: ${e.message}`);
     return 2;
   }
 }

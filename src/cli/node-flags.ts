@@ -1,6 +1,6 @@
 // The flags every node-side insight command (inspect, ipam show, trace, status, explain)
 // takes to find the node's files when they are not at the defaults.
-import { DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, nodeView, type NodeView } from "../obs/node-view.ts";
+import { DEFAULT_CACHE_DIR, DEFAULT_CONF_DIR, nodeView, type NodeView } from "../cni/node-view.ts";
 import { hostname } from "node:os";
 
 export const NODE_FLAGS = {

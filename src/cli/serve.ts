@@ -1,5 +1,6 @@
 // `mncni serve`: only the CNI server (the agent runs it too, see --cni-socket): plugin
 // processes whose config names this socket in `agentSocket` hand their calls to it.
+import { sayError } from "./output.ts";
 import { startCniServer } from "../serve/server.ts";
 import { DEFAULT_CNI_SOCKET } from "../serve/protocol.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
@@ -29,10 +30,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     server = startCniServer({ socket, spec: mncniSpec });
   } catch (e) {
-    console.error(`mncni serve: ${(e as Error).message}`);
+    sayError(`mncni serve: ${(e as Error).message}`);
     return 1;
   }
-  process.stderr.write(`mncni serve: listening on ${socket}\n`);
+  sayError(`mncni serve: listening on ${socket}`);
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());

@@ -1,7 +1,8 @@
 // `mncni status`: the node's CNI at a glance (src/obs/status.ts).
+import { say, sayJson } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
-import { json } from "../obs/render.ts";
-import { formatStatus, nodeStatus } from "../obs/status.ts";
+import { nodeStatus } from "../obs/status.ts";
+import { formatStatus } from "./text/status.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
@@ -21,6 +22,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const v = viewFromFlags(p.flags, { healthAddr: p.flags["agent-addr"] });
   const s = await nodeStatus(v, collectAttachments(v));
-  console.log(p.flags.json ? json(s) : formatStatus(s));
+  if (p.flags.json) sayJson(s);
+  else say(formatStatus(s));
   return s.problems.length || !s.agent.ready ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 // Commands made of subcommands (`mncni`, `mncni lab`, `mncni lab node`): one dispatcher, so
 // every level answers --help, names an unknown verb and reports usage errors the same way.
+import { say, sayError } from "./output.ts";
 import { reportUsageError, UsageError } from "./flags.ts";
 
 export interface Subcommand {
@@ -54,12 +55,12 @@ function verbFirst(g: Group, argv: string[]): string[] {
 export async function dispatch(g: Group, argv: string[]): Promise<number> {
   const [verb, ...rest] = verbFirst(g, argv);
   if (verb === "--help" || verb === "-h" || verb === "help" || (verb === undefined && g.bareIsHelp)) {
-    console.log(groupHelp(g));
+    say(groupHelp(g));
     return 0;
   }
   const cmd = verb !== undefined && Object.hasOwn(g.verbs, verb) ? g.verbs[verb] : undefined;
   if (!cmd) {
-    console.error(`${g.name}: ${verb === undefined ? "missing command" : `unknown command "${verb}"`}: must be ${verbList(g)}\n\n${groupHelp(g)}`);
+    sayError(`${g.name}: ${verb === undefined ? "missing command" : `unknown command "${verb}"`}: must be ${verbList(g)}\n\n${groupHelp(g)}`);
     return 2;
   }
   try {

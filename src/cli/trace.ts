@@ -1,7 +1,9 @@
 // `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
-import { followInvocations, readInvocations } from "../obs/log-reader.ts";
-import type { InvocationRecord } from "../obs/invocation-log.ts";
-import { formatCall, formatSummary, TraceSummary } from "../obs/trace.ts";
+import { say, sayJsonLine } from "./output.ts";
+import { followInvocations } from "../cni/log-reader.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { readTrace } from "../obs/trace.ts";
+import { formatCall, formatSummary } from "./text/trace.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
 
@@ -25,21 +27,20 @@ export async function traceCommand(argv: string[]): Promise<number> {
 
 /** Shared with `mncni lab trace`. */
 export async function runTrace(logFile: string, o: { follow: boolean; json: boolean; last: number }): Promise<number> {
-  const summary = new TraceSummary();
+  const { calls, running: summary } = readTrace(logFile, o.last);
   const show = (r: InvocationRecord) => {
     summary.add(r);
-    console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
+    if (o.json) sayJsonLine({ call: r });
+    else say(formatCall(r));
   };
-  const past = readInvocations(logFile);
-  for (const r of past) summary.add(r);
-  for (const r of o.last ? past.slice(-o.last) : []) console.log(o.json ? JSON.stringify({ call: r }) : formatCall(r));
-  const printSummary = () => console.log(o.json ? JSON.stringify({ summary: summary.get() }) : `\n${formatSummary(summary.get())}\n`);
+  for (const r of calls) o.json ? sayJsonLine({ call: r }) : say(formatCall(r));
+  const printSummary = () => (o.json ? sayJsonLine({ summary: summary.get() }) : say(`\n${formatSummary(summary.get())}\n`));
   if (!o.follow) {
     if (o.json) printSummary();
-    else console.log(`\n${formatSummary(summary.get())}`);
+    else say(`\n${formatSummary(summary.get())}`);
     return 0;
   }
-  if (!o.json) console.log(`-- following ${logFile} (Ctrl-C ends) --`);
+  if (!o.json) say(`-- following ${logFile} (Ctrl-C ends) --`);
   let sinceSummary = 0;
   const stop = followInvocations(logFile, (recs) => {
     for (const r of recs) show(r);

@@ -59,6 +59,8 @@ function podInfo(p: KubePod): PodInfo {
     podIPs: ips.map((ip) => (typeof ip === "string" ? normalizeIP(ip) : undefined)).filter((ip): ip is string => !!ip),
     hostNetwork: p.spec?.hostNetwork === true,
     namedPorts: namedPorts(p),
+    ...(typeof p.status?.phase === "string" ? { phase: p.status.phase } : {}),
+    ...(typeof p.metadata.creationTimestamp === "string" ? { created: p.metadata.creationTimestamp } : {}),
   };
 }
 

@@ -16,8 +16,13 @@
 //   the Admin tier is evaluated before NetworkPolicy and the Baseline tier after it; within a
 //   tier, lower priority first, rules in order, the first matching rule decides: Accept allows
 //   (the later stages are skipped), Deny denies, Pass skips the rest of the Admin tier and
-//   hands the flow to NetworkPolicy. No match anywhere: allowed.
+//   hands the flow to NetworkPolicy. No match anywhere: allowed. Peers an implementation does
+//   not support (here `nodes` and `domainNames`): in an Accept rule they match nothing; a Deny
+//   or Pass rule with one is treated as a Deny of everything (fail closed).
+// - One owner per address (src/cluster/pod-addresses.ts): a finished pod (Succeeded, Failed)
+//   is neither subject nor peer.
 import { cidrContains } from "../net/cidr.ts";
+import { addressOwners, isTerminal } from "./pod-addresses.ts";
 import { familyOf } from "../net/ip.ts";
 import { compileSelector, type LabelMatcher } from "./selector.ts";
 import type {
@@ -52,7 +57,7 @@ export interface Decider {
   kind: "NetworkPolicy" | "ClusterNetworkPolicy";
   /** NetworkPolicy: "namespace/name"; ClusterNetworkPolicy: its name. */
   name: string;
-  /** Rule name or index (ClusterNetworkPolicy); NetworkPolicy: the allowing rule's index, or "default-deny". */
+  /** Rule name, else "ingress[i]"/"egress[i]" (ClusterNetworkPolicy); NetworkPolicy: the allowing rule's "ingress[i]"/"egress[i]", or "default-deny". */
   rule: string;
   tier: CNPTier | "NetworkPolicy";
   action?: CNPAction;
@@ -117,15 +122,29 @@ export class PolicyEvaluator {
     return { ...this.state.namespaces.get(ns)?.labels, "kubernetes.io/metadata.name": ns };
   }
 
+  private owners?: Map<string, string>;
+
+  /** The pod that owns an address (one owner per address: src/cluster/pod-addresses.ts). */
+  private owner(ip: string): PodInfo | undefined {
+    this.owners ??= addressOwners(this.state.pods);
+    const k = this.owners.get(ip);
+    return k === undefined ? undefined : this.state.pods.get(k);
+  }
+
   private resolve(e: Endpoint): Resolved {
     if ("pod" in e) {
       const pod = this.state.pods.get(e.pod);
       if (!pod) throw new Error(`cannot evaluate flow endpoint "${e.pod}": no such pod in the cluster state`);
-      return { pod, ip: e.ip ?? pod.podIPs[0] };
+      const ip = e.ip ?? pod.podIPs[0];
+      if (pod.hostNetwork || ip === undefined) return { pod, ip };
+      // A finished pod's address, or one another pod owns, is that other pod's (or nobody's).
+      const owner = this.owner(ip);
+      if (owner) return { pod: owner, ip };
+      return isTerminal(pod) ? { ip } : { pod, ip };
     }
-    // An address that is a (non host-network) pod's is that pod.
-    for (const pod of this.state.pods.values()) if (!pod.hostNetwork && pod.podIPs.includes(e.ip)) return { pod, ip: e.ip };
-    return { ip: e.ip };
+    // An address that is a (non host-network, not finished) pod's is that pod.
+    const pod = this.owner(e.ip);
+    return pod ? { pod, ip: e.ip } : { ip: e.ip };
   }
 
   evaluate(flow: Flow): Verdict {
@@ -171,15 +190,18 @@ export class PolicyEvaluator {
     if (peer.namespaces) return !!pod && this.match(peer.namespaces, this.nsLabels(pod.namespace));
     if (peer.pods) return !!pod && this.cnpPods(peer.pods, pod);
     if (peer.networks) return peer.networks.some((c) => inCidr(c, other.ip));
-    if (peer.nodes) {
-      return [...this.state.nodes.entries()].some(([name, n]) => n.internalIPs.includes(other.ip ?? "") && this.match(peer.nodes, this.nodeLabels(name)));
-    }
+    // nodes and domainNames: not supported (see unsupportedPeer).
     return false;
   }
 
-  private nodeLabels(name: string): Record<string, string> {
-    // NodeInfo keeps no labels; the well-known hostname label is what node selectors use in practice.
-    return { "kubernetes.io/hostname": name };
+  /**
+   * A peer kind this implementation does not enforce (nodes, domainNames). The API's rule
+   * for those: an Accept rule's unsupported peer matches nothing, and a Deny or Pass rule
+   * with one is treated as a Deny of everything (fail closed: a Pass matching everything
+   * would skip the later Admin Deny rules).
+   */
+  private unsupportedPeer(peer: CNPEgressPeer): boolean {
+    return peer.nodes !== undefined || peer.domainNames !== undefined;
   }
 
   private cnpProtocols(protocols: CNPProtocol[] | undefined, flow: Flow, dstPod: PodInfo | undefined): boolean {
@@ -205,9 +227,14 @@ export class PolicyEvaluator {
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;
         const peers: CNPEgressPeer[] = dir === "ingress" ? (r as { from: CNPEgressPeer[] }).from : (r as { to: CNPEgressPeer[] }).to;
+        // A rule's name, else its place: what the compiled rules' log names too.
+        const rule = r.name || `${dir}[${i}]`;
+        if (r.action !== "Accept" && peers.some((x) => this.unsupportedPeer(x))) {
+          return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: "Deny" };
+        }
         if (!peers.some((x) => this.cnpPeer(x, peer))) continue;
         if (!this.cnpProtocols(r.protocols, flow, dstPod)) continue;
-        return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule: r.name ?? String(i), tier: p.spec.tier, action: r.action };
+        return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: r.action };
       }
     }
     return undefined;
@@ -215,11 +242,11 @@ export class PolicyEvaluator {
 
   /**
    * The policies selecting a pod, per direction, in evaluation order (Admin tier by
-   * priority, NetworkPolicies, Baseline tier): what `inspect` shows. Host-network pods are
+   * priority, NetworkPolicies, Baseline tier): what `inspect` shows. Host-network and finished pods are
    * selected by nothing.
    */
   selecting(pod: PodInfo): SelectingPolicy[] {
-    if (pod.hostNetwork) return [];
+    if (pod.hostNetwork || isTerminal(pod)) return [];
     const out: SelectingPolicy[] = [];
     const cnp = (list: KubeClusterNetworkPolicy[], tier: CNPTier) => {
       for (const p of list) {

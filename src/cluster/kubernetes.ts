@@ -43,13 +43,31 @@ function trimMeta(o: Wire): Wire {
   return { kind: o.kind, metadata: meta(o) };
 }
 
-/** A Pod as mncni reads it: where it runs, its IPs, its labels (policy). */
+/** Only what a named port needs of a container: policies name its ports. */
+function containerPorts(cs: unknown): { ports: { name?: string; containerPort: unknown; protocol?: string }[] }[] | undefined {
+  if (!Array.isArray(cs)) return undefined;
+  const out = cs
+    .map((c: { ports?: unknown }) => (Array.isArray(c?.ports) ? c.ports : []).filter((p: { name?: unknown }) => typeof p?.name === "string" && p.name !== ""))
+    .filter((ps) => ps.length)
+    .map((ps) => ({ ports: ps.map((p: { name: string; containerPort: unknown; protocol?: string }) => ({ name: p.name, containerPort: p.containerPort, ...(p.protocol ? { protocol: p.protocol } : {}) })) }));
+  return out.length ? out : undefined;
+}
+
+/** A Pod as mncni reads it: where it runs, its IPs, its labels and named ports (policy). */
 function trimPod(o: Wire): Wire {
   const s = o.status ?? {};
+  const containers = containerPorts(o.spec?.containers);
+  const initContainers = containerPorts(o.spec?.initContainers);
   return {
     kind: o.kind,
     metadata: meta(o),
-    spec: { nodeName: o.spec?.nodeName, ...(o.spec?.hostNetwork ? { hostNetwork: true } : {}) },
+    spec: {
+      nodeName: o.spec?.nodeName,
+      ...(o.spec?.hostNetwork ? { hostNetwork: true } : {}),
+      // Named ports only (a port without a name cannot be referred to): most pods keep none.
+      ...(containers ? { containers } : {}),
+      ...(initContainers ? { initContainers } : {}),
+    },
     status: { phase: s.phase, ...(s.podIP ? { podIP: s.podIP } : {}), ...(s.podIPs?.length ? { podIPs: s.podIPs.map((p: { ip: string }) => ({ ip: p.ip })) } : {}) },
   };
 }

@@ -218,6 +218,10 @@ export interface PodInfo {
   hostNetwork: boolean;
   /** The named container ports of all containers (init containers included), in manifest order. */
   namedPorts: NamedPort[];
+  /** status.phase: a finished pod (Succeeded, Failed) keeps its podIPs in the API, but not its address. */
+  phase?: string;
+  /** metadata.creationTimestamp (RFC 3339): of two pods showing one address, the newer got it last. */
+  created?: string;
 }
 
 export interface NamespaceInfo {

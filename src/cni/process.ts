@@ -1,6 +1,6 @@
 // Binds the dispatcher to the real process: environment, stdin, stdout. stdin and stdout
 // go through libc: node:fs costs ~0.6 ms of start-up and process.stdout several ms.
-import { phase } from "../obs/phases.ts";
+import { phase } from "../base/phases.ts";
 import { readAll, writeAll } from "../sys/libc.ts";
 import type { PluginSpec } from "./plugin-spec.ts";
 import type { PluginIO } from "./run.ts";

@@ -1,7 +1,7 @@
 // The protocol dispatcher: environment and stdin in, one JSON document out, exit code.
 // It takes its streams as parameters so it can be exercised without a process.
-import { appendInvocation, DEFAULT_LOG_FILE } from "../obs/invocation-log.ts";
-import { phase, phaseDurations, resetPhases } from "../obs/phases.ts";
+import { appendInvocation, DEFAULT_LOG_FILE } from "./invocation-log.ts";
+import { phase, phaseDurations, resetPhases } from "../base/phases.ts";
 import { parseNetConf } from "./config.ts";
 import { parseEnv } from "./env.ts";
 import { CniError, ErrorCode } from "./errors.ts";

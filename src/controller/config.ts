@@ -2,7 +2,7 @@
 import type { FamilyPool } from "./cidr-allocator.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { normalizeCIDR } from "../net/cidr.ts";
-import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../cli/flags.ts";
+import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
 export interface ControllerConfig {
   pools: FamilyPool[];
@@ -26,7 +26,7 @@ export class ConfigError extends Error {}
 
 const DURATION = (s: string) => (/^(\d+(?:\.\d+)?)(ms|s|m)$/.test(s) ? null : "expected a duration such as 15s or 500ms");
 
-/** The flags of `mncni controller`, on the CLI's one parser (src/cli/flags.ts). */
+/** The flags of `mncni controller`, on the CLI's one parser (src/base/flags.ts). */
 const CONTROLLER_COMMAND = {
   name: "mncni controller",
   summary: "Allocates a pod CIDR per family to every Node without spec.podCIDRs.",

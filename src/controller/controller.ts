@@ -2,7 +2,7 @@
 // with /healthz, /readyz and /metrics. Leadership lost means exit, as kube-controller-manager
 // does: a replica that may have missed renewals must not keep writing, and a restart gives it
 // a clean state (the allocation map is rebuilt from the Nodes anyway).
-import type { Logger } from "../agent/log.ts";
+import type { Logger } from "../base/log.ts";
 import { EventRecorder, Informer, KubeClient, KubeConfigError, KubeMetrics, LeaderElector, loadKubeConfig, RESOURCES, type KubeConfig, type V1Node } from "../kube/index.ts";
 import { NodeCIDRAllocator } from "./cidr-allocator.ts";
 import type { ControllerConfig } from "./config.ts";

@@ -3,9 +3,17 @@
 // and one-of rules, as a structural schema. The agent validates every policy again
 // (src/cluster/policy-validation.ts), so a cluster with the upstream CRD installed instead
 // behaves the same.
+//
+// The metadata is the upstream CRD's (config/crd/experimental in that repository, bundle
+// v0.2.0: the channel with the `nodes` and `domainNames` peers this schema has). The group is
+// a protected one (*.k8s.io): a real API server refuses the CRD without the
+// api-approved.kubernetes.io annotation naming the API review that approved it.
 import { plain, type Explained } from "./explained.ts";
 
 type Schema = Record<string, unknown>;
+
+/** The upstream release whose CRD metadata is shipped (docs/policy.md names it too). */
+export const CNP_BUNDLE = { version: "v0.2.0", channel: "experimental", approval: "https://github.com/kubernetes-sigs/network-policy-api/pull/347" } as const;
 
 const obj = (properties: Record<string, Schema>, extra: Schema = {}): Schema => ({ type: "object", properties, ...extra });
 const arr = (items: Schema, extra: Schema = {}): Schema => ({ type: "array", items, ...extra });
@@ -54,7 +62,14 @@ export function clusterNetworkPolicyCRD(): Explained {
   return plain({
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: "clusternetworkpolicies.policy.networking.k8s.io" },
+    metadata: {
+      annotations: {
+        "api-approved.kubernetes.io": CNP_BUNDLE.approval,
+        "policy.networking.k8s.io/bundle-version": CNP_BUNDLE.version,
+        "policy.networking.k8s.io/channel": CNP_BUNDLE.channel,
+      },
+      name: "clusternetworkpolicies.policy.networking.k8s.io",
+    },
     spec: {
       group: "policy.networking.k8s.io",
       names: { kind: "ClusterNetworkPolicy", listKind: "ClusterNetworkPolicyList", plural: "clusternetworkpolicies", singular: "clusternetworkpolicy", shortNames: ["cnp"] },

@@ -1,7 +1,7 @@
 // What `mncni manifests` is configured with: one validated, frozen object the builders read.
 // Pure (no I/O), so the CLI, the tests and deploy/mncni.yaml share one set of defaults.
-import { VERSION } from "../version.ts";
-import type { Mode } from "../plugin/modes.ts";
+import { VERSION } from "../base/version.ts";
+import type { Mode } from "../plugin/netconf.ts";
 import { formatCIDR, parseCIDR } from "../net/ip.ts";
 import { maskCIDR } from "../net/cidr.ts";
 

@@ -5,8 +5,17 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cmdline, listNetns } from "./sh.ts";
-import type { LabState } from "./state.ts";
 import { DEFAULT_LAB_ROOT, LAB_ROOT, ns } from "./topology.ts";
+
+/**
+ * What the listing reads of a lab's state file (state.ts LabState, which reads this list for
+ * its "cannot find lab" message): only these fields, which older state files have too.
+ */
+interface StateSummary {
+  nodes: { pods: unknown[] }[];
+  options: { mode: string; wiring: string };
+  complete?: boolean;
+}
 
 export interface LabEntry {
   name: string;
@@ -34,7 +43,7 @@ function labsUnder(root: string): LabEntry[] {
   return names.sort().map((name) => {
     const base = { name, root, current: root === LAB_ROOT };
     try {
-      const s = JSON.parse(readFileSync(join(root, name, "state.json"), "utf8")) as LabState;
+      const s = JSON.parse(readFileSync(join(root, name, "state.json"), "utf8")) as StateSummary;
       return {
         ...base,
         nodes: s.nodes.length,

@@ -80,6 +80,9 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     ifname: POD_IFNAME,
     ips: [],
   };
+  await retryPendingDels(s, node);
+  const pending = node.pendingDel?.find((p) => p.name === name);
+  if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
   // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
   if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
   node.pods.push(pod);
@@ -95,12 +98,56 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     saveState(s);
     return pod;
   } catch (e) {
-    await exec.del(attachment(pod)).catch(() => {});
-    deleteNetns(pod.ns);
     node.pods = node.pods.filter((p) => p !== pod);
+    const delError = await rollBack(exec, pod);
+    if (delError === undefined) {
+      deleteNetns(pod.ns);
+      s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
+      saveState(s);
+      throw e;
+    }
+    // Never dropped with its address reserved: kept (with its namespace) until a DEL works.
+    (node.pendingDel ??= []).push({ ...pod, delError });
     saveState(s);
-    throw e;
+    throw new Error(`${(e as Error).message}; rolling back: DEL failed ${ROLLBACK_DELAYS_MS.length + 1} times (${delError}): the pod's address stays reserved, and the lab tries the DEL again before the next pod add or remove on node "${node.name}"`);
   }
+}
+
+/** Waits between the rollback's DEL attempts: a plugin whose server just died answers again within a second or two. */
+const ROLLBACK_DELAYS_MS = [200, 1000];
+
+/** DEL of a pod whose ADD failed, tried again after a failure; the last error, or undefined once it succeeded. */
+async function rollBack(exec: CniExecutor, pod: PodState): Promise<string | undefined> {
+  let error = "";
+  for (const delay of [0, ...ROLLBACK_DELAYS_MS]) {
+    if (delay) await Bun.sleep(delay);
+    try {
+      await exec.del(attachment(pod));
+      return undefined;
+    } catch (e) {
+      error = (e as Error).message;
+    }
+  }
+  return error;
+}
+
+/** DEL again of the node's pods whose rollback failed; those that succeed are gone (namespace included). */
+async function retryPendingDels(s: LabState, node: NodeState): Promise<void> {
+  if (!node.pendingDel?.length) return;
+  const exec = executorFor(s, node);
+  for (const pod of [...node.pendingDel]) {
+    try {
+      await exec.del(attachment(pod));
+    } catch (e) {
+      pod.delError = (e as Error).message;
+      continue;
+    }
+    deleteNetns(pod.ns);
+    s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
+    node.pendingDel = node.pendingDel.filter((p) => p !== pod);
+  }
+  if (!node.pendingDel.length) delete node.pendingDel;
+  saveState(s);
 }
 
 /**
@@ -108,6 +155,7 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
  * The node's echo server is restarted first so that nothing holds the namespace open.
  */
 export async function removePod(s: LabState, node: NodeState, pod: PodState, opts: { refreshEcho?: boolean } = {}): Promise<void> {
+  await retryPendingDels(s, node);
   node.pods = node.pods.filter((p) => p !== pod);
   await stopPolicyServer(s, pod);
   if (opts.refreshEcho ?? true) await refreshNodeEcho(s, node);

@@ -1,5 +1,8 @@
 // Progress of a lab operation on stderr (one rewritten line on a terminal, plain lines
 // otherwise), and its result: one line on stdout, the same stream for every command.
+// Messages name pods, nodes and files: their control characters are escaped (src/base/text.ts).
+import { escapeControls } from "../base/text.ts";
+
 export interface Progress {
   step(msg: string): void;
   /** Ends the progress and prints the command's result (stdout, also with --quiet). */
@@ -8,13 +11,14 @@ export interface Progress {
 
 export function progress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream; result?: (line: string) => void } = {}): Progress {
   const out = opts.stream ?? process.stderr;
-  const result = opts.result ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const print = opts.result ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const result = (line: string) => print(escapeControls(line, { lines: true }));
   const started = performance.now();
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)}s`;
   if (opts.quiet) return { step() {}, done: result };
   if (!out.isTTY) {
     return {
-      step: (msg) => out.write(`[${elapsed()}] ${msg}\n`),
+      step: (msg) => out.write(`[${elapsed()}] ${escapeControls(msg)}\n`),
       done: (msg) => result(`${msg} (${elapsed()})`),
     };
   }
@@ -22,7 +26,7 @@ export function progress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream; r
   // whole line rather than one cut to a guess.
   const width = () => (out.columns && out.columns > 0 ? Math.max(20, out.columns - 1) : Infinity);
   return {
-    step: (msg) => out.write(`\r\x1b[K${`[${elapsed()}] ${msg}`.slice(0, width())}`),
+    step: (msg) => out.write(`\r\x1b[K${`[${elapsed()}] ${escapeControls(msg)}`.slice(0, width())}`),
     done: (msg) => {
       out.write("\r\x1b[K");
       result(`${msg} (${elapsed()})`);

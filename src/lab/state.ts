@@ -1,7 +1,7 @@
 // The lab's record of what it created, written ahead of each creation so `lab down` can undo
 // a half-built lab. One JSON file per lab, replaced atomically.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { Mode } from "../plugin/modes.ts";
+import type { Mode } from "../plugin/netconf.ts";
 import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
@@ -67,6 +67,12 @@ export interface NodeState {
   /** The echo server listening in this node's pods. */
   echoPid?: number;
   pods: PodState[];
+  /**
+   * Pods whose ADD failed and whose rollback DEL failed too: their addresses stay reserved
+   * until a DEL succeeds, which the lab tries again before each pod add or remove on the node
+   * (a runtime retries a failed DEL the same way). Absent: none.
+   */
+  pendingDel?: (PodState & { delError: string })[];
 }
 
 export interface LabState {

@@ -7,7 +7,7 @@ import { firstConfFile } from "./executor.ts";
 import { netnsExecArgv, pidAlive, runAsync, spawnDetached, stopProcess, waitFor } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths } from "./topology.ts";
-import type { NodeWiring } from "./wiring.ts";
+import type { NodeWiring } from "./node-wiring.ts";
 
 const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
 

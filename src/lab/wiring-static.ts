@@ -6,7 +6,7 @@ import { desiredRoutes, routeDiff } from "./expected-routes.ts";
 import { ipBatch, run } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { nodePaths } from "./topology.ts";
-import type { NodeWiring } from "./wiring.ts";
+import type { NodeWiring } from "./node-wiring.ts";
 
 const REF_PLUGIN_DIR = "/usr/lib/cni";
 const REF_PLUGINS = ["bridge", "ptp", "host-local", "loopback", "portmap"];

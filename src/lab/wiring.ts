@@ -1,18 +1,8 @@
-// How a node gets its CNI config, host-gw routes and masquerade. Normally the mncni agent does
-// it (agent wiring). Static wiring is the lab doing it itself with the Go reference plugins:
-// a baseline, and a way to run the lab where the agent cannot run.
-import type { LabState, NodeState, WiringKind } from "./state.ts";
+// The wirings a lab can use, by kind (node-wiring.ts says what a wiring does).
+import type { NodeWiring } from "./node-wiring.ts";
+import type { WiringKind } from "./state.ts";
 import { agentWiring } from "./wiring-agent.ts";
 import { staticWiring } from "./wiring-static.ts";
-
-export interface NodeWiring {
-  readonly kind: WiringKind;
-  /** Makes the node able to serve ADD: resolves once its CNI config is in place. */
-  start(s: LabState, node: NodeState): Promise<void>;
-  /** Brings every node's routes to the cluster's current set of nodes. */
-  converge(s: LabState): Promise<void>;
-  stop(s: LabState, node: NodeState): Promise<void>;
-}
 
 export function wiringFor(kind: WiringKind): NodeWiring {
   return kind === "agent" ? agentWiring : staticWiring;

@@ -10,11 +10,11 @@ import { DiskStore } from "../ipam/disk-store.ts";
 import { formatIp } from "../ipam/ip-bigint.ts";
 import { addrOf } from "../net/ip.ts";
 import { HOST_VETH_PREFIX, hostVethName, parseHostVethAlias } from "../plugin/hostveth.ts";
-import type { InvocationRecord } from "./invocation-log.ts";
-import { readInvocations } from "./log-reader.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { readInvocations } from "../cni/log-reader.ts";
 import { selectingPolicies, type SelectingPolicy } from "./policy-view.ts";
 import type { ClusterState } from "../cluster/types.ts";
-import { netnsExists, type NodeView } from "./node-view.ts";
+import { netnsExists, type NodeView } from "../cni/node-view.ts";
 
 export interface LinkView {
   name: string;

@@ -7,31 +7,8 @@
 // (ingress) or goto ingress (egress). A disagreement between the two is a mismatch.
 import { PolicyEvaluator, type Decider, type Verdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
-import type { Place, TracedPlace } from "./explain.ts";
+import type { Place, PolicyExpectation, TracedPlace, TracedPolicy } from "./explain.ts";
 import type { ProbeProto } from "./probe.ts";
-
-export interface PolicyExpectation {
-  allowed: boolean;
-  deniedIn?: "ingress" | "egress";
-  /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
-  by?: string;
-  decider?: Decider;
-  /** What decided each direction (absent: no policy selects that end in that direction). */
-  egressBy?: string;
-  ingressBy?: string;
-  /** The nodes whose policy table judges each direction (the pods' nodes). */
-  egressNode?: string;
-  ingressNode?: string;
-}
-
-export interface TracedPolicy {
-  place: string;
-  verdict: "dropped" | "allowed";
-  /** The deciding rule's comment, as the compiler wrote it. */
-  rule: string;
-  /** The same, as a policy name: kind, namespace/name, rule, tier. */
-  by: string;
-}
 
 export const POLICY_TABLE_TRACED = "inet mncni-policy";
 
@@ -101,9 +78,12 @@ export function tracedPolicy(places: TracedPlace[]): TracedPolicy | undefined {
   return undefined;
 }
 
-/** Where the evaluator and the kernel's account disagree. */
-export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPolicy | undefined, dropped: boolean): string[] {
-  if (!e) return [];
+/**
+ * Where the evaluator and the kernel's account disagree. A packet the hold dropped (its pod
+ * not yet programmed) never reached a policy chain: nothing to compare.
+ */
+export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPolicy | undefined, dropped: boolean, held = false): string[] {
+  if (!e || held) return [];
   const out: string[] = [];
   if (!e.allowed && !t) out.push(`the policy evaluator denies it (${e.deniedIn}: ${e.by}); the traced packet met no policy drop`);
   if (!e.allowed && t?.verdict === "allowed" && !dropped) out.push(`the policy evaluator denies it (${e.by}); the traced packet was allowed by ${t.by}`);

@@ -4,13 +4,14 @@
 // address (or the other end of the veth). Anti-spoofing and masquerade are read from the
 // sets and rules mncni owns. With a probe, a real packet marked for nftables tracing is sent
 // and the kernel's trace events in every namespace of the path are compared with the
-// computed path (explain-probe.ts); any difference is reported. Output: explain-format.ts.
+// computed path (explain-probe.ts); any difference is reported. Text: src/cli/text/explain.ts.
 import { encodeKey, Netlink, NetlinkError, Nftables, type Link, type NeighInfo, type RouteInfo } from "../kernel/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
+import { heldSet, HOLD_TABLE } from "../plugin/policy-hold.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
-import type { PolicyExpectation, TracedPolicy } from "./explain-policy.ts";
+import type { Decider } from "../cluster/index.ts";
 
 export interface Place {
   name: string;
@@ -43,8 +44,13 @@ export interface Hop {
   via?: "direct" | "tunnel";
   next?: string;
   masquerade?: { to: string; rule: string };
-  /** nftables decisions that stop it here (anti-spoofing, a policy). */
+  /** nftables decisions that stop it here (anti-spoofing, the policy hold, a policy). */
   dropped?: string;
+  /**
+   * The address held here by the fail-closed policy hold (inet mncni-hold): its pod is not yet
+   * programmed by the agent, whose next pass releases it. A wait, not a verdict on the packet.
+   */
+  held?: { ip: string; pod?: string };
   /** The policy verdict expected at this node (explain-policy.ts). */
   policy?: string;
   delivered?: boolean;
@@ -58,6 +64,31 @@ export interface TracedPlace {
   events: { table: string; chain: string; type: string; verdict?: string; rule?: string; saddr?: string; daddr?: string }[];
   verdict: "accepted" | "dropped" | "not seen";
   droppedBy?: string;
+}
+
+/** The verdict the policy evaluator expects for the packet (explain-policy.ts expectPolicy). */
+export interface PolicyExpectation {
+  allowed: boolean;
+  deniedIn?: "ingress" | "egress";
+  /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
+  by?: string;
+  decider?: Decider;
+  /** What decided each direction (absent: no policy selects that end in that direction). */
+  egressBy?: string;
+  ingressBy?: string;
+  /** The nodes whose policy table judges each direction (the pods' nodes). */
+  egressNode?: string;
+  ingressNode?: string;
+}
+
+/** The verdict the traced probe met in the policy table (explain-policy.ts tracedPolicy). */
+export interface TracedPolicy {
+  place: string;
+  verdict: "dropped" | "allowed";
+  /** The deciding rule's comment, as the compiler wrote it. */
+  rule: string;
+  /** The same, as a policy name: kind, namespace/name, rule, tier. */
+  by: string;
 }
 
 export interface Explanation {
@@ -151,6 +182,26 @@ function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefin
   return undefined;
 }
 
+/**
+ * The fail-closed hold, as the node's own sets say: is the packet's source or destination held
+ * (the plugin holds a new pod until the agent has programmed its policy)? Its forward chain
+ * drops both ways, before any policy chain.
+ */
+function heldIn(s: PlaceState, src: string, dst: string): string | undefined {
+  const nft = Nftables.open(s.place.netns);
+  try {
+    if (!nft.table("inet", HOLD_TABLE)) return undefined;
+    for (const ip of [src, dst]) {
+      if (!ip) continue;
+      const v6 = ip.includes(":");
+      if (nft.hasSetElement(heldSet(v6 ? 6 : 4), encodeKey([v6 ? "ipv6_addr" : "ipv4_addr"], [ip]))) return ip;
+    }
+    return undefined;
+  } finally {
+    nft.close();
+  }
+}
+
 interface NftJsonRule { rule: { comment?: string; expr: Record<string, any>[] } }
 
 /** Does one payload match of mncni's masquerade rule hold for ip? (prefix, set of prefixes/addresses, address) */
@@ -194,6 +245,16 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
     if (pol.drop) hop.dropped = `policy: ${pol.policy}`;
     return pol.drop;
   };
+  /** Notes a hold at a node that forwards the packet; true when it drops it. */
+  const holdVerdict = (hop: Hop, at: PlaceState, source: string): boolean => {
+    if (at.place.kind !== "node" || at.addrs.some((a) => a.ip === dst)) return false;
+    const ip = heldIn(at, source, dst);
+    if (!ip) return false;
+    const pod = world.owner(ip, at.place.name)?.s.place;
+    hop.held = { ip, ...(pod?.kind === "pod" ? { pod: pod.name } : {}) };
+    hop.dropped = `held: ${pod?.kind === "pod" ? `pod ${pod.name} (${ip})` : ip} is not yet programmed by the agent (inet ${HOLD_TABLE} drops its traffic until the agent has programmed its policy)`;
+    return true;
+  };
   let outcome: Explanation["outcome"] = "unreachable";
   try {
     let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
@@ -213,6 +274,11 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
           outcome = "dropped";
           break;
         }
+      }
+      // Forwarded by a node (it arrived there, and is not for the node itself): the hold.
+      if (iif !== undefined && holdVerdict(hop, cur, source)) {
+        outcome = "dropped";
+        break;
       }
       if (policyVerdict(hop, cur.place)) {
         outcome = "dropped";
@@ -277,7 +343,8 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
           outcome = "dropped";
           break;
         }
-        if (policyVerdict(b, peer.s.place)) {
+        // Bridged between pods: the node's forward hook sees it too (br_netfilter, on with policy).
+        if (holdVerdict(b, peer.s, source) || policyVerdict(b, peer.s.place)) {
           outcome = "dropped";
           break;
         }

@@ -2,11 +2,10 @@
 // kinds of disagreement between the IPAM and the node: reservations without a live
 // attachment (leaks) and attachments without a reservation.
 import { parseIp, type Ip } from "../ipam/ip-bigint.ts";
-import { rangeUsage, type RangeUse } from "./cni-metrics.ts";
+import { rangeUsage, type RangeUse } from "../ipam/usage.ts";
 import { addrOf } from "../net/ip.ts";
 import type { NodeAttachments } from "./attachments.ts";
-import type { NodeView } from "./node-view.ts";
-import { bold, red, table } from "./render.ts";
+import type { NodeView } from "../cni/node-view.ts";
 
 export interface IpamReport {
   node: string;
@@ -42,17 +41,4 @@ export function ipamReport(v: NodeView, n: NodeAttachments): IpamReport {
       .map((a) => ({ containerId: a.containerId, ifname: a.ifname, ips: a.resultIps })),
     problems: [...n.problems, ...problems],
   };
-}
-
-export function formatIpamReport(r: IpamReport): string {
-  return [
-    `${bold(r.node)}: IPAM state in ${r.dataDir}`,
-    table(["RANGE", "USED", "FREE"], r.ranges.map((u) => [u.range, String(u.used), String(u.free)])),
-    "",
-    r.leaks.length ? red(`leaks (reserved, no attachment): ${r.leaks.length}`) : "leaks (reserved, no attachment): none",
-    ...r.leaks.map((l) => `  ${l.ip}  ${l.containerId} ${l.ifname}`),
-    r.unreserved.length ? red(`attachments without a reservation: ${r.unreserved.length}`) : "attachments without a reservation: none",
-    ...r.unreserved.map((u) => `  ${u.containerId} ${u.ifname} ${u.ips.join(",") || "(no result)"}`),
-    ...r.problems.map((p) => red(`problem: ${p}`)),
-  ].join("\n");
 }

@@ -14,10 +14,6 @@ export function selectingPolicies(state: ClusterState, podKey: string): Selectin
   return pod ? new PolicyEvaluator(state).selecting(pod) : [];
 }
 
-/** One line per selecting policy, as inspect prints it. */
-export const formatSelecting = (p: SelectingPolicy) =>
-  `${p.direction} ${p.kind} ${p.name} (${p.tier}${p.priority !== undefined ? ` priority ${p.priority}` : ""})`;
-
 /** The cluster state of a source spec ("dir:/path", "kubernetes", ...), read once. */
 export async function readClusterState(spec: string): Promise<ClusterState> {
   const src = openSource(spec);

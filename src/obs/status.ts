@@ -1,13 +1,12 @@
-// `mncni status`: one screen on a node's CNI — agent health with its reasons (its /readyz,
+// `mncni status`: one screen on a node's CNI (as data; cli/text/status.ts renders it) — agent health with its reasons (its /readyz,
 // the same reasons), the path to each peer node (mncni's routes), the conflist in use, calls
 // and their latency (invocation log; the agent's served count), build, problems found.
 import { Netlink, RTPROT_MNCNI } from "../kernel/index.ts";
-import { BUILD, VERSION } from "../version.ts";
+import { BUILD, VERSION } from "../base/version.ts";
 import type { NodeAttachments } from "./attachments.ts";
-import { readInvocations } from "./log-reader.ts";
-import type { NodeView } from "./node-view.ts";
-import { bold, fields, green, red, table } from "./render.ts";
-import { formatSummary, TraceSummary, type VerbSummary } from "./trace.ts";
+import { readInvocations } from "../cni/log-reader.ts";
+import type { NodeView } from "../cni/node-view.ts";
+import { TraceSummary, type VerbSummary } from "./trace.ts";
 
 export interface NodeStatus {
   node: string;
@@ -65,27 +64,4 @@ export async function nodeStatus(v: NodeView, n: NodeAttachments): Promise<NodeS
     ...(agent.ready === false ? agent.reasons.map((r) => `agent not ready: ${r}`) : []),
   ];
   return { node: v.name, version: VERSION, build: BUILD, agent, ...(v.conflist ? { conflist: v.conflist } : {}), network: v.network, mode: v.mode, peers, calls: summary.get(), problems };
-}
-
-export function formatStatus(s: NodeStatus): string {
-  const health = !s.agent.reachable ? red("unreachable") : s.agent.ready ? green("ready") : red("not ready");
-  return [
-    bold(`${s.node}: mncni ${s.version} (build ${s.build})`),
-    fields([
-      ["agent", `${health}${s.agent.addr ? ` (${s.agent.addr})` : ""}`],
-      ...(s.agent.reasons.length ? s.agent.reasons.map((r) => ["  reason", r] as [string, string]) : []),
-      ...(s.agent.warnings ?? []).map((w) => ["  warning", w] as [string, string]),
-      ["served calls", s.agent.servedCalls === undefined ? "-" : String(s.agent.servedCalls)],
-      ["conflist", s.conflist ?? red("none")],
-      ["network", `${s.network} (${s.mode} mode)`],
-    ]),
-    "",
-    bold("peers"),
-    s.peers.length ? table(["POD CIDR", "VIA", "DEV", "PATH"], s.peers.map((p) => [p.podCidr, p.via ?? "-", p.dev, p.path])) : "  none",
-    "",
-    bold("CNI calls"),
-    formatSummary(s.calls),
-    "",
-    s.problems.length ? red(`problems:\n${s.problems.map((p) => `  - ${p}`).join("\n")}`) : green("no problems found"),
-  ].join("\n");
 }

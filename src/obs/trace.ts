@@ -1,7 +1,7 @@
 // `mncni trace`: the invocation log as one line per CNI call, and a running summary
 // (calls, errors, p50/p99 duration per verb) — what strace on the runtime was used for.
-import type { InvocationRecord } from "./invocation-log.ts";
-import { dim, green, red, table } from "./render.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { readInvocations } from "../cni/log-reader.ts";
 
 export interface VerbSummary {
   calls: number;
@@ -33,13 +33,17 @@ export class TraceSummary {
   }
 }
 
-export function formatCall(r: InvocationRecord): string {
-  const pod = r.podName ? `${r.podNamespace ?? "?"}/${r.podName}` : (r.containerId ?? "-");
-  const result = r.outcome === "ok" ? green(`ok ${r.ips?.join(",") ?? ""}`.trim()) : red(`error ${r.code ?? ""}: ${r.msg ?? ""}`);
-  return `${r.time}  ${r.command.padEnd(6)} ${pod.padEnd(28)} ${`${r.durationMs.toFixed(1)}ms`.padStart(9)}  ${result}${r.plugin !== "mncni" ? dim(` (${r.plugin})`) : ""}`;
+export interface TraceReport {
+  /** The last calls of the log (all of them when last is undefined). */
+  calls: InvocationRecord[];
+  /** Over every call in the log, not only those shown. */
+  summary: Record<string, VerbSummary>;
 }
 
-export function formatSummary(s: Record<string, VerbSummary>): string {
-  const rows = Object.entries(s).map(([verb, v]) => [verb, String(v.calls), v.errors ? red(String(v.errors)) : "0", v.p50Ms.toFixed(1), v.p99Ms.toFixed(1)]);
-  return rows.length ? table(["VERB", "CALLS", "ERRORS", "P50 MS", "P99 MS"], rows) : "no CNI calls";
+/** The node's CNI calls from its invocation log (and the running summary, for following it). */
+export function readTrace(logFile: string, last?: number): TraceReport & { running: TraceSummary } {
+  const all = readInvocations(logFile);
+  const running = new TraceSummary();
+  for (const r of all) running.add(r);
+  return { calls: last === undefined ? all : last ? all.slice(-last) : [], summary: running.get(), running };
 }

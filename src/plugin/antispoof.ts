@@ -17,10 +17,9 @@
 // are re-created. A table of a newer layout is left alone and ADD fails.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { decodeKey, encodeKey, isErrno, keyHasPrefix, type Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
-import type { Family } from "./mode.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
-import { familyOf } from "../net/ip.ts";
+import { familyOf, type Family } from "../net/ip.ts";
 
 const ANTISPOOF_TABLE = "mncni-antispoof";
 /** The table comment naming this layout of sets and rules; raise it when they (or a mode's, in bridge.ts / routed.ts) change. */

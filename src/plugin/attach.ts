@@ -18,7 +18,7 @@ import type { HostSide, ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
 import { UndoStack } from "./undo.ts";
-import { phase } from "../obs/phases.ts";
+import { phase } from "../base/phases.ts";
 import { addrOf, familyOf } from "../net/ip.ts";
 
 export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {

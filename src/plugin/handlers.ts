@@ -6,13 +6,13 @@ import { attach } from "./attach.ts";
 import { detach } from "./detach.ts";
 import { collectGarbage } from "./gc.ts";
 import { ipamClient } from "./ipam-client.ts";
-import { MODES } from "./modes.ts";
+import { modeOf } from "./modes.ts";
 import { parsePluginConf } from "./netconf.ts";
 import { verify } from "./verify.ts";
 
 const load = (ctx: CallContext) => {
   const conf = parsePluginConf(ctx.conf, ctx.env.args);
-  return { conf, mode: MODES[conf.mode] };
+  return { conf, mode: modeOf(conf) };
 };
 
 export const pluginHandlers: Handlers = {

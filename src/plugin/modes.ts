@@ -1,13 +1,17 @@
-// The mode table: every mode of the plugin, by the name a config gives in `mode`. The Mode
-// type derives from it, so adding a mode is one line here and one module.
+// The mode table: every mode a config can name (netconf.ts MODE_NAMES) and its
+// implementation, so adding a mode is one name there, one line here and one module.
+import { invalidConfig } from "../cni/errors.ts";
 import { bridgeMode } from "./bridge.ts";
 import type { ModePolicy } from "./mode.ts";
+import type { Mode, PluginConf } from "./netconf.ts";
 import { routedMode } from "./routed.ts";
 
-export const MODES = { bridge: bridgeMode, routed: routedMode } as const satisfies Record<string, ModePolicy>;
+export const MODES: Readonly<Record<Mode, ModePolicy>> = { bridge: bridgeMode, routed: routedMode };
 
-export type Mode = keyof typeof MODES;
-
-export const MODE_NAMES = Object.keys(MODES) as Mode[];
-
-export const isMode = (name: string): name is Mode => Object.hasOwn(MODES, name);
+/** The implementation of the config's mode; refuses a pod device the mode does not offer. */
+export function modeOf(conf: PluginConf): ModePolicy {
+  const mode = MODES[conf.mode];
+  // Bridge ports need an Ethernet device; netkit's L2 mode as a bridge port is unmeasured.
+  if (conf.podDevice === "netkit" && !mode.netkitMode) throw invalidConfig("podDevice", `"netkit" is not offered in ${conf.mode} mode (use routed mode, or "veth")`);
+  return mode;
+}

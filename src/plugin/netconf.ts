@@ -2,10 +2,20 @@
 import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/errors.ts";
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
-import { MAX_SOCKET_PATH } from "../serve/protocol.ts";
+import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
 import { parseBandwidth, parsePortMappings, type Bandwidth, type PortMapping } from "./capabilities.ts";
-import { isMode, MODE_NAMES, MODES, type Mode } from "./modes.ts";
-import { POD_DEVICES, type PodDevice } from "./pod-device.ts";
+
+/**
+ * The modes a config can name. The config schema owns the names; modes.ts maps each to its
+ * implementation (and fails to type-check when one is missing).
+ */
+export const MODE_NAMES = ["bridge", "routed"] as const;
+export type Mode = (typeof MODE_NAMES)[number];
+export const isMode = (name: string): name is Mode => (MODE_NAMES as readonly string[]).includes(name);
+
+/** The pod's device kinds a config can name (pod-device.ts creates them). */
+export const POD_DEVICES = ["veth", "netkit"] as const;
+export type PodDevice = (typeof POD_DEVICES)[number];
 
 export interface PluginConf {
   readonly net: NetConf;
@@ -66,7 +76,7 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   if (socket !== undefined && (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_SOCKET_PATH)) {
     throw invalidConfig("agentSocket", `"${socket}" is not an absolute path of at most ${MAX_SOCKET_PATH} bytes`);
   }
-  const podDevice = podDeviceOf(net, mode);
+  const podDevice = podDeviceOf(net);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
   const mac = macFrom(net, cniArgs);
   return Object.freeze({
@@ -88,11 +98,9 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   });
 }
 
-function podDeviceOf(net: NetConf, mode: Mode): PodDevice {
+function podDeviceOf(net: NetConf): PodDevice {
   const d = (net.podDevice as string | undefined) ?? "veth";
   if (!(POD_DEVICES as readonly string[]).includes(d)) throw invalidConfig("podDevice", `"${d}" is not one of ${POD_DEVICES.map((x) => `"${x}"`).join(", ")}`);
-  // Bridge ports need an Ethernet device; netkit's L2 mode as a bridge port is unmeasured.
-  if (d === "netkit" && !MODES[mode].netkitMode) throw invalidConfig("podDevice", `"netkit" is not offered in ${mode} mode (use routed mode, or "veth")`);
   return d as PodDevice;
 }
 

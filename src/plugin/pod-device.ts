@@ -5,17 +5,11 @@
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, type Link, type Netlink } from "../kernel/index.ts";
-import { phase } from "../obs/phases.ts";
+import { phase } from "../base/phases.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import type { ModePolicy } from "./mode.ts";
-import type { PluginConf } from "./netconf.ts";
+import type { PluginConf, PodDevice } from "./netconf.ts";
 import type { UndoStack } from "./undo.ts";
-
-export const POD_DEVICES = ["veth", "netkit"] as const;
-export type PodDevice = (typeof POD_DEVICES)[number];
-
-/** The kinds a host end of ours can have (GC and DEL look for both). */
-export const POD_DEVICE_KINDS: ReadonlySet<string> = new Set(POD_DEVICES);
 
 /**
  * What stands for the MAC of a pod device that has none (netkit L3) where one is recorded:

@@ -1,8 +1,8 @@
 // The plugin side of the CNI server: hand the call to a resident mncni and print its answer.
 // This is the hot path of every CNI call when an agent runs, so it loads nothing but libc:
 // no node:fs, no node:net (each costs a millisecond or more of start-up).
-import { phase, phaseDurations } from "../obs/phases.ts";
-import { BUILD } from "../version.ts";
+import { phase, phaseDurations } from "../base/phases.ts";
+import { BUILD } from "../base/version.ts";
 import { closeFd, errno, readAll, readLink, sym, type SysError, writeAll } from "../sys/libc.ts";
 import { configAgentSocket, FLAGS, FORWARDED_VARS, parseReply, SERVE_PROTOCOL, type ServeReply, type ServeRequest } from "./protocol.ts";
 

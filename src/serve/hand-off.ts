@@ -3,7 +3,7 @@
 // The protocol core (src/cni/) knows nothing of this; it runs it as an Intercept.
 import type { PluginSpec } from "../cni/plugin-spec.ts";
 import type { PluginIO } from "../cni/run.ts";
-import { phase } from "../obs/phases.ts";
+import { phase } from "../base/phases.ts";
 import { agentSocketOf, forward } from "./hand-off-client.ts";
 import { FLAGS } from "./protocol.ts";
 

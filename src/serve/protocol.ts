@@ -5,6 +5,7 @@
 // it went away. The native forwarder (src/forward/forward.c) speaks it too and repeats
 // SERVE_PROTOCOL, FORWARDED_VARS and the FLAGS it uses: test/serve/forwarder-source.test.ts
 // checks those against this file.
+import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
 
 /** Bumped on any incompatible change; a server answers a mismatch with `fallback`. */
 export const SERVE_PROTOCOL = 2;
@@ -25,9 +26,6 @@ export const FLAGS = {
 /** Where the agent listens unless told otherwise (`--cni-socket`). */
 export const DEFAULT_CNI_SOCKET = "/run/mncni/cni.sock";
 
-/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
-export const MAX_SOCKET_PATH = 107;
-
 export interface ServeRequest {
   protocol: number;
   /** The plugin's build; a server of another build declines (see `fallback`). */
@@ -38,7 +36,7 @@ export interface ServeRequest {
   env: Record<string, string>;
   /** The network configuration from stdin, as text. */
   stdin: string;
-  /** The plugin process's phases up to sending this request, ms (for the log; see phases.ts). */
+  /** The plugin process's phases up to sending this request, ms (for the log; see base/phases.ts). */
   clientPhases?: Record<string, number>;
 }
 

@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import type { Socket, SocketHandler, UnixSocketListener } from "bun";
 import type { PluginSpec, Resident } from "../cni/plugin-spec.ts";
 import { errorAnswer, runPlugin } from "../cni/run.ts";
-import { BUILD } from "../version.ts";
+import { BUILD } from "../base/version.ts";
 import { connectUnix } from "./hand-off-client.ts";
 import { configAgentSocket, formatReply, SERVE_PROTOCOL, type ServeReply, type ServeRequest } from "./protocol.ts";
 import { LinkReaper } from "./reaper.ts";

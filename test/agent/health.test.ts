@@ -1,7 +1,7 @@
 // /readyz answers and the two log formats, on the agent's own types (no kernel involved).
 import { describe, expect, test } from "bun:test";
 import { readinessReasons, readinessWarnings, readyzResponse } from "../../src/agent/health-server.ts";
-import { defaultLogFormat, fileLogger, jsonLogger, textLogger } from "../../src/agent/log.ts";
+import { defaultLogFormat, fileLogger, jsonLogger, textLogger } from "../../src/base/log.ts";
 import { AgentMetrics } from "../../src/agent/metrics.ts";
 import { uninstallTargets } from "../../src/agent/uninstall.ts";
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { SUPPORTED_VERSIONS } from "../../src/cni/types.ts";
-import { VERSION } from "../../src/version.ts";
+import { VERSION } from "../../src/base/version.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { cni, type CniCall, type CniReply } from "../helpers/cni.ts";
 import { cleanupNetns, createNetns, ipJson, netnsPath, run } from "../helpers/netns.ts";

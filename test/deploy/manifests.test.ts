@@ -197,6 +197,25 @@ describe("flags", () => {
     expect(Object.keys(spec.properties.egress.items.properties.to.items.properties)).toEqual(["namespaces", "pods", "nodes", "networks", "domainNames"]);
   });
 
+  // What the API server's CRD validation requires (apiextensions ValidateCustomResourceDefinition,
+  // "protected groups"): a group k8s.io, kubernetes.io or ending in one of them needs the
+  // api-approved.kubernetes.io annotation, a URL (the approving API review) or "unapproved...".
+  test("the ClusterNetworkPolicy CRD carries the upstream metadata: the API approval of its protected group, bundle version and channel", () => {
+    const [crd] = objects([]) as any[];
+    const group: string = crd.spec.group;
+    expect(/(^|\.)(k8s|kubernetes)\.io$/.test(group)).toBe(true);
+    const approval: string | undefined = crd.metadata.annotations?.["api-approved.kubernetes.io"];
+    expect(approval).toBeDefined();
+    expect(approval!.startsWith("unapproved")).toBe(false);
+    const url = new URL(approval!);
+    expect([url.protocol, url.host, url.pathname]).toEqual(["https:", "github.com", "/kubernetes-sigs/network-policy-api/pull/347"]);
+    expect(crd.metadata.annotations["policy.networking.k8s.io/bundle-version"]).toBe("v0.2.0");
+    // The experimental channel's CRD is the one with the nodes and domainNames peers this schema has.
+    expect(crd.metadata.annotations["policy.networking.k8s.io/channel"]).toBe("experimental");
+    // docs/policy.md says which bundle is shipped.
+    expect(readFileSync(resolve(DEPLOY, "../docs/policy.md"), "utf8")).toContain("bundle v0.2.0");
+  });
+
   test("--no-controller leaves out the controller and its RBAC", () => {
     const objs = objects(["--no-controller"]);
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["CustomResourceDefinition/clusternetworkpolicies.policy.networking.k8s.io", "ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);

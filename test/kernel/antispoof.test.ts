@@ -5,7 +5,7 @@
 // forged source address or MAC is dropped, the real one passes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
-import type { Mode } from "../../src/plugin/modes.ts";
+import type { Mode } from "../../src/plugin/netconf.ts";
 import { cleanupNetns, createNetns, inNetns, run } from "../helpers/netns.ts";
 
 setDefaultTimeout(30_000);

@@ -12,7 +12,10 @@ import type { Explanation } from "../../src/obs/explain.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { LAB_CMD, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+import { LAB_CMD, WIRING, downAll, lab, labRaw, newLabName } from "../lab/lab-cli.ts";
+import type { InvocationRecord } from "../../src/cni/invocation-log.ts";
+import type { LabEntry } from "../../src/lab/inventory.ts";
+import type { LabStatus } from "../../src/lab/status.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -153,6 +156,53 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     expect(kernel.length).toBe(1);
     expect(st.calls.ADD!.calls).toBeGreaterThanOrEqual(2);
     expect(st.problems).toEqual([]);
+  });
+
+  test("--json carries the facts the text shows: inspect, status, ipam show, trace, explain, lab status, lab list", () => {
+    const p = nodePaths(name, "node1");
+    const onNode = (...args: string[]) => run(["ip", "netns", "exec", `${name}-node1`, ...LAB_CMD, ...args, "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
+    const both = (argv: string[]) => ({ json: JSON.parse(lab(name, [...argv, "--json"], { allowFail: true }).stdout), text: lab(name, argv, { allowFail: true }).stdout });
+    const row = (...cells: (string | number)[]) => new RegExp(cells.map((c) => String(c).replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("\\s+"));
+
+    const inspect = both(["inspect", "node1"]);
+    const n = inspect.json as NodeAttachments;
+    expect(inspect.text).toContain(`${n.node}: ${n.attachments.length} attachment(s) on network "${n.network}"`);
+    expect(n.attachments.length).toBe(2);
+    for (const a of n.attachments) expect(inspect.text).toMatch(row(`${a.podNamespace}/${a.podName}`, a.containerId.slice(0, 12), a.ifname, a.hostVeth!.name, a.resultIps.join(",")));
+
+    const st = JSON.parse(onNode("status", "--json").stdout) as NodeStatus;
+    const stText = onNode("status").stdout;
+    expect(stText).toContain(`${st.node}: mncni ${st.version} (build ${st.build})`);
+    expect(stText).toContain(`network:      ${st.network} (${st.mode} mode)`);
+    expect(st.peers.length).toBe(1);
+    for (const x of st.peers) expect(stText).toMatch(row(x.podCidr, x.via ?? "-", x.dev, x.path));
+    for (const [verb, v] of Object.entries(st.calls)) expect(stText).toMatch(row(verb, v.calls, v.errors, v.p50Ms.toFixed(1), v.p99Ms.toFixed(1)));
+
+    const ipam = JSON.parse(onNode("ipam", "show", "--json").stdout) as IpamReport;
+    const ipamText = onNode("ipam", "show").stdout;
+    expect(ipam.ranges.length).toBeGreaterThan(0);
+    for (const u of ipam.ranges) expect(ipamText).toMatch(row(u.range, u.used, u.free));
+
+    const trace = lab(name, ["trace", "node1", "--json"]).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const traceText = lab(name, ["trace", "node1"]).stdout;
+    const calls = trace.filter((l) => l.call).map((l) => l.call as InvocationRecord);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const c of calls) expect(traceText).toMatch(row(c.time, c.command, `${c.podNamespace}/${c.podName}`, `${c.durationMs.toFixed(1)}ms`));
+    for (const [verb, v] of Object.entries(trace.at(-1).summary as NodeStatus["calls"])) expect(traceText).toMatch(row(verb, v.calls, v.errors));
+
+    const ex = both(["explain", "node1/pod1", "node2/pod1", "--no-probe"]);
+    expect(ex.text).toContain(`${ex.json.src} -> ${ex.json.dst} udp/7777`);
+    for (const h of (ex.json as Explanation).hops) expect(ex.text).toContain(`${h.place} (${h.kind})`);
+    expect(ex.text).toContain(`computed: ${ex.json.outcome}`);
+
+    const ls = both(["status"]);
+    const lst = ls.json as LabStatus;
+    for (const x of lst.nodes) expect(ls.text).toMatch(row(x.name, x.namespace, x.segment, x.addresses.join(","), x.podCIDRs.join(",")));
+    for (const x of lst.pods) expect(ls.text).toMatch(row(`${x.k8sNamespace}/${x.node}-${x.name}`, x.node, x.namespace, x.ips.join(",")));
+
+    const list = { json: JSON.parse(labRaw(["list", "--json"]).stdout) as LabEntry[], text: labRaw(["list"]).stdout };
+    const me = list.json.find((l) => l.name === name)!;
+    expect(list.text).toMatch(row(me.name, me.root!, me.nodes!, me.pods!, me.mode!, me.wiring!, "complete"));
   });
 
   test("the agent's /metrics: CNI call durations per verb and outcome, IPAM use per range", async () => {

@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Attachment } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
-import { NEEDS_AGENT, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+import type { LabStatus } from "../../src/lab/status.ts";
+import { run } from "../helpers/netns.ts";
+import { NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -73,6 +75,35 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     expect(ex.policy!.traced).toMatchObject({ place: "node2", verdict: "allowed", by: "NetworkPolicy x/allow-c rule ingress[0]" });
     expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
+  });
+
+  test("explain says a held pod is held (not yet programmed by the agent), not a mismatch", () => {
+    // A held pod, as the plugin leaves one: node2's agent paused (it would release the hold on
+    // its next pass), xb's address put into the hold set as the plugin's ADD does.
+    const st = labJson<LabStatus>(name, ["status"]);
+    const pid = st.nodes.find((n) => n.name === "node2")!.agentPid!;
+    const ip = st.pods.find((p) => p.name === "xb")!.ips.find((a) => !a.includes(":"))!.split("/")[0]!;
+    const nft = (...args: string[]) => run(["ip", "netns", "exec", `${name}-node2`, "nft", ...args]);
+    process.kill(pid, "SIGSTOP");
+    try {
+      nft("add", "element", "inet", "mncni-hold", "held_4", `{ ${ip} }`);
+      const { code, ex } = explain("node1/xc", "node2/xb");
+      const hop = ex.hops.at(-1)!;
+      expect(hop.place).toBe("node2");
+      expect(hop.held).toEqual({ ip, pod: "node2/xb" });
+      expect(hop.dropped).toContain("not yet programmed by the agent");
+      // The probe was dropped by the hold table in node2: computed and traced agree.
+      expect(ex.probe!.places.find((p) => p.place === "node2")!.droppedBy).toContain("mncni-hold");
+      expect(ex.probe!.mismatches).toEqual([]);
+      expect(code).toBe(1);
+      const text = lab(name, ["explain", "node1/xc", "node2/xb", "--proto", "tcp", "--port", "80"], { allowFail: true }).stdout;
+      expect(text).toContain(`computed: held (node2/xb is not yet programmed by the agent`);
+      expect(text).toContain("computed and traced paths agree");
+      expect(text).not.toContain("MISMATCH");
+    } finally {
+      nft("delete", "element", "inet", "mncni-hold", "held_4", `{ ${ip} }`);
+      process.kill(pid, "SIGCONT");
+    }
   });
 
   test("inspect lists the policies selecting a pod, per direction", () => {

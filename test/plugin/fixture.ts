@@ -17,8 +17,8 @@ export const PREFIX = "mnp";
 /** The network name of conf() unless another is given. */
 export const NET = "mnbnet";
 export type Fam = 4 | 6;
-export type { Mode } from "../../src/plugin/modes.ts";
-import type { Mode } from "../../src/plugin/modes.ts";
+export type { Mode } from "../../src/plugin/netconf.ts";
+import type { Mode } from "../../src/plugin/netconf.ts";
 
 export const V4_RANGES = [[{ subnet: "10.244.1.0/24" }]];
 export const V6_RANGES = [[{ subnet: "fd00:10:244:1::/64" }]];

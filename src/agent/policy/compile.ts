@@ -105,7 +105,10 @@ function npPort(p: NetworkPolicyPort): PortMatch {
   return { kind: "proto", protocol, from, to: p.endPort ?? from };
 }
 
-function cnpPeer(p: CNPIngressPeer | CNPEgressPeer, action: CNPAction): Peer[] {
+/** Peers this implementation does not enforce (docs/policy.md, limits). */
+const unsupportedPeer = (p: CNPIngressPeer | CNPEgressPeer) => (p as CNPEgressPeer).nodes !== undefined || (p as CNPEgressPeer).domainNames !== undefined;
+
+function cnpPeer(p: CNPIngressPeer | CNPEgressPeer): Peer[] {
   if (p.namespaces) return [{ kind: "pods", query: { namespaces: p.namespaces, pods: {} } }];
   if (p.pods) return [{ kind: "pods", query: { namespaces: p.pods.namespaceSelector ?? {}, pods: p.pods.podSelector } }];
   const e = p as CNPEgressPeer;
@@ -115,9 +118,9 @@ function cnpPeer(p: CNPIngressPeer | CNPEgressPeer, action: CNPAction): Peer[] {
       return { kind: "cidr", family: familyOf(cidr), cidr, except: [] };
     });
   }
-  // nodes and domainNames are not enforced (docs/policy.md, limits). The API's fail-closed
-  // rule for peers an implementation cannot use: Accept matches nothing, Deny and Pass match all.
-  return [action === "Accept" ? { kind: "none" } : { kind: "any" }];
+  // nodes and domainNames: an Accept rule's peer matches nothing (a Deny or Pass rule with one
+  // is a Deny of everything: cnpRules).
+  return [{ kind: "none" }];
 }
 
 function cnpPort(p: CNPProtocol): PortMatch {
@@ -148,11 +151,14 @@ const ACTION_VERDICT: Record<"Admin" | "Baseline", Record<CNPAction, Verdict>> =
 function cnpRules(cnp: KubeClusterNetworkPolicy, dir: Direction): Rule[] {
   const rules = dir === "ingress" ? cnp.spec.ingress ?? [] : cnp.spec.egress ?? [];
   return rules.map((r, i) => {
-    const peers = (dir === "ingress" ? (r as { from: CNPIngressPeer[] }).from : (r as { to: CNPEgressPeer[] }).to).flatMap((p) => cnpPeer(p, r.action));
+    const list = dir === "ingress" ? (r as { from: CNPIngressPeer[] }).from : (r as { to: CNPEgressPeer[] }).to;
+    // The API's fail-closed rule for a peer an implementation cannot use: a Deny or Pass rule
+    // with one is treated as a Deny of everything (a Pass matching all would skip later Denies).
+    const denyAll = r.action !== "Accept" && list.some(unsupportedPeer);
     return {
-      peers,
-      ports: r.protocols?.length ? r.protocols.map(cnpPort) : [{ kind: "any" }],
-      verdict: ACTION_VERDICT[cnp.spec.tier][r.action],
+      peers: denyAll ? [{ kind: "any" as const }] : list.flatMap(cnpPeer),
+      ports: r.protocols?.length && !denyAll ? r.protocols.map(cnpPort) : [{ kind: "any" as const }],
+      verdict: denyAll ? "drop" as const : ACTION_VERDICT[cnp.spec.tier][r.action],
       tag: `cnp ${cnp.spec.tier} ${cnp.metadata.name} ${dir}[${i}]${r.name ? ` ${r.name}` : ""}`,
       who: { kind: "ClusterNetworkPolicy" as const, name: cnp.metadata.name, rule: r.name || `${dir}[${i}]`, tier: cnp.spec.tier, direction: dir },
     };
@@ -229,7 +235,7 @@ export function describeSet(def: SetDef): string {
     : def.kind === "ports" ? `named port ${def.port}${def.protocol ? `/${def.protocol}` : ""} of ${typeof def.scope === "string" ? `${def.scope} pods` : q(def.scope)}`
     : def.kind === "dispatch" ? `${def.dir}: pods of namespaces with NetworkPolicies`
     : `${def.dir}: pods some policy selects`;
-  return text.replace(/"/g, "'").slice(0, 120);
+  return nftComment(text);
 }
 
 export interface PolicyStructure {
@@ -255,7 +261,26 @@ export interface CompileInput {
   logAccepts?: boolean;
 }
 
-const comment = (tag: string) => `comment "${tag.replace(/"/g, "'").slice(0, 120)}"`;
+/**
+ * Text for an nft comment: nft refuses a comment over 128 bytes (not characters), so a name
+ * in another script (a CNP rule's name is any string) is cut by bytes, at a character
+ * boundary; quotes and control characters, which would end or break the script line, are
+ * replaced. 120 bytes leaves room for nothing else to matter.
+ */
+export function nftComment(text: string, maxBytes = 120): string {
+  const clean = text.replace(/"/g, "'").replace(/[\u0000-\u001f\u007f]/g, "?");
+  if (Buffer.byteLength(clean) <= maxBytes) return clean;
+  let out = "";
+  let bytes = 0;
+  for (const ch of clean) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+const comment = (tag: string) => `comment "${nftComment(tag)}"`;
 /** nft keeps chain names under 256 bytes; a name from long Kubernetes names keeps its start and gets a hash. */
 const chainName = (name: string) => (name.length <= 200 ? name : `${name.slice(0, 180)}-${digest(name)}`);
 const cnpChain = (c: KubeClusterNetworkPolicy, dir: Direction) => chainName(`cnp/${c.metadata.name}/${dir}`);
@@ -263,6 +288,24 @@ const npChain = (np: KubeNetworkPolicy, dir: Direction) => chainName(`np/${np.me
 export const npNamespaceChain = (dir: Direction, ns: string) => `${dir}-np/${ns}`;
 /** What allows a flow in a direction: egress goes on to the ingress checks, ingress accepts. */
 const ALLOW: Record<Direction, string> = { egress: "goto ingress", ingress: "accept" };
+
+/**
+ * Before any policy, in the forward hook (bridge mode: pods of one node, through
+ * br_netfilter; a router never forwards link-local, so routed mode never gets here):
+ * - neighbour discovery (ICMPv6 133-137: router and neighbour solicitation and advertisement,
+ *   redirect) is never subject to policy, or an egress-isolated pod could not resolve the
+ *   pod it is allowed to reach (conntrack does not track ND: it never counts as established);
+ * - every other packet from or to a link-local address is dropped. Pods keep an fe80::
+ *   address even in an IPv4-only cluster, anti-spoofing lets it through, and the sets hold
+ *   the pods' cluster addresses only: a dual-stack listener of an isolated pod would answer
+ *   any pod of the node over link-local. No policy can allow a link-local address (it is no
+ *   pod's address in the API), so none is allowed.
+ */
+const LINK_RULES = [
+  `icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept ${comment("neighbour discovery is never subject to policy")}`,
+  `ip6 saddr fe80::/10 counter drop ${comment("link-local between pods: no policy can allow it")}`,
+  `ip6 daddr fe80::/10 counter drop ${comment("link-local between pods: no policy can allow it")}`,
+];
 
 /** One policy's part of the structure: compiled once per policy object (a source keeps unchanged ones). */
 interface Fragment {
@@ -313,8 +356,8 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
       if (peer.kind === "none") continue;
       for (const port of rule.ports) {
         if (peer.kind === "cidr") {
-          // An address block has no container ports: an egress named port to it matches nothing.
-          if (port.kind === "named" && dir === "egress") continue;
+          // An egress named port to an address block: the ports of the pods in it (the
+          // destination's named port, as for any peer; an address that is no pod's has none).
           const p = ip(peer.family);
           const except = peer.except.length ? ` ${p} ${field} != { ${peer.except.join(", ")} }` : "";
           for (const pe of portExprs(port, peer.family, dir, "all")) emit(`${p} ${field} ${peer.cidr}${except}${pe ? ` ${pe}` : ""}`);
@@ -458,6 +501,7 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
       chain("forward", [
         // Replies of allowed connections: the first packet was checked both ways.
         "ct state established,related accept",
+        ...LINK_RULES,
         ...guard(dir, sel, "goto egress-admin"),
         "goto ingress",
       ], "type filter hook forward priority filter + 10; policy accept;");

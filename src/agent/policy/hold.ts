@@ -4,7 +4,12 @@
 import { decodeKey, encodeKey, isErrno, Nftables } from "../../kernel/index.ts";
 import { familyOf } from "../../net/ip.ts";
 import { heldSet, HOLD_TABLE } from "../../plugin/policy-hold.ts";
-import type { HoldKernel } from "../reconciler.ts";
+
+/** The fail-closed hold's sets (inet mncni-hold, filled by the plugin): read and release. */
+export interface HoldKernel {
+  held(): string[];
+  release(ips: string[]): void;
+}
 
 export const HOLD_TABLE_SCRIPT = `table inet ${HOLD_TABLE} {
   set held_4 { type ipv4_addr; }

@@ -6,7 +6,7 @@
 import type { ClusterState, PodInfo } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { type PolicyStructure, type SetDef, npNamespaceChain } from "./compile.ts";
-import { isPolicyPod, namespaceLabels, QueryMatcher } from "./peers.ts";
+import { namespaceLabels, policyPodMap, QueryMatcher } from "./peers.ts";
 
 /** Per set: elements to add and to delete, as nft writes them ("10.0.0.1", "10.0.0.1 . tcp . 80", "10.0.0.1 : goto ingress-np/x"). */
 export type ElementDelta = Map<string, { add: Set<string>; del: Set<string> }>;
@@ -39,8 +39,9 @@ export class Members {
    */
   update(structure: PolicyStructure, state: ClusterState): ElementDelta {
     this.delta = new Map();
-    const pods = new Map<string, PodInfo>();
-    for (const [k, p] of state.pods) if (isPolicyPod(p)) pods.set(k, p);
+    // One owner per address: two pods showing one address would put two verdicts for one key
+    // into a dispatch map (EEXIST, every pass) and give the address two identities.
+    const pods = policyPodMap(state);
     const nsKey = state.namespaces === this.namespaces ? this.nsKey : JSON.stringify([...state.namespaces.values()].map((n) => [n.name, n.labels]).sort());
     const nsChanged = nsKey !== this.nsKey;
     this.namespaces = state.namespaces;

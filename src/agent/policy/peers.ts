@@ -4,7 +4,7 @@
 // namespaceSelector in one peer are ANDed); ClusterNetworkPolicy (network-policy-api
 // v1alpha2: `namespaces` = every pod of the selected namespaces, `pods` = namespaceSelector
 // (empty: all) AND podSelector; host-network pods are never subjects or peers).
-import { compileSelector, type LabelMatcher } from "../../cluster/index.ts";
+import { addressPods, compileSelector, type LabelMatcher, ownsAddresses } from "../../cluster/index.ts";
 import type { ClusterState, LabelSelector, PodInfo } from "../../cluster/types.ts";
 
 /** Pods by namespace selector (or one namespace by name) AND pod selector. */
@@ -16,9 +16,14 @@ export interface PodQuery {
 
 export const queryKey = (q: PodQuery) => JSON.stringify([q.namespaces, q.pods]);
 
-/** Pods that take part in policy: not host-network, with at least one address. */
-export const isPolicyPod = (p: PodInfo) => !p.hostNetwork && p.podIPs.length > 0;
-export const policyPods = (state: ClusterState): PodInfo[] => [...state.pods.values()].filter(isPolicyPod);
+/**
+ * Pods that take part in policy: not host-network, not finished (a Succeeded or Failed pod
+ * keeps its podIPs in the API after the address went to another pod), with an address.
+ */
+export const isPolicyPod = ownsAddresses;
+/** The policy pods by key, each with the addresses it owns (one owner per address: src/cluster/pod-addresses.ts). */
+export const policyPodMap = (state: Pick<ClusterState, "pods">): Map<string, PodInfo> => addressPods(state.pods);
+export const policyPods = (state: Pick<ClusterState, "pods">): PodInfo[] => [...policyPodMap(state).values()];
 
 /**
  * A namespace's labels as selectors see them: its Namespace object's, plus the

@@ -2,7 +2,8 @@
 // plugin would be: `antispoof.ts MODE attach IFNAME MAC IP...`, `... detach IFNAME`,
 // `... check IFNAME`. Exits 0 on success; prints the error message and exits 1 otherwise.
 import { antiSpoofFor } from "../../../src/plugin/antispoof.ts";
-import { MODES, type Mode } from "../../../src/plugin/modes.ts";
+import { MODES } from "../../../src/plugin/modes.ts";
+import type { Mode } from "../../../src/plugin/netconf.ts";
 
 const [mode, op, hostIfname, mac, ...ips] = process.argv.slice(2) as [Mode, string, string, string, ...string[]];
 const guard = antiSpoofFor(MODES[mode].antiSpoof);

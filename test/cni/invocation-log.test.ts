@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { CniError } from "../../src/cni/errors.ts";
 import { runPlugin } from "../../src/cni/run.ts";
 import type { Handlers } from "../../src/cni/plugin-spec.ts";
-import { appendInvocation, type InvocationRecord } from "../../src/obs/invocation-log.ts";
-import { bytes, cleanupTempDirs, tempDir } from "../cni/helpers.ts";
+import { appendInvocation, type InvocationRecord } from "../../src/cni/invocation-log.ts";
+import { bytes, cleanupTempDirs, tempDir } from "./helpers.ts";
 
 afterAll(cleanupTempDirs);
 

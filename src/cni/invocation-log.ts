@@ -21,7 +21,7 @@ export interface InvocationRecord {
   code?: number;
   msg?: string;
   ips?: string[];
-  /** Milliseconds per phase of the call, from the process start (see phases.ts). */
+  /** Milliseconds per phase of the call, from the process start (see base/phases.ts). */
   phases?: Record<string, number>;
   /**
    * Present when a resident server ran the call for the plugin process: how long the call

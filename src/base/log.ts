@@ -1,6 +1,7 @@
 // The agent's logs: one JSON object per line for collectors, or readable lines for a person
 // at a terminal (the default when stderr is a TTY). Same fields either way.
 import { appendFileSync } from "node:fs";
+import { escapeControls } from "./text.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
 export type Fields = Record<string, unknown>;
@@ -22,13 +23,18 @@ const renderJson: Render = (time, level, msg, f) => JSON.stringify({ time: time.
 /** A value as logfmt writes it: bare when it is one plain word, quoted otherwise. */
 const textValue = (v: unknown): string => {
   const s = typeof v === "string" ? v : JSON.stringify(v);
-  return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
+  // JSON quoting escapes C0 controls, not C1 or bidi ones; a bare word escapes nothing.
+  return escapeControls(/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s));
 };
 
-/** `2026-11-30T17:20:16.123Z WARN  msg key=value ...`; undefined fields are left out, as in JSON. */
+/**
+ * `2026-11-30T17:20:16.123Z WARN  msg key=value ...`; undefined fields are left out, as in JSON.
+ * Messages quote pod names and errors: their control characters are escaped (base/text.ts),
+ * one line per entry (values are JSON-quoted, which escapes them already).
+ */
 const renderText: Render = (time, level, msg, f) => {
   const kv = Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => ` ${k}=${textValue(v)}`).join("");
-  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${kv}\n`;
+  return `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${escapeControls(msg)}${kv}\n`;
 };
 
 function logger(write: (line: string) => void, render: Render, min: Level, base: Fields): Logger {

@@ -1,11 +1,12 @@
 // The terminal form of an explanation: the path as a chain of hops, then the probe's account.
-import type { Explanation, Hop } from "./explain.ts";
+import type { Explanation, Hop } from "../../obs/explain.ts";
 import { bold, dim, green, red, yellow } from "./render.ts";
 
 function hopLine(h: Hop): string[] {
   const head = `${bold(h.place)} ${dim(`(${h.kind})`)}${h.iif ? ` in ${h.iif}` : ""}${h.port && h.port !== h.iif ? ` from port ${h.port}` : ""}  src ${h.source}`;
   const lines = [head];
-  if (h.dropped) lines.push(`  ${red(`dropped: ${h.dropped}`)}`);
+  if (h.held) lines.push(`  ${yellow(h.dropped ?? "held")}`);
+  else if (h.dropped) lines.push(`  ${red(`dropped: ${h.dropped}`)}`);
   if (h.policy && !h.dropped) lines.push(`  policy: ${h.policy}`);
   if (h.error) lines.push(`  ${red(h.error)}`);
   if (h.route) {
@@ -24,7 +25,10 @@ function hopLine(h: Hop): string[] {
 export function formatExplanation(ex: Explanation): string {
   const out = [`${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}`, ""];
   for (const h of ex.hops) out.push(...hopLine(h));
-  const oc = ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
+  const held = ex.hops.find((h) => h.held)?.held;
+  const oc = held
+    ? yellow(`held (${held.pod ?? held.ip} is not yet programmed by the agent; its next pass releases it)`)
+    : ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
   out.push("", `computed: ${oc}`);
   const pol = ex.policy;
   if (pol?.expected) out.push(`policy (evaluator): ${pol.expected.allowed ? green("allowed") : red(`denied in ${pol.expected.deniedIn}`)}${pol.expected.by ? ` by ${pol.expected.by}` : " (selected by no policy)"}`);

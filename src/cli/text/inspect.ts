@@ -1,8 +1,12 @@
-// `mncni inspect`: how the pods of a node are wired, as a table of all attachments (with
-// their problems) or every detail of one.
-import { formatSelecting } from "./policy-view.ts";
-import { type Attachment, type NodeAttachments } from "./attachments.ts";
+// The text of `mncni inspect`: how the pods of a node are wired, as a table of all attachments
+// (with their problems) or every detail of one (the data: src/obs/attachments.ts).
+import type { SelectingPolicy } from "../../obs/policy-view.ts";
+import type { Attachment, NodeAttachments } from "../../obs/attachments.ts";
 import { bold, dim, fields, green, red, table } from "./render.ts";
+
+/** One line per selecting policy, as inspect prints it. */
+export const formatSelecting = (p: SelectingPolicy) =>
+  `${p.direction} ${p.kind} ${p.name} (${p.tier}${p.priority !== undefined ? ` priority ${p.priority}` : ""})`;
 
 const state = (a: Attachment) => (a.problems.length ? red(`${a.problems.length} problem${a.problems.length > 1 ? "s" : ""}`) : green("ok"));
 const podOf = (a: Attachment) => (a.podName ? `${a.podNamespace ?? "?"}/${a.podName}` : dim("(unknown pod)"));

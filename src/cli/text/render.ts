@@ -1,6 +1,16 @@
 // Terminal output of the insight commands: aligned tables, and colour only on a TTY when
-// NO_COLOR is not set (https://no-color.org), so piped output stays plain text.
+// NO_COLOR is not set (https://no-color.org), so piped output stays plain text. Control
+// characters in data never reach the terminal (src/base/text.ts): cells and fields are
+// escaped as one line here, and cli/output.ts escapes every text it prints.
+import { escapeControls } from "../../base/text.ts";
+
 const useColour = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
+
+/** A whole text for the terminal: data's control characters escaped, the renderers' colours kept. */
+export const humanText = (s: string) => escapeControls(s, { lines: true, colour: useColour() });
+
+/** One value on one line (a pod name, a message): a line break in it is escaped too. */
+export const oneLine = (s: string) => escapeControls(s, { colour: useColour() });
 
 const paint = (code: number) => (s: string) => (useColour() ? `\x1b[${code}m${s}\x1b[0m` : s);
 export const red = paint(31);
@@ -14,6 +24,7 @@ const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
 
 /** Columns padded to their widest cell, two spaces apart. */
 export function table(header: string[], rows: string[][]): string {
+  rows = rows.map((r) => r.map(oneLine));
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ""))));
   const fmt = (r: string[]) => r.map((c, i) => c + " ".repeat(Math.max(0, w[i]! - visible(c)))).join("  ").trimEnd();
   return [bold(fmt(header)), ...rows.map(fmt)].join("\n");
@@ -22,7 +33,7 @@ export function table(header: string[], rows: string[][]): string {
 /** "key: value" lines with the keys aligned. */
 export function fields(rows: [string, string][], indent = "  "): string {
   const w = Math.max(0, ...rows.map(([k]) => k.length)) + 1;
-  return rows.map(([k, v]) => `${indent}${`${k}:`.padEnd(w + 1)}${v}`).join("\n");
+  return rows.map(([k, v]) => `${indent}${`${k}:`.padEnd(w + 1)}${oneLine(v)}`).join("\n");
 }
 
 export const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x), 2);

@@ -1,31 +1,14 @@
 // What the agent's /metrics says about CNI calls and the IPAM: call durations per verb and
 // outcome (from the invocation log, which every call writes whether the agent served it or
 // the plugin ran it alone), and addresses used/free per range of the conflist in use.
-import { parseIpamConfig } from "../ipam/config.ts";
+import type { InvocationRecord } from "../cni/invocation-log.ts";
+import { followInvocations } from "../cni/log-reader.ts";
+import { nodeView } from "../cni/node-view.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
-import type { Ip } from "../ipam/ip-bigint.ts";
-import { describeRangeSet, freeCount, spanContains, spansOf } from "../ipam/range.ts";
-import type { InvocationRecord } from "./invocation-log.ts";
-import { followInvocations } from "./log-reader.ts";
-import { nodeView } from "./node-view.ts";
+import { rangeUsage, type RangeUse } from "../ipam/usage.ts";
 
 /** Seconds: a served call takes ~1 ms, a cold plugin process tens, a stuck lock seconds. */
 export const CNI_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-export interface RangeUse {
-  range: string;
-  used: number;
-  free: number;
-}
-
-/** Per range set of an ipam config (as the conflist holds it): reserved and free addresses. */
-export function rangeUsage(ipam: unknown, reserved: Ip[]): RangeUse[] {
-  return parseIpamConfig(ipam).ranges.map((set) => {
-    const spans = spansOf(set);
-    const used = reserved.filter((ip) => spans.some((s) => spanContains(s, ip)));
-    return { range: describeRangeSet(set), used: used.length, free: Number(freeCount(set, used)) };
-  });
-}
 
 /** Range usage of the mncni conflist in confDir, from its IPAM directory. */
 export function ipamUsage(confDir: string): RangeUse[] {

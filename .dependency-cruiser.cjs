@@ -1,0 +1,79 @@
+// The import rules of src/, checked by `make depcheck` (part of `make test`) with
+// dependency-cruiser (tools/depcruise/check.mjs). docs/architecture.md ("Layers") says why.
+//
+// FLOORS lists src/ from the bottom up: a module imports from its own folder or from a floor
+// below it, never from a floor above, and never from another folder of its own floor (the
+// folders of one floor are independent of each other).
+const FLOORS = [
+  ["base", "sys", "net"],
+  ["kernel", "kube"],
+  ["cni"],
+  ["ipam", "cluster"],
+  ["plugin"],
+  ["serve", "plugin-specs.ts"],
+  ["agent", "controller"],
+  ["obs"],
+  ["deploy", "lab"],
+  ["cli"],
+  ["main.ts"],
+];
+
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A folder of src/ (everything under it) or a file at the top of src/. */
+const where = (entry) => (entry.endsWith(".ts") ? `^src/${esc(entry)}$` : `^src/${esc(entry)}/`);
+const any = (entries) => entries.map(where).join("|");
+
+const upward = FLOORS.slice(0, -1).map((floor, i) => ({
+  name: `upward-from-${floor.join("+").replace(/\.ts$/, "")}`,
+  comment: `${floor.join(", ")} may import only from floors below it: ${FLOORS.slice(0, i).flat().join(", ") || "(none)"}`,
+  severity: "error",
+  from: { path: any(floor) },
+  to: { path: any(FLOORS.slice(i + 1).flat()) },
+}));
+
+const sideways = FLOORS.filter((floor) => floor.length > 1).flatMap((floor) =>
+  floor.map((entry) => ({
+    name: `sideways-from-${entry.replace(/\.ts$/, "")}`,
+    comment: `${entry} must not import from the other folders of its floor (${floor.filter((e) => e !== entry).join(", ")})`,
+    severity: "error",
+    from: { path: where(entry) },
+    to: { path: any(floor.filter((e) => e !== entry)) },
+  })),
+);
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    ...sideways,
+    {
+      name: "no-circular",
+      comment: "no import circle, type-only imports included (a circle through types still ties the modules together)",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+    {
+      name: "policy-one-way-in",
+      comment: "outside src/agent/policy/, its values come through its barrel (index.ts); a type-only import may name the defining file",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/agent/policy/" },
+      to: { path: "^src/agent/policy/", pathNot: "^src/agent/policy/index\\.ts$", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "not-to-unresolvable",
+      comment: "an import that does not resolve is not checked by any rule above",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { couldNotResolve: true, pathNot: "^(bun|bun:.*|node:.*)$" },
+    },
+  ],
+  options: {
+    // Type-only imports count: the circles were all through types.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "node_modules" },
+    // Bun's own modules are not files.
+    builtInModules: { add: ["bun", "bun:ffi", "bun:test", "bun:sqlite"] },
+  },
+};

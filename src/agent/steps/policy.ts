@@ -1,0 +1,123 @@
+// Step "policy": NetworkPolicy and ClusterNetworkPolicy for this node's pods, in
+// `inet mncni-policy` (src/agent/policy/), with what they need around them: the fail-closed
+// hold table (created here, filled by the plugin, released here once a pod's policy is
+// programmed), br_netfilter's sysctls in bridge mode, and the served ADD's fast path.
+import type { ClusterState } from "../../cluster/types.ts";
+import { DiskStore } from "../../ipam/disk-store.ts";
+import { formatIp } from "../../ipam/ip-bigint.ts";
+import { normalizeIP } from "../../net/cidr.ts";
+import { HOLD_TABLE } from "../../plugin/policy-hold.ts";
+import { NETWORK_NAME } from "../conflist.ts";
+import type { NftRuleset } from "../nft-ruleset.ts";
+import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, policyPods } from "../policy/index.ts";
+import { emptyReconcileReport, listedRuleset, type AttachedPod, type Pass, type StepContext, type StepModule } from "./step.ts";
+
+export const policyStep: StepModule<"policy"> = {
+  name: "policy",
+  create(ctx) {
+    return new PolicyStep(ctx);
+  },
+};
+
+class PolicyStep {
+  private readonly attached = new AttachedPods();
+  private readonly engine: PolicyEngine;
+
+  constructor(private readonly ctx: StepContext) {
+    const { cfg, deps } = ctx;
+    this.engine = new PolicyEngine({ nodeName: cfg.nodeName, nft: deps.nft, ...(cfg.policyLogAccepts ? { logAccepts: true } : {}) });
+  }
+
+  run(p: Pass): void {
+    this.program(p.state, p, () => listedRuleset(p, this.ctx.deps.nft));
+  }
+
+  /**
+   * A served ADD's pod, before the ADD is answered: its addresses laid over the state, its
+   * policy programmed, its hold released. Trusts the engine's memory (a pass checks the kernel).
+   */
+  attachedPod(state: ClusterState, pod: AttachedPod): string[] {
+    this.attached.remember(pod.namespace, pod.name, pod.ips);
+    const out = { r: emptyReconcileReport() };
+    this.program(state, out);
+    return out.r.changes;
+  }
+
+  /**
+   * In bridge mode, same-node traffic is bridged, not routed: the bridge hands it to the inet
+   * forward hook (and conntrack) only with bridge-nf-call-iptables/ip6tables, so they are
+   * required (docs/policy.md, the hook choice). Without `listed` (the served ADD's fast path)
+   * the engine trusts its memory and the hold table is not checked. `out.policyHold` says,
+   * before anything can fail, whether the cluster has policies (the conflist then asks the
+   * plugin to hold new pods).
+   */
+  private program(state0: ClusterState, out: Pick<Pass, "r" | "policyHold">, listed?: () => NftRuleset): void {
+    const { cfg, deps } = this.ctx;
+    const { r } = out;
+    const state = this.attached.overlay(state0, cfg.nodeName);
+    const policyHold = (out.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0);
+    const current = listed?.();
+    // The hold table is created once and never replaced: it holds the plugin's elements.
+    if (current && deps.hold && policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE)) {
+      deps.nft.apply(HOLD_TABLE_SCRIPT, "create the policy hold table");
+      r.writes++;
+      r.changes.push(`create table inet ${HOLD_TABLE}`);
+    }
+    const sync = this.engine.sync(state, current !== undefined);
+    deps.onPolicy?.(sync.structure.deciders, state);
+    r.writes += sync.writes;
+    r.changes.push(...sync.changes);
+    if (sync.anySelected && cfg.mode === "bridge") {
+      for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
+        let v: string;
+        try {
+          v = deps.sysctl.get(name);
+        } catch {
+          r.problems.push(`cannot read ${name} (is br_netfilter loaded?): same-node pod traffic in bridge mode is not subject to policy`);
+          continue;
+        }
+        if (v === "1") continue;
+        deps.sysctl.set(name, "1");
+        r.writes++;
+        r.changes.push(`set ${name}=1`);
+      }
+    }
+    // Programmed: this node's pods in the state are no longer held (with no policy, none is).
+    const held = this.holdRelease(state, policyHold);
+    if (held.length) {
+      r.writes++;
+      r.changes.push(`release policy hold of ${held.join(", ")}`);
+    }
+  }
+
+  /** The addresses this node's IPAM has reserved; undefined when its store cannot be read. */
+  private reservedAddresses(): Set<string> | undefined {
+    try {
+      const l = new DiskStore(this.ctx.cfg.ipamDataDir, NETWORK_NAME).list();
+      if (l.unreadable.length) return undefined;
+      return new Set(l.reservations.map((r) => normalizeIP(formatIp(r.ip)) ?? ""));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private holdRelease(state: ClusterState, policies: boolean): string[] {
+    const hold = this.ctx.deps.hold;
+    if (!hold) return [];
+    let held: string[];
+    try {
+      held = hold.held();
+    } catch {
+      return []; // no hold table: nothing is held
+    }
+    if (!held.length) return [];
+    const programmed = new Set(policyPods(state).filter((q) => q.nodeName === this.ctx.cfg.nodeName).flatMap((q) => q.podIPs));
+    // An address IPAM no longer has belongs to no pod (its DEL did not know the pod's
+    // addresses, e.g. the namespace was gone): the plugin reserves before it holds and
+    // releases the hold before the reservation, so this never frees a pod being added.
+    const reserved = this.reservedAddresses();
+    const release = held.filter((ip) => !policies || programmed.has(ip) || (reserved !== undefined && !reserved.has(normalizeIP(ip) ?? ip)));
+    if (release.length) hold.release(release);
+    return release;
+  }
+}

@@ -1,0 +1,41 @@
+// Step "routes": the routing backend --routing chose reaches the admitted pod CIDRs of the
+// other nodes; the objects of every other registered backend are removed (--routing changed).
+import { familyOf } from "../../net/ip.ts";
+import type { Peer, RoutingBackend, RoutingReport } from "../routing/index.ts";
+import { selfIPs, type Pass, type StepModule } from "./step.ts";
+
+export const routesStep: StepModule<"routes"> = {
+  name: "routes",
+  needsAdmission: true,
+  create({ cfg, deps, routing }) {
+    return {
+      run(p: Pass) {
+        const self = cfg.nodeName;
+        const peers: Peer[] = [];
+        for (const name of [...p.state.nodes.keys()].sort()) {
+          if (name === self) continue;
+          peers.push({ name, internalIPs: p.state.nodes.get(name)!.internalIPs, podCIDRs: p.admitted!.podCIDRs.get(name) ?? [] });
+        }
+        const merge = (rep: RoutingReport) => {
+          p.r.writes += rep.writes;
+          p.r.changes.push(...rep.changes);
+          p.r.problems.push(...rep.problems);
+          for (const message of rep.errors) p.r.errors.push({ step: "routes", message });
+          if (rep.errors.length) p.failed.add("routes");
+        };
+        // Objects of a backend this node no longer uses (--routing changed) go first; the parts of
+        // the active one (auto's host-gw and VXLAN) are its own.
+        // Composites (auto) are removed through their parts, so one never removes a part in use.
+        const leaves = (b: RoutingBackend): RoutingBackend[] => (b.parts ? b.parts.flatMap(leaves) : [b]);
+        const active = new Set(leaves(routing.active));
+        for (const other of new Set(routing.all.flatMap(leaves))) if (!active.has(other)) merge(other.remove(deps.nl));
+        // Pod address families in use on this node: its own pod CIDRs' and the cluster's.
+        const families = [...new Set([...p.own, ...cfg.clusterCidr].map(familyOf))];
+        const rep = routing.active.reconcile({ self, peers, localAddrs: p.localAddrs, selfIPs: selfIPs(p, self), families }, deps.nl);
+        merge(rep);
+        p.r.routesProgrammed = rep.routes;
+        p.r.paths = rep.paths;
+      },
+    };
+  },
+};

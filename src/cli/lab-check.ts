@@ -1,0 +1,33 @@
+// `mncni lab check`: TCP between every pod and node, or with --policy-ports the policy truth
+// table (the work: src/lab/check.ts, policy-check.ts); rendered as text or --json.
+import { say, sayError, sayJson } from "./output.ts";
+import { check, formatReport } from "../lab/check.ts";
+import { requireState } from "../lab/state.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { JSON_OUT, NAME, TIMEOUT, parse } from "./lab-common.ts";
+
+const CHECK = {
+  name: "mncni lab check",
+  summary: "TCP from every pod and node to every pod (no NAT expected) and from every pod to the external host (seen as its node). Exit 1 on any failure.",
+  flags: { name: NAME, json: JSON_OUT, timeout: TIMEOUT },
+  notes: "The matrix is printed for up to 24 targets; larger labs get the summary and the failures only.",
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdCheck(argv: string[]): Promise<number> {
+  const p0 = parse(CHECK, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  const s = requireState(v.name);
+  if (s.complete === false) sayError(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
+  if (s.options.policyPorts) {
+    const { formatPolicyReport, policyCheck } = await import("../lab/policy-check.ts");
+    const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
+    if (v.json) sayJson(rep);
+    else say(formatPolicyReport(rep));
+    return rep.ok ? 0 : 1;
+  }
+  const rep = await check(s, { timeoutMs: v.timeout });
+  if (v.json) sayJson(rep);
+  else say(formatReport(rep));
+  return rep.ok ? 0 : 1;
+}

@@ -1,0 +1,22 @@
+// `mncni lab status`: what a lab is made of, checked against the kernel (src/lab/status.ts).
+import { say, sayJson } from "./output.ts";
+import { requireState } from "../lab/state.ts";
+import { formatStatus, labStatus } from "../lab/status.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { JSON_OUT, NAME, parse } from "./lab-common.ts";
+
+const STATUS = {
+  name: "mncni lab status",
+  summary: "Nodes, pods, the external host and directories of a lab, checked against the kernel.",
+  flags: { name: NAME, json: JSON_OUT },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdStatus(argv: string[]): Promise<number> {
+  const p0 = parse(STATUS, argv);
+  if (typeof p0 === "number") return p0;
+  const v = p0.flags;
+  const st = await labStatus(requireState(v.name));
+  if (v.json) sayJson(st);
+  else say(formatStatus(st));
+  return 0;
+}

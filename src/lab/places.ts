@@ -1,0 +1,75 @@
+// The lab seen by the insight functions of src/obs/: a lab node as a NodeView (its
+// directories and namespace), every namespace a packet can be in as a Place, endpoints by the
+// lab's names (node1/pod2, node1, ext, or an address of one of them), and the cluster state
+// its agents read. `mncni lab inspect | explain | trace` render what obs/ computes from these.
+import { readClusterState } from "../obs/policy-view.ts";
+import { pickAddr } from "../obs/explain-places.ts";
+import type { Endpoint, Place } from "../obs/explain.ts";
+import { nodeView, type NodeView } from "../cni/node-view.ts";
+import type { ClusterState } from "../cluster/types.ts";
+import { addrOf } from "../net/ip.ts";
+import { hostVethName } from "../plugin/hostveth.ts";
+import type { LabState } from "./state.ts";
+import { EXTERNAL, manifestsDir, nodePaths, ns } from "./topology.ts";
+
+export function labNodeView(s: LabState, node: string): NodeView {
+  if (!s.nodes.some((n) => n.name === node)) throw new Error(`cannot find node "${node}" in lab "${s.name}": nodes are ${s.nodes.map((n) => n.name).join(", ")}`);
+  const p = nodePaths(s.name, node);
+  return nodeView({ name: node, netns: `/run/netns/${ns.node(s.name, node)}`, confDir: p.confDir, cacheDir: p.cacheDir, logFile: p.cniLog });
+}
+
+/** The cluster state the lab's agents read (their manifests directory); none when it cannot be read. */
+export async function labCluster(s: LabState): Promise<ClusterState | undefined> {
+  try {
+    return await readClusterState(`dir:${manifestsDir(s.name)}`);
+  } catch {
+    // A lab without manifests (static wiring): no policy to name, as on a node without --source.
+    return undefined;
+  }
+}
+
+/** Every namespace of the lab a packet can be in (the switch only bridges: left out). */
+export function labPlaces(s: LabState): Place[] {
+  const at = (n: string) => `/run/netns/${n}`;
+  return [
+    ...s.nodes.map((n) => ({ name: n.name, netns: at(n.ns), kind: "node" as const })),
+    ...s.nodes.flatMap((n) => {
+      const network = labNodeView(s, n.name).network;
+      return n.pods.map((p) => ({ name: `${n.name}/${p.name}`, netns: at(p.ns), kind: "pod" as const, node: n.name, hostVeth: hostVethName(network, p.containerId, p.ifname) }));
+    }),
+    { name: "rtr", netns: at(ns.router(s.name)), kind: "router" as const },
+    { name: "ext", netns: at(ns.external(s.name)), kind: "external" as const },
+  ];
+}
+
+/** node1/pod2, node1, ext, or an address of one of them. */
+export function labEndpoint(s: LabState, places: Place[], what: string, v6 = false): Endpoint {
+  const place = places.find((p) => p.name === what);
+  if (place) {
+    if (place.kind === "pod") {
+      const [node, pod] = what.split("/");
+      const ips = s.nodes.find((n) => n.name === node)!.pods.find((p) => p.name === pod)!.ips;
+      return { place, ip: pickAddr(ips, v6) };
+    }
+    // A node's IPv6 source: the kernel's choice (the lab records its IPv4 address only).
+    if (place.kind === "node") return { place, ip: v6 ? "" : s.nodes.find((n) => n.name === what)!.address };
+    if (place.kind === "external") return { place, ip: EXTERNAL.host };
+    return { place, ip: "" };
+  }
+  for (const n of s.nodes) {
+    if (n.address === what) return { place: places.find((p) => p.name === n.name)!, ip: what };
+    for (const p of n.pods) if (p.ips.some((i) => addrOf(i) === what)) return { place: places.find((x) => x.name === `${n.name}/${p.name}`)!, ip: what };
+  }
+  if (what === EXTERNAL.host) return { place: places.find((p) => p.kind === "external")!, ip: what };
+  throw new Error(`cannot find "${what}" in lab "${s.name}": not a node, node/pod, ext or one of their addresses`);
+}
+
+/** node1, node1/pod2, node1-pod2, ext, rtr, sw, or a namespace name of the lab: its namespace. */
+export function labNamespace(s: LabState, target: string): string {
+  const fixed: Record<string, string> = { ext: ns.external(s.name), rtr: ns.router(s.name), sw: ns.switch(s.name) };
+  if (fixed[target]) return fixed[target]!;
+  if (s.namespaces.includes(target)) return target;
+  const candidate = `${s.name}-${target.replace("/", "-")}`;
+  if (s.namespaces.includes(candidate)) return candidate;
+  throw new Error(`cannot find "${target}" in lab "${s.name}": not a node, pod (node/pod), ext, rtr or sw`);
+}

@@ -1,0 +1,46 @@
+// `explain` as one call that returns its result (the CLI renders it, as text or --json; a web
+// UI would too): the computed path (explain.ts), the verdict the policy evaluator expects
+// (explain-policy.ts), and with a probe the kernel's trace of a real packet (explain-probe.ts)
+// and every difference between them.
+import type { ClusterState } from "../cluster/types.ts";
+import { HOLD_TABLE } from "../plugin/policy-hold.ts";
+import { computePath, type Endpoint, type Explanation, type Place } from "./explain.ts";
+import { expectPolicy, policyAt, policyMismatches, tracedPolicy } from "./explain-policy.ts";
+import { probePath } from "./explain-probe.ts";
+import type { ProbeProto } from "./probe.ts";
+
+export interface ExplainOptions {
+  proto: ProbeProto;
+  port: number;
+  /** Send a real packet traced by nftables and compare. */
+  probe: boolean;
+  /** Send from this source address instead of the source's own (a spoofing pod). */
+  spoofSrc?: string;
+  /** The cluster state the agents read: the evaluator's verdict, checked against the probe. */
+  cluster?: ClusterState;
+}
+
+/** The path of one packet from src to dst through the namespaces of `places`. */
+export function explainPacket(places: Place[], src: Endpoint, dst: string, o: ExplainOptions): Explanation {
+  const from: Endpoint = o.spoofSrc ? { ...src, ip: o.spoofSrc } : src;
+  // A node as the source has no address until the kernel picks one: the evaluator needs it.
+  const expected = o.cluster && from.ip ? expectPolicy(o.cluster, from.ip, dst, o.proto, o.port) : undefined;
+  const ex = computePath(places, from, dst, o.proto, o.port, expected ? policyAt(expected) : undefined);
+  if (expected) ex.policy = { expected };
+  if (o.probe) {
+    ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
+    const traced = tracedPolicy(ex.probe.places);
+    if (traced) ex.policy = { ...ex.policy, traced };
+    // Dropped by the hold (computed or traced): the pod is not yet programmed, no policy to compare.
+    const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD_TABLE));
+    ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped"), held));
+  }
+  return ex;
+}
+
+/**
+ * Did the packet get where it was going, as computed and (with a probe) as traced? Leaving
+ * the namespaces the command sees (another node, seen from a node) is a path, not a failure.
+ */
+export const explainOk = (ex: Explanation): boolean =>
+  (ex.probe ? ex.probe.mismatches.length === 0 : true) && (ex.outcome === "delivered" || ex.outcome === "leaves");
