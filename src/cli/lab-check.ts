@@ -1,7 +1,8 @@
 // `mncni lab check`: TCP between every pod and node, or with --policy-ports the policy truth
 // table (the work: src/lab/check.ts, policy-check.ts); rendered as text or --json.
 import { say, sayError, sayJson } from "./output.ts";
-import { check, formatReport } from "../lab/check.ts";
+import { check } from "../lab/check.ts";
+import { formatPolicyReport, formatReport } from "./text/lab-check.ts";
 import { requireState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { JSON_OUT, NAME, TIMEOUT, parse } from "./lab-common.ts";
@@ -20,7 +21,7 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   const s = requireState(v.name);
   if (s.complete === false) sayError(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
   if (s.options.policyPorts) {
-    const { formatPolicyReport, policyCheck } = await import("../lab/policy-check.ts");
+    const { policyCheck } = await import("../lab/policy-check.ts");
     const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
     if (v.json) sayJson(rep);
     else say(formatPolicyReport(rep));

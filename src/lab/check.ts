@@ -242,37 +242,3 @@ async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: stri
     return { ...base, target: `${ip} (${mtu} B DF)`, reachable: full.code === 0, ok: !error, ...(error ? { error } : {}), ms: Math.round(performance.now() - started) };
   });
 }
-
-/** A matrix (rows: sources, columns: targets) when it fits, then the summary and the failures. */
-export function formatReport(rep: CheckReport): string {
-  const rows = [...new Set(rep.results.map((r) => r.from))];
-  const cols = [...new Set(rep.results.map((r) => r.to))];
-  const lines: string[] = [];
-  if (cols.length <= 24) {
-    const w = Math.max(...rows.map((r) => r.length), 4);
-    const cw = Math.max(...cols.map((c) => c.length)) + 1;
-    lines.push(`${"from \\ to".padEnd(w)} ${cols.map((c) => c.padStart(cw)).join("")}`);
-    for (const row of rows) {
-      const cells = cols.map((c) => {
-        // One mark per cell: a dual-stack pair is ✓ only when both families pass.
-        const rs = rep.results.filter((x) => x.from === row && x.to === c);
-        const mark = rs.length === 0 ? "·" : rs.every((r) => r.ok && r.deniedBy) ? "x" : rs.every((r) => r.ok) ? "✓" : rs.every((r) => r.reachable || r.deniedBy) ? (rs.some((r) => r.deniedBy && r.reachable) ? "!" : "NAT") : "✗";
-        return mark.padStart(cw);
-      });
-      lines.push(`${row.padEnd(w)} ${cells.join("")}`);
-    }
-    lines.push("", `legend: ✓ reached, seen from the expected source address | NAT reached, but seen from another source address | ✗ unreachable | · not checked${rep.policies ? " | x denied by a policy, as expected | ! reached, but a policy denies it" : ""}`);
-  }
-  const byKind = (k: CheckKind) => {
-    const rs = rep.results.filter((r) => r.kind === k);
-    return `${k}: ${rs.filter((r) => r.ok).length}/${rs.length}`;
-  };
-  lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${(["pod-pod", "node-pod", "pod-ext", "pod-mtu"] as const).map(byKind).join(", ")})`);
-  lines.push("  pod-pod: source address kept (no NAT); pod-ext: seen as the node's address (masquerade); pod-mtu: a full pod-MTU DF ping passes, one byte more is refused");
-  if (rep.policies) {
-    const denied = rep.results.filter((r) => r.deniedBy).length;
-    lines.push(`  ${rep.policies.count} ${rep.policies.count === 1 ? "policy" : "policies"} in force: ${denied} probe(s) expected denied (the policy evaluator, TCP port ${ECHO_PORT}; a pod's own node and the pod itself always reach it)${rep.policies.mtuSkipped ? `; ${rep.policies.mtuSkipped} MTU pair(s) not checked (a policy selects an end)` : ""}`);
-  }
-  for (const r of rep.results.filter((x) => !x.ok).slice(0, 30)) lines.push(`  ✗ ${r.from} -> ${r.to} (${r.target}): ${r.error}`);
-  return lines.join("\n");
-}

@@ -75,32 +75,3 @@ export async function policyCheck(s: LabState, opts: { timeoutMs: number; protoc
 }
 
 /** One truth table per port and protocol: rows are sources, columns destinations. */
-export function formatPolicyReport(r: PolicyReport): string {
-  const out: string[] = [];
-  const idx = r.pods.map((_, i) => String(i + 1));
-  out.push("pods: " + r.pods.map((p, i) => `${i + 1}=${p}`).join("  "));
-  out.push("cells: . allowed as expected, x denied as expected, A allowed but expected denied, D denied but expected allowed, ? not probed");
-  for (const port of POLICY_PORTS) for (const protocol of r.protocols) {
-    const at = new Map(r.cells.filter((c) => c.port === port && c.protocol === protocol).map((c) => [`${c.src}>${c.dst}`, c]));
-    out.push("", `${port}/${protocol}`, "    " + idx.map((i) => i.padStart(3)).join(""));
-    r.pods.forEach((src, i) => {
-      const row = r.pods.map((dst) => {
-        const c = at.get(`${src}>${dst}`);
-        if (!c) return "-";
-        if (c.observed === "unavailable") return "?";
-        if (c.observed === c.expected) return c.expected === "allowed" ? "." : "x";
-        return c.observed === "allowed" ? "A" : "D";
-      });
-      out.push(String(i + 1).padStart(3) + " " + row.map((ch) => ch.padStart(3)).join(""));
-    });
-  }
-  out.push("");
-  for (const n of r.notes) out.push(`note: ${n}`);
-  for (const i of r.invalid) out.push(`not in force (invalid): ${i}`);
-  for (const m of r.mismatches) {
-    out.push(`MISMATCH ${m.src} -> ${m.dst} ${m.port}/${m.protocol}: expected ${m.expected}${m.by ? ` by ${m.by}` : ""}, observed ${m.observed}`);
-  }
-  const judged = r.cells.filter((c) => c.observed !== "unavailable").length;
-  out.push(r.ok ? `policy check: all ${judged} probes as the policies say` : `policy check: ${r.mismatches.length} of ${judged} probes differ from what the policies say`);
-  return out.join("\n");
-}

@@ -15,6 +15,7 @@ import { until } from "../helpers/until.ts";
 import { LAB_CMD, WIRING, downAll, lab, labRaw, newLabName } from "../lab/lab-cli.ts";
 import type { InvocationRecord } from "../../src/cni/invocation-log.ts";
 import type { LabEntry } from "../../src/lab/inventory.ts";
+import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 
 setDefaultTimeout(60_000);
@@ -199,6 +200,12 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     const lst = ls.json as LabStatus;
     for (const x of lst.nodes) expect(ls.text).toMatch(row(x.name, x.namespace, x.segment, x.addresses.join(","), x.podCIDRs.join(",")));
     for (const x of lst.pods) expect(ls.text).toMatch(row(`${x.k8sNamespace}/${x.node}-${x.name}`, x.node, x.namespace, x.ips.join(",")));
+
+    const chk = both(["check"]);
+    const rep = chk.json as CheckReport;
+    expect(rep.ok).toBe(true);
+    expect(chk.text).toContain(`PASS: ${rep.passed}/${rep.passed + rep.failed} checks`);
+    for (const r of rep.results) expect(chk.text).toMatch(new RegExp(`^${r.from.replace("/", "\\/")} `, "m"));
 
     const list = { json: JSON.parse(labRaw(["list", "--json"]).stdout) as LabEntry[], text: labRaw(["list"]).stdout };
     const me = list.json.find((l) => l.name === name)!;

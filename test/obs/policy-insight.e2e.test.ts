@@ -4,15 +4,17 @@
 // evaluator and from the probe's nftables trace (the rule that decided, in inet mncni-policy),
 // with no mismatch between them; inspect must list the policies selecting xb.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Attachment } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
+import type { FlowRecord } from "../../src/obs/flows.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
 import { run } from "../helpers/netns.ts";
-import { NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
+import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -75,6 +77,25 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     expect(ex.policy!.traced).toMatchObject({ place: "node2", verdict: "allowed", by: "NetworkPolicy x/allow-c rule ingress[0]" });
     expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
+  });
+
+  test("flows: --json carries the facts of the text, for the lab and on a node", async () => {
+    // The denied probes of the tests above, logged by node2's agent (asynchronously: wait for one).
+    const file = join(nodePaths(name, "node2").dir, "flows.log");
+    for (let i = 0; i < 20 && !(existsSync(file) && readFileSync(file, "utf8").includes('"deny"')); i++) await Bun.sleep(250);
+    const records = lab(name, ["flows", "--json"]).stdout.trim().split("\n").map((l) => JSON.parse(l) as FlowRecord & { node: string });
+    const text = lab(name, ["flows"]).stdout;
+    const denied = records.filter((r) => r.verdict === "deny" && r.dst.pod === "node2-xb" && r.src.pod === "node1-xa");
+    expect(denied.length).toBeGreaterThan(0);
+    expect(denied[0]!.policy).toMatchObject({ kind: "ClusterNetworkPolicy", name: "no-a-to-b" });
+    const end = (e: FlowRecord["src"]) => `${e.namespace}/${e.pod}${e.port !== undefined ? `:${e.port}` : ""}`;
+    for (const r of denied) expect(text).toContain(`${r.node.padEnd(8)} ${r.time}  DENY   ${r.protocol.padEnd(5)} ${end(r.src).padEnd(28)} -> ${end(r.dst).padEnd(28)} ClusterNetworkPolicy Admin no-a-to-b`);
+    // On the node: `mncni flows --file` prints the same records (without the node column).
+    const onNode = (...args: string[]) => run([...LAB_CMD, "flows", "--file", file, ...args]).stdout;
+    const nodeRecords = onNode("--json").trim().split("\n").map((l) => JSON.parse(l) as FlowRecord);
+    expect(nodeRecords).toEqual(records.filter((r) => r.node === "node2").map(({ node: _, ...r }) => r));
+    const nodeText = onNode();
+    for (const r of denied) expect(nodeText).toContain(`${r.time}  DENY   ${r.protocol.padEnd(5)} ${end(r.src).padEnd(28)} -> ${end(r.dst).padEnd(28)}`);
   });
 
   test("explain says a held pod is held (not yet programmed by the agent), not a mismatch", () => {
