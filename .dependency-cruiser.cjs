@@ -7,7 +7,7 @@
 const FLOORS = [
   ["base", "sys", "net"],
   ["kernel", "kube"],
-  ["cni"],
+  ["cni", "firewall"],
   ["ipam", "cluster"],
   ["plugin"],
   ["serve", "plugin-specs.ts"],
@@ -41,10 +41,15 @@ const sideways = FLOORS.filter((floor) => floor.length > 1).flatMap((floor) =>
   })),
 );
 
+const placed = any(FLOORS.flat());
+const unplacedComment = "every module of src/ is on a floor: a new folder (or top-level file) gets its place in FLOORS, so the rules above see it";
+
 module.exports = {
   forbidden: [
     ...upward,
     ...sideways,
+    { name: "unplaced", comment: unplacedComment, severity: "error", from: { path: "^src/", pathNot: placed }, to: {} },
+    { name: "to-unplaced", comment: unplacedComment, severity: "error", from: { path: "^src/" }, to: { path: "^src/", pathNot: placed } },
     {
       name: "no-circular",
       comment: "no import circle, type-only imports included (a circle through types still ties the modules together)",

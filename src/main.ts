@@ -2,6 +2,7 @@
 // CNI_COMMAND set it is the CNI plugin; otherwise it is the command-line tool.
 // Roles are loaded with dynamic imports so a CNI call never evaluates the agent or lab.
 import { phase } from "./base/phases.ts";
+import { escapeControls } from "./base/text.ts";
 import { ipamSpec, mncniSpec } from "./plugin-specs.ts";
 
 phase("runtime");
@@ -25,7 +26,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => (process.exitCode = code),
   (err) => {
-    process.stderr.write(`mncni: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A message may quote what a runtime or a user passed: no control character reaches the terminal.
+    process.stderr.write(`mncni: ${escapeControls(err instanceof Error ? (err.stack ?? err.message) : String(err), { lines: true })}\n`);
     process.exitCode = 1;
   },
 );

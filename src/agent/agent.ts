@@ -5,7 +5,7 @@
 // to start (Agent.open rejects before anything is changed). Stopping leaves the data plane as
 // it is; starting adopts it (every apply step is a diff, so nothing is flushed).
 import { openSource } from "../cluster/index.ts";
-import type { ClusterSource } from "../cluster/types.ts";
+import type { ClusterSource, ClusterState } from "../cluster/types.ts";
 import { Netlink, sysctlGet, sysctlSet } from "../kernel/index.ts";
 import type { AgentConfig } from "./config.ts";
 import { selfExecutable } from "./install.ts";
@@ -23,6 +23,11 @@ import { parseCniArgs } from "../cni/env.ts";
 import type { Result } from "../cni/types.ts";
 import { mncniSpec } from "../plugin-specs.ts";
 
+/** How long a served ADD waits for the watch to show a pod the cache does not know (docs/policy.md). */
+export const UNKNOWN_POD_WAIT_MS = 2000;
+
+const hasPolicies = (s: ClusterState) => s.networkPolicies.size + s.clusterNetworkPolicies.size > 0;
+
 export class Agent {
   readonly metrics = new AgentMetrics();
   private readonly source: ClusterSource;
@@ -38,6 +43,8 @@ export class Agent {
   private readonly flows: FlowLog;
   private nflog?: NflogReader;
   private flowTimer?: ReturnType<typeof setInterval>;
+  /** Told after every pass (served ADDs waiting for their pod to reach the state). */
+  private readonly afterPass = new Set<() => void>();
 
   /** An agent whose source has a first snapshot; rejects (having changed nothing) when the source is unusable. */
   static async open(cfg: AgentConfig, log: Logger): Promise<Agent> {
@@ -96,6 +103,7 @@ export class Agent {
     this.source.dataPlaneReady?.(rep.converged);
     m.notReady = readinessReasons(rep);
     m.warnings = readinessWarnings(rep);
+    m.policyRejected = rep.policyRejected?.length ?? 0;
     if (rep.podMTU !== undefined) this.source.reportPodMTUMismatch?.(podMTUWarnings(rep));
     for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);
@@ -109,6 +117,7 @@ export class Agent {
       for (const i of state.invalid) this.log.warn("skipping invalid manifest", { file: i.file, error: i.error });
       this.lastProblems = problems;
     }
+    for (const f of [...this.afterPass]) f();
     this.log.debug("reconciled", { ms: +(seconds * 1000).toFixed(2), writes: rep.writes, nodes: state.nodes.size, converged: rep.converged });
     return rep;
   }
@@ -117,14 +126,41 @@ export class Agent {
    * A served ADD succeeded: the pod (K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS) gets its
    * policy programmed, and its hold released, before the runtime hears back.
    */
-  private attachedPod(env: Record<string, string>, stdout: string): void {
+  private async attachedPod(env: Record<string, string>, stdout: string): Promise<void> {
     const args = parseCniArgs(env.CNI_ARGS ?? "");
     const ns = args.K8S_POD_NAMESPACE;
     const name = args.K8S_POD_NAME;
     if (!ns || !name) return;
     const ips = ((JSON.parse(stdout) as Result).ips ?? []).map((i) => i.address.split("/")[0]!);
-    const changes = this.reconciler.programAttachedPod(this.source.snapshot().state, ns, name, ips);
-    for (const c of changes) this.log.info(c, { pod: `${ns}/${name}` });
+    const key = `${ns}/${name}`;
+    let { state } = this.source.snapshot();
+    // A pod the cache does not know has no labels here: with policies in force (the pod is
+    // held), wait for the watch to show it; the policy step keeps it held while it is unknown.
+    if (!state.pods.has(key) && hasPolicies(state)) {
+      state = await this.podInState(key, UNKNOWN_POD_WAIT_MS);
+      if (!state.pods.has(key)) {
+        this.log.warn(`pod ${key} is not in the cluster state ${UNKNOWN_POD_WAIT_MS / 1000} s after its ADD: its labels are unknown, so it stays held (no traffic) until ${this.source.description} shows it`, { pod: key });
+      }
+    }
+    const changes = this.reconciler.programAttachedPod(state, ns, name, ips);
+    for (const c of changes) this.log.info(c, { pod: key });
+  }
+
+  /** The state once it has pod `key` (checked after every pass), or as it is after `ms`. */
+  private podInState(key: string, ms: number): Promise<ClusterState> {
+    return new Promise((resolve) => {
+      const done = (state: ClusterState) => {
+        clearTimeout(timer);
+        this.afterPass.delete(check);
+        resolve(state);
+      };
+      const check = () => {
+        const { state } = this.source.snapshot();
+        if (state.pods.has(key)) done(state);
+      };
+      const timer = setTimeout(() => done(this.source.snapshot().state), ms);
+      this.afterPass.add(check);
+    });
   }
 
   /** Runs a pass now, or right after the one in progress (coalescing bursts of events). */

@@ -5,6 +5,7 @@
 import { spawnSync } from "bun";
 import { join } from "node:path";
 import { SUPPORTED_VERSIONS } from "../cni/types.ts";
+import { compareVersions } from "../cni/version.ts";
 import { fileVersionKey } from "./atomic-file.ts";
 
 /** The version VERSION is asked in: every spec version accepts the question. */
@@ -31,14 +32,6 @@ function askPluginVersions(path: string): string[] {
   const v = info.supportedVersions;
   if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`cannot ask plugin "${path}" for its CNI versions: no supportedVersions list`);
   return v;
-}
-
-const parts = (v: string) => v.split(".").map((x) => Number(x) || 0);
-
-export function compareVersions(a: string, b: string): number {
-  const [x, y] = [parts(a), parts(b)];
-  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
-  return 0;
 }
 
 /** The versions mncni can write a conflist in: network lists (and prevResult) begin with 0.3.0. */

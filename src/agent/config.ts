@@ -1,13 +1,14 @@
 // Agent configuration: flags, or a JSON file with the same keys in camelCase; flags win.
 // Parsed once into a frozen object.
 import { dirname, join } from "node:path";
-import type { Mode } from "../plugin/netconf.ts";
+import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
+import { DEFAULT_DATA_DIR } from "../cni/node-view.ts";
 import { readFileSync } from "node:fs";
 import { CONFLIST_VERSIONS } from "./cni-version.ts";
 import { defaultStateFile } from "./run-record.ts";
 import { DEFAULT_CNI_SOCKET } from "../serve/protocol.ts";
 import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
-import { ROUTING_NAMES, type RoutingName } from "./routing/index.ts";
+import { parseRoutingSettings, ROUTING_FLAGS, ROUTING_NAMES, type RoutingName, type RoutingSettings } from "./routing/index.ts";
 import { collapseCIDRs, normalizeCIDR } from "../net/cidr.ts";
 import { helpText, HELP, parseFlags, UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
 
@@ -39,9 +40,8 @@ export interface AgentConfig {
   bridge: string;
   /** The pod MTU as given; undefined: the underlay's minus the routing backend's encapsulation. */
   mtu?: number;
-  /** VXLAN network identifier and UDP port of the vxlan and auto backends. */
-  vxlanVni: number;
-  vxlanPort: number;
+  /** Each routing backend's own settings (its flags: src/agent/routing/). */
+  routingSettings: RoutingSettings;
   chainPortmap: boolean;
   /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports. */
   cniVersion?: string;
@@ -61,13 +61,13 @@ const FLAGS = {
   "source": { type: "string", value: "SOURCE", help: "cluster state source: dir:PATH (a directory of Kubernetes manifests), kubernetes (the API server, in-cluster service account) or kubernetes:KUBECONFIG" },
   "cni-conf-dir": { type: "string", value: "DIR", help: "where to write 10-mncni.conflist (default /etc/cni/net.d)" },
   "cni-bin-dir": { type: "string", value: "DIR", help: "where to install mncni (the forwarder), mncni-core and mncni-ipam (default /opt/cni/bin)" },
-  "mode": { type: "string", value: "bridge|routed", help: "pod network mode written to the conflist (default bridge)" },
+  "mode": { type: "string", value: MODE_NAMES.join("|"), help: "pod network mode written to the conflist (default bridge)" },
   "routing": { type: "string", value: ROUTING_NAMES.join("|"), help: "how pod CIDRs of other nodes are reached: host-gw (one L2 segment), vxlan (tunnel to every node), auto (direct on a connected subnet, tunnel otherwise; default)" },
-  "vxlan-vni": { type: "string", value: "N", help: "VXLAN network identifier of the vxlan and auto backends (default 1)" },
+  // The routing backends' own flags (vxlan-vni, vxlan-port), declared by each backend.
+  ...ROUTING_FLAGS,
   "cluster-cidr": { type: "list", value: "CIDR[,CIDR6]", help: "the cluster's pod network(s)" },
-  "vxlan-port": { type: "string", value: "PORT", help: "VXLAN UDP port (default 4789, the IANA port)" },
   "non-masquerade-cidr": { type: "list", value: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
-  "ipam-data-dir": { type: "string", value: "DIR", help: "mncni-ipam state directory (default /var/lib/cni/networks)" },
+  "ipam-data-dir": { type: "string", value: "DIR", help: `mncni-ipam state directory (default ${DEFAULT_DATA_DIR})` },
   "cni-log-file": { type: "string", value: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
   "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
   "cni-socket": { type: "string", value: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
@@ -110,11 +110,9 @@ const DEFAULTS = {
   cniBinDir: "/opt/cni/bin",
   mode: "bridge",
   routing: "auto",
-  vxlanVni: 1,
-  vxlanPort: 4789,
   clusterCidr: [],
   nonMasqueradeCidr: [],
-  ipamDataDir: "/var/lib/cni/networks",
+  ipamDataDir: DEFAULT_DATA_DIR,
   cniLogFile: "/var/log/mncni/cni.log",
   metricsAddr: "127.0.0.1:9099",
   cniSocket: DEFAULT_CNI_SOCKET,
@@ -202,10 +200,12 @@ function validate(m: Record<string, unknown>): AgentConfig {
   }
   const mtu = m.mtu === undefined ? undefined : num("mtu");
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535)) throw new ConfigError(`cannot use mtu "${mtu}": must be an integer between 576 and 65535`);
-  const vxlanVni = num("vxlanVni");
-  if (!Number.isInteger(vxlanVni) || vxlanVni > 0xffffff) throw new ConfigError(`cannot use vxlanVni "${m.vxlanVni}": must be an integer between 1 and 16777215`);
-  const vxlanPort = num("vxlanPort");
-  if (!Number.isInteger(vxlanPort) || vxlanPort > 65535) throw new ConfigError(`cannot use vxlanPort "${m.vxlanPort}": must be an integer between 1 and 65535`);
+  let routingSettings: RoutingSettings;
+  try {
+    routingSettings = parseRoutingSettings((k) => m[k]);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   const cniVersion = str("cniVersion");
   if (cniVersion !== undefined && !CONFLIST_VERSIONS.includes(cniVersion)) throw new ConfigError(`cannot use cniVersion "${cniVersion}": must be one of ${CONFLIST_VERSIONS.join(", ")}`);
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
@@ -215,7 +215,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     source,
     cniConfDir: str("cniConfDir")!,
     cniBinDir: str("cniBinDir")!,
-    mode: oneOf("mode", ["bridge", "routed"] as const),
+    mode: oneOf("mode", MODE_NAMES),
     routing: oneOf("routing", ROUTING_NAMES),
     clusterCidr,
     nonMasqueradeCidr: nonMasq.length ? nonMasq : clusterCidr,
@@ -233,8 +233,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     binary: str("binary"),
     bridge: str("bridge")!,
     mtu,
-    vxlanVni,
-    vxlanPort,
+    routingSettings,
     chainPortmap: m.chainPortmap === true,
     cniVersion,
     uninstall,

@@ -25,8 +25,8 @@ export function podMTUWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMism
 }
 
 /** What a pass reports without making the node not ready, one line each. */
-export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch">): string[] {
-  return [...podMTUWarnings(rep)];
+export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch" | "policyRejected">): string[] {
+  return [...podMTUWarnings(rep), ...(rep.policyRejected ?? [])];
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */

@@ -1,5 +1,6 @@
 // Egress masquerade and forward acceptance, rendered as one mncni-owned nftables table
-// (`inet mncni`) that is replaced atomically, plus accept rules that the agent inserts at the
+// (`inet mncni`) that is replaced atomically (its comment carries the hash of its body, so
+// the table's netlink listing tells whether the kernel has it), plus accept rules that the agent inserts at the
 // top of *foreign* forward base chains whose policy is drop.
 //
 // Why the foreign rules: in nftables a packet dropped by any base chain is dropped, whatever
@@ -10,13 +11,14 @@
 // touching anything else in those tables.
 import { createHash } from "node:crypto";
 import type { NftRuleset } from "./nft-ruleset.ts";
+import { MASQUERADE, ownsTable } from "../firewall/names.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { collapseCIDRs } from "../net/cidr.ts";
 
-const NAT_TABLE = "mncni";
-const NAT_FAMILY = "inet";
-const MARKER = "mncni-agent ruleset ";
-const FOREIGN_MARKER = "mncni-agent forward-accept ";
+const NAT_TABLE = MASQUERADE.name;
+const NAT_FAMILY = MASQUERADE.family;
+const MARKER = MASQUERADE.layoutPrefix;
+const FOREIGN_MARKER = MASQUERADE.foreignPrefix;
 /** Never masqueraded (ip-masq-agent's default without masqLinkLocal). */
 const LINK_LOCAL = ["169.254.0.0/16", "fe80::/10"];
 
@@ -58,12 +60,13 @@ function acceptRules(networks: string[], families: Family[]): string[] {
 /** The body of our table; its hash, kept in a marker rule, tells whether the kernel has it. */
 function tableBody(i: MasqueradeInput): string {
   const networks = [...i.podNetworks, ...i.podCIDRs];
+  const [postrouting, forward] = MASQUERADE.chains;
   return [
-    "  chain postrouting {",
+    `  chain ${postrouting} {`,
     "    type nat hook postrouting priority srcnat; policy accept;",
     ...masqueradeRules(i).map((r) => `    ${r}`),
     "  }",
-    "  chain forward {",
+    `  chain ${forward} {`,
     "    type filter hook forward priority filter; policy accept;",
     ...acceptRules(networks, [4, 6]).map((r) => `    ${r}`),
     "  }",
@@ -77,10 +80,10 @@ export interface MasqueradePlan {
   changes: string[];
 }
 
-/** The hash recorded in our table, if the table exists. */
+/** The hash recorded in our table's comment, if the table exists. */
 function installedHash(current: NftRuleset): string | undefined {
-  const marker = current.rules.find((r) => r.family === NAT_FAMILY && r.table === NAT_TABLE && r.comment?.startsWith(MARKER));
-  return marker?.comment?.slice(MARKER.length);
+  const t = current.tables.find((t) => t.family === NAT_FAMILY && t.name === NAT_TABLE);
+  return t?.comment?.startsWith(MARKER) ? t.comment.slice(MARKER.length) : undefined;
 }
 
 const FAMILIES_OF_TABLE: Record<string, Family[]> = { ip: [4], ip6: [6], inet: [4, 6] };
@@ -94,16 +97,14 @@ export function planMasquerade(i: MasqueradeInput, current: NftRuleset): Masquer
   if (installedHash(current) !== h) {
     const t = `${NAT_FAMILY} ${NAT_TABLE}`;
     // Create-if-missing, delete, define: one transaction, so the table is never half there.
-    script += `table ${t} {}\ndelete table ${t}\ntable ${t} {\n` +
-      body.replace("policy accept;\n", `policy accept;\n    counter comment "${MARKER}${h}"\n`) + "\n}\n";
+    script += `table ${t} {}\ndelete table ${t}\ntable ${t} {\n  comment "${MARKER}${h}"\n${body}\n}\n`;
     changes.push(`replace table ${t}`);
   }
   const networks = [...i.podNetworks, ...i.podCIDRs];
   const fh = hash(collapseCIDRs(networks).join(","));
   const ours = (c?: string) => c?.startsWith(FOREIGN_MARKER) ?? false;
-  const isOurTable = (family: string, table: string) => family === NAT_FAMILY && table === NAT_TABLE;
   for (const c of current.chains) {
-    if (isOurTable(c.family, c.table)) continue;
+    if (ownsTable(c.family, c.table)) continue;
     const mine = current.rules.filter((r) => r.family === c.family && r.table === c.table && r.chain === c.name && ours(r.comment));
     const needs = c.hook === "forward" && c.policy === "drop" && FAMILIES_OF_TABLE[c.family] !== undefined;
     const upToDate = mine.length > 0 && mine.every((r) => r.comment === `${FOREIGN_MARKER}${fh}`);

@@ -25,14 +25,16 @@ export class AgentMetrics {
   notReady: string[] = ["no reconcile pass has finished yet"];
   /** Reported on /readyz without making the node not ready (a peer's other pod MTU). */
   warnings: string[] = [];
+  /** Policy objects the kernel refused in the last pass (left out, the rest programmed). */
+  policyRejected = 0;
   /** The verdict log's counts per policy, when it runs. */
   verdicts?: { readonly counts: ReadonlyMap<string, number> };
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
   /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
   ipamUsage?: () => RangeUse[];
-  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches): appended as text. */
-  source?: { renderMetrics?(): string };
+  /** The cluster source, when it has metrics of its own (the Kubernetes source's watches): merged in. */
+  source?: { readonly metricsRegistry?: Registry };
   readonly runs = new Map<string, number>();
   readonly errors = new Map<string, number>();
   readonly registry = new Registry();
@@ -49,7 +51,7 @@ export class AgentMetrics {
     const mismatch = () => this.podMTUMismatch; // replaced whole by each pass
     new Gauge({
       name: "mncni_agent_pod_mtu_mismatch",
-      help: "The pod MTU a peer node published (annotation mncni.io/pod-mtu), for each peer whose MTU differs from this node's.",
+      help: "The pod MTU a peer node published (its Node status condition MncniPodMTU), for each peer whose MTU differs from this node's.",
       labelNames: ["node"], registers,
       collect() {
         this.reset();
@@ -68,6 +70,7 @@ export class AgentMetrics {
     });
     gauge("mncni_agent_invalid_manifests", "Manifests (or documents) skipped in the last read because they are malformed.", () => this.invalidManifests);
     gauge("mncni_agent_problems", "Peers or objects the last reconcile could not serve (e.g. a peer not on-link).", () => this.problems);
+    gauge("mncni_policy_rejected_objects", "Policy objects (elements, rules, policies) the kernel refused in the last reconcile: left out while the rest is programmed (listed on /readyz and in mncni status).", () => this.policyRejected);
     gauge("mncni_agent_warnings", "Things the last reconcile reports that do not make the node not ready (listed on /readyz, e.g. a peer's other pod MTU).", () => this.warnings.length);
     gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", () => (this.ready ? 1 : 0));
     gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", () => this.lastSuccessSeconds);
@@ -144,7 +147,8 @@ export class AgentMetrics {
 
   /** The exposition text; prom-client's blank lines between metrics are dropped (one line per sample or comment, as before). */
   async render(): Promise<string> {
-    const text = (await this.registry.metrics()).replace(/\n{2,}/g, "\n");
-    return text + (this.source?.renderMetrics?.() ?? "");
+    const own = this.source?.metricsRegistry;
+    const registry = own ? Registry.merge([this.registry, own]) : this.registry;
+    return (await registry.metrics()).replace(/\n{2,}/g, "\n");
   }
 }

@@ -13,7 +13,7 @@ export class Reconciler {
   private readonly steps: { name: string; needsAdmission: boolean; run: StepRun }[];
 
   constructor(cfg: AgentSettings, deps: ReconcilerDeps) {
-    const all = routingBackends({ vxlan: { vni: cfg.vxlanVni ?? 1, port: cfg.vxlanPort ?? 4789 } });
+    const all = routingBackends(cfg.routingSettings);
     const ctx: StepContext = { cfg, deps, routing: { active: all[cfg.routing], all: Object.values(all) }, ownInUse: {} };
     this.steps = STEP_MODULES.map((m) => ({ name: m.name, needsAdmission: m.needsAdmission ?? false, run: m.create(ctx) }));
   }

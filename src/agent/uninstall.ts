@@ -1,17 +1,19 @@
 // `mncni agent --uninstall`: removes what mncni created on this node (routes tagged with
-// RTPROT_MNCNI, every nftables table named mncni*, our rules in foreign chains, the conflist,
-// the installed binaries, the bridge, the VXLAN devices). Sysctls are left as they are: their previous values
-// are unknown, and other software may rely on forwarding. The directories are those of the
+// RTPROT_MNCNI, every nftables table mncni owns (src/firewall/names.ts), our rules in foreign
+// chains, the conflist, the installed binaries, the bridge, and what each routing backend
+// owns, through its remove()). Sysctls are left as they are: their previous values are
+// unknown, and other software may rely on forwarding. The directories are those of the
 // run recorded in the state file (see run-record.ts) and those given to this command.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Netlink, RTPROT_MNCNI, isErrno } from "../kernel/index.ts";
-import { VXLAN_DEVICES } from "./routing/vtep.ts";
+import { leafBackends, routingBackends, type RoutingKernel, type RoutingSettings } from "./routing/index.ts";
 import type { AgentConfig } from "./config.ts";
 import { CONFLIST_NAME } from "./conflist.ts";
 import { PLUGIN_NAMES } from "./install.ts";
 import type { Logger } from "../base/log.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
+import { ownsTable } from "../firewall/names.ts";
 import { systemNft, type Nft } from "./nft-ruleset.ts";
 import { readRunRecord, type RunRecord } from "./run-record.ts";
 
@@ -25,6 +27,8 @@ export interface UninstallReport {
 }
 
 export interface UninstallTargets {
+  /** Each routing backend's settings: every registered backend removes what it owns. */
+  routingSettings?: RoutingSettings;
   confDirs: string[];
   binDirs: string[];
   bridges: string[];
@@ -32,13 +36,14 @@ export interface UninstallTargets {
   force: boolean;
 }
 
-export type UninstallKernel = Pick<Netlink, "routes" | "delRoute" | "link" | "links" | "delLink">;
+export type UninstallKernel = RoutingKernel & Pick<Netlink, "routes" | "delRoute" | "link" | "links" | "delLink">;
 
 const unique = (xs: (string | undefined)[]) => [...new Set(xs.filter((x): x is string => !!x))];
 
 /** What to remove: the recorded run's directories and bridge, and this command's. */
-export function uninstallTargets(cfg: Pick<AgentConfig, "cniConfDir" | "cniBinDir" | "bridge" | "force">, record: RunRecord | undefined): UninstallTargets {
+export function uninstallTargets(cfg: Pick<AgentConfig, "cniConfDir" | "cniBinDir" | "bridge" | "force"> & Partial<Pick<AgentConfig, "routingSettings">>, record: RunRecord | undefined): UninstallTargets {
   return {
+    ...(cfg.routingSettings ? { routingSettings: cfg.routingSettings } : {}),
     confDirs: unique([record?.cniConfDir, cfg.cniConfDir]),
     binDirs: unique([record?.cniBinDir, cfg.cniBinDir]),
     bridges: unique([record?.bridge, cfg.bridge]),
@@ -55,6 +60,15 @@ export function uninstall(t: UninstallTargets, deps: { nl: UninstallKernel; nft:
       rep.errors.push(`cannot remove ${what}: ${(e as Error).message}`);
     }
   };
+  // Every routing backend removes what it owns by its own rule (VXLAN: its devices, with
+  // their FDB entries and neighbours, and its routes), whichever one this node used.
+  for (const b of leafBackends(Object.values(routingBackends(t.routingSettings)))) {
+    const r = b.remove(deps.nl);
+    rep.removed.push(...r.changes.map((c) => `${c} (routing ${b.name})`));
+    rep.errors.push(...r.errors.map((e) => `routing ${b.name}: ${e}`));
+  }
+  // What is left with mncni's route protocol: the routed mode's per-pod routes, and routes of a
+  // backend this build no longer has.
   for (const r of deps.nl.routes({ table: 0, protocol: RTPROT_MNCNI })) {
     attempt(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ""}`, () => {
       try {
@@ -64,20 +78,12 @@ export function uninstall(t: UninstallTargets, deps: { nl: UninstallKernel; nft:
       }
     });
   }
-  // The VXLAN devices (their FDB entries and neighbours go with them).
-  for (const name of Object.values(VXLAN_DEVICES)) {
-    attempt(`device ${name}`, () => {
-      const l = deps.nl.link(name);
-      if (!l || l.kind !== "vxlan") return false;
-      deps.nl.delLink(l.index);
-    });
-  }
   attempt("nftables tables mncni* and mncni rules in other tables", () => {
     const current = deps.nft.list();
     let script = planMasqueradeRemoval(current);
-    // The plugin's own tables (anti-spoofing, standalone ipMasq) go too.
+    // Every table mncni owns (src/firewall/names.ts), the plugin's too (anti-spoofing, hostPort, standalone ipMasq).
     for (const t of current.tables) {
-      if (t.name.startsWith("mncni") && !script.includes(`delete table ${t.family} ${t.name}\n`)) script += `delete table ${t.family} ${t.name}\n`;
+      if (ownsTable(t.family, t.name) && !script.includes(`delete table ${t.family} ${t.name}\n`)) script += `delete table ${t.family} ${t.name}\n`;
     }
     if (!script) return false;
     deps.nft.apply(script, "remove mncni nftables state");

@@ -7,6 +7,7 @@ import { plural, progress } from "../lab/progress.ts";
 import { findNode, requireState, saveState } from "../lab/state.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
+import type { Protocol } from "../cluster/index.ts";
 import type { PodState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, QUIET, locked, parse } from "./lab-common.ts";
@@ -39,7 +40,7 @@ const NODE_RESTART = {
 const NODE_MTU = {
   name: "mncni lab node mtu",
   args: "<node> <mtu>",
-  summary: "Sets the MTU of the node's underlay link (its eth0 and its switch port), waits for its agent's new pod MTU and publishes it on the Node (mncni.io/pod-mtu).",
+  summary: "Sets the MTU of the node's underlay link (its eth0 and its switch port), waits for its agent's new pod MTU and publishes it on the Node (status condition MncniPodMTU).",
   flags: { name: NAME, quiet: QUIET },
   positionals: { min: 2, max: 2, names: ["<node>", "<mtu>"] },
 } satisfies CommandSpec<FlagTable>;
@@ -204,6 +205,6 @@ function podPortsFlag(v: string): NonNullable<PodState["ports"]> {
     if (name!.length > 15 || !PORT_NAME.test(name!) || !/[a-z]/.test(name!)) throw new Error(`cannot use --ports name "${name}": at most 15 lower case alphanumerics and '-', with a letter`);
     const n = Number(port);
     if (n < 1 || n > 65535) throw new Error(`cannot use --ports port "${port}": must be 1..65535`);
-    return { name: name!, containerPort: n, protocol: (proto ?? "TCP").toUpperCase() as "TCP" | "UDP" | "SCTP" };
+    return { name: name!, containerPort: n, protocol: (proto ?? "TCP").toUpperCase() as Protocol };
   });
 }

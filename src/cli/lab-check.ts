@@ -2,7 +2,7 @@
 // table (the work: src/lab/check.ts, policy-check.ts); rendered as text or --json.
 import { say, sayError, sayJson } from "./output.ts";
 import { check } from "../lab/check.ts";
-import { formatPolicyReport, formatReport } from "./text/lab-check.ts";
+import { formatLabPolicyCheck, formatLabCheck } from "./text/lab-check.ts";
 import { requireState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { JSON_OUT, NAME, TIMEOUT, parse } from "./lab-common.ts";
@@ -24,11 +24,11 @@ export async function cmdCheck(argv: string[]): Promise<number> {
     const { policyCheck } = await import("../lab/policy-check.ts");
     const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
     if (v.json) sayJson(rep);
-    else say(formatPolicyReport(rep));
+    else say(formatLabPolicyCheck(rep));
     return rep.ok ? 0 : 1;
   }
   const rep = await check(s, { timeoutMs: v.timeout });
   if (v.json) sayJson(rep);
-  else say(formatReport(rep));
+  else say(formatLabCheck(rep));
   return rep.ok ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 // `mncni lab list`: the labs on this machine (src/lab/inventory.ts), as a table or --json.
 import { say, sayJson } from "./output.ts";
 import { listLabs } from "../lab/inventory.ts";
-import { formatList } from "./text/lab-list.ts";
+import { formatLabList } from "./text/lab-list.ts";
 import { LAB_ROOT } from "../lab/topology.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { JSON_OUT, parse } from "./lab-common.ts";
@@ -17,6 +17,6 @@ export async function cmdList(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const labs = listLabs();
   if (p0.flags.json) sayJson(labs);
-  else say(formatList(labs));
+  else say(formatLabList(labs));
   return 0;
 }

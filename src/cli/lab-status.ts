@@ -1,7 +1,8 @@
 // `mncni lab status`: what a lab is made of, checked against the kernel (src/lab/status.ts).
 import { say, sayJson } from "./output.ts";
 import { requireState } from "../lab/state.ts";
-import { formatStatus, labStatus } from "../lab/status.ts";
+import { labStatus } from "../lab/status.ts";
+import { formatLabStatus } from "./text/lab-status.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";
 
@@ -17,6 +18,6 @@ export async function cmdStatus(argv: string[]): Promise<number> {
   const v = p0.flags;
   const st = await labStatus(requireState(v.name));
   if (v.json) sayJson(st);
-  else say(formatStatus(st));
+  else say(formatLabStatus(st));
   return 0;
 }

@@ -11,8 +11,10 @@ import { cmdList } from "./lab-list.ts";
 import { cmdStatus } from "./lab-status.ts";
 import { cmdTrace } from "./lab-trace.ts";
 import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
-import { cmdDown, cmdUp } from "./lab-life.ts";
-import { LABEL, cmdApply, cmdDelete } from "./lab-policy.ts";
+import { cmdDown } from "./lab-down.ts";
+import { cmdUp } from "./lab-up.ts";
+import { cmdApply, cmdDelete } from "./lab-apply.ts";
+import { LABEL } from "./lab-label.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {

@@ -2,7 +2,7 @@
 import type {
   ClusterState, InvalidManifest, KubeClusterNetworkPolicy, KubeNetworkPolicy, NamedPort, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
 } from "./types.ts";
-import { POD_MTU_ANNOTATION } from "./types.ts";
+import { POD_MTU_CONDITION } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
@@ -24,13 +24,13 @@ export function nodeInfo(n: KubeNode): NodeInfo {
     }
   }
   const created = typeof n.metadata.creationTimestamp === "string" ? n.metadata.creationTimestamp : undefined;
-  const rawMTU = n.metadata.annotations?.[POD_MTU_ANNOTATION];
+  const rawMTU = n.status?.conditions?.find((c) => c?.type === POD_MTU_CONDITION)?.message;
   let podMTU: number | undefined;
   if (rawMTU !== undefined) {
     const v = Number(rawMTU);
     // 68 is the smallest MTU IPv4 allows; an unparsable value is reported, never compared.
     if (/^\d+$/.test(String(rawMTU)) && v >= 68 && v <= 65535) podMTU = v;
-    else problems.push(`annotation ${POD_MTU_ANNOTATION} "${rawMTU}" is not an MTU (68..65535)`);
+    else problems.push(`condition ${POD_MTU_CONDITION} "${rawMTU}" is not an MTU (68..65535)`);
   }
   return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), ...(podMTU !== undefined ? { podMTU } : {}), problems };
 }

@@ -26,9 +26,12 @@ import { addressOwners, isTerminal } from "./pod-addresses.ts";
 import { familyOf } from "../net/ip.ts";
 import { compileSelector, type LabelMatcher } from "./selector.ts";
 import type {
-  CNPAction, CNPEgressPeer, CNPNamespacedPod, CNPProtocol, CNPTier, ClusterState, KubeClusterNetworkPolicy, KubeNetworkPolicy,
-  LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, Protocol,
+  CNPEgressPeer, CNPNamespacedPod, CNPProtocol, CNPTier, ClusterState, Decider, Direction, KubeClusterNetworkPolicy, KubeNetworkPolicy,
+  LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, PolicyKind, Protocol,
 } from "./types.ts";
+
+/** A decider's policy as people name it: "namespace/name" for a NetworkPolicy, the name for a ClusterNetworkPolicy. */
+export const policyName = (d: Pick<Decider, "namespace" | "name">): string => (d.namespace !== undefined ? `${d.namespace}/${d.name}` : d.name);
 
 /** One end of a flow: a pod (by "namespace/name"), or an address outside every pod. */
 export type Endpoint = { pod: string; ip?: string } | { ip: string };
@@ -40,27 +43,14 @@ export interface Flow {
   protocol: Protocol;
 }
 
-export type Direction = "ingress" | "egress";
-
 /** A policy selecting a pod in one direction. */
 export interface SelectingPolicy {
   direction: Direction;
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
+  kind: PolicyKind;
   /** NetworkPolicy: "namespace/name"; ClusterNetworkPolicy: its name. */
   name: string;
   tier: CNPTier | "NetworkPolicy";
   priority?: number;
-}
-
-/** The policy (and rule) that decided a direction; absent when nothing selected it. */
-export interface Decider {
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
-  /** NetworkPolicy: "namespace/name"; ClusterNetworkPolicy: its name. */
-  name: string;
-  /** Rule name, else "ingress[i]"/"egress[i]" (ClusterNetworkPolicy); NetworkPolicy: the allowing rule's "ingress[i]"/"egress[i]", or "default-deny". */
-  rule: string;
-  tier: CNPTier | "NetworkPolicy";
-  action?: CNPAction;
 }
 
 export interface DirectionVerdict {
@@ -82,8 +72,6 @@ interface Resolved {
   pod?: PodInfo;
   ip?: string;
 }
-
-const PROTOCOLS: Protocol[] = ["TCP", "UDP", "SCTP"];
 
 function inCidr(cidr: string, ip: string | undefined): boolean {
   if (!ip || familyOf(cidr) !== familyOf(ip)) return false;
@@ -230,11 +218,11 @@ export class PolicyEvaluator {
         // A rule's name, else its place: what the compiled rules' log names too.
         const rule = r.name || `${dir}[${i}]`;
         if (r.action !== "Accept" && peers.some((x) => this.unsupportedPeer(x))) {
-          return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: "Deny" };
+          return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: "Deny", direction: dir };
         }
         if (!peers.some((x) => this.cnpPeer(x, peer))) continue;
         if (!this.cnpProtocols(r.protocols, flow, dstPod)) continue;
-        return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: r.action };
+        return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: r.action, direction: dir };
       }
     }
     return undefined;
@@ -303,12 +291,10 @@ export class PolicyEvaluator {
         const peers = (dir === "ingress" ? (r as { from?: NetworkPolicyPeer[] }).from : (r as { to?: NetworkPolicyPeer[] }).to) ?? [];
         if (peers.length > 0 && !peers.some((x) => this.npPeer(ns, x, peer))) continue;
         if (r.ports?.length && !r.ports.some((x) => this.npPort(x, flow, dstPod))) continue;
-        return { allowed: true, by: { kind: "NetworkPolicy", name: `${ns}/${p.metadata.name}`, rule: `${dir}[${i}]`, tier: "NetworkPolicy" } };
+        return { allowed: true, by: { kind: "NetworkPolicy", namespace: ns, name: p.metadata.name, rule: `${dir}[${i}]`, direction: dir } };
       }
     }
     if (!isolatedBy) return undefined;
-    return { allowed: false, by: { kind: "NetworkPolicy", name: `${isolatedBy.metadata.namespace ?? "default"}/${isolatedBy.metadata.name}`, rule: "default-deny", tier: "NetworkPolicy" } };
+    return { allowed: false, by: { kind: "NetworkPolicy", namespace: isolatedBy.metadata.namespace ?? "default", name: isolatedBy.metadata.name, rule: "default-deny", direction: dir } };
   }
 }
-
-export { PROTOCOLS };

@@ -8,10 +8,11 @@
 // rebuilt at most once per agent pass (snapshot() after a change), and change notifications
 // are coalesced over a short window, so a burst of Pod events costs one rebuild, not one each.
 // Pods are trimmed to the fields mncni uses before they are stored.
+import type { Registry } from "prom-client";
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
 import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
-import { POD_MTU_ANNOTATION } from "./types.ts";
+import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
@@ -72,15 +73,17 @@ function trimPod(o: Wire): Wire {
   };
 }
 
-/** A Node as mncni reads it: addresses, pod CIDRs, its published pod MTU, and its NetworkUnavailable condition (ours to set). */
+/** The Node conditions mncni sets (and reads back): NetworkUnavailable, and the published pod MTU. */
+const OWN_CONDITIONS: ReadonlySet<string> = new Set([NETWORK_UNAVAILABLE, POD_MTU_CONDITION]);
+
+/** A Node as mncni reads it: addresses, pod CIDRs, and the conditions mncni sets (its pod MTU among them). */
 function trimNode(o: Wire): Wire {
   const sp = o.spec ?? {};
   const st = o.status ?? {};
-  const cond = (st.conditions ?? []).filter((c: { type?: string }) => c?.type === NETWORK_UNAVAILABLE);
-  const mtu = o.metadata?.annotations?.[POD_MTU_ANNOTATION];
+  const cond = (st.conditions ?? []).filter((c: { type?: string }) => OWN_CONDITIONS.has(c?.type ?? ""));
   return {
     kind: o.kind,
-    metadata: { ...meta(o), ...(mtu !== undefined ? { annotations: { [POD_MTU_ANNOTATION]: mtu } } : {}) },
+    metadata: meta(o),
     spec: { ...(sp.podCIDR ? { podCIDR: sp.podCIDR } : {}), ...(sp.podCIDRs ? { podCIDRs: sp.podCIDRs } : {}) },
     status: { addresses: st.addresses ?? [], ...(cond.length ? { conditions: cond } : {}) },
   };
@@ -131,6 +134,8 @@ export class KubernetesSource implements ClusterSource {
     if (this.opts.nodeName) {
       this.condition = nodeCondition(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.condition.register(this.metrics.registry);
+      this.podMTU.register(this.metrics.registry);
       this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
@@ -197,8 +202,9 @@ export class KubernetesSource implements ClusterSource {
     this.mtuEvents?.report(mismatches);
   }
 
-  renderMetrics(): string {
-    return this.metrics.render() + (this.condition?.renderMetrics() ?? "") + (this.podMTU?.renderMetrics() ?? "");
+  /** The informers' metrics and the Node patches' counts (the agent merges it into its /metrics). */
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
   }
 
   close(): void {

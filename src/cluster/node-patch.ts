@@ -3,6 +3,7 @@
 // with capped exponential backoff and jitter. The watch brings the patched Node back, so
 // "done" is read from the cache, or from the resourceVersion our last patch produced until the
 // watch shows a newer one.
+import { Counter, type Registry } from "prom-client";
 import { Backoff, RESOURCES, type KubeClient, type KubeObject, type PatchType } from "../kube/index.ts";
 
 export interface NodeValue<N extends KubeObject> {
@@ -12,7 +13,7 @@ export interface NodeValue<N extends KubeObject> {
   carries(node: N, value: string): boolean;
   /** The patch that sets value, and where it goes. */
   patch(value: string): { body: unknown; type: PatchType; subresource?: string };
-  /** Metric name prefix and what its patches are, for renderMetrics(). */
+  /** Metric name prefix and what its patches are, for register(). */
   metric: { name: string; help: string };
 }
 
@@ -67,17 +68,13 @@ export class NodePatch<N extends KubeObject> {
       });
   }
 
-  renderMetrics(): string {
+  /** Exports the patch and failure counts in registry (read at each scrape). */
+  register(registry: Registry): void {
     const { name, help } = this.value.metric;
-    return [
-      `# HELP ${name}_patches_total ${help} that succeeded.`,
-      `# TYPE ${name}_patches_total counter`,
-      `${name}_patches_total ${this.patches}`,
-      `# HELP ${name}_patch_failures_total ${help} that failed (retried with backoff).`,
-      `# TYPE ${name}_patch_failures_total counter`,
-      `${name}_patch_failures_total ${this.failures}`,
-      "",
-    ].join("\n");
+    const count = (metric: string, text: string, read: () => number) =>
+      new Counter({ name: metric, help: text, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+    count(`${name}_patches_total`, `${help} that succeeded.`, () => this.patches);
+    count(`${name}_patch_failures_total`, `${help} that failed (retried with backoff).`, () => this.failures);
   }
 
   close(): void {

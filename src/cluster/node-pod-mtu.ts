@@ -1,16 +1,26 @@
-// This node's pod MTU, published on its Node as the mncni.io/pod-mtu annotation so every other
-// agent can compare it with its own (a merge patch of the Node's metadata, by NodePatch), and
-// a mismatch with the peers' reported as a Warning Event on the Node (docs/routing.md, MTU).
+// This node's pod MTU, published on its Node's status as the MncniPodMTU condition (the number
+// is its message) so every other agent can compare it with its own: a strategic merge patch of
+// nodes/status by NodePatch, the only write to Nodes the agent's RBAC allows. A mismatch with
+// the peers' is reported as a Warning Event on the Node (docs/routing.md, MTU).
 import { EventRecorder, type KubeClient, type KubeObject } from "../kube/index.ts";
 import { NodePatch } from "./node-patch.ts";
-import { POD_MTU_ANNOTATION } from "./types.ts";
+import { POD_MTU_CONDITION, type NodeCondition } from "./types.ts";
 
-export function nodePodMTU(client: KubeClient, nodeName: string, cachedNode: (name: string) => KubeObject | undefined): NodePatch<KubeObject> {
+type NodeWithConditions = KubeObject & { status?: { conditions?: NodeCondition[] } };
+
+export function nodePodMTU(client: KubeClient, nodeName: string, cachedNode: (name: string) => NodeWithConditions | undefined): NodePatch<NodeWithConditions> {
   return new NodePatch(client, nodeName, cachedNode, {
-    what: `annotation ${POD_MTU_ANNOTATION}`,
-    carries: (node, value) => node.metadata?.annotations?.[POD_MTU_ANNOTATION] === value,
-    patch: (value) => ({ body: { metadata: { annotations: { [POD_MTU_ANNOTATION]: value } } }, type: "merge" }),
-    metric: { name: "mncni_agent_pod_mtu", help: "Patches of this node's mncni.io/pod-mtu annotation" },
+    what: `status condition ${POD_MTU_CONDITION}`,
+    carries: (node, value) => {
+      const c = node.status?.conditions?.find((x) => x.type === POD_MTU_CONDITION);
+      return c?.status === "True" && c.message === value;
+    },
+    patch: (value) => {
+      const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      const condition: NodeCondition = { type: POD_MTU_CONDITION, status: "True", reason: "Published", message: value, lastTransitionTime: now, lastHeartbeatTime: now };
+      return { body: { status: { conditions: [condition] } }, type: "strategic", subresource: "status" };
+    },
+    metric: { name: "mncni_agent_pod_mtu", help: `Patches of this node's ${POD_MTU_CONDITION} status condition` },
   });
 }
 

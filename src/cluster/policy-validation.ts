@@ -10,7 +10,7 @@
 import { compileSelector, SelectorError } from "./selector.ts";
 import { cidrContains, normalizeCIDR } from "../net/cidr.ts";
 import { familyOf } from "../net/ip.ts";
-import type { LabelSelector } from "./types.ts";
+import { PROTOCOLS, type LabelSelector, type PolicyKind } from "./types.ts";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -62,8 +62,6 @@ function portName(field: string, v: unknown): void {
   }
 }
 
-const PROTOCOLS = ["TCP", "UDP", "SCTP"];
-
 function npPeer(field: string, v: unknown): void {
   if (!isRecord(v)) return void fail(field, v, "must be an object");
   const { ipBlock, podSelector, namespaceSelector } = v;
@@ -86,7 +84,7 @@ function npPeer(field: string, v: unknown): void {
 
 function npPort(field: string, v: unknown): void {
   if (!isRecord(v)) return void fail(field, v, "must be an object");
-  if (v.protocol !== undefined && !PROTOCOLS.includes(v.protocol as string)) fail(`${field}.protocol`, v.protocol, `must be one of ${PROTOCOLS.join(", ")}`);
+  if (v.protocol !== undefined && !(PROTOCOLS as readonly unknown[]).includes(v.protocol)) fail(`${field}.protocol`, v.protocol, `must be one of ${PROTOCOLS.join(", ")}`);
   if (typeof v.port === "string") {
     // An int-or-string port given as a quoted number is a number.
     if (/^[0-9]+$/.test(v.port)) portNumber(`${field}.port`, Number(v.port));
@@ -191,7 +189,7 @@ function clusterNetworkPolicySpec(spec: unknown): void {
 }
 
 /** Why the policy object is invalid (naming the field), or undefined when it is valid. */
-export function policyProblem(kind: "NetworkPolicy" | "ClusterNetworkPolicy", spec: unknown): string | undefined {
+export function policyProblem(kind: PolicyKind, spec: unknown): string | undefined {
   try {
     if (kind === "NetworkPolicy") networkPolicySpec(spec);
     else clusterNetworkPolicySpec(spec);

@@ -1,5 +1,6 @@
 // The Kubernetes objects mncni reads (only the fields it uses, plus metadata), and the typed
 // view of cluster state the agent's reconcilers work on.
+import type { Registry } from "prom-client";
 
 export interface ObjectMeta {
   name: string;
@@ -26,10 +27,12 @@ export interface KubeNode extends TypeMeta {
   kind: "Node";
   metadata: ObjectMeta;
   spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean };
-  status?: { addresses?: NodeAddress[] };
+  status?: { addresses?: NodeAddress[]; conditions?: NodeCondition[] };
 }
 
-export type Protocol = "TCP" | "UDP" | "SCTP";
+/** The protocols a Kubernetes port, NetworkPolicy port and ClusterNetworkPolicy rule name. */
+export const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface ContainerPort {
   name?: string;
@@ -109,6 +112,34 @@ export interface KubeNetworkPolicy extends TypeMeta {
 export type CNPTier = "Admin" | "Baseline";
 export type CNPAction = "Accept" | "Deny" | "Pass";
 
+/** The direction of a policy rule, from the selected pod's point of view. */
+export type Direction = "ingress" | "egress";
+
+/** The two kinds of policy mncni enforces. */
+export type PolicyKind = "NetworkPolicy" | "ClusterNetworkPolicy";
+
+/**
+ * The policy and rule that decided a flow in one direction: what the evaluator returns, the
+ * compiler keeps for each logging rule (the verdict log names it) and explain and the lab's
+ * checks print (policyName() for the name).
+ */
+export interface Decider {
+  kind: PolicyKind;
+  /** A NetworkPolicy's namespace (name is then its name within it). */
+  namespace?: string;
+  name: string;
+  /**
+   * ClusterNetworkPolicy: the rule's name, else "ingress[i]"/"egress[i]"; NetworkPolicy: the
+   * allowing rule as "ingress[i]"/"egress[i]", or "default-deny" when it isolates and no rule allows.
+   */
+  rule: string;
+  /** A ClusterNetworkPolicy's tier (absent: a NetworkPolicy). */
+  tier?: CNPTier;
+  /** The ClusterNetworkPolicy rule's action, where the evaluator decided by it. */
+  action?: CNPAction;
+  direction: Direction;
+}
+
 /** Pods in the namespaces namespaceSelector selects (empty: all) that podSelector selects. */
 export interface CNPNamespacedPod {
   namespaceSelector?: LabelSelector;
@@ -185,7 +216,6 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
 
 export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
 export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
-export type Kind = (typeof KINDS)[number];
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
 export interface NodeInfo {
@@ -196,7 +226,7 @@ export interface NodeInfo {
   podCIDRs: string[];
   /** metadata.creationTimestamp, when the source has one. */
   created?: string;
-  /** The pod MTU the node's agent published (annotation mncni.io/pod-mtu), when it has. */
+  /** The pod MTU the node's agent published (its Node's MncniPodMTU status condition), when it has. */
   podMTU?: number;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
@@ -262,8 +292,23 @@ export interface SourceSnapshot {
  * contract is an informer's: the source keeps a cache (filled by start(), kept current by its
  * own events and re-lists once watching) and hands out snapshots of it; asking never reads.
  */
-/** The Node annotation where each agent publishes its pod MTU, for the others to compare. */
-export const POD_MTU_ANNOTATION = "mncni.io/pod-mtu";
+/**
+ * The Node status condition where each agent publishes its pod MTU (the number is its message),
+ * for the others to compare: on the status, because the agent may patch only nodes/status
+ * (RBAC cannot limit a token to its own Node, and a patch of Nodes would let one node taint,
+ * cordon or relabel every other).
+ */
+export const POD_MTU_CONDITION = "MncniPodMTU";
+
+/** A Node status condition (the fields mncni reads and writes). */
+export interface NodeCondition {
+  type: string;
+  status: "True" | "False" | "Unknown" | string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  lastHeartbeatTime?: string;
+}
 
 export interface ClusterSource {
   /** A human-readable description for logs, e.g. `dir:/etc/mncni/manifests`. */
@@ -283,15 +328,15 @@ export interface ClusterSource {
    * source that reports it back (the Kubernetes source: the Node's NetworkUnavailable condition).
    */
   dataPlaneReady?(ready: boolean): void;
-  /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_ANNOTATION). */
+  /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_CONDITION). */
   publishPodMTU?(mtu: number): void;
   /**
    * Told after each pass the peers whose published pod MTU differs from this node's, one
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).
    */
   reportPodMTUMismatch?(mismatches: readonly string[]): void;
-  /** The source's own metrics in the Prometheus text format, appended to the agent's /metrics. */
-  renderMetrics?(): string;
+  /** The source's own metrics (prom-client), merged into the agent's /metrics. */
+  readonly metricsRegistry?: Registry;
 }
 
 export interface SourceOptions {

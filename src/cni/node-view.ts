@@ -8,6 +8,7 @@ import { DEFAULT_LOG_FILE } from "./invocation-log.ts";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
 export const DEFAULT_CACHE_DIR = "/var/lib/cni/results";
+/** host-local's (and mncni-ipam's) dataDir unless the conflist's ipam section names one. */
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 
 export interface NodeView {

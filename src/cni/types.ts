@@ -96,9 +96,3 @@ export interface NetConf {
   "cni.dev/valid-attachments"?: Attachment[];
   [key: string]: unknown;
 }
-
-/** VERSION output. */
-export interface VersionResult {
-  cniVersion: string;
-  supportedVersions: string[];
-}

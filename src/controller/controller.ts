@@ -10,7 +10,7 @@ import { ControllerMetrics } from "./metrics.ts";
 import { NodeIpam } from "./node-ipam.ts";
 
 /** Only what the controller reads of a Node: a 5,000-Node cache stays small. */
-export function trimNode(n: V1Node): V1Node {
+function trimNode(n: V1Node): V1Node {
   const m = n.metadata ?? {};
   return {
     metadata: { name: m.name, uid: m.uid, resourceVersion: m.resourceVersion },
@@ -27,7 +27,7 @@ function serveMetrics(addr: string, metrics: ControllerMetrics, ready: () => boo
       port: Number(addr.slice(i + 1)),
       fetch(req) {
         const path = new URL(req.url).pathname;
-        if (path === "/metrics") return new Response(metrics.render(), { headers: { "Content-Type": "text/plain; version=0.0.4" } });
+        if (path === "/metrics") return metrics.render().then((text) => new Response(text, { headers: { "Content-Type": metrics.contentType } }));
         if (path === "/healthz") return new Response("ok\n");
         if (path === "/readyz") return ready() ? new Response("ok\n") : new Response("not ready\n", { status: 503 });
         return new Response("not found\n", { status: 404 });

@@ -1,7 +1,7 @@
 // What `mncni manifests` is configured with: one validated, frozen object the builders read.
 // Pure (no I/O), so the CLI, the tests and deploy/mncni.yaml share one set of defaults.
 import { VERSION } from "../base/version.ts";
-import type { Mode } from "../plugin/netconf.ts";
+import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
 import { formatCIDR, parseCIDR } from "../net/ip.ts";
 import { maskCIDR } from "../net/cidr.ts";
 
@@ -115,7 +115,7 @@ export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
   const controller = raw.controller ?? DEFAULT_OPTIONS.controller;
   return Object.freeze({
     clusterCidr: Object.freeze(clusterCidr),
-    mode: oneOf("--mode", raw.mode ?? DEFAULT_OPTIONS.mode, ["bridge", "routed"] as const),
+    mode: oneOf("--mode", raw.mode ?? DEFAULT_OPTIONS.mode, MODE_NAMES),
     routing: oneOf("--routing", raw.routing ?? DEFAULT_OPTIONS.routing, ["auto", "host-gw", "vxlan", "none"] as const),
     image,
     namespace,

@@ -14,10 +14,11 @@ const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
   // The policy API's CRD may be absent; the agent tolerates that, the grant is harmless then.
   { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
-  // The Node's NetworkUnavailable condition, set to False once routes and conflist are in place.
+  // Its Node's status conditions: NetworkUnavailable (False once routes and conflist are in
+  // place) and MncniPodMTU (this node's pod MTU, compared by the other agents). Never a patch
+  // of nodes: RBAC cannot limit it to the agent's own Node, and it would let one compromised
+  // node taint, cordon or relabel every Node.
   { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
-  // The Node's mncni.io/pod-mtu annotation: this node's pod MTU, compared by the other agents.
-  { apiGroups: [""], resources: ["nodes"], verbs: ["patch"] },
   // A Warning Event on the Node when a peer publishes another pod MTU.
   { apiGroups: [""], resources: ["events"], verbs: ["create"] },
 ];

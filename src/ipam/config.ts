@@ -3,6 +3,7 @@
 import { invalidConfig } from "../cni/errors.ts";
 import type { DNS, Route } from "../cni/types.ts";
 import { formatIp, ipOf, isV4Mapped, lastOf, networkOf, parseCidr, parseIp, type Ip } from "./ip-bigint.ts";
+import { DEFAULT_DATA_DIR } from "../cni/node-view.ts";
 
 /** One range with every default filled in; addresses in canonical text. */
 export interface Range {
@@ -23,8 +24,6 @@ export interface IpamConfig {
   resolvConf?: string;
   dns?: DNS;
 }
-
-export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 
 type Obj = Record<string, unknown>;
 

@@ -1,5 +1,6 @@
 // nftables over nfnetlink (NETLINK_NETFILTER, subsystem NFNL_SUBSYS_NFTABLES): look up a
-// table, list a set's elements, and add or delete elements of several sets in one atomic
+// table, list chains and rules (read only: what a ruleset check needs without starting
+// `nft`), list a set's elements, and add or delete elements of several sets in one atomic
 // transaction (an nfnetlink batch). Rulesets themselves are written with `nft -f`; this is
 // the per-object hot path that must not pay for starting a process.
 //
@@ -21,8 +22,20 @@ const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = NLMSG_MIN_TYPE;
 const NFNL_MSG_BATCH_END = NLMSG_MIN_TYPE + 1;
 /** linux/netfilter/nf_tables.h enum nf_tables_msg_types (the ones used here). */
-const NFT_MSG = { NEWTABLE: 0, GETTABLE: 1, DELTABLE: 2, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
+const NFT_MSG = { NEWTABLE: 0, GETTABLE: 1, DELTABLE: 2, GETCHAIN: 4, GETRULE: 7, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
 const NFTA_TABLE = { NAME: 1, FLAGS: 2, USE: 3, HANDLE: 4, USERDATA: 6 } as const;
+const NFTA_CHAIN = { TABLE: 1, HANDLE: 2, NAME: 3, HOOK: 4, POLICY: 5, TYPE: 7, USERDATA: 11 } as const;
+const NFTA_HOOK = { HOOKNUM: 1, PRIORITY: 2, DEV: 3 } as const;
+const NFTA_RULE = { TABLE: 1, CHAIN: 2, HANDLE: 3, EXPRESSIONS: 4, USERDATA: 7 } as const;
+const NFTA_EXPR = { NAME: 1, DATA: 2 } as const;
+/** Hook names by number, as nft prints them (linux/netfilter.h; bridge and inet share them). */
+const HOOKS: Record<string, readonly string[]> = {
+  inet: ["prerouting", "input", "forward", "output", "postrouting", "ingress"],
+  arp: ["input", "output", "forward"],
+  netdev: ["ingress", "egress"],
+};
+const hookName = (family: NftFamily, n: number) => (HOOKS[family] ?? HOOKS.inet!)[n] ?? String(n);
+const FAMILY_NAMES = Object.fromEntries(Object.entries(NFPROTO).map(([k, v]) => [v, k])) as Record<number, NftFamily>;
 const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 export const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM = { KEY: 1, DATA: 2, FLAGS: 3, USERDATA: 6 } as const;
@@ -53,6 +66,36 @@ export interface NftTable {
   /** How many chains and sets it holds. */
   use: number;
   comment?: string;
+}
+
+/** A chain as the kernel lists it; base chains carry their hook. */
+export interface NftChainInfo {
+  family: NftFamily;
+  table: string;
+  name: string;
+  handle: bigint;
+  /** Base chains only. */
+  type?: string;
+  hook?: string;
+  prio?: number;
+  policy?: "accept" | "drop";
+  comment?: string;
+}
+
+/** One expression of a rule: its name ("payload", "cmp", "counter", ...) and its attributes, raw. */
+export interface NftExpr {
+  name: string;
+  data: Uint8Array;
+}
+
+/** A rule as the kernel lists it. */
+export interface NftRuleInfo {
+  family: NftFamily;
+  table: string;
+  chain: string;
+  handle: bigint;
+  comment?: string;
+  exprs: NftExpr[];
 }
 
 /** A set, named as nft names it: `bridge mncni-antispoof ports`. */
@@ -106,22 +149,45 @@ export class Nftables {
     w.attrStr(NFTA_TABLE.NAME, name);
     try {
       this.sock.exec(`get table "${family} ${name}"`, (m) => {
-        const a = msgAttrs(m, NFGENMSG_LEN);
-        found = {
-          family,
-          name: a.str(NFTA_TABLE.NAME) ?? name,
-          handle: a.be64(NFTA_TABLE.HANDLE) ?? 0n,
-          flags: a.be32(NFTA_TABLE.FLAGS) ?? 0,
-          use: a.be32(NFTA_TABLE.USE) ?? 0,
-        };
-        const comment = parseComment(a.bytes(NFTA_TABLE.USERDATA));
-        if (comment !== undefined) found.comment = comment;
+        found = parseTable(m, family);
       });
     } catch (e) {
       if (isErrno(e, "ENOENT")) return undefined;
       throw e;
     }
     return found;
+  }
+
+  /** Every table of a family (every family when none is given), with its comment. */
+  tables(family?: NftFamily): NftTable[] {
+    return this.sock.dump("list tables", msgType(NFT_MSG.GETTABLE), (w) => {
+      w.nfgenmsg({ family: family ? NFPROTO[family] : 0 });
+    }, (m) => {
+      const f = FAMILY_NAMES[m.buf[m.start]!];
+      return f ? parseTable(m, f) : undefined;
+    });
+  }
+
+  /** Every chain of a family (every family when none is given), or of one table. */
+  chains(family?: NftFamily, table?: string): NftChainInfo[] {
+    const all = this.sock.dump(`list chains${table ? ` of table "${family} ${table}"` : ""}`, msgType(NFT_MSG.GETCHAIN), (w) => {
+      w.nfgenmsg({ family: family ? NFPROTO[family] : 0 });
+    }, parseChain);
+    return table === undefined ? all : all.filter((c) => c.table === table);
+  }
+
+  /**
+   * The rules of a table, or of one of its chains, in chain order; none when the table (or
+   * chain) is missing. exprs only with `withExprs` (a fingerprint needs them; a comment
+   * lookup does not).
+   */
+  rules(family: NftFamily, table: string, chain?: string, withExprs = false): NftRuleInfo[] {
+    const what = chain === undefined ? `table "${family} ${table}"` : `chain "${family} ${table} ${chain}"`;
+    return this.sock.dump(`list rules of ${what}`, msgType(NFT_MSG.GETRULE), (w) => {
+      w.nfgenmsg({ family: NFPROTO[family] });
+      w.attrStr(NFTA_RULE.TABLE, table);
+      if (chain !== undefined) w.attrStr(NFTA_RULE.CHAIN, chain);
+    }, (m) => parseRule(m, withExprs));
   }
 
   /**
@@ -256,6 +322,54 @@ function parseElements(m: Msg): SetElement[] {
   });
 }
 
+function parseTable(m: Msg, family: NftFamily): NftTable {
+  const a = msgAttrs(m, NFGENMSG_LEN);
+  const t: NftTable = {
+    family,
+    name: a.str(NFTA_TABLE.NAME) ?? "",
+    handle: a.be64(NFTA_TABLE.HANDLE) ?? 0n,
+    flags: a.be32(NFTA_TABLE.FLAGS) ?? 0,
+    use: a.be32(NFTA_TABLE.USE) ?? 0,
+  };
+  const comment = parseComment(a.bytes(NFTA_TABLE.USERDATA));
+  if (comment !== undefined) t.comment = comment;
+  return t;
+}
+
+function parseChain(m: Msg): NftChainInfo | undefined {
+  const family = FAMILY_NAMES[m.buf[m.start]!];
+  if (!family) return undefined;
+  const a = msgAttrs(m, NFGENMSG_LEN);
+  const c: NftChainInfo = { family, table: a.str(NFTA_CHAIN.TABLE) ?? "", name: a.str(NFTA_CHAIN.NAME) ?? "", handle: a.be64(NFTA_CHAIN.HANDLE) ?? 0n };
+  const hook = a.nested(NFTA_CHAIN.HOOK);
+  if (hook) {
+    const n = hook.be32(NFTA_HOOK.HOOKNUM);
+    if (n !== undefined) c.hook = hookName(family, n);
+    const prio = hook.be32(NFTA_HOOK.PRIORITY);
+    if (prio !== undefined) c.prio = prio | 0;
+    const type = a.str(NFTA_CHAIN.TYPE);
+    if (type !== undefined) c.type = type;
+    const policy = a.be32(NFTA_CHAIN.POLICY);
+    if (policy !== undefined) c.policy = policy === 0 ? "drop" : "accept";
+  }
+  const comment = parseComment(a.bytes(NFTA_CHAIN.USERDATA));
+  if (comment !== undefined) c.comment = comment;
+  return c;
+}
+
+function parseRule(m: Msg, withExprs: boolean): NftRuleInfo | undefined {
+  const family = FAMILY_NAMES[m.buf[m.start]!];
+  if (!family) return undefined;
+  const a = msgAttrs(m, NFGENMSG_LEN);
+  const r: NftRuleInfo = { family, table: a.str(NFTA_RULE.TABLE) ?? "", chain: a.str(NFTA_RULE.CHAIN) ?? "", handle: a.be64(NFTA_RULE.HANDLE) ?? 0n, exprs: [] };
+  const comment = parseComment(a.bytes(NFTA_RULE.USERDATA));
+  if (comment !== undefined) r.comment = comment;
+  if (withExprs) {
+    for (const e of a.items(NFTA_RULE.EXPRESSIONS)) r.exprs.push({ name: e.str(NFTA_EXPR.NAME) ?? "", data: e.bytes(NFTA_EXPR.DATA) ?? new Uint8Array() });
+  }
+  return r;
+}
+
 function hasRepeatedKey(elements: SetElement[]): boolean {
   const seen = new Set<string>();
   for (const e of elements) {
@@ -276,7 +390,7 @@ function encodeComment(text: string): Uint8Array {
   return out;
 }
 
-/** The comment among a table's or element's userdata TLVs, if there is one. */
+/** The comment among a table's, chain's, rule's or element's userdata TLVs, if there is one. */
 function parseComment(ud: Uint8Array | undefined): string | undefined {
   if (!ud) return undefined;
   for (let p = 0; p + 2 <= ud.length; p += 2 + ud[p + 1]!) {

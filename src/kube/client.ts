@@ -30,7 +30,7 @@ export const isConflict = (e: unknown): boolean => e instanceof KubeApiError && 
 export const isGone = (e: unknown): boolean => e instanceof KubeApiError && e.status === 410;
 
 /** 429, 5xx (but 501) and no answer at all are worth another try; 4xx are final. */
-export function isRetriable(e: unknown): boolean {
+function isRetriable(e: unknown): boolean {
   if (!(e instanceof KubeApiError)) return !(e instanceof DOMException && e.name === "AbortError");
   return e.status === 429 || (e.status >= 500 && e.status !== 501);
 }

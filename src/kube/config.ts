@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 
-export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** Bound service-account tokens rotate: re-read the file at most this often (as client-go does). */
 const TOKEN_REREAD_MS = 60_000;

@@ -1,52 +1,54 @@
-// Metrics of the API client layer (informers and retries) in the Prometheus text format,
-// rendered with a prefix so the agent and the controller each export their own names.
+// Metrics of the API client layer (informers and retries), through prom-client like every
+// metric of mncni, named with a prefix so the agent and the controller each export their
+// own. They live in their own registry, which the process merges into its /metrics.
+import { Counter, Gauge, Registry } from "prom-client";
 import type { InformerMetrics, RestartReason } from "./informer.ts";
 
 export class KubeMetrics implements InformerMetrics {
-  private readonly restarts = new Map<string, number>();
-  private readonly lastList = new Map<string, number>();
-  private readonly counts = new Map<string, number>();
-  private readonly missingKinds = new Set<string>();
-  private readonly retries = new Map<string, number>();
+  readonly registry = new Registry();
+  private readonly restarts: Counter<"kind" | "reason">;
+  private readonly lastList: Gauge<"kind">;
+  private readonly counts: Gauge<"kind">;
+  private readonly missingKinds: Gauge<"kind">;
+  private readonly retries: Counter<"method">;
 
-  constructor(private readonly prefix: string) {}
+  constructor(prefix: string) {
+    const registers = [this.registry];
+    this.restarts = new Counter({
+      name: `${prefix}_watch_restarts_total`,
+      help: "Watches started again, by kind and reason (closed, expired = 410 relist, error, missing = 404).",
+      labelNames: ["kind", "reason"], registers,
+    });
+    this.lastList = new Gauge({ name: `${prefix}_last_sync_timestamp_seconds`, help: "Unix time of the last complete list, per kind.", labelNames: ["kind"], registers });
+    this.counts = new Gauge({ name: `${prefix}_objects`, help: "Objects in the informer cache, per kind.", labelNames: ["kind"], registers });
+    this.missingKinds = new Gauge({ name: `${prefix}_resource_missing`, help: "1 while the server does not serve the resource (404 on list).", labelNames: ["kind"], registers });
+    this.retries = new Counter({ name: `${prefix}_api_retries_total`, help: "API requests retried after 429, 5xx or a dropped connection.", labelNames: ["method"], registers });
+  }
 
   watchRestart(kind: string, reason: RestartReason): void {
-    const k = `kind="${kind}",reason="${reason}"`;
-    this.restarts.set(k, (this.restarts.get(k) ?? 0) + 1);
+    this.restarts.inc({ kind, reason });
   }
 
   listed(kind: string, atSeconds: number): void {
-    this.lastList.set(`kind="${kind}"`, atSeconds);
+    this.lastList.set({ kind }, atSeconds);
   }
 
   objects(kind: string, count: number): void {
-    this.counts.set(`kind="${kind}"`, count);
+    this.counts.set({ kind }, count);
   }
 
   missing(kind: string, missing: boolean): void {
-    if (missing) this.missingKinds.add(kind);
-    else this.missingKinds.delete(kind);
+    if (missing) this.missingKinds.set({ kind }, 1);
+    else this.missingKinds.remove({ kind });
   }
 
   /** An API request retried (429, 5xx, disconnect): ClientOpts.onRetry. */
   retry(method: string): void {
-    const k = `method="${method}"`;
-    this.retries.set(k, (this.retries.get(k) ?? 0) + 1);
+    this.retries.inc({ method });
   }
 
-  render(): string {
-    const p = this.prefix;
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string, m: Map<string, number>) => {
-      out.push(`# HELP ${p}_${name} ${help}`, `# TYPE ${p}_${name} ${type}`);
-      for (const [labels, v] of [...m].sort()) out.push(`${p}_${name}{${labels}} ${v}`);
-    };
-    family("watch_restarts_total", "counter", "Watches started again, by kind and reason (closed, expired = 410 relist, error, missing = 404).", this.restarts);
-    family("last_sync_timestamp_seconds", "gauge", "Unix time of the last complete list, per kind.", this.lastList);
-    family("objects", "gauge", "Objects in the informer cache, per kind.", this.counts);
-    family("resource_missing", "gauge", "1 while the server does not serve the resource (404 on list).", new Map([...this.missingKinds].map((k) => [`kind="${k}"`, 1])));
-    family("api_retries_total", "counter", "API requests retried after 429, 5xx or a dropped connection.", this.retries);
-    return out.join("\n") + "\n";
+  /** The exposition text of these metrics alone (a process serves them merged with its own). */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }

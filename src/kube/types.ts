@@ -20,8 +20,6 @@ export interface KubeList<T> {
   items: T[];
 }
 
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-
 /** One line of a watch stream. ERROR carries a Status (410 Expired when the resourceVersion is too old). */
 export type WatchEvent<T> = { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T } | { type: "ERROR"; object: V1Status };
 

@@ -9,7 +9,7 @@ import { labDir } from "./topology.ts";
 
 const EWOULDBLOCK = 11;
 
-export const lockFile = (lab: string) => join(labDir(lab), "lock");
+const lockFile = (lab: string) => join(labDir(lab), "lock");
 
 /**
  * Waits for the lab's lock (saying so on stderr once) and returns it; dispose to release.

@@ -1,5 +1,5 @@
-// The pod MTU annotation in the lab. On Kubernetes each agent patches its own Node with the pod
-// MTU it wrote into its conflist (mncni.io/pod-mtu) and compares the peers'; a `dir:` source is
+// The published pod MTU in the lab. On Kubernetes each agent patches its own Node's status with
+// the pod MTU it wrote into its conflist (condition MncniPodMTU) and compares the peers'; a `dir:` source is
 // read-only to the agents, and the lab stands in for the API server, so the lab copies each
 // agent's own number — the `mtu` of the conflist the agent wrote, the value it would publish —
 // into that node's Node manifest whenever the lab does something that can change it (a node
@@ -15,7 +15,7 @@ import { writeNode } from "./write-manifests.ts";
 const WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
 
 /** The pod MTU of the conflist the node's agent wrote; undefined without one (or without an mtu). */
-export function conflistPodMTU(s: LabState, node: NodeState): number | undefined {
+function conflistPodMTU(s: LabState, node: NodeState): number | undefined {
   const file = firstConfFile(nodePaths(s.name, node.name).confDir);
   if (!file) return undefined;
   try {

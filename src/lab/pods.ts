@@ -87,6 +87,9 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
   node.pods.push(pod);
   createPodNetns(s, pod.ns);
+  // The Pod exists (labels, no address yet) before its ADD, as in Kubernetes: with policies in
+  // force the agent needs its labels to program it and release its hold.
+  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
   const exec = executorFor(s, node);
   try {
     const result = await exec.add(attachment(pod));
@@ -99,6 +102,7 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     return pod;
   } catch (e) {
     node.pods = node.pods.filter((p) => p !== pod);
+    removePodManifest(manifestsDir(s.name), pod);
     const delError = await rollBack(exec, pod);
     if (delError === undefined) {
       deleteNetns(pod.ns);

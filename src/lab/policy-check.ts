@@ -1,9 +1,9 @@
 // `lab check` in a lab that serves the policy ports: what every pod should reach on ports 80
 // and 81 over TCP, UDP and SCTP under the policies in force (the evaluator, from the API
 // specifications) against what it reaches (real probes from every pod, in parallel).
-import { ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider, type Protocol } from "../cluster/index.ts";
 import { k8sPodName } from "./write-manifests.ts";
-import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome, type ProbeProtocol } from "./policy-ports.ts";
+import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 
@@ -11,7 +11,7 @@ export interface PolicyCell {
   src: string;
   dst: string;
   port: number;
-  protocol: ProbeProtocol;
+  protocol: Protocol;
   expected: "allowed" | "denied";
   observed: ProbeOutcome;
   /** The policy that decided the expectation, "kind namespace/name rule (tier)". */
@@ -22,7 +22,7 @@ export interface PolicyReport {
   ok: boolean;
   pods: string[];
   /** Protocols probed; SCTP is left out (and said so) when the kernel has no SCTP. */
-  protocols: ProbeProtocol[];
+  protocols: Protocol[];
   notes: string[];
   /** Policies the manifests source refused (they are not in force). */
   invalid: string[];
@@ -31,9 +31,9 @@ export interface PolicyReport {
 }
 
 const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
-const describe = (d?: Decider) => (d ? `${d.kind} ${d.name} ${d.rule} (${d.tier}${d.action ? ` ${d.action}` : ""})` : undefined);
+const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} ${d.rule} (${d.tier ?? "NetworkPolicy"}${d.action ? ` ${d.action}` : ""})` : undefined);
 
-export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: ProbeProtocol[] }): Promise<PolicyReport> {
+export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[] }): Promise<PolicyReport> {
   // The same view the agents have: the manifests directory through the manifests source.
   const source = new ManifestsDirSource(manifestsDir(s.name));
   source.rescan();
@@ -41,7 +41,7 @@ export async function policyCheck(s: LabState, opts: { timeoutMs: number; protoc
   const ev = new PolicyEvaluator(state);
   const pods = s.nodes.flatMap((n) => n.pods).filter((p) => p.ips.length > 0);
   const v4 = (p: PodState) => p.ips.find((ip) => !ip.includes(":")) ?? p.ips[0]!;
-  const protocols = opts.protocols ?? PROBE_PROTOCOLS;
+  const protocols = opts.protocols ?? [...PROBE_PROTOCOLS];
   const plans = pods.map((src) => {
     const cells: PolicyCell[] = [];
     const targets: PortProbe[] = [];

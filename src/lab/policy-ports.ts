@@ -5,13 +5,14 @@
 // module: without it the server serves TCP and UDP only, and the prober reports SCTP probes as
 // "unavailable" (not as denied).
 import { join } from "node:path";
+import { PROTOCOLS, type Protocol } from "../cluster/index.ts";
 import { netnsExecArgv, runAsync, spawnDetached, stopProcess } from "./sh.ts";
 import type { LabState, PodState } from "./state.ts";
 import { labDir } from "./topology.ts";
 
 export const POLICY_PORTS = [80, 81] as const;
-export type ProbeProtocol = "TCP" | "UDP" | "SCTP";
-export const PROBE_PROTOCOLS: ProbeProtocol[] = ["TCP", "UDP", "SCTP"];
+/** What the prober probes: every protocol a policy can name. */
+export const PROBE_PROTOCOLS: readonly Protocol[] = PROTOCOLS;
 
 const SCRIPT = String.raw`
 import json, socket, sys, threading
@@ -91,7 +92,7 @@ export async function stopPolicyServer(s: LabState, pod: PodState): Promise<void
 export interface PortProbe {
   host: string;
   port: number;
-  protocol: ProbeProtocol;
+  protocol: Protocol;
 }
 
 export type ProbeOutcome = "allowed" | "denied" | "unavailable";

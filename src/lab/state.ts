@@ -1,6 +1,7 @@
 // The lab's record of what it created, written ahead of each creation so `lab down` can undo
 // a half-built lab. One JSON file per lab, replaced atomically.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { Protocol } from "../cluster/index.ts";
 import type { Mode } from "../plugin/netconf.ts";
 import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
@@ -40,7 +41,7 @@ export interface PodState {
   /** Labels of the Pod manifest beyond the lab's own (app, node); `lab label pod` changes them. */
   labels?: Record<string, string>;
   /** Named container ports of the Pod manifest (`--ports NAME=PORT/PROTO`), for named ports in policies. */
-  ports?: { name: string; containerPort: number; protocol: "TCP" | "UDP" | "SCTP" }[];
+  ports?: { name: string; containerPort: number; protocol: Protocol }[];
   /** The policy-ports server of this pod (policyPorts labs). */
   serverPid?: number;
 }
@@ -60,7 +61,7 @@ export interface NodeState {
   cidrIndex: number;
   /**
    * The pod MTU the node's agent wrote into its conflist, which the lab publishes on the Node
-   * manifest (mncni.io/pod-mtu) as the agent does on a Kubernetes Node; absent until known.
+   * manifest (status condition MncniPodMTU) as the agent does on a Kubernetes Node; absent until known.
    */
   podMTU?: number;
   agentPid?: number;

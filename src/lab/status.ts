@@ -1,4 +1,5 @@
-// `lab status`: what the lab is made of, read from its state and checked against the kernel.
+// `lab status`: what the lab is made of, read from its state and checked against the kernel
+// (as data; cli/text/lab-status.ts renders it).
 import { firstConfFile } from "./executor.ts";
 import { k8sPodName, podLabels } from "./write-manifests.ts";
 import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
@@ -35,7 +36,7 @@ export interface LabStatus {
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
-    /** The pod MTU published on the node's Node manifest (mncni.io/pod-mtu): what its agent wrote into its conflist. */
+    /** The pod MTU published on the node's Node manifest (status condition MncniPodMTU): what its agent wrote into its conflist. */
     podMTU?: number;
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
@@ -71,7 +72,7 @@ async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answe
 }
 
 /** The "- ..." lines under "warnings:" of a /readyz text body. */
-export function readyzWarnings(answer: string | undefined): string[] {
+function readyzWarnings(answer: string | undefined): string[] {
   const lines = (answer ?? "").split("\n");
   const at = lines.indexOf("warnings:");
   return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));
@@ -124,41 +125,4 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     segments: Array.from({ length: s.options.segments ?? 1 }, (_, k) => ({ segment: k, ...segmentInfo(s, k) })),
     dirs: { lab: labDir(s.name), manifests: manifestsDir(s.name) },
   };
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
-  return [fmt(header), ...rows.map(fmt)];
-}
-
-export function formatStatus(st: LabStatus): string {
-  return [
-    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
-    ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
-    "",
-    ...table(
-      ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
-      st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
-    ),
-    // What the agents report without being not ready (a peer's other pod MTU), one line each.
-    ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
-    "",
-    // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
-    ...table(
-      ["FROM", "TO", "PATH"],
-      st.nodes.flatMap((n) => n.paths.map((p) => [n.name, p.peer, p.path === p.expected ? p.path : `${p.path} (expected ${p.expected})`])),
-    ),
-    "",
-    ...table(
-      ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
-      st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
-    ),
-    "",
-    `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.segments.map((g) => `${g.routerAddress} on ${g.cidr}`).join(", ")}, ${st.external.router})`,
-    ...(st.external.address6
-      ? [`               ${st.external.address6} (router ${st.underlay.routerAddress6} on ${st.underlay.cidr6}, ${st.external.router6})`]
-      : []),
-    `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,cni.sock,agent.log})`,
-  ].join("\n");
 }

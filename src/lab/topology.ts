@@ -38,7 +38,7 @@ export function labDir(lab: string): string {
   return join(LAB_ROOT, lab);
 }
 
-export function nodeDir(lab: string, node: string): string {
+function nodeDir(lab: string, node: string): string {
   return join(labDir(lab), "nodes", node);
 }
 

@@ -3,7 +3,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { POD_MTU_ANNOTATION } from "../cluster/types.ts";
+import { POD_MTU_CONDITION } from "../cluster/types.ts";
 import { nodeAddresses, type NodeState, type PodState } from "./state.ts";
 
 /** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
@@ -20,14 +20,13 @@ export const namespaceFile = (name: string) => `namespace-${name}.yaml`;
 export const policyFile = (kind: string, name: string, namespace?: string) => `policy-${kind.toLowerCase()}-${namespace ? `${namespace}.` : ""}${name}.yaml`;
 const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
 
-export function nodeManifest(node: NodeState): object {
+function nodeManifest(node: NodeState): object {
   return {
     apiVersion: "v1",
     kind: "Node",
     metadata: {
       name: node.name,
       labels: { "kubernetes.io/hostname": node.name, "mncni.dev/lab": "true" },
-      ...(node.podMTU !== undefined ? { annotations: { [POD_MTU_ANNOTATION]: String(node.podMTU) } } : {}),
     },
     spec: { podCIDR: node.podCidrs[0], podCIDRs: node.podCidrs },
     status: {
@@ -35,6 +34,8 @@ export function nodeManifest(node: NodeState): object {
         ...nodeAddresses(node).map((address) => ({ type: "InternalIP", address })),
         { type: "Hostname", address: node.name },
       ],
+      // Where the agent publishes its pod MTU on a Kubernetes Node (the lab does it for a dir: source).
+      ...(node.podMTU !== undefined ? { conditions: [{ type: POD_MTU_CONDITION, status: "True", reason: "Published", message: String(node.podMTU) }] } : {}),
     },
   };
 }
@@ -52,7 +53,10 @@ function podManifest(pod: PodState, hostIPs: string[]): object {
     kind: "Pod",
     metadata: { name: k8sPodName(pod), namespace: pod.namespace, labels: podLabels(pod) },
     spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }, ...(pod.ports ?? [])] }] },
-    status: { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) },
+    // Before its ADD a pod has no address yet (Pending), as the API shows it.
+    status: pod.ips.length
+      ? { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) }
+      : { phase: "Pending" },
   };
 }
 

@@ -3,7 +3,7 @@
 // (explain-policy.ts), and with a probe the kernel's trace of a real packet (explain-probe.ts)
 // and every difference between them.
 import type { ClusterState } from "../cluster/types.ts";
-import { HOLD_TABLE } from "../plugin/policy-hold.ts";
+import { HOLD } from "../firewall/names.ts";
 import { computePath, type Endpoint, type Explanation, type Place } from "./explain.ts";
 import { expectPolicy, policyAt, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
@@ -32,7 +32,7 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
     const traced = tracedPolicy(ex.probe.places);
     if (traced) ex.policy = { ...ex.policy, traced };
     // Dropped by the hold (computed or traced): the pod is not yet programmed, no policy to compare.
-    const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD_TABLE));
+    const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD.name));
     ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped"), held));
   }
   return ex;

@@ -5,7 +5,7 @@
 // compiler (src/agent/policy/compile.ts) writes as "np NS/NAME DIR[i]", "np NS DIR isolated:
 // no rule allows (NAME)" or "cnp TIER NAME DIR[i] [RULE]"; an allowing rule's verdict is accept
 // (ingress) or goto ingress (egress). A disagreement between the two is a mismatch.
-import { PolicyEvaluator, type Decider, type Verdict } from "../cluster/index.ts";
+import { PolicyEvaluator, policyName, type Decider, type Verdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
 import type { Place, PolicyExpectation, TracedPlace, TracedPolicy } from "./explain.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -13,7 +13,7 @@ import type { ProbeProto } from "./probe.ts";
 export const POLICY_TABLE_TRACED = "inet mncni-policy";
 
 export const formatDecider = (d: Decider) =>
-  `${d.kind} ${d.name} rule ${d.rule}${d.tier !== "NetworkPolicy" ? ` (tier ${d.tier}${d.action ? `, ${d.action}` : ""})` : ""}`;
+  `${d.kind} ${policyName(d)} rule ${d.rule}${d.tier ? ` (tier ${d.tier}${d.action ? `, ${d.action}` : ""})` : ""}`;
 
 /** What the evaluator expects; undefined for ICMP (the API's rules name TCP, UDP and SCTP; a port-less rule would decide, which the evaluator does not model). */
 export function expectPolicy(state: ClusterState, src: string, dst: string, proto: ProbeProto, port: number): PolicyExpectation | undefined {
@@ -91,7 +91,7 @@ export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPoli
   if (!e.allowed && t?.verdict === "dropped" && e.decider) {
     const d = e.decider;
     // The default-deny rule names the namespace only; any other names the policy.
-    const named = d.rule === "default-deny" ? t.rule.startsWith(`np ${d.name.split("/")[0]} `) : t.rule.includes(` ${d.name} `) || t.rule.includes(` ${d.name}`);
+    const named = d.rule === "default-deny" ? t.rule.startsWith(`np ${d.namespace} `) : t.rule.includes(` ${policyName(d)} `) || t.rule.includes(` ${policyName(d)}`);
     if (!named) out.push(`the policy evaluator names ${e.by}; the traced drop names ${t.by}`);
   }
   return out;

@@ -8,10 +8,10 @@
 import { encodeKey, Netlink, NetlinkError, Nftables, type Link, type NeighInfo, type RouteInfo } from "../kernel/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
-import { heldSet, HOLD_TABLE } from "../plugin/policy-hold.ts";
+import { heldSet, HOLD } from "../firewall/names.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
-import type { Decider } from "../cluster/index.ts";
+import type { Decider, Direction } from "../cluster/index.ts";
 
 export interface Place {
   name: string;
@@ -69,7 +69,7 @@ export interface TracedPlace {
 /** The verdict the policy evaluator expects for the packet (explain-policy.ts expectPolicy). */
 export interface PolicyExpectation {
   allowed: boolean;
-  deniedIn?: "ingress" | "egress";
+  deniedIn?: Direction;
   /** The deciding policy, as a line: kind, namespace/name, rule, tier. */
   by?: string;
   decider?: Decider;
@@ -190,7 +190,7 @@ function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefin
 function heldIn(s: PlaceState, src: string, dst: string): string | undefined {
   const nft = Nftables.open(s.place.netns);
   try {
-    if (!nft.table("inet", HOLD_TABLE)) return undefined;
+    if (!nft.table("inet", HOLD.name)) return undefined;
     for (const ip of [src, dst]) {
       if (!ip) continue;
       const v6 = ip.includes(":");
@@ -252,7 +252,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
     if (!ip) return false;
     const pod = world.owner(ip, at.place.name)?.s.place;
     hop.held = { ip, ...(pod?.kind === "pod" ? { pod: pod.name } : {}) };
-    hop.dropped = `held: ${pod?.kind === "pod" ? `pod ${pod.name} (${ip})` : ip} is not yet programmed by the agent (inet ${HOLD_TABLE} drops its traffic until the agent has programmed its policy)`;
+    hop.dropped = `held: ${pod?.kind === "pod" ? `pod ${pod.name} (${ip})` : ip} is not yet programmed by the agent (inet ${HOLD.name} drops its traffic until the agent has programmed its policy)`;
     return true;
   };
   let outcome: Explanation["outcome"] = "unreachable";

@@ -5,23 +5,21 @@
 // ADD and DEL then only add or remove that pod's set elements, in one nfnetlink
 // transaction (tens of microseconds) instead of running nft (~15 ms) every time.
 //
-// Creating the table is race-safe without a lock: the script starts with `create table`,
-// which fails with EEXIST when the table exists, and nft sends the whole script as one
-// transaction, which the kernel serialises against every other and commits whole or not
-// at all. Of 20 ADDs racing on a fresh node exactly one creates the table; the others'
-// transactions are rejected whole (no duplicated rules, no flushed elements) and they
-// carry on with the table the winner made. The table's comment names its layout; a table
-// of an older layout (or none: mncni before v2 kept a chain per pod) is replaced the same
-// way, deleting it by handle in the replacing transaction, so only the first of racing
-// replacers succeeds; pods attached under the old layout lose their checks until they
-// are re-created. A table of a newer layout is left alone and ADD fails.
+// The table is written whole through src/firewall/owned-table.ts (race-safe creation without
+// a lock). Its comment names its layout; a table of an older layout (or none: mncni before
+// v2 kept a chain per pod) is replaced, deleting it by handle in the replacing transaction,
+// so only the first of racing replacers succeeds; pods attached under the old layout lose
+// their checks until they are re-created. A table of a newer layout is left alone and ADD
+// fails.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { decodeKey, encodeKey, isErrno, keyHasPrefix, type Nftables, NFT_COMMENT_MAXLEN, type NftFamily, type NftKeyType, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import { familyOf, type Family } from "../net/ip.ts";
+import { ANTISPOOF } from "../firewall/names.ts";
+import { ensureTable as ensureOwnedTable, type WholeTable } from "../firewall/owned-table.ts";
 
-const ANTISPOOF_TABLE = "mncni-antispoof";
+const ANTISPOOF_TABLE = ANTISPOOF.name;
 /** The table comment naming this layout of sets and rules; raise it when they (or a mode's, in bridge.ts / routed.ts) change. */
 const LAYOUT = 2;
 const LAYOUT_VERSION = `mncni anti-spoofing v${LAYOUT}`;
@@ -70,10 +68,10 @@ export interface AntiSpoofLayout {
 
 export const FAMILIES: Family[] = [4, 6];
 
-export const portsSet: PodSet = { name: "ports", holds: "port", type: ["ifname"], keys: (p) => [[p.hostIfname]] };
-export const macsSet: PodSet = { name: "macs", holds: "mac", type: ["ifname", "ether_addr"], keys: (p) => [[p.hostIfname, p.mac]] };
+export const portsSet: PodSet = { name: ANTISPOOF.ports, holds: "port", type: ["ifname"], keys: (p) => [[p.hostIfname]] };
+export const macsSet: PodSet = { name: ANTISPOOF.macs, holds: "mac", type: ["ifname", "ether_addr"], keys: (p) => [[p.hostIfname, p.mac]] };
 export const addrSet = (f: Family): PodSet => ({
-  name: `addr${f}`,
+  name: ANTISPOOF.addr(f),
   holds: "addr",
   type: ["ifname", f === 4 ? "ipv4_addr" : "ipv6_addr"],
   keys: (p) => p.ips.filter((ip) => familyOf(ip) === f).map((ip) => [p.hostIfname, ip]),
@@ -94,32 +92,24 @@ export function sourceRule(f: Family, match: Record<Family, string>): string {
  */
 const SET_SIZE = 4096;
 
-function tableScript(l: AntiSpoofLayout): string {
-  const t = `${l.family} ${ANTISPOOF_TABLE}`;
+function table(l: AntiSpoofLayout): WholeTable {
   const sets = l.sets.map((s) => `  set ${s.name} {\n    type ${s.type.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("");
   const rules = l.rules.map((r) => `    ${r}\n`).join("");
-  return (
-    `create table ${t} { comment "${LAYOUT_VERSION}"; }\n` +
-    `table ${t} {\n${sets}  chain prerouting {\n    type filter hook prerouting priority -300; policy accept;\n${rules}  }\n}\n`
-  );
+  return {
+    family: l.family,
+    name: ANTISPOOF_TABLE,
+    comment: LAYOUT_VERSION,
+    body: `${sets}  chain ${ANTISPOOF.chain} {\n    type filter hook prerouting priority -300; policy accept;\n${rules}  }\n`,
+  };
 }
 
 /** Creates the table when missing, replaces it when it has an older layout (see top). */
 function ensureTable(nft: Nftables, l: AntiSpoofLayout): void {
-  const current = nft.table(l.family, ANTISPOOF_TABLE);
-  if (current?.comment === LAYOUT_VERSION) return;
-  if (current && layoutOf(current.comment) > LAYOUT) {
+  ensureOwnedTable(nft, table(l), nftApply, (current) =>
     // A newer mncni wrote it: replacing it would drop the protection of its pods.
-    throw new CniError(ErrorCode.Internal, `cannot use table ${l.family} ${ANTISPOOF_TABLE}: it has a newer layout ("${current.comment}") than this mncni writes (v${LAYOUT})`);
-  }
-  const replace = current ? `delete table ${l.family} handle ${current.handle}\n` : "";
-  try {
-    nftApply(replace + tableScript(l), `create table ${l.family} ${ANTISPOOF_TABLE}`);
-  } catch (e) {
-    // Another ADD won the race and our transaction was rejected whole: use its table.
-    if (nft.table(l.family, ANTISPOOF_TABLE)?.comment === LAYOUT_VERSION) return;
-    throw e;
-  }
+    layoutOf(current.comment) > LAYOUT
+      ? new CniError(ErrorCode.Internal, `cannot use table ${l.family} ${ANTISPOOF_TABLE}: it has a newer layout ("${current.comment}") than this mncni writes (v${LAYOUT})`)
+      : "replace");
 }
 
 const setRef = (l: AntiSpoofLayout, s: PodSet): SetRef => ({ family: l.family, table: ANTISPOOF_TABLE, set: s.name });

@@ -1,19 +1,15 @@
 // ADD, shared by both modes: IPAM, the pod device (a veth or netkit pair, pod-device.ts) with
-// the pod end created directly in the pod's namespace, addresses and routes inside, then whatever the mode wires on the host.
+// the pod end created directly in the pod's namespace, addresses and routes inside, then whatever the mode wires on the host,
+// then the per-pod features (features/list.ts) in list order.
 // Every step registers its undo, so a failure anywhere leaves host and pod as they were.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Interface, IPConfig, Result, Route } from "../cni/types.ts";
 import { Netlink, sysctlSet, type Link } from "../kernel/index.ts";
-import { antiSpoofFor } from "./antispoof.ts";
-import { shapeBandwidth } from "./bandwidth.ts";
-import { forgetConntrack } from "./conntrack-cleanup.ts";
-import { attachHostPorts } from "./host-port.ts";
-import { holdPod, releasePod } from "./policy-hold.ts";
 import { hostVethAlias, hostVethName } from "./hostveth.ts";
 import { createPodDevice, NO_MAC } from "./pod-device.ts";
 import { ipamClient } from "./ipam-client.ts";
-import { ensureMasquerade } from "./ip-masq.ts";
+import type { ConfiguredFeature } from "./feature.ts";
 import type { HostSide, ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
@@ -21,7 +17,7 @@ import { UndoStack } from "./undo.ts";
 import { phase } from "../base/phases.ts";
 import { addrOf, familyOf } from "../net/ip.ts";
 
-export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<Result> {
+export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<Result> {
   const { env } = ctx;
   const pod = openContainerNetns(env.netns);
   const host = Netlink.open();
@@ -35,8 +31,8 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     phase("ipam");
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
-    // A reused address must not inherit its previous pod's flows.
-    forgetConntrack(ips.map((i) => addrOf(i.address)));
+    const common = { network: ctx.conf.name, bridge: conf.bridge, mode, host };
+    for (const f of features) f.addressed?.({ ...common, ips });
 
     const side: HostSide = { conf, host, undo };
     const prepared = mode.prepareHost(side, ips);
@@ -51,23 +47,12 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
     enableForwarding(ips);
     phase("pod");
 
-    if (conf.antiSpoofing) {
-      const guard = antiSpoofFor(mode.antiSpoof);
-      guard.attach({ hostIfname: veth.name, network: ctx.conf.name, mac: podIf.mac || NO_MAC, ips: podIps.map((i) => addrOf(i.address)) });
-      undo.push("remove anti-spoofing rules", () => guard.detach(veth.name));
+    const attaching = { ...common, veth, podMac: podIf.mac || NO_MAC, ips, podAddrs: podIps.map((i) => addrOf(i.address)), undo };
+    for (const f of features) {
+      if (!f.attach) continue;
+      f.attach(attaching);
+      phase(f.name);
     }
-    if (conf.policyHold) {
-      const addrs = podIps.map((i) => addrOf(i.address));
-      holdPod(addrs);
-      undo.push("release policy hold", () => releasePod(addrs));
-    }
-    if (conf.ipMasq) ensureMasquerade(ctx.conf.name, ips);
-    phase("guard");
-
-    // The built-in capabilities: bandwidth and hostPort.
-    shapeBandwidth(host, ctx.conf.name, veth, conf.bandwidth, undo);
-    attachHostPorts({ host, network: ctx.conf.name, veth, ips: podIps.map((i) => addrOf(i.address)), mappings: conf.portMappings, undo });
-    phase("capabilities");
 
     // A bridge takes its MAC from its ports, so read host interfaces again after wiring.
     const interfaces: Interface[] = [

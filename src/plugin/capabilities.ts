@@ -50,6 +50,9 @@ export function parsePortMappings(raw: unknown): PortMapping[] {
   });
 }
 
+/** The reference bandwidth plugin's bound on a bucket, in bytes (it refuses burst/8 >= 2^32-1). */
+const MAX_BURST_BYTES = 0xffffffff;
+
 const RATE_KEYS = ["ingressRate", "ingressBurst", "egressRate", "egressBurst"] as const;
 
 export function parseBandwidth(raw: unknown): Bandwidth | undefined {
@@ -70,6 +73,11 @@ export function parseBandwidth(raw: unknown): Bandwidth | undefined {
     const burst = out[`${dir}Burst`];
     if ((rate === undefined) !== (burst === undefined)) {
       throw invalidConfig(`${field}.${dir}${rate === undefined ? "Rate" : "Burst"}`, `missing: ${dir}Rate and ${dir}Burst go together`);
+    }
+    // tbf takes its bucket in bytes as 32 bits: a larger one would wrap to a tiny bucket
+    // that drops the pod's larger packets. The reference plugin's limit (burst/8 >= 2^32-1).
+    if (burst !== undefined && Math.floor(burst / 8) >= MAX_BURST_BYTES) {
+      throw invalidConfig(`${field}.${dir}Burst`, `${burst} bits is 4 GiB or more (at most ${MAX_BURST_BYTES * 8 - 1} bits)`);
     }
   }
   return out.ingressRate || out.egressRate ? Object.freeze(out) : undefined;

@@ -1,29 +1,23 @@
 // DEL, shared by both modes. Idempotent: everything already gone counts as done, and it
-// needs neither the namespace nor prevResult (the host veth name is derived).
+// needs neither the namespace nor prevResult (the host veth name is derived). The per-pod
+// features (features/list.ts) clean up at three points: before the host veth goes, once
+// the pod is cut off, and once IPAM released its addresses.
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { isErrno, Netlink } from "../kernel/index.ts";
-import { antiSpoofFor } from "./antispoof.ts";
-import { removeBandwidth } from "./bandwidth.ts";
-import { addressesAtDel, forgetConntrack } from "./conntrack-cleanup.ts";
-import { unmapHostPorts } from "./host-port.ts";
-import { forgetNeighbours } from "./neighbours.ts";
+import { addressesAtDel } from "./conntrack-cleanup.ts";
 import { hostVethName } from "./hostveth.ts";
-import { releasePod } from "./policy-hold.ts";
 import { ipamClient } from "./ipam-client.ts";
-import { releaseMasqueradeIfUnused } from "./ip-masq.ts";
+import type { ConfiguredFeature, Detaching } from "./feature.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 
-export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<void> {
   const name = hostVethName(ctx.conf.name, ctx.env.containerId, ctx.env.ifname);
-  // Anti-spoofing first: the kernel frees the deleted set elements while the veth is being
-  // deleted, instead of making this process wait for it on exit.
-  if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).detach(name);
-  // The built-in capabilities: the pod's addresses read while its interface is there.
-  const podAddrs = addressesAtDel(ctx);
-  unmapHostPorts(name);
   const host = Netlink.open();
   try {
+    // The pod's addresses, read while its interface is there.
+    const detaching: Detaching = { network: ctx.conf.name, bridge: conf.bridge, mode, host, hostIfname: name, addrs: addressesAtDel(ctx) };
+    for (const f of features) f.detach?.(detaching);
     if (ctx.later) {
       // In a server: unplug now (off the bridge, down: the pod is cut off before its
       // address is released), delete off the main thread; the call is answered after.
@@ -45,18 +39,10 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
         if (!isErrno(e, "ENODEV", "ENOENT")) throw e;
       }
     }
-    removeBandwidth(host, name);
-    // The pod is cut off: its flows go before its addresses can be handed out again, then
-    // its neighbour entries (after the flows, which could otherwise make new ones).
-    forgetConntrack(podAddrs);
-    forgetNeighbours(host, podAddrs);
+    for (const f of features) f.detached?.(detaching);
+    await ipamClient(ctx).del();
+    for (const f of features) f.released?.(detaching);
   } finally {
     host.close();
   }
-  // A pod held (no agent answered its ADD) and deleted before the agent programmed it: its
-  // addresses leave the hold with it, before IPAM can hand them to another pod.
-  if (conf.policyHold && podAddrs.length) releasePod(podAddrs);
-  await ipamClient(ctx).del();
-  // The veth being deleted (off the main thread when served) is not a user any more.
-  if (conf.ipMasq) releaseMasqueradeIfUnused(ctx.conf.name, name);
 }

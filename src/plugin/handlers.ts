@@ -7,26 +7,29 @@ import { detach } from "./detach.ts";
 import { collectGarbage } from "./gc.ts";
 import { ipamClient } from "./ipam-client.ts";
 import { modeOf } from "./modes.ts";
-import { parsePluginConf } from "./netconf.ts";
+import { configureFeatures } from "./features/list.ts";
+import { parsePluginConf, type ParseOpts } from "./netconf.ts";
 import { verify } from "./verify.ts";
 
-const load = (ctx: CallContext) => {
-  const conf = parsePluginConf(ctx.conf, ctx.env.args);
-  return { conf, mode: modeOf(conf) };
+/** cleanup (DEL, GC): runtimeConfig is not needed, so not validated (DEL cleans up whatever it says). */
+const load = (ctx: CallContext, o: ParseOpts = {}) => {
+  const conf = parsePluginConf(ctx.conf, ctx.env.args, o);
+  const mode = modeOf(conf);
+  return { conf, mode, features: configureFeatures(conf.net, mode.features, o) };
 };
 
 export const pluginHandlers: Handlers = {
   add(ctx) {
-    const { conf, mode } = load(ctx);
-    return attach(ctx, conf, mode);
+    const { conf, mode, features } = load(ctx);
+    return attach(ctx, conf, mode, features);
   },
   del(ctx) {
-    const { conf, mode } = load(ctx);
-    return detach(ctx, conf, mode);
+    const { conf, mode, features } = load(ctx, { cleanup: true });
+    return detach(ctx, conf, mode, features);
   },
   check(ctx) {
-    const { conf, mode } = load(ctx);
-    return verify(ctx, conf, mode);
+    const { conf, mode, features } = load(ctx);
+    return verify(ctx, conf, mode, features);
   },
   async status(ctx) {
     const { conf, mode } = load(ctx);
@@ -39,7 +42,7 @@ export const pluginHandlers: Handlers = {
     await ipamClient(ctx).status();
   },
   gc(ctx) {
-    const { conf, mode } = load(ctx);
-    return collectGarbage(ctx, conf, mode);
+    const { conf, mode, features } = load(ctx, { cleanup: true });
+    return collectGarbage(ctx, conf, mode, features);
   },
 };

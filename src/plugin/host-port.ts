@@ -1,6 +1,6 @@
 // hostPort (the `portMappings` capability) as DNAT in a table mncni owns, `inet
-// mncni-hostport`, written once per node with `nft -f` (race-safe exactly as the
-// anti-spoofing table is: see antispoof.ts) and holding no per-pod rule: ADD and DEL add
+// mncni-hostport`, written once per node with `nft -f` through src/firewall/owned-table.ts
+// (race-safe creation) and holding no per-pod rule: ADD and DEL add
 // and remove map elements over nfnetlink, one transaction each.
 //
 // - maps port4/port6 (protocol . host port) and addr4/addr6 (host address . protocol . host
@@ -20,17 +20,20 @@
 // - Same host address, protocol and port twice is a conflict: elements are added with
 //   NLM_F_EXCL, so of two racing ADDs one fails, and the error names the port.
 import { CniError, ErrorCode } from "../cni/errors.ts";
-import { encodeKey, isErrno, sysctlSet, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
+import { encodeKey, isErrno, type Link, type Netlink, type NftKeyType, type Nftables, type SetElement, type SetElemChange, type SetRef } from "../kernel/index.ts";
 import { familyOf, type Family } from "../net/ip.ts";
 import type { PortMapping } from "./capabilities.ts";
 import { forgetHostPortFlows } from "./conntrack-cleanup.ts";
+import { openLocalnet } from "./localnet.ts";
 import { nftApply } from "./nft-apply.ts";
 import { withNftables } from "./nft-socket.ts";
 import type { UndoStack } from "./undo.ts";
+import { HOSTPORT } from "../firewall/names.ts";
+import { ensureTable as ensureOwnedTable } from "../firewall/owned-table.ts";
 
-const HOSTPORT_TABLE = "mncni-hostport";
-const FAMILY = "inet";
-const LAYOUT_VERSION = "mncni hostport v1";
+const HOSTPORT_TABLE = HOSTPORT.name;
+const FAMILY = HOSTPORT.family;
+const LAYOUT_VERSION = HOSTPORT.layout;
 /** The ct mark bit of connections this table DNATed (what postrouting masquerades among). */
 const HOSTPORT_CT_MARK = 0x00400000;
 const SET_SIZE = 8192;
@@ -54,8 +57,7 @@ const SAMEIF: NftKeyType[] = ["ifname", "ifname"];
 const SELF = ([4, 6] as Family[]).map((f) => ({ name: `self${f}`, family: f, type: [addrType(f), addrType(f)] }));
 const OWNED_SETS = [...MAPS.map((m) => m.name), ...SELF.map((s) => s.name), "sameif"];
 
-function tableScript(): string {
-  const t = `${FAMILY} ${HOSTPORT_TABLE}`;
+function tableBody(): string {
   const mark = `0x${HOSTPORT_CT_MARK.toString(16).padStart(8, "0")}`;
   const maps = MAPS.map((m) => `  map ${m.name} {\n    type ${m.key.join(" . ")} : ${m.data.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("");
   const dnat = MAPS.map((m) => {
@@ -64,8 +66,7 @@ function tableScript(): string {
     return `    meta nfproto ipv${m.family} ${key} @${m.name} ct mark set ct mark | ${mark} dnat ${ip} to ${key} map @${m.name}\n`;
   }).join("");
   return (
-    `create table ${t} { comment "${LAYOUT_VERSION}"; }\n` +
-    `table ${t} {\n${maps}` +
+    maps +
     SELF.map((x) => `  set ${x.name} {\n    type ${x.type.join(" . ")}\n    size ${SET_SIZE}\n  }\n`).join("") +
     `  set sameif {\n    type ${SAMEIF.join(" . ")}\n    size ${SET_SIZE}\n  }\n` +
     `  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump hostports\n  }\n` +
@@ -75,21 +76,13 @@ function tableScript(): string {
     `    ct mark & ${mark} == ${mark} ip saddr 127.0.0.0/8 masquerade\n` +
     `    ct mark & ${mark} == ${mark} ip saddr . ip daddr @self4 masquerade\n` +
     `    ct mark & ${mark} == ${mark} ip6 saddr . ip6 daddr @self6 masquerade\n` +
-    `    ct mark & ${mark} == ${mark} iifname . oifname @sameif masquerade\n  }\n}\n`
+    `    ct mark & ${mark} == ${mark} iifname . oifname @sameif masquerade\n  }\n`
   );
 }
 
 function ensureTable(nft: Nftables): void {
-  const current = nft.table(FAMILY, HOSTPORT_TABLE);
-  if (current?.comment === LAYOUT_VERSION) return;
-  if (current) throw new CniError(ErrorCode.Internal, `cannot use table ${FAMILY} ${HOSTPORT_TABLE}: it has another layout ("${current.comment ?? ""}") than this mncni writes ("${LAYOUT_VERSION}")`);
-  try {
-    nftApply(tableScript(), `create table ${FAMILY} ${HOSTPORT_TABLE}`);
-  } catch (e) {
-    // Another ADD won the race and our transaction was rejected whole: use its table.
-    if (nft.table(FAMILY, HOSTPORT_TABLE)?.comment === LAYOUT_VERSION) return;
-    throw e;
-  }
+  ensureOwnedTable(nft, { family: FAMILY, name: HOSTPORT_TABLE, comment: LAYOUT_VERSION, body: tableBody() }, nftApply, (current) =>
+    new CniError(ErrorCode.Internal, `cannot use table ${FAMILY} ${HOSTPORT_TABLE}: it has another layout ("${current.comment ?? ""}") than this mncni writes ("${LAYOUT_VERSION}")`));
 }
 
 const ref = (set: string): SetRef => ({ family: FAMILY, table: HOSTPORT_TABLE, set });
@@ -190,10 +183,9 @@ function mapHostPorts(p: HostPortPod): void {
       throw conflict(taken?.label ?? p.mappings.map((m) => `${m.hostPort}/${m.protocol}`).join(", "), `already mapped${owner ? ` to the pod of host veth "${owner.hostIfname}" (network "${owner.network}")` : ""}`);
     }
   });
-  // Packets from 127.0.0.1 may only be routed out of an interface that allows it.
-  if (p.mappings.some((m) => m.hostIP === undefined || familyOf(m.hostIP) === 4) && p.ips.some((ip) => familyOf(ip) === 4)) {
-    sysctlSet(`net.ipv4.conf.${p.podFacing}.route_localnet`, 1);
-  }
+  // Packets from 127.0.0.1 may only be routed out of an interface that allows it (and
+  // then need the guard: localnet.ts).
+  if (p.mappings.some((m) => m.hostIP === undefined || familyOf(m.hostIP) === 4) && p.ips.some((ip) => familyOf(ip) === 4)) openLocalnet(p.podFacing);
 }
 
 /** CHECK: every mapping of the pod is in the table, to the pod's address; throws a CniError naming the first missing. */
@@ -245,12 +237,13 @@ export function unmapHostPorts(hostIfname: string): void {
 
 
 
-/** The host veths with elements, and their networks (for GC). */
-export function hostPortOwners(): { network: string; hostIfname: string }[] {
+/** The host veths with elements, and their networks (for GC); `family`: only those with host ports of that family. */
+export function hostPortOwners(family?: Family): { network: string; hostIfname: string }[] {
   return withNftables("list host port owners", (nft) => {
     const found = new Map<string, { network: string; hostIfname: string }>();
     if (!nft.table(FAMILY, HOSTPORT_TABLE)) return [];
     for (const m of MAPS) {
+      if (family !== undefined && m.family !== family) continue;
       for (const e of nft.setElements(ref(m.name))) {
         const o = ownerOf(e.comment);
         if (o) found.set(o.hostIfname, o);

@@ -1,16 +1,21 @@
 // The plugin's ipMasq, for standalone hosts (in a cluster the agent masquerades): traffic
 // from the pod ranges to anywhere outside them leaves with the host's address. One table
-// per network, removed by the DEL of the network's last host veth.
+// per network, removed by the DEL of the network's last host veth. Written whole through
+// src/firewall/owned-table.ts: its comment carries the hash of its rules, so an ADD whose
+// network's table is already right costs one netlink lookup, not an nft run.
 import type { IPConfig } from "../cni/types.ts";
-import { Netlink, Nftables } from "../kernel/index.ts";
+import { Netlink } from "../kernel/index.ts";
 import { sha256Hex } from "../sys/hash.ts";
 import { hostVethsOf } from "./hostveth.ts";
 import { nftApply } from "./nft-apply.ts";
+import { withNftables } from "./nft-socket.ts";
+import { IPMASQ } from "../firewall/names.ts";
+import { ensureTable, removeTable } from "../firewall/owned-table.ts";
 import { familyOf, formatCIDR, parseCIDR } from "../net/ip.ts";
 import { maskCIDR } from "../net/cidr.ts";
 
 function masqueradeTable(network: string): string {
-  return "mncni-masq-" + sha256Hex(network).slice(0, 8);
+  return IPMASQ.prefix + sha256Hex(network).slice(0, 8);
 }
 
 /** The subnet of "10.244.1.5/24": "10.244.1.0/24". */
@@ -20,17 +25,14 @@ function subnetOf(cidr: string): string {
 }
 
 export function ensureMasquerade(network: string, ips: IPConfig[]): void {
-  const t = `inet ${masqueradeTable(network)}`;
   const rules = ips.map((ip) => {
     const p = familyOf(ip.address) === 4 ? "ip" : "ip6";
     const net = subnetOf(ip.address);
-    return `add rule ${t} postrouting ${p} saddr ${net} ${p} daddr != ${net} masquerade comment "mncni ipMasq ${network}"\n`;
-  });
-  const script =
-    `table ${t} {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n  }\n}\n` +
-    `flush chain ${t} postrouting\n` +
-    rules.join("");
-  nftApply(script, `set up masquerade for network "${network}"`);
+    return `    ${p} saddr ${net} ${p} daddr != ${net} masquerade comment "mncni ipMasq ${network}"\n`;
+  }).join("");
+  const body = `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n${rules}  }\n`;
+  const table = { family: IPMASQ.family, name: masqueradeTable(network), comment: `mncni ipMasq ${sha256Hex(body).slice(0, 16)}`, body };
+  withNftables(`set up masquerade for network "${network}"`, (nft) => ensureTable(nft, table, nftApply));
 }
 
 /**
@@ -45,12 +47,6 @@ export function releaseMasqueradeIfUnused(network: string, leaving: string): voi
   } finally {
     host.close();
   }
-  const table = masqueradeTable(network);
-  const nft = Nftables.open();
-  try {
-    if (!nft.table("inet", table)) return;
-  } finally {
-    nft.close();
-  }
-  nftApply(`delete table inet ${table}\n`, `remove masquerade table of network "${network}"`);
+  const table = { family: IPMASQ.family, name: masqueradeTable(network) };
+  withNftables(`remove masquerade table of network "${network}"`, (nft) => removeTable(nft, table, nftApply));
 }

@@ -1,10 +1,10 @@
 // What varies between bridge and routed mode. The shared mechanism (veth, IPAM, addresses,
-// routes, rollback, anti-spoofing sets, GC) lives in attach.ts / detach.ts / verify.ts /
-// gc.ts / antispoof.ts and asks the mode only this; the modes themselves are listed in
-// modes.ts.
+// routes, rollback, GC) lives in attach.ts / detach.ts / verify.ts / gc.ts, the per-pod
+// features in features/ (each mode may replace one), and asks the mode only this; the
+// modes themselves are listed in modes.ts.
 import type { Interface, IPConfig } from "../cni/types.ts";
 import type { Link, Netlink } from "../kernel/index.ts";
-import type { AntiSpoofLayout } from "./antispoof.ts";
+import type { FeatureOverrides, ModeFacts } from "./feature.ts";
 import type { PluginConf } from "./netconf.ts";
 import type { UndoStack } from "./undo.ts";
 import type { Family } from "../net/ip.ts";
@@ -35,7 +35,7 @@ export interface Gateway {
   neighMac?: string;
 }
 
-export interface ModePolicy {
+export interface ModePolicy extends ModeFacts {
   /** Makes sure what the mode needs on the host exists (the bridge and its gateway addresses). */
   prepareHost(h: HostSide, ips: IPConfig[]): PreparedHost;
   /** The address as configured inside the pod (routed mode uses /32 and /128). */
@@ -47,6 +47,6 @@ export interface ModePolicy {
   status(h: { conf: PluginConf; host: Netlink }): void;
   /** The netkit mode this mode's pods get with `podDevice: netkit`; absent: netkit not offered. */
   netkitMode?: "l2" | "l3";
-  /** The anti-spoofing table of this mode: its nftables family, sets and rules. */
-  antiSpoof: AntiSpoofLayout;
+  /** Per-pod features this mode does its own way, by name (features/list.ts); null: not offered. */
+  features?: FeatureOverrides;
 }

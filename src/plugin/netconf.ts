@@ -3,7 +3,8 @@ import { CniError, ErrorCode, invalidConfig, unsupportedField } from "../cni/err
 import type { DNS, IPAMConfig, NetConf } from "../cni/types.ts";
 import { ifnameProblem } from "../cni/names.ts";
 import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
-import { parseBandwidth, parsePortMappings, type Bandwidth, type PortMapping } from "./capabilities.ts";
+import type { FeatureKeyType } from "./feature.ts";
+import { FEATURES } from "./features/list.ts";
 
 /**
  * The modes a config can name. The config schema owns the names; modes.ts maps each to its
@@ -24,41 +25,39 @@ export interface PluginConf {
   readonly mtu: number;
   readonly hairpinMode: boolean;
   readonly promiscMode: boolean;
-  readonly ipMasq: boolean;
-  readonly antiSpoofing: boolean;
   /** The pod's device: "veth" (default) or "netkit" (routed mode; veth where the kernel lacks it). */
   readonly podDevice: PodDevice;
   readonly ipam: IPAMConfig;
   readonly dns?: DNS;
   /** A MAC for the container interface from the `mac` capability or CNI_ARGS MAC=. */
   readonly mac?: string;
-  /** hostPorts from the `portMappings` capability (none when absent). */
-  readonly portMappings: readonly PortMapping[];
-  /** Shaping from the `bandwidth` capability; undefined: none. */
-  readonly bandwidth?: Bandwidth;
-  /** The cluster has network policies: hold the pod's traffic until the agent programmed it (policy-hold.ts). */
-  readonly policyHold: boolean;
+}
+
+/** How a call uses the config: `cleanup` (DEL, GC) needs no per-pod runtime values and does not validate them. */
+export interface ParseOpts {
+  cleanup?: boolean;
 }
 
 /** Fields defined by the spec (or libcni) that any plugin config may carry. */
 const RESERVED = new Set(["cniVersion", "name", "type", "capabilities", "ipam", "dns", "args", "runtimeConfig", "prevResult", "logFile"]);
 
-const KNOWN: Record<string, "string" | "number" | "boolean"> = {
-  mode: "string",
-  bridge: "string",
-  mtu: "number",
-  hairpinMode: "boolean",
-  promiscMode: "boolean",
-  ipMasq: "boolean",
-  antiSpoofing: "boolean",
-  agentSocket: "string",
-  policyHold: "boolean",
-  podDevice: "string",
-};
+/** The plugin's own keys and the per-pod features' (Feature.keys; a mode's replacement of a feature reads the same keys). */
+const KNOWN: Readonly<Record<string, FeatureKeyType>> = Object.assign(
+  {
+    mode: "string",
+    bridge: "string",
+    mtu: "number",
+    hairpinMode: "boolean",
+    promiscMode: "boolean",
+    agentSocket: "string",
+    podDevice: "string",
+  },
+  ...FEATURES.map((f) => f.keys ?? {}),
+);
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
-export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): PluginConf {
+export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>, o: ParseOpts = {}): PluginConf {
   for (const [key, value] of Object.entries(net)) {
     if (RESERVED.has(key) || key.startsWith("cni.dev/")) continue;
     const type = KNOWN[key];
@@ -78,7 +77,8 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
   }
   const podDevice = podDeviceOf(net);
   if (!net.ipam) throw invalidConfig("ipam", "missing: mncni needs an IPAM section (type mncni-ipam or another IPAM plugin)");
-  const mac = macFrom(net, cniArgs);
+  // DEL and GC create no device: a MAC they are given is not needed, nor checked.
+  const mac = o.cleanup ? undefined : macFrom(net, cniArgs);
   return Object.freeze({
     net,
     mode,
@@ -86,15 +86,10 @@ export function parsePluginConf(net: NetConf, cniArgs: Record<string, string>): 
     mtu,
     hairpinMode: (net.hairpinMode as boolean | undefined) ?? true,
     promiscMode: (net.promiscMode as boolean | undefined) ?? false,
-    ipMasq: (net.ipMasq as boolean | undefined) ?? false,
-    antiSpoofing: (net.antiSpoofing as boolean | undefined) ?? true,
     podDevice,
     ipam: net.ipam,
     dns: net.dns,
     mac,
-    portMappings: parsePortMappings(net.runtimeConfig?.portMappings),
-    bandwidth: parseBandwidth(net.runtimeConfig?.bandwidth),
-    policyHold: (net.policyHold as boolean | undefined) ?? false,
   });
 }
 

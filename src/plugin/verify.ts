@@ -1,14 +1,13 @@
-// CHECK, shared by both modes: what prevResult says we created must still be there.
+// CHECK, shared by both modes: what prevResult says we created must still be there, and
+// what each per-pod feature (features/list.ts) made.
 // Routes added by later plugins in a chain are tolerated: only ours are required.
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import type { IPConfig, Route } from "../cni/types.ts";
 import { Netlink, NUD, type Link } from "../kernel/index.ts";
-import { antiSpoofFor } from "./antispoof.ts";
-import { checkBandwidth } from "./bandwidth.ts";
-import { checkHostPorts } from "./host-port.ts";
 import { hostVethName } from "./hostveth.ts";
 import { ipamClient } from "./ipam-client.ts";
+import type { ConfiguredFeature } from "./feature.ts";
 import type { ModePolicy } from "./mode.ts";
 import type { PluginConf } from "./netconf.ts";
 import { closeContainerNetns, openContainerNetns } from "./open-netns.ts";
@@ -16,7 +15,7 @@ import { addrOf, familyOf } from "../net/ip.ts";
 
 const fail = (msg: string) => new CniError(ErrorCode.Internal, msg);
 
-export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolicy): Promise<void> {
+export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolicy, features: readonly ConfiguredFeature[]): Promise<void> {
   const { env } = ctx;
   const prev = ctx.conf.prevResult;
   if (!prev) throw new CniError(ErrorCode.InvalidNetworkConfig, "invalid network config: prevResult: required for CHECK");
@@ -44,9 +43,8 @@ export async function verify(ctx: CallContext, conf: PluginConf, mode: ModePolic
     if (!veth) throw fail(`host veth "${vethName}" is missing`);
     mode.checkHost({ conf, host }, veth, ips);
     checkPinnedGateways({ pod: pod.nl, podIf: link, hostVeth: veth, ips, routes: prev.routes ?? [], mode });
-    if (conf.antiSpoofing) antiSpoofFor(mode.antiSpoof).check(vethName);
-    checkBandwidth(host, veth, conf.bandwidth);
-    checkHostPorts({ network: ctx.conf.name, hostIfname: vethName, ips: ips.map((i) => addrOf(i.address)), mappings: conf.portMappings });
+    const verifying = { network: ctx.conf.name, bridge: conf.bridge, mode, host, veth, podAddrs: ips.map((i) => addrOf(i.address)) };
+    for (const f of features) f.verify?.(verifying);
   } finally {
     closeContainerNetns(pod);
     host.close();

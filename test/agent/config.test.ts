@@ -12,7 +12,7 @@ describe("parseAgentArgs", () => {
   test("defaults", () => {
     const c = parseAgentArgs(req, {});
     expect(c).toMatchObject({
-      nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "auto", vxlanVni: 1, vxlanPort: 4789,
+      nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "auto", routingSettings: { vxlan: { vni: 1, port: 4789 } },
       clusterCidr: [], nonMasqueradeCidr: [], ipamDataDir: "/var/lib/cni/networks", cniLogFile: "/var/log/mncni/cni.log",
       metricsAddr: "127.0.0.1:9099", cniSocket: "/run/mncni/cni.sock", resync: 10, uninstall: false, once: false,
     });
@@ -21,10 +21,14 @@ describe("parseAgentArgs", () => {
   });
 
   test("--routing, --vxlan-vni, --vxlan-port: checked, the flag named", () => {
-    expect(parseAgentArgs([...req, "--routing", "vxlan", "--vxlan-vni", "42", "--vxlan-port", "8472"], {})).toMatchObject({ routing: "vxlan", vxlanVni: 42, vxlanPort: 8472 });
+    // The backend's own settings (declared in src/agent/routing/vxlan.ts), not agent fields.
+    expect(parseAgentArgs([...req, "--routing", "vxlan", "--vxlan-vni", "42", "--vxlan-port", "8472"], {})).toMatchObject({ routing: "vxlan", routingSettings: { vxlan: { vni: 42, port: 8472 } } });
+    expect(parseAgentArgs([...req, "--vxlan-vni", "42"], {})).not.toHaveProperty("vxlanVni");
     expect(() => parseAgentArgs([...req, "--routing", "ipip"], {})).toThrow('cannot use routing "ipip": must be one of auto, host-gw, vxlan, none');
     expect(() => parseAgentArgs([...req, "--vxlan-vni", "16777216"], {})).toThrow("cannot use vxlanVni");
     expect(() => parseAgentArgs([...req, "--vxlan-port", "70000"], {})).toThrow("cannot use vxlanPort");
+    expect(() => parseAgentArgs([...req, "--vxlan-vni", "0"], {})).toThrow('cannot use vxlanVni "0": must be an integer between 1 and 16777215');
+    expect(() => parseAgentArgs([...req, "--vxlan-port", "x"], {})).toThrow('cannot use vxlanPort "x"');
   });
 
   test("--cni-socket: a path, or off; relative or too long paths are refused", () => {
@@ -47,6 +51,9 @@ describe("parseAgentArgs", () => {
     writeFileSync(f, JSON.stringify({ source: "dir:/x", mode: "routed", resync: 3, clusterCidr: "10.244.0.0/16" }));
     const c = parseAgentArgs(["--config", f, "--resync", "5"], { NODE_NAME: "env-node" }) as any;
     expect(c).toMatchObject({ nodeName: "env-node", source: "dir:/x", mode: "routed", resync: 5, clusterCidr: ["10.244.0.0/16"] });
+    // A backend's settings keep their config keys (vxlanVni, vxlanPort), numbers or strings.
+    writeFileSync(f, JSON.stringify({ source: "dir:/x", vxlanVni: 7, vxlanPort: "8472" }));
+    expect(parseAgentArgs(["--config", f, "--vxlan-vni", "9"], { NODE_NAME: "n" })).toMatchObject({ routingSettings: { vxlan: { vni: 9, port: 8472 } } });
     writeFileSync(f, JSON.stringify({ bogus: 1 }));
     expect(() => parseAgentArgs(["--config", f], {})).toThrow(/unknown key "bogus"/);
   });
@@ -54,6 +61,7 @@ describe("parseAgentArgs", () => {
   test("errors and help", () => {
     expect(parseAgentArgs(["--help"], {})).toBe("help");
     expect(agentHelp()).toContain("--non-masquerade-cidr CIDR");
+    expect(agentHelp()).toContain("--vxlan-vni N");
     expect(() => parseAgentArgs(["--source", "dir:/m"], {})).toThrow(/--node-name is required/);
     expect(() => parseAgentArgs([...req, "--mode", "vxlan"], {})).toThrow(/must be one of bridge, routed/);
     expect(() => parseAgentArgs([...req, "--cluster-cidr", "10.244.0.0"], {})).toThrow(/no prefix length/);

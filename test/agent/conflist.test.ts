@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { ChainVersionPicker, chainPluginTypes, highestCommonVersion } from "../../src/agent/cni-version.ts";
 import { conflistFor, renderConflist } from "../../src/agent/conflist.ts";
+import { configureFeatures } from "../../src/plugin/features/list.ts";
 import { parsePluginConf } from "../../src/plugin/netconf.ts";
 
 const base = { cniVersion: "1.1.0", mode: "bridge" as const, bridge: "cbr0", mtu: 1500, ipamDataDir: "/d", cniLogFile: "/l", chainPortmap: false };
@@ -15,7 +16,7 @@ describe("renderConflist", () => {
     expect(p.ipam).toEqual({ type: "mncni-ipam", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: "/d" });
     const parsed = parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...p } as any, {});
     expect(parsed.mode).toBe("bridge");
-    expect(parsed.ipMasq).toBe(false);
+    expect(configureFeatures(parsed.net, undefined).map((f) => f.name)).not.toContain("ipMasq");
     // Built in: the runtime passes hostPorts, bandwidth annotations, requested IPs and MAC.
     expect(p.capabilities).toEqual({ portMappings: true, bandwidth: true, ips: true, mac: true });
   });

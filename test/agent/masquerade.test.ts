@@ -7,11 +7,11 @@ const input = { podCIDRs: ["10.244.1.0/24", "fd00:0:0:1::/64"], podNetworks: ["1
 
 /** The ruleset as the kernel would report it after applying a plan (only the parts the planner reads). */
 function installed(script: string): NftRuleset {
-  const hash = script.match(/mncni-agent ruleset ([0-9a-f]+)/)![1];
+  const comment = script.match(/comment "(mncni masquerade [0-9a-f]+)"/)![1];
   return {
-    tables: [{ family: "inet", name: "mncni" }],
+    tables: [{ family: "inet", name: "mncni", comment }],
     chains: [{ family: "inet", table: "mncni", name: "postrouting", handle: 1, hook: "postrouting", policy: "accept" }],
-    rules: [{ family: "inet", table: "mncni", chain: "postrouting", handle: 2, comment: `mncni-agent ruleset ${hash}` }],
+    rules: [],
   };
 }
 

@@ -6,10 +6,10 @@
 // rule it cannot read throws, so the compiler cannot grow past it silently.
 import { cidrContains } from "../../src/net/cidr.ts";
 import { familyOf } from "../../src/net/ip.ts";
-import { compilePolicy, type Decider, type PolicyStructure } from "../../src/agent/policy/compile.ts";
+import { compilePolicy, type PolicyStructure } from "../../src/agent/policy/compile.ts";
 import { Members } from "../../src/agent/policy/members.ts";
 import { PolicyEvaluator } from "../../src/cluster/index.ts";
-import type { ClusterState, Protocol } from "../../src/cluster/types.ts";
+import type { ClusterState, Decider, Protocol } from "../../src/cluster/types.ts";
 
 export interface Packet {
   saddr: string;

@@ -1,7 +1,7 @@
-// The comparison of pod MTUs between nodes, and the annotation read from a Node (pure).
+// The comparison of pod MTUs between nodes, and the published pod MTU read from a Node's status condition (pure).
 import { describe, expect, test } from "bun:test";
 import { podMTUMismatches } from "../../src/agent/routing/index.ts";
-import { nodeInfo, POD_MTU_ANNOTATION } from "../../src/cluster/index.ts";
+import { nodeInfo, POD_MTU_CONDITION } from "../../src/cluster/index.ts";
 
 describe("podMTUMismatches", () => {
   const nodes = [
@@ -22,19 +22,23 @@ describe("podMTUMismatches", () => {
 });
 
 describe("nodeInfo: the published pod MTU", () => {
-  const node = (annotations?: Record<string, string>) =>
-    nodeInfo({ kind: "Node", metadata: { name: "n", ...(annotations ? { annotations } : {}) }, status: { addresses: [{ type: "InternalIP", address: "10.0.0.1" }] } });
-  test("read from the annotation", () => {
-    expect(node({ [POD_MTU_ANNOTATION]: "1450" }).podMTU).toBe(1450);
-    expect(node({ [POD_MTU_ANNOTATION]: "1450" }).problems).toEqual([]);
+  const node = (conditions?: Record<string, string>, annotations?: Record<string, string>) =>
+    nodeInfo({
+      kind: "Node", metadata: { name: "n", ...(annotations ? { annotations } : {}) },
+      status: { addresses: [{ type: "InternalIP", address: "10.0.0.1" }], ...(conditions ? { conditions: Object.entries(conditions).map(([type, message]) => ({ type, status: "True", message })) } : {}) },
+    });
+  test("read from the MncniPodMTU status condition", () => {
+    expect(node({ [POD_MTU_CONDITION]: "1450" }).podMTU).toBe(1450);
+    expect(node({ [POD_MTU_CONDITION]: "1450" }).problems).toEqual([]);
   });
-  test("absent when not published", () => {
+  test("absent when not published; the annotation earlier versions published is not read (the agent may no longer patch Nodes)", () => {
     expect(node().podMTU).toBeUndefined();
-    expect(node({ other: "1" }).podMTU).toBeUndefined();
+    expect(node({ NetworkUnavailable: "1" }).podMTU).toBeUndefined();
+    expect(node(undefined, { "mncni.io/pod-mtu": "1450" }).podMTU).toBeUndefined();
   });
   test.each(["", "abc", "1450.5", "-1", "67", "70000", " 1450"])("%p is a problem, never compared", (v) => {
-    const n = node({ [POD_MTU_ANNOTATION]: v });
+    const n = node({ [POD_MTU_CONDITION]: v });
     expect(n.podMTU).toBeUndefined();
-    expect(n.problems).toEqual([`annotation ${POD_MTU_ANNOTATION} "${v}" is not an MTU (68..65535)`]);
+    expect(n.problems).toEqual([`condition ${POD_MTU_CONDITION} "${v}" is not an MTU (68..65535)`]);
   });
 });

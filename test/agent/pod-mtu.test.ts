@@ -1,9 +1,10 @@
 // Pod MTU compared between nodes (issue 14): the compiled agent with --source kubernetes in a
-// node namespace publishes its pod MTU on its Node (annotation mncni.io/pod-mtu, a merge patch
-// of the Node), reads the peers' from the watch, and reports a peer with another MTU as a
-// warning (/readyz body, the node stays ready), a metric and a Warning Event on its Node,
-// changing nothing on the node. Checked with the requests and
-// objects of the fake API server, /readyz, /metrics and `ip -j route`.
+// node namespace publishes its pod MTU on its Node's status (condition MncniPodMTU, a strategic
+// merge patch of nodes/status: issue 24 item 11, the agent may not patch Nodes), reads the
+// peers' from the watch, and reports a peer with another MTU as a warning (/readyz body, the
+// node stays ready), a metric and a Warning Event on its Node, changing nothing on the node.
+// Every request it makes is one deploy/mncni.yaml's ClusterRole allows. Checked with the
+// requests and objects of the fake API server, /readyz, /metrics and `ip -j route`.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { existsSync } from "node:fs";
@@ -12,10 +13,11 @@ import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
 import { agentArgv, agentHttp, agentMetric, agentNode, removeAgentNode } from "./agent-process.ts";
 import { ipJson, netnsPath } from "../helpers/netns.ts";
+import { deployedAgentRules, forbiddenRequests } from "./agent-rbac.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-const MNCNI = join(ROOT, "dist/mncni");
-const ANNOTATION = "mncni.io/pod-mtu";
+const MNCNI = process.env.MNCNI_BIN ?? join(ROOT, "dist/mncni");
+const CONDITION = "MncniPodMTU";
 
 let ns = "";
 let tmp = "";
@@ -24,9 +26,9 @@ let agent: Subprocess | undefined;
 setDefaultTimeout(60_000);
 
 const node = (name: string, ip: string, cidrs: string[], mtu?: string) => ({
-  metadata: { name, ...(mtu !== undefined ? { annotations: { [ANNOTATION]: mtu, other: "x" } } : {}) },
+  metadata: { name, annotations: { other: "x" } },
   spec: { podCIDRs: cidrs },
-  status: { addresses: [{ type: "InternalIP", address: ip }] },
+  status: { addresses: [{ type: "InternalIP", address: ip }], ...(mtu !== undefined ? { conditions: [{ type: CONDITION, status: "True", reason: "Published", message: mtu }] } : {}) },
 });
 const curl = (path: string) => agentHttp(ns, path);
 const readyz = () => curl("/readyz");
@@ -34,7 +36,11 @@ const metric = (name: string, labels = "") => agentMetric(ns, name, labels);
 const hasMetric = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} `, "m").test(curl("/metrics"));
 const routes = () => ipJson<{ dst: string; gateway?: string }[]>(ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort().join(", ");
 const mtuEvents = () => api.objects("events").filter((e) => e.reason === "PodMTUMismatch") as unknown as { type: string; message: string; involvedObject: { kind: string; name: string }; source: { component: string } }[];
-const myAnnotation = () => api.getObject("nodes", "me")?.metadata?.annotations?.[ANNOTATION] as string | undefined;
+type Condition = { type: string; status: string; reason?: string; message?: string };
+const myCondition = () => (api.getObject("nodes", "me")?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === CONDITION);
+const myPublished = () => myCondition()?.message;
+/** Patches of the pod MTU condition (the NetworkUnavailable condition is patched on nodes/status too). */
+const mtuPatches = () => api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => JSON.stringify(r.body ?? "").includes(CONDITION));
 
 
 beforeAll(() => {
@@ -53,22 +59,25 @@ afterAll(async () => {
 describe("pod MTU published and compared (--source kubernetes)", () => {
   let own = 0;
 
-  test("the agent annotates its Node with the pod MTU of its conflist, once", async () => {
+  test("the agent publishes the pod MTU of its conflist as a condition on its Node's status, once; it never patches a Node itself", async () => {
     // The agent's own ServiceAccount: what deploy/ grants it, enforced by the server (403 otherwise).
     const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
     agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: MNCNI, tmp, node: "me", source: `kubernetes:${kubeconfig}`, clusterCidr: "10.0.0.0/8" })], { stdout: "ignore", stderr: "pipe" });
     await until("ready", () => readyz().endsWith("200"));
     own = metric("mncni_agent_pod_mtu");
     expect(own).toBeGreaterThan(0);
-    await until("the annotation", () => myAnnotation() !== undefined);
-    expect(myAnnotation()).toBe(String(own));
-    const patches = api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => !r.path.endsWith("/status"));
-    expect(patches.length).toBe(1);
-    expect(patches[0]!.contentType).toBe("application/merge-patch+json");
+    await until("the condition", () => myPublished() !== undefined);
+    expect(myCondition()).toMatchObject({ status: "True", reason: "Published", message: String(own) });
+    const patches = mtuPatches();
+    expect(patches.map((r) => [r.path, r.contentType, r.status])).toEqual([["/api/v1/nodes/me/status", "application/strategic-merge-patch+json", 200]]);
     // Passes every second do not patch again while the Node carries it.
     await Bun.sleep(3000);
-    expect(api.requestsTo("PATCH", "/api/v1/nodes/me").filter((r) => !r.path.endsWith("/status")).length).toBe(1);
+    expect(mtuPatches().length).toBe(1);
     expect(metric("mncni_agent_pod_mtu_patches_total")).toBe(1);
+    // Only nodes/status is written; the annotation earlier versions used is not.
+    expect(api.requestsTo("PATCH", "/api/v1/nodes/").filter((r) => !r.path.endsWith("/status"))).toEqual([]);
+    expect(api.getObject("nodes", "me")?.metadata?.annotations?.["mncni.io/pod-mtu"]).toBeUndefined();
+    expect(forbiddenRequests(api.requests, deployedAgentRules())).toEqual([]);
     expect(hasMetric("mncni_agent_pod_mtu_mismatch", 'node="n2"')).toBe(false);
   });
 
@@ -94,7 +103,7 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
     // The route to the peer stays, and this node's MTU is its own.
     expect(routes()).toBe("10.244.2.0/24 via 10.225.0.2");
     expect(metric("mncni_agent_pod_mtu")).toBe(own);
-    expect(myAnnotation()).toBe(String(own));
+    expect(myPublished()).toBe(String(own));
   });
 
   test("the peer publishing the same MTU clears it", async () => {
@@ -104,9 +113,15 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
     expect(metric("mncni_agent_warnings")).toBe(0);
   });
 
-  test("its own annotation changed by someone else is set back", async () => {
+  test("its own condition changed by someone else is set back", async () => {
     const me = api.getObject("nodes", "me")!;
-    api.put("nodes", { ...me, metadata: { ...me.metadata!, annotations: { ...me.metadata!.annotations, [ANNOTATION]: "9000" } } });
-    await until("the annotation set back", () => myAnnotation() === String(own));
+    const conditions = (me.status.conditions as Condition[]).map((c) => (c.type === CONDITION ? { ...c, message: "9000" } : c));
+    api.put("nodes", { ...me, status: { ...me.status, conditions } });
+    await until("the condition set back", () => myPublished() === String(own));
+  });
+
+  test("every request the agent made is one its ClusterRole in deploy/mncni.yaml allows", () => {
+    expect(api.requests.length).toBeGreaterThan(5);
+    expect(forbiddenRequests(api.requests, deployedAgentRules())).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@ import { buildClusterState } from "../../src/cluster/build-state.ts";
 import type { KubeObject } from "../../src/cluster/types.ts";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { Members } from "../../src/agent/policy/members.ts";
-import { deltaScript, tableScript } from "../../src/agent/policy/plan.ts";
+import { deltaScript, tableScript } from "../../src/firewall/table-engine.ts";
+import { POLICY_TARGET, policyTable } from "../../src/agent/policy/engine.ts";
 import { nftComment } from "../../src/agent/policy/compile.ts";
 import { disagreements } from "./nft-model.ts";
 
@@ -143,13 +144,13 @@ describe("policy compiler", () => {
   test("scripts: the whole table, and a change that removes a policy", () => {
     const p = np("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: "b" } } }] }] });
     const { s, m } = elementsOf([...base, p], "n1");
-    const whole = tableScript(s, m.elements);
+    const whole = tableScript(POLICY_TARGET, policyTable(s), m.elements).text;
     expect(whole).toStartWith("table inet mncni-policy {}\ndelete table inet mncni-policy\ntable inet mncni-policy {");
     expect(whole).toContain(`counter comment "mncni-policy ruleset ${s.hash}"`);
     const state = buildClusterState(base);
     const none = compilePolicy({ state });
     const delta = m.update(none, state);
-    const d = deltaScript(s, none, m.elements, delta).script;
+    const d = deltaScript(POLICY_TARGET, policyTable(s), policyTable(none), m.elements, delta).text;
     // The dispatch elements go before the chain they point at.
     expect(d.indexOf("delete element inet mncni-policy np_ingress_4")).toBeLessThan(d.indexOf("delete chain inet mncni-policy ingress-np/x"));
     expect(d).toContain("delete chain inet mncni-policy np/x/p/ingress");

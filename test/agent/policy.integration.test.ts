@@ -5,6 +5,7 @@
 // probes between pods (same node, bridged in bridge mode; and across nodes) and from the node
 // itself (kubelet probes). The kernel's table is waited for through its marker hash and every
 // set's elements (what a fresh compile of the source's objects says), then traffic decides.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { buildClusterState, PolicyEvaluator, type Protocol } from "../../src/cluster/index.ts";
 import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { Members } from "../../src/agent/policy/members.ts";
+import { POLICY } from "../../src/firewall/names.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
@@ -54,7 +56,8 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       const sets: Record<string, string[]> = {};
       for (const o of items) {
         const s = o.set ?? o.map;
-        if (!s) continue;
+        // The table engine's own bookkeeping (the fingerprint) is no policy set.
+        if (!s || s.name === POLICY.stateSet) continue;
         sets[s.name] = (s.elem ?? []).map((e: any) => (Array.isArray(e) ? `${text(e[0])} : goto ${e[1].goto.target}` : text(e))).sort();
       }
       return { hash: rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none", sets };
@@ -127,6 +130,12 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
     const writePod = (pod: Pod, ports: Port[]) => write(`pod-${pod.ns}-${pod.name}.yaml`, [{
       apiVersion: "v1", kind: "Pod", metadata: { name: pod.name, namespace: pod.ns, labels: pod.labels },
       spec: { nodeName: pod.node.name, containers: [{ name: "c", ports }] }, status: { podIP: pod.ip, podIPs: [{ ip: pod.ip }] },
+    }]);
+
+    /** The Pod as the API has it before its ADD: labels, no addresses yet. */
+    const writePendingPod = (node: TestNode, ns: string, name: string, labels: Record<string, string>) => write(`pod-${ns}-${name}.yaml`, [{
+      apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, labels },
+      spec: { nodeName: node.name, containers: [{ name: "c" }] }, status: { phase: "Pending" },
     }]);
 
     async function addPod(node: TestNode, ns: string, name: string, labels: Record<string, string>, ports: Port[] = [], o = { manifest: true }) {
@@ -281,8 +290,10 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
     t("a pod added while a policy is in force is isolated before its served ADD answers", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
       expect(JSON.parse(readFileSync(join(n1.dir, "conf/10-mncni.conflist"), "utf8")).plugins[0].policyHold).toBe(true);
-      // Not in the manifests yet: the agent knows the pod from CNI_ARGS alone.
-      await addPod(n1, "x", "d", { app: "d" }, [], { manifest: false });
+      // As in Kubernetes: the Pod (labels, no addresses) exists before its ADD; the agent
+      // learns its addresses from the ADD itself.
+      writePendingPod(n1, "x", "d", { app: "d" });
+      await addPod(n1, "x", "d", { app: "d" });
       expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.d!.ip);
       expect(setElems(n1, "set", "mncni-hold", "held_4")).not.toContain(pods.d!.ip);
       await expectMatrix({ "c->d:80": "no", "d->c:80": "ok" });
@@ -331,6 +342,41 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       }
       await waitFor("the stale hold to be released", () => !setElems(n1, "set", "mncni-hold", "held_4").includes(pods.g!.ip), 15_000);
       delete pods.g;
+    });
+
+    /** Addresses held on n1 now. */
+    const heldNow = () => new Set(setElems(n1, "set", "mncni-hold", "held_4"));
+
+    t("a served ADD for a pod the cache does not know yet waits for the watch: its label-specific policy is in force when the ADD answers", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-h", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "h" } } } }]);
+      const before = heldNow();
+      let answered = false;
+      const adding = addPod(n1, "x", "h", { app: "h" }, [], { manifest: false }).finally(() => (answered = true));
+      // The watch lags behind the ADD: the Pod shows up while the ADD is in progress (its address held).
+      await waitFor("the ADD to hold its address (or answer)", () => answered || [...heldNow()].some((ip) => !before.has(ip)), 10_000);
+      writePendingPod(n1, "x", "h", { app: "h" });
+      await adding;
+      // Before the fix: released with no labels, so isolate-h did not select it.
+      expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.h!.ip);
+      expect(heldNow().has(pods.h!.ip)).toBe(false);
+      await expectMatrix({ "c->h:80": "no", "b->h:80": "no", "h->c:80": "ok", "c->a:80": "ok" });
+      writePod(pods.h!, []);
+    });
+
+    t("a served ADD for a pod the watch never shows keeps it held (both ways), reported, until its labels are known", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-k", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "k" } } } }]);
+      const t0 = Date.now();
+      await addPod(n1, "x", "k", { app: "k" }, [], { manifest: false });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+      // Before the fix: released at once with no labels, and c reached k.
+      expect(heldNow().has(pods.k!.ip)).toBe(true);
+      await expectMatrix({ "c->k:80": "no", "b->k:80": "no", "k->c:80": "no" });
+      const log = readFileSync(join(n1.dir, "agent.log"), "utf8");
+      expect(log).toContain("pod x/k is not in the cluster state 2 s after its ADD");
+      writePod(pods.k!, []);
+      await waitFor("the hold of k to be released", () => !heldNow().has(pods.k!.ip), 15_000);
+      expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.k!.ip);
+      await expectMatrix({ "c->k:80": "no", "k->c:80": "ok" });
     });
 
     t("an agent restart keeps the rules in force and rewrites nothing", async () => {

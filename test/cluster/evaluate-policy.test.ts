@@ -104,7 +104,7 @@ describe("NetworkPolicy (upstream e2e model)", () => {
   test("the deciding policy is named", () => {
     const ev = model([np("deny", "x", { podSelector: {}, policyTypes: ["Ingress"] })]);
     const v = ev.evaluate({ src: { pod: "y/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
-    expect(v).toMatchObject({ allowed: false, deniedIn: "ingress", by: { kind: "NetworkPolicy", name: "x/deny", rule: "default-deny" } });
+    expect(v).toMatchObject({ allowed: false, deniedIn: "ingress", by: { kind: "NetworkPolicy", namespace: "x", name: "deny", rule: "default-deny", direction: "ingress" } });
   });
 });
 
@@ -113,7 +113,7 @@ describe("ClusterNetworkPolicy tiers", () => {
   test("Admin Deny over a NetworkPolicy allow", () => {
     const ev = model([denyXFromY, np("allow-all", "x", { podSelector: {}, ingress: [{}] })]);
     expect(table(ev, 80, "TCP", (s, d) => !(d.ns === "x" && s.ns === "y"))).toEqual([]);
-    expect(ev.evaluate({ src: { pod: "y/a" }, dst: { pod: "x/a" }, port: 80, protocol: "TCP" }).by).toEqual({ kind: "ClusterNetworkPolicy", name: "deny-y-to-x", rule: "no-y", tier: "Admin", action: "Deny" });
+    expect(ev.evaluate({ src: { pod: "y/a" }, dst: { pod: "x/a" }, port: 80, protocol: "TCP" }).by).toEqual({ kind: "ClusterNetworkPolicy", name: "deny-y-to-x", rule: "no-y", tier: "Admin", action: "Deny", direction: "ingress" });
   });
   test("priorities: a lower number first (Accept at 5 beats Deny at 10)", () => {
     const accept = cnp("accept-y-b", "Admin", 5, { subject: { namespaces: { matchLabels: { ns: "x" } } }, ingress: [{ action: "Accept", from: [{ pods: { namespaceSelector: { matchLabels: { ns: "y" } }, podSelector: { matchLabels: { pod: "b" } } } }] }] });

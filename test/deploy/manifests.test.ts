@@ -52,11 +52,11 @@ describe("RBAC", () => {
     }
   });
 
-  test("agent: reads what it watches, patches only nodes/status and nodes (its pod MTU annotation), creates events (a pod MTU mismatch)", () => {
+  test("agent: reads what it watches, patches only nodes/status (NetworkUnavailable, its pod MTU), never nodes; creates events (a pod MTU mismatch)", () => {
     const read = (g: string, r: string) => ["get", "list", "watch"].map((v) => `${g}/${r}:${v}`);
     expect(flat(rules("ClusterRole", "mncni-agent"))).toEqual(
       [...read("core", "nodes"), ...read("core", "pods"), ...read("core", "namespaces"), ...read("networking.k8s.io", "networkpolicies"),
-        ...read("policy.networking.k8s.io", "clusternetworkpolicies"), "core/nodes/status:patch", "core/nodes:patch", "core/events:create"].sort(),
+        ...read("policy.networking.k8s.io", "clusternetworkpolicies"), "core/nodes/status:patch", "core/events:create"].sort(),
     );
   });
 

@@ -51,8 +51,8 @@ describe("informer", () => {
     expect(names(inf)).toEqual(["a", "c"]);
     api.put("pods", { metadata: { name: "unrelated", namespace: "x" } });
     await until("bookmark carries the newer resourceVersion", () => inf.resourceVersion === String(api.resourceVersion));
-    expect(metrics.render()).toMatch(/t_objects\{kind="Node"\} 2/);
-    expect(metrics.render()).toMatch(/t_last_sync_timestamp_seconds\{kind="Node"\} \d+/);
+    expect(await metrics.render()).toMatch(/t_objects\{kind="Node"\} 2/);
+    expect(await metrics.render()).toMatch(/t_last_sync_timestamp_seconds\{kind="Node"\} \d+/);
   });
 
   test("a dropped stream reconnects from the last resourceVersion: nothing missed, nothing listed again", async () => {
@@ -88,7 +88,7 @@ describe("informer", () => {
     await until("relisted", () => log.includes("delete go") && log.includes("add new") && log.includes("update stay"));
     expect(names(inf)).not.toContain("go");
     expect(names(inf)).toContain("new");
-    expect(metrics.render()).toMatch(/t_watch_restarts_total\{kind="Node",reason="expired"\} [1-9]/);
+    expect(await metrics.render()).toMatch(/t_watch_restarts_total\{kind="Node",reason="expired"\} [1-9]/);
   });
 
   test("API server down for a while: the cache is kept, and it catches up when the server is back", async () => {
@@ -124,11 +124,11 @@ describe("informer", () => {
     expect(asked()).toBeLessThan(8);
     expect(warnings.filter((w) => w.includes("404")).length).toBe(1);
     expect(inf.synced).toBe(false);
-    expect(metrics.render()).toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
+    expect(await metrics.render()).toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
     api.put("networkpolicies", { metadata: { name: "np", namespace: "d" } });
     api.hidden.delete("networkpolicies");
     await until("synced once served", () => inf.synced && log.includes("add np"));
-    expect(metrics.render()).not.toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
+    expect(await metrics.render()).not.toMatch(/t_resource_missing\{kind="NetworkPolicy"\} 1/);
   });
 
   test("a resource removed from the server while watched: reported once, not retried in a loop", async () => {

@@ -1,5 +1,6 @@
 // The pod MTU comparison in the lab (issue 14): the lab publishes each agent's pod MTU (the
-// `mtu` of the conflist the agent wrote) on its Node manifest as mncni.io/pod-mtu, the agents
+// `mtu` of the conflist the agent wrote) on its Node manifest as the status condition
+// MncniPodMTU (where the agent publishes it on Kubernetes), the agents
 // read the manifests directory and compare. Two nodes that agree: no warning. `lab node mtu`
 // gives node2 a smaller underlay: its agent writes a smaller pod MTU, the lab publishes it,
 // and both agents report the mismatch as a warning on /readyz and in
@@ -24,8 +25,8 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
   const name = newLabName();
   let st: LabStatus;
   const node = (n: string) => st.nodes.find((x) => x.name === n)!;
-  const annotation = (n: string) =>
-    (parse(readFileSync(join(st.dirs.manifests, `node-${n}.yaml`), "utf8")) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.["mncni.io/pod-mtu"];
+  const published = (n: string) =>
+    (parse(readFileSync(join(st.dirs.manifests, `node-${n}.yaml`), "utf8")) as { status: { conditions?: { type: string; message?: string }[] } }).status.conditions?.find((c) => c.type === "MncniPodMTU")?.message;
   const conflistMTU = (n: string) => (JSON.parse(readFileSync(node(n).cniConfig!, "utf8")) as { plugins: { mtu: number }[] }).plugins[0]!.mtu;
   const metrics = (n: string) => inNetns(node(n).namespace, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
   const mismatch = (n: string, peer: string) => Number(new RegExp(`^mncni_agent_pod_mtu_mismatch\\{node="${peer}"\\} (\\d+)$`, "m").exec(metrics(n))?.[1] ?? NaN);
@@ -44,7 +45,7 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
   test("each Node manifest carries its agent's pod MTU; equal MTUs: no warning, ready", () => {
     for (const n of ["node1", "node2"]) {
       expect(node(n).podMTU).toBe(conflistMTU(n));
-      expect(annotation(n)).toBe(String(conflistMTU(n)));
+      expect(published(n)).toBe(String(conflistMTU(n)));
       expect(node(n).warnings).toEqual([]);
       expect(node(n).ready).toBe(true);
     }
@@ -59,7 +60,7 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
     const small = own - 100;
     status();
     expect(conflistMTU("node2")).toBe(small);
-    expect(annotation("node2")).toBe(String(small));
+    expect(published("node2")).toBe(String(small));
     expect(node("node2").podMTU).toBe(small);
     // node1's agent reads the changed manifest on its next pass.
     await until("node1 reports node2's pod MTU", () => mismatch("node1", "node2") === small);

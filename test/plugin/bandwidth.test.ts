@@ -72,6 +72,26 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
       expect(hostVethOf(node.ns, NET, "bw-b")).toBeUndefined();
     });
 
+    test("a burst of 4 GiB or more is refused naming its field (tbf's bucket would wrap), and leaves nothing; one bit less is taken", () => {
+      // The reference plugin's bound: burst/8 >= 2^32-1 bytes is refused.
+      const limit = 0xffffffff * 8;
+      // 4 GiB + 1000 bytes: the old 32-bit write made it a 1000-byte bucket.
+      for (const [dir, burst] of [["ingress", (2 ** 32 + 1000) * 8], ["egress", limit]] as const) {
+        const pod = node.pod();
+        const id = `bw-big-${dir}`;
+        const r = node.call("ADD", shaped({ [`${dir}Rate`]: EGRESS, [`${dir}Burst`]: burst }), { pod, id });
+        expect(r.json?.code).toBe(7);
+        expect(r.json?.msg).toContain(`runtimeConfig.bandwidth.${dir}Burst`);
+        expect(hostVethOf(node.ns, NET, id)).toBeUndefined();
+        node.deletePod(pod);
+      }
+      const c = node.addPod(shaped({ ingressRate: INGRESS, ingressBurst: limit - 1, egressRate: EGRESS, egressBurst: limit - 1 }), "bw-max");
+      const veth = hostVethOf(node.ns, NET, c.id)!.ifname;
+      const kinds = JSON.parse(run(["ip", "netns", "exec", node.ns, "tc", "-j", "qdisc", "show", "dev", veth]).stdout).map((q: any) => q.kind);
+      expect(kinds).toContain("tbf");
+      expect(node.del(base(), c).code).toBe(0);
+    });
+
     test("DEL removes the ifb with the veth; GC removes a leftover's ifb", async () => {
       const c = node.addPod(shaped({ egressRate: EGRESS, egressBurst: BURST }), "bw-c");
       const ifb = `mnb${hostVethOf(node.ns, NET, c.id)!.ifname.slice(3)}`;

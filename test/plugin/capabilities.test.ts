@@ -41,5 +41,8 @@ describe("bandwidth", () => {
     expect(parseBandwidth({ ingressRate: 1000, ingressBurst: 100 })).toEqual({ ingressRate: 1000, ingressBurst: 100 });
     expect(refusal(() => parseBandwidth({ ingressRate: 1000 })).msg).toContain("runtimeConfig.bandwidth.ingressBurst: missing");
     expect(refusal(() => parseBandwidth({ egressRate: -1, egressBurst: 1 })).msg).toContain("runtimeConfig.bandwidth.egressRate");
+    // A bucket of 4 GiB or more wraps in tbf's 32 bits: refused as the reference plugin does (burst/8 >= 2^32-1).
+    expect(refusal(() => parseBandwidth({ ingressRate: 1000, ingressBurst: 0xffffffff * 8 })).msg).toContain("runtimeConfig.bandwidth.ingressBurst: 34359738360 bits is 4 GiB or more");
+    expect(parseBandwidth({ egressRate: 1000, egressBurst: 0xffffffff * 8 - 1 })).toEqual({ egressRate: 1000, egressBurst: 0xffffffff * 8 - 1 });
   });
 });

@@ -1,6 +1,6 @@
 // `make depcheck` (tools/depcruise/check.mjs with .dependency-cruiser.cjs): the tree passes,
-// and a copy of it with an upward import, a sideways import, a circle through types and a
-// bypass of agent/policy's barrel fails, naming each; a cruise that finds no module fails too
+// and a copy of it with an upward import, a sideways import, a circle through types, a
+// bypass of agent/policy's barrel and a folder with no floor fails, naming each; a cruise that finds no module fails too
 // (dependency-cruiser with TypeScript 7 cruised 0 modules and reported nothing).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -44,7 +44,7 @@ describe("depcheck", () => {
     expect(r.code).toBe(0);
   });
 
-  test("an upward, a sideways, a circular (type-only) import and a barrel bypass fail, each named", () => {
+  test("an upward, a sideways, a circular (type-only) import, a barrel bypass and a folder with no floor fail, each named", () => {
     const d = copyOfTree();
     // kernel (floor 1) naming the agent (floor 6): upward, through a type-only import.
     appendFileSync(join(d, "src/kernel/addr.ts"), `import type { AgentConfig } from "../agent/config.ts";\nexport type Upward = AgentConfig;\n`);
@@ -56,7 +56,13 @@ describe("depcheck", () => {
     writeFileSync(join(d, "src/net/circle-b.ts"), `import type { A } from "./circle-a.ts";\nexport interface B { a?: A }\n`);
     // A value from agent/policy/ not through its index.ts.
     appendFileSync(join(d, "src/agent/agent.ts"), `import { PolicyEngine as Bypass } from "./policy/engine.ts";\nexport const bypass = Bypass;\n`);
+    // A folder given no floor is refused, and so is importing it.
+    mkdirSync(join(d, "src/newfloor"));
+    writeFileSync(join(d, "src/newfloor/x.ts"), `import { familyOf } from "../net/ip.ts";\nexport const f = familyOf;\n`);
+    appendFileSync(join(d, "src/cli/output.ts"), `import { f as unplaced } from "../newfloor/x.ts";\nexport const g = unplaced;\n`);
     const r = depcheck(d);
+    expect(r.out).toContain("unplaced: src/newfloor/x.ts → src/net/ip.ts");
+    expect(r.out).toContain("to-unplaced: src/cli/output.ts → src/newfloor/x.ts");
     expect(r.out).toContain("upward-from-kernel+kube: src/kernel/addr.ts → src/agent/config.ts");
     expect(r.out).toContain("sideways-from-ipam: src/ipam/usage.ts → src/cluster/types.ts");
     expect(r.out).toMatch(/no-circular: src\/net\/circle-[ab]\.ts → /);

@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto";
 import type {
   CNPAction, CNPEgressPeer, CNPIngressPeer, CNPProtocol, ClusterState, KubeClusterNetworkPolicy, KubeNetworkPolicy,
-  NetworkPolicyPeer, NetworkPolicyPort, Protocol,
+  Decider, Direction, NetworkPolicyPeer, NetworkPolicyPort, Protocol,
 } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { normalizeCIDR } from "../../net/cidr.ts";
@@ -38,7 +38,6 @@ export const POLICY_TABLE = "mncni-policy";
 export const POLICY_FAMILY = "inet";
 export const POLICY_MARKER = "mncni-policy ruleset ";
 
-export type Direction = "ingress" | "egress";
 const DIRECTIONS: readonly Direction[] = ["ingress", "egress"];
 
 /** A match on the remote end of a flow (the source for ingress, the destination for egress). */
@@ -56,17 +55,6 @@ type PortMatch =
   | { kind: "named"; name: string; protocol?: Protocol };
 
 type Verdict = "return" | "drop" | "next";
-
-/** The policy and rule that decided a flow: what a verdict log line names. */
-export interface Decider {
-  kind: "NetworkPolicy" | "ClusterNetworkPolicy";
-  namespace?: string;
-  name: string;
-  /** The rule's name (ClusterNetworkPolicy) or "ingress[i]"/"egress[i]"; "default-deny" when a NetworkPolicy isolates and no rule allows. */
-  rule: string;
-  tier?: "Admin" | "Baseline";
-  direction: Direction;
-}
 
 interface Rule {
   peers: Peer[];
@@ -132,7 +120,7 @@ function cnpPort(p: CNPProtocol): PortMatch {
 }
 
 /** policyTypes as the API defaults them: Ingress always, Egress when egress rules are given. */
-export function npTypes(np: KubeNetworkPolicy): Direction[] {
+function npTypes(np: KubeNetworkPolicy): Direction[] {
   const t = np.spec.policyTypes;
   if (t?.length) return DIRECTIONS.filter((d) => t.includes(d === "ingress" ? "Ingress" : "Egress"));
   return np.spec.egress?.length ? ["ingress", "egress"] : ["ingress"];

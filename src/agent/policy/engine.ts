@@ -1,18 +1,16 @@
 // The policy engine: keeps table `inet mncni-policy` equal to what the policies and pods ask
-// for, changing only what changed. Three ways to write, cheapest first:
-// - only set elements changed (a pod came, went, was relabelled): one netlink batch, atomic,
-//   no process started;
-// - the structure changed (a policy): one `nft -f` transaction with the chains and sets that
-//   differ and the element changes;
-// - the kernel's table is not the one this engine last wrote (first pass, a failed write, a
-//   table changed behind its back): a table with this structure is adopted (its elements
-//   corrected over netlink); any other is replaced whole in one transaction.
-import type { ClusterState } from "../../cluster/types.ts";
-import { decodeKey, encodeKey, Nftables, type NftKeyType, type SetElement, type SetElemChange } from "../../kernel/index.ts";
+// for, through the owned-table engine (src/firewall/table-engine.ts: elements over netlink,
+// structure as a minimal `nft -f` delta, adoption verified by fingerprint). This side
+// compiles the policies, keeps set membership, and owns what the table engine cannot know:
+// which policy produced an object the kernel refused. Such a policy is left out (the rest is
+// programmed) and reported until it changes, or for RETRY_MS, after which it is tried again.
+import type { ClusterState, Direction } from "../../cluster/types.ts";
+import { POLICY } from "../../firewall/names.ts";
+import { type Rejected, StructureRejected, type TableStructure, TableEngine, type SetSpec } from "../../firewall/table-engine.ts";
+import { Nftables } from "../../kernel/index.ts";
 import type { Nft } from "../nft-ruleset.ts";
-import { compilePolicy, type Direction, POLICY_FAMILY, POLICY_TABLE, type PolicyStructure, setType } from "./compile.ts";
-import { type ElementDelta, Members } from "./members.ts";
-import { deltaScript, installedHash, MARKER_CHAIN, T, tableScript } from "./plan.ts";
+import { compilePolicy, type PolicyStructure, describeSet, setType } from "./compile.ts";
+import { Members } from "./members.ts";
 
 export interface PolicySync {
   changes: string[];
@@ -21,29 +19,41 @@ export interface PolicySync {
   structure: PolicyStructure;
   /** Whether some policy selects a pod of this node. */
   anySelected: boolean;
+  /** What is not programmed because the kernel refused it, one sentence each (until it changes). */
+  rejected: string[];
 }
 
 export interface PolicyEngineOptions {
   nodeName: string;
   logAccepts?: boolean;
-  /** Runs `nft` (scripts, terse listings). */
-  nft: Nft;
-  /** The netlink side for elements; opened on first use in the agent's namespace. */
+  /** Runs `nft` scripts. */
+  nft: Pick<Nft, "apply">;
+  /** The netlink side; opened on first use in the agent's namespace. */
   netlink?: () => Nftables;
 }
 
+/** How many structural retries one sync may make, each leaving out the policies at fault. */
+const MAX_REJECTED_PER_SYNC = 8;
+/** A policy left out is tried again after this long (the cause may have been the kernel's state). */
+const RETRY_MS = 60_000;
+
+type PolicyKey = `${"NetworkPolicy" | "ClusterNetworkPolicy"} ${string}`;
+
 export class PolicyEngine {
   private readonly members: Members;
+  private readonly table: TableEngine;
   private structure?: PolicyStructure;
   private policies?: [unknown, unknown];
-  /** The structure hash the kernel has with exactly our elements; "none" when there is no table; undefined when unknown. */
-  private applied?: string;
-  /** The handle of the table this engine last wrote or adopted (a re-created table gets a new one). */
-  private appliedHandle?: bigint | "none";
-  private nl?: Nftables;
+  /** Policies left out, with the object (spec) that was refused and why: kept out until the object changes. */
+  private excluded = new Map<PolicyKey, { object: unknown; why: string; until: number }>();
 
   constructor(private readonly o: PolicyEngineOptions) {
     this.members = new Members(o.nodeName);
+    this.table = new TableEngine({
+      ...POLICY_TARGET,
+      apply: (script, what) => o.nft.apply(script, what),
+      netlink: o.netlink ?? (() => Nftables.open()),
+    });
   }
 
   /** This node's pods that some policy selects, per direction ("ns/name"), as of the last sync. */
@@ -53,7 +63,11 @@ export class PolicyEngine {
 
   /** Forgets what the kernel has: the next sync checks it (after a failure outside the engine). */
   reset(): void {
-    this.applied = undefined;
+    this.table.reset();
+  }
+
+  close(): void {
+    this.table.close();
   }
 
   /**
@@ -62,29 +76,59 @@ export class PolicyEngine {
    * deleted or replaced); without (the served ADD's fast path) it trusts its memory.
    */
   sync(state: ClusterState, verify = true): PolicySync {
-    const structure = this.compile(state);
-    const prev = this.structure;
-    const delta = this.members.update(structure, state);
-    this.structure = structure;
-    if (verify && this.applied !== undefined && this.kernelHandle() !== this.appliedHandle) this.applied = undefined;
-    const out: PolicySync = { changes: [], writes: 0, structure, anySelected: this.members.anySelected() };
-    try {
-      this.write(structure, prev, delta, out);
-    } catch (e) {
-      this.applied = undefined;
-      throw e;
+    const rejected: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const effective = this.withoutExcluded(state);
+      const structure = this.compile(effective);
+      const delta = this.members.update(structure, effective);
+      this.structure = structure;
+      try {
+        const r = this.table.sync(structure.any ? policyTable(structure) : undefined, this.members.elements, delta, verify);
+        rejected.push(...r.rejected.map(describeRejected));
+        for (const [k, x] of this.excluded) rejected.push(`${k} is not programmed: ${x.why}`);
+        return { changes: r.changes, writes: r.writes, structure, anySelected: this.members.anySelected(), rejected };
+      } catch (e) {
+        if (!(e instanceof StructureRejected) || attempt >= MAX_REJECTED_PER_SYNC) throw e;
+        const owners = this.owners(effective, e.rejected);
+        if (!owners.length) throw e;
+        const until = Date.now() + RETRY_MS;
+        for (const [k, object] of owners) this.excluded.set(k, { object, why: e.rejected.map(describeRejected).join("; "), until });
+        // Members were updated for a structure the kernel does not have: the table engine
+        // rewrites from scratch (it forgot what it applied when the write failed).
+      }
     }
+  }
+
+  /** The state without the policies left out (a changed policy is tried again). */
+  private withoutExcluded(state: ClusterState): ClusterState {
+    if (!this.excluded.size) return state;
+    const np = new Map(state.networkPolicies);
+    const cnp = new Map(state.clusterNetworkPolicies);
+    for (const [key, x] of this.excluded) {
+      const [kind, id] = splitKey(key);
+      const m: Map<string, unknown> = kind === "NetworkPolicy" ? np : cnp;
+      const now = m.get(id);
+      if (now === undefined || x.until <= Date.now() || (now !== x.object && JSON.stringify(now) !== JSON.stringify(x.object))) this.excluded.delete(key);
+      else m.delete(id);
+    }
+    return this.excluded.size ? { ...state, networkPolicies: np as ClusterState["networkPolicies"], clusterNetworkPolicies: cnp as ClusterState["clusterNetworkPolicies"] } : state;
+  }
+
+  /** The policies whose compiled objects include what was refused (a rule, a chain of their own, a set). */
+  private owners(state: ClusterState, rejected: Rejected[]): [PolicyKey, unknown][] {
+    const base = compilePolicy({ state: { networkPolicies: new Map(), clusterNetworkPolicies: new Map() }, ...(this.o.logAccepts ? { logAccepts: true } : {}) });
+    const out: [PolicyKey, unknown][] = [];
+    const consider = (key: PolicyKey, s: PolicyStructure, object: unknown) => {
+      const owns = rejected.some((r) => r.kind === "set" ? s.sets.has(r.name) && !base.sets.has(r.name)
+        : r.rule !== undefined ? (s.chains.get(r.name)?.rules.includes(r.rule) ?? false) && !(base.chains.get(r.name)?.rules.includes(r.rule) ?? false)
+        : s.chains.has(r.name) && !base.chains.has(r.name));
+      if (owns) out.push([key, object]);
+    };
+    const alone = (np: Map<string, unknown>, cnp: Map<string, unknown>) =>
+      compilePolicy({ state: { networkPolicies: np as ClusterState["networkPolicies"], clusterNetworkPolicies: cnp as ClusterState["clusterNetworkPolicies"] }, ...(this.o.logAccepts ? { logAccepts: true } : {}) });
+    for (const [id, p] of state.networkPolicies) consider(`NetworkPolicy ${id}`, alone(new Map([[id, p]]), new Map()), p);
+    for (const [id, p] of state.clusterNetworkPolicies) consider(`ClusterNetworkPolicy ${id}`, alone(new Map(), new Map([[id, p]])), p);
     return out;
-  }
-
-  /** The policy table's handle, or "none". */
-  private kernelHandle(): bigint | "none" {
-    return this.netlink().table(POLICY_FAMILY, POLICY_TABLE)?.handle ?? "none";
-  }
-
-  close(): void {
-    this.nl?.close();
-    this.nl = undefined;
   }
 
   /** Recompiles the structure only when the policy maps' contents changed. */
@@ -100,77 +144,35 @@ export class PolicyEngine {
     // Same text, same structure object: members need not redo anything.
     return this.structure && this.structure.hash === next.hash ? this.structure : next;
   }
+}
 
-  private write(s: PolicyStructure, prev: PolicyStructure | undefined, delta: ElementDelta, out: PolicySync): void {
-    if (!s.any) {
-      if (this.applied === "none") return;
-      if (this.kernelHandle() !== "none") {
-        this.o.nft.apply(`delete table ${T}\n`, "delete the policy table");
-        out.writes++;
-        out.changes.push(`delete table ${T} (no policy)`);
-      }
-      this.applied = "none";
-      this.appliedHandle = "none";
-      return;
-    }
-    // No table (the last state had no policy): the whole table, as on a first write.
-    if (this.applied === undefined || this.applied === "none") {
-      const present = this.kernelHandle() !== "none";
-      const marker = present ? installedHash(this.o.nft.listChain(POLICY_FAMILY, POLICY_TABLE, MARKER_CHAIN).map((r) => ({ ...r, family: POLICY_FAMILY, table: POLICY_TABLE }))) : undefined;
-      if (marker === s.hash) {
-        // The kernel has this structure (an agent restart): correct its elements only.
-        const n = this.adopt(s);
-        if (n) {
-          out.writes++;
-          out.changes.push(`correct ${n} element(s) of table ${T}`);
-        }
-      } else {
-        this.o.nft.apply(tableScript(s, this.members.elements), "apply policy ruleset");
-        out.writes++;
-        out.changes.push(`${present ? "replace" : "create"} table ${T} (${s.rules} rules, ${s.sets.size} sets)`);
-      }
-      this.applied = s.hash;
-      this.appliedHandle = this.kernelHandle();
-      return;
-    }
-    if (this.applied !== s.hash) {
-      // prev is what the kernel has: applied === prev.hash whenever applied is a hash.
-      const d = deltaScript(prev!, s, this.members.elements, delta);
-      this.o.nft.apply(d.script, "update policy ruleset");
-      out.writes++;
-      out.changes.push(...d.changes);
-      this.applied = s.hash;
-      return;
-    }
-    const changes = toNetlink(s, delta);
-    if (!changes.length) return;
-    this.netlink().apply(changes);
-    out.writes++;
-    const n = changes.reduce((k, c) => k + c.elements.length, 0);
-    out.changes.push(`${n} element change(s) in table ${T}`);
-  }
+const tables = new WeakMap<PolicyStructure, TableStructure>();
 
-  /** Reads every set's elements from the kernel and writes the difference. Returns how many elements changed. */
-  private adopt(s: PolicyStructure): number {
-    const nl = this.netlink();
-    const delta: ElementDelta = new Map();
+/** The compiled structure as the table engine takes it. */
+export function policyTable(s: PolicyStructure): TableStructure {
+  let t = tables.get(s);
+  if (!t) {
+    const sets = new Map<string, SetSpec>();
     for (const [name, def] of s.sets) {
-      const t = setType(def);
-      const have = new Set(nl.setElements({ family: POLICY_FAMILY, table: POLICY_TABLE, set: name }).map((e) => formatElement(t.key, e)));
-      const want = new Set(this.members.elements.get(name)?.keys());
-      const add = new Set([...want].filter((e) => !have.has(e)));
-      const del = new Set([...have].filter((e) => !want.has(e)));
-      if (add.size || del.size) delta.set(name, { add, del });
+      const st = setType(def);
+      sets.set(name, { key: st.key, verdict: st.verdict, comment: describeSet(def) });
     }
-    const changes = toNetlink(s, delta);
-    if (changes.length) nl.apply(changes);
-    return changes.reduce((k, c) => k + c.elements.length, 0);
+    tables.set(s, (t = { hash: s.hash, sets, chains: s.chains }));
   }
+  return t;
+}
 
-  private netlink(): Nftables {
-    this.nl ??= this.o.netlink ? this.o.netlink() : Nftables.open();
-    return this.nl;
-  }
+/** Where the policy table's scripts write (for tests of the scripts). */
+export const POLICY_TARGET = { table: POLICY, markerChain: POLICY.markerChain, markerPrefix: POLICY.markerPrefix, stateSet: POLICY.stateSet } as const;
+
+const splitKey = (k: PolicyKey): ["NetworkPolicy" | "ClusterNetworkPolicy", string] => {
+  const i = k.indexOf(" ");
+  return [k.slice(0, i) as "NetworkPolicy" | "ClusterNetworkPolicy", k.slice(i + 1)];
+};
+
+function describeRejected(r: Rejected): string {
+  const what = r.kind === "element" ? `element "${r.element}" of set ${r.name}` : r.kind === "set" ? `set ${r.name}` : r.rule !== undefined ? `rule "${r.rule}" of chain ${r.name}` : `chain ${r.name}`;
+  return `${what} refused by the kernel: ${r.reason}`;
 }
 
 function sameValues<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): boolean {
@@ -180,35 +182,4 @@ function sameValues<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): bo
     if (w !== v && JSON.stringify(w) !== JSON.stringify(v)) return false;
   }
   return true;
-}
-
-/** An element as members.ts writes it, from the kernel's bytes. */
-function formatElement(types: readonly NftKeyType[], e: SetElement): string {
-  const key = decodeKey(types, e.key).join(" . ");
-  return e.verdict ? `${key} : ${e.verdict.code} ${e.verdict.chain}` : key;
-}
-
-function parseElement(types: readonly NftKeyType[], e: string, withData: boolean): SetElement {
-  const [key, verdict] = e.split(" : ");
-  const el: SetElement = { key: encodeKey(types, key!.split(" . ")) };
-  if (withData && verdict) {
-    const [code, chain] = verdict.split(" ");
-    el.verdict = { code: code as "jump" | "goto", chain: chain! };
-  }
-  return el;
-}
-
-/** Element changes as one netlink transaction: deletions (by key) before additions. */
-function toNetlink(s: PolicyStructure, delta: ElementDelta): SetElemChange[] {
-  const dels: SetElemChange[] = [];
-  const adds: SetElemChange[] = [];
-  for (const [name, d] of delta) {
-    const def = s.sets.get(name);
-    if (!def) continue;
-    const t = setType(def);
-    const ref = { family: POLICY_FAMILY, table: POLICY_TABLE, set: name } as const;
-    if (d.del.size) dels.push({ ...ref, op: "del", elements: [...d.del].map((e) => parseElement(t.key, e, false)) });
-    if (d.add.size) adds.push({ ...ref, op: "add", elements: [...d.add].map((e) => parseElement(t.key, e, t.verdict)) });
-  }
-  return [...dels, ...adds];
 }

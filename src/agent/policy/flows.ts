@@ -5,9 +5,8 @@
 // suppressed); the file is rotated to FILE.1 past MAX_BYTES. /metrics counts every verdict.
 import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { ClusterState } from "../../cluster/types.ts";
+import type { ClusterState, Decider } from "../../cluster/types.ts";
 import type { LoggedPacket } from "../../kernel/nflog.ts";
-import type { Decider } from "./compile.ts";
 
 const MAX_LINES_PER_SECOND = 100;
 const MAX_BYTES = 10 * 1024 * 1024;

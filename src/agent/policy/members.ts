@@ -3,7 +3,7 @@
 // or changes is evaluated alone against the sets (not the whole cluster against every set),
 // and a policy change computes only the sets it adds. What changed is handed out as element
 // additions and deletions per set, which the engine writes over netlink.
-import type { ClusterState, PodInfo } from "../../cluster/types.ts";
+import type { ClusterState, Direction, PodInfo } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { type PolicyStructure, type SetDef, npNamespaceChain } from "./compile.ts";
 import { namespaceLabels, policyPodMap, QueryMatcher } from "./peers.ts";
@@ -75,8 +75,8 @@ export class Members {
   }
 
   /** Local pods that some policy selects, per direction ("ns/name"). */
-  selected(): Record<"ingress" | "egress", string[]> {
-    const out: Record<"ingress" | "egress", string[]> = { ingress: [], egress: [] };
+  selected(): Record<Direction, string[]> {
+    const out: Record<Direction, string[]> = { ingress: [], egress: [] };
     for (const [k, sets] of this.byPod) {
       for (const dir of ["ingress", "egress"] as const) if (sets.has(`sel_${dir}_4`) || sets.has(`sel_${dir}_6`)) out[dir].push(k);
     }

@@ -25,9 +25,18 @@ export class AttachedPods {
       }
       pods ??= new Map(state.pods);
       const [namespace, name] = key.split("/") as [string, string];
-      // Not in the state at all: no labels known, so only policies selecting every pod of its namespace apply.
+      // Not in the state at all: no labels known, so only policies selecting every pod of its
+      // namespace apply; the pod stays held until they are (unlabelledIPs).
       pods.set(key, { namespace, name, labels: {}, namedPorts: [], hostNetwork: false, ...known, nodeName, podIPs: ips });
     }
     return pods ? { ...state, pods } : state;
+  }
+
+  /**
+   * Addresses of remembered pods the state does not know at all: their labels are unknown, so
+   * label-specific policies cannot have been applied to them; they stay held (fail closed).
+   */
+  unlabelledIPs(state: ClusterState): string[] {
+    return [...this.pods].filter(([key]) => !state.pods.has(key)).flatMap(([, p]) => p.ips);
   }
 }

@@ -4,7 +4,7 @@
 // namespaceSelector in one peer are ANDed); ClusterNetworkPolicy (network-policy-api
 // v1alpha2: `namespaces` = every pod of the selected namespaces, `pods` = namespaceSelector
 // (empty: all) AND podSelector; host-network pods are never subjects or peers).
-import { addressPods, compileSelector, type LabelMatcher, ownsAddresses } from "../../cluster/index.ts";
+import { addressPods, compileSelector, type LabelMatcher } from "../../cluster/index.ts";
 import type { ClusterState, LabelSelector, PodInfo } from "../../cluster/types.ts";
 
 /** Pods by namespace selector (or one namespace by name) AND pod selector. */
@@ -16,11 +16,6 @@ export interface PodQuery {
 
 export const queryKey = (q: PodQuery) => JSON.stringify([q.namespaces, q.pods]);
 
-/**
- * Pods that take part in policy: not host-network, not finished (a Succeeded or Failed pod
- * keeps its podIPs in the API after the address went to another pod), with an address.
- */
-export const isPolicyPod = ownsAddresses;
 /** The policy pods by key, each with the addresses it owns (one owner per address: src/cluster/pod-addresses.ts). */
 export const policyPodMap = (state: Pick<ClusterState, "pods">): Map<string, PodInfo> => addressPods(state.pods);
 export const policyPods = (state: Pick<ClusterState, "pods">): PodInfo[] => [...policyPodMap(state).values()];

@@ -3,6 +3,7 @@
 // A backend is told which peers and pod CIDRs were admitted (src/agent/pod-cidrs.ts decides
 // that, the same for every backend), owns a set of kernel objects recognised by its own rule,
 // and says how many bytes of encapsulation it adds so the pod MTU leaves room for them.
+import type { FlagTable } from "../../base/flags.ts";
 import type { Netlink, RouteInfo } from "../../kernel/index.ts";
 import type { Family } from "../../net/ip.ts";
 import { normalizeCIDR } from "../../net/cidr.ts";
@@ -86,4 +87,29 @@ export interface RoutingBackend {
   readonly parts?: readonly RoutingBackend[];
 }
 
+/** The backends that own kernel objects themselves: composites (auto) stand for their parts, each listed once. */
+export function leafBackends(backends: Iterable<RoutingBackend>): RoutingBackend[] {
+  const leaves = (b: RoutingBackend): RoutingBackend[] => (b.parts ? b.parts.flatMap(leaves) : [b]);
+  return [...new Set([...backends].flatMap(leaves))];
+}
+
 export const emptyReport = (): RoutingReport => ({ writes: 0, changes: [], errors: [], problems: [], routes: 0, paths: new Map() });
+
+/**
+ * A backend's own settings: the agent's flags it adds (the config file's keys are their
+ * camelCase names), parsed and checked by the backend, so the agent's config carries no
+ * backend-specific field.
+ */
+export interface BackendSettings<S, F extends FlagTable = FlagTable> {
+  readonly flags: F;
+  /** The settings from the raw values by config key (undefined: not given); throws an Error naming the key. */
+  parse(raw: (key: string) => unknown): S;
+}
+
+/** An integer setting between min and max (a flag's string or a config file's number); the error names the key. */
+export function intSetting(key: string, v: unknown, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v === "boolean" || v === "" || !Number.isInteger(n) || n < min || n > max) throw new Error(`cannot use ${key} ${JSON.stringify(String(v))}: must be an integer between ${min} and ${max}`);
+  return n;
+}

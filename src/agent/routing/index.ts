@@ -2,7 +2,7 @@
 import { emptyReport, type RoutingBackend } from "./backend.ts";
 import { hostGw } from "./hostgw.ts";
 import { autoBackend } from "./auto.ts";
-import { DEFAULT_VXLAN, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
+import { DEFAULT_VXLAN, VXLAN_SETTINGS, vxlanBackend } from "./vxlan.ts";
 
 /** No routes to other nodes (a single node, or routes made by something else). */
 const none: RoutingBackend = {
@@ -13,12 +13,23 @@ const none: RoutingBackend = {
   remove: emptyReport,
 };
 
-export interface RoutingSettings {
-  vxlan: VxlanSettings;
+/** The backends' own settings, by the backend that declares them (auto uses VXLAN's). */
+const SETTINGS = { vxlan: VXLAN_SETTINGS } as const;
+
+export type RoutingSettings = { -readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]["parse"]> };
+
+/** Every backend's flags, for the agent's flag table. */
+export const ROUTING_FLAGS = { ...VXLAN_SETTINGS.flags } as const;
+
+/** Each backend's settings from the raw values by config key (the agent's flags and config file); throws naming the key. */
+export function parseRoutingSettings(raw: (key: string) => unknown): RoutingSettings {
+  return { vxlan: SETTINGS.vxlan.parse(raw) };
 }
 
+export const DEFAULT_ROUTING_SETTINGS: RoutingSettings = { vxlan: DEFAULT_VXLAN };
+
 /** Every backend, built with this node's settings (the VXLAN VNI and port). */
-export function routingBackends(s: RoutingSettings = { vxlan: DEFAULT_VXLAN }) {
+export function routingBackends(s: RoutingSettings = DEFAULT_ROUTING_SETTINGS) {
   const vxlan = vxlanBackend(s.vxlan);
   return { auto: autoBackend(vxlan), "host-gw": hostGw, vxlan, none } as const satisfies Record<string, RoutingBackend>;
 }
@@ -26,10 +37,10 @@ export function routingBackends(s: RoutingSettings = { vxlan: DEFAULT_VXLAN }) {
 export type RoutingName = keyof ReturnType<typeof routingBackends>;
 export const ROUTING_NAMES = Object.keys(routingBackends()) as RoutingName[];
 
-export { connectedSubnets, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
+export { connectedSubnets, intSetting, leafBackends, type BackendSettings, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
 export { desiredHostGwRoutes, hostGw } from "./hostgw.ts";
 export { pathTo, splitPeers, autoBackend } from "./auto.ts";
-export { DEFAULT_VXLAN, desiredVxlan, kernelRelease, txChecksumBroken, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
+export { DEFAULT_VXLAN, VXLAN_SETTINGS, desiredVxlan, kernelRelease, txChecksumBroken, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
 export { VXLAN_DEVICES, vtepGateway, vtepMAC, vxlanOverhead } from "./vtep.ts";
 export { podMTU, podMTUMismatches, podMTUMismatchWarning, underlayMTU } from "./mtu.ts";
 export { applyRouteDiff, diffRoutes, syncRoutes, type DesiredRoute, type RouteDiff } from "./routes.ts";

@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import { NUD, RTPROT_MNCNI, isErrno, type Link, type RouteInfo } from "../../kernel/index.ts";
 import { familyOf, type Family } from "../../net/ip.ts";
-import { emptyReport, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
+import { emptyReport, intSetting, type BackendSettings, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
 import { syncRoutes, type DesiredRoute } from "./routes.ts";
 import { VXLAN_DEVICES, vtepGateway, vtepMAC, vxlanOverhead } from "./vtep.ts";
 
@@ -41,6 +41,18 @@ export function kernelRelease(): string {
 }
 
 export const DEFAULT_VXLAN: VxlanSettings = { vni: 1, port: 4789 };
+
+/** VXLAN's flags (vxlan and auto use them): the same on every node. */
+export const VXLAN_SETTINGS = {
+  flags: {
+    "vxlan-vni": { type: "string", value: "N", help: "VXLAN network identifier of the vxlan and auto backends (default 1)" },
+    "vxlan-port": { type: "string", value: "PORT", help: "VXLAN UDP port (default 4789, the IANA port)" },
+  },
+  parse: (raw) => ({
+    vni: intSetting("vxlanVni", raw("vxlanVni"), DEFAULT_VXLAN.vni, 1, 0xffffff),
+    port: intSetting("vxlanPort", raw("vxlanPort"), DEFAULT_VXLAN.port, 1, 65535),
+  }),
+} as const satisfies BackendSettings<VxlanSettings>;
 
 export interface DesiredDevice {
   family: Family;

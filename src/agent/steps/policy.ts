@@ -6,11 +6,10 @@ import type { ClusterState } from "../../cluster/types.ts";
 import { DiskStore } from "../../ipam/disk-store.ts";
 import { formatIp } from "../../ipam/ip-bigint.ts";
 import { normalizeIP } from "../../net/cidr.ts";
-import { HOLD_TABLE } from "../../plugin/policy-hold.ts";
+import { HOLD } from "../../firewall/names.ts";
 import { NETWORK_NAME } from "../conflist.ts";
-import type { NftRuleset } from "../nft-ruleset.ts";
-import { AttachedPods, HOLD_TABLE_SCRIPT, PolicyEngine, policyPods } from "../policy/index.ts";
-import { emptyReconcileReport, listedRuleset, type AttachedPod, type Pass, type StepContext, type StepModule } from "./step.ts";
+import { AttachedPods, PolicyEngine, policyPods } from "../policy/index.ts";
+import { emptyReconcileReport, type AttachedPod, type Pass, type StepContext, type StepModule } from "./step.ts";
 
 export const policyStep: StepModule<"policy"> = {
   name: "policy",
@@ -29,7 +28,7 @@ class PolicyStep {
   }
 
   run(p: Pass): void {
-    this.program(p.state, p, () => listedRuleset(p, this.ctx.deps.nft));
+    this.program(p.state, p, true);
   }
 
   /**
@@ -46,27 +45,27 @@ class PolicyStep {
   /**
    * In bridge mode, same-node traffic is bridged, not routed: the bridge hands it to the inet
    * forward hook (and conntrack) only with bridge-nf-call-iptables/ip6tables, so they are
-   * required (docs/policy.md, the hook choice). Without `listed` (the served ADD's fast path)
-   * the engine trusts its memory and the hold table is not checked. `out.policyHold` says,
+   * required (docs/policy.md, the hook choice). Without `verify` (the served ADD's fast path)
+   * the engine trusts its memory and the hold table is not checked (a pass made it). `out.policyHold` says,
    * before anything can fail, whether the cluster has policies (the conflist then asks the
    * plugin to hold new pods).
    */
-  private program(state0: ClusterState, out: Pick<Pass, "r" | "policyHold">, listed?: () => NftRuleset): void {
+  private program(state0: ClusterState, out: Pick<Pass, "r" | "policyHold">, verify = false): void {
     const { cfg, deps } = this.ctx;
     const { r } = out;
     const state = this.attached.overlay(state0, cfg.nodeName);
+    const unlabelled = this.attached.unlabelledIPs(state0);
     const policyHold = (out.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0);
-    const current = listed?.();
     // The hold table is created once and never replaced: it holds the plugin's elements.
-    if (current && deps.hold && policyHold && !current.tables.some((t) => t.family === "inet" && t.name === HOLD_TABLE)) {
-      deps.nft.apply(HOLD_TABLE_SCRIPT, "create the policy hold table");
+    if (verify && deps.hold && policyHold && deps.hold.ensure((script, what) => deps.nft.apply(script, what))) {
       r.writes++;
-      r.changes.push(`create table inet ${HOLD_TABLE}`);
+      r.changes.push(`create table ${HOLD.family} ${HOLD.name}`);
     }
-    const sync = this.engine.sync(state, current !== undefined);
+    const sync = this.engine.sync(state, verify);
     deps.onPolicy?.(sync.structure.deciders, state);
     r.writes += sync.writes;
     r.changes.push(...sync.changes);
+    if (verify) r.policyRejected = sync.rejected;
     if (sync.anySelected && cfg.mode === "bridge") {
       for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
         let v: string;
@@ -83,7 +82,7 @@ class PolicyStep {
       }
     }
     // Programmed: this node's pods in the state are no longer held (with no policy, none is).
-    const held = this.holdRelease(state, policyHold);
+    const held = this.holdRelease(state, policyHold, unlabelled);
     if (held.length) {
       r.writes++;
       r.changes.push(`release policy hold of ${held.join(", ")}`);
@@ -101,7 +100,8 @@ class PolicyStep {
     }
   }
 
-  private holdRelease(state: ClusterState, policies: boolean): string[] {
+  /** Releases the held addresses of this node's programmed pods, except those whose labels are unknown (`unlabelled`). */
+  private holdRelease(state: ClusterState, policies: boolean, unlabelled: readonly string[]): string[] {
     const hold = this.ctx.deps.hold;
     if (!hold) return [];
     let held: string[];
@@ -112,6 +112,9 @@ class PolicyStep {
     }
     if (!held.length) return [];
     const programmed = new Set(policyPods(state).filter((q) => q.nodeName === this.ctx.cfg.nodeName).flatMap((q) => q.podIPs));
+    // A served pod the state does not know yet was programmed without its labels: only
+    // namespace-wide policies apply to it, so it is not released until the watch shows it.
+    for (const ip of unlabelled) programmed.delete(ip);
     // An address IPAM no longer has belongs to no pod (its DEL did not know the pod's
     // addresses, e.g. the namespace was gone): the plugin reserves before it holds and
     // releases the hold before the reservation, so this never frees a pod being added.

@@ -1,7 +1,7 @@
 // Step "routes": the routing backend --routing chose reaches the admitted pod CIDRs of the
 // other nodes; the objects of every other registered backend are removed (--routing changed).
 import { familyOf } from "../../net/ip.ts";
-import type { Peer, RoutingBackend, RoutingReport } from "../routing/index.ts";
+import { leafBackends, type Peer, type RoutingReport } from "../routing/index.ts";
 import { selfIPs, type Pass, type StepModule } from "./step.ts";
 
 export const routesStep: StepModule<"routes"> = {
@@ -26,9 +26,8 @@ export const routesStep: StepModule<"routes"> = {
         // Objects of a backend this node no longer uses (--routing changed) go first; the parts of
         // the active one (auto's host-gw and VXLAN) are its own.
         // Composites (auto) are removed through their parts, so one never removes a part in use.
-        const leaves = (b: RoutingBackend): RoutingBackend[] => (b.parts ? b.parts.flatMap(leaves) : [b]);
-        const active = new Set(leaves(routing.active));
-        for (const other of new Set(routing.all.flatMap(leaves))) if (!active.has(other)) merge(other.remove(deps.nl));
+        const active = new Set(leafBackends([routing.active]));
+        for (const other of leafBackends(routing.all)) if (!active.has(other)) merge(other.remove(deps.nl));
         // Pod address families in use on this node: its own pod CIDRs' and the cluster's.
         const families = [...new Set([...p.own, ...cfg.clusterCidr].map(familyOf))];
         const rep = routing.active.reconcile({ self, peers, localAddrs: p.localAddrs, selfIPs: selfIPs(p, self), families }, deps.nl);

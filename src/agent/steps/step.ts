@@ -30,7 +30,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "vxlanVni" | "vxlanPort" | "policyLogAccepts">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts">>;
 
 export interface ReconcileReport {
   /** Errors by step name (the names of index.ts's STEPS). */
@@ -49,6 +49,8 @@ export interface ReconcileReport {
   /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */
   podMTUMismatch: Map<string, number>;
   conflistWritten: boolean;
+  /** Policy objects the kernel refused, left out while the rest is programmed (a warning, not a readiness failure). */
+  policyRejected?: string[];
   /** No errors, no problems, and the conflist is in place. */
   converged: boolean;
 }
@@ -69,7 +71,7 @@ export interface Pass {
   failed: Set<string>;
   /** The cluster has policies: the conflist asks the plugin to hold new pods. */
   policyHold?: boolean;
-  /** The nftables ruleset (terse), once listed in this pass (listedRuleset). */
+  /** The nftables ruleset (over netlink: tables, chains, foreign forward rules), once read in this pass (listedRuleset). */
   ruleset?: NftRuleset;
 }
 

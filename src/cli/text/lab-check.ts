@@ -7,7 +7,7 @@ import { POLICY_PORTS } from "../../lab/policy-ports.ts";
 import { ECHO_PORT } from "../../lab/topology.ts";
 
 /** A matrix (rows: sources, columns: targets) when it fits, then the summary and the failures. */
-export function formatReport(rep: CheckReport): string {
+export function formatLabCheck(rep: CheckReport): string {
   const rows = [...new Set(rep.results.map((r) => r.from))];
   const cols = [...new Set(rep.results.map((r) => r.to))];
   const lines: string[] = [];
@@ -40,7 +40,7 @@ export function formatReport(rep: CheckReport): string {
   return lines.join("\n");
 }
 
-export function formatPolicyReport(r: PolicyReport): string {
+export function formatLabPolicyCheck(r: PolicyReport): string {
   const out: string[] = [];
   const idx = r.pods.map((_, i) => String(i + 1));
   out.push("pods: " + r.pods.map((p, i) => `${i + 1}=${p}`).join("  "));

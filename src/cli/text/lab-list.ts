@@ -2,7 +2,7 @@
 import type { LabEntry } from "../../lab/inventory.ts";
 import { LAB_ROOT } from "../../lab/topology.ts";
 
-export function formatList(labs: LabEntry[]): string {
+export function formatLabList(labs: LabEntry[]): string {
   if (labs.length === 0) return "no lab exists on this machine";
   const rows = labs.map((l) => [
     l.name,

@@ -1,12 +1,12 @@
-// `mncni lab up` and `mncni lab down`: a lab's life.
+// `mncni lab up`: build a lab (the work: src/lab/lab.ts up()).
 import { existsSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { strayNamespaces } from "../lab/inventory.ts";
-import { down, up, validateOptions, type UpOptions } from "../lab/lab.ts";
+import { up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
-import type { Mode } from "../plugin/netconf.ts";
+import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
@@ -32,7 +32,7 @@ const UP = {
     name: NAME,
     nodes: { type: "int", default: 3, min: 1, max: 200, help: "nodes" },
     "pods-per-node": { type: "int", default: 2, min: 0, max: 200, help: "pods on each node" },
-    mode: { type: "string", default: "bridge", choices: ["bridge", "routed"], help: "the plugin's mode" },
+    mode: { type: "string", default: "bridge", choices: MODE_NAMES, help: "the plugin's mode" },
     routing: { type: "string", choices: ["host-gw", "vxlan", "auto"], help: "how nodes reach each other's pods, passed to the agents (default auto; static wiring: host-gw)" },
     segments: { type: "int", default: 1, min: 1, max: 16, help: "underlay subnets, each its own switch, joined by the router (nodes round robin)" },
     "cluster-cidr": { type: "string", value: "CIDR", default: "10.244.0.0/16", help: "IPv4 cluster CIDR, split into one pod CIDR per node" },
@@ -90,22 +90,4 @@ export async function cmdUp(argv: string[]): Promise<number> {
     else if (!existed) rmSync(labDir(v.name), { recursive: true, force: true }); // only its lock file
     throw e;
   }
-}
-
-const DOWN = {
-  name: "mncni lab down",
-  summary: "Removes every namespace, process and file of the lab, also of a half-built one and what its state file missed (idempotent).",
-  flags: { name: NAME, quiet: QUIET },
-} satisfies CommandSpec<FlagTable>;
-
-export async function cmdDown(argv: string[]): Promise<number> {
-  const p0 = parse(DOWN, argv);
-  if (typeof p0 === "number") return p0;
-  const v = p0.flags;
-  const p = progress({ quiet: v.quiet });
-  // No directory here, nothing to lock: a lab only its namespaces are left of (or another
-  // root's) is not given a directory by its removal.
-  const existed = await locked(v.name, false, () => down(v.name, p));
-  p.done(existed ? `lab "${v.name}" removed` : `lab "${v.name}" not running: nothing to remove`);
-  return 0;
 }

@@ -1,0 +1,39 @@
+// The text of `mncni lab status` (the data: src/lab/status.ts).
+import type { LabStatus } from "../../lab/status.ts";
+
+function table(header: string[], rows: string[][]): string[] {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
+  return [fmt(header), ...rows.map(fmt)];
+}
+
+export function formatLabStatus(st: LabStatus): string {
+  return [
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
+    "",
+    ...table(
+      ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
+      st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
+    ),
+    // What the agents report without being not ready (a peer's other pod MTU), one line each.
+    ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
+    "",
+    // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
+    ...table(
+      ["FROM", "TO", "PATH"],
+      st.nodes.flatMap((n) => n.paths.map((p) => [n.name, p.peer, p.path === p.expected ? p.path : `${p.path} (expected ${p.expected})`])),
+    ),
+    "",
+    ...table(
+      ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
+      st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
+    ),
+    "",
+    `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.segments.map((g) => `${g.routerAddress} on ${g.cidr}`).join(", ")}, ${st.external.router})`,
+    ...(st.external.address6
+      ? [`               ${st.external.address6} (router ${st.underlay.routerAddress6} on ${st.underlay.cidr6}, ${st.external.router6})`]
+      : []),
+    `directories:   ${st.dirs.lab} (manifests: ${st.dirs.manifests}, per node: nodes/<node>/{net.d,bin,ipam,results,cni.log,cni.sock,agent.log})`,
+  ].join("\n");
+}

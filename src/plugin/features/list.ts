@@ -1,0 +1,34 @@
+// The per-pod features, in the order their hooks run at each point of ADD, DEL, CHECK and
+// GC (feature.ts). Adding a feature: one file in this folder, one entry here.
+import type { NetConf } from "../../cni/types.ts";
+import type { ConfiguredFeature, Feature, FeatureOverrides } from "../feature.ts";
+import { antiSpoofing } from "./anti-spoofing.ts";
+import { bandwidth } from "./bandwidth.ts";
+import { conntrackCleanup } from "./conntrack-cleanup.ts";
+import { hostPort } from "./host-port.ts";
+import { ipMasq } from "./ip-masq.ts";
+import { policyHold } from "./policy-hold.ts";
+
+export const FEATURES: readonly Feature[] = [antiSpoofing, policyHold, ipMasq, bandwidth, hostPort, conntrackCleanup];
+
+/** The features under a mode: the list with the mode's replacements, in list order (an override of an unknown name is an error). */
+export function featuresUnder(overrides: FeatureOverrides | undefined): readonly Feature[] {
+  if (!overrides) return FEATURES;
+  for (const name of Object.keys(overrides)) {
+    if (!FEATURES.some((f) => f.name === name)) throw new TypeError(`cannot override feature "${name}": no such feature`);
+  }
+  return FEATURES.flatMap((f) => {
+    const o = Object.hasOwn(overrides, f.name) ? overrides[f.name] : f;
+    return o ? [o] : [];
+  });
+}
+
+
+/** The features on for one call, in list order, each with its settings bound (see Feature.configure). */
+export function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): readonly ConfiguredFeature[] {
+  const cleanup = o.cleanup === true;
+  return featuresUnder(overrides).flatMap((f) => {
+    const on = f.configure(net, { cleanup });
+    return on ? [Object.freeze({ ...on, name: f.name })] : [];
+  });
+}
