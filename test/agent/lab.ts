@@ -161,12 +161,12 @@ export async function stopAgent(n: TestNode): Promise<void> {
   n.agent = undefined;
 }
 
-export async function waitFor(what: string, fn: () => boolean, timeoutMs = 8000): Promise<void> {
+export async function waitFor(what: string, fn: () => boolean, timeoutMs = 8000, everyMs = 50): Promise<void> {
   const t0 = Date.now();
   for (;;) {
     if (fn()) return;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
+    await Bun.sleep(everyMs);
   }
 }
 
