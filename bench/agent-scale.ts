@@ -1,6 +1,6 @@
 // Agent scale benchmark: 1000 Node objects (pod CIDRs, on-link InternalIPs) in a manifests
 // directory, reconciled by the real agent code inside a throwaway namespace.
-//   node_modules/.bin/bun bench/agent-scale.ts [--nodes 1000] [--pods-per-node 30]
+//   node_modules/.bin/bun bench/agent-scale.ts [--nodes 1000] [--pods-per-node 30] [--no-watch]
 // Measures: converge from empty, a no-change resync (time and kernel writes; target 0), one
 // Node changing (direct, and end to end through fs.watch), and the process RSS.
 // Targets (issue 6): converge <= 1 s, one-node change <= 50 ms, RSS <= 150 MB.
@@ -154,7 +154,7 @@ async function watchFed(ns: string, tmp: string, count: number, podsPerNode: num
   }
 }
 
-async function outer(count: number, podsPerNode: number): Promise<void> {
+async function outer(count: number, podsPerNode: number, watch = true): Promise<void> {
   const tag = `${process.pid.toString(36)}`;
   const ns = `mna-bench-${tag}`;
   const peer = `mna-bpeer-${tag}`;
@@ -183,6 +183,7 @@ async function outer(count: number, podsPerNode: number): Promise<void> {
     row("  kernel/file writes", String(r.changeWrites), "1", r.changeWrites === 1);
     row("one Node changes, end to end via fs.watch", `${r.changeE2eMs.toFixed(1)} ms`, "<= 50 ms", r.changeE2eMs <= 50);
     row("RSS after the run", `${r.rssMB.toFixed(1)} MB`, "<= 150 MB", r.rssMB <= 150);
+    if (!watch) return;
     const w = await watchFed(ns, tmp, count, podsPerNode);
     console.log(`\nwatch-fed (dist/mncni agent --source kubernetes:KUBECONFIG, fake API server): ${count} Nodes, ${w.pods} Pods\n`);
     row("initial sync: spawn to /readyz 200", `${w.syncMs.toFixed(0)} ms`, "", undefined);
@@ -200,5 +201,5 @@ if (args[0] === "--inner") {
 } else {
   const i = args.indexOf("--nodes");
   const p = args.indexOf("--pods-per-node");
-  await outer(i >= 0 ? Number(args[i + 1]) : 1000, p >= 0 ? Number(args[p + 1]) : 30);
+  await outer(i >= 0 ? Number(args[i + 1]) : 1000, p >= 0 ? Number(args[p + 1]) : 30, !args.includes("--no-watch"));
 }

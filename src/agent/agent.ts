@@ -96,6 +96,7 @@ export class Agent {
       this.source.publishPodMTU?.(rep.podMTU);
     }
     m.podMTUMismatch = rep.podMTUMismatch;
+    if (rep.routingPublished) this.source.publishRouting?.(rep.routingPublished);
     m.problems = rep.problems.length;
     m.kernelWrites += rep.writes;
     m.ready = rep.converged;

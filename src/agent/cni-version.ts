@@ -1,7 +1,8 @@
 // Which cniVersion the conflist can use: the highest version every plugin of the chain
-// supports, found by asking each installed plugin as a runtime would (CNI_COMMAND=VERSION,
-// `{"cniVersion": ...}` on stdin). A runtime rejects the whole list when one plugin does
-// not support its version, e.g. Debian 12's reference plugins (1.1.1) stop at 1.0.0.
+// supports, up to DEFAULT_CONFLIST_VERSION, found by asking each installed plugin as a runtime
+// would (CNI_COMMAND=VERSION, `{"cniVersion": ...}` on stdin). A runtime rejects the whole list
+// when one plugin does not support its version, e.g. Debian 12's reference plugins (1.1.1) stop
+// at 1.0.0. The runtime is part of the chain too, but cannot be asked: hence the ceiling.
 import { spawnSync } from "bun";
 import { join } from "node:path";
 import { SUPPORTED_VERSIONS } from "../cni/types.ts";
@@ -37,9 +38,18 @@ function askPluginVersions(path: string): string[] {
 /** The versions mncni can write a conflist in: network lists (and prevResult) begin with 0.3.0. */
 export const CONFLIST_VERSIONS: readonly string[] = SUPPORTED_VERSIONS.filter((v) => compareVersions(v, "0.3.0") >= 0);
 
-/** The highest version in every list (and usable for a conflist), or undefined when there is none. */
-export function highestCommonVersion(lists: readonly (readonly string[])[]): string | undefined {
-  const common = CONFLIST_VERSIONS.filter((v) => lists.every((l) => l.includes(v)));
+/**
+ * The version the agent writes unless --cni-version pins one. The runtime's libcni must accept
+ * it as well, and it has no VERSION to ask: containerd 1.6/1.7 (libcni 1.1) stop at 1.0.0 and
+ * fail every sandbox with `unsupported CNI result version "1.1.0"` (issue #29). 1.0.0 is what
+ * Calico and Cilium ship; runtimes known to take 1.1.0 (containerd >= 2.0, CRI-O >= 1.30) get
+ * it with --cni-version 1.1.0 (docs/install.md).
+ */
+export const DEFAULT_CONFLIST_VERSION = "1.0.0";
+
+/** The highest version in every list, not above `ceiling` (and usable for a conflist), or undefined when there is none. */
+export function highestCommonVersion(lists: readonly (readonly string[])[], ceiling = DEFAULT_CONFLIST_VERSION): string | undefined {
+  const common = CONFLIST_VERSIONS.filter((v) => compareVersions(v, ceiling) <= 0 && lists.every((l) => l.includes(v)));
   return common.sort(compareVersions).at(-1);
 }
 

@@ -43,7 +43,7 @@ export interface AgentConfig {
   /** Each routing backend's own settings (its flags: src/agent/routing/). */
   routingSettings: RoutingSettings;
   chainPortmap: boolean;
-  /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports. */
+  /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports, up to DEFAULT_CONFLIST_VERSION. */
   cniVersion?: string;
   uninstall: boolean;
   /** With uninstall: also delete a bridge that still has pods attached. */
@@ -81,7 +81,7 @@ const FLAGS = {
   "bridge": { type: "string", value: "NAME", help: "bridge name in bridge mode (default cbr0)" },
   "mtu": { type: "string", value: "N", help: "pod interface MTU (default: the MTU of the link holding the node's InternalIP, minus 50 (IPv4) or 70 (IPv6) with VXLAN)" },
   "chain-portmap": { type: "boolean", help: "chain the portmap plugin (hostPort) in the conflist" },
-  "cni-version": { type: "string", value: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports, asked with VERSION)" },
+  "cni-version": { type: "string", value: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports up to 1.0.0, what containerd 1.6/1.7 accept; 1.1.0 for containerd >= 2.0 or CRI-O >= 1.30)" },
   "config": { type: "string", value: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
   "state-file": { type: "string", value: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
   "uninstall": { type: "boolean", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },

@@ -1,6 +1,7 @@
 // The CNI network configuration the agent writes for the runtime: the mncni plugin with
 // mncni-ipam ranges set to this node's pod CIDRs (dual-stack when the Node has two), in the
-// highest cniVersion every plugin of the chain supports (or the one --cni-version pins).
+// highest cniVersion every plugin of the chain supports up to 1.0.0 (or the one --cni-version
+// pins), since the runtime reading it has a version ceiling of its own (cni-version.ts).
 import type { Mode } from "../plugin/netconf.ts";
 import { chainPluginTypes, type ChainVersionPicker } from "./cni-version.ts";
 import { familyOf } from "../net/ip.ts";

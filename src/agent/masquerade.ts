@@ -88,20 +88,42 @@ function installedHash(current: NftRuleset): string | undefined {
 
 const FAMILIES_OF_TABLE: Record<string, Family[]> = { ip: [4], ip6: [6], inet: [4, 6] };
 
+/** What the input asks for: the table's body and hash, and the foreign rules' hash. */
+interface Desired {
+  body: string;
+  h: string;
+  fh: string;
+  networks: string[];
+}
+
+/**
+ * The last input and what it asks for: a pass whose pod networks did not change (most; the
+ * list holds every Node's pod CIDR) does not collapse and hash them again. Same input, same
+ * result: planMasquerade stays pure.
+ */
+let last: { key: string; desired: Desired } | undefined;
+
+function desired(i: MasqueradeInput): Desired {
+  const key = `${i.podCIDRs.join()}|${i.podNetworks.join()}|${i.nonMasquerade.join()}`;
+  if (last?.key === key) return last.desired;
+  const body = tableBody(i);
+  const networks = [...i.podNetworks, ...i.podCIDRs];
+  const d = { body, h: hash(body), fh: hash(collapseCIDRs(networks).join(",")), networks };
+  last = { key, desired: d };
+  return d;
+}
+
 /** Desired state of both parts, diffed against the current ruleset. Pure. */
 export function planMasquerade(i: MasqueradeInput, current: NftRuleset): MasqueradePlan {
   const changes: string[] = [];
   let script = "";
-  const body = tableBody(i);
-  const h = hash(body);
+  const { body, h, fh, networks } = desired(i);
   if (installedHash(current) !== h) {
     const t = `${NAT_FAMILY} ${NAT_TABLE}`;
     // Create-if-missing, delete, define: one transaction, so the table is never half there.
     script += `table ${t} {}\ndelete table ${t}\ntable ${t} {\n  comment "${MARKER}${h}"\n${body}\n}\n`;
     changes.push(`replace table ${t}`);
   }
-  const networks = [...i.podNetworks, ...i.podCIDRs];
-  const fh = hash(collapseCIDRs(networks).join(","));
   const ours = (c?: string) => c?.startsWith(FOREIGN_MARKER) ?? false;
   for (const c of current.chains) {
     if (ownsTable(c.family, c.table)) continue;

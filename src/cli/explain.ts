@@ -1,6 +1,6 @@
 // `mncni explain SRC DST`: the path of a packet on this node, hop by hop (src/obs/explain.ts).
 // SRC and DST: a pod (namespace/name), an IP, or "node" (this node's namespace).
-import { say, sayJson } from "./output.ts";
+import { sayJson, sayRendered } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import type { Endpoint, Explanation } from "../obs/explain.ts";
 import { explainOk, explainPacket } from "../obs/explain-packet.ts";
@@ -55,6 +55,6 @@ export async function explainCommand(argv: string[]): Promise<number> {
 /** Prints an explanation as text or JSON; the exit status (shared with `mncni lab explain`). */
 export function renderExplanation(ex: Explanation, asJson: boolean): number {
   if (asJson) sayJson(ex);
-  else say(formatExplanation(ex));
+  else sayRendered(ex, formatExplanation);
   return explainOk(ex) ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 // `mncni flows`: the policy verdict log of this node (the agent writes it, JSON lines; see
 // docs/policy.md), as a table or as the JSON lines, optionally following new ones.
 // Reading: src/obs/flows.ts; a record as a row: cli/text/flows.ts (`mncni lab flows` too).
-import { say, sayError, sayJsonLine } from "./output.ts";
+import { say, sayError, sayJsonLine, sayRendered } from "./output.ts";
 import { existsSync } from "node:fs";
 import { followFlows } from "../obs/flows.ts";
 import { formatFlow } from "./text/flows.ts";
@@ -26,7 +26,7 @@ async function showFlows(file: string, o: { follow: boolean; json: boolean }): P
   }
   followFlows(file, (lines) => {
     // A malformed line is shown as it is (escaped, as all text).
-    for (const l of lines) "record" in l ? (o.json ? sayJsonLine(l.record) : say(formatFlow(l.record))) : say(l.malformed);
+    for (const l of lines) "record" in l ? (o.json ? sayJsonLine(l.record) : sayRendered(l.record, formatFlow)) : say(l.malformed);
   }, o);
   if (o.follow) await new Promise(() => {}); // until interrupted
   return 0;

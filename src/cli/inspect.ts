@@ -1,5 +1,5 @@
 // `mncni inspect [POD|IP|CONTAINER_ID]`: how this node's pods are wired (src/obs/attachments.ts).
-import { say, sayError, sayJson } from "./output.ts";
+import { sayError, sayJson, sayRendered } from "./output.ts";
 import { collectAttachments, findAttachment } from "../obs/attachments.ts";
 import { formatAttachment, formatAttachmentTable } from "./text/inspect.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
@@ -34,10 +34,10 @@ export function renderInspect(n: ReturnType<typeof collectAttachments>, what: st
       return 1;
     }
     if (asJson) sayJson(a);
-    else say(formatAttachment(a));
+    else sayRendered(a, formatAttachment);
     return a.problems.length ? 1 : 0;
   }
   if (asJson) sayJson(n);
-  else say(formatAttachmentTable(n));
+  else sayRendered(n, formatAttachmentTable);
   return n.problems.length || n.attachments.some((a) => a.problems.length) ? 1 : 0;
 }

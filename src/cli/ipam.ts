@@ -1,5 +1,5 @@
 // `mncni ipam show`: the IPAM's ranges, use and leaks on this node (src/obs/ipam-show.ts).
-import { say, sayJson } from "./output.ts";
+import { sayJson, sayRendered } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import { ipamReport } from "../obs/ipam-show.ts";
 import { formatIpamReport } from "./text/ipam.ts";
@@ -19,7 +19,7 @@ async function cmdShow(argv: string[]): Promise<number> {
   const v = viewFromFlags(p.flags);
   const r = ipamReport(v, collectAttachments(v));
   if (p.flags.json) sayJson(r);
-  else say(formatIpamReport(r));
+  else sayRendered(r, formatIpamReport);
   return r.leaks.length || r.unreserved.length || r.problems.length ? 1 : 0;
 }
 

@@ -1,6 +1,6 @@
 // `mncni lab check`: TCP between every pod and node, or with --policy-ports the policy truth
 // table (the work: src/lab/check.ts, policy-check.ts); rendered as text or --json.
-import { say, sayError, sayJson } from "./output.ts";
+import { sayError, sayJson, sayRendered } from "./output.ts";
 import { check } from "../lab/check.ts";
 import { formatLabPolicyCheck, formatLabCheck } from "./text/lab-check.ts";
 import { requireState } from "../lab/state.ts";
@@ -24,11 +24,11 @@ export async function cmdCheck(argv: string[]): Promise<number> {
     const { policyCheck } = await import("../lab/policy-check.ts");
     const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
     if (v.json) sayJson(rep);
-    else say(formatLabPolicyCheck(rep));
+    else sayRendered(rep, formatLabPolicyCheck);
     return rep.ok ? 0 : 1;
   }
   const rep = await check(s, { timeoutMs: v.timeout });
   if (v.json) sayJson(rep);
-  else say(formatLabCheck(rep));
+  else sayRendered(rep, formatLabCheck);
   return rep.ok ? 0 : 1;
 }

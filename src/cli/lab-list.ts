@@ -1,5 +1,5 @@
 // `mncni lab list`: the labs on this machine (src/lab/inventory.ts), as a table or --json.
-import { say, sayJson } from "./output.ts";
+import { sayJson, sayRendered } from "./output.ts";
 import { listLabs } from "../lab/inventory.ts";
 import { formatLabList } from "./text/lab-list.ts";
 import { LAB_ROOT } from "../lab/topology.ts";
@@ -17,6 +17,6 @@ export async function cmdList(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const labs = listLabs();
   if (p0.flags.json) sayJson(labs);
-  else say(formatLabList(labs));
+  else sayRendered(labs, formatLabList);
   return 0;
 }

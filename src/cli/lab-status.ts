@@ -1,5 +1,5 @@
 // `mncni lab status`: what a lab is made of, checked against the kernel (src/lab/status.ts).
-import { say, sayJson } from "./output.ts";
+import { sayJson, sayRendered } from "./output.ts";
 import { requireState } from "../lab/state.ts";
 import { labStatus } from "../lab/status.ts";
 import { formatLabStatus } from "./text/lab-status.ts";
@@ -18,6 +18,6 @@ export async function cmdStatus(argv: string[]): Promise<number> {
   const v = p0.flags;
   const st = await labStatus(requireState(v.name));
   if (v.json) sayJson(st);
-  else say(formatLabStatus(st));
+  else sayRendered(st, formatLabStatus);
   return 0;
 }

@@ -1,7 +1,8 @@
 // `mncni lab ...`: the subcommand table; each subcommand's flags and output are in
 // src/cli/lab-*.ts, the work in src/lab/.
 import { DEFAULT_LAB } from "../lab/topology.ts";
-import { NODE, POD } from "./lab-change.ts";
+import { NODE } from "./lab-node.ts";
+import { POD } from "./lab-pod.ts";
 import { reported } from "./lab-common.ts";
 import { cmdCheck } from "./lab-check.ts";
 import { cmdExec } from "./lab-exec.ts";

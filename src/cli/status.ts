@@ -1,5 +1,5 @@
 // `mncni status`: the node's CNI at a glance (src/obs/status.ts).
-import { say, sayJson } from "./output.ts";
+import { sayJson, sayRendered } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import { nodeStatus } from "../obs/status.ts";
 import { formatStatus } from "./text/status.ts";
@@ -23,6 +23,6 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const v = viewFromFlags(p.flags, { healthAddr: p.flags["agent-addr"] });
   const s = await nodeStatus(v, collectAttachments(v));
   if (p.flags.json) sayJson(s);
-  else say(formatStatus(s));
+  else sayRendered(s, formatStatus);
   return s.problems.length || !s.agent.ready ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 // `mncni trace [--follow]`: the invocation log, one line per CNI call, and a summary per verb.
-import { say, sayJsonLine } from "./output.ts";
+import { say, sayJsonLine, sayRendered } from "./output.ts";
 import { followInvocations } from "../cni/log-reader.ts";
 import type { InvocationRecord } from "../cni/invocation-log.ts";
 import { readTrace } from "../obs/trace.ts";
@@ -31,13 +31,13 @@ export async function runTrace(logFile: string, o: { follow: boolean; json: bool
   const show = (r: InvocationRecord) => {
     summary.add(r);
     if (o.json) sayJsonLine({ call: r });
-    else say(formatCall(r));
+    else sayRendered(r, formatCall);
   };
-  for (const r of calls) o.json ? sayJsonLine({ call: r }) : say(formatCall(r));
-  const printSummary = () => (o.json ? sayJsonLine({ summary: summary.get() }) : say(`\n${formatSummary(summary.get())}\n`));
+  for (const r of calls) o.json ? sayJsonLine({ call: r }) : sayRendered(r, formatCall);
+  const printSummary = () => (o.json ? sayJsonLine({ summary: summary.get() }) : sayRendered(summary.get(), (s) => `\n${formatSummary(s)}\n`));
   if (!o.follow) {
     if (o.json) printSummary();
-    else say(`\n${formatSummary(summary.get())}`);
+    else sayRendered(summary.get(), (s) => `\n${formatSummary(s)}`);
     return 0;
   }
   if (!o.json) say(`-- following ${logFile} (Ctrl-C ends) --`);

@@ -4,6 +4,7 @@ import type {
 } from "./types.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
+import { routingDataOf } from "./node-routing.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
   const problems: string[] = [];
@@ -32,7 +33,8 @@ export function nodeInfo(n: KubeNode): NodeInfo {
     if (/^\d+$/.test(String(rawMTU)) && v >= 68 && v <= 65535) podMTU = v;
     else problems.push(`condition ${POD_MTU_CONDITION} "${rawMTU}" is not an MTU (68..65535)`);
   }
-  return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), ...(podMTU !== undefined ? { podMTU } : {}), problems };
+  const routing = routingDataOf(n);
+  return { name: n.metadata.name, internalIPs, podCIDRs, ...(created ? { created } : {}), ...(podMTU !== undefined ? { podMTU } : {}), ...(routing ? { routing } : {}), problems };
 }
 
 /** Named container ports; an unnamed or malformed port cannot be referred to and is skipped. */

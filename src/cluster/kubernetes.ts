@@ -12,6 +12,7 @@ import type { Registry } from "prom-client";
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
 import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
+import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
 import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
@@ -73,8 +74,8 @@ function trimPod(o: Wire): Wire {
   };
 }
 
-/** The Node conditions mncni sets (and reads back): NetworkUnavailable, and the published pod MTU. */
-const OWN_CONDITIONS: ReadonlySet<string> = new Set([NETWORK_UNAVAILABLE, POD_MTU_CONDITION]);
+/** The Node conditions mncni sets (and reads back): NetworkUnavailable, the published pod MTU, the routing backend's data. */
+const OWN_CONDITIONS: ReadonlySet<string> = new Set([NETWORK_UNAVAILABLE, POD_MTU_CONDITION, ROUTING_CONDITION]);
 
 /** A Node as mncni reads it: addresses, pod CIDRs, and the conditions mncni sets (its pod MTU among them). */
 function trimNode(o: Wire): Wire {
@@ -104,6 +105,7 @@ export class KubernetesSource implements ClusterSource {
   private client?: KubeClient;
   private condition?: ReturnType<typeof nodeCondition>;
   private podMTU?: ReturnType<typeof nodePodMTU>;
+  private routing?: ReturnType<typeof nodeRoutingData>;
   private mtuEvents?: PodMTUMismatchEvents;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
@@ -136,6 +138,8 @@ export class KubernetesSource implements ClusterSource {
       this.podMTU = nodePodMTU(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.condition.register(this.metrics.registry);
       this.podMTU.register(this.metrics.registry);
+      this.routing = nodeRoutingData(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.routing.register(this.metrics.registry);
       this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
     }
     for (const i of this.informers) i.start();
@@ -198,6 +202,10 @@ export class KubernetesSource implements ClusterSource {
     this.podMTU?.ensure(String(mtu));
   }
 
+  publishRouting(data: Readonly<Record<string, string>>): void {
+    this.routing?.ensure(encodeRoutingData(data));
+  }
+
   reportPodMTUMismatch(mismatches: readonly string[]): void {
     this.mtuEvents?.report(mismatches);
   }
@@ -212,6 +220,7 @@ export class KubernetesSource implements ClusterSource {
     this.onChange = undefined;
     this.condition?.close();
     this.podMTU?.close();
+    this.routing?.close();
     for (const i of this.informers) void i.stop();
   }
 }

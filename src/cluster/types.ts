@@ -228,6 +228,8 @@ export interface NodeInfo {
   created?: string;
   /** The pod MTU the node's agent published (its Node's MncniPodMTU status condition), when it has. */
   podMTU?: number;
+  /** What the node's routing backend published for its peers (status condition MncniRouting), when it has. */
+  routing?: Record<string, string>;
   /** Why some field was ignored (a bad CIDR or address), for logs; empty when all is well. */
   problems: string[];
 }
@@ -330,6 +332,8 @@ export interface ClusterSource {
   dataPlaneReady?(ready: boolean): void;
   /** Told this node's pod MTU after each pass that wrote the conflist, for a source that publishes it (POD_MTU_CONDITION). */
   publishPodMTU?(mtu: number): void;
+  /** Told after each routes step what this node's routing backend publishes for its peers (MncniRouting), for a source that publishes it. */
+  publishRouting?(data: Readonly<Record<string, string>>): void;
   /**
    * Told after each pass the peers whose published pod MTU differs from this node's, one
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).

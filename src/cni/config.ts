@@ -48,14 +48,22 @@ export function parseNetConf(bytes: Uint8Array, command: CniCommand): NetConf {
   const nameWhy = networkNameProblem(conf.name);
   if (nameWhy) throw invalidConfig("name", `"${conf.name}" ${nameWhy}`);
   if (typeof conf.type !== "string" || conf.type === "") throw invalidConfig("type", "missing or not a string");
+  // DEL and GC clean up by names derived from the attachment: a runtimeConfig they could not
+  // read would only stop them, so one that is not an object is dropped, not refused.
+  const cleanup = command === "DEL" || command === "GC";
+  let dropRuntimeConfig = false;
   for (const key of ["runtimeConfig", "args", "capabilities", "ipam", "dns"] as const) {
     const v = conf[key];
-    if (v !== undefined && (typeof v !== "object" || v === null || Array.isArray(v))) throw invalidConfig(key, "must be an object");
+    if (v !== undefined && (typeof v !== "object" || v === null || Array.isArray(v))) {
+      if (key === "runtimeConfig" && cleanup) dropRuntimeConfig = true;
+      else throw invalidConfig(key, "must be an object");
+    }
   }
   if (conf.ipam !== undefined && typeof (conf.ipam as Record<string, unknown>).type !== "string") {
     throw invalidConfig("ipam.type", "missing or not a string");
   }
   const out: NetConf = { ...(conf as NetConf) };
+  if (dropRuntimeConfig) delete out.runtimeConfig;
   if (conf.prevResult !== undefined && conf.prevResult !== null) out.prevResult = fromWire(conf.prevResult, "prevResult", conf.cniVersion);
   else delete out.prevResult;
   const va = conf["cni.dev/valid-attachments"];

@@ -15,7 +15,8 @@ const AGENT_RULES: readonly V1PolicyRule[] = [
   // The policy API's CRD may be absent; the agent tolerates that, the grant is harmless then.
   { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
   // Its Node's status conditions: NetworkUnavailable (False once routes and conflist are in
-  // place) and MncniPodMTU (this node's pod MTU, compared by the other agents). Never a patch
+  // place), MncniPodMTU (this node's pod MTU, compared by the other agents) and MncniRouting
+  // (what its routing backend publishes for the peers: VXLAN's VNI and port). Never a patch
   // of nodes: RBAC cannot limit it to the agent's own Node, and it would let one compromised
   // node taint, cordon or relabel every Node.
   { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },

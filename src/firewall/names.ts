@@ -44,7 +44,8 @@ export const MASQUERADE = {
 /** Anti-spoofing (plugin): one table per mode, of the mode's family (bridge or inet). */
 export const ANTISPOOF = {
   name: "mncni-antispoof",
-  families: ["bridge", "inet"] as const,
+  /** netdev: an earlier layout's, still recognised. */
+  families: ["bridge", "inet", "netdev"] as const,
   chain: "prerouting",
   ports: "ports",
   macs: "macs",

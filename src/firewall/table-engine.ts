@@ -20,7 +20,7 @@
 // and when a chain or set is at fault the owner is told which (StructureRejected) so it can
 // leave out what produced it.
 import { decodeKey, encodeKey, isErrno, type Nftables, type NftKeyType, type SetElement, type SetElemChange } from "../kernel/index.ts";
-import { fingerprint } from "./fingerprint.ts";
+import { type ChainPrints, chainPrints, combine } from "./fingerprint.ts";
 import { type TableName, tableRef } from "./names.ts";
 
 export interface SetSpec {
@@ -97,6 +97,8 @@ export class TableEngine {
   private appliedHandle?: bigint | "none";
   /** Elements the kernel refused, by set: written again on the next sync while still wanted. */
   private refused = new Map<string, Set<string>>();
+  /** The prints of the kernel's chains as of the last structural write or adoption (see ./fingerprint.ts). */
+  private prints: ChainPrints = new Map();
   private nl?: Nftables;
   private readonly T: string;
 
@@ -181,8 +183,8 @@ export class TableEngine {
       if (!isErrno(e, "ENOENT")) throw e;
     }
     if (recorded === undefined) return { kind: "differs", why: "it records no fingerprint of its chains (written by an older mncni, or edited)" };
-    const have = fingerprint(nl, this.o.table);
-    if (have.hash !== recorded) return { kind: "differs", why: `its chains differ from what was written (fingerprint ${have.hash}, recorded ${recorded}): rewritten whole` };
+    const have = combine(chainPrints(nl, this.o.table, undefined, this.prints));
+    if (have !== recorded) return { kind: "differs", why: `its chains differ from what was written (fingerprint ${have}, recorded ${recorded}): rewritten whole` };
     return { kind: "same" };
   }
 
@@ -246,7 +248,7 @@ export class TableEngine {
     }
     out.writes++;
     out.changes.push(...d.changes);
-    this.recordFingerprint();
+    this.recordFingerprint(d.touched);
   }
 
   /** `delta` plus the elements refused before that are still wanted. */
@@ -325,10 +327,13 @@ export class TableEngine {
     return [...dels, ...adds];
   }
 
-  /** Records the fingerprint of the chains as the kernel now has them (after a structural write). */
-  private recordFingerprint(): void {
+  /**
+   * Records the fingerprint of the chains as the kernel now has them (after a structural
+   * write): every chain after a whole write, the chains a delta touched after a delta.
+   */
+  private recordFingerprint(touched?: Iterable<string>): void {
     const nl = this.netlink();
-    const fp = fingerprint(nl, this.o.table).hash;
+    const fp = combine(chainPrints(nl, this.o.table, touched, this.prints));
     const key = encodeKey(STATE_KEY, [FINGERPRINT_KEY]);
     const ref = this.ref(this.o.stateSet);
     const old = nl.setElement(ref, key);
@@ -401,9 +406,9 @@ export function tableScript(o: ScriptTarget, s: TableStructure, elements: Elemen
  * Deletions first (a dispatch element may point at a chain that goes), then new sets and
  * chains, flushed and removed chains, removed sets, rules, and the elements to add.
  */
-export function deltaScript(o: ScriptTarget, prev: TableStructure, next: TableStructure, elements: Elements, delta: ElementDelta, withElements = true): Script & { changes: string[] } {
+export function deltaScript(o: ScriptTarget, prev: TableStructure, next: TableStructure, elements: Elements, delta: ElementDelta, withElements = true): Script & { changes: string[]; touched: string[] } {
   const T = tableRef(o.table);
-  const sc = new Script() as Script & { changes: string[] };
+  const sc = new Script() as Script & { changes: string[]; touched: string[] };
   if (withElements) for (const [name, d] of delta) if (prev.sets.has(name) && next.sets.has(name) && d.del.size) sc.line(`delete element ${T} ${name} { ${[...d.del].map(elementKey).join(", ")} }`, undefined, true);
   const newSets = [...next.sets].filter(([n]) => !prev.sets.has(n));
   for (const [name, def] of newSets) sc.line(`add ${setDecl(name, def, withElements ? elements.get(name)?.keys() : undefined)}`.replace(/^add (set|map) (\S+) \{/, `add $1 ${T} $2 {`), { kind: "set", name }, withElements && (elements.get(name)?.size ?? 0) > 0);
@@ -420,6 +425,7 @@ export function deltaScript(o: ScriptTarget, prev: TableStructure, next: TableSt
   if (withElements) for (const [name, d] of delta) if (prev.sets.has(name) && next.sets.has(name) && d.add.size) sc.line(`add element ${T} ${name} { ${[...d.add].join(", ")} }`, undefined, true);
   sc.line(`flush chain ${T} ${o.markerChain}`);
   sc.line(`add rule ${T} ${o.markerChain} ${markerRule(o, next.hash)}`);
+  sc.touched = [...newChains.map(([n]) => n), ...changed.map(([n]) => n), ...gone, o.markerChain];
   const n = (k: number, what: string) => (k ? [`${k} ${what}${k === 1 ? "" : "s"}`] : []);
   sc.changes = [`update table ${T}: ${[...n(newChains.length, "chain"), ...n(changed.length, "changed chain"), ...n(gone.length, "removed chain"), ...n(newSets.length, "set"), ...n(goneSets.length, "removed set")].join(", ") || "elements"}`];
   return sc;

@@ -10,7 +10,7 @@ export type { RouteSpec, RouteInfo, RouteFilter, RouteType, ScopeName } from "./
 export type { NeighSpec, NeighInfo, NeighFamily, AddNeighOpts } from "./neigh.ts";
 export {
   Nftables, encodeKey, decodeKey, keyLength, keyHasPrefix, NFPROTO, IPPROTO,
-  NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftChainInfo, type NftRuleInfo, type NftExpr, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
+  NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftChainInfo, type NftRuleInfo, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";
 export { Conntrack, type CtEntry } from "./conntrack.ts";
 export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo } from "./tc.ts";

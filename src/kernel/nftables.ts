@@ -82,12 +82,6 @@ export interface NftChainInfo {
   comment?: string;
 }
 
-/** One expression of a rule: its name ("payload", "cmp", "counter", ...) and its attributes, raw. */
-export interface NftExpr {
-  name: string;
-  data: Uint8Array;
-}
-
 /** A rule as the kernel lists it. */
 export interface NftRuleInfo {
   family: NftFamily;
@@ -95,7 +89,12 @@ export interface NftRuleInfo {
   chain: string;
   handle: bigint;
   comment?: string;
-  exprs: NftExpr[];
+  /**
+   * With `withExprs`: the rule's expressions as the kernel encodes them (NFTA_RULE_EXPRESSIONS),
+   * with the attributes of stateful ones (counter, quota, last, connlimit) zeroed, so equal
+   * rules give equal bytes whatever traffic they saw.
+   */
+  expressions?: Uint8Array;
 }
 
 /** A set, named as nft names it: `bridge mncni-antispoof ports`. */
@@ -361,13 +360,40 @@ function parseRule(m: Msg, withExprs: boolean): NftRuleInfo | undefined {
   const family = FAMILY_NAMES[m.buf[m.start]!];
   if (!family) return undefined;
   const a = msgAttrs(m, NFGENMSG_LEN);
-  const r: NftRuleInfo = { family, table: a.str(NFTA_RULE.TABLE) ?? "", chain: a.str(NFTA_RULE.CHAIN) ?? "", handle: a.be64(NFTA_RULE.HANDLE) ?? 0n, exprs: [] };
+  const r: NftRuleInfo = { family, table: a.str(NFTA_RULE.TABLE) ?? "", chain: a.str(NFTA_RULE.CHAIN) ?? "", handle: a.be64(NFTA_RULE.HANDLE) ?? 0n };
   const comment = parseComment(a.bytes(NFTA_RULE.USERDATA));
   if (comment !== undefined) r.comment = comment;
   if (withExprs) {
-    for (const e of a.items(NFTA_RULE.EXPRESSIONS)) r.exprs.push({ name: e.str(NFTA_EXPR.NAME) ?? "", data: e.bytes(NFTA_EXPR.DATA) ?? new Uint8Array() });
+    const e = a.bytes(NFTA_RULE.EXPRESSIONS);
+    if (e) r.expressions = zeroStateful(e);
   }
   return r;
+}
+
+/** Expressions whose attributes are state (what traffic did), not configuration. */
+const STATEFUL_EXPRS = new Set(["counter", "quota", "last", "connlimit"]);
+
+/** Zeroes, in place, the data of the stateful expressions in an NFTA_RULE_EXPRESSIONS payload. */
+function zeroStateful(b: Uint8Array): Uint8Array {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const attrs = (from: number, to: number, fn: (type: number, at: number, len: number) => void) => {
+    for (let p = from; p + 4 <= to; ) {
+      const len = dv.getUint16(p, true);
+      if (len < 4 || p + len > to) return;
+      fn(dv.getUint16(p + 2, true) & 0x3fff, p + 4, len - 4);
+      p += (len + 3) & ~3;
+    }
+  };
+  attrs(0, b.length, (_t, at, len) => {
+    let name = "";
+    let data: [number, number] | undefined;
+    attrs(at, at + len, (t, a2, l2) => {
+      if (t === NFTA_EXPR.NAME) name = Buffer.from(b.buffer, b.byteOffset + a2, l2).toString("latin1").replace(/\0+$/, "");
+      else if (t === NFTA_EXPR.DATA) data = [a2, l2];
+    });
+    if (data && STATEFUL_EXPRS.has(name)) b.fill(0, data[0], data[0] + data[1]);
+  });
+  return b;
 }
 
 function hasRepeatedKey(elements: SetElement[]): boolean {

@@ -9,7 +9,7 @@ import { nodeView, type NodeView } from "../cni/node-view.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
-import type { LabState } from "./state.ts";
+import { findNode, type LabState, type NodeState } from "./state.ts";
 import { EXTERNAL, manifestsDir, nodePaths, ns } from "./topology.ts";
 
 export function labNodeView(s: LabState, node: string): NodeView {
@@ -72,4 +72,11 @@ export function labNamespace(s: LabState, target: string): string {
   const candidate = `${s.name}-${target.replace("/", "-")}`;
   if (s.namespaces.includes(candidate)) return candidate;
   throw new Error(`cannot find "${target}" in lab "${s.name}": not a node, pod (node/pod), ext, rtr or sw`);
+}
+
+/** A node of the lab by name; an error naming the lab's nodes when there is none. */
+export function labNode(s: LabState, name: string): NodeState {
+  const node = findNode(s, name);
+  if (!node) throw new Error(`cannot find node "${name}" in lab "${s.name}" (nodes: ${s.nodes.map((n) => n.name).join(", ") || "none"})`);
+  return node;
 }

@@ -5,10 +5,11 @@
 // to describe the others.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeKey, Netlink, Nftables, type Link, type NeighInfo, type NftFamily, type NftKeyType, type RouteInfo } from "../kernel/index.ts";
+import { decodeKey, Netlink, Nftables, type Link, type NeighInfo, type NftKeyType, type RouteInfo } from "../kernel/index.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
 import { formatIp } from "../ipam/ip-bigint.ts";
 import { addrOf } from "../net/ip.ts";
+import { ANTISPOOF } from "../firewall/names.ts";
 import { HOST_VETH_PREFIX, hostVethName, parseHostVethAlias } from "../plugin/hostveth.ts";
 import type { InvocationRecord } from "../cni/invocation-log.ts";
 import { readInvocations } from "../cni/log-reader.ts";
@@ -119,18 +120,19 @@ function historyOf(records: InvocationRecord[], network: string): Map<string, Re
   return out;
 }
 
-const ANTISPOOF_FAMILIES: NftFamily[] = ["bridge", "inet", "netdev"];
-const SET_TYPES: Record<string, NftKeyType[]> = { ports: ["ifname"], macs: ["ifname", "ether_addr"], addr4: ["ifname", "ipv4_addr"], addr6: ["ifname", "ipv6_addr"] };
+const SET_TYPES: Record<string, NftKeyType[]> = {
+  [ANTISPOOF.ports]: ["ifname"], [ANTISPOOF.macs]: ["ifname", "ether_addr"], [ANTISPOOF.addr(4)]: ["ifname", "ipv4_addr"], [ANTISPOOF.addr(6)]: ["ifname", "ipv6_addr"],
+};
 
-/** host veth name -> "set: value" lines, from whichever family's mncni-antispoof table exists. */
+/** host veth name -> "set: value" lines, from whichever family's anti-spoofing table exists. */
 function antiSpoofElements(nft: Nftables): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const family of ANTISPOOF_FAMILIES) {
-    if (!nft.table(family, "mncni-antispoof")) continue;
+  for (const family of ANTISPOOF.families) {
+    if (!nft.table(family, ANTISPOOF.name)) continue;
     for (const [set, types] of Object.entries(SET_TYPES)) {
       let elems;
       try {
-        elems = nft.setElements({ family, table: "mncni-antispoof", set });
+        elems = nft.setElements({ family, table: ANTISPOOF.name, set });
       } catch {
         continue; // a layout without this set
       }

@@ -5,7 +5,7 @@
 import type { ClusterState } from "../cluster/types.ts";
 import { HOLD } from "../firewall/names.ts";
 import { computePath, type Endpoint, type Explanation, type Place } from "./explain.ts";
-import { expectPolicy, policyAt, policyMismatches, tracedPolicy } from "./explain-policy.ts";
+import { expectPolicy, policyAt, policyDecisions, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
 import type { ProbeProto } from "./probe.ts";
 
@@ -29,7 +29,7 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
   if (expected) ex.policy = { expected };
   if (o.probe) {
     ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
-    const traced = tracedPolicy(ex.probe.places);
+    const traced = tracedPolicy(ex.probe.places, o.cluster ? policyDecisions(o.cluster) : new Map());
     if (traced) ex.policy = { ...ex.policy, traced };
     // Dropped by the hold (computed or traced): the pod is not yet programmed, no policy to compare.
     const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD.name));

@@ -1,16 +1,23 @@
 // The policy side of `explain`: the verdict the policy evaluator (written from the API spec,
 // src/cluster/evaluate-policy.ts) expects for the packet, placed on the node that enforces it
 // (egress on the source pod's node, ingress on the destination pod's), and the verdict the
-// traced probe met in table `inet mncni-policy`, named from the rule's comment, which the
-// compiler (src/agent/policy/compile.ts) writes as "np NS/NAME DIR[i]", "np NS DIR isolated:
-// no rule allows (NAME)" or "cnp TIER NAME DIR[i] [RULE]"; an allowing rule's verdict is accept
-// (ingress) or goto ingress (egress). A disagreement between the two is a mismatch.
+// traced probe met in table `inet mncni-policy`, named by the compiler's record of each
+// deciding rule's comment (PolicyStructure.decisions: the policy, rule and verdict; compiled
+// from the same cluster state), not by parsing the comment. A disagreement between the two is
+// a mismatch.
 import { PolicyEvaluator, policyName, type Decider, type Verdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
 import type { Place, PolicyExpectation, TracedPlace, TracedPolicy } from "./explain.ts";
 import type { ProbeProto } from "./probe.ts";
+import { compilePolicy, type RuleDecision } from "../agent/policy/index.ts";
+import { POLICY, tableRef } from "../firewall/names.ts";
 
-export const POLICY_TABLE_TRACED = "inet mncni-policy";
+const POLICY_TABLE_TRACED = tableRef(POLICY);
+
+/** The deciding rules of the policy table the agents program from this state, by comment. */
+export function policyDecisions(state: ClusterState): ReadonlyMap<string, RuleDecision> {
+  return compilePolicy({ state }).decisions;
+}
 
 export const formatDecider = (d: Decider) =>
   `${d.kind} ${policyName(d)} rule ${d.rule}${d.tier ? ` (tier ${d.tier}${d.action ? `, ${d.action}` : ""})` : ""}`;
@@ -49,30 +56,22 @@ export function policyAt(e: PolicyExpectation): (place: Place) => { drop: boolea
   };
 }
 
-/** Names a compiler comment as a policy. */
-export function ruleToPolicy(tag: string): string {
-  let m = /^np (\S+)\/(\S+) (ingress|egress)\[(\d+)\]/.exec(tag);
-  if (m) return `NetworkPolicy ${m[1]}/${m[2]} rule ${m[3]}[${m[4]}]`;
-  m = /^np (\S+) (ingress|egress) isolated: no rule allows \((\S+)\)/.exec(tag);
-  if (m) return `NetworkPolicy ${m[1]}/${m[3]} rule default-deny (${m[2]}: isolated, no rule allows)`;
-  m = /^np (\S+) (ingress|egress) isolated/.exec(tag);
-  if (m) return `NetworkPolicy in namespace ${m[1]} rule default-deny (${m[2]}: isolated, no rule allows)`;
-  m = /^cnp (Admin|Baseline) (\S+) (ingress|egress)\[(\d+)\](?: (\S+))?/.exec(tag);
-  if (m) return `ClusterNetworkPolicy ${m[2]} rule ${m[5] ?? `${m[3]}[${m[4]}]`} (tier ${m[1]})`;
-  return tag;
-}
-
 /** The first decision the probe met in a policy table: a drop, or a rule that let it through. */
-export function tracedPolicy(places: TracedPlace[]): TracedPolicy | undefined {
+export function tracedPolicy(places: TracedPlace[], decisions: ReadonlyMap<string, RuleDecision>): TracedPolicy | undefined {
   for (const t of places) {
     for (const e of t.events) {
-      if (e.table !== POLICY_TABLE_TRACED || !e.rule) continue;
-      const c = /comment "([^"]*)"/.exec(e.rule)?.[1];
-      // A policy rule allows with `accept` (ingress) or `goto ingress` (egress, which goes on
-      // to the destination's checks); its other goto is an Admin tier Pass, which decides nothing.
-      const allows = e.verdict === "accept" || (e.verdict === "goto" && / goto ingress /.test(`${e.rule} `));
-      if (!c || (e.verdict !== "drop" && !allows)) continue;
-      return { place: t.place, verdict: e.verdict === "drop" ? "dropped" : "allowed", rule: c, by: ruleToPolicy(c) };
+      const c = e.comment;
+      if (e.table !== POLICY_TABLE_TRACED || c === undefined) continue;
+      const d = decisions.get(c);
+      if (!d) {
+        // No record of it (the cluster state is not known here): a drop or an accept still decided.
+        if (decisions.size === 0 && (e.verdict === "drop" || e.verdict === "accept")) return { place: t.place, verdict: e.verdict === "drop" ? "dropped" : "allowed", rule: c, by: `the rule with comment "${c}"` };
+        continue;
+      }
+      // A pass (an Admin tier Pass) decides nothing.
+      if (d.verdict === "pass") continue;
+      if (d.verdict === "deny" ? e.verdict !== "drop" : e.verdict !== "accept" && e.verdict !== "goto") continue;
+      return { place: t.place, verdict: d.verdict === "deny" ? "dropped" : "allowed", rule: c, by: formatDecider(d.decider), decider: d.decider };
     }
   }
   return undefined;
@@ -88,10 +87,11 @@ export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPoli
   if (!e.allowed && !t) out.push(`the policy evaluator denies it (${e.deniedIn}: ${e.by}); the traced packet met no policy drop`);
   if (!e.allowed && t?.verdict === "allowed" && !dropped) out.push(`the policy evaluator denies it (${e.by}); the traced packet was allowed by ${t.by}`);
   if (e.allowed && t?.verdict === "dropped") out.push(`the policy evaluator allows it; the traced packet was dropped by ${t.by} in "${t.place}"`);
-  if (!e.allowed && t?.verdict === "dropped" && e.decider) {
+  if (!e.allowed && t?.verdict === "dropped" && e.decider && t.decider) {
     const d = e.decider;
-    // The default-deny rule names the namespace only; any other names the policy.
-    const named = d.rule === "default-deny" ? t.rule.startsWith(`np ${d.namespace} `) : t.rule.includes(` ${policyName(d)} `) || t.rule.includes(` ${policyName(d)}`);
+    const k = t.decider;
+    // The default-deny rule is the namespace's (the kernel's names the first isolating policy); any other is the policy's.
+    const named = d.rule === "default-deny" ? k.rule === "default-deny" && k.namespace === d.namespace : k.kind === d.kind && policyName(k) === policyName(d);
     if (!named) out.push(`the policy evaluator names ${e.by}; the traced drop names ${t.by}`);
   }
   return out;

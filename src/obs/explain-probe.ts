@@ -4,7 +4,8 @@
 import { TraceListener, type TraceEvent } from "../kernel/index.ts";
 import { formatIP } from "../net/ip.ts";
 import type { Explanation, Place, TracedPlace } from "./explain.ts";
-import { nftIn, ruleText } from "./nft-in.ts";
+import { POLICY, tableRef } from "../firewall/names.ts";
+import { nftIn, ruleComment, ruleText } from "./nft-in.ts";
 import { sendProbe, type ProbeProto } from "./probe.ts";
 
 /** Source (which "src") or destination of the traced packet's IPv4 or IPv6 header. */
@@ -78,6 +79,7 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
             type: e.type,
             ...(e.verdict ? { verdict: e.verdict } : {}),
             ...(e.handle !== undefined ? { rule: ruleText(p.netns, String(e.family), e.table, e.chain, e.handle) ?? `handle ${e.handle}` } : {}),
+            ...(e.handle !== undefined && `${e.family} ${e.table}` === tableRef(POLICY) ? { comment: ruleComment(p.netns, String(e.family), e.table, e.chain, e.handle) } : {}),
             ...(hdrAddr(e.network, "src") ? { saddr: hdrAddr(e.network, "src"), daddr: hdrAddr(e.network, "dst") } : {}),
           })),
           verdict: evs.length === 0 ? "not seen" : drop ? "dropped" : "accepted",

@@ -8,7 +8,7 @@
 import { encodeKey, Netlink, NetlinkError, Nftables, type Link, type NeighInfo, type RouteInfo } from "../kernel/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
-import { heldSet, HOLD } from "../firewall/names.ts";
+import { ANTISPOOF, heldSet, HOLD, MASQUERADE, tableRef } from "../firewall/names.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
 import type { Decider, Direction } from "../cluster/index.ts";
@@ -61,7 +61,8 @@ export interface Hop {
 
 export interface TracedPlace {
   place: string;
-  events: { table: string; chain: string; type: string; verdict?: string; rule?: string; saddr?: string; daddr?: string }[];
+  /** comment: a policy table rule's, read over netlink (what names its policy, see explain-policy.ts). */
+  events: { table: string; chain: string; type: string; verdict?: string; rule?: string; comment?: string | undefined; saddr?: string; daddr?: string }[];
   verdict: "accepted" | "dropped" | "not seen";
   droppedBy?: string;
 }
@@ -89,6 +90,8 @@ export interface TracedPolicy {
   rule: string;
   /** The same, as a policy name: kind, namespace/name, rule, tier. */
   by: string;
+  /** The policy and rule, from the compiler's record of the comment (absent when the cluster state is not known). */
+  decider?: Decider;
 }
 
 export interface Explanation {
@@ -171,13 +174,14 @@ function antiSpoofVerdict(s: PlaceState, port: string, src: string): string | un
 }
 
 function antiSpoofIn(nft: Nftables, port: string, src: string): string | undefined {
-  for (const family of ["bridge", "inet", "netdev"] as const) {
-    if (!nft.table(family, "mncni-antispoof")) continue;
-    const guarded = nft.hasSetElement({ family, table: "mncni-antispoof", set: "ports" }, encodeKey(["ifname"], [port]));
+  for (const family of ANTISPOOF.families) {
+    if (!nft.table(family, ANTISPOOF.name)) continue;
+    const guarded = nft.hasSetElement({ family, table: ANTISPOOF.name, set: ANTISPOOF.ports }, encodeKey(["ifname"], [port]));
     if (!guarded) return undefined;
     const v6 = src.includes(":");
-    const ok = nft.hasSetElement({ family, table: "mncni-antispoof", set: v6 ? "addr6" : "addr4" }, encodeKey(["ifname", v6 ? "ipv6_addr" : "ipv4_addr"], [port, src]));
-    return ok ? undefined : `anti-spoofing (${family} mncni-antispoof): source ${src} is not in @${v6 ? "addr6" : "addr4"} for port ${port}`;
+    const addrSet = ANTISPOOF.addr(v6 ? 6 : 4);
+    const ok = nft.hasSetElement({ family, table: ANTISPOOF.name, set: addrSet }, encodeKey(["ifname", v6 ? "ipv6_addr" : "ipv4_addr"], [port, src]));
+    return ok ? undefined : `anti-spoofing (${family} ${ANTISPOOF.name}): source ${src} is not in @${addrSet} for port ${port}`;
   }
   return undefined;
 }
@@ -217,7 +221,9 @@ function matchRight(right: any, ip: string): boolean {
 
 /** The node's masquerade decision for a packet leaving it, from its `inet mncni` postrouting rules. */
 function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefined {
-  const r = nftIn(s.place.netns, ["-j", "list", "chain", "inet", "mncni", "postrouting"]);
+  const [postrouting] = MASQUERADE.chains;
+  const where = `${tableRef(MASQUERADE)} ${postrouting}`;
+  const r = nftIn(s.place.netns, ["-j", "list", "chain", MASQUERADE.family, MASQUERADE.name, postrouting]);
   if (r.code !== 0) return undefined;
   const rules = (JSON.parse(r.stdout).nftables as (NftJsonRule | object)[]).filter((x): x is NftJsonRule => "rule" in x);
   for (const rule of rules) {
@@ -229,7 +235,7 @@ function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefin
       const hit = matchRight(e.match.right, field === "saddr" ? src : dst);
       return e.match.op === "!=" ? !hit : hit;
     });
-    if (holds) return rule.rule.comment ? `inet mncni postrouting "${rule.rule.comment}"` : "inet mncni postrouting masquerade";
+    if (holds) return rule.rule.comment ? `${where} "${rule.rule.comment}"` : `${where} masquerade`;
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 // Running nft inside a namespace (the trace tables of `explain --probe`, rule text by handle).
 // Not on any CNI call's path: the insight commands are run by a person.
-import { withNetns } from "../kernel/index.ts";
+import { Nftables, type NftFamily, withNetns } from "../kernel/index.ts";
 import { runNft, type NftRun } from "../sys/nft.ts";
 
 /** nft in the namespace at path `netns`: spawned while this thread is in it (setns), so the child is too. */
@@ -13,4 +13,16 @@ export function ruleText(netns: string | undefined, family: string, table: strin
   const r = nftIn(netns, ["-a", "list", "chain", family, table, chain]);
   const line = r.stdout.split("\n").find((l) => l.trimEnd().endsWith(`# handle ${handle}`));
   return line?.replace(/\s*# handle \d+\s*$/, "").replace(/counter packets \d+ bytes \d+ ?/, "").trim();
+}
+
+/** The comment of rule `handle` in a chain, read over netlink (no parsing of nft's text); undefined when it has none. */
+export function ruleComment(netns: string | undefined, family: string, table: string, chain: string, handle: bigint): string | undefined {
+  const nl = Nftables.open(netns);
+  try {
+    return nl.rules(family as NftFamily, table, chain).find((r) => r.handle === handle)?.comment;
+  } catch {
+    return undefined; // the chain went meanwhile
+  } finally {
+    nl.close();
+  }
 }

@@ -103,25 +103,32 @@ afterAll(() => {
 });
 
 describe("the agent's conflist with the reference plugins", () => {
-  test("--chain-portmap: the version is the highest both support, and the chain runs ADD/CHECK/DEL", async () => {
+  test("--chain-portmap: the version is the highest both support up to 1.0.0, and the chain runs ADD/CHECK/DEL", async () => {
     const bin = binDir("bin-portmap", ["portmap"]);
     const conf = join(tmp, "conf-portmap");
     const r = agentOnce(bin, conf, ["--chain-portmap"]);
     expect(r.log).not.toContain('"level":"error"');
     expect(r.code).toBe(0);
     const list = JSON.parse(readFileSync(join(conf, "10-mncni.conflist"), "utf8"));
-    const expected = refVersions("portmap").filter((v) => ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"].includes(v)).at(-1);
+    const expected = refVersions("portmap").filter((v) => ["0.3.0", "0.3.1", "0.4.0", "1.0.0"].includes(v)).at(-1);
     expect(list.cniVersion).toBe(expected);
     expect(list.plugins.map((p: { type: string }) => p.type)).toEqual(["mncni", "portmap"]);
     const exec = new CniExecutor({ confDir: conf, binDirs: [bin], cacheDir: join(tmp, "cache-portmap"), execPrefix: ["ip", "netns", "exec", node] });
     await addCheckDel(exec, "agentchain1", [/^10\.244\.1\.\d+$/]);
   });
 
-  test("without chained plugins the agent writes the newest version mncni speaks", () => {
+  test("without chained plugins the agent writes 1.0.0, though mncni speaks 1.1.0: containerd 1.6/1.7 accept no more (#29)", () => {
     const bin = binDir("bin-alone", []);
     const conf = join(tmp, "conf-alone");
     expect(agentOnce(bin, conf, []).code).toBe(0);
-    expect(JSON.parse(readFileSync(join(conf, "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.1.0");
+    // The installed mncni itself says it speaks 1.1.0: the ceiling is the runtime's, not the plugin's.
+    const speaks = spawnSync([join(bin, "mncni")], { env: { CNI_COMMAND: "VERSION" }, stdin: Buffer.from('{"cniVersion":"0.4.0"}'), stdout: "pipe" });
+    expect(JSON.parse(speaks.stdout.toString()).supportedVersions).toContain("1.1.0");
+    expect(JSON.parse(readFileSync(join(conf, "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.0.0");
+    // --cni-version 1.1.0 for a runtime known to take it (containerd >= 2.0).
+    const conf11 = join(tmp, "conf-alone-11");
+    expect(agentOnce(bin, conf11, ["--cni-version", "1.1.0"]).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(conf11, "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.1.0");
   });
 
   test("--cni-version pins the version; an unknown one is refused naming the flag", () => {

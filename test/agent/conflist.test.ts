@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { ChainVersionPicker, chainPluginTypes, highestCommonVersion } from "../../src/agent/cni-version.ts";
+import { ChainVersionPicker, DEFAULT_CONFLIST_VERSION, chainPluginTypes, highestCommonVersion } from "../../src/agent/cni-version.ts";
 import { conflistFor, renderConflist } from "../../src/agent/conflist.ts";
 import { configureFeatures } from "../../src/plugin/features/list.ts";
 import { parsePluginConf } from "../../src/plugin/netconf.ts";
@@ -54,6 +54,15 @@ describe("the conflist's cniVersion", () => {
     expect(highestCommonVersion([["1.1.0"], ["0.4.0", "1.0.0"]])).toBeUndefined();
     // 0.1.0 and 0.2.0 predate network lists.
     expect(highestCommonVersion([["0.1.0", "0.2.0"]])).toBeUndefined();
+  });
+
+  test("not above 1.0.0 by default, though every plugin speaks 1.1.0: containerd 1.6/1.7 refuse a 1.1.0 list (#29)", () => {
+    expect(DEFAULT_CONFLIST_VERSION).toBe("1.0.0");
+    expect(highestCommonVersion([["0.4.0", "1.0.0", "1.1.0"], ["1.0.0", "1.1.0"]])).toBe("1.0.0");
+    expect(highestCommonVersion([["0.4.0", "1.0.0", "1.1.0"], ["1.0.0", "1.1.0"]], "1.1.0")).toBe("1.1.0");
+    // mncni alone, not installed yet (this build's versions): the list still says 1.0.0.
+    const out = conflistFor({ ...base, podCIDRs: ["10.244.1.0/24"] }, undefined, new ChainVersionPicker(`${dir}/empty`));
+    expect("text" in out && JSON.parse(out.text).cniVersion).toBe("1.0.0");
   });
 
   test("the plugins asked: each chained type and a delegated IPAM, not mncni-ipam (it runs inside mncni)", () => {

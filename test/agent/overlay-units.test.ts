@@ -1,7 +1,8 @@
 // The pure parts of the overlay: VTEP MAC and gateway derivation, auto's per-peer path, the
 // VXLAN backend's desired objects, the pod MTU.
 import { describe, expect, test } from "bun:test";
-import { desiredVxlan, txChecksumBroken, pathTo, podMTU, splitPeers, underlayMTU, vtepGateway, vtepMAC, vxlanOverhead, type LocalAddr } from "../../src/agent/routing/index.ts";
+import { desiredVxlan, txChecksumBroken, pathTo, podMTU, splitPeers, underlayMTU, vtepGateway, vtepMAC, vxlanOverhead, vxlanPublished, type LocalAddr } from "../../src/agent/routing/index.ts";
+import { encodeRoutingData, ROUTING_CONDITION, routingDataOf } from "../../src/cluster/node-routing.ts";
 
 const localAddrs: LocalAddr[] = [
   { index: 2, family: 4, cidr: "10.99.0.11/24", address: "10.99.0.11", prefixLen: 24, scope: 0 },
@@ -103,5 +104,31 @@ describe("VXLAN transmit checksum offload", () => {
   test("broken before 5.7 (and when the release cannot be read): turned off there only", () => {
     for (const r of ["4.19.0-26-amd64", "5.4.0-1109-azure", "5.6.19", "", "garbage"]) expect(txChecksumBroken(r)).toBe(true);
     for (const r of ["5.7.0", "5.15.0-1057-azure", "6.18.44-fc-v657", "10.0"]) expect(txChecksumBroken(r)).toBe(false);
+  });
+});
+
+describe("per-node routing data (published on the Node, read back from the peers)", () => {
+  const peer = (published?: Record<string, string>) => ({ name: "n3", internalIPs: ["10.99.1.13"], podCIDRs: ["10.244.3.0/24"], ...(published ? { published } : {}) });
+  const input = (published?: Record<string, string>) => ({ self: "n1", localAddrs, peers: [peer(published)], selfIPs: ["10.99.0.11"], families: [4 as const] });
+
+  test("VXLAN publishes its VNI and port under its own key", () => {
+    expect(vxlanPublished({ vni: 7, port: 4789 })).toEqual({ vxlan: "vni=7,port=4789" });
+  });
+  test("a peer publishing other VXLAN settings is a problem naming both; the same, none, or other keys are not", () => {
+    const s = { vni: 7, port: 4789 };
+    expect(desiredVxlan(input({ vxlan: "vni=7,port=8472" }), s).problems).toEqual([
+      'VXLAN to node "n3" cannot work: it publishes vni=7,port=8472, this node uses vni=7,port=4789 (--vxlan-vni and --vxlan-port must be the same on every node)',
+    ]);
+    expect(desiredVxlan(input({ vxlan: "vni=7,port=4789", wireguard: "key" }), s).problems).toEqual([]);
+    expect(desiredVxlan(input(), s).problems).toEqual([]);
+    expect(desiredVxlan(input({ other: "x" }), s).problems).toEqual([]);
+  });
+  test("the Node's MncniRouting condition: a JSON object of strings, keys sorted when written; anything else is nothing published", () => {
+    expect(encodeRoutingData({ vxlan: "vni=1,port=4789", bgp: "x" })).toBe('{"bgp":"x","vxlan":"vni=1,port=4789"}');
+    const cond = (message: string, status = "True") => ({ status: { conditions: [{ type: "Ready", status: "True" }, { type: ROUTING_CONDITION, status, message }] } });
+    expect(routingDataOf(cond('{"vxlan":"vni=1,port=4789"}'))).toEqual({ vxlan: "vni=1,port=4789" });
+    for (const bad of ["not json", "[]", '{"vxlan":1}', "null"]) expect(routingDataOf(cond(bad))).toBeUndefined();
+    expect(routingDataOf(cond('{"vxlan":"x"}', "False"))).toBeUndefined();
+    expect(routingDataOf({ status: {} })).toBeUndefined();
   });
 });

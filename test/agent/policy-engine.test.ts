@@ -105,6 +105,15 @@ test("a policy whose set the kernel refuses is left out, the others are programm
   expect(chain("ingress-np/a")).not.toContain("np/a/bad/ingress");
 });
 
+test("after a change written as a delta, a restarted engine adopts the table without writing (the recorded fingerprint is the kernel's)", () => {
+  const more = np("a", "delta", { podSelector: { matchLabels: { app: "web" } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: "db" } } }] }] });
+  const r = inOneProcess(`
+    engine.sync(state(${JSON.stringify(base)}));
+    return engine.sync(state(${JSON.stringify([...base, more])})).changes;`);
+  expect(r.join("\n")).toContain("update table inet mncni-policy");
+  expect(sync([...base, more])).toEqual({ changes: [], writes: 0, rejected: [] });
+});
+
 test("the table engine names the chain and rule of a refused structure", () => {
   const code = `const { TableEngine, StructureRejected } = require(${src("firewall/table-engine.ts")}); const { Nftables } = require(${src("kernel/index.ts")});
     const { systemNft } = require(${src("agent/nft-ruleset.ts")});

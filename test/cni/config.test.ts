@@ -82,6 +82,12 @@ describe("sections", () => {
       expect(e.message).toContain(key);
     }
   });
+  test("DEL and GC drop a runtimeConfig that is not an object instead of refusing (cleanup needs none); ADD and CHECK refuse it", () => {
+    for (const bad of [[], "x", 1, null]) {
+      for (const cmd of ["DEL", "GC"] as CniCommand[]) expect(parse({ ...BASE, runtimeConfig: bad }, cmd).runtimeConfig).toBeUndefined();
+      for (const cmd of ["ADD", "CHECK"] as CniCommand[]) expect(errorOf({ ...BASE, runtimeConfig: bad }, cmd).message).toContain("runtimeConfig");
+    }
+  });
   test("ipam needs a type", () => {
     const e = errorOf({ ...BASE, ipam: { subnet: "10.0.0.0/24" } });
     expect(e.code).toBe(ErrorCode.InvalidNetworkConfig);

@@ -51,6 +51,23 @@ describe("a hostile pod name in the invocation log", () => {
     expect(json.find((l) => l.call)!.call.podName).toBe(HOSTILE);
   });
 
+  test("on a terminal, colours are the renderer's only: a name's own colour codes are escaped", () => {
+    const bin = requireBinary();
+    const ttyLog = join(dir, "tty.log");
+    writeFileSync(conf, JSON.stringify({ cniVersion: "1.0.0", name: "podnet", type: "mncni", logFile: ttyLog }));
+    // Bold, then concealed text: codes the renderer uses itself (1) and one it never does (8).
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", CNI_COMMAND: "CHECK", CNI_CONTAINERID: "ctr-tty", CNI_NETNS: "/run/netns/mncni-human-none", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin", CNI_ARGS: "K8S_POD_NAMESPACE=default;K8S_POD_NAME=evil\x1b[1mbold\x1b[8mhidden" };
+    run(["sh", "-c", `exec "$0" < "$1"`, bin, conf], { env, allowFail: true });
+    // script(1) gives the command a terminal: colour is on.
+    const { NO_COLOR: _, ...noNoColor } = process.env as Record<string, string>;
+    const out = run(["script", "-qec", `"${bin}" trace --log-file "${ttyLog}"`, "/dev/null"], { env: { ...noNoColor, TERM: "xterm" } }).stdout;
+    expect(out).toContain("\x1b[31merror 7"); // the renderer's red, for the error
+    expect(out).toContain("default/evil\\x1b[1mbold\\x1b[8mhidden");
+    // Every escape sequence left is one of the renderer's colours.
+    expect(out.replace(/\x1b\[(?:0|1|2|31|32|33)m/g, "")).not.toContain("\x1b");
+    expect(out.match(/\x1b\[1m/g)?.length).toBe(1); // the header's bold only
+  });
+
   test("an error that quotes a name from the command line shows it escaped", () => {
     const bin = requireBinary();
     const r = run([bin, "explain", `pod\x1b[2J`, "node", "--cni-conf-dir", dir, "--cache-dir", dir], { allowFail: true });

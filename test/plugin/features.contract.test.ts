@@ -244,14 +244,17 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
         });
 
         test("DEL with an invalid runtimeConfig still removes it", async () => {
-          const p = newPod();
-          expect(add(p).code).toBe(0);
-          const bad = { ...podConf(0), runtimeConfig: { portMappings: "not a list", bandwidth: { ingressRate: -1 }, mac: "not a MAC" } };
-          const r = node.del(bad, p);
-          expect({ code: r.code, out: r.stdout }).toEqual({ code: 0, out: "" });
-          c.gone(node, p, mode);
-          expect(link(node.ns, p.veth)).toBeUndefined();
-          node.deletePod(p.pod);
+          for (const runtimeConfig of [{ portMappings: "not a list", bandwidth: { ingressRate: -1 }, mac: "not a MAC" }, "not an object"]) {
+            const p = newPod();
+            c.prime?.(node, p);
+            expect(add(p).code).toBe(0);
+            if (c.prime) await c.present(node, p, mode);
+            const r = node.del({ ...podConf(0), runtimeConfig }, p);
+            expect({ code: r.code, out: r.stdout }).toEqual({ code: 0, out: "" });
+            c.gone(node, p, mode);
+            expect(link(node.ns, p.veth)).toBeUndefined();
+            node.deletePod(p.pod);
+          }
         });
 
         test(c.gcLeaves ? `GC of a pod gone without DEL (leaves it: ${c.gcLeaves})` : "GC removes what a pod gone without DEL left", async () => {

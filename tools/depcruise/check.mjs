@@ -4,6 +4,8 @@
 // fail. dependency-cruiser parses TypeScript with the TypeScript it finds beside it, and with
 // TypeScript 7 it cruised 0 modules and reported no violation, so this package pins its own
 // TypeScript 5; should that ever break again, the check says so instead of passing.
+// It runs under the repository's bun: dependency-cruiser asks for node >= 22 and the test
+// machines have node 20.
 // Usage: bun tools/depcruise/check.mjs [CONFIG [DIR...]]   (run from the repository root)
 import { resolve } from "node:path";
 import { cruise, format } from "dependency-cruiser";

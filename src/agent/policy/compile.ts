@@ -34,9 +34,6 @@ import { type Family, familyOf } from "../../net/ip.ts";
 import { normalizeCIDR } from "../../net/cidr.ts";
 import { queryKey, type PodQuery } from "./peers.ts";
 
-export const POLICY_TABLE = "mncni-policy";
-export const POLICY_FAMILY = "inet";
-export const POLICY_MARKER = "mncni-policy ruleset ";
 
 const DIRECTIONS: readonly Direction[] = ["ingress", "egress"];
 
@@ -235,6 +232,11 @@ export interface PolicyStructure {
   rules: number;
   /** Log prefix id -> the policy and rule it names. */
   deciders: Map<string, Decider>;
+  /**
+   * Each deciding rule's comment, exactly as the kernel keeps it, with what it decides: what
+   * obs/ reads to name the rule a traced packet met (no parsing of the comment's layout).
+   */
+  decisions: Map<string, RuleDecision>;
   /** Namespaces with a NetworkPolicy for each direction. */
   npNamespaces: Record<Direction, Set<string>>;
   /** Names of the subject sets, per direction and family, whose pods count as selected. */
@@ -296,10 +298,18 @@ const LINK_RULES = [
 ];
 
 /** One policy's part of the structure: compiled once per policy object (a source keeps unchanged ones). */
+/** What a deciding rule of the policy table does, and for which policy and rule. */
+export interface RuleDecision {
+  decider: Decider;
+  /** allow: accept (ingress) or on to the ingress checks (egress); pass: on to the next tier. */
+  verdict: "allow" | "deny" | "pass";
+}
+
 interface Fragment {
   sets: [string, SetDef][];
   chains: [string, ChainDef][];
   deciders: [string, Decider][];
+  decisions: [string, RuleDecision][];
   /** Per direction the policy acts in: its subject sets and its lines in the stage chain. */
   dirs: Partial<Record<Direction, { subjects: Record<Family, string>; jumps: string[]; denies: string[] }>>;
   hash: string;
@@ -311,10 +321,17 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
   const sets = new Map<string, SetDef>();
   const chains: [string, ChainDef][] = [];
   const deciders = new Map<string, Decider>();
+  const decisions = new Map<string, RuleDecision>();
   const set = (def: SetDef): string => {
     const name = setName(def);
     sets.set(name, def);
     return name;
+  };
+  /** A deciding rule's comment, recorded with what it decides. */
+  const decides = (tag: string, decider: Decider, verdict: RuleDecision["verdict"]): string => {
+    const text = nftComment(tag);
+    decisions.set(text, { decider, verdict });
+    return `comment "${text}"`;
   };
   /** The log rule before a verdict (drops always, accepts when asked), or nothing. */
   const logRule = (m: string, verdict: string, who: Decider): string[] => {
@@ -339,7 +356,8 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
   const ruleLines = (rule: Rule, dir: Direction, verdict: string): string[] => {
     const out: string[] = [];
     const field = peerField(dir);
-    const emit = (m: string) => out.push(...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${comment(rule.tag)}`);
+    const decision = verdict === "drop" ? "deny" : verdict === ALLOW[dir] ? "allow" : "pass";
+    const emit = (m: string) => out.push(...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${decides(rule.tag, rule.who, decision)}`);
     for (const peer of rule.peers) {
       if (peer.kind === "none") continue;
       for (const port of rule.ports) {
@@ -399,13 +417,13 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
       const who: Decider = { kind: "NetworkPolicy", namespace: ns, name: np.metadata.name, rule: "default-deny", direction: dir };
       const denies = FAMILIES.flatMap((f) => {
         const m = `${ip(f)} ${subjectField(dir)} @${s[f]}`;
-        return [...logRule(m, "drop", who), `${m} counter drop ${comment(`np ${ns} ${dir} isolated: no rule allows (${np.metadata.name})`)}`];
+        return [...logRule(m, "drop", who), `${m} counter drop ${decides(`np ${ns} ${dir} isolated: no rule allows (${np.metadata.name})`, who, "deny")}`];
       });
       dirs[dir] = { subjects: s, jumps, denies };
     }
   }
   const text = JSON.stringify([[...sets.keys()], chains, dirs]);
-  return { sets: [...sets], chains, deciders: [...deciders], dirs, hash: Bun.hash(text).toString(36) };
+  return { sets: [...sets], chains, deciders: [...deciders], decisions: [...decisions], dirs, hash: Bun.hash(text).toString(36) };
 }
 
 /** Compiles the policies' chains and set definitions. Throws only on a selector the validation let through. */
@@ -420,6 +438,7 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
   const sets = new Map<string, SetDef>();
   const chains = new Map<string, ChainDef>();
   const deciders = new Map<string, Decider>();
+  const decisions = new Map<string, RuleDecision>();
   const h = new Bun.CryptoHasher("sha256");
   let ruleCount = 0;
   const use = (f: Fragment) => {
@@ -429,6 +448,7 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
       ruleCount += c.rules.length;
     }
     for (const [id, d] of f.deciders) deciders.set(id, d);
+    for (const [c, d] of f.decisions) decisions.set(c, d);
     h.update(f.hash);
   };
   const chain = (name: string, rules: string[], hook?: string) => {
@@ -496,5 +516,5 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
     }
   }
   const any = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
-  return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, npNamespaces, subjectSets, any };
+  return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, decisions, npNamespaces, subjectSets, any };
 }

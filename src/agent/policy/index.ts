@@ -1,5 +1,5 @@
 // Policy enforcement (NetworkPolicy v1, ClusterNetworkPolicy v1alpha2): compile, keep members, apply.
-export { compilePolicy, NFLOG_GROUP, POLICY_FAMILY, POLICY_TABLE, type PolicyStructure } from "./compile.ts";
+export { compilePolicy, NFLOG_GROUP, type PolicyStructure, type RuleDecision } from "./compile.ts";
 export { PolicyEngine, type PolicySync } from "./engine.ts";
 export { AttachedPods } from "./overlay.ts";
 export { policyPods } from "./peers.ts";

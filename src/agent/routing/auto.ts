@@ -54,6 +54,7 @@ function merge(a: RoutingReport, b: RoutingReport): RoutingReport {
     problems: [...a.problems, ...b.problems],
     routes: a.routes + b.routes,
     paths,
+    ...(a.published || b.published ? { published: { ...a.published, ...b.published } } : {}),
   };
 }
 

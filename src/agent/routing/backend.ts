@@ -14,6 +14,12 @@ export interface Peer {
   /** InternalIP addresses, in manifest order: the underlay endpoints. */
   internalIPs: string[];
   podCIDRs: string[];
+  /**
+   * What the peer's routing backend published for the others (its Node's MncniRouting status
+   * condition; src/cluster/node-routing.ts), by key; absent when it published nothing (an
+   * older agent, a source without it). Each backend reads its own keys.
+   */
+  published?: Readonly<Record<string, string>>;
 }
 
 /** An address of this node (the netlink dump's shape). */
@@ -68,6 +74,11 @@ export interface RoutingReport {
   routes: number;
   /** How each peer's pod CIDRs are reached, by node name: "direct" (host-gw) or "tunnel" (VXLAN). */
   paths: Map<string, PeerPath>;
+  /**
+   * What this node publishes for its peers on its Node, by key (a backend's keys start with
+   * its name): the peers' backends read it back in `Peer.published`. Absent: nothing.
+   */
+  published?: Record<string, string>;
 }
 
 export type PeerPath = "direct" | "tunnel";

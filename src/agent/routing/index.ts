@@ -40,7 +40,7 @@ export const ROUTING_NAMES = Object.keys(routingBackends()) as RoutingName[];
 export { connectedSubnets, intSetting, leafBackends, type BackendSettings, type LocalAddr, type Peer, type PeerPath, type RoutingBackend, type RoutingInput, type RoutingKernel, type RoutingReport } from "./backend.ts";
 export { desiredHostGwRoutes, hostGw } from "./hostgw.ts";
 export { pathTo, splitPeers, autoBackend } from "./auto.ts";
-export { DEFAULT_VXLAN, VXLAN_SETTINGS, desiredVxlan, kernelRelease, txChecksumBroken, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
+export { DEFAULT_VXLAN, VXLAN_SETTINGS, desiredVxlan, vxlanPublished, kernelRelease, txChecksumBroken, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
 export { VXLAN_DEVICES, vtepGateway, vtepMAC, vxlanOverhead } from "./vtep.ts";
 export { podMTU, podMTUMismatches, podMTUMismatchWarning, underlayMTU } from "./mtu.ts";
 export { applyRouteDiff, diffRoutes, syncRoutes, type DesiredRoute, type RouteDiff } from "./routes.ts";

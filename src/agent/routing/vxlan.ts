@@ -83,6 +83,13 @@ export interface DesiredVxlan {
   problems: string[];
 }
 
+/**
+ * What VXLAN publishes on this node's Node (key "vxlan"): its VNI and port, which must be the
+ * same on every node. A peer publishing others cannot be reached through the tunnel (its
+ * packets go to another port, or are dropped for their VNI): reported, not guessed around.
+ */
+export const vxlanPublished = (s: Pick<VxlanSettings, "vni" | "port">): Record<string, string> => ({ vxlan: `vni=${s.vni},port=${s.port}` });
+
 /** Devices and per-peer entries from the input. Pure. */
 export function desiredVxlan(input: RoutingInput, s: VxlanSettings): DesiredVxlan {
   const problems: string[] = [];
@@ -106,7 +113,12 @@ export function desiredVxlan(input: RoutingInput, s: VxlanSettings): DesiredVxla
   }
   const own = new Set(input.localAddrs.map((a) => a.address));
   const entries: TunnelEntry[] = [];
-  for (const { name, podCIDRs, internalIPs } of input.peers) {
+  const mine = vxlanPublished(s).vxlan;
+  for (const { name, podCIDRs, internalIPs, published } of input.peers) {
+    const theirs = published?.vxlan;
+    if (podCIDRs.length && theirs !== undefined && theirs !== mine) {
+      problems.push(`VXLAN to node "${name}" cannot work: it publishes ${theirs}, this node uses ${mine} (--vxlan-vni and --vxlan-port must be the same on every node)`);
+    }
     for (const podCIDR of podCIDRs) {
       const family = familyOf(podCIDR);
       const remote = internalIPs.find((ip) => familyOf(ip) === family);
@@ -257,6 +269,7 @@ export function vxlanBackend(settings: VxlanSettings = DEFAULT_VXLAN): RoutingBa
       }
       removeDevices(nl, new Set(want.devices.map((d) => d.name)), rep);
       syncRoutes(nl, routes, owns, rep);
+      rep.published = vxlanPublished(s);
       return rep;
     },
     remove(nl) {

@@ -14,7 +14,8 @@ export const routesStep: StepModule<"routes"> = {
         const peers: Peer[] = [];
         for (const name of [...p.state.nodes.keys()].sort()) {
           if (name === self) continue;
-          peers.push({ name, internalIPs: p.state.nodes.get(name)!.internalIPs, podCIDRs: p.admitted!.podCIDRs.get(name) ?? [] });
+          const node = p.state.nodes.get(name)!;
+          peers.push({ name, internalIPs: node.internalIPs, podCIDRs: p.admitted!.podCIDRs.get(name) ?? [], ...(node.routing ? { published: node.routing } : {}) });
         }
         const merge = (rep: RoutingReport) => {
           p.r.writes += rep.writes;
@@ -34,6 +35,8 @@ export const routesStep: StepModule<"routes"> = {
         merge(rep);
         p.r.routesProgrammed = rep.routes;
         p.r.paths = rep.paths;
+        // Published even when empty: what an earlier backend published is withdrawn.
+        p.r.routingPublished = rep.published ?? {};
       },
     };
   },

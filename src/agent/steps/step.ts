@@ -44,6 +44,8 @@ export interface ReconcileReport {
   routesProgrammed: number;
   /** How each peer is reached after the pass, by node name (auto: direct or tunnel). */
   paths: Map<string, PeerPath>;
+  /** What the routing backend publishes on this node's Node for its peers (undefined when the routes step did not run). */
+  routingPublished?: Record<string, string>;
   /** The pod MTU written to the conflist (undefined until it is written). */
   podMTU?: number;
   /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */

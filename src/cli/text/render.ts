@@ -1,13 +1,10 @@
 // Terminal output of the insight commands: aligned tables, and colour only on a TTY when
 // NO_COLOR is not set (https://no-color.org), so piped output stays plain text. Control
-// characters in data never reach the terminal (src/base/text.ts): cells and fields are
-// escaped as one line here, and cli/output.ts escapes every text it prints.
+// characters in data never reach the terminal: cli/output.ts renders results from escaped
+// copies (src/base/text.ts), and cells and fields are kept to one line here as well.
 import { escapeControls } from "../../base/text.ts";
 
-const useColour = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
-
-/** A whole text for the terminal: data's control characters escaped, the renderers' colours kept. */
-export const humanText = (s: string) => escapeControls(s, { lines: true, colour: useColour() });
+export const useColour = () => process.stdout.isTTY === true && !process.env.NO_COLOR;
 
 /** One value on one line (a pod name, a message): a line break in it is escaped too. */
 export const oneLine = (s: string) => escapeControls(s, { colour: useColour() });

@@ -23,7 +23,6 @@ export function featuresUnder(overrides: FeatureOverrides | undefined): readonly
   });
 }
 
-
 /** The features on for one call, in list order, each with its settings bound (see Feature.configure). */
 export function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): readonly ConfiguredFeature[] {
   const cleanup = o.cleanup === true;

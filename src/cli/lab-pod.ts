@@ -1,0 +1,100 @@
+// `mncni lab pod add | remove`: a running lab's pods, through CNI ADD and DEL, under its
+// lock (the work: src/lab/pods.ts).
+import { say } from "./output.ts";
+import { parseLabelArgs } from "../lab/k8s-objects.ts";
+import { labNode } from "../lab/places.ts";
+import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
+import { requireState, type PodState } from "../lab/state.ts";
+import { k8sPodName } from "../lab/write-manifests.ts";
+import type { Protocol } from "../cluster/index.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { NAME, locked, parse } from "./lab-common.ts";
+import type { Group } from "./subcommands.ts";
+
+const POD_ADD = {
+  name: "mncni lab pod add",
+  args: "<node> [<name>]",
+  summary: "Adds a pod on a node through CNI ADD (default name: the node's first free podN).",
+  flags: {
+    name: NAME,
+    namespace: { type: "string", value: "NS", default: "default", help: "the pod's Kubernetes namespace (created on first use, labelled kubernetes.io/metadata.name)" },
+    labels: { type: "string", value: "k=v,...", help: "labels of the Pod (beside the lab's app and node)" },
+    ports: { type: "string", value: "NAME=PORT/PROTO,...", help: "named container ports of the Pod (PROTO: TCP, UDP or SCTP; default TCP), for named ports in policies" },
+  },
+  positionals: { min: 1, max: 2, names: ["<node>", "<name>"] },
+} satisfies CommandSpec<FlagTable>;
+
+const POD_REMOVE = {
+  name: "mncni lab pod remove",
+  args: "<node> <pod>",
+  summary: "Removes a pod through CNI DEL, then its namespace and manifest.",
+  flags: { name: NAME },
+  positionals: { min: 2, max: 2, names: ["<node>", "<pod>"] },
+} satisfies CommandSpec<FlagTable>;
+
+export const POD: Group = {
+  name: "mncni lab pod",
+  verbs: {
+    add: {
+      args: "<node> [<name>]",
+      summary: "add a pod through CNI ADD",
+      run: async (argv) => {
+        const p0 = parse(POD_ADD, argv);
+        if (typeof p0 === "number") return p0;
+        const [nodeName, podName] = p0.positionals;
+        const { node, pod } = await locked(p0.flags.name, false, async () => {
+          const s = requireState(p0.flags.name);
+          const node = labNode(s, nodeName!);
+          const pod = await addPod(s, node, podName, {
+            namespace: p0.flags.namespace,
+            labels: p0.flags.labels ? podLabelsFlag(p0.flags.labels) : undefined,
+            ports: p0.flags.ports ? podPortsFlag(p0.flags.ports) : undefined,
+          });
+          await refreshNodeEcho(s, node);
+          return { node, pod };
+        });
+        say(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
+        return 0;
+      },
+    },
+    remove: {
+      args: "<node> <pod>",
+      summary: "remove a pod through CNI DEL",
+      run: async (argv) => {
+        const p0 = parse(POD_REMOVE, argv);
+        if (typeof p0 === "number") return p0;
+        const [nodeName, podName] = p0.positionals;
+        await locked(p0.flags.name, false, async () => {
+          const s = requireState(p0.flags.name);
+          const node = labNode(s, nodeName!);
+          const pod = node.pods.find((x) => x.name === podName);
+          if (!pod) throw new Error(`cannot find pod "${podName}" on node "${node.name}" (pods: ${node.pods.map((x) => x.name).join(", ") || "none"})`);
+          await removePod(s, node, pod);
+        });
+        say(`pod ${nodeName}/${podName} removed`);
+        return 0;
+      },
+    },
+  },
+};
+
+function podLabelsFlag(v: string): Record<string, string> {
+  const c = parseLabelArgs(v.split(",").filter((x) => x !== ""));
+  if (c.remove.length) throw new Error(`cannot use --labels "${v}": expected k=v,... (no removals)`);
+  return c.set;
+}
+
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** NAME=PORT/PROTO,... with the API's rules for container port names (IANA_SVC_NAME: at most 15, a letter). */
+function podPortsFlag(v: string): NonNullable<PodState["ports"]> {
+  return v.split(",").filter((x) => x !== "").map((item) => {
+    const m = /^([^=]+)=(\d+)(?:\/(TCP|UDP|SCTP))?$/i.exec(item);
+    if (!m) throw new Error(`cannot use --ports item "${item}": expected NAME=PORT/PROTO`);
+    const [, name, port, proto] = m;
+    if (name!.length > 15 || !PORT_NAME.test(name!) || !/[a-z]/.test(name!)) throw new Error(`cannot use --ports name "${name}": at most 15 lower case alphanumerics and '-', with a letter`);
+    const n = Number(port);
+    if (n < 1 || n > 65535) throw new Error(`cannot use --ports port "${port}": must be 1..65535`);
+    return { name: name!, containerPort: n, protocol: (proto ?? "TCP").toUpperCase() as Protocol };
+  });
+}
