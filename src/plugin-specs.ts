@@ -14,6 +14,11 @@ export const mncniSpec: PluginSpec = {
   name: "mncni",
   handlers: async () => (await import("./plugin/handlers.ts")).pluginHandlers,
   // Its IPAM runs in-process: in a resident server it remembers listings between calls and
-  // waits a bounded time for a network's lock (src/ipam/resident.ts).
-  resident: async () => (await import("./ipam/resident.ts")).becomeResident(),
+  // waits a bounded time for a network's lock (src/ipam/resident.ts); and it forgets a pod's
+  // conntrack entries once the call is answered (src/plugin/conntrack-cleanup.ts).
+  resident: async () => {
+    const ipam = (await import("./ipam/resident.ts")).becomeResident();
+    const afterAnswer = (await import("./plugin/conntrack-cleanup.ts")).deferConntrackCleanup();
+    return { ...ipam, afterAnswer };
+  },
 };

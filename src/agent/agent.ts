@@ -134,13 +134,17 @@ export class Agent {
     if (!ns || !name) return;
     const ips = ((JSON.parse(stdout) as Result).ips ?? []).map((i) => i.address.split("/")[0]!);
     const key = `${ns}/${name}`;
-    let { state } = this.source.snapshot();
+    const snap = this.source.snapshot();
+    let { state } = snap;
     // A pod the cache does not know has no labels here: with policies in force (the pod is
     // held), wait for the watch to show it; the policy step keeps it held while it is unknown.
+    // Served calls run one at a time, so a source that is not watching (stale) is not waited
+    // for: the pod stays held at once, and the next pass that shows it releases it.
     if (!state.pods.has(key) && hasPolicies(state)) {
-      state = await this.podInState(key, UNKNOWN_POD_WAIT_MS);
+      if (!snap.stale) state = await this.podInState(key, UNKNOWN_POD_WAIT_MS);
       if (!state.pods.has(key)) {
-        this.log.warn(`pod ${key} is not in the cluster state ${UNKNOWN_POD_WAIT_MS / 1000} s after its ADD: its labels are unknown, so it stays held (no traffic) until ${this.source.description} shows it`, { pod: key });
+        const waited = snap.stale ? "at its ADD (the source is stale)" : `${UNKNOWN_POD_WAIT_MS / 1000} s after its ADD`;
+        this.log.warn(`pod ${key} is not in the cluster state ${waited}: its labels are unknown, so it stays held (no traffic) until ${this.source.description} shows it`, { pod: key });
       }
     }
     const changes = this.reconciler.programAttachedPod(state, ns, name, ips);

@@ -54,4 +54,10 @@ export interface Resident {
    * one call may be retried, counted from startedAt (performance.now() at its first run).
    */
   again?(startedAt: number): Promise<boolean> | undefined;
+  /**
+   * Work a call left for after its answer (what would only delay it), run by the server once
+   * the answer is sent (or, when it waits for link deletions, meanwhile) and before the next
+   * call starts. A failure is logged; the answer stands.
+   */
+  afterAnswer?(): void | Promise<void>;
 }

@@ -1,12 +1,18 @@
 // Conntrack over ctnetlink (NETLINK_NETFILTER, subsystem NFNL_SUBSYS_CTNETLINK): delete the
 // entries that involve given addresses, in the namespace the socket was opened in.
-// The kernel's flush-with-filter only knows marks and zones, so the table is dumped per
-// family and each matching entry deleted by its original tuple (sent back as the kernel
-// gave it), with its id, so an entry re-created meanwhile under the same tuple is left.
-import { NFGENMSG_LEN, NLM_F, NLA_F_NESTED, msgAttrs, type Msg } from "./codec.ts";
-import { afOf } from "./constants.ts";
+// Nothing answers "the entries of this address" without a walk: conntrack hashes whole
+// tuples (ports included), and every dump, filtered (CTA_FILTER) or not, walks the whole
+// hash table, shared by every namespace (262,144 buckets here: ~6 ms of kernel time), while
+// CTA_FILTER can only AND its fields (four dumps for "source or destination, either
+// direction"). So one dump covers both families and every address asked for, entries are
+// matched on the receive buffer's bytes (a busy node tracks 10,000s of them, and building
+// objects for each cost more than the walk), and each match is deleted by its original tuple
+// (sent back as the kernel gave it), with its id, so an entry re-created meanwhile under the
+// same tuple is left.
+import { LE, NFGENMSG_LEN, NLM_F, NLA_F_NESTED, msgAttrs, type Msg } from "./codec.ts";
+import { afOf, familyOfAf } from "./constants.ts";
 import { isErrno } from "./errors.ts";
-import { familyOf, formatIP, parseIP, type Family } from "../net/ip.ts";
+import { formatIP, type Family } from "../net/ip.ts";
 import { withNetns } from "./netns.ts";
 import { NETLINK_NETFILTER, NetlinkSocket } from "./socket.ts";
 
@@ -17,6 +23,8 @@ const CTA_TUPLE_IP = 1;
 const CTA_TUPLE_PROTO = 2;
 const CTA_PROTO = { NUM: 1, SRC_PORT: 2, DST_PORT: 3 } as const;
 const CTA_IP = { V4_SRC: 1, V4_DST: 2, V6_SRC: 3, V6_DST: 4 } as const;
+const AF_UNSPEC = 0;
+const NLA_TYPE_MASK = 0x3fff;
 
 const msgType = (t: number) => (NFNL_SUBSYS_CTNETLINK << 8) | t;
 
@@ -31,6 +39,90 @@ export interface CtEntry {
   tuple: Uint8Array;
   id?: number;
   zone?: number;
+}
+
+/**
+ * An entry seen during a dump, read in place from the receive buffer: valid only inside the
+ * callback it is passed to (the next recv overwrites it). What a match needs, without
+ * allocating per entry.
+ */
+export interface CtView {
+  readonly family: Family;
+  readonly protocol: number;
+  readonly dport: number | undefined;
+  /** The original direction's destination, formatted (allocates: after cheaper tests). */
+  origDst(): string;
+  /** Whether `addr` (4 or 16 bytes) is a source or destination of either direction. */
+  involves(addr: Uint8Array): boolean;
+}
+
+/** Offsets of one entry's fields in the receive buffer (-1: absent). */
+class View implements CtView {
+  buf!: Buffer;
+  family: Family = 4;
+  protocol = 0;
+  dport: number | undefined;
+  /** orig src, orig dst, reply src, reply dst */
+  readonly addr = [-1, -1, -1, -1];
+
+  origDst(): string {
+    const o = this.addr[1]!;
+    return o < 0 ? "" : formatIP(this.buf.subarray(o, o + alen(this.family)), this.family);
+  }
+
+  involves(a: Uint8Array): boolean {
+    if (a.length !== alen(this.family)) return false;
+    for (const o of this.addr) {
+      if (o < 0) continue;
+      let i = 0;
+      while (i < a.length && this.buf[o + i] === a[i]) i++;
+      if (i === a.length) return true;
+    }
+    return false;
+  }
+
+  /** Reads the message's tuples; false when it is not a conntrack entry. */
+  load(m: Msg): boolean {
+    const family = familyOfAf(m.dv.getUint8(m.start));
+    if (family === undefined) return false;
+    this.buf = m.buf;
+    this.family = family;
+    this.protocol = 0;
+    this.dport = undefined;
+    this.addr.fill(-1);
+    let seen = 0;
+    eachAttr(m, m.start + NFGENMSG_LEN, m.end, (t, s, e) => {
+      if (t !== CTA.TUPLE_ORIG && t !== CTA.TUPLE_REPLY) return;
+      const dir = t === CTA.TUPLE_ORIG ? 0 : 2;
+      seen++;
+      eachAttr(m, s, e, (tt, ts, te) => {
+        if (tt === CTA_TUPLE_IP) {
+          eachAttr(m, ts, te, (it, is) => {
+            if (it === CTA_IP.V4_SRC || it === CTA_IP.V6_SRC) this.addr[dir] = is;
+            else if (it === CTA_IP.V4_DST || it === CTA_IP.V6_DST) this.addr[dir + 1] = is;
+          });
+        } else if (tt === CTA_TUPLE_PROTO && dir === 0) {
+          eachAttr(m, ts, te, (pt, ps) => {
+            if (pt === CTA_PROTO.NUM) this.protocol = m.dv.getUint8(ps);
+            else if (pt === CTA_PROTO.DST_PORT) this.dport = m.dv.getUint16(ps, false);
+          });
+        }
+      });
+    });
+    return seen === 2;
+  }
+}
+
+const alen = (f: Family) => (f === 4 ? 4 : 16);
+
+/** Calls fn(type, payloadStart, payloadEnd) for each attribute between start and end. */
+function eachAttr(m: Msg, start: number, end: number, fn: (type: number, s: number, e: number) => void): void {
+  for (let p = start; p + 4 <= end; ) {
+    const l = m.dv.getUint16(p, LE);
+    if (l < 4 || p + l > end) return;
+    fn(m.dv.getUint16(p + 2, LE) & NLA_TYPE_MASK, p + 4, p + l);
+    p += (l + 3) & ~3;
+  }
 }
 
 export class Conntrack {
@@ -49,30 +141,27 @@ export class Conntrack {
     this.close();
   }
 
-  /** Every entry of one family. */
-  entries(family: Family): CtEntry[] {
-    return this.sock.dump(`list conntrack entries (IPv${family})`, msgType(IPCTNL_MSG.GET), (w) => w.nfgenmsg({ family: afOf(family) }), (m) => parseEntry(m, family));
+  /** Every entry of one family, or of both. */
+  entries(family?: Family): CtEntry[] {
+    return this.dump(family, () => true);
   }
 
-  /**
-   * Deletes every entry whose original or reply direction has one of `addrs` as source or
-   * destination; returns how many went. Entries gone meanwhile are not an error.
-   */
-  deleteByAddress(addrs: string[]): number {
-    let n = 0;
-    for (const family of [4, 6] as Family[]) {
-      const mine = new Set(addrs.filter((a) => familyOf(a) === family).map((a) => formatIP(parseAny(a), family)));
-      if (mine.size === 0) continue;
-      n += this.deleteWhere(family, (e) => [e.orig.src, e.orig.dst, e.reply.src, e.reply.dst].some((a) => mine.has(a)));
-    }
-    return n;
+  /** One dump; the entries `match` selects, copied out of the buffer. */
+  private dump(family: Family | undefined, match: (v: CtView) => boolean): CtEntry[] {
+    const view = new View();
+    return this.sock.dump(
+      `list conntrack entries (${family ? `IPv${family}` : "IPv4 and IPv6"})`,
+      msgType(IPCTNL_MSG.GET),
+      (w) => w.nfgenmsg({ family: family ? afOf(family) : AF_UNSPEC }),
+      (m) => (view.load(m) && match(view) ? parseEntry(m, view.family) : undefined),
+    );
   }
 
-  /** Deletes the entries of one family that `match` selects; returns how many went. */
-  deleteWhere(family: Family, match: (e: CtEntry) => boolean): number {
+  /** Deletes the entries (of one family, or both) that `match` selects, with one dump; returns how many went. */
+  deleteWhere(family: Family | undefined, match: (v: CtView) => boolean): number {
     let n = 0;
-    for (const e of this.entries(family).filter(match)) {
-      const w = this.sock.begin(msgType(IPCTNL_MSG.DELETE), NLM_F.ACK).nfgenmsg({ family: afOf(family) });
+    for (const e of this.dump(family, match)) {
+      const w = this.sock.begin(msgType(IPCTNL_MSG.DELETE), NLM_F.ACK).nfgenmsg({ family: afOf(e.family) });
       w.attrBytes(CTA.TUPLE_ORIG | NLA_F_NESTED, e.tuple);
       if (e.id !== undefined) w.attrBytes(CTA.ID, be32(e.id));
       if (e.zone !== undefined) w.attrBytes(CTA.ZONE, be16(e.zone));
@@ -87,7 +176,6 @@ export class Conntrack {
   }
 }
 
-const parseAny = (a: string) => parseIP(a).bytes;
 const be32 = (v: number) => Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 const be16 = (v: number) => Uint8Array.of(v >> 8, v & 0xff);
 

@@ -12,7 +12,7 @@ export {
   Nftables, encodeKey, decodeKey, keyLength, keyHasPrefix, NFPROTO, IPPROTO,
   NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftChainInfo, type NftRuleInfo, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";
-export { Conntrack, type CtEntry } from "./conntrack.ts";
+export { Conntrack, type CtEntry, type CtView } from "./conntrack.ts";
 export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo } from "./tc.ts";
 export { TraceListener, type TraceEvent } from "./nftrace.ts";
 export type { RouteQuery } from "./route.ts";

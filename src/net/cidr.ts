@@ -1,5 +1,5 @@
 // The CIDR operations of mncni (every part uses these), on top of the one parser in ./ip.ts.
-import { familyOf, formatCIDR, formatIP, parseCIDR, tryParseIP, type CIDR, type Family } from "./ip.ts";
+import { familyOf, formatCIDR, formatIP, fromBigInt, parseCIDR, toBigInt, tryParseIP, type CIDR, type Family } from "./ip.ts";
 
 /** The CIDR with its host bits cleared (set, with `fill`): the network (or broadcast) address. */
 function withHostBits(c: CIDR, fill: boolean): Uint8Array {
@@ -138,3 +138,41 @@ export function collapseCIDRs(list: Iterable<string>): string[] {
   return kept.sort((a, b) => familyOf(a) - familyOf(b) || a.localeCompare(b, "en", { numeric: true }));
 }
 
+
+/**
+ * The addresses of `blocks` (each a CIDR less its `except` CIDRs), all of one family, as
+ * sorted, disjoint, non-adjacent intervals, each written as a CIDR when it is one, else
+ * `first-last`: the elements of one nft interval set for the whole union. (Interval
+ * arithmetic over bigints; no kept package does it.)
+ */
+export function blockIntervals(blocks: readonly { cidr: string; except?: readonly string[] }[], family: Family): string[] {
+  const bounds = (s: string): [bigint, bigint] => {
+    const c = parseCIDR(s);
+    return [toBigInt(withHostBits(c, false)), toBigInt(withHostBits(c, true))];
+  };
+  const ranges: [bigint, bigint][] = [];
+  for (const b of blocks) {
+    if (familyOf(b.cidr) !== family) continue;
+    let parts = [bounds(b.cidr)];
+    for (const e of b.except ?? []) {
+      if (familyOf(e) !== family) continue;
+      const [lo, hi] = bounds(e);
+      parts = parts.flatMap(([a, z]): [bigint, bigint][] => (hi < a || lo > z ? [[a, z]] : [...(lo > a ? [[a, lo - 1n] as [bigint, bigint]] : []), ...(hi < z ? [[hi + 1n, z] as [bigint, bigint]] : [])]));
+    }
+    ranges.push(...parts);
+  }
+  ranges.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const merged: [bigint, bigint][] = [];
+  for (const r of ranges) {
+    const last = merged.at(-1);
+    if (last && r[0] <= last[1] + 1n) last[1] = r[1] > last[1] ? r[1] : last[1];
+    else merged.push([r[0], r[1]]);
+  }
+  const bits = family === 4 ? 32 : 128;
+  return merged.map(([lo, hi]) => {
+    const size = hi - lo + 1n;
+    // A prefix: a power-of-two size, aligned.
+    if ((size & (size - 1n)) === 0n && lo % size === 0n) return formatCIDR(fromBigInt(lo, family), bits - (size.toString(2).length - 1), family);
+    return `${formatIP(fromBigInt(lo, family), family)}-${formatIP(fromBigInt(hi, family), family)}`;
+  });
+}

@@ -3,16 +3,22 @@
 // sending would keep reaching a dead pod's DNAT target, or a new pod would get replies it
 // never asked for). ADD forgets the entries of the addresses it was given, DEL those of
 // the addresses it releases, in the node's namespace, over ctnetlink.
+// Forgetting walks the kernel's whole conntrack table (src/kernel/conntrack.ts): 6 ms and up
+// on a node that tracks anything, more than the rest of an ADD. A resident server (the
+// agent, `mncni serve`) therefore forgets after the call is answered and before it takes the
+// next one (deferConntrackCleanup): the pod's processes start long after its sandbox's ADD
+// returns, and no other served call runs in between. A plugin process forgets at once.
 import { readFileSync, statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
-import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtEntry } from "../kernel/index.ts";
+import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtView } from "../kernel/index.ts";
 import type { PortMapping } from "./capabilities.ts";
-import { addrOf } from "../net/ip.ts";
+import { addrOf, parseIP } from "../net/ip.ts";
 
 export function forgetConntrack(addrs: string[]): void {
   if (addrs.length === 0) return;
-  withConntrack(`delete conntrack entries of "${addrs.join(", ")}"`, (ct) => ct.deleteByAddress(addrs));
+  const mine = addrs.map((a) => parseIP(a).bytes);
+  forget(`entries of "${addrs.join(", ")}"`, (v) => mine.some((a) => v.involves(a)));
 }
 
 /**
@@ -24,10 +30,35 @@ export function forgetConntrack(addrs: string[]): void {
 export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
   const udp = mappings.filter((m) => m.protocol === "udp");
   if (udp.length === 0) return;
-  const hits = (e: CtEntry) => e.protocol === IPPROTO.udp && udp.some((m) => m.hostPort === e.orig.dport && (!m.hostIP || m.hostIP === "0.0.0.0" || m.hostIP === "::" || m.hostIP === e.orig.dst));
-  withConntrack(`delete conntrack entries of host ports ${udp.map((m) => `${m.hostPort}/udp`).join(", ")}`, (ct) => {
-    for (const f of [4, 6] as const) ct.deleteWhere(f, hits);
-  });
+  const hits = (v: CtView) => v.protocol === IPPROTO.udp && udp.some((m) => m.hostPort === v.dport && (!m.hostIP || m.hostIP === "0.0.0.0" || m.hostIP === "::" || m.hostIP === v.origDst()));
+  forget(`entries of host ports ${udp.map((m) => `${m.hostPort}/udp`).join(", ")}`, hits);
+}
+
+/** What a resident server's call left to forget once it is answered; undefined: forget at once. */
+let deferred: { what: string[]; matches: ((v: CtView) => boolean)[] } | undefined;
+
+function forget(what: string, match: (v: CtView) => boolean): void {
+  if (deferred) {
+    deferred.what.push(what);
+    deferred.matches.push(match);
+    return;
+  }
+  withConntrack(`delete conntrack ${what}`, (ct) => ct.deleteWhere(undefined, match));
+}
+
+/**
+ * Makes this process (a resident server) defer forgetting to the returned function, which the
+ * server calls once each call is answered: everything the call asked for, in one walk.
+ */
+export function deferConntrackCleanup(): () => void {
+  deferred ??= { what: [], matches: [] };
+  return () => {
+    const d = deferred;
+    if (!d || d.matches.length === 0) return;
+    deferred = { what: [], matches: [] };
+    const { matches } = d;
+    withConntrack(`delete conntrack ${d.what.join("; ")}`, (ct) => ct.deleteWhere(undefined, (v) => matches.some((m) => m(v))));
+  };
 }
 
 /**

@@ -191,17 +191,24 @@ export function startCniServer(o: CniServerOptions): CniServer {
         log(`call failed: ${(e as Error).stack ?? e}`);
         res = failure(req, 999, `mncni server: ${(e as Error).message}`);
       }
-      if (later.size === 0) return send(sock, res);
-      // The next call need not wait for these deletions; this one is answered after them.
-      const done = Promise.all([...later].map((i) => reaper.delete(i))).then(
-        () => send(sock, res),
-        (e) => {
-          log(`cannot delete link: ${(e as Error).message}`);
-          send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
-        },
-      );
-      finishing.add(done);
-      void done.finally(() => finishing.delete(done));
+      if (later.size === 0) send(sock, res);
+      else {
+        // The next call need not wait for these deletions; this one is answered after them.
+        const done = Promise.all([...later].map((i) => reaper.delete(i))).then(
+          () => send(sock, res),
+          (e) => {
+            log(`cannot delete link: ${(e as Error).message}`);
+            send(sock, failure(req, 11, `cannot delete host veth: ${(e as Error).message}; try again`));
+          },
+        );
+        finishing.add(done);
+        void done.finally(() => finishing.delete(done));
+      }
+      try {
+        await resident?.afterAnswer?.();
+      } catch (e) {
+        log(`after answering ${req.env?.CNI_COMMAND} of ${req.env?.CNI_CONTAINERID ?? "?"}: ${(e as Error).message}`);
+      }
     });
   }
 

@@ -126,11 +126,14 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
   return c;
 }
 
-/** The compiled agent inside the node: it installs itself (and the forwarder beside it). Source: the manifests directory unless given. */
-export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], source = `dir:${c.manifests}`): string[] {
+/**
+ * The compiled agent inside the node (`o.bin`, default the build under test): it installs
+ * itself (and the forwarder beside it). Source: the manifests directory unless `o.source`.
+ */
+export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], o: { bin?: string; source?: string } = {}): string[] {
   return [
-    "ip", "netns", "exec", n.ns, requireBinary(), "agent",
-    "--node-name", n.name, "--source", source,
+    "ip", "netns", "exec", n.ns, o.bin ?? requireBinary(), "agent",
+    "--node-name", n.name, "--source", o.source ?? `dir:${c.manifests}`,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
     "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"), "--cni-log-file", join(n.dir, "cni.log"),
     "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "run/cni.sock"), ...extra,

@@ -9,7 +9,7 @@ import { compilePolicy } from "../../src/agent/policy/index.ts";
 import { Members } from "../../src/agent/policy/members.ts";
 import { deltaScript, tableScript } from "../../src/firewall/table-engine.ts";
 import { POLICY_TARGET, policyTable } from "../../src/agent/policy/engine.ts";
-import { nftComment } from "../../src/agent/policy/compile.ts";
+import { MAX_POLICY_RULES, nftComment } from "../../src/agent/policy/compile.ts";
 import { disagreements } from "./nft-model.ts";
 
 const pod = (ns: string, name: string, node: string, ip: string, labels: Record<string, string> = {}, ports: { name: string; containerPort: number; protocol?: "TCP" | "UDP" }[] = [], phase?: string): KubeObject => ({
@@ -165,4 +165,45 @@ test("a policy with a 253-character name gets a chain name nft accepts (under 25
   expect(names.length).toBe(1);
   expect(Buffer.byteLength(names[0]!)).toBeLessThan(256);
   expect(s.chains.get("ingress-np/some-namespace-with-a-long-name")!.rules.some((r) => r.includes(`jump ${names[0]}`))).toBe(true);
+});
+
+describe("policy size (#24.9): rules grow with a policy's rules, not its peers x ports", () => {
+  const peers = (n: number) => Array.from({ length: n }, (_, i) => ({ podSelector: { matchLabels: { app: `a${i}` } } }));
+  const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ port: 1000 + 3 * i }));
+  const policy = (rules: number, nPeers: number, nPorts: number) => np("empty", "big", {
+    podSelector: {}, ingress: Array.from({ length: rules }, () => ({ from: [...peers(nPeers), { ipBlock: { cidr: "192.168.0.0/16", except: ["192.168.1.0/24"] } }], ports: [...ports(nPorts), { port: 53, protocol: "UDP" }, { port: "http" }] })),
+  });
+
+  test("100 peers x 200 ports (the report's 11 KB policy: 40k rules before) is a handful of rules", () => {
+    const s = compilePolicy({ state: buildClusterState([policy(1, 100, 200)]) });
+    const chain = s.chains.get("np/empty/big/ingress")!.rules;
+    // pods (2 families) x (tcp ports, udp ports, named) + the block (IPv4) x the same: 9.
+    expect(chain.length).toBe(9);
+    expect(chain.some((r) => /^ip saddr \{ 192\.168\.0\.0\/24, 192\.168\.2\.0-192\.168\.255\.255 \} meta l4proto tcp th dport \{ 1000, 1003, /.test(r))).toBe(true);
+    expect(s.refused).toEqual([]);
+  });
+
+  test("the same rules, many times: linear in the number of rules", () => {
+    const one = compilePolicy({ state: buildClusterState([policy(10, 50, 50)]) }).rules;
+    const ten = compilePolicy({ state: buildClusterState([policy(100, 50, 50)]) }).rules;
+    expect(ten - one).toBe(90 * 9);
+  });
+
+  test(`a policy that would still compile to more than ${MAX_POLICY_RULES} rules is refused, fail closed, and reported`, () => {
+    const big = policy(600, 3, 3);
+    const state = buildClusterState([pod("empty", "p", "n1", "10.0.9.2"), pod("empty", "q", "n1", "10.0.9.3"), big, np("empty", "small", { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })]);
+    const s = compilePolicy({ state });
+    expect(s.refused).toEqual([`NetworkPolicy empty/big is refused: it would compile to ${600 * 9 + 6} nft rules (more than ${MAX_POLICY_RULES}); until it is made smaller, the pods it selects are isolated and it allows nothing`]);
+    expect(s.chains.has("np/empty/big/ingress")).toBe(false);
+    expect(s.rules).toBeLessThan(100);
+    // Its pods stay isolated (the other policy still allows what it allows).
+    const m = new Members("n1");
+    m.update(s, state);
+    expect(m.selected().ingress).toEqual(["empty/p", "empty/q"]);
+    const cnp = { kind: "ClusterNetworkPolicy", metadata: { name: "huge" }, spec: { tier: "Admin", priority: 1, subject: { namespaces: {} },
+      egress: Array.from({ length: 2600 }, (_, i) => ({ action: "Accept", to: [{ networks: [`10.${i >> 8}.${i & 255}.0/24`, `fd00:${i}::/64`] }] })) } } as KubeObject;
+    const c = compilePolicy({ state: buildClusterState([cnp]) });
+    expect(c.refused[0]).toStartWith("ClusterNetworkPolicy huge is refused: it would compile to 5202 nft rules");
+    expect(c.chains.get("cnp/huge/egress")!.rules.at(-1)).toBe('counter drop comment "cnp Admin huge egress refused: too many rules"');
+  });
 });

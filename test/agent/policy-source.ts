@@ -4,7 +4,7 @@
 // node namespace reach it, each agent with deploy/'s RBAC for its ServiceAccount). A test
 // writes "files" of objects; the Kubernetes source puts each object through the API and
 // deletes the ones a rewrite of the file drops.
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { parseManifests, type KubeObject } from "../../src/cluster/index.ts";
@@ -23,6 +23,9 @@ export interface PolicySource {
   remove(file: string): void;
   /** Every object the agents can see now (Nodes included), as the source serves them. */
   objects(): KubeObject[];
+  /** The source goes away (the agents' view turns stale) until restore(). */
+  makeStale(): void;
+  restore(): void;
   /** Requests the API server refused with 403 (none for the directory). */
   forbidden(): string[];
   close(): void;
@@ -44,6 +47,8 @@ function directorySource(c: TestCluster): PolicySource {
       return readdirSync(c.manifests).filter((f) => /^[^.].*\.yaml$/.test(f))
         .flatMap((f) => parseManifests(readFileSync(join(c.manifests, f), "utf8"), f).objects);
     },
+    makeStale: () => renameSync(c.manifests, `${c.manifests}.away`),
+    restore: () => renameSync(`${c.manifests}.away`, c.manifests),
     forbidden: () => [],
     close() {},
   };
@@ -78,6 +83,8 @@ function kubernetesSource(c: TestCluster): PolicySource {
       files.delete(file);
     },
     objects: () => Object.values(PLURALS).flatMap((p) => api.objects(p)) as KubeObject[],
+    makeStale: () => api.stop(),
+    restore: () => api.start(),
     forbidden: () => api.forbiddenRequests().map((r) => `${r.method} ${r.path}`),
     close: () => api.close(),
   };

@@ -17,6 +17,7 @@ import { POLICY } from "../../src/firewall/names.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { CniPluginError } from "../../src/lab/executor.ts";
+import { UNKNOWN_POD_WAIT_MS } from "../../src/agent/agent.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
 import { policySource, type PolicySource, type SourceName } from "./policy-source.ts";
 
@@ -46,7 +47,7 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
     const write = (file: string, docs: object[]) => source.write(file, docs);
     const stateNow = () => buildClusterState(source.objects());
     const startAgent = (n: TestNode) => {
-      n.agent = spawn(agentArgs(c, n, ["--mode", mode, "--cluster-cidr", "fd00:244::/48"], source.arg), { stdout: "ignore", stderr: "pipe" });
+      n.agent = spawn(agentArgs(c, n, ["--mode", mode, "--cluster-cidr", "fd00:244::/48"], { source: source.arg }), { stdout: "ignore", stderr: "pipe" });
     };
     /** The table's marker hash and its sets' elements, as nft lists them, in the compiler's notation. */
     const kernelTable = (n: TestNode): { hash: string; sets: Record<string, string[]> } => {
@@ -459,6 +460,26 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       await waitFor("the hold of k to be released", () => !heldNow().has(pods.k!.ip), 15_000);
       expect(setElems(n1, "set", "mncni-policy", "sel_ingress_4")).toContain(pods.k!.ip);
       await expectMatrix({ "c->k:80": "no", "k->c:80": "ok" });
+    });
+
+    t("with the source stale, a served ADD for a pod it does not know does not wait: held at once, reported", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-m", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "m" } } } }]);
+      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout;
+      source.makeStale();
+      try {
+        await waitFor("the source to be stale (not ready)", () => readyz() === "503", 15_000);
+        const t0 = Date.now();
+        await addPod(n1, "x", "m", { app: "m" }, [], { manifest: false });
+        expect(Date.now() - t0).toBeLessThan(UNKNOWN_POD_WAIT_MS);
+        expect(heldNow().has(pods.m!.ip)).toBe(true);
+        expect(readFileSync(join(n1.dir, "agent.log"), "utf8")).toContain("pod x/m is not in the cluster state at its ADD (the source is stale)");
+      } finally {
+        source.restore();
+      }
+      await expectMatrix({ "c->m:80": "no", "m->c:80": "no" });
+      writePod(pods.m!, []);
+      await waitFor("the hold of m to be released", () => !heldNow().has(pods.m!.ip), 15_000);
+      await expectMatrix({ "c->m:80": "no", "m->c:80": "ok" });
     });
 
     t("explain --probe catches a real disagreement: a hand-made accept lets through what the evaluator denies", async () => {

@@ -1,10 +1,12 @@
 // The evaluator against the upstream NetworkPolicy e2e model (namespaces x, y, z; pods a, b, c
 // in each) and the ClusterNetworkPolicy tiers. Each case states its expectation as a rule over
-// (source, destination), independent of the evaluator's code.
+// (source, destination), independent of the evaluator's code; and on each fixture the compiled
+// rules agree with the evaluator.
 import { describe, expect, test } from "bun:test";
 import { PolicyEvaluator, type Flow } from "../../src/cluster/evaluate-policy.ts";
 import { buildClusterState } from "../../src/cluster/build-state.ts";
 import type { KubeObject, Protocol } from "../../src/cluster/types.ts";
+import { disagreements } from "../agent/nft-model.ts";
 
 const NSS = ["x", "y", "z"];
 const PODS = ["a", "b", "c"];
@@ -23,7 +25,10 @@ function model(policies: object[], nsLabels: Record<string, Record<string, strin
       });
     }
   }
-  return new PolicyEvaluator(buildClusterState([...objs, ...policies] as KubeObject[]));
+  const state = buildClusterState([...objs, ...policies] as KubeObject[]);
+  // Every fixture here also holds the compiled rules to the evaluator (test/agent/nft-model.ts).
+  expect(disagreements(state, { ports: [80, 81, 82] })).toEqual([]);
+  return new PolicyEvaluator(state);
 }
 
 type Peer = { ns: string; pod: string };

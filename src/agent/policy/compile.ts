@@ -31,7 +31,7 @@ import type {
   Decider, Direction, NetworkPolicyPeer, NetworkPolicyPort, Protocol,
 } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
-import { normalizeCIDR } from "../../net/cidr.ts";
+import { blockIntervals, normalizeCIDR } from "../../net/cidr.ts";
 import { queryKey, type PodQuery } from "./peers.ts";
 
 
@@ -172,20 +172,28 @@ const FAMILIES: readonly Family[] = [4, 6];
 
 /**
  * What a named set holds (members.ts computes its elements from the pods):
- * - peers: addresses of every pod (any node) the query selects;
+ * - peers: addresses of every pod (any node) one of the queries selects (a rule's pod peers
+ *   are one set, so a rule is a few nft rules however many peers it lists);
  * - subjects: addresses of this node's pods the query selects;
- * - ports: `address . protocol . port` of the named container port of the pods in scope
- *   (this node's pods for ingress, where the port is the subject's; the peers for egress);
+ * - ports: `address . protocol . port` of the named container ports (any of `ports`) of the
+ *   pods in scope (this node's pods for ingress, where the port is the subject's; the peers
+ *   for egress, or every pod when the peers are address blocks or anything);
  * - dispatch (a verdict map): this node's pods of a namespace with NetworkPolicies for dir ->
  *   goto DIR-np/NS;
  * - selected: this node's pods some policy selects in dir.
  */
 export type SetDef =
-  | { kind: "peers"; family: Family; query: PodQuery }
+  | { kind: "peers"; family: Family; queries: PodQuery[] }
   | { kind: "subjects"; family: Family; query: PodQuery }
-  | { kind: "ports"; family: Family; scope: PodQuery | "local" | "all"; port: string; protocol?: Protocol }
+  | { kind: "ports"; family: Family; scope: PodQuery[] | "local" | "all"; ports: NamedPortRef[] }
   | { kind: "dispatch"; family: Family; dir: Direction }
   | { kind: "selected"; family: Family; dir: Direction };
+
+/** A named container port a rule refers to (any protocol when absent). */
+export interface NamedPortRef {
+  name: string;
+  protocol?: Protocol;
+}
 
 /** A chain: its rules, and for a base chain its hook line. */
 export interface ChainDef {
@@ -197,9 +205,9 @@ export interface ChainDef {
 const digest = (s: string) => Bun.hash(s).toString(36).padStart(13, "0").slice(0, 10);
 const setName = (def: SetDef): string => {
   switch (def.kind) {
-    case "peers": return `p_${digest(queryKey(def.query))}_${def.family}`;
+    case "peers": return `p_${digest(JSON.stringify(def.queries.map(queryKey)))}_${def.family}`;
     case "subjects": return `s_${digest(queryKey(def.query))}_${def.family}`;
-    case "ports": return `n_${digest(JSON.stringify([typeof def.scope === "string" ? def.scope : queryKey(def.scope), def.port, def.protocol ?? ""]))}_${def.family}`;
+    case "ports": return `n_${digest(JSON.stringify([typeof def.scope === "string" ? def.scope : def.scope.map(queryKey), def.ports.map((p) => [p.name, p.protocol ?? ""])]))}_${def.family}`;
     case "dispatch": return `np_${def.dir}_${def.family}`;
     case "selected": return `sel_${def.dir}_${def.family}`;
   }
@@ -215,9 +223,9 @@ export function setType(def: SetDef): { key: ("ipv4_addr" | "ipv6_addr" | "inet_
 /** A human description of the set, kept as its comment (`nft list` shows it). */
 export function describeSet(def: SetDef): string {
   const q = (x: PodQuery) => `${typeof x.namespaces === "string" ? `ns ${x.namespaces}` : `ns ${JSON.stringify(x.namespaces)}`} pods ${JSON.stringify(x.pods)}`;
-  const text = def.kind === "peers" ? `peers: ${q(def.query)}`
+  const text = def.kind === "peers" ? `peers: ${def.queries.map(q).join(" or ")}`
     : def.kind === "subjects" ? `subjects on this node: ${q(def.query)}`
-    : def.kind === "ports" ? `named port ${def.port}${def.protocol ? `/${def.protocol}` : ""} of ${typeof def.scope === "string" ? `${def.scope} pods` : q(def.scope)}`
+    : def.kind === "ports" ? `named port ${def.ports.map((p) => `${p.name}${p.protocol ? `/${p.protocol}` : ""}`).join(", ")} of ${typeof def.scope === "string" ? `${def.scope} pods` : def.scope.map(q).join(" or ")}`
     : def.kind === "dispatch" ? `${def.dir}: pods of namespaces with NetworkPolicies`
     : `${def.dir}: pods some policy selects`;
   return nftComment(text);
@@ -243,6 +251,8 @@ export interface PolicyStructure {
   subjectSets: Record<Direction, Record<Family, Set<string>>>;
   /** Whether any policy exists (no policy: no table). */
   any: boolean;
+  /** Policies compiled fail closed because they are too large (MAX_POLICY_RULES), one sentence each. */
+  refused: string[];
 }
 
 export interface CompileInput {
@@ -297,6 +307,47 @@ const LINK_RULES = [
   `ip6 daddr fe80::/10 counter drop ${comment("link-local between pods: no policy can allow it")}`,
 ];
 
+/** Pod queries without repeats, in a fixed order (the set's name and elements depend on them only). */
+function uniqueQueries(qs: PodQuery[]): PodQuery[] {
+  const m = new Map(qs.map((q) => [queryKey(q), q]));
+  return [...m.keys()].sort().map((k) => m.get(k)!);
+}
+
+function uniqueNamed(ps: Extract<PortMatch, { kind: "named" }>[]): NamedPortRef[] {
+  const m = new Map(ps.map((p) => [JSON.stringify([p.name, p.protocol ?? ""]), { name: p.name, ...(p.protocol ? { protocol: p.protocol } : {}) }]));
+  return [...m.keys()].sort().map((k) => m.get(k)!);
+}
+
+/**
+ * Numbered ports as few matches as there are protocols: a protocol with a port-less entry
+ * matches whole (those together in one match), the others as an anonymous set of ports and
+ * ranges (merged: nft refuses overlapping elements).
+ */
+function protocolMatches(ps: Extract<PortMatch, { kind: "proto" }>[]): string[] {
+  const whole = new Set<Protocol>();
+  const ranges = new Map<Protocol, [number, number][]>();
+  for (const p of ps) {
+    if (p.from === undefined) whole.add(p.protocol);
+    else ranges.set(p.protocol, [...(ranges.get(p.protocol) ?? []), [p.from, p.to ?? p.from]]);
+  }
+  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const out: string[] = [];
+  const w = [...whole].sort(order).map(l4);
+  if (w.length) out.push(`meta l4proto ${w.length === 1 ? w[0] : `{ ${w.join(", ")} }`}`);
+  for (const [proto, rs] of [...ranges].filter(([p]) => !whole.has(p)).sort((a, b) => order(a[0], b[0]))) {
+    rs.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const r of rs) {
+      const last = merged.at(-1);
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else merged.push([r[0], r[1]]);
+    }
+    const text = merged.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`));
+    out.push(`meta l4proto ${l4(proto)} th dport ${text.length === 1 ? text[0] : `{ ${text.join(", ")} }`}`);
+  }
+  return out;
+}
+
 /** One policy's part of the structure: compiled once per policy object (a source keeps unchanged ones). */
 /** What a deciding rule of the policy table does, and for which policy and rule. */
 export interface RuleDecision {
@@ -313,11 +364,36 @@ interface Fragment {
   /** Per direction the policy acts in: its subject sets and its lines in the stage chain. */
   dirs: Partial<Record<Direction, { subjects: Record<Family, string>; jumps: string[]; denies: string[] }>>;
   hash: string;
+  /** Why the policy is refused (compiled fail closed instead), one sentence. */
+  refused?: string;
 }
+
+/**
+ * The most nft rules one policy may compile to. Rules grow with a policy's rules (not with
+ * its peers or ports, which are sets), so only a policy of thousands of rules gets there; it
+ * would make every first packet of its subjects walk them and every change of it rewrite
+ * them, so it is refused: compiled fail closed (a NetworkPolicy isolates its pods and allows
+ * nothing; a ClusterNetworkPolicy denies all of its subjects' traffic in its directions) and
+ * reported.
+ */
+export const MAX_POLICY_RULES = 5000;
+
+const fragmentRules = (f: Fragment) =>
+  f.chains.reduce((n, [, c]) => n + c.rules.length, 0) + Object.values(f.dirs).reduce((n, d) => n + d.jumps.length + d.denies.length, 0);
 
 const fragments = { plain: new WeakMap<object, Fragment>(), logAccepts: new WeakMap<object, Fragment>() };
 
-function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, logAccepts: boolean): Fragment {
+/** A policy's fragment, or its fail-closed form when it would be too large (MAX_POLICY_RULES). */
+function policyFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, logAccepts: boolean): Fragment {
+  const f = compileFragment(policy, logAccepts);
+  const n = fragmentRules(f);
+  if (n <= MAX_POLICY_RULES) return f;
+  const what = "priority" in policy.spec ? `ClusterNetworkPolicy ${policy.metadata.name}` : `NetworkPolicy ${policy.metadata.namespace}/${policy.metadata.name}`;
+  const closed = "priority" in policy.spec ? "all traffic of the pods it selects is denied in its directions" : "the pods it selects are isolated and it allows nothing";
+  return { ...compileFragment(policy, logAccepts, true), refused: `${what} is refused: it would compile to ${n} nft rules (more than ${MAX_POLICY_RULES}); until it is made smaller, ${closed}` };
+}
+
+function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, logAccepts: boolean, refused = false): Fragment {
   const sets = new Map<string, SetDef>();
   const chains: [string, ChainDef][] = [];
   const deciders = new Map<string, Decider>();
@@ -341,49 +417,47 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
     deciders.set(id, who);
     return [`${m ? `${m} ` : ""}${LOG_LIMIT} log prefix "${logPrefix(v, id)}" group ${NFLOG_GROUP}`];
   };
-  /** Port matches; a named port goes through a ports set of the given scope. */
-  const portExprs = (m: PortMatch, f: Family, dir: Direction, scope: PodQuery | "all"): string[] => {
-    if (m.kind === "any") return [""];
-    if (m.kind === "proto") {
-      const range = m.from === undefined ? "" : m.from === m.to ? ` th dport ${m.from}` : ` th dport ${m.from}-${m.to}`;
-      return [`meta l4proto ${l4(m.protocol)}${range}`];
-    }
-    // A named port is the destination's: the subject's for ingress, the peer's for egress.
-    const s = set({ kind: "ports", family: f, scope: dir === "ingress" ? "local" : scope, port: m.name, ...(m.protocol ? { protocol: m.protocol } : {}) });
-    return [`${ip(f)} daddr . meta l4proto . th dport @${s}`];
-  };
-  /** One compiled rule's nft rules. */
+  /**
+   * One compiled rule's nft rules, linear in the rule's size: its pod peers are one set per
+   * family, its address blocks one interval set per family, its ports one match per protocol
+   * (an anonymous set of ports and ranges) and one named-ports set. So a rule is at most a few
+   * nft rules (peer group x port group), whatever number of peers and ports it lists.
+   */
   const ruleLines = (rule: Rule, dir: Direction, verdict: string): string[] => {
     const out: string[] = [];
     const field = peerField(dir);
     const decision = verdict === "drop" ? "deny" : verdict === ALLOW[dir] ? "allow" : "pass";
     const emit = (m: string) => out.push(...logRule(m, verdict, rule.who), `${m ? `${m} ` : ""}counter ${verdict} ${decides(rule.tag, rule.who, decision)}`);
-    for (const peer of rule.peers) {
-      if (peer.kind === "none") continue;
-      for (const port of rule.ports) {
-        if (peer.kind === "cidr") {
-          // An egress named port to an address block: the ports of the pods in it (the
-          // destination's named port, as for any peer; an address that is no pod's has none).
-          const p = ip(peer.family);
-          const except = peer.except.length ? ` ${p} ${field} != { ${peer.except.join(", ")} }` : "";
-          for (const pe of portExprs(port, peer.family, dir, "all")) emit(`${p} ${field} ${peer.cidr}${except}${pe ? ` ${pe}` : ""}`);
-          continue;
-        }
-        if (peer.kind === "any" && port.kind !== "named") {
-          // Any peer, no named port: one rule for both families.
-          for (const pe of portExprs(port, 4, dir, "all")) emit(pe);
-          continue;
-        }
-        for (const f of FAMILIES) {
-          // An egress named port's set holds exactly the peers' ports: it is the whole match.
-          if (peer.kind === "any" || (port.kind === "named" && dir === "egress")) {
-            for (const pe of portExprs(port, f, dir, peer.kind === "any" ? "all" : peer.query)) emit(pe);
-            continue;
-          }
-          const peers = `${ip(f)} ${field} @${set({ kind: "peers", family: f, query: peer.query })}`;
-          for (const pe of portExprs(port, f, dir, "all")) emit(`${peers}${pe ? ` ${pe}` : ""}`);
-        }
+    const peers = rule.peers.filter((p) => p.kind !== "none");
+    if (!peers.length) return out;
+    const anyPort = rule.ports.some((p) => p.kind === "any");
+    const protoMatches = anyPort ? [""] : protocolMatches(rule.ports.filter((p): p is Extract<PortMatch, { kind: "proto" }> => p.kind === "proto"));
+    const named = anyPort ? [] : uniqueNamed(rule.ports.filter((p): p is Extract<PortMatch, { kind: "named" }> => p.kind === "named"));
+    // A named port is the destination's: the subject's for ingress, the peer's for egress.
+    const namedMatch = (f: Family, scope: PodQuery[] | "all") =>
+      `${ip(f)} daddr . meta l4proto . th dport @${set({ kind: "ports", family: f, scope: dir === "ingress" ? "local" : scope, ports: named })}`;
+    const withPorts = (m: string, f: Family | undefined, scope: PodQuery[] | "all") => {
+      for (const pe of protoMatches) emit([m, pe].filter(Boolean).join(" "));
+      if (named.length) for (const g of f ? [f] : FAMILIES) emit([m, namedMatch(g, scope)].filter(Boolean).join(" "));
+    };
+    if (peers.some((p) => p.kind === "any")) {
+      // Any peer: the ports alone (a named port per family, through every pod's ports).
+      withPorts("", undefined, "all");
+      return out;
+    }
+    const queries = uniqueQueries(peers.flatMap((p) => (p.kind === "pods" ? [p.query] : [])));
+    const blocks = peers.flatMap((p) => (p.kind === "cidr" ? [p] : []));
+    for (const f of FAMILIES) {
+      if (queries.length) {
+        const m = `${ip(f)} ${field} @${set({ kind: "peers", family: f, queries })}`;
+        for (const pe of protoMatches) emit([m, pe].filter(Boolean).join(" "));
+        // An egress named port's set holds exactly the peers' ports: it is the whole match.
+        if (named.length) emit(dir === "egress" ? namedMatch(f, queries) : `${m} ${namedMatch(f, queries)}`);
       }
+      const intervals = blockIntervals(blocks.filter((b) => b.family === f), f);
+      // An egress named port to an address block: the ports of the pods in it (the
+      // destination's named port, as for any peer; an address that is no pod's has none).
+      if (intervals.length) withPorts(`${ip(f)} ${field} ${intervals.length === 1 ? intervals[0] : `{ ${intervals.join(", ")} }`}`, f, "all");
     }
     return out;
   };
@@ -397,8 +471,13 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
     for (const dir of DIRECTIONS) {
       if (!(dir === "ingress" ? c.spec.ingress : c.spec.egress)?.length) continue;
       const name = cnpChain(c, dir);
-      // Accept ends the direction; Pass leaves the Admin tier for the NetworkPolicy stage, and in the Baseline tier allows.
-      chains.push([name, { rules: cnpRules(c, dir).flatMap((r) => ruleLines(r, dir, r.verdict === "return" ? ALLOW[dir] : r.verdict === "drop" ? "drop" : t === "Admin" ? `goto ${dir}-np` : ALLOW[dir])) }]);
+      if (refused) {
+        const who: Decider = { kind: "ClusterNetworkPolicy", name: c.metadata.name, rule: "refused", tier: t, direction: dir };
+        chains.push([name, { rules: [...logRule("", "drop", who), `counter drop ${decides(`cnp ${t} ${c.metadata.name} ${dir} refused: too many rules`, who, "deny")}`] }]);
+      } else {
+        // Accept ends the direction; Pass leaves the Admin tier for the NetworkPolicy stage, and in the Baseline tier allows.
+        chains.push([name, { rules: cnpRules(c, dir).flatMap((r) => ruleLines(r, dir, r.verdict === "return" ? ALLOW[dir] : r.verdict === "drop" ? "drop" : t === "Admin" ? `goto ${dir}-np` : ALLOW[dir])) }]);
+      }
       const s = subjects(cnpSubject(c));
       dirs[dir] = { subjects: s, jumps: guard(dir, s, `jump ${name}`), denies: [] };
     }
@@ -407,7 +486,7 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
     const ns = np.metadata.namespace!;
     for (const dir of npTypes(np)) {
       const s = subjects({ namespaces: ns, pods: np.spec.podSelector });
-      const rules = npRules(np, dir);
+      const rules = refused ? [] : npRules(np, dir);
       const jumps: string[] = [];
       if (rules.length) {
         chains.push([npChain(np, dir), { rules: rules.flatMap((r) => ruleLines(r, dir, ALLOW[dir])) }]);
@@ -432,7 +511,7 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
   const cache = input.logAccepts ? fragments.logAccepts : fragments.plain;
   const fragment = (p: KubeNetworkPolicy | KubeClusterNetworkPolicy) => {
     let f = cache.get(p);
-    if (!f) cache.set(p, (f = compileFragment(p, !!input.logAccepts)));
+    if (!f) cache.set(p, (f = policyFragment(p, !!input.logAccepts)));
     return f;
   };
   const sets = new Map<string, SetDef>();
@@ -441,7 +520,9 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
   const decisions = new Map<string, RuleDecision>();
   const h = new Bun.CryptoHasher("sha256");
   let ruleCount = 0;
+  const refused: string[] = [];
   const use = (f: Fragment) => {
+    if (f.refused) refused.push(f.refused);
     for (const [n, d] of f.sets) sets.set(n, d);
     for (const [n, c] of f.chains) {
       chains.set(n, c);
@@ -516,5 +597,5 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
     }
   }
   const any = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
-  return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, decisions, npNamespaces, subjectSets, any };
+  return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, decisions, npNamespaces, subjectSets, any, refused };
 }

@@ -85,6 +85,8 @@ export class PolicyEngine {
       try {
         const r = this.table.sync(structure.any ? policyTable(structure) : undefined, this.members.elements, delta, verify);
         rejected.push(...r.rejected.map(describeRejected));
+        // Policies the compiler refused as too large (compiled fail closed instead).
+        rejected.push(...structure.refused);
         for (const [k, x] of this.excluded) rejected.push(`${k} is not programmed: ${x.why}`);
         return { changes: r.changes, writes: r.writes, structure, anySelected: this.members.anySelected(), rejected };
       } catch (e) {

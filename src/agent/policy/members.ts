@@ -6,7 +6,7 @@
 import type { ClusterState, Direction, PodInfo } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { type PolicyStructure, type SetDef, npNamespaceChain } from "./compile.ts";
-import { namespaceLabels, policyPodMap, QueryMatcher } from "./peers.ts";
+import { namespaceLabels, type PodQuery, policyPodMap, QueryMatcher } from "./peers.ts";
 
 /** Per set: elements to add and to delete, as nft writes them ("10.0.0.1", "10.0.0.1 . tcp . 80", "10.0.0.1 : goto ingress-np/x"). */
 export type ElementDelta = Map<string, { add: Set<string>; del: Set<string> }>;
@@ -95,10 +95,11 @@ export class Members {
     this.byNamespace = new Map();
     this.global = [];
     for (const [name, def] of structure.sets) {
-      const ns = (def.kind === "peers" || def.kind === "subjects") && typeof def.query.namespaces === "string" ? def.query.namespaces
-        : def.kind === "ports" && typeof def.scope === "object" && typeof def.scope.namespaces === "string" ? def.scope.namespaces : undefined;
-      if (ns === undefined) this.global.push(name);
-      else this.byNamespace.set(ns, [...(this.byNamespace.get(ns) ?? []), name]);
+      const queries = def.kind === "peers" ? def.queries : def.kind === "subjects" ? [def.query] : def.kind === "ports" && typeof def.scope === "object" ? def.scope : undefined;
+      // Sets of queries by namespace name only hold pods of those namespaces.
+      const names = queries?.every((q) => typeof q.namespaces === "string") ? new Set(queries.map((q) => q.namespaces as string)) : undefined;
+      if (!names) this.global.push(name);
+      else for (const ns of names) this.byNamespace.set(ns, [...(this.byNamespace.get(ns) ?? []), name]);
     }
   }
 
@@ -174,9 +175,9 @@ export class Members {
     for (const name of this.selectedLast(sets)) {
       const def = s.sets.get(name)!;
       this.elements.set(name, this.elements.get(name) ?? new Map());
-      const candidates = def.kind === "peers" ? this.matcher.select(def.query, byNs)
+      const candidates = def.kind === "peers" ? this.selectAny(def.queries, byNs)
         : def.kind === "subjects" ? this.matcher.select(def.query, local)
-        : def.kind === "ports" ? (def.scope === "all" ? all(byNs) : def.scope === "local" ? all(local) : this.matcher.select(def.scope, byNs))
+        : def.kind === "ports" ? (def.scope === "all" ? all(byNs) : def.scope === "local" ? all(local) : this.selectAny(def.scope, byNs))
         : all(local);
       for (const p of candidates) {
         const k = keys.get(p)!;
@@ -184,6 +185,12 @@ export class Members {
         if (els?.length) this.add(k, [[name, els]], true);
       }
     }
+  }
+
+  /** The pods any of the queries selects, each once. */
+  private selectAny(queries: PodQuery[], byNamespace: ReadonlyMap<string, PodInfo[]>): PodInfo[] {
+    if (queries.length === 1) return this.matcher.select(queries[0]!, byNamespace);
+    return [...new Set(queries.flatMap((q) => this.matcher.select(q, byNamespace)))];
   }
 
   /** `sets` with the selected sets last: their members are derived from the subject sets'. */
@@ -205,16 +212,17 @@ export class Members {
       let els: string[] = [];
       switch (def.kind) {
         case "peers":
-          if (this.matcher.matches(def.query, p)) els = ips(def.family);
+          if (def.queries.some((q) => this.matcher.matches(q, p))) els = ips(def.family);
           break;
         case "subjects":
           if (local && this.matcher.matches(def.query, p)) els = ips(def.family);
           break;
         case "ports": {
-          const inScope = def.scope === "all" || (def.scope === "local" ? local : this.matcher.matches(def.scope, p));
+          const inScope = def.scope === "all" || (def.scope === "local" ? local : def.scope.some((q) => this.matcher.matches(q, p)));
           if (!inScope) break;
-          const ports = p.namedPorts.filter((n) => n.name === def.port && (!def.protocol || n.protocol === def.protocol));
-          els = ips(def.family).flatMap((a) => ports.map((n) => `${a} . ${n.protocol.toLowerCase()} . ${n.port}`));
+          const ports = p.namedPorts.filter((n) => def.ports.some((r) => n.name === r.name && (!r.protocol || n.protocol === r.protocol)));
+          // Two names for one port are one element.
+          els = [...new Set(ips(def.family).flatMap((a) => ports.map((n) => `${a} . ${n.protocol.toLowerCase()} . ${n.port}`)))];
           break;
         }
         case "dispatch":

@@ -18,12 +18,15 @@ const SETTINGS = { vxlan: VXLAN_SETTINGS } as const;
 
 export type RoutingSettings = { -readonly [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]["parse"]> };
 
+type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type AllFlags = Intersection<(typeof SETTINGS)[keyof typeof SETTINGS]["flags"]>;
+
 /** Every backend's flags, for the agent's flag table. */
-export const ROUTING_FLAGS = { ...VXLAN_SETTINGS.flags } as const;
+export const ROUTING_FLAGS = Object.assign({}, ...Object.values(SETTINGS).map((s) => s.flags)) as AllFlags;
 
 /** Each backend's settings from the raw values by config key (the agent's flags and config file); throws naming the key. */
 export function parseRoutingSettings(raw: (key: string) => unknown): RoutingSettings {
-  return { vxlan: SETTINGS.vxlan.parse(raw) };
+  return Object.fromEntries(Object.entries(SETTINGS).map(([name, s]) => [name, s.parse(raw)])) as RoutingSettings;
 }
 
 export const DEFAULT_ROUTING_SETTINGS: RoutingSettings = { vxlan: DEFAULT_VXLAN };
