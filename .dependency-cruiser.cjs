@@ -13,7 +13,9 @@ const FLOORS = [
   ["serve", "plugin-specs.ts"],
   ["agent", "controller"],
   ["obs"],
-  ["deploy", "lab"],
+  ["deploy"],
+  // The lab serves the Kubernetes API with what deploy/ installs (RBAC, the CRD).
+  ["lab"],
   ["cli"],
   ["main.ts"],
 ];

@@ -132,9 +132,9 @@ async function watchFed(ns: string, tmp: string, count: number, podsPerNode: num
     const t0 = performance.now();
     agent = spawn(["ip", "netns", "exec", ns, join(import.meta.dir, "../dist/mncni"), "agent", "--node-name", "node-0", "--source", `kubernetes:${kc}`, "--cluster-cidr", CLUSTER_CIDR,
       "--cni-conf-dir", conf, "--cni-bin-dir", join(conf, "bin"), "--ipam-data-dir", join(conf, "ipam"), "--cni-log-file", join(conf, "cni.log"), "--log-file", join(tmp, "agent.log"),
-      "--cni-socket", "off", "--state-file", join(tmp, "agent-run.json"), "--metrics-addr", "127.0.0.1:9099"], { stdout: "ignore", stderr: "ignore" });
+      "--cni-socket", "off", "--state-file", join(tmp, "agent-run.json"), "--metrics-addr", "127.0.0.1:9817"], { stdout: "ignore", stderr: "ignore" });
     for (;;) {
-      const c = spawn(["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { stdout: "pipe" });
+      const c = spawn(["ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { stdout: "pipe" });
       if ((await new Response(c.stdout).text()) === "200") break;
       if (agent.exitCode !== null) throw new Error(`agent exited ${agent.exitCode}: ${readFileSync(join(tmp, "agent.log"), "utf8").slice(-500)}`);
       if (performance.now() - t0 > 300_000) throw new Error("agent not ready after 300 s");

@@ -11,6 +11,7 @@ import { MAX_SOCKET_PATH } from "../sys/unix-socket.ts";
 import { parseRoutingSettings, ROUTING_FLAGS, ROUTING_NAMES, type RoutingName, type RoutingSettings } from "./routing/index.ts";
 import { collapseCIDRs, normalizeCIDR } from "../net/cidr.ts";
 import { helpText, HELP, parseFlags, UsageError, type CommandSpec, type FlagTable } from "../base/flags.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -69,7 +70,7 @@ const FLAGS = {
   "non-masquerade-cidr": { type: "list", value: "CIDR", help: "destinations not masqueraded (repeatable; default: the cluster CIDRs). Pod networks are never masqueraded" },
   "ipam-data-dir": { type: "string", value: "DIR", help: `mncni-ipam state directory (default ${DEFAULT_DATA_DIR})` },
   "cni-log-file": { type: "string", value: "FILE", help: "the plugin's log file (default /var/log/mncni/cni.log)" },
-  "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz /readyz /metrics listener (default 127.0.0.1:9099; \"off\" disables)" },
+  "metrics-addr": { type: "string", value: "HOST:PORT", help: `/healthz /readyz /metrics listener (default 127.0.0.1:${AGENT_HEALTH_PORT}; "off" disables)` },
   "cni-socket": { type: "string", value: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
   "resync": { type: "string", value: "SECONDS", help: "full resync period (default 10)" },
   "log-file": { type: "string", value: "FILE", help: "log lines go here (default stderr)" },
@@ -114,7 +115,7 @@ const DEFAULTS = {
   nonMasqueradeCidr: [],
   ipamDataDir: DEFAULT_DATA_DIR,
   cniLogFile: "/var/log/mncni/cni.log",
-  metricsAddr: "127.0.0.1:9099",
+  metricsAddr: `127.0.0.1:${AGENT_HEALTH_PORT}`,
   cniSocket: DEFAULT_CNI_SOCKET,
   resync: 10,
   logLevel: "info",

@@ -5,6 +5,7 @@ import { ipamReport } from "../obs/ipam-show.ts";
 import { formatIpamReport } from "./text/ipam.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+import type { NodeView } from "../cni/node-view.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const SHOW = {
@@ -16,9 +17,13 @@ const SHOW = {
 async function cmdShow(argv: string[]): Promise<number> {
   const p = parseOrExit(SHOW, argv);
   if (typeof p === "number") return p;
-  const v = viewFromFlags(p.flags);
+  return renderIpamReport(viewFromFlags(p.flags), p.flags.json);
+}
+
+/** The report of a node's IPAM, printed; exit 1 when it has leaks, unreserved attachments or problems. */
+export function renderIpamReport(v: NodeView, json: boolean): number {
   const r = ipamReport(v, collectAttachments(v));
-  if (p.flags.json) sayJson(r);
+  if (json) sayJson(r);
   else sayRendered(r, formatIpamReport);
   return r.leaks.length || r.unreserved.length || r.problems.length ? 1 : 0;
 }

@@ -8,6 +8,7 @@ import { cmdCheck } from "./lab-check.ts";
 import { cmdExec } from "./lab-exec.ts";
 import { cmdExplain } from "./lab-explain.ts";
 import { cmdInspect } from "./lab-inspect.ts";
+import { cmdIpam } from "./lab-ipam.ts";
 import { cmdList } from "./lab-list.ts";
 import { cmdStatus } from "./lab-status.ts";
 import { cmdTrace } from "./lab-trace.ts";
@@ -16,6 +17,7 @@ import { cmdDown } from "./lab-down.ts";
 import { cmdUp } from "./lab-up.ts";
 import { cmdApply, cmdDelete } from "./lab-apply.ts";
 import { LABEL } from "./lab-label.ts";
+import { cmdApiserver, cmdKubeconfig } from "./lab-apiserver.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -25,18 +27,21 @@ const LAB: Group = {
   verbs: {
     up: { summary: "build a lab (nodes, pods, external host)", run: reported("up", cmdUp) },
     check: { summary: "TCP from every pod/node to every pod and the external host; with --policy-ports, the policy truth table", run: reported("check", cmdCheck) },
-    status: { summary: "nodes, pods, external host, directories", run: reported("status", cmdStatus) },
+    status: { args: "[<node>]", summary: "nodes, pods, external host, directories; with a node, `mncni status` on it", run: reported("status", cmdStatus) },
     list: { summary: "the labs on this machine", run: reported("list", cmdList) },
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
     node: { args: "add|remove|restart-agent|mtu", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
     inspect: { args: "<node>[/<pod>]", summary: "how a node's pods are wired, and problems found", run: reported("inspect", cmdInspect) },
+    ipam: { args: "<node>", summary: "a node's IPAM ranges, use and leaks (`mncni ipam show` on it)", run: reported("ipam", cmdIpam) },
     explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },
     trace: { args: "<node>", summary: "a node's CNI calls (--follow: live) with p50/p99 per verb", run: reported("trace", cmdTrace) },
     label: { args: "pod|namespace", summary: "set and remove labels of pods and namespaces (as kubectl label)", run: reported("label", (argv) => dispatch(LABEL, argv)) },
     apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
     delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
+    apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", cmdApiserver) },
+    kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", cmdKubeconfig) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },

@@ -10,6 +10,15 @@ export const NODE_FLAGS = {
   json: { type: "boolean", help: "machine-readable output" },
 } as const;
 
+/**
+ * The node's name in output: its Kubernetes name where the process knows it (NODE_NAME, from
+ * the downward API in the agent's pod, as the agent itself reads it), else the host name
+ * (which on many clusters differs: FQDN, cloud instance names).
+ */
+export function nodeName(env: Record<string, string | undefined> = process.env): string {
+  return env.NODE_NAME?.trim() || hostname();
+}
+
 export function viewFromFlags(f: { "cni-conf-dir": string; "cache-dir": string; "log-file"?: string }, extra: { healthAddr?: string } = {}): NodeView {
-  return nodeView({ name: hostname(), confDir: f["cni-conf-dir"], cacheDir: f["cache-dir"], ...(f["log-file"] ? { logFile: f["log-file"] } : {}), ...extra });
+  return nodeView({ name: nodeName(), confDir: f["cni-conf-dir"], cacheDir: f["cache-dir"], ...(f["log-file"] ? { logFile: f["log-file"] } : {}), ...extra });
 }

@@ -5,10 +5,11 @@ import { nodeStatus } from "../obs/status.ts";
 import { formatStatus } from "./text/status.ts";
 import { parseOrExit, type CommandSpec } from "./flags.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 const FLAGS = {
   ...NODE_FLAGS,
-  "agent-addr": { type: "string", value: "HOST:PORT", default: "127.0.0.1:9099", help: "the agent's health and metrics address (its --metrics-addr)" },
+  "agent-addr": { type: "string", value: "HOST:PORT", default: `127.0.0.1:${AGENT_HEALTH_PORT}`, help: "the agent's health and metrics address (its --metrics-addr)" },
 } as const;
 
 const STATUS = {

@@ -42,13 +42,17 @@ export function addressOwners(pods: ReadonlyMap<string, PodInfo>): Map<string, s
  */
 export function addressPods(pods: ReadonlyMap<string, PodInfo>): Map<string, PodInfo> {
   const out = new Map<string, PodInfo>();
-  const seen = new Map<string, number>();
+  const seen = new Set<string>();
+  let shared = false;
   for (const [k, p] of pods) {
     if (!ownsAddresses(p)) continue;
     out.set(k, p);
-    for (const ip of p.podIPs) seen.set(ip, (seen.get(ip) ?? 0) + 1);
+    for (const ip of p.podIPs) {
+      if (seen.has(ip)) shared = true;
+      else seen.add(ip);
+    }
   }
-  if ([...seen.values()].every((n) => n === 1)) return out;
+  if (!shared) return out;
   const owners = addressOwners(pods);
   for (const [k, p] of out) {
     if (p.podIPs.every((ip) => owners.get(ip) === k)) continue;

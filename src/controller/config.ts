@@ -3,6 +3,7 @@ import type { FamilyPool } from "./cidr-allocator.ts";
 import { type Family, familyOf } from "../net/ip.ts";
 import { normalizeCIDR } from "../net/cidr.ts";
 import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../base/flags.ts";
+import { CONTROLLER_HEALTH_PORT } from "../base/ports.ts";
 
 export interface ControllerConfig {
   pools: FamilyPool[];
@@ -42,7 +43,7 @@ const CONTROLLER_COMMAND = {
     "leader-elect-renew-deadline": { type: "string", value: "D", help: "the leader stops when it could not renew for this long", default: "10s", check: DURATION },
     "leader-elect-retry-period": { type: "string", value: "D", help: "how often candidates try and the leader renews", default: "2s", check: DURATION },
     identity: { type: "string", value: "ID", help: "this candidate's holderIdentity (default: hostname_random)" },
-    "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz, /readyz and /metrics; `off` disables", default: "127.0.0.1:9098", check: (v) => (v === "off" || /^.+:\d+$/.test(v) ? null : "expected HOST:PORT or off") },
+    "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz, /readyz and /metrics; `off` disables", default: `127.0.0.1:${CONTROLLER_HEALTH_PORT}`, check: (v) => (v === "off" || /^.+:\d+$/.test(v) ? null : "expected HOST:PORT or off") },
     workers: { type: "int", help: "Node patches in flight at once", default: 10, min: 1, max: 1000 },
     "log-file": { type: "string", value: "FILE", help: "JSON log lines (default stderr)" },
     "log-level": { type: "string", help: "log level", default: "info", choices: ["debug", "info", "warn", "error"] },

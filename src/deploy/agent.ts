@@ -26,6 +26,15 @@ function agentArgs(o: ManifestOptions): string[] {
   ];
 }
 
+/** Linux nodes only: the agent and the controller are Linux executables (a Windows node would pull and fail). */
+export const LINUX_NODES = { "kubernetes.io/os": "linux" };
+
+/**
+ * Readiness of a node's agent: a probe every 5 s, not ready after 3 failures in a row (15 s),
+ * so one slow answer (a long resync, a busy node) does not flap the node's readiness.
+ */
+export const READINESS = { period: 5, failures: 3 } as const;
+
 export function httpProbe(path: string, port: number, o: { period: number; failures: number }): V1Probe {
   // With hostNetwork the pod IP is the node's; the listener is on loopback, which the
   // kubelet (on the same host) reaches when the probe names it.
@@ -57,6 +66,7 @@ function nodePodSpec(o: ManifestOptions, component: Component, containers: V1Con
     hostNetwork: true,
     serviceAccountName: NAMES[component],
     priorityClassName: "system-node-critical",
+    nodeSelector: { ...LINUX_NODES },
     tolerations: [{ operator: "Exists" }],
     ...(initContainers ? { initContainers } : {}),
     containers,
@@ -82,7 +92,7 @@ export function agentDaemonSet(o: ManifestOptions): Explained<V1DaemonSet> {
     ...nodeContainer("agent", o, agentArgs(o)),
     // hostPort as the API server would default it for a hostNetwork pod (kubectl diff stays clean).
     ports: [{ name: "metrics", containerPort: METRICS_PORT.agent, hostPort: METRICS_PORT.agent, protocol: "TCP" }],
-    readinessProbe: httpProbe("/readyz", METRICS_PORT.agent, { period: 5, failures: 1 }),
+    readinessProbe: httpProbe("/readyz", METRICS_PORT.agent, READINESS),
     livenessProbe: { ...httpProbe("/healthz", METRICS_PORT.agent, { period: 10, failures: 6 }), initialDelaySeconds: 10 },
     resources: { requests: { cpu: "50m", memory: "64Mi" } },
   };
@@ -97,9 +107,13 @@ export function agentDaemonSet(o: ManifestOptions): Explained<V1DaemonSet> {
         "finds no agent on the socket runs the call itself.",
     },
     { path: ["spec", "template", "spec", "hostNetwork"], text: "The agent programs the node's own routes and nftables, and serves CNI calls from the host." },
+    { path: ["spec", "template", "spec", "nodeSelector"], text: "Linux nodes only: the agent is a Linux executable and programs Linux netlink and nftables." },
     { path: ["spec", "template", "spec", "tolerations"], text: "Every node needs the plugin, whatever its taints (NotReady nodes included: they wait for us)." },
     { path: ["spec", "template", "spec", "containers", 0, "securityContext"], text: PRIVILEGED_NOTE },
-    { path: ["spec", "template", "spec", "containers", 0, "readinessProbe"], text: "Ready once the initial list is synced, routes are applied and the conflist is written." },
+    {
+      path: ["spec", "template", "spec", "containers", 0, "readinessProbe"],
+      text: "Ready once the initial list is synced, routes are applied and the conflist is written.\nThree failures in a row (15 s), not one: a single slow answer must not flap the node.",
+    },
   ];
   return { object, notes };
 }

@@ -1,6 +1,6 @@
 // The node IPAM controller Deployment: two replicas, one leader (a Lease in its namespace).
-import type { V1Deployment, V1Toleration } from "@kubernetes/client-node";
-import { httpProbe, IMAGE_BINARY } from "./agent.ts";
+import type { V1Deployment, V1PodDisruptionBudget, V1Toleration } from "@kubernetes/client-node";
+import { httpProbe, IMAGE_BINARY, LINUX_NODES, READINESS } from "./agent.ts";
 import type { Explained } from "./explained.ts";
 import { meta, METRICS_PORT, NAMES, selectorLabels } from "./meta.ts";
 import type { ManifestOptions } from "./options.ts";
@@ -23,6 +23,19 @@ const TOLERATIONS: V1Toleration[] = [
   { key: "CriticalAddonsOnly", operator: "Exists" },
 ];
 
+/**
+ * A voluntary disruption (a node drain) takes at most one replica at a time: the other one,
+ * standby or leader, keeps pod CIDRs coming for nodes that join meanwhile.
+ */
+export function controllerDisruptionBudget(o: ManifestOptions): V1PodDisruptionBudget {
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta("controller", NAMES.controller, o.namespace),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels("controller") } },
+  };
+}
+
 export function controllerDeployment(o: ManifestOptions): Explained<V1Deployment> {
   const labels = selectorLabels("controller");
   const object: V1Deployment = {
@@ -39,6 +52,7 @@ export function controllerDeployment(o: ManifestOptions): Explained<V1Deployment
           hostNetwork: true,
           serviceAccountName: NAMES.controller,
           priorityClassName: "system-cluster-critical",
+          nodeSelector: { ...LINUX_NODES },
           tolerations: TOLERATIONS,
           affinity: {
             podAntiAffinity: {
@@ -55,6 +69,8 @@ export function controllerDeployment(o: ManifestOptions): Explained<V1Deployment
               command: [IMAGE_BINARY],
               args: controllerArgs(o),
               ports: [{ name: "metrics", containerPort: METRICS_PORT.controller, hostPort: METRICS_PORT.controller, protocol: "TCP" }],
+              // Ready: a standby replica, or the leader once its allocation map is rebuilt.
+              readinessProbe: httpProbe("/readyz", METRICS_PORT.controller, READINESS),
               livenessProbe: { ...httpProbe("/healthz", METRICS_PORT.controller, { period: 10, failures: 6 }), initialDelaySeconds: 10 },
               resources: { requests: { cpu: "20m", memory: "64Mi" } },
               // Needs nothing from the node: only the API.

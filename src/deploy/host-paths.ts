@@ -10,6 +10,8 @@ interface HostPath {
   path: string;
   /** HostToContainer: mounts the host makes later (pod namespaces) show up in the container. */
   propagation?: "HostToContainer";
+  /** Only read by the tools run in the pod (`kubectl exec ... -- mncni inspect`). */
+  readOnly?: true;
 }
 
 export const agentHostPaths = (o: ManifestOptions): HostPath[] => [
@@ -20,6 +22,10 @@ export const agentHostPaths = (o: ManifestOptions): HostPath[] => [
   { name: "log", path: "/var/log/mncni" }, // the plugin's log file
   // Pod namespaces pinned by the runtime (containerd, CRI-O): served calls open CNI_NETNS here.
   { name: "netns", path: "/run/netns", propagation: "HostToContainer" },
+  // The runtime's CNI result cache (libcni's cacheDir): which pod each attachment belongs to,
+  // for `mncni inspect`/`status`/`ipam show` run in the agent's pod. Without it they see
+  // reservations without a result: "(unknown pod)" and false leaks.
+  { name: "cni-results", path: "/var/lib/cni/results", readOnly: true },
 ];
 
 export function hostPathVolumes(paths: readonly HostPath[]): V1Volume[] {
@@ -27,5 +33,10 @@ export function hostPathVolumes(paths: readonly HostPath[]): V1Volume[] {
 }
 
 export function hostPathMounts(paths: readonly HostPath[]): V1VolumeMount[] {
-  return paths.map((p) => (p.propagation ? { name: p.name, mountPath: p.path, mountPropagation: p.propagation } : { name: p.name, mountPath: p.path }));
+  return paths.map((p) => ({
+    name: p.name,
+    mountPath: p.path,
+    ...(p.propagation ? { mountPropagation: p.propagation } : {}),
+    ...(p.readOnly ? { readOnly: true } : {}),
+  }));
 }

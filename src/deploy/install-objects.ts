@@ -2,13 +2,13 @@
 // their rendering as one multi-document YAML stream with the notes as comments.
 import { Document, isMap, isScalar, type Node } from "yaml";
 import { agentDaemonSet, uninstallDaemonSet } from "./agent.ts";
-import { controllerDeployment } from "./controller.ts";
+import { controllerDeployment, controllerDisruptionBudget } from "./controller.ts";
 import { clusterNetworkPolicyCRD } from "./crd.ts";
 import { plain, type Explained } from "./explained.ts";
 import type { ManifestOptions } from "./options.ts";
 import { agentRbac, controllerRbac } from "./rbac.ts";
 
-export { DEFAULT_OPTIONS, OptionError, resolveOptions, type ManifestOptions, type RawOptions } from "./options.ts";
+export { DEFAULT_OPTIONS, LOCAL_IMAGE, OptionError, resolveOptions, type ManifestOptions, type RawOptions } from "./options.ts";
 export type { Explained } from "./explained.ts";
 
 /** In apply order: identities and permissions before the workloads that use them. */
@@ -19,7 +19,7 @@ export function installObjects(o: ManifestOptions): Explained[] {
     ...agentRbac(o).map(plain),
     ...(o.controller ? controllerRbac(o).map(plain) : []),
     agentDaemonSet(o),
-    ...(o.controller ? [controllerDeployment(o)] : []),
+    ...(o.controller ? [controllerDeployment(o), plain(controllerDisruptionBudget(o))] : []),
   ];
 }
 

@@ -1,5 +1,6 @@
 // Names and labels every generated object shares, so selectors, bindings and docs agree.
 import type { V1ObjectMeta } from "@kubernetes/client-node";
+import { AGENT_HEALTH_PORT, CONTROLLER_HEALTH_PORT } from "../base/ports.ts";
 
 export type Component = "agent" | "controller" | "uninstall";
 
@@ -10,7 +11,7 @@ export const NAMES = {
 } as const satisfies Record<Component, string>;
 
 /** Ports on the host's loopback (both run with hostNetwork): /healthz, /readyz, /metrics. */
-export const METRICS_PORT = { agent: 9099, controller: 9098 } as const;
+export const METRICS_PORT = { agent: AGENT_HEALTH_PORT, controller: CONTROLLER_HEALTH_PORT } as const;
 
 export function selectorLabels(component: Component): Record<string, string> {
   return { "app.kubernetes.io/name": "mncni", "app.kubernetes.io/component": component };

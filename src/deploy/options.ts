@@ -24,14 +24,23 @@ export interface ManifestOptions {
   cniConfDir: string;
 }
 
-export const DEFAULT_OPTIONS: Readonly<ManifestOptions> = Object.freeze({
+/**
+ * What `make image` builds (podman names it localhost/...). In no registry: a node has it only
+ * when it was loaded there by hand, so it is never a silent default (a node joining later would
+ * hit ImagePullBackOff); `mncni manifests` asks for --image and names this one as an example.
+ */
+export const LOCAL_IMAGE = `localhost/mncni:${VERSION}`;
+
+/** Defaults of every option but the image, which has none (no public registry to default to). */
+export const DEFAULT_OPTIONS: Readonly<Omit<ManifestOptions, "image">> = Object.freeze({
   clusterCidr: Object.freeze(["10.244.0.0/16"]),
   mode: "bridge",
   routing: "auto",
-  // What `make image` produces (podman names it localhost/...); a registry image is given with --image.
-  image: `localhost/mncni:${VERSION}`,
   namespace: "kube-system",
-  controller: true,
+  // Off unless asked for: a cluster whose kube-controller-manager allocates pod CIDRs (kubeadm
+  // --pod-network-cidr, most managed clusters) must not run a second allocator, and a missing
+  // allocator shows at once (no conflist, nodes NotReady) while two conflicting ones do not.
+  controller: false,
   nodeCidrMaskSizeIPv4: 24,
   nodeCidrMaskSizeIPv6: 64,
   cniBinDir: "/opt/cni/bin",
@@ -105,14 +114,32 @@ function absoluteDir(flag: string, value: string): string {
   return value.length > 1 ? value.replace(/\/+$/, "") : value;
 }
 
+export const IMAGE_REQUIRED =
+  `--image is required: the mncni image every node runs, from a registry every node can pull ` +
+  `(nodes that join later pull it too). Build it with \`make image\`, push it, and pass its reference, ` +
+  `e.g. --image registry.example.com/mncni:${VERSION}; --image ${LOCAL_IMAGE} only where that image ` +
+  `was loaded into every node's container runtime by hand (docs/install.md, "The image")`;
+
+/** Flags only the controller reads: an error without it, not silence. */
+const CONTROLLER_ONLY: readonly [keyof RawOptions, string][] = [
+  ["nodeCidrMaskSizeIPv4", "--node-cidr-mask-size-ipv4"],
+  ["nodeCidrMaskSizeIPv6", "--node-cidr-mask-size-ipv6"],
+];
+
 /** Defaults applied, every field checked; throws OptionError naming the flag. */
 export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
   const clusterCidr = clusterCidrs(raw.clusterCidr?.length ? raw.clusterCidr : DEFAULT_OPTIONS.clusterCidr);
-  const image = raw.image ?? DEFAULT_OPTIONS.image;
+  if (raw.image === undefined) throw new OptionError(IMAGE_REQUIRED);
+  const image = raw.image;
   if (!IMAGE_REF.test(image)) throw new OptionError(`cannot use --image "${image}": not an image reference`);
   const namespace = raw.namespace ?? DEFAULT_OPTIONS.namespace;
   if (!DNS1123_LABEL.test(namespace)) throw new OptionError(`cannot use --namespace "${namespace}": not a DNS-1123 label`);
   const controller = raw.controller ?? DEFAULT_OPTIONS.controller;
+  if (!controller) {
+    for (const [key, flag] of CONTROLLER_ONLY) {
+      if (raw[key] !== undefined) throw new OptionError(`cannot use ${flag} without --controller: only the node IPAM controller reads it (where kube-controller-manager allocates pod CIDRs, its --node-cidr-mask-size applies)`);
+    }
+  }
   return Object.freeze({
     clusterCidr: Object.freeze(clusterCidr),
     mode: oneOf("--mode", raw.mode ?? DEFAULT_OPTIONS.mode, MODE_NAMES),

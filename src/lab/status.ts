@@ -6,6 +6,7 @@ import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
 import { actualPaths, expectedPath, type PeerPath } from "./expected-routes.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 export interface LabStatus {
   name: string;
@@ -32,7 +33,7 @@ export interface LabStatus {
     paths: { peer: string; path: PeerPath | "none"; expected: PeerPath }[];
     agentPid?: number;
     agentAlive?: boolean;
-    /** The agent's own answer on /readyz (127.0.0.1:9099 in the node), when it runs. */
+    /** The agent's own answer on /readyz (127.0.0.1:AGENT_HEALTH_PORT in the node), when it runs. */
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
@@ -53,7 +54,7 @@ export interface LabStatus {
   dirs: { lab: string; manifests: string };
 }
 
-const AGENT_READYZ = "http://127.0.0.1:9099/readyz";
+const AGENT_READYZ = `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`;
 
 function segmentInfo(s: LabState, k: number) {
   const u = segmentPlan(k, s.options.segments ?? 1, 4);

@@ -8,6 +8,7 @@ import { netnsExecArgv, pidAlive, runAsync, spawnDetached, stopProcess, waitFor 
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./node-wiring.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
 
@@ -54,7 +55,7 @@ export async function waitAgentReady(s: LabState, node: NodeState): Promise<void
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
-    const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", "http://127.0.0.1:9099/readyz"]), { timeoutMs: 5000 });
+    const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`]), { timeoutMs: 5000 });
     if (r.code === 0) return;
     last = r.stdout.trim();
     if (node.agentPid && !pidAlive(node.agentPid)) break;

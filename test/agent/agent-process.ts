@@ -17,7 +17,7 @@ export function agentArgv(o: { mncni: string; tmp: string; node: string; source:
 
 /** The listener's answer to GET path, with the HTTP status on its last line. */
 export const agentHttp = (ns: string, path: string) =>
-  inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+  inNetns(ns, ["curl", "-s", "-w", "\n%{http_code}", `http://127.0.0.1:9817${path}`], { allowFail: true }).stdout;
 
 /** A metric's value from the agent's /metrics (with exactly these labels, if given); NaN when absent. */
 export function agentMetric(ns: string, name: string, labels = ""): number {

@@ -22,7 +22,7 @@ const servers: Subprocess[] = [];
 type R = { dst: string; gateway?: string; protocol?: string };
 const mncniRoutes = (n: TestNode) => ipJson<R[]>(n.ns, ["route", "show", "proto", "77"]).map((r) => `${r.dst} via ${r.gateway}`).sort();
 const curl = (n: TestNode, path: string, headers: string[] = []) =>
-  inNetns(n.ns, ["curl", "-s", ...headers.flatMap((h) => ["-H", h]), "-w", "\n%{http_code}", `http://127.0.0.1:9099${path}`], { allowFail: true }).stdout;
+  inNetns(n.ns, ["curl", "-s", ...headers.flatMap((h) => ["-H", h]), "-w", "\n%{http_code}", `http://127.0.0.1:9817${path}`], { allowFail: true }).stdout;
 const same = (a: string, b: string) => run(["cmp", "-s", a, b], { allowFail: true }).code === 0;
 const DIST = resolve(import.meta.dir, "../../dist");
 const nftTables = (n: TestNode) =>

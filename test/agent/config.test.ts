@@ -14,7 +14,7 @@ describe("parseAgentArgs", () => {
     expect(c).toMatchObject({
       nodeName: "n1", source: "dir:/m", cniConfDir: "/etc/cni/net.d", cniBinDir: "/opt/cni/bin", mode: "bridge", routing: "auto", routingSettings: { vxlan: { vni: 1, port: 4789 } },
       clusterCidr: [], nonMasqueradeCidr: [], ipamDataDir: "/var/lib/cni/networks", cniLogFile: "/var/log/mncni/cni.log",
-      metricsAddr: "127.0.0.1:9099", cniSocket: "/run/mncni/cni.sock", resync: 10, uninstall: false, once: false,
+      metricsAddr: "127.0.0.1:9817", cniSocket: "/run/mncni/cni.sock", resync: 10, uninstall: false, once: false,
     });
     // No --mtu: the agent computes it from the underlay.
     expect(c).toHaveProperty("mtu", undefined);

@@ -29,9 +29,9 @@ const fdb = (n: TestNode, dev: string): string[] =>
 const neighs = (n: TestNode, dev: string) =>
   JSON.parse(inNetns(n.ns, ["ip", "-j", "neigh", "show", "dev", dev], { allowFail: true }).stdout || "[]")
     .map((e: { dst: string; lladdr: string; state: string[] }) => `${e.dst} ${e.lladdr} ${e.state.join(",")}`).sort();
-const metrics = (n: TestNode) => inNetns(n.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"], { allowFail: true }).stdout;
+const metrics = (n: TestNode) => inNetns(n.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"], { allowFail: true }).stdout;
 const metric = (n: TestNode, name: string) => Number(metrics(n).match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
-const readyz = (n: TestNode) => inNetns(n.ns, ["curl", "-s", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout;
+const readyz = (n: TestNode) => inNetns(n.ns, ["curl", "-s", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout;
 const ping = (ns: string, args: string[]) => inNetns(ns, ["ping", "-c", "1", "-W", "2", ...args], { allowFail: true });
 /** Reachable within 5 s (a new IPv6 address may still be tentative, a neighbour unresolved). */
 const reach = (ns: string, to: string) => inNetns(ns, ["ping", "-c", "1", "-w", "5", to], { allowFail: true }).code === 0;

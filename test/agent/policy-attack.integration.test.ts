@@ -207,7 +207,7 @@ function suite(mode: "bridge" | "routed") {
         // The API shows only a finished pod with the newcomer's address (the newcomer's own object is not seen yet).
         write("pods.yaml", [...Object.values(pods).map((p) => podDoc(p)), podDoc(held, { ns: "jobs", name: "old-client", phase: "Failed", labels: { role: "client" } })]);
         start();
-        await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout === "200", 20_000);
+        await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout === "200", 20_000);
         await programmed();
         expect(heldSet()).toContain(v4(held));
         pods.newcomer = held;
@@ -284,9 +284,9 @@ function suite(mode: "bridge" | "routed") {
       await scene([huge]);
       // The evaluator reads the policy as written (it allows clients); the node refuses it: db is isolated, nothing allowed.
       await expectProbes({ "client->db:80": "no", "attacker->db:80": "no", "client->attacker:80": "ok" }, { evaluator: false });
-      const readyz = () => JSON.parse(inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/readyz?format=json"], { allowFail: true }).stdout || "{}");
+      const readyz = () => JSON.parse(inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/readyz?format=json"], { allowFail: true }).stdout || "{}");
       await waitFor("the refusal on /readyz", () => (readyz().warnings ?? []).some((w: string) => w.startsWith("NetworkPolicy db/huge is refused: it would compile to ")), 10_000);
-      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
       expect(metrics).toMatch(/^mncni_policy_rejected_objects [1-9]/m);
     });
   });

@@ -270,7 +270,7 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
         dst: { ip: pods.a!.ip, namespace: "x", pod: "a", port: 81 },
         policy: { kind: "ClusterNetworkPolicy", name: "deny-y", rule: "no-y", tier: "Admin", direction: "ingress" },
       });
-      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+      const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
       expect(metrics).toMatch(/mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} [1-9]/);
       const shown = run([requireBinary(), "flows", "--file", file]).stdout;
       expect(shown).toMatch(/DENY\s+UDP\s+y\/c:\d+\s+-> x\/a:81\s+ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
@@ -464,7 +464,7 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
 
     t("with the source stale, a served ADD for a pod it does not know does not wait: held at once, reported", async () => {
       await policies([{ kind: "NetworkPolicy", metadata: { name: "isolate-m", namespace: "x" }, spec: { podSelector: { matchLabels: { app: "m" } } } }]);
-      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout;
+      const readyz = () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout;
       source.makeStale();
       try {
         await waitFor("the source to be stale (not ready)", () => readyz() === "503", 15_000);
@@ -540,7 +540,7 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       // Its line written (and counted) before the count is read.
       await waitFor("the probe's line", () => lines(file).some((r) => r.dst.port === 82), 10_000);
       const flood = (r: any) => r.dst.pod === "a" && r.dst.port === 83 && r.protocol === "UDP";
-      const counted = () => Number(inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout.match(/^mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} (\d+)$/m)?.[1] ?? 0);
+      const counted = () => Number(inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout.match(/^mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} (\d+)$/m)?.[1] ?? 0);
       // Past 10 MiB (a sparse tail: no disk used): the next write moves the file to FILE.1.
       run(["truncate", "-s", "11M", file]);
       const before = counted();
@@ -592,7 +592,7 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       await stopAgent(n1);
       await expectMatrix({ "c->a:80": "no", "b->a:80": "no", "a->c:80": "ok" });
       startAgent(n1);
-      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9099/readyz"], { allowFail: true }).stdout === "200", 15_000);
+      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout === "200", 15_000);
       expect(handle()).toBe(before);
       await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
     });

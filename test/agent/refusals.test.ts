@@ -106,7 +106,7 @@ describe("routing backends own their routes by their own rule", () => {
 
 describe("the running agent refuses pod CIDRs it must not trust", () => {
   const startAgent = () => {
-    agent = spawn(["ip", "netns", "exec", ns, ...args(`dir:${manifests}`, ["--metrics-addr", "127.0.0.1:9099"])], { stdout: "ignore", stderr: "pipe" });
+    agent = spawn(["ip", "netns", "exec", ns, ...args(`dir:${manifests}`, ["--metrics-addr", "127.0.0.1:9817"])], { stdout: "ignore", stderr: "pipe" });
   };
   beforeAll(async () => {
     startAgent();

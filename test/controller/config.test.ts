@@ -11,7 +11,7 @@ describe("controller flags", () => {
     ]);
     expect([c.leaderElect, c.leaseNamespace, c.leaseName, c.leaseDurationMs, c.renewDeadlineMs, c.retryPeriodMs]).toEqual([false, "kube-system", "mncni-controller", 15000, 10000, 2000]);
     expect(c.identity).toMatch(/^h_/);
-    expect(c.metricsAddr).toBe("127.0.0.1:9098");
+    expect(c.metricsAddr).toBe("127.0.0.1:9818");
   });
 
   test("flags with = and durations", () => {

@@ -64,7 +64,7 @@ describe.skipIf(missing.length > 0 || !usesDist)(`image (make image, podman)${sk
   });
 
   test("the controller's settings: read-only root, nobody, no capabilities", () => {
-    const out = podman([...RUN, "--read-only", "--user", "65534:65534", "--cap-drop", "ALL", image, "mncni", "manifests", "--no-controller"]).stdout;
+    const out = podman([...RUN, "--read-only", "--user", "65534:65534", "--cap-drop", "ALL", image, "mncni", "manifests", "--image", image]).stdout;
     expect(out).toContain("kind: DaemonSet");
   });
 

@@ -10,6 +10,11 @@ import type { V1ClusterRole, V1DaemonSet, V1Deployment, V1PolicyRule, V1Role } f
 import { requireBinary } from "../helpers/binary.ts";
 
 const DEPLOY = resolve(import.meta.dir, "../../deploy");
+const VERSION = (JSON.parse(readFileSync(resolve(DEPLOY, "../package.json"), "utf8")) as { version: string }).version;
+/** What deploy/*.yaml are generated with: the image `make image` builds. */
+const LOCAL = ["--image", `localhost/mncni:${VERSION}`];
+/** The health ports: none of them a port another common CNI uses by default (src/base/ports.ts). */
+const OTHER_CNIS_PORTS = [9099, 9098, 9091, 9093, 4240, 9876, 9879, 9234, 9890, 9891, 9962, 9963, 9964, 9965, 10349, 10350, 10351, 19080, 20244, 10249, 10256];
 
 function manifests(args: string[]): { code: number; stdout: string; stderr: string } {
   const p = spawnSync([requireBinary(), "manifests", ...args], { stdout: "pipe", stderr: "pipe" });
@@ -18,8 +23,9 @@ function manifests(args: string[]): { code: number; stdout: string; stderr: stri
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<string, unknown>;
 
+/** The manifests for args, with the local image unless args name one. */
 function objects(args: string[]): Obj[] {
-  const r = manifests(args);
+  const r = manifests(args.includes("--image") ? args : [...LOCAL, ...args]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   const docs = parseAllDocuments(r.stdout);
@@ -33,15 +39,15 @@ const flagsOf = (args: string[]) => args.filter((a) => a.startsWith("--"));
 
 describe("deploy/ is the generator's output", () => {
   test("deploy/mncni.yaml == mncni manifests", () => {
-    expect(manifests([]).stdout).toBe(readFileSync(`${DEPLOY}/mncni.yaml`, "utf8"));
+    expect(manifests(LOCAL).stdout).toBe(readFileSync(`${DEPLOY}/mncni.yaml`, "utf8"));
   });
   test("deploy/mncni-uninstall.yaml == mncni manifests --uninstall", () => {
-    expect(manifests(["--uninstall"]).stdout).toBe(readFileSync(`${DEPLOY}/mncni-uninstall.yaml`, "utf8"));
+    expect(manifests(["--uninstall", ...LOCAL]).stdout).toBe(readFileSync(`${DEPLOY}/mncni-uninstall.yaml`, "utf8"));
   });
 });
 
 describe("RBAC", () => {
-  const objs = objects([]);
+  const objs = objects(["--controller"]);
   const rules = (kind: string, name: string) => find<V1ClusterRole | V1Role>(objs, kind, name)!.rules!;
   const flat = (rs: V1PolicyRule[]) =>
     rs.flatMap((r) => r.apiGroups!.flatMap((g) => r.resources!.flatMap((res) => r.verbs.map((v) => `${g || "core"}/${res}:${v}`)))).sort();
@@ -91,8 +97,12 @@ describe("agent DaemonSet", () => {
     expect(pod.serviceAccountName).toBe("mncni-agent");
   });
 
+  test("Linux nodes only (it tolerates every taint, so a Windows node would otherwise get it)", () => {
+    expect(pod.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+  });
+
   test("the agent's flags, NODE_NAME from the downward API", () => {
-    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "auto", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9099"]);
+    expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "auto", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9817"]);
     expect(c.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }]);
   });
 
@@ -102,13 +112,33 @@ describe("agent DaemonSet", () => {
     expect(mounts).toEqual([
       ["/opt/cni/bin", "/opt/cni/bin", ""], ["/etc/cni/net.d", "/etc/cni/net.d", ""], ["/run/mncni", "/run/mncni", ""],
       ["/var/lib/cni/networks", "/var/lib/cni/networks", ""], ["/var/log/mncni", "/var/log/mncni", ""], ["/run/netns", "/run/netns", "HostToContainer"],
+      ["/var/lib/cni/results", "/var/lib/cni/results", ""],
     ]);
   });
 
+  test("the runtime's CNI result cache is mounted read-only: `kubectl exec ds/mncni-agent -- mncni inspect` names the pods", () => {
+    expect(c.volumeMounts!.find((m) => m.mountPath === "/var/lib/cni/results")).toMatchObject({ readOnly: true });
+  });
+
   test("probes reach the metrics listener on the host's loopback", () => {
-    expect(c.readinessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/readyz", port: 9099 });
-    expect(c.livenessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/healthz", port: 9099 });
-    expect(c.args).toContain("127.0.0.1:9099");
+    expect(c.readinessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/readyz", port: 9817 });
+    expect(c.livenessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/healthz", port: 9817 });
+    expect(c.args).toContain("127.0.0.1:9817");
+  });
+
+  test("one slow answer does not make the node not ready: readiness fails after 3 probes in a row", () => {
+    expect(c.readinessProbe!.failureThreshold).toBeGreaterThanOrEqual(3);
+    expect(c.readinessProbe!.failureThreshold! * c.readinessProbe!.periodSeconds!).toBeGreaterThanOrEqual(15);
+  });
+
+  test("health ports: none another common CNI uses (side by side during a migration)", () => {
+    const ctrl = find<V1Deployment>(objects(["--controller"]), "Deployment", "mncni-controller")!.spec!.template.spec!.containers[0]!;
+    for (const port of [...c.ports!, ...ctrl.ports!].map((p) => p.containerPort)) expect(OTHER_CNIS_PORTS).not.toContain(port);
+    // The commands' own defaults are the same ports (no --metrics-addr needed to agree).
+    const help = (cmd: string) => spawnSync([requireBinary(), cmd, "--help"], { stdout: "pipe", stderr: "pipe" });
+    expect(help("agent").stdout.toString() + help("agent").stderr.toString()).toContain("127.0.0.1:9817");
+    expect(help("controller").stdout.toString() + help("controller").stderr.toString()).toContain("127.0.0.1:9818");
+    expect(help("status").stdout.toString() + help("status").stderr.toString()).toContain("127.0.0.1:9817");
   });
 
   test("one node at a time, never two agents on a node", () => {
@@ -122,13 +152,14 @@ describe("agent DaemonSet", () => {
 });
 
 describe("controller Deployment", () => {
-  const d = find<V1Deployment>(objects([]), "Deployment", "mncni-controller")!;
+  const objs = objects(["--controller"]);
+  const d = find<V1Deployment>(objs, "Deployment", "mncni-controller")!;
   const pod = d.spec!.template.spec!;
   const c = pod.containers[0]!;
 
   test("two replicas, leader election in its namespace, preferred anti-affinity", () => {
     expect(d.spec!.replicas).toBe(2);
-    expect(c.args).toEqual(["controller", "--cluster-cidr", "10.244.0.0/16", "--node-cidr-mask-size-ipv4", "24", "--leader-elect", "--lease-namespace", "kube-system", "--metrics-addr", "127.0.0.1:9098"]);
+    expect(c.args).toEqual(["controller", "--cluster-cidr", "10.244.0.0/16", "--node-cidr-mask-size-ipv4", "24", "--leader-elect", "--lease-namespace", "kube-system", "--metrics-addr", "127.0.0.1:9818"]);
     const term = pod.affinity!.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.podAffinityTerm;
     expect(term.topologyKey).toBe("kubernetes.io/hostname");
     expect(term.labelSelector!.matchLabels).toEqual(d.spec!.selector.matchLabels!);
@@ -140,6 +171,22 @@ describe("controller Deployment", () => {
     for (const k of ["node-role.kubernetes.io/control-plane", "node.kubernetes.io/not-ready", "node.kubernetes.io/network-unavailable"]) expect(keys).toContain(k);
   });
 
+  test("a readiness probe on its /readyz, Linux nodes only", () => {
+    expect(c.readinessProbe!.httpGet).toEqual({ host: "127.0.0.1", path: "/readyz", port: 9818 });
+    expect(c.readinessProbe!.failureThreshold).toBeGreaterThanOrEqual(3);
+    expect(pod.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+  });
+
+  test("a PodDisruptionBudget: a drain takes one replica at a time, selecting exactly the controller's pods", () => {
+    const pdb = find<{ spec: { maxUnavailable?: number; minAvailable?: number; selector: { matchLabels: Record<string, string> } } }>(objs, "PodDisruptionBudget", "mncni-controller")!;
+    expect(pdb).toBeDefined();
+    expect((pdb as unknown as Obj).apiVersion).toBe("policy/v1");
+    expect((pdb as unknown as Obj).metadata.namespace).toBe("kube-system");
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(pdb.spec.selector.matchLabels).toEqual(d.spec!.selector.matchLabels!);
+    expect(d.spec!.template.metadata!.labels).toMatchObject(pdb.spec.selector.matchLabels);
+  });
+
   test("no privileges", () => {
     expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     expect(c.securityContext!.privileged).toBeUndefined();
@@ -148,7 +195,7 @@ describe("controller Deployment", () => {
 
 describe("flags", () => {
   test("dual-stack cluster CIDR reaches the agent and the controller", () => {
-    const objs = objects(["--cluster-cidr", "10.10.0.0/16", "--cluster-cidr=fd00:10::/56", "--node-cidr-mask-size-ipv6", "72", "--mode", "routed", "--routing", "none"]);
+    const objs = objects(["--controller", "--cluster-cidr", "10.10.0.0/16", "--cluster-cidr=fd00:10::/56", "--node-cidr-mask-size-ipv6", "72", "--mode", "routed", "--routing", "none"]);
     const agent = find<V1DaemonSet>(objs, "DaemonSet", "mncni-agent")!.spec!.template.spec!.containers[0]!.args!;
     expect(agent.join(" ")).toContain("--cluster-cidr 10.10.0.0/16,fd00:10::/56 --mode routed --routing none");
     const ctrl = find<V1Deployment>(objs, "Deployment", "mncni-controller")!.spec!.template.spec!.containers[0]!.args!;
@@ -156,9 +203,9 @@ describe("flags", () => {
   });
 
   test("--namespace moves every namespaced object, binding subject and the Lease", () => {
-    const objs = objects(["--namespace", "mncni-system", "--image", "registry.example/mncni:1.2.3"]);
+    const objs = objects(["--controller", "--namespace", "mncni-system", "--image", "registry.example/mncni:1.2.3"]);
     for (const o of objs) {
-      if (["ServiceAccount", "Role", "RoleBinding", "DaemonSet", "Deployment"].includes(o.kind)) expect(o.metadata.namespace).toBe("mncni-system");
+      if (["ServiceAccount", "Role", "RoleBinding", "DaemonSet", "Deployment", "PodDisruptionBudget"].includes(o.kind)) expect(o.metadata.namespace).toBe("mncni-system");
       else expect(o.metadata.namespace).toBeUndefined();
       for (const s of (o.subjects as { namespace: string }[] | undefined) ?? []) expect(s.namespace).toBe("mncni-system");
     }
@@ -216,25 +263,54 @@ describe("flags", () => {
     expect(readFileSync(resolve(DEPLOY, "../docs/policy.md"), "utf8")).toContain("bundle v0.2.0");
   });
 
+  const AGENT_ONLY = ["CustomResourceDefinition/clusternetworkpolicies.policy.networking.k8s.io", "ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"];
+
   test("--no-controller leaves out the controller and its RBAC", () => {
-    const objs = objects(["--no-controller"]);
-    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(["CustomResourceDefinition/clusternetworkpolicies.policy.networking.k8s.io", "ServiceAccount/mncni-agent", "ClusterRole/mncni-agent", "ClusterRoleBinding/mncni-agent", "DaemonSet/mncni-agent"]);
+    expect(objects(["--no-controller"]).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(AGENT_ONLY);
+  });
+
+  // kubeadm --pod-network-cidr (and most managed clusters) allocate pod CIDRs in
+  // kube-controller-manager: a second allocator must be asked for, never installed by default.
+  test("the default (and deploy/mncni.yaml) has no controller; --controller adds it, its RBAC and its budget", () => {
+    expect(objects([]).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(AGENT_ONLY);
+    expect(parseAllDocuments(readFileSync(`${DEPLOY}/mncni.yaml`, "utf8")).map((d) => (d.toJS() as Obj).kind)).not.toContain("Deployment");
+    expect(objects(["--controller"]).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      ...AGENT_ONLY.slice(0, 4), "ServiceAccount/mncni-controller", "ClusterRole/mncni-controller", "ClusterRoleBinding/mncni-controller",
+      "Role/mncni-controller", "RoleBinding/mncni-controller", "DaemonSet/mncni-agent", "Deployment/mncni-controller", "PodDisruptionBudget/mncni-controller",
+    ]);
+  });
+
+  test("without --image: refused, saying the image must be in a registry every node can pull, and how to get it there", () => {
+    for (const args of [[], ["--uninstall"], ["--controller"]]) {
+      const r = manifests(args);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toStartWith("mncni manifests: --image is required");
+      for (const part of ["every node", "make image", "push", `localhost/mncni:${VERSION}`]) expect(r.stderr).toContain(part);
+    }
+  });
+
+  test("the header says which image every node must be able to pull", () => {
+    expect(manifests(["--image", "registry.example/mncni:1.2.3"]).stdout).toContain("# Image: registry.example/mncni:1.2.3: every node, including those that join later, must be able to pull it.");
   });
 
   test.each([
+    [["--node-cidr-mask-size-ipv4", "20"], "--node-cidr-mask-size-ipv4 without --controller"],
+    [["--no-controller", "--node-cidr-mask-size-ipv6", "80"], "--node-cidr-mask-size-ipv6 without --controller"],
+    [["--controller", "--no-controller"], "--controller with --no-controller"],
     [["--mode", "overlay"], "--mode \"overlay\""],
     [["--routing", "ipip"], "--routing \"ipip\""],
     [["--cluster-cidr", "10.0.0.0"], "--cluster-cidr \"10.0.0.0\""],
     [["--cluster-cidr", "10.0.0.0/33"], "--cluster-cidr \"10.0.0.0/33\""],
     [["--cluster-cidr", "10.0.0.0/16,10.1.0.0/16"], "--cluster-cidr \"10.1.0.0/16\""],
-    [["--node-cidr-mask-size-ipv4", "15"], "--node-cidr-mask-size-ipv4 \"15\": shorter than the cluster CIDR"],
-    [["--cluster-cidr", "fd00::/32"], "--node-cidr-mask-size-ipv6 \"64\": more than 2^16 node CIDRs"],
-    [["--node-cidr-mask-size-ipv6", "x"], "--node-cidr-mask-size-ipv6 \"x\""],
+    [["--controller", "--node-cidr-mask-size-ipv4", "15"], "--node-cidr-mask-size-ipv4 \"15\": shorter than the cluster CIDR"],
+    [["--controller", "--cluster-cidr", "fd00::/32"], "--node-cidr-mask-size-ipv6 \"64\": more than 2^16 node CIDRs"],
+    [["--controller", "--node-cidr-mask-size-ipv6", "x"], "--node-cidr-mask-size-ipv6 \"x\""],
     [["--namespace", "Kube_System"], "--namespace \"Kube_System\""],
     [["--image", "my image"], "--image \"my image\""],
     [["--cni-bin-dir", "opt/cni/bin"], "--cni-bin-dir \"opt/cni/bin\""],
   ])("refuses %p naming the flag", (args, fragment) => {
-    const r = manifests(args);
+    const r = manifests([...LOCAL, ...args]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toStartWith("mncni manifests: cannot ");
@@ -256,7 +332,7 @@ describe("flags", () => {
 
 describe("the generated command lines are accepted by the commands they run", () => {
   const help = (cmd: string) => spawnSync([requireBinary(), cmd, "--help"], { stdout: "pipe", stderr: "pipe" });
-  const objs = objects(["--cluster-cidr", "10.10.0.0/16,fd00:10::/56"]);
+  const objs = objects(["--controller", "--cluster-cidr", "10.10.0.0/16,fd00:10::/56"]);
 
   test("every agent flag is one `mncni agent` knows", () => {
     const h = help("agent").stdout.toString();

@@ -20,7 +20,7 @@ function load(file: string): Obj[] {
   return parseAllDocuments(readFileSync(`${DEPLOY}/${file}`, "utf8")).map((d) => d.toJS() as Obj);
 }
 
-/** Also covers non-default flags: dual-stack, routed, no controller. */
+/** Also covers non-default flags: dual-stack, routed, the controller and its PodDisruptionBudget. */
 function generated(args: string[]): Obj[] {
   const bin = resolve(import.meta.dir, "../../dist/mncni");
   const p = spawnSync([process.env.MNCNI_BIN ?? bin, "manifests", ...args], { stdout: "pipe", stderr: "pipe" });
@@ -31,7 +31,7 @@ function generated(args: string[]): Obj[] {
 const SETS: Record<string, () => Obj[]> = {
   "deploy/mncni.yaml": () => load(FILES[0]!),
   "deploy/mncni-uninstall.yaml": () => load(FILES[1]!),
-  "dual-stack routed": () => generated(["--cluster-cidr", "10.10.0.0/16,fd00:10::/56", "--mode", "routed", "--routing", "none", "--namespace", "mncni"]),
+  "dual-stack routed, with the controller": () => generated(["--image", "registry.example/mncni:1.2.3", "--controller", "--cluster-cidr", "10.10.0.0/16,fd00:10::/56", "--mode", "routed", "--routing", "none", "--namespace", "mncni"]),
 };
 
 /** A copy with a field of the wrong type and an unknown field in the pod template. */

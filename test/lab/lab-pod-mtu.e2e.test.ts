@@ -28,7 +28,7 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
   const published = (n: string) =>
     (parse(readFileSync(join(st.dirs.manifests, `node-${n}.yaml`), "utf8")) as { status: { conditions?: { type: string; message?: string }[] } }).status.conditions?.find((c) => c.type === "MncniPodMTU")?.message;
   const conflistMTU = (n: string) => (JSON.parse(readFileSync(node(n).cniConfig!, "utf8")) as { plugins: { mtu: number }[] }).plugins[0]!.mtu;
-  const metrics = (n: string) => inNetns(node(n).namespace, ["curl", "-s", "http://127.0.0.1:9099/metrics"]).stdout;
+  const metrics = (n: string) => inNetns(node(n).namespace, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
   const mismatch = (n: string, peer: string) => Number(new RegExp(`^mncni_agent_pod_mtu_mismatch\\{node="${peer}"\\} (\\d+)$`, "m").exec(metrics(n))?.[1] ?? NaN);
   const status = () => (st = labJson<LabStatus>(name, ["status"]));
 

@@ -18,7 +18,6 @@ for (const mode of ["routed"] as const) describe(`explain over IPv6 (${mode} mod
     lab(name, ["up", "-q", "--ipv6", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
   });
 
-  // Computed only: the IPv6 probe across nodes is not yet seen by node2's trace (open, see docs).
   test("across nodes over TCP: the kernel's IPv6 routes, hop by hop", () => {
     const { code, ex } = explain("node1/pod1", "node2/pod2", "--proto", "tcp", "--no-probe");
     expect(ex.dst).toContain(":");
@@ -26,6 +25,19 @@ for (const mode of ["routed"] as const) describe(`explain over IPv6 (${mode} mod
     expect(ex.hops.map((h) => h.place)).toEqual(["node1/pod1", "node1", "node2", "node2/pod2"]);
     expect(ex.hops[1]!.route!.gw).toBe(ipJson<any[]>(`${name}-node1`, ["-6", "route", "get", ex.dst])[0].gateway);
     expect(ex.outcome).toBe("delivered");
+    expect(code).toBe(0);
+  });
+
+  // Once node1 has resolved node2's address, the probe is traced on both nodes and the paths
+  // agree. The first probe after the lab comes up can still miss node2's trace while neighbour
+  // discovery for node2 is in flight (docs/troubleshooting.md, "IPv6"): explained once first.
+  test("across nodes over TCP, confirmed by the probe traced on both nodes", () => {
+    explain("node1/pod1", "node2/pod2", "--proto", "tcp");
+    const { code, ex } = explain("node1/pod1", "node2/pod2", "--proto", "tcp");
+    expect(ex.outcome).toBe("delivered");
+    for (const place of ["node1", "node2"]) expect(ex.probe!.places.find((p) => p.place === place)!.events.some((e) => e.saddr === ex.src)).toBe(true);
+    expect(ex.probe!.places.find((p) => p.place === "node2/pod2")!.verdict).toBe("accepted");
+    expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
   });
 

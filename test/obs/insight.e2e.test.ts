@@ -213,7 +213,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
   });
 
   test("the agent's /metrics: CNI call durations per verb and outcome, IPAM use per range", async () => {
-    const metrics = () => run(["ip", "netns", "exec", `${name}-node1`, "curl", "-sf", "http://127.0.0.1:9099/metrics"]).stdout;
+    const metrics = () => run(["ip", "netns", "exec", `${name}-node1`, "curl", "-sf", "http://127.0.0.1:9817/metrics"]).stdout;
     // A series by name and labels, in whatever order the renderer writes the labels.
     const value = (text: string, metric: string, labels: Record<string, string>) => {
       const line = text.split("\n").find((l) => {

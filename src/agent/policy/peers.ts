@@ -3,7 +3,8 @@
 // a peer without namespaceSelector means the policy's own namespace; podSelector and
 // namespaceSelector in one peer are ANDed); ClusterNetworkPolicy (network-policy-api
 // v1alpha2: `namespaces` = every pod of the selected namespaces, `pods` = namespaceSelector
-// (empty: all) AND podSelector; host-network pods are never subjects or peers).
+// (empty: all) AND podSelector; host-network and finished pods are never subjects or peers,
+// and an address has one owner: src/cluster/pod-addresses.ts).
 import { addressPods, compileSelector, type LabelMatcher } from "../../cluster/index.ts";
 import type { ClusterState, LabelSelector, PodInfo } from "../../cluster/types.ts";
 

@@ -1,0 +1,174 @@
+// Benchmark: RunPodSandbox through containerd 1.6 (Debian's) over CRI, as kubelet creates a
+// pod (#29): mncni served (a `mncni serve` in the node namespace, as the agent runs it),
+// mncni plugin alone and the Go reference bridge + host-local, interleaved in one containerd
+// (each a runtime handler with its own cni_conf_dir, named in RunPodSandboxRequest), on a
+// node namespace tracking 1 connection and then 10,000 (`conntrack -R`). Run as root:
+//   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write]
+// Per sandbox: RunPodSandbox's time as the CRI client sees it, and the CNI step inside it
+// (from containerd's debug log: the plugin chain's exec from start to result, the loopback
+// network excluded). The sandboxes are stopped and removed between rounds (not timed).
+// Prints a markdown table with ratios to the reference and writes it into docs/benchmarks.md
+// (unless --no-write).
+import { spawnSync } from "bun";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join, resolve } from "node:path";
+import { renderConflist } from "../src/agent/conflist.ts";
+import { buildPauseImage, Containerd, CriClient } from "../test/containerd/containerd-node.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const REF_DIR = "/usr/lib/cni";
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const PODS = Number(arg("pods") ?? 30);
+const ENTRIES = Number(arg("entries") ?? 10_000);
+const WRITE = !process.argv.includes("--no-write");
+
+const tag = `mnc${process.pid.toString(36)}`;
+const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
+const node = `${tag}-node`;
+
+function sh(argv: string[]): string {
+  const p = spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
+  return p.stdout.toString();
+}
+
+interface Setup {
+  label: string;
+  handler: string;
+  run: Map<number, number[]>;
+  cni: Map<number, number[]>;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+/** A logfmt time="2026-12-07T04:22:36.627365261Z" as ms since the epoch, to the microsecond. */
+function logTime(line: string | undefined): number {
+  const m = line?.match(/time="([^.]+)\.(\d{3})(\d*)Z"/);
+  return m ? Date.parse(`${m[1]}.${m[2]}Z`) + Number(`0.${m[3] || "0"}`) : NaN;
+}
+
+/**
+ * The CNI step of sandbox `id` from containerd's debug log: "begin cni setup" to its "cni
+ * result" (the loopback and the pod network; sandboxes are created one at a time here).
+ */
+function cniStepMs(log: string, id: string): number {
+  const lines = log.split("\n");
+  const begin = lines.findIndex((l) => l.includes('msg="begin cni setup"') && l.includes(id));
+  if (begin < 0) return NaN;
+  const result = lines.slice(begin + 1).find((l) => l.includes('msg="cni result:'));
+  return logTime(result) - logTime(lines[begin]);
+}
+
+let ctd: Containerd | undefined;
+let server: ReturnType<typeof Bun.spawn> | undefined;
+
+async function main(): Promise<void> {
+  sh(["ip", "netns", "add", node]);
+  sh(["ip", "-n", node, "link", "set", "lo", "up"]);
+  sh(["ip", "netns", "exec", node, "nft", "add table inet mncbench; add chain inet mncbench pre { type filter hook prerouting priority 0; }; add rule inet mncbench pre ct state new accept"]);
+  const bin = join(tmp, "bin");
+  mkdirSync(bin);
+  copyFileSync(join(ROOT, "dist/mncni-forward"), join(bin, "mncni"));
+  symlinkSync(join(ROOT, "dist/mncni"), join(bin, "mncni-core"));
+  symlinkSync(join(ROOT, "dist/mncni"), join(bin, "mncni-ipam"));
+  for (const p of ["loopback", "bridge", "host-local"]) symlinkSync(join(REF_DIR, p), join(bin, p));
+  const socket = join(tmp, "cni.sock");
+  server = Bun.spawn(["ip", "netns", "exec", node, join(ROOT, "dist/mncni"), "serve", "--socket", socket], { stdout: "ignore", stderr: "ignore" });
+  const confDir = (name: string, list: object) => {
+    const d = join(tmp, `net.d-${name}`);
+    mkdirSync(d);
+    writeFileSync(join(d, "10-bench.conflist"), JSON.stringify(list, null, 2));
+    return d;
+  };
+  // The agent's conflist (src/agent/conflist.ts), one network and bridge per setup.
+  const mncni = (subnet: string, bridge: string, served: boolean) =>
+    renderConflist({ cniVersion: "1.0.0", podCIDRs: [subnet], mode: "bridge", bridge, mtu: 1500, ipamDataDir: join(tmp, `ipam-${bridge}`), cniLogFile: join(tmp, "cni.log"), chainPortmap: false, ...(served ? { cniSocket: socket } : {}) });
+  const handlers = [
+    { name: "ref", cniConfDir: confDir("ref", { cniVersion: "1.0.0", name: "ref", plugins: [{ type: "bridge", bridge: "refbr0", isGateway: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: "10.244.3.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(tmp, "ipam-ref") } }] }) },
+    { name: "served", cniConfDir: confDir("served", mncni("10.244.1.0/24", "mnsv0", true)) },
+    { name: "alone", cniConfDir: confDir("alone", mncni("10.244.2.0/24", "mnal0", false)) },
+  ];
+  const setups: Setup[] = [
+    { label: "reference bridge + host-local", handler: "ref", run: new Map(), cni: new Map() },
+    { label: "mncni served via the native forwarder", handler: "served", run: new Map(), cni: new Map() },
+    { label: "mncni plugin alone (forwarder, no server)", handler: "alone", run: new Map(), cni: new Map() },
+  ];
+  const image = buildPauseImage(join(tmp, "image"));
+  ctd = new Containerd(join(tmp, "containerd"), node, bin, handlers[1]!.cniConfDir, handlers);
+  ctd.logLevel = "debug";
+  await ctd.start();
+  ctd.importImage(image);
+  const cri = new CriClient(ctd.socket);
+  const conditions = [1, ENTRIES];
+  let n = 0;
+  try {
+    for (const tracked of conditions) {
+      const lines: string[] = [];
+      for (let i = tracked === 1 ? 0 : 1; i < tracked; i++) {
+        lines.push(`-I -p tcp -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} -d 10.200.0.1 --sport ${1024 + (i % 60000)} --dport 80 --state ESTABLISHED -t 3600 -u ASSURED`);
+      }
+      writeFileSync(join(tmp, "load.txt"), lines.join("\n") + "\n");
+      sh(["ip", "netns", "exec", node, "conntrack", "-R", join(tmp, "load.txt")]);
+      for (const s of setups) {
+        s.run.set(tracked, []);
+        s.cni.set(tracked, []);
+      }
+      for (let i = -1; i < PODS; i++) {
+        const ids: string[] = [];
+        for (const s of setups) {
+          const name = `p${n++}`;
+          const started = performance.now();
+          const id = await cri.runPodSandbox({ metadata: { name, uid: `uid-${name}`, namespace: "bench", attempt: 0 }, hostname: name, log_directory: join(tmp, "logs", name) }, s.handler);
+          const ms = performance.now() - started;
+          ids.push(id);
+          if (i < 0) continue; // warm-up
+          s.run.get(tracked)!.push(ms);
+          const log = readFileSync(ctd.log, "utf8");
+          const cni = cniStepMs(log, id);
+          if (Number.isNaN(cni)) throw new Error(`no CNI step of sandbox ${id} in ${ctd.log}`);
+          s.cni.get(tracked)!.push(cni);
+        }
+        for (const id of ids) {
+          await cri.stopPodSandbox(id);
+          await cri.removePodSandbox(id);
+        }
+      }
+    }
+  } finally {
+    cri.close();
+  }
+  const ref = setups[0]!;
+  const cell = (xs: number[], base: number[]) => [`${percentile(xs, 50).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}`, `${(percentile(xs, 50) / percentile(base, 50)).toFixed(2)}x`];
+  const rows = setups.map((s) => `| ${s.label} | ${conditions.flatMap((c) => [...cell(s.run.get(c)!, ref.run.get(c)!), ...cell(s.cni.get(c)!, ref.cni.get(c)!)]).join(" | ")} |`);
+  const table = [
+    `${PODS} sandboxes per setup and condition, interleaved in one containerd ${sh(["containerd", "--version"]).split(" ")[2]} (runc, native snapshotter), IPv4, cniVersion 1.0.0, ${cpus().length} CPUs, load average ${sh(["cat", "/proc/loadavg"]).split(" ")[0]} at the end. ms p50 / p99, ratio of p50 to the reference.`,
+    "",
+    `| setup | RunPodSandbox, node tracks 1 | vs ref | CNI step | vs ref | RunPodSandbox, node tracks ${ENTRIES.toLocaleString("en")} | vs ref | CNI step | vs ref |`,
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+  console.log(table);
+  if (WRITE) {
+    const doc = resolve(ROOT, "docs/benchmarks.md");
+    const begin = "<!-- containerd-sandbox:begin -->";
+    const end = "<!-- containerd-sandbox:end -->";
+    const text = readFileSync(doc, "utf8");
+    writeFileSync(doc, text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), `${begin}\n${table}\n${end}`) : text);
+  }
+}
+
+try {
+  await main();
+} finally {
+  await ctd?.stop();
+  server?.kill();
+  spawnSync(["ip", "netns", "del", node]);
+  rmSync(tmp, { recursive: true, force: true });
+}

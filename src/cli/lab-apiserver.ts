@@ -1,0 +1,44 @@
+// `mncni lab apiserver`: the lab's Kubernetes API server in the foreground (until SIGTERM or
+// SIGINT), and `mncni lab kubeconfig`: the path of its admin kubeconfig, for kubectl.
+import { existsSync } from "node:fs";
+import { say } from "./output.ts";
+import { adminKubeconfig, startLabApiServer } from "../lab/apiserver/lab-server.ts";
+import type { CommandSpec, FlagTable } from "./flags.ts";
+import { NAME, parse } from "./lab-common.ts";
+
+const APISERVER = {
+  name: "mncni lab apiserver",
+  summary: "Serve the lab's Kubernetes API on 127.0.0.1 (HTTPS, lab CA, a token per component, deploy/'s RBAC); state in the lab's directory. See docs/lab.md.",
+  flags: {
+    name: NAME,
+    port: { type: "int", value: "PORT", default: 0, min: 0, max: 65535, help: "port on 127.0.0.1 (default: the port it had, else any free one)" },
+  },
+} satisfies CommandSpec<FlagTable>;
+
+const KUBECONFIG = {
+  name: "mncni lab kubeconfig",
+  summary: "Print the path of the admin kubeconfig of the lab's API server (KUBECONFIG=$(mncni lab kubeconfig) kubectl get nodes).",
+  flags: { name: NAME },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdApiserver(argv: string[]): Promise<number> {
+  const p = parse(APISERVER, argv);
+  if (typeof p === "number") return p;
+  const srv = startLabApiServer(p.flags.name, p.flags.port);
+  say(`mncni lab apiserver: serving ${srv.url} for lab ${p.flags.name}; kubeconfig: ${adminKubeconfig(p.flags.name)}`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  srv.stop();
+  return 0;
+}
+
+export async function cmdKubeconfig(argv: string[]): Promise<number> {
+  const p = parse(KUBECONFIG, argv);
+  if (typeof p === "number") return p;
+  const path = adminKubeconfig(p.flags.name);
+  if (!existsSync(path)) throw new Error(`lab ${p.flags.name} has no API server yet: start it with "mncni lab apiserver --name ${p.flags.name}"`);
+  say(path);
+  return 0;
+}

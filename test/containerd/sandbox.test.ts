@@ -1,0 +1,141 @@
+// containerd drives mncni (#29): containerd 1.6 (Debian's) runs in a throwaway node
+// namespace with the agent's conflist and mncni installed as the agent installs it, and a
+// CRI client creates pod sandboxes as kubelet does. containerd, not the test, execs the
+// plugin. Checked with independent views: the sandbox's network namespace (`ip -j addr`),
+// a ping from the node, the host veth and the IPAM reservation gone after removal. And the
+// conflist a 1.1.0 agent wrote (before #29) is refused by this runtime: why the default is 1.0.0.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { REF_CNI_DIR, requireBinary } from "../helpers/binary.ts";
+import { cleanupNetns, createNetns, ipJson, run } from "../helpers/netns.ts";
+import { nodeManifest } from "../agent/lab.ts";
+import { buildPauseImage, Containerd, CriClient, type PodSandboxConfig } from "./containerd-node.ts";
+
+setDefaultTimeout(120_000);
+const ROOT = resolve(import.meta.dir, "../..");
+let tmp: string;
+let node: string;
+let ctd: Containerd | undefined;
+let cri: CriClient | undefined;
+const bin = () => join(tmp, "bin");
+const conf = () => join(tmp, "net.d");
+const conf11 = () => join(tmp, "net.d-1.1.0");
+const confServed = () => join(tmp, "net.d-served");
+const serveSocket = () => join(tmp, "cni.sock");
+let server: ReturnType<typeof Bun.spawn> | undefined;
+
+/** `mncni agent --once` in the node namespace: writes the conflist into confDir. */
+function agentOnce(confDir: string, extra: string[] = []): void {
+  run([
+    "ip", "netns", "exec", node, requireBinary(), "agent", "--once", "--node-name", "n1", "--source", `dir:${join(tmp, "manifests")}`,
+    "--cni-conf-dir", confDir, "--cni-bin-dir", bin(), "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(tmp, "ipam"),
+    "--cni-log-file", join(tmp, "cni.log"), "--metrics-addr", "off", "--cni-socket", "off", "--state-file", join(tmp, "agent-run.json"),
+    "--log-file", join(tmp, "agent.log"), ...extra,
+  ]);
+}
+
+const pod = (name: string): PodSandboxConfig => ({
+  metadata: { name, uid: `uid-${name}`, namespace: "default", attempt: 0 },
+  hostname: name,
+  log_directory: join(tmp, "logs", name),
+  dns_config: { servers: ["10.96.0.10"], searches: ["default.svc.cluster.local"], options: ["ndots:5"] },
+  labels: { app: name },
+});
+
+/** The node's host veths of a container (the alias names it). */
+const vethsOf = (id: string) => ipJson<{ ifname: string; ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.includes(id));
+
+beforeAll(async () => {
+  requireBinary();
+  if (!existsSync("/usr/bin/containerd")) throw new Error("containerd is not installed: make test installs it (apt-get install containerd)");
+  tmp = mkdtempSync(`/tmp/mncni-ctd-${process.pid}-`);
+  mkdirSync(join(tmp, "manifests"));
+  writeFileSync(join(tmp, "manifests/n1.yaml"), stringify(nodeManifest("n1", "10.99.5.11", ["10.244.1.0/24"])));
+  node = createNetns("mnc-ctd");
+  // As the agent installs it: the native forwarder as mncni, the Bun executable beside it;
+  // containerd's CRI also runs the reference loopback for the sandbox's lo.
+  mkdirSync(bin());
+  copyFileSync(join(ROOT, "dist/mncni-forward"), join(bin(), "mncni"));
+  symlinkSync(requireBinary(), join(bin(), "mncni-core"));
+  symlinkSync(requireBinary(), join(bin(), "mncni-ipam"));
+  symlinkSync(join(REF_CNI_DIR, "loopback"), join(bin(), "loopback"));
+  agentOnce(conf());
+  agentOnce(conf11(), ["--cni-version", "1.1.0"]);
+  // The conflist of an agent that serves the plugin's calls (the server: `mncni serve`, as in
+  // the agent; nsenter, as containerd, so both see the sandboxes' netns mounts alike).
+  agentOnce(confServed(), ["--cni-socket", serveSocket()]);
+  server = Bun.spawn(["nsenter", `--net=/run/netns/${node}`, requireBinary(), "serve", "--socket", serveSocket()], { stdout: "ignore", stderr: "ignore" });
+  const image = buildPauseImage(join(tmp, "image"));
+  for (let i = 0; i < 500 && !existsSync(serveSocket()); i++) await Bun.sleep(20);
+  ctd = new Containerd(join(tmp, "containerd"), node, bin(), conf(), [{ name: "mncni11", cniConfDir: conf11() }, { name: "served", cniConfDir: confServed() }]);
+  await ctd.start();
+  ctd.importImage(image);
+  cri = new CriClient(ctd.socket);
+});
+
+afterAll(async () => {
+  cri?.close();
+  await ctd?.stop();
+  server?.kill();
+  await server?.exited;
+  cleanupNetns();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("containerd 1.6 runs mncni from the agent's conflist", () => {
+  test("RunPodSandbox: the sandbox gets an address of the node's pod CIDR, reachable from the node; Stop/Remove clean up", async () => {
+    const v = await cri!.version();
+    expect(v.runtime_name).toBe("containerd");
+    expect(JSON.parse(readFileSync(join(conf(), "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.0.0");
+
+    const id = await cri!.runPodSandbox(pod("web"));
+    const { status, netns } = await cri!.podSandboxStatus(id);
+    expect(status.state).toBe("SANDBOX_READY");
+    const ip = status.network!.ip;
+    expect(ip).toMatch(/^10\.244\.1\.\d+$/);
+    // The independent view: the sandbox's own namespace has the address on eth0.
+    expect(netns).toBeDefined();
+    const podNs = basename(netns!);
+    const addrs = ipJson<{ ifname: string; addr_info: { local: string }[] }[]>(podNs, ["addr", "show", "eth0"]).flatMap((l) => l.addr_info.map((a) => a.local));
+    expect(addrs).toContain(ip);
+    expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", ip], { allowFail: true }).code).toBe(0);
+    // containerd ran the plugin (the invocation log names the container).
+    expect(readFileSync(join(tmp, "cni.log"), "utf8")).toContain(id);
+    expect(vethsOf(id)).toHaveLength(1);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(true);
+
+    await cri!.stopPodSandbox(id);
+    await cri!.removePodSandbox(id);
+    expect(vethsOf(id)).toEqual([]);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
+    expect(existsSync(netns!)).toBe(false);
+  });
+
+  test("served: containerd's plugin process hands the call to the server, which wires the sandbox", async () => {
+    expect(JSON.parse(readFileSync(join(confServed(), "10-mncni.conflist"), "utf8")).plugins[0].agentSocket).toBe(serveSocket());
+    const id = await cri!.runPodSandbox(pod("served"), "served");
+    const { status, netns } = await cri!.podSandboxStatus(id);
+    const ip = status.network!.ip;
+    expect(ip).toMatch(/^10\.244\.1\.\d+$/);
+    const addrs = ipJson<{ addr_info: { local: string }[] }[]>(basename(netns!), ["addr", "show", "eth0"]).flatMap((l) => l.addr_info.map((a) => a.local));
+    expect(addrs).toContain(ip);
+    expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", ip], { allowFail: true }).code).toBe(0);
+    // The invocation log: the server ran the ADD (it records the plugin's queue time).
+    const add = readFileSync(join(tmp, "cni.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.containerId === id && l.command === "ADD").pop();
+    expect(add?.served).toBeDefined();
+    await cri!.stopPodSandbox(id);
+    await cri!.removePodSandbox(id);
+    expect(vethsOf(id)).toEqual([]);
+  });
+
+  test("a cniVersion 1.1.0 conflist (what the agent wrote before #29) fails every sandbox", async () => {
+    expect(JSON.parse(readFileSync(join(conf11(), "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.1.0");
+    const err = await cri!.runPodSandbox(pod("old"), "mncni11").then(() => undefined, (e: Error) => e);
+    expect(err?.message).toContain('unsupported CNI result version "1.1.0"');
+    // The plugin had run: containerd's teardown took everything back.
+    expect(ipJson<{ ifname: string }[]>(node, ["link", "show", "type", "veth"])).toEqual([]);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
+  });
+});

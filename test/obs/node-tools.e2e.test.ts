@@ -1,0 +1,82 @@
+// The node tools as an operator runs them on a cluster node (in the agent's pod) and in the
+// lab: `mncni status` names the node by its Kubernetes name (NODE_NAME, as the DaemonSet sets
+// it from the downward API), and the lab has the node verbs without `ip netns exec` and
+// directory flags (`lab status NODE`, `lab ipam NODE`), checked against independent views.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { IpamReport } from "../../src/obs/ipam-show.ts";
+import type { NodeStatus } from "../../src/obs/status.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
+import { requireBinary } from "../helpers/binary.ts";
+import { createNetns, deleteNetns, ipJson, run } from "../helpers/netns.ts";
+import { NEEDS_AGENT, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
+
+setDefaultTimeout(60_000);
+afterAll(downAll);
+
+describe("mncni status names the node", () => {
+  let ns = "";
+  let dir = "";
+  beforeAll(() => {
+    ns = createNetns("mnst");
+    dir = mkdtempSync("/tmp/mncni-status-");
+  });
+  afterAll(() => {
+    if (ns) deleteNetns(ns);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const status = (env: Record<string, string>) => {
+    const r = run(["ip", "netns", "exec", ns, requireBinary(), "status", "--json", "--cni-conf-dir", dir, "--cache-dir", dir, "--agent-addr", "127.0.0.1:9"], { env, allowFail: true });
+    return JSON.parse(r.stdout) as NodeStatus;
+  };
+  const base = () => Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== "NODE_NAME" && v !== undefined)) as Record<string, string>;
+
+  test("by its Kubernetes name where NODE_NAME is set (the agent's pod), not the host name", () => {
+    expect(status({ ...base(), NODE_NAME: "k8s-node-a" }).node).toBe("k8s-node-a");
+  });
+
+  test("by the host name elsewhere", () => {
+    expect(status(base()).node).toBe(hostname());
+  });
+});
+
+describe.skipIf(NEEDS_AGENT !== "")(`lab node verbs${NEEDS_AGENT}`, () => {
+  const name = newLabName();
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--wiring", WIRING]);
+  });
+
+  test("lab status NODE is `mncni status` on that node: its name, the agent ready, its peer, no problems", () => {
+    const r = lab(name, ["status", "node1", "--json"], { allowFail: true });
+    const s = JSON.parse(r.stdout) as NodeStatus;
+    expect(s.node).toBe("node1");
+    expect(s.agent.ready).toBe(true);
+    expect(s.problems).toEqual([]);
+    expect(s.conflist).toBe(join(nodePaths(name, "node1").confDir, "10-mncni.conflist"));
+    // The peer's pod CIDR as the kernel routes it in node1 (independent of the command).
+    const kernel = ipJson<{ dst: string; protocol: string }[]>(`${name}-node1`, ["route", "show", "proto", "77"]).map((x) => x.dst);
+    expect(s.peers.map((p) => p.podCidr).sort()).toEqual(kernel.filter((d) => d !== "default").sort());
+    expect(s.peers.length).toBe(1);
+    expect(r.code).toBe(0);
+  });
+
+  test("lab status NODE, text: the node by name, and an unknown node refused naming the nodes", () => {
+    expect(lab(name, ["status", "node2"]).stdout).toStartWith("node2: mncni ");
+    const bad = lab(name, ["status", "node9"], { allowFail: true });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('cannot find node "node9"');
+  });
+
+  test("lab ipam NODE is `mncni ipam show` on that node: used = the reservation files, no leaks", () => {
+    const r = lab(name, ["ipam", "node1", "--json"], { allowFail: true });
+    const rep = JSON.parse(r.stdout) as IpamReport;
+    expect(rep.node).toBe("node1");
+    const files = readdirSync(join(nodePaths(name, "node1").ipamDir, "mncni")).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    expect(files.length).toBe(2);
+    expect(rep.ranges.reduce((n, x) => n + x.used, 0)).toBe(files.length);
+    expect(rep.leaks).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+});
