@@ -8,6 +8,16 @@ import type { FakeApiServer, RecordedRequest } from "../helpers/kube-apiserver.t
 
 let seq = 0;
 
+/**
+ * The manifests with the controller (`mncni manifests --controller`, as generated: deploy/mncni.yaml
+ * leaves it out), whose RBAC the fake API server enforces for the controller's token.
+ */
+export function controllerManifests(): string {
+  const p = Bun.spawnSync([requireBinary(), "manifests", "--controller", "--image", "localhost/mncni:test"], { stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`mncni manifests --controller failed: ${p.stderr.toString()}`);
+  return p.stdout.toString();
+}
+
 function freePort(): number {
   const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
   const p = s.port!;

@@ -1,6 +1,7 @@
 // A fake Kubernetes API server for tests: HTTPS with a server certificate signed by a test CA
 // (made with openssl into a temp dir, named by the kubeconfig it writes), bearer-token auth
-// with RBAC (one token per ServiceAccount bound in deploy/mncni.yaml, authorized by the
+// with RBAC (one token per ServiceAccount bound in deploy/mncni.yaml or the manifests given,
+// authorized by the
 // ClusterRoles/Roles and bindings there: a request the role does not allow gets 403 Forbidden
 // with the real server's Status body; the server's own token is unrestricted, like an admin's),
 // and the list/watch wire protocol for Nodes, Pods, Namespaces, NetworkPolicies,
@@ -95,7 +96,10 @@ export interface FakeApiServerOpts {
    * namespace's address that agents in several node namespaces reach.
    */
   address?: string;
-  /** The manifests whose RBAC is enforced for ServiceAccount tokens (default deploy/mncni.yaml). */
+  /**
+   * The manifests (YAML text) whose RBAC is enforced for ServiceAccount tokens; default
+   * deploy/mncni.yaml (e.g. `mncni manifests --controller` for the controller's grants).
+   */
   rbacManifests?: string;
 }
 
@@ -340,7 +344,7 @@ export class FakeApiServer {
     this.keyFile = c.key;
     this.token = opts.token ?? `token-${Math.random().toString(36).slice(2)}`;
     for (const p of Object.keys(KINDS)) this.store.set(p, new Map());
-    this.grants = parseRbac(readFileSync(opts.rbacManifests ?? DEPLOY_MANIFESTS, "utf8"));
+    this.grants = parseRbac(opts.rbacManifests ?? readFileSync(DEPLOY_MANIFESTS, "utf8"));
     for (const user of this.grants.keys()) {
       const token = `sa-${user.split(":").slice(2).join("-")}-${Math.random().toString(36).slice(2)}`;
       this.tokens.set(user, token);

@@ -1,4 +1,5 @@
-// The fake API server enforces deploy/mncni.yaml's RBAC, so that the agent and controller
+// The fake API server enforces the generated manifests' RBAC (here `mncni manifests
+// --controller`: deploy/mncni.yaml plus the controller), so that the agent and controller
 // tests run with the rights they ship with: each ServiceAccount bound there has a token;
 // what its roles allow is served, anything else is 403 with the Status body the real API
 // server sends (k8s.io/apiserver's forbiddenMessage), before the resource is even looked up.
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KubeApiError, KubeClient, loadKubeconfig, RESOURCES } from "../../src/kube/index.ts";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
+import { controllerManifests } from "../controller/fixture.ts";
 
 let api: FakeApiServer;
 let agent: KubeClient;
@@ -14,7 +16,7 @@ const client = (as: string) => new KubeClient(loadKubeconfig(api.writeKubeconfig
 const statusOf = (p: Promise<unknown>) => p.then(() => 200, (e) => (e instanceof KubeApiError ? e.status : String(e)));
 
 beforeAll(() => {
-  api = FakeApiServer.start();
+  api = FakeApiServer.start({ rbacManifests: controllerManifests() });
   api.put("nodes", { metadata: { name: "n1" } });
   api.put("pods", { metadata: { name: "p", namespace: "default" } });
   agent = client("mncni-agent");
@@ -22,7 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => api.close());
 
-describe("RBAC of deploy/mncni.yaml", () => {
+describe("RBAC of the generated manifests", () => {
   test("the agent reads what it watches, ClusterNetworkPolicies included", async () => {
     expect(await statusOf(agent.listAll(RESOURCES.pods))).toBe(200);
     expect(await statusOf(agent.listAll(RESOURCES.networkPolicies))).toBe(200);
