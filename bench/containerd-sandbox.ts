@@ -2,13 +2,13 @@
 // pod (#29): mncni served (a `mncni serve` in the node namespace, as the agent runs it),
 // mncni plugin alone and the Go reference bridge + host-local, interleaved in one containerd
 // (each a runtime handler with its own cni_conf_dir, named in RunPodSandboxRequest), on a
-// node namespace tracking 1 connection and then 10,000 (`conntrack -R`). Run as root:
+// node namespace tracking nothing, then 1 connection, then 10,000 (`conntrack -R`). Run as root:
 //   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write]
 // Per sandbox: RunPodSandbox's time as the CRI client sees it, and the CNI step inside it
 // (from containerd's debug log: the plugin chain's exec from start to result, the loopback
 // network excluded). The sandboxes are stopped and removed between rounds (not timed).
 // Prints a markdown table with ratios to the reference and writes it into docs/benchmarks.md
-// (unless --no-write).
+// (unless --no-write). KEEP_LOG=FILE keeps a copy of containerd's debug log.
 import { spawnSync } from "bun";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -72,7 +72,6 @@ let server: ReturnType<typeof Bun.spawn> | undefined;
 async function main(): Promise<void> {
   sh(["ip", "netns", "add", node]);
   sh(["ip", "-n", node, "link", "set", "lo", "up"]);
-  sh(["ip", "netns", "exec", node, "nft", "add table inet mncbench; add chain inet mncbench pre { type filter hook prerouting priority 0; }; add rule inet mncbench pre ct state new accept"]);
   const bin = join(tmp, "bin");
   mkdirSync(bin);
   copyFileSync(join(ROOT, "dist/mncni-forward"), join(bin, "mncni"));
@@ -106,16 +105,23 @@ async function main(): Promise<void> {
   await ctd.start();
   ctd.importImage(image);
   const cri = new CriClient(ctd.socket);
-  const conditions = [1, ENTRIES];
+  // 0: no ruleset needs conntrack yet (an idle node: nothing to walk); then a `ct state` rule
+  // (as masquerade or kube-proxy add) and 1 tracked connection; then 10,000.
+  const conditions = [0, 1, ENTRIES];
   let n = 0;
   try {
     for (const tracked of conditions) {
-      const lines: string[] = [];
-      for (let i = tracked === 1 ? 0 : 1; i < tracked; i++) {
-        lines.push(`-I -p tcp -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} -d 10.200.0.1 --sport ${1024 + (i % 60000)} --dport 80 --state ESTABLISHED -t 3600 -u ASSURED`);
+      if (tracked === 1) {
+        sh(["ip", "netns", "exec", node, "nft", "add table inet mncbench; add chain inet mncbench pre { type filter hook prerouting priority 0; }; add rule inet mncbench pre ct state new accept"]);
       }
-      writeFileSync(join(tmp, "load.txt"), lines.join("\n") + "\n");
-      sh(["ip", "netns", "exec", node, "conntrack", "-R", join(tmp, "load.txt")]);
+      if (tracked > 0) {
+        const lines: string[] = [];
+        for (let i = tracked === 1 ? 0 : 1; i < tracked; i++) {
+          lines.push(`-I -p tcp -s 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} -d 10.200.0.1 --sport ${1024 + (i % 60000)} --dport 80 --state ESTABLISHED -t 3600 -u ASSURED`);
+        }
+        writeFileSync(join(tmp, "load.txt"), lines.join("\n") + "\n");
+        sh(["ip", "netns", "exec", node, "conntrack", "-R", join(tmp, "load.txt")]);
+      }
       for (const s of setups) {
         s.run.set(tracked, []);
         s.cni.set(tracked, []);
@@ -146,12 +152,13 @@ async function main(): Promise<void> {
   }
   const ref = setups[0]!;
   const cell = (xs: number[], base: number[]) => [`${percentile(xs, 50).toFixed(1)} / ${percentile(xs, 99).toFixed(1)}`, `${(percentile(xs, 50) / percentile(base, 50)).toFixed(2)}x`];
-  const rows = setups.map((s) => `| ${s.label} | ${conditions.flatMap((c) => [...cell(s.run.get(c)!, ref.run.get(c)!), ...cell(s.cni.get(c)!, ref.cni.get(c)!)]).join(" | ")} |`);
+  const what = (c: number) => (c === 0 ? "tracks nothing (no ct rule)" : `tracks ${c.toLocaleString("en")}`);
+  const rows = conditions.flatMap((c) => setups.map((s) => `| ${what(c)} | ${s.label} | ${[...cell(s.run.get(c)!, ref.run.get(c)!), ...cell(s.cni.get(c)!, ref.cni.get(c)!)].join(" | ")} |`));
   const table = [
     `${PODS} sandboxes per setup and condition, interleaved in one containerd ${sh(["containerd", "--version"]).split(" ")[2]} (runc, native snapshotter), IPv4, cniVersion 1.0.0, ${cpus().length} CPUs, load average ${sh(["cat", "/proc/loadavg"]).split(" ")[0]} at the end. ms p50 / p99, ratio of p50 to the reference.`,
     "",
-    `| setup | RunPodSandbox, node tracks 1 | vs ref | CNI step | vs ref | RunPodSandbox, node tracks ${ENTRIES.toLocaleString("en")} | vs ref | CNI step | vs ref |`,
-    "|---|---|---|---|---|---|---|---|---|",
+    "| node | setup | RunPodSandbox | vs reference | CNI step | vs reference |",
+    "|---|---|---|---|---|---|",
     ...rows,
   ].join("\n");
   console.log(table);
@@ -168,6 +175,7 @@ try {
   await main();
 } finally {
   await ctd?.stop();
+  if (process.env.KEEP_LOG && ctd) spawnSync(["cp", ctd.log, process.env.KEEP_LOG]);
   server?.kill();
   spawnSync(["ip", "netns", "del", node]);
   rmSync(tmp, { recursive: true, force: true });

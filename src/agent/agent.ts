@@ -105,6 +105,7 @@ export class Agent {
     m.notReady = readinessReasons(rep);
     m.warnings = readinessWarnings(rep);
     m.policyRejected = rep.policyRejected?.length ?? 0;
+    if (rep.policyRejected) this.source.reportPolicyRejected?.(rep.policyRejected);
     if (rep.podMTU !== undefined) this.source.reportPodMTUMismatch?.(podMTUWarnings(rep));
     for (const s of STEPS) m.count(m.runs, s);
     for (const e of rep.errors) m.count(m.errors, e.step);

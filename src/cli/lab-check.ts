@@ -19,13 +19,14 @@ export async function cmdCheck(argv: string[]): Promise<number> {
   if (typeof p0 === "number") return p0;
   const v = p0.flags;
   const s = requireState(v.name);
-  if (s.complete === false) sayError(`warning: lab "${v.name}" is incomplete (its \`up\` was interrupted or is still running)`);
   if (s.options.policyPorts) {
     const { policyCheck } = await import("../lab/policy-check.ts");
     const rep = await policyCheck(s, { timeoutMs: Math.min(v.timeout, 1500) });
     if (v.json) sayJson(rep);
     else sayRendered(rep, formatLabPolicyCheck);
-    return rep.ok ? 0 : 1;
+    // An incomplete lab proves nothing: it fails, as in the reachability check.
+    if (s.complete === false) sayError(`FAIL: lab "${v.name}" is INCOMPLETE (its \`up\` was interrupted or is still running)`);
+    return rep.ok && s.complete !== false ? 0 : 1;
   }
   const rep = await check(s, { timeoutMs: v.timeout });
   if (v.json) sayJson(rep);

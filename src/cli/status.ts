@@ -14,7 +14,7 @@ const FLAGS = {
 
 const STATUS = {
   name: "mncni status",
-  summary: "Agent health with the reasons when not ready, the path to each peer, the conflist in use, CNI calls and their latency, version, problems found. Exit 1 when not ready or problems are found.",
+  summary: "Agent health with the reasons when not ready, the path to each peer, the conflist in use, CNI calls and their latency, version, problems found. The node is named by $NODE_NAME (set in the agent's pod), else the host name. Exit 1 when not ready or problems are found.",
   flags: FLAGS,
 } satisfies CommandSpec<typeof FLAGS>;
 

@@ -11,7 +11,7 @@
 import type { Registry } from "prom-client";
 import { Informer, KubeClient, KubeMetrics, loadKubeConfig, RESOURCES, isNotFound, type InformerMetrics, type KubeConfig, type KubeObject as WireObject, type Resource, type RestartReason } from "../kube/index.ts";
 import { NETWORK_UNAVAILABLE, nodeCondition } from "./node-condition.ts";
-import { nodePodMTU, PodMTUMismatchEvents } from "./node-pod-mtu.ts";
+import { nodePodMTU, NodeWarningEvents } from "./node-pod-mtu.ts";
 import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
@@ -106,7 +106,8 @@ export class KubernetesSource implements ClusterSource {
   private condition?: ReturnType<typeof nodeCondition>;
   private podMTU?: ReturnType<typeof nodePodMTU>;
   private routing?: ReturnType<typeof nodeRoutingData>;
-  private mtuEvents?: PodMTUMismatchEvents;
+  private mtuEvents?: NodeWarningEvents;
+  private policyEvents?: NodeWarningEvents;
   private state: ClusterState = buildClusterState([]);
   private dirty = true;
   private onChange?: () => void;
@@ -140,7 +141,8 @@ export class KubernetesSource implements ClusterSource {
       this.podMTU.register(this.metrics.registry);
       this.routing = nodeRoutingData(this.client, this.opts.nodeName, (name) => nodes.get(name));
       this.routing.register(this.metrics.registry);
-      this.mtuEvents = new PodMTUMismatchEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.mtuEvents = new NodeWarningEvents(this.client, this.opts.nodeName, (name) => nodes.get(name));
+      this.policyEvents = new NodeWarningEvents(this.client, this.opts.nodeName, (name) => nodes.get(name), "PolicyNotProgrammed");
     }
     for (const i of this.informers) i.start();
     // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
@@ -208,6 +210,10 @@ export class KubernetesSource implements ClusterSource {
 
   reportPodMTUMismatch(mismatches: readonly string[]): void {
     this.mtuEvents?.report(mismatches);
+  }
+
+  reportPolicyRejected(rejected: readonly string[]): void {
+    this.policyEvents?.report(rejected);
   }
 
   /** The informers' metrics and the Node patches' counts (the agent merges it into its /metrics). */

@@ -28,15 +28,15 @@ export function nodePodMTU(client: KubeClient, nodeName: string, cachedNode: (na
 const EVENT_MESSAGE_MAX = 1024;
 
 /**
- * A Warning Event `PodMTUMismatch` on this node's Node each time the set of mismatching peers
- * changes to a non-empty one: `kubectl describe node` shows it, and passes that find the same
- * mismatch post nothing more.
+ * A Warning Event on this node's Node (reason `PodMTUMismatch` by default; the policy step's
+ * `PolicyNotProgrammed` too) each time the list it reports changes to a non-empty one:
+ * `kubectl describe node` shows it, and passes that find the same list post nothing more.
  */
-export class PodMTUMismatchEvents {
+export class NodeWarningEvents {
   private readonly recorder: EventRecorder;
   private last = "";
 
-  constructor(client: KubeClient, private readonly nodeName: string, private readonly cachedNode: (name: string) => KubeObject | undefined) {
+  constructor(client: KubeClient, private readonly nodeName: string, private readonly cachedNode: (name: string) => KubeObject | undefined, private readonly reason = "PodMTUMismatch") {
     this.recorder = new EventRecorder(client, "mncni-agent", nodeName);
   }
 
@@ -48,8 +48,8 @@ export class PodMTUMismatchEvents {
     this.last = key;
     if (!mismatches.length) return;
     const message = mismatches.join("; ").slice(0, EVENT_MESSAGE_MAX);
-    this.recorder.record({ ...node, kind: "Node" }, { type: "Warning", reason: "PodMTUMismatch", message }).catch((e: Error) => {
-      console.error(`mncni agent: cannot create event PodMTUMismatch on node "${this.nodeName}": ${e.message}`);
+    this.recorder.record({ ...node, kind: "Node" }, { type: "Warning", reason: this.reason, message }).catch((e: Error) => {
+      console.error(`mncni agent: cannot create event ${this.reason} on node "${this.nodeName}": ${e.message}`);
     });
   }
 }

@@ -339,6 +339,8 @@ export interface ClusterSource {
    * sentence each (empty when they agree), for a source that reports it on the Node (an Event).
    */
   reportPodMTUMismatch?(mismatches: readonly string[]): void;
+  /** What the policy step left out because the kernel refused it (an Event on the Node when the list changes). */
+  reportPolicyRejected?(rejected: readonly string[]): void;
   /** The source's own metrics (prom-client), merged into the agent's /metrics. */
   readonly metricsRegistry?: Registry;
 }

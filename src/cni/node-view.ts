@@ -22,6 +22,8 @@ export interface NodeView {
   network: string;
   mode: string;
   antiSpoofing: boolean;
+  /** The pod MTU the conflist gives new pods (the agent keeps it current); undefined: the plugin's default. */
+  podMTU?: number;
   dataDir: string;
   cacheDir: string;
   logFile: string;
@@ -35,6 +37,7 @@ interface MncniPluginConf {
   type?: string;
   mode?: string;
   antiSpoofing?: boolean;
+  mtu?: number;
   logFile?: string;
   ipam?: { dataDir?: string };
 }
@@ -70,6 +73,7 @@ export function nodeView(o: { name: string; netns?: string; confDir?: string; ca
     network: c?.name ?? "mncni",
     mode: c?.plugin.mode ?? "bridge",
     antiSpoofing: c?.plugin.antiSpoofing !== false,
+    ...(typeof c?.plugin.mtu === "number" ? { podMTU: c.plugin.mtu } : {}),
     dataDir: c?.plugin.ipam?.dataDir ?? DEFAULT_DATA_DIR,
     cacheDir: o.cacheDir ?? DEFAULT_CACHE_DIR,
     logFile: o.logFile ?? c?.plugin.logFile ?? DEFAULT_LOG_FILE,

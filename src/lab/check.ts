@@ -10,7 +10,7 @@
 import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider } from "../cluster/index.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
-import type { ProbeResult } from "./echo.ts";
+import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
@@ -32,6 +32,8 @@ export interface CheckResult {
   /** The policy that denies this pair: the probe must not get through. */
   deniedBy?: string;
   error?: string;
+  /** The kernel's errno name when the connect failed with one; ENETUNREACH and the like are not retried. */
+  errno?: string;
   ms: number;
 }
 
@@ -45,6 +47,8 @@ export interface CheckReport {
   results: CheckResult[];
   /** How many policies are in force (their verdicts are the expectations), and MTU pairs left out for them. */
   policies?: { count: number; mtuSkipped: number };
+  /** Why the check fails besides its failed results: it checked nothing, or the lab is incomplete. */
+  problems: string[];
 }
 
 interface Target {
@@ -137,7 +141,7 @@ async function probeFrom(s: LabState, src: Source, timeoutMs: number): Promise<C
   }
   return src.targets.map((t, i) => {
     const a = answers[i]!;
-    const base = { kind: t.kind, from: src.label, to: t.label, target: a.target, family: t.family, reachable: a.ok, seen: a.seen, ms: a.ms };
+    const base = { kind: t.kind, from: src.label, to: t.label, target: a.target, family: t.family, reachable: a.ok, seen: a.seen, ms: a.ms, ...(a.errno ? { errno: a.errno } : {}) };
     if (t.deniedBy) return { ...base, deniedBy: t.deniedBy, ok: !a.ok, ...(a.ok ? { error: `reached, but ${t.deniedBy} denies it` } : {}) };
     const natOk = t.expected === undefined || a.seen === t.expected;
     return {
@@ -163,6 +167,8 @@ function forgetNeighbours(netnsList: string[]): void {
  * larger labs (10x10) the first connection between two pods of a node sometimes waits several
  * seconds for ARP resolution (seen as `probes 4-6` in `ip -s neigh`; cause not found yet).
  * A pair fails only when it fails twice; `retried` counts the pairs that needed the second pass.
+ * A pair the kernel refused at once for the source's own state (ENETUNREACH: no route) is not
+ * tried again: it fails fast, with the kernel's words.
  */
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
   const started = performance.now();
@@ -175,24 +181,30 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     results.push(...(await pool(mine, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout))).flat());
     forgetNeighbours(node.pods.map((p) => p.ns));
   }
-  const failedKeys = new Set(results.filter((r) => !r.ok).map((r) => `${r.from}>${r.target}`));
+  const failedKeys = new Set(results.filter((r) => !r.ok && !(r.errno && DEFINITIVE_ERRNOS.has(r.errno))).map((r) => `${r.from}>${r.target}`));
+  // The second pass and the MTU pings wait on different packets: they run side by side.
+  const again = all
+    .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${hostPort(t.ip)}`)) }))
+    .filter((src) => src.targets.length > 0);
+  const [second, mtu] = await Promise.all([
+    pool(again, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout * 3)).then((r) => r.flat()),
+    mtuProbes(s, policies?.ev),
+  ]);
   let retried = 0;
-  if (failedKeys.size > 0) {
-    const again = all
-      .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${hostPort(t.ip)}`)) }))
-      .filter((src) => src.targets.length > 0);
-    const second = (await pool(again, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout * 3))).flat();
-    for (const r of second) {
-      const i = results.findIndex((x) => x.from === r.from && x.target === r.target);
-      if (r.ok) retried++;
-      results[i] = r;
-    }
+  for (const r of second) {
+    const i = results.findIndex((x) => x.from === r.from && x.target === r.target);
+    if (r.ok) retried++;
+    results[i] = r;
   }
-  const mtu = await mtuProbes(s, policies?.ev);
   results.push(...mtu.results);
   const failed = results.filter((r) => !r.ok).length;
+  // A check that checked nothing, or a lab whose `up` did not finish, proves nothing: it fails.
+  const problems = [
+    ...(results.length === 0 ? ["nothing was checked: the lab has no pods (add some with `mncni lab pod add`)"] : []),
+    ...(s.complete === false ? [`lab "${s.name}" is INCOMPLETE: its \`up\` was interrupted or is still running`] : []),
+  ];
   return {
-    ok: failed === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results,
+    ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems,
     ...(policies ? { policies: { count: policies.count, mtuSkipped: mtu.skipped } } : {}),
   };
 }
@@ -208,6 +220,12 @@ async function podMTU(s: LabState, podNs: string): Promise<number | undefined> {
 }
 
 const IP_ICMP_HEADERS = { 4: 28, 6: 48 } as const;
+
+/** What the kernel told ping ("connect: Network is unreachable", "message too long, mtu=1350"), or that no reply came. */
+function pingSaid(out: string): string {
+  const said = out.split("\n").map((l) => l.trim()).find((l) => /unreachable|message too long|frag needed|packet too big|connect:|sendmsg:|invalid argument|not permitted/i.test(l));
+  return said ?? "no reply";
+}
 
 /** Full-MTU DF pings between the first pods of every two nodes, and one byte more refused. */
 async function mtuProbes(s: LabState, ev?: PolicyEvaluator): Promise<{ results: CheckResult[]; skipped: number }> {
@@ -238,7 +256,7 @@ async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: stri
     const over = await ping(size + 1);
     const overText = over.stdout + over.stderr;
     const refused = over.code !== 0 && /message too long|Frag needed|Packet too big/i.test(overText);
-    const error = full.code !== 0 ? `${mtu}-byte DF packet lost` : !refused ? `${mtu + 1}-byte DF packet not refused: ${overText.trim().split("\n").pop()}` : undefined;
+    const error = full.code !== 0 ? `${mtu}-byte DF packet lost: ${pingSaid(full.stdout + full.stderr)}` : !refused ? `${mtu + 1}-byte DF packet not refused: ${overText.trim().split("\n").pop()}` : undefined;
     return { ...base, target: `${ip} (${mtu} B DF)`, reachable: full.code === 0, ok: !error, ...(error ? { error } : {}), ms: Math.round(performance.now() - started) };
   });
 }

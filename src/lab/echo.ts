@@ -2,6 +2,8 @@
 // address it sees, and a probe that connects to targets and reports those answers. Both run
 // as hidden subcommands of the mncni executable inside a namespace (ip netns exec).
 import { connect } from "node:net";
+import { connectError, describeErrno } from "../obs/probe.ts";
+import { errnoName } from "../sys/libc.ts";
 
 /** "::ffff:10.0.0.1" (a v4 client on a dual-stack socket) -> "10.0.0.1". */
 export function plainAddress(a: string | undefined): string {
@@ -28,8 +30,16 @@ export interface ProbeResult {
   /** The source address the echo server saw. */
   seen?: string;
   error?: string;
+  /** The kernel's errno name when the connect failed with one (ENETUNREACH, ECONNREFUSED, ...). */
+  errno?: string;
   ms: number;
 }
+
+/**
+ * Errors the kernel gives at once, from the source's own state (no route, no address, a
+ * local firewall): trying again or waiting longer cannot change them.
+ */
+export const DEFINITIVE_ERRNOS: ReadonlySet<string> = new Set(["ENETUNREACH", "ENETDOWN", "EADDRNOTAVAIL", "EPERM", "EACCES"]);
 
 function splitHostPort(target: string): { host: string; port: number } {
   const i = target.lastIndexOf(":");
@@ -52,14 +62,20 @@ function probeOnce(target: string, timeoutMs: number): Promise<ProbeResult> {
     sock.setTimeout(timeoutMs, () => finish({ ok: false, error: "timeout" }));
     sock.on("data", (d) => (buf += d.toString()));
     sock.on("end", () => finish(buf.includes("\n") ? { ok: true, seen: buf.trim() } : { ok: false, error: "no answer" }));
-    sock.on("error", (e: NodeJS.ErrnoException) => finish({ ok: false, error: e.code ?? e.message }));
+    sock.on("error", (e: NodeJS.ErrnoException) => {
+      // Bun says ECONNREFUSED for every failed connect: the kernel is asked what it really said.
+      void connectError(host, port).then((n) =>
+        finish(n !== undefined ? { ok: false, error: describeErrno(n), errno: errnoName(n) } : { ok: false, error: e.code ?? e.message, ...(e.code ? { errno: e.code } : {}) }),
+      );
+    });
   });
 }
 
 /**
  * Connects to the targets, a few at a time: a burst of SYNs to many unresolved neighbours
  * overflows the ARP queue and turns into false timeouts. A refused connection is retried
- * until the deadline (the server may be starting); `lab check` retries timeouts itself.
+ * until the deadline (the server may be starting); any other kernel error is final at once;
+ * `lab check` retries timeouts itself.
  */
 export async function probe(targets: string[], timeoutMs = 2000, parallel = 16): Promise<ProbeResult[]> {
   const out: ProbeResult[] = new Array(targets.length);
@@ -68,7 +84,7 @@ export async function probe(targets: string[], timeoutMs = 2000, parallel = 16):
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await probeOnce(t, timeoutMs);
-      if (r.ok || r.error !== "ECONNREFUSED" || Date.now() > deadline) return r;
+      if (r.ok || r.errno !== "ECONNREFUSED" || Date.now() > deadline) return r;
       await Bun.sleep(50);
     }
   };

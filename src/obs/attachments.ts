@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { decodeKey, Netlink, Nftables, type Link, type NeighInfo, type NftKeyType, type RouteInfo } from "../kernel/index.ts";
 import { DiskStore } from "../ipam/disk-store.ts";
 import { formatIp } from "../ipam/ip-bigint.ts";
-import { addrOf } from "../net/ip.ts";
+import { addrOf, familyOf } from "../net/ip.ts";
 import { ANTISPOOF } from "../firewall/names.ts";
 import { HOST_VETH_PREFIX, hostVethName, parseHostVethAlias } from "../plugin/hostveth.ts";
 import type { InvocationRecord } from "../cni/invocation-log.ts";
@@ -179,6 +179,27 @@ function missingRoutes(a: Attachment): string[] {
     .map((r) => `${r.dst}${r.gw ? ` via ${r.gw}` : ""}`);
 }
 
+/**
+ * What anti-spoofing lacks for this attachment: the veth in `ports`, the pod's MAC in `macs`
+ * (bridge mode only: a routed pod's frames end at its veth),
+ * each of its addresses in `addr4`/`addr6`. A missing address drops every packet the pod
+ * sends from it, so the sets are compared element by element with the pod, not just counted.
+ */
+function antiSpoofGaps(a: Attachment, vethName: string, macs: boolean): string[] {
+  if (a.antiSpoofing.length === 0) return [`no anti-spoofing elements for "${vethName}": every packet the pod sends is dropped`];
+  const has = (set: string, value?: string) => a.antiSpoofing.some((l) => (value === undefined ? l.endsWith(` ${set}`) || l.includes(` ${set}: `) : l.endsWith(` ${set}: ${value}`)));
+  const out: string[] = [];
+  if (!has(ANTISPOOF.ports)) out.push(`anti-spoofing: "${vethName}" missing from set ${ANTISPOOF.ports}`);
+  const mac = a.podInterface?.mac;
+  if (macs && mac && !has(ANTISPOOF.macs, mac)) out.push(`anti-spoofing: MAC ${mac} of the pod missing from set ${ANTISPOOF.macs} for "${vethName}": every frame the pod sends is dropped`);
+  const ips = [...new Set((a.podAddresses.length ? a.podAddresses : a.resultIps).map(addrOf))];
+  for (const ip of ips) {
+    const set = ANTISPOOF.addr(familyOf(ip));
+    if (!has(set, ip)) out.push(`anti-spoofing: address ${ip} of the pod missing from set ${set} for "${vethName}": every packet the pod sends from it is dropped`);
+  }
+  return out;
+}
+
 /** With a cluster state, each pod's selecting policies are named too. */
 export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAttachments {
   const problems: string[] = [];
@@ -257,7 +278,10 @@ export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAtt
           for (const ip of a.resultIps) if (!a.podAddresses.includes(ip)) a.problems.push(`address ${ip} of the result is not on the pod's ${a.ifname}`);
         }
       }
-      if (veth && v.antiSpoofing && a.antiSpoofing.length === 0) a.problems.push(`no anti-spoofing elements for "${vethName}"`);
+      if (veth && v.antiSpoofing) a.problems.push(...antiSpoofGaps(a, vethName, v.mode === "bridge"));
+      if (a.podInterface && v.podMTU !== undefined && a.podInterface.mtu > v.podMTU) {
+        a.problems.push(`pod MTU ${a.podInterface.mtu} is above this node's pod MTU ${v.podMTU} (${v.conflist ?? "the conflist"}): its packets above ${v.podMTU} bytes are dropped or fragmented on the way; recreate the pod`);
+      }
       if (lastAdd?.outcome === "error" && !veth) a.problems.push(`last ADD failed: ${lastAdd.msg ?? "(no message)"}`);
     }
   } finally {

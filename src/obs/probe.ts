@@ -4,6 +4,7 @@
 // exactly the namespace the socket was made in. IPv4 or IPv6, as the destination is.
 import { withNetns } from "../kernel/index.ts";
 import { parseIP } from "../net/ip.ts";
+import { getSystemErrorMessage, getSystemErrorName } from "node:util";
 import { errno, errnoName, sym } from "../sys/libc.ts";
 
 const AF_INET = 2;
@@ -97,4 +98,44 @@ export function sendProbe(p: ProbeSpec): () => void {
     throw e;
   }
   return () => sym.close(fd);
+}
+
+const SOL_SOCKET = 1;
+const SO_ERROR = 4;
+const EINPROGRESS = 115;
+
+/**
+ * The kernel's own answer to a TCP connect from the current namespace: the errno
+ * (ENETUNREACH, ECONNREFUSED, ...), or undefined when the connection is accepted or still
+ * pending after waitMs. Bun (1.4) reports every failed connect as ECONNREFUSED, even when
+ * the kernel said "Network is unreachable"; this asks again with a libc socket of our own.
+ */
+export async function connectError(dst: string, port: number, waitMs = 200): Promise<number | undefined> {
+  const fd = sym.socket(dst.includes(":") ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return undefined;
+  try {
+    const to = sockaddr(dst, port);
+    if (sym.connect(fd, to, to.length) < 0) {
+      const e = errno();
+      if (e !== EINPROGRESS) return e;
+    } else return undefined;
+    // Pending: a reset or an ICMP error lands in SO_ERROR within a round trip.
+    const err = Buffer.alloc(4);
+    const len = Buffer.alloc(4);
+    for (const deadline = Date.now() + waitMs; Date.now() < deadline; await Bun.sleep(10)) {
+      len.writeUInt32LE(4, 0);
+      if (sym.getsockopt(fd, SOL_SOCKET, SO_ERROR, err, len) < 0) return undefined;
+      const e = err.readInt32LE(0);
+      if (e !== 0) return e;
+    }
+    return undefined;
+  } finally {
+    sym.close(fd);
+  }
+}
+
+/** "ENETUNREACH (Network is unreachable)": the name and the words the kernel's strerror has. */
+export function describeErrno(n: number): string {
+  const msg = getSystemErrorMessage(-n);
+  return `${getSystemErrorName(-n)} (${msg.charAt(0).toUpperCase()}${msg.slice(1)})`;
 }

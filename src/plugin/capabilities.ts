@@ -26,15 +26,28 @@ export interface Bandwidth {
   egressBurst?: number;
 }
 
+/**
+ * A key of a runtimeConfig object as Go's encoding/json finds it: exactly, else ignoring case.
+ * containerd's go-cni sends its PortMapping and BandWidth structs untagged ("HostPort",
+ * "IngressRate", ...), which the reference plugins (Go) read all the same.
+ */
+function key(o: Record<string, unknown>, name: string): unknown {
+  if (name in o) return o[name];
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(o)) if (k.toLowerCase() === lower) return o[k];
+  return undefined;
+}
+
 const isPort = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535;
 
 export function parsePortMappings(raw: unknown): PortMapping[] {
   if (raw === undefined || raw === null) return [];
   const field = "runtimeConfig.portMappings";
   if (!Array.isArray(raw)) throw invalidConfig(field, `must be a list, got ${JSON.stringify(raw)}`);
-  return raw.map((m: Record<string, unknown>, i) => {
+  return raw.map((e: Record<string, unknown>, i) => {
     const at = `${field}[${i}]`;
-    if (typeof m !== "object" || m === null) throw invalidConfig(at, `must be an object, got ${JSON.stringify(m)}`);
+    if (typeof e !== "object" || e === null) throw invalidConfig(at, `must be an object, got ${JSON.stringify(e)}`);
+    const m = { hostPort: key(e, "hostPort"), containerPort: key(e, "containerPort"), protocol: key(e, "protocol"), hostIP: key(e, "hostIP") };
     if (!isPort(m.hostPort)) throw invalidConfig(`${at}.hostPort`, `${JSON.stringify(m.hostPort)} is not a port (1-65535)`);
     if (!isPort(m.containerPort)) throw invalidConfig(`${at}.containerPort`, `${JSON.stringify(m.containerPort)} is not a port (1-65535)`);
     const protocol = (typeof m.protocol === "string" && m.protocol !== "" ? m.protocol.toLowerCase() : "tcp") as PortProtocol;
@@ -62,7 +75,7 @@ export function parseBandwidth(raw: unknown): Bandwidth | undefined {
   const r = raw as Record<string, unknown>;
   const out: Bandwidth = {};
   for (const k of RATE_KEYS) {
-    const v = r[k];
+    const v = key(r, k);
     if (v === undefined || v === null) continue;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalidConfig(`${field}.${k}`, `${JSON.stringify(v)} is not a non-negative integer`);
     if (v > 0) out[k] = v;

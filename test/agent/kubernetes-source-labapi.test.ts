@@ -1,5 +1,6 @@
 // The compiled agent with --source kubernetes:KUBECONFIG against the lab API server (not the
-// test fake), listening in the agent's node namespace, with the agent's own token: deploy/'s
+// test fake), listening in the agent's node namespace and, for kubectl, on this machine's
+// 127.0.0.1 (one store behind both sockets), with the agent's own token: deploy/'s
 // RBAC is enforced on every request the agent makes, so this also checks that the agent
 // needs no more than its ClusterRole grants. Checked with `ip -j route`, /metrics and the
 // objects the server stores.
@@ -34,7 +35,7 @@ beforeAll(() => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
   ({ ns, tmp } = agentNode("kl", "10.225.0"));
   dir = mkdtempSync("/tmp/mncni-labapi-agent-");
-  api = new ApiServer({ dir, netns: netnsPath(ns), bookmarkIntervalMs: 500 }).listen();
+  api = new ApiServer({ dir, also: [{ hostname: "127.0.0.1", netns: netnsPath(ns) }], bookmarkIntervalMs: 500 }).listen();
   api.put("namespaces", { metadata: { name: "default", labels: { "kubernetes.io/metadata.name": "default" } } });
   api.put("nodes", node("me", "10.225.0.1", "10.244.1.0/24"));
   api.put("nodes", node("n2", "10.225.0.2", "10.244.2.0/24"));
@@ -63,6 +64,9 @@ test("the agent syncs from the lab API server with its own token: routes follow 
   await until("a route for the new Node", () => routes() === "10.244.2.0/24 via 10.225.0.2, 10.244.3.0/24 via 10.225.0.3");
   api.remove("nodes", "n2");
   await until("the deleted Node's route goes", () => routes() === "10.244.3.0/24 via 10.225.0.3");
+  // kubectl on the machine's socket sees what the agent wrote through its node's socket.
+  const kubectl = Bun.spawn(["kubectl", "--kubeconfig", api.writeKubeconfig("admin"), "get", "node", "me", "-o", "jsonpath={.status.conditions[?(@.type=='NetworkUnavailable')].status}"], { stdout: "pipe" });
+  expect(await new Response(kubectl.stdout).text()).toBe("False");
   // Nothing the agent asked for was refused by RBAC.
   expect(stderr).not.toMatch(/forbidden/i);
 }, 60_000);

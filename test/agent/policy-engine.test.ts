@@ -21,12 +21,19 @@ const pod = (namespace: string, name: string, ip: string, labels: Record<string,
 const np = (namespace: string, name: string, spec: object) => ({ kind: "NetworkPolicy", metadata: { name, namespace }, spec });
 const ns_ = (name: string) => ({ kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } });
 
-/** One engine sync in a fresh process in the namespace (as a restarted agent does): its result. */
+/**
+ * One engine sync in a fresh process in the namespace (as a restarted agent does): its result.
+ * Then the agent's next pass (the same state), which writes nothing but may record what the
+ * first one left to record (the fingerprint of a table written whole).
+ */
 function sync(objects: object[]): { changes: string[]; writes: number; rejected: string[] } {
   const code = `const { PolicyEngine } = require(${src("agent/policy/engine.ts")}); const { buildClusterState } = require(${src("cluster/build-state.ts")});
     const { systemNft } = require(${src("agent/nft-ruleset.ts")});
     const e = new PolicyEngine({ nodeName: "n1", nft: systemNft });
-    const r = e.sync(buildClusterState(${JSON.stringify(objects)}));
+    const state = buildClusterState(${JSON.stringify(objects)});
+    const r = e.sync(state);
+    const next = e.sync(state);
+    if (next.writes) throw new Error("the next pass wrote: " + next.changes.join("; "));
     console.log(JSON.stringify({ changes: r.changes, writes: r.writes, rejected: r.rejected }));`;
   const r = spawnSync(["ip", "netns", "exec", ns, process.execPath, "-e", code], { stdout: "pipe", stderr: "pipe" });
   expect(r.stderr.toString()).toBe("");

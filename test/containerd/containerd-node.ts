@@ -112,6 +112,16 @@ export class Containerd {
     throw new Error(`containerd did not come up on ${this.socket}: ${readFileSync(this.log, "utf8").slice(-2000)}`);
   }
 
+  /** Stops the containerd process alone (its shims, and so the sandboxes, keep running) and starts it again. */
+  async restart(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      p.kill("SIGTERM");
+      await p.exited;
+    }
+    await this.start();
+  }
+
   importImage(tar: string): void {
     run(["ctr", "--address", this.socket, "-n", "k8s.io", "images", "import", "--snapshotter", "native", tar]);
   }

@@ -10,6 +10,7 @@ import { basename, join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { REF_CNI_DIR, requireBinary } from "../helpers/binary.ts";
 import { cleanupNetns, createNetns, ipJson, run } from "../helpers/netns.ts";
+import { tcpExchange } from "../plugin/fixture.ts";
 import { nodeManifest } from "../agent/lab.ts";
 import { buildPauseImage, Containerd, CriClient, type PodSandboxConfig } from "./containerd-node.ts";
 
@@ -130,12 +131,63 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     expect(vethsOf(id)).toEqual([]);
   });
 
+  test("the sandbox's port mappings and bandwidth annotations reach mncni: a host port that carries traffic, shaped links", async () => {
+    // A client on the node's LAN.
+    const client = createNetns("mnc-cli");
+    run(["ip", "-n", node, "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", client]);
+    run(["ip", "-n", node, "addr", "add", "192.168.77.1/24", "dev", "up0"]);
+    run(["ip", "-n", client, "addr", "add", "192.168.77.2/24", "dev", "eth0"]);
+    run(["ip", "-n", node, "link", "set", "up0", "up"]);
+    run(["ip", "-n", client, "link", "set", "eth0", "up"]);
+    const cfg = {
+      ...pod("ports"),
+      port_mappings: [{ protocol: "TCP" as const, container_port: 8080, host_port: 18090 }],
+      // What kubelet copies from the Pod; containerd turns them into runtimeConfig.bandwidth
+      // (rates in bit/s, and a burst of its own choosing).
+      annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "20M" },
+    };
+    const id = await cri!.runPodSandbox(cfg);
+    try {
+      const { status, netns } = await cri!.podSandboxStatus(id);
+      const ip = status.network!.ip;
+      expect(await tcpExchange({ server: basename(netns!), client, addr: "192.168.77.1", port: 8080, connectPort: 18090 })).toBe(true);
+      // Shaping toward the pod on its host veth, from it on the veth's ifb.
+      const veth = vethsOf(id)[0]!.ifname;
+      const qdiscs = JSON.stringify(JSON.parse(run(["ip", "netns", "exec", node, "tc", "-j", "qdisc", "show", "dev", veth]).stdout));
+      expect(qdiscs).toContain('"kind":"tbf"');
+      expect(qdiscs).toContain('"rate":1250000'); // 10 Mbit/s in bytes
+      expect(ip).toMatch(/^10\.244\.1\.\d+$/);
+    } finally {
+      await cri!.stopPodSandbox(id);
+      await cri!.removePodSandbox(id);
+    }
+    expect(vethsOf(id)).toEqual([]);
+    expect(await tcpExchange({ server: node, client, addr: "192.168.77.1", port: 18091, connectPort: 18090 })).toBe(false);
+  });
+
+  test("containerd restarted with a sandbox running: its network survives, and Stop/Remove after the restart clean up", async () => {
+    const id = await cri!.runPodSandbox(pod("survivor"));
+    const { status } = await cri!.podSandboxStatus(id);
+    const ip = status.network!.ip;
+    await ctd!.restart();
+    cri!.close();
+    cri = new CriClient(ctd!.socket);
+    const after = await cri.podSandboxStatus(id);
+    expect(after.status.state).toBe("SANDBOX_READY");
+    expect(after.status.network!.ip).toBe(ip);
+    expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", ip], { allowFail: true }).code).toBe(0);
+    await cri.stopPodSandbox(id);
+    await cri.removePodSandbox(id);
+    expect(vethsOf(id)).toEqual([]);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
+  });
+
   test("a cniVersion 1.1.0 conflist (what the agent wrote before #29) fails every sandbox", async () => {
     expect(JSON.parse(readFileSync(join(conf11(), "10-mncni.conflist"), "utf8")).cniVersion).toBe("1.1.0");
     const err = await cri!.runPodSandbox(pod("old"), "mncni11").then(() => undefined, (e: Error) => e);
     expect(err?.message).toContain('unsupported CNI result version "1.1.0"');
     // The plugin had run: containerd's teardown took everything back.
-    expect(ipJson<{ ifname: string }[]>(node, ["link", "show", "type", "veth"])).toEqual([]);
+    expect(ipJson<{ ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.startsWith("mncni/"))).toEqual([]);
     expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
   });
 });

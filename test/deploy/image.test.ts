@@ -90,6 +90,36 @@ describe.skipIf(missing.length > 0 || !usesDist)(`image (make image, podman)${sk
       expect(conf.plugins[0]!.type).toBe("mncni");
     });
 
+    // What `kubectl -n kube-system exec ds/mncni-agent -- mncni status` does on a node: the
+    // agent running as the DaemonSet runs it (NODE_NAME set, the host paths at their default
+    // places), and `mncni` from the image's PATH, in the same container, with no flags.
+    test("mncni status exec'd in the running agent's container: found on PATH, names the node by NODE_NAME, default paths, no problems", async () => {
+      const h = host();
+      for (const d of ["networks", "log", "results"]) mkdirSync(join(h.dir, d));
+      const mounts = [...h.mounts, "-v", `${h.dir}/networks:/var/lib/cni/networks`, "-v", `${h.dir}/log:/var/log/mncni`, "-v", `${h.dir}/results:/var/lib/cni/results:ro`];
+      const name = uniqueName("mncni-agent");
+      // A resident agent with its default health address (what status asks), no CNI socket.
+      const daemon = agent.filter((a) => a !== "--once");
+      const args = [...daemon.slice(0, daemon.indexOf("--metrics-addr")), "--cni-socket", "off"];
+      podman(["run", "-d", "--name", name, ...RUN.slice(2), "--privileged", "-e", "NODE_NAME=n1", "--hostname", "some-host-name", ...mounts, image, ...args]);
+      try {
+        let s: { node: string; agent: { ready?: boolean; reachable: boolean }; problems: string[]; conflist?: string } | undefined;
+        for (let i = 0; i < 40; i++) {
+          const r = podman(["exec", name, "mncni", "status", "--json"], { allowFail: true });
+          s = r.stdout ? JSON.parse(r.stdout) : undefined;
+          // The conflist is read before the agent is asked: wait for a snapshot after both.
+          if (s?.agent.ready && s.conflist && s.problems.length === 0) break;
+          await Bun.sleep(250);
+        }
+        expect(s!.node).toBe("n1");
+        expect(s!.agent.ready).toBe(true);
+        expect(s!.conflist).toBe("/etc/cni/net.d/10-mncni.conflist");
+        expect(s!.problems).toEqual([]);
+      } finally {
+        podman(["rm", "--force", "--time", "0", name], { allowFail: true });
+      }
+    });
+
     test("capabilities only (NET_ADMIN, NET_RAW, SYS_ADMIN, SYS_PTRACE): /proc/sys is read-only, the agent fails", () => {
       const h = host();
       const r = podman([...RUN, "--cap-add", "NET_ADMIN,NET_RAW,SYS_ADMIN,SYS_PTRACE", ...h.mounts, image, ...agent], { allowFail: true });

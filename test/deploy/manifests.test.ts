@@ -291,7 +291,7 @@ describe("flags", () => {
   });
 
   test("the header says which image every node must be able to pull", () => {
-    expect(manifests(["--image", "registry.example/mncni:1.2.3"]).stdout).toContain("# Image: registry.example/mncni:1.2.3: every node, including those that join later, must be able to pull it.");
+    expect(manifests(["--image", "registry.example/mncni:1.2.3"]).stdout).toContain("# Image: registry.example/mncni:1.2.3: every node, including those that join later, must be able to pull it (or already hold it: imagePullPolicy IfNotPresent).");
   });
 
   test.each([

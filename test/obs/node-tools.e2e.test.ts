@@ -3,9 +3,9 @@
 // it from the downward API), and the lab has the node verbs without `ip netns exec` and
 // directory flags (`lab status NODE`, `lab ipam NODE`), checked against independent views.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { IpamReport } from "../../src/obs/ipam-show.ts";
 import type { NodeStatus } from "../../src/obs/status.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
@@ -14,6 +14,20 @@ import { createNetns, deleteNetns, ipJson, run } from "../helpers/netns.ts";
 import { NEEDS_AGENT, WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
 
 setDefaultTimeout(60_000);
+
+/** The `$ mncni lab ...` examples of docs/troubleshooting.md: the command and the output shown. */
+function documentedLabCommands(): { argv: string[]; output: string[] }[] {
+  const lines = readFileSync(resolve(import.meta.dir, "../../docs/troubleshooting.md"), "utf8").split("\n");
+  const out: { argv: string[]; output: string[] }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\$ mncni lab (.*?)\s*(#.*)?$/.exec(lines[i]!);
+    if (!m) continue;
+    const output: string[] = [];
+    for (let j = i + 1; j < lines.length && !lines[j]!.startsWith("```"); j++) output.push(lines[j]!);
+    out.push({ argv: m[1]!.split(/\s+/), output });
+  }
+  return out;
+}
 afterAll(downAll);
 
 describe("mncni status names the node", () => {
@@ -68,6 +82,22 @@ describe.skipIf(NEEDS_AGENT !== "")(`lab node verbs${NEEDS_AGENT}`, () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('cannot find node "node9"');
   });
+
+  // The doc's examples come from a lab like this one (2 nodes, 2 pods each, bridge mode); those
+  // naming pods this lab does not have (the policy examples' xa, xb) are left out.
+  for (const { argv, output } of documentedLabCommands().filter((c) => !c.argv.some((a) => /\/x[a-z]\b/.test(a)))) {
+    test(`docs/troubleshooting.md: mncni lab ${argv.join(" ")}`, () => {
+      const r = lab(name, argv, { allowFail: true });
+      const dropped = output.some((l) => /^\s*dropped/.test(l)) || output.includes("computed: dropped");
+      expect(r.code).toBe(dropped ? 1 : 0);
+      // The tables' headers, the MTU a default lab gives and the verdict lines are as shown.
+      const words = (l: string) => l.trim().split(/\s+/).join(" ");
+      const got = r.stdout.split("\n").map(words);
+      for (const l of output.filter((l) => /^[A-Z][A-Z0-9 ]{6,}$/.test(l.trim()))) expect(got).toContain(words(l));
+      for (const mtu of output.join("\n").match(/mtu \d+/g) ?? []) expect(r.stdout).toContain(mtu);
+      for (const l of output.filter((l) => /^(computed and traced paths agree|no problems found|traced: reached .*)$/.test(l))) expect(r.stdout).toContain(l);
+    });
+  }
 
   test("lab ipam NODE is `mncni ipam show` on that node: used = the reservation files, no leaks", () => {
     const r = lab(name, ["ipam", "node1", "--json"], { allowFail: true });

@@ -46,3 +46,15 @@ describe("bandwidth", () => {
     expect(parseBandwidth({ egressRate: 1000, egressBurst: 0xffffffff * 8 - 1 })).toEqual({ egressRate: 1000, egressBurst: 0xffffffff * 8 - 1 });
   });
 });
+
+describe("keys as containerd sends them", () => {
+  // containerd's go-cni marshals untagged Go structs ("HostPort", "IngressRate"); Go's
+  // encoding/json, and so every reference plugin, matches keys ignoring case.
+  test("portMappings and bandwidth with Go's field names", () => {
+    expect(parsePortMappings([{ HostPort: 18090, ContainerPort: 8080, Protocol: "tcp", HostIP: "" }])).toEqual([{ hostPort: 18090, containerPort: 8080, protocol: "tcp" }]);
+    expect(parseBandwidth({ IngressRate: 10_000_000, IngressBurst: 0xffffffff, EgressRate: 0, EgressBurst: 0 })).toEqual({ ingressRate: 10_000_000, ingressBurst: 0xffffffff });
+    // The exact key wins over another casing; a bad value is named by the CNI field name.
+    expect(parsePortMappings([{ hostPort: 80, HostPort: 81, containerPort: 80 }])[0]!.hostPort).toBe(80);
+    expect(refusal(() => parsePortMappings([{ HostPort: 0, ContainerPort: 80 }])).msg).toContain("runtimeConfig.portMappings[0].hostPort: 0 is not a port");
+  });
+});

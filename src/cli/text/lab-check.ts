@@ -36,6 +36,7 @@ export function formatLabCheck(rep: CheckReport): string {
     const denied = rep.results.filter((r) => r.deniedBy).length;
     lines.push(`  ${rep.policies.count} ${rep.policies.count === 1 ? "policy" : "policies"} in force: ${denied} probe(s) expected denied (the policy evaluator, TCP port ${ECHO_PORT}; a pod's own node and the pod itself always reach it)${rep.policies.mtuSkipped ? `; ${rep.policies.mtuSkipped} MTU pair(s) not checked (a policy selects an end)` : ""}`);
   }
+  for (const p of rep.problems) lines.push(`  ✗ ${p}`);
   for (const r of rep.results.filter((x) => !x.ok).slice(0, 30)) lines.push(`  ✗ ${r.from} -> ${r.to} (${r.target}): ${r.error}`);
   return lines.join("\n");
 }

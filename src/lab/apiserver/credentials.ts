@@ -5,8 +5,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { NAMES } from "../../deploy/meta.ts";
-import { resolveOptions } from "../../deploy/install-objects.ts";
-import type { User } from "./rbac.ts";
+import { LAB_INSTALL, type User } from "./rbac.ts";
 
 export interface Certs {
   ca: string;
@@ -19,22 +18,27 @@ function openssl(args: string[], cwd: string): void {
   if (p.exitCode !== 0) throw new Error(`cannot make the lab CA: openssl ${args[0]}: ${p.stderr.toString().trim()}`);
 }
 
-/** A CA and a server certificate for the addresses given, made once per directory. */
+/**
+ * A CA (made once per directory: every kubeconfig names it) and a server certificate for the
+ * addresses given (made again when they change).
+ */
 export function ensureCerts(dir: string, ips: string[] = ["127.0.0.1"]): Certs {
   const c = { ca: join(dir, "ca.crt"), cert: join(dir, "apiserver.crt"), key: join(dir, "apiserver.key") };
-  if (existsSync(c.cert)) return c;
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=mncni-lab-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-  openssl(["req", ...ec, "-keyout", "apiserver.key", "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver"], dir);
   const san = [...ips.map((ip) => `IP:${ip}`), "DNS:localhost", "DNS:kubernetes.default.svc"].join(",");
-  writeFileSync(join(dir, "apiserver.ext"), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  const ext = `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`;
+  const extFile = join(dir, "apiserver.ext");
+  if (existsSync(c.cert) && existsSync(extFile) && readFileSync(extFile, "utf8") === ext) return c;
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  if (!existsSync(c.ca)) openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=mncni-lab-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+  openssl(["req", ...ec, "-keyout", "apiserver.key", "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver"], dir);
+  writeFileSync(extFile, ext);
   openssl(["x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "apiserver.crt", "-days", "3650", "-extfile", "apiserver.ext"], dir);
   return c;
 }
 
 /** Who each lab component is to the API server. */
 export function identity(component: string): User {
-  const ns = resolveOptions({}).namespace;
+  const ns = LAB_INSTALL.namespace;
   if (component === "admin" || component === "lab") return { name: `lab:${component}`, groups: ["system:masters", "system:authenticated"] };
   if (component === "controller") return { name: `system:serviceaccount:${ns}:${NAMES.controller}`, groups: ["system:serviceaccounts", "system:authenticated"] };
   if (component.startsWith("agent")) return { name: `system:serviceaccount:${ns}:${NAMES.agent}`, groups: ["system:serviceaccounts", "system:authenticated"] };

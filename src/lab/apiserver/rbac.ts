@@ -49,11 +49,14 @@ function subjectIs(s: Grant["subjects"][number], u: User): boolean {
   return s.kind === "Group" && u.groups.includes(s.name);
 }
 
+/** The install as the lab runs it (with the node IPAM controller); roles and namespace do not depend on the image. */
+export const LAB_INSTALL = resolveOptions({ image: "localhost/mncni:lab", controller: true });
+
 export class Authorizer {
   private readonly grants: Grant[];
 
   /** The grants of the objects given (by default those deploy/ installs). */
-  constructor(objects: Obj[] = installObjects(resolveOptions({})).map((e) => e.object as Obj)) {
+  constructor(objects: Obj[] = installObjects(LAB_INSTALL).map((e) => e.object as Obj)) {
     this.grants = grantsOf(objects);
   }
 

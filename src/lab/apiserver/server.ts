@@ -21,6 +21,11 @@ export interface ApiServerOptions {
   hostname?: string;
   /** A network namespace (/run/netns/NAME) to listen in; the caller stays where it is. */
   netns?: string;
+  /**
+   * More sockets on the same port serving the same objects: e.g. an address inside the lab
+   * for the nodes' agents, beside 127.0.0.1 of the machine for people.
+   */
+  also?: { hostname: string; netns?: string }[];
   /** 0: any free port. */
   port?: number;
   /** Changes kept for resuming watches (older: 410 Gone). */
@@ -79,12 +84,12 @@ export class ApiServer {
   private readonly authz = new Authorizer();
   /** Paged lists: the rest of a list is served from the snapshot its first page was cut from. */
   private readonly snapshots = new Map<string, Obj[]>();
-  private server?: Server<undefined>;
+  private servers: Server<undefined>[] = [];
   private portNumber: number;
 
   constructor(private readonly o: ApiServerOptions) {
     mkdirSync(o.dir, { recursive: true });
-    this.certs = ensureCerts(o.dir, [o.hostname ?? "127.0.0.1"]);
+    this.certs = ensureCerts(o.dir, [o.hostname ?? "127.0.0.1", ...(o.also ?? []).map((a) => a.hostname)]);
     this.tokens = new Tokens(o.dir);
     this.store = new Store(o.persist === false ? undefined : join(o.dir, "state.json"), o.logSize);
     this.resources = new Resources(this.store);
@@ -101,34 +106,37 @@ export class ApiServer {
   }
 
   listen(): this {
-    if (this.o.netns) withNetns(this.o.netns, () => this.bind());
-    else this.bind();
+    for (const l of [{ hostname: this.o.hostname ?? "127.0.0.1", netns: this.o.netns }, ...(this.o.also ?? [])]) {
+      if (l.netns) withNetns(l.netns, () => this.bind(l.hostname));
+      else this.bind(l.hostname);
+    }
     return this;
   }
 
-  private bind(): void {
-    this.server = Bun.serve({
-      hostname: this.o.hostname ?? "127.0.0.1",
+  private bind(hostname: string): void {
+    const server = Bun.serve({
+      hostname,
       port: this.portNumber,
       // Watches stay open for minutes with only bookmarks on them.
       idleTimeout: 0,
       tls: { cert: Bun.file(this.certs.cert), key: Bun.file(this.certs.key) },
       fetch: (req) => this.handle(req),
     });
-    this.portNumber = this.server.port!;
+    this.portNumber = server.port!;
+    this.servers.push(server);
   }
 
   /** Connections refused and open watches cut, until listen() again (same port). */
   stop(): void {
     this.watches.endAll();
-    this.server?.stop(true);
-    this.server = undefined;
+    for (const s of this.servers) s.stop(true);
+    this.servers = [];
     this.store.save();
   }
 
-  /** Writes a kubeconfig for a component's token ("admin", "agent-node1", ...); returns its path. */
-  writeKubeconfig(component: string, path = join(this.o.dir, `${component}.kubeconfig`), namespace?: string): string {
-    writeFileSync(path, kubeconfigText(this.url, this.certs.ca, this.tokens.tokenOf(component), namespace), { mode: 0o600 });
+  /** Writes a kubeconfig for a component's token ("admin", "agent-node1", ...) naming one of the addresses; returns its path. */
+  writeKubeconfig(component: string, path = join(this.o.dir, `${component}.kubeconfig`), namespace?: string, hostname = this.o.hostname ?? "127.0.0.1"): string {
+    writeFileSync(path, kubeconfigText(`https://${hostname}:${this.portNumber}`, this.certs.ca, this.tokens.tokenOf(component), namespace), { mode: 0o600 });
     return path;
   }
 
