@@ -17,7 +17,6 @@ import { cmdDown } from "./lab-down.ts";
 import { cmdUp } from "./lab-up.ts";
 import { cmdApply, cmdDelete } from "./lab-apply.ts";
 import { LABEL } from "./lab-label.ts";
-import { cmdApiserver, cmdKubeconfig } from "./lab-apiserver.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -40,8 +39,8 @@ const LAB: Group = {
     apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
     delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
-    apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", cmdApiserver) },
-    kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", cmdKubeconfig) },
+    apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", async (argv) => (await import("./lab-apiserver.ts")).cmdApiserver(argv)) },
+    kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", async (argv) => (await import("./lab-apiserver.ts")).cmdKubeconfig(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },
     _probe: { hidden: true, summary: "", run: cmdProbe },

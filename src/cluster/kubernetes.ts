@@ -15,7 +15,7 @@ import { nodePodMTU, NodeWarningEvents } from "./node-pod-mtu.ts";
 import { encodeRoutingData, nodeRoutingData, ROUTING_CONDITION } from "./node-routing.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { buildClusterState } from "./build-state.ts";
-import type { ClusterSource, ClusterState, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
+import type { ClusterSource, ClusterState, KINDS, KubeObject, SourceOptions, SourceSnapshot } from "./types.ts";
 
 /** What is watched, and the trim applied to each object before it is cached. */
 const WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
@@ -27,6 +27,9 @@ const WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
 ];
 
 type Wire = WireObject & { spec?: any; status?: any };
+
+/** Kinds whose resource may be missing at start (CRDs, or an API the agent can run without): unknown until listed. */
+const MAY_BE_MISSING: ReadonlySet<string> = new Set(["NetworkPolicy", "ClusterNetworkPolicy"]);
 
 function meta(o: Wire) {
   const m = o.metadata ?? {};
@@ -145,12 +148,15 @@ export class KubernetesSource implements ClusterSource {
       this.policyEvents = new NodeWarningEvents(this.client, this.opts.nodeName, (name) => nodes.get(name), "PolicyNotProgrammed");
     }
     for (const i of this.informers) i.start();
-    // Every kind listed (or known not to be served) before the first pass: never an empty cluster.
+    // Every kind listed before the first pass: never an empty cluster. A policy kind not served
+    // (404: its CRD missing, or being installed) does not stop the start; it is unknown until
+    // listed (snapshot().state.unknown), and policy is not programmed meanwhile.
     const timeoutMs = this.opts.startTimeoutMs ?? 60_000;
     const t0 = Date.now();
-    while (!this.informers.every((i) => i.synced || this.missing.has(i.resource.kind))) {
+    const awaited = (i: Informer<Wire>) => !i.synced && !(MAY_BE_MISSING.has(i.resource.kind) && this.missing.has(i.resource.kind));
+    while (this.informers.some(awaited)) {
       if (Date.now() - t0 > timeoutMs) {
-        const why = this.informers.filter((i) => !i.synced && !this.missing.has(i.resource.kind)).map((i) => `${i.resource.kind}: ${(i.lastError as Error | undefined)?.message ?? "no answer"}`);
+        const why = this.informers.filter(awaited).map((i) => `${i.resource.kind}: ${(i.lastError as Error | undefined)?.message ?? "no answer"}`);
         this.close();
         throw new Error(`cannot list cluster state from ${cfg.server} within ${Math.round(timeoutMs / 1000)} s: ${why.join("; ")}`);
       }
@@ -167,6 +173,7 @@ export class KubernetesSource implements ClusterSource {
       objects: (kind: string, n: number) => m.objects(kind, n),
       missing: (kind: string, missing: boolean) => {
         m.missing(kind, missing);
+        this.changed();
         if (missing) this.missing.add(kind);
         else this.missing.delete(kind);
       },
@@ -185,9 +192,16 @@ export class KubernetesSource implements ClusterSource {
   snapshot(): SourceSnapshot {
     if (this.dirty) {
       this.dirty = false;
-      this.state = buildClusterState(this.informers.flatMap((i) => i.list()) as unknown as KubeObject[]);
+      const built = buildClusterState(this.informers.flatMap((i) => i.list()) as unknown as KubeObject[]);
+      // Never listed: unknown, not empty (the state has none of its objects, which proves nothing).
+      const unknown = this.informers.filter((i) => !i.synced).map((i) => ({
+        kind: i.resource.kind as (typeof KINDS)[number],
+        why: i.lastError === undefined ? "not listed yet" : isNotFound(i.lastError) ? `${i.resource.group || "core"}/${i.resource.version} ${i.resource.plural} is not served (404)` : (i.lastError as Error).message,
+      }));
+      this.state = unknown.length ? { ...built, unknown } : built;
     }
-    const failing = this.informers.filter((i) => i.lastError !== undefined && !isNotFound(i.lastError));
+    // Listed once, failing now (a 404 too: a CRD removed): the last good state is kept, stale.
+    const failing = this.informers.filter((i) => i.synced && i.lastError !== undefined);
     if (!failing.length) return { state: this.state };
     return { state: this.state, stale: failing.map((i) => `cannot watch ${i.resource.plural}: ${(i.lastError as Error).message}`).join("; ") };
   }

@@ -277,6 +277,12 @@ export interface ClusterState {
   /** Valid ones only, keyed by name (cluster-scoped). */
   clusterNetworkPolicies: ReadonlyMap<string, KubeClusterNetworkPolicy>;
   invalid: readonly InvalidManifest[];
+  /**
+   * Kinds the source has never been able to read, each with why (a CRD not served, 404): their
+   * objects are unknown, not absent, so what depends on them keeps what the kernel has.
+   * Absent when every kind was read.
+   */
+  unknown?: readonly { kind: (typeof KINDS)[number]; why: string }[];
 }
 
 /** What a source has cached: the state, and whether it can vouch for it now. */

@@ -12,7 +12,7 @@ const READ = ["get", "list", "watch"];
 const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: READ },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
-  // The policy API's CRD may be absent; the agent tolerates that, the grant is harmless then.
+  // The policy API's CRD, installed with mncni (while it is not served the agent programs no policy).
   { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
   // Its Node's status conditions: NetworkUnavailable (False once routes and conflist are in
   // place), MncniPodMTU (this node's pod MTU, compared by the other agents) and MncniRouting

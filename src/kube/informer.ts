@@ -3,7 +3,8 @@
 // resumes from the last resourceVersion seen (bookmarks keep it fresh); 410 Gone relists and
 // hands the difference to the handlers; a dropped stream reconnects after a backoff; a
 // resource the server does not have (404, e.g. a CRD not installed) is reported once and
-// retried slowly.
+// looked for again with backoff from a second up to missingRetryMs (a CRD being installed or
+// served again is picked up in seconds, one never installed costs a request a minute).
 import { Backoff, sleep, type BackoffOpts } from "./backoff.ts";
 import { isGone, isNotFound, KubeApiError, type KubeClient } from "./client.ts";
 import type { Resource } from "./resources.ts";
@@ -44,7 +45,7 @@ export interface InformerOpts<T> {
   /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
   watchTimeoutSeconds?: number;
   backoff?: BackoffOpts;
-  /** How often a missing resource (404) is looked for again. */
+  /** The longest wait before a missing resource (404) is looked for again (backoff from 1 s up to it). */
   missingRetryMs?: number;
   metrics?: InformerMetrics;
   log?: InformerLog;
@@ -55,6 +56,7 @@ export class Informer<T extends KubeObject> {
   private readonly handlers: InformerHandlers<T>[] = [];
   private readonly abort = new AbortController();
   private readonly backoff: Backoff;
+  private readonly missingBackoff: Backoff;
   private running?: Promise<void>;
   private rv = "";
   private reportedMissing = false;
@@ -70,6 +72,7 @@ export class Informer<T extends KubeObject> {
     private readonly opts: InformerOpts<T> = {},
   ) {
     this.backoff = new Backoff({ initialMs: 500, maxMs: 30_000, ...opts.backoff });
+    this.missingBackoff = new Backoff({ initialMs: Math.min(1000, this.missingRetryMs), maxMs: this.missingRetryMs, jitter: 0.2 });
   }
 
   on(h: InformerHandlers<T>): this {
@@ -155,11 +158,11 @@ export class Informer<T extends KubeObject> {
         if (isNotFound(e)) {
           // Gone from the server (a CRD removed) while watched, or never there: the same slow path.
           needList = true;
-          if (!this.reportedMissing) this.opts.log?.warn(`${this.kind}: resource ${this.resource.group || "core"}/${this.resource.version}/${this.resource.plural} is not served (404); looking again every ${Math.round(this.missingRetryMs / 1000)} s`);
+          if (!this.reportedMissing) this.opts.log?.warn(`${this.kind}: resource ${this.resource.group || "core"}/${this.resource.version}/${this.resource.plural} is not served (404); looking again with backoff, at least every ${Math.round(this.missingRetryMs / 1000)} s`);
           this.reportedMissing = true;
           this.opts.metrics?.missing(this.kind, true);
           this.opts.metrics?.watchRestart(this.kind, "missing");
-          await sleep(this.missingRetryMs, signal);
+          await sleep(this.missingBackoff.next(), signal);
           continue;
         }
         const delay = this.backoff.next();
@@ -212,6 +215,7 @@ export class Informer<T extends KubeObject> {
     this.rv = resourceVersion;
     this.lastError = undefined;
     this.backoff.reset();
+    this.missingBackoff.reset();
     this.opts.metrics?.objects(this.kind, this.store.size);
     this.opts.metrics?.listed(this.kind, Date.now() / 1000);
     this.synced = true;

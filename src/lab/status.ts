@@ -2,11 +2,13 @@
 // (as data; cli/text/lab-status.ts renders it).
 import { firstConfFile } from "./executor.ts";
 import { k8sPodName, podLabels } from "./write-manifests.ts";
-import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
+import { ipJson, netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
 import { actualPaths, expectedPath, type PeerPath } from "./expected-routes.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
+import { podMTUWhy, routingBackends, type RoutingName } from "../agent/routing/index.ts";
+import { familyOf } from "../net/ip.ts";
 
 export interface LabStatus {
   name: string;
@@ -37,8 +39,12 @@ export interface LabStatus {
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
     warnings: string[];
+    /** Pods whose ADD failed and whose rollback DEL failed too (address still reserved; the DEL is tried again), with its error. */
+    pendingDel?: { pod: string; error: string }[];
     /** The pod MTU published on the node's Node manifest (status condition MncniPodMTU): what its agent wrote into its conflist. */
     podMTU?: number;
+    /** Why the pod MTU is what it is: "1450 = 1500 underlay − 50 VXLAN headroom kept by auto (...)". */
+    podMTUWhy?: string;
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
     ready: boolean;
@@ -79,6 +85,19 @@ function readyzWarnings(answer: string | undefined): string[] {
   return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));
 }
 
+/** The node's pod MTU explained from its underlay link (eth0) and the lab's routing backend. */
+function mtuWhy(s: LabState, n: LabState["nodes"][number], mtu: number): string {
+  let underlay: number | undefined;
+  try {
+    underlay = ipJson<{ mtu: number }[]>(n.ns, ["link", "show", "eth0"])[0]?.mtu;
+  } catch {
+    underlay = undefined;
+  }
+  const backend = routingBackends()[s.options.routing as RoutingName];
+  const overhead = backend ? Math.max(0, ...nodeAddresses(n).map((a) => backend.mtuOverhead(familyOf(a)))) : 0;
+  return podMTUWhy({ mtu, ...(underlay !== undefined ? { underlay } : {}), overhead, routing: s.options.routing });
+}
+
 export async function labStatus(s: LabState): Promise<LabStatus> {
   const agentAnswers = s.options.wiring === "agent" ? await Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [];
   return {
@@ -107,7 +126,8 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         echoPid: n.echoPid,
         agentReadyz: agentAnswers[i]?.answer,
         warnings: readyzWarnings(agentAnswers[i]?.answer),
-        ...(n.podMTU !== undefined ? { podMTU: n.podMTU } : {}),
+        ...(n.pendingDel?.length ? { pendingDel: n.pendingDel.map((p) => ({ pod: p.name, error: p.delError })) } : {}),
+        ...(n.podMTU !== undefined ? { podMTU: n.podMTU, podMTUWhy: mtuWhy(s, n, n.podMTU) } : {}),
         ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
         cniConfig: conf,
         dir: p.dir,

@@ -4,7 +4,7 @@
 // and every difference between them.
 import type { ClusterState } from "../cluster/types.ts";
 import { HOLD } from "../firewall/names.ts";
-import { computePath, type Endpoint, type Explanation, type Place } from "./explain.ts";
+import { computePath, type Endpoint, type Explanation, type Hop, type PathOutcome, type Place, type ReplyPath } from "./explain.ts";
 import { expectPolicy, policyAt, policyDecisions, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -27,6 +27,7 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
   const expected = o.cluster && from.ip ? expectPolicy(o.cluster, from.ip, dst, o.proto, o.port) : undefined;
   const ex = computePath(places, from, dst, o.proto, o.port, expected ? policyAt(expected) : undefined);
   if (expected) ex.policy = { expected };
+  if (o.proto === "tcp" && ex.outcome === "delivered") ex.reply = replyPath(places, ex);
   if (o.probe) {
     ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
     const traced = tracedPolicy(ex.probe.places, o.cluster ? policyDecisions(o.cluster) : new Map());
@@ -39,8 +40,34 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
 }
 
 /**
+ * A TCP connection needs the way back too: the SYN-ACK from where the SYN was delivered to the
+ * source it arrived with. Where that source was masqueraded, the reply is delivered to the
+ * masquerading node, whose conntrack gives it back its first destination: the path goes on
+ * from there to the original source.
+ */
+function replyPath(places: Place[], ex: Explanation): ReplyPath {
+  const byName = new Map(places.map((p) => [p.name, p]));
+  const last = ex.hops[ex.hops.length - 1]!;
+  const back = computePath(places, { place: byName.get(last.place)!, ip: ex.dst }, last.source, ex.proto, ex.port, undefined, { reply: true });
+  const natAt = ex.hops.find((h) => h.masquerade);
+  const end = back.hops[back.hops.length - 1];
+  if (natAt && back.outcome === "delivered" && end?.place === natAt.place) {
+    const on = computePath(places, { place: byName.get(natAt.place)!, ip: ex.dst }, ex.src, ex.proto, ex.port, undefined, { reply: true });
+    const [first, ...more] = on.hops;
+    // The node's hop: it arrived as the reply did, and is routed on after de-NAT.
+    const joined: Hop = { ...first!, ...(end.iif ? { iif: end.iif } : {}), source: ex.dst };
+    return { src: ex.dst, dst: last.source, hops: [...back.hops.slice(0, -1), joined, ...more], outcome: on.outcome };
+  }
+  return { src: ex.dst, dst: last.source, hops: back.hops, outcome: back.outcome };
+}
+
+const arrives = (o: PathOutcome) => o === "delivered" || o === "leaves";
+
+/**
  * Did the packet get where it was going, as computed and (with a probe) as traced? Leaving
  * the namespaces the command sees (another node, seen from a node) is a path, not a failure.
  */
 export const explainOk = (ex: Explanation): boolean =>
-  (ex.probe ? ex.probe.mismatches.length === 0 : true) && (ex.outcome === "delivered" || ex.outcome === "leaves");
+  (ex.probe ? ex.probe.mismatches.length === 0 : true) &&
+  arrives(ex.outcome) &&
+  (ex.reply ? arrives(ex.reply.outcome) && (ex.reply.probe?.mismatches.length ?? 0) === 0 : true);

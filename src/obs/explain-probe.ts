@@ -3,7 +3,7 @@
 // rules live in a table mncni owns (mncni-trace), removed afterwards whatever happens.
 import { TraceListener, type TraceEvent } from "../kernel/index.ts";
 import { formatIP } from "../net/ip.ts";
-import type { Explanation, Place, TracedPlace } from "./explain.ts";
+import type { Explanation, Hop, PathOutcome, Place, ProbeAccount, TracedPlace } from "./explain.ts";
 import { POLICY, tableRef } from "../firewall/names.ts";
 import { nftIn, ruleComment, ruleText } from "./nft-in.ts";
 import { sendProbe, type ProbeProto } from "./probe.ts";
@@ -17,11 +17,24 @@ function hdrAddr(h: Uint8Array | undefined, which: "src" | "dst"): string | unde
 
 const TRACE_TABLE = "mncni-trace";
 
+/** What the trace rules mark: the probe itself, or (TCP) the answer to it. */
+interface TraceMatch {
+  /** Source and destination of the traced packets; the destination is what the probe was sent to, or (reply) its source. */
+  saddr?: string;
+  /** Several: a reply to a masqueraded source is given back its first destination on the way. */
+  daddr: string | string[];
+  proto: ProbeProto;
+  dport?: number;
+  sport?: number;
+}
+
 /** The rules that set nftrace on the probe's packets, in the families its hooks see first. */
-function traceScript(dst: string, proto: ProbeProto, port: number): string {
-  const v6 = dst.includes(":");
-  const l4 = proto === "icmp" && v6 ? "ipv6-icmp" : proto;
-  const match = `${v6 ? "ip6" : "ip"} daddr ${dst} meta l4proto ${l4}${proto === "icmp" ? "" : ` th dport ${port}`} meta nftrace set 1`;
+function traceScript(m: TraceMatch): string {
+  const daddrs = [m.daddr].flat();
+  const v6 = daddrs[0]!.includes(":");
+  const ip = v6 ? "ip6" : "ip";
+  const l4 = m.proto === "icmp" && v6 ? "ipv6-icmp" : m.proto;
+  const match = `${m.saddr ? `${ip} saddr ${m.saddr} ` : ""}${ip} daddr ${daddrs.length > 1 ? `{ ${[...new Set(daddrs)].join(", ")} }` : daddrs[0]} meta l4proto ${l4}${m.dport !== undefined ? ` th dport ${m.dport}` : ""}${m.sport !== undefined ? ` th sport ${m.sport}` : ""} meta nftrace set 1`;
   return [
     `table inet ${TRACE_TABLE} {`,
     `  chain pre { type filter hook prerouting priority -450; ${match}; }`,
@@ -35,17 +48,33 @@ function traceScript(dst: string, proto: ProbeProto, port: number): string {
 
 /**
  * Sends the probe and reads what the kernel reports of it in each namespace. The trace
- * tables are mncni's own and removed afterwards, also when sending fails.
+ * tables are mncni's own and removed afterwards, also when sending fails. For TCP the probe
+ * is sent a second time with the reply (SYN-ACK) traced, compared with the computed reply.
  */
-export function probePath(places: Place[], ex: Explanation, spoof: boolean): NonNullable<Explanation["probe"]> {
+export function probePath(places: Place[], ex: Explanation, spoof: boolean): ProbeAccount {
   const byName = new Map(places.map((p) => [p.name, p]));
   const onPath = [...new Set(ex.hops.map((h) => h.place))].map((n) => byName.get(n)!).filter(Boolean);
+  const send = () => sendProbe({ netns: onPath[0]?.netns, src: ex.src, spoof, dst: ex.dst, proto: ex.proto, port: ex.port });
+  const match: TraceMatch = { daddr: ex.dst, proto: ex.proto, ...(ex.proto !== "icmp" ? { dport: ex.port } : {}) };
+  const run = traceRun(places, onPath, match, send);
+  if (ex.reply) {
+    const replyOn = [...new Set(ex.reply.hops.map((h) => h.place))].map((n) => byName.get(n)!).filter(Boolean);
+    const back = traceRun(places, replyOn, { saddr: ex.reply.src, daddr: [ex.reply.dst, ex.src], proto: ex.proto, sport: ex.port }, send);
+    // The reply exists only when the probe went out: a probe not sent is the forward path's finding.
+    ex.reply.probe = run.notSent ? { places: [], outcome: "not sent (the probe was not)", mismatches: [] } : compare(ex.reply.hops, ex.reply.outcome, back.traced, back.notSent);
+  }
+  return compare(ex.hops, ex.outcome, run.traced, run.notSent);
+}
+
+/** Installs the trace rules around the path, sends, and reads each namespace's events. */
+function traceRun(places: Place[], onPath: Place[], m: TraceMatch, send: () => () => void): { traced: TracedPlace[]; notSent?: string } {
   // Namespaces next to the path too: a packet that goes where it was not expected shows up there.
   const watched = [...onPath, ...places.filter((p) => p.kind !== "host" && !onPath.includes(p))];
-  const script = traceScript(ex.dst, ex.proto, ex.port);
+  const script = traceScript(m);
   const installed: Place[] = [];
   const listeners = new Map<string, TraceListener>();
   const traced: TracedPlace[] = [];
+  let notSent: string | undefined;
   try {
     for (const p of watched) {
       const r = nftIn(p.netns, ["-f", "-"], script);
@@ -53,7 +82,13 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
       installed.push(p);
       listeners.set(p.name, TraceListener.open(p.netns));
     }
-    const close = sendProbe({ netns: onPath[0]?.netns, src: ex.src, spoof, dst: ex.dst, proto: ex.proto, port: ex.port });
+    let close = () => {};
+    try {
+      close = send();
+    } catch (e) {
+      // The kernel refused to send it (no route: ENETUNREACH): that is a finding, not a failure of explain.
+      notSent = (e as Error).message;
+    }
     try {
       const events = new Map<string, TraceEvent[]>();
       for (const [n, l] of listeners) events.set(n, l.read(250));
@@ -96,23 +131,39 @@ export function probePath(places: Place[], ex: Explanation, spoof: boolean): Non
     for (const l of listeners.values()) l.close();
     for (const p of installed) nftIn(p.netns, ["delete", "table", "inet", TRACE_TABLE]), nftIn(p.netns, ["delete", "table", "bridge", TRACE_TABLE]);
   }
+  return { traced, ...(notSent ? { notSent } : {}) };
+}
+
+/** Every difference between a computed path and what the trace saw of its packet. */
+function compare(hops: Hop[], outcome: PathOutcome, traced: TracedPlace[], notSent: string | undefined): ProbeAccount {
+  const computed = hops.map((h) => h.place);
+  const keep = traced.filter((t) => t.verdict !== "not seen" || computed.includes(t.place));
+  if (notSent !== undefined) {
+    // Computed to end where it is sent (no route there): the same finding, nothing to compare.
+    const endsAtSource = hops.length === 1 && hops[0]!.error !== undefined;
+    const mismatches = endsAtSource ? [] : [`the probe could not be sent (${notSent}); the computed path says ${outcome}`];
+    return { places: keep, outcome: `not sent: ${notSent}`, mismatches, notSent };
+  }
   const seen = traced.filter((t) => t.verdict !== "not seen").map((t) => t.place);
   const dropAt = traced.find((t) => t.verdict === "dropped");
   const mismatches: string[] = [];
-  const computed = ex.hops.map((h) => h.place);
-  for (const p of computed) if (!seen.includes(p) && !(ex.outcome === "dropped" && p === computed[computed.length - 1] && dropAt)) mismatches.push(`computed path crosses "${p}", the traced packet was not seen there`);
+  // A locally sent packet without a route is refused before any hook sees it: its source is not expected to.
+  const unsent = (p: string, i: number) => i === 0 && hops.length === 1 && hops[0]!.error !== undefined && p === computed[0];
+  computed.forEach((p, i) => {
+    if (!seen.includes(p) && !unsent(p, i) && !(outcome === "dropped" && p === computed[computed.length - 1] && dropAt)) mismatches.push(`computed path crosses "${p}", the traced packet was not seen there`);
+  });
   for (const p of seen) if (!computed.includes(p)) mismatches.push(`the traced packet was seen in "${p}", which the computed path does not cross`);
-  if (dropAt && ex.outcome !== "dropped") mismatches.push(`the traced packet was dropped in "${dropAt.place}" by ${dropAt.droppedBy}; the computed path says ${ex.outcome}`);
-  if (!dropAt && ex.outcome === "dropped") mismatches.push(`the computed path drops it in "${computed[computed.length - 1]}"; the traced packet was not dropped`);
-  if (dropAt && ex.outcome === "dropped" && dropAt.place !== computed[computed.length - 1]) mismatches.push(`dropped in "${dropAt.place}", computed in "${computed[computed.length - 1]}"`);
+  if (dropAt && outcome !== "dropped") mismatches.push(`the traced packet was dropped in "${dropAt.place}" by ${dropAt.droppedBy}; the computed path says ${outcome}`);
+  if (!dropAt && outcome === "dropped") mismatches.push(`the computed path drops it in "${computed[computed.length - 1]}"; the traced packet was not dropped`);
+  if (dropAt && outcome === "dropped" && dropAt.place !== computed[computed.length - 1]) mismatches.push(`dropped in "${dropAt.place}", computed in "${computed[computed.length - 1]}"`);
   // Masquerade: the source seen after the node that masquerades must be its address.
-  ex.hops.forEach((h, i) => {
+  hops.forEach((h, i) => {
     if (!h.next || h.next === "outside") return;
     const after = traced.find((t) => t.place === h.next);
     const seenSrc = after?.events.find((e) => e.saddr)?.saddr;
-    const want = ex.hops[i + 1]?.source;
+    const want = hops[i + 1]?.source;
     if (seenSrc && want && seenSrc !== want) mismatches.push(`"${h.next}" saw source ${seenSrc}, computed ${want}`);
   });
-  const outcome = dropAt ? `dropped in ${dropAt.place} by ${dropAt.droppedBy}` : seen.length ? `reached ${seen[seen.length - 1]}` : "not seen anywhere";
-  return { places: traced.filter((t) => t.verdict !== "not seen" || computed.includes(t.place)), outcome, mismatches };
+  const said = dropAt ? `dropped in ${dropAt.place} by ${dropAt.droppedBy}` : seen.length ? `reached ${seen[seen.length - 1]}` : "not seen anywhere";
+  return { places: keep, outcome: said, mismatches };
 }

@@ -40,6 +40,8 @@ export interface Hop {
   route?: { type: string; dev?: string; gw?: string; prefsrc?: string; table: number };
   neighbour?: { ip: string; mac?: string; state: string };
   fdb?: { mac: string; port: string };
+  /** Through a VXLAN device: the peer's VTEP the FDB sends the inner frame's MAC to, and the VNI. */
+  tunnel?: { vtep: string; vni?: number; dev: string };
   /** How it reaches the next namespace: over a link, or through a tunnel device. */
   via?: "direct" | "tunnel";
   next?: string;
@@ -94,14 +96,35 @@ export interface TracedPolicy {
   decider?: Decider;
 }
 
+export type PathOutcome = "delivered" | "dropped" | "leaves" | "unreachable";
+
+export interface ProbeAccount {
+  places: TracedPlace[];
+  outcome: string;
+  mismatches: string[];
+  /** Why the probe packet could not be sent (the kernel's errno): nothing was traced. */
+  notSent?: string;
+}
+
+/** The way back of a TCP connection: the SYN-ACK, from the destination to the source it saw. */
+export interface ReplyPath {
+  src: string;
+  dst: string;
+  hops: Hop[];
+  outcome: PathOutcome;
+  probe?: ProbeAccount;
+}
+
 export interface Explanation {
   src: string;
   dst: string;
   proto: ProbeProto;
   port: number;
   hops: Hop[];
-  outcome: "delivered" | "dropped" | "leaves" | "unreachable";
-  probe?: { places: TracedPlace[]; outcome: string; mismatches: string[] };
+  outcome: PathOutcome;
+  probe?: ProbeAccount;
+  /** TCP only, when the packet is delivered: the reply's path (a connection needs both ways). */
+  reply?: ReplyPath;
   /** The evaluator's verdict, and the one the probe met in the policy table. */
   policy?: { expected?: PolicyExpectation; traced?: TracedPolicy };
 }
@@ -240,7 +263,8 @@ function masqueradeOf(s: PlaceState, src: string, dst: string): string | undefin
   return undefined;
 }
 
-export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt): Explanation {
+/** reply: the packet answers a connection (policy does not judge it, its destination port is the peer's, unknown). */
+export function computePath(places: Place[], src: Endpoint, dst: string, proto: ProbeProto, port: number, policyAt?: PolicyAt, o: { reply?: boolean } = {}): Explanation {
   const world = new World(places);
   const hops: Hop[] = [];
   /** Notes the policy verdict at this hop; true when it drops the packet. */
@@ -261,7 +285,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
     hop.dropped = `held: ${pod?.kind === "pod" ? `pod ${pod.name} (${ip})` : ip} is not yet programmed by the agent (inet ${HOLD.name} drops its traffic until the agent has programmed its policy)`;
     return true;
   };
-  let outcome: Explanation["outcome"] = "unreachable";
+  let outcome: PathOutcome = "unreachable";
   try {
     let cur: PlaceState | undefined = src.place ? world.states.get(src.place.name) : undefined;
     if (!cur) throw new Error(`cannot explain from "${src.ip}": not in a namespace this command knows`);
@@ -295,7 +319,7 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         // Where the packet is sent, a source that is not the namespace's own (a spoofing pod
         // sends it anyway, IP_TRANSPARENT) plays no part in the kernel's choice of route.
         const own = iif !== undefined || cur.addrs.some((a) => a.ip === source);
-        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" ? { dport: port } : {}) });
+        r = cur.nl.getRoute({ dst, ...(source && own ? { src: source } : {}), ...(iif !== undefined ? { iif } : {}), proto: protoNum(proto, dst), ...(proto !== "icmp" && !o.reply ? { dport: port } : {}) });
       } catch (e) {
         hop.error = e instanceof NetlinkError ? `no route: ${e.code}${e.code === "EXDEV" || e.code === "EINVAL" ? " (reverse-path filter refuses this source here)" : ""}` : (e as Error).message;
         break;
@@ -321,13 +345,38 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         const f: NeighInfo | undefined = cur.nl.neighs({ family: "bridge" }).find((x) => x.mac === n.mac && x.index !== out.index);
         if (f) hop.fdb = { mac: n.mac, port: name(cur, f.index)! };
       }
-      if (cur.place.kind === "node") {
+      // NAT decides on a connection's first packet only: a reply is never masqueraded.
+      if (cur.place.kind === "node" && !o.reply) {
         const masq = masqueradeOf(cur, source, dst);
         // A forwarded packet's route carries no source: masquerade takes the one the node would send with.
         const to = masq ? (r.src ?? cur.nl.getRoute({ dst }).src) : undefined;
         if (masq && to) {
           hop.masquerade = { to, rule: masq };
           source = to;
+        }
+      }
+      // Into a VXLAN device: the FDB names the peer's VTEP for the next hop's MAC; the inner
+      // packet comes out of that node's device of the same VNI (the underlay in between carries
+      // it encapsulated, unseen by a trace of the inner addresses).
+      if (out.kind === "vxlan" && n?.mac) {
+        const f = cur.nl.neighs({ family: "bridge" }).find((x) => x.index === out.index && x.mac === n.mac && x.dst);
+        if (!f) {
+          hop.error = `no FDB entry on ${out.name} for ${n.mac}: the tunnel has no VTEP to send it to`;
+          break;
+        }
+        hop.tunnel = { vtep: f.dst!, dev: out.name, ...(out.vxlan ? { vni: out.vxlan.vni } : {}) };
+        const vtep = world.owner(f.dst!, cur.place.name);
+        const dev = vtep?.s.links.find((l) => l.kind === "vxlan" && (out.vxlan === undefined || l.vxlan?.vni === out.vxlan.vni));
+        if (vtep && dev) {
+          hop.next = vtep.s.place.name;
+          iif = dev.index;
+          port_ = undefined;
+          cur = vtep.s;
+          continue;
+        }
+        if (vtep) {
+          hop.error = `${vtep.s.place.name} owns VTEP ${f.dst} but has no VXLAN device of VNI ${out.vxlan?.vni ?? "?"}`;
+          break;
         }
       }
       // The next namespace: whoever owns the next hop; else the far end of the veth.

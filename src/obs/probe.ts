@@ -5,7 +5,7 @@
 import { withNetns } from "../kernel/index.ts";
 import { parseIP } from "../net/ip.ts";
 import { getSystemErrorMessage, getSystemErrorName } from "node:util";
-import { errno, errnoName, sym } from "../sys/libc.ts";
+import { errno, sym } from "../sys/libc.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -65,7 +65,7 @@ function icmpEcho(v6: boolean): Buffer {
 /** Sends the packet; returns a function that closes the socket (after the trace was read). */
 export function sendProbe(p: ProbeSpec): () => void {
   const fail = (what: string): never => {
-    throw new Error(`cannot send probe ${p.proto} to "${p.dst}": ${what}: ${errnoName(errno())}`);
+    throw new Error(`cannot send probe ${p.proto} to "${p.dst}": ${what}: ${describeErrno(errno())}`);
   };
   const v6 = p.dst.includes(":");
   const make = () => {

@@ -4,6 +4,7 @@
 // src/firewall/owned-table.ts: its comment carries the hash of its rules, so an ADD whose
 // network's table is already right costs one netlink lookup, not an nft run.
 import type { IPConfig } from "../cni/types.ts";
+import { CniError } from "../cni/errors.ts";
 import { Netlink } from "../kernel/index.ts";
 import { sha256Hex } from "../sys/hash.ts";
 import { hostVethsOf } from "./hostveth.ts";
@@ -32,7 +33,16 @@ export function ensureMasquerade(network: string, ips: IPConfig[]): void {
   }).join("");
   const body = `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n${rules}  }\n`;
   const table = { family: IPMASQ.family, name: masqueradeTable(network), comment: `mncni ipMasq ${sha256Hex(body).slice(0, 16)}`, body };
-  withNftables(`set up masquerade for network "${network}"`, (nft) => ensureTable(nft, table, nftApply));
+  const what = `set up masquerade for network "${network}"`;
+  withNftables(what, (nft) => {
+    try {
+      ensureTable(nft, table, nftApply);
+    } catch (e) {
+      // The engine's error names the table, not the network it serves: say both.
+      if (e instanceof CniError) throw new CniError(e.code, `cannot ${what}: ${e.message}`, e.details, { cause: e });
+      throw e;
+    }
+  });
 }
 
 /**

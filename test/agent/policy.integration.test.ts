@@ -597,6 +597,23 @@ function suite(mode: "bridge" | "routed", sourceName: SourceName) {
       await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
     });
 
+    t("a chain edited by hand while the agent was down is repaired by the restarted agent, which says so (#24.14)", async () => {
+      await policies([{ kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {} } }]);
+      // A pass after the write records the chains' fingerprint (the agent resyncs every second).
+      await Bun.sleep(2_500);
+      await stopAgent(n1);
+      // Someone lets everything into namespace x's pods: the marker still says the structure is the agent's.
+      inNetns(n1.ns, ["nft", "insert", "rule", "inet", "mncni-policy", "ingress-np/x", "accept"]);
+      await expectMatrix({ "c->a:80": "ok" });
+      const logBefore = readFileSync(join(n1.dir, "agent.log"), "utf8").length;
+      startAgent(n1);
+      await waitFor("the agent to be ready", () => inNetns(n1.ns, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9817/readyz"], { allowFail: true }).stdout === "200", 15_000);
+      const log = readFileSync(join(n1.dir, "agent.log"), "utf8").slice(logBefore);
+      expect(log).toMatch(/repair table inet mncni-policy: its chains differ from what was written/);
+      expect(inNetns(n1.ns, ["nft", "list", "chain", "inet", "mncni-policy", "ingress-np/x"]).stdout).not.toMatch(/^\s*accept\s*$/m);
+      await expectMatrix({ "c->a:80": "no", "a->c:80": "ok" });
+    });
+
     t("policies removed: the table goes, every pod reaches every pod again", async () => {
       await policies([]);
       expect(marker(n1)).toBe("absent");

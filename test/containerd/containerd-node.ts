@@ -67,6 +67,7 @@ export class Containerd {
       ...(confDir ? [`  cni_conf_dir = "${confDir}"`, `  cni_max_conf_num = 1`] : []),
       `[${cri}.containerd.runtimes.${name}.options]`,
       `  BinaryName = "/usr/sbin/runc"`,
+      `  Root = "${this.dir}/runc"`,
     ];
     return [
       "version = 2",

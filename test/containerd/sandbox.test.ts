@@ -190,4 +190,39 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     expect(ipJson<{ ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.startsWith("mncni/"))).toEqual([]);
     expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
   });
+
+  test("the server killed while containerd creates sandboxes: each sandbox either comes up or fails leaving nothing, and kubelet's retry (the plugin alone now) succeeds", async () => {
+    const log = join(tmp, "cni.log");
+    const served = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.command === "ADD" && l.served).length : 0);
+    const before = served();
+    const names = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    const runs = names.map((n) => cri!.runPodSandbox(pod(n), "served").then((id) => ({ n, id }), (e: Error) => ({ n, err: e.message })));
+    // Once the server has answered one of them.
+    for (let i = 0; i < 500 && served() === before; i++) await Bun.sleep(10);
+    server!.kill("SIGKILL");
+    await server!.exited;
+    const first = await Promise.all(runs);
+    // A call the server had taken when it died is answered code 11 (containerd fails the sandbox, kubelet retries).
+    for (const r of first) if ("err" in r) expect(r.err).toContain("try again");
+    const ids: string[] = [];
+    for (const r of first) {
+      if ("id" in r) ids.push(r.id);
+      else ids.push(await cri!.runPodSandbox({ ...pod(r.n), metadata: { ...pod(r.n).metadata, attempt: 1 } }, "served"));
+    }
+    const ips = new Set<string>();
+    for (const id of ids) {
+      const { status } = await cri!.podSandboxStatus(id);
+      expect(status.state).toBe("SANDBOX_READY");
+      ips.add(status.network!.ip);
+      expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", status.network!.ip], { allowFail: true }).code).toBe(0);
+    }
+    expect(ips.size).toBe(names.length);
+    for (const id of ids) {
+      await cri!.stopPodSandbox(id);
+      await cri!.removePodSandbox(id);
+    }
+    // Nothing of a failed attempt or of the sandboxes is left.
+    expect(ipJson<{ ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.startsWith("mncni/"))).toEqual([]);
+    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
+  });
 });

@@ -1,11 +1,11 @@
 // A fake Kubernetes API server for tests: HTTPS with a server certificate signed by a test CA
 // (made with openssl into a temp dir, named by the kubeconfig it writes), bearer-token auth
 // with RBAC (one token per ServiceAccount bound in deploy/mncni.yaml or the manifests given,
-// authorized by the
-// ClusterRoles/Roles and bindings there: a request the role does not allow gets 403 Forbidden
-// with the real server's Status body; the server's own token is unrestricted, like an admin's),
-// and the list/watch wire protocol for Nodes, Pods, Namespaces, NetworkPolicies,
-// ClusterNetworkPolicies (the policy API's CRD), Leases and Events: resourceVersion as one global counter, paged lists (limit/continue over a
+// authorized by the ClusterRoles/Roles and bindings there: a request the role does not allow
+// gets 403 Forbidden with the real server's Status body; the server's own token is
+// unrestricted, like an admin's), and the list/watch wire protocol for Nodes, Pods,
+// Namespaces, NetworkPolicies, ClusterNetworkPolicies (the policy API's CRD), Leases and
+// Events: resourceVersion as one global counter, paged lists (limit/continue over a
 // snapshot), chunked watch streams with ADDED/MODIFIED/DELETED/BOOKMARK, `410 Gone` (an ERROR
 // event, as the real server sends) for a resourceVersion older than the bounded event
 // history, 409 Conflict on stale writes, merge and strategic-merge patches (incl. the status

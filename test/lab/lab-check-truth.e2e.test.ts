@@ -44,6 +44,26 @@ describe("lab check on a broken lab", () => {
     expect(checkJson(name).rep.ok).toBe(true);
   });
 
+  test("a pod route with a smaller MTU: the lost DF packet says what the kernel said", () => {
+    const pod = `${name}-node1-pod1`;
+    const gw = (JSON.parse(run(["ip", "-n", pod, "-j", "route", "show", "default"]).stdout) as { gateway: string }[])[0]!.gateway;
+    run(["ip", "-n", pod, "route", "change", "default", "via", gw, "dev", "eth0", "mtu", "1350"]);
+    try {
+      const { rep } = checkJson(name);
+      const mtu = rep.results.find((r) => r.kind === "pod-mtu" && r.from === "node1/pod1")!;
+      expect(mtu.ok).toBe(false);
+      expect(mtu.error).toContain("message too long, mtu=1350");
+    } finally {
+      run(["ip", "-n", pod, "route", "change", "default", "via", gw, "dev", "eth0"]);
+    }
+  });
+
+  test.skipIf(WIRING === "static")("status says why the pod MTU is what it is", () => {
+    const text = lab(name, ["status"]).stdout;
+    // A flat lab under auto: every path is direct, the VXLAN headroom is kept anyway.
+    expect(text).toContain("pod MTU 1450 = 1500 underlay − 50 VXLAN headroom kept by auto");
+  });
+
   test("an INCOMPLETE lab fails, whatever its probes say", () => {
     const file = `${LAB_ROOT}/${name}/state.json`;
     const before = readFileSync(file, "utf8");

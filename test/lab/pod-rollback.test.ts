@@ -80,11 +80,13 @@ describe("lab pod add: the rollback DEL of a failed ADD", () => {
     // Reported, not swallowed: the DEL's error, and that the address is still held.
     expect(r.stderr).toContain("flaky: DEL fails");
     expect(reservations()).toEqual([`${name}-node1-p2`]);
+    expect(lab(name, ["status"]).stdout).toContain("pending DEL: node1/p2");
     // The plugin works again: the next pod added on the node retries the DEL first.
     writeFileSync(ctl("del-failures"), "0");
     rmSync(ctl("fail-add"));
     lab(name, ["pod", "add", "node1", "p3"]);
     expect(reservations()).toEqual([`${name}-node1-p3`]);
+    expect(lab(name, ["status"]).stdout).not.toContain("pending DEL");
     lab(name, ["pod", "remove", "node1", "p3"]);
     expect(reservations()).toEqual([]);
   });

@@ -15,5 +15,5 @@ test("a run with no summary (a test exited the process early) fails with a clear
 test("a normal run still ends with the summary line", () => {
   const r = run(["bash", script, "./test/lab/fixtures/passes.ts"], { allowFail: true });
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^1 passed, 0 failed$/m);
+  expect(r.stdout).toMatch(/^1 passed, 0 failed, 0 skipped$/m);
 });

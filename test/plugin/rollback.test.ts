@@ -150,18 +150,27 @@ describe("routed ADD failure", () => {
     expect(mncniRoutes(node.ns)).toHaveLength(2);
   });
 
-  test("a failure after the anti-spoofing elements exist (ipMasq cannot be set up) rolls them back too", () => {
+  test("a failure after the anti-spoofing elements exist (ipMasq cannot be set up) rolls them back too", async () => {
     const node = new TestNode();
     const pod = node.pod();
-    // A chain of another type under the name the network's masquerade table uses: nft refuses to make it a nat chain.
+    // The network's masquerade table, owned by another process (nft's `owner` flag, as
+    // firewalld uses it): the kernel refuses every change to it but its owner's (EPERM), so
+    // mncni can neither fill nor replace it. The owner is an `nft -i` kept open for the test.
     const table = `mncni-masq-${createHash("sha256").update("mnbnet").digest("hex").slice(0, 8)}`;
-    run(["ip", "netns", "exec", node.ns, "nft", "-f", "-"], {
-      stdin: `table inet ${table} {\n  chain postrouting {\n    type filter hook postrouting priority 0; policy accept;\n  }\n}\n`,
-    });
-    const r = node.call("ADD", node.conf({ mode: "routed", extra: { ipMasq: true } }), { pod, id: "masqfail" });
-    expect(r.code).not.toBe(0);
-    expect(r.json.code).toBe(5);
-    expect(r.json.msg).toContain("cannot set up masquerade for network \"mnbnet\"");
+    const owner = Bun.spawn(["ip", "netns", "exec", node.ns, "nft", "-i"], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+    try {
+      owner.stdin.write(`add table inet ${table} { flags owner; }\n`);
+      owner.stdin.flush();
+      for (let i = 0; i < 200 && run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", table], { allowFail: true }).code !== 0; i++) Bun.sleepSync(10);
+      expect(run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", table]).stdout).toContain("flags owner");
+      const r = node.call("ADD", node.conf({ mode: "routed", extra: { ipMasq: true } }), { pod, id: "masqfail" });
+      expect(r.code).not.toBe(0);
+      expect(r.json.code).toBe(5);
+      expect(r.json.msg).toContain("cannot set up masquerade for network \"mnbnet\"");
+    } finally {
+      owner.kill();
+      await owner.exited;
+    }
     expectNothingLeft(node, pod, { mode: "routed" });
     // The anti-spoofing table was created by this ADD and stays (empty): other pods would use it.
     expect(run(["ip", "netns", "exec", node.ns, "nft", "list", "table", "inet", "mncni-antispoof"], { allowFail: true }).code).toBe(0);

@@ -45,5 +45,5 @@ export { desiredHostGwRoutes, hostGw } from "./hostgw.ts";
 export { pathTo, splitPeers, autoBackend } from "./auto.ts";
 export { DEFAULT_VXLAN, VXLAN_SETTINGS, desiredVxlan, vxlanPublished, kernelRelease, txChecksumBroken, vxlanBackend, type VxlanSettings } from "./vxlan.ts";
 export { VXLAN_DEVICES, vtepGateway, vtepMAC, vxlanOverhead } from "./vtep.ts";
-export { podMTU, podMTUMismatches, podMTUMismatchWarning, underlayMTU } from "./mtu.ts";
+export { podMTU, podMTUMismatches, podMTUMismatchWarning, podMTUWhy, underlayMTU } from "./mtu.ts";
 export { applyRouteDiff, diffRoutes, syncRoutes, type DesiredRoute, type RouteDiff } from "./routes.ts";

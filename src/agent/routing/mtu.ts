@@ -63,3 +63,18 @@ export function podMTUMismatches(self: string, own: number, nodes: Iterable<{ na
 export function podMTUMismatchWarning(peer: string, theirs: number, own: number): string {
   return `node "${peer}" publishes pod MTU ${theirs}, this node's is ${own}: packets larger than the smaller one may be dropped between their pods`;
 }
+
+/**
+ * Pure. Why the pod MTU is what it is, in words an operator can check: the underlay's MTU and
+ * what the backend keeps for its header (auto keeps VXLAN's on every path, also where every
+ * peer is reached directly, so that one pod MTU serves a peer that is tunnelled later).
+ */
+export function podMTUWhy(o: { mtu: number; underlay?: number; overhead: number; routing: string }): string {
+  const underlay = o.underlay ?? FALLBACK_MTU;
+  const from = o.underlay === undefined ? `${underlay} (assumed: no link holds the node's address)` : `${underlay} underlay`;
+  const expected = underlay - o.overhead;
+  if (o.mtu !== expected) return `${o.mtu}: not ${from} − ${o.overhead} = ${expected}; set by the agent's --mtu, or the underlay changed since it was written`;
+  if (o.overhead === 0) return `${o.mtu} = ${from} (${o.routing} adds no header)`;
+  const headroom = o.routing === "auto" ? `${o.overhead} VXLAN headroom kept by auto (one pod MTU for direct and tunnelled peers)` : `${o.overhead} ${o.routing.toUpperCase()} header`;
+  return `${o.mtu} = ${from} − ${headroom}`;
+}

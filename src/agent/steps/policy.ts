@@ -11,6 +11,9 @@ import { NETWORK_NAME } from "../conflist.ts";
 import { AttachedPods, PolicyEngine, policyPods } from "../policy/index.ts";
 import { emptyReconcileReport, type AttachedPod, type Pass, type StepContext, type StepModule } from "./step.ts";
 
+/** What policy is computed from: a kind of these the source cannot read stops policy programming. */
+const POLICY_KINDS: ReadonlySet<string> = new Set(["Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"]);
+
 export const policyStep: StepModule<"policy"> = {
   name: "policy",
   create(ctx) {
@@ -55,11 +58,19 @@ class PolicyStep {
     const { r } = out;
     const state = this.attached.overlay(state0, cfg.nodeName);
     const unlabelled = this.attached.unlabelledIPs(state0);
-    const policyHold = (out.policyHold = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0);
+    // A policy kind the source cannot read is unknown, not empty: programming without it would
+    // drop its rules (a ClusterNetworkPolicy CRD served again 3 s later cost a minute without
+    // its Deny rules). The kernel's table stays as it is, and new pods stay held (fail closed).
+    const blind = (state0.unknown ?? []).filter((u) => POLICY_KINDS.has(u.kind));
+    const policyHold = (out.policyHold = blind.length > 0 || state.networkPolicies.size + state.clusterNetworkPolicies.size > 0);
     // The hold table is created once and never replaced: it holds the plugin's elements.
     if (verify && deps.hold && policyHold && deps.hold.ensure((script, what) => deps.nft.apply(script, what))) {
       r.writes++;
       r.changes.push(`create table ${HOLD.family} ${HOLD.name}`);
+    }
+    if (blind.length) {
+      r.problems.push(`cannot program policy: ${blind.map((u) => `${u.kind} cannot be read (${u.why})`).join("; ")}; keeping the policy table as it is and new pods held until it can be read`);
+      return;
     }
     const sync = this.engine.sync(state, verify);
     deps.onPolicy?.(sync.structure.deciders, state);

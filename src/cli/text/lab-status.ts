@@ -16,8 +16,14 @@ export function formatLabStatus(st: LabStatus): string {
       ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
       st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
     ),
+    // Why each pod MTU is what it is, one line per distinct reason.
+    ...[...new Set(st.nodes.map((n) => n.podMTUWhy).filter((w): w is string => w !== undefined))].map(
+      (w) => `pod MTU ${w} (${st.nodes.filter((n) => n.podMTUWhy === w).map((n) => n.name).join(", ")})`,
+    ),
     // What the agents report without being not ready (a peer's other pod MTU), one line each.
     ...st.nodes.flatMap((n) => n.warnings.map((w) => `warning: ${n.name}: ${w}`)),
+    // A failed ADD whose rollback DEL failed too: its address stays reserved until a DEL works.
+    ...st.nodes.flatMap((n) => (n.pendingDel ?? []).map((p) => `pending DEL: ${n.name}/${p.pod} (tried again before the next pod add or remove on ${n.name}): ${p.error}`)),
     "",
     // Per node and peer: direct (a route via the peer's address) or tunnel (VXLAN), as the kernel has it.
     ...table(

@@ -5,9 +5,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { withNetns } from "../../kernel/netns.ts";
 import { ensureCerts, kubeconfigText, Tokens, type Certs } from "./credentials.ts";
-import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX } from "./discovery.ts";
+import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX, VERSION } from "./discovery.ts";
 import { kindByPlural, kindOf, type Kind, type Obj } from "./kinds.ts";
-import { Authorizer, forbiddenMessage, type Attributes, type User } from "./rbac.ts";
+import { Authorizer, forbiddenMessage, type Attributes } from "./rbac.ts";
 import { Resources, type Result, type Target } from "./resources.ts";
 import { fieldSelector, labelSelector, SelectorError } from "./selectors.ts";
 import { badRequest, status, unknownPath } from "./status.ts";
@@ -176,10 +176,12 @@ export class ApiServer {
         return this.answer(req, url, body, { code: 400, body: badRequest("the body of the request is not JSON (this server takes JSON only)") });
       }
     }
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
+    // What kube-apiserver shows anyone (system:public-info-viewer).
+    if (["/healthz", "/livez", "/readyz"].includes(path)) return new Response("ok");
+    if (path === "/version") return json(200, VERSION);
     const user = this.tokens.userOf(req.headers.get("authorization"));
     if (!user) return this.answer(req, url, body, { code: 401, body: status(401, "Unauthorized", "Unauthorized") });
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
-    if (["/healthz", "/livez", "/readyz"].includes(path)) return new Response("ok");
     if (path === "/openapi/v2") return new Response(new Uint8Array(0), { headers: { "Content-Type": OPENAPI_V2_PROTOBUF } });
     if (path === "/openapi/v3") return json(200, OPENAPI_V3_INDEX);
     const doc = req.method === "GET" ? discovery(path) : undefined;
@@ -191,7 +193,7 @@ export class ApiServer {
     if (!this.authz.allows(user, attrs)) {
       return this.answer(req, url, body, { code: 403, body: status(403, "Forbidden", forbiddenMessage(user, attrs), { ...(r.name ? { name: r.name } : {}), ...(r.group ? { group: r.group } : {}), kind: r.kind.plural }) });
     }
-    return this.serve(req, url, r, verb, body, user);
+    return this.serve(req, url, r, verb, body);
   }
 
   private answer(req: Request, url: URL, body: unknown, result: Result): Response {
@@ -199,7 +201,7 @@ export class ApiServer {
     return json(result.code, result.body);
   }
 
-  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown, _user: User): Response {
+  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown): Response {
     const q = url.searchParams;
     const dryRun = q.getAll("dryRun").includes("All");
     const asTable = wantsTable(req.headers.get("accept"));
@@ -266,6 +268,8 @@ export class ApiServer {
     const meta: Record<string, unknown> = { resourceVersion: rv };
     if (end < items.length) {
       this.snapshots.set(id, items);
+      // A client that stops paging leaves its snapshot: the oldest go (their continue: 410).
+      for (const old of this.snapshots.keys()) if (this.snapshots.size > 64) this.snapshots.delete(old);
       meta.continue = Buffer.from(JSON.stringify({ id, offset: end, rv })).toString("base64");
       meta.remainingItemCount = items.length - end;
     } else this.snapshots.delete(id);

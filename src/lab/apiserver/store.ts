@@ -100,8 +100,13 @@ export class Store {
     this.saveTimer = undefined;
     if (!this.file) return;
     const saved: Saved = { resourceVersion: this.rv, objects: Object.fromEntries([...this.objects].map(([p, m]) => [p, [...m.values()]])) };
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(saved));
-    renameSync(`${this.file}.tmp`, this.file);
+    try {
+      writeFileSync(`${this.file}.tmp`, JSON.stringify(saved));
+      renameSync(`${this.file}.tmp`, this.file);
+    } catch (e) {
+      // `lab down` removed the lab's directory under a running server: nothing left to keep.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
   }
 }
 

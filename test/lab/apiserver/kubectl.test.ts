@@ -32,6 +32,7 @@ spec:
 `;
 
 beforeAll(() => {
+  if (!Bun.which("kubectl")) throw new Error("kubectl is missing: these tests use it as the client (1.32 on the test machines, /usr/bin/kubectl)");
   dir = mkdtempSync("/tmp/mncni-labapi-test-");
   srv = new ApiServer({ dir }).listen();
   admin = srv.writeKubeconfig("admin");
@@ -43,7 +44,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  srv.stop();
+  srv?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -121,6 +122,31 @@ describe("kubectl against the lab API server", () => {
     expect(e.out).toMatch(/Warning\s+MTUMismatch\s+node\/node1\s+peer publishes another pod MTU/);
   });
 
+  test("a watch with a label selector sees a pod leave (DELETED) and enter (ADDED) its selection", async () => {
+    const rv = srv.store.resourceVersion;
+    const ac = new AbortController();
+    const res = await fetch(`${srv.url}/api/v1/namespaces/default/pods?watch=1&labelSelector=app%3Dweb&resourceVersion=${rv}`, { headers: { Authorization: `Bearer ${srv.tokens.tokenOf("admin")}` }, tls: { ca: Bun.file(srv.certs.ca) }, signal: ac.signal });
+    const events: string[] = [];
+    const reading = (async () => {
+      let buf = "";
+      for await (const chunk of res.body as ReadableStream<Uint8Array>) {
+        buf += new TextDecoder().decode(chunk);
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        for (const l of parts) if (l.trim()) events.push(`${JSON.parse(l).type} ${JSON.parse(l).object.metadata.labels.app}`);
+      }
+    })();
+    await kubectl(["label", "pod", "web", "app=other", "--overwrite"]);
+    await kubectl(["label", "pod", "web", "tier=x"]);
+    await kubectl(["label", "pod", "web", "app=web", "--overwrite"]);
+    await until("both transitions", () => events.length >= 2);
+    ac.abort();
+    await reading.catch(() => {});
+    // The label change outside the selection is not sent.
+    expect(events).toEqual(["DELETED other", "ADDED web"]);
+    await kubectl(["label", "pod", "web", "tier-"]);
+  });
+
   test("a stale write gets 409", async () => {
     const pod = JSON.parse((await kubectl(["get", "pod", "web", "-o", "json"])).out);
     await kubectl(["annotate", "pod", "web", "x=1"]);
@@ -139,6 +165,12 @@ describe("RBAC of deploy/ per token", () => {
     const raw = await kubectl(["get", "--raw", "/api/v1/nodes/node1"], nobody);
     expect(raw.err).toContain("Forbidden");
     expect((await kubectl(["get", "--raw", "/version"], nobody)).code).toBe(0);
+    // No token: 401, except what kube-apiserver shows anyone.
+    const tls = { ca: Bun.file(srv.certs.ca) };
+    expect((await fetch(`${srv.url}/api/v1/nodes`, { tls })).status).toBe(401);
+    expect((await fetch(`${srv.url}/api`, { tls })).status).toBe(401);
+    expect(await (await fetch(`${srv.url}/version`, { tls })).json()).toMatchObject({ major: "1", minor: "32" });
+    expect(await (await fetch(`${srv.url}/readyz`, { tls })).text()).toBe("ok");
   });
 
   test("the agent's token reads, patches its Node's status, and cannot patch Nodes", async () => {

@@ -42,7 +42,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  srv.stop();
+  srv?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
