@@ -24,9 +24,9 @@ export function podMTUWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMism
   return [...rep.podMTUMismatch].map(([peer, theirs]) => podMTUMismatchWarning(peer, theirs, rep.podMTU!));
 }
 
-/** What a pass reports without making the node not ready, one line each. */
-export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch" | "policyRejected">): string[] {
-  return [...podMTUWarnings(rep), ...(rep.policyRejected ?? [])];
+/** What a pass reports without making the node not ready, one line each: unreachable peers first. */
+export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch" | "policyRejected"> & Partial<Pick<ReconcileReport, "peerWarnings">>): string[] {
+  return [...(rep.peerWarnings ?? []), ...podMTUWarnings(rep), ...(rep.policyRejected ?? [])];
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */

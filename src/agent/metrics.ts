@@ -23,7 +23,7 @@ export class AgentMetrics {
   ready = false;
   /** Why the node is not ready (served on /readyz). */
   notReady: string[] = ["no reconcile pass has finished yet"];
-  /** Reported on /readyz without making the node not ready (a peer's other pod MTU). */
+  /** Reported on /readyz without making the node not ready (a peer this node cannot reach, a peer's other pod MTU). */
   warnings: string[] = [];
   /** Policy objects the kernel refused in the last pass (left out, the rest programmed). */
   policyRejected = 0;
@@ -69,9 +69,9 @@ export class AgentMetrics {
       },
     });
     gauge("mncni_agent_invalid_manifests", "Manifests (or documents) skipped in the last read because they are malformed.", () => this.invalidManifests);
-    gauge("mncni_agent_problems", "Peers or objects the last reconcile could not serve (e.g. a peer not on-link).", () => this.problems);
+    gauge("mncni_agent_problems", "Things the last reconcile could not do that make the node not ready (listed on /readyz; an unreachable peer is a warning instead).", () => this.problems);
     gauge("mncni_policy_rejected_objects", "Policy objects (elements, rules, policies) the kernel refused in the last reconcile: left out while the rest is programmed (listed on /readyz and in mncni status).", () => this.policyRejected);
-    gauge("mncni_agent_warnings", "Things the last reconcile reports that do not make the node not ready (listed on /readyz, e.g. a peer's other pod MTU).", () => this.warnings.length);
+    gauge("mncni_agent_warnings", "Things the last reconcile reports that do not make the node not ready (listed on /readyz: a peer this node cannot reach, a peer's other pod MTU, a refused policy object).", () => this.warnings.length);
     gauge("mncni_agent_ready", "1 when state is converged and the CNI config is written.", () => (this.ready ? 1 : 0));
     gauge("mncni_agent_last_sync_timestamp_seconds", "Unix time of the last reconcile that finished without errors.", () => this.lastSuccessSeconds);
     // Counters kept by the agent as plain numbers: re-set from them at each scrape.

@@ -3,7 +3,7 @@
 import { say } from "./output.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
 import { labNode } from "../lab/places.ts";
-import { addPod, refreshNodeEcho, removePod } from "../lab/pods.ts";
+import { addPod, findNodePod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { requireState, type PodState } from "../lab/state.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
 import type { Protocol } from "../cluster/index.ts";
@@ -27,7 +27,7 @@ const POD_ADD = {
 const POD_REMOVE = {
   name: "mncni lab pod remove",
   args: "<node> <pod>",
-  summary: "Removes a pod through CNI DEL, then its namespace and manifest.",
+  summary: "Removes a pod through CNI DEL, then its namespace and manifest. <pod> is the lab's name (pod2), the Kubernetes name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it.",
   flags: { name: NAME },
   positionals: { min: 2, max: 2, names: ["<node>", "<pod>"] },
 } satisfies CommandSpec<FlagTable>;
@@ -64,14 +64,14 @@ export const POD: Group = {
         const p0 = parse(POD_REMOVE, argv);
         if (typeof p0 === "number") return p0;
         const [nodeName, podName] = p0.positionals;
-        await locked(p0.flags.name, false, async () => {
+        const pod = await locked(p0.flags.name, false, async () => {
           const s = requireState(p0.flags.name);
           const node = labNode(s, nodeName!);
-          const pod = node.pods.find((x) => x.name === podName);
-          if (!pod) throw new Error(`cannot find pod "${podName}" on node "${node.name}" (pods: ${node.pods.map((x) => x.name).join(", ") || "none"})`);
+          const pod = findNodePod(s, node, podName!);
           await removePod(s, node, pod);
+          return pod;
         });
-        say(`pod ${nodeName}/${podName} removed`);
+        say(`pod ${pod.node}/${pod.name} removed (Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
         return 0;
       },
     },

@@ -36,7 +36,8 @@ const UP = {
     routing: { type: "string", choices: ["host-gw", "vxlan", "auto"], help: "how nodes reach each other's pods, passed to the agents (default auto; static wiring: host-gw)" },
     segments: { type: "int", default: 1, min: 1, max: 16, help: "underlay subnets, each its own switch, joined by the router (nodes round robin)" },
     "cluster-cidr": { type: "string", value: "CIDR", default: "10.244.0.0/16", help: "IPv4 cluster CIDR, split into one pod CIDR per node" },
-    "node-cidr-size": { type: "int", default: 24, min: 1, max: 32, help: "prefix length of each node's IPv4 pod CIDR" },
+    // No min/max here: the lower bound depends on --cluster-cidr (checked in src/lab/lab.ts).
+    "node-cidr-size": { type: "int", default: 24, help: "prefix length of each node's IPv4 pod CIDR: longer than --cluster-cidr's, at most 28 (17..28 with the default /16)" },
     ipv6: { type: "boolean", help: "dual-stack: IPv6 underlay, pods and checks beside IPv4" },
     "cluster-cidr6": { type: "string", value: "CIDR", help: `IPv6 cluster CIDR (implies --ipv6; default ${CLUSTER_CIDR6})` },
     wiring: { type: "string", default: "auto", choices: ["auto", "agent", "static"], help: "mncni agents, or the Go reference plugins with routes by the lab" },

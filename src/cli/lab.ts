@@ -10,6 +10,7 @@ import { cmdExplain } from "./lab-explain.ts";
 import { cmdInspect } from "./lab-inspect.ts";
 import { cmdIpam } from "./lab-ipam.ts";
 import { cmdList } from "./lab-list.ts";
+import { cmdPods } from "./lab-pods.ts";
 import { cmdStatus } from "./lab-status.ts";
 import { cmdTrace } from "./lab-trace.ts";
 import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
@@ -30,6 +31,7 @@ const LAB: Group = {
     list: { summary: "the labs on this machine", run: reported("list", cmdList) },
     exec: { args: "<target> [-- cmd...]", summary: "run a command (default: sh) in a node, pod (node/pod), ext, rtr or sw", run: reported("exec", cmdExec) },
     node: { args: "add|remove|restart-agent|mtu", summary: "change nodes", run: reported("node", (argv) => dispatch(NODE, argv)) },
+    pods: { summary: "the lab's pods: namespace, name, node, addresses, labels", run: reported("pods", cmdPods) },
     pod: { args: "add|remove", summary: "change pods", run: reported("pod", (argv) => dispatch(POD, argv)) },
     inspect: { args: "<node>[/<pod>]", summary: "how a node's pods are wired, and problems found", run: reported("inspect", cmdInspect) },
     ipam: { args: "<node>", summary: "a node's IPAM ranges, use and leaks (`mncni ipam show` on it)", run: reported("ipam", cmdIpam) },

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { compileSelector, parseManifests } from "../cluster/index.ts";
 import type { KubeObject } from "../cluster/types.ts";
-import { k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
+import { LAB_POD_LABELS, k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 
@@ -83,7 +83,7 @@ export function labelNamespace(s: LabState, name: string, c: LabelChanges): stri
 }
 
 /** A pod by "namespace/name": the Kubernetes name (node-pod) or the lab's pod name when that is unique. */
-function findPodByRef(s: LabState, ref: string): PodState {
+export function findPodByRef(s: LabState, ref: string): PodState {
   const slash = ref.indexOf("/");
   if (slash <= 0) throw new Error(`cannot find pod "${ref}": expected NAMESPACE/NAME`);
   const [ns, name] = [ref.slice(0, slash), ref.slice(slash + 1)];
@@ -99,7 +99,7 @@ function findPodByRef(s: LabState, ref: string): PodState {
 export function labelPod(s: LabState, ref: string, c: LabelChanges): string[] {
   const pod = findPodByRef(s, ref);
   const labels = { ...pod.labels };
-  const said = relabel(`pod ${pod.namespace}/${k8sPodName(pod)}`, labels, c, ["app", "node"]);
+  const said = relabel(`pod ${pod.namespace}/${k8sPodName(pod)}`, labels, c, LAB_POD_LABELS);
   pod.labels = labels;
   const node = findNode(s, pod.node)!;
   writePod(manifestsDir(s.name), pod, nodeAddresses(node));

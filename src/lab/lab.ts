@@ -33,6 +33,8 @@ export function validateOptions(o: UpOptions): void {
   if (!Number.isInteger(segments) || segments < 1 || segments > 16) throw new Error(`cannot use --segments "${segments}": must be 1..16`);
   if (o.wiring === "static" && o.routing !== "host-gw") throw new Error(`cannot use --routing "${o.routing}" with static wiring: the lab programs host-gw routes itself (use agent wiring)`);
   if (o.wiring === "static" && segments > 1) throw new Error(`cannot use --segments "${segments}" with static wiring: host-gw routes cannot cross segments (use agent wiring)`);
+  // host-gw needs every peer on a connected subnet: across segments no node could reach the others' pods.
+  if (o.wiring === "agent" && o.routing === "host-gw" && segments > 1) throw new Error(`cannot use --segments "${segments}" with --routing "host-gw": host-gw routes only reach nodes on the same segment (use --routing auto or --routing vxlan)`);
   let prefix: number;
   try {
     prefix = parseCIDR(o.clusterCidr, 4).prefixLen;

@@ -2,12 +2,12 @@
 // executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
 import { join } from "node:path";
 import { CniExecutor } from "./executor.ts";
-import { removePod as removePodManifest, writePod } from "./write-manifests.ts";
+import { LAB_POD_LABELS, k8sPodName, removePod as removePodManifest, writePod } from "./write-manifests.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
 import { createPodNetns, deleteNetns } from "./underlay.ts";
-import { ensureNamespace } from "./k8s-objects.ts";
+import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
 
 /** What `lab pod add` may say about a pod beyond its node and name. */
@@ -30,7 +30,7 @@ function attachment(pod: PodState) {
     containerId: pod.containerId,
     netns: `/run/netns/${pod.ns}`,
     ifname: pod.ifname,
-    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: `${pod.node}-${pod.name}`, K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
+    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: k8sPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
   };
 }
 
@@ -69,6 +69,10 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   const why = nameProblem(name);
   if (why) throw new Error(`cannot add pod "${name}": name ${why}`);
   if (node.pods.some((p) => p.name === name)) throw new Error(`cannot add pod "${name}": node "${node.name}" already has it`);
+  // Refused rather than overwritten: `lab check` and the documented policies select on these,
+  // and `lab label pod` refuses to change them the same way.
+  const own = Object.keys(spec.labels ?? {}).filter((k) => LAB_POD_LABELS.includes(k));
+  if (own.length) throw new Error(`cannot use --labels key "${own[0]}": the lab sets it on every pod (app=echo, node=<node>); use another key`);
   const pod: PodState = {
     name,
     node: node.name,
@@ -152,6 +156,25 @@ async function retryPendingDels(s: LabState, node: NodeState): Promise<void> {
   }
   if (!node.pendingDel.length) delete node.pendingDel;
   saveState(s);
+}
+
+/**
+ * A pod of the node by the lab's name (pod2), its Kubernetes name (node1-pod2) or
+ * <namespace>/<name> as `lab label pod` takes it.
+ */
+export function findNodePod(s: LabState, node: NodeState, ref: string): PodState {
+  const pod = ref.includes("/")
+    ? findPodByRef(s, ref)
+    : (node.pods.find((p) => p.name === ref) ?? onlyOne(ref, node.pods.filter((p) => k8sPodName(p) === ref)));
+  if (!pod || pod.node !== node.name) {
+    throw new Error(`cannot find pod "${ref}" on node "${node.name}" (pods: ${node.pods.map((p) => `${p.name} = ${p.namespace}/${k8sPodName(p)}`).join(", ") || "none"})`);
+  }
+  return pod;
+}
+
+function onlyOne(ref: string, found: PodState[]): PodState | undefined {
+  if (found.length > 1) throw new Error(`cannot find pod "${ref}": ambiguous (${found.map((p) => `${p.namespace}/${k8sPodName(p)}`).join(", ")}); use <namespace>/<name>`);
+  return found[0];
 }
 
 /**

@@ -1,7 +1,7 @@
 // `lab status`: what the lab is made of, read from its state and checked against the kernel
 // (as data; cli/text/lab-status.ts renders it).
 import { firstConfFile } from "./executor.ts";
-import { k8sPodName, podLabels } from "./write-manifests.ts";
+import { listPods, type LabPod } from "./pod-list.ts";
 import { ipJson, netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
@@ -48,11 +48,13 @@ export interface LabStatus {
     echoPid?: number;
     /** Has a CNI config and, with an agent, the agent is alive and answers /readyz with 2xx. */
     ready: boolean;
+    /** Why it is not ready, one sentence each (the agent's own /readyz reasons when it answers); empty when ready. */
+    notReady: string[];
     cniConfig: string | null;
     dir: string;
   }[];
   /** name: the lab's pod name; k8sName: the Pod's name in Kubernetes; namespace: its network namespace. */
-  pods: { name: string; k8sName: string; node: string; namespace: string; k8sNamespace: string; ips: string[]; labels: Record<string, string>; addMs?: number }[];
+  pods: LabPod[];
   external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
   /** Every segment: its switch and subnets (the first is `underlay`'s). */
@@ -85,6 +87,26 @@ function readyzWarnings(answer: string | undefined): string[] {
   return at < 0 ? [] : lines.slice(at + 1).filter((l) => l.startsWith("- ")).map((l) => l.slice(2));
 }
 
+/** The "- ..." lines under "not ready:" of a /readyz text body (the lab's `_http` puts the status code first). */
+function readyzReasons(answer: string): string[] {
+  const lines = answer.split("\n");
+  const at = lines.findIndex((l) => l.endsWith("not ready:"));
+  if (at < 0) return [];
+  const end = lines.findIndex((l, i) => i > at && !l.startsWith("- "));
+  return lines.slice(at + 1, end < 0 ? undefined : end).map((l) => l.slice(2));
+}
+
+/** Why a node is not ready: no CNI config, no live agent, or what its agent says on /readyz. */
+function notReadyReasons(s: LabState, n: LabState["nodes"][number], confDir: string, conf: string | null, agentAlive: boolean | undefined, answer: { ok: boolean; answer: string } | undefined): string[] {
+  const reasons = conf === null ? [`no CNI config in ${confDir}`] : [];
+  if (s.options.wiring !== "agent") return reasons;
+  if (!n.agentPid) return [...reasons, "no agent started"];
+  if (agentAlive !== true) return [...reasons, `agent (pid ${n.agentPid}) is not running (see its agent.log)`];
+  if (answer?.ok) return reasons;
+  const said = readyzReasons(answer?.answer ?? "");
+  return [...reasons, ...(said.length ? said : [`agent does not answer /readyz: ${answer?.answer || "no answer"}`])];
+}
+
 /** The node's pod MTU explained from its underlay link (eth0) and the lab's routing backend. */
 function mtuWhy(s: LabState, n: LabState["nodes"][number], mtu: number): string {
   let underlay: number | undefined;
@@ -113,6 +135,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       const p = nodePaths(s.name, n.name);
       const conf = firstConfFile(p.confDir);
       const agentAlive = n.agentPid ? pidAlive(n.agentPid) : undefined;
+      const notReady = notReadyReasons(s, n, p.confDir, conf, agentAlive, agentAnswers[i]);
       return {
         name: n.name,
         namespace: n.ns,
@@ -128,14 +151,13 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         warnings: readyzWarnings(agentAnswers[i]?.answer),
         ...(n.pendingDel?.length ? { pendingDel: n.pendingDel.map((p) => ({ pod: p.name, error: p.delError })) } : {}),
         ...(n.podMTU !== undefined ? { podMTU: n.podMTU, podMTUWhy: mtuWhy(s, n, n.podMTU) } : {}),
-        ready: conf !== null && (s.options.wiring !== "agent" || (agentAlive === true && agentAnswers[i]!.ok)),
+        ready: notReady.length === 0,
+        notReady,
         cniConfig: conf,
         dir: p.dir,
       };
     }),
-    pods: s.nodes.flatMap((n) =>
-      n.pods.map((p) => ({ name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, labels: podLabels(p), addMs: p.addMs })),
-    ),
+    pods: listPods(s),
     external: {
       namespace: ns.external(s.name),
       address: EXTERNAL.host,

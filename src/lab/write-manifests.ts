@@ -43,8 +43,11 @@ function nodeManifest(node: NodeState): object {
 /** The Pod's name in Kubernetes: node and lab name, so pods of different nodes never clash. */
 export const k8sPodName = (pod: PodState) => `${pod.node}-${pod.name}`;
 
+/** Labels the lab sets on every Pod (`lab check` and the documented policies select on them): not the user's to change. */
+export const LAB_POD_LABELS = ["app", "node"];
+
 export function podLabels(pod: PodState): Record<string, string> {
-  return { app: "echo", node: pod.node, ...pod.labels };
+  return { ...pod.labels, app: "echo", node: pod.node };
 }
 
 function podManifest(pod: PodState, hostIPs: string[]): object {

@@ -111,6 +111,17 @@ describe("up", () => {
     expect(leftovers(name)).toEqual([]);
   });
 
+  test("--segments N>1 with --routing host-gw is refused up front, naming both flags and the ways that work", () => {
+    const name = newLabName();
+    const r = lab(name, ["up", "-q", "--nodes", "2", "--segments", "2", "--routing", "host-gw", "--wiring", "agent"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--segments");
+    expect(r.stderr).toContain("--routing \"host-gw\"");
+    expect(r.stderr).toMatch(/--routing auto or --routing vxlan/);
+    expect(r.stderr).not.toContain("left as it is");
+    expect(leftovers(name)).toEqual([]);
+  });
+
   test("a lab that exists is refused without saying anything was left", () => {
     const name = newLabName();
     lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]);

@@ -88,4 +88,3 @@ test("a lab without pods: the check checked nothing, so it fails (never PASS 0/0
   expect(r.stdout).not.toContain("PASS");
   expect(r.stdout).toContain("nothing was checked");
 });
-

@@ -169,7 +169,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     const n = inspect.json as NodeAttachments;
     expect(inspect.text).toContain(`${n.node}: ${n.attachments.length} attachment(s) on network "${n.network}"`);
     expect(n.attachments.length).toBe(2);
-    for (const a of n.attachments) expect(inspect.text).toMatch(row(`${a.podNamespace}/${a.podName}`, a.containerId.slice(0, 12), a.ifname, a.hostVeth!.name, a.resultIps.join(",")));
+    for (const a of n.attachments) expect(inspect.text).toMatch(row(`${a.podNamespace}/${a.podName}`, a.containerId, a.ifname, a.hostVeth!.name, a.resultIps.join(",")));
 
     const st = JSON.parse(onNode("status", "--json").stdout) as NodeStatus;
     const stText = onNode("status").stdout;

@@ -20,7 +20,8 @@ export const routesStep: StepModule<"routes"> = {
         const merge = (rep: RoutingReport) => {
           p.r.writes += rep.writes;
           p.r.changes.push(...rep.changes);
-          p.r.problems.push(...rep.problems);
+          // Per peer: the others are still served, so the node stays ready (ReconcileReport.peerWarnings).
+          p.r.peerWarnings.push(...rep.problems);
           for (const message of rep.errors) p.r.errors.push({ step: "routes", message });
           if (rep.errors.length) p.failed.add("routes");
         };

@@ -37,6 +37,13 @@ export interface ReconcileReport {
   errors: { step: string; message: string }[];
   /** Things the cluster state asks for that cannot (or must not) be done, each a complete sentence. */
   problems: string[];
+  /**
+   * Peers the routing backend cannot reach (not on-link for host-gw, no InternalIP of the
+   * family, other VXLAN settings), one sentence each: warnings, not problems. The node stays
+   * ready and routes to every other peer, so one node joining on another subnet never takes
+   * the rest of the cluster out (nor stalls a rollout waiting for readiness).
+   */
+  peerWarnings: string[];
   /** What changed, for logs; empty on a no-change pass. */
   changes: string[];
   /** Kernel and file writes this pass made (0 on a no-change resync). */
@@ -58,7 +65,7 @@ export interface ReconcileReport {
 }
 
 export const emptyReconcileReport = (): ReconcileReport => ({
-  errors: [], problems: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
+  errors: [], problems: [], peerWarnings: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
 });
 
 /** What the steps of one pass share. */

@@ -9,19 +9,24 @@ export const formatSelecting = (p: SelectingPolicy) =>
   `${p.direction} ${p.kind} ${p.name} (${p.tier}${p.priority !== undefined ? ` priority ${p.priority}` : ""})`;
 
 const state = (a: Attachment) => (a.problems.length ? red(`${a.problems.length} problem${a.problems.length > 1 ? "s" : ""}`) : green("ok"));
+/**
+ * A runtime's 64-hex container ID cut to 12 as crictl does; any other ID (the lab's
+ * <lab>-<node>-<pod>) in full, since a cut one is ambiguous.
+ */
+const shortId = (id: string) => (/^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id);
 const podOf = (a: Attachment) => (a.podName ? `${a.podNamespace ?? "?"}/${a.podName}` : dim("(unknown pod)"));
 
 export function formatAttachmentTable(n: NodeAttachments): string {
   const rows = n.attachments.map((a) => [
     podOf(a),
-    a.containerId.slice(0, 12),
+    shortId(a.containerId),
     a.ifname,
     a.hostVeth?.name ?? red("-"),
     (a.resultIps.length ? a.resultIps : a.reservations).join(","),
     a.history.ADD ? `${a.history.ADD.outcome} ${a.history.ADD.durationMs.toFixed(1)}ms` : "-",
     state(a),
   ]);
-  const problems = [...n.problems, ...n.attachments.flatMap((a) => a.problems.map((p) => `${podOf(a)} (${a.containerId.slice(0, 12)}): ${p}`))];
+  const problems = [...n.problems, ...n.attachments.flatMap((a) => a.problems.map((p) => `${podOf(a)} (${shortId(a.containerId)}): ${p}`))];
   return [
     `${bold(n.node)}: ${n.attachments.length} attachment(s) on network "${n.network}"`,
     n.attachments.length ? table(["POD", "CONTAINER", "IF", "HOST VETH", "IPS", "LAST ADD", "STATE"], rows) : "",
@@ -36,7 +41,7 @@ export function formatAttachment(a: Attachment): string {
     bold(`${podOf(a)}  container ${a.containerId}`),
     fields([
       ["netns", a.netns ?? "-"],
-      ["interface", `${a.ifname}: ${linkLine(a.podInterface)}`],
+      ["interface", a.podInterface ? linkLine(a.podInterface) : `${a.ifname} ${red("missing")}`],
       ["host veth", linkLine(a.hostVeth)],
       ["result IPs", a.resultIps.join(", ") || "-"],
       ["pod addresses", a.podAddresses.join(", ") || "-"],

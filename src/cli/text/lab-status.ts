@@ -16,6 +16,8 @@ export function formatLabStatus(st: LabStatus): string {
       ["NODE", "NAMESPACE", "SEGMENT", "ADDRESS", "POD CIDRS", "POD MTU", "AGENT", "READY"],
       st.nodes.map((n) => [n.name, n.namespace, String(n.segment), n.addresses.join(","), n.podCIDRs.join(","), n.podMTU === undefined ? "-" : String(n.podMTU), n.agentPid ? `${n.agentPid}${n.agentAlive ? "" : " (dead)"}` : "-", n.ready ? "yes" : "no"]),
     ),
+    // Why a node is not ready, one line per reason (its agent's /readyz reasons when it answers).
+    ...st.nodes.flatMap((n) => n.notReady.map((r) => `not ready: ${n.name}: ${r}`)),
     // Why each pod MTU is what it is, one line per distinct reason.
     ...[...new Set(st.nodes.map((n) => n.podMTUWhy).filter((w): w is string => w !== undefined))].map(
       (w) => `pod MTU ${w} (${st.nodes.filter((n) => n.podMTUWhy === w).map((n) => n.name).join(", ")})`,
