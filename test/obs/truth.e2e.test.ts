@@ -14,6 +14,8 @@ const inspect = (name: string, what: string) => {
   const r = lab(name, ["inspect", what, "--json"], { allowFail: true });
   return { code: r.code, a: JSON.parse(r.stdout) as Attachment };
 };
+const agentPid = (name: string, node: string): number | undefined =>
+  (JSON.parse(lab(name, ["status", "--json"]).stdout) as { nodes: { name: string; agentPid?: number }[] }).nodes.find((n) => n.name === node)?.agentPid;
 const pings = (netns: string, ip: string) => run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip], { allowFail: true }).code === 0;
 
 for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken lab (${mode} mode)`, () => {
@@ -28,14 +30,37 @@ for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken 
     const peer = inspect(name, "node2/pod1").a.resultIps[0]!.split("/")[0]!;
     expect(inspect(name, "node1/pod1").code).toBe(0);
     const mine = inspect(name, "node1/pod1").a.resultIps[0]!.split("/")[0]!;
+    // The agent puts the elements back (next test): held still while inspect looks.
+    const agent = agentPid(name, "node1");
+    if (agent) process.kill(agent, "SIGSTOP");
+    try {
+      run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr4"]);
+      // Independently: the pod's traffic is really dropped now.
+      expect(pings(pod, peer)).toBe(false);
+      const { code, a } = inspect(name, "node1/pod1");
+      expect(code).toBe(1);
+      expect(a.problems.join("\n")).toContain(`address ${mine} of the pod missing from set addr4`);
+      const text = lab(name, ["inspect", "node1"], { allowFail: true }).stdout;
+      expect(text).toContain("missing from set addr4");
+    } finally {
+      if (agent) process.kill(agent, "SIGCONT");
+    }
+  });
+
+  test.skipIf(WIRING === "static")("the agent puts a flushed anti-spoofing set back, as it repairs routes", async () => {
+    const pod = `${name}-node1-pod1`;
+    const peer = inspect(name, "node2/pod1").a.resultIps[0]!.split("/")[0]!;
     run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr4"]);
-    // Independently: the pod's traffic is really dropped now.
-    expect(pings(pod, peer)).toBe(false);
-    const { code, a } = inspect(name, "node1/pod1");
-    expect(code).toBe(1);
-    expect(a.problems.join("\n")).toContain(`address ${mine} of the pod missing from set addr4`);
-    const text = lab(name, ["inspect", "node1"], { allowFail: true }).stdout;
-    expect(text).toContain("missing from set addr4");
+    run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr6"]);
+    // Within the agent's resync (10 s), read independently: the element is back and traffic flows.
+    let back = false;
+    for (let i = 0; i < 60 && !back; i++) {
+      await Bun.sleep(250);
+      back = run(["ip", "netns", "exec", `${name}-node1`, "nft", "list", "set", family, "mncni-antispoof", "addr4"]).stdout.includes("elements");
+    }
+    expect(back).toBe(true);
+    expect(pings(pod, peer)).toBe(true);
+    expect(inspect(name, "node1/pod1").code).toBe(0);
   });
 
   test("a pod whose MTU is above the node's pod MTU is a problem", () => {
