@@ -8,4 +8,4 @@ export { openSource } from "./source.ts";
 export { POD_MTU_CONDITION, PROTOCOLS } from "./types.ts";
 export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";
 export { PolicyEvaluator, policyName, type Flow, type SelectingPolicy, type Verdict } from "./evaluate-policy.ts";
-export { addressPods } from "./pod-addresses.ts";
+export { AddressClaims, addressPods } from "./pod-addresses.ts";

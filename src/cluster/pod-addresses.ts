@@ -62,3 +62,62 @@ export function addressPods(pods: ReadonlyMap<string, PodInfo>): Map<string, Pod
   }
   return out;
 }
+
+/**
+ * addressPods kept incrementally for a caller that sees one pod map after another (the policy
+ * members, on every pass and served ADD): counting the claims on each address, it tells which
+ * pods changed (by identity) without rebuilding the map of 5,000 pods each time (~1.4 ms).
+ * While no address is shared, a pod's policy view is the pod itself when it owns addresses;
+ * when one is shared (before or after a change) the caller recomputes with addressPods.
+ */
+export class AddressClaims {
+  private pods?: ReadonlyMap<string, PodInfo>;
+  private readonly claims = new Map<string, number>();
+  private shared = 0;
+
+  /**
+   * The pods changed since the last call, each with what it is to policy now (undefined: gone
+   * or owns no address); undefined when the caller must use addressPods (first call, or an
+   * address shared before or after).
+   */
+  changes(pods: ReadonlyMap<string, PodInfo>): [string, PodInfo | undefined][] | undefined {
+    const prev = this.pods;
+    this.pods = pods;
+    if (!prev) {
+      for (const p of pods.values()) this.claim(p, 1);
+      return undefined;
+    }
+    if (prev === pods) return this.shared ? undefined : [];
+    const sharedBefore = this.shared;
+    const changed: [string, PodInfo | undefined][] = [];
+    let known = 0;
+    for (const [k, p] of pods) {
+      const o = prev.get(k);
+      if (o) known++;
+      if (o === p) continue;
+      if (o) this.claim(o, -1);
+      this.claim(p, 1);
+      changed.push([k, ownsAddresses(p) ? p : undefined]);
+    }
+    if (known < prev.size) {
+      for (const [k, o] of prev) {
+        if (pods.has(k)) continue;
+        this.claim(o, -1);
+        changed.push([k, undefined]);
+      }
+    }
+    return sharedBefore || this.shared ? undefined : changed;
+  }
+
+  private claim(p: PodInfo, by: 1 | -1): void {
+    if (!ownsAddresses(p)) return;
+    for (const ip of p.podIPs) {
+      const n = this.claims.get(ip) ?? 0;
+      const m = n + by;
+      if (n <= 1 && m > 1) this.shared++;
+      else if (n > 1 && m <= 1) this.shared--;
+      if (m) this.claims.set(ip, m);
+      else this.claims.delete(ip);
+    }
+  }
+}

@@ -11,6 +11,7 @@ import { deltaScript, tableScript } from "../../src/firewall/table-engine.ts";
 import { POLICY_TARGET, policyTable } from "../../src/agent/policy/engine.ts";
 import { MAX_POLICY_RULES, nftComment } from "../../src/agent/policy/compile.ts";
 import { disagreements } from "./nft-model.ts";
+import { AddressClaims, addressPods } from "../../src/cluster/index.ts";
 
 const pod = (ns: string, name: string, node: string, ip: string, labels: Record<string, string> = {}, ports: { name: string; containerPort: number; protocol?: "TCP" | "UDP" }[] = [], phase?: string): KubeObject => ({
   kind: "Pod", metadata: { name, namespace: ns, labels }, spec: { nodeName: node, containers: [{ ports }] }, status: { podIP: ip, ...(phase ? { phase } : {}) },
@@ -141,6 +142,36 @@ describe("policy compiler", () => {
     }
   });
 
+  test("address owners kept incrementally equal addressPods computed whole, through shared addresses", () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const objs = new Map<string, KubeObject>();
+    const claims = new AddressClaims();
+    let view = new Map<string, unknown>();
+    let incremental = 0;
+    for (let step = 0; step < 400; step++) {
+      const name = `p${rnd(10)}`;
+      // Few addresses for many pods: sharing comes and goes.
+      if (rnd(5)) objs.set(name, pod("x", name, "n1", `10.1.0.${rnd(12) + 1}`, {}, [], ["Running", "Pending", "Succeeded"][rnd(3)]));
+      else objs.delete(name);
+      const state = buildClusterState([...objs.values()]);
+      const whole = addressPods(state.pods);
+      const changes = claims.changes(state.pods);
+      if (changes) {
+        incremental++;
+        for (const [k, p] of changes) {
+          if (p) view.set(k, p);
+          else view.delete(k);
+        }
+      } else view = new Map(whole);
+      expect([...view.entries()].sort()).toEqual([...whole.entries()].sort());
+      // Identity is kept (the members tell changes by it).
+      for (const [k, p] of whole) expect(view.get(k)).toBe(p);
+    }
+    expect(incremental).toBeGreaterThan(20);
+    expect(incremental).toBeLessThan(400);
+  });
+
   test("scripts: the whole table, and a change that removes a policy", () => {
     const p = np("x", "p", { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: "b" } } }] }] });
     const { s, m } = elementsOf([...base, p], "n1");
@@ -179,8 +210,18 @@ describe("policy size (#24.9): rules grow with a policy's rules, not its peers x
     const chain = s.chains.get("np/empty/big/ingress")!.rules;
     // pods (2 families) x (tcp ports, udp ports, named) + the block (IPv4) x the same: 9.
     expect(chain.length).toBe(9);
-    expect(chain.some((r) => /^ip saddr \{ 192\.168\.0\.0\/24, 192\.168\.2\.0-192\.168\.255\.255 \} meta l4proto tcp th dport \{ 1000, 1003, /.test(r))).toBe(true);
+    expect(chain.some((r) => /^ip saddr 192\.168\.0\.0\/16 ip saddr != 192\.168\.1\.0\/24 meta l4proto tcp th dport \{ 1000, 1003, /.test(r))).toBe(true);
     expect(s.refused).toEqual([]);
+  });
+
+  test("address blocks: one block with exceptions is a prefix and a negation (no interval set); several blocks one interval set", () => {
+    const blocks = (from: unknown[]) => compilePolicy({ state: buildClusterState([np("empty", "b", { podSelector: {}, ingress: [{ from }] })]) }).chains.get("np/empty/b/ingress")!.rules.filter((r) => !r.includes(" log "));
+    expect(blocks([{ ipBlock: { cidr: "192.168.0.0/16", except: ["192.168.1.0/24"] } }])).toEqual([expect.stringMatching(/^ip saddr 192\.168\.0\.0\/16 ip saddr != 192\.168\.1\.0\/24 counter accept /)]);
+    // Overlapping exceptions are merged (an anonymous set refuses overlapping intervals).
+    expect(blocks([{ ipBlock: { cidr: "10.0.0.0/8", except: ["10.1.0.0/16", "10.1.2.0/24", "10.3.0.0/16"] } }])).toEqual([expect.stringMatching(/^ip saddr 10\.0\.0\.0\/8 ip saddr != \{ 10\.1\.0\.0\/16, 10\.3\.0\.0\/16 \} counter accept /)]);
+    // An exception that leaves one prefix is that prefix; two blocks are one interval set.
+    expect(blocks([{ ipBlock: { cidr: "10.0.0.0/8", except: ["10.128.0.0/9"] } }])).toEqual([expect.stringMatching(/^ip saddr 10\.0\.0\.0\/9 counter accept /)]);
+    expect(blocks([{ ipBlock: { cidr: "10.0.0.0/16", except: ["10.0.1.0/24"] } }, { ipBlock: { cidr: "172.16.0.0/12" } }])).toEqual([expect.stringMatching(/^ip saddr \{ 10\.0\.0\.0\/24, 10\.0\.2\.0-10\.0\.255\.255, 172\.16\.0\.0\/12 \} counter accept /)]);
   });
 
   test("the same rules, many times: linear in the number of rules", () => {

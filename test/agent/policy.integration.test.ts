@@ -241,7 +241,7 @@ function suite(mode: "bridge" | "routed") {
       const metrics = inNetns(n1.ns, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
       expect(metrics).toMatch(/mncni_agent_policy_verdicts_total\{kind="ClusterNetworkPolicy",namespace="",name="deny-y",verdict="deny"\} [1-9]/);
       const shown = run([requireBinary(), "flows", "--file", file]).stdout;
-      expect(shown).toMatch(/DENY\s+UDP\s+y\/c:\d+\s+-> x\/a:81\s+ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
+      expect(shown).toMatch(/DENY\s+UDP\s+y\/c:\d+\s+x\/a:81\s+\d+  ClusterNetworkPolicy Admin deny-y no-y \(ingress\)/);
     });
 
     t("Baseline deny is overridden by a NetworkPolicy for the pods it selects", async () => {

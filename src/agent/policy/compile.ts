@@ -454,10 +454,11 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
         // An egress named port's set holds exactly the peers' ports: it is the whole match.
         if (named.length) emit(dir === "egress" ? namedMatch(f, queries) : `${m} ${namedMatch(f, queries)}`);
       }
-      const intervals = blockIntervals(blocks.filter((b) => b.family === f), f);
+      const familyBlocks = blocks.filter((b) => b.family === f);
+      const intervals = blockIntervals(familyBlocks, f);
       // An egress named port to an address block: the ports of the pods in it (the
       // destination's named port, as for any peer; an address that is no pod's has none).
-      if (intervals.length) withPorts(`${ip(f)} ${field} ${intervals.length === 1 ? intervals[0] : `{ ${intervals.join(", ")} }`}`, f, "all");
+      if (intervals.length) withPorts(blockMatch(`${ip(f)} ${field}`, familyBlocks, intervals, f), f, "all");
     }
     return out;
   };
@@ -598,4 +599,20 @@ export function compilePolicy(input: CompileInput): PolicyStructure {
   }
   const any = state.networkPolicies.size + state.clusterNetworkPolicies.size > 0;
   return { sets, chains, hash: h.digest("hex").slice(0, 16), rules: ruleCount, deciders, decisions, npNamespaces, subjectSets, any, refused };
+}
+
+/**
+ * The match for a rule's address blocks of one family (`intervals`: what they cover). One
+ * block with exceptions is matched as the block and not the exceptions, as nft writes it by
+ * hand: the kernel builds an anonymous interval set far more slowly than it compares a prefix
+ * (with 1,000 such rules, `nft -f` took ~0.15 s more system time for the interval sets). Several
+ * blocks are one interval set, so a rule stays one match whatever number of blocks it lists.
+ */
+function blockMatch(field: string, blocks: readonly { cidr: string; except: readonly string[] }[], intervals: readonly string[], f: Family): string {
+  if (intervals.length === 1) return `${field} ${intervals[0]}`;
+  if (blocks.length === 1) {
+    const excepts = blockIntervals(blocks[0]!.except.map((cidr) => ({ cidr })), f);
+    if (excepts.length) return `${field} ${blocks[0]!.cidr} ${field} != ${excepts.length === 1 ? excepts[0] : `{ ${excepts.join(", ")} }`}`;
+  }
+  return `${field} { ${intervals.join(", ")} }`;
 }

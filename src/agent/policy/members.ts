@@ -3,6 +3,7 @@
 // or changes is evaluated alone against the sets (not the whole cluster against every set),
 // and a policy change computes only the sets it adds. What changed is handed out as element
 // additions and deletions per set, which the engine writes over netlink.
+import { AddressClaims } from "../../cluster/index.ts";
 import type { ClusterState, Direction, PodInfo } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
 import { type PolicyStructure, type SetDef, npNamespaceChain } from "./compile.ts";
@@ -20,6 +21,8 @@ export class Members {
   /** Pod key -> set name -> the elements it put there. */
   private readonly byPod = new Map<string, Map<string, string[]>>();
   private pods = new Map<string, PodInfo>();
+  /** Who claims each address: tells the changed pods without rebuilding the policy pod map. */
+  private readonly claims = new AddressClaims();
   private readonly fingerprints = new WeakMap<PodInfo, string>();
   private structure?: PolicyStructure;
   private namespaces?: ClusterState["namespaces"];
@@ -41,7 +44,7 @@ export class Members {
     this.delta = new Map();
     // One owner per address: two pods showing one address would put two verdicts for one key
     // into a dispatch map (EEXIST, every pass) and give the address two identities.
-    const pods = policyPodMap(state);
+    const changes = this.claims.changes(state.pods);
     const nsKey = state.namespaces === this.namespaces ? this.nsKey : JSON.stringify([...state.namespaces.values()].map((n) => [n.name, n.labels]).sort());
     const nsChanged = nsKey !== this.nsKey;
     this.namespaces = state.namespaces;
@@ -53,11 +56,23 @@ export class Members {
 
     if (!prev || nsChanged) {
       // Namespace labels move pods in and out of selector-defined sets: recompute it all.
-      this.rebuild(structure, pods);
+      this.rebuild(structure, policyPodMap(state));
       return this.delta;
     }
     if (structure !== prev) this.restructure(prev, structure);
     // Pods: only the ones that came, went or changed.
+    if (changes) {
+      for (const [k, p] of changes) {
+        const old = this.pods.get(k);
+        if (p) this.pods.set(k, p);
+        else this.pods.delete(k);
+        if (old === p || (old && p && this.fp(old) === this.fp(p))) continue;
+        if (old) this.remove(k);
+        if (p) this.add(k, this.contribution(p, [...this.setsFor(p)]));
+      }
+      return this.delta;
+    }
+    const pods = policyPodMap(state);
     for (const k of this.pods.keys()) if (!pods.has(k)) this.remove(k);
     for (const [k, p] of pods) {
       const old = this.pods.get(k);
