@@ -4,7 +4,7 @@
 // way (printFlows, FLOW_FILTER_FLAGS). Reading: src/obs/flows.ts; rows: cli/text/flows.ts.
 import { say, sayError, sayJsonLine, sayRendered } from "./output.ts";
 import { existsSync } from "node:fs";
-import { aggregateFlows, FlowAggregator, flowMatches, followFlows, ownNodeNames, parsePodRef, podRefProblem, withNodeNames, type FlowFilter, type FlowRow, type ShownFlowRecord } from "../obs/flows.ts";
+import { aggregateFlows, byTime, FlowAggregator, flowMatches, followFlows, ownNodeNames, parsePodRef, podRefProblem, withNodeNames, type FlowFilter, type FlowRow, type ShownFlowRecord } from "../obs/flows.ts";
 import { flowHeader, formatFlowRow } from "./text/flows.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { nodeName } from "./node-flags.ts";
@@ -45,9 +45,13 @@ export async function printFlows<R extends ShownFlowRecord & { node?: string }>(
     if (!all.length) say(o.filter.pod || o.filter.namespace || o.filter.verdict ? "(no logged verdict matches the filters)" : "(no verdicts logged: nothing denied yet)");
   } else {
     say(flowHeader(o.withNode));
+    // Rows closed by a read wait for the next tick, so that each tick prints in time order.
     const agg = new FlowAggregator<R>(extraKey);
-    source((rs) => keep(rs).forEach((r) => show(agg.add(r))), o);
-    setInterval(() => show(agg.due(Date.now())), 500);
+    const closed: FlowRow<R>[] = [];
+    source((rs) => keep(rs).forEach((r) => closed.push(...agg.add(r))), o);
+    const tick = () => show(byTime([...closed.splice(0), ...agg.due(Date.now())]));
+    tick();
+    setInterval(tick, 500);
   }
   if (o.follow) await new Promise(() => {}); // until interrupted
   return 0;

@@ -172,7 +172,8 @@ export class FlowAggregator<R extends FlowRecord> {
   }
 }
 
-const byTime = <R extends FlowRecord>(rows: FlowRow<R>[]) => rows.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0));
+/** Rows in time order of their first packet. */
+export const byTime = <R extends FlowRecord>(rows: FlowRow<R>[]) => rows.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0));
 
 /** Records as rows, in time order of their first packet. */
 export function aggregateFlows<R extends FlowRecord>(records: R[], extraKey?: (r: R) => string): FlowRow<R>[] {
