@@ -126,7 +126,7 @@ describe("explain on a broken lab", () => {
   });
 });
 
-for (const routing of [["--routing", "vxlan"], ["--segments", "2"]]) describe(`explain across a tunnel (${routing.join(" ")})`, () => {
+for (const routing of [["--routing", "vxlan", "--ipv6"], ["--segments", "2"]]) describe(`explain across a tunnel (${routing.join(" ")})`, () => {
   const name = newLabName();
   beforeAll(() => {
     lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1", "--wiring", WIRING, ...routing]);
@@ -147,6 +147,15 @@ for (const routing of [["--routing", "vxlan"], ["--segments", "2"]]) describe(`e
     expect(ex.probe?.mismatches).toEqual([]);
     expect(ex.reply?.probe?.mismatches).toEqual([]);
     expect(code).toBe(0);
+    if (!routing.includes("--ipv6")) return;
+    // Dual-stack: one VXLAN device per family, same VNI; the IPv6 packet comes out of the IPv6 one.
+    const ip6 = JSON.parse(run(["ip", "-n", `${name}-node2-pod1`, "-j", "-6", "addr", "show", "dev", "eth0", "scope", "global"]).stdout)[0].addr_info[0].local as string;
+    run(["ip", "netns", "exec", `${name}-node1-pod1`, "ping", "-6", "-c", "1", "-W", "2", ip6], { allowFail: true }); // neighbours resolved first
+    const six = explain("node1/pod1", "node2/pod1", "-6", "--proto", "tcp");
+    expect(six.ex.hops[1]!.tunnel?.vtep).toContain(":");
+    expect(six.ex.hops[2]!.iif).toBe(six.ex.hops[1]!.tunnel!.dev);
+    expect(six.ex.probe?.mismatches).toEqual([]);
+    expect(six.code).toBe(0);
   });
 
   test.skipIf(WIRING === "static")("with the peer's FDB entry gone (agent stopped), explain names it and the packet really is lost", () => {
