@@ -69,7 +69,7 @@ async function measure(build: string, bin: string, peers: number, ports: number,
     // cache does not know waits for its labels).
     for (let k = 0; k < AT_REST + MAX_DURING * rounds; k++) api.put("pods", { metadata: { name: `p${k}`, namespace: "app", labels: { app: "x" } }, spec: { nodeName: n.name, containers: [{ name: "c" }] }, status: { phase: "Pending" } });
     api.put("networkpolicies", { metadata: { name: "deny", namespace: "app" }, spec: { podSelector: {} } });
-    const args = agentArgs(c, n, [], bin);
+    const args = agentArgs(c, n, [], { bin });
     args[args.indexOf("--source") + 1] = `kubernetes:${api.writeKubeconfig(join(c.tmp, "kubeconfig"))}`;
     n.agent = spawn(args, { stdout: "ignore", stderr: "ignore" });
     await waitFor("the agent's conflist", () => existsSync(join(n.dir, "conf/10-mncni.conflist")), 30_000);

@@ -18,6 +18,8 @@ import { podMTUWarnings, readinessReasons, readinessWarnings, startHealthServer,
 import { writeRunRecord } from "./run-record.ts";
 import { startCniServer, type CniServer } from "../serve/server.ts";
 import { FlowLog, NFLOG_GROUP, systemHold } from "./policy/index.ts";
+import { antiSpoofFor } from "../plugin/antispoof.ts";
+import { MODES } from "../plugin/modes.ts";
 import { NflogReader } from "../kernel/nflog.ts";
 import { parseCniArgs } from "../cni/env.ts";
 import type { Result } from "../cni/types.ts";
@@ -66,7 +68,7 @@ export class Agent {
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
-    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, antiSpoof: antiSpoofFor(MODES[cfg.mode].antiSpoof), onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
     try {
       writeRunRecord(cfg.stateFile, cfg);

@@ -1,16 +1,22 @@
 // `mncni lab flows`: the policy verdict logs of a lab's nodes (each node's agent writes
-// flows.log beside its agent.log), merged in time order; --node picks one.
-import { say, sayJsonLine } from "./output.ts";
+// flows.log beside its agent.log), merged, printed as `mncni flows` prints one node's
+// (filters, --follow, --json); --node picks one.
 import { requireState } from "../lab/state.ts";
-import { labFlows } from "../lab/flows.ts";
-import { formatFlow } from "./text/flows.ts";
+import { followLabFlows, labFlows } from "../lab/flows.ts";
+import { FLOW_FILTER_FLAGS, flowFilter, printFlows } from "./flows.ts";
 import { JSON_OUT, NAME, parse } from "./lab-common.ts";
 import { UsageError, type CommandSpec, type FlagTable } from "./flags.ts";
 
 const FLOWS = {
   name: "mncni lab flows",
-  summary: "policy verdicts (denied flows, naming the policy) logged by the lab's agents",
-  flags: { name: NAME, json: JSON_OUT, node: { type: "string", value: "NODE", help: "only this node's log" } },
+  summary: "policy verdicts (denied flows, naming the policy) logged by the lab's agents, one row per flow with its packet count",
+  flags: {
+    name: NAME,
+    json: JSON_OUT,
+    node: { type: "string", value: "NODE", help: "only this node's log" },
+    follow: { type: "boolean", short: "f", help: "keep printing new flows as they come" },
+    ...FLOW_FILTER_FLAGS,
+  },
   positionals: { max: 0 },
 } satisfies CommandSpec<FlagTable>;
 
@@ -19,8 +25,8 @@ export async function cmdFlows(argv: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const s = requireState(p.flags.name);
   if (p.flags.node && !s.nodes.some((n) => n.name === p.flags.node)) throw new UsageError(FLOWS.name, `no node "${p.flags.node}" in lab "${s.name}"`);
-  const records = labFlows(s, p.flags.node);
-  for (const r of records) p.flags.json ? sayJsonLine(r) : say(`${r.node.padEnd(8)} ${formatFlow(r)}`);
-  if (!records.length && !p.flags.json) say("no verdicts logged (nothing denied yet)");
-  return 0;
+  // Read once, the nodes' logs are merged in time order (--json prints them so).
+  const source = (onRecords: (rs: ReturnType<typeof labFlows>) => void, o: { follow: boolean }) =>
+    o.follow ? followLabFlows(s, p.flags.node, onRecords, o) : (onRecords(labFlows(s, p.flags.node)), () => {});
+  return printFlows(source, { follow: p.flags.follow, json: p.flags.json, filter: flowFilter(p.flags), withNode: true });
 }

@@ -187,7 +187,8 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${hostPort(t.ip)}`)) }))
     .filter((src) => src.targets.length > 0);
   const [second, mtu] = await Promise.all([
-    pool(again, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout * 3)).then((r) => r.flat()),
+    // Few sources and few targets each: all of them wait at once (up to 16), not in waves of the timeout.
+    pool(again, Math.max(opts.parallel ?? 4, Math.min(again.length, 16)), (src) => probeFrom(s, src, timeout * 3)).then((r) => r.flat()),
     mtuProbes(s, policies?.ev),
   ]);
   let retried = 0;

@@ -366,7 +366,9 @@ export function computePath(places: Place[], src: Endpoint, dst: string, proto: 
         }
         hop.tunnel = { vtep: f.dst!, dev: out.name, ...(out.vxlan ? { vni: out.vxlan.vni } : {}) };
         const vtep = world.owner(f.dst!, cur.place.name);
-        const dev = vtep?.s.links.find((l) => l.kind === "vxlan" && (out.vxlan === undefined || l.vxlan?.vni === out.vxlan.vni));
+        // The device bound to that VTEP address (a dual-stack node has one per family, same VNI).
+        const sameVni = (l: Link) => l.kind === "vxlan" && (out.vxlan === undefined || l.vxlan?.vni === out.vxlan.vni);
+        const dev = vtep?.s.links.find((l) => sameVni(l) && l.vxlan?.local === f.dst) ?? vtep?.s.links.find((l) => sameVni(l) && (l.vxlan?.local === undefined || l.vxlan.local.includes(":") === f.dst!.includes(":")));
         if (vtep && dev) {
           hop.next = vtep.s.place.name;
           iif = dev.index;

@@ -41,6 +41,12 @@ export interface AntiSpoof {
   check(hostIfname: string): void;
   /** The ports that have elements, with the network recorded for each (none when there is no table). */
   guarded(): GuardedPort[];
+  /**
+   * Puts back the elements a guarded veth's port comment records and the sets lack (a set
+   * flushed behind mncni's back drops every packet of its pods); returns what it put back,
+   * one "set for veth" each. Ports whose comment records nothing are left as they are.
+   */
+  repair(): string[];
 }
 
 export interface GuardedPort {
@@ -237,6 +243,40 @@ export function antiSpoofFor(l: AntiSpoofLayout): AntiSpoof {
           if (isErrno(e, "ENOENT")) return [];
           throw e;
         }
+      });
+    },
+    repair() {
+      return withNftables(`repair anti-spoofing elements`, (nft) => {
+        const t = nft.table(l.family, ANTISPOOF_TABLE);
+        if (!t || t.comment !== LAYOUT_VERSION) return [];
+        const hex = (k: Uint8Array) => Buffer.from(k).toString("hex");
+        const listed = l.sets.map((s) => {
+          try {
+            return new Set(nft.setElements(setRef(l, s)).map((e) => hex(e.key)));
+          } catch (e) {
+            if (isErrno(e, "ENOENT")) return new Set<string>();
+            throw e;
+          }
+        });
+        const portIndex = l.sets.indexOf(portsSet);
+        const changes: SetElemChange[] = [];
+        const repaired: string[] = [];
+        for (const port of nft.setElements(setRef(l, portsSet))) {
+          const hostIfname = decodeKey(portsSet.type, port.key)[0]!;
+          const recorded = recordedElements(l, hostIfname, port.comment);
+          if (!recorded) continue;
+          const missing = l.sets.map((s, i) => (i === portIndex ? [] : recorded[i]!.filter((e) => !listed[i]!.has(hex(e.key)))));
+          if (missing.every((m) => m.length === 0)) continue;
+          // The port element goes in again with them: a DEL racing this pass then leaves a whole
+          // set of elements for GC (which follows ports), never addresses without their port.
+          l.sets.forEach((s, i) => {
+            const elements = i === portIndex ? [port.comment === undefined ? { key: port.key } : { key: port.key, comment: port.comment }] : missing[i]!;
+            if (elements.length) changes.push({ ...setRef(l, s), op: "add", elements });
+            if (missing[i]!.length) repaired.push(`${s.name} for "${hostIfname}"`);
+          });
+        }
+        if (changes.length) nft.apply(changes);
+        return repaired;
       });
     },
     check(hostIfname) {

@@ -57,7 +57,8 @@ afterAll(async () => {
 
 describe("named ports with --source kubernetes", () => {
   test("container and init-container named ports resolve into the kernel's named-port sets", async () => {
-    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+    // The agent's own ServiceAccount: deploy/'s RBAC enforced (403 otherwise).
+    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
     agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: requireBinary(), tmp, node: "me", source: `kubernetes:${kubeconfig}`, clusterCidr: "10.0.0.0/8" })], { stdout: "ignore", stderr: "ignore" });
     await until("the agent serving", () => agentHttp(ns, "/healthz").endsWith("200"));
     // The policies are programmed (the table exists) before the sets are looked at.
@@ -72,5 +73,12 @@ describe("named ports with --source kubernetes", () => {
     api.put("pods", web);
     await until("the new port", () => namedPortElements().includes("10.244.1.7 . tcp . 8081"), 20_000);
     expect(namedPortElements()).toEqual(["10.244.1.7 . tcp . 8081", "10.244.1.7 . udp . 9090"]);
+  });
+});
+
+describe("RBAC", () => {
+  test("every request the agent made above was one deploy/'s role for it allows (the server answers 403 otherwise)", () => {
+    expect(api.requests.some((r) => r.user === "system:serviceaccount:kube-system:mncni-agent")).toBe(true);
+    expect(api.forbiddenRequests().map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
 });

@@ -44,11 +44,15 @@ beforeAll(async () => {
   if (!existsSync(MNCNI)) throw new Error(`${MNCNI} missing: run make build first`);
   ({ ns, tmp } = agentNode("ku", "10.224.0"));
   api = FakeApiServer.start({ netns: netnsPath(ns), bookmarkIntervalMs: 500 });
-  kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+  // The agent's own ServiceAccount: what deploy/ grants it, enforced by the server (403 otherwise).
+  kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
   putNode("me", "10.224.0.1", ["10.244.1.0/24"]);
   putNode("n2", "10.224.0.2", ["10.244.2.0/24"]);
   api.put("namespaces", { metadata: { name: "default", labels: { a: "b" } } });
   api.put("pods", { metadata: { name: "p1", namespace: "default", labels: { app: "x" }, annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n2", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.244.2.5", podIPs: [{ ip: "10.244.2.5" }] } });
+  // Every test below starts from a running, ready agent: none depends on another having started it.
+  agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
+  await until("ready", ready);
 });
 
 afterAll(async () => {
@@ -58,8 +62,6 @@ afterAll(async () => {
 
 describe("--source kubernetes:KUBECONFIG", () => {
   test("the initial list programs routes, /readyz turns ready, the Node's NetworkUnavailable is set to False", async () => {
-    agent = spawn(["ip", "netns", "exec", ns, ...args(`kubernetes:${kubeconfig}`)], { stdout: "ignore", stderr: "pipe" });
-    await until("ready", ready);
     expect(routes()).toBe("10.244.2.0/24 via 10.224.0.2");
     await until("the status patch", () => conditionPatches().some((r) => r.status === 200));
     const patches = conditionPatches();
@@ -139,7 +141,7 @@ describe("--source kubernetes:KUBECONFIG", () => {
 
 describe("--source kubernetes (in-cluster service account)", () => {
   test("the service-account files and KUBERNETES_SERVICE_* lead to the API server", async () => {
-    const sa = api.writeServiceAccountDir(join(tmp, "sa"));
+    const sa = api.writeServiceAccountDir(join(tmp, "sa"), "kube-system", { as: "mncni-agent" });
     const env = { ...process.env, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: String(api.port), MNCNI_SERVICE_ACCOUNT_DIR: sa } as Record<string, string>;
     const before = api.requests.length;
     // Not spawnSync: the API server answers from this process's event loop.
@@ -147,5 +149,12 @@ describe("--source kubernetes (in-cluster service account)", () => {
     expect(await p.exited).toBe(0);
     expect(api.requests.slice(before).some((q) => q.path === "/api/v1/nodes" && q.status === 200)).toBe(true);
     expect(routes()).toContain("10.244.2.0/24 via 10.224.0.2");
+  });
+});
+
+describe("RBAC", () => {
+  test("every request the agent made above was one deploy/'s role for it allows (the server answers 403 otherwise)", () => {
+    expect(api.requests.filter((r) => r.user === "system:serviceaccount:kube-system:mncni-agent").length).toBeGreaterThan(0);
+    expect(api.forbiddenRequests().map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
 });

@@ -46,7 +46,7 @@ function suite(plural: keyof typeof POLICIES, subnet: string) {
     beforeAll(() => {
       ({ ns, tmp } = agentNode(`uk${plural.slice(0, 1)}`, subnet));
       api = FakeApiServer.start({ netns: netnsPath(ns) });
-      kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+      kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
       api.put("nodes", { metadata: { name: "me" }, spec: { podCIDRs: ["10.244.1.0/24"] }, status: { addresses: [{ type: "InternalIP", address: `${subnet}.1` }] } });
       api.put("namespaces", { metadata: { name: "shop" } });
       api.put("pods", { metadata: { name: "web", namespace: "shop", labels: { app: "web" } }, spec: { nodeName: "me" }, status: { phase: "Running", podIP: "10.244.1.7", podIPs: [{ ip: "10.244.1.7" }] } });

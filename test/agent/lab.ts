@@ -126,11 +126,14 @@ export function buildCluster(count: number, o: ClusterOpts = {}): TestCluster {
   return c;
 }
 
-/** The compiled agent inside the node (`bin`, default the build under test): it installs itself (and the forwarder beside it). */
-export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], bin = requireBinary()): string[] {
+/**
+ * The compiled agent inside the node (`o.bin`, default the build under test): it installs
+ * itself (and the forwarder beside it). Source: the manifests directory unless `o.source`.
+ */
+export function agentArgs(c: TestCluster, n: TestNode, extra: string[] = [], o: { bin?: string; source?: string } = {}): string[] {
   return [
-    "ip", "netns", "exec", n.ns, bin, "agent",
-    "--node-name", n.name, "--source", `dir:${c.manifests}`,
+    "ip", "netns", "exec", n.ns, o.bin ?? requireBinary(), "agent",
+    "--node-name", n.name, "--source", o.source ?? `dir:${c.manifests}`,
     "--cni-conf-dir", join(n.dir, "conf"), "--cni-bin-dir", join(n.dir, "bin"),
     "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(n.dir, "ipam"), "--cni-log-file", join(n.dir, "cni.log"),
     "--resync", "1", "--log-file", join(n.dir, "agent.log"), "--cni-socket", join(n.dir, "run/cni.sock"), ...extra,
@@ -161,12 +164,12 @@ export async function stopAgent(n: TestNode): Promise<void> {
   n.agent = undefined;
 }
 
-export async function waitFor(what: string, fn: () => boolean, timeoutMs = 8000): Promise<void> {
+export async function waitFor(what: string, fn: () => boolean, timeoutMs = 8000, everyMs = 50): Promise<void> {
   const t0 = Date.now();
   for (;;) {
     if (fn()) return;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
+    await Bun.sleep(everyMs);
   }
 }
 

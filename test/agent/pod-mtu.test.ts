@@ -60,7 +60,8 @@ describe("pod MTU published and compared (--source kubernetes)", () => {
   let own = 0;
 
   test("the agent publishes the pod MTU of its conflist as a condition on its Node's status, once; it never patches a Node itself", async () => {
-    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+    // The agent's own ServiceAccount: what deploy/ grants it, enforced by the server (403 otherwise).
+    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
     agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: MNCNI, tmp, node: "me", source: `kubernetes:${kubeconfig}`, clusterCidr: "10.0.0.0/8" })], { stdout: "ignore", stderr: "pipe" });
     await until("ready", () => readyz().endsWith("200"));
     own = metric("mncni_agent_pod_mtu");

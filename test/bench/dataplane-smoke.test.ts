@@ -37,8 +37,15 @@ test("a one-round run of the floor and same-node mncni bridge measures both and 
     expect(r.median.rrP50).toBeGreaterThan(0);
     expect(r.median.rrP99).toBeGreaterThanOrEqual(r.median.rrP50);
   }
-  // The bridge row is compared with the floor of the same round.
-  expect(out.rows[1].ratio.med).toBeCloseTo(out.rows[1].median.tcp1 / out.rows[0].median.tcp1, 5);
+  // Facts about the measurement, not the bench's own arithmetic: a veth pair carries well over
+  // 1 Gbit/s of one TCP stream on any machine this runs on (a figure far below means nothing
+  // was measured), and a pod path only adds hops to the floor: it is compared with the floor,
+  // and not twice as fast as it (even 1 s tests on a shared machine stay inside that), nor
+  // slower than a twentieth of it.
+  expect(out.rows[0].median.tcp1).toBeGreaterThan(1);
+  expect(out.rows[1].baseline).toBe("raw-veth");
+  expect(out.rows[1].ratio.med).toBeGreaterThan(0.05);
+  expect(out.rows[1].ratio.med).toBeLessThan(2);
 });
 
 test("the hand-built baselines carry traffic with the reduced tests, and mncni's path gets its ratio to them", () => {
@@ -54,5 +61,8 @@ test("the hand-built baselines carry traffic with the reduced tests, and mncni's
     expect(row(k).median.udp1400).toBeNull();
   }
   expect(row("routed").handBuilt).toBe("hand-routed");
-  expect(row("routed").handRatio.med).toBeCloseTo(row("routed").median.tcp1 / row("hand-routed").median.tcp1, 5);
+  // mncni's routed path is the hand-built one plus its tables: not twice as fast, not a twentieth.
+  expect(row("hand-routed").median.tcp1).toBeGreaterThan(1);
+  expect(row("routed").handRatio.med).toBeGreaterThan(0.05);
+  expect(row("routed").handRatio.med).toBeLessThan(2);
 });

@@ -4,14 +4,14 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
-import { acceptedAssignments, ControllerProcess, doubleAssignments, podCIDRs } from "./fixture.ts";
+import { acceptedAssignments, ControllerProcess, controllerManifests, doubleAssignments, podCIDRs } from "./fixture.ts";
 import { cidrContains } from "../../src/net/cidr.ts";
 
 const servers: FakeApiServer[] = [];
 const procs: ControllerProcess[] = [];
 
 function server(): FakeApiServer {
-  const s = FakeApiServer.start({ bookmarkIntervalMs: 500 });
+  const s = FakeApiServer.start({ bookmarkIntervalMs: 500, rbacManifests: controllerManifests() });
   servers.push(s);
   return s;
 }

@@ -8,6 +8,16 @@ import type { FakeApiServer, RecordedRequest } from "../helpers/kube-apiserver.t
 
 let seq = 0;
 
+/**
+ * The manifests with the controller (`mncni manifests --controller`, as generated: deploy/mncni.yaml
+ * leaves it out), whose RBAC the fake API server enforces for the controller's token.
+ */
+export function controllerManifests(): string {
+  const p = Bun.spawnSync([requireBinary(), "manifests", "--controller", "--image", "localhost/mncni:test"], { stdout: "pipe", stderr: "pipe" });
+  if (p.exitCode !== 0) throw new Error(`mncni manifests --controller failed: ${p.stderr.toString()}`);
+  return p.stdout.toString();
+}
+
 function freePort(): number {
   const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
   const p = s.port!;
@@ -33,7 +43,7 @@ export class ControllerProcess {
     const logFile = join(api.dir, `${name}-${process.pid}.log`);
     const identity = `${name}-${process.pid}`;
     const proc = Bun.spawn(
-      [requireBinary(), "controller", "--kubeconfig", api.writeKubeconfig(), "--metrics-addr", `127.0.0.1:${port}`, "--log-file", logFile, "--identity", identity, ...args],
+      [requireBinary(), "controller", "--kubeconfig", api.writeKubeconfig(join(api.dir, "kubeconfig-controller"), { as: "mncni-controller" }), "--metrics-addr", `127.0.0.1:${port}`, "--log-file", logFile, "--identity", identity, ...args],
       { stdout: "ignore", stderr: "pipe" },
     );
     return new ControllerProcess(proc, logFile, port, identity);

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
-import { acceptedAssignments, ControllerProcess, doubleAssignments, podCIDRs } from "./fixture.ts";
+import { acceptedAssignments, ControllerProcess, controllerManifests, doubleAssignments, podCIDRs } from "./fixture.ts";
 
 const servers: FakeApiServer[] = [];
 const procs: ControllerProcess[] = [];
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 function server(): FakeApiServer {
-  const s = FakeApiServer.start({ bookmarkIntervalMs: 500 });
+  const s = FakeApiServer.start({ bookmarkIntervalMs: 500, rbacManifests: controllerManifests() });
   servers.push(s);
   return s;
 }

@@ -1,6 +1,10 @@
 // A fake Kubernetes API server for tests: HTTPS with a server certificate signed by a test CA
-// (made with openssl into a temp dir, named by the kubeconfig it writes), bearer-token auth,
-// and the list/watch wire protocol for Nodes, Pods, Namespaces, NetworkPolicies, Leases and
+// (made with openssl into a temp dir, named by the kubeconfig it writes), bearer-token auth
+// with RBAC (one token per ServiceAccount bound in deploy/mncni.yaml or the manifests given,
+// authorized by the ClusterRoles/Roles and bindings there: a request the role does not allow
+// gets 403 Forbidden with the real server's Status body; the server's own token is
+// unrestricted, like an admin's), and the list/watch wire protocol for Nodes, Pods,
+// Namespaces, NetworkPolicies, ClusterNetworkPolicies (the policy API's CRD), Leases and
 // Events: resourceVersion as one global counter, paged lists (limit/continue over a
 // snapshot), chunked watch streams with ADDED/MODIFIED/DELETED/BOOKMARK, `410 Gone` (an ERROR
 // event, as the real server sends) for a resourceVersion older than the bounded event
@@ -10,7 +14,8 @@
 // server (connections refused) then start it again on the same port.
 import { spawnSync, type Server } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { withNetns } from "../../src/kernel/netns.ts";
 
 type Obj = { apiVersion?: string; kind?: string; metadata?: Record<string, any>; spec?: any; status?: any; [k: string]: any };
@@ -38,6 +43,8 @@ const truthy = (v: string | null) => v !== null && ["1", "t", "T", "true", "TRUE
 const apiVersionOf = (k: Kind) => (k.group ? `${k.group}/${k.version}` : k.version);
 
 export interface RecordedRequest {
+  /** Who sent it: "admin" (the server's own token), a ServiceAccount's user name, or undefined (no valid token). */
+  user?: string;
   method: string;
   path: string;
   query: Record<string, string>;
@@ -84,6 +91,109 @@ export interface FakeApiServerOpts {
    * keeps that namespace; the test process stays where it is.
    */
   netns?: string;
+  /**
+   * The address to listen on (default 127.0.0.1), also in the certificate: e.g. a router
+   * namespace's address that agents in several node namespaces reach.
+   */
+  address?: string;
+  /**
+   * The manifests (YAML text) whose RBAC is enforced for ServiceAccount tokens; default
+   * deploy/mncni.yaml (e.g. `mncni manifests --controller` for the controller's grants).
+   */
+  rbacManifests?: string;
+}
+
+// --- RBAC: what deploy/ grants, and the authorizer's answer ---
+
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** Rules a user holds: everywhere (a ClusterRoleBinding) or in one namespace (a RoleBinding). */
+interface Grant {
+  namespace?: string;
+  rules: PolicyRule[];
+}
+
+/** What a request asks for, as the API server's RequestInfo resolves it. */
+interface Attributes {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+const DEPLOY_MANIFESTS = resolve(import.meta.dir, "../../deploy/mncni.yaml");
+
+/** The user name of a ServiceAccount, as its token authenticates. */
+export const serviceAccountUser = (namespace: string, name: string) => `system:serviceaccount:${namespace}:${name}`;
+
+/** Grants per user (ServiceAccount and User subjects) from the RBAC objects of a manifests file. */
+export function parseRbac(text: string): Map<string, Grant[]> {
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+  const roles = new Map<string, PolicyRule[]>();
+  for (const d of docs) {
+    if (d.kind === "ClusterRole") roles.set(`ClusterRole/${d.metadata!.name}`, d.rules ?? []);
+    if (d.kind === "Role") roles.set(`Role/${d.metadata!.namespace}/${d.metadata!.name}`, d.rules ?? []);
+  }
+  const grants = new Map<string, Grant[]>();
+  for (const d of docs) {
+    if (d.kind !== "ClusterRoleBinding" && d.kind !== "RoleBinding") continue;
+    const namespace = d.kind === "RoleBinding" ? (d.metadata!.namespace as string) : undefined;
+    const ref = d.roleRef.kind === "Role" ? `Role/${namespace}/${d.roleRef.name}` : `ClusterRole/${d.roleRef.name}`;
+    const rules = roles.get(ref);
+    if (!rules) throw new Error(`${d.kind} ${d.metadata!.name}: roleRef ${ref} is not in the manifests`);
+    for (const s of d.subjects ?? []) {
+      const user = s.kind === "ServiceAccount" ? serviceAccountUser(s.namespace ?? namespace, s.name) : s.kind === "User" ? s.name : undefined;
+      if (!user) continue;
+      grants.set(user, [...(grants.get(user) ?? []), { namespace, rules }]);
+    }
+  }
+  return grants;
+}
+
+const covers = (list: string[] | undefined, v: string) => !!list && (list.includes("*") || list.includes(v));
+
+/** RBAC's rule matching: verb, API group, resource (with its subresource), and resourceNames when given. */
+export function authorized(grants: Grant[], a: Attributes): boolean {
+  const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+  return grants.some((g) => (g.namespace === undefined || g.namespace === a.namespace) && g.rules.some((r) =>
+    covers(r.verbs, a.verb) && covers(r.apiGroups, a.group) && covers(r.resources, resource)
+    && (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name)))));
+}
+
+/** The real server's 403 (k8s.io/apiserver's forbiddenMessage and errors.NewForbidden). */
+export function forbidden(user: string, a: Attributes): Obj {
+  const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+  const scope = a.namespace ? `in the namespace "${a.namespace}"` : "at the cluster scope";
+  const reason = `User "${user}" cannot ${a.verb} resource "${resource}" in API group "${a.group}" ${scope}`;
+  const qualified = a.group ? `${a.resource}.${a.group}` : a.resource;
+  const message = a.name ? `${qualified} "${a.name}" is forbidden: ${reason}` : `${qualified} is forbidden: ${reason}`;
+  const details: Record<string, string> = { ...(a.name ? { name: a.name } : {}), ...(a.group ? { group: a.group } : {}), kind: a.resource };
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: "Forbidden", details, code: 403 };
+}
+
+/** A resource request's attributes from its method, path and query (undefined: not a resource path). */
+function requestAttributes(method: string, pathname: string, q: URLSearchParams): Attributes | undefined {
+  const seg = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  let rest: string[];
+  let group = "";
+  if (seg[0] === "api" && seg.length >= 2) rest = seg.slice(2);
+  else if (seg[0] === "apis" && seg.length >= 3) [group, rest] = [seg[1]!, seg.slice(3)];
+  else return undefined;
+  let namespace: string | undefined;
+  if (rest[0] === "namespaces" && rest.length >= 3) [namespace, rest] = [rest[1], rest.slice(2)];
+  const [resource, name, subresource] = rest;
+  if (!resource) return undefined;
+  const verb = method === "GET" ? (name ? "get" : truthy(q.get("watch")) ? "watch" : "list")
+    : method === "POST" ? "create" : method === "PUT" ? "update" : method === "PATCH" ? "patch"
+    : method === "DELETE" ? (name ? "delete" : "deletecollection") : method.toLowerCase();
+  return { verb, group, resource, subresource, namespace, name };
 }
 
 const enc = new TextEncoder();
@@ -98,12 +208,12 @@ function openssl(args: string[], cwd: string): void {
   if (p.exitCode !== 0) throw new Error(`cannot run openssl ${args[0]}: ${p.stderr.toString()}`);
 }
 
-/** A test CA and a server certificate for 127.0.0.1/localhost signed by it. */
-function makeCerts(dir: string): { ca: string; cert: string; key: string } {
+/** A test CA and a server certificate for 127.0.0.1/localhost (and address) signed by it. */
+function makeCerts(dir: string, address?: string): { ca: string; cert: string; key: string } {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   openssl(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=mncni-test-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
   openssl(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"], dir);
-  writeFileSync(join(dir, "server.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  writeFileSync(join(dir, "server.ext"), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost${address && address !== "127.0.0.1" ? `,IP:${address}` : ""}\n`);
   openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext"], dir);
   return { ca: join(dir, "ca.crt"), cert: join(dir, "server.crt"), key: join(dir, "server.key") };
 }
@@ -200,6 +310,10 @@ export class FakeApiServer {
   readonly token: string;
   readonly requests: RecordedRequest[] = [];
   readonly hidden = new Set<string>();
+  /** ServiceAccount user -> its token, and back. */
+  private readonly tokens = new Map<string, string>();
+  private readonly users = new Map<string, string>();
+  private readonly grants: Map<string, Grant[]>;
   private readonly certFile: string;
   private readonly keyFile: string;
   private readonly store = new Map<string, Map<string, Obj>>();
@@ -224,12 +338,34 @@ export class FakeApiServer {
 
   private constructor(private readonly opts: FakeApiServerOpts) {
     this.dir = mkdtempSync("/tmp/mncni-kube-test-");
-    const c = makeCerts(this.dir);
+    const c = makeCerts(this.dir, opts.address);
     this.caFile = c.ca;
     this.certFile = c.cert;
     this.keyFile = c.key;
     this.token = opts.token ?? `token-${Math.random().toString(36).slice(2)}`;
     for (const p of Object.keys(KINDS)) this.store.set(p, new Map());
+    this.grants = parseRbac(opts.rbacManifests ?? readFileSync(DEPLOY_MANIFESTS, "utf8"));
+    for (const user of this.grants.keys()) {
+      const token = `sa-${user.split(":").slice(2).join("-")}-${Math.random().toString(36).slice(2)}`;
+      this.tokens.set(user, token);
+      this.users.set(token, user);
+    }
+  }
+
+  /**
+   * The bearer token of a ServiceAccount bound in the RBAC manifests ("kube-system:mncni-agent"
+   * or just "mncni-agent" in kube-system): its requests are authorized as deploy/ grants.
+   */
+  tokenOf(serviceAccount: string): string {
+    const [namespace, name] = serviceAccount.includes(":") ? serviceAccount.split(":") : ["kube-system", serviceAccount];
+    const token = this.tokens.get(serviceAccountUser(namespace!, name!));
+    if (!token) throw new Error(`no binding for ServiceAccount ${namespace}/${name} in the RBAC manifests: known ${[...this.tokens.keys()].join(", ")}`);
+    return token;
+  }
+
+  /** Requests answered 403 (what a role did not allow). */
+  forbiddenRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.status === 403);
   }
 
   static start(opts: FakeApiServerOpts = {}): FakeApiServer {
@@ -243,7 +379,11 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `https://127.0.0.1:${this.portNumber}`;
+    return `https://${this.address}:${this.portNumber}`;
+  }
+
+  get address(): string {
+    return this.opts.address ?? "127.0.0.1";
   }
 
   get resourceVersion(): number {
@@ -257,7 +397,7 @@ export class FakeApiServer {
 
   private bind(): void {
     this.server = Bun.serve({
-      hostname: "127.0.0.1",
+      hostname: this.address,
       port: this.portNumber,
       // Watches stay open for minutes with only bookmarks on them.
       idleTimeout: 0,
@@ -283,20 +423,21 @@ export class FakeApiServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** A kubeconfig naming the CA file and the token. */
-  writeKubeconfig(path = join(this.dir, "kubeconfig"), o: { inlineCA?: boolean; token?: string } = {}): string {
+  /** A kubeconfig naming the CA file and the token (the admin's, or a ServiceAccount's: `as`). */
+  writeKubeconfig(path = join(this.dir, "kubeconfig"), o: { inlineCA?: boolean; token?: string; as?: string } = {}): string {
+    const token = o.token ?? (o.as ? this.tokenOf(o.as) : this.token);
     const ca = o.inlineCA ? `    certificate-authority-data: ${readFileSync(this.caFile).toString("base64")}` : `    certificate-authority: ${this.caFile}`;
     writeFileSync(
       path,
-      ["apiVersion: v1", "kind: Config", "clusters:", "- name: fake", "  cluster:", `    server: ${this.url}`, ca, "users:", "- name: tester", "  user:", `    token: ${o.token ?? this.token}`, "contexts:", "- name: fake", "  context:", "    cluster: fake", "    user: tester", "    namespace: kube-system", "current-context: fake", ""].join("\n"),
+      ["apiVersion: v1", "kind: Config", "clusters:", "- name: fake", "  cluster:", `    server: ${this.url}`, ca, "users:", "- name: tester", "  user:", `    token: ${token}`, "contexts:", "- name: fake", "  context:", "    cluster: fake", "    user: tester", "    namespace: kube-system", "current-context: fake", ""].join("\n"),
     );
     return path;
   }
 
-  /** A service-account directory (token, ca.crt, namespace) for in-cluster config. */
-  writeServiceAccountDir(dir = join(this.dir, "serviceaccount"), namespace = "kube-system"): string {
+  /** A service-account directory (token, ca.crt, namespace) for in-cluster config; `as`: a ServiceAccount's token. */
+  writeServiceAccountDir(dir = join(this.dir, "serviceaccount"), namespace = "kube-system", o: { as?: string } = {}): string {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "token"), this.token + "\n");
+    writeFileSync(join(dir, "token"), (o.as ? this.tokenOf(o.as) : this.token) + "\n");
     writeFileSync(join(dir, "ca.crt"), readFileSync(this.caFile));
     writeFileSync(join(dir, "namespace"), namespace);
     return dir;
@@ -455,7 +596,15 @@ export class FakeApiServer {
       const reason = fault.status === 429 ? "TooManyRequests" : "InternalError";
       return this.reply(rec, fault.status, status(fault.status, reason, "injected by the test"), fault.retryAfterSeconds !== undefined ? { "Retry-After": String(fault.retryAfterSeconds) } : {});
     }
-    if (req.headers.get("authorization") !== `Bearer ${this.token}`) return this.reply(rec, 401, status(401, "Unauthorized", "Unauthorized"));
+    const bearer = req.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1];
+    rec.user = bearer === this.token ? "admin" : bearer ? this.users.get(bearer) : undefined;
+    if (!rec.user) return this.reply(rec, 401, status(401, "Unauthorized", "Unauthorized"));
+    // Authorization comes before the resource is looked up, as in the real server's filters.
+    if (rec.user !== "admin") {
+      const attrs = requestAttributes(req.method, url.pathname, url.searchParams);
+      if (attrs && !authorized(this.grants.get(rec.user)!, attrs)) return this.reply(rec, 403, forbidden(rec.user, attrs));
+      if (!attrs) return this.reply(rec, 403, status(403, "Forbidden", `forbidden: User "${rec.user}" cannot ${req.method.toLowerCase()} path "${url.pathname}"`));
+    }
     const route = this.route(url.pathname);
     if (!route || this.hidden.has(route.plural)) return this.reply(rec, 404, status(404, "NotFound", "the server could not find the requested resource"));
     const { plural, namespace, name, sub } = route;

@@ -11,6 +11,7 @@ import type { Attachment, NodeAttachments } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
+import { until } from "../helpers/until.ts";
 import { LAB_CMD, WIRING, downAll, lab, labRaw, newLabName } from "../lab/lab-cli.ts";
 import type { InvocationRecord } from "../../src/cni/invocation-log.ts";
 import type { LabEntry } from "../../src/lab/inventory.ts";
@@ -120,21 +121,28 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
   });
 
   test("trace shows the calls made while it runs", async () => {
-    const proc = Bun.spawn([...LAB_CMD, "lab", "trace", "--name", name, "node1", "--follow", "--json", "--last", "0"], { stdout: "pipe", stderr: "pipe" });
+    // --last 1: the newest past call is printed before following starts, so its line is the
+    // sign that trace follows (no fixed sleep); then the test waits for the lines it expects.
+    const proc = Bun.spawn([...LAB_CMD, "lab", "trace", "--name", name, "node1", "--follow", "--json", "--last", "1"], { stdout: "pipe", stderr: "pipe" });
+    let out = "";
+    const lines = () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const pump = (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of proc.stdout) out += dec.decode(chunk, { stream: true });
+    })();
+    const calls = () => lines().filter((l) => l.call).map((l) => l.call).slice(1);
     try {
-      await Bun.sleep(500);
+      await until("trace to print the last past call", () => lines().length >= 1, 10_000);
       lab(name, ["pod", "add", "node1", "pod9"]);
       lab(name, ["pod", "remove", "node1", "pod9"]);
-      await Bun.sleep(800);
+      await until("the ADD and the DEL of pod9", () => ["ADD", "DEL"].every((v) => calls().some((c) => c.command === v && c.podName === "node1-pod9")), 10_000);
     } finally {
       proc.kill("SIGINT");
     }
     await proc.exited;
-    const lines = (await new Response(proc.stdout).text()).trim().split("\n").map((l) => JSON.parse(l));
-    const calls = lines.filter((l) => l.call).map((l) => l.call);
-    expect(calls.map((c) => `${c.command} ${c.podName}`)).toEqual(expect.arrayContaining(["ADD node1-pod9", "DEL node1-pod9"]));
-    expect(calls.every((c) => c.podName === "node1-pod9")).toBe(true);
-    const summary = lines.at(-1).summary;
+    await pump;
+    expect(calls().every((c) => c.podName === "node1-pod9")).toBe(true);
+    const summary = lines().at(-1).summary;
     expect(summary.ADD.calls).toBeGreaterThanOrEqual(3);
     expect(summary.ADD.p99Ms).toBeGreaterThanOrEqual(summary.ADD.p50Ms);
   });

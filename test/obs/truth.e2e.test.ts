@@ -14,6 +14,8 @@ const inspect = (name: string, what: string) => {
   const r = lab(name, ["inspect", what, "--json"], { allowFail: true });
   return { code: r.code, a: JSON.parse(r.stdout) as Attachment };
 };
+const agentPid = (name: string, node: string): number | undefined =>
+  (JSON.parse(lab(name, ["status", "--json"]).stdout) as { nodes: { name: string; agentPid?: number }[] }).nodes.find((n) => n.name === node)?.agentPid;
 const pings = (netns: string, ip: string) => run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip], { allowFail: true }).code === 0;
 
 for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken lab (${mode} mode)`, () => {
@@ -28,14 +30,37 @@ for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken 
     const peer = inspect(name, "node2/pod1").a.resultIps[0]!.split("/")[0]!;
     expect(inspect(name, "node1/pod1").code).toBe(0);
     const mine = inspect(name, "node1/pod1").a.resultIps[0]!.split("/")[0]!;
+    // The agent puts the elements back (next test): held still while inspect looks.
+    const agent = agentPid(name, "node1");
+    if (agent) process.kill(agent, "SIGSTOP");
+    try {
+      run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr4"]);
+      // Independently: the pod's traffic is really dropped now.
+      expect(pings(pod, peer)).toBe(false);
+      const { code, a } = inspect(name, "node1/pod1");
+      expect(code).toBe(1);
+      expect(a.problems.join("\n")).toContain(`address ${mine} of the pod missing from set addr4`);
+      const text = lab(name, ["inspect", "node1"], { allowFail: true }).stdout;
+      expect(text).toContain("missing from set addr4");
+    } finally {
+      if (agent) process.kill(agent, "SIGCONT");
+    }
+  });
+
+  test.skipIf(WIRING === "static")("the agent puts a flushed anti-spoofing set back, as it repairs routes", async () => {
+    const pod = `${name}-node1-pod1`;
+    const peer = inspect(name, "node2/pod1").a.resultIps[0]!.split("/")[0]!;
     run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr4"]);
-    // Independently: the pod's traffic is really dropped now.
-    expect(pings(pod, peer)).toBe(false);
-    const { code, a } = inspect(name, "node1/pod1");
-    expect(code).toBe(1);
-    expect(a.problems.join("\n")).toContain(`address ${mine} of the pod missing from set addr4`);
-    const text = lab(name, ["inspect", "node1"], { allowFail: true }).stdout;
-    expect(text).toContain("missing from set addr4");
+    run(["ip", "netns", "exec", `${name}-node1`, "nft", "flush", "set", family, "mncni-antispoof", "addr6"]);
+    // Within the agent's resync (10 s), read independently: the element is back and traffic flows.
+    let back = false;
+    for (let i = 0; i < 60 && !back; i++) {
+      await Bun.sleep(250);
+      back = run(["ip", "netns", "exec", `${name}-node1`, "nft", "list", "set", family, "mncni-antispoof", "addr4"]).stdout.includes("elements");
+    }
+    expect(back).toBe(true);
+    expect(pings(pod, peer)).toBe(true);
+    expect(inspect(name, "node1/pod1").code).toBe(0);
   });
 
   test("a pod whose MTU is above the node's pod MTU is a problem", () => {
@@ -101,7 +126,7 @@ describe("explain on a broken lab", () => {
   });
 });
 
-for (const routing of [["--routing", "vxlan"], ["--segments", "2"]]) describe(`explain across a tunnel (${routing.join(" ")})`, () => {
+for (const routing of [["--routing", "vxlan", "--ipv6"], ["--segments", "2"]]) describe(`explain across a tunnel (${routing.join(" ")})`, () => {
   const name = newLabName();
   beforeAll(() => {
     lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1", "--wiring", WIRING, ...routing]);
@@ -122,6 +147,15 @@ for (const routing of [["--routing", "vxlan"], ["--segments", "2"]]) describe(`e
     expect(ex.probe?.mismatches).toEqual([]);
     expect(ex.reply?.probe?.mismatches).toEqual([]);
     expect(code).toBe(0);
+    if (!routing.includes("--ipv6")) return;
+    // Dual-stack: one VXLAN device per family, same VNI; the IPv6 packet comes out of the IPv6 one.
+    const ip6 = JSON.parse(run(["ip", "-n", `${name}-node2-pod1`, "-j", "-6", "addr", "show", "dev", "eth0", "scope", "global"]).stdout)[0].addr_info[0].local as string;
+    run(["ip", "netns", "exec", `${name}-node1-pod1`, "ping", "-6", "-c", "1", "-W", "2", ip6], { allowFail: true }); // neighbours resolved first
+    const six = explain("node1/pod1", "node2/pod1", "-6", "--proto", "tcp");
+    expect(six.ex.hops[1]!.tunnel?.vtep).toContain(":");
+    expect(six.ex.hops[2]!.iif).toBe(six.ex.hops[1]!.tunnel!.dev);
+    expect(six.ex.probe?.mismatches).toEqual([]);
+    expect(six.code).toBe(0);
   });
 
   test.skipIf(WIRING === "static")("with the peer's FDB entry gone (agent stopped), explain names it and the packet really is lost", () => {

@@ -1,5 +1,6 @@
 // The steps of a reconcile pass, in the order they run: metrics and logs name them the same.
 // A new thing the agent keeps in line is one module here and one entry in this list.
+import { antiSpoofingStep } from "./anti-spoofing.ts";
 import { binariesStep } from "./binaries.ts";
 import { conflistStep } from "./conflist.ts";
 import { forwardingStep } from "./forwarding.ts";
@@ -8,7 +9,7 @@ import { podCidrsStep } from "./pod-cidrs.ts";
 import { policyStep } from "./policy.ts";
 import { routesStep } from "./routes.ts";
 
-export const STEP_MODULES = [podCidrsStep, forwardingStep, routesStep, masqueradeStep, policyStep, binariesStep, conflistStep] as const;
+export const STEP_MODULES = [podCidrsStep, forwardingStep, routesStep, masqueradeStep, policyStep, antiSpoofingStep, binariesStep, conflistStep] as const;
 
 export type Step = (typeof STEP_MODULES)[number]["name"];
 export const STEPS: readonly Step[] = STEP_MODULES.map((s) => s.name);

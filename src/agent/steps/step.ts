@@ -19,6 +19,8 @@ export interface ReconcilerDeps {
   nft: Nft;
   /** Absent: no hold (tests and benchmarks without the plugin). */
   hold?: HoldKernel;
+  /** The plugin's anti-spoofing table of this node's mode; absent: not repaired (tests without the plugin). */
+  antiSpoof?: { repair(): string[] };
   /** Told each compile's deciders and the state (the verdict log names policies and pods from them). */
   onPolicy?: (deciders: PolicyStructure["deciders"], state: ClusterState) => void;
   sysctl: Sysctl;

@@ -50,7 +50,8 @@ afterAll(async () => {
 
 describe("routing data published on the Node's status and read back from the peers (--source kubernetes, --routing vxlan)", () => {
   test("the agent publishes its VXLAN VNI and port as a status condition of its own Node, never patching the Node", async () => {
-    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"));
+    // The agent's own ServiceAccount: deploy/'s RBAC enforced (403 otherwise).
+    const kubeconfig = api.writeKubeconfig(join(tmp, "kubeconfig"), { as: "mncni-agent" });
     agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: MNCNI, tmp, node: "me", source: `kubernetes:${kubeconfig}`, clusterCidr: "10.244.0.0/16" }, ["--routing", "vxlan", "--vxlan-vni", "7"])], { stdout: "ignore", stderr: "pipe" });
     await until("ready", () => readyz().endsWith("200"));
     await until("the condition", () => published() !== undefined);
@@ -98,5 +99,12 @@ describe("routing data published on the Node's status and read back from the pee
     agent = spawn(["ip", "netns", "exec", ns, ...agentArgv({ mncni: MNCNI, tmp, node: "me", source: `kubernetes:${join(tmp, "kubeconfig")}`, clusterCidr: "10.244.0.0/16" }, ["--routing", "host-gw"])], { stdout: "ignore", stderr: "pipe" });
     await until("withdrawn", () => published()?.message === "{}");
     await until("ready", () => readyz().endsWith("200"));
+  });
+});
+
+describe("RBAC", () => {
+  test("every request the agent made above was one deploy/'s role for it allows (the server answers 403 otherwise)", () => {
+    expect(api.requests.some((r) => r.user === "system:serviceaccount:kube-system:mncni-agent")).toBe(true);
+    expect(api.forbiddenRequests().map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
 });
