@@ -49,7 +49,7 @@ describe.skipIf(WIRING === "static")(`docs/policy.md examples in a lab${NEEDS_AG
   beforeAll(() => {
     lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "0", "--wiring", WIRING]);
     for (const [node, p, ns, labels] of [
-      ["node2", "web", "shop", "app=web"], ["node1", "fe", "frontend", "app=fe"], ["node1", "ot", "other", "app=ot"], ["node1", "dns", "kube-system", "k8s-app=kube-dns"],
+      ["node2", "web", "shop", "role=web"], ["node1", "fe", "frontend", "role=fe"], ["node1", "ot", "other", "role=ot"], ["node1", "dns", "kube-system", "k8s-app=kube-dns"],
     ] as const) lab(name, ["pod", "add", node, p, "--namespace", ns, "--labels", labels]);
     pods = labJson<LabStatus>(name, ["status"]).pods;
   });
