@@ -7,7 +7,9 @@
 // evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
 // own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
 // not what policies are written for).
-import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider } from "../cluster/index.ts";
+import { PolicyEvaluator, policyName, type Decider } from "../cluster/index.ts";
+import { readClusterState } from "../obs/policy-view.ts";
+import { labSourceSpec } from "./control-plane.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
@@ -70,10 +72,8 @@ interface Source {
 const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} rule ${d.rule} (${d.tier ?? "NetworkPolicy"})` : "a policy");
 
 /** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
-function policyView(s: LabState): { ev: PolicyEvaluator; count: number } | undefined {
-  const source = new ManifestsDirSource(manifestsDir(s.name));
-  source.rescan();
-  const { state } = source.snapshot();
+async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: number } | undefined> {
+  const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
   return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
@@ -173,7 +173,7 @@ function forgetNeighbours(netnsList: string[]): void {
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const policies = policyView(s);
+  const policies = await policyView(s);
   const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
   const results: CheckResult[] = [];
   for (const node of s.nodes) {

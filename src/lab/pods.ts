@@ -2,10 +2,11 @@
 // executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
 import { join } from "node:path";
 import { CniExecutor } from "./executor.ts";
-import { LAB_POD_LABELS, k8sPodName, removePod as removePodManifest, writePod } from "./write-manifests.ts";
+import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
+import { labObjects } from "./objects.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
-import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
+import { ECHO_PORT, labDir, nameProblem, nodePaths, ns } from "./topology.ts";
 import { createPodNetns, deleteNetns } from "./underlay.ts";
 import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
@@ -88,25 +89,28 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   const pending = node.pendingDel?.find((p) => p.name === name);
   if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
   // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
-  if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
-  node.pods.push(pod);
-  createPodNetns(s, pod.ns);
+  if (pod.namespace !== "default") await ensureNamespace(s, pod.namespace);
+  const objects = labObjects(s);
   // The Pod exists (labels, no address yet) before its ADD, as in Kubernetes: with policies in
   // force the agent needs its labels to program it and release its hold.
-  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  await objects.putPod(pod, nodeAddresses(node));
+  node.pods.push(pod);
+  createPodNetns(s, pod.ns);
   const exec = executorFor(s, node);
   try {
+    // As kubelet runs the network of a sandbox: its K8S_POD_* arguments name the Pod object.
     const result = await exec.add(attachment(pod));
     pod.addMs = Math.round(exec.calls.reduce((a, c) => a + c.ms, 0) * 10) / 10;
     pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
     if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
-    writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+    // Then its status: Running, with the addresses the plugin gave (status.podIPs).
+    await objects.putPod(pod, nodeAddresses(node));
     if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
     saveState(s);
     return pod;
   } catch (e) {
     node.pods = node.pods.filter((p) => p !== pod);
-    removePodManifest(manifestsDir(s.name), pod);
+    await objects.removePod(pod).catch(() => {});
     const delError = await rollBack(exec, pod);
     if (delError === undefined) {
       deleteNetns(pod.ns);
@@ -189,7 +193,7 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   let delError: Error | undefined;
   await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));
   deleteNetns(pod.ns);
-  removePodManifest(manifestsDir(s.name), pod);
+  await labObjects(s).removePod(pod);
   node.pods = node.pods.filter((p) => p !== pod);
   s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
   saveState(s);
