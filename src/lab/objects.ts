@@ -150,8 +150,9 @@ function apiObjects(s: LabState): LabObjects {
       } catch (e) {
         if (!isConflict(e)) throw e; // a restarted node: its Node is still there
       }
-      // As kubelet: the Node first, then its status (the main resource does not write status).
-      await c.patch(NODES, { name: node.name, subresource: "status" }, { status: nodeStatus(node) }, "strategic");
+      // As kubelet: the Node first, then its status (the main resource does not write status). A
+      // merge patch: addresses' strategic merge key (type) would fold a dual-stack node's two InternalIPs into one.
+      await c.patch(NODES, { name: node.name, subresource: "status" }, { status: nodeStatus(node) }, "merge");
     },
     nodeReady: async (node) => {
       const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");

@@ -89,3 +89,16 @@ export function leftovers(name: string): string[] {
 export function downAll(): void {
   for (const name of labs) lab(name, ["down", "-q"], { allowFail: true });
 }
+
+/** A node's pod CIDR of a family from `lab status --json` (the controller's choice on the kubernetes source). */
+export function cidrOf(st: { nodes: { name: string; podCIDRs: string[] }[] }, node: string, family: 4 | 6 = 4): string {
+  const c = st.nodes.find((n) => n.name === node)!.podCIDRs.find((x) => x.includes(":") === (family === 6));
+  if (!c) throw new Error(`node ${node} has no IPv${family} pod CIDR`);
+  return c;
+}
+
+/** The CIDR's network address (10.244.2.0, fd00:10:244:2::). */
+export const netOf = (cidr: string): string => cidr.split("/")[0]!;
+
+/** What the addresses of a /24 or /64 pod CIDR start with (10.244.2., fd00:10:244:2::). */
+export const addrPrefixOf = (cidr: string): string => (cidr.includes(":") ? netOf(cidr) : netOf(cidr).replace(/0$/, ""));
