@@ -90,11 +90,13 @@ export function findPodByRef(s: LabState, ref: string): PodState {
 
 export async function labelPod(s: LabState, ref: string, c: LabelChanges): Promise<string[]> {
   const pod = findPodByRef(s, ref);
-  const labels = { ...pod.labels };
+  const objects = labObjects(s);
+  // What the Pod has now (kubectl may have changed it), without the lab's own labels.
+  const labels = Object.fromEntries(Object.entries(await objects.podLabels(pod)).filter(([k]) => !LAB_POD_LABELS.includes(k)));
   const said = relabel(`pod ${pod.namespace}/${k8sPodName(pod)}`, labels, c, LAB_POD_LABELS);
   pod.labels = labels;
   const node = findNode(s, pod.node)!;
-  await labObjects(s).relabelPod(pod, nodeAddresses(node));
+  await objects.relabelPod(pod, nodeAddresses(node));
   saveState(s);
   return said;
 }

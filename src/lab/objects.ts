@@ -10,7 +10,7 @@ import { apiVersionOf, KINDS, type Kind, type Obj } from "./apiserver/kinds.ts";
 import { labClient, onKubernetes } from "./control-plane.ts";
 import { nodeAddresses, type LabState, type NodeState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
-import { k8sPodName, namespaceFile, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
+import { k8sPodName, namespaceFile, podLabels, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
 
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -34,6 +34,8 @@ export interface LabObjects {
   removeNode(node: string): Promise<void>;
   /** A Pod before its ADD (Pending, no address), and again after it (Running, its addresses). */
   putPod(pod: PodState, hostIPs: string[]): Promise<void>;
+  /** The Pod's labels as stored (on the API: whatever kubectl changed too), the lab's own included. */
+  podLabels(pod: PodState): Promise<Record<string, string>>;
   /** The Pod's labels changed (`lab label pod`). */
   relabelPod(pod: PodState, hostIPs: string[]): Promise<void>;
   removePod(pod: PodState): Promise<void>;
@@ -61,6 +63,7 @@ function dirObjects(s: LabState): LabObjects {
     nodeReady: async () => {},
     removeNode: async (node) => removeNodeFile(dir, node),
     putPod: async (pod, hostIPs) => writePod(dir, pod, hostIPs),
+    podLabels: async (pod) => podLabels(pod),
     relabelPod: async (pod, hostIPs) => writePod(dir, pod, hostIPs),
     removePod: async (pod) => removePodFile(dir, pod),
     namespaceLabels: async (name) => {
@@ -176,6 +179,7 @@ function apiObjects(s: LabState): LabObjects {
       const echo = { name: "echo", image: "mncni-lab/echo", ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } };
       await c.patch(PODS, { namespace: pod.namespace, name: k8sPodName(pod), subresource: "status" }, { status: { ...m.status, startTime: now, conditions: [ready], containerStatuses: [echo] } }, "strategic");
     },
+    podLabels: async (pod) => ({ ...((await c.get(PODS, { namespace: pod.namespace, name: k8sPodName(pod) })) as Obj).metadata?.labels }),
     relabelPod: async (pod) => {
       const labels = (podManifest(pod, []) as Obj).metadata!.labels as Record<string, string>;
       const cur = (await c.get(PODS, { namespace: pod.namespace, name: k8sPodName(pod) })) as Obj;

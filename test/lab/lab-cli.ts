@@ -1,8 +1,8 @@
 // Driving `mncni lab` from tests: the compiled executable when there is one ($MNCNI_BIN or
 // dist/mncni), else the sources through bun. Every lab a test makes is removed by downAll().
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run, uniqueName, type RunResult } from "../helpers/netns.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
@@ -102,3 +102,23 @@ export const netOf = (cidr: string): string => cidr.split("/")[0]!;
 
 /** What the addresses of a /24 or /64 pod CIDR start with (10.244.2., fd00:10:244:2::). */
 export const addrPrefixOf = (cidr: string): string => (cidr.includes(":") ? netOf(cidr) : netOf(cidr).replace(/0$/, ""));
+
+const kubectlLab = (name: string, args: string[], stdin?: string) =>
+  run(["kubectl", "--kubeconfig", `${LAB_ROOT}/${name}/apiserver/admin.kubeconfig`, ...args], stdin === undefined ? {} : { stdin });
+
+/**
+ * Puts an object where the agents read it, behind the lab's back (a test's intruder): kubectl
+ * against the lab's API server (its status through /status, as a kubelet would), or a file in
+ * its manifests directory. Returns how to remove it.
+ */
+export function putClusterObject(name: string, obj: { kind: string; metadata: { name: string }; status?: unknown }): () => void {
+  if (labSource(name) === "dir") {
+    const file = `${LAB_ROOT}/${name}/manifests/${obj.kind.toLowerCase()}-${obj.metadata.name}.yaml`;
+    writeFileSync(file, stringifyYaml(obj));
+    return () => rmSync(file, { force: true });
+  }
+  const { status, ...rest } = obj;
+  kubectlLab(name, ["apply", "-f", "-"], JSON.stringify(rest));
+  if (status) kubectlLab(name, ["patch", obj.kind.toLowerCase(), obj.metadata.name, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  return () => kubectlLab(name, ["delete", obj.kind.toLowerCase(), obj.metadata.name]);
+}
