@@ -14,6 +14,7 @@ import { cmdPods } from "./lab-pods.ts";
 import { cmdStatus } from "./lab-status.ts";
 import { cmdTrace } from "./lab-trace.ts";
 import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
+import { cmdDns } from "./lab-dns.ts";
 import { cmdDown } from "./lab-down.ts";
 import { cmdUp } from "./lab-up.ts";
 import { cmdApply, cmdDelete } from "./lab-apply.ts";
@@ -48,6 +49,7 @@ const LAB: Group = {
     _probe: { hidden: true, summary: "", run: cmdProbe },
     _http: { hidden: true, summary: "", run: cmdHttp },
     _rr: { hidden: true, summary: "", run: cmdRr },
+    _dns: { hidden: true, summary: "", run: cmdDns },
   },
   outro: `Every command but list takes --name (default: $MNCNI_LAB, else mnlab; now ${DEFAULT_LAB}). Pods are named
 <node>/<pod> (e.g. node1/pod2) or by namespace (${DEFAULT_LAB}-node1-pod2). See docs/lab.md.`,
