@@ -19,6 +19,7 @@ import { cmdDown } from "./lab-down.ts";
 import { cmdUp } from "./lab-up.ts";
 import { cmdApply, cmdDelete } from "./lab-apply.ts";
 import { LABEL } from "./lab-label.ts";
+import { SERVICE } from "./lab-service.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -38,6 +39,7 @@ const LAB: Group = {
     ipam: { args: "<node>", summary: "a node's IPAM ranges, use and leaks (`mncni ipam show` on it)", run: reported("ipam", cmdIpam) },
     explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },
     trace: { args: "<node>", summary: "a node's CNI calls (--follow: live) with p50/p99 per verb", run: reported("trace", cmdTrace) },
+    service: { args: "add|list|remove", summary: "Services: cluster IPs, node ports, LoadBalancer addresses, EndpointSlices from pod labels", run: reported("service", (argv) => dispatch(SERVICE, argv)) },
     label: { args: "pod|namespace", summary: "set and remove labels of pods and namespaces (as kubectl label)", run: reported("label", (argv) => dispatch(LABEL, argv)) },
     apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
     delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
