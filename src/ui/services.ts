@@ -1,32 +1,27 @@
-// Services as the page shows them, read from a cluster state that carries them (the Service
-// sources fill `services`); an empty list when the state has none.
+// Services as the page shows them: type, addresses, ports, and the pods behind each (its
+// EndpointSlices' ready endpoints; the selector's pods where no slice names them yet).
 import { labelsMatch } from "../cluster/index.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import type { UiService } from "./model.ts";
 
-/** The fields of a Service the page shows: a structural view, whatever else the state's type holds. */
-interface ServiceLike {
-  metadata?: { name?: string; namespace?: string };
-  name?: string;
-  namespace?: string;
-  spec?: { type?: string; clusterIP?: string; clusterIPs?: string[]; selector?: Record<string, string>; ports?: { port?: number; protocol?: string; targetPort?: number | string; nodePort?: number }[] };
-}
-
 export function uiServices(state: ClusterState | undefined): UiService[] {
-  const services = (state as { services?: ReadonlyMap<string, ServiceLike> } | undefined)?.services;
-  if (!services || typeof services.values !== "function") return [];
-  const pods = [...(state?.pods.values() ?? [])];
-  return [...services.values()].map((svc) => {
-    const name = svc.metadata?.name ?? svc.name ?? "?";
-    const namespace = svc.metadata?.namespace ?? svc.namespace ?? "default";
-    const spec = svc.spec ?? {};
-    const selector = spec.selector;
+  if (!state) return [];
+  const slicePods = new Map<string, string[]>();
+  for (const sl of state.endpointSlices.values()) {
+    const key = `${sl.namespace}/${sl.service}`;
+    const list = slicePods.get(key) ?? [];
+    for (const e of sl.endpoints) if (e.ready && e.pod && !list.includes(e.pod)) list.push(e.pod);
+    slicePods.set(key, list);
+  }
+  const pods = [...state.pods.values()];
+  return [...state.services.values()].map((s) => {
+    const key = `${s.namespace}/${s.name}`;
+    const bySelector = () => (s.selector && Object.keys(s.selector).length ? pods.filter((p) => p.namespace === s.namespace && !p.hostNetwork && labelsMatch({ matchLabels: s.selector }, p.labels)).map((p) => `${p.namespace}/${p.name}`) : []);
     return {
-      namespace, name, type: spec.type ?? "ClusterIP",
-      clusterIPs: spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []),
-      ports: (spec.ports ?? []).map((p) => `${p.port ?? "?"}/${p.protocol ?? "TCP"}${p.targetPort !== undefined ? `→${p.targetPort}` : ""}${p.nodePort ? ` (node ${p.nodePort})` : ""}`),
-      ...(selector ? { selector } : {}),
-      backends: selector && Object.keys(selector).length ? pods.filter((p) => p.namespace === namespace && !p.hostNetwork && labelsMatch({ matchLabels: selector }, p.labels)).map((p) => `${p.namespace}/${p.name}`) : [],
+      namespace: s.namespace, name: s.name, type: s.type, clusterIPs: [...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs],
+      ports: s.ports.map((p) => `${p.port}/${p.protocol}→${p.targetPort}${p.nodePort ? ` (node ${p.nodePort})` : ""}`),
+      ...(s.selector ? { selector: s.selector } : {}),
+      backends: slicePods.get(key)?.length ? slicePods.get(key)! : bySelector(),
     };
   });
 }
