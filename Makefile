@@ -103,6 +103,7 @@ lab: lab-deps build
 	@echo
 	@echo 'Explore: ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- ip addr   |  ./dist/mncni lab exec --name $(LAB_NAME) node1 -- ip route  |  ./dist/mncni lab exec --name $(LAB_NAME) ext -- sh'
 	@echo 'Change:  ./dist/mncni lab pod add --name $(LAB_NAME) node2  |  ./dist/mncni lab node add --name $(LAB_NAME) --pods 2  |  ./dist/mncni lab check --name $(LAB_NAME)'
+	@echo 'Look:    ./dist/mncni lab ui --name $(LAB_NAME)   then open http://127.0.0.1:9819/ (topology, live flows, explain on a click; docs/ui.md)'
 	@echo 'Remove:  make lab-down NAME=$(LAB_NAME)   (or ./dist/mncni lab down --name $(LAB_NAME))'
 
 lab-down: root build

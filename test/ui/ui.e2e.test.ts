@@ -37,7 +37,8 @@ spec:
 describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEEDS_AGENT}${hasChromium() ? "" : " — skipped: no /usr/bin/chromium"}`, () => {
   const name = newLabName();
   const work = mkdtempSync(join(tmpdir(), `${name}-ui-`));
-  const shots = join(work, "shots");
+  // Kept after the run (its path is printed), so the views can be looked at.
+  const shots = mkdtempSync(join(tmpdir(), "mncni-ui-shots-"));
   let server: Bun.Subprocess<"ignore", "pipe", "pipe"> | undefined;
   let browser: OpenBrowser | undefined;
   let page: Page;
@@ -45,7 +46,6 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
   const pod = (id: string) => pods.find((p) => `${p.node}/${p.name}` === id)!;
 
   const shot = async (view: string) => {
-    mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: join(shots, `${view}.png`) });
     if (process.env.MNCNI_UI_SHOTS) {
       mkdirSync(process.env.MNCNI_UI_SHOTS, { recursive: true });
@@ -90,6 +90,7 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     }
     downAll();
     rmSync(work, { recursive: true, force: true });
+    console.log(`lab ui screenshots: ${shots}`);
   });
 
   test("the executable serves the page and refuses another Host (no DNS rebinding)", async () => {
@@ -187,6 +188,7 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
   });
 
   test("the topology draws the denied flows as red edges", async () => {
+    await page.click('[data-testid="panel"] .close');
     await page.click('[data-testid="tab-topology"]');
     await page.waitForSelector("#cy canvas");
     const edges = await page.evaluate(() => {

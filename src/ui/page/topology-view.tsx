@@ -78,7 +78,7 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
   return (
     <>
       <div id="cy" ref={box} data-testid="topology" />
-      <div class="legend">flows: <i style="background:#d22" />denied <i style="background:#2a8a3e" />allowed <i style="background:#8a6bbf" />Service backend · click a pod, then another, to explain the pair</div>
+      <div class="legend">flows: <i style="background:#d22" />denied <i style="background:#2a8a3e" />allowed <i style="background:#8a6bbf" />Service backend · click a pod to explain a packet from it, an edge to explain its flow</div>
     </>
   );
 }
