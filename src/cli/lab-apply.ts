@@ -1,10 +1,10 @@
 // `mncni lab apply -f` and `mncni lab delete -f`, with kubectl's semantics: repeated -f, a
 // directory applies each of its files, one result line per object, a non-zero exit on a miss.
-// On the kubernetes source the objects go through the lab's API server (which validates them
-// too); on --source dir into the manifests directory (the work: src/lab/k8s-objects.ts).
+// On the kubernetes source the objects go through the lab's API server; on --source dir into the
+// manifests directory (the work: src/lab/k8s-objects.ts).
 import { say, sayError } from "./output.ts";
 import { applyObjects, deleteObjects, readAppliable } from "../lab/k8s-objects.ts";
-import { onKubernetes } from "../lab/control-plane.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import { requireState } from "../lab/state.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
@@ -14,7 +14,7 @@ const FILE = { type: "list", short: "f", value: "FILE|DIR", help: "a manifest fi
 const APPLY = {
   name: "mncni lab apply",
   args: "-f FILE|DIR [-f ...]",
-  summary: "Creates or replaces NetworkPolicies, ClusterNetworkPolicies, Namespaces (and, on the kubernetes source, Services and EndpointSlices); every document is validated first, a bad one refuses the whole apply.",
+  summary: "Creates or replaces NetworkPolicies, ClusterNetworkPolicies, Namespaces, Services and EndpointSlices; every document is validated first, a bad one refuses the whole apply.",
   flags: { name: NAME, file: FILE },
 } satisfies CommandSpec<FlagTable>;
 
@@ -32,17 +32,14 @@ function objects(verb: "apply" | "delete") {
     if (!p0.flags.file.length) throw new Error(`cannot ${verb}: -f FILE|DIR is required`);
     return await locked(p0.flags.name, false, async () => {
       const s = requireState(p0.flags.name);
-      const objs = readAppliable(p0.flags.file, { api: onKubernetes(s) });
-      if (verb === "apply") {
-        const r = await applyObjects(s, objs);
-        for (const line of r.applied) say(line);
-        for (const line of r.failed) sayError(line);
-        return r.failed.length ? 1 : 0;
-      }
-      const r = await deleteObjects(s, objs);
-      for (const line of r.deleted) say(line);
-      for (const line of r.missing) sayError(line);
-      return r.missing.length ? 1 : 0;
+      const objs = readAppliable(p0.flags.file);
+      const r = verb === "apply" ? await applyObjects(s, objs) : await deleteObjects(s, objs);
+      const [done, failed] = "applied" in r ? [r.applied, r.failed] : [r.deleted, r.missing];
+      for (const line of done) say(line);
+      // A Service applied or deleted: the endpoint-slice controller follows.
+      if (objs.some((o) => o.kind === "Service")) for (const line of await syncEndpointSlices(s)) say(line);
+      for (const line of failed) sayError(line);
+      return failed.length ? 1 : 0;
     });
   };
 }

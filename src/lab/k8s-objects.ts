@@ -10,10 +10,10 @@ import type { Obj } from "./apiserver/kinds.ts";
 import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
 import { kindOfObject, kubectlName, labObjects, NS_NAME_LABEL } from "./objects.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
+import { admitService, labServices } from "./services.ts";
+import type { KubeService } from "../cluster/types.ts";
 
-const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy"];
-/** Kinds only the API server takes (it validates them): through `lab apply` on the kubernetes source. */
-const API_ONLY = ["Service", "EndpointSlice"];
+const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy", "Service", "EndpointSlice"];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Creates the Namespace on first use; returns whether it was created. */
@@ -116,10 +116,10 @@ function manifestFiles(path: string): string[] {
  * Reads and validates every document (NetworkPolicy, ClusterNetworkPolicy, Namespace) before
  * anything is written: one bad document refuses the whole apply, naming file, document and field.
  */
-export function readAppliable(paths: string[], opts: { api: boolean }): Obj[] {
+export function readAppliable(paths: string[]): Obj[] {
   const objects: Obj[] = [];
   const problems: string[] = [];
-  const kinds = opts.api ? [...APPLIABLE, ...API_ONLY] : APPLIABLE;
+  const kinds = APPLIABLE;
   const path = paths.join(", ");
   for (const file of paths.flatMap(manifestFiles)) {
     const text = readFileSync(file, "utf8");
@@ -132,12 +132,7 @@ export function readAppliable(paths: string[], opts: { api: boolean }): Obj[] {
       const items = typeof v.kind === "string" && v.kind.endsWith("List") && Array.isArray(v.items) ? v.items : [v];
       for (const item of items as { kind?: unknown }[]) {
         if (!kinds.includes(String(item?.kind))) {
-          problems.push(`${where}: kind ${JSON.stringify(item?.kind)} cannot be applied in the lab (only ${kinds.join(", ")}${opts.api ? "" : " with --source dir"})`);
-          continue;
-        }
-        // The API server validates these (422 with the field): sent as written.
-        if (API_ONLY.includes(String(item.kind))) {
-          objects.push(item as Obj);
+          problems.push(`${where}: kind ${JSON.stringify(item?.kind)} cannot be applied in the lab (only ${kinds.join(", ")})`);
           continue;
         }
         const parsed = parseManifests(JSON.stringify(item), file);
@@ -162,7 +157,9 @@ export async function applyObjects(s: LabState, objects: Obj[]): Promise<{ appli
   for (const o of objects) {
     try {
       if (kindOfObject(o)?.namespaced && (o.metadata?.namespace ?? "default") !== "default") await ensureNamespace(s, o.metadata!.namespace);
-      out.applied.push(`${kubectlName(o)} ${await store.apply(o)}`);
+      // A Service gets its cluster IPs, node ports and LoadBalancer address here, as kube-apiserver's admission would.
+      const obj = o.kind === "Service" ? (admitService(s, o as KubeService, labServices(s)) as Obj) : o;
+      out.applied.push(`${kubectlName(o)} ${await store.apply(obj)}`);
     } catch (e) {
       // As kubectl: the others are still applied, and the command fails.
       if (!(e instanceof KubeApiError)) throw e;

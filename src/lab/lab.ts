@@ -17,7 +17,9 @@ import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { publishPodMTU } from "./pod-mtu.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
+import { runtimeFor } from "./runtimes.ts";
 import { parseCIDR } from "../net/ip.ts";
+import { dnsAddresses, removeLabResolvConfs, startLabDns, stopLabDns } from "./dns/lab-dns.ts";
 
 export interface UpOptions extends LabOptions {
   name: string;
@@ -153,6 +155,7 @@ async function createNode(s: LabState, name: string, p: Progress): Promise<NodeS
   }
   p.step(`${node.name}: ${nodeAddresses(node).join(",")}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
   await wiringFor(s.options.wiring).start(s, node);
+  await runtimeFor(s).startNode(s, node);
   // The agent has written its conflist: its pod MTU goes on the Node, for the peers to compare.
   publishPodMTU(s, node);
   await objects.nodeReady(node);
@@ -189,6 +192,9 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
     await startApiServer(s);
     startControllers(s);
   }
+  // After the API server: on the kubernetes source the DNS server reads it.
+  p.step(`cluster DNS: ${dnsAddresses(s).join(", ")} port 53 in ${ns.router(name)}`);
+  await startLabDns(s);
   await Promise.all(Array.from({ length: nodes }, (_, i) => `node${i + 1}`).map(async (n) => {
     // Node creation is serialised on the state; agents start in parallel.
     await createNode(s, n, p);
@@ -217,6 +223,7 @@ export async function removeNode(s: LabState, node: NodeState, p: Progress): Pro
     await removePod(s, node, pod, { refreshEcho: false });
   }
   await labObjects(s).removeNode(node.name);
+  await runtimeFor(s).stopNode(s, node);
   await wiringFor(s.options.wiring).stop(s, node);
   for (const pid of netnsPids(node.ns)) await stopProcess(pid, "");
   deleteNetns(node.ns);
@@ -254,6 +261,8 @@ export async function down(name: string, p: Progress): Promise<boolean> {
   if (s) {
     p.step(`stopping processes of lab "${name}"`);
     await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
+    await stopLabDns(s);
+    await Promise.all(s.nodes.map((n) => runtimeFor(s).stopNode(s, n)));
     await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
     await stopControllers(s);
     await stopApiServer(s);
@@ -267,6 +276,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
   await Promise.all([...pids].map((pid) => stopProcess(pid, "", 1000)));
   if (all.length) p.step(`deleting ${all.length} namespaces${stray.length ? ` (${stray.length} not in the state file)` : ""}`);
   for (const n of [...stray, ...[...listed].reverse()]) deleteNetns(n);
+  removeLabResolvConfs(name);
   rmSync(labDir(name), { recursive: true, force: true });
   return s !== null || stray.length > 0 || pids.size > 0;
 }

@@ -10,7 +10,8 @@ import { apiVersionOf, KINDS, type Kind, type Obj } from "./apiserver/kinds.ts";
 import { labClient, onKubernetes } from "./control-plane.ts";
 import { nodeAddresses, type LabState, type NodeState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
-import { k8sPodName, namespaceFile, podLabels, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
+import { serviceFile } from "./services.ts";
+import { endpointSliceFile, k8sPodName, namespaceFile, podLabels, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
 
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -55,8 +56,12 @@ const namespaceObject = (name: string, labels: Record<string, string>): Obj =>
 /** The manifests directory: one file per object, written atomically. */
 function dirObjects(s: LabState): LabObjects {
   const dir = manifestsDir(s.name);
+  const nsOf = (o: Obj) => (o.metadata!.namespace ?? "default") as string;
   const fileOf = (o: Obj) =>
-    o.kind === "Namespace" ? namespaceFile(o.metadata!.name) : policyFile(o.kind!, o.metadata!.name, kindOfObject(o)?.namespaced ? (o.metadata!.namespace ?? "default") : undefined);
+    o.kind === "Namespace" ? namespaceFile(o.metadata!.name)
+    : o.kind === "Service" ? serviceFile(nsOf(o), o.metadata!.name)
+    : o.kind === "EndpointSlice" ? endpointSliceFile(nsOf(o), o.metadata!.name)
+    : policyFile(o.kind!, o.metadata!.name, kindOfObject(o)?.namespaced ? nsOf(o) : undefined);
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   return {
     putNode: async (node) => writeNode(dir, node),
@@ -140,8 +145,16 @@ export async function deleteThroughApi(c: KubeClient, o: Obj): Promise<boolean> 
   }
 }
 
+/**
+ * Services and EndpointSlices the lab writes are also kept as files in the manifests directory:
+ * the lab's record of them (as state.json is of its pods), which the Service commands, the
+ * cluster IP admission and the LoadBalancer routes read back synchronously.
+ */
+const RECORDED = ["Service", "EndpointSlice"];
+
 function apiObjects(s: LabState): LabObjects {
   const c = labClient(s);
+  const record = dirObjects(s);
   const nodeStatus = (node: NodeState) => ({
     addresses: [...nodeAddresses(node).map((address) => ({ type: "InternalIP", address })), { type: "Hostname", address: node.name }],
   });
@@ -203,8 +216,16 @@ function apiObjects(s: LabState): LabObjects {
     putNamespace: async (name, labels) => {
       await applyThroughApi(c, namespaceObject(name, labels));
     },
-    apply: (o) => applyThroughApi(c, o),
-    remove: (o) => deleteThroughApi(c, o),
+    apply: async (o) => {
+      const r = await applyThroughApi(c, o);
+      if (RECORDED.includes(o.kind ?? "")) await record.apply(o);
+      return r;
+    },
+    remove: async (o) => {
+      const r = await deleteThroughApi(c, o);
+      if (RECORDED.includes(o.kind ?? "")) await record.remove(o);
+      return r;
+    },
   };
 }
 

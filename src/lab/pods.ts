@@ -1,15 +1,17 @@
-// Pods the way a container runtime makes them: a namespace, the node's CNI chain run by the
-// executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
+// The lab's pods: a Pod manifest with the addresses its sandbox got, and an echo server for
+// `lab check`. The sandbox (namespace, CNI chain) is the lab's pod runtime's (pod-runtime.ts).
 import { join } from "node:path";
-import { CniExecutor } from "./executor.ts";
 import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
 import { labObjects } from "./objects.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
-import { ECHO_PORT, labDir, nameProblem, nodePaths, ns } from "./topology.ts";
-import { createPodNetns, deleteNetns } from "./underlay.ts";
+import { ECHO_PORT, labDir, nameProblem, ns } from "./topology.ts";
+import { capabilityArgs } from "./pod-capabilities.ts";
+import { SandboxLeftError } from "./pod-runtime.ts";
+import { runtimeFor } from "./runtimes.ts";
 import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
+import { removeResolvConf, writePodResolvConf } from "./dns/lab-dns.ts";
 
 /** What `lab pod add` may say about a pod beyond its node and name. */
 export interface PodSpecOptions {
@@ -17,23 +19,11 @@ export interface PodSpecOptions {
   namespace?: string;
   labels?: Record<string, string>;
   ports?: PodState["ports"];
+  hostPorts?: PodState["hostPorts"];
+  bandwidth?: PodState["bandwidth"];
 }
 
 const POD_IFNAME = "eth0";
-
-function executorFor(s: LabState, node: NodeState): CniExecutor {
-  const p = nodePaths(s.name, node.name);
-  return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: netnsExecArgv(node.ns, []) });
-}
-
-function attachment(pod: PodState) {
-  return {
-    containerId: pod.containerId,
-    netns: `/run/netns/${pod.ns}`,
-    ifname: pod.ifname,
-    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: k8sPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
-  };
-}
 
 export const echoMarker = (lab: string) => `_echo --lab ${lab} `;
 
@@ -81,10 +71,13 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     namespace: spec.namespace ?? "default",
     ...(spec.labels && Object.keys(spec.labels).length ? { labels: spec.labels } : {}),
     ...(spec.ports?.length ? { ports: spec.ports } : {}),
+    ...(spec.hostPorts?.length ? { hostPorts: spec.hostPorts } : {}),
+    ...(spec.bandwidth?.ingress || spec.bandwidth?.egress ? { bandwidth: spec.bandwidth } : {}),
     containerId: `${s.name}-${node.name}-${name}`,
     ifname: POD_IFNAME,
     ips: [],
   };
+  capabilityArgs(pod); // refuses a bandwidth that is no quantity before anything exists
   await retryPendingDels(s, node);
   const pending = node.pendingDel?.find((p) => p.name === name);
   if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
@@ -95,67 +88,38 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   // force the agent needs its labels to program it and release its hold.
   await objects.putPod(pod, nodeAddresses(node));
   node.pods.push(pod);
-  createPodNetns(s, pod.ns);
-  const exec = executorFor(s, node);
   try {
-    // As kubelet runs the network of a sandbox: its K8S_POD_* arguments name the Pod object.
-    const result = await exec.add(attachment(pod));
-    pod.addMs = Math.round(exec.calls.reduce((a, c) => a + c.ms, 0) * 10) / 10;
-    pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
-    if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
-    // Then its status: Running, with the addresses the plugin gave (status.podIPs).
-    await objects.putPod(pod, nodeAddresses(node));
-    if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
-    saveState(s);
-    return pod;
+    // The sandbox, wired by CNI ADD with the K8S_POD_* arguments naming the Pod object (as kubelet).
+    await runtimeFor(s).create(s, node, pod);
   } catch (e) {
     node.pods = node.pods.filter((p) => p !== pod);
     await objects.removePod(pod).catch(() => {});
-    const delError = await rollBack(exec, pod);
-    if (delError === undefined) {
-      deleteNetns(pod.ns);
-      s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
-      saveState(s);
-      throw e;
-    }
-    // Never dropped with its address reserved: kept (with its namespace) until a DEL works.
-    (node.pendingDel ??= []).push({ ...pod, delError });
+    // Never dropped with its address reserved: kept (with its sandbox) until a DEL works.
+    if (e instanceof SandboxLeftError) (node.pendingDel ??= []).push({ ...pod, delError: e.delError });
     saveState(s);
-    throw new Error(`${(e as Error).message}; rolling back: DEL failed ${ROLLBACK_DELAYS_MS.length + 1} times (${delError}): the pod's address stays reserved, and the lab tries the DEL again before the next pod add or remove on node "${node.name}"`);
+    throw e;
   }
+  // Then its status: Running, with the addresses the sandbox got (status.podIPs).
+  await objects.putPod(pod, nodeAddresses(node));
+  // As kubelet does for dnsPolicy ClusterFirst: the pod resolves through the cluster DNS.
+  writePodResolvConf(s, pod);
+  if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
+  saveState(s);
+  return pod;
 }
 
-/** Waits between the rollback's DEL attempts: a plugin whose server just died answers again within a second or two. */
-const ROLLBACK_DELAYS_MS = [200, 1000];
-
-/** DEL of a pod whose ADD failed, tried again after a failure; the last error, or undefined once it succeeded. */
-async function rollBack(exec: CniExecutor, pod: PodState): Promise<string | undefined> {
-  let error = "";
-  for (const delay of [0, ...ROLLBACK_DELAYS_MS]) {
-    if (delay) await Bun.sleep(delay);
-    try {
-      await exec.del(attachment(pod));
-      return undefined;
-    } catch (e) {
-      error = (e as Error).message;
-    }
-  }
-  return error;
-}
-
-/** DEL again of the node's pods whose rollback failed; those that succeed are gone (namespace included). */
+/** DEL again of the node's pods whose rollback failed; those that succeed are gone (sandbox included). */
 async function retryPendingDels(s: LabState, node: NodeState): Promise<void> {
   if (!node.pendingDel?.length) return;
-  const exec = executorFor(s, node);
+  const rt = runtimeFor(s);
   for (const pod of [...node.pendingDel]) {
     try {
-      await exec.del(attachment(pod));
+      await rt.teardown(s, node, pod);
     } catch (e) {
       pod.delError = (e as Error).message;
       continue;
     }
-    deleteNetns(pod.ns);
-    s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
+    await rt.release(s, node, pod);
     node.pendingDel = node.pendingDel.filter((p) => p !== pod);
   }
   if (!node.pendingDel.length) delete node.pendingDel;
@@ -190,12 +154,13 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   node.pods = node.pods.filter((p) => p !== pod);
   await stopPolicyServer(s, pod);
   if (opts.refreshEcho ?? true) await refreshNodeEcho(s, node);
+  const rt = runtimeFor(s);
   let delError: Error | undefined;
-  await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));
-  deleteNetns(pod.ns);
+  await rt.teardown(s, node, pod).catch((e: Error) => (delError = e));
+  await rt.release(s, node, pod).catch((e: Error) => (delError ??= e));
+  removeResolvConf(s.name, pod.ns);
   await labObjects(s).removePod(pod);
   node.pods = node.pods.filter((p) => p !== pod);
-  s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
   saveState(s);
   if (delError) throw delError;
 }

@@ -10,6 +10,8 @@ export type WiringKind = "agent" | "static";
 /** Where the agents read the cluster: the lab's API server (kubernetes), or its manifests directory (dir). */
 export type LabSource = "kubernetes" | "dir";
 export type LabRouting = "host-gw" | "vxlan" | "auto";
+/** How pod sandboxes are made (src/lab/pod-runtime.ts). */
+export type RuntimeKind = "direct" | "containerd";
 
 export interface LabOptions {
   mode: Mode;
@@ -30,6 +32,14 @@ export interface LabOptions {
   selfCmd: string[];
   /** `lab up --policy-ports`: every pod serves ports 80 and 81 over TCP, UDP and SCTP (the upstream policy model). */
   policyPorts?: boolean;
+  /** `lab up --runtime`: how pod sandboxes are made; absent: direct. */
+  runtime?: RuntimeKind;
+}
+
+export interface HostPort {
+  hostPort: number;
+  containerPort: number;
+  protocol: Protocol;
 }
 
 export interface PodState {
@@ -39,6 +49,8 @@ export interface PodState {
   /** Kubernetes namespace of the Pod manifest. */
   namespace: string;
   containerId: string;
+  /** The runtime's sandbox ID (containerd's; the direct runtime has none). */
+  sandboxId?: string;
   ifname: string;
   ips: string[];
   addMs?: number;
@@ -46,6 +58,12 @@ export interface PodState {
   labels?: Record<string, string>;
   /** Named container ports of the Pod manifest (`--ports NAME=PORT/PROTO`), for named ports in policies. */
   ports?: { name: string; containerPort: number; protocol: Protocol }[];
+  /** The Pod's UID, given to the runtime as kubelet gives it (containerd's sandbox metadata). */
+  uid?: string;
+  /** hostPort mappings of the pod (`--host-port`), which the runtime hands to the chain as portMappings. */
+  hostPorts?: HostPort[];
+  /** The pod's kubernetes.io/ingress-bandwidth and egress-bandwidth annotations (`--ingress-bandwidth`), quantities in bit/s. */
+  bandwidth?: { ingress?: string; egress?: string };
   /** The policy-ports server of this pod (policyPorts labs). */
   serverPid?: number;
 }
@@ -69,6 +87,8 @@ export interface NodeState {
    */
   podMTU?: number;
   agentPid?: number;
+  /** The node's containerd (`lab up --runtime containerd`). */
+  containerdPid?: number;
   /** The echo server listening in this node's pods. */
   echoPid?: number;
   pods: PodState[];
@@ -95,6 +115,8 @@ export interface LabState {
   /** The lab's API server and its controller replicas (kubernetes source). */
   apiserverPid?: number;
   controllerPids?: number[];
+  /** The lab's DNS server (src/lab/dns/lab-dns.ts), in the router's namespace. */
+  dnsPid?: number;
   nodes: NodeState[];
 }
 
