@@ -63,7 +63,7 @@ export class Agent {
 
   private constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.flows = new FlowLog(cfg.flowLog);
-    this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName });
+    this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName, ...(cfg.serviceProxy ? { services: true } : {}) });
     this.metrics.source = this.source;
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);

@@ -46,6 +46,10 @@ export interface AgentConfig {
   chainPortmap: boolean;
   /** The conflist's cniVersion; undefined: the highest every plugin of the chain supports, up to DEFAULT_CONFLIST_VERSION. */
   cniVersion?: string;
+  /** Proxy Services in nftables (kube-proxy's job), reading Services and EndpointSlices from the source. */
+  serviceProxy: boolean;
+  /** NodePorts answer on the node's addresses within these CIDRs; empty: every address of the node. */
+  nodeportAddresses: string[];
   uninstall: boolean;
   /** With uninstall: also delete a bridge that still has pods attached. */
   force: boolean;
@@ -83,6 +87,8 @@ const FLAGS = {
   "mtu": { type: "string", value: "N", help: "pod interface MTU (default: the MTU of the link holding the node's InternalIP, minus 50 (IPv4) or 70 (IPv6) with VXLAN)" },
   "chain-portmap": { type: "boolean", help: "chain the portmap plugin (hostPort) in the conflist" },
   "cni-version": { type: "string", value: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports up to 1.0.0, what containerd 1.6/1.7 accept; 1.1.0 for containerd >= 2.0 or CRI-O >= 1.30)" },
+  "service-proxy": { type: "boolean", help: "proxy Services in nftables in place of kube-proxy: ClusterIP, NodePort, LoadBalancer and external IPs (docs/services.md)" },
+  "nodeport-addresses": { type: "list", value: "CIDR", help: "with --service-proxy: NodePorts answer only on the node's addresses within these CIDRs (repeatable; default: every address of the node)" },
   "config": { type: "string", value: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
   "state-file": { type: "string", value: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
   "uninstall": { type: "boolean", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },
@@ -121,6 +127,8 @@ const DEFAULTS = {
   logLevel: "info",
   bridge: "cbr0",
   chainPortmap: false,
+  serviceProxy: false,
+  nodeportAddresses: [],
   uninstall: false,
   force: false,
   once: false,
@@ -237,6 +245,8 @@ function validate(m: Record<string, unknown>): AgentConfig {
     routingSettings,
     chainPortmap: m.chainPortmap === true,
     cniVersion,
+    serviceProxy: m.serviceProxy === true,
+    nodeportAddresses: cidrs("nodeportAddresses"),
     uninstall,
     force: m.force === true,
     once: m.once === true,

@@ -25,8 +25,8 @@ export function podMTUWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMism
 }
 
 /** What a pass reports without making the node not ready, one line each: unreachable peers first. */
-export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch" | "policyRejected"> & Partial<Pick<ReconcileReport, "peerWarnings">>): string[] {
-  return [...(rep.peerWarnings ?? []), ...podMTUWarnings(rep), ...(rep.policyRejected ?? [])];
+export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUMismatch" | "policyRejected"> & Partial<Pick<ReconcileReport, "peerWarnings" | "warnings">>): string[] {
+  return [...(rep.peerWarnings ?? []), ...(rep.warnings ?? []), ...podMTUWarnings(rep), ...(rep.policyRejected ?? [])];
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */

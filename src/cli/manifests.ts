@@ -21,6 +21,7 @@ const COMMAND = {
     "node-cidr-mask-size-ipv6": { type: "string", value: "N", help: `controller: IPv6 pod CIDR size per node (default ${DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6})` },
     "cni-bin-dir": { type: "string", value: "DIR", help: `the runtime's CNI binary directory on the nodes (default ${DEFAULT_OPTIONS.cniBinDir}; k3s, for one, uses another)` },
     "cni-conf-dir": { type: "string", value: "DIR", help: `the runtime's CNI config directory on the nodes (default ${DEFAULT_OPTIONS.cniConfDir})` },
+    "service-proxy": { type: "boolean", help: "the agent proxies Services in nftables (run with kube-proxy removed: docs/services.md); off by default" },
     uninstall: { type: "boolean", help: "print instead a DaemonSet that runs `mncni agent --uninstall` on every node" },
   },
 } satisfies CommandSpec<FlagTable>;
@@ -38,6 +39,7 @@ function rawOptions(f: FlagValues<typeof COMMAND.flags>): RawOptions {
   if (f["node-cidr-mask-size-ipv6"] !== undefined) raw.nodeCidrMaskSizeIPv6 = f["node-cidr-mask-size-ipv6"];
   if (f["cni-bin-dir"] !== undefined) raw.cniBinDir = f["cni-bin-dir"];
   if (f["cni-conf-dir"] !== undefined) raw.cniConfDir = f["cni-conf-dir"];
+  if (f["service-proxy"]) raw.serviceProxy = true;
   if (f["no-controller"] && f.controller) throw new OptionError("cannot use --controller with --no-controller: choose one");
   if (f["no-controller"]) raw.controller = false;
   else if (f.controller) raw.controller = true;

@@ -1,10 +1,11 @@
 // Builds the typed, immutable ClusterState from parsed Kubernetes objects.
 import type {
-  ClusterState, InvalidManifest, KubeClusterNetworkPolicy, KubeNetworkPolicy, NamedPort, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
+  ClusterState, EndpointSliceInfo, InvalidManifest, KubeClusterNetworkPolicy, KubeNetworkPolicy, ServiceInfo, NamedPort, KubeNode, KubeObject, KubePod, NamespaceInfo, NodeInfo, PodInfo,
 } from "./types.ts";
 import { POD_MTU_CONDITION } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 import { routingDataOf } from "./node-routing.ts";
+import { endpointSliceInfo, serviceInfo } from "./service-state.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
   const problems: string[] = [];
@@ -71,8 +72,9 @@ function podInfo(p: KubePod): PodInfo {
  * from one snapshot to the next, so their views are the same objects too, and the policy
  * engine tells what changed by identity instead of comparing thousands of pods.
  */
-const views = new WeakMap<object, PodInfo | KubeNetworkPolicy>();
-function view<T extends PodInfo | KubeNetworkPolicy>(o: object, make: () => T): T {
+type View = PodInfo | KubeNetworkPolicy | ServiceInfo | EndpointSliceInfo;
+const views = new WeakMap<object, View>();
+function view<T extends View>(o: object, make: () => T): T {
   let v = views.get(o) as T | undefined;
   if (!v) views.set(o, (v = make()));
   return v;
@@ -84,6 +86,8 @@ export function buildClusterState(objects: Iterable<KubeObject>, invalid: Invali
   const namespaces = new Map<string, NamespaceInfo>();
   const networkPolicies = new Map<string, KubeNetworkPolicy>();
   const clusterNetworkPolicies = new Map<string, KubeClusterNetworkPolicy>();
+  const services = new Map<string, ServiceInfo>();
+  const endpointSlices = new Map<string, EndpointSliceInfo>();
   const problems = [...invalid];
   const seen = new Set<string>();
   for (const o of objects) {
@@ -101,7 +105,9 @@ export function buildClusterState(objects: Iterable<KubeObject>, invalid: Invali
       case "Namespace": namespaces.set(key, { name: key, labels: { ...o.metadata.labels } }); break;
       case "NetworkPolicy": networkPolicies.set(key, view(o, () => ({ ...o, metadata: { ...o.metadata, namespace: ns } }))); break;
       case "ClusterNetworkPolicy": clusterNetworkPolicies.set(key, o); break;
+      case "Service": services.set(key, view(o, () => serviceInfo(o))); break;
+      case "EndpointSlice": endpointSlices.set(key, view(o, () => endpointSliceInfo(o))); break;
     }
   }
-  return { nodes, pods, namespaces, networkPolicies, clusterNetworkPolicies, invalid: problems };
+  return { nodes, pods, namespaces, networkPolicies, clusterNetworkPolicies, services, endpointSlices, invalid: problems };
 }

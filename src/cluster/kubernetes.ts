@@ -26,6 +26,12 @@ const WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
   { resource: RESOURCES.clusterNetworkPolicies },
 ];
 
+/** Watched only for the Service proxy (SourceOptions.services): without it the agent needs no RBAC for them. */
+const SERVICE_WATCHED: { resource: Resource; trim?: (o: Wire) => Wire }[] = [
+  { resource: RESOURCES.services, trim: trimService },
+  { resource: RESOURCES.endpointSlices, trim: trimEndpointSlice },
+];
+
 type Wire = WireObject & { spec?: any; status?: any };
 
 /** Kinds whose resource may be missing at start (CRDs, or an API the agent can run without): unknown until listed. */
@@ -93,6 +99,25 @@ function trimNode(o: Wire): Wire {
   };
 }
 
+/** A Service as the proxy reads it: its spec and load-balancer ingress (managedFields, annotations dropped). */
+function trimService(o: Wire): Wire {
+  const ingress = o.status?.loadBalancer?.ingress;
+  return { kind: o.kind, metadata: meta(o), spec: o.spec ?? {}, ...(Array.isArray(ingress) && ingress.length ? { status: { loadBalancer: { ingress } } } : {}) } as Wire;
+}
+
+/** An EndpointSlice without its hints and managed fields (its labels name the Service). */
+function trimEndpointSlice(o: Wire): Wire {
+  const w = o as Wire & { addressType?: string; endpoints?: any[]; ports?: unknown };
+  const endpoints = (Array.isArray(w.endpoints) ? w.endpoints : []).map((e) => ({
+    addresses: e?.addresses,
+    ...(e?.conditions ? { conditions: e.conditions } : {}),
+    ...(e?.nodeName ? { nodeName: e.nodeName } : {}),
+    ...(e?.zone ? { zone: e.zone } : {}),
+    ...(e?.targetRef ? { targetRef: { kind: e.targetRef.kind, namespace: e.targetRef.namespace, name: e.targetRef.name } } : {}),
+  }));
+  return { kind: o.kind, metadata: meta(o), addressType: w.addressType, endpoints, ...(w.ports ? { ports: w.ports } : {}) } as Wire;
+}
+
 export interface KubernetesSourceOptions extends SourceOptions {
   /** How long start() waits for the initial list of every kind before refusing. */
   startTimeoutMs?: number;
@@ -125,7 +150,7 @@ export class KubernetesSource implements ClusterSource {
     const cfg: KubeConfig = loadKubeConfig(this.kubeconfig);
     this.client = new KubeClient(cfg, { userAgent: "mncni-agent", onRetry: ({ method }) => this.metrics.retry(method) });
     const report = this.informerMetrics();
-    for (const { resource, trim } of WATCHED) {
+    for (const { resource, trim } of [...WATCHED, ...(this.opts.services ? SERVICE_WATCHED : [])]) {
       const kind = resource.kind;
       const inf = new Informer<Wire>(this.client, resource, {
         // Lists omit kind on their items; the state builder reads it.

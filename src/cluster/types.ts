@@ -213,9 +213,91 @@ export interface KubeClusterNetworkPolicy extends TypeMeta {
   };
 }
 
+// Services (core/v1) and EndpointSlices (discovery.k8s.io/v1): what the Service proxy reads.
 
-export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy;
-export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy"] as const;
+export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName";
+export type TrafficPolicy = "Cluster" | "Local";
+
+export interface ServicePort {
+  /** Required when the Service has more than one port; EndpointSlice ports carry the same name. */
+  name?: string;
+  /** Defaults to TCP. */
+  protocol?: Protocol;
+  port: number;
+  /** A number, or the name of a container port (resolved per endpoint through the EndpointSlice); absent: port. */
+  targetPort?: number | string;
+  /** NodePort and LoadBalancer Services. */
+  nodePort?: number;
+}
+
+/** core/v1 Service (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/service-v1/). */
+export interface KubeService extends TypeMeta {
+  kind: "Service";
+  metadata: ObjectMeta;
+  spec?: {
+    type?: ServiceType;
+    selector?: Record<string, string>;
+    /** "None": headless (no proxying). */
+    clusterIP?: string;
+    /** Dual-stack: one per family, the primary first. */
+    clusterIPs?: string[];
+    ipFamilies?: ("IPv4" | "IPv6")[];
+    ipFamilyPolicy?: "SingleStack" | "PreferDualStack" | "RequireDualStack";
+    ports?: ServicePort[];
+    externalIPs?: string[];
+    sessionAffinity?: "None" | "ClientIP";
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    externalTrafficPolicy?: TrafficPolicy;
+    internalTrafficPolicy?: TrafficPolicy;
+    /** With externalTrafficPolicy Local on a LoadBalancer: the port answering how many local endpoints there are. */
+    healthCheckNodePort?: number;
+    loadBalancerSourceRanges?: string[];
+    externalName?: string;
+  };
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string; ipMode?: "VIP" | "Proxy" }[] } };
+}
+
+/** The label naming an EndpointSlice's Service. */
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+export interface EndpointConditions {
+  /** Absent: true (the API's "unknown" reads as ready). */
+  ready?: boolean;
+  /** Absent: same as ready. */
+  serving?: boolean;
+  /** Absent: false. */
+  terminating?: boolean;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: EndpointConditions;
+  nodeName?: string;
+  zone?: string;
+  hostname?: string;
+  targetRef?: { kind?: string; namespace?: string; name?: string; uid?: string };
+}
+
+export interface EndpointPort {
+  /** Matches the Service port's name ("" or absent for an unnamed port). */
+  name?: string;
+  protocol?: Protocol;
+  /** Absent: every port (which a proxy cannot use). */
+  port?: number;
+  appProtocol?: string;
+}
+
+/** discovery.k8s.io/v1 EndpointSlice (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/). */
+export interface KubeEndpointSlice extends TypeMeta {
+  kind: "EndpointSlice";
+  metadata: ObjectMeta;
+  addressType: "IPv4" | "IPv6" | "FQDN";
+  endpoints?: Endpoint[];
+  ports?: EndpointPort[];
+}
+
+export type KubeObject = KubeNode | KubePod | KubeNamespace | KubeNetworkPolicy | KubeClusterNetworkPolicy | KubeService | KubeEndpointSlice;
+export const KINDS = ["Node", "Pod", "Namespace", "NetworkPolicy", "ClusterNetworkPolicy", "Service", "EndpointSlice"] as const;
 
 /** A Node as the reconcilers see it: addresses and pod CIDRs parsed and normalised. */
 export interface NodeInfo {
@@ -261,6 +343,62 @@ export interface NamespaceInfo {
   labels: Record<string, string>;
 }
 
+/** A Service port as the proxy reads it (protocol and target filled in). */
+export interface ServicePortInfo {
+  /** "" for an unnamed port. */
+  name: string;
+  protocol: Protocol;
+  port: number;
+  /** A number, or a port name that each endpoint's EndpointSlice resolves. */
+  targetPort: number | string;
+  nodePort?: number;
+}
+
+/** A Service, parsed and normalised (addresses in canonical form). */
+export interface ServiceInfo {
+  namespace: string;
+  name: string;
+  type: ServiceType;
+  /** spec.clusterIPs (or clusterIP), normalised; empty for a headless Service or an ExternalName. */
+  clusterIPs: string[];
+  /** clusterIP "None": DNS only, never proxied. */
+  headless: boolean;
+  ports: ServicePortInfo[];
+  externalIPs: string[];
+  /** status.loadBalancer.ingress IPs (not hostnames; ipMode Proxy ones are not for the node to answer). */
+  loadBalancerIPs: string[];
+  /** sessionAffinity ClientIP: the timeout (default 10800 s); absent: no affinity. */
+  affinitySeconds?: number;
+  externalTrafficPolicy: TrafficPolicy;
+  internalTrafficPolicy: TrafficPolicy;
+  healthCheckNodePort?: number;
+  selector?: Record<string, string>;
+  /** Why some field was ignored (a bad address or port), for logs; empty when all is well. */
+  problems: string[];
+}
+
+/** One endpoint of an EndpointSlice, its conditions filled in as the API defines their absence. */
+export interface EndpointInfo {
+  addresses: string[];
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  nodeName?: string;
+  zone?: string;
+  /** targetRef of kind Pod: "namespace/name". */
+  pod?: string;
+}
+
+export interface EndpointSliceInfo {
+  namespace: string;
+  name: string;
+  /** The kubernetes.io/service-name label ("" when absent: no Service's). */
+  service: string;
+  addressType: "IPv4" | "IPv6" | "FQDN";
+  endpoints: EndpointInfo[];
+  ports: { name: string; protocol: Protocol; port?: number }[];
+}
+
 /** A manifest (or one document of it) that was skipped, and why. */
 export interface InvalidManifest {
   file: string;
@@ -276,6 +414,10 @@ export interface ClusterState {
   networkPolicies: ReadonlyMap<string, KubeNetworkPolicy>;
   /** Valid ones only, keyed by name (cluster-scoped). */
   clusterNetworkPolicies: ReadonlyMap<string, KubeClusterNetworkPolicy>;
+  /** Keyed "namespace/name". */
+  services: ReadonlyMap<string, ServiceInfo>;
+  /** Keyed "namespace/name" (the slice's own name; its Service is `service`). */
+  endpointSlices: ReadonlyMap<string, EndpointSliceInfo>;
   invalid: readonly InvalidManifest[];
   /**
    * Kinds the source has never been able to read, each with why (a CRD not served, 404): their
@@ -356,4 +498,9 @@ export interface SourceOptions {
   resyncSeconds?: number;
   /** This node's name (the Kubernetes source patches its Node's status). */
   nodeName?: string;
+  /**
+   * Read Services and EndpointSlices (the Service proxy): the Kubernetes source lists and
+   * watches them only then, so an agent without the proxy needs no RBAC for them.
+   */
+  services?: boolean;
 }

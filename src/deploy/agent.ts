@@ -23,6 +23,7 @@ function agentArgs(o: ManifestOptions): string[] {
     "--cni-bin-dir", o.cniBinDir,
     "--cni-conf-dir", o.cniConfDir,
     "--metrics-addr", `${METRICS_HOST}:${METRICS_PORT.agent}`,
+    ...(o.serviceProxy ? ["--service-proxy"] : []),
   ];
 }
 

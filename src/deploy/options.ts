@@ -22,6 +22,8 @@ export interface ManifestOptions {
   /** The runtime's CNI directories on the nodes (k3s and some distributions move them). */
   cniBinDir: string;
   cniConfDir: string;
+  /** The agent proxies Services (`--service-proxy`): only where kube-proxy is removed (docs/services.md). */
+  serviceProxy: boolean;
 }
 
 /**
@@ -45,6 +47,8 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ManifestOptions, "image">> = Object.
   nodeCidrMaskSizeIPv6: 64,
   cniBinDir: "/opt/cni/bin",
   cniConfDir: "/etc/cni/net.d",
+  // Off unless asked for: clusters already run kube-proxy, and two proxies would both DNAT.
+  serviceProxy: false,
 });
 
 export class OptionError extends Error {}
@@ -61,6 +65,7 @@ export interface RawOptions {
   nodeCidrMaskSizeIPv6?: string | number;
   cniBinDir?: string;
   cniConfDir?: string;
+  serviceProxy?: boolean;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -151,5 +156,6 @@ export function resolveOptions(raw: RawOptions): Readonly<ManifestOptions> {
     nodeCidrMaskSizeIPv6: maskSize("--node-cidr-mask-size-ipv6", raw.nodeCidrMaskSizeIPv6 ?? DEFAULT_OPTIONS.nodeCidrMaskSizeIPv6, 6, clusterCidr, controller),
     cniBinDir: absoluteDir("--cni-bin-dir", raw.cniBinDir ?? DEFAULT_OPTIONS.cniBinDir),
     cniConfDir: absoluteDir("--cni-conf-dir", raw.cniConfDir ?? DEFAULT_OPTIONS.cniConfDir),
+    serviceProxy: raw.serviceProxy ?? DEFAULT_OPTIONS.serviceProxy,
   });
 }

@@ -12,6 +12,10 @@ const READ = ["get", "list", "watch"];
 const AGENT_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes", "pods", "namespaces"], verbs: READ },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: READ },
+  // The Service proxy (--service-proxy): Services and their EndpointSlices. Granted whether
+  // or not the proxy is on, so turning it on needs no RBAC change.
+  { apiGroups: [""], resources: ["services"], verbs: READ },
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
   // The policy API's CRD, installed with mncni (while it is not served the agent programs no policy).
   { apiGroups: ["policy.networking.k8s.io"], resources: ["clusternetworkpolicies"], verbs: READ },
   // Its Node's status conditions: NetworkUnavailable (False once routes and conflist are in

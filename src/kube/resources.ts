@@ -19,6 +19,8 @@ export const RESOURCES = {
   // A CRD (policy.networking.k8s.io, the network-policy API's cluster-scoped policies): many
   // clusters do not have it, which the informer takes as a missing resource, not an error.
   clusterNetworkPolicies: { kind: "ClusterNetworkPolicy", group: "policy.networking.k8s.io", version: "v1alpha2", plural: "clusternetworkpolicies", namespaced: false },
+  services: { kind: "Service", group: "", version: "v1", plural: "services", namespaced: true },
+  endpointSlices: { kind: "EndpointSlice", group: "discovery.k8s.io", version: "v1", plural: "endpointslices", namespaced: true },
   leases: { kind: "Lease", group: "coordination.k8s.io", version: "v1", plural: "leases", namespaced: true },
   events: { kind: "Event", group: "", version: "v1", plural: "events", namespaced: true },
 } as const satisfies Record<string, Resource>;

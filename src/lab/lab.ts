@@ -13,6 +13,7 @@ import { createNodeNetwork, createUnderlay, deleteNetns } from "./underlay.ts";
 import { publishPodMTU } from "./pod-mtu.ts";
 import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
+import { runtimeFor } from "./runtimes.ts";
 import { parseCIDR } from "../net/ip.ts";
 
 export interface UpOptions extends LabOptions {
@@ -120,6 +121,7 @@ async function createNode(s: LabState, name: string, p: Progress): Promise<NodeS
   writeNode(manifestsDir(s.name), node);
   p.step(`${node.name}: ${nodeAddresses(node).join(",")}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
   await wiringFor(s.options.wiring).start(s, node);
+  await runtimeFor(s).startNode(s, node);
   // The agent has written its conflist: its pod MTU goes on the Node, for the peers to compare.
   publishPodMTU(s, node);
   saveState(s);
@@ -178,6 +180,7 @@ export async function removeNode(s: LabState, node: NodeState, p: Progress): Pro
     await removePod(s, node, pod, { refreshEcho: false });
   }
   removeNodeManifest(manifestsDir(s.name), node.name);
+  await runtimeFor(s).stopNode(s, node);
   await wiringFor(s.options.wiring).stop(s, node);
   for (const pid of netnsPids(node.ns)) await stopProcess(pid, "");
   deleteNetns(node.ns);
@@ -215,6 +218,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
   if (s) {
     p.step(`stopping processes of lab "${name}"`);
     await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
+    await Promise.all(s.nodes.map((n) => runtimeFor(s).stopNode(s, n)));
     await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
   }
   const listed = s?.namespaces ?? [];

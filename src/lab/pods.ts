@@ -1,12 +1,12 @@
-// Pods the way a container runtime makes them: a namespace, the node's CNI chain run by the
-// executor, a Pod manifest with the addresses it got, and an echo server for `lab check`.
+// The lab's pods: a Pod manifest with the addresses its sandbox got, and an echo server for
+// `lab check`. The sandbox (namespace, CNI chain) is the lab's pod runtime's (pod-runtime.ts).
 import { join } from "node:path";
-import { CniExecutor } from "./executor.ts";
 import { LAB_POD_LABELS, k8sPodName, removePod as removePodManifest, writePod } from "./write-manifests.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
-import { ECHO_PORT, labDir, manifestsDir, nameProblem, nodePaths, ns } from "./topology.ts";
-import { createPodNetns, deleteNetns } from "./underlay.ts";
+import { ECHO_PORT, labDir, manifestsDir, nameProblem, ns } from "./topology.ts";
+import { SandboxLeftError } from "./pod-runtime.ts";
+import { runtimeFor } from "./runtimes.ts";
 import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
 
@@ -19,20 +19,6 @@ export interface PodSpecOptions {
 }
 
 const POD_IFNAME = "eth0";
-
-function executorFor(s: LabState, node: NodeState): CniExecutor {
-  const p = nodePaths(s.name, node.name);
-  return new CniExecutor({ confDir: p.confDir, binDirs: [p.binDir], cacheDir: p.cacheDir, execPrefix: netnsExecArgv(node.ns, []) });
-}
-
-function attachment(pod: PodState) {
-  return {
-    containerId: pod.containerId,
-    netns: `/run/netns/${pod.ns}`,
-    ifname: pod.ifname,
-    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: k8sPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
-  };
-}
 
 export const echoMarker = (lab: string) => `_echo --lab ${lab} `;
 
@@ -90,68 +76,37 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
   if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
   node.pods.push(pod);
-  createPodNetns(s, pod.ns);
   // The Pod exists (labels, no address yet) before its ADD, as in Kubernetes: with policies in
   // force the agent needs its labels to program it and release its hold.
   writePod(manifestsDir(s.name), pod, nodeAddresses(node));
-  const exec = executorFor(s, node);
   try {
-    const result = await exec.add(attachment(pod));
-    pod.addMs = Math.round(exec.calls.reduce((a, c) => a + c.ms, 0) * 10) / 10;
-    pod.ips = (result.ips ?? []).map((ip) => ip.address.split("/")[0]!);
-    if (pod.ips.length === 0) throw new Error(`cannot add pod "${name}": the CNI result has no IP address`);
-    writePod(manifestsDir(s.name), pod, nodeAddresses(node));
-    if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
-    saveState(s);
-    return pod;
+    await runtimeFor(s).create(s, node, pod);
   } catch (e) {
     node.pods = node.pods.filter((p) => p !== pod);
     removePodManifest(manifestsDir(s.name), pod);
-    const delError = await rollBack(exec, pod);
-    if (delError === undefined) {
-      deleteNetns(pod.ns);
-      s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
-      saveState(s);
-      throw e;
-    }
-    // Never dropped with its address reserved: kept (with its namespace) until a DEL works.
-    (node.pendingDel ??= []).push({ ...pod, delError });
+    // Never dropped with its address reserved: kept (with its sandbox) until a DEL works.
+    if (e instanceof SandboxLeftError) (node.pendingDel ??= []).push({ ...pod, delError: e.delError });
     saveState(s);
-    throw new Error(`${(e as Error).message}; rolling back: DEL failed ${ROLLBACK_DELAYS_MS.length + 1} times (${delError}): the pod's address stays reserved, and the lab tries the DEL again before the next pod add or remove on node "${node.name}"`);
+    throw e;
   }
+  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
+  saveState(s);
+  return pod;
 }
 
-/** Waits between the rollback's DEL attempts: a plugin whose server just died answers again within a second or two. */
-const ROLLBACK_DELAYS_MS = [200, 1000];
-
-/** DEL of a pod whose ADD failed, tried again after a failure; the last error, or undefined once it succeeded. */
-async function rollBack(exec: CniExecutor, pod: PodState): Promise<string | undefined> {
-  let error = "";
-  for (const delay of [0, ...ROLLBACK_DELAYS_MS]) {
-    if (delay) await Bun.sleep(delay);
-    try {
-      await exec.del(attachment(pod));
-      return undefined;
-    } catch (e) {
-      error = (e as Error).message;
-    }
-  }
-  return error;
-}
-
-/** DEL again of the node's pods whose rollback failed; those that succeed are gone (namespace included). */
+/** DEL again of the node's pods whose rollback failed; those that succeed are gone (sandbox included). */
 async function retryPendingDels(s: LabState, node: NodeState): Promise<void> {
   if (!node.pendingDel?.length) return;
-  const exec = executorFor(s, node);
+  const rt = runtimeFor(s);
   for (const pod of [...node.pendingDel]) {
     try {
-      await exec.del(attachment(pod));
+      await rt.teardown(s, node, pod);
     } catch (e) {
       pod.delError = (e as Error).message;
       continue;
     }
-    deleteNetns(pod.ns);
-    s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
+    await rt.release(s, node, pod);
     node.pendingDel = node.pendingDel.filter((p) => p !== pod);
   }
   if (!node.pendingDel.length) delete node.pendingDel;
@@ -186,12 +141,12 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   node.pods = node.pods.filter((p) => p !== pod);
   await stopPolicyServer(s, pod);
   if (opts.refreshEcho ?? true) await refreshNodeEcho(s, node);
+  const rt = runtimeFor(s);
   let delError: Error | undefined;
-  await executorFor(s, node).del(attachment(pod)).catch((e: Error) => (delError = e));
-  deleteNetns(pod.ns);
+  await rt.teardown(s, node, pod).catch((e: Error) => (delError = e));
+  await rt.release(s, node, pod);
   removePodManifest(manifestsDir(s.name), pod);
   node.pods = node.pods.filter((p) => p !== pod);
-  s.namespaces = s.namespaces.filter((n) => n !== pod.ns);
   saveState(s);
   if (delError) throw delError;
 }

@@ -8,6 +8,8 @@ import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
 export type WiringKind = "agent" | "static";
 export type LabRouting = "host-gw" | "vxlan" | "auto";
+/** How pod sandboxes are made (src/lab/pod-runtime.ts). */
+export type RuntimeKind = "direct" | "containerd";
 
 export interface LabOptions {
   mode: Mode;
@@ -26,6 +28,8 @@ export interface LabOptions {
   selfCmd: string[];
   /** `lab up --policy-ports`: every pod serves ports 80 and 81 over TCP, UDP and SCTP (the upstream policy model). */
   policyPorts?: boolean;
+  /** `lab up --runtime`: how pod sandboxes are made; absent: direct. */
+  runtime?: RuntimeKind;
 }
 
 export interface PodState {
@@ -35,6 +39,8 @@ export interface PodState {
   /** Kubernetes namespace of the Pod manifest. */
   namespace: string;
   containerId: string;
+  /** The runtime's sandbox ID (containerd's; the direct runtime has none). */
+  sandboxId?: string;
   ifname: string;
   ips: string[];
   addMs?: number;

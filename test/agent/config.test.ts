@@ -20,6 +20,12 @@ describe("parseAgentArgs", () => {
     expect(c).toHaveProperty("mtu", undefined);
   });
 
+  test("--service-proxy off by default; --nodeport-addresses normalised, a bad CIDR named", () => {
+    expect(parseAgentArgs(req, {})).toMatchObject({ serviceProxy: false, nodeportAddresses: [] });
+    expect(parseAgentArgs([...req, "--service-proxy", "--nodeport-addresses", "10.0.0.1/8,fd00::1/64"], {})).toMatchObject({ serviceProxy: true, nodeportAddresses: ["10.0.0.0/8", "fd00::/64"] });
+    expect(() => parseAgentArgs([...req, "--nodeport-addresses", "x"], {})).toThrow('cannot use nodeportAddresses "x"');
+  });
+
   test("--routing, --vxlan-vni, --vxlan-port: checked, the flag named", () => {
     // The backend's own settings (declared in src/agent/routing/vxlan.ts), not agent fields.
     expect(parseAgentArgs([...req, "--routing", "vxlan", "--vxlan-vni", "42", "--vxlan-port", "8472"], {})).toMatchObject({ routing: "vxlan", routingSettings: { vxlan: { vni: 42, port: 8472 } } });

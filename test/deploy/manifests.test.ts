@@ -62,7 +62,8 @@ describe("RBAC", () => {
     const read = (g: string, r: string) => ["get", "list", "watch"].map((v) => `${g}/${r}:${v}`);
     expect(flat(rules("ClusterRole", "mncni-agent"))).toEqual(
       [...read("core", "nodes"), ...read("core", "pods"), ...read("core", "namespaces"), ...read("networking.k8s.io", "networkpolicies"),
-        ...read("policy.networking.k8s.io", "clusternetworkpolicies"), "core/nodes/status:patch", "core/events:create"].sort(),
+        ...read("policy.networking.k8s.io", "clusternetworkpolicies"), ...read("core", "services"), ...read("discovery.k8s.io", "endpointslices"),
+        "core/nodes/status:patch", "core/events:create"].sort(),
     );
   });
 
@@ -104,6 +105,12 @@ describe("agent DaemonSet", () => {
   test("the agent's flags, NODE_NAME from the downward API", () => {
     expect(c.args).toEqual(["agent", "--source", "kubernetes", "--cluster-cidr", "10.244.0.0/16", "--mode", "bridge", "--routing", "auto", "--cni-bin-dir", "/opt/cni/bin", "--cni-conf-dir", "/etc/cni/net.d", "--metrics-addr", "127.0.0.1:9817"]);
     expect(c.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }]);
+  });
+
+  test("the Service proxy is off unless --service-proxy (clusters run kube-proxy); with it the agent gets --service-proxy", () => {
+    expect(c.args).not.toContain("--service-proxy");
+    const on = find<V1DaemonSet>(objects(["--service-proxy"]), "DaemonSet", "mncni-agent")!;
+    expect(on.spec!.template.spec!.containers[0]!.args).toContain("--service-proxy");
   });
 
   test("host paths mounted at the same path, /run/netns with HostToContainer", () => {

@@ -46,6 +46,8 @@ export interface ReconcileReport {
    * the rest of the cluster out (nor stalls a rollout waiting for readiness).
    */
   peerWarnings: string[];
+  /** What else is worth knowing about this node but does not make it not ready (br_netfilter missing in bridge mode), one sentence each. */
+  warnings: string[];
   /** What changed, for logs; empty on a no-change pass. */
   changes: string[];
   /** Kernel and file writes this pass made (0 on a no-change resync). */
@@ -67,7 +69,7 @@ export interface ReconcileReport {
 }
 
 export const emptyReconcileReport = (): ReconcileReport => ({
-  errors: [], problems: [], peerWarnings: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
+  errors: [], problems: [], peerWarnings: [], warnings: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
 });
 
 /** What the steps of one pass share. */
