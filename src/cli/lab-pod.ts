@@ -20,6 +20,9 @@ const POD_ADD = {
     namespace: { type: "string", value: "NS", default: "default", help: "the pod's Kubernetes namespace (created on first use, labelled kubernetes.io/metadata.name)" },
     labels: { type: "string", value: "k=v,...", help: "labels of the Pod (beside the lab's app and node)" },
     ports: { type: "string", value: "NAME=PORT/PROTO,...", help: "named container ports of the Pod (PROTO: TCP, UDP or SCTP; default TCP), for named ports in policies" },
+    "host-port": { type: "string", value: "HOST:PORT/PROTO,...", help: "hostPort mappings to the pod's PORT (the echo server listens on 7777), given to the chain as portMappings" },
+    "ingress-bandwidth": { type: "string", value: "QUANTITY", help: "the Pod's kubernetes.io/ingress-bandwidth annotation in bit/s (e.g. 10M), shaped by the bandwidth plugin" },
+    "egress-bandwidth": { type: "string", value: "QUANTITY", help: "the Pod's kubernetes.io/egress-bandwidth annotation in bit/s (e.g. 10M)" },
   },
   positionals: { min: 1, max: 2, names: ["<node>", "<name>"] },
 } satisfies CommandSpec<FlagTable>;
@@ -49,6 +52,8 @@ export const POD: Group = {
             namespace: p0.flags.namespace,
             labels: p0.flags.labels ? podLabelsFlag(p0.flags.labels) : undefined,
             ports: p0.flags.ports ? podPortsFlag(p0.flags.ports) : undefined,
+            hostPorts: p0.flags["host-port"] ? hostPortsFlag(p0.flags["host-port"]) : undefined,
+            bandwidth: { ingress: p0.flags["ingress-bandwidth"], egress: p0.flags["egress-bandwidth"] },
           });
           await refreshNodeEcho(s, node);
           return { node, pod };
@@ -96,5 +101,18 @@ function podPortsFlag(v: string): NonNullable<PodState["ports"]> {
     const n = Number(port);
     if (n < 1 || n > 65535) throw new Error(`cannot use --ports port "${port}": must be 1..65535`);
     return { name: name!, containerPort: n, protocol: (proto ?? "TCP").toUpperCase() as Protocol };
+  });
+}
+
+/** HOST:PORT/PROTO,... as a Pod's container ports with a hostPort. */
+function hostPortsFlag(v: string): NonNullable<PodState["hostPorts"]> {
+  return v.split(",").filter((x) => x !== "").map((item) => {
+    const m = /^(\d+):(\d+)(?:\/(TCP|UDP|SCTP))?$/i.exec(item);
+    if (!m) throw new Error(`cannot use --host-port item "${item}": expected HOST:PORT/PROTO`);
+    const [hostPort, containerPort] = [Number(m[1]), Number(m[2])];
+    for (const [what, n] of [["host port", hostPort], ["port", containerPort]] as const) {
+      if (n < 1 || n > 65535) throw new Error(`cannot use --host-port ${what} "${n}": must be 1..65535`);
+    }
+    return { hostPort, containerPort, protocol: (m[3] ?? "TCP").toUpperCase() as Protocol };
   });
 }

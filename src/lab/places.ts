@@ -74,6 +74,11 @@ export function labNamespace(s: LabState, target: string): string {
   const fixed: Record<string, string> = { ext: ns.external(s.name), rtr: ns.router(s.name), sw: ns.switch(s.name) };
   if (fixed[target]) return fixed[target]!;
   if (s.namespaces.includes(target)) return target;
+  // A pod's namespace is its sandbox's: the lab's name for it, or the runtime's (containerd: cni-<uuid>).
+  for (const n of s.nodes) {
+    const pod = n.pods.find((p) => target === `${n.name}/${p.name}` || target === `${n.name}-${p.name}` || target === p.ns);
+    if (pod) return pod.ns;
+  }
   const candidate = `${s.name}-${target.replace("/", "-")}`;
   if (s.namespaces.includes(candidate)) return candidate;
   throw new Error(`cannot find "${target}" in lab "${s.name}": not a node, pod (node/pod), ext, rtr or sw`);
