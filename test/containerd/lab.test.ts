@@ -39,6 +39,7 @@ describe("lab up --runtime containerd", () => {
       // containerd ran the plugin (the invocation log has the sandbox's ID), not the lab.
       for (const p of node.pods) expect(cniCalls(name, node.name).some((c) => c.command === "ADD" && c.containerId === p.sandboxId)).toBe(true);
     }
+    expect(labJson<{ runtime: string }>(name, ["status"]).runtime).toBe("containerd");
     for (const p of pods(name)) {
       expect(p.namespace).toMatch(/^cni-/);
       const addrs = ipJson<{ addr_info: { local: string }[] }[]>(p.namespace, ["addr", "show", "dev", "eth0"]).flatMap((l) => l.addr_info.map((a) => a.local));
