@@ -41,6 +41,7 @@ const LAB: Group = {
     apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
     delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
+    ui: { summary: "serve a web page of the lab: topology, live flows, explain on a click (127.0.0.1)", run: reported("ui", async (argv) => (await import("./lab-ui.ts")).cmdUi(argv)) },
     apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", async (argv) => (await import("./lab-apiserver.ts")).cmdApiserver(argv)) },
     kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", async (argv) => (await import("./lab-apiserver.ts")).cmdKubeconfig(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
