@@ -19,6 +19,8 @@ const nodeFile = (node: string) => `node-${node}.yaml`;
 export const namespaceFile = (name: string) => `namespace-${name}.yaml`;
 /** Policies the lab applied (`lab apply`): one file per object. */
 export const policyFile = (kind: string, name: string, namespace?: string) => `policy-${kind.toLowerCase()}-${namespace ? `${namespace}.` : ""}${name}.yaml`;
+/** EndpointSlices (the lab's endpoint-slice controller, or `lab apply`): one file per slice. */
+export const endpointSliceFile = (namespace: string, name: string) => `endpointslice-${namespace}.${name}.yaml`;
 const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
 
 function nodeManifest(node: NodeState): object {

@@ -1,5 +1,6 @@
 // The text of `mncni lab status` (the data: src/lab/status.ts).
 import type { LabStatus } from "../../lab/status.ts";
+import { formatLabServices } from "./lab-services.ts";
 
 function table(header: string[], rows: string[][]): string[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -37,6 +38,8 @@ export function formatLabStatus(st: LabStatus): string {
       ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
       st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
     ),
+    ...(st.services.length ? ["", ...formatLabServices(st.services).split("\n")] : []),
+    ...(st.dns ? [`cluster DNS:   ${st.dns.addresses.join(", ")} port 53 (cluster.local; PID ${st.dns.pid}${st.dns.alive ? "" : ", NOT RUNNING"})`] : []),
     "",
     `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.segments.map((g) => `${g.routerAddress} on ${g.cidr}`).join(", ")}, ${st.external.router})`,
     ...(st.external.address6
