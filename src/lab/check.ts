@@ -7,7 +7,7 @@
 // evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
 // own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
 // not what policies are written for).
-import { PolicyEvaluator, policyName, type Decider } from "../cluster/index.ts";
+import { describeDecider, PolicyEvaluator, type Decider } from "../cluster/index.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { labSourceSpec } from "./control-plane.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
@@ -69,7 +69,7 @@ interface Source {
   targets: Target[];
 }
 
-const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} rule ${d.rule} (${d.tier ?? "NetworkPolicy"})` : "a policy");
+const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
 
 /** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
 async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: number } | undefined> {

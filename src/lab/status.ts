@@ -25,6 +25,8 @@ export interface LabStatus {
   source: string;
   /** The lab's API server (kubernetes source): its address for people and the admin kubeconfig for kubectl. */
   apiserver?: { url: string; kubeconfig: string };
+  /** How pod sandboxes are made (`up --runtime`): direct or containerd. */
+  runtime: string;
   /** What the agents were told (--routing). */
   routing: string;
   clusterCidr: string;
@@ -143,6 +145,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     wiring: s.options.wiring,
     source: s.options.source ?? "dir",
     ...(onKubernetes(s) && port !== undefined ? { apiserver: { url: `https://127.0.0.1:${port}`, kubeconfig: adminKubeconfig(s.name) } } : {}),
+    runtime: s.options.runtime ?? "direct",
     routing: s.options.routing,
     clusterCidr: s.options.clusterCidr,
     ...(s.options.clusterCidr6 ? { clusterCidr6: s.options.clusterCidr6 } : {}),
