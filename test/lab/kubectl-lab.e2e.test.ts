@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import type { LabStatus } from "../../src/lab/status.ts";
 import type { PolicyReport } from "../../src/lab/policy-check.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
+import { writeComponentKubeconfig } from "../../src/lab/apiserver/lab-server.ts";
 import { run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
 import { downAll, lab, labJson, newLabName } from "./lab-cli.ts";
@@ -56,6 +57,20 @@ describe.skipIf(!Bun.which("kubectl"))("a lab driven with kubectl", () => {
     expect(wide).toMatch(new RegExp(`node2-web\\s+1/1\\s+Running\\s+0\\s+\\S+\\s+${pod("web").ips[0]!.replaceAll(".", "\\.")}\\s+node2`));
     expect(tcp(80)).toBe("open");
     expect(tcp(81)).toBe("open");
+  });
+
+  test("RBAC in the lab: a node's agent token cannot change Nodes (403), a token without a role cannot list pods (403)", () => {
+    // The agent's kubeconfig names the lab address: kubectl runs where the agent does, in its node.
+    const agent = `${LAB_ROOT}/${name}/apiserver/agent-node1.kubeconfig`;
+    const inNode = run(["ip", "netns", "exec", `${name}-node1`, "kubectl", "--kubeconfig", agent, "label", "node", "node1", "x=y"], { allowFail: true });
+    expect(inNode.code).toBe(1);
+    expect(inNode.stderr).toContain('nodes "node1" is forbidden: User "system:serviceaccount:kube-system:mncni-agent" cannot patch resource "nodes"');
+    // ...while it reads what it needs.
+    expect(run(["ip", "netns", "exec", `${name}-node1`, "kubectl", "--kubeconfig", agent, "get", "pods", "-A", "-o", "name"]).stdout).toContain("pod/node2-web");
+    const nobody = writeComponentKubeconfig(name, "nobody", "127.0.0.1");
+    const r = run(["kubectl", "--kubeconfig", nobody, "get", "pods"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('pods is forbidden: User "lab:nobody" cannot list resource "pods"');
   });
 
   test("kubectl apply: the named-port policy denies the untrusted client both ports", async () => {
