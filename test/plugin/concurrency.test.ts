@@ -2,8 +2,7 @@
 // and plugin processes SIGKILLed in the middle of ADD: addresses stay unique, every pod
 // is reachable, and DEL of every container ID leaves the node clean.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { holdLock } from "../helpers/lock-holder.ts";
 import {
   addrs,
   antiSpoofVeths,
@@ -90,7 +89,7 @@ describe("plugin killed in the middle of ADDs", () => {
       // kills below are done: none of these ADDs can finish before them, however fast they are
       // and however late a loaded machine runs this test's timers. (A lock held for a fixed
       // 200 ms was released before the kills under load: the ADDs completed, too few died.)
-      const holder = await holdIpamLock(`${conf.ipam.dataDir}/${conf.name}/lock`);
+      const holder = await holdLock(`${conf.ipam.dataDir}/${conf.name}/lock`);
       const batch = Array.from({ length: PER_ROUND }, (_, i) => {
         const pod = node.pod();
         const id = `crash${round}x${i}`;
@@ -162,18 +161,3 @@ describe("plugin killed in the middle of ADDs", () => {
     expectNodeClean(node, pods);
   }, 60_000);
 });
-
-/** Takes an exclusive flock on the file (as mncni-ipam does) and keeps it until release(). */
-async function holdIpamLock(file: string) {
-  mkdirSync(dirname(file), { recursive: true });
-  const p = Bun.spawn(["flock", file, "sh", "-c", "echo held; read _"], { stdin: "pipe", stdout: "pipe" });
-  const reader = p.stdout.getReader();
-  await reader.read(); // "held": the lock is taken
-  reader.releaseLock();
-  return {
-    release: async () => {
-      p.stdin.end();
-      await p.exited;
-    },
-  };
-}
