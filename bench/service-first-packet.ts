@@ -17,10 +17,13 @@
 // measured, mncni's table stays (one map lookup that misses).
 //
 // A sample is one TCP connect from the pod (SYN to established: the SYN is the packet the
-// NAT rules are evaluated for), CONNECTS per side and count per round; a round's figure is
-// the median of its samples. Ratios to 10 Services are taken per round and their median is
-// reported, over ROUNDS rounds (at least 9).
-//   node_modules/.bin/bun bench/service-first-packet.ts [--scales 10,1000,10000] [--rounds 9] [--connects 100]
+// NAT rules are evaluated for), by a client process kept running in each pod. A round takes
+// CONNECTS samples per side and count, in batches of BATCH that go round every count and
+// both proxies in turn (the order rotating), so that the machine's load, which moves by the
+// second on a shared machine, falls on all of them alike; a round's figure is the median of
+// its samples. Ratios to 10 Services are taken per round and their median is reported, over
+// ROUNDS rounds (at least 9).
+//   node_modules/.bin/bun bench/service-first-packet.ts [--scales 10,1000,10000] [--rounds 9] [--connects 100] [--batch 10]
 // Target: mncni at 10,000 Services within 1.1x of at 10.
 import { spawn, type Subprocess } from "bun";
 import { writeFileSync, renameSync, existsSync } from "node:fs";
@@ -36,6 +39,7 @@ const arg = (name: string, def: string) => {
 const SCALES = arg("--scales", "10,1000,10000").split(",").map(Number);
 const ROUNDS = Number(arg("--rounds", "9"));
 const CONNECTS = Number(arg("--connects", "100"));
+const BATCH = Number(arg("--batch", "10"));
 const ECHO = resolve(import.meta.dir, "../test/helpers/svc-echo.ts");
 const PORT = 8080;
 const CLUSTER_CIDR = "10.244.0.0/16";
@@ -48,8 +52,41 @@ const ipOf = (prefix: string, i: number) => `${prefix}.${(i >> 8) & 255}.${i & 2
 /** Service i (1-based) of a proxy's range: 10.96.0.1, ... (never .0). */
 const clusterIP = (range: "10.96" | "10.97", i: number) => ipOf(range, i + Math.floor(i / 255) + 1);
 
+/** The connect client running in a pod: one request line, one JSON answer line. */
+class Client {
+  private readonly proc: Subprocess<"pipe", "pipe", "inherit">;
+  private readonly reader: { read(): Promise<{ value?: Uint8Array; done?: boolean }> };
+  private buf = "";
+
+  constructor(podNs: string) {
+    this.proc = spawn(["ip", "netns", "exec", podNs, process.execPath, ECHO, "client"], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    this.reader = this.proc.stdout.getReader();
+  }
+
+  async connects(target: string, n: number): Promise<number[]> {
+    this.proc.stdin.write(`${target}:80 ${n}\n`);
+    this.proc.stdin.flush();
+    while (!this.buf.includes("\n")) {
+      const { value, done } = await this.reader.read();
+      if (done) throw new Error("the connect client exited");
+      this.buf += new TextDecoder().decode(value);
+    }
+    const i = this.buf.indexOf("\n");
+    const line = this.buf.slice(0, i);
+    this.buf = this.buf.slice(i + 1);
+    const v = JSON.parse(line) as number[] | { error: string };
+    if (!Array.isArray(v)) throw new Error(`connect to ${target}: ${v.error}`);
+    return v;
+  }
+
+  stop(): void {
+    this.proc.kill();
+  }
+}
+
 interface Scale {
   count: number;
+  client?: Client;
   c: TestCluster;
   n: TestNode;
   echo: Subprocess;
@@ -87,10 +124,6 @@ const kubeProxy = (s: Scale, on: boolean) => {
   if (on && !present) inNetns(s.n.ns, ["iptables", "-t", "nat", "-I", "PREROUTING", "1", ...JUMP]);
   if (!on && present) inNetns(s.n.ns, ["iptables", "-t", "nat", "-D", "PREROUTING", ...JUMP]);
 };
-
-function connectTimes(s: Scale, target: string, n: number): number[] {
-  return JSON.parse(inNetns(s.n.podNs, [process.execPath, ECHO, "connect", `${target}:80`, String(n)]).stdout) as number[];
-}
 
 const canConnect = (s: Scale, target: string) => inNetns(s.n.podNs, [process.execPath, ECHO, "probe", "tcp", `${target}:80`, "1"], { allowFail: true }).stdout.includes('"ok":true');
 
@@ -143,22 +176,27 @@ async function main(): Promise<void> {
       scales.push(await setUp(count));
       console.error(`${count} Services: kube-proxy's iptables-restore took ${scales.at(-1)!.restoreSeconds.toFixed(2)} s; mncni ${scales.at(-1)!.mncni ? "programmed" : "absent"}`);
     }
+    for (const s of scales) s.client = new Client(s.n.podNs);
     const rounds: Round[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const round: Round = { kp: new Map(), mn: new Map() };
-      // Alternate which proxy goes first, and the order of the counts, round by round.
-      const order = r % 2 ? [...scales].reverse() : scales;
-      for (const s of order) {
-        const sides = r % 2 ? (["mn", "kp"] as const) : (["kp", "mn"] as const);
-        for (const side of sides) {
-          if (side === "mn" && !s.mncni) continue;
+      const samples = { kp: new Map<number, number[]>(), mn: new Map<number, number[]>() };
+      const sides = (s: Scale) => (["kp", "mn"] as const).filter((side) => side === "kp" || s.mncni);
+      const slots = scales.flatMap((s) => sides(s).map((side) => ({ s, side })));
+      for (let b = 0; b * BATCH < CONNECTS; b++) {
+        // Rotate the order every batch: no count or proxy always follows the same one.
+        const k = (b + r) % slots.length;
+        for (const { s, side } of [...slots.slice(k), ...slots.slice(0, k)]) {
           kubeProxy(s, side === "kp");
           const target = side === "kp" ? s.kpTarget : s.mnTarget;
-          connectTimes(s, target, 5); // warm the path (neighbours, the client's start)
-          round[side].set(s.count, median(connectTimes(s, target, CONNECTS)));
+          if (b === 0) await s.client!.connects(target, 3); // warm the path (neighbours, the client's JIT)
+          const got = samples[side].get(s.count) ?? [];
+          got.push(...(await s.client!.connects(target, Math.min(BATCH, CONNECTS - b * BATCH))));
+          samples[side].set(s.count, got);
         }
-        kubeProxy(s, true);
       }
+      for (const s of scales) kubeProxy(s, true);
+      const round: Round = { kp: new Map(), mn: new Map() };
+      for (const side of ["kp", "mn"] as const) for (const [count, x] of samples[side]) round[side].set(count, median(x));
       rounds.push(round);
       console.error(`round ${r + 1}/${ROUNDS}: ${scales.map((s) => `${s.count}: iptables ${round.kp.get(s.count)!.toFixed(0)} µs${round.mn.has(s.count) ? `, mncni ${round.mn.get(s.count)!.toFixed(0)} µs` : ""}`).join("; ")}`);
     }
@@ -176,6 +214,7 @@ async function main(): Promise<void> {
       console.log(`| ${s.count.toLocaleString("en")} | ${fmt(med("kp", s.count))} µs | ${fmt(ratio("kp", s.count), 2)} | ${s.mncni ? `${fmt(med("mn", s.count))} µs` : "—"} | ${s.mncni ? fmt(ratio("mn", s.count), 2) : "—"} | ${s.mncni ? fmt(cross(s.count), 2) : "—"} | ${s.restoreSeconds.toFixed(2)} s |`);
     }
   } finally {
+    for (const s of scales) s.client?.stop();
     for (const s of scales) s.echo.kill();
     for (const s of scales) await destroyCluster(s.c);
   }
