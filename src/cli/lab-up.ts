@@ -3,6 +3,7 @@ import { existsSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { strayNamespaces } from "../lab/inventory.ts";
 import { up, validateOptions, type UpOptions } from "../lab/lab.ts";
+import { containerdProblem } from "../lab/runtime-containerd.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
 import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
@@ -43,6 +44,7 @@ const UP = {
     wiring: { type: "string", default: "auto", choices: ["auto", "agent", "static"], help: "mncni agents, or the Go reference plugins with routes by the lab" },
     binary: { type: "string", value: "PATH", help: "the mncni executable the agents run (default: this one, or $MNCNI_BIN)" },
     "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
+    runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
     quiet: QUIET,
   },
 } satisfies CommandSpec<FlagTable>;
@@ -71,8 +73,11 @@ export async function cmdUp(argv: string[]): Promise<number> {
     binary,
     selfCmd: selfCommand(),
     ...(v["policy-ports"] ? { policyPorts: true } : {}),
+    ...(v.runtime === "containerd" ? { runtime: "containerd" as const } : {}),
   };
   validateOptions(options); // before anything exists, so a refusal leaves nothing
+  const missing = options.runtime === "containerd" ? containerdProblem() : null;
+  if (missing) throw new Error(`cannot use --runtime containerd: ${missing}`);
   const existed = labExists(v.name);
   const p = progress({ quiet: v.quiet });
   try {
@@ -82,7 +87,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
     const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";
-    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
     return 0;
   } catch (e) {
     // Say "left for inspection" only when this `up` left something (not when it refused to start).

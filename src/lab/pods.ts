@@ -5,10 +5,12 @@ import { LAB_POD_LABELS, k8sPodName, removePod as removePodManifest, writePod } 
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, manifestsDir, nameProblem, ns } from "./topology.ts";
+import { capabilityArgs } from "./pod-capabilities.ts";
 import { SandboxLeftError } from "./pod-runtime.ts";
 import { runtimeFor } from "./runtimes.ts";
 import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
+import { removeResolvConf, writePodResolvConf } from "./dns/lab-dns.ts";
 
 /** What `lab pod add` may say about a pod beyond its node and name. */
 export interface PodSpecOptions {
@@ -16,6 +18,8 @@ export interface PodSpecOptions {
   namespace?: string;
   labels?: Record<string, string>;
   ports?: PodState["ports"];
+  hostPorts?: PodState["hostPorts"];
+  bandwidth?: PodState["bandwidth"];
 }
 
 const POD_IFNAME = "eth0";
@@ -66,10 +70,13 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     namespace: spec.namespace ?? "default",
     ...(spec.labels && Object.keys(spec.labels).length ? { labels: spec.labels } : {}),
     ...(spec.ports?.length ? { ports: spec.ports } : {}),
+    ...(spec.hostPorts?.length ? { hostPorts: spec.hostPorts } : {}),
+    ...(spec.bandwidth?.ingress || spec.bandwidth?.egress ? { bandwidth: spec.bandwidth } : {}),
     containerId: `${s.name}-${node.name}-${name}`,
     ifname: POD_IFNAME,
     ips: [],
   };
+  capabilityArgs(pod); // refuses a bandwidth that is no quantity before anything exists
   await retryPendingDels(s, node);
   const pending = node.pendingDel?.find((p) => p.name === name);
   if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
@@ -90,6 +97,8 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     throw e;
   }
   writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  // As kubelet does for dnsPolicy ClusterFirst: the pod resolves through the cluster DNS.
+  writePodResolvConf(s, pod);
   if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
   saveState(s);
   return pod;
@@ -144,7 +153,8 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   const rt = runtimeFor(s);
   let delError: Error | undefined;
   await rt.teardown(s, node, pod).catch((e: Error) => (delError = e));
-  await rt.release(s, node, pod);
+  await rt.release(s, node, pod).catch((e: Error) => (delError ??= e));
+  removeResolvConf(s.name, pod.ns);
   removePodManifest(manifestsDir(s.name), pod);
   node.pods = node.pods.filter((p) => p !== pod);
   saveState(s);

@@ -32,6 +32,12 @@ export interface LabOptions {
   runtime?: RuntimeKind;
 }
 
+export interface HostPort {
+  hostPort: number;
+  containerPort: number;
+  protocol: Protocol;
+}
+
 export interface PodState {
   name: string;
   node: string;
@@ -48,6 +54,12 @@ export interface PodState {
   labels?: Record<string, string>;
   /** Named container ports of the Pod manifest (`--ports NAME=PORT/PROTO`), for named ports in policies. */
   ports?: { name: string; containerPort: number; protocol: Protocol }[];
+  /** The Pod's UID, given to the runtime as kubelet gives it (containerd's sandbox metadata). */
+  uid?: string;
+  /** hostPort mappings of the pod (`--host-port`), which the runtime hands to the chain as portMappings. */
+  hostPorts?: HostPort[];
+  /** The pod's kubernetes.io/ingress-bandwidth and egress-bandwidth annotations (`--ingress-bandwidth`), quantities in bit/s. */
+  bandwidth?: { ingress?: string; egress?: string };
   /** The policy-ports server of this pod (policyPorts labs). */
   serverPid?: number;
 }
@@ -71,6 +83,8 @@ export interface NodeState {
    */
   podMTU?: number;
   agentPid?: number;
+  /** The node's containerd (`lab up --runtime containerd`). */
+  containerdPid?: number;
   /** The echo server listening in this node's pods. */
   echoPid?: number;
   pods: PodState[];
@@ -94,6 +108,8 @@ export interface LabState {
   /** Every namespace created or about to be created, in creation order. */
   namespaces: string[];
   extEchoPid?: number;
+  /** The lab's DNS server (src/lab/dns/lab-dns.ts), in the router's namespace. */
+  dnsPid?: number;
   nodes: NodeState[];
 }
 

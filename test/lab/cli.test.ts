@@ -37,7 +37,7 @@ describe("usage errors say what was wrong (exit 2), and create nothing", () => {
   test("pod add without a node, node/pod with an unknown verb, an unknown subcommand", () => {
     expect(usageError(["pod", "add"])).toContain("mncni lab pod add: missing <node>");
     expect(usageError(["pod", "remove", "node1"])).toContain("mncni lab pod remove: missing <pod>");
-    expect(usageError(["node", "frob"])).toContain('mncni lab node: unknown command "frob": must be add, remove, restart-agent or mtu');
+    expect(usageError(["node", "frob"])).toContain('mncni lab node: unknown command "frob": must be add, remove, restart-agent, restart-runtime or mtu');
     expect(usageError(["pod"])).toContain("mncni lab pod: missing command: must be add or remove");
     expect(usageError(["frob"])).toContain('mncni lab: unknown command "frob"');
   });
