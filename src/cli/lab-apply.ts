@@ -4,6 +4,7 @@
 import { say } from "./output.ts";
 import { applyObjects, deleteObjects, readAppliable } from "../lab/k8s-objects.ts";
 import { requireState } from "../lab/state.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
 
@@ -31,7 +32,9 @@ function objects(verb: "apply" | "delete") {
     const objs = readAppliable(p0.flags.file);
     const said = await locked(p0.flags.name, false, async () => {
       const s = requireState(p0.flags.name);
-      return verb === "apply" ? applyObjects(s, objs) : deleteObjects(s, objs);
+      const said = verb === "apply" ? applyObjects(s, objs) : deleteObjects(s, objs);
+      // A Service applied or deleted: the endpoint-slice controller follows.
+      return objs.some((o) => o.kind === "Service") ? [...said, ...(await syncEndpointSlices(s))] : said;
     });
     for (const line of said) say(line);
     return 0;

@@ -1,6 +1,7 @@
 // `mncni lab node add | remove | restart-agent | mtu`: changing a running lab's nodes, under
 // its lock (the work: src/lab/lab.ts, pod-mtu.ts).
 import { addNode, nextNodeName, removeNode, restartAgent } from "../lab/lab.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import { runtimeFor } from "../lab/runtimes.ts";
 import { labNode } from "../lab/places.ts";
 import { setUnderlayMTU } from "../lab/pod-mtu.ts";
@@ -63,7 +64,10 @@ export const NODE: Group = {
         const p = progress({ quiet: v.quiet });
         const node = await locked(v.name, false, async () => {
           const s = requireState(v.name);
-          return await addNode(s, p0.positionals[0] ?? nextNodeName(s), v.pods, p);
+          const node = await addNode(s, p0.positionals[0] ?? nextNodeName(s), v.pods, p);
+          // Its pods may back Services; a LoadBalancer's router gets the node as a next hop.
+          await syncEndpointSlices(s);
+          return node;
         });
         p.done(`node ${node.name} added: ${[node.address, ...(node.address6 ? [node.address6] : [])].join(",")}, pods ${node.podCidrs.join(",")}, ${plural(node.pods.length, "pod")}`);
         return 0;
@@ -80,6 +84,7 @@ export const NODE: Group = {
           const s = requireState(p0.flags.name);
           const node = labNode(s, p0.positionals[0]!);
           await removeNode(s, node, p);
+          await syncEndpointSlices(s);
         });
         p.done(`node ${p0.positionals[0]} removed`);
         return 0;

@@ -6,6 +6,7 @@ import { labNode } from "../lab/places.ts";
 import { addPod, findNodePod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { requireState, type PodState } from "../lab/state.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import type { Protocol } from "../cluster/index.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
@@ -31,7 +32,10 @@ const POD_REMOVE = {
   name: "mncni lab pod remove",
   args: "<node> <pod>",
   summary: "Removes a pod through CNI DEL, then its namespace and manifest. <pod> is the lab's name (pod2), the Kubernetes name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it.",
-  flags: { name: NAME },
+  flags: {
+    name: NAME,
+    grace: { type: "int", value: "SECONDS", default: 0, min: 0, max: 3600, help: "terminationGracePeriodSeconds: the pod's Service endpoints are terminating (not ready, still serving) this long before its DEL" },
+  },
   positionals: { min: 2, max: 2, names: ["<node>", "<pod>"] },
 } satisfies CommandSpec<FlagTable>;
 
@@ -56,6 +60,8 @@ export const POD: Group = {
             bandwidth: { ingress: p0.flags["ingress-bandwidth"], egress: p0.flags["egress-bandwidth"] },
           });
           await refreshNodeEcho(s, node);
+          // The endpoint-slice controller sees the new pod (ready once it answers).
+          await syncEndpointSlices(s);
           return { node, pod };
         });
         say(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
@@ -73,7 +79,13 @@ export const POD: Group = {
           const s = requireState(p0.flags.name);
           const node = labNode(s, nodeName!);
           const pod = findNodePod(s, node, podName!);
+          if (p0.flags.grace > 0) {
+            // As kubelet after a delete: the endpoint is terminating, the pod still answers until the grace period ends.
+            await syncEndpointSlices(s, { terminating: new Set([`${pod.namespace}/${k8sPodName(pod)}`]) });
+            await Bun.sleep(p0.flags.grace * 1000);
+          }
           await removePod(s, node, pod);
+          await syncEndpointSlices(s);
           return pod;
         });
         say(`pod ${pod.node}/${pod.name} removed (Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);

@@ -1,4 +1,4 @@
-// The lab as a small Kubernetes API: Namespaces, labels and policies become manifests in the
+// The lab as a small Kubernetes API: Namespaces, labels, policies, Services and EndpointSlices become manifests in the
 // lab's manifests directory, which every agent reads (the manifests source). Callers hold the
 // lab's lock.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -6,12 +6,13 @@ import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { compileSelector, parseManifests } from "../cluster/index.ts";
 import type { KubeObject } from "../cluster/types.ts";
-import { LAB_POD_LABELS, k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
+import { LAB_POD_LABELS, endpointSliceFile, k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
+import { admitService, labServices, serviceFile } from "./services.ts";
 
 const NS_NAME_LABEL = "kubernetes.io/metadata.name";
-const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy"];
+const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy", "Service", "EndpointSlice"];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function namespaceManifest(name: string, labels: Record<string, string>): object {
@@ -150,23 +151,30 @@ export function readAppliable(path: string): KubeObject[] {
     });
   }
   if (problems.length) throw new Error(`cannot apply "${path}":\n  ${problems.join("\n  ")}`);
-  if (objects.length === 0) throw new Error(`cannot apply "${path}": no NetworkPolicy, ClusterNetworkPolicy or Namespace in it`);
+  if (objects.length === 0) throw new Error(`cannot apply "${path}": no ${APPLIABLE.join(", ")} in it`);
   return objects;
 }
 
+/** Namespaced kinds the lab writes. */
+const NAMESPACED = ["NetworkPolicy", "Service", "EndpointSlice"];
+const nsOf = (o: KubeObject) => o.metadata.namespace ?? "default";
+
 const fileOf = (o: KubeObject) =>
   o.kind === "Namespace" ? namespaceFile(o.metadata.name)
-  : policyFile(o.kind, o.metadata.name, o.kind === "NetworkPolicy" ? (o.metadata.namespace ?? "default") : undefined);
+  : o.kind === "Service" ? serviceFile(nsOf(o), o.metadata.name)
+  : o.kind === "EndpointSlice" ? endpointSliceFile(nsOf(o), o.metadata.name)
+  : policyFile(o.kind, o.metadata.name, o.kind === "NetworkPolicy" ? nsOf(o) : undefined);
 
-const idOf = (o: KubeObject) => (o.kind === "NetworkPolicy" ? `${o.kind} ${o.metadata.namespace ?? "default"}/${o.metadata.name}` : `${o.kind} ${o.metadata.name}`);
+const idOf = (o: KubeObject) => (NAMESPACED.includes(o.kind) ? `${o.kind} ${nsOf(o)}/${o.metadata.name}` : `${o.kind} ${o.metadata.name}`);
 
 export function applyObjects(s: LabState, objects: KubeObject[]): string[] {
   const dir = manifestsDir(s.name);
   const said: string[] = [];
   for (const o of objects) {
     const existed = existsSync(join(dir, fileOf(o)));
-    if (o.kind === "NetworkPolicy" && (o.metadata.namespace ?? "default") !== "default") ensureNamespace(s, o.metadata.namespace!);
-    const obj = o.kind === "Namespace" ? namespaceManifest(o.metadata.name, { ...o.metadata.labels }) : o;
+    if (NAMESPACED.includes(o.kind) && nsOf(o) !== "default") ensureNamespace(s, nsOf(o));
+    // A Service gets its cluster IPs, node ports and LoadBalancer address here, as kube-apiserver's admission would.
+    const obj = o.kind === "Namespace" ? namespaceManifest(o.metadata.name, { ...o.metadata.labels }) : o.kind === "Service" ? admitService(s, o, labServices(s)) : o;
     writeManifest(dir, fileOf(o), obj);
     said.push(`${idOf(o)} ${existed ? "configured" : "created"}`);
   }

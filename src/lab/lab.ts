@@ -15,6 +15,7 @@ import { startAgent, waitAgentReady } from "./wiring-agent.ts";
 import { wiringFor } from "./wiring.ts";
 import { runtimeFor } from "./runtimes.ts";
 import { parseCIDR } from "../net/ip.ts";
+import { dnsAddresses, removeLabResolvConfs, startLabDns, stopLabDns } from "./dns/lab-dns.ts";
 
 export interface UpOptions extends LabOptions {
   name: string;
@@ -152,6 +153,8 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   createUnderlay(s);
   s.extEchoPid = startEcho(s, ns.external(name), [ns.external(name)]);
   saveState(s);
+  p.step(`cluster DNS: ${dnsAddresses(s).join(", ")} port 53 in ${ns.router(name)}`);
+  await startLabDns(s);
   await Promise.all(Array.from({ length: nodes }, (_, i) => `node${i + 1}`).map(async (n) => {
     // Node creation is serialised on the state; agents start in parallel.
     await createNode(s, n, p);
@@ -218,6 +221,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
   if (s) {
     p.step(`stopping processes of lab "${name}"`);
     await Promise.all([s.extEchoPid, ...s.nodes.map((n) => n.echoPid)].map((pid) => stopEcho(s, pid)));
+    await stopLabDns(s);
     await Promise.all(s.nodes.map((n) => runtimeFor(s).stopNode(s, n)));
     await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
   }
@@ -230,6 +234,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
   await Promise.all([...pids].map((pid) => stopProcess(pid, "", 1000)));
   if (all.length) p.step(`deleting ${all.length} namespaces${stray.length ? ` (${stray.length} not in the state file)` : ""}`);
   for (const n of [...stray, ...[...listed].reverse()]) deleteNetns(n);
+  removeLabResolvConfs(name);
   rmSync(labDir(name), { recursive: true, force: true });
   return s !== null || stray.length > 0 || pids.size > 0;
 }

@@ -10,6 +10,7 @@ import { SandboxLeftError } from "./pod-runtime.ts";
 import { runtimeFor } from "./runtimes.ts";
 import { ensureNamespace, findPodByRef } from "./k8s-objects.ts";
 import { startPolicyServer, stopPolicyServer } from "./policy-ports.ts";
+import { removeResolvConf, writePodResolvConf } from "./dns/lab-dns.ts";
 
 /** What `lab pod add` may say about a pod beyond its node and name. */
 export interface PodSpecOptions {
@@ -96,6 +97,8 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
     throw e;
   }
   writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  // As kubelet does for dnsPolicy ClusterFirst: the pod resolves through the cluster DNS.
+  writePodResolvConf(s, pod);
   if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
   saveState(s);
   return pod;
@@ -151,6 +154,7 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   let delError: Error | undefined;
   await rt.teardown(s, node, pod).catch((e: Error) => (delError = e));
   await rt.release(s, node, pod).catch((e: Error) => (delError ??= e));
+  removeResolvConf(s.name, pod.ns);
   removePodManifest(manifestsDir(s.name), pod);
   node.pods = node.pods.filter((p) => p !== pod);
   saveState(s);

@@ -1,7 +1,7 @@
 // `lab check` in a lab that serves the policy ports: what every pod should reach on ports 80
 // and 81 over TCP, UDP and SCTP under the policies in force (the evaluator, from the API
 // specifications) against what it reaches (real probes from every pod, in parallel).
-import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider, type Protocol } from "../cluster/index.ts";
+import { describeDecider, ManifestsDirSource, PolicyEvaluator, type Decider, type Protocol } from "../cluster/index.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";
@@ -31,7 +31,7 @@ export interface PolicyReport {
 }
 
 const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
-const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} ${d.rule} (${d.tier ?? "NetworkPolicy"}${d.action ? ` ${d.action}` : ""})` : undefined);
+const describe = (d?: Decider) => (d ? describeDecider(d) : undefined);
 
 export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[] }): Promise<PolicyReport> {
   // The same view the agents have: the manifests directory through the manifests source.

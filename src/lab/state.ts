@@ -108,6 +108,8 @@ export interface LabState {
   /** Every namespace created or about to be created, in creation order. */
   namespaces: string[];
   extEchoPid?: number;
+  /** The lab's DNS server (src/lab/dns/lab-dns.ts), in the router's namespace. */
+  dnsPid?: number;
   nodes: NodeState[];
 }
 

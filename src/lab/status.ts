@@ -2,6 +2,8 @@
 // (as data; cli/text/lab-status.ts renders it).
 import { firstConfFile } from "./executor.ts";
 import { listPods, type LabPod } from "./pod-list.ts";
+import { listServices, type LabService } from "./service-list.ts";
+import { dnsAddresses } from "./dns/lab-dns.ts";
 import { ipJson, netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import { nodeAddresses, type LabState } from "./state.ts";
 import { EXTERNAL, EXTERNAL6, labDir, manifestsDir, nodePaths, ns, segmentPlan } from "./topology.ts";
@@ -16,6 +18,8 @@ export interface LabStatus {
   complete: boolean;
   mode: string;
   wiring: string;
+  /** How pod sandboxes are made (`up --runtime`): direct or containerd. */
+  runtime: string;
   /** What the agents were told (--routing). */
   routing: string;
   clusterCidr: string;
@@ -55,6 +59,10 @@ export interface LabStatus {
   }[];
   /** name: the lab's pod name; k8sName: the Pod's name in Kubernetes; namespace: its network namespace. */
   pods: LabPod[];
+  /** The lab's Services with their addresses, ports and endpoints (`lab service list`). */
+  services: LabService[];
+  /** The lab's DNS server: where it listens (pods' nameservers), its PID and whether it runs. */
+  dns?: { addresses: string[]; pid: number; alive: boolean };
   external: { namespace: string; address: string; router: string; address6?: string; router6?: string };
   underlay: { switch: string; router: string; cidr: string; routerAddress: string; cidr6?: string; routerAddress6?: string };
   /** Every segment: its switch and subnets (the first is `underlay`'s). */
@@ -127,6 +135,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     complete: s.complete !== false,
     mode: s.options.mode,
     wiring: s.options.wiring,
+    runtime: s.options.runtime ?? "direct",
     routing: s.options.routing,
     clusterCidr: s.options.clusterCidr,
     ...(s.options.clusterCidr6 ? { clusterCidr6: s.options.clusterCidr6 } : {}),
@@ -158,6 +167,8 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       };
     }),
     pods: listPods(s),
+    services: listServices(s),
+    ...(s.dnsPid ? { dns: { addresses: dnsAddresses(s), pid: s.dnsPid, alive: pidAlive(s.dnsPid) } } : {}),
     external: {
       namespace: ns.external(s.name),
       address: EXTERNAL.host,

@@ -29,6 +29,8 @@ function agentArgv(s: LabState, node: NodeState): string[] {
     "--cni-socket", p.cniSocket,
     "--resync", "2",
     "--log-file", p.agentLog,
+    // The lab proxies its Services (docs/services.md): no kube-proxy here.
+    "--service-proxy",
   ]);
 }
 

@@ -1,5 +1,6 @@
 // The text of `mncni lab status` (the data: src/lab/status.ts).
 import type { LabStatus } from "../../lab/status.ts";
+import { formatLabServices } from "./lab-services.ts";
 
 function table(header: string[], rows: string[][]): string[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -9,7 +10,7 @@ function table(header: string[], rows: string[][]): string[] {
 
 export function formatLabStatus(st: LabStatus): string {
   return [
-    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, ${st.runtime} runtime, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
     ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
     "",
     ...table(
@@ -37,6 +38,8 @@ export function formatLabStatus(st: LabStatus): string {
       ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
       st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
     ),
+    ...(st.services.length ? ["", ...formatLabServices(st.services).split("\n")] : []),
+    ...(st.dns ? [`cluster DNS:   ${st.dns.addresses.join(", ")} port 53 (cluster.local; PID ${st.dns.pid}${st.dns.alive ? "" : ", NOT RUNNING"})`] : []),
     "",
     `external host: ${st.external.namespace} ${st.external.address} (router ${st.underlay.router}: ${st.segments.map((g) => `${g.routerAddress} on ${g.cidr}`).join(", ")}, ${st.external.router})`,
     ...(st.external.address6
