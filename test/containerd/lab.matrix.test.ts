@@ -1,21 +1,22 @@
 // `mncni lab up --runtime containerd`, the heavier combinations (`make test-matrix`; the
 // representative one is lab.test.ts): routed mode, NetworkPolicy through containerd's
 // sandboxes (deny, then allow, with real connections), containerd restarted with pods running,
-// and the agent killed while containerd creates sandboxes. Independent views as in lab.test.ts.
+// nodes added and removed (with static wiring), and the agent killed while containerd creates
+// sandboxes. Independent views as in lab.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckReport } from "../../src/lab/check.ts";
 import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
-import { cniCalls, eventually, labState, nodeDir, pods, probe, sandboxes, socketOf } from "./lab-containerd.ts";
+import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
 
 setDefaultTimeout(180_000);
 afterAll(downAll);
 
-const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--wiring", "agent", "--runtime", "containerd", ...extra]);
+const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
 const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
 const reserved = (name: string, node: string) => readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f));
 
@@ -132,6 +133,27 @@ describe("containerd lab: containerd restarted with pods running", () => {
     expect(cniCalls(name, "node1").some((x) => x.command === "DEL" && x.containerId === old.sandboxId)).toBe(true);
     expect(reserved(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
+    expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab: nodes added and removed", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "1", "--wiring", "static"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a node added gets its own containerd and sandboxes (static wiring: the reference chain); a node removed takes its containerd, shims and sandboxes", async () => {
+    lab(name, ["node", "add", "node3", "--pods", "1"]);
+    const n3 = labState(name).nodes.find((n) => n.name === "node3")!;
+    expect((await sandboxes(name, "node3")).map((b) => b.id)).toEqual([n3.pods[0]!.sandboxId!]);
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+    lab(name, ["node", "remove", "node3"]);
+    expect(processesNaming(nodeDir(name, "node3"))).toEqual([]);
+    expect(existsSync(`/run/netns/${n3.pods[0]!.ns}`)).toBe(false);
     expect(check(name).failed).toBe(0);
   });
 });
