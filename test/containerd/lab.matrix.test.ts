@@ -4,7 +4,7 @@
 // nodes added and removed (with static wiring), and the agent killed while containerd creates
 // sandboxes. Independent views as in lab.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckReport } from "../../src/lab/check.ts";
@@ -134,6 +134,28 @@ describe("containerd lab: containerd restarted with pods running", () => {
     expect(reserved(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
     expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab: containerd killed, then lab down", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2"]));
+
+  test("down leaves nothing: no shim or sandbox process, namespace, resolv.conf or libcni cache entry of a sandbox whose DEL never ran", () => {
+    const s = labState(name);
+    for (const n of s.nodes) process.kill(n.containerdPid!, "SIGKILL");
+    const ids = s.nodes.flatMap((n) => n.pods.map((p) => p.sandboxId!));
+    // The sandboxes' pause processes (each alone in its sandbox's namespace).
+    const pauses = s.nodes.flatMap((n) => n.pods.flatMap((p) => run(["ip", "netns", "pids", p.ns]).stdout.split(/\s+/).filter(Boolean)));
+    expect(pauses.length).toBe(ids.length);
+    // containerd's libcni cached the results (it has no setting for where).
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id))).length).toBe(2 * ids.length);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    for (const n of s.nodes) expect(processesNaming(socketOf(name, n.name))).toEqual([]);
+    for (const p of s.nodes.flatMap((n) => n.pods)) expect([existsSync(`/run/netns/${p.ns}`), existsSync(`/etc/netns/${p.ns}`)]).toEqual([false, false]);
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id)))).toEqual([]);
+    expect(pauses.filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/pause"))).toEqual([]);
   });
 });
 
