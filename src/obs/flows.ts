@@ -4,6 +4,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import type { FlowRecord } from "../agent/policy/flows.ts";
+import type { ClusterState } from "../cluster/types.ts";
 
 export type { FlowRecord };
 
@@ -90,6 +91,13 @@ export function flowMatches(r: FlowRecord, f: FlowFilter): boolean {
 
 /** Node addresses -> node names (the lab knows every node's; a node its own). */
 export type NodeNames = ReadonlyMap<string, string>;
+
+/** Every Node's InternalIPs named by the Node (the cluster state the agent reads: its --source). */
+export function clusterNodeNames(state: Pick<ClusterState, "nodes">): NodeNames {
+  const out = new Map<string, string>();
+  for (const n of state.nodes.values()) for (const ip of n.internalIPs) out.set(ip, n.name);
+  return out;
+}
 
 /** Every address of this host's network namespace named `name` (the node's own, as `mncni status` names it). */
 export function ownNodeNames(name: string): NodeNames {

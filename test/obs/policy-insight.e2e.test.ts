@@ -4,7 +4,7 @@
 // evaluator and from the probe's nftables trace (the rule that decided, in inet mncni-policy),
 // with no mismatch between them; inspect must list the policies selecting xb.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -138,6 +138,27 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     expect(nodeRecords).toEqual(records.filter((r) => r.node === "node2").map(({ node: _, ...r }) => r));
     const nodeText = onNode();
     for (const r of firsts) expect(nodeText).toMatch(new RegExp(`^${r.time}\\s+DENY\\s+${r.protocol}\\s+${end(r.src)}\\s+${end(r.dst)}\\s+\\d+ `, "m"));
+  });
+
+  test("flows on a node names other nodes by their Node objects (--source), not by address", async () => {
+    // node1 -> xb: no pod is the source, allow-c isolates xb: denied, and logged by node2.
+    const st = labJson<LabStatus>(name, ["status"]);
+    const node1 = st.nodes.find((n) => n.name === "node1")!.address;
+    expect(explain("node1", "node2/xb").ex.outcome).toBe("dropped");
+    const file = join(nodePaths(name, "node2").dir, "flows.log");
+    for (let i = 0; i < 20 && !(existsSync(file) && readFileSync(file, "utf8").includes(`"ip":"${node1}"`)); i++) await Bun.sleep(250);
+    // The Node objects the source knows (independent of the lab's own: written here).
+    const nodes = join(dir, "nodes");
+    mkdirSync(nodes, { recursive: true });
+    for (const n of st.nodes) writeFileSync(join(nodes, `${n.name}.yaml`), stringify({ apiVersion: "v1", kind: "Node", metadata: { name: n.name }, status: { addresses: [{ type: "InternalIP", address: n.address }] } }));
+    const onNode = (...args: string[]) => run([...LAB_CMD, "flows", "--file", file, "--verdict", "deny", ...args]);
+    const records = onNode("--json", "--source", `dir:${nodes}`).stdout.trim().split("\n").map((l) => JSON.parse(l) as FlowRecord & { src: { node?: string } });
+    const fromNode1 = records.filter((r) => r.src.ip === node1);
+    expect(fromNode1.length).toBeGreaterThan(0);
+    expect(fromNode1.every((r) => r.src.node === "node1")).toBe(true);
+    expect(onNode("--source", `dir:${nodes}`).stdout).toMatch(/DENY\s+TCP\s+node1:\d+\s+x\/node2-xb:80\s/);
+    // Without a source (and not in a pod): by address, as before.
+    expect(onNode().stdout).toContain(`${node1}:`);
   });
 
   test("explain says a held pod is held (not yet programmed by the agent), not a mismatch", () => {
