@@ -78,13 +78,14 @@ interface Pair {
 function iperf(clientNs: string, dst: string, args: string[]): number {
   for (let attempt = 0; ; attempt++) {
     const r = sh(inNs(clientNs, ["iperf3", "-J", "-c", dst, "-p", String(PORT), "-t", String(DUR), ...args]), { allowFail: true });
-    if (r.code === 0) {
-      const e = JSON.parse(r.out).end;
+    const j = r.code === 0 ? JSON.parse(r.out) : undefined;
+    if (j && !j.error) {
+      const e = j.end;
       const bps = e.sum_received?.bits_per_second ?? e.sum.bits_per_second * (1 - (e.sum.lost_percent ?? 0) / 100);
       return bps / 1e9;
     }
     // The server may still be finishing the last test: once more.
-    if (attempt > 1) throw new Error(`cannot run iperf3 to ${dst}: ${r.out.slice(0, 300)}${r.err}`);
+    if (attempt > 1) throw new Error(`cannot run iperf3 ${args.join(" ")} to ${dst}: ${j?.error ?? r.out.slice(0, 300)}${r.err}`);
     Bun.sleepSync(300);
   }
 }

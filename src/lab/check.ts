@@ -31,6 +31,8 @@ export interface CheckResult {
   seen?: string;
   /** Through a Service: the backend that answered. */
   by?: string;
+  /** Through a Service, no answer: what the connection met (the kernel's error, a timeout). */
+  failure?: string;
   /** The source address the server must see; absent when any address will do. */
   expected?: string;
   /** The policy that denies this pair: the probe must not get through. */

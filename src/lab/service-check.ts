@@ -38,6 +38,8 @@ export interface ServiceCheckResult {
   by?: string;
   error?: string;
   errno?: string;
+  /** What the connection met when it got no answer (expected or not): the kernel's error, or a timeout. */
+  failure?: string;
   ms: number;
 }
 
@@ -85,7 +87,10 @@ async function probeIn(s: LabState, netns: string, targets: string[], timeoutMs:
 }
 
 function judge(from: string, e: Expect, a: ProbeResult): ServiceCheckResult {
-  const base = { kind: e.kind, from, to: e.to, target: e.target, family: e.family, reachable: a.ok, ms: a.ms, ...(a.seen ? { seen: a.seen } : {}), ...(a.by ? { by: a.by } : {}), ...(a.errno ? { errno: a.errno } : {}) };
+  const base = {
+    kind: e.kind, from, to: e.to, target: e.target, family: e.family, reachable: a.ok, ms: a.ms,
+    ...(a.seen ? { seen: a.seen } : {}), ...(a.by ? { by: a.by } : {}), ...(a.errno ? { errno: a.errno } : {}), ...(!a.ok && a.error ? { failure: a.error } : {}),
+  };
   let error: string | undefined;
   if (!e.answers) {
     if (a.ok) error = `answered (by ${a.by}), but ${e.refused ? "a Service without ready endpoints must refuse" : "no endpoint may answer from here"}`;
@@ -191,7 +196,7 @@ async function affinity(s: LabState, svc: LabService, timeoutMs: number): Promis
   const ok = first.ok && rest.every((a) => a.ok) && by.length === 1;
   return {
     kind: "svc-affinity", from: `${client.node}/${client.name}`, to: `svc/${svc.namespace}/${svc.name}`, target, family: familyOf(ip), ok, reachable: first.ok,
-    ...(first.by ? { by: first.by } : {}), ms: first.ms,
+    ...(first.by ? { by: first.by } : {}), ...(first.seen ? { seen: first.seen } : {}), ms: first.ms,
     ...(ok ? {} : { error: `9 connections reached ${by.join(", ")}: not one backend` }),
   };
 }

@@ -40,7 +40,7 @@ export function formatLabCheck(rep: CheckReport): string {
     lines.push("", "Services:");
     for (const r of svc) {
       const what = `${r.kind} ${r.from} -> ${r.to} ${r.target}`.padEnd(w);
-      lines.push(`  ${r.ok ? "✓" : "✗"} ${what}  ${r.reachable ? `by ${r.by ?? "?"}, seen as ${r.seen ?? "?"}` : `no answer (${r.errno ?? r.error ?? "?"})`}`);
+      lines.push(`  ${r.ok ? "✓" : "✗"} ${what}  ${r.reachable ? `by ${r.by ?? "?"}, seen as ${r.seen ?? "?"}` : `no answer (${r.failure ?? r.error ?? "?"})${r.ok ? ", as expected" : ""}`}`);
     }
     lines.push("");
   }
