@@ -7,10 +7,11 @@ TSC := node_modules/.bin/tsc
 # independent view of conntrack cleanup; strace, hyperfine: tests and benchmarks; iperf3,
 # ethtool: the data-plane benchmark and the overlay's offload check; chromium: the web page's
 # end-to-end tests, driven by playwright-core; bind9-dnsutils: dig, a real resolver asking the
-# lab's DNS).
+# lab's DNS; iptables: kube-proxy's iptables layout beside mncni, in the coexistence test and
+# the first-packet benchmark).
 LAB_DEBS := iproute2 nftables containernetworking-plugins
 BUILD_DEBS := gcc libc6-dev
-TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool chromium bind9-dnsutils
+TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool chromium bind9-dnsutils iptables
 DEB_PACKAGES := python3-kubernetes $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
 # `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
 # NAME counts only from make's command line (an unrelated NAME in the environment does not).
@@ -20,7 +21,7 @@ LAB_FLAGS ?= --nodes 3 --pods-per-node 2
 SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' -o -name '*.html' -o -name '*.css' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test lab lab-down bench bench-dataplane clean
+.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test test-matrix lab lab-down bench bench-dataplane clean
 
 all: build
 
@@ -92,8 +93,15 @@ typecheck: npm-deps
 depcheck: npm-deps
 	$(BUN) $(DEPCRUISE)/check.mjs
 
+# `make test`: every test file except the matrix ones, one representative combination per
+# feature (kept under 20 min on the test machine). `make test-matrix`: the *.matrix.test.ts
+# files, found by name: the heavy combinations (every mode x source x runtime x fast path).
+# CI (.ci/run) runs both. Both print the slowest files before the summary line.
 test: deps build typecheck depcheck
 	bash scripts/test.sh
+
+test-matrix: deps build typecheck depcheck
+	bash scripts/test.sh --matrix
 
 # Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone
 # else's); `make lab-down NAME=...` removes it.

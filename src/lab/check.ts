@@ -7,7 +7,7 @@
 // evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
 // own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
 // not what policies are written for). The lab's Services are checked too (service-check.ts).
-import { ManifestsDirSource, PolicyEvaluator, policyName, type Decider } from "../cluster/index.ts";
+import { describeDecider, ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
@@ -75,7 +75,7 @@ interface Source {
   targets: Target[];
 }
 
-const describe = (d?: Decider) => (d ? `${d.kind} ${policyName(d)} rule ${d.rule} (${d.tier ?? "NetworkPolicy"})` : "a policy");
+const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
 
 /** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
 function policyView(s: LabState): { ev: PolicyEvaluator; count: number } | undefined {

@@ -8,6 +8,7 @@ import { existsSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CriClient, PodSandboxConfig } from "./cri/client.ts";
 import { buildPauseImage, importImage, missingTools, CONTAINERD_TOOLS, startContainerd, stopContainerd, stopContainerdProcess } from "./cri/containerd.ts";
+import { podDnsConfig, removeResolvConf } from "./dns/lab-dns.ts";
 import { bandwidthAnnotations } from "./pod-capabilities.ts";
 import type { PodRuntime } from "./pod-runtime.ts";
 import { saveState, type LabState, type NodeState, type PodState } from "./state.ts";
@@ -17,8 +18,6 @@ import { k8sPodName, podLabels } from "./write-manifests.ts";
 
 /** containerd's CRI runs the reference loopback for the sandbox's lo before the node's network. */
 const LOOPBACK = "/usr/lib/cni/loopback";
-/** The cluster DNS address the pods' resolv.conf names (kubelet's --cluster-dns). */
-export const CLUSTER_DNS = "10.96.0.10";
 /** The sandbox label that names the lab, so `lab down` finds every sandbox of it. */
 const LAB_LABEL = "mncni.dev/lab";
 
@@ -61,7 +60,7 @@ function sandboxConfig(s: LabState, node: NodeState, pod: PodState): PodSandboxC
     metadata: { name, namespace: pod.namespace, uid: pod.uid!, attempt: 0 },
     hostname: name,
     log_directory: join(nodePaths(s.name, node.name).containerdDir, "pods", `${pod.namespace}_${name}_${pod.uid}`),
-    dns_config: { servers: [CLUSTER_DNS], searches: [`${pod.namespace}.svc.cluster.local`, "svc.cluster.local", "cluster.local"], options: ["ndots:5"] },
+    dns_config: podDnsConfig(s, pod.namespace),
     port_mappings: (pod.hostPorts ?? []).map((p) => ({ protocol: p.protocol, container_port: p.containerPort, host_port: p.hostPort })),
     // kubelet's own labels beside the Pod's, and the lab's.
     labels: {
@@ -111,7 +110,12 @@ export const containerdRuntime: PodRuntime = {
       await removeSandboxes(c, ids);
     }).catch(() => undefined);
     await stopContainerd(node.containerdPid, dir);
-    for (const pod of node.pods) if (pod.sandboxId) deleteNetns(pod.ns);
+    for (const pod of node.pods) {
+      if (!pod.sandboxId) continue;
+      deleteNetns(pod.ns);
+      // Not named <lab>-…: `down` would not find it.
+      removeResolvConf(s.name, pod.ns);
+    }
     node.containerdPid = undefined;
     rmSync(dir, { recursive: true, force: true });
     saveState(s);

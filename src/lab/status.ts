@@ -18,6 +18,8 @@ export interface LabStatus {
   complete: boolean;
   mode: string;
   wiring: string;
+  /** How pod sandboxes are made (`up --runtime`): direct or containerd. */
+  runtime: string;
   /** What the agents were told (--routing). */
   routing: string;
   clusterCidr: string;
@@ -133,6 +135,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
     complete: s.complete !== false,
     mode: s.options.mode,
     wiring: s.options.wiring,
+    runtime: s.options.runtime ?? "direct",
     routing: s.options.routing,
     clusterCidr: s.options.clusterCidr,
     ...(s.options.clusterCidr6 ? { clusterCidr6: s.options.clusterCidr6 } : {}),

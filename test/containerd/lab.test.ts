@@ -36,9 +36,16 @@ describe("lab up --runtime containerd", () => {
       expect(boxes.map((b) => [b.id, b.state, b.metadata.name, b.metadata.namespace, b.labels.app, b.labels.node])).toEqual(
         node.pods.map((p) => [p.sandboxId ?? "", "SANDBOX_READY", `${node.name}-${p.name}`, "default", "echo", node.name]),
       );
+      // The DNS config kubelet gives (ClusterFirst: the lab's cluster DNS), as containerd wrote it for the sandbox.
+      for (const p of node.pods) {
+        const resolv = readFileSync(`${nodeDir(name, node.name)}/containerd/root/io.containerd.grpc.v1.cri/sandboxes/${p.sandboxId}/resolv.conf`, "utf8");
+        expect(resolv).toContain("nameserver 10.224.0.1");
+        expect(resolv).toContain("search default.svc.cluster.local svc.cluster.local cluster.local");
+      }
       // containerd ran the plugin (the invocation log has the sandbox's ID), not the lab.
       for (const p of node.pods) expect(cniCalls(name, node.name).some((c) => c.command === "ADD" && c.containerId === p.sandboxId)).toBe(true);
     }
+    expect(labJson<{ runtime: string }>(name, ["status"]).runtime).toBe("containerd");
     for (const p of pods(name)) {
       expect(p.namespace).toMatch(/^cni-/);
       const addrs = ipJson<{ addr_info: { local: string }[] }[]>(p.namespace, ["addr", "show", "dev", "eth0"]).flatMap((l) => l.addr_info.map((a) => a.local));
@@ -84,7 +91,7 @@ describe("lab up --runtime containerd", () => {
       expect(existsSync(`/proc/${n.containerdPid}`) && readFileSync(`/proc/${n.containerdPid}/cmdline`, "utf8").includes(name)).toBe(false);
       expect(processesNaming(socketOf(name, n.name))).toEqual([]);
     }
-    for (const n of netns) expect(existsSync(`/run/netns/${n}`)).toBe(false);
+    for (const n of netns) expect([existsSync(`/run/netns/${n}`), existsSync(`/etc/netns/${n}`)]).toEqual([false, false]);
     expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(`${LAB_ROOT}/${name}/`);
   });
 });

@@ -4,6 +4,11 @@
 //                                              and the source address it saw)
 //   bun svc-echo.ts probe tcp|udp HOST:PORT N  N connections (TCP) or datagrams from N fresh
 //                                              sockets (UDP), one JSON line of results
+//   bun svc-echo.ts connect HOST:PORT N        N TCP connections one after another, one JSON
+//                                              line: each one's connect time in microseconds
+//                                              (SYN to established: the first packet's trip)
+//   bun svc-echo.ts client                     the same for each stdin line "HOST:PORT N", one
+//                                              JSON line each (no process start per batch)
 // Each probe is its own socket, so each is a new conntrack entry and a new backend choice.
 import { connect } from "node:net";
 
@@ -97,12 +102,55 @@ async function probe(proto: string, target: string, n: number): Promise<void> {
   console.log(JSON.stringify(out));
 }
 
+/** Connect times, µs; a failed connect throws (a benchmark must not average failures in). */
+async function connectTimes(target: string, n: number): Promise<void> {
+  console.log(JSON.stringify(await timeConnects(target, n)));
+}
+
+async function client(): Promise<void> {
+  for await (const line of console) {
+    const [target, n] = line.trim().split(" ");
+    if (!target) continue;
+    try {
+      console.log(JSON.stringify(await timeConnects(target, Number(n ?? "1"))));
+    } catch (e) {
+      console.log(JSON.stringify({ error: (e as Error).message }));
+    }
+  }
+}
+
+async function timeConnects(target: string, n: number): Promise<number[]> {
+  const i = target.lastIndexOf(":");
+  const host = target.slice(0, i);
+  const port = Number(target.slice(i + 1));
+  const out: number[] = [];
+  for (let k = 0; k < n; k++) {
+    out.push(
+      await new Promise<number>((resolve, reject) => {
+        const t0 = process.hrtime.bigint();
+        const sock = connect({ host, port });
+        const timer = setTimeout(() => (sock.destroy(), reject(new Error(`connect to ${target}: timeout`))), 3000);
+        sock.on("connect", () => {
+          const us = Number(process.hrtime.bigint() - t0) / 1000;
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(us);
+        });
+        sock.on("error", (e) => (clearTimeout(timer), reject(e)));
+      }),
+    );
+  }
+  return out;
+}
+
 if (import.meta.main) {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === "serve") await serve(rest[0]!, rest.slice(1).map(Number));
   else if (cmd === "probe") await probe(rest[0]!, rest[1]!, Number(rest[2] ?? "1"));
+  else if (cmd === "connect") await connectTimes(rest[0]!, Number(rest[1] ?? "1"));
+  else if (cmd === "client") await client();
   else {
-    console.error("usage: svc-echo.ts serve ID PORT... | probe tcp|udp HOST:PORT [N]");
+    console.error("usage: svc-echo.ts serve ID PORT... | probe tcp|udp HOST:PORT [N] | connect HOST:PORT [N] | client");
     process.exit(2);
   }
 }

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { resolve } from "node:path";
-import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { inNetns, ipJson, run } from "../helpers/netns.ts";
@@ -170,5 +170,27 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
         });
       });
     }
+
+    test(`mncni agent --uninstall removes mncni's tables and leaves kube-proxy's iptables and nftables rules as they were${NEEDS_AGENT}`, async () => {
+      // Both layouts at once (a node switching modes keeps the other's leftovers until kube-proxy cleans up).
+      const n2 = nodeNs("node2");
+      loadLayout(n2, "nftables", services, st.clusterCidr);
+      inNetns(n2, ["iptables-restore"], { stdin: iptablesLayout(services, { clusterCIDR: st.clusterCidr }) });
+      const before = { ipt: kubeProxyRules(n2, "iptables"), nft: kubeProxyRules(n2, "nftables") };
+      // The lab's agent, stopped by its PID (it would write everything again), then its own flags with --uninstall.
+      const pid = st.nodes.find((x) => x.name === "node2")!.agentPid!;
+      const argv = (await Bun.file(`/proc/${pid}/cmdline`).text()).split("\0").filter(Boolean);
+      process.kill(pid, "SIGTERM");
+      await until("node2's agent to stop", () => !existsSync(`/proc/${pid}`), 10_000);
+      const at = argv.indexOf("agent") + 1;
+      // --force: the node's pods are still attached to its bridge (without it the bridge is kept and the exit code says so).
+      const u = inNetns(n2, [...argv.slice(0, at), "--uninstall", "--force", ...argv.slice(at)], { allowFail: true });
+      const logFile = argv[argv.indexOf("--log-file") + 1];
+      if (u.code !== 0) throw new Error(`mncni agent --uninstall failed (${u.code}): ${u.stderr}${u.stdout}${logFile && existsSync(logFile) ? await Bun.file(logFile).text() : ""}`);
+      const tables = inNetns(n2, ["nft", "list", "tables"]).stdout;
+      expect(tables).not.toMatch(/mncni/);
+      expect(kubeProxyRules(n2, "iptables")).toBe(before.ipt);
+      expect(kubeProxyRules(n2, "nftables")).toBe(before.nft);
+    });
   });
 }

@@ -42,6 +42,9 @@ export function identity(component: string): User {
   if (component === "admin" || component === "lab") return { name: `lab:${component}`, groups: ["system:masters", "system:authenticated"] };
   if (component === "controller") return { name: `system:serviceaccount:${ns}:${NAMES.controller}`, groups: ["system:serviceaccounts", "system:authenticated"] };
   if (component.startsWith("agent")) return { name: `system:serviceaccount:${ns}:${NAMES.agent}`, groups: ["system:serviceaccounts", "system:authenticated"] };
+  // Any ServiceAccount by its user name (tests act as whatever the RBAC they load binds).
+  const sa = /^system:serviceaccount:([^:]+):[^:]+$/.exec(component);
+  if (sa) return { name: component, groups: ["system:serviceaccounts", `system:serviceaccounts:${sa[1]}`, "system:authenticated"] };
   // Any other name is a user without a role: it can read discovery and nothing else.
   return { name: `lab:${component}`, groups: ["system:authenticated"] };
 }
@@ -72,11 +75,13 @@ export class Tokens {
   }
 }
 
-export function kubeconfigText(server: string, caFile: string, token: string, namespace = "default"): string {
+/** A kubeconfig naming the CA file (or carrying it: inlineCA) and a bearer token. */
+export function kubeconfigText(server: string, caFile: string, token: string, namespace = "default", inlineCA = false): string {
+  const ca = inlineCA ? { "certificate-authority-data": readFileSync(caFile).toString("base64") } : { "certificate-authority": caFile };
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name: "mncni-lab", cluster: { server, "certificate-authority": caFile } }],
+    clusters: [{ name: "mncni-lab", cluster: { server, ...ca } }],
     users: [{ name: "mncni-lab", user: { token } }],
     contexts: [{ name: "mncni-lab", context: { cluster: "mncni-lab", user: "mncni-lab", namespace } }],
     "current-context": "mncni-lab",
