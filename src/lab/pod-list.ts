@@ -1,5 +1,6 @@
 // The lab's pods as `lab pods` and `lab status` report them: where each runs, its Kubernetes
-// identity, addresses and labels (from the lab's record, which its manifests are written from).
+// identity, addresses and labels (from the lab's record, which its manifests are written from, or
+// from the API server on the kubernetes source).
 import { k8sPodName, podLabels } from "./write-manifests.ts";
 import type { LabState } from "./state.ts";
 
@@ -20,8 +21,12 @@ export interface LabPod {
   addMs?: number;
 }
 
-export function listPods(s: LabState): LabPod[] {
+/** `labelsOf`: the Pods' labels as the API server has them (namespace/name), over the lab's record. */
+export function listPods(s: LabState, labelsOf?: Map<string, Record<string, string>>): LabPod[] {
   return s.nodes.flatMap((n) =>
-    n.pods.map((p) => ({ name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, labels: podLabels(p), addMs: p.addMs })),
+    n.pods.map((p) => ({
+      name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips,
+      labels: labelsOf?.get(`${p.namespace}/${k8sPodName(p)}`) ?? podLabels(p), addMs: p.addMs,
+    })),
   );
 }

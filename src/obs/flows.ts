@@ -23,9 +23,9 @@ function parseFlowLines(text: string): FlowLine[] {
 
 /**
  * Calls onLines with every complete line of `file` from its start, then (follow) with what is
- * appended, every 250 ms; returns a stop function. A file that shrank was rotated: read anew.
+ * appended, every 250 ms (everyMs); returns a stop function. A file that shrank was rotated: read anew.
  */
-export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, o: { follow: boolean }): () => void {
+export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, o: { follow: boolean; everyMs?: number }): () => void {
   let pos = 0;
   let rest = "";
   const more = () => {
@@ -49,7 +49,7 @@ export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, 
   };
   more();
   if (!o.follow) return () => {};
-  const t = setInterval(more, 250);
+  const t = setInterval(more, o.everyMs ?? 250);
   return () => clearInterval(t);
 }
 

@@ -10,7 +10,7 @@ import type { Explanation } from "../obs/explain.ts";
 import { uiPolicies } from "./policies.ts";
 import { uiServices } from "./services.ts";
 import type { UiExplainRequest, UiNode, UiState } from "./model.ts";
-import type { UiFlowRecord, UiSource } from "./source.ts";
+import { FOLLOW_MS, type UiFlowRecord, type UiSource } from "./source.ts";
 
 function routingOf(paths: UiNode["paths"]): UiNode["routing"] {
   const kinds = new Set(paths.map((p) => p.path).filter((p) => p !== "none"));
@@ -66,7 +66,7 @@ export class LabSource implements UiSource {
   /** Follows the verdict log of every node not followed yet (a node added since). */
   private followNew(s: LabState): void {
     if (!this.onRecords) return;
-    for (const n of s.nodes) if (!this.following.has(n.name)) this.following.set(n.name, followLabFlows(s, n.name, this.onRecords, { follow: true }));
+    for (const n of s.nodes) if (!this.following.has(n.name)) this.following.set(n.name, followLabFlows(s, n.name, this.onRecords, { follow: true, everyMs: FOLLOW_MS }));
   }
 
   async explain(req: UiExplainRequest): Promise<Explanation> {

@@ -14,7 +14,7 @@ import { nodeStatus } from "../obs/status.ts";
 import { uiPolicies } from "./policies.ts";
 import { uiServices } from "./services.ts";
 import type { UiExplainRequest, UiNode, UiState } from "./model.ts";
-import type { UiFlowRecord, UiSource } from "./source.ts";
+import { FOLLOW_MS, type UiFlowRecord, type UiSource } from "./source.ts";
 
 export interface NodeSourceOptions {
   view: NodeView;
@@ -75,7 +75,7 @@ export class NodeSource implements UiSource {
   followFlows(onRecords: (records: UiFlowRecord[]) => void): () => void {
     const names = ownNodeNames(this.o.view.name);
     const node = this.o.view.name;
-    return followFlows(this.o.flowLog, (lines) => onRecords(lines.flatMap((l) => ("record" in l ? [{ ...withNodeNames(l.record, names), node }] : []))), { follow: true });
+    return followFlows(this.o.flowLog, (lines) => onRecords(lines.flatMap((l) => ("record" in l ? [{ ...withNodeNames(l.record, names), node }] : []))), { follow: true, everyMs: FOLLOW_MS });
   }
 
   async explain(req: UiExplainRequest): Promise<Explanation> {

@@ -120,7 +120,8 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     routes: {
       "/": page,
       "/api/state": guarded(async () => {
-        if (Date.now() - stateAt > 2000) await refresh().catch(() => {});
+        // A page loads with what is known now; a newer state follows on its event stream.
+        if (Date.now() - stateAt > 2000) refresh().catch(() => {});
         return Response.json({ ...state!, flows: rows.all() } satisfies UiState, { headers: { "cache-control": "no-store" } });
       }),
       "/api/events": guarded((req) => {

@@ -5,6 +5,12 @@ import type { ShownFlowRecord } from "../obs/flows.ts";
 import type { Explanation } from "../obs/explain.ts";
 import type { UiExplainRequest, UiState } from "./model.ts";
 
+/**
+ * How often a verdict log is looked at: one stat per log and period, so that a new verdict is
+ * in the page well within a second (the agent itself writes what it read every 200 ms).
+ */
+export const FOLLOW_MS = 100;
+
 export type UiFlowRecord = ShownFlowRecord & { node: string };
 
 export interface UiSource {

@@ -45,7 +45,7 @@ function FlowTable({ rows, selected, onPick }: { rows: UiFlowRow[]; selected?: s
       </thead>
       <tbody>
         {rows.map((r) => (
-          <tr key={r.key} class={r.key === selected ? "sel" : ""} data-verdict={r.verdict} data-policy={r.policy ? deciderText(r.policy) : ""} data-rule={r.policy?.rule ?? ""} onClick={() => onPick(r)}>
+          <tr key={r.key} data-key={r.key} class={r.key === selected ? "sel" : ""} data-verdict={r.verdict} data-policy={r.policy ? deciderText(r.policy) : ""} data-rule={r.policy?.rule ?? ""} onClick={() => onPick(r)}>
             <td>{new Date(r.last).toLocaleTimeString()}</td>
             <td>{r.node}</td>
             <td class={`verdict-${r.verdict}`}>{r.verdict === "deny" ? "denied" : "allowed"}</td>
@@ -168,7 +168,12 @@ function PolicyPanel({ state, pkey, onPickRow }: { state: UiState; pkey: string;
 function App() {
   const [state, setState] = useState<UiState>();
   const [live, setLive] = useState(false);
-  const [view, setView] = useState<View>("topology");
+  // The view is in the address (#flows, #policies), so a link or a reload keeps it.
+  const [view, setViewState] = useState<View>(() => (["flows", "policies"].includes(location.hash.slice(1)) ? (location.hash.slice(1) as View) : "topology"));
+  const setView = (v: View) => {
+    history.replaceState(null, "", v === "topology" ? location.pathname + location.search : `#${v}`);
+    setViewState(v);
+  };
   const [filters, setFilters] = useState<FlowFilters>(NO_FILTERS);
   const [panel, setPanel] = useState<Panel>();
   const [error, setError] = useState<string>();
@@ -188,12 +193,17 @@ function App() {
       });
     const stop = subscribe((e) => (ready ? apply(e) : early.push(e)), setLive);
     fetchState().then((s) => {
+      performance.mark("mncni-state"); // bench/ui.ts
       setState(s);
       ready = true;
       early.forEach(apply);
     }, (e: Error) => setError(e.message));
     return stop;
   }, []);
+
+  useEffect(() => {
+    if (view === "flows" && state) performance.mark("mncni-flows-ready"); // bench/ui.ts
+  }, [view, !state]);
 
   const runExplain = async (req: UiExplainRequest, title: string) => {
     setPanel({ kind: "explain", title, req, probing: req.probe });

@@ -8,8 +8,8 @@ import type { UiFlowRow, UiTopology } from "../model.ts";
 
 export interface GraphNode {
   /** health (a node): "ready", "not-ready", or "unknown" where the server cannot tell. */
-  data: { id: string; label: string; parent?: string; kind: "node" | "ns" | "pod" | "outside" | "group" | "service"; health?: "ready" | "not-ready" | "unknown" };
-  position?: { x: number; y: number };
+  data: { id: string; label: string; kind: "node" | "ns" | "pod" | "outside" | "group" | "service"; health?: "ready" | "not-ready" | "unknown"; w?: number; h?: number };
+  position: { x: number; y: number };
 }
 export interface GraphEdge {
   data: { id: string; source: string; target: string; verdict: "deny" | "accept" | "backend"; count: number; label?: string };
@@ -17,26 +17,34 @@ export interface GraphEdge {
 
 const POD_W = 118;
 const POD_H = 46;
+/** A pod's drawn size (the grid cell less the gaps). */
+export const POD_SIZE = { w: 104, h: 34 };
 const PODS_PER_ROW = 5;
-const NS_GAP = 34;
+const NS_GAP = 40;
 const BOX_GAP = 70;
+const NS_PAD = 8;
+const NODE_PAD = 16;
 
 export const stripLen = (ip: string) => ip.split("/")[0]!;
-
-/** Node box sizes: its namespaces stacked, each as rows of pods. */
-function nodeHeight(namespaces: Map<string, unknown[]>): number {
-  let h = 0;
-  for (const pods of namespaces.values()) h += Math.ceil(pods.length / PODS_PER_ROW) * POD_H + NS_GAP;
-  return Math.max(h, POD_H);
-}
 
 export function nodeLabel(n: UiTopology["nodes"][number]): string {
   const state = n.ready === undefined ? "" : n.ready ? " · ready" : " · NOT READY";
   return `${n.name} · seg ${n.segment} · ${n.routing}${n.podMTU ? ` · MTU ${n.podMTU}` : ""}${state}`;
 }
 
+/** A box drawn behind what it holds: its centre and size from the corners of its contents' centres. */
+function box(id: string, label: string, kind: GraphNode["data"]["kind"], x0: number, y0: number, x1: number, y1: number, pad: number, extra: Partial<GraphNode["data"]> = {}): GraphNode {
+  return { data: { id, label, kind, w: x1 - x0 + POD_SIZE.w + 2 * pad, h: y1 - y0 + POD_SIZE.h + 2 * pad, ...extra }, position: { x: (x0 + x1) / 2, y: (y0 + y1) / 2 } };
+}
+
+/**
+ * Boxes are plain graph nodes behind the pods, sized here, not cytoscape compound nodes:
+ * compound bounds are recomputed by cytoscape on every change and cost most of the first
+ * draw at 300 pods.
+ */
 export function layoutTopology(t: UiTopology): GraphNode[] {
-  const out: GraphNode[] = [];
+  const boxes: GraphNode[] = [];
+  const items: GraphNode[] = [];
   const byNode = new Map<string, Map<string, UiTopology["pods"]>>();
   for (const n of t.nodes) byNode.set(n.name, new Map());
   for (const p of t.pods) {
@@ -45,48 +53,45 @@ export function layoutTopology(t: UiTopology): GraphNode[] {
     if (!m.has(p.namespace)) m.set(p.namespace, []);
     m.get(p.namespace)!.push(p);
   }
-  const names = [...byNode.keys()];
+  const names = [...byNode.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const cols = Math.max(1, Math.ceil(Math.sqrt(names.length * 0.8)));
   const boxW = PODS_PER_ROW * POD_W + BOX_GAP;
   let y = 0;
   for (let row = 0; row * cols < names.length; row++) {
-    const inRow = names.slice(row * cols, row * cols + cols);
-    let rowH = 0;
-    inRow.forEach((name, col) => {
+    let rowBottom = y;
+    names.slice(row * cols, row * cols + cols).forEach((name, col) => {
       const n = t.nodes.find((x) => x.name === name);
-      const id = `node:${name}`;
-      out.push({ data: { id, label: n ? nodeLabel(n) : name, kind: "node", health: n?.ready === undefined ? "unknown" : n.ready ? "ready" : "not-ready" } });
-      const namespaces = byNode.get(name)!;
+      const x0 = col * boxW;
       let ny = y;
-      for (const [ns, pods] of [...namespaces.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-        const nsId = `ns:${name}:${ns}`;
-        out.push({ data: { id: nsId, label: ns, parent: id, kind: "ns" } });
-        pods.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })).forEach((p, i) => {
-          out.push({
-            data: { id: `pod:${p.id}`, label: `${p.name}\n${p.ips.map(stripLen).join(" ")}`, parent: nsId, kind: "pod" },
-            position: { x: col * boxW + (i % PODS_PER_ROW) * POD_W, y: ny + Math.floor(i / PODS_PER_ROW) * POD_H },
-          });
-        });
-        ny += Math.ceil(pods.length / PODS_PER_ROW) * POD_H + NS_GAP;
+      let widest = 0;
+      for (const [ns, pods] of [...byNode.get(name)!.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+        pods.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+        pods.forEach((p, i) => items.push({ data: { id: `pod:${p.id}`, label: `${p.name}\n${p.ips.map(stripLen).join(" ")}`, kind: "pod" }, position: { x: x0 + (i % PODS_PER_ROW) * POD_W, y: ny + Math.floor(i / PODS_PER_ROW) * POD_H } }));
+        const rows = Math.ceil(pods.length / PODS_PER_ROW);
+        const inRow = Math.min(pods.length, PODS_PER_ROW);
+        widest = Math.max(widest, inRow);
+        boxes.push(box(`ns:${name}:${ns}`, ns, "ns", x0, ny, x0 + (inRow - 1) * POD_W, ny + (rows - 1) * POD_H, NS_PAD));
+        ny += rows * POD_H + NS_GAP;
       }
+      const bottom = Math.max(y, ny - POD_H - NS_GAP);
       // A node without pods still shows its box.
-      if (!namespaces.size) out.push({ data: { id: `empty:${name}`, label: "no pods", parent: id, kind: "outside" }, position: { x: col * boxW, y } });
-      rowH = Math.max(rowH, nodeHeight(namespaces));
+      boxes.unshift(box(`node:${name}`, n ? nodeLabel(n) : name, "node", x0, y - NS_PAD, x0 + Math.max(widest - 1, 1) * POD_W, bottom + NS_PAD, NODE_PAD + NS_PAD, { health: n?.ready === undefined ? "unknown" : n.ready ? "ready" : "not-ready" }));
+      rowBottom = Math.max(rowBottom, bottom);
     });
-    y += rowH + BOX_GAP + 30;
+    y = rowBottom + POD_H + BOX_GAP + 40;
   }
   if (t.outside.length) {
-    out.push({ data: { id: "group:outside", label: "outside the cluster", kind: "group" } });
-    t.outside.forEach((o, i) => out.push({ data: { id: `out:${o.id}`, label: `${o.id}\n${o.address}`, parent: "group:outside", kind: "outside" }, position: { x: i * POD_W, y } }));
+    t.outside.forEach((o, i) => items.push({ data: { id: `out:${o.id}`, label: `${o.id}\n${o.address}`, kind: "outside" }, position: { x: i * POD_W, y } }));
+    boxes.push(box("group:outside", "outside the cluster", "group", 0, y, (t.outside.length - 1) * POD_W, y, NS_PAD));
   }
   if (t.services.length) {
-    out.push({ data: { id: "group:services", label: "Services", kind: "group" } });
-    t.services.forEach((s, i) => out.push({
-      data: { id: `svc:${s.namespace}/${s.name}`, label: `${s.namespace}/${s.name}\n${s.clusterIPs.join(" ")}`, parent: "group:services", kind: "service" },
-      position: { x: (t.outside.length + 1) * POD_W + 40 + (i % PODS_PER_ROW) * POD_W * 1.2, y: y + Math.floor(i / PODS_PER_ROW) * POD_H },
-    }));
+    const x0 = (t.outside.length + 1) * POD_W + 40;
+    const svcW = POD_W * 1.2;
+    t.services.forEach((s, i) => items.push({ data: { id: `svc:${s.namespace}/${s.name}`, label: `${s.namespace}/${s.name}\n${s.clusterIPs.join(" ")}`, kind: "service" }, position: { x: x0 + (i % PODS_PER_ROW) * svcW, y: y + Math.floor(i / PODS_PER_ROW) * POD_H } }));
+    const rows = Math.ceil(t.services.length / PODS_PER_ROW);
+    boxes.push(box("group:services", "Services", "group", x0, y, x0 + (Math.min(t.services.length, PODS_PER_ROW) - 1) * svcW + 20, y + (rows - 1) * POD_H, NS_PAD + 6));
   }
-  return out;
+  return [...boxes, ...items];
 }
 
 /** Which graph node an end of a flow is: a pod, a node, an outside place; undefined when none. */
