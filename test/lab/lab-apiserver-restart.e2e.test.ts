@@ -8,6 +8,7 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { run } from "../helpers/netns.ts";
+import { until } from "../helpers/until.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(120_000);
@@ -23,7 +24,7 @@ describe.skipIf(!Bun.which("kubectl"))("lab API server restarted", () => {
     lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "1"]);
   });
 
-  test("objects, uids, port and tokens kept; agents ready; a new pod Running with its IP and reachable", () => {
+  test("objects, uids, port and tokens kept; agents ready; a new pod Running with its IP and reachable", async () => {
     const before = objects();
     const old = pid()!;
     const port = readFileSync(`${LAB_ROOT}/${name}/apiserver/port`, "utf8");
@@ -37,8 +38,9 @@ describe.skipIf(!Bun.which("kubectl"))("lab API server restarted", () => {
     lab(name, ["pod", "add", "node2", "after"]);
     const pod = JSON.parse(kubectl(["get", "pod", "node2-after", "-o", "json"]).stdout);
     expect(pod.status.phase).toBe("Running");
-    const st = labJson<LabStatus>(name, ["status"]);
-    expect(st.nodes.every((n) => n.ready)).toBe(true);
+    // The agents' watches were cut: ready again once they relisted.
+    let st = labJson<LabStatus>(name, ["status"]);
+    await until("every node ready again", () => (st = labJson<LabStatus>(name, ["status"])).nodes.every((n) => n.ready));
     expect(pod.status.podIP).toBe(st.pods.find((p) => p.name === "after")!.ips[0]);
     const rep = labJson<CheckReport>(name, ["check"], { allowFail: true });
     expect(rep.results.filter((r) => !r.ok)).toEqual([]);
