@@ -47,7 +47,7 @@ for (const size of v.sizes.split(",")) {
     const chk = lab(["check", "--name", name, "--json"]);
     const rep = JSON.parse(chk.stdout) as CheckReport;
     const st = JSON.parse(lab(["status", "--name", name, "--json"]).stdout) as LabStatus;
-    const adds = st.pods.map((p) => p.addMs ?? NaN).filter((x) => !Number.isNaN(x));
+    const adds = st.pods.map((p) => p.runtimeAddMs ?? NaN).filter((x) => !Number.isNaN(x));
     const conf = st.nodes[0]?.cniConfig;
     const chain = conf ? (JSON.parse(readFileSync(conf, "utf8")).plugins ?? []).map((p: { type: string; ipam?: { type: string } }) => (p.ipam ? `${p.type}+${p.ipam.type}` : p.type)).join(",") : "?";
     rows.push({ size, up: up.s, target: TARGET_S[size] ?? NaN, check: chk.s, checks: `${rep.passed}/${rep.passed + rep.failed}`, addP50: pct(adds, 50), addP90: pct(adds, 90), addMax: Math.max(...adds), wiring: st.wiring, chain });
