@@ -6,16 +6,20 @@
 // When the lab's manifests hold policies, the expectation of each TCP pair is the policy
 // evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
 // own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
-// not what policies are written for).
-import { describeDecider, ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+// not what policies are written for). The lab's Services are checked too (service-check.ts).
+import { describeDecider, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+import { readClusterState } from "../obs/policy-view.ts";
+import { labSourceSpec } from "./control-plane.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
+import { checkServices, type ServiceCheckKind } from "./service-check.ts";
+import { listServices } from "./service-list.ts";
 
-export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu";
+export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu" | ServiceCheckKind;
 
 export interface CheckResult {
   kind: CheckKind;
@@ -27,6 +31,10 @@ export interface CheckResult {
   ok: boolean;
   reachable: boolean;
   seen?: string;
+  /** Through a Service: the backend that answered. */
+  by?: string;
+  /** Through a Service, no answer: what the connection met (the kernel's error, a timeout). */
+  failure?: string;
   /** The source address the server must see; absent when any address will do. */
   expected?: string;
   /** The policy that denies this pair: the probe must not get through. */
@@ -49,6 +57,8 @@ export interface CheckReport {
   results: CheckResult[];
   /** How many policies are in force (their verdicts are the expectations), and MTU pairs left out for them. */
   policies?: { count: number; mtuSkipped: number };
+  /** Why the lab's Services were not checked (policies in force decide what may pass through them). */
+  servicesSkipped?: string;
   /** Why the check fails besides its failed results: it checked nothing, or the lab is incomplete. */
   problems: string[];
 }
@@ -72,10 +82,8 @@ interface Source {
 const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
 
 /** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
-function policyView(s: LabState): { ev: PolicyEvaluator; count: number } | undefined {
-  const source = new ManifestsDirSource(manifestsDir(s.name));
-  source.rescan();
-  const { state } = source.snapshot();
+async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: number } | undefined> {
+  const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
   return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
@@ -231,7 +239,7 @@ function finalFailures(results: CheckResult[]): Set<CheckResult> {
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const policies = policyView(s);
+  const policies = await policyView(s);
   const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
   const mtuRun = mtuProbes(s, policies?.ev);
   const results: CheckResult[] = [];
@@ -259,6 +267,9 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     results[i] = r;
   }
   results.push(...mtu.results);
+  // Through the Services (none: nothing to do). With policies in force their verdicts decide, which this part does not evaluate.
+  const svcCount = policies ? listServices(s).length : 0;
+  if (!policies) results.push(...(await checkServices(s, timeout)));
   const failed = results.filter((r) => !r.ok).length;
   // A check that checked nothing, or a lab whose `up` did not finish, proves nothing: it fails.
   const problems = [
@@ -268,6 +279,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   return {
     ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems,
     ...(policies ? { policies: { count: policies.count, mtuSkipped: mtu.skipped } } : {}),
+    ...(svcCount ? { servicesSkipped: `${svcCount} Service(s) not checked: policies are in force` } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // The lab's pods as `lab pods` and `lab status` report them: where each runs, its Kubernetes
-// identity, addresses and labels (from the lab's record, which its manifests are written from),
-// and its ADD time as the plugin measured it (the node's invocation log, as `inspect` shows it).
+// identity, addresses and labels (from the lab's record, which its manifests are written from, or
+// from the API server on the kubernetes source), and its ADD time as the plugin measured it (the
+// node's invocation log, as `inspect` shows it).
 import { k8sPodName, podLabels } from "./write-manifests.ts";
 import type { LabState } from "./state.ts";
 import { nodePaths } from "./topology.ts";
@@ -38,13 +39,15 @@ function pluginAddTimes(logFile: string): Map<string, number> {
   return out;
 }
 
-export function listPods(s: LabState): LabPod[] {
+/** `labelsOf`: the Pods' labels as the API server has them (namespace/name), over the lab's record. */
+export function listPods(s: LabState, labelsOf?: Map<string, Record<string, string>>): LabPod[] {
   return s.nodes.flatMap((n) => {
     const adds = pluginAddTimes(nodePaths(s.name, n.name).cniLog);
     return n.pods.map((p) => {
       const addMs = adds.get(p.sandboxId ?? p.containerId);
       return {
-        name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips, labels: podLabels(p),
+        name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips,
+        labels: labelsOf?.get(`${p.namespace}/${k8sPodName(p)}`) ?? podLabels(p),
         ...(addMs !== undefined ? { addMs } : {}), ...(p.addMs !== undefined ? { runtimeAddMs: p.addMs } : {}),
       };
     });

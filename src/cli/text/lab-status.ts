@@ -10,7 +10,8 @@ function table(header: string[], rows: string[][]): string[] {
 
 export function formatLabStatus(st: LabStatus): string {
   return [
-    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, ${st.runtime} runtime, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    `lab ${st.name}: mode ${st.mode}, ${st.wiring} wiring, ${st.runtime} runtime, ${st.source} source, routing ${st.routing}${st.segments.length > 1 ? ` over ${st.segments.length} segments` : ""}, cluster CIDR ${[st.clusterCidr, ...(st.clusterCidr6 ? [st.clusterCidr6] : [])].join(",")}`,
+    ...(st.apiserver ? [`API server ${st.apiserver.url}; kubectl: export KUBECONFIG=${st.apiserver.kubeconfig}`] : []),
     ...(st.complete ? [] : [`INCOMPLETE: its \`lab up\` was interrupted (or is still running); remove it with \`mncni lab down --name ${st.name}\``]),
     "",
     ...table(
