@@ -437,7 +437,23 @@ const KEY_TYPES = {
   ipv6_addr: { len: 16, encode: (s: string) => parseIP(s, 6).bytes, decode: (b: Uint8Array) => formatIP(b, 6) },
   inet_proto: { len: 1, encode: encodeProto, decode: (b: Uint8Array) => PROTO_NAMES[b[0]!] ?? String(b[0]) },
   inet_service: { len: 2, encode: encodePort, decode: (b: Uint8Array) => String((b[0]! << 8) | b[1]!) },
+  // A packet mark (and numgen's result): a 32-bit integer in host byte order, unlike the rest.
+  mark: { len: 4, encode: encodeMark, decode: decodeMark },
 } as const;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+function encodeMark(v: string): Uint8Array {
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN;
+  if (!(n >= 0 && n <= 0xffffffff)) throw new TypeError(`invalid mark "${v}"`);
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n, LITTLE_ENDIAN);
+  return out;
+}
+
+function decodeMark(b: Uint8Array): string {
+  return String(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, LITTLE_ENDIAN));
+}
 
 /** IP protocol numbers by the names nft prints. */
 export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
