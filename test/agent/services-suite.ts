@@ -7,7 +7,7 @@
 // services.matrix.test.ts the others (routed, VXLAN, dual-stack).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { writeFileSync, renameSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
@@ -274,8 +274,14 @@ export function servicesSuite(o: SuiteOptions): void {
         { apiVersion: "v1", kind: "Pod", metadata: { name: "cl2", namespace: "apps", labels: { role: "cl2" } }, spec: { nodeName: n2.name }, status: { phase: "Running", podIP: pods.cl2!.ip, podIPs: [{ ip: pods.cl2!.ip }] } },
         { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "only-cl2", namespace: "apps" }, spec: { podSelector: { matchLabels: { role: "c" } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: "cl2" } } }] }] } },
       ]);
-      await eventually("cl2 allowed through the Service", pods.cl2!.netns, "10.96.0.18", 80, (x) => who(x) === "c");
-      await waitFor("cl1 denied through the Service", () => probe(pods.cl1!.netns, "10.96.0.18", 80) === "no", 20_000, 200);
+      try {
+        await eventually("cl2 allowed through the Service", pods.cl2!.netns, "10.96.0.18", 80, (x) => who(x) === "c");
+        await waitFor("cl1 denied through the Service", () => probe(pods.cl1!.netns, "10.96.0.18", 80) === "no", 20_000, 200);
+      } finally {
+        // The policy isolates c: the tests after this one reach it freely again.
+        rmSync(join(c.manifests, "guarded.yaml"), { force: true });
+      }
+      await eventually("cl1 allowed again once the policy is gone", pods.cl1!.netns, "10.96.0.18", 80, (x) => who(x) === "c");
     });
 
     if (o.dualStack) {
