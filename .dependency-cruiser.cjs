@@ -16,6 +16,8 @@ const FLOORS = [
   ["deploy"],
   // The lab serves the Kubernetes API with what deploy/ installs (RBAC, the CRD).
   ["lab"],
+  // The web page's server reads the lab and obs/ (src/ui/page/ is the browser's side).
+  ["ui"],
   ["cli"],
   ["main.ts"],
 ];

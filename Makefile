@@ -5,19 +5,23 @@ TSC := node_modules/.bin/tsc
 # Debian packages by purpose: `make lab` installs what the lab and the build need, `make
 # test` and `make bench` everything (podman/runc/busybox, containerd: the runtime tests; conntrack: the
 # independent view of conntrack cleanup; strace, hyperfine: tests and benchmarks; iperf3,
-# ethtool: the data-plane benchmark and the overlay's offload check).
+# ethtool: the data-plane benchmark and the overlay's offload check; chromium: the web page's
+# end-to-end tests, driven by playwright-core; bind9-dnsutils: dig, a real resolver asking the
+# lab's DNS; iptables: kube-proxy's iptables layout beside mncni, in the coexistence test and
+# the first-packet benchmark).
 LAB_DEBS := iproute2 nftables containernetworking-plugins
 BUILD_DEBS := gcc libc6-dev
-TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool
+TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool chromium bind9-dnsutils iptables
 DEB_PACKAGES := python3-kubernetes $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
 # `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
 # NAME counts only from make's command line (an unrelated NAME in the environment does not).
 LAB_NAME := $(if $(filter command line,$(origin NAME)),$(NAME),$(or $(MNCNI_LAB),mnlab))
 LAB_FLAGS ?= --nodes 3 --pods-per-node 2
-SOURCES := $(shell find src -name '*.ts' -o -name '*.c' 2>/dev/null) package.json
+# The web page's sources (src/ui/page/: .tsx, .html, .css) are bundled into the executable too.
+SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' -o -name '*.html' -o -name '*.css' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test lab lab-down bench bench-dataplane clean
+.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test test-matrix lab lab-down bench bench-dataplane clean
 
 all: build
 
@@ -82,14 +86,22 @@ build: dist/mncni dist/mncni-forward
 
 typecheck: npm-deps
 	$(TSC) --noEmit -p .
+	$(TSC) --noEmit -p src/ui/page
 
 # The import rules of src/ (.dependency-cruiser.cjs: the layer order of docs/architecture.md,
 # no circle, agent/policy's one way in); fails when it cruised no module.
 depcheck: npm-deps
 	$(BUN) $(DEPCRUISE)/check.mjs
 
+# `make test`: every test file except the matrix ones, one representative combination per
+# feature (kept under 20 min on the test machine). `make test-matrix`: the *.matrix.test.ts
+# files, found by name: the heavy combinations (every mode x source x runtime x fast path).
+# CI (.ci/run) runs both. Both print the slowest files before the summary line.
 test: deps build typecheck depcheck
 	bash scripts/test.sh
+
+test-matrix: deps build typecheck depcheck
+	bash scripts/test.sh --matrix
 
 # Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone
 # else's); `make lab-down NAME=...` removes it.
@@ -98,8 +110,10 @@ lab: lab-deps build
 	./dist/mncni lab check --name $(LAB_NAME)
 	./dist/mncni lab status --name $(LAB_NAME)
 	@echo
+	@echo 'kubectl: export KUBECONFIG=$$(./dist/mncni lab kubeconfig --name $(LAB_NAME)); kubectl get nodes,pods,networkpolicies -A -o wide   (the lab API server; see docs/lab.md)'
 	@echo 'Explore: ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- ip addr   |  ./dist/mncni lab exec --name $(LAB_NAME) node1 -- ip route  |  ./dist/mncni lab exec --name $(LAB_NAME) ext -- sh'
 	@echo 'Change:  ./dist/mncni lab pod add --name $(LAB_NAME) node2  |  ./dist/mncni lab node add --name $(LAB_NAME) --pods 2  |  ./dist/mncni lab check --name $(LAB_NAME)'
+	@echo 'Look:    ./dist/mncni lab ui --name $(LAB_NAME)   then open http://127.0.0.1:9819/ (topology, live flows, explain on a click; docs/ui.md)'
 	@echo 'Remove:  make lab-down NAME=$(LAB_NAME)   (or ./dist/mncni lab down --name $(LAB_NAME))'
 
 lab-down: root build

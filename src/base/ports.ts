@@ -9,3 +9,5 @@
 // kube-router 20244; kube-proxy 10249/10256; Flannel's health port is off by default.
 export const AGENT_HEALTH_PORT = 9817;
 export const CONTROLLER_HEALTH_PORT = 9818;
+/** `mncni ui` and `mncni lab ui`: the page's server, on 127.0.0.1 unless told otherwise. */
+export const UI_PORT = 9819;

@@ -1,9 +1,9 @@
 // `mncni explain SRC DST`: the path of a packet on this node, hop by hop (src/obs/explain.ts).
 // SRC and DST: a pod (namespace/name), an IP, or "node" (this node's namespace).
-import { sayJson, sayRendered } from "./output.ts";
+import { sayError, sayJson, sayRendered } from "./output.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import type { Endpoint, Explanation } from "../obs/explain.ts";
-import { explainOk, explainPacket } from "../obs/explain-packet.ts";
+import { explainAgrees, explainPacket } from "../obs/explain-packet.ts";
 import { nodeEndpoint, nodePlaces } from "../obs/explain-places.ts";
 import { formatExplanation } from "./text/explain.ts";
 import { readClusterState } from "../obs/policy-view.ts";
@@ -29,12 +29,16 @@ const FLAGS = {
 const EXPLAIN = {
   name: "mncni explain",
   args: "<src> <dst>",
-  summary: "The path of one packet from SRC to DST on this node: in each namespace the route the kernel picks, the neighbour or FDB entry, the device, where it goes next, masquerade, anti-spoofing. --probe sends a real packet traced by nftables and reports any difference. Exit 1 when the packet is not delivered or the probe disagrees.",
+  summary: "The path of one packet from SRC to DST on this node: in each namespace the route the kernel picks, the neighbour or FDB entry, the device, where it goes next, masquerade, anti-spoofing. --probe sends a real packet traced by nftables and reports any difference. Exit 0 when the path was computed and the probe agrees with it (whatever the verdict: a dropped packet too), 1 when they disagree, 2 when it could not run.",
   flags: FLAGS,
   positionals: { min: 2, max: 2, names: ["source (pod namespace/name, IP or node)", "destination (pod namespace/name, IP or node)"] },
 } satisfies CommandSpec<typeof FLAGS>;
 
 export async function explainCommand(argv: string[]): Promise<number> {
+  return couldNotRun(EXPLAIN.name, () => explainRun(argv));
+}
+
+async function explainRun(argv: string[]): Promise<number> {
   const p = parseOrExit(EXPLAIN, argv);
   if (typeof p === "number") return p;
   const v = viewFromFlags(p.flags);
@@ -52,9 +56,24 @@ export async function explainCommand(argv: string[]): Promise<number> {
   return renderExplanation(ex, p.flags.json);
 }
 
-/** Prints an explanation as text or JSON; the exit status (shared with `mncni lab explain`). */
+/** Prints an explanation as text or JSON; the exit status (shared with `mncni lab explain`): 0 agree, 1 mismatch. */
 export function renderExplanation(ex: Explanation, asJson: boolean): number {
   if (asJson) sayJson(ex);
   else sayRendered(ex, formatExplanation);
-  return explainOk(ex) ? 0 : 1;
+  return explainAgrees(ex) ? 0 : 1;
+}
+
+/**
+ * explain's exit status when it cannot run (an endpoint not found, a namespace that cannot be
+ * entered, a cluster source that cannot be read): 2, so that 1 keeps meaning a mismatch. Usage
+ * errors go to the dispatcher (2 as well).
+ */
+export async function couldNotRun(cmd: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    sayError(`${cmd}: ${(e as Error).message}`);
+    return 2;
+  }
 }

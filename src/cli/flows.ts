@@ -4,10 +4,12 @@
 // way (printFlows, FLOW_FILTER_FLAGS). Reading: src/obs/flows.ts; rows: cli/text/flows.ts.
 import { say, sayError, sayJsonLine, sayRendered } from "./output.ts";
 import { existsSync } from "node:fs";
-import { aggregateFlows, byTime, FlowAggregator, flowMatches, followFlows, ownNodeNames, parsePodRef, podRefProblem, withNodeNames, type FlowFilter, type FlowRow, type ShownFlowRecord } from "../obs/flows.ts";
+import { aggregateFlows, byTime, clusterNodeNames, FlowAggregator, flowMatches, followFlows, ownNodeNames, parsePodRef, podRefProblem, withNodeNames, type FlowFilter, type FlowRow, type ShownFlowRecord } from "../obs/flows.ts";
 import { flowHeader, formatFlowRow } from "./text/flows.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { nodeName } from "./node-flags.ts";
+import { readClusterState } from "../obs/policy-view.ts";
+import { inClusterSource } from "../kube/index.ts";
 
 /** The filters both `mncni flows` and `mncni lab flows` take. */
 export const FLOW_FILTER_FLAGS = {
@@ -64,6 +66,7 @@ const SPEC = {
     file: { type: "string", value: "FILE", default: "/var/log/mncni/flows.log", help: "the agent's --flow-log" },
     follow: { type: "boolean", short: "f", help: "keep printing new flows as they come" },
     json: { type: "boolean", help: "one JSON line per logged packet (as written, a node's address named by the node)" },
+    source: { type: "string", value: "SPEC", help: "the cluster source the agent reads (as its --source: kubernetes[:KUBECONFIG], dir:PATH): other nodes' addresses are named by their Node objects (default in the agent's pod: kubernetes, its service account)" },
     ...FLOW_FILTER_FLAGS,
   },
   positionals: { max: 0 },
@@ -77,8 +80,7 @@ export async function flowsCommand(argv: string[]): Promise<number> {
     sayError(`mncni flows: no verdict log at "${file}" yet (nothing was denied, or the agent writes elsewhere: --file)`);
     return 1;
   }
-  // This node's own addresses carry its name (as `mncni status` names it); other nodes' are not known here.
-  const names = ownNodeNames(nodeName());
+  const names = await nodeNames(p.flags.source);
   const source: FlowSource<ShownFlowRecord> = (onRecords, o) =>
     followFlows(file, (lines) => {
       // A malformed line is shown as it is (escaped, as all text).
@@ -86,4 +88,21 @@ export async function flowsCommand(argv: string[]): Promise<number> {
       onRecords(lines.flatMap((l) => ("record" in l ? [withNodeNames(l.record, names)] : [])));
     }, o);
   return printFlows(source, { follow, json, filter: flowFilter(p.flags), withNode: false });
+}
+
+/**
+ * Node addresses -> names: every Node's InternalIPs from the cluster source (--source; in the
+ * agent's pod the in-cluster service account by default), then this node's own addresses (as
+ * `mncni status` names it). A source that cannot be read leaves other nodes by address, said once.
+ */
+async function nodeNames(spec: string | undefined): Promise<ReadonlyMap<string, string>> {
+  const own = ownNodeNames(nodeName());
+  const source = spec ?? (inClusterSource() ? "kubernetes" : undefined);
+  if (!source) return own;
+  try {
+    return new Map([...clusterNodeNames(await readClusterState(source)), ...own]);
+  } catch (e) {
+    sayError(`mncni flows: cannot read the Node objects from "${source}" (${(e as Error).message}): other nodes are shown by address`);
+    return own;
+  }
 }

@@ -20,6 +20,7 @@ const CLI: Group = {
     ipam: { summary: "IPAM ranges, use and leaks (ipam show)", run: lazy(async () => (await import("./ipam.ts")).ipamCommand) },
     trace: { summary: "the CNI calls of this node, live with --follow", run: lazy(async () => (await import("./trace.ts")).traceCommand) },
     lab: { summary: "a multi-node cluster in network namespaces (up, check, status, list, exec, down)", run: lazy(async () => (await import("./lab.ts")).labCommand) },
+    ui: { summary: "serve a web page: topology, live flows, explain on a click (127.0.0.1)", run: lazy(async () => (await import("./ui.ts")).uiCommand) },
     flows: { summary: "show this node's policy verdict log (--follow, --json)", run: lazy(async () => (await import("./flows.ts")).flowsCommand) },
     manifests: { summary: "print the Kubernetes install manifests (kubectl apply -f -)", run: lazy(async () => (await import("./manifests.ts")).manifestsCommand) },
     serve: { summary: "only execute CNI calls for plugin processes (the agent does too)", run: lazy(async () => (await import("./serve.ts")).serveCommand) },

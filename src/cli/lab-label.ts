@@ -3,6 +3,7 @@
 import { say } from "./output.ts";
 import { labelNamespace, labelPod, parseLabelArgs } from "../lab/k8s-objects.ts";
 import { requireState } from "../lab/state.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
 import type { Group } from "./subcommands.ts";
@@ -32,7 +33,9 @@ function label(kind: "pod" | "namespace") {
     const c = parseLabelArgs(changes);
     const said = await locked(p0.flags.name, false, async () => {
       const s = requireState(p0.flags.name);
-      return kind === "pod" ? labelPod(s, target!, c) : labelNamespace(s, target!, c);
+      if (kind === "namespace") return labelNamespace(s, target!, c);
+      // A pod's labels decide which Services it backs.
+      return [...(await labelPod(s, target!, c)), ...(await syncEndpointSlices(s))];
     });
     for (const line of said) say(line);
     return 0;

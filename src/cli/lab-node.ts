@@ -1,6 +1,8 @@
 // `mncni lab node add | remove | restart-agent | mtu`: changing a running lab's nodes, under
 // its lock (the work: src/lab/lab.ts, pod-mtu.ts).
 import { addNode, nextNodeName, removeNode, restartAgent } from "../lab/lab.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
+import { runtimeFor } from "../lab/runtimes.ts";
 import { labNode } from "../lab/places.ts";
 import { setUnderlayMTU } from "../lab/pod-mtu.ts";
 import { plural, progress } from "../lab/progress.ts";
@@ -33,6 +35,14 @@ const NODE_RESTART = {
   positionals: { min: 1, max: 1, names: ["<node>"] },
 } satisfies CommandSpec<FlagTable>;
 
+const NODE_RESTART_RUNTIME = {
+  name: "mncni lab node restart-runtime",
+  args: "<node>",
+  summary: "Restarts the node's containerd alone (`lab up --runtime containerd`): its sandboxes keep running, as on a node whose containerd is restarted.",
+  flags: { name: NAME, quiet: QUIET },
+  positionals: { min: 1, max: 1, names: ["<node>"] },
+} satisfies CommandSpec<FlagTable>;
+
 const NODE_MTU = {
   name: "mncni lab node mtu",
   args: "<node> <mtu>",
@@ -54,7 +64,10 @@ export const NODE: Group = {
         const p = progress({ quiet: v.quiet });
         const node = await locked(v.name, false, async () => {
           const s = requireState(v.name);
-          return await addNode(s, p0.positionals[0] ?? nextNodeName(s), v.pods, p);
+          const node = await addNode(s, p0.positionals[0] ?? nextNodeName(s), v.pods, p);
+          // Its pods may back Services; a LoadBalancer's router gets the node as a next hop.
+          await syncEndpointSlices(s);
+          return node;
         });
         p.done(`node ${node.name} added: ${[node.address, ...(node.address6 ? [node.address6] : [])].join(",")}, pods ${node.podCidrs.join(",")}, ${plural(node.pods.length, "pod")}`);
         return 0;
@@ -71,6 +84,7 @@ export const NODE: Group = {
           const s = requireState(p0.flags.name);
           const node = labNode(s, p0.positionals[0]!);
           await removeNode(s, node, p);
+          await syncEndpointSlices(s);
         });
         p.done(`node ${p0.positionals[0]} removed`);
         return 0;
@@ -89,6 +103,22 @@ export const NODE: Group = {
           return await restartAgent(s, node);
         });
         p.done(`node ${p0.positionals[0]}: agent restarted (pid ${pid})`);
+        return 0;
+      },
+    },
+    "restart-runtime": {
+      args: "<node>",
+      summary: "restart a node's containerd (--runtime containerd)",
+      run: async (argv) => {
+        const p0 = parse(NODE_RESTART_RUNTIME, argv);
+        if (typeof p0 === "number") return p0;
+        const p = progress({ quiet: p0.flags.quiet });
+        const pid = await locked(p0.flags.name, false, async () => {
+          const s = requireState(p0.flags.name);
+          const node = labNode(s, p0.positionals[0]!);
+          return await runtimeFor(s).restartNode(s, node);
+        });
+        p.done(`node ${p0.positionals[0]}: containerd restarted (pid ${pid})`);
         return 0;
       },
     },

@@ -6,6 +6,7 @@ import { labNode } from "../lab/places.ts";
 import { addPod, findNodePod, refreshNodeEcho, removePod } from "../lab/pods.ts";
 import { requireState, type PodState } from "../lab/state.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
+import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import type { Protocol } from "../cluster/index.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
@@ -20,6 +21,9 @@ const POD_ADD = {
     namespace: { type: "string", value: "NS", default: "default", help: "the pod's Kubernetes namespace (created on first use, labelled kubernetes.io/metadata.name)" },
     labels: { type: "string", value: "k=v,...", help: "labels of the Pod (beside the lab's app and node)" },
     ports: { type: "string", value: "NAME=PORT/PROTO,...", help: "named container ports of the Pod (PROTO: TCP, UDP or SCTP; default TCP), for named ports in policies" },
+    "host-port": { type: "string", value: "HOST:PORT/PROTO,...", help: "hostPort mappings to the pod's PORT (the echo server listens on 7777), given to the chain as portMappings" },
+    "ingress-bandwidth": { type: "string", value: "QUANTITY", help: "the Pod's kubernetes.io/ingress-bandwidth annotation in bit/s (e.g. 10M), shaped by the bandwidth plugin" },
+    "egress-bandwidth": { type: "string", value: "QUANTITY", help: "the Pod's kubernetes.io/egress-bandwidth annotation in bit/s (e.g. 10M)" },
   },
   positionals: { min: 1, max: 2, names: ["<node>", "<name>"] },
 } satisfies CommandSpec<FlagTable>;
@@ -28,7 +32,10 @@ const POD_REMOVE = {
   name: "mncni lab pod remove",
   args: "<node> <pod>",
   summary: "Removes a pod through CNI DEL, then its namespace and manifest. <pod> is the lab's name (pod2), the Kubernetes name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it.",
-  flags: { name: NAME },
+  flags: {
+    name: NAME,
+    grace: { type: "int", value: "SECONDS", default: 0, min: 0, max: 3600, help: "terminationGracePeriodSeconds: the pod's Service endpoints are terminating (not ready, still serving) this long before its DEL" },
+  },
   positionals: { min: 2, max: 2, names: ["<node>", "<pod>"] },
 } satisfies CommandSpec<FlagTable>;
 
@@ -49,8 +56,12 @@ export const POD: Group = {
             namespace: p0.flags.namespace,
             labels: p0.flags.labels ? podLabelsFlag(p0.flags.labels) : undefined,
             ports: p0.flags.ports ? podPortsFlag(p0.flags.ports) : undefined,
+            hostPorts: p0.flags["host-port"] ? hostPortsFlag(p0.flags["host-port"]) : undefined,
+            bandwidth: { ingress: p0.flags["ingress-bandwidth"], egress: p0.flags["egress-bandwidth"] },
           });
           await refreshNodeEcho(s, node);
+          // The endpoint-slice controller sees the new pod (ready once it answers).
+          await syncEndpointSlices(s);
           return { node, pod };
         });
         say(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
@@ -68,7 +79,13 @@ export const POD: Group = {
           const s = requireState(p0.flags.name);
           const node = labNode(s, nodeName!);
           const pod = findNodePod(s, node, podName!);
+          if (p0.flags.grace > 0) {
+            // As kubelet after a delete: the endpoint is terminating, the pod still answers until the grace period ends.
+            await syncEndpointSlices(s, { terminating: new Set([`${pod.namespace}/${k8sPodName(pod)}`]) });
+            await Bun.sleep(p0.flags.grace * 1000);
+          }
           await removePod(s, node, pod);
+          await syncEndpointSlices(s);
           return pod;
         });
         say(`pod ${pod.node}/${pod.name} removed (Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
@@ -96,5 +113,18 @@ function podPortsFlag(v: string): NonNullable<PodState["ports"]> {
     const n = Number(port);
     if (n < 1 || n > 65535) throw new Error(`cannot use --ports port "${port}": must be 1..65535`);
     return { name: name!, containerPort: n, protocol: (proto ?? "TCP").toUpperCase() as Protocol };
+  });
+}
+
+/** HOST:PORT/PROTO,... as a Pod's container ports with a hostPort. */
+function hostPortsFlag(v: string): NonNullable<PodState["hostPorts"]> {
+  return v.split(",").filter((x) => x !== "").map((item) => {
+    const m = /^(\d+):(\d+)(?:\/(TCP|UDP|SCTP))?$/i.exec(item);
+    if (!m) throw new Error(`cannot use --host-port item "${item}": expected HOST:PORT/PROTO`);
+    const [hostPort, containerPort] = [Number(m[1]), Number(m[2])];
+    for (const [what, n] of [["host port", hostPort], ["port", containerPort]] as const) {
+      if (n < 1 || n > 65535) throw new Error(`cannot use --host-port ${what} "${n}": must be 1..65535`);
+    }
+    return { hostPort, containerPort, protocol: (m[3] ?? "TCP").toUpperCase() as Protocol };
   });
 }

@@ -14,10 +14,12 @@ import { cmdPods } from "./lab-pods.ts";
 import { cmdStatus } from "./lab-status.ts";
 import { cmdTrace } from "./lab-trace.ts";
 import { cmdEcho, cmdHttp, cmdProbe, cmdRr } from "./lab-internal.ts";
+import { cmdDns } from "./lab-dns.ts";
 import { cmdDown } from "./lab-down.ts";
 import { cmdUp } from "./lab-up.ts";
 import { cmdApply, cmdDelete } from "./lab-apply.ts";
 import { LABEL } from "./lab-label.ts";
+import { SERVICE } from "./lab-service.ts";
 import { dispatch, type Group } from "./subcommands.ts";
 
 const LAB: Group = {
@@ -37,10 +39,12 @@ const LAB: Group = {
     ipam: { args: "<node>", summary: "a node's IPAM ranges, use and leaks (`mncni ipam show` on it)", run: reported("ipam", cmdIpam) },
     explain: { args: "<src> <dst>", summary: "the path of a packet hop by hop, confirmed by a traced probe", run: reported("explain", cmdExplain) },
     trace: { args: "<node>", summary: "a node's CNI calls (--follow: live) with p50/p99 per verb", run: reported("trace", cmdTrace) },
+    service: { args: "add|list|remove", summary: "Services: cluster IPs, node ports, LoadBalancer addresses, EndpointSlices from pod labels", run: reported("service", (argv) => dispatch(SERVICE, argv)) },
     label: { args: "pod|namespace", summary: "set and remove labels of pods and namespaces (as kubectl label)", run: reported("label", (argv) => dispatch(LABEL, argv)) },
     apply: { args: "-f FILE|DIR", summary: "create or replace NetworkPolicies, ClusterNetworkPolicies, Namespaces", run: reported("apply", cmdApply) },
     delete: { args: "-f FILE|DIR", summary: "delete the objects of manifests", run: reported("delete", cmdDelete) },
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
+    ui: { summary: "serve a web page of the lab: topology, live flows, explain on a click (127.0.0.1)", run: reported("ui", async (argv) => (await import("./lab-ui.ts")).cmdUi(argv)) },
     apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", async (argv) => (await import("./lab-apiserver.ts")).cmdApiserver(argv)) },
     kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", async (argv) => (await import("./lab-apiserver.ts")).cmdKubeconfig(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
@@ -48,6 +52,7 @@ const LAB: Group = {
     _probe: { hidden: true, summary: "", run: cmdProbe },
     _http: { hidden: true, summary: "", run: cmdHttp },
     _rr: { hidden: true, summary: "", run: cmdRr },
+    _dns: { hidden: true, summary: "", run: cmdDns },
   },
   outro: `Every command but list takes --name (default: $MNCNI_LAB, else mnlab; now ${DEFAULT_LAB}). Pods are named
 <node>/<pod> (e.g. node1/pod2) or by namespace (${DEFAULT_LAB}-node1-pod2). See docs/lab.md.`,

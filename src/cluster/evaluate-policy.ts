@@ -24,14 +24,32 @@
 import { cidrContains } from "../net/cidr.ts";
 import { addressOwners, isTerminal } from "./pod-addresses.ts";
 import { familyOf } from "../net/ip.ts";
-import { compileSelector, type LabelMatcher } from "./selector.ts";
+import { compileSelector, unmetRequirements, type LabelMatcher, type UnmetRequirement } from "./selector.ts";
 import type {
-  CNPEgressPeer, CNPNamespacedPod, CNPProtocol, CNPTier, ClusterState, Decider, Direction, KubeClusterNetworkPolicy, KubeNetworkPolicy,
+  CNPAction, CNPEgressPeer, CNPNamespacedPod, CNPProtocol, CNPTier, ClusterState, Decider, Direction, KubeClusterNetworkPolicy, KubeNetworkPolicy,
   LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, PodInfo, PolicyKind, Protocol,
 } from "./types.ts";
 
 /** A decider's policy as people name it: "namespace/name" for a NetworkPolicy, the name for a ClusterNetworkPolicy. */
 export const policyName = (d: Pick<Decider, "namespace" | "name">): string => (d.namespace !== undefined ? `${d.namespace}/${d.name}` : d.name);
+
+/**
+ * The `rule` of a NetworkPolicy decider when no rule decided: the pod is isolated in that
+ * direction (policies select it) and none of their rules allows the flow. Not a rule of any
+ * policy: the name of the first isolating policy goes with it. The verdict log and the
+ * compiler's records carry the same token (docs/policy.md).
+ */
+export const ISOLATED = "default-deny";
+
+/**
+ * A decider in words: "NetworkPolicy x/allow-c rule ingress[0]", "ClusterNetworkPolicy deny-y
+ * rule no-y (tier Admin, Deny)", and for isolation "NetworkPolicy x/web: no rule allows it
+ * (x/web isolates the pod for ingress)" — never a made-up rule name.
+ */
+export function describeDecider(d: Decider): string {
+  if (d.kind === "NetworkPolicy" && d.rule === ISOLATED) return `NetworkPolicy ${policyName(d)}: no rule allows it (it isolates the pod for ${d.direction})`;
+  return `${d.kind} ${policyName(d)} rule ${d.rule}${d.tier ? ` (tier ${d.tier}${d.action ? `, ${d.action}` : ""})` : ""}`;
+}
 
 /** One end of a flow: a pod (by "namespace/name"), or an address outside every pod. */
 export type Endpoint = { pod: string; ip?: string } | { ip: string };
@@ -68,9 +86,92 @@ export interface Verdict {
   ingress: DirectionVerdict;
 }
 
+/**
+ * Why one peer of a rule does not cover the other end of the flow (the source for ingress, the
+ * destination for egress). Typed, for every renderer (src/cli/text/policy-why.ts).
+ */
+export type PeerMiss =
+  /** The pod's labels do not satisfy the peer's podSelector: the requirements they miss. */
+  | { kind: "podSelector"; selector: LabelSelector; unmet: UnmetRequirement[]; pod: string; labels: Record<string, string> }
+  /** The pod's namespace's labels do not satisfy the peer's namespaceSelector (or a ClusterNetworkPolicy's `namespaces`). */
+  | { kind: "namespaceSelector"; selector: LabelSelector; unmet: UnmetRequirement[]; pod: string; namespace: string; labels: Record<string, string> }
+  /** A NetworkPolicy peer without namespaceSelector covers the policy's own namespace only. */
+  | { kind: "namespace"; policyNamespace: string; pod: string; namespace: string }
+  /** The peer selects pods; the other end is no pod (an address outside every pod, or a host-network pod). */
+  | { kind: "notPod"; ip?: string; hostNetwork?: string }
+  /** No CIDR of the peer (ipBlock, networks) holds the address, or an `except` entry takes it out. */
+  | { kind: "cidr"; field: "ipBlock" | "networks"; cidrs: string[]; ip?: string; except?: string }
+  /** A peer kind mncni does not enforce: in an Accept rule it matches nothing. */
+  | { kind: "unsupported"; field: "nodes" | "domainNames" };
+
+/** One rule of a policy as it was checked against the flow, in the policy's order. */
+export interface RuleCheck {
+  /** As the deciders name it: a ClusterNetworkPolicy rule's name, else "ingress[i]"/"egress[i]". */
+  rule: string;
+  /** Its place in the policy: "ingress[i]"/"egress[i]". */
+  at: string;
+  /** A ClusterNetworkPolicy rule's action. */
+  action?: CNPAction;
+  matched: boolean;
+  /** When it did not match by its peers: each peer ("from[0]", "to[1]") and why it does not cover the other end. */
+  peers?: { at: string; miss: PeerMiss }[];
+  /** When its peers covered the other end but its ports did not: the flow's protocol and port, the rule's ports as written. */
+  ports?: { protocol: Protocol; port: number; rule: string[] };
+  /** A Deny or Pass rule naming a peer kind mncni does not enforce: treated as a Deny of everything (fail closed). */
+  failClosed?: "nodes" | "domainNames";
+}
+
+/** A policy selecting the subject in the direction, with its rules as they were checked (up to the deciding one). */
+export interface PolicyCheck {
+  kind: PolicyKind;
+  namespace?: string;
+  name: string;
+  tier: CNPTier | "NetworkPolicy";
+  priority?: number;
+  rules: RuleCheck[];
+}
+
+/** How a direction was decided, and every policy that took part, in evaluation order. */
+export interface DirectionWhy {
+  /** The pod judged ("namespace/name"); absent when that end is no pod (nothing judges it). */
+  subject?: string;
+  /**
+   * "admin"/"baseline": a ClusterNetworkPolicy rule of that tier decided; "allowed-by-rule": a
+   * NetworkPolicy rule allowed it; "isolated": NetworkPolicies select the pod in this direction
+   * and none of their rules matched; "default": nothing decided (allowed); "not-judged": that end
+   * is no pod, or a host-network pod (no policy applies there).
+   */
+  decided: "admin" | "allowed-by-rule" | "isolated" | "baseline" | "default" | "not-judged";
+  policies: PolicyCheck[];
+}
+
+/** One direction's verdict with why. */
+export interface ExplainedDirection extends DirectionVerdict {
+  why: DirectionWhy;
+}
+
+/** A verdict with, for each direction, why (PolicyEvaluator.explain). */
+export interface ExplainedVerdict extends Verdict {
+  egress: ExplainedDirection;
+  ingress: ExplainedDirection;
+}
+
 interface Resolved {
   pod?: PodInfo;
   ip?: string;
+}
+
+const podRef = (p: PodInfo) => `${p.namespace}/${p.name}`;
+
+/** A NetworkPolicy port as written: "TCP/80", "UDP/53-60", "TCP/http", "TCP" (every port). */
+const npPortText = (p: NetworkPolicyPort) => `${p.protocol ?? "TCP"}${p.port === undefined ? "" : `/${p.port}${p.endPort !== undefined ? `-${p.endPort}` : ""}`}`;
+
+/** A ClusterNetworkPolicy protocol entry as written: "TCP/80", "UDP/53-60", "TCP" (every port), "named port http". */
+function cnpProtocolText(p: CNPProtocol): string {
+  if (p.destinationNamedPort !== undefined) return `named port ${p.destinationNamedPort}`;
+  const [name, spec] = p.tcp ? ["TCP", p.tcp] : p.udp ? ["UDP", p.udp] : ["SCTP", p.sctp];
+  const d = spec?.destinationPort;
+  return d?.number !== undefined ? `${name}/${d.number}` : d?.range ? `${name}/${d.range.start}-${d.range.end}` : name;
 }
 
 function inCidr(cidr: string, ip: string | undefined): boolean {
@@ -136,50 +237,97 @@ export class PolicyEvaluator {
   }
 
   evaluate(flow: Flow): Verdict {
+    return this.run(flow, false);
+  }
+
+  /**
+   * The verdict with, per direction, every policy selecting the judged pod and each of its rules
+   * as checked (why a peer, a namespace or a port did not match): what `explain` says.
+   */
+  explain(flow: Flow): ExplainedVerdict {
+    return this.run(flow, true) as ExplainedVerdict;
+  }
+
+  private run(flow: Flow, why: boolean): Verdict {
     const src = this.resolve(flow.src);
     const dst = this.resolve(flow.dst);
-    const egress = src.pod && !src.pod.hostNetwork ? this.direction("egress", src.pod, dst, flow) : { allowed: true };
-    const ingress = dst.pod && !dst.pod.hostNetwork ? this.direction("ingress", dst.pod, src, flow) : { allowed: true };
+    const notJudged = (): DirectionVerdict => ({ allowed: true, ...(why ? { why: { decided: "not-judged", policies: [] } } : {}) });
+    const egress = src.pod && !src.pod.hostNetwork ? this.direction("egress", src.pod, dst, flow, why) : notJudged();
+    const ingress = dst.pod && !dst.pod.hostNetwork ? this.direction("ingress", dst.pod, src, flow, why) : notJudged();
     const deniedIn: Direction | undefined = !egress.allowed ? "egress" : !ingress.allowed ? "ingress" : undefined;
     const by = deniedIn === "egress" ? egress.by : deniedIn === "ingress" ? ingress.by : ingress.by ?? egress.by;
     return { allowed: !deniedIn, ...(deniedIn ? { deniedIn } : {}), ...(by ? { by } : {}), egress, ingress };
   }
 
   /** One direction at `subject` (the destination for ingress, the source for egress); `peer` is the other end. */
-  private direction(dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow): DirectionVerdict {
+  private direction(dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow, why: boolean): DirectionVerdict & { why?: DirectionWhy } {
+    const trail: PolicyCheck[] | undefined = why ? [] : undefined;
+    const done = (v: DirectionVerdict, decided: DirectionWhy["decided"]) => (trail ? { ...v, why: { subject: podRef(subject), decided, policies: trail } } : v);
     // The pod whose named ports a port name refers to: always the destination.
     const dstPod = dir === "ingress" ? subject : peer.pod;
-    const admin = this.tier(this.admin, dir, subject, peer, flow, dstPod);
-    if (admin && admin.action !== "Pass") return { allowed: admin.action === "Accept", by: admin };
-    const np = this.networkPolicies(dir, subject, peer, flow, dstPod);
-    if (np) return np;
-    const base = this.tier(this.baseline, dir, subject, peer, flow, dstPod);
+    const admin = this.tier(this.admin, dir, subject, peer, flow, dstPod, trail);
+    if (admin && admin.action !== "Pass") return done({ allowed: admin.action === "Accept", by: admin }, "admin");
+    const np = this.networkPolicies(dir, subject, peer, flow, dstPod, trail);
+    if (np) return done(np, np.allowed ? "allowed-by-rule" : "isolated");
+    const base = this.tier(this.baseline, dir, subject, peer, flow, dstPod, trail);
     // Pass in the Baseline tier has nothing after it but the default: allow.
-    if (base && base.action !== "Pass") return { allowed: base.action === "Accept", by: base };
-    return { allowed: true, ...(admin ? { by: admin } : {}) };
+    if (base && base.action !== "Pass") return done({ allowed: base.action === "Accept", by: base }, "baseline");
+    return done({ allowed: true, ...(admin ? { by: admin } : {}) }, "default");
+  }
+
+  /** A selector that does not select `labels`: the miss, with the requirements unmet when asked why. */
+  private selectorMiss(sel: LabelSelector, labels: Record<string, string>, why: boolean): UnmetRequirement[] | undefined {
+    if (this.match(sel, labels)) return undefined;
+    return why ? unmetRequirements(sel, labels) : [];
+  }
+
+  /** The other end as a pod a pod peer can select, or why it is none. */
+  private peerPod(other: Resolved): PodInfo | PeerMiss {
+    if (other.pod && !other.pod.hostNetwork) return other.pod;
+    return { kind: "notPod", ...(other.ip ? { ip: other.ip } : {}), ...(other.pod ? { hostNetwork: podRef(other.pod) } : {}) };
+  }
+
+  /** The first CIDR entry holding ip, or why none does. */
+  private cidrMiss(field: "ipBlock" | "networks", cidrs: string[], except: string[], ip: string | undefined): PeerMiss | undefined {
+    const out = except.find((c) => inCidr(c, ip));
+    if (cidrs.some((c) => inCidr(c, ip)) && out === undefined) return undefined;
+    return { kind: "cidr", field, cidrs, ...(ip ? { ip } : {}), ...(out ? { except: out } : {}) };
   }
 
   // ---- ClusterNetworkPolicy
 
-  private cnpPods(sel: CNPNamespacedPod, pod: PodInfo): boolean {
+  /** Does a pods selector (namespaceSelector and podSelector) select pod? Undefined when it does, else why not. */
+  private cnpPodsMiss(sel: CNPNamespacedPod, pod: PodInfo, why: boolean): PeerMiss | undefined {
     // An absent namespaceSelector in a pods peer/subject is every namespace (the API: "empty selects all").
-    return this.match(sel.namespaceSelector ?? {}, this.nsLabels(pod.namespace)) && this.match(sel.podSelector ?? {}, pod.labels);
+    const nsSel = sel.namespaceSelector ?? {};
+    const nsLabels = this.nsLabels(pod.namespace);
+    const nsUnmet = this.selectorMiss(nsSel, nsLabels, why);
+    if (nsUnmet) return { kind: "namespaceSelector", selector: nsSel, unmet: nsUnmet, pod: podRef(pod), namespace: pod.namespace, labels: nsLabels };
+    const podSel = sel.podSelector ?? {};
+    const podUnmet = this.selectorMiss(podSel, pod.labels, why);
+    if (podUnmet) return { kind: "podSelector", selector: podSel, unmet: podUnmet, pod: podRef(pod), labels: pod.labels };
+    return undefined;
   }
 
   private cnpSubject(p: KubeClusterNetworkPolicy, pod: PodInfo): boolean {
     const s = p.spec.subject;
     if (s.namespaces) return this.match(s.namespaces, this.nsLabels(pod.namespace));
-    if (s.pods) return this.cnpPods(s.pods, pod);
+    if (s.pods) return !this.cnpPodsMiss(s.pods, pod, false);
     return false;
   }
 
-  private cnpPeer(peer: CNPEgressPeer, other: Resolved): boolean {
-    const pod = other.pod && !other.pod.hostNetwork ? other.pod : undefined;
-    if (peer.namespaces) return !!pod && this.match(peer.namespaces, this.nsLabels(pod.namespace));
-    if (peer.pods) return !!pod && this.cnpPods(peer.pods, pod);
-    if (peer.networks) return peer.networks.some((c) => inCidr(c, other.ip));
+  private cnpPeerMiss(peer: CNPEgressPeer, other: Resolved, why: boolean): PeerMiss | undefined {
+    if (peer.namespaces || peer.pods) {
+      const pod = this.peerPod(other);
+      if ("kind" in pod) return pod;
+      if (peer.pods) return this.cnpPodsMiss(peer.pods, pod, why);
+      const labels = this.nsLabels(pod.namespace);
+      const unmet = this.selectorMiss(peer.namespaces!, labels, why);
+      return unmet ? { kind: "namespaceSelector", selector: peer.namespaces!, unmet, pod: podRef(pod), namespace: pod.namespace, labels } : undefined;
+    }
+    if (peer.networks) return this.cidrMiss("networks", peer.networks, [], other.ip);
     // nodes and domainNames: not supported (see unsupportedPeer).
-    return false;
+    return { kind: "unsupported", field: peer.nodes !== undefined ? "nodes" : "domainNames" };
   }
 
   /**
@@ -188,8 +336,8 @@ export class PolicyEvaluator {
    * with one is treated as a Deny of everything (fail closed: a Pass matching everything
    * would skip the later Admin Deny rules).
    */
-  private unsupportedPeer(peer: CNPEgressPeer): boolean {
-    return peer.nodes !== undefined || peer.domainNames !== undefined;
+  private unsupportedPeer(peer: CNPEgressPeer): "nodes" | "domainNames" | undefined {
+    return peer.nodes !== undefined ? "nodes" : peer.domainNames !== undefined ? "domainNames" : undefined;
   }
 
   private cnpProtocols(protocols: CNPProtocol[] | undefined, flow: Flow, dstPod: PodInfo | undefined): boolean {
@@ -208,21 +356,47 @@ export class PolicyEvaluator {
     });
   }
 
-  private tier(list: KubeClusterNetworkPolicy[], dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow, dstPod: PodInfo | undefined): Decider | undefined {
+  /** The peers of a rule against the other end: undefined when one covers it, else each peer's miss. */
+  private peersMiss<P>(peers: P[], at: string, miss: (peer: P) => PeerMiss | undefined): { at: string; miss: PeerMiss }[] | undefined {
+    const out: { at: string; miss: PeerMiss }[] = [];
+    for (let j = 0; j < peers.length; j++) {
+      const m = miss(peers[j]!);
+      if (!m) return undefined;
+      out.push({ at: `${at}[${j}]`, miss: m });
+    }
+    return out;
+  }
+
+  private tier(list: KubeClusterNetworkPolicy[], dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow, dstPod: PodInfo | undefined, trail?: PolicyCheck[]): Decider | undefined {
+    const why = trail !== undefined;
     for (const p of list) {
       if (!this.cnpSubject(p, subject)) continue;
       const rules = (dir === "ingress" ? p.spec.ingress : p.spec.egress) ?? [];
+      const checks: RuleCheck[] = [];
+      if (trail && rules.length) trail.push({ kind: "ClusterNetworkPolicy", name: p.metadata.name, tier: p.spec.tier, priority: p.spec.priority, rules: checks });
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;
         const peers: CNPEgressPeer[] = dir === "ingress" ? (r as { from: CNPEgressPeer[] }).from : (r as { to: CNPEgressPeer[] }).to;
+        const at = `${dir}[${i}]`;
         // A rule's name, else its place: what the compiled rules' log names too.
-        const rule = r.name || `${dir}[${i}]`;
-        if (r.action !== "Accept" && peers.some((x) => this.unsupportedPeer(x))) {
-          return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: "Deny", direction: dir };
+        const rule = r.name || at;
+        const decider: Decider = { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: r.action, direction: dir };
+        const unsupported = r.action !== "Accept" ? peers.map((x) => this.unsupportedPeer(x)).find((x) => x !== undefined) : undefined;
+        if (unsupported) {
+          checks.push({ rule, at, action: "Deny", matched: true, failClosed: unsupported });
+          return { ...decider, action: "Deny" };
         }
-        if (!peers.some((x) => this.cnpPeer(x, peer))) continue;
-        if (!this.cnpProtocols(r.protocols, flow, dstPod)) continue;
-        return { kind: "ClusterNetworkPolicy", name: p.metadata.name, rule, tier: p.spec.tier, action: r.action, direction: dir };
+        const missed = this.peersMiss(peers, dir === "ingress" ? "from" : "to", (x) => this.cnpPeerMiss(x, peer, why));
+        if (missed) {
+          if (why) checks.push({ rule, at, action: r.action, matched: false, peers: missed });
+          continue;
+        }
+        if (!this.cnpProtocols(r.protocols, flow, dstPod)) {
+          if (why) checks.push({ rule, at, action: r.action, matched: false, ports: { protocol: flow.protocol, port: flow.port, rule: (r.protocols ?? []).map(cnpProtocolText) } });
+          continue;
+        }
+        if (why) checks.push({ rule, at, action: r.action, matched: true });
+        return decider;
       }
     }
     return undefined;
@@ -261,13 +435,20 @@ export class PolicyEvaluator {
     return p.spec.egress?.length ? ["ingress", "egress"] : ["ingress"];
   }
 
-  private npPeer(policyNs: string, peer: NetworkPolicyPeer, other: Resolved): boolean {
-    if (peer.ipBlock) return inCidr(peer.ipBlock.cidr, other.ip) && !(peer.ipBlock.except ?? []).some((c) => inCidr(c, other.ip));
-    const pod = other.pod && !other.pod.hostNetwork ? other.pod : undefined;
-    if (!pod) return false;
-    const nsOk = peer.namespaceSelector ? this.match(peer.namespaceSelector, this.nsLabels(pod.namespace)) : pod.namespace === policyNs;
-    const podOk = peer.podSelector ? this.match(peer.podSelector, pod.labels) : true;
-    return nsOk && podOk;
+  private npPeerMiss(policyNs: string, peer: NetworkPolicyPeer, other: Resolved, why: boolean): PeerMiss | undefined {
+    if (peer.ipBlock) return this.cidrMiss("ipBlock", [peer.ipBlock.cidr], peer.ipBlock.except ?? [], other.ip);
+    const pod = this.peerPod(other);
+    if ("kind" in pod) return pod;
+    if (peer.namespaceSelector) {
+      const labels = this.nsLabels(pod.namespace);
+      const unmet = this.selectorMiss(peer.namespaceSelector, labels, why);
+      if (unmet) return { kind: "namespaceSelector", selector: peer.namespaceSelector, unmet, pod: podRef(pod), namespace: pod.namespace, labels };
+    } else if (pod.namespace !== policyNs) {
+      return { kind: "namespace", policyNamespace: policyNs, pod: podRef(pod), namespace: pod.namespace };
+    }
+    if (!peer.podSelector) return undefined;
+    const unmet = this.selectorMiss(peer.podSelector, pod.labels, why);
+    return unmet ? { kind: "podSelector", selector: peer.podSelector, unmet, pod: podRef(pod), labels: pod.labels } : undefined;
   }
 
   private npPort(p: NetworkPolicyPort, flow: Flow, dstPod: PodInfo | undefined): boolean {
@@ -279,22 +460,35 @@ export class PolicyEvaluator {
     return p.port === flow.port;
   }
 
-  private networkPolicies(dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow, dstPod: PodInfo | undefined): DirectionVerdict | undefined {
+  private networkPolicies(dir: Direction, subject: PodInfo, peer: Resolved, flow: Flow, dstPod: PodInfo | undefined, trail?: PolicyCheck[]): DirectionVerdict | undefined {
+    const why = trail !== undefined;
     let isolatedBy: KubeNetworkPolicy | undefined;
     for (const p of [...this.state.networkPolicies.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const ns = p.metadata.namespace ?? "default";
       if (ns !== subject.namespace || !this.types(p).includes(dir) || !this.match(p.spec.podSelector, subject.labels)) continue;
       isolatedBy ??= p;
       const rules = (dir === "ingress" ? p.spec.ingress : p.spec.egress) ?? [];
+      const checks: RuleCheck[] = [];
+      if (trail) trail.push({ kind: "NetworkPolicy", namespace: ns, name: p.metadata.name, tier: "NetworkPolicy", rules: checks });
       for (let i = 0; i < rules.length; i++) {
         const r = rules[i]!;
+        const at = `${dir}[${i}]`;
         const peers = (dir === "ingress" ? (r as { from?: NetworkPolicyPeer[] }).from : (r as { to?: NetworkPolicyPeer[] }).to) ?? [];
-        if (peers.length > 0 && !peers.some((x) => this.npPeer(ns, x, peer))) continue;
-        if (r.ports?.length && !r.ports.some((x) => this.npPort(x, flow, dstPod))) continue;
-        return { allowed: true, by: { kind: "NetworkPolicy", namespace: ns, name: p.metadata.name, rule: `${dir}[${i}]`, direction: dir } };
+        const missed = peers.length > 0 ? this.peersMiss(peers, dir === "ingress" ? "from" : "to", (x) => this.npPeerMiss(ns, x, peer, why)) : undefined;
+        if (missed) {
+          if (why) checks.push({ rule: at, at, matched: false, peers: missed });
+          continue;
+        }
+        if (r.ports?.length && !r.ports.some((x) => this.npPort(x, flow, dstPod))) {
+          if (why) checks.push({ rule: at, at, matched: false, ports: { protocol: flow.protocol, port: flow.port, rule: r.ports.map(npPortText) } });
+          continue;
+        }
+        if (why) checks.push({ rule: at, at, matched: true });
+        return { allowed: true, by: { kind: "NetworkPolicy", namespace: ns, name: p.metadata.name, rule: at, direction: dir } };
       }
     }
     if (!isolatedBy) return undefined;
-    return { allowed: false, by: { kind: "NetworkPolicy", namespace: isolatedBy.metadata.namespace ?? "default", name: isolatedBy.metadata.name, rule: "default-deny", direction: dir } };
+    // Not a rule: the pod is isolated in this direction and no rule allows the flow; the first isolating policy is named.
+    return { allowed: false, by: { kind: "NetworkPolicy", namespace: isolatedBy.metadata.namespace ?? "default", name: isolatedBy.metadata.name, rule: ISOLATED, direction: dir } };
   }
 }

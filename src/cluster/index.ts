@@ -7,6 +7,9 @@ export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts
 export { openSource } from "./source.ts";
 export { POD_MTU_CONDITION, PROTOCOLS, SERVICE_NAME_LABEL } from "./types.ts";
 export { DEFAULT_AFFINITY_SECONDS, endpointSliceInfo, serviceInfo } from "./service-state.ts";
-export { compileSelector, labelsMatch, selectNames, SelectorError, type LabelMatcher, type Labels } from "./selector.ts";
-export { PolicyEvaluator, policyName, type Flow, type SelectingPolicy, type Verdict } from "./evaluate-policy.ts";
+export { compileSelector, labelsMatch, selectNames, selectorText, SelectorError, unmetRequirements, type LabelMatcher, type Labels, type UnmetRequirement } from "./selector.ts";
+export {
+  describeDecider, ISOLATED, PolicyEvaluator, policyName,
+  type DirectionVerdict, type DirectionWhy, type ExplainedDirection, type ExplainedVerdict, type Flow, type PeerMiss, type PolicyCheck, type RuleCheck, type SelectingPolicy, type Verdict,
+} from "./evaluate-policy.ts";
 export { AddressClaims, addressPods } from "./pod-addresses.ts";

@@ -114,3 +114,47 @@ export function selectNames(sel: LabelSelector | null | undefined, objects: Iter
   for (const o of objects) if (match(o.labels)) out.add(o.name);
   return out;
 }
+
+/** A requirement of a selector that some labels do not satisfy: the requirement as kubectl writes it, and the labels' value of its key. */
+export interface UnmetRequirement {
+  /** "role=web", "tier in (a,b)", "tier notin (x)", "tier" (Exists), "!tier" (DoesNotExist). */
+  requirement: string;
+  key: string;
+  /** The labels' value of the key; absent when they have none. */
+  value?: string;
+}
+
+/**
+ * The requirements of a (valid) selector that `labels` do not satisfy, in the selector's order:
+ * empty when it matches. A null selector has no requirement and matches nothing: callers say so.
+ */
+export function unmetRequirements(sel: LabelSelector, labels: Labels): UnmetRequirement[] {
+  const out: UnmetRequirement[] = [];
+  const miss = (requirement: string, key: string) => {
+    const value = get(labels, key);
+    out.push({ requirement, key, ...(value !== undefined ? { value } : {}) });
+  };
+  for (const [key, value] of Object.entries(sel.matchLabels ?? {})) if (get(labels, key) !== value) miss(`${key}=${value}`, key);
+  for (const e of sel.matchExpressions ?? []) {
+    const v = get(labels, e.key);
+    const values = e.values ?? [];
+    if (e.operator === "In" && !(v !== undefined && values.includes(v))) miss(`${e.key} in (${values.join(",")})`, e.key);
+    if (e.operator === "NotIn" && v !== undefined && values.includes(v)) miss(`${e.key} notin (${values.join(",")})`, e.key);
+    if (e.operator === "Exists" && v === undefined) miss(e.key, e.key);
+    if (e.operator === "DoesNotExist" && v !== undefined) miss(`!${e.key}`, e.key);
+  }
+  return out;
+}
+
+/** A selector as kubectl writes one ("role=web,tier in (a,b)"); "{}" (everything) for an empty one. */
+export function selectorText(sel: LabelSelector): string {
+  const parts = [
+    ...Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...(sel.matchExpressions ?? []).map((e) =>
+      e.operator === "In" ? `${e.key} in (${(e.values ?? []).join(",")})`
+      : e.operator === "NotIn" ? `${e.key} notin (${(e.values ?? []).join(",")})`
+      : e.operator === "Exists" ? e.key
+      : `!${e.key}`),
+  ];
+  return parts.length ? parts.join(",") : "{}";
+}

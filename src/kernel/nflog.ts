@@ -3,7 +3,8 @@
 // a verdict log needs is decoded: prefix, time, and the addresses, protocol and ports of the
 // packet's first bytes (copy mode packet, 128 bytes).
 // Wire format (linux/netfilter/nfnetlink_log.h): config messages carry NFULA_CFG_CMD
-// {u8 command} and NFULA_CFG_MODE {be32 copy_range, u8 copy_mode, u8 pad}; the group is the
+// {u8 command}, NFULA_CFG_MODE {be32 copy_range, u8 copy_mode, u8 pad} and NFULA_CFG_TIMEOUT
+// {be32, 1/100 s}; the group is the
 // nfgenmsg res_id (network order). Packets are NFULNL_MSG_PACKET with NFULA_* attributes.
 import { NFGENMSG_LEN, NLM_F, msgAttrs, type Msg } from "./codec.ts";
 import { withNetns } from "./netns.ts";
@@ -13,7 +14,14 @@ import { formatIP } from "../net/ip.ts";
 const NFNL_SUBSYS_ULOG = 4;
 const NFULNL_MSG_PACKET = 0;
 const NFULNL_MSG_CONFIG = 1;
-const NFULA_CFG = { CMD: 1, MODE: 2 } as const;
+const NFULA_CFG = { CMD: 1, MODE: 2, TIMEOUT: 4 } as const;
+/**
+ * How long the kernel may hold logged packets before it sends them, in 1/100 s. Its default
+ * is 100 (one second, or 100 packets, whichever comes first): a single denied SYN then reached
+ * the verdict log a second after the packet. 10: a tenth of a second, still one message per
+ * burst.
+ */
+const FLUSH_TIMEOUT = 10;
 const NFULNL_CFG_CMD_BIND = 1;
 const NFULNL_COPY_PACKET = 2;
 const NFULA = { PACKET_HDR: 1, TIMESTAMP: 3, PAYLOAD: 9, PREFIX: 10 } as const;
@@ -74,6 +82,10 @@ export class NflogReader {
       mode[4] = NFULNL_COPY_PACKET;
       sock.begin(type, NLM_F.ACK).nfgenmsg({ family: 0, resId: group }).attrBytes(NFULA_CFG.MODE, mode);
       sock.exec(`set NFLOG group ${group} copy mode`, undefined, { dump: false });
+      const timeout = new Uint8Array(4);
+      new DataView(timeout.buffer).setUint32(0, FLUSH_TIMEOUT, false);
+      sock.begin(type, NLM_F.ACK).nfgenmsg({ family: 0, resId: group }).attrBytes(NFULA_CFG.TIMEOUT, timeout);
+      sock.exec(`set NFLOG group ${group} flush timeout`, undefined, { dump: false });
     } catch (e) {
       sock.close();
       throw e;

@@ -1,6 +1,6 @@
 // Where the API server is and how to authenticate to it: from a kubeconfig file (the
 // current context) or from the in-cluster service account. Pure loading; no connection.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 
@@ -144,6 +144,12 @@ export function loadInCluster(opts: InClusterOpts = {}): KubeConfig {
     namespace,
     source: `in-cluster (${dir})`,
   };
+}
+
+/** Is this process in a pod with a service account to talk to the API with (what loadInCluster needs)? */
+export function inClusterSource(env: Record<string, string | undefined> = process.env): boolean {
+  const dir = env.MNCNI_SERVICE_ACCOUNT_DIR || SERVICE_ACCOUNT_DIR;
+  return !!env.KUBERNETES_SERVICE_HOST && !!env.KUBERNETES_SERVICE_PORT && existsSync(join(dir, "token"));
 }
 
 /** --kubeconfig PATH when given, else the in-cluster service account. */

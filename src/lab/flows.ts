@@ -30,7 +30,7 @@ export function labFlows(s: LabState, node?: string): LabFlowRecord[] {
 }
 
 /** Calls onRecords with what the nodes' logs hold and (follow) what they are appended; returns a stop function. */
-export function followLabFlows(s: LabState, node: string | undefined, onRecords: (records: LabFlowRecord[]) => void, o: { follow: boolean }): () => void {
+export function followLabFlows(s: LabState, node: string | undefined, onRecords: (records: LabFlowRecord[]) => void, o: { follow: boolean; everyMs?: number }): () => void {
   const names = labNodeNames(s);
   const stops = nodesOf(s, node).map((n) =>
     followFlows(flowsFile(s, n.name), (lines) => onRecords(lines.flatMap((l) => ("record" in l ? [named(s, names, n.name, l.record)] : []))), o),

@@ -10,7 +10,9 @@ import type { ClusterState } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import { findNode, type LabState, type NodeState } from "./state.ts";
-import { EXTERNAL, manifestsDir, nodePaths, ns } from "./topology.ts";
+import { labSourceSpec } from "./control-plane.ts";
+import { EXTERNAL, EXTERNAL6, manifestsDir, nodePaths, ns } from "./topology.ts";
+import { isIP } from "node:net";
 
 export function labNodeView(s: LabState, node: string): NodeView {
   if (!s.nodes.some((n) => n.name === node)) throw new Error(`cannot find node "${node}" in lab "${s.name}": nodes are ${s.nodes.map((n) => n.name).join(", ")}`);
@@ -18,10 +20,10 @@ export function labNodeView(s: LabState, node: string): NodeView {
   return nodeView({ name: node, netns: `/run/netns/${ns.node(s.name, node)}`, confDir: p.confDir, cacheDir: p.cacheDir, logFile: p.cniLog });
 }
 
-/** The cluster state the lab's agents read (their manifests directory); none when it cannot be read. */
+/** The cluster state the lab's agents read (its API server, or their manifests directory); none when it cannot be read. */
 export async function labCluster(s: LabState): Promise<ClusterState | undefined> {
   try {
-    return await readClusterState(`dir:${manifestsDir(s.name)}`);
+    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   } catch {
     // A lab without manifests (static wiring): no policy to name, as on a node without --source.
     return undefined;
@@ -42,8 +44,11 @@ export function labPlaces(s: LabState): Place[] {
   ];
 }
 
-/** node1/pod2, node1, ext, or an address of one of them. */
-export function labEndpoint(s: LabState, places: Place[], what: string, v6 = false): Endpoint {
+/**
+ * node1/pod2, node1, ext, or an address of one of them; with `outside`, also any other address
+ * (a destination on the internet: the path goes as far as the lab routes it).
+ */
+export function labEndpoint(s: LabState, places: Place[], what: string, v6 = false, o: { outside?: boolean } = {}): Endpoint {
   const place = places.find((p) => p.name === what);
   if (place) {
     if (place.kind === "pod") {
@@ -53,14 +58,15 @@ export function labEndpoint(s: LabState, places: Place[], what: string, v6 = fal
     }
     // A node's IPv6 source: the kernel's choice (the lab records its IPv4 address only).
     if (place.kind === "node") return { place, ip: v6 ? "" : s.nodes.find((n) => n.name === what)!.address };
-    if (place.kind === "external") return { place, ip: EXTERNAL.host };
+    if (place.kind === "external") return { place, ip: v6 && s.options.clusterCidr6 ? EXTERNAL6.host : EXTERNAL.host };
     return { place, ip: "" };
   }
   for (const n of s.nodes) {
     if (n.address === what) return { place: places.find((p) => p.name === n.name)!, ip: what };
     for (const p of n.pods) if (p.ips.some((i) => addrOf(i) === what)) return { place: places.find((x) => x.name === `${n.name}/${p.name}`)!, ip: what };
   }
-  if (what === EXTERNAL.host) return { place: places.find((p) => p.kind === "external")!, ip: what };
+  if (what === EXTERNAL.host || what === EXTERNAL6.host) return { place: places.find((p) => p.kind === "external")!, ip: what };
+  if (o.outside && isIP(what)) return { ip: what };
   throw new Error(`cannot find "${what}" in lab "${s.name}": not a node, node/pod, ext or one of their addresses`);
 }
 
@@ -69,6 +75,11 @@ export function labNamespace(s: LabState, target: string): string {
   const fixed: Record<string, string> = { ext: ns.external(s.name), rtr: ns.router(s.name), sw: ns.switch(s.name) };
   if (fixed[target]) return fixed[target]!;
   if (s.namespaces.includes(target)) return target;
+  // A pod's namespace is its sandbox's: the lab's name for it, or the runtime's (containerd: cni-<uuid>).
+  for (const n of s.nodes) {
+    const pod = n.pods.find((p) => target === `${n.name}/${p.name}` || target === `${n.name}-${p.name}` || target === p.ns);
+    if (pod) return pod.ns;
+  }
   const candidate = `${s.name}-${target.replace("/", "-")}`;
   if (s.namespaces.includes(candidate)) return candidate;
   throw new Error(`cannot find "${target}" in lab "${s.name}": not a node, pod (node/pod), ext, rtr or sw`);

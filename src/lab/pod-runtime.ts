@@ -30,6 +30,8 @@ export interface PodRuntime {
   startNode(s: LabState, node: NodeState): Promise<void>;
   /** Stops what startNode started; the node's sandboxes are gone or abandoned by then. */
   stopNode(s: LabState, node: NodeState): Promise<void>;
+  /** Restarts the node's runtime process alone (the sandboxes keep running); its new PID. */
+  restartNode(s: LabState, node: NodeState): Promise<number>;
   /**
    * Makes the pod's sandbox and fills in its namespace, container ID, addresses and ADD time.
    * On failure nothing is left (the error as it came), or SandboxLeftError when the rollback failed.

@@ -2,6 +2,7 @@
 // through the executor (a small libcni), with the CNI_ARGS kubelet's runtime would pass.
 // Fast and needs no packages: the lab's default.
 import { CniExecutor, type RuntimeAttachment } from "./executor.ts";
+import { capabilityArgs } from "./pod-capabilities.ts";
 import { SandboxLeftError, type PodRuntime } from "./pod-runtime.ts";
 import { netnsExecArgv } from "./sh.ts";
 import { saveState, type LabState, type NodeState, type PodState } from "./state.ts";
@@ -20,6 +21,7 @@ function attachment(pod: PodState): RuntimeAttachment {
     netns: `/run/netns/${pod.ns}`,
     ifname: pod.ifname,
     args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: k8sPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.containerId },
+    capabilityArgs: capabilityArgs(pod),
   };
 }
 
@@ -46,6 +48,10 @@ export const directRuntime: PodRuntime = {
 
   async startNode() {},
   async stopNode() {},
+
+  async restartNode(s, node) {
+    throw new Error(`cannot restart the runtime of node "${node.name}": lab "${s.name}" runs pods with the direct runtime, which has no process (use \`lab up --runtime containerd\`)`);
+  },
 
   async create(s, node, pod) {
     createPodNetns(s, pod.ns);

@@ -7,12 +7,16 @@ import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
 export type WiringKind = "agent" | "static";
+/** Where the agents read the cluster: the lab's API server (kubernetes), or its manifests directory (dir). */
+export type LabSource = "kubernetes" | "dir";
 export type LabRouting = "host-gw" | "vxlan" | "auto";
 /** How pod sandboxes are made (src/lab/pod-runtime.ts). */
 export type RuntimeKind = "direct" | "containerd";
 
 export interface LabOptions {
   mode: Mode;
+  /** Absent in states written before the lab had an API server: dir. */
+  source?: LabSource;
   /** Passed to the agents (--routing); static wiring is host-gw. */
   routing: LabRouting;
   /** Underlay subnets (each its own switch) joined by the router; absent: 1. */
@@ -32,6 +36,12 @@ export interface LabOptions {
   runtime?: RuntimeKind;
 }
 
+export interface HostPort {
+  hostPort: number;
+  containerPort: number;
+  protocol: Protocol;
+}
+
 export interface PodState {
   name: string;
   node: string;
@@ -48,6 +58,12 @@ export interface PodState {
   labels?: Record<string, string>;
   /** Named container ports of the Pod manifest (`--ports NAME=PORT/PROTO`), for named ports in policies. */
   ports?: { name: string; containerPort: number; protocol: Protocol }[];
+  /** The Pod's UID, given to the runtime as kubelet gives it (containerd's sandbox metadata). */
+  uid?: string;
+  /** hostPort mappings of the pod (`--host-port`), which the runtime hands to the chain as portMappings. */
+  hostPorts?: HostPort[];
+  /** The pod's kubernetes.io/ingress-bandwidth and egress-bandwidth annotations (`--ingress-bandwidth`), quantities in bit/s. */
+  bandwidth?: { ingress?: string; egress?: string };
   /** The policy-ports server of this pod (policyPorts labs). */
   serverPid?: number;
 }
@@ -71,6 +87,8 @@ export interface NodeState {
    */
   podMTU?: number;
   agentPid?: number;
+  /** The node's containerd (`lab up --runtime containerd`). */
+  containerdPid?: number;
   /** The echo server listening in this node's pods. */
   echoPid?: number;
   pods: PodState[];
@@ -94,6 +112,11 @@ export interface LabState {
   /** Every namespace created or about to be created, in creation order. */
   namespaces: string[];
   extEchoPid?: number;
+  /** The lab's API server and its controller replicas (kubernetes source). */
+  apiserverPid?: number;
+  controllerPids?: number[];
+  /** The lab's DNS server (src/lab/dns/lab-dns.ts), in the router's namespace. */
+  dnsPid?: number;
   nodes: NodeState[];
 }
 

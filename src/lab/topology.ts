@@ -52,6 +52,8 @@ export interface NodePaths {
   agentLog: string;
   agentPid: string;
   cniSocket: string;
+  /** The node's containerd (`lab up --runtime containerd`): config, root, state, socket, log. */
+  containerdDir: string;
 }
 
 export function nodePaths(lab: string, node: string): NodePaths {
@@ -66,10 +68,13 @@ export function nodePaths(lab: string, node: string): NodePaths {
     agentLog: join(dir, "agent.log"),
     agentPid: join(dir, "agent.pid"),
     cniSocket: join(dir, "cni.sock"),
+    containerdDir: join(dir, "containerd"),
   };
 }
 
 export const manifestsDir = (lab: string) => join(labDir(lab), "manifests");
+/** The pause image of a containerd lab, built once for its nodes. */
+export const pauseImageDir = (lab: string) => join(labDir(lab), "pause-image");
 export const stateFile = (lab: string) => join(labDir(lab), "state.json");
 
 /** The underlay subnet of one segment and family: the one /16 (/64) of a single-segment lab, else a /24 (/64) each. */

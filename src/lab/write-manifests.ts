@@ -4,6 +4,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { POD_MTU_CONDITION } from "../cluster/types.ts";
+import { bandwidthAnnotations } from "./pod-capabilities.ts";
 import { nodeAddresses, type NodeState, type PodState } from "./state.ts";
 
 /** Atomic write; the temporary name is a dotfile with another extension, which sources skip. */
@@ -18,6 +19,8 @@ const nodeFile = (node: string) => `node-${node}.yaml`;
 export const namespaceFile = (name: string) => `namespace-${name}.yaml`;
 /** Policies the lab applied (`lab apply`): one file per object. */
 export const policyFile = (kind: string, name: string, namespace?: string) => `policy-${kind.toLowerCase()}-${namespace ? `${namespace}.` : ""}${name}.yaml`;
+/** EndpointSlices (the lab's endpoint-slice controller, or `lab apply`): one file per slice. */
+export const endpointSliceFile = (namespace: string, name: string) => `endpointslice-${namespace}.${name}.yaml`;
 const podFile = (pod: PodState) => `pod-${pod.namespace}-${pod.node}-${pod.name}.yaml`;
 
 function nodeManifest(node: NodeState): object {
@@ -50,12 +53,16 @@ export function podLabels(pod: PodState): Record<string, string> {
   return { ...pod.labels, app: "echo", node: pod.node };
 }
 
-function podManifest(pod: PodState, hostIPs: string[]): object {
+export function podManifest(pod: PodState, hostIPs: string[]): object {
+  const annotations = bandwidthAnnotations(pod);
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: k8sPodName(pod), namespace: pod.namespace, labels: podLabels(pod) },
-    spec: { nodeName: pod.node, containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }, ...(pod.ports ?? [])] }] },
+    metadata: { name: k8sPodName(pod), namespace: pod.namespace, labels: podLabels(pod), ...(Object.keys(annotations).length ? { annotations } : {}) },
+    spec: {
+      nodeName: pod.node,
+      containers: [{ name: "echo", image: "mncni-lab/echo", ports: [{ containerPort: 7777 }, ...(pod.ports ?? []), ...(pod.hostPorts ?? [])] }],
+    },
     // Before its ADD a pod has no address yet (Pending), as the API shows it.
     status: pod.ips.length
       ? { phase: "Running", hostIP: hostIPs[0], ...(hostIPs.length > 1 ? { hostIPs: hostIPs.map((ip) => ({ ip })) } : {}), podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })) }

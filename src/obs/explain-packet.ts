@@ -4,7 +4,7 @@
 // and every difference between them.
 import type { ClusterState } from "../cluster/types.ts";
 import { HOLD } from "../firewall/names.ts";
-import { computePath, type Endpoint, type Explanation, type Hop, type PathOutcome, type Place, type ReplyPath } from "./explain.ts";
+import { computePath, type Endpoint, type Explanation, type Hop, type Place, type ReplyPath } from "./explain.ts";
 import { expectPolicy, policyAt, policyDecisions, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -61,13 +61,10 @@ function replyPath(places: Place[], ex: Explanation): ReplyPath {
   return { src: ex.dst, dst: last.source, hops: back.hops, outcome: back.outcome };
 }
 
-const arrives = (o: PathOutcome) => o === "delivered" || o === "leaves";
-
 /**
- * Did the packet get where it was going, as computed and (with a probe) as traced? Leaving
- * the namespaces the command sees (another node, seen from a node) is a path, not a failure.
+ * Do the computed path and the kernel's trace of the probe agree (both ways for TCP)? Whatever
+ * they say of the packet (delivered, dropped, held): a verdict is an answer, a disagreement is
+ * not. Without a probe there is nothing to disagree with.
  */
-export const explainOk = (ex: Explanation): boolean =>
-  (ex.probe ? ex.probe.mismatches.length === 0 : true) &&
-  arrives(ex.outcome) &&
-  (ex.reply ? arrives(ex.reply.outcome) && (ex.reply.probe?.mismatches.length ?? 0) === 0 : true);
+export const explainAgrees = (ex: Explanation): boolean =>
+  (ex.probe?.mismatches.length ?? 0) === 0 && (ex.reply?.probe?.mismatches.length ?? 0) === 0;

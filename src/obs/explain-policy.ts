@@ -5,7 +5,7 @@
 // deciding rule's comment (PolicyStructure.decisions: the policy, rule and verdict; compiled
 // from the same cluster state), not by parsing the comment. A disagreement between the two is
 // a mismatch.
-import { PolicyEvaluator, policyName, type Decider, type Verdict } from "../cluster/index.ts";
+import { describeDecider, ISOLATED, PolicyEvaluator, policyName, type ExplainedVerdict } from "../cluster/index.ts";
 import type { ClusterState, Protocol } from "../cluster/types.ts";
 import type { Place, PolicyExpectation, TracedPlace, TracedPolicy } from "./explain.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -19,24 +19,23 @@ export function policyDecisions(state: ClusterState): ReadonlyMap<string, RuleDe
   return compilePolicy({ state }).decisions;
 }
 
-export const formatDecider = (d: Decider) =>
-  `${d.kind} ${policyName(d)} rule ${d.rule}${d.tier ? ` (tier ${d.tier}${d.action ? `, ${d.action}` : ""})` : ""}`;
 
 /** What the evaluator expects; undefined for ICMP (the API's rules name TCP, UDP and SCTP; a port-less rule would decide, which the evaluator does not model). */
 export function expectPolicy(state: ClusterState, src: string, dst: string, proto: ProbeProto, port: number): PolicyExpectation | undefined {
   if (proto === "icmp" || !src) return undefined;
-  const v: Verdict = new PolicyEvaluator(state).evaluate({ src: { ip: src }, dst: { ip: dst }, port, protocol: proto.toUpperCase() as Protocol });
+  const v: ExplainedVerdict = new PolicyEvaluator(state).explain({ src: { ip: src }, dst: { ip: dst }, port, protocol: proto.toUpperCase() as Protocol });
   const podAt = (ip: string) => [...state.pods.values()].find((p) => !p.hostNetwork && p.podIPs.includes(ip));
   const sp = podAt(src);
   const dp = podAt(dst);
   return {
     allowed: v.allowed,
     ...(v.deniedIn ? { deniedIn: v.deniedIn } : {}),
-    ...(v.by ? { by: formatDecider(v.by), decider: v.by } : {}),
-    ...(v.egress.by ? { egressBy: formatDecider(v.egress.by) } : {}),
-    ...(v.ingress.by ? { ingressBy: formatDecider(v.ingress.by) } : {}),
+    ...(v.by ? { by: describeDecider(v.by), decider: v.by } : {}),
+    ...(v.egress.by ? { egressBy: describeDecider(v.egress.by) } : {}),
+    ...(v.ingress.by ? { ingressBy: describeDecider(v.ingress.by) } : {}),
     ...(sp?.nodeName ? { egressNode: sp.nodeName } : {}),
     ...(dp?.nodeName ? { ingressNode: dp.nodeName } : {}),
+    why: { egress: v.egress, ingress: v.ingress },
   };
 }
 
@@ -71,7 +70,7 @@ export function tracedPolicy(places: TracedPlace[], decisions: ReadonlyMap<strin
       // A pass (an Admin tier Pass) decides nothing.
       if (d.verdict === "pass") continue;
       if (d.verdict === "deny" ? e.verdict !== "drop" : e.verdict !== "accept" && e.verdict !== "goto") continue;
-      return { place: t.place, verdict: d.verdict === "deny" ? "dropped" : "allowed", rule: c, by: formatDecider(d.decider), decider: d.decider };
+      return { place: t.place, verdict: d.verdict === "deny" ? "dropped" : "allowed", rule: c, by: describeDecider(d.decider), decider: d.decider };
     }
   }
   return undefined;
@@ -90,8 +89,8 @@ export function policyMismatches(e: PolicyExpectation | undefined, t: TracedPoli
   if (!e.allowed && t?.verdict === "dropped" && e.decider && t.decider) {
     const d = e.decider;
     const k = t.decider;
-    // The default-deny rule is the namespace's (the kernel's names the first isolating policy); any other is the policy's.
-    const named = d.rule === "default-deny" ? k.rule === "default-deny" && k.namespace === d.namespace : k.kind === d.kind && policyName(k) === policyName(d);
+    // Isolation is the namespace's (the kernel's names the first isolating policy); any other decider is the policy's.
+    const named = d.rule === ISOLATED ? k.rule === ISOLATED && k.namespace === d.namespace : k.kind === d.kind && policyName(k) === policyName(d);
     if (!named) out.push(`the policy evaluator names ${e.by}; the traced drop names ${t.by}`);
   }
   return out;

@@ -11,7 +11,7 @@ import { HOST_VETH_PREFIX } from "../plugin/hostveth.ts";
 import { ANTISPOOF, heldSet, HOLD, MASQUERADE, tableRef } from "../firewall/names.ts";
 import { nftIn } from "./nft-in.ts";
 import type { ProbeProto } from "./probe.ts";
-import type { Decider, Direction } from "../cluster/index.ts";
+import type { Decider, Direction, ExplainedDirection } from "../cluster/index.ts";
 
 export interface Place {
   name: string;
@@ -82,6 +82,8 @@ export interface PolicyExpectation {
   /** The nodes whose policy table judges each direction (the pods' nodes). */
   egressNode?: string;
   ingressNode?: string;
+  /** Why, per direction: every policy selecting the judged pod and each rule as checked (the evaluator's account). */
+  why?: { egress: ExplainedDirection; ingress: ExplainedDirection };
 }
 
 /** The verdict the traced probe met in the policy table (explain-policy.ts tracedPolicy). */

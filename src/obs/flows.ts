@@ -4,6 +4,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import type { FlowRecord } from "../agent/policy/flows.ts";
+import type { ClusterState } from "../cluster/types.ts";
 
 export type { FlowRecord };
 
@@ -22,9 +23,9 @@ function parseFlowLines(text: string): FlowLine[] {
 
 /**
  * Calls onLines with every complete line of `file` from its start, then (follow) with what is
- * appended, every 250 ms; returns a stop function. A file that shrank was rotated: read anew.
+ * appended, every 250 ms (everyMs); returns a stop function. A file that shrank was rotated: read anew.
  */
-export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, o: { follow: boolean }): () => void {
+export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, o: { follow: boolean; everyMs?: number }): () => void {
   let pos = 0;
   let rest = "";
   const more = () => {
@@ -48,7 +49,7 @@ export function followFlows(file: string, onLines: (lines: FlowLine[]) => void, 
   };
   more();
   if (!o.follow) return () => {};
-  const t = setInterval(more, 250);
+  const t = setInterval(more, o.everyMs ?? 250);
   return () => clearInterval(t);
 }
 
@@ -90,6 +91,13 @@ export function flowMatches(r: FlowRecord, f: FlowFilter): boolean {
 
 /** Node addresses -> node names (the lab knows every node's; a node its own). */
 export type NodeNames = ReadonlyMap<string, string>;
+
+/** Every Node's InternalIPs named by the Node (the cluster state the agent reads: its --source). */
+export function clusterNodeNames(state: Pick<ClusterState, "nodes">): NodeNames {
+  const out = new Map<string, string>();
+  for (const n of state.nodes.values()) for (const ip of n.internalIPs) out.set(ip, n.name);
+  return out;
+}
 
 /** Every address of this host's network namespace named `name` (the node's own, as `mncni status` names it). */
 export function ownNodeNames(name: string): NodeNames {

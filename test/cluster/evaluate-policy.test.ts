@@ -158,3 +158,59 @@ describe("ClusterNetworkPolicy tiers", () => {
     expect(table(ev, 80, "UDP", (s) => s.pod !== "a")).toEqual([]);
   });
 });
+
+// Why: every policy selecting the judged pod, each rule as checked, each peer's miss as typed
+// data (what explain prints and a web view renders).
+describe("explain: why each rule did or did not match", () => {
+  test("a NetworkPolicy isolating the pod: each rule's miss (podSelector, own namespace, namespaceSelector, ports)", () => {
+    const web = np("web", "x", { podSelector: { matchLabels: { pod: "b" } }, ingress: [
+      { from: [{ podSelector: { matchLabels: { pod: "c" } } }] },
+      { from: [{ namespaceSelector: { matchLabels: { team: "a" } } }] },
+      { from: [{ podSelector: { matchExpressions: [{ key: "pod", operator: "In", values: ["a"] }] } }], ports: [{ port: 8080 }, { protocol: "UDP", port: 53 }] },
+    ] });
+    const v = model([web]).explain({ src: { pod: "y/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
+    expect(v).toMatchObject({ allowed: false, deniedIn: "ingress", by: { kind: "NetworkPolicy", namespace: "x", name: "web", rule: "default-deny" } });
+    expect(v.ingress.why.decided).toBe("isolated");
+    expect(v.ingress.why.subject).toBe("x/b");
+    const rules = v.ingress.why.policies.map((p) => [p.name, p.rules]);
+    expect(rules).toEqual([["web", [
+      { rule: "ingress[0]", at: "ingress[0]", matched: false, peers: [{ at: "from[0]", miss: { kind: "namespace", policyNamespace: "x", pod: "y/a", namespace: "y" } }] },
+      { rule: "ingress[1]", at: "ingress[1]", matched: false, peers: [{ at: "from[0]", miss: {
+        kind: "namespaceSelector", selector: { matchLabels: { team: "a" } }, unmet: [{ requirement: "team=a", key: "team" }], pod: "y/a", namespace: "y", labels: { "kubernetes.io/metadata.name": "y", ns: "y" },
+      } }] },
+      // Own namespace x is not y either: the third rule's peer misses before its ports are looked at.
+      { rule: "ingress[2]", at: "ingress[2]", matched: false, peers: [{ at: "from[0]", miss: { kind: "namespace", policyNamespace: "x", pod: "y/a", namespace: "y" } }] },
+    ]]]);
+    // From x/a: the podSelector of rule 0 misses (pod=a, not c), rule 2's peer matches but not its ports.
+    const w = model([web]).explain({ src: { pod: "x/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
+    const [r0, , r2] = w.ingress.why.policies[0]!.rules;
+    expect(r0!.peers![0]!.miss).toEqual({ kind: "podSelector", selector: { matchLabels: { pod: "c" } }, unmet: [{ requirement: "pod=c", key: "pod", value: "a" }], pod: "x/a", labels: { pod: "a" } });
+    expect(r2).toEqual({ rule: "ingress[2]", at: "ingress[2]", matched: false, ports: { protocol: "TCP", port: 80, rule: ["TCP/8080", "UDP/53"] } });
+    // The egress side: nothing selects x/a.
+    expect(w.egress.why).toEqual({ subject: "x/a", decided: "default", policies: [] });
+    // evaluate() gives the same verdict without the why.
+    expect(model([web]).evaluate({ src: { pod: "x/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" }).ingress).toEqual({ allowed: false, by: w.ingress.by! });
+  });
+
+  test("ClusterNetworkPolicy rules in order, up to the deciding one; an address outside every pod is no pod; ipBlock except", () => {
+    const p = cnp("ordered", "Admin", 3, { subject: { namespaces: { matchLabels: { ns: "x" } } }, ingress: [
+      { name: "from-z", action: "Accept", from: [{ namespaces: { matchLabels: { ns: "z" } } }] },
+      { action: "Deny", from: [{ pods: { podSelector: { matchLabels: { pod: "a" } } } }] },
+    ] });
+    const v = model([p]).explain({ src: { pod: "y/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
+    expect(v.ingress.why.decided).toBe("admin");
+    expect(v.ingress.why.policies).toEqual([{ kind: "ClusterNetworkPolicy", name: "ordered", tier: "Admin", priority: 3, rules: [
+      { rule: "from-z", at: "ingress[0]", action: "Accept", matched: false, peers: [{ at: "from[0]", miss: {
+        kind: "namespaceSelector", selector: { matchLabels: { ns: "z" } }, unmet: [{ requirement: "ns=z", key: "ns", value: "y" }], pod: "y/a", namespace: "y", labels: { "kubernetes.io/metadata.name": "y", ns: "y" },
+      } }] },
+      { rule: "ingress[1]", at: "ingress[1]", action: "Deny", matched: true },
+    ] }]);
+    const ext = model([p]).explain({ src: { ip: "203.0.113.10" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
+    expect(ext.egress.why).toEqual({ decided: "not-judged", policies: [] });
+    expect(ext.ingress.why.policies[0]!.rules.map((r) => r.peers?.[0]?.miss)).toEqual([{ kind: "notPod", ip: "203.0.113.10" }, { kind: "notPod", ip: "203.0.113.10" }]);
+    expect(ext.ingress.why.decided).toBe("default");
+    const blk = np("blk", "x", { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: "10.9.0.0/16", except: [`${ip("y", "a")}/32`] } }] }] });
+    const b = model([blk]).explain({ src: { pod: "y/a" }, dst: { pod: "x/b" }, port: 80, protocol: "TCP" });
+    expect(b.ingress.why.policies[0]!.rules[0]!.peers![0]!.miss).toEqual({ kind: "cidr", field: "ipBlock", cidrs: ["10.9.0.0/16"], ip: ip("y", "a"), except: `${ip("y", "a")}/32` });
+  });
+});

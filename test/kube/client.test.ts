@@ -25,7 +25,7 @@ describe("TLS and auth", () => {
 
   test("refuses a server whose certificate another CA signed", async () => {
     // The server certificate as the CA: its issuer (the real CA) is then unknown.
-    const cfg = { ...loadKubeconfig(api.writeKubeconfig()), ca: await Bun.file(join(api.dir, "server.crt")).text() };
+    const cfg = { ...loadKubeconfig(api.writeKubeconfig()), ca: await Bun.file(api.server.certs.cert).text() };
     const bad = new KubeClient(cfg, { attempts: 1 });
     const e = await bad.get(RESOURCES.namespaces, { name: "tls" }).catch((x) => x);
     expect(e).toBeInstanceOf(Error);

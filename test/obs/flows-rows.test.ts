@@ -2,6 +2,7 @@
 // are one row; a pause longer than the window, another decider, or another node starts a new one.
 import { describe, expect, test } from "bun:test";
 import { aggregateFlows, FLOW_WINDOW_MS, FlowAggregator, flowMatches, type FlowRecord } from "../../src/obs/flows.ts";
+import { formatFlowRow } from "../../src/cli/text/flows.ts";
 
 const at = (ms: number, over: Partial<FlowRecord> = {}): FlowRecord => ({
   time: new Date(Date.UTC(2026, 0, 1) + ms).toISOString(),
@@ -50,5 +51,11 @@ describe("flow rows", () => {
     expect(flowMatches(at(0), { verdict: "allow" })).toBe(false);
     expect(flowMatches({ ...at(0), suppressed: 2 }, {})).toBe(true);
     expect(flowMatches({ ...at(0), suppressed: 2 }, { verdict: "deny" })).toBe(false);
+  });
+
+  test("a NetworkPolicy isolation is shown as no rule allowing it, never as a rule named default-deny", () => {
+    const line = formatFlowRow({ record: at(0), count: 1, last: at(0).time } as Parameters<typeof formatFlowRow>[0]);
+    expect(line).toContain("NetworkPolicy x/p no rule allows it (ingress)");
+    expect(line).not.toContain("default-deny");
   });
 });

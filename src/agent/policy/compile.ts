@@ -31,6 +31,7 @@ import type {
   Decider, Direction, NetworkPolicyPeer, NetworkPolicyPort, Protocol,
 } from "../../cluster/types.ts";
 import { type Family, familyOf } from "../../net/ip.ts";
+import { ISOLATED } from "../../cluster/index.ts";
 import { blockIntervals, normalizeCIDR } from "../../net/cidr.ts";
 import { queryKey, type PodQuery } from "./peers.ts";
 
@@ -493,7 +494,7 @@ function compileFragment(policy: KubeNetworkPolicy | KubeClusterNetworkPolicy, l
         jumps.push(...guard(dir, s, `jump ${npChain(np, dir)}`));
       }
       // Isolated and no rule allowed: the log names the first isolating policy (by name).
-      const who: Decider = { kind: "NetworkPolicy", namespace: ns, name: np.metadata.name, rule: "default-deny", direction: dir };
+      const who: Decider = { kind: "NetworkPolicy", namespace: ns, name: np.metadata.name, rule: ISOLATED, direction: dir };
       const denies = FAMILIES.flatMap((f) => {
         const m = `${ip(f)} ${subjectField(dir)} @${s[f]}`;
         return [...logRule(m, "drop", who), `${m} counter drop ${decides(`np ${ns} ${dir} isolated: no rule allows (${np.metadata.name})`, who, "deny")}`];

@@ -2,6 +2,7 @@
 // A new thing the agent keeps in line is one module here and one entry in this list.
 import { antiSpoofingStep } from "./anti-spoofing.ts";
 import { binariesStep } from "./binaries.ts";
+import { bridgeNetfilterStep } from "./bridge-netfilter.ts";
 import { conflistStep } from "./conflist.ts";
 import { forwardingStep } from "./forwarding.ts";
 import { masqueradeStep } from "./masquerade.ts";
@@ -10,7 +11,7 @@ import { policyStep } from "./policy.ts";
 import { routesStep } from "./routes.ts";
 import { servicesStep } from "./services.ts";
 
-export const STEP_MODULES = [podCidrsStep, forwardingStep, routesStep, masqueradeStep, policyStep, servicesStep, antiSpoofingStep, binariesStep, conflistStep] as const;
+export const STEP_MODULES = [podCidrsStep, forwardingStep, bridgeNetfilterStep, routesStep, masqueradeStep, policyStep, servicesStep, antiSpoofingStep, binariesStep, conflistStep] as const;
 
 export type Step = (typeof STEP_MODULES)[number]["name"];
 export const STEPS: readonly Step[] = STEP_MODULES.map((s) => s.name);

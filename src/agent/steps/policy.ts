@@ -1,13 +1,14 @@
 // Step "policy": NetworkPolicy and ClusterNetworkPolicy for this node's pods, in
 // `inet mncni-policy` (src/agent/policy/), with what they need around them: the fail-closed
 // hold table (created here, filled by the plugin, released here once a pod's policy is
-// programmed), br_netfilter's sysctls in bridge mode, and the served ADD's fast path.
+// programmed), a problem when bridge mode lacks br_netfilter, and the served ADD's fast path.
 import type { ClusterState } from "../../cluster/types.ts";
 import { DiskStore } from "../../ipam/disk-store.ts";
 import { formatIp } from "../../ipam/ip-bigint.ts";
 import { normalizeIP } from "../../net/cidr.ts";
 import { HOLD } from "../../firewall/names.ts";
 import { NETWORK_NAME } from "../conflist.ts";
+import { BRIDGE_NF_SYSCTLS } from "./bridge-netfilter.ts";
 import { AttachedPods, PolicyEngine, policyPods } from "../policy/index.ts";
 import { emptyReconcileReport, type AttachedPod, type Pass, type StepContext, type StepModule } from "./step.ts";
 
@@ -77,19 +78,14 @@ class PolicyStep {
     r.writes += sync.writes;
     r.changes.push(...sync.changes);
     if (verify) r.policyRejected = sync.rejected;
+    // The bridgeNetfilter step turns them on in bridge mode; without br_netfilter a policy that selects a local pod cannot hold.
     if (sync.anySelected && cfg.mode === "bridge") {
-      for (const name of ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]) {
-        let v: string;
+      for (const name of BRIDGE_NF_SYSCTLS) {
         try {
-          v = deps.sysctl.get(name);
+          deps.sysctl.get(name);
         } catch {
           r.problems.push(`cannot read ${name} (is br_netfilter loaded?): same-node pod traffic in bridge mode is not subject to policy`);
-          continue;
         }
-        if (v === "1") continue;
-        deps.sysctl.set(name, "1");
-        r.writes++;
-        r.changes.push(`set ${name}=1`);
       }
     }
     // Programmed: this node's pods in the state are no longer held (with no policy, none is).

@@ -1,9 +1,9 @@
 // Step "services": the Service proxy (--service-proxy): Services and EndpointSlices into
 // `inet mncni-services` (src/agent/services/), the healthCheckNodePorts of Local
-// LoadBalancers, UDP conntrack entries of endpoints that went away, and in bridge mode
-// br_netfilter's sysctls (a reply from a pod on the same bridge is bridged, not routed: only
-// with bridge-nf-call-iptables does conntrack see it and undo the DNAT). Without the flag it
-// removes a table an earlier run left (turning the proxy off is the rollback).
+// LoadBalancers, UDP conntrack entries of endpoints that went away (br_netfilter's sysctls,
+// which bridge mode needs for Service replies between pods of one bridge, are the
+// bridgeNetfilter step's). Without the flag it removes a table an earlier run left (turning
+// the proxy off is the rollback).
 import { Conntrack, Nftables } from "../../kernel/index.ts";
 import { parseIP } from "../../net/ip.ts";
 import { SERVICES } from "../../firewall/names.ts";
@@ -18,8 +18,6 @@ export const servicesStep: StepModule<"services"> = {
     return new ServicesStep(ctx);
   },
 };
-
-const BR_NF = ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"];
 
 class ServicesStep {
   private proxy?: ServiceProxy;
@@ -70,24 +68,6 @@ class ServicesStep {
     const h = this.health.update(sync.health);
     r.changes.push(...h.changes);
     r.problems.push(...h.problems);
-    if (cfg.mode === "bridge") this.bridgeNetfilter(p);
-  }
-
-  private bridgeNetfilter(p: Pass): void {
-    const { deps } = this.ctx;
-    for (const name of BR_NF) {
-      let v: string;
-      try {
-        v = deps.sysctl.get(name);
-      } catch {
-        p.r.problems.push(`cannot read ${name} (is br_netfilter loaded?): in bridge mode a Service reply from a pod on the same node is not translated back`);
-        continue;
-      }
-      if (v === "1") continue;
-      deps.sysctl.set(name, "1");
-      p.r.writes++;
-      p.r.changes.push(`set ${name}=1`);
-    }
   }
 }
 

@@ -46,6 +46,8 @@ export interface ReconcileReport {
    * the rest of the cluster out (nor stalls a rollout waiting for readiness).
    */
   peerWarnings: string[];
+  /** What else is worth knowing about this node but does not make it not ready (br_netfilter missing in bridge mode), one sentence each. */
+  warnings: string[];
   /** What changed, for logs; empty on a no-change pass. */
   changes: string[];
   /** Kernel and file writes this pass made (0 on a no-change resync). */
@@ -57,6 +59,8 @@ export interface ReconcileReport {
   routingPublished?: Record<string, string>;
   /** The pod MTU written to the conflist (undefined until it is written). */
   podMTU?: number;
+  /** Why the pod MTU is what it is ("1450 = 1500 underlay − 50 VXLAN header"), set with podMTU. */
+  podMTUWhy?: string;
   /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */
   podMTUMismatch: Map<string, number>;
   conflistWritten: boolean;
@@ -67,7 +71,7 @@ export interface ReconcileReport {
 }
 
 export const emptyReconcileReport = (): ReconcileReport => ({
-  errors: [], problems: [], peerWarnings: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
+  errors: [], problems: [], peerWarnings: [], warnings: [], changes: [], writes: 0, routesProgrammed: 0, paths: new Map(), podMTUMismatch: new Map(), conflistWritten: false, converged: false,
 });
 
 /** What the steps of one pass share. */

@@ -1,6 +1,7 @@
 // The terminal form of an explanation: the path as a chain of hops, then the probe's account.
 import type { Explanation, Hop } from "../../obs/explain.ts";
 import { bold, dim, green, red, yellow } from "./render.ts";
+import { directionWhyLines } from "./policy-why.ts";
 
 function hopLine(h: Hop): string[] {
   const head = `${bold(h.place)} ${dim(`(${h.kind})`)}${h.iif ? ` in ${h.iif}` : ""}${h.port && h.port !== h.iif ? ` from port ${h.port}` : ""}  src ${h.source}`;
@@ -30,13 +31,46 @@ function whereItEnds(hops: Hop[], outcome: string): string {
   return ` in ${last.place}${last.error ? ` (${last.error})` : ""}`;
 }
 
-export function formatExplanation(ex: Explanation): string {
-  const out = [`${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}`, ""];
-  for (const h of ex.hops) out.push(...hopLine(h));
+/** What the computed path, and with a probe the traced one, came to: the first lines of the output. */
+function outcomeLine(ex: Explanation): string {
   const held = ex.hops.find((h) => h.held)?.held;
-  const oc = held
+  return held
     ? yellow(`held (${held.pod ?? held.ip} is not yet programmed by the agent; its next pass releases it)`)
     : ex.outcome === "delivered" ? green(ex.outcome) : ex.outcome === "leaves" ? yellow("leaves the known namespaces") : red(ex.outcome);
+}
+
+/** The policy's verdict and why: the denying direction first, each with the rules of the policies that selected the pod. */
+function policyLines(ex: Explanation): string[] {
+  const e = ex.policy?.expected;
+  if (!e) return [];
+  const at = e.deniedIn === "egress" ? e.egressNode : e.deniedIn === "ingress" ? e.ingressNode : undefined;
+  if (!e.why) return [`policy: ${e.allowed ? green("allowed") : red(`DENIED in ${e.deniedIn}`)}${e.by ? ` by ${e.by}` : " (selected by no policy)"}`];
+  const head = `policy: ${e.allowed ? green("allowed") : red(`DENIED in ${e.deniedIn}${at ? ` (judged on ${at})` : ""}`)}`;
+  if (!e.why.egress.why.policies.length && !e.why.ingress.why.policies.length && e.allowed) return [`policy: ${green("allowed")} (no policy selects either end)`];
+  const dirs = e.deniedIn === "egress" ? (["egress", "ingress"] as const) : (["ingress", "egress"] as const);
+  return [head, ...dirs.flatMap((d) => directionWhyLines(d, e.why![d]).map((l) => `  ${l}`))];
+}
+
+function mismatchLines(ex: Explanation): string[] {
+  if (!ex.probe) return [];
+  const mismatches = [...ex.probe.mismatches, ...(ex.reply?.probe?.mismatches ?? []).map((m) => `reply: ${m}`)];
+  return [mismatches.length ? red(`MISMATCH between computed and traced path:\n${mismatches.map((m) => `  - ${m}`).join("\n")}`) : green(`computed and traced paths agree${ex.reply?.probe ? " (both ways)" : ""}`)];
+}
+
+/**
+ * The decisive lines first (what happened, the policy's verdict and why, whether the kernel's
+ * trace agrees), then the path hop by hop and the probe's trace.
+ */
+export function formatExplanation(ex: Explanation): string {
+  const oc = outcomeLine(ex);
+  const out = [
+    `${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}: ${oc}${whereItEnds(ex.hops, ex.outcome)}${ex.probe ? `; traced: ${ex.probe.outcome}` : ""}`,
+    ...policyLines(ex),
+    ...mismatchLines(ex),
+    "",
+    bold("path (computed)"),
+  ];
+  for (const h of ex.hops) out.push(...hopLine(h));
   out.push("", `computed: ${oc}${whereItEnds(ex.hops, ex.outcome)}`);
   if (ex.reply) {
     const r = ex.reply;
@@ -45,9 +79,8 @@ export function formatExplanation(ex: Explanation): string {
     out.push(`computed reply: ${r.outcome === "delivered" ? green(r.outcome) : r.outcome === "leaves" ? yellow("leaves the known namespaces") : red(r.outcome)}${whereItEnds(r.hops, r.outcome)}`);
   }
   const pol = ex.policy;
-  if (pol?.expected) out.push(`policy (evaluator): ${pol.expected.allowed ? green("allowed") : red(`denied in ${pol.expected.deniedIn}`)}${pol.expected.by ? ` by ${pol.expected.by}` : " (selected by no policy)"}`);
   if (ex.probe) {
-    out.push(bold("probe (nftables trace)"));
+    out.push("", bold("probe (nftables trace)"));
     for (const t of ex.probe.places) {
       out.push(`  ${t.place}: ${t.verdict === "dropped" ? red(`dropped by ${t.droppedBy}`) : t.verdict === "accepted" ? green("seen") : red("not seen")}`);
       for (const e of t.events) out.push(`    ${e.table} ${e.chain} ${e.type}${e.verdict ? ` ${e.verdict}` : ""}${e.rule ? `: ${e.rule}` : ""}${e.saddr ? dim(` [${e.saddr} > ${e.daddr}]`) : ""}`);
@@ -55,8 +88,7 @@ export function formatExplanation(ex: Explanation): string {
     out.push(`traced: ${ex.probe.notSent ? red(ex.probe.outcome) : ex.probe.outcome}`);
     if (ex.reply?.probe) out.push(`traced reply: ${ex.reply.probe.outcome}${ex.reply.probe.places.filter((t) => t.verdict !== "not seen").length ? ` (seen in ${ex.reply.probe.places.filter((t) => t.verdict !== "not seen").map((t) => t.place).join(", ")})` : ""}`);
     if (pol?.traced) out.push(`policy (traced): ${pol.traced.verdict === "dropped" ? red("dropped") : green("allowed")} in ${pol.traced.place} by ${pol.traced.by} ${dim(`[rule comment "${pol.traced.rule}"]`)}`);
-    const mismatches = [...ex.probe.mismatches, ...(ex.reply?.probe?.mismatches ?? []).map((m) => `reply: ${m}`)];
-    out.push(mismatches.length ? red(`MISMATCH between computed and traced path:\n${mismatches.map((m) => `  - ${m}`).join("\n")}`) : green(`computed and traced paths agree${ex.reply?.probe ? " (both ways)" : ""}`));
+    out.push(...mismatchLines(ex));
   }
   return out.join("\n");
 }

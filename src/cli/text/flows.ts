@@ -2,6 +2,7 @@
 // packets of one flow counted in one row; the data: src/obs/flows.ts).
 import type { FlowEnd, FlowRow, ShownFlowRecord } from "../../obs/flows.ts";
 import { oneLine } from "./render.ts";
+import { ISOLATED } from "../../cluster/index.ts";
 
 const end = (e: FlowEnd) => `${e.namespace ? `${e.namespace}/${e.pod}` : (e.node ?? e.ip)}${e.port !== undefined ? `:${e.port}` : ""}`;
 
@@ -19,6 +20,8 @@ function flowRow({ record: r, count }: FlowRow<ShownFlowRecord & { node?: string
   const node = r.node !== undefined ? `${r.node.padEnd(8)} ` : "";
   if (r.suppressed) return `${node}${r.time.padEnd(24)}  (${r.suppressed} more lines left out by the rate cap)`;
   const p = r.policy;
-  const who = p ? `${p.kind}${p.tier ? ` ${p.tier}` : ""} ${p.namespace ? `${p.namespace}/` : ""}${p.name} ${p.rule} (${p.direction})` : "unknown policy";
+  // Isolation is no rule: the policy isolating the pod, and that none of its rules allowed the flow.
+  const rule = p?.rule === ISOLATED ? "no rule allows it" : p?.rule;
+  const who = p ? `${p.kind}${p.tier ? ` ${p.tier}` : ""} ${p.namespace ? `${p.namespace}/` : ""}${p.name} ${rule} (${p.direction})` : "unknown policy";
   return `${node}${cells(r.time, r.verdict.toUpperCase(), r.protocol, end(r.src), end(r.dst), String(count), who)}`;
 }

@@ -12,9 +12,9 @@ export const VERSION = {
   buildDate: "2026-01-01T00:00:00Z", goVersion: "", compiler: "bun", platform: `linux/${process.arch === "x64" ? "amd64" : process.arch}`,
 };
 
-const groups = (): Map<string, Kind[]> => {
+const groups = (served: (k: Kind) => boolean): Map<string, Kind[]> => {
   const m = new Map<string, Kind[]>();
-  for (const k of KINDS) if (k.group) m.set(apiVersionOf(k), [...(m.get(apiVersionOf(k)) ?? []), k]);
+  for (const k of KINDS) if (k.group && served(k)) m.set(apiVersionOf(k), [...(m.get(apiVersionOf(k)) ?? []), k]);
   return m;
 };
 
@@ -28,12 +28,12 @@ function resourceList(groupVersion: string, kinds: Kind[]): Obj {
   };
 }
 
-/** The discovery document of a path, or undefined when the path is not discovery. */
-export function discovery(path: string): Obj | undefined {
+/** The discovery document of a path (listing the kinds served), or undefined when the path is not discovery. */
+export function discovery(path: string, served: (k: Kind) => boolean = () => true): Obj | undefined {
   if (path === "/version") return VERSION;
   if (path === "/api") return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] };
-  if (path === "/api/v1") return resourceList("v1", KINDS.filter((k) => !k.group));
-  const gvs = groups();
+  if (path === "/api/v1") return resourceList("v1", KINDS.filter((k) => !k.group && served(k)));
+  const gvs = groups(served);
   if (path === "/apis") {
     const byGroup = new Map([...gvs.values()].map((ks) => [ks[0]!.group, ks[0]!]));
     return {

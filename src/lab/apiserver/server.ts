@@ -7,7 +7,8 @@ import { withNetns } from "../../kernel/netns.ts";
 import { ensureCerts, kubeconfigText, Tokens, type Certs } from "./credentials.ts";
 import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX, VERSION } from "./discovery.ts";
 import { kindByPlural, kindOf, type Kind, type Obj } from "./kinds.ts";
-import { Authorizer, forbiddenMessage, type Attributes } from "./rbac.ts";
+import { decodeProtobuf, PROTOBUF, ProtobufError } from "./protobuf.ts";
+import { Authorizer, forbiddenMessage, type Attributes, type User } from "./rbac.ts";
 import { Resources, type Result, type Target } from "./resources.ts";
 import { fieldSelector, labelSelector, SelectorError } from "./selectors.ts";
 import { badRequest, status, unknownPath } from "./status.ts";
@@ -33,12 +34,14 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Keep objects in dir/state.json (default), or in memory only. */
   persist?: boolean;
+  /** The RBAC objects (Roles, ClusterRoles, bindings) enforced; default: what deploy/ installs for the lab. */
+  rbac?: Obj[];
   /**
-   * Seen before authentication: an answer here replaces the server's (tests inject faults,
-   * hide resources); `done` sees every request with its answer.
+   * Seen before authentication: an answer here replaces the server's (tests inject faults:
+   * 429, 500); `done` sees every resource request with its answer and who sent it.
    */
   intercept?: (req: Request, url: URL) => Response | undefined;
-  done?: (req: Request, url: URL, body: unknown, result: Result) => void;
+  done?: (req: Request, url: URL, body: unknown, result: Result, user?: User) => void;
 }
 
 /** Go's strconv.ParseBool, as the API server parses query booleans (python sends "True"). */
@@ -51,8 +54,18 @@ interface Route extends Target {
   group: string;
 }
 
-/** /api/v1/[namespaces/NS/]PLURAL[/NAME[/status]] and /apis/GROUP/VERSION/... */
-function route(path: string): Route | undefined {
+/** The parts of a resource path: /api/v1/[namespaces/NS/]PLURAL[/NAME[/SUB]] and /apis/GROUP/VERSION/... */
+interface PathParts {
+  group: string;
+  version: string;
+  namespace?: string;
+  plural?: string;
+  name?: string;
+  sub?: string;
+  more: string[];
+}
+
+function pathParts(path: string): PathParts | undefined {
   const seg = path.split("/").filter(Boolean).map(decodeURIComponent);
   let group = "";
   let version: string;
@@ -63,16 +76,50 @@ function route(path: string): Route | undefined {
   let namespace: string | undefined;
   if (rest[0] === "namespaces" && rest.length >= 3 && rest[2] !== "status") [namespace, rest] = [rest[1], rest.slice(2)];
   const [plural, name, sub, ...more] = rest;
-  const kind = plural ? kindOf(group, version, plural) : undefined;
-  if (!kind || more.length || (namespace !== undefined && !kind.namespaced)) return undefined;
-  if (sub !== undefined && !(sub === "status" && kind.status)) return undefined;
-  return { kind, group, namespace, name, sub };
+  return { group, version, namespace, plural, name, sub, more };
 }
 
-function verbOf(method: string, r: Route, q: URLSearchParams): string | undefined {
-  if (method === "GET") return r.name ? "get" : truthy(q.get("watch")) ? "watch" : "list";
-  if (!r.name) return method === "POST" ? "create" : method === "DELETE" ? "deletecollection" : undefined;
+function verbOf(method: string, named: boolean, q: URLSearchParams): string | undefined {
+  if (method === "GET") return named ? "get" : truthy(q.get("watch")) ? "watch" : "list";
+  if (!named) return method === "POST" ? "create" : method === "DELETE" ? "deletecollection" : undefined;
   return ({ PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<string, string>)[method];
+}
+
+/** What RBAC sees of a request, from its path alone (RequestInfo): known kind or not. */
+function requestAttributes(method: string, path: string, q: URLSearchParams): Attributes | undefined {
+  const p = pathParts(path);
+  if (!p?.plural) return undefined;
+  return { verb: verbOf(method, !!p.name, q) ?? method.toLowerCase(), group: p.group, resource: p.sub ? `${p.plural}/${p.sub}` : p.plural, namespace: p.namespace, name: p.name };
+}
+
+/** A path of a kind this server serves, or undefined. */
+function route(path: string, served: (k: Kind) => boolean): Route | undefined {
+  const p = pathParts(path);
+  const kind = p?.plural ? kindOf(p.group, p.version, p.plural) : undefined;
+  if (!p || !kind || !served(kind) || p.more.length || (p.namespace !== undefined && !kind.namespaced)) return undefined;
+  if (p.sub !== undefined && !(p.sub === "status" && kind.status)) return undefined;
+  return { kind, group: p.group, namespace: p.namespace, name: p.name, sub: p.sub };
+}
+
+/** A request body as JSON (sent as JSON, or protobuf for the kinds decoded), or why not. */
+async function readBody(req: Request): Promise<{ body?: unknown; refused?: Result }> {
+  const type = req.headers.get("content-type") ?? "";
+  const unsupported = (why: string): { refused: Result } => ({ refused: { code: 415, body: status(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, ${PROTOBUF} (${why})`) } });
+  if (type.startsWith(PROTOBUF)) {
+    try {
+      return { body: decodeProtobuf(new Uint8Array(await req.arrayBuffer())) };
+    } catch (e) {
+      if (e instanceof ProtobufError) return unsupported(e.message);
+      throw e;
+    }
+  }
+  if (type && !/json|yaml/.test(type)) return unsupported(type);
+  const text = await req.text();
+  try {
+    return { body: text ? JSON.parse(text) : undefined };
+  } catch {
+    return { body: text, refused: { code: 400, body: badRequest("the body of the request is not JSON") } };
+  }
 }
 
 export class ApiServer {
@@ -81,7 +128,13 @@ export class ApiServer {
   readonly certs: Certs;
   readonly watches: Watches;
   private readonly resources: Resources;
-  private readonly authz = new Authorizer();
+  private readonly authz: Authorizer;
+  /**
+   * Kinds not served (plural names): 404 and absent from discovery, as on a cluster without
+   * their CRD installed. Tests hide and show them while clients run.
+   */
+  readonly hidden = new Set<string>();
+  private readonly served = (k: Kind): boolean => !this.hidden.has(k.plural);
   /** Paged lists: the rest of a list is served from the snapshot its first page was cut from. */
   private readonly snapshots = new Map<string, Obj[]>();
   private servers: Server<undefined>[] = [];
@@ -93,6 +146,7 @@ export class ApiServer {
     this.tokens = new Tokens(o.dir);
     this.store = new Store(o.persist === false ? undefined : join(o.dir, "state.json"), o.logSize);
     this.resources = new Resources(this.store);
+    this.authz = new Authorizer(o.rbac);
     this.watches = new Watches(this.store);
     this.portNumber = o.port ?? 0;
   }
@@ -164,18 +218,9 @@ export class ApiServer {
     const url = new URL(req.url);
     const early = this.o.intercept?.(req, url);
     if (early) return early;
-    let body: unknown;
-    if (req.method !== "GET") {
-      const type = req.headers.get("content-type") ?? "";
-      // Protobuf needs the Go types' schemas: a client told 415 falls back to JSON (client-go does).
-      if (type && !/json|yaml/.test(type)) return this.answer(req, url, undefined, { code: 415, body: status(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json`) });
-      const text = await req.text();
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        return this.answer(req, url, body, { code: 400, body: badRequest("the body of the request is not JSON (this server takes JSON only)") });
-      }
-    }
+    // Read now (every answer's record names it), refused only once the path is known to serve:
+    // an unknown resource is 404 whatever its body, as kube-apiserver answers.
+    const { body, refused } = req.method === "GET" ? {} : await readBody(req);
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
     // What kube-apiserver shows anyone (system:public-info-viewer).
     if (["/healthz", "/livez", "/readyz"].includes(path)) return new Response("ok");
@@ -184,24 +229,27 @@ export class ApiServer {
     if (!user) return this.answer(req, url, body, { code: 401, body: status(401, "Unauthorized", "Unauthorized") });
     if (path === "/openapi/v2") return new Response(new Uint8Array(0), { headers: { "Content-Type": OPENAPI_V2_PROTOBUF } });
     if (path === "/openapi/v3") return json(200, OPENAPI_V3_INDEX);
-    const doc = req.method === "GET" ? discovery(path) : undefined;
+    const doc = req.method === "GET" ? discovery(path, this.served) : undefined;
     if (doc) return json(200, doc);
-    const r = route(path);
-    const verb = r && verbOf(req.method, r, url.searchParams);
-    if (!r || !verb) return this.answer(req, url, body, { code: r ? 405 : 404, body: r ? status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource") : unknownPath() });
-    const attrs: Attributes = { verb, group: r.group, resource: r.sub ? `${r.kind.plural}/${r.sub}` : r.kind.plural, namespace: r.namespace, name: r.name };
-    if (!this.authz.allows(user, attrs)) {
-      return this.answer(req, url, body, { code: 403, body: status(403, "Forbidden", forbiddenMessage(user, attrs), { ...(r.name ? { name: r.name } : {}), ...(r.group ? { group: r.group } : {}), kind: r.kind.plural }) });
+    const attrs = requestAttributes(req.method, path, url.searchParams);
+    // Authorization comes before the resource is looked up (a hidden kind, a missing object:
+    // 403 all the same), as in kube-apiserver's filter chain.
+    if (attrs && !this.authz.allows(user, attrs)) {
+      return this.answer(req, url, body, { code: 403, body: status(403, "Forbidden", forbiddenMessage(user, attrs), { ...(attrs.name ? { name: attrs.name } : {}), ...(attrs.group ? { group: attrs.group } : {}), kind: attrs.resource.split("/")[0] }) }, user);
     }
-    return this.serve(req, url, r, verb, body);
+    const r = route(path, this.served);
+    const verb = r && verbOf(req.method, !!r.name, url.searchParams);
+    if (!r || !verb) return this.answer(req, url, body, { code: r ? 405 : 404, body: r ? status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource") : unknownPath() }, user);
+    if (refused) return this.answer(req, url, body, refused, user);
+    return this.serve(req, url, r, verb, body, user);
   }
 
-  private answer(req: Request, url: URL, body: unknown, result: Result): Response {
-    this.o.done?.(req, url, body, result);
+  private answer(req: Request, url: URL, body: unknown, result: Result, user?: User): Response {
+    this.o.done?.(req, url, body, result, user);
     return json(result.code, result.body);
   }
 
-  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown): Response {
+  private serve(req: Request, url: URL, r: Route, verb: string, body: unknown, user: User): Response {
     const q = url.searchParams;
     const dryRun = q.getAll("dryRun").includes("All");
     const asTable = wantsTable(req.headers.get("accept"));
@@ -212,10 +260,10 @@ export class ApiServer {
       match = (o) => (r.namespace === undefined || o.metadata?.namespace === r.namespace) && labels(o) && fields(o);
     } catch (e) {
       if (!(e instanceof SelectorError)) throw e;
-      return this.answer(req, url, body, { code: 400, body: badRequest(e.message) });
+      return this.answer(req, url, body, { code: 400, body: badRequest(e.message) }, user);
     }
     if (verb === "watch") {
-      this.o.done?.(req, url, body, { code: 200, body: {} });
+      this.o.done?.(req, url, body, { code: 200, body: {} }, user);
       const from = q.get("resourceVersion");
       return this.watches.response({
         kind: r.kind, match, from: from && from !== "0" ? Number(from) : undefined,
@@ -238,7 +286,7 @@ export class ApiServer {
       case "delete": result = this.resources.delete(r, body, dryRun); break;
       default: result = { code: 405, body: status(405, "MethodNotAllowed", `${verb} is not served by the lab API server`) };
     }
-    return this.answer(req, url, body, result);
+    return this.answer(req, url, body, result, user);
   }
 
   private list(k: Kind, match: (o: Obj) => boolean, q: URLSearchParams, asTable: boolean): Result {

@@ -20,8 +20,14 @@ export interface WatchOptions {
 
 const enc = new TextEncoder();
 
+interface Open {
+  plural: string;
+  end: () => void;
+  bookmark: () => void;
+}
+
 export class Watches {
-  private readonly open = new Set<() => void>();
+  private readonly open = new Set<Open>();
 
   constructor(private readonly store: Store) {}
 
@@ -29,9 +35,16 @@ export class Watches {
     return this.open.size;
   }
 
-  /** Ends every open watch stream (clients see the stream end and watch again). */
-  endAll(): void {
-    for (const end of [...this.open]) end();
+  /** Ends every open watch stream, or those of one kind (clients see the stream end and watch again); how many. */
+  endAll(plural?: string): number {
+    const ending = [...this.open].filter((w) => plural === undefined || w.plural === plural);
+    for (const w of ending) w.end();
+    return ending.length;
+  }
+
+  /** A bookmark now on every open watch that asked for bookmarks. */
+  bookmarkAll(): void {
+    for (const w of this.open) w.bookmark();
   }
 
   response(o: WatchOptions): Response {
@@ -69,8 +82,9 @@ export class Watches {
         const bookmark = () => send("BOOKMARK", { kind: o.kind.kind, apiVersion: apiVersionOf(o.kind), metadata: { resourceVersion: String(this.store.resourceVersion) } }, true);
         const timer = o.bookmarks ? setInterval(bookmark, o.bookmarkIntervalMs) : undefined;
         const timeout = o.timeoutSeconds > 0 ? setTimeout(() => end(), o.timeoutSeconds * 1000) : undefined;
+        const self: Open = { plural: o.kind.plural, end: () => end(), bookmark: () => o.bookmarks && bookmark() };
         end = () => {
-          if (!this.open.delete(end)) return;
+          if (!this.open.delete(self)) return;
           unsubscribe();
           clearInterval(timer);
           clearTimeout(timeout);
@@ -78,7 +92,7 @@ export class Watches {
             ctrl.close();
           } catch {}
         };
-        this.open.add(end);
+        this.open.add(self);
       },
       cancel: () => end(),
     });

@@ -147,6 +147,24 @@ describe("kubectl against the lab API server", () => {
     await kubectl(["label", "pod", "web", "tier-"]);
   });
 
+  test("create namespace and create service send protobuf: decoded as the objects they encode", async () => {
+    const ns = await kubectl(["create", "namespace", "proto"]);
+    expect(ns.err).toBe("");
+    expect(ns.out).toBe("namespace/proto created\n");
+    const created = JSON.parse((await kubectl(["get", "namespace", "proto", "-o", "json"])).out);
+    expect(created.metadata.labels).toEqual({ "kubernetes.io/metadata.name": "proto" });
+    expect(created.status).toEqual({ phase: "Active" });
+    const svc = await kubectl(["create", "service", "nodeport", "web", "--tcp=8080:http", "-n", "proto"]);
+    expect(svc.err).toBe("");
+    const s = JSON.parse((await kubectl(["get", "service", "web", "-n", "proto", "-o", "json"])).out);
+    // An int-or-string port by name, the zero values (nodePort 0, clusterIP "") left out as Go's JSON does.
+    expect(s.spec).toEqual({ type: "NodePort", selector: { app: "web" }, ports: [{ name: "8080-http", protocol: "TCP", port: 8080, targetPort: "http" }] });
+    // What the server does not serve is 404 whatever the body's encoding; a bad name 422.
+    expect((await kubectl(["create", "configmap", "c", "--from-literal=a=b"])).err).toContain("the server could not find the requested resource");
+    expect((await kubectl(["create", "namespace", "Proto"])).err).toContain('metadata.name: Invalid value: "Proto"');
+    await kubectl(["delete", "namespace", "proto"]);
+  });
+
   test("a stale write gets 409", async () => {
     const pod = JSON.parse((await kubectl(["get", "pod", "web", "-o", "json"])).out);
     await kubectl(["annotate", "pod", "web", "x=1"]);

@@ -46,6 +46,8 @@ test("lab apiserver: kubectl through lab kubeconfig; objects, port and token sur
   const file = join(root, "ns.yaml");
   writeFileSync(file, "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n");
   expect((await run(["kubectl", "--kubeconfig", kc, "apply", "-f", file])).out).toContain("namespace/team-a created");
+  // A protobuf body (kubectl's typed client), decoded inside the compiled executable.
+  expect((await run(["kubectl", "--kubeconfig", kc, "create", "namespace", "team-b"])).out).toBe("namespace/team-b created\n");
   const rv = JSON.parse((await run(["kubectl", "--kubeconfig", kc, "get", "namespace", "team-a", "-o", "json"])).out).metadata.resourceVersion;
   await stopServer();
   // Down: the kubeconfig's address refuses connections.

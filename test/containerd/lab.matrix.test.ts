@@ -1,0 +1,241 @@
+// `mncni lab up --runtime containerd`, the heavier combinations (`make test-matrix`; the
+// representative one is lab.test.ts): routed mode, NetworkPolicy through containerd's
+// sandboxes (deny, then allow, with real connections), containerd restarted with pods running,
+// nodes added and removed (with static wiring), and the agent killed while containerd creates
+// sandboxes. Independent views as in lab.test.ts.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CheckReport } from "../../src/lab/check.ts";
+import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
+import { ipJson, run } from "../helpers/netns.ts";
+import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
+import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
+
+setDefaultTimeout(180_000);
+afterAll(downAll);
+
+const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
+const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
+const reserved = (name: string, node: string) => readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f));
+
+describe("containerd lab in routed mode", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2", "--mode", "routed"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("lab check passes through containerd's sandboxes", () => {
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+    expect(pods(name).every((p) => p.namespace.startsWith("cni-"))).toBe(true);
+  });
+});
+
+describe("containerd lab: NetworkPolicy on containerd's sandboxes", () => {
+  const name = newLabName();
+  const dir = mkdtempSync(join(tmpdir(), `${name}-pol-`));
+  const ns = (pod: string) => pods(name).find((p) => p.name === pod)!;
+  const connects = (from: string, to: string) => probe(ns(from).namespace, `${ns(to).ips[0]}:7777`) !== null;
+  const apply = (file: string, yaml: string) => {
+    writeFileSync(join(dir, file), yaml);
+    lab(name, ["apply", "-f", join(dir, file)]);
+  };
+
+  beforeAll(() => {
+    up(name, ["--pods-per-node", "0"]);
+    lab(name, ["pod", "add", "node2", "web", "--namespace", "shop", "--labels", "role=web"]);
+    lab(name, ["pod", "add", "node1", "fe", "--namespace", "frontend", "--labels", "role=fe"]);
+    lab(name, ["pod", "add", "node1", "ot", "--namespace", "other", "--labels", "role=ot"]);
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("before any policy every pod reaches web", () => {
+    expect(connects("fe", "web")).toBe(true);
+    expect(connects("ot", "web")).toBe(true);
+  });
+
+  test("deny: nothing reaches the shop's pods", async () => {
+    apply("deny.yaml", `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: default-deny, namespace: shop }
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+`);
+    expect(await eventually(() => connects("fe", "web"), false)).toBe(false);
+    expect(connects("ot", "web")).toBe(false);
+    expect(connects("ot", "fe")).toBe(true);
+  });
+
+  test("then allow from the frontend namespace: fe reaches web, ot still does not", async () => {
+    apply("allow.yaml", `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: web-from-frontend, namespace: shop }
+spec:
+  podSelector: { matchLabels: { role: web } }
+  ingress:
+  - from:
+    - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: frontend } }
+`);
+    expect(await eventually(() => connects("fe", "web"), true)).toBe(true);
+    expect(connects("ot", "web")).toBe(false);
+  });
+
+  test("a sandbox created with the policies in force is held to them from its first packet", async () => {
+    lab(name, ["pod", "add", "node1", "fe2", "--namespace", "frontend", "--labels", "role=fe"]);
+    lab(name, ["pod", "add", "node1", "ot2", "--namespace", "other", "--labels", "role=ot"]);
+    expect(connects("fe2", "web")).toBe(true);
+    expect(connects("ot2", "web")).toBe(false);
+  });
+});
+
+describe("containerd lab: containerd restarted with pods running", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("the sandboxes and their network survive; pods are added and removed through the new containerd", async () => {
+    const before = labState(name).nodes.find((n) => n.name === "node1")!;
+    lab(name, ["node", "restart-runtime", "node1"]);
+    const after = labState(name).nodes.find((n) => n.name === "node1")!;
+    expect(after.containerdPid).not.toBe(before.containerdPid);
+    expect(run(["ip", "netns", "identify", String(after.containerdPid)]).stdout.trim()).toBe(after.ns);
+    // containerd's own view after the restart: the same sandboxes, ready, with the same addresses.
+    const c = new CriClient(socketOf(name, "node1"));
+    try {
+      for (const p of before.pods) {
+        const { status } = await c.podSandboxStatus(p.sandboxId!);
+        expect([status.state, status.network?.ip]).toEqual(["SANDBOX_READY", p.ips[0]]);
+      }
+    } finally {
+      c.close();
+    }
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+
+    lab(name, ["pod", "add", "node1", "late"]);
+    const late = labState(name).nodes.find((n) => n.name === "node1")!.pods.find((p) => p.name === "late")!;
+    expect(cniCalls(name, "node1").some((x) => x.command === "ADD" && x.containerId === late.sandboxId)).toBe(true);
+    // A sandbox created before the restart is removed through the new containerd: DEL ran, the address is free.
+    const old = before.pods[0]!;
+    lab(name, ["pod", "remove", "node1", old.name]);
+    expect(cniCalls(name, "node1").some((x) => x.command === "DEL" && x.containerId === old.sandboxId)).toBe(true);
+    expect(reserved(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
+    expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
+    expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab: containerd killed, then lab down", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2"]));
+
+  test("down leaves nothing: no shim or sandbox process, namespace, resolv.conf or libcni cache entry of a sandbox whose DEL never ran", () => {
+    const s = labState(name);
+    for (const n of s.nodes) process.kill(n.containerdPid!, "SIGKILL");
+    const ids = s.nodes.flatMap((n) => n.pods.map((p) => p.sandboxId!));
+    // The sandboxes' pause processes (each alone in its sandbox's namespace).
+    const pauses = s.nodes.flatMap((n) => n.pods.flatMap((p) => run(["ip", "netns", "pids", p.ns]).stdout.split(/\s+/).filter(Boolean)));
+    expect(pauses.length).toBe(ids.length);
+    // containerd's libcni cached the results (it has no setting for where).
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id))).length).toBe(2 * ids.length);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    for (const n of s.nodes) expect(processesNaming(socketOf(name, n.name))).toEqual([]);
+    for (const p of s.nodes.flatMap((n) => n.pods)) expect([existsSync(`/run/netns/${p.ns}`), existsSync(`/etc/netns/${p.ns}`)]).toEqual([false, false]);
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id)))).toEqual([]);
+    expect(pauses.filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/pause"))).toEqual([]);
+  });
+});
+
+describe("containerd lab: nodes added and removed", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "1", "--wiring", "static"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a node added gets its own containerd and sandboxes (static wiring: the reference chain); a node removed takes its containerd, shims and sandboxes", async () => {
+    lab(name, ["node", "add", "node3", "--pods", "1"]);
+    const n3 = labState(name).nodes.find((n) => n.name === "node3")!;
+    expect((await sandboxes(name, "node3")).map((b) => b.id)).toEqual([n3.pods[0]!.sandboxId!]);
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+    lab(name, ["node", "remove", "node3"]);
+    expect(processesNaming(nodeDir(name, "node3"))).toEqual([]);
+    expect(existsSync(`/run/netns/${n3.pods[0]!.ns}`)).toBe(false);
+    expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab: the agent killed while containerd creates sandboxes", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "0"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("each sandbox comes up or fails leaving nothing; kubelet's retry succeeds; the restarted agent serves again", async () => {
+    const node = labState(name).nodes.find((n) => n.name === "node1")!;
+    const c = new CriClient(socketOf(name, "node1"));
+    // As kubelet: six Pods at once on node1, through the lab node's containerd.
+    const cfg = (n: string, attempt = 0): PodSandboxConfig => ({
+      metadata: { name: n, namespace: "default", uid: `uid-${name}-${n}`, attempt },
+      hostname: n,
+      labels: { app: n, "mncni.dev/lab": name },
+    });
+    const served = () => cniCalls(name, "node1").filter((x) => x.command === "ADD" && x.served).length;
+    const before = served();
+    const names = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    const runs = names.map((n) => c.runPodSandbox(cfg(n)).then((id) => ({ n, id }), (e: Error) => ({ n, err: e.message })));
+    for (let i = 0; i < 1000 && served() === before; i++) await Bun.sleep(10);
+    process.kill(node.agentPid!, "SIGKILL");
+    const first = await Promise.all(runs);
+    try {
+      const failed = first.filter((r) => "err" in r);
+      // A call the agent had taken when it died is answered "try again" (containerd fails the sandbox) ...
+      for (const r of failed) expect(r.err).toContain("try again");
+      // ... and leaves nothing: containerd has no sandbox of it.
+      const boxes = await c.listPodSandbox({ "mncni.dev/lab": name });
+      expect(boxes.length).toBe(first.length - failed.length);
+      // kubelet's retry (the plugin alone now) succeeds.
+      const ids = first.flatMap((r) => ("id" in r ? [r.id] : []));
+      for (const r of failed) ids.push(await c.runPodSandbox(cfg(r.n, 1)));
+      const ips = new Set<string>();
+      for (const id of ids) {
+        const { status } = await c.podSandboxStatus(id);
+        expect(status.state).toBe("SANDBOX_READY");
+        ips.add(status.network!.ip);
+        expect(run(["ip", "netns", "exec", node.ns, "ping", "-c", "1", "-W", "2", status.network!.ip], { allowFail: true }).code).toBe(0);
+      }
+      expect(ips.size).toBe(names.length);
+      expect(reserved(name, "node1").length).toBe(names.length);
+      // The restarted agent serves the next sandbox.
+      lab(name, ["node", "restart-agent", "node1"]);
+      const n = served();
+      lab(name, ["pod", "add", "node1", "after"]);
+      expect(served()).toBe(n + 1);
+      for (const id of ids) {
+        await c.stopPodSandbox(id);
+        await c.removePodSandbox(id);
+      }
+      expect(reserved(name, "node1").length).toBe(1);
+      expect(ipJson<{ ifalias?: string }[]>(node.ns, ["link", "show", "type", "veth"]).filter((l) => ids.some((id) => l.ifalias?.includes(id)))).toEqual([]);
+    } finally {
+      c.close();
+    }
+  });
+});

@@ -1,0 +1,118 @@
+// The lab's Services and DNS, end to end: `lab service add|list|remove` with the cluster IPs,
+// node ports and LoadBalancer addresses admission gives, the EndpointSlices the lab's
+// controller writes from pod labels (ready once a pod answers, terminating during `lab pod
+// remove --grace`), the router's LoadBalancer routes, and the lab's DNS server answering the
+// Kubernetes DNS specification to a real resolver in a pod (glibc's getent through the pod's
+// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Traffic
+// through the Services (lab check, lab explain) is lab-services-suite.ts.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import type { LabService } from "../../src/lab/service-list.ts";
+import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+
+setDefaultTimeout(120_000);
+afterAll(downAll);
+
+describe("lab Services and DNS (bridge, dual-stack)", () => {
+  const name = newLabName();
+  const exec = (target: string, cmd: string[], allowFail = false) => lab(name, ["exec", target, "--", ...cmd], { allowFail });
+  const services = () => labJson<LabService[]>(name, ["service", "list"]);
+  const svc = (ns: string, n: string) => services().find((s) => s.namespace === ns && s.name === n)!;
+  const dig = (args: string[]) => exec("node1/pod1", ["dig", "+short", ...args]).stdout.trim().split("\n").filter(Boolean).sort();
+
+  beforeAll(() => {
+    lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--ipv6"]);
+    lab(name, ["pod", "add", "node2", "db0", "--namespace", "apps", "--labels", "role=db"]);
+  });
+
+  test("a Service gets cluster IPs of both families, and EndpointSlices of the ready pods it selects", () => {
+    const out = lab(name, ["service", "add", "apps/web", "--selector", "app=echo", "--port", "http=80:7777/TCP"]).stdout;
+    expect(out).toContain("Service apps/web created: 10.96.0.11,fd00:96::b");
+    const web = svc("apps", "web");
+    expect(web.clusterIPs).toEqual(["10.96.0.11", "fd00:96::b"]);
+    // Only the pod of its namespace; one endpoint per family, ready (it answered).
+    expect(web.endpoints.map((e) => [e.pod, e.ready, e.ports]).sort()).toEqual([
+      ["apps/node2-db0", true, { http: 7777 }],
+      ["apps/node2-db0", true, { http: 7777 }],
+    ]);
+    expect(web.endpoints.map((e) => e.address.includes(":")).sort()).toEqual([false, true]);
+  });
+
+  test("the pod's resolv.conf is kubelet's ClusterFirst one, and glibc resolves through the search path", () => {
+    const conf = exec("node1/pod1", ["cat", "/etc/resolv.conf"]).stdout;
+    expect(conf).toContain("nameserver 10.224.0.1\nnameserver fd00:224::1\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5");
+    const hosts = exec("node1/pod1", ["getent", "hosts", "web.apps.svc.cluster.local"]).stdout;
+    expect(hosts).toContain("fd00:96::b");
+    expect(exec("node1/pod1", ["getent", "ahostsv4", "web.apps"]).stdout).toContain("10.96.0.11");
+    // From a pod of apps, the bare name (first search domain).
+    expect(exec("node2/db0", ["getent", "ahostsv4", "web"]).stdout).toContain("10.96.0.11");
+    expect(exec("node1/pod1", ["getent", "hosts", "nope.apps.svc.cluster.local"], true).code).not.toBe(0);
+  });
+
+  test("dig (bind9-dnsutils, which make test installs): A, AAAA, SRV of a named port, PTR, NXDOMAIN, over UDP and TCP", () => {
+    expect(dig(["web.apps.svc.cluster.local", "A"])).toEqual(["10.96.0.11"]);
+    expect(dig(["+tcp", "web.apps.svc.cluster.local", "AAAA"])).toEqual(["fd00:96::b"]);
+    expect(dig(["_http._tcp.web.apps.svc.cluster.local", "SRV"])).toEqual(["0 100 80 web.apps.svc.cluster.local."]);
+    expect(dig(["-x", "10.96.0.11"])).toEqual(["web.apps.svc.cluster.local."]);
+    expect(dig(["-x", "fd00:96::b"])).toEqual(["web.apps.svc.cluster.local."]);
+    const nx = exec("node1/pod1", ["dig", "nope.apps.svc.cluster.local"]).stdout;
+    expect(nx).toContain("status: NXDOMAIN");
+    expect(exec("node1/pod1", ["dig", "dns-version.cluster.local", "TXT", "+short"]).stdout.trim()).toBe('"1.0.1"');
+  });
+
+  test("a headless Service answers its ready endpoints, by hostname too; SRV per endpoint", () => {
+    lab(name, ["service", "add", "apps/db", "--selector", "role=db", "--port", "pg=5432:7777", "--headless"]);
+    const db = svc("apps", "db");
+    expect({ headless: db.headless, clusterIPs: db.clusterIPs, ready: db.endpoints.filter((e) => e.ready).length }).toEqual({ headless: true, clusterIPs: [], ready: 2 });
+    const v4 = db.endpoints.find((e) => !e.address.includes(":"))!.address;
+    expect(exec("node1/pod1", ["getent", "ahostsv4", "db.apps.svc.cluster.local"]).stdout).toContain(v4);
+    const host = `${v4.replaceAll(".", "-")}.db.apps.svc.cluster.local`;
+    expect(exec("node1/pod1", ["getent", "ahostsv4", host]).stdout).toContain(v4);
+    expect(dig(["_pg._tcp.db.apps.svc.cluster.local", "SRV"])).toContain(`0 100 7777 ${host}.`);
+  });
+
+  test("labels move endpoints; NodePort and LoadBalancer get node ports and a routed address; remove deletes the slices", () => {
+    lab(name, ["service", "add", "default/lb", "--selector", "tier=front", "--port", "80:7777", "--type", "LoadBalancer", "--traffic-policy", "Local"]);
+    let lb = svc("default", "lb");
+    expect(lb.endpoints).toEqual([]);
+    expect(lb.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
+    expect(lb.healthCheckNodePort).toBeGreaterThan(lb.ports[0]!.nodePort!);
+    expect(lb.loadBalancerIPs).toEqual(["198.51.100.1", "2001:db8:100::1"]);
+    const routes = () => exec("rtr", ["ip", "-4", "route", "show", "198.51.100.1"]).stdout;
+    // Local: no endpoint, no next hop.
+    expect(routes()).toBe("");
+    lab(name, ["label", "pod", "default/node1-pod2", "tier=front"]);
+    lb = svc("default", "lb");
+    expect(lb.endpoints.map((e) => e.pod)).toEqual(["default/node1-pod2", "default/node1-pod2"]);
+    expect(routes()).toContain("via 10.224.0.11");
+    expect(routes()).not.toContain("10.224.0.12");
+    lab(name, ["label", "pod", "default/node1-pod2", "tier-"]);
+    expect(svc("default", "lb").endpoints).toEqual([]);
+    lab(name, ["service", "remove", "default/lb"]);
+    expect(services().some((s) => s.name === "lb")).toBe(false);
+    expect(labJson(name, ["status"]).services.some((s: LabService) => s.name === "lb")).toBe(false);
+    expect(routes()).toBe("");
+  });
+
+  test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
+    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/node2-db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
+    let seen: LabService["endpoints"] = [];
+    for (let i = 0; i < 40 && !seen.some((e) => e.terminating); i++) {
+      await Bun.sleep(100);
+      seen = svc("apps", "web").endpoints;
+    }
+    expect(seen.map((e) => [e.ready, e.serving, e.terminating])).toEqual([[false, true, true], [false, true, true]]);
+    expect(await remove.exited).toBe(0);
+    expect(svc("apps", "web").endpoints).toEqual([]);
+    // Headless without ready endpoints: NXDOMAIN (the specification).
+    expect(exec("node1/pod1", ["getent", "hosts", "db.apps.svc.cluster.local"], true).code).not.toBe(0);
+  });
+
+  test("lab down removes the DNS server and every resolv.conf it wrote", () => {
+    expect(existsSync(`/etc/netns/${name}-node1-pod1/resolv.conf`)).toBe(true);
+    expect(readFileSync(`/etc/netns/${name}-node1-pod1/resolv.conf`, "utf8")).toStartWith(`# mncni lab ${name}`);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    expect(existsSync(`/etc/netns/${name}-node1-pod1`)).toBe(false);
+  });
+});
