@@ -269,6 +269,8 @@ export function servicesSuite(o: SuiteOptions): void {
       write("guarded", [
         service("guarded", { clusterIP: "10.96.0.18", clusterIPs: ["10.96.0.18"], ports: [{ name: "http", port: 80, targetPort: "http" }] }),
         slice("guarded-1", "guarded", [{ pod: pods.c! }], http),
+      ]);
+      write("guarded-policy", [
         { apiVersion: "v1", kind: "Namespace", metadata: { name: "apps", labels: { "kubernetes.io/metadata.name": "apps" } } },
         { apiVersion: "v1", kind: "Pod", metadata: { name: "c", namespace: "apps", labels: { role: "c" } }, spec: { nodeName: n2.name }, status: { phase: "Running", podIP: pods.c!.ip, podIPs: [{ ip: pods.c!.ip }] } },
         { apiVersion: "v1", kind: "Pod", metadata: { name: "cl2", namespace: "apps", labels: { role: "cl2" } }, spec: { nodeName: n2.name }, status: { phase: "Running", podIP: pods.cl2!.ip, podIPs: [{ ip: pods.cl2!.ip }] } },
@@ -279,7 +281,7 @@ export function servicesSuite(o: SuiteOptions): void {
         await waitFor("cl1 denied through the Service", () => probe(pods.cl1!.netns, "10.96.0.18", 80) === "no", 20_000, 200);
       } finally {
         // The policy isolates c: the tests after this one reach it freely again.
-        rmSync(join(c.manifests, "guarded.yaml"), { force: true });
+        rmSync(join(c.manifests, "guarded-policy.yaml"), { force: true });
       }
       await eventually("cl1 allowed again once the policy is gone", pods.cl1!.netns, "10.96.0.18", 80, (x) => who(x) === "c");
     });
