@@ -12,6 +12,8 @@ const APISERVER = {
   flags: {
     name: NAME,
     port: { type: "int", value: "PORT", default: 0, min: 0, max: 65535, help: "port on 127.0.0.1 (default: the port it had, else any free one)" },
+    "lab-address": { type: "string", value: "IP", help: "also listen on this address (same port) inside --lab-netns: the nodes' way in (`lab up` passes the router's)" },
+    "lab-netns": { type: "string", value: "NETNS", help: "the network namespace of --lab-address (a name under /run/netns)" },
   },
 } satisfies CommandSpec<FlagTable>;
 
@@ -24,7 +26,10 @@ const KUBECONFIG = {
 export async function cmdApiserver(argv: string[]): Promise<number> {
   const p = parse(APISERVER, argv);
   if (typeof p === "number") return p;
-  const srv = startLabApiServer(p.flags.name, p.flags.port);
+  const address = p.flags["lab-address"];
+  const netns = p.flags["lab-netns"];
+  if ((address === undefined) !== (netns === undefined)) throw new Error("cannot listen in the lab: --lab-address and --lab-netns go together");
+  const srv = startLabApiServer(p.flags.name, p.flags.port, address && netns ? { hostname: address, netns: `/run/netns/${netns}` } : undefined);
   say(`mncni lab apiserver: serving ${srv.url} for lab ${p.flags.name}; kubeconfig: ${adminKubeconfig(p.flags.name)}`);
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
@@ -38,7 +43,7 @@ export async function cmdKubeconfig(argv: string[]): Promise<number> {
   const p = parse(KUBECONFIG, argv);
   if (typeof p === "number") return p;
   const path = adminKubeconfig(p.flags.name);
-  if (!existsSync(path)) throw new Error(`lab ${p.flags.name} has no API server yet: start it with "mncni lab apiserver --name ${p.flags.name}"`);
+  if (!existsSync(path)) throw new Error(`lab ${p.flags.name} has no API server: it runs in labs made with \`mncni lab up\` (not --source dir), or start one with "mncni lab apiserver --name ${p.flags.name}"`);
   say(path);
   return 0;
 }

@@ -1,7 +1,9 @@
 // `lab check` in a lab that serves the policy ports: what every pod should reach on ports 80
 // and 81 over TCP, UDP and SCTP under the policies in force (the evaluator, from the API
 // specifications) against what it reaches (real probes from every pod, in parallel).
-import { describeDecider, ManifestsDirSource, PolicyEvaluator, type Decider, type Protocol } from "../cluster/index.ts";
+import { describeDecider, PolicyEvaluator, type Decider, type Protocol } from "../cluster/index.ts";
+import { readClusterState } from "../obs/policy-view.ts";
+import { labSourceSpec } from "./control-plane.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome } from "./policy-ports.ts";
 import type { LabState, PodState } from "./state.ts";
@@ -34,10 +36,8 @@ const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
 const describe = (d?: Decider) => (d ? describeDecider(d) : undefined);
 
 export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[] }): Promise<PolicyReport> {
-  // The same view the agents have: the manifests directory through the manifests source.
-  const source = new ManifestsDirSource(manifestsDir(s.name));
-  source.rescan();
-  const { state } = source.snapshot();
+  // The same view the agents have: the lab's API server, or the manifests directory, through their source.
+  const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   const ev = new PolicyEvaluator(state);
   const pods = s.nodes.flatMap((n) => n.pods).filter((p) => p.ips.length > 0);
   const v4 = (p: PodState) => p.ips.find((ip) => !ip.includes(":")) ?? p.ips[0]!;

@@ -1,21 +1,22 @@
 // `mncni lab up --runtime containerd`, the heavier combinations (`make test-matrix`; the
 // representative one is lab.test.ts): routed mode, NetworkPolicy through containerd's
 // sandboxes (deny, then allow, with real connections), containerd restarted with pods running,
-// and the agent killed while containerd creates sandboxes. Independent views as in lab.test.ts.
+// nodes added and removed (with static wiring), and the agent killed while containerd creates
+// sandboxes. Independent views as in lab.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckReport } from "../../src/lab/check.ts";
 import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
-import { cniCalls, eventually, labState, nodeDir, pods, probe, sandboxes, socketOf } from "./lab-containerd.ts";
+import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
 
 setDefaultTimeout(180_000);
 afterAll(downAll);
 
-const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--wiring", "agent", "--runtime", "containerd", ...extra]);
+const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
 const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
 const reserved = (name: string, node: string) => readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f));
 
@@ -132,6 +133,49 @@ describe("containerd lab: containerd restarted with pods running", () => {
     expect(cniCalls(name, "node1").some((x) => x.command === "DEL" && x.containerId === old.sandboxId)).toBe(true);
     expect(reserved(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
+    expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab: containerd killed, then lab down", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2"]));
+
+  test("down leaves nothing: no shim or sandbox process, namespace, resolv.conf or libcni cache entry of a sandbox whose DEL never ran", () => {
+    const s = labState(name);
+    for (const n of s.nodes) process.kill(n.containerdPid!, "SIGKILL");
+    const ids = s.nodes.flatMap((n) => n.pods.map((p) => p.sandboxId!));
+    // The sandboxes' pause processes (each alone in its sandbox's namespace).
+    const pauses = s.nodes.flatMap((n) => n.pods.flatMap((p) => run(["ip", "netns", "pids", p.ns]).stdout.split(/\s+/).filter(Boolean)));
+    expect(pauses.length).toBe(ids.length);
+    // containerd's libcni cached the results (it has no setting for where).
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id))).length).toBe(2 * ids.length);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    for (const n of s.nodes) expect(processesNaming(socketOf(name, n.name))).toEqual([]);
+    for (const p of s.nodes.flatMap((n) => n.pods)) expect([existsSync(`/run/netns/${p.ns}`), existsSync(`/etc/netns/${p.ns}`)]).toEqual([false, false]);
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id)))).toEqual([]);
+    expect(pauses.filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/pause"))).toEqual([]);
+  });
+});
+
+describe("containerd lab: nodes added and removed", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "1", "--wiring", "static"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a node added gets its own containerd and sandboxes (static wiring: the reference chain); a node removed takes its containerd, shims and sandboxes", async () => {
+    lab(name, ["node", "add", "node3", "--pods", "1"]);
+    const n3 = labState(name).nodes.find((n) => n.name === "node3")!;
+    expect((await sandboxes(name, "node3")).map((b) => b.id)).toEqual([n3.pods[0]!.sandboxId!]);
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+    lab(name, ["node", "remove", "node3"]);
+    expect(processesNaming(nodeDir(name, "node3"))).toEqual([]);
+    expect(existsSync(`/run/netns/${n3.pods[0]!.ns}`)).toBe(false);
     expect(check(name).failed).toBe(0);
   });
 });
