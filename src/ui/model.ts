@@ -1,11 +1,12 @@
 // What the page and its server say to each other (JSON over /api/* and the /api/events
 // stream): the topology, the policies, the flow rows and explain's request. Shared by the
 // server (src/ui/*.ts) and the page (src/ui/page/), which imports types only.
-import type { Decider, Direction } from "../cluster/types.ts";
+import type { Decider, Direction, LabelSelector } from "../cluster/types.ts";
+import type { ExplainedDirection, PeerMiss, RuleCheck } from "../cluster/evaluate-policy.ts";
 import type { Explanation } from "../obs/explain.ts";
 import type { FlowEnd } from "../obs/flows.ts";
 
-export type { Explanation, Decider, FlowEnd };
+export type { Explanation, Decider, Direction, FlowEnd, ExplainedDirection, LabelSelector, PeerMiss, RuleCheck };
 
 export interface UiNode {
   name: string;

@@ -77,7 +77,7 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     const url = /open (http\S+)/.exec(out)?.[1];
     if (!url) throw new Error(`lab ui printed no address: ${out} ${await new Response(server.stderr).text()}`);
     browser = await openBrowser();
-    page = await browser.browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page = await browser.browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);
     await page.waitForSelector("#cy canvas");
   });
@@ -145,6 +145,11 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(await last.innerText()).toContain("only-web-to-node2");
     expect(await hops.first().locator(".place").innerText()).toBe("node1/pod1");
     expect(await panel.locator('[data-testid="decider"]').innerText()).toContain("NetworkPolicy default/only-web-to-node2");
+    // Why: the evaluator's account, per rule: its only peer wants role=web, which the source lacks.
+    const why = await panel.locator('[data-testid="why-ingress"]').innerText();
+    expect(why).toContain("DENIED");
+    expect(why).toMatch(/ingress\[0\].*does not match/);
+    expect(why).toContain("podSelector role=web does not select the source default/node1-pod1: it has no role");
     await shot("explain");
     // The traced probe: a real packet, traced by nftables, dropped where the path says.
     await panel.locator('[data-testid="probe"]').click();
