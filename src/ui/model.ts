@@ -77,6 +77,7 @@ export interface UiPolicy {
  * every connection attempt between the same two ends is counted in one row.
  */
 export interface UiFlowRow {
+  /** The row's name while the server runs (a later copy of the row has the same key). */
   key: string;
   node: string;
   verdict: "deny" | "accept";
@@ -98,6 +99,9 @@ export interface UiState {
   problems: string[];
 }
 
+/** GET /api/state: everything but the flows (GET /api/flows), so the topology is drawn before 10,000 rows arrive. */
+export type UiSnapshot = Omit<UiState, "flows">;
+
 /** POST /api/explain: src is a pod or place id (or an address), dst an id or address. */
 export interface UiExplainRequest {
   src: string;
@@ -112,4 +116,4 @@ export type UiExplainAnswer = { explanation: Explanation } | { error: string };
 /** The events of /api/events (Server-Sent Events, data: JSON). */
 export type UiEvent =
   | { type: "flows"; rows: UiFlowRow[] }
-  | { type: "state"; state: Omit<UiState, "flows"> };
+  | { type: "state"; state: UiSnapshot };

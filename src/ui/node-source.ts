@@ -13,7 +13,7 @@ import { followFlows, ownNodeNames, withNodeNames } from "../obs/flows.ts";
 import { nodeStatus } from "../obs/status.ts";
 import { uiPolicies } from "./policies.ts";
 import { uiServices } from "./services.ts";
-import type { UiExplainRequest, UiNode, UiState } from "./model.ts";
+import type { UiExplainRequest, UiNode, UiSnapshot } from "./model.ts";
 import { FOLLOW_MS, type UiFlowRecord, type UiSource } from "./source.ts";
 
 export interface NodeSourceOptions {
@@ -46,7 +46,7 @@ export class NodeSource implements UiSource {
     }
   }
 
-  async state(): Promise<Omit<UiState, "flows">> {
+  async state(): Promise<UiSnapshot> {
     const v = this.o.view;
     const { state, problem } = await this.clusterState();
     const own = await nodeStatus(v, collectAttachments(v));

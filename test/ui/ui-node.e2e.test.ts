@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { manifestsDir, nodePaths } from "../../src/lab/topology.ts";
-import type { UiExplainAnswer, UiState } from "../../src/ui/model.ts";
+import type { UiExplainAnswer, UiFlowRow, UiSnapshot } from "../../src/ui/model.ts";
 import { run } from "../helpers/netns.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
 
@@ -78,10 +78,11 @@ describe.skipIf(WIRING === "static")(`mncni ui beside a node's agent${NEEDS_AGEN
   });
 
   test("its state: the cluster's nodes and pods, this node ready with its routes, the policy and the denied flow", async () => {
-    let s = JSON.parse(request("api/state")) as UiState;
-    for (let i = 0; i < 20 && !s.flows.some((f) => f.verdict === "deny"); i++) {
+    const s = JSON.parse(request("api/state")) as UiSnapshot;
+    let flows = JSON.parse(request("api/flows")) as UiFlowRow[];
+    for (let i = 0; i < 20 && !flows.some((f) => f.verdict === "deny"); i++) {
       await Bun.sleep(500);
-      s = JSON.parse(request("api/state")) as UiState;
+      flows = JSON.parse(request("api/flows")) as UiFlowRow[];
     }
     expect(s.topology.kind).toBe("node");
     expect(s.topology.title).toBe("node2");
@@ -93,7 +94,7 @@ describe.skipIf(WIRING === "static")(`mncni ui beside a node's agent${NEEDS_AGEN
     expect(s.topology.pods.map((p) => `${p.namespace}/${p.name}`).sort()).toEqual(st.pods.map((p) => `${p.k8sNamespace}/${p.k8sName}`).sort());
     const pol = s.policies.find((p) => p.name === "deny-to-node2")!;
     expect(pol.selects).toEqual([`default/${st.pods.find((p) => p.node === "node2")!.k8sName}`]);
-    const denied = s.flows.find((f) => f.verdict === "deny")!;
+    const denied = flows.find((f) => f.verdict === "deny")!;
     expect(denied.node).toBe("node2");
     expect(denied.policy?.name).toBe("deny-to-node2");
     expect(denied.dst.port).toBe(7777);
