@@ -21,7 +21,7 @@ LAB_FLAGS ?= --nodes 3 --pods-per-node 2
 SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' -o -name '*.html' -o -name '*.css' -o -name '*.c' 2>/dev/null) package.json
 CC ?= cc
 
-.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test lab lab-down bench bench-dataplane clean
+.PHONY: all build deps lab-deps root npm-deps depcruise-deps debs lab-debs typecheck depcheck test test-matrix lab lab-down bench bench-dataplane clean
 
 all: build
 
@@ -93,8 +93,15 @@ typecheck: npm-deps
 depcheck: npm-deps
 	$(BUN) $(DEPCRUISE)/check.mjs
 
+# `make test`: every test file except the matrix ones, one representative combination per
+# feature (kept under 20 min on the test machine). `make test-matrix`: the *.matrix.test.ts
+# files, found by name: the heavy combinations (every mode x source x runtime x fast path).
+# CI (.ci/run) runs both. Both print the slowest files before the summary line.
 test: deps build typecheck depcheck
 	bash scripts/test.sh
+
+test-matrix: deps build typecheck depcheck
+	bash scripts/test.sh --matrix
 
 # Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone
 # else's); `make lab-down NAME=...` removes it.
@@ -103,6 +110,7 @@ lab: lab-deps build
 	./dist/mncni lab check --name $(LAB_NAME)
 	./dist/mncni lab status --name $(LAB_NAME)
 	@echo
+	@echo 'kubectl: export KUBECONFIG=$$(./dist/mncni lab kubeconfig --name $(LAB_NAME)); kubectl get nodes,pods,networkpolicies -A -o wide   (the lab API server; see docs/lab.md)'
 	@echo 'Explore: ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- ip addr   |  ./dist/mncni lab exec --name $(LAB_NAME) node1 -- ip route  |  ./dist/mncni lab exec --name $(LAB_NAME) ext -- sh'
 	@echo 'Change:  ./dist/mncni lab pod add --name $(LAB_NAME) node2  |  ./dist/mncni lab node add --name $(LAB_NAME) --pods 2  |  ./dist/mncni lab check --name $(LAB_NAME)'
 	@echo 'Look:    ./dist/mncni lab ui --name $(LAB_NAME)   then open http://127.0.0.1:9819/ (topology, live flows, explain on a click; docs/ui.md)'

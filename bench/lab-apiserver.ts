@@ -1,6 +1,9 @@
-// Lab API server benchmark (issue 30): 1,000 Nodes and 30,000 Pods served to 3 watching
-// clients, against the test fake (test/helpers/kube-apiserver.ts) measured in the same run.
+// Lab API server benchmark: 1,000 Nodes and 30,000 Pods served to 3 watching clients, the
+// test fake (test/helpers/kube-apiserver.ts, the lab server with test hooks) beside it.
 //   node_modules/.bin/bun bench/lab-apiserver.ts [--nodes 1000] [--pods 30000] [--writes 300]
+//       [--baseline-fake OLD/test/helpers/kube-apiserver.ts]
+// --baseline-fake adds a row for the fake of another checkout (e.g. the build before the fake
+// became a wrapper: `git archive REV src test/helpers deploy | tar -x -C OLD`), same run.
 // Each server runs in its own process (its RSS is its own); the lab server twice, in memory
 // and keeping state.json (what `lab apiserver` does). Measures: seeding the objects
 // (in-process puts), a full list of Pods by each of 3 clients (concurrently), then --writes
@@ -12,6 +15,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 const flag = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const flagText = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
 };
 const NODES = flag("nodes", 1000);
 const PODS = flag("pods", 30_000);
@@ -40,7 +47,8 @@ async function serve(impl: string): Promise<void> {
     put = (p, o) => s.put(p, o);
     out = { url: s.url, token: s.tokens.tokenOf("admin"), ca: s.certs.ca };
   } else {
-    const { FakeApiServer } = await import("../test/helpers/kube-apiserver.ts");
+    const module = impl === "baseline-fake" ? flagText("baseline-fake")! : "../test/helpers/kube-apiserver.ts";
+    const { FakeApiServer } = (await import(module)) as typeof import("../test/helpers/kube-apiserver.ts");
     const s = FakeApiServer.start({ historySize: 10_000 });
     put = (p, o) => s.put(p, o);
     out = { url: s.url, token: s.token, ca: s.caFile };
@@ -57,7 +65,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 async function measure(impl: string): Promise<Record<string, string>> {
   const dir = mkdtempSync("/tmp/mncni-bench-labapi-");
-  const child = spawn(["node_modules/.bin/bun", import.meta.path, "--serve", impl, "--dir", dir, "--nodes", String(NODES), "--pods", String(PODS)], { stdout: "pipe", stderr: "inherit" });
+  const baseline = flagText("baseline-fake");
+  const child = spawn(["node_modules/.bin/bun", import.meta.path, "--serve", impl, "--dir", dir, "--nodes", String(NODES), "--pods", String(PODS), ...(baseline ? ["--baseline-fake", baseline] : [])], { stdout: "pipe", stderr: "inherit" });
   try {
     const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
     let line = "";
@@ -93,7 +102,7 @@ async function measure(impl: string): Promise<Record<string, string>> {
     const allSeenMs = performance.now() - w0;
     const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))![1]) / 1024;
     return {
-      server: { lab: "lab API server (in memory)", "lab-persist": "lab API server (state.json)" }[impl] ?? "test fake (baseline)",
+      server: { lab: "lab API server (in memory)", "lab-persist": "lab API server (state.json)", "baseline-fake": `test fake of ${flagText("baseline-fake")} (baseline)` }[impl] ?? "test fake (wrapper)",
       seed: `${(s.seedMs / 1000).toFixed(2)} s`,
       "3 lists of all pods": `${(listMs / 1000).toFixed(2)} s`,
       "patch p50 / p99": `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)} ms`,
@@ -110,7 +119,9 @@ async function measure(impl: string): Promise<Record<string, string>> {
 if (process.argv.includes("--serve")) await serve(process.argv[process.argv.indexOf("--serve") + 1]!);
 else {
   console.log(`lab API server bench: ${NODES} Nodes, ${PODS} Pods, 3 watching clients (target RSS <= 500 MB)`);
-  const rows = [await measure("fake"), await measure("lab"), await measure("lab-persist")];
+  const impls = [...(flagText("baseline-fake") ? ["baseline-fake"] : []), "fake", "lab", "lab-persist"];
+  const rows: Record<string, string>[] = [];
+  for (const impl of impls) rows.push(await measure(impl));
   const cols = Object.keys(rows[0]!);
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join("  ");

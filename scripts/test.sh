@@ -5,13 +5,37 @@
 # nothing counted: that is a failure too), and when a test was skipped (or left todo) for a
 # reason that is not on the allow-list, test/allowed-skips.txt: a skip hides a test that
 # never ran, so each one is printed, and one that is not expected is counted as a failure.
+#
+# Two sets of files: `make test` (no arguments) runs every test file except the matrix ones,
+# `*.matrix.test.ts`: heavy combinations (every mode x source x runtime x fast path) whose one
+# representative combination per feature stays in `make test`. `--matrix` (`make
+# test-matrix`) runs only those, by name, so a new matrix file needs no list. With file
+# arguments, those files run, matrix or not. Before the summary it prints the slowest files.
+# TEST_ROOT (default: the whole project) is where both look (the script's own tests).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ALLOW=test/allowed-skips.txt
+MATRIX='*.matrix.test.ts'
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-node_modules/.bin/bun test --timeout 120000 "$@" 2>&1 | tee "$log"
+timings=$(mktemp -u --suffix=.json)
+trap 'rm -f "$log" "$timings"' EXIT
+select=()
+if [ "${1:-}" = "--matrix" ]; then
+  shift
+  mapfile -t select < <(find "${TEST_ROOT:-test}" -name "$MATRIX" -not -path '*/node_modules/*' | sort)
+  if [ "${#select[@]}" -eq 0 ]; then echo "no $MATRIX files"; echo "0 passed, 0 failed, 0 skipped"; exit 0; fi
+  select=("${select[@]/#test\//./test/}")
+elif [ "$#" -eq 0 ]; then
+  select=(--path-ignore-patterns "**/$MATRIX" ${TEST_ROOT:+"$TEST_ROOT"})
+fi
+node_modules/.bin/bun test --timeout 120000 --timings "$timings" --update-timings "${select[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# Where the time went, per file (bun's --timings file), for keeping `make test` under its budget.
+if [ -s "$timings" ]; then
+  echo
+  echo "slowest test files (s):"
+  node_modules/.bin/bun -e 'const t = (await Bun.file(process.argv[1]).json()).files; for (const [f, ms] of Object.entries(t).sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.SLOWEST ?? 15))) console.log(`  ${(ms / 1000).toFixed(1).padStart(7)}  ${f}`)' "$timings"
+fi
 # Bun colours its output only on a terminal; strip colours anyway, e.g. under FORCE_COLOR.
 sed -i 's/\x1b\[[0-9;]*m//g' "$log"
 count() { grep -Eo "^ *[0-9]+ $1\$" "$log" | tail -1 | grep -Eo '[0-9]+'; }

@@ -9,7 +9,7 @@ export type FlagSpec =
   | { type: "string"; help: string; value?: string; default?: string; short?: string; choices?: readonly string[]; check?: (v: string) => string | null }
   | { type: "int"; help: string; value?: string; default?: number; min?: number; max?: number }
   | { type: "boolean"; help: string; short?: string }
-  | { type: "list"; help: string; value?: string };
+  | { type: "list"; help: string; value?: string; short?: string };
 
 export type FlagTable = Record<string, FlagSpec>;
 

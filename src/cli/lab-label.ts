@@ -35,7 +35,7 @@ function label(kind: "pod" | "namespace") {
       const s = requireState(p0.flags.name);
       if (kind === "namespace") return labelNamespace(s, target!, c);
       // A pod's labels decide which Services it backs.
-      return [...labelPod(s, target!, c), ...(await syncEndpointSlices(s))];
+      return [...(await labelPod(s, target!, c)), ...(await syncEndpointSlices(s))];
     });
     for (const line of said) say(line);
     return 0;

@@ -1,6 +1,7 @@
 // `mncni lab pods`: the lab's pods (src/lab/pod-list.ts), as a table or --json.
 import { sayJson, sayRendered } from "./output.ts";
 import { listPods } from "../lab/pod-list.ts";
+import { apiView } from "../lab/api-view.ts";
 import { requireState } from "../lab/state.ts";
 import { formatLabPods } from "./text/lab-pods.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
@@ -15,7 +16,8 @@ const PODS = {
 export async function cmdPods(argv: string[]): Promise<number> {
   const p0 = parse(PODS, argv);
   if (typeof p0 === "number") return p0;
-  const pods = listPods(requireState(p0.flags.name));
+  const s = requireState(p0.flags.name);
+  const pods = listPods(s, (await apiView(s))?.podLabels);
   if (p0.flags.json) sayJson(pods);
   else sayRendered(pods, formatLabPods);
   return 0;

@@ -3,6 +3,7 @@
 // under the lab's lock.
 import { say, sayJson, sayRendered } from "./output.ts";
 import { applyObjects, deleteObjects, parseLabelArgs } from "../lab/k8s-objects.ts";
+import type { Obj } from "../lab/apiserver/kinds.ts";
 import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import { listServices } from "../lab/service-list.ts";
 import { findService, parseServicePorts, serviceObject, splitRef, type LabServiceType } from "../lab/services.ts";
@@ -71,8 +72,10 @@ export const SERVICE: Group = {
         });
         const said = await locked(v.name, false, async () => {
           const s = requireState(v.name);
-          const lines = applyObjects(s, [obj]);
-          return [...lines, ...(await syncEndpointSlices(s))];
+          const r = await applyObjects(s, [obj as Obj]);
+          if (r.failed.length) throw new Error(r.failed.join("\n"));
+          // The first line names the Service as the lab's commands do (Service NS/NAME created).
+          return [...r.applied.map((l) => l.replace(/^service\//, `Service ${namespace}/`)), ...(await syncEndpointSlices(s))];
         });
         if (!v.quiet) for (const line of said.slice(1)) say(line);
         const svc = listServices(requireState(v.name)).find((x) => x.namespace === namespace && x.name === name)!;
@@ -101,7 +104,9 @@ export const SERVICE: Group = {
         const said = await locked(p0.flags.name, false, async () => {
           const s = requireState(p0.flags.name);
           const svc = findService(s, p0.positionals[0]!);
-          return [...deleteObjects(s, [svc]), ...(await syncEndpointSlices(s))];
+          const r = await deleteObjects(s, [svc as Obj]);
+          if (r.missing.length) throw new Error(r.missing.join("\n"));
+          return [...r.deleted, ...(await syncEndpointSlices(s))];
         });
         for (const line of said) say(line);
         return 0;

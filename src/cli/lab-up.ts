@@ -6,7 +6,7 @@ import { up, validateOptions, type UpOptions } from "../lab/lab.ts";
 import { containerdProblem } from "../lab/runtime-containerd.ts";
 import { plural, progress } from "../lab/progress.ts";
 import { run } from "../lab/sh.ts";
-import { labExists, type LabRouting, type WiringKind } from "../lab/state.ts";
+import { labExists, type LabRouting, type LabSource, type WiringKind } from "../lab/state.ts";
 import { MODE_NAMES, type Mode } from "../plugin/netconf.ts";
 import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
@@ -42,6 +42,7 @@ const UP = {
     ipv6: { type: "boolean", help: "dual-stack: IPv6 underlay, pods and checks beside IPv4" },
     "cluster-cidr6": { type: "string", value: "CIDR", help: `IPv6 cluster CIDR (implies --ipv6; default ${CLUSTER_CIDR6})` },
     wiring: { type: "string", default: "auto", choices: ["auto", "agent", "static"], help: "mncni agents, or the Go reference plugins with routes by the lab" },
+    source: { type: "string", choices: ["kubernetes", "dir"], help: "where the agents read the cluster: the lab's API server (with 2 controllers allocating pod CIDRs; kubectl works), or a manifests directory as on a standalone host (default kubernetes; static wiring: dir)" },
     binary: { type: "string", value: "PATH", help: "the mncni executable the agents run (default: this one, or $MNCNI_BIN)" },
     "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
     runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
@@ -58,12 +59,17 @@ export async function cmdUp(argv: string[]): Promise<number> {
   if (v.wiring === "auto") wiring = agentAvailable(binary) ? "agent" : "static";
   else wiring = v.wiring as WiringKind;
   if (wiring === "agent" && !binary) throw new Error("cannot use agent wiring: run a compiled mncni or pass --binary PATH");
+  if (v.source === "kubernetes" && wiring === "static") {
+    throw new Error(`cannot use --source kubernetes with ${v.wiring === "auto" ? "static wiring (no usable `mncni agent` here)" : "--wiring static"}: no agent would read the API (use --source dir, or agent wiring)`);
+  }
+  const source: LabSource = (v.source as LabSource | undefined) ?? (wiring === "agent" ? "kubernetes" : "dir");
   const dualStack = v.ipv6 || v["cluster-cidr6"] !== undefined;
   const options: UpOptions = {
     name: v.name,
     nodes: v.nodes,
     podsPerNode: v["pods-per-node"],
     mode: v.mode as Mode,
+    source,
     routing: (v.routing ?? (wiring === "agent" ? "auto" : "host-gw")) as LabRouting,
     ...(v.segments > 1 ? { segments: v.segments } : {}),
     clusterCidr: v["cluster-cidr"],
@@ -87,7 +93,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
     const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";
-    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${source} source, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
     return 0;
   } catch (e) {
     // Say "left for inspection" only when this `up` left something (not when it refused to start).

@@ -6,16 +6,20 @@
 // When the lab's manifests hold policies, the expectation of each TCP pair is the policy
 // evaluator's (src/cluster/evaluate-policy.ts): a pair it denies must be unreachable; a pod's
 // own node and the pod itself always reach it; MTU pings run only between pods no policy selects (ICMP is
-// not what policies are written for).
-import { describeDecider, ManifestsDirSource, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+// not what policies are written for). The lab's Services are checked too (service-check.ts).
+import { describeDecider, PolicyEvaluator, type Decider } from "../cluster/index.ts";
+import { readClusterState } from "../obs/policy-view.ts";
+import { labSourceSpec } from "./control-plane.ts";
 import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
+import { checkServices, type ServiceCheckKind } from "./service-check.ts";
+import { listServices } from "./service-list.ts";
 
-export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu";
+export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu" | ServiceCheckKind;
 
 export interface CheckResult {
   kind: CheckKind;
@@ -27,6 +31,10 @@ export interface CheckResult {
   ok: boolean;
   reachable: boolean;
   seen?: string;
+  /** Through a Service: the backend that answered. */
+  by?: string;
+  /** Through a Service, no answer: what the connection met (the kernel's error, a timeout). */
+  failure?: string;
   /** The source address the server must see; absent when any address will do. */
   expected?: string;
   /** The policy that denies this pair: the probe must not get through. */
@@ -34,6 +42,8 @@ export interface CheckResult {
   error?: string;
   /** The kernel's errno name when the connect failed with one; ENETUNREACH and the like are not retried. */
   errno?: string;
+  /** A first-pass failure not tried again: the kernel refused at once, or no source reached the target, or the source reached nothing. */
+  final?: boolean;
   ms: number;
 }
 
@@ -47,6 +57,8 @@ export interface CheckReport {
   results: CheckResult[];
   /** How many policies are in force (their verdicts are the expectations), and MTU pairs left out for them. */
   policies?: { count: number; mtuSkipped: number };
+  /** Why the lab's Services were not checked (policies in force decide what may pass through them). */
+  servicesSkipped?: string;
   /** Why the check fails besides its failed results: it checked nothing, or the lab is incomplete. */
   problems: string[];
 }
@@ -70,10 +82,8 @@ interface Source {
 const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
 
 /** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
-function policyView(s: LabState): { ev: PolicyEvaluator; count: number } | undefined {
-  const source = new ManifestsDirSource(manifestsDir(s.name));
-  source.rescan();
-  const { state } = source.snapshot();
+async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: number } | undefined> {
+  const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
   return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
@@ -162,34 +172,93 @@ function forgetNeighbours(netnsList: string[]): void {
   for (const n of netnsList) run(["ip", "-n", n, "neigh", "flush", "all"], { allowFail: true });
 }
 
+/** Neighbour entries the first pass may add at once: half the kernel's hard limit, the rest for what the lab keeps. */
+const NEIGHBOUR_BUDGET = 512;
+
 /**
- * One pass over every source, then a second pass (with 3x the timeout) over what failed: on
- * larger labs (10x10) the first connection between two pods of a node sometimes waits several
- * seconds for ARP resolution (seen as `probes 4-6` in `ip -s neigh`; cause not found yet).
- * A pair fails only when it fails twice; `retried` counts the pairs that needed the second pass.
- * A pair the kernel refused at once for the source's own state (ENETUNREACH: no route) is not
- * tried again: it fails fast, with the kernel's words.
+ * The nodes in groups whose sources can probe at the same time: a node's pods learn each other
+ * and their gateway (p x (p + 2)), its namespace its pods and peers. A 3x2 lab is one group
+ * (every source at once); a 10x10 lab three or four nodes at a time.
+ */
+function nodeGroups(s: LabState): LabState["nodes"][] {
+  const cost = (n: LabState["nodes"][number]) => n.pods.length * (n.pods.length + 2) + n.pods.length + s.nodes.length;
+  const groups: LabState["nodes"][] = [];
+  let used = Infinity;
+  for (const n of s.nodes) {
+    if (used + cost(n) > NEIGHBOUR_BUDGET) {
+      groups.push([]);
+      used = 0;
+    }
+    groups.at(-1)!.push(n);
+    used += cost(n);
+  }
+  return groups;
+}
+
+/**
+ * The first pass's failures that a second try cannot change: the kernel refused at once
+ * (ENETUNREACH...), or the failure is systematic across nodes: a target no source of another
+ * node reached, or a source that reached no target on another node (at least two each). That
+ * is a broken pod, route or node, not the slow first connection between two pods of one node
+ * that the second pass is for (that one is sporadic, and within a node).
+ */
+function finalFailures(results: CheckResult[]): Set<CheckResult> {
+  const failed = results.filter((r) => !r.ok);
+  const final = new Set(failed.filter((r) => r.errno !== undefined && DEFINITIVE_ERRNOS.has(r.errno)));
+  const nodeOf = (label: string) => label.split("/")[0]!;
+  const across = results.filter((r) => nodeOf(r.from) !== nodeOf(r.to));
+  const dead = (key: (r: CheckResult) => string) => {
+    const m = new Map<string, { n: number; failed: number }>();
+    for (const r of across) {
+      const t = m.get(key(r)) ?? { n: 0, failed: 0 };
+      t.n++;
+      if (!r.ok) t.failed++;
+      m.set(key(r), t);
+    }
+    return (r: CheckResult) => {
+      const t = m.get(key(r));
+      return t !== undefined && t.n >= 2 && t.failed === t.n;
+    };
+  };
+  const deadTarget = dead((r) => r.target);
+  const deadSource = dead((r) => r.from);
+  for (const r of failed) if (nodeOf(r.from) !== nodeOf(r.to) && (deadTarget(r) || deadSource(r))) final.add(r);
+  return final;
+}
+
+/**
+ * One pass over every source (nodes in groups that stay under the neighbour-table limit, all
+ * sources of a group at once), then a second pass (with 3x the timeout) over what failed
+ * sporadically: on larger labs (10x10) the first connection between two pods of a node
+ * sometimes waits several seconds for ARP resolution (seen as `probes 4-6` in `ip -s neigh`;
+ * cause not found yet). A pair fails only when it fails twice; `retried` counts the pairs that
+ * needed the second pass. A failure a second try cannot change (finalFailures: the kernel's
+ * ENETUNREACH, a target nobody reached, a source that reached nothing) is not tried again: the
+ * check fails fast, with the kernel's words. The MTU pings run beside both passes.
  */
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const policies = policyView(s);
+  const policies = await policyView(s);
   const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
+  const mtuRun = mtuProbes(s, policies?.ev);
   const results: CheckResult[] = [];
-  for (const node of s.nodes) {
-    const mine = all.filter((src) => src.node === node.name);
-    results.push(...(await pool(mine, opts.parallel ?? 4, (src) => probeFrom(s, src, timeout))).flat());
-    forgetNeighbours(node.pods.map((p) => p.ns));
+  for (const group of nodeGroups(s)) {
+    const mine = all.filter((src) => group.some((n) => n.name === src.node));
+    // Every source of the group at once (up to 16 processes): a timeout costs one timeout, not one per wave.
+    results.push(...(await pool(mine, Math.max(opts.parallel ?? 4, Math.min(mine.length, 16)), (src) => probeFrom(s, src, timeout))).flat());
+    if (group.length < s.nodes.length) forgetNeighbours(group.flatMap((n) => n.pods.map((p) => p.ns)));
   }
-  const failedKeys = new Set(results.filter((r) => !r.ok && !(r.errno && DEFINITIVE_ERRNOS.has(r.errno))).map((r) => `${r.from}>${r.target}`));
-  // The second pass and the MTU pings wait on different packets: they run side by side.
+  const final = finalFailures(results);
+  for (const r of final) r.final = true;
+  const failedKeys = new Set(results.filter((r) => !r.ok && !final.has(r)).map((r) => `${r.from}>${r.target}`));
   const again = all
     .map((src) => ({ ...src, targets: src.targets.filter((t) => failedKeys.has(`${src.label}>${hostPort(t.ip)}`)) }))
     .filter((src) => src.targets.length > 0);
   const [second, mtu] = await Promise.all([
     // Few sources and few targets each: all of them wait at once (up to 16), not in waves of the timeout.
     pool(again, Math.max(opts.parallel ?? 4, Math.min(again.length, 16)), (src) => probeFrom(s, src, timeout * 3)).then((r) => r.flat()),
-    mtuProbes(s, policies?.ev),
+    mtuRun,
   ]);
   let retried = 0;
   for (const r of second) {
@@ -198,6 +267,9 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     results[i] = r;
   }
   results.push(...mtu.results);
+  // Through the Services (none: nothing to do). With policies in force their verdicts decide, which this part does not evaluate.
+  const svcCount = policies ? listServices(s).length : 0;
+  if (!policies) results.push(...(await checkServices(s, timeout)));
   const failed = results.filter((r) => !r.ok).length;
   // A check that checked nothing, or a lab whose `up` did not finish, proves nothing: it fails.
   const problems = [
@@ -207,6 +279,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   return {
     ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems,
     ...(policies ? { policies: { count: policies.count, mtuSkipped: mtu.skipped } } : {}),
+    ...(svcCount ? { servicesSkipped: `${svcCount} Service(s) not checked: policies are in force` } : {}),
   };
 }
 
@@ -253,8 +326,8 @@ async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: stri
     if (!mtu) return { ...base, target: ip, ok: false, error: "cannot read the pod's MTU", ms: 0 };
     const size = mtu - IP_ICMP_HEADERS[family];
     const ping = (n: number) => runAsync(netnsExecArgv(a.ns, ["ping", "-c", "1", "-W", "2", "-M", "do", "-s", String(n), ip]), { timeoutMs: 10_000 });
-    const full = await ping(size);
-    const over = await ping(size + 1);
+    // Side by side: a lost full-size packet costs ping's wait once, not before the refused one too.
+    const [full, over] = await Promise.all([ping(size), ping(size + 1)]);
     const overText = over.stdout + over.stderr;
     const refused = over.code !== 0 && /message too long|Frag needed|Packet too big/i.test(overText);
     const error = full.code !== 0 ? `${mtu}-byte DF packet lost: ${pingSaid(full.stdout + full.stderr)}` : !refused ? `${mtu + 1}-byte DF packet not refused: ${overText.trim().split("\n").pop()}` : undefined;

@@ -1,5 +1,5 @@
 // The traffic pair of `lab check`: a TCP server that answers every connection with the source
-// address it sees, and a probe that connects to targets and reports those answers. Both run
+// address it sees (and its own address: which backend a Service chose), and a probe that connects to targets and reports those answers. Both run
 // as hidden subcommands of the mncni executable inside a namespace (ip netns exec).
 import { connect } from "node:net";
 import { connectError, describeErrno } from "../obs/probe.ts";
@@ -16,7 +16,8 @@ export function serveEcho(opts: { port: number; hostname?: string }): { stop(): 
     port: opts.port,
     socket: {
       open(sock) {
-        sock.end(`${plainAddress(sock.remoteAddress)}\n`);
+        // The client's address as seen, then the server's own: behind a Service, which backend answered.
+        sock.end(`${plainAddress(sock.remoteAddress)} ${plainAddress(sock.localAddress)}\n`);
       },
       data() {},
     },
@@ -29,6 +30,8 @@ export interface ProbeResult {
   ok: boolean;
   /** The source address the echo server saw. */
   seen?: string;
+  /** The address the echo server answered on (a Service's backend). */
+  by?: string;
   error?: string;
   /** The kernel's errno name when the connect failed with one (ENETUNREACH, ECONNREFUSED, ...). */
   errno?: string;
@@ -61,7 +64,10 @@ function probeOnce(target: string, timeoutMs: number): Promise<ProbeResult> {
     const sock = connect({ host, port });
     sock.setTimeout(timeoutMs, () => finish({ ok: false, error: "timeout" }));
     sock.on("data", (d) => (buf += d.toString()));
-    sock.on("end", () => finish(buf.includes("\n") ? { ok: true, seen: buf.trim() } : { ok: false, error: "no answer" }));
+    sock.on("end", () => {
+      const [seen, by] = buf.trim().split(" ");
+      finish(buf.includes("\n") ? { ok: true, seen, ...(by ? { by } : {}) } : { ok: false, error: "no answer" });
+    });
     sock.on("error", (e: NodeJS.ErrnoException) => {
       // Bun says ECONNREFUSED for every failed connect: the kernel is asked what it really said.
       void connectError(host, port).then((n) =>

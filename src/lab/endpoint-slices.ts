@@ -12,6 +12,7 @@ import type { Endpoint, EndpointPort, KubeEndpointSlice, KubeService, ServicePor
 import { SERVICE_NAME_LABEL } from "../cluster/index.ts";
 import type { ProbeResult } from "./echo.ts";
 import { applyObjects, deleteObjects } from "./k8s-objects.ts";
+import type { Obj } from "./apiserver/kinds.ts";
 import { labServices } from "./services.ts";
 import { netnsExecArgv, runAsync } from "./sh.ts";
 import { allPods, findNode, type LabState, type PodState } from "./state.ts";
@@ -141,7 +142,9 @@ export async function syncEndpointSlices(s: LabState, opts: SyncOptions = {}): P
   const before = new Map(current.map((o) => [id(o), JSON.stringify(o)]));
   const changed = desired.filter((o) => before.get(id(o)) !== JSON.stringify(o));
   const stale = current.filter((o) => !desired.some((d) => id(d) === id(o)));
-  const said = [...(changed.length ? applyObjects(s, changed) : []), ...(stale.length ? deleteObjects(s, stale) : [])];
+  const applied = changed.length ? await applyObjects(s, changed as Obj[]) : { applied: [], failed: [] };
+  if (applied.failed.length) throw new Error(`cannot write EndpointSlices: ${applied.failed.join("; ")}`);
+  const said = [...applied.applied, ...(stale.length ? (await deleteObjects(s, stale as Obj[])).deleted : [])];
   syncLoadBalancerRoutes(s, labServices(s), desired);
   return said;
 }

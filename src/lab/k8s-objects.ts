@@ -1,37 +1,27 @@
-// The lab as a small Kubernetes API: Namespaces, labels, policies, Services and EndpointSlices become manifests in the
-// lab's manifests directory, which every agent reads (the manifests source). Callers hold the
-// lab's lock.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+// The lab's kubectl-like verbs: Namespaces, labels and policies, written through the lab's API
+// server or into its manifests directory (src/lab/objects.ts), which every agent reads.
+// Callers hold the lab's lock.
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { compileSelector, parseManifests } from "../cluster/index.ts";
-import type { KubeObject } from "../cluster/types.ts";
-import { LAB_POD_LABELS, endpointSliceFile, k8sPodName, namespaceFile, policyFile, writeManifest, writePod } from "./write-manifests.ts";
+import { KubeApiError } from "../kube/index.ts";
+import type { Obj } from "./apiserver/kinds.ts";
+import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
+import { kindOfObject, kubectlName, labObjects, NS_NAME_LABEL } from "./objects.ts";
 import { findNode, nodeAddresses, saveState, type LabState, type PodState } from "./state.ts";
-import { manifestsDir } from "./topology.ts";
-import { admitService, labServices, serviceFile } from "./services.ts";
+import { admitService, labServices } from "./services.ts";
+import type { KubeService } from "../cluster/types.ts";
 
-const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 const APPLIABLE = ["Namespace", "NetworkPolicy", "ClusterNetworkPolicy", "Service", "EndpointSlice"];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-function namespaceManifest(name: string, labels: Record<string, string>): object {
-  // Kubernetes sets the name label on every Namespace and does not let it change.
-  return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { ...labels, [NS_NAME_LABEL]: name } } };
-}
-
-function namespaceLabels(s: LabState, name: string): Record<string, string> | undefined {
-  const path = join(manifestsDir(s.name), namespaceFile(name));
-  if (!existsSync(path)) return undefined;
-  const doc = parseYaml(readFileSync(path, "utf8")) as { metadata?: { labels?: Record<string, string> } };
-  return { ...doc?.metadata?.labels };
-}
-
-/** Creates the Namespace manifest on first use; returns whether it was created. */
-export function ensureNamespace(s: LabState, name: string): boolean {
+/** Creates the Namespace on first use; returns whether it was created. */
+export async function ensureNamespace(s: LabState, name: string): Promise<boolean> {
   if (name.length > 63 || !DNS_LABEL.test(name)) throw new Error(`cannot create namespace "${name}": not a DNS label (lower case alphanumerics and '-', at most 63)`);
-  if (namespaceLabels(s, name)) return false;
-  writeManifest(manifestsDir(s.name), namespaceFile(name), namespaceManifest(name, {}));
+  const objects = labObjects(s);
+  if (await objects.namespaceLabels(name)) return false;
+  await objects.putNamespace(name, {});
   return true;
 }
 
@@ -75,11 +65,12 @@ function relabel(what: string, labels: Record<string, string>, c: LabelChanges, 
   return said;
 }
 
-export function labelNamespace(s: LabState, name: string, c: LabelChanges): string[] {
-  const labels = namespaceLabels(s, name);
+export async function labelNamespace(s: LabState, name: string, c: LabelChanges): Promise<string[]> {
+  const objects = labObjects(s);
+  const labels = await objects.namespaceLabels(name);
   if (!labels) throw new Error(`cannot label namespace "${name}": no such namespace in lab "${s.name}" (create it with \`lab apply\` or \`lab pod add --namespace\`)`);
   const said = relabel(`namespace ${name}`, labels, c, [NS_NAME_LABEL]);
-  writeManifest(manifestsDir(s.name), namespaceFile(name), namespaceManifest(name, labels));
+  await objects.putNamespace(name, labels);
   return said;
 }
 
@@ -97,13 +88,15 @@ export function findPodByRef(s: LabState, ref: string): PodState {
   throw new Error(`cannot find pod "${ref}" in lab "${s.name}" (pods of ${ns}: ${inNs.map(k8sPodName).join(", ") || "none"})`);
 }
 
-export function labelPod(s: LabState, ref: string, c: LabelChanges): string[] {
+export async function labelPod(s: LabState, ref: string, c: LabelChanges): Promise<string[]> {
   const pod = findPodByRef(s, ref);
-  const labels = { ...pod.labels };
+  const objects = labObjects(s);
+  // What the Pod has now (kubectl may have changed it), without the lab's own labels.
+  const labels = Object.fromEntries(Object.entries(await objects.podLabels(pod)).filter(([k]) => !LAB_POD_LABELS.includes(k)));
   const said = relabel(`pod ${pod.namespace}/${k8sPodName(pod)}`, labels, c, LAB_POD_LABELS);
   pod.labels = labels;
   const node = findNode(s, pod.node)!;
-  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  await objects.relabelPod(pod, nodeAddresses(node));
   saveState(s);
   return said;
 }
@@ -123,10 +116,12 @@ function manifestFiles(path: string): string[] {
  * Reads and validates every document (NetworkPolicy, ClusterNetworkPolicy, Namespace) before
  * anything is written: one bad document refuses the whole apply, naming file, document and field.
  */
-export function readAppliable(path: string): KubeObject[] {
-  const objects: KubeObject[] = [];
+export function readAppliable(paths: string[]): Obj[] {
+  const objects: Obj[] = [];
   const problems: string[] = [];
-  for (const file of manifestFiles(path)) {
+  const kinds = APPLIABLE;
+  const path = paths.join(", ");
+  for (const file of paths.flatMap(manifestFiles)) {
     const text = readFileSync(file, "utf8");
     const docs = parseAllDocuments(text, { prettyErrors: false });
     (Array.isArray(docs) ? docs : [docs]).forEach((doc, i) => {
@@ -136,8 +131,8 @@ export function readAppliable(path: string): KubeObject[] {
       if (v === null || v === undefined) return;
       const items = typeof v.kind === "string" && v.kind.endsWith("List") && Array.isArray(v.items) ? v.items : [v];
       for (const item of items as { kind?: unknown }[]) {
-        if (!APPLIABLE.includes(String(item?.kind))) {
-          problems.push(`${where}: kind ${JSON.stringify(item?.kind)} cannot be applied in the lab (only ${APPLIABLE.join(", ")})`);
+        if (!kinds.includes(String(item?.kind))) {
+          problems.push(`${where}: kind ${JSON.stringify(item?.kind)} cannot be applied in the lab (only ${kinds.join(", ")})`);
           continue;
         }
         const parsed = parseManifests(JSON.stringify(item), file);
@@ -146,47 +141,43 @@ export function readAppliable(path: string): KubeObject[] {
           const name = (parsed.objects[0]?.metadata.name ?? "") as string;
           if (parsed.objects[0] && !DNS_LABEL.test(name)) problems.push(`${where}: metadata.name "${name}" is not a DNS label`);
         }
-        objects.push(...parsed.objects);
+        objects.push(...(parsed.objects as Obj[]));
       }
     });
   }
   if (problems.length) throw new Error(`cannot apply "${path}":\n  ${problems.join("\n  ")}`);
-  if (objects.length === 0) throw new Error(`cannot apply "${path}": no ${APPLIABLE.join(", ")} in it`);
+  if (objects.length === 0) throw new Error(`cannot apply "${path}": no ${kinds.join(", ")} in it`);
   return objects;
 }
 
-/** Namespaced kinds the lab writes. */
-const NAMESPACED = ["NetworkPolicy", "Service", "EndpointSlice"];
-const nsOf = (o: KubeObject) => o.metadata.namespace ?? "default";
-
-const fileOf = (o: KubeObject) =>
-  o.kind === "Namespace" ? namespaceFile(o.metadata.name)
-  : o.kind === "Service" ? serviceFile(nsOf(o), o.metadata.name)
-  : o.kind === "EndpointSlice" ? endpointSliceFile(nsOf(o), o.metadata.name)
-  : policyFile(o.kind, o.metadata.name, o.kind === "NetworkPolicy" ? nsOf(o) : undefined);
-
-const idOf = (o: KubeObject) => (NAMESPACED.includes(o.kind) ? `${o.kind} ${nsOf(o)}/${o.metadata.name}` : `${o.kind} ${o.metadata.name}`);
-
-export function applyObjects(s: LabState, objects: KubeObject[]): string[] {
-  const dir = manifestsDir(s.name);
-  const said: string[] = [];
+/** One line per object, as kubectl says it (networkpolicy.networking.k8s.io/NAME created); a NetworkPolicy's namespace is created on first use. */
+export async function applyObjects(s: LabState, objects: Obj[]): Promise<{ applied: string[]; failed: string[] }> {
+  const store = labObjects(s);
+  const out = { applied: [] as string[], failed: [] as string[] };
   for (const o of objects) {
-    const existed = existsSync(join(dir, fileOf(o)));
-    if (NAMESPACED.includes(o.kind) && nsOf(o) !== "default") ensureNamespace(s, nsOf(o));
-    // A Service gets its cluster IPs, node ports and LoadBalancer address here, as kube-apiserver's admission would.
-    const obj = o.kind === "Namespace" ? namespaceManifest(o.metadata.name, { ...o.metadata.labels }) : o.kind === "Service" ? admitService(s, o, labServices(s)) : o;
-    writeManifest(dir, fileOf(o), obj);
-    said.push(`${idOf(o)} ${existed ? "configured" : "created"}`);
+    try {
+      if (kindOfObject(o)?.namespaced && (o.metadata?.namespace ?? "default") !== "default") await ensureNamespace(s, o.metadata!.namespace);
+      // A Service gets its cluster IPs, node ports and LoadBalancer address here, as kube-apiserver's admission would.
+      const obj = o.kind === "Service" ? (admitService(s, o as KubeService, labServices(s)) as Obj) : o;
+      out.applied.push(`${kubectlName(o)} ${await store.apply(obj)}`);
+    } catch (e) {
+      // As kubectl: the others are still applied, and the command fails.
+      if (!(e instanceof KubeApiError)) throw e;
+      out.failed.push(`Error from server (${e.reason}): error when applying ${kubectlName(o)}: ${typeof e.body === "object" && e.body?.message ? e.body.message : e.message}`);
+    }
   }
-  return said;
+  return out;
 }
 
-export function deleteObjects(s: LabState, objects: KubeObject[]): string[] {
-  const dir = manifestsDir(s.name);
-  return objects.map((o) => {
-    const path = join(dir, fileOf(o));
-    if (!existsSync(path)) return `${idOf(o)} not found`;
-    rmSync(path, { force: true });
-    return `${idOf(o)} deleted`;
-  });
+/** What was deleted, and what was not there (kubectl's NotFound lines: the command fails). */
+export async function deleteObjects(s: LabState, objects: Obj[]): Promise<{ deleted: string[]; missing: string[] }> {
+  const store = labObjects(s);
+  const out = { deleted: [] as string[], missing: [] as string[] };
+  for (const o of objects) {
+    const k = kindOfObject(o);
+    const name = `${k ? k.plural : String(o.kind).toLowerCase()}${k?.group ? `.${k.group}` : ""}`;
+    if (await store.remove(o)) out.deleted.push(`${kubectlName(o).replace(/\/(.*)$/, ' "$1"')} deleted`);
+    else out.missing.push(`Error from server (NotFound): ${name} "${o.metadata?.name}" not found`);
+  }
+  return out;
 }

@@ -2,7 +2,11 @@
 // so `down` removes a half-built lab as well as a complete one.
 import { mkdirSync, rmSync } from "node:fs";
 import { elsewhere, strayNamespaces } from "./inventory.ts";
-import { writeNode, removeNode as removeNodeManifest } from "./write-manifests.ts";
+import { labClient, onKubernetes, startApiServer, startControllers, stopApiServer, stopControllers, apiserverMarker } from "./control-plane.ts";
+import { labObjects } from "./objects.ts";
+import { isNotFound } from "../kube/index.ts";
+import { KINDS, type Obj } from "./apiserver/kinds.ts";
+import { apiserverDir } from "./apiserver/lab-server.ts";
 import { addPod, echoMarker, refreshNodeEcho, removePod, startEcho, stopEcho } from "./pods.ts";
 import type { Progress } from "./progress.ts";
 import { netnsPids, pidsMentioning, pool, stopProcess } from "./sh.ts";
@@ -34,6 +38,7 @@ export function validateOptions(o: UpOptions): void {
   const segments = o.segments ?? 1;
   if (!Number.isInteger(segments) || segments < 1 || segments > 16) throw new Error(`cannot use --segments "${segments}": must be 1..16`);
   if (o.wiring === "static" && o.routing !== "host-gw") throw new Error(`cannot use --routing "${o.routing}" with static wiring: the lab programs host-gw routes itself (use agent wiring)`);
+  if (o.wiring === "static" && o.source === "kubernetes") throw new Error(`cannot use --source kubernetes with static wiring: no agent reads the API (use agent wiring, or --source dir)`);
   if (o.wiring === "static" && segments > 1) throw new Error(`cannot use --segments "${segments}" with static wiring: host-gw routes cannot cross segments (use agent wiring)`);
   // host-gw needs every peer on a connected subnet: across segments no node could reach the others' pods.
   if (o.wiring === "agent" && o.routing === "host-gw" && segments > 1) throw new Error(`cannot use --segments "${segments}" with --routing "host-gw": host-gw routes only reach nodes on the same segment (use --routing auto or --routing vxlan)`);
@@ -98,7 +103,8 @@ function newNode(s: LabState, name: string): NodeState {
   const index = m && !used("index").has(Number(m[1])) ? Number(m[1]) : firstFree(used("index"));
   // Recorded for the state file; the CIDRs themselves come from the allocator (the same slot).
   const cidrIndex = firstFree(used("cidrIndex"));
-  const podCidrs = allocatePodCidrs(s);
+  // On the kubernetes source the controller allocates them (waitPodCidrs).
+  const podCidrs = onKubernetes(s) ? [] : allocatePodCidrs(s);
   const c6 = s.options.clusterCidr6;
   const segment = segmentOf(index, s.options.segments ?? 1);
   return {
@@ -111,7 +117,28 @@ export function nextNodeName(s: LabState): string {
   for (let i = 1; ; i++) if (!findNode(s, `node${i}`)) return `node${i}`;
 }
 
-/** Creates a node: namespace, underlay port, directories, Node manifest, wiring (agent). */
+const NODES = KINDS.find((k) => k.plural === "nodes")!;
+const CIDR_WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+
+/** The pod CIDRs the controller gave the node's Node (one per family of the lab). */
+async function waitPodCidrs(s: LabState, node: NodeState): Promise<string[]> {
+  const c = labClient(s);
+  const want = s.options.clusterCidr6 ? 2 : 1;
+  const deadline = Date.now() + CIDR_WAIT_MS;
+  for (;;) {
+    let got: string[] = [];
+    try {
+      got = ((await c.get(NODES, { name: node.name })) as Obj).spec?.podCIDRs ?? [];
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (got.length >= want) return got;
+    if (Date.now() > deadline) throw new Error(`cannot get pod CIDRs for node "${node.name}": the controllers gave none in ${CIDR_WAIT_MS} ms (see ${apiserverDir(s.name)}/controller-*.log)`);
+    await Bun.sleep(25);
+  }
+}
+
+/** Creates a node: namespace, underlay port, directories, Node object, pod CIDRs, wiring (agent). */
 async function createNode(s: LabState, name: string, p: Progress): Promise<NodeState> {
   const node = newNode(s, name);
   s.nodes.push(node);
@@ -119,12 +146,19 @@ async function createNode(s: LabState, name: string, p: Progress): Promise<NodeS
   createNodeNetwork(s, node);
   const paths = nodePaths(s.name, node.name);
   for (const d of [paths.confDir, paths.binDir, paths.ipamDir, paths.cacheDir]) mkdirSync(d, { recursive: true });
-  writeNode(manifestsDir(s.name), node);
+  const objects = labObjects(s);
+  // As kubelet registers its Node; on the kubernetes source the controller then gives it pod CIDRs.
+  await objects.putNode(node);
+  if (onKubernetes(s)) {
+    node.podCidrs = await waitPodCidrs(s, node);
+    saveState(s);
+  }
   p.step(`${node.name}: ${nodeAddresses(node).join(",")}, pods ${node.podCidrs.join(",")}, starting ${s.options.wiring} wiring`);
   await wiringFor(s.options.wiring).start(s, node);
   await runtimeFor(s).startNode(s, node);
   // The agent has written its conflist: its pod MTU goes on the Node, for the peers to compare.
   publishPodMTU(s, node);
+  await objects.nodeReady(node);
   saveState(s);
   return node;
 }
@@ -153,6 +187,12 @@ export async function up(o: UpOptions, p: Progress): Promise<LabState> {
   createUnderlay(s);
   s.extEchoPid = startEcho(s, ns.external(name), [ns.external(name)]);
   saveState(s);
+  if (onKubernetes(s)) {
+    p.step("control plane: API server, 2 controllers");
+    await startApiServer(s);
+    startControllers(s);
+  }
+  // After the API server: on the kubernetes source the DNS server reads it.
   p.step(`cluster DNS: ${dnsAddresses(s).join(", ")} port 53 in ${ns.router(name)}`);
   await startLabDns(s);
   await Promise.all(Array.from({ length: nodes }, (_, i) => `node${i + 1}`).map(async (n) => {
@@ -182,7 +222,7 @@ export async function removeNode(s: LabState, node: NodeState, p: Progress): Pro
     p.step(`${node.name}: removing ${pod.name}`);
     await removePod(s, node, pod, { refreshEcho: false });
   }
-  removeNodeManifest(manifestsDir(s.name), node.name);
+  await labObjects(s).removeNode(node.name);
   await runtimeFor(s).stopNode(s, node);
   await wiringFor(s.options.wiring).stop(s, node);
   for (const pid of netnsPids(node.ns)) await stopProcess(pid, "");
@@ -224,6 +264,8 @@ export async function down(name: string, p: Progress): Promise<boolean> {
     await stopLabDns(s);
     await Promise.all(s.nodes.map((n) => runtimeFor(s).stopNode(s, n)));
     await Promise.all(s.nodes.map((n) => wiringFor(s.options.wiring).stop(s, n)));
+    await stopControllers(s);
+    await stopApiServer(s);
   }
   const listed = s?.namespaces ?? [];
   const stray = strayNamespaces(name, listed);
@@ -241,7 +283,7 @@ export async function down(name: string, p: Progress): Promise<boolean> {
 
 /** Command-line fragments only the lab's own processes carry: its node directories, its echo servers. */
 function labMarkers(name: string): string[] {
-  return [`${labDir(name)}/nodes/`, echoMarker(name)];
+  return [`${labDir(name)}/nodes/`, `${labDir(name)}/apiserver/`, apiserverMarker(name), echoMarker(name)];
 }
 
 export { findNode, allPods };

@@ -10,6 +10,7 @@ import type { ClusterState } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import { findNode, type LabState, type NodeState } from "./state.ts";
+import { labSourceSpec } from "./control-plane.ts";
 import { EXTERNAL, EXTERNAL6, manifestsDir, nodePaths, ns } from "./topology.ts";
 import { isIP } from "node:net";
 
@@ -19,10 +20,10 @@ export function labNodeView(s: LabState, node: string): NodeView {
   return nodeView({ name: node, netns: `/run/netns/${ns.node(s.name, node)}`, confDir: p.confDir, cacheDir: p.cacheDir, logFile: p.cniLog });
 }
 
-/** The cluster state the lab's agents read (their manifests directory); none when it cannot be read. */
+/** The cluster state the lab's agents read (its API server, or their manifests directory); none when it cannot be read. */
 export async function labCluster(s: LabState): Promise<ClusterState | undefined> {
   try {
-    return await readClusterState(`dir:${manifestsDir(s.name)}`);
+    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
   } catch {
     // A lab without manifests (static wiring): no policy to name, as on a node without --source.
     return undefined;

@@ -32,7 +32,8 @@ export function publishPodMTU(s: LabState, node: NodeState): number | undefined 
   const mtu = conflistPodMTU(s, node);
   if (mtu !== undefined && mtu !== node.podMTU) {
     node.podMTU = mtu;
-    writeNode(manifestsDir(s.name), node);
+    // On the kubernetes source the agent patches its own Node: nothing for the lab to copy.
+    if (s.options.source !== "kubernetes") writeNode(manifestsDir(s.name), node);
   }
   return mtu;
 }

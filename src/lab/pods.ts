@@ -1,10 +1,11 @@
 // The lab's pods: a Pod manifest with the addresses its sandbox got, and an echo server for
 // `lab check`. The sandbox (namespace, CNI chain) is the lab's pod runtime's (pod-runtime.ts).
 import { join } from "node:path";
-import { LAB_POD_LABELS, k8sPodName, removePod as removePodManifest, writePod } from "./write-manifests.ts";
+import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
+import { labObjects } from "./objects.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
 import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
-import { ECHO_PORT, labDir, manifestsDir, nameProblem, ns } from "./topology.ts";
+import { ECHO_PORT, labDir, nameProblem, ns } from "./topology.ts";
 import { capabilityArgs } from "./pod-capabilities.ts";
 import { SandboxLeftError } from "./pod-runtime.ts";
 import { runtimeFor } from "./runtimes.ts";
@@ -81,22 +82,25 @@ export async function addPod(s: LabState, node: NodeState, name = nextPodName(no
   const pending = node.pendingDel?.find((p) => p.name === name);
   if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
   // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
-  if (pod.namespace !== "default") ensureNamespace(s, pod.namespace);
-  node.pods.push(pod);
+  if (pod.namespace !== "default") await ensureNamespace(s, pod.namespace);
+  const objects = labObjects(s);
   // The Pod exists (labels, no address yet) before its ADD, as in Kubernetes: with policies in
   // force the agent needs its labels to program it and release its hold.
-  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  await objects.putPod(pod, nodeAddresses(node));
+  node.pods.push(pod);
   try {
+    // The sandbox, wired by CNI ADD with the K8S_POD_* arguments naming the Pod object (as kubelet).
     await runtimeFor(s).create(s, node, pod);
   } catch (e) {
     node.pods = node.pods.filter((p) => p !== pod);
-    removePodManifest(manifestsDir(s.name), pod);
+    await objects.removePod(pod).catch(() => {});
     // Never dropped with its address reserved: kept (with its sandbox) until a DEL works.
     if (e instanceof SandboxLeftError) (node.pendingDel ??= []).push({ ...pod, delError: e.delError });
     saveState(s);
     throw e;
   }
-  writePod(manifestsDir(s.name), pod, nodeAddresses(node));
+  // Then its status: Running, with the addresses the sandbox got (status.podIPs).
+  await objects.putPod(pod, nodeAddresses(node));
   // As kubelet does for dnsPolicy ClusterFirst: the pod resolves through the cluster DNS.
   writePodResolvConf(s, pod);
   if (s.options.policyPorts) pod.serverPid = startPolicyServer(s, pod);
@@ -155,7 +159,7 @@ export async function removePod(s: LabState, node: NodeState, pod: PodState, opt
   await rt.teardown(s, node, pod).catch((e: Error) => (delError = e));
   await rt.release(s, node, pod).catch((e: Error) => (delError ??= e));
   removeResolvConf(s.name, pod.ns);
-  removePodManifest(manifestsDir(s.name), pod);
+  await labObjects(s).removePod(pod);
   node.pods = node.pods.filter((p) => p !== pod);
   saveState(s);
   if (delError) throw delError;

@@ -4,7 +4,7 @@
 // labels, port mappings, DNS config and bandwidth annotations; StopPodSandbox (CNI DEL) and
 // RemovePodSandbox on remove. containerd, not the lab, execs the plugin from the agent's
 // conflist. The pod's namespace is the sandbox's (containerd names it cni-<uuid> under /run/netns).
-import { existsSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { CriClient, PodSandboxConfig } from "./cri/client.ts";
 import { buildPauseImage, importImage, missingTools, CONTAINERD_TOOLS, startContainerd, stopContainerd, stopContainerdProcess } from "./cri/containerd.ts";
@@ -20,6 +20,22 @@ import { k8sPodName, podLabels } from "./write-manifests.ts";
 const LOOPBACK = "/usr/lib/cni/loopback";
 /** The sandbox label that names the lab, so `lab down` finds every sandbox of it. */
 const LAB_LABEL = "mncni.dev/lab";
+
+/** How long `down` waits for a containerd to list its sandboxes (one that hangs is ended anyway). */
+const LIST_TIMEOUT_MS = 10_000;
+/** Where containerd's libcni caches each attachment's result (1.6 has no setting for it); a DEL removes its entry. */
+const LIBCNI_RESULTS = "/var/lib/cni/results";
+
+/** The cached results of a sandbox whose DEL never ran (its containerd was gone): `<network>-<id>-<ifname>`. */
+function removeCachedResults(sandboxId: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(LIBCNI_RESULTS);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.includes(`-${sandboxId}-`)) rmSync(join(LIBCNI_RESULTS, n), { force: true });
+}
 
 const socketOf = (s: LabState, node: NodeState) => join(nodePaths(s.name, node.name).containerdDir, "containerd.sock");
 
@@ -106,7 +122,7 @@ export const containerdRuntime: PodRuntime = {
     // Every sandbox of the lab on this node, the ones a failed add left too: their DEL runs
     // while the agent still serves.
     await withCri(s, node, async (c) => {
-      const ids = (await c.listPodSandbox({ [LAB_LABEL]: s.name })).map((x) => x.id);
+      const ids = (await c.listPodSandbox({ [LAB_LABEL]: s.name }, LIST_TIMEOUT_MS)).map((x) => x.id);
       await removeSandboxes(c, ids);
     }).catch(() => undefined);
     await stopContainerd(node.containerdPid, dir);
@@ -115,6 +131,7 @@ export const containerdRuntime: PodRuntime = {
       deleteNetns(pod.ns);
       // Not named <lab>-…: `down` would not find it.
       removeResolvConf(s.name, pod.ns);
+      removeCachedResults(pod.sandboxId);
     }
     node.containerdPid = undefined;
     rmSync(dir, { recursive: true, force: true });

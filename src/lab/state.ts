@@ -7,12 +7,16 @@ import { listLabs, type LabEntry } from "./inventory.ts";
 import { LAB_ROOT, labDir, stateFile } from "./topology.ts";
 
 export type WiringKind = "agent" | "static";
+/** Where the agents read the cluster: the lab's API server (kubernetes), or its manifests directory (dir). */
+export type LabSource = "kubernetes" | "dir";
 export type LabRouting = "host-gw" | "vxlan" | "auto";
 /** How pod sandboxes are made (src/lab/pod-runtime.ts). */
 export type RuntimeKind = "direct" | "containerd";
 
 export interface LabOptions {
   mode: Mode;
+  /** Absent in states written before the lab had an API server: dir. */
+  source?: LabSource;
   /** Passed to the agents (--routing); static wiring is host-gw. */
   routing: LabRouting;
   /** Underlay subnets (each its own switch) joined by the router; absent: 1. */
@@ -108,6 +112,9 @@ export interface LabState {
   /** Every namespace created or about to be created, in creation order. */
   namespaces: string[];
   extEchoPid?: number;
+  /** The lab's API server and its controller replicas (kubernetes source). */
+  apiserverPid?: number;
+  controllerPids?: number[];
   /** The lab's DNS server (src/lab/dns/lab-dns.ts), in the router's namespace. */
   dnsPid?: number;
   nodes: NodeState[];

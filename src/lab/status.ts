@@ -11,6 +11,10 @@ import { actualPaths, expectedPath, type PeerPath } from "./expected-routes.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 import { podMTUWhy, routingBackends, type RoutingName } from "../agent/routing/index.ts";
 import { familyOf } from "../net/ip.ts";
+import type { ReadyzBody } from "../obs/pod-mtu.ts";
+import { apiView } from "./api-view.ts";
+import { onKubernetes } from "./control-plane.ts";
+import { adminKubeconfig, labApiPort } from "./apiserver/lab-server.ts";
 
 export interface LabStatus {
   name: string;
@@ -18,6 +22,10 @@ export interface LabStatus {
   complete: boolean;
   mode: string;
   wiring: string;
+  /** Where the agents read the cluster: kubernetes (the lab's API server) or dir (its manifests directory). */
+  source: string;
+  /** The lab's API server (kubernetes source): its address for people and the admin kubeconfig for kubectl. */
+  apiserver?: { url: string; kubeconfig: string };
   /** How pod sandboxes are made (`up --runtime`): direct or containerd. */
   runtime: string;
   /** What the agents were told (--routing). */
@@ -88,6 +96,20 @@ async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answe
   return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
 }
 
+/** The node's agent's /readyz as JSON (`lab inspect` shows its pod MTU and why), or why there is none. */
+export async function agentReadyz(s: LabState, node: { ns: string }): Promise<{ podMTU?: ReadyzBody["podMTU"]; error?: string }> {
+  if (s.options.wiring !== "agent") return { error: `lab "${s.name}" runs no agent (${s.options.wiring} wiring)` };
+  const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", `${AGENT_READYZ}?format=json`]), { timeoutMs: 5000 });
+  const out = r.stdout.trim();
+  try {
+    // `_http` prints the status code first.
+    const body = JSON.parse(out.slice(out.indexOf(" ") + 1)) as ReadyzBody;
+    return body.podMTU ? { podMTU: body.podMTU } : {};
+  } catch {
+    return { error: out || r.stderr.trim() || `exit ${r.code}` };
+  }
+}
+
 /** The "- ..." lines under "warnings:" of a /readyz text body. */
 function readyzWarnings(answer: string | undefined): string[] {
   const lines = (answer ?? "").split("\n");
@@ -129,12 +151,15 @@ function mtuWhy(s: LabState, n: LabState["nodes"][number], mtu: number): string 
 }
 
 export async function labStatus(s: LabState): Promise<LabStatus> {
-  const agentAnswers = s.options.wiring === "agent" ? await Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [];
+  const [agentAnswers, api] = await Promise.all([s.options.wiring === "agent" ? Promise.all(s.nodes.map((n) => readyz(s, n.ns))) : [], apiView(s)]);
+  const port = labApiPort(s.name);
   return {
     name: s.name,
     complete: s.complete !== false,
     mode: s.options.mode,
     wiring: s.options.wiring,
+    source: s.options.source ?? "dir",
+    ...(onKubernetes(s) && port !== undefined ? { apiserver: { url: `https://127.0.0.1:${port}`, kubeconfig: adminKubeconfig(s.name) } } : {}),
     runtime: s.options.runtime ?? "direct",
     routing: s.options.routing,
     clusterCidr: s.options.clusterCidr,
@@ -150,7 +175,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         namespace: n.ns,
         address: n.address,
         addresses: nodeAddresses(n),
-        podCIDRs: n.podCidrs,
+        podCIDRs: api?.podCIDRs.get(n.name) ?? n.podCidrs,
         segment: n.segment ?? 0,
         paths: [...actualPaths(s, n)].map(([peer, path]) => ({ peer, path, expected: expectedPath(s, n, s.nodes.find((x) => x.name === peer)!) })),
         agentPid: n.agentPid,
@@ -166,7 +191,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         dir: p.dir,
       };
     }),
-    pods: listPods(s),
+    pods: listPods(s, api?.podLabels),
     services: listServices(s),
     ...(s.dnsPid ? { dns: { addresses: dnsAddresses(s), pid: s.dnsPid, alive: pidAlive(s.dnsPid) } } : {}),
     external: {

@@ -8,6 +8,7 @@ import { netnsExecArgv, pidAlive, runAsync, spawnDetached, stopProcess, waitFor 
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./node-wiring.ts";
+import { agentKubeconfig, onKubernetes } from "./control-plane.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
@@ -18,7 +19,8 @@ function agentArgv(s: LabState, node: NodeState): string[] {
   return netnsExecArgv(node.ns, [
     s.options.binary, "agent",
     "--node-name", node.name,
-    "--source", `dir:${manifestsDir(s.name)}`,
+    // Its own token on the kubernetes source, as a DaemonSet's pod has its service account's.
+    "--source", onKubernetes(s) ? `kubernetes:${agentKubeconfig(s, node.name)}` : `dir:${manifestsDir(s.name)}`,
     "--cni-conf-dir", p.confDir,
     "--cni-bin-dir", p.binDir,
     "--mode", s.options.mode,

@@ -53,7 +53,7 @@ export function podLabels(pod: PodState): Record<string, string> {
   return { ...pod.labels, app: "echo", node: pod.node };
 }
 
-function podManifest(pod: PodState, hostIPs: string[]): object {
+export function podManifest(pod: PodState, hostIPs: string[]): object {
   const annotations = bandwidthAnnotations(pod);
   return {
     apiVersion: "v1",

@@ -1,21 +1,22 @@
 // `mncni lab up --runtime containerd`, the heavier combinations (`make test-matrix`; the
 // representative one is lab.test.ts): routed mode, NetworkPolicy through containerd's
 // sandboxes (deny, then allow, with real connections), containerd restarted with pods running,
-// and the agent killed while containerd creates sandboxes. Independent views as in lab.test.ts.
+// nodes added and removed (with static wiring), and the agent killed while containerd creates
+// sandboxes. Independent views as in lab.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckReport } from "../../src/lab/check.ts";
 import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
-import { cniCalls, eventually, labState, nodeDir, pods, probe, sandboxes, socketOf } from "./lab-containerd.ts";
+import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
 
 setDefaultTimeout(180_000);
 afterAll(downAll);
 
-const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--wiring", "agent", "--runtime", "containerd", ...extra]);
+const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
 const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
 const reserved = (name: string, node: string) => readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f));
 
@@ -136,6 +137,49 @@ describe("containerd lab: containerd restarted with pods running", () => {
   });
 });
 
+describe("containerd lab: containerd killed, then lab down", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "2"]));
+
+  test("down leaves nothing: no shim or sandbox process, namespace, resolv.conf or libcni cache entry of a sandbox whose DEL never ran", () => {
+    const s = labState(name);
+    for (const n of s.nodes) process.kill(n.containerdPid!, "SIGKILL");
+    const ids = s.nodes.flatMap((n) => n.pods.map((p) => p.sandboxId!));
+    // The sandboxes' pause processes (each alone in its sandbox's namespace).
+    const pauses = s.nodes.flatMap((n) => n.pods.flatMap((p) => run(["ip", "netns", "pids", p.ns]).stdout.split(/\s+/).filter(Boolean)));
+    expect(pauses.length).toBe(ids.length);
+    // containerd's libcni cached the results (it has no setting for where).
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id))).length).toBe(2 * ids.length);
+    lab(name, ["down", "-q"]);
+    expect(leftovers(name)).toEqual([]);
+    for (const n of s.nodes) expect(processesNaming(socketOf(name, n.name))).toEqual([]);
+    for (const p of s.nodes.flatMap((n) => n.pods)) expect([existsSync(`/run/netns/${p.ns}`), existsSync(`/etc/netns/${p.ns}`)]).toEqual([false, false]);
+    expect(readdirSync("/var/lib/cni/results").filter((f) => ids.some((id) => f.includes(id)))).toEqual([]);
+    expect(pauses.filter((pid) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("/pause"))).toEqual([]);
+  });
+});
+
+describe("containerd lab: nodes added and removed", () => {
+  const name = newLabName();
+  beforeAll(() => up(name, ["--pods-per-node", "1", "--wiring", "static"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("a node added gets its own containerd and sandboxes (static wiring: the reference chain); a node removed takes its containerd, shims and sandboxes", async () => {
+    lab(name, ["node", "add", "node3", "--pods", "1"]);
+    const n3 = labState(name).nodes.find((n) => n.name === "node3")!;
+    expect((await sandboxes(name, "node3")).map((b) => b.id)).toEqual([n3.pods[0]!.sandboxId!]);
+    const r = check(name);
+    expect([r.problems, r.failed]).toEqual([[], 0]);
+    lab(name, ["node", "remove", "node3"]);
+    expect(processesNaming(nodeDir(name, "node3"))).toEqual([]);
+    expect(existsSync(`/run/netns/${n3.pods[0]!.ns}`)).toBe(false);
+    expect(check(name).failed).toBe(0);
+  });
+});
+
 describe("containerd lab: the agent killed while containerd creates sandboxes", () => {
   const name = newLabName();
   beforeAll(() => up(name, ["--pods-per-node", "0"]));
@@ -166,16 +210,16 @@ describe("containerd lab: the agent killed while containerd creates sandboxes", 
       for (const r of failed) expect(r.err).toContain("try again");
       // ... and leaves nothing: containerd has no sandbox of it.
       const boxes = await c.listPodSandbox({ "mncni.dev/lab": name });
-      expect(boxes.length).toBe(first.length - failed.length);
+      expect(boxes.map((b) => `${b.metadata.name} ${b.state}`).sort()).toEqual(first.flatMap((r) => ("id" in r ? [`${r.n} SANDBOX_READY`] : [])).sort());
       // kubelet's retry (the plugin alone now) succeeds.
       const ids = first.flatMap((r) => ("id" in r ? [r.id] : []));
       for (const r of failed) ids.push(await c.runPodSandbox(cfg(r.n, 1)));
       const ips = new Set<string>();
       for (const id of ids) {
         const { status } = await c.podSandboxStatus(id);
-        expect(status.state).toBe("SANDBOX_READY");
+        const ping = run(["ip", "netns", "exec", node.ns, "ping", "-c", "1", "-W", "2", status.network!.ip], { allowFail: true });
+        expect({ id, state: status.state, ping: ping.code === 0 ? "ok" : ping.stdout + ping.stderr }).toEqual({ id, state: "SANDBOX_READY", ping: "ok" });
         ips.add(status.network!.ip);
-        expect(run(["ip", "netns", "exec", node.ns, "ping", "-c", "1", "-W", "2", status.network!.ip], { allowFail: true }).code).toBe(0);
       }
       expect(ips.size).toBe(names.length);
       expect(reserved(name, "node1").length).toBe(names.length);

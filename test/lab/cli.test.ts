@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { run } from "../helpers/netns.ts";
-import { LAB_CMD, WIRING, downAll, lab, labRaw, leftovers, newLabName } from "./lab-cli.ts";
+import { LAB_CMD, SOURCE, WIRING, downAll, lab, labRaw, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -105,7 +105,8 @@ describe("up", () => {
     lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "1", "--cluster-cidr6", "fd00:99::/56", "--wiring", WIRING]);
     const st = JSON.parse(lab(name, ["status", "--json"]).stdout);
     expect(st.clusterCidr6).toBe("fd00:99::/56");
-    expect(st.nodes[0].podCIDRs).toEqual(["10.244.1.0/24", "fd00:99:0:1::/64"]);
+    // The first subnet of each family: the controller's first (kubernetes source); the lab leaves subnet 0 unused (dir).
+    expect(st.nodes[0].podCIDRs).toEqual(SOURCE === "dir" ? ["10.244.1.0/24", "fd00:99:0:1::/64"] : ["10.244.0.0/24", "fd00:99::/64"]);
     expect(st.pods[0].ips.length).toBe(2);
     lab(name, ["down", "-q"]);
     expect(leftovers(name)).toEqual([]);
@@ -118,6 +119,16 @@ describe("up", () => {
     expect(r.stderr).toContain("--segments");
     expect(r.stderr).toContain("--routing \"host-gw\"");
     expect(r.stderr).toMatch(/--routing auto or --routing vxlan/);
+    expect(r.stderr).not.toContain("left as it is");
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("--source kubernetes with static wiring is refused up front, naming both and the ways that work", () => {
+    const name = newLabName();
+    const r = lab(name, ["up", "-q", "--nodes", "1", "--source", "kubernetes", "--wiring", "static"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot use --source kubernetes with --wiring static");
+    expect(r.stderr).toContain("use --source dir, or agent wiring");
     expect(r.stderr).not.toContain("left as it is");
     expect(leftovers(name)).toEqual([]);
   });

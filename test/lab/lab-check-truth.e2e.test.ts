@@ -38,6 +38,13 @@ describe("lab check on a broken lab", () => {
       }
       const mtu = rep.results.find((r) => r.kind === "pod-mtu" && r.from === "node2/pod1")!;
       expect(mtu.error).toContain("Network is unreachable");
+      // Fail fast: node1's probes to node2/pod1 time out (its replies cannot leave); no source of
+      // another node reached it, so they are final after the first pass, not tried again at 3x the timeout.
+      const toPod = rep.results.filter((r) => r.to === "node2/pod1" && r.from.startsWith("node1") && r.kind !== "pod-mtu");
+      expect(toPod.length).toBe(2); // node1/pod1 and node1
+      for (const r of toPod) expect(r).toMatchObject({ ok: false, final: true });
+      expect(rep.retried).toBe(0);
+      expect(rep.results.filter((r) => !r.ok && r.kind !== "pod-mtu").every((r) => r.final)).toBe(true);
     } finally {
       run(["ip", "-n", pod, "route", "add", "default", "via", gw, "dev", "eth0"], { allowFail: true });
     }

@@ -1,7 +1,8 @@
 // Driving `mncni lab` from tests: the compiled executable when there is one ($MNCNI_BIN or
 // dist/mncni), else the sources through bun. Every lab a test makes is removed by downAll().
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run, uniqueName, type RunResult } from "../helpers/netns.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
@@ -9,6 +10,11 @@ import { LAB_ROOT } from "../../src/lab/topology.ts";
 export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, resolve(import.meta.dir, "../../src/main.ts")];
 /** auto: the agent when the executable has one, else static wiring (see docs/lab.md). */
 export const WIRING = process.env.MNCNI_LAB_WIRING ?? "auto";
+/**
+ * Where the lab's agents read the cluster: `lab up`'s default (kubernetes: the lab's API server)
+ * unless MNCNI_LAB_SOURCE says dir (the *.matrix.test.ts files run the suites that way too).
+ */
+export const SOURCE = process.env.MNCNI_LAB_SOURCE ?? (WIRING === "static" ? "dir" : "kubernetes");
 /** Appended to the name of a test that needs the agent, so that its skip says why (scripts/test.sh). */
 export const NEEDS_AGENT = WIRING === "static" ? " — skipped: static wiring has no agent (MNCNI_LAB_WIRING=static)" : "";
 
@@ -35,7 +41,27 @@ export function ownLab(name: string): string {
 /** `mncni lab <sub> --name <lab> <rest...>`; throws on failure unless allowFail. */
 export function lab(name: string, argv: string[], opts: { allowFail?: boolean } = {}): RunResult {
   const [sub, ...rest] = argv;
-  return run([...LAB_CMD, "lab", sub!, "--name", name, ...rest], { allowFail: opts.allowFail });
+  // The suites run on MNCNI_LAB_SOURCE when set (their `up` says no --source of its own).
+  const source = sub === "up" && process.env.MNCNI_LAB_SOURCE && !rest.includes("--source") ? ["--source", process.env.MNCNI_LAB_SOURCE] : [];
+  return run([...LAB_CMD, "lab", sub!, "--name", name, ...rest, ...source], { allowFail: opts.allowFail });
+}
+
+/** The lab's source as its state says. */
+export function labSource(name: string): string {
+  return (JSON.parse(readFileSync(`${LAB_ROOT}/${name}/state.json`, "utf8")) as { options: { source?: string } }).options.source ?? "dir";
+}
+
+/**
+ * The cluster's objects of a kind as the agents see them: from the lab's API server (kubectl
+ * with the admin kubeconfig) or from its manifests directory (files named <kind>-...).
+ */
+export function clusterObjects(name: string, kind: "node" | "pod" | "namespace"): any[] {
+  if (labSource(name) === "dir") {
+    const dir = `${LAB_ROOT}/${name}/manifests`;
+    return readdirSync(dir).filter((f) => f.startsWith(`${kind}-`)).map((f) => parseYaml(readFileSync(`${dir}/${f}`, "utf8")));
+  }
+  const out = run(["kubectl", "--kubeconfig", `${LAB_ROOT}/${name}/apiserver/admin.kubeconfig`, "get", `${kind}s`, "-A", "-o", "json"]).stdout;
+  return (JSON.parse(out) as { items: any[] }).items;
 }
 
 export function labJson<T = any>(name: string, argv: string[], opts: { allowFail?: boolean } = {}): T {
@@ -54,7 +80,7 @@ export function leftovers(name: string): string[] {
     } catch {
       continue;
     }
-    if (cmd.includes(`--lab ${name} `) || cmd.includes(`${LAB_ROOT}/${name}/`)) out.push(`process ${pid}: ${cmd}`);
+    if (cmd.includes(`--lab ${name} `) || cmd.includes(`${LAB_ROOT}/${name}/`) || cmd.includes(`lab apiserver --name ${name} `)) out.push(`process ${pid}: ${cmd}`);
   }
   if (existsSync(`${LAB_ROOT}/${name}`)) out.push(`dir ${LAB_ROOT}/${name}`);
   return out;
@@ -62,4 +88,37 @@ export function leftovers(name: string): string[] {
 
 export function downAll(): void {
   for (const name of labs) lab(name, ["down", "-q"], { allowFail: true });
+}
+
+/** A node's pod CIDR of a family from `lab status --json` (the controller's choice on the kubernetes source). */
+export function cidrOf(st: { nodes: { name: string; podCIDRs: string[] }[] }, node: string, family: 4 | 6 = 4): string {
+  const c = st.nodes.find((n) => n.name === node)!.podCIDRs.find((x) => x.includes(":") === (family === 6));
+  if (!c) throw new Error(`node ${node} has no IPv${family} pod CIDR`);
+  return c;
+}
+
+/** The CIDR's network address (10.244.2.0, fd00:10:244:2::). */
+export const netOf = (cidr: string): string => cidr.split("/")[0]!;
+
+/** What the addresses of a /24 or /64 pod CIDR start with (10.244.2., fd00:10:244:2::). */
+export const addrPrefixOf = (cidr: string): string => (cidr.includes(":") ? netOf(cidr) : netOf(cidr).replace(/0$/, ""));
+
+const kubectlLab = (name: string, args: string[], stdin?: string) =>
+  run(["kubectl", "--kubeconfig", `${LAB_ROOT}/${name}/apiserver/admin.kubeconfig`, ...args], stdin === undefined ? {} : { stdin });
+
+/**
+ * Puts an object where the agents read it, behind the lab's back (a test's intruder): kubectl
+ * against the lab's API server (its status through /status, as a kubelet would), or a file in
+ * its manifests directory. Returns how to remove it.
+ */
+export function putClusterObject(name: string, obj: { kind: string; metadata: { name: string }; status?: unknown }): () => void {
+  if (labSource(name) === "dir") {
+    const file = `${LAB_ROOT}/${name}/manifests/${obj.kind.toLowerCase()}-${obj.metadata.name}.yaml`;
+    writeFileSync(file, stringifyYaml(obj));
+    return () => rmSync(file, { force: true });
+  }
+  const { status, ...rest } = obj;
+  kubectlLab(name, ["apply", "-f", "-"], JSON.stringify(rest));
+  if (status) kubectlLab(name, ["patch", obj.kind.toLowerCase(), obj.metadata.name, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  return () => kubectlLab(name, ["delete", obj.kind.toLowerCase(), obj.metadata.name]);
 }

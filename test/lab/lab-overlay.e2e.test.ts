@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { inNetns, ipJson } from "../helpers/netns.ts";
-import { downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { cidrOf, downAll, lab, labJson, leftovers, netOf, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(90_000);
 afterAll(downAll);
@@ -53,12 +53,13 @@ for (const [routing, mode] of [["auto", "bridge"], ["vxlan", "routed"]] as const
         node2: { node1: "tunnel", node3: "tunnel" },
         node3: { node1: direct, node2: "tunnel" },
       });
+      const [c2, c3, c62, c63] = [cidrOf(st, "node2"), cidrOf(st, "node3"), cidrOf(st, "node2", 6), cidrOf(st, "node3", 6)];
       expect(podRoutes(`${name}-node1`)).toEqual([
-        "10.244.2.0/24 via 10.244.2.0 dev mncni.vxlan",
-        routing === "auto" ? "10.244.3.0/24 via 10.224.0.13" : "10.244.3.0/24 via 10.244.3.0 dev mncni.vxlan",
-        "fd00:10:244:2::/64 via fd00:10:244:2:: dev mncni.vxlan6",
-        routing === "auto" ? "fd00:10:244:3::/64 via fd00:224::13" : "fd00:10:244:3::/64 via fd00:10:244:3:: dev mncni.vxlan6",
-      ]);
+        `${c2} via ${netOf(c2)} dev mncni.vxlan`,
+        routing === "auto" ? `${c3} via 10.224.0.13` : `${c3} via ${netOf(c3)} dev mncni.vxlan`,
+        `${c62} via ${netOf(c62)} dev mncni.vxlan6`,
+        routing === "auto" ? `${c63} via fd00:224::13` : `${c63} via ${netOf(c63)} dev mncni.vxlan6`,
+      ].sort());
       // The router routes no pod CIDR: across segments, only the tunnel carries pod traffic.
       expect([4, 6].flatMap((f) => ipJson<R[]>(`${name}-rtr`, [`-${f}`, "route", "show"])).some((r) => r.dst.startsWith("10.244.") || r.dst.startsWith("fd00:10:244"))).toBe(false);
       const text = lab(name, ["status"]).stdout;

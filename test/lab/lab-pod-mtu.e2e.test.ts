@@ -1,7 +1,7 @@
 // The pod MTU comparison in the lab (issue 14): the lab publishes each agent's pod MTU (the
-// `mtu` of the conflist the agent wrote) on its Node manifest as the status condition
-// MncniPodMTU (where the agent publishes it on Kubernetes), the agents
-// read the manifests directory and compare. Two nodes that agree: no warning. `lab node mtu`
+// `mtu` of the conflist the agent wrote) as the status condition MncniPodMTU of its Node: on the
+// kubernetes source the agent patches it itself, on --source dir the lab copies it into the Node
+// manifest; the agents read the Nodes and compare. Two nodes that agree: no warning. `lab node mtu`
 // gives node2 a smaller underlay: its agent writes a smaller pod MTU, the lab publishes it,
 // and both agents report the mismatch as a warning on /readyz and in
 // mncni_agent_pod_mtu_mismatch while staying ready; back to the same MTU, the warnings go.
@@ -9,14 +9,12 @@
 // `mncni status` on the node lists the warning as well.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse } from "yaml";
 import type { LabStatus } from "../../src/lab/status.ts";
 import type { NodeStatus } from "../../src/obs/status.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { inNetns, ipJson } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { downAll, LAB_CMD, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { clusterObjects, downAll, LAB_CMD, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(90_000);
 afterAll(downAll);
@@ -26,7 +24,7 @@ describe("lab: pod MTU published on the Nodes and compared by the agents", () =>
   let st: LabStatus;
   const node = (n: string) => st.nodes.find((x) => x.name === n)!;
   const published = (n: string) =>
-    (parse(readFileSync(join(st.dirs.manifests, `node-${n}.yaml`), "utf8")) as { status: { conditions?: { type: string; message?: string }[] } }).status.conditions?.find((c) => c.type === "MncniPodMTU")?.message;
+    (clusterObjects(name, "node").find((x) => x.metadata.name === n) as { status: { conditions?: { type: string; message?: string }[] } }).status.conditions?.find((c) => c.type === "MncniPodMTU")?.message;
   const conflistMTU = (n: string) => (JSON.parse(readFileSync(node(n).cniConfig!, "utf8")) as { plugins: { mtu: number }[] }).plugins[0]!.mtu;
   const metrics = (n: string) => inNetns(node(n).namespace, ["curl", "-s", "http://127.0.0.1:9817/metrics"]).stdout;
   const mismatch = (n: string, peer: string) => Number(new RegExp(`^mncni_agent_pod_mtu_mismatch\\{node="${peer}"\\} (\\d+)$`, "m").exec(metrics(n))?.[1] ?? NaN);

@@ -2,17 +2,15 @@
 // NODE: reason` line per reason, `notReady` in --json) and `mncni status` on the node (its
 // agent's /readyz reasons). A Node manifest claiming node1's pod CIDR makes every agent not
 // ready (the pod CIDR is refused, a problem); removing it makes them ready again, and the
-// reasons go. Checked against the agents' own /readyz answers.
+// reasons go. Checked against the agents' own /readyz answers. (The Node goes through the lab's
+// API server, or into its manifests directory on --source dir.)
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { stringify } from "yaml";
 import type { LabStatus } from "../../src/lab/status.ts";
 import type { NodeStatus } from "../../src/obs/status.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { inNetns } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { downAll, LAB_CMD, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { downAll, LAB_CMD, lab, labJson, leftovers, newLabName, putClusterObject } from "./lab-cli.ts";
 
 setDefaultTimeout(90_000);
 afterAll(downAll);
@@ -22,7 +20,7 @@ describe("lab: why a node is not ready", () => {
   let st: LabStatus;
   const node = (n: string) => st.nodes.find((x) => x.name === n)!;
   const status = () => (st = labJson<LabStatus>(name, ["status"]));
-  const intruder = () => join(st.dirs.manifests, "node-zz.yaml");
+  let removeIntruder = () => {};
   const nodeStatus = (n: string, json: boolean) => {
     const p = nodePaths(name, n);
     return inNetns(node(n).namespace, [...LAB_CMD, "status", ...(json ? ["--json"] : []), "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true }).stdout;
@@ -41,10 +39,10 @@ describe("lab: why a node is not ready", () => {
   test("a node claiming node1's pod CIDR: every node not ready, and lab status and mncni status say why", async () => {
     expect(st.nodes.map((n) => [n.name, n.ready, n.notReady])).toEqual([["node1", true, []], ["node2", true, []]]);
     const cidr = node("node1").podCIDRs[0]!;
-    await Bun.write(intruder(), stringify({
+    removeIntruder = putClusterObject(name, {
       apiVersion: "v1", kind: "Node", metadata: { name: "zz" }, spec: { podCIDR: cidr, podCIDRs: [cidr] },
       status: { addresses: [{ type: "InternalIP", address: "10.224.0.99" }] },
-    }));
+    } as never);
     await until("both nodes not ready", () => status().nodes.every((n) => !n.ready && n.notReady.length > 0));
     for (const n of st.nodes) {
       expect(n.notReady.join("\n")).toContain('"zz"');
@@ -61,8 +59,8 @@ describe("lab: why a node is not ready", () => {
     for (const r of node("node2").notReady) expect(nsText).toContain(r);
   });
 
-  test("the manifest removed: ready again, no reasons", async () => {
-    rmSync(intruder());
+  test("the intruder removed: ready again, no reasons", async () => {
+    removeIntruder();
     await until("both nodes ready", () => status().nodes.every((n) => n.ready));
     expect(st.nodes.map((n) => n.notReady)).toEqual([[], []]);
     expect(lab(name, ["status"]).stdout).not.toContain("not ready:");

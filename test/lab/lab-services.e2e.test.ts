@@ -3,12 +3,12 @@
 // controller writes from pod labels (ready once a pod answers, terminating during `lab pod
 // remove --grace`), the router's LoadBalancer routes, and the lab's DNS server answering the
 // Kubernetes DNS specification to a real resolver in a pod (glibc's getent through the pod's
-// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode; the other
-// modes are in lab-services.matrix.test.ts.
+// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Traffic
+// through the Services (lab check, lab explain) is lab-services-suite.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import type { LabService } from "../../src/lab/service-list.ts";
-import { downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -95,7 +95,7 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
   });
 
   test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
-    const remove = Bun.spawn([...(await import("./lab-cli.ts")).LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/node2-db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
+    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/node2-db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
     let seen: LabService["endpoints"] = [];
     for (let i = 0; i < 40 && !seen.some((e) => e.terminating); i++) {
       await Bun.sleep(100);

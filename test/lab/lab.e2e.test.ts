@@ -8,7 +8,7 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
-import { NEEDS_AGENT, WIRING, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { NEEDS_AGENT, SOURCE, WIRING, clusterObjects, downAll, lab, labJson, labSource, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -21,6 +21,9 @@ for (const mode of ["bridge", "routed"] as const) {
     const name = newLabName();
     let st: LabStatus;
     const status = () => (st = labJson<LabStatus>(name, ["status"]));
+    /** A node's pod CIDR: the controller's choice on the kubernetes source, the lab's on dir. */
+    const cidr = (node: string) => st.nodes.find((n) => n.name === node)!.podCIDRs[0]!;
+    const prefixOf = (node: string) => cidr(node).replace(/\.0\/24$/, ".");
     const checkReport = (timeoutMs = 2000) => labJson<CheckReport>(name, ["check", "--timeout", String(timeoutMs)], { allowFail: true });
 
     beforeAll(() => {
@@ -35,33 +38,37 @@ for (const mode of ["bridge", "routed"] as const) {
 
     test("status: nodes with pod CIDRs and ready, pods with addresses in their node's CIDR", () => {
       expect(st.mode).toBe(mode);
-      expect(st.nodes.map((n) => [n.name, n.address, n.podCIDRs, n.ready])).toEqual([
-        ["node1", "10.224.0.11", ["10.244.1.0/24"], true],
-        ["node2", "10.224.0.12", ["10.244.2.0/24"], true],
+      expect(st.nodes.map((n) => [n.name, n.address, n.ready])).toEqual([
+        ["node1", "10.224.0.11", true],
+        ["node2", "10.224.0.12", true],
       ]);
+      // One /24 of the cluster CIDR each (on dir the lab leaves subnet 0 unused).
+      expect(st.nodes.every((n) => n.podCIDRs.length === 1 && /^10\.244\.\d+\.0\/24$/.test(n.podCIDRs[0]!))).toBe(true);
+      expect(cidr("node1")).not.toBe(cidr("node2"));
+      if (SOURCE === "dir") expect([cidr("node1"), cidr("node2")]).toEqual(["10.244.1.0/24", "10.244.2.0/24"]);
       expect(st.pods.length).toBe(4);
-      for (const p of st.pods) expect(p.ips[0]).toStartWith(p.node === "node1" ? "10.244.1." : "10.244.2.");
+      for (const p of st.pods) expect(p.ips[0]).toStartWith(prefixOf(p.node));
       // The pod's eth0 really holds the address.
       const p = st.pods[0]!;
       const addrs = ipJson<{ addr_info: { local: string }[] }[]>(p.namespace, ["addr", "show", "dev", "eth0"]);
       expect(addrs[0]!.addr_info.map((a) => a.local)).toContain(p.ips[0]!);
     });
 
-    test("manifests: Node objects with podCIDR and InternalIP, Pod objects with podIPs", () => {
-      const dir = `${LAB_ROOT}/${name}/manifests`;
-      const node1 = parse(readFileSync(`${dir}/node-node1.yaml`, "utf8"));
-      expect(node1).toMatchObject({ kind: "Node", metadata: { name: "node1" }, spec: { podCIDR: "10.244.1.0/24" } });
+    test("cluster objects: Node objects with podCIDR and InternalIP, Pod objects Running with podIPs", () => {
+      expect(labSource(name)).toBe(SOURCE);
+      const node1 = clusterObjects(name, "node").find((n) => n.metadata.name === "node1");
+      expect(node1).toMatchObject({ kind: "Node", metadata: { name: "node1" }, spec: { podCIDR: cidr("node1") } });
       expect(node1.status.addresses).toContainEqual({ type: "InternalIP", address: "10.224.0.11" });
-      const pods = readdirSync(dir).filter((f) => f.startsWith("pod-")).map((f) => parse(readFileSync(`${dir}/${f}`, "utf8")));
+      const pods = clusterObjects(name, "pod");
       expect(pods.length).toBe(4);
       expect(pods.map((p) => p.status.podIPs[0].ip).sort()).toEqual(st.pods.map((p) => p.ips[0]).sort());
-      expect(pods.every((p) => p.kind === "Pod" && ["node1", "node2"].includes(p.spec.nodeName))).toBe(true);
+      expect(pods.every((p) => p.kind === "Pod" && p.status.phase === "Running" && ["node1", "node2"].includes(p.spec.nodeName))).toBe(true);
     });
 
     test("underlay: the router has no route to pod CIDRs; nodes route each other's pod CIDR", () => {
       expect(routeDsts(`${name}-rtr`).some((r) => r.startsWith("10.244."))).toBe(false);
-      expect(routeDsts(`${name}-node1`)).toContain("10.244.2.0/24 via 10.224.0.12");
-      expect(routeDsts(`${name}-node2`)).toContain("10.244.1.0/24 via 10.224.0.11");
+      expect(routeDsts(`${name}-node1`)).toContain(`${cidr("node2")} via 10.224.0.12`);
+      expect(routeDsts(`${name}-node2`)).toContain(`${cidr("node1")} via 10.224.0.11`);
     });
 
     test("exec runs a command in a pod, a node or the external host, with its exit code", () => {
@@ -90,7 +97,7 @@ for (const mode of ["bridge", "routed"] as const) {
     test("check fails (exit 1) on an unreachable pod and on NAT between pods", () => {
       const victim = st.pods.find((p) => p.node === "node2")!;
       nft(victim.namespace, "table inet mnltest {\n chain in {\n type filter hook input priority 0;\n tcp dport 7777 drop\n }\n}\n");
-      nft(`${name}-node1`, "table ip mnltest {\n chain post {\n type nat hook postrouting priority 50;\n ip saddr 10.244.1.0/24 ip daddr 10.244.2.0/24 masquerade\n }\n}\n");
+      nft(`${name}-node1`, `table ip mnltest {\n chain post {\n type nat hook postrouting priority 50;\n ip saddr ${cidr("node1")} ip daddr ${cidr("node2")} masquerade\n }\n}\n`);
       try {
         const r = lab(name, ["check", "--json", "--timeout", "300"], { allowFail: true });
         expect(r.code).toBe(1);
@@ -148,13 +155,13 @@ for (const mode of ["bridge", "routed"] as const) {
       expect(added).toContain("node2/extra");
       status();
       const pod = st.pods.find((p) => p.name === "extra")!;
-      expect(pod.ips[0]).toStartWith("10.244.2.");
+      expect(pod.ips[0]).toStartWith(prefixOf("node2"));
       const rep = checkReport();
       expect(rep.ok).toBe(true);
       expect(rep.results.filter((r) => r.to === "node2/extra").length).toBe(5 + 2);
       lab(name, ["pod", "remove", "node2", "extra"]);
       expect(existsSync(`/run/netns/${pod.namespace}`)).toBe(false);
-      expect(readdirSync(`${LAB_ROOT}/${name}/manifests`).some((f) => f.includes("extra"))).toBe(false);
+      expect(clusterObjects(name, "pod").some((p) => p.metadata.name.includes("extra"))).toBe(false);
       // The runtime forgot it (result cache) and IPAM released it (no reservation file left).
       const nodeDir = `${LAB_ROOT}/${name}/nodes/node2`;
       expect(readdirSync(`${nodeDir}/results`).some((f) => f.includes("extra"))).toBe(false);
@@ -166,16 +173,20 @@ for (const mode of ["bridge", "routed"] as const) {
     test("node add and remove: the new node's pods are reachable from all; its routes go away with it", () => {
       lab(name, ["node", "add", "node3", "--pods", "1", "-q"]);
       status();
-      expect(st.nodes.find((n) => n.name === "node3")).toMatchObject({ address: "10.224.0.13", podCIDRs: ["10.244.3.0/24"], ready: true });
-      expect(routeDsts(`${name}-node1`)).toContain("10.244.3.0/24 via 10.224.0.13");
+      expect(st.nodes.find((n) => n.name === "node3")).toMatchObject({ address: "10.224.0.13", ready: true });
+      // The lowest free subnet: the controller's (or on dir the lab's) allocator.
+      if (SOURCE === "dir") expect(cidr("node3")).toBe("10.244.3.0/24");
+      expect([cidr("node1"), cidr("node2")]).not.toContain(cidr("node3"));
+      const node3Prefix = prefixOf("node3");
+      expect(routeDsts(`${name}-node1`)).toContain(`${cidr("node3")} via 10.224.0.13`);
       const rep = checkReport();
       expect(rep.results.filter((r) => !r.ok)).toEqual([]);
       // 5 pods and 3 nodes, and the MTU probes from the first pods of the 2 other nodes.
       expect(rep.results.filter((r) => r.to === "node3/pod1").length).toBe(5 + 3 + 2);
       lab(name, ["node", "remove", "node3", "-q"]);
       expect(existsSync(`/run/netns/${name}-node3`)).toBe(false);
-      expect(routeDsts(`${name}-node1`).some((r) => r.startsWith("10.244.3."))).toBe(false);
-      expect(routeDsts(`${name}-node2`).some((r) => r.startsWith("10.244.3."))).toBe(false);
+      expect(routeDsts(`${name}-node1`).some((r) => r.startsWith(node3Prefix))).toBe(false);
+      expect(routeDsts(`${name}-node2`).some((r) => r.startsWith(node3Prefix))).toBe(false);
       expect(checkReport().ok).toBe(true);
     });
 

@@ -22,7 +22,12 @@ test("make lab NAME=x LAB_FLAGS=...: builds lab x with those flags, and never ru
   expect(r.stdout).toContain(`lab "${name}" up: 1 node, 1 pod (routed`);
   expect(r.stdout).toContain("PASS:");
   const st = labJson<LabStatus>(name, ["status"]);
-  expect([st.mode, st.nodes.length, st.pods.length]).toEqual(["routed", 1, 1]);
+  expect([st.mode, st.source, st.nodes.length, st.pods.length]).toEqual(["routed", "kubernetes", 1, 1]);
+  // It says how to point kubectl at the lab, and that works.
+  const recipe = /^kubectl: export KUBECONFIG=\$\((\.\/dist\/mncni lab kubeconfig --name \S+)\)/m.exec(r.stdout);
+  expect(recipe?.[1]).toBe(`./dist/mncni lab kubeconfig --name ${name}`);
+  const kubeconfig = run(["sh", "-c", `cd ${repo} && ${recipe![1]}`]).stdout.trim();
+  expect(run(["kubectl", "--kubeconfig", kubeconfig, "get", "pods", "-o", "name"]).stdout.trim()).toBe("pod/node1-pod1");
   // Again with the same name: refused, the lab stays (it may be someone else's).
   const again = make("lab", `NAME=${name}`, "LAB_FLAGS=--nodes 1 --pods-per-node 0");
   expect(again.code).not.toBe(0);

@@ -1,6 +1,7 @@
 // scripts/test.sh, the suite's runner: a run that ends without bun's summary is a failure.
-import { expect, test } from "bun:test";
-import { resolve } from "node:path";
+import { afterAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { run } from "../helpers/netns.ts";
 
 const script = resolve(import.meta.dir, "../../scripts/test.sh");
@@ -16,4 +17,30 @@ test("a normal run still ends with the summary line", () => {
   const r = run(["bash", script, "./test/lab/fixtures/passes.ts"], { allowFail: true });
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^1 passed, 0 failed, 0 skipped$/m);
+});
+
+// `make test` leaves the *.matrix.test.ts files out, `make test-matrix` runs only them, found by name.
+const root = mkdtempSync("/tmp/mncni-test-script-");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const file = (path: string, name: string) => {
+  mkdirSync(join(root, path), { recursive: true });
+  writeFileSync(join(root, path, name), `import { expect, test } from "bun:test";\ntest(${JSON.stringify(name)}, () => expect(1).toBe(1));\n`);
+};
+file("lab", "plain.test.ts");
+file("lab", "modes.matrix.test.ts");
+file("containerd/deep", "runtimes.matrix.test.ts");
+
+test("the default run leaves matrix files out; --matrix runs only them; both list the slowest files", () => {
+  const plain = run(["bash", script], { allowFail: true, env: { ...(process.env as Record<string, string>), TEST_ROOT: root } });
+  expect(plain.code).toBe(0);
+  expect(plain.stdout).toMatch(/^1 passed, 0 failed, 0 skipped$/m);
+  expect(plain.stdout).toContain("plain.test.ts");
+  expect(plain.stdout).not.toContain("matrix.test.ts");
+  const matrix = run(["bash", script, "--matrix"], { allowFail: true, env: { ...(process.env as Record<string, string>), TEST_ROOT: root } });
+  expect(matrix.code).toBe(0);
+  expect(matrix.stdout).toMatch(/^2 passed, 0 failed, 0 skipped$/m);
+  expect(matrix.stdout).toContain("modes.matrix.test.ts");
+  expect(matrix.stdout).toContain("runtimes.matrix.test.ts");
+  expect(matrix.stdout).not.toContain("plain.test.ts");
+  expect(matrix.stdout).toMatch(/slowest test files \(s\):\n\s+\d+\.\d\s+\S+matrix\.test\.ts/);
 });

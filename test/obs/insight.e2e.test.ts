@@ -12,7 +12,7 @@ import type { Explanation } from "../../src/obs/explain.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
-import { LAB_CMD, WIRING, downAll, lab, labRaw, newLabName } from "../lab/lab-cli.ts";
+import { LAB_CMD, WIRING, addrPrefixOf, cidrOf, downAll, lab, labJson, labRaw, newLabName } from "../lab/lab-cli.ts";
 import type { InvocationRecord } from "../../src/cni/invocation-log.ts";
 import type { LabEntry } from "../../src/lab/inventory.ts";
 import type { CheckReport } from "../../src/lab/check.ts";
@@ -32,8 +32,15 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
   // Each mode's anti-spoofing table (src/plugin/bridge.ts, routed.ts).
   const guardFamily = mode === "bridge" ? "bridge" : "inet";
 
+  /** node1's and node2's pod CIDRs (the controller's choice on the kubernetes source). */
+  let c1 = "";
+  let c2 = "";
+  const host = (cidr: string, n: number) => `${addrPrefixOf(cidr)}${n}`;
+
   beforeAll(() => {
     lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
+    const st = labJson<LabStatus>(name, ["status"]);
+    [c1, c2] = [cidrOf(st, "node1"), cidrOf(st, "node2")];
   });
 
   test("inspect of a healthy pod shows what ip -j and nft -j show", () => {
@@ -94,7 +101,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
   });
 
   test("explain: a spoofed source is dropped by anti-spoofing, and the probe is dropped by that rule", () => {
-    const { code, ex } = explain("node1/pod1", "node2/pod1", "--spoof-src", "10.244.1.200");
+    const { code, ex } = explain("node1/pod1", "node2/pod1", "--spoof-src", host(c1, 200));
     expect(ex.outcome).toBe("dropped");
     expect(ex.hops.at(-1)!.dropped).toContain("anti-spoofing");
     const traced = ex.probe!.places.find((p) => p.verdict === "dropped")!;
@@ -113,7 +120,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     expect(ex.hops.map((h) => h.kind)).toEqual(["pod", "node", "pod"]);
     expect(ex.probe!.mismatches).toEqual([]);
     expect(same.code).toBe(0);
-    const away = onNode("default/node1-pod1", "10.244.2.2");
+    const away = onNode("default/node1-pod1", host(c2, 2));
     const ex2 = JSON.parse(away.stdout) as Explanation;
     expect(ex2.outcome).toBe("leaves");
     expect(ex2.hops.at(-1)!.route!.gw).toBe("10.224.0.12");
@@ -238,7 +245,7 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     expect(value(text, "mncni_cni_call_duration_seconds_bucket", { ...addOk, le: "+Inf" })).toBe(count);
     const files = readdirSync(join(nodePaths(name, "node1").ipamDir, "mncni")).filter((f) => /^\d/.test(f));
     const range = text.split("\n").find((l) => l.startsWith("mncni_ipam_addresses_used{"))!;
-    expect(range).toContain("10.244.1.0/24");
+    expect(range).toContain(c1);
     expect(Number(range.split(" ").at(-1))).toBe(files.length);
     expect(value(text, "mncni_ipam_addresses_free", { range: /range="([^"]*)"/.exec(range)![1]! })).toBe(253 - files.length);
     lab(name, ["pod", "remove", "node1", "pod8"]);
@@ -261,14 +268,14 @@ for (const mode of ["bridge", "routed"] as const) describe(`insight commands in 
     expect(a2.problems).toContain(`pod routes differ from its result: missing 0.0.0.0/0 via ${gw}`);
     // ipam show, run on the node: the removed reservation and a leaked one.
     const p = nodePaths(name, "node2");
-    writeFileSync(join(p.ipamDir, "mncni", "10.244.2.200"), "gone-container\r\neth0");
+    writeFileSync(join(p.ipamDir, "mncni", host(c2, 200)), "gone-container\r\neth0");
     const ipam = run(["ip", "netns", "exec", `${name}-node2`, ...LAB_CMD, "ipam", "show", "--json", "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir], { allowFail: true });
     expect(ipam.code).toBe(1);
     const rep = JSON.parse(ipam.stdout) as IpamReport;
-    expect(rep.leaks).toEqual([{ ip: "10.244.2.200", containerId: "gone-container", ifname: "eth0" }]);
+    expect(rep.leaks).toEqual([{ ip: host(c2, 200), containerId: "gone-container", ifname: "eth0" }]);
     expect(rep.unreserved.map((u) => u.containerId)).toContain(p2!.containerId);
     const files = readdirSync(join(p.ipamDir, "mncni")).filter((f) => /^\d/.test(f));
-    expect(rep.ranges).toEqual([{ range: expect.stringContaining("10.244.2.0/24"), used: files.length, free: 253 - files.length }]);
+    expect(rep.ranges).toEqual([{ range: expect.stringContaining(c2), used: files.length, free: 253 - files.length }]);
     const text = lab(name, ["inspect", "node2"], { allowFail: true }).stdout;
     expect(text).toContain("problems:");
     expect(text).toContain("missing");

@@ -2,8 +2,7 @@
 // and plugin processes SIGKILLed in the middle of ADD: addresses stay unique, every pod
 // is reachable, and DEL of every container ID leaves the node clean.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { holdLock } from "../helpers/lock-holder.ts";
 import {
   addrs,
   antiSpoofVeths,
@@ -86,9 +85,11 @@ describe("plugin killed in the middle of ADDs", () => {
     let killed = 0;
     let completed = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      // Hold the network's IPAM lock for a moment, as a slow concurrent ADD would: the ADDs
-      // spawned now cannot finish before the random-moment kills below, however fast they are.
-      const holder = await holdIpamLock(`${conf.ipam.dataDir}/${conf.name}/lock`, 200);
+      // Hold the network's IPAM lock, as a slow concurrent ADD would, until the random-moment
+      // kills below are done: none of these ADDs can finish before them, however fast they are
+      // and however late a loaded machine runs this test's timers. (A lock held for a fixed
+      // 200 ms was released before the kills under load: the ADDs completed, too few died.)
+      const holder = await holdLock(`${conf.ipam.dataDir}/${conf.name}/lock`);
       const batch = Array.from({ length: PER_ROUND }, (_, i) => {
         const pod = node.pod();
         const id = `crash${round}x${i}`;
@@ -96,18 +97,26 @@ describe("plugin killed in the middle of ADDs", () => {
         ids.push(id);
         return node.spawn("ADD", conf, { pod, id });
       });
-      // Kill half of them by pid: some at a random moment, some as soon as their address
-      // is reserved (mid-ADD for sure: the veth and the pod's addresses are still to come).
-      await Promise.all(
+      const idOf = (i: number) => ids[ids.length - PER_ROUND + i]!;
+      // Kill half of them by pid: some as soon as their address is reserved (mid-ADD for sure:
+      // the veth and the pod's addresses are still to come; watched from before the release),
+      // some at a random moment while the lock is held.
+      const reservedKills = Promise.all(
         batch.map(async (b, i) => {
-          if (i % 2 === 1) return;
-          const id = ids[ids.length - PER_ROUND + i]!;
-          if (i % 4 === 0) await Bun.sleep(Math.random() * 80);
-          else while (b.proc.exitCode === null && reservedFor(node.dataDir, id).length === 0) await Bun.sleep(1);
+          if (i % 4 !== 2) return;
+          while (b.proc.exitCode === null && reservedFor(node.dataDir, idOf(i)).length === 0) await Bun.sleep(1);
           b.proc.kill("SIGKILL");
         }),
       );
-      await holder.exited;
+      await Promise.all(
+        batch.map(async (b, i) => {
+          if (i % 4 !== 0) return;
+          await Bun.sleep(Math.random() * 80);
+          b.proc.kill("SIGKILL");
+        }),
+      );
+      await holder.release();
+      await reservedKills;
       for (const r of await Promise.all(batch.map((b) => b.done))) {
         if (r.signal === "SIGKILL") killed++;
         else if (r.code === 0) completed++;
@@ -152,13 +161,3 @@ describe("plugin killed in the middle of ADDs", () => {
     expectNodeClean(node, pods);
   }, 60_000);
 });
-
-/** Takes an exclusive flock on the file (as mncni-ipam does) and keeps it for ms. */
-async function holdIpamLock(file: string, ms: number) {
-  mkdirSync(dirname(file), { recursive: true });
-  const p = Bun.spawn(["flock", file, "sh", "-c", `echo held; sleep ${ms / 1000}`], { stdout: "pipe" });
-  const reader = p.stdout.getReader();
-  await reader.read(); // "held": the lock is taken
-  reader.releaseLock();
-  return p;
-}

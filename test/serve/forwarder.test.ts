@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { addrs, destroyAllNodes, hostVethOf, link, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns, run } from "../helpers/netns.ts";
+import { holdLock } from "../helpers/lock-holder.ts";
 import { lastFor, logLines, servedNode, startServer, stopServers, untilConnected } from "./serve-fixture.ts";
 
 const FORWARDER = resolve(dirname(MNCNI_BIN), "mncni-forward");
@@ -115,14 +116,12 @@ describe("native forwarder", () => {
   test("a server that dies mid-call: code 11 from mncni-core, the call not run again", async () => {
     const { node, conf, server } = await servedNode({ plugin: FORWARDER });
     const pod = node.pod();
-    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
-    const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 1"], { stdout: "pipe" });
-    await holder.stdout.getReader().read();
+    const holder = await holdLock(`${node.dataDir}/mnbnet/lock`);
     const call = node.spawn("ADD", conf, { pod, id: "cut" });
     await untilConnected(node.ns, server);
     server.kill("SIGKILL");
     const r = await call.done;
-    await holder.exited;
+    await holder.release();
     expect(r.code).toBe(1);
     expect(r.json).toMatchObject({ cniVersion: "1.1.0", code: 11, msg: expect.stringContaining("try again") });
     expect(lastFor(node, "cut", "ADD")).toMatchObject({ outcome: "error", code: 11 });

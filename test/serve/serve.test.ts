@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { addrs, destroyAllNodes, hostVethOf, hostVeths, link, ping, reservations, reservedFor, TestNode } from "../plugin/fixture.ts";
 import { createNetns, deleteNetns } from "../helpers/netns.ts";
+import { holdLock } from "../helpers/lock-holder.ts";
 import { parseReply, SERVE_PROTOCOL } from "../../src/serve/protocol.ts";
 import { lastFor, logLines, servedNode, startServer, stopServers, untilConnected, untilLogged } from "./serve-fixture.ts";
 
@@ -198,9 +199,7 @@ describe("mncni serve", () => {
   test("no answer in time: code 11; a call still queued when its plugin gave up is never run", async () => {
     const { node, conf, server } = await servedNode();
     const [p1, p2] = [node.pod(), node.pod()];
-    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
-    const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
-    await holder.stdout.getReader().read();
+    const holder = await holdLock(`${node.dataDir}/mnbnet/lock`);
     // The first ADD waits for the lock inside the server; the second waits in its queue.
     const first = node.spawn("ADD", conf, { pod: p1, id: "slow1" });
     await untilConnected(node.ns, server);
@@ -208,7 +207,7 @@ describe("mncni serve", () => {
     const r2 = await second.done;
     expect(r2.code).toBe(1);
     expect(r2.json).toMatchObject({ code: 11, msg: expect.stringContaining("no answer") });
-    await holder.exited;
+    await holder.release();
     expect((await first.done).code).toBe(0);
     await untilLogged(server, "skipping ADD of slow2");
     expect(link(p2, "eth0")).toBeUndefined();
@@ -222,15 +221,12 @@ describe("mncni serve", () => {
     const { node, conf, server: srv } = await servedNode();
     const pod = node.pod();
     // Hold the IPAM lock so the served ADD waits inside the server, then kill the server.
-    const lockFile = `${node.dataDir}/mnbnet/lock`;
-    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
-    const holder = Bun.spawn(["flock", lockFile, "sh", "-c", "echo held; exec sleep 1.5"], { stdout: "pipe" });
-    await holder.stdout.getReader().read();
+    const holder = await holdLock(`${node.dataDir}/mnbnet/lock`);
     const call = node.spawn("ADD", conf, { pod, id: "cut" });
     await untilConnected(node.ns, srv);
     srv.kill("SIGKILL");
     const r = await call.done;
-    await holder.exited; // the lock is free again
+    await holder.release();
     expect(r.code).toBe(1);
     expect(r.json).toMatchObject({ code: 11, msg: expect.stringContaining("try again") });
     expect(reservedFor(node.dataDir, "cut")).toEqual([]);
@@ -245,13 +241,13 @@ describe("mncni serve", () => {
     const { node, socket, conf, server: srv } = await servedNode();
     expect(statSync(socket).mode & 0o077).toBe(0); // no access for group or others
     // A call in progress (waiting for the IPAM lock) when SIGTERM arrives is still answered.
-    Bun.spawnSync(["mkdir", "-p", `${node.dataDir}/mnbnet`]);
-    const holder = Bun.spawn(["flock", `${node.dataDir}/mnbnet/lock`, "sh", "-c", "echo held; exec sleep 0.5"], { stdout: "pipe" });
-    await holder.stdout.getReader().read();
+    const holder = await holdLock(`${node.dataDir}/mnbnet/lock`);
     const pod = node.pod();
     const inFlight = node.spawn("ADD", conf, { pod, id: "inflight" });
     await untilConnected(node.ns, srv);
     srv.kill("SIGTERM");
+    // Let the lock go only once SIGTERM is sent: the call is in progress when it arrives.
+    await holder.release();
     const r = await inFlight.done;
     expect(r.code).toBe(0);
     expect(lastFor(node, "inflight", "ADD")?.served).toBeDefined();

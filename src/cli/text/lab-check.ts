@@ -5,11 +5,14 @@ import type { CheckKind, CheckReport } from "../../lab/check.ts";
 import type { PolicyReport } from "../../lab/policy-check.ts";
 import { POLICY_PORTS } from "../../lab/policy-ports.ts";
 import { ECHO_PORT } from "../../lab/topology.ts";
+import { SERVICE_CHECK_KINDS } from "../../lab/service-check.ts";
 
 /** A matrix (rows: sources, columns: targets) when it fits, then the summary and the failures. */
 export function formatLabCheck(rep: CheckReport): string {
-  const rows = [...new Set(rep.results.map((r) => r.from))];
-  const cols = [...new Set(rep.results.map((r) => r.to))];
+  const isSvc = (k: CheckKind) => (SERVICE_CHECK_KINDS as readonly string[]).includes(k);
+  const plain = rep.results.filter((r) => !isSvc(r.kind));
+  const rows = [...new Set(plain.map((r) => r.from))];
+  const cols = [...new Set(plain.map((r) => r.to))];
   const lines: string[] = [];
   if (cols.length <= 24) {
     const w = Math.max(...rows.map((r) => r.length), 4);
@@ -18,7 +21,7 @@ export function formatLabCheck(rep: CheckReport): string {
     for (const row of rows) {
       const cells = cols.map((c) => {
         // One mark per cell: a dual-stack pair is ✓ only when both families pass.
-        const rs = rep.results.filter((x) => x.from === row && x.to === c);
+        const rs = plain.filter((x) => x.from === row && x.to === c);
         const mark = rs.length === 0 ? "·" : rs.every((r) => r.ok && r.deniedBy) ? "x" : rs.every((r) => r.ok) ? "✓" : rs.every((r) => r.reachable || r.deniedBy) ? (rs.some((r) => r.deniedBy && r.reachable) ? "!" : "NAT") : "✗";
         return mark.padStart(cw);
       });
@@ -30,8 +33,22 @@ export function formatLabCheck(rep: CheckReport): string {
     const rs = rep.results.filter((r) => r.kind === k);
     return `${k}: ${rs.filter((r) => r.ok).length}/${rs.length}`;
   };
-  lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${(["pod-pod", "node-pod", "pod-ext", "pod-mtu"] as const).map(byKind).join(", ")})`);
+  const svc = rep.results.filter((r) => isSvc(r.kind));
+  if (svc.length) {
+    // One line per Service probe: where from, which address, which backend answered, seen as what.
+    const w = Math.max(...svc.map((r) => `${r.kind} ${r.from} -> ${r.to} ${r.target}`.length));
+    lines.push("", "Services:");
+    for (const r of svc) {
+      const what = `${r.kind} ${r.from} -> ${r.to} ${r.target}`.padEnd(w);
+      lines.push(`  ${r.ok ? "✓" : "✗"} ${what}  ${r.reachable ? `by ${r.by ?? "?"}, seen as ${r.seen ?? "?"}` : `no answer (${r.failure ?? r.error ?? "?"})${r.ok ? ", as expected" : ""}`}`);
+    }
+    lines.push("");
+  }
+  const kinds = ["pod-pod", "node-pod", "pod-ext", "pod-mtu", ...SERVICE_CHECK_KINDS.filter((k) => svc.some((r) => r.kind === k))] as const;
+  lines.push(`${rep.ok ? "PASS" : "FAIL"}: ${rep.passed}/${rep.passed + rep.failed} checks in ${rep.ms} ms${rep.retried ? `, ${rep.retried} passed on retry` : ""} (${kinds.map(byKind).join(", ")})`);
   lines.push("  pod-pod: source address kept (no NAT); pod-ext: seen as the node's address (masquerade); pod-mtu: a full pod-MTU DF ping passes, one byte more is refused");
+  if (svc.length) lines.push("  svc-*: through the Services, answered by one of the endpoints it may use; cluster IP: client address kept; external: masqueraded, or kept with externalTrafficPolicy Local; hairpin: a backend reaches itself; affinity: one client, one backend");
+  if (rep.servicesSkipped) lines.push(`  ${rep.servicesSkipped}`);
   if (rep.policies) {
     const denied = rep.results.filter((r) => r.deniedBy).length;
     lines.push(`  ${rep.policies.count} ${rep.policies.count === 1 ? "policy" : "policies"} in force: ${denied} probe(s) expected denied (the policy evaluator, TCP port ${ECHO_PORT}; a pod's own node and the pod itself always reach it)${rep.policies.mtuSkipped ? `; ${rep.policies.mtuSkipped} MTU pair(s) not checked (a policy selects an end)` : ""}`);

@@ -1,6 +1,6 @@
 // The lab CA and server certificate (openssl, kept in the lab's directory), one bearer token
 // per component, and kubeconfigs naming them.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -39,7 +39,8 @@ export function ensureCerts(dir: string, ips: string[] = ["127.0.0.1"]): Certs {
 /** Who each lab component is to the API server. */
 export function identity(component: string): User {
   const ns = LAB_INSTALL.namespace;
-  if (component === "admin" || component === "lab") return { name: `lab:${component}`, groups: ["system:masters", "system:authenticated"] };
+  // lab-dns: the lab's DNS server, which reads Services and EndpointSlices (a lab process, as "lab").
+  if (component === "admin" || component === "lab" || component === "lab-dns") return { name: `lab:${component}`, groups: ["system:masters", "system:authenticated"] };
   if (component === "controller") return { name: `system:serviceaccount:${ns}:${NAMES.controller}`, groups: ["system:serviceaccounts", "system:authenticated"] };
   if (component.startsWith("agent")) return { name: `system:serviceaccount:${ns}:${NAMES.agent}`, groups: ["system:serviceaccounts", "system:authenticated"] };
   // Any ServiceAccount by its user name (tests act as whatever the RBAC they load binds).
@@ -53,10 +54,28 @@ export function identity(component: string): User {
 export class Tokens {
   private readonly byToken = new Map<string, string>();
   private readonly file: string;
+  private readAt = 0;
 
   constructor(dir: string) {
     this.file = join(dir, "tokens.json");
-    if (existsSync(this.file)) for (const [t, c] of Object.entries(JSON.parse(readFileSync(this.file, "utf8")) as Record<string, string>)) this.byToken.set(t, c);
+    this.reload();
+  }
+
+  /**
+   * Reads tokens.json again when it changed since the last read: `lab node add` makes a node's
+   * token in its own process while the lab's server runs. True when it read something new.
+   */
+  private reload(): boolean {
+    let mtime: number;
+    try {
+      mtime = statSync(this.file).mtimeMs;
+    } catch {
+      return false;
+    }
+    if (mtime === this.readAt) return false;
+    this.readAt = mtime;
+    for (const [t, c] of Object.entries(JSON.parse(readFileSync(this.file, "utf8")) as Record<string, string>)) this.byToken.set(t, c);
+    return true;
   }
 
   /** The token of a component ("admin", "lab", "controller", "agent-node1", ...), made on first use. */
@@ -64,13 +83,15 @@ export class Tokens {
     for (const [t, c] of this.byToken) if (c === component) return t;
     const t = randomBytes(24).toString("base64url");
     this.byToken.set(t, component);
-    writeFileSync(this.file, JSON.stringify(Object.fromEntries(this.byToken), null, 1), { mode: 0o600 });
+    writeFileSync(`${this.file}.tmp`, JSON.stringify(Object.fromEntries(this.byToken), null, 1), { mode: 0o600 });
+    renameSync(`${this.file}.tmp`, this.file);
     return t;
   }
 
   userOf(authorization: string | null): User | undefined {
     const m = /^Bearer (\S+)$/.exec(authorization ?? "");
-    const c = m ? this.byToken.get(m[1]!) : undefined;
+    let c = m ? this.byToken.get(m[1]!) : undefined;
+    if (m && c === undefined && this.reload()) c = this.byToken.get(m[1]!);
     return c === undefined ? undefined : identity(c);
   }
 }

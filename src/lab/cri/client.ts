@@ -91,8 +91,8 @@ export class CriClient {
   }
 
   /** Sandboxes whose labels include every one given (all of them without). */
-  async listPodSandbox(labelSelector: Record<string, string> = {}): Promise<PodSandbox[]> {
-    const r = await this.call<{ items: PodSandbox[] }>("ListPodSandbox", { filter: { label_selector: labelSelector } });
+  async listPodSandbox(labelSelector: Record<string, string> = {}, timeoutMs?: number): Promise<PodSandbox[]> {
+    const r = await this.call<{ items: PodSandbox[] }>("ListPodSandbox", { filter: { label_selector: labelSelector } }, timeoutMs);
     return r.items ?? [];
   }
 

@@ -10,6 +10,8 @@ import type { ClusterState } from "../../cluster/index.ts";
 import { netnsExecArgv, pidAlive, spawnDetached, stopProcess, waitFor } from "../sh.ts";
 import { saveState, type LabState } from "../state.ts";
 import { labDir, manifestsDir, ns, segmentPlan } from "../topology.ts";
+import { labApiAddress, onKubernetes } from "../control-plane.ts";
+import { writeComponentKubeconfig } from "../apiserver/lab-server.ts";
 import { serveDns, type DnsServer } from "./server.ts";
 import { CLUSTER_DOMAIN, DnsZone } from "./zone.ts";
 
@@ -76,7 +78,8 @@ function listening(pid: number): boolean {
 /** Starts the lab's DNS server in the router's namespace and waits until it listens. */
 export async function startLabDns(s: LabState): Promise<number> {
   const argv = [
-    ...s.options.selfCmd, "lab", "_dns", "--lab", s.name, "--source", `dir:${manifestsDir(s.name)}`,
+    // On the kubernetes source it reads the API (its own token, the lab address: it runs in the router), as CoreDNS does.
+    ...s.options.selfCmd, "lab", "_dns", "--lab", s.name, "--source", onKubernetes(s) ? `kubernetes:${writeComponentKubeconfig(s.name, "lab-dns", labApiAddress(s))}` : `dir:${manifestsDir(s.name)}`,
     ...dnsAddresses(s).flatMap((a) => ["--listen", a]),
   ];
   const pid = spawnDetached(netnsExecArgv(ns.router(s.name), argv), join(labDir(s.name), "dns.log"));

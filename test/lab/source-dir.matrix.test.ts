@@ -1,0 +1,17 @@
+// The lab's end-to-end suites on `--source dir` (the manifests directory, as on a standalone
+// host), the combination `make test` leaves out (it runs them on the default kubernetes source:
+// the lab's API server, controllers and agents reading it). The same test files, with
+// MNCNI_LAB_SOURCE=dir (test/lab/lab-cli.ts adds `--source dir` to their `lab up`). Run by
+// `make test-matrix`.
+export {};
+
+process.env.MNCNI_LAB_SOURCE = "dir";
+
+await import("./lab.e2e.test.ts");
+await import("./lab-ipv6.e2e.test.ts");
+await import("./lab-overlay.e2e.test.ts");
+await import("./lab-readiness.e2e.test.ts");
+await import("./lab-pod-mtu.e2e.test.ts");
+await import("./policy-model.e2e.test.ts");
+await import("./policy-examples.e2e.test.ts");
+await import("../obs/insight.e2e.test.ts");
