@@ -43,7 +43,7 @@ export class LabSource implements UiSource {
   async state(): Promise<UiSnapshot> {
     const s = this.current();
     this.followNew(s);
-    const [st, cluster] = await Promise.all([labStatus(s), labCluster(s)]);
+    const [st, cluster] = await Promise.all([labStatus(s), labCluster(s, { services: true })]);
     return {
       topology: {
         title: s.name, kind: "lab",

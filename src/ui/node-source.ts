@@ -22,6 +22,8 @@ export interface NodeSourceOptions {
   source?: string;
   /** The agent's --flow-log. */
   flowLog: string;
+  /** Read Services and EndpointSlices too: the agent's identity may list them only with --service-proxy (its RBAC). */
+  services?: boolean;
 }
 
 export class NodeSource implements UiSource {
@@ -30,7 +32,7 @@ export class NodeSource implements UiSource {
 
   constructor(private readonly o: NodeSourceOptions) {
     if (o.source) {
-      this.cluster = openSource(o.source);
+      this.cluster = openSource(o.source, { services: o.services === true });
       this.started = this.cluster.start();
     }
   }

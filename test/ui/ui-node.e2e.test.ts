@@ -1,14 +1,14 @@
 // `mncni ui` beside an agent: run in a lab node's namespace with that node's files, as it runs
-// in the agent's pod (the node's loopback, the agent's --source and --flow-log). Its state has
+// in the agent's pod (the node's loopback, the agent's own --source and --flow-log). Its state has
 // every node and pod of the cluster source, this node ready with its routes, the policies with
 // the pods they select, and this node's denied flows; explain from this node's pod works; and it
 // answers on the node's loopback only.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LabStatus } from "../../src/lab/status.ts";
-import { manifestsDir, nodePaths } from "../../src/lab/topology.ts";
+import { nodePaths } from "../../src/lab/topology.ts";
 import type { UiExplainAnswer, UiFlowRow, UiSnapshot } from "../../src/ui/model.ts";
 import { run } from "../helpers/netns.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
@@ -46,7 +46,10 @@ describe.skipIf(WIRING === "static")(`mncni ui beside a node's agent${NEEDS_AGEN
       if (!(JSON.parse(r.stdout) as { ok: boolean }[])[0]!.ok) break;
     }
     const p = nodePaths(name, "node2");
-    server = Bun.spawn(["ip", "netns", "exec", nodeNs(), ...LAB_CMD, "ui", "--port", "0", "--source", `dir:${manifestsDir(name)}`, "--flow-log", join(p.dir, "flows.log"), "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir, "--log-file", p.cniLog], {
+    // The agent's own --source (the lab's API server with the node's identity, or its manifests directory).
+    const agent = readFileSync(`/proc/${st.nodes.find((n) => n.name === "node2")!.agentPid}/cmdline`, "utf8").split("\0");
+    const source = agent[agent.indexOf("--source") + 1]!;
+    server = Bun.spawn(["ip", "netns", "exec", nodeNs(), ...LAB_CMD, "ui", "--port", "0", "--source", source, "--flow-log", join(p.dir, "flows.log"), "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir, "--log-file", p.cniLog], {
       cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_NAME: "node2" },
     });
     const reader = server.stdout.getReader();
