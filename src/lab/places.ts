@@ -6,7 +6,7 @@ import { readClusterState } from "../obs/policy-view.ts";
 import { pickAddr } from "../obs/explain-places.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import { nodeView, type NodeView } from "../cni/node-view.ts";
-import type { ClusterState } from "../cluster/types.ts";
+import type { ClusterState, SourceOptions } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
 import { findNode, labPodRef, podOnNode, type LabState, type NodeState } from "./state.ts";
@@ -21,9 +21,9 @@ export function labNodeView(s: LabState, node: string): NodeView {
 }
 
 /** The cluster state the lab's agents read (its API server, or their manifests directory); none when it cannot be read. */
-export async function labCluster(s: LabState): Promise<ClusterState | undefined> {
+export async function labCluster(s: LabState, opts: SourceOptions = {}): Promise<ClusterState | undefined> {
   try {
-    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
+    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)), opts);
   } catch {
     // A lab without manifests (static wiring): no policy to name, as on a node without --source.
     return undefined;
