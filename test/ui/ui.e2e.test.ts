@@ -209,4 +209,19 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     await page.locator("#cy").click({ position: { x: 5, y: 5 } });
     await shot("topology-flows");
   });
+
+  test("a click on a pod shows its labels and policies, and explains a packet to another pod", async () => {
+    const at = await page.evaluate(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { renderedPosition: () => { x: number; y: number } } } }).__cy.getElementById("pod:node1/pod1").renderedPosition());
+    await page.locator("#cy").click({ position: at });
+    const panel = page.locator('[data-testid="panel"]');
+    await panel.locator("h2", { hasText: "default/node1-pod1" }).waitFor({ timeout: 10_000 });
+    expect(await panel.innerText()).toContain("node=node1");
+    await page.selectOption('[data-testid="explain-dst"]', "node3/pod1");
+    await page.click('[data-testid="explain-go"]');
+    const outcome = page.locator('[data-testid="explain"] [data-outcome]');
+    await outcome.waitFor({ timeout: 60_000 });
+    // No policy selects node3's pods: delivered, the path ending in node3/pod1.
+    expect(await outcome.innerText()).toBe("delivered");
+    expect(await page.locator('[data-testid="explain"] .hops').first().locator("li .place").last().innerText()).toBe("node3/pod1");
+  });
 });
