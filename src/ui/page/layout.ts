@@ -28,7 +28,8 @@ const NODE_PAD = 16;
 export const stripLen = (ip: string) => ip.split("/")[0]!;
 
 export function nodeLabel(n: UiTopology["nodes"][number]): string {
-  const state = n.ready === undefined ? "" : n.ready ? " · ready" : " · NOT READY";
+  const why = n.notReady[0] ?? "";
+  const state = n.ready === undefined ? "" : n.ready ? " · ready" : ` · NOT READY${why ? `: ${why.length > 48 ? `${why.slice(0, 47)}…` : why}` : ""}`;
   return `${n.name} · seg ${n.segment} · ${n.routing}${n.podMTU ? ` · MTU ${n.podMTU}` : ""}${state}`;
 }
 
