@@ -29,7 +29,8 @@ export const stripLen = (ip: string) => ip.split("/")[0]!;
 
 export function nodeLabel(n: UiTopology["nodes"][number]): string {
   const why = n.notReady[0] ?? "";
-  const state = n.ready === undefined ? "" : n.ready ? " · ready" : ` · NOT READY${why ? `: ${why.length > 48 ? `${why.slice(0, 47)}…` : why}` : ""}`;
+  // The reason on a line of its own, under the title.
+  const state = n.ready === undefined ? "" : n.ready ? " · ready" : ` · NOT READY${why ? `\n${why.length > 60 ? `${why.slice(0, 59)}…` : why}` : ""}`;
   return `${n.name} · seg ${n.segment} · ${n.routing}${n.podMTU ? ` · MTU ${n.podMTU}` : ""}${state}`;
 }
 
