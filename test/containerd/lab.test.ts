@@ -68,7 +68,7 @@ describe("lab up --runtime containerd", () => {
     const node = labState(name).nodes.find((n) => n.name === "node1")!;
     const pod = node.pods.find((p) => p.name === "web")!;
     const box = (await sandboxes(name, "node1")).find((b) => b.id === pod.sandboxId)!;
-    expect([box.metadata.namespace, box.metadata.name, box.labels.role]).toEqual(["shop", "node1-web", "web"]);
+    expect([box.metadata.namespace, box.metadata.name, box.labels.role]).toEqual(["shop", "web", "web"]);
     // From the external host to the node's address: DNAT to the pod's echo server.
     expect(probe(`${name}-ext`, `${node.address}:18080`)).toBe("203.0.113.10");
     const veth = ipJson<{ ifname: string; ifalias?: string }[]>(node.ns, ["link", "show", "type", "veth"]).find((l) => l.ifalias?.includes(pod.sandboxId!))!.ifname;
@@ -85,7 +85,7 @@ describe("lab up --runtime containerd", () => {
     expect(pods(name).map((p) => p.name)).not.toContain("web2");
     expect(reservedIps(name, "node1")).toEqual(reservedBefore);
 
-    lab(name, ["pod", "remove", "node1", "shop/node1-web"]);
+    lab(name, ["pod", "remove", "node1", "shop/web"]);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(pod.sandboxId);
     expect(existsSync(`/run/netns/${pod.ns}`)).toBe(false);
     expect(ipJson<{ ifname: string }[]>(node.ns, ["link", "show", "type", "veth"]).map((l) => l.ifname)).not.toContain(veth);
