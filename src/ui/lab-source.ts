@@ -48,7 +48,7 @@ export class LabSource implements UiSource {
       topology: {
         title: s.name, kind: "lab",
         nodes: st.nodes.map(uiNode),
-        pods: st.pods.map((p) => ({ id: `${p.node}/${p.name}`, namespace: p.k8sNamespace, name: p.k8sName, node: p.node, ips: p.ips, labels: p.labels })),
+        pods: st.pods.map((p) => ({ id: p.ref, namespace: p.k8sNamespace, name: p.k8sName, node: p.node, ips: p.ips, labels: p.labels })),
         services: uiServices(cluster),
         outside: [{ id: "ext", address: st.external.address }],
       },
