@@ -181,3 +181,4 @@ export function admitService(s: LabState, svc: KubeService, others: KubeService[
   }
   return out;
 }
+
