@@ -6,8 +6,11 @@
 // resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Traffic
 // through the Services (lab check, lab explain) is lab-services-suite.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { LabService } from "../../src/lab/service-list.ts";
+import { manifestsDir } from "../../src/lab/topology.ts";
 import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(120_000);
@@ -92,6 +95,23 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(services().some((s) => s.name === "lb")).toBe(false);
     expect(labJson(name, ["status"]).services.some((s: LabService) => s.name === "lb")).toBe(false);
     expect(routes()).toBe("");
+  });
+
+  test("lab apply -f takes a Service: admission gives it a cluster IP, the controller its EndpointSlices; lab delete removes both", () => {
+    const file = join(tmpdir(), `${name}-svc.yaml`);
+    writeFileSync(file, "apiVersion: v1\nkind: Service\nmetadata: {name: applied, namespace: apps}\nspec:\n  selector: {role: db}\n  ports: [{name: http, port: 8080, targetPort: 7777}]\n");
+    try {
+      expect(lab(name, ["apply", "-f", file]).stdout).toContain("service/applied created");
+      const applied = svc("apps", "applied");
+      expect(applied.clusterIPs[0]).toMatch(/^10\.96\.0\.\d+$/);
+      expect(applied.endpoints.filter((e) => e.ready).map((e) => e.pod)).toEqual(["apps/node2-db0", "apps/node2-db0"]);
+      expect(exec("node1/pod1", ["getent", "ahostsv4", "applied.apps.svc.cluster.local"]).stdout).toContain(applied.clusterIPs[0]!);
+      lab(name, ["delete", "-f", file]);
+      expect(services().some((x) => x.name === "applied")).toBe(false);
+      expect(existsSync(join(manifestsDir(name), "endpointslice-apps.applied-ipv4.yaml"))).toBe(false);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
