@@ -66,6 +66,14 @@ export function serviceTrafficSuite(shape: Shape): void {
       expect(count("svc-affinity")).toBe(1);
     });
 
+    test("a fetch by name: a pod's resolver (search path) finds the Service and a TCP connection to it is answered by a backend", () => {
+      // bash's /dev/tcp resolves through getaddrinfo (the pod's resolv.conf), as curl would.
+      const r = lab(name, ["exec", "node1/pod1", "--", "bash", "-c", "exec 3<>/dev/tcp/web/80 && cat <&3"]);
+      const [seen, by] = r.stdout.trim().split(" ");
+      expect(seen).toMatch(/^10\.244\.1\.\d+$/);
+      expect(by).toMatch(/^10\.244\.\d+\.\d+$/);
+    });
+
     test("lab explain POD svc/NS/NAME: the translation a real connection got, then the path to that backend", () => {
       const out = labJson<{ service: ServiceTranslation; path: { outcome: string } }>(name, ["explain", "node1/pod1", "svc/default/web", "--port", "80"]);
       expect(out.service.candidates.length).toBe(4);
