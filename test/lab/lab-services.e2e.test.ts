@@ -3,8 +3,9 @@
 // controller writes from pod labels (ready once a pod answers, terminating during `lab pod
 // remove --grace`), the router's LoadBalancer routes, and the lab's DNS server answering the
 // Kubernetes DNS specification to a real resolver in a pod (glibc's getent through the pod's
-// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Traffic
-// through the Services (lab check, lab explain) is lab-services-suite.ts.
+// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Then traffic
+// through every kind of Service (lab check, lab explain: lab-services-suite.ts) in the same
+// shape; the other modes and routings are in lab-services.matrix.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import type { LabService } from "../../src/lab/service-list.ts";
 import { manifestsDir } from "../../src/lab/topology.ts";
 import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { serviceTrafficSuite } from "./lab-services-suite.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -136,3 +138,5 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(existsSync(`/etc/netns/${name}-node1-pod1`)).toBe(false);
   });
 });
+
+serviceTrafficSuite({ mode: "bridge", routing: "auto", ipv6: true });
