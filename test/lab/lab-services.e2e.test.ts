@@ -106,7 +106,7 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
       expect(lab(name, ["apply", "-f", file]).stdout).toContain("service/applied created");
       const applied = svc("apps", "applied");
       expect(applied.clusterIPs[0]).toMatch(/^10\.96\.0\.\d+$/);
-      expect(applied.endpoints.filter((e) => e.ready).map((e) => e.pod)).toEqual(["apps/node2-db0", "apps/node2-db0"]);
+      expect(applied.endpoints.filter((e) => e.ready).map((e) => e.pod)).toEqual(["apps/db0", "apps/db0"]);
       expect(exec("node1/pod1", ["getent", "ahostsv4", "applied.apps.svc.cluster.local"]).stdout).toContain(applied.clusterIPs[0]!);
       lab(name, ["delete", "-f", file]);
       expect(services().some((x) => x.name === "applied")).toBe(false);
