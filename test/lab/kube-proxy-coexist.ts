@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import { existsSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { LabStatus } from "../../src/lab/status.ts";
+import { AGENT_HEALTH_PORT } from "../../src/base/ports.ts";
 import { inNetns, ipJson, run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
 import { iptablesLayout, nftablesLayout, KUBE_PROXY_NFT_TABLE, type KpService } from "../helpers/kube-proxy-rules.ts";
@@ -171,17 +172,30 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
       });
     }
 
-    test(`mncni agent --uninstall removes mncni's tables and leaves kube-proxy's iptables and nftables rules as they were${NEEDS_AGENT}`, async () => {
+    test(`an agent restarted (adopting its tables) and then mncni agent --uninstall leave kube-proxy's iptables and nftables rules as they were${NEEDS_AGENT}`, async () => {
       // Both layouts at once (a node switching modes keeps the other's leftovers until kube-proxy cleans up).
       const n2 = nodeNs("node2");
       loadLayout(n2, "nftables", services, st.clusterCidr);
       inNetns(n2, ["iptables-restore"], { stdin: iptablesLayout(services, { clusterCIDR: st.clusterCidr }) });
       const before = { ipt: kubeProxyRules(n2, "iptables"), nft: kubeProxyRules(n2, "nftables") };
-      // The lab's agent, stopped by its PID (it would write everything again), then its own flags with --uninstall.
+      const stop = async (pid: number) => {
+        process.kill(pid, "SIGTERM");
+        await until(`node2's agent (pid ${pid}) to stop`, () => !existsSync(`/proc/${pid}`), 10_000);
+      };
+      const ready = () => inNetns(n2, ["curl", "-sf", "-o", "/dev/null", `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`], { allowFail: true }).code === 0;
+      // The lab's agent, stopped by its PID, started again with its own flags: it adopts (or repairs) its tables beside kube-proxy's.
       const pid = st.nodes.find((x) => x.name === "node2")!.agentPid!;
       const argv = (await Bun.file(`/proc/${pid}/cmdline`).text()).split("\0").filter(Boolean);
-      process.kill(pid, "SIGTERM");
-      await until("node2's agent to stop", () => !existsSync(`/proc/${pid}`), 10_000);
+      await stop(pid);
+      const again = spawn(["ip", "netns", "exec", n2, ...argv], { stdout: "ignore", stderr: "ignore" });
+      try {
+        await until("node2's restarted agent to be ready", ready, 20_000);
+        expect(kubeProxyRules(n2, "iptables")).toBe(before.ipt);
+        expect(kubeProxyRules(n2, "nftables")).toBe(before.nft);
+      } finally {
+        await stop(again.pid);
+      }
+      // Then uninstall (the agent stopped: it would write everything again) with the agent's own flags.
       const at = argv.indexOf("agent") + 1;
       // --force: the node's pods are still attached to its bridge (without it the bridge is kept and the exit code says so).
       const u = inNetns(n2, [...argv.slice(0, at), "--uninstall", "--force", ...argv.slice(at)], { allowFail: true });
