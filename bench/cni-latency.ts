@@ -16,9 +16,10 @@
 // maxRSS of a few extra ADD/DEL calls run under /usr/bin/time (not part of the timings).
 // Prints a markdown table and writes it to docs/benchmarks.md (unless --no-write).
 import { spawnSync } from "bun";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
+import { BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(process.env.MNCNI_BIN ?? resolve(import.meta.dir, "../dist/mncni"));
@@ -33,39 +34,15 @@ const PODS = flag("pods", 100);
 const PARALLEL = flag("parallel", 20);
 const WRITE = !process.argv.includes("--no-write");
 
-const tag = `mnr${process.pid.toString(36)}`;
-const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
-const namespaces: string[] = [];
-
-function sh(argv: string[], stdin?: string): string {
-  const p = spawnSync(argv, { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
-  return p.stdout.toString();
-}
-
-function netns(name: string): string {
-  sh(["ip", "netns", "add", name]);
-  namespaces.push(name);
-  sh(["ip", "-n", name, "link", "set", "lo", "up"]);
-  return name;
-}
-
+const h = new BenchHarness("mnr");
+const { tag, tmp } = h;
+const netns = (name: string) => h.netns(name);
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 
 const CHAIN = "reference bridge + host-local, portmap, bandwidth (chain)";
 const capabilities = (i: number) => ({
   portMappings: [{ hostPort: 20000 + i, containerPort: 80, protocol: "tcp" }],
   bandwidth: { ingressRate: 100_000_000, ingressBurst: 1_000_000, egressRate: 100_000_000, egressBurst: 1_000_000 },
-});
-
-function cleanup(): void {
-  for (const p of servers.splice(0)) p.kill();
-  for (const n of namespaces.splice(0)) spawnSync(["ip", "netns", "del", n]);
-  rmSync(tmp, { recursive: true, force: true });
-}
-process.on("SIGINT", () => {
-  cleanup();
-  process.exit(130);
 });
 
 interface Setup {
@@ -126,31 +103,16 @@ async function call(s: Setup, command: "ADD" | "DEL" | "VERSION", i: number, o: 
 
 async function callOne(s: Setup, bin: string, baseConf: Record<string, unknown>, command: "ADD" | "DEL" | "VERSION", i: number, o: { rss?: boolean; out?: { result?: unknown } } = {}): Promise<number> {
   const conf = s.runtime ? { ...baseConf, runtimeConfig: s.runtime(i) } : baseConf;
-  const env = {
-    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: `bench-${i}`,
-    CNI_NETNS: `/run/netns/${s.pods[i]}`,
-    CNI_IFNAME: "eth0",
-    CNI_PATH: s.cniPath,
-  };
-  const started = performance.now();
   // The RSS pass wraps the plugin in time(1): getrusage of our own child would report this
   // process's RSS (the child shares our memory until exec, and exec records its high-water mark).
   const rssFile = `${tmp}/rss`;
-  const argv = o.rss ? ["/usr/bin/time", "-f", "%M", "-o", rssFile, bin] : [bin];
-  const p = Bun.spawn(["ip", "netns", "exec", s.node, ...argv], { env, stdin: Buffer.from(JSON.stringify(conf)), stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  const ms = performance.now() - started;
-  if (code !== 0) throw new Error(`${s.label}: ${command} of pod ${i} failed (${code}): ${out}${err}`);
+  const { ms, stdout } = await runPlugin({
+    label: s.label, node: s.node, bin, cniPath: s.cniPath, conf, command, containerId: `bench-${i}`, pod: s.pods[i]!,
+    wrap: o.rss ? ["/usr/bin/time", "-f", "%M", "-o", rssFile] : undefined,
+  });
   if (o.rss) s.maxRss = Math.max(s.maxRss, Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) * 1024);
-  if (o.out && out.trim()) o.out.result = JSON.parse(out);
+  if (o.out && stdout.trim()) o.out.result = JSON.parse(stdout);
   return ms;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
 const fmt = (xs: number[]) => `${percentile(xs, 50).toFixed(1)} / ${percentile(xs, 90).toFixed(1)}`;
@@ -198,9 +160,7 @@ async function main(): Promise<void> {
   // One `mncni serve` per served setup, inside its node namespace, as the agent runs on a node.
   for (const s of setups) {
     if (!s.socket) continue;
-    servers.push(Bun.spawn(["ip", "netns", "exec", s.node, MNCNI, "serve", "--socket", s.socket], { stdout: "ignore", stderr: "inherit" }));
-    for (let i = 0; i < 200 && !existsSync(s.socket); i++) await Bun.sleep(10);
-    if (!existsSync(s.socket)) throw new Error(`mncni serve did not come up for ${s.label}`);
+    servers.push(await h.serve(MNCNI, s.node, s.socket, s.label));
   }
 
   const t0 = performance.now();
@@ -299,16 +259,8 @@ sum of its three plugin calls, as libcni runs them).
 ${report}
 ${notes.join("\n")}
 <!-- cni-latency:end -->`;
-    const file = resolve(import.meta.dir, "../docs/benchmarks.md");
-    const doc = readFileSync(file, "utf8");
-    const re = /<!-- cni-latency:begin[\s\S]*?<!-- cni-latency:end -->/;
-    if (!re.test(doc)) throw new Error(`${file} has no cni-latency markers`);
-    writeFileSync(file, doc.replace(re, section));
+    writeBenchmarksBlock("cni-latency", section);
   }
 }
 
-try {
-  await main();
-} finally {
-  cleanup();
-}
+await h.run(main);

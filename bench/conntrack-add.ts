@@ -15,10 +15,10 @@
 // `nsenter --net=NODE plugin` (process start included, the same for every setup); each pod is
 // deleted right after its ADD round. Prints a markdown table of ADD p50 / p90 and ratios to
 // the reference; writes it into docs/benchmarks.md (unless --no-write).
-import { spawnSync } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
+import { BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(import.meta.dir, "../dist/mncni");
@@ -32,33 +32,8 @@ const ENTRIES = Number(arg("entries") ?? 10_000);
 const BEFORE = arg("before") ?? (existsSync("/work/baseline/dist-a31c2fb/mncni") ? "/work/baseline/dist-a31c2fb" : undefined);
 const WRITE = !process.argv.includes("--no-write");
 
-const tag = `mnk${process.pid.toString(36)}`;
-const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
-const namespaces: string[] = [];
-const servers: ReturnType<typeof Bun.spawn>[] = [];
-
-function sh(argv: string[], stdin?: string): string {
-  const p = spawnSync(argv, { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
-  return p.stdout.toString();
-}
-
-function netns(name: string): string {
-  sh(["ip", "netns", "add", name]);
-  namespaces.push(name);
-  sh(["ip", "-n", name, "link", "set", "lo", "up"]);
-  return name;
-}
-
-function cleanup(): void {
-  for (const p of servers.splice(0)) p.kill();
-  for (const n of namespaces.splice(0)) spawnSync(["ip", "netns", "del", n]);
-  rmSync(tmp, { recursive: true, force: true });
-}
-process.on("SIGINT", () => {
-  cleanup();
-  process.exit(130);
-});
+const h = new BenchHarness("mnk");
+const { tag, tmp } = h;
 
 interface Setup {
   label: string;
@@ -78,37 +53,21 @@ async function setup(label: string, o: { bin: string; cniPath: string; conf: (di
   const id = `s${count++}`;
   const dir = `${tmp}/${id}`;
   mkdirSync(dir, { recursive: true });
-  const node = netns(`${tag}-${id}`);
+  const node = h.netns(`${tag}-${id}`);
   // Conntrack runs in a namespace once a ruleset there needs it.
   sh(["ip", "netns", "exec", node, "nft", "add table inet mnkbench; add chain inet mnkbench pre { type filter hook prerouting priority 0; }; add rule inet mnkbench pre ct state new accept"]);
-  const pods = Array.from({ length: PODS }, (_, i) => netns(`${tag}-${id}p${i}`));
+  const pods = Array.from({ length: PODS }, (_, i) => h.netns(`${tag}-${id}p${i}`));
   let conf: Record<string, unknown> = { cniVersion: "1.0.0", name: `bench${id}`, ...o.conf(dir) };
   if (o.serve) {
     const socket = `${dir}/cni.sock`;
     conf = { ...conf, agentSocket: socket };
-    const p = Bun.spawn(["ip", "netns", "exec", node, o.serve, "serve", "--socket", socket], { stdout: "ignore", stderr: "ignore" });
-    servers.push(p);
-    for (let i = 0; i < 500 && !existsSync(socket); i++) await Bun.sleep(20);
-    if (!existsSync(socket)) throw new Error(`${label}: mncni serve did not come up`);
+    await h.serve(o.serve, node, socket, label);
   }
   return { label, bin: o.bin, cniPath: o.cniPath, conf, node, pods, add: new Map() };
 }
 
 async function call(s: Setup, command: "ADD" | "DEL", i: number): Promise<number> {
-  const env = {
-    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: `bench-${i}`,
-    CNI_NETNS: `/run/netns/${s.pods[i]}`,
-    CNI_IFNAME: "eth0",
-    CNI_PATH: s.cniPath,
-  };
-  const started = performance.now();
-  const p = Bun.spawn(["nsenter", `--net=/run/netns/${s.node}`, s.bin], { env, stdin: Buffer.from(JSON.stringify(s.conf)), stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  const ms = performance.now() - started;
-  if (code !== 0) throw new Error(`${s.label}: ${command} of pod ${i} failed (${code}): ${out}${err}`);
-  return ms;
+  return (await runPlugin({ label: s.label, node: s.node, bin: s.bin, cniPath: s.cniPath, conf: s.conf, command, containerId: `bench-${i}`, pod: s.pods[i]!, enter: "nsenter" })).ms;
 }
 
 /** Loads n conntrack entries into the node namespace in one `conntrack -R` (TCP, other addresses than the pods'). */
@@ -123,11 +82,6 @@ function track(node: string, from: number, n: number): void {
 }
 
 const tracked = (node: string) => Number(sh(["ip", "netns", "exec", node, "cat", "/proc/sys/net/netfilter/nf_conntrack_count"]).trim());
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 async function main(): Promise<void> {
   const ipam = (dir: string, subnet: string) => ({ ranges: [[{ subnet }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: `${dir}/ipam` });
@@ -191,17 +145,8 @@ async function main(): Promise<void> {
   ].join("\n");
   console.log(table);
   if (WRITE) {
-    const doc = resolve(import.meta.dir, "../docs/benchmarks.md");
-    const begin = "<!-- conntrack-add:begin -->";
-    const end = "<!-- conntrack-add:end -->";
-    const text = readFileSync(doc, "utf8");
-    const block = `${begin}\n${table}\n${end}`;
-    writeFileSync(doc, text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block) : text);
+    writeBenchmarksBlock("conntrack-add", `<!-- conntrack-add:begin -->\n${table}\n<!-- conntrack-add:end -->`);
   }
 }
 
-try {
-  await main();
-} finally {
-  cleanup();
-}
+await h.run(main);

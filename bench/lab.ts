@@ -72,7 +72,7 @@ for (const size of v.sizes.split(",")) {
           const st = JSON.parse(lab(["status", "--name", name, "--json"]).stdout) as LabStatus;
           const conf = st.nodes[0]?.cniConfig;
           const chain = conf ? (JSON.parse(readFileSync(conf, "utf8")).plugins ?? []).map((p: { type: string; ipam?: { type: string } }) => (p.ipam ? `${p.type}+${p.ipam.type}` : p.type)).join(",") : "?";
-          row = { size, source, ups: [], check: chk.s, checks: `${rep.passed}/${rep.passed + rep.failed}`, adds: st.pods.map((p) => p.addMs ?? NaN).filter((x) => !Number.isNaN(x)), wiring: st.wiring, chain };
+          row = { size, source, ups: [], check: chk.s, checks: `${rep.passed}/${rep.passed + rep.failed}`, adds: st.pods.map((p) => p.runtimeAddMs ?? NaN).filter((x) => !Number.isNaN(x)), wiring: st.wiring, chain };
           rows.push(row);
         }
         row.ups.push(up.s);

@@ -95,6 +95,7 @@ export class Agent {
     m.peerPaths = rep.paths;
     if (rep.podMTU !== undefined) {
       m.podMTU = rep.podMTU;
+      m.podMTUWhy = rep.podMTUWhy ?? "";
       this.source.publishPodMTU?.(rep.podMTU);
     }
     m.podMTUMismatch = rep.podMTUMismatch;

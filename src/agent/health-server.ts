@@ -30,13 +30,15 @@ export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUM
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */
-export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady" | "warnings">): Response {
+export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady" | "warnings"> & Partial<Pick<AgentMetrics, "podMTU" | "podMTUWhy">>): Response {
   const status = metrics.ready ? 200 : 503;
   const reasons = metrics.ready ? [] : metrics.notReady;
   const warnings = metrics.warnings;
   const url = new URL(req.url);
   if (url.searchParams.get("format") === "json" || (req.headers.get("accept") ?? "").includes("application/json")) {
-    return Response.json({ ready: metrics.ready, reasons, warnings }, { status });
+    // podMTU: the MTU the conflist gives new pods and why (the insight commands show it).
+    const podMTU = metrics.podMTU ? { podMTU: { mtu: metrics.podMTU, ...(metrics.podMTUWhy ? { why: metrics.podMTUWhy } : {}) } } : {};
+    return Response.json({ ready: metrics.ready, reasons, warnings, ...podMTU }, { status });
   }
   const lines = (xs: string[]) => xs.map((r) => `- ${r}\n`).join("");
   const text = (metrics.ready ? "ready\n" : `not ready:\n${lines(reasons)}`) + (warnings.length ? `warnings:\n${lines(warnings)}` : "");

@@ -14,6 +14,8 @@ export class AgentMetrics {
   peerPaths = new Map<string, string>();
   /** The pod MTU in the conflist; 0 until written. */
   podMTU = 0;
+  /** Why the pod MTU is what it is (podMTUWhy), served on /readyz; empty until written. */
+  podMTUWhy = "";
   /** Peers publishing another pod MTU than this node's, with theirs. */
   podMTUMismatch = new Map<string, number>();
   invalidManifests = 0;

@@ -5,6 +5,8 @@ import { formatAttachment, formatAttachmentTable } from "./text/inspect.ts";
 import { parseOrExit, type CommandSpec, type FlagTable } from "./flags.ts";
 import { readClusterState } from "../obs/policy-view.ts";
 import { NODE_FLAGS, viewFromFlags } from "./node-flags.ts";
+import { fetchReadyz, podMTUView } from "../obs/pod-mtu.ts";
+import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 
 const INSPECT = {
   name: "mncni inspect",
@@ -13,6 +15,7 @@ const INSPECT = {
   flags: {
     ...NODE_FLAGS,
     source: { type: "string", value: "SPEC", help: "the cluster source the agent reads (as its --source: dir:PATH, kubernetes, ...): names the policies selecting each pod" },
+    "agent-addr": { type: "string", value: "HOST:PORT", default: `127.0.0.1:${AGENT_HEALTH_PORT}`, help: "the agent's health address (its --metrics-addr): why the pod MTU is what it is" },
   },
   positionals: { max: 1, names: ["pod (namespace/name), IP or container ID"] },
 } satisfies CommandSpec<FlagTable>;
@@ -21,8 +24,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const p = parseOrExit(INSPECT, argv);
   if (typeof p === "number") return p;
   const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
-  const n = collectAttachments(viewFromFlags(p.flags), cluster);
-  return renderInspect(n, p.positionals[0], p.flags.json);
+  const v = viewFromFlags(p.flags);
+  const n = collectAttachments(v, cluster);
+  const agent = v.podMTU === undefined ? undefined : await fetchReadyz(p.flags["agent-addr"], 1000).then((b) => ({ podMTU: b.podMTU }), (e: Error) => ({ error: `${p.flags["agent-addr"]}: ${e.message}` }));
+  const podMTU = podMTUView(v.podMTU, agent);
+  return renderInspect(podMTU ? { ...n, podMTU } : n, p.positionals[0], p.flags.json);
 }
 
 /** Shared with `mncni lab inspect`. */
@@ -33,8 +39,8 @@ export function renderInspect(n: ReturnType<typeof collectAttachments>, what: st
       sayError(`mncni inspect: cannot find attachment "${what}" on ${n.node}: no pod, address or container ID matches`);
       return 1;
     }
-    if (asJson) sayJson(a);
-    else sayRendered(a, formatAttachment);
+    if (asJson) sayJson(n.podMTU ? { ...a, nodePodMTU: n.podMTU } : a);
+    else sayRendered(a, (x) => formatAttachment(x, n.podMTU));
     return a.problems.length ? 1 : 0;
   }
   if (asJson) sayJson(n);

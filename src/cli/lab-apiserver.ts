@@ -4,7 +4,9 @@ import { existsSync } from "node:fs";
 import { say } from "./output.ts";
 import { adminKubeconfig, startLabApiServer } from "../lab/apiserver/lab-server.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
-import { NAME, parse } from "./lab-common.ts";
+import { NAME, locked, parse } from "./lab-common.ts";
+import { onKubernetes, startApiServer, stopApiServer } from "../lab/control-plane.ts";
+import { requireState } from "../lab/state.ts";
 
 const APISERVER = {
   name: "mncni lab apiserver",
@@ -45,5 +47,25 @@ export async function cmdKubeconfig(argv: string[]): Promise<number> {
   const path = adminKubeconfig(p.flags.name);
   if (!existsSync(path)) throw new Error(`lab ${p.flags.name} has no API server: it runs in labs made with \`mncni lab up\` (not --source dir), or start one with "mncni lab apiserver --name ${p.flags.name}"`);
   say(path);
+  return 0;
+}
+
+const RESTART = {
+  name: "mncni lab restart-apiserver",
+  summary: "Restart the lab's API server (as a control-plane restart): its objects, port and tokens are kept in the lab's directory; the agents' and controllers' watches resume or relist.",
+  flags: { name: NAME },
+} satisfies CommandSpec<FlagTable>;
+
+export async function cmdRestartApiserver(argv: string[]): Promise<number> {
+  const p = parse(RESTART, argv);
+  if (typeof p === "number") return p;
+  const pid = await locked(p.flags.name, false, async () => {
+    const s = requireState(p.flags.name);
+    if (!onKubernetes(s)) throw new Error(`cannot restart the API server of lab "${s.name}": it runs on --source dir (no API server)`);
+    await stopApiServer(s);
+    await startApiServer(s);
+    return s.apiserverPid;
+  });
+  say(`lab ${p.flags.name}: API server restarted (pid ${pid}), objects, port and tokens kept`);
   return 0;
 }

@@ -1,6 +1,8 @@
 // `mncni lab inspect <node>[/<pod>]`: how a lab node's pods are wired, as `mncni inspect` on
 // that node (the node's view and cluster state: src/lab/places.ts; the work: src/obs/).
-import { labCluster, labNodeView } from "../lab/places.ts";
+import { labCluster, labNode, labNodeView } from "../lab/places.ts";
+import { agentReadyz } from "../lab/status.ts";
+import { podMTUView } from "../obs/pod-mtu.ts";
 import { requireState } from "../lab/state.ts";
 import { collectAttachments } from "../obs/attachments.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
@@ -21,7 +23,11 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   const [node, pod] = p.positionals[0]!.split("/", 2);
   const s = requireState(p.flags.name);
   // The cluster state the lab's agents read: their manifests directory.
-  const n = collectAttachments(labNodeView(s, node!), await labCluster(s));
+  const view = labNodeView(s, node!);
+  const n = collectAttachments(view, await labCluster(s));
+  // Why the pod MTU is what it is: the node's agent's account, as `mncni inspect` on the node asks it.
+  const podMTU = view.podMTU === undefined ? undefined : podMTUView(view.podMTU, await agentReadyz(s, labNode(s, node!)));
+  if (podMTU) n.podMTU = podMTU;
   // The lab names pods "<node>-<pod>" in the Kubernetes sense.
   return renderInspect(n, pod === undefined ? undefined : `${node}-${pod}`, p.flags.json);
 }

@@ -46,6 +46,7 @@ const LAB: Group = {
     flows: { summary: "policy verdicts logged by the agents (denied flows, naming the policy)", run: reported("flows", async (argv) => (await import("./lab-flows.ts")).cmdFlows(argv)) },
     ui: { summary: "serve a web page of the lab: topology, live flows, explain on a click (127.0.0.1)", run: reported("ui", async (argv) => (await import("./lab-ui.ts")).cmdUi(argv)) },
     apiserver: { summary: "serve the lab's Kubernetes API on 127.0.0.1 (foreground; kubectl via `lab kubeconfig`)", run: reported("apiserver", async (argv) => (await import("./lab-apiserver.ts")).cmdApiserver(argv)) },
+    "restart-apiserver": { summary: "restart the lab's API server (objects, port and tokens kept)", run: reported("restart-apiserver", async (argv) => (await import("./lab-apiserver.ts")).cmdRestartApiserver(argv)) },
     kubeconfig: { summary: "print the path of the admin kubeconfig of the lab's API server", run: reported("kubeconfig", async (argv) => (await import("./lab-apiserver.ts")).cmdKubeconfig(argv)) },
     down: { summary: "remove everything the lab created (idempotent)", run: reported("down", cmdDown) },
     _echo: { hidden: true, summary: "", run: cmdEcho },

@@ -27,6 +27,14 @@ export interface SetSpec {
   key: readonly NftKeyType[];
   /** A verdict map (elements "KEY : goto CHAIN"). */
   verdict: boolean;
+  /** A data map: the value's types (elements "KEY : VALUE", VALUE's parts joined by " . "). */
+  data?: readonly NftKeyType[];
+  /**
+   * Written by the packet path (`flags dynamic,timeout`, filled by `update @set`): the owner
+   * writes no elements, and the engine never corrects the kernel's. `timeout` is nft's
+   * default timeout text ("3h").
+   */
+  dynamic?: { timeout: string };
   comment?: string;
 }
 
@@ -85,6 +93,11 @@ export interface TableEngineOptions {
   markerPrefix: string;
   /** The engine's own bookkeeping set (the fingerprint). */
   stateSet: string;
+  /**
+   * A whole write declares the sets empty and writes the elements over netlink after it
+   * (nft parses ~100,000 inline elements far more slowly than the kernel takes them).
+   */
+  elementsOverNetlink?: boolean;
 }
 
 const FINGERPRINT_KEY = "fingerprint";
@@ -203,7 +216,8 @@ export class TableEngine {
     const nl = this.netlink();
     const delta = new Map<string, { add: Set<string>; del: Set<string> }>();
     for (const [name, def] of s.sets) {
-      const have = new Set(nl.setElements(this.ref(name)).map((e) => formatElement(def.key, e)));
+      if (def.dynamic) continue;
+      const have = new Set(nl.setElements(this.ref(name)).map((e) => formatElement(def, e)));
       const want = new Set(elements.get(name)?.keys());
       const add = new Set([...want].filter((e) => !have.has(e)));
       const del = new Set([...have].filter((e) => !want.has(e)));
@@ -216,9 +230,13 @@ export class TableEngine {
   private whole(s: TableStructure, elements: Elements, present: boolean, out: EngineSync): void {
     this.refused.clear();
     const what = `${present ? "replace" : "create"} table ${this.T} (${[...s.chains.values()].reduce((n, c) => n + c.rules.length, 0)} rules, ${s.sets.size} sets)`;
-    const inline = tableScript(this.o, s, elements);
+    const inline = tableScript(this.o, s, this.o.elementsOverNetlink ? new Map() : elements);
     try {
       this.o.apply(inline.text, what);
+      if (this.o.elementsOverNetlink) {
+        const all = new Map([...s.sets.keys()].map((n) => [n, { add: new Set(elements.get(n)?.keys()), del: new Set<string>() }]));
+        this.elements(s, all, out, "add");
+      }
     } catch (e) {
       const located = this.locate(inline, e as Error);
       if (located.objects.length) throw this.rejection(located.objects, e as Error);
@@ -308,7 +326,7 @@ export class TableEngine {
         // Deleting what is not there is what a delete wants.
         if (c.op === "del" && isErrno(e, "ENOENT")) return;
         const def = s.sets.get(c.set)!;
-        const element = formatElement(def.key, c.elements[0]!);
+        const element = formatElement(def, c.elements[0]!);
         if (c.op === "add") {
           const r = this.refused.get(c.set) ?? new Set<string>();
           r.add(element);
@@ -333,8 +351,8 @@ export class TableEngine {
       const def = s.sets.get(name);
       if (!def) continue;
       const ref = this.ref(name);
-      if (d.del.size) dels.push({ ...ref, op: "del", elements: [...d.del].map((e) => parseElement(def.key, e, false)) });
-      if (d.add.size) adds.push({ ...ref, op: "add", elements: [...d.add].map((e) => parseElement(def.key, e, def.verdict)) });
+      if (d.del.size) dels.push({ ...ref, op: "del", elements: [...d.del].map((e) => parseElement(def, e, false)) });
+      if (d.add.size) adds.push({ ...ref, op: "add", elements: [...d.add].map((e) => parseElement(def, e, true)) });
     }
     return [...dels, ...adds];
   }
@@ -434,7 +452,7 @@ export function deltaScript(o: ScriptTarget, prev: TableStructure, next: TableSt
   for (const name of gone) sc.line(`flush chain ${T} ${name}`);
   for (const name of gone) sc.line(`delete chain ${T} ${name}`);
   const goneSets = [...prev.sets.keys()].filter((n) => !next.sets.has(n));
-  for (const name of goneSets) sc.line(`delete ${prev.sets.get(name)!.verdict ? "map" : "set"} ${T} ${name}`);
+  for (const name of goneSets) sc.line(`delete ${prev.sets.get(name)!.verdict || prev.sets.get(name)!.data ? "map" : "set"} ${T} ${name}`);
   for (const [name, c] of [...newChains, ...changed]) for (const r of c.rules) sc.line(`add rule ${T} ${name} ${r}`, { kind: "chain", name, rule: r });
   if (withElements) for (const [name, d] of delta) if (prev.sets.has(name) && next.sets.has(name) && d.add.size) sc.line(`add element ${T} ${name} { ${[...d.add].join(", ")} }`, undefined, true);
   sc.line(`flush chain ${T} ${o.markerChain}`);
@@ -467,9 +485,10 @@ export const elementKey = (e: string) => e.split(" : ")[0]!;
 
 function setDecl(name: string, def: SetSpec, elements?: Iterable<string>): string {
   const els = elements ? [...elements] : [];
-  const kind = def.verdict ? "map" : "set";
-  const type = `type ${def.key.join(" . ")}${def.verdict ? " : verdict" : ""};`;
-  return `${kind} ${name} { ${type}${def.comment !== undefined ? ` comment "${def.comment}";` : ""}${els.length ? ` elements = { ${els.join(", ")} };` : ""} }`;
+  const kind = def.verdict || def.data ? "map" : "set";
+  const type = `type ${def.key.join(" . ")}${def.verdict ? " : verdict" : def.data ? ` : ${def.data.join(" . ")}` : ""};`;
+  const dynamic = def.dynamic ? ` flags dynamic,timeout; timeout ${def.dynamic.timeout};` : "";
+  return `${kind} ${name} { ${type}${dynamic}${def.comment !== undefined ? ` comment "${def.comment}";` : ""}${els.length ? ` elements = { ${els.join(", ")} };` : ""} }`;
 }
 
 /** Rule arrays are often the same array from one structure to the next: compared by reference first. */
@@ -477,16 +496,18 @@ const sameChain = (a: ChainSpec, b: ChainSpec) =>
   a.hook === b.hook && (a.rules === b.rules || (a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i])));
 
 /** An element as owners write it, from the kernel's bytes. */
-function formatElement(types: readonly NftKeyType[], e: SetElement): string {
-  const key = decodeKey(types, e.key).join(" . ");
-  return e.verdict ? `${key} : ${e.verdict.code} ${e.verdict.chain}` : key;
+function formatElement(def: SetSpec, e: SetElement): string {
+  const key = decodeKey(def.key, e.key).join(" . ");
+  if (e.verdict) return `${key} : ${e.verdict.code} ${e.verdict.chain}`;
+  return def.data && e.data ? `${key} : ${decodeKey(def.data, e.data).join(" . ")}` : key;
 }
 
-function parseElement(types: readonly NftKeyType[], e: string, withData: boolean): SetElement {
-  const [key, verdict] = e.split(" : ");
-  const el: SetElement = { key: encodeKey(types, key!.split(" . ")) };
-  if (withData && verdict) {
-    const [code, chain] = verdict.split(" ");
+function parseElement(def: SetSpec, e: string, withData: boolean): SetElement {
+  const [key, value] = e.split(" : ");
+  const el: SetElement = { key: encodeKey(def.key, key!.split(" . ")) };
+  if (withData && value && def.data) el.data = encodeKey(def.data, value.split(" . "));
+  else if (withData && value) {
+    const [code, chain] = value.split(" ");
     el.verdict = { code: code as "jump" | "goto", chain: chain! };
   }
   return el;

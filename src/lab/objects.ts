@@ -183,7 +183,9 @@ function apiObjects(s: LabState): LabObjects {
     putPod: async (pod, hostIPs) => {
       const m = podManifest(pod, hostIPs) as Obj;
       if (pod.ips.length === 0) {
-        await c.create(PODS, { namespace: pod.namespace }, { ...m, status: undefined } as never);
+        const created = (await c.create(PODS, { namespace: pod.namespace }, { ...m, status: undefined } as never)) as Obj;
+        // The sandbox gets the Pod's UID, as kubelet gives it to the runtime (containerd's metadata).
+        if (typeof created?.metadata?.uid === "string") pod.uid = created.metadata.uid;
         return;
       }
       const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");

@@ -11,6 +11,7 @@ import { actualPaths, expectedPath, type PeerPath } from "./expected-routes.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 import { podMTUWhy, routingBackends, type RoutingName } from "../agent/routing/index.ts";
 import { familyOf } from "../net/ip.ts";
+import type { ReadyzBody } from "../obs/pod-mtu.ts";
 import { apiView } from "./api-view.ts";
 import { onKubernetes } from "./control-plane.ts";
 import { adminKubeconfig, labApiPort } from "./apiserver/lab-server.ts";
@@ -93,6 +94,20 @@ function segmentInfo(s: LabState, k: number) {
 async function readyz(s: LabState, nodeNs: string): Promise<{ ok: boolean; answer: string }> {
   const r = await runAsync(netnsExecArgv(nodeNs, [...s.options.selfCmd, "lab", "_http", AGENT_READYZ]), { timeoutMs: 5000 });
   return { ok: r.code === 0, answer: r.stdout.trim() || r.stderr.trim() };
+}
+
+/** The node's agent's /readyz as JSON (`lab inspect` shows its pod MTU and why), or why there is none. */
+export async function agentReadyz(s: LabState, node: { ns: string }): Promise<{ podMTU?: ReadyzBody["podMTU"]; error?: string }> {
+  if (s.options.wiring !== "agent") return { error: `lab "${s.name}" runs no agent (${s.options.wiring} wiring)` };
+  const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", `${AGENT_READYZ}?format=json`]), { timeoutMs: 5000 });
+  const out = r.stdout.trim();
+  try {
+    // `_http` prints the status code first.
+    const body = JSON.parse(out.slice(out.indexOf(" ") + 1)) as ReadyzBody;
+    return body.podMTU ? { podMTU: body.podMTU } : {};
+  } catch {
+    return { error: out || r.stderr.trim() || `exit ${r.code}` };
+  }
 }
 
 /** The "- ..." lines under "warnings:" of a /readyz text body. */

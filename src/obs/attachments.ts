@@ -16,6 +16,7 @@ import { readInvocations } from "../cni/log-reader.ts";
 import { selectingPolicies, type SelectingPolicy } from "./policy-view.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import { netnsExists, type NodeView } from "../cni/node-view.ts";
+import type { PodMTUView } from "./pod-mtu.ts";
 
 export interface LinkView {
   name: string;
@@ -75,6 +76,8 @@ export interface NodeAttachments {
   attachments: Attachment[];
   /** Problems of the node itself (namespace missing, no conflist). */
   problems: string[];
+  /** The pod MTU the conflist gives new pods and why (the agent's account: added by the command, which asks the agent). */
+  podMTU?: PodMTUView;
 }
 
 interface CacheEntry {

@@ -7,13 +7,18 @@ import type { NodeAttachments } from "./attachments.ts";
 import { readInvocations } from "../cni/log-reader.ts";
 import type { NodeView } from "../cni/node-view.ts";
 import { TraceSummary, type VerbSummary } from "./trace.ts";
+import { fetchReadyz, podMTUView, type PodMTUView, type ReadyzBody } from "./pod-mtu.ts";
+
+export type { PodMTUView };
 
 export interface NodeStatus {
   node: string;
   version: string;
   build: string;
   /** warnings: what the agent reports on /readyz without being not ready (a peer's other pod MTU). */
-  agent: { addr?: string; reachable: boolean; ready?: boolean; reasons: string[]; warnings?: string[]; servedCalls?: number; error?: string };
+  agent: { addr?: string; reachable: boolean; ready?: boolean; reasons: string[]; warnings?: string[]; servedCalls?: number; error?: string; podMTU?: ReadyzBody["podMTU"] };
+  /** The pod MTU new pods get (the conflist's) and why (the agent's account). */
+  podMTU?: PodMTUView;
   conflist?: string;
   network: string;
   mode: string;
@@ -26,8 +31,7 @@ async function agentHealth(addr: string | undefined): Promise<NodeStatus["agent"
   if (!addr) return { reachable: false, reasons: [], error: "no agent address (--agent-addr)" };
   const base = `http://${addr}`;
   try {
-    const r = await fetch(`${base}/readyz?format=json`, { signal: AbortSignal.timeout(2000) });
-    const body = (await r.json()) as { ready: boolean; reasons: string[]; warnings?: string[] };
+    const body = await fetchReadyz(addr);
     let servedCalls: number | undefined;
     try {
       const m = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
@@ -36,7 +40,7 @@ async function agentHealth(addr: string | undefined): Promise<NodeStatus["agent"
     } catch {
       // health without metrics is still worth showing
     }
-    return { addr, reachable: true, ready: body.ready, reasons: body.reasons, ...(body.warnings?.length ? { warnings: body.warnings } : {}), ...(servedCalls !== undefined ? { servedCalls } : {}) };
+    return { addr, reachable: true, ready: body.ready, reasons: body.reasons, ...(body.warnings?.length ? { warnings: body.warnings } : {}), ...(servedCalls !== undefined ? { servedCalls } : {}), ...(body.podMTU ? { podMTU: body.podMTU } : {}) };
   } catch (e) {
     return { addr, reachable: false, reasons: [], error: `cannot reach the agent at ${addr}: ${(e as Error).message}` };
   }
@@ -63,5 +67,6 @@ export async function nodeStatus(v: NodeView, n: NodeAttachments): Promise<NodeS
     ...(agent.reachable ? [] : [agent.error!]),
     ...(agent.ready === false ? agent.reasons.map((r) => `agent not ready: ${r}`) : []),
   ];
-  return { node: v.name, version: VERSION, build: BUILD, agent, ...(v.conflist ? { conflist: v.conflist } : {}), network: v.network, mode: v.mode, peers, calls: summary.get(), problems };
+  const podMTU = podMTUView(v.podMTU, agent);
+  return { node: v.name, version: VERSION, build: BUILD, agent, ...(podMTU ? { podMTU } : {}), ...(v.conflist ? { conflist: v.conflist } : {}), network: v.network, mode: v.mode, peers, calls: summary.get(), problems };
 }

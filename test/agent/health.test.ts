@@ -29,6 +29,15 @@ describe("/readyz", () => {
     expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [], warnings: [] });
   });
 
+  test("JSON carries the pod MTU and why once the conflist is written (mncni status and inspect show it)", async () => {
+    const m = new AgentMetrics();
+    m.ready = true;
+    m.notReady = [];
+    m.podMTU = 1450;
+    m.podMTUWhy = "1450 = 1500 underlay − 50 VXLAN headroom kept by auto (one pod MTU for direct and tunnelled peers)";
+    expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [], warnings: [], podMTU: { mtu: 1450, why: m.podMTUWhy } });
+  });
+
   test("a peer's other pod MTU is a warning: listed, still ready (200)", async () => {
     const m = new AgentMetrics();
     m.ready = true;

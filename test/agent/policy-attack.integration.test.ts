@@ -12,11 +12,9 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildClusterState, parseManifests, PolicyEvaluator } from "../../src/cluster/index.ts";
-import { compilePolicy } from "../../src/agent/policy/index.ts";
-import { Members } from "../../src/agent/policy/members.ts";
-import { POLICY } from "../../src/firewall/names.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
+import { programmed as programmedOn } from "./policy-kernel.ts";
 
 const PY = "/usr/bin/python3";
 // A dual-stack listener (one IPv6 socket taking IPv4 too), as Go, Java and Node servers are by default.
@@ -83,34 +81,8 @@ function suite(mode: "bridge" | "routed") {
     };
     const stateNow = () => buildClusterState(readdirSync(c.manifests).filter((f) => /^[^.].*\.yaml$/.test(f))
       .flatMap((f) => parseManifests(readFileSync(join(c.manifests, f), "utf8"), f).objects));
-    const kernelTable = (): { hash: string; sets: Record<string, string[]> } => {
-      const r = inNetns(n1.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"], { allowFail: true });
-      if (r.code !== 0) return { hash: "absent", sets: {} };
-      const items = JSON.parse(r.stdout).nftables as any[];
-      const rule = items.find((o) => o.rule?.comment?.startsWith("mncni-policy ruleset "));
-      const text = (v: any): string => (typeof v === "object" && v?.concat ? v.concat.map(String).join(" . ") : String(v));
-      const sets: Record<string, string[]> = {};
-      for (const o of items) {
-        const s = o.set ?? o.map;
-        // The table engine's own bookkeeping (the fingerprint) is no policy set.
-        if (s && s.name !== POLICY.stateSet) sets[s.name] = (s.elem ?? []).map((e: any) => (Array.isArray(e) ? `${text(e[0])} : goto ${e[1].goto.target}` : text(e))).sort();
-      }
-      return { hash: rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none", sets };
-    };
     /** Waits until the agent has programmed what the manifests now say (marker hash and every set's elements). */
-    const programmed = async () => {
-      const s = stateNow();
-      const want = compilePolicy({ state: s });
-      const members = new Members(n1.name);
-      members.update(want, s);
-      const sets = Object.fromEntries([...want.sets.keys()].map((k) => [k, [...(members.elements.get(k)?.keys() ?? [])].sort()]));
-      const sorted = (o: Record<string, string[]>) => JSON.stringify(Object.keys(o).sort().map((x) => [x, o[x]]));
-      if (!want.any) return waitFor("the agent to remove the policy table", () => kernelTable().hash === "absent", 20_000);
-      await waitFor("the agent to program the policies", () => {
-        const k = kernelTable();
-        return k.hash === want.hash && sorted(k.sets) === sorted(sets);
-      }, 20_000);
-    };
+    const programmed = () => programmedOn(n1, stateNow(), 20_000);
 
     const podDoc = (p: Pod, o: { phase?: string; created?: string; ips?: string[]; labels?: Record<string, string>; name?: string; ns?: string } = {}) => ({
       apiVersion: "v1", kind: "Pod",

@@ -14,13 +14,11 @@ import { spawn, type Subprocess } from "bun";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { buildClusterState, PolicyEvaluator, type Protocol } from "../../src/cluster/index.ts";
-import { compilePolicy } from "../../src/agent/policy/index.ts";
-import { Members } from "../../src/agent/policy/members.ts";
-import { POLICY } from "../../src/firewall/names.ts";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { CniPluginError } from "../../src/lab/executor.ts";
 import { UNKNOWN_POD_WAIT_MS } from "../../src/agent/agent.ts";
+import { policyTable, programmed as programmedOn } from "./policy-kernel.ts";
 import { agentArgs, buildCluster, destroyCluster, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
 import { policySource, type PolicySource, type SourceName } from "./policy-source.ts";
 
@@ -52,41 +50,11 @@ export function policySuite(mode: "bridge" | "routed", sourceName: SourceName): 
     const startAgent = (n: TestNode) => {
       n.agent = spawn(agentArgs(c, n, ["--mode", mode, "--cluster-cidr", "fd00:244::/48"], { source: source.arg }), { stdout: "ignore", stderr: "pipe" });
     };
-    /** The table's marker hash and its sets' elements, as nft lists them, in the compiler's notation. */
-    const kernelTable = (n: TestNode): { hash: string; sets: Record<string, string[]> } => {
-      const r = inNetns(n.ns, ["nft", "-j", "list", "table", "inet", "mncni-policy"], { allowFail: true });
-      if (r.code !== 0) return { hash: "absent", sets: {} };
-      const items = JSON.parse(r.stdout).nftables as any[];
-      const rule = items.find((o) => o.rule?.comment?.startsWith("mncni-policy ruleset "));
-      const text = (v: any): string => (typeof v === "object" && v?.concat ? v.concat.map(String).join(" . ") : String(v));
-      const sets: Record<string, string[]> = {};
-      for (const o of items) {
-        const s = o.set ?? o.map;
-        // The table engine's own bookkeeping (the fingerprint) is no policy set.
-        if (!s || s.name === POLICY.stateSet) continue;
-        sets[s.name] = (s.elem ?? []).map((e: any) => (Array.isArray(e) ? `${text(e[0])} : goto ${e[1].goto.target}` : text(e))).sort();
-      }
-      return { hash: rule?.rule.comment.slice("mncni-policy ruleset ".length) ?? "none", sets };
-    };
-    const marker = (n: TestNode) => kernelTable(n).hash;
-    /** Waits until each agent has programmed the state now in the directory. */
+    const marker = (n: TestNode) => policyTable(n.ns).hash;
+    /** Waits until each agent has programmed the state now in the source. */
     const programmed = async () => {
       const s = stateNow();
-      for (const n of [n1, n2]) {
-        const want = compilePolicy({ state: s });
-        if (!want.any) {
-          await waitFor(`${n.name} to remove the policy table`, () => marker(n) === "absent", 15_000);
-          continue;
-        }
-        const members = new Members(n.name);
-        members.update(want, s);
-        const sets = Object.fromEntries([...want.sets.keys()].map((k) => [k, [...(members.elements.get(k)?.keys() ?? [])].sort()]));
-        await waitFor(`${n.name} to program the policies`, () => {
-          const k = kernelTable(n);
-          const sorted = (o: Record<string, string[]>) => JSON.stringify(Object.keys(o).sort().map((x) => [x, o[x]]));
-          return k.hash === want.hash && sorted(k.sets) === sorted(sets);
-        }, 15_000);
-      }
+      for (const n of [n1, n2]) await programmedOn(n, s, 15_000);
     };
     const policies = async (docs: object[]) => {
       if (docs.length) write("policies.yaml", docs);

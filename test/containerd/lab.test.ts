@@ -33,8 +33,8 @@ describe("lab up --runtime containerd", () => {
       // The process is in the node's network namespace (not the root's).
       expect(run(["ip", "netns", "identify", String(pid)]).stdout.trim()).toBe(node.ns);
       const boxes = await sandboxes(name, node.name);
-      expect(boxes.map((b) => [b.id, b.state, b.metadata.name, b.metadata.namespace, b.labels.app, b.labels.node])).toEqual(
-        node.pods.map((p) => [p.sandboxId ?? "", "SANDBOX_READY", `${node.name}-${p.name}`, "default", "echo", node.name]),
+      expect(boxes.map((b) => [b.id, b.state, b.metadata.name, b.metadata.namespace, b.metadata.uid, b.labels.app, b.labels.node])).toEqual(
+        node.pods.map((p) => [p.sandboxId ?? "", "SANDBOX_READY", `${node.name}-${p.name}`, "default", p.uid ?? "", "echo", node.name]),
       );
       // The DNS config kubelet gives (ClusterFirst: the lab's cluster DNS), as containerd wrote it for the sandbox.
       for (const p of node.pods) {

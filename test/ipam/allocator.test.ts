@@ -1,12 +1,12 @@
 // One allocator suite run against both stores: the in-memory fake and the real disk store.
 import { afterAll, describe, expect, test } from "bun:test";
-import { CniError } from "../../src/cni/errors.ts";
 import { allocate, check, gc, IPAM_CHECK_FAILED, release, status } from "../../src/ipam/allocator.ts";
 import { parseIpamConfig, type RangeSet } from "../../src/ipam/config.ts";
 import { DiskStore } from "../../src/ipam/disk-store.ts";
 import { MemoryStore } from "../../src/ipam/memory-store.ts";
 import { withLock, type Store } from "../../src/ipam/store.ts";
 import { cleanupDataDirs, tempDataDir } from "./tmp.ts";
+import { thrown } from "./thrown.ts";
 
 afterAll(cleanupDataDirs);
 
@@ -17,16 +17,6 @@ const stores: [string, () => Store][] = [
 
 const ranges = (...sets: object[][]): readonly RangeSet[] => parseIpamConfig({ type: "mncni-ipam", ranges: sets }).ranges;
 const key = (containerId: string, ifname = "eth0") => ({ containerId, ifname });
-
-function thrown(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error("expected a CniError");
-}
 
 for (const [name, makeStore] of stores) {
   describe(`allocator on the ${name} store`, () => {

@@ -2,26 +2,16 @@
 // leftovers, the standalone handlers and where requested IPs come from.
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { CniError } from "../../src/cni/errors.ts";
 import type { CallContext } from "../../src/cni/plugin-spec.ts";
 import type { CniEnv, NetConf } from "../../src/cni/types.ts";
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamHandlers, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../../src/ipam/index.ts";
 import { cleanupDataDirs, tempDataDir } from "./tmp.ts";
+import { thrown } from "./thrown.ts";
 
 afterAll(cleanupDataDirs);
 
 const confFor = (dataDir: string, extra: object = {}) =>
   parseIpamConfig({ type: "mncni-ipam", ranges: [[{ subnet: "10.20.0.0/24" }], [{ subnet: "fd00:20::/64" }]], dataDir, ...extra });
-
-function thrown(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error("expected a CniError");
-}
 
 describe("ipam on disk", () => {
   test("writes host-local's layout and content", () => {

@@ -123,6 +123,16 @@ describe("up", () => {
     expect(leftovers(name)).toEqual([]);
   });
 
+  test("--source kubernetes with static wiring is refused up front, naming both and the ways that work", () => {
+    const name = newLabName();
+    const r = lab(name, ["up", "-q", "--nodes", "1", "--source", "kubernetes", "--wiring", "static"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot use --source kubernetes with --wiring static");
+    expect(r.stderr).toContain("use --source dir, or agent wiring");
+    expect(r.stderr).not.toContain("left as it is");
+    expect(leftovers(name)).toEqual([]);
+  });
+
   test("a lab that exists is refused without saying anything was left", () => {
     const name = newLabName();
     lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]);

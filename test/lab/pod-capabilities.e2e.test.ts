@@ -23,7 +23,8 @@ describe.skipIf(WIRING === "static")(`lab pod add with host ports and bandwidth 
     const r = run(["ip", "netns", "exec", `${name}-ext`, ...LAB_CMD, "lab", "_probe", "--json", "--timeout", "1000", target], { allowFail: true });
     return (JSON.parse(r.stdout) as { ok: boolean }[])[0]!.ok;
   };
-  beforeAll(() => lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]));
+  // On the dir source, so the Pod object is a file to read (the API source writes the same podManifest).
+  beforeAll(() => lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING, "--source", "dir"]));
 
   test("the host port carries traffic to the pod and the host veth shapes it; remove takes both back", () => {
     lab(name, ["pod", "add", "node1", "web", "--host-port", "18080:7777", "--ingress-bandwidth", "10M", "--egress-bandwidth", "20M"]);

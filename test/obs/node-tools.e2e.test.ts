@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import type { IpamReport } from "../../src/obs/ipam-show.ts";
 import type { NodeStatus } from "../../src/obs/status.ts";
+import type { NodeAttachments } from "../../src/obs/attachments.ts";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { requireBinary } from "../helpers/binary.ts";
 import { createNetns, deleteNetns, ipJson, run } from "../helpers/netns.ts";
@@ -99,6 +100,21 @@ describe.skipIf(NEEDS_AGENT !== "")(`lab node verbs${NEEDS_AGENT}`, () => {
     });
   }
 
+  test("one ADD time: lab status shows the plugin's own, the number inspect shows for the same pod", () => {
+    const st = JSON.parse(lab(name, ["status", "--json"]).stdout) as { pods: { k8sNamespace: string; k8sName: string; node: string; addMs?: number; runtimeAddMs?: number }[] };
+    expect(st.pods.length).toBe(4);
+    for (const node of ["node1", "node2"]) {
+      const n = JSON.parse(lab(name, ["inspect", node, "--json"]).stdout) as NodeAttachments;
+      for (const p of st.pods.filter((x) => x.node === node)) {
+        const a = n.attachments.find((x) => x.podNamespace === p.k8sNamespace && x.podName === p.k8sName)!;
+        expect(p.addMs).toBe(a.history.ADD!.durationMs);
+        // The runtime's wait (the plugin's process start, ip netns exec) is kept apart, and is longer.
+        expect(p.runtimeAddMs!).toBeGreaterThan(p.addMs!);
+      }
+    }
+    expect(lab(name, ["status"]).stdout).toContain("ADD ms: the plugin's own time for the pod's ADD");
+  });
+
   test("lab ipam NODE is `mncni ipam show` on that node: used = the reservation files, no leaks", () => {
     const r = lab(name, ["ipam", "node1", "--json"], { allowFail: true });
     const rep = JSON.parse(r.stdout) as IpamReport;
@@ -108,5 +124,28 @@ describe.skipIf(NEEDS_AGENT !== "")(`lab node verbs${NEEDS_AGENT}`, () => {
     expect(rep.ranges.reduce((n, x) => n + x.used, 0)).toBe(files.length);
     expect(rep.leaks).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  test("the pod MTU and why, where they are shown: mncni status (lab status NODE) and inspect; a changed underlay changes both", async () => {
+    const why1450 = "1450 = 1500 underlay − 50 VXLAN headroom kept by auto (one pod MTU for direct and tunnelled peers)";
+    // allowFail: node2's pods keep 1450 once its pod MTU is 1350, a problem status reports (exit 1).
+    const st = (node: string) => JSON.parse(lab(name, ["status", node, "--json"], { allowFail: true }).stdout) as NodeStatus;
+    expect(st("node1").podMTU).toEqual({ mtu: 1450, why: why1450 });
+    expect(lab(name, ["status", "node1"]).stdout).toContain(`pod MTU:      ${why1450}`);
+    expect(lab(name, ["inspect", "node1"]).stdout.split("\n")[0]).toContain(`pod MTU ${why1450}`);
+    expect(lab(name, ["inspect", "node1/pod1"]).stdout).toContain(`node's pod MTU: ${why1450}`);
+    // node2's underlay link to 1400 (its eth0, as `ip link` says): its agent computes 1350, and says why.
+    lab(name, ["node", "mtu", "node2", "1400"]);
+    try {
+      expect(ipJson<{ mtu: number }[]>(`${name}-node2`, ["link", "show", "eth0"])[0]!.mtu).toBe(1400);
+      let s2 = st("node2");
+      for (let i = 0; i < 20 && s2.podMTU?.why === undefined; i++) {
+        await Bun.sleep(250);
+        s2 = st("node2");
+      }
+      expect(s2.podMTU).toEqual({ mtu: 1350, why: "1350 = 1400 underlay − 50 VXLAN headroom kept by auto (one pod MTU for direct and tunnelled peers)" });
+    } finally {
+      lab(name, ["node", "mtu", "node2", "1500"], { allowFail: true });
+    }
   });
 });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { ChainVersionPicker } from "../cni-version.ts";
 import { writeFileIfChanged } from "../atomic-file.ts";
 import { CONFLIST_NAME, conflistFor } from "../conflist.ts";
-import { podMTU, podMTUMismatches, underlayMTU } from "../routing/index.ts";
+import { podMTU, podMTUMismatches, podMTUWhy, underlayMTU } from "../routing/index.ts";
+import { familyOf } from "../../net/ip.ts";
 import { selfIPs, type Pass, type StepModule } from "./step.ts";
 
 export const conflistStep: StepModule<"conflist"> = {
@@ -26,8 +27,9 @@ export const conflistStep: StepModule<"conflist"> = {
         const ips = selfIPs(p, cfg.nodeName);
         const nl = deps.nl;
         // Encapsulation, if the backend adds any, comes out of the underlay's MTU.
+        const underlay = underlayMTU(ips, p.localAddrs, (i) => nl.link(i)?.mtu);
         const mtu = podMTU({
-          underlay: underlayMTU(ips, p.localAddrs, (i) => nl.link(i)?.mtu),
+          underlay,
           overhead: (f) => ctx.routing.active.mtuOverhead(f),
           selfIPs: ips,
           explicit: cfg.mtu,
@@ -53,6 +55,9 @@ export const conflistStep: StepModule<"conflist"> = {
         if (ctx.ownInUse.cidrs?.join() !== p.own.join()) ctx.ownInUse.cidrs = p.own;
         done = true;
         p.r.podMTU = mtu.mtu;
+        // The same words `lab status`, `mncni status` and `inspect` show (served on /readyz).
+        const overhead = Math.max(0, ...[...new Set(ips.map(familyOf))].map((f) => ctx.routing.active.mtuOverhead(f)));
+        p.r.podMTUWhy = podMTUWhy({ mtu: mtu.mtu, ...(underlay !== undefined ? { underlay } : {}), overhead, routing: ctx.routing.active.name });
         // Not a problem (the node stays ready): the agent reports each as a warning.
         p.r.podMTUMismatch = podMTUMismatches(cfg.nodeName, mtu.mtu, p.state.nodes.values());
       },

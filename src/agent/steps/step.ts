@@ -32,7 +32,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts">>;
+  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts" | "serviceProxy" | "nodeportAddresses">>;
 
 export interface ReconcileReport {
   /** Errors by step name (the names of index.ts's STEPS). */
@@ -59,6 +59,8 @@ export interface ReconcileReport {
   routingPublished?: Record<string, string>;
   /** The pod MTU written to the conflist (undefined until it is written). */
   podMTU?: number;
+  /** Why the pod MTU is what it is ("1450 = 1500 underlay − 50 VXLAN header"), set with podMTU. */
+  podMTUWhy?: string;
   /** Peers that published a pod MTU other than this node's, with theirs (empty until podMTU is set). */
   podMTUMismatch: Map<string, number>;
   conflistWritten: boolean;

@@ -2,6 +2,8 @@
 // (with their problems) or every detail of one (the data: src/obs/attachments.ts).
 import type { SelectingPolicy } from "../../obs/policy-view.ts";
 import type { Attachment, NodeAttachments } from "../../obs/attachments.ts";
+import type { PodMTUView } from "../../obs/pod-mtu.ts";
+import { formatPodMTU } from "./status.ts";
 import { bold, dim, fields, green, red, table } from "./render.ts";
 
 /** One line per selecting policy, as inspect prints it. */
@@ -28,7 +30,7 @@ export function formatAttachmentTable(n: NodeAttachments): string {
   ]);
   const problems = [...n.problems, ...n.attachments.flatMap((a) => a.problems.map((p) => `${podOf(a)} (${shortId(a.containerId)}): ${p}`))];
   return [
-    `${bold(n.node)}: ${n.attachments.length} attachment(s) on network "${n.network}"`,
+    `${bold(n.node)}: ${n.attachments.length} attachment(s) on network "${n.network}"${n.podMTU ? `, pod MTU ${formatPodMTU(n.podMTU)}` : ""}`,
     n.attachments.length ? table(["POD", "CONTAINER", "IF", "HOST VETH", "IPS", "LAST ADD", "STATE"], rows) : "",
     ...(problems.length ? ["", red("problems:"), ...problems.map((p) => `  - ${p}`)] : []),
   ].filter((l) => l !== "").join("\n");
@@ -36,12 +38,14 @@ export function formatAttachmentTable(n: NodeAttachments): string {
 
 const linkLine = (l: Attachment["hostVeth"]) => (l ? `${l.name} (index ${l.index}, ${l.mac}, mtu ${l.mtu}${l.up ? "" : ", DOWN"})` : red("missing"));
 
-export function formatAttachment(a: Attachment): string {
+/** One attachment in full; podMTU: the node's, with why (its pod interface shows its own MTU beside it). */
+export function formatAttachment(a: Attachment, podMTU?: PodMTUView): string {
   const lines: string[] = [
     bold(`${podOf(a)}  container ${a.containerId}`),
     fields([
       ["netns", a.netns ?? "-"],
       ["interface", a.podInterface ? linkLine(a.podInterface) : `${a.ifname} ${red("missing")}`],
+      ...(podMTU ? [["node's pod MTU", formatPodMTU(podMTU)] as [string, string]] : []),
       ["host veth", linkLine(a.hostVeth)],
       ["result IPs", a.resultIps.join(", ") || "-"],
       ["pod addresses", a.podAddresses.join(", ") || "-"],

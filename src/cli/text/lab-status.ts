@@ -37,8 +37,9 @@ export function formatLabStatus(st: LabStatus): string {
     "",
     ...table(
       ["POD", "NODE", "NAMESPACE", "ADDRESSES", "ADD ms"],
-      st.pods.map((p) => [`${p.k8sNamespace}/${p.node}-${p.name}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
+      st.pods.map((p) => [`${p.k8sNamespace}/${p.k8sName}`, p.node, p.namespace, p.ips.join(","), p.addMs?.toFixed(1) ?? "-"]),
     ),
+    ...(st.pods.length ? ["ADD ms: the plugin's own time for the pod's ADD (its invocation log, as `inspect` shows it); the runtime waited longer (--json runtimeAddMs)"] : []),
     ...(st.services.length ? ["", ...formatLabServices(st.services).split("\n")] : []),
     ...(st.dns ? [`cluster DNS:   ${st.dns.addresses.join(", ")} port 53 (cluster.local; PID ${st.dns.pid}${st.dns.alive ? "" : ", NOT RUNNING"})`] : []),
     "",

@@ -1,7 +1,11 @@
 // The text of `mncni status` (the data: src/obs/status.ts).
 import type { NodeStatus } from "../../obs/status.ts";
-import { bold, fields, green, red, table } from "./render.ts";
+import type { PodMTUView } from "../../obs/pod-mtu.ts";
+import { bold, dim, fields, green, red, table } from "./render.ts";
 import { formatSummary } from "./trace.ts";
+
+/** "1450 = 1500 underlay − 50 VXLAN headroom kept by auto (...)", or the MTU and why the reason is missing. */
+export const formatPodMTU = (m: PodMTUView) => m.why ?? `${m.mtu} ${dim(`(why: ${m.whyMissing ?? "unknown"})`)}`;
 
 export function formatStatus(s: NodeStatus): string {
   const health = !s.agent.reachable ? red("unreachable") : s.agent.ready ? green("ready") : red("not ready");
@@ -14,6 +18,7 @@ export function formatStatus(s: NodeStatus): string {
       ["served calls", s.agent.servedCalls === undefined ? "-" : String(s.agent.servedCalls)],
       ["conflist", s.conflist ?? red("none")],
       ["network", `${s.network} (${s.mode} mode)`],
+      ["pod MTU", s.podMTU ? formatPodMTU(s.podMTU) : "- (no conflist)"],
     ]),
     "",
     bold("peers"),

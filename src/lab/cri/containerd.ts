@@ -121,13 +121,41 @@ export async function startContainerd(c: ContainerdSetup, timeoutMs = 30_000): P
   writeFileSync(p.config, config(c));
   const pid = spawnDetached(["nsenter", `--net=/run/netns/${c.netns}`, "containerd", "--config", p.config, "--log-level", c.logLevel ?? "info"], p.log);
   const deadline = Date.now() + timeoutMs;
+  let last = "";
   while (Date.now() < deadline) {
-    if (existsSync(p.socket) && (await runAsync(["ctr", "--address", p.socket, "version"], { timeoutMs: 5000 })).code === 0) return pid;
+    if (existsSync(p.socket) && (await runAsync(["ctr", "--address", p.socket, "version"], { timeoutMs: 5000 })).code === 0) {
+      // containerd answers before its CRI plugin has restored its sandboxes, and the CRI
+      // refuses every call until then ("server is not initialized yet").
+      last = await criReady(p.socket, deadline);
+      if (!last) return pid;
+      break;
+    }
     if (!pidAlive(pid)) break;
     await Bun.sleep(20);
   }
   await stopProcess(pid, p.config);
-  throw new Error(`cannot start containerd on ${p.socket}: ${tailOf(p.log)}`);
+  throw new Error(`cannot start containerd on ${p.socket}${last ? ` (CRI: ${last})` : ""}: ${tailOf(p.log)}`);
+}
+
+/** Waits until the CRI service answers; "" once it does, else its last error. */
+async function criReady(socket: string, deadline: number): Promise<string> {
+  const { CriClient } = await import("./client.ts");
+  const c = new CriClient(socket);
+  let last = "";
+  try {
+    while (Date.now() < deadline) {
+      try {
+        await c.listPodSandbox({}, 2000);
+        return "";
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await Bun.sleep(20);
+    }
+    return last || "timed out";
+  } finally {
+    c.close();
+  }
 }
 
 function tailOf(file: string): string {
