@@ -14,7 +14,7 @@ import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
-import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
+import { allPods, families, labPodRef, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
 import { checkServices, type ServiceCheckKind } from "./service-check.ts";
 import { listServices } from "./service-list.ts";
@@ -88,12 +88,15 @@ async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: nu
   return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
 
+/** The lab's name of a pod in the rows (node1/pod2; node1/z/web when the node has two webs). */
+const podRef = (s: LabState, p: PodState) => labPodRef(s.nodes.find((n) => n.name === p.node)!, p);
+
 const hostPort = (ip: string) => (ip.includes(":") ? `[${ip}]:${ECHO_PORT}` : `${ip}:${ECHO_PORT}`);
 
 /** Marks the targets the policies deny (TCP to the echo port); a pod's own node is never denied. */
 function withPolicies(s: LabState, srcs: Source[], ev: PolicyEvaluator): Source[] {
   const pods = allPods(s);
-  const podOf = (label: string) => pods.find((p) => `${p.node}/${p.name}` === label);
+  const podOf = (label: string) => pods.find((p) => podRef(s, p) === label);
   const key = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
   return srcs.map((src) => {
     const from = podOf(src.label);
@@ -118,12 +121,12 @@ function withPolicies(s: LabState, srcs: Source[], ev: PolicyEvaluator): Source[
 
 function sources(s: LabState): Source[] {
   const pods = allPods(s);
-  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: `${p.node}/${p.name}`, ip, family: familyOf(ip) })));
+  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: podRef(s, p), ip, family: familyOf(ip) })));
   const out: Source[] = [];
   for (const node of s.nodes) {
     for (const pod of node.pods) {
       out.push({
-        label: `${node.name}/${pod.name}`,
+        label: podRef(s, pod),
         node: node.name,
         netns: pod.ns,
         targets: [
@@ -322,7 +325,7 @@ async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: stri
   return pool(pairs, 4, async ({ a, b, ip, family }): Promise<CheckResult> => {
     const started = performance.now();
     const mtu = mtus.get(a.ns);
-    const base = { kind: "pod-mtu" as const, from: `${a.node}/${a.name}`, to: `${b.node}/${b.name}`, family, reachable: false };
+    const base = { kind: "pod-mtu" as const, from: podRef(s, a), to: podRef(s, b), family, reachable: false };
     if (!mtu) return { ...base, target: ip, ok: false, error: "cannot read the pod's MTU", ms: 0 };
     const size = mtu - IP_ICMP_HEADERS[family];
     const ping = (n: number) => runAsync(netnsExecArgv(a.ns, ["ping", "-c", "1", "-W", "2", "-M", "do", "-s", String(n), ip]), { timeoutMs: 10_000 });

@@ -32,8 +32,8 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(web.clusterIPs).toEqual(["10.96.0.11", "fd00:96::b"]);
     // Only the pod of its namespace; one endpoint per family, ready (it answered).
     expect(web.endpoints.map((e) => [e.pod, e.ready, e.ports]).sort()).toEqual([
-      ["apps/node2-db0", true, { http: 7777 }],
-      ["apps/node2-db0", true, { http: 7777 }],
+      ["apps/db0", true, { http: 7777 }],
+      ["apps/db0", true, { http: 7777 }],
     ]);
     expect(web.endpoints.map((e) => e.address.includes(":")).sort()).toEqual([false, true]);
   });
@@ -95,7 +95,7 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
   });
 
   test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
-    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/node2-db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
+    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
     let seen: LabService["endpoints"] = [];
     for (let i = 0; i < 40 && !seen.some((e) => e.terminating); i++) {
       await Bun.sleep(100);
