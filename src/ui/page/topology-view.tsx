@@ -66,7 +66,13 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
     // For the benchmark (bench/ui.ts): the topology is drawn and takes clicks from here on.
     c.one("render", () => performance.mark("mncni-topology-ready"));
     (window as unknown as { __cy?: cytoscape.Core }).__cy = c;
-    return () => c.destroy();
+    // The side panel opening or closing resizes the box: the canvas follows (cytoscape itself only watches the window).
+    const resized = new ResizeObserver(() => c.resize());
+    resized.observe(box.current!);
+    return () => {
+      resized.disconnect();
+      c.destroy();
+    };
   }, [shape]);
 
   // Edges follow the flows without moving anything else.
