@@ -19,18 +19,31 @@ afterAll(downAll);
 const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
 const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
 
-describe("containerd lab in routed mode", () => {
+describe("containerd lab in routed mode, dual-stack", () => {
   const name = newLabName();
-  beforeAll(() => up(name, ["--pods-per-node", "2", "--mode", "routed"]));
+  beforeAll(() => up(name, ["--pods-per-node", "2", "--mode", "routed", "--ipv6"]));
   afterAll(() => {
     lab(name, ["down", "-q"], { allowFail: true });
     expect(leftovers(name)).toEqual([]);
   });
 
-  test("lab check passes through containerd's sandboxes", () => {
+  test("lab check passes through containerd's sandboxes, both families (the sandbox's additional IP is the IPv6 one)", async () => {
     const r = check(name);
     expect([r.problems, r.failed]).toEqual([[], 0]);
-    expect(pods(name).every((p) => p.namespace.startsWith("cni-"))).toBe(true);
+    expect(r.results.some((x) => x.family === 6)).toBe(true);
+    for (const p of pods(name)) {
+      expect(p.namespace).toStartWith("cni-");
+      expect(p.ips.map((ip) => (ip.includes(":") ? 6 : 4))).toEqual([4, 6]);
+    }
+    const s = labState(name);
+    const c = new CriClient(socketOf(name, "node1"));
+    try {
+      const pod = s.nodes.find((n) => n.name === "node1")!.pods[0]!;
+      const { status } = await c.podSandboxStatus(pod.sandboxId!);
+      expect([status.network?.ip, ...(status.network?.additional_ips ?? []).map((x) => x.ip)]).toEqual(pod.ips);
+    } finally {
+      c.close();
+    }
   });
 });
 

@@ -55,6 +55,9 @@ describe.skipIf(WIRING === "static")(`lab pod add with host ports and bandwidth 
       expect(r.stderr).toContain(says);
     }
     expect(state(name).nodes[0]!.pods).toEqual([]);
+    // The direct runtime has no process to restart.
+    const rr = lab(name, ["node", "restart-runtime", "node1"], { allowFail: true });
+    expect([rr.code, rr.stderr.includes("direct runtime")]).toEqual([1, true]);
     expect(run(["ip", "netns", "list"]).stdout).not.toContain(`${name}-node1-bad`);
   });
 });
