@@ -198,6 +198,19 @@ function nodeGroups(s: LabState): LabState["nodes"][] {
   return groups;
 }
 
+/** Connections the first pass keeps in flight at once: what a 10x10 lab had (4 sources of 111 targets). */
+const CONNECT_BUDGET = 500;
+
+/**
+ * How many sources probe at once: every source of a small lab (a timeout then costs one
+ * timeout, not one per wave), and as before on a large one, where more at once would only
+ * crowd the shared CPUs and the echo servers into timeouts of their own.
+ */
+function firstPassWidth(srcs: Source[], parallel: number): number {
+  const widest = Math.max(1, ...srcs.map((x) => x.targets.length));
+  return Math.max(parallel, Math.min(srcs.length, 16, Math.floor(CONNECT_BUDGET / widest)));
+}
+
 /**
  * The first pass's failures that a second try cannot change: the kernel refused at once
  * (ENETUNREACH...), or the failure is systematic across nodes: a target no source of another
@@ -248,8 +261,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   const results: CheckResult[] = [];
   for (const group of nodeGroups(s)) {
     const mine = all.filter((src) => group.some((n) => n.name === src.node));
-    // Every source of the group at once (up to 16 processes): a timeout costs one timeout, not one per wave.
-    results.push(...(await pool(mine, Math.max(opts.parallel ?? 4, Math.min(mine.length, 16)), (src) => probeFrom(s, src, timeout))).flat());
+    results.push(...(await pool(mine, firstPassWidth(mine, opts.parallel ?? 4), (src) => probeFrom(s, src, timeout))).flat());
     if (group.length < s.nodes.length) forgetNeighbours(group.flatMap((n) => n.pods.map((p) => p.ns)));
   }
   const final = finalFailures(results);
