@@ -209,4 +209,36 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     await page.locator("#cy").click({ position: { x: 5, y: 5 } });
     await shot("topology-flows");
   });
+
+  test("a click on a pod shows its labels and policies, and explains a packet to another pod", async () => {
+    const at = await page.evaluate(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { renderedPosition: () => { x: number; y: number } } } }).__cy.getElementById("pod:node1/pod1").renderedPosition());
+    await page.locator("#cy").click({ position: at });
+    const panel = page.locator('[data-testid="panel"]');
+    await panel.locator("h2", { hasText: "default/node1-pod1" }).waitFor({ timeout: 10_000 });
+    expect(await panel.innerText()).toContain("node=node1");
+    await page.selectOption('[data-testid="explain-dst"]', "node3/pod1");
+    await page.click('[data-testid="explain-go"]');
+    const outcome = page.locator('[data-testid="explain"] [data-outcome]');
+    await outcome.waitFor({ timeout: 60_000 });
+    // No policy selects node3's pods: delivered, the path ending in node3/pod1.
+    expect(await outcome.innerText()).toBe("delivered");
+    expect(await page.locator('[data-testid="explain"] .hops').first().locator("li .place").last().innerText()).toBe("node3/pod1");
+  });
+
+  test("a node whose agent stopped turns not ready on the page (pushed, no reload), with the reason", async () => {
+    await page.click('[data-testid="panel"] .close');
+    await page.click('[data-testid="tab-topology"]');
+    const node3 = labJson<LabStatus>(name, ["status"]).nodes.find((n) => n.name === "node3")!;
+    process.kill(node3.agentPid!, "SIGTERM"); // the agent this test's lab started
+    await page.waitForFunction(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { data: (k: string) => string } } }).__cy.getElementById("node:node3").data("health") === "not-ready", undefined, { timeout: 60_000, polling: 250 });
+    const at = await page.evaluate(() => {
+      const n = (globalThis as unknown as { __cy: { getElementById: (id: string) => { renderedBoundingBox: (o: object) => { x1: number; y1: number; x2: number; y2: number } } } }).__cy.getElementById("node:node3").renderedBoundingBox({ includeLabels: false });
+      return { x: n.x1 + 6, y: n.y2 - 6 };
+    });
+    await page.locator("#cy").click({ position: at });
+    const panel = page.locator('[data-testid="panel"]');
+    await panel.locator("h2", { hasText: "node node3" }).waitFor({ timeout: 10_000 });
+    expect(await panel.innerText()).toContain(`agent (pid ${node3.agentPid}) is not running`);
+    await shot("not-ready");
+  });
 });

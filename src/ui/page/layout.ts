@@ -28,7 +28,9 @@ const NODE_PAD = 16;
 export const stripLen = (ip: string) => ip.split("/")[0]!;
 
 export function nodeLabel(n: UiTopology["nodes"][number]): string {
-  const state = n.ready === undefined ? "" : n.ready ? " · ready" : " · NOT READY";
+  const why = n.notReady[0] ?? "";
+  // The reason on a line of its own, under the title.
+  const state = n.ready === undefined ? "" : n.ready ? " · ready" : ` · NOT READY${why ? `\n${why.length > 60 ? `${why.slice(0, 59)}…` : why}` : ""}`;
   return `${n.name} · seg ${n.segment} · ${n.routing}${n.podMTU ? ` · MTU ${n.podMTU}` : ""}${state}`;
 }
 
