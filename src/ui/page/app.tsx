@@ -202,22 +202,32 @@ function App() {
         publish();
       });
     };
-    const stop = subscribe((e) => {
-      if (e.type === "state") base = e.state;
-      else e.rows.forEach(keep);
-      schedule();
-    }, setLive);
-    fetchState().then((s) => {
-      performance.mark("mncni-state"); // bench/ui.ts
-      base = s;
-      publish();
-      // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
-      // would hold up the topology's first draw.
-      return afterPaint().then(fetchFlows).then((list) => {
-        list.forEach(keep);
+    const load = () =>
+      fetchState().then((s) => {
+        performance.mark("mncni-state"); // bench/ui.ts
+        base = s;
         publish();
+        // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
+        // would hold up the topology's first draw.
+        return afterPaint().then(fetchFlows).then((list) => {
+          list.forEach(keep);
+          publish();
+        });
       });
-    }).catch((e: Error) => setError(e.message));
+    const stop = subscribe(
+      (e) => {
+        if (e.type === "state") base = e.state;
+        else e.rows.forEach(keep);
+        schedule();
+      },
+      setLive,
+      // The stream was cut, or the server restarted (its row keys start again): read it all again.
+      () => {
+        rows.clear();
+        load().catch(() => {});
+      },
+    );
+    load().catch((e: Error) => setError(e.message));
     return stop;
   }, []);
 
