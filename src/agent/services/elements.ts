@@ -18,6 +18,8 @@ interface Contribution {
   udp: Map<string, { family: Family; ip: string; dports: Set<number> }>;
   /** UDP Service keys that have endpoints: "IP port", or "* nodePort". */
   udpServed: Set<string>;
+  /** With affinity: the slots each key's view uses (recorded slots beyond them are pruned). */
+  affinity: Map<string, AffinitySlots>;
   /** This node's endpoints per healthCheckNodePort. */
   health?: { port: number; local: number };
 }
@@ -35,7 +37,19 @@ export interface StaleUdp {
   dports: number[];
 }
 
+/** Slots base..base+n-1 of a key's view, whose clients the affinity map records. */
+export interface AffinitySlots {
+  f: Family;
+  form: Form;
+  /** The Service key as the compiler writes it ("IP . proto . port", "proto . nodePort"). */
+  key: string;
+  base: number;
+  n: number;
+}
+
 export interface ElementsUpdate {
+  /** Affinity records of slots no longer in use (base + n and up): deleted over netlink. */
+  affinityPrune: AffinitySlots[];
   /** Per set: elements to add and to delete since the last update. */
   delta: Map<string, { add: Set<string>; del: Set<string> }>;
   staleUdp: StaleUdp[];
@@ -68,7 +82,7 @@ export class ProxyElements {
   /** `nodeIPs`: this node's addresses (the destinations of NodePort entries); `nodePortIps`: those NodePorts answer on. */
   update(state: ClusterState, nodePortIps: readonly string[], nodeIPs: readonly string[] = []): ElementsUpdate {
     this.nodeIPs = nodeIPs;
-    const u: ElementsUpdate = { delta: new Map(), staleUdp: [] };
+    const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
     const slices = slicesByService(state);
     for (const [key, svc] of state.services) {
       const mine = slices.get(key) ?? NONE;
@@ -101,6 +115,10 @@ export class ProxyElements {
       const gone = [...old.dports].filter((p) => !now?.dports.has(p));
       if (gone.length) u.staleUdp.push({ by: "endpoint", family: old.family, ip: old.ip, dports: gone });
     }
+    // Every recompiled Service with affinity is checked (a restarted agent's first pass
+    // checks them all): records of slots beyond its count go, and all of a key no longer there.
+    for (const now of next?.affinity.values() ?? []) u.affinityPrune.push(now);
+    for (const [id, old] of had?.affinity ?? []) if (!next?.affinity.has(id)) u.affinityPrune.push({ ...old, n: 0 });
     for (const k of next?.udpServed ?? []) {
       if (had?.udpServed.has(k)) continue;
       const [ip, port] = k.split(" ");
@@ -133,7 +151,7 @@ export class ProxyElements {
   }
 
   private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
-    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set() };
+    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set(), affinity: new Map() };
     if (!proxied(svc)) return c;
     const add = (set: string, e: string) => {
       const l = c.elements.get(set);
@@ -174,6 +192,7 @@ export class ProxyElements {
           c.picks.set(chain, pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
+          if (affinity) c.affinity.set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
           slots.forEach((ep, i) => add(names.endpoints(f, k.form), `${k.key} . ${base + i} : ${ep.replace(/:(\d+)$/, " . $1").replace(/^\[|\]/g, "")}`));
         }
       }
