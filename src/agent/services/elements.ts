@@ -63,6 +63,8 @@ export class ProxyElements {
   readonly elements = new Map<string, Map<string, number>>();
   private readonly pickRefs = new Map<string, { chain: PickChain; n: number }>();
   private nodePortIps = new Set<string>();
+  /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
+  private readonly healthBy = new Map<string, { port: number; local: number }>();
   private nodeIPs: readonly string[] = [];
 
   constructor(private readonly nodeName: string) {}
@@ -75,7 +77,7 @@ export class ProxyElements {
   /** Services whose healthCheckNodePort this node answers, with their local endpoint counts. */
   health(): Map<number, { service: string; local: number }> {
     const out = new Map<number, { service: string; local: number }>();
-    for (const [key, c] of this.byService) if (c.health) out.set(c.health.port, { service: key, local: c.health.local });
+    for (const [key, h] of this.healthBy) out.set(h.port, { service: key, local: h.local });
     return out;
   }
 
@@ -91,11 +93,14 @@ export class ProxyElements {
       const next = this.compile(key, svc, mine, had);
       this.replace(had, next, u);
       this.byService.set(key, next);
+      if (next.health) this.healthBy.set(key, next.health);
+      else this.healthBy.delete(key);
     }
     for (const [key, had] of this.byService) {
       if (state.services.has(key)) continue;
       this.replace(had, undefined, u);
       this.byService.delete(key);
+      this.healthBy.delete(key);
     }
     const ips = new Set(nodePortIps);
     for (const ip of this.nodePortIps) if (!ips.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, -1, u);
