@@ -66,6 +66,12 @@ export class ProxyElements {
   /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
   private readonly healthBy = new Map<string, { port: number; local: number }>();
   private nodeIPs: readonly string[] = [];
+  /**
+   * Whether an update has been made: the first one's delta is every element, which the table
+   * engine never reads (its first sync writes or adopts the table from the elements), so it
+   * is not kept (160,000 entries at 10,000 Services).
+   */
+  private updated = false;
 
   constructor(private readonly nodeName: string) {}
 
@@ -85,6 +91,8 @@ export class ProxyElements {
   update(state: ClusterState, nodePortIps: readonly string[], nodeIPs: readonly string[] = []): ElementsUpdate {
     this.nodeIPs = nodeIPs;
     const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
+    this.track = this.updated;
+    this.updated = true;
     const slices = slicesByService(state);
     for (const [key, svc] of state.services) {
       const mine = slices.get(key) ?? NONE;
@@ -138,10 +146,17 @@ export class ProxyElements {
     else this.pickRefs.delete(name);
   }
 
+  private track = false;
+
   private change(set: string, e: string, by: number, u: ElementsUpdate): void {
     let m = this.elements.get(set);
     if (!m) this.elements.set(set, (m = new Map()));
     const n = (m.get(e) ?? 0) + by;
+    if (!this.track) {
+      if (n > 0) m.set(e, n);
+      else m.delete(e);
+      return;
+    }
     let d = u.delta.get(set);
     if (!d) u.delta.set(set, (d = { add: new Set(), del: new Set() }));
     if (n > 0) {
