@@ -179,6 +179,8 @@ function App() {
   const [filters, setFilters] = useState<FlowFilters>(NO_FILTERS);
   const [panel, setPanel] = useState<Panel>();
   const [error, setError] = useState<string>();
+  /** The flow row explained in the panel (highlighted in the table). */
+  const [picked, setPicked] = useState<string>();
 
   useEffect(() => {
     // Subscribe first, then read the state and the rows: nothing that changes in between is
@@ -200,22 +202,32 @@ function App() {
         publish();
       });
     };
-    const stop = subscribe((e) => {
-      if (e.type === "state") base = e.state;
-      else e.rows.forEach(keep);
-      schedule();
-    }, setLive);
-    fetchState().then((s) => {
-      performance.mark("mncni-state"); // bench/ui.ts
-      base = s;
-      publish();
-      // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
-      // would hold up the topology's first draw.
-      return afterPaint().then(fetchFlows).then((list) => {
-        list.forEach(keep);
+    const load = () =>
+      fetchState().then((s) => {
+        performance.mark("mncni-state"); // bench/ui.ts
+        base = s;
         publish();
+        // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
+        // would hold up the topology's first draw.
+        return afterPaint().then(fetchFlows).then((list) => {
+          list.forEach(keep);
+          publish();
+        });
       });
-    }).catch((e: Error) => setError(e.message));
+    const stop = subscribe(
+      (e) => {
+        if (e.type === "state") base = e.state;
+        else e.rows.forEach(keep);
+        schedule();
+      },
+      setLive,
+      // The stream was cut, or the server restarted (its row keys start again): read it all again.
+      () => {
+        rows.clear();
+        load().catch(() => {});
+      },
+    );
+    load().catch((e: Error) => setError(e.message));
     return stop;
   }, []);
 
@@ -236,7 +248,10 @@ function App() {
   if (error) return <p class="loading">cannot read the server's state: {error}</p>;
   if (!state) return <p class="loading">loading…</p>;
   const t = state.topology;
-  const pickRow = (r: UiFlowRow) => runExplain(flowRequest(t, r), `${endText(r.src)} → ${endText(r.dst)}`);
+  const pickRow = (r: UiFlowRow) => {
+    setPicked(r.key);
+    runExplain(flowRequest(t, r), `${endText(r.src)} → ${endText(r.dst)}`);
+  };
   const onTopo = (c: TopologyClick) => {
     if (c.kind === "pod") setPanel({ kind: "pod", id: c.id });
     else if (c.kind === "node") setPanel({ kind: "node", name: c.id });
@@ -264,7 +279,7 @@ function App() {
         {view === "flows" && (
           <section class="view">
             <Filters f={filters} set={setFilters} namespaces={namespaces} policies={state.policies} shown={Math.min(shownRows.length, SHOWN_ROWS)} total={shownRows.length} />
-            <FlowTable rows={shownRows.slice(0, SHOWN_ROWS)} selected={undefined} onPick={pickRow} />
+            <FlowTable rows={shownRows.slice(0, SHOWN_ROWS)} selected={panel?.kind === "explain" ? picked : undefined} onPick={pickRow} />
           </section>
         )}
         {view === "policies" && <section class="view"><PoliciesView policies={state.policies} onPick={(p) => setPanel({ kind: "policy", key: policyKey(p) })} /></section>}

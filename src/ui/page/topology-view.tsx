@@ -65,6 +65,7 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
     cy.current = c;
     // For the benchmark (bench/ui.ts): the topology is drawn and takes clicks from here on.
     c.one("render", () => performance.mark("mncni-topology-ready"));
+    // The graph as drawn, for the end-to-end tests (test/ui/ui.e2e.test.ts) and a curious console.
     (window as unknown as { __cy?: cytoscape.Core }).__cy = c;
     // The side panel opening or closing resizes the box: the canvas follows (cytoscape itself
     // only watches the window), and is fitted again unless the user has zoomed or panned.
