@@ -106,12 +106,13 @@ test-matrix: deps build typecheck depcheck
 # Never removes a lab: an existing one with this NAME is refused by `up` (it may be someone
 # else's); `make lab-down NAME=...` removes it.
 lab: lab-deps build
-	./dist/mncni lab up --name $(LAB_NAME) $(LAB_FLAGS)
+	./dist/mncni lab up --name $(LAB_NAME) $(LAB_FLAGS) --demo-service
 	./dist/mncni lab check --name $(LAB_NAME)
 	./dist/mncni lab status --name $(LAB_NAME)
 	@echo
 	@echo 'kubectl: export KUBECONFIG=$$(./dist/mncni lab kubeconfig --name $(LAB_NAME)); kubectl get nodes,pods,networkpolicies -A -o wide   (the lab API server; see docs/lab.md)'
 	@echo 'Explore: ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- ip addr   |  ./dist/mncni lab exec --name $(LAB_NAME) node1 -- ip route  |  ./dist/mncni lab exec --name $(LAB_NAME) ext -- sh'
+	@echo 'Services: ./dist/mncni lab service list --name $(LAB_NAME)  |  ./dist/mncni lab exec --name $(LAB_NAME) node1/pod1 -- getent hosts echo.default.svc.cluster.local  |  ./dist/mncni lab explain --name $(LAB_NAME) node1/pod1 svc/default/echo --port 80'
 	@echo 'Change:  ./dist/mncni lab pod add --name $(LAB_NAME) node2  |  ./dist/mncni lab node add --name $(LAB_NAME) --pods 2  |  ./dist/mncni lab check --name $(LAB_NAME)'
 	@echo 'Look:    ./dist/mncni lab ui --name $(LAB_NAME)   then open http://127.0.0.1:9819/ (topology, live flows, explain on a click; docs/ui.md)'
 	@echo 'Remove:  make lab-down NAME=$(LAB_NAME)   (or ./dist/mncni lab down --name $(LAB_NAME))'

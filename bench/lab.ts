@@ -4,7 +4,7 @@
 // check` time; per-pod ADD time as measured by the lab's CNI executor; and how long after
 // `lab pod add` starts its Pod is Running with its IP in the API (seen by a watch), against
 // the time `lab pod add` takes on the dir source. Run as root:
-//   bun bench/lab.ts [--wiring auto|agent|static] [--sizes 3x2,10x10] [--rounds 3] [--pods 20]
+//   bun bench/lab.ts [--wiring auto|agent|static] [--sizes 3x2,10x10|none] [--rounds 3] [--pods 20]
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -54,7 +54,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
-for (const size of v.sizes.split(",")) {
+for (const size of v.sizes.split(",").filter((x) => x && x !== "none")) {
   const [nodes, pods] = size.split("x");
   for (let round = 0; round < ROUNDS; round++) {
     // Interleaved: each round brings up one lab of each source, alternating which goes first.
@@ -90,7 +90,7 @@ const print = (header: string[], table: string[][]) => {
 
 console.log(`mncni lab benchmark (${cmd.join(" ")}; ${ROUNDS} round(s), sources interleaved; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
 const base = (size: string) => rows.find((r) => r.size === size && r.source === "dir");
-print(
+if (rows.length) print(
   ["lab", "source", "up s (median)", "up s (all)", "vs dir", "target", "check s", "checks ok", "ADD p50 ms", "ADD p90 ms", "wiring", "chain"],
   rows.map((r) => {
     const b = base(r.size);

@@ -202,16 +202,21 @@ async function main(): Promise<void> {
     }
     const load1 = run(["cat", "/proc/loadavg"]).stdout.trim();
     const base = SCALES[0]!;
-    const ratio = (side: "kp" | "mn", count: number) => median(rounds.filter((r) => r[side].has(count)).map((r) => r[side].get(count)! / r[side].get(base)!));
+    const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+    const ratios = (side: "kp" | "mn", count: number) => rounds.filter((r) => r[side].has(count)).map((r) => r[side].get(count)! / r[side].get(base)!);
+    /** The median of the per-round ratios, and their range. */
+    const ratio = (side: "kp" | "mn", count: number) => {
+      const x = ratios(side, count);
+      return count === base ? "1.00" : `${fmt(median(x), 2)} (${fmt(Math.min(...x), 2)}–${fmt(Math.max(...x), 2)})`;
+    };
     const med = (side: "kp" | "mn", count: number) => median(rounds.filter((r) => r[side].has(count)).map((r) => r[side].get(count)!));
     const cross = (count: number) => median(rounds.filter((r) => r.mn.has(count)).map((r) => r.mn.get(count)! / r.kp.get(count)!));
-    const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "—");
-    console.log(`\nFirst-packet latency to a ClusterIP (TCP connect from a pod, µs; median of ${ROUNDS} rounds, each the median of ${CONNECTS} connects; ratios per round, then their median)`);
+    console.log(`\nFirst-packet latency to a ClusterIP (TCP connect from a pod, µs; median of ${ROUNDS} rounds, each the median of ${CONNECTS} connects; ratios per round: their median, and range)`);
     console.log(`load before ${load0}, after ${load1}\n`);
     console.log(`| Services | kube-proxy iptables layout | ratio to ${base} | mncni nftables proxy | ratio to ${base} | mncni / iptables | iptables-restore of the layout |`);
     console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const s of scales) {
-      console.log(`| ${s.count.toLocaleString("en")} | ${fmt(med("kp", s.count))} µs | ${fmt(ratio("kp", s.count), 2)} | ${s.mncni ? `${fmt(med("mn", s.count))} µs` : "—"} | ${s.mncni ? fmt(ratio("mn", s.count), 2) : "—"} | ${s.mncni ? fmt(cross(s.count), 2) : "—"} | ${s.restoreSeconds.toFixed(2)} s |`);
+      console.log(`| ${s.count.toLocaleString("en")} | ${fmt(med("kp", s.count))} µs | ${ratio("kp", s.count)} | ${s.mncni ? `${fmt(med("mn", s.count))} µs` : "—"} | ${s.mncni ? ratio("mn", s.count) : "—"} | ${s.mncni ? fmt(cross(s.count), 2) : "—"} | ${s.restoreSeconds.toFixed(2)} s |`);
     }
   } finally {
     for (const s of scales) s.client?.stop();

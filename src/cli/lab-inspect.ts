@@ -2,6 +2,8 @@
 // that node (the node's view and cluster state: src/lab/places.ts; the work: src/obs/).
 import { labCluster, labNode, labNodeView } from "../lab/places.ts";
 import { agentReadyz } from "../lab/status.ts";
+import { findNodePod } from "../lab/pods.ts";
+import { k8sPodName } from "../lab/write-manifests.ts";
 import { podMTUView } from "../obs/pod-mtu.ts";
 import { requireState } from "../lab/state.ts";
 import { collectAttachments } from "../obs/attachments.ts";
@@ -20,14 +22,18 @@ const INSPECT = {
 export async function cmdInspect(argv: string[]): Promise<number> {
   const p = parse(INSPECT, argv);
   if (typeof p === "number") return p;
-  const [node, pod] = p.positionals[0]!.split("/", 2);
+  // node1, node1/pod2, or node1/z/a (a pod of namespace z).
+  const arg = p.positionals[0]!;
+  const at = arg.indexOf("/");
+  const node = at < 0 ? arg : arg.slice(0, at);
   const s = requireState(p.flags.name);
+  const pod = at < 0 ? undefined : findNodePod(s, labNode(s, node), arg.slice(at + 1));
   // The cluster state the lab's agents read: their manifests directory.
-  const view = labNodeView(s, node!);
+  const view = labNodeView(s, node);
   const n = collectAttachments(view, await labCluster(s));
   // Why the pod MTU is what it is: the node's agent's account, as `mncni inspect` on the node asks it.
-  const podMTU = view.podMTU === undefined ? undefined : podMTUView(view.podMTU, await agentReadyz(s, labNode(s, node!)));
+  const podMTU = view.podMTU === undefined ? undefined : podMTUView(view.podMTU, await agentReadyz(s, labNode(s, node)));
   if (podMTU) n.podMTU = podMTU;
-  // The lab names pods "<node>-<pod>" in the Kubernetes sense.
-  return renderInspect(n, pod === undefined ? undefined : `${node}-${pod}`, p.flags.json);
+  // The attachment by the Pod's Kubernetes namespace/name, as the plugin's result cache records it.
+  return renderInspect(n, pod === undefined ? undefined : `${pod.namespace}/${k8sPodName(pod)}`, p.flags.json);
 }

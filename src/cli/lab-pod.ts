@@ -4,7 +4,7 @@ import { say } from "./output.ts";
 import { parseLabelArgs } from "../lab/k8s-objects.ts";
 import { labNode } from "../lab/places.ts";
 import { addPod, findNodePod, refreshNodeEcho, removePod } from "../lab/pods.ts";
-import { requireState, type PodState } from "../lab/state.ts";
+import { labPodRef, requireState, type PodState } from "../lab/state.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
 import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
 import type { Protocol } from "../cluster/index.ts";
@@ -15,7 +15,7 @@ import type { Group } from "./subcommands.ts";
 const POD_ADD = {
   name: "mncni lab pod add",
   args: "<node> [<name>]",
-  summary: "Adds a pod on a node through CNI ADD (default name: the node's first free podN).",
+  summary: "Adds a pod on a node through CNI ADD (default name: the node's first free podN). The Pod is named <node>-<name> in the default namespace (node1-pod2, unique across nodes) and for the podN the lab names; with --namespace z and a name, z/<name>. Lab commands name it node1/<name>, or node1/z/<name> (always accepted; shown so when another pod of the node has that name: one name may be used once per namespace on a node).",
   flags: {
     name: NAME,
     namespace: { type: "string", value: "NS", default: "default", help: "the pod's Kubernetes namespace (created on first use, labelled kubernetes.io/metadata.name)" },
@@ -31,7 +31,7 @@ const POD_ADD = {
 const POD_REMOVE = {
   name: "mncni lab pod remove",
   args: "<node> <pod>",
-  summary: "Removes a pod through CNI DEL, then its namespace and manifest. <pod> is the lab's name (pod2), the Kubernetes name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it.",
+  summary: "Removes a pod through CNI DEL, then its namespace and manifest. <pod> is the lab's name (pod2, or z/web for the web of namespace z), the Kubernetes name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it.",
   flags: {
     name: NAME,
     grace: { type: "int", value: "SECONDS", default: 0, min: 0, max: 3600, help: "terminationGracePeriodSeconds: the pod's Service endpoints are terminating (not ready, still serving) this long before its DEL" },
@@ -64,7 +64,7 @@ export const POD: Group = {
           await syncEndpointSlices(s);
           return { node, pod };
         });
-        say(`pod ${node.name}/${pod.name} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
+        say(`pod ${labPodRef(node, pod)} added: ${pod.ips.join(",")} (namespace ${pod.ns}, Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
         return 0;
       },
     },
@@ -75,10 +75,11 @@ export const POD: Group = {
         const p0 = parse(POD_REMOVE, argv);
         if (typeof p0 === "number") return p0;
         const [nodeName, podName] = p0.positionals;
-        const pod = await locked(p0.flags.name, false, async () => {
+        const { pod, ref } = await locked(p0.flags.name, false, async () => {
           const s = requireState(p0.flags.name);
           const node = labNode(s, nodeName!);
           const pod = findNodePod(s, node, podName!);
+          const ref = labPodRef(node, pod);
           if (p0.flags.grace > 0) {
             // As kubelet after a delete: the endpoint is terminating, the pod still answers until the grace period ends.
             await syncEndpointSlices(s, { terminating: new Set([`${pod.namespace}/${k8sPodName(pod)}`]) });
@@ -86,9 +87,9 @@ export const POD: Group = {
           }
           await removePod(s, node, pod);
           await syncEndpointSlices(s);
-          return pod;
+          return { pod, ref };
         });
-        say(`pod ${pod.node}/${pod.name} removed (Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
+        say(`pod ${ref} removed (Kubernetes ${pod.namespace}/${k8sPodName(pod)})`);
         return 0;
       },
     },

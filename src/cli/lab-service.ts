@@ -24,6 +24,7 @@ const ADD = {
     type: { type: "string", default: "ClusterIP", choices: ["ClusterIP", "NodePort", "LoadBalancer"], help: "the Service type" },
     affinity: { type: "string", choices: ["ClientIP"], help: "sessionAffinity (timeout: the API's default, 10800 s)" },
     "traffic-policy": { type: "string", choices: ["Local"], help: "externalTrafficPolicy of a NodePort or LoadBalancer Service (source address kept; only nodes with an endpoint answer), internalTrafficPolicy of a ClusterIP one" },
+    "ip-family": { type: "string", choices: ["IPv4", "IPv6"], help: "a single-stack Service of this family (default in a dual-stack lab: both, PreferDualStack)" },
     headless: { type: "boolean", help: "clusterIP None: no proxying, DNS answers the ready endpoints' addresses" },
     quiet: QUIET,
   },
@@ -69,6 +70,7 @@ export const SERVICE: Group = {
           ...(v.affinity ? { affinity: "ClientIP" as const } : {}),
           ...(v["traffic-policy"] ? { trafficPolicy: "Local" as const } : {}),
           ...(v.headless ? { headless: true } : {}),
+          ...(v["ip-family"] ? { ipFamily: v["ip-family"] as "IPv4" | "IPv6" } : {}),
         });
         const said = await locked(v.name, false, async () => {
           const s = requireState(v.name);

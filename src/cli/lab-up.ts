@@ -12,6 +12,7 @@ import { CLUSTER_CIDR6, labDir } from "../lab/topology.ts";
 import { isCompiled, selfCommand } from "../sys/self.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, QUIET, locked, parse } from "./lab-common.ts";
+import { addDemoService } from "../lab/demo-service.ts";
 
 function resolveBinary(flag: string | undefined): string | undefined {
   if (flag) {
@@ -45,6 +46,7 @@ const UP = {
     source: { type: "string", choices: ["kubernetes", "dir"], help: "where the agents read the cluster: the lab's API server (with 2 controllers allocating pod CIDRs; kubectl works), or a manifests directory as on a standalone host (default kubernetes; static wiring: dir)" },
     binary: { type: "string", value: "PATH", help: "the mncni executable the agents run (default: this one, or $MNCNI_BIN)" },
     "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
+    "demo-service": { type: "boolean", help: "also a Service default/echo (NodePort, port 80 to every pod's echo port 7777), which `lab check` then proves and the lab's DNS names echo.default.svc.cluster.local (agent wiring: its agents proxy Services)" },
     runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
     quiet: QUIET,
   },
@@ -81,6 +83,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     ...(v["policy-ports"] ? { policyPorts: true } : {}),
     ...(v.runtime === "containerd" ? { runtime: "containerd" as const } : {}),
   };
+  if (v["demo-service"] && wiring !== "agent") throw new Error("cannot use --demo-service with static wiring: no agent proxies Services there (use agent wiring)");
   validateOptions(options); // before anything exists, so a refusal leaves nothing
   const missing = options.runtime === "containerd" ? containerdProblem() : null;
   if (missing) throw new Error(`cannot use --runtime containerd: ${missing}`);
@@ -89,7 +92,12 @@ export async function cmdUp(argv: string[]): Promise<number> {
   try {
     const s = await locked(v.name, true, async () => {
       if (v.wiring === "auto" && wiring === "static") p.step("no usable `mncni agent`: static wiring (Go reference plugins, routes by the lab)");
-      return await up(options, p);
+      const s = await up(options, p);
+      if (v["demo-service"]) {
+        p.step("Service default/echo (NodePort, 80 -> 7777 on every pod)");
+        await addDemoService(s);
+      }
+      return s;
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
     const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";

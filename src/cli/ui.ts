@@ -10,6 +10,7 @@ import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 const FLAGS = {
   ...UI_FLAGS,
   source: { type: "string", value: "SPEC", help: "the cluster source the agent reads (as its --source: kubernetes, dir:/path): nodes, pods, policies" },
+  services: { type: "boolean", help: "show Services too (the agent's identity lists them when it runs --service-proxy)" },
   "flow-log": { type: "string", value: "FILE", default: "/var/log/mncni/flows.log", help: "the agent's --flow-log" },
   "cni-conf-dir": { type: "string", value: "DIR", default: DEFAULT_CONF_DIR, help: "where the conflist is" },
   "cache-dir": { type: "string", value: "DIR", default: DEFAULT_CACHE_DIR, help: "the runtime's CNI result cache" },
@@ -28,6 +29,6 @@ export async function uiCommand(argv: string[]): Promise<number> {
   const p = parseOrExit(UI, argv);
   if (typeof p === "number") return p;
   const view = viewFromFlags(p.flags, { healthAddr: p.flags["agent-addr"] });
-  const source = new NodeSource({ view, flowLog: p.flags["flow-log"], ...(p.flags.source ? { source: p.flags.source } : {}) });
+  const source = new NodeSource({ view, flowLog: p.flags["flow-log"], services: p.flags.services, ...(p.flags.source ? { source: p.flags.source } : {}) });
   return serveUi(UI.name, source, p.flags);
 }

@@ -20,6 +20,32 @@ export const POLICY = {
   stateSet: "engine_state",
 } as const satisfies TableName & Record<string, string>;
 
+/**
+ * `inet mncni-services`: the Service proxy (agent, `--service-proxy`), written through the
+ * owned-table engine like policy. Chain and set names are built by the proxy's compiler
+ * (src/agent/services/); the ones readers look for are here.
+ */
+export const SERVICES = {
+  family: "inet",
+  name: "mncni-services",
+  markerChain: "marker",
+  markerPrefix: "mncni-services ruleset ",
+  stateSet: "engine_state",
+  /** Service IP . protocol . port -> what to do with it, per family. */
+  serviceIps: (f: 4 | 6) => `service-ips-${f}`,
+  /** protocol . nodePort -> what to do with it, per family. */
+  nodePorts: (f: 4 | 6) => `service-nodeports-${f}`,
+  /** The endpoints: service key . slot -> endpoint address . port ("ip": by Service IP, "np": by nodePort). */
+  endpoints: (f: 4 | 6, form: "ip" | "np") => `endpoints-${form}-${f}`,
+  /** Service keys without endpoints: rejected (or dropped) instead of timing out. */
+  noEndpoints: (f: 4 | 6, form: "ip" | "np") => `no-endpoints-${form}-${f}`,
+  /**
+   * The ct mark bit of connections to masquerade (from outside the cluster, hairpin): the
+   * ct mark, not the packet mark, which the endpoint choice uses as its scratch register.
+   */
+  masqueradeCtMark: 0x00800000,
+} as const;
+
 /** `inet mncni-hold`: pods held (dropped both ways) until their policy is programmed (agent creates, plugin fills). */
 export const HOLD = {
   family: "inet",
@@ -73,6 +99,7 @@ export const IPMASQ = { family: "inet", prefix: "mncni-masq-" } as const;
 /** Whether mncni owns this table (uninstall removes exactly these). */
 export function ownsTable(family: string, name: string): boolean {
   if (family === POLICY.family && name === POLICY.name) return true;
+  if (family === SERVICES.family && name === SERVICES.name) return true;
   if (family === HOLD.family && name === HOLD.name) return true;
   if (family === MASQUERADE.family && name === MASQUERADE.name) return true;
   if (family === HOSTPORT.family && name === HOSTPORT.name) return true;

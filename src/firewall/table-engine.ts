@@ -27,6 +27,14 @@ export interface SetSpec {
   key: readonly NftKeyType[];
   /** A verdict map (elements "KEY : goto CHAIN"). */
   verdict: boolean;
+  /** A data map: the value's types (elements "KEY : VALUE", VALUE's parts joined by " . "). */
+  data?: readonly NftKeyType[];
+  /**
+   * Written by the packet path (`flags dynamic,timeout`, filled by `update @set`): the owner
+   * writes no elements, and the engine never corrects the kernel's. `timeout` is nft's
+   * default timeout text ("3h").
+   */
+  dynamic?: { timeout: string };
   comment?: string;
 }
 
@@ -85,9 +93,16 @@ export interface TableEngineOptions {
   markerPrefix: string;
   /** The engine's own bookkeeping set (the fingerprint). */
   stateSet: string;
+  /**
+   * A whole write declares the sets empty and writes the elements over netlink after it
+   * (nft parses ~100,000 inline elements far more slowly than the kernel takes them).
+   */
+  elementsOverNetlink?: boolean;
 }
 
 const FINGERPRINT_KEY = "fingerprint";
+/** Elements parsed and written at a time. */
+const CHUNK = 4096;
 const STATE_KEY: readonly NftKeyType[] = ["ifname"];
 
 export class TableEngine {
@@ -203,7 +218,8 @@ export class TableEngine {
     const nl = this.netlink();
     const delta = new Map<string, { add: Set<string>; del: Set<string> }>();
     for (const [name, def] of s.sets) {
-      const have = new Set(nl.setElements(this.ref(name)).map((e) => formatElement(def.key, e)));
+      if (def.dynamic) continue;
+      const have = new Set(nl.setElements(this.ref(name)).map((e) => formatElement(def, e)));
       const want = new Set(elements.get(name)?.keys());
       const add = new Set([...want].filter((e) => !have.has(e)));
       const del = new Set([...have].filter((e) => !want.has(e)));
@@ -216,9 +232,10 @@ export class TableEngine {
   private whole(s: TableStructure, elements: Elements, present: boolean, out: EngineSync): void {
     this.refused.clear();
     const what = `${present ? "replace" : "create"} table ${this.T} (${[...s.chains.values()].reduce((n, c) => n + c.rules.length, 0)} rules, ${s.sets.size} sets)`;
-    const inline = tableScript(this.o, s, elements);
+    const inline = tableScript(this.o, s, this.o.elementsOverNetlink ? new Map() : elements);
     try {
       this.o.apply(inline.text, what);
+      if (this.o.elementsOverNetlink) this.elements(s, everyElement(s, elements), out, "add");
     } catch (e) {
       const located = this.locate(inline, e as Error);
       if (located.objects.length) throw this.rejection(located.objects, e as Error);
@@ -286,13 +303,11 @@ export class TableEngine {
    * each refused element is alone, write the rest, and remember the refused ones.
    */
   private elements(s: TableStructure, delta: ElementDelta, out: EngineSync, verb = ""): number {
-    const changes = this.toNetlink(s, delta);
-    if (!changes.length) return 0;
-    const nl = this.netlink();
+    let nl: Nftables | undefined;
     let written = 0;
     const tryApply = (list: SetElemChange[]): void => {
       try {
-        nl.apply(list);
+        nl!.apply(list);
         written += count(list);
         return;
       } catch (e) {
@@ -308,7 +323,7 @@ export class TableEngine {
         // Deleting what is not there is what a delete wants.
         if (c.op === "del" && isErrno(e, "ENOENT")) return;
         const def = s.sets.get(c.set)!;
-        const element = formatElement(def.key, c.elements[0]!);
+        const element = formatElement(def, c.elements[0]!);
         if (c.op === "add") {
           const r = this.refused.get(c.set) ?? new Set<string>();
           r.add(element);
@@ -317,7 +332,11 @@ export class TableEngine {
         out.rejected.push({ kind: "element", name: c.set, element, reason: (e as Error).message });
       }
     };
-    tryApply(changes);
+    // In chunks: 160,000 elements parsed at once held ~50 MB of key buffers at the peak.
+    for (const chunk of this.toNetlink(s, delta)) {
+      nl ??= this.netlink();
+      tryApply(chunk);
+    }
     if (written) {
       out.writes++;
       out.changes.push(`${verb ? `${verb} ` : ""}${written} element change(s) in table ${this.T}`);
@@ -325,18 +344,29 @@ export class TableEngine {
     return written;
   }
 
-  /** Element changes as netlink set changes: deletions (by key) before additions. */
-  private toNetlink(s: TableStructure, delta: ElementDelta): SetElemChange[] {
-    const dels: SetElemChange[] = [];
-    const adds: SetElemChange[] = [];
-    for (const [name, d] of delta) {
-      const def = s.sets.get(name);
-      if (!def) continue;
-      const ref = this.ref(name);
-      if (d.del.size) dels.push({ ...ref, op: "del", elements: [...d.del].map((e) => parseElement(def.key, e, false)) });
-      if (d.add.size) adds.push({ ...ref, op: "add", elements: [...d.add].map((e) => parseElement(def.key, e, def.verdict)) });
+  /** Element changes as netlink set changes, in chunks: deletions (by key) before additions. */
+  private *toNetlink(s: TableStructure, delta: ElementDelta): Generator<SetElemChange[]> {
+    for (const op of ["del", "add"] as const) {
+      let chunk: SetElemChange[] = [];
+      let n = 0;
+      for (const [name, d] of delta) {
+        const def = s.sets.get(name);
+        if (!def) continue;
+        const ref = this.ref(name);
+        let list: SetElement[] = [];
+        for (const e of op === "del" ? d.del : d.add) {
+          list.push(parseElement(def, e, op === "add"));
+          if (++n < CHUNK) continue;
+          chunk.push({ ...ref, op, elements: list });
+          yield chunk;
+          chunk = [];
+          list = [];
+          n = 0;
+        }
+        if (list.length) chunk.push({ ...ref, op, elements: list });
+      }
+      if (chunk.length) yield chunk;
     }
-    return [...dels, ...adds];
   }
 
   /**
@@ -434,7 +464,7 @@ export function deltaScript(o: ScriptTarget, prev: TableStructure, next: TableSt
   for (const name of gone) sc.line(`flush chain ${T} ${name}`);
   for (const name of gone) sc.line(`delete chain ${T} ${name}`);
   const goneSets = [...prev.sets.keys()].filter((n) => !next.sets.has(n));
-  for (const name of goneSets) sc.line(`delete ${prev.sets.get(name)!.verdict ? "map" : "set"} ${T} ${name}`);
+  for (const name of goneSets) sc.line(`delete ${prev.sets.get(name)!.verdict || prev.sets.get(name)!.data ? "map" : "set"} ${T} ${name}`);
   for (const [name, c] of [...newChains, ...changed]) for (const r of c.rules) sc.line(`add rule ${T} ${name} ${r}`, { kind: "chain", name, rule: r });
   if (withElements) for (const [name, d] of delta) if (prev.sets.has(name) && next.sets.has(name) && d.add.size) sc.line(`add element ${T} ${name} { ${[...d.add].join(", ")} }`, undefined, true);
   sc.line(`flush chain ${T} ${o.markerChain}`);
@@ -467,9 +497,10 @@ export const elementKey = (e: string) => e.split(" : ")[0]!;
 
 function setDecl(name: string, def: SetSpec, elements?: Iterable<string>): string {
   const els = elements ? [...elements] : [];
-  const kind = def.verdict ? "map" : "set";
-  const type = `type ${def.key.join(" . ")}${def.verdict ? " : verdict" : ""};`;
-  return `${kind} ${name} { ${type}${def.comment !== undefined ? ` comment "${def.comment}";` : ""}${els.length ? ` elements = { ${els.join(", ")} };` : ""} }`;
+  const kind = def.verdict || def.data ? "map" : "set";
+  const type = `type ${def.key.join(" . ")}${def.verdict ? " : verdict" : def.data ? ` : ${def.data.join(" . ")}` : ""};`;
+  const dynamic = def.dynamic ? ` flags dynamic,timeout; timeout ${def.dynamic.timeout};` : "";
+  return `${kind} ${name} { ${type}${dynamic}${def.comment !== undefined ? ` comment "${def.comment}";` : ""}${els.length ? ` elements = { ${els.join(", ")} };` : ""} }`;
 }
 
 /** Rule arrays are often the same array from one structure to the next: compared by reference first. */
@@ -477,17 +508,34 @@ const sameChain = (a: ChainSpec, b: ChainSpec) =>
   a.hook === b.hook && (a.rules === b.rules || (a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i])));
 
 /** An element as owners write it, from the kernel's bytes. */
-function formatElement(types: readonly NftKeyType[], e: SetElement): string {
-  const key = decodeKey(types, e.key).join(" . ");
-  return e.verdict ? `${key} : ${e.verdict.code} ${e.verdict.chain}` : key;
+function formatElement(def: SetSpec, e: SetElement): string {
+  const key = decodeKey(def.key, e.key).join(" . ");
+  if (e.verdict) return `${key} : ${e.verdict.code} ${e.verdict.chain}`;
+  return def.data && e.data ? `${key} : ${decodeKey(def.data, e.data).join(" . ")}` : key;
 }
 
-function parseElement(types: readonly NftKeyType[], e: string, withData: boolean): SetElement {
-  const [key, verdict] = e.split(" : ");
-  const el: SetElement = { key: encodeKey(types, key!.split(" . ")) };
-  if (withData && verdict) {
-    const [code, chain] = verdict.split(" ");
+function parseElement(def: SetSpec, e: string, withData: boolean): SetElement {
+  const [key, value] = e.split(" : ");
+  const el: SetElement = { key: encodeKey(def.key, key!.split(" . ")) };
+  if (withData && value && def.data) el.data = encodeKey(def.data, value.split(" . "));
+  else if (withData && value) {
+    const [code, chain] = value.split(" ");
     el.verdict = { code: code as "jump" | "goto", chain: chain! };
   }
   return el;
+}
+
+const NO_ELEMENTS: ReadonlySet<string> = new Set();
+
+/** Every element of every set as additions, without copying them (a full table's worth). */
+function everyElement(s: TableStructure, elements: Elements): ElementDelta {
+  const out = new Map<string, { add: ReadonlySet<string>; del: ReadonlySet<string> }>();
+  for (const n of s.sets.keys()) {
+    const m = elements.get(n);
+    if (!m?.size) continue;
+    // Only iterated (and its size read): the map's keys stand in for a set.
+    const add = { get size() { return m.size; }, [Symbol.iterator]: () => m.keys(), has: (k: string) => m.has(k) } as unknown as ReadonlySet<string>;
+    out.set(n, { add, del: NO_ELEMENTS });
+  }
+  return out;
 }

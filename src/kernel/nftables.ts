@@ -55,6 +55,9 @@ export const NFT_COMMENT_MAXLEN = 128;
 const msgType = (t: number) => (NFNL_SUBSYS_NFTABLES << 8) | t;
 /** Keeps an element list (at most 64 bytes of key and 134 of comment each) under 64 KiB. */
 const ELEMS_PER_MSG = 256;
+/** Per batch: ~100 KB of elements at most (the send buffer), and ACKs the receive buffer holds. */
+const ELEMS_PER_BATCH = 1024;
+const MSGS_PER_BATCH = 128;
 const LIST_ATTEMPTS = 5;
 
 export interface NftTable {
@@ -237,24 +240,46 @@ export class Nftables {
   apply(changes: SetElemChange[]): void {
     const todo = changes.filter((c) => c.elements.length > 0);
     if (todo.length === 0) return;
-    // The batch header and trailer carry the whole transaction's name: the kernel answers
-    // them when it rejects the batch as a whole (e.g. the commit fails).
-    const ops: string[] = [""];
-    this.sock.begin(NFNL_MSG_BATCH_BEGIN, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
+    // One batch is one transaction, but a batch must fit the socket's send buffer (EMSGSIZE
+    // beyond ~200 KB) and its ACKs the receive buffer (the kernel drops ACKs past it, and the
+    // reply never completes): a large change is written as consecutive batches, deletions
+    // still before additions, each whole or not at all.
+    let ops: string[] = [];
+    let msgs = 0;
+    let elems = 0;
+    const start = () => {
+      ops = [""];
+      msgs = 0;
+      elems = 0;
+      this.sock.begin(NFNL_MSG_BATCH_BEGIN, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
+    };
+    const flush = () => {
+      // The batch header and trailer carry the whole transaction's name: the kernel answers
+      // them when it rejects the batch as a whole (e.g. the commit fails).
+      this.sock.append(NFNL_MSG_BATCH_END, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
+      ops[0] = msgs === 1 ? ops[1]! : `apply ${msgs} set element changes`;
+      ops.push(ops[0]);
+      this.sock.execBatch(ops);
+    };
+    start();
     for (const c of todo) {
       const type = c.op === "add" ? NFT_MSG.NEWSETELEM : NFT_MSG.DELSETELEM;
       // The element list is one attribute, whose length is 16 bits: spread big lists.
       for (let i = 0; i < c.elements.length; i += ELEMS_PER_MSG) {
+        const part = c.elements.slice(i, i + ELEMS_PER_MSG);
+        if (msgs > 0 && (msgs >= MSGS_PER_BATCH || elems + part.length > ELEMS_PER_BATCH)) {
+          flush();
+          start();
+        }
         const w = this.sock.append(msgType(type), NLM_F.ACK | (c.op === "add" ? NLM_F.CREATE | (c.exclusive ? NLM_F.EXCL : 0) : 0));
         setHeader(w, c);
-        writeElements(w, c.elements.slice(i, i + ELEMS_PER_MSG));
+        writeElements(w, part);
         ops.push(`${c.op === "add" ? "add elements to" : "delete elements from"} set "${setName(c)}"`);
+        msgs++;
+        elems += part.length;
       }
     }
-    this.sock.append(NFNL_MSG_BATCH_END, 0).nfgenmsg({ family: 0, resId: NFNL_SUBSYS_NFTABLES });
-    ops[0] = todo.length === 1 ? ops[1]! : `apply ${todo.length} set element changes`;
-    ops.push(ops[0]);
-    this.sock.execBatch(ops);
+    flush();
   }
 
   addSetElements(ref: SetRef, keys: Uint8Array[]): void {
@@ -437,7 +462,23 @@ const KEY_TYPES = {
   ipv6_addr: { len: 16, encode: (s: string) => parseIP(s, 6).bytes, decode: (b: Uint8Array) => formatIP(b, 6) },
   inet_proto: { len: 1, encode: encodeProto, decode: (b: Uint8Array) => PROTO_NAMES[b[0]!] ?? String(b[0]) },
   inet_service: { len: 2, encode: encodePort, decode: (b: Uint8Array) => String((b[0]! << 8) | b[1]!) },
+  // A packet mark (and numgen's result): a 32-bit integer in host byte order, unlike the rest.
+  mark: { len: 4, encode: encodeMark, decode: decodeMark },
 } as const;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+function encodeMark(v: string): Uint8Array {
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN;
+  if (!(n >= 0 && n <= 0xffffffff)) throw new TypeError(`invalid mark "${v}"`);
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n, LITTLE_ENDIAN);
+  return out;
+}
+
+function decodeMark(b: Uint8Array): string {
+  return String(new DataView(b.buffer, b.byteOffset, 4).getUint32(0, LITTLE_ENDIAN));
+}
 
 /** IP protocol numbers by the names nft prints. */
 export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;

@@ -14,7 +14,7 @@ import { ECHO_PORT, manifestsDir, plan } from "./topology.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
-import { allPods, families, nodeAddressOf, type LabState, type PodState } from "./state.ts";
+import { allPods, families, labPodRef, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
 import { checkServices, type ServiceCheckKind } from "./service-check.ts";
 import { listServices } from "./service-list.ts";
@@ -88,12 +88,15 @@ async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: nu
   return count ? { ev: new PolicyEvaluator(state), count } : undefined;
 }
 
+/** The lab's name of a pod in the rows (node1/pod2; node1/z/web when the node has two webs). */
+const podRef = (s: LabState, p: PodState) => labPodRef(s.nodes.find((n) => n.name === p.node)!, p);
+
 const hostPort = (ip: string) => (ip.includes(":") ? `[${ip}]:${ECHO_PORT}` : `${ip}:${ECHO_PORT}`);
 
 /** Marks the targets the policies deny (TCP to the echo port); a pod's own node is never denied. */
 function withPolicies(s: LabState, srcs: Source[], ev: PolicyEvaluator): Source[] {
   const pods = allPods(s);
-  const podOf = (label: string) => pods.find((p) => `${p.node}/${p.name}` === label);
+  const podOf = (label: string) => pods.find((p) => podRef(s, p) === label);
   const key = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
   return srcs.map((src) => {
     const from = podOf(src.label);
@@ -118,12 +121,12 @@ function withPolicies(s: LabState, srcs: Source[], ev: PolicyEvaluator): Source[
 
 function sources(s: LabState): Source[] {
   const pods = allPods(s);
-  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: `${p.node}/${p.name}`, ip, family: familyOf(ip) })));
+  const podTargets = pods.flatMap((p) => p.ips.map((ip) => ({ label: podRef(s, p), ip, family: familyOf(ip) })));
   const out: Source[] = [];
   for (const node of s.nodes) {
     for (const pod of node.pods) {
       out.push({
-        label: `${node.name}/${pod.name}`,
+        label: podRef(s, pod),
         node: node.name,
         netns: pod.ns,
         targets: [
@@ -195,6 +198,19 @@ function nodeGroups(s: LabState): LabState["nodes"][] {
   return groups;
 }
 
+/** Connections the first pass keeps in flight at once: what a 10x10 lab had (4 sources of 111 targets). */
+const CONNECT_BUDGET = 500;
+
+/**
+ * How many sources probe at once: every source of a small lab (a timeout then costs one
+ * timeout, not one per wave), and as before on a large one, where more at once would only
+ * crowd the shared CPUs and the echo servers into timeouts of their own.
+ */
+function firstPassWidth(srcs: Source[], parallel: number): number {
+  const widest = Math.max(1, ...srcs.map((x) => x.targets.length));
+  return Math.max(parallel, Math.min(srcs.length, 16, Math.floor(CONNECT_BUDGET / widest)));
+}
+
 /**
  * The first pass's failures that a second try cannot change: the kernel refused at once
  * (ENETUNREACH...), or the failure is systematic across nodes: a target no source of another
@@ -245,8 +261,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   const results: CheckResult[] = [];
   for (const group of nodeGroups(s)) {
     const mine = all.filter((src) => group.some((n) => n.name === src.node));
-    // Every source of the group at once (up to 16 processes): a timeout costs one timeout, not one per wave.
-    results.push(...(await pool(mine, Math.max(opts.parallel ?? 4, Math.min(mine.length, 16)), (src) => probeFrom(s, src, timeout))).flat());
+    results.push(...(await pool(mine, firstPassWidth(mine, opts.parallel ?? 4), (src) => probeFrom(s, src, timeout))).flat());
     if (group.length < s.nodes.length) forgetNeighbours(group.flatMap((n) => n.pods.map((p) => p.ns)));
   }
   const final = finalFailures(results);
@@ -322,7 +337,7 @@ async function mtuPings(s: LabState, pairs: { a: PodState; b: PodState; ip: stri
   return pool(pairs, 4, async ({ a, b, ip, family }): Promise<CheckResult> => {
     const started = performance.now();
     const mtu = mtus.get(a.ns);
-    const base = { kind: "pod-mtu" as const, from: `${a.node}/${a.name}`, to: `${b.node}/${b.name}`, family, reachable: false };
+    const base = { kind: "pod-mtu" as const, from: podRef(s, a), to: podRef(s, b), family, reachable: false };
     if (!mtu) return { ...base, target: ip, ok: false, error: "cannot read the pod's MTU", ms: 0 };
     const size = mtu - IP_ICMP_HEADERS[family];
     const ping = (n: number) => runAsync(netnsExecArgv(a.ns, ["ping", "-c", "1", "-W", "2", "-M", "do", "-s", String(n), ip]), { timeoutMs: 10_000 });

@@ -6,10 +6,10 @@ import { readClusterState } from "../obs/policy-view.ts";
 import { pickAddr } from "../obs/explain-places.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import { nodeView, type NodeView } from "../cni/node-view.ts";
-import type { ClusterState } from "../cluster/types.ts";
+import type { ClusterState, SourceOptions } from "../cluster/types.ts";
 import { addrOf } from "../net/ip.ts";
 import { hostVethName } from "../plugin/hostveth.ts";
-import { findNode, type LabState, type NodeState } from "./state.ts";
+import { findNode, labPodRef, podOnNode, type LabState, type NodeState } from "./state.ts";
 import { labSourceSpec } from "./control-plane.ts";
 import { EXTERNAL, EXTERNAL6, manifestsDir, nodePaths, ns } from "./topology.ts";
 import { isIP } from "node:net";
@@ -21,9 +21,9 @@ export function labNodeView(s: LabState, node: string): NodeView {
 }
 
 /** The cluster state the lab's agents read (its API server, or their manifests directory); none when it cannot be read. */
-export async function labCluster(s: LabState): Promise<ClusterState | undefined> {
+export async function labCluster(s: LabState, opts: SourceOptions = {}): Promise<ClusterState | undefined> {
   try {
-    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
+    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)), opts);
   } catch {
     // A lab without manifests (static wiring): no policy to name, as on a node without --source.
     return undefined;
@@ -37,7 +37,7 @@ export function labPlaces(s: LabState): Place[] {
     ...s.nodes.map((n) => ({ name: n.name, netns: at(n.ns), kind: "node" as const })),
     ...s.nodes.flatMap((n) => {
       const network = labNodeView(s, n.name).network;
-      return n.pods.map((p) => ({ name: `${n.name}/${p.name}`, netns: at(p.ns), kind: "pod" as const, node: n.name, hostVeth: hostVethName(network, p.containerId, p.ifname) }));
+      return n.pods.map((p) => ({ name: labPodRef(n, p), netns: at(p.ns), kind: "pod" as const, node: n.name, hostVeth: hostVethName(network, p.containerId, p.ifname) }));
     }),
     { name: "rtr", netns: at(ns.router(s.name)), kind: "router" as const },
     { name: "ext", netns: at(ns.external(s.name)), kind: "external" as const },
@@ -45,17 +45,18 @@ export function labPlaces(s: LabState): Place[] {
 }
 
 /**
- * node1/pod2, node1, ext, or an address of one of them; with `outside`, also any other address
- * (a destination on the internet: the path goes as far as the lab routes it).
+ * node1/pod2 (or node1/z/web: the web of namespace z), node1, ext, or an address of one of
+ * them; with `outside`, also any other address (a destination on the internet: the path goes
+ * as far as the lab routes it).
  */
 export function labEndpoint(s: LabState, places: Place[], what: string, v6 = false, o: { outside?: boolean } = {}): Endpoint {
+  // A pod by any reference the lab takes: its place is named by the lab's name for it (labPodRef).
+  const slash = what.indexOf("/");
+  const node = slash > 0 ? s.nodes.find((n) => n.name === what.slice(0, slash)) : undefined;
+  const pod = node ? podOnNode(node, what.slice(slash + 1)) : undefined;
+  if (node && pod) return { place: places.find((p) => p.name === labPodRef(node, pod))!, ip: pickAddr(pod.ips, v6) };
   const place = places.find((p) => p.name === what);
   if (place) {
-    if (place.kind === "pod") {
-      const [node, pod] = what.split("/");
-      const ips = s.nodes.find((n) => n.name === node)!.pods.find((p) => p.name === pod)!.ips;
-      return { place, ip: pickAddr(ips, v6) };
-    }
     // A node's IPv6 source: the kernel's choice (the lab records its IPv4 address only).
     if (place.kind === "node") return { place, ip: v6 ? "" : s.nodes.find((n) => n.name === what)!.address };
     if (place.kind === "external") return { place, ip: v6 && s.options.clusterCidr6 ? EXTERNAL6.host : EXTERNAL.host };
@@ -63,7 +64,7 @@ export function labEndpoint(s: LabState, places: Place[], what: string, v6 = fal
   }
   for (const n of s.nodes) {
     if (n.address === what) return { place: places.find((p) => p.name === n.name)!, ip: what };
-    for (const p of n.pods) if (p.ips.some((i) => addrOf(i) === what)) return { place: places.find((x) => x.name === `${n.name}/${p.name}`)!, ip: what };
+    for (const p of n.pods) if (p.ips.some((i) => addrOf(i) === what)) return { place: places.find((x) => x.name === labPodRef(n, p))!, ip: what };
   }
   if (what === EXTERNAL.host || what === EXTERNAL6.host) return { place: places.find((p) => p.kind === "external")!, ip: what };
   if (o.outside && isIP(what)) return { ip: what };
@@ -77,7 +78,7 @@ export function labNamespace(s: LabState, target: string): string {
   if (s.namespaces.includes(target)) return target;
   // A pod's namespace is its sandbox's: the lab's name for it, or the runtime's (containerd: cni-<uuid>).
   for (const n of s.nodes) {
-    const pod = n.pods.find((p) => target === `${n.name}/${p.name}` || target === `${n.name}-${p.name}` || target === p.ns);
+    const pod = (target.startsWith(`${n.name}/`) ? podOnNode(n, target.slice(n.name.length + 1)) : undefined) ?? n.pods.find((p) => target === `${n.name}-${p.name}` || target === p.ns);
     if (pod) return pod.ns;
   }
   const candidate = `${s.name}-${target.replace("/", "-")}`;

@@ -18,6 +18,18 @@ export function parseQuantity(field: string, q: string): number {
   return v;
 }
 
+/** kubelet's bounds for a bandwidth annotation (outside them the Pod gets no sandbox). */
+const MIN_RATE = 1e3;
+const MAX_RATE = 1e15;
+
+/** A bandwidth annotation in bit/s, refused as kubelet refuses it. */
+export function parseBandwidth(field: string, q: string): number {
+  const v = parseQuantity(field, q);
+  if (v < MIN_RATE) throw new Error(`cannot use ${field} "${q}": unreasonably small (< 1kbit)`);
+  if (v > MAX_RATE) throw new Error(`cannot use ${field} "${q}": unreasonably large (> 1Pbit)`);
+  return v;
+}
+
 /** The Pod annotations kubelet copies onto the sandbox for the bandwidth plugin. */
 export function bandwidthAnnotations(pod: PodState): Record<string, string> {
   return {
@@ -30,8 +42,8 @@ export function bandwidthAnnotations(pod: PodState): Record<string, string> {
 export function capabilityArgs(pod: PodState): Record<string, unknown> {
   const bw = pod.bandwidth;
   const bandwidth = {
-    ...(bw?.ingress ? { ingressRate: parseQuantity("ingress bandwidth", bw.ingress), ingressBurst: BURST } : {}),
-    ...(bw?.egress ? { egressRate: parseQuantity("egress bandwidth", bw.egress), egressBurst: BURST } : {}),
+    ...(bw?.ingress ? { ingressRate: parseBandwidth("--ingress-bandwidth", bw.ingress), ingressBurst: BURST } : {}),
+    ...(bw?.egress ? { egressRate: parseBandwidth("--egress-bandwidth", bw.egress), egressBurst: BURST } : {}),
   };
   return {
     ...(pod.hostPorts?.length ? { portMappings: pod.hostPorts.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase() })) } : {}),

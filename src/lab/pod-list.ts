@@ -3,13 +3,15 @@
 // from the API server on the kubernetes source), and its ADD time as the plugin measured it (the
 // node's invocation log, as `inspect` shows it).
 import { k8sPodName, podLabels } from "./write-manifests.ts";
-import type { LabState } from "./state.ts";
+import { labPodRef, type LabState } from "./state.ts";
 import { nodePaths } from "./topology.ts";
 import { readInvocations } from "../cni/log-reader.ts";
 
 export interface LabPod {
   /** The lab's name of the pod on its node (node/name for `lab exec`, `lab pod remove`). */
   name: string;
+  /** How lab commands name it: node1/pod2, or node1/z/web when another pod of the node is called web too (labPodRef). */
+  ref: string;
   /** The Pod's metadata.name. */
   k8sName: string;
   node: string;
@@ -46,7 +48,7 @@ export function listPods(s: LabState, labelsOf?: Map<string, Record<string, stri
     return n.pods.map((p) => {
       const addMs = adds.get(p.sandboxId ?? p.containerId);
       return {
-        name: p.name, k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips,
+        name: p.name, ref: labPodRef(n, p), k8sName: k8sPodName(p), node: n.name, namespace: p.ns, k8sNamespace: p.namespace, ips: p.ips,
         labels: labelsOf?.get(`${p.namespace}/${k8sPodName(p)}`) ?? podLabels(p),
         ...(addMs !== undefined ? { addMs } : {}), ...(p.addMs !== undefined ? { runtimeAddMs: p.addMs } : {}),
       };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { LAB_POD_LABELS, k8sPodName } from "./write-manifests.ts";
 import { labObjects } from "./objects.ts";
 import { netnsExecArgv, spawnDetached, stopProcess } from "./sh.ts";
-import { nodeAddresses, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
+import { labPodRef, nodeAddresses, podOnNode, saveState, type LabState, type NodeState, type PodState } from "./state.ts";
 import { ECHO_PORT, labDir, nameProblem, ns } from "./topology.ts";
 import { capabilityArgs } from "./pod-capabilities.ts";
 import { SandboxLeftError } from "./pod-runtime.ts";
@@ -56,30 +56,40 @@ function nextPodName(node: NodeState): string {
   for (let j = 1; ; j++) if (!node.pods.some((p) => p.name === `pod${j}`)) return `pod${j}`;
 }
 
-export async function addPod(s: LabState, node: NodeState, name = nextPodName(node), spec: PodSpecOptions = {}): Promise<PodState> {
+export async function addPod(s: LabState, node: NodeState, given?: string, spec: PodSpecOptions = {}): Promise<PodState> {
+  const name = given ?? nextPodName(node);
   const why = nameProblem(name);
   if (why) throw new Error(`cannot add pod "${name}": name ${why}`);
-  if (node.pods.some((p) => p.name === name)) throw new Error(`cannot add pod "${name}": node "${node.name}" already has it`);
+  const namespace = spec.namespace ?? "default";
+  if (node.pods.some((p) => p.name === name && p.namespace === namespace)) throw new Error(`cannot add pod "${name}": node "${node.name}" already has it in namespace ${namespace}`);
+  // The Pod's name: as given in another namespace than the default (`--namespace z` web: z/web);
+  // <node>-<name> in the default namespace and for the podN the lab names, unique across nodes.
+  const k8sName = namespace !== "default" && given !== undefined ? name : undefined;
+  const clash = s.nodes.flatMap((n) => n.pods).find((p) => p.namespace === namespace && k8sPodName(p) === (k8sName ?? `${node.name}-${name}`));
+  if (clash) throw new Error(`cannot add pod "${name}" in namespace ${namespace}: the Pod ${namespace}/${k8sPodName(clash)} exists (lab pod ${labPodRef(s.nodes.find((n) => n.name === clash.node)!, clash)})`);
   // Refused rather than overwritten: `lab check` and the documented policies select on these,
   // and `lab label pod` refuses to change them the same way.
   const own = Object.keys(spec.labels ?? {}).filter((k) => LAB_POD_LABELS.includes(k));
   if (own.length) throw new Error(`cannot use --labels key "${own[0]}": the lab sets it on every pod (app=echo, node=<node>); use another key`);
+  // A second pod of that name on the node (another namespace): its namespace and container ID say which.
+  const id = node.pods.some((p) => p.name === name) ? `${node.name}-${namespace}-${name}` : `${node.name}-${name}`;
   const pod: PodState = {
     name,
+    ...(k8sName ? { k8sName } : {}),
     node: node.name,
-    ns: ns.pod(s.name, node.name, name),
-    namespace: spec.namespace ?? "default",
+    ns: `${s.name}-${id}`,
+    namespace,
     ...(spec.labels && Object.keys(spec.labels).length ? { labels: spec.labels } : {}),
     ...(spec.ports?.length ? { ports: spec.ports } : {}),
     ...(spec.hostPorts?.length ? { hostPorts: spec.hostPorts } : {}),
     ...(spec.bandwidth?.ingress || spec.bandwidth?.egress ? { bandwidth: spec.bandwidth } : {}),
-    containerId: `${s.name}-${node.name}-${name}`,
+    containerId: `${s.name}-${id}`,
     ifname: POD_IFNAME,
     ips: [],
   };
   capabilityArgs(pod); // refuses a bandwidth that is no quantity before anything exists
   await retryPendingDels(s, node);
-  const pending = node.pendingDel?.find((p) => p.name === name);
+  const pending = node.pendingDel?.find((p) => p.name === name && p.namespace === namespace);
   if (pending) throw new Error(`cannot add pod "${name}": its earlier ADD is not rolled back yet (DEL fails: ${pending.delError})`);
   // The Namespace exists before the Pod, as in Kubernetes (its labels select the pod's namespace).
   if (pod.namespace !== "default") await ensureNamespace(s, pod.namespace);
@@ -127,15 +137,14 @@ async function retryPendingDels(s: LabState, node: NodeState): Promise<void> {
 }
 
 /**
- * A pod of the node by the lab's name (pod2), its Kubernetes name (node1-pod2) or
- * <namespace>/<name> as `lab label pod` takes it.
+ * A pod of the node by the lab's name (pod2; z/web for the web of namespace z), its Kubernetes
+ * name (node1-pod2) or <namespace>/<name> as `lab label pod` takes it (the Kubernetes name, or
+ * the lab's when that is unique).
  */
 export function findNodePod(s: LabState, node: NodeState, ref: string): PodState {
-  const pod = ref.includes("/")
-    ? findPodByRef(s, ref)
-    : (node.pods.find((p) => p.name === ref) ?? onlyOne(ref, node.pods.filter((p) => k8sPodName(p) === ref)));
+  const pod = podOnNode(node, ref) ?? (ref.includes("/") ? findPodByRef(s, ref) : onlyOne(ref, node.pods.filter((p) => k8sPodName(p) === ref)));
   if (!pod || pod.node !== node.name) {
-    throw new Error(`cannot find pod "${ref}" on node "${node.name}" (pods: ${node.pods.map((p) => `${p.name} = ${p.namespace}/${k8sPodName(p)}`).join(", ") || "none"})`);
+    throw new Error(`cannot find pod "${ref}" on node "${node.name}" (pods: ${node.pods.map((p) => `${labPodRef(node, p).slice(node.name.length + 1)} = ${p.namespace}/${k8sPodName(p)}`).join(", ") || "none"})`);
   }
   return pod;
 }

@@ -104,6 +104,15 @@ async function removeSandboxes(c: CriClient, ids: string[]): Promise<string[]> {
   return errors;
 }
 
+/** The sandbox's namespace (containerd's cni-<uuid>, from its status) and addresses, into the pod. */
+async function fillNetwork(c: CriClient, pod: PodState, id: string): Promise<void> {
+  const { status, netns } = await c.podSandboxStatus(id);
+  if (!netns || dirname(netns).replace(/^\/var\/run\//, "/run/") !== "/run/netns") throw new Error(`containerd's sandbox has no network namespace under /run/netns (${netns ?? "none"})`);
+  pod.ns = basename(netns);
+  pod.ips = [status.network?.ip, ...(status.network?.additional_ips ?? []).map((x) => x.ip)].filter((ip): ip is string => !!ip);
+  if (pod.ips.length === 0) throw new Error("the sandbox has no IP address");
+}
+
 export const containerdRuntime: PodRuntime = {
   kind: "containerd",
 
@@ -163,16 +172,12 @@ export const containerdRuntime: PodRuntime = {
       pod.addMs = Math.round((performance.now() - started) * 10) / 10;
       pod.sandboxId = id;
       pod.containerId = id;
-      const { status, netns } = await c.podSandboxStatus(id);
-      if (!netns || dirname(netns).replace(/^\/var\/run\//, "/run/") !== "/run/netns") {
-        await removeSandboxes(c, [id]);
-        throw new Error(`cannot add pod "${pod.name}": containerd's sandbox has no network namespace under /run/netns (${netns ?? "none"})`);
-      }
-      pod.ns = basename(netns);
-      pod.ips = [status.network?.ip, ...(status.network?.additional_ips ?? []).map((x) => x.ip)].filter((ip): ip is string => !!ip);
-      if (pod.ips.length === 0) {
-        await removeSandboxes(c, [id]);
-        throw new Error(`cannot add pod "${pod.name}": the sandbox has no IP address`);
+      try {
+        await fillNetwork(c, pod, id);
+      } catch (e) {
+        // A sandbox the lab cannot use is not left running with its address.
+        const errors = await removeSandboxes(c, [id]);
+        throw new Error(`cannot add pod "${pod.name}": ${(e as Error).message}${errors.length ? `; removing the sandbox: ${errors.join("; ")}` : ""}`);
       }
     });
   },

@@ -33,6 +33,8 @@ export interface ServiceSpecOptions {
   /** externalTrafficPolicy of a NodePort or LoadBalancer, internalTrafficPolicy of a ClusterIP Service. */
   trafficPolicy?: "Local";
   headless?: boolean;
+  /** A single-stack Service of this family (default: every family of the lab). */
+  ipFamily?: "IPv4" | "IPv6";
 }
 
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -119,6 +121,7 @@ export function serviceObject(o: ServiceSpecOptions): KubeService {
       selector: o.selector,
       ports: o.ports,
       ...(o.headless ? { clusterIP: "None" } : {}),
+      ...(o.ipFamily ? { ipFamilies: [o.ipFamily], ipFamilyPolicy: "SingleStack" as const } : {}),
       sessionAffinity: o.affinity ?? "None",
       ...(o.affinity ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } } : {}),
       // --traffic-policy: the policy of the Service's own kind of traffic (external for NodePort and LoadBalancer).
@@ -150,19 +153,25 @@ export function admitService(s: LabState, svc: KubeService, others: KubeService[
   const spec = (out.spec ??= {});
   const id = `${svc.metadata.namespace ?? "default"}/${svc.metadata.name}`;
   const rest = others.filter((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}` !== id);
-  const dual = s.options.clusterCidr6 !== undefined;
+  const labFamilies: ("IPv4" | "IPv6")[] = s.options.clusterCidr6 !== undefined ? ["IPv4", "IPv6"] : ["IPv4"];
+  // A SingleStack Service keeps the one family it asks for (the lab's first by default); otherwise every family of the lab.
+  const single = spec.ipFamilyPolicy === "SingleStack";
+  const asked = (spec.ipFamilies ?? []).filter((f) => labFamilies.includes(f));
+  if (spec.ipFamilies?.length && asked.length === 0) throw new Error(`cannot admit Service "${id}": ipFamilies ${spec.ipFamilies.join(",")} not in this lab (${labFamilies.join(",")})`);
+  const families = single ? [asked[0] ?? labFamilies[0]!] : [...asked, ...labFamilies.filter((f) => !asked.includes(f))];
   const type = spec.type ?? "ClusterIP";
   if (spec.clusterIP !== "None" && type !== "ExternalName" && !spec.clusterIPs?.length && !spec.clusterIP) {
     const used = new Set(rest.flatMap((o) => o.spec?.clusterIPs ?? (o.spec?.clusterIP ? [o.spec.clusterIP] : [])));
-    const ips = [lowestFree(used, (n) => v4At(SERVICE_CIDR, n), FIRST_CLUSTER_IP, 65534, `a cluster IP in ${SERVICE_CIDR}`)];
-    if (dual) ips.push(lowestFree(used, (n) => v6At(SERVICE_CIDR6, n), FIRST_CLUSTER_IP, 0xffff, `a cluster IP in ${SERVICE_CIDR6}`));
+    const ips = families.map((f) => (f === "IPv4"
+      ? lowestFree(used, (n) => v4At(SERVICE_CIDR, n), FIRST_CLUSTER_IP, 65534, `a cluster IP in ${SERVICE_CIDR}`)
+      : lowestFree(used, (n) => v6At(SERVICE_CIDR6, n), FIRST_CLUSTER_IP, 0xffff, `a cluster IP in ${SERVICE_CIDR6}`)));
     spec.clusterIP = ips[0];
     spec.clusterIPs = ips;
   } else if (spec.clusterIP === "None") {
     spec.clusterIPs = ["None"];
   }
-  spec.ipFamilies = dual ? ["IPv4", "IPv6"] : ["IPv4"];
-  spec.ipFamilyPolicy = dual ? "PreferDualStack" : "SingleStack";
+  spec.ipFamilies = families;
+  spec.ipFamilyPolicy = families.length > 1 ? "PreferDualStack" : "SingleStack";
   if (type === "NodePort" || type === "LoadBalancer") {
     const used = new Set(rest.flatMap((o) => [...(o.spec?.ports ?? []).map((p) => p.nodePort), o.spec?.healthCheckNodePort]).filter((n): n is number => n !== undefined));
     const take = () => {
@@ -175,9 +184,11 @@ export function admitService(s: LabState, svc: KubeService, others: KubeService[
   }
   if (type === "LoadBalancer" && !out.status?.loadBalancer?.ingress?.length) {
     const used = new Set(rest.flatMap((o) => (o.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? "")));
-    const ips = [lowestFree(used, (n) => v4At(LB_POOL, n), 1, 254, `a LoadBalancer address in ${LB_POOL}`)];
-    if (dual) ips.push(lowestFree(used, (n) => v6At(LB_POOL6, n), 1, 0xffff, `a LoadBalancer address in ${LB_POOL6}`));
+    const ips = families.map((f) => (f === "IPv4"
+      ? lowestFree(used, (n) => v4At(LB_POOL, n), 1, 254, `a LoadBalancer address in ${LB_POOL}`)
+      : lowestFree(used, (n) => v6At(LB_POOL6, n), 1, 0xffff, `a LoadBalancer address in ${LB_POOL6}`)));
     out.status = { loadBalancer: { ingress: ips.map((ip) => ({ ip, ipMode: "VIP" as const })) } };
   }
   return out;
 }
+

@@ -43,7 +43,14 @@ export interface HostPort {
 }
 
 export interface PodState {
+  /**
+   * The lab's name of the pod (`pod2`, `web`): unique on its node within its Kubernetes
+   * namespace. References: `node1/web`, or `node1/z/web` (always accepted, and how the lab
+   * shows a pod whose name another pod of the node shares: labPodRef).
+   */
   name: string;
+  /** The Pod's metadata.name; absent: `<node>-<name>` (the default namespace's, pods the lab named podN, and pods of older labs). */
+  k8sName?: string;
   node: string;
   ns: string;
   /** Kubernetes namespace of the Pod manifest. */
@@ -183,4 +190,28 @@ export function findNode(s: LabState, name: string): NodeState | undefined {
 
 export function allPods(s: LabState): PodState[] {
   return s.nodes.flatMap((n) => n.pods);
+}
+
+/**
+ * How the lab names a pod of a node (places, check rows, `lab pods`): `node1/web`, and
+ * `node1/z/web` for a pod of namespace z when another pod of the node is also called web (the
+ * default namespace's keeps the short form).
+ */
+export function labPodRef(node: Pick<NodeState, "name" | "pods">, p: PodState): string {
+  const shared = p.namespace !== "default" && node.pods.some((o) => o !== p && o.name === p.name);
+  return shared ? `${node.name}/${p.namespace}/${p.name}` : `${node.name}/${p.name}`;
+}
+
+/**
+ * The pod of a node a reference after `node/` names: `web` (the default namespace's, else the
+ * only one of that name on the node) or `z/web`; undefined when none (or ambiguous: said).
+ */
+export function podOnNode(node: Pick<NodeState, "name" | "pods">, ref: string): PodState | undefined {
+  const slash = ref.indexOf("/");
+  if (slash > 0) return node.pods.find((p) => p.namespace === ref.slice(0, slash) && p.name === ref.slice(slash + 1));
+  const named = node.pods.filter((p) => p.name === ref);
+  if (named.length <= 1) return named[0];
+  const dflt = named.find((p) => p.namespace === "default");
+  if (dflt) return dflt;
+  throw new Error(`cannot find pod "${node.name}/${ref}": ambiguous (${named.map((p) => `${node.name}/${p.namespace}/${p.name}`).join(", ")}); name it with its namespace`);
 }

@@ -43,8 +43,12 @@ function nodeManifest(node: NodeState): object {
   };
 }
 
-/** The Pod's name in Kubernetes: node and lab name, so pods of different nodes never clash. */
-export const k8sPodName = (pod: PodState) => `${pod.node}-${pod.name}`;
+/**
+ * The Pod's name in Kubernetes: `<node>-<name>` in the default namespace and for the podN the
+ * lab names (`lab up`'s pods of every node never clash), the name given in another namespace
+ * (`lab pod add node1 web --namespace z` is z/web).
+ */
+export const k8sPodName = (pod: PodState) => pod.k8sName ?? `${pod.node}-${pod.name}`;
 
 /** Labels the lab sets on every Pod (`lab check` and the documented policies select on them): not the user's to change. */
 export const LAB_POD_LABELS = ["app", "node"];

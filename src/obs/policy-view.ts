@@ -4,7 +4,7 @@
 // selects pods of its own namespace by podSelector, for its policyTypes; a
 // ClusterNetworkPolicy selects by its subject, in both directions it has rules for.
 import { openSource, PolicyEvaluator, type SelectingPolicy } from "../cluster/index.ts";
-import type { ClusterState } from "../cluster/types.ts";
+import type { ClusterState, SourceOptions } from "../cluster/types.ts";
 
 export type { SelectingPolicy };
 
@@ -14,9 +14,9 @@ export function selectingPolicies(state: ClusterState, podKey: string): Selectin
   return pod ? new PolicyEvaluator(state).selecting(pod) : [];
 }
 
-/** The cluster state of a source spec ("dir:/path", "kubernetes", ...), read once. */
-export async function readClusterState(spec: string): Promise<ClusterState> {
-  const src = openSource(spec);
+/** The cluster state of a source spec ("dir:/path", "kubernetes", ...), read once (with Services when asked: opts.services). */
+export async function readClusterState(spec: string, opts: SourceOptions = {}): Promise<ClusterState> {
+  const src = openSource(spec, opts);
   try {
     await src.start();
     return src.snapshot().state;

@@ -15,6 +15,8 @@ const rowKey = (node: string, r: FlowRecord) => {
 export class FlowRows {
   /** Insertion order is recency order: a row seen again moves to the end. */
   private readonly rows = new Map<string, UiFlowRow>();
+  /** Rows are named by a number of their own on the wire: the flow's fields are in the row already. */
+  private next = 1;
 
   constructor(private readonly max = MAX_ROWS) {}
 
@@ -33,7 +35,7 @@ export class FlowRows {
         changed.set(key, row);
       } else {
         const { port: _srcPort, ...src } = r.src;
-        const fresh: UiFlowRow = { key, node: r.node, verdict: r.verdict, protocol: r.protocol, src, dst: r.dst, ...(r.policy ? { policy: r.policy } : {}), count: 1, first: r.time, last: r.time };
+        const fresh: UiFlowRow = { key: (this.next++).toString(36), node: r.node, verdict: r.verdict, protocol: r.protocol, src, dst: r.dst, ...(r.policy ? { policy: r.policy } : {}), count: 1, first: r.time, last: r.time };
         this.rows.set(key, fresh);
         changed.set(key, fresh);
       }

@@ -9,7 +9,7 @@ import { explainPacket } from "../obs/explain-packet.ts";
 import type { Explanation } from "../obs/explain.ts";
 import { uiPolicies } from "./policies.ts";
 import { uiServices } from "./services.ts";
-import type { UiExplainRequest, UiNode, UiState } from "./model.ts";
+import type { UiExplainRequest, UiNode, UiSnapshot } from "./model.ts";
 import { FOLLOW_MS, type UiFlowRecord, type UiSource } from "./source.ts";
 
 function routingOf(paths: UiNode["paths"]): UiNode["routing"] {
@@ -40,15 +40,15 @@ export class LabSource implements UiSource {
     return requireState(this.lab);
   }
 
-  async state(): Promise<Omit<UiState, "flows">> {
+  async state(): Promise<UiSnapshot> {
     const s = this.current();
     this.followNew(s);
-    const [st, cluster] = await Promise.all([labStatus(s), labCluster(s)]);
+    const [st, cluster] = await Promise.all([labStatus(s), labCluster(s, { services: true })]);
     return {
       topology: {
         title: s.name, kind: "lab",
         nodes: st.nodes.map(uiNode),
-        pods: st.pods.map((p) => ({ id: `${p.node}/${p.name}`, namespace: p.k8sNamespace, name: p.k8sName, node: p.node, ips: p.ips, labels: p.labels })),
+        pods: st.pods.map((p) => ({ id: p.ref, namespace: p.k8sNamespace, name: p.k8sName, node: p.node, ips: p.ips, labels: p.labels })),
         services: uiServices(cluster),
         outside: [{ id: "ext", address: st.external.address }],
       },

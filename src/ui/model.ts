@@ -1,11 +1,12 @@
 // What the page and its server say to each other (JSON over /api/* and the /api/events
 // stream): the topology, the policies, the flow rows and explain's request. Shared by the
 // server (src/ui/*.ts) and the page (src/ui/page/), which imports types only.
-import type { Decider, Direction } from "../cluster/types.ts";
+import type { Decider, Direction, LabelSelector } from "../cluster/types.ts";
+import type { ExplainedDirection, PeerMiss, RuleCheck } from "../cluster/evaluate-policy.ts";
 import type { Explanation } from "../obs/explain.ts";
 import type { FlowEnd } from "../obs/flows.ts";
 
-export type { Explanation, Decider, FlowEnd };
+export type { Explanation, Decider, Direction, FlowEnd, ExplainedDirection, LabelSelector, PeerMiss, RuleCheck };
 
 export interface UiNode {
   name: string;
@@ -76,6 +77,7 @@ export interface UiPolicy {
  * every connection attempt between the same two ends is counted in one row.
  */
 export interface UiFlowRow {
+  /** The row's name while the server runs (a later copy of the row has the same key). */
   key: string;
   node: string;
   verdict: "deny" | "accept";
@@ -97,6 +99,9 @@ export interface UiState {
   problems: string[];
 }
 
+/** GET /api/state: everything but the flows (GET /api/flows), so the topology is drawn before 10,000 rows arrive. */
+export type UiSnapshot = Omit<UiState, "flows">;
+
 /** POST /api/explain: src is a pod or place id (or an address), dst an id or address. */
 export interface UiExplainRequest {
   src: string;
@@ -111,4 +116,4 @@ export type UiExplainAnswer = { explanation: Explanation } | { error: string };
 /** The events of /api/events (Server-Sent Events, data: JSON). */
 export type UiEvent =
   | { type: "flows"; rows: UiFlowRow[] }
-  | { type: "state"; state: Omit<UiState, "flows"> };
+  | { type: "state"; state: UiSnapshot };

@@ -13,7 +13,7 @@ import { followFlows, ownNodeNames, withNodeNames } from "../obs/flows.ts";
 import { nodeStatus } from "../obs/status.ts";
 import { uiPolicies } from "./policies.ts";
 import { uiServices } from "./services.ts";
-import type { UiExplainRequest, UiNode, UiState } from "./model.ts";
+import type { UiExplainRequest, UiNode, UiSnapshot } from "./model.ts";
 import { FOLLOW_MS, type UiFlowRecord, type UiSource } from "./source.ts";
 
 export interface NodeSourceOptions {
@@ -22,6 +22,8 @@ export interface NodeSourceOptions {
   source?: string;
   /** The agent's --flow-log. */
   flowLog: string;
+  /** Read Services and EndpointSlices too: the agent's identity may list them only with --service-proxy (its RBAC). */
+  services?: boolean;
 }
 
 export class NodeSource implements UiSource {
@@ -30,7 +32,7 @@ export class NodeSource implements UiSource {
 
   constructor(private readonly o: NodeSourceOptions) {
     if (o.source) {
-      this.cluster = openSource(o.source);
+      this.cluster = openSource(o.source, { services: o.services === true });
       this.started = this.cluster.start();
     }
   }
@@ -46,7 +48,7 @@ export class NodeSource implements UiSource {
     }
   }
 
-  async state(): Promise<Omit<UiState, "flows">> {
+  async state(): Promise<UiSnapshot> {
     const v = this.o.view;
     const { state, problem } = await this.clusterState();
     const own = await nodeStatus(v, collectAttachments(v));

@@ -1,11 +1,11 @@
 // The page's server: the page itself (src/ui/page/, bundled by Bun into the executable), its
-// state as JSON, explain on request, and flow rows and state changes pushed over Server-Sent
+// state and flow rows as JSON, explain on request, and flow rows and state changes pushed over Server-Sent
 // Events. It listens on 127.0.0.1 unless told otherwise; on any other address every /api/
 // request must carry the token. On loopback a request must name the server's own address in
 // its Host header (a page of another site cannot rebind a name to 127.0.0.1 and read it).
 import page from "./page/index.html";
 import { FlowRows } from "./flow-rows.ts";
-import type { UiEvent, UiExplainAnswer, UiExplainRequest, UiFlowRow, UiState } from "./model.ts";
+import type { UiEvent, UiExplainAnswer, UiExplainRequest, UiFlowRow, UiSnapshot } from "./model.ts";
 import type { UiSource } from "./source.ts";
 
 export interface UiServerOptions {
@@ -45,7 +45,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const rows = new FlowRows();
   const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const enc = new TextEncoder();
-  let state: Omit<UiState, "flows"> | undefined;
+  let state: UiSnapshot | undefined;
   let stateJson = "";
   let stateAt = 0;
   let pending = new Map<string, UiFlowRow>();
@@ -122,8 +122,9 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       "/api/state": guarded(async () => {
         // A page loads with what is known now; a newer state follows on its event stream.
         if (Date.now() - stateAt > 2000) refresh().catch(() => {});
-        return Response.json({ ...state!, flows: rows.all() } satisfies UiState, { headers: { "cache-control": "no-store" } });
+        return Response.json(state! satisfies UiSnapshot, { headers: { "cache-control": "no-store" } });
       }),
+      "/api/flows": guarded(() => Response.json(rows.all() satisfies UiFlowRow[], { headers: { "cache-control": "no-store" } })),
       "/api/events": guarded((req) => {
         let ctl: ReadableStreamDefaultController<Uint8Array>;
         const stream = new ReadableStream<Uint8Array>({

@@ -3,7 +3,7 @@
 // only this interface.
 import type { ShownFlowRecord } from "../obs/flows.ts";
 import type { Explanation } from "../obs/explain.ts";
-import type { UiExplainRequest, UiState } from "./model.ts";
+import type { UiExplainRequest, UiSnapshot } from "./model.ts";
 
 /**
  * How often a verdict log is looked at: one stat per log and period, so that a new verdict is
@@ -15,7 +15,7 @@ export type UiFlowRecord = ShownFlowRecord & { node: string };
 
 export interface UiSource {
   /** Topology and policies as they are now (read anew on every call). */
-  state(): Promise<Omit<UiState, "flows">>;
+  state(): Promise<UiSnapshot>;
   /** Calls onRecords with the verdict logs' records so far, then with what is appended; returns a stop function. */
   followFlows(onRecords: (records: UiFlowRecord[]) => void): () => void;
   /** explain's typed result for the request (an error naming what could not be found is thrown). */

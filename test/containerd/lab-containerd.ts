@@ -2,7 +2,7 @@
 // from inside their sandboxes' namespaces (the lab's echo servers on 7777), and waits for the
 // agents. Every check is an independent view: containerd's own answer, `ip -j`, `tc -j`,
 // connections that really flow.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CriClient, type PodSandbox } from "../../src/lab/cri/client.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
@@ -51,4 +51,9 @@ export function cniCalls(name: string, node: string): { command: string; contain
 export function processesNaming(path: string): string[] {
   const out = run(["ps", "-eo", "pid,args"]).stdout.split("\n").slice(1);
   return out.filter((l) => l.includes(path) && !l.includes(" ps -eo"));
+}
+
+/** The addresses the node's IPAM holds (one file per address). */
+export function reservedIps(name: string, node: string): string[] {
+  return readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
 }

@@ -11,27 +11,39 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
-import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
+import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, reservedIps, sandboxes, socketOf } from "./lab-containerd.ts";
 
 setDefaultTimeout(180_000);
 afterAll(downAll);
 
 const up = (name: string, extra: string[] = []) => lab(name, ["up", "-q", "--nodes", "2", "--runtime", "containerd", ...(extra.includes("--wiring") ? [] : ["--wiring", "agent"]), ...extra]);
 const check = (name: string) => labJson<CheckReport>(name, ["check"], { allowFail: true });
-const reserved = (name: string, node: string) => readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f));
 
-describe("containerd lab in routed mode", () => {
+describe("containerd lab in routed mode, dual-stack", () => {
   const name = newLabName();
-  beforeAll(() => up(name, ["--pods-per-node", "2", "--mode", "routed"]));
+  beforeAll(() => up(name, ["--pods-per-node", "2", "--mode", "routed", "--ipv6"]));
   afterAll(() => {
     lab(name, ["down", "-q"], { allowFail: true });
     expect(leftovers(name)).toEqual([]);
   });
 
-  test("lab check passes through containerd's sandboxes", () => {
+  test("lab check passes through containerd's sandboxes, both families (the sandbox's additional IP is the IPv6 one)", async () => {
     const r = check(name);
     expect([r.problems, r.failed]).toEqual([[], 0]);
-    expect(pods(name).every((p) => p.namespace.startsWith("cni-"))).toBe(true);
+    expect(r.results.some((x) => x.family === 6)).toBe(true);
+    for (const p of pods(name)) {
+      expect(p.namespace).toStartWith("cni-");
+      expect(p.ips.map((ip) => (ip.includes(":") ? 6 : 4))).toEqual([4, 6]);
+    }
+    const s = labState(name);
+    const c = new CriClient(socketOf(name, "node1"));
+    try {
+      const pod = s.nodes.find((n) => n.name === "node1")!.pods[0]!;
+      const { status } = await c.podSandboxStatus(pod.sandboxId!);
+      expect([status.network?.ip, ...(status.network?.additional_ips ?? []).map((x) => x.ip)]).toEqual(pod.ips);
+    } finally {
+      c.close();
+    }
   });
 });
 
@@ -131,7 +143,7 @@ describe("containerd lab: containerd restarted with pods running", () => {
     const old = before.pods[0]!;
     lab(name, ["pod", "remove", "node1", old.name]);
     expect(cniCalls(name, "node1").some((x) => x.command === "DEL" && x.containerId === old.sandboxId)).toBe(true);
-    expect(reserved(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
+    expect(reservedIps(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
     expect(check(name).failed).toBe(0);
   });
@@ -222,7 +234,7 @@ describe("containerd lab: the agent killed while containerd creates sandboxes", 
         ips.add(status.network!.ip);
       }
       expect(ips.size).toBe(names.length);
-      expect(reserved(name, "node1").length).toBe(names.length);
+      expect(reservedIps(name, "node1").length).toBe(names.length);
       // The restarted agent serves the next sandbox.
       lab(name, ["node", "restart-agent", "node1"]);
       const n = served();
@@ -232,7 +244,7 @@ describe("containerd lab: the agent killed while containerd creates sandboxes", 
         await c.stopPodSandbox(id);
         await c.removePodSandbox(id);
       }
-      expect(reserved(name, "node1").length).toBe(1);
+      expect(reservedIps(name, "node1").length).toBe(1);
       expect(ipJson<{ ifalias?: string }[]>(node.ns, ["link", "show", "type", "veth"]).filter((l) => ids.some((id) => l.ifalias?.includes(id)))).toEqual([]);
     } finally {
       c.close();

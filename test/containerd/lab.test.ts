@@ -12,7 +12,7 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
-import { cniCalls, labState, nodeDir, pods, probe, processesNaming, sandboxes, socketOf } from "./lab-containerd.ts";
+import { cniCalls, labState, nodeDir, pods, probe, processesNaming, reservedIps, sandboxes, socketOf } from "./lab-containerd.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -42,8 +42,9 @@ describe("lab up --runtime containerd", () => {
         expect(resolv).toContain("nameserver 10.224.0.1");
         expect(resolv).toContain("search default.svc.cluster.local svc.cluster.local cluster.local");
       }
-      // containerd ran the plugin (the invocation log has the sandbox's ID), not the lab.
-      for (const p of node.pods) expect(cniCalls(name, node.name).some((c) => c.command === "ADD" && c.containerId === p.sandboxId)).toBe(true);
+      // containerd ran the plugin (the invocation log has the sandbox's ID), not the lab, and
+      // the plugin's process handed the call to the node's agent (served), as on a cluster.
+      for (const p of node.pods) expect(cniCalls(name, node.name).some((c) => c.command === "ADD" && c.containerId === p.sandboxId && c.served !== undefined)).toBe(true);
     }
     expect(labJson<{ runtime: string }>(name, ["status"]).runtime).toBe("containerd");
     for (const p of pods(name)) {
@@ -68,14 +69,24 @@ describe("lab up --runtime containerd", () => {
     const node = labState(name).nodes.find((n) => n.name === "node1")!;
     const pod = node.pods.find((p) => p.name === "web")!;
     const box = (await sandboxes(name, "node1")).find((b) => b.id === pod.sandboxId)!;
-    expect([box.metadata.namespace, box.metadata.name, box.labels.role]).toEqual(["shop", "node1-web", "web"]);
+    expect([box.metadata.namespace, box.metadata.name, box.labels.role]).toEqual(["shop", "web", "web"]);
     // From the external host to the node's address: DNAT to the pod's echo server.
     expect(probe(`${name}-ext`, `${node.address}:18080`)).toBe("203.0.113.10");
     const veth = ipJson<{ ifname: string; ifalias?: string }[]>(node.ns, ["link", "show", "type", "veth"]).find((l) => l.ifalias?.includes(pod.sandboxId!))!.ifname;
     const qdiscs = JSON.parse(run(["ip", "netns", "exec", node.ns, "tc", "-j", "qdisc", "show", "dev", veth]).stdout) as { kind: string; options?: { rate?: number } }[];
     expect(qdiscs.find((q) => q.kind === "tbf")?.options?.rate).toBe(1_250_000); // 10 Mbit/s in bytes
 
-    lab(name, ["pod", "remove", "node1", "shop/node1-web"]);
+    // A second pod on the same host port: the plugin refuses it inside RunPodSandbox, and
+    // nothing of it is left (containerd's sandbox, the lab's pod, its address).
+    const reservedBefore = reservedIps(name, "node1");
+    const r = lab(name, ["pod", "add", "node1", "web2", "--host-port", "18080:7777"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot map host port "18080/tcp"');
+    expect((await sandboxes(name, "node1")).map((b) => b.metadata.name)).not.toContain("node1-web2");
+    expect(pods(name).map((p) => p.name)).not.toContain("web2");
+    expect(reservedIps(name, "node1")).toEqual(reservedBefore);
+
+    lab(name, ["pod", "remove", "node1", "shop/web"]);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(pod.sandboxId);
     expect(existsSync(`/run/netns/${pod.ns}`)).toBe(false);
     expect(ipJson<{ ifname: string }[]>(node.ns, ["link", "show", "type", "veth"]).map((l) => l.ifname)).not.toContain(veth);

@@ -14,6 +14,7 @@ import { resolve } from "node:path";
 import { existsSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { LabStatus } from "../../src/lab/status.ts";
+import { AGENT_HEALTH_PORT } from "../../src/base/ports.ts";
 import { inNetns, ipJson, run } from "../helpers/netns.ts";
 import { until } from "../helpers/until.ts";
 import { iptablesLayout, nftablesLayout, KUBE_PROXY_NFT_TABLE, type KpService } from "../helpers/kube-proxy-rules.ts";
@@ -61,9 +62,36 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
     const nodeNs = (n: string) => st.nodes.find((x) => x.name === n)!.namespace;
     const nodeAddr = (n: string) => st.nodes.find((x) => x.name === n)!.address;
 
+    /** Each node's agent as this suite runs it: the lab's flags without --service-proxy. */
+    const agents = new Map<string, { argv: string[]; proc?: Subprocess }>();
+    const stopPid = async (pid: number) => {
+      process.kill(pid, "SIGTERM");
+      await until(`agent pid ${pid} to stop`, () => !existsSync(`/proc/${pid}`), 10_000);
+    };
+    const agentReady = (node: string) => inNetns(nodeNs(node), ["curl", "-sf", "-o", "/dev/null", `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`], { allowFail: true }).code === 0;
+    const startAgent = async (node: string) => {
+      const a = agents.get(node)!;
+      a.proc = spawn(["ip", "netns", "exec", nodeNs(node), ...a.argv], { stdout: "ignore", stderr: "ignore" });
+      await until(`${node}'s agent to be ready`, () => agentReady(node), 20_000);
+    };
+    const stopAgent = async (node: string) => {
+      const a = agents.get(node)!;
+      if (a.proc && a.proc.exitCode === null) await stopPid(a.proc.pid);
+      a.proc = undefined;
+    };
+
     beforeAll(async () => {
       lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--routing", routing, "--wiring", "agent"]);
       st = labJson<LabStatus>(name, ["status"]);
+      // Where kube-proxy runs, mncni's agent runs without its own Service proxy (the DaemonSet's
+      // default); the lab's agents proxy the lab's Services, so each is started again here with
+      // the lab's flags minus --service-proxy (it then removes the Service table it had written).
+      for (const n of st.nodes) {
+        const argv = (await Bun.file(`/proc/${n.agentPid}/cmdline`).text()).split("\0").filter((a) => a && a !== "--service-proxy");
+        agents.set(n.name, { argv });
+        await stopPid(n.agentPid!);
+        await startAgent(n.name);
+      }
       for (const p of st.pods) {
         const s = spawn(["ip", "netns", "exec", p.namespace, process.execPath, ECHO, "serve", `${p.node}/${p.name}`, String(TCP_PORT), String(UDP_PORT)], { stdout: "pipe", stderr: "inherit" });
         servers.push(s);
@@ -85,8 +113,9 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
       tmp = mkdtempSync(`${tmpdir()}/kpcoexist-`);
     });
 
-    afterAll(() => {
+    afterAll(async () => {
       for (const s of servers) s.kill();
+      for (const n of agents.keys()) await stopAgent(n);
       lab(name, ["down", "-q"], { allowFail: true });
       if (tmp) rmSync(tmp, { recursive: true, force: true });
       expect(leftovers(name)).toEqual([]);
@@ -106,7 +135,7 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
       });
     }
 
-    test(`with an allow-all NetworkPolicy, the agent's tables are all there${NEEDS_AGENT}`, async () => {
+    test(`with an allow-all NetworkPolicy, the agent's tables are all there, and no Service table of its own${NEEDS_AGENT}`, async () => {
       const f = `${tmp}/allow-all.yaml`;
       writeFileSync(f, ["apiVersion: networking.k8s.io/v1", "kind: NetworkPolicy", "metadata: {name: allow-all, namespace: default}", "spec:", "  podSelector: {}", "  policyTypes: [Ingress]", "  ingress: [{}]", ""].join("\n"));
       lab(name, ["apply", "-f", f]);
@@ -115,6 +144,8 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
           const tables = run(["ip", "netns", "exec", nodeNs(n), "nft", "list", "tables"]).stdout.split("\n");
           return ["table inet mncni-policy", "table inet mncni", `table ${mode === "bridge" ? "bridge" : "inet"} mncni-antispoof`].every((t) => tables.includes(t));
         }, 20_000);
+        // Without --service-proxy, no Service table of mncni's: one proxy, kube-proxy.
+        expect(inNetns(nodeNs(n), ["nft", "list", "tables"]).stdout).not.toContain("mncni-services");
       }
     });
 
@@ -171,17 +202,20 @@ export function kubeProxySuite(mode: "bridge" | "routed", routing: "host-gw" | "
       });
     }
 
-    test(`mncni agent --uninstall removes mncni's tables and leaves kube-proxy's iptables and nftables rules as they were${NEEDS_AGENT}`, async () => {
+    test(`an agent restarted (adopting its tables) and then mncni agent --uninstall leave kube-proxy's iptables and nftables rules as they were${NEEDS_AGENT}`, async () => {
       // Both layouts at once (a node switching modes keeps the other's leftovers until kube-proxy cleans up).
       const n2 = nodeNs("node2");
       loadLayout(n2, "nftables", services, st.clusterCidr);
       inNetns(n2, ["iptables-restore"], { stdin: iptablesLayout(services, { clusterCIDR: st.clusterCidr }) });
       const before = { ipt: kubeProxyRules(n2, "iptables"), nft: kubeProxyRules(n2, "nftables") };
-      // The lab's agent, stopped by its PID (it would write everything again), then its own flags with --uninstall.
-      const pid = st.nodes.find((x) => x.name === "node2")!.agentPid!;
-      const argv = (await Bun.file(`/proc/${pid}/cmdline`).text()).split("\0").filter(Boolean);
-      process.kill(pid, "SIGTERM");
-      await until("node2's agent to stop", () => !existsSync(`/proc/${pid}`), 10_000);
+      // The agent stopped and started again: it adopts (or repairs) its tables beside kube-proxy's.
+      await stopAgent("node2");
+      await startAgent("node2");
+      expect(kubeProxyRules(n2, "iptables")).toBe(before.ipt);
+      expect(kubeProxyRules(n2, "nftables")).toBe(before.nft);
+      await stopAgent("node2");
+      const argv = agents.get("node2")!.argv;
+      // Then uninstall (the agent stopped: it would write everything again) with the agent's own flags.
       const at = argv.indexOf("agent") + 1;
       // --force: the node's pods are still attached to its bridge (without it the bridge is kept and the exit code says so).
       const u = inNetns(n2, [...argv.slice(0, at), "--uninstall", "--force", ...argv.slice(at)], { allowFail: true });

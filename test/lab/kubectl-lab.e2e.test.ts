@@ -4,7 +4,8 @@
 // resolves through the API (the Pod's container ports as the agents read them), and the lab's
 // own views (status, check) follow what kubectl changed.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import type { LabStatus } from "../../src/lab/status.ts";
 import type { PolicyReport } from "../../src/lab/policy-check.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
@@ -91,6 +92,30 @@ describe.skipIf(!Bun.which("kubectl"))("a lab driven with kubectl", () => {
     expect(report.mismatches).toEqual([]);
     expect(report.cells.find((c) => c.src === "default/node1-client" && c.dst === "default/node2-web" && c.port === 80 && c.protocol === "TCP")!.expected).toBe("allowed");
     expect(report.cells.find((c) => c.src === "default/node1-client" && c.dst === "default/node2-web" && c.port === 81 && c.protocol === "TCP")!.expected).toBe("denied");
+  });
+
+  test("lab apply/delete as kubectl: repeated -f, a directory, one line per object, unchanged/configured, exit 1 on a miss; kubectl sees them", () => {
+    const dir = `${LAB_ROOT}/${name}/objs`;
+    mkdirSync(dir, { recursive: true });
+    const ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {team: a}}\n";
+    const np = (n: string, ports: string) => `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ${n}, namespace: team-a}\nspec:\n  podSelector: {}\n  ingress: [{ports: [${ports}]}]\n`;
+    writeFileSync(`${dir}/ns.yaml`, ns);
+    mkdirSync(`${dir}/policies`, { recursive: true });
+    writeFileSync(`${dir}/policies/a.yaml`, np("a", "{port: 80}"));
+    writeFileSync(`${dir}/policies/b.json`, JSON.stringify(parseYaml(np("b", "{port: http}"))));
+    const apply = () => lab(name, ["apply", "-f", `${dir}/ns.yaml`, "-f", `${dir}/policies`]).stdout.trim().split("\n");
+    expect(apply()).toEqual(["namespace/team-a created", "networkpolicy.networking.k8s.io/a created", "networkpolicy.networking.k8s.io/b created"]);
+    expect(apply()).toEqual(["namespace/team-a unchanged", "networkpolicy.networking.k8s.io/a unchanged", "networkpolicy.networking.k8s.io/b unchanged"]);
+    writeFileSync(`${dir}/policies/a.yaml`, np("a", "{port: 81}"));
+    expect(apply()[1]).toBe("networkpolicy.networking.k8s.io/a configured");
+    expect(JSON.parse(kubectl(["get", "networkpolicy", "a", "-n", "team-a", "-o", "json"]).stdout).spec.ingress[0].ports[0].port).toBe(81);
+    expect(kubectl(["get", "namespace", "team-a", "-o", "jsonpath={.metadata.labels.team}"]).stdout).toBe("a");
+    const del = lab(name, ["delete", "-f", `${dir}/policies`]);
+    expect(del.stdout.trim().split("\n")).toEqual(['networkpolicy.networking.k8s.io "a" deleted', 'networkpolicy.networking.k8s.io "b" deleted']);
+    const miss = lab(name, ["delete", "-f", `${dir}/policies`], { allowFail: true });
+    expect(miss.code).toBe(1);
+    expect(miss.stderr).toContain('Error from server (NotFound): networkpolicies.networking.k8s.io "a" not found');
+    expect(kubectl(["get", "networkpolicies", "-n", "team-a", "-o", "name"]).stdout.trim()).toBe("");
   });
 
   test("kubectl delete: the policy goes, both ports open again", async () => {

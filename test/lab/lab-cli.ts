@@ -65,7 +65,13 @@ export function clusterObjects(name: string, kind: "node" | "pod" | "namespace")
 }
 
 export function labJson<T = any>(name: string, argv: string[], opts: { allowFail?: boolean } = {}): T {
-  return JSON.parse(lab(name, [...argv, "--json"], opts).stdout) as T;
+  const r = lab(name, [...argv, "--json"], opts);
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    // No JSON: the command failed; say what it said rather than a parse error.
+    throw new Error(`lab ${argv.join(" ")} --json gave no JSON (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim() || "no output"}`);
+  }
 }
 
 /** What of the lab is still on the machine: namespaces, processes, files. */

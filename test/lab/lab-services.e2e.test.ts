@@ -3,12 +3,17 @@
 // controller writes from pod labels (ready once a pod answers, terminating during `lab pod
 // remove --grace`), the router's LoadBalancer routes, and the lab's DNS server answering the
 // Kubernetes DNS specification to a real resolver in a pod (glibc's getent through the pod's
-// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Traffic
-// through the Services (lab check, lab explain) is lab-services-suite.ts.
+// resolv.conf and search path; dig over UDP and TCP). Dual-stack, bridge mode. Then traffic
+// through every kind of Service (lab check, lab explain: lab-services-suite.ts) in the same
+// shape; the other modes and routings are in lab-services.matrix.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { LabService } from "../../src/lab/service-list.ts";
+import { manifestsDir } from "../../src/lab/topology.ts";
 import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { serviceTrafficSuite } from "./lab-services-suite.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -32,8 +37,8 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(web.clusterIPs).toEqual(["10.96.0.11", "fd00:96::b"]);
     // Only the pod of its namespace; one endpoint per family, ready (it answered).
     expect(web.endpoints.map((e) => [e.pod, e.ready, e.ports]).sort()).toEqual([
-      ["apps/node2-db0", true, { http: 7777 }],
-      ["apps/node2-db0", true, { http: 7777 }],
+      ["apps/db0", true, { http: 7777 }],
+      ["apps/db0", true, { http: 7777 }],
     ]);
     expect(web.endpoints.map((e) => e.address.includes(":")).sort()).toEqual([false, true]);
   });
@@ -94,8 +99,25 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(routes()).toBe("");
   });
 
+  test("lab apply -f takes a Service: admission gives it a cluster IP, the controller its EndpointSlices; lab delete removes both", () => {
+    const file = join(tmpdir(), `${name}-svc.yaml`);
+    writeFileSync(file, "apiVersion: v1\nkind: Service\nmetadata: {name: applied, namespace: apps}\nspec:\n  selector: {role: db}\n  ports: [{name: http, port: 8080, targetPort: 7777}]\n");
+    try {
+      expect(lab(name, ["apply", "-f", file]).stdout).toContain("service/applied created");
+      const applied = svc("apps", "applied");
+      expect(applied.clusterIPs[0]).toMatch(/^10\.96\.0\.\d+$/);
+      expect(applied.endpoints.filter((e) => e.ready).map((e) => e.pod)).toEqual(["apps/db0", "apps/db0"]);
+      expect(exec("node1/pod1", ["getent", "ahostsv4", "applied.apps.svc.cluster.local"]).stdout).toContain(applied.clusterIPs[0]!);
+      lab(name, ["delete", "-f", file]);
+      expect(services().some((x) => x.name === "applied")).toBe(false);
+      expect(existsSync(join(manifestsDir(name), "endpointslice-apps.applied-ipv4.yaml"))).toBe(false);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
-    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/node2-db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
+    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
     let seen: LabService["endpoints"] = [];
     for (let i = 0; i < 40 && !seen.some((e) => e.terminating); i++) {
       await Bun.sleep(100);
@@ -116,3 +138,5 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(existsSync(`/etc/netns/${name}-node1-pod1`)).toBe(false);
   });
 });
+
+serviceTrafficSuite({ mode: "bridge", routing: "auto", ipv6: true });

@@ -46,13 +46,18 @@ describe.skipIf(WIRING === "static")(`lab pod add with host ports and bandwidth 
     for (const [flag, value, says] of [
       ["--host-port", "18080", "--host-port item"],
       ["--host-port", "70000:80", "--host-port host port"],
-      ["--ingress-bandwidth", "fast", "ingress bandwidth"],
+      ["--ingress-bandwidth", "fast", "--ingress-bandwidth"],
+      // kubelet's bounds: containerd would fail the sandbox half-made (and its Stop too).
+      ["--egress-bandwidth", "1", "unreasonably small"],
     ] as const) {
       const r = lab(name, ["pod", "add", "node1", "bad", flag, value], { allowFail: true });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(says);
     }
     expect(state(name).nodes[0]!.pods).toEqual([]);
+    // The direct runtime has no process to restart.
+    const rr = lab(name, ["node", "restart-runtime", "node1"], { allowFail: true });
+    expect([rr.code, rr.stderr.includes("direct runtime")]).toEqual([1, true]);
     expect(run(["ip", "netns", "list"]).stdout).not.toContain(`${name}-node1-bad`);
   });
 });

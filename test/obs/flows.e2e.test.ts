@@ -63,20 +63,20 @@ describe.skipIf(WIRING === "static")(`flows: one row per flow, node names, filte
     expect(connect(name, "node1", xb, 80, 1.5)).toBe(false);
     const log = join(nodePaths(name, "node2").dir, "flows.log");
     const logged = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
-    for (let i = 0; i < 20 && !(logged().includes(`"ip":"${node1}"`) && logged().includes('"pod":"node1-ya"')); i++) await Bun.sleep(250);
+    for (let i = 0; i < 20 && !(logged().includes(`"ip":"${node1}"`) && logged().includes('"pod":"ya"')); i++) await Bun.sleep(250);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("a header, and the retransmitted SYNs of one blocked connect as one row with their count", () => {
     const records = jsonLines(lab(name, ["flows", "--json"]).stdout);
-    const syns = records.filter((r) => r.src.pod === "node1-xa" && r.dst.pod === "node2-xb" && r.protocol === "TCP");
+    const syns = records.filter((r) => r.src.pod === "xa" && r.dst.pod === "xb" && r.protocol === "TCP");
     expect(syns.length).toBeGreaterThanOrEqual(2); // the kernel's retransmissions, each logged
     expect(new Set(syns.map((r) => r.src.port)).size).toBe(1); // one flow
     const lines = lab(name, ["flows"]).stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^NODE\s+FIRST PACKET\s+VERDICT\s+PROTO\s+SOURCE\s+DESTINATION\s+COUNT\s+DECIDED BY$/);
-    const rows = lines.filter((l) => l.includes("x/node1-xa:") && l.includes("x/node2-xb:80"));
+    const rows = lines.filter((l) => l.includes("x/xa:") && l.includes("x/xb:80"));
     expect(rows).toEqual([expect.stringContaining(syns[0]!.time)]);
-    expect(rows[0]).toMatch(new RegExp(`^node2\\s+${syns[0]!.time}\\s+DENY\\s+TCP\\s+x/node1-xa:${syns[0]!.src.port}\\s+x/node2-xb:80\\s+${syns.length}\\s+ClusterNetworkPolicy Admin no-a-to-b no-a \\(ingress\\)$`));
+    expect(rows[0]).toMatch(new RegExp(`^node2\\s+${syns[0]!.time}\\s+DENY\\s+TCP\\s+x/xa:${syns[0]!.src.port}\\s+x/xb:80\\s+${syns.length}\\s+ClusterNetworkPolicy Admin no-a-to-b no-a \\(ingress\\)$`));
   });
 
   test("a node's address is named by the node, in the lab and on the node itself", () => {
@@ -84,7 +84,7 @@ describe.skipIf(WIRING === "static")(`flows: one row per flow, node names, filte
     expect(fromNode.length).toBeGreaterThan(0);
     expect(fromNode[0]!.src.node).toBe("node1");
     const text = lab(name, ["flows"]).stdout;
-    expect(text).toMatch(new RegExp(`DENY\\s+TCP\\s+node1:${fromNode[0]!.src.port}\\s+x/node2-xb:80`));
+    expect(text).toMatch(new RegExp(`DENY\\s+TCP\\s+node1:${fromNode[0]!.src.port}\\s+x/xb:80`));
     expect(text).not.toContain(`${node1}:`);
     // On node1 itself its own address carries its name (NODE_NAME, else the host name); node2's log copied there.
     const file = join(dir, "node2-flows.log");
@@ -101,32 +101,32 @@ describe.skipIf(WIRING === "static")(`flows: one row per flow, node names, filte
     const inY = json("--namespace", "y");
     expect(inY.length).toBeGreaterThan(0);
     expect(inY).toEqual(all.filter((r) => r.src.namespace === "y" || r.dst.namespace === "y"));
-    const ofXa = json("--pod", "x/node1-xa");
+    const ofXa = json("--pod", "x/xa");
     expect(ofXa.length).toBeGreaterThan(0);
-    expect(ofXa).toEqual(all.filter((r) => (r.src.namespace === "x" && r.src.pod === "node1-xa") || (r.dst.namespace === "x" && r.dst.pod === "node1-xa")));
+    expect(ofXa).toEqual(all.filter((r) => (r.src.namespace === "x" && r.src.pod === "xa") || (r.dst.namespace === "x" && r.dst.pod === "xa")));
     expect(json("--verdict", "deny")).toEqual(all.filter((r) => r.verdict === "deny"));
     expect(json("--verdict", "allow")).toEqual([]); // accepts are not logged without --policy-log-accepts
     const text = lab(name, ["flows", "--namespace", "y"]).stdout;
-    expect(text).toContain("y/node1-ya:");
-    expect(text).not.toContain("x/node1-xa:");
+    expect(text).toContain("y/ya:");
+    expect(text).not.toContain("x/xa:");
     expect(lab(name, ["flows", "--verdict", "allow"]).stdout).toContain("(no logged verdict matches the filters)");
-    const bad = lab(name, ["flows", "--pod", "node1-xa"], { allowFail: true });
+    const bad = lab(name, ["flows", "--pod", "xa"], { allowFail: true });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--pod");
   });
 
   test("lab flows --follow prints the flows logged while it runs", async () => {
-    const proc = Bun.spawn([...LAB_CMD, "lab", "flows", "--name", name, "--follow", "--pod", "y/node1-ya"], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([...LAB_CMD, "lab", "flows", "--name", name, "--follow", "--pod", "y/ya"], { stdout: "pipe", stderr: "pipe" });
     try {
       let out = "";
       const reader = (async () => {
         for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
       })();
       expect(connect(name, "node1/ya", xb, 80, 1.5)).toBe(false);
-      for (let i = 0; i < 40 && !out.includes("x/node2-xb:80 "); i++) await Bun.sleep(250);
+      for (let i = 0; i < 40 && !out.includes("x/xb:80 "); i++) await Bun.sleep(250);
       expect(out.split("\n")[0]).toContain("FIRST PACKET");
-      expect(out).toMatch(/node2\s+\S+\s+DENY\s+TCP\s+y\/node1-ya:\d+\s+x\/node2-xb:80 /);
-      expect(out).not.toContain("x/node1-xa");
+      expect(out).toMatch(/node2\s+\S+\s+DENY\s+TCP\s+y\/ya:\d+\s+x\/xb:80 /);
+      expect(out).not.toContain("x/xa");
       void reader;
     } finally {
       proc.kill();

@@ -77,15 +77,15 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     expect(ingress.allowed).toBe(false);
     expect(ingress.why.decided).toBe("isolated");
     const byName = new Map(ingress.why.policies.map((p) => [p.name, p.rules]));
-    expect(byName.get("no-a-to-b")).toEqual([{ rule: "no-a", at: "ingress[0]", action: "Deny", matched: false, peers: [{ at: "from[0]", miss: expect.objectContaining({ kind: "podSelector", pod: "x/node1-xd", unmet: [{ requirement: "pod=a", key: "pod", value: "d" }] }) }] }]);
+    expect(byName.get("no-a-to-b")).toEqual([{ rule: "no-a", at: "ingress[0]", action: "Deny", matched: false, peers: [{ at: "from[0]", miss: expect.objectContaining({ kind: "podSelector", pod: "x/xd", unmet: [{ requirement: "pod=a", key: "pod", value: "d" }] }) }] }]);
     expect(byName.get("allow-c")).toEqual([{ rule: "ingress[0]", at: "ingress[0]", matched: false, peers: [{ at: "from[0]", miss: expect.objectContaining({ kind: "podSelector", unmet: [{ requirement: "pod=c", key: "pod", value: "d" }] }) }] }]);
     expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
     const text = lab(name, ["explain", "node1/xd", "node2/xb", "--proto", "tcp", "--port", "80"], { allowFail: true }).stdout.split("\n");
     expect(text.join("\n")).not.toContain("rule default-deny");
     // The decisive lines come before the hop-by-hop path and the trace.
-    const whyAt = text.findIndex((l) => l.includes("ingress[0].from[0]: podSelector pod=c does not select the source x/node1-xd (it has pod=d"));
-    const headAt = text.findIndex((l) => l.includes("no rule allows it. NetworkPolicy x/allow-c selects x/node2-xb for ingress"));
+    const whyAt = text.findIndex((l) => l.includes("ingress[0].from[0]: podSelector pod=c does not select the source x/xd (it has pod=d"));
+    const headAt = text.findIndex((l) => l.includes("no rule allows it. NetworkPolicy x/allow-c selects x/xb for ingress"));
     const pathAt = text.indexOf("path (computed)");
     expect(text[0]).toContain("dropped in node2");
     expect(headAt).toBeGreaterThan(0);
@@ -125,7 +125,7 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     for (let i = 0; i < 20 && !(existsSync(file) && readFileSync(file, "utf8").includes('"deny"')); i++) await Bun.sleep(250);
     const records = lab(name, ["flows", "--json"]).stdout.trim().split("\n").map((l) => JSON.parse(l) as FlowRecord & { node: string });
     const text = lab(name, ["flows"]).stdout;
-    const denied = records.filter((r) => r.verdict === "deny" && r.dst.pod === "node2-xb" && r.src.pod === "node1-xa");
+    const denied = records.filter((r) => r.verdict === "deny" && r.dst.pod === "xb" && r.src.pod === "xa");
     expect(denied.length).toBeGreaterThan(0);
     expect(denied[0]!.policy).toMatchObject({ kind: "ClusterNetworkPolicy", name: "no-a-to-b" });
     const end = (e: FlowRecord["src"]) => `${e.namespace}/${e.pod}${e.port !== undefined ? `:${e.port}` : ""}`;
@@ -156,7 +156,7 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     const fromNode1 = records.filter((r) => r.src.ip === node1);
     expect(fromNode1.length).toBeGreaterThan(0);
     expect(fromNode1.every((r) => r.src.node === "node1")).toBe(true);
-    expect(onNode("--source", `dir:${nodes}`).stdout).toMatch(/DENY\s+TCP\s+node1:\d+\s+x\/node2-xb:80\s/);
+    expect(onNode("--source", `dir:${nodes}`).stdout).toMatch(/DENY\s+TCP\s+node1:\d+\s+x\/xb:80\s/);
     // Without a source (and not in a pod): by address, as before.
     expect(onNode().stdout).toContain(`${node1}:`);
   });

@@ -3,13 +3,13 @@
 // carrying a new verdict as a flow row, and explain's request checked field by field.
 import { afterEach, expect, test } from "bun:test";
 import { startUiServer, type UiServer } from "../../src/ui/server.ts";
-import type { UiExplainRequest, UiState } from "../../src/ui/model.ts";
+import type { UiExplainRequest, UiFlowRow, UiSnapshot } from "../../src/ui/model.ts";
 import type { UiFlowRecord, UiSource } from "../../src/ui/source.ts";
 
 class ListSource implements UiSource {
   push?: (r: UiFlowRecord[]) => void;
   asked: UiExplainRequest[] = [];
-  async state(): Promise<Omit<UiState, "flows">> {
+  async state(): Promise<UiSnapshot> {
     return { topology: { title: "t", kind: "lab", nodes: [], pods: [], services: [], outside: [] }, policies: [], problems: [] };
   }
   followFlows(on: (r: UiFlowRecord[]) => void) {
@@ -47,6 +47,7 @@ test("with a token, /api/ needs it", async () => {
   expect(server.url).toContain("?token=s3cret");
   const base = new URL(server.url).origin;
   expect((await fetch(`${base}/api/state`)).status).toBe(401);
+  expect((await fetch(`${base}/api/flows`)).status).toBe(401);
   expect((await fetch(`${base}/api/state?token=wrong`)).status).toBe(401);
   expect((await fetch(`${base}/api/state?token=s3cret`)).status).toBe(200);
   expect((await fetch(`${base}/api/state`, { headers: { authorization: "Bearer s3cret" } })).status).toBe(200);
@@ -67,8 +68,8 @@ test("a new verdict goes out on the event stream as its flow row, counted", asyn
   expect(event.rows).toHaveLength(1);
   expect(event.rows[0].count).toBe(2);
   await reader.cancel();
-  const state = (await (await fetch(`${server.url}api/state`)).json()) as UiState;
-  expect(state.flows.map((r) => r.count)).toEqual([2]);
+  const rows = (await (await fetch(`${server.url}api/flows`)).json()) as UiFlowRow[];
+  expect(rows.map((r) => r.count)).toEqual([2]);
 });
 
 test("explain: a bad request names its field; a good one reaches the source", async () => {

@@ -1,6 +1,6 @@
 // `mncni lab ui` driven in headless Chromium (Debian's chromium through playwright-core)
 // against a real lab: the compiled executable serves the page from another directory; the
-// topology shows every node and pod the lab reports; a policy applied with `lab apply`
+// topology shows every node and pod the lab reports, and its Service with the pods behind it; a policy applied with `lab apply`
 // denies real TCP connections and the denied flows appear in the table (pushed over the event
 // stream, no reload) with their policy and rule; a click explains one, ending in the drop at
 // the right node; the filters narrow the table. Screenshots of each view go to a temporary
@@ -59,12 +59,9 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
   };
   const rows = () => page.locator('[data-testid="flows"] tbody tr');
 
-  beforeAll(async () => {
-    lab(name, ["up", "-q", "--nodes", "3", "--pods-per-node", "2"]);
-    lab(name, ["pod", "add", "node1", "--namespace", "shop", "--labels", "tier=front"]);
-    pods = labJson<LabStatus>(name, ["status"]).pods;
-    // From another directory: the page is inside the executable, not beside it.
-    server = Bun.spawn([...LAB_CMD, "lab", "ui", "--name", name, "--port", "0"], { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  /** Starts `mncni lab ui` (this lab, these flags); the address it printed. */
+  const startServer = async (flags: string[]): Promise<string> => {
+    server = Bun.spawn([...LAB_CMD, "lab", "ui", "--name", name, ...flags], { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const reader = server.stdout.getReader();
     let out = "";
     const deadline = Date.now() + 30_000;
@@ -76,8 +73,18 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     reader.releaseLock();
     const url = /open (http\S+)/.exec(out)?.[1];
     if (!url) throw new Error(`lab ui printed no address: ${out} ${await new Response(server.stderr).text()}`);
+    return url;
+  };
+
+  beforeAll(async () => {
+    lab(name, ["up", "-q", "--nodes", "3", "--pods-per-node", "2"]);
+    lab(name, ["pod", "add", "node1", "--namespace", "shop", "--labels", "tier=front"]);
+    lab(name, ["service", "add", "default/echo2", "--selector", "node=node2", "--port", "80:7777/TCP"]);
+    pods = labJson<LabStatus>(name, ["status"]).pods;
+    // From another directory: the page is inside the executable, not beside it.
+    const url = await startServer(["--port", "0"]);
     browser = await openBrowser();
-    page = await browser.browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page = await browser.browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);
     await page.waitForSelector("#cy canvas");
   });
@@ -109,6 +116,10 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(drawn.nodes.sort()).toEqual(st.nodes.map((n) => `node:${n.name}`).sort());
     expect(drawn.pods.sort()).toEqual(st.pods.map((p) => `pod:${p.node}/${p.name}`).sort());
     expect(st.pods.length).toBe(7);
+    // The Service, with dashed edges to the pods its EndpointSlices name.
+    await page.waitForFunction(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { nonempty: () => boolean } } }).__cy.getElementById("svc:default/echo2").nonempty(), undefined, { timeout: 30_000 });
+    const backends = await page.evaluate(() => (globalThis as unknown as { __cy: { edges: (s: string) => { map: (f: (e: { data: (k: string) => string }) => string) => string[] } } }).__cy.edges('[verdict = "backend"]').map((e) => `${e.data("source")}>${e.data("target")}`));
+    expect(backends.sort()).toEqual(st.pods.filter((p) => p.node === "node2").map((p) => `svc:default/echo2>pod:${p.node}/${p.name}`).sort());
     await shot("topology");
   });
 
@@ -145,6 +156,11 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(await last.innerText()).toContain("only-web-to-node2");
     expect(await hops.first().locator(".place").innerText()).toBe("node1/pod1");
     expect(await panel.locator('[data-testid="decider"]').innerText()).toContain("NetworkPolicy default/only-web-to-node2");
+    // Why: the evaluator's account, per rule: its only peer wants role=web, which the source lacks.
+    const why = await panel.locator('[data-testid="why-ingress"]').innerText();
+    expect(why).toContain("DENIED");
+    expect(why).toMatch(/ingress\[0\].*does not match/);
+    expect(why).toContain("podSelector role=web does not select the source default/node1-pod1: it has no role");
     await shot("explain");
     // The traced probe: a real packet, traced by nftables, dropped where the path says.
     await panel.locator('[data-testid="probe"]').click();
@@ -198,5 +214,52 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(edges).toContain("pod:node1/pod1>pod:node2/pod1");
     await page.locator("#cy").click({ position: { x: 5, y: 5 } });
     await shot("topology-flows");
+  });
+
+  test("a click on a pod shows its labels and policies, and explains a packet to another pod", async () => {
+    const at = await page.evaluate(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { renderedPosition: () => { x: number; y: number } } } }).__cy.getElementById("pod:node1/pod1").renderedPosition());
+    await page.locator("#cy").click({ position: at });
+    const panel = page.locator('[data-testid="panel"]');
+    await panel.locator("h2", { hasText: "default/node1-pod1" }).waitFor({ timeout: 10_000 });
+    expect(await panel.innerText()).toContain("node=node1");
+    await page.selectOption('[data-testid="explain-dst"]', "node3/pod1");
+    await page.click('[data-testid="explain-go"]');
+    const outcome = page.locator('[data-testid="explain"] [data-outcome]');
+    await outcome.waitFor({ timeout: 60_000 });
+    // No policy selects node3's pods: delivered, the path ending in node3/pod1.
+    expect(await outcome.innerText()).toBe("delivered");
+    expect(await page.locator('[data-testid="explain"] .hops').first().locator("li .place").last().innerText()).toBe("node3/pod1");
+  });
+
+  test("a node whose agent stopped turns not ready on the page (pushed, no reload), with the reason", async () => {
+    await page.click('[data-testid="panel"] .close');
+    await page.click('[data-testid="tab-topology"]');
+    const node3 = labJson<LabStatus>(name, ["status"]).nodes.find((n) => n.name === "node3")!;
+    process.kill(node3.agentPid!, "SIGTERM"); // the agent this test's lab started
+    await page.waitForFunction(() => (globalThis as unknown as { __cy: { getElementById: (id: string) => { data: (k: string) => string } } }).__cy.getElementById("node:node3").data("health") === "not-ready", undefined, { timeout: 60_000, polling: 250 });
+    const at = await page.evaluate(() => {
+      const n = (globalThis as unknown as { __cy: { getElementById: (id: string) => { renderedBoundingBox: (o: object) => { x1: number; y1: number; x2: number; y2: number } } } }).__cy.getElementById("node:node3").renderedBoundingBox({ includeLabels: false });
+      return { x: n.x1 + 6, y: n.y2 - 6 };
+    });
+    await page.locator("#cy").click({ position: at });
+    const panel = page.locator('[data-testid="panel"]');
+    await panel.locator("h2", { hasText: "node node3" }).waitFor({ timeout: 10_000 });
+    expect(await panel.innerText()).toContain(`agent (pid ${node3.agentPid}) is not running`);
+    await shot("not-ready");
+  });
+
+  test("the server restarted: the page reconnects by itself and reads the flows again (one denied meanwhile)", async () => {
+    const port = new URL(page.url()).port;
+    server!.kill("SIGTERM");
+    await server!.exited;
+    await page.locator('[data-testid="live"]', { hasText: "reconnecting" }).waitFor({ timeout: 30_000 });
+    // Denied while no server runs: only a page that reads the flows again can show it.
+    expect(connects("node1/pod2", "node2/pod1")).toBe(false);
+    await Bun.sleep(1000); // the agent's log write
+    await startServer(["--port", port]);
+    await page.locator('[data-testid="live"]', { hasText: "live" }).waitFor({ timeout: 30_000 });
+    await page.click('[data-testid="tab-flows"]');
+    await rows().filter({ hasText: "default/node1-pod2" }).first().waitFor({ timeout: 30_000 });
+    expect(await rows().and(page.locator('[data-policy="default/only-web-to-node2"]')).count()).toBe(3);
   });
 });

@@ -9,8 +9,9 @@ import { masqueradeStep } from "./masquerade.ts";
 import { podCidrsStep } from "./pod-cidrs.ts";
 import { policyStep } from "./policy.ts";
 import { routesStep } from "./routes.ts";
+import { servicesStep } from "./services.ts";
 
-export const STEP_MODULES = [podCidrsStep, forwardingStep, bridgeNetfilterStep, routesStep, masqueradeStep, policyStep, antiSpoofingStep, binariesStep, conflistStep] as const;
+export const STEP_MODULES = [podCidrsStep, forwardingStep, bridgeNetfilterStep, routesStep, masqueradeStep, policyStep, servicesStep, antiSpoofingStep, binariesStep, conflistStep] as const;
 
 export type Step = (typeof STEP_MODULES)[number]["name"];
 export const STEPS: readonly Step[] = STEP_MODULES.map((s) => s.name);

@@ -10,7 +10,7 @@ export function formatLabPods(pods: LabPod[]): string {
       p.k8sNamespace,
       p.k8sName,
       p.node,
-      `${p.node}/${p.name}`,
+      p.ref,
       p.ips.join(",") || "-",
       // Sorted by key, as kubectl --show-labels prints them.
       Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(","),

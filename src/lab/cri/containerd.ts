@@ -6,7 +6,7 @@
 // and ended by its PID (the shims and pause processes found by this containerd's paths).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cmdline, pidAlive, pidsMentioning, run, runAsync, spawnDetached, stopProcess } from "../sh.ts";
+import { cmdline, pidAlive, pidsMentioning, run, spawnDetached, stopProcess } from "../sh.ts";
 
 export const PAUSE_IMAGE = "localhost/mncni-pause:latest";
 
@@ -123,12 +123,12 @@ export async function startContainerd(c: ContainerdSetup, timeoutMs = 30_000): P
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    if (existsSync(p.socket) && (await runAsync(["ctr", "--address", p.socket, "version"], { timeoutMs: 5000 })).code === 0) {
-      // containerd answers before its CRI plugin has restored its sandboxes, and the CRI
-      // refuses every call until then ("server is not initialized yet").
-      last = await criReady(p.socket, deadline);
+    if (existsSync(p.socket)) {
+      // Ready when its CRI answers: containerd itself answers before the CRI plugin has
+      // restored its sandboxes, and the CRI refuses every call until then ("server is not
+      // initialized yet"). A socket left by an earlier containerd refuses connections.
+      last = await criReady(p.socket, Math.min(deadline, Date.now() + 1000));
       if (!last) return pid;
-      break;
     }
     if (!pidAlive(pid)) break;
     await Bun.sleep(20);

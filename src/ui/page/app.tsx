@@ -3,8 +3,8 @@
 // a flow explained (explain's typed result, the traced probe on request).
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { Explanation, UiEvent, UiExplainRequest, UiFlowRow, UiPolicy, UiState, UiTopology } from "../model.ts";
-import { explain, fetchState, subscribe } from "./api.ts";
+import type { Explanation, UiExplainRequest, UiFlowRow, UiPolicy, UiSnapshot, UiState, UiTopology } from "../model.ts";
+import { explain, fetchFlows, fetchState, subscribe } from "./api.ts";
 import { ExplainView } from "./explain-view.tsx";
 import { deciderText, endText, filterRows, NO_FILTERS, policyKey, type FlowFilters } from "./filter.ts";
 import { endIndex, stripLen } from "./layout.ts";
@@ -19,7 +19,9 @@ type Panel =
   | { kind: "explain"; title: string; req: UiExplainRequest; ex?: Explanation; error?: string; probing: boolean };
 
 /** Rows shown at once: the table stays fast with 10,000 flows; the filters find the rest. */
-const SHOWN_ROWS = 500;
+const SHOWN_ROWS = 200;
+
+const afterPaint = () => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve, 0))));
 
 const podKeyOf = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
@@ -177,33 +179,62 @@ function App() {
   const [filters, setFilters] = useState<FlowFilters>(NO_FILTERS);
   const [panel, setPanel] = useState<Panel>();
   const [error, setError] = useState<string>();
+  /** The flow row explained in the panel (highlighted in the table). */
+  const [picked, setPicked] = useState<string>();
 
   useEffect(() => {
-    // Subscribe first, then read the state: a row that changes in between is not lost (the
-    // event's row replaces the state's by key).
-    const early: UiEvent[] = [];
-    let ready = false;
-    const apply = (e: UiEvent) =>
-      setState((s) => {
-        if (!s) return s;
-        if (e.type === "state") return { ...s, ...e.state };
-        const byKey = new Map(s.flows.map((r) => [r.key, r]));
-        for (const r of e.rows) byKey.set(r.key, r);
-        return { ...s, flows: [...byKey.values()] };
+    // Subscribe first, then read the state and the rows: nothing that changes in between is
+    // lost (a row's newer copy, with the higher count, wins). The topology is drawn as soon as
+    // the state is in, before the rows; events are applied at most once a frame.
+    let base: UiSnapshot | undefined;
+    const rows = new Map<string, UiFlowRow>();
+    const keep = (r: UiFlowRow) => {
+      const have = rows.get(r.key);
+      if (!have || have.count <= r.count) rows.set(r.key, r);
+    };
+    const publish = () => base && setState({ ...base, flows: [...rows.values()] });
+    let queued = false;
+    const schedule = () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        publish();
       });
-    const stop = subscribe((e) => (ready ? apply(e) : early.push(e)), setLive);
-    fetchState().then((s) => {
-      performance.mark("mncni-state"); // bench/ui.ts
-      setState(s);
-      ready = true;
-      early.forEach(apply);
-    }, (e: Error) => setError(e.message));
+    };
+    const load = () =>
+      fetchState().then((s) => {
+        performance.mark("mncni-state"); // bench/ui.ts
+        base = s;
+        publish();
+        // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
+        // would hold up the topology's first draw.
+        return afterPaint().then(fetchFlows).then((list) => {
+          list.forEach(keep);
+          publish();
+        });
+      });
+    const stop = subscribe(
+      (e) => {
+        if (e.type === "state") base = e.state;
+        else e.rows.forEach(keep);
+        schedule();
+      },
+      setLive,
+      // The stream was cut, or the server restarted (its row keys start again): read it all again.
+      () => {
+        rows.clear();
+        load().catch(() => {});
+      },
+    );
+    load().catch((e: Error) => setError(e.message));
     return stop;
   }, []);
 
+  const haveRows = (state?.flows.length ?? 0) > 0;
   useEffect(() => {
-    if (view === "flows" && state) performance.mark("mncni-flows-ready"); // bench/ui.ts
-  }, [view, !state]);
+    if (view === "flows" && haveRows) performance.mark("mncni-flows-ready"); // bench/ui.ts: the table has its rows
+  }, [view, haveRows]);
 
   const runExplain = async (req: UiExplainRequest, title: string) => {
     setPanel({ kind: "explain", title, req, probing: req.probe });
@@ -217,7 +248,10 @@ function App() {
   if (error) return <p class="loading">cannot read the server's state: {error}</p>;
   if (!state) return <p class="loading">loading…</p>;
   const t = state.topology;
-  const pickRow = (r: UiFlowRow) => runExplain(flowRequest(t, r), `${endText(r.src)} → ${endText(r.dst)}`);
+  const pickRow = (r: UiFlowRow) => {
+    setPicked(r.key);
+    runExplain(flowRequest(t, r), `${endText(r.src)} → ${endText(r.dst)}`);
+  };
   const onTopo = (c: TopologyClick) => {
     if (c.kind === "pod") setPanel({ kind: "pod", id: c.id });
     else if (c.kind === "node") setPanel({ kind: "node", name: c.id });
@@ -245,7 +279,7 @@ function App() {
         {view === "flows" && (
           <section class="view">
             <Filters f={filters} set={setFilters} namespaces={namespaces} policies={state.policies} shown={Math.min(shownRows.length, SHOWN_ROWS)} total={shownRows.length} />
-            <FlowTable rows={shownRows.slice(0, SHOWN_ROWS)} selected={undefined} onPick={pickRow} />
+            <FlowTable rows={shownRows.slice(0, SHOWN_ROWS)} selected={panel?.kind === "explain" ? picked : undefined} onPick={pickRow} />
           </section>
         )}
         {view === "policies" && <section class="view"><PoliciesView policies={state.policies} onPick={(p) => setPanel({ kind: "policy", key: policyKey(p) })} /></section>}

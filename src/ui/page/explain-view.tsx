@@ -1,7 +1,8 @@
 // explain's typed result on the page: the hops one by one (route, device, where next, what
 // stopped it), the outcome, the policy the evaluator expects and why, and what the traced
-// probe met. Fields it does not know are shown as they are, so a newer result still reads.
+// probe met.
 import type { Explanation } from "../model.ts";
+import { WhyView } from "./why-view.tsx";
 
 type Hop = Explanation["hops"][number];
 
@@ -17,20 +18,6 @@ function hopDetail(h: Hop): string[] {
   if (h.held) d.push(`held (policy not yet programmed for ${h.held.pod ?? h.held.ip})`);
   if (h.next) d.push(`→ ${h.next}${h.via ? ` (${h.via})` : ""}`);
   return d;
-}
-
-/** Reasons a newer explain carries (selector matches and mismatches), whatever their shape. */
-function whyLines(v: unknown): string[] {
-  if (v === undefined || v === null) return [];
-  if (typeof v === "string") return [v];
-  if (Array.isArray(v)) return v.flatMap(whyLines);
-  if (typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (typeof o.text === "string") return [o.text];
-    if (typeof o.reason === "string") return [o.reason];
-    return Object.entries(o).flatMap(([k, x]) => whyLines(x).map((l) => (typeof x === "string" ? `${k}: ${l}` : l)));
-  }
-  return [String(v)];
 }
 
 export function Hops({ hops }: { hops: Hop[] }) {
@@ -51,27 +38,28 @@ export function Hops({ hops }: { hops: Hop[] }) {
 }
 
 export function ExplainView({ ex, onProbe, probing }: { ex: Explanation; onProbe?: () => void; probing: boolean }) {
-  const expected = ex.policy?.expected as (NonNullable<Explanation["policy"]>["expected"] & { why?: unknown }) | undefined;
+  const expected = ex.policy?.expected;
   const traced = ex.policy?.traced;
-  const extra = ex.policy as Record<string, unknown> | undefined;
-  const why = [...whyLines(expected?.why), ...whyLines(extra?.why)];
+  // The deciding direction first (the one that denied, else ingress), then the other.
+  const dirs = expected?.why ? (expected.deniedIn === "egress" ? (["egress", "ingress"] as const) : (["ingress", "egress"] as const)) : [];
   return (
     <div class="explain">
       <div class="muted">{ex.proto} {ex.src} → {ex.dst}{ex.proto !== "icmp" ? `:${ex.port}` : ""}</div>
       <div class={`outcome ${ex.outcome}`} data-outcome={ex.outcome}>{ex.outcome}</div>
-      <Hops hops={ex.hops} />
       {expected && (
         <section>
           <h3>Policy</h3>
           <dl class="kv">
             <dt>expected</dt><dd>{expected.allowed ? "allowed" : `denied${expected.deniedIn ? ` in ${expected.deniedIn}` : ""}`}</dd>
             {expected.by && <><dt>decided by</dt><dd data-testid="decider">{expected.by}</dd></>}
-            {expected.egressBy && <><dt>egress</dt><dd>{expected.egressBy}{expected.egressNode ? ` (on ${expected.egressNode})` : ""}</dd></>}
-            {expected.ingressBy && <><dt>ingress</dt><dd>{expected.ingressBy}{expected.ingressNode ? ` (on ${expected.ingressNode})` : ""}</dd></>}
+            {expected.egressBy && expected.egressBy !== expected.by && <><dt>egress</dt><dd>{expected.egressBy}{expected.egressNode ? ` (on ${expected.egressNode})` : ""}</dd></>}
+            {expected.ingressBy && expected.ingressBy !== expected.by && <><dt>ingress</dt><dd>{expected.ingressBy}{expected.ingressNode ? ` (on ${expected.ingressNode})` : ""}</dd></>}
           </dl>
-          {why.length > 0 && <><h4>Why</h4><ul class="whylist">{why.map((w) => <li>{w}</li>)}</ul></>}
+          {expected.why && <div class="why-block" data-testid="why"><h4>Why</h4>{dirs.map((d) => <WhyView dir={d} d={expected.why![d]} />)}</div>}
         </section>
       )}
+      <h3>Path</h3>
+      <Hops hops={ex.hops} />
       {traced && <p>probe met: <b>{traced.verdict}</b> by {traced.by}</p>}
       {ex.probe && (
         <section>

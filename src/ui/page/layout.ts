@@ -28,7 +28,9 @@ const NODE_PAD = 16;
 export const stripLen = (ip: string) => ip.split("/")[0]!;
 
 export function nodeLabel(n: UiTopology["nodes"][number]): string {
-  const state = n.ready === undefined ? "" : n.ready ? " · ready" : " · NOT READY";
+  const why = n.notReady[0] ?? "";
+  // The reason on a line of its own, under the title.
+  const state = n.ready === undefined ? "" : n.ready ? " · ready" : ` · NOT READY${why ? `\n${why.length > 60 ? `${why.slice(0, 59)}…` : why}` : ""}`;
   return `${n.name} · seg ${n.segment} · ${n.routing}${n.podMTU ? ` · MTU ${n.podMTU}` : ""}${state}`;
 }
 
@@ -37,12 +39,30 @@ function box(id: string, label: string, kind: GraphNode["data"]["kind"], x0: num
   return { data: { id, label, kind, w: x1 - x0 + POD_SIZE.w + 2 * pad, h: y1 - y0 + POD_SIZE.h + 2 * pad, ...extra }, position: { x: (x0 + x1) / 2, y: (y0 + y1) / 2 } };
 }
 
+/** A node box's height: its namespaces stacked, each as rows of pods. */
+function nodeHeight(namespaces: Map<string, unknown[]>): number {
+  let h = 0;
+  for (const pods of namespaces.values()) h += Math.ceil(pods.length / PODS_PER_ROW) * POD_H + NS_GAP;
+  return h;
+}
+
+/** The number of node columns that draws the boxes largest in a view of this width/height. */
+function bestColumns(n: number, w: number, h: number, aspect: number): number {
+  let best = 1;
+  let bestScale = 0;
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const scale = Math.min(aspect / (cols * w), 1 / (Math.ceil(n / cols) * h));
+    if (scale > bestScale) [best, bestScale] = [cols, scale];
+  }
+  return best;
+}
+
 /**
  * Boxes are plain graph nodes behind the pods, sized here, not cytoscape compound nodes:
  * compound bounds are recomputed by cytoscape on every change and cost most of the first
  * draw at 300 pods.
  */
-export function layoutTopology(t: UiTopology): GraphNode[] {
+export function layoutTopology(t: UiTopology, aspect = 1.6): GraphNode[] {
   const boxes: GraphNode[] = [];
   const items: GraphNode[] = [];
   const byNode = new Map<string, Map<string, UiTopology["pods"]>>();
@@ -54,8 +74,8 @@ export function layoutTopology(t: UiTopology): GraphNode[] {
     m.get(p.namespace)!.push(p);
   }
   const names = [...byNode.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  const cols = Math.max(1, Math.ceil(Math.sqrt(names.length * 0.8)));
   const boxW = PODS_PER_ROW * POD_W + BOX_GAP;
+  const cols = bestColumns(names.length, boxW, Math.max(...[...byNode.values()].map(nodeHeight), POD_H) + POD_H + BOX_GAP + 40, aspect);
   let y = 0;
   for (let row = 0; row * cols < names.length; row++) {
     let rowBottom = y;
@@ -123,4 +143,26 @@ export function flowEdges(t: UiTopology, rows: UiFlowRow[]): GraphEdge[] {
     if (id) edges.set(`svc:${s.namespace}/${s.name}>${id}`, { data: { id: `svc:${s.namespace}/${s.name}>${id}`, source: `svc:${s.namespace}/${s.name}`, target: `pod:${id}`, verdict: "backend", count: 1 } });
   }
   return [...edges.values()];
+}
+
+/**
+ * The zoom and pan that show every element in a view of width x height: from the sizes the
+ * layout gave them, so cytoscape need not measure every label to fit (a third of the first
+ * draw at 300 pods).
+ */
+export function fitView(nodes: GraphNode[], width: number, height: number, padding = 30): { zoom: number; pan: { x: number; y: number } } {
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const n of nodes) {
+    const w = n.data.w ?? POD_SIZE.w;
+    // Room for a box's title above it.
+    const h = n.data.h ?? POD_SIZE.h;
+    const top = n.data.w !== undefined ? 20 : 0;
+    x0 = Math.min(x0, n.position.x - w / 2);
+    x1 = Math.max(x1, n.position.x + w / 2);
+    y0 = Math.min(y0, n.position.y - h / 2 - top);
+    y1 = Math.max(y1, n.position.y + h / 2);
+  }
+  if (!Number.isFinite(x0)) return { zoom: 1, pan: { x: 0, y: 0 } };
+  const zoom = Math.min(3, Math.max(0.05, Math.min((width - 2 * padding) / (x1 - x0), (height - 2 * padding) / (y1 - y0))));
+  return { zoom, pan: { x: (width - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (height - (y1 - y0) * zoom) / 2 - y0 * zoom } };
 }

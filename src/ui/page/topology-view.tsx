@@ -2,9 +2,9 @@
 // zoom), positions from layout.ts; flows as edges, denied in red. A click on a pod, node or
 // edge tells the app, which shows its details or explains the pair.
 import cytoscape from "cytoscape";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import type { UiFlowRow, UiTopology } from "../model.ts";
-import { flowEdges, layoutTopology } from "./layout.ts";
+import { fitView, flowEdges, layoutTopology } from "./layout.ts";
 
 const BOX = { shape: "round-rectangle", width: "data(w)", height: "data(h)", "text-valign": "top", "text-halign": "center", "z-index": 1, "z-index-compare": "manual" } as const;
 const STYLE: cytoscape.StylesheetJson = [
@@ -46,8 +46,11 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
   click.current = onClick;
   const shape = JSON.stringify([topology.nodes, topology.pods, topology.outside, topology.services]);
 
-  useEffect(() => {
-    const c = cytoscape({ container: box.current!, elements: layoutTopology(topology), style: STYLE, layout: { name: "preset", fit: true, padding: 30 }, pixelRatio: 1, textureOnViewport: true, minZoom: 0.1, maxZoom: 3 });
+  // Drawn as soon as the box is in the page, not a frame later.
+  useLayoutEffect(() => {
+    const [w, h] = [box.current!.clientWidth, Math.max(1, box.current!.clientHeight)];
+    const elements = layoutTopology(topology, w / h);
+    const c = cytoscape({ container: box.current!, elements, style: STYLE, layout: { name: "preset", fit: false }, ...fitView(elements, w, h), pixelRatio: 1, textureOnViewport: true, minZoom: 0.1, maxZoom: 3 });
     c.on("tap", "node, edge", (e) => {
       const t = e.target as cytoscape.SingularElementArgument;
       const id = t.id();
@@ -62,8 +65,26 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
     cy.current = c;
     // For the benchmark (bench/ui.ts): the topology is drawn and takes clicks from here on.
     c.one("render", () => performance.mark("mncni-topology-ready"));
+    // The graph as drawn, for the end-to-end tests (test/ui/ui.e2e.test.ts) and a curious console.
     (window as unknown as { __cy?: cytoscape.Core }).__cy = c;
-    return () => c.destroy();
+    // The side panel opening or closing resizes the box: the canvas follows (cytoscape itself
+    // only watches the window), and is fitted again unless the user has zoomed or panned.
+    let fitted = true;
+    let ours = false;
+    c.on("viewport", () => {
+      if (!ours) fitted = false;
+    });
+    const resized = new ResizeObserver(() => {
+      ours = true;
+      c.resize();
+      if (fitted) c.viewport(fitView(elements, box.current!.clientWidth, Math.max(1, box.current!.clientHeight)));
+      ours = false;
+    });
+    resized.observe(box.current!);
+    return () => {
+      resized.disconnect();
+      c.destroy();
+    };
   }, [shape]);
 
   // Edges follow the flows without moving anything else.

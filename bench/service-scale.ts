@@ -1,0 +1,196 @@
+// Service proxy control-plane benchmark: 10,000 Services x 10 endpoints (ClusterIP + NodePort,
+// TCP), programmed by the agent's Service proxy into a throwaway namespace that is the node (a
+// child process inside it, as the agent runs in its node's namespace), next to the same
+// Services in kube-proxy's nftables layout (a chain per Service and per endpoint, a
+// service-ips verdict map; written from the layout its README describes, not its code) loaded
+// with `nft -f` as kube-proxy does, in the same run, rounds interleaved.
+//   node_modules/.bin/bun bench/service-scale.ts [--services 10000] [--endpoints 10] [--rounds 3] [--changes 41]
+// Measures: full sync (state to programmed table), one endpoint change programmed (engine
+// sync from the new state: p50 / p90; the source's state rebuild shown on its own row), the
+// agent's RSS growth (RSS with the state and table minus RSS before), the table's size.
+// kube-proxy's rows: its full ruleset through `nft -f`, and one endpoint change as its partial
+// sync writes it (the Service's chain rewritten, the new endpoint's chain added, the old one
+// deleted) through `nft -f`.
+// Targets: full <= 1 s, one endpoint change <= 5 ms p50, RSS growth <= 100 MB.
+import { spawnSync } from "bun";
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SERVICES = arg("--services", 10_000);
+const ENDPOINTS = arg("--endpoints", 10);
+const ROUNDS = arg("--rounds", 3);
+const CHANGES = arg("--changes", 41);
+const NODES = 10;
+const SELF = "node-0";
+
+const svcIP = (i: number) => `10.96.${i >> 8}.${i & 255}`;
+const epIP = (i: number, j: number, gen = 0) => `10.${100 + j}.${(i >> 8) + gen * 64}.${(i & 255)}`;
+const nodePort = (i: number) => 30000 + (i % 2700);
+
+function sh(argv: string[], stdin?: string): { out: string; ms: number } {
+  const t0 = performance.now();
+  const p = spawnSync(argv, { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
+  const ms = performance.now() - t0;
+  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.slice(0, 6).join(" ")}: ${p.stderr.toString().slice(0, 500)}`);
+  return { out: p.stdout.toString(), ms };
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length - 1) * p))]!;
+
+// ---- the child: mncni's proxy in the node's namespace ---------------------------------------
+async function childMncni(): Promise<void> {
+  const { buildClusterState } = await import("../src/cluster/build-state.ts");
+  const { ServiceProxy } = await import("../src/agent/services/proxy.ts");
+  const { systemNft } = await import("../src/agent/nft-ruleset.ts");
+  type Obj = import("../src/cluster/types.ts").KubeObject;
+  Bun.gc(true);
+  const rss0 = process.memoryUsage().rss;
+  const service = (i: number): Obj => ({ kind: "Service", metadata: { name: `s${i}`, namespace: `ns-${i % 100}` }, spec: { type: "NodePort", clusterIP: svcIP(i), clusterIPs: [svcIP(i)], ports: [{ name: "http", port: 80, targetPort: "http", nodePort: nodePort(i) }] } }) as Obj;
+  const slice = (i: number, gen = 0, changed = -1): Obj => ({
+    kind: "EndpointSlice", metadata: { name: `s${i}-abc`, namespace: `ns-${i % 100}`, labels: { "kubernetes.io/service-name": `s${i}` } },
+    addressType: "IPv4", ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: Array.from({ length: ENDPOINTS }, (_, j) => ({ addresses: [epIP(i, j, j === changed ? gen : 0)], conditions: { ready: true }, nodeName: `node-${(i + j) % NODES}` })),
+  }) as Obj;
+  // Only NodePort numbers below 2,700 services are unique; the rest share (an element the
+  // kernel refuses, reported): keep every Service unique by giving the rest no nodePort.
+  const objs: Obj[] = [];
+  for (let i = 0; i < SERVICES; i++) {
+    const s = service(i) as any;
+    if (i >= 2700) delete s.spec.ports[0].nodePort, (s.spec.type = "ClusterIP");
+    objs.push(s, slice(i));
+  }
+  const proxy = new ServiceProxy({ nodeName: SELF, clusterCidr: ["10.96.0.0/8"], nodeportAddresses: [], nft: systemNft });
+  const cpu = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  const c0 = cpu();
+  const t0 = performance.now();
+  let state = buildClusterState(objs);
+  const tState = performance.now() - t0;
+  const first = proxy.sync(state, ["10.99.0.1"]);
+  const full = performance.now() - t0;
+  const fullCpu = cpu() - c0;
+  if (first.rejected.length) throw new Error(`rejected: ${first.rejected.slice(0, 3).join("; ")}`);
+  proxy.sync(state, ["10.99.0.1"]); // the next pass records the fingerprint (as the agent's does)
+  Bun.gc(true);
+  const rss1 = process.memoryUsage().rss;
+  const rebuild: number[] = [];
+  const change: number[] = [];
+  const changeCpu: number[] = [];
+  let writes = 0;
+  for (let k = 0; k < CHANGES; k++) {
+    const i = (k * 7919) % SERVICES;
+    const a = performance.now();
+    objs[2 * i + 1] = slice(i, 1 + (k % 2), k % ENDPOINTS);
+    state = buildClusterState(objs);
+    const b = performance.now();
+    const bc = cpu();
+    const r = proxy.sync(state, ["10.99.0.1"]);
+    change.push(performance.now() - b);
+    changeCpu.push(cpu() - bc);
+    rebuild.push(b - a);
+    writes += r.writes;
+    if (r.changes.some((c) => !/element change/.test(c))) throw new Error(`an endpoint change was structural: ${r.changes.join("; ")}`);
+  }
+  const elements = Number(sh(["sh", "-c", "nft -j list table inet mncni-services | grep -o '\"concat\"' | wc -l"]).out) / 2;
+  console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, change, rebuild, writes, elements: Math.round(elements) }));
+}
+
+// ---- kube-proxy's layout through nft -f ------------------------------------------------------
+function kubeProxyScript(): string {
+  const L: string[] = ["table ip kube-proxy {", "  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }",
+    "  map service-nodeports { type inet_proto . inet_service : verdict; }",
+    "  chain mark-for-masquerade { meta mark set meta mark | 0x4000; }",
+    "  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports; }",
+    "  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }"];
+  const els: string[] = [];
+  const nps: string[] = [];
+  for (let i = 0; i < SERVICES; i++) {
+    const svc = `service-${i}-ns-${i % 100}/s${i}/tcp/http`;
+    const eps = Array.from({ length: ENDPOINTS }, (_, j) => `endpoint-${i}-${j}-ns-${i % 100}/s${i}/tcp/http__${epIP(i, j)}/8080`);
+    L.push(`  chain ${svc} { ip daddr ${svcIP(i)} ip saddr != 10.0.0.0/8 jump mark-for-masquerade; numgen random mod ${ENDPOINTS} vmap { ${eps.map((e, j) => `${j} : goto ${e}`).join(", ")} }; }`);
+    eps.forEach((e, j) => L.push(`  chain ${e} { ip saddr ${epIP(i, j)} jump mark-for-masquerade; meta l4proto tcp dnat to ${epIP(i, j)}:8080; }`));
+    els.push(`${svcIP(i)} . tcp . 80 : goto ${svc}`);
+    if (i < 2700) {
+      L.push(`  chain external-${i}-ns-${i % 100}/s${i}/tcp/http { jump mark-for-masquerade; goto ${svc}; }`);
+      nps.push(`tcp . ${nodePort(i)} : goto external-${i}-ns-${i % 100}/s${i}/tcp/http`);
+    }
+  }
+  L.push("}");
+  L.push(`add element ip kube-proxy service-ips { ${els.join(", ")} }`);
+  L.push(`add element ip kube-proxy service-nodeports { ${nps.join(", ")} }`);
+  return L.join("\n") + "\n";
+}
+
+/** kube-proxy's partial sync for one endpoint of Service i replaced (gen 1 <-> 2). */
+function kubeProxyChange(i: number, j: number, gen: number, prevGen: number): string {
+  const svc = `service-${i}-ns-${i % 100}/s${i}/tcp/http`;
+  const ep = (jj: number, g: number) => `endpoint-${i}-${jj}-ns-${i % 100}/s${i}/tcp/http__${epIP(i, jj, g)}/8080`;
+  const eps = Array.from({ length: ENDPOINTS }, (_, jj) => ep(jj, jj === j ? gen : 0));
+  return [
+    `add chain ip kube-proxy ${ep(j, gen)}`,
+    `add rule ip kube-proxy ${ep(j, gen)} ip saddr ${epIP(i, j, gen)} jump mark-for-masquerade`,
+    `add rule ip kube-proxy ${ep(j, gen)} meta l4proto tcp dnat to ${epIP(i, j, gen)}:8080`,
+    `flush chain ip kube-proxy ${svc}`,
+    `add rule ip kube-proxy ${svc} ip daddr ${svcIP(i)} ip saddr != 10.0.0.0/8 jump mark-for-masquerade`,
+    `add rule ip kube-proxy ${svc} numgen random mod ${ENDPOINTS} vmap { ${eps.map((e, jj) => `${jj} : goto ${e}`).join(", ")} }`,
+    `flush chain ip kube-proxy ${ep(j, prevGen)}`,
+    `delete chain ip kube-proxy ${ep(j, prevGen)}`,
+  ].join("\n") + "\n";
+}
+
+function kubeProxy(ns: string): { full: number; change: number[] } {
+  const script = kubeProxyScript();
+  const full = sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], script).ms;
+  const change: number[] = [];
+  const gens = new Map<string, number>();
+  for (let k = 0; k < CHANGES; k++) {
+    const i = (k * 7919) % SERVICES;
+    const j = k % ENDPOINTS;
+    const prev = gens.get(`${i}/${j}`) ?? 0;
+    const gen = prev === 1 ? 2 : 1;
+    gens.set(`${i}/${j}`, gen);
+    change.push(sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], kubeProxyChange(i, j, gen, prev)).ms);
+  }
+  return { full, change };
+}
+
+// ---- the parent -------------------------------------------------------------------------------
+if (process.argv.includes("--child")) {
+  await childMncni();
+  process.exit(0);
+}
+
+const tag = `svb${process.pid.toString(36)}`;
+const rows: { mncni: any; kp: { full: number; change: number[] } }[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const ns = `${tag}-${r}`;
+  sh(["ip", "netns", "add", ns]);
+  try {
+    const m = JSON.parse(sh(["ip", "netns", "exec", ns, process.execPath, import.meta.path, "--child", "--services", String(SERVICES), "--endpoints", String(ENDPOINTS), "--changes", String(CHANGES)]).out);
+    sh(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"]);
+    const kp = kubeProxy(ns);
+    rows.push({ mncni: m, kp });
+    console.error(`round ${r + 1}: mncni full ${m.full.toFixed(0)} ms, change p50 ${pct(m.change, 0.5).toFixed(2)} ms; kube-proxy layout full ${kp.full.toFixed(0)} ms, change p50 ${pct(kp.change, 0.5).toFixed(1)} ms`);
+  } finally {
+    spawnSync(["ip", "netns", "del", ns]);
+  }
+}
+const med = (f: (x: (typeof rows)[number]) => number) => pct(rows.map(f), 0.5);
+const fmt = (n: number, d = 1) => n.toFixed(d);
+console.log(`\nService proxy control plane: ${SERVICES} Services x ${ENDPOINTS} endpoints (${Math.min(SERVICES, 2700)} with a NodePort), ${ROUNDS} rounds, ${CHANGES} endpoint changes each; medians over rounds`);
+console.log(`load: ${sh(["uptime"]).out.trim()}\n`);
+console.log("| measure | mncni --service-proxy | kube-proxy's nftables layout via nft -f (same run) | target |");
+console.log("|---|---|---|---|");
+console.log(`| full sync (state to programmed table) | ${fmt(med((x) => x.mncni.full), 0)} ms | ${fmt(med((x) => x.kp.full), 0)} ms | <= 1000 ms |`);
+console.log(`|   of which the state build (source) | ${fmt(med((x) => x.mncni.tState), 0)} ms | - | |`);
+console.log(`| full sync, CPU time of the agent's process (the machine's other load left out; nft's own CPU not counted) | ${fmt(med((x) => x.mncni.fullCpu), 0)} ms | - | |`);
+console.log(`| one endpoint change programmed, p50 | ${fmt(med((x) => pct(x.mncni.change, 0.5)), 2)} ms | ${fmt(med((x) => pct(x.kp.change, 0.5)))} ms | <= 5 ms |`);
+console.log(`| one endpoint change programmed, p90 | ${fmt(med((x) => pct(x.mncni.change, 0.9)), 2)} ms | ${fmt(med((x) => pct(x.kp.change, 0.9)))} ms | |`);
+console.log(`| one endpoint change, CPU time of the agent's process, p50 | ${fmt(med((x) => pct(x.mncni.changeCpu, 0.5)), 2)} ms | - | |`);
+console.log(`| the source's state rebuild per change, p50 (not in the row above) | ${fmt(med((x) => pct(x.mncni.rebuild, 0.5)), 1)} ms | - | |`);
+console.log(`| agent RSS growth (state + table bookkeeping) | ${fmt(med((x) => x.mncni.rss), 0)} MB | - | <= 100 MB |`);
+console.log(`| set elements in the table | ${rows[0]!.mncni.elements} | chains: ${SERVICES * (ENDPOINTS + 1) + Math.min(SERVICES, 2700)} | |`);

@@ -1,0 +1,261 @@
+// The proxy's set elements, kept per Service: a Service is recompiled only when its object or
+// its EndpointSlices changed (the state keeps unchanged objects' views by identity), and the
+// table's elements are reference-counted across Services, so one endpoint change is a few
+// element changes computed from that Service alone, not a pass over 10,000 of them.
+import type { ClusterState, EndpointSliceInfo, ServiceInfo } from "../../cluster/types.ts";
+import { familyOf, portViews, proxied, slicesByService, type Backend, type Family, type ServicePortView } from "./endpoints.ts";
+import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, type View } from "./layout.ts";
+
+/** What one Service puts into the table. */
+interface Contribution {
+  service: ServiceInfo;
+  slices: readonly EndpointSliceInfo[];
+  elements: Map<string, string[]>;
+  picks: Map<string, PickChain>;
+  /** Slots per (port view id, family, view): endpoint "ip:port" by slot, kept stable across changes. */
+  slots: Map<string, string[]>;
+  /** UDP endpoints by family and the ports clients reach them on (conntrack cleanup when one goes). */
+  udp: Map<string, { family: Family; ip: string; dports: Set<number> }>;
+  /** UDP Service keys that have endpoints: "IP port", or "* nodePort". */
+  udpServed: Set<string>;
+  /** With affinity: the slots each key's view uses (recorded slots beyond them are pruned). */
+  affinity: Map<string, AffinitySlots>;
+  /** This node's endpoints per healthCheckNodePort. */
+  health?: { port: number; local: number };
+}
+
+/**
+ * UDP conntrack entries that would keep a client on a stale path: through an endpoint that
+ * went away ("endpoint": entries involving `ip` on these ports), or made before a Service
+ * key had endpoints ("service": entries to `ip` on these ports, which were not translated
+ * and never will be while the client keeps its source port).
+ */
+export interface StaleUdp {
+  by: "endpoint" | "service";
+  family: Family;
+  ip: string;
+  dports: number[];
+}
+
+/** Slots base..base+n-1 of a key's view, whose clients the affinity map records. */
+export interface AffinitySlots {
+  f: Family;
+  form: Form;
+  /** The Service key as the compiler writes it ("IP . proto . port", "proto . nodePort"). */
+  key: string;
+  base: number;
+  n: number;
+}
+
+export interface ElementsUpdate {
+  /** Affinity records of slots no longer in use (base + n and up): deleted over netlink. */
+  affinityPrune: AffinitySlots[];
+  /** Per set: elements to add and to delete since the last update. */
+  delta: Map<string, { add: Set<string>; del: Set<string> }>;
+  staleUdp: StaleUdp[];
+}
+
+const proto = (p: string) => p.toLowerCase();
+
+export class ProxyElements {
+  private readonly byService = new Map<string, Contribution>();
+  /** set -> element -> how many Services want it (the table engine's Elements). */
+  readonly elements = new Map<string, Map<string, number>>();
+  private readonly pickRefs = new Map<string, { chain: PickChain; n: number }>();
+  private nodePortIps = new Set<string>();
+  /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
+  private readonly healthBy = new Map<string, { port: number; local: number }>();
+  private nodeIPs: readonly string[] = [];
+  /**
+   * Whether an update has been made: the first one's delta is every element, which the table
+   * engine never reads (its first sync writes or adopts the table from the elements), so it
+   * is not kept (160,000 entries at 10,000 Services).
+   */
+  private updated = false;
+
+  constructor(private readonly nodeName: string) {}
+
+  /** The pick chains some Service's elements name. */
+  picks(): PickChain[] {
+    return [...this.pickRefs.values()].map((r) => r.chain);
+  }
+
+  /** Services whose healthCheckNodePort this node answers, with their local endpoint counts. */
+  health(): Map<number, { service: string; local: number }> {
+    const out = new Map<number, { service: string; local: number }>();
+    for (const [key, h] of this.healthBy) out.set(h.port, { service: key, local: h.local });
+    return out;
+  }
+
+  /** `nodeIPs`: this node's addresses (the destinations of NodePort entries); `nodePortIps`: those NodePorts answer on. */
+  update(state: ClusterState, nodePortIps: readonly string[], nodeIPs: readonly string[] = []): ElementsUpdate {
+    this.nodeIPs = nodeIPs;
+    const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
+    this.track = this.updated;
+    this.updated = true;
+    const slices = slicesByService(state);
+    for (const [key, svc] of state.services) {
+      const mine = slices.get(key) ?? NONE;
+      const had = this.byService.get(key);
+      if (had && had.service === svc && sameList(had.slices, mine)) continue;
+      const next = this.compile(key, svc, mine, had);
+      this.replace(had, next, u);
+      this.byService.set(key, next);
+      if (next.health) this.healthBy.set(key, next.health);
+      else this.healthBy.delete(key);
+    }
+    for (const [key, had] of this.byService) {
+      if (state.services.has(key)) continue;
+      this.replace(had, undefined, u);
+      this.byService.delete(key);
+      this.healthBy.delete(key);
+    }
+    const ips = new Set(nodePortIps);
+    for (const ip of this.nodePortIps) if (!ips.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, -1, u);
+    for (const ip of ips) if (!this.nodePortIps.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, +1, u);
+    this.nodePortIps = ips;
+    return u;
+  }
+
+  private replace(had: Contribution | undefined, next: Contribution | undefined, u: ElementsUpdate): void {
+    // Additions first: an element both want keeps its count above zero throughout.
+    if (next) for (const [set, els] of next.elements) for (const e of els) this.change(set, e, +1, u);
+    if (had) for (const [set, els] of had.elements) for (const e of els) this.change(set, e, -1, u);
+    if (next) for (const [name, c] of next.picks) this.pick(name, c, +1);
+    if (had) for (const [name, c] of had.picks) this.pick(name, c, -1);
+    for (const [k, old] of had?.udp ?? []) {
+      const now = next?.udp.get(k);
+      const gone = [...old.dports].filter((p) => !now?.dports.has(p));
+      if (gone.length) u.staleUdp.push({ by: "endpoint", family: old.family, ip: old.ip, dports: gone });
+    }
+    // Every recompiled Service with affinity is checked (a restarted agent's first pass
+    // checks them all): records of slots beyond its count go, and all of a key no longer there.
+    for (const now of next?.affinity.values() ?? []) u.affinityPrune.push(now);
+    for (const [id, old] of had?.affinity ?? []) if (!next?.affinity.has(id)) u.affinityPrune.push({ ...old, n: 0 });
+    for (const k of next?.udpServed ?? []) {
+      if (had?.udpServed.has(k)) continue;
+      const [ip, port] = k.split(" ");
+      for (const dst of ip === "*" ? this.nodeIPs : [ip!]) u.staleUdp.push({ by: "service", family: familyOf(dst), ip: dst, dports: [Number(port)] });
+    }
+  }
+
+  private pick(name: string, chain: PickChain, by: number): void {
+    const r = this.pickRefs.get(name) ?? { chain, n: 0 };
+    r.n += by;
+    if (r.n > 0) this.pickRefs.set(name, r);
+    else this.pickRefs.delete(name);
+  }
+
+  private track = false;
+
+  private change(set: string, e: string, by: number, u: ElementsUpdate): void {
+    let m = this.elements.get(set);
+    if (!m) this.elements.set(set, (m = new Map()));
+    const n = (m.get(e) ?? 0) + by;
+    if (!this.track) {
+      if (n > 0) m.set(e, n);
+      else m.delete(e);
+      return;
+    }
+    let d = u.delta.get(set);
+    if (!d) u.delta.set(set, (d = { add: new Set(), del: new Set() }));
+    if (n > 0) {
+      if (!m.has(e)) {
+        if (!d.del.delete(e)) d.add.add(e);
+      }
+      m.set(e, n);
+    } else {
+      m.delete(e);
+      if (!d.add.delete(e)) d.del.add(e);
+    }
+  }
+
+  private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
+    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set(), affinity: new Map() };
+    if (!proxied(svc)) return c;
+    const add = (set: string, e: string) => {
+      const l = c.elements.get(set);
+      if (l) l.push(e);
+      else c.elements.set(set, [e]);
+    };
+    const views = portViews(key, svc, slices, this.nodeName);
+    let localHealth = 0;
+    for (const v of views) {
+      const allSlots = this.slots(c, had, `${v.id}/${v.family}/all`, v.all);
+      const localSlots = this.slots(c, had, `${v.id}/${v.family}/local`, v.local);
+      localHealth = Math.max(localHealth, v.local.length);
+      const f = v.family;
+      const p = proto(v.port.protocol);
+      const affinity = svc.affinitySeconds;
+      const ipsOf = (list: readonly string[]) => list.filter((ip) => familyOf(ip) === f);
+      const keys: { form: Form; key: string; klass: Klass; local: boolean }[] = [];
+      for (const ip of ipsOf(svc.clusterIPs)) keys.push({ form: "ip", key: `${ip} . ${p} . ${v.port.port}`, klass: svc.internalTrafficPolicy === "Local" ? "internal-local" : "internal", local: svc.internalTrafficPolicy === "Local" });
+      const ext = svc.externalTrafficPolicy === "Local";
+      for (const ip of [...ipsOf(svc.externalIPs), ...ipsOf(svc.loadBalancerIPs)]) keys.push({ form: "ip", key: `${ip} . ${p} . ${v.port.port}`, klass: ext ? "external-local-ip" : "external-ip", local: false });
+      if (v.port.nodePort) keys.push({ form: "np", key: `${p} . ${v.port.nodePort}`, klass: ext ? "external-local-np" : "external-np", local: false });
+      for (const k of keys) {
+        if (!v.all.length) {
+          add(names.noEndpoints(f, k.form), `${k.key} : goto ${names.reject}`);
+          continue;
+        }
+        // internalTrafficPolicy Local without an endpoint here: dropped, as kube-proxy does.
+        if (k.local && !v.local.length) {
+          add(names.noEndpoints(f, k.form), `${k.key} : goto ${names.drop}`);
+          continue;
+        }
+        add(k.form === "ip" ? names.serviceIps(f) : names.nodePorts(f), `${k.key} : goto ${names.klass(f, k.klass)}`);
+        if (v.port.protocol === "UDP") c.udpServed.add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
+        for (const [view, slots] of [["all", allSlots], ["local", localSlots]] as const) {
+          if (!slots.length) continue;
+          const pc: PickChain = { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) };
+          const chain = names.pickChain(f, k.form, pc.n, view, affinity);
+          c.picks.set(chain, pc);
+          add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
+          const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
+          if (affinity) c.affinity.set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
+          slots.forEach((ep, i) => add(names.endpoints(f, k.form), `${k.key} . ${base + i} : ${ep.replace(/:(\d+)$/, " . $1").replace(/^\[|\]/g, "")}`));
+        }
+      }
+      for (const b of v.local) add(names.hairpin(f), `${b.ip} . ${b.ip}`);
+      if (v.port.protocol === "UDP") for (const b of v.all) this.udp(c, f, b, [v.port.port, ...(v.port.nodePort ? [v.port.nodePort] : [])]);
+    }
+    if (svc.healthCheckNodePort) c.health = { port: svc.healthCheckNodePort, local: localHealth };
+    return c;
+  }
+
+  private udp(c: Contribution, family: Family, b: Backend, dports: number[]): void {
+    const k = `${b.ip}`;
+    const u = c.udp.get(k) ?? { family, ip: b.ip, dports: new Set<number>() };
+    for (const p of dports) u.dports.add(p);
+    c.udp.set(k, u);
+  }
+
+  /**
+   * The endpoints in slots: a surviving endpoint keeps its slot (affinity and open flows keep
+   * their endpoint), a new one fills a hole, and holes left are closed by moving the last one.
+   */
+  private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): string[] {
+    const want = backends.map((b) => (b.ip.includes(":") ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`));
+    const wanted = new Set(want);
+    const prev = had?.slots.get(id) ?? [];
+    const slots: (string | undefined)[] = prev.map((e) => (wanted.has(e) ? e : undefined));
+    const kept = new Set(slots.filter((e): e is string => e !== undefined));
+    const fresh = want.filter((e) => !kept.has(e));
+    for (let i = 0; i < slots.length && fresh.length; i++) if (slots[i] === undefined) slots[i] = fresh.shift();
+    slots.push(...fresh);
+    for (let hole = slots.indexOf(undefined); hole >= 0; hole = slots.indexOf(undefined)) {
+      while (slots.length && slots[slots.length - 1] === undefined) slots.pop();
+      if (hole >= slots.length) break;
+      slots[hole] = slots.pop();
+    }
+    const out = slots as string[];
+    c.slots.set(id, out);
+    return out;
+  }
+}
+
+const NONE: readonly EndpointSliceInfo[] = [];
+
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export type { ServicePortView, View };
