@@ -130,6 +130,23 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(exec("node1/pod1", ["getent", "hosts", "db.apps.svc.cluster.local"], true).code).not.toBe(0);
   });
 
+  test.skipIf(!Bun.which("kubectl"))("a Service and a label made with kubectl on the lab's API: the lab admits the Service and its controller follows the label", () => {
+    const env = { ...process.env, KUBECONFIG: lab(name, ["kubeconfig"]).stdout.trim() } as Record<string, string>;
+    const kubectl = (args: string[], stdin?: string) => {
+      const r = Bun.spawnSync(["kubectl", ...args], { env, stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.toString()}`);
+    };
+    kubectl(["apply", "-f", "-"], "apiVersion: v1\nkind: Service\nmetadata: {name: kc, namespace: default}\nspec:\n  type: NodePort\n  selector: {tier: kc}\n  ports: [{name: http, port: 80, targetPort: 7777}]\n");
+    kubectl(["label", "pod", "node1-pod1", "tier=kc"]);
+    // Any lab change runs the controller (here a label of another pod).
+    lab(name, ["label", "pod", "default/node1-pod2", "x=y"]);
+    const kc = svc("default", "kc");
+    expect(kc.clusterIPs.length).toBe(2);
+    expect(kc.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
+    expect(kc.endpoints.map((e) => e.pod)).toEqual(["default/node1-pod1", "default/node1-pod1"]);
+    expect(exec("node1/pod2", ["getent", "ahostsv4", "kc"]).stdout).toContain(kc.clusterIPs[0]!);
+  });
+
   test("lab down removes the DNS server and every resolv.conf it wrote", () => {
     expect(existsSync(`/etc/netns/${name}-node1-pod1/resolv.conf`)).toBe(true);
     expect(readFileSync(`/etc/netns/${name}-node1-pod1/resolv.conf`, "utf8")).toStartWith(`# mncni lab ${name}`);
