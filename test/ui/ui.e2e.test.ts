@@ -201,6 +201,12 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(selects.sort()).toEqual(pods.filter((p) => p.node === "node2").map((p) => `${p.k8sNamespace}/${p.k8sName}`).sort());
     expect(await page.locator('[data-testid="panel"]').innerText()).toContain("deny");
     await shot("policies");
+    // Its pods picked out on the topology.
+    await page.click('[data-testid="policy-show"]');
+    await page.waitForSelector("#cy canvas");
+    const picked = await page.evaluate(() => (globalThis as unknown as { __cy: { nodes: (s: string) => { map: (f: (n: { id: () => string }) => string) => string[] } } }).__cy.nodes(":selected").map((n) => n.id()));
+    expect(picked.sort()).toEqual(pods.filter((p) => p.node === "node2").map((p) => `pod:${p.node}/${p.name}`).sort());
+    await page.click('[data-testid="tab-policies"]');
   });
 
   test("the topology draws the denied flows as red edges", async () => {
