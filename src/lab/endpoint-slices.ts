@@ -141,6 +141,11 @@ export async function syncEndpointSlices(s: LabState, opts: SyncOptions = {}): P
   if (admitted.failed.length) throw new Error(`cannot admit Services: ${admitted.failed.join("; ")}`);
   const services = (unadmitted.length ? await labServices(s) : all).filter((o) => o.spec?.selector && Object.keys(o.spec.selector).length > 0);
   const current = (await labEndpointSlices(s)).filter((sl) => sl.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+  // Nothing to control (most labs): no pod probes, no read of the Pods; stale LoadBalancer routes still go.
+  if (services.length === 0 && current.length === 0) {
+    syncLoadBalancerRoutes(s, [], []);
+    return admitted.applied;
+  }
   const terminating = opts.terminating ?? new Set<string>();
   const pods = allPods(s);
   // The Pods' labels as stored (kubectl may have changed them on the API), else the lab's record.
