@@ -101,6 +101,8 @@ export interface TableEngineOptions {
 }
 
 const FINGERPRINT_KEY = "fingerprint";
+/** Elements parsed and written at a time. */
+const CHUNK = 4096;
 const STATE_KEY: readonly NftKeyType[] = ["ifname"];
 
 export class TableEngine {
@@ -233,10 +235,7 @@ export class TableEngine {
     const inline = tableScript(this.o, s, this.o.elementsOverNetlink ? new Map() : elements);
     try {
       this.o.apply(inline.text, what);
-      if (this.o.elementsOverNetlink) {
-        const all = new Map([...s.sets.keys()].map((n) => [n, { add: new Set(elements.get(n)?.keys()), del: new Set<string>() }]));
-        this.elements(s, all, out, "add");
-      }
+      if (this.o.elementsOverNetlink) this.elements(s, everyElement(s, elements), out, "add");
     } catch (e) {
       const located = this.locate(inline, e as Error);
       if (located.objects.length) throw this.rejection(located.objects, e as Error);
@@ -304,13 +303,11 @@ export class TableEngine {
    * each refused element is alone, write the rest, and remember the refused ones.
    */
   private elements(s: TableStructure, delta: ElementDelta, out: EngineSync, verb = ""): number {
-    const changes = this.toNetlink(s, delta);
-    if (!changes.length) return 0;
-    const nl = this.netlink();
+    let nl: Nftables | undefined;
     let written = 0;
     const tryApply = (list: SetElemChange[]): void => {
       try {
-        nl.apply(list);
+        nl!.apply(list);
         written += count(list);
         return;
       } catch (e) {
@@ -335,7 +332,11 @@ export class TableEngine {
         out.rejected.push({ kind: "element", name: c.set, element, reason: (e as Error).message });
       }
     };
-    tryApply(changes);
+    // In chunks: 160,000 elements parsed at once held ~50 MB of key buffers at the peak.
+    for (const chunk of this.toNetlink(s, delta)) {
+      nl ??= this.netlink();
+      tryApply(chunk);
+    }
     if (written) {
       out.writes++;
       out.changes.push(`${verb ? `${verb} ` : ""}${written} element change(s) in table ${this.T}`);
@@ -343,18 +344,29 @@ export class TableEngine {
     return written;
   }
 
-  /** Element changes as netlink set changes: deletions (by key) before additions. */
-  private toNetlink(s: TableStructure, delta: ElementDelta): SetElemChange[] {
-    const dels: SetElemChange[] = [];
-    const adds: SetElemChange[] = [];
-    for (const [name, d] of delta) {
-      const def = s.sets.get(name);
-      if (!def) continue;
-      const ref = this.ref(name);
-      if (d.del.size) dels.push({ ...ref, op: "del", elements: [...d.del].map((e) => parseElement(def, e, false)) });
-      if (d.add.size) adds.push({ ...ref, op: "add", elements: [...d.add].map((e) => parseElement(def, e, true)) });
+  /** Element changes as netlink set changes, in chunks: deletions (by key) before additions. */
+  private *toNetlink(s: TableStructure, delta: ElementDelta): Generator<SetElemChange[]> {
+    for (const op of ["del", "add"] as const) {
+      let chunk: SetElemChange[] = [];
+      let n = 0;
+      for (const [name, d] of delta) {
+        const def = s.sets.get(name);
+        if (!def) continue;
+        const ref = this.ref(name);
+        let list: SetElement[] = [];
+        for (const e of op === "del" ? d.del : d.add) {
+          list.push(parseElement(def, e, op === "add"));
+          if (++n < CHUNK) continue;
+          chunk.push({ ...ref, op, elements: list });
+          yield chunk;
+          chunk = [];
+          list = [];
+          n = 0;
+        }
+        if (list.length) chunk.push({ ...ref, op, elements: list });
+      }
+      if (chunk.length) yield chunk;
     }
-    return [...dels, ...adds];
   }
 
   /**
@@ -511,4 +523,19 @@ function parseElement(def: SetSpec, e: string, withData: boolean): SetElement {
     el.verdict = { code: code as "jump" | "goto", chain: chain! };
   }
   return el;
+}
+
+const NO_ELEMENTS: ReadonlySet<string> = new Set();
+
+/** Every element of every set as additions, without copying them (a full table's worth). */
+function everyElement(s: TableStructure, elements: Elements): ElementDelta {
+  const out = new Map<string, { add: ReadonlySet<string>; del: ReadonlySet<string> }>();
+  for (const n of s.sets.keys()) {
+    const m = elements.get(n);
+    if (!m?.size) continue;
+    // Only iterated (and its size read): the map's keys stand in for a set.
+    const add = { get size() { return m.size; }, [Symbol.iterator]: () => m.keys(), has: (k: string) => m.has(k) } as unknown as ReadonlySet<string>;
+    out.set(n, { add, del: NO_ELEMENTS });
+  }
+  return out;
 }

@@ -96,7 +96,9 @@ const clients = new Map<string, KubeClient>();
 export function labClient(s: LabState): KubeClient {
   let c = clients.get(s.name);
   if (!c) {
-    c = new KubeClient(loadKubeconfig(componentKubeconfig(s.name, "lab")), { attempts: 3, timeoutMs: 10_000, userAgent: "mncni-lab" });
+    // Patient: on a machine loaded far beyond its cores the server can be starved for seconds
+    // (a DELETE timed out three times at 10 s under a load of 40 on 2 CPUs).
+    c = new KubeClient(loadKubeconfig(componentKubeconfig(s.name, "lab")), { attempts: 4, timeoutMs: 30_000, userAgent: "mncni-lab" });
     clients.set(s.name, c);
   }
   return c;

@@ -120,16 +120,24 @@ export async function applyThroughApi(c: KubeClient, o: Obj): Promise<ApplyResul
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
+  // A status the lab gives (a LoadBalancer Service's address, as a cloud controller would) goes
+  // through /status: the main resource does not write it.
+  const status = kind.status && want.status !== undefined && JSON.stringify(want.status) !== JSON.stringify(cur?.status) ? want.status : undefined;
+  const writeStatus = async () => {
+    if (status !== undefined) await c.patch(kind, { ...at, subresource: "status" }, { status }, "merge");
+  };
   if (!cur) {
     await c.create(kind, { namespace }, want as never);
+    await writeStatus();
     return "created";
   }
   // The server keeps the Namespace's name label: compare with it in place.
   if (kind.kind === "Namespace") want.metadata!.labels = { ...want.metadata!.labels, [NS_NAME_LABEL]: at.name };
-  if (JSON.stringify(userPart(cur)) === JSON.stringify(userPart({ ...cur, ...want, metadata: { ...cur.metadata, ...want.metadata } }))) return "unchanged";
+  const same = JSON.stringify(userPart(cur)) === JSON.stringify(userPart({ ...cur, ...want, metadata: { ...cur.metadata, ...want.metadata } }));
   // Replaced whole (the lab's apply replaces), at the version read: a change meanwhile is a 409.
-  await c.update(kind, at, { ...want, metadata: { ...want.metadata, resourceVersion: cur.metadata?.resourceVersion } } as never);
-  return "configured";
+  if (!same) await c.update(kind, at, { ...want, metadata: { ...want.metadata, resourceVersion: cur.metadata?.resourceVersion } } as never);
+  await writeStatus();
+  return same && status === undefined ? "unchanged" : "configured";
 }
 
 /** false when there was no such object. */
@@ -145,16 +153,8 @@ export async function deleteThroughApi(c: KubeClient, o: Obj): Promise<boolean> 
   }
 }
 
-/**
- * Services and EndpointSlices the lab writes are also kept as files in the manifests directory:
- * the lab's record of them (as state.json is of its pods), which the Service commands, the
- * cluster IP admission and the LoadBalancer routes read back synchronously.
- */
-const RECORDED = ["Service", "EndpointSlice"];
-
 function apiObjects(s: LabState): LabObjects {
   const c = labClient(s);
-  const record = dirObjects(s);
   const nodeStatus = (node: NodeState) => ({
     addresses: [...nodeAddresses(node).map((address) => ({ type: "InternalIP", address })), { type: "Hostname", address: node.name }],
   });
@@ -218,16 +218,8 @@ function apiObjects(s: LabState): LabObjects {
     putNamespace: async (name, labels) => {
       await applyThroughApi(c, namespaceObject(name, labels));
     },
-    apply: async (o) => {
-      const r = await applyThroughApi(c, o);
-      if (RECORDED.includes(o.kind ?? "")) await record.apply(o);
-      return r;
-    },
-    remove: async (o) => {
-      const r = await deleteThroughApi(c, o);
-      if (RECORDED.includes(o.kind ?? "")) await record.remove(o);
-      return r;
-    },
+    apply: (o) => applyThroughApi(c, o),
+    remove: (o) => deleteThroughApi(c, o),
   };
 }
 

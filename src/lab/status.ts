@@ -200,7 +200,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       };
     }),
     pods: listPods(s, api?.podLabels),
-    services: listServices(s),
+    services: await listServices(s).catch(() => []),
     ...(s.dnsPid ? { dns: { addresses: dnsAddresses(s), pid: s.dnsPid, alive: pidAlive(s.dnsPid) } } : {}),
     external: {
       namespace: ns.external(s.name),

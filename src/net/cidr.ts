@@ -32,6 +32,8 @@ export function normalizeCIDR(s: string): string {
 /** The canonical text of an address, or undefined when it is not one. */
 export function normalizeIP(s: string): string | undefined {
   const ip = tryParseIP(s);
+  // IPv4 parses only in its canonical form (no leading zeros): the text is already it.
+  if (ip?.family === 4) return s;
   return ip && formatIP(ip.bytes, ip.family);
 }
 

@@ -73,3 +73,23 @@ test("an endpoint deleted by hand is put back by the next proxy; a hand-edited c
   expect(repaired.changes.some((c) => c.startsWith("repair table inet mncni-services: its chains differ"))).toBe(true);
   expect(inNetns(ns, ["nft", "list", "chain", "inet", "mncni-services", "services"]).stdout).not.toContain("10.96.0.10 accept");
 });
+
+test("session affinity records of slots a Service no longer has are deleted (the packet path would keep refreshing them)", () => {
+  const sticky = (name: string, ip: string, ips: string[]) => [{ ...svc(name, ip), spec: { ...svc(name, ip).spec, sessionAffinity: "ClientIP" } }, slice(name, ips)];
+  // Two more sticky Services keep the pick chains of 2 and 3 endpoints in the structure, so
+  // the restarted proxy adopts the table (a new structure would be written whole, records and all).
+  const aff = (ips: string[]) => [...sticky("sticky", "10.96.0.30", ips), ...sticky("two", "10.96.0.31", ["10.244.2.1", "10.244.2.2"]), ...sticky("three", "10.96.0.32", ["10.244.2.1", "10.244.2.2", "10.244.2.3"])];
+  sync(aff(["10.244.1.2", "10.244.1.3", "10.244.1.4"]));
+  const add = (client: string, slot: number) => inNetns(ns, ["nft", "add", "element", "inet", "mncni-services", "affinity-ip-4", `{ ${client} . 10.96.0.30 . tcp . 80 timeout 1h : ${slot} }`]);
+  add("10.244.9.1", 0x5c000000);
+  add("10.244.9.2", 0x5c000002);
+  const records = () => {
+    const m = JSON.parse(inNetns(ns, ["nft", "-j", "list", "map", "inet", "mncni-services", "affinity-ip-4"]).stdout).nftables.find((o: any) => o.map).map;
+    return (m.elem ?? []).map((e: any) => `${e[0].elem.val.concat[0]}:${e[1]}`).sort();
+  };
+  expect(records()).toEqual([`10.244.9.1:${0x5c000000}`, `10.244.9.2:${0x5c000002}`]);
+  // Down to two endpoints: slot 2 is no endpoint's any more.
+  const r = sync(aff(["10.244.1.2", "10.244.1.3"]));
+  expect(r.changes).toContain("forget 1 session affinity record(s) of endpoints that went away");
+  expect(records()).toEqual([`10.244.9.1:${0x5c000000}`]);
+});

@@ -12,9 +12,10 @@ export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, 
 export const WIRING = process.env.MNCNI_LAB_WIRING ?? "auto";
 /**
  * Where the lab's agents read the cluster: `lab up`'s default (kubernetes: the lab's API server)
- * unless MNCNI_LAB_SOURCE says dir (the *.matrix.test.ts files run the suites that way too).
+ * unless MNCNI_LAB_SOURCE says dir (source-dir.matrix.test.ts runs the suites that way; read at
+ * each call, as that file sets it only while its own tests run).
  */
-export const SOURCE = process.env.MNCNI_LAB_SOURCE ?? (WIRING === "static" ? "dir" : "kubernetes");
+export const wantedSource = (): string => process.env.MNCNI_LAB_SOURCE ?? (WIRING === "static" ? "dir" : "kubernetes");
 /** Appended to the name of a test that needs the agent, so that its skip says why (scripts/test.sh). */
 export const NEEDS_AGENT = WIRING === "static" ? " — skipped: static wiring has no agent (MNCNI_LAB_WIRING=static)" : "";
 
@@ -65,7 +66,13 @@ export function clusterObjects(name: string, kind: "node" | "pod" | "namespace")
 }
 
 export function labJson<T = any>(name: string, argv: string[], opts: { allowFail?: boolean } = {}): T {
-  return JSON.parse(lab(name, [...argv, "--json"], opts).stdout) as T;
+  const r = lab(name, [...argv, "--json"], opts);
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    // No JSON: the command failed; say what it said rather than a parse error.
+    throw new Error(`lab ${argv.join(" ")} --json gave no JSON (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim() || "no output"}`);
+  }
 }
 
 /** What of the lab is still on the machine: namespaces, processes, files. */

@@ -18,6 +18,8 @@ interface Contribution {
   udp: Map<string, { family: Family; ip: string; dports: Set<number> }>;
   /** UDP Service keys that have endpoints: "IP port", or "* nodePort". */
   udpServed: Set<string>;
+  /** With affinity: the slots each key's view uses (recorded slots beyond them are pruned). */
+  affinity: Map<string, AffinitySlots>;
   /** This node's endpoints per healthCheckNodePort. */
   health?: { port: number; local: number };
 }
@@ -35,7 +37,19 @@ export interface StaleUdp {
   dports: number[];
 }
 
+/** Slots base..base+n-1 of a key's view, whose clients the affinity map records. */
+export interface AffinitySlots {
+  f: Family;
+  form: Form;
+  /** The Service key as the compiler writes it ("IP . proto . port", "proto . nodePort"). */
+  key: string;
+  base: number;
+  n: number;
+}
+
 export interface ElementsUpdate {
+  /** Affinity records of slots no longer in use (base + n and up): deleted over netlink. */
+  affinityPrune: AffinitySlots[];
   /** Per set: elements to add and to delete since the last update. */
   delta: Map<string, { add: Set<string>; del: Set<string> }>;
   staleUdp: StaleUdp[];
@@ -49,7 +63,15 @@ export class ProxyElements {
   readonly elements = new Map<string, Map<string, number>>();
   private readonly pickRefs = new Map<string, { chain: PickChain; n: number }>();
   private nodePortIps = new Set<string>();
+  /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
+  private readonly healthBy = new Map<string, { port: number; local: number }>();
   private nodeIPs: readonly string[] = [];
+  /**
+   * Whether an update has been made: the first one's delta is every element, which the table
+   * engine never reads (its first sync writes or adopts the table from the elements), so it
+   * is not kept (160,000 entries at 10,000 Services).
+   */
+  private updated = false;
 
   constructor(private readonly nodeName: string) {}
 
@@ -61,14 +83,16 @@ export class ProxyElements {
   /** Services whose healthCheckNodePort this node answers, with their local endpoint counts. */
   health(): Map<number, { service: string; local: number }> {
     const out = new Map<number, { service: string; local: number }>();
-    for (const [key, c] of this.byService) if (c.health) out.set(c.health.port, { service: key, local: c.health.local });
+    for (const [key, h] of this.healthBy) out.set(h.port, { service: key, local: h.local });
     return out;
   }
 
   /** `nodeIPs`: this node's addresses (the destinations of NodePort entries); `nodePortIps`: those NodePorts answer on. */
   update(state: ClusterState, nodePortIps: readonly string[], nodeIPs: readonly string[] = []): ElementsUpdate {
     this.nodeIPs = nodeIPs;
-    const u: ElementsUpdate = { delta: new Map(), staleUdp: [] };
+    const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
+    this.track = this.updated;
+    this.updated = true;
     const slices = slicesByService(state);
     for (const [key, svc] of state.services) {
       const mine = slices.get(key) ?? NONE;
@@ -77,11 +101,14 @@ export class ProxyElements {
       const next = this.compile(key, svc, mine, had);
       this.replace(had, next, u);
       this.byService.set(key, next);
+      if (next.health) this.healthBy.set(key, next.health);
+      else this.healthBy.delete(key);
     }
     for (const [key, had] of this.byService) {
       if (state.services.has(key)) continue;
       this.replace(had, undefined, u);
       this.byService.delete(key);
+      this.healthBy.delete(key);
     }
     const ips = new Set(nodePortIps);
     for (const ip of this.nodePortIps) if (!ips.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, -1, u);
@@ -101,6 +128,10 @@ export class ProxyElements {
       const gone = [...old.dports].filter((p) => !now?.dports.has(p));
       if (gone.length) u.staleUdp.push({ by: "endpoint", family: old.family, ip: old.ip, dports: gone });
     }
+    // Every recompiled Service with affinity is checked (a restarted agent's first pass
+    // checks them all): records of slots beyond its count go, and all of a key no longer there.
+    for (const now of next?.affinity.values() ?? []) u.affinityPrune.push(now);
+    for (const [id, old] of had?.affinity ?? []) if (!next?.affinity.has(id)) u.affinityPrune.push({ ...old, n: 0 });
     for (const k of next?.udpServed ?? []) {
       if (had?.udpServed.has(k)) continue;
       const [ip, port] = k.split(" ");
@@ -115,10 +146,17 @@ export class ProxyElements {
     else this.pickRefs.delete(name);
   }
 
+  private track = false;
+
   private change(set: string, e: string, by: number, u: ElementsUpdate): void {
     let m = this.elements.get(set);
     if (!m) this.elements.set(set, (m = new Map()));
     const n = (m.get(e) ?? 0) + by;
+    if (!this.track) {
+      if (n > 0) m.set(e, n);
+      else m.delete(e);
+      return;
+    }
     let d = u.delta.get(set);
     if (!d) u.delta.set(set, (d = { add: new Set(), del: new Set() }));
     if (n > 0) {
@@ -133,7 +171,7 @@ export class ProxyElements {
   }
 
   private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
-    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set() };
+    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set(), affinity: new Map() };
     if (!proxied(svc)) return c;
     const add = (set: string, e: string) => {
       const l = c.elements.get(set);
@@ -174,6 +212,7 @@ export class ProxyElements {
           c.picks.set(chain, pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
+          if (affinity) c.affinity.set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
           slots.forEach((ep, i) => add(names.endpoints(f, k.form), `${k.key} . ${base + i} : ${ep.replace(/:(\d+)$/, " . $1").replace(/^\[|\]/g, "")}`));
         }
       }

@@ -5,11 +5,11 @@
 import type { ClusterState } from "../../cluster/types.ts";
 import { SERVICES } from "../../firewall/names.ts";
 import { TableEngine, type ChainSpec, type TableStructure } from "../../firewall/table-engine.ts";
-import { Nftables } from "../../kernel/index.ts";
+import { decodeKey, isErrno, Nftables, type NftKeyType } from "../../kernel/index.ts";
 import { sha256Hex } from "../../sys/hash.ts";
 import { cidrContains } from "../../net/cidr.ts";
 import type { Nft } from "../nft-ruleset.ts";
-import { ProxyElements, type StaleUdp } from "./elements.ts";
+import { ProxyElements, type AffinitySlots, type StaleUdp } from "./elements.ts";
 import { FAMILIES, FORMS, layoutChains, layoutSets, names, pickRules, PRESET_COUNTS, type PickChain } from "./layout.ts";
 
 export interface ServiceProxyOptions {
@@ -38,6 +38,7 @@ export class ServiceProxy {
   private readonly els: ProxyElements;
   private readonly fixed: Map<string, ChainSpec>;
   private structure?: TableStructure;
+  private nl?: Nftables;
   private structureKey = "";
 
   constructor(private readonly o: ServiceProxyOptions) {
@@ -52,13 +53,62 @@ export class ServiceProxy {
     const u = this.els.update(state, npIps, nodeIPs);
     const s = this.structureFor(this.els.picks());
     const r = this.engine.sync(s, this.els.elements, u.delta, verify);
+    const pruned = u.affinityPrune.length ? this.pruneAffinity(u.affinityPrune) : 0;
     return {
-      changes: r.changes,
+      changes: pruned ? [...r.changes, `forget ${pruned} session affinity record(s) of endpoints that went away`] : r.changes,
       writes: r.writes,
       rejected: r.rejected.map((x) => `element "${x.element}" of set ${x.name} refused by the kernel: ${x.reason}`),
       staleUdp: u.staleUdp,
       health: this.els.health(),
     };
+  }
+
+  /**
+   * Deletes the affinity records that name a slot a Service no longer uses: the packet path
+   * chooses again for such a client, but `update` refreshes a record's timeout without
+   * changing its slot, so a client connecting more often than the timeout would never get
+   * affinity back.
+   */
+  private pruneAffinity(prune: readonly AffinitySlots[]): number {
+    this.nl ??= (this.o.netlink ?? (() => Nftables.open()))();
+    let n = 0;
+    for (const f of FAMILIES) {
+      for (const form of FORMS) {
+        const mine = prune.filter((p) => p.f === f && p.form === form);
+        if (!mine.length) continue;
+        const set = layoutSets().get(names.affinity(f, form))!;
+        const ref = { family: SERVICES.family, table: SERVICES.name, set: names.affinity(f, form) } as const;
+        let els;
+        try {
+          els = this.nl.setElements(ref);
+        } catch (e) {
+          if (isErrno(e, "ENOENT")) continue;
+          throw e;
+        }
+        const gone = els.filter((e) => {
+          const key = decodeKey(set.key as NftKeyType[], e.key).slice(1).join(" . ");
+          const slot = e.data ? Number(decodeKey(["mark"], e.data)[0]) : NaN;
+          return mine.some((p) => p.key === key && slot >= p.base + p.n && slot < p.base + 0x10000);
+        });
+        if (!gone.length) continue;
+        try {
+          this.nl.apply([{ ...ref, op: "del", elements: gone.map((e) => ({ key: e.key })) }]);
+          n += gone.length;
+        } catch (e) {
+          if (!isErrno(e, "ENOENT")) throw e;
+          // One expired meanwhile (the batch failed whole): one by one, the expired ones skipped.
+          for (const g of gone) {
+            try {
+              this.nl.apply([{ ...ref, op: "del", elements: [{ key: g.key }] }]);
+              n++;
+            } catch (e2) {
+              if (!isErrno(e2, "ENOENT")) throw e2;
+            }
+          }
+        }
+      }
+    }
+    return n;
   }
 
   /** Removes the table (the proxy turned off). */
@@ -72,6 +122,7 @@ export class ServiceProxy {
 
   close(): void {
     this.engine.close();
+    this.nl?.close();
   }
 
   /** The fixed chains and sets, the preset pick chains and those the elements name. */

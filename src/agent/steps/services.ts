@@ -60,14 +60,16 @@ class ServicesStep {
     }
     r.writes += sync.writes;
     r.changes.push(...sync.changes);
-    for (const x of sync.rejected) r.problems.push(x);
+    // A refused element (two Services claiming one external IP and port) leaves out that key
+    // only: a warning, as policy's refused objects are, not a node that is not ready.
+    r.warnings.push(...sync.rejected);
     if (sync.staleUdp.length) {
       const n = forgetUdp(sync.staleUdp);
       if (n) r.changes.push(`delete ${n} conntrack entr${n === 1 ? "y" : "ies"} of UDP endpoints that went away`);
     }
     const h = this.health.update(sync.health);
     r.changes.push(...h.changes);
-    r.problems.push(...h.problems);
+    r.warnings.push(...h.problems);
   }
 }
 

@@ -39,7 +39,7 @@ export interface TopologyClick {
   edge?: { source: string; target: string; verdict: string };
 }
 
-export function TopologyView({ topology, rows, onClick }: { topology: UiTopology; rows: UiFlowRow[]; onClick: (c: TopologyClick) => void }) {
+export function TopologyView({ topology, rows, onClick, highlight }: { topology: UiTopology; rows: UiFlowRow[]; onClick: (c: TopologyClick) => void; highlight?: string[] }) {
   const box = useRef<HTMLDivElement>(null);
   const cy = useRef<cytoscape.Core>();
   const click = useRef(onClick);
@@ -65,6 +65,7 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
     cy.current = c;
     // For the benchmark (bench/ui.ts): the topology is drawn and takes clicks from here on.
     c.one("render", () => performance.mark("mncni-topology-ready"));
+    // The graph as drawn, for the end-to-end tests (test/ui/ui.e2e.test.ts) and a curious console.
     (window as unknown as { __cy?: cytoscape.Core }).__cy = c;
     // The side panel opening or closing resizes the box: the canvas follows (cytoscape itself
     // only watches the window), and is fitted again unless the user has zoomed or panned.
@@ -103,6 +104,16 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
       }
     });
   }, [rows, shape]);
+
+  // Pods to pick out (a policy's): selected, as a click would.
+  useEffect(() => {
+    const c = cy.current;
+    if (!c || !highlight) return;
+    c.batch(() => {
+      c.elements().unselect();
+      for (const id of highlight) c.getElementById(`pod:${id}`).select();
+    });
+  }, [highlight, shape]);
 
   return (
     <>

@@ -1,0 +1,76 @@
+// The Service proxy's elements computed from cluster state (no kernel): named targetPorts
+// resolved per endpoint, endpoint conditions as kube-proxy uses them, slots kept stable, only
+// the changed Service recompiled. The kernel side is services-engine.test.ts and the suite.
+import { describe, expect, test } from "bun:test";
+import { buildClusterState } from "../../src/cluster/index.ts";
+import { ProxyElements } from "../../src/agent/services/elements.ts";
+
+const svc = (name: string, ip: string, spec: object = {}) => ({ kind: "Service", metadata: { name, namespace: "a" }, spec: { clusterIP: ip, clusterIPs: [ip], ports: [{ name: "http", port: 80, targetPort: "http" }], ...spec } });
+type Ep = { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean };
+const slice = (name: string, service: string, port: number, eps: Ep[]) => ({
+  kind: "EndpointSlice", metadata: { name, namespace: "a", labels: { "kubernetes.io/service-name": service } }, addressType: "IPv4",
+  ports: [{ name: "http", port, protocol: "TCP" }],
+  endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node ?? "n2", conditions: { ready: e.ready ?? true, serving: e.serving, terminating: e.terminating } })),
+});
+const BASE = 0x5c000000;
+const eps = (p: ProxyElements, key: string) => [...(p.elements.get("endpoints-ip-4")?.keys() ?? [])].filter((e) => e.startsWith(`${key} . `) && Number(e.split(" . ")[3]!.split(" : ")[0]) < BASE + 0x10000).sort();
+
+describe("ProxyElements", () => {
+  test("a named targetPort is resolved per endpoint: two slices, two port numbers", () => {
+    const p = new ProxyElements("n1");
+    p.update(buildClusterState([svc("web", "10.96.0.10"), slice("web-a", "web", 8080, [{ ip: "10.244.1.2" }]), slice("web-b", "web", 9090, [{ ip: "10.244.2.2" }])] as any), []);
+    expect(eps(p, "10.96.0.10 . tcp . 80").map((e) => e.split(" : ")[1])).toEqual(["10.244.1.2 . 8080", "10.244.2.2 . 9090"]);
+  });
+
+  test("ready endpoints only; none ready: the serving terminating ones; not serving: never", () => {
+    const p = new ProxyElements("n1");
+    const s = (list: Ep[]) => buildClusterState([svc("web", "10.96.0.10"), slice("web-a", "web", 8080, list)] as any);
+    p.update(s([{ ip: "10.244.1.2" }, { ip: "10.244.1.3", ready: false, serving: true, terminating: true }]), []);
+    expect(eps(p, "10.96.0.10 . tcp . 80").map((e) => e.split(" : ")[1])).toEqual(["10.244.1.2 . 8080"]);
+    p.update(s([{ ip: "10.244.1.3", ready: false, serving: true, terminating: true }, { ip: "10.244.1.4", ready: false, serving: false, terminating: true }]), []);
+    expect(eps(p, "10.96.0.10 . tcp . 80").map((e) => e.split(" : ")[1])).toEqual(["10.244.1.3 . 8080"]);
+    const u = p.update(s([{ ip: "10.244.1.4", ready: false, serving: false, terminating: true }]), []);
+    expect(eps(p, "10.96.0.10 . tcp . 80")).toEqual([]);
+    expect([...p.elements.get("no-endpoints-ip-4")!.keys()]).toEqual(["10.96.0.10 . tcp . 80 : goto reject-svc"]);
+    expect(u.delta.get("service-ips-4")!.del.size).toBe(1);
+  });
+
+  test("slots: a surviving endpoint keeps its slot, a gone one's is filled by the last", () => {
+    const p = new ProxyElements("n1");
+    const s = (ips: string[]) => buildClusterState([svc("web", "10.96.0.10"), slice("web-a", "web", 8080, ips.map((ip) => ({ ip })))] as any);
+    p.update(s(["10.244.1.1", "10.244.1.2", "10.244.1.3", "10.244.1.4"]), []);
+    const before = eps(p, "10.96.0.10 . tcp . 80");
+    const u = p.update(s(["10.244.1.1", "10.244.1.3", "10.244.1.4"]), []);
+    const after = eps(p, "10.96.0.10 . tcp . 80");
+    // 10.244.1.2 had slot 1: 10.244.1.4 (slot 3) moves there, the others stay.
+    expect(after).toEqual([`10.96.0.10 . tcp . 80 . ${BASE} : 10.244.1.1 . 8080`, `10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.4 . 8080`, `10.96.0.10 . tcp . 80 . ${BASE + 2} : 10.244.1.3 . 8080`]);
+    expect(before).toContain(`10.96.0.10 . tcp . 80 . ${BASE + 2} : 10.244.1.3 . 8080`);
+    const d = u.delta.get("endpoints-ip-4")!;
+    expect([...d.del].sort()).toEqual([`10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.2 . 8080`, `10.96.0.10 . tcp . 80 . ${BASE + 3} : 10.244.1.4 . 8080`]);
+    expect([...d.add]).toEqual([`10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.4 . 8080`]);
+  });
+
+  test("Local policies: this node's endpoints in the local view; internalTrafficPolicy Local without one is dropped", () => {
+    const p = new ProxyElements("n1");
+    p.update(buildClusterState([
+      svc("np", "10.96.0.11", { type: "NodePort", externalTrafficPolicy: "Local", ports: [{ name: "http", port: 80, targetPort: "http", nodePort: 30080 }] }),
+      slice("np-a", "np", 8080, [{ ip: "10.244.1.2", node: "n1" }, { ip: "10.244.2.2", node: "n2" }]),
+      svc("itp", "10.96.0.12", { internalTrafficPolicy: "Local" }),
+      slice("itp-a", "itp", 8080, [{ ip: "10.244.2.3", node: "n2" }]),
+    ] as any), []);
+    expect([...p.elements.get("service-nodeports-4")!.keys()]).toEqual(["tcp . 30080 : goto external-local-np-4"]);
+    expect([...p.elements.get("pick-local-np-4")!.keys()]).toEqual(["tcp . 30080 : goto pick-np-4-1-local"]);
+    expect([...p.elements.get("endpoints-np-4")!.keys()].filter((e) => e.includes(`. ${BASE + 0x10000} :`))).toEqual([`tcp . 30080 . ${BASE + 0x10000} : 10.244.1.2 . 8080`]);
+    expect([...p.elements.get("no-endpoints-ip-4")!.keys()]).toEqual(["10.96.0.12 . tcp . 80 : goto drop-svc"]);
+    expect([...p.elements.get("hairpin-4")!.keys()]).toEqual(["10.244.1.2 . 10.244.1.2"]);
+  });
+
+  test("an unchanged Service is not recompiled: the next update has no delta", () => {
+    const p = new ProxyElements("n1");
+    const objs = [svc("web", "10.96.0.10"), slice("web-a", "web", 8080, [{ ip: "10.244.1.2" }]), svc("db", "10.96.0.11"), slice("db-a", "db", 5432, [{ ip: "10.244.1.3" }])];
+    p.update(buildClusterState(objs as any), []);
+    // Same objects, a new state (as a source's rebuild makes it): nothing to write.
+    const u = p.update(buildClusterState(objs as any), []);
+    expect([...u.delta.values()].every((d) => !d.add.size && !d.del.size)).toBe(true);
+  });
+});
