@@ -406,7 +406,7 @@ const METRICS: Metric[] = ["tcp1", "tcp4", "udp64", "udp512", "udp1400", "cpuPer
 
 function iperf(p: Path, args: string[], seconds: number): any {
   for (let attempt = 0; ; attempt++) {
-    const r = sh(inNs(p.client!, ["iperf3", "-J", "-c", p.dst!, "-t", String(seconds), ...args]), { allowFail: true });
+    const r = sh(inNs(p.client!, ["iperf3", "-J", "--connect-timeout", "3000", "-c", p.dst!, "-t", String(seconds), ...args]), { allowFail: true });
     if (r.code === 0) return JSON.parse(r.out).end;
     // The server may be between two tests still: try again once.
     if (attempt > 1) throw new Error(`cannot run iperf3 on "${p.key}": ${r.out.slice(0, 300)}${r.err}`);
