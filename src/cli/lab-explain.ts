@@ -45,7 +45,7 @@ async function explainRun(argv: string[]): Promise<number> {
  * routes it), confirmed by a traced probe.
  */
 async function explainService(s: LabState, places: Place[], src: Endpoint, what: string, f: { port: number; json: boolean; "no-probe": boolean; proto: string }): Promise<number> {
-  const svc = serviceRef(s, what);
+  const svc = await serviceRef(s, what);
   if (!svc) throw new UsageError(EXPLAIN.name, `cannot find Service "${what.replace(/^svc\//, "")}" in lab "${s.name}" (see \`mncni lab service list\`)`);
   const from = src.place;
   if (!from?.netns || !src.ip || (from.kind !== "pod" && from.kind !== "node")) throw new UsageError(EXPLAIN.name, "a Service is explained from a pod or a node of the lab");

@@ -80,7 +80,7 @@ export const SERVICE: Group = {
           return [...r.applied.map((l) => l.replace(/^service\//, `Service ${namespace}/`)), ...(await syncEndpointSlices(s))];
         });
         if (!v.quiet) for (const line of said.slice(1)) say(line);
-        const svc = listServices(requireState(v.name)).find((x) => x.namespace === namespace && x.name === name)!;
+        const svc = (await listServices(requireState(v.name))).find((x) => x.namespace === namespace && x.name === name)!;
         const where = [svc.headless ? "headless" : svc.clusterIPs.join(","), ...svc.loadBalancerIPs.map((ip) => `LoadBalancer ${ip}`), ...svc.ports.filter((p) => p.nodePort).map((p) => `node port ${p.nodePort}/${p.protocol}`)];
         say(`${said[0]}: ${where.join(", ")}; ${svc.endpoints.filter((e) => e.ready).length} ready endpoints`);
         return 0;
@@ -91,7 +91,7 @@ export const SERVICE: Group = {
       run: async (argv) => {
         const p0 = parse(LIST, argv);
         if (typeof p0 === "number") return p0;
-        const svcs = listServices(requireState(p0.flags.name));
+        const svcs = await listServices(requireState(p0.flags.name));
         if (p0.flags.json) sayJson(svcs);
         else sayRendered(svcs, formatLabServices);
         return 0;
@@ -105,7 +105,7 @@ export const SERVICE: Group = {
         if (typeof p0 === "number") return p0;
         const said = await locked(p0.flags.name, false, async () => {
           const s = requireState(p0.flags.name);
-          const svc = findService(s, p0.positionals[0]!);
+          const svc = await findService(s, p0.positionals[0]!);
           const r = await deleteObjects(s, [svc as Obj]);
           if (r.missing.length) throw new Error(r.missing.join("\n"));
           return [...r.deleted, ...(await syncEndpointSlices(s))];

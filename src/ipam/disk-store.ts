@@ -2,7 +2,7 @@
 // last_reserved_ip.<rangeSet>, and a `lock` file taken with flock(2). Unlike host-local,
 // a reservation file is never visible half-written: its content goes to a temp file first
 // which is then link(2)ed to the address name (atomic, EEXIST when taken). See README.md.
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { networkNameProblem, safeJoin } from "../cni/names.ts";
@@ -16,6 +16,12 @@ const LOCK_FILE = "lock";
 const LAST_RESERVED_PREFIX = "last_reserved_ip.";
 /** Temp files exist only while their writer holds the lock; any seen under the lock are stale. */
 const TEMP_PREFIX = ".mncni-tmp.";
+/**
+ * Flow marks (README.md): FLOW_DIR/<address> exists from the moment the address is reserved
+ * until a DEL that forgot its conntrack flows released it. A subdirectory, so marking does
+ * not disturb the watch on the reservations (listing-cache.ts), and host-local ignores it.
+ */
+const FLOW_DIR = ".mncni-flows";
 const EINTR = 4;
 const EWOULDBLOCK = 11;
 const LOCK_NB = 4;
@@ -72,6 +78,8 @@ export class DiskStore implements Store {
   private fd = -1;
   /** In a resident process: what it remembers of the directory, valid while locked. */
   private memory?: DirMemory;
+  /** Addresses reserved by this store, and whether a previous holder's flows may remain on each. */
+  private readonly mayRemain = new Map<string, boolean>();
 
   constructor(dataDir: string, network: string) {
     const why = networkNameProblem(network);
@@ -130,6 +138,7 @@ export class DiskStore implements Store {
     try {
       linkSync(tmp, this.path(formatIp(ip)));
       this.memory?.reservations.push({ ip, containerId: key.containerId.trim(), ifname: key.ifname });
+      this.mayRemain.set(formatIp(ip), this.markHeld(formatIp(ip)));
       return true;
     } catch (e) {
       if (codeOf(e) === "EEXIST") return false;
@@ -227,8 +236,74 @@ export class DiskStore implements Store {
     this.unlinkQuietly(this.writeTemp("probe"));
   }
 
-  private path(name: string): string {
-    return safeJoin(this.dir, name);
+  flowsMayRemain(ip: Ip): boolean {
+    return this.mayRemain.get(formatIp(ip)) ?? true;
+  }
+
+  /**
+   * Under the lock, the address `name` just reserved: marks it held, and returns whether it
+   * was marked already (a holder no DEL forgot) or the marks' history is unknown.
+   */
+  private markHeld(name: string): boolean {
+    try {
+      writeFileSync(this.path(FLOW_DIR, name), "", { flag: "wx", mode: 0o644 });
+      return false;
+    } catch (e) {
+      if (codeOf(e) === "EEXIST") return true;
+      if (codeOf(e) !== "ENOENT") this.dropFlowMarks(e);
+    }
+    // No marks at all: a new network, state written before marks existed, or marks dropped.
+    // From now on they are kept, starting with a mark for every current holder (this one
+    // too), written aside and renamed in place: a kill midway leaves no partial set.
+    const aside = this.path(`${TEMP_PREFIX}flows`);
+    try {
+      rmSync(aside, { recursive: true, force: true });
+      mkdirSync(aside, { mode: 0o755 });
+      for (const r of this.list().reservations) writeFileSync(safeJoin(aside, formatIp(r.ip)), "", { mode: 0o644 });
+      renameSync(aside, this.path(FLOW_DIR));
+    } catch (e) {
+      rmSync(aside, { recursive: true, force: true });
+      this.dropFlowMarks(e);
+    }
+    return true;
+  }
+
+  /** A mark that could not be written would make its address look forgotten: no marks, no trust. */
+  private dropFlowMarks(cause: unknown): void {
+    try {
+      rmSync(this.path(FLOW_DIR), { recursive: true, force: true });
+    } catch (e) {
+      throw ioError(`record conntrack flow marks in "${this.dir}" (${(cause as Error).message})`, e);
+    }
+  }
+
+  /**
+   * After a DEL forgot the flows of `ips` and released them: their marks go, except for an
+   * address reserved again meanwhile (its mark is its new holder's). Under the lock (tried
+   * once in a resident process): when it is not had, the marks stay and the next holders
+   * forget, which is always safe.
+   */
+  flowsForgotten(ips: readonly Ip[]): void {
+    if (ips.length === 0 || !existsSync(this.path(FLOW_DIR))) return;
+    let fd: number;
+    try {
+      fd = openFd(this.path(LOCK_FILE), O_RDONLY);
+    } catch {
+      return;
+    }
+    try {
+      if (flockWithin(fd) !== 0) return;
+      for (const ip of ips) {
+        const name = formatIp(ip);
+        if (!existsSync(this.path(name))) this.unlinkQuietly(this.path(FLOW_DIR, name));
+      }
+    } finally {
+      closeFd(fd);
+    }
+  }
+
+  private path(...names: string[]): string {
+    return safeJoin(this.dir, ...names);
   }
 
   private writeTemp(content: string): string {
@@ -249,7 +324,7 @@ export class DiskStore implements Store {
     } catch {
       return;
     }
-    for (const n of names) if (n.startsWith(TEMP_PREFIX)) this.unlinkQuietly(this.path(n));
+    for (const n of names) if (n.startsWith(TEMP_PREFIX)) rmSync(this.path(n), { recursive: true, force: true });
   }
 
   private unlinkQuietly(path: string): void {

@@ -7,6 +7,7 @@ import { allocate, check, gc, release, status } from "./allocator.ts";
 import type { IpamConfig } from "./config.ts";
 import { DiskStore } from "./disk-store.ts";
 import { readResolvConf } from "./resolv-conf.ts";
+import { formatIp, parseIpOrCidr } from "./ip-bigint.ts";
 import type { AttachmentKey } from "./store.ts";
 
 export interface AllocateRequest {
@@ -32,22 +33,39 @@ function keyOf(k: ReservationKey): AttachmentKey {
   return { containerId: k.containerId, ifname: k.ifname };
 }
 
+export interface Allocation {
+  result: Result;
+  /** The addresses given whose previous holder's conntrack flows may remain (plain). */
+  flowsMayRemain: string[];
+}
+
 /** One address per range set, the config's routes and DNS; cniVersion is left to the caller. */
-export function ipamAdd(conf: IpamConfig, req: AllocateRequest): Result {
+export function ipamAllocate(conf: IpamConfig, req: AllocateRequest): Allocation {
   const key = keyOf(req);
   const dns = conf.resolvConf ? readResolvConf(conf.resolvConf) : conf.dns;
   const store = new DiskStore(conf.dataDir, req.network);
   const ips = allocate({ store, ranges: conf.ranges, network: req.network, key, requestedIps: req.requestedIps });
   const result: Result = { cniVersion: "", ips, routes: conf.routes.map((r) => ({ ...r })) };
   if (dns) result.dns = structuredClone(dns);
-  return result;
+  const flowsMayRemain = ips.map((i) => parseIpOrCidr(i.address)!).filter((ip) => store.flowsMayRemain(ip)).map(formatIp);
+  return { result, flowsMayRemain };
 }
 
-/** Releases every address of the attachment; succeeds when there is none. */
-export function ipamDel(conf: IpamConfig, k: ReservationKey): void {
+export function ipamAdd(conf: IpamConfig, req: AllocateRequest): Result {
+  return ipamAllocate(conf, req).result;
+}
+
+/** Releases every address of the attachment (succeeds when there is none); returns them, plain. */
+export function ipamDel(conf: IpamConfig, k: ReservationKey): string[] {
   const store = new DiskStore(conf.dataDir, k.network);
-  if (!store.exists()) return;
-  release(store, keyOf(k));
+  if (!store.exists()) return [];
+  return release(store, keyOf(k)).map(formatIp);
+}
+
+/** A DEL forgot the conntrack flows of these released addresses (plain): their next holders need not. */
+export function ipamFlowsForgotten(conf: IpamConfig, network: string, addrs: readonly string[]): void {
+  const store = new DiskStore(conf.dataDir, network);
+  store.flowsForgotten(addrs.flatMap((a) => parseIpOrCidr(a) ?? []));
 }
 
 /** Throws unless the attachment holds one address per range set (and exactly `expected`, if given). */

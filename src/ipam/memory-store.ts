@@ -56,6 +56,10 @@ export class MemoryStore implements Store {
 
   checkWritable(): void {}
 
+  flowsMayRemain(): boolean {
+    return true; // no history kept: always forget
+  }
+
   private assertLocked(): void {
     if (!this.locked) throw new Error("MemoryStore: state used without the lock");
   }

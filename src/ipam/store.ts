@@ -36,6 +36,11 @@ export interface Store {
   setLastReserved(rangeSet: number, ip: Ip): void;
   /** Throws when new reservations could not be written. */
   checkWritable(): void;
+  /**
+   * After reserve(ip) succeeded: whether a previous holder's conntrack flows may remain on
+   * the address (no DEL forgot them since it was last held, or the history is unknown).
+   */
+  flowsMayRemain(ip: Ip): boolean;
 }
 
 /** Legacy reservations (no ifname) belong to every interface of their container. */

@@ -283,7 +283,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   }
   results.push(...mtu.results);
   // Through the Services (none: nothing to do). With policies in force their verdicts decide, which this part does not evaluate.
-  const svcCount = policies ? listServices(s).length : 0;
+  const svcCount = policies ? (await listServices(s)).length : 0;
   if (!policies) results.push(...(await checkServices(s, timeout)));
   const failed = results.filter((r) => !r.ok).length;
   // A check that checked nothing, or a lab whose `up` did not finish, proves nothing: it fails.

@@ -13,12 +13,15 @@ import { SERVICE_NAME_LABEL } from "../cluster/index.ts";
 import type { ProbeResult } from "./echo.ts";
 import { applyObjects, deleteObjects } from "./k8s-objects.ts";
 import type { Obj } from "./apiserver/kinds.ts";
-import { labServices } from "./services.ts";
+import { admitService, labServices } from "./services.ts";
 import { netnsExecArgv, runAsync } from "./sh.ts";
 import { allPods, findNode, type LabState, type PodState } from "./state.ts";
 import { ECHO_PORT, manifestsDir } from "./topology.ts";
 import { k8sPodName, podLabels } from "./write-manifests.ts";
 import { syncLoadBalancerRoutes } from "./lb-routes.ts";
+import { labClient, onKubernetes } from "./control-plane.ts";
+import { apiView } from "./api-view.ts";
+import { RESOURCES } from "../kube/index.ts";
 
 /** The label the endpoint-slice controller puts on the slices it manages (the lab leaves others alone). */
 export const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
@@ -26,8 +29,11 @@ export const MANAGED_BY = "endpointslice-controller.k8s.io";
 
 const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
 
-/** The lab's slices (managed by its controller), read back from where they are written. */
-export function labEndpointSlices(s: LabState): KubeEndpointSlice[] {
+/** The lab's EndpointSlices where the agents read them: the API server, or the manifests directory. */
+export async function labEndpointSlices(s: LabState): Promise<KubeEndpointSlice[]> {
+  if (onKubernetes(s)) {
+    return (await labClient(s).listAll<Obj & { metadata: { name: string } }>(RESOURCES.endpointSlices)).items.map((o) => ({ ...o, apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice" }) as unknown as KubeEndpointSlice);
+  }
   const dir = manifestsDir(s.name);
   let names: string[];
   try {
@@ -79,11 +85,11 @@ export interface SyncOptions {
 }
 
 /** The slices a Service should have now. */
-function slicesFor(svc: KubeService, pods: PodState[], ready: ReadonlySet<string>, terminating: ReadonlySet<string>): KubeEndpointSlice[] {
+function slicesFor(svc: KubeService, pods: PodState[], labelsOf: (p: PodState) => Record<string, string>, ready: ReadonlySet<string>, terminating: ReadonlySet<string>): KubeEndpointSlice[] {
   const ns = svc.metadata.namespace ?? "default";
   const selector = svc.spec?.selector;
   const ports = svc.spec?.ports ?? [];
-  const selected = pods.filter((p) => p.namespace === ns && p.ips.length > 0 && labelsMatch({ matchLabels: selector }, podLabels(p)));
+  const selected = pods.filter((p) => p.namespace === ns && p.ips.length > 0 && labelsMatch({ matchLabels: selector }, labelsOf(p)));
   const groups = new Map<string, { family: 4 | 6; ports: EndpointPort[]; endpoints: Endpoint[] }>();
   for (const pod of selected) {
     const eps: EndpointPort[] = ports.flatMap((p) => {
@@ -128,23 +134,38 @@ function slicesFor(svc: KubeService, pods: PodState[], ready: ReadonlySet<string
  * LoadBalancer routes with them; returns one line per slice that changed.
  */
 export async function syncEndpointSlices(s: LabState, opts: SyncOptions = {}): Promise<string[]> {
-  const services = labServices(s).filter((o) => o.spec?.selector && Object.keys(o.spec.selector).length > 0);
-  const current = labEndpointSlices(s).filter((sl) => sl.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+  const all = await labServices(s);
+  // A Service created around the lab's commands (kubectl) has no cluster IP or node ports yet: admitted here.
+  const unadmitted = all.filter((o) => JSON.stringify(admitService(s, o, all).spec) !== JSON.stringify(o.spec));
+  const admitted = unadmitted.length ? await applyObjects(s, unadmitted as unknown as Obj[]) : { applied: [], failed: [] };
+  if (admitted.failed.length) throw new Error(`cannot admit Services: ${admitted.failed.join("; ")}`);
+  const services = (unadmitted.length ? await labServices(s) : all).filter((o) => o.spec?.selector && Object.keys(o.spec.selector).length > 0);
+  const current = (await labEndpointSlices(s)).filter((sl) => sl.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+  // Nothing to control (most labs): no pod probes, no read of the Pods; stale LoadBalancer routes still go.
+  if (services.length === 0 && current.length === 0) {
+    syncLoadBalancerRoutes(s, [], []);
+    return admitted.applied;
+  }
   const terminating = opts.terminating ?? new Set<string>();
   const pods = allPods(s);
+  // The Pods' labels as stored (kubectl may have changed them on the API), else the lab's record.
+  const view = await apiView(s);
+  const labelsOf = (p: PodState) => view?.podLabels.get(podKey(p)) ?? podLabels(p);
   const known = readyNow(current);
   // Only the pods some Service selects are probed, and only until they were seen ready once.
-  const wanted = pods.filter((p) => p.ips.length && services.some((svc) => p.namespace === (svc.metadata.namespace ?? "default") && labelsMatch({ matchLabels: svc.spec!.selector }, podLabels(p))));
+  const wanted = pods.filter((p) => p.ips.length && services.some((svc) => p.namespace === (svc.metadata.namespace ?? "default") && labelsMatch({ matchLabels: svc.spec!.selector }, labelsOf(p))));
   const probed = await probeReady(s, wanted.filter((p) => !known.has(podKey(p))));
   const ready = new Set([...wanted.map(podKey).filter((k) => known.has(k)), ...probed]);
-  const desired = services.flatMap((svc) => slicesFor(svc, pods, ready, terminating));
+  const desired = services.flatMap((svc) => slicesFor(svc, pods, labelsOf, ready, terminating));
   const id = (o: KubeEndpointSlice) => `${o.metadata.namespace}/${o.metadata.name}`;
-  const before = new Map(current.map((o) => [id(o), JSON.stringify(o)]));
-  const changed = desired.filter((o) => before.get(id(o)) !== JSON.stringify(o));
+  // What the controller sets, not what the server adds (uid, resourceVersion, timestamps).
+  const content = (o: KubeEndpointSlice) => JSON.stringify([o.metadata.labels ?? {}, o.addressType, o.endpoints ?? [], o.ports ?? []]);
+  const before = new Map(current.map((o) => [id(o), content(o)]));
+  const changed = desired.filter((o) => before.get(id(o)) !== content(o));
   const stale = current.filter((o) => !desired.some((d) => id(d) === id(o)));
   const applied = changed.length ? await applyObjects(s, changed as Obj[]) : { applied: [], failed: [] };
   if (applied.failed.length) throw new Error(`cannot write EndpointSlices: ${applied.failed.join("; ")}`);
-  const said = [...applied.applied, ...(stale.length ? (await deleteObjects(s, stale as Obj[])).deleted : [])];
-  syncLoadBalancerRoutes(s, labServices(s), desired);
+  const said = [...admitted.applied, ...applied.applied, ...(stale.length ? (await deleteObjects(s, stale as Obj[])).deleted : [])];
+  syncLoadBalancerRoutes(s, services, desired);
   return said;
 }

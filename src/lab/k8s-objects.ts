@@ -158,7 +158,7 @@ export async function applyObjects(s: LabState, objects: Obj[]): Promise<{ appli
     try {
       if (kindOfObject(o)?.namespaced && (o.metadata?.namespace ?? "default") !== "default") await ensureNamespace(s, o.metadata!.namespace);
       // A Service gets its cluster IPs, node ports and LoadBalancer address here, as kube-apiserver's admission would.
-      const obj = o.kind === "Service" ? (admitService(s, o as KubeService, labServices(s)) as Obj) : o;
+      const obj = o.kind === "Service" ? (admitService(s, o as KubeService, await labServices(s)) as Obj) : o;
       out.applied.push(`${kubectlName(o)} ${await store.apply(obj)}`);
     } catch (e) {
       // As kubectl: the others are still applied, and the command fails.

@@ -153,16 +153,8 @@ export async function deleteThroughApi(c: KubeClient, o: Obj): Promise<boolean> 
   }
 }
 
-/**
- * Services and EndpointSlices the lab writes are also kept as files in the manifests directory:
- * the lab's record of them (as state.json is of its pods), which the Service commands, the
- * cluster IP admission and the LoadBalancer routes read back synchronously.
- */
-const RECORDED = ["Service", "EndpointSlice"];
-
 function apiObjects(s: LabState): LabObjects {
   const c = labClient(s);
-  const record = dirObjects(s);
   const nodeStatus = (node: NodeState) => ({
     addresses: [...nodeAddresses(node).map((address) => ({ type: "InternalIP", address })), { type: "Hostname", address: node.name }],
   });
@@ -226,16 +218,8 @@ function apiObjects(s: LabState): LabObjects {
     putNamespace: async (name, labels) => {
       await applyThroughApi(c, namespaceObject(name, labels));
     },
-    apply: async (o) => {
-      const r = await applyThroughApi(c, o);
-      if (RECORDED.includes(o.kind ?? "")) await record.apply(o);
-      return r;
-    },
-    remove: async (o) => {
-      const r = await deleteThroughApi(c, o);
-      if (RECORDED.includes(o.kind ?? "")) await record.remove(o);
-      return r;
-    },
+    apply: (o) => applyThroughApi(c, o),
+    remove: (o) => deleteThroughApi(c, o),
   };
 }
 

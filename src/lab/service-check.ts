@@ -203,7 +203,7 @@ async function affinity(s: LabState, svc: LabService, timeoutMs: number): Promis
 
 /** Every Service probe of the lab (none when it has no Service with an echo port). */
 export async function checkServices(s: LabState, timeoutMs: number): Promise<ServiceCheckResult[]> {
-  const svcs = listServices(s).filter((v) => !v.headless && v.clusterIPs.length > 0 && echoPorts(v).length > 0);
+  const svcs = (await listServices(s)).filter((v) => !v.headless && v.clusterIPs.length > 0 && echoPorts(v).length > 0);
   if (svcs.length === 0) return [];
   const plain = (await pool(plainSources(s, svcs), 4, async (src) => {
     const answers = await probeIn(s, src.netns, src.probes.map((e) => e.target), timeoutMs);

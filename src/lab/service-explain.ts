@@ -37,10 +37,10 @@ export interface ServiceTranslation {
 }
 
 /** The Service named `svc/NS/NAME` (or NS/NAME). */
-export function serviceRef(s: LabState, what: string): LabService | undefined {
+export async function serviceRef(s: LabState, what: string): Promise<LabService | undefined> {
   const ref = what.replace(/^svc\//, "");
   const [ns, name] = ref.includes("/") ? ref.split("/") : ["default", ref];
-  return listServices(s).find((v) => v.namespace === ns && v.name === name);
+  return (await listServices(s)).find((v) => v.namespace === ns && v.name === name);
 }
 
 /** The translation a client (pod namespace, its address of the family wanted) gets. */

@@ -79,7 +79,7 @@ export function describeService(svc: KubeService, slices: KubeEndpointSlice[]): 
   };
 }
 
-export function listServices(s: LabState): LabService[] {
-  const slices = labEndpointSlices(s);
-  return labServices(s).map((svc) => describeService(svc, slices));
+export async function listServices(s: LabState): Promise<LabService[]> {
+  const [services, slices] = await Promise.all([labServices(s), labEndpointSlices(s)]);
+  return services.map((svc) => describeService(svc, slices));
 }

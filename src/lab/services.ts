@@ -10,6 +10,9 @@ import type { KubeService, Protocol, ServicePort } from "../cluster/index.ts";
 import { normalizeIP } from "../net/cidr.ts";
 import type { LabState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
+import { labClient, onKubernetes } from "./control-plane.ts";
+import { RESOURCES } from "../kube/index.ts";
+import type { Obj } from "./apiserver/kinds.ts";
 
 /** The lab's Service CIDRs (kube-apiserver's --service-cluster-ip-range), one per family. */
 export const SERVICE_CIDR = "10.96.0.0/16";
@@ -79,8 +82,12 @@ export function parseServicePorts(v: string): ServicePort[] {
 
 export const serviceFile = (namespace: string, name: string) => `service-${namespace}.${name}.yaml`;
 
-/** The lab's Services, read back from where they are written. */
-export function labServices(s: LabState): KubeService[] {
+/**
+ * The lab's Services where the agents read them: the API server (so a Service kubectl created
+ * is seen too), or the manifests directory.
+ */
+export async function labServices(s: LabState): Promise<KubeService[]> {
+  if (onKubernetes(s)) return (await labClient(s).listAll<Obj & { metadata: { name: string } }>(RESOURCES.services)).items.map((o) => ({ ...o, apiVersion: "v1", kind: "Service" }) as unknown as KubeService);
   const dir = manifestsDir(s.name);
   let names: string[];
   try {
@@ -91,10 +98,11 @@ export function labServices(s: LabState): KubeService[] {
   return names.flatMap((n) => parseManifests(readFileSync(join(dir, n), "utf8"), n).objects.filter((o): o is KubeService => o.kind === "Service"));
 }
 
-export function findService(s: LabState, ref: string): KubeService {
+export async function findService(s: LabState, ref: string): Promise<KubeService> {
   const [namespace, name] = splitRef(ref);
-  const svc = labServices(s).find((o) => (o.metadata.namespace ?? "default") === namespace && o.metadata.name === name);
-  if (!svc) throw new Error(`cannot find Service "${namespace}/${name}" in lab "${s.name}" (Services: ${labServices(s).map((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}`).join(", ") || "none"})`);
+  const all = await labServices(s);
+  const svc = all.find((o) => (o.metadata.namespace ?? "default") === namespace && o.metadata.name === name);
+  if (!svc) throw new Error(`cannot find Service "${namespace}/${name}" in lab "${s.name}" (Services: ${all.map((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}`).join(", ") || "none"})`);
   return svc;
 }
 

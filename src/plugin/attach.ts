@@ -26,13 +26,13 @@ export async function attach(ctx: CallContext, conf: PluginConf, mode: ModePolic
   try {
     if (pod.nl.link(env.ifname)) throw interfaceExists(ctx, host);
     const ipam = ipamClient(ctx);
-    const allocated = await ipam.add();
-    undo.push("release addresses", () => ipam.del());
+    const { result: allocated, flowsMayRemain } = await ipam.add();
+    undo.push("release addresses", async () => void (await ipam.del()));
     phase("ipam");
     const ips = allocated.ips ?? [];
     if (ips.length === 0) throw new CniError(ErrorCode.Internal, `cannot configure "${env.ifname}": IPAM plugin "${conf.ipam.type}" returned no address`);
     const common = { network: ctx.conf.name, bridge: conf.bridge, mode, host };
-    for (const f of features) f.addressed?.({ ...common, ips });
+    for (const f of features) f.addressed?.({ ...common, ips, flowsMayRemain });
 
     const side: HostSide = { conf, host, undo };
     const prepared = mode.prepareHost(side, ips);

@@ -8,6 +8,11 @@
 // agent, `mncni serve`) therefore forgets after the call is answered and before it takes the
 // next one (deferConntrackCleanup): the pod's processes start long after its sandbox's ADD
 // returns, and no other served call runs in between. A plugin process forgets at once.
+// ADD forgets only addresses whose previous holder's flows may remain: mncni's IPAM marks an
+// address from its reservation until a DEL that forgot its flows released it (flow marks,
+// src/ipam/README.md), so the common ADD (a fresh address, or one a DEL cleaned) walks
+// nothing; a holder that never got its DEL (crash, GC, state from elsewhere) leaves its
+// mark, and its address's next ADD walks. A delegated IPAM keeps no marks: always forget.
 import { readFileSync, statSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
@@ -35,7 +40,26 @@ export function forgetHostPortFlows(mappings: readonly PortMapping[]): void {
 }
 
 /** What a resident server's call left to forget once it is answered; undefined: forget at once. */
-let deferred: { what: string[]; matches: ((v: CtView) => boolean)[] } | undefined;
+let deferred: { what: string[]; matches: ((v: CtView) => boolean)[]; then: (() => void)[] } | undefined;
+
+/**
+ * Runs `fn` once everything asked so far is forgotten: now in a plugin process (its
+ * forgetting is done, or threw), after the walk in a server (and not at all if the walk
+ * fails). What `fn` records is a promise that the flows are gone, so it may never run early.
+ */
+export function whenForgotten(fn: () => void): void {
+  if (deferred) deferred.then.push(fn);
+  else runQuietly(fn);
+}
+
+/** A record that could not be written only makes a later ADD forget again. */
+function runQuietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // see above
+  }
+}
 
 function forget(what: string, match: (v: CtView) => boolean): void {
   if (deferred) {
@@ -51,13 +75,14 @@ function forget(what: string, match: (v: CtView) => boolean): void {
  * server calls once each call is answered: everything the call asked for, in one walk.
  */
 export function deferConntrackCleanup(): () => void {
-  deferred ??= { what: [], matches: [] };
+  deferred ??= { what: [], matches: [], then: [] };
   return () => {
     const d = deferred;
-    if (!d || d.matches.length === 0) return;
-    deferred = { what: [], matches: [] };
+    if (!d || (d.matches.length === 0 && d.then.length === 0)) return;
+    deferred = { what: [], matches: [], then: [] };
     const { matches } = d;
-    withConntrack(`delete conntrack ${d.what.join("; ")}`, (ct) => ct.deleteWhere(undefined, (v) => matches.some((m) => m(v))));
+    if (matches.length) withConntrack(`delete conntrack ${d.what.join("; ")}`, (ct) => ct.deleteWhere(undefined, (v) => matches.some((m) => m(v))));
+    d.then.forEach(runQuietly);
   };
 }
 

@@ -40,8 +40,11 @@ export async function detach(ctx: CallContext, conf: PluginConf, mode: ModePolic
       }
     }
     for (const f of features) f.detached?.(detaching);
-    await ipamClient(ctx).del();
-    for (const f of features) f.released?.(detaching);
+    const ipam = ipamClient(ctx);
+    const released = await ipam.del();
+    const flowsForgotten = ipam.flowsForgotten;
+    const forgotten = released?.filter((a) => detaching.addrs.includes(a)) ?? [];
+    for (const f of features) f.released?.({ ...detaching, flowsForgotten: flowsForgotten && (() => flowsForgotten(forgotten)) });
   } finally {
     host.close();
   }

@@ -31,6 +31,11 @@ interface Common {
 /** ADD, once IPAM gave the addresses and before anything is wired. */
 export interface Addressed extends Common {
   ips: IPConfig[];
+  /**
+   * The addresses (plain) whose previous holder's conntrack flows may remain: IPAM keeps no
+   * record, or no DEL forgot them since that holder (crash, GC). The others' were forgotten.
+   */
+  flowsMayRemain: readonly string[];
 }
 
 /** ADD, the pod wired (device, addresses, routes). Register every side effect's undo on `undo`. */
@@ -51,6 +56,15 @@ export interface Detaching extends Common {
   hostIfname: string;
   /** The addresses the pod is released with, plain; none when unknown (GC, or DEL with neither prevResult nor namespace). */
   addrs: string[];
+}
+
+/** DEL, IPAM released the pod's addresses. */
+export interface Released extends Detaching {
+  /**
+   * Tells IPAM that the flows of the addresses this DEL released and forgot (Detaching.addrs)
+   * are gone, so their next holders need not forget them; undefined when IPAM keeps no record.
+   */
+  flowsForgotten?: () => void;
 }
 
 /** CHECK. */
@@ -82,7 +96,7 @@ export interface PodFeature {
   /** DEL (and GC): the pod is cut off (its host veth gone or going), its addresses not yet released. */
   detached?(d: Detaching): void;
   /** DEL only: IPAM released the addresses. */
-  released?(d: Detaching): void;
+  released?(d: Released): void;
   /** CHECK: throws a CniError naming the first thing missing. */
   verify?(v: Verifying): void;
   /** GC: removes this network's leftovers of attachments whose host veth is gone. */

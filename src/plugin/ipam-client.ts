@@ -3,11 +3,16 @@
 import { delegate } from "../cni/delegate.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Result } from "../cni/types.ts";
-import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../ipam/index.ts";
+import { ipamAllocate, ipamCheck, ipamDel, ipamFlowsForgotten, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../ipam/index.ts";
+import { addrOf } from "../net/ip.ts";
 
 export interface IpamClient {
-  add(): Promise<Result>;
-  del(): Promise<void>;
+  /** The result, and the addresses given whose previous holder's conntrack flows may remain (every one, for a delegated IPAM). */
+  add(): Promise<{ result: Result; flowsMayRemain: readonly string[] }>;
+  /** The addresses released, when the IPAM tells (a delegated one does not). */
+  del(): Promise<string[] | undefined>;
+  /** DEL forgot the flows of these released addresses; undefined: this IPAM keeps no such record. */
+  flowsForgotten?(addrs: readonly string[]): void;
   check(expected: string[]): Promise<void>;
   gc(): Promise<void>;
   status(): Promise<void>;
@@ -19,8 +24,9 @@ function inProcess(ctx: CallContext): IpamClient {
   const conf = parseIpamConfig(ctx.conf.ipam);
   const key = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
   return {
-    add: async () => ipamAdd(conf, { ...key, requestedIps: requestedIpsFrom(ctx.conf, ctx.env) }),
+    add: async () => ipamAllocate(conf, { ...key, requestedIps: requestedIpsFrom(ctx.conf, ctx.env) }),
     del: async () => ipamDel(conf, key),
+    flowsForgotten: (addrs) => ipamFlowsForgotten(conf, ctx.conf.name, addrs),
     check: async (expected) => ipamCheck(conf, key, expected),
     gc: async () => void ipamGc(conf, ctx.conf.name, ctx.conf["cni.dev/valid-attachments"] ?? []),
     status: async () => ipamStatus(conf, ctx.conf.name),
@@ -30,7 +36,11 @@ function inProcess(ctx: CallContext): IpamClient {
 function delegated(ctx: CallContext, type: string): IpamClient {
   const run = (command: "ADD" | "DEL" | "CHECK" | "GC" | "STATUS") => delegate({ type, command, env: ctx.env, stdin: ctx.stdin });
   return {
-    add: async () => (await run("ADD"))!,
+    add: async () => {
+      const result = (await run("ADD"))!;
+      // What the delegate's addresses were before is unknown: always forget.
+      return { result, flowsMayRemain: (result.ips ?? []).map((i) => addrOf(i.address)) };
+    },
     del: async () => void (await run("DEL")),
     check: async () => void (await run("CHECK")),
     gc: async () => void (await run("GC")),

@@ -83,7 +83,7 @@ describe("concurrency and crash safety", () => {
     // The next allocation cleans temp files a killed writer may have left, and still works.
     const r = ipamAdd(parseIpamConfig(ipam), { network: "pods", containerId: "after", ifname: "eth0" });
     expect(files.has(r.ips![0].address.split("/")[0])).toBe(false);
-    expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.startsWith(".mncni-tmp."))).toEqual([]);
   }, 120_000);
 
   // Deterministic crash points: strace kills the allocator on entry to its Nth write,
@@ -111,7 +111,7 @@ describe("concurrency and crash safety", () => {
     expect(printed.length).toBeGreaterThan(5);
     // The survivors' leftovers do not block the next allocation, which removes stale temps.
     ipamAdd(parseIpamConfig(ipam), { network: "pods", containerId: "after", ifname: "eth0" });
-    expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.startsWith(".mncni-tmp."))).toEqual([]);
     expectConsistent(dir, printed);
   }, 60_000);
 });

@@ -27,7 +27,9 @@ describe("ipam on disk", () => {
       routes: [{ dst: "0.0.0.0/0" }],
     });
     const dir = `${dataDir}/pods`;
-    expect(readdirSync(dir).sort()).toEqual(["10.20.0.2", "fd00:20::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"]);
+    expect(readdirSync(dir).sort()).toEqual([".mncni-flows", "10.20.0.2", "fd00:20::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"]);
+    // Flow marks (conntrack): both addresses are held.
+    expect(readdirSync(`${dir}/.mncni-flows`).sort()).toEqual(["10.20.0.2", "fd00:20::2"]);
     expect(readFileSync(`${dir}/10.20.0.2`, "utf8")).toBe("ctr1\r\neth0");
     expect(readFileSync(`${dir}/fd00:20::2`, "utf8")).toBe("ctr1\r\neth0");
     expect(readFileSync(`${dir}/last_reserved_ip.1`, "utf8")).toBe("fd00:20::2");
@@ -86,7 +88,7 @@ describe("ipam on disk", () => {
     ipamAdd(conf, { network: "pods", containerId: "a", ifname: "eth0" });
     writeFileSync(`${dataDir}/pods/.mncni-tmp.99999.deadbeef`, "b\r\neth0");
     ipamAdd(conf, { network: "pods", containerId: "b", ifname: "eth0" });
-    expect(readdirSync(`${dataDir}/pods`).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(readdirSync(`${dataDir}/pods`).filter((n) => n.startsWith(".mncni-tmp."))).toEqual([]);
   });
 
   test("an unreadable (empty) reservation counts as taken; GC keeps and reports it", () => {

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { run } from "../helpers/netns.ts";
-import { LAB_CMD, SOURCE, WIRING, downAll, lab, labRaw, leftovers, newLabName } from "./lab-cli.ts";
+import { LAB_CMD, WIRING, labSource, downAll, lab, labRaw, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -106,7 +106,7 @@ describe("up", () => {
     const st = JSON.parse(lab(name, ["status", "--json"]).stdout);
     expect(st.clusterCidr6).toBe("fd00:99::/56");
     // The first subnet of each family: the controller's first (kubernetes source); the lab leaves subnet 0 unused (dir).
-    expect(st.nodes[0].podCIDRs).toEqual(SOURCE === "dir" ? ["10.244.1.0/24", "fd00:99:0:1::/64"] : ["10.244.0.0/24", "fd00:99::/64"]);
+    expect(st.nodes[0].podCIDRs).toEqual(labSource(name) === "dir" ? ["10.244.1.0/24", "fd00:99:0:1::/64"] : ["10.244.0.0/24", "fd00:99::/64"]);
     expect(st.pods[0].ips.length).toBe(2);
     lab(name, ["down", "-q"]);
     expect(leftovers(name)).toEqual([]);

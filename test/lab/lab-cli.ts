@@ -12,9 +12,10 @@ export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, 
 export const WIRING = process.env.MNCNI_LAB_WIRING ?? "auto";
 /**
  * Where the lab's agents read the cluster: `lab up`'s default (kubernetes: the lab's API server)
- * unless MNCNI_LAB_SOURCE says dir (the *.matrix.test.ts files run the suites that way too).
+ * unless MNCNI_LAB_SOURCE says dir (source-dir.matrix.test.ts runs the suites that way; read at
+ * each call, as that file sets it only while its own tests run).
  */
-export const SOURCE = process.env.MNCNI_LAB_SOURCE ?? (WIRING === "static" ? "dir" : "kubernetes");
+export const wantedSource = (): string => process.env.MNCNI_LAB_SOURCE ?? (WIRING === "static" ? "dir" : "kubernetes");
 /** Appended to the name of a test that needs the agent, so that its skip says why (scripts/test.sh). */
 export const NEEDS_AGENT = WIRING === "static" ? " — skipped: static wiring has no agent (MNCNI_LAB_WIRING=static)" : "";
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { ipJson, run } from "../helpers/netns.ts";
-import { SOURCE, WIRING, addrPrefixOf, cidrOf, clusterObjects, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { WIRING, labSource, addrPrefixOf, cidrOf, clusterObjects, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -39,7 +39,7 @@ for (const mode of ["bridge", "routed"] as const) {
       ]);
       // One pod CIDR per family each (the controller's on the kubernetes source; the lab's on dir, subnet 0 unused).
       for (const n of st.nodes) expect([/^10\.244\.\d+\.0\/24$/.test(n.podCIDRs[0]!), /^fd00:10:244:[0-9a-f:]*:\/64$/.test(n.podCIDRs[1]!)]).toEqual([true, true]);
-      if (SOURCE === "dir") expect(st.nodes.map((n) => n.podCIDRs)).toEqual([["10.244.1.0/24", "fd00:10:244:1::/64"], ["10.244.2.0/24", "fd00:10:244:2::/64"]]);
+      if (labSource(name) === "dir") expect(st.nodes.map((n) => n.podCIDRs)).toEqual([["10.244.1.0/24", "fd00:10:244:1::/64"], ["10.244.2.0/24", "fd00:10:244:2::/64"]]);
       expect(st.external).toMatchObject({ address: "203.0.113.10", address6: "2001:db8::10" });
       expect(st.pods.length).toBe(4);
       for (const p of st.pods) {

@@ -14,10 +14,12 @@ export interface Shape {
   routing: "auto" | "vxlan" | "host-gw";
   ipv6: boolean;
   segments?: number;
+  /** The agents' source (default: the lab's API server). */
+  source?: "dir";
 }
 
 export function serviceTrafficSuite(shape: Shape): void {
-  const title = `Services through the proxy: ${shape.mode}, ${shape.routing}${shape.segments ? `, ${shape.segments} segments` : ""}${shape.ipv6 ? ", dual-stack" : ", IPv4"}${NEEDS_AGENT}`;
+  const title = `Services through the proxy: ${shape.mode}, ${shape.routing}${shape.segments ? `, ${shape.segments} segments` : ""}${shape.source ? `, ${shape.source} source` : ""}${shape.ipv6 ? ", dual-stack" : ", IPv4"}${NEEDS_AGENT}`;
   describe.skipIf(WIRING === "static")(title, () => {
     const name = newLabName();
     afterAll(downAll);
@@ -33,7 +35,7 @@ export function serviceTrafficSuite(shape: Shape): void {
 
     beforeAll(() => {
       lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "2", "--mode", shape.mode, "--routing", shape.routing,
-        ...(shape.segments ? ["--segments", String(shape.segments)] : []), ...(shape.ipv6 ? ["--ipv6"] : [])]);
+        ...(shape.segments ? ["--segments", String(shape.segments)] : []), ...(shape.ipv6 ? ["--ipv6"] : []), ...(shape.source ? ["--source", shape.source] : [])]);
       const add = (ref: string, ...flags: string[]) => lab(name, ["service", "add", ref, "-q", "--port", "http=80:7777/TCP", ...flags]);
       add("default/web", "--selector", "app=echo", "--type", "LoadBalancer");
       add("default/local", "--selector", "node=node1", "--type", "LoadBalancer", "--traffic-policy", "Local");

@@ -23,6 +23,17 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
   const exec = (target: string, cmd: string[], allowFail = false) => lab(name, ["exec", target, "--", ...cmd], { allowFail });
   const services = () => labJson<LabService[]>(name, ["service", "list"]);
   const svc = (ns: string, n: string) => services().find((s) => s.namespace === ns && s.name === n)!;
+  /**
+   * getent in a pod until it answers (or 5 s): the DNS server follows the API's watch, so a
+   * Service written a moment ago may take a few hundred ms to be answered, as with CoreDNS.
+   */
+  const resolve = async (target: string, args: string[]): Promise<string> => {
+    for (let i = 0; ; i++) {
+      const r = exec(target, ["getent", ...args], true);
+      if (r.code === 0 || i >= 50) return r.stdout;
+      await Bun.sleep(100);
+    }
+  };
   const dig = (args: string[]) => exec("node1/pod1", ["dig", "+short", ...args]).stdout.trim().split("\n").filter(Boolean).sort();
 
   beforeAll(() => {
@@ -43,10 +54,10 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(web.endpoints.map((e) => e.address.includes(":")).sort()).toEqual([false, true]);
   });
 
-  test("the pod's resolv.conf is kubelet's ClusterFirst one, and glibc resolves through the search path", () => {
+  test("the pod's resolv.conf is kubelet's ClusterFirst one, and glibc resolves through the search path", async () => {
     const conf = exec("node1/pod1", ["cat", "/etc/resolv.conf"]).stdout;
     expect(conf).toContain("nameserver 10.224.0.1\nnameserver fd00:224::1\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5");
-    const hosts = exec("node1/pod1", ["getent", "hosts", "web.apps.svc.cluster.local"]).stdout;
+    const hosts = await resolve("node1/pod1", ["hosts", "web.apps.svc.cluster.local"]);
     expect(hosts).toContain("fd00:96::b");
     expect(exec("node1/pod1", ["getent", "ahostsv4", "web.apps"]).stdout).toContain("10.96.0.11");
     // From a pod of apps, the bare name (first search domain).
@@ -65,14 +76,14 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(exec("node1/pod1", ["dig", "dns-version.cluster.local", "TXT", "+short"]).stdout.trim()).toBe('"1.0.1"');
   });
 
-  test("a headless Service answers its ready endpoints, by hostname too; SRV per endpoint", () => {
+  test("a headless Service answers its ready endpoints, by hostname too; SRV per endpoint", async () => {
     lab(name, ["service", "add", "apps/db", "--selector", "role=db", "--port", "pg=5432:7777", "--headless"]);
     const db = svc("apps", "db");
     expect({ headless: db.headless, clusterIPs: db.clusterIPs, ready: db.endpoints.filter((e) => e.ready).length }).toEqual({ headless: true, clusterIPs: [], ready: 2 });
     const v4 = db.endpoints.find((e) => !e.address.includes(":"))!.address;
-    expect(exec("node1/pod1", ["getent", "ahostsv4", "db.apps.svc.cluster.local"]).stdout).toContain(v4);
+    expect(await resolve("node1/pod1", ["ahostsv4", "db.apps.svc.cluster.local"])).toContain(v4);
     const host = `${v4.replaceAll(".", "-")}.db.apps.svc.cluster.local`;
-    expect(exec("node1/pod1", ["getent", "ahostsv4", host]).stdout).toContain(v4);
+    expect(await resolve("node1/pod1", ["ahostsv4", host])).toContain(v4);
     expect(dig(["_pg._tcp.db.apps.svc.cluster.local", "SRV"])).toContain(`0 100 7777 ${host}.`);
   });
 
@@ -99,7 +110,7 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(routes()).toBe("");
   });
 
-  test("lab apply -f takes a Service: admission gives it a cluster IP, the controller its EndpointSlices; lab delete removes both", () => {
+  test("lab apply -f takes a Service: admission gives it a cluster IP, the controller its EndpointSlices; lab delete removes both", async () => {
     const file = join(tmpdir(), `${name}-svc.yaml`);
     writeFileSync(file, "apiVersion: v1\nkind: Service\nmetadata: {name: applied, namespace: apps}\nspec:\n  selector: {role: db}\n  ports: [{name: http, port: 8080, targetPort: 7777}]\n");
     try {
@@ -107,7 +118,7 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
       const applied = svc("apps", "applied");
       expect(applied.clusterIPs[0]).toMatch(/^10\.96\.0\.\d+$/);
       expect(applied.endpoints.filter((e) => e.ready).map((e) => e.pod)).toEqual(["apps/db0", "apps/db0"]);
-      expect(exec("node1/pod1", ["getent", "ahostsv4", "applied.apps.svc.cluster.local"]).stdout).toContain(applied.clusterIPs[0]!);
+      expect(await resolve("node1/pod1", ["ahostsv4", "applied.apps.svc.cluster.local"])).toContain(applied.clusterIPs[0]!);
       lab(name, ["delete", "-f", file]);
       expect(services().some((x) => x.name === "applied")).toBe(false);
       expect(existsSync(join(manifestsDir(name), "endpointslice-apps.applied-ipv4.yaml"))).toBe(false);
@@ -128,6 +139,23 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(svc("apps", "web").endpoints).toEqual([]);
     // Headless without ready endpoints: NXDOMAIN (the specification).
     expect(exec("node1/pod1", ["getent", "hosts", "db.apps.svc.cluster.local"], true).code).not.toBe(0);
+  });
+
+  test.skipIf(!Bun.which("kubectl"))("a Service and a label made with kubectl on the lab's API: the lab admits the Service and its controller follows the label", async () => {
+    const env = { ...process.env, KUBECONFIG: lab(name, ["kubeconfig"]).stdout.trim() } as Record<string, string>;
+    const kubectl = (args: string[], stdin?: string) => {
+      const r = Bun.spawnSync(["kubectl", ...args], { env, stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.toString()}`);
+    };
+    kubectl(["apply", "-f", "-"], "apiVersion: v1\nkind: Service\nmetadata: {name: kc, namespace: default}\nspec:\n  type: NodePort\n  selector: {tier: kc}\n  ports: [{name: http, port: 80, targetPort: 7777}]\n");
+    kubectl(["label", "pod", "node1-pod1", "tier=kc"]);
+    // Any lab change runs the controller (here a label of another pod).
+    lab(name, ["label", "pod", "default/node1-pod2", "x=y"]);
+    const kc = svc("default", "kc");
+    expect(kc.clusterIPs.length).toBe(2);
+    expect(kc.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
+    expect(kc.endpoints.map((e) => e.pod)).toEqual(["default/node1-pod1", "default/node1-pod1"]);
+    expect(await resolve("node1/pod2", ["ahostsv4", "kc"])).toContain(kc.clusterIPs[0]!);
   });
 
   test("lab down removes the DNS server and every resolv.conf it wrote", () => {

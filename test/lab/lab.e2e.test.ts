@@ -8,7 +8,7 @@ import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
-import { NEEDS_AGENT, SOURCE, WIRING, clusterObjects, downAll, lab, labJson, labSource, leftovers, newLabName } from "./lab-cli.ts";
+import { NEEDS_AGENT, WIRING, wantedSource, clusterObjects, downAll, lab, labJson, labSource, leftovers, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -45,7 +45,7 @@ for (const mode of ["bridge", "routed"] as const) {
       // One /24 of the cluster CIDR each (on dir the lab leaves subnet 0 unused).
       expect(st.nodes.every((n) => n.podCIDRs.length === 1 && /^10\.244\.\d+\.0\/24$/.test(n.podCIDRs[0]!))).toBe(true);
       expect(cidr("node1")).not.toBe(cidr("node2"));
-      if (SOURCE === "dir") expect([cidr("node1"), cidr("node2")]).toEqual(["10.244.1.0/24", "10.244.2.0/24"]);
+      if (labSource(name) === "dir") expect([cidr("node1"), cidr("node2")]).toEqual(["10.244.1.0/24", "10.244.2.0/24"]);
       expect(st.pods.length).toBe(4);
       for (const p of st.pods) expect(p.ips[0]).toStartWith(prefixOf(p.node));
       // The pod's eth0 really holds the address.
@@ -55,7 +55,7 @@ for (const mode of ["bridge", "routed"] as const) {
     });
 
     test("cluster objects: Node objects with podCIDR and InternalIP, Pod objects Running with podIPs", () => {
-      expect(labSource(name)).toBe(SOURCE);
+      expect(labSource(name)).toBe(wantedSource());
       const node1 = clusterObjects(name, "node").find((n) => n.metadata.name === "node1");
       expect(node1).toMatchObject({ kind: "Node", metadata: { name: "node1" }, spec: { podCIDR: cidr("node1") } });
       expect(node1.status.addresses).toContainEqual({ type: "InternalIP", address: "10.224.0.11" });
@@ -175,7 +175,7 @@ for (const mode of ["bridge", "routed"] as const) {
       status();
       expect(st.nodes.find((n) => n.name === "node3")).toMatchObject({ address: "10.224.0.13", ready: true });
       // The lowest free subnet: the controller's (or on dir the lab's) allocator.
-      if (SOURCE === "dir") expect(cidr("node3")).toBe("10.244.3.0/24");
+      if (labSource(name) === "dir") expect(cidr("node3")).toBe("10.244.3.0/24");
       expect([cidr("node1"), cidr("node2")]).not.toContain(cidr("node3"));
       const node3Prefix = prefixOf("node3");
       expect(routeDsts(`${name}-node1`)).toContain(`${cidr("node3")} via 10.224.0.13`);

@@ -1,11 +1,18 @@
 // The lab's end-to-end suites on `--source dir` (the manifests directory, as on a standalone
 // host), the combination `make test` leaves out (it runs them on the default kubernetes source:
 // the lab's API server, controllers and agents reading it). The same test files, with
-// MNCNI_LAB_SOURCE=dir (test/lab/lab-cli.ts adds `--source dir` to their `lab up`). Run by
-// `make test-matrix`.
-export {};
+// MNCNI_LAB_SOURCE=dir (test/lab/lab-cli.ts adds `--source dir` to their `lab up`), set only
+// while this file's tests run: the other matrix files share the process. Run by `make test-matrix`.
+import { afterAll, beforeAll } from "bun:test";
 
-process.env.MNCNI_LAB_SOURCE = "dir";
+const before = process.env.MNCNI_LAB_SOURCE;
+beforeAll(() => {
+  process.env.MNCNI_LAB_SOURCE = "dir";
+});
+afterAll(() => {
+  if (before === undefined) delete process.env.MNCNI_LAB_SOURCE;
+  else process.env.MNCNI_LAB_SOURCE = before;
+});
 
 await import("./lab.e2e.test.ts");
 await import("./lab-ipv6.e2e.test.ts");

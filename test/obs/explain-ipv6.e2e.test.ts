@@ -50,4 +50,13 @@ for (const mode of ["routed"] as const) describe(`explain over IPv6 (${mode} mod
     expect(ex.probe!.mismatches).toEqual([]);
     expect(code).toBe(0);
   });
+
+  test("to the external host by name (ext): its IPv6 address, reached masqueraded, confirmed by the probe", () => {
+    const { code, ex } = explain("node1/pod1", "ext", "--proto", "tcp");
+    expect(ex.dst).toBe("2001:db8::10");
+    expect(ex.hops.at(-1)!.place).toBe("ext");
+    expect(ex.outcome).toBe("delivered");
+    expect(ex.probe!.mismatches).toEqual([]);
+    expect(code).toBe(0);
+  });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import type { Attachment } from "../../src/obs/attachments.ts";
 import type { Explanation } from "../../src/obs/explain.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
@@ -159,6 +159,19 @@ describe.skipIf(WIRING === "static")(`explain and inspect name policies (routed 
     expect(onNode("--source", `dir:${nodes}`).stdout).toMatch(/DENY\s+TCP\s+node1:\d+\s+x\/xb:80\s/);
     // Without a source (and not in a pod): by address, as before.
     expect(onNode().stdout).toContain(`${node1}:`);
+    // In the agent's pod nothing is passed: the service account reaches the API server. Played
+    // here with the lab's API server (its admin token and CA as a service account's files).
+    const kc = parse(readFileSync(lab(name, ["kubeconfig"]).stdout.trim(), "utf8")) as { clusters: { cluster: { server: string; "certificate-authority": string } }[]; users: { user: { token: string } }[] };
+    const url = new URL(kc.clusters[0]!.cluster.server);
+    const sa = join(dir, "serviceaccount");
+    mkdirSync(sa, { recursive: true });
+    writeFileSync(join(sa, "token"), kc.users[0]!.user.token);
+    writeFileSync(join(sa, "ca.crt"), readFileSync(kc.clusters[0]!.cluster["certificate-authority"]));
+    writeFileSync(join(sa, "namespace"), "kube-system");
+    const env = { ...(process.env as Record<string, string>), KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port, MNCNI_SERVICE_ACCOUNT_DIR: sa };
+    const inPod = run([...LAB_CMD, "flows", "--file", file, "--verdict", "deny", "--json"], { env }).stdout.trim().split("\n").map((l) => JSON.parse(l) as FlowRecord & { src: { node?: string } });
+    expect(inPod.filter((r) => r.src.ip === node1).every((r) => r.src.node === "node1")).toBe(true);
+    expect(inPod.some((r) => r.src.ip === node1)).toBe(true);
   });
 
   test("explain says a held pod is held (not yet programmed by the agent), not a mismatch", () => {

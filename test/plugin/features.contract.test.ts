@@ -7,6 +7,7 @@
 // nothing of it. A feature added to the list without a contract here fails the suite.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { FEATURES } from "../../src/plugin/features/list.ts";
 import { run } from "../helpers/netns.ts";
 import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, link, reaches, sysctl, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
@@ -166,9 +167,14 @@ const CONTRACTS: Record<string, Contract> = {
 
   conntrackCleanup: {
     on: () => ({}),
-    prime: (node, p) => void insertFlow(node.ns, p.addr, 1111),
+    prime(node, p) {
+      // A holder that got no DEL: its flow, and the IPAM's flow mark it left (src/ipam/README.md).
+      insertFlow(node.ns, p.addr, 1111);
+      mkdirSync(`${node.dataDir}/${p.network}/.mncni-flows`, { recursive: true });
+      writeFileSync(`${node.dataDir}/${p.network}/.mncni-flows/${p.addr}`, "");
+    },
     async present(node, p) {
-      // The flow the address had before this pod is forgotten at ADD; one of this pod's own is kept.
+      // The flow the address's previous holder left is forgotten at ADD; one of this pod's own is kept.
       expect(conntrackOf(node.ns, p.addr)).not.toContain("sport=1111");
       insertFlow(node.ns, p.addr, 2222);
       expect(conntrackOf(node.ns, p.addr)).toContain("sport=2222");

@@ -59,13 +59,9 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
   };
   const rows = () => page.locator('[data-testid="flows"] tbody tr');
 
-  beforeAll(async () => {
-    lab(name, ["up", "-q", "--nodes", "3", "--pods-per-node", "2"]);
-    lab(name, ["pod", "add", "node1", "--namespace", "shop", "--labels", "tier=front"]);
-    lab(name, ["service", "add", "default/echo2", "--selector", "node=node2", "--port", "80:7777/TCP"]);
-    pods = labJson<LabStatus>(name, ["status"]).pods;
-    // From another directory: the page is inside the executable, not beside it.
-    server = Bun.spawn([...LAB_CMD, "lab", "ui", "--name", name, "--port", "0"], { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  /** Starts `mncni lab ui` (this lab, these flags); the address it printed. */
+  const startServer = async (flags: string[]): Promise<string> => {
+    server = Bun.spawn([...LAB_CMD, "lab", "ui", "--name", name, ...flags], { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const reader = server.stdout.getReader();
     let out = "";
     const deadline = Date.now() + 30_000;
@@ -77,6 +73,16 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     reader.releaseLock();
     const url = /open (http\S+)/.exec(out)?.[1];
     if (!url) throw new Error(`lab ui printed no address: ${out} ${await new Response(server.stderr).text()}`);
+    return url;
+  };
+
+  beforeAll(async () => {
+    lab(name, ["up", "-q", "--nodes", "3", "--pods-per-node", "2"]);
+    lab(name, ["pod", "add", "node1", "--namespace", "shop", "--labels", "tier=front"]);
+    lab(name, ["service", "add", "default/echo2", "--selector", "node=node2", "--port", "80:7777/TCP"]);
+    pods = labJson<LabStatus>(name, ["status"]).pods;
+    // From another directory: the page is inside the executable, not beside it.
+    const url = await startServer(["--port", "0"]);
     browser = await openBrowser();
     page = await browser.browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);
@@ -195,6 +201,12 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     expect(selects.sort()).toEqual(pods.filter((p) => p.node === "node2").map((p) => `${p.k8sNamespace}/${p.k8sName}`).sort());
     expect(await page.locator('[data-testid="panel"]').innerText()).toContain("deny");
     await shot("policies");
+    // Its pods picked out on the topology.
+    await page.click('[data-testid="policy-show"]');
+    await page.waitForSelector("#cy canvas");
+    const picked = await page.evaluate(() => (globalThis as unknown as { __cy: { nodes: (s: string) => { map: (f: (n: { id: () => string }) => string) => string[] } } }).__cy.nodes(":selected").map((n) => n.id()));
+    expect(picked.sort()).toEqual(pods.filter((p) => p.node === "node2").map((p) => `pod:${p.node}/${p.name}`).sort());
+    await page.click('[data-testid="tab-policies"]');
   });
 
   test("the topology draws the denied flows as red edges", async () => {
@@ -240,5 +252,20 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
     await panel.locator("h2", { hasText: "node node3" }).waitFor({ timeout: 10_000 });
     expect(await panel.innerText()).toContain(`agent (pid ${node3.agentPid}) is not running`);
     await shot("not-ready");
+  });
+
+  test("the server restarted: the page reconnects by itself and reads the flows again (one denied meanwhile)", async () => {
+    const port = new URL(page.url()).port;
+    server!.kill("SIGTERM");
+    await server!.exited;
+    await page.locator('[data-testid="live"]', { hasText: "reconnecting" }).waitFor({ timeout: 30_000 });
+    // Denied while no server runs: only a page that reads the flows again can show it.
+    expect(connects("node1/pod2", "node2/pod1")).toBe(false);
+    await Bun.sleep(1000); // the agent's log write
+    await startServer(["--port", port]);
+    await page.locator('[data-testid="live"]', { hasText: "live" }).waitFor({ timeout: 30_000 });
+    await page.click('[data-testid="tab-flows"]');
+    await rows().filter({ hasText: "default/node1-pod2" }).first().waitFor({ timeout: 30_000 });
+    expect(await rows().and(page.locator('[data-policy="default/only-web-to-node2"]')).count()).toBe(3);
   });
 });

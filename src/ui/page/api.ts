@@ -19,10 +19,18 @@ export async function explain(req: UiExplainRequest): Promise<UiExplainAnswer> {
   return (await r.json()) as UiExplainAnswer;
 }
 
-/** Calls onEvent for every event; onLive with whether the stream is connected. The browser reconnects by itself. */
-export function subscribe(onEvent: (e: UiEvent) => void, onLive: (live: boolean) => void): () => void {
+/**
+ * Calls onEvent for every event; onLive with whether the stream is connected. The browser
+ * reconnects by itself; onReconnect then (what changed meanwhile was not sent: read it again).
+ */
+export function subscribe(onEvent: (e: UiEvent) => void, onLive: (live: boolean) => void, onReconnect: () => void): () => void {
   const es = new EventSource(withToken("/api/events"));
-  es.onopen = () => onLive(true);
+  let opened = false;
+  es.onopen = () => {
+    onLive(true);
+    if (opened) onReconnect();
+    opened = true;
+  };
   es.onerror = () => onLive(false);
   es.onmessage = (m) => onEvent(JSON.parse(m.data as string) as UiEvent);
   return () => es.close();

@@ -151,7 +151,7 @@ function NodePanel({ t, name }: { t: UiTopology; name: string }) {
   );
 }
 
-function PolicyPanel({ state, pkey, onPickRow }: { state: UiState; pkey: string; onPickRow: (r: UiFlowRow) => void }) {
+function PolicyPanel({ state, pkey, onPickRow, onShow }: { state: UiState; pkey: string; onPickRow: (r: UiFlowRow) => void; onShow: (podIds: string[]) => void }) {
   const p = state.policies.find((x) => policyKey(x) === pkey);
   if (!p) return <p>policy is gone</p>;
   const recent = filterRows(state.flows, { ...NO_FILTERS, policy: pkey }, Date.now()).slice(0, 50);
@@ -161,6 +161,9 @@ function PolicyPanel({ state, pkey, onPickRow }: { state: UiState; pkey: string;
       <dl class="kv"><dt>tier</dt><dd>{p.tier}</dd>{p.priority !== undefined && <><dt>priority</dt><dd>{p.priority}</dd></>}<dt>directions</dt><dd>{p.directions.join(", ") || "none (selects no pod)"}</dd></dl>
       <h3>Selects {p.selects.length} pods</h3>
       <div data-testid="policy-selects">{p.selects.map((s) => <span class="tag">{s}</span>)}</div>
+      {p.selects.length > 0 && (
+        <p><button class="act" data-testid="policy-show" onClick={() => onShow(state.topology.pods.filter((x) => p.selects.includes(podKeyOf(x))).map((x) => x.id))}>Show them on the topology</button></p>
+      )}
       <h3>Recent verdicts</h3>
       {recent.length ? <ul>{recent.map((r) => <li style="cursor:pointer" onClick={() => onPickRow(r)}><span class={`verdict-${r.verdict}`}>{r.verdict}</span> {endText(r.src)} → {endText(r.dst)}{r.dst.port ? `:${r.dst.port}` : ""} ({r.policy?.rule}) ×{r.count}</li>)}</ul> : <p class="muted">none logged</p>}
     </>
@@ -179,6 +182,8 @@ function App() {
   const [filters, setFilters] = useState<FlowFilters>(NO_FILTERS);
   const [panel, setPanel] = useState<Panel>();
   const [error, setError] = useState<string>();
+  /** Pods picked out on the topology (a policy's, on request). */
+  const [highlight, setHighlight] = useState<string[]>();
   /** The flow row explained in the panel (highlighted in the table). */
   const [picked, setPicked] = useState<string>();
 
@@ -202,22 +207,32 @@ function App() {
         publish();
       });
     };
-    const stop = subscribe((e) => {
-      if (e.type === "state") base = e.state;
-      else e.rows.forEach(keep);
-      schedule();
-    }, setLive);
-    fetchState().then((s) => {
-      performance.mark("mncni-state"); // bench/ui.ts
-      base = s;
-      publish();
-      // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
-      // would hold up the topology's first draw.
-      return afterPaint().then(fetchFlows).then((list) => {
-        list.forEach(keep);
+    const load = () =>
+      fetchState().then((s) => {
+        performance.mark("mncni-state"); // bench/ui.ts
+        base = s;
         publish();
+        // The rows (megabytes at 10,000 flows) after the first frames are drawn: parsing them
+        // would hold up the topology's first draw.
+        return afterPaint().then(fetchFlows).then((list) => {
+          list.forEach(keep);
+          publish();
+        });
       });
-    }).catch((e: Error) => setError(e.message));
+    const stop = subscribe(
+      (e) => {
+        if (e.type === "state") base = e.state;
+        else e.rows.forEach(keep);
+        schedule();
+      },
+      setLive,
+      // The stream was cut, or the server restarted (its row keys start again): read it all again.
+      () => {
+        rows.clear();
+        load().catch(() => {});
+      },
+    );
+    load().catch((e: Error) => setError(e.message));
     return stop;
   }, []);
 
@@ -265,7 +280,7 @@ function App() {
       </header>
       {state.problems.length > 0 && <div class="problems">{state.problems.join(" · ")}</div>}
       <main>
-        {view === "topology" && <section class="view topology"><TopologyView topology={t} rows={shownRows} onClick={onTopo} /></section>}
+        {view === "topology" && <section class="view topology"><TopologyView topology={t} rows={shownRows} onClick={onTopo} highlight={highlight} /></section>}
         {view === "flows" && (
           <section class="view">
             <Filters f={filters} set={setFilters} namespaces={namespaces} policies={state.policies} shown={Math.min(shownRows.length, SHOWN_ROWS)} total={shownRows.length} />
@@ -278,7 +293,7 @@ function App() {
             <button class="close" title="close" onClick={() => setPanel(undefined)}>×</button>
             {panel.kind === "pod" && <PodPanel state={state} id={panel.id} onExplain={runExplain} />}
             {panel.kind === "node" && <NodePanel t={t} name={panel.name} />}
-            {panel.kind === "policy" && <PolicyPanel state={state} pkey={panel.key} onPickRow={pickRow} />}
+            {panel.kind === "policy" && <PolicyPanel state={state} pkey={panel.key} onPickRow={pickRow} onShow={(ids) => (setHighlight(ids), setView("topology"))} />}
             {panel.kind === "service" && (() => {
               const s = t.services.find((x) => `${x.namespace}/${x.name}` === panel.id);
               return s ? <><h2>Service {panel.id}</h2><dl class="kv"><dt>type</dt><dd>{s.type}</dd><dt>cluster IPs</dt><dd>{s.clusterIPs.join(", ")}</dd><dt>ports</dt><dd>{s.ports.join(", ")}</dd><dt>selector</dt><dd>{Object.entries(s.selector ?? {}).map(([k, v]) => <span class="tag">{k}={v}</span>)}</dd><dt>backends</dt><dd>{s.backends.join(", ") || "none"}</dd></dl></> : <p>Service is gone</p>;

@@ -39,7 +39,7 @@ export interface TopologyClick {
   edge?: { source: string; target: string; verdict: string };
 }
 
-export function TopologyView({ topology, rows, onClick }: { topology: UiTopology; rows: UiFlowRow[]; onClick: (c: TopologyClick) => void }) {
+export function TopologyView({ topology, rows, onClick, highlight }: { topology: UiTopology; rows: UiFlowRow[]; onClick: (c: TopologyClick) => void; highlight?: string[] }) {
   const box = useRef<HTMLDivElement>(null);
   const cy = useRef<cytoscape.Core>();
   const click = useRef(onClick);
@@ -104,6 +104,16 @@ export function TopologyView({ topology, rows, onClick }: { topology: UiTopology
       }
     });
   }, [rows, shape]);
+
+  // Pods to pick out (a policy's): selected, as a click would.
+  useEffect(() => {
+    const c = cy.current;
+    if (!c || !highlight) return;
+    c.batch(() => {
+      c.elements().unselect();
+      for (const id of highlight) c.getElementById(`pod:${id}`).select();
+    });
+  }, [highlight, shape]);
 
   return (
     <>
