@@ -47,6 +47,9 @@ export interface LabStatus {
     paths: { peer: string; path: PeerPath | "none"; expected: PeerPath }[];
     agentPid?: number;
     agentAlive?: boolean;
+    /** The node's containerd (`--runtime containerd`): its PID and whether it runs (a node without its runtime is not ready). */
+    containerdPid?: number;
+    containerdAlive?: boolean;
     /** The agent's own answer on /readyz (127.0.0.1:AGENT_HEALTH_PORT in the node), when it runs. */
     agentReadyz?: string;
     /** What the agent reports on /readyz without being not ready: a peer publishing another pod MTU. */
@@ -169,7 +172,11 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
       const p = nodePaths(s.name, n.name);
       const conf = firstConfFile(p.confDir);
       const agentAlive = n.agentPid ? pidAlive(n.agentPid) : undefined;
-      const notReady = notReadyReasons(s, n, p.confDir, conf, agentAlive, agentAnswers[i]);
+      const containerdAlive = s.options.runtime === "containerd" ? !!n.containerdPid && pidAlive(n.containerdPid) : undefined;
+      const notReady = [
+        ...notReadyReasons(s, n, p.confDir, conf, agentAlive, agentAnswers[i]),
+        ...(containerdAlive === false ? [`containerd (pid ${n.containerdPid ?? "none"}) is not running (see ${p.containerdDir}/containerd.log; \`lab node restart-runtime ${n.name}\`)`] : []),
+      ];
       return {
         name: n.name,
         namespace: n.ns,
@@ -180,6 +187,7 @@ export async function labStatus(s: LabState): Promise<LabStatus> {
         paths: [...actualPaths(s, n)].map(([peer, path]) => ({ peer, path, expected: expectedPath(s, n, s.nodes.find((x) => x.name === peer)!) })),
         agentPid: n.agentPid,
         agentAlive,
+        ...(containerdAlive !== undefined ? { containerdPid: n.containerdPid, containerdAlive } : {}),
         echoPid: n.echoPid,
         agentReadyz: agentAnswers[i]?.answer,
         warnings: readyzWarnings(agentAnswers[i]?.answer),

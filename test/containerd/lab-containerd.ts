@@ -53,7 +53,7 @@ export function processesNaming(path: string): string[] {
   return out.filter((l) => l.includes(path) && !l.includes(" ps -eo"));
 }
 
-/** The addresses the node's IPAM holds (one file per address). */
+/** The addresses the node's IPAM holds (one file per address; the plugin's own dot-directories beside them are not reservations). */
 export function reservedIps(name: string, node: string): string[] {
-  return readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
+  return readdirSync(join(nodeDir(name, node), "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f) && !f.split("/").some((part) => part.startsWith("."))).sort();
 }

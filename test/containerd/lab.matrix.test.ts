@@ -153,9 +153,23 @@ describe("containerd lab: containerd killed, then lab down", () => {
   const name = newLabName();
   beforeAll(() => up(name, ["--pods-per-node", "2"]));
 
+  test("a node whose containerd died is not ready, its pods keep their network; restart-runtime brings it back with its sandboxes", async () => {
+    const s = labState(name);
+    process.kill(s.nodes[0]!.containerdPid!, "SIGKILL");
+    const st = labJson<{ nodes: { name: string; ready: boolean; notReady: string[]; containerdAlive?: boolean }[] }>(name, ["status"]);
+    const n1 = st.nodes.find((n) => n.name === "node1")!;
+    expect([n1.ready, n1.containerdAlive, n1.notReady.some((r) => r.startsWith("containerd (pid"))]).toEqual([false, false, true]);
+    expect(st.nodes.find((n) => n.name === "node2")!.ready).toBe(true);
+    expect(check(name).failed).toBe(0);
+    lab(name, ["node", "restart-runtime", "node1"]);
+    expect(labJson<{ nodes: { name: string; ready: boolean }[] }>(name, ["status"]).nodes.every((n) => n.ready)).toBe(true);
+    expect((await sandboxes(name, "node1")).map((b) => `${b.id} ${b.state}`).sort()).toEqual(s.nodes[0]!.pods.map((p) => `${p.sandboxId} SANDBOX_READY`).sort());
+  });
+
   test("down leaves nothing: no shim or sandbox process, namespace, resolv.conf or libcni cache entry of a sandbox whose DEL never ran", () => {
     const s = labState(name);
-    for (const n of s.nodes) process.kill(n.containerdPid!, "SIGKILL");
+    // node2's containerd dies: its sandboxes' DEL never runs (node1's go through CRI).
+    process.kill(s.nodes[1]!.containerdPid!, "SIGKILL");
     const ids = s.nodes.flatMap((n) => n.pods.map((p) => p.sandboxId!));
     // The sandboxes' pause processes (each alone in its sandbox's namespace).
     const pauses = s.nodes.flatMap((n) => n.pods.flatMap((p) => run(["ip", "netns", "pids", p.ns]).stdout.split(/\s+/).filter(Boolean)));
