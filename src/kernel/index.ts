@@ -1,4 +1,4 @@
-// Public entry of src/kernel: rtnetlink, nftables set elements, network namespaces and sysctls.
+// Public entry of src/kernel: rtnetlink, nftables set elements, network namespaces, sysctls, bpf.
 export { Netlink } from "./netlink.ts";
 export { NetlinkError, isErrno } from "./errors.ts";
 export { withNetns, openNetnsFd } from "./netns.ts";
@@ -13,6 +13,9 @@ export {
   NFT_COMMENT_MAXLEN, type NftFamily, type NftTable, type NftChainInfo, type NftRuleInfo, type NftKeyType, type SetRef, type SetElement, type SetElemChange,
 } from "./nftables.ts";
 export { Conntrack, type CtEntry, type CtView } from "./conntrack.ts";
-export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo } from "./tc.ts";
+export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo, type BpfFilterOpts, type BpfFilterInfo } from "./tc.ts";
+export { Asm, R, type Reg } from "./bpf/asm.ts";
+export { BpfError, PROG_TYPE, progLoad, progInfo, progTestRun, fdById, mapId, closeBpfFd, type ProgInfo, type TestRun } from "./bpf/syscall.ts";
+export { PlainPodsMap, loadPodRedirect, podRedirectProgram, type PlainPod } from "./bpf/pod-redirect.ts";
 export { TraceListener, type TraceEvent } from "./nftrace.ts";
 export type { RouteQuery } from "./route.ts";

@@ -62,6 +62,10 @@ export class Netlink {
   addRedirect(o: { index: number; to: number; priority?: number }): void { tc.addRedirect(this.sock, o); }
   qdiscs(index?: number): tc.QdiscInfo[] { return tc.qdiscs(this.sock, index); }
   delQdisc(index: number, parent?: number): void { tc.delQdisc(this.sock, index, parent); }
+  addClsact(index: number): void { tc.addClsact(this.sock, index); }
+  addBpfFilter(o: tc.BpfFilterOpts): void { tc.addBpfFilter(this.sock, o); }
+  bpfFilters(index: number): tc.BpfFilterInfo[] { return tc.bpfFilters(this.sock, index); }
+  delIngressFilter(index: number, priority: number): void { tc.delIngressFilter(this.sock, index, priority); }
   // offloads (an ioctl socket, opened in the namespace this handle is bound to)
   txChecksumOn(ifname: string): boolean { return this.inNetns(() => ethtool.txChecksumOn(ifname)); }
   setTxChecksum(ifname: string, on: boolean): void { this.inNetns(() => ethtool.setTxChecksum(ifname, on)); }

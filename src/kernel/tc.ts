@@ -8,11 +8,16 @@
 import { LE, NLA_F_NESTED, NLM_F, u32At, i32At, msgAttrs, type Writer } from "./codec.ts";
 import type { NetlinkSocket } from "./socket.ts";
 
-const RTM_TC = { NEWQDISC: 36, DELQDISC: 37, GETQDISC: 38, NEWTFILTER: 44 } as const;
+const RTM_TC = { NEWQDISC: 36, DELQDISC: 37, GETQDISC: 38, NEWTFILTER: 44, DELTFILTER: 45, GETTFILTER: 46 } as const;
 const TCMSG_LEN = 20;
 const TCA = { KIND: 1, OPTIONS: 2 } as const;
 export const TC_H_ROOT = 0xffffffff;
 export const TC_H_INGRESS = 0xfffffff1;
+/** clsact shares the ingress qdisc's parent; its two hooks are minor ffff2 (ingress) and fff3 (egress). */
+export const TC_H_CLSACT = TC_H_INGRESS;
+export const CLSACT_INGRESS = 0xfffffff2;
+const TCA_BPF = { FD: 6, NAME: 7, FLAGS: 8, TAG: 10, ID: 11 } as const;
+const TCA_BPF_FLAG_ACT_DIRECT = 1;
 /** The ingress qdisc's handle, ffff:. */
 const INGRESS_HANDLE = 0xffff0000;
 const TCA_TBF = { PARMS: 1, RATE64: 4, BURST: 6 } as const;
@@ -121,6 +126,79 @@ export function qdiscs(sock: NetlinkSocket, index = 0): QdiscInfo[] {
     const q = { index: i32At(m, 4), handle: u32At(m, 8), parent: u32At(m, 12), kind: msgAttrs(m, TCMSG_LEN).str(TCA.KIND) ?? "" };
     return index === 0 || q.index === index ? q : undefined;
   });
+}
+
+/** The clsact qdisc (ffff:), whose ingress and egress hooks hold bpf filters. */
+export function addClsact(sock: NetlinkSocket, index: number): void {
+  const w = sock.begin(RTM_TC.NEWQDISC, CREATE);
+  tcmsg(w, { index, handle: INGRESS_HANDLE, parent: TC_H_CLSACT });
+  w.attrStr(TCA.KIND, "clsact");
+  sock.exec(`add clsact qdisc to link ${index}`);
+}
+
+export interface BpfFilterOpts {
+  index: number;
+  /** the loaded SCHED_CLS program's fd */
+  progFd: number;
+  /** shown by `tc filter show` and how mncni finds its filter again */
+  name: string;
+  priority?: number;
+}
+
+/**
+ * A direct-action cls_bpf filter on the clsact ingress hook (the program's return value is
+ * the verdict), replacing one with the same priority and handle. It holds the program: the
+ * program lives while the filter does.
+ */
+export function addBpfFilter(sock: NetlinkSocket, o: BpfFilterOpts): void {
+  const w = sock.begin(RTM_TC.NEWTFILTER, NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE);
+  tcmsg(w, { index: o.index, parent: CLSACT_INGRESS, handle: 1, info: ((o.priority ?? 1) << 16) | htons(ETH_P_ALL) });
+  w.attrStr(TCA.KIND, "bpf");
+  const opts = w.nestStart(TCA.OPTIONS | NLA_F_NESTED);
+  w.attrU32(TCA_BPF.FD, o.progFd);
+  w.attrStr(TCA_BPF.NAME, o.name);
+  w.attrU32(TCA_BPF.FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
+  w.nestEnd(opts);
+  sock.exec(`add bpf filter ${o.name} to link ${o.index}`);
+}
+
+export interface BpfFilterInfo {
+  index: number;
+  priority: number;
+  handle: number;
+  name: string;
+  /** the attached program's ID */
+  progId: number;
+  tag: string;
+  /** the program's return value is the verdict (TCA_BPF_FLAG_ACT_DIRECT) */
+  directAction: boolean;
+}
+
+/** The bpf filters on a device's clsact ingress hook (none when it has no clsact). */
+export function bpfFilters(sock: NetlinkSocket, index: number): BpfFilterInfo[] {
+  if (!qdiscs(sock, index).some((q) => q.kind === "clsact")) return [];
+  return sock.dump("list ingress filters", RTM_TC.GETTFILTER, (w) => tcmsg(w, { index, parent: CLSACT_INGRESS }), (m) => {
+    const a = msgAttrs(m, TCMSG_LEN);
+    const opts = a.str(TCA.KIND) === "bpf" ? a.nested(TCA.OPTIONS) : undefined;
+    // The dump also lists the filter chain's head (no options): only real filters count.
+    if (!opts?.has(TCA_BPF.ID)) return undefined;
+    return {
+      index: i32At(m, 4), handle: u32At(m, 8), priority: u32At(m, 16) >>> 16, name: opts.str(TCA_BPF.NAME) ?? "",
+      progId: opts.u32(TCA_BPF.ID) ?? 0, tag: Buffer.from(opts.bytes(TCA_BPF.TAG) ?? []).toString("hex"),
+      directAction: ((opts.u32(TCA_BPF.FLAGS) ?? 0) & TCA_BPF_FLAG_ACT_DIRECT) !== 0,
+    };
+  });
+}
+
+/** Deletes one ingress filter by priority (and with it the program's hold). */
+export function delIngressFilter(sock: NetlinkSocket, index: number, priority: number): void {
+  const w = sock.begin(RTM_TC.DELTFILTER, NLM_F.ACK);
+  tcmsg(w, { index, parent: CLSACT_INGRESS, info: (priority << 16) | htons(ETH_P_ALL) });
+  sock.exec(`delete ingress filter ${priority} of link ${index}`);
+}
+
+function htons(v: number): number {
+  return ((v & 0xff) << 8) | (v >> 8);
 }
 
 /** Deletes the root (or, with parent TC_H_INGRESS, the ingress) qdisc of a device. */

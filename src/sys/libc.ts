@@ -28,6 +28,8 @@ const lib = dlopen("libc.so.6", {
   inotify_init1: { args: [i32], returns: i32 },
   inotify_add_watch: { args: [i32, cstring, u32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
+  // syscall(2) with the one shape mncni calls it with: bpf(cmd, attr, size) (no libc wrapper).
+  syscall: { args: [i64, i32, ptr, u32], returns: i64 },
 });
 
 export const sym = lib.symbols;

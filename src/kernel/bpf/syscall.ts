@@ -1,0 +1,236 @@
+// bpf(2) over bun:ffi: load a program, create and use a hash map, and find objects by their
+// IDs (bpffs is not mounted on every node: a program attached to a device is found again
+// through the filter that holds it, and its maps through the program's info).
+// union bpf_attr is laid out per command below; the kernel wants unused bytes zero.
+import { ptr } from "bun:ffi";
+import { errno, errnoName, sym } from "../../sys/libc.ts";
+
+const SYS_BPF = 321; // x86_64
+const CMD = {
+  MAP_CREATE: 0, MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, MAP_DELETE_ELEM: 3, MAP_GET_NEXT_KEY: 4,
+  PROG_LOAD: 5, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
+} as const;
+export const PROG_TYPE = { SCHED_CLS: 3 } as const;
+export const MAP_TYPE = { HASH: 1 } as const;
+/** Update flags: BPF_ANY (create or replace). */
+const BPF_ANY = 0;
+const ATTR_SIZE = 144;
+const LOG_SIZE = 1 << 20;
+const ENOENT = 2;
+
+/** A failed bpf() call: the command, errno, and for a refused program the verifier's log. */
+export class BpfError extends Error {
+  constructor(readonly op: string, readonly errno: number, readonly log = "") {
+    super(`${op}: ${errnoName(errno)}${log ? `\n${log.trimEnd()}` : ""}`);
+    this.name = "BpfError";
+  }
+  get code(): string {
+    return errnoName(this.errno);
+  }
+}
+
+function bpf(cmd: number, attr: Buffer, op: string, log?: () => string): number {
+  const r = Number(sym.syscall(SYS_BPF, cmd, attr, ATTR_SIZE));
+  if (r < 0) {
+    const e = errno();
+    throw new BpfError(op, e, log?.() ?? "");
+  }
+  return r;
+}
+
+function name16(attr: Buffer, at: number, name: string): void {
+  // Object names: at most 15 characters of [A-Za-z0-9_.].
+  attr.write(name.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 15), at, "latin1");
+}
+
+export interface ProgLoad {
+  type: number;
+  insns: Uint8Array;
+  license: string;
+  name: string;
+}
+
+/**
+ * Loads a program and returns its fd. A refusal is loaded again with the verifier's log on
+ * (as libbpf does: a log requested up front is written for every load and costs time) and
+ * the error carries that log.
+ */
+export function progLoad(p: ProgLoad): number {
+  const license = Buffer.from(`${p.license}\0`);
+  const attr = (logBuf?: Buffer): Buffer => {
+    const a = Buffer.alloc(ATTR_SIZE);
+    a.writeUInt32LE(p.type, 0);
+    a.writeUInt32LE(p.insns.length / 8, 4);
+    a.writeBigUInt64LE(BigInt(ptr(p.insns)), 8);
+    a.writeBigUInt64LE(BigInt(ptr(license)), 16);
+    if (logBuf) {
+      a.writeUInt32LE(1, 24);
+      a.writeUInt32LE(logBuf.length, 28);
+      a.writeBigUInt64LE(BigInt(ptr(logBuf)), 32);
+    }
+    name16(a, 48, p.name);
+    return a;
+  };
+  const op = `load bpf program ${p.name}`;
+  try {
+    return bpf(CMD.PROG_LOAD, attr(), op);
+  } catch (e) {
+    if (!(e instanceof BpfError)) throw e;
+    const logBuf = Buffer.alloc(LOG_SIZE);
+    // ENOSPC from the second load means only that the log did not fit: report the first errno.
+    try {
+      return bpf(CMD.PROG_LOAD, attr(logBuf), op);
+    } catch {
+      throw new BpfError(op, e.errno, logBuf.toString("utf8", 0, Math.max(0, logBuf.indexOf(0))));
+    }
+  }
+}
+
+export interface MapCreate {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  name: string;
+}
+
+export function mapCreate(m: MapCreate): number {
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(m.type, 0);
+  attr.writeUInt32LE(m.keySize, 4);
+  attr.writeUInt32LE(m.valueSize, 8);
+  attr.writeUInt32LE(m.maxEntries, 12);
+  name16(attr, 28, m.name);
+  return bpf(CMD.MAP_CREATE, attr, `create bpf map ${m.name}`);
+}
+
+function elemAttr(fd: number, key: Uint8Array, value?: Uint8Array, flags = 0): Buffer {
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(fd, 0);
+  attr.writeBigUInt64LE(BigInt(ptr(key)), 8);
+  if (value) attr.writeBigUInt64LE(BigInt(ptr(value)), 16);
+  attr.writeBigUInt64LE(BigInt(flags), 24);
+  return attr;
+}
+
+export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array): void {
+  bpf(CMD.MAP_UPDATE_ELEM, elemAttr(fd, key, value, BPF_ANY), "update bpf map element");
+}
+
+/** Deletes an element; false when it was not there. */
+export function mapDelete(fd: number, key: Uint8Array): boolean {
+  try {
+    bpf(CMD.MAP_DELETE_ELEM, elemAttr(fd, key), "delete bpf map element");
+    return true;
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === ENOENT) return false;
+    throw e;
+  }
+}
+
+/** The value under key, or undefined. */
+export function mapLookup(fd: number, key: Uint8Array, valueSize: number): Uint8Array | undefined {
+  const value = new Uint8Array(valueSize);
+  try {
+    bpf(CMD.MAP_LOOKUP_ELEM, elemAttr(fd, key, value), "look up bpf map element");
+    return value;
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === ENOENT) return undefined;
+    throw e;
+  }
+}
+
+/** Every key of a map (a snapshot: keys added meanwhile may be missed). */
+export function mapKeys(fd: number, keySize: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let prev: Uint8Array | undefined;
+  for (;;) {
+    const next = new Uint8Array(keySize);
+    const attr = Buffer.alloc(ATTR_SIZE);
+    attr.writeUInt32LE(fd, 0);
+    if (prev) attr.writeBigUInt64LE(BigInt(ptr(prev)), 8);
+    attr.writeBigUInt64LE(BigInt(ptr(next)), 16);
+    try {
+      bpf(CMD.MAP_GET_NEXT_KEY, attr, "list bpf map keys");
+    } catch (e) {
+      if (e instanceof BpfError && e.errno === ENOENT) return out;
+      throw e;
+    }
+    out.push(next);
+    prev = next;
+  }
+}
+
+export interface ProgInfo {
+  id: number;
+  tag: string;
+  mapIds: number[];
+}
+
+/** A program's ID, tag and the IDs of the maps it uses. */
+export function progInfo(fd: number): ProgInfo {
+  // struct bpf_prog_info: type @0, id @4, tag[8] @8, ..., nr_map_ids @52, map_ids (u64) @56.
+  const info = Buffer.alloc(256);
+  const mapIds = new Uint32Array(16);
+  info.writeUInt32LE(mapIds.length, 52);
+  info.writeBigUInt64LE(BigInt(ptr(mapIds)), 56);
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(fd, 0);
+  attr.writeUInt32LE(info.length, 4);
+  attr.writeBigUInt64LE(BigInt(ptr(info)), 8);
+  bpf(CMD.OBJ_GET_INFO_BY_FD, attr, "read bpf program info");
+  const n = Math.min(info.readUInt32LE(52), mapIds.length);
+  return { id: info.readUInt32LE(4), tag: info.toString("hex", 8, 16), mapIds: [...mapIds.subarray(0, n)] };
+}
+
+/** A map's ID (struct bpf_map_info: type @0, id @4). */
+export function mapId(fd: number): number {
+  const info = Buffer.alloc(96);
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(fd, 0);
+  attr.writeUInt32LE(info.length, 4);
+  attr.writeBigUInt64LE(BigInt(ptr(info)), 8);
+  bpf(CMD.OBJ_GET_INFO_BY_FD, attr, "read bpf map info");
+  return info.readUInt32LE(4);
+}
+
+/** An fd for a program or map by its ID (ENOENT once the last holder let it go). */
+export function fdById(kind: "prog" | "map", id: number): number {
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(id, 0);
+  return bpf(kind === "prog" ? CMD.PROG_GET_FD_BY_ID : CMD.MAP_GET_FD_BY_ID, attr, `open bpf ${kind} ${id}`);
+}
+
+export function closeBpfFd(fd: number): void {
+  sym.close(fd);
+}
+
+export interface TestRun {
+  /** the program's return value */
+  retval: number;
+  /** the packet as the program left it */
+  data: Uint8Array;
+}
+
+/**
+ * Runs a SCHED_CLS program once on a packet (BPF_PROG_TEST_RUN), as if it had arrived on
+ * the device `ifindex` of the calling thread's namespace: the kernel's own check of what a
+ * program does to a packet, with nothing sent.
+ */
+export function progTestRun(fd: number, packet: Uint8Array, ifindex: number): TestRun {
+  const out = new Uint8Array(packet.length + 256);
+  // struct __sk_buff as input: only ifindex (@40) set.
+  const ctx = Buffer.alloc(192);
+  ctx.writeUInt32LE(ifindex, 40);
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(fd, 0);
+  attr.writeUInt32LE(packet.length, 8);
+  attr.writeUInt32LE(out.length, 12);
+  attr.writeBigUInt64LE(BigInt(ptr(packet)), 16);
+  attr.writeBigUInt64LE(BigInt(ptr(out)), 24);
+  attr.writeUInt32LE(1, 32);
+  attr.writeUInt32LE(ctx.length, 40);
+  attr.writeBigUInt64LE(BigInt(ptr(ctx)), 48);
+  bpf(CMD.PROG_TEST_RUN, attr, "test-run bpf program");
+  return { retval: attr.readUInt32LE(4), data: out.slice(0, attr.readUInt32LE(12)) };
+}

@@ -1,0 +1,260 @@
+// The fast path's pod-to-pod program (src/kernel/bpf/) on the real kernel, in throwaway
+// namespaces: a "host" namespace with three pods on veth pairs, routed (/32 routes, a
+// link-local gateway), the program attached to each host-side device's clsact ingress.
+//   - the kernel runs the program on crafted packets (BPF_PROG_TEST_RUN): what it redirects,
+//     what it leaves to the stack, and what it does to the packet (TTL, checksum, MACs);
+//   - real traffic: with forwarding off in the host namespace only the fast path can carry a
+//     packet, so a plain pair talks and everything the program must leave to the stack
+//     (ICMP, a forged source, a pod outside the plain map) does not arrive; with forwarding on
+//     and a drop rule for the non-plain pod (what a policy would do) that pod stays unreachable;
+//   - `tc -j filter show` and `bpftool` are the independent view of what is attached, and of
+//     nothing left once the filters are deleted.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { resolve } from "node:path";
+import { Asm, BpfError, Netlink, PROG_TYPE, PlainPodsMap, R, closeBpfFd, fdById, loadPodRedirect, progInfo, progLoad, progTestRun, withNetns } from "../../src/kernel/index.ts";
+import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
+
+setDefaultTimeout(60_000);
+
+const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
+const ECHO = resolve(import.meta.dir, "../helpers/svc-echo.ts");
+const TC_ACT_OK = 0;
+const TC_ACT_REDIRECT = 7;
+
+interface Pod { ns: string; ip: string; mac: string; host: string; hostMac: string; hostIndex: number }
+
+let H = "";
+const pods: Pod[] = [];
+let nl: Netlink;
+let plain: PlainPodsMap;
+let prog = -1;
+let echo: Bun.Subprocess<"ignore", "pipe", "inherit"> | undefined;
+
+beforeAll(() => {
+  H = createNetns("mbh");
+  inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  for (const n of [2, 3, 4]) {
+    const ns = createNetns("mbp");
+    const p = { ns, ip: `10.77.0.${n}`, mac: `02:77:00:00:00:0${n}`, host: `h${n}`, hostMac: `02:77:00:00:01:0${n}`, hostIndex: 0 };
+    run(["ip", "-n", H, "link", "add", p.host, "address", p.hostMac, "type", "veth", "peer", "name", "eth0", "address", p.mac, "netns", ns]);
+    run(["ip", "-n", H, "link", "set", p.host, "up"]);
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    run(["ip", "-n", ns, "addr", "add", `${p.ip}/32`, "dev", "eth0"]);
+    run(["ip", "-n", ns, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
+    run(["ip", "-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
+    run(["ip", "-n", ns, "neigh", "add", "169.254.1.1", "lladdr", p.hostMac, "dev", "eth0", "nud", "permanent"]);
+    run(["ip", "-n", H, "route", "add", `${p.ip}/32`, "dev", p.host]);
+    run(["ip", "-n", H, "neigh", "add", p.ip, "lladdr", p.mac, "dev", p.host, "nud", "permanent"]);
+    pods.push(p);
+  }
+  nl = Netlink.open(netnsPath(H));
+  for (const p of pods) p.hostIndex = nl.link(p.host)!.index;
+  plain = PlainPodsMap.create();
+  // Pods 2 and 3 are plain; pod 4 stands for one a policy selects (not in the map).
+  for (const p of pods.slice(0, 2)) plain.set({ ip: p.ip, podMac: p.mac, hostMac: p.hostMac, hostIndex: p.hostIndex });
+  prog = loadPodRedirect(plain.fd);
+});
+
+afterAll(() => {
+  if (echo) echo.kill();
+  nl?.close();
+  if (prog >= 0) closeBpfFd(prog);
+  plain?.close();
+  cleanupNetns();
+});
+
+const [a, b, c] = [0, 1, 2].map((i) => () => pods[i]!);
+
+function macBytes(m: string): number[] {
+  return m.split(":").map((h) => parseInt(h, 16));
+}
+
+function ipBytes(ip: string): number[] {
+  return ip.split(".").map(Number);
+}
+
+function checksum(b: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+interface Pkt { dstMac: string; srcMac: string; src: string; dst: string; proto?: number; ttl?: number; frag?: number; ihl?: number; etherType?: number }
+
+function packet(o: Pkt): Uint8Array {
+  const ihl = o.ihl ?? 5;
+  const ip = new Uint8Array(ihl * 4 + 8 + 4);
+  ip.set([0x40 | ihl, 0, 0, ip.length, 0x12, 0x34, (o.frag ?? 0) >> 8, (o.frag ?? 0) & 0xff, o.ttl ?? 64, o.proto ?? 17, 0, 0, ...ipBytes(o.src), ...ipBytes(o.dst)]);
+  const sum = checksum(ip.subarray(0, ihl * 4));
+  ip[10] = sum >> 8;
+  ip[11] = sum & 0xff;
+  const et = o.etherType ?? 0x0800;
+  return Uint8Array.from([...macBytes(o.dstMac), ...macBytes(o.srcMac), et >> 8, et & 0xff, ...ip]);
+}
+
+const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: a().hostMac, srcMac: a().mac, src: a().ip, dst: b().ip, ...over });
+const runOn = (p: Uint8Array, dev = a().hostIndex) => withNetns(netnsPath(H), () => progTestRun(prog, p, dev));
+const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+
+test("a program the verifier refuses: the error names the errno and carries the verifier's log", () => {
+  // Reads the packet without checking its end.
+  const insns = new Asm().load("w", R.r2, R.r1, 76).load("b", R.r0, R.r2, 0).exit().assemble();
+  let err: unknown;
+  try {
+    closeBpfFd(progLoad({ type: PROG_TYPE.SCHED_CLS, insns, license: "GPL", name: "mncni_bad" }));
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(BpfError);
+  expect((err as BpfError).code).toBe("EACCES");
+  expect((err as BpfError).log).toContain("invalid access to packet");
+});
+
+describe("the program, run by the kernel on crafted packets", () => {
+  test("plain pod to plain pod, routed: redirected, TTL - 1 with a valid checksum, MACs of the destination's link", () => {
+    const r = runOn(packet(fromA()));
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.data[22]).toBe(63);
+    expect(checksum(r.data.subarray(14, 34))).toBe(0);
+    expect(hexMac(r.data.subarray(0, 6))).toBe(b().mac);
+    expect(hexMac(r.data.subarray(6, 12))).toBe(b().hostMac);
+  });
+
+  test("a frame addressed to the destination pod's own MAC (one bridge) is switched unchanged", () => {
+    const sent = packet(fromA({ dstMac: b().mac }));
+    const r = runOn(sent);
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect([...r.data]).toEqual([...sent]);
+  });
+
+  const toStack: [string, () => Pkt, number?][] = [
+    ["a forged source address (another plain pod's)", () => fromA({ src: "10.77.0.3", dst: "10.77.0.3" })],
+    ["a forged source address (not a pod's)", () => fromA({ src: "10.77.9.9" })],
+    ["a forged source MAC", () => fromA({ srcMac: "02:66:00:00:00:01" })],
+    ["the right source from another device", () => fromA(), 0],
+    ["a destination that is not plain (a policy selects it)", () => fromA({ dst: "10.77.0.4" })],
+    ["ICMP", () => fromA({ proto: 1 })],
+    ["a first fragment (MF)", () => fromA({ frag: 0x2000 })],
+    ["a later fragment (offset)", () => fromA({ frag: 0x0010 })],
+    ["TTL 1 (the stack answers Time Exceeded)", () => fromA({ ttl: 1 })],
+    ["IP options", () => fromA({ ihl: 6 })],
+    ["not IPv4 (ARP)", () => fromA({ etherType: 0x0806 })],
+  ];
+  for (const [name, p, dev] of toStack) {
+    test(`to the stack, untouched: ${name}`, () => {
+      const sent = packet(p());
+      const r = runOn(sent, dev === 0 ? b().hostIndex : undefined);
+      expect(r.retval).toBe(TC_ACT_OK);
+      expect([...r.data]).toEqual([...sent]);
+    });
+  }
+  // A packet shorter than Ethernet + IPv4 cannot be run (the kernel refuses it); the verifier
+  // refuses the program if it reads one without the bounds check.
+});
+
+async function probe(from: Pod, to: string, proto: "udp" | "tcp", n = 1): Promise<{ ok: boolean; id?: string; seen?: string }[]> {
+  const r = run(["ip", "netns", "exec", from.ns, BUN, ECHO, "probe", proto, `${to}:7777`, String(n)], { allowFail: true });
+  return JSON.parse(r.stdout.trim().split("\n").pop() || "[]");
+}
+
+function attachedNames(dev: string): string[] {
+  const out = JSON.parse(inNetns(H, ["tc", "-j", "filter", "show", "dev", dev, "ingress"]).stdout || "[]") as any[];
+  return out.filter((f) => f.kind === "bpf" && f.options?.bpf_name).map((f) => `${f.options.bpf_name}${f.options["direct-action"] ? " da" : ""}`);
+}
+
+describe("attached to the pods' host devices", () => {
+  let ids: { prog: number; map: number } | undefined;
+
+  test("attached: tc lists a direct-action bpf filter on each host device, and our reader finds it", () => {
+    for (const p of pods) {
+      nl.addClsact(p.hostIndex);
+      nl.addBpfFilter({ index: p.hostIndex, progFd: prog, name: "mncni_pod_redir" });
+    }
+    for (const p of pods) {
+      expect(attachedNames(p.host)[0]).toStartWith("mncni_pod_redir");
+      expect(attachedNames(p.host)[0]).toEndWith(" da");
+      const [f] = nl.bpfFilters(p.hostIndex);
+      expect(f?.progId).toBe(progInfo(prog).id);
+      expect(f?.directAction).toBe(true);
+    }
+    const info = progInfo(prog);
+    ids = { prog: info.id, map: info.mapIds[0]! };
+    const shown = JSON.parse(run(["bpftool", "-j", "prog", "show", "id", String(ids.prog)]).stdout);
+    expect(shown.map_ids).toEqual([ids.map]);
+  });
+
+  test("with forwarding off in the host namespace, a plain pair talks (UDP and TCP, both ways) only through the fast path", async () => {
+    echo = Bun.spawn(["ip", "netns", "exec", b().ns, BUN, ECHO, "serve", "b", "7777"], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+    const reader = echo.stdout.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain("ready");
+    expect(await probe(a(), b().ip, "udp", 2)).toEqual([{ ok: true, id: "b", seen: a().ip }, { ok: true, id: "b", seen: a().ip }]);
+    expect(await probe(a(), b().ip, "tcp", 2)).toEqual([{ ok: true, id: "b", seen: a().ip }, { ok: true, id: "b", seen: a().ip }]);
+  });
+
+  test("what the program leaves to the stack does not arrive while the stack cannot forward: ICMP, a forged source, a non-plain pod", async () => {
+    expect(inNetns(a().ns, ["ping", "-c1", "-W1", b().ip], { allowFail: true }).code).not.toBe(0);
+    // Pod 2 sends with pod 4's address as its source.
+    run(["ip", "-n", a().ns, "addr", "add", `${c().ip}/32`, "dev", "eth0"]);
+    run(["ip", "-n", a().ns, "route", "add", `${b().ip}/32`, "via", "169.254.1.1", "dev", "eth0", "src", c().ip]);
+    try {
+      expect((await probe(a(), b().ip, "udp"))[0]?.ok).toBe(false);
+    } finally {
+      run(["ip", "-n", a().ns, "route", "del", `${b().ip}/32`]);
+      run(["ip", "-n", a().ns, "addr", "del", `${c().ip}/32`, "dev", "eth0"]);
+    }
+    expect((await probe(b(), c().ip, "udp"))[0]?.ok).toBe(false);
+  });
+
+  test("with forwarding on, the stack carries ICMP; a dropped non-plain pod stays dropped while the plain pair still talks", async () => {
+    inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    try {
+      inNetns(H, ["nft", "add table ip mbtest; add chain ip mbtest fw { type filter hook forward priority 0; policy accept; }; add rule ip mbtest fw ip daddr 10.77.0.4 counter drop; add rule ip mbtest fw ip daddr 10.77.0.3 counter"]);
+      expect(inNetns(a().ns, ["ping", "-c1", "-W2", b().ip], { allowFail: true }).code).toBe(0);
+      expect((await probe(a(), c().ip, "udp"))[0]?.ok).toBe(false);
+      const before = counters();
+      expect((await probe(a(), b().ip, "tcp", 2)).every((x) => x.ok)).toBe(true);
+      // The stack's forward hook saw the denied packet, and none of the plain pair's TCP.
+      const after = counters();
+      expect(after.drop).toBeGreaterThan(0);
+      expect(after.toB).toBe(before.toB);
+    } finally {
+      inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    }
+  });
+
+  test("nothing left: deleting the filters and closing our fds frees the program and the map", () => {
+    for (const p of pods) {
+      nl.delIngressFilter(p.hostIndex, 1);
+      nl.delQdisc(p.hostIndex, 0xfffffff1);
+      expect(attachedNames(p.host)).toEqual([]);
+      expect(nl.qdiscs(p.hostIndex).map((q) => q.kind)).not.toContain("clsact");
+    }
+    closeBpfFd(prog);
+    prog = -1;
+    plain.close();
+    plain = undefined as unknown as PlainPodsMap;
+    // Freed asynchronously (RCU): give the kernel a moment.
+    const gone = (kind: "prog" | "map", id: number) => {
+      for (let i = 0; i < 50; i++) {
+        try {
+          closeBpfFd(fdById(kind, id));
+        } catch {
+          return true;
+        }
+        Bun.sleepSync(20);
+      }
+      return false;
+    };
+    expect(gone("prog", ids!.prog)).toBe(true);
+    expect(gone("map", ids!.map)).toBe(true);
+    expect(run(["bpftool", "prog", "show", "id", String(ids!.prog)], { allowFail: true }).code).not.toBe(0);
+  });
+});
+
+function counters(): { drop: number; toB: number } {
+  const rules = (JSON.parse(inNetns(H, ["nft", "-j", "list", "chain", "ip", "mbtest", "fw"]).stdout).nftables as any[]).filter((i) => i.rule);
+  const count = (r: any) => r.rule.expr.find((e: any) => e.counter).counter.packets as number;
+  return { drop: count(rules[0]), toB: count(rules[1]) };
+}
