@@ -47,7 +47,7 @@ const base = [svc("web", "10.96.0.10"), slice("web", ["10.244.1.2", "10.244.1.3"
 test("first sync creates the table; a restarted proxy adopts it without a write", () => {
   const first = sync(base);
   expect(first.changes.some((c) => c.startsWith("create table inet mncni-services"))).toBe(true);
-  expect(endpoints()).toHaveLength(3 * 2); // every endpoint in the all and the local view
+  expect(endpoints()).toHaveLength(3); // Cluster policies: no local view
   const again = sync(base);
   expect(again).toEqual({ changes: [], writes: 0 });
 });
