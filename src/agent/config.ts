@@ -28,6 +28,8 @@ export interface AgentConfig {
   /** Unix socket on which the agent executes CNI calls for plugin processes, or "off". */
   cniSocket: string;
   resync: number;
+  /** Seconds an attachment must look gone (no host veth, no Pod here) before the agent DELs it itself; 0: never. */
+  sandboxGcGrace: number;
   logFile?: string;
   /** Verdict log (JSON lines): denied flows, and accepted ones with policyLogAccepts. */
   flowLog: string;
@@ -77,6 +79,7 @@ const FLAGS = {
   "metrics-addr": { type: "string", value: "HOST:PORT", help: `/healthz /readyz /metrics listener (default 127.0.0.1:${AGENT_HEALTH_PORT}; "off" disables)` },
   "cni-socket": { type: "string", value: "PATH", help: `serve CNI calls of the plugin here, named in the conflist's agentSocket (default ${DEFAULT_CNI_SOCKET}; "off" disables)` },
   "resync": { type: "string", value: "SECONDS", help: "full resync period (default 10)" },
+  "sandbox-gc-grace": { type: "string", value: "SECONDS", help: "DEL a sandbox whose DEL never came once its network namespace is gone and no Pod of this node has its address for this long (default 120; 0 disables)" },
   "log-file": { type: "string", value: "FILE", help: "log lines go here (default stderr)" },
   "flow-log": { type: "string", value: "FILE", help: "policy verdict log, JSON lines (default flows.log beside --log-file, else /var/log/mncni/flows.log)" },
   "policy-log-accepts": { type: "boolean", help: "log flows that policies accept too (denied ones always are)" },
@@ -124,6 +127,7 @@ const DEFAULTS = {
   metricsAddr: `127.0.0.1:${AGENT_HEALTH_PORT}`,
   cniSocket: DEFAULT_CNI_SOCKET,
   resync: 10,
+  sandboxGcGrace: 120,
   logLevel: "info",
   bridge: "cbr0",
   chainPortmap: false,
@@ -176,6 +180,11 @@ function validate(m: Record<string, unknown>): AgentConfig {
     const v = m[k];
     if (v === undefined) return undefined;
     if (typeof v !== "string") throw new ConfigError(`cannot use ${k} ${JSON.stringify(v)}: must be a string`);
+    return v;
+  };
+  const seconds = (k: string) => {
+    const v = Number(m[k]);
+    if (!Number.isFinite(v) || v < 0) throw new ConfigError(`cannot use ${k} "${m[k]}": must be a number of seconds, 0 or more`);
     return v;
   };
   const num = (k: string) => {
@@ -233,6 +242,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     metricsAddr,
     cniSocket,
     resync: num("resync"),
+    sandboxGcGrace: seconds("sandboxGcGrace"),
     logFile: str("logFile"),
     flowLog: str("flowLog") ?? join(str("logFile") ? dirname(str("logFile")!) : "/var/log/mncni", "flows.log"),
     policyLogAccepts: m.policyLogAccepts === true,

@@ -74,6 +74,13 @@ export function ipamCheck(conf: IpamConfig, k: ReservationKey, expected?: string
   check({ store, ranges: conf.ranges, network: k.network, key: keyOf(k), expected });
 }
 
+/** The network's reservations (read without the lock: a snapshot), addresses plain; none before its first. */
+export function ipamReservations(dataDir: string, network: string): { containerId: string; ifname?: string; address: string }[] {
+  const store = new DiskStore(dataDir, network);
+  if (!store.exists()) return [];
+  return store.list().reservations.map((r) => ({ containerId: r.containerId, ...(r.ifname !== undefined ? { ifname: r.ifname } : {}), address: formatIp(r.ip) }));
+}
+
 /** Releases reservations of attachments not in `valid`; returns the released addresses. */
 export function ipamGc(conf: IpamConfig, network: string, valid: Attachment[]): string[] {
   const store = new DiskStore(conf.dataDir, network);

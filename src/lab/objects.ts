@@ -6,12 +6,14 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { isConflict, isNotFound, type KubeClient } from "../kube/index.ts";
+import { NETWORK_UNAVAILABLE } from "../cluster/node-condition.ts";
 import { apiVersionOf, KINDS, type Kind, type Obj } from "./apiserver/kinds.ts";
 import { labClient, onKubernetes } from "./control-plane.ts";
 import { nodeAddresses, type LabState, type NodeState, type PodState } from "./state.ts";
 import { manifestsDir } from "./topology.ts";
 import { serviceFile } from "./services.ts";
 import { endpointSliceFile, k8sPodName, namespaceFile, podLabels, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -95,6 +97,7 @@ function dirObjects(s: LabState): LabObjects {
 }
 
 const NODES = KINDS.find((k) => k.plural === "nodes")!;
+const AGENT_WAIT_MS = LAB_AGENT_WAIT_MS;
 const PODS = KINDS.find((k) => k.plural === "pods")!;
 const NAMESPACES = KINDS.find((k) => k.plural === "namespaces")!;
 
@@ -171,6 +174,14 @@ function apiObjects(s: LabState): LabObjects {
       await c.patch(NODES, { name: node.name, subresource: "status" }, { status: nodeStatus(node) }, "merge");
     },
     nodeReady: async (node) => {
+      // The agent's own word first: NetworkUnavailable=False on its Node once its routes and
+      // conflist are in place (as on a cluster); then Ready, as kubelet reports it.
+      const deadline = Date.now() + AGENT_WAIT_MS;
+      const up = (n: Obj) => (n.status?.conditions ?? []).some((x: { type?: string; status?: string }) => x.type === NETWORK_UNAVAILABLE && x.status === "False");
+      while (!up((await c.get(NODES, { name: node.name })) as Obj)) {
+        if (Date.now() > deadline) throw new Error(`cannot get node "${node.name}" ready: its agent did not set ${NETWORK_UNAVAILABLE}=False on its Node in ${AGENT_WAIT_MS} ms (see its agent.log)`);
+        await Bun.sleep(25);
+      }
       const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
       const ready = { type: "Ready", status: "True", reason: "KubeletReady", message: "the node's mncni agent is ready", lastHeartbeatTime: now, lastTransitionTime: now };
       await c.patch(NODES, { name: node.name, subresource: "status" }, { status: { conditions: [ready] } }, "strategic");

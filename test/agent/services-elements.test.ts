@@ -73,4 +73,25 @@ describe("ProxyElements", () => {
     const u = p.update(buildClusterState(objs as any), []);
     expect([...u.delta.values()].every((d) => !d.add.size && !d.del.size)).toBe(true);
   });
+
+  test("changes found by identity: a slice relabelled to another Service, a slice removed, a Service removed", () => {
+    const p = new ProxyElements("n1");
+    const web = svc("web", "10.96.0.10");
+    const db = svc("db", "10.96.0.11");
+    const a = slice("s-a", "web", 8080, [{ ip: "10.244.1.2" }]);
+    const b = slice("s-b", "db", 5432, [{ ip: "10.244.1.3" }]);
+    const ips = (key: string) => eps(p, key).map((e) => e.split(" : ")[1]).sort();
+    p.update(buildClusterState([web, db, a, b] as any), []);
+    expect(ips("10.96.0.10 . tcp . 80")).toEqual(["10.244.1.2 . 8080"]);
+    // s-a now labelled for db: web loses its endpoint, db gains one.
+    const moved = { ...a, metadata: { ...a.metadata, labels: { "kubernetes.io/service-name": "db" } } };
+    p.update(buildClusterState([web, db, moved, b] as any), []);
+    expect(ips("10.96.0.10 . tcp . 80")).toEqual([]);
+    expect(ips("10.96.0.11 . tcp . 80")).toEqual(["10.244.1.2 . 8080", "10.244.1.3 . 5432"]);
+    p.update(buildClusterState([web, db, moved] as any), []);
+    expect(ips("10.96.0.11 . tcp . 80")).toEqual(["10.244.1.2 . 8080"]);
+    p.update(buildClusterState([web, moved] as any), []);
+    expect(ips("10.96.0.11 . tcp . 80")).toEqual([]);
+    expect([...p.elements.get("no-endpoints-ip-4")!.keys()]).toEqual(["10.96.0.10 . tcp . 80 : goto reject-svc"]);
+  });
 });

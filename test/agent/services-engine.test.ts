@@ -47,7 +47,7 @@ const base = [svc("web", "10.96.0.10"), slice("web", ["10.244.1.2", "10.244.1.3"
 test("first sync creates the table; a restarted proxy adopts it without a write", () => {
   const first = sync(base);
   expect(first.changes.some((c) => c.startsWith("create table inet mncni-services"))).toBe(true);
-  expect(endpoints()).toHaveLength(3 * 2); // every endpoint in the all and the local view
+  expect(endpoints()).toHaveLength(3); // Cluster policies: no local view
   const again = sync(base);
   expect(again).toEqual({ changes: [], writes: 0 });
 });
@@ -92,4 +92,34 @@ test("session affinity records of slots a Service no longer has are deleted (the
   const r = sync(aff(["10.244.1.2", "10.244.1.3"]));
   expect(r.changes).toContain("forget 1 session affinity record(s) of endpoints that went away");
   expect(records()).toEqual([`10.244.9.1:${0x5c000000}`]);
+});
+
+test("mncni agent --uninstall removes the Service table with mncni's others", () => {
+  sync(base);
+  expect(inNetns(ns, ["nft", "list", "tables"]).stdout).toContain("inet mncni-services");
+  const tmp = spawnSync(["mktemp", "-d", "/tmp/mnsvce-XXXXXX"]).stdout.toString().trim();
+  try {
+    const bin = join(import.meta.dir, "..", "..", "dist", "mncni");
+    const r = inNetns(ns, [bin, "agent", "--uninstall", "--cni-bin-dir", join(tmp, "bin"), "--cni-conf-dir", join(tmp, "conf"), "--state-file", join(tmp, "run.json"), "--cni-socket", join(tmp, "cni.sock")], { allowFail: true });
+    expect(r.code).toBe(0);
+    expect(inNetns(ns, ["nft", "list", "tables"]).stdout).not.toContain("mncni-services");
+  } finally {
+    spawnSync(["rm", "-rf", tmp]);
+  }
+});
+
+test("an agent without --service-proxy deletes a Service table an earlier run left (the rollback)", () => {
+  sync(base);
+  const tmp = spawnSync(["mktemp", "-d", "/tmp/mnsvce-XXXXXX"]).stdout.toString().trim();
+  try {
+    spawnSync(["mkdir", "-p", join(tmp, "m")]);
+    Bun.write(join(tmp, "m", "node.yaml"), "kind: Node\napiVersion: v1\nmetadata: {name: n1}\nspec: {podCIDRs: [10.244.1.0/24]}\n");
+    const bin = join(import.meta.dir, "..", "..", "dist", "mncni");
+    inNetns(ns, [bin, "agent", "--once", "--node-name", "n1", "--source", `dir:${join(tmp, "m")}`, "--cluster-cidr", "10.244.0.0/16", "--cni-bin-dir", join(tmp, "bin"), "--cni-conf-dir", join(tmp, "conf"),
+      "--ipam-data-dir", join(tmp, "ipam"), "--cni-log-file", join(tmp, "cni.log"), "--log-file", join(tmp, "agent.log"), "--state-file", join(tmp, "run.json"), "--cni-socket", "off", "--metrics-addr", "off"], { allowFail: true });
+    expect(inNetns(ns, ["nft", "list", "tables"]).stdout).not.toContain("mncni-services");
+    expect(spawnSync(["cat", join(tmp, "agent.log")]).stdout.toString()).toContain("delete table inet mncni-services (--service-proxy is off)");
+  } finally {
+    spawnSync(["rm", "-rf", tmp]);
+  }
 });

@@ -45,6 +45,9 @@ const pod = (name: string): PodSandboxConfig => ({
   labels: { app: name },
 });
 
+/** The IPAM directory's reservation files (its flow marks, in .mncni-flows/, are not reservations). */
+const reservations = () => readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => !f.includes(".mncni-flows"));
+
 /** The node's host veths of a container (the alias names it). */
 const vethsOf = (id: string) => ipJson<{ ifname: string; ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.includes(id));
 
@@ -105,12 +108,12 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     // containerd ran the plugin (the invocation log names the container).
     expect(readFileSync(join(tmp, "cni.log"), "utf8")).toContain(id);
     expect(vethsOf(id)).toHaveLength(1);
-    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(true);
+    expect(reservations().some((f) => f.endsWith(ip))).toBe(true);
 
     await cri!.stopPodSandbox(id);
     await cri!.removePodSandbox(id);
     expect(vethsOf(id)).toEqual([]);
-    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
+    expect(reservations().some((f) => f.endsWith(ip))).toBe(false);
     expect(existsSync(netns!)).toBe(false);
   });
 
@@ -179,7 +182,53 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     await cri.stopPodSandbox(id);
     await cri.removePodSandbox(id);
     expect(vethsOf(id)).toEqual([]);
-    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).some((f) => f.endsWith(ip))).toBe(false);
+    expect(reservations().some((f) => f.endsWith(ip))).toBe(false);
+  });
+
+  test("a sandbox whose DEL never came (its namespace removed behind containerd's back) is DELed by the agent after the grace period; a live one is kept", async () => {
+    const kept = await cri!.runPodSandbox(pod("gc-kept"));
+    const lost = await cri!.runPodSandbox(pod("gc-lost"));
+    const keptIp = (await cri!.podSandboxStatus(kept)).status.network!.ip;
+    const { status, netns } = await cri!.podSandboxStatus(lost);
+    const ip = status.network!.ip;
+    // Behind containerd's back: the sandbox's processes killed and its namespace unmounted, so
+    // the namespace and the pod's veth pair go; containerd calls no DEL (kubelet never asks).
+    const podNs = basename(netns!);
+    for (const pid of run(["ip", "netns", "pids", podNs]).stdout.trim().split(/\s+/).filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    run(["ip", "netns", "delete", podNs]);
+    for (let i = 0; i < 200 && vethsOf(lost).length; i++) await Bun.sleep(50);
+    expect(vethsOf(lost)).toEqual([]);
+    const dels = () => readFileSync(join(tmp, "cni.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.containerId === lost && l.command === "DEL");
+    expect(dels()).toEqual([]);
+    expect(reservations().some((f) => f.endsWith(ip))).toBe(true);
+    // The agent (no Pod in its source has the address), with a 3 s grace and a pass every second.
+    const agent = Bun.spawn([
+      "ip", "netns", "exec", node, requireBinary(), "agent", "--node-name", "n1", "--source", `dir:${join(tmp, "manifests")}`,
+      "--cni-conf-dir", conf(), "--cni-bin-dir", bin(), "--cluster-cidr", "10.244.0.0/16", "--ipam-data-dir", join(tmp, "ipam"),
+      "--cni-log-file", join(tmp, "cni.log"), "--metrics-addr", "off", "--cni-socket", "off", "--state-file", join(tmp, "agent-run.json"),
+      "--log-file", join(tmp, "agent-gc.log"), "--resync", "1", "--sandbox-gc-grace", "3",
+    ], { stdout: "ignore", stderr: "ignore" });
+    try {
+      // Within the grace (counted from the agent's first look, after its start): kept.
+      await Bun.sleep(1500);
+      expect(reservations().some((f) => f.endsWith(ip))).toBe(true);
+      for (let i = 0; i < 300 && reservations().some((f) => f.endsWith(ip)); i++) await Bun.sleep(100);
+      expect(reservations().some((f) => f.endsWith(ip))).toBe(false);
+      expect(dels()).toHaveLength(1);
+      expect(readFileSync(join(tmp, "agent-gc.log"), "utf8")).toContain(`collect sandbox ${lost}`);
+      // The live sandbox keeps its address, its veth and its traffic.
+      expect(reservations().some((f) => f.endsWith(keptIp))).toBe(true);
+      expect(vethsOf(kept)).toHaveLength(1);
+      expect(run(["ip", "netns", "exec", node, "ping", "-c", "1", "-W", "2", keptIp], { allowFail: true }).code).toBe(0);
+    } finally {
+      agent.kill();
+      await agent.exited;
+    }
+    for (const id of [kept, lost]) {
+      await cri!.stopPodSandbox(id);
+      await cri!.removePodSandbox(id);
+    }
+    expect(reservations().some((f) => f.endsWith(keptIp))).toBe(false);
   });
 
   test("a cniVersion 1.1.0 conflist (what the agent wrote before #29) fails every sandbox", async () => {
@@ -188,7 +237,7 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     expect(err?.message).toContain('unsupported CNI result version "1.1.0"');
     // The plugin had run: containerd's teardown took everything back.
     expect(ipJson<{ ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.startsWith("mncni/"))).toEqual([]);
-    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
+    expect(reservations().filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
   });
 
   test("the server killed while containerd creates sandboxes: each sandbox either comes up or fails leaving nothing, and kubelet's retry (the plugin alone now) succeeds", async () => {
@@ -223,6 +272,6 @@ describe("containerd 1.6 runs mncni from the agent's conflist", () => {
     }
     // Nothing of a failed attempt or of the sandboxes is left.
     expect(ipJson<{ ifalias?: string }[]>(node, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.startsWith("mncni/"))).toEqual([]);
-    expect(readdirSync(join(tmp, "ipam"), { recursive: true }).map(String).filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
+    expect(reservations().filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
 // table's elements are reference-counted across Services, so one endpoint change is a few
 // element changes computed from that Service alone, not a pass over 10,000 of them.
 import type { ClusterState, EndpointSliceInfo, ServiceInfo } from "../../cluster/types.ts";
-import { familyOf, portViews, proxied, slicesByService, type Backend, type Family, type ServicePortView } from "./endpoints.ts";
+import { familyOf, portViews, proxied, type Backend, type Family, type ServicePortView } from "./endpoints.ts";
 import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, type View } from "./layout.ts";
 
 /** What one Service puts into the table. */
@@ -66,6 +66,10 @@ export class ProxyElements {
   /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
   private readonly healthBy = new Map<string, { port: number; local: number }>();
   private nodeIPs: readonly string[] = [];
+  private prevServices?: ClusterState["services"];
+  private prevSlices?: ClusterState["endpointSlices"];
+  /** EndpointSlice keys per Service key, kept from the slices' changes. */
+  private readonly slicesOf = new Map<string, Set<string>>();
   /**
    * Whether an update has been made: the first one's delta is every element, which the table
    * engine never reads (its first sync writes or adopts the table from the elements), so it
@@ -93,10 +97,18 @@ export class ProxyElements {
     const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
     this.track = this.updated;
     this.updated = true;
-    const slices = slicesByService(state);
-    for (const [key, svc] of state.services) {
-      const mine = slices.get(key) ?? NONE;
+    for (const key of this.changedServices(state)) {
+      const svc = state.services.get(key);
       const had = this.byService.get(key);
+      if (!svc) {
+        if (!had) continue;
+        this.replace(had, undefined, u);
+        this.byService.delete(key);
+        this.healthBy.delete(key);
+        continue;
+      }
+      const keys = this.slicesOf.get(key);
+      const mine = keys ? [...keys].map((k) => state.endpointSlices.get(k)!) : NONE;
       if (had && had.service === svc && sameList(had.slices, mine)) continue;
       const next = this.compile(key, svc, mine, had);
       this.replace(had, next, u);
@@ -104,17 +116,64 @@ export class ProxyElements {
       if (next.health) this.healthBy.set(key, next.health);
       else this.healthBy.delete(key);
     }
-    for (const [key, had] of this.byService) {
-      if (state.services.has(key)) continue;
-      this.replace(had, undefined, u);
-      this.byService.delete(key);
-      this.healthBy.delete(key);
-    }
     const ips = new Set(nodePortIps);
     for (const ip of this.nodePortIps) if (!ips.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, -1, u);
     for (const ip of ips) if (!this.nodePortIps.has(ip)) this.change(names.nodePortIps(familyOf(ip)), ip, +1, u);
     this.nodePortIps = ips;
     return u;
+  }
+
+  /**
+   * The Services whose object or EndpointSlices changed since the last update, found by
+   * identity against the last state's maps (a source keeps unchanged objects' views), with
+   * no allocation per unchanged object: at 10,000 Services, rebuilding an index of the slices
+   * on every update was 95 % of an endpoint change's time.
+   */
+  private changedServices(state: ClusterState): Set<string> {
+    const dirty = new Set<string>();
+    const ps = this.prevServices;
+    if (state.services !== ps) {
+      let kept = 0;
+      // forEach, not for-of: no entry array allocated per Service.
+      state.services.forEach((v, k) => {
+        const o = ps?.get(k);
+        if (o === undefined) dirty.add(k);
+        else {
+          kept++;
+          if (o !== v) dirty.add(k);
+        }
+      });
+      if (ps && kept !== ps.size) for (const k of ps.keys()) if (!state.services.has(k)) dirty.add(k);
+    }
+    const pl = this.prevSlices;
+    if (state.endpointSlices !== pl) {
+      const owner = (x: EndpointSliceInfo) => (x.service ? `${x.namespace}/${x.service}` : undefined);
+      const unlink = (k: string, x: EndpointSliceInfo) => {
+        const o = owner(x);
+        if (!o) return;
+        const set = this.slicesOf.get(o);
+        set?.delete(k);
+        if (set && !set.size) this.slicesOf.delete(o);
+        dirty.add(o);
+      };
+      let kept = 0;
+      state.endpointSlices.forEach((v, k) => {
+        const o = pl?.get(k);
+        if (o !== undefined) kept++;
+        if (o === v) return;
+        if (o) unlink(k, o);
+        const n = owner(v);
+        if (!n) return;
+        let set = this.slicesOf.get(n);
+        if (!set) this.slicesOf.set(n, (set = new Set()));
+        set.add(k);
+        dirty.add(n);
+      });
+      if (pl && kept !== pl.size) for (const [k, o] of pl) if (!state.endpointSlices.has(k)) unlink(k, o);
+    }
+    this.prevServices = state.services;
+    this.prevSlices = state.endpointSlices;
+    return dirty;
   }
 
   private replace(had: Contribution | undefined, next: Contribution | undefined, u: ElementsUpdate): void {
@@ -182,7 +241,10 @@ export class ProxyElements {
     let localHealth = 0;
     for (const v of views) {
       const allSlots = this.slots(c, had, `${v.id}/${v.family}/all`, v.all);
-      const localSlots = this.slots(c, had, `${v.id}/${v.family}/local`, v.local);
+      // The local view is read only by the Local policies' chains: other Services leave it out
+      // (at 10,000 Services, 20,000 elements fewer).
+      const needLocal = svc.internalTrafficPolicy === "Local" || svc.externalTrafficPolicy === "Local";
+      const localSlots = needLocal ? this.slots(c, had, `${v.id}/${v.family}/local`, v.local) : [];
       localHealth = Math.max(localHealth, v.local.length);
       const f = v.family;
       const p = proto(v.port.protocol);

@@ -10,8 +10,9 @@ import { podCidrsStep } from "./pod-cidrs.ts";
 import { policyStep } from "./policy.ts";
 import { routesStep } from "./routes.ts";
 import { servicesStep } from "./services.ts";
+import { staleSandboxesStep } from "./stale-sandboxes.ts";
 
-export const STEP_MODULES = [podCidrsStep, forwardingStep, bridgeNetfilterStep, routesStep, masqueradeStep, policyStep, servicesStep, antiSpoofingStep, binariesStep, conflistStep] as const;
+export const STEP_MODULES = [podCidrsStep, forwardingStep, bridgeNetfilterStep, routesStep, masqueradeStep, policyStep, servicesStep, antiSpoofingStep, binariesStep, conflistStep, staleSandboxesStep] as const;
 
 export type Step = (typeof STEP_MODULES)[number]["name"];
 export const STEPS: readonly Step[] = STEP_MODULES.map((s) => s.name);

@@ -32,7 +32,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts" | "serviceProxy" | "nodeportAddresses">>;
+  Partial<Pick<AgentConfig, "sandboxGcGrace" | "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts" | "serviceProxy" | "nodeportAddresses">>;
 
 export interface ReconcileReport {
   /** Errors by step name (the names of index.ts's STEPS). */
