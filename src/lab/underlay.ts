@@ -5,9 +5,16 @@ import { EXTERNAL, EXTERNAL6, ns, segmentPlan } from "./topology.ts";
 import { ipBatch, netnsExists, run } from "./sh.ts";
 import { noteNamespace, type LabState, type NodeState } from "./state.ts";
 
+// No duplicate address detection in the lab's own namespaces (set before any link is made,
+// so every link-local address inherits it): nothing else shares their segments, and a
+// link-local address stays tentative for a second or two after `up`, during which the router
+// and the nodes do not answer neighbour solicitation over IPv6 — a `check` run straight after
+// `up` saw pod -> ext over IPv6 time out. The global addresses are added with nodad for the
+// same reason. Pods' namespaces are left as a runtime leaves them.
 function addNetns(s: LabState, name: string): void {
   noteNamespace(s, name);
   if (!netnsExists(name)) run(["ip", "netns", "add", name]);
+  run(["ip", "netns", "exec", name, "sh", "-c", "if [ -d /proc/sys/net/ipv6 ]; then echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; fi"]);
   ipBatch(name, ["link set lo up"]);
 }
 
