@@ -8,10 +8,10 @@ TSC := node_modules/.bin/tsc
 # ethtool: the data-plane benchmark and the overlay's offload check; chromium: the web page's
 # end-to-end tests, driven by playwright-core; bind9-dnsutils: dig, a real resolver asking the
 # lab's DNS; iptables: kube-proxy's iptables layout beside mncni, in the coexistence test and
-# the first-packet benchmark).
+# the first-packet benchmark; bpftool: the independent view of eBPF programs and maps).
 LAB_DEBS := iproute2 nftables containernetworking-plugins
 BUILD_DEBS := gcc libc6-dev
-TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool chromium bind9-dnsutils iptables
+TEST_DEBS := iperf3 iputils-ping podman runc containerd busybox-static strace hyperfine conntrack ethtool chromium bind9-dnsutils iptables bpftool
 DEB_PACKAGES := python3-kubernetes $(LAB_DEBS) $(BUILD_DEBS) $(TEST_DEBS)
 # `make lab NAME=mylab LAB_FLAGS="--mode routed --nodes 4"`: the lab's name and flags for `up`.
 # NAME counts only from make's command line (an unrelated NAME in the environment does not).

@@ -10,6 +10,7 @@ import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
+import { Netlink, PlainPodsMap, closeBpfFd, loadPodRedirect } from "../src/kernel/index.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -24,7 +25,7 @@ const { values: v } = parseArgs({
 });
 if (v.help) {
   console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
-  paths: raw-veth node-to-node hand-routed bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
+  paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
          bridge-nooffload policies-few policies hand-hostgw hostgw policies-hostgw vxlan vxlan-auto (default: all)
   --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
   process.exit(0);
@@ -59,7 +60,11 @@ function netns(suffix: string): string {
   return name;
 }
 
+/** The fast path's program and map of hand-fastpath (closed at the end; the filters go with their namespaces). */
+const bpfFds: (() => void)[] = [];
+
 function cleanup(): void {
+  for (const close of bpfFds.splice(0)) close();
   for (const p of started) if (p.exitCode === null) p.kill("SIGTERM");
   for (const l of labs) sh([BIN, "lab", "down", "--name", l, "-q"], { allowFail: true });
   for (const n of namespaces.reverse()) sh(["ip", "netns", "del", n], { allowFail: true });
@@ -131,6 +136,40 @@ function handRouted(): Path {
   handPod(a, node, "va", "10.252.0.2");
   handPod(b, node, "vb", "10.252.0.3");
   return { key: "hand-routed", label: "same node, hand-built routed path (no CNI)", baseline: "raw-veth", reduced: true, client: a, server: b, dst: "10.252.0.3" };
+}
+
+/**
+ * The same topology with the fast path's pod-to-pod program (src/kernel/bpf/) on both host
+ * ends and both pods in its plain-pods map; forwarding is off in the middle namespace, so a
+ * packet the program left to the stack would be lost and the figure is the fast path's alone.
+ */
+function handFastPath(): Path {
+  const node = netns("fm");
+  const a = netns("fa"), b = netns("fb");
+  const pods = [[a, "fva", "10.253.0.2"], [b, "fvb", "10.253.0.3"]] as const;
+  for (const [pod, hostIf, ip] of pods) {
+    handPod(pod, node, hostIf, ip);
+    sh(["ip", "-n", node, "neigh", "replace", ip, "lladdr", macOf(pod, "eth0"), "dev", hostIf, "nud", "permanent"]);
+  }
+  const map = PlainPodsMap.create();
+  const prog = loadPodRedirect(map.fd);
+  bpfFds.push(() => closeBpfFd(prog), () => map.close());
+  const nl = Netlink.open(`/run/netns/${node}`);
+  try {
+    for (const [pod, hostIf, ip] of pods) {
+      const host = nl.link(hostIf)!;
+      map.set({ ip, podMac: macOf(pod, "eth0"), hostMac: host.mac!, hostIndex: host.index });
+      nl.addClsact(host.index);
+      nl.addBpfFilter({ index: host.index, progFd: prog, name: "mncni_pod_redir" });
+    }
+  } finally {
+    nl.close();
+  }
+  return { key: "hand-fastpath", label: "same node, hand-built routed path + fast-path program (no CNI)", baseline: "raw-veth", target: 0.95, client: a, server: b, dst: "10.253.0.3" };
+}
+
+function macOf(ns: string, dev: string): string {
+  return (JSON.parse(sh(["ip", "-j", "-n", ns, "link", "show", dev]).out)[0] as { address: string }).address;
 }
 
 /**
@@ -286,6 +325,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
   const paths: Path[] = [];
   if (want("raw-veth")) paths.push(rawVeth());
   if (want("hand-routed")) paths.push(handRouted());
+  if (want("hand-fastpath")) paths.push(handFastPath());
   if (want("hand-hostgw")) paths.push(handHostGw());
   const help = agentHelp();
   if (["node-to-node", "hostgw", "lab-bridge"].some(want)) {
@@ -352,7 +392,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
 }
 
 /** The order of the table and charts (and of measuring within a round). */
-export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-hostgw", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
+export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-hostgw", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
 
 // ---- measurements --------------------------------------------------------------------
 interface Sample {
@@ -366,7 +406,7 @@ const METRICS: Metric[] = ["tcp1", "tcp4", "udp64", "udp512", "udp1400", "cpuPer
 
 function iperf(p: Path, args: string[], seconds: number): any {
   for (let attempt = 0; ; attempt++) {
-    const r = sh(inNs(p.client!, ["iperf3", "-J", "-c", p.dst!, "-t", String(seconds), ...args]), { allowFail: true });
+    const r = sh(inNs(p.client!, ["iperf3", "-J", "--connect-timeout", "3000", "-c", p.dst!, "-t", String(seconds), ...args]), { allowFail: true });
     if (r.code === 0) return JSON.parse(r.out).end;
     // The server may be between two tests still: try again once.
     if (attempt > 1) throw new Error(`cannot run iperf3 on "${p.key}": ${r.out.slice(0, 300)}${r.err}`);

@@ -10,8 +10,9 @@ import { apiserverDir, componentKubeconfig, labApiPort, writeComponentKubeconfig
 import { netnsExecArgv, pidAlive, spawnDetached, stopProcess } from "./sh.ts";
 import { saveState, type LabState } from "./state.ts";
 import { NODE_CIDR_SIZE6, ns, segmentPlan } from "./topology.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+const WAIT_MS = LAB_AGENT_WAIT_MS;
 const REPLICAS = 2;
 
 /** The lab runs the Kubernetes source: an API server, controllers, agents on `--source kubernetes`. */

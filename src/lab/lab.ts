@@ -20,6 +20,7 @@ import { wiringFor } from "./wiring.ts";
 import { runtimeFor } from "./runtimes.ts";
 import { parseCIDR } from "../net/ip.ts";
 import { dnsAddresses, removeLabResolvConfs, startLabDns, stopLabDns } from "./dns/lab-dns.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
 export interface UpOptions extends LabOptions {
   name: string;
@@ -118,7 +119,7 @@ export function nextNodeName(s: LabState): string {
 }
 
 const NODES = KINDS.find((k) => k.plural === "nodes")!;
-const CIDR_WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+const CIDR_WAIT_MS = LAB_AGENT_WAIT_MS;
 
 /** The pod CIDRs the controller gave the node's Node (one per family of the lab). */
 async function waitPodCidrs(s: LabState, node: NodeState): Promise<string[]> {

@@ -13,6 +13,7 @@ import { nodeAddresses, type LabState, type NodeState, type PodState } from "./s
 import { manifestsDir } from "./topology.ts";
 import { serviceFile } from "./services.ts";
 import { endpointSliceFile, k8sPodName, namespaceFile, podLabels, podManifest, policyFile, removeNode as removeNodeFile, removePod as removePodFile, writeManifest, writeNode, writePod } from "./write-manifests.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -96,7 +97,7 @@ function dirObjects(s: LabState): LabObjects {
 }
 
 const NODES = KINDS.find((k) => k.plural === "nodes")!;
-const AGENT_WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+const AGENT_WAIT_MS = LAB_AGENT_WAIT_MS;
 const PODS = KINDS.find((k) => k.plural === "pods")!;
 const NAMESPACES = KINDS.find((k) => k.plural === "namespaces")!;
 

@@ -11,8 +11,9 @@ import { ipBatch, ipJson, waitFor } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 import { manifestsDir, nodePaths, ns } from "./topology.ts";
 import { writeNode } from "./write-manifests.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const WAIT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+const WAIT_MS = LAB_AGENT_WAIT_MS;
 
 /** The pod MTU of the conflist the node's agent wrote; undefined without one (or without an mtu). */
 function conflistPodMTU(s: LabState, node: NodeState): number | undefined {

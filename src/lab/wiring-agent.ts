@@ -10,8 +10,9 @@ import { manifestsDir, nodePaths } from "./topology.ts";
 import type { NodeWiring } from "./node-wiring.ts";
 import { agentKubeconfig, onKubernetes } from "./control-plane.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
+import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const READY_TIMEOUT_MS = Number(process.env.MNCNI_LAB_AGENT_TIMEOUT_MS ?? 20_000);
+const READY_TIMEOUT_MS = LAB_AGENT_WAIT_MS;
 
 function agentArgv(s: LabState, node: NodeState): string[] {
   const p = nodePaths(s.name, node.name);

@@ -66,3 +66,12 @@ test("the hand-built baselines carry traffic with the reduced tests, and mncni's
   expect(row("routed").handRatio.med).toBeGreaterThan(0.05);
   expect(row("routed").handRatio.med).toBeLessThan(2);
 });
+
+test("the fast-path row carries traffic with forwarding off in its node namespace: every packet took the program", () => {
+  const out = oneRound("raw-veth,hand-fastpath");
+  const row = out.rows.find((r: any) => r.key === "hand-fastpath");
+  expect(row.baseline).toBe("raw-veth");
+  expect(row.median.tcp1).toBeGreaterThan(0.5);
+  expect(row.median.udp1400).toBeGreaterThan(0);
+  expect(row.median.rrP50).toBeGreaterThan(0);
+});

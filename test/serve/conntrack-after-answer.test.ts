@@ -78,6 +78,34 @@ describe("conntrack cleanup at ADD", () => {
     rmSync(trace, { force: true });
   });
 
+  test("served: an address a served DEL released, and a fresh one, are given with no walk at all (IPAM flow marks)", async () => {
+    const { node, server, socket } = await servedNode();
+    trackSome(node);
+    const conf = node.conf({ stack: "v4", extra: { agentSocket: socket } });
+    // The network's first ADD (no marks yet) walks after its answer; its DEL forgets, then clears the mark.
+    const first = node.pod();
+    node.add(conf, { pod: first, id: "ctmark-a", args: `IP=${POD}` });
+    await until("the stale entries are gone", () => staleGone(tracked(node)));
+    expect(node.del(conf, { pod: first, id: "ctmark-a" }).code).toBe(0);
+    node.deletePod(first);
+    const trace = `${node.dir}/strace-marks.out`;
+    const strace = Bun.spawn(["strace", "-f", "-qq", "-e", "trace=sendto,sendmsg", "-s", "64", "-o", trace, "-p", String(server.pid)], { stdout: "ignore", stderr: "pipe" });
+    try {
+      await until("strace is attached", () => (readFileSync(`/proc/${server.pid}/status`, "utf8").match(/TracerPid:\s+(\d+)/)?.[1] ?? "0") !== "0");
+      expect(node.add(conf, { pod: node.pod(), id: "ctmark-b", args: `IP=${POD}` }).ips[0].address).toBe(`${POD}/24`);
+      expect(node.add(conf, { pod: node.pod(), id: "ctmark-c", args: `IP=${OTHER}` }).ips[0].address).toBe(`${OTHER}/24`);
+      // A call after them: whatever they left for after their answers has run.
+      expect(node.call("STATUS", conf).code).toBe(0);
+    } finally {
+      strace.kill("SIGINT");
+      await strace.exited;
+    }
+    const dumps = readFileSync(trace, "utf8").split("\n").filter((l) => /nlmsg_type=(NFNL_SUBSYS_CTNETLINK<<8\|IPCTNL_MSG_CT_GET|0x101 )/.test(l) && /NLM_F_DUMP|0x300/.test(l));
+    expect(dumps).toEqual([]);
+    expectKept(tracked(node));
+    rmSync(trace, { force: true });
+  });
+
   test("a plugin process forgets before it answers, in one walk for both families", async () => {
     const { node } = await servedNode();
     trackSome(node);

@@ -5,7 +5,8 @@
 import { ptr } from "bun:ffi";
 import { errno, errnoName, sym } from "../../sys/libc.ts";
 
-const SYS_BPF = 321; // x86_64
+/** bpf(2)'s syscall number: no libc wrapper, and it differs per architecture. */
+const SYS_BPF = ({ x64: 321, arm64: 280 } as Record<string, number>)[process.arch];
 const CMD = {
   MAP_CREATE: 0, MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, MAP_DELETE_ELEM: 3, MAP_GET_NEXT_KEY: 4,
   PROG_LOAD: 5, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
@@ -30,6 +31,7 @@ export class BpfError extends Error {
 }
 
 function bpf(cmd: number, attr: Buffer, op: string, log?: () => string): number {
+  if (SYS_BPF === undefined) throw new BpfError(`${op} (no bpf syscall number for ${process.arch})`, 38 /* ENOSYS */);
   const r = Number(sym.syscall(SYS_BPF, cmd, attr, ATTR_SIZE));
   if (r < 0) {
     const e = errno();
