@@ -18,6 +18,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { openBrowser } from "../test/helpers/browser.ts";
+import { printedAddress } from "../test/helpers/ui-server.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const NODES = 10;
@@ -75,21 +76,6 @@ function makeCluster(dir: string): { manifests: string; log: string } {
   return { manifests, log };
 }
 
-async function readUrl(p: Subprocess<"ignore", "pipe", "pipe">): Promise<string> {
-  const reader = p.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 30_000;
-  while (!/open (http\S+)/.test(out) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const url = /open (http\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`no address printed: ${out}${await new Response(p.stderr).text()}`);
-  return url;
-}
-
 const rssMB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number) => x.toFixed(0);
@@ -106,7 +92,7 @@ async function main() {
     mkdirSync(empty);
     const ui = spawn([o.bin, "ui", "--port", "0", "--source", `dir:${manifests}`, "--flow-log", log, "--cni-conf-dir", empty, "--cache-dir", empty, "--agent-addr", "127.0.0.1:1"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_NAME: "node1" } });
     procs.push(ui);
-    const url = await readUrl(ui);
+    const url = await printedAddress(ui);
     if (process.env.BENCH_UI_SERVE) {
       console.log(`serving ${url} (BENCH_UI_SERVE: until killed)`);
       await new Promise(() => {});
@@ -193,7 +179,7 @@ async function labLatency(o: Options, browser: Awaited<ReturnType<typeof openBro
   spawnSync([o.bin, "lab", "apply", "--name", lab, "-f", policy]);
   const ui = spawn([o.bin, "lab", "ui", "--name", lab, "--port", "0"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   try {
-    const url = await readUrl(ui);
+    const url = await printedAddress(ui);
     const page = await (await browser.browser.newContext()).newPage();
     await page.goto(`${url}#flows`);
     await page.waitForSelector('[data-testid="flows"]');

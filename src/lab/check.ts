@@ -16,36 +16,13 @@ import { DEFINITIVE_ERRNOS, type ProbeResult } from "./echo.ts";
 import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, labPodRef, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
-import { checkServices, type ServiceCheckKind } from "./service-check.ts";
+import { checkServices } from "./service-check.ts";
+import type { CheckKind, CheckResult } from "./check-result.ts";
+
+export type { CheckKind, CheckResult } from "./check-result.ts";
 import { listServices } from "./service-list.ts";
 
-export type CheckKind = "pod-pod" | "node-pod" | "pod-ext" | "pod-mtu" | ServiceCheckKind;
 
-export interface CheckResult {
-  kind: CheckKind;
-  from: string;
-  to: string;
-  /** host:port probed; in a dual-stack lab each pair is probed once per family. */
-  target: string;
-  family: 4 | 6;
-  ok: boolean;
-  reachable: boolean;
-  seen?: string;
-  /** Through a Service: the backend that answered. */
-  by?: string;
-  /** Through a Service, no answer: what the connection met (the kernel's error, a timeout). */
-  failure?: string;
-  /** The source address the server must see; absent when any address will do. */
-  expected?: string;
-  /** The policy that denies this pair: the probe must not get through. */
-  deniedBy?: string;
-  error?: string;
-  /** The kernel's errno name when the connect failed with one; ENETUNREACH and the like are not retried. */
-  errno?: string;
-  /** A first-pass failure not tried again: the kernel refused at once, or no source reached the target, or the source reached nothing. */
-  final?: boolean;
-  ms: number;
-}
 
 export interface CheckReport {
   ok: boolean;

@@ -12,7 +12,6 @@ import { saveState, type LabState } from "./state.ts";
 import { NODE_CIDR_SIZE6, ns, segmentPlan } from "./topology.ts";
 import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const WAIT_MS = LAB_AGENT_WAIT_MS;
 const REPLICAS = 2;
 
 /** The lab runs the Kubernetes source: an API server, controllers, agents on `--source kubernetes`. */
@@ -43,10 +42,10 @@ export async function startApiServer(s: LabState): Promise<void> {
   const pid = spawnDetached(argv, join(dir, "apiserver.log"));
   s.apiserverPid = pid;
   saveState(s);
-  const deadline = Date.now() + WAIT_MS;
+  const deadline = Date.now() + LAB_AGENT_WAIT_MS;
   while (!(await answers(s.name))) {
     if (!pidAlive(pid)) throw new Error(`cannot start the lab's API server: it exited (see ${join(dir, "apiserver.log")})`);
-    if (Date.now() > deadline) throw new Error(`cannot start the lab's API server: no answer after ${WAIT_MS} ms (see ${join(dir, "apiserver.log")})`);
+    if (Date.now() > deadline) throw new Error(`cannot start the lab's API server: no answer after ${LAB_AGENT_WAIT_MS} ms (see ${join(dir, "apiserver.log")})`);
     await Bun.sleep(30);
   }
   writeComponentKubeconfig(s.name, "lab", "127.0.0.1");

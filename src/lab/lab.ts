@@ -119,13 +119,12 @@ export function nextNodeName(s: LabState): string {
 }
 
 const NODES = KINDS.find((k) => k.plural === "nodes")!;
-const CIDR_WAIT_MS = LAB_AGENT_WAIT_MS;
 
 /** The pod CIDRs the controller gave the node's Node (one per family of the lab). */
 async function waitPodCidrs(s: LabState, node: NodeState): Promise<string[]> {
   const c = labClient(s);
   const want = s.options.clusterCidr6 ? 2 : 1;
-  const deadline = Date.now() + CIDR_WAIT_MS;
+  const deadline = Date.now() + LAB_AGENT_WAIT_MS;
   for (;;) {
     let got: string[] = [];
     try {
@@ -134,7 +133,7 @@ async function waitPodCidrs(s: LabState, node: NodeState): Promise<string[]> {
       if (!isNotFound(e)) throw e;
     }
     if (got.length >= want) return got;
-    if (Date.now() > deadline) throw new Error(`cannot get pod CIDRs for node "${node.name}": the controllers gave none in ${CIDR_WAIT_MS} ms (see ${apiserverDir(s.name)}/controller-*.log)`);
+    if (Date.now() > deadline) throw new Error(`cannot get pod CIDRs for node "${node.name}": the controllers gave none in ${LAB_AGENT_WAIT_MS} ms (see ${apiserverDir(s.name)}/controller-*.log)`);
     await Bun.sleep(25);
   }
 }

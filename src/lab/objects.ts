@@ -97,7 +97,6 @@ function dirObjects(s: LabState): LabObjects {
 }
 
 const NODES = KINDS.find((k) => k.plural === "nodes")!;
-const AGENT_WAIT_MS = LAB_AGENT_WAIT_MS;
 const PODS = KINDS.find((k) => k.plural === "pods")!;
 const NAMESPACES = KINDS.find((k) => k.plural === "namespaces")!;
 
@@ -176,10 +175,10 @@ function apiObjects(s: LabState): LabObjects {
     nodeReady: async (node) => {
       // The agent's own word first: NetworkUnavailable=False on its Node once its routes and
       // conflist are in place (as on a cluster); then Ready, as kubelet reports it.
-      const deadline = Date.now() + AGENT_WAIT_MS;
+      const deadline = Date.now() + LAB_AGENT_WAIT_MS;
       const up = (n: Obj) => (n.status?.conditions ?? []).some((x: { type?: string; status?: string }) => x.type === NETWORK_UNAVAILABLE && x.status === "False");
       while (!up((await c.get(NODES, { name: node.name })) as Obj)) {
-        if (Date.now() > deadline) throw new Error(`cannot get node "${node.name}" ready: its agent did not set ${NETWORK_UNAVAILABLE}=False on its Node in ${AGENT_WAIT_MS} ms (see its agent.log)`);
+        if (Date.now() > deadline) throw new Error(`cannot get node "${node.name}" ready: its agent did not set ${NETWORK_UNAVAILABLE}=False on its Node in ${LAB_AGENT_WAIT_MS} ms (see its agent.log)`);
         await Bun.sleep(25);
       }
       const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");

@@ -13,7 +13,6 @@ import { manifestsDir, nodePaths, ns } from "./topology.ts";
 import { writeNode } from "./write-manifests.ts";
 import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const WAIT_MS = LAB_AGENT_WAIT_MS;
 
 /** The pod MTU of the conflist the node's agent wrote; undefined without one (or without an mtu). */
 function conflistPodMTU(s: LabState, node: NodeState): number | undefined {
@@ -50,11 +49,11 @@ export async function setUnderlayMTU(s: LabState, node: NodeState, mtu: number):
   if (s.options.wiring !== "agent") throw new Error(`cannot set the underlay MTU of node "${node.name}": lab "${s.name}" uses ${s.options.wiring} wiring (no agent computes a pod MTU)`);
   if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw new Error(`cannot set the underlay MTU of node "${node.name}" to "${mtu}": must be 1280..9000`);
   const before = underlayMTU(node);
-  const podBefore = await waitFor(`the agent of node "${node.name}" to write its conflist`, () => conflistPodMTU(s, node), WAIT_MS);
+  const podBefore = await waitFor(`the agent of node "${node.name}" to write its conflist`, () => conflistPodMTU(s, node), LAB_AGENT_WAIT_MS);
   const want = podBefore + (mtu - before);
   ipBatch(ns.switch(s.name, node.segment ?? 0), [`link set ${node.name} mtu ${mtu}`]);
   ipBatch(node.ns, [`link set eth0 mtu ${mtu}`]);
-  await waitFor(`the agent of node "${node.name}" to write pod MTU ${want}`, () => conflistPodMTU(s, node) === want, WAIT_MS);
+  await waitFor(`the agent of node "${node.name}" to write pod MTU ${want}`, () => conflistPodMTU(s, node) === want, LAB_AGENT_WAIT_MS);
   publishPodMTU(s, node);
   return want;
 }

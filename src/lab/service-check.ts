@@ -19,29 +19,11 @@ import { listServices, type LabService } from "./service-list.ts";
 import { netnsExecArgv, pool, runAsync } from "./sh.ts";
 import { allPods, families, nodeAddressOf, type LabState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
+import type { ServiceCheckKind, ServiceCheckResult } from "./check-result.ts";
 
-export type ServiceCheckKind = "svc-cluster-ip" | "svc-node-port" | "svc-ext-node-port" | "svc-lb" | "svc-hairpin" | "svc-affinity";
-export const SERVICE_CHECK_KINDS: readonly ServiceCheckKind[] = ["svc-cluster-ip", "svc-node-port", "svc-ext-node-port", "svc-lb", "svc-hairpin", "svc-affinity"];
+export { SERVICE_CHECK_KINDS, type ServiceCheckKind, type ServiceCheckResult } from "./check-result.ts";
 
-export interface ServiceCheckResult {
-  kind: ServiceCheckKind;
-  from: string;
-  /** svc/<namespace>/<name> */
-  to: string;
-  target: string;
-  family: 4 | 6;
-  ok: boolean;
-  reachable: boolean;
-  /** The client address the backend saw. */
-  seen?: string;
-  /** The backend that answered. */
-  by?: string;
-  error?: string;
-  errno?: string;
-  /** What the connection met when it got no answer (expected or not): the kernel's error, or a timeout. */
-  failure?: string;
-  ms: number;
-}
+
 
 interface Expect {
   kind: ServiceCheckKind;

@@ -12,7 +12,6 @@ import { agentKubeconfig, onKubernetes } from "./control-plane.ts";
 import { AGENT_HEALTH_PORT } from "../base/ports.ts";
 import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
-const READY_TIMEOUT_MS = LAB_AGENT_WAIT_MS;
 
 function agentArgv(s: LabState, node: NodeState): string[] {
   const p = nodePaths(s.name, node.name);
@@ -57,7 +56,7 @@ export function startAgent(s: LabState, node: NodeState): number {
 
 /** Polls the agent's /readyz inside the node until it answers 2xx. */
 export async function waitAgentReady(s: LabState, node: NodeState): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + LAB_AGENT_WAIT_MS;
   let last = "";
   while (Date.now() < deadline) {
     const r = await runAsync(netnsExecArgv(node.ns, [...s.options.selfCmd, "lab", "_http", `http://127.0.0.1:${AGENT_HEALTH_PORT}/readyz`]), { timeoutMs: 5000 });
@@ -83,7 +82,7 @@ export const agentWiring: NodeWiring = {
         }
         return firstConfFile(p.confDir) !== null && existsSync(p.binDir);
       },
-      READY_TIMEOUT_MS,
+      LAB_AGENT_WAIT_MS,
     );
   },
 
@@ -95,7 +94,7 @@ export const agentWiring: NodeWiring = {
         last = s.nodes.map((n) => ({ n, d: describeDiff(routeDiff(s, n)) })).filter((x) => x.d).map((x) => `${x.n.name}: ${x.d}`).join("; ");
         return last === "";
       },
-      READY_TIMEOUT_MS,
+      LAB_AGENT_WAIT_MS,
       100,
     ).catch((e: Error) => {
       throw new Error(`${e.message} (${last})`);

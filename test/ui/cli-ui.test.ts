@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { cleanupNetns, createNetns, inNetns } from "../helpers/netns.ts";
+import { printedAddress } from "../helpers/ui-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mncni-ui-cli-"));
 afterAll(() => {
@@ -17,14 +18,7 @@ afterAll(() => {
 /** Starts `mncni ui ARGS` in the namespace: the address it printed, and how to stop it. */
 async function startUi(ns: string, args: string[]): Promise<{ url: string; stop: () => Promise<unknown> }> {
   const p = Bun.spawn(["ip", "netns", "exec", ns, MNCNI_BIN, "ui", "--port", "0", "--flow-log", join(dir, "flows.log"), "--cni-conf-dir", dir, "--cache-dir", dir, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_NAME: "n1" } });
-  const reader = p.stdout.getReader();
-  let out = "";
-  for (const end = Date.now() + 20_000; !/open (http\S+)/.test(out) && Date.now() < end; ) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-  return { url: /open (http\S+)/.exec(out)?.[1] ?? out, stop: () => (p.kill("SIGTERM"), p.exited) };
+  return { url: await printedAddress(p, 20_000), stop: () => (p.kill("SIGTERM"), p.exited) };
 }
 
 /** The HTTP status of a GET from inside the namespace. */

@@ -12,6 +12,7 @@ import { nodePaths } from "../../src/lab/topology.ts";
 import type { UiExplainAnswer, UiFlowRow, UiSnapshot } from "../../src/ui/model.ts";
 import { run } from "../helpers/netns.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
+import { printedAddress } from "../helpers/ui-server.ts";
 
 setDefaultTimeout(120_000);
 
@@ -52,16 +53,7 @@ describe.skipIf(WIRING === "static")(`mncni ui beside a node's agent${NEEDS_AGEN
     server = Bun.spawn(["ip", "netns", "exec", nodeNs(), ...LAB_CMD, "ui", "--port", "0", "--source", source, "--flow-log", join(p.dir, "flows.log"), "--cni-conf-dir", p.confDir, "--cache-dir", p.cacheDir, "--log-file", p.cniLog], {
       cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_NAME: "node2" },
     });
-    const reader = server.stdout.getReader();
-    let out = "";
-    for (const end = Date.now() + 30_000; !/open (http\S+)/.test(out) && Date.now() < end; ) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    url = /open (http\S+)/.exec(out)?.[1] ?? "";
-    if (!url) throw new Error(`mncni ui printed no address: ${out}`);
+    url = await printedAddress(server);
   });
 
   afterAll(async () => {

@@ -14,6 +14,7 @@ import type { LabStatus } from "../../src/lab/status.ts";
 import { hasChromium, openBrowser, type OpenBrowser } from "../helpers/browser.ts";
 import { run } from "../helpers/netns.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "../lab/lab-cli.ts";
+import { printedAddress } from "../helpers/ui-server.ts";
 
 setDefaultTimeout(180_000);
 
@@ -62,18 +63,7 @@ describe.skipIf(WIRING === "static" || !hasChromium())(`lab ui in Chromium${NEED
   /** Starts `mncni lab ui` (this lab, these flags); the address it printed. */
   const startServer = async (flags: string[]): Promise<string> => {
     server = Bun.spawn([...LAB_CMD, "lab", "ui", "--name", name, ...flags], { cwd: work, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    const reader = server.stdout.getReader();
-    let out = "";
-    const deadline = Date.now() + 30_000;
-    while (!/open (http\S+)/.test(out) && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    const url = /open (http\S+)/.exec(out)?.[1];
-    if (!url) throw new Error(`lab ui printed no address: ${out} ${await new Response(server.stderr).text()}`);
-    return url;
+    return printedAddress(server);
   };
 
   beforeAll(async () => {
