@@ -42,7 +42,11 @@ export interface PlainPod {
   ip: string;
   /** the pod's MAC (its eth0) */
   podMac: string;
-  /** the MAC the pod's packets come from when routed to it: its host-side device's */
+  /**
+   * the pod's gateway MAC: the one its routed packets are addressed to and come from (routed
+   * mode: its host-side device's; bridge mode: the bridge's). A frame from the pod addressed
+   * to another MAC than this or the destination pod's takes the stack.
+   */
   hostMac: string;
   /** the host-side device's ifindex (bpf_redirect_peer's target) */
   hostIndex: number;
