@@ -12,14 +12,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
 import { Asm, BpfError, Netlink, PROG_TYPE, PlainPodsMap, R, type Verdict, VerdictCounters, closeBpfFd, fdById, loadPodRedirect, progInfo, progLoad, progTestRun, withNetns } from "../../src/kernel/index.ts";
+import { type Pkt, TC_ACT_OK, TC_ACT_REDIRECT, checksum, counted, hexMac, packet } from "./bpf-packets.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 
 setDefaultTimeout(60_000);
 
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const ECHO = resolve(import.meta.dir, "../helpers/svc-echo.ts");
-const TC_ACT_OK = 0;
-const TC_ACT_REDIRECT = 7;
 
 interface Pod { ns: string; ip: string; mac: string; host: string; hostMac: string; hostIndex: number }
 
@@ -68,47 +67,9 @@ afterAll(() => {
 
 const [a, b, c] = [0, 1, 2].map((i) => () => pods[i]!);
 
-function macBytes(m: string): number[] {
-  return m.split(":").map((h) => parseInt(h, 16));
-}
-
-function ipBytes(ip: string): number[] {
-  return ip.split(".").map(Number);
-}
-
-function checksum(b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
-interface Pkt { dstMac: string; srcMac: string; src: string; dst: string; proto?: number; ttl?: number; frag?: number; ihl?: number; etherType?: number }
-
-function packet(o: Pkt): Uint8Array {
-  const ihl = o.ihl ?? 5;
-  const ip = new Uint8Array(ihl * 4 + 8 + 4);
-  ip.set([0x40 | ihl, 0, 0, ip.length, 0x12, 0x34, (o.frag ?? 0) >> 8, (o.frag ?? 0) & 0xff, o.ttl ?? 64, o.proto ?? 17, 0, 0, ...ipBytes(o.src), ...ipBytes(o.dst)]);
-  const sum = checksum(ip.subarray(0, ihl * 4));
-  ip[10] = sum >> 8;
-  ip[11] = sum & 0xff;
-  const et = o.etherType ?? 0x0800;
-  return Uint8Array.from([...macBytes(o.dstMac), ...macBytes(o.srcMac), et >> 8, et & 0xff, ...ip]);
-}
-
 const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: a().hostMac, srcMac: a().mac, src: a().ip, dst: b().ip, ...over });
 const runOn = (p: Uint8Array, dev = a().hostIndex) => withNetns(netnsPath(H), () => progTestRun(prog, p, dev));
-/** Runs a packet and returns what it did to the verdicts (verdict -> packets), besides the run. */
-function runCounted(p: Uint8Array, dev?: number): { r: ReturnType<typeof runOn>; counted: Partial<Record<Verdict, number>> } {
-  const before = verdicts.read();
-  const r = runOn(p, dev);
-  const counted: Partial<Record<Verdict, number>> = {};
-  verdicts.read().forEach((c, i) => {
-    if (c.packets !== before[i]!.packets) counted[c.key] = c.packets - before[i]!.packets;
-  });
-  return { r, counted };
-}
-const hexMac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+const runCounted = (p: Uint8Array, dev?: number) => counted(verdicts, () => runOn(p, dev));
 
 test("a program the verifier refuses: the error names the errno and carries the verifier's log", () => {
   // Reads the packet without checking its end.
