@@ -270,7 +270,7 @@ export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAtt
       }
       a.hostNeighbours = neighs.filter((n) => n.ip !== undefined && plain.includes(n.ip)).map((n) => ({ ip: n.ip, mac: n.mac, dev: linkName.get(n.index) ?? String(n.index), state: n.state }));
       if (cluster && a.podNamespace && a.podName) a.policies = selectingPolicies(cluster, `${a.podNamespace}/${a.podName}`);
-      if (fast && veth) a.fastPath = podFastPath(fast, plain.find((ip) => familyOf(ip) === 4));
+      if (fast && veth) a.fastPath = podFastPath(fast, plain[0]);
       // What disagrees.
       const live = a.resultIps.length > 0 || !!veth;
       if (!veth && (a.resultIps.length || a.reservations.length)) a.problems.push(`host veth "${vethName}" missing`);

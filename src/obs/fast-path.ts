@@ -5,7 +5,6 @@
 import type { ClusterState } from "../cluster/types.ts";
 import type { NodeView } from "../cni/node-view.ts";
 import { closeBpfFd, fdById, Netlink, PlainPodsMap, withNetns } from "../kernel/index.ts";
-import { familyOf } from "../net/ip.ts";
 import { fastPathPods, type PodFastPath } from "../agent/fast-path/plain.ts";
 import { readPodDevices } from "../agent/fast-path/node.ts";
 import { systemHold } from "../agent/policy/index.ts";
@@ -21,7 +20,7 @@ export interface NodeFastPath {
   on: boolean;
   /** The addresses in the plain-pods map. */
   plain: string[];
-  /** Each local pod's decision by its IPv4 address (with a cluster state only). */
+  /** Each local pod's decision by each of its addresses (with a cluster state only). */
   pods: Map<string, PodFastPath>;
   /** Why the map could not be read. */
   problem?: string;
@@ -74,7 +73,7 @@ export function nodeFastPath(v: NodeView, cluster?: ClusterState): NodeFastPath 
       } catch {
         // no hold table: nothing is held
       }
-      for (const p of fastPathPods({ state: cluster, nodeName: v.name, held: new Set(held), devices }).values()) if (p.ip) out.pods.set(p.ip, p);
+      for (const p of fastPathPods({ state: cluster, nodeName: v.name, held: new Set(held), devices }).values()) for (const ip of p.ips) out.pods.set(ip, p);
     });
   } catch (e) {
     out.problem = `cannot read the pods' devices: ${(e as Error).message}`;
@@ -85,15 +84,15 @@ export function nodeFastPath(v: NodeView, cluster?: ClusterState): NodeFastPath 
 /** A pod's answer on its node. */
 export function podFastPath(n: NodeFastPath, ip: string | undefined): PodFastPathView {
   if (!n.on) return { plain: false, why: ["the fast path is off on this node (agent --fast-path off)"] };
-  if (!ip || familyOf(ip) !== 4) return { plain: false, why: ["it has no IPv4 address (the program carries IPv4 only)"] };
+  if (!ip) return { plain: false, why: ["it has no address"] };
   if (n.plain.includes(ip)) return { plain: true, why: [] };
   const why = n.pods.get(ip)?.notPlain ?? [];
   return { plain: false, why: why.length ? why : ["not in the plain-pods map (pass the cluster source to see why; the agent may not have seen it yet)"] };
 }
 
 /**
- * A flow between two endpoints: redirected only between plain pods of one node, for TCP and UDP
- * over IPv4. `dst.node`: the node of the pod the packet is delivered to, when it is a pod's.
+ * A flow between two endpoints: redirected only between plain pods of one node, for TCP, UDP and
+ * SCTP. `dst.node`: the node of the pod the packet is delivered to, when it is a pod's.
  */
 export function flowFastPath(src: { ip: string; node?: string }, dst: { ip: string; node?: string }, proto: ProbeProto, nodes: ReadonlyMap<string, NodeFastPath>): FlowFastPath {
   const why: string[] = [];

@@ -7,7 +7,6 @@ import type { GuardedPort } from "../../plugin/antispoof.ts";
 import { attachFastPath, detachFastPath, FAST_PATH_FILTER, fastPathDir, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
 import { hostPortOwners } from "../../plugin/host-port.ts";
 import type { Mode } from "../../plugin/netconf.ts";
-import { familyOf } from "../../net/ip.ts";
 import type { PodDevice, PodFastPath } from "./plain.ts";
 
 export interface FastPathNodeOptions {
@@ -20,7 +19,7 @@ export interface FastPathNodeOptions {
   guarded: () => GuardedPort[];
 }
 
-/** The pods' devices of a network on this node, by IPv4 address, as the kernel shows them. */
+/** The pods' devices of a network on this node, by address, as the kernel shows them. */
 export function readPodDevices(o: Omit<FastPathNodeOptions, "ipamDataDir">): Map<string, PodDevice> {
   const links = new Map(o.host.links().map((l) => [l.name, l]));
   const kinds = new Map<number, string[]>();
@@ -43,7 +42,7 @@ export function readPodDevices(o: Omit<FastPathNodeOptions, "ipamDataDir">): Map
       hostIfname: dev.name, index: dev.index, podMac: g.mac, hostMac, ips: g.ips ?? [],
       attached: k.includes("clsact"), shaped: k.includes("tbf") || k.includes("ingress"), hostPort: hostPorts.has(dev.name),
     };
-    for (const ip of d.ips) if (familyOf(ip) === 4) out.set(ip, d);
+    for (const ip of d.ips) out.set(ip, d);
   }
   return out;
 }
@@ -110,7 +109,8 @@ export class FastPathNode {
     const changes: string[] = [];
     const { map } = this.open(changes);
     const want = new Map<string, PodFastPath>();
-    for (const p of pods) if (!p.notPlain.length && p.ip && p.device) want.set(p.ip, p);
+    // Every address of a plain pod (the program keys both families), each behind the pod's device.
+    for (const p of pods) if (!p.notPlain.length && p.device) for (const ip of p.ips) if (p.device.ips.includes(ip)) want.set(ip, p);
     for (const ip of map.ips()) {
       if (want.has(ip)) continue;
       map.delete(ip);

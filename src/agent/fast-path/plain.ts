@@ -8,7 +8,6 @@
 // hostPort), its device is not shaped, and the program is attached to its device.
 import { PolicyEvaluator } from "../../cluster/index.ts";
 import type { ClusterState, PodInfo } from "../../cluster/types.ts";
-import { familyOf } from "../../net/ip.ts";
 
 /** What the node's kernel says of one pod's host-side device (facts.ts reads it). */
 export interface PodDevice {
@@ -33,15 +32,17 @@ export interface PlainInputs {
   nodeName: string;
   /** Addresses the policy hold holds. */
   held: ReadonlySet<string>;
-  /** By IPv4 address. */
+  /** By address (either family). */
   devices: ReadonlyMap<string, PodDevice>;
 }
 
 export interface PodFastPath {
   /** "namespace/name" */
   pod: string;
-  /** The pod's IPv4 address, when it has one. */
+  /** The pod's first address, when it has one. */
   ip?: string;
+  /** Every address of the pod (each is a key of the plain-pods map when it is plain). */
+  ips: string[];
   device?: PodDevice;
   /** Empty: plain. */
   notPlain: string[];
@@ -80,21 +81,22 @@ export function fastPathPods(i: PlainInputs): Map<string, PodFastPath> {
 
 function decide(pod: PodInfo, i: PlainInputs, ev: PolicyEvaluator, svc: Map<string, string[]>, blind: string[]): PodFastPath {
   const key = `${pod.namespace}/${pod.name}`;
-  const ip = pod.podIPs.find((a) => familyOf(a) === 4);
+  const ips = pod.podIPs;
+  const ip = ips[0];
   const why: string[] = [];
-  if (!ip) return { pod: key, notPlain: ["it has no IPv4 address (the program carries IPv4 only)"] };
+  if (!ip) return { pod: key, ips, notPlain: ["it has no address yet"] };
   if (blind.length) why.push(`the agent cannot read ${blind.join(", ")}: every pod takes the stack`);
   const selecting = ev.selecting(pod);
   if (selecting.length) why.push(`selected by ${[...new Set(selecting.map((s) => `${s.kind} ${s.name} (${s.direction})`))].join(", ")}`);
-  if (i.held.has(ip)) why.push("held until its policy is programmed");
-  const services = svc.get(ip);
-  if (services) why.push(`a backend of Service ${services.join(", ")} (conntrack translates its replies)`);
-  const device = i.devices.get(ip);
+  if (ips.some((a) => i.held.has(a))) why.push("held until its policy is programmed");
+  const services = [...new Set(ips.flatMap((a) => svc.get(a) ?? []))];
+  if (services.length) why.push(`a backend of Service ${services.join(", ")} (conntrack translates its replies)`);
+  const device = ips.map((a) => i.devices.get(a)).find((d) => d !== undefined);
   if (!device) why.push("no device of this node is recorded for its address (anti-spoofing)");
   else {
     if (device.hostPort) why.push(`it has a hostPort (conntrack translates its flows)`);
     if (device.shaped) why.push(`its device ${device.hostIfname} is shaped (bandwidth)`);
     if (!device.attached) why.push(`the program is not attached to its device ${device.hostIfname}`);
   }
-  return { pod: key, ip, ...(device ? { device } : {}), notPlain: why };
+  return { pod: key, ip, ips, ...(device ? { device } : {}), notPlain: why };
 }
