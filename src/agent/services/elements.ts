@@ -10,8 +10,10 @@ import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, 
 interface Contribution {
   service: ServiceInfo;
   slices: readonly EndpointSliceInfo[];
-  elements: Map<string, string[]>;
-  picks: Map<string, PickChain>;
+  /** Set name, element, set name, element, ...: flat, not a Map per Service (10,000 of them). */
+  elements: string[];
+  /** The pick chains its elements name (usually one). */
+  picks: PickChain[];
   /** Slots per (port view id, family, view): endpoint "ip . port" by slot, kept stable across changes. */
   slots: Map<string, string[]>;
   /** UDP endpoints by family and the ports clients reach them on (conntrack cleanup when one goes). */
@@ -178,10 +180,10 @@ export class ProxyElements {
 
   private replace(had: Contribution | undefined, next: Contribution | undefined, u: ElementsUpdate): void {
     // Additions first: an element both want keeps its count above zero throughout.
-    if (next) for (const [set, els] of next.elements) for (const e of els) this.change(set, e, +1, u);
-    if (had) for (const [set, els] of had.elements) for (const e of els) this.change(set, e, -1, u);
-    if (next) for (const [name, c] of next.picks) this.pick(name, c, +1);
-    if (had) for (const [name, c] of had.picks) this.pick(name, c, -1);
+    if (next) for (let i = 0; i < next.elements.length; i += 2) this.change(next.elements[i]!, next.elements[i + 1]!, +1, u);
+    if (had) for (let i = 0; i < had.elements.length; i += 2) this.change(had.elements[i]!, had.elements[i + 1]!, -1, u);
+    if (next) for (const c of next.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, +1);
+    if (had) for (const c of had.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, -1);
     for (const [k, old] of had?.udp ?? []) {
       const now = next?.udp?.get(k);
       const gone = [...old.dports].filter((p) => !now?.dports.has(p));
@@ -230,13 +232,9 @@ export class ProxyElements {
   }
 
   private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
-    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map() };
+    const c: Contribution = { service: svc, slices, elements: [], picks: [], slots: new Map() };
     if (!proxied(svc)) return c;
-    const add = (set: string, e: string) => {
-      const l = c.elements.get(set);
-      if (l) l.push(e);
-      else c.elements.set(set, [e]);
-    };
+    const add = (set: string, e: string) => void c.elements.push(interned(set), e);
     const views = portViews(key, svc, slices, this.nodeName);
     let localHealth = 0;
     for (const v of views) {
@@ -271,7 +269,7 @@ export class ProxyElements {
           if (!slots.length) continue;
           const pc: PickChain = { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) };
           const chain = names.pickChain(f, k.form, pc.n, view, affinity);
-          c.picks.set(chain, pc);
+          if (!c.picks.some((x) => names.pickChain(x.f, x.form, x.n, x.view, x.affinity) === chain)) c.picks.push(pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
           if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
@@ -302,7 +300,11 @@ export class ProxyElements {
     // As the endpoints map's value reads ("ADDRESS . PORT"): the element is the slot's key and this.
     const want = backends.map((b) => `${b.ip} . ${b.port}`);
     const wanted = new Set(want);
-    const prev = had?.slots.get(id) ?? [];
+    const prev = had?.slots.get(id);
+    if (!prev?.length) {
+      c.slots.set(id, want);
+      return want;
+    }
     const slots: (string | undefined)[] = prev.map((e) => (wanted.has(e) ? e : undefined));
     const kept = new Set(slots.filter((e): e is string => e !== undefined));
     const fresh = want.filter((e) => !kept.has(e));
@@ -320,6 +322,15 @@ export class ProxyElements {
 }
 
 const NONE: readonly EndpointSliceInfo[] = [];
+
+/** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
+const setNames = new Map<string, string>();
+function interned(name: string): string {
+  const had = setNames.get(name);
+  if (had !== undefined) return had;
+  setNames.set(name, name);
+  return name;
+}
 
 const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
