@@ -1,6 +1,6 @@
 // The fast path's pod-to-pod program (src/kernel/bpf/) on the real kernel, in throwaway
-// namespaces: a "host" namespace with three pods on veth pairs, routed (/32 routes, a
-// link-local gateway), the program attached to each host-side device's clsact ingress.
+// namespaces: a "host" namespace with three pods on veth pairs, routed (/32 and /128 routes,
+// a link-local gateway), the program attached to each host-side device's clsact ingress.
 //   - the kernel runs the program on crafted packets (BPF_PROG_TEST_RUN): what it redirects,
 //     what it leaves to the stack, and what it does to the packet (TTL, checksum, MACs);
 //   - real traffic: with forwarding off in the host namespace only the fast path can carry a
@@ -20,7 +20,7 @@ setDefaultTimeout(60_000);
 const BUN = resolve(import.meta.dir, "../../node_modules/.bin/bun");
 const ECHO = resolve(import.meta.dir, "../helpers/svc-echo.ts");
 
-interface Pod { ns: string; ip: string; mac: string; host: string; hostMac: string; hostIndex: number }
+interface Pod { ns: string; ip: string; ip6: string; mac: string; host: string; hostMac: string; hostIndex: number }
 
 let H = "";
 const pods: Pod[] = [];
@@ -32,10 +32,10 @@ let echo: Bun.Subprocess<"ignore", "pipe", "inherit"> | undefined;
 
 beforeAll(() => {
   H = createNetns("mbh");
-  inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]);
   for (const n of [2, 3, 4]) {
     const ns = createNetns("mbp");
-    const p = { ns, ip: `10.77.0.${n}`, mac: `02:77:00:00:00:0${n}`, host: `h${n}`, hostMac: `02:77:00:00:01:0${n}`, hostIndex: 0 };
+    const p = { ns, ip: `10.77.0.${n}`, ip6: `fd77::${n}`, mac: `02:77:00:00:00:0${n}`, host: `h${n}`, hostMac: `02:77:00:00:01:0${n}`, hostIndex: 0 };
     run(["ip", "-n", H, "link", "add", p.host, "address", p.hostMac, "type", "veth", "peer", "name", "eth0", "address", p.mac, "netns", ns]);
     run(["ip", "-n", H, "link", "set", p.host, "up"]);
     run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
@@ -45,13 +45,19 @@ beforeAll(() => {
     run(["ip", "-n", ns, "neigh", "add", "169.254.1.1", "lladdr", p.hostMac, "dev", "eth0", "nud", "permanent"]);
     run(["ip", "-n", H, "route", "add", `${p.ip}/32`, "dev", p.host]);
     run(["ip", "-n", H, "neigh", "add", p.ip, "lladdr", p.mac, "dev", p.host, "nud", "permanent"]);
+    // IPv6: the same, with a link-local gateway as routed pods have.
+    run(["ip", "-n", ns, "addr", "add", `${p.ip6}/128`, "dev", "eth0", "nodad"]);
+    run(["ip", "-n", ns, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0"]);
+    run(["ip", "-n", ns, "-6", "neigh", "add", "fe80::1", "lladdr", p.hostMac, "dev", "eth0", "nud", "permanent"]);
+    run(["ip", "-n", H, "-6", "route", "add", `${p.ip6}/128`, "dev", p.host]);
+    run(["ip", "-n", H, "-6", "neigh", "add", p.ip6, "lladdr", p.mac, "dev", p.host, "nud", "permanent"]);
     pods.push(p);
   }
   nl = Netlink.open(netnsPath(H));
   for (const p of pods) p.hostIndex = nl.link(p.host)!.index;
   plain = PlainPodsMap.create();
   // Pods 2 and 3 are plain; pod 4 stands for one a policy selects (not in the map).
-  for (const p of pods.slice(0, 2)) plain.set({ ip: p.ip, podMac: p.mac, hostMac: p.hostMac, hostIndex: p.hostIndex });
+  for (const p of pods.slice(0, 2)) for (const ip of [p.ip, p.ip6]) plain.set({ ip, podMac: p.mac, hostMac: p.hostMac, hostIndex: p.hostIndex });
   verdicts = VerdictCounters.create();
   prog = loadPodRedirect(plain.fd, { counters: verdicts.fd });
 });
@@ -68,6 +74,7 @@ afterAll(() => {
 const [a, b, c] = [0, 1, 2].map((i) => () => pods[i]!);
 
 const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: a().hostMac, srcMac: a().mac, src: a().ip, dst: b().ip, ...over });
+const fromA6 = (over: Partial<Pkt> = {}): Pkt => fromA({ src: a().ip6, dst: b().ip6, ...over });
 const runOn = (p: Uint8Array, dev = a().hostIndex) => withNetns(netnsPath(H), () => progTestRun(prog, p, dev));
 const runCounted = (p: Uint8Array, dev?: number) => counted(verdicts, () => runOn(p, dev));
 
@@ -103,7 +110,23 @@ describe("the program, run by the kernel on crafted packets", () => {
     expect([...r.data]).toEqual([...sent]);
   });
 
+  test("IPv6, plain pod to plain pod, routed: redirected, hop limit - 1, MACs of the destination's link", () => {
+    const { r, counted } = runCounted(packet(fromA6()));
+    expect(counted).toEqual({ redirect_local: 1 });
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.data[21]).toBe(63);
+    expect(hexMac(r.data.subarray(0, 6))).toBe(b().mac);
+    expect(hexMac(r.data.subarray(6, 12))).toBe(b().hostMac);
+  });
+
   const toStack: [string, () => Pkt, Verdict, number?][] = [
+    ["IPv6: ICMPv6 (neighbour discovery, errors)", () => fromA6({ proto: 58 }), "icmp"],
+    ["IPv6: a fragment header", () => fromA6({ proto: 44 }), "fragment"],
+    ["IPv6: a hop-by-hop options header", () => fromA6({ proto: 0 }), "ip_header"],
+    ["IPv6: hop limit 1", () => fromA6({ ttl: 1 }), "ttl"],
+    ["IPv6: a forged source address", () => fromA6({ src: "fd77::9" }), "not_plain_source"],
+    ["IPv6: another plain pod's source address", () => fromA6({ src: b().ip6, dst: b().ip6 }), "spoofed"],
+    ["IPv6: a destination that is not plain", () => fromA6({ dst: c().ip6 }), "not_plain_destination"],
     ["a forged source address (another plain pod's)", () => fromA({ src: "10.77.0.3", dst: "10.77.0.3" }), "spoofed"],
     ["a forged source address (not a pod's)", () => fromA({ src: "10.77.9.9" }), "not_plain_source"],
     ["a forged source MAC", () => fromA({ srcMac: "02:66:00:00:00:01" }), "spoofed"],
@@ -115,7 +138,7 @@ describe("the program, run by the kernel on crafted packets", () => {
     ["a later fragment (offset)", () => fromA({ frag: 0x0010 }), "fragment"],
     ["TTL 1 (the stack answers Time Exceeded)", () => fromA({ ttl: 1 }), "ttl"],
     ["IP options", () => fromA({ ihl: 6 }), "ip_header"],
-    ["not IPv4 (ARP)", () => fromA({ etherType: 0x0806 }), "not_ipv4"],
+    ["not IP (ARP)", () => fromA({ etherType: 0x0806 }), "not_ip"],
   ];
   for (const [name, p, verdict, dev] of toStack) {
     test(`to the stack, untouched, counted as ${verdict}: ${name}`, () => {
@@ -163,7 +186,7 @@ describe("attached to the pods' host devices", () => {
   });
 
   test("with forwarding off in the host namespace, a plain pair talks (UDP and TCP, both ways) only through the fast path", async () => {
-    echo = Bun.spawn(["ip", "netns", "exec", b().ns, BUN, ECHO, "serve", "b", "7777"], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+    echo = Bun.spawn(["ip", "netns", "exec", b().ns, BUN, ECHO, "serve", "b", "7777"], { stdin: "ignore", stdout: "pipe", stderr: "inherit", env: { ...process.env, ECHO_HOST: "::" } });
     const reader = echo.stdout.getReader();
     const first = await reader.read();
     expect(new TextDecoder().decode(first.value)).toContain("ready");
@@ -172,6 +195,16 @@ describe("attached to the pods' host devices", () => {
     expect(await probe(a(), b().ip, "tcp", 2)).toEqual([{ ok: true, id: "b", seen: a().ip }, { ok: true, id: "b", seen: a().ip }]);
     // Each UDP request and answer, and every TCP segment both ways (handshake included), was counted.
     expect(verdicts.get("redirect_local") - redirected).toBeGreaterThanOrEqual(4 + 2 * 3);
+  });
+
+  test("IPv6 too, with IPv6 forwarding off: a plain pair talks over UDP and TCP; ICMPv6 (the stack's) does not pass", async () => {
+    const redirected = verdicts.get("redirect_local");
+    expect(await probe(a(), b().ip6, "udp", 2)).toEqual([{ ok: true, id: "b", seen: a().ip6 }, { ok: true, id: "b", seen: a().ip6 }]);
+    expect(await probe(a(), b().ip6, "tcp", 2)).toEqual([{ ok: true, id: "b", seen: a().ip6 }, { ok: true, id: "b", seen: a().ip6 }]);
+    expect(verdicts.get("redirect_local") - redirected).toBeGreaterThanOrEqual(4 + 2 * 3);
+    const icmp = verdicts.get("icmp");
+    expect(inNetns(a().ns, ["ping", "-6", "-c1", "-W1", b().ip6], { allowFail: true }).code).not.toBe(0);
+    expect(verdicts.get("icmp")).toBeGreaterThan(icmp);
   });
 
   test("what the program leaves to the stack does not arrive while the stack cannot forward: ICMP, a forged source, a non-plain pod", async () => {
@@ -201,7 +234,7 @@ describe("attached to the pods' host devices", () => {
       expect(after.drop).toBeGreaterThan(0);
       expect(after.toB).toBe(before.toB);
     } finally {
-      inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+      inNetns(H, ["sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]);
     }
   });
 

@@ -20,25 +20,27 @@
 //     its segments' size); anything else (VXLAN, unreachable, too big) takes the stack.
 // Every verdict is counted in the counters map when one is given (verdicts.ts).
 import { R } from "./asm.ts";
-import { HELPER, IP, IPPROTO, L4, SKB, SLOT, TcProgram } from "./tc-program.ts";
+import { ADDR_KEY_SIZE, addrKey, keyAddr } from "./addr-keys.ts";
+import { HELPER, IP, IPPROTO, L3, SKB, SLOT, TcProgram } from "./tc-program.ts";
 import { MAP_TYPE, PROG_TYPE, closeBpfFd, mapCreate, mapDelete, mapKeys, mapLookup, mapUpdate, progLoad } from "./syscall.ts";
 
 /** bpf_fib_lookup's results that forward (NO_NEIGH: the neighbour is not resolved yet; redirect_neigh resolves it). */
 const FIB = { success: 0, noNeigh: 7, fragNeeded: 8 } as const;
 /** struct bpf_fib_lookup (64 bytes). */
-const FIB_PARAMS = { family: 0, l4Protocol: 1, totLen: 6, ifindex: 8, tos: 12, ipv4Src: 16, ipv4Dst: 32, size: 64 } as const;
+const FIB_PARAMS = { family: 0, l4Protocol: 1, totLen: 6, ifindex: 8, tos: 12, src: 16, dst: 32, size: 64 } as const;
 /** struct bpf_redir_neigh: nh_family (u32), then the address (16 bytes). */
 const NEIGH_SIZE = 20;
 const AF_INET = 2;
+const AF_INET6 = 10;
 
-/** Plain pods map: key the IPv4 address (4 bytes, network order), value PlainPod. */
-export const PLAIN_KEY_SIZE = 4;
+/** Plain pods map: key the address (16 bytes, IPv4 as IPv4-mapped IPv6: addr-keys.ts), value PlainPod. */
+export const PLAIN_KEY_SIZE = ADDR_KEY_SIZE;
 /** value: pod MAC (6), its gateway's MAC (6, the host device's), the host device's ifindex (u32). */
 export const PLAIN_VALUE_SIZE = 16;
 export const V = { podMac: 0, hostMac: 6, ifindex: 12 } as const;
 
 export interface PlainPod {
-  /** IPv4 address */
+  /** IPv4 or IPv6 address */
   ip: string;
   /** the pod's MAC (its eth0) */
   podMac: string;
@@ -65,7 +67,7 @@ export function podRedirectProgram(plainMapFd: number, maps: FastPathMaps = {}):
   const p = new TcProgram(maps.counters);
   const { a } = p;
   const { r0, r1, r2, r6, r8, r9 } = R;
-  p.ipv4Header();
+  p.l3Header();
 
   // The source: a plain pod, behind the device the packet came in on, with its own MAC.
   p.lookup(plainMapFd, SLOT.saddr);
@@ -97,63 +99,77 @@ export function podRedirectProgram(plainMapFd: number, maps: FastPathMaps = {}):
 /** A destination that is no local plain pod: a pod behind a host-gw route, out of the underlay. */
 function remote(p: TcProgram, hostGwFd: number): void {
   const { a } = p;
-  const { r0, r1, r2, r3, r4, r6, r7, r8, r9, fp } = R;
+  const { r0, r1, r2, r6, r8, r9, fp } = R;
   a.label("remote");
   p.macDiffers(0, r8, V.hostMac, p.toStack("not_via_gateway"));
-  a.mov(r1, 32).store("w", fp, SLOT.lpmKey, r1);
-  a.load("w", r1, fp, SLOT.daddr).store("w", fp, SLOT.lpmKey + 4, r1);
-  p.lookup(hostGwFd, SLOT.lpmKey);
+  p.lookupLpm(hostGwFd, SLOT.daddr);
   a.jmp("eq", r0, 0, p.toStack("not_plain_destination"));
   a.movReg(r9, r0);
 
   // The kernel's own route lookup, as the stack would do it for this packet on this device.
   a.mov(r1, 0);
   for (let off = 0; off < FIB_PARAMS.size; off += 8) a.store("dw", fp, SLOT.fib + off, r1);
-  a.mov(r1, AF_INET).store("b", fp, SLOT.fib + FIB_PARAMS.family, r1);
-  a.load("b", r1, r7, IP.proto).store("b", fp, SLOT.fib + FIB_PARAMS.l4Protocol, r1);
-  a.load("b", r1, r7, IP.tos).store("b", fp, SLOT.fib + FIB_PARAMS.tos, r1);
   a.load("w", r1, r6, SKB.ifindex).store("w", fp, SLOT.fib + FIB_PARAMS.ifindex, r1);
-  a.load("w", r1, fp, SLOT.saddr).store("w", fp, SLOT.fib + FIB_PARAMS.ipv4Src, r1);
-  a.load("w", r1, fp, SLOT.daddr).store("w", fp, SLOT.fib + FIB_PARAMS.ipv4Dst, r1);
-  // The length the route's MTU is checked against (tot_len, host order): the packet's, or
-  // for a GSO packet one segment's (headers + gso_size), as the stack's forward checks it.
-  a.load("w", r2, r6, SKB.gsoSize).jmp("ne", r2, 0, "gso");
-  a.load("b", r1, r7, IP.totLen).alu("lsh", r1, 8).load("b", r3, r7, IP.totLen + 1).aluReg("or", r1, r3);
-  a.goto("mtu");
-  a.label("gso");
-  a.load("b", r3, r7, IP.proto).jmp("eq", r3, IPPROTO.UDP, "gso_udp").jmp("ne", r3, IPPROTO.TCP, p.toStack("mtu"));
-  // TCP: its header's length (data offset) is in the packet past the bounds checked so far.
-  a.load("w", r4, r6, SKB.dataEnd).movReg(r3, r7).alu("add", r3, L4 + 13).jmpReg("gt", r3, r4, p.toStack("not_ipv4"));
-  a.load("b", r1, r7, L4 + 12).alu("rsh", r1, 4).alu("lsh", r1, 2).alu("add", r1, 20).aluReg("add", r1, r2);
-  a.goto("mtu");
-  a.label("gso_udp");
-  a.movReg(r1, r2).alu("add", r1, 28);
-  a.label("mtu");
-  a.store("h", fp, SLOT.fib + FIB_PARAMS.totLen, r1);
-  a.movReg(r1, r6).movReg(r2, fp).alu("add", r2, SLOT.fib).mov(r3, FIB_PARAMS.size).mov(r4, 0).call(HELPER.fibLookup);
+  p.ifV6("fib6");
+  fibParams(p, 4);
+  a.goto("fib");
+  a.label("fib6");
+  fibParams(p, 6);
+  a.label("fib");
+  a.movReg(r1, r6).movReg(r2, fp).alu("add", r2, SLOT.fib).mov(R.r3, FIB_PARAMS.size).mov(R.r4, 0).call(HELPER.fibLookup);
   a.jmp("eq", r0, FIB.fragNeeded, p.toStack("mtu"));
   a.jmp("eq", r0, FIB.success, "routed_out").jmp("ne", r0, FIB.noNeigh, p.toStack("no_route"));
   a.label("routed_out");
   // Out of the host-gw underlay, not of another device (a VXLAN peer, a changed route).
   a.load("w", r1, fp, SLOT.fib + FIB_PARAMS.ifindex).load("w", r2, r9, 0).jmpReg("ne", r1, r2, p.toStack("not_host_gw_route"));
   p.decrementTtl();
-  // The next hop the lookup chose (ipv4_dst now holds the gateway), its MAC resolved by the kernel.
-  a.mov(r1, AF_INET).store("w", fp, SLOT.neigh, r1);
-  a.load("w", r1, fp, SLOT.fib + FIB_PARAMS.ipv4Dst).store("w", fp, SLOT.neigh + 4, r1);
-  a.mov(r1, 0).store("w", fp, SLOT.neigh + 8, r1).store("w", fp, SLOT.neigh + 12, r1).store("w", fp, SLOT.neigh + 16, r1);
-  a.load("w", r1, fp, SLOT.fib + FIB_PARAMS.ifindex).movReg(r2, fp).alu("add", r2, SLOT.neigh).mov(r3, NEIGH_SIZE).mov(r4, 0).call(HELPER.redirectNeigh);
+  // The next hop the lookup chose (the destination field now holds the gateway, and the
+  // family field its family), its MAC resolved by the kernel.
+  a.load("b", r1, fp, SLOT.fib + FIB_PARAMS.family).store("w", fp, SLOT.neigh, r1);
+  p.copyKey(SLOT.fib + FIB_PARAMS.dst, SLOT.neigh + 4);
+  a.load("w", r1, fp, SLOT.fib + FIB_PARAMS.ifindex).movReg(r2, fp).alu("add", r2, SLOT.neigh).mov(R.r3, NEIGH_SIZE).mov(R.r4, 0).call(HELPER.redirectNeigh);
   p.redirected("redirect_remote");
+}
+
+/**
+ * bpf_fib_lookup's input for one family: addresses, protocol, TOS (IPv4), and the length the
+ * route's MTU is checked against (tot_len, host order): the packet's, or for a GSO packet
+ * one segment's (headers + gso_size), as the stack's forward checks it.
+ */
+function fibParams(p: TcProgram, family: 4 | 6): void {
+  const { a } = p;
+  const { r1, r2, r3, r4, r6, r7, fp } = R;
+  const l3 = L3[family];
+  a.mov(r1, family === 4 ? AF_INET : AF_INET6).store("b", fp, SLOT.fib + FIB_PARAMS.family, r1);
+  a.load("b", r1, r7, l3.proto).store("b", fp, SLOT.fib + FIB_PARAMS.l4Protocol, r1);
+  if (family === 4) {
+    a.load("b", r1, r7, IP.tos).store("b", fp, SLOT.fib + FIB_PARAMS.tos, r1);
+    a.load("w", r1, fp, SLOT.saddr + 12).store("w", fp, SLOT.fib + FIB_PARAMS.src, r1);
+    a.load("w", r1, fp, SLOT.daddr + 12).store("w", fp, SLOT.fib + FIB_PARAMS.dst, r1);
+  } else {
+    p.copyKey(SLOT.saddr, SLOT.fib + FIB_PARAMS.src);
+    p.copyKey(SLOT.daddr, SLOT.fib + FIB_PARAMS.dst);
+  }
+  const [gso, udp, done] = [`gso${family}`, `gso_udp${family}`, `tot_len${family}`];
+  a.load("w", r2, r6, SKB.gsoSize).jmp("ne", r2, 0, gso);
+  a.load("b", r1, r7, l3.len).alu("lsh", r1, 8).load("b", r3, r7, l3.len + 1).aluReg("or", r1, r3);
+  if (l3.lenIsPayload) a.alu("add", r1, l3.hlen);
+  a.goto(done);
+  a.label(gso);
+  a.load("b", r3, r7, l3.proto).jmp("eq", r3, IPPROTO.UDP, udp).jmp("ne", r3, IPPROTO.TCP, p.toStack("mtu"));
+  // TCP: its header's length (data offset) is in the packet past the bounds checked so far.
+  a.load("w", r4, r6, SKB.dataEnd).movReg(r3, r7).alu("add", r3, l3.l4 + 13).jmpReg("gt", r3, r4, p.toStack("not_ip"));
+  a.load("b", r1, r7, l3.l4 + 12).alu("rsh", r1, 4).alu("lsh", r1, 2).alu("add", r1, l3.hlen).aluReg("add", r1, r2);
+  a.goto(done);
+  a.label(udp);
+  a.movReg(r1, r2).alu("add", r1, l3.hlen + 8);
+  a.label(done);
+  a.store("h", fp, SLOT.fib + FIB_PARAMS.totLen, r1);
 }
 
 /** Loads the program over its maps; the caller owns (and closes) the fd. */
 export function loadPodRedirect(plainMapFd: number, maps: FastPathMaps = {}): number {
   return progLoad({ type: PROG_TYPE.SCHED_CLS, insns: podRedirectProgram(plainMapFd, maps), license: "GPL", name: "mncni_pod_redir" });
-}
-
-function ipKey(ip: string): Uint8Array {
-  const parts = ip.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new RangeError(`not an IPv4 address: ${ip}`);
-  return Uint8Array.from(parts);
 }
 
 function macBytes(mac: string): number[] {
@@ -164,7 +180,7 @@ function macBytes(mac: string): number[] {
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 
-/** The plain pods map (a hash map by IPv4 address), over an fd this object owns. */
+/** The plain pods map (a hash map by IPv4 or IPv6 address), over an fd this object owns. */
 export class PlainPodsMap {
   private constructor(readonly fd: number) {}
 
@@ -182,21 +198,21 @@ export class PlainPodsMap {
     v.set(macBytes(p.podMac), V.podMac);
     v.set(macBytes(p.hostMac), V.hostMac);
     new DataView(v.buffer).setUint32(V.ifindex, p.hostIndex, true);
-    mapUpdate(this.fd, ipKey(p.ip), v);
+    mapUpdate(this.fd, addrKey(p.ip), v);
   }
 
   delete(ip: string): boolean {
-    return mapDelete(this.fd, ipKey(ip));
+    return mapDelete(this.fd, addrKey(ip));
   }
 
   get(ip: string): PlainPod | undefined {
-    const v = mapLookup(this.fd, ipKey(ip), PLAIN_VALUE_SIZE);
+    const v = mapLookup(this.fd, addrKey(ip), PLAIN_VALUE_SIZE);
     if (!v) return undefined;
-    return { ip, podMac: hex(v.subarray(0, 6)), hostMac: hex(v.subarray(6, 12)), hostIndex: new DataView(v.buffer).getUint32(V.ifindex, true) };
+    return { ip: keyAddr(addrKey(ip)), podMac: hex(v.subarray(0, 6)), hostMac: hex(v.subarray(6, 12)), hostIndex: new DataView(v.buffer).getUint32(V.ifindex, true) };
   }
 
   ips(): string[] {
-    return mapKeys(this.fd, PLAIN_KEY_SIZE).map((k) => [...k].join("."));
+    return mapKeys(this.fd, PLAIN_KEY_SIZE).map(keyAddr);
   }
 
   close(): void {

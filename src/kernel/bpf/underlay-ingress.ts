@@ -17,8 +17,8 @@ import { PROG_TYPE, progLoad } from "./syscall.ts";
 export function underlayIngressProgram(plainMapFd: number, maps: FastPathMaps & { hostGw: number }): Uint8Array {
   const p = new TcProgram(maps.counters);
   const { a } = p;
-  const { r0, r1, r2, r6, r9, fp } = R;
-  p.ipv4Header();
+  const { r0, r1, r2, r6, r9 } = R;
+  p.l3Header();
   a.load("w", r1, r6, SKB.pktType).jmp("ne", r1, PACKET_HOST, p.toStack("not_for_node"));
 
   p.lookup(plainMapFd, SLOT.daddr);
@@ -26,9 +26,7 @@ export function underlayIngressProgram(plainMapFd: number, maps: FastPathMaps & 
   a.movReg(r9, r0);
 
   // The source: a pod behind a host-gw route out of this very device.
-  a.mov(r1, 32).store("w", fp, SLOT.lpmKey, r1);
-  a.load("w", r1, fp, SLOT.saddr).store("w", fp, SLOT.lpmKey + 4, r1);
-  p.lookup(maps.hostGw, SLOT.lpmKey);
+  p.lookupLpm(maps.hostGw, SLOT.saddr);
   a.jmp("eq", r0, 0, p.toStack("not_from_pod_network"));
   a.load("w", r1, r0, 0).load("w", r2, r6, SKB.ifindex).jmpReg("ne", r1, r2, p.toStack("spoofed"));
 
