@@ -48,6 +48,7 @@ const UP = {
     "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
     "demo-service": { type: "boolean", help: "also a Service default/echo (NodePort, port 80 to every pod's echo port 7777), which `lab check` then proves and the lab's DNS names echo.default.svc.cluster.local (agent wiring: its agents proxy Services)" },
     runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
+    "fast-path": { type: "string", default: "off", choices: ["on", "off"], help: "the agents run with the eBPF fast path for traffic between plain pods of a node (docs/fast-path.md)" },
     quiet: QUIET,
   },
 } satisfies CommandSpec<FlagTable>;
@@ -82,6 +83,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     selfCmd: selfCommand(),
     ...(v["policy-ports"] ? { policyPorts: true } : {}),
     ...(v.runtime === "containerd" ? { runtime: "containerd" as const } : {}),
+    ...(v["fast-path"] === "on" ? { fastPath: true } : {}),
   };
   if (v["demo-service"] && wiring !== "agent") throw new Error("cannot use --demo-service with static wiring: no agent proxies Services there (use agent wiring)");
   validateOptions(options); // before anything exists, so a refusal leaves nothing
@@ -101,7 +103,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
     const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";
-    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${source} source, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${source} source, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""}${s.options.fastPath ? ", fast path" : ""})`);
     return 0;
   } catch (e) {
     // Say "left for inspection" only when this `up` left something (not when it refused to start).

@@ -42,8 +42,18 @@ const nodes: Node[] = [];
 const pods: Record<"a" | "b" | "c", Pod> = {} as never;
 const echos: Bun.Subprocess[] = [];
 
+/**
+ * A namespace whose links skip duplicate address detection: a tentative link-local address
+ * cannot send neighbour solicitations, and at high load DAD holds it for seconds.
+ */
+function noDadNetns(prefix: string): string {
+  const ns = createNetns(prefix);
+  inNetns(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+  return ns;
+}
+
 function addPod(node: Node, key: "a" | "b" | "c", ip: string, ip6: string, n: number): Pod {
-  const ns = createNetns("mgp");
+  const ns = noDadNetns("mgp");
   const p: Pod = { ns, ip, ip6, mac: `02:78:00:00:00:0${n}`, host: `vp${key}`, hostMac: `02:78:00:00:01:0${n}`, hostIndex: 0 };
   run(["ip", "-n", node.ns, "link", "add", p.host, "address", p.hostMac, "type", "veth", "peer", "name", "eth0", "address", p.mac, "netns", ns]);
   run(["ip", "-n", node.ns, "link", "set", p.host, "up"]);
@@ -65,11 +75,11 @@ function addPod(node: Node, key: "a" | "b" | "c", ip: string, ip6: string, n: nu
 }
 
 beforeAll(() => {
-  const sw = createNetns("mgs");
+  const sw = noDadNetns("mgs");
   run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
   run(["ip", "-n", sw, "link", "set", "br0", "up"]);
   for (const i of [1, 2]) {
-    const ns = createNetns("mgn");
+    const ns = noDadNetns("mgn");
     inNetns(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
     run(["ip", "-n", sw, "link", "add", `n${i}`, "type", "veth", "peer", "name", "eth0", "address", `02:78:00:00:0${i}:ff`, "netns", ns]);
     run(["ip", "-n", sw, "link", "set", `n${i}`, "master", "br0", "up"]);
