@@ -2,7 +2,7 @@
 // TCP), programmed by the agent's Service proxy into a throwaway namespace that is the node (a
 // child process inside it, as the agent runs in its node's namespace), next to the same
 // Services in kube-proxy's nftables layout (a chain per Service and per endpoint, a
-// service-ips verdict map; written from the layout its README describes, not its code) loaded
+// service-ips verdict map; test/helpers/kube-proxy-rules.ts, the generator the coexistence tests load) loaded
 // with `nft -f` as kube-proxy does, in the same run, rounds interleaved.
 //   node_modules/.bin/bun bench/service-scale.ts [--services 10000] [--endpoints 10] [--rounds 3] [--changes 41]
 // Measures: full sync (state to programmed table), one endpoint change programmed (engine
@@ -13,6 +13,7 @@
 // deleted) through `nft -f`.
 // Targets: full <= 1 s, one endpoint change <= 5 ms p50, RSS growth <= 100 MB.
 import { spawnSync } from "bun";
+import { nftablesEndpointsChange, nftablesLayout, type KpService } from "../test/helpers/kube-proxy-rules.ts";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(name);
@@ -99,48 +100,25 @@ async function childMncni(): Promise<void> {
   console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, change, rebuild, writes, elements: Math.round(elements) }));
 }
 
-// ---- kube-proxy's layout through nft -f ------------------------------------------------------
-function kubeProxyScript(): string {
-  const L: string[] = ["table ip kube-proxy {", "  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }",
-    "  map service-nodeports { type inet_proto . inet_service : verdict; }",
-    "  chain mark-for-masquerade { meta mark set meta mark | 0x4000; }",
-    "  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports; }",
-    "  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }"];
-  const els: string[] = [];
-  const nps: string[] = [];
-  for (let i = 0; i < SERVICES; i++) {
-    const svc = `service-${i}-ns-${i % 100}/s${i}/tcp/http`;
-    const eps = Array.from({ length: ENDPOINTS }, (_, j) => `endpoint-${i}-${j}-ns-${i % 100}/s${i}/tcp/http__${epIP(i, j)}/8080`);
-    L.push(`  chain ${svc} { ip daddr ${svcIP(i)} ip saddr != 10.0.0.0/8 jump mark-for-masquerade; numgen random mod ${ENDPOINTS} vmap { ${eps.map((e, j) => `${j} : goto ${e}`).join(", ")} }; }`);
-    eps.forEach((e, j) => L.push(`  chain ${e} { ip saddr ${epIP(i, j)} jump mark-for-masquerade; meta l4proto tcp dnat to ${epIP(i, j)}:8080; }`));
-    els.push(`${svcIP(i)} . tcp . 80 : goto ${svc}`);
-    if (i < 2700) {
-      L.push(`  chain external-${i}-ns-${i % 100}/s${i}/tcp/http { jump mark-for-masquerade; goto ${svc}; }`);
-      nps.push(`tcp . ${nodePort(i)} : goto external-${i}-ns-${i % 100}/s${i}/tcp/http`);
-    }
-  }
-  L.push("}");
-  L.push(`add element ip kube-proxy service-ips { ${els.join(", ")} }`);
-  L.push(`add element ip kube-proxy service-nodeports { ${nps.join(", ")} }`);
-  return L.join("\n") + "\n";
+// ---- kube-proxy's layout through nft -f (the generator the coexistence tests use) -----------
+const KP_OPTIONS = { clusterCIDR: "10.0.0.0/8" };
+
+/** Service i in kube-proxy's terms; endpoint j of generation gen (an endpoint change replaces one generation with another). */
+function kpService(i: number, gens: ReadonlyMap<number, number> = new Map()): KpService {
+  return {
+    namespace: `ns-${i % 100}`,
+    name: `s${i}`,
+    clusterIP: svcIP(i),
+    ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080, ...(i < 2700 ? { nodePort: nodePort(i) } : {}) }],
+    endpoints: Array.from({ length: ENDPOINTS }, (_, j) => epIP(i, j, gens.get(j) ?? 0)),
+  };
 }
 
+const kubeProxyScript = () => nftablesLayout(Array.from({ length: SERVICES }, (_, i) => kpService(i)), KP_OPTIONS);
+
 /** kube-proxy's partial sync for one endpoint of Service i replaced (gen 1 <-> 2). */
-function kubeProxyChange(i: number, j: number, gen: number, prevGen: number): string {
-  const svc = `service-${i}-ns-${i % 100}/s${i}/tcp/http`;
-  const ep = (jj: number, g: number) => `endpoint-${i}-${jj}-ns-${i % 100}/s${i}/tcp/http__${epIP(i, jj, g)}/8080`;
-  const eps = Array.from({ length: ENDPOINTS }, (_, jj) => ep(jj, jj === j ? gen : 0));
-  return [
-    `add chain ip kube-proxy ${ep(j, gen)}`,
-    `add rule ip kube-proxy ${ep(j, gen)} ip saddr ${epIP(i, j, gen)} jump mark-for-masquerade`,
-    `add rule ip kube-proxy ${ep(j, gen)} meta l4proto tcp dnat to ${epIP(i, j, gen)}:8080`,
-    `flush chain ip kube-proxy ${svc}`,
-    `add rule ip kube-proxy ${svc} ip daddr ${svcIP(i)} ip saddr != 10.0.0.0/8 jump mark-for-masquerade`,
-    `add rule ip kube-proxy ${svc} numgen random mod ${ENDPOINTS} vmap { ${eps.map((e, jj) => `${jj} : goto ${e}`).join(", ")} }`,
-    `flush chain ip kube-proxy ${ep(j, prevGen)}`,
-    `delete chain ip kube-proxy ${ep(j, prevGen)}`,
-  ].join("\n") + "\n";
-}
+const kubeProxyChange = (i: number, j: number, gen: number, prevGen: number) =>
+  nftablesEndpointsChange(kpService(i, new Map([[j, prevGen]])), kpService(i, new Map([[j, gen]])), KP_OPTIONS);
 
 function kubeProxy(ns: string): { full: number; change: number[] } {
   const script = kubeProxyScript();

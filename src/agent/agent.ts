@@ -108,6 +108,7 @@ export class Agent {
     m.notReady = readinessReasons(rep);
     m.warnings = readinessWarnings(rep);
     m.policyRejected = rep.policyRejected?.length ?? 0;
+    m.policyProgrammedFrom = rep.policyProgrammedFrom;
     if (rep.policyRejected) this.source.reportPolicyRejected?.(rep.policyRejected);
     if (rep.podMTU !== undefined) this.source.reportPodMTUMismatch?.(podMTUWarnings(rep));
     for (const s of STEPS) m.count(m.runs, s);

@@ -1,6 +1,7 @@
 // The agent's HTTP endpoints: /healthz (the process serves), /readyz (converged and conflist
 // written; otherwise why not; and what is worth knowing but does not make it not ready),
 // /metrics (Prometheus text, rendered by prom-client).
+import { policyInputs } from "../cluster/index.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import type { ReconcileReport } from "./reconciler.ts";
 import { podMTUMismatchWarning } from "./routing/index.ts";
@@ -30,7 +31,7 @@ export function readinessWarnings(rep: Pick<ReconcileReport, "podMTU" | "podMTUM
 }
 
 /** The /readyz body: text (a line per reason, then per warning), or JSON when asked for with Accept or ?format=json. */
-export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady" | "warnings"> & Partial<Pick<AgentMetrics, "podMTU" | "podMTUWhy">>): Response {
+export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready" | "notReady" | "warnings"> & Partial<Pick<AgentMetrics, "podMTU" | "podMTUWhy" | "policyProgrammedFrom">>): Response {
   const status = metrics.ready ? 200 : 503;
   const reasons = metrics.ready ? [] : metrics.notReady;
   const warnings = metrics.warnings;
@@ -38,7 +39,9 @@ export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready"
   if (url.searchParams.get("format") === "json" || (req.headers.get("accept") ?? "").includes("application/json")) {
     // podMTU: the MTU the conflist gives new pods and why (the insight commands show it).
     const podMTU = metrics.podMTU ? { podMTU: { mtu: metrics.podMTU, ...(metrics.podMTUWhy ? { why: metrics.podMTUWhy } : {}) } } : {};
-    return Response.json({ ready: metrics.ready, reasons, warnings, ...podMTU }, { status });
+    // policy.inputs: the fingerprint of what the policies in force were programmed from (lab check waits for it).
+    const policy = metrics.policyProgrammedFrom ? { policy: { inputs: policyInputs(metrics.policyProgrammedFrom) } } : {};
+    return Response.json({ ready: metrics.ready, reasons, warnings, ...podMTU, ...policy }, { status });
   }
   const lines = (xs: string[]) => xs.map((r) => `- ${r}\n`).join("");
   const text = (metrics.ready ? "ready\n" : `not ready:\n${lines(reasons)}`) + (warnings.length ? `warnings:\n${lines(warnings)}` : "");

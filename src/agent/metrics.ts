@@ -2,6 +2,7 @@
 // The agent sets plain fields and calls observe*; what the fields hold is read at each
 // scrape by the metrics' collect() callbacks, so a scrape always shows the last pass.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ClusterState } from "../cluster/types.ts";
 import type { RangeUse } from "../ipam/usage.ts";
 import { CNI_BUCKETS } from "./cni-metrics.ts";
 
@@ -27,6 +28,8 @@ export class AgentMetrics {
   notReady: string[] = ["no reconcile pass has finished yet"];
   /** Reported on /readyz without making the node not ready (a peer this node cannot reach, a peer's other pod MTU). */
   warnings: string[] = [];
+  /** The source's state the last pass programmed policy from (its fingerprint is on /readyz); undefined when it could not. */
+  policyProgrammedFrom?: ClusterState;
   /** Policy objects the kernel refused in the last pass (left out, the rest programmed). */
   policyRejected = 0;
   /** The verdict log's counts per policy, when it runs. */

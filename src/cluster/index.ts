@@ -13,3 +13,4 @@ export {
   type DirectionVerdict, type DirectionWhy, type ExplainedDirection, type ExplainedVerdict, type Flow, type PeerMiss, type PolicyCheck, type RuleCheck, type SelectingPolicy, type Verdict,
 } from "./evaluate-policy.ts";
 export { AddressClaims, addressPods } from "./pod-addresses.ts";
+export { NO_POLICY_INPUTS, policyInputs } from "./policy-inputs.ts";

@@ -41,6 +41,10 @@ export interface ClientOpts {
   backoff?: BackoffOpts;
   /** Per request, not for watches. */
   timeoutMs?: number;
+  /** A watch whose answer (status and headers) has not come in this long is given up: an error (default 10 s). */
+  watchHeaderTimeoutMs?: number;
+  /** A watch on which nothing (no event, no bookmark) came in this long is ended, and the caller watches again (default 90 s). */
+  watchIdleTimeoutMs?: number;
   userAgent?: string;
   /** Called before each retry (metrics, logs). */
   onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: unknown }) => void;
@@ -72,12 +76,26 @@ export interface WatchOpts {
   labelSelector?: string;
   fieldSelector?: string;
   resourceVersion?: string;
-  /** Server-side end of the watch; the caller watches again from the last resourceVersion. */
+  /**
+   * Server-side end of the watch; the caller watches again from the last resourceVersion. The
+   * client ends it too, a little later, should the server not (client-go's request timeout).
+   */
   timeoutSeconds?: number;
   signal?: AbortSignal;
   /** Called once the server accepted the watch (200), before any event arrives. */
   onOpen?: () => void;
+  /** Overrides of ClientOpts.watchHeaderTimeoutMs and watchIdleTimeoutMs for this watch. */
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Called when the client, not the server, ended the stream: nothing came for idleTimeoutMs, or timeoutSeconds passed. */
+  onExpired?: (why: "idle" | "deadline") => void;
 }
+
+/** Past timeoutSeconds, how long the client still waits for the server to end a watch itself. */
+const WATCH_DEADLINE_GRACE_MS = 5_000;
+
+/** The watch's answer did not come within the header timeout (a hung connection or server). */
+export class WatchHeaderTimeout extends Error {}
 
 function queryString(q: Query | undefined): string {
   if (!q) return "";
@@ -191,20 +209,38 @@ export class KubeClient {
       fieldSelector: o.fieldSelector,
       timeoutSeconds: o.timeoutSeconds,
     };
+    // Without these a hung connection (a request written into a socket the server no longer
+    // serves, a stream that stops mid-way) leaves the caller's cache stale for good: no error, no event.
+    const headerTimeoutMs = o.headerTimeoutMs ?? this.opts.watchHeaderTimeoutMs ?? 10_000;
+    const idleTimeoutMs = o.idleTimeoutMs ?? this.opts.watchIdleTimeoutMs ?? 90_000;
+    const gaveUp = new AbortController();
+    const headerTimer = setTimeout(() => gaveUp.abort(new WatchHeaderTimeout(`cannot WATCH "${path}": no answer within ${headerTimeoutMs} ms`)), headerTimeoutMs);
     let res: Response;
     try {
-      res = await this.send("GET", path, { query }, o.signal);
+      res = await this.send("GET", path, { query }, o.signal ? AbortSignal.any([o.signal, gaveUp.signal]) : gaveUp.signal);
     } catch (e) {
+      if (gaveUp.signal.aborted && !o.signal?.aborted) throw gaveUp.signal.reason;
       throw wrapNetwork("GET", path, e);
+    } finally {
+      clearTimeout(headerTimer);
     }
     if (!res.ok) throw await KubeClient.errorOf("WATCH", path, res);
     o.onOpen?.();
     if (!res.body) return;
+    const deadline = o.timeoutSeconds ? Date.now() + o.timeoutSeconds * 1000 + WATCH_DEADLINE_GRACE_MS : Infinity;
+    const reader = res.body.getReader() as unknown as ChunkReader;
     const decoder = new TextDecoder();
     let buf = "";
     try {
-      for await (const chunk of res.body) {
-        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      for (;;) {
+        const waitMs = Math.min(idleTimeoutMs, deadline - Date.now());
+        const next = await readWithin(reader, waitMs);
+        if (next === "timeout") {
+          o.onExpired?.(Date.now() >= deadline ? "deadline" : "idle");
+          return;
+        }
+        if (next.done) break;
+        buf += decoder.decode(next.value, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
           const line = buf.slice(0, nl).trim();
@@ -214,6 +250,9 @@ export class KubeClient {
       }
     } catch (e) {
       throw wrapNetwork("WATCH", path, e);
+    } finally {
+      // Ended by us (timeout, the caller stopping early): the connection is closed, not left to hang.
+      reader.cancel().catch(() => {});
     }
     if (buf.trim()) yield JSON.parse(buf) as WatchEvent<T>;
   }
@@ -237,6 +276,22 @@ export class KubeClient {
 }
 
 /** Network failures named like API errors: `cannot GET "/api/v1/nodes": <cause>`. */
+/** The next chunk, or "timeout" when none came within `ms`. */
+interface ChunkReader {
+  read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>;
+  cancel(): Promise<void>;
+}
+
+async function readWithin(reader: ChunkReader, ms: number): Promise<Awaited<ReturnType<ChunkReader["read"]>> | "timeout"> {
+  if (ms <= 0) return "timeout";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([reader.read(), new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function wrapNetwork(method: string, path: string, e: unknown): unknown {
   if (e instanceof KubeApiError || (e instanceof DOMException && e.name === "AbortError")) return e;
   const err = new Error(`cannot ${method} "${path}": ${(e as Error)?.message ?? String(e)}`, { cause: e });

@@ -19,7 +19,8 @@ export interface InformerHandlers<T> {
 }
 
 /** Why a watch was started again. */
-export type RestartReason = "closed" | "expired" | "error" | "missing";
+/** idle: the client ended a watch on which nothing came for its idle timeout (a hung connection, or a quiet one). */
+export type RestartReason = "closed" | "expired" | "error" | "missing" | "idle";
 
 /** What an informer reports; KubeMetrics implements it. */
 export interface InformerMetrics {
@@ -143,9 +144,12 @@ export class Informer<T extends KubeObject> {
           await this.relist();
           needList = false;
         }
-        const expired = await this.watchOnce();
-        if (expired) needList = true;
-        this.opts.metrics?.watchRestart(this.kind, expired ? "expired" : "closed");
+        const ended = await this.watchOnce();
+        // Expired (410): list again. Closed by the server, or ended by the client (idle, its
+        // deadline): watch again from the last resourceVersion; the server replays what was
+        // missed since, or answers 410 and the next round lists.
+        if (ended === "expired") needList = true;
+        this.opts.metrics?.watchRestart(this.kind, ended);
       } catch (e) {
         if (signal.aborted) break;
         this.lastError = e;
@@ -230,9 +234,10 @@ export class Informer<T extends KubeObject> {
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit("update", old, obj);
   }
 
-  /** Watches until the stream ends; true when it ended because the resourceVersion expired. */
-  private async watchOnce(): Promise<boolean> {
+  /** Watches until the stream ends; why it ended: the resourceVersion expired, the server closed it, or the client gave up on a silent one. */
+  private async watchOnce(): Promise<"expired" | "closed" | "idle"> {
     const o = this.opts;
+    let ended: "closed" | "idle" = "closed";
     const events = this.client.watch<T>(this.resource, {
       namespace: o.namespace,
       labelSelector: o.labelSelector,
@@ -246,10 +251,14 @@ export class Informer<T extends KubeObject> {
       onOpen: () => {
         this.lastError = undefined;
       },
+      // Its deadline passed (the server should have ended it): as if the server had.
+      onExpired: (why) => {
+        if (why === "idle") ended = "idle";
+      },
     });
     for await (const ev of events) {
       if (ev.type === "ERROR") {
-        if (ev.object.code === 410) return true;
+        if (ev.object.code === 410) return "expired";
         throw new KubeApiError("WATCH", this.resource.plural, ev.object.code ?? 500, ev.object.reason ?? "Error", ev.object);
       }
       const rv = ev.object.metadata?.resourceVersion;
@@ -269,6 +278,6 @@ export class Informer<T extends KubeObject> {
       this.lastError = undefined;
       this.backoff.reset();
     }
-    return false;
+    return ended;
   }
 }

@@ -16,7 +16,7 @@ export class KubeMetrics implements InformerMetrics {
     const registers = [this.registry];
     this.restarts = new Counter({
       name: `${prefix}_watch_restarts_total`,
-      help: "Watches started again, by kind and reason (closed, expired = 410 relist, error, missing = 404).",
+      help: "Watches started again, by kind and reason (closed, expired = 410 relist, error, missing = 404, idle = nothing came for the idle timeout).",
       labelNames: ["kind", "reason"], registers,
     });
     this.lastList = new Gauge({ name: `${prefix}_last_sync_timestamp_seconds`, help: "Unix time of the last complete list, per kind.", labelNames: ["kind"], registers });

@@ -17,6 +17,7 @@ import { netnsExecArgv, pool, run, runAsync } from "./sh.ts";
 import { allPods, families, labPodRef, nodeAddressOf, type LabState, type PodState } from "./state.ts";
 import { familyOf } from "../net/ip.ts";
 import { checkServices } from "./service-check.ts";
+import { waitPolicyInForce, type PolicyWait } from "./policy-in-force.ts";
 import type { CheckKind, CheckResult } from "./check-result.ts";
 
 export type { CheckKind, CheckResult } from "./check-result.ts";
@@ -58,11 +59,16 @@ interface Source {
 
 const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
 
-/** The policies in the lab's manifests (the agents' view), or undefined when there are none. */
-async function policyView(s: LabState): Promise<{ ev: PolicyEvaluator; count: number } | undefined> {
+/**
+ * The policies in the lab's source (the agents' view), or undefined when there are none; and
+ * why some node may not enforce them yet (its agent has not programmed that state: the check
+ * waits for it first, bounded, policy-in-force.ts).
+ */
+async function policyView(s: LabState, wait: PolicyWait): Promise<{ policies?: { ev: PolicyEvaluator; count: number }; notInForce: string[] }> {
   const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
+  const notInForce = await waitPolicyInForce(s, state, wait);
   const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
-  return count ? { ev: new PolicyEvaluator(state), count } : undefined;
+  return { ...(count ? { policies: { ev: new PolicyEvaluator(state), count } } : {}), notInForce };
 }
 
 /** The lab's name of a pod in the rows (node1/pod2; node1/z/web when the node has two webs). */
@@ -229,10 +235,10 @@ function finalFailures(results: CheckResult[]): Set<CheckResult> {
  * ENETUNREACH, a target nobody reached, a source that reached nothing) is not tried again: the
  * check fails fast, with the kernel's words. The MTU pings run beside both passes.
  */
-export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number } = {}): Promise<CheckReport> {
+export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number; policyWait?: PolicyWait } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const policies = await policyView(s);
+  const { policies, notInForce } = await policyView(s, opts.policyWait ?? {});
   const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
   const mtuRun = mtuProbes(s, policies?.ev);
   const results: CheckResult[] = [];
@@ -267,6 +273,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
   const problems = [
     ...(results.length === 0 ? ["nothing was checked: the lab has no pods (add some with `mncni lab pod add`)"] : []),
     ...(s.complete === false ? [`lab "${s.name}" is INCOMPLETE: its \`up\` was interrupted or is still running`] : []),
+    ...notInForce,
   ];
   return {
     ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems,

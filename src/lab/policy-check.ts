@@ -3,6 +3,7 @@
 // specifications) against what it reaches (real probes from every pod, in parallel).
 import { describeDecider, PolicyEvaluator, type Decider, type Protocol } from "../cluster/index.ts";
 import { readClusterState } from "../obs/policy-view.ts";
+import { waitPolicyInForce, type PolicyWait } from "./policy-in-force.ts";
 import { labSourceSpec } from "./control-plane.ts";
 import { k8sPodName } from "./write-manifests.ts";
 import { POLICY_PORTS, PROBE_PROTOCOLS, probeFrom, type PortProbe, type ProbeOutcome } from "./policy-ports.ts";
@@ -35,9 +36,11 @@ export interface PolicyReport {
 const podKey = (p: PodState) => `${p.namespace}/${k8sPodName(p)}`;
 const describe = (d?: Decider) => (d ? describeDecider(d) : undefined);
 
-export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[] }): Promise<PolicyReport> {
+export async function policyCheck(s: LabState, opts: { timeoutMs: number; protocols?: Protocol[]; policyWait?: PolicyWait }): Promise<PolicyReport> {
   // The same view the agents have: the lab's API server, or the manifests directory, through their source.
   const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
+  // Judged by the evaluator only once the agents enforce what was read (or it fails saying which does not).
+  const notInForce = await waitPolicyInForce(s, state, opts.policyWait ?? {});
   const ev = new PolicyEvaluator(state);
   const pods = s.nodes.flatMap((n) => n.pods).filter((p) => p.ips.length > 0);
   const v4 = (p: PodState) => p.ips.find((ip) => !ip.includes(":")) ?? p.ips[0]!;
@@ -60,13 +63,13 @@ export async function policyCheck(s: LabState, opts: { timeoutMs: number; protoc
   const outcomes = await Promise.all(plans.map((p) => probeFrom(s, p.src, p.targets, opts.timeoutMs)));
   const again = await probeAgain(s, plans, outcomes, opts.timeoutMs);
   const cells = plans.flatMap((p, i) => p.cells.map((c, j) => ({ ...c, observed: outcomes[i]![j]! })));
-  const notes: string[] = [];
+  const notes: string[] = [...notInForce];
   if (again) notes.push(`${again} allowed flows answered only when probed again (a loaded machine, or a lost first packet)`);
   const unavailable = cells.filter((c) => c.observed === "unavailable");
   if (unavailable.length) notes.push(`SCTP unavailable in this kernel (no sctp module): ${unavailable.length} SCTP probes not judged`);
   const mismatches = cells.filter((c) => c.observed !== "unavailable" && c.observed !== c.expected);
   return {
-    ok: mismatches.length === 0,
+    ok: mismatches.length === 0 && notInForce.length === 0,
     pods: pods.map(podKey),
     protocols,
     notes,

@@ -12,7 +12,8 @@
 //                    externalTrafficPolicy Local seen as the external host and answered only
 //                    where the node has an endpoint
 //   svc-hairpin      a backend pod -> its own Service, until it reaches itself
-//   svc-affinity     sessionAffinity ClientIP: one client's connections all reach one backend
+//   svc-affinity     sessionAffinity ClientIP: one client's connections all reach one backend,
+//                    through each cluster IP (every family)
 import { ECHO_PORT, EXTERNAL, EXTERNAL6, ns } from "./topology.ts";
 import type { ProbeResult } from "./echo.ts";
 import { listServices, type LabService } from "./service-list.ts";
@@ -165,22 +166,26 @@ async function hairpin(s: LabState, svc: LabService, timeoutMs: number): Promise
   return { ...base, ok: false, reachable: answers.some((a) => a.ok), error: failed ? `${failed.error}` : `${tries} connections, none reached the pod itself (answered by ${[...new Set(answers.map((a) => a.by))].join(", ")})` };
 }
 
-/** sessionAffinity ClientIP: after a first connection, eight more from the same client reach the same backend. */
-async function affinity(s: LabState, svc: LabService, timeoutMs: number): Promise<ServiceCheckResult | undefined> {
+/** sessionAffinity ClientIP, per cluster IP (each family): after a first connection, eight more from the same client reach the same backend. */
+async function affinity(s: LabState, svc: LabService, timeoutMs: number): Promise<ServiceCheckResult[]> {
   const p = echoPorts(svc)[0];
-  const ip = svc.clusterIPs[0];
-  const client = s.nodes.flatMap((n) => n.pods).find((x) => x.ips.length > 0);
-  if (svc.sessionAffinity !== "ClientIP" || !p || !ip || !client || !svc.endpoints.some((e) => e.ready)) return undefined;
-  const target = hostPort(ip, p.port);
-  const first = (await probeIn(s, client.ns, [target], timeoutMs))[0]!;
-  const rest = await probeIn(s, client.ns, Array.from({ length: 8 }, () => target), timeoutMs);
-  const by = [...new Set([first, ...rest].map((a) => (a.ok ? a.by : `(${a.error})`)))];
-  const ok = first.ok && rest.every((a) => a.ok) && by.length === 1;
-  return {
-    kind: "svc-affinity", from: `${client.node}/${client.name}`, to: `svc/${svc.namespace}/${svc.name}`, target, family: familyOf(ip), ok, reachable: first.ok,
-    ...(first.by ? { by: first.by } : {}), ...(first.seen ? { seen: first.seen } : {}), ms: first.ms,
-    ...(ok ? {} : { error: `9 connections reached ${by.join(", ")}: not one backend` }),
-  };
+  if (svc.sessionAffinity !== "ClientIP" || !p || !svc.endpoints.some((e) => e.ready)) return [];
+  const out: ServiceCheckResult[] = [];
+  for (const ip of svc.clusterIPs) {
+    const client = s.nodes.flatMap((n) => n.pods).find((x) => x.ips.some((a) => familyOf(a) === familyOf(ip)));
+    if (!client || !svc.endpoints.some((e) => e.ready && familyOf(e.address) === familyOf(ip))) continue;
+    const target = hostPort(ip, p.port);
+    const first = (await probeIn(s, client.ns, [target], timeoutMs))[0]!;
+    const rest = await probeIn(s, client.ns, Array.from({ length: 8 }, () => target), timeoutMs);
+    const by = [...new Set([first, ...rest].map((a) => (a.ok ? a.by : `(${a.error})`)))];
+    const ok = first.ok && rest.every((a) => a.ok) && by.length === 1;
+    out.push({
+      kind: "svc-affinity", from: `${client.node}/${client.name}`, to: `svc/${svc.namespace}/${svc.name}`, target, family: familyOf(ip), ok, reachable: first.ok,
+      ...(first.by ? { by: first.by } : {}), ...(first.seen ? { seen: first.seen } : {}), ms: first.ms,
+      ...(ok ? {} : { error: `9 connections reached ${by.join(", ")}: not one backend` }),
+    });
+  }
+  return out;
 }
 
 /** Every Service probe of the lab (none when it has no Service with an echo port). */
@@ -191,6 +196,6 @@ export async function checkServices(s: LabState, timeoutMs: number): Promise<Ser
     const answers = await probeIn(s, src.netns, src.probes.map((e) => e.target), timeoutMs);
     return src.probes.map((e, i) => judge(src.label, e, answers[i] ?? { target: e.target, ok: false, error: "no result", ms: 0 }));
   })).flat();
-  const extra = await Promise.all(svcs.flatMap((v) => [hairpin(s, v, timeoutMs), affinity(s, v, timeoutMs)]));
+  const extra = (await Promise.all(svcs.flatMap((v) => [hairpin(s, v, timeoutMs), affinity(s, v, timeoutMs)]))).flat();
   return [...plain, ...extra.filter((r): r is ServiceCheckResult => r !== undefined)];
 }

@@ -16,6 +16,8 @@ export interface ReadyzBody {
   reasons: string[];
   warnings?: string[];
   podMTU?: { mtu: number; why?: string };
+  /** The fingerprint (src/cluster/policy-inputs.ts) of the state the policies in force were programmed from. */
+  policy?: { inputs: string };
 }
 
 /** The conflist's pod MTU with the agent's why, when the agent says the same MTU. */

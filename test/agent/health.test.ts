@@ -4,6 +4,7 @@ import { readinessReasons, readinessWarnings, readyzResponse } from "../../src/a
 import { defaultLogFormat, fileLogger, jsonLogger, textLogger } from "../../src/base/log.ts";
 import { AgentMetrics } from "../../src/agent/metrics.ts";
 import { uninstallTargets } from "../../src/agent/uninstall.ts";
+import { buildClusterState, policyInputs } from "../../src/cluster/index.ts";
 
 describe("/readyz", () => {
   const req = (q = "", accept?: string) => new Request(`http://x/readyz${q}`, accept ? { headers: { accept } } : {});
@@ -27,6 +28,16 @@ describe("/readyz", () => {
     expect(m.notReady).toEqual([]);
     expect(await readyzResponse(req(), m).text()).toBe("ready\n");
     expect(await readyzResponse(req("?format=json"), m).json()).toEqual({ ready: true, reasons: [], warnings: [] });
+  });
+
+  test("JSON carries the fingerprint of what the policies in force were programmed from, once a pass has (lab check waits for it)", async () => {
+    const m = new AgentMetrics();
+    expect(((await readyzResponse(req("?format=json"), m).json()) as { policy?: unknown }).policy).toBeUndefined();
+    const state = buildClusterState([{ kind: "NetworkPolicy", metadata: { name: "d", namespace: "x" }, spec: { podSelector: {} } }]);
+    m.policyProgrammedFrom = state;
+    expect(((await readyzResponse(req("?format=json"), m).json()) as { policy?: unknown }).policy).toEqual({ inputs: policyInputs(state) });
+    // The text answer is unchanged.
+    expect(await readyzResponse(req(), m).text()).toBe("not ready:\n- no reconcile pass has finished yet\n");
   });
 
   test("JSON carries the pod MTU and why once the conflist is written (mncni status and inspect show it)", async () => {

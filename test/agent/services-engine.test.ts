@@ -13,6 +13,7 @@ import { createNetns, inNetns } from "../helpers/netns.ts";
 const ns = createNetns("mnsvce");
 afterAll(() => spawnSync(["ip", "netns", "del", ns]));
 
+const ECHO = join(import.meta.dir, "svc-echo.py");
 const src = (p: string) => JSON.stringify(join(import.meta.dir, "..", "..", "src", p));
 const svc = (name: string, ip: string) => ({ kind: "Service", metadata: { name, namespace: "a" }, spec: { clusterIP: ip, clusterIPs: [ip], type: "NodePort", ports: [{ name: "http", port: 80, nodePort: 30000 + Number(ip.split(".")[3]) }] } });
 const slice = (svcName: string, ips: string[]) => ({
@@ -92,6 +93,72 @@ test("session affinity records of slots a Service no longer has are deleted (the
   const r = sync(aff(["10.244.1.2", "10.244.1.3"]));
   expect(r.changes).toContain("forget 1 session affinity record(s) of endpoints that went away");
   expect(records()).toEqual([`10.244.9.1:${0x5c000000}`]);
+});
+
+test("sessionAffinity ClientIP on a dual-stack Service: the table is written (nft 1.0.6 aborted on the IPv6 record rule), and one client's connections stick to one endpoint in both families", async () => {
+  // Three endpoints in this namespace, told apart by port (the echo server answers its name);
+  // the client is this namespace too (nat-output), its address on a veth of its own.
+  const link = "svcaff0";
+  inNetns(ns, ["ip", "link", "add", link, "type", "veth", "peer", "name", "svcaff1"]);
+  const servers: ReturnType<typeof Bun.spawn>[] = [];
+  try {
+    inNetns(ns, ["ip", "link", "set", "svcaff1", "up"]);
+    inNetns(ns, ["ip", "link", "set", link, "up"]);
+    inNetns(ns, ["ip", "addr", "add", "10.244.9.1/32", "dev", link]);
+    inNetns(ns, ["ip", "addr", "add", "fd00:9::1/128", "dev", link, "nodad"]);
+    inNetns(ns, ["ip", "route", "add", "10.96.0.0/16", "dev", link, "src", "10.244.9.1"]);
+    inNetns(ns, ["ip", "-6", "route", "add", "fd00:96::/112", "dev", link, "src", "fd00:9::1"]);
+    for (const i of [1, 2, 3]) {
+      const p = Bun.spawn(["ip", "netns", "exec", ns, "python3", ECHO, "serve", `e${i}`, String(8080 + i)], { stdout: "pipe", stderr: "ignore" });
+      servers.push(p);
+      const reader = p.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+    }
+    const addr = { 4: "10.244.9.1", 6: "fd00:9::1" } as const;
+    const cluster = { 4: "10.96.0.40", 6: "fd00:96::40" } as const;
+    const objects: object[] = [
+      { kind: "Service", metadata: { name: "sticky", namespace: "a" }, spec: { clusterIP: cluster[4], clusterIPs: [cluster[4], cluster[6]], ipFamilies: ["IPv4", "IPv6"], sessionAffinity: "ClientIP", ports: [{ name: "http", port: 80 }] } },
+      ...([4, 6] as const).flatMap((f) => [1, 2, 3].map((i) => ({
+        kind: "EndpointSlice", metadata: { name: `sticky-${f}-${i}`, namespace: "a", labels: { "kubernetes.io/service-name": "sticky" } },
+        addressType: `IPv${f}`, ports: [{ name: "http", port: 8080 + i, protocol: "TCP" }], endpoints: [{ addresses: [addr[f]], nodeName: "n1" }],
+      }))),
+    ];
+    sync(objects);
+    /** One connection's answer ("e2 10.244.9.1"); retried while nothing answers (a busy machine), never judged on that. */
+    const connect = async (f: 4 | 6) => {
+      for (let i = 0; ; i++) {
+        const a = inNetns(ns, ["python3", ECHO, "probe", cluster[f], "80", "tcp"], { allowFail: true }).stdout.trim();
+        if (/^e[123] /.test(a) || i >= 30) return a;
+        await Bun.sleep(100);
+      }
+    };
+    for (const f of [4, 6] as const) {
+      const answers: string[] = [];
+      for (let i = 0; i < 12; i++) answers.push(await connect(f));
+      // Without affinity, 12 connections spread over 3 endpoints all reach one with odds of 1 in 177,147.
+      expect(answers[0]).toMatch(/^e[123] /);
+      expect(new Set(answers)).toEqual(new Set([answers[0]!]));
+      // The kernel's record: client . Service key (IPv6: a 32-bit hash of them) -> the slot of the endpoint that answered.
+      const m = JSON.parse(inNetns(ns, ["nft", "-j", "list", "map", "inet", "mncni-services", `affinity-ip-${f}`]).stdout).nftables.find((o: any) => o.map).map;
+      const records = (m.elem ?? []).map((e: any) => [e[0].elem.val.concat?.join(" . ") ?? e[0].elem.val, e[1]]);
+      expect(records).toHaveLength(1);
+      if (f === 4) expect(records[0][0]).toBe(`${addr[4]} . ${cluster[4]} . tcp . 80`);
+      else expect(typeof records[0][0]).toBe("number");
+      const endpoints = JSON.parse(inNetns(ns, ["nft", "-j", "list", "map", "inet", "mncni-services", `endpoints-ip-${f}`]).stdout).nftables.find((o: any) => o.map).map;
+      const chosen = (endpoints.elem ?? []).find((e: any) => e[0].concat[0] === cluster[f] && e[0].concat[3] === records[0][1]);
+      expect(`e${Number(chosen[1].concat[1]) - 8080}`).toBe(answers[0]!.split(" ")[0]!);
+    }
+    // IPv6 down to two endpoints: the client chooses again (its record was for three), and sticks again.
+    sync(objects.filter((o: any) => o.metadata.name !== "sticky-6-3"));
+    const after: string[] = [];
+    for (let i = 0; i < 10; i++) after.push(await connect(6));
+    expect(after[0]).toMatch(/^e[12] /);
+    expect(new Set(after)).toEqual(new Set([after[0]!]));
+  } finally {
+    for (const p of servers) p.kill("SIGKILL");
+    inNetns(ns, ["ip", "link", "del", link], { allowFail: true });
+  }
 });
 
 test("mncni agent --uninstall removes the Service table with mncni's others", () => {

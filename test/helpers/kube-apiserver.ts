@@ -40,6 +40,17 @@ export interface Fault {
   retryAfterSeconds?: number;
 }
 
+/**
+ * A request the server takes and then leaves hanging: before its status and headers (a request
+ * written into a connection nobody serves any more), or after them with no byte more (a stream
+ * stopped mid-way). What a client's header and idle timeouts are for.
+ */
+export interface Hang {
+  when: "before-headers" | "after-headers";
+  count: number;
+  match?: (method: string, path: string, query: URLSearchParams) => boolean;
+}
+
 export interface FakeApiServerOpts {
   /** Changes kept for watches resuming from an older resourceVersion (beyond it: 410). */
   historySize?: number;
@@ -93,6 +104,9 @@ export class FakeApiServer {
   watchCount = 0;
   readonly server: ApiServer;
   private readonly faults: Fault[] = [];
+  private readonly hangs: Hang[] = [];
+  /** The streams of hanging answers, closed by stop() (which cuts connections) so nothing outlives the server. */
+  private readonly hanging = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private readonly serviceAccounts: Set<string>;
   /** Pod CIDR -> the Node holding it (exact CIDR text), kept on every Node write. */
   private readonly cidrOwner = new Map<string, string>();
@@ -171,6 +185,12 @@ export class FakeApiServer {
 
   /** The API server goes away: connections refused (and open watches cut) until start(). */
   stop(): void {
+    for (const c of this.hanging) {
+      try {
+        c.close();
+      } catch {}
+    }
+    this.hanging.clear();
     if (!this.running) return;
     this.server.stop();
     this.running = false;
@@ -208,6 +228,16 @@ export class FakeApiServer {
   /** The next `count` (default 1) requests that match get this status instead of an answer. */
   fail(f: Omit<Fault, "count"> & { count?: number }): void {
     this.faults.push({ count: 1, ...f });
+  }
+
+  /** The next `count` (default 1) requests that match are taken and never answered (Hang). */
+  hang(h: Omit<Hang, "count"> & { count?: number }): void {
+    this.hangs.push({ count: 1, ...h });
+  }
+
+  /** How many hanging answers are still open (a client that gave up closed its side). */
+  get hangingNow(): number {
+    return this.hanging.size;
   }
 
   /** Ends every open watch stream (of one resource, or all); how many. */
@@ -255,6 +285,22 @@ export class FakeApiServer {
   }
 
   private injectFault(req: Request, url: URL): Response | undefined {
+    const hang = this.hangs.find((h) => h.count > 0 && (!h.match || h.match(req.method, url.pathname, url.searchParams)));
+    if (hang) {
+      hang.count--;
+      this.record(req, url, undefined, 200, { kind: "Status", reason: "hung by the test" }, undefined);
+      let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          ctl = c;
+          this.hanging.add(c);
+          // Bun sends the status and headers with the first byte: one newline (skipped by watch decoders), or nothing.
+          if (hang.when === "after-headers") c.enqueue(new TextEncoder().encode("\n"));
+        },
+        cancel: () => void (ctl && this.hanging.delete(ctl)),
+      });
+      return new Response(body, { status: 200, headers: { "Content-Type": "application/json" } });
+    }
     const fault = this.faults.find((f) => f.count > 0 && (!f.match || f.match(req.method, url.pathname, url.searchParams)));
     if (!fault) return undefined;
     fault.count--;

@@ -153,6 +153,20 @@ function nftName(prefix: string, base: string): string {
 const nftBase = (s: KpService, p: KpServicePort) => `${s.namespace}/${s.name}/${proto(p)}/${p.name}`;
 const nftQ = (name: string) => name;
 
+const nftEndpointChain = (s: KpService, p: KpServicePort, ep: string) => nftName("endpoint-", `${nftBase(s, p)}__${ep}/${p.targetPort}`);
+
+/** A Service port's chain: the masquerade mark for traffic from outside the cluster, then numgen over its endpoints' chains. */
+function nftServiceRules(s: KpService, p: KpServicePort, o: KpOptions): string[] {
+  const eps = s.endpoints.map((ep) => nftEndpointChain(s, p, ep));
+  return [
+    `ip daddr ${s.clusterIP} ${proto(p)} dport ${p.port} ip saddr != ${o.clusterCIDR} jump mark-for-masquerade`,
+    ...(eps.length ? [`numgen random mod ${eps.length} vmap { ${eps.map((c, i) => `${i} : goto ${nftQ(c)}`).join(", ")} }`] : []),
+  ];
+}
+
+/** An endpoint's chain: hairpin traffic marked for masquerade, then the DNAT. */
+const nftEndpointRules = (p: KpServicePort, ep: string) => [`ip saddr ${ep} jump mark-for-masquerade`, `meta l4proto ${proto(p)} dnat to ${ep}:${p.targetPort}`];
+
 export const KUBE_PROXY_NFT_TABLE = { family: "ip", name: "kube-proxy" } as const;
 
 /** The nftables layout, for `nft -f`: deletes and re-creates table `ip kube-proxy` in one transaction. */
@@ -188,12 +202,8 @@ export function nftablesLayout(services: readonly KpService[], o: KpOptions): st
     for (const p of s.ports) {
       const pr = proto(p);
       const svc = nftName("service-", nftBase(s, p));
-      const eps = s.endpoints.map((ep) => ({ ep, chain: nftName("endpoint-", `${nftBase(s, p)}__${ep}/${p.targetPort}`) }));
-      chain(svc, [
-        `ip daddr ${s.clusterIP} ${pr} dport ${p.port} ip saddr != ${o.clusterCIDR} jump mark-for-masquerade`,
-        ...(eps.length ? [`numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${nftQ(e.chain)}`).join(", ")} }`] : []),
-      ]);
-      for (const e of eps) chain(e.chain, [`ip saddr ${e.ep} jump mark-for-masquerade`, `meta l4proto ${pr} dnat to ${e.ep}:${p.targetPort}`]);
+      chain(svc, nftServiceRules(s, p, o));
+      for (const ep of s.endpoints) chain(nftEndpointChain(s, p, ep), nftEndpointRules(p, ep));
       serviceIps.push(`${s.clusterIP} . ${pr} . ${p.port} : goto ${nftQ(svc)}`);
       if (p.nodePort) {
         const ext = nftName("external-", nftBase(s, p));
@@ -205,5 +215,28 @@ export function nftablesLayout(services: readonly KpService[], o: KpOptions): st
   out.push("}");
   if (serviceIps.length) out.push(`add element ${t} service-ips { ${serviceIps.join(", ")} }`);
   if (nodePorts.length) out.push(`add element ${t} service-nodeports { ${nodePorts.join(", ")} }`);
+  return `${out.join("\n")}\n`;
+}
+
+/**
+ * kube-proxy's partial sync after a Service's endpoints changed from `before` to `after` (same
+ * Service and ports), for `nft -f` on a table `nftablesLayout` wrote: the new endpoints' chains
+ * added, the Service's chains rewritten, the chains of endpoints gone flushed and deleted.
+ */
+export function nftablesEndpointsChange(before: KpService, after: KpService, o: KpOptions): string {
+  const t = `${KUBE_PROXY_NFT_TABLE.family} ${KUBE_PROXY_NFT_TABLE.name}`;
+  const out: string[] = [];
+  for (const p of after.ports) {
+    const svc = nftName("service-", nftBase(after, p));
+    for (const ep of after.endpoints.filter((e) => !before.endpoints.includes(e))) {
+      const c = nftEndpointChain(after, p, ep);
+      out.push(`add chain ${t} ${nftQ(c)}`, ...nftEndpointRules(p, ep).map((r) => `add rule ${t} ${nftQ(c)} ${r}`));
+    }
+    out.push(`flush chain ${t} ${nftQ(svc)}`, ...nftServiceRules(after, p, o).map((r) => `add rule ${t} ${nftQ(svc)} ${r}`));
+    for (const ep of before.endpoints.filter((e) => !after.endpoints.includes(e))) {
+      const c = nftEndpointChain(before, p, ep);
+      out.push(`flush chain ${t} ${nftQ(c)}`, `delete chain ${t} ${nftQ(c)}`);
+    }
+  }
   return `${out.join("\n")}\n`;
 }

@@ -12,6 +12,9 @@
 // Each probe is its own socket, so each is a new conntrack entry and a new backend choice.
 import { connect } from "node:net";
 
+/** The address serve listens on: ECHO_HOST=:: serves IPv6 too (IPv4 clients then show as plain IPv4). */
+const HOST = process.env.ECHO_HOST ?? "0.0.0.0";
+
 export interface EchoAnswer {
   ok: boolean;
   /** The backend's ID. */
@@ -30,7 +33,7 @@ const parse = (s: string): EchoAnswer => {
 async function serve(id: string, ports: number[]): Promise<void> {
   for (const port of ports) {
     Bun.listen({
-      hostname: "0.0.0.0",
+      hostname: HOST,
       port,
       socket: {
         open(sock) {
@@ -40,7 +43,7 @@ async function serve(id: string, ports: number[]): Promise<void> {
       },
     });
     await Bun.udpSocket({
-      hostname: "0.0.0.0",
+      hostname: HOST,
       port,
       socket: {
         data(sock, _buf, rport, raddr) {
@@ -79,6 +82,8 @@ async function udpOnce(host: string, port: number, timeoutMs: number): Promise<E
   let resolve!: (a: EchoAnswer) => void;
   const answer = new Promise<EchoAnswer>((r) => (resolve = r));
   const sock = await Bun.udpSocket({
+    // Unbound, Bun's UDP socket is IPv4 only.
+    ...(host.includes(":") ? { hostname: "::" } : {}),
     socket: {
       data(_s, buf) {
         resolve(parse(buf.toString()));

@@ -2,7 +2,7 @@
 // bearer auth, paging, retries, conflicts, patches, watch streams.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { isConflict, KubeApiError, KubeClient, loadInCluster, loadKubeconfig, RESOURCES, type V1Lease, type V1Node } from "../../src/kube/index.ts";
+import { isConflict, KubeApiError, KubeClient, loadInCluster, loadKubeconfig, RESOURCES, WatchHeaderTimeout, type V1Lease, type V1Node } from "../../src/kube/index.ts";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 
 let api: FakeApiServer;
@@ -148,6 +148,42 @@ describe("watch", () => {
     const req = api.requests.filter((r) => r.query.watch).at(-1)!;
     expect(req.query.allowWatchBookmarks).toBe("true");
     expect(req.query.resourceVersion).toBe(resourceVersion);
+  });
+
+  // Before these, each of the three hung forever: the caller's cache stale, with no error to show for it.
+  const isWatch = (_m: string, _p: string, q: URLSearchParams) => q.get("watch") === "1";
+
+  test("an answer that never comes (a request written into a connection nobody serves): an error after the header timeout", async () => {
+    api.hang({ when: "before-headers", match: isWatch });
+    const seen: unknown[] = [];
+    const e = await (async () => {
+      for await (const ev of client.watch(RESOURCES.namespaces, { headerTimeoutMs: 300 })) seen.push(ev);
+    })().catch((x) => x);
+    expect(e).toBeInstanceOf(WatchHeaderTimeout);
+    expect((e as Error).message).toBe('cannot WATCH "/api/v1/namespaces": no answer within 300 ms');
+    expect(seen).toEqual([]);
+  });
+
+  test("a stream on which nothing comes any more (no event, no bookmark): ended by the client after the idle timeout", async () => {
+    api.hang({ when: "after-headers", match: isWatch });
+    const expired: string[] = [];
+    let opened = false;
+    for await (const _ of client.watch(RESOURCES.namespaces, { idleTimeoutMs: 300, onOpen: () => (opened = true), onExpired: (why) => expired.push(why) })) {
+      throw new Error("no event expected");
+    }
+    expect(opened).toBe(true);
+    expect(expired).toEqual(["idle"]);
+  });
+
+  test("a stream the server does not end at timeoutSeconds: ended by the client a little after it", async () => {
+    api.hang({ when: "after-headers", match: isWatch });
+    const expired: string[] = [];
+    for await (const _ of client.watch(RESOURCES.namespaces, { timeoutSeconds: 1, idleTimeoutMs: 60_000, onExpired: (why) => expired.push(why) })) {
+      throw new Error("no event expected");
+    }
+    expect(expired).toEqual(["deadline"]);
+    const req = api.requests.filter((r) => r.query.watch).at(-1)!;
+    expect(req.query.timeoutSeconds).toBe("1");
   });
 
   test("a resourceVersion older than the server's history: an ERROR event with 410", async () => {

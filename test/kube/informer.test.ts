@@ -1,7 +1,7 @@
 // The informer against the fake API server: initial sync, handlers, resume, 410 relist,
 // dropped streams, the server away for a while, a resource the server does not serve.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { Informer, KubeClient, KubeMetrics, loadKubeconfig, RESOURCES, type Resource, type V1Node, type V1Pod } from "../../src/kube/index.ts";
+import { Informer, KubeClient, KubeMetrics, loadKubeconfig, RESOURCES, WatchHeaderTimeout, type Resource, type V1Node, type V1Pod } from "../../src/kube/index.ts";
 import { FakeApiServer } from "../helpers/kube-apiserver.ts";
 import { until } from "../helpers/until.ts";
 
@@ -146,6 +146,48 @@ describe("informer", () => {
     expect(warnings.filter((w) => w.includes("404")).length).toBe(1);
     api.hidden.delete("networkpolicies");
   });
+});
+
+describe("informer on hung watches", () => {
+  test("a watch answered but then silent is given up after the idle timeout and watched again: later changes arrive", async () => {
+    const c = new KubeClient(loadKubeconfig(api.writeKubeconfig()), { watchIdleTimeoutMs: 1000 });
+    const metrics = new KubeMetrics("h");
+    const inf = new Informer<V1Node>(c, RESOURCES.nodes, { backoff: { initialMs: 20, maxMs: 200 }, metrics });
+    const log: string[] = [];
+    inf.on({ add: (o) => log.push(`add ${o.metadata?.name}`) });
+    try {
+      inf.start();
+      await inf.waitForSync();
+      // The next watch hangs after its headers (bookmarks come every 200 ms on a live one).
+      api.hang({ when: "after-headers", match: (_m, p, q) => p === "/api/v1/nodes" && q.get("watch") === "1" });
+      api.dropWatches("nodes");
+      await until("the hung watch taken", () => api.hangingNow === 1 || log.length > 0);
+      api.put("nodes", { metadata: { name: "after-hang" } });
+      await until("the change seen through a new watch", () => log.includes("add after-hang"));
+      expect(await metrics.render()).toMatch(/h_watch_restarts_total\{kind="Node",reason="idle"\} [1-9]/);
+    } finally {
+      await inf.stop();
+    }
+  }, 60_000);
+
+  test("a watch whose answer never comes is an error after the header timeout (the cache is stale, not silently old), then watched again", async () => {
+    const c = new KubeClient(loadKubeconfig(api.writeKubeconfig()), { watchHeaderTimeoutMs: 1000 });
+    const inf = new Informer<V1Node>(c, RESOURCES.nodes, { backoff: { initialMs: 20, maxMs: 200 } });
+    const log: string[] = [];
+    inf.on({ add: (o) => log.push(`add ${o.metadata?.name}`) });
+    try {
+      inf.start();
+      await inf.waitForSync();
+      api.hang({ when: "before-headers", match: (_m, p, q) => p === "/api/v1/nodes" && q.get("watch") === "1" });
+      api.dropWatches("nodes");
+      await until("the hang reported as the last error", () => inf.lastError instanceof WatchHeaderTimeout);
+      api.put("nodes", { metadata: { name: "after-header-hang" } });
+      await until("the change seen through a new watch", () => log.includes("add after-header-hang"));
+      expect(inf.lastError).toBeUndefined();
+    } finally {
+      await inf.stop();
+    }
+  }, 60_000);
 });
 
 describe("informer errors", () => {

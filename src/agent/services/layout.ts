@@ -15,7 +15,8 @@
 //                 this node's endpoints only; pods and the node itself use every endpoint)
 //                 each: KEY vmap @pick-all-FORM-F or @pick-local-FORM-F -> a pick chain
 //   pick chains   meta mark set numgen random mod N offset SLOT_BASE(+LOCAL)
-//                 [affinity: the slot recorded for the client, refreshed with the timeout]
+//                 [affinity: the slot recorded for the client, refreshed with the timeout;
+//                  IPv6: for a hash of the client, the key and the count, see affinityKey]
 //                 dnat to KEY . meta mark map @endpoints-FORM-F
 //   mark-clear    the packet mark used as the slot register is cleared before routing
 //   nat-postrouting  masquerade connections marked (ct mark) and hairpin connections
@@ -83,7 +84,9 @@ export function layoutSets(): Map<string, SetSpec> {
       for (const view of ["all", "local"] as const) sets.set(names.pick(f, form, view), { key: keyTypes(f, form), verdict: true, comment: `${view === "all" ? "every" : "this node's"} endpoint: the pick chain of their count` });
       sets.set(names.endpoints(f, form), { key: [...keyTypes(f, form), "mark"], verdict: false, data: [ADDR(f), "inet_service"], comment: "key . slot: endpoint address . port" });
       sets.set(names.noEndpoints(f, form), { key: keyTypes(f, form), verdict: true, comment: "keys without endpoints: reject or drop" });
-      sets.set(names.affinity(f, form), { key: form === "ip" ? [ADDR(f), ...keyTypes(f, form)] : [ADDR(f), ...keyTypes(f, form)], verdict: false, data: ["mark"], dynamic: { timeout: "3h" }, comment: "client . key: its slot (sessionAffinity ClientIP)" });
+      sets.set(names.affinity(f, form), f === 4
+        ? { key: [ADDR(f), ...keyTypes(f, form)], verdict: false, data: ["mark"], dynamic: { timeout: "3h" }, comment: "client . key: its slot (sessionAffinity ClientIP)" }
+        : { key: ["mark"], verdict: false, data: ["mark"], dynamic: { timeout: "3h" }, comment: "hash of client . key . endpoint count: its slot (sessionAffinity ClientIP)" });
     }
     sets.set(names.hairpin(f), { key: [ADDR(f), ADDR(f)], verdict: false, comment: "endpoint . endpoint: a pod reaching itself through a Service (masqueraded)" });
     sets.set(names.nodePortIps(f), { key: [ADDR(f)], verdict: false, comment: "the node's addresses NodePorts answer on (--nodeport-addresses)" });
@@ -100,19 +103,41 @@ export interface PickChain {
   affinity?: number;
 }
 
+/**
+ * What a client's affinity record is keyed by. nft 1.0.6 writes an `update` whose key is more
+ * than 16 bytes with too few registers: the data it records overwrites the key's tail, or nft
+ * aborts (netlink_linearize.c `dreg < ctx->reg_low`) and takes the whole table with it. IPv4's
+ * `client . key` is 16 bytes; IPv6's is 36, so an IPv6 record is keyed by a 32-bit hash of it.
+ * The hash's seed holds the pick chain's count and view: when a Service's endpoint count
+ * changes its clients choose again (and are recorded again), where IPv4's records of slots
+ * that remain are kept and those beyond the count are deleted by the agent, which it cannot
+ * do for records it cannot tell apart. Two clients whose hashes collide share one record, so
+ * each still keeps one endpoint.
+ */
+function affinityKey(c: PickChain): { lookup: string[]; record: string } {
+  const set = `@${names.affinity(c.f, c.form)}`;
+  const client = `${P(c.f)} saddr . ${keyExpr(c.f, c.form)}`;
+  if (c.f === 4) return { lookup: [`meta mark set ${client} map ${set}`], record: client };
+  const hash = `jhash ${client} mod 4294967295 seed ${hex((AFFINITY_SEED + c.n + (c.view === "local" ? LOCAL_OFFSET : 0)) >>> 0)}`;
+  return { lookup: [`meta mark set ${hash}`, `meta mark set meta mark map ${set}`], record: hash };
+}
+
+/** The seed of IPv6 clients' record hash, plus the count and view: fixed, so a restarted agent's rules read the records made before. */
+const AFFINITY_SEED = 0x6d6e0000;
+
 export function pickRules(c: PickChain): string[] {
   const base = SLOT_BASE + (c.view === "local" ? LOCAL_OFFSET : 0);
   const choose = `meta mark set numgen random mod ${c.n} offset ${hex(base)}`;
   const dnat = `dnat ${P(c.f)} to ${keyExpr(c.f, c.form)} . meta mark map @${names.endpoints(c.f, c.form)}`;
   if (!c.affinity) return [choose, dnat];
-  const client = `${P(c.f)} saddr . ${keyExpr(c.f, c.form)}`;
+  const k = affinityKey(c);
   const range = `${hex(base)}-${hex(base + c.n - 1)}`;
   return [
     choose,
-    `meta mark set ${client} map @${names.affinity(c.f, c.form)}`,
-    // A slot recorded when the Service had more endpoints: choose again, and let it expire.
+    ...k.lookup,
+    // A slot recorded when the Service had more endpoints (or no record, IPv6): choose again, and let it expire.
     `meta mark != ${range} ${choose}`,
-    `meta mark ${range} update @${names.affinity(c.f, c.form)} { ${client} timeout ${c.affinity}s : meta mark }`,
+    `meta mark ${range} update @${names.affinity(c.f, c.form)} { ${k.record} timeout ${c.affinity}s : meta mark }`,
     dnat,
   ];
 }

@@ -64,7 +64,7 @@ export class ServiceProxy {
   }
 
   /**
-   * Deletes the affinity records that name a slot a Service no longer uses: the packet path
+   * Deletes the IPv4 affinity records that name a slot a Service no longer uses: the packet path
    * chooses again for such a client, but `update` refreshes a record's timeout without
    * changing its slot, so a client connecting more often than the timeout would never get
    * affinity back.
@@ -72,7 +72,9 @@ export class ServiceProxy {
   private pruneAffinity(prune: readonly AffinitySlots[]): number {
     this.nl ??= (this.o.netlink ?? (() => Nftables.open()))();
     let n = 0;
-    for (const f of FAMILIES) {
+    // IPv6 records are keyed by a hash that includes the endpoint count (layout.ts affinityKey):
+    // a count change retires them all by itself, and they cannot be told apart here.
+    for (const f of FAMILIES.filter((x) => x === 4)) {
       for (const form of FORMS) {
         const mine = prune.filter((p) => p.f === f && p.form === form);
         if (!mine.length) continue;

@@ -77,7 +77,10 @@ class PolicyStep {
     deps.onPolicy?.(sync.structure.deciders, state);
     r.writes += sync.writes;
     r.changes.push(...sync.changes);
-    if (verify) r.policyRejected = sync.rejected;
+    if (verify) {
+      r.policyRejected = sync.rejected;
+      r.policyProgrammedFrom = state0;
+    }
     // The bridgeNetfilter step turns them on in bridge mode; without br_netfilter a policy that selects a local pod cannot hold.
     if (sync.anySelected && cfg.mode === "bridge") {
       for (const name of BRIDGE_NF_SYSCTLS) {

@@ -66,6 +66,12 @@ export interface ReconcileReport {
   conflistWritten: boolean;
   /** Policy objects the kernel refused, left out while the rest is programmed (a warning, not a readiness failure). */
   policyRejected?: string[];
+  /**
+   * The source's state the policy step programmed in this pass (undefined when it did not: a
+   * policy kind unreadable, or the step failed). Its fingerprint is served on /readyz, so a
+   * reader of the source (lab check) knows when this node enforces what it reads.
+   */
+  policyProgrammedFrom?: ClusterState;
   /** No errors, no problems, and the conflist is in place. */
   converged: boolean;
 }

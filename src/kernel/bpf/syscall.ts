@@ -3,6 +3,7 @@
 // through the filter that holds it, and its maps through the program's info).
 // union bpf_attr is laid out per command below; the kernel wants unused bytes zero.
 import { ptr } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import { errno, errnoName, sym } from "../../sys/libc.ts";
 
 /** bpf(2)'s syscall number: no libc wrapper, and it differs per architecture. */
@@ -12,7 +13,9 @@ const CMD = {
   PROG_LOAD: 5, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
 } as const;
 export const PROG_TYPE = { SCHED_CLS: 3 } as const;
-export const MAP_TYPE = { HASH: 1 } as const;
+export const MAP_TYPE = { HASH: 1, PERCPU_ARRAY: 6, LPM_TRIE: 11 } as const;
+/** BPF_F_NO_PREALLOC: required by LPM tries. */
+export const MAP_F_NO_PREALLOC = 1;
 /** Update flags: BPF_ANY (create or replace). */
 const BPF_ANY = 0;
 const ATTR_SIZE = 144;
@@ -94,6 +97,7 @@ export interface MapCreate {
   valueSize: number;
   maxEntries: number;
   name: string;
+  flags?: number;
 }
 
 export function mapCreate(m: MapCreate): number {
@@ -102,6 +106,7 @@ export function mapCreate(m: MapCreate): number {
   attr.writeUInt32LE(m.keySize, 4);
   attr.writeUInt32LE(m.valueSize, 8);
   attr.writeUInt32LE(m.maxEntries, 12);
+  attr.writeUInt32LE(m.flags ?? 0, 16);
   name16(attr, 28, m.name);
   return bpf(CMD.MAP_CREATE, attr, `create bpf map ${m.name}`);
 }
@@ -201,6 +206,17 @@ export function fdById(kind: "prog" | "map", id: number): number {
   const attr = Buffer.alloc(ATTR_SIZE);
   attr.writeUInt32LE(id, 0);
   return bpf(kind === "prog" ? CMD.PROG_GET_FD_BY_ID : CMD.MAP_GET_FD_BY_ID, attr, `open bpf ${kind} ${id}`);
+}
+
+/**
+ * How many CPUs a per-CPU map holds a value for (the kernel's possible CPUs, not the online
+ * ones): a per-CPU lookup from user space writes that many values, each rounded up to 8 bytes.
+ */
+export function possibleCpus(): number {
+  const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+  let last = 0;
+  for (const range of text.split(",")) last = Math.max(last, ...range.split("-").map(Number));
+  return last + 1;
 }
 
 export function closeBpfFd(fd: number): void {
