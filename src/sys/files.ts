@@ -34,21 +34,30 @@ function check(r: number | bigint, op: string, path: string): number {
   return n;
 }
 
+/** A path as a C string in a buffer reused by every call (an allocation per path showed in listings of many files). */
+const pathBuf = Buffer.allocUnsafe(4096);
+function cpath(path: string): Buffer {
+  if (path.length * 3 + 1 > pathBuf.length) return cstr(path);
+  const n = pathBuf.write(path, 0);
+  pathBuf[n] = 0;
+  return pathBuf;
+}
+
 function open(path: string, flags: number, mode: number, op: string): number {
   for (;;) {
-    const fd = sym.open(cstr(path), flags | O_CLOEXEC, mode);
+    const fd = sym.open(cpath(path), flags | O_CLOEXEC, mode);
     if (fd >= 0) return fd;
     if (errno() !== EINTR) throw new SysError(`${op} ${path}`, errno());
   }
 }
 
 export function exists(path: string): boolean {
-  return sym.access(cstr(path), F_OK) === 0;
+  return sym.access(cpath(path), F_OK) === 0;
 }
 
 /** access(2): throws when the caller may not (X_OK: execute). */
 export function access(path: string, mode: number): void {
-  check(sym.access(cstr(path), mode), "access", path);
+  check(sym.access(cpath(path), mode), "access", path);
 }
 
 /**
@@ -57,24 +66,32 @@ export function access(path: string, mode: number): void {
  */
 let scratch = Buffer.allocUnsafe(16384);
 
+/** What a read after the first goes into: one byte, to learn that a file is at its end without a copy. */
+const probe = Buffer.allocUnsafe(1);
+
+function readInto(fd: number, buf: Buffer, path: string): number {
+  for (;;) {
+    const n = Number(sym.read(fd, buf, buf.length));
+    if (n >= 0) return n;
+    if (errno() !== EINTR) throw new SysError(`read ${path}`, errno());
+  }
+}
+
 export function readText(path: string): string {
   const fd = open(path, O_RDONLY, 0, "open");
   try {
-    let len = 0;
-    for (;;) {
+    let len = readInto(fd, scratch, path);
+    while (len > 0 && readInto(fd, probe, path) === 1) {
+      // More than the first read gave (a large file, or one read in pieces as /proc's are).
       if (len === scratch.length) {
         const bigger = Buffer.allocUnsafe(scratch.length * 2);
         scratch.copy(bigger, 0, 0, len);
         scratch = bigger;
       }
-      const n = Number(sym.read(fd, scratch.subarray(len), scratch.length - len));
-      if (n < 0) {
-        if (errno() === EINTR) continue;
-        throw new SysError(`read ${path}`, errno());
-      }
-      if (n === 0) return scratch.toString("utf8", 0, len);
-      len += n;
+      scratch[len++] = probe[0]!;
+      if (len < scratch.length) len += readInto(fd, scratch.subarray(len), path);
     }
+    return scratch.toString("utf8", 0, len);
   } finally {
     closeFd(fd);
   }
@@ -104,7 +121,7 @@ export function link(existing: string, path: string): void {
 }
 
 export function unlink(path: string): void {
-  check(sym.unlink(cstr(path)), "unlink", path);
+  check(sym.unlink(cpath(path)), "unlink", path);
 }
 
 export function rename(from: string, to: string): void {
@@ -114,14 +131,14 @@ export function rename(from: string, to: string): void {
 /** mkdir(2); recursive: the missing parents too, and no error when it exists. */
 export function mkdir(path: string, o: { recursive?: boolean; mode?: number } = {}): void {
   const mode = o.mode ?? 0o777;
-  if (sym.mkdir(cstr(path), mode) === 0) return;
+  if (sym.mkdir(cpath(path), mode) === 0) return;
   const err = errno();
   if (o.recursive && err === EEXIST && stat(path).isDirectory) return;
   if (!o.recursive || err !== ENOENT) throw new SysError(`mkdir ${path}`, err);
   const parent = path.replace(/\/+[^/]+\/*$/, "");
   if (parent === "" || parent === path) throw new SysError(`mkdir ${path}`, err);
   mkdir(parent, o);
-  if (sym.mkdir(cstr(path), mode) !== 0 && errno() !== EEXIST) throw new SysError(`mkdir ${path}`, errno());
+  if (sym.mkdir(cpath(path), mode) !== 0 && errno() !== EEXIST) throw new SysError(`mkdir ${path}`, errno());
 }
 
 /** The names in a directory, "." and ".." left out, in the order the file system gives them. */
@@ -153,7 +170,7 @@ export function readDir(path: string): string[] {
 
 /** rm -rf: the path and, for a directory, everything in it; nothing when it does not exist. */
 export function removeTree(path: string): void {
-  if (sym.unlink(cstr(path)) === 0) return;
+  if (sym.unlink(cpath(path)) === 0) return;
   const err = errno();
   if (err === ENOENT) return;
   if (err !== EISDIR && err !== EPERM) throw new SysError(`unlink ${path}`, err);
@@ -166,7 +183,7 @@ export function removeTree(path: string): void {
     throw e;
   }
   for (const n of names) removeTree(`${path}/${n}`);
-  if (sym.rmdir(cstr(path)) !== 0 && errno() !== ENOENT) throw new SysError(`rmdir ${path}`, errno());
+  if (sym.rmdir(cpath(path)) !== 0 && errno() !== ENOENT) throw new SysError(`rmdir ${path}`, errno());
 }
 
 export interface Stat {
@@ -181,7 +198,7 @@ export interface Stat {
 /** stat(2) through statx, following symbolic links. */
 export function stat(path: string): Stat {
   const stx = Buffer.alloc(256);
-  check(sym.statx(AT_FDCWD, cstr(path), 0, STATX_BASIC_STATS, stx), "stat", path);
+  check(sym.statx(AT_FDCWD, cpath(path), 0, STATX_BASIC_STATS, stx), "stat", path);
   const type = stx.readUInt16LE(28) & S_IFMT;
   return {
     dev: `${stx.readUInt32LE(136)}:${stx.readUInt32LE(140)}`,

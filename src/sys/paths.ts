@@ -2,8 +2,13 @@
 // use costs ~0.4 ms of a plugin process's start). Same results as node:path/posix for the
 // functions here (test/sys/paths.test.ts compares them).
 
+/** A "." or ".." part, an empty part ("//"), or a trailing slash. */
+const ABNORMAL = /(^|\/)\.\.?(\/|$)|\/\/|.\/$/;
+
 /** Resolves "." and "..", squeezes repeated slashes, drops a trailing one. */
 export function normalize(path: string): string {
+  // Most paths are normal already (every reservation file of a listing goes through here).
+  if (path !== "" && !ABNORMAL.test(path)) return path;
   const absolute = path.startsWith("/");
   const out: string[] = [];
   for (const part of path.split("/")) {
