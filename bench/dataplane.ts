@@ -10,7 +10,7 @@ import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
-import { Netlink, PlainPodsMap, closeBpfFd, loadPodRedirect } from "../src/kernel/index.ts";
+import { HostGwRoutesMap, Netlink, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/index.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -26,7 +26,8 @@ const { values: v } = parseArgs({
 if (v.help) {
   console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
   paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
-         bridge-nooffload policies-few policies hand-hostgw hostgw policies-hostgw vxlan vxlan-auto (default: all)
+         bridge-nooffload policies-few policies hand-hostgw hand-hostgw-fastpath hostgw policies-hostgw vxlan vxlan-auto
+         (default: all; hand-hostgw-fastpath brings its baseline, hand-nodes)
   --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
   process.exit(0);
 }
@@ -60,7 +61,7 @@ function netns(suffix: string): string {
   return name;
 }
 
-/** The fast path's program and map of hand-fastpath (closed at the end; the filters go with their namespaces). */
+/** The fast path's programs and maps of the hand-built fast paths (closed at the end; the filters go with their namespaces). */
 const bpfFds: (() => void)[] = [];
 
 function cleanup(): void {
@@ -175,24 +176,68 @@ function macOf(ns: string, dev: string): string {
 /**
  * Cross node: pod - veth - node A - a switch namespace's bridge (as the lab's underlay) - node B
  * - veth - pod, each node routing the other's pod subnet via the other's address.
+ * Addresses: nodes <underlay>.1 and .2 (/24), pods <pods>.1.2 and <pods>.2.2.
  */
-function handHostGw(): Path {
-  const sw = netns("hs");
+function hostGwTopology(tag: string, net: { underlay: string; pods: string }): { n: string; pod: string; podIp: string }[] {
+  const sw = netns(`${tag}s`);
   sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"]);
   sh(["ip", "-n", sw, "link", "set", "br0", "up"]);
   const nodes = [1, 2].map((i) => {
-    const n = handNode(`hn${i}`);
+    const n = handNode(`${tag}n${i}`);
     sh(["ip", "-n", sw, "link", "add", `n${i}`, "type", "veth", "peer", "name", "eth0", "netns", n]);
     sh(["ip", "-n", sw, "link", "set", `n${i}`, "master", "br0", "up"]);
-    sh(["ip", "-n", n, "addr", "add", `10.253.0.${i}/24`, "dev", "eth0"]);
+    sh(["ip", "-n", n, "addr", "add", `${net.underlay}.${i}/24`, "dev", "eth0"]);
     sh(["ip", "-n", n, "link", "set", "eth0", "up"]);
-    const pod = netns(`hn${i}-p`);
-    handPod(pod, n, "vp", `10.254.${i}.2`);
-    return { n, pod };
+    const pod = netns(`${tag}n${i}-p`);
+    const podIp = `${net.pods}.${i}.2`;
+    handPod(pod, n, "vp", podIp);
+    return { n, pod, podIp };
   });
-  sh(["ip", "-n", nodes[0]!.n, "route", "add", "10.254.2.0/24", "via", "10.253.0.2"]);
-  sh(["ip", "-n", nodes[1]!.n, "route", "add", "10.254.1.0/24", "via", "10.253.0.1"]);
-  return { key: "hand-hostgw", label: "cross node, hand-built routes (no CNI)", baseline: "node-to-node", reduced: true, client: nodes[0]!.pod, server: nodes[1]!.pod, dst: "10.254.2.2" };
+  sh(["ip", "-n", nodes[0]!.n, "route", "add", `${net.pods}.2.0/24`, "via", `${net.underlay}.2`]);
+  sh(["ip", "-n", nodes[1]!.n, "route", "add", `${net.pods}.1.0/24`, "via", `${net.underlay}.1`]);
+  return nodes;
+}
+
+function handHostGw(): Path {
+  const nodes = hostGwTopology("h", { underlay: "10.253.0", pods: "10.254" });
+  return { key: "hand-hostgw", label: "cross node, hand-built routes (no CNI)", baseline: "node-to-node", reduced: true, client: nodes[0]!.pod, server: nodes[1]!.pod, dst: nodes[1]!.podIp };
+}
+
+/**
+ * The same cross-node topology with the fast path's programs (src/kernel/bpf/): the pod
+ * program on each pod's host end (bpf_redirect_neigh out of eth0), the underlay program on each
+ * node's eth0 (bpf_redirect_peer to the pod). The nodes' forward hook drops TCP and UDP, so a
+ * packet the programs left to the stack would be lost and the figure is the fast path's alone.
+ * Its baseline is node to node over this very underlay (the lab's node-to-node has the same
+ * topology: node namespaces on a switch bridge).
+ */
+function handHostGwFastPath(): Path[] {
+  const nodes = hostGwTopology("g", { underlay: "10.249.0", pods: "10.248" });
+  nodes.forEach(({ n, pod, podIp }, i) => {
+    const plain = PlainPodsMap.create();
+    const hostGw = HostGwRoutesMap.create();
+    const maps = { hostGw: hostGw.fd };
+    const progs = [loadPodRedirect(plain.fd, maps), loadUnderlayIngress(plain.fd, maps)];
+    bpfFds.push(...progs.map((fd) => () => closeBpfFd(fd)), () => plain.close(), () => hostGw.close());
+    sh(inNs(n, ["nft", "add table inet fpbench; add chain inet fpbench fw { type filter hook forward priority 0; policy accept; }; add rule inet fpbench fw meta l4proto { tcp, udp } drop"]));
+    const nl = Netlink.open(`/run/netns/${n}`);
+    try {
+      const host = nl.link("vp")!;
+      const eth0 = nl.link("eth0")!;
+      plain.set({ ip: podIp, podMac: macOf(pod, "eth0"), hostMac: host.mac!, hostIndex: host.index });
+      hostGw.set({ cidr: `10.248.${2 - i}.0/24`, ifindex: eth0.index });
+      for (const [dev, fd, name] of [[host.index, progs[0]!, "mncni_pod_redir"], [eth0.index, progs[1]!, "mncni_underlay"]] as const) {
+        nl.addClsact(dev);
+        nl.addBpfFilter({ index: dev, progFd: fd, name });
+      }
+    } finally {
+      nl.close();
+    }
+  });
+  return [
+    { key: "hand-nodes", label: "node to node, the hand-built underlay (no CNI)", client: nodes[0]!.n, server: nodes[1]!.n, dst: "10.249.0.2" },
+    { key: "hand-hostgw-fastpath", label: "cross node, hand-built routes + fast-path programs (no CNI)", baseline: "hand-nodes", target: 0.95, handBuilt: "hand-hostgw", client: nodes[0]!.pod, server: nodes[1]!.pod, dst: nodes[1]!.podIp },
+  ];
 }
 
 let nodeCount = 0;
@@ -327,6 +372,8 @@ function buildPaths(want: (k: string) => boolean): Path[] {
   if (want("hand-routed")) paths.push(handRouted());
   if (want("hand-fastpath")) paths.push(handFastPath());
   if (want("hand-hostgw")) paths.push(handHostGw());
+  // With its baseline, hand-nodes.
+  if (want("hand-hostgw-fastpath")) paths.push(...handHostGwFastPath());
   const help = agentHelp();
   if (["node-to-node", "hostgw", "lab-bridge"].some(want)) {
     const { status: s } = labPaths(`${ID}h`, "host-gw");
@@ -392,7 +439,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
 }
 
 /** The order of the table and charts (and of measuring within a round). */
-export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-hostgw", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
+export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-nodes", "hand-hostgw", "hand-hostgw-fastpath", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
 
 // ---- measurements --------------------------------------------------------------------
 interface Sample {
@@ -454,12 +501,12 @@ const median = (xs: number[]) => {
 
 // ---- output ----------------------------------------------------------------------------
 interface Ratio { med: number; min: number; max: number }
-interface Row { path: Path; samples: Sample[]; med: Record<Metric, number>; min: Record<Metric, number>; max: Record<Metric, number>; ratio?: Ratio; handRatio?: Ratio }
+interface Row { path: Path; samples: Sample[]; med: Record<Metric, number>; min: Record<Metric, number>; max: Record<Metric, number>; ratio?: Ratio; handRatio?: Ratio; rrRatio?: Ratio }
 
-/** TCP single stream of ss to base, per round (both measured within seconds of each other). */
-function tcp1Ratio(ss: Sample[], base: Sample[] | undefined): Ratio | undefined {
+/** A metric of ss to base, per round (both measured within seconds of each other). */
+function tcp1Ratio(ss: Sample[], base: Sample[] | undefined, m: Metric = "tcp1"): Ratio | undefined {
   if (!base?.length || !ss.length) return undefined;
-  const rs = ss.map((s, i) => s.tcp1 / base[i]!.tcp1);
+  const rs = ss.map((s, i) => s[m] / base[i]![m]);
   return { med: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
 }
 
@@ -470,6 +517,9 @@ function summarize(paths: Path[], samples: Map<string, Sample[]>): Row[] {
     const row: Row = { path, samples: ss, med: by(median), min: by((x) => Math.min(...x)), max: by((x) => Math.max(...x)) };
     const ratio = tcp1Ratio(ss, path.baseline ? samples.get(path.baseline) : undefined);
     if (ratio) row.ratio = ratio;
+    // Request/response p50 as a ratio too: single runs are bimodal here, per-round ratios are not.
+    const rrRatio = tcp1Ratio(ss, path.baseline ? samples.get(path.baseline) : undefined, "rrP50");
+    if (rrRatio) row.rrRatio = rrRatio;
     const handRatio = tcp1Ratio(ss, path.handBuilt ? samples.get(path.handBuilt) : undefined);
     if (handRatio) row.handRatio = handRatio;
     return row;
@@ -489,7 +539,7 @@ function markdown(rows: Row[], meta: string): string {
     const ratio = r.ratio ? `${ratioText(r.ratio, r.path.baseline!)}${r.path.target ? ` (≥ ${r.path.target}: ${r.ratio.med >= r.path.target ? "met" : "**not met**"})` : ""}` : "—";
     const hand = r.handRatio ? ratioText(r.handRatio, r.path.handBuilt!) : "—";
     const dash = (x: string) => (r.path.reduced ? "not run" : x);
-    return `| ${r.path.label} | ${spread(r, "tcp1")} | ${ratio} | ${hand} | ${dash(spread(r, "tcp4"))} | ${dash(`${f2(r.med.udp64)} / ${f2(r.med.udp512)} / ${f2(r.med.udp1400)}`)} | ${f1(r.med.rrP50)} / ${f1(r.med.rrP99)} | ${f1(r.med.cpuPerGbps)} |`;
+    return `| ${r.path.label} | ${spread(r, "tcp1")} | ${ratio} | ${hand} | ${dash(spread(r, "tcp4"))} | ${dash(`${f2(r.med.udp64)} / ${f2(r.med.udp512)} / ${f2(r.med.udp1400)}`)} | ${f1(r.med.rrP50)} / ${f1(r.med.rrP99)}${r.rrRatio ? ` (p50 ${f2(r.rrRatio.med)}× of ${r.path.baseline})` : ""} | ${f1(r.med.cpuPerGbps)} |`;
   });
   return `${meta}\n\n${head}\n${lines.join("\n")}\n\n${gaps(rows)}![TCP single-stream throughput per path, as a ratio to the raw veth pair](dataplane-throughput.svg)\n\n![Request/response latency per path](dataplane-latency.svg)\n`;
 }
@@ -666,7 +716,7 @@ async function main(): Promise<void> {
     "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
   ].join("\n");
   const section = markdown(rows, meta);
-  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, policyPackets, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, handBuilt: r.path.handBuilt, handRatio: r.handRatio, reduced: r.path.reduced, samples: r.samples })) };
+  const raw = { measured: new Date().toISOString(), seconds, loadavg: loadavg(), kernel, policyPackets, rows: rows.map((r) => ({ key: r.path.key, label: r.path.label, unavailable: r.path.unavailable, baseline: r.path.baseline, median: r.med, min: r.min, max: r.max, ratio: r.ratio, rrRatio: r.rrRatio, handBuilt: r.path.handBuilt, handRatio: r.handRatio, reduced: r.path.reduced, samples: r.samples })) };
   if (v.json) console.log(JSON.stringify(raw));
   else console.log(section);
   if (!v["no-write"]) {

@@ -24,6 +24,8 @@ import { NflogReader } from "../kernel/nflog.ts";
 import { parseCniArgs } from "../cni/env.ts";
 import type { Result } from "../cni/types.ts";
 import { mncniSpec } from "../plugin-specs.ts";
+import { FastPathNode } from "./fast-path/node.ts";
+import { NETWORK_NAME } from "./conflist.ts";
 
 /** How long a served ADD waits for the watch to show a pod the cache does not know (docs/policy.md). */
 export const UNKNOWN_POD_WAIT_MS = 2000;
@@ -35,6 +37,7 @@ export class Agent {
   private readonly source: ClusterSource;
   private readonly reconciler: Reconciler;
   private readonly nl: Netlink;
+  private readonly fastPath: FastPathNode;
   private running = false;
   private again = false;
   private lastProblems = "";
@@ -65,10 +68,13 @@ export class Agent {
     this.flows = new FlowLog(cfg.flowLog);
     this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName, ...(cfg.serviceProxy ? { services: true } : {}) });
     this.metrics.source = this.source;
+    if (cfg.fastPath) this.metrics.fastPathVerdicts = () => this.fastPath.verdicts();
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });
-    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, antiSpoof: antiSpoofFor(MODES[cfg.mode].antiSpoof), onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
+    const antiSpoof = antiSpoofFor(MODES[cfg.mode].antiSpoof);
+    this.fastPath = new FastPathNode({ host: this.nl, mode: cfg.mode, bridge: cfg.bridge, network: NETWORK_NAME, ipamDataDir: cfg.ipamDataDir, guarded: () => antiSpoof.guarded() });
+    this.reconciler = new Reconciler(cfg, { nl: this.nl, nft: systemNft, hold: systemHold, antiSpoof, fastPath: this.fastPath, onPolicy: (d, s) => this.flows.update(d, s), sysctl: { get: sysctlGet, set: sysctlSet }, binary });
     // Before anything is installed, so --uninstall finds every directory this run writes to.
     try {
       writeRunRecord(cfg.stateFile, cfg);
@@ -250,6 +256,7 @@ export class Agent {
     this.stopCallWatch?.();
     // Waits for the call in progress; then the socket is gone and plugins work alone.
     await this.cni?.stop();
+    this.fastPath.close();
     this.nl.close();
     this.log.info("agent stopped; data plane left in place");
   }

@@ -52,6 +52,8 @@ export interface AgentConfig {
   serviceProxy: boolean;
   /** NodePorts answer on the node's addresses within these CIDRs; empty: every address of the node. */
   nodeportAddresses: string[];
+  /** The eBPF fast path: the conflist asks the plugin to attach it, and the agent keeps the plain-pods map (docs/fast-path.md). */
+  fastPath: boolean;
   uninstall: boolean;
   /** With uninstall: also delete a bridge that still has pods attached. */
   force: boolean;
@@ -92,6 +94,7 @@ const FLAGS = {
   "cni-version": { type: "string", value: "VERSION", help: "the conflist's cniVersion (default: the highest every plugin of the chain supports up to 1.0.0, what containerd 1.6/1.7 accept; 1.1.0 for containerd >= 2.0 or CRI-O >= 1.30)" },
   "service-proxy": { type: "boolean", help: "proxy Services in nftables in place of kube-proxy: ClusterIP, NodePort, LoadBalancer and external IPs (docs/services.md)" },
   "nodeport-addresses": { type: "list", value: "CIDR", help: "with --service-proxy: NodePorts answer only on the node's addresses within these CIDRs (repeatable; default: every address of the node)" },
+  "fast-path": { type: "string", value: "on|off", help: "the eBPF fast path for traffic between plain pods of this node (no policy, no Service, no hostPort; docs/fast-path.md; default off)" },
   "config": { type: "string", value: "FILE", help: "JSON file with the same keys in camelCase (flags override it)" },
   "state-file": { type: "string", value: "FILE", help: "where the agent records the directories it installs into, read by --uninstall (default: agent-run.json beside the CNI socket)" },
   "uninstall": { type: "boolean", help: "remove everything mncni created on this node (in the directories of the recorded run, too), then exit" },
@@ -133,6 +136,7 @@ const DEFAULTS = {
   chainPortmap: false,
   serviceProxy: false,
   nodeportAddresses: [],
+  fastPath: false,
   uninstall: false,
   force: false,
   once: false,
@@ -226,6 +230,11 @@ function validate(m: Record<string, unknown>): AgentConfig {
   }
   const cniVersion = str("cniVersion");
   if (cniVersion !== undefined && !CONFLIST_VERSIONS.includes(cniVersion)) throw new ConfigError(`cannot use cniVersion "${cniVersion}": must be one of ${CONFLIST_VERSIONS.join(", ")}`);
+  // The config file may say true/false; the flag says on/off.
+  const fp = m.fastPath === true ? "on" : m.fastPath === false ? "off" : m.fastPath;
+  if (fp !== "on" && fp !== "off") throw new ConfigError(`cannot use fastPath ${JSON.stringify(m.fastPath)}: must be "on" or "off"`);
+  const fastPath = fp === "on";
+  if (fastPath && uninstall) throw new ConfigError("cannot use --fast-path on with --uninstall: uninstall removes the fast path with everything else");
   const clusterCidr = collapseCIDRs(cidrs("clusterCidr"));
   const nonMasq = cidrs("nonMasqueradeCidr");
   return Object.freeze({
@@ -257,6 +266,7 @@ function validate(m: Record<string, unknown>): AgentConfig {
     cniVersion,
     serviceProxy: m.serviceProxy === true,
     nodeportAddresses: cidrs("nodeportAddresses"),
+    fastPath,
     uninstall,
     force: m.force === true,
     once: m.once === true,

@@ -22,6 +22,8 @@ export interface ConflistOptions {
   cniSocket?: string;
   /** The cluster has network policies: new pods are held until programmed (docs/policy.md). */
   policyHold?: boolean;
+  /** The plugin attaches the fast path's program to each pod's host device (docs/fast-path.md). */
+  fastPath?: boolean;
 }
 
 export interface Conflist {
@@ -53,6 +55,7 @@ export function renderConflist(o: ConflistOptions): Conflist {
       // bandwidth annotations, requested addresses and MAC.
       capabilities: { portMappings: !o.chainPortmap, bandwidth: true, ips: true, mac: true },
       ...(o.policyHold ? { policyHold: true } : {}),
+      ...(o.fastPath ? { fastPath: true } : {}),
     },
   ];
   if (o.chainPortmap) plugins.push({ type: "portmap", capabilities: { portMappings: true }, snat: true });

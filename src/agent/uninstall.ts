@@ -1,7 +1,7 @@
 // `mncni agent --uninstall`: removes what mncni created on this node (routes tagged with
 // RTPROT_MNCNI, every nftables table mncni owns (src/firewall/names.ts), our rules in foreign
 // chains, the conflist, the installed binaries, the bridge, and what each routing backend
-// owns, through its remove()). Sysctls are left as they are: their previous values are
+// owns, through its remove()), the fast path's filters and record. Sysctls are left as they are: their previous values are
 // unknown, and other software may rely on forwarding. The directories are those of the
 // run recorded in the state file (see run-record.ts) and those given to this command.
 import { existsSync, rmSync } from "node:fs";
@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { Netlink, RTPROT_MNCNI, isErrno } from "../kernel/index.ts";
 import { leafBackends, routingBackends, type RoutingKernel, type RoutingSettings } from "./routing/index.ts";
 import type { AgentConfig } from "./config.ts";
-import { CONFLIST_NAME } from "./conflist.ts";
+import { CONFLIST_NAME, NETWORK_NAME } from "./conflist.ts";
+import { removeFastPath } from "./fast-path/node.ts";
+import { fastPathDir } from "../plugin/fast-path.ts";
 import { PLUGIN_NAMES } from "./install.ts";
 import type { Logger } from "../base/log.ts";
 import { planMasqueradeRemoval } from "./masquerade.ts";
@@ -126,7 +128,15 @@ export function runUninstall(cfg: AgentConfig, log: Logger): number {
   const t = uninstallTargets(cfg, record);
   const rep = (() => {
     using nl = Netlink.open();
-    return uninstall(t, { nl, nft: systemNft });
+    const rep = uninstall(t, { nl, nft: systemNft });
+    // The fast path's filters (found on the devices, whatever recorded them) and its record; the
+    // program and map go with their last holder.
+    try {
+      rep.removed.push(...removeFastPath(nl, [fastPathDir(cfg.ipamDataDir, NETWORK_NAME)]));
+    } catch (e) {
+      rep.errors.push(`cannot remove the fast path: ${(e as Error).message}`);
+    }
+    return rep;
   })();
   rep.errors.unshift(...errors);
   // The record goes last, and only when nothing was left: a second run (--force) needs it.

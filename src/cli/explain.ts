@@ -51,8 +51,8 @@ async function explainRun(argv: string[]): Promise<number> {
   const src = resolve(p.positionals[0]!, "source");
   const dst = resolve(p.positionals[1]!, "destination");
   if (!src.place) src.place = at.node;
-  const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
-  const ex = explainPacket(at.places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
+  const cluster = p.flags.source ? await readClusterState(p.flags.source, v.fastPath ? { services: true } : {}) : undefined;
+  const ex = explainPacket(at.places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: p.flags.probe, spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}), nodes: [v] });
   return renderExplanation(ex, p.flags.json);
 }
 

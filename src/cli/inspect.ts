@@ -23,8 +23,9 @@ const INSPECT = {
 export async function inspectCommand(argv: string[]): Promise<number> {
   const p = parseOrExit(INSPECT, argv);
   if (typeof p === "number") return p;
-  const cluster = p.flags.source ? await readClusterState(p.flags.source) : undefined;
   const v = viewFromFlags(p.flags);
+  // With the fast path, a Service backend's reason to take the stack is in its EndpointSlices.
+  const cluster = p.flags.source ? await readClusterState(p.flags.source, v.fastPath ? { services: true } : {}) : undefined;
   const n = collectAttachments(v, cluster);
   const agent = v.podMTU === undefined ? undefined : await fetchReadyz(p.flags["agent-addr"], 1000).then((b) => ({ podMTU: b.podMTU }), (e: Error) => ({ error: `${p.flags["agent-addr"]}: ${e.message}` }));
   const podMTU = podMTUView(v.podMTU, agent);

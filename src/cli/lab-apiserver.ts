@@ -6,7 +6,8 @@ import { adminKubeconfig, startLabApiServer } from "../lab/apiserver/lab-server.
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
 import { onKubernetes, startApiServer, stopApiServer } from "../lab/control-plane.ts";
-import { requireState } from "../lab/state.ts";
+import { loadState, requireState } from "../lab/state.ts";
+import { serviceAdmission } from "../lab/services.ts";
 
 const APISERVER = {
   name: "mncni lab apiserver",
@@ -31,7 +32,7 @@ export async function cmdApiserver(argv: string[]): Promise<number> {
   const address = p.flags["lab-address"];
   const netns = p.flags["lab-netns"];
   if ((address === undefined) !== (netns === undefined)) throw new Error("cannot listen in the lab: --lab-address and --lab-netns go together");
-  const srv = startLabApiServer(p.flags.name, p.flags.port, address && netns ? { hostname: address, netns: `/run/netns/${netns}` } : undefined);
+  const srv = startLabApiServer(p.flags.name, p.flags.port, address && netns ? { hostname: address, netns: `/run/netns/${netns}` } : undefined, serviceAdmission(p.flags.name, loadState));
   say(`mncni lab apiserver: serving ${srv.url} for lab ${p.flags.name}; kubeconfig: ${adminKubeconfig(p.flags.name)}`);
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);

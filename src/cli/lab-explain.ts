@@ -1,7 +1,7 @@
 // `mncni lab explain SRC DST`: the path of a packet between lab endpoints, across the lab's
 // namespaces (places and endpoints: src/lab/places.ts; the work: src/obs/explain-packet.ts).
 import { requireState, type LabState } from "../lab/state.ts";
-import { labCluster, labEndpoint, labPlaces } from "../lab/places.ts";
+import { labCluster, labEndpoint, labNodeView, labPlaces } from "../lab/places.ts";
 import { explainAgrees, explainPacket } from "../obs/explain-packet.ts";
 import type { Endpoint, Place } from "../obs/explain.ts";
 import { serviceRef, translateService } from "../lab/service-explain.ts";
@@ -35,7 +35,7 @@ async function explainRun(argv: string[]): Promise<number> {
   if (p.positionals[1]!.startsWith("svc/")) return explainService(s, places, src, p.positionals[1]!, p.flags);
   const dst = labEndpoint(s, places, p.positionals[1]!, p.flags.ipv6, { outside: true });
   const cluster = await labCluster(s);
-  const ex = explainPacket(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}) });
+  const ex = explainPacket(places, src, dst.ip, { proto: p.flags.proto as ProbeProto, port: p.flags.port, probe: !p.flags["no-probe"], spoofSrc: p.flags["spoof-src"], ...(cluster ? { cluster } : {}), nodes: s.nodes.map((n) => labNodeView(s, n.name)) });
   return renderExplanation(ex, p.flags.json);
 }
 
@@ -56,7 +56,7 @@ async function explainService(s: LabState, places: Place[], src: Endpoint, what:
   const backend = t.chosen ?? t.candidates[0];
   const cluster = await labCluster(s);
   const ex = backend
-    ? explainPacket(places, src, backend.address, { proto: t.frontend.protocol === "UDP" ? "udp" : "tcp", port: backend.port, probe: !f["no-probe"], ...(cluster ? { cluster } : {}) })
+    ? explainPacket(places, src, backend.address, { proto: t.frontend.protocol === "UDP" ? "udp" : "tcp", port: backend.port, probe: !f["no-probe"], ...(cluster ? { cluster } : {}), nodes: s.nodes.map((n) => labNodeView(s, n.name)) })
     : undefined;
   // As explain: 0 when what happened agrees with what the endpoints say (none: rejected), 1 when not.
   const agrees = t.candidates.length === 0 || ((t.chosen !== undefined ? t.candidates.some((c) => c.address === t.chosen!.address) : t.note?.startsWith("not probed") === true) && (ex ? explainAgrees(ex) : false));

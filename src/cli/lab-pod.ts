@@ -7,6 +7,7 @@ import { addPod, findNodePod, refreshNodeEcho, removePod } from "../lab/pods.ts"
 import { labPodRef, requireState, type PodState } from "../lab/state.ts";
 import { k8sPodName } from "../lab/write-manifests.ts";
 import { syncEndpointSlices } from "../lab/endpoint-slices.ts";
+import { labObjects } from "../lab/objects.ts";
 import type { Protocol } from "../cluster/index.ts";
 import type { CommandSpec, FlagTable } from "./flags.ts";
 import { NAME, locked, parse } from "./lab-common.ts";
@@ -82,6 +83,7 @@ export const POD: Group = {
           const ref = labPodRef(node, pod);
           if (p0.flags.grace > 0) {
             // As kubelet after a delete: the endpoint is terminating, the pod still answers until the grace period ends.
+            await labObjects(s).terminatePod(pod);
             await syncEndpointSlices(s, { terminating: new Set([`${pod.namespace}/${k8sPodName(pod)}`]) });
             await Bun.sleep(p0.flags.grace * 1000);
           }

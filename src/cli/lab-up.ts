@@ -49,6 +49,7 @@ const UP = {
     "demo-service": { type: "boolean", help: "also a Service default/echo (NodePort, port 80 to every pod's echo port 7777), which `lab check` then proves and the lab's DNS names echo.default.svc.cluster.local (agent wiring: its agents proxy Services)" },
     runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
     "sandbox-gc-grace": { type: "int", value: "SECONDS", min: 0, help: "how long the agents wait before they DEL a sandbox whose DEL never came (its namespace gone, no Pod with its address); 0: never (default: the agent's)" },
+    "fast-path": { type: "string", default: "off", choices: ["on", "off"], help: "the agents run with the eBPF fast path for traffic between plain pods of a node (docs/fast-path.md)" },
     quiet: QUIET,
   },
 } satisfies CommandSpec<FlagTable>;
@@ -84,6 +85,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     ...(v["policy-ports"] ? { policyPorts: true } : {}),
     ...(v.runtime === "containerd" ? { runtime: "containerd" as const } : {}),
     ...(v["sandbox-gc-grace"] !== undefined ? { sandboxGcGrace: v["sandbox-gc-grace"] } : {}),
+    ...(v["fast-path"] === "on" ? { fastPath: true } : {}),
   };
   if (v["demo-service"] && wiring !== "agent") throw new Error("cannot use --demo-service with static wiring: no agent proxies Services there (use agent wiring)");
   validateOptions(options); // before anything exists, so a refusal leaves nothing
@@ -103,7 +105,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     });
     const pods = s.nodes.reduce((a, n) => a + n.pods.length, 0);
     const segs = (s.options.segments ?? 1) > 1 ? `, ${s.options.segments} segments` : "";
-    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${source} source, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""})`);
+    p.done(`lab "${s.name}" up: ${plural(s.nodes.length, "node")}, ${plural(pods, "pod")} (${s.options.mode}, ${wiring} wiring${s.options.runtime === "containerd" ? ", containerd" : ""}, ${source} source, ${s.options.routing}${segs}${s.options.clusterCidr6 ? ", dual-stack" : ""}${s.options.fastPath ? ", fast path" : ""})`);
     return 0;
   } catch (e) {
     // Say "left for inspection" only when this `up` left something (not when it refused to start).

@@ -11,6 +11,8 @@ export interface ObjectMeta {
   resourceVersion?: string;
   /** RFC 3339, set by the API server: which of two Nodes came first. */
   creationTimestamp?: string;
+  /** Set when a delete waits for finalizers (a Pod: its grace period): the object is terminating. */
+  deletionTimestamp?: string;
 }
 
 export interface TypeMeta {
@@ -50,7 +52,7 @@ export interface KubePod extends TypeMeta {
     containers?: { name?: string; ports?: ContainerPort[] }[];
     initContainers?: { name?: string; ports?: ContainerPort[] }[];
   };
-  status?: { phase?: string; hostIP?: string; podIP?: string; podIPs?: { ip: string }[] };
+  status?: { phase?: string; hostIP?: string; podIP?: string; podIPs?: { ip: string }[]; conditions?: { type: string; status: string }[] };
 }
 
 export interface KubeNamespace extends TypeMeta {

@@ -31,12 +31,18 @@ export interface NodeView {
   ipam?: unknown;
   /** The agent's health address ("127.0.0.1:9153"), when known. */
   healthAddr?: string;
+  /** The conflist asks the plugin to attach the eBPF fast path. */
+  fastPath?: boolean;
+  /** The bridge the conflist names (bridge mode). */
+  bridge?: string;
 }
 
 interface MncniPluginConf {
   type?: string;
   mode?: string;
   antiSpoofing?: boolean;
+  fastPath?: boolean;
+  bridge?: string;
   mtu?: number;
   logFile?: string;
   ipam?: { dataDir?: string };
@@ -79,6 +85,8 @@ export function nodeView(o: { name: string; netns?: string; confDir?: string; ca
     logFile: o.logFile ?? c?.plugin.logFile ?? DEFAULT_LOG_FILE,
     ...(c?.plugin.ipam ? { ipam: c.plugin.ipam } : {}),
     ...(o.healthAddr ? { healthAddr: o.healthAddr } : {}),
+    ...(c?.plugin.fastPath === true ? { fastPath: true } : {}),
+    ...(typeof c?.plugin.bridge === "string" ? { bridge: c.plugin.bridge } : {}),
   };
 }
 

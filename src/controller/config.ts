@@ -19,6 +19,8 @@ export interface ControllerConfig {
   metricsAddr?: string;
   /** Node patches in flight at once. */
   workers: number;
+  /** Also the endpoint-slice controller (clusters without kube-controller-manager's; the lab). */
+  endpointSlices: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
   logFile?: string;
 }
@@ -45,6 +47,7 @@ const CONTROLLER_COMMAND = {
     identity: { type: "string", value: "ID", help: "this candidate's holderIdentity (default: hostname_random)" },
     "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz, /readyz and /metrics; `off` disables", default: `127.0.0.1:${CONTROLLER_HEALTH_PORT}`, check: (v) => (v === "off" || /^.+:\d+$/.test(v) ? null : "expected HOST:PORT or off") },
     workers: { type: "int", help: "Node patches in flight at once", default: 10, min: 1, max: 1000 },
+    "endpoint-slices": { type: "boolean", help: "also write the EndpointSlices of Services with a selector, as kube-controller-manager's endpointslice controller (for clusters without it; the lab turns it on)" },
     "log-file": { type: "string", value: "FILE", help: "JSON log lines (default stderr)" },
     "log-level": { type: "string", help: "log level", default: "info", choices: ["debug", "info", "warn", "error"] },
   },
@@ -107,6 +110,7 @@ export function parseControllerArgs(argv: string[], hostname = "controller"): Co
     identity: v.identity ?? `${hostname}_${crypto.randomUUID()}`,
     metricsAddr: v["metrics-addr"] === "off" ? undefined : v["metrics-addr"],
     workers: v.workers,
+    endpointSlices: v["endpoint-slices"],
     logLevel: v["log-level"] as ControllerConfig["logLevel"],
     logFile: v["log-file"],
   };

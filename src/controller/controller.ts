@@ -6,6 +6,7 @@ import type { Logger } from "../base/log.ts";
 import { EventRecorder, Informer, KubeClient, KubeConfigError, KubeMetrics, LeaderElector, loadKubeConfig, RESOURCES, type KubeConfig, type V1Node } from "../kube/index.ts";
 import { NodeCIDRAllocator } from "./cidr-allocator.ts";
 import type { ControllerConfig } from "./config.ts";
+import { EndpointSliceController } from "./endpoint-slices.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { NodeIpam } from "./node-ipam.ts";
 
@@ -65,12 +66,13 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   });
   const metrics = new ControllerMetrics(kubeMetrics, () => allocator);
   let ipam: NodeIpam | undefined;
+  let slices: EndpointSliceController | undefined;
   let rebuilt = false;
   let standby = cfg.leaderElect;
   const nodes = new Informer<V1Node>(client, RESOURCES.nodes, { transform: trimNode, metrics: kubeMetrics, log });
   // Ready: a standby replica, or the leader once its allocation map is rebuilt.
   const server = cfg.metricsAddr ? serveMetrics(cfg.metricsAddr, metrics, () => standby || rebuilt, log) : undefined;
-  log.info("controller starting", { server: kube.server, source: kube.source, clusterCIDRs: cfg.pools.map((p) => `${p.clusterCIDR}->/${p.nodeMaskSize}`), identity: cfg.identity, leaderElect: cfg.leaderElect });
+  log.info("controller starting", { server: kube.server, source: kube.source, clusterCIDRs: cfg.pools.map((p) => `${p.clusterCIDR}->/${p.nodeMaskSize}`), identity: cfg.identity, leaderElect: cfg.leaderElect, endpointSlices: cfg.endpointSlices });
 
   let elector: LeaderElector | undefined;
   try {
@@ -95,6 +97,11 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
     await nodes.waitForSync();
     if (signal.aborted) return 0;
     ipam.start();
+    if (cfg.endpointSlices) {
+      slices = new EndpointSliceController({ client, metrics: kubeMetrics, log });
+      await slices.start();
+      if (signal.aborted) return 0;
+    }
     rebuilt = true;
     if (elector) {
       const end = await elector.hold(signal);
@@ -109,6 +116,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   } finally {
     metrics.leader = false;
     ipam?.stop();
+    await slices?.stop();
     await nodes.stop();
     server?.stop(true);
   }

@@ -32,6 +32,10 @@ const AGENT_RULES: readonly V1PolicyRule[] = [
 const CONTROLLER_RULES: readonly V1PolicyRule[] = [
   { apiGroups: [""], resources: ["nodes"], verbs: [...READ, "patch"] },
   { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  // The endpoint-slice controller (--endpoint-slices): reads Services and Pods, writes the
+  // slices it manages. Granted whether or not it is on, so turning it on needs no RBAC change.
+  { apiGroups: [""], resources: ["services", "pods"], verbs: READ },
+  { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: [...READ, "create", "update", "delete"] },
 ];
 
 /** Leader election, only in the controller's own namespace. */

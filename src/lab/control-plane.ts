@@ -1,7 +1,8 @@
 // The lab's control plane on the Kubernetes source (the default): its API server, one process
 // per lab with its state in the lab's directory, listening on 127.0.0.1 for people and on the
 // router's underlay address for the nodes; two `mncni controller` replicas with leader
-// election in the router's namespace, allocating the nodes' pod CIDRs as they do on a cluster;
+// election in the router's namespace, allocating the nodes' pod CIDRs as they do on a cluster
+// and writing the Services' EndpointSlices (--endpoint-slices);
 // and the client the lab's own commands use (the "lab" token).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -72,6 +73,8 @@ export function startControllers(s: LabState): void {
       "--cluster-cidr", clusterCidrs(s),
       "--node-cidr-mask-size-ipv4", String(s.options.nodeCidrSize),
       "--node-cidr-mask-size-ipv6", String(NODE_CIDR_SIZE6),
+      // The endpoint-slice controller too (the lab has no kube-controller-manager).
+      "--endpoint-slices",
       "--leader-elect", "--identity", `${s.name}-controller-${i + 1}`,
       "--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "500ms",
       "--metrics-addr", "off",

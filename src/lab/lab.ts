@@ -40,6 +40,7 @@ export function validateOptions(o: UpOptions): void {
   if (!Number.isInteger(segments) || segments < 1 || segments > 16) throw new Error(`cannot use --segments "${segments}": must be 1..16`);
   if (o.wiring === "static" && o.routing !== "host-gw") throw new Error(`cannot use --routing "${o.routing}" with static wiring: the lab programs host-gw routes itself (use agent wiring)`);
   if (o.wiring === "static" && o.source === "kubernetes") throw new Error(`cannot use --source kubernetes with static wiring: no agent reads the API (use agent wiring, or --source dir)`);
+  if (o.wiring === "static" && o.fastPath) throw new Error(`cannot use --fast-path on with static wiring: the fast path is the agent's and its plugin's (use agent wiring)`);
   if (o.wiring === "static" && segments > 1) throw new Error(`cannot use --segments "${segments}" with static wiring: host-gw routes cannot cross segments (use agent wiring)`);
   // host-gw needs every peer on a connected subnet: across segments no node could reach the others' pods.
   if (o.wiring === "agent" && o.routing === "host-gw" && segments > 1) throw new Error(`cannot use --segments "${segments}" with --routing "host-gw": host-gw routes only reach nodes on the same segment (use --routing auto or --routing vxlan)`);

@@ -16,6 +16,8 @@ import { endpointSliceFile, k8sPodName, namespaceFile, podLabels, podManifest, p
 import { LAB_AGENT_WAIT_MS } from "./waits.ts";
 
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
+/** Holds a Pod deleted with a grace period until the lab's DEL (kubelet's part, which the lab's API server does not play). */
+const GRACE_FINALIZER = "mncni.dev/lab-grace-period";
 
 export type ApplyResult = "created" | "configured" | "unchanged";
 
@@ -42,6 +44,12 @@ export interface LabObjects {
   /** The Pod's labels changed (`lab label pod`). */
   relabelPod(pod: PodState, hostIPs: string[]): Promise<void>;
   removePod(pod: PodState): Promise<void>;
+  /**
+   * The Pod is being deleted with a grace period (`lab pod remove --grace`): on the API deleted
+   * and held by a finalizer (deletionTimestamp set: the endpoint-slice controller makes its
+   * endpoints terminating) until removePod; nothing in the directory (the lab writes its slices).
+   */
+  terminatePod(pod: PodState): Promise<void>;
   /** A Namespace's labels; undefined when there is no such Namespace. */
   namespaceLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Creates the Namespace, or sets its labels (kubernetes.io/metadata.name is kept). */
@@ -73,6 +81,7 @@ function dirObjects(s: LabState): LabObjects {
     podLabels: async (pod) => podLabels(pod),
     relabelPod: async (pod, hostIPs) => writePod(dir, pod, hostIPs),
     removePod: async (pod) => removePodFile(dir, pod),
+    terminatePod: async () => {},
     namespaceLabels: async (name) => {
       const path = join(dir, namespaceFile(name));
       if (!existsSync(path)) return undefined;
@@ -213,9 +222,19 @@ function apiObjects(s: LabState): LabObjects {
       await c.patch(PODS, { namespace: pod.namespace, name: k8sPodName(pod) }, { metadata: { labels: patch } }, "merge");
     },
     removePod: async (pod) => {
-      await c.delete(PODS, { namespace: pod.namespace, name: k8sPodName(pod) }).catch((e) => {
+      const at = { namespace: pod.namespace, name: k8sPodName(pod) };
+      const gone = (e: unknown) => {
         if (!isNotFound(e)) throw e;
-      });
+      };
+      // A Pod terminating (terminatePod) goes when its finalizer does; any other is deleted now.
+      const cur = (await c.get(PODS, at).catch(gone)) as Obj | undefined;
+      if (cur?.metadata?.deletionTimestamp) await c.patch(PODS, at, { metadata: { finalizers: null } }, "merge").catch(gone);
+      else if (cur) await c.delete(PODS, at).catch(gone);
+    },
+    terminatePod: async (pod) => {
+      const at = { namespace: pod.namespace, name: k8sPodName(pod) };
+      await c.patch(PODS, at, { metadata: { finalizers: [GRACE_FINALIZER] } }, "merge");
+      await c.delete(PODS, at);
     },
     namespaceLabels: async (name) => {
       try {

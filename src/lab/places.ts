@@ -23,7 +23,8 @@ export function labNodeView(s: LabState, node: string): NodeView {
 /** The cluster state the lab's agents read (its API server, or their manifests directory); none when it cannot be read. */
 export async function labCluster(s: LabState, opts: SourceOptions = {}): Promise<ClusterState | undefined> {
   try {
-    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)), opts);
+    // With the fast path, a Service backend's reason to take the stack is in its EndpointSlices.
+    return await readClusterState(labSourceSpec(s, manifestsDir(s.name)), { ...(s.options.fastPath ? { services: true } : {}), ...opts });
   } catch {
     // A lab without manifests (static wiring): no policy to name, as on a node without --source.
     return undefined;

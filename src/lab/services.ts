@@ -139,6 +139,18 @@ export function serviceObject(o: ServiceSpecOptions): KubeService {
   };
 }
 
+/**
+ * The lab API server's admission of Services (a Service kubectl creates gets its cluster IPs,
+ * node ports and LoadBalancer address as it would from kube-apiserver and a cloud), with the
+ * lab's families read from its state at each write.
+ */
+export function serviceAdmission(lab: string, state: (lab: string) => LabState | null): (kind: string, obj: Obj, others: Obj[]) => Obj {
+  return (kind, obj, others) => {
+    const s = kind === "Service" ? state(lab) : null;
+    return s ? (admitService(s, obj as unknown as KubeService, others as unknown as KubeService[]) as unknown as Obj) : obj;
+  };
+}
+
 /** The address n above a CIDR's base (n inside the CIDR: the callers' ranges are). */
 function v4At(cidr: string, n: number): string {
   const v = cidr.split("/")[0]!.split(".").reduce((a, o) => a * 256 + Number(o), 0) + n;

@@ -36,6 +36,8 @@ export interface LabOptions {
   runtime?: RuntimeKind;
   /** `lab up --sandbox-gc-grace`: passed to the agents; absent: the agent's default. */
   sandboxGcGrace?: number;
+  /** `lab up --fast-path on`: the agents run with the eBPF fast path. */
+  fastPath?: boolean;
 }
 
 export interface HostPort {

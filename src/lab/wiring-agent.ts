@@ -34,6 +34,7 @@ function agentArgv(s: LabState, node: NodeState): string[] {
     // The lab proxies its Services (docs/services.md): no kube-proxy here.
     "--service-proxy",
     ...(s.options.sandboxGcGrace !== undefined ? ["--sandbox-gc-grace", String(s.options.sandboxGcGrace)] : []),
+    ...(s.options.fastPath ? ["--fast-path", "on"] : []),
   ]);
 }
 

@@ -17,6 +17,7 @@ import { selectingPolicies, type SelectingPolicy } from "./policy-view.ts";
 import type { ClusterState } from "../cluster/types.ts";
 import { netnsExists, type NodeView } from "../cni/node-view.ts";
 import type { PodMTUView } from "./pod-mtu.ts";
+import { nodeFastPath, podFastPath, type PodFastPathView } from "./fast-path.ts";
 
 export interface LinkView {
   name: string;
@@ -68,6 +69,8 @@ export interface Attachment {
    * no cluster state was given (the command cannot know, rather than "none").
    */
   policies?: SelectingPolicy[];
+  /** Whether its traffic with the node's other plain pods takes the eBPF fast path, or why not; absent when the fast path is off. */
+  fastPath?: PodFastPathView;
   /** The last call of each verb from the invocation log. */
   history: Record<string, CallSummary>;
   problems: string[];
@@ -256,6 +259,8 @@ export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAtt
     const neighs: NeighInfo[] = host.neighs();
     const guards = antiSpoofElements(nft);
     const history = historyOf(readInvocations(v.logFile), v.network);
+    const fast = v.fastPath ? nodeFastPath(v, cluster) : undefined;
+    if (fast?.problem) problems.push(`fast path: ${fast.problem}`);
     for (const a of byKey.values()) {
       const vethName = hostVethName(v.network, a.containerId, a.ifname);
       const veth = vethByName.get(vethName);
@@ -276,6 +281,7 @@ export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAtt
       }
       a.hostNeighbours = neighs.filter((n) => n.ip !== undefined && plain.includes(n.ip)).map((n) => ({ ip: n.ip, mac: n.mac, dev: linkName.get(n.index) ?? String(n.index), state: n.state }));
       if (cluster && a.podNamespace && a.podName) a.policies = selectingPolicies(cluster, `${a.podNamespace}/${a.podName}`);
+      if (fast && veth) a.fastPath = podFastPath(fast, plain[0]);
       // What disagrees.
       const live = a.resultIps.length > 0 || !!veth;
       if (!veth && (a.resultIps.length || a.reservations.length)) a.problems.push(`host veth "${vethName}" missing`);

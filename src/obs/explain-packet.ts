@@ -4,7 +4,9 @@
 // and every difference between them.
 import type { ClusterState } from "../cluster/types.ts";
 import { HOLD } from "../firewall/names.ts";
-import { computePath, type Endpoint, type Explanation, type Hop, type Place, type ReplyPath } from "./explain.ts";
+import { computePath, type Endpoint, type Explanation, type Hop, type Place, type ProbeAccount, type ReplyPath } from "./explain.ts";
+import type { NodeView } from "../cni/node-view.ts";
+import { flowFastPath, nodeFastPath } from "./fast-path.ts";
 import { expectPolicy, policyAt, policyDecisions, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -18,6 +20,8 @@ export interface ExplainOptions {
   spoofSrc?: string;
   /** The cluster state the agents read: the evaluator's verdict, checked against the probe. */
   cluster?: ClusterState;
+  /** The nodes' CNI views: whether the fast path carries the packet (nodes whose conflist turns it on). */
+  nodes?: readonly NodeView[];
 }
 
 /** The path of one packet from src to dst through the namespaces of `places`. */
@@ -28,6 +32,8 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
   const ex = computePath(places, from, dst, o.proto, o.port, expected ? policyAt(expected) : undefined);
   if (expected) ex.policy = { expected };
   if (o.proto === "tcp" && ex.outcome === "delivered") ex.reply = replyPath(places, ex);
+  const fast = fastPathOf(places, from, ex, o);
+  if (fast) ex.fastPath = fast;
   if (o.probe) {
     ex.probe = probePath(places, ex, o.spoofSrc !== undefined);
     const traced = tracedPolicy(ex.probe.places, o.cluster ? policyDecisions(o.cluster) : new Map());
@@ -35,8 +41,35 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
     // Dropped by the hold (computed or traced): the pod is not yet programmed, no policy to compare.
     const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD.name));
     ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped"), held));
+    if (fast?.redirected) {
+      fastPathProbe(ex.probe, fast.node);
+      if (ex.reply?.probe) fastPathProbe(ex.reply.probe, fast.node);
+    }
   }
   return ex;
+}
+
+/** The fast path's answer for a packet from a pod of a node that runs it. */
+function fastPathOf(places: Place[], src: Endpoint, ex: Explanation, o: ExplainOptions): Explanation["fastPath"] {
+  const node = src.place?.kind === "pod" ? src.place.node : undefined;
+  const view = node ? o.nodes?.find((n) => n.name === node) : undefined;
+  if (!node || !view?.fastPath || !src.ip) return undefined;
+  const last = ex.hops[ex.hops.length - 1];
+  const dstPlace = ex.outcome === "delivered" && last ? places.find((p) => p.name === last.place) : undefined;
+  const f = flowFastPath({ ip: src.ip, node }, { ip: ex.dst, ...(dstPlace?.kind === "pod" && dstPlace.node ? { node: dstPlace.node } : {}) }, ex.proto, new Map([[node, nodeFastPath(view, o.cluster)]]));
+  return { node, ...f };
+}
+
+/**
+ * A redirected packet goes from the source pod's device straight into the destination pod: the
+ * node's hooks never see it. That is what the probe must find: the node not seen is the
+ * fast path, the node seeing it is a mismatch (the stack carried what should skip it).
+ */
+function fastPathProbe(p: ProbeAccount, node: string): void {
+  const notSeen = `computed path crosses "${node}", the traced packet was not seen there`;
+  const seen = p.places.some((t) => t.place === node && t.verdict !== "not seen");
+  p.mismatches = p.mismatches.filter((m) => m !== notSeen);
+  if (seen) p.mismatches.push(`the fast path should carry it past "${node}", but the node's stack saw it`);
 }
 
 /**

@@ -53,6 +53,9 @@ export interface GuardedPort {
   hostIfname: string;
   /** Undefined when the port element does not record it (written by an older mncni, or no room). */
   network?: string;
+  /** The pod's MAC and addresses as the port's comment records them (what its packets are checked against). */
+  mac?: string;
+  ips?: string[];
 }
 
 /** A set keyed by host veth name (first) and what that pod may use as a source. */
@@ -235,9 +238,9 @@ export function antiSpoofFor(l: AntiSpoofLayout): AntiSpoof {
       return withNftables(`list anti-spoofing ports`, (nft) => {
         try {
           return nft.setElements(setRef(l, portsSet)).map((e) => {
-            const network = parsePortComment(e.comment).network;
+            const { network, words: [mac, ...ips] } = parsePortComment(e.comment);
             const hostIfname = decodeKey(portsSet.type, e.key)[0]!;
-            return network === undefined ? { hostIfname } : { hostIfname, network };
+            return { hostIfname, ...(network === undefined ? {} : { network }), ...(mac ? { mac, ips } : {}) };
           });
         } catch (e) {
           if (isErrno(e, "ENOENT")) return [];

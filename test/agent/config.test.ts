@@ -26,6 +26,14 @@ describe("parseAgentArgs", () => {
     expect(() => parseAgentArgs([...req, "--nodeport-addresses", "x"], {})).toThrow('cannot use nodeportAddresses "x"');
   });
 
+  test("--fast-path on|off: off by default, true/false in a config file, anything else and --uninstall with it refused", () => {
+    expect(parseAgentArgs(req, {})).toMatchObject({ fastPath: false });
+    expect(parseAgentArgs([...req, "--fast-path", "on"], {})).toMatchObject({ fastPath: true });
+    expect(parseAgentArgs([...req, "--fast-path", "off"], {})).toMatchObject({ fastPath: false });
+    expect(() => parseAgentArgs([...req, "--fast-path", "yes"], {})).toThrow('cannot use fastPath "yes": must be "on" or "off"');
+    expect(() => parseAgentArgs(["--uninstall", "--fast-path", "on"], {})).toThrow("cannot use --fast-path on with --uninstall");
+  });
+
   test("--routing, --vxlan-vni, --vxlan-port: checked, the flag named", () => {
     // The backend's own settings (declared in src/agent/routing/vxlan.ts), not agent fields.
     expect(parseAgentArgs([...req, "--routing", "vxlan", "--vxlan-vni", "42", "--vxlan-port", "8472"], {})).toMatchObject({ routing: "vxlan", routingSettings: { vxlan: { vni: 42, port: 8472 } } });

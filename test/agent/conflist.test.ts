@@ -31,6 +31,13 @@ describe("renderConflist", () => {
     expect(c.plugins[0]!.capabilities).toEqual({ portMappings: false, bandwidth: true, ips: true, mac: true });
   });
 
+  test("fastPath only with the fast path on, and the plugin accepts the field", () => {
+    expect(renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"] }).plugins[0]).not.toHaveProperty("fastPath");
+    const c = renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"], fastPath: true });
+    expect(c.plugins[0]!.fastPath).toBe(true);
+    expect(() => parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...c.plugins[0]! } as any, {})).not.toThrow();
+  });
+
   test("names the agent's CNI socket when it serves one, and the plugin accepts the field", () => {
     expect(renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"] }).plugins[0]).not.toHaveProperty("agentSocket");
     const c = renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"], cniSocket: "/run/mncni/cni.sock" });

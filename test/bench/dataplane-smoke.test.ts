@@ -75,3 +75,14 @@ test("the fast-path row carries traffic with forwarding off in its node namespac
   expect(row.median.udp1400).toBeGreaterThan(0);
   expect(row.median.rrP50).toBeGreaterThan(0);
 });
+
+test("the cross-node fast-path row carries traffic while its nodes' forward hooks drop TCP and UDP: every packet took the programs; it brings its baseline", () => {
+  const out = oneRound("hand-hostgw-fastpath");
+  expect(out.rows.map((r: any) => r.key)).toEqual(["hand-nodes", "hand-hostgw-fastpath"]);
+  const row = out.rows[1];
+  expect(row.baseline).toBe("hand-nodes");
+  expect(row.median.tcp1).toBeGreaterThan(0.5);
+  expect(row.median.udp1400).toBeGreaterThan(0);
+  expect(row.median.rrP50).toBeGreaterThan(0);
+  expect(row.rrRatio.med).toBeGreaterThan(0);
+});

@@ -67,9 +67,12 @@ describe("RBAC", () => {
     );
   });
 
-  test("controller: nodes read+patch, events, and leases only in its namespace", () => {
+  test("controller: nodes read+patch, events, Services and Pods read, EndpointSlices written (--endpoint-slices), and leases only in its namespace", () => {
+    const read = (g: string, r: string) => ["get", "list", "watch"].map((v) => `${g}/${r}:${v}`);
     expect(flat(rules("ClusterRole", "mncni-controller"))).toEqual(
-      ["core/nodes:get", "core/nodes:list", "core/nodes:watch", "core/nodes:patch", "core/events:create", "core/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch"].sort(),
+      ["core/nodes:get", "core/nodes:list", "core/nodes:watch", "core/nodes:patch", "core/events:create", "core/events:patch", "events.k8s.io/events:create", "events.k8s.io/events:patch",
+        ...read("core", "services"), ...read("core", "pods"), ...read("discovery.k8s.io", "endpointslices"),
+        "discovery.k8s.io/endpointslices:create", "discovery.k8s.io/endpointslices:update", "discovery.k8s.io/endpointslices:delete"].sort(),
     );
     const role = find<V1Role>(objs, "Role", "mncni-controller")!;
     expect(role.metadata!.namespace).toBe("kube-system");

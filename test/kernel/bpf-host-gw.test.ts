@@ -10,7 +10,8 @@
 //   - real traffic: both nodes forward, but their forward hook drops every TCP and UDP
 //     packet, so a pair that talks over TCP and UDP did so only through the fast path; what
 //     the programs leave to the stack (a forged source, the non-plain pod) stays dropped, and
-//     ICMP (always the stack's) still flows. An nftables counter in pod B on the TTL it sees
+//     ICMP (always the stack's) still flows; a Service's reply (DNAT on node 1) takes node 1's
+//     stack because its conntrack knows the flow, and is translated back. An nftables counter in pod B on the TTL it sees
 //     (64 - 2: one per node, as routing; the hop limit likewise) is the independent view of the TTL.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
@@ -222,6 +223,7 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     ["a remote pod's source arriving on another device than its route's", () => fromB({ dstMac: "00:00:00:00:00:00" }), "spoofed", () => n1().nl.link("vx1")!.index],
     ["TTL 1", () => fromB({ ttl: 1 }), "ttl"],
     ["a fragment", () => fromB({ frag: 0x2000 }), "fragment"],
+    ["neither TCP nor UDP (GRE: conntrack could translate it, the lookup cannot see it)", () => fromB({ proto: 47 }), "not_tcp_udp"],
   ];
   for (const [name, p, verdict, dev] of underlayToStack) {
     test(`underlay: to the stack, untouched, counted as ${verdict}: ${name}`, () => {
@@ -311,5 +313,17 @@ describe("real traffic between the nodes", () => {
     expect((await probe(pods.a, pods.c.ip, "udp"))[0]?.ok).toBe(false);
     expect(n2().counters.get("not_plain_destination")).toBeGreaterThan(notPlain);
     expect(nftCount(n2().ns, "fpt", "fw")[0]).toBeGreaterThan(0);
+  });
+
+  test("a Service's reply takes the stack: A connects to a ClusterIP that node 1 DNATs to B; B's answers, plain pod to plain pod by address, are a flow node 1's conntrack knows, so its underlay program leaves them to the stack, which translates them back", async () => {
+    // What kube-proxy or mncni's proxy does, in miniature: DNAT at node 1's prerouting, and
+    // the forward hook accepts the translated flow (both ways) before it drops TCP and UDP.
+    inNetns(n1().ns, ["nft", `add table ip svc; add chain ip svc pre { type nat hook prerouting priority -100; }; add rule ip svc pre ip daddr 10.78.9.9 tcp dport 7777 dnat to ${pods.b.ip}:7777; insert rule inet fpt fw ct status dnat counter accept`]);
+    const known = n1().counters.get("conntrack");
+    expect(await probe(pods.a, "10.78.9.9", "tcp", 2)).toEqual([{ ok: true, id: "b", seen: pods.a.ip }, { ok: true, id: "b", seen: pods.a.ip }]);
+    // B's node redirected A's packets (its conntrack never saw them); node 1 left B's to its stack.
+    expect(n1().counters.get("conntrack") - known).toBeGreaterThanOrEqual(2 * 2);
+    const [accepted] = nftCount(n1().ns, "fpt", "fw");
+    expect(accepted).toBeGreaterThanOrEqual(2 * 2 * 2);
   });
 });

@@ -133,6 +133,15 @@ describe("up", () => {
     expect(leftovers(name)).toEqual([]);
   });
 
+  test("--fast-path on with static wiring is refused up front, naming both", () => {
+    const name = newLabName();
+    const r = lab(name, ["up", "-q", "--nodes", "1", "--source", "dir", "--wiring", "static", "--fast-path", "on"], { allowFail: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot use --fast-path on with static wiring");
+    expect(r.stderr).not.toContain("left as it is");
+    expect(leftovers(name)).toEqual([]);
+  });
+
   test("a lab that exists is refused without saying anything was left", () => {
     const name = newLabName();
     lab(name, ["up", "-q", "--nodes", "1", "--pods-per-node", "0", "--wiring", WIRING]);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { ServiceTranslation } from "../../src/lab/service-explain.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "./lab-cli.ts";
+import { until } from "../helpers/until.ts";
 
 setDefaultTimeout(180_000);
 
@@ -100,9 +101,11 @@ export function serviceTrafficSuite(shape: Shape): void {
       // itp's only endpoints are node2's pods: remove one with a grace period, then the other.
       lab(name, ["pod", "remove", "node2", "pod1"]);
       const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "pod2", "--grace", "4"], { stdout: "pipe", stderr: "pipe" });
-      await Bun.sleep(2000);
+      // The grace period runs from when the endpoint shows terminating (the command waits for that before it sleeps).
+      const itpNow = () => labJson<{ name: string; clusterIPs: string[]; endpoints: { terminating: boolean }[] }[]>(name, ["service", "list"]).find((x) => x.name === "itp")!;
+      await until("itp's endpoint is terminating", () => itpNow().endpoints.some((e) => e.terminating), 60_000);
       // The terminating endpoint is the only one: the proxy falls back to it (serving), as kube-proxy does.
-      const itpIP = labJson<{ name: string; clusterIPs: string[] }[]>(name, ["service", "list"]).find((x) => x.name === "itp")!.clusterIPs[0]!;
+      const itpIP = itpNow().clusterIPs[0]!;
       const during = lab(name, ["exec", "node2", "--", ...LAB_CMD, "lab", "_probe", "--json", `${itpIP}:80`], { allowFail: true });
       expect(await remove.exited).toBe(0);
       const answers = JSON.parse(during.stdout) as { ok: boolean }[];

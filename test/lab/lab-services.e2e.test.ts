@@ -14,6 +14,7 @@ import type { LabService } from "../../src/lab/service-list.ts";
 import { manifestsDir } from "../../src/lab/topology.ts";
 import { LAB_CMD, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
 import { serviceTrafficSuite } from "./lab-services-suite.ts";
+import { until } from "../helpers/until.ts";
 
 setDefaultTimeout(120_000);
 afterAll(downAll);
@@ -141,21 +142,38 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
     expect(exec("node1/pod1", ["getent", "hosts", "db.apps.svc.cluster.local"], true).code).not.toBe(0);
   });
 
-  test.skipIf(!Bun.which("kubectl"))("a Service and a label made with kubectl on the lab's API: the lab admits the Service and its controller follows the label", async () => {
+  test.skipIf(!Bun.which("kubectl"))("a Service and a label made with kubectl on the lab's API, no lab command after: admission gives the Service its addresses, the lab's controller its EndpointSlices, and traffic through the ClusterIP flows", async () => {
     const env = { ...process.env, KUBECONFIG: lab(name, ["kubeconfig"]).stdout.trim() } as Record<string, string>;
     const kubectl = (args: string[], stdin?: string) => {
       const r = Bun.spawnSync(["kubectl", ...args], { env, stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
       if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.toString()}`);
+      return r.stdout.toString();
     };
     kubectl(["apply", "-f", "-"], "apiVersion: v1\nkind: Service\nmetadata: {name: kc, namespace: default}\nspec:\n  type: NodePort\n  selector: {tier: kc}\n  ports: [{name: http, port: 80, targetPort: 7777}]\n");
+    // The API server admitted it: cluster IPs of both families and a node port, at once.
+    const created = JSON.parse(kubectl(["get", "service", "kc", "-o", "json"]));
+    expect(created.spec.clusterIPs.length).toBe(2);
+    expect(created.spec.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
     kubectl(["label", "pod", "node1-pod1", "tier=kc"]);
-    // Any lab change runs the controller (here a label of another pod).
-    lab(name, ["label", "pod", "default/node1-pod2", "x=y"]);
+    // Read-only from here (service list and exec run no controller pass): the slices are the controller's.
+    await until("the controller writes kc's EndpointSlices with node1-pod1 ready", () => {
+      const eps = svc("default", "kc")?.endpoints ?? [];
+      return eps.length === 2 && eps.every((e) => e.pod === "default/node1-pod1" && e.ready);
+    }, 60_000);
     const kc = svc("default", "kc");
-    expect(kc.clusterIPs.length).toBe(2);
-    expect(kc.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
-    expect(kc.endpoints.map((e) => e.pod)).toEqual(["default/node1-pod1", "default/node1-pod1"]);
+    const backend = labJson<{ node: string; name: string; ips: string[] }[]>(name, ["pods"]).find((p) => p.node === "node1" && p.name === "pod1")!.ips;
+    // The agents program the Service from the slice within a pass: probe until it answers, then it must be the backend.
+    let answer: { ok: boolean; by?: string } = { ok: false };
+    await until(`node2/pod1 reaches ${kc.clusterIPs[0]}:80`, () => {
+      const r = exec("node2/pod1", [...LAB_CMD, "lab", "_probe", "--json", `${kc.clusterIPs[0]}:80`], true);
+      answer = (JSON.parse(r.stdout.trim().split("\n").pop() || "[{}]") as { ok: boolean; by?: string }[])[0] ?? { ok: false };
+      return answer.ok;
+    }, 60_000);
+    expect(backend).toContain(answer.by!);
     expect(await resolve("node1/pod2", ["ahostsv4", "kc"])).toContain(kc.clusterIPs[0]!);
+    // And the label taken away with kubectl: the endpoints go, again with no lab command.
+    kubectl(["label", "pod", "node1-pod1", "tier-"]);
+    await until("kc's endpoints go with the label", () => svc("default", "kc")?.endpoints.length === 0, 60_000);
   });
 
   test("lab down removes the DNS server and every resolv.conf it wrote", () => {

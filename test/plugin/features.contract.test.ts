@@ -7,7 +7,7 @@
 // nothing of it. A feature added to the list without a contract here fails the suite.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { FEATURES } from "../../src/plugin/features/list.ts";
 import { run } from "../helpers/netns.ts";
 import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, link, reaches, sysctl, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
@@ -37,7 +37,7 @@ interface Contract {
   /** Breaks the feature's part so that CHECK must fail; absent: the feature checks nothing. */
   tamper?(node: TestNode, p: Pod, mode: Mode): void;
   /** Nothing of the pod's part is left. */
-  gone(node: TestNode, p: Pod, mode: Mode): void;
+  gone(node: TestNode, p: Pod, mode: Mode): void | Promise<void>;
   /** Why GC leaves this feature's part of a pod gone without DEL (absent: GC removes it). */
   gcLeaves?: string;
   /** Why no ADD can fail after this feature attached (absent: one that fails rolls it back). */
@@ -58,6 +58,27 @@ const qdiscs = (ns: string, dev: string): any[] => {
   const r = run(["ip", "netns", "exec", ns, "tc", "-j", "qdisc", "show", "dev", dev], { allowFail: true });
   return r.code === 0 ? JSON.parse(r.stdout) : [];
 };
+/** The bpf filters on a device's ingress as tc shows them ("name da" when direct action); none when the device is gone. */
+const bpfIngress = (ns: string, dev: string): string[] => {
+  const r = run(["ip", "netns", "exec", ns, "tc", "-j", "filter", "show", "dev", dev, "ingress"], { allowFail: true });
+  return r.code === 0 ? (JSON.parse(r.stdout || "[]") as any[]).filter((f) => f.kind === "bpf" && f.options?.bpf_name).map((f) => `${f.options.bpf_name}${f.options["direct-action"] ? " da" : ""}`) : [];
+};
+/** The fast path's program ID the plugin recorded for a network (beside its IPAM reservations). */
+const fastPathProg = (node: TestNode, network: string): number | undefined => {
+  try {
+    return (JSON.parse(readFileSync(`${node.dataDir}/${network}/.mncni-fast-path.json`, "utf8")) as { prog: number }).prog;
+  } catch {
+    return undefined;
+  }
+};
+/** Whether the kernel still has a program (bpftool's view); freed programs go after an RCU grace period. */
+async function progLives(id: number): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (run(["bpftool", "prog", "show", "id", String(id)], { allowFail: true }).code !== 0) return false;
+    await Bun.sleep(25);
+  }
+  return true;
+}
 const ifbOf = (veth: string) => `mnb${veth.slice(3)}`;
 const hostPortOf = (n: number) => 21000 + n;
 
@@ -141,6 +162,26 @@ const CONTRACTS: Record<string, Contract> = {
     tamper: (node, p) => void run(["ip", "netns", "exec", node.ns, "tc", "qdisc", "del", "dev", p.veth, "root"]),
     gone(node, p) {
       expect(link(node.ns, ifbOf(p.veth))).toBeUndefined();
+    },
+  },
+
+  fastPath: {
+    on: () => ({ extra: { fastPath: true } }),
+    async present(node, p) {
+      expect(bpfIngress(node.ns, p.veth)).toEqual(["mncni_pod_redir da"]);
+      const id = fastPathProg(node, p.network);
+      // The program the filter holds is the one recorded for the network (what the agent adopts).
+      const shown = (JSON.parse(run(["ip", "netns", "exec", node.ns, "tc", "-j", "filter", "show", "dev", p.veth, "ingress"]).stdout) as any[]).find((f) => f.options?.bpf_name)?.options?.prog?.id;
+      expect(shown).toBe(id);
+      // No agent put the pod in the plain-pods map: the program hands its packets to the stack.
+      expect(await reaches(p.pod, UPLINK.client[4])).toBe(true);
+    },
+    tamper: (node, p) => void run(["ip", "netns", "exec", node.ns, "tc", "filter", "del", "dev", p.veth, "ingress"]),
+    async gone(node, p) {
+      expect(bpfIngress(node.ns, p.veth)).toEqual([]);
+      // The pod was the program's only holder: nothing of it is left in the kernel.
+      const id = fastPathProg(node, p.network);
+      if (id !== undefined) expect(await progLives(id)).toBe(false);
     },
   },
 
@@ -244,7 +285,7 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
             expect(bad.json?.msg ?? "").toContain(p.veth);
           }
           expect(node.del(cfg, p).code).toBe(0);
-          c.gone(node, p, mode);
+          await c.gone(node, p, mode);
           expect(node.del(cfg, p).code).toBe(0);
           node.deletePod(p.pod);
         });
@@ -257,7 +298,7 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
             if (c.prime) await c.present(node, p, mode);
             const r = node.del({ ...podConf(0), runtimeConfig }, p);
             expect({ code: r.code, out: r.stdout }).toEqual({ code: 0, out: "" });
-            c.gone(node, p, mode);
+            await c.gone(node, p, mode);
             expect(link(node.ns, p.veth)).toBeUndefined();
             node.deletePod(p.pod);
           }
@@ -269,11 +310,11 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
           node.deletePod(p.pod);
           for (let k = 0; k < 100 && link(node.ns, p.veth); k++) await Bun.sleep(50);
           expect(node.gc(podConf(0), []).code).toBe(0);
-          if (!c.gcLeaves) c.gone(node, p, mode);
+          if (!c.gcLeaves) await c.gone(node, p, mode);
           else node.del(podConf(0), p); // what the runtime would still do
         });
 
-        test(c.noLaterFailure ? `an ADD failing later (none can: ${c.noLaterFailure})` : "an ADD that fails after it attached leaves nothing of it", () => {
+        test(c.noLaterFailure ? `an ADD failing later (none can: ${c.noLaterFailure})` : "an ADD that fails after it attached leaves nothing of it", async () => {
           if (c.noLaterFailure) return;
           // A host port another pod holds: hostPort, after this feature in the list, fails the ADD.
           // (In a network of its own: a network's masquerade table stays while it has pods.)
@@ -285,7 +326,7 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
           const r = add(p, conf(on.extra, { ...on.runtimeConfig, portMappings: [{ hostPort: taken, containerPort: 80 }] }));
           expect(r.json?.code).toBe(7);
           expect(r.json?.msg).toContain(`${taken}/tcp`);
-          c.gone(node, p, mode);
+          await c.gone(node, p, mode);
           expect(link(node.ns, p.veth)).toBeUndefined();
           expect(node.del(blockerConf, blocker).code).toBe(0);
         });

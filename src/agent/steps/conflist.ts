@@ -45,6 +45,7 @@ export const conflistStep: StepModule<"conflist"> = {
           chainPortmap: cfg.chainPortmap,
           cniSocket: cfg.cniSocket === "off" ? undefined : cfg.cniSocket,
           policyHold: p.policyHold,
+          fastPath: cfg.fastPath === true,
         }, cfg.cniVersion, versions);
         if ("problem" in out) return void p.r.problems.push(out.problem);
         const path = join(cfg.cniConfDir, CONFLIST_NAME);

@@ -6,6 +6,7 @@ import type { ClusterState } from "../../cluster/types.ts";
 import type { AgentConfig } from "../config.ts";
 import type { Nft, NftRuleset } from "../nft-ruleset.ts";
 import type { Admission } from "../pod-cidrs.ts";
+import type { FastPathNode } from "../fast-path/node.ts";
 import type { HoldKernel, PolicyStructure } from "../policy/index.ts";
 import type { LocalAddr, PeerPath, RoutingBackend, RoutingKernel } from "../routing/index.ts";
 
@@ -21,6 +22,8 @@ export interface ReconcilerDeps {
   hold?: HoldKernel;
   /** The plugin's anti-spoofing table of this node's mode; absent: not repaired (tests without the plugin). */
   antiSpoof?: { repair(): string[] };
+  /** The fast path's kernel side on this node; absent: not kept (tests and benchmarks without the plugin). */
+  fastPath?: FastPathNode;
   /** Told each compile's deciders and the state (the verdict log names policies and pods from them). */
   onPolicy?: (deciders: PolicyStructure["deciders"], state: ClusterState) => void;
   sysctl: Sysctl;
@@ -32,7 +35,7 @@ export type AgentSettings = Pick<
   AgentConfig,
   "nodeName" | "mode" | "routing" | "clusterCidr" | "nonMasqueradeCidr" | "cniConfDir" | "cniBinDir" | "ipamDataDir" | "cniLogFile" | "bridge" | "chainPortmap"
 > &
-  Partial<Pick<AgentConfig, "sandboxGcGrace" | "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts" | "serviceProxy" | "nodeportAddresses">>;
+  Partial<Pick<AgentConfig, "sandboxGcGrace" | "cniSocket" | "cniVersion" | "mtu" | "routingSettings" | "policyLogAccepts" | "serviceProxy" | "nodeportAddresses" | "fastPath">>;
 
 export interface ReconcileReport {
   /** Errors by step name (the names of index.ts's STEPS). */

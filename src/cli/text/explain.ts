@@ -57,6 +57,14 @@ function mismatchLines(ex: Explanation): string[] {
   return [mismatches.length ? red(`MISMATCH between computed and traced path:\n${mismatches.map((m) => `  - ${m}`).join("\n")}`) : green(`computed and traced paths agree${ex.reply?.probe ? " (both ways)" : ""}`)];
 }
 
+/** Whether the eBPF fast path carries it past the node's stack (both ways), and why not. */
+function fastPathLines(ex: Explanation): string[] {
+  const f = ex.fastPath;
+  if (!f) return [];
+  if (f.redirected) return [`fast path: ${green("redirected")} on ${f.node} (from the source's device into the destination pod, both ways: the node's stack does not see it)`];
+  return [`fast path: takes the stack on ${f.node}`, ...f.why.map((w) => `  - ${w}`)];
+}
+
 /**
  * The decisive lines first (what happened, the policy's verdict and why, whether the kernel's
  * trace agrees), then the path hop by hop and the probe's trace.
@@ -66,6 +74,7 @@ export function formatExplanation(ex: Explanation): string {
   const out = [
     `${bold(`${ex.src} -> ${ex.dst}`)} ${ex.proto}${ex.proto === "icmp" ? "" : `/${ex.port}`}: ${oc}${whereItEnds(ex.hops, ex.outcome)}${ex.probe ? `; traced: ${ex.probe.outcome}` : ""}`,
     ...policyLines(ex),
+    ...fastPathLines(ex),
     ...mismatchLines(ex),
     "",
     bold("path (computed)"),

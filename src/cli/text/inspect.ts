@@ -65,6 +65,9 @@ export function formatAttachment(a: Attachment, podMTU?: PodMTUView): string {
       : a.policies.length
         ? a.policies.map((p) => `  ${formatSelecting(p)}`)
         : ["  - (selected by no policy: all traffic allowed)"]),
+    ...(a.fastPath
+      ? [bold("fast path"), a.fastPath.plain ? `  ${green("yes")}: plain (its TCP and UDP with the node's other plain pods skips the stack)` : `  no: takes the stack`, ...a.fastPath.why.map((w) => `  - ${w}`)]
+      : []),
     bold("CNI history (last call per verb)"),
     ...(Object.keys(a.history).length
       ? Object.entries(a.history).map(([verb, c]) => `  ${verb.padEnd(6)} ${c.time}  ${c.durationMs.toFixed(1)} ms  ${c.outcome === "ok" ? green("ok") : red(`error: ${c.msg ?? ""}`)}`)

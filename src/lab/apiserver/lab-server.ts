@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { labDir } from "../topology.ts";
 import { kubeconfigText, Tokens } from "./credentials.ts";
 import { ApiServer } from "./server.ts";
+import type { Admission } from "./resources.ts";
 
 export const apiserverDir = (lab: string): string => join(labDir(lab), "apiserver");
 
@@ -26,11 +27,14 @@ export interface LabListener {
   netns: string;
 }
 
-/** Starts the lab's API server on 127.0.0.1 (its last port, else port, else any free one), and on the lab's address when given. */
-export function startLabApiServer(lab: string, port = 0, inLab?: LabListener): ApiServer {
+/**
+ * Starts the lab's API server on 127.0.0.1 (its last port, else port, else any free one), and on
+ * the lab's address when given; `admit` is its mutating admission (the lab's Service allocators).
+ */
+export function startLabApiServer(lab: string, port = 0, inLab?: LabListener, admit?: Admission): ApiServer {
   const dir = apiserverDir(lab);
   const last = existsSync(portFile(lab)) ? Number(readFileSync(portFile(lab), "utf8")) : 0;
-  const srv = new ApiServer({ dir, hostname: "127.0.0.1", port: port || last, ...(inLab ? { also: [inLab] } : {}) }).listen();
+  const srv = new ApiServer({ dir, hostname: "127.0.0.1", port: port || last, ...(inLab ? { also: [inLab] } : {}), ...(admit ? { admit } : {}) }).listen();
   writeFileSync(portFile(lab), String(srv.port));
   for (const name of NAMESPACES) {
     if (!srv.store.get("namespaces", name)) srv.put("namespaces", { metadata: { name, labels: { "kubernetes.io/metadata.name": name } }, status: { phase: "Active" } });

@@ -24,8 +24,24 @@ export interface Target {
   sub?: string;
 }
 
+/**
+ * Mutating admission, as kube-apiserver's allocators (a Service's cluster IPs and node ports):
+ * the object as it will be stored, given the others of its kind; throws to refuse (422).
+ */
+export type Admission = (kind: string, obj: Obj, others: Obj[]) => Obj;
+
 export class Resources {
-  constructor(readonly store: Store) {}
+  constructor(readonly store: Store, private readonly admit?: Admission) {}
+
+  /** The object after admission, or the 422 refusing it. */
+  private admitted(k: Kind, o: Obj): Obj | Result {
+    if (!this.admit) return o;
+    try {
+      return this.admit(k.kind, o, this.store.list(k.plural).filter((x) => keyOf(x) !== keyOf(o)));
+    } catch (e) {
+      return ok(422, invalid(k, o.metadata?.name ?? "", [{ field: "spec", message: (e as Error).message }]));
+    }
+  }
 
   private key(t: Target, name = t.name!): string {
     return t.kind.namespaced ? `${t.namespace}/${name}` : name;
@@ -42,7 +58,7 @@ export class Resources {
     if ((body.kind && body.kind !== k.kind) || (body.apiVersion && body.apiVersion !== apiVersionOf(k))) {
       return ok(400, badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${apiVersionOf(k)})`));
     }
-    const o: Obj = structuredClone(body);
+    let o: Obj = structuredClone(body);
     o.apiVersion = apiVersionOf(k);
     o.kind = k.kind;
     o.metadata ??= {};
@@ -55,6 +71,10 @@ export class Resources {
     const causes = validate(k, undefined, o);
     if (causes.length) return ok(422, invalid(k, o.metadata.name ?? "", causes));
     if (this.store.get(k.plural, keyOf(o))) return ok(409, alreadyExists(k, o.metadata.name));
+    const a = this.admitted(k, o);
+    if ("code" in a && "body" in a) return a as Result;
+    o = a as Obj;
+    o.metadata ??= {};
     Object.assign(o.metadata, { uid: randomUUID(), creationTimestamp: now(), generation: 1 });
     delete o.metadata.resourceVersion;
     delete o.metadata.deletionTimestamp;
@@ -111,6 +131,12 @@ export class Resources {
       ...(m.namespace ? { namespace: m.namespace } : {}),
       ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
     };
+    if (t.sub !== "status") {
+      const a = this.admitted(k, next);
+      if ("code" in a && "body" in a) return a as Result;
+      next = a as Obj;
+    }
+    next.metadata ??= {};
     next.metadata.generation = (m.generation ?? 1) + (t.sub !== "status" && !same(next.spec, cur.spec) ? 1 : 0);
     const causes = validate(k, cur, next);
     if (causes.length) return ok(422, invalid(k, t.name!, causes));

@@ -9,7 +9,7 @@ import { discovery, OPENAPI_V2_PROTOBUF, OPENAPI_V3_INDEX, VERSION } from "./dis
 import { kindByPlural, kindOf, type Kind, type Obj } from "./kinds.ts";
 import { decodeProtobuf, PROTOBUF, ProtobufError } from "./protobuf.ts";
 import { Authorizer, forbiddenMessage, type Attributes, type User } from "./rbac.ts";
-import { Resources, type Result, type Target } from "./resources.ts";
+import { Resources, type Admission, type Result, type Target } from "./resources.ts";
 import { fieldSelector, labelSelector, SelectorError } from "./selectors.ts";
 import { badRequest, status, unknownPath } from "./status.ts";
 import { keyOf, Store } from "./store.ts";
@@ -36,6 +36,8 @@ export interface ApiServerOptions {
   persist?: boolean;
   /** The RBAC objects (Roles, ClusterRoles, bindings) enforced; default: what deploy/ installs for the lab. */
   rbac?: Obj[];
+  /** Admission of created and updated objects (the lab's Service allocators); see resources.ts. */
+  admit?: Admission;
   /**
    * Seen before authentication: an answer here replaces the server's (tests inject faults:
    * 429, 500); `done` sees every resource request with its answer and who sent it.
@@ -145,7 +147,7 @@ export class ApiServer {
     this.certs = ensureCerts(o.dir, [o.hostname ?? "127.0.0.1", ...(o.also ?? []).map((a) => a.hostname)]);
     this.tokens = new Tokens(o.dir);
     this.store = new Store(o.persist === false ? undefined : join(o.dir, "state.json"), o.logSize);
-    this.resources = new Resources(this.store);
+    this.resources = new Resources(this.store, o.admit);
     this.authz = new Authorizer(o.rbac);
     this.watches = new Watches(this.store);
     this.portNumber = o.port ?? 0;

@@ -5,11 +5,12 @@ import type { ConfiguredFeature, Feature, FeatureOverrides } from "../feature.ts
 import { antiSpoofing } from "./anti-spoofing.ts";
 import { bandwidth } from "./bandwidth.ts";
 import { conntrackCleanup } from "./conntrack-cleanup.ts";
+import { fastPath } from "./fast-path.ts";
 import { hostPort } from "./host-port.ts";
 import { ipMasq } from "./ip-masq.ts";
 import { policyHold } from "./policy-hold.ts";
 
-export const FEATURES: readonly Feature[] = [antiSpoofing, policyHold, ipMasq, bandwidth, hostPort, conntrackCleanup];
+export const FEATURES: readonly Feature[] = [antiSpoofing, policyHold, ipMasq, bandwidth, fastPath, hostPort, conntrackCleanup];
 
 /** The features under a mode: the list with the mode's replacements, in list order (an override of an unknown name is an error). */
 export function featuresUnder(overrides: FeatureOverrides | undefined): readonly Feature[] {

@@ -211,9 +211,9 @@ describe("RBAC of deploy/ per token", () => {
     expect((await kubectl(["apply", "-f", file], agent)).err).toContain('User "system:serviceaccount:kube-system:mncni-agent" cannot create resource "networkpolicies" in API group "networking.k8s.io" in the namespace "default"');
   });
 
-  test("the controller's token patches Nodes, and not pods", async () => {
+  test("the controller's token patches Nodes, reads pods (the endpoint-slice controller) but does not change them", async () => {
     const ctl = srv.writeKubeconfig("controller");
     expect((await kubectl(["label", "node", "node1", "zone=a"], ctl)).out).toContain("node/node1 labeled");
-    expect((await kubectl(["label", "pod", "web", "x=y"], ctl)).err).toContain('User "system:serviceaccount:kube-system:mncni-controller" cannot get resource "pods"');
+    expect((await kubectl(["label", "pod", "web", "x=y"], ctl)).err).toContain('User "system:serviceaccount:kube-system:mncni-controller" cannot patch resource "pods"');
   });
 });

@@ -1,0 +1,203 @@
+// The fast path's kernel objects on a node: the pod-to-pod program (src/kernel/bpf/pod-redirect.ts)
+// over the plain-pods map, one of each per node and network, attached by the plugin to each
+// pod's host-side device (clsact ingress, direct action) and kept filled by the agent.
+//
+// bpffs is not mounted on the nodes, so nothing is pinned: the objects are found by their IDs,
+// recorded in a file beside the network's IPAM reservations (dataDir/<network>), checked
+// against what the kernel says of them (the program's tag and its map's ID) before use. What
+// keeps them alive: the filters on the pods' devices hold the program, the program holds the
+// map, and the running agent holds both. With the agent down and no pod attached they are
+// freed; the next ADD (or agent start) loads new ones under the file's lock and records them.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closeBpfFd, fdById, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
+import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
+import { safeJoin } from "../cni/names.ts";
+
+/** The filter's name (and the program's): how mncni finds its filter on a device. */
+export const FAST_PATH_FILTER = "mncni_pod_redir";
+const FILTER_PRIORITY = 1;
+const RECORD = ".mncni-fast-path.json";
+const LOCK = ".mncni-fast-path.lock";
+
+/** What the record file says: the objects' IDs and the program's tag (IDs restart at boot; the tag tells). */
+export interface FastPathRecord {
+  prog: number;
+  tag: string;
+  map: number;
+  /** The verdict counters map (absent in a record of a build without them). */
+  counters?: number;
+}
+
+export function fastPathDir(dataDir: string, network: string): string {
+  return safeJoin(dataDir, network);
+}
+
+export function readRecord(dir: string): FastPathRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(join(dir, RECORD), "utf8")) as Partial<FastPathRecord>;
+    if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") return { prog: r.prog, tag: r.tag, map: r.map, ...(typeof r.counters === "number" ? { counters: r.counters } : {}) };
+  } catch {
+    // none, or not ours: as if none
+  }
+  return undefined;
+}
+
+function writeRecord(dir: string, r: FastPathRecord): void {
+  const tmp = join(dir, `${RECORD}.tmp${process.pid}`);
+  writeFileSync(tmp, JSON.stringify(r) + "\n");
+  renameSync(tmp, join(dir, RECORD));
+}
+
+export function hasRecord(dir: string): boolean {
+  return existsSync(join(dir, RECORD));
+}
+
+export function removeRecord(dir: string): boolean {
+  try {
+    rmSync(join(dir, RECORD));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The recorded program, open, when it is still the one recorded (tag and map); undefined otherwise. */
+export function openRecordedProgram(rec: FastPathRecord | undefined): number | undefined {
+  if (!rec) return undefined;
+  let fd: number;
+  try {
+    fd = fdById("prog", rec.prog);
+  } catch {
+    return undefined;
+  }
+  try {
+    const info = progInfo(fd);
+    if (info.tag === rec.tag && info.mapIds.includes(rec.map)) return fd;
+  } catch {
+    // an ID of something else
+  }
+  closeBpfFd(fd);
+  return undefined;
+}
+
+/** Runs fn holding the directory's fast-path lock (loads and the record change under it). */
+export function withFastPathLock<T>(dir: string, fn: () => T): T {
+  mkdirSync(dir, { recursive: true });
+  const fd = openFd(join(dir, LOCK), O_RDONLY | O_CREAT, 0o600);
+  try {
+    if (sym.flock(fd, LOCK_EX) !== 0) throw new Error(`cannot lock ${join(dir, LOCK)}`);
+    return fn();
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export interface FastPathObjects {
+  progFd: number;
+  /** The plain-pods map, open; only when asked for (the agent keeps it, the plugin does not). */
+  map?: PlainPodsMap;
+  /** The verdict counters, open, with the map (when the program has them). */
+  counters?: VerdictCounters;
+  record: FastPathRecord;
+  /** Loaded now (not found by the record). */
+  loaded: boolean;
+}
+
+/** New maps and this build's program over them, recorded. Call under the lock. */
+function loadNew(dir: string, keepMap: boolean): FastPathObjects {
+  const map = PlainPodsMap.create();
+  let counters: VerdictCounters | undefined;
+  try {
+    counters = VerdictCounters.create();
+    const progFd = loadPodRedirect(map.fd, { counters: counters.fd });
+    const info = progInfo(progFd);
+    const record = { prog: info.id, tag: info.tag, map: mapId(map.fd), counters: mapId(counters.fd) };
+    writeRecord(dir, record);
+    if (!keepMap) {
+      map.close();
+      counters.close();
+    }
+    return { progFd, record, loaded: true, ...(keepMap ? { map, counters } : {}) };
+  } catch (e) {
+    map.close();
+    counters?.close();
+    throw e;
+  }
+}
+
+/**
+ * The node's program (and with `keepMap` its map), found by the record or loaded and recorded.
+ * The caller closes what it gets (the objects live on while a filter or another holder has them).
+ */
+export function openFastPath(dir: string, o: { keepMap?: boolean } = {}): FastPathObjects {
+  const found = (): FastPathObjects | undefined => {
+    const rec = readRecord(dir);
+    const progFd = openRecordedProgram(rec);
+    if (progFd === undefined) return undefined;
+    if (!o.keepMap) return { progFd, record: rec!, loaded: false };
+    let map: PlainPodsMap | undefined;
+    try {
+      map = PlainPodsMap.adopt(fdById("map", rec!.map));
+      const counters = rec!.counters !== undefined ? VerdictCounters.adopt(fdById("map", rec!.counters)) : undefined;
+      return { progFd, record: rec!, loaded: false, map, ...(counters ? { counters } : {}) };
+    } catch {
+      map?.close();
+      closeBpfFd(progFd);
+      return undefined;
+    }
+  };
+  return found() ?? withFastPathLock(dir, () => found() ?? loadNew(dir, o.keepMap === true));
+}
+
+/**
+ * Replaces the recorded program with this build's over the same map (an agent of another build
+ * adopting the objects): returns the new program's fd and record, or undefined when the recorded
+ * one is already this build's. Call under the lock.
+ */
+export function reloadOver(dir: string, current: FastPathObjects & { map: PlainPodsMap }): FastPathObjects | undefined {
+  // A record of a build without counters gets them now.
+  const counters = current.counters ?? VerdictCounters.create();
+  const progFd = loadPodRedirect(current.map.fd, { counters: counters.fd });
+  const info = progInfo(progFd);
+  if (info.tag === current.record.tag && current.counters) {
+    closeBpfFd(progFd);
+    return undefined;
+  }
+  const record = { prog: info.id, tag: info.tag, map: current.record.map, counters: mapId(counters.fd) };
+  writeRecord(dir, record);
+  return { progFd, record, loaded: true, map: current.map, counters };
+}
+
+/** Why a device cannot carry the fast path's filter; undefined when it can. */
+export function attachProblem(host: Netlink, dev: Link): string | undefined {
+  if (!dev.mac) return `"${dev.name}" has no MAC (netkit): the program works on Ethernet frames`;
+  const kinds = host.qdiscs(dev.index).map((q) => q.kind);
+  // Bandwidth shaping: its ingress qdisc holds clsact's place, and a redirect would skip both tbfs.
+  if (kinds.includes("ingress") || kinds.includes("tbf")) return `"${dev.name}" is shaped (bandwidth): redirected packets would skip its qdiscs`;
+  return undefined;
+}
+
+/** Attaches the program to a device's clsact ingress (replacing a filter of ours there). */
+export function attachFastPath(host: Netlink, index: number, progFd: number): void {
+  try {
+    host.addClsact(index);
+  } catch (e) {
+    if (!isErrno(e, "EEXIST")) throw e;
+  }
+  host.addBpfFilter({ index, progFd, name: FAST_PATH_FILTER, priority: FILTER_PRIORITY });
+}
+
+/** Our filter on a device, if any. */
+export function fastPathFilter(host: Netlink, index: number): BpfFilterInfo | undefined {
+  return host.bpfFilters(index).find((f) => f.name === FAST_PATH_FILTER);
+}
+
+/** Removes our filter and the clsact qdisc from a device (nothing else uses clsact there); gone devices are fine. */
+export function detachFastPath(host: Netlink, index: number): void {
+  try {
+    host.delQdisc(index, 0xfffffff1);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "ENODEV", "EINVAL")) throw e;
+  }
+}

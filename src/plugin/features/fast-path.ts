@@ -1,0 +1,42 @@
+// The eBPF fast path as a per-pod feature (`fastPath`, written by the agent run with
+// --fast-path on): the node's pod-to-pod program attached to the pod's host-side device
+// (../fast-path.ts). Attaching it changes nothing by itself: the program sends to the stack
+// every packet of a pod the agent has not put in the plain-pods map.
+import { DEFAULT_DATA_DIR } from "../../cni/node-view.ts";
+import { CniError, ErrorCode, invalidConfig } from "../../cni/errors.ts";
+import { closeBpfFd } from "../../kernel/index.ts";
+import type { Feature } from "../feature.ts";
+import { attachFastPath, attachProblem, detachFastPath, fastPathDir, fastPathFilter, openFastPath } from "../fast-path.ts";
+
+export const fastPath: Feature = {
+  name: "fastPath",
+  keys: { fastPath: "boolean" },
+  configure(net, { cleanup }) {
+    if (net.fastPath !== true) return undefined;
+    if (!cleanup && net.podDevice === "netkit") throw invalidConfig("fastPath", "cannot be combined with podDevice \"netkit\" (the program works on the veth's Ethernet frames)");
+    const dataDir = typeof net.ipam?.dataDir === "string" && net.ipam.dataDir ? net.ipam.dataDir : DEFAULT_DATA_DIR;
+    return {
+      attach(a) {
+        // A shaped pod keeps its qdiscs (and takes the stack): the agent leaves it out of the map.
+        if (attachProblem(a.host, a.veth)) return;
+        const { progFd } = openFastPath(fastPathDir(dataDir, a.network));
+        try {
+          a.undo.push("detach fast path", () => detachFastPath(a.host, a.veth.index));
+          attachFastPath(a.host, a.veth.index, progFd);
+        } finally {
+          // The filter holds the program now.
+          closeBpfFd(progFd);
+        }
+      },
+      verify(v) {
+        if (attachProblem(v.host, v.veth)) return;
+        if (!fastPathFilter(v.host, v.veth.index)) throw new CniError(ErrorCode.Internal, `fast path: no bpf filter on the ingress of "${v.veth.name}"`);
+      },
+      // The device's qdiscs go with it; this leaves nothing when DEL comes while it is still there.
+      detach(d) {
+        const dev = d.host.link(d.hostIfname);
+        if (dev) detachFastPath(d.host, dev.index);
+      },
+    };
+  },
+};
