@@ -169,6 +169,27 @@ export function reloadOver(dir: string, current: FastPathObjects & { map: PlainP
   return { progFd, record, loaded: true, map: current.map, counters };
 }
 
+/**
+ * Takes addresses out of the plain-pods map (a DEL's, and an ADD's before the pod is wired): an
+ * entry left for an address's previous holder names a device that is gone, or another pod's,
+ * until the agent's next pass. Nothing to do when no map is recorded or left.
+ */
+export function forgetPlain(dir: string, addrs: readonly string[]): void {
+  if (!addrs.length) return;
+  const rec = readRecord(dir);
+  const progFd = openRecordedProgram(rec);
+  if (progFd === undefined) return;
+  let map: PlainPodsMap | undefined;
+  try {
+    // The recorded program still holds it: the ID is the map's, not a reused one.
+    map = PlainPodsMap.adopt(fdById("map", rec!.map));
+    for (const a of addrs) map.delete(a);
+  } finally {
+    map?.close();
+    closeBpfFd(progFd);
+  }
+}
+
 /** Why a device cannot carry the fast path's filter; undefined when it can. */
 export function attachProblem(host: Netlink, dev: Link): string | undefined {
   if (!dev.mac) return `"${dev.name}" has no MAC (netkit): the program works on Ethernet frames`;
