@@ -5,9 +5,12 @@
 // service-ips verdict map; test/helpers/kube-proxy-rules.ts, the generator the coexistence tests load) loaded
 // with `nft -f` as kube-proxy does, in the same run, rounds interleaved.
 //   node_modules/.bin/bun bench/service-scale.ts [--services 10000] [--endpoints 10] [--rounds 3] [--changes 41]
+//     [--baseline-src DIR] (another build's src/, e.g. `git archive REV src | tar -x -C DIR/..`,
+//     with a node_modules beside it: measured in the same rounds) [--no-kube-proxy]
 // Measures: full sync (state to programmed table), one endpoint change programmed (engine
 // sync from the new state: p50 / p90; the source's state rebuild shown on its own row), the
-// agent's RSS growth (RSS with the state and table minus RSS before), the table's size.
+// agent's RSS growth (RSS with the state and table minus RSS before: right after a GC, and
+// 3 s and another GC later, once the allocator has returned the freed pages), the table's size.
 // kube-proxy's rows: its full ruleset through `nft -f`, and one endpoint change as its partial
 // sync writes it (the Service's chain rewritten, the new endpoint's chain added, the old one
 // deleted) through `nft -f`.
@@ -42,9 +45,11 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 // ---- the child: mncni's proxy in the node's namespace ---------------------------------------
 async function childMncni(): Promise<void> {
-  const { buildClusterState } = await import("../src/cluster/build-state.ts");
-  const { ServiceProxy } = await import("../src/agent/services/proxy.ts");
-  const { systemNft } = await import("../src/agent/nft-ruleset.ts");
+  // --src: another build's sources (the baseline's, exported with git archive) in the same harness.
+  const src = process.argv.includes("--src") ? process.argv[process.argv.indexOf("--src") + 1]! : `${import.meta.dir}/../src`;
+  const { buildClusterState } = await import(`${src}/cluster/build-state.ts`);
+  const { ServiceProxy } = await import(`${src}/agent/services/proxy.ts`);
+  const { systemNft } = await import(`${src}/agent/nft-ruleset.ts`);
   type Obj = import("../src/cluster/types.ts").KubeObject;
   Bun.gc(true);
   const rss0 = process.memoryUsage().rss;
@@ -78,6 +83,13 @@ async function childMncni(): Promise<void> {
   proxy.sync(state, ["10.99.0.1"]); // the next pass records the fingerprint (as the agent's does)
   Bun.gc(true);
   const rss1 = process.memoryUsage().rss;
+  // What the agent keeps: the allocator returns the pages a sync's garbage freed only a while
+  // after a later collection (measured: ~200 MB right after, ~95 MB once a collection 2 s
+  // later has run and a second has passed, flat from then on), which an agent's timers do.
+  await Bun.sleep(2000);
+  Bun.gc(true);
+  await Bun.sleep(1000);
+  const rssSettled = process.memoryUsage().rss;
   const rebuild: number[] = [];
   const change: number[] = [];
   const changeCpu: number[] = [];
@@ -94,10 +106,10 @@ async function childMncni(): Promise<void> {
     changeCpu.push(cpu() - bc);
     rebuild.push(b - a);
     writes += r.writes;
-    if (r.changes.some((c) => !/element change/.test(c))) throw new Error(`an endpoint change was structural: ${r.changes.join("; ")}`);
+    if (r.changes.some((c: string) => !/element change/.test(c))) throw new Error(`an endpoint change was structural: ${r.changes.join("; ")}`);
   }
   const elements = Number(sh(["sh", "-c", "nft -j list table inet mncni-services | grep -o '\"concat\"' | wc -l"]).out) / 2;
-  console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, change, rebuild, writes, elements: Math.round(elements) }));
+  console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, rssSettled: (rssSettled - rss0) / 2 ** 20, change, rebuild, writes, elements: Math.round(elements) }));
 }
 
 // ---- kube-proxy's layout through nft -f (the generator the coexistence tests use) -----------
@@ -143,32 +155,50 @@ if (process.argv.includes("--child")) {
 }
 
 const tag = `svb${process.pid.toString(36)}`;
-const rows: { mncni: any; kp: { full: number; change: number[] } }[] = [];
+// --baseline-src DIR: the same child on another build's sources, in the same rounds (order alternating).
+const baseSrc = process.argv.includes("--baseline-src") ? process.argv[process.argv.indexOf("--baseline-src") + 1] : undefined;
+const withKubeProxy = !process.argv.includes("--no-kube-proxy");
+type Row = { mncni: any; base?: any; kp?: { full: number; change: number[] } };
+const rows: Row[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   const ns = `${tag}-${r}`;
   sh(["ip", "netns", "add", ns]);
   try {
-    const m = JSON.parse(sh(["ip", "netns", "exec", ns, process.execPath, import.meta.path, "--child", "--services", String(SERVICES), "--endpoints", String(ENDPOINTS), "--changes", String(CHANGES)]).out);
-    sh(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"]);
-    const kp = kubeProxy(ns);
-    rows.push({ mncni: m, kp });
-    console.error(`round ${r + 1}: mncni full ${m.full.toFixed(0)} ms, change p50 ${pct(m.change, 0.5).toFixed(2)} ms; kube-proxy layout full ${kp.full.toFixed(0)} ms, change p50 ${pct(kp.change, 0.5).toFixed(1)} ms`);
+    const child = (src?: string) => {
+      const out = JSON.parse(sh(["ip", "netns", "exec", ns, process.execPath, import.meta.path, "--child", "--services", String(SERVICES), "--endpoints", String(ENDPOINTS), "--changes", String(CHANGES), ...(src ? ["--src", src] : [])]).out);
+      sh(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"]);
+      return out;
+    };
+    const row: Row = { mncni: undefined };
+    if (baseSrc && r % 2 === 0) row.base = child(baseSrc);
+    row.mncni = child();
+    if (baseSrc && r % 2 === 1) row.base = child(baseSrc);
+    if (withKubeProxy) row.kp = kubeProxy(ns);
+    rows.push(row);
+    const m = row.mncni;
+    console.error(`round ${r + 1}: mncni full ${m.full.toFixed(0)} ms, change p50 ${pct(m.change, 0.5).toFixed(2)} ms, RSS ${m.rss.toFixed(0)} / settled ${m.rssSettled.toFixed(0)} MB` +
+      (row.base ? `; baseline full ${row.base.full.toFixed(0)} ms, RSS ${row.base.rss.toFixed(0)} / settled ${row.base.rssSettled.toFixed(0)} MB` : "") +
+      (row.kp ? `; kube-proxy layout full ${row.kp.full.toFixed(0)} ms, change p50 ${pct(row.kp.change, 0.5).toFixed(1)} ms` : ""));
   } finally {
     spawnSync(["ip", "netns", "del", ns]);
   }
 }
-const med = (f: (x: (typeof rows)[number]) => number) => pct(rows.map(f), 0.5);
+const med = (f: (x: Row) => number) => pct(rows.map(f), 0.5);
 const fmt = (n: number, d = 1) => n.toFixed(d);
-console.log(`\nService proxy control plane: ${SERVICES} Services x ${ENDPOINTS} endpoints (${Math.min(SERVICES, 2700)} with a NodePort), ${ROUNDS} rounds, ${CHANGES} endpoint changes each; medians over rounds`);
+/** A row's cells: this build, the baseline (when measured), kube-proxy's layout (when measured). */
+const cells = (f: (m: any) => number, d: number, unit: string, kp?: (k: NonNullable<Row["kp"]>) => number, kd = 1) =>
+  [`${fmt(med((x) => f(x.mncni)), d)} ${unit}`, ...(baseSrc ? [`${fmt(med((x) => f(x.base)), d)} ${unit}`] : []), ...(withKubeProxy ? [kp ? `${fmt(med((x) => kp(x.kp!)), kd)} ${unit}` : "-"] : [])].join(" | ");
+console.log(`\nService proxy control plane: ${SERVICES} Services x ${ENDPOINTS} endpoints (${Math.min(SERVICES, 2700)} with a NodePort), ${ROUNDS} rounds, ${CHANGES} endpoint changes each; medians over rounds${baseSrc ? `; baseline: ${baseSrc}` : ""}`);
 console.log(`load: ${sh(["uptime"]).out.trim()}\n`);
-console.log("| measure | mncni --service-proxy | kube-proxy's nftables layout via nft -f (same run) | target |");
-console.log("|---|---|---|---|");
-console.log(`| full sync (state to programmed table) | ${fmt(med((x) => x.mncni.full), 0)} ms | ${fmt(med((x) => x.kp.full), 0)} ms | <= 1000 ms |`);
-console.log(`|   of which the state build (source) | ${fmt(med((x) => x.mncni.tState), 0)} ms | - | |`);
-console.log(`| full sync, CPU time of the agent's process (the machine's other load left out; nft's own CPU not counted) | ${fmt(med((x) => x.mncni.fullCpu), 0)} ms | - | |`);
-console.log(`| one endpoint change programmed, p50 | ${fmt(med((x) => pct(x.mncni.change, 0.5)), 2)} ms | ${fmt(med((x) => pct(x.kp.change, 0.5)))} ms | <= 5 ms |`);
-console.log(`| one endpoint change programmed, p90 | ${fmt(med((x) => pct(x.mncni.change, 0.9)), 2)} ms | ${fmt(med((x) => pct(x.kp.change, 0.9)))} ms | |`);
-console.log(`| one endpoint change, CPU time of the agent's process, p50 | ${fmt(med((x) => pct(x.mncni.changeCpu, 0.5)), 2)} ms | - | |`);
-console.log(`| the source's state rebuild per change, p50 (not in the row above) | ${fmt(med((x) => pct(x.mncni.rebuild, 0.5)), 1)} ms | - | |`);
-console.log(`| agent RSS growth (state + table bookkeeping) | ${fmt(med((x) => x.mncni.rss), 0)} MB | - | <= 100 MB |`);
-console.log(`| set elements in the table | ${rows[0]!.mncni.elements} | chains: ${SERVICES * (ENDPOINTS + 1) + Math.min(SERVICES, 2700)} | |`);
+console.log(`| measure | mncni --service-proxy |${baseSrc ? " baseline (same run) |" : ""}${withKubeProxy ? " kube-proxy's nftables layout via nft -f (same run) |" : ""} target |`);
+console.log(`|---|---|${baseSrc ? "---|" : ""}${withKubeProxy ? "---|" : ""}---|`);
+console.log(`| full sync (state to programmed table) | ${cells((m) => m.full, 0, "ms", (k) => k.full, 0)} | <= 1000 ms |`);
+console.log(`|   of which the state build (source) | ${cells((m) => m.tState, 0, "ms")} | |`);
+console.log(`| full sync, CPU time of the agent's process (the machine's other load left out; nft's own CPU not counted) | ${cells((m) => m.fullCpu, 0, "ms")} | |`);
+console.log(`| one endpoint change programmed, p50 | ${cells((m) => pct(m.change, 0.5), 2, "ms", (k) => pct(k.change, 0.5))} | <= 5 ms |`);
+console.log(`| one endpoint change programmed, p90 | ${cells((m) => pct(m.change, 0.9), 2, "ms", (k) => pct(k.change, 0.9))} | |`);
+console.log(`| one endpoint change, CPU time of the agent's process, p50 | ${cells((m) => pct(m.changeCpu, 0.5), 2, "ms")} | |`);
+console.log(`| the source's state rebuild per change, p50 (not in the row above) | ${cells((m) => pct(m.rebuild, 0.5), 1, "ms")} | |`);
+console.log(`| agent RSS growth right after the sync and a GC (state + table bookkeeping + garbage not yet returned) | ${cells((m) => m.rss, 0, "MB")} | <= 100 MB |`);
+console.log(`| agent RSS growth 3 s later, after another GC (the freed pages returned: what the agent keeps) | ${cells((m) => m.rssSettled, 0, "MB")} | <= 100 MB |`);
+console.log(`| set elements in the table | ${rows[0]!.mncni.elements}${baseSrc ? ` | ${rows[0]!.base.elements}` : ""}${withKubeProxy ? ` | chains: ${SERVICES * (ENDPOINTS + 1) + Math.min(SERVICES, 2700)}` : ""} | |`);

@@ -68,6 +68,7 @@ export class Agent {
     this.flows = new FlowLog(cfg.flowLog);
     this.source = openSource(cfg.source, { resyncSeconds: cfg.resync, nodeName: cfg.nodeName, ...(cfg.serviceProxy ? { services: true } : {}) });
     this.metrics.source = this.source;
+    if (cfg.fastPath) this.metrics.fastPathVerdicts = () => this.fastPath.verdicts();
     this.nl = Netlink.open();
     const binary = selfExecutable(cfg.binary);
     if (!binary) log.warn("not installing CNI binaries: running from source, not as a compiled mncni (pass --binary PATH)", { cniBinDir: cfg.cniBinDir });

@@ -34,6 +34,8 @@ export class AgentMetrics {
   policyRejected = 0;
   /** The verdict log's counts per policy, when it runs. */
   verdicts?: { readonly counts: ReadonlyMap<string, number> };
+  /** The fast path's packets per verdict, read at each scrape (with --fast-path on). */
+  fastPathVerdicts?: () => { verdict: string; reason: string; packets: number }[];
   /** The CNI server, when the agent runs one: its call count is exported. */
   cniServer?: { readonly served: number };
   /** Where IPAM usage per range is read at each scrape (the conflist's ranges and dataDir). */
@@ -95,6 +97,22 @@ export class AgentMetrics {
           const [kind = "", namespace = "", name = "", verdict = ""] = k.split("|");
           this.inc({ kind, namespace, name, verdict }, n);
         }
+      },
+    });
+    const fast = () => {
+      try {
+        return this.fastPathVerdicts?.() ?? [];
+      } catch {
+        return []; // the map went with the fast path turned off
+      }
+    };
+    new Counter({
+      name: "mncni_fast_path_packets_total",
+      help: "Packets the eBPF fast path's program decided on, per verdict (redirect: skipped the stack; stack: handed to it) and reason.",
+      labelNames: ["verdict", "reason"], registers,
+      collect() {
+        this.reset();
+        for (const v of fast()) this.inc({ verdict: v.verdict, reason: v.reason }, v.packets);
       },
     });
     const perReconciler = (name: string, help: string, m: Map<string, number>) =>

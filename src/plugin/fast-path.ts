@@ -10,7 +10,7 @@
 // freed; the next ADD (or agent start) loads new ones under the file's lock and records them.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeBpfFd, fdById, isErrno, loadPodRedirect, PlainPodsMap, progInfo, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
+import { closeBpfFd, fdById, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
 import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
 import { safeJoin } from "../cni/names.ts";
 
@@ -25,6 +25,8 @@ export interface FastPathRecord {
   prog: number;
   tag: string;
   map: number;
+  /** The verdict counters map (absent in a record of a build without them). */
+  counters?: number;
 }
 
 export function fastPathDir(dataDir: string, network: string): string {
@@ -34,7 +36,7 @@ export function fastPathDir(dataDir: string, network: string): string {
 export function readRecord(dir: string): FastPathRecord | undefined {
   try {
     const r = JSON.parse(readFileSync(join(dir, RECORD), "utf8")) as Partial<FastPathRecord>;
-    if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") return { prog: r.prog, tag: r.tag, map: r.map };
+    if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") return { prog: r.prog, tag: r.tag, map: r.map, ...(typeof r.counters === "number" ? { counters: r.counters } : {}) };
   } catch {
     // none, or not ours: as if none
   }
@@ -95,23 +97,31 @@ export interface FastPathObjects {
   progFd: number;
   /** The plain-pods map, open; only when asked for (the agent keeps it, the plugin does not). */
   map?: PlainPodsMap;
+  /** The verdict counters, open, with the map (when the program has them). */
+  counters?: VerdictCounters;
   record: FastPathRecord;
   /** Loaded now (not found by the record). */
   loaded: boolean;
 }
 
-/** A new map and this build's program over it, recorded. Call under the lock. */
+/** New maps and this build's program over them, recorded. Call under the lock. */
 function loadNew(dir: string, keepMap: boolean): FastPathObjects {
   const map = PlainPodsMap.create();
+  let counters: VerdictCounters | undefined;
   try {
-    const progFd = loadPodRedirect(map.fd);
+    counters = VerdictCounters.create();
+    const progFd = loadPodRedirect(map.fd, { counters: counters.fd });
     const info = progInfo(progFd);
-    const record = { prog: info.id, tag: info.tag, map: info.mapIds[0]! };
+    const record = { prog: info.id, tag: info.tag, map: mapId(map.fd), counters: mapId(counters.fd) };
     writeRecord(dir, record);
-    if (!keepMap) map.close();
-    return { progFd, record, loaded: true, ...(keepMap ? { map } : {}) };
+    if (!keepMap) {
+      map.close();
+      counters.close();
+    }
+    return { progFd, record, loaded: true, ...(keepMap ? { map, counters } : {}) };
   } catch (e) {
     map.close();
+    counters?.close();
     throw e;
   }
 }
@@ -126,9 +136,13 @@ export function openFastPath(dir: string, o: { keepMap?: boolean } = {}): FastPa
     const progFd = openRecordedProgram(rec);
     if (progFd === undefined) return undefined;
     if (!o.keepMap) return { progFd, record: rec!, loaded: false };
+    let map: PlainPodsMap | undefined;
     try {
-      return { progFd, record: rec!, loaded: false, map: PlainPodsMap.adopt(fdById("map", rec!.map)) };
+      map = PlainPodsMap.adopt(fdById("map", rec!.map));
+      const counters = rec!.counters !== undefined ? VerdictCounters.adopt(fdById("map", rec!.counters)) : undefined;
+      return { progFd, record: rec!, loaded: false, map, ...(counters ? { counters } : {}) };
     } catch {
+      map?.close();
       closeBpfFd(progFd);
       return undefined;
     }
@@ -142,15 +156,38 @@ export function openFastPath(dir: string, o: { keepMap?: boolean } = {}): FastPa
  * one is already this build's. Call under the lock.
  */
 export function reloadOver(dir: string, current: FastPathObjects & { map: PlainPodsMap }): FastPathObjects | undefined {
-  const progFd = loadPodRedirect(current.map.fd);
+  // A record of a build without counters gets them now.
+  const counters = current.counters ?? VerdictCounters.create();
+  const progFd = loadPodRedirect(current.map.fd, { counters: counters.fd });
   const info = progInfo(progFd);
-  if (info.tag === current.record.tag) {
+  if (info.tag === current.record.tag && current.counters) {
     closeBpfFd(progFd);
     return undefined;
   }
-  const record = { prog: info.id, tag: info.tag, map: current.record.map };
+  const record = { prog: info.id, tag: info.tag, map: current.record.map, counters: mapId(counters.fd) };
   writeRecord(dir, record);
-  return { progFd, record, loaded: true, map: current.map };
+  return { progFd, record, loaded: true, map: current.map, counters };
+}
+
+/**
+ * Takes addresses out of the plain-pods map (a DEL's, and an ADD's before the pod is wired): an
+ * entry left for an address's previous holder names a device that is gone, or another pod's,
+ * until the agent's next pass. Nothing to do when no map is recorded or left.
+ */
+export function forgetPlain(dir: string, addrs: readonly string[]): void {
+  if (!addrs.length) return;
+  const rec = readRecord(dir);
+  const progFd = openRecordedProgram(rec);
+  if (progFd === undefined) return;
+  let map: PlainPodsMap | undefined;
+  try {
+    // The recorded program still holds it: the ID is the map's, not a reused one.
+    map = PlainPodsMap.adopt(fdById("map", rec!.map));
+    for (const a of addrs) map.delete(a);
+  } finally {
+    map?.close();
+    closeBpfFd(progFd);
+  }
 }
 
 /** Why a device cannot carry the fast path's filter; undefined when it can. */

@@ -3,8 +3,8 @@
 // routed on the Kubernetes source):
 //   - lab check passes with it;
 //   - a plain pair is redirected: a counter in the node's forward hook (a table of the test's own,
-//     in the node's namespace) sees none of its packets, and the probe `lab explain` traces is
-//     not seen by the node;
+//     in the node's namespace) sees none of its packets, the program's counters (the agent's
+//     metric) count them as redirected, and the probe `lab explain` traces is not seen by the node;
 //   - a pair a NetworkPolicy selects takes the stack (the counter sees it) and the policy holds;
 //   - a Service's backend takes the stack: the reply to a client pod is un-DNATed (the Service
 //     answers from its cluster IP) and the counter sees the reply;
@@ -54,6 +54,12 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       return r.rule.expr.find((e: any) => e.counter).counter.packets as number;
     };
 
+    /** The agent's metric of the program's verdict counters (redirect local_pod: skipped the stack). */
+    const redirected = (): number => {
+      const m = /^mncni_fast_path_packets_total\{verdict="redirect",reason="local_pod"\} (\d+)$/m.exec(run(["ip", "netns", "exec", ns("node1"), "curl", "-sf", "http://127.0.0.1:9817/metrics"]).stdout);
+      return m ? Number(m[1]) : 0;
+    };
+
     beforeAll(() => {
       lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "3", "--mode", o.mode, "--source", o.source, "--fast-path", "on"]);
       const st = labJson<{ pods: { name: string; node: string; ips: string[] }[] }>(name, ["status"]);
@@ -73,10 +79,13 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
     test("a plain pair is redirected: the node's forward hook counts none of its packets, and the node does not see the traced probe", async () => {
       await until("pod1 and pod2 of node1 in the plain-pods map", () => inspect("pod1")?.plain && inspect("pod2")?.plain);
       const before = [counted("pod1", "pod2"), counted("pod2", "pod1")];
+      const program = redirected();
       const p = probe("pod1", `${ip.pod2}:7777`);
       expect(p.ok).toBe(true);
       expect(p.out).toContain(`seen as ${ip.pod1}`);
       expect([counted("pod1", "pod2"), counted("pod2", "pod1")]).toEqual(before);
+      // Three connections, both ways: at least a SYN, a SYN-ACK and an ACK each went by the program.
+      expect(redirected() - program).toBeGreaterThanOrEqual(9);
       const ex = labJson<{ fastPath?: { redirected: boolean }; probe?: { places: { place: string; verdict: string }[]; mismatches: string[] } }>(name, ["explain", "node1/pod1", "node1/pod2", "--proto", "tcp"]);
       expect(ex.fastPath?.redirected).toBe(true);
       expect(ex.probe?.places.find((t) => t.place === "node1")?.verdict).toBe("not seen");

@@ -19,6 +19,11 @@ await import("./lab-ipv6.e2e.test.ts");
 await import("./lab-overlay.e2e.test.ts");
 await import("./lab-readiness.e2e.test.ts");
 await import("./lab-pod-mtu.e2e.test.ts");
-await import("./policy-model.e2e.test.ts");
+// Both modes here: make test runs the model in bridge mode only, on the kubernetes source.
+const { policyModelSuite } = await import("./policy-model-suite.ts");
+policyModelSuite("bridge");
+policyModelSuite("routed");
 await import("./policy-examples.e2e.test.ts");
-await import("../obs/insight.e2e.test.ts");
+const { insightSuite } = await import("../obs/insight-suite.ts");
+insightSuite("bridge");
+insightSuite("routed");

@@ -2,7 +2,7 @@
 // devices), the program and the plain-pods map (adopted by their recorded IDs after a restart,
 // loaded when none is left), the map brought in line with the plain pods, and removal (the
 // fast path turned off, or --uninstall): every filter of ours and the record.
-import { closeBpfFd, type Netlink, type PlainPodsMap } from "../../kernel/index.ts";
+import { closeBpfFd, type Netlink, type PlainPodsMap, type VerdictCount } from "../../kernel/index.ts";
 import type { GuardedPort } from "../../plugin/antispoof.ts";
 import { attachFastPath, detachFastPath, FAST_PATH_FILTER, fastPathDir, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
 import { hostPortOwners } from "../../plugin/host-port.ts";
@@ -91,6 +91,7 @@ export class FastPathNode {
       const newer = withFastPathLock(this.dir, () => reloadOver(this.dir, got));
       if (newer) {
         closeBpfFd(got.progFd);
+        if (got.counters && got.counters !== newer.counters) got.counters.close();
         objects = newer as FastPathObjects & { map: PlainPodsMap };
         changes.push(`replace fast path program with this build's (${newer.record.prog})`);
       }
@@ -126,6 +127,24 @@ export class FastPathNode {
     return changes;
   }
 
+  /** Takes every pod out of the map (a pass that could not bring it in line); never throws. */
+  emptyMap(): string[] {
+    try {
+      const map = this.objects?.map;
+      if (!map) return [];
+      const ips = map.ips();
+      for (const ip of ips) map.delete(ip);
+      return ips.length ? [`fast path: every pod takes the stack (${ips.length} taken out of the map)`] : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Packets per verdict since the counters were created (empty when there are none). */
+  verdicts(): VerdictCount[] {
+    return this.objects?.counters?.read() ?? [];
+  }
+
   /** The plain-pods map's addresses (empty when there are no objects). */
   plainIps(): string[] {
     return this.objects?.map.ips() ?? [];
@@ -143,6 +162,7 @@ export class FastPathNode {
     if (!this.objects) return;
     closeBpfFd(this.objects.progFd);
     this.objects.map.close();
+    this.objects.counters?.close();
     this.objects = undefined;
   }
 }

@@ -10,16 +10,18 @@ import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, 
 interface Contribution {
   service: ServiceInfo;
   slices: readonly EndpointSliceInfo[];
-  elements: Map<string, string[]>;
-  picks: Map<string, PickChain>;
-  /** Slots per (port view id, family, view): endpoint "ip:port" by slot, kept stable across changes. */
+  /** Set name, element, set name, element, ...: flat, not a Map per Service (10,000 of them). */
+  elements: string[];
+  /** The pick chains its elements name (usually one). */
+  picks: PickChain[];
+  /** Slots per (port view id, family, view): endpoint "ip . port" by slot, kept stable across changes. */
   slots: Map<string, string[]>;
   /** UDP endpoints by family and the ports clients reach them on (conntrack cleanup when one goes). */
-  udp: Map<string, { family: Family; ip: string; dports: Set<number> }>;
+  udp?: Map<string, { family: Family; ip: string; dports: Set<number> }>;
   /** UDP Service keys that have endpoints: "IP port", or "* nodePort". */
-  udpServed: Set<string>;
+  udpServed?: Set<string>;
   /** With affinity: the slots each key's view uses (recorded slots beyond them are pruned). */
-  affinity: Map<string, AffinitySlots>;
+  affinity?: Map<string, AffinitySlots>;
   /** This node's endpoints per healthCheckNodePort. */
   health?: { port: number; local: number };
 }
@@ -178,21 +180,21 @@ export class ProxyElements {
 
   private replace(had: Contribution | undefined, next: Contribution | undefined, u: ElementsUpdate): void {
     // Additions first: an element both want keeps its count above zero throughout.
-    if (next) for (const [set, els] of next.elements) for (const e of els) this.change(set, e, +1, u);
-    if (had) for (const [set, els] of had.elements) for (const e of els) this.change(set, e, -1, u);
-    if (next) for (const [name, c] of next.picks) this.pick(name, c, +1);
-    if (had) for (const [name, c] of had.picks) this.pick(name, c, -1);
+    if (next) for (let i = 0; i < next.elements.length; i += 2) this.change(next.elements[i]!, next.elements[i + 1]!, +1, u);
+    if (had) for (let i = 0; i < had.elements.length; i += 2) this.change(had.elements[i]!, had.elements[i + 1]!, -1, u);
+    if (next) for (const c of next.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, +1);
+    if (had) for (const c of had.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, -1);
     for (const [k, old] of had?.udp ?? []) {
-      const now = next?.udp.get(k);
+      const now = next?.udp?.get(k);
       const gone = [...old.dports].filter((p) => !now?.dports.has(p));
       if (gone.length) u.staleUdp.push({ by: "endpoint", family: old.family, ip: old.ip, dports: gone });
     }
     // Every recompiled Service with affinity is checked (a restarted agent's first pass
     // checks them all): records of slots beyond its count go, and all of a key no longer there.
-    for (const now of next?.affinity.values() ?? []) u.affinityPrune.push(now);
-    for (const [id, old] of had?.affinity ?? []) if (!next?.affinity.has(id)) u.affinityPrune.push({ ...old, n: 0 });
+    for (const now of next?.affinity?.values() ?? []) u.affinityPrune.push(now);
+    for (const [id, old] of had?.affinity ?? []) if (!next?.affinity?.has(id)) u.affinityPrune.push({ ...old, n: 0 });
     for (const k of next?.udpServed ?? []) {
-      if (had?.udpServed.has(k)) continue;
+      if (had?.udpServed?.has(k)) continue;
       const [ip, port] = k.split(" ");
       for (const dst of ip === "*" ? this.nodeIPs : [ip!]) u.staleUdp.push({ by: "service", family: familyOf(dst), ip: dst, dports: [Number(port)] });
     }
@@ -230,13 +232,9 @@ export class ProxyElements {
   }
 
   private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
-    const c: Contribution = { service: svc, slices, elements: new Map(), picks: new Map(), slots: new Map(), udp: new Map(), udpServed: new Set(), affinity: new Map() };
+    const c: Contribution = { service: svc, slices, elements: [], picks: [], slots: new Map() };
     if (!proxied(svc)) return c;
-    const add = (set: string, e: string) => {
-      const l = c.elements.get(set);
-      if (l) l.push(e);
-      else c.elements.set(set, [e]);
-    };
+    const add = (set: string, e: string) => void c.elements.push(interned(set), e);
     const views = portViews(key, svc, slices, this.nodeName);
     let localHealth = 0;
     for (const v of views) {
@@ -266,16 +264,17 @@ export class ProxyElements {
           continue;
         }
         add(k.form === "ip" ? names.serviceIps(f) : names.nodePorts(f), `${k.key} : goto ${names.klass(f, k.klass)}`);
-        if (v.port.protocol === "UDP") c.udpServed.add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
+        if (v.port.protocol === "UDP") (c.udpServed ??= new Set()).add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
         for (const [view, slots] of [["all", allSlots], ["local", localSlots]] as const) {
           if (!slots.length) continue;
           const pc: PickChain = { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) };
           const chain = names.pickChain(f, k.form, pc.n, view, affinity);
-          c.picks.set(chain, pc);
+          if (!c.picks.some((x) => names.pickChain(x.f, x.form, x.n, x.view, x.affinity) === chain)) c.picks.push(pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
-          if (affinity) c.affinity.set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
-          slots.forEach((ep, i) => add(names.endpoints(f, k.form), `${k.key} . ${base + i} : ${ep.replace(/:(\d+)$/, " . $1").replace(/^\[|\]/g, "")}`));
+          if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
+          const set = names.endpoints(f, k.form);
+          for (let i = 0; i < slots.length; i++) add(set, `${k.key} . ${base + i} : ${slots[i]}`);
         }
       }
       for (const b of v.local) add(names.hairpin(f), `${b.ip} . ${b.ip}`);
@@ -287,6 +286,7 @@ export class ProxyElements {
 
   private udp(c: Contribution, family: Family, b: Backend, dports: number[]): void {
     const k = `${b.ip}`;
+    c.udp ??= new Map();
     const u = c.udp.get(k) ?? { family, ip: b.ip, dports: new Set<number>() };
     for (const p of dports) u.dports.add(p);
     c.udp.set(k, u);
@@ -297,9 +297,14 @@ export class ProxyElements {
    * their endpoint), a new one fills a hole, and holes left are closed by moving the last one.
    */
   private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): string[] {
-    const want = backends.map((b) => (b.ip.includes(":") ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`));
+    // As the endpoints map's value reads ("ADDRESS . PORT"): the element is the slot's key and this.
+    const want = backends.map((b) => `${b.ip} . ${b.port}`);
     const wanted = new Set(want);
-    const prev = had?.slots.get(id) ?? [];
+    const prev = had?.slots.get(id);
+    if (!prev?.length) {
+      c.slots.set(id, want);
+      return want;
+    }
     const slots: (string | undefined)[] = prev.map((e) => (wanted.has(e) ? e : undefined));
     const kept = new Set(slots.filter((e): e is string => e !== undefined));
     const fresh = want.filter((e) => !kept.has(e));
@@ -317,6 +322,15 @@ export class ProxyElements {
 }
 
 const NONE: readonly EndpointSliceInfo[] = [];
+
+/** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
+const setNames = new Map<string, string>();
+function interned(name: string): string {
+  const had = setNames.get(name);
+  if (had !== undefined) return had;
+  setNames.set(name, name);
+  return name;
+}
 
 const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 

@@ -81,22 +81,39 @@ interface Candidate {
 }
 
 function candidates(slices: readonly EndpointSliceInfo[], portName: string, protocol: Protocol, family: Family, nodeName: string): Candidate[] {
-  const out = new Map<string, Candidate>();
+  const type = family === 4 ? "IPv4" : "IPv6";
+  const out: Candidate[] = [];
   for (const s of slices) {
-    if (s.addressType !== (family === 4 ? "IPv4" : "IPv6")) continue;
+    if (s.addressType !== type) continue;
     const p = s.ports.find((x) => x.name === portName && x.protocol === protocol);
     if (p?.port === undefined) continue;
     for (const e of s.endpoints) {
       // One endpoint, one address: the API allows more, but every consumer uses the first.
-      const ip = e.addresses[0]!;
-      const key = `${ip}:${p.port}`;
-      const c: Candidate = { b: { ip, port: p.port, local: e.nodeName === nodeName, ...(e.pod ? { pod: e.pod } : {}) }, ready: e.ready, serving: e.serving, terminating: e.terminating };
-      // The same endpoint in two slices (during a slice split): the readier view wins.
-      const had = out.get(key);
-      if (!had || (!had.ready && c.ready)) out.set(key, c);
+      const b: Backend = { ip: e.addresses[0]!, port: p.port, local: e.nodeName === nodeName };
+      if (e.pod) b.pod = e.pod;
+      out.push({ b, ready: e.ready, serving: e.serving, terminating: e.terminating });
     }
   }
-  return [...out.values()].sort((a, b) => (a.b.ip === b.b.ip ? a.b.port - b.b.port : a.b.ip < b.b.ip ? -1 : 1));
+  const before = (a: Candidate, b: Candidate) => (a.b.ip === b.b.ip ? a.b.port - b.b.port : a.b.ip < b.b.ip ? -1 : 1);
+  for (let i = 1; i < out.length; i++) {
+    if (before(out[i - 1]!, out[i]!) > 0) {
+      out.sort(before); // stable: of equal endpoints, the first seen stays first
+      break;
+    }
+  }
+  // The same endpoint twice (in two slices during a slice split): the readier view wins, else the first.
+  let n = 0;
+  for (let i = 0; i < out.length; i++) {
+    const c = out[i]!;
+    const had = n > 0 ? out[n - 1]! : undefined;
+    if (had && had.b.ip === c.b.ip && had.b.port === c.b.port) {
+      if (!had.ready && c.ready) out[n - 1] = c;
+      continue;
+    }
+    out[n++] = c;
+  }
+  out.length = n;
+  return out;
 }
 
 /** Ready ones; none ready: the serving terminating ones. */
