@@ -234,13 +234,15 @@ export interface TestRun {
 /**
  * Runs a SCHED_CLS program once on a packet (BPF_PROG_TEST_RUN), as if it had arrived on
  * the device `ifindex` of the calling thread's namespace: the kernel's own check of what a
- * program does to a packet, with nothing sent.
+ * program does to a packet, with nothing sent. `gsoSize` makes it a GSO packet of segments
+ * that size (what a pod's TCP sends over veth).
  */
-export function progTestRun(fd: number, packet: Uint8Array, ifindex: number): TestRun {
+export function progTestRun(fd: number, packet: Uint8Array, ifindex: number, o: { gsoSize?: number } = {}): TestRun {
   const out = new Uint8Array(packet.length + 256);
-  // struct __sk_buff as input: only ifindex (@40) set.
+  // struct __sk_buff as input: ifindex (@40) and, for a GSO packet, gso_size (@176).
   const ctx = Buffer.alloc(192);
   ctx.writeUInt32LE(ifindex, 40);
+  ctx.writeUInt32LE(o.gsoSize ?? 0, 176);
   const attr = Buffer.alloc(ATTR_SIZE);
   attr.writeUInt32LE(fd, 0);
   attr.writeUInt32LE(packet.length, 8);
