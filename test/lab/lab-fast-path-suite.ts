@@ -8,6 +8,7 @@
 //   - a pair a NetworkPolicy selects takes the stack (the counter sees it) and the policy holds;
 //   - a Service's backend takes the stack: the reply to a client pod is un-DNATed (the Service
 //     answers from its cluster IP) and the counter sees the reply;
+//   - a pod with a hostPort, and a shaped pod, take the stack (and the hostPort answers);
 //   - lab check passes with the policy and the Service in force;
 //   - an agent restart adopts the program and map (same IDs), and --uninstall removes every
 //     filter and the record (the program and map are then freed).
@@ -129,6 +130,15 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       const p = await until("the Service to answer pod1", () => { const r = probe("pod1", `${clusterIP}:80`); return r.ok ? r : undefined; });
       expect(p.out).toContain(`seen as ${ip.pod1}`);
       expect(counted("pod2", "pod1")).toBeGreaterThan(before);
+    });
+
+    test("a pod with a hostPort and a shaped pod take the stack; the hostPort answers a plain pod", async () => {
+      lab(name, ["pod", "add", "node1", "hp", "--host-port", "18080:7777/TCP"]);
+      lab(name, ["pod", "add", "node1", "bw", "--ingress-bandwidth", "100M", "--egress-bandwidth", "100M"]);
+      await until("hp out of the plain-pods map: hostPort", () => { const f = inspect("hp"); return f && !f.plain && f.why.join("; ").includes("it has a hostPort"); });
+      await until("bw out of the plain-pods map: shaped", () => { const f = inspect("bw"); return f && !f.plain && f.why.join("; ").includes("is shaped (bandwidth)"); });
+      const node1 = labJson<{ nodes: { name: string; address: string }[] }>(name, ["status"]).nodes.find((n) => n.name === "node1")!.address;
+      expect(await until("the hostPort to answer pod1", () => probe("pod1", `${node1}:18080`).ok)).toBe(true);
     });
 
     test("lab check passes with the policy and the Service in force", () => {
