@@ -1,4 +1,4 @@
-// `mncni lab` end to end, in both modes: bring-up, the network model check (and that it can
+// `mncni lab` end to end, in a mode: bring-up, the network model check (and that it can
 // fail), pods and nodes added and removed, the agent killed and restarted, tear-down that
 // leaves nothing behind. Kernel state is checked independently with `ip -j` and `nft -j`.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -10,13 +10,17 @@ import { LAB_ROOT } from "../../src/lab/topology.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, wantedSource, clusterObjects, downAll, lab, labJson, labSource, leftovers, newLabName } from "./lab-cli.ts";
 
-setDefaultTimeout(60_000);
-afterAll(downAll);
-
 const nft = (netns: string, script: string) => run(["ip", "netns", "exec", netns, "nft", "-f", "-"], { stdin: script });
 const routeDsts = (netns: string) => ipJson<{ dst: string; gateway?: string }[]>(netns, ["-4", "route", "show"]).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}`);
 
-for (const mode of ["bridge", "routed"] as const) {
+/**
+ * The lab in one mode (its own lab). `make test` runs bridge mode (lab.e2e.test.ts); routed mode,
+ * and both on the manifests directory, run in `make test-matrix` (lab-routed.matrix.test.ts,
+ * source-dir.matrix.test.ts).
+ */
+export function labSuite(mode: "bridge" | "routed"): void {
+  setDefaultTimeout(60_000);
+  afterAll(downAll);
   describe(`lab in ${mode} mode`, () => {
     const name = newLabName();
     let st: LabStatus;
@@ -266,7 +270,11 @@ for (const mode of ["bridge", "routed"] as const) {
   });
 }
 
-describe("down", () => {
+/** `lab down` of half-built and duplicate labs (no lab of its own to share). */
+export function labDownSuite(): void {
+  setDefaultTimeout(60_000);
+  afterAll(downAll);
+  describe("down", () => {
   test("is idempotent and removes a half-built lab (up killed midway)", async () => {
     const name = newLabName();
     expect(lab(name, ["down", "-q"]).code).toBe(0);
@@ -293,3 +301,4 @@ describe("down", () => {
     expect(leftovers(name)).toEqual([]);
   });
 });
+}

@@ -7,9 +7,6 @@ import type { Explanation } from "../../src/obs/explain.ts";
 import { run } from "../helpers/netns.ts";
 import { WIRING, downAll, lab, newLabName } from "../lab/lab-cli.ts";
 
-setDefaultTimeout(90_000);
-afterAll(downAll);
-
 const inspect = (name: string, what: string) => {
   const r = lab(name, ["inspect", what, "--json"], { allowFail: true });
   return { code: r.code, a: JSON.parse(r.stdout) as Attachment };
@@ -18,7 +15,14 @@ const agentPid = (name: string, node: string): number | undefined =>
   (JSON.parse(lab(name, ["status", "--json"]).stdout) as { nodes: { name: string; agentPid?: number }[] }).nodes.find((n) => n.name === node)?.agentPid;
 const pings = (netns: string, ip: string) => run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "1", ip], { allowFail: true }).code === 0;
 
-for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken lab (${mode} mode)`, () => {
+/**
+ * inspect on a broken lab in one mode. `make test` runs bridge mode (truth.e2e.test.ts); routed
+ * mode runs in `make test-matrix` (truth-routed.matrix.test.ts).
+ */
+export function inspectBrokenSuite(mode: "bridge" | "routed"): void {
+setDefaultTimeout(90_000);
+afterAll(downAll);
+describe(`inspect on a broken lab (${mode} mode)`, () => {
   const name = newLabName();
   const family = mode === "bridge" ? "bridge" : "inet";
   beforeAll(() => {
@@ -77,7 +81,12 @@ for (const mode of ["bridge", "routed"] as const) describe(`inspect on a broken 
     expect(inspect(name, "node2/pod1").code).toBe(0);
   });
 });
+}
 
+/** explain on broken labs: a pod without a default route, and across tunnels (its own labs). */
+export function explainBrokenSuites(): void {
+setDefaultTimeout(90_000);
+afterAll(downAll);
 describe("explain on a broken lab", () => {
   const name = newLabName();
   const explain = (src: string, dst: string, ...extra: string[]) => {
@@ -180,3 +189,4 @@ for (const routing of [["--routing", "vxlan", "--ipv6"], ["--segments", "2"]]) d
     }
   });
 });
+}
