@@ -148,7 +148,7 @@ const n2 = () => nodes[1]!;
 const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: pods.a.hostMac, srcMac: pods.a.mac, src: pods.a.ip, dst: pods.b.ip, ...over });
 /** From B on node 2, as it reaches node 1's underlay (addressed to node 1, from node 2). */
 const fromB = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: n1().mac, srcMac: n2().mac, src: pods.b.ip, dst: pods.a.ip, ttl: 63, ...over });
-const runPod = (p: Uint8Array) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().podProg, p, pods.a.hostIndex)));
+const runPod = (p: Uint8Array, gsoSize?: number) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().podProg, p, pods.a.hostIndex, { gsoSize })));
 const runUnderlay = (p: Uint8Array, dev = n1().eth0) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().underlayProg, p, dev)));
 
 describe("run by the kernel on crafted packets, on node 1", () => {
@@ -168,6 +168,20 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     expect(r.retval).toBe(TC_ACT_OK);
     expect([...r.data]).toEqual([...big]);
     expect(counted).toEqual({ mtu: 1 });
+  });
+
+  test("a GSO packet is checked by its segments' size: IPv4 + TCP headers (40) + gso_size against the route's MTU", () => {
+    // A TCP header with data offset 5 (20 bytes) and some payload; the segments, not the whole packet, must fit.
+    const tcp = (dst: string) => {
+      const p = packet(fromA({ dst, proto: 6, payload: 120 }));
+      p[34 + 12] = 0x50;
+      return p;
+    };
+    expect(runPod(tcp("10.78.2.99"), 960).counted).toEqual({ redirect_remote: 1 });
+    expect(runPod(tcp("10.78.2.99"), 961).counted).toEqual({ mtu: 1 });
+    // The same segments on the underlay's own MTU (1500) fit.
+    expect(runPod(tcp(pods.b.ip), 1400).counted).toEqual({ redirect_remote: 1 });
+    expect(runPod(tcp(pods.b.ip), 1461).counted).toEqual({ mtu: 1 });
   });
 
   const podToStack: [string, () => Pkt, string][] = [
