@@ -134,8 +134,11 @@ export function flowFastPath(src: { ip: string; node?: string }, dst: { ip: stri
   if (!at.on) return { redirected: false, why: [`the fast path is off on ${at.node}`], ...arrival };
   if (proto === "icmp") why.push(ICMP_WHY);
   const local = at.pods.has(dst.ip) || at.plain.includes(dst.ip) || dst.node === at.node;
-  if (!local && !dst.node) why.push("the destination is not a pod's address (a Service, a node or outside: the stack translates and routes it)");
-  else if (!local && !behind(at, dst.ip)) why.push(`the destination's node (${dst.node}) is not behind a host-gw route of ${at.node} (VXLAN or not routed by the agent: the stack carries it)`);
+  // Across nodes, by the host-gw routes map alone (the address's pod need not be known here: the
+  // program looks only at the map, and the other node decides for its pod).
+  if (!local && !behind(at, dst.ip)) {
+    why.push(dst.node ? `the destination's node (${dst.node}) is not behind a host-gw route of ${at.node} (VXLAN or not routed by the agent: the stack carries it)` : "the destination is not a pod's address (a Service, a node or outside: the stack translates and routes it)");
+  }
   const s = podFastPath(at, src.ip);
   if (!s.plain) why.push(...s.why.map((w) => `source: ${w}`));
   if (local) {
