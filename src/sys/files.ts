@@ -78,6 +78,18 @@ function readInto(fd: number, buf: Buffer, path: string): number {
 }
 
 export function readText(path: string): string {
+  const len = readToScratch(path); // first: it may replace the scratch buffer by a bigger one
+  return scratch.toString("utf8", 0, len);
+}
+
+/** The file's bytes (a copy). */
+export function readBytes(path: string): Buffer {
+  const len = readToScratch(path);
+  return Buffer.from(scratch.subarray(0, len));
+}
+
+/** Reads the whole file into the scratch buffer; its length. */
+function readToScratch(path: string): number {
   const fd = open(path, O_RDONLY, 0, "open");
   try {
     let len = readInto(fd, scratch, path);
@@ -91,7 +103,7 @@ export function readText(path: string): string {
       scratch[len++] = probe[0]!;
       if (len < scratch.length) len += readInto(fd, scratch.subarray(len), path);
     }
-    return scratch.toString("utf8", 0, len);
+    return len;
   } finally {
     closeFd(fd);
   }

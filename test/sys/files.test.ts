@@ -33,6 +33,9 @@ describe("sys/files", () => {
     const big = "0123456789abcdef".repeat(10_000);
     fs.writeFileSync(`${dir}/big`, big);
     expect(files.readText(`${dir}/big`)).toBe(big);
+    fs.writeFileSync(`${dir}/bigger`, big + big);
+    expect(files.readBytes(`${dir}/bigger`).equals(fs.readFileSync(`${dir}/bigger`))).toBe(true);
+    expect(files.readBytes("/sys/kernel/btf/vmlinux").equals(fs.readFileSync("/sys/kernel/btf/vmlinux"))).toBe(true);
     expect(files.readText("/proc/self/comm").length).toBeGreaterThan(0);
   });
 

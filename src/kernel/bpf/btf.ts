@@ -1,7 +1,8 @@
 // The kernel's BTF (/sys/kernel/btf/vmlinux), read only for what the programs need: the type
 // IDs of kernel functions (kfuncs) a program calls. A kfunc has no fixed number as a helper
 // has: the call names it by its BTF ID, which differs per kernel build.
-import { readFileSync } from "node:fs";
+// Not node:fs: the plugin loads this module on every ADD (sys/files.ts says why).
+import { readBytes } from "../../sys/files.ts";
 
 const BTF_MAGIC = 0xeb9f;
 const KIND_FUNC = 12;
@@ -20,7 +21,7 @@ let funcs: Map<string, number> | undefined;
 /** Every FUNC of the kernel's BTF by name (read once per process). */
 function kernelFuncs(path = "/sys/kernel/btf/vmlinux"): Map<string, number> {
   if (funcs) return funcs;
-  const b = readFileSync(path);
+  const b = readBytes(path);
   if (b.readUInt16LE(0) !== BTF_MAGIC) throw new Error(`${path}: not BTF (or not little-endian)`);
   const hdrLen = b.readUInt32LE(4);
   const [typeOff, typeLen, strOff] = [b.readUInt32LE(8), b.readUInt32LE(12), b.readUInt32LE(16)];

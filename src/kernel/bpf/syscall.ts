@@ -3,7 +3,8 @@
 // through the filter that holds it, and its maps through the program's info).
 // union bpf_attr is laid out per command below; the kernel wants unused bytes zero.
 import { ptr } from "bun:ffi";
-import { readFileSync } from "node:fs";
+// Not node:fs: the plugin loads this module on every ADD (sys/files.ts says why).
+import { readText } from "../../sys/files.ts";
 import { errno, errnoName, sym } from "../../sys/libc.ts";
 
 /** bpf(2)'s syscall number: no libc wrapper, and it differs per architecture. */
@@ -213,7 +214,7 @@ export function fdById(kind: "prog" | "map", id: number): number {
  * ones): a per-CPU lookup from user space writes that many values, each rounded up to 8 bytes.
  */
 export function possibleCpus(): number {
-  const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+  const text = readText("/sys/devices/system/cpu/possible").trim();
   let last = 0;
   for (const range of text.split(",")) last = Math.max(last, ...range.split("-").map(Number));
   return last + 1;
