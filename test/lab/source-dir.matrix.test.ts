@@ -14,7 +14,11 @@ afterAll(() => {
   else process.env.MNCNI_LAB_SOURCE = before;
 });
 
-await import("./lab.e2e.test.ts");
+// Both modes here: make test runs bridge mode only, on the kubernetes source.
+const { labDownSuite, labSuite } = await import("./lab-suite.ts");
+labSuite("bridge");
+labSuite("routed");
+labDownSuite();
 await import("./lab-ipv6.e2e.test.ts");
 await import("./lab-overlay.e2e.test.ts");
 await import("./lab-readiness.e2e.test.ts");
