@@ -69,6 +69,14 @@ module.exports = {
       to: { path: "^src/agent/policy/", pathNot: "^src/agent/policy/index\\.ts$", dependencyTypesNot: ["type-only"] },
     },
     {
+      name: "plugin-path-no-node-fs",
+      comment:
+        "what a plugin process loads for a CNI call uses src/sys/files.ts and src/sys/paths.ts, not node:fs, node:path or node:os: their first use costs each call ~1.5 ms of CPU (docs/benchmarks.md)",
+      severity: "error",
+      from: { path: "^src/(cni/process|serve/hand-off|cni/run|plugin/handlers|ipam/index)\\.ts$" },
+      to: { path: "^(node:)?(fs|path|os)$", reachable: true },
+    },
+    {
       name: "not-to-unresolvable",
       comment: "an import that does not resolve is not checked by any rule above",
       severity: "error",

@@ -25,7 +25,7 @@ const { values: v } = parseArgs({
 });
 if (v.help) {
   console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
-  paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge bridge-gro
+  paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge lab-fastpath bridge-gro
          bridge-nooffload policies-few policies hand-hostgw hand-hostgw-fastpath hostgw policies-hostgw vxlan vxlan-auto
          (default: all; hand-hostgw-fastpath brings its baseline, hand-nodes)
   --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
@@ -303,6 +303,16 @@ function labPaths(name: string, routing: string, extra: string[] = []): { status
   return { status: JSON.parse(sh([BIN, "lab", "status", "--name", name, "--json"]).out) as LabStatus };
 }
 
+/** Waits until the lab's agent has put the pods in its plain-pods map (it does so on its own time). */
+function waitPlain(lab: string, node: string, pods: string[]): void {
+  const deadline = Date.now() + 120_000;
+  const plain = (pod: string) => JSON.parse(sh([BIN, "lab", "inspect", `${node}/${pod}`, "--name", lab, "--json"], { allowFail: true }).out || "{}").fastPath?.plain === true;
+  while (!pods.every(plain)) {
+    if (Date.now() > deadline) throw new Error(`lab "${lab}": pods ${pods.join(", ")} not on the fast path after 120 s`);
+    Bun.sleepSync(500);
+  }
+}
+
 const POLICY_COUNT = 1000;
 const ALLOW_POLICIES = 2;
 
@@ -383,6 +393,17 @@ function buildPaths(want: (k: string) => boolean): Path[] {
     if (want("lab-bridge")) paths.push({ key: "lab-bridge", label: "same node, lab pods (agent-served bridge)", ...SAME_NODE, client: pod(n1.name, 0).namespace, server: pod(n1.name, 1).namespace, dst: pod(n1.name, 1).ips[0]! });
     if (want("hostgw")) paths.push({ key: "hostgw", label: "cross node, host-gw (bridge)", baseline: "node-to-node", target: 0.9, handBuilt: "hand-hostgw", client: pod(n1.name, 0).namespace, server: pod(n2.name, 0).namespace, dst: pod(n2.name, 0).ips[0]! });
   }
+  if (want("lab-fastpath")) {
+    if (!/--fast-path/.test(sh([BIN, "lab", "up", "--help"]).out)) {
+      paths.push({ key: "lab-fastpath", label: "same node, lab pods, fast path on", unavailable: "not available in this build (no lab up --fast-path)" });
+    } else {
+      const name = `${ID}f`;
+      const { status: s } = labPaths(name, "host-gw", ["--fast-path", "on"]);
+      const [a, b] = s.pods.filter((p) => p.node === s.nodes[0]!.name);
+      waitPlain(name, s.nodes[0]!.name, [a!.name, b!.name]);
+      paths.push({ key: "lab-fastpath", label: "same node, lab pods (agent-served bridge), fast path on", baseline: "raw-veth", target: 0.95, client: a!.namespace, server: b!.namespace, dst: b!.ips[0]! });
+    }
+  }
   if (["vxlan", "vxlan-auto"].some(want) && !/--routing[^\n]*vxlan/.test(help)) {
     for (const key of ["vxlan", "vxlan-auto"].filter(want)) paths.push({ key, label: "cross node, VXLAN", unavailable: "not available in this build (mncni agent --routing has no vxlan)" });
   } else {
@@ -439,7 +460,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
 }
 
 /** The order of the table and charts (and of measuring within a round). */
-export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-nodes", "hand-hostgw", "hand-hostgw-fastpath", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
+export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "lab-fastpath", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-nodes", "hand-hostgw", "hand-hostgw-fastpath", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
 
 // ---- measurements --------------------------------------------------------------------
 interface Sample {

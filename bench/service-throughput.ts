@@ -3,8 +3,10 @@
 // node, next to the same pod talking to that backend's address directly — the baseline,
 // measured in the same round, seconds apart (direct and Service alternate, the order flipping
 // every round). Target: Service >= 0.95 of direct. A lab of two nodes (the agents run the
-// Service proxy), per mode.
-// Run as root: node_modules/.bin/bun bench/service-throughput.ts [--rounds 5] [--duration 2]
+// Service proxy), per mode. UDP rows also give the share of datagrams the receiver's socket
+// dropped (Udp RcvbufErrors of its namespace): unthrottled, one stream overruns one receiver,
+// and the figure is then the receiver's, not the path's; the paced row is the path's.
+// Run as root: node_modules/.bin/bun bench/service-throughput.ts [--rounds 5] [--duration 2] [--tests tcp1,tcp8,udp1,udp8,udp1p]
 //   [--modes bridge,routed] [--no-write] [--json]. The lab it makes (svcb<pid>) is removed at
 //   the end, also on failure or Ctrl-C.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,13 +20,14 @@ const { values: v } = parseArgs({
     rounds: { type: "string", default: "5" },
     duration: { type: "string", default: "2" },
     modes: { type: "string", default: "bridge,routed" },
+    tests: { type: "string", default: "tcp1,tcp8,udp1,udp8,udp1p" },
     "no-write": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (v.help) {
-  console.log("usage: bun bench/service-throughput.ts [--rounds 5] [--duration 2] [--modes bridge,routed] [--no-write] [--json]");
+  console.log("usage: bun bench/service-throughput.ts [--rounds 5] [--duration 2] [--modes bridge,routed] [--tests tcp1,tcp8,udp1,udp8,udp1p] [--no-write] [--json]");
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -59,23 +62,50 @@ interface Test {
   label: string;
   args: string[];
 }
-const TESTS: Test[] = [
+const ALL_TESTS: Test[] = [
   { key: "tcp1", label: "TCP, 1 stream", args: [] },
   { key: "tcp8", label: "TCP, 8 streams", args: ["-P", "8"] },
   // Unlimited rate, full-size datagrams: what the receiver got, the loss taken out.
   { key: "udp1", label: "UDP, 1 stream", args: ["-u", "-b", "0", "-l", "1400"] },
   { key: "udp8", label: "UDP, 8 streams", args: ["-u", "-b", "0", "-l", "1400", "-P", "8"] },
+  // Paced below what a receiver keeps up with on a loaded machine: the path's own losses, if any.
+  { key: "udp1p", label: "UDP, 1 stream, 200 Mbit/s paced", args: ["-u", "-b", "200M", "-l", "1400"] },
 ];
+const TESTS = ALL_TESTS.filter((t) => v.tests!.split(",").includes(t.key));
+if (TESTS.length === 0) throw new Error(`cannot use --tests "${v.tests}": expected some of ${ALL_TESTS.map((t) => t.key).join(",")}`);
 
 interface Pair {
   mode: string;
   where: "same node" | "cross node";
   clientNs: string;
+  /** The backend's namespace (the receiver, direct or through the Service). */
+  serverNs: string;
   direct: string;
   service: string;
 }
 
-function iperf(clientNs: string, dst: string, args: string[]): number {
+/** The receiver's UDP counters (/proc/net/snmp of its namespace): datagrams delivered, and dropped because its socket buffer was full. */
+function udpCounters(ns: string): { in: number; rcvbuf: number } {
+  const lines = sh(inNs(ns, ["cat", "/proc/net/snmp"])).out.split("\n").filter((l) => l.startsWith("Udp:"));
+  const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
+  const at = (n: string) => Number(values![names!.indexOf(n)]);
+  return { in: at("InDatagrams"), rcvbuf: at("RcvbufErrors") };
+}
+
+/**
+ * Gbit/s the receiver got, and the share of datagrams its socket dropped (buffer full: the
+ * receiving process did not keep up; 0 for TCP).
+ */
+function iperf(clientNs: string, serverNs: string, dst: string, args: string[]): { gbps: number; drops: number } {
+  const before = udpCounters(serverNs);
+  const gbps = iperfOnce(clientNs, dst, args);
+  const after = udpCounters(serverNs);
+  const dropped = after.rcvbuf - before.rcvbuf;
+  const total = dropped + after.in - before.in;
+  return { gbps, drops: total > 0 ? dropped / total : 0 };
+}
+
+function iperfOnce(clientNs: string, dst: string, args: string[]): number {
   for (let attempt = 0; ; attempt++) {
     const r = sh(inNs(clientNs, ["iperf3", "-J", "-c", dst, "-p", String(PORT), "-t", String(DUR), ...args]), { allowFail: true });
     const j = r.code === 0 ? JSON.parse(r.out) : undefined;
@@ -108,8 +138,8 @@ function setUp(mode: string): Pair[] {
   const svc = (name: string) => st.services.find((s: { name: string }) => s.name === name).clusterIPs[0] as string;
   const client = pod("node1", "pod1").namespace as string;
   return [
-    { mode, where: "same node", clientNs: client, direct: pod("node1", "same").ips[0], service: svc("same") },
-    { mode, where: "cross node", clientNs: client, direct: pod("node2", "cross").ips[0], service: svc("cross") },
+    { mode, where: "same node", clientNs: client, serverNs: pod("node1", "same").namespace, direct: pod("node1", "same").ips[0], service: svc("same") },
+    { mode, where: "cross node", clientNs: client, serverNs: pod("node2", "cross").namespace, direct: pod("node2", "cross").ips[0], service: svc("cross") },
   ];
 }
 
@@ -120,6 +150,9 @@ interface Row {
   direct: number[];
   service: number[];
   ratios: number[];
+  /** Share of datagrams the receiver's socket dropped, per round. */
+  dropsDirect: number[];
+  dropsService: number[];
 }
 
 const median = (xs: number[]) => {
@@ -128,7 +161,7 @@ const median = (xs: number[]) => {
 };
 
 function measure(pairs: Pair[]): Row[] {
-  const rows: Row[] = pairs.flatMap((p) => TESTS.map((t) => ({ mode: p.mode, where: p.where, test: t.label, direct: [], service: [], ratios: [] })));
+  const rows: Row[] = pairs.flatMap((p) => TESTS.map((t) => ({ mode: p.mode, where: p.where, test: t.label, direct: [], service: [], ratios: [], dropsDirect: [], dropsService: [] })));
   for (let round = 0; round < ROUNDS; round++) {
     log(`${pairs[0]!.mode}: round ${round + 1}/${ROUNDS} (load ${loadavg()[0]!.toFixed(1)})`);
     let i = 0;
@@ -137,11 +170,13 @@ function measure(pairs: Pair[]): Row[] {
         const row = rows[i++]!;
         // Direct and Service alternate, which goes first flipping each round.
         const order = round % 2 ? (["service", "direct"] as const) : (["direct", "service"] as const);
-        const got: Record<string, number> = {};
-        for (const which of order) got[which] = iperf(p.clientNs, which === "direct" ? p.direct : p.service, t.args);
-        row.direct.push(got.direct!);
-        row.service.push(got.service!);
-        row.ratios.push(got.service! / got.direct!);
+        const got: Record<string, { gbps: number; drops: number }> = {};
+        for (const which of order) got[which] = iperf(p.clientNs, p.serverNs, which === "direct" ? p.direct : p.service, t.args);
+        row.direct.push(got.direct!.gbps);
+        row.service.push(got.service!.gbps);
+        row.ratios.push(got.service!.gbps / got.direct!.gbps);
+        row.dropsDirect.push(got.direct!.drops);
+        row.dropsService.push(got.service!.drops);
       }
     }
   }
@@ -152,9 +187,9 @@ function table(rows: Row[]): string {
   const f = (x: number) => x.toFixed(2);
   const range = (xs: number[]) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
   const lines = [
-    "| mode | path | test | direct pod → pod, Gbit/s | pod → Service, Gbit/s | Service / direct (median of per-round ratios) | ≥ 0.95 |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.mode} | ${r.where} | ${r.test} | ${range(r.direct)} | ${range(r.service)} | **${f(median(r.ratios))}** (${f(Math.min(...r.ratios))}–${f(Math.max(...r.ratios))}) | ${median(r.ratios) >= 0.95 ? "yes" : "no"} |`),
+    "| mode | path | test | direct pod → pod, Gbit/s | pod → Service, Gbit/s | Service / direct (median of per-round ratios) | ≥ 0.95 | datagrams the receiver's socket dropped, direct / Service (median) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.mode} | ${r.where} | ${r.test} | ${range(r.direct)} | ${range(r.service)} | **${f(median(r.ratios))}** (${f(Math.min(...r.ratios))}–${f(Math.max(...r.ratios))}) | ${median(r.ratios) >= 0.95 ? "yes" : "no"} | ${r.test.startsWith("UDP") ? `${(median(r.dropsDirect) * 100).toFixed(0)} % / ${(median(r.dropsService) * 100).toFixed(0)} %` : "-"} |`),
   ];
   return lines.join("\n");
 }

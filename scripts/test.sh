@@ -28,6 +28,8 @@ if [ "${1:-}" = "--matrix" ]; then
 elif [ "$#" -eq 0 ]; then
   select=(--path-ignore-patterns "**/$MATRIX" ${TEST_ROOT:+"$TEST_ROOT"})
 fi
+# What killed runs left (namespaces and labs marked with a maker that is gone; never anyone else's).
+node_modules/.bin/bun test/helpers/sweep-dead-runs.ts || echo "sweeping dead test runs' leftovers failed (ignored)"
 node_modules/.bin/bun test --timeout 120000 --timings "$timings" --update-timings "${select[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # Where the time went, per file (bun's --timings file), for keeping `make test` under its budget.

@@ -48,6 +48,7 @@ const UP = {
     "policy-ports": { type: "boolean", help: "every pod serves ports 80 and 81 over TCP, UDP and SCTP (python3; the upstream NetworkPolicy model) and `lab check` checks the policy truth table" },
     "demo-service": { type: "boolean", help: "also a Service default/echo (NodePort, port 80 to every pod's echo port 7777), which `lab check` then proves and the lab's DNS names echo.default.svc.cluster.local (agent wiring: its agents proxy Services)" },
     runtime: { type: "string", default: "direct", choices: ["direct", "containerd"], help: "how pod sandboxes are made: the lab runs the CNI chain itself (direct), or each node runs containerd and the lab drives it over CRI as kubelet does (needs containerd, runc, podman, cc)" },
+    "sandbox-gc-grace": { type: "int", value: "SECONDS", min: 0, help: "how long the agents wait before they DEL a sandbox whose DEL never came (its namespace gone, no Pod with its address); 0: never (default: the agent's)" },
     "fast-path": { type: "string", default: "off", choices: ["on", "off"], help: "the agents run with the eBPF fast path for traffic between plain pods of a node (docs/fast-path.md)" },
     quiet: QUIET,
   },
@@ -83,6 +84,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     selfCmd: selfCommand(),
     ...(v["policy-ports"] ? { policyPorts: true } : {}),
     ...(v.runtime === "containerd" ? { runtime: "containerd" as const } : {}),
+    ...(v["sandbox-gc-grace"] !== undefined ? { sandboxGcGrace: v["sandbox-gc-grace"] } : {}),
     ...(v["fast-path"] === "on" ? { fastPath: true } : {}),
   };
   if (v["demo-service"] && wiring !== "agent") throw new Error("cannot use --demo-service with static wiring: no agent proxies Services there (use agent wiring)");

@@ -1,7 +1,7 @@
 // Runs another CNI plugin (delegated IPAM, or a chained plugin for the lab's executor)
 // from CNI_PATH with the caller's environment and the full config on stdin.
-import { accessSync, constants, statSync } from "node:fs";
-import { join } from "node:path";
+import { access, stat, X_OK } from "../sys/files.ts";
+import { join } from "../sys/paths.ts";
 import { CniError, ErrorCode } from "./errors.ts";
 import type { CniCommand, CniEnv, Result } from "./types.ts";
 import { fromWire } from "./version.ts";
@@ -14,8 +14,8 @@ export function findPlugin(type: string, path: readonly string[]): string {
     const candidate = join(dir, type);
     try {
       // A directory is "executable" too; only a file can be the plugin.
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
+      access(candidate, X_OK);
+      if (stat(candidate).isFile) return candidate;
     } catch {
       /* try the next directory */
     }

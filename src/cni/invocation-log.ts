@@ -1,7 +1,8 @@
 // One JSON line per CNI call, appended to a size-capped file with one rotated copy.
 // Logging must never fail a CNI call: every error here is swallowed (and noted on stderr).
-import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { mkdir, rename, stat, writeText } from "../sys/files.ts";
+import type { SysError } from "../sys/libc.ts";
+import { dirname } from "../sys/paths.ts";
 
 export const DEFAULT_LOG_FILE = "/var/log/mncni/cni.log";
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
@@ -34,12 +35,12 @@ export function appendInvocation(file: string, rec: InvocationRecord, maxBytes =
   try {
     const line = JSON.stringify(rec) + "\n";
     try {
-      if (statSync(file).size + Buffer.byteLength(line) > maxBytes) renameSync(file, file + ".1");
+      if (stat(file).size + Buffer.byteLength(line) > maxBytes) rename(file, file + ".1");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      mkdirSync(dirname(file), { recursive: true });
+      if ((e as SysError).code !== "ENOENT") throw e;
+      mkdir(dirname(file), { recursive: true });
     }
-    appendFileSync(file, line, { mode: 0o640 });
+    writeText(file, line, { append: true, mode: 0o640 });
   } catch (e) {
     process.stderr.write(`mncni: cannot write invocation log "${file}": ${(e as Error).message}\n`);
   }

@@ -1,6 +1,6 @@
 // Syntax rules of the spec for identifiers that arrive from the runtime. They are
 // untrusted: anything that later becomes a file name must pass these checks first.
-import { join, resolve, sep } from "node:path";
+import { join, resolve } from "../sys/paths.ts";
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
@@ -38,6 +38,6 @@ export function safeJoin(base: string, ...parts: string[]): string {
   }
   const full = resolve(join(base, ...parts));
   const root = resolve(base);
-  if (full !== root && !full.startsWith(root + sep)) throw new Error(`cannot use path "${full}": outside ${root}`);
+  if (full !== root && !full.startsWith(root + "/")) throw new Error(`cannot use path "${full}": outside ${root}`);
   return full;
 }

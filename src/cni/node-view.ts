@@ -2,8 +2,8 @@
 // namespaces; the current one on a real node), the conflist in use, the IPAM data directory,
 // the CNI result cache and the invocation log. Read from the conflist, so a node configured
 // with other paths is seen as its plugin sees itself.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { exists, readDir, readText } from "../sys/files.ts";
+import { join } from "../sys/paths.ts";
 import { DEFAULT_LOG_FILE } from "./invocation-log.ts";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -52,13 +52,13 @@ interface MncniPluginConf {
 function findConflist(confDir: string): { file: string; name: string; plugin: MncniPluginConf } | undefined {
   let names: string[];
   try {
-    names = readdirSync(confDir).filter((n) => /\.(conflist|conf|json)$/.test(n)).sort();
+    names = readDir(confDir).filter((n) => /\.(conflist|conf|json)$/.test(n)).sort();
   } catch {
     return undefined;
   }
   for (const n of names) {
     try {
-      const c = JSON.parse(readFileSync(join(confDir, n), "utf8")) as { name?: string; type?: string; plugins?: MncniPluginConf[] };
+      const c = JSON.parse(readText(join(confDir, n))) as { name?: string; type?: string; plugins?: MncniPluginConf[] };
       const plugin = (c.plugins ?? [c as MncniPluginConf]).find((p) => p.type === "mncni");
       if (plugin && c.name) return { file: join(confDir, n), name: c.name, plugin };
     } catch {
@@ -90,4 +90,4 @@ export function nodeView(o: { name: string; netns?: string; confDir?: string; ca
   };
 }
 
-export const netnsExists = (path: string | undefined) => path === undefined || existsSync(path);
+export const netnsExists = (path: string | undefined) => path === undefined || exists(path);

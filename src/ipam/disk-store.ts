@@ -2,10 +2,9 @@
 // last_reserved_ip.<rangeSet>, and a `lock` file taken with flock(2). Unlike host-local,
 // a reservation file is never visible half-written: its content goes to a temp file first
 // which is then link(2)ed to the address name (atomic, EEXIST when taken). See README.md.
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { networkNameProblem, safeJoin } from "../cni/names.ts";
+import { exists, link, mkdir, readDir, readText, removeTree, rename, unlink, writeText } from "../sys/files.ts";
 import { closeFd, errno, errnoName, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym, type SysError } from "../sys/libc.ts";
 import { formatIp, parseIp, sameIp, type Ip } from "./ip-bigint.ts";
 import { listingCache, type DirMemory } from "./listing-cache.ts";
@@ -54,7 +53,7 @@ function flockWithin(fd: number): number {
   }
 }
 
-const codeOf = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
+const codeOf = (e: unknown) => (e as SysError | undefined)?.code;
 
 function ioError(what: string, e: unknown): CniError {
   return new CniError(ErrorCode.IOFailure, `cannot ${what}: ${(e as Error).message}`, "", { cause: e });
@@ -89,7 +88,7 @@ export class DiskStore implements Store {
 
   /** False before the first reservation of this network, so DEL/CHECK need not create it. */
   exists(): boolean {
-    return existsSync(this.dir);
+    return exists(this.dir);
   }
 
   lock(): void {
@@ -101,7 +100,7 @@ export class DiskStore implements Store {
         fd = openFd(path, O_RDONLY | O_CREAT, 0o644);
       } catch (e) {
         if ((e as SysError).code !== "ENOENT") throw e;
-        mkdirSync(this.dir, { recursive: true, mode: 0o755 }); // the network's first reservation
+        mkdir(this.dir, { recursive: true, mode: 0o755 }); // the network's first reservation
         fd = openFd(path, O_RDONLY | O_CREAT, 0o644);
       }
     } catch (e) {
@@ -136,7 +135,7 @@ export class DiskStore implements Store {
   reserve(ip: Ip, key: AttachmentKey): boolean {
     const tmp = this.writeTemp(formatReservation(key));
     try {
-      linkSync(tmp, this.path(formatIp(ip)));
+      link(tmp, this.path(formatIp(ip)));
       this.memory?.reservations.push({ ip, containerId: key.containerId.trim(), ifname: key.ifname });
       this.mayRemain.set(formatIp(ip), this.markHeld(formatIp(ip)));
       return true;
@@ -150,7 +149,7 @@ export class DiskStore implements Store {
 
   release(ip: Ip): boolean {
     try {
-      unlinkSync(this.path(formatIp(ip)));
+      unlink(this.path(formatIp(ip)));
       if (this.memory) this.memory.reservations = this.memory.reservations.filter((r) => !sameIp(r.ip, ip));
       return true;
     } catch (e) {
@@ -186,7 +185,7 @@ export class DiskStore implements Store {
     const out: Listing = { reservations: [], unreadable: [] };
     let names: string[];
     try {
-      names = readdirSync(this.dir);
+      names = readDir(this.dir);
     } catch (e) {
       if (codeOf(e) === "ENOENT") return out;
       throw ioError(`list IPAM directory "${this.dir}"`, e);
@@ -196,7 +195,7 @@ export class DiskStore implements Store {
       // Only canonical names are reservations (host-local writes Go's canonical text).
       if (!ip || formatIp(ip) !== name) continue;
       try {
-        const r = parseReservation(ip, readFileSync(this.path(name), "utf8"));
+        const r = parseReservation(ip, readText(this.path(name)));
         if (r) out.reservations.push(r);
         else out.unreadable.push({ ip, error: `reservation file "${this.path(name)}" is empty` });
       } catch (e) {
@@ -211,7 +210,7 @@ export class DiskStore implements Store {
     if (this.memory?.lastReserved.has(rangeSet)) return this.memory.lastReserved.get(rangeSet);
     let ip: Ip | undefined;
     try {
-      ip = parseIp(readFileSync(this.path(LAST_RESERVED_PREFIX + rangeSet), "utf8").trim());
+      ip = parseIp(readText(this.path(LAST_RESERVED_PREFIX + rangeSet)).trim());
     } catch {
       // Only round robin is lost without it, exactly as host-local tolerates.
       ip = undefined;
@@ -225,7 +224,7 @@ export class DiskStore implements Store {
     // leaves it empty only restarts round robin. Replacing it by rename(2) cost ~250 µs per
     // ADD on ext4, which flushes the new file's data on a rename over an existing file.
     try {
-      writeFileSync(this.path(LAST_RESERVED_PREFIX + rangeSet), formatIp(ip), { mode: 0o644 });
+      writeText(this.path(LAST_RESERVED_PREFIX + rangeSet), formatIp(ip), { mode: 0o644 });
       this.memory?.lastReserved.set(rangeSet, ip);
     } catch (e) {
       throw ioError(`record the last reserved IP in "${this.dir}"`, e);
@@ -246,7 +245,7 @@ export class DiskStore implements Store {
    */
   private markHeld(name: string): boolean {
     try {
-      writeFileSync(this.path(FLOW_DIR, name), "", { flag: "wx", mode: 0o644 });
+      writeText(this.path(FLOW_DIR, name), "", { exclusive: true, mode: 0o644 });
       return false;
     } catch (e) {
       if (codeOf(e) === "EEXIST") return true;
@@ -257,12 +256,12 @@ export class DiskStore implements Store {
     // too), written aside and renamed in place: a kill midway leaves no partial set.
     const aside = this.path(`${TEMP_PREFIX}flows`);
     try {
-      rmSync(aside, { recursive: true, force: true });
-      mkdirSync(aside, { mode: 0o755 });
-      for (const r of this.list().reservations) writeFileSync(safeJoin(aside, formatIp(r.ip)), "", { mode: 0o644 });
-      renameSync(aside, this.path(FLOW_DIR));
+      removeTree(aside);
+      mkdir(aside, { mode: 0o755 });
+      for (const r of this.list().reservations) writeText(safeJoin(aside, formatIp(r.ip)), "", { mode: 0o644 });
+      rename(aside, this.path(FLOW_DIR));
     } catch (e) {
-      rmSync(aside, { recursive: true, force: true });
+      removeTree(aside);
       this.dropFlowMarks(e);
     }
     return true;
@@ -271,7 +270,7 @@ export class DiskStore implements Store {
   /** A mark that could not be written would make its address look forgotten: no marks, no trust. */
   private dropFlowMarks(cause: unknown): void {
     try {
-      rmSync(this.path(FLOW_DIR), { recursive: true, force: true });
+      removeTree(this.path(FLOW_DIR));
     } catch (e) {
       throw ioError(`record conntrack flow marks in "${this.dir}" (${(cause as Error).message})`, e);
     }
@@ -284,7 +283,7 @@ export class DiskStore implements Store {
    * forget, which is always safe.
    */
   flowsForgotten(ips: readonly Ip[]): void {
-    if (ips.length === 0 || !existsSync(this.path(FLOW_DIR))) return;
+    if (ips.length === 0 || !exists(this.path(FLOW_DIR))) return;
     let fd: number;
     try {
       fd = openFd(this.path(LOCK_FILE), O_RDONLY);
@@ -295,7 +294,7 @@ export class DiskStore implements Store {
       if (flockWithin(fd) !== 0) return;
       for (const ip of ips) {
         const name = formatIp(ip);
-        if (!existsSync(this.path(name))) this.unlinkQuietly(this.path(FLOW_DIR, name));
+        if (!exists(this.path(name))) this.unlinkQuietly(this.path(FLOW_DIR, name));
       }
     } finally {
       closeFd(fd);
@@ -309,7 +308,7 @@ export class DiskStore implements Store {
   private writeTemp(content: string): string {
     const tmp = this.path(`${TEMP_PREFIX}${process.pid}.${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`);
     try {
-      writeFileSync(tmp, content, { flag: "wx", mode: 0o644 });
+      writeText(tmp, content, { exclusive: true, mode: 0o644 });
     } catch (e) {
       this.unlinkQuietly(tmp);
       throw ioError(`write to IPAM directory "${this.dir}"`, e);
@@ -320,16 +319,16 @@ export class DiskStore implements Store {
   private removeStaleTemps(): void {
     let names: string[] = [];
     try {
-      names = readdirSync(this.dir);
+      names = readDir(this.dir);
     } catch {
       return;
     }
-    for (const n of names) if (n.startsWith(TEMP_PREFIX)) rmSync(this.path(n), { recursive: true, force: true });
+    for (const n of names) if (n.startsWith(TEMP_PREFIX)) removeTree(this.path(n));
   }
 
   private unlinkQuietly(path: string): void {
     try {
-      unlinkSync(path);
+      unlink(path);
     } catch {
       // Already gone, or left for removeStaleTemps() of the next locked operation.
     }

@@ -8,7 +8,7 @@
 // Directories are told apart by device and inode, as inotify does: two spellings of one
 // directory (a symlink, /var/run and /run) share one watch, so they must share one memory,
 // or a change made through one spelling would leave the other's memory stale.
-import { statSync } from "node:fs";
+import { stat } from "../sys/files.ts";
 import { closeFd, cstr, errno, sym, SysError } from "../sys/libc.ts";
 import type { Ip } from "./ip-bigint.ts";
 import type { Reservation } from "./store.ts";
@@ -116,7 +116,7 @@ class ListingCache {
 /** The directory's identity (device and inode, whatever the spelling), or undefined: gone. */
 function dirKey(dir: string): string | undefined {
   try {
-    const st = statSync(dir);
+    const st = stat(dir);
     return `${st.dev}:${st.ino}`;
   } catch {
     return undefined;

@@ -1,5 +1,5 @@
 // ipam.resolvConf: host-local answers DNS from a resolv.conf-format file.
-import { readFileSync } from "node:fs";
+import { readText } from "../sys/files.ts";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { DNS } from "../cni/types.ts";
 
@@ -20,7 +20,7 @@ function parseResolvConfText(text: string): DNS {
 
 export function readResolvConf(path: string): DNS {
   try {
-    return parseResolvConfText(readFileSync(path, "utf8"));
+    return parseResolvConfText(readText(path));
   } catch (e) {
     throw new CniError(ErrorCode.IOFailure, `cannot read ipam.resolvConf "${path}": ${(e as Error).message}`, "", { cause: e });
   }

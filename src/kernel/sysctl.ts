@@ -1,7 +1,7 @@
 // sysctls through /proc/sys. The network part of /proc/sys shows the namespace of the
 // *calling thread* at open time, so inside withNetns these read and write that namespace.
-// Node's sync fs calls run on the JS thread, which is what makes this safe.
-import { readFileSync, writeFileSync } from "node:fs";
+// The file calls (sys/files.ts) run on the JS thread, which is what makes this safe.
+import { readText, writeText } from "../sys/files.ts";
 import { NetlinkError } from "./errors.ts";
 
 /** "net.ipv4.ip_forward" or "net/ipv4/conf/eth0/rp_filter" -> its /proc/sys path. */
@@ -23,7 +23,7 @@ function fail(verb: string, name: string, e: unknown): never {
 export function sysctlGet(name: string): string {
   const path = sysctlPath(name);
   try {
-    return readFileSync(path, "utf8").replace(/\n$/, "");
+    return readText(path).replace(/\n$/, "");
   } catch (e) {
     fail("read", name, e);
   }
@@ -35,7 +35,7 @@ export function sysctlSet(name: string, value: string | number): void {
   // Compare on whitespace-normalised text: multi-value sysctls read back tab-separated.
   if (sysctlGet(name).trim().split(/\s+/).join(" ") === want.trim().split(/\s+/).join(" ")) return;
   try {
-    writeFileSync(sysctlPath(name), want);
+    writeText(sysctlPath(name), want);
   } catch (e) {
     fail("write", name, e);
   }

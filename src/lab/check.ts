@@ -37,8 +37,10 @@ export interface CheckReport {
   policies?: { count: number; mtuSkipped: number };
   /** Why the lab's Services were not checked (policies in force decide what may pass through them). */
   servicesSkipped?: string;
-  /** Why the check fails besides its failed results: it checked nothing, or the lab is incomplete. */
+  /** Why the check fails besides its failed results: it checked nothing, the lab is incomplete, an agent does not enforce what was read. */
   problems: string[];
+  /** How long the check waited for the agents to enforce the policy state it read (policy-in-force.ts), before probing. */
+  policyWaitMs: number;
 }
 
 interface Target {
@@ -64,11 +66,13 @@ const describe = (d?: Decider) => (d ? describeDecider(d) : "a policy");
  * why some node may not enforce them yet (its agent has not programmed that state: the check
  * waits for it first, bounded, policy-in-force.ts).
  */
-async function policyView(s: LabState, wait: PolicyWait): Promise<{ policies?: { ev: PolicyEvaluator; count: number }; notInForce: string[] }> {
+async function policyView(s: LabState, wait: PolicyWait): Promise<{ policies?: { ev: PolicyEvaluator; count: number }; notInForce: string[]; waitedMs: number }> {
   const state = await readClusterState(labSourceSpec(s, manifestsDir(s.name)));
+  const t0 = performance.now();
   const notInForce = await waitPolicyInForce(s, state, wait);
+  const waitedMs = Math.round(performance.now() - t0);
   const count = state.networkPolicies.size + state.clusterNetworkPolicies.size;
-  return { ...(count ? { policies: { ev: new PolicyEvaluator(state), count } } : {}), notInForce };
+  return { ...(count ? { policies: { ev: new PolicyEvaluator(state), count } } : {}), notInForce, waitedMs };
 }
 
 /** The lab's name of a pod in the rows (node1/pod2; node1/z/web when the node has two webs). */
@@ -238,7 +242,7 @@ function finalFailures(results: CheckResult[]): Set<CheckResult> {
 export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: number; policyWait?: PolicyWait } = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeout = opts.timeoutMs ?? 2000;
-  const { policies, notInForce } = await policyView(s, opts.policyWait ?? {});
+  const { policies, notInForce, waitedMs } = await policyView(s, opts.policyWait ?? {});
   const all = policies ? withPolicies(s, sources(s), policies.ev) : sources(s);
   const mtuRun = mtuProbes(s, policies?.ev);
   const results: CheckResult[] = [];
@@ -276,7 +280,7 @@ export async function check(s: LabState, opts: { timeoutMs?: number; parallel?: 
     ...notInForce,
   ];
   return {
-    ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems,
+    ok: failed === 0 && problems.length === 0, passed: results.length - failed, failed, retried, ms: Math.round(performance.now() - started), results, problems, policyWaitMs: waitedMs,
     ...(policies ? { policies: { count: policies.count, mtuSkipped: mtu.skipped } } : {}),
     ...(svcCount ? { servicesSkipped: `${svcCount} Service(s) not checked: policies are in force` } : {}),
   };

@@ -10,8 +10,12 @@ import type { ReadyzBody } from "../obs/pod-mtu.ts";
 import { netnsExecArgv, pidAlive, runAsync } from "./sh.ts";
 import type { LabState, NodeState } from "./state.ts";
 
-/** How long the check waits for the agents by default: generous, a lab on a loaded machine is slow, and a healthy one answers at once. */
-export const POLICY_WAIT_MS = 60_000;
+/**
+ * How long the check waits for the agents by default: generous (a healthy agent programs a change
+ * within a pass, a second or two on a loaded machine), yet short enough that a check that cannot
+ * get there fails with its reason inside a test's minute, not with the test's timeout.
+ */
+export const POLICY_WAIT_MS = 30_000;
 
 const POLL_MS = 200;
 

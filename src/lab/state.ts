@@ -34,6 +34,8 @@ export interface LabOptions {
   policyPorts?: boolean;
   /** `lab up --runtime`: how pod sandboxes are made; absent: direct. */
   runtime?: RuntimeKind;
+  /** `lab up --sandbox-gc-grace`: passed to the agents; absent: the agent's default. */
+  sandboxGcGrace?: number;
   /** `lab up --fast-path on`: the agents run with the eBPF fast path. */
   fastPath?: boolean;
 }

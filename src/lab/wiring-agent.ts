@@ -33,6 +33,7 @@ function agentArgv(s: LabState, node: NodeState): string[] {
     "--log-file", p.agentLog,
     // The lab proxies its Services (docs/services.md): no kube-proxy here.
     "--service-proxy",
+    ...(s.options.sandboxGcGrace !== undefined ? ["--sandbox-gc-grace", String(s.options.sandboxGcGrace)] : []),
     ...(s.options.fastPath ? ["--fast-path", "on"] : []),
   ]);
 }

@@ -38,6 +38,9 @@ export interface CallSummary {
   durationMs: number;
   msg?: string;
   netns?: string;
+  /** The pod the runtime named in CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME). */
+  podNamespace?: string;
+  podName?: string;
 }
 
 export interface Attachment {
@@ -120,7 +123,10 @@ function historyOf(records: InvocationRecord[], network: string): Map<string, Re
     if (r.plugin !== "mncni" || !r.containerId || (r.network && r.network !== network)) continue;
     const k = key(r.containerId, r.ifname ?? "eth0");
     const h = out.get(k) ?? {};
-    h[r.command] = { time: r.time, outcome: r.outcome, durationMs: r.durationMs, ...(r.msg ? { msg: r.msg } : {}), ...(r.netns ? { netns: r.netns } : {}) };
+    h[r.command] = {
+      time: r.time, outcome: r.outcome, durationMs: r.durationMs, ...(r.msg ? { msg: r.msg } : {}), ...(r.netns ? { netns: r.netns } : {}),
+      ...(r.podNamespace ? { podNamespace: r.podNamespace } : {}), ...(r.podName ? { podName: r.podName } : {}),
+    };
     out.set(k, h);
   }
   return out;
@@ -261,8 +267,13 @@ export function collectAttachments(v: NodeView, cluster?: ClusterState): NodeAtt
       if (veth) a.hostVeth = linkView(veth);
       a.history = history.get(key(a.containerId, a.ifname)) ?? {};
       const lastAdd = [...Object.entries(a.history)].find(([verb]) => verb === "ADD")?.[1];
-      // Without a cached result (a runtime that keeps none), the ADD's log line names the namespace.
+      // Without a cached result (a runtime that keeps none, or keeps it elsewhere: containerd
+      // 1.6 in /var/lib/cni whatever the node), the ADD's log line names the namespace and pod.
       if (!a.netns && lastAdd?.netns) a.netns = lastAdd.netns;
+      if (!a.podName && lastAdd?.podName) {
+        a.podName = lastAdd.podName;
+        if (lastAdd.podNamespace) a.podNamespace = lastAdd.podNamespace;
+      }
       const plain = [...new Set([...a.resultIps.map(addrOf), ...a.reservations])];
       if (veth) {
         a.hostRoutes = routes.filter((r) => r.oif === veth.index).map((r) => ({ dst: r.dst, dev: veth.name, ...(r.gw ? { gw: r.gw } : {}) }));

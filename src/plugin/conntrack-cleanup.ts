@@ -13,7 +13,7 @@
 // src/ipam/README.md), so the common ADD (a fresh address, or one a DEL cleaned) walks
 // nothing; a holder that never got its DEL (crash, GC, state from elsewhere) leaves its
 // mark, and its address's next ADD walks. A delegated IPAM keeps no marks: always forget.
-import { readFileSync, statSync } from "node:fs";
+import { readText, stat } from "../sys/files.ts";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import { Conntrack, IPPROTO, Netlink, RT_SCOPE, type CtView } from "../kernel/index.ts";
@@ -91,7 +91,7 @@ export function deferConntrackCleanup(): () => void {
  * calls; closing a NETLINK_NETFILTER socket can wait for an RCU grace period, see
  * nft-socket.ts).
  */
-let cached: { netns: number; ct: Conntrack } | undefined;
+let cached: { netns: bigint; ct: Conntrack } | undefined;
 
 /**
  * False when this namespace tracks no connection at all (conntrack unused here, or not even
@@ -101,7 +101,7 @@ let cached: { netns: number; ct: Conntrack } | undefined;
  */
 function anythingTracked(): boolean {
   try {
-    return readFileSync("/proc/sys/net/netfilter/nf_conntrack_count", "utf8").trim() !== "0";
+    return readText("/proc/sys/net/netfilter/nf_conntrack_count").trim() !== "0";
   } catch {
     return false;
   }
@@ -110,7 +110,7 @@ function anythingTracked(): boolean {
 function withConntrack(what: string, fn: (ct: Conntrack) => unknown): void {
   if (!anythingTracked()) return;
   try {
-    const netns = statSync("/proc/thread-self/ns/net").ino;
+    const netns = stat("/proc/thread-self/ns/net").ino;
     if (cached?.netns !== netns) {
       cached?.ct.close();
       cached = { netns, ct: Conntrack.open() };

@@ -8,8 +8,9 @@
 // keeps them alive: the filters on the pods' devices hold the program, the program holds the
 // map, and the running agent holds both. With the agent down and no pod attached they are
 // freed; the next ADD (or agent start) loads new ones under the file's lock and records them.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// sys/files and sys/paths, not node:fs and node:path: this module is loaded by every ADD (sys/files.ts says why).
+import { exists, mkdir, readText, rename, unlink, writeText } from "../sys/files.ts";
+import { join } from "../sys/paths.ts";
 import { closeBpfFd, fdById, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
 import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
 import { safeJoin } from "../cni/names.ts";
@@ -35,7 +36,7 @@ export function fastPathDir(dataDir: string, network: string): string {
 
 export function readRecord(dir: string): FastPathRecord | undefined {
   try {
-    const r = JSON.parse(readFileSync(join(dir, RECORD), "utf8")) as Partial<FastPathRecord>;
+    const r = JSON.parse(readText(join(dir, RECORD))) as Partial<FastPathRecord>;
     if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") return { prog: r.prog, tag: r.tag, map: r.map, ...(typeof r.counters === "number" ? { counters: r.counters } : {}) };
   } catch {
     // none, or not ours: as if none
@@ -45,17 +46,17 @@ export function readRecord(dir: string): FastPathRecord | undefined {
 
 function writeRecord(dir: string, r: FastPathRecord): void {
   const tmp = join(dir, `${RECORD}.tmp${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(r) + "\n");
-  renameSync(tmp, join(dir, RECORD));
+  writeText(tmp, JSON.stringify(r) + "\n");
+  rename(tmp, join(dir, RECORD));
 }
 
 export function hasRecord(dir: string): boolean {
-  return existsSync(join(dir, RECORD));
+  return exists(join(dir, RECORD));
 }
 
 export function removeRecord(dir: string): boolean {
   try {
-    rmSync(join(dir, RECORD));
+    unlink(join(dir, RECORD));
     return true;
   } catch {
     return false;
@@ -83,7 +84,7 @@ export function openRecordedProgram(rec: FastPathRecord | undefined): number | u
 
 /** Runs fn holding the directory's fast-path lock (loads and the record change under it). */
 export function withFastPathLock<T>(dir: string, fn: () => T): T {
-  mkdirSync(dir, { recursive: true });
+  mkdir(dir, { recursive: true });
   const fd = openFd(join(dir, LOCK), O_RDONLY | O_CREAT, 0o600);
   try {
     if (sym.flock(fd, LOCK_EX) !== 0) throw new Error(`cannot lock ${join(dir, LOCK)}`);
@@ -167,6 +168,27 @@ export function reloadOver(dir: string, current: FastPathObjects & { map: PlainP
   const record = { prog: info.id, tag: info.tag, map: current.record.map, counters: mapId(counters.fd) };
   writeRecord(dir, record);
   return { progFd, record, loaded: true, map: current.map, counters };
+}
+
+/**
+ * Takes addresses out of the plain-pods map (a DEL's, and an ADD's before the pod is wired): an
+ * entry left for an address's previous holder names a device that is gone, or another pod's,
+ * until the agent's next pass. Nothing to do when no map is recorded or left.
+ */
+export function forgetPlain(dir: string, addrs: readonly string[]): void {
+  if (!addrs.length) return;
+  const rec = readRecord(dir);
+  const progFd = openRecordedProgram(rec);
+  if (progFd === undefined) return;
+  let map: PlainPodsMap | undefined;
+  try {
+    // The recorded program still holds it: the ID is the map's, not a reused one.
+    map = PlainPodsMap.adopt(fdById("map", rec!.map));
+    for (const a of addrs) map.delete(a);
+  } finally {
+    map?.close();
+    closeBpfFd(progFd);
+  }
 }
 
 /** Why a device cannot carry the fast path's filter; undefined when it can. */

@@ -1,6 +1,6 @@
 // The plugin's one nftables socket and the error wording of its use, shared by the tables
 // mncni owns (anti-spoofing, hostPort).
-import { statSync } from "node:fs";
+import { stat } from "../sys/files.ts";
 import { CniError, ErrorCode } from "../cni/errors.ts";
 import { Nftables } from "../kernel/index.ts";
 
@@ -11,11 +11,11 @@ import { Nftables } from "../kernel/index.ts";
  * measured here; every `nft` run pays it on exit). Left to exit, that wait overlaps with
  * the work that follows the change instead of adding to it: for DEL, deleting the veth.
  */
-let cached: { netns: number; nft: Nftables } | undefined;
+let cached: { netns: bigint; nft: Nftables } | undefined;
 
 export function nftables(): Nftables {
   // The socket pins its namespace, so an inode seen here cannot be reused by another one.
-  const netns = statSync("/proc/thread-self/ns/net").ino;
+  const netns = stat("/proc/thread-self/ns/net").ino;
   if (cached?.netns !== netns) {
     cached?.nft.close();
     cached = { netns, nft: Nftables.open() };

@@ -25,6 +25,14 @@ const lib = dlopen("libc.so.6", {
   read: { args: [i32, ptr, u64], returns: i64 },
   write: { args: [i32, ptr, u64], returns: i64 },
   readlink: { args: [cstring, ptr, u64], returns: i64 },
+  // The file operations of sys/files.ts.
+  access: { args: [cstring, i32], returns: i32 },
+  link: { args: [cstring, cstring], returns: i32 },
+  unlink: { args: [cstring], returns: i32 },
+  rename: { args: [cstring, cstring], returns: i32 },
+  mkdir: { args: [cstring, u32], returns: i32 },
+  rmdir: { args: [cstring], returns: i32 },
+  getdents64: { args: [i32, ptr, u64], returns: i64 },
   inotify_init1: { args: [i32], returns: i32 },
   inotify_add_watch: { args: [i32, cstring, u32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
@@ -41,8 +49,8 @@ export function errno(): number {
 
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN",
-  12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL",
-  23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 34: "ERANGE", 36: "ENAMETOOLONG", 61: "ENODATA",
+  12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
+  23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 36: "ENAMETOOLONG", 39: "ENOTEMPTY", 61: "ENODATA",
   64: "ENONET", 71: "EPROTO", 75: "EOVERFLOW", 90: "EMSGSIZE", 93: "EPROTONOSUPPORT",
   95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
   100: "ENETDOWN", 101: "ENETUNREACH", 105: "ENOBUFS", 110: "ETIMEDOUT", 111: "ECONNREFUSED", 113: "EHOSTUNREACH",

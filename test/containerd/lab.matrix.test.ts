@@ -8,7 +8,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CheckReport } from "../../src/lab/check.ts";
+import { KINDS } from "../../src/lab/apiserver/kinds.ts";
+import { labClient } from "../../src/lab/control-plane.ts";
 import { CriClient, type PodSandboxConfig } from "../../src/lab/cri/client.ts";
+import { k8sPodName } from "../../src/lab/write-manifests.ts";
 import { ipJson, run } from "../helpers/netns.ts";
 import { downAll, lab, labJson, leftovers, newLabName } from "../lab/lab-cli.ts";
 import { cniCalls, eventually, labState, nodeDir, pods, probe, processesNaming, reservedIps, sandboxes, socketOf } from "./lab-containerd.ts";
@@ -146,6 +149,49 @@ describe("containerd lab: containerd restarted with pods running", () => {
     expect(reservedIps(name, "node1").some((f) => f.endsWith(old.ips[0]!))).toBe(false);
     expect((await sandboxes(name, "node1")).map((b) => b.id)).not.toContain(old.sandboxId);
     expect(check(name).failed).toBe(0);
+  });
+});
+
+describe("containerd lab on the Kubernetes source: a sandbox whose DEL never came", () => {
+  const name = newLabName();
+  // The agents collect after 3 s (default 120 s), a pass every 2 s (the lab's --resync).
+  beforeAll(() => up(name, ["--nodes", "1", "--pods-per-node", "1", "--source", "kubernetes", "--sandbox-gc-grace", "3"]));
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
+
+  test("is DELed by the agent once no Pod in the API shows its address; one whose Pod is still there, and a live one, are kept", async () => {
+    lab(name, ["pod", "add", "node1", "held"]);
+    lab(name, ["pod", "add", "node1", "lost"]);
+    const node = labState(name).nodes.find((n) => n.name === "node1")!;
+    const [live, held, lost] = ["pod1", "held", "lost"].map((n) => node.pods.find((p) => p.name === n)!);
+    const reserved = (ip: string) => reservedIps(name, "node1").some((f) => f.endsWith(`/${ip}`) || f === ip);
+    const vethOf = (id: string) => ipJson<{ ifname: string; ifalias?: string }[]>(node.ns, ["link", "show", "type", "veth"]).filter((l) => l.ifalias?.includes(id));
+    const dels = (id: string) => cniCalls(name, "node1").filter((c) => c.command === "DEL" && c.containerId === id);
+    // Behind containerd's back, held's sandbox first, then lost's: its processes killed and its
+    // namespace unmounted, so the pod's veth pair goes; containerd calls no DEL.
+    for (const p of [held!, lost!]) {
+      for (const pid of run(["ip", "netns", "pids", p.ns]).stdout.trim().split(/\s+/).filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+      run(["ip", "netns", "delete", p.ns]);
+    }
+    for (let i = 0; i < 400 && (vethOf(held!.sandboxId!).length || vethOf(lost!.sandboxId!).length); i++) await Bun.sleep(50);
+    expect([vethOf(held!.sandboxId!), vethOf(lost!.sandboxId!)]).toEqual([[], []]);
+    // lost's Pod is deleted in the API (as when its node's runtime lost it: nothing ran its DEL).
+    await labClient(labState(name)).delete(KINDS.find((k) => k.plural === "pods")!, { namespace: lost!.namespace, name: k8sPodName(lost!) });
+    // Collected: the agent ran the DEL (the node's invocation log, the plugin's own record) and the address is free.
+    for (let i = 0; i < 600 && reserved(lost!.ips[0]!); i++) await Bun.sleep(100);
+    expect(reserved(lost!.ips[0]!)).toBe(false);
+    expect(dels(lost!.sandboxId!)).toHaveLength(1);
+    expect(readFileSync(join(nodeDir(name, "node1"), "agent.log"), "utf8")).toContain(`collect sandbox ${lost!.sandboxId}`);
+    // held's sandbox went first, so it has looked gone longer than lost's: only its Pod, which
+    // still shows its address, kept it. The live pod keeps its address, veth and traffic.
+    expect([reserved(held!.ips[0]!), dels(held!.sandboxId!)]).toEqual([true, []]);
+    expect([reserved(live!.ips[0]!), vethOf(live!.sandboxId!).length, dels(live!.sandboxId!)]).toEqual([true, 1, []]);
+    expect(run(["ip", "netns", "exec", node.ns, "ping", "-c", "1", "-W", "2", live!.ips[0]!], { allowFail: true }).code).toBe(0);
+    // held's Pod removed through the lab (kubelet's way: StopPodSandbox, whose DEL frees the address).
+    lab(name, ["pod", "remove", "node1", "held"]);
+    expect(reserved(held!.ips[0]!)).toBe(false);
   });
 });
 

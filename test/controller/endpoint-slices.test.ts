@@ -14,9 +14,14 @@ import { until } from "../helpers/until.ts";
 
 const dir = mkdtempSync("/tmp/mncni-ctl-eps-");
 const refused: string[] = [];
+/** Every write of an EndpointSlice the server accepted, by the writer's user agent (mncni-controller/<identity>). */
+const sliceWrites: string[] = [];
 const api = new ApiServer({
   dir, bookmarkIntervalMs: 500,
-  done: (req, url, _body, r) => r.code === 403 && refused.push(`${req.method} ${url.pathname}: ${r.body.message}`),
+  done: (req, url, _body, r) => {
+    if (r.code === 403) refused.push(`${req.method} ${url.pathname}: ${r.body.message}`);
+    if (req.method !== "GET" && url.pathname.includes("/endpointslices") && r.code < 300) sliceWrites.push(req.headers.get("user-agent") ?? "");
+  },
 }).listen();
 const procs: Subprocess[] = [];
 
@@ -117,6 +122,31 @@ describe("the endpoint-slice controller", () => {
     // The Service goes: its slices too.
     api.remove("services", "web", "apps");
     await want("web's slices deleted", "web", {});
+    expect(refused).toEqual([]);
+  }, 90_000);
+
+  test("two replicas with leader election: only the leader writes; killed, the other takes over and follows the Pods", async () => {
+    // The controller of the test above is stopped first: its Lease-less writes would mix in.
+    for (const p of procs.splice(0)) {
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+    const LE = ["--endpoint-slices", "--leader-elect", "--lease-namespace", "kube-system", "--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms"];
+    const one = controller("le-one", [...LE, "--identity", "le-one"]);
+    const two = controller("le-two", [...LE, "--identity", "le-two"]);
+    const holder = () => api.store.get("leases", "kube-system/mncni-controller")?.spec?.holderIdentity as string | undefined;
+    api.put("pods", pod("d", { app: "le" }, ["10.244.2.2"]));
+    api.put("services", service("le", { app: "le" }, [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }]));
+    await until("the leader writes le's slice", () => same(slices("le"), { "le-ipv4": [["10.244.2.2", true, true, false, "http:8080"]] }), 30_000);
+    const leader = holder()!;
+    expect(["le-one", "le-two"]).toContain(leader);
+    const standby = leader === "le-one" ? "le-two" : "le-one";
+    expect(sliceWrites.filter((w) => w.includes(standby))).toEqual([]);
+    (leader === "le-one" ? one : two).kill("SIGKILL");
+    api.put("pods", pod("e", { app: "le" }, ["10.244.2.3"]));
+    await until("the other replica holds the Lease", () => holder() === standby, 30_000);
+    await until("the new leader adds e", () => same(slices("le"), { "le-ipv4": [["10.244.2.2", true, true, false, "http:8080"], ["10.244.2.3", true, true, false, "http:8080"]] }), 30_000);
+    expect(sliceWrites.some((w) => w.includes(standby))).toBe(true);
     expect(refused).toEqual([]);
   }, 90_000);
 });

@@ -3,6 +3,7 @@
 // is removed by cleanup(), which tests call from afterAll/afterEach even on failure.
 import { spawnSync } from "bun";
 import { existsSync } from "node:fs";
+import { markOwned, unmarkOwned } from "./run-owner.ts";
 
 let counter = 0;
 const created = new Set<string>();
@@ -35,6 +36,8 @@ export function run(argv: string[], opts: { stdin?: string; env?: Record<string,
 
 export function createNetns(prefix = "mnt"): string {
   const name = uniqueName(prefix);
+  // Marked before it exists: a run killed in between leaves a mark of nothing, never a namespace without one.
+  markOwned("netns", name);
   run(["ip", "netns", "add", name]);
   created.add(name);
   run(["ip", "-n", name, "link", "set", "lo", "up"]);
@@ -44,6 +47,7 @@ export function createNetns(prefix = "mnt"): string {
 export function deleteNetns(name: string): void {
   run(["ip", "netns", "del", name], { allowFail: true });
   created.delete(name);
+  if (!netnsExists(name)) unmarkOwned("netns", name);
 }
 
 export function netnsPath(name: string): string {

@@ -35,6 +35,16 @@ function expectConsistent(dir: string, printed: string[][]): Map<string, string>
   return files;
 }
 
+/** A process's output as it comes, and when it ended. */
+function collect(stream: ReadableStream<Uint8Array>): { text: string; done: Promise<void> } {
+  const out = { text: "", done: Promise.resolve() };
+  const decoder = new TextDecoder();
+  out.done = (async () => {
+    for await (const chunk of stream) out.text += decoder.decode(chunk, { stream: true });
+  })();
+  return out;
+}
+
 describe("concurrency and crash safety", () => {
   test("50 parallel allocator processes get 50 unique addresses", async () => {
     const dataDir = tempDataDir();
@@ -64,11 +74,20 @@ describe("concurrency and crash safety", () => {
     let killedMidRun = 0;
     for (let round = 0; round < 25; round++) {
       const procs = [0, 1, 2].map((p) => spawnAllocator(ipam, "pods", `r${round}p${p}`, 0));
-      await Bun.sleep(30 + Math.random() * 170);
+      // Killed at a random moment once each is in its allocation loop (it printed its first
+      // address): waiting a fixed time instead left too few running under load.
+      const outs = procs.map((p) => collect(p.stdout as ReadableStream<Uint8Array>));
+      const deadline = performance.now() + 60_000;
+      while (outs.some((o) => !o.text.includes("\n")) && performance.now() < deadline) await Bun.sleep(5);
+      await Bun.sleep(Math.random() * 100);
       for (const p of procs) p.kill("SIGKILL");
-      for (const r of await Promise.all(procs.map(finish))) {
-        if (r.code !== 137) throw new Error(`allocator failed instead of being killed (exit ${r.code}): ${r.stderr}`);
-        const lines = r.stdout.split("\n").filter((l) => l !== "");
+      for (const [i, p] of procs.entries()) {
+        const code = await p.exited;
+        await outs[i]!.done;
+        if (code !== 137) throw new Error(`allocator failed instead of being killed (exit ${code}): ${await new Response(p.stderr as ReadableStream).text()}`);
+        const lines = outs[i]!.text.split("\n").filter((l) => l !== "");
+        // A line cut by the kill is not an allocation the allocator reported.
+        if (!outs[i]!.text.endsWith("\n")) lines.pop();
         if (lines.length > 0) killedMidRun++;
         printed.push(...lines.map((l) => l.split(" ")));
       }

@@ -10,7 +10,8 @@
 //   - real traffic: both nodes forward, but their forward hook drops every TCP and UDP
 //     packet, so a pair that talks over TCP and UDP did so only through the fast path; what
 //     the programs leave to the stack (a forged source, the non-plain pod) stays dropped, and
-//     ICMP (always the stack's) still flows. An nftables counter in pod B on the TTL it sees
+//     ICMP (always the stack's) still flows; a Service's reply (DNAT on node 1) takes node 1's
+//     stack because its conntrack knows the flow, and is translated back. An nftables counter in pod B on the TTL it sees
 //     (64 - 2: one per node, as routing; the hop limit likewise) is the independent view of the TTL.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
@@ -147,7 +148,7 @@ const n2 = () => nodes[1]!;
 const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: pods.a.hostMac, srcMac: pods.a.mac, src: pods.a.ip, dst: pods.b.ip, ...over });
 /** From B on node 2, as it reaches node 1's underlay (addressed to node 1, from node 2). */
 const fromB = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: n1().mac, srcMac: n2().mac, src: pods.b.ip, dst: pods.a.ip, ttl: 63, ...over });
-const runPod = (p: Uint8Array) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().podProg, p, pods.a.hostIndex)));
+const runPod = (p: Uint8Array, gsoSize?: number) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().podProg, p, pods.a.hostIndex, { gsoSize })));
 const runUnderlay = (p: Uint8Array, dev = n1().eth0) => counted(n1().counters, () => withNetns(netnsPath(n1().ns), () => progTestRun(n1().underlayProg, p, dev)));
 
 describe("run by the kernel on crafted packets, on node 1", () => {
@@ -167,6 +168,20 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     expect(r.retval).toBe(TC_ACT_OK);
     expect([...r.data]).toEqual([...big]);
     expect(counted).toEqual({ mtu: 1 });
+  });
+
+  test("a GSO packet is checked by its segments' size: IPv4 + TCP headers (40) + gso_size against the route's MTU", () => {
+    // A TCP header with data offset 5 (20 bytes) and some payload; the segments, not the whole packet, must fit.
+    const tcp = (dst: string) => {
+      const p = packet(fromA({ dst, proto: 6, payload: 120 }));
+      p[34 + 12] = 0x50;
+      return p;
+    };
+    expect(runPod(tcp("10.78.2.99"), 960).counted).toEqual({ redirect_remote: 1 });
+    expect(runPod(tcp("10.78.2.99"), 961).counted).toEqual({ mtu: 1 });
+    // The same segments on the underlay's own MTU (1500) fit.
+    expect(runPod(tcp(pods.b.ip), 1400).counted).toEqual({ redirect_remote: 1 });
+    expect(runPod(tcp(pods.b.ip), 1461).counted).toEqual({ mtu: 1 });
   });
 
   const podToStack: [string, () => Pkt, string][] = [
@@ -222,6 +237,7 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     ["a remote pod's source arriving on another device than its route's", () => fromB({ dstMac: "00:00:00:00:00:00" }), "spoofed", () => n1().nl.link("vx1")!.index],
     ["TTL 1", () => fromB({ ttl: 1 }), "ttl"],
     ["a fragment", () => fromB({ frag: 0x2000 }), "fragment"],
+    ["neither TCP nor UDP (GRE: conntrack could translate it, the lookup cannot see it)", () => fromB({ proto: 47 }), "not_tcp_udp"],
   ];
   for (const [name, p, verdict, dev] of underlayToStack) {
     test(`underlay: to the stack, untouched, counted as ${verdict}: ${name}`, () => {
@@ -311,5 +327,17 @@ describe("real traffic between the nodes", () => {
     expect((await probe(pods.a, pods.c.ip, "udp"))[0]?.ok).toBe(false);
     expect(n2().counters.get("not_plain_destination")).toBeGreaterThan(notPlain);
     expect(nftCount(n2().ns, "fpt", "fw")[0]).toBeGreaterThan(0);
+  });
+
+  test("a Service's reply takes the stack: A connects to a ClusterIP that node 1 DNATs to B; B's answers, plain pod to plain pod by address, are a flow node 1's conntrack knows, so its underlay program leaves them to the stack, which translates them back", async () => {
+    // What kube-proxy or mncni's proxy does, in miniature: DNAT at node 1's prerouting, and
+    // the forward hook accepts the translated flow (both ways) before it drops TCP and UDP.
+    inNetns(n1().ns, ["nft", `add table ip svc; add chain ip svc pre { type nat hook prerouting priority -100; }; add rule ip svc pre ip daddr 10.78.9.9 tcp dport 7777 dnat to ${pods.b.ip}:7777; insert rule inet fpt fw ct status dnat counter accept`]);
+    const known = n1().counters.get("conntrack");
+    expect(await probe(pods.a, "10.78.9.9", "tcp", 2)).toEqual([{ ok: true, id: "b", seen: pods.a.ip }, { ok: true, id: "b", seen: pods.a.ip }]);
+    // B's node redirected A's packets (its conntrack never saw them); node 1 left B's to its stack.
+    expect(n1().counters.get("conntrack") - known).toBeGreaterThanOrEqual(2 * 2);
+    const [accepted] = nftCount(n1().ns, "fpt", "fw");
+    expect(accepted).toBeGreaterThanOrEqual(2 * 2 * 2);
   });
 });

@@ -56,11 +56,12 @@ describe("RBAC of the generated manifests", () => {
     expect(api.forbiddenRequests().every((r) => r.user === "system:serviceaccount:kube-system:mncni-agent")).toBe(true);
   });
 
-  test("the controller's Role holds only in its own namespace; it reads no pods", async () => {
+  test("the controller's Role holds only in its own namespace; it reads pods (the endpoint-slice controller) but cannot change them", async () => {
     const lease = { metadata: { name: "leader" }, spec: { holderIdentity: "x" } };
     expect(await statusOf(controller.create(RESOURCES.leases, { namespace: "kube-system" }, lease))).toBe(200);
     expect(await statusOf(controller.create(RESOURCES.leases, { namespace: "default" }, lease))).toBe(403);
-    expect(await statusOf(controller.listAll(RESOURCES.pods))).toBe(403);
+    expect(await statusOf(controller.listAll(RESOURCES.pods))).toBe(200);
+    expect(await statusOf(controller.delete(RESOURCES.pods, { name: "p", namespace: "default" }))).toBe(403);
     expect(await statusOf(controller.patch(RESOURCES.nodes, { name: "n1" }, { spec: { podCIDRs: ["10.244.1.0/24"] } }))).toBe(200);
   });
 

@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run, uniqueName, type RunResult } from "../helpers/netns.ts";
+import { markOwned, unmarkOwned } from "../helpers/run-owner.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
 
 export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, resolve(import.meta.dir, "../../src/main.ts")];
@@ -24,8 +25,7 @@ const labs = new Set<string>();
 export function newLabName(): string {
   // Namespace names are <lab>-<node>-<pod>: keep the lab name short.
   const name = uniqueName("mnl").slice(0, 10).replace(/-$/, "");
-  labs.add(name);
-  return name;
+  return ownLab(name);
 }
 
 /** `mncni lab <argv...>` as given (no --name added); env is added to this process's. */
@@ -36,6 +36,8 @@ export function labRaw(argv: string[], opts: { env?: Record<string, string>; all
 /** Marks a lab name as this run's, so downAll() removes it. */
 export function ownLab(name: string): string {
   labs.add(name);
+  // A run killed before downAll leaves it: the next run's sweep takes it down (test/helpers/run-owner.ts).
+  markOwned("lab", name, process.env.MNCNI_LAB_ROOT ? { labRoot: process.env.MNCNI_LAB_ROOT } : {});
   return name;
 }
 
@@ -94,7 +96,7 @@ export function leftovers(name: string): string[] {
 }
 
 export function downAll(): void {
-  for (const name of labs) lab(name, ["down", "-q"], { allowFail: true });
+  for (const name of labs) if (lab(name, ["down", "-q"], { allowFail: true }).code === 0) unmarkOwned("lab", name);
 }
 
 /** A node's pod CIDR of a family from `lab status --json` (the controller's choice on the kubernetes source). */

@@ -8,10 +8,13 @@
 //   - a pair a NetworkPolicy selects takes the stack (the counter sees it) and the policy holds;
 //   - a Service's backend takes the stack: the reply to a client pod is un-DNATed (the Service
 //     answers from its cluster IP) and the counter sees the reply;
-//   - an agent restart adopts the program and map (same IDs), and `lab down` leaves neither.
+//   - a pod with a hostPort, and a shaped pod, take the stack (and the hostPort answers);
+//   - lab check passes with the policy and the Service in force;
+//   - an agent restart adopts the program and map (same IDs), and --uninstall removes every
+//     filter and the record (the program and map are then freed).
 // Every change is waited for as a condition (the agent applies it on its own time).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { run } from "../helpers/netns.ts";
 import { downAll, lab, LAB_CMD, labJson, newLabName } from "./lab-cli.ts";
@@ -105,6 +108,8 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       await until(`pod3 out of the plain-pods map: ${why}`, () => { const f = inspect("pod3"); return f && !f.plain && f.why.join("; ").includes(why); });
       // The policy is in force once pod2 (no role) is refused.
       await until("the policy to refuse pod2", () => !probe("pod2", `${ip.pod3}:7777`, 1).ok);
+      // pod1's label may reach the agent a pass after the policy.
+      await until("the policy to admit pod1", () => probe("pod1", `${ip.pod3}:7777`, 1).ok);
       const before = counted("pod1", "pod3");
       expect(probe("pod1", `${ip.pod3}:7777`).ok).toBe(true);
       expect(counted("pod1", "pod3")).toBeGreaterThan(before);
@@ -129,12 +134,39 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       expect(counted("pod2", "pod1")).toBeGreaterThan(before);
     });
 
-    test("an agent restart adopts the program and map; lab down leaves neither", async () => {
+    test("a pod with a hostPort and a shaped pod take the stack; the hostPort answers a plain pod", async () => {
+      lab(name, ["pod", "add", "node1", "hp", "--host-port", "18080:7777/TCP"]);
+      lab(name, ["pod", "add", "node1", "bw", "--ingress-bandwidth", "100M", "--egress-bandwidth", "100M"]);
+      await until("hp out of the plain-pods map: hostPort", () => { const f = inspect("hp"); return f && !f.plain && f.why.join("; ").includes("it has a hostPort"); });
+      await until("bw out of the plain-pods map: shaped", () => { const f = inspect("bw"); return f && !f.plain && f.why.join("; ").includes("is shaped (bandwidth)"); });
+      const node1 = labJson<{ nodes: { name: string; address: string }[] }>(name, ["status"]).nodes.find((n) => n.name === "node1")!.address;
+      expect(await until("the hostPort to answer pod1", () => probe("pod1", `${node1}:18080`).ok)).toBe(true);
+    });
+
+    test("lab check passes with the policy and the Service in force", () => {
+      const r = lab(name, ["check"], { allowFail: true });
+      expect({ code: r.code, out: r.code ? r.stdout : "" }).toEqual({ code: 0, out: "" });
+    });
+
+    test("an agent restart adopts the program and map; --uninstall removes every filter and the record, and nothing of them is left", async () => {
       const rec = record();
+      const p = nodePaths(name, "node1");
+      const adopted = `adopt fast path program ${rec.prog} and map ${rec.map}`;
+      const adoptions = () => readFileSync(p.agentLog, "utf8").split(adopted).length - 1;
+      const seen = adoptions();
       lab(name, ["node", "restart-agent", "node1"]);
+      await until("the restarted agent to adopt the recorded program and map", () => adoptions() > seen);
       await until("the restarted agent to keep pod1 plain", () => inspect("pod1")?.plain);
       expect(record()).toEqual(rec);
-      lab(name, ["down"]);
+      // The agent stopped (by the PID the lab recorded for it), then what an operator runs.
+      const pid = Number(readFileSync(p.agentPid, "utf8"));
+      process.kill(pid, "SIGTERM");
+      await until("the agent to stop", () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 30_000);
+      run(["ip", "netns", "exec", ns("node1"), ...LAB_CMD, "agent", "--uninstall", "--cni-socket", p.cniSocket, "--cni-conf-dir", p.confDir, "--cni-bin-dir", p.binDir, "--ipam-data-dir", p.ipamDir], { allowFail: true });
+      const devices = (JSON.parse(run(["ip", "-n", ns("node1"), "-j", "link", "show"]).stdout) as { ifname: string }[]).map((l) => l.ifname);
+      const filters = devices.flatMap((d) => (JSON.parse(run(["ip", "netns", "exec", ns("node1"), "tc", "-j", "filter", "show", "dev", d, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => `${d}: ${f.options.bpf_name}`));
+      expect(filters).toEqual([]);
+      expect(existsSync(`${p.ipamDir}/mncni/.mncni-fast-path.json`)).toBe(false);
       for (const [kind, id] of [["prog", rec.prog], ["map", rec.map]] as const) {
         await until(`bpf ${kind} ${id} to be freed`, () => run(["bpftool", kind, "show", "id", String(id)], { allowFail: true }).code !== 0, 10_000);
       }

@@ -63,4 +63,14 @@ describe("lab service add refusals", () => {
     expect(r.stderr).toContain('cannot admit Service "default/kept"');
     expect(snapshot()).toBe(before);
   });
+
+  test.skipIf(!Bun.which("kubectl"))("the lab's API server refuses the same with kubectl (422 naming the reason), and stores nothing", () => {
+    const before = snapshot();
+    const env = { ...process.env, KUBECONFIG: lab(name, ["kubeconfig"]).stdout.trim() } as Record<string, string>;
+    const svc = "apiVersion: v1\nkind: Service\nmetadata: {name: v6only, namespace: default}\nspec:\n  ipFamilies: [IPv6]\n  ipFamilyPolicy: SingleStack\n  selector: {app: echo}\n  ports: [{port: 80, targetPort: 7777}]\n";
+    const r = Bun.spawnSync(["kubectl", "apply", "-f", "-"], { env, stdin: Buffer.from(svc), stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr.toString()).toContain('cannot admit Service "default/v6only": ipFamilies IPv6 not in this lab');
+    expect(snapshot()).toBe(before);
+  });
 });

@@ -14,11 +14,20 @@ afterAll(() => {
   else process.env.MNCNI_LAB_SOURCE = before;
 });
 
-await import("./lab.e2e.test.ts");
+// Both modes here: make test runs bridge mode only, on the kubernetes source.
+const { labDownSuite, labSuite } = await import("./lab-suite.ts");
+labSuite("bridge");
+labSuite("routed");
+labDownSuite();
 await import("./lab-ipv6.e2e.test.ts");
 await import("./lab-overlay.e2e.test.ts");
 await import("./lab-readiness.e2e.test.ts");
 await import("./lab-pod-mtu.e2e.test.ts");
-await import("./policy-model.e2e.test.ts");
+// Both modes here: make test runs the model in bridge mode only, on the kubernetes source.
+const { policyModelSuite } = await import("./policy-model-suite.ts");
+policyModelSuite("bridge");
+policyModelSuite("routed");
 await import("./policy-examples.e2e.test.ts");
-await import("../obs/insight.e2e.test.ts");
+const { insightSuite } = await import("../obs/insight-suite.ts");
+insightSuite("bridge");
+insightSuite("routed");

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { FEATURES } from "../../src/plugin/features/list.ts";
+import { closeBpfFd, fdById, PlainPodsMap } from "../../src/kernel/index.ts";
 import { run } from "../helpers/netns.ts";
 import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, link, reaches, sysctl, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
 
@@ -63,14 +64,17 @@ const bpfIngress = (ns: string, dev: string): string[] => {
   const r = run(["ip", "netns", "exec", ns, "tc", "-j", "filter", "show", "dev", dev, "ingress"], { allowFail: true });
   return r.code === 0 ? (JSON.parse(r.stdout || "[]") as any[]).filter((f) => f.kind === "bpf" && f.options?.bpf_name).map((f) => `${f.options.bpf_name}${f.options["direct-action"] ? " da" : ""}`) : [];
 };
-/** The fast path's program ID the plugin recorded for a network (beside its IPAM reservations). */
-const fastPathProg = (node: TestNode, network: string): number | undefined => {
+/** What the plugin recorded of the fast path's objects for a network (beside its IPAM reservations). */
+const fastPathRecord = (node: TestNode, network: string): { prog: number; map: number } | undefined => {
   try {
-    return (JSON.parse(readFileSync(`${node.dataDir}/${network}/.mncni-fast-path.json`, "utf8")) as { prog: number }).prog;
+    return JSON.parse(readFileSync(`${node.dataDir}/${network}/.mncni-fast-path.json`, "utf8")) as { prog: number; map: number };
   } catch {
     return undefined;
   }
 };
+const fastPathProg = (node: TestNode, network: string) => fastPathRecord(node, network)?.prog;
+/** What the fastPath contract holds open as an agent would (program and map), by pod address. */
+const agentHolds = new Map<string, { map: PlainPodsMap; prog: number }>();
 /** Whether the kernel still has a program (bpftool's view); freed programs go after an RCU grace period. */
 async function progLives(id: number): Promise<boolean> {
   for (let i = 0; i < 200; i++) {
@@ -175,10 +179,26 @@ const CONTRACTS: Record<string, Contract> = {
       expect(shown).toBe(id);
       // No agent put the pod in the plain-pods map: the program hands its packets to the stack.
       expect(await reaches(p.pod, UPLINK.client[4])).toBe(true);
+      // As the agent would: the pod in the map, the program and map held open (as the agent holds them).
+      const rec = fastPathRecord(node, p.network)!;
+      const map = PlainPodsMap.adopt(fdById("map", rec.map));
+      map.set({ ip: p.addr, podMac: "02:00:00:00:00:01", hostMac: "02:00:00:00:00:02", hostIndex: 1 });
+      agentHolds.set(p.addr, { map, prog: fdById("prog", rec.prog) });
     },
     tamper: (node, p) => void run(["ip", "netns", "exec", node.ns, "tc", "filter", "del", "dev", p.veth, "ingress"]),
     async gone(node, p) {
       expect(bpfIngress(node.ns, p.veth)).toEqual([]);
+      // DEL took the pod's address out of the map, before IPAM could give it to another pod.
+      const held = agentHolds.get(p.addr);
+      if (held) {
+        agentHolds.delete(p.addr);
+        try {
+          expect(held.map.get(p.addr)).toBeUndefined();
+        } finally {
+          held.map.close();
+          closeBpfFd(held.prog);
+        }
+      }
       // The pod was the program's only holder: nothing of it is left in the kernel.
       const id = fastPathProg(node, p.network);
       if (id !== undefined) expect(await progLives(id)).toBe(false);

@@ -95,13 +95,15 @@ describe("routed mode, podDevice netkit", () => {
 });
 
 describe("podDevice config errors: nothing is created", () => {
-  test.each([
-    ["bridge", "netkit", /podDevice.*"netkit" is not offered in bridge mode/],
-    ["routed", "tap", /podDevice.*"tap" is not one of "veth", "netkit"/],
-  ])("%s mode, podDevice %s: code 7 naming the field", (mode, podDevice, msg) => {
+  test.each<[string, string, RegExp, Record<string, unknown>]>([
+    ["bridge", "netkit", /podDevice.*"netkit" is not offered in bridge mode/, {}],
+    ["routed", "tap", /podDevice.*"tap" is not one of "veth", "netkit"/, {}],
+    // The fast path's program works on Ethernet frames: netkit's L3 pair has none.
+    ["routed", "netkit", /fastPath.*cannot be combined with podDevice "netkit"/, { fastPath: true }],
+  ])("%s mode, podDevice %s: code 7 naming the field", (mode, podDevice, msg, extra) => {
     const node = new TestNode();
     const pod = node.pod();
-    const r = node.call("ADD", node.conf({ mode: mode as "bridge" | "routed", extra: { podDevice } }), { pod, id: "bad" });
+    const r = node.call("ADD", node.conf({ mode: mode as "bridge" | "routed", extra: { podDevice, ...extra } }), { pod, id: "bad" });
     expect(r.json.code).toBe(7);
     expect(r.json.msg).toMatch(msg);
     expect(ipJson(node.ns, ["link", "show"]).map((l: any) => l.ifname)).toEqual(["lo"]);

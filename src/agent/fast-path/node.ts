@@ -127,6 +127,19 @@ export class FastPathNode {
     return changes;
   }
 
+  /** Takes every pod out of the map (a pass that could not bring it in line); never throws. */
+  emptyMap(): string[] {
+    try {
+      const map = this.objects?.map;
+      if (!map) return [];
+      const ips = map.ips();
+      for (const ip of ips) map.delete(ip);
+      return ips.length ? [`fast path: every pod takes the stack (${ips.length} taken out of the map)`] : [];
+    } catch {
+      return [];
+    }
+  }
+
   /** Packets per verdict since the counters were created (empty when there are none). */
   verdicts(): VerdictCount[] {
     return this.objects?.counters?.read() ?? [];

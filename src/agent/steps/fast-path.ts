@@ -13,7 +13,15 @@ export const fastPathStep: StepModule<"fastPath"> = {
       run(p: Pass) {
         const node = deps.fastPath;
         if (!node) return;
-        const changes = cfg.fastPath ? node.sync(fastPathPods({ state: p.state, nodeName: cfg.nodeName, held: new Set(heldAddresses(deps.hold)), devices: node.devices() }).values()) : node.remove();
+        let changes: string[];
+        try {
+          changes = cfg.fastPath ? node.sync(fastPathPods({ state: p.state, nodeName: cfg.nodeName, held: new Set(heldAddresses(deps.hold)), devices: node.devices() }).values()) : node.remove();
+        } catch (e) {
+          // A map not brought in line may still hold a pod a policy now selects: every pod
+          // takes the stack until a pass succeeds.
+          if (cfg.fastPath) p.r.changes.push(...node.emptyMap());
+          throw e;
+        }
         p.r.changes.push(...changes);
         p.r.writes += changes.length;
       },

@@ -18,6 +18,8 @@ const CALL = 0x80;
 const EXIT = 0x90;
 /** ld_imm64's src register when imm is a map's fd (the loader swaps in the map). */
 const PSEUDO_MAP_FD = 1;
+/** A call's src register when imm is a kernel function's BTF ID (a kfunc of vmlinux: off 0). */
+const PSEUDO_KFUNC_CALL = 2;
 
 export type Size = keyof typeof SIZE;
 export type AluOp = keyof typeof ALU_OP;
@@ -83,6 +85,10 @@ export class Asm {
   /** Calls a helper by its number; arguments in r1-r5, result in r0. */
   call(helper: number): this {
     return this.push({ code: CLS.JMP | CALL, dst: 0, src: 0, off: 0, imm: helper });
+  }
+  /** Calls a kernel function (kfunc) by its BTF ID in vmlinux; arguments and result as for call. */
+  callKfunc(btfId: number): this {
+    return this.push({ code: CLS.JMP | CALL, dst: 0, src: PSEUDO_KFUNC_CALL, off: 0, imm: btfId });
   }
   exit(): this {
     return this.push({ code: CLS.JMP | EXIT, dst: 0, src: 0, off: 0, imm: 0 });

@@ -3,7 +3,8 @@
 // through the filter that holds it, and its maps through the program's info).
 // union bpf_attr is laid out per command below; the kernel wants unused bytes zero.
 import { ptr } from "bun:ffi";
-import { readFileSync } from "node:fs";
+// Not node:fs: the plugin loads this module on every ADD (sys/files.ts says why).
+import { readText } from "../../sys/files.ts";
 import { errno, errnoName, sym } from "../../sys/libc.ts";
 
 /** bpf(2)'s syscall number: no libc wrapper, and it differs per architecture. */
@@ -213,7 +214,7 @@ export function fdById(kind: "prog" | "map", id: number): number {
  * ones): a per-CPU lookup from user space writes that many values, each rounded up to 8 bytes.
  */
 export function possibleCpus(): number {
-  const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+  const text = readText("/sys/devices/system/cpu/possible").trim();
   let last = 0;
   for (const range of text.split(",")) last = Math.max(last, ...range.split("-").map(Number));
   return last + 1;
@@ -233,13 +234,15 @@ export interface TestRun {
 /**
  * Runs a SCHED_CLS program once on a packet (BPF_PROG_TEST_RUN), as if it had arrived on
  * the device `ifindex` of the calling thread's namespace: the kernel's own check of what a
- * program does to a packet, with nothing sent.
+ * program does to a packet, with nothing sent. `gsoSize` makes it a GSO packet of segments
+ * that size (what a pod's TCP sends over veth).
  */
-export function progTestRun(fd: number, packet: Uint8Array, ifindex: number): TestRun {
+export function progTestRun(fd: number, packet: Uint8Array, ifindex: number, o: { gsoSize?: number } = {}): TestRun {
   const out = new Uint8Array(packet.length + 256);
-  // struct __sk_buff as input: only ifindex (@40) set.
+  // struct __sk_buff as input: ifindex (@40) and, for a GSO packet, gso_size (@176).
   const ctx = Buffer.alloc(192);
   ctx.writeUInt32LE(ifindex, 40);
+  ctx.writeUInt32LE(o.gsoSize ?? 0, 176);
   const attr = Buffer.alloc(ATTR_SIZE);
   attr.writeUInt32LE(fd, 0);
   attr.writeUInt32LE(packet.length, 8);

@@ -6,6 +6,7 @@
 // r8 and r9 free across calls (r9 holds the destination's map value). On the way out r6
 // holds the return value and r8 the verdict's slot.
 import { Asm, R, type Reg } from "./asm.ts";
+import { kfuncId } from "./btf.ts";
 import { VERDICT_SLOT, type Verdict } from "./verdicts.ts";
 
 /** Helper numbers (include/uapi/linux/bpf.h). */
@@ -30,7 +31,14 @@ export const IPPROTO = { ICMP: 1, TCP: 6, UDP: 17, FRAGMENT: 44, ICMPV6: 58, SCT
  * (16 bytes: IPv4 as IPv4-mapped IPv6), the family (4 or 6), an LPM key (prefix length +
  * 16 bytes), struct bpf_redir_neigh (20 bytes), struct bpf_fib_lookup (64 bytes).
  */
-export const SLOT = { saddr: -16, daddr: -32, scratch: -36, countKey: -40, family: -48, lpmKey: -72, neigh: -96, fib: -160 } as const;
+/*
+ * SLOT.ctTuple and SLOT.ctOpts share SLOT.fib's bytes: a program uses one, then the other.
+ */
+export const SLOT = { saddr: -16, daddr: -32, scratch: -36, countKey: -40, family: -48, lpmKey: -72, neigh: -96, fib: -160, ctTuple: -160, ctOpts: -120 } as const;
+/** bpf_ct_opts as this kernel's older size (netns_id, error, l4proto, dir, reserved): every kernel with the kfunc takes it. */
+const CT_OPTS_SIZE = 12;
+/** bpf_ct_opts.netns_id: the namespace of the packet's device. */
+const BPF_F_CURRENT_NETNS = -1;
 /** An IPv4 address's first 12 bytes as IPv4-mapped IPv6 (0 ... 0 ff ff), the last 4 read as a little-endian word. */
 const V4_MAPPED_WORD = 0xffff0000 | 0;
 
@@ -122,6 +130,45 @@ export class TcProgram {
     this.a.mov(R.r1, 128).store("w", R.fp, SLOT.lpmKey, R.r1);
     this.copyKey(slot, SLOT.lpmKey + 4);
     this.lookup(mapFd, SLOT.lpmKey);
+  }
+
+  /**
+   * Whether conntrack knows the packet's flow (bpf_skb_ct_lookup, either direction): a flow it
+   * knows went through the stack, which may translate it (Service DNAT and its replies,
+   * hostPort), so it takes the stack again. Only TCP and UDP can be looked up: anything else
+   * takes the stack. Needs the packet pointer in r7.
+   */
+  conntrackUnknown(): void {
+    const { a } = this;
+    const { r0, r1, r2, r3, r4, r5, r6, r7, fp } = R;
+    const [lookup, release] = [kfuncId("bpf_skb_ct_lookup"), kfuncId("bpf_ct_release")];
+    const [v6, unknown] = [this.fresh("ct6"), this.fresh("ct_unknown")];
+    this.ifV6(v6);
+    for (const family of [4, 6] as const) {
+      const l3 = L3[family];
+      if (family === 6) a.label(v6);
+      const l4ok = this.fresh("ct_l4");
+      a.load("b", r3, r7, l3.proto).jmp("eq", r3, IPPROTO.TCP, l4ok).jmp("ne", r3, IPPROTO.UDP, this.toStack("not_tcp_udp"));
+      a.label(l4ok);
+      a.load("w", r2, r6, SKB.dataEnd).movReg(r1, r7).alu("add", r1, l3.l4 + 4).jmpReg("gt", r1, r2, this.toStack("not_ip"));
+      // struct bpf_ct_opts: netns_id, error, then l4proto, dir and reserved in one little-endian word.
+      a.mov(r1, BPF_F_CURRENT_NETNS).store("w", fp, SLOT.ctOpts, r1).mov(r1, 0).store("w", fp, SLOT.ctOpts + 4, r1).store("w", fp, SLOT.ctOpts + 8, r3);
+      // struct bpf_sock_tuple: addresses, then the ports as they are in the packet.
+      const tupleSize = family === 4 ? 12 : 36;
+      if (family === 4) {
+        a.load("w", r1, fp, SLOT.saddr + 12).store("w", fp, SLOT.ctTuple, r1);
+        a.load("w", r1, fp, SLOT.daddr + 12).store("w", fp, SLOT.ctTuple + 4, r1);
+      } else {
+        this.copyKey(SLOT.saddr, SLOT.ctTuple);
+        this.copyKey(SLOT.daddr, SLOT.ctTuple + 16);
+      }
+      a.load("w", r1, r7, l3.l4).store("w", fp, SLOT.ctTuple + tupleSize - 4, r1);
+      a.movReg(r1, r6).movReg(r2, fp).alu("add", r2, SLOT.ctTuple).mov(r3, tupleSize).movReg(r4, fp).alu("add", r4, SLOT.ctOpts).mov(r5, CT_OPTS_SIZE);
+      a.callKfunc(lookup);
+      a.jmp("eq", r0, 0, unknown);
+      a.movReg(r1, r0).callKfunc(release).goto(this.toStack("conntrack"));
+    }
+    a.label(unknown);
   }
 
   /** r0 = lookup(map, fp + slot). */

@@ -5,9 +5,13 @@
 // else (traffic for the node, from outside the pod network, over VXLAN, to a pod a policy
 // selects) returns TC_ACT_OK and takes the stack.
 //
-// The same header checks as the pod program (tc-program.ts): IPv4 without options, not a
-// fragment, not ICMP, TTL above 1; and the frame must be addressed to this node (the
-// stack routes only what reached its own MAC).
+// The same header checks as the pod program (tc-program.ts): IPv4 without options or IPv6
+// without extension headers, not a fragment, not ICMP, TTL above 1; the frame must be
+// addressed to this node (the stack routes only what reached its own MAC); and conntrack must
+// not know the flow (bpf_skb_ct_lookup): a flow that went through this node's stack may be
+// one it translates — the reply from a remote backend to a client here of a Service (DNAT
+// here, un-DNAT here) or of a hostPort — so it stays there. Only TCP and UDP can be looked
+// up; anything else takes the stack.
 import { R } from "./asm.ts";
 import { type FastPathMaps, V } from "./pod-redirect.ts";
 import { PACKET_HOST, SKB, SLOT, TcProgram } from "./tc-program.ts";
@@ -30,6 +34,8 @@ export function underlayIngressProgram(plainMapFd: number, maps: FastPathMaps & 
   a.jmp("eq", r0, 0, p.toStack("not_from_pod_network"));
   a.load("w", r1, r0, 0).load("w", r2, r6, SKB.ifindex).jmpReg("ne", r1, r2, p.toStack("spoofed"));
 
+  // The reply to a client here of a Service or hostPort: conntrack translates it back.
+  p.conntrackUnknown();
   p.decrementTtl();
   p.rewriteMacs(r9);
   p.redirectPeer(r9, V.ifindex, "redirect_from_underlay");

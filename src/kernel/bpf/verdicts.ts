@@ -27,6 +27,8 @@ export const VERDICTS = [
   { key: "not_host_gw_route", verdict: "stack", reason: "not_host_gw_route", help: "the route goes out of another device than the node's host-gw underlay (VXLAN, ...)" },
   { key: "not_from_pod_network", verdict: "stack", reason: "not_from_pod_network", help: "on the underlay: the source is not a pod behind a host-gw route" },
   { key: "not_for_node", verdict: "stack", reason: "not_for_node", help: "on the underlay: the frame is not addressed to this node's MAC" },
+  { key: "conntrack", verdict: "stack", reason: "conntrack", help: "on the underlay: a flow conntrack knows (it may translate it: the reply to a Service or hostPort client here)" },
+  { key: "not_tcp_udp", verdict: "stack", reason: "not_tcp_udp", help: "on the underlay: neither TCP nor UDP, which the conntrack lookup cannot see" },
 ] as const;
 
 export type Verdict = (typeof VERDICTS)[number]["key"];

@@ -6,7 +6,7 @@ import { DEFAULT_DATA_DIR } from "../../cni/node-view.ts";
 import { CniError, ErrorCode, invalidConfig } from "../../cni/errors.ts";
 import { closeBpfFd } from "../../kernel/index.ts";
 import type { Feature } from "../feature.ts";
-import { attachFastPath, attachProblem, detachFastPath, fastPathDir, fastPathFilter, openFastPath } from "../fast-path.ts";
+import { attachFastPath, attachProblem, detachFastPath, fastPathDir, fastPathFilter, forgetPlain, openFastPath } from "../fast-path.ts";
 
 export const fastPath: Feature = {
   name: "fastPath",
@@ -17,6 +17,8 @@ export const fastPath: Feature = {
     const dataDir = typeof net.ipam?.dataDir === "string" && net.ipam.dataDir ? net.ipam.dataDir : DEFAULT_DATA_DIR;
     return {
       attach(a) {
+        // An entry of the addresses' previous holder would send this pod's traffic to its device.
+        forgetPlain(fastPathDir(dataDir, a.network), a.podAddrs);
         // A shaped pod keeps its qdiscs (and takes the stack): the agent leaves it out of the map.
         if (attachProblem(a.host, a.veth)) return;
         const { progFd } = openFastPath(fastPathDir(dataDir, a.network));
@@ -36,6 +38,10 @@ export const fastPath: Feature = {
       detach(d) {
         const dev = d.host.link(d.hostIfname);
         if (dev) detachFastPath(d.host, dev.index);
+      },
+      // Out of the map before IPAM can give the addresses to another pod (the agent's next pass would too, later).
+      detached(d) {
+        forgetPlain(fastPathDir(dataDir, d.network), d.addrs);
       },
     };
   },
