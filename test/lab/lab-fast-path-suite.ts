@@ -108,6 +108,8 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       await until(`pod3 out of the plain-pods map: ${why}`, () => { const f = inspect("pod3"); return f && !f.plain && f.why.join("; ").includes(why); });
       // The policy is in force once pod2 (no role) is refused.
       await until("the policy to refuse pod2", () => !probe("pod2", `${ip.pod3}:7777`, 1).ok);
+      // pod1's label may reach the agent a pass after the policy.
+      await until("the policy to admit pod1", () => probe("pod1", `${ip.pod3}:7777`, 1).ok);
       const before = counted("pod1", "pod3");
       expect(probe("pod1", `${ip.pod3}:7777`).ok).toBe(true);
       expect(counted("pod1", "pod3")).toBeGreaterThan(before);
@@ -148,11 +150,15 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
 
     test("an agent restart adopts the program and map; --uninstall removes every filter and the record, and nothing of them is left", async () => {
       const rec = record();
+      const p = nodePaths(name, "node1");
+      const adopted = `adopt fast path program ${rec.prog} and map ${rec.map}`;
+      const adoptions = () => readFileSync(p.agentLog, "utf8").split(adopted).length - 1;
+      const seen = adoptions();
       lab(name, ["node", "restart-agent", "node1"]);
+      await until("the restarted agent to adopt the recorded program and map", () => adoptions() > seen);
       await until("the restarted agent to keep pod1 plain", () => inspect("pod1")?.plain);
       expect(record()).toEqual(rec);
       // The agent stopped (by the PID the lab recorded for it), then what an operator runs.
-      const p = nodePaths(name, "node1");
       const pid = Number(readFileSync(p.agentPid, "utf8"));
       process.kill(pid, "SIGTERM");
       await until("the agent to stop", () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 30_000);

@@ -100,10 +100,11 @@ export function serviceTrafficSuite(shape: Shape): void {
     test("an endpoint being removed with --grace keeps answering while terminating (no ready one left), then the Service rejects", async () => {
       // itp's only endpoints are node2's pods: remove one with a grace period, then the other.
       lab(name, ["pod", "remove", "node2", "pod1"]);
-      const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "pod2", "--grace", "4"], { stdout: "pipe", stderr: "pipe" });
-      // The grace period runs from when the endpoint shows terminating (the command waits for that before it sleeps).
+      const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "pod2", "--grace", "8"], { stdout: "pipe", stderr: "pipe" });
+      // The grace period runs from when the endpoint shows terminating (the command waits for that
+      // before it sleeps); 8 s leaves a loaded machine time for the probe below inside it.
       const itpNow = () => labJson<{ name: string; clusterIPs: string[]; endpoints: { terminating: boolean }[] }[]>(name, ["service", "list"]).find((x) => x.name === "itp")!;
-      await until("itp's endpoint is terminating", () => itpNow().endpoints.some((e) => e.terminating), 60_000);
+      await until("itp's endpoints (each family's) terminating", () => { const eps = itpNow().endpoints; return eps.length > 0 && eps.every((e) => e.terminating); }, 60_000);
       // The terminating endpoint is the only one: the proxy falls back to it (serving), as kube-proxy does.
       const itpIP = itpNow().clusterIPs[0]!;
       const during = lab(name, ["exec", "node2", "--", ...LAB_CMD, "lab", "_probe", "--json", `${itpIP}:80`], { allowFail: true });

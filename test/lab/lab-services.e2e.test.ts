@@ -129,12 +129,14 @@ describe("lab Services and DNS (bridge, dual-stack)", () => {
   });
 
   test("lab pod remove --grace: the endpoint is terminating (serving, not ready) for the grace period, then gone", async () => {
-    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/db0", "--grace", "3"], { stdout: "pipe", stderr: "pipe" });
+    // Grace long enough to be seen by a poll on a loaded machine; both families' slices are
+    // written one after the other, so wait for both.
+    const remove = Bun.spawn([...LAB_CMD, "lab", "pod", "remove", "--name", name, "node2", "apps/db0", "--grace", "6"], { stdout: "pipe", stderr: "pipe" });
     let seen: LabService["endpoints"] = [];
-    for (let i = 0; i < 40 && !seen.some((e) => e.terminating); i++) {
-      await Bun.sleep(100);
+    await until("both of db0's endpoints terminating", () => {
       seen = svc("apps", "web").endpoints;
-    }
+      return seen.length === 2 && seen.every((e) => e.terminating);
+    }, 60_000);
     expect(seen.map((e) => [e.ready, e.serving, e.terminating])).toEqual([[false, true, true], [false, true, true]]);
     expect(await remove.exited).toBe(0);
     expect(svc("apps", "web").endpoints).toEqual([]);
