@@ -515,14 +515,31 @@ function formatElement(def: SetSpec, e: SetElement): string {
 }
 
 function parseElement(def: SetSpec, e: string, withData: boolean): SetElement {
-  const [key, value] = e.split(" : ");
-  const el: SetElement = { key: encodeKey(def.key, key!.split(" . ")) };
-  if (withData && value && def.data) el.data = encodeKey(def.data, value.split(" . "));
-  else if (withData && value) {
-    const [code, chain] = value.split(" ");
-    el.verdict = { code: code as "jump" | "goto", chain: chain! };
+  // indexOf and slice, not split: a full Service sync parses ~150,000 elements here.
+  const colon = e.indexOf(" : ");
+  const key = colon < 0 ? e : e.slice(0, colon);
+  const el: SetElement = { key: encodeKey(def.key, parts(key, def.key.length)) };
+  if (!withData || colon < 0 || colon + 3 >= e.length) return el;
+  const value = e.slice(colon + 3);
+  if (def.data) el.data = encodeKey(def.data, parts(value, def.data.length));
+  else {
+    const sp = value.indexOf(" ");
+    el.verdict = { code: value.slice(0, sp) as "jump" | "goto", chain: value.slice(sp + 1) };
   }
   return el;
+}
+
+/** "a . b . c" as its parts (the parts of a concatenation an element's text names). */
+function parts(text: string, expect: number): string[] {
+  if (expect === 1) return [text];
+  const out: string[] = [];
+  let at = 0;
+  for (let i = text.indexOf(" . "); i >= 0; i = text.indexOf(" . ", at)) {
+    out.push(text.slice(at, i));
+    at = i + 3;
+  }
+  out.push(text.slice(at));
+  return out;
 }
 
 const NO_ELEMENTS: ReadonlySet<string> = new Set();

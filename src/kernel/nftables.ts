@@ -460,7 +460,7 @@ const KEY_TYPES = {
   ether_addr: { len: 6, encode: parseMAC, decode: formatMAC },
   ipv4_addr: { len: 4, encode: (s: string) => parseIP(s, 4).bytes, decode: (b: Uint8Array) => formatIP(b, 4), into: intoIPv4 },
   ipv6_addr: { len: 16, encode: (s: string) => parseIP(s, 6).bytes, decode: (b: Uint8Array) => formatIP(b, 6) },
-  inet_proto: { len: 1, encode: encodeProto, decode: (b: Uint8Array) => PROTO_NAMES[b[0]!] ?? String(b[0]) },
+  inet_proto: { len: 1, encode: encodeProto, decode: (b: Uint8Array) => PROTO_NAMES[b[0]!] ?? String(b[0]), into: intoProto },
   inet_service: { len: 2, encode: encodePort, decode: (b: Uint8Array) => String((b[0]! << 8) | b[1]!), into: intoPort },
   // A packet mark (and numgen's result): a 32-bit integer in host byte order, unlike the rest.
   mark: { len: 4, encode: encodeMark, decode: decodeMark, into: intoMark },
@@ -481,6 +481,10 @@ function decimal(s: string, max: number): number {
     n = n * 10 + c;
   }
   return n <= max ? n : -1;
+}
+
+function intoProto(s: string, out: Uint8Array, at: number): void {
+  out[at] = s === "tcp" ? 6 : s === "udp" ? 17 : encodeProto(s)[0]!;
 }
 
 function intoPort(s: string, out: Uint8Array, at: number): void {

@@ -12,13 +12,31 @@ async function failWith(spec: PluginSpec, io: PluginIO, code: number, msg: strin
   return run.failWith(spec, io, code, msg);
 }
 
+/**
+ * Calls that may run twice: DEL is idempotent (the spec asks it to succeed on what is already
+ * gone), the others only read or collect. Only ADD must not be repeated.
+ */
+const REPEATABLE = new Set(["DEL", "CHECK", "STATUS", "GC", "VERSION"]);
+
+/**
+ * A server took the call and did not answer. An ADD is answered "try again": the server may
+ * have done part of it, and the runtime retries (and DELs first). Anything else is done here:
+ * a DEL answered "try again" makes containerd keep the sandbox NOTREADY until kubelet's next
+ * StopPodSandbox, and the pod's address stays taken meanwhile.
+ */
+async function serverFailed(spec: PluginSpec, io: PluginIO, msg: string): Promise<number | undefined> {
+  if (!REPEATABLE.has(io.env.CNI_COMMAND ?? "")) return failWith(spec, io, 11, msg);
+  (io.stderr ?? ((t: string) => process.stderr.write(t)))(`${spec.name}: ${msg.replace(/; try again$/, "")}; doing the ${io.env.CNI_COMMAND} here\n`);
+  return undefined;
+}
+
 /** The exit code of a call the server answered (or must not be run here); undefined: run it here. */
 export async function handOff(spec: PluginSpec, io: PluginIO): Promise<number | undefined> {
   const env = io.env;
   // Run by the native forwarder (src/forward/forward.c): a server took the call and did not
-  // answer, so answer "try again" without running it; or the server was tried already.
+  // answer; or the server was tried already.
   const failed = env[FLAGS.agentFailed];
-  if (failed) return failWith(spec, io, 11, failed);
+  if (failed) return serverFailed(spec, io, failed);
   if (env[FLAGS.noAgent]) return undefined;
   phase("client");
   const socket = agentSocketOf(io.stdin);
@@ -34,8 +52,6 @@ export async function handOff(spec: PluginSpec, io: PluginIO): Promise<number | 
     io.stdout(handed.stdout);
     return handed.code;
   } catch (e) {
-    // A server took the call and did not answer: it may have done part of it, so running
-    // it again here could do it twice. The runtime retries (and DELs first).
-    return failWith(spec, io, 11, `mncni agent at ${socket}: ${(e as Error).message}; try again`);
+    return serverFailed(spec, io, `mncni agent at ${socket}: ${(e as Error).message}; try again`);
   }
 }

@@ -129,4 +129,22 @@ describe("native forwarder", () => {
     expect(reservedFor(node.dataDir, "cut")).toEqual([]);
     node.destroy();
   }, 20_000);
+
+  test("a server that dies mid-DEL: the DEL (idempotent) is done by the plugin itself, code 0, nothing left", async () => {
+    const { node, conf, server } = await servedNode({ plugin: FORWARDER });
+    const pod = node.pod();
+    node.add(conf, { pod, id: "deldie" });
+    expect(hostVethOf(node.ns, "mnbnet", "deldie")).toBeDefined();
+    expect(reservedFor(node.dataDir, "deldie")).not.toEqual([]);
+    const holder = await holdLock(`${node.dataDir}/mnbnet/lock`);
+    const call = node.spawn("DEL", conf, { pod, id: "deldie" });
+    await untilConnected(node.ns, server);
+    server.kill("SIGKILL");
+    await holder.release();
+    const r = await call.done;
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0, stderr: expect.stringContaining("doing the DEL here") });
+    expect(hostVethOf(node.ns, "mnbnet", "deldie")).toBeUndefined();
+    expect(reservedFor(node.dataDir, "deldie")).toEqual([]);
+    node.destroy();
+  }, 20_000);
 });

@@ -299,12 +299,12 @@ export class ProxyElements {
   private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): string[] {
     // As the endpoints map's value reads ("ADDRESS . PORT"): the element is the slot's key and this.
     const want = backends.map((b) => `${b.ip} . ${b.port}`);
-    const wanted = new Set(want);
     const prev = had?.slots.get(id);
     if (!prev?.length) {
       c.slots.set(id, want);
       return want;
     }
+    const wanted = new Set(want);
     const slots: (string | undefined)[] = prev.map((e) => (wanted.has(e) ? e : undefined));
     const kept = new Set(slots.filter((e): e is string => e !== undefined));
     const fresh = want.filter((e) => !kept.has(e));
