@@ -3,7 +3,10 @@
 // mncni plugin alone and the Go reference bridge + host-local, interleaved in one containerd
 // (each a runtime handler with its own cni_conf_dir, named in RunPodSandboxRequest), on a
 // node namespace tracking nothing, then 1 connection, then 10,000 (`conntrack -R`). Run as root:
-//   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write]
+//   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write] [--baseline DIST]
+// --baseline DIST (another build's dist/, e.g. /work/baseline/dist-35d7927): two more setups,
+// the plugin alone without the forwarder (its Bun executable is the plugin) of this build and
+// of that one, interleaved with the others: a before/after of the plugin process in one run.
 // The setups take turns in a rotating order (a sandbox's creation spills over into the next).
 // Per sandbox: RunPodSandbox's time as the CRI client sees it, and the CNI step inside it
 // (from containerd's debug log: the plugin chain's exec from start to result, the loopback
@@ -26,6 +29,7 @@ function arg(name: string): string | undefined {
 const PODS = Number(arg("pods") ?? 30);
 const ENTRIES = Number(arg("entries") ?? 10_000);
 const WRITE = !process.argv.includes("--no-write");
+const BASELINE = arg("baseline");
 
 const tag = `mnc${process.pid.toString(36)}`;
 const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
@@ -67,6 +71,13 @@ function cniStepMs(log: string, id: string): number {
   return logTime(result) - logTime(lines[begin]);
 }
 
+/** The conflist with the mncni plugin under another type name (an executable of that name in the bin dir). */
+function asType(list: unknown, type: string): object {
+  const l = structuredClone(list) as { plugins: { type: string }[] };
+  for (const p of l.plugins) if (p.type === "mncni") p.type = type;
+  return l;
+}
+
 let ctd: Containerd | undefined;
 let server: ReturnType<typeof Bun.spawn> | undefined;
 
@@ -79,6 +90,11 @@ async function main(): Promise<void> {
   symlinkSync(join(ROOT, "dist/mncni"), join(bin, "mncni-core"));
   symlinkSync(join(ROOT, "dist/mncni"), join(bin, "mncni-ipam"));
   for (const p of ["loopback", "bridge", "host-local"]) symlinkSync(join(REF_DIR, p), join(bin, p));
+  // The Bun executables themselves as the plugin (no forwarder), under their own type names.
+  if (BASELINE) {
+    symlinkSync(join(ROOT, "dist/mncni"), join(bin, "mncni-this"));
+    symlinkSync(resolve(BASELINE, "mncni"), join(bin, "mncni-base"));
+  }
   const socket = join(tmp, "cni.sock");
   server = Bun.spawn(["ip", "netns", "exec", node, join(ROOT, "dist/mncni"), "serve", "--socket", socket], { stdout: "ignore", stderr: "ignore" });
   const confDir = (name: string, list: object) => {
@@ -94,11 +110,23 @@ async function main(): Promise<void> {
     { name: "ref", cniConfDir: confDir("ref", { cniVersion: "1.0.0", name: "ref", plugins: [{ type: "bridge", bridge: "refbr0", isGateway: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: "10.244.3.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(tmp, "ipam-ref") } }] }) },
     { name: "served", cniConfDir: confDir("served", mncni("10.244.1.0/24", "mnsv0", true)) },
     { name: "alone", cniConfDir: confDir("alone", mncni("10.244.2.0/24", "mnal0", false)) },
+    ...(BASELINE
+      ? [
+          { name: "this", cniConfDir: confDir("this", asType(mncni("10.244.4.0/24", "mnth0", false), "mncni-this")) },
+          { name: "base", cniConfDir: confDir("base", asType(mncni("10.244.5.0/24", "mnba0", false), "mncni-base")) },
+        ]
+      : []),
   ];
   const setups: Setup[] = [
     { label: "reference bridge + host-local", handler: "ref", run: new Map(), cni: new Map() },
     { label: "mncni served via the native forwarder", handler: "served", run: new Map(), cni: new Map() },
     { label: "mncni plugin alone (forwarder, no server)", handler: "alone", run: new Map(), cni: new Map() },
+    ...(BASELINE
+      ? [
+          { label: "mncni plugin alone, this build's executable as the plugin", handler: "this", run: new Map(), cni: new Map() },
+          { label: `mncni plugin alone, baseline ${BASELINE} executable as the plugin`, handler: "base", run: new Map(), cni: new Map() },
+        ]
+      : []),
   ];
   const image = buildPauseImage(join(tmp, "image"));
   ctd = new Containerd(join(tmp, "containerd"), node, bin, handlers[1]!.cniConfDir, handlers);

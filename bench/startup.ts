@@ -4,9 +4,12 @@
 // Then the same for `bun build --compile` variants (minify / bytecode), to choose the
 // Makefile's flags, and the peak RSS of a VERSION call.
 //
-//   node_modules/.bin/bun bench/startup.ts [--runs 50] [--bin dist/mncni] [--no-variants]
+// Last, what the first use of a module costs a process (a one-line program per module, built
+// with the Makefile's flags): why the plugin's path avoids node:fs, node:path and node:os.
+//
+//   node_modules/.bin/bun bench/startup.ts [--runs 50] [--bin dist/mncni] [--no-variants] [--modules-only]
 import { spawnSync } from "bun";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -18,16 +21,18 @@ interface Options {
   runs: number;
   bin: string;
   variants: boolean;
+  modulesOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { runs: 50, bin: process.env.MNCNI_BIN ?? resolve(ROOT, "dist/mncni"), variants: true };
+  const o: Options = { runs: 50, bin: process.env.MNCNI_BIN ?? resolve(ROOT, "dist/mncni"), variants: true, modulesOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--runs") o.runs = Number(argv[++i]);
     else if (a === "--bin") o.bin = resolve(argv[++i] ?? "");
     else if (a === "--no-variants") o.variants = false;
-    else throw new Error(`unknown argument "${a}" (use --runs N, --bin PATH, --no-variants)`);
+    else if (a === "--modules-only") o.modulesOnly = true;
+    else throw new Error(`unknown argument "${a}" (use --runs N, --bin PATH, --no-variants, --modules-only)`);
   }
   if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error(`cannot use --runs "${o.runs}": must be a positive integer`);
   return o;
@@ -118,8 +123,53 @@ function build(v: Variant, dir: string, entry = resolve(ROOT, "src/main.ts"), pr
   return out;
 }
 
+/** One-line programs: each prints a line after its module's first use. */
+const MODULE_PROGRAMS: { name: string; source: string }[] = [
+  { name: "floor: prints a line", source: `console.log("x");` },
+  { name: "+ node:fs (statSync)", source: `import { statSync } from "node:fs"; console.log("x", statSync("/").size);` },
+  { name: "+ node:path (join)", source: `import { join } from "node:path"; console.log("x", join(process.argv0, "y"));` },
+  { name: "+ node:os (endianness)", source: `import { endianness } from "node:os"; console.log("x", endianness());` },
+  { name: "+ bun:ffi (libc, one function)", source: `import { dlopen } from "bun:ffi"; console.log("x", dlopen("libc.so.6", { getpid: { args: [], returns: "i32" } }).symbols.getpid());` },
+];
+
+/** Wall and CPU (user + system, from rusage) ms of each program, interleaved in a random order per round. */
+function moduleCosts(runs: number): void {
+  const dir = mkdtempSync("/tmp/mncni-bench-modules-");
+  try {
+    const flags = VARIANTS.at(-1)!;
+    const subjects = [
+      { name: "bridge VERSION (Go reference)", file: REFERENCE, wall: [] as number[], cpu: [] as number[] },
+      ...MODULE_PROGRAMS.map((m, i) => {
+        writeFileSync(`${dir}/m${i}.ts`, m.source);
+        return { name: m.name, file: build(flags, dir, `${dir}/m${i}.ts`, `m${i}`), wall: [] as number[], cpu: [] as number[] };
+      }),
+    ];
+    for (let i = 0; i < runs + 3; i++) {
+      for (const s of [...subjects].sort(() => Math.random() - 0.5)) {
+        const t0 = performance.now();
+        const p = spawnSync([s.file], { env: VERSION_ENV, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+        const wall = performance.now() - t0;
+        if (i < 3) continue;
+        const ru = p.resourceUsage;
+        s.wall.push(wall);
+        s.cpu.push((Number(ru.cpuTime.user) + Number(ru.cpuTime.system)) / 1000);
+      }
+    }
+    const floor = subjects[1]!;
+    const rows = [["program", "wall p50 ms", "CPU p50 ms", "CPU over the floor"]];
+    for (const s of subjects) {
+      rows.push([s.name, percentile(s.wall, 50).toFixed(2), percentile(s.cpu, 50).toFixed(2), s === subjects[0] ? "" : `${(percentile(s.cpu, 50) - percentile(floor.cpu, 50)).toFixed(2)}`]);
+    }
+    console.log(`\n# the first use of a module, ${runs} runs each, interleaved (load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})\n`);
+    console.log(table(rows));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function main(): void {
   const o = parseArgs(process.argv.slice(2));
+  if (o.modulesOnly) return moduleCosts(o.runs);
   if (!existsSync(REFERENCE)) throw new Error(`cannot find the reference plugin "${REFERENCE}": install containernetworking-plugins`);
   if (!existsSync(o.bin)) throw new Error(`cannot find "${o.bin}": run make build (or pass --bin / MNCNI_BIN)`);
   const bridge: Subject = { name: "bridge (Go reference)", file: REFERENCE, samples: [] };
@@ -128,7 +178,7 @@ function main(): void {
   const mncni: Subject = { name: o.bin.replace(`${ROOT}/`, ""), file: o.bin, samples: [] };
   measure([bridge, mncni], o.runs);
   console.log(report([bridge, mncni], bridge));
-  if (!o.variants) return;
+  if (!o.variants) return moduleCosts(o.runs);
 
   const dir = mkdtempSync("/tmp/mncni-bench-startup-");
   try {
@@ -149,6 +199,7 @@ function main(): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  moduleCosts(o.runs);
 }
 
 main();
