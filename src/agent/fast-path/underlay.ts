@@ -62,16 +62,23 @@ export class UnderlayFastPath {
       this.close();
     }
     const fd = loadUnderlayIngress(m.plain, { hostGw: m.hostGw.fd, ...(m.counters !== undefined ? { counters: m.counters } : {}) });
-    const info = progInfo(fd);
-    const adopted = withFastPathLock(this.dir, () => {
-      const rec = readRecord(this.dir);
-      if (!rec || rec.map !== m.record.map) throw new Error("the fast path's record changed while loading the underlay program");
-      const was = rec.underlay ? recordedProgram(rec) : undefined;
-      if (was !== undefined && progInfo(was).tag === info.tag) return was;
-      if (was !== undefined) closeBpfFd(was);
-      writeRecord(this.dir, { ...rec, underlay: { prog: info.id, tag: info.tag } });
-      return undefined;
-    });
+    let info: ReturnType<typeof progInfo>;
+    let adopted: number | undefined;
+    try {
+      info = progInfo(fd);
+      adopted = withFastPathLock(this.dir, () => {
+        const rec = readRecord(this.dir);
+        if (!rec || rec.map !== m.record.map) throw new Error("the fast path's record changed while loading the underlay program");
+        const was = rec.underlay ? recordedProgram(rec) : undefined;
+        if (was !== undefined && progInfo(was).tag === info.tag) return was;
+        if (was !== undefined) closeBpfFd(was);
+        writeRecord(this.dir, { ...rec, underlay: { prog: info.id, tag: info.tag } });
+        return undefined;
+      });
+    } catch (e) {
+      closeBpfFd(fd);
+      throw e;
+    }
     if (adopted !== undefined) {
       closeBpfFd(fd);
       this.prog = { fd: adopted, id: progInfo(adopted).id };
