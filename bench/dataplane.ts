@@ -26,7 +26,7 @@ const { values: v } = parseArgs({
 if (v.help) {
   console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
   paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge lab-fastpath bridge-gro
-         bridge-nooffload policies-few policies hand-hostgw hand-hostgw-fastpath hostgw policies-hostgw vxlan vxlan-auto
+         bridge-nooffload policies-few policies hand-hostgw hand-hostgw-fastpath hostgw lab-hostgw-fastpath policies-hostgw vxlan vxlan-auto
          (default: all; hand-hostgw-fastpath brings its baseline, hand-nodes)
   --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
   process.exit(0);
@@ -313,6 +313,19 @@ function waitPlain(lab: string, node: string, pods: string[]): void {
   }
 }
 
+/** Until explain says both nodes carry the pair (the agents fill the host-gw routes map and attach the underlay program on their own time). */
+function waitAcross(lab: string, from: string, to: string): void {
+  const deadline = Date.now() + 120_000;
+  const carried = () => {
+    const f = JSON.parse(sh([BIN, "lab", "explain", from, to, "--proto", "tcp", "--no-probe", "--name", lab, "--json"], { allowFail: true }).out || "{}").fastPath;
+    return f?.redirected === true && f.arrival?.redirected === true;
+  };
+  while (!carried()) {
+    if (Date.now() > deadline) throw new Error(`lab "${lab}": ${from} -> ${to} not on the fast path across nodes after 120 s`);
+    Bun.sleepSync(500);
+  }
+}
+
 const POLICY_COUNT = 1000;
 const ALLOW_POLICIES = 2;
 
@@ -393,15 +406,20 @@ function buildPaths(want: (k: string) => boolean): Path[] {
     if (want("lab-bridge")) paths.push({ key: "lab-bridge", label: "same node, lab pods (agent-served bridge)", ...SAME_NODE, client: pod(n1.name, 0).namespace, server: pod(n1.name, 1).namespace, dst: pod(n1.name, 1).ips[0]! });
     if (want("hostgw")) paths.push({ key: "hostgw", label: "cross node, host-gw (bridge)", baseline: "node-to-node", target: 0.9, handBuilt: "hand-hostgw", client: pod(n1.name, 0).namespace, server: pod(n2.name, 0).namespace, dst: pod(n2.name, 0).ips[0]! });
   }
-  if (want("lab-fastpath")) {
+  if (["lab-fastpath", "lab-hostgw-fastpath"].some(want)) {
     if (!/--fast-path/.test(sh([BIN, "lab", "up", "--help"]).out)) {
-      paths.push({ key: "lab-fastpath", label: "same node, lab pods, fast path on", unavailable: "not available in this build (no lab up --fast-path)" });
+      for (const key of ["lab-fastpath", "lab-hostgw-fastpath"].filter(want)) paths.push({ key, label: "lab pods, fast path on", unavailable: "not available in this build (no lab up --fast-path)" });
     } else {
       const name = `${ID}f`;
       const { status: s } = labPaths(name, "host-gw", ["--fast-path", "on"]);
       const [a, b] = s.pods.filter((p) => p.node === s.nodes[0]!.name);
+      const c = s.pods.find((p) => p.node === s.nodes[1]!.name)!;
       waitPlain(name, s.nodes[0]!.name, [a!.name, b!.name]);
-      paths.push({ key: "lab-fastpath", label: "same node, lab pods (agent-served bridge), fast path on", baseline: "raw-veth", target: 0.95, client: a!.namespace, server: b!.namespace, dst: b!.ips[0]! });
+      if (want("lab-fastpath")) paths.push({ key: "lab-fastpath", label: "same node, lab pods (agent-served bridge), fast path on", baseline: "raw-veth", target: 0.95, client: a!.namespace, server: b!.namespace, dst: b!.ips[0]! });
+      if (want("lab-hostgw-fastpath")) {
+        waitAcross(name, `${s.nodes[0]!.name}/${a!.name}`, `${s.nodes[1]!.name}/${c.name}`);
+        paths.push({ key: "lab-hostgw-fastpath", label: "cross node, lab pods (host-gw, bridge), fast path on", baseline: "node-to-node", target: 0.95, client: a!.namespace, server: c.namespace, dst: c.ips[0]! });
+      }
     }
   }
   if (["vxlan", "vxlan-auto"].some(want) && !/--routing[^\n]*vxlan/.test(help)) {
@@ -460,7 +478,7 @@ function buildPaths(want: (k: string) => boolean): Path[] {
 }
 
 /** The order of the table and charts (and of measuring within a round). */
-export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "lab-fastpath", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-nodes", "hand-hostgw", "hand-hostgw-fastpath", "hostgw", "policies-hostgw", "vxlan", "vxlan-auto"];
+export const ORDER = ["raw-veth", "node-to-node", "hand-routed", "hand-fastpath", "bridge", "routed", "routed-netkit", "ref-bridge", "lab-bridge", "lab-fastpath", "policies-few", "policies", "bridge-gro", "bridge-nooffload", "hand-nodes", "hand-hostgw", "hand-hostgw-fastpath", "hostgw", "lab-hostgw-fastpath", "policies-hostgw", "vxlan", "vxlan-auto"];
 
 // ---- measurements --------------------------------------------------------------------
 interface Sample {
