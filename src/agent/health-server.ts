@@ -41,7 +41,8 @@ export function readyzResponse(req: Request, metrics: Pick<AgentMetrics, "ready"
     const podMTU = metrics.podMTU ? { podMTU: { mtu: metrics.podMTU, ...(metrics.podMTUWhy ? { why: metrics.podMTUWhy } : {}) } } : {};
     // policy.inputs: the fingerprint of what the policies in force were programmed from (lab check waits for it).
     const policy = metrics.policyProgrammedFrom ? { policy: { inputs: policyInputs(metrics.policyProgrammedFrom) } } : {};
-    return Response.json({ ready: metrics.ready, reasons, warnings, ...podMTU, ...policy }, { status });
+    // policy first: a reader that keeps only the start of a long answer (many warnings) still has it.
+    return Response.json({ ...policy, ready: metrics.ready, reasons, warnings, ...podMTU }, { status });
   }
   const lines = (xs: string[]) => xs.map((r) => `- ${r}\n`).join("");
   const text = (metrics.ready ? "ready\n" : `not ready:\n${lines(reasons)}`) + (warnings.length ? `warnings:\n${lines(warnings)}` : "");

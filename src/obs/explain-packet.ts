@@ -6,7 +6,7 @@ import type { ClusterState } from "../cluster/types.ts";
 import { HOLD } from "../firewall/names.ts";
 import { computePath, type Endpoint, type Explanation, type Hop, type Place, type ProbeAccount, type ReplyPath } from "./explain.ts";
 import type { NodeView } from "../cni/node-view.ts";
-import { flowFastPath, nodeFastPath } from "./fast-path.ts";
+import { flowFastPath, nodeFastPath, type NodeFastPath } from "./fast-path.ts";
 import { expectPolicy, policyAt, policyDecisions, policyMismatches, tracedPolicy } from "./explain-policy.ts";
 import { probePath } from "./explain-probe.ts";
 import type { ProbeProto } from "./probe.ts";
@@ -41,22 +41,31 @@ export function explainPacket(places: Place[], src: Endpoint, dst: string, o: Ex
     // Dropped by the hold (computed or traced): the pod is not yet programmed, no policy to compare.
     const held = ex.hops.some((h) => h.held) || ex.probe.places.some((t) => t.droppedBy?.includes(HOLD.name));
     ex.probe.mismatches.push(...policyMismatches(expected, traced, ex.probe.places.some((t) => t.verdict === "dropped"), held));
-    if (fast?.redirected) {
-      fastPathProbe(ex.probe, fast.node);
-      if (ex.reply?.probe) fastPathProbe(ex.reply.probe, fast.node);
+    // Each node whose program carries it (the source's, the destination's across nodes): both ways.
+    for (const node of fast ? [fast, ...(fast.arrival ? [fast.arrival] : [])].filter((f) => f.redirected).map((f) => f.node) : []) {
+      fastPathProbe(ex.probe, node);
+      if (ex.reply?.probe) fastPathProbe(ex.reply.probe, node);
     }
   }
   return ex;
 }
 
-/** The fast path's answer for a packet from a pod of a node that runs it. */
+/**
+ * The fast path's answer for a packet from a pod of a node that runs it, and across nodes for
+ * its arrival on the destination pod's node when that one runs it (whatever the source's does).
+ */
 function fastPathOf(places: Place[], src: Endpoint, ex: Explanation, o: ExplainOptions): Explanation["fastPath"] {
   const node = src.place?.kind === "pod" ? src.place.node : undefined;
   const view = node ? o.nodes?.find((n) => n.name === node) : undefined;
-  if (!node || !view?.fastPath || !src.ip) return undefined;
   const last = ex.hops[ex.hops.length - 1];
   const dstPlace = ex.outcome === "delivered" && last ? places.find((p) => p.name === last.place) : undefined;
-  const f = flowFastPath({ ip: src.ip, node }, { ip: ex.dst, ...(dstPlace?.kind === "pod" && dstPlace.node ? { node: dstPlace.node } : {}) }, ex.proto, new Map([[node, nodeFastPath(view, o.cluster)]]));
+  const dstNode = dstPlace?.kind === "pod" ? dstPlace.node : undefined;
+  const dstView = dstNode && dstNode !== node ? o.nodes?.find((n) => n.name === dstNode && n.fastPath) : undefined;
+  if (!node || !src.ip || (!view?.fastPath && !dstView)) return undefined;
+  const views = new Map<string, NodeFastPath>();
+  if (view?.fastPath) views.set(node, nodeFastPath(view, o.cluster));
+  if (dstView) views.set(dstView.name, nodeFastPath(dstView, o.cluster));
+  const f = flowFastPath({ ip: src.ip, node }, { ip: ex.dst, ...(dstNode ? { node: dstNode } : {}) }, ex.proto, views);
   return { node, ...f };
 }
 

@@ -130,7 +130,7 @@ export interface Explanation {
   /** The evaluator's verdict, and the one the probe met in the policy table. */
   policy?: { expected?: PolicyExpectation; traced?: TracedPolicy };
   /** Whether the eBPF fast path carries it past the node's stack (both ways), or why not; absent when the source's node runs without it. */
-  fastPath?: { node: string; redirected: boolean; why: string[] };
+  fastPath?: { node: string; redirected: boolean; why: string[]; arrival?: { node: string; redirected: boolean; why: string[] } };
 }
 
 /** The policy verdict a node gives the packet (explain-policy.ts policyAt), if it judges it. */

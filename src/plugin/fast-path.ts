@@ -1,6 +1,7 @@
-// The fast path's kernel objects on a node: the pod-to-pod program (src/kernel/bpf/pod-redirect.ts)
-// over the plain-pods map, one of each per node and network, attached by the plugin to each
-// pod's host-side device (clsact ingress, direct action) and kept filled by the agent.
+// The fast path's kernel objects on a node: the pod program (src/kernel/bpf/pod-redirect.ts)
+// over the plain-pods map and the host-gw routes map, one of each per node and network, attached
+// by the plugin to each pod's host-side device (clsact ingress, direct action) and kept filled by
+// the agent (which also attaches the underlay program: src/agent/fast-path/underlay.ts).
 //
 // bpffs is not mounted on the nodes, so nothing is pinned: the objects are found by their IDs,
 // recorded in a file beside the network's IPAM reservations (dataDir/<network>), checked
@@ -11,7 +12,7 @@
 // sys/files and sys/paths, not node:fs and node:path: this module is loaded by every ADD (sys/files.ts says why).
 import { exists, mkdir, readText, rename, unlink, writeText } from "../sys/files.ts";
 import { join } from "../sys/paths.ts";
-import { closeBpfFd, fdById, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
+import { closeBpfFd, fdById, HostGwRoutesMap, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
 import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
 import { safeJoin } from "../cni/names.ts";
 
@@ -28,6 +29,10 @@ export interface FastPathRecord {
   map: number;
   /** The verdict counters map (absent in a record of a build without them). */
   counters?: number;
+  /** The host-gw routes map (absent in a record of a build without the cross-node fast path). */
+  hostGw?: number;
+  /** The underlay program the agent attached (absent until it does). */
+  underlay?: { prog: number; tag: string };
 }
 
 export function fastPathDir(dataDir: string, network: string): string {
@@ -37,14 +42,20 @@ export function fastPathDir(dataDir: string, network: string): string {
 export function readRecord(dir: string): FastPathRecord | undefined {
   try {
     const r = JSON.parse(readText(join(dir, RECORD))) as Partial<FastPathRecord>;
-    if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") return { prog: r.prog, tag: r.tag, map: r.map, ...(typeof r.counters === "number" ? { counters: r.counters } : {}) };
+    if (typeof r.prog === "number" && typeof r.map === "number" && typeof r.tag === "string") {
+      const u = r.underlay;
+      return {
+        prog: r.prog, tag: r.tag, map: r.map, ...(typeof r.counters === "number" ? { counters: r.counters } : {}), ...(typeof r.hostGw === "number" ? { hostGw: r.hostGw } : {}),
+        ...(u && typeof u.prog === "number" && typeof u.tag === "string" ? { underlay: { prog: u.prog, tag: u.tag } } : {}),
+      };
+    }
   } catch {
     // none, or not ours: as if none
   }
   return undefined;
 }
 
-function writeRecord(dir: string, r: FastPathRecord): void {
+export function writeRecord(dir: string, r: FastPathRecord): void {
   const tmp = join(dir, `${RECORD}.tmp${process.pid}`);
   writeText(tmp, JSON.stringify(r) + "\n");
   rename(tmp, join(dir, RECORD));
@@ -100,6 +111,8 @@ export interface FastPathObjects {
   map?: PlainPodsMap;
   /** The verdict counters, open, with the map (when the program has them). */
   counters?: VerdictCounters;
+  /** The host-gw routes map, open, with the map (when the program has it). */
+  hostGw?: HostGwRoutesMap;
   record: FastPathRecord;
   /** Loaded now (not found by the record). */
   loaded: boolean;
@@ -109,20 +122,25 @@ export interface FastPathObjects {
 function loadNew(dir: string, keepMap: boolean): FastPathObjects {
   const map = PlainPodsMap.create();
   let counters: VerdictCounters | undefined;
+  let hostGw: HostGwRoutesMap | undefined;
   try {
     counters = VerdictCounters.create();
-    const progFd = loadPodRedirect(map.fd, { counters: counters.fd });
+    // Always with the host-gw routes map: empty (VXLAN, one node) it sends nothing across.
+    hostGw = HostGwRoutesMap.create();
+    const progFd = loadPodRedirect(map.fd, { counters: counters.fd, hostGw: hostGw.fd });
     const info = progInfo(progFd);
-    const record = { prog: info.id, tag: info.tag, map: mapId(map.fd), counters: mapId(counters.fd) };
+    const record = { prog: info.id, tag: info.tag, map: mapId(map.fd), counters: mapId(counters.fd), hostGw: mapId(hostGw.fd) };
     writeRecord(dir, record);
     if (!keepMap) {
       map.close();
       counters.close();
+      hostGw.close();
     }
-    return { progFd, record, loaded: true, ...(keepMap ? { map, counters } : {}) };
+    return { progFd, record, loaded: true, ...(keepMap ? { map, counters, hostGw } : {}) };
   } catch (e) {
     map.close();
     counters?.close();
+    hostGw?.close();
     throw e;
   }
 }
@@ -138,12 +156,15 @@ export function openFastPath(dir: string, o: { keepMap?: boolean } = {}): FastPa
     if (progFd === undefined) return undefined;
     if (!o.keepMap) return { progFd, record: rec!, loaded: false };
     let map: PlainPodsMap | undefined;
+    let counters: VerdictCounters | undefined;
     try {
       map = PlainPodsMap.adopt(fdById("map", rec!.map));
-      const counters = rec!.counters !== undefined ? VerdictCounters.adopt(fdById("map", rec!.counters)) : undefined;
-      return { progFd, record: rec!, loaded: false, map, ...(counters ? { counters } : {}) };
+      counters = rec!.counters !== undefined ? VerdictCounters.adopt(fdById("map", rec!.counters)) : undefined;
+      const hostGw = rec!.hostGw !== undefined ? HostGwRoutesMap.adopt(fdById("map", rec!.hostGw)) : undefined;
+      return { progFd, record: rec!, loaded: false, map, ...(counters ? { counters } : {}), ...(hostGw ? { hostGw } : {}) };
     } catch {
       map?.close();
+      counters?.close();
       closeBpfFd(progFd);
       return undefined;
     }
@@ -157,17 +178,19 @@ export function openFastPath(dir: string, o: { keepMap?: boolean } = {}): FastPa
  * one is already this build's. Call under the lock.
  */
 export function reloadOver(dir: string, current: FastPathObjects & { map: PlainPodsMap }): FastPathObjects | undefined {
-  // A record of a build without counters gets them now.
+  // A record of a build without counters (or the host-gw routes map) gets them now.
   const counters = current.counters ?? VerdictCounters.create();
-  const progFd = loadPodRedirect(current.map.fd, { counters: counters.fd });
+  const hostGw = current.hostGw ?? HostGwRoutesMap.create();
+  const progFd = loadPodRedirect(current.map.fd, { counters: counters.fd, hostGw: hostGw.fd });
   const info = progInfo(progFd);
-  if (info.tag === current.record.tag && current.counters) {
+  if (info.tag === current.record.tag && current.counters && current.hostGw) {
     closeBpfFd(progFd);
     return undefined;
   }
-  const record = { prog: info.id, tag: info.tag, map: current.record.map, counters: mapId(counters.fd) };
+  // The underlay program (over the old maps) is the agent's to replace: not carried over.
+  const record = { prog: info.id, tag: info.tag, map: current.record.map, counters: mapId(counters.fd), hostGw: mapId(hostGw.fd) };
   writeRecord(dir, record);
-  return { progFd, record, loaded: true, map: current.map, counters };
+  return { progFd, record, loaded: true, map: current.map, counters, hostGw };
 }
 
 /**

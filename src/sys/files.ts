@@ -70,9 +70,15 @@ let scratch = Buffer.allocUnsafe(16384);
 /** What a read after the first goes into: one byte, to learn that a file is at its end without a copy. */
 const probe = Buffer.allocUnsafe(1);
 
+/**
+ * The most one read asks for: /proc/sys refuses a read of KMALLOC_MAX_SIZE (4 MiB here) or more
+ * with ENOMEM, and the scratch buffer grows past that once a large file (the kernel's BTF) is read.
+ */
+const READ_MAX = 1 << 20;
+
 function readInto(fd: number, buf: Buffer, path: string): number {
   for (;;) {
-    const n = Number(sym.read(fd, buf, buf.length));
+    const n = Number(sym.read(fd, buf, Math.min(buf.length, READ_MAX)));
     if (n >= 0) return n;
     if (errno() !== EINTR) throw new SysError(`read ${path}`, errno());
   }

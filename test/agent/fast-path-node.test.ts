@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FastPathNode } from "../../src/agent/fast-path/node.ts";
-import { closeBpfFd, loadPodRedirect, Netlink, PlainPodsMap, progInfo } from "../../src/kernel/index.ts";
-import { attachFastPath, fastPathDir } from "../../src/plugin/fast-path.ts";
+import { Asm, closeBpfFd, loadPodRedirect, Netlink, PlainPodsMap, PROG_TYPE, progInfo, progLoad, R } from "../../src/kernel/index.ts";
+import { attachFastPath, fastPathDir, openFastPath } from "../../src/plugin/fast-path.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 
 setDefaultTimeout(60_000);
@@ -81,6 +81,71 @@ test("an older build's objects are adopted and upgraded over the same map; remov
     expect(await freed("prog", rec.prog)).toBe(true);
     expect(await freed("map", rec.map)).toBe(true);
     expect(await freed("map", rec.counters!)).toBe(true);
+  } finally {
+    node.close();
+  }
+});
+
+const underlayFilters = (dev: string): { name: string; prog?: number }[] =>
+  (JSON.parse(inNetns(H, ["tc", "-j", "filter", "show", "dev", dev, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => ({ name: f.options.bpf_name, prog: f.options.prog?.id }));
+
+test("across nodes: the host-gw routes the kernel has fill the map and put the underlay program on their device; a route gone leaves the map; restart adopts it; removal takes only ours", async () => {
+  const dir = fastPathDir(base, "net2");
+  inNetns(H, ["ip", "link", "add", "u1", "type", "veth", "peer", "name", "u2"]);
+  for (const d of ["u1", "u2"]) inNetns(H, ["ip", "link", "set", d, "up"]);
+  inNetns(H, ["ip", "addr", "add", "10.98.0.1/24", "dev", "u1"]);
+  // Someone else's filter on the underlay (a program that passes everything): ours must leave it alone.
+  inNetns(H, ["tc", "qdisc", "add", "dev", "u1", "clsact"]);
+  const other = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, 0).exit().assemble(), license: "GPL", name: "other" });
+  host.addBpfFilter({ index: host.link("u1")!.index, progFd: other, name: "other", priority: 1 });
+  const otherId = progInfo(other).id;
+  closeBpfFd(other);
+  // A peer's pod CIDR as host-gw programs it (protocol 77, via the peer's address), and a route of no one's.
+  const route = ["10.97.1.0/24", "via", "10.98.0.2", "dev", "u1", "proto", "77"];
+  inNetns(H, ["ip", "route", "add", ...route]);
+  inNetns(H, ["ip", "route", "add", "10.96.5.0/24", "via", "10.98.0.2", "dev", "u1"]);
+  const u1 = host.link("u1")!.index;
+  const record = () => JSON.parse(readFileSync(join(dir, ".mncni-fast-path.json"), "utf8")) as { prog: number; map: number; hostGw: number; underlay?: { prog: number } };
+  /** The host-gw routes map's entries as bpftool shows them: prefix length (IPv4 as 96 + n), last 4 address bytes, ifindex. */
+  const entries = () => (JSON.parse(run(["bpftool", "-j", "map", "dump", "id", String(record().hostGw)]).stdout) as { key: string[]; value: string[] }[])
+    .map((e) => `${parseInt(e.key[0]!, 16)} ${e.key.slice(16, 20).map((b) => parseInt(b, 16)).join(".")} ${parseInt(e.value[0]!, 16)}`);
+
+  let node = new FastPathNode({ host, mode: "routed", bridge: "unused", network: "net2", ipamDataDir: base, guarded: () => [] });
+  try {
+    const first = node.sync([]);
+    expect(first).toContain(`fast path: pod CIDR 10.97.1.0/24 across the underlay (device ${u1})`);
+    expect(first).toContain(`attach fast path underlay program to device ${u1}`);
+    expect(entries()).toEqual([`120 10.97.1.0 ${u1}`]);
+    const prog = record().underlay!.prog;
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }, { name: "mncni_underlay", prog }]);
+    expect(node.sync([])).toEqual([]);
+
+    // The peer removed (its route gone): out of the map, and no device left for the program.
+    inNetns(H, ["ip", "route", "del", ...route]);
+    expect(node.sync([])).toEqual(["fast path: pod CIDR 10.97.1.0/24 takes the stack (no host-gw route)", "detach fast path underlay program from u1"]);
+    expect(entries()).toEqual([]);
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }]);
+    inNetns(H, ["ip", "route", "add", ...route]);
+    expect(node.sync([])).toContain(`attach fast path underlay program to device ${u1}`);
+
+    // An agent restart (a pod's filter holds the pod program meanwhile): the recorded underlay
+    // program is adopted, its filter left as it is.
+    const pod = openFastPath(dir);
+    attachFastPath(host, host.link("h1")!.index, pod.progFd);
+    closeBpfFd(pod.progFd);
+    node.close();
+    node = new FastPathNode({ host, mode: "routed", bridge: "unused", network: "net2", ipamDataDir: base, guarded: () => [] });
+    const again = node.sync([]);
+    expect(again).toContain(`adopt fast path underlay program ${prog}`);
+    expect(again.some((c) => c.startsWith("attach"))).toBe(false);
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }, { name: "mncni_underlay", prog }]);
+
+    const rec = record();
+    expect(node.remove()).toEqual(["fast path filter on h1", "fast path underlay filter on u1", `fast path record in ${dir}`]);
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }]);
+    expect(await freed("prog", prog)).toBe(true);
+    expect(await freed("prog", rec.prog)).toBe(true);
+    expect(await freed("map", rec.hostGw)).toBe(true);
   } finally {
     node.close();
   }

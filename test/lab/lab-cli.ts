@@ -46,7 +46,9 @@ export function lab(name: string, argv: string[], opts: { allowFail?: boolean } 
   const [sub, ...rest] = argv;
   // The suites run on MNCNI_LAB_SOURCE when set (their `up` says no --source of its own).
   const source = sub === "up" && process.env.MNCNI_LAB_SOURCE && !rest.includes("--source") ? ["--source", process.env.MNCNI_LAB_SOURCE] : [];
-  return run([...LAB_CMD, "lab", sub!, "--name", name, ...rest, ...source], { allowFail: opts.allowFail });
+  // ... and with the fast path when MNCNI_LAB_FAST_PATH says so (fast-path-suites.matrix.test.ts).
+  const fast = sub === "up" && process.env.MNCNI_LAB_FAST_PATH && !rest.includes("--fast-path") ? ["--fast-path", process.env.MNCNI_LAB_FAST_PATH] : [];
+  return run([...LAB_CMD, "lab", sub!, "--name", name, ...rest, ...source, ...fast], { allowFail: opts.allowFail });
 }
 
 /** The lab's source as its state says. */

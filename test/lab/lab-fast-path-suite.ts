@@ -5,6 +5,11 @@
 //   - a plain pair is redirected: a counter in the node's forward hook (a table of the test's own,
 //     in the node's namespace) sees none of its packets, the program's counters (the agent's
 //     metric) count them as redirected, and the probe `lab explain` traces is not seen by the node;
+//   - a plain pair across nodes (host-gw) too: out of the underlay on one node, from it on the
+//     other; neither node's forward hook sees it, both nodes' programs count it both ways;
+//   - across nodes, a pod a NetworkPolicy selects takes its node's stack (a pod not allowed is
+//     refused though its own node sends it by the fast path), and a Service's reply to a client
+//     pod on another node takes the client node's stack (conntrack knows it: un-DNAT);
 //   - a pair a NetworkPolicy selects takes the stack (the counter sees it) and the policy holds;
 //   - a Service's backend takes the stack: the reply to a client pod is un-DNATed (the Service
 //     answers from its cluster IP) and the counter sees the reply;
@@ -43,6 +48,8 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
     const name = newLabName();
     const ns = (node: string) => `${name}-${node}`;
     const ip: Record<string, string> = {};
+    /** node2's pods' IPv4 addresses. */
+    const ip2: Record<string, string> = {};
     const inspect = (pod: string) => labJson<{ fastPath?: PodFastPath }>(name, ["inspect", `node1/${pod}`], { allowFail: true }).fastPath;
     const record = () => JSON.parse(readFileSync(`${nodePaths(name, "node1").ipamDir}/mncni/.mncni-fast-path.json`, "utf8")) as { prog: number; map: number };
     /** TCP connections from a pod to host:port, each answered (the echo server names the source it saw). */
@@ -58,19 +65,37 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
     };
 
     /** The agent's metric of the program's verdict counters (redirect local_pod: skipped the stack). */
-    const redirected = (): number => {
-      const m = /^mncni_fast_path_packets_total\{verdict="redirect",reason="local_pod"\} (\d+)$/m.exec(run(["ip", "netns", "exec", ns("node1"), "curl", "-sf", "http://127.0.0.1:9817/metrics"]).stdout);
+    const redirected = (): number => verdicts("node1", "redirect", "local_pod");
+    const verdicts = (node: string, verdict: string, reason: string): number => {
+      const m = new RegExp(`^mncni_fast_path_packets_total\\{verdict="${verdict}",reason="${reason}"\\} (\\d+)$`, "m").exec(run(["ip", "netns", "exec", ns(node), "curl", "-sf", "http://127.0.0.1:9817/metrics"]).stdout);
       return m ? Number(m[1]) : 0;
     };
+    /** Across nodes: the pairs each node's forward hook counts (the test's own table), by "node1/pod1>node2/pod1". */
+    const crossPairs = [["node1/pod1", "node2/pod1"], ["node2/pod1", "node1/pod1"], ["node1/pod1", "node2/pod3"], ["node2/pod3", "node1/pod1"], ["node1/pod2", "node2/pod1"]] as const;
+    const addr = (p: string) => (p.startsWith("node1/") ? ip : ip2)[p.slice(6)]!;
+    const crossCounted = (node: string, from: string, to: string): number => {
+      const rules = (JSON.parse(run(["ip", "netns", "exec", ns(node), "nft", "-j", "list", "chain", "inet", "mnfpx", "fw"]).stdout).nftables as any[]).filter((x) => x.rule);
+      return rules.find((x) => x.rule.comment === `${from}>${to}`).rule.expr.find((e: any) => e.counter).counter.packets as number;
+    };
+    const bothNodes = (from: string, to: string) => ["node1", "node2"].map((n) => crossCounted(n, from, to));
+    const probeFrom = (from: string, target: string, n = 3) => {
+      const r = run(["ip", "netns", "exec", ns(from.replace("/", "-")), ...LAB_CMD, "lab", "_probe", ...Array(n).fill(target)], { allowFail: true });
+      return { ok: r.code === 0, out: r.stdout };
+    };
+    const inspectAt = (pod: string) => labJson<{ fastPath?: PodFastPath }>(name, ["inspect", pod], { allowFail: true }).fastPath;
+    type Side = { node: string; redirected: boolean; why: string[] };
+    const explainFast = (from: string, to: string) => labJson<{ fastPath?: Side & { arrival?: Side } }>(name, ["explain", from, to, "--proto", "tcp", "--no-probe"]).fastPath;
 
     beforeAll(() => {
       lab(name, ["up", "-q", "--nodes", "2", "--pods-per-node", "3", "--mode", o.mode, "--source", o.source, "--fast-path", "on"]);
       const st = labJson<{ pods: { name: string; node: string; ips: string[] }[] }>(name, ["status"]);
-      for (const p of st.pods) if (p.node === "node1") ip[p.name] = p.ips.find((a) => !a.includes(":"))!;
+      for (const p of st.pods) (p.node === "node1" ? ip : ip2)[p.name] = p.ips.find((a) => !a.includes(":"))!;
       expect(Object.keys(ip).sort()).toEqual(["pod1", "pod2", "pod3"]);
       const pairs = [["pod1", "pod2"], ["pod2", "pod1"], ["pod1", "pod3"], ["pod3", "pod1"], ["pod2", "pod3"]];
       const rules = pairs.map(([a, b]) => `add rule inet mnfptest fw ip saddr ${ip[a!]} ip daddr ${ip[b!]} counter comment "${a}>${b}"`);
       run(["ip", "netns", "exec", ns("node1"), "nft", `add table inet mnfptest; add chain inet mnfptest fw { type filter hook forward priority -400; policy accept; }; ${rules.join("; ")}`]);
+      const cross = crossPairs.map(([a, b]) => `add rule inet mnfpx fw ip saddr ${addr(a)} ip daddr ${addr(b)} counter comment "${a}>${b}"`);
+      for (const node of ["node1", "node2"]) run(["ip", "netns", "exec", ns(node), "nft", `add table inet mnfpx; add chain inet mnfpx fw { type filter hook forward priority -400; policy accept; }; ${cross.join("; ")}`]);
     });
     afterAll(downAll);
 
@@ -92,6 +117,26 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       const ex = labJson<{ fastPath?: { redirected: boolean }; probe?: { places: { place: string; verdict: string }[]; mismatches: string[] } }>(name, ["explain", "node1/pod1", "node1/pod2", "--proto", "tcp"]);
       expect(ex.fastPath?.redirected).toBe(true);
       expect(ex.probe?.places.find((t) => t.place === "node1")?.verdict).toBe("not seen");
+      expect(ex.probe?.mismatches).toEqual([]);
+    });
+
+    test("a plain pair across nodes (host-gw) is redirected both ways: neither node's forward hook sees it, both nodes' programs count it", async () => {
+      await until("node1/pod1 and node2/pod1 in their nodes' plain-pods maps", () => inspectAt("node1/pod1")?.plain && inspectAt("node2/pod1")?.plain);
+      // The host-gw routes map and the underlay programs follow the routes on the agents' own time.
+      await until("explain to see both nodes carry it", () => { const f = explainFast("node1/pod1", "node2/pod1"); return f?.redirected && f.arrival?.redirected; });
+      const counts = () => [bothNodes("node1/pod1", "node2/pod1"), bothNodes("node2/pod1", "node1/pod1")];
+      const before = counts();
+      const metric = () => [verdicts("node1", "redirect", "remote_pod"), verdicts("node2", "redirect", "from_underlay"), verdicts("node2", "redirect", "remote_pod"), verdicts("node1", "redirect", "from_underlay")];
+      const program = metric();
+      const p = probeFrom("node1/pod1", `${ip2.pod1}:7777`);
+      expect(p.ok).toBe(true);
+      expect(p.out).toContain(`seen as ${ip.pod1}`);
+      expect(counts()).toEqual(before);
+      // Three connections: at least one packet each way per connection on each side.
+      const grew = metric().map((n, i) => n - program[i]!);
+      expect(grew.every((n) => n >= 3)).toBe(true);
+      const ex = labJson<{ probe?: { places: { place: string; verdict: string }[]; mismatches: string[] } }>(name, ["explain", "node1/pod1", "node2/pod1", "--proto", "tcp"]);
+      expect(["node1", "node2"].map((n) => ex.probe?.places.find((t) => t.place === n)?.verdict)).toEqual(["not seen", "not seen"]);
       expect(ex.probe?.mismatches).toEqual([]);
     });
 
@@ -121,6 +166,23 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       expect(inspect("pod1")?.plain).toBe(true);
     });
 
+    test("across nodes, a pod a NetworkPolicy selects takes its node's stack, and the policy holds", async () => {
+      // The policy of the test before selects role=db pods, from role=client pods (node1/pod1).
+      lab(name, ["label", "pod", "default/node2-pod3", "role=db"]);
+      const why = "selected by NetworkPolicy default/db-from-client (ingress)";
+      await until(`node2/pod3 out of the plain-pods map: ${why}`, () => { const f = inspectAt("node2/pod3"); return f && !f.plain && f.why.join("; ").includes(why); });
+      // node1/pod2 (no role) is plain on node1, which sends it by the fast path: node2's stack refuses it.
+      await until("the policy to refuse node1/pod2", () => !probeFrom("node1/pod2", `${ip2.pod3}:7777`, 1).ok);
+      await until("the policy to admit node1/pod1", () => probeFrom("node1/pod1", `${ip2.pod3}:7777`, 1).ok);
+      const before = crossCounted("node2", "node1/pod1", "node2/pod3");
+      expect(probeFrom("node1/pod1", `${ip2.pod3}:7777`).ok).toBe(true);
+      expect(crossCounted("node2", "node1/pod1", "node2/pod3")).toBeGreaterThan(before);
+      expect(crossCounted("node2", "node2/pod3", "node1/pod1")).toBeGreaterThan(0);
+      const f = explainFast("node1/pod1", "node2/pod3");
+      expect(f?.arrival?.redirected).toBe(false);
+      expect(f?.arrival?.why.join("; ")).toContain(`destination: ${why}`);
+    });
+
     test("a Service backend takes the stack: the reply to a client pod is un-DNATed, the Service works", async () => {
       lab(name, ["label", "pod", "default/node1-pod2", "svc=web"]);
       const out = lab(name, ["service", "add", "default/web", "--selector", "svc=web", "--port", "80:7777/TCP"]).stdout;
@@ -132,6 +194,13 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       const p = await until("the Service to answer pod1", () => { const r = probe("pod1", `${clusterIP}:80`); return r.ok ? r : undefined; });
       expect(p.out).toContain(`seen as ${ip.pod1}`);
       expect(counted("pod2", "pod1")).toBeGreaterThan(before);
+      // A client on the other node: the backend's reply reaches node2 from the underlay to a
+      // plain pod, and takes node2's stack (its conntrack knows the flow: un-DNAT there).
+      const [seen, known] = [crossCounted("node2", "node1/pod2", "node2/pod1"), verdicts("node2", "stack", "conntrack")];
+      const q = await until("the Service to answer node2/pod1", () => { const r = probeFrom("node2/pod1", `${clusterIP}:80`); return r.ok ? r : undefined; });
+      expect(q.out).toContain(`seen as ${ip2.pod1}`);
+      expect(crossCounted("node2", "node1/pod2", "node2/pod1")).toBeGreaterThan(seen);
+      expect(verdicts("node2", "stack", "conntrack")).toBeGreaterThan(known);
     });
 
     test("a pod with a hostPort and a shaped pod take the stack; the hostPort answers a plain pod", async () => {
@@ -154,9 +223,19 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       const adopted = `adopt fast path program ${rec.prog} and map ${rec.map}`;
       const adoptions = () => readFileSync(p.agentLog, "utf8").split(adopted).length - 1;
       const seen = adoptions();
+      /** The programs our filters on node1's devices run, by filter name and device. */
+      const ours = () => (JSON.parse(run(["ip", "-n", ns("node1"), "-j", "link", "show"]).stdout) as { ifname: string }[]).map((l) => l.ifname)
+        .flatMap((d) => (JSON.parse(run(["ip", "netns", "exec", ns("node1"), "tc", "-j", "filter", "show", "dev", d, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => `${d}: ${f.options.bpf_name} ${f.options.prog?.id}`)).sort();
+      const underlayAdoptions = () => readFileSync(p.agentLog, "utf8").split("adopt fast path underlay program").length - 1;
+      const adoptedBefore = underlayAdoptions();
+      const held = ours();
+      expect(held.filter((f) => f.includes("mncni_underlay")).length).toBe(1);
       lab(name, ["node", "restart-agent", "node1"]);
       await until("the restarted agent to adopt the recorded program and map", () => adoptions() > seen);
       await until("the restarted agent to keep pod1 plain", () => inspect("pod1")?.plain);
+      // The underlay program too: adopted by its recorded ID (the same filters, the same programs).
+      await until("the restarted agent to adopt the underlay program", () => underlayAdoptions() > adoptedBefore);
+      expect(ours()).toEqual(held);
       expect(record()).toEqual(rec);
       // The agent stopped (by the PID the lab recorded for it), then what an operator runs.
       const pid = Number(readFileSync(p.agentPid, "utf8"));

@@ -39,6 +39,16 @@ describe("sys/files", () => {
     expect(files.readText("/proc/self/comm").length).toBeGreaterThan(0);
   });
 
+  test("a sysctl reads after a file of several MiB (the BTF a program load reads): /proc/sys refuses reads of 4 MiB and more", () => {
+    const big = `${dir}/big`;
+    const bytes = Buffer.alloc(6 << 20, 7);
+    bytes[bytes.length - 1] = 9;
+    fs.writeFileSync(big, bytes);
+    expect(files.readBytes(big).equals(bytes)).toBe(true);
+    // The root namespace's, only read: what the agent reads before programming forwarding.
+    expect(files.readText("/proc/sys/net/ipv4/ip_forward")).toBe(fs.readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8"));
+  });
+
   test("link, rename, unlink, exists", () => {
     files.writeText(`${dir}/l1`, "1");
     files.link(`${dir}/l1`, `${dir}/l2`);

@@ -1,13 +1,15 @@
 // The fast path on this node, as the agent keeps it: the kernel facts each pass reads (pods'
 // devices), the program and the plain-pods map (adopted by their recorded IDs after a restart,
-// loaded when none is left), the map brought in line with the plain pods, and removal (the
-// fast path turned off, or --uninstall): every filter of ours and the record.
+// loaded when none is left), the map brought in line with the plain pods, the cross-node part
+// (underlay.ts) with the pass's host-gw routes, and removal (the fast path turned off, or
+// --uninstall): every filter of ours (pods' and underlay's) and the record.
 import { closeBpfFd, type Netlink, type PlainPodsMap, type VerdictCount } from "../../kernel/index.ts";
 import type { GuardedPort } from "../../plugin/antispoof.ts";
 import { attachFastPath, detachFastPath, FAST_PATH_FILTER, fastPathDir, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
 import { hostPortOwners } from "../../plugin/host-port.ts";
 import type { Mode } from "../../plugin/netconf.ts";
 import type { PodDevice, PodFastPath } from "./plain.ts";
+import { detachUnderlay, underlayDevices, UnderlayFastPath } from "./underlay.ts";
 
 export interface FastPathNodeOptions {
   host: Netlink;
@@ -61,6 +63,10 @@ export function removeFastPath(host: Netlink, dirs: string[]): string[] {
     detachFastPath(host, d.index);
     done.push(`fast path filter on ${d.name}`);
   }
+  for (const d of underlayDevices(host)) {
+    detachUnderlay(host, d.index, d.priority);
+    done.push(`fast path underlay filter on ${d.name}`);
+  }
   for (const dir of dirs) if (removeRecord(dir)) done.push(`fast path record in ${dir}`);
   return done;
 }
@@ -68,9 +74,11 @@ export function removeFastPath(host: Netlink, dirs: string[]): string[] {
 export class FastPathNode {
   private objects?: FastPathObjects & { map: PlainPodsMap };
   readonly dir: string;
+  private readonly underlay: UnderlayFastPath;
 
   constructor(private readonly o: FastPathNodeOptions) {
     this.dir = fastPathDir(o.ipamDataDir, o.network);
+    this.underlay = new UnderlayFastPath(o.host, this.dir);
   }
 
   devices(): Map<string, PodDevice> {
@@ -92,6 +100,7 @@ export class FastPathNode {
       if (newer) {
         closeBpfFd(got.progFd);
         if (got.counters && got.counters !== newer.counters) got.counters.close();
+        if (got.hostGw && got.hostGw !== newer.hostGw) got.hostGw.close();
         objects = newer as FastPathObjects & { map: PlainPodsMap };
         changes.push(`replace fast path program with this build's (${newer.record.prog})`);
       }
@@ -124,6 +133,8 @@ export class FastPathNode {
       map.set({ ip, podMac: d.podMac, hostMac: d.hostMac, hostIndex: d.index });
       changes.push(`fast path: ${p.pod} (${ip}) is plain`);
     }
+    const { hostGw, counters, record } = this.objects!;
+    if (hostGw) changes.push(...this.underlay.sync({ plain: map.fd, hostGw, ...(counters ? { counters: counters.fd } : {}), record }));
     return changes;
   }
 
@@ -134,6 +145,7 @@ export class FastPathNode {
       if (!map) return [];
       const ips = map.ips();
       for (const ip of ips) map.delete(ip);
+      // Nothing plain: the host-gw routes may stay (no pod of here is sent, none received).
       return ips.length ? [`fast path: every pod takes the stack (${ips.length} taken out of the map)`] : [];
     } catch {
       return [];
@@ -163,6 +175,8 @@ export class FastPathNode {
     closeBpfFd(this.objects.progFd);
     this.objects.map.close();
     this.objects.counters?.close();
+    this.objects.hostGw?.close();
     this.objects = undefined;
+    this.underlay.close();
   }
 }

@@ -61,8 +61,10 @@ function mismatchLines(ex: Explanation): string[] {
 function fastPathLines(ex: Explanation): string[] {
   const f = ex.fastPath;
   if (!f) return [];
-  if (f.redirected) return [`fast path: ${green("redirected")} on ${f.node} (from the source's device into the destination pod, both ways: the node's stack does not see it)`];
-  return [`fast path: takes the stack on ${f.node}`, ...f.why.map((w) => `  - ${w}`)];
+  const a = f.arrival;
+  const there = !a ? [] : a.redirected ? [`fast path: ${green("redirected")} on ${a.node} too (from the underlay into the destination pod, both ways: its stack does not see it)`] : [`fast path: takes the stack on ${a.node}`, ...a.why.map((w) => `  - ${w}`)];
+  if (f.redirected) return [`fast path: ${green("redirected")} on ${f.node} (${a ? "out of the underlay" : "from the source's device into the destination pod"}, both ways: the node's stack does not see it)`, ...there];
+  return [`fast path: takes the stack on ${f.node}`, ...f.why.map((w) => `  - ${w}`), ...there];
 }
 
 /**
