@@ -10,13 +10,13 @@ const names = (fs: readonly { name: string }[]) => fs.map((f) => f.name);
 describe("features under a mode", () => {
   test("no override: the list itself", () => {
     expect(featuresUnder(undefined)).toBe(FEATURES);
-    expect(names(FEATURES)).toEqual(["antiSpoofing", "policyHold", "ipMasq", "bandwidth", "hostPort", "conntrackCleanup"]);
+    expect(names(FEATURES)).toEqual(["antiSpoofing", "policyHold", "ipMasq", "bandwidth", "fastPath", "hostPort", "conntrackCleanup"]);
   });
 
   test("a replacement takes the feature's place; null leaves it out; an unknown name is refused", () => {
     const mine: Feature = { name: "bandwidth", configure: () => ({}) };
     const under = featuresUnder({ bandwidth: mine, antiSpoofing: null });
-    expect(names(under)).toEqual(["policyHold", "ipMasq", "bandwidth", "hostPort", "conntrackCleanup"]);
+    expect(names(under)).toEqual(["policyHold", "ipMasq", "bandwidth", "fastPath", "hostPort", "conntrackCleanup"]);
     expect(under[2]).toBe(mine);
     expect(() => featuresUnder({ nope: mine })).toThrow(`cannot override feature "nope"`);
   });
