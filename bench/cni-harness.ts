@@ -12,6 +12,12 @@ export function sh(argv: string[], stdin?: string): string {
   return p.stdout.toString();
 }
 
+/** The value after `--NAME` on the command line, if any. */
+export function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;

@@ -18,15 +18,11 @@
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
-import { BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
+import { arg, BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(import.meta.dir, "../dist/mncni");
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 const PODS = Number(arg("pods") ?? 40);
 const ENTRIES = Number(arg("entries") ?? 10_000);
 const BEFORE = arg("before") ?? (existsSync("/work/baseline/dist-a31c2fb/mncni") ? "/work/baseline/dist-a31c2fb" : undefined);

@@ -18,14 +18,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { renderConflist } from "../src/agent/conflist.ts";
+import { arg } from "./cni-harness.ts";
 import { buildPauseImage, Containerd, CriClient } from "../test/containerd/containerd-node.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const REF_DIR = "/usr/lib/cni";
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 const PODS = Number(arg("pods") ?? 30);
 const ENTRIES = Number(arg("entries") ?? 10_000);
 const WRITE = !process.argv.includes("--no-write");

@@ -8,13 +8,9 @@
 //   node_modules/.bin/bun bench/plugin-alone.ts [--pods 40] [--baseline DIST] [--bin dist/mncni]
 import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { resolve } from "node:path";
-import { BenchHarness, percentile } from "./cni-harness.ts";
+import { arg, BenchHarness, percentile } from "./cni-harness.ts";
 
 const REF_DIR = "/usr/lib/cni";
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 const PODS = Number(arg("pods") ?? 40);
 const BIN = resolve(arg("bin") ?? resolve(import.meta.dir, "../dist/mncni"));
 const BASELINE = arg("baseline");
