@@ -12,6 +12,12 @@
 # test-matrix`) runs only those, by name, so a new matrix file needs no list. With file
 # arguments, those files run, matrix or not. Before the summary it prints the slowest files.
 # TEST_ROOT (default: the whole project) is where both look (the script's own tests).
+#
+# A failed test is named at the end ("FAILED: file > test"), where CI's kept tail shows it. A
+# file with a failed test runs once more, alone (TEST_RERUN=0 turns that off; more than
+# TEST_RERUN_MAX_FILES failed files, default 3, are not re-run: that is a break, not a flake).
+# A test that fails and then passes is not hidden: it is counted as passed and named
+# "FLAKY: file > test" at the end, to be fixed; one that fails twice fails the run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ALLOW=test/allowed-skips.txt
@@ -32,23 +38,60 @@ fi
 node_modules/.bin/bun test/helpers/sweep-dead-runs.ts || echo "sweeping dead test runs' leftovers failed (ignored)"
 node_modules/.bin/bun test --timeout 120000 --timings "$timings" --update-timings "${select[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+# The failed tests of a bun log, as "file > test", and their files. Bun prints "path:" before
+# each file's results and repeats the failures in a summary after the last file (left out).
+failures() {
+  sed -E '/^[0-9]+ tests? [a-z]+:$/,$d' "$1" | awk '
+    /^[^ (#].*\.[cm]?[jt]sx?:$/ { file = substr($0, 1, length($0) - 1); next }
+    /^\(fail\) / { name = substr($0, 8); sub(/ \[[0-9.]+m?s\]$/, "", name); print file " > " name }
+    /^# Unhandled error between tests/ { print file " > (an error between tests)" }'
+}
+mapfile -t first_failures < <(failures "$log")
+rerun_log=$(mktemp)
+trap 'rm -f "$log" "$timings" "$rerun_log"' EXIT
+flaky=()
+final_failures=("${first_failures[@]}")
+if [ "$status" -ne 0 ] && [ "${#first_failures[@]}" -gt 0 ] && [ "${TEST_RERUN:-1}" != 0 ]; then
+  mapfile -t files < <(printf '%s\n' "${first_failures[@]}" | sed -E 's/ > .*$//' | sort -u)
+  if [ "${#files[@]}" -le "${TEST_RERUN_MAX_FILES:-3}" ] && ! printf '%s\n' "${files[@]}" | grep -qx ''; then
+    echo
+    echo "re-running the ${#files[@]} file(s) with a failed test, once: ${files[*]}"
+    node_modules/.bin/bun test/helpers/sweep-dead-runs.ts || true
+    paths=(); for f in "${files[@]}"; do [[ "$f" == [/.]* ]] && paths+=("$f") || paths+=("./$f"); done
+    node_modules/.bin/bun test --timeout 120000 "${paths[@]}" 2>&1 | tee "$rerun_log"
+    rerun_status=${PIPESTATUS[0]}
+    sed -i 's/\x1b\[[0-9;]*m//g' "$rerun_log"
+    mapfile -t final_failures < <(failures "$rerun_log")
+    if [ "$rerun_status" -ne 0 ] && [ "${#final_failures[@]}" -eq 0 ]; then final_failures=("${files[@]/%/ > (the re-run failed, exit $rerun_status)}"); fi
+    for f in "${first_failures[@]}"; do
+      printf '%s\n' "${final_failures[@]}" | grep -qxF -- "$f" || flaky+=("$f")
+    done
+  fi
+fi
 # Where the time went, per file (bun's --timings file), for keeping `make test` under its budget.
 if [ -s "$timings" ]; then
   echo
   echo "slowest test files (s):"
   node_modules/.bin/bun -e 'const t = (await Bun.file(process.argv[1]).json()).files; for (const [f, ms] of Object.entries(t).sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.SLOWEST ?? 15))) console.log(`  ${(ms / 1000).toFixed(1).padStart(7)}  ${f}`)' "$timings"
 fi
-# Bun colours its output only on a terminal; strip colours anyway, e.g. under FORCE_COLOR.
-sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+# (Colours were stripped above: bun colours only on a terminal, but e.g. FORCE_COLOR.)
 count() { grep -Eo "^ *[0-9]+ $1\$" "$log" | tail -1 | grep -Eo '[0-9]+'; }
 passed=$(count pass)
 failed=$(count fail)
 if [ -z "$passed" ] || [ -z "$failed" ]; then
   echo "no test summary from bun (the run ended early, e.g. a test called process.exit): counted as a failure"
+  printf 'FAILED: %s\n' "${first_failures[@]}" | grep -v '^FAILED: $'
   echo "${passed:-0} passed, ${failed:-0} failed, run incomplete"
   exit 1
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# Flaky tests passed the second time: counted as passed, and the run's status is the re-run's.
+if [ "${#flaky[@]}" -gt 0 ] && [ "${#final_failures[@]}" -eq 0 ]; then
+  passed=$((passed + failed)); failed=0; status=0
+elif [ "${#flaky[@]}" -gt 0 ]; then
+  passed=$((passed + ${#flaky[@]})); failed=$(( failed > ${#flaky[@]} ? failed - ${#flaky[@]} : 1 ))
+fi
 
 # Skips and todos, by name. An allowed skip says why in its name ("... — skipped: <reason>"),
 # and <reason> is a line of the allow-list; a todo is never allowed.
@@ -80,5 +123,7 @@ if [ "$unlisted" -gt 0 ]; then
   echo "$unlisted skipped or todo tests with no reason on the allow-list ($ALLOW): counted as failures"
   failed=$((failed + unlisted))
 fi
+[ "${#flaky[@]}" -eq 0 ] || printf 'FLAKY: %s\n' "${flaky[@]}"
+[ "$failed" -eq 0 ] || printf 'FAILED: %s\n' "${final_failures[@]}" | grep -v '^FAILED: $'
 echo "$passed passed, $failed failed, ${#skipped[@]} skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -44,3 +44,30 @@ test("the default run leaves matrix files out; --matrix runs only them; both lis
   expect(matrix.stdout).not.toContain("plain.test.ts");
   expect(matrix.stdout).toMatch(/slowest test files \(s\):\n\s+\d+\.\d\s+\S+matrix\.test\.ts/);
 });
+
+// A failed file runs once more: a test that then passes is counted as passed but named FLAKY;
+// one that fails again fails the run, and is named FAILED at the end (where CI's tail shows it).
+test("a test that fails once then passes is named FLAKY; one that fails twice is named FAILED", () => {
+  const env = { ...(process.env as Record<string, string>), FLAKY_MARK: join(root, "flaky-mark") };
+  const r = run(["bash", script, "./test/lab/fixtures/flaky.ts", "./test/lab/fixtures/fails.ts"], { allowFail: true, env });
+  expect(r.code).not.toBe(0);
+  const tail = r.stdout.trimEnd().split("\n").slice(-3);
+  expect(tail).toEqual([
+    "FLAKY: test/lab/fixtures/flaky.ts > fails once",
+    "FAILED: test/lab/fixtures/fails.ts > always fails",
+    "2 passed, 1 failed, 0 skipped",
+  ]);
+  expect(r.stdout).toContain("re-running the 2 file(s) with a failed test, once");
+});
+
+test("a flaky test alone leaves the run green; TEST_RERUN=0 does not re-run", () => {
+  const env = { ...(process.env as Record<string, string>), FLAKY_MARK: join(root, "flaky-mark-2") };
+  const off = run(["bash", script, "./test/lab/fixtures/flaky.ts"], { allowFail: true, env: { ...env, TEST_RERUN: "0" } });
+  expect(off.code).not.toBe(0);
+  expect(off.stdout).not.toContain("re-running");
+  expect(off.stdout.trimEnd().split("\n").slice(-2)).toEqual(["FAILED: test/lab/fixtures/flaky.ts > fails once", "1 passed, 1 failed, 0 skipped"]);
+  rmSync(env.FLAKY_MARK, { force: true });
+  const on = run(["bash", script, "./test/lab/fixtures/flaky.ts"], { allowFail: true, env });
+  expect(on.code).toBe(0);
+  expect(on.stdout.trimEnd().split("\n").slice(-2)).toEqual(["FLAKY: test/lab/fixtures/flaky.ts > fails once", "2 passed, 0 failed, 0 skipped"]);
+});
