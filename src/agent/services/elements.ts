@@ -381,9 +381,9 @@ export class ProxyElements {
         if (v.port.protocol === "UDP") (c.udpServed ??= new Set()).add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
         for (const [view, slots] of [["all", allSlots], ["local", localSlots]] as const) {
           if (!slots.length) continue;
-          const pc: PickChain = { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) };
-          const chain = names.pickChain(f, k.form, pc.n, view, affinity);
-          if (!c.picks.some((x) => names.pickChain(x.f, x.form, x.n, x.view, x.affinity) === chain)) c.picks.push(pc);
+          const chain = names.pickChain(f, k.form, slots.length, view, affinity);
+          const pc = pickChain(chain, { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) });
+          if (!c.picks.includes(pc)) c.picks.push(pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
           if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
@@ -439,6 +439,15 @@ const NONE: readonly EndpointSliceInfo[] = [];
 function slotsOf(c: Contribution, id: string): string | undefined {
   for (let i = 0; i < c.slots.length; i += 2) if (c.slots[i] === id) return c.slots[i + 1];
   return undefined;
+}
+
+/** One object per pick chain (a few dozen), kept by every Service that uses it instead of a copy each. */
+const pickChains = new Map<string, PickChain>();
+function pickChain(name: string, make: PickChain): PickChain {
+  const had = pickChains.get(name);
+  if (had) return had;
+  pickChains.set(name, make);
+  return make;
 }
 
 /** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
