@@ -77,6 +77,21 @@ module.exports = {
       to: { path: "^(node:)?(fs|path|os)$", reachable: true },
     },
     {
+      name: "plugin-path-no-static-bpf",
+      comment:
+        "eBPF (src/kernel/bpf/) and the fast path's objects (src/plugin/fast-path.ts) are evaluated by a plugin process only when its config turns the fast path on: below the agent, only a dynamic import reaches them (src/plugin/features/fast-path.ts), a type-only import is free",
+      severity: "error",
+      from: { path: any(FLOORS.slice(0, FLOORS.findIndex((f) => f.includes("serve")) + 1).flat()), pathNot: "^src/(kernel/bpf/|plugin/fast-path\\.ts$)" },
+      to: { path: "^src/(kernel/bpf/|plugin/fast-path\\.ts$)", dependencyTypesNot: ["dynamic-import", "type-only"] },
+    },
+    {
+      name: "bpf-one-way-in",
+      comment: "outside src/kernel/bpf/, its values come through its entry (index.ts), which src/kernel/index.ts does not re-export",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/kernel/bpf/" },
+      to: { path: "^src/kernel/bpf/", pathNot: "^src/kernel/bpf/index\\.ts$", dependencyTypesNot: ["type-only"] },
+    },
+    {
       name: "not-to-unresolvable",
       comment: "an import that does not resolve is not checked by any rule above",
       severity: "error",

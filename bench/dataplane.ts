@@ -10,7 +10,8 @@ import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
-import { HostGwRoutesMap, Netlink, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/index.ts";
+import { Netlink } from "../src/kernel/index.ts";
+import { HostGwRoutesMap, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/bpf/index.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),

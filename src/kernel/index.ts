@@ -1,4 +1,6 @@
-// Public entry of src/kernel: rtnetlink, nftables set elements, network namespaces, sysctls, bpf.
+// Public entry of src/kernel: rtnetlink, nftables set elements, network namespaces, sysctls.
+// eBPF has its own entry, bpf/index.ts: every plugin process loads this one, and only the
+// fast path needs bpf/.
 export { Netlink } from "./netlink.ts";
 export { NetlinkError, isErrno } from "./errors.ts";
 export { withNetns, openNetnsFd } from "./netns.ts";
@@ -14,11 +16,5 @@ export {
 } from "./nftables.ts";
 export { Conntrack, type CtEntry, type CtView } from "./conntrack.ts";
 export { TC_H_INGRESS, TC_H_ROOT, type TbfOpts, type QdiscInfo, type BpfFilterOpts, type BpfFilterInfo } from "./tc.ts";
-export { Asm, R, type Reg } from "./bpf/asm.ts";
-export { BpfError, PROG_TYPE, MAP_TYPE, possibleCpus, progLoad, progInfo, progTestRun, fdById, mapId, closeBpfFd, type ProgInfo, type TestRun } from "./bpf/syscall.ts";
-export { PlainPodsMap, loadPodRedirect, podRedirectProgram, type PlainPod, type FastPathMaps } from "./bpf/pod-redirect.ts";
-export { VERDICTS, VerdictCounters, type Verdict, type VerdictCount } from "./bpf/verdicts.ts";
-export { HostGwRoutesMap, type HostGwRoute } from "./bpf/host-gw-routes.ts";
-export { loadUnderlayIngress, underlayIngressProgram } from "./bpf/underlay-ingress.ts";
 export { TraceListener, type TraceEvent } from "./nftrace.ts";
 export type { RouteQuery } from "./route.ts";

@@ -4,7 +4,8 @@
 // when the cluster state is given.
 import type { ClusterState } from "../cluster/types.ts";
 import type { NodeView } from "../cni/node-view.ts";
-import { closeBpfFd, fdById, HostGwRoutesMap, Netlink, PlainPodsMap, progInfo, withNetns } from "../kernel/index.ts";
+import { Netlink, withNetns } from "../kernel/index.ts";
+import { closeBpfFd, fdById, HostGwRoutesMap, PlainPodsMap, progInfo } from "../kernel/bpf/index.ts";
 import { cidrContains } from "../net/cidr.ts";
 import { fastPathPods, type PodFastPath } from "../agent/fast-path/plain.ts";
 import { readPodDevices } from "../agent/fast-path/node.ts";

@@ -12,7 +12,8 @@
 // sys/files and sys/paths, not node:fs and node:path: this module is loaded by every ADD (sys/files.ts says why).
 import { exists, mkdir, readText, rename, unlink, writeText } from "../sys/files.ts";
 import { join } from "../sys/paths.ts";
-import { closeBpfFd, fdById, HostGwRoutesMap, isErrno, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
+import { isErrno, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
+import { closeBpfFd, fdById, HostGwRoutesMap, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters } from "../kernel/bpf/index.ts";
 import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
 import { safeJoin } from "../cni/names.ts";
 

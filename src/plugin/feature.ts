@@ -113,9 +113,10 @@ export interface Feature {
   /**
    * Reads this feature's settings for one call; undefined: off for this call. `cleanup`
    * (DEL, GC): per-pod runtime values (runtimeConfig) are not needed and not validated,
-   * so a DEL always cleans up what the config says.
+   * so a DEL always cleans up what the config says. A promise: the feature's modules are
+   * imported only when it is on (the fast path's: features/fast-path.ts).
    */
-  configure(net: NetConf, o: { cleanup: boolean }): PodFeature | undefined;
+  configure(net: NetConf, o: { cleanup: boolean }): PodFeature | undefined | Promise<PodFeature | undefined>;
 }
 
 /** What a mode (or a data path) does its own way: a feature replaced by name, or left out (null). */

@@ -12,27 +12,27 @@ import { parsePluginConf, type ParseOpts } from "./netconf.ts";
 import { verify } from "./verify.ts";
 
 /** cleanup (DEL, GC): runtimeConfig is not needed, so not validated (DEL cleans up whatever it says). */
-const load = (ctx: CallContext, o: ParseOpts = {}) => {
+const load = async (ctx: CallContext, o: ParseOpts = {}) => {
   const conf = parsePluginConf(ctx.conf, ctx.env.args, o);
   const mode = modeOf(conf);
-  return { conf, mode, features: configureFeatures(conf.net, mode.features, o) };
+  return { conf, mode, features: await configureFeatures(conf.net, mode.features, o) };
 };
 
 export const pluginHandlers: Handlers = {
-  add(ctx) {
-    const { conf, mode, features } = load(ctx);
+  async add(ctx) {
+    const { conf, mode, features } = await load(ctx);
     return attach(ctx, conf, mode, features);
   },
-  del(ctx) {
-    const { conf, mode, features } = load(ctx, { cleanup: true });
+  async del(ctx) {
+    const { conf, mode, features } = await load(ctx, { cleanup: true });
     return detach(ctx, conf, mode, features);
   },
-  check(ctx) {
-    const { conf, mode, features } = load(ctx);
+  async check(ctx) {
+    const { conf, mode, features } = await load(ctx);
     return verify(ctx, conf, mode, features);
   },
   async status(ctx) {
-    const { conf, mode } = load(ctx);
+    const { conf, mode } = await load(ctx);
     const host = Netlink.open();
     try {
       mode.status({ conf, host });
@@ -41,8 +41,8 @@ export const pluginHandlers: Handlers = {
     }
     await ipamClient(ctx).status();
   },
-  gc(ctx) {
-    const { conf, mode, features } = load(ctx, { cleanup: true });
+  async gc(ctx) {
+    const { conf, mode, features } = await load(ctx, { cleanup: true });
     return collectGarbage(ctx, conf, mode, features);
   },
 };

@@ -8,7 +8,7 @@ import { parsePluginConf } from "../../src/plugin/netconf.ts";
 const base = { cniVersion: "1.1.0", mode: "bridge" as const, bridge: "cbr0", mtu: 1500, ipamDataDir: "/d", cniLogFile: "/l", chainPortmap: false };
 
 describe("renderConflist", () => {
-  test("single-stack: one range, one default route, readable by the plugin's config parser", () => {
+  test("single-stack: one range, one default route, readable by the plugin's config parser", async () => {
     const c = renderConflist({ ...base, podCIDRs: ["10.244.1.0/24"] });
     expect(c).toMatchObject({ cniVersion: "1.1.0", name: "mncni" });
     expect(c.plugins).toHaveLength(1);
@@ -16,7 +16,7 @@ describe("renderConflist", () => {
     expect(p.ipam).toEqual({ type: "mncni-ipam", ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: "/d" });
     const parsed = parsePluginConf({ cniVersion: c.cniVersion, name: c.name, ...p } as any, {});
     expect(parsed.mode).toBe("bridge");
-    expect(configureFeatures(parsed.net, undefined).map((f) => f.name)).not.toContain("ipMasq");
+    expect((await configureFeatures(parsed.net, undefined)).map((f) => f.name)).not.toContain("ipMasq");
     // Built in: the runtime passes hostPorts, bandwidth annotations, requested IPs and MAC.
     expect(p.capabilities).toEqual({ portMappings: true, bandwidth: true, ips: true, mac: true });
   });

@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FastPathNode } from "../../src/agent/fast-path/node.ts";
-import { Asm, closeBpfFd, loadPodRedirect, Netlink, PlainPodsMap, PROG_TYPE, progInfo, progLoad, R } from "../../src/kernel/index.ts";
+import { Netlink } from "../../src/kernel/index.ts";
+import { Asm, closeBpfFd, loadPodRedirect, PlainPodsMap, PROG_TYPE, progInfo, progLoad, R } from "../../src/kernel/bpf/index.ts";
 import { attachFastPath, fastPathDir, openFastPath } from "../../src/plugin/fast-path.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 

@@ -11,7 +11,8 @@
 //     nothing left once the filters are deleted.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
-import { Asm, BpfError, Netlink, PROG_TYPE, PlainPodsMap, R, type Verdict, VerdictCounters, closeBpfFd, fdById, loadPodRedirect, progInfo, progLoad, progTestRun, withNetns } from "../../src/kernel/index.ts";
+import { Netlink, withNetns } from "../../src/kernel/index.ts";
+import { Asm, BpfError, PROG_TYPE, PlainPodsMap, R, type Verdict, VerdictCounters, closeBpfFd, fdById, loadPodRedirect, progInfo, progLoad, progTestRun } from "../../src/kernel/bpf/index.ts";
 import { type Pkt, TC_ACT_OK, TC_ACT_REDIRECT, checksum, counted, hexMac, packet } from "./bpf-packets.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 

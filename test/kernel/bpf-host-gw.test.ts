@@ -15,7 +15,8 @@
 //     (64 - 2: one per node, as routing; the hop limit likewise) is the independent view of the TTL.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { resolve } from "node:path";
-import { HostGwRoutesMap, Netlink, PlainPodsMap, VerdictCounters, closeBpfFd, loadPodRedirect, loadUnderlayIngress, progTestRun, withNetns } from "../../src/kernel/index.ts";
+import { Netlink, withNetns } from "../../src/kernel/index.ts";
+import { HostGwRoutesMap, PlainPodsMap, VerdictCounters, closeBpfFd, loadPodRedirect, loadUnderlayIngress, progTestRun } from "../../src/kernel/bpf/index.ts";
 import { type Pkt, TC_ACT_OK, TC_ACT_REDIRECT, checksum, counted, hexMac, packet } from "./bpf-packets.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 

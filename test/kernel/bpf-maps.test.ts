@@ -2,7 +2,7 @@
 // kernel's own lookup (a longest-prefix match in the host-gw trie) agrees with what the
 // programs expect. bpftool is the independent view of the keys' bytes.
 import { afterAll, expect, test } from "bun:test";
-import { HostGwRoutesMap, PlainPodsMap } from "../../src/kernel/index.ts";
+import { HostGwRoutesMap, PlainPodsMap } from "../../src/kernel/bpf/index.ts";
 import { mapId, mapLookup } from "../../src/kernel/bpf/syscall.ts";
 import { LPM_KEY_SIZE, addrKey, lpmKey } from "../../src/kernel/bpf/addr-keys.ts";
 import { run } from "../helpers/netns.ts";

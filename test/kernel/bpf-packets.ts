@@ -1,6 +1,6 @@
 // Crafted Ethernet + IPv4 frames for running the fast path's programs with BPF_PROG_TEST_RUN,
 // and what the tests read back from them.
-import type { Verdict, VerdictCounters } from "../../src/kernel/index.ts";
+import type { Verdict, VerdictCounters } from "../../src/kernel/bpf/index.ts";
 import { parseIP } from "../../src/net/ip.ts";
 
 export interface Pkt {

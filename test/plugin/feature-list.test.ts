@@ -21,13 +21,15 @@ describe("features under a mode", () => {
     expect(() => featuresUnder({ nope: mine })).toThrow(`cannot override feature "nope"`);
   });
 
-  test("configure: the config turns features on and off; DEL/GC (cleanup) keep the always-on ones", () => {
+  test("configure: the config turns features on and off; DEL/GC (cleanup) keep the always-on ones", async () => {
     const net = { cniVersion: "1.1.0", name: "n", type: "mncni" };
-    expect(names(configureFeatures(net, undefined))).toEqual(["antiSpoofing", "bandwidth", "hostPort", "conntrackCleanup"]);
-    expect(names(configureFeatures({ ...net, antiSpoofing: false, ipMasq: true, policyHold: true }, undefined))).toEqual(["policyHold", "ipMasq", "bandwidth", "hostPort", "conntrackCleanup"]);
+    expect(names(await configureFeatures(net, undefined))).toEqual(["antiSpoofing", "bandwidth", "hostPort", "conntrackCleanup"]);
+    expect(names(await configureFeatures({ ...net, antiSpoofing: false, ipMasq: true, policyHold: true }, undefined))).toEqual(["policyHold", "ipMasq", "bandwidth", "hostPort", "conntrackCleanup"]);
+    // A feature whose modules are imported on demand (the fast path) keeps its place in the list.
+    expect(names(await configureFeatures({ ...net, fastPath: true }, undefined))).toEqual(["antiSpoofing", "bandwidth", "fastPath", "hostPort", "conntrackCleanup"]);
     // An invalid runtimeConfig fails ADD's configure, not DEL's.
     const bad = { ...net, runtimeConfig: { portMappings: "x" } };
-    expect(() => configureFeatures(bad, undefined)).toThrow("runtimeConfig.portMappings");
-    expect(names(configureFeatures(bad, undefined, { cleanup: true }))).toContain("hostPort");
+    await expect(configureFeatures(bad, undefined)).rejects.toThrow("runtimeConfig.portMappings");
+    expect(names(await configureFeatures(bad, undefined, { cleanup: true }))).toContain("hostPort");
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { FEATURES } from "../../src/plugin/features/list.ts";
-import { closeBpfFd, fdById, PlainPodsMap } from "../../src/kernel/index.ts";
+import { closeBpfFd, fdById, PlainPodsMap } from "../../src/kernel/bpf/index.ts";
 import { run } from "../helpers/netns.ts";
 import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, link, reaches, sysctl, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
 

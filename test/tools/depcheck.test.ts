@@ -1,6 +1,7 @@
 // `make depcheck` (tools/depcruise/check.mjs with .dependency-cruiser.cjs): the tree passes,
 // and a copy of it with an upward import, a sideways import, a circle through types, a
-// bypass of agent/policy's barrel and a folder with no floor fails, naming each; a cruise that finds no module fails too
+// bypass of agent/policy's barrel, a static import of the fast path on the plugin's path, a
+// bypass of kernel/bpf's entry and a folder with no floor fails, naming each; a cruise that finds no module fails too
 // (dependency-cruiser with TypeScript 7 cruised 0 modules and reported nothing).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -60,7 +61,13 @@ describe("depcheck", () => {
     mkdirSync(join(d, "src/newfloor"));
     writeFileSync(join(d, "src/newfloor/x.ts"), `import { familyOf } from "../net/ip.ts";\nexport const f = familyOf;\n`);
     appendFileSync(join(d, "src/cli/output.ts"), `import { f as unplaced } from "../newfloor/x.ts";\nexport const g = unplaced;\n`);
+    // The plugin's path importing the fast path's modules statically (only a dynamic import may).
+    appendFileSync(join(d, "src/plugin/attach.ts"), `import { fastPathDir as eager } from "./fast-path.ts";\nexport const eagerFastPath = eager;\n`);
+    // A value from kernel/bpf/ not through its entry.
+    appendFileSync(join(d, "src/obs/status.ts"), `import { Asm as BpfBypass } from "../kernel/bpf/asm.ts";\nexport const bpfBypass = BpfBypass;\n`);
     const r = depcheck(d);
+    expect(r.out).toContain("plugin-path-no-static-bpf: src/plugin/attach.ts → src/plugin/fast-path.ts");
+    expect(r.out).toContain("bpf-one-way-in: src/obs/status.ts → src/kernel/bpf/asm.ts");
     expect(r.out).toContain("unplaced: src/newfloor/x.ts → src/net/ip.ts");
     expect(r.out).toContain("to-unplaced: src/cli/output.ts → src/newfloor/x.ts");
     expect(r.out).toContain("upward-from-kernel+kube: src/kernel/addr.ts → src/agent/config.ts");

@@ -3,7 +3,8 @@
 // loaded when none is left), the map brought in line with the plain pods, the cross-node part
 // (underlay.ts) with the pass's host-gw routes, and removal (the fast path turned off, or
 // --uninstall): every filter of ours (pods' and underlay's) and the record.
-import { closeBpfFd, type Netlink, type PlainPodsMap, type VerdictCount } from "../../kernel/index.ts";
+import { type Netlink } from "../../kernel/index.ts";
+import { closeBpfFd, type PlainPodsMap, type VerdictCount } from "../../kernel/bpf/index.ts";
 import type { GuardedPort } from "../../plugin/antispoof.ts";
 import { attachFastPath, detachFastPath, FAST_PATH_FILTER, fastPathDir, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
 import { hostPortOwners } from "../../plugin/host-port.ts";

@@ -7,7 +7,8 @@
 // The underlay program is recorded with the node's other objects (its ID and tag) and adopted by
 // ID after a restart when it is this build's over the same maps; our filter on a device is found
 // by its name and removed alone (the underlay's clsact may hold filters of others).
-import { closeBpfFd, fdById, isErrno, loadUnderlayIngress, progInfo, type HostGwRoutesMap, type Netlink, type RouteInfo } from "../../kernel/index.ts";
+import { isErrno, type Netlink, type RouteInfo } from "../../kernel/index.ts";
+import { closeBpfFd, fdById, loadUnderlayIngress, progInfo, type HostGwRoutesMap } from "../../kernel/bpf/index.ts";
 import { readRecord, withFastPathLock, writeRecord, type FastPathRecord } from "../../plugin/fast-path.ts";
 import { hostGw } from "../routing/hostgw.ts";
 

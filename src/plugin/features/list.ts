@@ -25,10 +25,15 @@ export function featuresUnder(overrides: FeatureOverrides | undefined): readonly
 }
 
 /** The features on for one call, in list order, each with its settings bound (see Feature.configure). */
-export function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): readonly ConfiguredFeature[] {
+export async function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): Promise<readonly ConfiguredFeature[]> {
   const cleanup = o.cleanup === true;
-  return featuresUnder(overrides).flatMap((f) => {
-    const on = f.configure(net, { cleanup });
-    return on ? [Object.freeze({ ...on, name: f.name })] : [];
-  });
+  // Every configure runs (and validates) before any is awaited, as when all were synchronous.
+  const features = featuresUnder(overrides);
+  const configured = features.map((f) => f.configure(net, { cleanup }));
+  const out: ConfiguredFeature[] = [];
+  for (const [i, c] of configured.entries()) {
+    const on = await c;
+    if (on) out.push(Object.freeze({ ...on, name: features[i]!.name }));
+  }
+  return out;
 }
