@@ -352,11 +352,13 @@ export class ProxyElements {
     const views = portViews(key, svc, slices, this.nodeName);
     let localHealth = 0;
     for (const v of views) {
-      const allSlots = this.slots(c, had, `${v.id}/${v.family}/all`, v.all);
+      // Slots are kept per Service: their id needs only the port, family and view (a few dozen distinct).
+      const id = (view: View) => interned(`${v.port.port}/${v.port.protocol}/${v.family}/${view}`);
+      const allSlots = this.slots(c, had, id("all"), v.all);
       // The local view is read only by the Local policies' chains: other Services leave it out
       // (at 10,000 Services, 20,000 elements fewer).
       const needLocal = svc.internalTrafficPolicy === "Local" || svc.externalTrafficPolicy === "Local";
-      const localSlots = needLocal ? this.slots(c, had, `${v.id}/${v.family}/local`, v.local) : [];
+      const localSlots = needLocal ? this.slots(c, had, id("local"), v.local) : [];
       localHealth = Math.max(localHealth, v.local.length);
       const f = v.family;
       const p = proto(v.port.protocol);
@@ -387,7 +389,7 @@ export class ProxyElements {
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
           if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
-          c.groups.push({ set: interned(names.endpoints(f, k.form)), key: k.key, base, slots: slotsOf(c, `${v.id}/${v.family}/${view}`)!, n: slots.length });
+          c.groups.push({ set: interned(names.endpoints(f, k.form)), key: k.key, base, slots: slotsOf(c, id(view))!, n: slots.length });
         }
       }
       for (const b of v.local) add(names.hairpin(f), `${b.ip} . ${b.ip}`);
@@ -450,7 +452,7 @@ function pickChain(name: string, make: PickChain): PickChain {
   return make;
 }
 
-/** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
+/** One string per set name and slot id (a few dozen), kept by every Service instead of a copy each. */
 const setNames = new Map<string, string>();
 function interned(name: string): string {
   const had = setNames.get(name);
