@@ -130,8 +130,10 @@ function settle(l: Lab): void {
       return r !== undefined && r.plain === false;
     });
   }
-  // Every flow answers (the Service is programmed from its slice within an agent's pass).
-  for (const f of FLOWS) waitFor(`lab ${l.name}: ${f} flow answers`, () => sh(inNs(l.flows[f].client, [BIN, "lab", "_rr", `${l.flows[f].dst}:${RR_PORT}`, "--count", "5"]), { allowFail: true }).code === 0);
+  // Every flow answers (the Service is programmed from its slice within an agent's pass); a
+  // few round trips under timeout(1), as a connection to a Service not programmed yet would hang.
+  const answers = (t: Target) => sh(["timeout", "5", ...inNs(t.client, [BIN, "lab", "_rr", `${t.dst}:${RR_PORT}`, "--count", "5"])], { allowFail: true }).code === 0;
+  for (const f of FLOWS) waitFor(`lab ${l.name}: ${f} flow answers`, () => answers(l.flows[f]));
 }
 
 function iperf(t: Target): number {
