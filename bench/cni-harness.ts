@@ -1,5 +1,5 @@
 // What the CNI benchmarks share (cni-latency.ts, conntrack-add.ts): throwaway node and pod
-// namespaces under one tag, removed at the end or on Ctrl-C with the `mncni serve` processes
+// namespaces under one tag, removed at the end or on Ctrl-C or SIGTERM with the `mncni serve` processes
 // started; a plugin started in a node namespace as a runtime starts it (process start
 // included) and timed; percentiles; a marked block of docs/benchmarks.md replaced.
 import { spawnSync, type Subprocess } from "bun";
@@ -10,6 +10,14 @@ export function sh(argv: string[], stdin?: string): string {
   const p = spawnSync(argv, { stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), stdout: "pipe", stderr: "pipe" });
   if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
   return p.stdout.toString();
+}
+
+/** Prints the usage and exits when the command line asks for --help (before anything is set up). */
+export function helpOr(usage: string): void {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(usage);
+    process.exit(0);
+  }
 }
 
 /** The value after `--NAME` on the command line, if any. */
@@ -33,10 +41,12 @@ export class BenchHarness {
   constructor(prefix: string) {
     this.tag = `${prefix}${process.pid.toString(36)}`;
     this.tmp = mkdtempSync(`/tmp/${this.tag}-bench-`);
-    process.on("SIGINT", () => {
-      this.cleanup();
-      process.exit(130);
-    });
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      process.on(signal, () => {
+        this.cleanup();
+        process.exit(code);
+      });
+    }
   }
 
   /** A namespace with lo up, removed by cleanup(). */

@@ -18,7 +18,14 @@
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
-import { arg, BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
+import { arg, BenchHarness, helpOr, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
+
+helpOr(`usage: bun bench/conntrack-add.ts [--pods N] [--entries N] [--before DIST] [--no-write]
+  --pods N       pods per setup (40)
+  --entries N    tracked connections of the busy condition (10000)
+  --before DIST  the build to compare with (default /work/baseline/dist-a31c2fb when present)
+  --no-write     print the table only (default: also into docs/benchmarks.md)
+Runs as root; cleans up on Ctrl-C or SIGTERM.`);
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(import.meta.dir, "../dist/mncni");

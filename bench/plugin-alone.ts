@@ -8,7 +8,13 @@
 //   node_modules/.bin/bun bench/plugin-alone.ts [--pods 40] [--baseline DIST] [--bin dist/mncni]
 import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { resolve } from "node:path";
-import { arg, BenchHarness, percentile } from "./cni-harness.ts";
+import { arg, BenchHarness, helpOr, percentile } from "./cni-harness.ts";
+
+helpOr(`usage: bun bench/plugin-alone.ts [--pods N] [--baseline DIST] [--bin EXE]
+  --pods N         pods per setup, the first a warm-up (40)
+  --baseline DIST  also that build's executable as the plugin
+  --bin EXE        the executable measured (dist/mncni)
+Runs as root; cleans up on Ctrl-C or SIGTERM.`);
 
 const REF_DIR = "/usr/lib/cni";
 const PODS = Number(arg("pods") ?? 40);

@@ -6,6 +6,7 @@ import { POD_MTU_CONDITION } from "./types.ts";
 import { normalizeCIDR, normalizeIP } from "../net/cidr.ts";
 import { routingDataOf } from "./node-routing.ts";
 import { endpointSliceInfo, serviceInfo } from "./service-state.ts";
+import { GcPacer } from "../sys/gc-pace.ts";
 
 export function nodeInfo(n: KubeNode): NodeInfo {
   const problems: string[] = [];
@@ -74,9 +75,14 @@ function podInfo(p: KubePod): PodInfo {
  */
 type View = PodInfo | KubeNetworkPolicy | ServiceInfo | EndpointSliceInfo;
 const views = new WeakMap<object, View>();
+/** A first state of 10,000 Services makes 20,000 views (sys/gc-pace.ts). */
+const pacer = new GcPacer(2000);
 function view<T extends View>(o: object, make: () => T): T {
   let v = views.get(o) as T | undefined;
-  if (!v) views.set(o, (v = make()));
+  if (!v) {
+    views.set(o, (v = make()));
+    pacer.tick();
+  }
   return v;
 }
 

@@ -51,8 +51,19 @@ export interface TableStructure {
   chains: ReadonlyMap<string, ChainSpec>;
 }
 
-/** Set name -> its elements as nft writes them ("10.0.0.1", "10.0.0.1 . tcp . 80", "10.0.0.1 : goto ingress-np/x"). */
-export type Elements = ReadonlyMap<string, ReadonlyMap<string, unknown>>;
+/**
+ * One set's elements as nft writes them ("10.0.0.1", "10.0.0.1 . tcp . 80", "10.0.0.1 : goto
+ * ingress-np/x"): a Map's keys will do, or an owner's own store that makes the strings only
+ * when they are read (the Service proxy's endpoint elements: see services/elements.ts).
+ */
+export interface ElementSet {
+  readonly size: number;
+  has(element: string): boolean;
+  keys(): IterableIterator<string>;
+}
+
+/** Set name -> its elements. */
+export type Elements = ReadonlyMap<string, ElementSet>;
 /** Per set: elements to add and to delete since the last sync. */
 export type ElementDelta = ReadonlyMap<string, { add: ReadonlySet<string>; del: ReadonlySet<string> }>;
 
@@ -550,7 +561,7 @@ function everyElement(s: TableStructure, elements: Elements): ElementDelta {
   for (const n of s.sets.keys()) {
     const m = elements.get(n);
     if (!m?.size) continue;
-    // Only iterated (and its size read): the map's keys stand in for a set.
+    // Only iterated (and its size read): the owner's keys stand in for a set.
     const add = { get size() { return m.size; }, [Symbol.iterator]: () => m.keys(), has: (k: string) => m.has(k) } as unknown as ReadonlySet<string>;
     out.set(n, { add, del: NO_ELEMENTS });
   }

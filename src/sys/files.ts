@@ -123,13 +123,22 @@ export interface WriteOptions {
   append?: boolean;
   /** Of a file created (before the umask); default 0o666 as node's. */
   mode?: number;
+  /**
+   * Overwrite from the start, then cut the file to the new length, instead of truncating it
+   * to zero first: on ext4 a file truncated to zero and written again has its data flushed
+   * when closed (auto_da_alloc), ~150-500 µs against ~10 µs. Not atomic: a crash between the
+   * write and the cut leaves the new content followed by the old one's tail.
+   */
+  inPlace?: boolean;
 }
 
 export function writeText(path: string, content: string, o: WriteOptions = {}): void {
-  const flags = O_WRONLY | O_CREAT | (o.exclusive ? O_EXCL : 0) | (o.append ? O_APPEND : O_TRUNC);
+  const flags = O_WRONLY | O_CREAT | (o.exclusive ? O_EXCL : 0) | (o.append ? O_APPEND : o.inPlace ? 0 : O_TRUNC);
   const fd = open(path, flags, o.mode ?? 0o666, "open");
   try {
-    writeAll(fd, Buffer.from(content), `write ${path}`);
+    const bytes = Buffer.from(content);
+    writeAll(fd, bytes, `write ${path}`);
+    if (o.inPlace) check(sym.ftruncate(fd, bytes.length), "ftruncate", path);
   } finally {
     closeFd(fd);
   }

@@ -29,6 +29,7 @@ const lib = dlopen("libc.so.6", {
   access: { args: [cstring, i32], returns: i32 },
   link: { args: [cstring, cstring], returns: i32 },
   unlink: { args: [cstring], returns: i32 },
+  ftruncate: { args: [i32, i64], returns: i32 },
   rename: { args: [cstring, cstring], returns: i32 },
   mkdir: { args: [cstring, u32], returns: i32 },
   rmdir: { args: [cstring], returns: i32 },

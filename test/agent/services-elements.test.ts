@@ -94,4 +94,38 @@ describe("ProxyElements", () => {
     expect(ips("10.96.0.11 . tcp . 80")).toEqual([]);
     expect([...p.elements.get("no-endpoints-ip-4")!.keys()]).toEqual(["10.96.0.10 . tcp . 80 : goto reject-svc"]);
   });
+
+  test("endpoint elements made from slots: size, has and deltas agree with the listed strings; two Services on one key are a union", () => {
+    const p = new ProxyElements("n1");
+    const listed = () => [...p.elements.get("endpoints-ip-4")!.keys()].sort();
+    const web = svc("web", "10.96.0.10");
+    // A second Service claiming the same cluster IP and port (the API refuses it; a source may still hand it out).
+    const dup = svc("dup", "10.96.0.10");
+    const sw = (ips: string[]) => slice("web-a", "web", 8080, ips.map((ip) => ({ ip })));
+    const sd = slice("dup-a", "dup", 8080, [{ ip: "10.244.1.2" }, { ip: "10.244.9.9" }]);
+    p.update(buildClusterState([web, sw(["10.244.1.2", "10.244.1.3"])] as any), []);
+    const set = p.elements.get("endpoints-ip-4")!;
+    expect(listed()).toEqual([`10.96.0.10 . tcp . 80 . ${BASE} : 10.244.1.2 . 8080`, `10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.3 . 8080`]);
+    expect(set.size).toBe(2);
+    for (const e of listed()) expect(set.has(e)).toBe(true);
+    expect(set.has(`10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.4 . 8080`)).toBe(false);
+    expect(set.has(`10.96.0.10 . tcp . 80 . ${BASE + 2} : 10.244.1.3 . 8080`)).toBe(false);
+    // dup's slot 0 is web's element (counted once); its slot 1 differs from web's.
+    let u = p.update(buildClusterState([web, sw(["10.244.1.2", "10.244.1.3"]), dup, sd] as any), []);
+    expect(set.size).toBe(3);
+    expect(listed().length).toBe(3);
+    expect([...(u.delta.get("endpoints-ip-4")?.add ?? [])]).toEqual([`10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.9.9 . 8080`]);
+    expect(u.delta.get("endpoints-ip-4")?.del.size ?? 0).toBe(0);
+    // web goes: the element both wanted stays, web's own slot 1 goes.
+    u = p.update(buildClusterState([dup, sd] as any), []);
+    expect([...(u.delta.get("endpoints-ip-4")?.del ?? [])]).toEqual([`10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.1.3 . 8080`]);
+    expect(u.delta.get("endpoints-ip-4")?.add.size ?? 0).toBe(0);
+    expect(listed()).toEqual([`10.96.0.10 . tcp . 80 . ${BASE} : 10.244.1.2 . 8080`, `10.96.0.10 . tcp . 80 . ${BASE + 1} : 10.244.9.9 . 8080`]);
+    expect(set.size).toBe(2);
+    // Gone entirely: every element deleted, none listed.
+    u = p.update(buildClusterState([] as any), []);
+    expect(u.delta.get("endpoints-ip-4")?.del.size).toBe(2);
+    expect(set.size).toBe(0);
+    expect(listed()).toEqual([]);
+  });
 });

@@ -29,6 +29,17 @@ describe("sys/files", () => {
     files.writeText(f, "yz", { append: true });
     expect(files.readText(f)).toBe("xyz");
     expect(codeOf(() => files.writeText(f, "", { exclusive: true }))).toBe("EEXIST");
+    // In place: overwritten from the start and cut to the new length (the same inode).
+    const ino = fs.statSync(f).ino;
+    files.writeText(f, "10.244.1.10", { inPlace: true });
+    files.writeText(f, "10.244.1.9", { inPlace: true });
+    expect(fs.readFileSync(f, "utf8")).toBe("10.244.1.9");
+    files.writeText(f, "fd00::1234", { inPlace: true });
+    expect(fs.readFileSync(f, "utf8")).toBe("fd00::1234");
+    expect(fs.statSync(f).ino).toBe(ino);
+    files.writeText(`${dir}/new-in-place`, "10.0.0.2", { inPlace: true, mode: 0o644 });
+    expect(fs.readFileSync(`${dir}/new-in-place`, "utf8")).toBe("10.0.0.2");
+    expect(fs.statSync(`${dir}/new-in-place`).mode & 0o777).toBe(0o644 & ~process.umask());
     expect(codeOf(() => files.readText(`${dir}/missing`))).toBe("ENOENT");
     const big = "0123456789abcdef".repeat(10_000);
     fs.writeFileSync(`${dir}/big`, big);

@@ -2,6 +2,14 @@
 // its EndpointSlices changed (the state keeps unchanged objects' views by identity), and the
 // table's elements are reference-counted across Services, so one endpoint change is a few
 // element changes computed from that Service alone, not a pass over 10,000 of them.
+//
+// Endpoint elements (`KEY . SLOT : ADDRESS . PORT`, four in five of a table's elements) are
+// not kept as strings: a Service keeps its slots (one string per view) and the endpoints maps
+// make the element strings only when they are read (a whole write, an adoption, the few
+// elements of a change). Kept as strings, 127,000 of them at 10,000 Services x 10 endpoints
+// cost ~30 MB of the agent's heap, and more in the pages that garbage made around them.
+import type { ElementSet } from "../../firewall/table-engine.ts";
+import { GcPacer } from "../../sys/gc-pace.ts";
 import type { ClusterState, EndpointSliceInfo, ServiceInfo } from "../../cluster/types.ts";
 import { familyOf, portViews, proxied, type Backend, type Family, type ServicePortView } from "./endpoints.ts";
 import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, type View } from "./layout.ts";
@@ -10,12 +18,14 @@ import { LOCAL_OFFSET, names, SLOT_BASE, type Form, type Klass, type PickChain, 
 interface Contribution {
   service: ServiceInfo;
   slices: readonly EndpointSliceInfo[];
-  /** Set name, element, set name, element, ...: flat, not a Map per Service (10,000 of them). */
+  /** Set name, element, set name, element, ...: flat, not a Map per Service (10,000 of them). Not the endpoint elements: */
   elements: string[];
+  /** ... those are made from these, one per Service key and view. */
+  groups: SlotGroup[];
   /** The pick chains its elements name (usually one). */
   picks: PickChain[];
-  /** Slots per (port view id, family, view): endpoint "ip . port" by slot, kept stable across changes. */
-  slots: Map<string, string[]>;
+  /** Id, slots, id, slots, ...: per (port view id, family, view) the endpoints by slot, kept stable across changes (joined, see SlotGroup); flat, not a Map per Service. */
+  slots: string[];
   /** UDP endpoints by family and the ports clients reach them on (conntrack cleanup when one goes). */
   udp?: Map<string, { family: Family; ip: string; dports: Set<number> }>;
   /** UDP Service keys that have endpoints: "IP port", or "* nodePort". */
@@ -59,10 +69,89 @@ export interface ElementsUpdate {
 
 const proto = (p: string) => p.toLowerCase();
 
+/** Services recompiled between young-generation collections (a full pass: see sys/gc-pace.ts). */
+const GC_EVERY = 1000;
+
+/** One Service key's endpoints in one view: the elements `KEY . base+i : slot i` of an endpoints map. */
+interface SlotGroup {
+  set: string;
+  key: string;
+  base: number;
+  /** The endpoints ("ADDRESS . PORT") by slot, joined by ",": one string, not one per endpoint. */
+  slots: string;
+  n: number;
+}
+
+function* groupElements(g: SlotGroup): Generator<string> {
+  const slots = g.slots.split(",");
+  for (let i = 0; i < slots.length; i++) yield `${g.key} . ${g.base + i} : ${slots[i]}`;
+}
+
+/** The elements the groups of one key make, each once (two Services claiming one key may make the same). */
+function keyElements(gs: readonly SlotGroup[]): Iterable<string> {
+  if (gs.length === 1) return groupElements(gs[0]!);
+  const out = new Set<string>();
+  for (const g of gs) for (const e of groupElements(g)) out.add(e);
+  return out;
+}
+
+/** How many elements the groups of one key make. */
+function keySize(gs: readonly SlotGroup[]): number {
+  if (gs.length === 1) return gs[0]!.n;
+  // The usual case of several: one Service's two views (their slots differ by base).
+  if (new Set(gs.map((g) => g.base)).size === gs.length) return gs.reduce((n, g) => n + g.n, 0);
+  return (keyElements(gs) as Set<string>).size;
+}
+
+/**
+ * One set's elements, as the table engine reads them: single elements counted by how many
+ * Services want each, and endpoint elements made from the Services' slot groups.
+ */
+export class ProxySet implements ElementSet {
+  readonly counts = new Map<string, number>();
+  /** Service key -> its slot groups (one per view; more when two Services claim one key). */
+  readonly groups = new Map<string, SlotGroup[]>();
+  private grouped = 0;
+
+  get size(): number {
+    return this.counts.size + this.grouped;
+  }
+
+  has(e: string): boolean {
+    if (this.counts.has(e)) return true;
+    // "KEY . SLOT : ADDRESS . PORT"
+    const colon = e.indexOf(" : ");
+    const dot = colon < 0 ? -1 : e.lastIndexOf(" . ", colon - 1);
+    if (dot < 0) return false;
+    const slot = Number(e.slice(dot + 3, colon));
+    const value = e.slice(colon + 3);
+    return (this.groups.get(e.slice(0, dot)) ?? []).some((g) => slot >= g.base && slot < g.base + g.n && g.slots.split(",")[slot - g.base] === value);
+  }
+
+  *keys(): Generator<string> {
+    yield* this.counts.keys();
+    for (const gs of this.groups.values()) yield* keyElements(gs);
+  }
+
+  /** Replaces one key's groups; `changed` hears of each element that comes or goes (when the caller keeps a delta). */
+  setGroups(key: string, next: SlotGroup[], changed?: (e: string, present: boolean) => void): void {
+    const prev = this.groups.get(key) ?? [];
+    if (changed) {
+      const before = new Set(prev.length ? keyElements(prev) : []);
+      const after = new Set(next.length ? keyElements(next) : []);
+      for (const e of after) if (!before.has(e)) changed(e, true);
+      for (const e of before) if (!after.has(e)) changed(e, false);
+    }
+    this.grouped += (next.length ? keySize(next) : 0) - (prev.length ? keySize(prev) : 0);
+    if (next.length) this.groups.set(key, next);
+    else this.groups.delete(key);
+  }
+}
+
 export class ProxyElements {
   private readonly byService = new Map<string, Contribution>();
-  /** set -> element -> how many Services want it (the table engine's Elements). */
-  readonly elements = new Map<string, Map<string, number>>();
+  /** set -> its elements (the table engine's Elements). */
+  readonly elements = new Map<string, ProxySet>();
   private readonly pickRefs = new Map<string, { chain: PickChain; n: number }>();
   private nodePortIps = new Set<string>();
   /** The Services with a healthCheckNodePort (few): health() need not walk every Service. */
@@ -71,7 +160,7 @@ export class ProxyElements {
   private prevServices?: ClusterState["services"];
   private prevSlices?: ClusterState["endpointSlices"];
   /** EndpointSlice keys per Service key, kept from the slices' changes. */
-  private readonly slicesOf = new Map<string, Set<string>>();
+  private readonly slicesOf = new Map<string, string[]>();
   /**
    * Whether an update has been made: the first one's delta is every element, which the table
    * engine never reads (its first sync writes or adopts the table from the elements), so it
@@ -99,7 +188,9 @@ export class ProxyElements {
     const u: ElementsUpdate = { delta: new Map(), staleUdp: [], affinityPrune: [] };
     this.track = this.updated;
     this.updated = true;
+    const pacer = new GcPacer(GC_EVERY);
     for (const key of this.changedServices(state)) {
+      pacer.tick();
       const svc = state.services.get(key);
       const had = this.byService.get(key);
       if (!svc) {
@@ -110,7 +201,7 @@ export class ProxyElements {
         continue;
       }
       const keys = this.slicesOf.get(key);
-      const mine = keys ? [...keys].map((k) => state.endpointSlices.get(k)!) : NONE;
+      const mine = keys ? keys.map((k) => state.endpointSlices.get(k)!) : NONE;
       if (had && had.service === svc && sameList(had.slices, mine)) continue;
       const next = this.compile(key, svc, mine, had);
       this.replace(had, next, u);
@@ -153,9 +244,10 @@ export class ProxyElements {
       const unlink = (k: string, x: EndpointSliceInfo) => {
         const o = owner(x);
         if (!o) return;
-        const set = this.slicesOf.get(o);
-        set?.delete(k);
-        if (set && !set.size) this.slicesOf.delete(o);
+        const list = this.slicesOf.get(o);
+        const at = list ? list.indexOf(k) : -1;
+        if (at >= 0) list!.splice(at, 1);
+        if (list && !list.length) this.slicesOf.delete(o);
         dirty.add(o);
       };
       let kept = 0;
@@ -166,9 +258,10 @@ export class ProxyElements {
         if (o) unlink(k, o);
         const n = owner(v);
         if (!n) return;
-        let set = this.slicesOf.get(n);
-        if (!set) this.slicesOf.set(n, (set = new Set()));
-        set.add(k);
+        // A list, not a Set: a Service has one slice or a few, and a Set each cost 3.6 MB at 10,000.
+        const list = this.slicesOf.get(n);
+        if (!list) this.slicesOf.set(n, [k]);
+        else if (!list.includes(k)) list.push(k);
         dirty.add(n);
       });
       if (pl && kept !== pl.size) for (const [k, o] of pl) if (!state.endpointSlices.has(k)) unlink(k, o);
@@ -182,6 +275,7 @@ export class ProxyElements {
     // Additions first: an element both want keeps its count above zero throughout.
     if (next) for (let i = 0; i < next.elements.length; i += 2) this.change(next.elements[i]!, next.elements[i + 1]!, +1, u);
     if (had) for (let i = 0; i < had.elements.length; i += 2) this.change(had.elements[i]!, had.elements[i + 1]!, -1, u);
+    this.regroup(had, next, u);
     if (next) for (const c of next.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, +1);
     if (had) for (const c of had.picks) this.pick(names.pickChain(c.f, c.form, c.n, c.view, c.affinity), c, -1);
     for (const [k, old] of had?.udp ?? []) {
@@ -209,30 +303,50 @@ export class ProxyElements {
 
   private track = false;
 
+  private set(name: string): ProxySet {
+    let s = this.elements.get(name);
+    if (!s) this.elements.set(name, (s = new ProxySet()));
+    return s;
+  }
+
   private change(set: string, e: string, by: number, u: ElementsUpdate): void {
-    let m = this.elements.get(set);
-    if (!m) this.elements.set(set, (m = new Map()));
+    const m = this.set(set).counts;
     const n = (m.get(e) ?? 0) + by;
-    if (!this.track) {
-      if (n > 0) m.set(e, n);
-      else m.delete(e);
-      return;
-    }
+    const had = m.has(e);
+    if (n > 0) m.set(e, n);
+    else m.delete(e);
+    if (this.track && had !== n > 0) this.delta(set, e, n > 0, u);
+  }
+
+  /** An element came (or went) since the last update; one that comes back within the update is no change. */
+  private delta(set: string, e: string, present: boolean, u: ElementsUpdate): void {
     let d = u.delta.get(set);
     if (!d) u.delta.set(set, (d = { add: new Set(), del: new Set() }));
-    if (n > 0) {
-      if (!m.has(e)) {
-        if (!d.del.delete(e)) d.add.add(e);
+    if (present) {
+      if (!d.del.delete(e)) d.add.add(e);
+    } else if (!d.add.delete(e)) d.del.add(e);
+  }
+
+  /** The slot groups of the keys `had` or `next` name: `had`'s out, `next`'s in. */
+  private regroup(had: Contribution | undefined, next: Contribution | undefined, u: ElementsUpdate): void {
+    const touched = new Map<string, Set<string>>();
+    for (const g of [...(had?.groups ?? []), ...(next?.groups ?? [])]) {
+      let keys = touched.get(g.set);
+      if (!keys) touched.set(g.set, (keys = new Set()));
+      keys.add(g.key);
+    }
+    for (const [set, keys] of touched) {
+      const s = this.set(set);
+      const changed = this.track ? (e: string, present: boolean) => this.delta(set, e, present, u) : undefined;
+      for (const key of keys) {
+        const kept = (s.groups.get(key) ?? []).filter((g) => !had?.groups.includes(g));
+        s.setGroups(key, [...kept, ...(next?.groups ?? []).filter((g) => g.set === set && g.key === key)], changed);
       }
-      m.set(e, n);
-    } else {
-      m.delete(e);
-      if (!d.add.delete(e)) d.del.add(e);
     }
   }
 
   private compile(key: string, svc: ServiceInfo, slices: readonly EndpointSliceInfo[], had: Contribution | undefined): Contribution {
-    const c: Contribution = { service: svc, slices, elements: [], picks: [], slots: new Map() };
+    const c: Contribution = { service: svc, slices, elements: [], groups: [], picks: [], slots: [] };
     if (!proxied(svc)) return c;
     const add = (set: string, e: string) => void c.elements.push(interned(set), e);
     const views = portViews(key, svc, slices, this.nodeName);
@@ -267,14 +381,13 @@ export class ProxyElements {
         if (v.port.protocol === "UDP") (c.udpServed ??= new Set()).add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
         for (const [view, slots] of [["all", allSlots], ["local", localSlots]] as const) {
           if (!slots.length) continue;
-          const pc: PickChain = { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) };
-          const chain = names.pickChain(f, k.form, pc.n, view, affinity);
-          if (!c.picks.some((x) => names.pickChain(x.f, x.form, x.n, x.view, x.affinity) === chain)) c.picks.push(pc);
+          const chain = names.pickChain(f, k.form, slots.length, view, affinity);
+          const pc = pickChain(chain, { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) });
+          if (!c.picks.includes(pc)) c.picks.push(pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
           if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
-          const set = names.endpoints(f, k.form);
-          for (let i = 0; i < slots.length; i++) add(set, `${k.key} . ${base + i} : ${slots[i]}`);
+          c.groups.push({ set: interned(names.endpoints(f, k.form)), key: k.key, base, slots: slotsOf(c, `${v.id}/${v.family}/${view}`)!, n: slots.length });
         }
       }
       for (const b of v.local) add(names.hairpin(f), `${b.ip} . ${b.ip}`);
@@ -299,9 +412,9 @@ export class ProxyElements {
   private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): string[] {
     // As the endpoints map's value reads ("ADDRESS . PORT"): the element is the slot's key and this.
     const want = backends.map((b) => `${b.ip} . ${b.port}`);
-    const prev = had?.slots.get(id);
-    if (!prev?.length) {
-      c.slots.set(id, want);
+    const prev = had && slotsOf(had, id)?.split(",");
+    if (!prev?.length || (prev.length === 1 && prev[0] === "")) {
+      c.slots.push(id, want.join(","));
       return want;
     }
     const wanted = new Set(want);
@@ -316,12 +429,26 @@ export class ProxyElements {
       slots[hole] = slots.pop();
     }
     const out = slots as string[];
-    c.slots.set(id, out);
+    c.slots.push(id, out.join(","));
     return out;
   }
 }
 
 const NONE: readonly EndpointSliceInfo[] = [];
+
+function slotsOf(c: Contribution, id: string): string | undefined {
+  for (let i = 0; i < c.slots.length; i += 2) if (c.slots[i] === id) return c.slots[i + 1];
+  return undefined;
+}
+
+/** One object per pick chain (a few dozen), kept by every Service that uses it instead of a copy each. */
+const pickChains = new Map<string, PickChain>();
+function pickChain(name: string, make: PickChain): PickChain {
+  const had = pickChains.get(name);
+  if (had) return had;
+  pickChains.set(name, make);
+  return make;
+}
 
 /** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
 const setNames = new Map<string, string>();
