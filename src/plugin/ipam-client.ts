@@ -3,7 +3,7 @@
 import { delegate } from "../cni/delegate.ts";
 import type { CallContext } from "../cni/plugin-spec.ts";
 import type { Result } from "../cni/types.ts";
-import { ipamAllocate, ipamCheck, ipamDel, ipamFlowsForgotten, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom } from "../ipam/index.ts";
+import { ipamAllocate, ipamCheck, ipamDel, ipamFlowsForgotten, ipamGc, ipamStatus, parseIpamConfig, requestedIpsFrom, type IpamConfig } from "../ipam/index.ts";
 import { addrOf } from "../net/ip.ts";
 
 export interface IpamClient {
@@ -20,8 +20,29 @@ export interface IpamClient {
 
 const IN_PROCESS_IPAM = "mncni-ipam";
 
+/**
+ * IPAM sections parsed, by their JSON text: a resident server sees the same few networks'
+ * sections call after call, and parsing one cost ~0.15 ms of each served ADD. The parsed
+ * config is a pure function of the section and frozen; a section that fails to parse is
+ * never kept (it throws every time).
+ */
+const parsedIpam = new Map<string, IpamConfig>();
+const PARSED_IPAM_KEPT = 16;
+
+function ipamConfigOf(raw: unknown): IpamConfig {
+  const text = JSON.stringify(raw);
+  if (text === undefined) return parseIpamConfig(raw);
+  let conf = parsedIpam.get(text);
+  if (!conf) {
+    conf = parseIpamConfig(raw);
+    if (parsedIpam.size >= PARSED_IPAM_KEPT) parsedIpam.clear();
+    parsedIpam.set(text, conf);
+  }
+  return conf;
+}
+
 function inProcess(ctx: CallContext): IpamClient {
-  const conf = parseIpamConfig(ctx.conf.ipam);
+  const conf = ipamConfigOf(ctx.conf.ipam);
   const key = { network: ctx.conf.name, containerId: ctx.env.containerId, ifname: ctx.env.ifname };
   return {
     add: async () => ipamAllocate(conf, { ...key, requestedIps: requestedIpsFrom(ctx.conf, ctx.env) }),

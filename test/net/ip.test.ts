@@ -51,6 +51,7 @@ describe("CIDRs", () => {
 
 test("MACs", () => {
   expect(formatMAC(parseMAC("02:AB:0:ff:10:1"))).toBe("02:ab:00:ff:10:01");
+  for (let b = 0; b < 256; b++) expect(formatMAC(Uint8Array.of(b, 255 - b))).toBe(`${b.toString(16).padStart(2, "0")}:${(255 - b).toString(16).padStart(2, "0")}`);
   expect(() => parseMAC("02-ab")).toThrow(TypeError);
 });
 

@@ -87,6 +87,26 @@ describe("mncni serve", () => {
     node.destroy();
   });
 
+  test("the server follows a network's IPAM section as it changes between calls (parsed sections are kept by their text)", async () => {
+    const { node, socket } = await servedNode();
+    const conf = (ranges: object[][]) => node.conf({ extra: { agentSocket: socket }, ranges, routes: [] });
+    const [p1, p2, p3] = [node.pod(), node.pod(), node.pod()];
+    const first = node.add(conf([[{ subnet: "10.98.1.0/24" }]]), { pod: p1, id: "sec1" });
+    expect(first.ips.map((i: { address: string }) => i.address)).toEqual(["10.98.1.2/24"]);
+    // Same network, another range: the next address comes from the new section.
+    const second = node.add(conf([[{ subnet: "10.98.2.0/24" }]]), { pod: p2, id: "sec2" });
+    expect(second.ips.map((i: { address: string }) => i.address)).toEqual(["10.98.2.2/24"]);
+    expect(addrs(p2, "eth0")).toEqual(["10.98.2.2/24"]);
+    expect(lastFor(node, "sec2", "ADD")?.served).toBeDefined();
+    // A broken section is refused every time, naming the field, after a good one was kept.
+    for (let i = 0; i < 2; i++) {
+      const bad = node.call("ADD", conf([[{ subnet: "10.98.3.0/33" }]]), { pod: p3, id: `sec3-${i}` });
+      expect(bad.json).toMatchObject({ code: 7, msg: expect.stringContaining("ipam.ranges[0]") });
+      expect(link(p3, "eth0")).toBeUndefined();
+    }
+    node.destroy();
+  });
+
   test("a relative or too long agentSocket is a config error naming the field", () => {
     const node = new TestNode();
     const pod = node.pod();
