@@ -1,34 +1,26 @@
-// The existing end-to-end suites with the eBPF fast path on (`lab up --fast-path on`: every
-// lab these files bring up, through MNCNI_LAB_FAST_PATH, which test/lab/lab-cli.ts adds to their
-// `lab up`; set only while this file's tests run, as the other matrix files share the process).
-// The fast path must change nothing they see. One mode per suite, alternating, to keep the
-// added time of make test-matrix down (each suite runs in its other modes elsewhere):
-//   lab end to end (lab-suite.ts)            routed
-//   the upstream NetworkPolicy model         bridge
-//   docs/policy.md's examples                bridge (the file's own lab)
-//   Services (lab-services-suite.ts)         routed over host-gw, dual-stack (cross-node fast path)
-//   overlay (lab-overlay.e2e.test.ts)        the file's own: auto/bridge and vxlan/routed
-//   insight (inspect, explain, trace...)     bridge
+// The existing end-to-end suites with the eBPF fast path on (fast-path-labs.ts), in routed
+// mode; fast-path-suites-bridge.matrix.test.ts runs them in bridge mode and
+// fast-path-overlay.matrix.test.ts the overlay's (three files, so that none is long). The fast
+// path must change nothing they see:
+//   lab end to end (lab-suite.ts): bring-up, lab check, ...
+//   the upstream NetworkPolicy model, ClusterNetworkPolicy (policy-model-suite.ts)
+//   docs/policy.md's examples (policy-examples-suite.ts)
+//   Services (lab-services-suite.ts), over host-gw and dual-stack: the cross-node fast path
+//   insight: inspect, explain (a forged source dropped by anti-spoofing), trace (insight-suite.ts)
+//   overlay (lab-overlay.e2e.test.ts, in its own file): auto/bridge and vxlan/routed, where
+//     the VXLAN peers take the stack
 // The labs route host-gw (the default within one segment), so the cross-node fast path is on
-// in all but the overlay's, where the VXLAN peers take the stack.
-import { afterAll, beforeAll } from "bun:test";
+// in all but the overlay's.
+import { fastPathLabs } from "./fast-path-labs.ts";
 
-const before = process.env.MNCNI_LAB_FAST_PATH;
-beforeAll(() => {
-  process.env.MNCNI_LAB_FAST_PATH = "on";
-});
-afterAll(() => {
-  if (before === undefined) delete process.env.MNCNI_LAB_FAST_PATH;
-  else process.env.MNCNI_LAB_FAST_PATH = before;
-});
-
+fastPathLabs();
 const { labSuite } = await import("./lab-suite.ts");
 labSuite("routed");
 const { policyModelSuite } = await import("./policy-model-suite.ts");
-policyModelSuite("bridge");
-await import("./policy-examples.e2e.test.ts");
+policyModelSuite("routed");
+const { policyExamplesSuite } = await import("./policy-examples-suite.ts");
+policyExamplesSuite("routed");
 const { serviceTrafficSuite } = await import("./lab-services-suite.ts");
 serviceTrafficSuite({ mode: "routed", routing: "host-gw", ipv6: true });
-await import("./lab-overlay.e2e.test.ts");
 const { insightSuite } = await import("../obs/insight-suite.ts");
-insightSuite("bridge");
+insightSuite("routed");

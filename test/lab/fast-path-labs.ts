@@ -1,0 +1,15 @@
+// `lab up --fast-path on` for every lab a test file brings up, through MNCNI_LAB_FAST_PATH
+// (test/lab/lab-cli.ts adds it to their `lab up`): set only while that file's tests run, as
+// the other matrix files share the process.
+import { afterAll, beforeAll } from "bun:test";
+
+export function fastPathLabs(): void {
+  const before = process.env.MNCNI_LAB_FAST_PATH;
+  beforeAll(() => {
+    process.env.MNCNI_LAB_FAST_PATH = "on";
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.MNCNI_LAB_FAST_PATH;
+    else process.env.MNCNI_LAB_FAST_PATH = before;
+  });
+}

@@ -1,0 +1,7 @@
+// The overlay's suite (lab-overlay.e2e.test.ts: auto/bridge and vxlan/routed over two
+// segments) with the eBPF fast path on: the VXLAN peers take the stack, the pods of one node
+// take the fast path. The list and why: fast-path-suites.matrix.test.ts.
+import { fastPathLabs } from "./fast-path-labs.ts";
+
+fastPathLabs();
+await import("./lab-overlay.e2e.test.ts");
