@@ -61,18 +61,26 @@ export function serviceInfo(o: KubeService): ServiceInfo {
     clusterIPs,
     headless,
     ports,
-    externalIPs: ips(sp.externalIPs, "externalIP", problems),
-    loadBalancerIPs: type === "LoadBalancer" ? ips(ingress, "loadBalancer ingress IP", problems) : [],
+    externalIPs: orEmpty(ips(sp.externalIPs, "externalIP", problems)),
+    loadBalancerIPs: type === "LoadBalancer" ? orEmpty(ips(ingress, "loadBalancer ingress IP", problems)) : EMPTY,
     ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
     externalTrafficPolicy: local ? "Local" : "Cluster",
     internalTrafficPolicy: sp.internalTrafficPolicy === "Local" ? "Local" : "Cluster",
     ...(local && type === "LoadBalancer" && isPort(sp.healthCheckNodePort) ? { healthCheckNodePort: sp.healthCheckNodePort } : {}),
     ...(sp.selector && typeof sp.selector === "object" ? { selector: { ...sp.selector } } : {}),
-    problems,
+    problems: orEmpty(problems),
   };
 }
 
 const isPositive = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0;
+
+/**
+ * The empty list every view without problems, external or load-balancer IPs shares (frozen:
+ * views are never mutated). An empty array literal kept is ~64 bytes: three per Service were
+ * ~2 MB at 10,000 Services.
+ */
+const EMPTY = Object.freeze([]) as unknown as string[];
+const orEmpty = (list: string[]) => (list.length ? list : EMPTY);
 
 export function endpointSliceInfo(o: KubeEndpointSlice): EndpointSliceInfo {
   const addressType = o.addressType === "IPv6" || o.addressType === "FQDN" ? o.addressType : "IPv4";

@@ -352,11 +352,17 @@ export class ProxyElements {
     const views = portViews(key, svc, slices, this.nodeName);
     let localHealth = 0;
     for (const v of views) {
-      const allSlots = this.slots(c, had, `${v.id}/${v.family}/all`, v.all);
+      // Slots are kept per Service: their id needs only the port, family and view (a few dozen distinct).
+      const id = (view: View) => interned(`${v.port.port}/${v.port.protocol}/${v.family}/${view}`);
       // The local view is read only by the Local policies' chains: other Services leave it out
       // (at 10,000 Services, 20,000 elements fewer).
       const needLocal = svc.internalTrafficPolicy === "Local" || svc.externalTrafficPolicy === "Local";
-      const localSlots = needLocal ? this.slots(c, had, `${v.id}/${v.family}/local`, v.local) : [];
+      const slotViews: { view: View; id: string; n: number }[] = [];
+      for (const view of needLocal ? (["all", "local"] as const) : (["all"] as const)) {
+        const sid = id(view);
+        const n = this.slots(c, had, sid, view === "all" ? v.all : v.local);
+        if (n) slotViews.push({ view, id: sid, n });
+      }
       localHealth = Math.max(localHealth, v.local.length);
       const f = v.family;
       const p = proto(v.port.protocol);
@@ -379,15 +385,14 @@ export class ProxyElements {
         }
         add(k.form === "ip" ? names.serviceIps(f) : names.nodePorts(f), `${k.key} : goto ${names.klass(f, k.klass)}`);
         if (v.port.protocol === "UDP") (c.udpServed ??= new Set()).add(k.form === "ip" ? `${k.key.split(" . ")[0]} ${v.port.port}` : `* ${v.port.nodePort}`);
-        for (const [view, slots] of [["all", allSlots], ["local", localSlots]] as const) {
-          if (!slots.length) continue;
-          const chain = names.pickChain(f, k.form, slots.length, view, affinity);
-          const pc = pickChain(chain, { f, form: k.form, n: slots.length, view, ...(affinity ? { affinity } : {}) });
+        for (const { view, id: sid, n } of slotViews) {
+          const chain = names.pickChain(f, k.form, n, view, affinity);
+          const pc = pickChain(chain, { f, form: k.form, n, view, ...(affinity ? { affinity } : {}) });
           if (!c.picks.includes(pc)) c.picks.push(pc);
           add(names.pick(f, k.form, view), `${k.key} : goto ${chain}`);
           const base = SLOT_BASE + (view === "local" ? LOCAL_OFFSET : 0);
-          if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n: slots.length });
-          c.groups.push({ set: interned(names.endpoints(f, k.form)), key: k.key, base, slots: slotsOf(c, `${v.id}/${v.family}/${view}`)!, n: slots.length });
+          if (affinity) (c.affinity ??= new Map()).set(`${f}|${k.form}|${k.key}|${view}`, { f, form: k.form, key: k.key, base, n });
+          c.groups.push({ set: interned(names.endpoints(f, k.form)), key: k.key, base, slots: slotsOf(c, sid)!, n });
         }
       }
       for (const b of v.local) add(names.hairpin(f), `${b.ip} . ${b.ip}`);
@@ -409,13 +414,13 @@ export class ProxyElements {
    * The endpoints in slots: a surviving endpoint keeps its slot (affinity and open flows keep
    * their endpoint), a new one fills a hole, and holes left are closed by moving the last one.
    */
-  private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): string[] {
+  private slots(c: Contribution, had: Contribution | undefined, id: string, backends: Backend[]): number {
     // As the endpoints map's value reads ("ADDRESS . PORT"): the element is the slot's key and this.
     const want = backends.map((b) => `${b.ip} . ${b.port}`);
     const prev = had && slotsOf(had, id)?.split(",");
     if (!prev?.length || (prev.length === 1 && prev[0] === "")) {
       c.slots.push(id, want.join(","));
-      return want;
+      return want.length;
     }
     const wanted = new Set(want);
     const slots: (string | undefined)[] = prev.map((e) => (wanted.has(e) ? e : undefined));
@@ -428,9 +433,8 @@ export class ProxyElements {
       if (hole >= slots.length) break;
       slots[hole] = slots.pop();
     }
-    const out = slots as string[];
-    c.slots.push(id, out.join(","));
-    return out;
+    c.slots.push(id, slots.join(","));
+    return slots.length;
   }
 }
 
@@ -450,7 +454,7 @@ function pickChain(name: string, make: PickChain): PickChain {
   return make;
 }
 
-/** One string per set name (a few dozen), kept by every Service's element list instead of a copy each. */
+/** One string per set name and slot id (a few dozen), kept by every Service instead of a copy each. */
 const setNames = new Map<string, string>();
 function interned(name: string): string {
   const had = setNames.get(name);
