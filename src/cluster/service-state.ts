@@ -91,9 +91,12 @@ export function endpointSliceInfo(o: KubeEndpointSlice): EndpointSliceInfo {
     const c = e.conditions ?? {};
     const ready = c.ready !== false;
     const ref = e.targetRef;
-    // Fields set one by one, not spread: no temporary object per optional field.
-    const ep: EndpointInfo = { addresses, ready, serving: c.serving ?? ready, terminating: c.terminating === true };
-    if (typeof e.nodeName === "string") ep.nodeName = e.nodeName;
+    // Fields set one by one, not spread: no temporary object per optional field. nodeName (nearly
+    // always there) in the literal: a field added afterwards takes an out-of-line slot, 16
+    // bytes more per endpoint (1.6 MB at 100,000 endpoints).
+    const serving = c.serving ?? ready;
+    const terminating = c.terminating === true;
+    const ep: EndpointInfo = typeof e.nodeName === "string" ? { addresses, ready, serving, terminating, nodeName: e.nodeName } : { addresses, ready, serving, terminating };
     if (typeof e.zone === "string") ep.zone = e.zone;
     if (ref?.kind === "Pod" && ref.name) ep.pod = `${ref.namespace ?? o.metadata.namespace ?? "default"}/${ref.name}`;
     endpoints.push(ep);

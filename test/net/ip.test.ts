@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Attrs, Writer } from "../../src/kernel/codec.ts";
 import { formatCIDR, formatIP, formatMAC, parseCIDR, parseIP, parseMAC, tryParseIP } from "../../src/net/ip.ts";
-import { broadcastOf, maskCIDR } from "../../src/net/cidr.ts";
+import { broadcastOf, maskCIDR, normalizeIP } from "../../src/net/cidr.ts";
 
 describe("addresses", () => {
   test.each([
@@ -86,5 +86,24 @@ describe("text styles", () => {
     const ip = parseIP(input);
     expect(formatIP(ip.bytes, 6)).toBe(glibc);
     expect(formatIP(ip.bytes, 6, "go")).toBe(go);
+  });
+});
+
+describe("normalizeIP", () => {
+  test.each([
+    ["10.1.2.3", "10.1.2.3"],
+    ["0.0.0.0", "0.0.0.0"],
+    ["255.255.255.255", "255.255.255.255"],
+    ["010.1.2.3", undefined],
+    ["10.1.2", undefined],
+    ["10.1.2.3.4", undefined],
+    ["10.1.2.256", undefined],
+    ["10.1..3", undefined],
+    ["", undefined],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["::ffff:10.1.2.3", "::ffff:10.1.2.3"],
+    ["2001:db8::1::2", undefined],
+  ])("%p -> %p (IPv4 checked without a buffer per call, IPv6 formatted)", (input, want) => {
+    expect(normalizeIP(input)).toBe(want);
   });
 });
