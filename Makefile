@@ -82,8 +82,9 @@ dist/mncni: node_modules/.installed $(SOURCES)
 # dozens of cpuid instructions, each a trap to the hypervisor on a VM (~7.5 us here), and an
 # empty glibc static program costs ~0.75 ms of CPU against ~0.09 ms with musl; the forwarder
 # runs for every CNI call, served or not (docs/benchmarks.md). Without musl-gcc the build
-# falls back to $(CC) and says so.
-FORWARD_CC := $(or $(shell command -v musl-gcc 2>/dev/null),$(CC))
+# falls back to $(CC) and says so. Looked up when the recipe runs (`=`), after `make test`'s
+# deps step may have installed it.
+FORWARD_CC = $(or $(shell command -v musl-gcc 2>/dev/null),$(CC))
 
 dist/mncni-forward: src/forward/forward.c $(SOURCES)
 	@mkdir -p dist

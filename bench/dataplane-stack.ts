@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     `load average (1 min) during the rounds ${f2(Math.min(...loads))}–${f2(Math.max(...loads))}, median ${f2(median(loads))}; total ${seconds.toFixed(0)} s.\n`);
   console.log("| flow | TCP Gbit/s, fast path on | off | on/off (per round: median, min–max) | request/response p50 µs, on | off | on/off |");
   console.log("|---|---|---|---|---|---|---|");
-  for (const x of rows) console.log(`| ${x.label} | ${f2(x.on.gbps)} | ${f2(x.off.gbps)} | ${r(x.gbpsRatio)} | ${x.on.rr.toFixed(0)} | ${x.off.rr.toFixed(0)} | ${r(x.rrRatio)} |`);
+  for (const x of rows) console.log(`| ${x.label} | ${f2(x.on.gbps)} | ${f2(x.off.gbps)} | ${r(x.gbpsRatio)} | ${x.on.rr.toFixed(1)} | ${x.off.rr.toFixed(1)} | ${r(x.rrRatio)} |`);
 }
 
 try {

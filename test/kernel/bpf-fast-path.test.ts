@@ -78,6 +78,7 @@ const fromA = (over: Partial<Pkt> = {}): Pkt => ({ dstMac: a().hostMac, srcMac: 
 const fromA6 = (over: Partial<Pkt> = {}): Pkt => fromA({ src: a().ip6, dst: b().ip6, ...over });
 const runOn = (p: Uint8Array, dev = a().hostIndex) => withNetns(netnsPath(H), () => progTestRun(prog, p, dev));
 const runCounted = (p: Uint8Array, dev?: number) => counted(verdicts, () => runOn(p, dev));
+const counted_ = <T>(fn: () => T) => counted(verdicts, fn);
 
 test("a program the verifier refuses: the error names the errno and carries the verifier's log", () => {
   // Reads the packet without checking its end.
@@ -94,6 +95,15 @@ test("a program the verifier refuses: the error names the errno and carries the 
 });
 
 describe("the program, run by the kernel on crafted packets", () => {
+  test("repeat: the kernel runs it that many times on the same packet, each run on what the last left, and times a run", () => {
+    const { r, counted } = counted_(() => withNetns(netnsPath(H), () => progTestRun(prog, packet(fromA()), a().hostIndex, { repeat: 20 })));
+    // The first run redirects and writes the destination link's MACs: the next 19 see a frame
+    // whose source MAC is not A's (what bench/fast-path-programs.ts times with one run a call).
+    expect(counted).toEqual({ redirect_local: 1, spoofed: 19 });
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.duration).toBeGreaterThan(0);
+  });
+
   test("plain pod to plain pod, routed: redirected, TTL - 1 with a valid checksum, MACs of the destination's link; counted as redirect_local", () => {
     const { r, counted } = runCounted(packet(fromA()));
     expect(counted).toEqual({ redirect_local: 1 });

@@ -229,15 +229,18 @@ export interface TestRun {
   retval: number;
   /** the packet as the program left it */
   data: Uint8Array;
+  /** the kernel's average time of one run, ns (of `repeat` runs) */
+  duration: number;
 }
 
 /**
  * Runs a SCHED_CLS program once on a packet (BPF_PROG_TEST_RUN), as if it had arrived on
  * the device `ifindex` of the calling thread's namespace: the kernel's own check of what a
  * program does to a packet, with nothing sent. `gsoSize` makes it a GSO packet of segments
- * that size (what a pod's TCP sends over veth).
+ * that size (what a pod's TCP sends over veth); `repeat` runs it that many times (the result
+ * is the last run's, the duration their average: what a program costs per packet).
  */
-export function progTestRun(fd: number, packet: Uint8Array, ifindex: number, o: { gsoSize?: number } = {}): TestRun {
+export function progTestRun(fd: number, packet: Uint8Array, ifindex: number, o: { gsoSize?: number; repeat?: number } = {}): TestRun {
   const out = new Uint8Array(packet.length + 256);
   // struct __sk_buff as input: ifindex (@40) and, for a GSO packet, gso_size (@176).
   const ctx = Buffer.alloc(192);
@@ -249,9 +252,9 @@ export function progTestRun(fd: number, packet: Uint8Array, ifindex: number, o: 
   attr.writeUInt32LE(out.length, 12);
   attr.writeBigUInt64LE(BigInt(ptr(packet)), 16);
   attr.writeBigUInt64LE(BigInt(ptr(out)), 24);
-  attr.writeUInt32LE(1, 32);
+  attr.writeUInt32LE(o.repeat ?? 1, 32);
   attr.writeUInt32LE(ctx.length, 40);
   attr.writeBigUInt64LE(BigInt(ptr(ctx)), 48);
   bpf(CMD.PROG_TEST_RUN, attr, "test-run bpf program");
-  return { retval: attr.readUInt32LE(4), data: out.slice(0, attr.readUInt32LE(12)) };
+  return { retval: attr.readUInt32LE(4), data: out.slice(0, attr.readUInt32LE(12)), duration: attr.readUInt32LE(36) };
 }
