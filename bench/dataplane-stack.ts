@@ -9,8 +9,10 @@
 //                 path's own gain, which shows it was on
 // Ratios are fast path on / off, per round, then the median over the rounds (single runs are
 // bimodal here). Two labs of 2 nodes, host-gw, bridge mode (or --mode routed).
+// With --both-off the first lab has the fast path off too: the ratios then say what the bench
+// reads between two like labs (its own bias), against which the real ratios are read.
 // Run as root: node_modules/.bin/bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge]
-//   [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
+//   [--both-off] [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -24,12 +26,13 @@ const { values: v } = parseArgs({
     rounds: { type: "string", default: "9" },
     duration: { type: "string", default: "2" },
     mode: { type: "string", default: "bridge" },
+    "both-off": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (v.help) {
-  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--json]");
+  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)");
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
   if (!existsSync(BIN)) throw new Error(`no ${BIN}: run make build first`);
   if (sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code !== 0) throw new Error("iperf3 is not installed (apt-get install -y iperf3)");
   const t0 = performance.now();
-  const on = setUpLab(`${ID}on`, true);
+  const on = setUpLab(`${ID}on`, !v["both-off"]);
   const off = setUpLab(`${ID}off`, false);
   const servers = [...new Set([on, off].flatMap((l) => FLOWS.map((f) => l.flows[f].server)))];
   for (const s of servers) started.push(Bun.spawn(inNs(s, ["iperf3", "-s", "-p", String(IPERF_PORT)]), { stdout: "ignore", stderr: "ignore" }));
@@ -196,7 +199,7 @@ async function main(): Promise<void> {
   const f2 = (x: number) => x.toFixed(2);
   const r = (x: { med: number; min: number; max: number }) => `${f2(x.med)} (${f2(x.min)}–${f2(x.max)})`;
   const kernel = sh(["uname", "-r"]).out.trim();
-  console.log(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}; ${MODE} mode, host-gw, two labs (fast path on, fast path off) up at once; ` +
+  console.log(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}; ${MODE} mode, host-gw, two labs (${v["both-off"] ? "both with the fast path off: the bench's own bias; \"on\" is the first lab" : "fast path on, fast path off"}) up at once; ` +
     `${ROUNDS} rounds, in each every flow on both labs (which lab first flips each round): TCP 1 stream ${DUR} s (iperf3), request/response ${RR_COUNT} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); ` +
     `load average (1 min) during the rounds ${f2(Math.min(...loads))}–${f2(Math.max(...loads))}, median ${f2(median(loads))}; total ${seconds.toFixed(0)} s.\n`);
   console.log("| flow | TCP Gbit/s, fast path on | off | on/off (per round: median, min–max) | request/response p50 µs, on | off | on/off |");
