@@ -9,14 +9,20 @@
 //                 path's own gain, which shows it was on
 // Ratios are fast path on / off, per round, then the median over the rounds (single runs are
 // bimodal here). Two labs of 2 nodes, host-gw, bridge mode (or --mode routed).
+// With --both-off the first lab has the fast path off too: the ratios then say what the bench
+// reads between two like labs (its own bias), against which the real ratios are read. With
+// --hook-only the first lab has it off, and a program that only returns on the clsact ingress
+// of every pod's host end: what the tc hook costs a packet, without the fast path's work.
 // Run as root: node_modules/.bin/bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge]
-//   [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
+//   [--both-off | --hook-only] [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
 import { EXTERNAL } from "../src/lab/topology.ts";
+import { Netlink } from "../src/kernel/index.ts";
+import { Asm, PROG_TYPE, R, closeBpfFd, progLoad } from "../src/kernel/bpf/index.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -24,12 +30,14 @@ const { values: v } = parseArgs({
     rounds: { type: "string", default: "9" },
     duration: { type: "string", default: "2" },
     mode: { type: "string", default: "bridge" },
+    "both-off": { type: "boolean", default: false },
+    "hook-only": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (v.help) {
-  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--json]");
+  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off | --hook-only] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)\n  --hook-only: the first lab with the fast path off and an empty program (returns TC_ACT_OK) on every pod's host end: what the tc hook alone costs");
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -55,10 +63,12 @@ function sh(argv: string[], o: { allowFail?: boolean } = {}): { code: number; ou
 const inNs = (ns: string, argv: string[]) => ["ip", "netns", "exec", ns, ...argv];
 const labCmd = (name: string, args: string[], o: { allowFail?: boolean } = {}) => sh([BIN, "lab", ...args, "--name", name], o);
 const started: Bun.Subprocess[] = [];
+const bpfFds: number[] = [];
 const labs: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), `${ID}-`));
 
 function cleanup(): void {
+  for (const fd of bpfFds.splice(0)) closeBpfFd(fd);
   for (const p of started) if (p.exitCode === null) p.kill("SIGTERM");
   for (const l of labs.splice(0)) sh([BIN, "lab", "down", "--name", l, "-q"], { allowFail: true });
   rmSync(dir, { recursive: true, force: true });
@@ -118,6 +128,24 @@ function setUpLab(name: string, fastPath: boolean): Lab {
   return { name, fastPath, flows };
 }
 
+/** --hook-only: a program that only returns, on the clsact ingress of every pod's host end of the lab's nodes (the filters go with the lab). */
+function emptyHooks(lab: string): void {
+  const fd = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, 0).exit().assemble(), license: "GPL", name: "bench_empty" });
+  bpfFds.push(fd);
+  const st = JSON.parse(labCmd(lab, ["status", "--json"]).out) as LabStatus;
+  for (const n of st.nodes) {
+    const nl = Netlink.open(`/run/netns/${n.namespace}`);
+    try {
+      for (const l of nl.links().filter((x) => x.kind === "veth" && x.name !== "eth0")) {
+        nl.addClsact(l.index);
+        nl.addBpfFilter({ index: l.index, progFd: fd, name: "bench_empty" });
+      }
+    } finally {
+      nl.close();
+    }
+  }
+}
+
 /** What `lab inspect` says of a pod's fast path: plain (in the map) or not. */
 const plain = (lab: string, target: string) => JSON.parse(labCmd(lab, ["inspect", target, "--json"], { allowFail: true }).out || "{}").fastPath?.plain === true;
 
@@ -162,7 +190,9 @@ async function main(): Promise<void> {
   if (!existsSync(BIN)) throw new Error(`no ${BIN}: run make build first`);
   if (sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code !== 0) throw new Error("iperf3 is not installed (apt-get install -y iperf3)");
   const t0 = performance.now();
-  const on = setUpLab(`${ID}on`, true);
+  if (v["both-off"] && v["hook-only"]) throw new Error("--both-off and --hook-only: one or the other");
+  const on = setUpLab(`${ID}on`, !v["both-off"] && !v["hook-only"]);
+  if (v["hook-only"]) emptyHooks(on.name);
   const off = setUpLab(`${ID}off`, false);
   const servers = [...new Set([on, off].flatMap((l) => FLOWS.map((f) => l.flows[f].server)))];
   for (const s of servers) started.push(Bun.spawn(inNs(s, ["iperf3", "-s", "-p", String(IPERF_PORT)]), { stdout: "ignore", stderr: "ignore" }));
@@ -196,7 +226,7 @@ async function main(): Promise<void> {
   const f2 = (x: number) => x.toFixed(2);
   const r = (x: { med: number; min: number; max: number }) => `${f2(x.med)} (${f2(x.min)}–${f2(x.max)})`;
   const kernel = sh(["uname", "-r"]).out.trim();
-  console.log(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}; ${MODE} mode, host-gw, two labs (fast path on, fast path off) up at once; ` +
+  console.log(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}; ${MODE} mode, host-gw, two labs (${v["both-off"] ? "both with the fast path off: the bench's own bias; \"on\" is the first lab" : v["hook-only"] ? "both with the fast path off, the first (\"on\") with an empty program on every pod's host end" : "fast path on, fast path off"}) up at once; ` +
     `${ROUNDS} rounds, in each every flow on both labs (which lab first flips each round): TCP 1 stream ${DUR} s (iperf3), request/response ${RR_COUNT} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); ` +
     `load average (1 min) during the rounds ${f2(Math.min(...loads))}–${f2(Math.max(...loads))}, median ${f2(median(loads))}; total ${seconds.toFixed(0)} s.\n`);
   console.log("| flow | TCP Gbit/s, fast path on | off | on/off (per round: median, min–max) | request/response p50 µs, on | off | on/off |");

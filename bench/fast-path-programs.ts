@@ -2,7 +2,8 @@
 // (BPF_PROG_TEST_RUN): the pod program sending to a pod of the same node
 // (bpf_redirect_peer), the pod program sending to a pod of another node (host-gw routes map,
 // bpf_fib_lookup, bpf_redirect_neigh), the underlay program delivering to a local pod
-// (conntrack lookup kfunc, bpf_redirect_peer), and a program that only returns (what the
+// (conntrack lookup kfunc, bpf_redirect_peer), the pod program handing a packet to the stack
+// (from or to a pod not in the plain-pods map), and a program that only returns (what the
 // test run itself costs). Tells how much of the fast path's cross-node request/response gap to
 // node to node is the programs' work and how much the path's extra veth crossing.
 // One node namespace with two pods and an underlay device (a veth pair inside the node); the
@@ -100,6 +101,8 @@ function main(): void {
     { key: "nothing", label: "a program that only returns (the test run's own cost)", fd: nothing, pkt: udp(a.hostMac, a.mac, a.ip, b.ip), dev: a.hostIndex, want: 0 },
     { key: "pod-local", label: "pod program: to a plain pod of the node (bpf_redirect_peer)", fd: podProg, pkt: udp(a.hostMac, a.mac, a.ip, b.ip), dev: a.hostIndex, want: TC_ACT_REDIRECT },
     { key: "pod-remote", label: "pod program: to a pod of another node (fib lookup, bpf_redirect_neigh)", fd: podProg, pkt: udp(a.hostMac, a.mac, a.ip, "10.79.2.2"), dev: a.hostIndex, want: TC_ACT_REDIRECT },
+    { key: "pod-from-stacked", label: "pod program: from a pod not in the map (a pod a policy selects; to the stack)", fd: podProg, pkt: udp(b.hostMac, "02:79:00:00:00:09", "10.79.1.9", a.ip), dev: b.hostIndex, want: 0 },
+    { key: "pod-to-stacked", label: "pod program: to a pod of the node not in the map (to the stack)", fd: podProg, pkt: udp(a.hostMac, a.mac, a.ip, "10.79.1.9"), dev: a.hostIndex, want: 0 },
     { key: "underlay", label: "underlay program: to a plain pod of the node (conntrack lookup, bpf_redirect_peer)", fd: underlayProg, pkt: udp("02:79:00:00:01:ff", "02:79:00:00:02:ff", "10.79.2.2", a.ip), dev: eth0, want: TC_ACT_REDIRECT },
   ];
   const ns: Record<string, number[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
