@@ -7,7 +7,7 @@
 //   docs/policy.md's examples (policy-examples-suite.ts)
 //   Services (lab-services-suite.ts), over host-gw and dual-stack: the cross-node fast path
 //   insight: inspect, explain (a forged source dropped by anti-spoofing), trace (insight-suite.ts)
-//   overlay (lab-overlay.e2e.test.ts, in its own file): auto/bridge and vxlan/routed, where
+//   overlay (lab-overlay-suite.ts, in its own file): auto/bridge and vxlan/routed, where
 //     the VXLAN peers take the stack
 // The labs route host-gw (the default within one segment), so the cross-node fast path is on
 // in all but the overlay's.

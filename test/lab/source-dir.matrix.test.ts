@@ -20,7 +20,8 @@ labSuite("bridge");
 labSuite("routed");
 labDownSuite();
 await import("./lab-ipv6.e2e.test.ts");
-await import("./lab-overlay.e2e.test.ts");
+const { overlaySuite } = await import("./lab-overlay-suite.ts");
+overlaySuite();
 await import("./lab-readiness.e2e.test.ts");
 await import("./lab-pod-mtu.e2e.test.ts");
 // Both modes here: make test runs the model in bridge mode only, on the kubernetes source.
