@@ -10,12 +10,14 @@
 // Measures: full sync (state to programmed table), one endpoint change programmed (engine
 // sync from the new state: p50 / p90; the source's state rebuild shown on its own row), the
 // agent's RSS growth (RSS with the state and table minus RSS before: right after a GC, and
-// 3 s and another GC later, once the allocator has returned the freed pages), the table's size.
+// 3 s and another GC later, once the allocator has returned the freed pages; of that, the live
+// JS heap and the heap blocks held beyond it, from bun:jsc heapStats()), the table's size.
 // kube-proxy's rows: its full ruleset through `nft -f`, and one endpoint change as its partial
 // sync writes it (the Service's chain rewritten, the new endpoint's chain added, the old one
 // deleted) through `nft -f`.
 // Targets: full <= 1 s, one endpoint change <= 5 ms p50, RSS growth <= 100 MB.
 import { spawnSync } from "bun";
+import { heapStats } from "bun:jsc";
 import { nftablesEndpointsChange, nftablesLayout, type KpService } from "../test/helpers/kube-proxy-rules.ts";
 
 const arg = (name: string, def: number) => {
@@ -53,6 +55,7 @@ async function childMncni(): Promise<void> {
   type Obj = import("../src/cluster/types.ts").KubeObject;
   Bun.gc(true);
   const rss0 = process.memoryUsage().rss;
+  const heap0 = heapStats();
   const service = (i: number): Obj => ({ kind: "Service", metadata: { name: `s${i}`, namespace: `ns-${i % 100}` }, spec: { type: "NodePort", clusterIP: svcIP(i), clusterIPs: [svcIP(i)], ports: [{ name: "http", port: 80, targetPort: "http", nodePort: nodePort(i) }] } }) as Obj;
   const slice = (i: number, gen = 0, changed = -1): Obj => ({
     kind: "EndpointSlice", metadata: { name: `s${i}-abc`, namespace: `ns-${i % 100}`, labels: { "kubernetes.io/service-name": `s${i}` } },
@@ -90,6 +93,11 @@ async function childMncni(): Promise<void> {
   Bun.gc(true);
   await Bun.sleep(1000);
   const rssSettled = process.memoryUsage().rss;
+  // Where the kept RSS is: the live heap (objects and the strings they keep) and the heap's
+  // blocks beyond it (space the garbage left in blocks that survivors keep).
+  const heap1 = heapStats();
+  const heapLive = (heap1.heapSize + heap1.extraMemorySize - heap0.heapSize - heap0.extraMemorySize) / 2 ** 20;
+  const heapHeld = (heap1.heapCapacity - heap1.heapSize - (heap0.heapCapacity - heap0.heapSize)) / 2 ** 20;
   const rebuild: number[] = [];
   const change: number[] = [];
   const changeCpu: number[] = [];
@@ -109,7 +117,7 @@ async function childMncni(): Promise<void> {
     if (r.changes.some((c: string) => !/element change/.test(c))) throw new Error(`an endpoint change was structural: ${r.changes.join("; ")}`);
   }
   const elements = Number(sh(["sh", "-c", "nft -j list table inet mncni-services | grep -o '\"concat\"' | wc -l"]).out) / 2;
-  console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, rssSettled: (rssSettled - rss0) / 2 ** 20, change, rebuild, writes, elements: Math.round(elements) }));
+  console.log(JSON.stringify({ full, fullCpu, changeCpu, tState, rss: (rss1 - rss0) / 2 ** 20, rssSettled: (rssSettled - rss0) / 2 ** 20, heapLive, heapHeld, change, rebuild, writes, elements: Math.round(elements) }));
 }
 
 // ---- kube-proxy's layout through nft -f (the generator the coexistence tests use) -----------
@@ -201,4 +209,6 @@ console.log(`| one endpoint change, CPU time of the agent's process, p50 | ${cel
 console.log(`| the source's state rebuild per change, p50 (not in the row above) | ${cells((m) => pct(m.rebuild, 0.5), 1, "ms")} | |`);
 console.log(`| agent RSS growth right after the sync and a GC (state + table bookkeeping + garbage not yet returned) | ${cells((m) => m.rss, 0, "MB")} | <= 100 MB |`);
 console.log(`| agent RSS growth 3 s later, after another GC (the freed pages returned: what the agent keeps) | ${cells((m) => m.rssSettled, 0, "MB")} | <= 100 MB |`);
+console.log(`|   of which the live JS heap (the bench's objects, the state, the proxy's records, their strings) | ${cells((m) => m.heapLive, 0, "MB")} | |`);
+console.log(`|   of which heap blocks held beyond the live heap | ${cells((m) => m.heapHeld, 0, "MB")} | |`);
 console.log(`| set elements in the table | ${rows[0]!.mncni.elements}${baseSrc ? ` | ${rows[0]!.base.elements}` : ""}${withKubeProxy ? ` | chains: ${SERVICES * (ENDPOINTS + 1) + Math.min(SERVICES, 2700)}` : ""} | |`);
