@@ -11,6 +11,7 @@
 //     the VXLAN peers take the stack
 // The labs route host-gw (the default within one segment), so the cross-node fast path is on
 // in all but the overlay's.
+import { setDefaultTimeout } from "bun:test";
 import { fastPathLabs } from "./fast-path-labs.ts";
 
 fastPathLabs();
@@ -21,6 +22,8 @@ policyModelSuite("routed");
 const { policyExamplesSuite } = await import("./policy-examples-suite.ts");
 policyExamplesSuite("routed");
 const { serviceTrafficSuite } = await import("./lab-services-suite.ts");
+// Its module sets this only where it is first imported (a module is evaluated once per process).
+setDefaultTimeout(180_000);
 serviceTrafficSuite({ mode: "routed", routing: "host-gw", ipv6: true });
 const { insightSuite } = await import("../obs/insight-suite.ts");
 insightSuite("routed");
