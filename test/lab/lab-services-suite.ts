@@ -8,8 +8,6 @@ import type { ServiceTranslation } from "../../src/lab/service-explain.ts";
 import { LAB_CMD, NEEDS_AGENT, WIRING, downAll, lab, labJson, newLabName } from "./lab-cli.ts";
 import { until } from "../helpers/until.ts";
 
-setDefaultTimeout(180_000);
-
 export interface Shape {
   mode: "bridge" | "routed";
   routing: "auto" | "vxlan" | "host-gw";
@@ -20,6 +18,9 @@ export interface Shape {
 }
 
 export function serviceTrafficSuite(shape: Shape): void {
+  // Here, not at file level: the module is evaluated once per process, so a file-level call
+  // set the timeout only for the first file of `make test-matrix` to import it.
+  setDefaultTimeout(180_000);
   const title = `Services through the proxy: ${shape.mode}, ${shape.routing}${shape.segments ? `, ${shape.segments} segments` : ""}${shape.source ? `, ${shape.source} source` : ""}${shape.ipv6 ? ", dual-stack" : ", IPv4"}${NEEDS_AGENT}`;
   describe.skipIf(WIRING === "static")(title, () => {
     const name = newLabName();
