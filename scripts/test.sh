@@ -63,7 +63,9 @@ if [ "$status" -ne 0 ] && [ "${#first_failures[@]}" -gt 0 ] && [ "${TEST_RERUN:-
     rerun_status=${PIPESTATUS[0]}
     sed -i 's/\x1b\[[0-9;]*m//g' "$rerun_log"
     mapfile -t final_failures < <(failures "$rerun_log")
-    if [ "$rerun_status" -ne 0 ] && [ "${#final_failures[@]}" -eq 0 ]; then final_failures=("${files[@]/%/ > (the re-run failed, exit $rerun_status)}"); fi
+    # A re-run that failed with no test named (its file died first) shows no test passing:
+    # every first failure stays one, with the re-run's end after them.
+    if [ "$rerun_status" -ne 0 ] && [ "${#final_failures[@]}" -eq 0 ]; then final_failures=("${first_failures[@]}" "${files[@]/%/ > (the re-run failed, exit $rerun_status)}"); fi
     for f in "${first_failures[@]}"; do
       printf '%s\n' "${final_failures[@]}" | grep -qxF -- "$f" || flaky+=("$f")
     done

@@ -71,3 +71,16 @@ test("a flaky test alone leaves the run green; TEST_RERUN=0 does not re-run", ()
   expect(on.code).toBe(0);
   expect(on.stdout.trimEnd().split("\n").slice(-2)).toEqual(["FLAKY: test/lab/fixtures/flaky.ts > fails once", "2 passed, 0 failed, 0 skipped"]);
 });
+
+test("a failed test whose re-run dies before reporting is named FAILED, not FLAKY", () => {
+  const env = { ...(process.env as Record<string, string>), DIES_MARK: join(root, "dies-mark") };
+  const r = run(["bash", script, "./test/lab/fixtures/dies-on-rerun.ts"], { allowFail: true, env });
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toContain("re-running the 1 file(s) with a failed test, once");
+  expect(r.stdout).not.toContain("FLAKY:");
+  expect(r.stdout.trimEnd().split("\n").slice(-3)).toEqual([
+    "FAILED: test/lab/fixtures/dies-on-rerun.ts > fails, then its file dies",
+    "FAILED: test/lab/fixtures/dies-on-rerun.ts > (the re-run failed, exit 3)",
+    "0 passed, 1 failed, 0 skipped",
+  ]);
+});
