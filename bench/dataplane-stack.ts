@@ -165,12 +165,14 @@ function settle(l: Lab): void {
 }
 
 function iperf(t: Target): number {
-  for (let attempt = 0; ; attempt++) {
+  // The server may still be between two tests (busy): try again until a deadline, not a count
+  // of tries, so that a loaded machine only makes the run slower.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const r = sh(inNs(t.client, ["iperf3", "-J", "--connect-timeout", "3000", "-c", t.dst, "-p", String(IPERF_PORT), "-t", String(DUR)]), { allowFail: true });
     const j = r.code === 0 ? JSON.parse(r.out) : undefined;
     if (j && !j.error) return j.end.sum_received.bits_per_second / 1e9;
-    // The server may be between two tests still: try again.
-    if (attempt > 1) throw new Error(`cannot run iperf3 to ${t.dst}: ${j?.error ?? r.out.slice(0, 300)}${r.err}`);
+    if (Date.now() > deadline) throw new Error(`cannot run iperf3 to ${t.dst}: ${j?.error ?? r.out.slice(0, 300)}${r.err}`);
     Bun.sleepSync(300);
   }
 }

@@ -1,3 +1,5 @@
+// In `make test-matrix`: it brings up two labs (about a minute), and what it keeps working is a
+// benchmark, not a feature; bench/dataplane.ts's own smoke stays in `make test`.
 // Keeps bench/dataplane-stack.ts working: a tiny run (one round, 1 s tests) of the flows that
 // take the stack, in its two labs (fast path on and off) through the compiled binary, checked
 // for real measurements of every flow in both labs and for nothing left behind.
