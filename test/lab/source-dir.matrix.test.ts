@@ -3,16 +3,9 @@
 // the lab's API server, controllers and agents reading it). The same test files, with
 // MNCNI_LAB_SOURCE=dir (test/lab/lab-cli.ts adds `--source dir` to their `lab up`), set only
 // while this file's tests run: the other matrix files share the process. Run by `make test-matrix`.
-import { afterAll, beforeAll } from "bun:test";
+import { envForThisFile } from "./fast-path-labs.ts";
 
-const before = process.env.MNCNI_LAB_SOURCE;
-beforeAll(() => {
-  process.env.MNCNI_LAB_SOURCE = "dir";
-});
-afterAll(() => {
-  if (before === undefined) delete process.env.MNCNI_LAB_SOURCE;
-  else process.env.MNCNI_LAB_SOURCE = before;
-});
+envForThisFile("MNCNI_LAB_SOURCE", "dir");
 
 // Both modes here: make test runs bridge mode only, on the kubernetes source.
 const { labDownSuite, labSuite } = await import("./lab-suite.ts");
