@@ -8,6 +8,7 @@
 // kernel has freed what earlier transactions deleted (an RCU grace period), which the plugin
 // leaves to process exit. So with MNCNI_BINS="label=/path/mncni,..." it also times whole
 // CNI ADD and DEL calls of those executables, antiSpoofing on and off, as a runtime sees them.
+import "./help.ts";
 import { spawnSync } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -15,6 +15,7 @@
 // calls in flight (rounds of that many pods, setups taking turns). Peak RSS is the largest
 // maxRSS of a few extra ADD/DEL calls run under /usr/bin/time (not part of the timings).
 // Prints a markdown table and writes it to docs/benchmarks.md (unless --no-write).
+import "./help.ts";
 import { spawnSync } from "bun";
 import { readFileSync, symlinkSync } from "node:fs";
 import { cpus } from "node:os";

@@ -7,6 +7,7 @@
 // this tree's harness with MNCNI_BIN pointing at it). Runs are kept short: agent-scale
 // without its watch-fed part, policy-scale with one throughput round, cni-latency with 20
 // pods per setup and 10 in flight.
+import "./help.ts";
 import { spawnSync } from "bun";
 import { join, resolve } from "node:path";
 

@@ -11,6 +11,7 @@
 // see the frame the last one rewrote, whose MACs send it to the stack), the programs in turn,
 // call after call; the figure is the median of the kernel's time of a run.
 // Run as root: node_modules/.bin/bun bench/fast-path-programs.ts [--calls 20000] [--json]
+import "./help.ts";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { Netlink, withNetns } from "../src/kernel/index.ts";

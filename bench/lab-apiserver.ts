@@ -9,6 +9,7 @@
 // (in-process puts), a full list of Pods by each of 3 clients (concurrently), then --writes
 // pod label patches one after the other (p50/p99 of one patch), the time until all 3 watches
 // have seen every one, and the server's RSS at the end. Target: RSS <= 500 MB.
+import "./help.ts";
 import { spawn } from "bun";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 

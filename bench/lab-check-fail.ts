@@ -5,6 +5,7 @@
 // it time out, its own fail with ENETUNREACH) a failing check with each. Medians of the runs.
 //   bun bench/lab-check-fail.ts --old-bin DIR [--runs 5]
 // DIR: the old build's dist/ (its mncni runs `lab check` on the same lab).
+import "./help.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";

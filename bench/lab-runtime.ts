@@ -2,6 +2,7 @@
 // `lab pod add` / `lab pod remove` one pod at a time (whole commands, as a user runs them), with
 // the direct runtime (the lab runs the chain) and with containerd (RunPodSandbox over CRI, the
 // plugin exec'd by containerd). Run as root: bun bench/lab-runtime.ts [--size 3x2] [--rounds 3] [--pods 5]
+import "./help.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";

@@ -5,6 +5,7 @@
 // `lab pod add` starts its Pod is Running with its IP in the API (seen by a watch), against
 // the time `lab pod add` takes on the dir source. Run as root:
 //   bun bench/lab.ts [--wiring auto|agent|static] [--sizes 3x2,10x10|none] [--rounds 3] [--pods 20]
+import "./help.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";

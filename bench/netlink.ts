@@ -2,6 +2,7 @@
 // namespace, addresses, routes, links up, then deletion — through src/kernel (rtnetlink over
 // bun:ffi) vs. the equivalent `ip` commands. Run as root: `bun bench/netlink.ts [N]`.
 // Everything happens in two throwaway namespaces ("node" and "pod"), removed at the end.
+import "./help.ts";
 import { spawnSync } from "bun";
 import { Netlink, openNetnsFd } from "../src/kernel/index.ts";
 import { closeFd } from "../src/sys/libc.ts";

@@ -4,6 +4,7 @@
 // other users of the machine hits every kind alike; ratios are what to compare.
 // Run as root after `make build`: bun bench/overlay.ts [--rounds 5] [--seconds 3]
 // Targets (issue 14): VXLAN >= 80 % of host-gw, host-gw >= 90 % of node-to-node.
+import "./help.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";

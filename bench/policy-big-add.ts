@@ -9,6 +9,7 @@
 // result), the time until the kernel has the policy, and its size.
 //   node_modules/.bin/bun bench/policy-big-add.ts [--sizes 100x200,200x400] [--baseline-sizes 100x200] [--rounds 8] [--baseline-rounds 3]
 // Target: served ADDs under 100 ms while the change is written.
+import "./help.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "bun";

@@ -10,6 +10,7 @@
 // restart (adopting the table), the source's state rebuild, the table's size, the engine's
 // RSS, and throughput with / without policies (same run, same namespaces).
 // Targets (issue 13): full <= 1 s, pod <= 5 ms, policy <= 50 ms, throughput within 5 %.
+import "./help.ts";
 import { spawn, spawnSync } from "bun";
 import { buildClusterState } from "../src/cluster/build-state.ts";
 import type { KubeObject } from "../src/cluster/types.ts";

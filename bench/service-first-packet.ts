@@ -25,6 +25,7 @@
 // ROUNDS rounds (at least 9).
 //   node_modules/.bin/bun bench/service-first-packet.ts [--scales 10,1000,10000] [--rounds 9] [--connects 100] [--batch 10]
 // Target: mncni at 10,000 Services within 1.1x of at 10.
+import "./help.ts";
 import { spawn, type Subprocess } from "bun";
 import { writeFileSync, renameSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";

@@ -16,6 +16,7 @@
 // sync writes it (the Service's chain rewritten, the new endpoint's chain added, the old one
 // deleted) through `nft -f`.
 // Targets: full <= 1 s, one endpoint change <= 5 ms p50, RSS growth <= 100 MB.
+import "./help.ts";
 import { spawnSync } from "bun";
 import { heapStats } from "bun:jsc";
 import { nftablesEndpointsChange, nftablesLayout, type KpService } from "../test/helpers/kube-proxy-rules.ts";

@@ -8,6 +8,7 @@
 // with the Makefile's flags): why the plugin's path avoids node:fs, node:path and node:os.
 //
 //   node_modules/.bin/bun bench/startup.ts [--runs 50] [--bin dist/mncni] [--no-variants] [--modules-only]
+import "./help.ts";
 import { spawnSync } from "bun";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";

@@ -13,6 +13,7 @@
 // Also saves a screenshot of the 10 x 30 topology (--shot FILE).
 //
 //   node_modules/.bin/bun bench/ui.ts [--loads 5] [--verdicts 10] [--bin dist/mncni] [--baseline PATH] [--shot FILE] [--lab NAME]
+import "./help.ts";
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
