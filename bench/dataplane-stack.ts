@@ -23,6 +23,7 @@ import type { LabStatus } from "../src/lab/status.ts";
 import { EXTERNAL } from "../src/lab/topology.ts";
 import { Netlink } from "../src/kernel/index.ts";
 import { Asm, PROG_TYPE, R, closeBpfFd, progLoad } from "../src/kernel/bpf/index.ts";
+import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -32,12 +33,13 @@ const { values: v } = parseArgs({
     mode: { type: "string", default: "bridge" },
     "both-off": { type: "boolean", default: false },
     "hook-only": { type: "boolean", default: false },
+    "busy-cpus": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (v.help) {
-  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off | --hook-only] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)\n  --hook-only: the first lab with the fast path off and an empty program (returns TC_ACT_OK) on every pod's host end: what the tc hook alone costs");
+  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off | --hook-only] [--busy-cpus] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)\n  --hook-only: the first lab with the fast path off and an empty program (returns TC_ACT_OK) on every pod's host end: what the tc hook alone costs\n  --busy-cpus: a nice-19 spinner per CPU during the request/response measurements (bench/busy-cpus.ts: removes the idle vCPU's ~50 µs wake-up, which makes single runs bimodal)");
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -68,6 +70,7 @@ const labs: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), `${ID}-`));
 
 function cleanup(): void {
+  stopBusyCpus();
   for (const fd of bpfFds.splice(0)) closeBpfFd(fd);
   for (const p of started) if (p.exitCode === null) p.kill("SIGTERM");
   for (const l of labs.splice(0)) sh([BIN, "lab", "down", "--name", l, "-q"], { allowFail: true });
@@ -209,7 +212,9 @@ async function main(): Promise<void> {
     const order = round % 2 ? [on, off] : [off, on];
     for (const f of FLOWS) {
       for (const l of order) samples.get(`${l.name}/${f}`)!.gbps.push(iperf(l.flows[f]));
-      for (const l of order) samples.get(`${l.name}/${f}`)!.rr.push(rrP50(l.flows[f]));
+      withBusyCpus(v["busy-cpus"]!, () => {
+        for (const l of order) samples.get(`${l.name}/${f}`)!.rr.push(rrP50(l.flows[f]));
+      });
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -229,7 +234,7 @@ async function main(): Promise<void> {
   const r = (x: { med: number; min: number; max: number }) => `${f2(x.med)} (${f2(x.min)}–${f2(x.max)})`;
   const kernel = sh(["uname", "-r"]).out.trim();
   console.log(`Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}; ${MODE} mode, host-gw, two labs (${v["both-off"] ? "both with the fast path off: the bench's own bias; \"on\" is the first lab" : v["hook-only"] ? "both with the fast path off, the first (\"on\") with an empty program on every pod's host end" : "fast path on, fast path off"}) up at once; ` +
-    `${ROUNDS} rounds, in each every flow on both labs (which lab first flips each round): TCP 1 stream ${DUR} s (iperf3), request/response ${RR_COUNT} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); ` +
+    `${ROUNDS} rounds, in each every flow on both labs (which lab first flips each round): TCP 1 stream ${DUR} s (iperf3), request/response ${RR_COUNT} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`${v["busy-cpus"] ? ", CPUs kept out of idle by a nice-19 spinner each" : ""}); ` +
     `load average (1 min) during the rounds ${f2(Math.min(...loads))}–${f2(Math.max(...loads))}, median ${f2(median(loads))}; total ${seconds.toFixed(0)} s.\n`);
   console.log("| flow | TCP Gbit/s, fast path on | off | on/off (per round: median, min–max) | request/response p50 µs, on | off | on/off |");
   console.log("|---|---|---|---|---|---|---|");

@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
 import { Netlink } from "../src/kernel/index.ts";
 import { HostGwRoutesMap, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/bpf/index.ts";
+import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -20,16 +21,18 @@ const { values: v } = parseArgs({
     duration: { type: "string", default: "2" },
     paths: { type: "string" },
     "no-write": { type: "boolean", default: false },
+    "busy-cpus": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (v.help) {
-  console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--json]
+  console.log(`usage: bun bench/dataplane.ts [--rounds 5] [--duration 2] [--paths KEY,...] [--no-write] [--busy-cpus] [--json]
   paths: raw-veth node-to-node hand-routed hand-fastpath bridge routed routed-netkit ref-bridge lab-bridge lab-fastpath bridge-gro
          bridge-nooffload policies-few policies hand-hostgw hand-hostgw-fastpath hostgw lab-hostgw-fastpath policies-hostgw vxlan vxlan-auto
          (default: all; hand-hostgw-fastpath brings its baseline, hand-nodes)
-  --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout`);
+  --no-write: leave docs/benchmarks.md and docs/dataplane-*.svg alone; --json: raw samples on stdout
+  --busy-cpus: a nice-19 spinner per CPU during the request/response test (bench/busy-cpus.ts: removes the idle vCPU's ~50 µs wake-up, which makes single runs bimodal)`);
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -66,6 +69,7 @@ function netns(suffix: string): string {
 const bpfFds: (() => void)[] = [];
 
 function cleanup(): void {
+  stopBusyCpus();
   for (const close of bpfFds.splice(0)) close();
   for (const p of started) if (p.exitCode === null) p.kill("SIGTERM");
   for (const l of labs) sh([BIN, "lab", "down", "--name", l, "-q"], { allowFail: true });
@@ -738,7 +742,10 @@ async function main(): Promise<void> {
     for (const [i, step] of STEPS.entries()) {
       const on = live.filter((p) => !p.reduced || REDUCED_STEPS.has(i));
       log(`round ${round}/${ROUNDS}, step ${i + 1}/${STEPS.length} on ${on.length} paths`);
-      for (const p of on) Object.assign(parts.get(p.key)!, step(p));
+      // The request/response step (the last) with the CPUs kept busy when asked.
+      withBusyCpus(v["busy-cpus"]! && i === STEPS.length - 1, () => {
+        for (const p of on) Object.assign(parts.get(p.key)!, step(p));
+      });
     }
     for (const p of live) samples.get(p.key)!.push(parts.get(p.key) as Sample);
   }
@@ -751,7 +758,7 @@ async function main(): Promise<void> {
   const meta = [
     `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${cpus().length} CPUs, kernel ${kernel}, ${ipf}; load average at the end ${la}` +
       (loadavg()[0]! > 1 ? " (**a loaded, shared machine**: other engineers' tests ran meanwhile; re-measure on a quiet one with the same command)." : "."),
-    `${ROUNDS} rounds; in each, every test runs on every path (in the order of the table) before the next test; TCP ${DUR} s per test, UDP ${Math.max(1, DUR / 2)} s per payload size (\`-b 0\`, received rate), request/response ${Math.max(500, DUR * 1000)} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`); total ${seconds.toFixed(0)} s.`,
+    `${ROUNDS} rounds; in each, every test runs on every path (in the order of the table) before the next test; TCP ${DUR} s per test, UDP ${Math.max(1, DUR / 2)} s per payload size (\`-b 0\`, received rate), request/response ${Math.max(500, DUR * 1000)} round trips of 1 byte after 200 untimed ones (\`mncni lab _rr\`${v["busy-cpus"] ? ", CPUs kept out of idle by a nice-19 spinner each" : ""}); total ${seconds.toFixed(0)} s.`,
     ...(policyPackets === undefined ? [] : [`Policy rows: a second host-gw lab (3 pods per node) with ${POLICY_COUNT.toLocaleString("en")} NetworkPolicies that select its third pods (\`bench=other\`), not the measured ones, and ${ALLOW_POLICIES} that select the measured client (egress) and servers (ingress) and allow the tests' ports; every measured packet meets the table's hook (\`ct state established,related accept\` first), each new flow also the policy chains and the allowing rules, whose counters took ${policyPackets.toLocaleString("en")} packets (\`nft -j list table inet mncni-policy\` on the nodes; nothing was dropped or the tests would have failed). Baseline: the same path of the policy-free lab, measured seconds apart.`]),
     "Values: median of the rounds (min–max). Ratios are taken per round against the baseline measured in the same round, then the median. CPU: iperf3's own sender + receiver CPU (% of one CPU) per Gbit/s of the single stream; softirq work on other CPUs is not in it.",
   ].join("\n");

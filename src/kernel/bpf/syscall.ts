@@ -11,7 +11,7 @@ import { errno, errnoName, sym } from "../../sys/libc.ts";
 const SYS_BPF = ({ x64: 321, arm64: 280 } as Record<string, number>)[process.arch];
 const CMD = {
   MAP_CREATE: 0, MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, MAP_DELETE_ELEM: 3, MAP_GET_NEXT_KEY: 4,
-  PROG_LOAD: 5, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
+  PROG_LOAD: 5, PROG_ATTACH: 8, PROG_DETACH: 9, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
 } as const;
 export const PROG_TYPE = { SCHED_CLS: 3 } as const;
 export const MAP_TYPE = { HASH: 1, PERCPU_ARRAY: 6, LPM_TRIE: 11 } as const;
@@ -218,6 +218,31 @@ export function possibleCpus(): number {
   let last = 0;
   for (const range of text.split(",")) last = Math.max(last, ...range.split("-").map(Number));
   return last + 1;
+}
+
+/** enum bpf_attach_type: tcx's ingress hook (kernel 6.6+). */
+const BPF_TCX_INGRESS = 46;
+
+function tcxAttr(ifindex: number, progFd: number): Buffer {
+  // BPF_PROG_ATTACH/DETACH: target_ifindex @0, attach_bpf_fd @4, attach_type @8.
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(ifindex, 0);
+  attr.writeUInt32LE(progFd, 4);
+  attr.writeUInt32LE(BPF_TCX_INGRESS, 8);
+  return attr;
+}
+
+/**
+ * Attaches a SCHED_CLS program to a device's tcx ingress (of the calling thread's namespace):
+ * no qdisc, no classifier. Used by bench/tc-hook-cost.ts to price the clsact attachment the
+ * fast path uses against it (docs/architecture.md says why the fast path stays on clsact).
+ */
+export function tcxAttach(ifindex: number, progFd: number): void {
+  bpf(CMD.PROG_ATTACH, tcxAttr(ifindex, progFd), `attach bpf program to tcx ingress of link ${ifindex}`);
+}
+
+export function tcxDetach(ifindex: number, progFd: number): void {
+  bpf(CMD.PROG_DETACH, tcxAttr(ifindex, progFd), `detach bpf program from tcx ingress of link ${ifindex}`);
 }
 
 export function closeBpfFd(fd: number): void {
