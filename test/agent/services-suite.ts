@@ -258,10 +258,9 @@ export function servicesSuite(o: SuiteOptions): void {
         throw e;
       }
       const entries = () => inNetns(n1.ns, ["conntrack", "-L", "-p", "udp", "--orig-dst", "10.96.0.17"], { allowFail: true }).stdout;
-      // The agent clears the Service IP's UDP entries once it gains endpoints (entries made
-      // while it had none would keep being rejected), after its write: under load that can
-      // come after the answer above and take its entry. A datagram sent after it makes one
-      // that stays, with a as its reply source.
+      // The agent clears the Service IP's untranslated UDP entries once it gains endpoints
+      // (entries made while it had none would keep being rejected), after its write; the
+      // entry is read once a's answer has made it, whenever that clean-up runs.
       await waitFor("a's conntrack entry", () => who(probe(pods.cl1!.netns, "10.96.0.17", 53, "udp", 40053)) === "a" && entries().includes(`src=${pods.a!.ip}`), 20_000, 200);
       // a is still up and answering: only the removal of the entry can send the client to c.
       write("dns", [svc, slice("dns-1", "dns", [{ pod: pods.c! }], udp)]);

@@ -39,8 +39,9 @@ interface Contribution {
 /**
  * UDP conntrack entries that would keep a client on a stale path: through an endpoint that
  * went away ("endpoint": entries involving `ip` on these ports), or made before a Service
- * key had endpoints ("service": entries to `ip` on these ports, which were not translated
- * and never will be while the client keeps its source port).
+ * key had endpoints ("service": entries to `ip` on these ports that were not translated,
+ * and never will be while the client keeps its source port; those translated to an
+ * endpoint stay). Deleted by forgetStaleUdp (stale-udp.ts).
  */
 export interface StaleUdp {
   by: "endpoint" | "service";
