@@ -1,7 +1,9 @@
 // List + watch of one resource into a cache keyed by namespace/name, with add/update/delete
 // handlers: what client-go's reflector + informer do. The first list sets `synced`; the watch
 // resumes from the last resourceVersion seen (bookmarks keep it fresh); 410 Gone relists and
-// hands the difference to the handlers; a dropped stream reconnects after a backoff; a
+// hands the difference to the handlers; a dropped stream reconnects after a backoff; the
+// handlers hear when the list/watch starts failing and when it succeeds again (a cache that
+// can no longer be vouched for, and one that can again, with no object changed); a
 // resource the server does not have (404, e.g. a CRD not installed) is reported once and
 // looked for again with backoff from a second up to missingRetryMs (a CRD being installed or
 // served again is picked up in seconds, one never installed costs a request a minute).
@@ -16,6 +18,13 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
   /** After the initial list (and after every relist) has been applied. */
   synced?(): void;
+  /**
+   * The list or watch started failing (lastError set): the cache may be falling behind. Once
+   * per outage, not for every retry (client-go's watch error handler, which it calls each time).
+   */
+  failing?(error: unknown): void;
+  /** A list, watch or event came after a failure (lastError cleared): the cache is current again, or being brought up to date. */
+  recovered?(): void;
 }
 
 /** Why a watch was started again. */
@@ -64,8 +73,12 @@ export class Informer<T extends KubeObject> {
   private syncWaiters: (() => void)[] = [];
   /** True once the first list has been applied. */
   synced = false;
+  private error?: unknown;
+
   /** The last error of the list/watch loop, cleared by the next success (readiness, logs). */
-  lastError?: unknown;
+  get lastError(): unknown {
+    return this.error;
+  }
 
   constructor(
     private readonly client: KubeClient,
@@ -152,7 +165,7 @@ export class Informer<T extends KubeObject> {
         this.opts.metrics?.watchRestart(this.kind, ended);
       } catch (e) {
         if (signal.aborted) break;
-        this.lastError = e;
+        this.failed(e);
         if (isGone(e)) {
           // The resourceVersion (or a continue token) is too old: list again, now.
           needList = true;
@@ -180,6 +193,20 @@ export class Informer<T extends KubeObject> {
 
   private get missingRetryMs(): number {
     return this.opts.missingRetryMs ?? 60_000;
+  }
+
+  /** The loop failed: handlers hear of it when it is the first failure since a success. */
+  private failed(e: unknown): void {
+    const first = this.error === undefined;
+    this.error = e;
+    if (first) this.emit("failing", e);
+  }
+
+  /** The loop succeeded: handlers hear of it when it had been failing. */
+  private succeeded(): void {
+    if (this.error === undefined) return;
+    this.error = undefined;
+    this.emit("recovered");
   }
 
   private releaseWaiters(): void {
@@ -217,7 +244,7 @@ export class Informer<T extends KubeObject> {
       }
     }
     this.rv = resourceVersion;
-    this.lastError = undefined;
+    this.succeeded();
     this.backoff.reset();
     this.missingBackoff.reset();
     this.opts.metrics?.objects(this.kind, this.store.size);
@@ -248,9 +275,7 @@ export class Informer<T extends KubeObject> {
       signal: this.abort.signal,
       // A watch resumed after an outage replays what it missed: the cache is current again
       // from here, even when nothing changed (no event would clear the error otherwise).
-      onOpen: () => {
-        this.lastError = undefined;
-      },
+      onOpen: () => this.succeeded(),
       // Its deadline passed (the server should have ended it): as if the server had.
       onExpired: (why) => {
         if (why === "idle") ended = "idle";
@@ -275,7 +300,7 @@ export class Informer<T extends KubeObject> {
         this.opts.metrics?.objects(this.kind, this.store.size);
       }
       if (rv) this.rv = rv;
-      this.lastError = undefined;
+      this.succeeded();
       this.backoff.reset();
     }
     return ended;

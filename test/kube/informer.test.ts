@@ -211,4 +211,31 @@ describe("informer errors", () => {
       quiet.close();
     }
   }, 60_000);
+
+  test("handlers hear once when the watch starts failing and once when it succeeds again, with no object changed", async () => {
+    const quiet = FakeApiServer.start({ bookmarkIntervalMs: 60_000 });
+    const c = new KubeClient(loadKubeconfig(quiet.writeKubeconfig()), { attempts: 1 });
+    let errors = 0;
+    const metrics = { watchRestart: (_: string, why: string) => void (why === "error" && errors++), listed() {}, objects() {}, missing() {} };
+    const inf = new Informer<V1Node>(c, RESOURCES.nodes, { backoff: { initialMs: 20, maxMs: 100 }, metrics });
+    const heard: string[] = [];
+    inf.on({ failing: (e) => heard.push(`failing: ${e instanceof Error}`), recovered: () => heard.push("recovered"), add: (o) => heard.push(`add ${o.metadata?.name}`) });
+    try {
+      quiet.put("nodes", { metadata: { name: "a" } });
+      inf.start();
+      await inf.waitForSync();
+      expect(heard).toEqual(["add a"]);
+      quiet.stop();
+      // Retried several times (20-100 ms apart) against the stopped server: still one "failing".
+      await until("three failed tries", () => errors >= 3);
+      expect(heard).toEqual(["add a", "failing: true"]);
+      quiet.start();
+      await until("recovered", () => heard.includes("recovered"));
+      expect(heard).toEqual(["add a", "failing: true", "recovered"]);
+      expect(inf.lastError).toBeUndefined();
+    } finally {
+      await inf.stop();
+      quiet.close();
+    }
+  }, 60_000);
 });
