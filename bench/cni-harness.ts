@@ -100,6 +100,16 @@ export interface PluginCall {
   wrap?: string[];
 }
 
+/** A plugin set up for a benchmark: its binary and config, and the node and pod namespaces it runs in. */
+export interface PluginSetup {
+  label: string;
+  bin: string;
+  cniPath: string;
+  conf: Record<string, unknown>;
+  node: string;
+  pods: string[];
+}
+
 /** One plugin call as a runtime makes it: its wall time (ms) and stdout; throws on a non-zero exit. */
 export async function runPlugin(c: PluginCall): Promise<{ ms: number; stdout: string }> {
   const env = {
