@@ -1,7 +1,9 @@
-// What the CNI benchmarks share (cni-latency.ts, conntrack-add.ts): throwaway node and pod
-// namespaces under one tag, removed at the end or on Ctrl-C or SIGTERM with the `mncni serve` processes
-// started; a plugin started in a node namespace as a runtime starts it (process start
-// included) and timed; percentiles; a marked block of docs/benchmarks.md replaced.
+// What the CNI benchmarks share (cni-latency.ts, conntrack-add.ts, plugin-alone.ts, ...): throwaway
+// node and pod namespaces under one tag, removed at the end or on Ctrl-C or SIGTERM with the
+// `mncni serve` processes started; a plugin set up (PluginSetup) and started in a node
+// namespace as a runtime starts it (process start included) and timed; percentiles; a marked
+// block of docs/benchmarks.md replaced; `sh` for a command's output (other benchmarks use it
+// too; shell.ts has the variant that returns the exit code).
 import { spawnSync, type Subprocess } from "bun";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
