@@ -55,11 +55,16 @@ export interface InformerOpts<T> {
   /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
   watchTimeoutSeconds?: number;
   backoff?: BackoffOpts;
+  /** A watch ended by the server sooner than this with no event on it is watched again after the backoff (default 1 s, client-go's "very short watch"). */
+  shortWatchMs?: number;
   /** The longest wait before a missing resource (404) is looked for again (backoff from 1 s up to it). */
   missingRetryMs?: number;
   metrics?: InformerMetrics;
   log?: InformerLog;
 }
+
+/** A watch that ends sooner than this with no event on it is a "very short watch" (client-go's bound). */
+const SHORT_WATCH_MS = 1000;
 
 export class Informer<T extends KubeObject> {
   private readonly store = new Map<string, T>();
@@ -69,6 +74,8 @@ export class Informer<T extends KubeObject> {
   private readonly missingBackoff: Backoff;
   private running?: Promise<void>;
   private rv = "";
+  /** Watch events (bookmarks included) received so far: whether a watch brought anything. */
+  private events = 0;
   private reportedMissing = false;
   private syncWaiters: (() => void)[] = [];
   /** True once the first list has been applied. */
@@ -157,12 +164,24 @@ export class Informer<T extends KubeObject> {
           await this.relist();
           needList = false;
         }
+        const opened = Date.now();
+        const events = this.events;
         const ended = await this.watchOnce();
         // Expired (410): list again. Closed by the server, or ended by the client (idle, its
         // deadline): watch again from the last resourceVersion; the server replays what was
         // missed since, or answers 410 and the next round lists.
         if (ended === "expired") needList = true;
         this.opts.metrics?.watchRestart(this.kind, ended);
+        // Closed at once with nothing on it (a server shutting down, a proxy refusing the
+        // stream): client-go's "very short watch". Watched again after the backoff, not at once:
+        // otherwise every client asks again in a loop for as long as it lasts. Not an error (the
+        // cache is as current as the last event): the node stays ready.
+        const ms = Date.now() - opened;
+        if (ended === "closed" && this.events === events && ms < (this.opts.shortWatchMs ?? SHORT_WATCH_MS)) {
+          const delay = this.backoff.next();
+          this.opts.log?.info(`${this.kind}: watch closed at once (${ms} ms, nothing on it); watching again in ${Math.round(delay)} ms`);
+          await sleep(delay, signal);
+        }
       } catch (e) {
         if (signal.aborted) break;
         this.failed(e);
@@ -282,6 +301,7 @@ export class Informer<T extends KubeObject> {
       },
     });
     for await (const ev of events) {
+      this.events++;
       if (ev.type === "ERROR") {
         if (ev.object.code === 410) return "expired";
         throw new KubeApiError("WATCH", this.resource.plural, ev.object.code ?? 500, ev.object.reason ?? "Error", ev.object);
