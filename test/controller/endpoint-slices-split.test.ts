@@ -63,7 +63,10 @@ async function settled(what: string, pods: Obj[], cap: number): Promise<Slice[]>
   let last: Slice[] = [];
   await until(what, async () => {
     last = await kubectlSlices();
-    return last.length > 0 && sizes(last).every((n) => n > 0 && n <= cap) && covered(last) === addressesOf(pods);
+    const ok = last.length > 0 && sizes(last).every((n) => n > 0 && n <= cap) && covered(last) === addressesOf(pods);
+    // kubectl is a heavy process: asked again at most every 200 ms (pacing, not a wait for the controller).
+    if (!ok) await Bun.sleep(200);
+    return ok;
   }, LONG).catch((e) => {
     throw new Error(`${(e as Error).message}: kubectl shows ${last.map((s) => `${s.metadata.name}: ${s.endpoints?.length ?? 0}`).join(", ")}`);
   });
