@@ -19,6 +19,7 @@ import { Reconciler } from "../src/agent/reconciler.ts";
 import { systemNft } from "../src/agent/nft-ruleset.ts";
 import { ManifestsDirSource } from "../src/cluster/manifests-dir.ts";
 import { Netlink, RTPROT_MNCNI, sysctlGet, sysctlSet } from "../src/kernel/index.ts";
+import { sh } from "./cni-harness.ts";
 
 const CLUSTER_CIDR = "10.128.0.0/9";
 const podCIDR = (i: number) => `10.${128 + (i >> 8)}.${i & 255}.0/24`;
@@ -31,12 +32,6 @@ function writeNode(dir: string, i: number, gen = 0): void {
     spec: { podCIDRs: [podCIDR(i)] }, status: { addresses: [{ type: "InternalIP", address: nodeIP(i, gen) }] },
   }));
   renameSync(tmp, join(dir, `node-${i}.yaml`));
-}
-
-function sh(argv: string[]): string {
-  const p = spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
-  return p.stdout.toString();
 }
 
 interface Result {

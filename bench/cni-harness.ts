@@ -1,7 +1,9 @@
-// What the CNI benchmarks share (cni-latency.ts, conntrack-add.ts): throwaway node and pod
-// namespaces under one tag, removed at the end or on Ctrl-C or SIGTERM with the `mncni serve` processes
-// started; a plugin started in a node namespace as a runtime starts it (process start
-// included) and timed; percentiles; a marked block of docs/benchmarks.md replaced.
+// What the CNI benchmarks share (cni-latency.ts, conntrack-add.ts, plugin-alone.ts, ...): throwaway
+// node and pod namespaces under one tag, removed at the end or on Ctrl-C or SIGTERM with the
+// `mncni serve` processes started; a plugin set up (PluginSetup) and started in a node
+// namespace as a runtime starts it (process start included) and timed; percentiles; a marked
+// block of docs/benchmarks.md replaced; `sh` for a command's output (other benchmarks use it
+// too; shell.ts has the variant that returns the exit code).
 import { spawnSync, type Subprocess } from "bun";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -98,6 +100,16 @@ export interface PluginCall {
   enter?: "ip-netns-exec" | "nsenter";
   /** A command the plugin runs under, e.g. /usr/bin/time. */
   wrap?: string[];
+}
+
+/** A plugin set up for a benchmark: its binary and config, and the node and pod namespaces it runs in. */
+export interface PluginSetup {
+  label: string;
+  bin: string;
+  cniPath: string;
+  conf: Record<string, unknown>;
+  node: string;
+  pods: string[];
 }
 
 /** One plugin call as a runtime makes it: its wall time (ms) and stdout; throws on a non-zero exit. */

@@ -20,7 +20,7 @@ import { spawnSync } from "bun";
 import { readFileSync, symlinkSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
-import { BenchHarness, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
+import { BenchHarness, percentile, type PluginSetup, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
 
 const REF_DIR = "/usr/lib/cni";
 const MNCNI = resolve(process.env.MNCNI_BIN ?? resolve(import.meta.dir, "../dist/mncni"));
@@ -46,15 +46,9 @@ const capabilities = (i: number) => ({
   bandwidth: { ingressRate: 100_000_000, ingressBurst: 1_000_000, egressRate: 100_000_000, egressBurst: 1_000_000 },
 });
 
-interface Setup {
-  label: string;
+interface Setup extends PluginSetup {
   /** Which reference setup this one is compared with (undefined: it is a reference). */
   baseline?: string;
-  bin: string;
-  cniPath: string;
-  conf: Record<string, unknown>;
-  node: string;
-  pods: string[];
   add: number[];
   del: number[];
   parAdd: number[];

@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, resolve } from "node:path";
-import { arg, BenchHarness, helpOr, percentile, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
+import { arg, BenchHarness, helpOr, percentile, type PluginSetup, runPlugin, sh, writeBenchmarksBlock } from "./cni-harness.ts";
 
 helpOr(`usage: bun bench/conntrack-add.ts [--pods N] [--entries N] [--before DIST] [--no-write]
   --pods N       pods per setup (40)
@@ -38,13 +38,7 @@ const WRITE = !process.argv.includes("--no-write");
 const h = new BenchHarness("mnk");
 const { tag, tmp } = h;
 
-interface Setup {
-  label: string;
-  bin: string;
-  cniPath: string;
-  conf: Record<string, unknown>;
-  node: string;
-  pods: string[];
+interface Setup extends PluginSetup {
   /** ADD times per condition (tracked-entry count). */
   add: Map<number, number[]>;
 }

@@ -25,7 +25,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { renderConflist } from "../src/agent/conflist.ts";
 import { SERVE_PROTOCOL } from "../src/serve/protocol.ts";
-import { arg, helpOr, percentile } from "./cni-harness.ts";
+import { arg, helpOr, percentile, sh } from "./cni-harness.ts";
 import { buildPauseImage, Containerd, CriClient } from "../test/containerd/containerd-node.ts";
 
 const USAGE = `usage: bun bench/containerd-sandbox.ts [--pods N] [--entries N] [--no-write] [--baseline DIST [--served-baseline]] [--glibc-forwarder]
@@ -55,12 +55,6 @@ if (GLIBC_FORWARDER && SERVED_BASELINE) {
 const tag = `mnc${process.pid.toString(36)}`;
 const tmp = mkdtempSync(`/tmp/${tag}-bench-`);
 const node = `${tag}-node`;
-
-function sh(argv: string[]): string {
-  const p = spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`command failed: ${argv.join(" ")}: ${p.stderr.toString()}`);
-  return p.stdout.toString();
-}
 
 interface Setup {
   label: string;

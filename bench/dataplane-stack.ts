@@ -24,6 +24,7 @@ import { EXTERNAL } from "../src/lab/topology.ts";
 import { Netlink } from "../src/kernel/index.ts";
 import { Asm, PROG_TYPE, R, closeBpfFd, progLoad } from "../src/kernel/bpf/index.ts";
 import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
+import { inNs, sh } from "./shell.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -56,13 +57,6 @@ const RR_PORT = 7878;
 const RR_COUNT = Math.max(500, DUR * 1000);
 const log = (s: string) => console.error(`[dataplane-stack] ${s}`);
 
-function sh(argv: string[], o: { allowFail?: boolean } = {}): { code: number; out: string; err: string } {
-  const p = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const r = { code: p.exitCode ?? -1, out: p.stdout.toString(), err: p.stderr.toString() };
-  if (r.code !== 0 && !o.allowFail) throw new Error(`cannot run "${argv.join(" ")}": exit ${r.code}: ${r.err.trim() || r.out.trim()}`);
-  return r;
-}
-const inNs = (ns: string, argv: string[]) => ["ip", "netns", "exec", ns, ...argv];
 const labCmd = (name: string, args: string[], o: { allowFail?: boolean } = {}) => sh([BIN, "lab", ...args, "--name", name], o);
 const started: Bun.Subprocess[] = [];
 const bpfFds: number[] = [];

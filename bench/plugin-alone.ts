@@ -8,7 +8,7 @@
 //   node_modules/.bin/bun bench/plugin-alone.ts [--pods 40] [--baseline DIST] [--bin dist/mncni]
 import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { resolve } from "node:path";
-import { arg, BenchHarness, helpOr, percentile } from "./cni-harness.ts";
+import { arg, BenchHarness, helpOr, percentile, type PluginSetup } from "./cni-harness.ts";
 
 helpOr(`usage: bun bench/plugin-alone.ts [--pods N] [--baseline DIST] [--bin EXE]
   --pods N         pods per setup, the first a warm-up (40)
@@ -21,13 +21,7 @@ const PODS = Number(arg("pods") ?? 40);
 const BIN = resolve(arg("bin") ?? resolve(import.meta.dir, "../dist/mncni"));
 const BASELINE = arg("baseline");
 
-interface Setup {
-  label: string;
-  bin: string;
-  cniPath: string;
-  conf: Record<string, unknown>;
-  node: string;
-  pods: string[];
+interface Setup extends PluginSetup {
   wall: Record<"ADD" | "DEL", number[]>;
   cpu: Record<"ADD" | "DEL", number[]>;
 }

@@ -13,6 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { inNs, sh } from "./shell.ts";
 
 const { values: v } = parseArgs({
   args: Bun.argv.slice(2),
@@ -38,14 +39,7 @@ const LAB = `svcb${process.pid.toString(36)}`.slice(0, 10);
 const PORT = 5201;
 const log = (s: string) => console.error(`[service-throughput] ${s}`);
 
-function sh(argv: string[], o: { allowFail?: boolean } = {}): { code: number; out: string; err: string } {
-  const p = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  const r = { code: p.exitCode ?? -1, out: p.stdout.toString(), err: p.stderr.toString() };
-  if (r.code !== 0 && !o.allowFail) throw new Error(`cannot run "${argv.join(" ")}": exit ${r.code}: ${r.err.trim() || r.out.trim()}`);
-  return r;
-}
 const lab = (...argv: string[]) => sh([BIN, "lab", argv[0]!, "--name", LAB, ...argv.slice(1)]);
-const inNs = (ns: string, argv: string[]) => ["ip", "netns", "exec", ns, ...argv];
 const servers: Bun.Subprocess[] = [];
 let labUp = false;
 

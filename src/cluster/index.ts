@@ -6,7 +6,7 @@ export { buildClusterState, nodeInfo } from "./build-state.ts";
 export { ManifestsDirSource, type ManifestsDirOptions } from "./manifests-dir.ts";
 export { openSource } from "./source.ts";
 export { POD_MTU_CONDITION, PROTOCOLS, SERVICE_NAME_LABEL } from "./types.ts";
-export { desiredSlices, hasSelector, MANAGED_BY, MANAGED_BY_LABEL, podEndpoint, selects, sliceContent, type EndpointPod } from "./endpoint-slices.ts";
+export { DEFAULT_MAX_ENDPOINTS_PER_SLICE, desiredSlices, hasSelector, MANAGED_BY, MANAGED_BY_LABEL, MAX_ENDPOINTS_PER_SLICE, podEndpoint, selects, sliceContent, type EndpointPod } from "./endpoint-slices.ts";
 export { DEFAULT_AFFINITY_SECONDS, endpointSliceInfo, serviceInfo } from "./service-state.ts";
 export { compileSelector, labelsMatch, selectNames, selectorText, SelectorError, unmetRequirements, type LabelMatcher, type Labels, type UnmetRequirement } from "./selector.ts";
 export {

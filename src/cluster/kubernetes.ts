@@ -158,7 +158,9 @@ export class KubernetesSource implements ClusterSource {
         metrics: report,
         log: { warn: (m) => console.error(`mncni agent: ${m}`), info: () => {} },
       });
-      inf.on({ add: this.changed, update: this.changed, delete: this.changed, synced: this.changed });
+      // A failing watch starts a pass too (the snapshot turns stale: not ready, /readyz says why),
+      // and so does its recovery, which may bring no object change to start one otherwise.
+      inf.on({ add: this.changed, update: this.changed, delete: this.changed, synced: this.changed, failing: this.changed, recovered: this.changed });
       this.informers.push(inf);
     }
     const nodes = this.informers.find((i) => i.resource === RESOURCES.nodes)!;

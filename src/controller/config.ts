@@ -4,6 +4,7 @@ import { type Family, familyOf } from "../net/ip.ts";
 import { normalizeCIDR } from "../net/cidr.ts";
 import { HELP, helpText, parseFlags, type CommandSpec, type FlagTable } from "../base/flags.ts";
 import { CONTROLLER_HEALTH_PORT } from "../base/ports.ts";
+import { DEFAULT_MAX_ENDPOINTS_PER_SLICE, MAX_ENDPOINTS_PER_SLICE } from "../cluster/index.ts";
 
 export interface ControllerConfig {
   pools: FamilyPool[];
@@ -21,6 +22,8 @@ export interface ControllerConfig {
   workers: number;
   /** Also the endpoint-slice controller (clusters without kube-controller-manager's; the lab). */
   endpointSlices: boolean;
+  /** With endpointSlices: the most endpoints one EndpointSlice holds. */
+  maxEndpointsPerSlice: number;
   logLevel: "debug" | "info" | "warn" | "error";
   logFile?: string;
 }
@@ -48,6 +51,7 @@ const CONTROLLER_COMMAND = {
     "metrics-addr": { type: "string", value: "HOST:PORT", help: "/healthz, /readyz and /metrics; `off` disables", default: `127.0.0.1:${CONTROLLER_HEALTH_PORT}`, check: (v) => (v === "off" || /^.+:\d+$/.test(v) ? null : "expected HOST:PORT or off") },
     workers: { type: "int", help: "Node patches in flight at once", default: 10, min: 1, max: 1000 },
     "endpoint-slices": { type: "boolean", help: "also write the EndpointSlices of Services with a selector, as kube-controller-manager's endpointslice controller (for clusters without it; the lab turns it on)" },
+    "max-endpoints-per-slice": { type: "int", help: "with --endpoint-slices: the most endpoints one EndpointSlice holds (kube-controller-manager's flag; a Service with more gets more slices)", default: DEFAULT_MAX_ENDPOINTS_PER_SLICE, min: 1, max: MAX_ENDPOINTS_PER_SLICE },
     "log-file": { type: "string", value: "FILE", help: "JSON log lines (default stderr)" },
     "log-level": { type: "string", help: "log level", default: "info", choices: ["debug", "info", "warn", "error"] },
   },
@@ -111,6 +115,7 @@ export function parseControllerArgs(argv: string[], hostname = "controller"): Co
     metricsAddr: v["metrics-addr"] === "off" ? undefined : v["metrics-addr"],
     workers: v.workers,
     endpointSlices: v["endpoint-slices"],
+    maxEndpointsPerSlice: v["max-endpoints-per-slice"],
     logLevel: v["log-level"] as ControllerConfig["logLevel"],
     logFile: v["log-file"],
   };

@@ -98,7 +98,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
     if (signal.aborted) return 0;
     ipam.start();
     if (cfg.endpointSlices) {
-      slices = new EndpointSliceController({ client, metrics: kubeMetrics, log });
+      slices = new EndpointSliceController({ client, metrics: kubeMetrics, log, maxEndpointsPerSlice: cfg.maxEndpointsPerSlice });
       await slices.start();
       if (signal.aborted) return 0;
     }

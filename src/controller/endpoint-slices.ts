@@ -1,7 +1,8 @@
 // The endpoint-slice controller of `mncni controller --endpoint-slices`, as kube-controller-
 // manager's: Services, Pods and the slices it manages watched (list + watch), and for every
 // Service with a selector the EndpointSlices of the pods it selects written as they change
-// (src/cluster/endpoint-slices.ts says what a slice holds). For clusters (and the lab) without
+// (src/cluster/endpoint-slices.ts says what a slice holds, and how endpoints are packed into
+// slices of at most --max-endpoints-per-slice, reusing the current ones). For clusters (and the lab) without
 // kube-controller-manager's; only the leader runs it. A change queues the Services it can
 // move; one worker writes them one at a time (creates, updates with the cached
 // resourceVersion, deletes of slices no longer wanted); a write that fails (a conflict with a
@@ -33,6 +34,8 @@ export interface EndpointSliceControllerOpts {
   client: KubeClient;
   metrics?: KubeMetrics;
   log: Logger;
+  /** The most endpoints a slice holds (kube-controller-manager's --max-endpoints-per-slice; default 100). */
+  maxEndpointsPerSlice?: number;
 }
 
 export class EndpointSliceController {
@@ -124,8 +127,8 @@ export class EndpointSliceController {
     const w = this.services.get(key);
     const svc = w ? as<KubeService>(w) : undefined;
     const pods: EndpointPod[] = svc ? this.pods.list().map(as<KubePod>).filter((p) => (p.metadata.namespace ?? "default") === ns).map(podEndpoint) : [];
-    const desired = svc ? desiredSlices(svc, pods) : [];
     const current = this.slices.list().map(as<KubeEndpointSlice>).filter((sl) => (sl.metadata.namespace ?? "default") === ns && sl.metadata.labels?.[SERVICE_NAME_LABEL] === name);
+    const desired = svc ? desiredSlices(svc, pods, current, this.o.maxEndpointsPerSlice) : [];
     const at = { namespace: ns };
     for (const d of desired) {
       const cur = current.find((c) => c.metadata.name === d.metadata.name);

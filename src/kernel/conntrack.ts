@@ -54,6 +54,11 @@ export interface CtView {
   origDst(): string;
   /** Whether `addr` (4 or 16 bytes) is a source or destination of either direction. */
   involves(addr: Uint8Array): boolean;
+  /**
+   * Whether the destination was translated (DNAT): the reply comes from an address or port
+   * other than the one the original direction was sent to.
+   */
+  dstTranslated(): boolean;
 }
 
 /** Offsets of one entry's fields in the receive buffer (-1: absent). */
@@ -62,6 +67,8 @@ class View implements CtView {
   family: Family = 4;
   protocol = 0;
   dport: number | undefined;
+  /** The reply direction's source port (where the original destination port was translated to). */
+  replySport: number | undefined;
   /** orig src, orig dst, reply src, reply dst */
   readonly addr = [-1, -1, -1, -1];
 
@@ -81,6 +88,14 @@ class View implements CtView {
     return false;
   }
 
+  dstTranslated(): boolean {
+    if (this.replySport !== this.dport) return true;
+    const [o, r] = [this.addr[1]!, this.addr[2]!];
+    if (o < 0 || r < 0) return o !== r;
+    for (let i = 0; i < alen(this.family); i++) if (this.buf[o + i] !== this.buf[r + i]) return true;
+    return false;
+  }
+
   /** Reads the message's tuples; false when it is not a conntrack entry. */
   load(m: Msg): boolean {
     const family = familyOfAf(m.dv.getUint8(m.start));
@@ -89,6 +104,7 @@ class View implements CtView {
     this.family = family;
     this.protocol = 0;
     this.dport = undefined;
+    this.replySport = undefined;
     this.addr.fill(-1);
     let seen = 0;
     eachAttr(m, m.start + NFGENMSG_LEN, m.end, (t, s, e) => {
@@ -105,6 +121,10 @@ class View implements CtView {
           eachAttr(m, ts, te, (pt, ps) => {
             if (pt === CTA_PROTO.NUM) this.protocol = m.dv.getUint8(ps);
             else if (pt === CTA_PROTO.DST_PORT) this.dport = m.dv.getUint16(ps, false);
+          });
+        } else if (tt === CTA_TUPLE_PROTO) {
+          eachAttr(m, ts, te, (pt, ps) => {
+            if (pt === CTA_PROTO.SRC_PORT) this.replySport = m.dv.getUint16(ps, false);
           });
         }
       });

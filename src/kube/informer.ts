@@ -1,7 +1,9 @@
 // List + watch of one resource into a cache keyed by namespace/name, with add/update/delete
 // handlers: what client-go's reflector + informer do. The first list sets `synced`; the watch
 // resumes from the last resourceVersion seen (bookmarks keep it fresh); 410 Gone relists and
-// hands the difference to the handlers; a dropped stream reconnects after a backoff; a
+// hands the difference to the handlers; a dropped stream reconnects after a backoff; the
+// handlers hear when the list/watch starts failing and when it succeeds again (a cache that
+// can no longer be vouched for, and one that can again, with no object changed); a
 // resource the server does not have (404, e.g. a CRD not installed) is reported once and
 // looked for again with backoff from a second up to missingRetryMs (a CRD being installed or
 // served again is picked up in seconds, one never installed costs a request a minute).
@@ -16,6 +18,13 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
   /** After the initial list (and after every relist) has been applied. */
   synced?(): void;
+  /**
+   * The list or watch started failing (lastError set): the cache may be falling behind. Once
+   * per outage, not for every retry (client-go's watch error handler, which it calls each time).
+   */
+  failing?(error: unknown): void;
+  /** A list, watch or event came after a failure (lastError cleared): the cache is current again, or being brought up to date. */
+  recovered?(): void;
 }
 
 /** Why a watch was started again. */
@@ -46,11 +55,16 @@ export interface InformerOpts<T> {
   /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
   watchTimeoutSeconds?: number;
   backoff?: BackoffOpts;
+  /** A watch ended by the server sooner than this with no event on it is watched again after the backoff (default 1 s, client-go's "very short watch"). */
+  shortWatchMs?: number;
   /** The longest wait before a missing resource (404) is looked for again (backoff from 1 s up to it). */
   missingRetryMs?: number;
   metrics?: InformerMetrics;
   log?: InformerLog;
 }
+
+/** A watch that ends sooner than this with no event on it is a "very short watch" (client-go's bound). */
+const SHORT_WATCH_MS = 1000;
 
 export class Informer<T extends KubeObject> {
   private readonly store = new Map<string, T>();
@@ -60,12 +74,18 @@ export class Informer<T extends KubeObject> {
   private readonly missingBackoff: Backoff;
   private running?: Promise<void>;
   private rv = "";
+  /** Watch events (bookmarks included) received so far: whether a watch brought anything. */
+  private events = 0;
   private reportedMissing = false;
   private syncWaiters: (() => void)[] = [];
   /** True once the first list has been applied. */
   synced = false;
+  private error?: unknown;
+
   /** The last error of the list/watch loop, cleared by the next success (readiness, logs). */
-  lastError?: unknown;
+  get lastError(): unknown {
+    return this.error;
+  }
 
   constructor(
     private readonly client: KubeClient,
@@ -144,15 +164,27 @@ export class Informer<T extends KubeObject> {
           await this.relist();
           needList = false;
         }
+        const opened = Date.now();
+        const events = this.events;
         const ended = await this.watchOnce();
         // Expired (410): list again. Closed by the server, or ended by the client (idle, its
         // deadline): watch again from the last resourceVersion; the server replays what was
         // missed since, or answers 410 and the next round lists.
         if (ended === "expired") needList = true;
         this.opts.metrics?.watchRestart(this.kind, ended);
+        // Closed at once with nothing on it (a server shutting down, a proxy refusing the
+        // stream): client-go's "very short watch". Watched again after the backoff, not at once:
+        // otherwise every client asks again in a loop for as long as it lasts. Not an error (the
+        // cache is as current as the last event): the node stays ready.
+        const ms = Date.now() - opened;
+        if (ended === "closed" && this.events === events && ms < (this.opts.shortWatchMs ?? SHORT_WATCH_MS)) {
+          const delay = this.backoff.next();
+          this.opts.log?.info(`${this.kind}: watch closed at once (${ms} ms, nothing on it); watching again in ${Math.round(delay)} ms`);
+          await sleep(delay, signal);
+        }
       } catch (e) {
         if (signal.aborted) break;
-        this.lastError = e;
+        this.failed(e);
         if (isGone(e)) {
           // The resourceVersion (or a continue token) is too old: list again, now.
           needList = true;
@@ -180,6 +212,20 @@ export class Informer<T extends KubeObject> {
 
   private get missingRetryMs(): number {
     return this.opts.missingRetryMs ?? 60_000;
+  }
+
+  /** The loop failed: handlers hear of it when it is the first failure since a success. */
+  private failed(e: unknown): void {
+    const first = this.error === undefined;
+    this.error = e;
+    if (first) this.emit("failing", e);
+  }
+
+  /** The loop succeeded: handlers hear of it when it had been failing. */
+  private succeeded(): void {
+    if (this.error === undefined) return;
+    this.error = undefined;
+    this.emit("recovered");
   }
 
   private releaseWaiters(): void {
@@ -217,7 +263,7 @@ export class Informer<T extends KubeObject> {
       }
     }
     this.rv = resourceVersion;
-    this.lastError = undefined;
+    this.succeeded();
     this.backoff.reset();
     this.missingBackoff.reset();
     this.opts.metrics?.objects(this.kind, this.store.size);
@@ -248,15 +294,14 @@ export class Informer<T extends KubeObject> {
       signal: this.abort.signal,
       // A watch resumed after an outage replays what it missed: the cache is current again
       // from here, even when nothing changed (no event would clear the error otherwise).
-      onOpen: () => {
-        this.lastError = undefined;
-      },
+      onOpen: () => this.succeeded(),
       // Its deadline passed (the server should have ended it): as if the server had.
       onExpired: (why) => {
         if (why === "idle") ended = "idle";
       },
     });
     for await (const ev of events) {
+      this.events++;
       if (ev.type === "ERROR") {
         if (ev.object.code === 410) return "expired";
         throw new KubeApiError("WATCH", this.resource.plural, ev.object.code ?? 500, ev.object.reason ?? "Error", ev.object);
@@ -275,7 +320,7 @@ export class Informer<T extends KubeObject> {
         this.opts.metrics?.objects(this.kind, this.store.size);
       }
       if (rv) this.rv = rv;
-      this.lastError = undefined;
+      this.succeeded();
       this.backoff.reset();
     }
     return ended;

@@ -100,7 +100,8 @@ async function followController(s: LabState, before: KubeEndpointSlice[]): Promi
   for (;;) {
     const [services, pods, current] = await Promise.all([labServices(s), labClient(s).listAll<Obj & { metadata: { name: string } }>(RESOURCES.pods), managed(s)]);
     const eps = pods.items.map((p) => podEndpoint(p as unknown as KubePod));
-    const desired = services.flatMap((svc) => desiredSlices(svc, eps));
+    // Packed from the controller's current slices, as it packs them: settled slices come out the same.
+    const desired = services.flatMap((svc) => desiredSlices(svc, eps, current));
     const have = new Map(current.map((o) => [id(o), sliceContent(o)]));
     const settled = desired.length === current.length && desired.every((d) => have.get(id(d)) === sliceContent(d));
     if (settled) {
@@ -142,7 +143,7 @@ export async function syncEndpointSlices(s: LabState, opts: SyncOptions = {}): P
   const probed = await probeReady(s, wanted.filter((p) => !known.has(podKey(p))));
   const ready = new Set([...wanted.map(podKey).filter((k) => known.has(k)), ...probed]);
   const eps = pods.map((p) => asEndpoint(p, ready));
-  const desired = services.flatMap((svc) => desiredSlices(svc, eps));
+  const desired = services.flatMap((svc) => desiredSlices(svc, eps, current));
   const before = new Map(current.map((o) => [id(o), sliceContent(o)]));
   const changed = desired.filter((o) => before.get(id(o)) !== sliceContent(o));
   const stale = current.filter((o) => !desired.some((d) => id(d) === id(o)));

@@ -11,7 +11,7 @@ import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
-import { agentArgs, buildCluster, destroyCluster, EXT_IP, runtimeOf, waitFor, type TestCluster, type TestNode } from "./lab.ts";
+import { agentArgs, buildCluster, destroyCluster, EXT_IP, runtimeOf, stopAgent, waitFor, type TestCluster, type TestNode } from "./lab.ts";
 
 const ECHO = join(import.meta.dir, "svc-echo.py");
 const PY = "/usr/bin/python3";
@@ -41,6 +41,10 @@ export function servicesSuite(o: SuiteOptions): void {
     let n2: TestNode;
     const pods: Record<string, Pod> = {};
     const t = (name: string, fn: () => Promise<void>) => test(name, fn, 90_000);
+    const startAgent = (n: TestNode) => {
+      const extra = ["--mode", o.mode, "--service-proxy", ...(o.routing ? ["--routing", o.routing] : []), ...(o.dualStack ? ["--cluster-cidr", "fd00:244::/48"] : [])];
+      n.agent = spawn(agentArgs(c, n, extra), { stdout: "ignore", stderr: "pipe" });
+    };
 
     const write = (file: string, docs: object[]) => {
       const tmp = join(c.manifests, `.${file}.tmp`);
@@ -109,8 +113,7 @@ export function servicesSuite(o: SuiteOptions): void {
       // The load balancer's address is routed by the lab's router to n1 (as a cloud LB would hand it to a node).
       run(["ip", "-n", c.router, "route", "add", `${LB_IP}/32`, "via", n1.ip]);
       run(["ip", "-n", c.ext, "route", "add", "198.51.100.0/24", "via", "203.0.113.1"]);
-      const extra = ["--mode", o.mode, "--service-proxy", ...(o.routing ? ["--routing", o.routing] : []), ...(o.dualStack ? ["--cluster-cidr", "fd00:244::/48"] : [])];
-      for (const n of c.nodes) n.agent = spawn(agentArgs(c, n, extra), { stdout: "ignore", stderr: "pipe" });
+      for (const n of c.nodes) startAgent(n);
       await waitFor("both agents' conflists", () => c.nodes.every((n) => inNetns(n.ns, ["test", "-e", join(n.dir, "conf", "10-mncni.conflist")], { allowFail: true }).code === 0), 30_000);
       // a, b on n1; c on n2; cl1 on n1 and cl2 on n2 are clients.
       await addPod("a", n1);
@@ -258,16 +261,59 @@ export function servicesSuite(o: SuiteOptions): void {
         throw e;
       }
       const entries = () => inNetns(n1.ns, ["conntrack", "-L", "-p", "udp", "--orig-dst", "10.96.0.17"], { allowFail: true }).stdout;
-      // The agent clears the Service IP's UDP entries once it gains endpoints (entries made
-      // while it had none would keep being rejected), after its write: under load that can
-      // come after the answer above and take its entry. A datagram sent after it makes one
-      // that stays, with a as its reply source.
+      // The agent clears the Service IP's untranslated UDP entries once it gains endpoints
+      // (entries made while it had none would keep being rejected), after its write; the
+      // entry is read once a's answer has made it, whenever that clean-up runs.
       await waitFor("a's conntrack entry", () => who(probe(pods.cl1!.netns, "10.96.0.17", 53, "udp", 40053)) === "a" && entries().includes(`src=${pods.a!.ip}`), 20_000, 200);
       // a is still up and answering: only the removal of the entry can send the client to c.
       write("dns", [svc, slice("dns-1", "dns", [{ pod: pods.c! }], udp)]);
       await waitFor("a's conntrack entry deleted", () => !entries().includes(`src=${pods.a!.ip}`), 20_000, 100);
       expect(who(probe(pods.cl1!.netns, "10.96.0.17", 53, "udp", 40053))).toBe("c");
     });
+
+    test("UDP: a restarted agent's clean-up (every key new to it) deletes the untranslated entries to its keys and keeps the flows translated to an endpoint; SIGTERM ends an agent that answers a health check", async () => {
+      const udp = [{ name: "dns", port: 5353, protocol: "UDP" }];
+      write("dns2", [
+        service("dns2", { clusterIP: "10.96.0.25", clusterIPs: ["10.96.0.25"], ports: [{ name: "dns", port: 53, protocol: "UDP", targetPort: 5353 }] }),
+        slice("dns2-1", "dns2", [{ pod: pods.b! }], udp),
+        // n1 answers a health check too: the restart below also shows that such a server does not keep the agent from ending.
+        service("lbh", { type: "LoadBalancer", externalTrafficPolicy: "Local", healthCheckNodePort: 32002, clusterIP: "10.96.0.26", clusterIPs: ["10.96.0.26"], ports: [{ name: "http", port: 80, targetPort: "http", nodePort: 30083 }] }),
+        slice("lbh-1", "lbh", [{ pod: pods.b! }], http),
+      ]);
+      await eventually("b answers UDP", pods.cl1!.netns, "10.96.0.25", 53, (x) => who(x) === "b", "udp", 40054);
+      await waitFor("n1's health check answers", () => inNetns(c.ext, ["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", `http://${n1.ip}:32002/`], { allowFail: true }).stdout === "200", 20_000, 200);
+      // A live flow: one source port, a datagram every 100 ms (for two minutes at most, should the test die).
+      const sender = spawn(["ip", "netns", "exec", pods.cl1!.netns, PY, "-c",
+        `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("",40055));end=time.time()+120\nwhile time.time()<end:\n  s.sendto(b"x",("10.96.0.25",53));time.sleep(0.1)`], { stdout: "ignore", stderr: "ignore" });
+      try {
+        /** The entry of a source port on n1 (conntrack -L's line, with its id), or "". */
+        const entry = (sport: number) =>
+          inNetns(n1.ns, ["conntrack", "-L", "-p", "udp", "--orig-dst", "10.96.0.25", "--sport", String(sport), "-o", "id"], { allowFail: true }).stdout.trim();
+        const idOf = (line: string) => /id=(\d+)/.exec(line)?.[1];
+        await waitFor("the live flow's translated entry", () => entry(40055).includes(`src=${pods.b!.ip} `), 30_000, 100);
+        const live = entry(40055);
+        const agent = n1.agent!;
+        agent.kill("SIGTERM");
+        const ended = await Promise.race([agent.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+        if (!ended) agent.kill("SIGKILL");
+        await stopAgent(n1);
+        expect(ended, "the agent ends on SIGTERM within 30 s while it serves a health check").toBe(true);
+        // An entry made while nothing answered for the key (as before the Service existed): not translated.
+        inNetns(n1.ns, ["conntrack", "-I", "-p", "udp", "-s", pods.cl1!.ip, "-d", "10.96.0.25", "--sport", "40056", "--dport", "53", "-t", "600"]);
+        expect(entry(40056)).toContain("src=10.96.0.25 ");
+        startAgent(n1);
+        // Its deletion says the restarted agent's clean-up ran (one dump decides both entries).
+        await waitFor("the restarted agent to delete the untranslated entry", () => entry(40056) === "", 60_000, 200);
+        // The live flow's entry is the same one (deleted, its next datagram would have made a new id).
+        expect(idOf(entry(40055)), `the live flow's entry, kept (before the restart: ${live})`).toBe(idOf(live)!);
+        expect(entry(40055)).toContain(`src=${pods.b!.ip} `);
+      } finally {
+        sender.kill("SIGKILL");
+        await sender.exited;
+        // The tests after this one need n1's agent, whatever happened here.
+        if (!n1.agent) startAgent(n1);
+      }
+    }, 180_000);
 
     t("NetworkPolicy through a Service: policy sees the backend pod (DNAT comes first)", async () => {
       write("guarded", [

@@ -12,6 +12,7 @@ describe("controller flags", () => {
     expect([c.leaderElect, c.leaseNamespace, c.leaseName, c.leaseDurationMs, c.renewDeadlineMs, c.retryPeriodMs]).toEqual([false, "kube-system", "mncni-controller", 15000, 10000, 2000]);
     expect(c.identity).toMatch(/^h_/);
     expect(c.metricsAddr).toBe("127.0.0.1:9818");
+    expect(c.maxEndpointsPerSlice).toBe(100);
   });
 
   test("flags with = and durations", () => {
@@ -36,6 +37,8 @@ describe("controller flags", () => {
       [["--cluster-cidr"], /--cluster-cidr needs a value/],
       [["--cluster-cidr", "10.0.0.0/16", "--workers", "0"], /cannot use --workers "0": must be 1..1000/],
       [["--cluster-cidr", "10.0.0.0/16", "--log-level", "loud"], /cannot use --log-level "loud"/],
+      [["--cluster-cidr", "10.0.0.0/16", "--max-endpoints-per-slice", "1001"], /cannot use --max-endpoints-per-slice "1001": must be 1..1000/],
+      [["--cluster-cidr", "10.0.0.0/16", "--max-endpoints-per-slice", "0"], /cannot use --max-endpoints-per-slice "0": must be 1..1000/],
     ];
     for (const [argv, re] of bad) expect(() => parseControllerArgs(argv)).toThrow(re);
     expect(() => parseControllerArgs([])).toThrow(ConfigError);

@@ -112,13 +112,20 @@ describe("the endpoint-slice controller", () => {
     });
     api.remove("pods", "a", "apps");
     api.remove("pods", "c", "apps");
-    await want("a and c gone", "web", { "web-ipv4": [["10.244.1.2", true, true, false, "http:9090"]] });
-    // Someone else's edit of a managed slice is undone; a deleted one comes back.
-    const sl = api.store.get("endpointslices", "apps/web-ipv4")!;
+    // b stays in its slice (a change rewrites only the slices it touches); a's slice, empty, goes.
+    await want("a and c gone", "web", { "web-ipv4-1": [["10.244.1.2", true, true, false, "http:9090"]] });
+    // Someone else's edit of a managed slice is undone, a deleted one's endpoints come back: as
+    // kube's controller, into a slice named anew (a slice left with none of its endpoints goes).
+    const b = [["10.244.1.2", true, true, false, "http:9090"]];
+    const onlyB = () => Object.values(slices("web")).length === 1 && same(Object.values(slices("web"))[0], b);
+    const sl = api.store.get("endpointslices", "apps/web-ipv4-1")!;
     api.put("endpointslices", { ...sl, endpoints: [] });
-    await want("the edited slice repaired", "web", { "web-ipv4": [["10.244.1.2", true, true, false, "http:9090"]] });
-    api.remove("endpointslices", "web-ipv4", "apps");
-    await want("the deleted slice back", "web", { "web-ipv4": [["10.244.1.2", true, true, false, "http:9090"]] });
+    await until("the edited slice's endpoint back", () => !same(slices("web")["web-ipv4-1"], []) && onlyB(), 30_000);
+    const uids = () => api.store.list("endpointslices").filter((o) => o.metadata?.labels?.["kubernetes.io/service-name"] === "web").map((o) => o.metadata!.uid);
+    const [gone] = uids();
+    const [name] = Object.keys(slices("web"));
+    api.remove("endpointslices", name!, "apps");
+    await until("the deleted slice's endpoint back (a slice made anew)", () => !uids().includes(gone) && onlyB(), 30_000);
     // The Service goes: its slices too.
     api.remove("services", "web", "apps");
     await want("web's slices deleted", "web", {});

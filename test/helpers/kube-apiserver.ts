@@ -105,6 +105,7 @@ export class FakeApiServer {
   readonly server: ApiServer;
   private readonly faults: Fault[] = [];
   private readonly hangs: Hang[] = [];
+  private readonly shortWatches: Omit<Hang, "when">[] = [];
   /** The streams of hanging answers, closed by stop() (which cuts connections) so nothing outlives the server. */
   private readonly hanging = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private readonly serviceAccounts: Set<string>;
@@ -235,6 +236,14 @@ export class FakeApiServer {
     this.hangs.push({ count: 1, ...h });
   }
 
+  /**
+   * The next `count` (default 1) watch requests that match are answered 200 and their stream
+   * ended at once, with no event: a server shutting down, or a proxy cutting streams.
+   */
+  closeWatchesAtOnce(h: Omit<Hang, "when" | "count"> & { count?: number }): void {
+    this.shortWatches.push({ count: 1, ...h });
+  }
+
   /** How many hanging answers are still open (a client that gave up closed its side). */
   get hangingNow(): number {
     return this.hanging.size;
@@ -285,6 +294,13 @@ export class FakeApiServer {
   }
 
   private injectFault(req: Request, url: URL): Response | undefined {
+    const isWatch = req.method === "GET" && truthy(url.searchParams.get("watch"));
+    const short = isWatch ? this.shortWatches.find((h) => h.count > 0 && (!h.match || h.match(req.method, url.pathname, url.searchParams))) : undefined;
+    if (short) {
+      short.count--;
+      this.record(req, url, undefined, 200, { kind: "Status", reason: "closed at once by the test" }, undefined);
+      return new Response("\n", { status: 200, headers: { "Content-Type": "application/json" } });
+    }
     const hang = this.hangs.find((h) => h.count > 0 && (!h.match || h.match(req.method, url.pathname, url.searchParams)));
     if (hang) {
       hang.count--;

@@ -105,6 +105,24 @@ describe("informer", () => {
     expect(inf.lastError).toBeUndefined();
   });
 
+  test("a watch the server closes at once with nothing on it is watched again after a growing backoff, not in a loop; not an error", async () => {
+    const notes: string[] = [];
+    // "At once" is within 10 s here: a loaded machine may take over a second to answer.
+    const { inf, log } = start<V1Node>(RESOURCES.nodes, { shortWatchMs: 10_000, log: { warn: (m: string) => notes.push(m), info: (m: string) => notes.push(m) } });
+    await inf.waitForSync();
+    const watches = api.watchCount;
+    api.closeWatchesAtOnce({ count: 5, match: (_, path) => path === "/api/v1/nodes" });
+    api.dropWatches("nodes");
+    await until("five watches closed at once, and a sixth open", () => api.watchCount >= watches + 6 && api.openWatches > 0);
+    const delays = notes.flatMap((m) => /watch closed at once .* watching again in (\d+) ms/.exec(m)?.[1] ?? []).map(Number);
+    expect(delays.length).toBeGreaterThanOrEqual(5);
+    // The informer's backoff (20 ms doubling, up to 200 ms): its choice, not a measured time.
+    expect(delays.at(-1)!).toBeGreaterThan(delays[0]!);
+    expect(inf.lastError).toBeUndefined();
+    api.put("nodes", { metadata: { name: "after-short-watches" } });
+    await until("watched again: changes arrive", () => log.includes("add after-short-watches"));
+  });
+
   test("transform trims objects before they are stored", async () => {
     api.put("pods", { metadata: { name: "fat", namespace: "t", annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n1", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.0.0.5" } });
     const { inf } = start<V1Pod>(RESOURCES.pods, { namespace: "t", transform: (p: V1Pod) => ({ metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, resourceVersion: p.metadata?.resourceVersion }, spec: { nodeName: p.spec?.nodeName, containers: [] }, status: { podIP: p.status?.podIP } }) });
@@ -206,6 +224,33 @@ describe("informer errors", () => {
       await until("the watch open again", () => quiet.openWatches === 1);
       await until("the error cleared", () => inf.lastError === undefined);
       expect(names(inf)).toEqual(["a"]);
+    } finally {
+      await inf.stop();
+      quiet.close();
+    }
+  }, 60_000);
+
+  test("handlers hear once when the watch starts failing and once when it succeeds again, with no object changed", async () => {
+    const quiet = FakeApiServer.start({ bookmarkIntervalMs: 60_000 });
+    const c = new KubeClient(loadKubeconfig(quiet.writeKubeconfig()), { attempts: 1 });
+    let errors = 0;
+    const metrics = { watchRestart: (_: string, why: string) => void (why === "error" && errors++), listed() {}, objects() {}, missing() {} };
+    const inf = new Informer<V1Node>(c, RESOURCES.nodes, { backoff: { initialMs: 20, maxMs: 100 }, metrics });
+    const heard: string[] = [];
+    inf.on({ failing: (e) => heard.push(`failing: ${e instanceof Error}`), recovered: () => heard.push("recovered"), add: (o) => heard.push(`add ${o.metadata?.name}`) });
+    try {
+      quiet.put("nodes", { metadata: { name: "a" } });
+      inf.start();
+      await inf.waitForSync();
+      expect(heard).toEqual(["add a"]);
+      quiet.stop();
+      // Retried several times (20-100 ms apart) against the stopped server: still one "failing".
+      await until("three failed tries", () => errors >= 3);
+      expect(heard).toEqual(["add a", "failing: true"]);
+      quiet.start();
+      await until("recovered", () => heard.includes("recovered"));
+      expect(heard).toEqual(["add a", "failing: true", "recovered"]);
+      expect(inf.lastError).toBeUndefined();
     } finally {
       await inf.stop();
       quiet.close();

@@ -1,5 +1,6 @@
 // Driving `mncni lab` from tests: the compiled executable when there is one ($MNCNI_BIN or
 // dist/mncni), else the sources through bun. Every lab a test makes is removed by downAll().
+import { afterAll, beforeAll, expect } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
@@ -7,6 +8,7 @@ import { MNCNI_BIN } from "../helpers/binary.ts";
 import { run, uniqueName, type RunResult } from "../helpers/netns.ts";
 import { markOwned, unmarkOwned } from "../helpers/run-owner.ts";
 import { LAB_ROOT } from "../../src/lab/topology.ts";
+import type { LabStatus } from "../../src/lab/status.ts";
 
 export const LAB_CMD = existsSync(MNCNI_BIN) ? [MNCNI_BIN] : [process.execPath, resolve(import.meta.dir, "../../src/main.ts")];
 /** auto: the agent when the executable has one, else static wiring (see docs/lab.md). */
@@ -95,6 +97,21 @@ export function leftovers(name: string): string[] {
   }
   if (existsSync(`${LAB_ROOT}/${name}`)) out.push(`dir ${LAB_ROOT}/${name}`);
   return out;
+}
+
+/**
+ * A lab for one describe block: `lab up -q ARGS` before its tests (its status handed to
+ * `ready`), `lab down` after them, and nothing of it left on the machine.
+ */
+export function labAround(name: string, args: string[], ready: (st: LabStatus) => void): void {
+  beforeAll(() => {
+    lab(name, ["up", "-q", ...args]);
+    ready(labJson<LabStatus>(name, ["status"]));
+  });
+  afterAll(() => {
+    lab(name, ["down", "-q"], { allowFail: true });
+    expect(leftovers(name)).toEqual([]);
+  });
 }
 
 export function downAll(): void {

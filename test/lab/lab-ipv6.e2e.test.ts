@@ -2,11 +2,11 @@
 // address beside the IPv4 one, the router routes only the underlay and external prefixes of
 // both families, and `lab check` probes every pair over both families with the same
 // expectations. Kernel state is checked independently with `ip -j`; down leaves nothing.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { ipJson, run } from "../helpers/netns.ts";
-import { WIRING, labSource, addrPrefixOf, cidrOf, clusterObjects, downAll, lab, labJson, leftovers, newLabName } from "./lab-cli.ts";
+import { WIRING, labSource, addrPrefixOf, cidrOf, clusterObjects, downAll, lab, labAround, labJson, newLabName } from "./lab-cli.ts";
 
 setDefaultTimeout(60_000);
 afterAll(downAll);
@@ -22,15 +22,7 @@ for (const mode of ["bridge", "routed"] as const) {
     const name = newLabName();
     let st: LabStatus;
 
-    beforeAll(() => {
-      lab(name, ["up", "-q", "--ipv6", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING]);
-      st = labJson<LabStatus>(name, ["status"]);
-    });
-
-    afterAll(() => {
-      lab(name, ["down", "-q"], { allowFail: true });
-      expect(leftovers(name)).toEqual([]);
-    });
+    labAround(name, ["--ipv6", "--nodes", "2", "--pods-per-node", "2", "--mode", mode, "--wiring", WIRING], (s) => (st = s));
 
     test("status: nodes and pods have an address of each family; the kernel agrees", () => {
       expect(st.nodes.map((n) => [n.name, n.addresses, n.ready])).toEqual([

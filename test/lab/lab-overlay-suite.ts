@@ -7,11 +7,11 @@
 // restart leaves the kernel state as it was. A function (lab-overlay.e2e.test.ts runs it in
 // `make test`; source-dir and fast-path-overlay matrix files on their own terms), not a test
 // file they import: a test file imported by two files of one run registers its tests once.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { CheckReport } from "../../src/lab/check.ts";
 import type { LabStatus } from "../../src/lab/status.ts";
 import { inNetns, ipJson } from "../helpers/netns.ts";
-import { cidrOf, downAll, lab, labJson, leftovers, netOf, newLabName } from "./lab-cli.ts";
+import { cidrOf, downAll, lab, labAround, labJson, netOf, newLabName } from "./lab-cli.ts";
 
 type R = { dst: string; gateway?: string; dev?: string; flags?: string[] };
 const podRoutes = (netns: string) =>
@@ -30,15 +30,7 @@ export function overlaySuite(): void {
       const name = newLabName();
       let st: LabStatus;
 
-      beforeAll(() => {
-        lab(name, ["up", "-q", "--ipv6", "--segments", "2", "--routing", routing, "--nodes", "3", "--pods-per-node", "1", "--mode", mode, "--wiring", "agent"]);
-        st = labJson<LabStatus>(name, ["status"]);
-      });
-
-      afterAll(() => {
-        lab(name, ["down", "-q"], { allowFail: true });
-        expect(leftovers(name)).toEqual([]);
-      });
+      labAround(name, ["--ipv6", "--segments", "2", "--routing", routing, "--nodes", "3", "--pods-per-node", "1", "--mode", mode, "--wiring", "agent"], (s) => (st = s));
 
       test("status: nodes round robin over the segments; each peer's path; the kernel agrees", () => {
         expect(st.nodes.map((n) => [n.name, n.segment, n.addresses])).toEqual([

@@ -32,4 +32,24 @@ describe("features under a mode", () => {
     await expect(configureFeatures(bad, undefined)).rejects.toThrow("runtimeConfig.portMappings");
     expect(names(await configureFeatures(bad, undefined, { cleanup: true }))).toContain("hostPort");
   });
+
+  test("a configure that rejects is never left unhandled: when a later one throws, or an earlier one rejects first", async () => {
+    const unhandled: unknown[] = [];
+    const note = (e: unknown) => void unhandled.push(e);
+    process.on("unhandledRejection", note);
+    try {
+      const net = { cniVersion: "1.1.0", name: "n", type: "mncni" };
+      const rejecting = (name: string, why: string): Feature => ({ name, configure: () => Promise.reject(new Error(why)) });
+      // The fast path's import fails while hostPort's configure refuses the config: the call fails with hostPort's error.
+      const throwing: Feature = { name: "hostPort", configure: () => { throw new Error("hostPort refused"); } };
+      await expect(configureFeatures(net, { fastPath: rejecting("fastPath", "import failed"), hostPort: throwing })).rejects.toThrow("hostPort refused");
+      // Two rejections: the first in list order is the call's, the other is not left over.
+      await expect(configureFeatures(net, { bandwidth: rejecting("bandwidth", "first"), fastPath: rejecting("fastPath", "second") })).rejects.toThrow("first");
+      // Unhandled rejections are reported once the microtasks have run: two turns of the event loop.
+      for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+      expect(unhandled.map((e) => (e as Error).message)).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", note);
+    }
+  });
 });

@@ -39,8 +39,9 @@ interface Contribution {
 /**
  * UDP conntrack entries that would keep a client on a stale path: through an endpoint that
  * went away ("endpoint": entries involving `ip` on these ports), or made before a Service
- * key had endpoints ("service": entries to `ip` on these ports, which were not translated
- * and never will be while the client keeps its source port).
+ * key had endpoints ("service": entries to `ip` on these ports that were not translated,
+ * and never will be while the client keeps its source port; those translated to an
+ * endpoint stay). Deleted by forgetStaleUdp (stale-udp.ts).
  */
 export interface StaleUdp {
   by: "endpoint" | "service";
@@ -454,7 +455,14 @@ function pickChain(name: string, make: PickChain): PickChain {
   return make;
 }
 
-/** One string per set name and slot id (a few dozen), kept by every Service instead of a copy each. */
+/**
+ * One string per set name and slot id, kept by every Service instead of a copy each. Never
+ * emptied, and bounded without it: set names are fixed (a few per family and form), and a
+ * slot id is a port/protocol/family/view combination some Service used (at most
+ * 65,535 x 3 x 2 x 2; in a cluster, its distinct Service ports: dozens to a few hundred
+ * strings of ~20 bytes), not one per Service or endpoint. Dropping the unused ones would
+ * need a count per string on every update, for a few kilobytes.
+ */
 const setNames = new Map<string, string>();
 function interned(name: string): string {
   const had = setNames.get(name);

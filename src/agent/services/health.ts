@@ -33,6 +33,9 @@ export class HealthCheckServers {
       const entry = { service: w.service, local: w.local } as Entry;
       try {
         entry.server = Bun.serve({ port, hostname: "0.0.0.0", fetch: () => this.answer(entry) });
+        // An answering server must not keep a stopped agent alive (the agent ends once nothing
+        // of its own is left running): the port closes with the process.
+        entry.server.unref();
       } catch (e) {
         out.problems.push(`cannot answer the health check of Service ${w.service} on port ${port}: ${(e as Error).message}`);
         continue;

@@ -4,12 +4,11 @@
 // which bridge mode needs for Service replies between pods of one bridge, are the
 // bridgeNetfilter step's). Without the flag it removes a table an earlier run left (turning
 // the proxy off is the rollback).
-import { Conntrack, Nftables } from "../../kernel/index.ts";
-import { parseIP } from "../../net/ip.ts";
+import { Nftables } from "../../kernel/index.ts";
 import { SERVICES } from "../../firewall/names.ts";
 import { HealthCheckServers } from "../services/health.ts";
 import { ServiceProxy } from "../services/proxy.ts";
-import type { StaleUdp } from "../services/elements.ts";
+import { forgetStaleUdp } from "../services/stale-udp.ts";
 import type { Pass, StepContext, StepModule } from "./step.ts";
 
 export const servicesStep: StepModule<"services"> = {
@@ -64,28 +63,11 @@ class ServicesStep {
     // only: a warning, as policy's refused objects are, not a node that is not ready.
     r.warnings.push(...sync.rejected);
     if (sync.staleUdp.length) {
-      const n = forgetUdp(sync.staleUdp);
+      const n = forgetStaleUdp(sync.staleUdp);
       if (n) r.changes.push(`delete ${n} conntrack entr${n === 1 ? "y" : "ies"} of UDP endpoints that went away`);
     }
     const h = this.health.update(sync.health);
     r.changes.push(...h.changes);
     r.warnings.push(...h.problems);
-  }
-}
-
-/** Deletes the UDP conntrack entries that keep clients on a stale path (one dump). */
-function forgetUdp(stale: readonly StaleUdp[]): number {
-  const endpoints = stale.filter((s) => s.by === "endpoint").map((s) => ({ addr: parseIP(s.ip).bytes, dports: new Set(s.dports) }));
-  const keys = new Map<string, Set<number>>();
-  for (const s of stale) if (s.by === "service") for (const p of s.dports) (keys.get(s.ip) ?? keys.set(s.ip, new Set()).get(s.ip)!).add(p);
-  const ct = Conntrack.open();
-  try {
-    return ct.deleteWhere(undefined, (v) => {
-      if (v.protocol !== 17 || v.dport === undefined) return false;
-      if (endpoints.some((s) => s.dports.has(v.dport!) && v.involves(s.addr))) return true;
-      return keys.size > 0 && (keys.get(v.origDst())?.has(v.dport) ?? false);
-    });
-  } finally {
-    ct.close();
   }
 }

@@ -28,8 +28,16 @@ export function featuresUnder(overrides: FeatureOverrides | undefined): readonly
 export async function configureFeatures(net: NetConf, overrides: FeatureOverrides | undefined, o: { cleanup?: boolean } = {}): Promise<readonly ConfiguredFeature[]> {
   const cleanup = o.cleanup === true;
   // Every configure runs (and validates) before any is awaited, as when all were synchronous.
+  // A promise is marked handled as soon as it is made: when a later configure throws, or an
+  // earlier one rejects first, it is never awaited, and its rejection (an import that failed)
+  // would be an unhandled one, which ends the process (Bun's default): a plugin exits 1 with
+  // a stack on stderr, and a resident server (`mncni serve`, the agent) dies with the call.
   const features = featuresUnder(overrides);
-  const configured = features.map((f) => f.configure(net, { cleanup }));
+  const configured = features.map((f) => {
+    const c = f.configure(net, { cleanup });
+    if (c instanceof Promise) c.catch(() => {});
+    return c;
+  });
   const out: ConfiguredFeature[] = [];
   for (const [i, c] of configured.entries()) {
     const on = await c;
