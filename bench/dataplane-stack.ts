@@ -14,7 +14,7 @@
 // --hook-only the first lab has it off, and a program that only returns on the clsact ingress
 // of every pod's host end: what the tc hook costs a packet, without the fast path's work.
 // Run as root: node_modules/.bin/bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge]
-//   [--both-off | --hook-only] [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
+//   [--both-off | --hook-only] [--busy-cpus] [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";

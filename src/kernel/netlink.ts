@@ -70,6 +70,8 @@ export class Netlink {
   txChecksumOn(ifname: string): boolean { return this.inNetns(() => ethtool.txChecksumOn(ifname)); }
   setTxChecksum(ifname: string, on: boolean): void { this.inNetns(() => ethtool.setTxChecksum(ifname, on)); }
   private inNetns<T>(fn: () => T): T { return this.netnsPath === undefined ? fn() : withNetns(this.netnsPath, fn); }
+  /** fn run in the namespace this handle is bound to: for calls that name a device by its index in the thread's namespace (bpf(2)'s tcx). */
+  within<T>(fn: () => T): T { return this.inNetns(fn); }
 
   // neighbours and FDB
   addNeigh(n: neigh.NeighSpec & neigh.AddNeighOpts): void { neigh.addNeigh(this.sock, n); }

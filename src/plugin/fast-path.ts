@@ -1,7 +1,7 @@
 // The fast path's kernel objects on a node: the pod program (src/kernel/bpf/pod-redirect.ts)
 // over the plain-pods map and the host-gw routes map, one of each per node and network, attached
-// by the plugin to each pod's host-side device (clsact ingress, direct action) and kept filled by
-// the agent (which also attaches the underlay program: src/agent/fast-path/underlay.ts).
+// by the plugin to each pod's host-side device (tcx ingress; clsact ingress, direct action, on a
+// kernel without tcx) and kept filled by the agent (which also attaches the underlay program: src/agent/fast-path/underlay.ts).
 //
 // bpffs is not mounted on the nodes, so nothing is pinned: the objects are found by their IDs,
 // recorded in a file beside the network's IPAM reservations (dataDir/<network>), checked
@@ -13,7 +13,7 @@
 import { exists, mkdir, readText, rename, unlink, writeText } from "../sys/files.ts";
 import { join } from "../sys/paths.ts";
 import { isErrno, type BpfFilterInfo, type Link, type Netlink } from "../kernel/index.ts";
-import { closeBpfFd, fdById, HostGwRoutesMap, loadPodRedirect, mapId, PlainPodsMap, progInfo, VerdictCounters } from "../kernel/bpf/index.ts";
+import { BpfError, closeBpfFd, fdById, HostGwRoutesMap, loadPodRedirect, mapId, PlainPodsMap, progInfo, tcxAttach, tcxDetach, tcxProgIds, VerdictCounters } from "../kernel/bpf/index.ts";
 import { closeFd, LOCK_EX, O_CREAT, O_RDONLY, openFd, sym } from "../sys/libc.ts";
 import { safeJoin } from "../cni/names.ts";
 
@@ -224,23 +224,120 @@ export function attachProblem(host: Netlink, dev: Link): string | undefined {
   return undefined;
 }
 
-/** Attaches the program to a device's clsact ingress (replacing a filter of ours there). */
-export function attachFastPath(host: Netlink, index: number, progFd: number): void {
+/**
+ * Where our program sits on a device: tcx (kernel 6.6+: no qdisc or classifier on the packet's
+ * way, which makes the hook itself free where clsact's costs ~0.1 µs a packet; docs/fast-path.md)
+ * or, on a kernel without tcx (or left by a build before it), a clsact filter.
+ */
+export type FastPathHook = "tcx" | "clsact";
+
+export interface AttachedFastPath {
+  progId: number;
+  hook: FastPathHook;
+}
+
+/** Program names by ID (an ID is not reused while its program lives): a pass asks for every pod's device. */
+const progNames = new Map<number, string>();
+
+function progName(id: number): string | undefined {
+  const known = progNames.get(id);
+  if (known !== undefined) return known;
+  let fd: number;
   try {
-    host.addClsact(index);
-  } catch (e) {
-    if (!isErrno(e, "EEXIST")) throw e;
+    fd = fdById("prog", id);
+  } catch {
+    return undefined; // gone since the device was listed
   }
-  host.addBpfFilter({ index, progFd, name: FAST_PATH_FILTER, priority: FILTER_PRIORITY });
+  try {
+    const { name } = progInfo(fd);
+    if (progNames.size >= 4096) progNames.clear();
+    progNames.set(id, name);
+    return name;
+  } finally {
+    closeBpfFd(fd);
+  }
 }
 
-/** Our filter on a device, if any. */
-export function fastPathFilter(host: Netlink, index: number): BpfFilterInfo | undefined {
-  return host.bpfFilters(index).find((f) => f.name === FAST_PATH_FILTER);
+/**
+ * Our program on a device (its tcx ingress, else a clsact filter of ours), if any. `clsact`:
+ * whether the device has a clsact qdisc, when the caller knows (spares a dump per device).
+ */
+export function fastPathFilter(host: Netlink, index: number, o: { clsact?: boolean } = {}): AttachedFastPath | undefined {
+  const ids = host.within(() => tcxProgIds(index));
+  for (const id of ids) if (progName(id) === FAST_PATH_FILTER) return { progId: id, hook: "tcx" };
+  if (o.clsact === false) return undefined;
+  const f = host.bpfFilters(index).find((x) => x.name === FAST_PATH_FILTER);
+  return f ? { progId: f.progId, hook: "clsact" } : undefined;
 }
 
-/** Removes our filter and the clsact qdisc from a device (nothing else uses clsact there); gone devices are fine. */
+/**
+ * Attaches the program to a device's tcx ingress, in place of ours there (never a moment
+ * without one), and takes a clsact filter of ours off (an older build's); on a kernel without
+ * tcx, to its clsact ingress as a direct-action filter.
+ */
+export function attachFastPath(host: Netlink, index: number, progFd: number): void {
+  const current = fastPathFilter(host, index);
+  if (current?.hook === "tcx") {
+    if (current.progId === progInfo(progFd).id) return;
+    let old: number | undefined;
+    try {
+      old = fdById("prog", current.progId);
+    } catch {
+      // detached meanwhile: attach anew below
+    }
+    if (old !== undefined) {
+      try {
+        host.within(() => tcxAttach(index, progFd, old));
+        return;
+      } finally {
+        closeBpfFd(old);
+      }
+    }
+  }
+  try {
+    host.within(() => tcxAttach(index, progFd));
+  } catch (e) {
+    // EINVAL: no tcx in this kernel (an unknown attach type).
+    if (!(e instanceof BpfError && e.errno === 22)) throw e;
+    try {
+      host.addClsact(index);
+    } catch (e2) {
+      if (!isErrno(e2, "EEXIST")) throw e2;
+    }
+    host.addBpfFilter({ index, progFd, name: FAST_PATH_FILTER, priority: FILTER_PRIORITY });
+    return;
+  }
+  if (current?.hook === "clsact") removeClsact(host, index);
+}
+
+/** Takes our program off a device (tcx, and the clsact qdisc nothing else uses there); gone devices are fine. */
 export function detachFastPath(host: Netlink, index: number): void {
+  let ids: number[] = [];
+  try {
+    ids = host.within(() => tcxProgIds(index));
+  } catch (e) {
+    if (!(e instanceof BpfError && (e.code === "ENODEV" || e.code === "ENOENT"))) throw e;
+  }
+  for (const id of ids) {
+    if (progName(id) !== FAST_PATH_FILTER) continue;
+    let fd: number;
+    try {
+      fd = fdById("prog", id);
+    } catch {
+      continue;
+    }
+    try {
+      host.within(() => tcxDetach(index, fd));
+    } catch (e) {
+      if (!(e instanceof BpfError && (e.code === "ENOENT" || e.code === "ENODEV"))) throw e;
+    } finally {
+      closeBpfFd(fd);
+    }
+  }
+  removeClsact(host, index);
+}
+
+function removeClsact(host: Netlink, index: number): void {
   try {
     host.delQdisc(index, 0xfffffff1);
   } catch (e) {

@@ -13,6 +13,7 @@ import { Netlink } from "../../src/kernel/index.ts";
 import { Asm, closeBpfFd, loadPodRedirect, PlainPodsMap, PROG_TYPE, progInfo, progLoad, R } from "../../src/kernel/bpf/index.ts";
 import { attachFastPath, fastPathDir, openFastPath } from "../../src/plugin/fast-path.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
+import { ingressPrograms } from "../helpers/ingress-programs.ts";
 
 setDefaultTimeout(60_000);
 
@@ -34,8 +35,12 @@ afterAll(() => {
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
-const filterProg = (dev: string): number | undefined =>
-  (JSON.parse(inNetns(H, ["tc", "-j", "filter", "show", "dev", dev, "ingress"]).stdout || "[]") as any[]).find((f) => f.options?.bpf_name === "mncni_pod_redir")?.options?.prog?.id;
+/** Our pod program on a device, and where (tcx, or an older build's clsact filter). */
+const attached = (dev: string): { id: number; hook: string } | undefined => {
+  const p = ingressPrograms(H, dev).find((x) => x.name === "mncni_pod_redir");
+  return p && { id: p.id, hook: p.hook };
+};
+const filterProg = (dev: string): number | undefined => attached(dev)?.id;
 
 async function freed(kind: "prog" | "map", id: number): Promise<boolean> {
   for (let i = 0; i < 400; i++) {
@@ -47,17 +52,19 @@ async function freed(kind: "prog" | "map", id: number): Promise<boolean> {
 
 test("an older build's objects are adopted and upgraded over the same map; removal leaves nothing", async () => {
   const dir = fastPathDir(base, "net");
-  // What an older build left: its program (no counters map) over a map, on a pod's device, recorded.
+  // What an older build left: its program (no counters map) over a map, on a pod's device
+  // (a clsact filter: builds before tcx attached it so), recorded.
   const oldMap = PlainPodsMap.create();
   const oldProg = loadPodRedirect(oldMap.fd);
   const old = progInfo(oldProg);
   oldMap.set({ ip: "10.9.0.2", podMac: "02:00:00:00:00:02", hostMac: "02:00:00:00:00:01", hostIndex: host.link("h1")!.index });
-  attachFastPath(host, host.link("h1")!.index, oldProg);
+  host.addClsact(host.link("h1")!.index);
+  host.addBpfFilter({ index: host.link("h1")!.index, progFd: oldProg, name: "mncni_pod_redir", priority: 1 });
   run(["mkdir", "-p", dir]);
   writeFileSync(join(dir, ".mncni-fast-path.json"), JSON.stringify({ prog: old.id, tag: old.tag, map: old.mapIds[0] }));
   closeBpfFd(oldProg);
   oldMap.close();
-  expect(filterProg("h1")).toBe(old.id);
+  expect(attached("h1")).toEqual({ id: old.id, hook: "clsact" });
 
   const node = new FastPathNode({ host, mode: "routed", bridge: "unused", network: "net", ipamDataDir: base, guarded: () => [] });
   try {
@@ -70,7 +77,9 @@ test("an older build's objects are adopted and upgraded over the same map; remov
     expect(rec.map).toBe(old.mapIds[0]!);
     expect(rec.counters).toBeNumber();
     expect(rec.prog).not.toBe(old.id);
-    expect(filterProg("h1")).toBe(rec.prog);
+    // Moved to tcx, the older build's clsact gone with its filter.
+    expect(ingressPrograms(H, "h1").map((p) => `${p.name} ${p.id} ${p.hook}`)).toEqual([`mncni_pod_redir ${rec.prog} tcx`]);
+    expect(JSON.parse(inNetns(H, ["tc", "-j", "qdisc", "show", "dev", "h1"]).stdout).map((q: { kind: string }) => q.kind)).not.toContain("clsact");
     expect(changes).toContain("fast path: 10.9.0.2 takes the stack");
     expect(await freed("prog", old.id)).toBe(true);
     // A second pass: nothing to do.

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { nodePaths } from "../../src/lab/topology.ts";
 import { run } from "../helpers/netns.ts";
+import { ingressPrograms } from "../helpers/ingress-programs.ts";
 import { downAll, lab, LAB_CMD, labJson, newLabName } from "./lab-cli.ts";
 
 const WAIT_MS = 90_000;
@@ -223,13 +224,16 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       const adopted = `adopt fast path program ${rec.prog} and map ${rec.map}`;
       const adoptions = () => readFileSync(p.agentLog, "utf8").split(adopted).length - 1;
       const seen = adoptions();
-      /** The programs our filters on node1's devices run, by filter name and device. */
+      /** The programs on node1's devices' ingress (tcx and clsact), by name and device. */
       const ours = () => (JSON.parse(run(["ip", "-n", ns("node1"), "-j", "link", "show"]).stdout) as { ifname: string }[]).map((l) => l.ifname)
-        .flatMap((d) => (JSON.parse(run(["ip", "netns", "exec", ns("node1"), "tc", "-j", "filter", "show", "dev", d, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => `${d}: ${f.options.bpf_name} ${f.options.prog?.id}`)).sort();
+        .flatMap((d) => ingressPrograms(ns("node1"), d).map((f) => `${d}: ${f.name} ${f.id} ${f.hook}`)).sort();
       const underlayAdoptions = () => readFileSync(p.agentLog, "utf8").split("adopt fast path underlay program").length - 1;
       const adoptedBefore = underlayAdoptions();
       const held = ours();
       expect(held.filter((f) => f.includes("mncni_underlay")).length).toBe(1);
+      // The pods' program on tcx (this kernel has it), the underlay's a clsact filter.
+      expect(held.filter((f) => f.includes("mncni_pod_redir")).every((f) => f.endsWith(" tcx"))).toBe(true);
+      expect(held.filter((f) => f.includes("mncni_pod_redir")).length).toBeGreaterThan(0);
       lab(name, ["node", "restart-agent", "node1"]);
       await until("the restarted agent to adopt the recorded program and map", () => adoptions() > seen);
       await until("the restarted agent to keep pod1 plain", () => inspect("pod1")?.plain);
@@ -243,7 +247,7 @@ export function fastPathSuite(o: { mode: "bridge" | "routed"; source: "dir" | "k
       await until("the agent to stop", () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 30_000);
       run(["ip", "netns", "exec", ns("node1"), ...LAB_CMD, "agent", "--uninstall", "--cni-socket", p.cniSocket, "--cni-conf-dir", p.confDir, "--cni-bin-dir", p.binDir, "--ipam-data-dir", p.ipamDir], { allowFail: true });
       const devices = (JSON.parse(run(["ip", "-n", ns("node1"), "-j", "link", "show"]).stdout) as { ifname: string }[]).map((l) => l.ifname);
-      const filters = devices.flatMap((d) => (JSON.parse(run(["ip", "netns", "exec", ns("node1"), "tc", "-j", "filter", "show", "dev", d, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => `${d}: ${f.options.bpf_name}`));
+      const filters = devices.flatMap((d) => ingressPrograms(ns("node1"), d).map((f) => `${d}: ${f.name}`));
       expect(filters).toEqual([]);
       expect(existsSync(`${p.ipamDir}/mncni/.mncni-fast-path.json`)).toBe(false);
       for (const [kind, id] of [["prog", rec.prog], ["map", rec.map]] as const) {

@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { FEATURES } from "../../src/plugin/features/list.ts";
 import { closeBpfFd, fdById, PlainPodsMap } from "../../src/kernel/bpf/index.ts";
 import { run } from "../helpers/netns.ts";
+import { detachTcx, ingressPrograms } from "../helpers/ingress-programs.ts";
 import { antiSpoofEntries, antiSpoofTable, destroyAllNodes, echoesDelivered, link, reaches, sysctl, tcpExchange, TestNode, UPLINK, type Mode } from "./fixture.ts";
 
 setDefaultTimeout(90_000);
@@ -59,11 +60,8 @@ const qdiscs = (ns: string, dev: string): any[] => {
   const r = run(["ip", "netns", "exec", ns, "tc", "-j", "qdisc", "show", "dev", dev], { allowFail: true });
   return r.code === 0 ? JSON.parse(r.stdout) : [];
 };
-/** The bpf filters on a device's ingress as tc shows them ("name da" when direct action); none when the device is gone. */
-const bpfIngress = (ns: string, dev: string): string[] => {
-  const r = run(["ip", "netns", "exec", ns, "tc", "-j", "filter", "show", "dev", dev, "ingress"], { allowFail: true });
-  return r.code === 0 ? (JSON.parse(r.stdout || "[]") as any[]).filter((f) => f.kind === "bpf" && f.options?.bpf_name).map((f) => `${f.options.bpf_name}${f.options["direct-action"] ? " da" : ""}`) : [];
-};
+/** The bpf programs on a device's ingress ("name tcx", or "name da" for a direct-action clsact filter); none when the device is gone. */
+const bpfIngress = (ns: string, dev: string): string[] => ingressPrograms(ns, dev).map((p) => `${p.name} ${p.hook === "tcx" ? "tcx" : p.da ? "da" : "clsact"}`);
 /** What the plugin recorded of the fast path's objects for a network (beside its IPAM reservations). */
 const fastPathRecord = (node: TestNode, network: string): { prog: number; map: number } | undefined => {
   try {
@@ -172,11 +170,12 @@ const CONTRACTS: Record<string, Contract> = {
   fastPath: {
     on: () => ({ extra: { fastPath: true } }),
     async present(node, p) {
-      expect(bpfIngress(node.ns, p.veth)).toEqual(["mncni_pod_redir da"]);
+      // On tcx (this kernel has it), no qdisc: nothing between the packet and the program.
+      expect(bpfIngress(node.ns, p.veth)).toEqual(["mncni_pod_redir tcx"]);
+      expect(qdiscs(node.ns, p.veth).map((q) => q.kind)).not.toContain("clsact");
       const id = fastPathProg(node, p.network);
-      // The program the filter holds is the one recorded for the network (what the agent adopts).
-      const shown = (JSON.parse(run(["ip", "netns", "exec", node.ns, "tc", "-j", "filter", "show", "dev", p.veth, "ingress"]).stdout) as any[]).find((f) => f.options?.bpf_name)?.options?.prog?.id;
-      expect(shown).toBe(id);
+      // The program attached is the one recorded for the network (what the agent adopts).
+      expect(ingressPrograms(node.ns, p.veth).find((x) => x.name === "mncni_pod_redir")?.id).toBe(id);
       // No agent put the pod in the plain-pods map: the program hands its packets to the stack.
       expect(await reaches(p.pod, UPLINK.client[4])).toBe(true);
       // As the agent would: the pod in the map, the program and map held open (as the agent holds them).
@@ -185,7 +184,7 @@ const CONTRACTS: Record<string, Contract> = {
       map.set({ ip: p.addr, podMac: "02:00:00:00:00:01", hostMac: "02:00:00:00:00:02", hostIndex: 1 });
       agentHolds.set(p.addr, { map, prog: fdById("prog", rec.prog) });
     },
-    tamper: (node, p) => void run(["ip", "netns", "exec", node.ns, "tc", "filter", "del", "dev", p.veth, "ingress"]),
+    tamper: (node, p) => detachTcx(node.ns, p.veth, "mncni_pod_redir"),
     async gone(node, p) {
       expect(bpfIngress(node.ns, p.veth)).toEqual([]);
       // DEL took the pod's address out of the map, before IPAM could give it to another pod.

@@ -6,7 +6,7 @@
 import { type Netlink } from "../../kernel/index.ts";
 import { closeBpfFd, type PlainPodsMap, type VerdictCount } from "../../kernel/bpf/index.ts";
 import type { GuardedPort } from "../../plugin/antispoof.ts";
-import { attachFastPath, detachFastPath, FAST_PATH_FILTER, fastPathDir, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
+import { attachFastPath, detachFastPath, fastPathDir, fastPathFilter, hasRecord, openFastPath, readRecord, reloadOver, removeRecord, withFastPathLock, type FastPathObjects } from "../../plugin/fast-path.ts";
 import { hostPortOwners } from "../../plugin/host-port.ts";
 import type { Mode } from "../../plugin/netconf.ts";
 import type { PodDevice, PodFastPath } from "./plain.ts";
@@ -43,18 +43,20 @@ export function readPodDevices(o: Omit<FastPathNodeOptions, "ipamDataDir">): Map
     const k = kinds.get(dev.index) ?? [];
     const d: PodDevice = {
       hostIfname: dev.name, index: dev.index, podMac: g.mac, hostMac, ips: g.ips ?? [],
-      attached: k.includes("clsact"), shaped: k.includes("tbf") || k.includes("ingress"), hostPort: hostPorts.has(dev.name),
+      attached: fastPathFilter(o.host, dev.index, { clsact: k.includes("clsact") }) !== undefined, shaped: k.includes("tbf") || k.includes("ingress"), hostPort: hostPorts.has(dev.name),
     };
     for (const ip of d.ips) out.set(ip, d);
   }
   return out;
 }
 
-/** Every device of the namespace carrying our filter (the fast path's, whatever network). */
+/** Every device of the namespace carrying our program (the fast path's, whatever network). */
 export function attachedDevices(host: Netlink): { index: number; name: string; progId: number }[] {
   const clsact = new Set(host.qdiscs().filter((q) => q.kind === "clsact").map((q) => q.index));
-  const names = new Map(host.links().map((l) => [l.index, l.name]));
-  return [...clsact].flatMap((index) => host.bpfFilters(index).filter((f) => f.name === FAST_PATH_FILTER).map((f) => ({ index, name: names.get(index) ?? String(index), progId: f.progId })));
+  return host.links().flatMap((l) => {
+    const f = fastPathFilter(host, l.index, { clsact: clsact.has(l.index) });
+    return f ? [{ index: l.index, name: l.name, progId: f.progId }] : [];
+  });
 }
 
 /** Removes every filter of ours and the record; returns what it removed. */

@@ -11,7 +11,7 @@ import { errno, errnoName, sym } from "../../sys/libc.ts";
 const SYS_BPF = ({ x64: 321, arm64: 280 } as Record<string, number>)[process.arch];
 const CMD = {
   MAP_CREATE: 0, MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, MAP_DELETE_ELEM: 3, MAP_GET_NEXT_KEY: 4,
-  PROG_LOAD: 5, PROG_ATTACH: 8, PROG_DETACH: 9, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15,
+  PROG_LOAD: 5, PROG_ATTACH: 8, PROG_DETACH: 9, PROG_TEST_RUN: 10, PROG_GET_FD_BY_ID: 13, MAP_GET_FD_BY_ID: 14, OBJ_GET_INFO_BY_FD: 15, PROG_QUERY: 16,
 } as const;
 export const PROG_TYPE = { SCHED_CLS: 3 } as const;
 export const MAP_TYPE = { HASH: 1, PERCPU_ARRAY: 6, LPM_TRIE: 11 } as const;
@@ -22,6 +22,7 @@ const BPF_ANY = 0;
 const ATTR_SIZE = 144;
 const LOG_SIZE = 1 << 20;
 const ENOENT = 2;
+const EINVAL = 22;
 
 /** A failed bpf() call: the command, errno, and for a refused program the verifier's log. */
 export class BpfError extends Error {
@@ -173,11 +174,13 @@ export interface ProgInfo {
   id: number;
   tag: string;
   mapIds: number[];
+  /** the name given at load (at most 15 characters) */
+  name: string;
 }
 
 /** A program's ID, tag and the IDs of the maps it uses. */
 export function progInfo(fd: number): ProgInfo {
-  // struct bpf_prog_info: type @0, id @4, tag[8] @8, ..., nr_map_ids @52, map_ids (u64) @56.
+  // struct bpf_prog_info: type @0, id @4, tag[8] @8, ..., nr_map_ids @52, map_ids (u64) @56, name[16] @64.
   const info = Buffer.alloc(256);
   const mapIds = new Uint32Array(16);
   info.writeUInt32LE(mapIds.length, 52);
@@ -188,7 +191,8 @@ export function progInfo(fd: number): ProgInfo {
   attr.writeBigUInt64LE(BigInt(ptr(info)), 8);
   bpf(CMD.OBJ_GET_INFO_BY_FD, attr, "read bpf program info");
   const n = Math.min(info.readUInt32LE(52), mapIds.length);
-  return { id: info.readUInt32LE(4), tag: info.toString("hex", 8, 16), mapIds: [...mapIds.subarray(0, n)] };
+  const name = info.subarray(64, 80);
+  return { id: info.readUInt32LE(4), tag: info.toString("hex", 8, 16), mapIds: [...mapIds.subarray(0, n)], name: name.toString("latin1", 0, Math.max(0, name.indexOf(0))) };
 }
 
 /** A map's ID (struct bpf_map_info: type @0, id @4). */
@@ -222,9 +226,11 @@ export function possibleCpus(): number {
 
 /** enum bpf_attach_type: tcx's ingress hook (kernel 6.6+). */
 const BPF_TCX_INGRESS = 46;
+/** BPF_PROG_ATTACH flag: replace the program given by replace_bpf_fd, in place. */
+const BPF_F_REPLACE = 1 << 2;
 
 function tcxAttr(ifindex: number, progFd: number): Buffer {
-  // BPF_PROG_ATTACH/DETACH: target_ifindex @0, attach_bpf_fd @4, attach_type @8.
+  // BPF_PROG_ATTACH/DETACH: target_ifindex @0, attach_bpf_fd @4, attach_type @8, attach_flags @12, replace_bpf_fd @16.
   const attr = Buffer.alloc(ATTR_SIZE);
   attr.writeUInt32LE(ifindex, 0);
   attr.writeUInt32LE(progFd, 4);
@@ -233,16 +239,41 @@ function tcxAttr(ifindex: number, progFd: number): Buffer {
 }
 
 /**
- * Attaches a SCHED_CLS program to a device's tcx ingress (of the calling thread's namespace):
- * no qdisc, no classifier. Used by bench/tc-hook-cost.ts to price the clsact attachment the
- * fast path uses against it (docs/architecture.md says why the fast path stays on clsact).
+ * Attaches a SCHED_CLS program to a device's tcx ingress: no qdisc and no classifier on the
+ * packet's way, which on this machine makes the hook itself free where clsact's costs ~0.1 µs
+ * a packet (bench/tc-hook-cost.ts). `replaceFd`: swap that attached program for this one in
+ * place (no moment without a program). The device is looked up in the calling thread's
+ * namespace. A kernel without tcx refuses with EINVAL.
  */
-export function tcxAttach(ifindex: number, progFd: number): void {
-  bpf(CMD.PROG_ATTACH, tcxAttr(ifindex, progFd), `attach bpf program to tcx ingress of link ${ifindex}`);
+export function tcxAttach(ifindex: number, progFd: number, replaceFd?: number): void {
+  const attr = tcxAttr(ifindex, progFd);
+  if (replaceFd !== undefined) {
+    attr.writeUInt32LE(BPF_F_REPLACE, 12);
+    attr.writeUInt32LE(replaceFd, 16);
+  }
+  bpf(CMD.PROG_ATTACH, attr, `attach bpf program to tcx ingress of link ${ifindex}`);
 }
 
 export function tcxDetach(ifindex: number, progFd: number): void {
   bpf(CMD.PROG_DETACH, tcxAttr(ifindex, progFd), `detach bpf program from tcx ingress of link ${ifindex}`);
+}
+
+/** The IDs of the programs on a device's tcx ingress, in run order; none on a kernel without tcx. */
+export function tcxProgIds(ifindex: number): number[] {
+  // BPF_PROG_QUERY: target_ifindex @0, attach_type @4, prog_ids @16, prog_cnt @24.
+  const ids = new Uint32Array(64);
+  const attr = Buffer.alloc(ATTR_SIZE);
+  attr.writeUInt32LE(ifindex, 0);
+  attr.writeUInt32LE(BPF_TCX_INGRESS, 4);
+  attr.writeBigUInt64LE(BigInt(ptr(ids)), 16);
+  attr.writeUInt32LE(ids.length, 24);
+  try {
+    bpf(CMD.PROG_QUERY, attr, `list tcx ingress programs of link ${ifindex}`);
+  } catch (e) {
+    if (e instanceof BpfError && e.errno === EINVAL) return [];
+    throw e;
+  }
+  return [...ids.subarray(0, Math.min(attr.readUInt32LE(24), ids.length))];
 }
 
 export function closeBpfFd(fd: number): void {
