@@ -11,8 +11,10 @@
 // bimodal here). Two labs of 2 nodes, host-gw, bridge mode (or --mode routed).
 // With --both-off the first lab has the fast path off too: the ratios then say what the bench
 // reads between two like labs (its own bias), against which the real ratios are read. With
-// --hook-only the first lab has it off, and a program that only returns on the clsact ingress
-// of every pod's host end: what the tc hook costs a packet, without the fast path's work.
+// --hook-only the first lab has it off, and a program that only returns on every pod's host end
+// (attached as the fast path's: tcx where the kernel has it): what the hook costs a packet,
+// without the fast path's work. --busy-cpus keeps the CPUs out of idle during the
+// request/response measurements (bench/busy-cpus.ts).
 // Run as root: node_modules/.bin/bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge]
 //   [--both-off | --hook-only] [--busy-cpus] [--json]. The labs (<id>on, <id>off) and the servers are removed at the end, also on failure or Ctrl-C.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +24,7 @@ import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
 import { EXTERNAL } from "../src/lab/topology.ts";
 import { Netlink } from "../src/kernel/index.ts";
-import { Asm, PROG_TYPE, R, closeBpfFd, progLoad } from "../src/kernel/bpf/index.ts";
+import { Asm, BpfError, PROG_TYPE, R, closeBpfFd, progLoad, tcxAttach } from "../src/kernel/bpf/index.ts";
 import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
 import { inNs, sh } from "./shell.ts";
 
@@ -40,7 +42,7 @@ const { values: v } = parseArgs({
   },
 });
 if (v.help) {
-  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off | --hook-only] [--busy-cpus] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)\n  --hook-only: the first lab with the fast path off and an empty program (returns TC_ACT_OK) on every pod's host end: what the tc hook alone costs\n  --busy-cpus: a nice-19 spinner per CPU during the request/response measurements (bench/busy-cpus.ts: removes the idle vCPU's ~50 µs wake-up, which makes single runs bimodal)");
+  console.log("usage: bun bench/dataplane-stack.ts [--rounds 9] [--duration 2] [--mode bridge|routed] [--both-off | --hook-only] [--busy-cpus] [--json]\n  --both-off: the first lab with the fast path off too (what the bench reads between two like labs: its own bias)\n  --hook-only: the first lab with the fast path off and an empty program (returns TC_ACT_UNSPEC, the fast path's verdict for the stack) on every pod's host end, attached as the fast path's (tcx where the kernel has it): what the hook alone costs\n  --busy-cpus: a nice-19 spinner per CPU during the request/response measurements (bench/busy-cpus.ts: removes the idle vCPU's ~50 µs wake-up, which makes single runs bimodal)");
   process.exit(0);
 }
 const ROUNDS = Number(v.rounds);
@@ -125,18 +127,25 @@ function setUpLab(name: string, fastPath: boolean): Lab {
   return { name, fastPath, flows };
 }
 
-/** --hook-only: a program that only returns, on the clsact ingress of every pod's host end of the lab's nodes (the filters go with the lab). */
+/** --hook-only: a program that only returns, on every pod's host end of the lab's nodes, attached as the fast path attaches its own (tcx where the kernel has it; they go with the lab). */
+function hookOn(nl: Netlink, index: number, fd: number): void {
+  try {
+    nl.within(() => tcxAttach(index, fd));
+  } catch (e) {
+    if (!(e instanceof BpfError && e.code === "EINVAL")) throw e;
+    nl.addClsact(index);
+    nl.addBpfFilter({ index, progFd: fd, name: "bench_empty" });
+  }
+}
+
 function emptyHooks(lab: string): void {
-  const fd = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, 0).exit().assemble(), license: "GPL", name: "bench_empty" });
+  const fd = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, -1).exit().assemble(), license: "GPL", name: "bench_empty" });
   bpfFds.push(fd);
   const st = JSON.parse(labCmd(lab, ["status", "--json"]).out) as LabStatus;
   for (const n of st.nodes) {
     const nl = Netlink.open(`/run/netns/${n.namespace}`);
     try {
-      for (const l of nl.links().filter((x) => x.kind === "veth" && x.name !== "eth0")) {
-        nl.addClsact(l.index);
-        nl.addBpfFilter({ index: l.index, progFd: fd, name: "bench_empty" });
-      }
+      for (const l of nl.links().filter((x) => x.kind === "veth" && x.name !== "eth0")) hookOn(nl, l.index, fd);
     } finally {
       nl.close();
     }

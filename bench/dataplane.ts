@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
 import { Netlink } from "../src/kernel/index.ts";
 import { HostGwRoutesMap, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/bpf/index.ts";
+import { attachFastPath } from "../src/plugin/fast-path.ts";
 import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
 
 const { values: v } = parseArgs({
@@ -165,8 +166,8 @@ function handFastPath(): Path {
     for (const [pod, hostIf, ip] of pods) {
       const host = nl.link(hostIf)!;
       map.set({ ip, podMac: macOf(pod, "eth0"), hostMac: host.mac!, hostIndex: host.index });
-      nl.addClsact(host.index);
-      nl.addBpfFilter({ index: host.index, progFd: prog, name: "mncni_pod_redir" });
+      // As the plugin attaches it (tcx where the kernel has it).
+      attachFastPath(nl, host.index, prog);
     }
   } finally {
     nl.close();
@@ -231,10 +232,10 @@ function handHostGwFastPath(): Path[] {
       const eth0 = nl.link("eth0")!;
       plain.set({ ip: podIp, podMac: macOf(pod, "eth0"), hostMac: host.mac!, hostIndex: host.index });
       hostGw.set({ cidr: `10.248.${2 - i}.0/24`, ifindex: eth0.index });
-      for (const [dev, fd, name] of [[host.index, progs[0]!, "mncni_pod_redir"], [eth0.index, progs[1]!, "mncni_underlay"]] as const) {
-        nl.addClsact(dev);
-        nl.addBpfFilter({ index: dev, progFd: fd, name });
-      }
+      // As the plugin and the agent attach them: the pod program on tcx where the kernel has it, the underlay's a clsact filter.
+      attachFastPath(nl, host.index, progs[0]!);
+      nl.addClsact(eth0.index);
+      nl.addBpfFilter({ index: eth0.index, progFd: progs[1]!, name: "mncni_underlay" });
     } finally {
       nl.close();
     }

@@ -2,7 +2,8 @@
 // server namespace, each behind a veth pair into a third namespace that routes between them
 // (a pod, the node, a pod), and TCP request/response between the two with
 //   none    no program on the node's two veth ends (the baseline),
-//   clsact  a program that only returns (TC_ACT_OK) on the clsact ingress of both, as a
+//   clsact  a program that only returns (TC_ACT_UNSPEC: "not mine", the fast path's verdict for
+//           the stack) on the clsact ingress of both, as a
 //           cls_bpf direct-action filter (how the fast path attaches its pod program),
 //   tcx     the same program attached to both with tcx (BPF_PROG_ATTACH, BPF_TCX_INGRESS:
 //           kernel 6.6+, no qdisc and no classifier in the way).
@@ -109,7 +110,7 @@ const median = (xs: number[]) => {
 try {
   if (process.getuid?.() !== 0) throw new Error("run as root");
   const devices = setUp();
-  progFd = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, 0).exit().assemble(), license: "GPL", name: "bench_empty" });
+  progFd = progLoad({ type: PROG_TYPE.SCHED_CLS, insns: new Asm().mov(R.r0, -1).exit().assemble(), license: "GPL", name: "bench_empty" });
   server = Bun.spawn([BIN, "lab", "_rr", "--serve", "--port", String(PORT), "--netns", B], { stdout: "ignore", stderr: "inherit" });
   const deadline = Date.now() + 20_000;
   while (Bun.spawnSync(["ip", "netns", "exec", A, BIN, "lab", "_rr", `10.99.2.2:${PORT}`, "--count", "5"]).exitCode !== 0) {

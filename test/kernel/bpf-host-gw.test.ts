@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { resolve } from "node:path";
 import { Netlink, withNetns } from "../../src/kernel/index.ts";
 import { HostGwRoutesMap, PlainPodsMap, VerdictCounters, closeBpfFd, loadPodRedirect, loadUnderlayIngress, progTestRun } from "../../src/kernel/bpf/index.ts";
-import { type Pkt, TC_ACT_OK, TC_ACT_REDIRECT, checksum, counted, hexMac, packet } from "./bpf-packets.ts";
+import { type Pkt, TC_ACT_STACK, TC_ACT_REDIRECT, checksum, counted, hexMac, packet } from "./bpf-packets.ts";
 import { cleanupNetns, createNetns, inNetns, netnsPath, run } from "../helpers/netns.ts";
 
 setDefaultTimeout(60_000);
@@ -166,7 +166,7 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     expect(runPod(packet(fromA({ dst: "10.78.2.99", payload: 980 }))).counted).toEqual({ redirect_remote: 1 });
     const big = packet(fromA({ dst: "10.78.2.99", payload: 981 }));
     const { r, counted } = runPod(big);
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC_ACT_STACK);
     expect([...r.data]).toEqual([...big]);
     expect(counted).toEqual({ mtu: 1 });
   });
@@ -198,7 +198,7 @@ describe("run by the kernel on crafted packets, on node 1", () => {
     test(`pod A: to the stack, untouched, counted as ${verdict}: ${name}`, () => {
       const sent = packet(p());
       const { r, counted } = runPod(sent);
-      expect(r.retval).toBe(TC_ACT_OK);
+      expect(r.retval).toBe(TC_ACT_STACK);
       expect([...r.data]).toEqual([...sent]);
       expect(counted).toEqual({ [verdict]: 1 });
     });
@@ -247,7 +247,7 @@ describe("run by the kernel on crafted packets, on node 1", () => {
       if (dev) pkt.dstMac = n1().nl.link(dev())!.mac!;
       const sent = packet(pkt);
       const { r, counted } = runUnderlay(sent, dev?.());
-      expect(r.retval).toBe(TC_ACT_OK);
+      expect(r.retval).toBe(TC_ACT_STACK);
       expect([...r.data]).toEqual([...sent]);
       expect(counted).toEqual({ [verdict]: 1 });
     });

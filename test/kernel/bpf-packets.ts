@@ -18,7 +18,8 @@ export interface Pkt {
   payload?: number;
 }
 
-export const TC_ACT_OK = 0;
+/** To the stack: TC_ACT_UNSPEC (-1), as the test run reports a return value (u32). */
+export const TC_ACT_STACK = 0xffffffff;
 export const TC_ACT_REDIRECT = 7;
 
 export function macBytes(m: string): number[] {

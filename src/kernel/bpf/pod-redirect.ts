@@ -4,7 +4,7 @@
 //     the destination pod's namespace with bpf_redirect_peer;
 //   - given the host-gw routes map, to a pod on another node behind a host-gw route is sent
 //     out of the underlay with bpf_redirect_neigh (the kernel resolves the next hop's MAC);
-// everything else returns TC_ACT_OK and takes the normal stack, as without the program.
+// everything else returns TC_ACT_UNSPEC and takes the normal stack, as without the program.
 //
 // It redirects only what it can prove the stack would have delivered the same way:
 //   - IPv4 without options, not a fragment, not ICMP (errors and their quoting take the stack),

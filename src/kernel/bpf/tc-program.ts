@@ -13,7 +13,14 @@ import { VERDICT_SLOT, type Verdict } from "./verdicts.ts";
 export const HELPER = {
   mapLookupElem: 1, skbStoreBytes: 9, l3CsumReplace: 10, skbChangeType: 32, fibLookup: 69, redirectNeigh: 152, redirectPeer: 155,
 } as const;
-export const TC_ACT_OK = 0;
+/**
+ * The verdict for a packet that takes the stack: TC_ACT_UNSPEC, "not mine", not TC_ACT_OK. On
+ * tcx it is "next": the device's later programs and its clsact/ingress filters (a chained
+ * bandwidth plugin's redirect to its ifb, another tool's filter) still run, then the stack;
+ * TC_ACT_OK would end the device's ingress there and skip them. On a clsact filter it goes on
+ * to the next filter, and past the last to the stack, as OK would.
+ */
+export const TC_ACT_UNSPEC = -1;
 export const PACKET_HOST = 0;
 /** struct __sk_buff offsets. */
 export const SKB = { pktType: 4, ifindex: 40, data: 76, dataEnd: 80, gsoSize: 176 } as const;
@@ -223,7 +230,7 @@ export class TcProgram {
   assemble(): Uint8Array {
     const { a } = this;
     const { r0, r1, r2, r6, r8, fp } = R;
-    for (const v of this.stackVerdicts) a.label(`stack_${v}`).mov(r6, TC_ACT_OK).mov(r8, VERDICT_SLOT[v]).goto("out");
+    for (const v of this.stackVerdicts) a.label(`stack_${v}`).mov(r6, TC_ACT_UNSPEC).mov(r8, VERDICT_SLOT[v]).goto("out");
     a.label("out");
     if (this.countersFd !== undefined) {
       a.store("w", fp, SLOT.countKey, r8);

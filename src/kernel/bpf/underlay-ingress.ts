@@ -3,7 +3,7 @@
 // device that map names) to a plain pod here is put straight into the pod's namespace with
 // bpf_redirect_peer, TTL - 1 and the MACs of the pod's link, as routing would; everything
 // else (traffic for the node, from outside the pod network, over VXLAN, to a pod a policy
-// selects) returns TC_ACT_OK and takes the stack.
+// selects) returns TC_ACT_UNSPEC and takes the stack.
 //
 // The same header checks as the pod program (tc-program.ts): IPv4 without options or IPv6
 // without extension headers, not a fragment, not ICMP, TTL above 1; the frame must be

@@ -6,7 +6,7 @@ import { MAP_TYPE, closeBpfFd, mapCreate, mapLookup, possibleCpus } from "./sysc
 /**
  * Every verdict, in slot order (the slot is the index; append only, so that a reader and a
  * program of different builds agree). `redirect` verdicts skipped the stack; `stack` ones
- * returned TC_ACT_OK and the reason says why.
+ * returned TC_ACT_UNSPEC and the reason says why.
  */
 export const VERDICTS = [
   { key: "redirect_local", verdict: "redirect", reason: "local_pod", help: "to a plain pod on this node (bpf_redirect_peer)" },
