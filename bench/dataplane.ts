@@ -12,7 +12,8 @@ import { parseArgs } from "node:util";
 import type { LabStatus } from "../src/lab/status.ts";
 import { Netlink } from "../src/kernel/index.ts";
 import { HostGwRoutesMap, PlainPodsMap, closeBpfFd, loadPodRedirect, loadUnderlayIngress } from "../src/kernel/bpf/index.ts";
-import { attachFastPath } from "../src/plugin/fast-path.ts";
+import { attachFastPath, attachProgram } from "../src/plugin/fast-path.ts";
+import { UNDERLAY_HOOK } from "../src/agent/fast-path/underlay.ts";
 import { stopBusyCpus, withBusyCpus } from "./busy-cpus.ts";
 
 const { values: v } = parseArgs({
@@ -232,10 +233,9 @@ function handHostGwFastPath(): Path[] {
       const eth0 = nl.link("eth0")!;
       plain.set({ ip: podIp, podMac: macOf(pod, "eth0"), hostMac: host.mac!, hostIndex: host.index });
       hostGw.set({ cidr: `10.248.${2 - i}.0/24`, ifindex: eth0.index });
-      // As the plugin and the agent attach them: the pod program on tcx where the kernel has it, the underlay's a clsact filter.
+      // As the plugin and the agent attach them (tcx where the kernel has it).
       attachFastPath(nl, host.index, progs[0]!);
-      nl.addClsact(eth0.index);
-      nl.addBpfFilter({ index: eth0.index, progFd: progs[1]!, name: "mncni_underlay" });
+      attachProgram(nl, eth0.index, progs[1]!, UNDERLAY_HOOK);
     } finally {
       nl.close();
     }

@@ -225,16 +225,29 @@ export function attachProblem(host: Netlink, dev: Link): string | undefined {
 }
 
 /**
- * Where our program sits on a device: tcx (kernel 6.6+: no qdisc or classifier on the packet's
- * way, which makes the hook itself free where clsact's costs ~0.1 µs a packet; docs/fast-path.md)
- * or, on a kernel without tcx (or left by a build before it), a clsact filter.
+ * Where a program of ours sits on a device: tcx (kernel 6.6+: no qdisc or classifier on the
+ * packet's way, which makes the hook itself free where clsact's costs ~0.1 µs a packet;
+ * docs/fast-path.md) or, on a kernel without tcx (or left by a build before it), a clsact filter.
  */
 export type FastPathHook = "tcx" | "clsact";
 
 export interface AttachedFastPath {
   progId: number;
   hook: FastPathHook;
+  /** a clsact filter's priority */
+  priority?: number;
 }
+
+/** How one of our programs is attached: its name, its clsact priority, whether the device's clsact is ours alone. */
+export interface HookSpec {
+  name: string;
+  priority: number;
+  /** Pods' devices: nothing else uses clsact there, the qdisc goes with our filter. The underlay: only our filter goes. */
+  ownsClsact: boolean;
+}
+
+/** The pod program on a pod's host-side device. */
+export const POD_HOOK: HookSpec = { name: FAST_PATH_FILTER, priority: FILTER_PRIORITY, ownsClsact: true };
 
 /** Program names by ID (an ID is not reused while its program lives): a pass asks for every pod's device. */
 const progNames = new Map<number, string>();
@@ -258,25 +271,35 @@ function progName(id: number): string | undefined {
   }
 }
 
+const EINVAL = 22;
+const gone = (e: unknown) => e instanceof BpfError && (e.code === "ENOENT" || e.code === "ENODEV");
+
 /**
- * Our program on a device (its tcx ingress, else a clsact filter of ours), if any. `clsact`:
- * whether the device has a clsact qdisc, when the caller knows (spares a dump per device).
+ * Our program of that name on a device (its tcx ingress, else a clsact filter), if any.
+ * `clsact`: whether the device has a clsact qdisc, when the caller knows (spares a dump per device).
  */
-export function fastPathFilter(host: Netlink, index: number, o: { clsact?: boolean } = {}): AttachedFastPath | undefined {
-  const ids = host.within(() => tcxProgIds(index));
-  for (const id of ids) if (progName(id) === FAST_PATH_FILTER) return { progId: id, hook: "tcx" };
+export function attachedProgram(host: Netlink, index: number, spec: HookSpec, o: { clsact?: boolean } = {}): AttachedFastPath | undefined {
+  let ids: number[];
+  try {
+    ids = host.within(() => tcxProgIds(index));
+  } catch (e) {
+    if (gone(e)) return undefined;
+    throw e;
+  }
+  for (const id of ids) if (progName(id) === spec.name) return { progId: id, hook: "tcx" };
   if (o.clsact === false) return undefined;
-  const f = host.bpfFilters(index).find((x) => x.name === FAST_PATH_FILTER);
-  return f ? { progId: f.progId, hook: "clsact" } : undefined;
+  const f = host.bpfFilters(index).find((x) => x.name === spec.name);
+  return f ? { progId: f.progId, hook: "clsact", priority: f.priority } : undefined;
 }
 
 /**
- * Attaches the program to a device's tcx ingress, in place of ours there (never a moment
- * without one), and takes a clsact filter of ours off (an older build's); on a kernel without
- * tcx, to its clsact ingress as a direct-action filter.
+ * Attaches a program to a device's tcx ingress, in place of ours there (never a moment without
+ * one), and takes a clsact filter of ours off (an older build's); on a kernel without tcx, to its
+ * clsact ingress as a direct-action filter. After any tcx programs of others (appended): it
+ * hands them what it does not redirect (TC_ACT_UNSPEC), and so on to clsact filters and the stack.
  */
-export function attachFastPath(host: Netlink, index: number, progFd: number): void {
-  const current = fastPathFilter(host, index);
+export function attachProgram(host: Netlink, index: number, progFd: number, spec: HookSpec): void {
+  const current = attachedProgram(host, index, spec);
   if (current?.hook === "tcx") {
     if (current.progId === progInfo(progFd).id) return;
     let old: number | undefined;
@@ -298,28 +321,28 @@ export function attachFastPath(host: Netlink, index: number, progFd: number): vo
     host.within(() => tcxAttach(index, progFd));
   } catch (e) {
     // EINVAL: no tcx in this kernel (an unknown attach type).
-    if (!(e instanceof BpfError && e.errno === 22)) throw e;
+    if (!(e instanceof BpfError && e.errno === EINVAL)) throw e;
     try {
       host.addClsact(index);
     } catch (e2) {
       if (!isErrno(e2, "EEXIST")) throw e2;
     }
-    host.addBpfFilter({ index, progFd, name: FAST_PATH_FILTER, priority: FILTER_PRIORITY });
+    host.addBpfFilter({ index, progFd, name: spec.name, priority: spec.priority });
     return;
   }
-  if (current?.hook === "clsact") removeClsact(host, index);
+  if (current?.hook === "clsact") removeClsactFilter(host, index, spec, current.priority);
 }
 
-/** Takes our program off a device (tcx, and the clsact qdisc nothing else uses there); gone devices are fine. */
-export function detachFastPath(host: Netlink, index: number): void {
+/** Takes our program of that name off a device (tcx, and a clsact filter of ours); gone devices are fine. */
+export function detachProgram(host: Netlink, index: number, spec: HookSpec, o: { clsactPriority?: number } = {}): void {
   let ids: number[] = [];
   try {
     ids = host.within(() => tcxProgIds(index));
   } catch (e) {
-    if (!(e instanceof BpfError && (e.code === "ENODEV" || e.code === "ENOENT"))) throw e;
+    if (!gone(e)) throw e;
   }
   for (const id of ids) {
-    if (progName(id) !== FAST_PATH_FILTER) continue;
+    if (progName(id) !== spec.name) continue;
     let fd: number;
     try {
       fd = fdById("prog", id);
@@ -329,18 +352,34 @@ export function detachFastPath(host: Netlink, index: number): void {
     try {
       host.within(() => tcxDetach(index, fd));
     } catch (e) {
-      if (!(e instanceof BpfError && (e.code === "ENOENT" || e.code === "ENODEV"))) throw e;
+      if (!gone(e)) throw e;
     } finally {
       closeBpfFd(fd);
     }
   }
-  removeClsact(host, index);
+  removeClsactFilter(host, index, spec, o.clsactPriority);
 }
 
-function removeClsact(host: Netlink, index: number): void {
+function removeClsactFilter(host: Netlink, index: number, spec: HookSpec, priority = spec.priority): void {
   try {
-    host.delQdisc(index, 0xfffffff1);
+    if (spec.ownsClsact) host.delQdisc(index, 0xfffffff1);
+    else host.delIngressFilter(index, priority);
   } catch (e) {
     if (!isErrno(e, "ENOENT", "ENODEV", "EINVAL")) throw e;
   }
+}
+
+/** The pod program on a pod's device, if any. */
+export function fastPathFilter(host: Netlink, index: number, o: { clsact?: boolean } = {}): AttachedFastPath | undefined {
+  return attachedProgram(host, index, POD_HOOK, o);
+}
+
+/** Attaches the pod program to a pod's device (see attachProgram). */
+export function attachFastPath(host: Netlink, index: number, progFd: number): void {
+  attachProgram(host, index, progFd, POD_HOOK);
+}
+
+/** Takes the pod program (and the clsact qdisc nothing else uses there) off a pod's device; gone devices are fine. */
+export function detachFastPath(host: Netlink, index: number): void {
+  detachProgram(host, index, POD_HOOK);
 }

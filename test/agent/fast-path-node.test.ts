@@ -96,8 +96,8 @@ test("an older build's objects are adopted and upgraded over the same map; remov
   }
 });
 
-const underlayFilters = (dev: string): { name: string; prog?: number }[] =>
-  (JSON.parse(inNetns(H, ["tc", "-j", "filter", "show", "dev", dev, "ingress"]).stdout || "[]") as any[]).filter((f) => f.options?.bpf_name).map((f) => ({ name: f.options.bpf_name, prog: f.options.prog?.id }));
+/** The programs on a device's ingress: tcx's (ours), then clsact's (others'). */
+const underlayFilters = (dev: string): { name: string; prog?: number; hook: string }[] => ingressPrograms(H, dev).map((p) => ({ name: p.name, prog: p.id, hook: p.hook }));
 
 test("across nodes: the host-gw routes the kernel has fill the map and put the underlay program on their device; a route gone leaves the map; restart adopts it; removal takes only ours", async () => {
   const dir = fastPathDir(base, "net2");
@@ -127,14 +127,14 @@ test("across nodes: the host-gw routes the kernel has fill the map and put the u
     expect(first).toContain(`attach fast path underlay program to device ${u1}`);
     expect(entries()).toEqual([`120 10.97.1.0 ${u1}`]);
     const prog = record().underlay!.prog;
-    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }, { name: "mncni_underlay", prog }]);
+    expect(underlayFilters("u1")).toEqual([{ name: "mncni_underlay", prog, hook: "tcx" }, { name: "other", prog: otherId, hook: "clsact" }]);
     expect(node.sync([])).toEqual([]);
 
     // The peer removed (its route gone): out of the map, and no device left for the program.
     inNetns(H, ["ip", "route", "del", ...route]);
     expect(node.sync([])).toEqual(["fast path: pod CIDR 10.97.1.0/24 takes the stack (no host-gw route)", "detach fast path underlay program from u1"]);
     expect(entries()).toEqual([]);
-    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }]);
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId, hook: "clsact" }]);
     inNetns(H, ["ip", "route", "add", ...route]);
     expect(node.sync([])).toContain(`attach fast path underlay program to device ${u1}`);
 
@@ -148,11 +148,11 @@ test("across nodes: the host-gw routes the kernel has fill the map and put the u
     const again = node.sync([]);
     expect(again).toContain(`adopt fast path underlay program ${prog}`);
     expect(again.some((c) => c.startsWith("attach"))).toBe(false);
-    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }, { name: "mncni_underlay", prog }]);
+    expect(underlayFilters("u1")).toEqual([{ name: "mncni_underlay", prog, hook: "tcx" }, { name: "other", prog: otherId, hook: "clsact" }]);
 
     const rec = record();
     expect(node.remove()).toEqual(["fast path filter on h1", "fast path underlay filter on u1", `fast path record in ${dir}`]);
-    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId }]);
+    expect(underlayFilters("u1")).toEqual([{ name: "other", prog: otherId, hook: "clsact" }]);
     expect(await freed("prog", prog)).toBe(true);
     expect(await freed("prog", rec.prog)).toBe(true);
     expect(await freed("map", rec.hostGw)).toBe(true);

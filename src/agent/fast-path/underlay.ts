@@ -1,21 +1,24 @@
 // The fast path across nodes over host-gw (docs/fast-path.md "Other nodes"): the host-gw routes
 // map filled from the routes the pass programmed (the other nodes' pod CIDRs and the underlay
 // device each leaves by; a peer removed, its route gone, leaves the map), and the underlay
-// program attached to each of those devices' clsact ingress. VXLAN routes leave by the VXLAN
+// program attached to each of those devices' ingress. VXLAN routes leave by the VXLAN
 // device and carry no gateway of host-gw's: their peers are never in the map and take the stack.
 //
 // The underlay program is recorded with the node's other objects (its ID and tag) and adopted by
-// ID after a restart when it is this build's over the same maps; our filter on a device is found
-// by its name and removed alone (the underlay's clsact may hold filters of others).
-import { isErrno, type Netlink, type RouteInfo } from "../../kernel/index.ts";
+// ID after a restart when it is this build's over the same maps. It is attached with tcx (after
+// others' tcx programs, before any clsact filter; what it does not redirect goes on to them),
+// on a kernel without tcx as a clsact filter of its own priority, removed alone (the underlay's
+// clsact may hold filters of others). Found again by its name either way.
+import { type Netlink, type RouteInfo } from "../../kernel/index.ts";
 import { closeBpfFd, fdById, loadUnderlayIngress, progInfo, type HostGwRoutesMap } from "../../kernel/bpf/index.ts";
-import { readRecord, withFastPathLock, writeRecord, type FastPathRecord } from "../../plugin/fast-path.ts";
+import { attachedProgram, attachProgram, detachProgram, readRecord, withFastPathLock, writeRecord, type FastPathRecord, type HookSpec } from "../../plugin/fast-path.ts";
 import { hostGw } from "../routing/hostgw.ts";
 
 /** The underlay filter's name (and the program's): how mncni finds it again. */
 export const UNDERLAY_FILTER = "mncni_underlay";
-/** Its priority on the underlay's ingress: apart from others' filters, removed by it. */
+/** On a kernel without tcx, its priority on the underlay's clsact ingress: apart from others' filters, removed by it. */
 const UNDERLAY_PRIORITY = 0x4d4e;
+export const UNDERLAY_HOOK: HookSpec = { name: UNDERLAY_FILTER, priority: UNDERLAY_PRIORITY, ownsClsact: false };
 
 /** What the underlay program is loaded over. */
 export interface UnderlayMaps {
@@ -34,20 +37,18 @@ export function hostGwRoutes(host: Netlink): Map<string, number> {
   return out;
 }
 
-/** Every device carrying our underlay filter. */
-export function underlayDevices(host: Netlink): { index: number; name: string; progId: number; priority: number }[] {
-  const names = new Map(host.links().map((l) => [l.index, l.name]));
+/** Every device carrying our underlay program (tcx, or a clsact filter with its priority). */
+export function underlayDevices(host: Netlink): { index: number; name: string; progId: number; priority?: number }[] {
   const clsact = new Set(host.qdiscs().filter((q) => q.kind === "clsact").map((q) => q.index));
-  return [...clsact].flatMap((index) => host.bpfFilters(index).filter((f) => f.name === UNDERLAY_FILTER).map((f) => ({ index, name: names.get(index) ?? String(index), progId: f.progId, priority: f.priority })));
+  return host.links().flatMap((l) => {
+    const a = attachedProgram(host, l.index, UNDERLAY_HOOK, { clsact: clsact.has(l.index) });
+    return a ? [{ index: l.index, name: l.name, progId: a.progId, ...(a.priority !== undefined ? { priority: a.priority } : {}) }] : [];
+  });
 }
 
-/** Removes our filter from a device (gone devices are fine). */
-export function detachUnderlay(host: Netlink, index: number, priority = UNDERLAY_PRIORITY): void {
-  try {
-    host.delIngressFilter(index, priority);
-  } catch (e) {
-    if (!isErrno(e, "ENOENT", "ENODEV", "EINVAL")) throw e;
-  }
+/** Removes our program from a device, and nothing of others' (gone devices are fine). */
+export function detachUnderlay(host: Netlink, index: number, priority?: number): void {
+  detachProgram(host, index, UNDERLAY_HOOK, priority !== undefined ? { clsactPriority: priority } : {});
 }
 
 export class UnderlayFastPath {
@@ -117,12 +118,7 @@ export class UnderlayFastPath {
     const prog = this.open(m, changes);
     for (const index of devices) {
       if (attached.some((d) => d.index === index && d.progId === prog.id)) continue;
-      try {
-        this.host.addClsact(index);
-      } catch (e) {
-        if (!isErrno(e, "EEXIST")) throw e;
-      }
-      this.host.addBpfFilter({ index, progFd: prog.fd, name: UNDERLAY_FILTER, priority: UNDERLAY_PRIORITY });
+      attachProgram(this.host, index, prog.fd, UNDERLAY_HOOK);
       changes.push(`attach fast path underlay program to device ${index}`);
     }
     return changes;
