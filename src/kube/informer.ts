@@ -184,13 +184,14 @@ export class Informer<T extends KubeObject> {
         }
       } catch (e) {
         if (signal.aborted) break;
-        this.failed(e);
         if (isGone(e)) {
-          // The resourceVersion (or a continue token) is too old: list again, now.
+          // The resourceVersion (or a continue token) is too old: list again, now. Not a
+          // failure (the cache is not falling behind for it): handlers are not told.
           needList = true;
           this.opts.metrics?.watchRestart(this.kind, "expired");
           continue;
         }
+        this.failed(e);
         if (isNotFound(e)) {
           // Gone from the server (a CRD removed) while watched, or never there: the same slow path.
           needList = true;

@@ -123,6 +123,21 @@ describe("informer", () => {
     await until("watched again: changes arrive", () => log.includes("add after-short-watches"));
   });
 
+  test("a watch answered 410 (not in the stream) relists at once and is not a failure: no 'failing' for the handlers", async () => {
+    const { inf, log } = start<V1Node>(RESOURCES.nodes);
+    const heard: string[] = [];
+    inf.on({ failing: () => heard.push("failing"), recovered: () => heard.push("recovered") });
+    await inf.waitForSync();
+    const lists = () => api.requests.filter((r) => r.path === "/api/v1/nodes" && !r.query.watch && r.status === 200).length;
+    const before = lists();
+    api.fail({ status: 410, match: (m, path, q) => m === "GET" && path === "/api/v1/nodes" && !!q.get("watch") });
+    api.dropWatches("nodes");
+    api.put("nodes", { metadata: { name: "after-410" } });
+    await until("relisted", () => lists() > before && log.includes("add after-410"));
+    expect(heard).toEqual([]);
+    expect(inf.lastError).toBeUndefined();
+  });
+
   test("transform trims objects before they are stored", async () => {
     api.put("pods", { metadata: { name: "fat", namespace: "t", annotations: { big: "x".repeat(1000) } }, spec: { nodeName: "n1", containers: [{ name: "c", image: "i" }] }, status: { podIP: "10.0.0.5" } });
     const { inf } = start<V1Pod>(RESOURCES.pods, { namespace: "t", transform: (p: V1Pod) => ({ metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, resourceVersion: p.metadata?.resourceVersion }, spec: { nodeName: p.spec?.nodeName, containers: [] }, status: { podIP: p.status?.podIP } }) });
