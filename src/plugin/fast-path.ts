@@ -333,8 +333,12 @@ export function attachProgram(host: Netlink, index: number, progFd: number, spec
   if (current?.hook === "clsact") removeClsactFilter(host, index, spec, current.priority);
 }
 
-/** Takes our program of that name off a device (tcx, and a clsact filter of ours); gone devices are fine. */
-export function detachProgram(host: Netlink, index: number, spec: HookSpec, o: { clsactPriority?: number } = {}): void {
+/**
+ * Takes our program of that name off a device (tcx, and a clsact filter of ours with, on a pod's
+ * device, the clsact qdisc we made for it); gone devices are fine. Nothing else on the device
+ * goes: on tcx we made no qdisc, and one there is someone else's (a chained bandwidth plugin's).
+ */
+export function detachProgram(host: Netlink, index: number, spec: HookSpec): void {
   let ids: number[] = [];
   try {
     ids = host.within(() => tcxProgIds(index));
@@ -357,7 +361,13 @@ export function detachProgram(host: Netlink, index: number, spec: HookSpec, o: {
       closeBpfFd(fd);
     }
   }
-  removeClsactFilter(host, index, spec, o.clsactPriority);
+  let filters: BpfFilterInfo[] = [];
+  try {
+    filters = host.bpfFilters(index).filter((f) => f.name === spec.name);
+  } catch (e) {
+    if (!isErrno(e, "ENOENT", "ENODEV", "EINVAL")) throw e;
+  }
+  for (const f of filters) removeClsactFilter(host, index, spec, f.priority);
 }
 
 function removeClsactFilter(host: Netlink, index: number, spec: HookSpec, priority = spec.priority): void {
@@ -379,7 +389,7 @@ export function attachFastPath(host: Netlink, index: number, progFd: number): vo
   attachProgram(host, index, progFd, POD_HOOK);
 }
 
-/** Takes the pod program (and the clsact qdisc nothing else uses there) off a pod's device; gone devices are fine. */
+/** Takes the pod program off a pod's device (see detachProgram); gone devices are fine. */
 export function detachFastPath(host: Netlink, index: number): void {
   detachProgram(host, index, POD_HOOK);
 }

@@ -5,9 +5,12 @@
 // program's tcx hook runs before. The program returns TC_ACT_UNSPEC (tcx: "next") for those
 // packets, not TC_ACT_OK, which on tcx ends the device's ingress there and skips every clsact
 // filter. Checked with the ifb's own counters (`ip -j -s link`), in both modes, the pod not in
-// the plain-pods map (no agent: every packet takes the stack).
+// the plain-pods map (no agent: every packet takes the stack). And taking the fast path off the
+// device leaves the other's qdisc and filter in place.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { run } from "../helpers/netns.ts";
+import { netnsPath, run } from "../helpers/netns.ts";
+import { Netlink } from "../../src/kernel/index.ts";
+import { detachFastPath } from "../../src/plugin/fast-path.ts";
 import { ingressPrograms } from "../helpers/ingress-programs.ts";
 import { destroyAllNodes, hostVethOf, NET, reaches, TestNode, UPLINK, type Mode } from "./fixture.ts";
 
@@ -36,6 +39,20 @@ for (const mode of ["bridge", "routed"] as Mode[]) {
       const before = ifbPackets(node.ns, ifb);
       expect(await reaches(p.pod, UPLINK.client[4])).toBe(true);
       expect(ifbPackets(node.ns, ifb)).toBeGreaterThan(before);
+      // The fast path taken off the device (what the agent does for --fast-path off on every
+      // pod): ours goes, the other's qdisc and redirect stay.
+      const nl = Netlink.open(netnsPath(node.ns));
+      try {
+        detachFastPath(nl, nl.link(veth)!.index);
+      } finally {
+        nl.close();
+      }
+      expect(ingressPrograms(node.ns, veth)).toEqual([]);
+      const kinds = (JSON.parse(run(["ip", "netns", "exec", node.ns, "tc", "-j", "qdisc", "show", "dev", veth]).stdout) as { kind: string }[]).map((q) => q.kind);
+      expect(kinds).toContain("ingress");
+      const still = ifbPackets(node.ns, ifb);
+      expect(await reaches(p.pod, UPLINK.client[4])).toBe(true);
+      expect(ifbPackets(node.ns, ifb)).toBeGreaterThan(still);
       node.expectOk(node.del(conf, p));
       node.destroy();
     });

@@ -67,7 +67,7 @@ export function removeFastPath(host: Netlink, dirs: string[]): string[] {
     done.push(`fast path filter on ${d.name}`);
   }
   for (const d of underlayDevices(host)) {
-    detachUnderlay(host, d.index, d.priority);
+    detachUnderlay(host, d.index);
     done.push(`fast path underlay filter on ${d.name}`);
   }
   for (const dir of dirs) if (removeRecord(dir)) done.push(`fast path record in ${dir}`);

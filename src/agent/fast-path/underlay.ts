@@ -37,18 +37,18 @@ export function hostGwRoutes(host: Netlink): Map<string, number> {
   return out;
 }
 
-/** Every device carrying our underlay program (tcx, or a clsact filter with its priority). */
-export function underlayDevices(host: Netlink): { index: number; name: string; progId: number; priority?: number }[] {
+/** Every device carrying our underlay program (tcx, or a clsact filter). */
+export function underlayDevices(host: Netlink): { index: number; name: string; progId: number }[] {
   const clsact = new Set(host.qdiscs().filter((q) => q.kind === "clsact").map((q) => q.index));
   return host.links().flatMap((l) => {
     const a = attachedProgram(host, l.index, UNDERLAY_HOOK, { clsact: clsact.has(l.index) });
-    return a ? [{ index: l.index, name: l.name, progId: a.progId, ...(a.priority !== undefined ? { priority: a.priority } : {}) }] : [];
+    return a ? [{ index: l.index, name: l.name, progId: a.progId }] : [];
   });
 }
 
 /** Removes our program from a device, and nothing of others' (gone devices are fine). */
-export function detachUnderlay(host: Netlink, index: number, priority?: number): void {
-  detachProgram(host, index, UNDERLAY_HOOK, priority !== undefined ? { clsactPriority: priority } : {});
+export function detachUnderlay(host: Netlink, index: number): void {
+  detachProgram(host, index, UNDERLAY_HOOK);
 }
 
 export class UnderlayFastPath {
@@ -111,7 +111,7 @@ export class UnderlayFastPath {
     const attached = underlayDevices(this.host);
     for (const d of attached) {
       if (devices.has(d.index)) continue;
-      detachUnderlay(this.host, d.index, d.priority);
+      detachUnderlay(this.host, d.index);
       changes.push(`detach fast path underlay program from ${d.name}`);
     }
     if (!devices.size) return changes;
